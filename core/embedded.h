@@ -1,0 +1,16 @@
+/* Files compiled into the binary: SQL migrations and the Lua half of the core. */
+#ifndef QR_EMBEDDED_H
+#define QR_EMBEDDED_H
+#include <stddef.h>
+
+typedef struct {
+  const char *name; /* migration file name, or Lua module name ("quire.content") */
+  const char *data; /* NUL-terminated contents, static */
+  size_t len;
+} qr_embedded_t;
+
+/* Both arrays end with an entry whose name is NULL; migrations are sorted by name. */
+extern const qr_embedded_t qr_embedded_migrations[];
+extern const qr_embedded_t qr_embedded_lua[];
+
+#endif

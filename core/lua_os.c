@@ -1,0 +1,129 @@
+/* Lua binding for the few operating-system calls the core's Lua half needs and Lua lacks:
+ * directories, file tests, temporary folders, terminals, sub-second clocks. */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include "lua_api.h"
+
+static int push_errno(lua_State *L, const char *what) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", what, strerror(errno));
+  return 2;
+}
+
+/* core.mkdir(path) -> true | nil, message */
+static int l_mkdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (mkdir(path, 0755) != 0) return push_errno(L, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.stat(path) -> "file" | "dir" | "other" | nil */
+static int l_stat(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) != 0) return 0;
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other");
+  lua_pushinteger(L, (lua_Integer)st.st_mtime);
+  return 2;
+}
+
+/* core.listdir(path) -> sorted list of names (without . and ..) | nil, message */
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+static int l_listdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  DIR *d = opendir(path);
+  if (!d) return push_errno(L, path);
+  lua_newtable(L);
+  struct dirent *e;
+  int n = 0;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  /* Sort in Lua's table.sort would need a call; names are few, so sort here. */
+  const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n ? n : 1), 0);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, -2, i + 1);
+    names[i] = lua_tostring(L, -1);
+    lua_pop(L, 1); /* the string stays alive in the table */
+  }
+  qsort(names, (size_t)n, sizeof(char *), cmp_str);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, names[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* core.mkdtemp(prefix) -> path of a new private directory under $TMPDIR or /tmp */
+static int l_mkdtemp(lua_State *L) {
+  const char *prefix = luaL_optstring(L, 1, "quire");
+  const char *tmp = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+  if (!mkdtemp(path)) return push_errno(L, path);
+  lua_pushstring(L, path);
+  return 1;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+/* core.remove_tree(path) -> true | nil, message; symlinks are removed, not followed. */
+static int l_remove_tree(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) return push_errno(L, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* core.clock() -> seconds from a monotonic clock, with sub-microsecond resolution */
+static int l_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+static int l_getpid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+static int l_realpath(lua_State *L) {
+  char buf[PATH_MAX];
+  const char *path = luaL_checkstring(L, 1);
+  if (!realpath(path, buf)) return push_errno(L, path);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+void qr_lua_os_open(lua_State *L) {
+  static const luaL_Reg fns[] = {{"mkdir", l_mkdir}, {"stat", l_stat}, {"listdir", l_listdir},
+                                 {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree},
+                                 {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid},
+                                 {"realpath", l_realpath}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}

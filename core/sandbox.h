@@ -1,0 +1,19 @@
+/* Lua states for the core: standard libraries, the embedded Lua half of the core, bindings. */
+#ifndef QR_SANDBOX_H
+#define QR_SANDBOX_H
+#include <lua.h>
+
+/* A new Lua state where require("quire.*") finds the embedded core modules and
+ * require("quire.core") returns the C bindings. Owned by the caller: qr_sandbox_close. */
+lua_State *qr_sandbox_open(void);
+void qr_sandbox_close(lua_State *L);
+
+/* Message handler for lua_pcall: turns an error into "message" plus a traceback in field 2.
+ * Leaves the message string alone so `file:line: message` stays the first line. */
+int qr_sandbox_traceback(lua_State *L);
+
+/* Calls the function under nargs arguments with qr_sandbox_traceback; on error prints
+ * "quire: <message>" to stderr (traceback too when verbose) and returns nonzero. */
+int qr_sandbox_pcall(lua_State *L, int nargs, int nresults, int verbose);
+
+#endif

@@ -1,0 +1,311 @@
+/* SQLite storage: pragmas for durability, embedded migrations, a statement cache, nested transactions. */
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embedded.h"
+#include "util.h"
+
+#define STMT_BUCKETS 256
+#define STMT_MAX 512 /* beyond this, new statements are prepared privately rather than cached */
+
+typedef struct cached_stmt {
+  struct cached_stmt *next;
+  char *sql;
+  sqlite3_stmt *stmt;
+  int in_use;
+} cached_stmt;
+
+struct qr_store_s {
+  sqlite3 *db;
+  cached_stmt *buckets[STMT_BUCKETS];
+  int ncached;
+  int depth;
+  char errmsg[512];
+};
+
+static int fail(qr_store_t *s, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+static int db_fail(qr_store_t *s, const char *what) {
+  int rc = sqlite3_extended_errcode(s->db);
+  int primary = rc & 0xff;
+  return fail(s, (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? QR_EBUSY : QR_EDB, "%s: %s",
+              what, sqlite3_errmsg(s->db));
+}
+
+const char *qr_store_errmsg(qr_store_t *s) { return s->errmsg; }
+sqlite3 *qr_store_db(qr_store_t *s) { return s->db; }
+int qr_store_depth(qr_store_t *s) { return s->depth; }
+
+static int exec(qr_store_t *s, const char *sql) {
+  char *err = NULL;
+  if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    int primary = sqlite3_extended_errcode(s->db) & 0xff;
+    fail(s, (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? QR_EBUSY : QR_EDB, "%s",
+         err ? err : sqlite3_errmsg(s->db));
+    sqlite3_free(err);
+    return primary == SQLITE_BUSY ? QR_EBUSY : QR_EDB;
+  }
+  return 0;
+}
+
+static unsigned hash_sql(const char *sql) {
+  unsigned h = 2166136261u; /* FNV-1a */
+  for (; *sql; sql++) h = (h ^ (unsigned char)*sql) * 16777619u;
+  return h % STMT_BUCKETS;
+}
+
+sqlite3_stmt *qr_store_prepare(qr_store_t *s, const char *sql) {
+  unsigned h = hash_sql(sql);
+  for (cached_stmt *c = s->buckets[h]; c; c = c->next) {
+    if (strcmp(c->sql, sql) == 0 && !c->in_use) {
+      c->in_use = 1;
+      return c->stmt;
+    }
+  }
+  sqlite3_stmt *stmt = NULL;
+  int cache = s->ncached < STMT_MAX;
+  if (sqlite3_prepare_v3(s->db, sql, -1, cache ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, NULL) !=
+      SQLITE_OK) {
+    db_fail(s, "SQL error");
+    return NULL;
+  }
+  if (!stmt) {
+    fail(s, QR_EINVAL, "empty SQL statement");
+    return NULL;
+  }
+  if (cache) {
+    cached_stmt *c = qr_xcalloc(1, sizeof *c);
+    c->sql = qr_xstrdup(sql);
+    c->stmt = stmt;
+    c->in_use = 1;
+    c->next = s->buckets[h];
+    s->buckets[h] = c;
+    s->ncached++;
+  }
+  return stmt;
+}
+
+void qr_store_release(qr_store_t *s, sqlite3_stmt *stmt) {
+  if (!stmt) return;
+  const char *sql = sqlite3_sql(stmt);
+  for (cached_stmt *c = s->buckets[hash_sql(sql)]; c; c = c->next) {
+    if (c->stmt == stmt) {
+      sqlite3_reset(stmt);
+      sqlite3_clear_bindings(stmt);
+      c->in_use = 0;
+      return;
+    }
+  }
+  sqlite3_finalize(stmt);
+}
+
+int qr_store_begin(qr_store_t *s) {
+  char sql[64];
+  if (s->depth == 0)
+    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
+  else
+    snprintf(sql, sizeof sql, "SAVEPOINT qr_sp%d", s->depth);
+  int rc = exec(s, sql);
+  if (rc == 0) s->depth++;
+  return rc;
+}
+
+int qr_store_commit(qr_store_t *s) {
+  char sql[64];
+  if (s->depth == 0) return fail(s, QR_EINVAL, "commit without a transaction");
+  if (s->depth == 1)
+    snprintf(sql, sizeof sql, "COMMIT");
+  else
+    snprintf(sql, sizeof sql, "RELEASE qr_sp%d", s->depth - 1);
+  int rc = exec(s, sql);
+  if (rc == 0) s->depth--;
+  return rc;
+}
+
+int qr_store_rollback(qr_store_t *s) {
+  char sql[96];
+  if (s->depth == 0) return fail(s, QR_EINVAL, "rollback without a transaction");
+  s->depth--;
+  if (s->depth == 0) {
+    /* SQLite may already have rolled back (e.g. after SQLITE_FULL); that is not an error. */
+    if (sqlite3_get_autocommit(s->db)) return 0;
+    return exec(s, "ROLLBACK");
+  }
+  snprintf(sql, sizeof sql, "ROLLBACK TO qr_sp%d; RELEASE qr_sp%d", s->depth, s->depth);
+  return exec(s, sql);
+}
+
+/* Migration files are named NNNN_description.sql; the number is the schema version. */
+static int migration_number(const char *name) { return atoi(name); }
+
+int qr_store_schema_version(qr_store_t *s, int *applied, int *known) {
+  *known = 0;
+  for (const qr_embedded_t *m = qr_embedded_migrations; m->name; m++) {
+    int n = migration_number(m->name);
+    if (n > *known) *known = n;
+  }
+  *applied = 0;
+  sqlite3_stmt *st = qr_store_prepare(s, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!st) return QR_EDB;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) *applied = sqlite3_column_int(st, 0);
+  qr_store_release(s, st);
+  return rc == SQLITE_ROW ? 0 : db_fail(s, "reading schema version");
+}
+
+int qr_store_migrate(qr_store_t *s) {
+  int rc = exec(s,
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))");
+  if (rc) return rc;
+  int applied, known;
+  if ((rc = qr_store_schema_version(s, &applied, &known))) return rc;
+  if (applied > known)
+    return fail(s, QR_ESCHEMA,
+                "database schema version %d is newer than this quire knows (%d); "
+                "upgrade quire instead of opening it with an older binary",
+                applied, known);
+  for (const qr_embedded_t *m = qr_embedded_migrations; m->name; m++) {
+    int n = migration_number(m->name);
+    if (n <= applied) continue;
+    if ((rc = qr_store_begin(s))) return rc;
+    rc = exec(s, m->data);
+    if (rc == 0) {
+      sqlite3_stmt *st =
+          qr_store_prepare(s, "INSERT INTO schema_migrations(version, name) VALUES (?, ?)");
+      if (!st) {
+        rc = QR_EDB;
+      } else {
+        sqlite3_bind_int(st, 1, n);
+        sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s, "recording migration");
+        qr_store_release(s, st);
+      }
+    } else {
+      char msg[sizeof s->errmsg];
+      snprintf(msg, sizeof msg, "%s", s->errmsg);
+      fail(s, rc, "migration %s failed: %s", m->name, msg);
+    }
+    if (rc) {
+      char msg[sizeof s->errmsg];
+      snprintf(msg, sizeof msg, "%s", s->errmsg);
+      qr_store_rollback(s);
+      fail(s, rc, "%s", msg);
+      return rc;
+    }
+    if ((rc = qr_store_commit(s))) return rc;
+  }
+  return 0;
+}
+
+int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opts, char *errbuf,
+                  size_t errlen) {
+  qr_store_opts_t defaults = {.busy_timeout_ms = 5000, .create = 1, .migrate = 1};
+  if (!opts) opts = &defaults;
+  *out = NULL;
+  qr_store_t *s = qr_xcalloc(1, sizeof *s);
+  int flags = SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0);
+  int rc = 0;
+  if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+    rc = fail(s, s->db ? QR_EIO : QR_EIO, "cannot open %s: %s", path,
+              s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    goto done;
+  }
+  sqlite3_extended_result_codes(s->db, 1);
+  sqlite3_busy_timeout(s->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000);
+  /* WAL lets readers run beside the writer; synchronous=FULL makes an acknowledged commit
+   * survive power loss, which NORMAL does not promise in WAL mode. */
+  if ((rc = exec(s,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                 "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16000")))
+    goto done;
+  if (opts->migrate) rc = qr_store_migrate(s);
+done:
+  if (rc) {
+    if (errbuf) snprintf(errbuf, errlen, "%s", s->errmsg);
+    qr_store_close(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+void qr_store_close(qr_store_t *s) {
+  if (!s) return;
+  if (s->db && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  for (int i = 0; i < STMT_BUCKETS; i++) {
+    cached_stmt *c = s->buckets[i];
+    while (c) {
+      cached_stmt *next = c->next;
+      sqlite3_finalize(c->stmt);
+      free(c->sql);
+      free(c);
+      c = next;
+    }
+  }
+  sqlite3_close_v2(s->db);
+  free(s);
+}
+
+/* Runs a query whose rows are problem descriptions (one text column) and reports each. */
+static int report_rows(qr_store_t *s, const char *sql, const char *what, int skip_ok,
+                       qr_store_report_cb cb, void *ud) {
+  sqlite3_stmt *st = qr_store_prepare(s, sql);
+  if (!st) return QR_EDB;
+  int problems = 0, rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *text = (const char *)sqlite3_column_text(st, 0);
+    if (skip_ok && text && strcmp(text, "ok") == 0) continue;
+    cb(ud, what, text ? text : "(null)");
+    problems++;
+  }
+  qr_store_release(s, st);
+  if (rc != SQLITE_DONE) {
+    cb(ud, what, sqlite3_errmsg(s->db));
+    problems++;
+  }
+  return problems;
+}
+
+int qr_store_check(qr_store_t *s, qr_store_report_cb cb, void *ud) {
+  int problems = 0, applied, known, rc;
+  char detail[160];
+  if ((rc = qr_store_schema_version(s, &applied, &known))) {
+    cb(ud, "schema", s->errmsg);
+    return 1;
+  }
+  if (applied != known) {
+    snprintf(detail, sizeof detail, "schema version %d, this quire expects %d", applied, known);
+    cb(ud, "schema", detail);
+    problems++;
+  }
+  problems += report_rows(s, "PRAGMA integrity_check", "integrity", 1, cb, ud);
+  problems += report_rows(s,
+                          "SELECT \"table\" || ' row ' || rowid || ' references missing ' || parent"
+                          " FROM pragma_foreign_key_check",
+                          "foreign keys", 0, cb, ud);
+  /* FTS5's own check compares the index with the external content table. */
+  if (sqlite3_exec(s->db, "INSERT INTO entries_fts(entries_fts, rank) VALUES('integrity-check', 1)",
+                   NULL, NULL, NULL) != SQLITE_OK) {
+    cb(ud, "search index", sqlite3_errmsg(s->db));
+    problems++;
+  }
+  problems += report_rows(s,
+                          "SELECT 'search index holds ' || (SELECT count(*) FROM entries_fts_docsize)"
+                          " || ' documents for ' || (SELECT count(*) FROM entries) || ' entries'"
+                          " WHERE (SELECT count(*) FROM entries_fts_docsize) !="
+                          " (SELECT count(*) FROM entries)",
+                          "search index", 0, cb, ud);
+  return problems;
+}

@@ -1,0 +1,94 @@
+/* Shared core helpers: error strings, aborting allocators, byte buffers, UTF-8 validation. */
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *qr_strerror(int err) {
+  switch (err) {
+    case 0: return "success";
+#define QR_ERR_CASE(name, code, msg) \
+  case code: return msg;
+    QR_ERRORS(QR_ERR_CASE)
+#undef QR_ERR_CASE
+  }
+  return "unknown error";
+}
+
+static void *oom(size_t n) {
+  fprintf(stderr, "quire: out of memory (allocating %zu bytes)\n", n);
+  abort();
+}
+
+void *qr_xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  return p ? p : oom(n);
+}
+
+void *qr_xcalloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  return p ? p : oom(n * size);
+}
+
+void *qr_xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  return q ? q : oom(n);
+}
+
+char *qr_xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(qr_xmalloc(n), s, n);
+}
+
+void qr_buf_append(qr_buf_t *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + n + 1) cap *= 2;
+    b->data = qr_xrealloc(b->data, cap);
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void qr_buf_puts(qr_buf_t *b, const char *s) { qr_buf_append(b, s, strlen(s)); }
+
+void qr_buf_free(qr_buf_t *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+int qr_utf8_decode(const char *str, size_t n, uint32_t *cp) {
+  const unsigned char *s = (const unsigned char *)str;
+  if (n == 0) return 0;
+  if (s[0] < 0x80) { *cp = s[0]; return 1; }
+  int len;
+  uint32_t c, min;
+  if ((s[0] & 0xE0) == 0xC0) { len = 2; c = s[0] & 0x1F; min = 0x80; }
+  else if ((s[0] & 0xF0) == 0xE0) { len = 3; c = s[0] & 0x0F; min = 0x800; }
+  else if ((s[0] & 0xF8) == 0xF0) { len = 4; c = s[0] & 0x07; min = 0x10000; }
+  else return 0;
+  if ((size_t)len > n) return 0;
+  for (int i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    c = (c << 6) | (s[i] & 0x3F);
+  }
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+  *cp = c;
+  return len;
+}
+
+int qr_utf8_valid(const char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if ((unsigned char)s[i] < 0x80) { i++; continue; }
+    uint32_t cp;
+    int len = qr_utf8_decode(s + i, n - i, &cp);
+    if (!len) return 0;
+    i += (size_t)len;
+  }
+  return 1;
+}

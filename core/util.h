@@ -1,0 +1,49 @@
+/* Shared core helpers: error codes, aborting allocation, byte buffers, UTF-8 checks. */
+#ifndef QR_UTIL_H
+#define QR_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes: functions return 0 or one of these (negative), libuv style. */
+#define QR_ERRORS(X)                                      \
+  X(EINVAL, -1, "invalid argument")                       \
+  X(ENOENT, -2, "not found")                              \
+  X(EEXIST, -3, "already exists")                         \
+  X(EIO, -4, "input/output error")                        \
+  X(EDB, -5, "database error")                            \
+  X(ESCHEMA, -6, "database schema is newer than this quire") \
+  X(EBUSY, -7, "database is busy")                        \
+  X(ELIMIT, -8, "limit exceeded")                         \
+  X(EUTF8, -9, "invalid UTF-8")                           \
+  X(ELUA, -10, "Lua error")
+enum {
+#define QR_ERR_ENUM(name, code, msg) QR_##name = code,
+  QR_ERRORS(QR_ERR_ENUM)
+#undef QR_ERR_ENUM
+};
+
+/* Static description of a QR_E* code; never NULL. */
+const char *qr_strerror(int err);
+
+/* Allocation that aborts on out-of-memory: callers never check for NULL. Free with free(). */
+void *qr_xmalloc(size_t n);
+void *qr_xcalloc(size_t n, size_t size);
+void *qr_xrealloc(void *p, size_t n);
+char *qr_xstrdup(const char *s);
+
+/* Growable byte buffer. Owns data; qr_buf_free releases it. data is NUL-terminated when non-NULL. */
+typedef struct {
+  char *data;
+  size_t len, cap;
+} qr_buf_t;
+void qr_buf_append(qr_buf_t *b, const char *s, size_t n);
+void qr_buf_puts(qr_buf_t *b, const char *s);
+void qr_buf_free(qr_buf_t *b);
+
+/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+int qr_utf8_valid(const char *s, size_t n);
+
+/* Decodes one code point at s (n bytes left); returns its length, or 0 when malformed. */
+int qr_utf8_decode(const char *s, size_t n, uint32_t *cp);
+
+#endif

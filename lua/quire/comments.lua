@@ -1,0 +1,117 @@
+-- Reader comments: threaded, moderated. The author's email is stored for moderation and
+-- never returned unless the caller asks for it (with_email), so a template cannot leak it.
+local core = require "quire.core"
+local errors = require "quire.errors"
+local time = require "quire.time"
+
+local M = {}
+
+local STATUSES = { held = true, approved = true, spam = true, trash = true }
+local KEYS = {
+  entry = true, parent = true, author_name = true, author_email = true, author_url = true,
+  body = true, status = true, ip_hash = true,
+}
+
+local function valid_email(s)
+  if #s > 254 then return false end
+  local lp, domain = s:match("^([^@%s]+)@([^@%s]+)$")
+  return lp ~= nil and #lp <= 64 and domain:match("^[%w%-]+%.[%w%-%.]+$") ~= nil
+    and not domain:find("..", 1, true) and not domain:match("^%.") and not domain:match("%.$")
+end
+
+function M.new(site)
+  local db, limits, transaction = site.db, site.limits, site.transaction
+  local api = {}
+
+  local function text(errs, field, v, required, max)
+    if v == nil or (type(v) == "string" and v:match("^%s*$")) then
+      if required then errs[#errs + 1] = { field = field, message = "is required" } end
+      return nil
+    end
+    if type(v) ~= "string" then
+      errs[#errs + 1] = { field = field, message = "must be text" }
+    elseif not core.utf8_valid(v) then
+      errs[#errs + 1] = { field = field, message = "is not valid UTF-8" }
+    elseif #v > max then
+      errs[#errs + 1] = { field = field, message = ("is %d bytes, the limit is %d"):format(#v, max) }
+    else
+      return v
+    end
+  end
+
+  local function create(c)
+    local errs = {}
+    for k in pairs(c) do
+      if not KEYS[k] then errs[#errs + 1] = { field = tostring(k), message = "is not a comment attribute" } end
+    end
+    local entry = math.type(c.entry) == "integer" and db:row("SELECT id FROM entries WHERE id = ?", c.entry)
+    if not entry then errs[#errs + 1] = { field = "entry", message = ("no entry %s"):format(tostring(c.entry)) } end
+    if c.parent ~= nil then
+      local p = math.type(c.parent) == "integer" and db:row("SELECT entry_id FROM comments WHERE id = ?", c.parent)
+      if not p then
+        errs[#errs + 1] = { field = "parent", message = ("no comment %s"):format(tostring(c.parent)) }
+      elseif entry and p.entry_id ~= c.entry then
+        errs[#errs + 1] = { field = "parent", message = "belongs to another entry" }
+      end
+    end
+    local name = text(errs, "author_name", c.author_name, true, 200)
+    local email = text(errs, "author_email", c.author_email, true, 254)
+    if email and not valid_email(email) then
+      errs[#errs + 1] = { field = "author_email", message = "is not an email address" }
+    end
+    local url = text(errs, "author_url", c.author_url, false, 2000)
+    if url and not url:match("^https?://[^%s]+$") then
+      errs[#errs + 1] = { field = "author_url", message = "must be an http:// or https:// address" }
+    end
+    local body = text(errs, "body", c.body, true, limits.comment_max)
+    local status = c.status or "held"
+    if not STATUSES[status] then
+      errs[#errs + 1] = { field = "status", message = "must be held, approved, spam or trash" }
+    end
+    if #errs > 0 then errors.invalid("invalid comment", errs) end
+    local _, id = db:exec("INSERT INTO comments (entry_id, parent_id, author_name, author_email, author_url, body, status, ip_hash, created_at)"
+      .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", c.entry, c.parent, name, email, url, body, status, c.ip_hash, time.now())
+    return id
+  end
+
+  function api.create(c)
+    if type(c) ~= "table" then error("quire.comments.create takes a table", 2) end
+    return transaction(create, c)
+  end
+
+  function api.query(q)
+    q = q or {}
+    local where, params = {}, {}
+    if q.entry ~= nil then where[#where + 1] = "entry_id = ?"; params[#params + 1] = q.entry end
+    if q.status ~= nil then
+      if not STATUSES[q.status] then error("quire.comments.query: unknown status " .. tostring(q.status), 2) end
+      where[#where + 1] = "status = ?"; params[#params + 1] = q.status
+    end
+    if q.after ~= nil then
+      local after = type(q.after) == "table" and q.after.id or q.after
+      if math.type(after) ~= "integer" then error("quire.comments.query: after must be a comment or an id", 2) end
+      where[#where + 1] = "id > ?"; params[#params + 1] = after
+    end
+    local limit = q.limit or 100
+    if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.comments.query: limit must be 1..10000", 2) end
+    local cols = "id, entry_id, parent_id, author_name, author_url, body, status, created_at"
+      .. (q.with_email and ", author_email" or "")
+    return db:rows("SELECT " .. cols .. " FROM comments" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
+      .. " ORDER BY id LIMIT " .. limit, table.unpack(params))
+  end
+
+  function api.set_status(id, status)
+    if not STATUSES[status] then error("quire.comments.set_status: status must be held, approved, spam or trash", 2) end
+    local n = db:exec("UPDATE comments SET status = ? WHERE id = ?", status, id)
+    if n == 0 then errors.raise("not_found", ("no comment %s"):format(tostring(id))) end
+    return true
+  end
+
+  function api.count(entry_id, status)
+    return db:value("SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status or "approved")
+  end
+
+  return api
+end
+
+return M

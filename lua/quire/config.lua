@@ -1,0 +1,108 @@
+-- site.lua: plain Lua run in a small environment; assignments become the site's settings.
+local M = {}
+
+M.defaults = {
+  name = "Quire Site",
+  base_url = "http://localhost:8080",
+  listen = { "127.0.0.1:8080" },
+  workers = 0, -- 0: one worker per CPU core
+  database = "quire.db",
+  plugins = {},
+  plugin_settings = {},
+  limits = {
+    title_max = 300,          -- characters
+    slug_max = 200,           -- bytes
+    body_max = 1024 * 1024,   -- bytes of Markdown
+    fields_max = 256 * 1024,  -- bytes of JSON
+    tags_max = 50,            -- terms per entry
+    term_max = 100,           -- characters in a tag or section name
+    comment_max = 10000,      -- bytes of a comment body
+    request_body = 1024 * 1024,
+    busy_timeout_ms = 5000,
+  },
+}
+
+local shapes = {
+  name = "string", base_url = "string", listen = "table", workers = "number",
+  database = "string", plugins = "table", plugin_settings = "table", limits = "table",
+}
+
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = type(v) == "table" and copy(v) or v end
+  return out
+end
+
+-- The text `quire init` writes: every setting, the optional ones commented with their default.
+function M.template(name)
+  return ([[
+-- Quire site configuration. Plain Lua: a later assignment wins.
+name = %q
+base_url = "http://localhost:8080"
+
+-- Addresses to listen on (IPv4 and IPv6).
+-- listen = { "127.0.0.1:8080", "[::1]:8080" }
+
+-- Worker processes; 0 means one per CPU core.
+-- workers = 0
+
+-- Plugins, found in this site's plugins/ first, then among the bundled ones.
+plugins = { }
+
+-- The SQLite database, relative to this folder.
+-- database = "quire.db"
+
+-- Limits on what a save or a request may carry.
+-- limits = {
+--   title_max = 300,          -- characters in a title
+--   slug_max = 200,           -- bytes in a slug
+--   body_max = 1048576,       -- bytes of Markdown in a body
+--   fields_max = 262144,      -- bytes of JSON in an entry's fields
+--   tags_max = 50,            -- tags on one entry
+--   term_max = 100,           -- characters in a tag or section name
+--   comment_max = 10000,      -- bytes in a comment
+--   request_body = 1048576,   -- bytes in a request body
+--   busy_timeout_ms = 5000,   -- how long a write waits for another writer
+-- }
+]]):format(name)
+end
+
+-- Loads DIR/site.lua. Returns the settings table (defaults filled in), or nil and a message.
+function M.load(dir)
+  local path = dir .. "/site.lua"
+  local f = io.open(path, "r")
+  if not f then return nil, ("no site at %s (site.lua missing; create one with `quire init %s`)"):format(dir, dir) end
+  local src = f:read("a")
+  f:close()
+  local env = { os = { getenv = os.getenv }, tostring = tostring, tonumber = tonumber }
+  local chunk, err = load(src, "@" .. path, "t", env)
+  if not chunk then return nil, err end
+  local ok, run_err = pcall(chunk)
+  if not ok then return nil, tostring(run_err) end
+  local cfg = copy(M.defaults)
+  for k, v in pairs(env) do
+    if k ~= "os" and k ~= "tostring" and k ~= "tonumber" then
+      if shapes[k] and type(v) ~= shapes[k] then
+        return nil, ("%s: setting '%s' must be a %s, got %s"):format(path, k, shapes[k], type(v))
+      end
+      if k == "limits" then
+        for lk, lv in pairs(v) do
+          if M.defaults.limits[lk] == nil then
+            return nil, ("%s: unknown limit '%s'"):format(path, lk)
+          end
+          if math.type(lv) ~= "integer" or lv <= 0 then
+            return nil, ("%s: limit '%s' must be a positive integer"):format(path, lk)
+          end
+          cfg.limits[lk] = lv
+        end
+      else
+        cfg[k] = v
+      end
+    end
+  end
+  cfg.dir = dir
+  cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
+  return cfg
+end
+
+return M

@@ -1,0 +1,470 @@
+-- Entries, terms and revisions: the content model over the store. Every write runs in one
+-- transaction (entry + terms + revision + search index), so a failure leaves nothing behind.
+local cjson = require "cjson"
+local core = require "quire.core"
+local errors = require "quire.errors"
+local time = require "quire.time"
+local types_mod = require "quire.types"
+
+local M = {}
+
+local STATUSES = { draft = true, review = true, scheduled = true, published = true, archived = true }
+local CREATE_KEYS = {
+  type = true, title = true, body = true, status = true, slug = true, author = true,
+  published_at = true, fields = true, tags = true, section = true,
+}
+local ORDERS = {
+  newest = { key = "coalesce(e.published_at, e.created_at)", dir = "DESC" },
+  oldest = { key = "coalesce(e.published_at, e.created_at)", dir = "ASC" },
+  updated = { key = "e.updated_at", dir = "DESC" },
+  id = { key = "e.id", dir = "ASC" },
+}
+
+local json = cjson.new()
+json.encode_sparse_array(false)
+
+local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields, e.author_id,"
+  .. " e.created_at, e.updated_at, e.published_at"
+
+-- Builds the content API for one site: { db = store, limits = {...}, types = registry }.
+function M.new(site)
+  local db, limits, types = site.db, site.limits, site.types
+  local api = {}
+
+  local transaction = site.transaction
+
+  local function user_id(author, errs, field)
+    if author == nil then return nil end
+    local row
+    if math.type(author) == "integer" then
+      row = db:row("SELECT id FROM users WHERE id = ?", author)
+    elseif type(author) == "string" then
+      row = db:row("SELECT id FROM users WHERE login = ?", author)
+    elseif type(author) == "table" and math.type(author.id) == "integer" then
+      row = db:row("SELECT id FROM users WHERE id = ?", author.id)
+    end
+    if not row then
+      errs[#errs + 1] = { field = field or "author", message = ("no user %s"):format(tostring(author)) }
+      return nil
+    end
+    return row.id
+  end
+
+  local function ref_exists(kind, id)
+    if kind == "user" then return db:row("SELECT 1 AS ok FROM users WHERE id = ?", id) ~= nil end
+    return db:row("SELECT 1 AS ok FROM entries WHERE id = ?", id) ~= nil
+  end
+
+  local function check_text(errs, field, v, required, max_chars, max_bytes)
+    if v == nil or (required and type(v) == "string" and v:match("^%s*$")) then
+      if required then errs[#errs + 1] = { field = field, message = "is required" } end
+      return nil
+    end
+    if type(v) ~= "string" then
+      errs[#errs + 1] = { field = field, message = "must be text, got " .. type(v) }
+      return nil
+    end
+    if not core.utf8_valid(v) then
+      errs[#errs + 1] = { field = field, message = "is not valid UTF-8" }
+      return nil
+    end
+    if max_bytes and #v > max_bytes then
+      errs[#errs + 1] = { field = field, message = ("is %d bytes, the limit is %d (limits.%s)"):format(#v, max_bytes, field .. "_max") }
+      return nil
+    end
+    if max_chars then
+      local n = utf8.len(v)
+      if n > max_chars then
+        errs[#errs + 1] = { field = field, message = ("is %d characters, the limit is %d (limits.%s_max)"):format(n, max_chars, field) }
+        return nil
+      end
+    end
+    return v
+  end
+
+  local function check_terms(errs, field, list)
+    if list == nil then return nil end
+    if list == false then return {} end -- false clears
+    if type(list) == "string" then list = { list } end
+    if type(list) ~= "table" then
+      errs[#errs + 1] = { field = field, message = "must be a list of names" }
+      return nil
+    end
+    if #list > limits.tags_max then
+      errs[#errs + 1] = { field = field, message = ("has %d terms, the limit is %d (limits.tags_max)"):format(#list, limits.tags_max) }
+      return nil
+    end
+    local out, seen = {}, {}
+    for i, name in ipairs(list) do
+      local f = ("%s[%d]"):format(field, i)
+      name = check_text(errs, f, name, true, limits.term_max)
+      if name then
+        name = name:gsub("^%s+", ""):gsub("%s+$", "")
+        local slug = core.slugify(name)
+        if slug == "" then
+          errs[#errs + 1] = { field = f, message = ("%q has no letters or digits to make a slug from"):format(name) }
+        elseif not seen[slug] then
+          seen[slug] = true
+          out[#out + 1] = name
+        end
+      end
+    end
+    return out
+  end
+
+  -- Validates an entry record (all columns, already merged for an update). Returns the row to
+  -- write or raises an "invalid" error listing every problem.
+  local function validate(e, existing_id)
+    local errs = {}
+    local t = types:get(e.type)
+    if type(e.type) ~= "string" then
+      errs[#errs + 1] = { field = "type", message = "is required" }
+    elseif not t then
+      errs[#errs + 1] = { field = "type", message = ("unknown content type '%s' (known: %s)"):format(e.type, table.concat(types:names(), ", ")) }
+    end
+    local row = { type = e.type }
+    row.title = check_text(errs, "title", e.title, true, limits.title_max)
+    if row.title then row.title = row.title:gsub("^%s+", ""):gsub("%s+$", "") end
+    row.body = check_text(errs, "body", e.body or "", false, nil, limits.body_max) or ""
+    row.status = e.status or "draft"
+    if not STATUSES[row.status] then
+      errs[#errs + 1] = { field = "status", message = ("must be one of draft, review, scheduled, published, archived (got %s)"):format(tostring(row.status)) }
+    end
+    if e.published_at ~= nil then
+      local norm, err = time.parse(e.published_at)
+      if norm then row.published_at = norm else errs[#errs + 1] = { field = "published_at", message = err } end
+    elseif row.status == "published" then
+      row.published_at = time.now()
+    end
+    if row.status == "scheduled" and not row.published_at then
+      errs[#errs + 1] = { field = "published_at", message = "is required for a scheduled entry" }
+    end
+    row.author_id = user_id(e.author, errs)
+    if e.slug ~= nil then
+      if type(e.slug) ~= "string" or not core.slug_valid(e.slug, limits.slug_max) then
+        errs[#errs + 1] = { field = "slug", message = ("%q is not a valid slug: use a-z, 0-9 and single '-', at most %d bytes"):format(tostring(e.slug), limits.slug_max) }
+      elseif t and db:row("SELECT id FROM entries WHERE type = ? AND slug = ? AND id IS NOT ?", e.type, e.slug, existing_id) then
+        errs[#errs + 1] = { field = "slug", message = ("%q is already used by another %s"):format(e.slug, e.type) }
+      else
+        row.slug = e.slug
+      end
+    end
+    row.tags = check_terms(errs, "tags", e.tags)
+    local sections = check_terms(errs, "section", e.section)
+    if sections and #sections > 1 then
+      errs[#errs + 1] = { field = "section", message = "an entry has one section" }
+    end
+    row.section = sections and (sections[1] or false)
+    local fields = e.fields or {}
+    if type(fields) ~= "table" then
+      errs[#errs + 1] = { field = "fields", message = "must be a table" }
+    elseif t then
+      local norm, ferrs = types_mod.validate(t, fields, { ref_exists = ref_exists })
+      for _, fe in ipairs(ferrs) do errs[#errs + 1] = fe end
+      if #ferrs == 0 then
+        local ok, encoded = pcall(json.encode, norm)
+        if not ok then
+          errs[#errs + 1] = { field = "fields", message = "cannot be stored as JSON: " .. tostring(encoded) }
+        elseif #encoded > limits.fields_max then
+          errs[#errs + 1] = { field = "fields", message = ("are %d bytes of JSON, the limit is %d (limits.fields_max)"):format(#encoded, limits.fields_max) }
+        else
+          row.fields = encoded
+        end
+      end
+    end
+    if #errs > 0 then errors.invalid("invalid " .. tostring(e.type or "entry"), errs) end
+    return row
+  end
+
+  -- A slug from the title, unique within the type: "title", "title-2", "title-3", ...
+  local function unique_slug(type_name, title)
+    local base = core.slugify(title, limits.slug_max - 6)
+    if base == "" then base = type_name end
+    if not db:row("SELECT 1 AS x FROM entries WHERE type = ? AND slug = ?", type_name, base) then
+      return base
+    end
+    local max = 1
+    local rows = db:rows("SELECT slug FROM entries WHERE type = ? AND slug GLOB ?", type_name, base .. "-[0-9]*")
+    for _, r in ipairs(rows) do
+      local n = tonumber(r.slug:sub(#base + 2))
+      if n and r.slug:sub(#base + 2):match("^%d+$") and n > max then max = n end
+    end
+    return base .. "-" .. (max + 1)
+  end
+
+  local function term_id(taxonomy, name)
+    local slug = core.slugify(name)
+    local row = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, slug)
+    if row then return row.id end
+    local _, id = db:exec("INSERT INTO terms (taxonomy, slug, name) VALUES (?, ?, ?)", taxonomy, slug, name)
+    return id
+  end
+
+  local function set_terms(entry_id, taxonomy, names)
+    db:exec("DELETE FROM entry_terms WHERE entry_id = ? AND term_id IN (SELECT id FROM terms WHERE taxonomy = ?)", entry_id, taxonomy)
+    for i, name in ipairs(names) do
+      db:exec("INSERT INTO entry_terms (entry_id, term_id, position) VALUES (?, ?, ?)", entry_id, term_id(taxonomy, name), i)
+    end
+  end
+
+  local function terms_of(ids)
+    local by_entry = {}
+    for _, id in ipairs(ids) do by_entry[id] = { tags = {} } end
+    if #ids == 0 then return by_entry end
+    local rows = db:rows("SELECT et.entry_id, t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
+      .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", json.encode(ids))
+    for _, r in ipairs(rows) do
+      local slot = by_entry[r.entry_id]
+      if r.taxonomy == "tag" then slot.tags[#slot.tags + 1] = r.name else slot.section = r.name end
+    end
+    return by_entry
+  end
+
+  local function write_revision(entry_id, saved_by)
+    local e = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.id = ?", entry_id)
+    local t = terms_of({ entry_id })[entry_id]
+    db:exec("INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, created_at)"
+      .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      entry_id, e.title, e.slug, e.status, e.body, e.fields,
+      json.encode({ tags = t.tags, section = t.section }), e.published_at, e.author_id, saved_by, time.now())
+  end
+
+  local function decode_entry(row, terms)
+    if not row then return nil end
+    row.fields = json.decode(row.fields)
+    row.author = row.author_id
+    row.tags = terms and terms.tags or {}
+    row.section = terms and terms.section
+    return row
+  end
+
+  local function hydrate(rows)
+    local ids = {}
+    for i, r in ipairs(rows) do ids[i] = r.id end
+    local terms = terms_of(ids)
+    for _, r in ipairs(rows) do decode_entry(r, terms[r.id]) end
+    return rows
+  end
+
+  function api.get(key)
+    local row
+    if math.type(key) == "integer" then
+      row = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.id = ?", key)
+    elseif type(key) == "table" and key.type and key.slug then
+      row = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.type = ? AND e.slug = ?", key.type, key.slug)
+    else
+      error("quire.content.get takes an id or {type=, slug=}", 2)
+    end
+    if not row then return nil end
+    return hydrate({ row })[1]
+  end
+
+  function api.create(spec)
+    if type(spec) ~= "table" then error("quire.content.create takes a table", 2) end
+    for k in pairs(spec) do
+      if not CREATE_KEYS[k] then errors.invalid("invalid entry", { { field = tostring(k), message = "is not an entry attribute" } }) end
+    end
+    return transaction(function()
+      local row = validate(spec, nil)
+      row.slug = row.slug or unique_slug(row.type, row.title)
+      local now = time.now()
+      local _, id = db:exec("INSERT INTO entries (type, slug, status, title, body, fields, author_id, created_at, updated_at, published_at)"
+        .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        row.type, row.slug, row.status, row.title, row.body, row.fields, row.author_id, now, now, row.published_at)
+      if row.tags then set_terms(id, "tag", row.tags) end
+      if row.section then set_terms(id, "section", { row.section }) end
+      write_revision(id, site.actor)
+      return id
+    end)
+  end
+
+  -- Validates a would-be entry without writing: returns true, or false and the error list.
+  function api.validate(spec)
+    local ok, e = pcall(validate, spec, spec.id)
+    if ok then return true end
+    if errors.is(e, "invalid") then return false, e.errors end
+    error(e, 0)
+  end
+
+  function api.update(id, changes)
+    if math.type(id) ~= "integer" then error("quire.content.update takes an entry id", 2) end
+    if type(changes) ~= "table" then error("quire.content.update takes a table of changes", 2) end
+    for k in pairs(changes) do
+      if not CREATE_KEYS[k] or k == "type" then
+        errors.invalid("invalid change", { { field = tostring(k), message = k == "type" and "cannot be changed" or "is not an entry attribute" } })
+      end
+    end
+    return transaction(function()
+      local cur = api.get(id)
+      if not cur then errors.raise("not_found", ("no entry %d"):format(id)) end
+      local merged = {
+        type = cur.type, title = cur.title, body = cur.body, status = cur.status,
+        author = cur.author_id, published_at = cur.published_at, fields = cur.fields,
+        slug = cur.slug,
+      }
+      for k, v in pairs(changes) do
+        if k == "fields" and type(v) == "table" then
+          for fk, fv in pairs(v) do
+            if fv == cjson.null then fv = nil end
+            merged.fields[fk] = fv
+          end
+        elseif k ~= "tags" and k ~= "section" then
+          merged[k] = v
+        end
+      end
+      if changes.status == "published" and changes.published_at == nil and cur.status ~= "published" and cur.published_at == nil then
+        merged.published_at = time.now()
+      end
+      merged.tags, merged.section = changes.tags, changes.section
+      local row = validate(merged, id)
+      db:exec("UPDATE entries SET slug = ?, status = ?, title = ?, body = ?, fields = ?, author_id = ?, updated_at = ?, published_at = ? WHERE id = ?",
+        row.slug, row.status, row.title, row.body, row.fields, row.author_id, time.now(), row.published_at, id)
+      if changes.tags ~= nil then set_terms(id, "tag", row.tags or {}) end
+      if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}) end
+      write_revision(id, site.actor)
+      return api.get(id)
+    end)
+  end
+
+  function api.delete(id)
+    if math.type(id) ~= "integer" then error("quire.content.delete takes an entry id", 2) end
+    return transaction(function()
+      local n = db:exec("DELETE FROM entries WHERE id = ?", id)
+      return n > 0
+    end)
+  end
+
+  local QUERY_KEYS = {
+    type = true, status = true, tag = true, section = true, author = true, since = true,
+    ["until"] = true, order = true, limit = true, after = true,
+  }
+
+  function api.query(q)
+    q = q or {}
+    for k in pairs(q) do
+      if not QUERY_KEYS[k] then error(("quire.content.query: unknown option '%s'"):format(tostring(k)), 2) end
+    end
+    local order = ORDERS[q.order or "newest"]
+    if not order then error("quire.content.query: order must be newest, oldest, updated or id", 2) end
+    local where, params = {}, {}
+    local function add(clause, ...)
+      where[#where + 1] = clause
+      for _, p in ipairs({ ... }) do params[#params + 1] = p end
+    end
+    if q.type then add("e.type = ?", q.type) end
+    if q.status then add("e.status = ?", q.status) end
+    if q.tag then
+      add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'tag' AND t.slug = ?)", core.slugify(q.tag))
+    end
+    if q.section then
+      add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'section' AND t.slug = ?)", core.slugify(q.section))
+    end
+    if q.author ~= nil then
+      local errs = {}
+      local uid = user_id(q.author, errs)
+      if not uid then return {} end
+      add("e.author_id = ?", uid)
+    end
+    for _, bound in ipairs({ { "since", ">=" }, { "until", "<" } }) do
+      local v = q[bound[1]]
+      if v ~= nil then
+        local norm, err = time.parse(v)
+        if not norm then error("quire.content.query: " .. bound[1] .. " " .. err, 2) end
+        add("coalesce(e.published_at, e.created_at) " .. bound[2] .. " ?", norm)
+      end
+    end
+    if q.after ~= nil then
+      local after_id = type(q.after) == "table" and q.after.id or q.after
+      if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry or an id", 2) end
+      local key = db:value("SELECT " .. order.key .. " FROM entries e WHERE e.id = ?", after_id)
+      if key == nil then error(("quire.content.query: after entry %d does not exist"):format(after_id), 2) end
+      add(("(%s, e.id) %s (?, ?)"):format(order.key, order.dir == "DESC" and "<" or ">"), key, after_id)
+    end
+    local limit = q.limit or 50
+    if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
+      error("quire.content.query: limit must be an integer from 1 to 10000", 2)
+    end
+    local sql = "SELECT " .. ENTRY_COLUMNS .. " FROM entries e"
+      .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
+      .. (" ORDER BY %s %s, e.id %s LIMIT %d"):format(order.key, order.dir, order.dir, limit)
+    return hydrate(db:rows(sql, table.unpack(params)))
+  end
+
+  -- Words of the user's text become quoted FTS5 terms, so punctuation is never FTS syntax.
+  local function fts_query(text)
+    local terms = {}
+    for word in text:gmatch("%S+") do terms[#terms + 1] = '"' .. word:gsub('"', '""') .. '"' end
+    return table.concat(terms, " ")
+  end
+
+  local function escape_html(s)
+    return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
+  end
+
+  function api.search(text, opts)
+    opts = opts or {}
+    if type(text) ~= "string" then error("quire.content.search takes the text to find", 2) end
+    if not core.utf8_valid(text) then errors.invalid("invalid search", { { field = "text", message = "is not valid UTF-8" } }) end
+    local match = fts_query(text)
+    if match == "" then return {} end
+    local limit = opts.limit or 20
+    if math.type(limit) ~= "integer" or limit < 1 or limit > 1000 then error("quire.content.search: limit must be 1..1000", 2) end
+    local where, params = { "entries_fts MATCH ?" }, { match }
+    if opts.type then where[#where + 1] = "e.type = ?"; params[#params + 1] = opts.type end
+    if opts.status then where[#where + 1] = "e.status = ?"; params[#params + 1] = opts.status end
+    params[#params + 1] = limit
+    local rows = db:rows("SELECT e.id, e.type, e.slug, e.title, e.status, e.published_at,"
+      .. " snippet(entries_fts, -1, char(2), char(3), '…', 16) AS snippet, bm25(entries_fts, 5.0, 1.0) AS rank"
+      .. " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE " .. table.concat(where, " AND ")
+      .. " ORDER BY rank LIMIT ?", table.unpack(params))
+    for _, r in ipairs(rows) do
+      -- The snippet is HTML: the text escaped, the matches in <mark>.
+      r.snippet = escape_html(r.snippet):gsub("\2", "<mark>"):gsub("\3", "</mark>")
+      r.score = -r.rank
+      r.rank = nil
+    end
+    return rows
+  end
+
+  function api.neighbours(id, opts)
+    opts = opts or {}
+    local within = opts.within or "type"
+    if within ~= "type" and within ~= "section" then error("quire.content.neighbours: within must be 'type' or 'section'", 2) end
+    local e = api.get(id)
+    if not e or not e.published_at then return nil, nil end
+    local scope, scope_param = "e.type = ?", e.type
+    if within == "section" and e.section then
+      scope = "e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'section' AND t.slug = ?)"
+      scope_param = core.slugify(e.section)
+    end
+    local function one(cmp, dir)
+      local row = db:row("SELECT e.id FROM entries e WHERE e.status = 'published' AND " .. scope
+        .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1"):format(cmp, dir, dir),
+        scope_param, e.published_at, e.id)
+      return row and api.get(row.id) or nil
+    end
+    return one("<", "DESC"), one(">", "ASC")
+  end
+
+  function api.revisions(id)
+    local rows = db:rows("SELECT id, entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, created_at"
+      .. " FROM revisions WHERE entry_id = ? ORDER BY id DESC", id)
+    for _, r in ipairs(rows) do
+      r.fields = json.decode(r.fields)
+      local t = json.decode(r.terms)
+      r.tags, r.section, r.terms = t.tags or {}, t.section, nil
+      if r.section == cjson.null then r.section = nil end
+    end
+    return rows
+  end
+
+  function api.define_type(def)
+    return types:define(def)
+  end
+
+  function api.types() return types:names() end
+
+  return api
+end
+
+return M

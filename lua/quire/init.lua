@@ -1,0 +1,95 @@
+-- Opens a site and builds the `quire` API that scripts and plugins use.
+local config = require "quire.config"
+local core = require "quire.core"
+local errors = require "quire.errors"
+local types_mod = require "quire.types"
+
+local M = {}
+
+-- Runs fn inside a write transaction (BEGIN IMMEDIATE, or a savepoint when nested): commits
+-- when it returns, rolls back and re-raises when it errors.
+local function make_transaction(db)
+  return function(fn, ...)
+    db:begin()
+    local res = table.pack(xpcall(fn, function(e)
+      if type(e) == "string" then return debug.traceback(e, 2) end
+      return e
+    end, ...))
+    if res[1] then
+      db:commit()
+      return table.unpack(res, 2, res.n)
+    end
+    db:rollback()
+    local e = res[2]
+    if type(e) == "string" then e = e:gsub("\nstack traceback:.*$", "") end
+    error(e, 0)
+  end
+end
+
+-- Opens the site in dir. Returns the `quire` API table, or nil and a message.
+function M.open(dir)
+  local cfg, err = config.load(dir)
+  if not cfg then return nil, err end
+  local db, open_err = core.open_store(cfg.database_path, { create = false, busy_timeout_ms = cfg.limits.busy_timeout_ms })
+  if not db then return nil, open_err end
+  local types = types_mod.new()
+  types:define_builtins()
+  local site = { db = db, config = cfg, limits = cfg.limits, types = types }
+  site.transaction = make_transaction(db)
+
+  local quire = {
+    version = core.version,
+    site = { name = cfg.name, base_url = cfg.base_url, dir = cfg.dir, config = cfg },
+    errors = errors,
+    time = require "quire.time",
+    slugify = core.slugify,
+  }
+  quire.content = require("quire.content").new(site)
+  quire.comments = require("quire.comments").new(site)
+  quire.users = require("quire.users").new(site)
+  site.template_dirs = { cfg.dir .. "/templates" } -- the site's theme first; plugins append theirs
+  quire.template = require("quire.template").new(site)
+  local text = require("quire.markdown").new(site)
+  quire.markdown, quire.html, quire.url = text.markdown, text.html, text.url
+  quire.store = {
+    transaction = site.transaction,
+    -- Read-only SQL for reports; writes go through the content API so they are validated.
+    query = function(sql, ...)
+      if type(sql) ~= "string" then error("quire.store.query takes SQL text", 2) end
+      if not db:readonly(sql) then error("quire.store.query runs read-only SQL; write through quire.content", 2) end
+      return db:rows(sql, ...)
+    end,
+    check = function() return db:check() end,
+    schema_version = function() return db:schema_version() end,
+  }
+  quire._db = db -- for the core's own commands; not part of the plugin API
+  return quire
+end
+
+-- Creates a new site in dir: site.lua, a migrated quire.db and plugins/. Refuses to touch an
+-- existing site. Returns true or nil and a message.
+function M.init(dir, name)
+  if core.stat(dir .. "/site.lua") or core.stat(dir .. "/quire.db") then
+    return nil, ("%s already holds a site (site.lua or quire.db exists); not overwriting it"):format(dir)
+  end
+  local kind = core.stat(dir)
+  if kind and kind ~= "dir" then return nil, ("%s exists and is not a directory"):format(dir) end
+  if not kind then
+    local ok, err = core.mkdir(dir)
+    if not ok then return nil, err end
+  end
+  local db, err = core.open_store(dir .. "/quire.db", { create = true })
+  if not db then return nil, err end
+  db:close()
+  if not core.stat(dir .. "/plugins") then
+    local ok, mkerr = core.mkdir(dir .. "/plugins")
+    if not ok then return nil, mkerr end
+  end
+  local f, ferr = io.open(dir .. "/site.lua", "w")
+  if not f then return nil, ferr end
+  f:write(config.template(name or dir:match("([^/]+)/*$") or "Quire Site"))
+  f:close()
+  return true
+end
+
+return M

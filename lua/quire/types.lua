@@ -1,0 +1,187 @@
+-- Content types: their declarations and the validation of an entry's fields against them.
+local time = require "quire.time"
+
+local M = {}
+M.__index = M
+
+local FIELD_TYPES = {
+  text = true, markdown = true, number = true, bool = true, datetime = true,
+  ref = true, list = true, enum = true,
+}
+
+-- A field spec is "text" or { "text", required = true, max = 200, default = ..., values = {...},
+-- of = "text", to = "entry"|"user", validate = function(value) return ok, message end }.
+local function normalise_field(type_name, name, spec)
+  if type(spec) == "string" then spec = { spec } end
+  if type(spec) ~= "table" then
+    error(("type '%s': field '%s' must be a type name or a table"):format(type_name, name), 0)
+  end
+  local f = {}
+  for k, v in pairs(spec) do f[k] = v end
+  f.type = f.type or f[1]
+  f[1] = nil
+  f.name = name
+  if not FIELD_TYPES[f.type] then
+    error(("type '%s': field '%s' has unknown field type '%s'"):format(type_name, name, tostring(f.type)), 0)
+  end
+  if f.type == "enum" and (type(f.values) ~= "table" or #f.values == 0) then
+    error(("type '%s': enum field '%s' needs values = {...}"):format(type_name, name), 0)
+  end
+  if f.type == "ref" and f.to ~= nil and f.to ~= "entry" and f.to ~= "user" then
+    error(("type '%s': ref field '%s' must point to 'entry' or 'user'"):format(type_name, name), 0)
+  end
+  if f.type == "list" and f.of then f.item = normalise_field(type_name, name .. "[]", f.of) end
+  if f.validate ~= nil and type(f.validate) ~= "function" then
+    error(("type '%s': field '%s' validate must be a function"):format(type_name, name), 0)
+  end
+  return f
+end
+
+function M.new()
+  return setmetatable({ defs = {} }, M)
+end
+
+-- Declares a type: { name =, label =, permalink =, layout =, fields = { name = spec } }.
+function M:define(def)
+  if type(def) ~= "table" then error("content type must be a table", 2) end
+  if type(def.name) ~= "string" or not def.name:match("^[a-z][a-z0-9_]*$") then
+    error("content type name must be lowercase letters, digits and _ (got " .. tostring(def.name) .. ")", 2)
+  end
+  local t = {
+    name = def.name,
+    label = def.label or def.name,
+    permalink = def.permalink or ("/" .. def.name .. "/{slug}"),
+    layout = def.layout or def.name,
+    fields = {},
+    field_order = {},
+    plugin = def.plugin,
+  }
+  for name, spec in pairs(def.fields or {}) do
+    if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_]*$") then
+      error(("type '%s': field names must be lowercase identifiers"):format(def.name), 2)
+    end
+    t.fields[name] = normalise_field(def.name, name, spec)
+    t.field_order[#t.field_order + 1] = name
+  end
+  table.sort(t.field_order)
+  self.defs[def.name] = t
+  return t
+end
+
+function M:get(name) return self.defs[name] end
+
+function M:names()
+  local out = {}
+  for name in pairs(self.defs) do out[#out + 1] = name end
+  table.sort(out)
+  return out
+end
+
+local function utf8_chars(s) return utf8.len(s) end
+
+-- Checks one value; returns the normalised value or nil, message.
+local function check_value(f, v, ctx)
+  local t = f.type
+  if t == "text" or t == "markdown" then
+    if type(v) == "number" then v = tostring(v) end
+    if type(v) ~= "string" then return nil, "must be text" end
+    local n = utf8_chars(v)
+    if not n then return nil, "is not valid UTF-8" end
+    if f.max and n > f.max then return nil, ("is %d characters, at most %d allowed"):format(n, f.max) end
+    return v
+  elseif t == "number" then
+    if type(v) == "string" then v = tonumber(v) or v end
+    if type(v) ~= "number" or v ~= v then return nil, "must be a number" end
+    if f.min and v < f.min then return nil, ("must be at least %s"):format(f.min) end
+    if f.max and v > f.max then return nil, ("must be at most %s"):format(f.max) end
+    return v
+  elseif t == "bool" then
+    if type(v) ~= "boolean" then return nil, "must be true or false" end
+    return v
+  elseif t == "datetime" then
+    local norm, err = time.parse(v)
+    if not norm then return nil, err end
+    return norm
+  elseif t == "enum" then
+    for _, allowed in ipairs(f.values) do
+      if v == allowed then return v end
+    end
+    return nil, ("must be one of %s"):format(table.concat(f.values, ", "))
+  elseif t == "ref" then
+    if math.type(v) ~= "integer" then return nil, "must be an id (integer)" end
+    if ctx and ctx.ref_exists and not ctx.ref_exists(f.to or "entry", v) then
+      return nil, ("refers to %s %d, which does not exist"):format(f.to or "entry", v)
+    end
+    return v
+  elseif t == "list" then
+    if type(v) ~= "table" then return nil, "must be a list" end
+    local n = #v
+    for k in pairs(v) do
+      if math.type(k) ~= "integer" or k < 1 or k > n then return nil, "must be a list (1..n keys)" end
+    end
+    if f.max and n > f.max then return nil, ("has %d items, at most %d allowed"):format(n, f.max) end
+    local out = {}
+    for i, item in ipairs(v) do
+      if f.item then
+        local norm, err = check_value(f.item, item, ctx)
+        if norm == nil then return nil, ("item %d %s"):format(i, err) end
+        out[i] = norm
+      else
+        if type(item) ~= "string" and type(item) ~= "number" and type(item) ~= "boolean" then
+          return nil, ("item %d must be text, a number or true/false"):format(i)
+        end
+        out[i] = item
+      end
+    end
+    return out
+  end
+end
+
+-- Validates fields (a table) against type t. Returns the normalised fields and a list of
+-- { field =, message = } errors (empty when valid). Unknown fields are errors.
+function M.validate(t, fields, ctx)
+  local out, errs = {}, {}
+  for k in pairs(fields) do
+    if type(k) ~= "string" or not t.fields[k] then
+      errs[#errs + 1] = { field = "fields." .. tostring(k), message = ("is not a field of type '%s'"):format(t.name) }
+    end
+  end
+  for _, name in ipairs(t.field_order) do
+    local f = t.fields[name]
+    local v = fields[name]
+    if v == nil and f.default ~= nil then v = f.default end
+    if v == nil or v == "" then
+      if f.required then errs[#errs + 1] = { field = "fields." .. name, message = "is required" } end
+    else
+      local norm, err = check_value(f, v, ctx)
+      if norm == nil then
+        errs[#errs + 1] = { field = "fields." .. name, message = err }
+      elseif f.validate then
+        local ok, verr = f.validate(norm)
+        if not ok then
+          errs[#errs + 1] = { field = "fields." .. name, message = verr or "is not valid" }
+        end
+      end
+      out[name] = norm
+    end
+  end
+  table.sort(errs, function(a, b) return a.field < b.field end)
+  return out, errs
+end
+
+-- The two types every site has before any plugin loads.
+function M:define_builtins()
+  self:define {
+    name = "article", label = "Article", permalink = "/{yyyy}/{mm}/{slug}", layout = "article",
+    fields = {
+      standfirst = { "text", max = 600 },
+      dateline = { "text", max = 100 },
+    },
+  }
+  self:define {
+    name = "page", label = "Page", permalink = "/{slug}", layout = "page",
+    fields = {},
+  }
+end
+
+return M

@@ -1,0 +1,44 @@
+/* Unit tests for slugs and UTF-8 validation. */
+#include "check.h"
+#include "content.h"
+#include "util.h"
+
+static const char *slug(const char *text, size_t cap) {
+  static char out[256];
+  qr_content_slugify(text, strlen(text), out, cap);
+  return out;
+}
+
+int main(void) {
+  CHECK_STR(slug("Hello, World!", 200), "hello-world");
+  CHECK_STR(slug("  Crème Brûlée à la Façon  ", 200), "creme-brulee-a-la-facon");
+  CHECK_STR(slug("Straße über Ærø", 200), "strasse-uber-aero");
+  CHECK_STR(slug("Blinken meets China’s foreign minister", 200), "blinken-meets-chinas-foreign-minister");
+  CHECK_STR(slug("Łódź — Kraków", 200), "lodz-krakow");
+  CHECK_STR(slug("北京 2023", 200), "2023");
+  CHECK_STR(slug("!!!", 200), "");
+  CHECK_STR(slug("one two three four", 10), "one-two"); /* cut at a word, never mid-word */
+  CHECK_STR(slug("abc\xff\xfe" "def", 200), "abc-def");  /* malformed bytes separate words */
+  CHECK_STR(slug("x'; DROP TABLE entries; --", 200), "x-drop-table-entries");
+
+  CHECK(qr_content_slug_valid("hello-world", 11, 200));
+  CHECK(qr_content_slug_valid("2023", 4, 200));
+  CHECK(!qr_content_slug_valid("Hello", 5, 200));
+  CHECK(!qr_content_slug_valid("-a", 2, 200));
+  CHECK(!qr_content_slug_valid("a-", 2, 200));
+  CHECK(!qr_content_slug_valid("a--b", 4, 200));
+  CHECK(!qr_content_slug_valid("a/b", 3, 200));
+  CHECK(!qr_content_slug_valid("", 0, 200));
+  CHECK(!qr_content_slug_valid("abcdef", 6, 5));
+
+  CHECK(qr_utf8_valid("plain", 5));
+  CHECK(qr_utf8_valid("caf\xc3\xa9", 5));
+  CHECK(qr_utf8_valid("\xf0\x9f\x93\xb0", 4));       /* newspaper emoji */
+  CHECK(!qr_utf8_valid("\xc0\xaf", 2));              /* overlong '/' */
+  CHECK(!qr_utf8_valid("\xed\xa0\x80", 3));          /* surrogate */
+  CHECK(!qr_utf8_valid("\xf4\x90\x80\x80", 4));      /* past U+10FFFF */
+  CHECK(!qr_utf8_valid("\xe2\x82", 2));              /* truncated */
+  CHECK(!qr_utf8_valid("\x80", 1));                  /* stray continuation */
+  CHECK(qr_utf8_valid("a\0b", 3));                   /* NUL is valid UTF-8 */
+  return check_summary("test_content");
+}
