@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Integration tests of the real `quire` binary: CLI contract, init, run, check, concurrency.
+# usage: cli_test.sh QUIRE_BINARY TESTS_DIR
+set -u
+QUIRE=$1
+work=$(mktemp -d /tmp/quire-cli-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+# expect CODE DESCRIPTION -- COMMAND...: runs COMMAND, checks its exit code, keeps output in $out
+expect() {
+  local code=$1 what=$2; shift 3
+  out=$("$@" 2>&1); local rc=$?
+  if [ "$rc" -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code; output: $out"; fi
+}
+contains() { if grep -qF -- "$2" <<<"$out"; then ok; else bad "$1: output lacks '$2': $out"; fi; }
+entries() { sqlite3 "$work/site/quire.db" "SELECT count(*) FROM entries"; }
+
+# --- the command-line contract
+expect 0 "help" -- "$QUIRE" --help; contains "help" "quire <command>"
+expect 0 "version" -- "$QUIRE" --version; contains "version" "quire "
+for cmd in init run check test; do
+  expect 0 "$cmd --help" -- "$QUIRE" "$cmd" --help; contains "$cmd --help" "usage: quire $cmd"
+done
+expect 2 "no command" -- "$QUIRE"
+expect 2 "unknown command" -- "$QUIRE" frobnicate; contains "unknown command" "unknown command 'frobnicate'"
+expect 2 "unknown global flag" -- "$QUIRE" --frob; contains "unknown flag" "unknown option '--frob'"
+expect 2 "unknown command flag" -- "$QUIRE" check --frob; contains "unknown check flag" "unknown option '--frob'"
+expect 2 "missing option value" -- "$QUIRE" run --site
+expect 2 "run without script" -- "$QUIRE" run --site "$work/site"
+
+# --- init
+expect 0 "init" -- "$QUIRE" init "$work/site"
+for f in site.lua quire.db plugins; do [ -e "$work/site/$f" ] && ok || bad "init did not create $f"; done
+grep -q '^-- workers = 0' "$work/site/site.lua" && ok || bad "site.lua lacks commented defaults"
+echo '-- my edits' >> "$work/site/site.lua"
+expect 1 "init refuses an existing site" -- "$QUIRE" init "$work/site"; contains "refuse" "not overwriting"
+grep -q 'my edits' "$work/site/site.lua" && ok || bad "init overwrote site.lua"
+[ "$(sqlite3 "$work/site/quire.db" 'PRAGMA journal_mode')" = wal ] && ok || bad "database is not in WAL mode"
+
+# --- run: the full API, arguments, error reporting
+cat > "$work/create.lua" <<'LUA'
+local n = tonumber(arg[1])
+quire.store.transaction(function()
+  for i = 1, n do quire.content.create { type = "article", title = arg[2] .. " " .. i, tags = { "t" .. (i % 3) } } end
+end)
+print("created " .. n)
+LUA
+expect 0 "run creates" -- "$QUIRE" run --site "$work/site" "$work/create.lua" 5 Hello; contains "run output" "created 5"
+[ "$(entries)" = 5 ] && ok || bad "expected 5 entries, got $(entries)"
+
+cat > "$work/fails.lua" <<'LUA'
+quire.store.transaction(function()
+  quire.content.create { type = "article", title = "half written" }
+  local x = nil
+  return x.field -- line 4
+end)
+LUA
+expect 1 "script error exits 1" -- "$QUIRE" run --site "$work/site" "$work/fails.lua"
+contains "error names file and line" "$work/fails.lua:4: attempt to index a nil value"
+[ "$(entries)" = 5 ] && ok || bad "a failed script left writes behind ($(entries) entries)"
+
+cat > "$work/invalid.lua" <<'LUA'
+quire.content.create { type = "article", title = "" }
+LUA
+expect 1 "validation error" -- "$QUIRE" run --site "$work/site" "$work/invalid.lua"
+contains "validation error names the call site" "$work/invalid.lua:1: invalid article: title: is required"
+
+printf 'local x = \n' > "$work/syntax.lua"
+expect 1 "syntax error" -- "$QUIRE" run --site "$work/site" "$work/syntax.lua"; contains "syntax error position" "syntax.lua:2:"
+expect 1 "missing script" -- "$QUIRE" run --site "$work/site" "$work/none.lua"; contains "missing script" "none.lua"
+expect 1 "missing site" -- "$QUIRE" run --site "$work/nosite" "$work/create.lua" 1 x; contains "missing site" "quire init"
+
+# --- two writers at once: both succeed, no write lost
+"$QUIRE" run --site "$work/site" "$work/create.lua" 300 A > "$work/a.out" 2>&1 & a=$!
+"$QUIRE" run --site "$work/site" "$work/create.lua" 300 B > "$work/b.out" 2>&1 & b=$!
+cat > "$work/small.lua" <<'LUA'
+for i = 1, 100 do quire.content.create { type = "page", title = arg[1] .. i } end
+LUA
+"$QUIRE" run --site "$work/site" "$work/small.lua" C > "$work/c.out" 2>&1 & c=$!
+wait $a && wait $b && wait $c && ok || bad "a concurrent writer failed: $(cat "$work"/[abc].out)"
+[ "$(entries)" = 705 ] && ok || bad "expected 705 entries after concurrent writers, got $(entries)"
+
+# --- check
+expect 0 "check healthy" -- "$QUIRE" check --site "$work/site"; contains "check output" "integrity ok"
+QUIRE_SITE="$work/site" expect 0 "QUIRE_SITE" -- "$QUIRE" check
+sqlite3 "$work/site/quire.db" "DROP TRIGGER entries_fts_delete; DELETE FROM entries WHERE id = 1;"
+expect 1 "check finds a stale search index" -- "$QUIRE" check --site "$work/site"; contains "check problem" "search index"
+
+# --- a database newer than the binary is refused
+"$QUIRE" init "$work/newer" >/dev/null
+sqlite3 "$work/newer/quire.db" "INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future.sql')"
+expect 1 "newer schema refused" -- "$QUIRE" check --site "$work/newer"; contains "newer schema" "newer than this quire"
+
+# --- a broken site.lua is reported with file and line
+"$QUIRE" init "$work/broken" >/dev/null
+printf 'name = "x"\nlimits = { title_max = -1 }\n' > "$work/broken/site.lua"
+expect 1 "bad limit" -- "$QUIRE" check --site "$work/broken"; contains "bad limit" "limit 'title_max' must be a positive integer"
+printf 'name = \n' > "$work/broken/site.lua"
+expect 1 "site.lua syntax" -- "$QUIRE" check --site "$work/broken"; contains "site.lua position" "site.lua:2:"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

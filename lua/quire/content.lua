@@ -114,7 +114,7 @@ function M.new(site)
 
   -- Validates an entry record (all columns, already merged for an update). Returns the row to
   -- write or raises an "invalid" error listing every problem.
-  local function validate(e, existing_id)
+  local function validate(e, existing_id, existing_slug)
     local errs = {}
     local t = types:get(e.type)
     if type(e.type) ~= "string" then
@@ -143,7 +143,8 @@ function M.new(site)
     if e.slug ~= nil then
       if type(e.slug) ~= "string" or not core.slug_valid(e.slug, limits.slug_max) then
         errs[#errs + 1] = { field = "slug", message = ("%q is not a valid slug: use a-z, 0-9 and single '-', at most %d bytes"):format(tostring(e.slug), limits.slug_max) }
-      elseif t and db:row("SELECT id FROM entries WHERE type = ? AND slug = ? AND id IS NOT ?", e.type, e.slug, existing_id) then
+      elseif t and e.slug ~= existing_slug
+        and db:row("SELECT id FROM entries WHERE type = ? AND slug = ? AND id IS NOT ?", e.type, e.slug, existing_id) then
         errs[#errs + 1] = { field = "slug", message = ("%q is already used by another %s"):format(e.slug, e.type) }
       else
         row.slug = e.slug
@@ -172,7 +173,10 @@ function M.new(site)
         end
       end
     end
-    if #errs > 0 then errors.invalid("invalid " .. tostring(e.type or "entry"), errs) end
+    if #errs > 0 then
+      table.sort(errs, function(a, b) return a.field < b.field end)
+      errors.invalid("invalid " .. tostring(e.type or "entry"), errs)
+    end
     return row
   end
 
@@ -220,13 +224,12 @@ function M.new(site)
     return by_entry
   end
 
-  local function write_revision(entry_id, saved_by)
-    local e = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.id = ?", entry_id)
-    local t = terms_of({ entry_id })[entry_id]
+  -- row holds the saved columns; tags and section are the entry's terms after the save.
+  local function write_revision(entry_id, row, tags, section)
     db:exec("INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, created_at)"
       .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      entry_id, e.title, e.slug, e.status, e.body, e.fields,
-      json.encode({ tags = t.tags, section = t.section }), e.published_at, e.author_id, saved_by, time.now())
+      entry_id, row.title, row.slug, row.status, row.body, row.fields,
+      json.encode({ tags = tags or {}, section = section or nil }), row.published_at, row.author_id, site.actor, time.now())
   end
 
   local function decode_entry(row, terms)
@@ -273,7 +276,7 @@ function M.new(site)
         row.type, row.slug, row.status, row.title, row.body, row.fields, row.author_id, now, now, row.published_at)
       if row.tags then set_terms(id, "tag", row.tags) end
       if row.section then set_terms(id, "section", { row.section }) end
-      write_revision(id, site.actor)
+      write_revision(id, row, row.tags, row.section)
       return id
     end)
   end
@@ -316,13 +319,16 @@ function M.new(site)
         merged.published_at = time.now()
       end
       merged.tags, merged.section = changes.tags, changes.section
-      local row = validate(merged, id)
+      local row = validate(merged, id, cur.slug)
       db:exec("UPDATE entries SET slug = ?, status = ?, title = ?, body = ?, fields = ?, author_id = ?, updated_at = ?, published_at = ? WHERE id = ?",
         row.slug, row.status, row.title, row.body, row.fields, row.author_id, time.now(), row.published_at, id)
       if changes.tags ~= nil then set_terms(id, "tag", row.tags or {}) end
       if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}) end
-      write_revision(id, site.actor)
-      return api.get(id)
+      local tags, section = cur.tags, cur.section
+      if changes.tags ~= nil then tags = row.tags or {} end
+      if changes.section ~= nil then section = row.section or nil end
+      write_revision(id, row, tags, section)
+      return true
     end)
   end
 

@@ -1,0 +1,54 @@
+# Thin wrapper over CMake: `make demo` builds and runs the demo site, `make test` runs every test.
+BUILD ?= build
+CMAKE_FLAGS ?=
+QUIRE := $(BUILD)/quire
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Debian 12 packages the build, the tests and the benchmarks need.
+PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite3 libuv1-dev \
+  libmbedtls-dev node-llhttp libmd4c-dev libmd4c-html0-dev libgumbo-dev zlib1g-dev \
+  lua-busted lua-cjson libargon2-dev
+
+.PHONY: all deps build demo test test-asan bench clean
+
+all: build
+
+# Installs missing packages when run as root; otherwise prints the exact command and stops.
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "Missing Debian packages. Install them with:"; \
+	    echo "  sudo apt-get install -y $$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@if [ ! -d demo-site ]; then \
+	  $(QUIRE) init demo-site --name "The Quire Courier" && \
+	  $(QUIRE) run --site demo-site demo/seed.lua; \
+	fi
+	@$(QUIRE) run --site demo-site demo/front_page.lua
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan:
+	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DQUIRE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+
+bench: build
+	@for b in bench/*.sh; do echo "== $$b"; QUIRE=$(QUIRE) bash $$b || exit 1; done
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,268 @@
+-- The content API against a real SQLite file: create, get, query, search, neighbours, revisions.
+local testing = require "quire.testing"
+
+local function invalid_fields(fn)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, "expected the write to be refused")
+  assert.is_true(quire.errors.is(err, "invalid"), "expected a validation error, got " .. tostring(err))
+  local fields = {}
+  for _, e in ipairs(err.errors) do fields[#fields + 1] = e.field end
+  return fields, tostring(err)
+end
+
+describe("quire.content", function()
+  local q
+  before_each(function() q = testing.site() end)
+
+  local function count() return q.store.query("SELECT count(*) AS n FROM entries")[1].n end
+
+  it("creates an entry and reads it back by id and by slug", function()
+    local uid = q.users.create { login = "ana", name = "Ana Ruiz" }
+    local id = q.content.create {
+      type = "article", title = "Harbour Bridge Reopens After Repairs", body = "The *bridge* is open.",
+      status = "published", author = "ana", tags = { "Transport", "City Hall" }, section = "Local",
+      published_at = "2026-03-04T08:15:00+01:00", fields = { dateline = "Lisbon", standfirst = "Six months on." },
+    }
+    local e = q.content.get(id)
+    assert.equal("harbour-bridge-reopens-after-repairs", e.slug)
+    assert.equal("2026-03-04T07:15:00Z", e.published_at)
+    assert.same({ "Transport", "City Hall" }, e.tags)
+    assert.equal("Local", e.section)
+    assert.equal(uid, e.author)
+    assert.equal("Lisbon", e.fields.dateline)
+    assert.same(e, q.content.get { type = "article", slug = e.slug })
+    assert.is_nil(q.content.get(id + 1000))
+  end)
+
+  it("makes slugs unique per type with -2, -3 and folds accents", function()
+    local a = q.content.create { type = "article", title = "Crème brûlée at the Café" }
+    local b = q.content.create { type = "article", title = "Crème brûlée at the Café" }
+    local c = q.content.create { type = "article", title = "Crème brûlée at the Café" }
+    local p = q.content.create { type = "page", title = "Crème brûlée at the Café" }
+    assert.equal("creme-brulee-at-the-cafe", q.content.get(a).slug)
+    assert.equal("creme-brulee-at-the-cafe-2", q.content.get(b).slug)
+    assert.equal("creme-brulee-at-the-cafe-3", q.content.get(c).slug)
+    assert.equal("creme-brulee-at-the-cafe", q.content.get(p).slug)
+  end)
+
+  it("refuses bad input with every error at once and writes nothing", function()
+    local fields = invalid_fields(function()
+      q.content.create { type = "article", title = "", status = "live", fields = { dateline = 42.5, nope = 1 } }
+    end)
+    assert.same({ "fields.nope", "status", "title" }, fields)
+    assert.equal(0, count())
+  end)
+
+  it("refuses unknown types until they are declared", function()
+    local _, msg = invalid_fields(function() q.content.create { type = "recipe", title = "Soup" } end)
+    assert.matches("unknown content type 'recipe'", msg)
+    q.content.define_type { name = "recipe", fields = { serves = { "number", required = true, min = 1 } } }
+    assert.same({ "fields.serves" }, (invalid_fields(function() q.content.create { type = "recipe", title = "Soup" } end)))
+    local id = q.content.create { type = "recipe", title = "Soup", fields = { serves = 4 } }
+    assert.equal(4, q.content.get(id).fields.serves)
+  end)
+
+  it("refuses invalid UTF-8 anywhere, duplicate explicit slugs and oversize fields", function()
+    invalid_fields(function() q.content.create { type = "article", title = "bad \xff byte" } end)
+    invalid_fields(function() q.content.create { type = "article", title = "ok", body = "bad \xc0\xaf" } end)
+    invalid_fields(function() q.content.create { type = "article", title = "ok", tags = { "\xed\xa0\x80" } } end)
+    invalid_fields(function() q.content.create { type = "article", title = "ok", fields = { dateline = "\xfe" } } end)
+    q.content.create { type = "article", title = "First", slug = "taken" }
+    local fields, msg = invalid_fields(function() q.content.create { type = "article", title = "Second", slug = "taken" } end)
+    assert.same({ "slug" }, fields)
+    assert.matches("already used", msg)
+    invalid_fields(function() q.content.create { type = "article", title = "x", slug = "Not A Slug" } end)
+    local _, long = invalid_fields(function() q.content.create { type = "article", title = ("é"):rep(301) } end)
+    assert.matches("limits.title_max", long)
+    invalid_fields(function() q.content.create { type = "article", title = "big", body = ("x"):rep(1024 * 1024 + 1) } end)
+    assert.equal(1, count())
+  end)
+
+  it("stores SQL metacharacters as plain text", function()
+    local nasty = "Robert'); DROP TABLE entries;-- \" OR 1=1 %_\\"
+    local id = q.content.create { type = "article", title = nasty, body = nasty, tags = { nasty } }
+    local e = q.content.get(id)
+    assert.equal(nasty, e.title)
+    assert.equal(nasty, e.body)
+    assert.same({ nasty }, e.tags)
+    assert.equal(1, count())
+    assert.equal(1, #q.content.search("DROP TABLE"))
+    assert.equal(1, #q.content.query { tag = nasty })
+  end)
+
+  it("queries by type, status, tag, section, author and date, newest first", function()
+    q.users.create { login = "bo" }
+    local ids = {}
+    for i = 1, 12 do
+      ids[i] = q.content.create {
+        type = i % 3 == 0 and "page" or "article", title = "Story " .. i, status = i % 2 == 0 and "published" or "draft",
+        published_at = ("2026-01-%02dT10:00:00Z"):format(i), tags = i % 4 == 0 and { "Budget" } or nil,
+        section = i <= 6 and "Politics" or "Sport", author = i == 5 and "bo" or nil,
+      }
+    end
+    local all = q.content.query { limit = 100 }
+    assert.equal(12, #all)
+    assert.equal(ids[12], all[1].id)
+    assert.equal(ids[1], all[12].id)
+    assert.equal(8, #q.content.query { type = "article" })
+    assert.equal(6, #q.content.query { status = "published" })
+    assert.same({ ids[12], ids[8], ids[4] }, (function()
+      local out = {}
+      for _, e in ipairs(q.content.query { tag = "budget" }) do out[#out + 1] = e.id end
+      return out
+    end)())
+    assert.equal(6, #q.content.query { section = "Sport" })
+    assert.equal(ids[5], q.content.query { author = "bo" }[1].id)
+    assert.equal(3, #q.content.query { since = "2026-01-05", ["until"] = "2026-01-08" })
+    assert.equal(ids[1], q.content.query { order = "oldest", limit = 1 }[1].id)
+    assert.has_error(function() q.content.query { colour = "red" } end)
+  end)
+
+  it("pages with after= and never repeats or skips, even with equal dates", function()
+    for i = 1, 25 do
+      q.content.create { type = "article", title = "Same time " .. i, status = "published", published_at = "2026-02-01T00:00:00Z" }
+    end
+    local seen, pages, after = {}, 0, nil
+    repeat
+      local page = q.content.query { limit = 10, after = after }
+      for _, e in ipairs(page) do
+        assert.is_nil(seen[e.id])
+        seen[e.id] = true
+      end
+      after = page[#page]
+      pages = pages + 1
+    until #page < 10
+    assert.equal(3, pages)
+    local n = 0
+    for _ in pairs(seen) do n = n + 1 end
+    assert.equal(25, n)
+  end)
+
+  it("searches title and body with bm25 ranking and escaped snippets", function()
+    q.content.create { type = "article", title = "Flood warning for the river valley", body = "Rain all week." }
+    q.content.create { type = "article", title = "Council budget", body = "A <b>flood</b> of complaints about the river." }
+    q.content.create { type = "page", title = "About us", body = "Nothing here." }
+    local hits = q.content.search("flood river")
+    assert.equal(2, #hits)
+    assert.matches("^Flood warning", hits[1].title) -- title matches weigh more
+    assert.is_true(hits[1].score >= hits[2].score)
+    assert.matches("&lt;b&gt;<mark>flood</mark>&lt;/b&gt;", hits[2].snippet)
+    assert.equal(0, #q.content.search("flood", { type = "page" }))
+    assert.equal(0, #q.content.search('"unbalanced ( AND OR NEAR'))
+  end)
+
+  it("finds previous and next published entries within the type or section", function()
+    local function mk(title, day, section, type_, status)
+      return q.content.create { type = type_ or "article", title = title, status = status or "published",
+        published_at = ("2026-05-%02d"):format(day), section = section }
+    end
+    local a = mk("A", 1, "World")
+    local b = mk("B", 2, "Business")
+    mk("draft", 3, "World", "article", "draft")
+    local c = mk("C", 4, "World")
+    mk("page", 5, nil, "page")
+    mk("E", 6, "Business")
+    local prev, nxt = q.content.neighbours(b)
+    assert.equal(a, prev.id)
+    assert.equal(c, nxt.id)
+    prev, nxt = q.content.neighbours(c, { within = "section" })
+    assert.equal(a, prev.id)
+    assert.is_nil(nxt)
+    prev = q.content.neighbours(a)
+    assert.is_nil(prev)
+  end)
+
+  it("writes a revision on every save and keeps the history", function()
+    local id = q.content.create { type = "article", title = "Draft one", tags = { "a" } }
+    q.content.update(id, { title = "Draft two", body = "more" })
+    assert.is_true(q.content.update(id, { status = "published", tags = { "b", "c" } }))
+    local e = q.content.get(id)
+    assert.equal("published", e.status)
+    assert.is_string(e.published_at)
+    assert.equal("draft-one", e.slug) -- permalinks do not move when the title changes
+    local revs = q.content.revisions(id)
+    assert.equal(3, #revs)
+    assert.equal("Draft two", revs[1].title)
+    assert.same({ "b", "c" }, revs[1].tags)
+    assert.equal("Draft one", revs[3].title)
+    assert.same({ "a" }, revs[3].tags)
+  end)
+
+  it("leaves an entry untouched when an update is invalid", function()
+    local id = q.content.create { type = "article", title = "Keep me", fields = { dateline = "Oslo" } }
+    invalid_fields(function() q.content.update(id, { title = "", fields = { dateline = ("x"):rep(101) } }) end)
+    local e = q.content.get(id)
+    assert.equal("Keep me", e.title)
+    assert.equal(1, #q.content.revisions(id))
+  end)
+
+  it("deletes an entry with its terms, revisions and comments", function()
+    local id = q.content.create { type = "article", title = "Gone soon", tags = { "x" } }
+    q.comments.create { entry = id, author_name = "R", author_email = "r@example.org", body = "hi" }
+    assert.is_true(q.content.delete(id))
+    assert.is_nil(q.content.get(id))
+    assert.equal(0, q.store.query("SELECT count(*) AS n FROM revisions")[1].n)
+    assert.equal(0, q.store.query("SELECT count(*) AS n FROM comments")[1].n)
+    assert.is_false(q.content.delete(id))
+    assert.same({}, q.store.check())
+  end)
+
+  it("rolls back everything in a failed transaction", function()
+    local ok = pcall(q.store.transaction, function()
+      q.content.create { type = "article", title = "One" }
+      q.content.create { type = "article", title = "Two" }
+      error("boom")
+    end)
+    assert.is_false(ok)
+    assert.equal(0, count())
+    q.store.transaction(function()
+      q.content.create { type = "article", title = "Kept" }
+      pcall(q.store.transaction, function()
+        q.content.create { type = "article", title = "Inner" }
+        error("inner fails")
+      end)
+    end)
+    assert.equal(1, count())
+  end)
+
+  it("refuses writes through the read-only query door", function()
+    assert.has_error(function() q.store.query("DELETE FROM entries") end)
+    assert.equal(1, q.store.query("SELECT ? AS v", 1)[1].v)
+  end)
+end)
+
+describe("quire.comments", function()
+  local q, entry
+  before_each(function()
+    q = testing.site()
+    entry = q.content.create { type = "article", title = "Commented", status = "published" }
+  end)
+
+  it("creates threaded comments, held by default, without exposing emails", function()
+    local c1 = q.comments.create { entry = entry, author_name = "Mia", author_email = "mia@example.org", body = "First!" }
+    local c2 = q.comments.create { entry = entry, parent = c1, author_name = "Leo", author_email = "leo@example.org",
+      author_url = "https://leo.example", body = "Reply", status = "approved" }
+    local list = q.comments.query { entry = entry }
+    assert.equal(2, #list)
+    assert.equal("held", list[1].status)
+    assert.equal(c1, list[2].parent_id)
+    assert.is_nil(list[1].author_email)
+    assert.equal("mia@example.org", q.comments.query { entry = entry, with_email = true }[1].author_email)
+    assert.equal(1, #q.comments.query { entry = entry, status = "approved" })
+    assert.equal(c2, q.comments.query { entry = entry, after = c1 }[1].id)
+    q.comments.set_status(c1, "spam")
+    assert.equal("spam", q.comments.query { entry = entry, limit = 1 }[1].status)
+    assert.equal(1, q.comments.count(entry))
+  end)
+
+  it("validates every field", function()
+    local other = q.content.create { type = "article", title = "Other" }
+    local parent = q.comments.create { entry = other, author_name = "X", author_email = "x@example.org", body = "b" }
+    local fields = invalid_fields(function()
+      q.comments.create { entry = entry, parent = parent, author_name = "", author_email = "not-an-email",
+        author_url = "javascript:alert(1)", body = "\xff" }
+    end)
+    assert.same({ "author_email", "author_name", "author_url", "body", "parent" }, (function() table.sort(fields) return fields end)())
+    assert.has_error(function() q.comments.set_status(parent, "published") end)
+  end)
+end)
