@@ -40,12 +40,15 @@ demo: build
 	fi
 	@$(QUIRE) run --site demo-site demo/front_page.lua
 
+# Every test twice: a normal build, then one with AddressSanitizer and UndefinedBehaviorSanitizer.
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	@$(MAKE) --no-print-directory test-asan
 
-# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer.
-test-asan:
-	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DQUIRE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+test-asan: deps
+	@cmake -S . -B build-asan -DQUIRE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@cd build-asan && ctest --output-on-failure -j$(JOBS)
 
 bench: build
 	@for b in bench/*.sh; do echo "== $$b"; QUIRE=$(QUIRE) bash $$b || exit 1; done
