@@ -31,7 +31,7 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+	@MAKEFLAGS= cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
 	@if [ ! -d demo-site ]; then \
@@ -47,7 +47,7 @@ test: build
 
 test-asan: deps
 	@cmake -S . -B build-asan -DQUIRE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build build-asan -j$(JOBS)
+	@MAKEFLAGS= cmake --build build-asan -j$(JOBS)
 	@cd build-asan && ctest --output-on-failure -j$(JOBS)
 
 bench: build

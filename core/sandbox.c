@@ -1,13 +1,156 @@
-/* Builds Lua states: standard libraries, a searcher for the embedded core modules, bindings. */
+/* Builds Lua states (standard libraries, embedded core modules, bindings) and runs plugin code
+ * under budgets: a memory cap on the whole state and an instruction budget per call. */
 #include "sandbox.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "embedded.h"
 #include "lua_api.h"
+#include "util.h"
+
+#define HOOK_STEP 1000 /* instructions between budget checks */
+
+/* Per-state accounting; a pointer to it sits in the state's extra space (copied to threads). */
+typedef struct {
+  lua_State *main;
+  size_t used, cap;   /* bytes held by the state; cap 0 means unlimited */
+  int over_cap;       /* an allocation was refused during the current budgeted call */
+  int active;         /* inside qr budgeted call */
+  long long remaining; /* instructions left in the current call */
+  long long budget;
+  int tripped;        /* the instruction budget ran out; keep raising until the call unwinds */
+  char label[96];     /* who is running, for messages: "plugin 'comments'" */
+} sandbox_state;
+
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "quire: unprotected Lua error: %s\n", msg ? msg : "(not a string)");
+  abort();
+}
+
+static sandbox_state *state_of(lua_State *L) { return *(sandbox_state **)lua_getextraspace(L); }
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* The state's allocator: counts bytes and refuses growth past the cap (Lua then raises a memory
+ * error). Shrinking never fails, as Lua requires. */
+static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  sandbox_state *s = ud;
+  if (!ptr) osize = 0;
+  if (nsize == 0) {
+    free(ptr);
+    s->used -= osize;
+    return NULL;
+  }
+  if (s->cap && nsize > osize && s->used + (nsize - osize) > s->cap) {
+    if (s->active && !s->over_cap && s->main) {
+      s->over_cap = 1; /* make the hook fire at once so a pcall cannot swallow the failure */
+      lua_sethook(s->main, budget_hook, LUA_MASKCOUNT, 1);
+    }
+    return NULL;
+  }
+  void *p = realloc(ptr, nsize);
+  if (!p) return nsize <= osize ? ptr : NULL;
+  s->used = s->used - osize + nsize;
+  return p;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  sandbox_state *s = state_of(L);
+  if (!s->active) {
+    if (lua_gethookcount(L) != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    return;
+  }
+  if (s->over_cap) {
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "%s exceeded the memory cap of %d MiB (limits.lua_memory)", s->label,
+               (int)(s->cap >> 20));
+  }
+  if (!s->tripped) {
+    s->remaining -= lua_gethookcount(L);
+    if (s->remaining > 0) return;
+    s->tripped = 1;
+  }
+  /* Once tripped, fire on every instruction: a pcall inside the plugin catches the error, and
+   * the very next instruction raises it again, until the budgeted call has unwound. */
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  luaL_error(L, "%s exceeded its instruction budget of %I instructions (limits.instructions)",
+             s->label, (lua_Integer)s->budget);
+}
+
+/* Error message handler for budgeted calls: keeps strings and the core's error objects (tables
+ * with a string `message`), and never calls a plugin's __tostring, which could loop or throw. */
+static int budget_msgh(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TSTRING) return 1;
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_pushliteral(L, "message");
+    if (lua_rawget(L, 1) == LUA_TSTRING) {
+      lua_pop(L, 1);
+      return 1;
+    }
+  }
+  lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  return 1;
+}
+
+/* core.budget_call(label, instructions, fn, ...) -> true, results... | false, message, kind, err
+ * kind is "instructions", "memory" or "error"; err is the original error value. */
+static int l_budget_call(lua_State *L) {
+  sandbox_state *s = state_of(L);
+  const char *label = luaL_checkstring(L, 1);
+  lua_Integer budget = luaL_checkinteger(L, 2);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  sandbox_state saved = *s;
+  snprintf(s->label, sizeof s->label, "%s", label);
+  s->active = 1;
+  s->budget = budget;
+  s->remaining = budget;
+  s->tripped = 0;
+  s->over_cap = 0;
+  int nargs = lua_gettop(L) - 3;
+  lua_pushcfunction(L, budget_msgh);
+  lua_insert(L, 3);
+  int base = 3;
+  int rc = lua_pcall(L, nargs, LUA_MULTRET, base);
+  int tripped = s->tripped, over = s->over_cap || rc == LUA_ERRMEM;
+  s->active = saved.active;
+  s->budget = saved.budget;
+  s->remaining = saved.remaining - (budget - (s->remaining > 0 ? s->remaining : 0));
+  s->tripped = saved.tripped;
+  s->over_cap = saved.over_cap;
+  memcpy(s->label, saved.label, sizeof s->label);
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
+  if (rc == LUA_OK) {
+    int nres = lua_gettop(L) - base;
+    lua_pushboolean(L, 1);
+    lua_insert(L, base + 1);
+    return nres + 1;
+  }
+  if (over) lua_gc(L, LUA_GCCOLLECT); /* give the garbage back so the state stays usable */
+  lua_pushboolean(L, 0);
+  if (rc == LUA_ERRMEM && lua_type(L, -2) == LUA_TSTRING) {
+    lua_pushfstring(L, "%s exceeded the memory cap of %d MiB (limits.lua_memory)", label, (int)(s->cap >> 20));
+  } else {
+    lua_pushvalue(L, -2);
+  }
+  lua_pushstring(L, tripped ? "instructions" : over ? "memory" : "error");
+  lua_pushvalue(L, -4);
+  return 4;
+}
+
+/* core.memory(cap_bytes?) -> bytes in use, cap; sets the cap when given (0: unlimited). */
+static int l_memory(lua_State *L) {
+  sandbox_state *s = state_of(L);
+  if (!lua_isnoneornil(L, 1)) s->cap = (size_t)luaL_checkinteger(L, 1);
+  lua_pushinteger(L, (lua_Integer)s->used);
+  lua_pushinteger(L, (lua_Integer)s->cap);
+  return 2;
+}
 
 /* package.searchers entry: finds "quire.x" among the embedded core Lua files. */
 static int search_embedded(lua_State *L) {
@@ -33,6 +176,10 @@ static int open_core(lua_State *L) {
   qr_lua_os_open(L);
   qr_lua_template_open(L);
   qr_lua_markdown_open(L);
+  lua_pushcfunction(L, l_budget_call);
+  lua_setfield(L, -2, "budget_call");
+  lua_pushcfunction(L, l_memory);
+  lua_setfield(L, -2, "memory");
   lua_pushliteral(L, QUIRE_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushliteral(L, QUIRE_SOURCE_DIR);
@@ -41,8 +188,17 @@ static int open_core(lua_State *L) {
 }
 
 lua_State *qr_sandbox_open(void) {
-  lua_State *L = luaL_newstate();
-  if (!L) return NULL;
+  sandbox_state *s = qr_xcalloc(1, sizeof *s);
+  lua_State *L = lua_newstate(sandbox_alloc, s);
+  if (!L) {
+    free(s);
+    return NULL;
+  }
+  s->main = L;
+  *(sandbox_state **)lua_getextraspace(L) = s;
+  lua_atpanic(L, panic);
+  lua_setwarnf(L, NULL, NULL);
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
   luaL_openlibs(L);
   /* Insert the embedded searcher right after the preload searcher. */
   lua_getglobal(L, "package");
@@ -63,7 +219,10 @@ lua_State *qr_sandbox_open(void) {
 }
 
 void qr_sandbox_close(lua_State *L) {
-  if (L) lua_close(L);
+  if (!L) return;
+  sandbox_state *s = state_of(L);
+  lua_close(L);
+  free(s);
 }
 
 int qr_sandbox_traceback(lua_State *L) {

@@ -12,6 +12,9 @@ Commands:
                                 run a Lua script against the site with the full quire API
   check [--site DIR]            check the database: schema, integrity, search index
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
+  plugins list|order NAME [--site DIR]
+                                list the site's plugins and what they register, or the
+                                effective order of a filter or hook
 
 Options:
   -h, --help                    show help (also: quire <command> --help)
@@ -37,6 +40,13 @@ usage: quire check [--site DIR]
 
 Checks the schema version, PRAGMA integrity_check, foreign keys and the full-text index
 against the entries. Prints each problem; exits 1 when there is any.]],
+  plugins = [[
+usage: quire plugins list [--site DIR]
+       quire plugins order NAME [--site DIR]
+
+list: the enabled plugins in load order, with their versions and what each registered.
+order NAME: the order in which the handlers of the filter or hook NAME run, with the plugin,
+priority and before/after rules of each.]],
   test = [[
 usage: quire test [--site DIR] [PATH...] [-- BUSTED OPTIONS...]
 
@@ -97,8 +107,8 @@ local function site_dir(opts)
   return (dir:gsub("/+$", "")) ~= "" and dir:gsub("/+$", "") or "/"
 end
 
-local function open_site(opts)
-  local quire, err = require("quire").open(site_dir(opts))
+local function open_site(opts, open_opts)
+  local quire, err = require("quire").open(site_dir(opts), open_opts)
   if not quire then return nil, err end
   return quire
 end
@@ -122,7 +132,7 @@ function commands.run(argv)
   if opts.help then print(HELP.run) return 0 end
   local script = pos[1]
   if not script then return fail(2, "run needs a script (see quire run --help)") end
-  local quire, err = open_site(opts)
+  local quire, err = open_site(opts, { memory_cap = false })
   if not quire then return fail(1, "%s", err) end
   local chunk, load_err = loadfile(script, "t")
   if not chunk then return fail(1, "%s", load_err) end
@@ -150,7 +160,8 @@ function commands.check(argv)
   if not opts then return fail(2, "%s", pos) end
   if opts.help then print(HELP.check) return 0 end
   if #pos > 0 then return fail(2, "check takes no arguments (see quire check --help)") end
-  local quire, err = open_site(opts)
+  -- check must work even when a plugin is broken: it looks at the data only.
+  local quire, err = open_site(opts, { plugins = false })
   if not quire then return fail(1, "%s", err) end
   local applied = quire.store.schema_version()
   local problems = quire.store.check()
@@ -169,11 +180,89 @@ function commands.test(argv)
   return require("quire.testing").run_busted(opts, pos)
 end
 
+function commands.plugins(argv)
+  local opts, pos = parse("plugins", argv, 2, { site = "value" })
+  if not opts then return fail(2, "%s", pos) end
+  if opts.help then print(HELP.plugins) return 0 end
+  local sub = pos[1]
+  if sub ~= "list" and sub ~= "order" then return fail(2, "plugins needs 'list' or 'order NAME' (see quire plugins --help)") end
+  if sub == "order" and #pos ~= 2 then return fail(2, "plugins order takes the name of a filter or hook") end
+  local quire, err = open_site(opts)
+  if not quire then return fail(1, "%s", err) end
+  local registry = quire.plugins
+  if sub == "list" then
+    for i, p in ipairs(registry.plugins) do
+      print(("%d. %s %s  (%s)"):format(i, p.name, p.version, p.dir))
+      for _, kind in ipairs({ "content_types", "filters", "hooks", "routes", "commands", "jobs" }) do
+        local items = p.registered[kind]
+        if #items > 0 then print(("     %s: %s"):format(kind:gsub("_", " "), table.concat(items, ", "))) end
+      end
+    end
+    if #registry.plugins == 0 then print("no plugins enabled (see plugins = { ... } in site.lua)") end
+    return 0
+  end
+  local name, found = pos[2], false
+  for _, kind in ipairs({ "filter", "hook" }) do
+    if registry.hooks:has(kind, name) then
+      found = true
+      print(("%s %s:"):format(kind, name))
+      for i, h in ipairs(registry.hooks:order(kind, name)) do
+        local rules = {}
+        for n in pairs(h.before) do rules[#rules + 1] = "before " .. n end
+        for n in pairs(h.after) do rules[#rules + 1] = "after " .. n end
+        table.sort(rules)
+        print(("  %d. %s (priority %s%s)"):format(i, h.plugin, tostring(h.priority), #rules > 0 and (", " .. table.concat(rules, ", ")) or ""))
+      end
+    end
+  end
+  if not found then print(("no plugin registers a filter or hook named '%s'"):format(name)) end
+  return 0
+end
+
+-- A plugin command: `quire NAME [--site DIR] [ARGS...]`. Returns nil when no site defines it.
+local function plugin_command(cmd, argv)
+  local opts, pos = parse(cmd, argv, 2, { site = "value" }, true)
+  if not opts then return nil end
+  local dir = site_dir(opts)
+  if not require("quire.core").stat(dir .. "/site.lua") then return nil end
+  local quire, err = open_site(opts)
+  if not quire then return fail(1, "%s", err) end
+  local command = quire.plugins.commands[cmd]
+  if not command then return nil end
+  if opts.help then
+    print(("usage: quire %s [--site DIR] [ARGS...]\n\n%s (from plugin '%s')"):format(cmd, command.help, command.plugin))
+    return 0
+  end
+  local ok, res = pcall(command.run, pos)
+  io.stdout:flush()
+  if not ok then return fail(1, "%s", tostring(res)) end
+  return math.type(res) == "integer" and res or 0
+end
+
+-- Plugin commands of the site in reach (--site, $QUIRE_SITE or .), for --help.
+local function plugin_commands_help(argv)
+  local opts = parse("help", argv, 2, { site = "value" }) or {}
+  local dir = site_dir(opts)
+  if not require("quire.core").stat(dir .. "/site.lua") then return "" end
+  local quire = open_site(opts)
+  if not quire then return "" end
+  local names = {}
+  for name in pairs(quire.plugins.commands) do names[#names + 1] = name end
+  if #names == 0 then return "" end
+  table.sort(names)
+  local lines = { "", ("Commands from the plugins of %s:"):format(dir) }
+  for _, name in ipairs(names) do
+    local c = quire.plugins.commands[name]
+    lines[#lines + 1] = ("  %-28s  %s (%s)"):format(name, c.help, c.plugin)
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
 function M.main(argv)
   local cmd = argv[1]
   if cmd == nil or cmd == "-h" or cmd == "--help" or cmd == "help" then
     if cmd == "help" and argv[2] and HELP[argv[2]] then print(HELP[argv[2]]) return 0 end
-    io.stdout:write(USAGE)
+    io.stdout:write(USAGE, plugin_commands_help(argv))
     return cmd == nil and 2 or 0
   end
   if cmd == "--version" or cmd == "version" then
@@ -182,8 +271,10 @@ function M.main(argv)
   end
   if cmd:sub(1, 1) == "-" then return fail(2, "unknown option '%s' (see quire --help)", cmd) end
   local handler = commands[cmd]
-  if not handler then return fail(2, "unknown command '%s' (see quire --help)", cmd) end
-  return handler(argv)
+  if handler then return handler(argv) end
+  local status = plugin_command(cmd, argv)
+  if status then return status end
+  return fail(2, "unknown command '%s' (see quire --help)", cmd)
 end
 
 return M

@@ -76,7 +76,14 @@ function M.new(site)
 
   function api.create(c)
     if type(c) ~= "table" then error("quire.comments.create takes a table", 2) end
-    return transaction(create, c)
+    return transaction(function()
+      local id = create(c)
+      if site.hooks and site.hooks:has("hook", "comment.posted") then
+        local posted = api.query { after = id - 1, limit = 1 }[1]
+        site.hooks:emit("comment.posted", posted)
+      end
+      return id
+    end)
   end
 
   function api.query(q)

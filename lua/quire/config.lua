@@ -8,7 +8,7 @@ M.defaults = {
   workers = 0, -- 0: one worker per CPU core
   database = "quire.db",
   plugins = {},
-  plugin_settings = {},
+  plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   limits = {
     title_max = 300,          -- characters
     slug_max = 200,           -- bytes
@@ -19,12 +19,14 @@ M.defaults = {
     comment_max = 10000,      -- bytes of a comment body
     request_body = 1024 * 1024,
     busy_timeout_ms = 5000,
+    instructions = 10000000,  -- per call into plugin code
+    lua_memory = 256 * 1024 * 1024, -- bytes per Lua state that runs plugins
   },
 }
 
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
-  database = "string", plugins = "table", plugin_settings = "table", limits = "table",
+  database = "string", plugins = "table", plugin_path = "table", limits = "table",
 }
 
 local function copy(t)
@@ -63,7 +65,12 @@ plugins = { }
 --   comment_max = 10000,      -- bytes in a comment
 --   request_body = 1048576,   -- bytes in a request body
 --   busy_timeout_ms = 5000,   -- how long a write waits for another writer
+--   instructions = 10000000,  -- instruction budget of one call into plugin code
+--   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 -- }
+
+-- A plugin's settings are overridden by a table named after it, e.g.
+-- related = { threshold = 60 }
 ]]):format(name)
 end
 
@@ -80,12 +87,18 @@ function M.load(dir)
   local ok, run_err = pcall(chunk)
   if not ok then return nil, tostring(run_err) end
   local cfg = copy(M.defaults)
+  cfg.plugin_settings = {}
   for k, v in pairs(env) do
     if k ~= "os" and k ~= "tostring" and k ~= "tonumber" then
-      if shapes[k] and type(v) ~= shapes[k] then
+      if not shapes[k] then
+        -- Any other table is the settings of the plugin of that name; anything else is a typo.
+        if type(v) ~= "table" then
+          return nil, ("%s: unknown setting '%s' (plugin settings are tables named after the plugin)"):format(path, tostring(k))
+        end
+        cfg.plugin_settings[k] = v
+      elseif type(v) ~= shapes[k] then
         return nil, ("%s: setting '%s' must be a %s, got %s"):format(path, k, shapes[k], type(v))
-      end
-      if k == "limits" then
+      elseif k == "limits" then
         for lk, lv in pairs(v) do
           if M.defaults.limits[lk] == nil then
             return nil, ("%s: unknown limit '%s'"):format(path, lk)

@@ -249,6 +249,30 @@ function M.new(site)
     return rows
   end
 
+  -- entry.saving may veto (a handler returns false, "why"); entry.saved and entry.published
+  -- follow the write inside the same transaction, so a failing handler undoes the save.
+  local function saving(row, id)
+    local hooks = site.hooks
+    if not (hooks and hooks:has("hook", "entry.saving")) then return end
+    local draft = { id = id, type = row.type, slug = row.slug, status = row.status, title = row.title, body = row.body,
+      fields = row.fields and json.decode(row.fields) or {}, author = row.author_id, published_at = row.published_at,
+      tags = row.tags, section = row.section or nil }
+    local ok, why, plugin = hooks:emit("entry.saving", draft)
+    if not ok then
+      errors.invalid("save refused", { { message = ("plugin '%s' refused the save: %s"):format(plugin, tostring(why)) } })
+    end
+  end
+
+  local function saved(id, was_published)
+    local hooks = site.hooks
+    if not hooks then return end
+    local want_saved, want_published = hooks:has("hook", "entry.saved"), hooks:has("hook", "entry.published")
+    if not (want_saved or want_published) then return end
+    local e = api.get(id)
+    if want_saved then hooks:emit("entry.saved", e) end
+    if want_published and e.status == "published" and not was_published then hooks:emit("entry.published", e) end
+  end
+
   function api.get(key)
     local row
     if math.type(key) == "integer" then
@@ -270,6 +294,7 @@ function M.new(site)
     return transaction(function()
       local row = validate(spec, nil)
       row.slug = row.slug or unique_slug(row.type, row.title)
+      saving(row, nil)
       local now = time.now()
       local _, id = db:exec("INSERT INTO entries (type, slug, status, title, body, fields, author_id, created_at, updated_at, published_at)"
         .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -277,6 +302,7 @@ function M.new(site)
       if row.tags then set_terms(id, "tag", row.tags) end
       if row.section then set_terms(id, "section", { row.section }) end
       write_revision(id, row, row.tags, row.section)
+      saved(id, false)
       return id
     end)
   end
@@ -320,14 +346,15 @@ function M.new(site)
       end
       merged.tags, merged.section = changes.tags, changes.section
       local row = validate(merged, id, cur.slug)
+      row.tags = row.tags or cur.tags
+      if row.section == nil then row.section = cur.section end
+      saving(row, id)
       db:exec("UPDATE entries SET slug = ?, status = ?, title = ?, body = ?, fields = ?, author_id = ?, updated_at = ?, published_at = ? WHERE id = ?",
         row.slug, row.status, row.title, row.body, row.fields, row.author_id, time.now(), row.published_at, id)
-      if changes.tags ~= nil then set_terms(id, "tag", row.tags or {}) end
+      if changes.tags ~= nil then set_terms(id, "tag", row.tags) end
       if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}) end
-      local tags, section = cur.tags, cur.section
-      if changes.tags ~= nil then tags = row.tags or {} end
-      if changes.section ~= nil then section = row.section or nil end
-      write_revision(id, row, tags, section)
+      write_revision(id, row, row.tags, row.section or nil)
+      saved(id, cur.status == "published")
       return true
     end)
   end

@@ -27,6 +27,11 @@ function M.raise(kind, text, errors)
   error(e, 0)
 end
 
+-- An error object without a call-site position (for errors that carry their own).
+function M.new(kind, text, errors)
+  return setmetatable({ kind = kind, text = text, message = text, errors = errors or {} }, Error)
+end
+
 -- Raises a validation error listing every field error at once.
 function M.invalid(what, errors)
   local parts = {}

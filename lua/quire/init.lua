@@ -26,10 +26,19 @@ local function make_transaction(db)
   end
 end
 
--- Opens the site in dir. Returns the `quire` API table, or nil and a message.
-function M.open(dir)
+-- What plugins may touch: the API less the core's private handles.
+local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
+  "template", "markdown", "html", "url", "json", "filters" }
+
+-- Opens the site in dir and loads its plugins (unless opts.plugins == false). Returns the
+-- `quire` API table, or nil and a message.
+function M.open(dir, opts)
+  opts = opts or {}
   local cfg, err = config.load(dir)
   if not cfg then return nil, err end
+  -- Plugin code runs under the memory cap; `quire run` scripts are the operator's own and may
+  -- opt out (opts.memory_cap = false).
+  if opts.memory_cap ~= false then core.memory(cfg.limits.lua_memory) end
   local db, open_err = core.open_store(cfg.database_path, { create = false, busy_timeout_ms = cfg.limits.busy_timeout_ms })
   if not db then return nil, open_err end
   local types = types_mod.new()
@@ -62,7 +71,27 @@ function M.open(dir)
     check = function() return db:check() end,
     schema_version = function() return db:schema_version() end,
   }
+  quire.json = { encode = require("cjson").encode, decode = require("cjson").decode }
   quire._db = db -- for the core's own commands; not part of the plugin API
+  quire._site = site
+
+  local plugin_api = {}
+  for _, k in ipairs(PLUGIN_API) do plugin_api[k] = quire[k] end
+  -- No raw SQL for plugins (ATTACH, PRAGMA and runaway queries would escape the sandbox).
+  plugin_api.store = { transaction = quire.store.transaction }
+  local registry = require("quire.plugins").new(site, quire)
+  site.hooks = registry.hooks
+  quire.filters = { apply = function(name, value, ...) return registry.hooks:apply(name, value, ...) end }
+  plugin_api.filters = quire.filters
+  quire.plugin_api = require("quire.sandbox").readonly(plugin_api, "quire")
+  quire.plugins = registry
+  if opts.plugins ~= false then
+    local ok, load_err = pcall(registry.load)
+    if not ok then
+      db:close()
+      return nil, tostring(load_err)
+    end
+  end
   return quire
 end
 

@@ -6,14 +6,45 @@ local quire_mod = require "quire"
 local M = {}
 local made = {}
 
+-- Lua source for a value (tables, strings, numbers, booleans): to write site.lua settings.
+local function serialize(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for _, item in ipairs(v) do parts[#parts + 1] = serialize(item) end
+  local keys = {}
+  for k in pairs(v) do if math.type(k) ~= "integer" then keys[#keys + 1] = k end end
+  table.sort(keys)
+  for _, k in ipairs(keys) do parts[#parts + 1] = ("[%q] = %s"):format(k, serialize(v[k])) end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+
 -- A fresh site in a new temporary folder, opened: returns its `quire` API and its folder.
--- The folder is removed when the test run ends.
-function M.site(name)
+-- opts (all optional): name, plugins = {...}, plugin_path = {...} (folders searched first;
+-- default: ./plugins of the folder quire test runs in), settings = { plugin = {...} },
+-- limits = {...}. The folder is removed when the test run ends.
+function M.site(opts)
+  if type(opts) ~= "table" then opts = { name = opts } end
   local dir = assert(core.mkdtemp("quire-test"))
   made[#made + 1] = dir
-  assert(quire_mod.init(dir .. "/site", name or "Test Site"))
-  local quire = assert(quire_mod.open(dir .. "/site"))
-  return quire, dir .. "/site"
+  local site_dir = dir .. "/site"
+  assert(quire_mod.init(site_dir, opts.name or "Test Site"))
+  local cwd_plugins = (os.getenv("PWD") or ".") .. "/plugins"
+  local lines = {
+    ("name = %q"):format(opts.name or "Test Site"),
+    "plugins = " .. serialize(opts.plugins or {}),
+    "plugin_path = " .. serialize(opts.plugin_path or { cwd_plugins }),
+  }
+  if opts.limits then lines[#lines + 1] = "limits = " .. serialize(opts.limits) end
+  for plugin, settings in pairs(opts.settings or {}) do
+    lines[#lines + 1] = ("%s = %s"):format(plugin, serialize(settings))
+  end
+  local f = assert(io.open(site_dir .. "/site.lua", "w"))
+  f:write(table.concat(lines, "\n"), "\n")
+  f:close()
+  local quire, err = quire_mod.open(site_dir)
+  if not quire then error(err, 0) end
+  return quire, site_dir
 end
 
 local function default_paths()

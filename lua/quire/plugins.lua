@@ -1,0 +1,311 @@
+-- The plugin loader: finds enabled plugins, orders them by `requires`, validates settings, runs
+-- each setup in its sandbox, records what each registered, then freezes the registry.
+local core = require "quire.core"
+local errors = require "quire.errors"
+local hooks_mod = require "quire.hooks"
+local sandbox = require "quire.sandbox"
+
+local M = {}
+
+local BUILTIN_COMMANDS = { init = true, run = true, check = true, test = true, plugins = true, help = true, version = true }
+local INTERVAL_UNITS = { s = 1, m = 60, h = 3600, d = 86400 }
+
+-- "1.2.3" -> { 1, 2, 3 }
+local function parse_version(v)
+  if type(v) ~= "string" then return nil end
+  local parts = {}
+  for n in v:gmatch("%d+") do parts[#parts + 1] = tonumber(n) end
+  if #parts == 0 or not v:match("^%d+[%.%d]*$") then return nil end
+  return parts
+end
+
+local function compare_versions(a, b)
+  for i = 1, math.max(#a, #b) do
+    local x, y = a[i] or 0, b[i] or 0
+    if x ~= y then return x < y and -1 or 1 end
+  end
+  return 0
+end
+
+local CONSTRAINTS = {
+  [">="] = function(c) return c >= 0 end, [">"] = function(c) return c > 0 end,
+  ["<="] = function(c) return c <= 0 end, ["<"] = function(c) return c < 0 end,
+  ["="] = function(c) return c == 0 end, ["=="] = function(c) return c == 0 end,
+}
+
+-- "article", "article >= 1.2" -> name, op, version
+local function parse_requirement(req)
+  local name, op, version = req:match("^%s*([%w_%-]+)%s*([<>=]+)%s*([%d%.]+)%s*$")
+  if name then return name, op, version end
+  name = req:match("^%s*([%w_%-]+)%s*$")
+  return name
+end
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local src = f:read("a")
+  f:close()
+  return src
+end
+
+-- The manifest constructor plugins call: quire.plugin{ ... }.
+local function plugin_constructor(m)
+  if type(m) ~= "table" then error("quire.plugin takes a table", 2) end
+  return setmetatable(m, { __name = "quire.plugin" })
+end
+
+function M.new(site, api)
+  local cfg = site.config
+  local limits = cfg.limits
+  local registry = {
+    plugins = {},        -- in load order: { name, version, dir, settings, registered = {...} }
+    by_name = {},
+    routes = {}, commands = {}, jobs = {}, static_dirs = {},
+    frozen = false,
+  }
+
+  -- Runs plugin code under the instruction budget; raises a "plugin" error naming it on failure.
+  local function call(plugin, what, fn, ...)
+    local res = table.pack(sandbox.budget_call(("plugin '%s' (%s)"):format(plugin, what), limits.instructions, fn, ...))
+    if res[1] then return table.unpack(res, 2, res.n) end
+    local msg, kind, original = res[2], res[3], res[4]
+    if kind == "error" and errors.is(original) then error(original, 0) end
+    error(errors.new("plugin", kind == "error" and ("plugin '%s' (%s): %s"):format(plugin, what, msg) or msg), 0)
+  end
+  registry.call = call
+  registry.hooks = hooks_mod.new(function(h, what, ...) return call(h.plugin, what, h.fn, ...) end)
+
+  local function search_path()
+    local path = {}
+    for _, dir in ipairs(cfg.plugin_path or {}) do path[#path + 1] = dir end
+    path[#path + 1] = cfg.dir .. "/plugins"
+    path[#path + 1] = os.getenv("QUIRE_BUNDLED_PLUGINS") or (core.source_dir .. "/plugins")
+    return path
+  end
+
+  local function find(name)
+    for _, dir in ipairs(search_path()) do
+      local file = dir .. "/" .. name .. "/plugin.lua"
+      if core.stat(file) == "file" then return dir .. "/" .. name, file end
+    end
+  end
+
+  local function fail(fmt, ...) error(errors.new("plugin", fmt:format(...)), 0) end
+
+  -- Loads plugin.lua as text in a fresh sandbox; returns the manifest and its environment.
+  local function load_manifest(name)
+    if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_%-]*$") then
+      fail("site.lua: plugin names are lowercase words, got %s", tostring(name))
+    end
+    local dir, file = find(name)
+    if not dir then
+      fail("plugin '%s' not found (looked in %s)", name, table.concat(search_path(), ", "))
+    end
+    local src = read_file(file)
+    local env = sandbox.env(name, api.plugin_api, {})
+    env.quire = setmetatable({ plugin = plugin_constructor }, { __index = api.plugin_api, __metatable = false,
+      __newindex = function(_, k) error("quire is read-only (cannot set '" .. tostring(k) .. "')", 2) end })
+    local chunk, err = load(src, "@" .. file, "t", env)
+    if not chunk then fail("%s", err) end
+    local manifest = call(name, "loading", chunk)
+    if getmetatable(manifest) == nil or type(manifest) ~= "table" or manifest.name == nil then
+      fail("%s must return quire.plugin{ name = ..., version = ..., setup = function(site) ... end }", file)
+    end
+    if manifest.name ~= name then fail("%s declares name '%s' but its folder is '%s'", file, tostring(manifest.name), name) end
+    if not parse_version(manifest.version) then fail("plugin '%s': version must look like \"1.0\" (got %s)", name, tostring(manifest.version)) end
+    if manifest.setup ~= nil and type(manifest.setup) ~= "function" then fail("plugin '%s': setup must be a function", name) end
+    if manifest.requires ~= nil and type(manifest.requires) ~= "table" then fail("plugin '%s': requires must be a list", name) end
+    if manifest.settings ~= nil and type(manifest.settings) ~= "table" then fail("plugin '%s': settings must be a table of defaults", name) end
+    return { name = name, version = manifest.version, dir = dir, file = file, manifest = manifest, env = env }
+  end
+
+  -- Site overrides of a plugin's settings come from the site.lua table named after the plugin.
+  local function settings_for(p)
+    local defaults = p.manifest.settings or {}
+    local overrides = cfg.plugin_settings[p.name] or {}
+    if type(overrides) ~= "table" then fail("site.lua: settings for plugin '%s' must be a table", p.name) end
+    local out = {}
+    for k, v in pairs(defaults) do out[k] = v end
+    for k, v in pairs(overrides) do
+      if defaults[k] == nil then
+        fail("site.lua: plugin '%s' has no setting '%s' (it has: %s)", p.name, tostring(k), (function()
+          local names = {}
+          for n in pairs(defaults) do names[#names + 1] = n end
+          table.sort(names)
+          return #names > 0 and table.concat(names, ", ") or "none"
+        end)())
+      end
+      if type(v) ~= type(defaults[k]) then
+        fail("site.lua: setting '%s' of plugin '%s' must be a %s, got %s", tostring(k), p.name, type(defaults[k]), type(v))
+      end
+      out[k] = v
+    end
+    return out
+  end
+
+  -- Orders plugins so each comes after what it requires; the site.lua order breaks ties.
+  local function order(loaded)
+    local out, state = {}, {}
+    local function visit(name, path)
+      if state[name] == "done" then return end
+      if state[name] == "visiting" then
+        local cycle = {}
+        local start
+        for i, n in ipairs(path) do if n == name then start = i end end
+        for i = start, #path do cycle[#cycle + 1] = path[i] end
+        cycle[#cycle + 1] = name
+        fail("plugin dependency cycle: %s", table.concat(cycle, " -> "))
+      end
+      state[name] = "visiting"
+      path[#path + 1] = name
+      local p = loaded[name]
+      for _, req in ipairs(p.manifest.requires or {}) do
+        local dep, op, version = parse_requirement(tostring(req))
+        if not dep then fail("plugin '%s': cannot read requirement %q", name, tostring(req)) end
+        local d = loaded[dep]
+        if not d then
+          if find(dep) then
+            fail("plugin '%s' requires '%s', which is not enabled: add it to plugins in site.lua", name, dep)
+          end
+          fail("plugin '%s' requires '%s', which is not installed", name, dep)
+        end
+        if op then
+          local cmp = CONSTRAINTS[op]
+          if not cmp then fail("plugin '%s': unknown version operator '%s'", name, op) end
+          if not cmp(compare_versions(parse_version(d.version), parse_version(version))) then
+            fail("plugin '%s' requires %s %s %s, but version %s is installed", name, dep, op, version, d.version)
+          end
+        end
+        visit(dep, path)
+      end
+      path[#path] = nil
+      state[name] = "done"
+      out[#out + 1] = p
+    end
+    for _, name in ipairs(cfg.plugins) do visit(name, {}) end
+    return out
+  end
+
+  local function parse_interval(v)
+    if math.type(v) == "integer" and v > 0 then return v end
+    local n, unit = tostring(v):match("^(%d+)([smhd])$")
+    if not n or tonumber(n) == 0 then return nil end
+    return tonumber(n) * INTERVAL_UNITS[unit]
+  end
+
+  -- The `site` object a plugin's setup receives: registration calls, recorded per plugin.
+  local function registrar(p, index)
+    local rec = p.registered
+    local reg = { name = p.name, version = p.version, dir = p.dir, settings = sandbox.readonly(p.settings, p.name .. ".settings") }
+    local function open_check(what)
+      if registry.frozen then
+        error(("plugin '%s': %s can only be registered while the plugin loads (in setup)"):format(p.name, what), 3)
+      end
+    end
+    local function wrap(what, fn)
+      if type(fn) ~= "function" then error(("plugin '%s': %s needs a function"):format(p.name, what), 3) end
+      return function(...) return call(p.name, what, fn, ...) end
+    end
+    function reg:content_type(def)
+      open_check("content types")
+      if type(def) ~= "table" then error("content_type takes a table", 2) end
+      local copy = {}
+      for k, v in pairs(def) do copy[k] = v end
+      copy.plugin = p.name
+      if type(def.fields) == "table" then
+        copy.fields = {}
+        for fname, spec in pairs(def.fields) do
+          if type(spec) == "table" and spec.validate then
+            local s2 = {}
+            for k, v in pairs(spec) do s2[k] = v end
+            s2.validate = wrap("validator of field '" .. tostring(fname) .. "'", spec.validate)
+            spec = s2
+          end
+          copy.fields[fname] = spec
+        end
+      end
+      local ok, err = pcall(site.types.define, site.types, copy)
+      if not ok then error(("plugin '%s': %s"):format(p.name, tostring(err)), 2) end
+      rec.content_types[#rec.content_types + 1] = def.name
+    end
+    function reg:filter(name, fn, opts)
+      open_check("filters")
+      registry.hooks:add("filter", name, p.name, index, fn, opts)
+      rec.filters[#rec.filters + 1] = name
+    end
+    function reg:hook(name, fn, opts)
+      open_check("hooks")
+      registry.hooks:add("hook", name, p.name, index, fn, opts)
+      rec.hooks[#rec.hooks + 1] = name
+    end
+    function reg:route(method, pattern, fn)
+      open_check("routes")
+      if type(method) ~= "string" or type(pattern) ~= "string" or pattern:sub(1, 1) ~= "/" then
+        error(("plugin '%s': route(method, '/pattern', fn)"):format(p.name), 2)
+      end
+      registry.routes[#registry.routes + 1] = { plugin = p.name, method = method:upper(), pattern = pattern, handler = wrap("route " .. method:upper() .. " " .. pattern, fn) }
+      rec.routes[#rec.routes + 1] = method:upper() .. " " .. pattern
+    end
+    function reg:command(name, help, fn)
+      open_check("commands")
+      if type(name) ~= "string" or not name:match("^[a-z][a-z0-9%-]*$") then
+        error(("plugin '%s': command names are lowercase words"):format(p.name), 2)
+      end
+      if BUILTIN_COMMANDS[name] then error(("plugin '%s': '%s' is a built-in command"):format(p.name, name), 2) end
+      if registry.commands[name] then
+        error(("plugin '%s': command '%s' is already defined by plugin '%s'"):format(p.name, name, registry.commands[name].plugin), 2)
+      end
+      registry.commands[name] = { plugin = p.name, help = tostring(help or ""), run = wrap("command " .. name, fn) }
+      rec.commands[#rec.commands + 1] = name
+    end
+    function reg:every(interval, fn)
+      open_check("scheduled jobs")
+      local seconds = parse_interval(interval)
+      if not seconds then error(("plugin '%s': every() takes an interval like \"30s\", \"5m\", \"1h\" or \"1d\""):format(p.name), 2) end
+      local job = { name = ("%s#%d"):format(p.name, #rec.jobs + 1), plugin = p.name, interval = seconds, run = wrap("every " .. tostring(interval), fn) }
+      registry.jobs[#registry.jobs + 1] = job
+      rec.jobs[#rec.jobs + 1] = job.name
+    end
+    local function add_dir(list, what, dir)
+      open_check(what)
+      local path = dir:sub(1, 1) == "/" and dir or (p.dir .. "/" .. dir)
+      if core.stat(path) ~= "dir" then error(("plugin '%s': %s folder %s does not exist"):format(p.name, what, path), 3) end
+      list[#list + 1] = path
+    end
+    function reg:templates(dir) add_dir(site.template_dirs, "templates", dir) end
+    function reg:static(dir) add_dir(registry.static_dirs, "static", dir) end
+    return reg
+  end
+
+  -- Loads every enabled plugin or none: the first failure raises and the site does not start.
+  function registry.load()
+    if type(cfg.plugins) ~= "table" then fail("site.lua: plugins must be a list of names") end
+    local loaded, seen = {}, {}
+    for _, name in ipairs(cfg.plugins) do
+      if seen[name] then fail("site.lua: plugin '%s' is listed twice", name) end
+      seen[name] = true
+      loaded[name] = load_manifest(name)
+    end
+    for index, p in ipairs(order(loaded)) do
+      p.settings = settings_for(p)
+      p.registered = { content_types = {}, filters = {}, hooks = {}, routes = {}, commands = {}, jobs = {} }
+      registry.plugins[#registry.plugins + 1] = p
+      registry.by_name[p.name] = p
+      for _, sub in ipairs({ { "templates", site.template_dirs }, { "static", registry.static_dirs } }) do
+        if core.stat(p.dir .. "/" .. sub[1]) == "dir" then table.insert(sub[2], p.dir .. "/" .. sub[1]) end
+      end
+      if p.manifest.setup then call(p.name, "setup", p.manifest.setup, registrar(p, index)) end
+    end
+    registry.frozen = true
+    -- Surface before/after cycles at start-up rather than on the first request.
+    for kind, by_name in pairs(registry.hooks.lists) do
+      for name in pairs(by_name) do registry.hooks:order(kind, name) end
+    end
+    return registry
+  end
+
+  return registry
+end
+
+return M

@@ -1,0 +1,141 @@
+-- The plugin loader, registration API, hook and filter order, and the command line for plugins.
+local testing = require "quire.testing"
+local fixtures = (debug.getinfo(1, "S").source:sub(2):match("^(.*)/lua/[^/]+$") or ".") .. "/fixtures/plugins"
+
+local function site(plugins, extra)
+  local opts = { plugins = plugins, plugin_path = { fixtures } }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return testing.site(opts)
+end
+
+local function load_error(plugins, extra)
+  local ok, err = pcall(site, plugins, extra)
+  assert.is_false(ok, "expected the site to refuse to start")
+  return tostring(err)
+end
+
+describe("plugin loading", function()
+  it("loads a plugin and its registrations", function()
+    local q = site { "notes" }
+    local p = q.plugins.by_name.notes
+    assert.equal("1.4.2", p.version)
+    assert.same({ "note" }, p.registered.content_types)
+    assert.same({ "GET /notes/{slug}" }, p.registered.routes)
+    assert.same({ "notes-count" }, p.registered.commands)
+    assert.equal(300, q.plugins.jobs[1].interval)
+    assert.is_true(q.plugins.frozen)
+  end)
+
+  it("refuses a missing plugin, naming it", function()
+    assert.matches("plugin 'nowhere' not found", load_error { "nowhere" })
+  end)
+
+  it("refuses a plugin whose requirement is not installed or not enabled", function()
+    assert.matches("plugin 'needs_ghost' requires 'ghost', which is not installed", load_error { "needs_ghost" })
+    assert.matches("requires 'notes', which is not enabled", load_error { "needs_new_notes" })
+  end)
+
+  it("refuses a dependency cycle and names it", function()
+    assert.matches("plugin dependency cycle: cyc_a %-> cyc_b %-> cyc_a", load_error { "cyc_a", "cyc_b" })
+  end)
+
+  it("refuses a version mismatch", function()
+    assert.matches("requires notes >= 2.0, but version 1.4.2 is installed", load_error { "notes", "needs_new_notes" })
+  end)
+
+  it("names the file and line of a plugin that throws in setup, and starts nothing", function()
+    local msg = load_error { "notes", "throws" }
+    assert.matches("throws/plugin.lua:6: attempt to index a nil value", msg)
+    assert.matches("plugin 'throws'", msg)
+  end)
+
+  it("refuses a plugin whose manifest name differs from its folder", function()
+    assert.matches("declares name 'something_else' but its folder is 'wrong_name'", load_error { "wrong_name" })
+  end)
+
+  it("validates settings against the manifest's defaults", function()
+    local q = site({ "notes" }, { settings = { notes = { prefix = ">> " } } })
+    assert.equal(">> Hi", q.filters.apply("title", "Hi"))
+    assert.matches("setting 'threshold' of plugin 'bad_setting' must be a number, got string",
+      load_error({ "bad_setting" }, { settings = { bad_setting = { threshold = "high" } } }))
+    assert.matches("plugin 'bad_setting' has no setting 'treshold' %(it has: threshold%)",
+      load_error({ "bad_setting" }, { settings = { bad_setting = { treshold = 1 } } }))
+  end)
+
+  it("refuses registration after loading", function()
+    local q = site { "notes" }
+    local ok, err = pcall(function()
+      q.plugins.by_name.notes.manifest.setup({}) -- a stray call outside the loader has no registrar
+    end)
+    assert.is_false(ok)
+    assert.is_string(tostring(err))
+  end)
+end)
+
+describe("content types from plugins", function()
+  it("validates fields with plugin validators, returning every error at once", function()
+    local q = site { "notes" }
+    local ok, err = pcall(q.content.create, { type = "note", title = "T", fields = { mood = "angry", words = 80 } })
+    assert.is_false(ok)
+    assert.matches("fields.mood: must be one of calm, busy", tostring(err))
+    assert.matches("fields.words: too many words", tostring(err))
+    local id = q.content.create { type = "note", title = "T", fields = { words = 10 } }
+    assert.equal("calm", q.content.get(id).fields.mood) -- default applied
+  end)
+
+  it("lets entry.saving veto a save, writing nothing", function()
+    local q = site { "notes" }
+    local ok, err = pcall(q.content.create, { type = "article", title = "A forbidden story" })
+    assert.is_false(ok)
+    assert.matches("plugin 'notes' refused the save: forbidden titles are not allowed", tostring(err))
+    assert.equal(0, #q.content.query {})
+  end)
+
+  it("fires entry.published once, when an entry becomes published", function()
+    local q = site { "notes" }
+    local id = q.content.create { type = "article", title = "Draft" }
+    assert.equal(0, q.filters.apply("published.count", 0))
+    q.content.update(id, { status = "published" })
+    q.content.update(id, { title = "Still published" })
+    assert.equal(1, q.filters.apply("published.count", 0))
+  end)
+end)
+
+describe("filter and hook order", function()
+  it("sorts by before/after, then priority, then load order", function()
+    local q = site { "order_a", "order_b", "order_c" }
+    assert.same({ "b", "b2", "c", "a" }, q.filters.apply("trail", {}))
+  end)
+end)
+
+describe("quire commands for plugins", function()
+  local quire_bin = arg and arg[-1]
+  local function sh(cmd)
+    local p = io.popen(cmd .. " 2>&1")
+    local out = p:read("a")
+    local ok, _, code = p:close()
+    return out, ok and 0 or code
+  end
+  local function bin()
+    -- the running quire binary: /proc/self/exe
+    return "/proc/" .. require("quire.core").getpid() .. "/exe"
+  end
+
+  it("runs a plugin command, lists it in --help, and prints hook order", function()
+    local _, dir = site { "notes", "order_a", "order_b", "order_c" }
+    local exe = io.popen("readlink " .. bin()):read("l")
+    local out, code = sh(("%q notes-count --site %q extra"):format(exe, dir))
+    assert.equal(0, code)
+    assert.equal("0 notes extra\n", out)
+    out = sh(("%q --help --site %q"):format(exe, dir))
+    assert.matches("notes%-count%s+Count the notes %(notes%)", out)
+    out = sh(("%q plugins order trail --site %q"):format(exe, dir))
+    assert.matches("1%. order_b %(priority %-10%)", out)
+    assert.matches("4%. order_a %(priority 0, after order_c%)", out)
+    out = sh(("%q plugins list --site %q"):format(exe, dir))
+    assert.matches("notes 1%.4%.2", out)
+    out, code = sh(("%q no-such-command --site %q"):format(exe, dir))
+    assert.equal(2, code)
+    assert.is_nil(quire_bin and nil)
+  end)
+end)
