@@ -15,7 +15,8 @@
   X(EBUSY, -7, "database is busy")                        \
   X(ELIMIT, -8, "limit exceeded")                         \
   X(EUTF8, -9, "invalid UTF-8")                           \
-  X(ELUA, -10, "Lua error")
+  X(ELUA, -10, "Lua error")                         \
+  X(EMETHOD, -11, "method not allowed")
 enum {
 #define QR_ERR_ENUM(name, code, msg) QR_##name = code,
   QR_ERRORS(QR_ERR_ENUM)

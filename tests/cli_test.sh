@@ -101,5 +101,19 @@ expect 1 "bad limit" -- "$QUIRE" check --site "$work/broken"; contains "bad limi
 printf 'name = \n' > "$work/broken/site.lua"
 expect 1 "site.lua syntax" -- "$QUIRE" check --site "$work/broken"; contains "site.lua position" "site.lua:2:"
 
+# --- scheduled jobs run once per interval, however many processes race for them
+"$QUIRE" init "$work/jobs" >/dev/null
+printf 'plugins = { "notes" }\nplugin_path = { "%s/fixtures/plugins" }\n' "$2" >> "$work/jobs/site.lua"
+for i in 1 2 3 4; do "$QUIRE" jobs --site "$work/jobs" > "$work/jobs$i.out" 2>&1 & done; wait
+ran=$(cat "$work"/jobs?.out | grep -c '^1 job')
+[ "$ran" = 1 ] && ok || bad "expected one process to run the job, $ran did: $(cat "$work"/jobs?.out)"
+[ "$(sqlite3 "$work/jobs/quire.db" "SELECT count(*) FROM entries WHERE type = 'note'")" = 1 ] && ok || bad "the job ran more than once"
+
+# --- a plugin that fails to load stops the site, naming it
+"$QUIRE" init "$work/bad" >/dev/null
+printf 'plugins = { "notes", "throws" }\nplugin_path = { "%s/fixtures/plugins" }\n' "$2" >> "$work/bad/site.lua"
+expect 1 "broken plugin" -- "$QUIRE" run --site "$work/bad" "$work/small.lua" X; contains "broken plugin" "throws/plugin.lua:6:"
+expect 0 "check ignores plugins" -- "$QUIRE" check --site "$work/bad"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

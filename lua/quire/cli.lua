@@ -12,6 +12,7 @@ Commands:
                                 run a Lua script against the site with the full quire API
   check [--site DIR]            check the database: schema, integrity, search index
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
+  jobs [--site DIR]             run the plugins' scheduled jobs that are due (for cron)
   plugins list|order NAME [--site DIR]
                                 list the site's plugins and what they register, or the
                                 effective order of a filter or hook
@@ -40,6 +41,11 @@ usage: quire check [--site DIR]
 
 Checks the schema version, PRAGMA integrity_check, foreign keys and the full-text index
 against the entries. Prints each problem; exits 1 when there is any.]],
+  jobs = [[
+usage: quire jobs [--site DIR]
+
+Runs the scheduled jobs (site:every in plugins) that are due, once each, then exits. Leases in
+the jobs table make sure a job runs once per interval even when several processes try.]],
   plugins = [[
 usage: quire plugins list [--site DIR]
        quire plugins order NAME [--site DIR]
@@ -217,6 +223,21 @@ function commands.plugins(argv)
   end
   if not found then print(("no plugin registers a filter or hook named '%s'"):format(name)) end
   return 0
+end
+
+function commands.jobs(argv)
+  local opts, pos = parse("jobs", argv, 2, { site = "value" })
+  if not opts then return fail(2, "%s", pos) end
+  if opts.help then print(HELP.jobs) return 0 end
+  if #pos > 0 then return fail(2, "jobs takes no arguments (see quire jobs --help)") end
+  local quire, err = open_site(opts)
+  if not quire then return fail(1, "%s", err) end
+  local jobs = require "quire.jobs"
+  jobs.sync(quire._db, quire.plugins.jobs)
+  local ran, failures = jobs.run_due(quire._db, quire.plugins.jobs, ("cli-%d"):format(core.getpid()))
+  for _, f in ipairs(failures) do io.stderr:write(("quire: job %s failed: %s\n"):format(f.name, f.error)) end
+  print(("%d job(s) run, %d failed"):format(ran, #failures))
+  return #failures == 0 and 0 or 1
 end
 
 -- A plugin command: `quire NAME [--site DIR] [ARGS...]`. Returns nil when no site defines it.

@@ -92,6 +92,7 @@ function M.open(dir, opts)
       return nil, tostring(load_err)
     end
   end
+  quire.app = require("quire.app").new(quire, site)
   return quire
 end
 

@@ -44,6 +44,8 @@ function M.site(opts)
   f:close()
   local quire, err = quire_mod.open(site_dir)
   if not quire then error(err, 0) end
+  -- site:request("GET", "/path", { headers =, body = }) -> { status, headers, body }, no sockets.
+  function quire.request(_, method, target, req_opts) return quire.app.request(method, target, req_opts) end
   return quire, site_dir
 end
 

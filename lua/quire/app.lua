@@ -1,0 +1,133 @@
+-- Request dispatch shared by the server and the test helpers: routes from content-type
+-- permalinks and plugins, a request table in, a response table out. Errors become a 500 that
+-- carries a request id; the details go to the log, never to the reader.
+local core = require "quire.core"
+local errors = require "quire.errors"
+
+local M = {}
+
+local function url_decode(s)
+  s = s:gsub("+", " ")
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- "a=1&b=x+y&a=2" -> { a = "2", b = "x y" }; repeated keys keep the last (all in t[key .. "[]"]).
+function M.parse_query(qs)
+  local out = {}
+  if not qs or qs == "" then return out end
+  for pair in qs:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k, v = url_decode(k), url_decode(v)
+    if core.utf8_valid(k) and core.utf8_valid(v) then
+      local list = out[k .. "[]"] or {}
+      list[#list + 1] = v
+      out[k .. "[]"] = list
+      out[k] = v
+    end
+  end
+  return out
+end
+
+-- A permalink such as "/{yyyy}/{mm}/{slug}" as a router pattern with typed parameters.
+local function permalink_pattern(permalink)
+  return (permalink:gsub("{(%w+)}", function(name)
+    if name == "slug" then return "{slug:slug}" end
+    if name == "yyyy" or name == "mm" or name == "dd" or name == "id" then return "{" .. name .. ":int}" end
+    return "{" .. name .. "}"
+  end))
+end
+
+-- The URL of an entry from its type's permalink.
+function M.permalink(t, entry)
+  local date = entry.published_at or entry.created_at or ""
+  local y, m, d = date:match("^(%d+)-(%d+)-(%d+)")
+  local values = { slug = entry.slug, id = tostring(entry.id), yyyy = y, mm = m, dd = d, type = entry.type }
+  return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
+end
+
+local Response = {}
+Response.__index = Response
+function Response:header(k, v) self.headers[k:lower()] = v return self end
+function Response:write(s) self.parts[#self.parts + 1] = tostring(s) return self end
+function Response:redirect(url, status)
+  self.status = status or 303
+  self.headers["location"] = url
+  return self
+end
+
+function M.not_found(res)
+  res.status = 404
+  res:header("content-type", "text/plain; charset=utf-8")
+  res:write("Not Found")
+end
+
+function M.new(quire, site)
+  local app = { router = core.router(), handlers = {} }
+  local seq = 0
+
+  local function add(method, pattern, handler)
+    app.handlers[#app.handlers + 1] = handler
+    app.router:add(method, pattern, #app.handlers)
+  end
+
+  -- Published entries at their permalinks, rendered with their type's layout.
+  for _, name in ipairs(site.types:names()) do
+    local t = site.types:get(name)
+    add("GET", permalink_pattern(t.permalink), function(req, res)
+      local e = quire.content.get { type = t.name, slug = req.params.slug }
+      if not e or e.status ~= "published" or M.permalink(t, e) ~= req.path then
+        return M.not_found(res)
+      end
+      local view = quire.filters.apply("view.entry", { entry = e, site = quire.site, type = { name = t.name, label = t.label } }, e)
+      res:header("content-type", "text/html; charset=utf-8")
+      res:write(quire.template.render(t.layout, view))
+    end)
+  end
+  for _, r in ipairs(quire.plugins.routes) do add(r.method, r.pattern, r.handler) end
+
+  -- request(method, target [, { headers =, body = }]) -> { status =, headers =, body = }
+  function app.request(method, target, opts)
+    opts = opts or {}
+    seq = seq + 1
+    local id = ("%x-%x"):format(core.getpid(), seq)
+    local path, qs = target:match("^([^?#]*)%??([^#]*)")
+    local res = setmetatable({ status = 200, headers = {}, parts = {} }, Response)
+    res.headers["x-request-id"] = id
+    local headers = {}
+    for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
+    local req = { id = id, method = method:upper(), path = path, query = M.parse_query(qs), headers = headers, body = opts.body or "" }
+    if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form = M.parse_query(req.body) end
+    local handler, params_or_status, allow = app.router:match(req.method, path)
+    if not handler then
+      res.status = params_or_status
+      if params_or_status == 405 then res.headers["allow"] = allow end
+      res:header("content-type", "text/plain; charset=utf-8")
+      res:write(({ [400] = "Bad Request", [404] = "Not Found", [405] = "Method Not Allowed" })[params_or_status])
+      return { status = res.status, headers = res.headers, body = table.concat(res.parts) }
+    end
+    req.params = params_or_status
+    local ok, result = pcall(function()
+      site.hooks:emit("request.start", req)
+      return app.handlers[handler](req, res)
+    end)
+    if not ok then
+      io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
+      res = setmetatable({ status = 500, headers = { ["x-request-id"] = id, ["content-type"] = "text/plain; charset=utf-8" }, parts = {} }, Response)
+      res:write(("Internal Server Error (request id %s)"):format(id))
+    elseif type(result) == "string" then
+      res:write(result)
+      res.headers["content-type"] = res.headers["content-type"] or "text/html; charset=utf-8"
+    elseif type(result) == "table" and result.status then
+      res.status = result.status
+      for k, v in pairs(result.headers or {}) do res.headers[k:lower()] = v end
+      if result.body then res:write(result.body) end
+    end
+    local body = table.concat(res.parts)
+    if req.method == "HEAD" then body = "" end
+    return { status = res.status, headers = res.headers, body = body }
+  end
+
+  return app
+end
+
+return M
