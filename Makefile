@@ -9,6 +9,9 @@ PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite
   libmbedtls-dev node-llhttp libmd4c-dev libmd4c-html0-dev libgumbo-dev zlib1g-dev \
   lua-busted lua-cjson libargon2-dev
 
+# Only the benchmarks need these.
+BENCH_PACKAGES := hyperfine wrk nodejs npm bc
+
 .PHONY: all deps build demo test test-asan bench clean
 
 all: build
@@ -51,6 +54,7 @@ test-asan: deps
 	@cd build-asan && ctest --output-on-failure -j$(JOBS)
 
 bench: build
+	@$(MAKE) --no-print-directory deps PACKAGES="$(BENCH_PACKAGES)"
 	@for b in bench/*.sh; do echo "== $$b"; QUIRE=$(QUIRE) bash $$b || exit 1; done
 
 clean:

@@ -23,7 +23,8 @@ typedef struct {
   long long remaining; /* instructions left in the current call */
   long long budget;
   int tripped;        /* the instruction budget ran out; keep raising until the call unwinds */
-  char label[96];     /* who is running, for messages: "plugin 'comments'" */
+  const char *label;  /* who is running, for messages; the string is the call's argument 1,
+                       * so it stays on the Lua stack (alive) for the whole call */
 } sandbox_state;
 
 static int panic(lua_State *L) {
@@ -106,7 +107,7 @@ static int l_budget_call(lua_State *L) {
   lua_Integer budget = luaL_checkinteger(L, 2);
   luaL_checktype(L, 3, LUA_TFUNCTION);
   sandbox_state saved = *s;
-  snprintf(s->label, sizeof s->label, "%s", label);
+  s->label = label;
   s->active = 1;
   s->budget = budget;
   s->remaining = budget;
@@ -123,7 +124,7 @@ static int l_budget_call(lua_State *L) {
   s->remaining = saved.remaining - (budget - (s->remaining > 0 ? s->remaining : 0));
   s->tripped = saved.tripped;
   s->over_cap = saved.over_cap;
-  memcpy(s->label, saved.label, sizeof s->label);
+  s->label = saved.label;
   lua_sethook(L, budget_hook, LUA_MASKCOUNT, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
   if (rc == LUA_OK) {
     int nres = lua_gettop(L) - base;

@@ -5,9 +5,9 @@ local errors = require "quire.errors"
 local M = {}
 M.__index = M
 
--- call(handler, ...) runs plugin code under its budget (see plugins.lua) and returns its results.
+-- call(handler, ...) runs handler.fn under its budget (see plugins.lua) and returns its results.
 function M.new(call)
-  return setmetatable({ lists = { filter = {}, hook = {} }, sorted = {}, call = call, seq = 0 }, M)
+  return setmetatable({ lists = { filter = {}, hook = {} }, sorted = { filter = {}, hook = {} }, call = call, seq = 0 }, M)
 end
 
 local function as_set(v, what)
@@ -30,9 +30,10 @@ function M:add(kind, name, plugin, load_index, fn, opts)
   self.lists[kind][name] = list
   list[#list + 1] = {
     plugin = plugin, load_index = load_index, fn = fn, seq = self.seq, priority = opts.priority or 0,
+    label = ("plugin '%s' (%s '%s')"):format(plugin, kind, name),
     before = as_set(opts.before, "before"), after = as_set(opts.after, "after"),
   }
-  self.sorted[kind .. ":" .. name] = nil
+  self.sorted[kind][name] = nil
 end
 
 -- Removes everything a plugin registered (used when a load fails or a plugin is replaced).
@@ -42,7 +43,7 @@ function M:remove_plugin(plugin)
       for i = #list, 1, -1 do
         if list[i].plugin == plugin then table.remove(list, i) end
       end
-      self.sorted[kind .. ":" .. name] = nil
+      self.sorted[kind][name] = nil
     end
   end
 end
@@ -55,8 +56,8 @@ end
 
 -- The effective order of the handlers of one filter or hook. Raises on a before/after cycle.
 function M:order(kind, name)
-  local key = kind .. ":" .. name
-  if self.sorted[key] then return self.sorted[key] end
+  local cached = self.sorted[kind][name]
+  if cached then return cached end
   local list = self.lists[kind][name] or {}
   -- Edge a -> b when a must run before b.
   local succ, indeg = {}, {}
@@ -85,7 +86,7 @@ function M:order(kind, name)
     for _, h in ipairs(list) do if indeg[h] > 0 then stuck[#stuck + 1] = h.plugin end end
     error(("%s '%s': the before/after rules of plugins %s form a cycle"):format(kind, name, table.concat(stuck, ", ")), 0)
   end
-  self.sorted[key] = out
+  self.sorted[kind][name] = out
   return out
 end
 
@@ -98,8 +99,9 @@ end
 -- new value, which must have the same type as the one it was given.
 function M:apply(name, value, ...)
   if not self:has("filter", name) then return value end
+  local call = self.call
   for _, h in ipairs(self:order("filter", name)) do
-    local result = self.call(h, "filter '" .. name .. "'", value, ...)
+    local result = call(h, value, ...)
     if type(result) ~= type(value) then
       errors.raise("plugin", ("plugin '%s': filter '%s' returned %s, expected %s"):format(
         h.plugin, name, result == nil and "nothing" or ("a " .. type(result)), type(value)))
@@ -114,7 +116,7 @@ end
 function M:emit(name, ...)
   if not self:has("hook", name) then return true end
   for _, h in ipairs(self:order("hook", name)) do
-    local ok, msg = self.call(h, "hook '" .. name .. "'", ...)
+    local ok, msg = self.call(h, ...)
     if ok == false then return false, msg or "refused", h.plugin end
   end
   return true

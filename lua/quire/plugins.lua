@@ -66,15 +66,24 @@ function M.new(site, api)
   }
 
   -- Runs plugin code under the instruction budget; raises a "plugin" error naming it on failure.
-  local function call(plugin, what, fn, ...)
-    local res = table.pack(sandbox.budget_call(("plugin '%s' (%s)"):format(plugin, what), limits.instructions, fn, ...))
-    if res[1] then return table.unpack(res, 2, res.n) end
-    local msg, kind, original = res[2], res[3], res[4]
+  -- label is "plugin 'x' (what)", built once per handler rather than per call.
+  local function finish(label, ok, ...)
+    if ok then return ... end
+    local msg, kind, original = ...
     if kind == "error" and errors.is(original) then error(original, 0) end
-    error(errors.new("plugin", kind == "error" and ("plugin '%s' (%s): %s"):format(plugin, what, msg) or msg), 0)
+    error(errors.new("plugin", kind == "error" and (label .. ": " .. msg) or msg), 0)
+  end
+  local function call_labelled(label, fn, ...)
+    return finish(label, sandbox.budget_call(label, limits.instructions, fn, ...))
+  end
+  local function call(plugin, what, fn, ...)
+    return call_labelled(("plugin '%s' (%s)"):format(plugin, what), fn, ...)
   end
   registry.call = call
-  registry.hooks = hooks_mod.new(function(h, what, ...) return call(h.plugin, what, h.fn, ...) end)
+  local budget_call = sandbox.budget_call
+  registry.hooks = hooks_mod.new(function(h, ...)
+    return finish(h.label, budget_call(h.label, limits.instructions, h.fn, ...))
+  end)
 
   local function search_path()
     local path = {}
@@ -205,7 +214,8 @@ function M.new(site, api)
     end
     local function wrap(what, fn)
       if type(fn) ~= "function" then error(("plugin '%s': %s needs a function"):format(p.name, what), 3) end
-      return function(...) return call(p.name, what, fn, ...) end
+      local label = ("plugin '%s' (%s)"):format(p.name, what)
+      return function(...) return call_labelled(label, fn, ...) end
     end
     function reg:content_type(def)
       open_check("content types")
