@@ -122,9 +122,8 @@ function M.new(quire, site)
       for k, v in pairs(result.headers or {}) do res.headers[k:lower()] = v end
       if result.body then res:write(result.body) end
     end
-    local body = table.concat(res.parts)
-    if req.method == "HEAD" then body = "" end
-    return { status = res.status, headers = res.headers, body = body }
+    -- HEAD keeps its body here: the server sends its length and drops the bytes.
+    return { status = res.status, headers = res.headers, body = table.concat(res.parts) }
   end
 
   return app

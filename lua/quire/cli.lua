@@ -10,6 +10,8 @@ Commands:
   init DIR                      create a new site in DIR
   run [--site DIR] SCRIPT [ARGS...]
                                 run a Lua script against the site with the full quire API
+  serve [--site DIR] [--listen ADDR:PORT]... [--workers N] [--dev]
+                                serve the site over HTTP
   check [--site DIR]            check the database: schema, integrity, search index
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
   jobs [--site DIR]             run the plugins' scheduled jobs that are due (for cron)
@@ -36,6 +38,16 @@ usage: quire run [--site DIR] SCRIPT.lua [ARGS...]
 Runs SCRIPT.lua with the global `quire` bound to the site and `arg` holding ARGS (arg[0] is
 the script). Writes inside quire.store.transaction(fn) commit together or not at all. A script
 error prints file:line: message and exits 1; its open transaction is rolled back.]],
+  serve = [[
+usage: quire serve [--site DIR] [--listen ADDR:PORT]... [--workers N] [--no-cache] [--dev]
+
+Serves the site. A master process binds the listen addresses (site.lua `listen`, or each
+--listen: 127.0.0.1:8080, [::1]:8080, *:80) and supervises N worker processes (site.lua
+`workers`; 0 means one per CPU core); a crashed worker is restarted.
+Signals: SIGHUP reloads site.lua, plugins and templates with fresh workers (a broken plugin
+is reported and the running workers keep serving); SIGTERM or SIGINT drain and stop.
+--dev reloads on file changes in the site folder and bundled plugins.
+--no-cache serves every page fresh (no page cache).]],
   check = [[
 usage: quire check [--site DIR]
 
@@ -85,13 +97,18 @@ local function parse(cmd, argv, first, allowed, stop_at_positional)
       if not name or allowed[name] == nil then
         return nil, ("unknown option '%s' for 'quire %s' (see quire %s --help)"):format(a, cmd, cmd)
       end
-      if allowed[name] == "value" then
+      if allowed[name] == "value" or allowed[name] == "list" then
         if not value then
           i = i + 1
           value = argv[i]
           if value == nil then return nil, ("option --%s needs a value"):format(name) end
         end
-        opts[name] = value
+        if allowed[name] == "list" then
+          opts[name] = opts[name] or {}
+          table.insert(opts[name], value)
+        else
+          opts[name] = value
+        end
       else
         if value then return nil, ("option --%s takes no value"):format(name) end
         opts[name] = true
@@ -159,6 +176,58 @@ function commands.run(argv)
     return 1
   end
   return 0
+end
+
+function commands.serve(argv)
+  local opts, pos = parse("serve", argv, 2, { site = "value", listen = "list", workers = "value", ["no-cache"] = "flag", dev = "flag" })
+  if not opts then return fail(2, "%s", pos) end
+  if opts.help then print(HELP.serve) return 0 end
+  if #pos > 0 then return fail(2, "serve takes no arguments (see quire serve --help)") end
+  local dir = site_dir(opts)
+  -- Load the site once here so a broken config or plugin stops start-up with its message.
+  local quire, err = open_site(opts)
+  if not quire then return fail(1, "%s", err) end
+  local cfg = quire.site.config
+  local workers = tonumber(opts.workers or cfg.workers)
+  if not workers or workers < 0 or workers ~= math.floor(workers) then return fail(2, "--workers takes a whole number") end
+  if workers == 0 then workers = core.cpus() end
+  local worker_argv = { "--site", dir }
+  if opts["no-cache"] then worker_argv[#worker_argv + 1] = "--no-cache" end
+  if opts.dev then worker_argv[#worker_argv + 1] = "--dev" end
+  local watch = {}
+  if opts.dev then
+    watch[#watch + 1] = dir
+    for _, p in ipairs(quire.plugins.plugins) do watch[#watch + 1] = p.dir end
+  end
+  quire._db:close()
+  return core.serve_master { exe = core.exepath(), listen = opts.listen or cfg.listen, workers = workers,
+    worker_argv = worker_argv, watch = watch }
+end
+
+-- The worker side of serve (started by the master, not by people).
+function commands.__worker(argv)
+  local opts, pos = parse("__worker", argv, 2, { site = "value", fds = "value", ["ready-fd"] = "value", ["no-cache"] = "flag", dev = "flag" })
+  if not opts or #pos > 0 then return fail(2, "bad worker arguments") end
+  local ready_fd = tonumber(opts["ready-fd"])
+  local quire, err = open_site(opts)
+  if not quire then
+    core.fd_write(ready_fd, "fail " .. tostring(err):gsub("\n", " ") .. "\n")
+    return 1
+  end
+  local fds = {}
+  for fd in (opts.fds or ""):gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
+  local static = {}
+  for _, s in ipairs(quire.plugins.static_dirs) do static[#static + 1] = { "/static/" .. s.plugin .. "/", s.dir } end
+  local public = site_dir(opts) .. "/public"
+  if core.stat(public) == "dir" then static[#static + 1] = { "/", public } end
+  local app = quire.app
+  return core.serve_worker {
+    fds = fds, ready_fd = ready_fd, limits = quire.site.config.limits, static = static, access_log = true,
+    handler = function(req)
+      local r = app.request(req.method, req.target, { headers = req.headers, body = req.body, remote = req.remote })
+      return r.status, r.headers, r.body
+    end,
+  }
 end
 
 function commands.check(argv)

@@ -284,7 +284,11 @@ function M.new(site, api)
       list[#list + 1] = path
     end
     function reg:templates(dir) add_dir(site.template_dirs, "templates", dir) end
-    function reg:static(dir) add_dir(registry.static_dirs, "static", dir) end
+    function reg:static(dir)
+      local list = {}
+      add_dir(list, "static", dir)
+      registry.static_dirs[#registry.static_dirs + 1] = { plugin = p.name, dir = list[1] }
+    end
     return reg
   end
 
@@ -302,8 +306,9 @@ function M.new(site, api)
       p.registered = { content_types = {}, filters = {}, hooks = {}, routes = {}, commands = {}, jobs = {} }
       registry.plugins[#registry.plugins + 1] = p
       registry.by_name[p.name] = p
-      for _, sub in ipairs({ { "templates", site.template_dirs }, { "static", registry.static_dirs } }) do
-        if core.stat(p.dir .. "/" .. sub[1]) == "dir" then table.insert(sub[2], p.dir .. "/" .. sub[1]) end
+      if core.stat(p.dir .. "/templates") == "dir" then table.insert(site.template_dirs, p.dir .. "/templates") end
+      if core.stat(p.dir .. "/static") == "dir" then
+        table.insert(registry.static_dirs, { plugin = p.name, dir = p.dir .. "/static" })
       end
       if p.manifest.setup then call(p.name, "setup", p.manifest.setup, registrar(p, index)) end
     end

@@ -1,0 +1,755 @@
+/* HTTP/1.1 connections: llhttp callbacks with hard limits, timers, the response writer. */
+#include "http.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <zlib.h>
+
+#define IP_BUCKETS 1024
+#define BODY_GRACE_MS 5000
+#define GZIP_MIN 256
+
+typedef struct ip_count {
+  struct ip_count *next;
+  unsigned n;
+  char ip[64];
+} ip_count;
+
+typedef struct conn conn;
+
+struct qr_http_server_s {
+  uv_loop_t *loop;
+  uv_tcp_t *listeners;
+  int nlisteners, listeners_open;
+  qr_http_limits_t limits;
+  qr_http_handler_cb cb;
+  void *ud;
+  conn *conns; /* doubly linked list of open connections */
+  unsigned nconns;
+  ip_count *ips[IP_BUCKETS];
+  int draining;
+  void (*drained)(void *);
+  void *drained_ud;
+  unsigned long long requests;
+};
+
+enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_LINGER, ST_CLOSING };
+#define LINGER_MS 2000
+#define DRAIN_GRACE_MS 1000
+
+struct conn {
+  uv_tcp_t tcp; /* first: the handle's address is the connection's */
+  uv_timer_t timer;
+  uv_shutdown_t shutdown;
+  int handles_open;
+  qr_http_server_t *srv;
+  conn *prev, *next;
+  llhttp_t parser;
+  enum conn_state state;
+  int pending_status;   /* a limit hit inside a callback: answer with this and close */
+  const char *pending_reason;
+  char remote[64];
+  /* the request being parsed */
+  qr_buf_t url, field, value;
+  int last_was_value;
+  qr_http_header_t *headers;
+  unsigned nheaders, headers_cap;
+  size_t head_bytes;
+  qr_buf_t body;
+  uint64_t body_started;
+  int close_after; /* close once the queued responses are written */
+  int reading;
+};
+
+static const llhttp_settings_t *parser_settings(void);
+
+void qr_http_limits_default(qr_http_limits_t *l) {
+  l->request_line_max = 8 * 1024;
+  l->header_max = 8 * 1024;
+  l->headers_max = 32 * 1024;
+  l->header_count_max = 100;
+  l->body_max = 1024 * 1024;
+  l->header_timeout_ms = 10000;
+  l->idle_timeout_ms = 15000;
+  l->body_min_rate = 1024;
+  l->max_connections = 10000;
+  l->max_per_ip = 256;
+  l->write_queue_max = 4 * 1024 * 1024;
+}
+
+const char *qr_http_header(const qr_http_request_t *req, const char *name) {
+  for (unsigned i = 0; i < req->nheaders; i++)
+    if (strcmp(req->headers[i].name, name) == 0) return req->headers[i].value;
+  return NULL;
+}
+
+void qr_http_response_header(qr_http_response_t *res, const char *name, const char *value) {
+  if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return; /* no header injection */
+  qr_buf_puts(&res->head, name);
+  qr_buf_append(&res->head, ": ", 2);
+  qr_buf_puts(&res->head, value);
+  qr_buf_append(&res->head, "\r\n", 2);
+}
+
+static const char *reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+  }
+  return "Unknown";
+}
+
+/* --- per-client-address connection counts */
+
+static ip_count **ip_slot(qr_http_server_t *s, const char *ip) {
+  unsigned h = 5381;
+  for (const char *p = ip; *p; p++) h = h * 33 + (unsigned char)*p;
+  ip_count **slot = &s->ips[h % IP_BUCKETS];
+  while (*slot && strcmp((*slot)->ip, ip) != 0) slot = &(*slot)->next;
+  return slot;
+}
+
+static unsigned ip_add(qr_http_server_t *s, const char *ip, int delta) {
+  ip_count **slot = ip_slot(s, ip);
+  if (!*slot) {
+    if (delta < 0) return 0;
+    *slot = qr_xcalloc(1, sizeof(ip_count));
+    snprintf((*slot)->ip, sizeof (*slot)->ip, "%s", ip);
+  }
+  (*slot)->n += (unsigned)delta;
+  unsigned n = (*slot)->n;
+  if (n == 0) {
+    ip_count *dead = *slot;
+    *slot = dead->next;
+    free(dead);
+  }
+  return n;
+}
+
+/* --- connection life cycle */
+
+static void reset_request(conn *c) {
+  c->url.len = c->field.len = c->value.len = 0;
+  for (unsigned i = 0; i < c->nheaders; i++) {
+    free(c->headers[i].name);
+    free(c->headers[i].value);
+  }
+  c->nheaders = 0;
+  c->head_bytes = 0;
+  c->last_was_value = 0;
+  c->body.len = 0;
+  if (c->body.cap > 64 * 1024) qr_buf_free(&c->body); /* do not keep a big buffer per idle client */
+}
+
+static void maybe_drained(qr_http_server_t *s) {
+  if (s->draining && s->nconns == 0 && s->listeners_open == 0 && s->drained) {
+    void (*done)(void *) = s->drained;
+    void *ud = s->drained_ud;
+    s->drained = NULL;
+    for (int i = 0; i < IP_BUCKETS; i++)
+      while (s->ips[i]) {
+        ip_count *n = s->ips[i]->next;
+        free(s->ips[i]);
+        s->ips[i] = n;
+      }
+    free(s->listeners);
+    free(s);
+    done(ud);
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  conn *c = h->data;
+  if (--c->handles_open > 0) return;
+  qr_http_server_t *s = c->srv;
+  reset_request(c);
+  qr_buf_free(&c->url);
+  qr_buf_free(&c->field);
+  qr_buf_free(&c->value);
+  qr_buf_free(&c->body);
+  free(c->headers);
+  if (c->remote[0]) ip_add(s, c->remote, -1);
+  if (c->prev) c->prev->next = c->next; else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->nconns--;
+  free(c);
+  maybe_drained(s);
+}
+
+static void conn_close(conn *c) {
+  if (c->state == ST_CLOSING) return;
+  c->state = ST_CLOSING;
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+typedef struct {
+  uv_write_t req;
+  conn *c;
+  int close_after;
+  size_t len;
+  char data[];
+} write_req;
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void on_timeout(uv_timer_t *t);
+
+static void start_timer(conn *c, uint64_t ms, uint64_t repeat) {
+  uv_timer_start(&c->timer, on_timeout, ms, repeat);
+}
+
+static void resume_reading(conn *c) {
+  if (!c->reading && c->state != ST_CLOSING) {
+    c->reading = 1;
+    uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+  }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)req;
+  (void)status;
+}
+
+/* Lingering close: after the last response, stop sending and discard what the client still
+ * sends for a moment, so closing with unread input does not reset the connection before the
+ * client has read our answer (a 400 or 413 sent while it was still writing). */
+static void linger(conn *c) {
+  c->state = ST_LINGER;
+  uv_timer_stop(&c->timer);
+  start_timer(c, LINGER_MS, 0);
+  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    conn_close(c);
+    return;
+  }
+  resume_reading(c);
+}
+
+static void on_written(uv_write_t *w, int status) {
+  write_req *wr = (write_req *)w;
+  conn *c = wr->c;
+  int close_after = wr->close_after;
+  free(wr);
+  if (c->state == ST_CLOSING || c->state == ST_LINGER) return;
+  if (status < 0) {
+    conn_close(c);
+    return;
+  }
+  if (close_after) {
+    linger(c);
+    return;
+  }
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < c->srv->limits.write_queue_max / 2)
+    resume_reading(c);
+}
+
+static void send_bytes(conn *c, const char *head, size_t hlen, const char *body, size_t blen, int close_after) {
+  write_req *wr = qr_xmalloc(sizeof *wr + hlen + blen);
+  memcpy(wr->data, head, hlen);
+  if (blen) memcpy(wr->data + hlen, body, blen);
+  wr->c = c;
+  wr->close_after = close_after;
+  wr->len = hlen + blen;
+  uv_buf_t b = uv_buf_init(wr->data, (unsigned)(hlen + blen));
+  if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+    free(wr);
+    conn_close(c);
+    return;
+  }
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > c->srv->limits.write_queue_max && c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp); /* a client that does not read its responses waits */
+    c->reading = 0;
+  }
+}
+
+static void http_date(char *out, size_t n) {
+  static time_t cached;
+  static char text[64];
+  time_t now = time(NULL);
+  if (now != cached) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = now;
+  }
+  snprintf(out, n, "%s", text);
+}
+
+/* An error answer produced by the server itself (limits, bad framing); always closes. */
+static void send_error(conn *c, int status, const char *why) {
+  char head[512], date[64];
+  http_date(date, sizeof date);
+  char body[256];
+  int blen = snprintf(body, sizeof body, "%d %s: %s\n", status, reason(status), why);
+  int hlen = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: quire\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                      "Content-Length: %d\r\nConnection: close\r\n\r\n",
+                      status, reason(status), date, blen);
+  uv_timer_stop(&c->timer);
+  c->close_after = 1; /* parse nothing more from this client */
+  send_bytes(c, head, (size_t)hlen, body, (size_t)blen, 1);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  conn *c = t->data;
+  if (c->state == ST_IDLE || c->state == ST_LINGER) {
+    conn_close(c); /* keep-alive idleness: close quietly */
+  } else if (c->state == ST_HEAD) {
+    send_error(c, 408, "the request head did not arrive in time");
+  } else if (c->state == ST_BODY) {
+    uint64_t elapsed = uv_now(c->srv->loop) - c->body_started;
+    if (elapsed > BODY_GRACE_MS && c->body.len < (size_t)(c->srv->limits.body_min_rate * (elapsed / 1000)))
+      send_error(c, 408, "the request body arrived too slowly");
+  }
+}
+
+/* --- llhttp callbacks */
+
+static int limit(conn *c, int status, const char *why) {
+  c->pending_status = status;
+  c->pending_reason = why;
+  return -1;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  conn *c = p->data;
+  reset_request(c);
+  c->state = ST_HEAD;
+  start_timer(c, c->srv->limits.header_timeout_ms, 0);
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  conn *c = p->data;
+  if (c->url.len + len > c->srv->limits.request_line_max) return limit(c, 414, "the request line is longer than limits.request_line_max");
+  qr_buf_append(&c->url, at, len);
+  return 0;
+}
+
+static int commit_header(conn *c) {
+  if (c->nheaders >= c->srv->limits.header_count_max) return limit(c, 431, "more header fields than limits.header_count_max");
+  if (c->nheaders == c->headers_cap) {
+    c->headers_cap = c->headers_cap ? c->headers_cap * 2 : 16;
+    c->headers = qr_xrealloc(c->headers, sizeof(qr_http_header_t) * c->headers_cap);
+  }
+  for (size_t i = 0; i < c->field.len; i++)
+    if (c->field.data[i] >= 'A' && c->field.data[i] <= 'Z') c->field.data[i] += 'a' - 'A';
+  c->headers[c->nheaders].name = qr_xstrdup(c->field.len ? c->field.data : "");
+  c->headers[c->nheaders].value = qr_xstrdup(c->value.len ? c->value.data : "");
+  c->nheaders++;
+  c->field.len = c->value.len = 0;
+  c->last_was_value = 0;
+  return 0;
+}
+
+static int header_bytes(conn *c, size_t len) {
+  c->head_bytes += len;
+  if (c->field.len + c->value.len + len > c->srv->limits.header_max) return limit(c, 431, "a header field is longer than limits.header_max");
+  if (c->head_bytes > c->srv->limits.headers_max) return limit(c, 431, "the headers are larger than limits.headers_max");
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  conn *c = p->data;
+  if (c->last_was_value && commit_header(c)) return -1;
+  if (header_bytes(c, len)) return -1;
+  qr_buf_append(&c->field, at, len);
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  conn *c = p->data;
+  c->last_was_value = 1;
+  if (header_bytes(c, len)) return -1;
+  qr_buf_append(&c->value, at, len);
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  conn *c = p->data;
+  if (c->last_was_value && commit_header(c)) return -1;
+  if (c->url.len == 0) qr_buf_append(&c->url, "/", 1);
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.body_max)
+    return limit(c, 413, "the body is larger than limits.body_max");
+  int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+  if (has_body) {
+    c->state = ST_BODY;
+    c->body_started = uv_now(c->srv->loop);
+    start_timer(c, 1000, 1000);
+    for (unsigned i = 0; i < c->nheaders; i++)
+      if (strcmp(c->headers[i].name, "expect") == 0 && strcasecmp(c->headers[i].value, "100-continue") == 0 && p->http_minor >= 1) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        send_bytes(c, cont, sizeof cont - 1, NULL, 0, 0);
+      }
+  } else {
+    uv_timer_stop(&c->timer);
+  }
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  conn *c = p->data;
+  if (c->body.len + len > c->srv->limits.body_max) return limit(c, 413, "the body is larger than limits.body_max");
+  qr_buf_append(&c->body, at, len);
+  return 0;
+}
+
+/* --- responses */
+
+static uint64_t fnv1a64(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  return h;
+}
+
+static int has_header_line(const qr_buf_t *head, const char *name) {
+  if (!head->data) return 0;
+  size_t n = strlen(name);
+  const char *p = head->data;
+  while (p && *p) {
+    if (strncasecmp(p, name, n) == 0 && p[n] == ':') return 1;
+    p = strstr(p, "\r\n");
+    if (p) p += 2;
+  }
+  return 0;
+}
+
+static const char *header_line_value(const qr_buf_t *head, const char *name, size_t *len) {
+  if (!head->data) return NULL;
+  size_t n = strlen(name);
+  const char *p = head->data;
+  while (p && *p) {
+    if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+      const char *v = p + n + 1;
+      while (*v == ' ') v++;
+      const char *end = strstr(v, "\r\n");
+      *len = end ? (size_t)(end - v) : strlen(v);
+      return v;
+    }
+    p = strstr(p, "\r\n");
+    if (p) p += 2;
+  }
+  return NULL;
+}
+
+/* 1 when the client takes gzip (a "gzip" or "*" coding whose q is not 0). */
+static int accepts_gzip(const char *ae) {
+  if (!ae) return 0;
+  const char *p = ae;
+  while (*p) {
+    while (*p == ' ' || *p == ',') p++;
+    const char *tok = p;
+    while (*p && *p != ',' && *p != ';' && *p != ' ') p++;
+    size_t tlen = (size_t)(p - tok);
+    int match = (tlen == 4 && strncasecmp(tok, "gzip", 4) == 0) || (tlen == 1 && *tok == '*');
+    const char *params = p;
+    while (*p && *p != ',') p++;
+    if (match) {
+      const char *q = strstr(params, "q=");
+      if (!q || q >= p) return 1;
+      return strtod(q + 2, NULL) > 0;
+    }
+  }
+  return 0;
+}
+
+static int compressible(const char *type, size_t len) {
+  if (!type) return 0;
+  static const char *prefixes[] = {"text/", "application/json", "application/javascript", "application/xml",
+                                   "application/rss+xml", "application/atom+xml", "image/svg+xml", NULL};
+  for (int i = 0; prefixes[i]; i++)
+    if (len >= strlen(prefixes[i]) && strncasecmp(type, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+  return 0;
+}
+
+static int gzip_into(const char *in, size_t n, qr_buf_t *out) {
+  z_stream z = {0};
+  if (deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
+  size_t bound = deflateBound(&z, (uLong)n);
+  out->len = 0;
+  qr_buf_append(out, "", 0);
+  if (out->cap < bound + 1) {
+    out->data = qr_xrealloc(out->data, bound + 1);
+    out->cap = bound + 1;
+  }
+  z.next_in = (Bytef *)in;
+  z.avail_in = (uInt)n;
+  z.next_out = (Bytef *)out->data;
+  z.avail_out = (uInt)bound;
+  int rc = deflate(&z, Z_FINISH);
+  out->len = z.total_out;
+  deflateEnd(&z);
+  return rc == Z_STREAM_END ? 0 : -1;
+}
+
+/* If-None-Match holds etag (or *)? Weak comparison, per RFC 9110 for GET. */
+static int etag_matches(const char *inm, const char *etag) {
+  if (!inm) return 0;
+  if (strcmp(inm, "*") == 0) return 1;
+  const char *tag = etag[0] == 'W' ? etag + 2 : etag;
+  size_t tlen = strlen(tag);
+  const char *p = inm;
+  while (*p) {
+    while (*p == ' ' || *p == ',') p++;
+    if (p[0] == 'W' && p[1] == '/') p += 2;
+    if (strncmp(p, tag, tlen) == 0 && (p[tlen] == '\0' || p[tlen] == ',' || p[tlen] == ' ')) return 1;
+    while (*p && *p != ',') p++;
+  }
+  return 0;
+}
+
+static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *res, int keep_alive) {
+  int is_head = strcmp(req->method, "HEAD") == 0;
+  int cacheable = (is_head || strcmp(req->method, "GET") == 0) && res->status == 200;
+  qr_buf_t gz = {0};
+  const char *body = res->body.data ? res->body.data : "";
+  size_t blen = res->body.len;
+  char extra[256] = "";
+  size_t tlen = 0;
+  const char *type = header_line_value(&res->head, "Content-Type", &tlen);
+  /* gzip for text types when the client takes it and the handler did not encode or range it. */
+  if (res->status == 200 && blen >= GZIP_MIN && compressible(type, tlen) &&
+      !has_header_line(&res->head, "Content-Encoding") && !has_header_line(&res->head, "Content-Range")) {
+    strcat(extra, "Vary: Accept-Encoding\r\n");
+    if (accepts_gzip(qr_http_header(req, "accept-encoding")) && gzip_into(body, blen, &gz) == 0 && gz.len < blen) {
+      body = gz.data;
+      blen = gz.len;
+      strcat(extra, "Content-Encoding: gzip\r\n");
+    } else {
+      gz.len = 0;
+    }
+  }
+  char etag[64] = "";
+  if (cacheable && !has_header_line(&res->head, "ETag")) {
+    snprintf(etag, sizeof etag, "\"%016llx%s\"", (unsigned long long)fnv1a64(res->body.data ? res->body.data : "", res->body.len), gz.len ? "-gz" : "");
+    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "ETag: %s\r\n", etag);
+  } else if (cacheable) {
+    size_t elen;
+    const char *e = header_line_value(&res->head, "ETag", &elen);
+    if (e && elen < sizeof etag) {
+      memcpy(etag, e, elen);
+      etag[elen] = '\0';
+    }
+  }
+  int status = res->status;
+  if (cacheable && etag[0] && etag_matches(qr_http_header(req, "if-none-match"), etag)) {
+    status = 304;
+    blen = 0;
+  }
+  int no_body = is_head || status == 304 || status == 204 || (status >= 100 && status < 200);
+  char date[64];
+  http_date(date, sizeof date);
+  qr_buf_t head = {0};
+  char line[512];
+  snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: quire\r\n", status, reason(status), date);
+  qr_buf_puts(&head, line);
+  if (status != 304 && status != 204) {
+    snprintf(line, sizeof line, "Content-Length: %zu\r\n", blen);
+    qr_buf_puts(&head, line);
+  }
+  if (!keep_alive) qr_buf_puts(&head, "Connection: close\r\n");
+  else if (req->http_minor == 0) qr_buf_puts(&head, "Connection: keep-alive\r\n");
+  qr_buf_puts(&head, extra);
+  if (res->head.len) qr_buf_append(&head, res->head.data, res->head.len);
+  qr_buf_append(&head, "\r\n", 2);
+  send_bytes(c, head.data, head.len, body, no_body ? 0 : blen, !keep_alive);
+  qr_buf_free(&head);
+  qr_buf_free(&gz);
+}
+
+static int on_message_complete(llhttp_t *p) {
+  conn *c = p->data;
+  qr_http_server_t *s = c->srv;
+  uv_timer_stop(&c->timer);
+  if (!c->body.data) qr_buf_append(&c->body, "", 0); /* body.data is never NULL for handlers */
+  qr_http_request_t req = {
+      .method = llhttp_method_name((llhttp_method_t)p->method),
+      .target = c->url.data,
+      .target_len = c->url.len,
+      .headers = c->headers,
+      .nheaders = c->nheaders,
+      .body = c->body,
+      .http_minor = p->http_minor,
+      .remote = c->remote,
+  };
+  qr_http_response_t res = {.status = 200};
+  s->cb(s->ud, &req, &res);
+  s->requests++;
+  int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
+  respond(c, &req, &res, keep_alive);
+  qr_buf_free(&res.head);
+  qr_buf_free(&res.body);
+  c->state = ST_IDLE;
+  if (!keep_alive) {
+    c->close_after = 1;
+    return HPE_PAUSED; /* stop parsing pipelined requests behind a closing one */
+  }
+  start_timer(c, s->limits.idle_timeout_ms, 0);
+  return 0;
+}
+
+static const llhttp_settings_t *parser_settings(void) {
+  static llhttp_settings_t settings;
+  static int ready;
+  if (!ready) {
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+    ready = 1;
+  }
+  return &settings;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  static char slab[64 * 1024]; /* one loop thread: a shared read buffer is safe */
+  *buf = uv_buf_init(slab, sizeof slab);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  conn *c = (conn *)stream;
+  if (nread == 0) return;
+  if (nread < 0) {
+    conn_close(c);
+    return;
+  }
+  if (c->state == ST_CLOSING || c->state == ST_LINGER || c->close_after) return; /* discarded */
+  if (c->state == ST_IDLE && !c->srv->draining) start_timer(c, c->srv->limits.header_timeout_ms, 0);
+  llhttp_errno_t err = llhttp_execute(&c->parser, buf->base, (size_t)nread);
+  if (err == HPE_OK) return;
+  if (err == HPE_PAUSED && c->close_after) return;
+  if (c->pending_status) {
+    send_error(c, c->pending_status, c->pending_reason);
+  } else {
+    /* Malformed or ambiguous framing (CL with TE, conflicting lengths, bad chunk sizes): 400,
+     * never a guess. */
+    const char *why = llhttp_get_error_reason(&c->parser);
+    send_error(c, err == HPE_INVALID_VERSION ? 505 : 400, why ? why : llhttp_errno_name(err));
+  }
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  qr_http_server_t *s = server->data;
+  if (status < 0 || s->draining) return;
+  conn *c = qr_xcalloc(1, sizeof *c);
+  c->srv = s;
+  uv_tcp_init(s->loop, &c->tcp);
+  uv_timer_init(s->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->handles_open = 2;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage addr;
+  int alen = sizeof addr;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&addr, &alen) == 0) {
+    if (addr.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&addr, c->remote, sizeof c->remote);
+    else
+      uv_ip4_name((struct sockaddr_in *)&addr, c->remote, sizeof c->remote);
+  }
+  llhttp_init(&c->parser, HTTP_REQUEST, parser_settings());
+  c->parser.data = c;
+  c->state = ST_IDLE;
+  unsigned per_ip = c->remote[0] ? ip_add(s, c->remote, 1) : 0;
+  if (s->nconns > s->limits.max_connections) {
+    send_error(c, 503, "too many connections (limits.max_connections)");
+    return;
+  }
+  if (per_ip > s->limits.max_per_ip) {
+    send_error(c, 429, "too many connections from your address (limits.max_per_ip)");
+    return;
+  }
+  start_timer(c, s->limits.header_timeout_ms, 0);
+  resume_reading(c);
+}
+
+int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const int *fds, int nfds,
+                         const qr_http_limits_t *limits, qr_http_handler_cb cb, void *ud) {
+  qr_http_server_t *s = qr_xcalloc(1, sizeof *s);
+  s->loop = loop;
+  s->limits = *limits;
+  s->cb = cb;
+  s->ud = ud;
+  s->listeners = qr_xcalloc((size_t)nfds, sizeof(uv_tcp_t));
+  for (int i = 0; i < nfds; i++) {
+    uv_tcp_init(loop, &s->listeners[i]);
+    s->listeners[i].data = s;
+    s->nlisteners++;
+    s->listeners_open++;
+    int rc = uv_tcp_open(&s->listeners[i], fds[i]);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listeners[i], 1024, on_connection);
+    if (rc != 0) {
+      fprintf(stderr, "quire: cannot listen on inherited socket %d: %s\n", fds[i], uv_strerror(rc));
+      return QR_EIO; /* the worker exits; its handles go with the process */
+    }
+  }
+  *out = s;
+  return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  qr_http_server_t *s = h->data;
+  s->listeners_open--;
+  maybe_drained(s);
+}
+
+void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud) {
+  if (s->draining) return;
+  s->draining = 1;
+  s->drained = done;
+  s->drained_ud = ud;
+  for (int i = 0; i < s->nlisteners; i++) uv_close((uv_handle_t *)&s->listeners[i], on_listener_closed);
+  /* An idle connection may have a request on its way (a client that just connected): give it
+   * a moment; whatever arrives is answered with Connection: close. */
+  for (conn *c = s->conns; c; c = c->next)
+    if (c->state == ST_IDLE) start_timer(c, DRAIN_GRACE_MS, 0);
+  maybe_drained(s);
+}
+
+unsigned long long qr_http_server_requests(const qr_http_server_t *s) { return s->requests; }

@@ -1,0 +1,76 @@
+/* HTTP/1.1 over libuv: llhttp parsing with hard limits, keep-alive, pipelining, 100-continue,
+ * timeouts, per-IP caps; and the response writer (Date, length, ETag/304, gzip). */
+#ifndef QR_HTTP_H
+#define QR_HTTP_H
+#include <stddef.h>
+#include <uv.h>
+
+#include "util.h"
+
+typedef struct {
+  size_t request_line_max;   /* 8 KiB: a longer request line is 414 */
+  size_t header_max;         /* 8 KiB: one header line; larger is 431 */
+  size_t headers_max;        /* 32 KiB: all headers together; larger is 431 */
+  unsigned header_count_max; /* 100 fields; more is 431 */
+  size_t body_max;           /* 1 MiB: larger is 413 */
+  unsigned header_timeout_ms; /* 10 s to receive the request head: else 408 and close */
+  unsigned idle_timeout_ms;  /* 15 s of keep-alive idleness: close */
+  unsigned body_min_rate;    /* bytes per second a body must keep up after the first 5 s */
+  unsigned max_connections;  /* per worker */
+  unsigned max_per_ip;       /* connections per client address, per worker */
+  size_t write_queue_max;    /* bytes queued to a slow reader before we stop reading its requests */
+} qr_http_limits_t;
+
+/* Hardened-nginx-like defaults. */
+void qr_http_limits_default(qr_http_limits_t *l);
+
+typedef struct {
+  char *name; /* lower-cased */
+  char *value;
+} qr_http_header_t;
+
+/* A parsed request; everything is owned by the connection and valid during the handler call. */
+typedef struct {
+  const char *method;  /* "GET", ... (static) */
+  char *target;        /* the request target as sent: path and query */
+  size_t target_len;
+  qr_http_header_t *headers;
+  unsigned nheaders;
+  qr_buf_t body;
+  int http_minor;      /* 0 or 1 */
+  const char *remote;  /* client address text */
+} qr_http_request_t;
+
+/* The first header named name (lower-case), or NULL. Borrowed from req. */
+const char *qr_http_header(const qr_http_request_t *req, const char *name);
+
+/* What a handler fills in. head holds extra header lines ("Name: value\r\n"); body the bytes.
+ * Both are owned by the server and reset for each request. */
+typedef struct {
+  int status;
+  qr_buf_t head;
+  qr_buf_t body;
+  int close;           /* set to close the connection after this response */
+} qr_http_response_t;
+
+/* Appends a header line; name and value must not contain CR or LF (they are dropped if so). */
+void qr_http_response_header(qr_http_response_t *res, const char *name, const char *value);
+
+/* Called once per complete request, in order, on the loop thread. */
+typedef void (*qr_http_handler_cb)(void *ud, const qr_http_request_t *req, qr_http_response_t *res);
+
+typedef struct qr_http_server_s qr_http_server_t;
+
+/* Starts accepting on the given listening sockets (already bound and listening, e.g. inherited
+ * from the master). The server is owned by the caller until qr_http_server_drain's callback. */
+int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const int *fds, int nfds,
+                         const qr_http_limits_t *limits, qr_http_handler_cb cb, void *ud);
+
+/* Stops accepting, lets in-flight requests finish, closes idle connections, then calls done and
+ * frees the server. */
+void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud);
+
+/* Requests answered so far (for logs and tests). */
+unsigned long long qr_http_server_requests(const qr_http_server_t *s);
+
+#endif

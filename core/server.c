@@ -1,0 +1,486 @@
+/* quire serve: the master binds listeners and supervises workers (restart with back-off, reload
+ * by generations, drain on stop); a worker runs one libuv loop serving HTTP. */
+#include "server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_LISTENERS 16
+#define READY_TIMEOUT_MS 30000
+
+typedef struct master master;
+
+/* A pending restart of a crashed worker's slot. */
+typedef struct restart {
+  uv_timer_t timer; /* first: the timer's address is the struct's */
+  master *m;
+  struct restart *next;
+  int generation, slot;
+} restart;
+
+typedef struct worker {
+  uv_process_t proc;
+  uv_pipe_t ready_pipe;
+  master *m;
+  struct worker *next;
+  int generation, slot;
+  int state;        /* 0 starting, 1 ready, -1 failed to start */
+  int draining, exited, handles_open;
+  uint64_t started;
+  char msg[512];
+  size_t msglen;
+} worker;
+
+struct master {
+  uv_loop_t *loop;
+  const qr_server_master_opts_t *opts;
+  uv_tcp_t listeners[MAX_LISTENERS];
+  int nlisteners;
+  worker *workers;
+  int generation;         /* the generation serving now */
+  int pending;            /* a generation being started (initial or reload), or 0 */
+  int stopping;
+  int exit_status;
+  int crashes;
+  uv_signal_t sighup, sigterm, sigint;
+  uv_timer_t ready_timer;
+  uv_fs_event_t *watchers;
+  int nwatchers;
+  uv_timer_t debounce;
+  restart *restarts;
+};
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "quire[%d]: ", (int)getpid());
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+static int parse_listen(const char *spec, struct sockaddr_storage *addr) {
+  char host[128];
+  const char *colon = strrchr(spec, ':');
+  if (!colon) return QR_EINVAL;
+  int port = atoi(colon + 1);
+  if (port < 0 || port > 65535) return QR_EINVAL;
+  size_t hlen = (size_t)(colon - spec);
+  if (hlen >= sizeof host) return QR_EINVAL;
+  memcpy(host, spec, hlen);
+  host[hlen] = '\0';
+  if (host[0] == '[') {
+    size_t n = strlen(host);
+    if (n < 2 || host[n - 1] != ']') return QR_EINVAL;
+    host[n - 1] = '\0';
+    return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)addr) ? QR_EINVAL : 0;
+  }
+  if (hlen == 0 || strcmp(host, "*") == 0) snprintf(host, sizeof host, "0.0.0.0");
+  return uv_ip4_addr(host, port, (struct sockaddr_in *)addr) ? QR_EINVAL : 0;
+}
+
+static void worker_handle_closed(uv_handle_t *h) {
+  worker *w = h->data;
+  if (--w->handles_open > 0) return;
+  master *m = w->m;
+  for (worker **p = &m->workers; *p; p = &(*p)->next)
+    if (*p == w) {
+      *p = w->next;
+      break;
+    }
+  free(w);
+}
+
+static void spawn_worker(master *m, int generation, int slot);
+
+static void signal_generation(master *m, int generation, int sig, int older) {
+  for (worker *w = m->workers; w; w = w->next) {
+    if (w->exited) continue;
+    if (older ? w->generation < generation : w->generation == generation) {
+      if (sig == SIGTERM) w->draining = 1;
+      uv_process_kill(&w->proc, sig);
+    }
+  }
+}
+
+static int generation_state(master *m, int generation, const char **fail_msg) {
+  int ready = 0, total = 0;
+  for (worker *w = m->workers; w; w = w->next) {
+    if (w->generation != generation || w->draining) continue;
+    total++;
+    if (w->state < 0) {
+      *fail_msg = w->msglen ? w->msg : "the worker exited before it was ready";
+      return -1;
+    }
+    if (w->state == 1) ready++;
+  }
+  return total > 0 && ready == total ? 1 : 0;
+}
+
+static void check_pending(master *m) {
+  if (!m->pending) return;
+  const char *msg = NULL;
+  int st = generation_state(m, m->pending, &msg);
+  if (st == 0) return;
+  int gen = m->pending;
+  m->pending = 0;
+  uv_timer_stop(&m->ready_timer);
+  if (st < 0) {
+    logf_("%s failed: %s", gen == 1 ? "start-up" : "reload", msg);
+    signal_generation(m, gen, SIGTERM, 0);
+    if (gen == 1) {
+      m->exit_status = 1;
+      m->stopping = 1;
+      uv_close((uv_handle_t *)&m->sighup, NULL);
+      uv_close((uv_handle_t *)&m->sigterm, NULL);
+      uv_close((uv_handle_t *)&m->sigint, NULL);
+      uv_close((uv_handle_t *)&m->ready_timer, NULL);
+      uv_close((uv_handle_t *)&m->debounce, NULL);
+      for (int i = 0; i < m->nwatchers; i++) uv_close((uv_handle_t *)&m->watchers[i], NULL);
+    } else {
+      logf_("the workers of generation %d keep serving", m->generation);
+    }
+    return;
+  }
+  if (gen > 1) {
+    signal_generation(m, gen, SIGTERM, 1);
+    logf_("reloaded: generation %d serving, the old workers drain", gen);
+  } else {
+    logf_("serving with %d worker(s)", m->opts->workers);
+  }
+  m->generation = gen;
+}
+
+static void on_ready_data(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  worker *w = s->data;
+  if (nread > 0) {
+    size_t room = sizeof w->msg - 1 - w->msglen;
+    size_t n = (size_t)nread < room ? (size_t)nread : room;
+    memcpy(w->msg + w->msglen, buf->base, n);
+    w->msglen += n;
+    w->msg[w->msglen] = '\0';
+    if (strncmp(w->msg, "ready\n", 6) == 0 && w->state == 0) {
+      w->state = 1;
+      check_pending(w->m);
+    }
+  }
+  free(buf->base);
+  if (nread < 0) uv_read_stop(s);
+}
+
+static void alloc_small(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  *buf = uv_buf_init(qr_xmalloc(512), 512);
+}
+
+static void cancel_restart(restart *r) {
+  for (restart **p = &r->m->restarts; *p; p = &(*p)->next)
+    if (*p == r) {
+      *p = r->next;
+      break;
+    }
+  uv_close((uv_handle_t *)&r->timer, (uv_close_cb)free);
+}
+
+static void on_restart_timer(uv_timer_t *t) {
+  restart *r = (restart *)t;
+  master *m = r->m;
+  if (!m->stopping && r->generation == m->generation) spawn_worker(m, r->generation, r->slot);
+  cancel_restart(r);
+}
+
+static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
+  worker *w = p->data;
+  master *m = w->m;
+  w->exited = 1;
+  if (w->state == 0) {
+    w->state = -1;
+    /* Its message explains; drop a trailing newline and the "fail " prefix. */
+    char *msg = w->msg;
+    if (strncmp(msg, "fail ", 5) == 0) memmove(msg, msg + 5, strlen(msg + 5) + 1);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n') msg[--n] = '\0';
+    w->msglen = n;
+  }
+  if (!w->draining && w->state == 1 && !m->stopping) {
+    uint64_t uptime = uv_now(m->loop) - w->started;
+    if (uptime > 60000) m->crashes = 0;
+    unsigned delay = 250u << (m->crashes < 7 ? m->crashes : 7);
+    m->crashes++;
+    logf_("worker %d exited unexpectedly (status %d, signal %d); restarting in %u ms", (int)p->pid,
+          (int)status, term_signal, delay);
+    restart *r = qr_xcalloc(1, sizeof *r);
+    r->m = m;
+    r->generation = w->generation;
+    r->slot = w->slot;
+    r->next = m->restarts;
+    m->restarts = r;
+    uv_timer_init(m->loop, &r->timer);
+    uv_timer_start(&r->timer, on_restart_timer, delay, 0);
+  }
+  uv_close((uv_handle_t *)&w->proc, worker_handle_closed);
+  uv_close((uv_handle_t *)&w->ready_pipe, worker_handle_closed);
+  check_pending(m);
+  if (m->stopping) {
+    int alive = 0;
+    for (worker *x = m->workers; x; x = x->next) alive += !x->exited;
+    if (!alive) {
+      for (int i = 0; i < m->nlisteners; i++)
+        if (!uv_is_closing((uv_handle_t *)&m->listeners[i])) uv_close((uv_handle_t *)&m->listeners[i], NULL);
+    }
+  }
+}
+
+static void spawn_worker(master *m, int generation, int slot) {
+  worker *w = qr_xcalloc(1, sizeof *w);
+  w->m = m;
+  w->generation = generation;
+  w->slot = slot;
+  w->proc.data = w->ready_pipe.data = w;
+  uv_pipe_init(m->loop, &w->ready_pipe, 0);
+  w->handles_open = 2;
+  char fds[128] = "", ready_fd[16];
+  for (int i = 0; i < m->nlisteners; i++)
+    snprintf(fds + strlen(fds), sizeof fds - strlen(fds), "%s%d", i ? "," : "", 3 + i);
+  snprintf(ready_fd, sizeof ready_fd, "%d", 3 + m->nlisteners);
+  const char *args[64];
+  int n = 0;
+  args[n++] = m->opts->exe;
+  args[n++] = "__worker";
+  for (const char *const *a = m->opts->worker_argv; a && *a && n < 56; a++) args[n++] = *a;
+  args[n++] = "--fds";
+  args[n++] = fds;
+  args[n++] = "--ready-fd";
+  args[n++] = ready_fd;
+  args[n] = NULL;
+  uv_stdio_container_t stdio[3 + MAX_LISTENERS + 1];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_INHERIT_FD;
+  stdio[1].data.fd = 1;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = 2;
+  for (int i = 0; i < m->nlisteners; i++) {
+    uv_os_fd_t fd;
+    uv_fileno((uv_handle_t *)&m->listeners[i], &fd);
+    stdio[3 + i].flags = UV_INHERIT_FD;
+    stdio[3 + i].data.fd = fd;
+  }
+  stdio[3 + m->nlisteners].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[3 + m->nlisteners].data.stream = (uv_stream_t *)&w->ready_pipe;
+  uv_process_options_t po = {0};
+  po.file = m->opts->exe;
+  po.args = (char **)args;
+  po.exit_cb = on_worker_exit;
+  po.stdio = stdio;
+  po.stdio_count = 3 + m->nlisteners + 1;
+  w->next = m->workers;
+  m->workers = w;
+  w->started = uv_now(m->loop);
+  int rc = uv_spawn(m->loop, &w->proc, &po);
+  if (rc != 0) {
+    logf_("cannot start a worker: %s", uv_strerror(rc));
+    w->state = -1;
+    w->exited = 1;
+    snprintf(w->msg, sizeof w->msg, "cannot start a worker: %s", uv_strerror(rc));
+    w->msglen = strlen(w->msg);
+    uv_close((uv_handle_t *)&w->ready_pipe, worker_handle_closed);
+    w->handles_open--; /* the process handle was never initialised */
+    return;
+  }
+  uv_read_start((uv_stream_t *)&w->ready_pipe, alloc_small, on_ready_data);
+}
+
+static void on_ready_timeout(uv_timer_t *t) {
+  master *m = t->data;
+  for (worker *w = m->workers; w; w = w->next)
+    if (w->generation == m->pending && w->state == 0) {
+      w->state = -1;
+      snprintf(w->msg, sizeof w->msg, "a worker was not ready after %d s", READY_TIMEOUT_MS / 1000);
+      w->msglen = strlen(w->msg);
+    }
+  check_pending(m);
+}
+
+static void start_generation(master *m) {
+  if (m->pending) {
+    logf_("a reload is already under way");
+    return;
+  }
+  m->pending = m->generation + 1;
+  for (int i = 0; i < m->opts->workers; i++) spawn_worker(m, m->pending, i);
+  uv_timer_start(&m->ready_timer, on_ready_timeout, READY_TIMEOUT_MS, 0);
+}
+
+static void stop_all(master *m, int sig) {
+  if (!m->stopping) logf_("stopping: draining the workers");
+  m->stopping = 1;
+  signal_generation(m, 1 << 30, sig, 1);
+  while (m->restarts) cancel_restart(m->restarts);
+  uv_close((uv_handle_t *)&m->sighup, NULL);
+  uv_close((uv_handle_t *)&m->sigterm, NULL);
+  uv_close((uv_handle_t *)&m->sigint, NULL);
+  uv_close((uv_handle_t *)&m->ready_timer, NULL);
+  uv_close((uv_handle_t *)&m->debounce, NULL);
+  for (int i = 0; i < m->nwatchers; i++) uv_close((uv_handle_t *)&m->watchers[i], NULL);
+  int alive = 0;
+  for (worker *w = m->workers; w; w = w->next) alive += !w->exited;
+  if (!alive)
+    for (int i = 0; i < m->nlisteners; i++)
+      if (!uv_is_closing((uv_handle_t *)&m->listeners[i])) uv_close((uv_handle_t *)&m->listeners[i], NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  master *m = s->data;
+  if (m->stopping) return;
+  if (signum == SIGHUP) {
+    logf_("SIGHUP: reloading site.lua, plugins and templates");
+    start_generation(m);
+  } else {
+    stop_all(m, SIGTERM);
+  }
+}
+
+static void on_debounced_change(uv_timer_t *t) {
+  master *m = t->data;
+  if (m->stopping) return;
+  logf_("files changed: reloading");
+  start_generation(m);
+}
+
+static void on_fs_change(uv_fs_event_t *h, const char *filename, int events, int status) {
+  (void)filename;
+  (void)events;
+  (void)status;
+  master *m = h->data;
+  if (!m->stopping) uv_timer_start(&m->debounce, on_debounced_change, 200, 0);
+}
+
+int qr_server_master(const qr_server_master_opts_t *opts) {
+  signal(SIGPIPE, SIG_IGN);
+  master *m = qr_xcalloc(1, sizeof *m);
+  m->loop = uv_default_loop();
+  m->opts = opts;
+  for (const char *const *l = opts->listen; *l; l++) {
+    if (m->nlisteners == MAX_LISTENERS) {
+      logf_("too many listen addresses (at most %d)", MAX_LISTENERS);
+      return 1;
+    }
+    struct sockaddr_storage addr;
+    if (parse_listen(*l, &addr)) {
+      logf_("cannot read listen address '%s' (use HOST:PORT or [IPV6]:PORT)", *l);
+      return 1;
+    }
+    uv_tcp_t *t = &m->listeners[m->nlisteners];
+    uv_tcp_init_ex(m->loop, t, addr.ss_family);
+    int rc = uv_tcp_bind(t, (struct sockaddr *)&addr, addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    uv_os_fd_t fd = -1;
+    if (rc == 0) rc = uv_fileno((uv_handle_t *)t, &fd);
+    /* listen(2) here, not uv_listen: the workers accept, the master only holds the socket. */
+    if (rc == 0 && listen(fd, 1024) != 0) rc = -errno;
+    if (rc != 0) {
+      logf_("cannot listen on %s: %s", *l, uv_strerror(rc));
+      return 1;
+    }
+    m->nlisteners++;
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    char host[64] = "";
+    uv_tcp_getsockname(t, (struct sockaddr *)&bound, &len);
+    int port = 0;
+    if (bound.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&bound, host, sizeof host);
+      port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
+      printf("quire: listening on http://[%s]:%d\n", host, port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&bound, host, sizeof host);
+      port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+      printf("quire: listening on http://%s:%d\n", host, port);
+    }
+    fflush(stdout);
+  }
+  uv_signal_init(m->loop, &m->sighup);
+  uv_signal_init(m->loop, &m->sigterm);
+  uv_signal_init(m->loop, &m->sigint);
+  m->sighup.data = m->sigterm.data = m->sigint.data = m;
+  uv_signal_start(&m->sighup, on_signal, SIGHUP);
+  uv_signal_start(&m->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&m->sigint, on_signal, SIGINT);
+  uv_timer_init(m->loop, &m->ready_timer);
+  m->ready_timer.data = m;
+  uv_timer_init(m->loop, &m->debounce);
+  m->debounce.data = m;
+  for (const char *const *d = opts->watch; d && *d; d++) m->nwatchers++;
+  if (m->nwatchers) {
+    m->watchers = qr_xcalloc((size_t)m->nwatchers, sizeof(uv_fs_event_t));
+    int i = 0;
+    for (const char *const *d = opts->watch; *d; d++, i++) {
+      uv_fs_event_init(m->loop, &m->watchers[i]);
+      m->watchers[i].data = m;
+      uv_fs_event_start(&m->watchers[i], on_fs_change, *d, UV_FS_EVENT_RECURSIVE);
+    }
+  }
+  start_generation(m);
+  uv_run(m->loop, UV_RUN_DEFAULT);
+  int status = m->exit_status;
+  free(m->watchers);
+  uv_loop_close(m->loop);
+  free(m);
+  return status;
+}
+
+/* --- worker */
+
+typedef struct {
+  uv_loop_t loop;
+  uv_signal_t sigterm;
+  qr_http_server_t *http;
+} worker_ctx;
+
+static void on_drained(void *ud) {
+  worker_ctx *w = ud;
+  w->http = NULL;
+  uv_close((uv_handle_t *)&w->sigterm, NULL);
+}
+
+static void on_worker_sigterm(uv_signal_t *s, int signum) {
+  (void)signum;
+  worker_ctx *w = s->data;
+  uv_signal_stop(s);
+  if (w->http) qr_http_server_drain(w->http, on_drained, w);
+}
+
+int qr_server_worker(const int *fds, int nfds, int ready_fd, const qr_http_limits_t *limits,
+                     qr_http_handler_cb cb, void *ud) {
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGINT, SIG_IGN); /* Ctrl-C reaches the whole group; the master drains us */
+  signal(SIGHUP, SIG_IGN);
+  prctl(PR_SET_PDEATHSIG, SIGTERM); /* a master killed outright takes its workers along */
+  worker_ctx w = {0};
+  uv_loop_init(&w.loop);
+  uv_signal_init(&w.loop, &w.sigterm);
+  w.sigterm.data = &w;
+  uv_signal_start(&w.sigterm, on_worker_sigterm, SIGTERM);
+  if (qr_http_server_start(&w.http, &w.loop, fds, nfds, limits, cb, ud) != 0) {
+    if (ready_fd >= 0) {
+      static const char msg[] = "fail cannot listen on the inherited sockets\n";
+      (void)!write(ready_fd, msg, sizeof msg - 1);
+    }
+    return 1;
+  }
+  if (ready_fd >= 0) {
+    (void)!write(ready_fd, "ready\n", 6);
+    close(ready_fd);
+  }
+  uv_run(&w.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&w.loop);
+  return 0;
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Integration tests of `quire serve` with real clients (curl, raw sockets through bash's
+# /dev/tcp): HTTP/1.1 behaviour, limits, static files, reload, crash recovery, draining.
+# usage: server_test.sh QUIRE_BINARY TESTS_DIR
+set -u
+QUIRE=$1
+FIXTURES=$2/fixtures/plugins
+work=$(mktemp -d /tmp/quire-server-XXXXXX)
+master=""
+cleanup() { [ -n "$master" ] && kill -9 "$master" 2>/dev/null; pkill -9 -f "__worker --site $work" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+trap '' PIPE # a server that answers and closes early must not kill the test shell
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+
+"$QUIRE" init "$work/site" >/dev/null
+cat >> "$work/site/site.lua" <<LUA
+plugins = { "serverfix" }
+plugin_path = { "$FIXTURES" }
+limits = { header_timeout_ms = 1500, keepalive_timeout_ms = 1500, connections_per_ip = 10, request_body = 65536 }
+LUA
+mkdir -p "$work/site/public/css" "$work/outside"
+printf 'body { color: #111; }\n' > "$work/site/public/css/site.0123abcd.css"
+head -c 5000 /dev/urandom > "$work/site/public/blob.bin"
+echo "secret" > "$work/outside/secret.txt"
+ln -s "$work/outside/secret.txt" "$work/site/public/link.txt"
+
+start() {
+  "$QUIRE" serve --site "$work/site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
+  master=$!
+  for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
+  port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
+  base="http://127.0.0.1:$port"
+}
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+# raw REQUEST-BYTES: sends them on a fresh connection and prints what comes back (2 s at most)
+raw() {
+  exec 5<>/dev/tcp/127.0.0.1/$port
+  printf "$1" >&5
+  timeout 3 cat <&5
+  exec 5<&-
+}
+
+start
+check "server started" test -n "$port"
+
+# --- basics
+check "GET a plugin route" test "$(curl -s "$base/hello")" = hello
+check "404" test "$(code "$base/missing")" = 404
+check "405" test "$(code -X DELETE "$base/hello")" = 405
+allow=$(curl -s -D - -o /dev/null -X DELETE "$base/hello" | tr -d '\r' | grep -i '^allow:')
+check "405 names Allow ($allow)" test "$allow" = "Allow: GET, HEAD"
+head=$(curl -s -I "$base/hello" | tr -d '\r')
+check "HEAD has a length and no body" grep -q '^Content-Length: 5' <<<"$head"
+etag=$(curl -s -D - -o /dev/null "$base/hello" | tr -d '\r' | sed -n 's/^ETag: //p')
+check "ETag present" test -n "$etag"
+check "If-None-Match gives 304" test "$(code -H "If-None-Match: $etag" "$base/hello")" = 304
+gz=$(curl -s -D - -o "$work/big.gz" -H 'Accept-Encoding: gzip' "$base/big" | tr -d '\r')
+check "gzip when accepted" grep -q '^Content-Encoding: gzip' <<<"$gz"
+check "Vary: Accept-Encoding" grep -q '^Vary: Accept-Encoding' <<<"$gz"
+check "gzip body decodes" test "$(gunzip -c "$work/big.gz" | wc -c)" = 12000
+check "no gzip when not accepted" test "$(curl -s "$base/big" | wc -c)" = 12000
+check "POST body" test "$(curl -s --data-binary 'hello world' "$base/echo")" = "11:hello world"
+
+# --- keep-alive and pipelining: three requests in one write, three answers in order
+out=$(raw 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+statuses=$(grep -o 'HTTP/1.1 [0-9]*' <<<"$out" | awk '{print $2}' | tr '\n' ' ')
+check "pipelined answers in order ($statuses)" test "$statuses" = "200 404 200 "
+out=$(raw 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n')
+check "chunked request body" grep -q '11:hello world' <<<"$out"
+out=$(curl -s -H 'Expect: 100-continue' --data-binary "@$work/site/public/blob.bin" -H 'Content-Type: application/octet-stream' "$base/echo" | tr -d '\0')
+check "Expect: 100-continue" grep -q '^5000:' <<<"$out"
+
+# --- limits and framing
+long=$(head -c 9000 /dev/zero | tr '\0' a)
+check "request line too long: 414" test "$(code "$base/$long")" = 414
+check "header too long: 431" test "$(code -H "X-Big: $long" "$base/hello")" = 431
+hdrs=(); for i in $(seq 101); do hdrs+=(-H "X-H$i: v"); done
+check "too many headers: 431" test "$(code "${hdrs[@]}" "$base/hello")" = 431
+head -c 70000 /dev/zero > "$work/body.bin"
+check "body too large: 413" test "$(code --data-binary "@$work/body.bin" "$base/echo")" = 413
+out=$(raw 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+check "Content-Length with Transfer-Encoding: 400" grep -q '^HTTP/1.1 400' <<<"$out"
+out=$(raw 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!')
+check "conflicting lengths: 400" grep -q '^HTTP/1.1 400' <<<"$out"
+out=$(raw 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n')
+check "chunk-size overflow: 400" grep -q '^HTTP/1.1 400' <<<"$out"
+out=$(raw 'GARBAGE\r\n\r\n')
+check "malformed request: 400" grep -q '^HTTP/1.1 400' <<<"$out"
+
+# --- slow and idle clients cannot hold the server
+exec 6<>/dev/tcp/127.0.0.1/$port; printf 'GET /hello HTTP/1.1\r\nHost: x\r\n' >&6
+out=$(timeout 4 cat <&6); exec 6<&-
+check "slow head: 408" grep -q '^HTTP/1.1 408' <<<"$out"
+exec 6<>/dev/tcp/127.0.0.1/$port; printf 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n' >&6
+start_t=$(date +%s%N); out=$(timeout 5 cat <&6); end_t=$(date +%s%N); exec 6<&-
+idle_ms=$(( (end_t - start_t) / 1000000 ))
+check "idle keep-alive connection closed (${idle_ms} ms)" test "$idle_ms" -lt 4500
+# 25 connections over 2 workers with a cap of 10 per address and worker: some are refused
+fds=()
+for i in $(seq 25); do exec {fd}<>/dev/tcp/127.0.0.1/$port; fds+=("$fd"); done
+refused=0
+for fd in "${fds[@]}"; do timeout 0.2 cat <&$fd | grep -q '^HTTP/1.1 429' && refused=$((refused + 1)); done
+for fd in "${fds[@]}"; do exec {fd}<&-; done
+check "per-IP connection cap: 429 ($refused refused)" test "$refused" -ge 5
+sleep 0.3
+
+# --- static files
+check "static file" grep -q 'color' <<<"$(curl -s "$base/css/site.0123abcd.css")"
+cc=$(curl -s -D - -o /dev/null "$base/css/site.0123abcd.css" | tr -d '\r')
+check "fingerprinted assets cached for a year" grep -q 'max-age=31536000, immutable' <<<"$cc"
+check "static content type" grep -q '^Content-Type: text/css' <<<"$cc"
+lm=$(sed -n 's/^Last-Modified: //p' <<<"$cc")
+check "If-Modified-Since gives 304" test "$(code -H "If-Modified-Since: $lm" "$base/css/site.0123abcd.css")" = 304
+check "Range gives 206" test "$(code -H 'Range: bytes=10-19' "$base/blob.bin")" = 206
+check "Range bytes are right" cmp -s <(curl -s -H 'Range: bytes=10-19' "$base/blob.bin") <(tail -c +11 "$work/site/public/blob.bin" | head -c 10)
+check "unsatisfiable Range: 416" test "$(code -H 'Range: bytes=9000-' "$base/blob.bin")" = 416
+check "no .. traversal" test "$(code --path-as-is "$base/../site.lua")" != 200
+check "no encoded traversal" test "$(code "$base/%2e%2e/site.lua")" != 200
+check "no symlink escape" test "$(code "$base/link.txt")" = 404
+
+# --- reload under load with zero failed requests; a broken plugin keeps the old workers
+load() { local fails=0; for _ in $(seq "$1"); do [ "$(code "$base/hello")" = 200 ] || fails=$((fails + 1)); done; echo "$fails"; }
+load 400 > "$work/fails" & loader=$!
+sleep 0.3; kill -HUP "$master"; sleep 0.8; kill -HUP "$master"
+wait $loader
+check "zero failed requests across two reloads ($(cat "$work/fails") failed)" test "$(cat "$work/fails")" = 0
+check "reload logged" grep -q 'reloaded: generation 3' "$work/serve.log"
+echo 'return quire.plugin { name = "serverfix", version = "1.0", setup = function(site) error("broken on purpose") end }' > "$work/broken.lua"
+mkdir -p "$work/site/plugins/serverfix" && cp "$work/broken.lua" "$work/site/plugins/serverfix/plugin.lua"
+sed -i "s|^plugin_path = .*|plugin_path = { }|" "$work/site/site.lua"
+kill -HUP "$master"; sleep 1.5
+check "broken reload reported" grep -q 'reload failed: .*broken on purpose' "$work/serve.log"
+check "old workers keep serving" test "$(code "$base/hello")" = 200
+rm -rf "$work/site/plugins/serverfix"; sed -i "s|^plugin_path = .*|plugin_path = { \"$FIXTURES\" }|" "$work/site/site.lua"
+
+# --- a crashed worker is restarted
+worker=$(pgrep -f "__worker --site $work/site" | head -1)
+kill -9 "$worker"; sleep 0.8
+check "crash logged" grep -q 'exited unexpectedly' "$work/serve.log"
+check "still serving after a crash" test "$(load 20)" = 0
+check "worker replaced" test "$(pgrep -f "__worker --site $work/site" | wc -l)" = 2
+
+# --- SIGTERM drains in-flight requests, then exits
+curl -s "$base/slow" > "$work/slow.out" & slow=$!
+sleep 0.05; kill -TERM "$master"
+wait $slow
+check "in-flight request finished during drain" grep -q 'slow done' "$work/slow.out"
+for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+check "master exited after drain" bash -c "! kill -0 $master 2>/dev/null"
+wait "$master"; status=$?
+check "clean exit status ($status)" test "$status" = 0
+master=""
+check "workers gone" test "$(pgrep -f "__worker --site $work/site" | wc -l)" = 0
+check "access log lines" grep -q '"GET /hello" 200' "$work/serve.log"
+
+echo "server: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
