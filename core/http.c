@@ -531,30 +531,51 @@ static int etag_matches(const char *inm, const char *etag) {
   return 0;
 }
 
+void qr_http_response_prepare(qr_http_response_t *res, int want_gzip) {
+  if (!res->prepared) {
+    size_t tlen = 0;
+    const char *type = header_line_value(&res->head, "Content-Type", &tlen);
+    res->compressible = res->status == 200 && res->body.len >= GZIP_MIN && compressible(type, tlen) &&
+                        !has_header_line(&res->head, "Content-Encoding") &&
+                        !has_header_line(&res->head, "Content-Range");
+    if (res->status == 200 && !has_header_line(&res->head, "ETag"))
+      snprintf(res->etag, sizeof res->etag, "\"%016llx\"",
+               (unsigned long long)fnv1a64(res->body.data ? res->body.data : "", res->body.len));
+    res->prepared = 1;
+  }
+  if (want_gzip && res->compressible && !res->gz_made) {
+    res->gz_made = 1;
+    if (gzip_into(res->body.data, res->body.len, &res->gz) != 0 || res->gz.len >= res->body.len) res->gz.len = 0;
+  }
+}
+
+void qr_http_response_free(qr_http_response_t *res) {
+  qr_buf_free(&res->head);
+  qr_buf_free(&res->body);
+  qr_buf_free(&res->gz);
+  memset(res, 0, sizeof *res);
+}
+
 static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *res, int keep_alive) {
   int is_head = strcmp(req->method, "HEAD") == 0;
   int cacheable = (is_head || strcmp(req->method, "GET") == 0) && res->status == 200;
-  qr_buf_t gz = {0};
+  int gzip = accepts_gzip(qr_http_header(req, "accept-encoding"));
+  qr_http_response_prepare(res, gzip);
   const char *body = res->body.data ? res->body.data : "";
   size_t blen = res->body.len;
   char extra[256] = "";
-  size_t tlen = 0;
-  const char *type = header_line_value(&res->head, "Content-Type", &tlen);
-  /* gzip for text types when the client takes it and the handler did not encode or range it. */
-  if (res->status == 200 && blen >= GZIP_MIN && compressible(type, tlen) &&
-      !has_header_line(&res->head, "Content-Encoding") && !has_header_line(&res->head, "Content-Range")) {
-    strcat(extra, "Vary: Accept-Encoding\r\n");
-    if (accepts_gzip(qr_http_header(req, "accept-encoding")) && gzip_into(body, blen, &gz) == 0 && gz.len < blen) {
-      body = gz.data;
-      blen = gz.len;
-      strcat(extra, "Content-Encoding: gzip\r\n");
-    } else {
-      gz.len = 0;
-    }
+  int use_gz = gzip && res->compressible && res->gz.len > 0;
+  if (res->compressible) strcat(extra, "Vary: Accept-Encoding\r\n");
+  if (use_gz) {
+    body = res->gz.data;
+    blen = res->gz.len;
+    strcat(extra, "Content-Encoding: gzip\r\n");
   }
+  /* The gzip variant is another representation: its ETag differs. */
   char etag[64] = "";
-  if (cacheable && !has_header_line(&res->head, "ETag")) {
-    snprintf(etag, sizeof etag, "\"%016llx%s\"", (unsigned long long)fnv1a64(res->body.data ? res->body.data : "", res->body.len), gz.len ? "-gz" : "");
+  if (res->etag[0]) {
+    size_t n = strlen(res->etag);
+    snprintf(etag, sizeof etag, "%.*s%s\"", (int)(n - 1), res->etag, use_gz ? "-gz" : "");
     snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "ETag: %s\r\n", etag);
   } else if (cacheable) {
     size_t elen;
@@ -587,7 +608,6 @@ static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *r
   qr_buf_append(&head, "\r\n", 2);
   send_bytes(c, head.data, head.len, body, no_body ? 0 : blen, !keep_alive);
   qr_buf_free(&head);
-  qr_buf_free(&gz);
 }
 
 static int on_message_complete(llhttp_t *p) {
@@ -610,8 +630,7 @@ static int on_message_complete(llhttp_t *p) {
   s->requests++;
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
   respond(c, &req, &res, keep_alive);
-  qr_buf_free(&res.head);
-  qr_buf_free(&res.body);
+  qr_http_response_free(&res);
   c->state = ST_IDLE;
   if (!keep_alive) {
     c->close_after = 1;

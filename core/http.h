@@ -51,7 +51,18 @@ typedef struct {
   qr_buf_t head;
   qr_buf_t body;
   int close;           /* set to close the connection after this response */
+  /* Derived once by qr_http_response_prepare (the page cache keeps them with the page): */
+  int prepared;
+  int compressible;    /* a text type worth compressing, not already encoded or ranged */
+  char etag[48];       /* strong ETag of the identity body, or "" when the handler set one */
+  qr_buf_t gz;         /* the gzip variant (len 0 until made, or when it would not be smaller) */
+  int gz_made;
 } qr_http_response_t;
+
+/* Computes the ETag and compressibility; with want_gzip also the gzip variant. Idempotent. */
+void qr_http_response_prepare(qr_http_response_t *res, int want_gzip);
+/* Frees everything a response holds and zeroes it. */
+void qr_http_response_free(qr_http_response_t *res);
 
 /* Appends a header line; name and value must not contain CR or LF (they are dropped if so). */
 void qr_http_response_header(qr_http_response_t *res, const char *name, const char *value);

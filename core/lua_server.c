@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "lua_api.h"
 #include "sandbox.h"
 #include "server.h"
@@ -17,8 +18,34 @@ typedef struct {
   lua_State *L;
   int handler_ref;
   qr_static_t *statics;
+  qr_cache_t *cache; /* NULL with --no-cache */
   int access_log;
 } worker_ud;
+
+/* Anonymous GET/HEAD requests may be answered from the page cache: no credentials, no session
+ * cookie. The key is host + target. */
+static int cacheable_request(const qr_http_request_t *req) {
+  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) return 0;
+  if (qr_http_header(req, "authorization")) return 0;
+  const char *cookie = qr_http_header(req, "cookie");
+  return !(cookie && strstr(cookie, "quire_session="));
+}
+
+/* A handler's response may be kept: 200, tagged, no cookie set, not private. */
+static int cacheable_response(const qr_http_response_t *res) {
+  if (res->status != 200 || !res->head.data) return res->status == 200;
+  const char *h = res->head.data;
+  if (strcasestr(h, "Set-Cookie:")) return 0;
+  const char *cc = strcasestr(h, "Cache-Control:");
+  if (cc) {
+    const char *end = strstr(cc, "\r\n");
+    size_t n = end ? (size_t)(end - cc) : strlen(cc);
+    char line[256];
+    snprintf(line, sizeof line, "%.*s", (int)(n < 255 ? n : 255), cc);
+    if (strcasestr(line, "private") || strcasestr(line, "no-store")) return 0;
+  }
+  return 1;
+}
 
 /* Collects a NULL-terminated array of the strings in the list at t[field] (borrowed: they stay
  * referenced by the table). */
@@ -96,7 +123,19 @@ static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *r
   worker_ud *w = ud;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  if (!w->statics || !qr_static_serve(w->statics, req, res)) {
+  char key[1024];
+  size_t klen = 0;
+  int use_cache = w->cache && cacheable_request(req);
+  if (use_cache) {
+    const char *host = qr_http_header(req, "host");
+    int n = snprintf(key, sizeof key, "%s %.*s", host ? host : "", (int)req->target_len, req->target);
+    use_cache = n > 0 && (size_t)n < sizeof key;
+    klen = (size_t)n;
+  }
+  if (use_cache) qr_cache_sync(w->cache);
+  if (use_cache && qr_cache_get(w->cache, key, klen, res)) {
+    qr_http_response_header(res, "X-Cache", "hit");
+  } else if (!w->statics || !qr_static_serve(w->statics, req, res)) {
     lua_State *L = w->L;
     int top = lua_gettop(L);
     lua_pushcfunction(L, traceback);
@@ -125,7 +164,7 @@ static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *r
       lua_setfield(L, -2, req->headers[i].name);
     }
     lua_setfield(L, -2, "headers");
-    if (lua_pcall(L, 1, 3, top + 1) != LUA_OK) {
+    if (lua_pcall(L, 1, 4, top + 1) != LUA_OK) {
       fprintf(stderr, "quire: request handler failed: %s\n", lua_tostring(L, -1));
       res->status = 500;
       res->body.len = 0;
@@ -155,6 +194,13 @@ static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *r
       size_t blen = 0;
       const char *body = lua_tolstring(L, top + 4, &blen);
       if (body) qr_buf_append(&res->body, body, blen);
+      /* The 4th result: the cache tags the page was built from; untagged pages are not kept. */
+      const char *tags = lua_tostring(L, top + 5);
+      if (use_cache && tags && *tags && cacheable_response(res)) {
+        qr_http_response_prepare(res, 1);
+        qr_cache_put(w->cache, key, klen, res, tags);
+        qr_http_response_header(res, "X-Cache", "miss");
+      }
     }
     lua_settop(L, top);
   }
@@ -172,7 +218,9 @@ static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt) {
 }
 
 /* core.serve_worker{ fds = {3, 4}, ready_fd = 5, handler = fn, limits = {...},
- *                    static = { { prefix, dir }, ... }, access_log = bool } -> exit status */
+ *                    static = { { prefix, dir }, ... }, access_log = bool,
+ *                    store = the site's store (for the page cache), cache_bytes = n (0: off) }
+ * -> exit status. handler(req) returns status, headers, body, cache tags ("entry:1 list:all"). */
 static int l_serve_worker(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   int fds[16], nfds = 0;
@@ -222,10 +270,16 @@ static int l_serve_worker(lua_State *L) {
   }
   lua_pop(L, 1);
   if (w.access_log) setvbuf(stdout, NULL, _IOLBF, 0);
+  lua_getfield(L, 1, "store");
+  qr_store_t *store = qr_lua_store_get(L, -1);
+  lua_pop(L, 1);
+  size_t cache_bytes = opt_size(L, 1, "cache_bytes", 0);
+  if (store && cache_bytes) w.cache = qr_cache_new(qr_store_db(store), cache_bytes);
   /* Each request pcalls the handler, so nothing here can longjmp past the loop. */
   int status = qr_server_worker(fds, nfds, ready_fd, &limits, handle, &w);
   fflush(stdout);
   qr_static_free(w.statics);
+  qr_cache_free(w.cache);
   luaL_unref(L, LUA_REGISTRYINDEX, w.handler_ref);
   lua_pushinteger(L, status);
   return 1;

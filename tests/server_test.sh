@@ -121,6 +121,37 @@ check "no .. traversal" test "$(code --path-as-is "$base/../site.lua")" != 200
 check "no encoded traversal" test "$(code "$base/%2e%2e/site.lua")" != 200
 check "no symlink escape" test "$(code "$base/link.txt")" = 404
 
+# --- page cache: hits after the first render, never stale after a write, per-story invalidation
+cat > "$work/stories.lua" <<'LUA'
+for i = 1, 3 do quire.content.create { type = "article", title = "Story " .. i, status = "published" } end
+LUA
+"$QUIRE" run --site "$work/site" "$work/stories.lua"
+hits=0
+for _ in $(seq 10); do curl -s -D - -o /dev/null "$base/story/1" | grep -qi '^X-Cache: hit' && hits=$((hits + 1)); done
+check "cached story page hits ($hits of 10)" test "$hits" -ge 7
+first=$(curl -s "$base/story/1")
+check "a hit is the same page" test "$(curl -s "$base/story/1")" = "$first"
+echo 'quire.content.update(1, { title = "Story one, updated" })' > "$work/update.lua"
+"$QUIRE" run --site "$work/site" "$work/update.lua"
+stale=0
+for _ in $(seq 10); do curl -s "$base/story/1" | grep -q '^Story one, updated' || stale=$((stale + 1)); done
+check "no stale page after a write in another process ($stale stale)" test "$stale" = 0
+for _ in $(seq 10); do curl -s "$base/latest" | grep -q 'Story one, updated' || stale=$((stale + 1)); done
+check "lists follow the write too ($stale stale)" test "$stale" = 0
+for _ in $(seq 6); do curl -s "$base/story/2" >/dev/null; done
+echo 'quire.comments.create { entry = 1, author_name = "A", author_email = "a@example.org", body = "hi", status = "approved" }' > "$work/comment.lua"
+"$QUIRE" run --site "$work/site" "$work/comment.lua"
+check "a comment changes its story" grep -q '1 comments' <<<"$(curl -s "$base/story/1")"
+hits=0
+for _ in $(seq 6); do curl -s -D - -o /dev/null "$base/story/2" | grep -qi '^X-Cache: hit' && hits=$((hits + 1)); done
+check "a comment on story 1 leaves story 2 cached ($hits of 6 hits)" test "$hits" = 6
+for _ in $(seq 4); do curl -s "$base/story/3" > /dev/null; done
+curl -s -X POST --data-binary "Story three, via the server" "$base/story/3/title" >/dev/null
+stale=0
+for _ in $(seq 10); do curl -s "$base/story/3" | grep -q '^Story three, via the server' || stale=$((stale + 1)); done
+check "no stale page after a write through a worker ($stale stale)" test "$stale" = 0
+check "logged-in requests bypass the cache" bash -c "! curl -s -D - -o /dev/null -H 'Cookie: quire_session=abc' '$base/story/2' | grep -qi '^X-Cache'"
+
 # --- reload under load with zero failed requests; a broken plugin keeps the old workers
 load() { local fails=0; for _ in $(seq "$1"); do [ "$(code "$base/hello")" = 200 ] || fails=$((fails + 1)); done; echo "$fails"; }
 load 400 > "$work/fails" & loader=$!

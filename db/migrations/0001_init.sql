@@ -123,10 +123,13 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs (run_at);
 
+-- Page-cache invalidation: a write sets the tags it touches to a new, higher version (one
+-- counter for all tags), so a worker can ask for "tags changed since version N".
 CREATE TABLE cache_tags (
   tag     TEXT PRIMARY KEY,
   version INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+CREATE INDEX cache_tags_by_version ON cache_tags (version);
 
 -- Full-text index over entries, kept in step by triggers inside the writing transaction.
 CREATE VIRTUAL TABLE entries_fts USING fts5(

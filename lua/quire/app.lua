@@ -106,10 +106,18 @@ function M.new(quire, site)
       return { status = res.status, headers = res.headers, body = table.concat(res.parts) }
     end
     req.params = params_or_status
+    site.collecting = {}
     local ok, result = pcall(function()
       site.hooks:emit("request.start", req)
       return app.handlers[handler](req, res)
     end)
+    local collected = site.collecting
+    site.collecting = nil
+    local tags = {}
+    if ok then
+      for t in pairs(collected) do tags[#tags + 1] = t end
+      table.sort(tags)
+    end
     if not ok then
       io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
       res = setmetatable({ status = 500, headers = { ["x-request-id"] = id, ["content-type"] = "text/plain; charset=utf-8" }, parts = {} }, Response)
@@ -123,7 +131,8 @@ function M.new(quire, site)
       if result.body then res:write(result.body) end
     end
     -- HEAD keeps its body here: the server sends its length and drops the bytes.
-    return { status = res.status, headers = res.headers, body = table.concat(res.parts) }
+    -- tags: the cache tags the page was built from (empty: not cacheable).
+    return { status = res.status, headers = res.headers, body = table.concat(res.parts), tags = table.concat(tags, " ") }
   end
 
   return app

@@ -223,9 +223,10 @@ function commands.__worker(argv)
   local app = quire.app
   return core.serve_worker {
     fds = fds, ready_fd = ready_fd, limits = quire.site.config.limits, static = static, access_log = true,
+    store = quire._db, cache_bytes = opts["no-cache"] and 0 or quire.site.config.limits.page_cache_bytes,
     handler = function(req)
       local r = app.request(req.method, req.target, { headers = req.headers, body = req.body, remote = req.remote })
-      return r.status, r.headers, r.body
+      return r.status, r.headers, r.body, r.tags
     end,
   }
 end

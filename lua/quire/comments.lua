@@ -78,6 +78,7 @@ function M.new(site)
     if type(c) ~= "table" then error("quire.comments.create takes a table", 2) end
     return transaction(function()
       local id = create(c)
+      site.bump({ ["comments:" .. c.entry] = true, ["comments:all"] = true })
       if site.hooks and site.hooks:has("hook", "comment.posted") then
         local posted = api.query { after = id - 1, limit = 1 }[1]
         site.hooks:emit("comment.posted", posted)
@@ -99,6 +100,7 @@ function M.new(site)
       if math.type(after) ~= "integer" then error("quire.comments.query: after must be a comment or an id", 2) end
       where[#where + 1] = "id > ?"; params[#params + 1] = after
     end
+    site.tag(q.entry ~= nil and ("comments:" .. tostring(q.entry)) or "comments:all")
     local limit = q.limit or 100
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.comments.query: limit must be 1..10000", 2) end
     local cols = "id, entry_id, parent_id, author_name, author_url, body, status, created_at"
@@ -109,12 +111,17 @@ function M.new(site)
 
   function api.set_status(id, status)
     if not STATUSES[status] then error("quire.comments.set_status: status must be held, approved, spam or trash", 2) end
-    local n = db:exec("UPDATE comments SET status = ? WHERE id = ?", status, id)
-    if n == 0 then errors.raise("not_found", ("no comment %s"):format(tostring(id))) end
-    return true
+    return transaction(function()
+      local row = db:row("SELECT entry_id FROM comments WHERE id = ?", id)
+      if not row then errors.raise("not_found", ("no comment %s"):format(tostring(id))) end
+      db:exec("UPDATE comments SET status = ? WHERE id = ?", status, id)
+      site.bump({ ["comments:" .. row.entry_id] = true, ["comments:all"] = true })
+      return true
+    end)
   end
 
   function api.count(entry_id, status)
+    site.tag("comments:" .. tostring(entry_id))
     return db:value("SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status or "approved")
   end
 

@@ -211,6 +211,17 @@ function M.new(site)
     end
   end
 
+  -- The cache tags a write to an entry touches: the entry, and every list it was or is in.
+  local function touched(e, tags, section, extra)
+    local t = extra or {}
+    t["entry:" .. e.id] = true
+    t["list:all"] = true
+    t["list:type:" .. e.type] = true
+    for _, name in ipairs(tags or {}) do t["list:tag:" .. core.slugify(name)] = true end
+    if section then t["list:section:" .. core.slugify(section)] = true end
+    return t
+  end
+
   local function terms_of(ids)
     local by_entry = {}
     for _, id in ipairs(ids) do by_entry[id] = { tags = {} } end
@@ -283,6 +294,7 @@ function M.new(site)
       error("quire.content.get takes an id or {type=, slug=}", 2)
     end
     if not row then return nil end
+    site.tag("entry:" .. row.id)
     return hydrate({ row })[1]
   end
 
@@ -302,6 +314,7 @@ function M.new(site)
       if row.tags then set_terms(id, "tag", row.tags) end
       if row.section then set_terms(id, "section", { row.section }) end
       write_revision(id, row, row.tags, row.section)
+      site.bump(touched({ id = id, type = row.type }, row.tags, row.section or nil))
       saved(id, false)
       return id
     end)
@@ -354,6 +367,7 @@ function M.new(site)
       if changes.tags ~= nil then set_terms(id, "tag", row.tags) end
       if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}) end
       write_revision(id, row, row.tags, row.section or nil)
+      site.bump(touched(cur, row.tags, row.section or nil, touched(cur, cur.tags, cur.section)))
       saved(id, cur.status == "published")
       return true
     end)
@@ -362,8 +376,11 @@ function M.new(site)
   function api.delete(id)
     if math.type(id) ~= "integer" then error("quire.content.delete takes an entry id", 2) end
     return transaction(function()
-      local n = db:exec("DELETE FROM entries WHERE id = ?", id)
-      return n > 0
+      local cur = api.get(id)
+      if not cur then return false end
+      db:exec("DELETE FROM entries WHERE id = ?", id)
+      site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. id] = true }))
+      return true
     end)
   end
 
@@ -417,6 +434,11 @@ function M.new(site)
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
       error("quire.content.query: limit must be an integer from 1 to 10000", 2)
     end
+    -- A page built from this list goes stale when an entry of that list changes.
+    if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
+    elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
+    elseif q.type then site.tag("list:type:" .. q.type)
+    else site.tag("list:all") end
     local sql = "SELECT " .. ENTRY_COLUMNS .. " FROM entries e"
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, e.id %s LIMIT %d"):format(order.key, order.dir, order.dir, limit)
@@ -440,6 +462,7 @@ function M.new(site)
     if not core.utf8_valid(text) then errors.invalid("invalid search", { { field = "text", message = "is not valid UTF-8" } }) end
     local match = fts_query(text)
     if match == "" then return {} end
+    site.tag("list:all")
     local limit = opts.limit or 20
     if math.type(limit) ~= "integer" or limit < 1 or limit > 1000 then error("quire.content.search: limit must be 1..1000", 2) end
     local where, params = { "entries_fts MATCH ?" }, { match }
@@ -466,6 +489,7 @@ function M.new(site)
     local e = api.get(id)
     if not e or not e.published_at then return nil, nil end
     local scope, scope_param = "e.type = ?", e.type
+    site.tag(within == "section" and e.section and ("list:section:" .. core.slugify(e.section)) or ("list:type:" .. e.type))
     if within == "section" and e.section then
       scope = "e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'section' AND t.slug = ?)"
       scope_param = core.slugify(e.section)

@@ -45,6 +45,18 @@ function M.open(dir, opts)
   types:define_builtins()
   local site = { db = db, config = cfg, limits = cfg.limits, types = types }
   site.transaction = make_transaction(db)
+  -- Page-cache tags: reads record what a page was built from (while a request collects), writes
+  -- bump what they touch, inside their own transaction.
+  function site.tag(t)
+    local c = site.collecting
+    if c then c[t] = true end
+  end
+  function site.bump(tags)
+    local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
+    for t in pairs(tags) do
+      db:exec("INSERT INTO cache_tags (tag, version) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET version = excluded.version", t, v)
+    end
+  end
 
   local quire = {
     version = core.version,
