@@ -115,5 +115,49 @@ printf 'plugins = { "notes", "throws" }\nplugin_path = { "%s/fixtures/plugins" }
 expect 1 "broken plugin" -- "$QUIRE" run --site "$work/bad" "$work/small.lua" X; contains "broken plugin" "throws/plugin.lua:6:"
 expect 0 "check ignores plugins" -- "$QUIRE" check --site "$work/bad"
 
+# --- bulk runs: --dry-run writes nothing, deletes need --yes, kill -9 leaves whole batches only
+"$QUIRE" init "$work/bulk" >/dev/null
+cat > "$work/seed.lua" <<'LUA'
+quire.store.transaction(function()
+  for i = 1, 3000 do quire.content.create { type = "article", title = "Bulk " .. i, body = "old text " .. i } end
+end)
+LUA
+"$QUIRE" run --site "$work/bulk" "$work/seed.lua" 2>/dev/null
+bulkdb="$work/bulk/quire.db"
+cat > "$work/mark.lua" <<'LUA'
+quire.each({ type = "article" }, function(e) quire.content.update(e.id, { title = e.title .. " ✓" }) end, { batch = 100 })
+LUA
+expect 0 "dry run" -- "$QUIRE" run --dry-run --site "$work/bulk" "$work/mark.lua"
+contains "dry-run summary" "3000 entries changed, 0 created, 0 deleted"
+contains "dry-run sample diff" "~ entry 1 title: Bulk 1 -> Bulk 1 ✓"
+[ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries WHERE title LIKE '%✓'")" = 0 ] && ok || bad "dry run wrote"
+echo 'for _, e in ipairs(quire.content.query { limit = 2 }) do quire.content.delete(e.id) end' > "$work/del.lua"
+expect 1 "delete without --yes refused" -- "$QUIRE" run --site "$work/bulk" "$work/del.lua"; contains "delete refusal" "--yes"
+[ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries")" = 3000 ] && ok || bad "refused delete deleted"
+expect 0 "delete with --yes" -- "$QUIRE" run --yes --site "$work/bulk" "$work/del.lua"
+[ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries")" = 2998 ] && ok || bad "--yes did not delete"
+"$QUIRE" run --site "$work/bulk" "$work/mark.lua" 2>/dev/null & victim=$!
+for _ in $(seq 200); do
+  n=$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries WHERE title LIKE '%✓'" 2>/dev/null || echo 0)
+  [ "${n:-0}" -ge 500 ] && break; sleep 0.02
+done
+kill -9 $victim 2>/dev/null; wait $victim 2>/dev/null
+marked=$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries WHERE title LIKE '%✓'")
+[ $((marked % 100)) = 0 ] && [ "$marked" -gt 0 ] && [ "$marked" -lt 2998 ] && ok || bad "after kill -9: $marked marked, expected whole batches of 100 and not all"
+expect 0 "check after kill -9" -- "$QUIRE" check --site "$work/bulk"
+expect 0 "resume" -- "$QUIRE" run --resume --site "$work/bulk" "$work/mark.lua"
+contains "resume notice" "resuming after entry"
+[ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries WHERE title LIKE '%✓'")" = 2998 ] && ok || bad "resume did not finish the run"
+[ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries WHERE title LIKE '%✓ ✓'")" = 0 ] && ok || bad "resume marked entries twice"
+
+# --- editorial commands
+expect 0 "entries list" -- "$QUIRE" entries list --site "$work/bulk" --limit 3 --format ids; contains "ids" "1 2 3"
+expect 0 "search-replace dry run" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk" --dry-run
+contains "search-replace count" "2998 replacements in 2998 entries (dry run: nothing written)"
+expect 0 "search-replace" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk"
+[ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries WHERE body LIKE 'new text%'")" = 2998 ] && ok || bad "search-replace did not write"
+expect 0 "check after search-replace" -- "$QUIRE" check --site "$work/bulk"
+expect 2 "unknown entries command" -- "$QUIRE" entries frob --site "$work/bulk"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

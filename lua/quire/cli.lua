@@ -14,6 +14,11 @@ Commands:
                                 serve the site over HTTP
   check [--site DIR]            check the database: schema, integrity, search index
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
+  entries list|get|create|update|delete|publish|revisions|diff|restore|search-replace
+                                editorial work on entries (quire entries --help)
+  terms list|rename|merge       tags and sections
+  comments list|approve|spam|hold|delete
+                                moderation
   jobs [--site DIR]             run the plugins' scheduled jobs that are due (for cron)
   plugins list|order NAME [--site DIR]
                                 list the site's plugins and what they register, or the
@@ -33,11 +38,16 @@ usage: quire init DIR [--name NAME]
 Creates DIR/site.lua (settings, with the optional ones commented), DIR/quire.db (migrated)
 and DIR/plugins/. Refuses to overwrite an existing site.]],
   run = [[
-usage: quire run [--site DIR] SCRIPT.lua [ARGS...]
+usage: quire run [--site DIR] [--dry-run] [--yes] [--resume] SCRIPT.lua [ARGS...]
 
 Runs SCRIPT.lua with the global `quire` bound to the site and `arg` holding ARGS (arg[0] is
-the script). Writes inside quire.store.transaction(fn) commit together or not at all. A script
-error prints file:line: message and exits 1; its open transaction is rolled back.]],
+the script). Writes inside quire.store.transaction(fn) commit together or not at all;
+quire.each(query, fn, {batch = 1000}) walks entries in id order and commits per batch. A script
+error prints file:line: message and exits 1; its open transaction is rolled back.
+
+  --dry-run   run everything inside one transaction, then roll it back; print what would change
+  --yes       allow deletes (a run that deletes asks first on a terminal, and refuses otherwise)
+  --resume    continue each quire.each loop after its last committed batch (after a crash)]],
   serve = [[
 usage: quire serve [--site DIR] [--listen ADDR:PORT]... [--workers N] [--no-cache] [--dev]
 
@@ -150,7 +160,7 @@ function commands.init(argv)
 end
 
 function commands.run(argv)
-  local opts, pos = parse("run", argv, 2, { site = "value" }, true)
+  local opts, pos = parse("run", argv, 2, { site = "value", ["dry-run"] = "flag", yes = "flag", resume = "flag" }, true)
   if not opts then return fail(2, "%s", pos) end
   if opts.help then print(HELP.run) return 0 end
   local script = pos[1]
@@ -159,17 +169,42 @@ function commands.run(argv)
   if not quire then return fail(1, "%s", err) end
   local chunk, load_err = loadfile(script, "t")
   if not chunk then return fail(1, "%s", load_err) end
+  local bulk = require "quire.bulk"
+  local site, db = quire._site, quire._db
+  local dry = opts["dry-run"]
+  quire.each = bulk.each_for(quire, site, { script = core.realpath(script) or script, resume = opts.resume })
+  local confirmed = opts.yes or dry
+  function site.confirm_delete()
+    if confirmed then return end
+    if not core.isatty(0) then
+      error("this run deletes entries: run it again with --yes to confirm (or --dry-run to see what it would do)", 0)
+    end
+    io.stderr:write("This script deletes entries. Continue? [y/N] ")
+    local answer = io.stdin:read("l")
+    if not answer or not answer:match("^[yY]") then error("deletion not confirmed; nothing was deleted", 0) end
+    confirmed = true
+  end
   _G.quire = quire
   local args = { [0] = script }
   for i = 2, #pos do args[i - 1] = pos[i] end
   _G.arg = args
+  if dry then db:begin() end
   local ok, run_err = xpcall(chunk, function(e)
     if type(e) ~= "string" and not (getmetatable(e) and getmetatable(e).__tostring) then
       e = ("(error object is a %s value)"):format(type(e))
     end
     return { message = tostring(e), traceback = debug.traceback("", 2) }
   end, table.unpack(args))
-  quire._db:close() -- rolls back a transaction the script left open
+  io.stdout:flush()
+  local stats = site.stats
+  local wrote = stats.changed + stats.created + stats.deleted > 0
+  if dry then
+    while db:depth() > 0 do db:rollback() end
+    io.stderr:write("dry run, nothing was written: ", bulk.summary(stats), "\n")
+  elseif ok and wrote then
+    io.stderr:write(("%d entries changed, %d created, %d deleted\n"):format(stats.changed, stats.created, stats.deleted))
+  end
+  db:close() -- rolls back a transaction the script left open
   if not ok then
     io.stderr:write(run_err.message, "\n")
     if os.getenv("QUIRE_TRACEBACK") then io.stderr:write(run_err.traceback, "\n") end
@@ -348,6 +383,10 @@ local function plugin_commands_help(argv)
   end
   return table.concat(lines, "\n") .. "\n"
 end
+
+-- The editorial command groups (entries, terms, comments) live in quire.editorial.
+M.parse, M.open_site = parse, open_site
+require("quire.editorial").install(commands, HELP, M)
 
 function M.main(argv)
   local cmd = argv[1]

@@ -32,6 +32,12 @@ function M.new(site)
   local api = {}
 
   local transaction = site.transaction
+  -- What writes did, for `quire run` summaries (--dry-run): counts and a few sample changes.
+  site.stats = site.stats or { created = 0, changed = 0, deleted = 0, samples = {} }
+  local function sample(id, what, before, after)
+    local samples = site.stats.samples
+    if #samples < 20 then samples[#samples + 1] = { id = id, what = what, before = before, after = after } end
+  end
 
   local function user_id(author, errs, field)
     if author == nil then return nil end
@@ -315,6 +321,8 @@ function M.new(site)
       if row.section then set_terms(id, "section", { row.section }) end
       write_revision(id, row, row.tags, row.section)
       site.bump(touched({ id = id, type = row.type }, row.tags, row.section or nil))
+      site.stats.created = site.stats.created + 1
+      sample(id, "created", nil, row.title)
       saved(id, false)
       return id
     end)
@@ -368,6 +376,11 @@ function M.new(site)
       if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}) end
       write_revision(id, row, row.tags, row.section or nil)
       site.bump(touched(cur, row.tags, row.section or nil, touched(cur, cur.tags, cur.section)))
+      site.stats.changed = site.stats.changed + 1
+      for _, f in ipairs({ "title", "slug", "status", "body", "published_at" }) do
+        if cur[f] ~= row[f] then sample(id, f, cur[f], row[f]) end
+      end
+      if changes.tags ~= nil then sample(id, "tags", table.concat(cur.tags, ", "), table.concat(row.tags or {}, ", ")) end
       saved(id, cur.status == "published")
       return true
     end)
@@ -378,8 +391,11 @@ function M.new(site)
     return transaction(function()
       local cur = api.get(id)
       if not cur then return false end
+      if site.confirm_delete then site.confirm_delete() end
       db:exec("DELETE FROM entries WHERE id = ?", id)
       site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. id] = true }))
+      site.stats.deleted = site.stats.deleted + 1
+      sample(id, "deleted", cur.title, nil)
       return true
     end)
   end
@@ -389,13 +405,12 @@ function M.new(site)
     ["until"] = true, order = true, limit = true, after = true,
   }
 
-  function api.query(q)
-    q = q or {}
+  -- WHERE clauses and parameters for the filters of q (shared by query and count). Returns nil
+  -- when a filter can match nothing (an unknown author).
+  local function filters(q, caller)
     for k in pairs(q) do
-      if not QUERY_KEYS[k] then error(("quire.content.query: unknown option '%s'"):format(tostring(k)), 2) end
+      if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), 3) end
     end
-    local order = ORDERS[q.order or "newest"]
-    if not order then error("quire.content.query: order must be newest, oldest, updated or id", 2) end
     local where, params = {}, {}
     local function add(clause, ...)
       where[#where + 1] = clause
@@ -410,24 +425,40 @@ function M.new(site)
       add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'section' AND t.slug = ?)", core.slugify(q.section))
     end
     if q.author ~= nil then
-      local errs = {}
-      local uid = user_id(q.author, errs)
-      if not uid then return {} end
+      local uid = user_id(q.author, {})
+      if not uid then return nil end
       add("e.author_id = ?", uid)
     end
     for _, bound in ipairs({ { "since", ">=" }, { "until", "<" } }) do
       local v = q[bound[1]]
       if v ~= nil then
         local norm, err = time.parse(v)
-        if not norm then error("quire.content.query: " .. bound[1] .. " " .. err, 2) end
+        if not norm then error(caller .. ": " .. bound[1] .. " " .. err, 3) end
         add("coalesce(e.published_at, e.created_at) " .. bound[2] .. " ?", norm)
       end
     end
+    return where, params, add
+  end
+
+  -- The number of entries matching the filters of q (type, status, tag, section, author, since, until).
+  function api.count(q)
+    local where, params = filters(q or {}, "quire.content.count")
+    if not where then return 0 end
+    return db:value("SELECT count(*) FROM entries e" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""), table.unpack(params))
+  end
+
+  function api.query(q)
+    q = q or {}
+    local order = ORDERS[q.order or "newest"]
+    if not order then error("quire.content.query: order must be newest, oldest, updated or id", 2) end
+    local where, params, add = filters(q, "quire.content.query")
+    if not where then return {} end
     if q.after ~= nil then
       local after_id = type(q.after) == "table" and q.after.id or q.after
       if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry or an id", 2) end
       local key = db:value("SELECT " .. order.key .. " FROM entries e WHERE e.id = ?", after_id)
-      if key == nil then error(("quire.content.query: after entry %d does not exist"):format(after_id), 2) end
+      if key == nil and order.key ~= "e.id" then error(("quire.content.query: after entry %d does not exist"):format(after_id), 2) end
+      if order.key == "e.id" then key = after_id end
       add(("(%s, e.id) %s (?, ?)"):format(order.key, order.dir == "DESC" and "<" or ">"), key, after_id)
     end
     local limit = q.limit or 50
@@ -513,6 +544,20 @@ function M.new(site)
       if r.section == cjson.null then r.section = nil end
     end
     return rows
+  end
+
+  -- Brings an entry back to an earlier revision; the restore is itself a new revision.
+  function api.restore(id, revision_id)
+    local rev = db:row("SELECT title, slug, status, body, fields, terms, published_at, author_id FROM revisions WHERE id = ? AND entry_id = ?", revision_id, id)
+    if not rev then errors.raise("not_found", ("entry %s has no revision %s"):format(tostring(id), tostring(revision_id))) end
+    local t = json.decode(rev.terms)
+    local section = t.section
+    if section == cjson.null or section == nil then section = false end
+    local cur = api.get(id)
+    local fields = json.decode(rev.fields)
+    for k in pairs(cur.fields) do if fields[k] == nil then fields[k] = cjson.null end end
+    return api.update(id, { title = rev.title, slug = rev.slug, status = rev.status, body = rev.body, fields = fields,
+      published_at = rev.published_at, author = rev.author_id, tags = t.tags or {}, section = section })
   end
 
   function api.define_type(def)

@@ -68,6 +68,7 @@ function M.open(dir, opts)
   quire.content = require("quire.content").new(site)
   quire.comments = require("quire.comments").new(site)
   quire.users = require("quire.users").new(site)
+  quire.terms = require("quire.terms").new(site)
   site.template_dirs = { cfg.dir .. "/templates" } -- the site's theme first; plugins append theirs
   quire.template = require("quire.template").new(site)
   local text = require("quire.markdown").new(site)

@@ -7,7 +7,8 @@ local sandbox = require "quire.sandbox"
 
 local M = {}
 
-local BUILTIN_COMMANDS = { init = true, run = true, check = true, test = true, plugins = true, jobs = true, help = true, version = true }
+local BUILTIN_COMMANDS = { init = true, run = true, check = true, test = true, plugins = true, jobs = true, help = true, version = true,
+  serve = true, entries = true, terms = true, comments = true, export = true, import = true, config = true, user = true }
 local INTERVAL_UNITS = { s = 1, m = 60, h = 3600, d = 86400 }
 
 -- "1.2.3" -> { 1, 2, 3 }

@@ -1,0 +1,72 @@
+-- Word-level diffs for revisions and search-replace samples: "[-old-]{+new+}" like
+-- git diff --word-diff=plain.
+local M = {}
+
+local function tokens(s)
+  local out = {}
+  for word, space in s:gmatch("(%S*)(%s*)") do
+    if word ~= "" then out[#out + 1] = word end
+    if space ~= "" then out[#out + 1] = space end
+  end
+  return out
+end
+
+local MAX_CELLS = 4000000 -- beyond this the changed middle is shown whole, not aligned
+
+-- diff.words(a, b [, context]) -> text with [-removed-] and {+added+}; with context, unchanged
+-- runs longer than that many characters are cut to their ends.
+function M.words(a, b, context)
+  local x, y = tokens(a), tokens(b)
+  local lo = 1
+  while lo <= #x and lo <= #y and x[lo] == y[lo] do lo = lo + 1 end
+  local hx, hy = #x, #y
+  while hx >= lo and hy >= lo and x[hx] == y[hy] do hx, hy = hx - 1, hy - 1 end
+  local ops = {} -- { kind = "=", "-", "+", text }
+  for i = 1, lo - 1 do ops[#ops + 1] = { "=", x[i] } end
+  local n, m = hx - lo + 1, hy - lo + 1
+  if n > 0 and m > 0 and n * m <= MAX_CELLS then
+    -- LCS table over the middle, then walk it.
+    local L = {}
+    for i = n + 1, 1, -1 do
+      L[i] = {}
+      for j = m + 1, 1, -1 do
+        if i > n or j > m then L[i][j] = 0
+        elseif x[lo + i - 1] == y[lo + j - 1] then L[i][j] = L[i + 1][j + 1] + 1
+        else L[i][j] = math.max(L[i + 1][j], L[i][j + 1]) end
+      end
+    end
+    local i, j = 1, 1
+    while i <= n or j <= m do
+      if i <= n and j <= m and x[lo + i - 1] == y[lo + j - 1] then
+        ops[#ops + 1] = { "=", x[lo + i - 1] }; i, j = i + 1, j + 1
+      elseif i <= n and (j > m or L[i + 1][j] >= L[i][j + 1]) then
+        ops[#ops + 1] = { "-", x[lo + i - 1] }; i = i + 1
+      else
+        ops[#ops + 1] = { "+", y[lo + j - 1] }; j = j + 1
+      end
+    end
+  else
+    for i = lo, hx do ops[#ops + 1] = { "-", x[i] } end
+    for j = lo, hy do ops[#ops + 1] = { "+", y[j] } end
+  end
+  for i = hx + 1, #x do ops[#ops + 1] = { "=", x[i] } end
+  -- Merge runs of the same kind and render.
+  local out, kind, run = {}, nil, {}
+  local function flush()
+    if not kind then return end
+    local text = table.concat(run)
+    if kind == "=" then
+      if context and #text > 2 * context then text = text:sub(1, context) .. "…" .. text:sub(-context) end
+      out[#out + 1] = text
+    elseif kind == "-" then out[#out + 1] = "[-" .. text .. "-]"
+    else out[#out + 1] = "{+" .. text .. "+}" end
+  end
+  for _, op in ipairs(ops) do
+    if op[1] ~= kind then flush(); kind, run = op[1], {} end
+    run[#run + 1] = op[2]
+  end
+  flush()
+  return table.concat(out)
+end
+
+return M

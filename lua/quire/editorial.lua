@@ -1,0 +1,370 @@
+-- WP-CLI-like editorial commands: quire entries | terms | comments ... (registered by cli.lua).
+local cjson = require "cjson"
+local core = require "quire.core"
+local diff = require "quire.diff"
+
+local M = { commands = {}, help = {} }
+
+local json = cjson.new()
+json.encode_sparse_array(true)
+
+local function fail(code, fmt, ...)
+  io.stderr:write("quire: ", fmt:format(...), "\n")
+  return code
+end
+
+-- Output in the format asked for: table (aligned columns), json (one array), csv, ids.
+local function output(rows, columns, format)
+  format = format or "table"
+  if format == "json" then
+    print(json.encode(rows))
+  elseif format == "ids" then
+    local ids = {}
+    for _, r in ipairs(rows) do ids[#ids + 1] = tostring(r.id) end
+    print(table.concat(ids, " "))
+  elseif format == "csv" then
+    local function cell(v)
+      v = v == nil and "" or (type(v) == "table" and table.concat(v, ";") or tostring(v))
+      if v:find('[,"\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
+      return v
+    end
+    print(table.concat(columns, ","))
+    for _, r in ipairs(rows) do
+      local cells = {}
+      for i, c in ipairs(columns) do cells[i] = cell(r[c]) end
+      print(table.concat(cells, ","))
+    end
+  elseif format == "table" then
+    local widths, text = {}, {}
+    for i, c in ipairs(columns) do widths[i] = utf8.len(c) end
+    for j, r in ipairs(rows) do
+      text[j] = {}
+      for i, c in ipairs(columns) do
+        local v = r[c]
+        v = v == nil and "" or (type(v) == "table" and table.concat(v, ", ") or tostring(v))
+        v = v:gsub("[\r\n]+", " ")
+        if utf8.len(v) and utf8.len(v) > 60 then v = v:sub(1, utf8.offset(v, 58) - 1) .. "..." end
+        text[j][i] = v
+        widths[i] = math.max(widths[i], utf8.len(v) or #v)
+      end
+    end
+    local function line(cells)
+      local out = {}
+      for i, v in ipairs(cells) do out[i] = v .. (" "):rep(widths[i] - (utf8.len(v) or #v)) end
+      print((table.concat(out, "  "):gsub("%s+$", "")))
+    end
+    line(columns)
+    for _, t in ipairs(text) do line(t) end
+  else
+    return fail(2, "unknown --format %s (table, json, csv or ids)", format)
+  end
+  return 0
+end
+
+local ENTRY_COLUMNS = { "id", "type", "status", "slug", "title", "section", "tags", "published_at" }
+local FORMAT_OPTS = { format = "value" }
+
+-- Sub-commands share a shape: run(quire, opts, args) -> exit status.
+local entries = {}
+
+entries.list = {
+  usage = "list [--type T] [--status S] [--tag T] [--section S] [--author A] [--limit N] [--format table|json|csv|ids]",
+  opts = { type = "value", status = "value", tag = "value", section = "value", author = "value", limit = "value", format = "value" },
+  run = function(quire, opts)
+    local q = { type = opts.type, status = opts.status, tag = opts.tag, section = opts.section, author = opts.author,
+      limit = tonumber(opts.limit or 10000), order = "id" }
+    local rows, after = {}, nil
+    repeat -- page through everything, 1000 at a time, unless --limit says otherwise
+      q.after = after
+      q.limit = math.min(1000, (tonumber(opts.limit) or math.huge) - #rows)
+      local page = quire.content.query(q)
+      for _, e in ipairs(page) do rows[#rows + 1] = e end
+      after = page[#page] and page[#page].id
+    until #page < q.limit or (opts.limit and #rows >= tonumber(opts.limit))
+    return output(rows, ENTRY_COLUMNS, opts.format)
+  end,
+}
+
+entries.get = {
+  usage = "get ID [--format json|table]",
+  opts = FORMAT_OPTS, args = 1,
+  run = function(quire, opts, args)
+    local e = quire.content.get(tonumber(args[1]) or -1)
+    if not e then return fail(1, "no entry %s", args[1]) end
+    if (opts.format or "json") == "json" then print(json.encode(e)) return 0 end
+    return output({ e }, { "id", "type", "status", "slug", "title", "section", "tags", "published_at", "updated_at" }, opts.format)
+  end,
+}
+
+-- Entry attributes from --flags: --title, --body (or --body-file), --status, --slug, --tags a,b ...
+local ATTR_OPTS = { type = "value", title = "value", body = "value", ["body-file"] = "value", status = "value",
+  slug = "value", tags = "value", section = "value", author = "value", ["published-at"] = "value", fields = "value" }
+local function attributes(opts)
+  local a = { type = opts.type, title = opts.title, body = opts.body, status = opts.status, slug = opts.slug,
+    section = opts.section, author = opts.author, published_at = opts["published-at"] }
+  if opts["body-file"] then
+    local f, err = io.open(opts["body-file"], "r")
+    if not f then error(err, 0) end
+    a.body = f:read("a")
+    f:close()
+  end
+  if opts.tags then
+    a.tags = {}
+    for t in opts.tags:gmatch("[^,]+") do a.tags[#a.tags + 1] = t:match("^%s*(.-)%s*$") end
+  end
+  if opts.fields then
+    local ok, f = pcall(cjson.decode, opts.fields)
+    if not ok or type(f) ~= "table" then error("--fields takes a JSON object", 0) end
+    a.fields = f
+  end
+  return a
+end
+
+entries.create = {
+  usage = "create --type T --title TITLE [--body TEXT | --body-file F] [--status S] [--tags a,b] [--section S] [--fields JSON]",
+  opts = ATTR_OPTS,
+  run = function(quire, opts)
+    local id = quire.content.create(attributes(opts))
+    print(id)
+    return 0
+  end,
+}
+
+entries.update = {
+  usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--fields JSON]",
+  opts = ATTR_OPTS, args = 1,
+  run = function(quire, opts, args)
+    local changes = attributes(opts)
+    changes.type = nil
+    if next(changes) == nil then return fail(2, "update: nothing to change") end
+    quire.content.update(tonumber(args[1]) or -1, changes)
+    return 0
+  end,
+}
+
+entries.publish = {
+  usage = "publish ID [--at DATE]",
+  opts = { at = "value" }, args = 1,
+  run = function(quire, opts, args)
+    quire.content.update(tonumber(args[1]) or -1, { status = opts.at and "scheduled" or "published", published_at = opts.at })
+    return 0
+  end,
+}
+
+entries.delete = {
+  usage = "delete ID... [--yes]",
+  opts = { yes = "flag" }, args = "+",
+  run = function(quire, opts, args)
+    if not opts.yes then
+      if not core.isatty(0) then return fail(1, "delete removes entries with their revisions and comments: add --yes to confirm") end
+      io.stderr:write(("Delete %d entr%s with their revisions and comments? [y/N] "):format(#args, #args == 1 and "y" or "ies"))
+      local answer = io.stdin:read("l")
+      if not answer or not answer:match("^[yY]") then return fail(1, "nothing deleted") end
+    end
+    local missing = 0
+    quire.store.transaction(function()
+      for _, id in ipairs(args) do
+        if not quire.content.delete(tonumber(id) or -1) then missing = missing + 1 end
+      end
+    end)
+    print(("%d deleted%s"):format(#args - missing, missing > 0 and (", " .. missing .. " not found") or ""))
+    return missing > 0 and 1 or 0
+  end,
+}
+
+entries.revisions = {
+  usage = "revisions ID [--format table|json]",
+  opts = FORMAT_OPTS, args = 1,
+  run = function(quire, opts, args)
+    local revs = quire.content.revisions(tonumber(args[1]) or -1)
+    if #revs == 0 then return fail(1, "no entry %s", args[1]) end
+    for _, r in ipairs(revs) do
+      local who = r.saved_by and quire.users.get(r.saved_by)
+      r.saved_by = who and who.login or "-"
+    end
+    return output(revs, { "id", "created_at", "saved_by", "status", "title" }, opts.format)
+  end,
+}
+
+entries.diff = {
+  usage = "diff ID REV_A REV_B   (word-level; revision ids from `quire entries revisions ID`)",
+  opts = {}, args = 3,
+  run = function(quire, _, args)
+    local revs = {}
+    for _, r in ipairs(quire.content.revisions(tonumber(args[1]) or -1)) do revs[r.id] = r end
+    local a, b = revs[tonumber(args[2])], revs[tonumber(args[3])]
+    if not a or not b then return fail(1, "entry %s has no revision %s", args[1], not a and args[2] or args[3]) end
+    for _, field in ipairs({ "title", "slug", "status", "published_at", "body" }) do
+      if a[field] ~= b[field] then
+        print(("%s: %s"):format(field, diff.words(tostring(a[field] or ""), tostring(b[field] or ""))))
+      end
+    end
+    local ta, tb = table.concat(a.tags, ", "), table.concat(b.tags, ", ")
+    if ta ~= tb then print(("tags: %s"):format(diff.words(ta, tb))) end
+    local fa, fb = json.encode(a.fields), json.encode(b.fields)
+    if fa ~= fb then print(("fields: %s"):format(diff.words(fa, fb))) end
+    return 0
+  end,
+}
+
+entries.restore = {
+  usage = "restore ID REV   (makes a new revision with the old content)",
+  opts = {}, args = 2,
+  run = function(quire, _, args)
+    local id = tonumber(args[1]) or -1
+    quire.content.restore(id, tonumber(args[2]) or -1)
+    print(("entry %d restored to revision %s"):format(id, args[2]))
+    return 0
+  end,
+}
+
+entries["search-replace"] = {
+  usage = "search-replace OLD NEW [--regex] [--fields title,body] [--type T] [--dry-run]",
+  opts = { regex = "flag", fields = "value", type = "value", ["dry-run"] = "flag" }, args = 2,
+  run = function(quire, opts, args)
+    local old, new = args[1], args[2]
+    local fields = {}
+    for f in (opts.fields or "title,body"):gmatch("[^,]+") do
+      if f ~= "title" and f ~= "body" and not f:match("^fields%.[%w_]+$") then
+        return fail(2, "search-replace works on title, body and fields.NAME (text fields), not %s", f)
+      end
+      fields[#fields + 1] = f
+    end
+    if not opts.regex and old == "" then return fail(2, "search-replace needs a non-empty OLD") end
+    local replace
+    if opts.regex then
+      -- Lua patterns (documented as such): %1.. captures in NEW.
+      local ok, err = pcall(string.find, "", old)
+      if not ok then return fail(2, "bad pattern: %s", err) end
+      replace = function(s) return s:gsub(old, new) end
+    else
+      local escaped = old:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
+      local repl = new:gsub("%%", "%%%%")
+      replace = function(s) return s:gsub(escaped, repl) end
+    end
+    local changed, replacements, samples = 0, 0, {}
+    local db = quire._db
+    if opts["dry-run"] then db:begin() end
+    quire.each({ type = opts.type }, function(e)
+      local changes, n_entry = {}, 0
+      for _, f in ipairs(fields) do
+        local name = f:match("^fields%.(.+)$")
+        local value = name and e.fields[name] or e[f]
+        if type(value) == "string" then
+          local out, n = replace(value)
+          if n > 0 and out ~= value then
+            n_entry = n_entry + n
+            if name then
+              changes.fields = changes.fields or {}
+              changes.fields[name] = out
+            else
+              changes[f] = out
+            end
+            if #samples < 5 then samples[#samples + 1] = ("entry %d %s: %s"):format(e.id, f, diff.words(value, out, 60)) end
+          end
+        end
+      end
+      if n_entry > 0 then
+        quire.content.update(e.id, changes) -- validated like any save: a replacement cannot corrupt JSON fields
+        changed = changed + 1
+        replacements = replacements + n_entry
+      end
+    end)
+    if opts["dry-run"] then while db:depth() > 0 do db:rollback() end end
+    print(("%d replacement%s in %d entr%s%s"):format(replacements, replacements == 1 and "" or "s", changed,
+      changed == 1 and "y" or "ies", opts["dry-run"] and " (dry run: nothing written)" or ""))
+    for _, s in ipairs(samples) do print("  " .. s) end
+    return 0
+  end,
+}
+
+local terms = {}
+terms.list = {
+  usage = "list [--taxonomy tag|section] [--format table|json|csv]",
+  opts = { taxonomy = "value", format = "value" },
+  run = function(quire, opts)
+    local rows = quire._db:rows("SELECT t.id, t.taxonomy, t.slug, t.name, count(et.entry_id) AS entries FROM terms t"
+      .. " LEFT JOIN entry_terms et ON et.term_id = t.id WHERE (? IS NULL OR t.taxonomy = ?) GROUP BY t.id ORDER BY t.taxonomy, t.slug",
+      opts.taxonomy, opts.taxonomy)
+    return output(rows, { "id", "taxonomy", "slug", "name", "entries" }, opts.format)
+  end,
+}
+terms.rename = {
+  usage = "rename TAXONOMY OLD NEW   (e.g. quire terms rename tag \"Climate\" \"Climate crisis\")",
+  opts = {}, args = 3,
+  run = function(quire, _, args)
+    quire.terms.rename(args[1], args[2], args[3])
+    return 0
+  end,
+}
+terms.merge = {
+  usage = "merge TAXONOMY FROM INTO   (entries of FROM get INTO; FROM is removed)",
+  opts = {}, args = 3,
+  run = function(quire, _, args)
+    local n = quire.terms.merge(args[1], args[2], args[3])
+    print(("%d entr%s moved to %s"):format(n, n == 1 and "y" or "ies", args[3]))
+    return 0
+  end,
+}
+
+local comments = {}
+comments.list = {
+  usage = "list [--status held|approved|spam|trash] [--entry ID] [--format table|json|csv]",
+  opts = { status = "value", entry = "value", format = "value" },
+  run = function(quire, opts)
+    local rows = quire.comments.query { status = opts.status, entry = tonumber(opts.entry), limit = 10000, with_email = true }
+    return output(rows, { "id", "entry_id", "parent_id", "status", "author_name", "author_email", "created_at", "body" }, opts.format)
+  end,
+}
+for _, action in ipairs({ { "approve", "approved" }, { "spam", "spam" }, { "hold", "held" }, { "delete", "trash" } }) do
+  comments[action[1]] = {
+    usage = action[1] .. " ID...",
+    opts = {}, args = "+",
+    run = function(quire, _, args)
+      quire.store.transaction(function()
+        for _, id in ipairs(args) do quire.comments.set_status(tonumber(id) or -1, action[2]) end
+      end)
+      print(("%d comment%s %s"):format(#args, #args == 1 and "" or "s", action[2] == "trash" and "moved to the trash" or action[2]))
+      return 0
+    end,
+  }
+end
+
+local groups = { entries = entries, terms = terms, comments = comments }
+
+-- Builds `quire GROUP SUB ...` for each group, given the CLI's parse/open helpers.
+function M.install(commands, help, cli)
+  for group, subs in pairs(groups) do
+    local names = {}
+    for name in pairs(subs) do names[#names + 1] = name end
+    table.sort(names)
+    local lines = { ("usage: quire %s <command> [--site DIR] ..."):format(group), "" }
+    for _, name in ipairs(names) do lines[#lines + 1] = ("  quire %s %s"):format(group, subs[name].usage) end
+    help[group] = table.concat(lines, "\n")
+    commands[group] = function(argv)
+      local sub = argv[2]
+      if sub == nil or sub == "--help" or sub == "-h" then print(help[group]) return sub and 0 or 2 end
+      local spec = subs[sub]
+      if not spec then return fail(2, "unknown command 'quire %s %s' (see quire %s --help)", group, sub, group) end
+      local allowed = { site = "value" }
+      for k, v in pairs(spec.opts or {}) do allowed[k] = v end
+      local opts, args = cli.parse(group .. " " .. sub, argv, 3, allowed)
+      if not opts then return fail(2, "%s", args) end
+      if opts.help then print(("usage: quire %s %s"):format(group, spec.usage)) return 0 end
+      if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
+        or (spec.args == nil and #args > 0) then
+        return fail(2, "usage: quire %s %s", group, spec.usage)
+      end
+      local quire, err = cli.open_site(opts, { memory_cap = false })
+      if not quire then return fail(1, "%s", err) end
+      quire.each = require("quire.bulk").each_for(quire, quire._site, { script = group .. "-" .. sub, quiet = not core.isatty(2) })
+      local ok, status = pcall(spec.run, quire, opts, args)
+      io.stdout:flush()
+      quire._db:close()
+      if not ok then return fail(1, "%s", tostring(status)) end
+      return status
+    end
+  end
+end
+
+return M

@@ -1,0 +1,64 @@
+-- Tags and sections: rename and merge, re-indexing the entries they touch.
+local core = require "quire.core"
+local errors = require "quire.errors"
+
+local M = {}
+
+function M.new(site)
+  local db = site.db
+  local api = {}
+
+  local function find(taxonomy, name)
+    if taxonomy ~= "tag" and taxonomy ~= "section" then errors.raise("invalid", "taxonomy must be tag or section") end
+    local row = db:row("SELECT id, name, slug FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, core.slugify(name))
+    if not row then errors.raise("not_found", ("no %s %q"):format(taxonomy, name)) end
+    return row
+  end
+
+  local function bump_entries(term_id, taxonomy, extra)
+    local tags = extra or {}
+    for _, r in ipairs(db:rows("SELECT entry_id FROM entry_terms WHERE term_id = ?", term_id)) do tags["entry:" .. r.entry_id] = true end
+    tags["list:all"] = true
+    return tags
+  end
+
+  -- Renames a term (its slug follows the new name); every entry keeps it.
+  function api.rename(taxonomy, old, new)
+    return site.transaction(function()
+      local t = find(taxonomy, old)
+      if type(new) ~= "string" or not core.utf8_valid(new) or new:match("^%s*$") or utf8.len(new) > site.limits.term_max then
+        errors.raise("invalid", "the new name must be UTF-8 text of 1.." .. site.limits.term_max .. " characters")
+      end
+      local slug = core.slugify(new)
+      if slug == "" then errors.raise("invalid", "the new name has no letters or digits") end
+      local clash = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ? AND id <> ?", taxonomy, slug, t.id)
+      if clash then errors.raise("invalid", ("%s %q exists already: merge into it instead"):format(taxonomy, new)) end
+      db:exec("UPDATE terms SET name = ?, slug = ? WHERE id = ?", new, slug, t.id)
+      site.bump(bump_entries(t.id, taxonomy, { ["list:" .. taxonomy .. ":" .. t.slug] = true, ["list:" .. taxonomy .. ":" .. slug] = true }))
+      return true
+    end)
+  end
+
+  -- Moves every entry of FROM to INTO (keeping positions), then removes FROM. Returns how many.
+  function api.merge(taxonomy, from, into)
+    return site.transaction(function()
+      local a, b = find(taxonomy, from), find(taxonomy, into)
+      if a.id == b.id then errors.raise("invalid", "cannot merge a term into itself") end
+      local tags = bump_entries(a.id, taxonomy, { ["list:" .. taxonomy .. ":" .. a.slug] = true, ["list:" .. taxonomy .. ":" .. b.slug] = true })
+      local n = db:value("SELECT count(*) FROM entry_terms WHERE term_id = ?", a.id)
+      if taxonomy == "section" then
+        db:exec("UPDATE entry_terms SET term_id = ? WHERE term_id = ?", b.id, a.id)
+      else
+        db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", b.id, a.id)
+        db:exec("DELETE FROM entry_terms WHERE term_id = ?", a.id)
+      end
+      db:exec("DELETE FROM terms WHERE id = ?", a.id)
+      site.bump(tags)
+      return n
+    end)
+  end
+
+  return api
+end
+
+return M
