@@ -16,6 +16,10 @@ Commands:
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
   entries list|get|create|update|delete|publish|revisions|diff|restore|search-replace
                                 editorial work on entries (quire entries --help)
+  export --format jsonl|markdown DIR
+                                export entries, comments and users (lossless)
+  import DIR | import --from wordpress FILE.xml
+                                import an export, or a WordPress WXR file
   terms list|rename|merge       tags and sections
   comments list|approve|spam|hold|delete
                                 moderation

@@ -332,8 +332,62 @@ end
 
 local groups = { entries = entries, terms = terms, comments = comments }
 
--- Builds `quire GROUP SUB ...` for each group, given the CLI's parse/open helpers.
+-- Single commands (no sub-command): quire export / quire import.
+local singles = {
+  export = {
+    usage = "export --format jsonl|markdown DIR",
+    opts = { format = "value" }, args = 1,
+    run = function(quire, opts, args)
+      local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")
+      print(("exported %d entries and %d comments to %s"):format(n, c, args[1]))
+      return 0
+    end,
+  },
+  import = {
+    usage = "import DIR | import --from wordpress FILE.xml",
+    opts = { from = "value" }, args = 1,
+    run = function(quire, opts, args)
+      if opts.from == "wordpress" then
+        local e, c, u = require("quire.wxr").import(quire, args[1])
+        print(("imported %d entries, %d comments, %d users from %s"):format(e, c, u, args[1]))
+        return 0
+      elseif opts.from then
+        return fail(2, "--from takes wordpress")
+      end
+      local e, c, u = require("quire.transfer").import(quire, args[1])
+      print(("imported %d entries, %d comments, %d users"):format(e, c, u))
+      return 0
+    end,
+  },
+}
+
+-- Parses a command's options, opens the site, runs it; returns the exit status.
+local function run_spec(cli, name, spec, argv, first)
+  local allowed = { site = "value" }
+  for k, v in pairs(spec.opts or {}) do allowed[k] = v end
+  local opts, args = cli.parse(name, argv, first, allowed)
+  if not opts then return fail(2, "%s", args) end
+  if opts.help then print("usage: quire " .. name:match("^%S+") .. " " .. spec.usage) return 0 end
+  if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
+    or (spec.args == nil and #args > 0) then
+    return fail(2, "usage: quire %s %s", name:match("^%S+"), spec.usage)
+  end
+  local quire, err = cli.open_site(opts, { memory_cap = false })
+  if not quire then return fail(1, "%s", err) end
+  quire.each = require("quire.bulk").each_for(quire, quire._site, { script = name, quiet = not core.isatty(2) })
+  local ok, status = pcall(spec.run, quire, opts, args)
+  io.stdout:flush()
+  quire._db:close()
+  if not ok then return fail(1, "%s", tostring(status)) end
+  return status
+end
+
+-- Installs `quire GROUP SUB ...` and the single commands into the CLI's command table.
 function M.install(commands, help, cli)
+  for name, spec in pairs(singles) do
+    help[name] = "usage: quire " .. spec.usage
+    commands[name] = function(argv) return run_spec(cli, name, spec, argv, 2) end
+  end
   for group, subs in pairs(groups) do
     local names = {}
     for name in pairs(subs) do names[#names + 1] = name end
@@ -346,23 +400,7 @@ function M.install(commands, help, cli)
       if sub == nil or sub == "--help" or sub == "-h" then print(help[group]) return sub and 0 or 2 end
       local spec = subs[sub]
       if not spec then return fail(2, "unknown command 'quire %s %s' (see quire %s --help)", group, sub, group) end
-      local allowed = { site = "value" }
-      for k, v in pairs(spec.opts or {}) do allowed[k] = v end
-      local opts, args = cli.parse(group .. " " .. sub, argv, 3, allowed)
-      if not opts then return fail(2, "%s", args) end
-      if opts.help then print(("usage: quire %s %s"):format(group, spec.usage)) return 0 end
-      if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
-        or (spec.args == nil and #args > 0) then
-        return fail(2, "usage: quire %s %s", group, spec.usage)
-      end
-      local quire, err = cli.open_site(opts, { memory_cap = false })
-      if not quire then return fail(1, "%s", err) end
-      quire.each = require("quire.bulk").each_for(quire, quire._site, { script = group .. "-" .. sub, quiet = not core.isatty(2) })
-      local ok, status = pcall(spec.run, quire, opts, args)
-      io.stdout:flush()
-      quire._db:close()
-      if not ok then return fail(1, "%s", tostring(status)) end
-      return status
+      return run_spec(cli, group .. " " .. sub, spec, argv, 3)
     end
   end
 end
