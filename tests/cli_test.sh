@@ -104,7 +104,7 @@ expect 1 "site.lua syntax" -- "$QUIRE" check --site "$work/broken"; contains "si
 # --- scheduled jobs run once per interval, however many processes race for them
 "$QUIRE" init "$work/jobs" >/dev/null
 printf 'plugins = { "notes" }\nplugin_path = { "%s/fixtures/plugins" }\n' "$2" >> "$work/jobs/site.lua"
-for i in 1 2 3 4; do "$QUIRE" jobs --site "$work/jobs" > "$work/jobs$i.out" 2>&1 & done; wait
+for i in 1 2 3 4; do "$QUIRE" jobs run --site "$work/jobs" > "$work/jobs$i.out" 2>&1 & done; wait
 ran=$(cat "$work"/jobs?.out | grep -c '^1 job')
 [ "$ran" = 1 ] && ok || bad "expected one process to run the job, $ran did: $(cat "$work"/jobs?.out)"
 [ "$(sqlite3 "$work/jobs/quire.db" "SELECT count(*) FROM entries WHERE type = 'note'")" = 1 ] && ok || bad "the job ran more than once"

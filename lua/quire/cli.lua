@@ -23,7 +23,8 @@ Commands:
   terms list|rename|merge       tags and sections
   comments list|approve|spam|hold|delete
                                 moderation
-  jobs [--site DIR]             run the plugins' scheduled jobs that are due (for cron)
+  jobs run|list|retry NAME [--site DIR]
+                                scheduled work: run what is due (for cron), list, unpark
   plugins list|order NAME [--site DIR]
                                 list the site's plugins and what they register, or the
                                 effective order of a filter or hook
@@ -68,10 +69,16 @@ usage: quire check [--site DIR]
 Checks the schema version, PRAGMA integrity_check, foreign keys and the full-text index
 against the entries. Prints each problem; exits 1 when there is any.]],
   jobs = [[
-usage: quire jobs [--site DIR]
+usage: quire jobs run [--site DIR]
+       quire jobs list [--site DIR]
+       quire jobs retry NAME [--site DIR]
 
-Runs the scheduled jobs (site:every in plugins) that are due, once each, then exits. Leases in
-the jobs table make sure a job runs once per interval even when several processes try.]],
+run: publishes scheduled entries whose time has come and runs the plugins' jobs (site:every)
+that are due, once each, then exits (for cron; `quire serve` runs them too). Leases in the jobs
+table make sure a job runs once per interval even when several processes try. A failing job is
+retried after 30 s, 1 min, 2 min ...; after 5 failures it is parked with its error.
+list: every job with its next run, attempts, state and last error.
+retry: puts a parked job back on schedule.]],
   plugins = [[
 usage: quire plugins list [--site DIR]
        quire plugins order NAME [--site DIR]
@@ -338,14 +345,31 @@ function commands.jobs(argv)
   local opts, pos = parse("jobs", argv, 2, { site = "value" })
   if not opts then return fail(2, "%s", pos) end
   if opts.help then print(HELP.jobs) return 0 end
-  if #pos > 0 then return fail(2, "jobs takes no arguments (see quire jobs --help)") end
+  local sub = pos[1]
+  if sub ~= "run" and sub ~= "list" and sub ~= "retry" then return fail(2, "jobs needs run, list or retry NAME (see quire jobs --help)") end
+  if (sub == "retry") ~= (#pos == 2) or #pos > 2 then return fail(2, "usage: quire jobs %s", sub == "retry" and "retry NAME" or sub) end
   local quire, err = open_site(opts)
   if not quire then return fail(1, "%s", err) end
   local jobs = require "quire.jobs"
-  jobs.sync(quire._db, quire.plugins.jobs)
-  local ran, failures = jobs.run_due(quire._db, quire.plugins.jobs, ("cli-%d"):format(core.getpid()))
-  for _, f in ipairs(failures) do io.stderr:write(("quire: job %s failed: %s\n"):format(f.name, f.error)) end
-  print(("%d job(s) run, %d failed"):format(ran, #failures))
+  local db = quire._db
+  jobs.sync(db, quire.plugins.jobs)
+  if sub == "list" then
+    for _, r in ipairs(jobs.list(db)) do
+      print(("%-28s every %-7s next %-22s %-9s attempts %d%s"):format(r.name, r.interval_s .. "s", r.run_at, r.state, r.attempts,
+        r.last_error and ("  last error: " .. r.last_error:gsub("\n", " ")) or ""))
+    end
+    return 0
+  elseif sub == "retry" then
+    if not jobs.retry(db, pos[2]) then return fail(1, "no job named %s (see quire jobs list)", pos[2]) end
+    print(("%s will run on the next `quire jobs run`"):format(pos[2]))
+    return 0
+  end
+  local published = jobs.publish_scheduled(quire)
+  local ran, failures = jobs.run_due(db, quire.plugins.jobs, ("cli-%d"):format(core.getpid()))
+  for _, f in ipairs(failures) do
+    io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
+  end
+  print(("%d job(s) run, %d failed, %d scheduled entr%s published"):format(ran, #failures, published, published == 1 and "y" or "ies"))
   return #failures == 0 and 0 or 1
 end
 

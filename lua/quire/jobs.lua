@@ -1,8 +1,12 @@
--- Scheduled jobs (site:every): rows in the jobs table with leases, so each job runs once per
--- interval however many workers or machines share the database.
+-- Scheduled work: plugin jobs (site:every) in the jobs table with leases, so each runs once per
+-- interval however many workers or machines share the database; failures are retried with
+-- back-off, then parked with their error. Also publishes scheduled entries when their time comes.
 local time = require "quire.time"
 
 local M = {}
+
+M.MAX_ATTEMPTS = 5
+local PARKED_AT = "9999-12-31T00:00:00Z"
 
 -- Records each registered job, keeping the schedule of jobs already known.
 function M.sync(db, jobs)
@@ -12,15 +16,34 @@ function M.sync(db, jobs)
   end
 end
 
+-- Publishes the scheduled entries whose time has come (and fires entry.published). Each entry
+-- is published in its own transaction with a status check, so two processes never publish one
+-- twice. Returns how many were published.
+function M.publish_scheduled(quire)
+  local db = quire._db
+  local n = 0
+  for _, row in ipairs(db:rows("SELECT id FROM entries WHERE status = 'scheduled' AND published_at <= ? ORDER BY published_at LIMIT 1000", time.now())) do
+    local ok = quire.store.transaction(function()
+      local e = quire.content.get(row.id)
+      if not e or e.status ~= "scheduled" then return false end
+      quire.content.update(row.id, { status = "published" })
+      return true
+    end)
+    if ok then n = n + 1 end
+  end
+  return n
+end
+
 -- Claims and runs the jobs that are due. owner names this process (for the lease). Returns the
--- number run and a list of { name =, error = } failures. A job's lease lasts its interval (at
--- least a minute), so a worker that dies mid-job lets another take it over after that.
+-- number run and a list of { name =, error = } failures. A lease lasts the job's interval (at
+-- least a minute), so a worker that dies mid-job lets another take it over after that; a job
+-- missed while nothing was running is due at once.
 function M.run_due(db, jobs, owner)
   local by_name = {}
   for _, job in ipairs(jobs) do by_name[job.name] = job end
   local ran, failures = 0, {}
   local now = time.now()
-  local due = db:rows("SELECT name FROM jobs WHERE run_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY run_at", now, now)
+  local due = db:rows("SELECT name, attempts FROM jobs WHERE run_at <= ? AND (lease_until IS NULL OR lease_until <= ?) ORDER BY run_at", now, now)
   for _, row in ipairs(due) do
     local job = by_name[row.name]
     if job then
@@ -32,16 +55,38 @@ function M.run_due(db, jobs, owner)
       db:commit()
       if claimed == 1 then
         local ok, err = pcall(job.run)
+        local attempts, next_run = 0, time.format(epoch + job.interval)
+        if not ok then
+          attempts = row.attempts + 1
+          -- Back off 30 s, 60 s, 120 s ... (never beyond the interval); park after MAX_ATTEMPTS.
+          next_run = attempts >= M.MAX_ATTEMPTS and PARKED_AT
+            or time.format(epoch + math.min(job.interval, 30 * 2 ^ (attempts - 1)) // 1)
+          failures[#failures + 1] = { name = job.name, error = tostring(err), parked = attempts >= M.MAX_ATTEMPTS }
+        end
         db:begin()
         db:exec("UPDATE jobs SET run_at = ?, lease_owner = NULL, lease_until = NULL, attempts = ?, last_error = ? WHERE name = ?",
-          time.format(epoch + job.interval), ok and 0 or 1, (not ok) and tostring(err) or nil, job.name)
+          next_run, attempts, (not ok) and tostring(err) or nil, job.name)
         db:commit()
         ran = ran + 1
-        if not ok then failures[#failures + 1] = { name = job.name, error = tostring(err) } end
       end
     end
   end
   return ran, failures
+end
+
+-- Every job with its state, for `quire jobs list`.
+function M.list(db)
+  local rows = db:rows("SELECT name, interval_s, run_at, attempts, lease_owner, last_error FROM jobs ORDER BY name")
+  for _, r in ipairs(rows) do
+    r.state = r.run_at == PARKED_AT and "parked" or (r.lease_owner and "running") or (r.attempts > 0 and "retrying") or "ok"
+    if r.state == "parked" then r.run_at = "-" end
+  end
+  return rows
+end
+
+-- Puts a parked (or failing) job back on schedule now. Returns true when the job exists.
+function M.retry(db, name)
+  return db:exec("UPDATE jobs SET run_at = ?, attempts = 0, lease_owner = NULL, lease_until = NULL WHERE name = ?", time.now(), name) == 1
 end
 
 return M
