@@ -278,6 +278,21 @@ entries["search-replace"] = {
   end,
 }
 
+entries.transition = {
+  usage = "transition ID NAME --as LOGIN   (e.g. submit, publish, archive, unpublish; see --list)",
+  opts = { as = "value", list = "flag" }, args = "+",
+  run = function(quire, opts, args)
+    local id = tonumber(args[1]) or -1
+    if opts.list or not args[2] then
+      print(table.concat(quire.workflow.available(id, opts.as), " "))
+      return 0
+    end
+    quire.workflow.apply(id, args[2], opts.as)
+    print(("entry %d: %s done, now %s"):format(id, args[2], quire.content.get(id).status))
+    return 0
+  end,
+}
+
 local terms = {}
 terms.list = {
   usage = "list [--taxonomy tag|section] [--format table|json|csv]",

@@ -278,6 +278,12 @@ function M.new(site, api)
       registry.jobs[#registry.jobs + 1] = job
       rec.jobs[#rec.jobs + 1] = job.name
     end
+    function reg:transition(def)
+      open_check("workflow transitions")
+      site.workflow.define(p.name, def, wrap)
+      rec.transitions = rec.transitions or {}
+      rec.transitions[#rec.transitions + 1] = def.name
+    end
     local function add_dir(list, what, dir)
       open_check(what)
       local path = dir:sub(1, 1) == "/" and dir or (p.dir .. "/" .. dir)
