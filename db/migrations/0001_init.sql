@@ -141,7 +141,8 @@ END;
 CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
   INSERT INTO entries_fts (entries_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body);
 END;
-CREATE TRIGGER entries_fts_update AFTER UPDATE OF title, body ON entries BEGIN
+CREATE TRIGGER entries_fts_update AFTER UPDATE OF title, body ON entries
+WHEN old.title IS NOT new.title OR old.body IS NOT new.body BEGIN
   INSERT INTO entries_fts (entries_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body);
   INSERT INTO entries_fts (rowid, title, body) VALUES (new.id, new.title, new.body);
 END;

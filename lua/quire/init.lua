@@ -7,11 +7,16 @@ local types_mod = require "quire.types"
 local M = {}
 
 -- Runs fn inside a write transaction (BEGIN IMMEDIATE, or a savepoint when nested): commits
--- when it returns, rolls back and re-raises when it errors.
-local function make_transaction(db)
+-- when it returns, rolls back and re-raises when it errors. before_commit(), when given, runs
+-- just before the outermost commit, inside the transaction.
+local function make_transaction(db, before_commit)
   return function(fn, ...)
     db:begin()
-    local res = table.pack(xpcall(fn, function(e)
+    local res = table.pack(xpcall(function(...)
+      local out = table.pack(fn(...))
+      if db:depth() == 1 and before_commit then before_commit() end
+      return table.unpack(out, 1, out.n)
+    end, function(e)
       if type(e) == "string" then return debug.traceback(e, 2) end
       return e
     end, ...))
@@ -44,18 +49,26 @@ function M.open(dir, opts)
   local types = types_mod.new()
   types:define_builtins()
   local site = { db = db, config = cfg, limits = cfg.limits, types = types }
-  site.transaction = make_transaction(db)
-  -- Page-cache tags: reads record what a page was built from (while a request collects), writes
-  -- bump what they touch, inside their own transaction.
+  -- Page-cache tags: reads record what a page was built from (while a request collects); writes
+  -- collect what they touch, and the versions are bumped once, just before the outermost commit
+  -- of their transaction (so a batch of 1000 saves bumps "list:all" once, not 1000 times).
+  local pending = {}
+  local function flush_tags()
+    if next(pending) == nil then return end
+    local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
+    for t in pairs(pending) do
+      db:exec("INSERT INTO cache_tags (tag, version) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET version = excluded.version", t, v)
+    end
+    pending = {}
+  end
+  site.transaction = make_transaction(db, flush_tags)
   function site.tag(t)
     local c = site.collecting
     if c then c[t] = true end
   end
   function site.bump(tags)
-    local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
-    for t in pairs(tags) do
-      db:exec("INSERT INTO cache_tags (tag, version) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET version = excluded.version", t, v)
-    end
+    for t in pairs(tags) do pending[t] = true end
+    if db:depth() == 0 then flush_tags() end
   end
 
   local quire = {
