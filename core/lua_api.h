@@ -10,6 +10,7 @@ void qr_lua_store_open(lua_State *L);
 void qr_lua_content_open(lua_State *L);
 void qr_lua_os_open(lua_State *L);
 void qr_lua_router_open(lua_State *L);
+void qr_lua_crypto_open(lua_State *L);
 void qr_lua_server_open(lua_State *L);
 void qr_lua_template_open(lua_State *L); /* core.template_* */
 void qr_lua_markdown_open(lua_State *L); /* core.markdown_*, core.html_* */

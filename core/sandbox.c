@@ -176,6 +176,7 @@ static int open_core(lua_State *L) {
   qr_lua_content_open(L);
   qr_lua_os_open(L);
   qr_lua_router_open(L);
+  qr_lua_crypto_open(L);
   qr_lua_server_open(L);
   qr_lua_template_open(L);
   qr_lua_markdown_open(L);

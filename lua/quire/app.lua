@@ -45,9 +45,50 @@ function M.permalink(t, entry)
   return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
 end
 
+-- "a=1; b=2" -> { a = "1", b = "2" }
+function M.parse_cookies(header)
+  local out = {}
+  for pair in (header or ""):gmatch("[^;]+") do
+    local k, v = pair:match("^%s*([^=%s]+)%s*=%s*(.-)%s*$")
+    if k and out[k] == nil then out[k] = v:gsub('^"(.*)"$', "%1") end
+  end
+  return out
+end
+
 local Response = {}
 Response.__index = Response
 function Response:header(k, v) self.headers[k:lower()] = v return self end
+
+-- Sets a cookie: HttpOnly and SameSite=Lax unless opts say otherwise; Secure on HTTPS sites.
+function Response:cookie(name, value, opts)
+  opts = opts or {}
+  if not tostring(name):match("^[%w_%-]+$") or tostring(value):find("[;,%s\"\\]") then
+    error("cookie names are words and values carry no ; , space, quote or backslash", 2)
+  end
+  local parts = { name .. "=" .. value, "Path=" .. (opts.path or "/") }
+  if opts.max_age then parts[#parts + 1] = "Max-Age=" .. math.floor(opts.max_age) end
+  if opts.http_only ~= false then parts[#parts + 1] = "HttpOnly" end
+  parts[#parts + 1] = "SameSite=" .. (opts.same_site or "Lax")
+  if opts.secure or (opts.secure == nil and self.https) then parts[#parts + 1] = "Secure" end
+  local list = self.headers["set-cookie"] or {}
+  list[#list + 1] = table.concat(parts, "; ")
+  self.headers["set-cookie"] = list
+  self.private = true
+  return self
+end
+
+-- Renders a named template into the response as HTML.
+function Response:render(name, view, opts)
+  self.headers["content-type"] = self.headers["content-type"] or "text/html; charset=utf-8"
+  self.parts[#self.parts + 1] = self.quire.template.render(name, view, opts)
+  return self
+end
+
+function Response:json(value)
+  self.headers["content-type"] = "application/json"
+  self.parts[#self.parts + 1] = self.quire.json.encode(value)
+  return self
+end
 function Response:write(s) self.parts[#self.parts + 1] = tostring(s) return self end
 function Response:redirect(url, status)
   self.status = status or 303
@@ -91,11 +132,12 @@ function M.new(quire, site)
     seq = seq + 1
     local id = ("%x-%x"):format(core.getpid(), seq)
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
-    local res = setmetatable({ status = 200, headers = {}, parts = {} }, Response)
+    local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire }, Response)
     res.headers["x-request-id"] = id
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
-    local req = { id = id, method = method:upper(), path = path, query = M.parse_query(qs), headers = headers, body = opts.body or "" }
+    local req = { id = id, method = method:upper(), path = path, query = M.parse_query(qs), headers = headers, body = opts.body or "",
+      remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
     if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form = M.parse_query(req.body) end
     local handler, params_or_status, allow = app.router:match(req.method, path)
     if not handler then
@@ -114,7 +156,9 @@ function M.new(quire, site)
     local collected = site.collecting
     site.collecting = nil
     local tags = {}
-    if ok then
+    -- Private responses (cookies set, or marked res.private) are never cached or shared.
+    if res.private then res.headers["cache-control"] = res.headers["cache-control"] or "private, no-store" end
+    if ok and not res.private then
       for t in pairs(collected) do tags[#tags + 1] = t end
       table.sort(tags)
     end

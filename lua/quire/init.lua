@@ -33,7 +33,7 @@ end
 
 -- What plugins may touch: the API less the core's private handles.
 local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
-  "template", "markdown", "html", "url", "json", "filters", "workflow" }
+  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens" }
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). Returns the
 -- `quire` API table, or nil and a message.
@@ -82,6 +82,7 @@ function M.open(dir, opts)
   quire.comments = require("quire.comments").new(site)
   quire.users = require("quire.users").new(site)
   quire.terms = require("quire.terms").new(site)
+  quire.tokens = require("quire.tokens").new(site)
   site.workflow = require("quire.workflow").new(site, quire)
   quire.workflow = { apply = site.workflow.apply, available = site.workflow.available }
   site.template_dirs = { cfg.dir .. "/templates" } -- the site's theme first; plugins append theirs

@@ -1,0 +1,84 @@
+/* Lua binding for the few cryptographic primitives the core needs: random bytes, HMAC-SHA-256
+ * (signed tokens, CSRF), constant-time comparison, and argon2id password hashing. */
+#include <argon2.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <mbedtls/md.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "lua_api.h"
+
+/* core.random_bytes(n) -> n bytes from the kernel's CSPRNG */
+static int l_random_bytes(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n > 0 && n <= 1024, 1, "1..1024 bytes");
+  unsigned char buf[1024];
+  size_t got = 0;
+  while (got < (size_t)n) {
+    ssize_t r = getrandom(buf + got, (size_t)n - got, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return luaL_error(L, "getrandom failed: %s", strerror(errno));
+    }
+    got += (size_t)r;
+  }
+  lua_pushlstring(L, (const char *)buf, (size_t)n);
+  return 1;
+}
+
+/* core.hmac_sha256(key, message) -> 32 raw bytes */
+static int l_hmac_sha256(lua_State *L) {
+  size_t klen, mlen;
+  const char *key = luaL_checklstring(L, 1, &klen);
+  const char *msg = luaL_checklstring(L, 2, &mlen);
+  unsigned char out[32];
+  const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+  if (!md || mbedtls_md_hmac(md, (const unsigned char *)key, klen, (const unsigned char *)msg, mlen, out) != 0)
+    return luaL_error(L, "HMAC-SHA-256 failed");
+  lua_pushlstring(L, (const char *)out, sizeof out);
+  return 1;
+}
+
+/* core.equal(a, b) -> true when equal, in time that does not depend on where they differ */
+static int l_equal(lua_State *L) {
+  size_t alen, blen;
+  const char *a = luaL_checklstring(L, 1, &alen);
+  const char *b = luaL_checklstring(L, 2, &blen);
+  unsigned char diff = (unsigned char)(alen != blen);
+  size_t n = alen < blen ? alen : blen;
+  for (size_t i = 0; i < n; i++) diff |= (unsigned char)(a[i] ^ b[i]);
+  lua_pushboolean(L, diff == 0);
+  return 1;
+}
+
+/* core.password_hash(password) -> "$argon2id$v=19$m=65536,t=3,p=1$..." (RFC 9106's second
+ * recommended option: 64 MiB, 3 passes) */
+static int l_password_hash(lua_State *L) {
+  size_t plen;
+  const char *pw = luaL_checklstring(L, 1, &plen);
+  unsigned char salt[16];
+  if (getrandom(salt, sizeof salt, 0) != (ssize_t)sizeof salt) return luaL_error(L, "getrandom failed");
+  char encoded[128];
+  int rc = argon2id_hash_encoded(3, 1 << 16, 1, pw, plen, salt, sizeof salt, 32, encoded, sizeof encoded);
+  if (rc != ARGON2_OK) return luaL_error(L, "argon2id: %s", argon2_error_message(rc));
+  lua_pushstring(L, encoded);
+  return 1;
+}
+
+/* core.password_verify(encoded, password) -> boolean */
+static int l_password_verify(lua_State *L) {
+  size_t plen;
+  const char *encoded = luaL_checkstring(L, 1);
+  const char *pw = luaL_checklstring(L, 2, &plen);
+  lua_pushboolean(L, argon2id_verify(encoded, pw, plen) == ARGON2_OK);
+  return 1;
+}
+
+void qr_lua_crypto_open(lua_State *L) {
+  static const luaL_Reg fns[] = {{"random_bytes", l_random_bytes}, {"hmac_sha256", l_hmac_sha256},
+                                 {"equal", l_equal}, {"password_hash", l_password_hash},
+                                 {"password_verify", l_password_verify}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}

@@ -1,0 +1,50 @@
+-- Request dispatch helpers: cookies, private responses, cache tags, signed tokens.
+local testing = require "quire.testing"
+local fixtures = (debug.getinfo(1, "S").source:sub(2):match("^(.*)/lua/[^/]+$") or ".") .. "/fixtures/plugins"
+
+describe("responses", function()
+  local q
+  setup(function() q = testing.site { plugins = { "appfix" }, plugin_path = { fixtures } } end)
+
+  it("reads cookies and sets HttpOnly SameSite cookies, making the response private", function()
+    local r = q:request("GET", "/cookie", { headers = { Cookie = "name=Ana; other=1" } })
+    assert.equal("hello Ana", r.body)
+    assert.equal("seen=yes; Path=/; Max-Age=60; HttpOnly; SameSite=Lax", r.headers["set-cookie"][1])
+    assert.equal("private, no-store", r.headers["cache-control"])
+    assert.equal("", r.tags)
+  end)
+
+  it("tags pages with what they were built from", function()
+    local r = q:request("GET", "/listed")
+    assert.equal("list:all", r.tags)
+    assert.equal('{"ok":true}', q:request("GET", "/json").body)
+  end)
+end)
+
+describe("quire.tokens", function()
+  local q
+  setup(function() q = testing.site() end)
+
+  it("signs and verifies data for one purpose", function()
+    local t = q.tokens.sign("share", "entry:42|twitter")
+    assert.equal("entry:42|twitter", (q.tokens.verify("share", t)))
+    assert.is_nil(q.tokens.verify("csrf", t)) -- another purpose
+    local tampered = t:gsub("^..", "AA")
+    assert.is_nil(q.tokens.verify("share", tampered))
+    assert.is_nil(q.tokens.verify("share", "garbage"))
+  end)
+
+  it("expires tokens", function()
+    local t = q.tokens.sign("csrf", "x", -1)
+    local data, why = q.tokens.verify("csrf", t)
+    assert.is_nil(data)
+    assert.equal("expired", why)
+  end)
+
+  it("round-trips any bytes through base64url", function()
+    local tokens = require "quire.tokens"
+    for _, s in ipairs({ "", "a", "ab", "abc", "\0\255\1", ("é"):rep(10) }) do
+      assert.equal(s, tokens.unb64url(tokens.b64url(s)))
+    end
+  end)
+end)
