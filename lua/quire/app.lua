@@ -2,7 +2,7 @@
 -- permalinks and plugins, a request table in, a response table out. Errors become a 500 that
 -- carries a request id; the details go to the log, never to the reader.
 local core = require "quire.core"
-local errors = require "quire.errors"
+local budget_call = core.budget_call
 
 local M = {}
 
@@ -149,9 +149,20 @@ function M.new(quire, site)
     end
     req.params = params_or_status
     site.collecting = {}
-    local ok, result = pcall(function()
+    -- The whole request runs under a budget too (ten plugin calls' worth): rendering reads
+    -- values that plugins built, and a metamethod in them must not hang the worker.
+    local ok, result = budget_call(("request %s %s"):format(req.method, path), site.limits.instructions * 10, function()
       site.hooks:emit("request.start", req)
-      return app.handlers[handler](req, res)
+      local out = app.handlers[handler](req, res)
+      -- Read what the handler returned here, under the budget, into plain values.
+      if type(out) == "table" then
+        local plain = { status = math.tointeger(out.status) or 500, headers = {}, body = out.body and tostring(out.body) }
+        for k, v in pairs(out.headers or {}) do plain.headers[tostring(k)] = tostring(v) end
+        return plain
+      elseif out ~= nil and type(out) ~= "string" then
+        error("a route handler returns a string, a table {status=, headers=, body=} or nothing", 0)
+      end
+      return out
     end)
     local collected = site.collecting
     site.collecting = nil

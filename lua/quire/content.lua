@@ -145,7 +145,12 @@ function M.new(site)
     if row.status == "scheduled" and not row.published_at then
       errs[#errs + 1] = { field = "published_at", message = "is required for a scheduled entry" }
     end
-    row.author_id = user_id(e.author, errs)
+    -- An unchanged author needs no lookup (the foreign key keeps it valid).
+    if existing_id and e.author ~= nil and e.author == e.existing_author then
+      row.author_id = e.author
+    else
+      row.author_id = user_id(e.author, errs)
+    end
     if e.slug ~= nil then
       if type(e.slug) ~= "string" or not core.slug_valid(e.slug, limits.slug_max) then
         errs[#errs + 1] = { field = "slug", message = ("%q is not a valid slug: use a-z, 0-9 and single '-', at most %d bytes"):format(tostring(e.slug), limits.slug_max) }
@@ -232,8 +237,14 @@ function M.new(site)
     local by_entry = {}
     for _, id in ipairs(ids) do by_entry[id] = { tags = {} } end
     if #ids == 0 then return by_entry end
-    local rows = db:rows("SELECT et.entry_id, t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-      .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", json.encode(ids))
+    local rows
+    if #ids == 1 then
+      rows = db:rows("SELECT et.entry_id, t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
+        .. " WHERE et.entry_id = ? ORDER BY et.position", ids[1])
+    else
+      rows = db:rows("SELECT et.entry_id, t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
+        .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", json.encode(ids))
+    end
     for _, r in ipairs(rows) do
       local slot = by_entry[r.entry_id]
       if r.taxonomy == "tag" then slot.tags[#slot.tags + 1] = r.name else slot.section = r.name end
@@ -276,7 +287,7 @@ function M.new(site)
       tags = row.tags, section = row.section or nil }
     local ok, why, plugin = hooks:emit("entry.saving", draft)
     if not ok then
-      errors.invalid("save refused", { { message = ("plugin '%s' refused the save: %s"):format(plugin, tostring(why)) } })
+      errors.invalid("save refused", { { message = ("plugin '%s' refused the save: %s"):format(plugin, why) } })
     end
   end
 
@@ -350,7 +361,7 @@ function M.new(site)
       local merged = {
         type = cur.type, title = cur.title, body = cur.body, status = cur.status,
         author = cur.author_id, published_at = cur.published_at, fields = cur.fields,
-        slug = cur.slug,
+        slug = cur.slug, existing_author = cur.author_id,
       }
       for k, v in pairs(changes) do
         if k == "fields" and type(v) == "table" then

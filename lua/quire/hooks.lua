@@ -117,7 +117,8 @@ function M:emit(name, ...)
   if not self:has("hook", name) then return true end
   for _, h in ipairs(self:order("hook", name)) do
     local ok, msg = self.call(h, ...)
-    if ok == false then return false, msg or "refused", h.plugin end
+    -- Only a string reason is kept: anything else could carry metamethods that run unbudgeted.
+    if ok == false then return false, type(msg) == "string" and msg or "refused", h.plugin end
   end
   return true
 end

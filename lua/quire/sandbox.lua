@@ -53,6 +53,14 @@ function M.env(name, api, extra)
   env.utf8 = copy(utf8)
   env.coroutine = copy(coroutine)
   env.os = copy(os, { "time", "date", "clock", "difftime" })
+  -- A __gc finalizer would run later, at any point of a garbage collection, outside every
+  -- budget: plugins may not install one.
+  env.setmetatable = function(t, mt)
+    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+      error("plugins cannot set __gc metamethods (finalizers would run outside the plugin's budget)", 2)
+    end
+    return setmetatable(t, mt)
+  end
   env.print = print
   env.quire = api
   -- Text chunks only, in this plugin's environment unless another is given.

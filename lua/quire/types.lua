@@ -159,7 +159,7 @@ function M.validate(t, fields, ctx)
       elseif f.validate then
         local ok, verr = f.validate(norm)
         if not ok then
-          errs[#errs + 1] = { field = "fields." .. name, message = verr or "is not valid" }
+          errs[#errs + 1] = { field = "fields." .. name, message = type(verr) == "string" and verr or "is not valid" }
         end
       end
       out[name] = norm

@@ -87,7 +87,7 @@ function M.new(site, quire)
         -- The check sees dates as stored: UTC text, whatever form the caller gave.
         if update.published_at ~= nil then preview.published_at = time.parse(update.published_at) or update.published_at end
         local ok, why = t.check(preview, u)
-        if not ok then refuse(why or "a precondition failed") end
+        if not ok then refuse(type(why) == "string" and why or "a precondition failed") end
       end
       local previous = site.actor
       site.actor = u and u.id or previous

@@ -60,6 +60,7 @@ describe("the plugin sandbox", function()
     wrong_type = "plugin 'evil': filter 'attack.wrong_type' returned a string, expected table",
     returns_nothing = "filter 'attack.returns_nothing' returned nothing, expected table",
     yield_out = "attempt to yield from outside a coroutine",
+    gc_finalizer = "plugins cannot set __gc metamethods",
   }
 
   for name, pattern in pairs(blocked) do
@@ -89,6 +90,15 @@ describe("the plugin sandbox", function()
     assert.equal(0, #q.content.query {})
     q.content.create { type = "article", title = "Works" }
     assert.equal(1, #q.content.query {})
+  end)
+
+  it("never calls a plugin's metamethods outside its budget", function()
+    local ok, err = pcall(q.content.create, { type = "article", title = "veto me" })
+    assert.is_false(ok)
+    assert.matches("plugin 'evil' refused the save: refused", tostring(err))
+    local r = q:request("GET", "/trap")
+    assert.equal(500, r.status)
+    assert.equal(1, q.filters.apply("healthy", {}).ok)
   end)
 
   -- Last: it breaks the plugin's own string library on purpose.
