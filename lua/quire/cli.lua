@@ -21,6 +21,7 @@ Commands:
   import DIR | import --from wordpress FILE.xml
                                 import an export, or a WordPress WXR file
   terms list|rename|merge       tags and sections
+  user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
   comments list|approve|spam|hold|delete
                                 moderation
   jobs run|list|retry NAME [--site DIR]

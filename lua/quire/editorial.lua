@@ -345,7 +345,46 @@ for _, action in ipairs({ { "approve", "approved" }, { "spam", "spam" }, { "hold
   }
 end
 
-local groups = { entries = entries, terms = terms, comments = comments }
+local user = {}
+local function read_password(opts)
+  if not opts["password-stdin"] then return nil end
+  local pw = io.stdin:read("l")
+  if not pw or #pw < 10 then error("a password needs at least 10 characters", 0) end
+  return pw
+end
+user.add = {
+  usage = "add LOGIN [--name NAME] [--email E] [--role contributor|author|editor|admin] [--password-stdin]",
+  opts = { name = "value", email = "value", role = "value", ["password-stdin"] = "flag" }, args = 1,
+  run = function(quire, opts, args)
+    local pw = read_password(opts)
+    local id = quire.users.create { login = args[1], name = opts.name, email = opts.email, role = opts.role }
+    if pw then quire.users.set_password(id, pw) end
+    print(id)
+    return 0
+  end,
+}
+user.passwd = {
+  usage = "passwd LOGIN --password-stdin   (stored as an argon2id hash)",
+  opts = { ["password-stdin"] = "flag" }, args = 1,
+  run = function(quire, opts, args)
+    local u = quire.users.get(args[1])
+    if not u then return fail(1, "no user %s", args[1]) end
+    local pw = read_password(opts)
+    if not pw then return fail(2, "give the new password on standard input with --password-stdin") end
+    quire.users.set_password(u.id, pw)
+    print("password changed for " .. u.login)
+    return 0
+  end,
+}
+user.list = {
+  usage = "list [--format table|json|csv]",
+  opts = FORMAT_OPTS,
+  run = function(quire, opts)
+    return output(quire.users.list(), { "id", "login", "display_name", "role", "email", "created_at" }, opts.format)
+  end,
+}
+
+local groups = { entries = entries, terms = terms, comments = comments, user = user }
 
 -- Single commands (no sub-command): quire export / quire import.
 local singles = {

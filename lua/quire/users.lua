@@ -47,6 +47,31 @@ function M.new(site)
     error("quire.users.get takes an id or a login", 2)
   end
 
+  -- Stores an argon2id hash of password (never the password).
+  function api.set_password(id, password)
+    if type(password) ~= "string" or #password < 10 or #password > 1024 then
+      errors.raise("invalid", "a password is 10 to 1024 bytes")
+    end
+    local hash = core.password_hash(password)
+    return transaction(function()
+      if db:exec("UPDATE users SET password_hash = ? WHERE id = ?", hash, id) == 0 then
+        errors.raise("not_found", ("no user %s"):format(tostring(id)))
+      end
+      return true
+    end)
+  end
+
+  -- The user whose login and password match, or nil (same work either way, so timing does not
+  -- tell whether the login exists).
+  function api.authenticate(login, password)
+    local row = type(login) == "string" and db:row("SELECT id, password_hash FROM users WHERE login = ?", login)
+    local hash = row and row.password_hash
+      or "$argon2id$v=19$m=65536,t=3,p=1$c29tZXNhbHRzb21lc2FsdA$2mW8k4cBQxv0Jt+4yQq3v1m1dQh3fJc2hX5mDkJ1D0U"
+    local ok = core.password_verify(hash, tostring(password or ""))
+    if ok and row and row.password_hash then return api.get(row.id) end
+    return nil
+  end
+
   function api.list()
     return db:rows("SELECT " .. PUBLIC .. " FROM users ORDER BY login")
   end
