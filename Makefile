@@ -7,10 +7,10 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian 12 packages the build, the tests and the benchmarks need.
 PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite3 libuv1-dev \
   libmbedtls-dev node-llhttp libmd4c-dev libmd4c-html0-dev libgumbo-dev zlib1g-dev \
-  lua-busted lua-cjson lua-expat libargon2-dev curl
+  lua-busted lua-cjson lua-expat libargon2-dev curl openssl
 
 # Only the benchmarks need these.
-BENCH_PACKAGES := hyperfine wrk bc
+BENCH_PACKAGES := hyperfine wrk bc nginx
 
 .PHONY: all deps build demo test test-asan bench clean
 

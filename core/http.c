@@ -1,4 +1,4 @@
-/* HTTP/1.1 connections: llhttp callbacks with hard limits, timers, the response writer. */
+/* HTTP/1.1 connections: llhttp callbacks with hard limits, timers, TLS, the response writer. */
 #include "http.h"
 
 #include <llhttp.h>
@@ -7,7 +7,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include "server.h"
 
 #define IP_BUCKETS 1024
 #define BODY_GRACE_MS 5000
@@ -24,10 +27,12 @@ typedef struct conn conn;
 struct qr_http_server_s {
   uv_loop_t *loop;
   uv_tcp_t *listeners;
+  qr_tls_t **listener_tls; /* per listener: borrowed TLS context, or NULL */
   int nlisteners, listeners_open;
   qr_http_limits_t limits;
-  qr_http_handler_cb cb;
-  void *ud;
+  qr_http_callbacks_t cbs;
+  unsigned pid;
+  unsigned long long next_id;
   conn *conns; /* doubly linked list of open connections */
   unsigned nconns;
   ip_count *ips[IP_BUCKETS];
@@ -63,6 +68,9 @@ struct conn {
   uint64_t body_started;
   int close_after; /* close once the queued responses are written */
   int reading;
+  qr_tls_conn_t *tls; /* NULL: plain HTTP */
+  int tls_seen;       /* the first bytes were looked at */
+  char id[32];        /* the current request's id */
 };
 
 static const llhttp_settings_t *parser_settings(void);
@@ -185,6 +193,7 @@ static void maybe_drained(qr_http_server_t *s) {
         s->ips[i] = n;
       }
     free(s->listeners);
+    free(s->listener_tls);
     free(s);
     done(ud);
   }
@@ -200,6 +209,7 @@ static void on_handle_closed(uv_handle_t *h) {
   qr_buf_free(&c->value);
   qr_buf_free(&c->body);
   free(c->headers);
+  qr_tls_conn_free(c->tls);
   if (c->remote[0]) ip_add(s, c->remote, -1);
   if (c->prev) c->prev->next = c->next; else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -219,7 +229,7 @@ typedef struct {
   uv_write_t req;
   conn *c;
   int close_after;
-  size_t len;
+  char *owned; /* freed once written (TLS output, or a response body handed over), or NULL */
   char data[];
 } write_req;
 
@@ -247,10 +257,22 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 /* Lingering close: after the last response, stop sending and discard what the client still
  * sends for a moment, so closing with unread input does not reset the connection before the
  * client has read our answer (a 400 or 413 sent while it was still writing). */
+static void queue_write(conn *c, char *owned, const char *head, size_t hlen, const char *body, size_t blen,
+                        int close_after);
+
 static void linger(conn *c) {
   c->state = ST_LINGER;
   uv_timer_stop(&c->timer);
   start_timer(c, LINGER_MS, 0);
+  if (c->tls) { /* end the TLS session properly before the TCP one */
+    qr_tls_conn_close_notify(c->tls);
+    if (qr_tls_conn_pending(c->tls)) {
+      qr_buf_t out;
+      qr_tls_conn_take_output(c->tls, &out);
+      queue_write(c, out.data, NULL, 0, NULL, 0, 0);
+      if (c->state == ST_CLOSING) return;
+    }
+  }
   if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
     conn_close(c);
     return;
@@ -262,6 +284,7 @@ static void on_written(uv_write_t *w, int status) {
   write_req *wr = (write_req *)w;
   conn *c = wr->c;
   int close_after = wr->close_after;
+  free(wr->owned);
   free(wr);
   if (c->state == ST_CLOSING || c->state == ST_LINGER) return;
   if (status < 0) {
@@ -276,15 +299,27 @@ static void on_written(uv_write_t *w, int status) {
     resume_reading(c);
 }
 
-static void send_bytes(conn *c, const char *head, size_t hlen, const char *body, size_t blen, int close_after) {
-  write_req *wr = qr_xmalloc(sizeof *wr + hlen + blen);
-  memcpy(wr->data, head, hlen);
-  if (blen) memcpy(wr->data + hlen, body, blen);
+/* Queues bytes for the socket: either owned (a malloc'd block of hlen bytes, freed once written)
+ * or copied from head and body. */
+static void queue_write(conn *c, char *owned, const char *head, size_t hlen, const char *body, size_t blen,
+                        int close_after) {
+  write_req *wr;
+  uv_buf_t b;
+  if (owned) {
+    wr = qr_xmalloc(sizeof *wr);
+    wr->owned = owned;
+    b = uv_buf_init(owned, (unsigned)hlen);
+  } else {
+    wr = qr_xmalloc(sizeof *wr + hlen + blen);
+    wr->owned = NULL;
+    memcpy(wr->data, head, hlen);
+    if (blen) memcpy(wr->data + hlen, body, blen);
+    b = uv_buf_init(wr->data, (unsigned)(hlen + blen));
+  }
   wr->c = c;
   wr->close_after = close_after;
-  wr->len = hlen + blen;
-  uv_buf_t b = uv_buf_init(wr->data, (unsigned)(hlen + blen));
   if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+    free(wr->owned);
     free(wr);
     conn_close(c);
     return;
@@ -293,6 +328,66 @@ static void send_bytes(conn *c, const char *head, size_t hlen, const char *body,
     uv_read_stop((uv_stream_t *)&c->tcp); /* a client that does not read its responses waits */
     c->reading = 0;
   }
+}
+
+/* Plain HTTP: sends a copy of head and the body block itself, which the write owns and frees
+ * (no copy of a large body). */
+static void queue_write_body(conn *c, const char *head, size_t hlen, char *body, size_t blen, int close_after) {
+  write_req *wr = qr_xmalloc(sizeof *wr + hlen);
+  memcpy(wr->data, head, hlen);
+  wr->owned = body;
+  wr->c = c;
+  wr->close_after = close_after;
+  uv_buf_t b[2] = {uv_buf_init(wr->data, (unsigned)hlen), uv_buf_init(body, (unsigned)blen)};
+  if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, b, 2, on_written) != 0) {
+    free(wr->owned);
+    free(wr);
+    conn_close(c);
+    return;
+  }
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > c->srv->limits.write_queue_max && c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+/* Sends the TLS engine's pending output (handshake messages, records, alerts). With close_after
+ * and nothing pending, goes straight to the lingering close. */
+static void tls_flush(conn *c, int close_after) {
+  if (!qr_tls_conn_pending(c->tls)) {
+    if (close_after) linger(c);
+    return;
+  }
+  qr_buf_t out;
+  qr_tls_conn_take_output(c->tls, &out);
+  queue_write(c, out.data, NULL, out.len, NULL, 0, close_after);
+}
+
+static void send_bytes(conn *c, const char *head, size_t hlen, const char *body, size_t blen, int close_after) {
+  if (!c->tls) {
+    queue_write(c, NULL, head, hlen, body, blen, close_after);
+    return;
+  }
+  /* One TLS record for a small response rather than one for the head and one for the body. */
+  static char joined[16 * 1024];
+  int rc;
+  if (hlen + blen <= sizeof joined) {
+    memcpy(joined, head, hlen);
+    if (blen) memcpy(joined + hlen, body, blen);
+    rc = qr_tls_conn_write(c->tls, joined, hlen + blen);
+  } else {
+    rc = qr_tls_conn_write(c->tls, head, hlen);
+    if (rc == 0 && blen) rc = qr_tls_conn_write(c->tls, body, blen);
+  }
+  if (rc != 0) {
+    conn_close(c);
+    return;
+  }
+  tls_flush(c, close_after);
+}
+
+static void new_request_id(conn *c) {
+  snprintf(c->id, sizeof c->id, "%x-s%llx", c->srv->pid, ++c->srv->next_id);
 }
 
 static void http_date(char *out, size_t n) {
@@ -312,14 +407,30 @@ static void http_date(char *out, size_t n) {
 static void send_error(conn *c, int status, const char *why) {
   char head[512], date[64];
   http_date(date, sizeof date);
+  if (c->state != ST_HEAD && c->state != ST_BODY) new_request_id(c); /* not inside a request */
   char body[256];
   int blen = snprintf(body, sizeof body, "%d %s: %s\n", status, reason(status), why);
   int hlen = snprintf(head, sizeof head,
                       "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: quire\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                      "Content-Length: %d\r\nConnection: close\r\n\r\n",
-                      status, reason(status), date, blen);
+                      "Content-Length: %d\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n",
+                      status, reason(status), date, blen, c->id);
   uv_timer_stop(&c->timer);
   c->close_after = 1; /* parse nothing more from this client */
+  if (c->srv->cbs.log) {
+    /* What is known of the request: the method and target once the request line began. */
+    qr_http_request_t req = {
+        .method = c->url.len ? llhttp_method_name((llhttp_method_t)c->parser.method) : NULL,
+        .target = c->url.len ? c->url.data : NULL,
+        .target_len = c->url.len,
+        .headers = c->headers,
+        .nheaders = c->nheaders,
+        .http_minor = c->parser.http_minor,
+        .remote = c->remote,
+        .secure = c->tls != NULL,
+        .id = c->id,
+    };
+    c->srv->cbs.log(c->srv->cbs.ud, &req, NULL, status, (size_t)blen);
+  }
   send_bytes(c, head, (size_t)hlen, body, (size_t)blen, 1);
 }
 
@@ -347,6 +458,7 @@ static int limit(conn *c, int status, const char *why) {
 static int on_message_begin(llhttp_t *p) {
   conn *c = p->data;
   reset_request(c);
+  new_request_id(c);
   c->state = ST_HEAD;
   start_timer(c, c->srv->limits.header_timeout_ms, 0);
   return 0;
@@ -606,8 +718,16 @@ static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *r
   qr_buf_puts(&head, extra);
   if (res->head.len) qr_buf_append(&head, res->head.data, res->head.len);
   qr_buf_append(&head, "\r\n", 2);
-  send_bytes(c, head.data, head.len, body, no_body ? 0 : blen, !keep_alive);
+  qr_buf_t *whole = body == res->body.data ? &res->body : body == res->gz.data ? &res->gz : NULL;
+  if (!c->tls && !no_body && blen >= 4096 && whole && whole->len == blen) {
+    char *owned = whole->data; /* the response is freed after this: hand its body to the write */
+    memset(whole, 0, sizeof *whole);
+    queue_write_body(c, head.data, head.len, owned, blen, !keep_alive);
+  } else {
+    send_bytes(c, head.data, head.len, body, no_body ? 0 : blen, !keep_alive);
+  }
   qr_buf_free(&head);
+  if (c->srv->cbs.log) c->srv->cbs.log(c->srv->cbs.ud, req, res, status, no_body ? 0 : blen);
 }
 
 static int on_message_complete(llhttp_t *p) {
@@ -624,9 +744,11 @@ static int on_message_complete(llhttp_t *p) {
       .body = c->body,
       .http_minor = p->http_minor,
       .remote = c->remote,
+      .secure = c->tls != NULL,
+      .id = c->id,
   };
   qr_http_response_t res = {.status = 200};
-  s->cb(s->ud, &req, &res);
+  s->cbs.handle(s->cbs.ud, &req, &res);
   s->requests++;
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
   respond(c, &req, &res, keep_alive);
@@ -664,16 +786,10 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(slab, sizeof slab);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  conn *c = (conn *)stream;
-  if (nread == 0) return;
-  if (nread < 0) {
-    conn_close(c);
-    return;
-  }
-  if (c->state == ST_CLOSING || c->state == ST_LINGER || c->close_after) return; /* discarded */
+/* Parses request bytes (as received, or as decrypted from TLS). */
+static void feed(conn *c, const char *data, size_t n) {
   if (c->state == ST_IDLE && !c->srv->draining) start_timer(c, c->srv->limits.header_timeout_ms, 0);
-  llhttp_errno_t err = llhttp_execute(&c->parser, buf->base, (size_t)nread);
+  llhttp_errno_t err = llhttp_execute(&c->parser, data, n);
   if (err == HPE_OK) return;
   if (err == HPE_PAUSED && c->close_after) return;
   if (c->pending_status) {
@@ -684,6 +800,57 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     const char *why = llhttp_get_error_reason(&c->parser);
     send_error(c, err == HPE_INVALID_VERSION ? 505 : 400, why ? why : llhttp_errno_name(err));
   }
+}
+
+/* TLS: ciphertext in, handshake, then plaintext to the parser. The handshake shares the request
+ * head deadline set at accept: reads during it do not extend it, so a client cannot hold a
+ * connection by trickling handshake bytes. */
+static void tls_read(conn *c, const char *data, size_t n) {
+  if (!c->tls_seen) {
+    c->tls_seen = 1;
+    if ((unsigned char)data[0] != 0x16) { /* not a TLS handshake record: plain HTTP, most likely */
+      qr_tls_conn_free(c->tls);
+      c->tls = NULL;
+      send_error(c, 400, "this port speaks HTTPS; the request was sent as plain HTTP");
+      return;
+    }
+  }
+  qr_tls_conn_input(c->tls, data, n);
+  if (!qr_tls_conn_established(c->tls)) {
+    int rc = qr_tls_conn_handshake(c->tls);
+    if (rc < 0) { /* send the alert mbedTLS queued, if any, then close */
+      uv_timer_stop(&c->timer);
+      c->close_after = 1;
+      tls_flush(c, 1);
+      return;
+    }
+    tls_flush(c, 0);
+    if (rc == QR_TLS_AGAIN || c->state == ST_CLOSING) return;
+  }
+  static char plain[16 * 1024]; /* one record's worth; one loop thread */
+  while (c->tls && c->state != ST_CLOSING && c->state != ST_LINGER && !c->close_after) {
+    ssize_t r = qr_tls_conn_read(c->tls, plain, sizeof plain);
+    if (r == 0) break;
+    if (r < 0) { /* close_notify or a bad record: we are done with this client */
+      c->close_after = 1;
+      tls_flush(c, 1);
+      return;
+    }
+    feed(c, plain, (size_t)r);
+  }
+  if (c->tls && c->state != ST_CLOSING && c->state != ST_LINGER && qr_tls_conn_pending(c->tls)) tls_flush(c, 0);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  conn *c = (conn *)stream;
+  if (nread == 0) return;
+  if (nread < 0) {
+    conn_close(c);
+    return;
+  }
+  if (c->state == ST_CLOSING || c->state == ST_LINGER || c->close_after) return; /* discarded */
+  if (c->tls) tls_read(c, buf->base, (size_t)nread);
+  else feed(c, buf->base, (size_t)nread);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -715,6 +882,8 @@ static void on_connection(uv_stream_t *server, int status) {
   llhttp_init(&c->parser, HTTP_REQUEST, parser_settings());
   c->parser.data = c;
   c->state = ST_IDLE;
+  qr_tls_t *tls = s->listener_tls[(uv_tcp_t *)server - s->listeners];
+  if (tls) c->tls = qr_tls_conn_new(tls);
   unsigned per_ip = c->remote[0] ? ip_add(s, c->remote, 1) : 0;
   if (s->nconns > s->limits.max_connections) {
     send_error(c, 503, "too many connections (limits.max_connections)");
@@ -728,23 +897,25 @@ static void on_connection(uv_stream_t *server, int status) {
   resume_reading(c);
 }
 
-int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const int *fds, int nfds,
-                         const qr_http_limits_t *limits, qr_http_handler_cb cb, void *ud) {
+int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_listener_t *listeners, int n,
+                         const qr_http_limits_t *limits, const qr_http_callbacks_t *cbs) {
   qr_http_server_t *s = qr_xcalloc(1, sizeof *s);
   s->loop = loop;
   s->limits = *limits;
-  s->cb = cb;
-  s->ud = ud;
-  s->listeners = qr_xcalloc((size_t)nfds, sizeof(uv_tcp_t));
-  for (int i = 0; i < nfds; i++) {
+  s->cbs = *cbs;
+  s->pid = (unsigned)getpid();
+  s->listeners = qr_xcalloc((size_t)n, sizeof(uv_tcp_t));
+  s->listener_tls = qr_xcalloc((size_t)n, sizeof(qr_tls_t *));
+  for (int i = 0; i < n; i++) {
     uv_tcp_init(loop, &s->listeners[i]);
     s->listeners[i].data = s;
+    s->listener_tls[i] = listeners[i].tls;
     s->nlisteners++;
     s->listeners_open++;
-    int rc = uv_tcp_open(&s->listeners[i], fds[i]);
+    int rc = uv_tcp_open(&s->listeners[i], listeners[i].fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listeners[i], 1024, on_connection);
     if (rc != 0) {
-      fprintf(stderr, "quire: cannot listen on inherited socket %d: %s\n", fds[i], uv_strerror(rc));
+      qr_server_log(QR_LOG_ERROR, "cannot listen on inherited socket %d: %s", listeners[i].fd, uv_strerror(rc));
       return QR_EIO; /* the worker exits; its handles go with the process */
     }
   }

@@ -1,10 +1,12 @@
 /* HTTP/1.1 over libuv: llhttp parsing with hard limits, keep-alive, pipelining, 100-continue,
- * timeouts, per-IP caps; and the response writer (Date, length, ETag/304, gzip). */
+ * timeouts, per-IP caps, optional TLS per listener; and the response writer (Date, length,
+ * ETag/304, gzip). */
 #ifndef QR_HTTP_H
 #define QR_HTTP_H
 #include <stddef.h>
 #include <uv.h>
 
+#include "tls.h"
 #include "util.h"
 
 typedef struct {
@@ -39,6 +41,8 @@ typedef struct {
   qr_buf_t body;
   int http_minor;      /* 0 or 1 */
   const char *remote;  /* client address text */
+  int secure;          /* 1 when the request came over TLS */
+  const char *id;      /* a request id made by the server ("<pid>-s<n>", hex) */
 } qr_http_request_t;
 
 /* The first header named name (lower-case), or NULL. Borrowed from req. */
@@ -70,12 +74,31 @@ void qr_http_response_header(qr_http_response_t *res, const char *name, const ch
 /* Called once per complete request, in order, on the loop thread. */
 typedef void (*qr_http_handler_cb)(void *ud, const qr_http_request_t *req, qr_http_response_t *res);
 
+/* Called once per response after it was queued, with what was sent: the status (304 when the
+ * validators matched) and the body bytes (the gzip variant's size, 0 for HEAD). For errors the
+ * server answers itself (400, 408, 413, 414, 431, 429, 503) res is NULL, and req->method and
+ * req->target are NULL when the request line never arrived. For the access log. */
+typedef void (*qr_http_log_cb)(void *ud, const qr_http_request_t *req, const qr_http_response_t *res, int status,
+                               size_t body_bytes);
+
+typedef struct {
+  qr_http_handler_cb handle;
+  qr_http_log_cb log; /* may be NULL */
+  void *ud;           /* passed to both */
+} qr_http_callbacks_t;
+
+/* A listening socket and what it speaks. */
+typedef struct {
+  int fd;        /* bound and listening (e.g. inherited from the master) */
+  qr_tls_t *tls; /* borrowed, must outlive the server: TLS on this listener; NULL: plain HTTP */
+} qr_http_listener_t;
+
 typedef struct qr_http_server_s qr_http_server_t;
 
-/* Starts accepting on the given listening sockets (already bound and listening, e.g. inherited
- * from the master). The server is owned by the caller until qr_http_server_drain's callback. */
-int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const int *fds, int nfds,
-                         const qr_http_limits_t *limits, qr_http_handler_cb cb, void *ud);
+/* Starts accepting on the given listeners. limits and cbs are copied. The server is owned by the
+ * caller until qr_http_server_drain's callback. */
+int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_listener_t *listeners, int n,
+                         const qr_http_limits_t *limits, const qr_http_callbacks_t *cbs);
 
 /* Stops accepting, lets in-flight requests finish, closes idle connections, then calls done and
  * frees the server. */

@@ -3,6 +3,8 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +12,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_LISTENERS 16
@@ -42,6 +46,7 @@ struct master {
   uv_loop_t *loop;
   const qr_server_master_opts_t *opts;
   uv_tcp_t listeners[MAX_LISTENERS];
+  int listener_tls[MAX_LISTENERS]; /* 1: an HTTPS listener */
   int nlisteners;
   worker *workers;
   int generation;         /* the generation serving now */
@@ -49,7 +54,8 @@ struct master {
   int stopping;
   int exit_status;
   int crashes;
-  uv_signal_t sighup, sigterm, sigint;
+  uv_signal_t sighup, sigterm, sigint, sigusr1;
+  uint64_t reopened; /* when SIGUSR1 last arrived (loop time), or 0 */
   uv_timer_t ready_timer;
   uv_fs_event_t *watchers;
   int nwatchers;
@@ -57,17 +63,148 @@ struct master {
   restart *restarts;
 };
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "quire[%d]: ", (int)getpid());
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
+/* --- logs */
+
+static const char *level_name(int level) {
+  switch (level) {
+    case QR_LOG_ERROR: return "error";
+    case QR_LOG_WARN: return "warn";
+    case QR_LOG_NOTICE: return "notice";
+    default: return "info";
+  }
 }
 
-static int parse_listen(const char *spec, struct sockaddr_storage *addr) {
+/* systemd sets JOURNAL_STREAM to the device:inode of the journal socket it gave us. */
+static int stderr_is_journal(void) {
+  static int known = -1;
+  if (known < 0) {
+    known = 0;
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0)
+      known = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+  }
+  return known;
+}
+
+void qr_server_log(int level, const char *fmt, ...) {
+  char line[2048];
+  int n;
+  if (stderr_is_journal()) {
+    n = snprintf(line, sizeof line, "<%d>[%s] quire[%d]: ", level, level_name(level), (int)getpid());
+  } else {
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    n = snprintf(line, sizeof line, "%s [%s] quire[%d]: ", when, level_name(level), (int)getpid());
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m < sizeof line - (size_t)n - 1 ? (size_t)m : sizeof line - (size_t)n - 2);
+  line[len++] = '\n';
+  (void)!write(2, line, len); /* one write: lines from several processes do not interleave */
+}
+
+#define logf_(...) qr_server_log(QR_LOG_NOTICE, __VA_ARGS__)
+#define log_error(...) qr_server_log(QR_LOG_ERROR, __VA_ARGS__)
+
+static struct {
+  int fd;       /* -1: no access log */
+  int own;      /* a file we opened (reopened on SIGUSR1) */
+  int regular;  /* a regular file: any write is whole; else (a pipe) keep writes <= PIPE_BUF */
+  char *path;
+  qr_buf_t buf;
+} alog = {.fd = -1};
+
+#define ALOG_FLUSH_AT (64 * 1024)
+
+static int alog_open_fd(const char *path, char *err, size_t errlen) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) snprintf(err, errlen, "cannot open the access log %s: %s", path, strerror(errno));
+  return fd;
+}
+
+int qr_server_access_log_open(const char *path, char *err, size_t errlen) {
+  qr_server_access_log_flush();
+  if (alog.own && alog.fd >= 0) close(alog.fd);
+  free(alog.path);
+  alog.path = NULL;
+  alog.fd = -1;
+  alog.own = 0;
+  if (!path || !*path || strcmp(path, "off") == 0) return 0;
+  if (strcmp(path, "-") == 0 || strcmp(path, "stdout") == 0) {
+    alog.fd = 1;
+  } else if (strcmp(path, "stderr") == 0) {
+    alog.fd = 2;
+  } else {
+    alog.fd = alog_open_fd(path, err, errlen);
+    if (alog.fd < 0) return QR_EIO;
+    alog.own = 1;
+    alog.path = qr_xstrdup(path);
+  }
+  struct stat st;
+  alog.regular = fstat(alog.fd, &st) == 0 && S_ISREG(st.st_mode);
+  return 0;
+}
+
+int qr_server_access_log_enabled(void) { return alog.fd >= 0; }
+
+void qr_server_access_log_write(const char *line, size_t len) {
+  if (alog.fd < 0) return;
+  qr_buf_append(&alog.buf, line, len);
+  if (alog.buf.len >= ALOG_FLUSH_AT) qr_server_access_log_flush();
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return; /* a full disk or a closed pipe: drop the lines rather than block serving */
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+void qr_server_access_log_flush(void) {
+  if (alog.fd < 0 || alog.buf.len == 0) return;
+  const char *p = alog.buf.data;
+  size_t left = alog.buf.len;
+  while (left > 0) {
+    size_t n = left;
+    if (!alog.regular && n > PIPE_BUF) { /* whole lines of at most PIPE_BUF: atomic on a pipe */
+      n = PIPE_BUF;
+      while (n > 0 && p[n - 1] != '\n') n--;
+      if (n == 0) n = PIPE_BUF; /* one line longer than PIPE_BUF */
+    }
+    write_all(alog.fd, p, n);
+    p += n;
+    left -= n;
+  }
+  alog.buf.len = 0;
+  if (alog.buf.cap > 4 * ALOG_FLUSH_AT) qr_buf_free(&alog.buf);
+}
+
+void qr_server_access_log_reopen(void) {
+  qr_server_access_log_flush();
+  if (!alog.own) return;
+  char err[256];
+  int fd = alog_open_fd(alog.path, err, sizeof err);
+  if (fd < 0) { /* keep writing to the old file rather than lose lines */
+    log_error("%s", err);
+    return;
+  }
+  close(alog.fd);
+  alog.fd = fd;
+}
+
+/* --- master */
+
+int qr_server_parse_listen(const char *spec, struct sockaddr_storage *addr) {
   char host[128];
   const char *colon = strrchr(spec, ':');
   if (!colon) return QR_EINVAL;
@@ -125,6 +262,16 @@ static int generation_state(master *m, int generation, const char **fail_msg) {
   return total > 0 && ready == total ? 1 : 0;
 }
 
+static void close_master_handles(master *m) {
+  uv_close((uv_handle_t *)&m->sighup, NULL);
+  uv_close((uv_handle_t *)&m->sigterm, NULL);
+  uv_close((uv_handle_t *)&m->sigint, NULL);
+  uv_close((uv_handle_t *)&m->sigusr1, NULL);
+  uv_close((uv_handle_t *)&m->ready_timer, NULL);
+  uv_close((uv_handle_t *)&m->debounce, NULL);
+  for (int i = 0; i < m->nwatchers; i++) uv_close((uv_handle_t *)&m->watchers[i], NULL);
+}
+
 static void check_pending(master *m) {
   if (!m->pending) return;
   const char *msg = NULL;
@@ -134,19 +281,14 @@ static void check_pending(master *m) {
   m->pending = 0;
   uv_timer_stop(&m->ready_timer);
   if (st < 0) {
-    logf_("%s failed: %s", gen == 1 ? "start-up" : "reload", msg);
+    log_error("%s failed: %s", gen == 1 ? "start-up" : "reload", msg);
     signal_generation(m, gen, SIGTERM, 0);
     if (gen == 1) {
       m->exit_status = 1;
       m->stopping = 1;
-      uv_close((uv_handle_t *)&m->sighup, NULL);
-      uv_close((uv_handle_t *)&m->sigterm, NULL);
-      uv_close((uv_handle_t *)&m->sigint, NULL);
-      uv_close((uv_handle_t *)&m->ready_timer, NULL);
-      uv_close((uv_handle_t *)&m->debounce, NULL);
-      for (int i = 0; i < m->nwatchers; i++) uv_close((uv_handle_t *)&m->watchers[i], NULL);
+      close_master_handles(m);
     } else {
-      logf_("the workers of generation %d keep serving", m->generation);
+      qr_server_log(QR_LOG_WARN, "the workers of generation %d keep serving", m->generation);
     }
     return;
   }
@@ -169,6 +311,8 @@ static void on_ready_data(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     w->msg[w->msglen] = '\0';
     if (strncmp(w->msg, "ready\n", 6) == 0 && w->state == 0) {
       w->state = 1;
+      /* It may have opened the access log before a SIGUSR1 it did not yet handle. */
+      if (w->m->reopened && w->m->reopened >= w->started) uv_process_kill(&w->proc, SIGUSR1);
       check_pending(w->m);
     }
   }
@@ -216,7 +360,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
     if (uptime > 60000) m->crashes = 0;
     unsigned delay = 250u << (m->crashes < 7 ? m->crashes : 7);
     m->crashes++;
-    logf_("worker %d exited unexpectedly (status %d, signal %d); restarting in %u ms", (int)p->pid,
+    log_error("worker %d exited unexpectedly (status %d, signal %d); restarting in %u ms", (int)p->pid,
           (int)status, term_signal, delay);
     restart *r = qr_xcalloc(1, sizeof *r);
     r->m = m;
@@ -248,9 +392,11 @@ static void spawn_worker(master *m, int generation, int slot) {
   w->proc.data = w->ready_pipe.data = w;
   uv_pipe_init(m->loop, &w->ready_pipe, 0);
   w->handles_open = 2;
-  char fds[128] = "", ready_fd[16];
-  for (int i = 0; i < m->nlisteners; i++)
-    snprintf(fds + strlen(fds), sizeof fds - strlen(fds), "%s%d", i ? "," : "", 3 + i);
+  char fds[128] = "", tls_fds[128] = "", ready_fd[16];
+  for (int i = 0; i < m->nlisteners; i++) {
+    char *list = m->listener_tls[i] ? tls_fds : fds;
+    snprintf(list + strlen(list), sizeof fds - strlen(list), "%s%d", list[0] ? "," : "", 3 + i);
+  }
   snprintf(ready_fd, sizeof ready_fd, "%d", 3 + m->nlisteners);
   const char *args[64];
   int n = 0;
@@ -259,6 +405,10 @@ static void spawn_worker(master *m, int generation, int slot) {
   for (const char *const *a = m->opts->worker_argv; a && *a && n < 56; a++) args[n++] = *a;
   args[n++] = "--fds";
   args[n++] = fds;
+  if (tls_fds[0]) {
+    args[n++] = "--tls-fds";
+    args[n++] = tls_fds;
+  }
   args[n++] = "--ready-fd";
   args[n++] = ready_fd;
   args[n] = NULL;
@@ -287,7 +437,7 @@ static void spawn_worker(master *m, int generation, int slot) {
   w->started = uv_now(m->loop);
   int rc = uv_spawn(m->loop, &w->proc, &po);
   if (rc != 0) {
-    logf_("cannot start a worker: %s", uv_strerror(rc));
+    log_error("cannot start a worker: %s", uv_strerror(rc));
     w->state = -1;
     w->exited = 1;
     snprintf(w->msg, sizeof w->msg, "cannot start a worker: %s", uv_strerror(rc));
@@ -325,12 +475,7 @@ static void stop_all(master *m, int sig) {
   m->stopping = 1;
   signal_generation(m, 1 << 30, sig, 1);
   while (m->restarts) cancel_restart(m->restarts);
-  uv_close((uv_handle_t *)&m->sighup, NULL);
-  uv_close((uv_handle_t *)&m->sigterm, NULL);
-  uv_close((uv_handle_t *)&m->sigint, NULL);
-  uv_close((uv_handle_t *)&m->ready_timer, NULL);
-  uv_close((uv_handle_t *)&m->debounce, NULL);
-  for (int i = 0; i < m->nwatchers; i++) uv_close((uv_handle_t *)&m->watchers[i], NULL);
+  close_master_handles(m);
   int alive = 0;
   for (worker *w = m->workers; w; w = w->next) alive += !w->exited;
   if (!alive)
@@ -344,6 +489,11 @@ static void on_signal(uv_signal_t *s, int signum) {
   if (signum == SIGHUP) {
     logf_("SIGHUP: reloading site.lua, plugins and templates");
     start_generation(m);
+  } else if (signum == SIGUSR1) {
+    logf_("SIGUSR1: the workers reopen the access log");
+    m->reopened = uv_now(m->loop);
+    for (worker *w = m->workers; w; w = w->next)
+      if (!w->exited && w->state == 1) uv_process_kill(&w->proc, SIGUSR1);
   } else {
     stop_all(m, SIGTERM);
   }
@@ -369,14 +519,17 @@ int qr_server_master(const qr_server_master_opts_t *opts) {
   master *m = qr_xcalloc(1, sizeof *m);
   m->loop = uv_default_loop();
   m->opts = opts;
-  for (const char *const *l = opts->listen; *l; l++) {
+  static const char *const none[] = {NULL};
+  const char *const *lists[2] = {opts->listen ? opts->listen : none, opts->listen_tls ? opts->listen_tls : none};
+  for (int tls = 0; tls < 2; tls++)
+  for (const char *const *l = lists[tls]; *l; l++) {
     if (m->nlisteners == MAX_LISTENERS) {
-      logf_("too many listen addresses (at most %d)", MAX_LISTENERS);
+      log_error("too many listen addresses (at most %d)", MAX_LISTENERS);
       return 1;
     }
     struct sockaddr_storage addr;
-    if (parse_listen(*l, &addr)) {
-      logf_("cannot read listen address '%s' (use HOST:PORT or [IPV6]:PORT)", *l);
+    if (qr_server_parse_listen(*l, &addr)) {
+      log_error("cannot read listen address '%s' (use HOST:PORT or [IPV6]:PORT)", *l);
       return 1;
     }
     uv_tcp_t *t = &m->listeners[m->nlisteners];
@@ -387,9 +540,10 @@ int qr_server_master(const qr_server_master_opts_t *opts) {
     /* listen(2) here, not uv_listen: the workers accept, the master only holds the socket. */
     if (rc == 0 && listen(fd, 1024) != 0) rc = -errno;
     if (rc != 0) {
-      logf_("cannot listen on %s: %s", *l, uv_strerror(rc));
+      log_error("cannot listen on %s: %s", *l, uv_strerror(rc));
       return 1;
     }
+    m->listener_tls[m->nlisteners] = tls;
     m->nlisteners++;
     struct sockaddr_storage bound;
     int len = sizeof bound;
@@ -399,21 +553,23 @@ int qr_server_master(const qr_server_master_opts_t *opts) {
     if (bound.ss_family == AF_INET6) {
       uv_ip6_name((struct sockaddr_in6 *)&bound, host, sizeof host);
       port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
-      printf("quire: listening on http://[%s]:%d\n", host, port);
+      printf("quire: listening on %s://[%s]:%d\n", tls ? "https" : "http", host, port);
     } else {
       uv_ip4_name((struct sockaddr_in *)&bound, host, sizeof host);
       port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-      printf("quire: listening on http://%s:%d\n", host, port);
+      printf("quire: listening on %s://%s:%d\n", tls ? "https" : "http", host, port);
     }
     fflush(stdout);
   }
   uv_signal_init(m->loop, &m->sighup);
   uv_signal_init(m->loop, &m->sigterm);
   uv_signal_init(m->loop, &m->sigint);
-  m->sighup.data = m->sigterm.data = m->sigint.data = m;
+  uv_signal_init(m->loop, &m->sigusr1);
+  m->sighup.data = m->sigterm.data = m->sigint.data = m->sigusr1.data = m;
   uv_signal_start(&m->sighup, on_signal, SIGHUP);
   uv_signal_start(&m->sigterm, on_signal, SIGTERM);
   uv_signal_start(&m->sigint, on_signal, SIGINT);
+  uv_signal_start(&m->sigusr1, on_signal, SIGUSR1);
   uv_timer_init(m->loop, &m->ready_timer);
   m->ready_timer.data = m;
   uv_timer_init(m->loop, &m->debounce);
@@ -441,7 +597,8 @@ int qr_server_master(const qr_server_master_opts_t *opts) {
 
 typedef struct {
   uv_loop_t loop;
-  uv_signal_t sigterm;
+  uv_signal_t sigterm, sigusr1;
+  uv_check_t flush; /* writes the access log lines of each loop iteration */
   qr_http_server_t *http;
 } worker_ctx;
 
@@ -449,6 +606,19 @@ static void on_drained(void *ud) {
   worker_ctx *w = ud;
   w->http = NULL;
   uv_close((uv_handle_t *)&w->sigterm, NULL);
+  uv_close((uv_handle_t *)&w->sigusr1, NULL);
+  uv_close((uv_handle_t *)&w->flush, NULL);
+}
+
+static void on_worker_sigusr1(uv_signal_t *s, int signum) {
+  (void)s;
+  (void)signum;
+  qr_server_access_log_reopen();
+}
+
+static void on_loop_check(uv_check_t *h) {
+  (void)h;
+  qr_server_access_log_flush();
 }
 
 static void on_worker_sigterm(uv_signal_t *s, int signum) {
@@ -458,8 +628,8 @@ static void on_worker_sigterm(uv_signal_t *s, int signum) {
   if (w->http) qr_http_server_drain(w->http, on_drained, w);
 }
 
-int qr_server_worker(const int *fds, int nfds, int ready_fd, const qr_http_limits_t *limits,
-                     qr_http_handler_cb cb, void *ud) {
+int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, const qr_http_limits_t *limits,
+                     const qr_http_callbacks_t *cbs) {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGINT, SIG_IGN); /* Ctrl-C reaches the whole group; the master drains us */
   signal(SIGHUP, SIG_IGN);
@@ -469,7 +639,13 @@ int qr_server_worker(const int *fds, int nfds, int ready_fd, const qr_http_limit
   uv_signal_init(&w.loop, &w.sigterm);
   w.sigterm.data = &w;
   uv_signal_start(&w.sigterm, on_worker_sigterm, SIGTERM);
-  if (qr_http_server_start(&w.http, &w.loop, fds, nfds, limits, cb, ud) != 0) {
+  uv_signal_init(&w.loop, &w.sigusr1);
+  uv_signal_start(&w.sigusr1, on_worker_sigusr1, SIGUSR1);
+  uv_unref((uv_handle_t *)&w.sigusr1);
+  uv_check_init(&w.loop, &w.flush);
+  uv_check_start(&w.flush, on_loop_check);
+  uv_unref((uv_handle_t *)&w.flush);
+  if (qr_http_server_start(&w.http, &w.loop, listeners, n, limits, cbs) != 0) {
     if (ready_fd >= 0) {
       static const char msg[] = "fail cannot listen on the inherited sockets\n";
       (void)!write(ready_fd, msg, sizeof msg - 1);
@@ -481,6 +657,7 @@ int qr_server_worker(const int *fds, int nfds, int ready_fd, const qr_http_limit
     close(ready_fd);
   }
   uv_run(&w.loop, UV_RUN_DEFAULT);
+  qr_server_access_log_flush();
   uv_loop_close(&w.loop);
   return 0;
 }

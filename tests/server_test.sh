@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Integration tests of `quire serve` with real clients (curl, raw sockets through bash's
-# /dev/tcp): HTTP/1.1 behaviour, limits, static files, reload, crash recovery, draining.
+# /dev/tcp): HTTP/1.1 behaviour, limits, static files, reload, crash recovery, draining, the
+# access log, slowloris.
 # usage: server_test.sh QUIRE_BINARY TESTS_DIR
 set -u
 QUIRE=$1
@@ -185,7 +186,43 @@ wait "$master"; status=$?
 check "clean exit status ($status)" test "$status" = 0
 master=""
 check "workers gone" test "$(pgrep -f "__worker --site $work/site" | wc -l)" = 0
-check "access log lines" grep -q '"GET /hello" 200' "$work/serve.log"
+check "access log lines" grep -q '"GET /hello HTTP/1.1" 200' "$work/serve.log"
+# combined format + request id + seconds: ADDR - - [DATE] "REQUEST" STATUS BYTES "REF" "UA" "ID" SECS
+check "combined log format" grep -Eq '^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}\] "GET /hello HTTP/1\.1" 200 5 "-" "curl/[^"]*" "[0-9a-f]+-s?[0-9a-f]+" [0-9.]+$' "$work/serve.log"
+check "server errors are logged too" grep -q '"-" 400 ' "$work/serve.log"
+check "error log lines carry a level" grep -Eq '^[0-9T:-]+Z \[(notice|error)\] quire\[[0-9]+\]: serving with' "$work/serve.log"
+
+# --- slowloris: 200 connections trickling a request head do not stop a normal client; each
+# gets its 408 when the head deadline passes.
+sed -i 's/^limits = .*/limits = { header_timeout_ms = 3000, connections_per_ip = 1000 }/' "$work/site/site.lua"
+: > "$work/serve.log"
+start
+check "server restarted for slowloris" test -n "$port"
+rid=$(curl -s -D - -o /dev/null "$base/hello" | tr -d '\r' | sed -n 's/^X-Request-Id: //p')
+check "X-Request-Id header ($rid)" test -n "$rid"
+sleep 0.2
+check "the request id is in the access log" grep -q "\"$rid\" [0-9.]*\$" "$work/serve.log"
+slow=()
+for _ in $(seq 200); do exec {fd}<>/dev/tcp/127.0.0.1/$port && slow+=("$fd"); done
+check "200 slow connections open (${#slow[@]})" test "${#slow[@]}" = 200
+trickle='GET /hello HTTP/1.1\r\nHost: x\r\n'
+worst=0 failures=0 t_start=$(date +%s%N)
+for round in $(seq 0 5); do
+  for fd in "${slow[@]}"; do printf '%s' "${trickle:$round:1}" >&"$fd" 2>/dev/null; done
+  res=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 3 "$base/hello")
+  [ "${res% *}" = 200 ] || failures=$((failures + 1))
+  ms=$(awk -v t="${res#* }" 'BEGIN { printf "%d", t * 1000 }')
+  [ "$ms" -gt "$worst" ] && worst=$ms
+  sleep 0.3
+done
+check "a normal client is served during slowloris ($failures failed)" test "$failures" = 0
+check "and quickly (worst ${worst} ms)" test "$worst" -lt 500
+left=$(( 3600 - ($(date +%s%N) - t_start) / 1000000 )); [ "$left" -gt 0 ] && sleep "$(awk -v ms="$left" 'BEGIN { print ms / 1000 }')"
+timed_out=0
+for fd in "${slow[@]}"; do timeout 1 cat <&"$fd" 2>/dev/null | grep -q '^HTTP/1.1 408' && timed_out=$((timed_out + 1)); exec {fd}<&-; done
+check "slow connections got 408 at the head deadline ($timed_out of 200)" test "$timed_out" = 200
+check "still serving after slowloris" test "$(code "$base/hello")" = 200
+kill -TERM "$master"; wait "$master"; master=""
 
 echo "server: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -11,7 +11,8 @@ Commands:
   run [--site DIR] SCRIPT [ARGS...]
                                 run a Lua script against the site with the full quire API
   serve [--site DIR] [--listen ADDR:PORT]... [--workers N] [--dev]
-                                serve the site over HTTP
+                                serve the site over HTTP (and HTTPS when site.lua sets tls)
+  config check [--site DIR]     validate site.lua, TLS certificates and every plugin, like nginx -t
   check [--site DIR]            check the database: schema, integrity, search index
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
   entries list|get|create|update|delete|publish|revisions|diff|restore|search-replace
@@ -60,10 +61,24 @@ usage: quire serve [--site DIR] [--listen ADDR:PORT]... [--workers N] [--no-cach
 Serves the site. A master process binds the listen addresses (site.lua `listen`, or each
 --listen: 127.0.0.1:8080, [::1]:8080, *:80) and supervises N worker processes (site.lua
 `workers`; 0 means one per CPU core); a crashed worker is restarted.
-Signals: SIGHUP reloads site.lua, plugins and templates with fresh workers (a broken plugin
-is reported and the running workers keep serving); SIGTERM or SIGINT drain and stop.
+HTTPS listeners, certificates (chosen by SNI), the HTTP-to-HTTPS redirect and HSTS come from
+site.lua `tls` (see the commented template in a new site.lua); --listen replaces only the
+plain HTTP addresses.
+Signals: SIGHUP reloads site.lua, plugins, templates and certificates with fresh workers (a
+broken plugin or certificate is reported and the running workers keep serving); SIGUSR1
+reopens the access log (site.lua `access_log`; for logrotate); SIGTERM or SIGINT drain and
+stop. Listen addresses are bound once: changing them needs a restart.
 --dev reloads on file changes in the site folder and bundled plugins.
 --no-cache serves every page fresh (no page cache).]],
+  config = [[
+usage: quire config check [--site DIR]
+
+Validates the site without serving, like nginx -t: reads site.lua (settings and their types),
+opens the database, loads every plugin (a failure names the file and line), compiles every
+template, checks the listen addresses, loads the TLS certificates and keys (and that each key
+belongs to its certificate; an expired certificate is a warning) and opens the access log.
+Prints what it checked and exits 0, or prints each problem and exits 1. Run it before
+`systemctl reload quire`.]],
   check = [[
 usage: quire check [--site DIR]
 
@@ -235,6 +250,13 @@ function commands.serve(argv)
   local quire, err = open_site(opts)
   if not quire then return fail(1, "%s", err) end
   local cfg = quire.site.config
+  local listen = opts.listen or cfg.listen
+  local listen_tls = cfg.tls and cfg.tls.listen or {}
+  if #listen == 0 and #listen_tls == 0 then return fail(2, "nothing to listen on: set listen or tls.listen in site.lua, or pass --listen") end
+  if cfg.tls then
+    local ok, tls_err = core.tls_check(cfg.tls.certificates)
+    if not ok then return fail(1, "%s", tls_err) end
+  end
   local workers = tonumber(opts.workers or cfg.workers)
   if not workers or workers < 0 or workers ~= math.floor(workers) then return fail(2, "--workers takes a whole number") end
   if workers == 0 then workers = core.cpus() end
@@ -247,13 +269,13 @@ function commands.serve(argv)
     for _, p in ipairs(quire.plugins.plugins) do watch[#watch + 1] = p.dir end
   end
   quire._db:close()
-  return core.serve_master { exe = core.exepath(), listen = opts.listen or cfg.listen, workers = workers,
+  return core.serve_master { exe = core.exepath(), listen = listen, listen_tls = listen_tls, workers = workers,
     worker_argv = worker_argv, watch = watch }
 end
 
 -- The worker side of serve (started by the master, not by people).
 function commands.__worker(argv)
-  local opts, pos = parse("__worker", argv, 2, { site = "value", fds = "value", ["ready-fd"] = "value", ["no-cache"] = "flag", dev = "flag" })
+  local opts, pos = parse("__worker", argv, 2, { site = "value", fds = "value", ["tls-fds"] = "value", ["ready-fd"] = "value", ["no-cache"] = "flag", dev = "flag" })
   if not opts or #pos > 0 then return fail(2, "bad worker arguments") end
   local ready_fd = tonumber(opts["ready-fd"])
   local quire, err = open_site(opts)
@@ -261,21 +283,112 @@ function commands.__worker(argv)
     core.fd_write(ready_fd, "fail " .. tostring(err):gsub("\n", " ") .. "\n")
     return 1
   end
-  local fds = {}
+  local fds, tls_fds = {}, {}
   for fd in (opts.fds or ""):gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
+  for fd in (opts["tls-fds"] or ""):gmatch("%d+") do tls_fds[#tls_fds + 1] = tonumber(fd) end
+  local cfg = quire.site.config
+  cfg.dev = opts.dev == true -- templates recompile on change, a missing partial is an error
+  if #tls_fds > 0 and not cfg.tls then
+    core.fd_write(ready_fd, "fail site.lua has no tls settings any more; the HTTPS listeners need a restart, not a reload\n")
+    return 1
+  end
   local static = {}
   for _, s in ipairs(quire.plugins.static_dirs) do static[#static + 1] = { "/static/" .. s.plugin .. "/", s.dir } end
   local public = site_dir(opts) .. "/public"
   if core.stat(public) == "dir" then static[#static + 1] = { "/", public } end
   local app = quire.app
   return core.serve_worker {
-    fds = fds, ready_fd = ready_fd, limits = quire.site.config.limits, static = static, access_log = true,
-    store = quire._db, cache_bytes = opts["no-cache"] and 0 or quire.site.config.limits.page_cache_bytes,
+    fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
+    access_log = cfg.access_log_path,
+    store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
     handler = function(req)
       local r = app.request(req.method, req.target, { headers = req.headers, body = req.body, remote = req.remote })
       return r.status, r.headers, r.body, r.tags
     end,
   }
+end
+
+-- quire config check: everything `serve` would load, without serving.
+function commands.config(argv)
+  local opts, pos = parse("config", argv, 2, { site = "value" })
+  if not opts then return fail(2, "%s", pos) end
+  if opts.help then print(HELP.config) return 0 end
+  if pos[1] ~= "check" or #pos ~= 1 then return fail(2, "usage: quire config check [--site DIR] (see quire config --help)") end
+  local dir = site_dir(opts)
+  local quire, err = open_site(opts)
+  if not quire then
+    io.stderr:write(("quire: %s\nquire: configuration check of %s failed\n"):format(tostring(err), dir))
+    return 1
+  end
+  local cfg = quire.site.config
+  local problems, notes = {}, {}
+  local function problem(fmt, ...) problems[#problems + 1] = fmt:format(...) end
+  local function note(fmt, ...) notes[#notes + 1] = fmt:format(...) end
+  local names = {}
+  for _, p in ipairs(quire.plugins.plugins) do names[#names + 1] = p.name .. " " .. p.version end
+  note("site.lua: ok (%s)", cfg.name)
+  note("plugins: %d loaded%s", #names, #names > 0 and (" (" .. table.concat(names, ", ") .. ")") or "")
+  -- Templates: compile every .mustache file in the template folders (site theme, then plugins).
+  local ntpl = 0
+  local compile = quire.template and quire.template.compile
+  local function walk(d)
+    for _, name in ipairs(core.listdir(d) or {}) do
+      local path = d .. "/" .. name
+      local kind = core.stat(path)
+      if kind == "dir" then
+        walk(path)
+      elseif name:match("%.mustache$") and compile then
+        local f = io.open(path, "r")
+        local src = f and f:read("a")
+        if f then f:close() end
+        local ok, cerr = pcall(compile, src or "", path)
+        if not ok then problem("template %s: %s", path, tostring(cerr)) end
+        ntpl = ntpl + 1
+      end
+    end
+  end
+  for _, d in ipairs(quire._site.template_dirs or {}) do
+    if core.stat(d) == "dir" then walk(d) end
+  end
+  note("templates: %d compiled", ntpl)
+  local addrs = {}
+  for _, a in ipairs(cfg.listen) do addrs[#addrs + 1] = "http://" .. a end
+  for _, a in ipairs(cfg.tls and cfg.tls.listen or {}) do addrs[#addrs + 1] = "https://" .. a end
+  for _, a in ipairs(addrs) do
+    local ok, lerr = core.listen_check(a:match("//(.*)$"))
+    if not ok then problem("%s", lerr) end
+  end
+  if #addrs == 0 then problem("nothing to listen on: set listen or tls.listen") end
+  note("listen: %s", #addrs > 0 and table.concat(addrs, ", ") or "none")
+  if cfg.tls then
+    local info, terr = core.tls_check(cfg.tls.certificates)
+    if not info then
+      problem("tls: %s", terr)
+    else
+      for i, c in ipairs(info) do
+        local path = cfg.tls.certificates[i].cert
+        note("certificate %s: for %s%s; valid until %s", path, c.hosts ~= "" and c.hosts or "(no names)",
+          i == 1 and " (the default)" or "", c.not_after)
+        if c.expired then notes[#notes + 1] = ("warning: certificate %s expired on %s"):format(path, c.not_after) end
+      end
+    end
+    if cfg.tls.redirect_http and #cfg.listen == 0 then notes[#notes + 1] = "warning: tls.redirect_http is set but there is no plain HTTP listener" end
+  end
+  local alog = cfg.access_log_path
+  if alog ~= "-" and alog ~= "stdout" and alog ~= "stderr" and alog ~= "off" then
+    local f, ferr = io.open(alog, "a")
+    if not f then problem("access_log: cannot open %s for appending: %s", alog, tostring(ferr)) else f:close() end
+  end
+  note("access log: %s", alog == "-" and "stdout" or alog)
+  quire._db:close()
+  for _, n in ipairs(notes) do print(n) end
+  if #problems > 0 then
+    for _, p in ipairs(problems) do io.stderr:write("quire: ", p, "\n") end
+    io.stderr:write(("quire: configuration check of %s failed (%d problem%s)\n"):format(dir, #problems, #problems == 1 and "" or "s"))
+    return 1
+  end
+  print(("quire: configuration of %s is ok"):format(dir))
+  return 0
 end
 
 function commands.check(argv)

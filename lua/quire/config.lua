@@ -9,6 +9,8 @@ M.defaults = {
   database = "quire.db",
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
+  access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
+  -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
   limits = {
     title_max = 300,          -- characters
     slug_max = 200,           -- bytes
@@ -37,7 +39,58 @@ M.defaults = {
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
+  access_log = "string", tls = "table",
 }
+
+-- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
+--         redirect_http = bool, redirect_port = n, hsts = "max-age=..." | true | false }
+-- Returns a checked copy with the certificate paths made relative to the site, or nil, message.
+local function check_tls(path, tls, dir)
+  local kinds = { listen = "table", certificates = "table", redirect_http = "boolean", redirect_port = "number" }
+  for k, v in pairs(tls) do
+    if k == "hsts" then
+      if type(v) ~= "string" and type(v) ~= "boolean" then return nil, ("%s: tls.hsts must be a string (the header value) or a boolean"):format(path) end
+      if type(v) == "string" and v:find("[\r\n]") then return nil, ("%s: tls.hsts must be one line"):format(path) end
+    elseif not kinds[k] then
+      return nil, ("%s: unknown tls setting '%s' (listen, certificates, redirect_http, redirect_port, hsts)"):format(path, tostring(k))
+    elseif type(v) ~= kinds[k] then
+      return nil, ("%s: tls.%s must be a %s, got %s"):format(path, k, kinds[k], type(v))
+    end
+  end
+  local function rel(p) return p:sub(1, 1) == "/" and p or (dir .. "/" .. p) end
+  local out = { listen = {}, certificates = {}, redirect_http = tls.redirect_http == true, hsts = tls.hsts }
+  for i, addr in ipairs(tls.listen or {}) do
+    if type(addr) ~= "string" then return nil, ('%s: tls.listen[%d] must be a string such as "0.0.0.0:443"'):format(path, i) end
+    out.listen[i] = addr
+  end
+  if #out.listen == 0 then return nil, ('%s: tls.listen needs at least one address, e.g. { "0.0.0.0:443" }'):format(path) end
+  for i, c in ipairs(tls.certificates or {}) do
+    if type(c) ~= "table" or type(c.cert) ~= "string" or type(c.key) ~= "string" then
+      return nil, ('%s: tls.certificates[%d] must be { cert = "FILE.pem", key = "FILE.key" [, hosts = { ... }] }'):format(path, i)
+    end
+    for k in pairs(c) do
+      if k ~= "cert" and k ~= "key" and k ~= "hosts" then return nil, ("%s: tls.certificates[%d]: unknown field '%s'"):format(path, i, tostring(k)) end
+    end
+    local hosts
+    if c.hosts ~= nil then
+      if type(c.hosts) ~= "table" then return nil, ("%s: tls.certificates[%d].hosts must be a list of names"):format(path, i) end
+      hosts = {}
+      for j, h in ipairs(c.hosts) do
+        if type(h) ~= "string" or not h:match("^[%w%.%-%*]+$") then return nil, ("%s: tls.certificates[%d].hosts[%d] is not a host name"):format(path, i, j) end
+        hosts[j] = h
+      end
+    end
+    out.certificates[i] = { cert = rel(c.cert), key = rel(c.key), hosts = hosts }
+  end
+  if #out.certificates == 0 then return nil, ("%s: tls.certificates needs at least one { cert =, key = }"):format(path) end
+  if tls.redirect_port ~= nil then
+    if math.type(tls.redirect_port) ~= "integer" or tls.redirect_port < 1 or tls.redirect_port > 65535 then
+      return nil, ("%s: tls.redirect_port must be a port number"):format(path)
+    end
+    out.redirect_port = tls.redirect_port
+  end
+  return out
+end
 
 local function copy(t)
   local out = {}
@@ -57,6 +110,23 @@ base_url = "http://localhost:8080"
 
 -- Worker processes; 0 means one per CPU core.
 -- workers = 0
+
+-- Access log in the combined format (plus request id and seconds taken): "-" is stdout,
+-- "stderr", "off", or a file relative to this folder, reopened on SIGUSR1 (logrotate).
+-- access_log = "logs/access.log"
+
+-- HTTPS (TLS 1.2; ECDHE with AES-GCM or ChaCha20-Poly1305). Paths are relative to this folder.
+-- The first certificate is the default; others are chosen by SNI, for their `hosts` or, without
+-- them, for the DNS names in the certificate. SIGHUP reloads renewed certificates.
+-- tls = {
+--   listen = { "0.0.0.0:443", "[::]:443" },
+--   certificates = {
+--     { cert = "certs/fullchain.pem", key = "certs/privkey.pem" },
+--     -- { cert = "certs/other.pem", key = "certs/other.key", hosts = { "other.example" } },
+--   },
+--   redirect_http = true,        -- plain HTTP answers 301 to https:// (ACME challenges excepted)
+--   hsts = "max-age=31536000",   -- Strict-Transport-Security on HTTPS responses
+-- }
 
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
@@ -118,6 +188,10 @@ function M.load(dir)
         cfg.plugin_settings[k] = v
       elseif type(v) ~= shapes[k] then
         return nil, ("%s: setting '%s' must be a %s, got %s"):format(path, k, shapes[k], type(v))
+      elseif k == "tls" then
+        local tls, tls_err = check_tls(path, v, dir)
+        if not tls then return nil, tls_err end
+        cfg.tls = tls
       elseif k == "limits" then
         for lk, lv in pairs(v) do
           if M.defaults.limits[lk] == nil then
@@ -135,6 +209,9 @@ function M.load(dir)
   end
   cfg.dir = dir
   cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
+  local alog = cfg.access_log
+  cfg.access_log_path = (alog == "-" or alog == "stdout" or alog == "stderr" or alog == "off" or alog:sub(1, 1) == "/")
+    and alog or (dir .. "/" .. alog)
   return cfg
 end
 

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# HTTP throughput over loopback with wrk: (a) nginx serving the rendered article page as a static
+# file (the ceiling), (b) quire answering from its page cache, (c) quire rendering every request
+# in Lua (--no-cache); same page bytes, connections, threads and duration. Prints req/s, p99
+# latency, ratios to nginx, server CPU time per request (utime+stime of the master and all
+# workers from /proc over the run), and worker RSS idle and after >= 100k requests.
+# usage: bash bench/http.sh   (from the repo root after a build in ./build)
+# env: QUIRE (default build/quire), WORKERS (default: cores), CONNECTIONS (64), THREADS (2),
+#      DURATION (10s), ACCESS_LOG (on: both servers append to a file; off: neither logs)
+set -euo pipefail
+QUIRE=$(realpath "${QUIRE:-build/quire}")
+WORKERS=${WORKERS:-$(nproc)}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+DURATION=${DURATION:-10s}
+ACCESS_LOG=${ACCESS_LOG:-on}
+[ -x "$QUIRE" ] || { echo "no quire binary at $QUIRE (build first, or set QUIRE)" >&2; exit 1; }
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    systemctl stop nginx 2>/dev/null || true # a freshly installed nginx service is not ours
+  else
+    echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+work=$(mktemp -d /tmp/quire-bench-http-XXXXXX)
+chmod 755 "$work" # nginx's workers run as nobody and read www/ from here
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 0.5
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+  echo $((20000 + RANDOM % 20000)); }
+
+# --- the site: one article in the database, a plugin route that renders a ~20 KB page in Lua
+"$QUIRE" init "$work/site" >/dev/null
+mkdir -p "$work/site/plugins/benchpage" "$work/logs"
+cat > "$work/site/plugins/benchpage/plugin.lua" <<'LUA'
+-- An article page built in Lua: header, navigation, the story, related links, comments, footer.
+local entities = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
+local function esc(s) return (tostring(s):gsub("[&<>\"']", entities)) end
+return quire.plugin {
+  name = "benchpage", version = "1.0",
+  setup = function(site)
+    site:route("GET", "/article/{id:int}", function(req, res)
+      local e = quire.content.get(tonumber(req.params.id))
+      if not e then return { status = 404, body = "no such story" } end
+      local out = {}
+      local function w(s) out[#out + 1] = s end
+      w('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>' .. esc(e.title) .. ' | The Quire Courier</title>')
+      w('<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/static/site.css"></head><body>')
+      w('<header class="masthead"><a class="logo" href="/">The Quire Courier</a><nav><ul>')
+      for _, s in ipairs({ "World", "Politics", "Business", "Climate", "Science", "Culture", "Sport", "Opinion" }) do
+        w('<li><a href="/section/' .. s:lower() .. '">' .. s .. '</a></li>')
+      end
+      w('</ul></nav></header><main><article class="story"><p class="dateline">PORT LOUIS, ' .. esc(e.published_at or e.created_at or "") .. '</p>')
+      w('<h1>' .. esc(e.title) .. '</h1><p class="byline">By the Courier desk</p>')
+      for p = 1, 40 do
+        w('<p>' .. esc(e.body) .. ' Paragraph ' .. p .. ' follows the harbour authority through a week of meetings, '
+          .. 'in which ministers, dock workers and shipping agents argued over dredging, tariffs and the timetable.</p>')
+      end
+      w('</article><aside class="related"><h2>Related</h2><ol>')
+      for r = 1, 12 do w('<li><a href="/article/' .. r .. '">Harbour reform, part ' .. r .. ': what changes for exporters</a></li>') end
+      w('</ol></aside><section class="comments"><h2>Comments</h2>')
+      for c = 1, 50 do
+        w('<div class="comment"><p class="author">Reader ' .. c .. '</p><p>' .. esc("I worked at the port for " .. c .. " years & this <matters>.") .. '</p></div>')
+      end
+      w('<form method="post" action="/comments"><input name="name"><input name="email" type="email"><textarea name="body"></textarea><button>Send</button></form>')
+      w('</section><div class="sponsor">Sponsored: the Courier weekend edition</div></main><footer>&copy; The Quire Courier</footer></body></html>\n')
+      res:header("content-type", "text/html; charset=utf-8")
+      res:write(table.concat(out))
+    end)
+  end,
+}
+LUA
+quire_log=off nginx_log=off
+if [ "$ACCESS_LOG" = on ]; then quire_log="$work/logs/quire-access.log"; nginx_log="$work/logs/nginx-access.log"; fi
+cat >> "$work/site/site.lua" <<LUA
+plugins = { "benchpage" }
+access_log = "$quire_log"
+limits = { connections_per_ip = 10000 }
+LUA
+cat > "$work/seed.lua" <<'LUA'
+quire.content.create { type = "article", title = "Harbour to reopen after a year of repairs", status = "published",
+  body = "The harbour authority said on Monday that the main quay would reopen to container ships in the spring." }
+LUA
+"$QUIRE" run --site "$work/site" "$work/seed.lua" >/dev/null 2>&1
+URL_PATH=/article/1
+
+clk=$(getconf CLK_TCK)
+# CPU ticks (utime+stime) of a process and its children (the workers)
+cpu_ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$((total + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+worker_rss() { # "a b" in KiB for each child
+  local p out=""
+  for p in $(pgrep -P "$1" || true); do out+="$(awk '/^VmRSS/ {print $2}' "/proc/$p/status") "; done
+  echo "${out% }"
+}
+wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1$URL_PATH" && return 0; sleep 0.1; done; return 1; }
+
+# run NAME PID PORT: wrk against the page; sets REQS RPS P99 CPU_US
+run() {
+  local name=$1 pid=$2 port=$3
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port$URL_PATH" >/dev/null # warm-up
+  local c0 c1 out
+  c0=$(cpu_ticks "$pid")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port$URL_PATH")
+  c1=$(cpu_ticks "$pid")
+  echo "$out" > "$work/wrk-$name.txt"
+  REQS=$(awk '/requests in/ {print $1}' <<<"$out")
+  RPS=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  P99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  local errs
+  errs=$(awk '/Non-2xx|Socket errors/' <<<"$out")
+  [ -n "$errs" ] && echo "  $name: $errs" >&2
+  CPU_US=$(awk -v t=$((c1 - c0)) -v hz="$clk" -v n="$REQS" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+}
+# top_up PID PORT DONE: more wrk until at least 100k requests were served, for the RSS figure
+top_up() {
+  local done=$3
+  while [ "$done" -lt 100000 ]; do
+    local n
+    n=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d5s "http://127.0.0.1:$2$URL_PATH" | awk '/requests in/ {print $1}')
+    done=$((done + n))
+  done
+  SERVED=$done
+}
+
+# --- quire, with and without the page cache
+start_quire() {
+  QPORT=$(free_port)
+  "$QUIRE" serve --site "$work/site" --listen "127.0.0.1:$QPORT" --workers "$WORKERS" "$@" > "$work/logs/quire.out" 2>&1 &
+  QPID=$!
+  pids+=("$QPID")
+  wait_port "$QPORT" || { echo "quire did not start:" >&2; cat "$work/logs/quire.out" >&2; exit 1; }
+}
+stop_quire() { kill -TERM "$QPID"; wait "$QPID" 2>/dev/null || true; }
+
+start_quire
+curl -s "http://127.0.0.1:$QPORT$URL_PATH" > "$work/page.html"
+hits=0 # each worker has its own cache: a few requests warm them all
+for _ in $(seq 8); do curl -s -D - -o /dev/null "http://127.0.0.1:$QPORT$URL_PATH" | grep -qi '^X-Cache: hit' && hits=$((hits + 1)); done
+[ "$hits" -gt 0 ] || echo "warning: the page is not served from the page cache" >&2
+page_bytes=$(wc -c < "$work/page.html")
+C_IDLE=$(worker_rss "$QPID")
+run cached "$QPID" "$QPORT"
+C_RPS=$RPS C_P99=$P99 C_CPU=$CPU_US
+top_up "$QPID" "$QPORT" "$REQS"
+C_SERVED=$SERVED C_AFTER=$(worker_rss "$QPID")
+stop_quire
+
+start_quire --no-cache
+sleep 0.5
+Q_IDLE=$(worker_rss "$QPID")
+run uncached "$QPID" "$QPORT"
+U_RPS=$RPS U_P99=$P99 U_CPU=$CPU_US
+top_up "$QPID" "$QPORT" "$REQS"
+Q_SERVED=$SERVED Q_AFTER=$(worker_rss "$QPID")
+stop_quire
+
+# --- nginx: the same bytes as a static file, same worker count, our own config and prefix
+mkdir -p "$work/www/article"
+cp "$work/page.html" "$work/www/article/1"
+chmod -R a+rX "$work/www"
+NPORT=$(free_port)
+nginx_access="access_log $nginx_log;"
+[ "$nginx_log" = off ] && nginx_access="access_log off;"
+cat > "$work/nginx.conf" <<CONF
+daemon off;
+worker_processes $WORKERS;
+pid $work/nginx.pid;
+error_log $work/logs/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  include /etc/nginx/mime.types;
+  default_type text/html;
+  $nginx_access
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$NPORT;
+    root $work/www;
+    location / { default_type "text/html; charset=utf-8"; }
+  }
+}
+CONF
+"$NGINX" -p "$work" -c "$work/nginx.conf" -e "$work/logs/nginx-error.log" &
+NPID=$!
+pids+=("$NPID")
+wait_port "$NPORT" || { echo "nginx did not start:" >&2; cat "$work/logs/nginx-error.log" >&2; exit 1; }
+cmp -s <(curl -s "http://127.0.0.1:$NPORT$URL_PATH") "$work/page.html" || echo "warning: nginx serves different bytes" >&2
+sleep 0.3
+N_IDLE=$(worker_rss "$NPID")
+run nginx "$NPID" "$NPORT"
+N_RPS=$RPS N_P99=$P99 N_CPU=$CPU_US
+top_up "$NPID" "$NPORT" "$REQS"
+N_SERVED=$SERVED N_AFTER=$(worker_rss "$NPID")
+kill -QUIT "$NPID"; wait "$NPID" 2>/dev/null || true
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "HTTP over loopback: $(nproc) cores, $WORKERS workers each, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, page $page_bytes bytes, access log $ACCESS_LOG"
+printf '%-24s %10s %10s %14s %12s %12s\n' "server" "req/s" "p99" "CPU us/req" "x nginx rps" "x nginx CPU"
+printf '%-24s %10s %10s %14s %12s %12s\n' "nginx static file" "$N_RPS" "$N_P99" "$N_CPU" "1.00" "1.00"
+printf '%-24s %10s %10s %14s %12s %12s\n' "quire page cache" "$C_RPS" "$C_P99" "$C_CPU" "$(ratio "$C_RPS" "$N_RPS")" "$(ratio "$C_CPU" "$N_CPU")"
+printf '%-24s %10s %10s %14s %12s %12s\n' "quire --no-cache (Lua)" "$U_RPS" "$U_P99" "$U_CPU" "$(ratio "$U_RPS" "$N_RPS")" "$(ratio "$U_CPU" "$N_CPU")"
+echo "RSS per worker (KiB), idle -> after N requests:"
+echo "  quire page cache: $C_IDLE -> $C_AFTER (N=$C_SERVED)"
+echo "  quire --no-cache: $Q_IDLE -> $Q_AFTER (N=$Q_SERVED)"
+echo "  nginx:            $N_IDLE -> $N_AFTER (N=$N_SERVED)"
