@@ -20,7 +20,7 @@ typedef struct {
 
 typedef struct entry {
   struct entry *next;           /* bucket chain */
-  struct entry *older, *newer;  /* insertion order, for eviction */
+  struct entry *older, *newer;  /* use order, least recent first, for eviction */
   char *key;
   size_t klen;
   qr_http_response_t res;
@@ -142,6 +142,15 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
   res->compressible = e->res.compressible;
   res->prepared = 1;
   res->gz_made = e->res.gz_made;
+  /* Least recently used goes first: a hit moves the page to the young end. */
+  if (c->newest != e) {
+    if (e->older) e->older->newer = e->newer; else c->oldest = e->newer;
+    e->newer->older = e->older;
+    e->older = c->newest;
+    e->newer = NULL;
+    c->newest->newer = e;
+    c->newest = e;
+  }
   c->hits++;
   return 1;
 }

@@ -10,8 +10,8 @@
 
 typedef struct qr_cache_s qr_cache_t;
 
-/* db is borrowed and must outlive the cache. max_bytes bounds the bodies kept (oldest first
- * out). Owned by the caller: qr_cache_free. */
+/* db is borrowed and must outlive the cache. max_bytes bounds the bodies kept (least recently
+ * used out first). Owned by the caller: qr_cache_free. */
 qr_cache_t *qr_cache_new(sqlite3 *db, size_t max_bytes);
 void qr_cache_free(qr_cache_t *c);
 

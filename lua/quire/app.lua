@@ -84,6 +84,13 @@ function Response:render(name, view, opts)
   return self
 end
 
+-- Extra cache tags for this page (e.g. "sponsors" for a page showing sponsor slots): a write
+-- that bumps any of them makes the cached page stale.
+function Response:cache_tags(tags)
+  for _, t in ipairs(tags) do self.site.tag(tostring(t)) end
+  return self
+end
+
 function Response:json(value)
   self.headers["content-type"] = "application/json"
   self.parts[#self.parts + 1] = self.quire.json.encode(value)
@@ -132,7 +139,7 @@ function M.new(quire, site)
     seq = seq + 1
     local id = ("%x-%x"):format(core.getpid(), seq)
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
-    local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire }, Response)
+    local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site }, Response)
     res.headers["x-request-id"] = id
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end

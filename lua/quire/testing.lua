@@ -49,6 +49,66 @@ function M.site(opts)
   return quire, site_dir
 end
 
+-- HTML assertions for specs: testing.find(html, selector) -> list of { tag, attrs, text, html }
+-- for the elements that match a simple selector: "tag", ".class", "#id", "[attr]",
+-- "[attr=value]" and combinations ("a.share[rel=nofollow]"). text is the inner text with tags
+-- removed and entities left as written.
+local VOID = { area = true, base = true, br = true, col = true, embed = true, hr = true, img = true,
+  input = true, link = true, meta = true, source = true, track = true, wbr = true }
+
+local function parse_selector(sel)
+  local want = { classes = {}, attrs = {} }
+  want.tag = sel:match("^([%a][%w%-]*)")
+  want.id = sel:match("#([%w%-_]+)")
+  for c in sel:gmatch("%.([%w%-_]+)") do want.classes[#want.classes + 1] = c end
+  for name, value in sel:gmatch("%[([%w%-_:]+)=?\"?([^%]\"]*)\"?%]") do want.attrs[name] = value end
+  return want
+end
+
+local function parse_attrs(s)
+  local attrs = {}
+  for name, q, value in s:gmatch("([%w%-_:]+)%s*=%s*([\"'])(.-)%2") do attrs[name:lower()] = value end
+  for name, value in s:gmatch("([%w%-_:]+)%s*=%s*([^%s\"'>]+)") do attrs[name:lower()] = attrs[name:lower()] or value end
+  for name in s:gmatch("%s([%w%-_:]+)%f[%s/>%z]") do attrs[name:lower()] = attrs[name:lower()] or "" end
+  return attrs
+end
+
+function M.find(html, selector)
+  local want = parse_selector(selector)
+  local out = {}
+  local pos = 1
+  while true do
+    local s, e, tag, rest = html:find("<([%a][%w%-]*)([^>]*)>", pos)
+    if not s then break end
+    pos = e + 1
+    tag = tag:lower()
+    local attrs = parse_attrs(" " .. rest)
+    local ok = (not want.tag or want.tag:lower() == tag) and (not want.id or attrs.id == want.id)
+    if ok then
+      local classes = " " .. (attrs.class or "") .. " "
+      for _, c in ipairs(want.classes) do ok = ok and classes:find(" " .. c .. " ", 1, true) ~= nil end
+      for name, value in pairs(want.attrs) do ok = ok and attrs[name] ~= nil and (value == "" or attrs[name] == value) end
+    end
+    if ok then
+      local inner = ""
+      if not VOID[tag] and not rest:match("/%s*$") then
+        -- The matching close tag: count nested elements of the same name.
+        local depth, p = 1, e + 1
+        while depth > 0 do
+          local s2, e2, close, name = html:find("<(/?)([%a][%w%-]*)[^>]*>", p)
+          if not s2 then p = #html + 1 break end
+          if name:lower() == tag then depth = depth + (close == "/" and -1 or 1) end
+          if depth == 0 then inner = html:sub(e + 1, s2 - 1) end
+          p = e2 + 1
+        end
+      end
+      out[#out + 1] = { tag = tag, attrs = attrs, html = inner,
+        text = (inner:gsub("<[^>]*>", ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")) }
+    end
+  end
+  return out
+end
+
 local function default_paths()
   local paths = {}
   if core.stat("spec") == "dir" then paths[#paths + 1] = "spec" end

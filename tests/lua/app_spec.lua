@@ -18,6 +18,9 @@ describe("responses", function()
     local r = q:request("GET", "/listed")
     assert.equal("list:all", r.tags)
     assert.equal('{"ok":true}', q:request("GET", "/json").body)
+    assert.equal("sponsors", q:request("GET", "/tagged").tags)
+    q.cache.bump { "sponsors" }
+    assert.is_number(q.store.query("SELECT version FROM cache_tags WHERE tag = 'sponsors'")[1].version)
   end)
 end)
 

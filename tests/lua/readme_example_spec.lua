@@ -17,5 +17,13 @@ describe("the README's example plugin", function()
     assert.matches("Taberna do Mar", r.body)
     assert.matches("Grilled &lt;b&gt;sardines&lt;/b&gt;%.", r.body) -- escaped by default
     assert.equal(404, q:request("GET", "/reviews/nothing-here").status)
+    -- the HTML helpers plugin authors get
+    local stars = testing.find(r.body, "p.stars[aria-label]")
+    assert.equal(1, #stars)
+    assert.equal("★★★★☆", stars[1].text)
+    assert.equal("4 out of 5 stars", stars[1].attrs["aria-label"])
+    assert.equal("Fish, simply", testing.find(r.body, "h1")[1].text)
+    assert.matches("Taberna do Mar", testing.find(r.body, "article.review")[1].text)
+    assert.same({}, testing.find(r.body, "p.missing"))
   end)
 end)
