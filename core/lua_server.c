@@ -32,7 +32,18 @@ typedef struct {
   /* the request being answered, for its access log line */
   char rid[64];
   struct timespec t0;
+  int tick_ref;       /* Lua function for scheduled work, or LUA_NOREF */
 } worker_ud;
+
+/* Runs the Lua tick function (due jobs, scheduled publishing); its errors are logged. */
+static void tick(void *ud) {
+  worker_ud *w = ud;
+  lua_State *L = w->L;
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, w->tick_ref);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) qr_server_log(QR_LOG_ERROR, "scheduled work failed: %s", lua_tostring(L, -1));
+  lua_settop(L, top);
+}
 
 /* Anonymous GET/HEAD requests may be answered from the page cache: no credentials, no session
  * cookie. The key is host + target. */
@@ -585,7 +596,12 @@ static int l_serve_worker(lua_State *L) {
   for (int i = 0; i < ntls; i++) listeners[n++] = (qr_http_listener_t){.fd = tls_fds[i], .tls = w.tls};
   qr_http_callbacks_t cbs = {.handle = handle, .log = log_request, .ud = &w};
   /* Each request pcalls the handler, so nothing here can longjmp past the loop. */
-  int status = qr_server_worker(listeners, n, ready_fd, &limits, &cbs);
+  w.tick_ref = LUA_NOREF;
+  lua_getfield(L, 1, "tick");
+  if (lua_isfunction(L, -1)) w.tick_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
+  unsigned tick_ms = (unsigned)opt_size(L, 1, "tick_ms", 2000);
+  int status = qr_server_worker(listeners, n, ready_fd, &limits, &cbs, w.tick_ref == LUA_NOREF ? NULL : tick, tick_ms);
+  luaL_unref(L, LUA_REGISTRYINDEX, w.tick_ref);
   qr_server_access_log_open(NULL, err, sizeof err); /* flushes */
   fflush(stdout);
   qr_static_free(w.statics);

@@ -599,8 +599,16 @@ typedef struct {
   uv_loop_t loop;
   uv_signal_t sigterm, sigusr1;
   uv_check_t flush; /* writes the access log lines of each loop iteration */
+  uv_timer_t ticker; /* scheduled work */
+  qr_server_tick_cb tick;
+  void *tick_ud;
   qr_http_server_t *http;
 } worker_ctx;
+
+static void on_tick(uv_timer_t *t) {
+  worker_ctx *w = t->data;
+  if (w->http) w->tick(w->tick_ud);
+}
 
 static void on_drained(void *ud) {
   worker_ctx *w = ud;
@@ -608,6 +616,7 @@ static void on_drained(void *ud) {
   uv_close((uv_handle_t *)&w->sigterm, NULL);
   uv_close((uv_handle_t *)&w->sigusr1, NULL);
   uv_close((uv_handle_t *)&w->flush, NULL);
+  uv_close((uv_handle_t *)&w->ticker, NULL);
 }
 
 static void on_worker_sigusr1(uv_signal_t *s, int signum) {
@@ -629,7 +638,7 @@ static void on_worker_sigterm(uv_signal_t *s, int signum) {
 }
 
 int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, const qr_http_limits_t *limits,
-                     const qr_http_callbacks_t *cbs) {
+                     const qr_http_callbacks_t *cbs, qr_server_tick_cb tick, unsigned tick_ms) {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGINT, SIG_IGN); /* Ctrl-C reaches the whole group; the master drains us */
   signal(SIGHUP, SIG_IGN);
@@ -645,6 +654,10 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   uv_check_init(&w.loop, &w.flush);
   uv_check_start(&w.flush, on_loop_check);
   uv_unref((uv_handle_t *)&w.flush);
+  uv_timer_init(&w.loop, &w.ticker);
+  w.ticker.data = &w;
+  w.tick = tick;
+  w.tick_ud = cbs->ud;
   if (qr_http_server_start(&w.http, &w.loop, listeners, n, limits, cbs) != 0) {
     if (ready_fd >= 0) {
       static const char msg[] = "fail cannot listen on the inherited sockets\n";
@@ -655,6 +668,11 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   if (ready_fd >= 0) {
     (void)!write(ready_fd, "ready\n", 6);
     close(ready_fd);
+  }
+  /* The first tick comes at once, so work missed while nothing was running is done at start. */
+  if (tick) {
+    uv_timer_start(&w.ticker, on_tick, 0, tick_ms ? tick_ms : 1000);
+    uv_unref((uv_handle_t *)&w.ticker);
   }
   uv_run(&w.loop, UV_RUN_DEFAULT);
   qr_server_access_log_flush();

@@ -25,8 +25,11 @@ int qr_server_master(const qr_server_master_opts_t *opts);
 /* Worker side: serves on the inherited listeners until SIGTERM (then drains); SIGUSR1 reopens
  * the access log. Reports readiness by writing "ready\n" to ready_fd. Everything is borrowed for
  * the call. Returns the exit status. */
+/* tick, when not NULL, is called with cbs->ud once at start and then every tick_ms (scheduled
+ * work: due jobs, scheduled publishing); it must not block for long. */
+typedef void (*qr_server_tick_cb)(void *ud);
 int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, const qr_http_limits_t *limits,
-                     const qr_http_callbacks_t *cbs);
+                     const qr_http_callbacks_t *cbs, qr_server_tick_cb tick, unsigned tick_ms);
 
 /* "127.0.0.1:8080", "[::1]:443", "*:80" or ":80" -> addr. 0 or QR_EINVAL. */
 int qr_server_parse_listen(const char *spec, struct sockaddr_storage *addr);

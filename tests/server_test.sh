@@ -153,6 +153,16 @@ for _ in $(seq 10); do curl -s "$base/story/3" | grep -q '^Story three, via the 
 check "no stale page after a write through a worker ($stale stale)" test "$stale" = 0
 check "logged-in requests bypass the cache" bash -c "! curl -s -D - -o /dev/null -H 'Cookie: quire_session=abc' '$base/story/2' | grep -qi '^X-Cache'"
 
+# --- scheduled publishing runs inside the server, once
+echo 'quire.content.create { type = "article", title = "Embargoed until soon", status = "scheduled", published_at = os.time() + 2 }' > "$work/sched.lua"
+"$QUIRE" run --site "$work/site" "$work/sched.lua"
+for _ in $(seq 60); do
+  [ "$(sqlite3 "$work/site/quire.db" "SELECT status FROM entries WHERE title = 'Embargoed until soon'")" = published ] && break
+  sleep 0.2
+done
+check "a scheduled entry is published by the server" test "$(sqlite3 "$work/site/quire.db" "SELECT status FROM entries WHERE title = 'Embargoed until soon'")" = published
+check "published once (one revision for the publish)" test "$(sqlite3 "$work/site/quire.db" "SELECT count(*) FROM revisions r JOIN entries e ON e.id = r.entry_id WHERE e.title = 'Embargoed until soon'")" = 2
+
 # --- reload under load with zero failed requests; a broken plugin keeps the old workers
 load() { local fails=0; for _ in $(seq "$1"); do [ "$(code "$base/hello")" = 200 ] || fails=$((fails + 1)); done; echo "$fails"; }
 load 400 > "$work/fails" & loader=$!

@@ -297,6 +297,9 @@ function commands.__worker(argv)
   local public = site_dir(opts) .. "/public"
   if core.stat(public) == "dir" then static[#static + 1] = { "/", public } end
   local app = quire.app
+  local jobs = require "quire.jobs"
+  local owner = ("worker-%d"):format(core.getpid())
+  jobs.sync(quire._db, quire.plugins.jobs)
   return core.serve_worker {
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
     access_log = cfg.access_log_path,
@@ -304,6 +307,15 @@ function commands.__worker(argv)
     handler = function(req)
       local r = app.request(req.method, req.target, { headers = req.headers, body = req.body, remote = req.remote })
       return r.status, r.headers, r.body, r.tags
+    end,
+    -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
+    -- and publishing checks the status in its transaction, so nothing runs twice.
+    tick = function()
+      jobs.publish_scheduled(quire)
+      local _, failures = jobs.run_due(quire._db, quire.plugins.jobs, owner)
+      for _, f in ipairs(failures) do
+        io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
+      end
     end,
   }
 end
