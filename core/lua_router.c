@@ -22,13 +22,6 @@ static int l_add(lua_State *L) {
   return 0;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Pushes the percent-decoded value; returns 0 when it is not valid UTF-8 or holds a NUL. */
 static int push_decoded(lua_State *L, const char *s, size_t n) {
   luaL_Buffer b;
@@ -36,7 +29,7 @@ static int push_decoded(lua_State *L, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     int hi, lo;
     if (s[i] == '%' && i + 2 < n &&
-        (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+        (hi = qr_hexval(s[i + 1])) >= 0 && (lo = qr_hexval(s[i + 2])) >= 0) {
       luaL_addchar(&b, (char)(hi * 16 + lo));
       i += 2;
     } else {

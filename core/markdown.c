@@ -90,13 +90,6 @@ static void escape_url(qr_buf_t *out, const char *s, size_t n) {
 
 /* ---- URLs ---------------------------------------------------------------------------------- */
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 static int scheme_char(unsigned char c, int first) {
   if ((c >= 'a' && c <= 'z')) return 1;
   return !first && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.');
@@ -113,8 +106,8 @@ int qr_url_allowed(const char *url, size_t n, const char *const *schemes, int re
     unsigned char c = (unsigned char)url[i];
     if (c == '\t' || c == '\n' || c == '\r') continue;
     /* A scheme never holds '%', so a percent-decoded ':' can only make us stricter. */
-    if (c == '%' && i + 2 < n && hexval(url[i + 1]) >= 0 && hexval(url[i + 2]) >= 0) {
-      c = (unsigned char)(hexval(url[i + 1]) * 16 + hexval(url[i + 2]));
+    if (c == '%' && i + 2 < n && qr_hexval(url[i + 1]) >= 0 && qr_hexval(url[i + 2]) >= 0) {
+      c = (unsigned char)(qr_hexval(url[i + 1]) * 16 + qr_hexval(url[i + 2]));
       i += 2;
     }
     if (c == '/' || c == '?' || c == '#' || c == '\\') return relative != 0;
@@ -161,7 +154,7 @@ static void decode_entity(qr_buf_t *out, const char *e, size_t n) {
     uint32_t cp = 0;
     int hex = e[2] == 'x' || e[2] == 'X';
     for (size_t i = hex ? 3 : 2; i + 1 < n; i++) {
-      int d = hex ? hexval(e[i]) : (e[i] >= '0' && e[i] <= '9' ? e[i] - '0' : -1);
+      int d = hex ? qr_hexval(e[i]) : (e[i] >= '0' && e[i] <= '9' ? e[i] - '0' : -1);
       cp = d < 0 ? 0x110000 : cp * (hex ? 16 : 10) + (uint32_t)d;
       if (cp > 0x10FFFF) cp = 0x110000; /* out of range either way; keeps it from wrapping */
     }

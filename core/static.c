@@ -85,13 +85,6 @@ static int fingerprinted(const char *path) {
   return 0;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Decodes the path part of a target into out; refuses NUL, backslash, "." and ".." segments
  * (encoded or not). Returns 0 or -1. */
 static int decode_path(const char *target, size_t n, char *out, size_t cap) {
@@ -99,7 +92,7 @@ static int decode_path(const char *target, size_t n, char *out, size_t cap) {
   for (size_t i = 0; i < n && target[i] != '?' && target[i] != '#'; i++) {
     char c = target[i];
     if (c == '%') {
-      int hi = i + 2 < n ? hexval(target[i + 1]) : -1, lo = i + 2 < n ? hexval(target[i + 2]) : -1;
+      int hi = i + 2 < n ? qr_hexval(target[i + 1]) : -1, lo = i + 2 < n ? qr_hexval(target[i + 2]) : -1;
       if (hi < 0 || lo < 0) return -1;
       c = (char)(hi * 16 + lo);
       i += 2;

@@ -41,6 +41,9 @@ void qr_buf_append(qr_buf_t *b, const char *s, size_t n);
 void qr_buf_puts(qr_buf_t *b, const char *s);
 void qr_buf_free(qr_buf_t *b);
 
+/* The value of one hex digit, or -1 when c is not one. */
+int qr_hexval(char c);
+
 /* 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
 int qr_utf8_valid(const char *s, size_t n);
 
