@@ -38,10 +38,12 @@ build: deps
 
 demo: build
 	@if [ ! -d demo-site ]; then \
-	  $(QUIRE) init demo-site --name "The Quire Courier" && \
+	  $(QUIRE) init demo-site --name "The Quire Courier" >/dev/null && \
+	  printf 'plugins = { "frontpage" }\nplugin_path = { "%s/demo/plugins" }\n' "$(CURDIR)" >> demo-site/site.lua && \
 	  $(QUIRE) run --site demo-site demo/seed.lua; \
 	fi
-	@$(QUIRE) run --site demo-site demo/front_page.lua
+	@echo "The demo site: http://127.0.0.1:8080/  (Ctrl-C stops it)"
+	@$(QUIRE) serve --site demo-site --listen 127.0.0.1:8080 --workers 2
 
 # Every test twice: a normal build, then one with AddressSanitizer and UndefinedBehaviorSanitizer.
 test: build

@@ -1,9 +1,5 @@
 -- Demo content for `make demo`: a small news site of the shape the seed page shows
 -- (a dated news story, an opinion piece, neighbours, related stories, comments, shares).
-quire.content.define_type {
-  name = "opinion", label = "Opinion Piece", permalink = "/opinion/{slug}",
-  fields = { standfirst = { "text", max = 600 }, pull_quote = { "text", max = 300 } },
-}
 
 quire.store.transaction(function()
   quire.users.create { login = "ines", name = "Inês Carvalho", role = "editor",
