@@ -50,10 +50,10 @@ static int exec(qr_store_t *s, const char *sql) {
   char *err = NULL;
   if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
     int primary = sqlite3_extended_errcode(s->db) & 0xff;
-    fail(s, (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? QR_EBUSY : QR_EDB, "%s",
-         err ? err : sqlite3_errmsg(s->db));
+    int rc = fail(s, (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? QR_EBUSY : QR_EDB, "%s",
+                  err ? err : sqlite3_errmsg(s->db));
     sqlite3_free(err);
-    return primary == SQLITE_BUSY ? QR_EBUSY : QR_EDB;
+    return rc;
   }
   return 0;
 }
@@ -218,7 +218,7 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
   int flags = SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0);
   int rc = 0;
   if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-    rc = fail(s, s->db ? QR_EIO : QR_EIO, "cannot open %s: %s", path,
+    rc = fail(s, QR_EIO, "cannot open %s: %s", path,
               s->db ? sqlite3_errmsg(s->db) : "out of memory");
     goto done;
   }
