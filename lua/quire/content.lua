@@ -571,6 +571,18 @@ function M.new(site)
       published_at = rev.published_at, author = rev.author_id, tags = t.tags or {}, section = section })
   end
 
+  -- The path of an entry (or a search result row) from its type's permalink, or nil for an
+  -- unknown type.
+  function api.url(entry)
+    if type(entry) ~= "table" or type(entry.type) ~= "string" then error("quire.content.url takes an entry", 2) end
+    local t = types:get(entry.type)
+    if not t then return nil end
+    return require("quire.app").permalink(t, entry)
+  end
+
+  -- Related entries (see lua/quire/related.lua): scored in C over candidates from SQL.
+  api.related = require("quire.related").new(site, { get = api.get, hydrate = hydrate, columns = ENTRY_COLUMNS })
+
   function api.define_type(def)
     return types:define(def)
   end
