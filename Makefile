@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian 12 packages the build, the tests and the benchmarks need.
 PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite3 libuv1-dev \
   libmbedtls-dev node-llhttp libmd4c-dev libmd4c-html0-dev libgumbo-dev zlib1g-dev \
-  lua-busted lua-cjson lua-expat libargon2-dev curl openssl
+  lua-busted lua-cjson lua-expat libargon2-dev curl openssl python3-feedparser tidy chromium
 
 # Only the benchmarks need these.
 BENCH_PACKAGES := hyperfine wrk bc nginx
@@ -37,11 +37,7 @@ build: deps
 	@MAKEFLAGS= cmake --build $(BUILD) -j$(JOBS)
 
 demo: build
-	@if [ ! -d demo-site ]; then \
-	  $(QUIRE) init demo-site --name "The Quire Courier" >/dev/null && \
-	  printf 'plugins = { "frontpage" }\nplugin_path = { "%s/demo/plugins" }\n' "$(CURDIR)" >> demo-site/site.lua && \
-	  $(QUIRE) run --site demo-site demo/seed.lua; \
-	fi
+	@if [ ! -d demo-site ]; then $(QUIRE) init --demo demo-site || exit 1; fi
 	@echo "The demo site: http://127.0.0.1:8080/  (Ctrl-C stops it)"
 	@$(QUIRE) serve --site demo-site --listen 127.0.0.1:8080 --workers 2
 

@@ -40,10 +40,16 @@ The site folder defaults to $QUIRE_SITE, else the current directory.
 
 local HELP = {
   init = [[
-usage: quire init DIR [--name NAME]
+usage: quire init DIR [--name NAME] [--demo]
 
 Creates DIR/site.lua (settings, with the optional ones commented), DIR/quire.db (migrated)
-and DIR/plugins/. Refuses to overwrite an existing site.]],
+and DIR/plugins/. Refuses to overwrite an existing site.
+
+  --demo   make the demo news site instead: every bundled plugin of the news site enabled
+           (theme, article, opinion, comments, share, prevnext, related, sponsor, feeds,
+           search, listings, workflow) and demo content: a datelined news story and an
+           opinion piece on a shared theme, forty more entries across sections and tags,
+           approved and held comments. Serve it with `quire serve --site DIR`.]],
   run = [[
 usage: quire run [--site DIR] [--dry-run] [--yes] [--resume] SCRIPT.lua [ARGS...]
 
@@ -176,13 +182,40 @@ end
 local commands = {}
 
 function commands.init(argv)
-  local opts, pos = parse("init", argv, 2, { name = "value" })
+  local opts, pos = parse("init", argv, 2, { name = "value", demo = "flag" })
   if not opts then return fail(2, "%s", pos) end
   if opts.help then print(HELP.init) return 0 end
   if #pos ~= 1 then return fail(2, "init takes one folder (see quire init --help)") end
-  local ok, err = require("quire").init(pos[1], opts.name)
+  local dir = pos[1]
+  local ok, err = require("quire").init(dir, opts.name or (opts.demo and "The Mereland Courier" or nil))
   if not ok then return fail(1, "%s", err) end
-  print(("Created site in %s: edit %s/site.lua, then add content with `quire run --site %s SCRIPT.lua`."):format(pos[1], pos[1], pos[1]))
+  if not opts.demo then
+    print(("Created site in %s: edit %s/site.lua, then add content with `quire run --site %s SCRIPT.lua`."):format(dir, dir, dir))
+    return 0
+  end
+  -- The demo: its settings after the template's (a later assignment wins), a picture, content.
+  local demo = require "quire.demo"
+  local f, ferr = io.open(dir .. "/site.lua", "a")
+  if not f then return fail(1, "%s", ferr) end
+  f:write(demo.site_lua())
+  f:close()
+  for _, d in ipairs({ dir .. "/public", dir .. "/public/media" }) do
+    if not core.stat(d) then
+      local made, merr = core.mkdir(d)
+      if not made then return fail(1, "%s", merr) end
+    end
+  end
+  f, ferr = io.open(dir .. "/public/media/barrage.svg", "w")
+  if not f then return fail(1, "%s", ferr) end
+  f:write(demo.HERO_SVG)
+  f:close()
+  local quire, open_err = open_site({ site = dir }, { memory_cap = false })
+  if not quire then return fail(1, "%s", open_err) end
+  local seeded, summary = pcall(demo.seed, quire)
+  quire._db:close()
+  if not seeded then return fail(1, "seeding the demo failed: %s", tostring(summary)) end
+  print(("Created the demo site in %s: %s."):format(dir, summary))
+  print(("Serve it with: quire serve --site %s --listen 127.0.0.1:8080"):format(dir))
   return 0
 end
 

@@ -120,6 +120,13 @@ function M.new(site)
     end)
   end
 
+  -- true when a comment from this email address was approved before (for moderation rules such
+  -- as "hold first-time commenters"). Says nothing else about the address.
+  function api.approved_before(email)
+    if type(email) ~= "string" then return false end
+    return db:row("SELECT 1 AS x FROM comments WHERE author_email = ? COLLATE NOCASE AND status = 'approved' LIMIT 1", email) ~= nil
+  end
+
   function api.count(entry_id, status)
     site.tag("comments:" .. tostring(entry_id))
     return db:value("SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status or "approved")

@@ -33,7 +33,7 @@ end
 
 -- What plugins may touch: the API less the core's private handles.
 local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
-  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache" }
+  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares" }
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). Returns the
 -- `quire` API table, or nil and a message.
@@ -83,6 +83,8 @@ function M.open(dir, opts)
   quire.users = require("quire.users").new(site)
   quire.terms = require("quire.terms").new(site)
   quire.tokens = require("quire.tokens").new(site)
+  quire.hits = require("quire.hits").new(site)
+  quire.shares = require("quire.shares").new(site, quire.hits)
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}

@@ -1,0 +1,261 @@
+-- Feeds and metadata: RSS 2.0, Atom and JSON Feed for the site, each section and each tag;
+-- sitemap.xml with Google News fields for recent stories; robots.txt; and in every page's head
+-- the canonical link, OpenGraph and Twitter card meta, feed discovery links and, on entries,
+-- JSON-LD (NewsArticle, or OpinionNewsArticle for opinion pieces).
+return quire.plugin {
+  name = "feeds", version = "1.0", requires = { "theme" },
+  settings = {
+    items = 20,                -- entries per feed
+    description = "",          -- the site's description for feeds and meta (default: its name)
+    news_days = 2,             -- sitemap news fields for entries published this recently
+    twitter_site = "",         -- "@handle" for twitter:site
+    skip_types = { "page" },   -- types left out of feeds (pages still go into the sitemap)
+    jsonld_types = { opinion = "OpinionNewsArticle", article = "NewsArticle", page = "WebPage" },
+  },
+  setup = function(site)
+    local settings = site.settings
+    local skip = {}
+    for _, t in ipairs(settings.skip_types) do skip[t] = true end
+    local DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
+    local MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
+
+    local function base() return (quire.site.base_url or ""):gsub("/+$", "") end
+    local function absolute(path) return path and (base() .. path) or nil end
+    local function description() return settings.description ~= "" and settings.description or quire.site.name end
+
+    -- "2023-06-16T09:30:00Z" -> "Fri, 16 Jun 2023 09:30:00 +0000" (RFC 822, as RSS wants it)
+    local function rfc822(stamp)
+      local epoch = stamp and quire.time.epoch(stamp)
+      if not epoch then return nil end
+      local wday = (epoch // 86400 + 4) % 7 + 1 -- 1970-01-01 was a Thursday
+      local y, m, d, hms = stamp:match("^(%d+)%-(%d+)%-(%d+)T([%d:]+)Z$")
+      return ("%s, %s %s %s %s +0000"):format(DAYS[wday], d, MONTHS[tonumber(m)], y, hms)
+    end
+
+    -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
+    local function plain(md, max)
+      local html = quire.markdown.render(md or "")
+      local text = html:gsub("<[^>]*>", " "):gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"')
+        :gsub("&#39;", "'"):gsub("&amp;", "&"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+      if utf8.len(text) and utf8.len(text) > max then
+        text = text:sub(1, utf8.offset(text, max + 1) - 1):gsub("%s+%S*$", "") .. "…"
+      end
+      return text
+    end
+
+    local function summary(e)
+      local sf = e.fields and e.fields.standfirst
+      if type(sf) == "string" and sf:match("%S") then return sf end
+      return plain(e.body, 200)
+    end
+
+    local function author_of(e)
+      local u = e.author_id and quire.users.get(e.author_id)
+      return u and { name = u.display_name, url = absolute("/author/" .. u.login) } or false
+    end
+
+    -- The newest published entries of a scope, without skipped types.
+    local function latest(scope)
+      local q = { status = "published", limit = math.min(settings.items + 20, 1000) }
+      if scope.section then q.section = scope.section end
+      if scope.tag then q.tag = scope.tag end
+      local out = {}
+      for _, e in ipairs(quire.content.query(q)) do
+        if not skip[e.type] and #out < settings.items then out[#out + 1] = e end
+      end
+      return out
+    end
+
+    local function feed_items(list)
+      local items = {}
+      for i, e in ipairs(list) do
+        local tags = {}
+        for j, t in ipairs(e.tags) do tags[j] = t end
+        items[i] = {
+          id = absolute(quire.content.url(e)), url = absolute(quire.content.url(e)), title = e.title,
+          summary = summary(e), content_html = quire.html.sanitize(quire.markdown.render(e.body or "")),
+          published = e.published_at, updated = e.updated_at > e.published_at and e.updated_at or e.published_at,
+          rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
+        }
+      end
+      return items
+    end
+
+    -- A feed's scope from the route: the whole site, a section or a tag (nil: nothing there).
+    local function scope_of(kind, slug)
+      if not kind then return { title = quire.site.name, path = "" } end
+      local q = { status = "published", limit = 1, [kind] = slug }
+      local e = quire.content.query(q)[1]
+      if not e then return nil end
+      local name = e.section
+      if kind == "tag" then
+        for _, t in ipairs(e.tags) do if quire.slugify(t) == slug then name = t end end
+      end
+      return { [kind] = slug, title = ("%s: %s"):format(quire.site.name, name), path = "/" .. kind .. "/" .. slug }
+    end
+
+    local function view_for(scope, file)
+      local items = feed_items(latest(scope))
+      local updated = items[1] and items[1].updated or quire.time.now()
+      for _, it in ipairs(items) do if it.updated > updated then updated = it.updated end end
+      return {
+        title = scope.title, description = description(), lang = "en", link = absolute(scope.path .. "/"),
+        self = absolute(scope.path .. "/" .. file), updated = updated, updated_rfc822 = rfc822(updated),
+        site_name = quire.site.name, items = items,
+      }
+    end
+
+    local FORMATS = {
+      ["feed.xml"] = { template = "rss", type = "application/rss+xml; charset=utf-8" },
+      ["atom.xml"] = { template = "atom", type = "application/atom+xml; charset=utf-8" },
+      ["feed.json"] = { type = "application/feed+json; charset=utf-8" },
+    }
+
+    local function json_feed(v)
+      local items = {}
+      for i, it in ipairs(v.items) do
+        items[i] = {
+          id = it.id, url = it.url, title = it.title, summary = it.summary, content_html = it.content_html,
+          date_published = it.published, date_modified = it.updated,
+          authors = it.author and { { name = it.author.name, url = it.author.url } } or nil,
+          tags = #it.tags > 0 and it.tags or nil,
+        }
+      end
+      return quire.json.encode({
+        version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
+        description = v.description, language = v.lang, items = items,
+      })
+    end
+
+    local function serve(kind)
+      return function(req, res)
+        local scope = scope_of(kind, kind and req.params.slug)
+        if not scope then res.status = 404; return "Not Found" end
+        local file = req.path:match("[^/]+$")
+        local f = FORMATS[file]
+        local v = view_for(scope, file)
+        res:header("content-type", f.type)
+        if f.template then return quire.template.render(f.template, v) end
+        return json_feed(v)
+      end
+    end
+    for file in pairs(FORMATS) do
+      site:route("GET", "/" .. file, serve(nil))
+      site:route("GET", "/section/{slug:slug}/" .. file, serve("section"))
+      site:route("GET", "/tag/{slug:slug}/" .. file, serve("tag"))
+    end
+
+    site:route("GET", "/sitemap.xml", function(_, res)
+      local now = os.time()
+      local urls = { { loc = absolute("/"), lastmod = false, news = false } }
+      local sections = {}
+      for _, e in ipairs(quire.content.query { status = "published", limit = 10000 }) do
+        local news = false
+        local age = now - (quire.time.epoch(e.published_at) or 0)
+        if not skip[e.type] and age <= settings.news_days * 86400 then
+          news = { name = quire.site.name, language = "en", date = e.published_at, title = e.title }
+        end
+        urls[#urls + 1] = { loc = absolute(quire.content.url(e)), lastmod = e.updated_at, news = news }
+        if e.section and not sections[e.section] then
+          sections[e.section] = true
+          urls[#urls + 1] = { loc = absolute("/section/" .. quire.slugify(e.section)), lastmod = false, news = false }
+        end
+      end
+      res:header("content-type", "application/xml; charset=utf-8")
+      return quire.template.render("sitemap", { urls = urls })
+    end)
+
+    site:route("GET", "/robots.txt", function(_, res)
+      res:header("content-type", "text/plain; charset=utf-8")
+      res:cache_tags { "robots" }
+      return table.concat({
+        "User-agent: *",
+        "Disallow: /share/",   -- counting redirects
+        "Disallow: /comment/", -- reply forms and moderation notices
+        "Disallow: /search",
+        "",
+        "Sitemap: " .. absolute("/sitemap.xml"),
+        "",
+      }, "\n")
+    end)
+
+    local function meta(list, attr, key, content)
+      if content and content ~= "" then list[#list + 1] = { attr = attr, key = key, content = content } end
+    end
+
+    -- Every page: feed discovery (the site's feeds, and the section's or tag's when the page is
+    -- one), a canonical link when the page says what it is, OpenGraph basics.
+    site:filter("view.page", function(view)
+      local head = view.head
+      local scopes = { { path = "", title = quire.site.name } }
+      if view.feed_scope then table.insert(scopes, 1, view.feed_scope) end
+      for _, s in ipairs(scopes) do
+        head.links[#head.links + 1] = { rel = "alternate", type = "application/rss+xml", href = s.path .. "/feed.xml", title = s.title .. " (RSS)" }
+        head.links[#head.links + 1] = { rel = "alternate", type = "application/atom+xml", href = s.path .. "/atom.xml", title = s.title .. " (Atom)" }
+        head.links[#head.links + 1] = { rel = "alternate", type = "application/feed+json", href = s.path .. "/feed.json", title = s.title .. " (JSON Feed)" }
+      end
+      view.feed_links = { items = {
+        { href = "/feed.xml", type = "application/rss+xml", label = "RSS" },
+        { href = "/atom.xml", type = "application/atom+xml", label = "Atom" },
+        { href = "/feed.json", type = "application/feed+json", label = "JSON Feed" },
+      } }
+      if view.canonical then
+        head.links[#head.links + 1] = { rel = "canonical", href = absolute(view.canonical), type = false, title = false }
+        meta(head.meta, "property", "og:type", "website")
+        meta(head.meta, "property", "og:url", absolute(view.canonical))
+        meta(head.meta, "property", "og:title", view.page_title or quire.site.name)
+        meta(head.meta, "property", "og:site_name", quire.site.name)
+        head.description = head.description or description()
+        meta(head.meta, "property", "og:description", head.description)
+        meta(head.meta, "name", "twitter:card", "summary")
+      end
+      for _, l in ipairs(head.links) do
+        if l.type == nil then l.type = false end
+        if l.title == nil then l.title = false end
+      end
+      return view
+    end)
+
+    -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD.
+    site:filter("view.entry", function(view, entry)
+      local head = view.head
+      if not head then return view end
+      local url = absolute(view.url or quire.content.url(entry))
+      local desc = summary(entry)
+      local image = view.hero and view.hero.src and (view.hero.src:match("^https?://") and view.hero.src or absolute(view.hero.src))
+      head.links[#head.links + 1] = { rel = "canonical", href = url, type = false, title = false }
+      head.description = desc
+      local m = head.meta
+      meta(m, "property", "og:type", "article")
+      meta(m, "property", "og:title", entry.title)
+      meta(m, "property", "og:description", desc)
+      meta(m, "property", "og:url", url)
+      meta(m, "property", "og:site_name", quire.site.name)
+      meta(m, "property", "og:image", image)
+      meta(m, "property", "article:published_time", entry.published_at)
+      meta(m, "property", "article:modified_time", entry.updated_at)
+      meta(m, "property", "article:section", entry.section)
+      for _, t in ipairs(entry.tags) do meta(m, "property", "article:tag", t) end
+      meta(m, "name", "twitter:card", image and "summary_large_image" or "summary")
+      meta(m, "name", "twitter:site", settings.twitter_site)
+      meta(m, "name", "twitter:title", entry.title)
+      meta(m, "name", "twitter:description", desc)
+      meta(m, "name", "twitter:image", image)
+      local author = author_of(entry)
+      local ld = {
+        ["@context"] = "https://schema.org",
+        ["@type"] = settings.jsonld_types[entry.type] or "Article",
+        headline = entry.title, description = desc, url = url, mainEntityOfPage = url,
+        datePublished = entry.published_at, dateModified = entry.updated_at,
+        author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
+        publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/") },
+        image = image or nil, articleSection = entry.section,
+        keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
+        dateline = view.dateline and view.dateline.place or nil,
+      }
+      -- "</script>" cannot appear inside the script element: < is written as \u003c.
+      head.jsonld = (quire.json.encode(ld):gsub("<", "\\u003c"))
+      return view
+    end)
+  end,
+}

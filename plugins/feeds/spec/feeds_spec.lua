@@ -1,0 +1,124 @@
+-- Feeds, sitemap, robots.txt and the metadata in every page's head.
+local testing = require "quire.testing"
+local find = testing.find
+
+describe("feeds plugin", function()
+  local q, art, op
+  setup(function()
+    q = testing.site { name = "The Ledger", plugins = { "theme", "article", "opinion", "feeds" },
+      settings = { feeds = { items = 3, twitter_site = "@ledger" } } }
+    q.users.create { login = "ines", name = "Inês Duarte", email = "ines@staff.example" }
+    for i = 1, 4 do
+      q.content.create { type = "article", title = "Old story " .. i, status = "published", section = "World", tags = { "Archive" },
+        published_at = ("2020-01-0%dT08:00:00Z"):format(i), body = "Old." }
+    end
+    art = q.content.create { type = "article", title = "Tolls & </script> rise", status = "published", author = "ines",
+      section = "Money", tags = { "Roads", "Tolls" }, published_at = os.time() - 3600,
+      fields = { dateline = "Porto", standfirst = "Drivers will pay more.", hero_image = "/media/toll.jpg" }, body = "Tolls *rise*." }
+    op = q.content.create { type = "opinion", title = "Tolls are fair", status = "published", author = "ines", section = "Money",
+      tags = { "Tolls" }, published_at = os.time() - 1800, body = "A long argument about **roads** and who pays for them." }
+    q.content.create { type = "page", title = "About", status = "published", body = "About us." }
+    q.content.create { type = "article", title = "Unpublished", status = "draft" }
+  end)
+
+  it("serves RSS 2.0 with the newest published entries, RFC 822 dates and full content", function()
+    local r = q:request("GET", "/feed.xml")
+    assert.equal(200, r.status)
+    assert.equal("application/rss+xml; charset=utf-8", r.headers["content-type"])
+    local items = find(r.body, "item")
+    assert.equal(3, #items)
+    assert.equal("Tolls are fair", find(items[1].html, "title")[1].text)
+    assert.equal("Tolls &amp; &lt;/script&gt; rise", find(items[2].html, "title")[1].html)
+    assert.equal("http://localhost:8080" .. q.content.url(q.content.get(op)), items[1].html:match("<link>(.-)</link>"))
+    assert.matches("^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d %+0000$", find(items[1].html, "pubDate")[1].text)
+    assert.equal("Inês Duarte", find(items[1].html, "dc:creator")[1].text)
+    assert.matches("&lt;strong&gt;roads&lt;/strong&gt;", find(items[1].html, "content:encoded")[1].html, 1, true)
+    assert.is_nil(r.body:find("Unpublished", 1, true))
+    assert.is_nil(r.body:find("About us", 1, true))
+    assert.is_nil(r.body:find("ines@staff.example", 1, true))
+  end)
+
+  it("formats RFC 822 dates from the stored time", function()
+    local body = q:request("GET", "/section/world/feed.xml").body
+    assert.equal("Sat, 04 Jan 2020 08:00:00 +0000", find(find(body, "item")[1].html, "pubDate")[1].text)
+  end)
+
+  it("serves Atom and JSON Feed", function()
+    local atom = q:request("GET", "/atom.xml")
+    assert.equal("application/atom+xml; charset=utf-8", atom.headers["content-type"])
+    local entries = find(atom.body, "entry")
+    assert.equal(3, #entries)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", find(entries[1].html, "published")[1].text)
+    local json = q:request("GET", "/feed.json")
+    assert.equal("application/feed+json; charset=utf-8", json.headers["content-type"])
+    local feed = q.json.decode(json.body)
+    assert.equal("https://jsonfeed.org/version/1.1", feed.version)
+    assert.equal("The Ledger", feed.title)
+    assert.equal(3, #feed.items)
+    assert.equal("Tolls are fair", feed.items[1].title)
+    assert.equal("Inês Duarte", feed.items[1].authors[1].name)
+    assert.same({ "Roads", "Tolls" }, feed.items[2].tags)
+  end)
+
+  it("has feeds per section and per tag, and 404 for unknown ones", function()
+    local world = q:request("GET", "/section/world/atom.xml").body
+    assert.equal("The Ledger: World", find(world, "title")[1].text)
+    assert.equal(3, #find(world, "entry"))
+    local tolls = q.json.decode(q:request("GET", "/tag/tolls/feed.json").body)
+    assert.equal(2, #tolls.items)
+    assert.equal("The Ledger: Tolls", tolls.title)
+    assert.equal(404, q:request("GET", "/tag/nothing-here/feed.xml").status)
+    assert.equal(404, q:request("GET", "/section/nowhere/feed.json").status)
+  end)
+
+  it("lists every published entry in sitemap.xml with news fields for recent stories", function()
+    local r = q:request("GET", "/sitemap.xml")
+    assert.equal("application/xml; charset=utf-8", r.headers["content-type"])
+    local news = {}
+    for n in r.body:gmatch("<news:news>(.-)</news:news>") do news[#news + 1] = n end
+    assert.equal(2, #news) -- the article and the opinion piece of the last two days
+    assert.equal("Tolls are fair", news[1]:match("<news:title>(.-)</news:title>"))
+    assert.equal("The Ledger", news[1]:match("<news:name>(.-)</news:name>"))
+    local locs = {}
+    for loc in r.body:gmatch("<loc>(.-)</loc>") do locs[loc] = true end
+    assert.truthy(locs["http://localhost:8080/about"])
+    assert.truthy(locs["http://localhost:8080/section/world"])
+    assert.is_nil(r.body:find("unpublished", 1, true))
+  end)
+
+  it("serves robots.txt pointing at the sitemap", function()
+    local body = q:request("GET", "/robots.txt").body
+    assert.matches("Disallow: /share/", body, 1, true)
+    assert.matches("Sitemap: http://localhost:8080/sitemap.xml", body, 1, true)
+  end)
+
+  it("puts canonical, OpenGraph, Twitter and JSON-LD NewsArticle meta on articles", function()
+    local e = q.content.get(art)
+    local html = q:request("GET", q.content.url(e)).body
+    local url = "http://localhost:8080" .. q.content.url(e)
+    assert.equal(url, find(html, "link[rel=canonical]")[1].attrs.href)
+    local function meta(attr, key) return find(html, ("meta[%s=%s]"):format(attr, key))[1].attrs.content end
+    assert.equal("article", meta("property", "og:type"))
+    assert.equal("Drivers will pay more.", meta("property", "og:description"))
+    assert.equal("http://localhost:8080/media/toll.jpg", meta("property", "og:image"))
+    assert.equal("summary_large_image", meta("name", "twitter:card"))
+    assert.equal("@ledger", meta("name", "twitter:site"))
+    assert.equal("Drivers will pay more.", meta("name", "description"))
+    local script = html:match('<script type="application/ld%+json">(.-)</script>')
+    assert.is_nil(script:find("<", 1, true)) -- the title's </script> cannot end the element
+    local ld = q.json.decode(script)
+    assert.equal("NewsArticle", ld["@type"])
+    assert.equal("Tolls & </script> rise", ld.headline)
+    assert.equal("Inês Duarte", ld.author.name)
+    assert.equal("Porto", ld.dateline)
+    assert.equal("The Ledger", ld.publisher.name)
+    assert.equal(3, #find(html, "link[rel=alternate]"))
+  end)
+
+  it("marks opinion pieces as OpinionNewsArticle", function()
+    local html = q:request("GET", q.content.url(q.content.get(op))).body
+    local ld = q.json.decode(html:match('<script type="application/ld%+json">(.-)</script>'))
+    assert.equal("OpinionNewsArticle", ld["@type"])
+    assert.equal("A long argument about roads and who pays for them.", ld.description)
+  end)
+end)

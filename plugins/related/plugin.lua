@@ -1,0 +1,43 @@
+-- "Related Posts": a weighted score over several indices, like Hugo's related content (shared
+-- keywords 100, shared tags 80, closeness in time 10, threshold 80), plus full-text similarity
+-- (FTS5) and tag rarity: computed in C by quire.content.related, memoised until the next write,
+-- and the page showing it is invalidated when an entry of a shared tag changes.
+-- A site replaces the list by registering its own "related.entries" filter (value: the list of
+-- entries, argument: the entry), ordered after this plugin.
+return quire.plugin {
+  name = "related", version = "1.0", requires = { "theme" },
+  settings = {
+    keywords = 100,        -- weight of each shared keyword (fields.keywords)
+    tags = 80,             -- weight of each shared tag, scaled by its rarity
+    date = 10,             -- weight of being published close together ...
+    date_window_days = 365, -- ... falling to nothing at this distance
+    text = 40,             -- weight of full-text similarity (the best match gets all of it)
+    rarity = 0.5,          -- 0..1: how much rarer tags count more and ubiquitous ones less
+    threshold = 80,        -- the score a related entry needs
+    limit = 3,             -- how many to show
+    title = "Related Posts",
+    skip_types = { "page" },
+  },
+  setup = function(site)
+    local s = site.settings
+    local skip = {}
+    for _, t in ipairs(s.skip_types) do skip[t] = true end
+    local opts = {
+      weights = { keywords = s.keywords, tags = s.tags, date = s.date, text = s.text },
+      threshold = s.threshold, rarity = s.rarity, date_window_days = s.date_window_days, limit = s.limit,
+    }
+
+    site:filter("view.entry", function(view, entry)
+      if skip[entry.type] then return view end
+      local list = quire.content.related(entry.id, opts)
+      list = quire.filters.apply("related.entries", list, entry)
+      local items = {}
+      for i, e in ipairs(list) do
+        if i > s.limit then break end
+        items[#items + 1] = quire.filters.apply("view.card", {}, e)
+      end
+      if #items > 0 then view.related = { title = s.title, items = items } end
+      return view
+    end)
+  end,
+}

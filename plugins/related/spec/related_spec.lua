@@ -1,0 +1,101 @@
+-- Related posts: Hugo-like weights, text similarity, rarity, settings, edge cases, replacement.
+local testing = require "quire.testing"
+local find = testing.find
+local here = debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]+$")
+
+local function site(settings, extra)
+  local plugins = { "theme", "article", "opinion", "related" }
+  for _, p in ipairs(extra or {}) do plugins[#plugins + 1] = p end
+  return testing.site { plugins = plugins, settings = { related = settings },
+    plugin_path = { here .. "/fixtures", (os.getenv("PWD") or ".") .. "/plugins" } }
+end
+
+local function story(q, title, tags, date, fields, body, type_)
+  return q.content.create { type = type_ or "article", title = title, tags = tags, status = "published",
+    published_at = date or "2026-01-10T08:00:00Z", fields = fields, body = body or title }
+end
+
+local function related_titles(q, id)
+  local html = q:request("GET", q.content.url(q.content.get(id))).body
+  local block = find(html, "section.related")[1]
+  if not block then return {} end
+  local out = {}
+  for _, a in ipairs(find(block.html, "a")) do out[#out + 1] = a.text end
+  return out, block
+end
+
+describe("related plugin", function()
+  local q, ids
+  before_each(function()
+    q = site()
+    ids = {
+      target = story(q, "Port strike halts shipping", { "Ports", "Strikes", "Lisbon" }),
+      two_tags = story(q, "Dockers vote on new contract", { "Ports", "Strikes" }, "2025-06-01T08:00:00Z"),
+      one_tag = story(q, "Cruise season opens", { "Ports" }, "2026-01-09T08:00:00Z"),
+      unrelated = story(q, "Museum reopens", { "Culture" }, "2026-01-10T09:00:00Z"),
+      draft = q.content.create { type = "article", title = "Draft on ports", tags = { "Ports", "Strikes" }, status = "draft" },
+      opinion = story(q, "Why the strike matters", { "Strikes", "Lisbon" }, "2026-01-11T08:00:00Z", nil, "Shipping halts.", "opinion"),
+    }
+    for i = 1, 6 do story(q, "Filler " .. i, { "Filler" }) end
+  end)
+
+  it("lists the best matches across types, excluding the entry itself and drafts", function()
+    local titles, block = related_titles(q, ids.target)
+    assert.equal("Related Posts", find(block.html, "h2")[1].text)
+    assert.same({ "Why the strike matters", "Dockers vote on new contract", "Cruise season opens" }, titles)
+  end)
+
+  it("scores like Hugo with rarity and text: shared tags 80 each, keywords 100, threshold 80", function()
+    local list = q.content.related(ids.target, { rarity = 0, weights = { text = 0, date = 0 } })
+    assert.equal(3, #list)
+    assert.equal(160, list[1].score)
+    assert.equal(160, list[2].score)
+    assert.equal(80, list[3].score)
+    local kw = story(q, "Keyword only", { "Unique" }, nil, { keywords = { "Shipping" } })
+    q.content.update(ids.target, { fields = { keywords = { "shipping" } } })
+    list = q.content.related(ids.target, { rarity = 0, weights = { text = 0, date = 0 }, limit = 10 })
+    local scores = {}
+    for _, e in ipairs(list) do scores[e.id] = e.score end
+    assert.equal(100, scores[kw])
+  end)
+
+  it("shows nothing for an entry with no tags, and nothing below the threshold", function()
+    local lone = story(q, "Zebra crossing repainted", {})
+    assert.same({}, related_titles(q, lone))
+    assert.same({}, q.content.related(lone))
+    local strict = site { threshold = 1000 }
+    local a = story(strict, "Alpha", { "Shared" })
+    story(strict, "Beta", { "Shared" })
+    assert.same({}, related_titles(strict, a))
+  end)
+
+  it("follows the weights and the limit in settings", function()
+    local q2 = site { tags = 0, text = 0, keywords = 0, date = 100, threshold = 50, limit = 1 }
+    local a = story(q2, "Alpha", { "X" }, "2026-01-10T08:00:00Z")
+    story(q2, "Close in time", {}, "2026-01-11T08:00:00Z")
+    story(q2, "Far in time", { "X" }, "2020-01-01T08:00:00Z")
+    assert.same({ "Close in time" }, related_titles(q2, a))
+  end)
+
+  it("finds text-similar entries through FTS5 when tags do not match", function()
+    local q2 = site { text = 90, tags = 80, date = 0 }
+    local a = story(q2, "Lighthouse keepers strike", { "Coast" }, nil, nil, "The lighthouse keepers walked out.")
+    story(q2, "Lighthouse keepers return", { "Other" }, nil, nil, "Lighthouse keepers are back.")
+    story(q2, "Bakery opens", { "Other" }, nil, nil, "Bread.")
+    assert.same({ "Lighthouse keepers return" }, related_titles(q2, a))
+  end)
+
+  it("notices new entries (the memo is dropped on every write)", function()
+    assert.equal(3, #q.content.related(ids.target))
+    story(q, "Strike spreads to Lisbon ports", { "Ports", "Strikes", "Lisbon" }, "2026-01-10T07:00:00Z")
+    assert.equal("Strike spreads to Lisbon ports", q.content.related(ids.target)[1].title)
+  end)
+
+  it("can be replaced by a site's own related.entries filter", function()
+    local q2 = site(nil, { "related_editors_pick" })
+    local a = story(q2, "Alpha", { "Shared" })
+    story(q2, "Beta", { "Shared" })
+    story(q2, "Editors choice", { "Picked" })
+    assert.same({ "Editors choice" }, related_titles(q2, a))
+  end)
+end)

@@ -1,0 +1,57 @@
+-- Search: ranking, snippets, pagination, escaping, drafts.
+local testing = require "quire.testing"
+local find = testing.find
+
+describe("search plugin", function()
+  local q
+  setup(function()
+    q = testing.site { plugins = { "theme", "article", "search" }, settings = { search = { per_page = 2 } } }
+    for i = 1, 5 do
+      q.content.create { type = "article", title = "Harbour story " .. i, status = "published",
+        published_at = ("2026-01-0%dT08:00:00Z"):format(i), body = "The harbour was busy on day " .. i .. "." }
+    end
+    q.content.create { type = "article", title = "Lighthouse", status = "published", body = "Mentions the harbour once, at the end." }
+    q.content.create { type = "article", title = "Secret harbour draft", status = "draft", body = "harbour" }
+  end)
+
+  it("finds published entries with highlighted snippets", function()
+    local html = q:request("GET", "/search?q=lighthouse").body
+    local cards = find(html, "article.card")
+    assert.equal(1, #cards)
+    assert.equal("Lighthouse", find(cards[1].html, "h2")[1].text)
+    assert.equal("Lighthouse", find(find(html, "p.card-snippet")[1].html, "mark")[1].text)
+    assert.equal("1 result", find(html, "p[role=status]")[1].text)
+    assert.equal("noindex", find(html, "meta[name=robots]")[1].attrs.content)
+  end)
+
+  it("paginates and ranks titles above passing mentions", function()
+    local html = q:request("GET", "/search?q=harbour").body
+    assert.equal("6 results", find(html, "p[role=status]")[1].text)
+    assert.equal(2, #find(html, "article.card"))
+    assert.equal("Page 1 of 3", find(html, "span.pagination-status")[1].text)
+    assert.equal("/search?q=harbour&page=2", find(html, "a.pagination-next")[1].attrs.href:gsub("&amp;", "&"))
+    local last = q:request("GET", "/search?q=harbour&page=3").body
+    assert.equal("Lighthouse", find(find(last, "article.card")[2].html, "h2")[1].text) -- the weakest match last
+    assert.equal(0, #find(last, "a.pagination-next"))
+    assert.is_nil(last:find("Secret", 1, true))
+    assert.equal(404, q:request("GET", "/search?q=harbour&page=9").status)
+    assert.equal(404, q:request("GET", "/search?q=harbour&page=0").status)
+  end)
+
+  it("escapes the query and survives FTS syntax", function()
+    local r = q:request("GET", "/search?q=%3Cscript%3E%22harbour%20OR%20*")
+    assert.equal(200, r.status)
+    assert.is_nil(r.body:find("<script>", 1, true))
+    assert.equal('&lt;script&gt;&quot;harbour OR *', find(r.body, "input#search-q")[1].attrs.value)
+    local empty = q:request("GET", "/search?q=zzzz").body
+    assert.matches("Nothing matched", empty)
+    assert.equal("Search", find(q:request("GET", "/search").body, "h1")[1].text)
+  end)
+
+  it("puts a search form in every page's header", function()
+    local id = q.content.create { type = "article", title = "Any page", status = "published", body = "x" }
+    local html = q:request("GET", q.content.url(q.content.get(id))).body
+    assert.equal("/search", find(html, "form.site-search")[1].attrs.action)
+    assert.equal(1, #find(html, "label[for=site-search-q]"))
+  end)
+end)

@@ -1,0 +1,69 @@
+-- "Total N Shares" and share links for the usual networks, without third-party scripts. Each link
+-- goes through this site's counting redirect, /share/NETWORK/ID?t=TOKEN: the token is signed for
+-- that entry and network (so nobody can count shares of arbitrary entries), and a click counts
+-- once per entry, network and client address a day (quire.shares.record), so replaying one link
+-- endlessly from one client does not inflate the count. Links are rel="nofollow" and robots.txt
+-- keeps crawlers out of /share/.
+return quire.plugin {
+  name = "share", version = "1.0", requires = { "theme" },
+  settings = {
+    networks = { "facebook", "x", "linkedin", "reddit", "whatsapp", "email" },
+    count_window_hours = 24, -- a client counts once per entry and network in this window
+    skip_types = { "page" },
+  },
+  setup = function(site)
+    local settings = site.settings
+    local PURPOSE = "share"
+    local enc = function(s)
+      return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+    end
+    -- Where each network takes a reader who shares url with title.
+    local NETWORKS = {
+      facebook = { label = "Facebook", url = function(u) return "https://www.facebook.com/sharer/sharer.php?u=" .. enc(u) end },
+      x = { label = "X", url = function(u, t) return "https://twitter.com/intent/tweet?url=" .. enc(u) .. "&text=" .. enc(t) end },
+      linkedin = { label = "LinkedIn", url = function(u) return "https://www.linkedin.com/sharing/share-offsite/?url=" .. enc(u) end },
+      reddit = { label = "Reddit", url = function(u, t) return "https://www.reddit.com/submit?url=" .. enc(u) .. "&title=" .. enc(t) end },
+      whatsapp = { label = "WhatsApp", url = function(u, t) return "https://wa.me/?text=" .. enc(t .. " " .. u) end },
+      email = { label = "Email", url = function(u, t) return "mailto:?subject=" .. enc(t) .. "&body=" .. enc(u) end },
+    }
+    for _, n in ipairs(settings.networks) do
+      if not NETWORKS[n] then error(("share: unknown network '%s' (known: facebook, x, linkedin, reddit, whatsapp, email)"):format(n)) end
+    end
+    local skip = {}
+    for _, t in ipairs(settings.skip_types) do skip[t] = true end
+
+    local function absolute(path)
+      return (quire.site.base_url or ""):gsub("/+$", "") .. path
+    end
+
+    site:filter("view.entry", function(view, entry)
+      if skip[entry.type] then return view end
+      local counts = quire.shares.counts(entry.id)
+      local links = {}
+      for i, n in ipairs(settings.networks) do
+        links[i] = {
+          network = n, label = NETWORKS[n].label,
+          href = ("/share/%s/%d?t=%s"):format(n, entry.id, quire.tokens.sign(PURPOSE, entry.id .. ":" .. n)),
+        }
+      end
+      view.share = { total = counts.total, total_label = counts.total == 1 and "Share" or "Shares", links = links }
+      return view
+    end)
+
+    site:route("GET", "/share/{network}/{id:int}", function(req, res)
+      res.private = true -- every click must reach this handler, never the page cache
+      local network, id = req.params.network, math.tointeger(tonumber(req.params.id))
+      local data = quire.tokens.verify(PURPOSE, req.query.t)
+      local entry = NETWORKS[network] and data == (id .. ":" .. network) and quire.content.get(id)
+      if not entry or entry.status ~= "published" then
+        res.status = 404
+        return "No such share link."
+      end
+      local client = quire.tokens.sign("client-address", req.remote or "unknown"):match("%.([%w%-_]+)$"):sub(1, 22)
+      quire.shares.record(id, network, client, settings.count_window_hours * 3600)
+      local url = absolute(quire.content.url(entry))
+      res:header("referrer-policy", "no-referrer")
+      return res:redirect(NETWORKS[network].url(url, entry.title), 303)
+    end)
+  end,
+}

@@ -1,0 +1,67 @@
+-- Sponsored slots in named widget areas: "sidebar" (every page), "after_article" (entry pages)
+-- and "in_feed" (inside lists of entries, after in_feed_position items). Slots come from the
+-- site's settings or from Lua: a plugin's "sponsor.slots" filter gets the list and returns the
+-- one to show. Every slot is labelled "Sponsored", its links are rel="sponsored noopener", and
+-- nothing loads from a third party.
+return quire.plugin {
+  name = "sponsor", version = "1.0", requires = { "theme" },
+  settings = {
+    -- { { area = "sidebar", name = "Tidewater Books", url = "https://...", text = "...", image = "/static/...", alt = "" }, ... }
+    slots = {},
+    in_feed_position = 3,
+    label = "Sponsored",
+  },
+  setup = function(site)
+    local settings = site.settings
+    local AREAS = { sidebar = true, after_article = true, in_feed = true }
+    for i, s in ipairs(settings.slots) do
+      if not AREAS[s.area] then error(("sponsor: slots[%d]: area must be sidebar, after_article or in_feed"):format(i)) end
+    end
+
+    -- The slots to show: the settings' list through the "sponsor.slots" filter, checked.
+    local function slots()
+      local list = {}
+      for i, s in ipairs(settings.slots) do
+        local copy = {}
+        for k, v in pairs(s) do copy[k] = v end
+        list[i] = copy
+      end
+      list = quire.filters.apply("sponsor.slots", list)
+      local by_area = {}
+      for i, s in ipairs(list) do
+        if not AREAS[s.area] then error(("sponsor slot %d: area must be sidebar, after_article or in_feed"):format(i)) end
+        local url = type(s.url) == "string" and quire.url.safe(s.url, { "http", "https" })
+        if type(s.name) == "string" and url then
+          local image = type(s.image) == "string" and quire.url.safe(s.image, { "http", "https" }) or false
+          by_area[s.area] = by_area[s.area] or {}
+          table.insert(by_area[s.area], {
+            label = settings.label, name = s.name, url = url, text = s.text or false,
+            image = image and { src = image, alt = s.alt or "" } or false,
+          })
+        end
+      end
+      return by_area
+    end
+
+    site:filter("view.page", function(view)
+      local areas = slots()
+      view.widgets = { sidebar = areas.sidebar or false, after_article = false }
+      if view.entry then view.widgets.after_article = areas.after_article or false end
+      return view
+    end)
+
+    -- Lists of entries (home, sections, tags, authors, search) get the in-feed slots.
+    site:filter("view.list", function(items)
+      local feed = slots().in_feed
+      if not feed or #items == 0 then return items end
+      local out, pos = {}, settings.in_feed_position
+      for i, item in ipairs(items) do
+        out[#out + 1] = item
+        if i == math.min(pos, #items) then
+          for _, slot in ipairs(feed) do out[#out + 1] = { sponsored = slot } end
+        end
+      end
+      return out
+    end)
+  end,
+}

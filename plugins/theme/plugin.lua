@@ -1,0 +1,103 @@
+-- The base theme: the layout every page inherits (templates/layout.mustache), the stylesheet,
+-- and the views the other plugins share, built through filters so a site can change them:
+--   view.page  (view)        the chrome of every page: site name, language, section navigation
+--   view.card  (card, entry) an entry in a list: title, link, date, section, author, standfirst
+--   view.entry (view, entry) an entry page: rendered body, date, byline, section, tags, hero image
+return quire.plugin {
+  name = "theme", version = "1.0",
+  settings = {
+    sections = {},   -- section names in the navigation, in order (e.g. { "World", "Business" })
+    lang = "en",     -- the pages' language (<html lang>)
+    tagline = "",    -- shown under the site name
+  },
+  setup = function(site)
+    local settings = site.settings
+    local MONTHS = { "January", "February", "March", "April", "May", "June", "July", "August",
+      "September", "October", "November", "December" }
+
+    -- "2023-06-16T09:30:00Z" -> { iso =, human = "June 16, 2023" }
+    local function date_view(stamp)
+      if type(stamp) ~= "string" then return nil end
+      local y, m, d = stamp:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)")
+      if not y then return nil end
+      return { iso = stamp, human = ("%s %d, %s"):format(MONTHS[tonumber(m)], tonumber(d), y) }
+    end
+
+    local function section_view(name)
+      if not name then return nil end
+      return { name = name, url = "/section/" .. quire.slugify(name) }
+    end
+
+    -- Public facts about an author only: name, bio, page. Never the account's email.
+    local function author_view(id)
+      if not id then return nil end
+      local u = quire.users.get(id)
+      if not u then return nil end
+      return { name = u.display_name, bio = u.bio, url = "/author/" .. u.login }
+    end
+
+    local function tag_views(tags)
+      local out = {}
+      for i, name in ipairs(tags or {}) do out[i] = { name = name, url = "/tag/" .. quire.slugify(name) } end
+      return out
+    end
+
+    site:filter("view.page", function(view)
+      view.site = view.site or quire.site
+      view.lang = settings.lang
+      view.tagline = settings.tagline ~= "" and settings.tagline or nil
+      view.year = os.date("!%Y")
+      local nav = {}
+      for i, name in ipairs(settings.sections) do
+        nav[i] = section_view(name)
+        nav[i].current = false
+        -- The section's own page is the current page; an entry in it is in the current section.
+        if view.current_section == name then nav[i].current = view.section_page and "page" or "true" end
+      end
+      view.nav = #nav > 0 and { items = nav } or nil
+      view.head = view.head or { meta = {}, links = {}, description = false, robots = false, jsonld = false }
+      return view
+    end)
+
+    site:filter("view.card", function(card, entry)
+      -- Absent parts are false, not nil: Mustache would otherwise look them up in the enclosing
+      -- view (a card's missing section would show the page's section).
+      card.id = entry.id
+      card.type = entry.type
+      card.title = entry.title
+      card.url = quire.content.url(entry) or false
+      card.date = date_view(entry.published_at) or false
+      card.section = section_view(entry.section) or false
+      card.author = author_view(entry.author_id) or false
+      card.standfirst = entry.fields and entry.fields.standfirst or false
+      if card.snippet == nil then card.snippet = false end
+      if card.comment_count == nil then card.comment_count = false end
+      if card.type_label == nil then card.type_label = false end
+      if card.sponsored == nil then card.sponsored = false end
+      return card
+    end)
+
+    site:filter("view.entry", function(view, entry)
+      local f = entry.fields or {}
+      view.url = quire.content.url(entry)
+      view.standfirst = f.standfirst
+      -- Editors' Markdown may carry HTML; the sanitizer's default policy keeps it to article markup.
+      view.body_html = quire.html.sanitize(quire.markdown.render(entry.body or ""))
+      view.date = date_view(entry.published_at)
+      -- "Updated" only for an edit after the first save, on a later day than publication.
+      local updated = entry.updated_at ~= entry.created_at and date_view(entry.updated_at)
+      if updated and view.date and entry.updated_at > entry.published_at and updated.human ~= view.date.human then
+        view.updated = updated
+      end
+      view.author = author_view(entry.author_id)
+      view.section = section_view(entry.section)
+      view.current_section = entry.section
+      view.tags = #entry.tags > 0 and { items = tag_views(entry.tags) } or nil
+      local src = type(f.hero_image) == "string" and quire.url.safe(f.hero_image, { "http", "https" })
+      if src then
+        view.hero = { src = src, alt = f.hero_alt or "", caption = f.hero_caption, credit = f.hero_credit }
+      end
+      return quire.filters.apply("view.page", view)
+    end)
+  end,
+}

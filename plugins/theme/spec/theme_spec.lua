@@ -1,0 +1,91 @@
+-- The base theme: the layout, the chrome of every page and the shared entry/card views.
+local testing = require "quire.testing"
+local find = testing.find
+
+describe("theme plugin", function()
+  local q, id
+  setup(function()
+    q = testing.site { name = "The Ledger", plugins = { "theme", "article" },
+      settings = { theme = { sections = { "World", "Money" }, lang = "en-GB", tagline = "Since 1871" } } }
+    q.users.create { login = "ines", name = "Inês Duarte", bio = "Covers shipping.", email = "ines@staff.example" }
+    id = q.content.create { type = "article", title = "Tolls <rise> & fall", status = "published",
+      published_at = "2026-02-03T10:00:00Z", author = "ines", section = "World", tags = { "Roads", "Money matters" },
+      fields = { standfirst = "A short one.", hero_image = "/media/bridge.jpg", hero_alt = "The bridge at dusk",
+        hero_caption = "The bridge", hero_credit = "Photo: J. Sousa" },
+      body = "First.\n\n<script>alert(1)</script>\n\nSecond." }
+    q.content.create { type = "page", title = "About us", status = "published", body = "We are a *newspaper*." }
+  end)
+
+  local function page(path)
+    local r = q:request("GET", path)
+    assert.equal(200, r.status)
+    return r.body
+  end
+
+  it("wraps pages in an accessible HTML5 layout", function()
+    local html = page("/2026/02/tolls-rise-fall")
+    assert.matches("^<!DOCTYPE html>\n<html lang=\"en%-GB\">", html)
+    assert.equal(1, #find(html, "main#main"))
+    assert.equal("#main", find(html, "a.skip-link")[1].attrs.href)
+    assert.equal(1, #find(html, "header.site-header"))
+    assert.equal(1, #find(html, "footer.site-footer"))
+    assert.equal("Since 1871", find(html, "p.site-tagline")[1].text)
+    assert.matches('<link rel="stylesheet" href="/static/theme/quire.css">', html, 1, true)
+    assert.is_nil(html:find("<script>", 1, true)) -- no JavaScript, and editors' scripts are removed
+  end)
+
+  it("lists the configured sections and marks the current one", function()
+    local links = find(find(page("/2026/02/tolls-rise-fall"), "nav.site-nav")[1].html, "a")
+    assert.equal(2, #links)
+    assert.equal("World", links[1].text)
+    assert.equal("/section/world", links[1].attrs.href)
+    assert.equal("true", links[1].attrs["aria-current"]) -- the entry is in the section
+    assert.is_nil(links[2].attrs["aria-current"])
+  end)
+
+  it("renders the entry: escaped title, byline, date, tags, hero", function()
+    local html = page("/2026/02/tolls-rise-fall")
+    assert.equal("Tolls &lt;rise&gt; &amp; fall", find(html, "h1")[1].html)
+    assert.equal("Tolls &lt;rise&gt; &amp; fall – The Ledger", find(html, "title")[1].html)
+    local byline = find(html, "p.byline")[1]
+    assert.matches("By Inês Duarte", byline.text)
+    assert.equal("2026-02-03T10:00:00Z", find(byline.html, "time")[1].attrs.datetime)
+    assert.matches("February 3, 2026", byline.text)
+    local tags = find(find(html, "ul.tags")[1].html, "a")
+    assert.same({ "/tag/roads", "/tag/money-matters" }, { tags[1].attrs.href, tags[2].attrs.href })
+    local img = find(find(html, "figure.hero")[1].html, "img")[1]
+    assert.same({ "/media/bridge.jpg", "The bridge at dusk" }, { img.attrs.src, img.attrs.alt })
+    assert.equal("The bridge Photo: J. Sousa", find(html, "figcaption")[1].text)
+    assert.is_nil(html:find("ines@staff.example", 1, true)) -- staff emails stay private
+  end)
+
+  it("gives cards false for missing parts so Mustache does not borrow the page's", function()
+    local e = q.content.get(id)
+    local card = q.filters.apply("view.card", {}, e)
+    assert.equal("/2026/02/tolls-rise-fall", card.url)
+    assert.equal("World", card.section.name)
+    assert.equal(false, card.snippet)
+    local bare = q.content.get(q.content.create { type = "article", title = "Bare", status = "published" })
+    card = q.filters.apply("view.card", {}, bare)
+    assert.equal(false, card.section)
+    assert.equal(false, card.author)
+    assert.equal(false, card.standfirst)
+  end)
+
+  it("ships a stylesheet with focus styles, a skip link and print styles", function()
+    local dir = debug.getinfo(1, "S").source:sub(2):match("^(.*)/spec/[^/]+$")
+    local f = assert(io.open(dir .. "/static/quire.css"))
+    local css = f:read("a")
+    f:close()
+    assert.matches(":focus-visible", css, 1, true)
+    assert.matches(".skip-link:focus", css, 1, true)
+    assert.matches("@media print", css, 1, true)
+    assert.matches("@media (prefers-reduced-motion: reduce)", css, 1, true)
+  end)
+
+  it("renders plain pages with the base layout", function()
+    local html = page("/about-us")
+    assert.equal("About us", find(html, "h1")[1].text)
+    assert.equal("newspaper", find(find(html, "div.entry-body")[1].html, "em")[1].text)
+  end)
+end)
