@@ -163,6 +163,45 @@ int qr_store_schema_version(qr_store_t *s, int *applied, int *known) {
   return rc == SQLITE_ROW ? 0 : db_fail(s, "reading schema version");
 }
 
+/* Applies one migration in its own transaction; a migration that leaves a dangling foreign key
+ * (they run with foreign keys off, see below) is rolled back. */
+static int apply_migration(qr_store_t *s, const qr_embedded_t *m, int n) {
+  int rc;
+  if ((rc = qr_store_begin(s))) return rc;
+  rc = exec(s, m->data);
+  if (rc) {
+    char msg[sizeof s->errmsg];
+    snprintf(msg, sizeof msg, "%s", s->errmsg);
+    fail(s, rc, "migration %s failed: %s", m->name, msg);
+  }
+  sqlite3_stmt *st = NULL;
+  if (rc == 0 && !(st = qr_store_prepare(s, "SELECT count(*) FROM pragma_foreign_key_check"))) rc = QR_EDB;
+  if (st) {
+    int dangling = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    qr_store_release(s, st);
+    if (dangling != 0)
+      rc = fail(s, QR_EDB, "migration %s failed: it leaves %d rows with broken foreign keys", m->name,
+                dangling);
+  }
+  if (rc == 0) {
+    if (!(st = qr_store_prepare(s, "INSERT INTO schema_migrations(version, name) VALUES (?, ?)"))) {
+      rc = QR_EDB;
+    } else {
+      sqlite3_bind_int(st, 1, n);
+      sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+      if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s, "recording migration");
+      qr_store_release(s, st);
+    }
+  }
+  if (rc) {
+    char msg[sizeof s->errmsg];
+    snprintf(msg, sizeof msg, "%s", s->errmsg);
+    qr_store_rollback(s);
+    return fail(s, rc, "%s", msg);
+  }
+  return qr_store_commit(s);
+}
+
 int qr_store_migrate(qr_store_t *s) {
   int rc = exec(s,
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -176,37 +215,19 @@ int qr_store_migrate(qr_store_t *s) {
                 "database schema version %d is newer than this quire knows (%d); "
                 "upgrade quire instead of opening it with an older binary",
                 applied, known);
-  for (const qr_embedded_t *m = qr_embedded_migrations; m->name; m++) {
+  if (applied == known) return 0;
+  /* Rebuilding a table (SQLite's 12-step ALTER) drops it: with foreign keys on, that would
+   * cascade into its children. The pragma only works outside a transaction. */
+  if ((rc = exec(s, "PRAGMA foreign_keys=OFF"))) return rc;
+  for (const qr_embedded_t *m = qr_embedded_migrations; m->name && rc == 0; m++) {
     int n = migration_number(m->name);
-    if (n <= applied) continue;
-    if ((rc = qr_store_begin(s))) return rc;
-    rc = exec(s, m->data);
-    if (rc == 0) {
-      sqlite3_stmt *st =
-          qr_store_prepare(s, "INSERT INTO schema_migrations(version, name) VALUES (?, ?)");
-      if (!st) {
-        rc = QR_EDB;
-      } else {
-        sqlite3_bind_int(st, 1, n);
-        sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s, "recording migration");
-        qr_store_release(s, st);
-      }
-    } else {
-      char msg[sizeof s->errmsg];
-      snprintf(msg, sizeof msg, "%s", s->errmsg);
-      fail(s, rc, "migration %s failed: %s", m->name, msg);
-    }
-    if (rc) {
-      char msg[sizeof s->errmsg];
-      snprintf(msg, sizeof msg, "%s", s->errmsg);
-      qr_store_rollback(s);
-      fail(s, rc, "%s", msg);
-      return rc;
-    }
-    if ((rc = qr_store_commit(s))) return rc;
+    if (n > applied) rc = apply_migration(s, m, n);
   }
-  return 0;
+  char msg[sizeof s->errmsg];
+  snprintf(msg, sizeof msg, "%s", s->errmsg);
+  int on = exec(s, "PRAGMA foreign_keys=ON");
+  if (rc) return fail(s, rc, "%s", msg);
+  return on;
 }
 
 int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opts, char *errbuf,

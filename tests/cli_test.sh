@@ -159,5 +159,36 @@ expect 0 "search-replace" -- "$QUIRE" entries search-replace "old text" "new tex
 expect 0 "check after search-replace" -- "$QUIRE" check --site "$work/bulk"
 expect 2 "unknown entries command" -- "$QUIRE" entries frob --site "$work/bulk"
 
+# --- upgrading a schema-3 site: 0004 rebuilds entries without losing rows, links or the index
+old="$work/old"; mkdir -p "$old/plugins"; echo 'name = "Old"' > "$old/site.lua"
+{
+  cat "$2"/../db/migrations/000[123]_*.sql
+  cat <<'SQL'
+CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT '');
+INSERT INTO schema_migrations (version, name) VALUES (1, '0001_init.sql'), (2, '0002_media.sql'), (3, '0003_hits.sql');
+INSERT INTO users (id, login, display_name) VALUES (1, 'ann', 'Ann');
+INSERT INTO entries (id, type, slug, status, title, body, author_id, created_at, updated_at) VALUES
+  (7, 'article', 'gulls', 'published', 'Gulls return', 'The harbour gulls are back', 1, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'),
+  (9, 'article', 'ferry', 'draft', 'Ferry late', 'Again', 1, '2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z');
+INSERT INTO terms (id, taxonomy, slug, name) VALUES (1, 'tag', 'birds', 'Birds');
+INSERT INTO entry_terms (entry_id, term_id) VALUES (7, 1);
+INSERT INTO revisions (entry_id, title, slug, status, body, fields, saved_by, created_at) VALUES (7, 'Gulls return', 'gulls', 'published', 'x', '{}', 1, '2024-01-01T00:00:00Z');
+INSERT INTO comments (entry_id, author_name, author_email, body, created_at) VALUES (7, 'Bo', 'bo@example.org', 'Noisy', '2024-01-03T00:00:00Z');
+INSERT INTO media (url, entry_id, created_at) VALUES ('/m/gull.jpg', 7, '2024-01-01T00:00:00Z');
+SQL
+} | sqlite3 "$old/quire.db"
+expect 0 "check migrates an old site" -- "$QUIRE" check --site "$old"
+olddb() { sqlite3 "$old/quire.db" "$1"; }
+[ "$(olddb 'SELECT max(version) FROM schema_migrations')" -ge 4 ] && ok || bad "migration 0004 not recorded"
+[ "$(olddb "SELECT group_concat(id || status || author_id, ' ') FROM entries")" = "7published1 9draft1" ] && ok || bad "entries changed by the migration: $(olddb 'SELECT * FROM entries')"
+[ "$(olddb 'SELECT (SELECT count(*) FROM entry_terms) || (SELECT count(*) FROM revisions) || (SELECT count(*) FROM comments) || (SELECT count(*) FROM media WHERE entry_id = 7)')" = 1111 ] && ok || bad "child rows lost in the migration"
+[ "$(olddb "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'entries' AND type IN ('index', 'trigger') AND sql IS NOT NULL")" = 7 ] && ok || bad "indexes or triggers of entries missing after the migration"
+[ "$(olddb "SELECT rowid FROM entries_fts WHERE entries_fts MATCH 'gulls'")" = 7 ] && ok || bad "search index lost by the migration"
+expect 0 "update after migration" -- "$QUIRE" entries update 9 --title "Ferry late again" --site "$old"
+[ "$(olddb "SELECT rowid FROM entries_fts WHERE entries_fts MATCH 'again'")" = 9 ] && ok || bad "search triggers not recreated"
+expect 0 "delete after migration" -- "$QUIRE" entries delete 7 --yes --site "$old"
+[ "$(olddb 'SELECT (SELECT count(*) FROM entry_terms) || (SELECT count(*) FROM comments) || (SELECT count(*) FROM media WHERE entry_id IS NULL)')" = 001 ] && ok || bad "foreign keys of entries not enforced after the migration"
+expect 1 "unknown status" -- "$QUIRE" entries update 9 --status limbo --site "$old"; contains "unknown status" "got limbo"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -8,7 +8,6 @@ local types_mod = require "quire.types"
 
 local M = {}
 
-local STATUSES = { draft = true, review = true, scheduled = true, published = true, archived = true }
 local CREATE_KEYS = {
   type = true, title = true, body = true, status = true, slug = true, author = true,
   published_at = true, fields = true, tags = true, section = true,
@@ -133,8 +132,9 @@ function M.new(site)
     if row.title then row.title = row.title:gsub("^%s+", ""):gsub("%s+$", "") end
     row.body = check_text(errs, "body", e.body or "", false, nil, limits.body_max) or ""
     row.status = e.status or "draft"
-    if not STATUSES[row.status] then
-      errs[#errs + 1] = { field = "status", message = ("must be one of draft, review, scheduled, published, archived (got %s)"):format(tostring(row.status)) }
+    local workflow = site.workflow
+    if type(row.status) ~= "string" or not workflow.known_state(row.status) then
+      errs[#errs + 1] = { field = "status", message = ("must be one of %s (got %s)"):format(table.concat(workflow.state_order, ", "), tostring(row.status)) }
     end
     if e.published_at ~= nil then
       local norm, err = time.parse(e.published_at)

@@ -92,7 +92,8 @@ function M.open(dir, opts)
     site.transaction(function() site.bump(set) end)
   end }
   site.workflow = require("quire.workflow").new(site, quire)
-  quire.workflow = { apply = site.workflow.apply, available = site.workflow.available }
+  quire.workflow = { apply = site.workflow.apply, available = site.workflow.available,
+    states = function() return table.move(site.workflow.state_order, 1, #site.workflow.state_order, 1, {}) end }
   site.template_dirs = { cfg.dir .. "/templates" } -- the site's theme first; plugins append theirs
   quire.template = require("quire.template").new(site)
   local text = require("quire.markdown").new(site)

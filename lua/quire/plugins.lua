@@ -284,6 +284,12 @@ function M.new(site, api)
       rec.transitions = rec.transitions or {}
       rec.transitions[#rec.transitions + 1] = def.name
     end
+    function reg:state(def)
+      open_check("workflow states")
+      site.workflow.define_state(p.name, def)
+      rec.states = rec.states or {}
+      rec.states[#rec.states + 1] = def.name
+    end
     local function add_dir(list, what, dir)
       open_check(what)
       local path = dir:sub(1, 1) == "/" and dir or (p.dir .. "/" .. dir)
@@ -320,6 +326,7 @@ function M.new(site, api)
       if p.manifest.setup then call(p.name, "setup", p.manifest.setup, registrar(p, index)) end
     end
     registry.frozen = true
+    site.workflow.check()
     -- Surface before/after cycles at start-up rather than on the first request.
     for kind, by_name in pairs(registry.hooks.lists) do
       for name in pairs(by_name) do registry.hooks:order(kind, name) end

@@ -1,16 +1,53 @@
--- Editorial workflow: named transitions between entry states, registered by plugins
--- (site:transition), each with the least role allowed to take it and Lua preconditions.
--- A refused transition says why and changes nothing.
+-- Editorial workflow: the states an entry can be in and named transitions between them, both
+-- registered by plugins (site:state, site:transition); each transition has the least role
+-- allowed to take it and Lua preconditions. A refused transition says why and changes nothing.
+-- Only "published" is public, whatever states a site adds.
 local errors = require "quire.errors"
 local time = require "quire.time"
 
 local M = {}
 
+-- The states the core itself relies on (scheduled publishing, public pages, archives).
+local BUILTIN_STATES = { "draft", "review", "scheduled", "published", "archived" }
+
 local ROLE_RANK = { contributor = 1, author = 2, editor = 3, admin = 4 }
 M.ROLE_RANK = ROLE_RANK
 
 function M.new(site, quire)
-  local registry = { transitions = {}, order = {} }
+  local registry = { transitions = {}, order = {}, states = {}, state_order = {} }
+  for _, name in ipairs(BUILTIN_STATES) do
+    registry.states[name] = { name = name, label = name, plugin = "quire" }
+    registry.state_order[#registry.state_order + 1] = name
+  end
+
+  -- Called through site:state in a plugin's setup: def = { name = "legal_review", label = }.
+  function registry.define_state(plugin, def)
+    if type(def) ~= "table" or type(def.name) ~= "string" or not def.name:match("^[a-z][a-z0-9_]*$") or #def.name > 40 then
+      error("a state needs a name (lowercase word, at most 40 characters)", 3)
+    end
+    local known = registry.states[def.name]
+    if known then error(("state '%s' is already defined by %s"):format(def.name, known.plugin == "quire" and "quire" or ("plugin '" .. known.plugin .. "'")), 3) end
+    registry.states[def.name] = { name = def.name, label = def.label or def.name, plugin = plugin }
+    registry.state_order[#registry.state_order + 1] = def.name
+  end
+
+  -- Whether status is a state some plugin (or the core) defined.
+  function registry.known_state(status) return registry.states[status] ~= nil end
+
+  -- After every plugin's setup: a transition to or from an undefined state is a start-up error
+  -- naming the plugin (states may be defined by a plugin loaded after the transition's).
+  function registry.check()
+    for _, name in ipairs(registry.order) do
+      local t = registry.transitions[name]
+      local states = { t.to }
+      for s in pairs(t.from) do if s ~= "*" then states[#states + 1] = s end end
+      for _, s in ipairs(states) do
+        if not registry.states[s] then
+          error(("plugin '%s': transition '%s' uses state '%s', which no plugin defines (site:state { name = \"%s\" })"):format(t.plugin, name, s, s), 0)
+        end
+      end
+    end
+  end
 
   -- Called through site:transition in a plugin's setup. def = { name =, from = {...} or "*",
   -- to =, role = "editor", check = function(entry, user) return true | false, why end }
