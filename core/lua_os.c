@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <limits.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "lua_api.h"
@@ -107,6 +108,15 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
+/* core.username() -> the login of the effective user (from the password database, since $USER
+ * is unset under systemd and cron), or its numeric uid when it has no entry. */
+static int l_username(lua_State *L) {
+  struct passwd *pw = getpwuid(geteuid());
+  if (pw && pw->pw_name) lua_pushstring(L, pw->pw_name);
+  else lua_pushfstring(L, "%d", (int)geteuid());
+  return 1;
+}
+
 static int l_getpid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
   return 1;
@@ -123,7 +133,7 @@ static int l_realpath(lua_State *L) {
 void qr_lua_os_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"mkdir", l_mkdir}, {"stat", l_stat}, {"listdir", l_listdir},
                                  {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree},
-                                 {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid},
+                                 {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

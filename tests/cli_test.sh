@@ -159,6 +159,25 @@ expect 0 "search-replace" -- "$QUIRE" entries search-replace "old text" "new tex
 expect 0 "check after search-replace" -- "$QUIRE" check --site "$work/bulk"
 expect 2 "unknown entries command" -- "$QUIRE" entries frob --site "$work/bulk"
 
+# --- who and when: --as LOGIN, else the operating-system user
+me="cli:${SUDO_USER:-$(id -un)}"
+"$QUIRE" user add rita --role editor --site "$work/site" >/dev/null
+expect 0 "create as the os user" -- "$QUIRE" entries create --type article --title "Pier closes" --site "$work/site"; pier=$out
+expect 0 "update --as" -- "$QUIRE" entries update "$pier" --title "Pier closes early" --as rita --site "$work/site"
+expect 1 "--as an unknown user" -- "$QUIRE" entries update "$pier" --title "Nope" --as ghost --site "$work/site"; contains "--as ghost" "no user ghost"
+cat > "$work/as.lua" <<'LUA'
+quire.content.update(tonumber(arg[1]), { title = "Pier reopens" })
+quire.as("rita", function() quire.content.update(tonumber(arg[1]), { title = "Pier reopens soon" }) end)
+LUA
+expect 0 "run as the os user" -- "$QUIRE" run --site "$work/site" "$work/as.lua" "$pier"
+expect 0 "run --as" -- "$QUIRE" run --as rita --site "$work/site" "$work/create.lua" 1 Rita
+expect 0 "revisions" -- "$QUIRE" entries revisions "$pier" --format csv --site "$work/site"
+[ "$(cut -d, -f3 <<<"$out" | tr '\n' ' ')" = "saved_by rita $me rita $me " ] && ok || bad "revisions do not name who: $out"
+grep -qE '^[0-9]+,20[0-9]{2}-[0-9]{2}-[0-9]{2}T' <<<"$out" && ok || bad "revisions do not say when: $out"
+[ "$(sqlite3 "$work/site/quire.db" "SELECT actor FROM revisions WHERE title = 'Rita 1'")" = rita ] && ok || bad "quire run --as not recorded"
+expect 0 "delete as rita" -- "$QUIRE" entries delete "$pier" --yes --as rita --site "$work/site"
+expect 0 "audit" -- "$QUIRE" audit --subject "entry:$pier" --format csv --site "$work/site"; contains "audit" ",rita,entry.deleted,entry:$pier,Pier reopens soon"
+
 # --- upgrading a schema-3 site: 0004 rebuilds entries without losing rows, links or the index
 old="$work/old"; mkdir -p "$old/plugins"; echo 'name = "Old"' > "$old/site.lua"
 {
@@ -179,6 +198,7 @@ SQL
 } | sqlite3 "$old/quire.db"
 expect 0 "check migrates an old site" -- "$QUIRE" check --site "$old"
 olddb() { sqlite3 "$old/quire.db" "$1"; }
+[ "$(olddb "SELECT actor FROM revisions")" = ann ] && ok || bad "0005 did not name the actors of old revisions"
 [ "$(olddb 'SELECT max(version) FROM schema_migrations')" -ge 4 ] && ok || bad "migration 0004 not recorded"
 [ "$(olddb "SELECT group_concat(id || status || author_id, ' ') FROM entries")" = "7published1 9draft1" ] && ok || bad "entries changed by the migration: $(olddb 'SELECT * FROM entries')"
 [ "$(olddb 'SELECT (SELECT count(*) FROM entry_terms) || (SELECT count(*) FROM revisions) || (SELECT count(*) FROM comments) || (SELECT count(*) FROM media WHERE entry_id = 7)')" = 1111 ] && ok || bad "child rows lost in the migration"

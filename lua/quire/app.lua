@@ -155,6 +155,10 @@ function M.new(quire, site)
       return { status = res.status, headers = res.headers, body = table.concat(res.parts) }
     end
     req.params = params_or_status
+    -- A signed-in staff member's writes are recorded as theirs; anyone else's as "web".
+    req.user = req.cookies.quire_session and quire.users.session_user(req.cookies.quire_session)
+    local previous_actor = site.actor
+    site.actor = req.user and { id = req.user.id, name = req.user.login } or { name = "web" }
     site.collecting = {}
     -- The whole request runs under a budget too (ten plugin calls' worth): rendering reads
     -- values that plugins built, and a metamethod in them must not hang the worker.
@@ -171,6 +175,7 @@ function M.new(quire, site)
       end
       return out
     end)
+    site.actor = previous_actor
     local collected = site.collecting
     site.collecting = nil
     local tags = {}

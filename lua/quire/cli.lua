@@ -22,6 +22,7 @@ Commands:
   import DIR | import --from wordpress FILE.xml
                                 import an export, or a WordPress WXR file
   terms list|rename|merge       tags and sections
+  audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
   comments list|approve|spam|hold|delete
                                 moderation
@@ -51,13 +52,15 @@ and DIR/plugins/. Refuses to overwrite an existing site.
            opinion piece on a shared theme, forty more entries across sections and tags,
            approved and held comments. Serve it with `quire serve --site DIR`.]],
   run = [[
-usage: quire run [--site DIR] [--dry-run] [--yes] [--resume] SCRIPT.lua [ARGS...]
+usage: quire run [--site DIR] [--as LOGIN] [--dry-run] [--yes] [--resume] SCRIPT.lua [ARGS...]
 
 Runs SCRIPT.lua with the global `quire` bound to the site and `arg` holding ARGS (arg[0] is
 the script). Writes inside quire.store.transaction(fn) commit together or not at all;
 quire.each(query, fn, {batch = 1000}) walks entries in id order and commits per batch. A script
 error prints file:line: message and exits 1; its open transaction is rolled back.
 
+  --as LOGIN  record the writes as this staff user's (default: cli:<operating-system user>);
+              quire.as(login, fn) does the same for part of a script
   --dry-run   run everything inside one transaction, then roll it back; print what would change
   --yes       allow deletes (a run that deletes asks first on a terminal, and refuses otherwise)
   --resume    continue each quire.each loop after its last committed batch (after a crash)]],
@@ -173,9 +176,24 @@ local function site_dir(opts)
   return (dir:gsub("/+$", "")) ~= "" and dir:gsub("/+$", "") or "/"
 end
 
+-- Writes from the command line are by the staff user named with --as, else by the operating
+-- system's user ("cli:alice"; under sudo, the user who ran sudo).
+local function cli_actor(quire, as)
+  if as then return quire._site.actor_of(as) end
+  return { name = "cli:" .. (os.getenv("SUDO_USER") or core.username()) }
+end
+
 local function open_site(opts, open_opts)
   local quire, err = require("quire").open(site_dir(opts), open_opts)
   if not quire then return nil, err end
+  if open_opts and open_opts.cli then
+    local ok, actor = pcall(cli_actor, quire, opts.as)
+    if not ok then
+      quire._db:close()
+      return nil, tostring(actor)
+    end
+    quire._site.actor = actor
+  end
   return quire
 end
 
@@ -209,7 +227,7 @@ function commands.init(argv)
   if not f then return fail(1, "%s", ferr) end
   f:write(demo.HERO_SVG)
   f:close()
-  local quire, open_err = open_site({ site = dir }, { memory_cap = false })
+  local quire, open_err = open_site({ site = dir }, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", open_err) end
   local seeded, summary = pcall(demo.seed, quire)
   quire._db:close()
@@ -220,12 +238,12 @@ function commands.init(argv)
 end
 
 function commands.run(argv)
-  local opts, pos = parse("run", argv, 2, { site = "value", ["dry-run"] = "flag", yes = "flag", resume = "flag" }, true)
+  local opts, pos = parse("run", argv, 2, { site = "value", as = "value", ["dry-run"] = "flag", yes = "flag", resume = "flag" }, true)
   if not opts then return fail(2, "%s", pos) end
   if opts.help then print(HELP.run) return 0 end
   local script = pos[1]
   if not script then return fail(2, "run needs a script (see quire run --help)") end
-  local quire, err = open_site(opts, { memory_cap = false })
+  local quire, err = open_site(opts, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", err) end
   local chunk, load_err = loadfile(script, "t")
   if not chunk then return fail(1, "%s", load_err) end

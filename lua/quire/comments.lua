@@ -115,6 +115,7 @@ function M.new(site)
       local row = db:row("SELECT entry_id FROM comments WHERE id = ?", id)
       if not row then errors.raise("not_found", ("no comment %s"):format(tostring(id))) end
       db:exec("UPDATE comments SET status = ? WHERE id = ?", status, id)
+      site.audit("comment." .. status, "comment:" .. id)
       site.bump({ ["comments:" .. row.entry_id] = true, ["comments:all"] = true })
       return true
     end)

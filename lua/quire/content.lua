@@ -254,10 +254,10 @@ function M.new(site)
 
   -- row holds the saved columns; tags and section are the entry's terms after the save.
   local function write_revision(entry_id, row, tags, section)
-    db:exec("INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, created_at)"
-      .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    db:exec("INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, actor, created_at)"
+      .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       entry_id, row.title, row.slug, row.status, row.body, row.fields,
-      json.encode({ tags = tags or {}, section = section or nil }), row.published_at, row.author_id, site.actor, time.now())
+      json.encode({ tags = tags or {}, section = section or nil }), row.published_at, row.author_id, site.actor.id, site.actor.name, time.now())
   end
 
   local function decode_entry(row, terms)
@@ -404,6 +404,7 @@ function M.new(site)
       if not cur then return false end
       if site.confirm_delete then site.confirm_delete() end
       db:exec("DELETE FROM entries WHERE id = ?", id)
+      site.audit("entry.deleted", "entry:" .. id, cur.title) -- its revisions go with it
       site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. id] = true }))
       site.stats.deleted = site.stats.deleted + 1
       sample(id, "deleted", cur.title, nil)
@@ -546,7 +547,7 @@ function M.new(site)
   end
 
   function api.revisions(id)
-    local rows = db:rows("SELECT id, entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, created_at"
+    local rows = db:rows("SELECT id, entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, actor, created_at"
       .. " FROM revisions WHERE entry_id = ? ORDER BY id DESC", id)
     for _, r in ipairs(rows) do
       r.fields = json.decode(r.fields)

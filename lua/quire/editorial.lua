@@ -178,10 +178,7 @@ entries.revisions = {
   run = function(quire, opts, args)
     local revs = quire.content.revisions(tonumber(args[1]) or -1)
     if #revs == 0 then return fail(1, "no entry %s", args[1]) end
-    for _, r in ipairs(revs) do
-      local who = r.saved_by and quire.users.get(r.saved_by)
-      r.saved_by = who and who.login or "-"
-    end
+    for _, r in ipairs(revs) do r.saved_by = r.actor or "-" end
     return output(revs, { "id", "created_at", "saved_by", "status", "title" }, opts.format)
   end,
 }
@@ -388,6 +385,16 @@ local groups = { entries = entries, terms = terms, comments = comments, user = u
 
 -- Single commands (no sub-command): quire export / quire import.
 local singles = {
+  audit = {
+    usage = "audit [--subject entry:ID|comment:ID|tag:SLUG|section:SLUG] [--limit N] [--format table|json|csv]\n"
+      .. "  changes that leave no revision (deletes, moderation, term renames and merges): who and when",
+    opts = { subject = "value", limit = "value", format = "value" },
+    run = function(quire, opts)
+      local rows = quire._db:rows("SELECT id, at, actor, action, subject, detail FROM audit_log"
+        .. " WHERE (? IS NULL OR subject = ?) ORDER BY id DESC LIMIT ?", opts.subject, opts.subject, tonumber(opts.limit) or 100)
+      return output(rows, { "id", "at", "actor", "action", "subject", "detail" }, opts.format)
+    end,
+  },
   export = {
     usage = "export --format jsonl|markdown DIR",
     opts = { format = "value" }, args = 1,
@@ -417,7 +424,7 @@ local singles = {
 
 -- Parses a command's options, opens the site, runs it; returns the exit status.
 local function run_spec(cli, name, spec, argv, first)
-  local allowed = { site = "value" }
+  local allowed = { site = "value", as = "value" }
   for k, v in pairs(spec.opts or {}) do allowed[k] = v end
   local opts, args = cli.parse(name, argv, first, allowed)
   if not opts then return fail(2, "%s", args) end
@@ -426,7 +433,7 @@ local function run_spec(cli, name, spec, argv, first)
     or (spec.args == nil and #args > 0) then
     return fail(2, "usage: quire %s %s", name:match("^%S+"), spec.usage)
   end
-  local quire, err = cli.open_site(opts, { memory_cap = false })
+  local quire, err = cli.open_site(opts, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", err) end
   quire.each = require("quire.bulk").each_for(quire, quire._site, { script = name, quiet = not core.isatty(2) })
   local ok, status = pcall(spec.run, quire, opts, args)
@@ -446,7 +453,7 @@ function M.install(commands, help, cli)
     local names = {}
     for name in pairs(subs) do names[#names + 1] = name end
     table.sort(names)
-    local lines = { ("usage: quire %s <command> [--site DIR] ..."):format(group), "" }
+    local lines = { ("usage: quire %s <command> [--site DIR] [--as LOGIN] ...   (--as: record changes as this staff user's)"):format(group), "" }
     for _, name in ipairs(names) do lines[#lines + 1] = ("  quire %s %s"):format(group, subs[name].usage) end
     help[group] = table.concat(lines, "\n")
     commands[group] = function(argv)

@@ -62,6 +62,29 @@ function M.open(dir, opts)
     pending = {}
   end
   site.transaction = make_transaction(db, flush_tags)
+  -- Who the writes are by: { id = user id or nil, name = login | "cli:<os user>" | "job:<name>" | "web" }.
+  site.actor = { name = "system" }
+  -- The actor of staff user who (a login or id); raises "invalid" for an unknown user.
+  function site.actor_of(who)
+    local u = (math.type(who) == "integer" or type(who) == "string") and db:row("SELECT id, login FROM users WHERE "
+      .. (math.type(who) == "integer" and "id" or "login") .. " = ?", who)
+    if not u then errors.raise("invalid", ("no user %s"):format(tostring(who))) end
+    return { id = u.id, name = u.login }
+  end
+  -- Runs fn(...) with actor as the author of its writes, restoring the previous one after.
+  function site.acting(actor, fn, ...)
+    local previous = site.actor
+    site.actor = actor
+    local res = table.pack(pcall(fn, ...))
+    site.actor = previous
+    if not res[1] then error(res[2], 0) end
+    return table.unpack(res, 2, res.n)
+  end
+  -- Writes that leave no revision record their actor here (inside the caller's transaction).
+  function site.audit(action, subject, detail)
+    db:exec("INSERT INTO audit_log (at, actor, user_id, action, subject, detail) VALUES (?, ?, ?, ?, ?, ?)",
+      require("quire.time").now(), site.actor.name, site.actor.id, action, subject, detail or "")
+  end
   function site.tag(t)
     local c = site.collecting
     if c then c[t] = true end
@@ -109,6 +132,12 @@ function M.open(dir, opts)
     check = function() return db:check() end,
     schema_version = function() return db:schema_version() end,
   }
+  -- quire.as(login, fn, ...): fn's writes are recorded as that staff user's. For scripts only:
+  -- plugins do not get it, so plugin code cannot write in someone else's name.
+  function quire.as(who, fn, ...)
+    if type(fn) ~= "function" then error("quire.as(login, fn)", 2) end
+    return site.acting(site.actor_of(who), fn, ...)
+  end
   quire.json = { encode = require("cjson").encode, decode = require("cjson").decode }
   quire._db = db -- for the core's own commands; not part of the plugin API
   quire._site = site

@@ -23,7 +23,7 @@ function M.publish_scheduled(quire)
   local db = quire._db
   local n = 0
   for _, row in ipairs(db:rows("SELECT id FROM entries WHERE status = 'scheduled' AND published_at <= ? ORDER BY published_at LIMIT 1000", time.now())) do
-    local ok = quire.store.transaction(function()
+    local ok = quire._site.acting({ name = "job:publish" }, quire.store.transaction, function()
       local e = quire.content.get(row.id)
       if not e or e.status ~= "scheduled" then return false end
       quire.content.update(row.id, { status = "published" })

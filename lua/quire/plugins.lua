@@ -274,7 +274,9 @@ function M.new(site, api)
       open_check("scheduled jobs")
       local seconds = parse_interval(interval)
       if not seconds then error(("plugin '%s': every() takes an interval like \"30s\", \"5m\", \"1h\" or \"1d\""):format(p.name), 2) end
-      local job = { name = ("%s#%d"):format(p.name, #rec.jobs + 1), plugin = p.name, interval = seconds, run = wrap("every " .. tostring(interval), fn) }
+      local job = { name = ("%s#%d"):format(p.name, #rec.jobs + 1), plugin = p.name, interval = seconds }
+      local run = wrap("every " .. tostring(interval), fn)
+      function job.run() return site.acting({ name = "job:" .. job.name }, run) end
       registry.jobs[#registry.jobs + 1] = job
       rec.jobs[#rec.jobs + 1] = job.name
     end

@@ -72,6 +72,28 @@ function M.new(site)
     return nil
   end
 
+  -- Sessions of signed-in staff: the browser keeps a random token (cookie quire_session); the
+  -- sessions table keeps only its hash, so a copy of the database signs nobody in.
+  local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+  local function token_hash(token) return hex(core.hmac_sha256("quire session", token)) end
+
+  -- Opens a session for user id lasting ttl seconds (default a day); returns its token.
+  function api.open_session(id, ttl)
+    local token, csrf = hex(core.random_bytes(32)), hex(core.random_bytes(16))
+    transaction(function()
+      db:exec("INSERT INTO sessions (id, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        token_hash(token), id, csrf, time.now(), time.format(os.time() + (ttl or 86400)))
+    end)
+    return token
+  end
+
+  -- The user a session token belongs to, or nil when it is unknown or expired.
+  function api.session_user(token)
+    if type(token) ~= "string" or not token:match("^%x+$") then return nil end
+    local row = db:row("SELECT user_id FROM sessions WHERE id = ? AND expires_at > ?", token_hash(token), time.now())
+    return row and api.get(row.user_id)
+  end
+
   function api.list()
     return db:rows("SELECT " .. PUBLIC .. " FROM users ORDER BY login")
   end

@@ -126,11 +126,7 @@ function M.new(site, quire)
         local ok, why = t.check(preview, u)
         if not ok then refuse(type(why) == "string" and why or "a precondition failed") end
       end
-      local previous = site.actor
-      site.actor = u and u.id or previous
-      local ok, err = pcall(quire.content.update, id, update)
-      site.actor = previous
-      if not ok then error(err, 0) end
+      site.acting(u and { id = u.id, name = u.login } or site.actor, quire.content.update, id, update)
       site.hooks:emit("entry.transition", quire.content.get(id), name, u)
       return true
     end)
