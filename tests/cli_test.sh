@@ -159,6 +159,33 @@ expect 0 "search-replace" -- "$QUIRE" entries search-replace "old text" "new tex
 expect 0 "check after search-replace" -- "$QUIRE" check --site "$work/bulk"
 expect 2 "unknown entries command" -- "$QUIRE" entries frob --site "$work/bulk"
 
+# --- search-replace --regex: PCRE2, $1 backreferences, clear errors, fields stay valid
+rx="$work/rx"; "$QUIRE" init "$rx" >/dev/null
+cat > "$work/rx.lua" <<'LUA'
+quire.content.create { type = "article", title = "Dateline", body = "LONDON, 3 May 2024 - Rain.\n\n**Bold** [link](https://example.org/a_b)",
+  fields = { standfirst = "Seen on 3 May 2024" } }
+quire.content.create { type = "article", title = "Other", body = "No date here. Café ünïcode." }
+LUA
+"$QUIRE" run --site "$rx" "$work/rx.lua" 2>/dev/null
+rxdb() { sqlite3 "$rx/quire.db" "$1"; }
+expect 0 "regex with groups" -- "$QUIRE" entries search-replace '(\d{1,2}) (May|June) (\d{4})' '$2 $1, $3' --regex --fields title,body,fields.standfirst --site "$rx"
+contains "regex count" "2 replacements in 1 entry"
+[ "$(rxdb "SELECT body FROM entries WHERE id = 1")" = "$(printf 'LONDON, May 3, 2024 - Rain.\n\n**Bold** [link](https://example.org/a_b)')" ] && ok || bad "regex body: $(rxdb 'SELECT body FROM entries WHERE id = 1')"
+[ "$(rxdb "SELECT json_extract(fields, '$.standfirst') FROM entries WHERE id = 1")" = "Seen on May 3, 2024" ] && ok || bad "regex fields: $(rxdb 'SELECT fields FROM entries WHERE id = 1')"
+expect 0 "regex inserting JSON metacharacters" -- "$QUIRE" entries search-replace '^Seen' 'Seen "quoted" \ {x}' --regex --fields fields.standfirst --site "$rx"
+[ "$(rxdb "SELECT json_valid(fields) || json_extract(fields, '$.standfirst') FROM entries WHERE id = 1")" = '1Seen "quoted" \ {x} on May 3, 2024' ] && ok || bad "JSON field after regex: $(rxdb 'SELECT fields FROM entries WHERE id = 1')"
+expect 0 "regex over unicode" -- "$QUIRE" entries search-replace '\bCaf.\b' 'Coffee' --regex --site "$rx"
+[ "$(rxdb "SELECT body FROM entries WHERE id = 2")" = "No date here. Coffee ünïcode." ] && ok || bad "regex unicode: $(rxdb 'SELECT body FROM entries WHERE id = 2')"
+expect 2 "invalid regex" -- "$QUIRE" entries search-replace '(unclosed' 'x' --regex --site "$rx"; contains "invalid regex" "missing closing parenthesis at offset 9"
+"$QUIRE" run --site "$rx" /dev/stdin 2>/dev/null <<'LUA'
+quire.content.create { type = "article", title = "Runaway", body = ("a"):rep(5000) .. "!" }
+LUA
+before=$(rxdb "SELECT group_concat(body) FROM entries")
+expect 1 "catastrophic regex" -- timeout 20 "$QUIRE" entries search-replace '(a|aa)+$' 'x' --regex --site "$rx"; contains "catastrophic regex" "too much backtracking"
+[ "$(rxdb "SELECT group_concat(body) FROM entries")" = "$before" ] && ok || bad "a failed regex run wrote something"
+expect 1 "unknown group in NEW" -- "$QUIRE" entries search-replace '(Rain)' '$7' --regex --site "$rx"; contains "unknown group" "cannot replace"
+expect 0 "check after regex" -- "$QUIRE" check --site "$rx"
+
 # --- who and when: --as LOGIN, else the operating-system user
 me="cli:${SUDO_USER:-$(id -un)}"
 "$QUIRE" user add rita --role editor --site "$work/site" >/dev/null

@@ -216,7 +216,7 @@ entries.restore = {
 }
 
 entries["search-replace"] = {
-  usage = "search-replace OLD NEW [--regex] [--fields title,body] [--type T] [--dry-run]",
+  usage = "search-replace OLD NEW [--regex] [--fields title,body,fields.NAME] [--type T] [--dry-run]   (--regex: PCRE2, $1 in NEW)",
   opts = { regex = "flag", fields = "value", type = "value", ["dry-run"] = "flag" }, args = 2,
   run = function(quire, opts, args)
     local old, new = args[1], args[2]
@@ -230,10 +230,10 @@ entries["search-replace"] = {
     if not opts.regex and old == "" then return fail(2, "search-replace needs a non-empty OLD") end
     local replace
     if opts.regex then
-      -- Lua patterns (documented as such): %1.. captures in NEW.
-      local ok, err = pcall(string.find, "", old)
-      if not ok then return fail(2, "bad pattern: %s", err) end
-      replace = function(s) return s:gsub(old, new) end
+      -- PCRE2 regular expressions; $1, ${name} and $$ in NEW.
+      local re, err = core.regex(old)
+      if not re then return fail(2, "bad regular expression: %s", err) end
+      replace = function(s) return re:gsub(s, new) end
     else
       local escaped = old:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
       local repl = new:gsub("%%", "%%%%")
