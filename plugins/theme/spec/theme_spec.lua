@@ -59,6 +59,17 @@ describe("theme plugin", function()
     assert.is_nil(html:find("ines@staff.example", 1, true)) -- staff emails stay private
   end)
 
+  it("credits a hero image that has no caption, and leaves out an empty figcaption", function()
+    local function hero(fields)
+      local e = q.content.create { type = "article", title = "Hero " .. fields.n, status = "published",
+        published_at = "2026-02-04T10:00:00Z", body = "x",
+        fields = { hero_image = "/media/x.jpg", hero_alt = "x", hero_credit = fields.credit, hero_caption = fields.caption } }
+      return find(page(q.content.url(q.content.get(e))), "figure.hero")[1].html
+    end
+    assert.equal("Photo: A. Lens", find(find(hero { n = 1, credit = "Photo: A. Lens" }, "figcaption")[1].html, "span.credit")[1].text)
+    assert.equal(0, #find(hero { n = 2 }, "figcaption"))
+  end)
+
   it("gives cards false for missing parts so Mustache does not borrow the page's", function()
     local e = q.content.get(id)
     local card = q.filters.apply("view.card", {}, e)
