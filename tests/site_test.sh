@@ -34,6 +34,45 @@ cat >> "$site/site.lua" <<'LUA'
 comments = { rate_limit = 8, min_seconds = 1 }
 access_log = "off"
 LUA
+if [ "$MODE" = "--screenshots" ]; then
+  # A page served by the site itself (so it may look into same-origin frames) that loads pages at
+  # phone widths in frames and reports layout faults: sideways scrolling, squeezed neighbours.
+  mkdir -p "$site/plugins/probe/static"
+  echo 'return quire.plugin { name = "probe", version = "1.0", setup = function() end }' > "$site/plugins/probe/plugin.lua"
+  cat > "$site/plugins/probe/static/probe.html" <<'HTML'
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>layout probe</title></head>
+<body><pre id="out">pending</pre>
+<script>
+const q = new URLSearchParams(location.search), pages = q.getAll("p"), widths = [320, 390], faults = [];
+const jobs = pages.flatMap(p => widths.map(w => [p, w]));
+function next() {
+  const job = jobs.shift();
+  if (!job) { document.getElementById("out").textContent = faults.length ? faults.join("\n") : "ok"; return; }
+  const [path, w] = job, f = document.createElement("iframe");
+  f.style.cssText = `width:${w}px;height:900px;border:0`;
+  f.onload = () => {
+    const d = f.contentDocument, root = d.documentElement;
+    if (root.scrollWidth > root.clientWidth) {
+      const wide = [...d.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > root.clientWidth + 1);
+      faults.push(`${path} at ${w}px: ${root.scrollWidth}px wide (${wide.slice(-3).map(e => e.tagName + "." + e.className).join(", ")})`);
+    }
+    for (const n of d.querySelectorAll(".prevnext > div")) {
+      if (n.getBoundingClientRect().width < 0.9 * n.parentElement.getBoundingClientRect().width)
+        faults.push(`${path} at ${w}px: ${n.className} link squeezed into part of the width`);
+    }
+    f.remove();
+    next();
+  };
+  f.src = path;
+  document.body.appendChild(f);
+}
+next();
+</script>
+</body></html>
+HTML
+  echo 'plugins[#plugins + 1] = "probe"' >> "$site/site.lua"
+fi
 "$QUIRE" serve --site "$site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
 master=$!
 for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
@@ -72,17 +111,26 @@ if [ "$MODE" = "--screenshots" ]; then
     local profile; profile=$(mktemp -d "$work/chrome-XXXXXX")
     timeout 90 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run \
       --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars \
-      --screenshot="$2" --window-size=1280,4200 "$base$1" >/dev/null 2>&1
+      --screenshot="$2" --window-size="$3" "$base$1" >/dev/null 2>&1
   }
   for page in article opinion; do
-    out=/tmp/quire-site-$page.png
-    rm -f "$out"
-    shoot "${!page}" "$out"
-    size=$(stat -c %s "$out" 2>/dev/null || echo 0)
-    check "screenshot of the $page page ($out, $size bytes)" test "$size" -gt 20000
-    check "$out is a PNG" test "$(head -c 8 "$out" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
-    echo "site screenshots: $out"
+    for size in 1280,4200 390,5200; do
+      out=/tmp/quire-site-$page-${size%%,*}.png
+      rm -f "$out"
+      shoot "${!page}" "$out" "$size"
+      bytes=$(stat -c %s "$out" 2>/dev/null || echo 0)
+      check "screenshot of the $page page ($out, $bytes bytes)" test "$bytes" -gt 20000
+      check "$out is a PNG" test "$(head -c 8 "$out" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a
+      echo "site screenshots: $out"
+    done
   done
+  # Layout at phone widths, measured by Chromium itself.
+  probe="$base/static/probe/probe.html?p=/&p=$article&p=$opinion&p=/search%3Fq%3Dthe&p=/section/news&p=/comment/1/reply"
+  profile=$(mktemp -d "$work/chrome-XXXXXX")
+  layout=$(timeout 90 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run \
+    --disable-component-update --disable-sync --user-data-dir="$profile" --virtual-time-budget=20000 --dump-dom "$probe" 2>/dev/null |
+    tr '\n' '\r' | grep -o '<pre id="out">[^<]*</pre>' | sed 's/<[^>]*>//g' | tr '\r' '\n')
+  check "phone widths (320, 390px): no page scrolls sideways, neighbours are not squeezed: $layout" test "$layout" = ok
   finish
 fi
 

@@ -1,7 +1,7 @@
 -- The demo site `quire init --demo` makes (and `make demo` serves): the Mereland Courier, a small
 -- regional paper on an invented coast. One shared theme runs through it: the plan for a tidal
 -- barrage across Halden Bay, told as a datelined news story and argued in an opinion piece, with
--- forty more entries across sections and tags so lists, related posts, neighbours and feeds have
+-- forty-odd more entries across sections and tags so lists, related posts, neighbours and feeds have
 -- something to show. Dates are relative to the moment the demo is made.
 local M = {}
 
@@ -123,8 +123,15 @@ If the barrage can pass that test, build it, and build it well. If it cannot, th
 ]],
 }
 
--- Forty more entries: { section, type, author, days ago, title, tags, dateline, standfirst, body paragraphs }.
+-- More entries: { section, type, author, days ago, title, tags, dateline, standfirst, body paragraphs }.
+-- The first two are newer than the lead and the opinion piece, so those have both neighbours.
 local MORE = {
+  { "News", "article", "maren", 0.02, "Barrage inquiry will sit in the evenings so working people can attend", { "Tidal Barrage", "Council" }, "Halden Bay",
+    "The inspector agreed to two evening sessions a week after requests from fishing crews and shift workers.",
+    { "Hearings will be held in the town hall and streamed to the library in Corrow.", "The inquiry is expected to last eight weeks." } },
+  { "Opinion", "opinion", "olu", 0.01, "Let the inquiry hear from the people who work on the water", { "Tidal Barrage", "Fishing" }, nil,
+    "The crews know the tides of Halden Bay better than any model. Their evidence should come first, not last.",
+    { "A wave tank can show a tide falling by forty centimetres. A skipper can tell you what that does to a morning's work.", "Evening sessions are a start. Hearing the crews on the quay would be better." } },
   { "News", "article", "maren", 1, "Quay Street flood defences to be raised by half a metre", { "Flooding", "Council", "Harbour" }, "Halden Bay",
     "Temporary barriers will stay in place until the permanent wall is finished next autumn.",
     { "Work on the higher wall begins in January and will close one lane of Quay Street for six months.", "Shopkeepers flooded last winter said the news came late, but welcome." } },
@@ -275,12 +282,14 @@ function M.seed(quire)
     for _, u in ipairs(USERS) do quire.users.create(u) end
     for i, m in ipairs(MORE) do
       local section, type_, author, days, title, tags, dateline, standfirst, paras = table.unpack(m, 1, 9)
-      local hour = (i * 7) % 10 -- spread over the working day
+      -- Whole days are spread over the working day; a fraction of a day is exact.
+      local ago = days >= 1 and (days * 86400 + (i * 7) % 10 * 3600) or math.floor(days * 86400)
       ids[#ids + 1] = quire.content.create {
         type = type_, title = title, author = author, section = section, tags = tags, status = "published",
-        published_at = stamp(days * 86400 + hour * 3600),
+        published_at = stamp(ago),
         fields = { dateline = dateline, standfirst = standfirst },
-        body = standfirst .. "\n\n" .. table.concat(paras, "\n\n"),
+        -- The standfirst is shown above the body, so the body does not repeat it.
+        body = table.concat(paras, "\n\n"),
       }
       made.entries = made.entries + 1
     end

@@ -58,6 +58,27 @@ return quire.plugin {
       return true
     end
 
+    -- Entry pages stay cached until a write touches them, and an entry reaching close_after_days
+    -- is no write: every hour the pages of entries that closed in the last two hours go stale,
+    -- so they stop offering a form that would be refused.
+    if settings.close_after_days > 0 then
+      site:every("1h", function()
+        local closed = os.time() - settings.close_after_days * 86400
+        local closed_by, since = quire.time.format(closed), quire.time.format(closed - 2 * 3600)
+        local tags, after, done = {}, nil, false
+        while not done do -- newest first, down to the first entry that closed earlier
+          local batch = quire.content.query { status = "published", limit = 500, after = after }
+          done = #batch < 500
+          for _, e in ipairs(batch) do
+            if e.published_at <= since then done = true break end
+            if e.published_at <= closed_by then tags[#tags + 1] = "comments:" .. e.id end
+            after = e.id
+          end
+        end
+        if #tags > 0 then quire.cache.bump(tags) end
+      end)
+    end
+
     -- A keyed hash of the client address: rate limits without storing addresses.
     local function client_key(req)
       local sig = quire.tokens.sign("client-address", req.remote or "unknown"):match("%.([%w%-_]+)$")

@@ -59,6 +59,7 @@ return quire.plugin {
         items = quire.filters.apply("view.list", items), empty = #items == 0,
         pagination = pages > 1 and {
           page = page, pages = pages, prev = page > 1 and url(page - 1) or false, next = page < pages and url(page + 1) or false,
+          prev_label = "Newer", next_label = "Older", -- lists run newest first
         } or false,
       }
       view = quire.filters.apply("view.page", view)

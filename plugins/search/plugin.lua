@@ -17,6 +17,12 @@ return quire.plugin {
       return view
     end)
 
+    local ENTITIES = { ["&amp;"] = "&", ["&lt;"] = "<", ["&gt;"] = ">", ["&quot;"] = '"', ["&#39;"] = "'" }
+    -- The text of a snippet (or a title) to compare: no marks, entities, ellipses, case or spacing.
+    local function squash(s)
+      return (s:gsub("</?mark>", ""):gsub("&#?%w+;", ENTITIES):gsub("…", ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""):lower())
+    end
+
     local function page_url(q, n)
       local enc = q:gsub("[^%w%-%._~ ]", function(c) return ("%%%02X"):format(c:byte()) end):gsub(" ", "+")
       return "/search?q=" .. enc .. (n > 1 and ("&page=" .. n) or "")
@@ -41,7 +47,11 @@ return quire.plugin {
           local e = quire.content.get(r.id)
           if e then
             -- The snippet is HTML made by quire.content.search: the text escaped, matches in <mark>.
-            items[#items + 1] = quire.filters.apply("view.card", { snippet = r.snippet }, e)
+            local card = quire.filters.apply("view.card", { snippet = r.snippet }, e)
+            -- One summary per card: the snippet stands in for the standfirst, unless it only
+            -- repeats the title (a title match) and there is a standfirst to say more.
+            if card.standfirst and squash(r.snippet or "") == squash(e.title) then card.snippet = false else card.standfirst = false end
+            items[#items + 1] = card
           end
         end
         if #items == 0 and page > 1 then res.status = 404 end
@@ -52,7 +62,8 @@ return quire.plugin {
         view.empty = #items == 0
         local pages = math.max(1, (total + per - 1) // per)
         if pages > 1 then
-          view.pagination = { page = page, pages = pages,
+          -- Results run best first, so not "Newer"/"Older" as in lists.
+          view.pagination = { page = page, pages = pages, prev_label = "Previous page", next_label = "Next page",
             prev = page > 1 and page_url(q, page - 1) or false, next = page < pages and page_url(q, page + 1) or false }
         end
         view.page_title = ("Search results for “%s”"):format(q)

@@ -95,7 +95,10 @@ return quire.plugin {
       view.tags = #entry.tags > 0 and { items = tag_views(entry.tags) } or nil
       local src = type(f.hero_image) == "string" and quire.url.safe(f.hero_image, { "http", "https" })
       if src then
-        view.hero = { src = src, alt = f.hero_alt or "", caption = f.hero_caption, credit = f.hero_credit }
+        -- A credit is shown even without a caption: photographers are credited whatever the desk writes.
+        local caption = type(f.hero_caption) == "string" and f.hero_caption ~= "" and f.hero_caption or false
+        local credit = type(f.hero_credit) == "string" and f.hero_credit ~= "" and f.hero_credit or false
+        view.hero = { src = src, alt = f.hero_alt or "", caption = caption, credit = credit, figcaption = (caption or credit) and true }
       end
       return quire.filters.apply("view.page", view)
     end)

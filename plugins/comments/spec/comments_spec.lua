@@ -230,6 +230,21 @@ describe("comments plugin", function()
     assert.equal(403, post(q2, valid(q2, old)).status)
   end)
 
+  it("makes the cached page of an entry that just closed stale, so it stops offering the form", function()
+    local q = new_site { close_after_days = 30 }
+    local just = q.content.create { type = "article", title = "Just closed", status = "published", published_at = os.time() - 30 * 86400 - 600 }
+    local open = q.content.create { type = "article", title = "Still open", status = "published", published_at = os.time() - 29 * 86400 }
+    local function version(id) return q._db:value("SELECT version FROM cache_tags WHERE tag = ?", "comments:" .. id) end
+    local before_just, before_open = version(just), version(open)
+    local ran = 0
+    for _, job in ipairs(q.plugins.jobs) do
+      if job.plugin == "comments" then job.run(); ran = ran + 1 end
+    end
+    assert.equal(1, ran)
+    assert.are_not.equal(before_just, version(just))
+    assert.equal(before_open, version(open))
+  end)
+
   it("counts comments on cards in lists", function()
     local q, id = new_site { moderation = "none" }
     post(q, valid(q, id))

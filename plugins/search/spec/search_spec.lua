@@ -38,6 +38,23 @@ describe("search plugin", function()
     assert.equal(404, q:request("GET", "/search?q=harbour&page=0").status)
   end)
 
+  it("labels result pages by rank, not by age", function()
+    local html = q:request("GET", "/search?q=harbour&page=2").body
+    assert.equal("Previous page", find(html, "a.pagination-prev")[1].text)
+    assert.equal("Next page", find(html, "a.pagination-next")[1].text)
+  end)
+
+  it("shows one summary per card: the snippet, or the standfirst when only the title matched", function()
+    q.content.create { type = "article", title = "Lifeboat's new crew", status = "published",
+      fields = { standfirst = "Six volunteers passed out on Sunday." }, body = "The volunteers trained for a year at the station." }
+    local body = find(q:request("GET", "/search?q=volunteers").body, "article.card")[1].html
+    assert.equal(0, #find(body, "p.card-standfirst"))
+    assert.equal("volunteers", find(find(body, "p.card-snippet")[1].html, "mark")[1].text)
+    local title = find(q:request("GET", "/search?q=crew").body, "article.card")[1].html
+    assert.equal(0, #find(title, "p.card-snippet"))
+    assert.equal("Six volunteers passed out on Sunday.", find(title, "p.card-standfirst")[1].text)
+  end)
+
   it("escapes the query and survives FTS syntax", function()
     local r = q:request("GET", "/search?q=%3Cscript%3E%22harbour%20OR%20*")
     assert.equal(200, r.status)

@@ -59,6 +59,17 @@ describe("theme plugin", function()
     assert.is_nil(html:find("ines@staff.example", 1, true)) -- staff emails stay private
   end)
 
+  it("credits a hero image that has no caption, and leaves out an empty figcaption", function()
+    local function hero(fields)
+      local e = q.content.create { type = "article", title = "Hero " .. fields.n, status = "published",
+        published_at = "2026-02-04T10:00:00Z", body = "x",
+        fields = { hero_image = "/media/x.jpg", hero_alt = "x", hero_credit = fields.credit, hero_caption = fields.caption } }
+      return find(page(q.content.url(q.content.get(e))), "figure.hero")[1].html
+    end
+    assert.equal("Photo: A. Lens", find(find(hero { n = 1, credit = "Photo: A. Lens" }, "figcaption")[1].html, "span.credit")[1].text)
+    assert.equal(0, #find(hero { n = 2 }, "figcaption"))
+  end)
+
   it("gives cards false for missing parts so Mustache does not borrow the page's", function()
     local e = q.content.get(id)
     local card = q.filters.apply("view.card", {}, e)
@@ -81,6 +92,50 @@ describe("theme plugin", function()
     assert.matches(".skip-link:focus", css, 1, true)
     assert.matches("@media print", css, 1, true)
     assert.matches("@media (prefers-reduced-motion: reduce)", css, 1, true)
+  end)
+
+  -- WCAG relative luminance and contrast ratio of two "#rrggbb" colours.
+  local function contrast(a, b)
+    local function lum(hex)
+      local c = {}
+      for i, h in ipairs({ hex:match("^#(%x%x)(%x%x)(%x%x)$") }) do
+        local v = tonumber(h, 16) / 255
+        c[i] = v <= 0.03928 and v / 12.92 or ((v + 0.055) / 1.055) ^ 2.4
+      end
+      return 0.2126 * c[1] + 0.7152 * c[2] + 0.0722 * c[3]
+    end
+    local x, y = lum(a), lum(b)
+    return (math.max(x, y) + 0.05) / (math.min(x, y) + 0.05)
+  end
+
+  it("keeps text at WCAG AA contrast and the focus ring at 3:1 against what it sits on", function()
+    local dir = debug.getinfo(1, "S").source:sub(2):match("^(.*)/spec/[^/]+$")
+    local f = assert(io.open(dir .. "/static/quire.css"))
+    local css = f:read("a")
+    f:close()
+    local var = {}
+    for name, value in css:match(":root%s*(%b{})"):gmatch("%-%-([%w-]+):%s*#(%x+);") do
+      var[name] = "#" .. (#value == 3 and value:gsub(".", "%0%0") or value)
+    end
+    for _, pair in ipairs({ { "ink", "paper" }, { "muted", "paper" }, { "muted", "soft" }, { "accent", "paper" },
+      { "link", "paper" }, { "link", "soft" } }) do
+      assert.is_true(contrast(var[pair[1]], var[pair[2]]) >= 4.5, pair[1] .. " on " .. pair[2])
+    end
+    assert.is_true(contrast("#ffffff", var.accent) >= 4.5, "white on accent (the Opinion label)")
+    -- The focus ring is drawn on the page and around the dark skip link and buttons.
+    assert.is_true(contrast(var.focus, var.paper) >= 3, "focus on paper")
+    assert.is_true(contrast(var.focus, var.ink) >= 3, "focus on ink")
+  end)
+
+  it("lays out for phones: the header search shrinks, neighbours stack, long words wrap; prints no form", function()
+    local dir = debug.getinfo(1, "S").source:sub(2):match("^(.*)/spec/[^/]+$")
+    local f = assert(io.open(dir .. "/static/quire.css"))
+    local css = f:read("a")
+    f:close()
+    assert.matches(".site-search input { flex: 1 1 auto; width: 0; min-width: 0; }", css, 1, true)
+    assert.matches("overflow-wrap: break-word", css, 1, true)
+    assert.matches(".prevnext { display: grid; grid-template-columns: minmax(0, 1fr);", css, 1, true)
+    assert.matches("%.comment%-respond[^}]*display: none", css:match("@media print%s*(%b{})"))
   end)
 
   it("renders plain pages with the base layout", function()
