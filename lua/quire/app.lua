@@ -156,6 +156,7 @@ function M.new(quire, site)
     end
     req.params = params_or_status
     site.collecting = {}
+    site.memo.sync()
     -- The whole request runs under a budget too (ten plugin calls' worth): rendering reads
     -- values that plugins built, and a metamethod in them must not hang the worker.
     local ok, result = budget_call(("request %s %s"):format(req.method, path), site.limits.instructions * 10, function()
@@ -173,6 +174,7 @@ function M.new(quire, site)
     end)
     local collected = site.collecting
     site.collecting = nil
+    site.memo.unsync()
     local tags = {}
     -- Private responses (cookies set, or marked res.private) are never cached or shared.
     if res.private then res.headers["cache-control"] = res.headers["cache-control"] or "private, no-store" end

@@ -62,6 +62,7 @@ function M.open(dir, opts)
     pending = {}
   end
   site.transaction = make_transaction(db, flush_tags)
+  site.memo = require("quire.memo").new(db)
   function site.tag(t)
     local c = site.collecting
     if c then c[t] = true end
