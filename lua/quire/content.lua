@@ -591,7 +591,7 @@ function M.new(site)
   end
 
   -- Related entries (see lua/quire/related.lua): scored in C over candidates from SQL.
-  api.related = require("quire.related").new(site, { get = api.get, hydrate = hydrate, columns = ENTRY_COLUMNS })
+  api.related = require("quire.related").new(site, { get = api.get })
 
   function api.define_type(def)
     return types:define(def)
