@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# HTTP throughput over loopback with wrk: (a) nginx serving the rendered article page as a static
-# file (the ceiling), (b) quire answering from its page cache, (c) quire rendering every request
-# in Lua (--no-cache); same page bytes, connections, threads and duration. Prints req/s, p99
-# latency, ratios to nginx, server CPU time per request (utime+stime of the master and all
-# workers from /proc over the run), and worker RSS idle and after >= 100k requests.
+# HTTP throughput over loopback with wrk on the demo site's lead article page: (a) nginx serving
+# the rendered page as a static file (the ceiling), (b) quire answering from its page cache,
+# (c) quire rendering every request (--no-cache); same page bytes, connections, threads and
+# duration. Prints req/s, p99 latency, ratios to nginx, server CPU time per request (utime+stime
+# of the master and all workers from /proc over the run), and worker RSS idle and after >= 100k
+# requests.
 # usage: bash bench/http.sh   (from the repo root after a build in ./build)
 # env: QUIRE (default build/quire), WORKERS (default: cores), CONNECTIONS (64), THREADS (2),
 #      DURATION (10s), ACCESS_LOG (on: both servers append to a file; off: neither logs)
@@ -45,60 +46,22 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
   echo $((20000 + RANDOM % 20000)); }
 
-# --- the site: one article in the database, a plugin route that renders a ~20 KB page in Lua
-"$QUIRE" init "$work/site" >/dev/null
-mkdir -p "$work/site/plugins/benchpage" "$work/logs"
-cat > "$work/site/plugins/benchpage/plugin.lua" <<'LUA'
--- An article page built in Lua: header, navigation, the story, related links, comments, footer.
-local entities = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
-local function esc(s) return (tostring(s):gsub("[&<>\"']", entities)) end
-return quire.plugin {
-  name = "benchpage", version = "1.0",
-  setup = function(site)
-    site:route("GET", "/article/{id:int}", function(req, res)
-      local e = quire.content.get(tonumber(req.params.id))
-      if not e then return { status = 404, body = "no such story" } end
-      local out = {}
-      local function w(s) out[#out + 1] = s end
-      w('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>' .. esc(e.title) .. ' | The Quire Courier</title>')
-      w('<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="/static/site.css"></head><body>')
-      w('<header class="masthead"><a class="logo" href="/">The Quire Courier</a><nav><ul>')
-      for _, s in ipairs({ "World", "Politics", "Business", "Climate", "Science", "Culture", "Sport", "Opinion" }) do
-        w('<li><a href="/section/' .. s:lower() .. '">' .. s .. '</a></li>')
-      end
-      w('</ul></nav></header><main><article class="story"><p class="dateline">PORT LOUIS, ' .. esc(e.published_at or e.created_at or "") .. '</p>')
-      w('<h1>' .. esc(e.title) .. '</h1><p class="byline">By the Courier desk</p>')
-      for p = 1, 40 do
-        w('<p>' .. esc(e.body) .. ' Paragraph ' .. p .. ' follows the harbour authority through a week of meetings, '
-          .. 'in which ministers, dock workers and shipping agents argued over dredging, tariffs and the timetable.</p>')
-      end
-      w('</article><aside class="related"><h2>Related</h2><ol>')
-      for r = 1, 12 do w('<li><a href="/article/' .. r .. '">Harbour reform, part ' .. r .. ': what changes for exporters</a></li>') end
-      w('</ol></aside><section class="comments"><h2>Comments</h2>')
-      for c = 1, 50 do
-        w('<div class="comment"><p class="author">Reader ' .. c .. '</p><p>' .. esc("I worked at the port for " .. c .. " years & this <matters>.") .. '</p></div>')
-      end
-      w('<form method="post" action="/comments"><input name="name"><input name="email" type="email"><textarea name="body"></textarea><button>Send</button></form>')
-      w('</section><div class="sponsor">Sponsored: the Courier weekend edition</div></main><footer>&copy; The Quire Courier</footer></body></html>\n')
-      res:header("content-type", "text/html; charset=utf-8")
-      res:write(table.concat(out))
-    end)
-  end,
-}
-LUA
+# --- the site: the demo (quire init --demo), benchmarked on its lead story's page (the newest
+# article: hero image, Markdown body, related posts, comments, share counts, neighbours, sponsor)
+"$QUIRE" init --demo "$work/site" >/dev/null
+mkdir -p "$work/logs"
 quire_log=off nginx_log=off
 if [ "$ACCESS_LOG" = on ]; then quire_log="$work/logs/quire-access.log"; nginx_log="$work/logs/nginx-access.log"; fi
 cat >> "$work/site/site.lua" <<LUA
-plugins = { "benchpage" }
 access_log = "$quire_log"
 limits = { connections_per_ip = 10000 }
 LUA
-cat > "$work/seed.lua" <<'LUA'
-quire.content.create { type = "article", title = "Harbour to reopen after a year of repairs", status = "published",
-  body = "The harbour authority said on Monday that the main quay would reopen to container ships in the spring." }
+cat > "$work/lead.lua" <<'LUA'
+local lead = quire.content.query { type = "article", status = "published", limit = 1 }[1]
+print(quire.content.url(lead))
 LUA
-"$QUIRE" run --site "$work/site" "$work/seed.lua" >/dev/null 2>&1
-URL_PATH=/article/1
+URL_PATH=$("$QUIRE" run --site "$work/site" "$work/lead.lua")
+case "$URL_PATH" in /*) ;; *) echo "no lead article URL: $URL_PATH" >&2; exit 1 ;; esac
 
 clk=$(getconf CLK_TCK)
 # CPU ticks (utime+stime) of a process and its children (the workers)
@@ -178,8 +141,8 @@ Q_SERVED=$SERVED Q_AFTER=$(worker_rss "$QPID")
 stop_quire
 
 # --- nginx: the same bytes as a static file, same worker count, our own config and prefix
-mkdir -p "$work/www/article"
-cp "$work/page.html" "$work/www/article/1"
+mkdir -p "$work/www$(dirname "$URL_PATH")"
+cp "$work/page.html" "$work/www$URL_PATH"
 chmod -R a+rX "$work/www"
 NPORT=$(free_port)
 nginx_access="access_log $nginx_log;"
@@ -218,11 +181,11 @@ N_SERVED=$SERVED N_AFTER=$(worker_rss "$NPID")
 kill -QUIT "$NPID"; wait "$NPID" 2>/dev/null || true
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-echo "HTTP over loopback: $(nproc) cores, $WORKERS workers each, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, page $page_bytes bytes, access log $ACCESS_LOG"
+echo "HTTP over loopback: $(nproc) cores, $WORKERS workers each, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, GET $URL_PATH ($page_bytes bytes), access log $ACCESS_LOG"
 printf '%-24s %10s %10s %14s %12s %12s\n' "server" "req/s" "p99" "CPU us/req" "x nginx rps" "x nginx CPU"
 printf '%-24s %10s %10s %14s %12s %12s\n' "nginx static file" "$N_RPS" "$N_P99" "$N_CPU" "1.00" "1.00"
 printf '%-24s %10s %10s %14s %12s %12s\n' "quire page cache" "$C_RPS" "$C_P99" "$C_CPU" "$(ratio "$C_RPS" "$N_RPS")" "$(ratio "$C_CPU" "$N_CPU")"
-printf '%-24s %10s %10s %14s %12s %12s\n' "quire --no-cache (Lua)" "$U_RPS" "$U_P99" "$U_CPU" "$(ratio "$U_RPS" "$N_RPS")" "$(ratio "$U_CPU" "$N_CPU")"
+printf '%-24s %10s %10s %14s %12s %12s\n' "quire --no-cache" "$U_RPS" "$U_P99" "$U_CPU" "$(ratio "$U_RPS" "$N_RPS")" "$(ratio "$U_CPU" "$N_CPU")"
 echo "RSS per worker (KiB), idle -> after N requests:"
 echo "  quire page cache: $C_IDLE -> $C_AFTER (N=$C_SERVED)"
 echo "  quire --no-cache: $Q_IDLE -> $Q_AFTER (N=$Q_SERVED)"

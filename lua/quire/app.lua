@@ -160,6 +160,7 @@ function M.new(quire, site)
     local previous_actor = site.actor
     site.actor = req.user and { id = req.user.id, name = req.user.login } or { name = "web" }
     site.collecting = {}
+    site.memo.sync()
     -- The whole request runs under a budget too (ten plugin calls' worth): rendering reads
     -- values that plugins built, and a metamethod in them must not hang the worker.
     local ok, result = budget_call(("request %s %s"):format(req.method, path), site.limits.instructions * 10, function()
@@ -178,6 +179,7 @@ function M.new(quire, site)
     site.actor = previous_actor
     local collected = site.collecting
     site.collecting = nil
+    site.memo.unsync()
     local tags = {}
     -- Private responses (cookies set, or marked res.private) are never cached or shared.
     if res.private then res.headers["cache-control"] = res.headers["cache-control"] or "private, no-store" end

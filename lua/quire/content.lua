@@ -3,6 +3,7 @@
 local cjson = require "cjson"
 local core = require "quire.core"
 local errors = require "quire.errors"
+local copy = require("quire.memo").copy
 local time = require "quire.time"
 local types_mod = require "quire.types"
 
@@ -27,7 +28,7 @@ local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields
 
 -- Builds the content API for one site: { db = store, limits = {...}, types = registry }.
 function M.new(site)
-  local db, limits, types = site.db, site.limits, site.types
+  local db, limits, types, memo = site.db, site.limits, site.types, site.memo
   local api = {}
 
   local transaction = site.transaction
@@ -301,18 +302,25 @@ function M.new(site)
     if want_published and e.status == "published" and not was_published then hooks:emit("entry.published", e) end
   end
 
+  local function load_entry(sql, ...)
+    local row = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE " .. sql, ...)
+    return row and hydrate({ row })[1]
+  end
+
+  -- Entries are memoised until the next write (quire.memo); each caller gets its own copy.
   function api.get(key)
     local row
     if math.type(key) == "integer" then
-      row = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.id = ?", key)
+      row = memo.get("entry\0" .. key, load_entry, "e.id = ?", key)
     elseif type(key) == "table" and key.type and key.slug then
-      row = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.type = ? AND e.slug = ?", key.type, key.slug)
+      row = memo.get("entry\0" .. tostring(key.type) .. "\0" .. tostring(key.slug), load_entry,
+        "e.type = ? AND e.slug = ?", key.type, key.slug)
     else
       error("quire.content.get takes an id or {type=, slug=}", 2)
     end
     if not row then return nil end
     site.tag("entry:" .. row.id)
-    return hydrate({ row })[1]
+    return copy(row)
   end
 
   function api.create(spec)
@@ -538,12 +546,14 @@ function M.new(site)
       scope_param = core.slugify(e.section)
     end
     local function one(cmp, dir)
-      local row = db:row("SELECT e.id FROM entries e WHERE e.status = 'published' AND " .. scope
+      return db:value("SELECT e.id FROM entries e WHERE e.status = 'published' AND " .. scope
         .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1"):format(cmp, dir, dir),
         scope_param, e.published_at, e.id)
-      return row and api.get(row.id) or nil
     end
-    return one("<", "DESC"), one(">", "ASC")
+    local ids = memo.get("neighbours\0" .. within .. "\0" .. id, function()
+      return { prev = one("<", "DESC") or false, next = one(">", "ASC") or false }
+    end)
+    return ids.prev and api.get(ids.prev) or nil, ids.next and api.get(ids.next) or nil
   end
 
   function api.revisions(id)
@@ -582,7 +592,7 @@ function M.new(site)
   end
 
   -- Related entries (see lua/quire/related.lua): scored in C over candidates from SQL.
-  api.related = require("quire.related").new(site, { get = api.get, hydrate = hydrate, columns = ENTRY_COLUMNS })
+  api.related = require("quire.related").new(site, { get = api.get })
 
   function api.define_type(def)
     return types:define(def)

@@ -85,6 +85,7 @@ function M.open(dir, opts)
     db:exec("INSERT INTO audit_log (at, actor, user_id, action, subject, detail) VALUES (?, ?, ?, ?, ?, ?)",
       require("quire.time").now(), site.actor.name, site.actor.id, action, subject, detail or "")
   end
+  site.memo = require("quire.memo").new(db)
   function site.tag(t)
     local c = site.collecting
     if c then c[t] = true end

@@ -86,9 +86,32 @@ local function text_arg(s, fname)
   return s
 end
 
+-- Rendered and sanitized HTML, keyed by the source text itself, so an entry page rendered on
+-- every request (no page cache) converts each body and comment once per revision. Being keyed by
+-- content, it never goes stale; it only starts over when it holds too many bytes.
+local MEMO_BYTES = 8 * 1024 * 1024 -- per memo: sources and results together
+local MEMO_ITEM_MAX = 256 * 1024   -- larger texts are converted every time
+
+local function new_memo()
+  local memo = { values = {}, bytes = 0 }
+  function memo.get(src, fn, ...)
+    local out = memo.values[src]
+    if out then return out end
+    local res, err = fn(src, ...)
+    if type(res) == "string" and #src <= MEMO_ITEM_MAX then
+      if memo.bytes + #src + #res > MEMO_BYTES then memo.values, memo.bytes = {}, 0 end
+      memo.values[src], memo.bytes = res, memo.bytes + #src + #res
+    end
+    return res, err
+  end
+  return memo
+end
+
 function M.new(site)
   local _ = site
   local policies = { default = core.html_default_policy(), comment = compile(COMMENT_POLICY, 1) }
+  local rendered = { trusted = new_memo(), untrusted = new_memo() }
+  local sanitized = setmetatable({}, { __mode = "k" }) -- compiled policy -> memo
 
   local markdown = {}
 
@@ -105,6 +128,11 @@ function M.new(site)
         end
         if type(v) == "table" then check_list(v, "quire.markdown.render: " .. k, 2) end
       end
+    end
+    -- The two ways the bundled plugins render (entry bodies, comments) are memoised.
+    if opts == nil then return rendered.trusted.get(src, core.markdown_render) end
+    if opts.untrusted == true and next(opts, next(opts)) == nil then
+      return rendered.untrusted.get(src, core.markdown_render, opts)
     end
     return core.markdown_render(src, opts)
   end
@@ -127,11 +155,16 @@ function M.new(site)
     elseif core.html_is_policy(policy) then
       p = policy
     elseif type(policy) == "table" then
-      p = compile(policy, 2)
+      return core.html_sanitize(s, compile(policy, 2)) -- compiled for this call: nothing to memoise by
     else
       error("quire.html.sanitize: policy must be a name, a table or a compiled policy", 2)
     end
-    return core.html_sanitize(s, p)
+    local memo = sanitized[p]
+    if not memo then
+      memo = new_memo()
+      sanitized[p] = memo
+    end
+    return memo.get(s, core.html_sanitize, p)
   end
 
   function html.escape(s) return core.html_escape(text_arg(s, "quire.html.escape")) end

@@ -1,7 +1,7 @@
 -- Related entries for quire.content.related: candidates from SQL (shared tags, shared keywords,
 -- neighbours in time, FTS5 similarity to the title, standfirst and keywords), scored in C by
 -- core.related_rank (core/search.h: Hugo-like weights plus tag rarity and text similarity), and
--- memoised until the next write anywhere (the highest cache-tag version is part of the key).
+-- memoised until the next write anywhere (quire.memo).
 local cjson = require "cjson"
 local core = require "quire.core"
 local time = require "quire.time"
@@ -40,10 +40,9 @@ local function keyword_list(v)
   return out
 end
 
--- content: { get = quire.content.get, hydrate = function(rows), columns = "e.id, ..." }.
+-- content: { get = quire.content.get }.
 function M.new(site, content)
-  local db, types = site.db, site.types
-  local memo, memo_n = {}, 0
+  local db, types, memo = site.db, site.types, site.memo
 
   -- related(id [, opts]) -> list of published entries (each with .score), best first.
   -- opts: weights = { keywords = 100, tags = 80, date = 10, text = 40 } (Hugo's defaults plus
@@ -79,16 +78,14 @@ function M.new(site, content)
     end
     local e = content.get(id)
     if not e then return {} end
-    local target_tags = db:rows("SELECT t.id, t.slug FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-      .. " WHERE et.entry_id = ? AND t.taxonomy = 'tag'", id)
+    local target_tags = memo.get("related-tags\0" .. id, db.rows, db, "SELECT t.id, t.slug FROM entry_terms et"
+      .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'", id)
     -- The page shows these results: it goes stale when an entry of a shared tag changes.
     for _, t in ipairs(target_tags) do site.tag("list:tag:" .. t.slug) end
 
-    local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
-    local key = table.concat({ id, version, o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text,
+    local key = table.concat({ "related", id, o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text,
       o.threshold, o.rarity, o.date_window, o.limit, o.keywords_field, table.concat(types_list, ",") }, "|")
-    local hits = memo[key]
-    if not hits then
+    local hits = memo.get(key, function()
       local types_json = json.encode(types_list)
       local tag_ids = {}
       for i, t in ipairs(target_tags) do tag_ids[i] = t.id end
@@ -138,66 +135,55 @@ function M.new(site, content)
           end
         end
       end
-      hits = {}
-      if #order > 0 then
-        local ids_json = json.encode(order)
-        for _, r in ipairs(db:rows("SELECT id, published_at, json_extract(fields, ?) AS kw FROM entries"
-          .. " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'published'", kf, ids_json)) do
-          local c = cand[r.id]
-          c.time, c.tags, c.kw, c.ok = time.epoch(r.published_at) or 0, {}, r.kw, true
-        end
-        for _, r in ipairs(db:rows("SELECT et.entry_id, et.term_id FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-          .. " WHERE t.taxonomy = 'tag' AND et.entry_id IN (SELECT value FROM json_each(?))", ids_json)) do
-          local c = cand[r.entry_id]
-          if c.tags then c.tags[#c.tags + 1] = r.term_id end
-        end
-        -- Keywords become small integers for the C side, compared case-insensitively.
-        local kw_ids, nkw = {}, 0
-        local function intern(list)
-          local out = {}
-          for _, k in ipairs(list) do
-            if not kw_ids[k] then nkw = nkw + 1; kw_ids[k] = nkw end
-            out[#out + 1] = kw_ids[k]
-          end
-          return out
-        end
-        local list = {}
-        for _, cid in ipairs(order) do
-          local c = cand[cid]
-          if c.ok then
-            local ok, decoded = pcall(json.decode, c.kw or "[]")
-            c.keywords = intern(keyword_list(ok and decoded or nil))
-            c.kw, c.ok = nil, nil
-            list[#list + 1] = c
-          end
-        end
-        local df = {}
-        if #tag_ids > 0 then
-          for _, r in ipairs(db:rows("SELECT et.term_id, count(*) AS n FROM entry_terms et JOIN entries e ON e.id = et.entry_id"
-            .. " WHERE et.term_id IN (SELECT value FROM json_each(?)) AND e.status = 'published' GROUP BY et.term_id", json.encode(tag_ids))) do
-            df[r.term_id] = r.n
-          end
-        end
-        local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = time.epoch(e.published_at or e.created_at) or 0 }
-        hits = core.related_rank(target, list, {
-          weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
-          df = df, total = db:value("SELECT count(*) FROM entries WHERE status = 'published'"),
-        })
+      if #order == 0 then return {} end
+      local ids_json = json.encode(order)
+      for _, r in ipairs(db:rows("SELECT id, published_at, json_extract(fields, ?) AS kw FROM entries"
+        .. " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'published'", kf, ids_json)) do
+        local c = cand[r.id]
+        c.time, c.tags, c.kw, c.ok = time.epoch(r.published_at) or 0, {}, r.kw, true
       end
-      if memo_n >= 512 then memo, memo_n = {}, 0 end
-      memo[key], memo_n = hits, memo_n + 1
-    end
-    if #hits == 0 then return {} end
-    local ids = {}
-    for i, h in ipairs(hits) do ids[i] = h.id end
-    local rows = content.hydrate(db:rows("SELECT " .. content.columns .. " FROM entries e WHERE e.id IN (SELECT value FROM json_each(?))", json.encode(ids)))
-    local by_id = {}
-    for _, r in ipairs(rows) do by_id[r.id] = r end
+      for _, r in ipairs(db:rows("SELECT et.entry_id, et.term_id FROM entry_terms et JOIN terms t ON t.id = et.term_id"
+        .. " WHERE t.taxonomy = 'tag' AND et.entry_id IN (SELECT value FROM json_each(?))", ids_json)) do
+        local c = cand[r.entry_id]
+        if c.tags then c.tags[#c.tags + 1] = r.term_id end
+      end
+      -- Keywords become small integers for the C side, compared case-insensitively.
+      local kw_ids, nkw = {}, 0
+      local function intern(list)
+        local out = {}
+        for _, k in ipairs(list) do
+          if not kw_ids[k] then nkw = nkw + 1; kw_ids[k] = nkw end
+          out[#out + 1] = kw_ids[k]
+        end
+        return out
+      end
+      local list = {}
+      for _, cid in ipairs(order) do
+        local c = cand[cid]
+        if c.ok then
+          local ok, decoded = pcall(json.decode, c.kw or "[]")
+          c.keywords = intern(keyword_list(ok and decoded or nil))
+          c.kw, c.ok = nil, nil
+          list[#list + 1] = c
+        end
+      end
+      local df = {}
+      if #tag_ids > 0 then
+        for _, r in ipairs(db:rows("SELECT et.term_id, count(*) AS n FROM entry_terms et JOIN entries e ON e.id = et.entry_id"
+          .. " WHERE et.term_id IN (SELECT value FROM json_each(?)) AND e.status = 'published' GROUP BY et.term_id", json.encode(tag_ids))) do
+          df[r.term_id] = r.n
+        end
+      end
+      local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = time.epoch(e.published_at or e.created_at) or 0 }
+      return core.related_rank(target, list, {
+        weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
+        df = df, total = db:value("SELECT count(*) FROM entries WHERE status = 'published'"),
+      })
+    end)
     local out = {}
     for _, h in ipairs(hits) do
-      local r = by_id[h.id]
+      local r = content.get(h.id) -- memoised too; tags the page with the entry
       if r then
-        site.tag("entry:" .. r.id)
         r.score = h.score
         out[#out + 1] = r
       end

@@ -6,16 +6,24 @@ local M = {}
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
+-- Every 12-bit group as its two characters: a page signs several tokens, so encoding is hot.
+local PAIRS = {}
+for n = 0, 4095 do
+  PAIRS[n] = B64:sub((n >> 6) + 1, (n >> 6) + 1) .. B64:sub((n & 63) + 1, (n & 63) + 1)
+end
+
 function M.b64url(s)
-  local out = {}
-  for i = 1, #s, 3 do
+  local out, len = {}, #s
+  local whole = len - len % 3
+  for i = 1, whole, 3 do
     local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
-    local chars = 2 + (b and 1 or 0) + (c and 1 or 0)
-    for j = 1, chars do
-      local idx = (n >> (18 - 6 * (j - 1))) & 63
-      out[#out + 1] = B64:sub(idx + 1, idx + 1)
-    end
+    local n = (a << 16) | (b << 8) | c
+    out[#out + 1] = PAIRS[n >> 12] .. PAIRS[n & 4095]
+  end
+  if len > whole then -- 1 or 2 bytes left: 2 or 3 characters
+    local a, b = s:byte(whole + 1, len)
+    local n = (a << 16) | ((b or 0) << 8)
+    out[#out + 1] = (PAIRS[n >> 12] .. PAIRS[n & 4095]):sub(1, b and 3 or 2)
   end
   return table.concat(out)
 end
@@ -50,12 +58,23 @@ function M.new(site)
     return secret
   end
 
+  -- Tokens without an expiry never change (share links on every page): signed once each.
+  local lasting, nlasting = {}, 0
+
   local api = {}
   -- sign(purpose, data [, ttl_seconds]) -> token carrying data (text), valid for purpose only.
   function api.sign(purpose, data, ttl)
+    local memo_key = not ttl and purpose .. "\0" .. tostring(data)
+    local token = memo_key and lasting[memo_key]
+    if token then return token end
     local expires = ttl and (os.time() + ttl) or 0
     local body = M.b64url(tostring(data)) .. "." .. expires
-    return body .. "." .. M.b64url(core.hmac_sha256(key(), purpose .. "\0" .. body))
+    token = body .. "." .. M.b64url(core.hmac_sha256(key(), purpose .. "\0" .. body))
+    if memo_key then
+      if nlasting >= 4096 then lasting, nlasting = {}, 0 end
+      lasting[memo_key], nlasting = token, nlasting + 1
+    end
+    return token
   end
   -- verify(purpose, token) -> data, issued-by-expiry | nil, why
   function api.verify(purpose, token)

@@ -1,6 +1,7 @@
 -- Users: authors and staff. Passwords are stored only as argon2id hashes (set elsewhere).
 local core = require "quire.core"
 local errors = require "quire.errors"
+local copy = require("quire.memo").copy
 local time = require "quire.time"
 
 local M = {}
@@ -41,10 +42,21 @@ function M.new(site)
     return transaction(create, u)
   end
 
+  local function load_user(by, key)
+    return db:row("SELECT " .. PUBLIC .. " FROM users WHERE " .. by .. " = ?", key)
+  end
+
+  -- Memoised until the next write (quire.memo); each caller gets its own copy.
   function api.get(key)
-    if math.type(key) == "integer" then return db:row("SELECT " .. PUBLIC .. " FROM users WHERE id = ?", key) end
-    if type(key) == "string" then return db:row("SELECT " .. PUBLIC .. " FROM users WHERE login = ?", key) end
-    error("quire.users.get takes an id or a login", 2)
+    local row
+    if math.type(key) == "integer" then
+      row = site.memo.get("user\0" .. key, load_user, "id", key)
+    elseif type(key) == "string" then
+      row = site.memo.get("login\0" .. key, load_user, "login", key)
+    else
+      error("quire.users.get takes an id or a login", 2)
+    end
+    return row and copy(row)
   end
 
   -- Stores an argon2id hash of password (never the password).

@@ -1,0 +1,65 @@
+-- A per-process memo of values read from the database (entries, users, neighbour ids), so a page
+-- rendered without the page cache does not repeat the same queries on every request. It is
+-- dropped whenever the database may have changed, as the page cache decides it: another
+-- connection committed (PRAGMA data_version) or this one wrote (total_changes). A request reads
+-- data_version once at its start (app.request calls sync); outside a request every lookup does.
+-- Inside a transaction the memo is bypassed: its reads may see writes that are rolled back.
+local M = {}
+
+local NONE = {} -- a memoised nil
+
+-- new(db [, max]) -> memo. max: values kept before starting over (default 2048).
+function M.new(db, max)
+  max = max or 2048
+  local values, n = {}, 0
+  local data_version, changes
+  local synced = false
+
+  local function drop() values, n = {}, 0 end
+
+  local function check_data_version()
+    local v = db:value("PRAGMA data_version")
+    if v ~= data_version then data_version = v drop() end
+  end
+
+  local memo = {}
+
+  -- At the start of a request: the one data_version check its lookups rely on.
+  function memo.sync()
+    check_data_version()
+    synced = true
+  end
+
+  -- At the end of a request: lookups check data_version themselves again.
+  function memo.unsync() synced = false end
+
+  -- get(key, fn, ...) -> fn(...)'s value, computed once while the database is unchanged. The
+  -- value is shared: callers copy what they hand out to code that may modify it.
+  function memo.get(key, fn, ...)
+    if db:depth() > 0 then return fn(...) end
+    if not synced then check_data_version() end
+    local c = db:value("SELECT total_changes()")
+    if c ~= changes then changes = c drop() end
+    local v = values[key]
+    if v == nil then
+      v = fn(...)
+      if v == nil then v = NONE end
+      if n >= max then drop() end
+      values[key], n = v, n + 1
+    end
+    if v == NONE then return nil end
+    return v
+  end
+
+  return memo
+end
+
+-- A deep copy of a value built from the database (plain tables, no cycles).
+function M.copy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = M.copy(x) end
+  return out
+end
+
+return M
