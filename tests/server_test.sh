@@ -160,6 +160,21 @@ for _ in $(seq 10); do curl -s "$base/story/3" | grep -q '^Story three, via the 
 check "no stale page after a write through a worker ($stale stale)" test "$stale" = 0
 check "logged-in requests bypass the cache" bash -c "! curl -s -D - -o /dev/null -H 'Cookie: quire_session=abc' '$base/story/2' | grep -qi '^X-Cache'"
 
+# --- handler-declared lifetimes: res:max_age(1) is served from the cache for a second, then
+# rendered again; Cache-Control reaches the client; no-cache pages are never kept.
+# Two requests on one connection reach the same worker.
+xc() { local args=(); for u; do args+=(-o /dev/null "$u"); done; curl -s -w '%header{x-cache} ' "${args[@]}"; }
+seen=$(xc "$base/live" "$base/live")
+check "max_age page: a miss, then a hit ($seen)" test "$seen" = "miss hit "
+h=$(curl -s -D - -o /dev/null "$base/live" | tr -d '\r')
+check "max_age reaches the client" grep -q '^Cache-Control: max-age=1$' <<<"$h"
+sleep 1.5
+seen=$(xc "$base/live" "$base/live")
+check "max_age page after 1.5 s: rendered again ($seen)" test "$seen" = "miss hit "
+seen=$(xc "$base/fresh" "$base/fresh" "$base/fresh")
+check "no-cache page never kept ($seen)" test "$seen" = "   "
+check "no-cache reaches the client" grep -q '^Cache-Control: no-cache' <<<"$(curl -s -D - -o /dev/null "$base/fresh" | tr -d '\r')"
+
 # --- scheduled publishing runs inside the server, once
 echo 'quire.content.create { type = "article", title = "Embargoed until soon", status = "scheduled", published_at = os.time() + 2 }' > "$work/sched.lua"
 "$QUIRE" run --site "$work/site" "$work/sched.lua"
