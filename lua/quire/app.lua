@@ -94,7 +94,7 @@ end
 -- How long this page may be kept, in seconds: by browsers, by shared caches and by quire's own
 -- page cache (then it is rendered again even when no write touched it). 0: never kept.
 function Response:max_age(seconds)
-  if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
+  if type(seconds) ~= "number" or not (seconds >= 0 and seconds < math.huge) then
     error("max_age takes a number of seconds (0 or more)", 2)
   end
   self.headers["cache-control"] = seconds == 0 and "no-cache" or ("max-age=%d"):format(math.floor(seconds))
