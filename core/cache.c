@@ -134,22 +134,17 @@ static void copy_buf(qr_buf_t *dst, const qr_buf_t *src) {
 
 int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res) {
   entry *e = find(c, key, klen);
-  if (!e) {
-    c->misses++;
-    return 0;
-  }
+  if (!e) return 0;
   long long now = now_ms();
   if (e->expires_ms && now >= e->expires_ms) {
     unlink_entry(c, e);
     c->expirations++;
-    c->misses++;
     return 0;
   }
   for (int i = 0; i < e->ntags; i++) {
     if (tag_current(c, e->tags[i].name, strlen(e->tags[i].name)) != e->tags[i].version) {
       unlink_entry(c, e);
       c->invalidations++;
-      c->misses++;
       return 0;
     }
   }
@@ -254,6 +249,9 @@ int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_resp
   }
   e->bytes = bytes;
   e->stored_ms = now_ms();
+  /* A miss is counted here, when a page the cache could keep had to be rendered: static files
+   * and pages it may not keep are no misses of its own, and would drown the hit ratio. */
+  c->misses++;
   e->expires_ms = lifetime > 0 ? e->stored_ms + lifetime * 1000LL : 0;
   unsigned b = hash(key, klen) % BUCKETS;
   e->next = c->buckets[b];

@@ -36,7 +36,8 @@ long qr_cache_lifetime(const char *head, size_t len);
 
 /* What one worker's cache did since it started (for `quire cache stats`). */
 typedef struct {
-  unsigned long long hits, misses;
+  unsigned long long hits;
+  unsigned long long misses;        /* pages rendered and stored because no fresh copy was kept */
   unsigned long long entries, bytes, max_bytes;
   unsigned long long evictions;     /* least recently used pages dropped to stay under max_bytes */
   unsigned long long invalidations; /* stale pages dropped: a tag they were built from moved */

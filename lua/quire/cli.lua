@@ -92,10 +92,11 @@ Prints what it checked and exits 0, or prints each problem and exits 1. Run it b
 usage: quire cache stats [--site DIR] [--format table|json]
 
 Shows the page cache of the `quire serve` running for the site, per worker and in total: the
-hit ratio, hits and misses, the pages kept and the bytes they use against the cap (site.lua
-limits.page_cache_bytes, per worker), evictions (least recently used pages dropped to stay
-under the cap), invalidations (pages dropped because a write made them stale) and expirations
-(pages dropped when their max-age ran out). Each worker has its own cache and writes its
+hit ratio, hits and misses (pages rendered and kept because there was no fresh copy; static
+files and pages that may not be kept count as neither), the pages kept and the bytes they use
+against the cap (site.lua limits.page_cache_bytes, per worker), evictions (least recently used
+pages dropped to stay under the cap), invalidations (pages dropped because a write made them
+stale) and expirations (pages dropped when their max-age ran out). Each worker has its own cache and writes its
 numbers to DIR/.quire/cache-PID every 2 seconds when they change, so they lag by that much.
 Exits 1 when no server is running for the site.
 
