@@ -249,7 +249,10 @@ check "worker replaced" test "$(pgrep -f "__worker --site $work/site" | wc -l)" 
 
 # --- SIGTERM drains in-flight requests, then exits
 curl -s "$base/slow" > "$work/slow.out" & slow=$!
-sleep 0.05; kill -TERM "$master"
+# SIGTERM once its connection is up (not after a fixed 50 ms, which a busy machine outruns)
+hexport=$(printf '%04X' "$port")
+for _ in $(seq 100); do grep -Eq ":$hexport [0-9A-F]{8}:[0-9A-F]{4} 01 " /proc/net/tcp && break; sleep 0.02; done
+kill -TERM "$master"
 wait $slow
 check "in-flight request finished during drain" grep -q 'slow done' "$work/slow.out"
 for _ in $(seq 50); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
