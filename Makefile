@@ -4,13 +4,13 @@ CMAKE_FLAGS ?=
 QUIRE := $(BUILD)/quire
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-# Debian 12 packages the build, the tests and the benchmarks need.
+# Debian 12 packages the build and the tests need (wrk: reload under load in the server test).
 PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite3 libuv1-dev \
   libmbedtls-dev node-llhttp libmd4c-dev libmd4c-html0-dev libgumbo-dev zlib1g-dev libpcre2-dev \
-  lua-busted lua-cjson lua-expat libargon2-dev curl openssl python3-feedparser tidy chromium
+  lua-busted lua-cjson lua-expat libargon2-dev curl openssl python3-feedparser tidy chromium wrk
 
 # Only the benchmarks need these.
-BENCH_PACKAGES := hyperfine wrk bc nginx
+BENCH_PACKAGES := hyperfine bc nginx
 
 .PHONY: all deps build demo test test-asan bench clean
 

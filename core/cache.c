@@ -1,8 +1,12 @@
 /* Page cache: a hash of responses, and a hash of tag versions refreshed from cache_tags. */
 #include "cache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #define BUCKETS 4096
 #define TAG_BUCKETS 4096
@@ -27,6 +31,7 @@ typedef struct entry {
   entry_tag *tags;
   int ntags;
   size_t bytes;
+  long long stored_ms, expires_ms; /* expires_ms 0: until a tag moves */
 } entry;
 
 struct qr_cache_s {
@@ -38,8 +43,14 @@ struct qr_cache_s {
   entry *buckets[BUCKETS];
   entry *oldest, *newest;
   size_t bytes, max_bytes;
-  unsigned long entries, hits, misses;
+  unsigned long long entries, hits, misses, evictions, invalidations, expirations;
 };
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static unsigned hash(const char *s, size_t n) {
   unsigned h = 2166136261u;
@@ -123,14 +134,17 @@ static void copy_buf(qr_buf_t *dst, const qr_buf_t *src) {
 
 int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res) {
   entry *e = find(c, key, klen);
-  if (!e) {
-    c->misses++;
+  if (!e) return 0;
+  long long now = now_ms();
+  if (e->expires_ms && now >= e->expires_ms) {
+    unlink_entry(c, e);
+    c->expirations++;
     return 0;
   }
   for (int i = 0; i < e->ntags; i++) {
     if (tag_current(c, e->tags[i].name, strlen(e->tags[i].name)) != e->tags[i].version) {
       unlink_entry(c, e);
-      c->misses++;
+      c->invalidations++;
       return 0;
     }
   }
@@ -142,6 +156,10 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
   res->compressible = e->res.compressible;
   res->prepared = 1;
   res->gz_made = e->res.gz_made;
+  /* Caches downstream count a max-age from when we rendered the page, not from now. */
+  char age[32];
+  snprintf(age, sizeof age, "%lld", (now - e->stored_ms) / 1000);
+  qr_http_response_header(res, "Age", age);
   /* Least recently used goes first: a hit moves the page to the young end. */
   if (c->newest != e) {
     if (e->older) e->older->newer = e->newer; else c->oldest = e->newer;
@@ -155,9 +173,52 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
   return 1;
 }
 
-void qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags) {
+/* The value of a max-age style directive at p (after the '='): digits, maybe quoted; -1 if not. */
+static long directive_seconds(const char *p, const char *end) {
+  if (p < end && *p == '"') p++;
+  if (p >= end || *p < '0' || *p > '9') return -1;
+  long v = 0;
+  for (; p < end && *p >= '0' && *p <= '9'; p++) v = v < 100000000 ? v * 10 + (*p - '0') : v; /* ~3 years is plenty */
+  return v;
+}
+
+long qr_cache_lifetime(const char *head, size_t len) {
+  static const char name[] = "Cache-Control:";
+  long max_age = -1, s_maxage = -1;
+  const char *p = head, *end = head + len;
+  while (p && p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *line_end = eol ? eol : end;
+    if ((size_t)(line_end - p) > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+      for (const char *d = p + sizeof name - 1; d < line_end;) {
+        while (d < line_end && (*d == ' ' || *d == '\t' || *d == ',')) d++;
+        const char *tok = d;
+        while (d < line_end && *d != ',' && *d != '=' && *d != ' ' && *d != '\r') d++;
+        size_t n = (size_t)(d - tok);
+        const char *val = d < line_end && *d == '=' ? d + 1 : NULL;
+        while (d < line_end && *d != ',') d++;
+        if ((n == 8 && strncasecmp(tok, "no-store", n) == 0) || (n == 8 && strncasecmp(tok, "no-cache", n) == 0) ||
+            (n == 7 && strncasecmp(tok, "private", n) == 0))
+          return 0;
+        int is_max_age = n == 7 && strncasecmp(tok, "max-age", n) == 0;
+        int is_s_maxage = n == 8 && strncasecmp(tok, "s-maxage", n) == 0;
+        if (is_max_age || is_s_maxage) {
+          long v = val ? directive_seconds(val, d) : -1;
+          if (v < 0) return 0; /* an unreadable age means stale (RFC 9111 4.2.1) */
+          if (is_max_age) max_age = v; else s_maxage = v;
+        }
+      }
+    }
+    p = eol ? eol + 1 : NULL;
+  }
+  return s_maxage >= 0 ? s_maxage : max_age;
+}
+
+int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags) {
   size_t bytes = res->body.len + res->gz.len + res->head.len + klen + 256;
-  if (bytes > c->max_bytes / 8) return; /* one page may not crowd out the rest */
+  if (bytes > c->max_bytes / 8) return 0; /* one page may not crowd out the rest */
+  long lifetime = qr_cache_lifetime(res->head.data ? res->head.data : "", res->head.len);
+  if (lifetime == 0) return 0;
   entry *old = find(c, key, klen);
   if (old) unlink_entry(c, old);
   entry *e = qr_xcalloc(1, sizeof *e);
@@ -187,6 +248,11 @@ void qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_res
     p += n;
   }
   e->bytes = bytes;
+  e->stored_ms = now_ms();
+  /* A miss is counted here, when a page the cache could keep had to be rendered: static files
+   * and pages it may not keep are no misses of its own, and would drown the hit ratio. */
+  c->misses++;
+  e->expires_ms = lifetime > 0 ? e->stored_ms + lifetime * 1000LL : 0;
   unsigned b = hash(key, klen) % BUCKETS;
   e->next = c->buckets[b];
   c->buckets[b] = e;
@@ -195,13 +261,37 @@ void qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_res
   c->newest = e;
   c->bytes += bytes;
   c->entries++;
-  while (c->bytes > c->max_bytes && c->oldest) unlink_entry(c, c->oldest);
+  while (c->bytes > c->max_bytes && c->oldest) {
+    unlink_entry(c, c->oldest);
+    c->evictions++;
+  }
+  return 1;
 }
 
-void qr_cache_stats(const qr_cache_t *c, unsigned long *entries, unsigned long *hits, unsigned long *misses) {
-  *entries = c->entries;
-  *hits = c->hits;
-  *misses = c->misses;
+void qr_cache_stats(const qr_cache_t *c, qr_cache_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  if (!c) return;
+  *out = (qr_cache_stats_t){.hits = c->hits, .misses = c->misses, .entries = c->entries, .bytes = c->bytes,
+                            .max_bytes = c->max_bytes, .evictions = c->evictions,
+                            .invalidations = c->invalidations, .expirations = c->expirations};
+}
+
+int qr_cache_stats_save(const qr_cache_stats_t *s, const char *path) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return QR_EIO;
+  FILE *f = fopen(tmp, "w");
+  if (!f) return QR_EIO;
+  fprintf(f,
+          "pid %d\nhits %llu\nmisses %llu\nentries %llu\nbytes %llu\nmax_bytes %llu\nevictions %llu\n"
+          "invalidations %llu\nexpirations %llu\n",
+          (int)getpid(), s->hits, s->misses, s->entries, s->bytes, s->max_bytes, s->evictions, s->invalidations,
+          s->expirations);
+  int failed = ferror(f) | fclose(f);
+  if (failed || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return QR_EIO;
+  }
+  return 0;
 }
 
 void qr_cache_free(qr_cache_t *c) {

@@ -20,14 +20,35 @@ void qr_cache_free(qr_cache_t *c);
 void qr_cache_sync(qr_cache_t *c);
 
 /* On a fresh hit copies the stored response (status, headers, body, ETag, gzip variant) into
- * res and returns 1; a stale entry is dropped and 0 returned. */
+ * res, adds an Age header, and returns 1; a stale or expired entry is dropped and 0 returned. */
 int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res);
 
 /* Stores a prepared response (gzip made) under key, tagged with tags (space-separated), at the
- * tag versions of the last sync, so a write that lands while the page renders makes it stale. */
-void qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags);
+ * tag versions of the last sync, so a write that lands while the page renders makes it stale.
+ * Its Cache-Control decides (qr_cache_lifetime): not kept, or kept for at most that many
+ * seconds. Returns 1 when stored. Everything is copied. */
+int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags);
 
-/* Entries, hits and misses so far (for tests and logs). */
-void qr_cache_stats(const qr_cache_t *c, unsigned long *entries, unsigned long *hits, unsigned long *misses);
+/* How long the Cache-Control lines in head (header lines, "Name: value\r\n"...) let a shared cache
+ * keep the response, in seconds: s-maxage, else max-age; 0 when it must not be kept (no-store,
+ * no-cache, private, an unreadable age); -1 when nothing bounds it. */
+long qr_cache_lifetime(const char *head, size_t len);
+
+/* What one worker's cache did since it started (for `quire cache stats`). */
+typedef struct {
+  unsigned long long hits;
+  unsigned long long misses;        /* pages rendered and stored because no fresh copy was kept */
+  unsigned long long entries, bytes, max_bytes;
+  unsigned long long evictions;     /* least recently used pages dropped to stay under max_bytes */
+  unsigned long long invalidations; /* stale pages dropped: a tag they were built from moved */
+  unsigned long long expirations;   /* pages dropped when their max-age ran out */
+} qr_cache_stats_t;
+
+/* Fills out; c may be NULL (the cache is off: all zero). */
+void qr_cache_stats(const qr_cache_t *c, qr_cache_stats_t *out);
+
+/* Writes s to path as "name value" lines, atomically (path.tmp, then rename), so a reader never
+ * sees half a file. Returns 0 or QR_EIO. */
+int qr_cache_stats_save(const qr_cache_stats_t *s, const char *path);
 
 #endif

@@ -2,6 +2,7 @@
  * answers each request from the page cache, static folders or the Lua handler, adds the HTTPS
  * policy (redirect, HSTS) and writes the access log. */
 #include <lauxlib.h>
+#include <errno.h>
 #include <lua.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,16 +34,34 @@ typedef struct {
   char rid[64];
   struct timespec t0;
   int tick_ref;       /* Lua function for scheduled work, or LUA_NOREF */
+  const char *stats_path; /* where `quire cache stats` reads this worker's numbers, or NULL */
+  qr_cache_stats_t saved; /* the numbers last written there */
+  int stats_saved;
 } worker_ud;
 
-/* Runs the Lua tick function (due jobs, scheduled publishing); its errors are logged. */
+/* Runs the Lua tick function (due jobs, scheduled publishing; its errors are logged), then
+ * publishes the page-cache numbers when they moved: a file per worker, not the database,
+ * whose every write would make the other workers' caches re-read their tag versions. */
 static void tick(void *ud) {
   worker_ud *w = ud;
-  lua_State *L = w->L;
-  int top = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, w->tick_ref);
-  if (lua_pcall(L, 0, 0, 0) != LUA_OK) qr_server_log(QR_LOG_ERROR, "scheduled work failed: %s", lua_tostring(L, -1));
-  lua_settop(L, top);
+  if (w->tick_ref != LUA_NOREF) {
+    lua_State *L = w->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->tick_ref);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) qr_server_log(QR_LOG_ERROR, "scheduled work failed: %s", lua_tostring(L, -1));
+    lua_settop(L, top);
+  }
+  if (!w->stats_path) return;
+  qr_cache_stats_t now;
+  qr_cache_stats(w->cache, &now);
+  if (w->stats_saved && memcmp(&now, &w->saved, sizeof now) == 0) return;
+  if (qr_cache_stats_save(&now, w->stats_path) != 0) {
+    qr_server_log(QR_LOG_WARN, "cannot write the cache statistics to %s: %s", w->stats_path, strerror(errno));
+    w->stats_path = NULL; /* say it once */
+    return;
+  }
+  w->saved = now;
+  w->stats_saved = 1;
 }
 
 /* Anonymous GET/HEAD requests may be answered from the page cache: no credentials, no session
@@ -54,20 +73,10 @@ static int cacheable_request(const qr_http_request_t *req) {
   return !(cookie && strstr(cookie, "quire_session="));
 }
 
-/* A handler's response may be kept: 200, tagged, no cookie set, not private. */
+/* A handler's response may be kept: 200 and no cookie set (its Cache-Control is the cache's
+ * to read). */
 static int cacheable_response(const qr_http_response_t *res) {
-  if (res->status != 200 || !res->head.data) return res->status == 200;
-  const char *h = res->head.data;
-  if (strcasestr(h, "Set-Cookie:")) return 0;
-  const char *cc = strcasestr(h, "Cache-Control:");
-  if (cc) {
-    const char *end = strstr(cc, "\r\n");
-    size_t n = end ? (size_t)(end - cc) : strlen(cc);
-    char line[256];
-    snprintf(line, sizeof line, "%.*s", (int)(n < 255 ? n : 255), cc);
-    if (strcasestr(line, "private") || strcasestr(line, "no-store")) return 0;
-  }
-  return 1;
+  return res->status == 200 && !(res->head.data && strcasestr(res->head.data, "Set-Cookie:"));
 }
 
 /* Collects a NULL-terminated array of the strings in the list at t[field] (borrowed: they stay
@@ -378,8 +387,7 @@ static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *r
       const char *tags = lua_tostring(L, top + 5);
       if (use_cache && tags && *tags && cacheable_response(res)) {
         qr_http_response_prepare(res, 1);
-        qr_cache_put(w->cache, key, klen, res, tags);
-        qr_http_response_header(res, "X-Cache", "miss");
+        if (qr_cache_put(w->cache, key, klen, res, tags)) qr_http_response_header(res, "X-Cache", "miss");
       }
     }
     lua_settop(L, top);
@@ -508,7 +516,9 @@ static void fail_ready(int ready_fd, const char *msg) {
  *                    static = { { prefix, dir }, ... }, access_log = "path" | "-" | "stderr" | "off",
  *                    tls = { certificates = {...}, hsts = "max-age=...", redirect_http = bool,
  *                            redirect_port = n },
- *                    store = the site's store (for the page cache), cache_bytes = n (0: off) }
+ *                    store = the site's store (for the page cache), cache_bytes = n (0: off),
+ *                    cache_stats = "DIR/.quire/cache-PID" (written every tick_ms when it changed,
+ *                    removed at exit), tick = fn, tick_ms = n }
  * -> exit status. handler(req) returns status, headers, body, cache tags ("entry:1 list:all").
  * A TLS or access-log problem is reported on ready_fd ("fail MESSAGE") and returns 1. */
 static int l_serve_worker(lua_State *L) {
@@ -600,7 +610,12 @@ static int l_serve_worker(lua_State *L) {
   lua_getfield(L, 1, "tick");
   if (lua_isfunction(L, -1)) w.tick_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
   unsigned tick_ms = (unsigned)opt_size(L, 1, "tick_ms", 2000);
-  int status = qr_server_worker(listeners, n, ready_fd, &limits, &cbs, w.tick_ref == LUA_NOREF ? NULL : tick, tick_ms);
+  lua_getfield(L, 1, "cache_stats");
+  w.stats_path = lua_tostring(L, -1); /* stays referenced by the options table */
+  lua_pop(L, 1);
+  const char *stats_path = w.stats_path;
+  int status = qr_server_worker(listeners, n, ready_fd, &limits, &cbs, tick, tick_ms);
+  if (stats_path) unlink(stats_path); /* a worker that is gone has no numbers */
   luaL_unref(L, LUA_REGISTRYINDEX, w.tick_ref);
   qr_server_access_log_open(NULL, err, sizeof err); /* flushes */
   fflush(stdout);

@@ -91,6 +91,16 @@ function Response:cache_tags(tags)
   return self
 end
 
+-- How long this page may be kept, in seconds: by browsers, by shared caches and by quire's own
+-- page cache (then it is rendered again even when no write touched it). 0: never kept.
+function Response:max_age(seconds)
+  if type(seconds) ~= "number" or not (seconds >= 0 and seconds < math.huge) then
+    error("max_age takes a number of seconds (0 or more)", 2)
+  end
+  self.headers["cache-control"] = seconds == 0 and "no-cache" or ("max-age=%d"):format(math.floor(seconds))
+  return self
+end
+
 function Response:json(value)
   self.headers["content-type"] = "application/json"
   self.parts[#self.parts + 1] = self.quire.json.encode(value)
@@ -181,9 +191,8 @@ function M.new(quire, site)
     site.collecting = nil
     site.memo.unsync()
     local tags = {}
-    -- Private responses (cookies set, or marked res.private) are never cached or shared.
-    if res.private then res.headers["cache-control"] = res.headers["cache-control"] or "private, no-store" end
-    if ok and not res.private then
+    local private = res.private
+    if ok and not private then
       for t in pairs(collected) do tags[#tags + 1] = t end
       table.sort(tags)
     end
@@ -198,6 +207,14 @@ function M.new(quire, site)
       res.status = result.status
       for k, v in pairs(result.headers or {}) do res.headers[k:lower()] = v end
       if result.body then res:write(result.body) end
+    end
+    -- Private responses (cookies set, or marked res.private) are never cached or shared, whatever
+    -- max-age the handler gave.
+    if private then
+      local cc = (res.headers["cache-control"] or ""):lower()
+      if not (cc:find("private", 1, true) or cc:find("no-store", 1, true)) then
+        res.headers["cache-control"] = "private, no-store"
+      end
     end
     -- HEAD keeps its body here: the server sends its length and drops the bytes.
     -- tags: the cache tags the page was built from (empty: not cacheable).

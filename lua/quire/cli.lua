@@ -13,6 +13,9 @@ Commands:
   serve [--site DIR] [--listen ADDR:PORT]... [--workers N] [--dev]
                                 serve the site over HTTP (and HTTPS when site.lua sets tls)
   config check [--site DIR]     validate site.lua, TLS certificates and every plugin, like nginx -t
+  cache stats [--site DIR] [--format table|json]
+                                the running server's page cache: hit ratio, size, evictions,
+                                per worker and in total
   check [--site DIR]            check the database: schema, integrity, search index
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
   entries list|get|create|update|delete|publish|revisions|diff|restore|search-replace
@@ -88,6 +91,19 @@ template, checks the listen addresses, loads the TLS certificates and keys (and 
 belongs to its certificate; an expired certificate is a warning) and opens the access log.
 Prints what it checked and exits 0, or prints each problem and exits 1. Run it before
 `systemctl reload quire`.]],
+  cache = [[
+usage: quire cache stats [--site DIR] [--format table|json]
+
+Shows the page cache of the `quire serve` running for the site, per worker and in total: the
+hit ratio, hits and misses (pages rendered and kept because there was no fresh copy; static
+files and pages that may not be kept count as neither), the pages kept and the bytes they use
+against the cap (site.lua limits.page_cache_bytes, per worker), evictions (least recently used
+pages dropped to stay under the cap), invalidations (pages dropped because a write made them
+stale) and expirations (pages dropped when their max-age ran out). Each worker has its own cache and writes its
+numbers to DIR/.quire/cache-PID every 2 seconds when they change, so they lag by that much.
+Exits 1 when no server is running for the site.
+
+  --format json   one JSON object: { site, workers = [...], total = {...} }]],
   check = [[
 usage: quire check [--site DIR]
 
@@ -291,6 +307,16 @@ function commands.run(argv)
   return 0
 end
 
+-- DIR/.quire: the server's runtime files (each worker's cache statistics).
+local function runtime_dir(dir)
+  local run = dir .. "/.quire"
+  if core.stat(run) ~= "dir" then
+    local ok, err = core.mkdir(run)
+    if not ok and core.stat(run) ~= "dir" then return nil, err end
+  end
+  return run
+end
+
 function commands.serve(argv)
   local opts, pos = parse("serve", argv, 2, { site = "value", listen = "list", workers = "value", ["no-cache"] = "flag", dev = "flag" })
   if not opts then return fail(2, "%s", pos) end
@@ -320,6 +346,9 @@ function commands.serve(argv)
     for _, p in ipairs(quire.plugins.plugins) do watch[#watch + 1] = p.dir end
   end
   quire._db:close()
+  -- Made here, before the --dev watchers start, so making it does not look like an edit.
+  local _, run_err = runtime_dir(dir)
+  if run_err then return fail(1, "%s", run_err) end
   return core.serve_master { exe = core.exepath(), listen = listen, listen_tls = listen_tls, workers = workers,
     worker_argv = worker_argv, watch = watch }
 end
@@ -351,10 +380,12 @@ function commands.__worker(argv)
   local jobs = require "quire.jobs"
   local owner = ("worker-%d"):format(core.getpid())
   jobs.sync(quire._db, quire.plugins.jobs)
+  local run = runtime_dir(site_dir(opts))
   return core.serve_worker {
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
     access_log = cfg.access_log_path,
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
+    cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     handler = function(req)
       local r = app.request(req.method, req.target, { headers = req.headers, body = req.body, remote = req.remote })
       return r.status, r.headers, r.body, r.tags
@@ -451,6 +482,99 @@ function commands.config(argv)
     return 1
   end
   print(("quire: configuration of %s is ok"):format(dir))
+  return 0
+end
+
+-- A worker's statistics file: "name value" lines -> table of numbers.
+local function read_stats(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = {}
+  for name, value in f:read("a"):gmatch("(%S+) (%d+)") do s[name] = tonumber(value) end
+  f:close()
+  return s.pid and s
+end
+
+-- A pid that is a quire worker now (not a pid the system gave to something else since).
+local function live_worker(pid)
+  local f = io.open(("/proc/%d/cmdline"):format(pid), "r")
+  if not f then return false end
+  local cmdline = f:read("a") or ""
+  f:close()
+  return cmdline:find("__worker", 1, true) ~= nil
+end
+
+local STATS_FIELDS = { "hits", "misses", "entries", "bytes", "max_bytes", "evictions", "invalidations", "expirations" }
+
+local function human_bytes(n)
+  local units, i = { "B", "KiB", "MiB", "GiB" }, 1
+  while n >= 1024 and i < #units do n, i = n / 1024, i + 1 end
+  return i == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[i])
+end
+
+function commands.cache(argv)
+  local opts, pos = parse("cache", argv, 2, { site = "value", format = "value" })
+  if not opts then return fail(2, "%s", pos) end
+  if opts.help then print(HELP.cache) return 0 end
+  if pos[1] ~= "stats" or #pos ~= 1 then return fail(2, "usage: quire cache stats [--site DIR] [--format table|json] (see quire cache --help)") end
+  local format = opts.format or "table"
+  if format ~= "table" and format ~= "json" then return fail(2, "--format takes table or json") end
+  local dir = site_dir(opts)
+  if not core.stat(dir .. "/site.lua") then return fail(1, "no site in %s (no site.lua)", dir) end
+  local run = dir .. "/.quire"
+  local workers = {}
+  for _, name in ipairs(core.listdir(run) or {}) do
+    local pid = tonumber(name:match("^cache%-(%d+)$") or name:match("^cache%-(%d+)%.tmp$"))
+    if pid then
+      if not live_worker(pid) then
+        os.remove(run .. "/" .. name) -- left by a worker that crashed
+      elseif not name:match("%.tmp$") then
+        workers[#workers + 1] = read_stats(run .. "/" .. name)
+      end
+    end
+  end
+  if #workers == 0 then
+    return fail(1, "no `quire serve` is running for %s (no live worker statistics in %s)", dir, run)
+  end
+  table.sort(workers, function(a, b) return a.pid < b.pid end)
+  local total = {}
+  for _, k in ipairs(STATS_FIELDS) do
+    total[k] = 0
+    for _, w in ipairs(workers) do total[k] = total[k] + (w[k] or 0) end
+  end
+  local function ratio(s)
+    local lookups = s.hits + s.misses
+    return lookups > 0 and s.hits / lookups or nil
+  end
+  if format == "json" then
+    local cjson = require "cjson"
+    local function row(s)
+      local r = { hit_ratio = ratio(s) or cjson.null }
+      for _, k in ipairs(STATS_FIELDS) do r[k] = s[k] end
+      r.pid = s.pid
+      return r
+    end
+    local rows = {}
+    for i, w in ipairs(workers) do rows[i] = row(w) end
+    print(cjson.encode { site = dir, workers = rows, total = row(total) })
+    return 0
+  end
+  if total.max_bytes == 0 then
+    print(("The page cache of %s is off (quire serve --no-cache); %d worker(s) running."):format(dir, #workers))
+    return 0
+  end
+  print(("Page cache of %s: %d worker(s), numbers from the last 2 seconds"):format(dir, #workers))
+  local header = ("%-8s %9s %10s %10s %8s %22s %10s %13s %11s"):format("worker", "hit ratio", "hits", "misses",
+    "entries", "bytes used / cap", "evictions", "invalidations", "expirations")
+  print(header)
+  local function line(label, s)
+    local r = ratio(s)
+    print(("%-8s %9s %10d %10d %8d %22s %10d %13d %11d"):format(label, r and ("%.1f%%"):format(r * 100) or "-",
+      s.hits, s.misses, s.entries, human_bytes(s.bytes) .. " / " .. human_bytes(s.max_bytes), s.evictions,
+      s.invalidations, s.expirations))
+  end
+  for _, w in ipairs(workers) do line(tostring(w.pid), w) end
+  if #workers > 1 then line("total", total) end
   return 0
 end
 

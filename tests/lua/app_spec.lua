@@ -14,6 +14,13 @@ describe("responses", function()
     assert.equal("", r.tags)
   end)
 
+  it("declares how long a page may be kept, never for a private one", function()
+    assert.equal("max-age=30", q:request("GET", "/live/30").headers["cache-control"])
+    assert.equal("no-cache", q:request("GET", "/live/0").headers["cache-control"])
+    assert.equal("private, no-store", q:request("GET", "/live-cookie").headers["cache-control"])
+    assert.equal(500, q:request("GET", "/live-bad").status)
+  end)
+
   it("tags pages with what they were built from", function()
     local r = q:request("GET", "/listed")
     assert.equal("list:all", r.tags)

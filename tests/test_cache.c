@@ -1,0 +1,140 @@
+/* Unit tests for the page cache: Cache-Control lifetimes, expiry, tag invalidation, LRU
+ * eviction, and the statistics `quire cache stats` reads. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "check.h"
+#include "util.h"
+
+static long lifetime(const char *head) { return qr_cache_lifetime(head, strlen(head)); }
+
+/* A 200 page with the given extra header lines and body. */
+static void page(qr_http_response_t *res, const char *head, const char *body) {
+  memset(res, 0, sizeof *res);
+  res->status = 200;
+  if (*head) qr_buf_puts(&res->head, head);
+  qr_buf_puts(&res->body, body);
+  qr_http_response_prepare(res, 1);
+}
+
+static int get(qr_cache_t *c, const char *key, qr_http_response_t *out) {
+  memset(out, 0, sizeof *out);
+  qr_cache_sync(c);
+  return qr_cache_get(c, key, strlen(key), out);
+}
+
+int main(void) {
+  /* Which responses may be kept, and for how long. */
+  CHECK(lifetime("") == -1);
+  CHECK(lifetime("Content-Type: text/html\r\n") == -1);
+  CHECK(lifetime("Cache-Control: max-age=60\r\n") == 60);
+  CHECK(lifetime("cache-control: public, MAX-AGE=\"30\"\r\n") == 30);
+  CHECK(lifetime("Cache-Control: max-age=600, s-maxage=5\r\n") == 5);
+  CHECK(lifetime("Cache-Control: s-maxage=5\r\nCache-Control: max-age=600\r\n") == 5);
+  CHECK(lifetime("Cache-Control: max-age=0\r\n") == 0);
+  CHECK(lifetime("Cache-Control: no-cache\r\n") == 0);
+  CHECK(lifetime("Cache-Control: max-age=60, no-store\r\n") == 0);
+  CHECK(lifetime("Cache-Control: private, max-age=60\r\n") == 0);
+  CHECK(lifetime("Cache-Control: max-age=soon\r\n") == 0);
+  CHECK(lifetime("X-Note: max-age=60\r\n") == -1);
+  CHECK(lifetime("Cache-Control: max-age=99999999999999999999\r\n") > 0);
+
+  sqlite3 *db;
+  CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db, "CREATE TABLE cache_tags (tag TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0)", NULL,
+                     NULL, NULL) == SQLITE_OK);
+  qr_cache_t *c = qr_cache_new(db, 64 * 1024);
+  qr_http_response_t res, out;
+  qr_cache_stats_t st;
+
+  /* Pages a handler marks uncacheable are not stored; others are, and a hit says its Age. */
+  page(&res, "Cache-Control: no-store\r\n", "secret");
+  CHECK(qr_cache_put(c, "k private", 9, &res, "entry:1") == 0);
+  qr_http_response_free(&res);
+  CHECK(!get(c, "k private", &out));
+  page(&res, "", "front page");
+  CHECK(qr_cache_put(c, "k front", 7, &res, "list:home") == 1);
+  qr_http_response_free(&res);
+  CHECK(get(c, "k front", &out));
+  CHECK(out.body.len == 10 && memcmp(out.body.data, "front page", 10) == 0);
+  CHECK(strstr(out.head.data, "Age: 0\r\n") != NULL);
+  qr_http_response_free(&out);
+
+  /* max-age bounds how long a page is served, even when no write touched it. */
+  page(&res, "Cache-Control: max-age=1\r\n", "breaking");
+  CHECK(qr_cache_put(c, "k live", 6, &res, "entry:2") == 1);
+  qr_http_response_free(&res);
+  CHECK(get(c, "k live", &out));
+  CHECK(strstr(out.head.data, "Cache-Control: max-age=1\r\n") != NULL);
+  qr_http_response_free(&out);
+  usleep(1100 * 1000);
+  CHECK(!get(c, "k live", &out));
+  qr_http_response_free(&out);
+  CHECK(get(c, "k front", &out)); /* no lifetime: still there */
+  qr_http_response_free(&out);
+
+  /* A write that bumps a tag drops the pages built from it. */
+  CHECK(sqlite3_exec(db, "INSERT INTO cache_tags VALUES ('list:home', 1)", NULL, NULL, NULL) == SQLITE_OK);
+  CHECK(!get(c, "k front", &out));
+  qr_http_response_free(&out);
+
+  qr_cache_stats(c, &st);
+  CHECK(st.hits == 3);
+  CHECK(st.misses == 2); /* the pages stored; the refused one was no miss */
+  CHECK(st.expirations == 1);
+  CHECK(st.invalidations == 1);
+  CHECK(st.entries == 0 && st.bytes == 0);
+  CHECK(st.max_bytes == 64 * 1024);
+
+  /* Over the cap, the least recently used page goes first. */
+  char body[4000], key[16];
+  memset(body, 'x', sizeof body - 1);
+  body[sizeof body - 1] = '\0';
+  for (int i = 0; i < 20; i++) {
+    snprintf(key, sizeof key, "k %d", i);
+    page(&res, "Content-Type: application/octet-stream\r\n", body);
+    CHECK(qr_cache_put(c, key, strlen(key), &res, "list:all") == 1);
+    qr_http_response_free(&res);
+    if (i >= 1) { /* keep page 0 young */
+      CHECK(get(c, "k 0", &out));
+      qr_http_response_free(&out);
+    }
+  }
+  qr_cache_stats(c, &st);
+  CHECK(st.evictions > 0);
+  CHECK(st.bytes <= st.max_bytes);
+  CHECK(st.entries == 20 - st.evictions);
+  CHECK(get(c, "k 0", &out));
+  qr_http_response_free(&out);
+  CHECK(!get(c, "k 1", &out));
+  qr_http_response_free(&out);
+
+  /* The statistics file is whole "name value" lines, written in one rename. */
+  char path[] = "/tmp/quire-test-cache-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  close(fd);
+  qr_cache_stats(c, &st);
+  CHECK(qr_cache_stats_save(&st, path) == 0);
+  FILE *f = fopen(path, "r");
+  char text[512] = "";
+  size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+  text[n] = '\0';
+  if (f) fclose(f);
+  char want[64];
+  snprintf(want, sizeof want, "pid %d\nhits %llu\n", (int)getpid(), st.hits);
+  CHECK(strncmp(text, want, strlen(want)) == 0);
+  snprintf(want, sizeof want, "\nevictions %llu\n", st.evictions);
+  CHECK(strstr(text, want) != NULL);
+  CHECK(strstr(text, "\nmax_bytes 65536\n") != NULL);
+  unlink(path);
+  CHECK(qr_cache_stats_save(&st, "/nonexistent/dir/cache-1") == QR_EIO);
+
+  qr_cache_stats(NULL, &st);
+  CHECK(st.max_bytes == 0 && st.hits == 0);
+
+  qr_cache_free(c);
+  sqlite3_close(db);
+  return check_summary("cache");
+}
