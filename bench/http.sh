@@ -46,8 +46,9 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
   echo $((20000 + RANDOM % 20000)); }
 
-# --- the site: the demo (quire init --demo), benchmarked on its lead story's page (the newest
-# article: hero image, Markdown body, related posts, comments, share counts, neighbours, sponsor)
+# --- the site: the demo (quire init --demo), benchmarked on its lead story's page (the datelined
+# article with the most comments: hero image, Markdown body, related posts, a comment thread,
+# share counts, neighbours, sponsor slots)
 "$QUIRE" init --demo "$work/site" >/dev/null
 mkdir -p "$work/logs"
 quire_log=off nginx_log=off
@@ -57,7 +58,11 @@ access_log = "$quire_log"
 limits = { connections_per_ip = 10000 }
 LUA
 cat > "$work/lead.lua" <<'LUA'
-local lead = quire.content.query { type = "article", status = "published", limit = 1 }[1]
+local lead, most = nil, -1
+for _, e in ipairs(quire.content.query { type = "article", status = "published", limit = 1000 }) do
+  local n = quire.comments.count(e.id, "approved")
+  if e.fields.dateline and n > most then lead, most = e, n end
+end
 print(quire.content.url(lead))
 LUA
 URL_PATH=$("$QUIRE" run --site "$work/site" "$work/lead.lua")
