@@ -188,6 +188,35 @@ describe("quire.content", function()
     assert.same({ "a" }, revs[3].tags)
   end)
 
+  it("keeps the order of tags through updates that add, drop, reorder and merge them", function()
+    local id = q.content.create { type = "article", title = "Tagged", tags = { "a", "b", "c" }, section = "World" }
+    q.content.update(id, { tags = { "c", "a", "d" } })
+    assert.same({ "c", "a", "d" }, q.content.get(id).tags)
+    q.terms.merge("tag", "c", "a") -- a is already on the entry: c's row goes, a keeps position 2
+    q.content.update(id, { tags = { "a", "d", "E" } })
+    assert.same({ "a", "d", "E" }, q.content.get(id).tags)
+    assert.equal("World", q.content.get(id).section)
+    q.content.update(id, { tags = false, section = "Sport" })
+    local e = q.content.get(id)
+    assert.same({}, e.tags)
+    assert.equal("Sport", e.section)
+    assert.same({ {} }, { q.content.revisions(id)[1].tags })
+    assert.same({}, q.store.check())
+  end)
+
+  it("writes only the columns an update changes, and still re-indexes title and body", function()
+    local id = q.content.create { type = "article", title = "Harbour news", body = "The quay reopened", status = "published" }
+    local before = q.content.get(id)
+    q.content.update(id, { body = "The port reopened" })
+    local e = q.content.get(id)
+    assert.equal(before.published_at, e.published_at)
+    assert.equal("The port reopened", e.body)
+    assert.equal(0, #q.content.search("quay"))
+    assert.equal(1, #q.content.search("port"))
+    assert.equal(1, #q.content.search("harbour news"))
+    assert.same({}, q.store.check())
+  end)
+
   it("leaves an entry untouched when an update is invalid", function()
     local id = q.content.create { type = "article", title = "Keep me", fields = { dateline = "Oslo" } }
     invalid_fields(function() q.content.update(id, { title = "", fields = { dateline = ("x"):rep(101) } }) end)
