@@ -53,12 +53,15 @@ function M.open(dir, opts)
   -- collect what they touch, and the versions are bumped once, just before the outermost commit
   -- of their transaction (so a batch of 1000 saves bumps "list:all" once, not 1000 times).
   local pending = {}
+  local tag_json = require("cjson").new()
   local function flush_tags()
     if next(pending) == nil then return end
+    local list = {}
+    for t in pairs(pending) do list[#list + 1] = t end
     local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
-    for t in pairs(pending) do
-      db:exec("INSERT INTO cache_tags (tag, version) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET version = excluded.version", t, v)
-    end
+    -- One statement for the whole set: a batch of 1000 saves touches 1000 entry tags.
+    db:exec("INSERT INTO cache_tags (tag, version) SELECT value, ? FROM json_each(?) WHERE true"
+      .. " ON CONFLICT (tag) DO UPDATE SET version = excluded.version", v, tag_json.encode(list))
     pending = {}
   end
   site.transaction = make_transaction(db, flush_tags)
