@@ -351,6 +351,7 @@ function M.new(site)
       if not CREATE_KEYS[k] then errors.invalid("invalid entry", { { field = tostring(k), message = "is not an entry attribute" } }) end
     end
     return transaction(function()
+      site.defer_search()
       local row = validate(spec, nil)
       row.slug = row.slug or unique_slug(row.type, row.title)
       saving(row, nil)
@@ -386,6 +387,7 @@ function M.new(site)
       end
     end
     return transaction(function()
+      site.defer_search()
       local cur = current(id)
       if not cur then errors.raise("not_found", ("no entry %d"):format(id)) end
       local merged = {
@@ -441,6 +443,7 @@ function M.new(site)
   function api.delete(id)
     if math.type(id) ~= "integer" then error("quire.content.delete takes an entry id", 2) end
     return transaction(function()
+      site.defer_search()
       local cur = api.get(id)
       if not cur then return false end
       if site.confirm_delete then site.confirm_delete() end
