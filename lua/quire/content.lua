@@ -237,18 +237,44 @@ function M.new(site)
     for _, t in pairs(was) do db:exec("DELETE FROM entry_terms WHERE entry_id = ? AND term_id = ?", entry_id, t.id) end
   end
 
-  -- The entry as stored, for a write: fields still JSON text (to tell whether they changed),
-  -- tags and section by name, and the stored term rows of each taxonomy (for set_terms).
-  local function current(id)
-    local cur = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.id = ?", id)
-    if not cur then return nil end
-    cur.tags, cur.stored = {}, { tag = {}, section = {} }
-    for _, r in ipairs(db:rows("SELECT t.id, t.taxonomy, t.slug, t.name, et.position FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-      .. " WHERE et.entry_id = ? ORDER BY et.position", id)) do
+  -- Entries as stored, for writes: fields still JSON text (to tell whether they changed), tags
+  -- and section by name, and the stored term rows of each taxonomy (for set_terms).
+  local TERM_ROWS = "SELECT et.entry_id, t.id, t.taxonomy, t.slug, t.name, et.position FROM entry_terms et JOIN terms t ON t.id = et.term_id"
+  local function with_terms(by_id, term_rows)
+    for _, cur in pairs(by_id) do cur.tags, cur.stored = {}, { tag = {}, section = {} } end
+    for _, r in ipairs(term_rows) do
+      local cur = by_id[r.entry_id]
       local stored = cur.stored[r.taxonomy]
       stored[#stored + 1] = r
       if r.taxonomy == "tag" then cur.tags[#cur.tags + 1] = r.name else cur.section = r.name end
     end
+  end
+
+  -- quire.each reads the entries of a batch for their saves here, in two statements instead of
+  -- two per save. A preloaded entry serves one write and is dropped by any other change to it;
+  -- bulk.lua forgets them all when the batch transaction ends, terms.lua on rename and merge.
+  local preloaded = {}
+  function site.preload_entries(ids)
+    if #ids == 0 then return end
+    local list = json.encode(ids)
+    local by_id = {}
+    for _, r in ipairs(db:rows("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.id IN (SELECT value FROM json_each(?))", list)) do
+      by_id[r.id] = r
+    end
+    with_terms(by_id, db:rows(TERM_ROWS .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", list))
+    preloaded = by_id
+  end
+  function site.forget_preloaded() preloaded = {} end
+
+  local function current(id)
+    local cur = preloaded[id]
+    if cur then
+      preloaded[id] = nil
+      return cur
+    end
+    cur = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.id = ?", id)
+    if not cur then return nil end
+    with_terms({ [id] = cur }, db:rows(TERM_ROWS .. " WHERE et.entry_id = ? ORDER BY et.position", id))
     return cur
   end
 
@@ -444,6 +470,7 @@ function M.new(site)
     if math.type(id) ~= "integer" then error("quire.content.delete takes an entry id", 2) end
     return transaction(function()
       site.defer_search()
+      preloaded[id] = nil
       local cur = api.get(id)
       if not cur then return false end
       if site.confirm_delete then site.confirm_delete() end
