@@ -21,24 +21,29 @@ CREATE TABLE search_pending (
 DROP TRIGGER entries_fts_insert;
 DROP TRIGGER entries_fts_delete;
 DROP TRIGGER entries_fts_update;
-CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
-  INSERT INTO entries_fts (rowid, title, body) SELECT new.id, new.title, new.body
-    WHERE NOT EXISTS (SELECT 1 FROM search_deferred);
-  INSERT OR IGNORE INTO search_pending (id, title, body) SELECT new.id, NULL, NULL
-    WHERE EXISTS (SELECT 1 FROM search_deferred);
+-- Each event has an indexing trigger and a deferring one, so only one of them runs its body.
+CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries
+WHEN NOT EXISTS (SELECT 1 FROM search_deferred) BEGIN
+  INSERT INTO entries_fts (rowid, title, body) VALUES (new.id, new.title, new.body);
 END;
-CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
-  INSERT INTO entries_fts (entries_fts, rowid, title, body) SELECT 'delete', old.id, old.title, old.body
-    WHERE NOT EXISTS (SELECT 1 FROM search_deferred);
-  INSERT OR IGNORE INTO search_pending (id, title, body) SELECT old.id, old.title, old.body
-    WHERE EXISTS (SELECT 1 FROM search_deferred);
+CREATE TRIGGER entries_fts_insert_deferred AFTER INSERT ON entries
+WHEN EXISTS (SELECT 1 FROM search_deferred) BEGIN
+  INSERT OR IGNORE INTO search_pending (id, title, body) VALUES (new.id, NULL, NULL);
+END;
+CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries
+WHEN NOT EXISTS (SELECT 1 FROM search_deferred) BEGIN
+  INSERT INTO entries_fts (entries_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body);
+END;
+CREATE TRIGGER entries_fts_delete_deferred AFTER DELETE ON entries
+WHEN EXISTS (SELECT 1 FROM search_deferred) BEGIN
+  INSERT OR IGNORE INTO search_pending (id, title, body) VALUES (old.id, old.title, old.body);
 END;
 CREATE TRIGGER entries_fts_update AFTER UPDATE OF title, body ON entries
-WHEN old.title IS NOT new.title OR old.body IS NOT new.body BEGIN
-  INSERT INTO entries_fts (entries_fts, rowid, title, body) SELECT 'delete', old.id, old.title, old.body
-    WHERE NOT EXISTS (SELECT 1 FROM search_deferred);
-  INSERT INTO entries_fts (rowid, title, body) SELECT new.id, new.title, new.body
-    WHERE NOT EXISTS (SELECT 1 FROM search_deferred);
-  INSERT OR IGNORE INTO search_pending (id, title, body) SELECT old.id, old.title, old.body
-    WHERE EXISTS (SELECT 1 FROM search_deferred);
+WHEN (old.title IS NOT new.title OR old.body IS NOT new.body) AND NOT EXISTS (SELECT 1 FROM search_deferred) BEGIN
+  INSERT INTO entries_fts (entries_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body);
+  INSERT INTO entries_fts (rowid, title, body) VALUES (new.id, new.title, new.body);
+END;
+CREATE TRIGGER entries_fts_update_deferred AFTER UPDATE OF title, body ON entries
+WHEN (old.title IS NOT new.title OR old.body IS NOT new.body) AND EXISTS (SELECT 1 FROM search_deferred) BEGIN
+  INSERT OR IGNORE INTO search_pending (id, title, body) VALUES (old.id, old.title, old.body);
 END;
