@@ -109,13 +109,22 @@ void qr_store_release(qr_store_t *s, sqlite3_stmt *stmt) {
   sqlite3_finalize(stmt);
 }
 
+/* Transaction control runs once per save in bulk work: cached statements, not re-parsed SQL. */
+static int exec_cached(qr_store_t *s, const char *sql) {
+  sqlite3_stmt *st = qr_store_prepare(s, sql);
+  if (!st) return QR_EDB;
+  int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "transaction");
+  qr_store_release(s, st);
+  return rc;
+}
+
 int qr_store_begin(qr_store_t *s) {
   char sql[64];
   if (s->depth == 0)
     snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
   else
     snprintf(sql, sizeof sql, "SAVEPOINT qr_sp%d", s->depth);
-  int rc = exec(s, sql);
+  int rc = exec_cached(s, sql);
   if (rc == 0) s->depth++;
   return rc;
 }
@@ -127,7 +136,7 @@ int qr_store_commit(qr_store_t *s) {
     snprintf(sql, sizeof sql, "COMMIT");
   else
     snprintf(sql, sizeof sql, "RELEASE qr_sp%d", s->depth - 1);
-  int rc = exec(s, sql);
+  int rc = exec_cached(s, sql);
   if (rc == 0) s->depth--;
   return rc;
 }

@@ -62,9 +62,12 @@ function M.each_for(quire, site, run)
     local show = (not run.quiet) and progress("each", total) or function() end
     local n = 0
     while true do
-      local page = quire.store.transaction(function()
+      local ok, page = pcall(quire.store.transaction, function()
         q.after = after > 0 and after or nil
         local rows = quire.content.query(q)
+        local ids = {}
+        for i, e in ipairs(rows) do ids[i] = e.id end
+        site.preload_entries(ids) -- fn's saves then need not read their entry again
         for _, e in ipairs(rows) do
           fn(e)
           n = n + 1
@@ -75,6 +78,8 @@ function M.each_for(quire, site, run)
         end
         return rows
       end)
+      site.forget_preloaded()
+      if not ok then error(page, 0) end
       done = done + #page
       show(math.min(done, total), #page < batch)
       if #page < batch then break end

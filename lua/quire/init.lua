@@ -8,9 +8,10 @@ local M = {}
 
 -- Runs fn inside a write transaction (BEGIN IMMEDIATE, or a savepoint when nested): commits
 -- when it returns, rolls back and re-raises when it errors. before_commit(), when given, runs
--- just before the outermost commit, inside the transaction.
-local function make_transaction(db, before_commit)
+-- just before the outermost commit, inside the transaction; on_begin() before the outermost begin.
+local function make_transaction(db, before_commit, on_begin)
   return function(fn, ...)
+    if on_begin and db:depth() == 0 then on_begin() end
     db:begin()
     local res = table.pack(xpcall(function(...)
       local out = table.pack(fn(...))
@@ -53,15 +54,41 @@ function M.open(dir, opts)
   -- collect what they touch, and the versions are bumped once, just before the outermost commit
   -- of their transaction (so a batch of 1000 saves bumps "list:all" once, not 1000 times).
   local pending = {}
+  local tag_json = require("cjson").new()
   local function flush_tags()
     if next(pending) == nil then return end
+    local list = {}
+    for t in pairs(pending) do list[#list + 1] = t end
     local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
-    for t in pairs(pending) do
-      db:exec("INSERT INTO cache_tags (tag, version) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET version = excluded.version", t, v)
-    end
+    -- One statement for the whole set: a batch of 1000 saves touches 1000 entry tags.
+    db:exec("INSERT INTO cache_tags (tag, version) SELECT value, ? FROM json_each(?) WHERE true"
+      .. " ON CONFLICT (tag) DO UPDATE SET version = excluded.version", v, tag_json.encode(list))
     pending = {}
   end
-  site.transaction = make_transaction(db, flush_tags)
+  -- Entry saves nested in a batch leave re-indexing to the end of the outermost transaction (see
+  -- db/migrations/0006_search_deferred.sql); a save on its own is indexed by the triggers at once.
+  local deferring = false
+  function site.defer_search()
+    if deferring or db:depth() < 2 then return end
+    db:exec("INSERT OR IGNORE INTO search_deferred (id) VALUES (1)")
+    deferring = true
+  end
+  local function flush_search()
+    if not deferring then return end
+    deferring = false
+    -- Entries whose text is back to what the index holds need nothing.
+    db:exec("INSERT INTO entries_fts (entries_fts, rowid, title, body) SELECT 'delete', p.id, p.title, p.body"
+      .. " FROM search_pending p LEFT JOIN entries e ON e.id = p.id"
+      .. " WHERE p.title IS NOT NULL AND (e.id IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body)")
+    db:exec("INSERT INTO entries_fts (rowid, title, body) SELECT e.id, e.title, e.body FROM search_pending p JOIN entries e ON e.id = p.id"
+      .. " WHERE p.title IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body")
+    db:exec("DELETE FROM search_pending")
+    db:exec("DELETE FROM search_deferred")
+  end
+  site.transaction = make_transaction(db, function()
+    flush_search()
+    flush_tags()
+  end, function() deferring = false end)
   -- Who the writes are by: { id = user id or nil, name = login | "cli:<os user>" | "job:<name>" | "web" }.
   site.actor = { name = "system" }
   -- The actor of staff user who (a login or id); raises "invalid" for an unknown user.

@@ -34,6 +34,7 @@ function M.new(site)
       local clash = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ? AND id <> ?", taxonomy, slug, t.id)
       if clash then errors.raise("invalid", ("%s %q exists already: merge into it instead"):format(taxonomy, new)) end
       db:exec("UPDATE terms SET name = ?, slug = ? WHERE id = ?", new, slug, t.id)
+      site.forget_preloaded() -- entries read for a batch name the old term
       site.audit(taxonomy .. ".renamed", taxonomy .. ":" .. slug, ("%s -> %s"):format(t.name, new))
       site.bump(bump_entries(t.id, taxonomy, { ["list:" .. taxonomy .. ":" .. t.slug] = true, ["list:" .. taxonomy .. ":" .. slug] = true }))
       return true
@@ -54,6 +55,7 @@ function M.new(site)
         db:exec("DELETE FROM entry_terms WHERE term_id = ?", a.id)
       end
       db:exec("DELETE FROM terms WHERE id = ?", a.id)
+      site.forget_preloaded()
       site.audit(taxonomy .. ".merged", taxonomy .. ":" .. b.slug, ("%s -> %s (%d entries)"):format(a.name, b.name, n))
       site.bump(tags)
       return n

@@ -188,6 +188,86 @@ describe("quire.content", function()
     assert.same({ "a" }, revs[3].tags)
   end)
 
+  it("keeps the order of tags through updates that add, drop, reorder and merge them", function()
+    local id = q.content.create { type = "article", title = "Tagged", tags = { "a", "b", "c" }, section = "World" }
+    q.content.update(id, { tags = { "c", "a", "d" } })
+    assert.same({ "c", "a", "d" }, q.content.get(id).tags)
+    q.terms.merge("tag", "c", "a") -- a is already on the entry: c's row goes, a keeps position 2
+    q.content.update(id, { tags = { "a", "d", "E" } })
+    assert.same({ "a", "d", "E" }, q.content.get(id).tags)
+    assert.equal("World", q.content.get(id).section)
+    q.content.update(id, { tags = false, section = "Sport" })
+    local e = q.content.get(id)
+    assert.same({}, e.tags)
+    assert.equal("Sport", e.section)
+    assert.same({ {} }, { q.content.revisions(id)[1].tags })
+    assert.same({}, q.store.check())
+  end)
+
+  it("writes only the columns an update changes, and still re-indexes title and body", function()
+    local id = q.content.create { type = "article", title = "Harbour news", body = "The quay reopened", status = "published" }
+    local before = q.content.get(id)
+    q.content.update(id, { body = "The port reopened" })
+    local e = q.content.get(id)
+    assert.equal(before.published_at, e.published_at)
+    assert.equal("The port reopened", e.body)
+    assert.equal(0, #q.content.search("quay"))
+    assert.equal(1, #q.content.search("port"))
+    assert.equal(1, #q.content.search("harbour news"))
+    assert.same({}, q.store.check())
+  end)
+
+  it("re-indexes the saves of a batch at its commit, and undoes with the batch what it undoes", function()
+    local a = q.content.create { type = "article", title = "Gulls", body = "gulls on the quay" }
+    local b = q.content.create { type = "article", title = "Ferry", body = "the ferry is late" }
+    local c = q.content.create { type = "article", title = "Storm", body = "a storm warning" }
+    local function ids(text)
+      local out = {}
+      for _, r in ipairs(q.content.search(text)) do out[#out + 1] = r.id end
+      table.sort(out)
+      return out
+    end
+    q.store.transaction(function()
+      q.content.update(a, { body = "gulls on the pier" })
+      q.content.update(a, { title = "Seagulls" })
+      q.content.update(b, { body = "the ferry is late again" })
+      q.content.update(b, { body = "the ferry is late" }) -- back to what the index holds
+      local d = q.content.create { type = "article", title = "Tides", body = "spring tides on the quay" }
+      q.content.update(d, { body = "spring tides" })
+      q.content.delete(c)
+      local ok = pcall(q.store.transaction, function()
+        q.content.update(b, { body = "the ferry sank" })
+        error("undo this one")
+      end)
+      assert.is_false(ok)
+      local gone = q.content.create { type = "article", title = "Gone", body = "never indexed" }
+      q.content.delete(gone)
+      assert.is_true(q.store.query("SELECT count(*) AS n FROM search_pending")[1].n > 0) -- deferred, not yet indexed
+    end)
+    assert.same({}, ids("quay"))
+    assert.same({ a }, ids("pier"))
+    assert.same({ a }, ids("seagulls"))
+    assert.same({}, ids("storm"))
+    assert.same({ b }, ids("ferry late"))
+    assert.same({}, ids("sank"))
+    assert.equal(1, #ids("tides"))
+    assert.same({}, ids("never"))
+    assert.same({}, q.store.check()) -- FTS5's own integrity check against the entries
+    assert.equal(0, q.store.query("SELECT (SELECT count(*) FROM search_deferred) + (SELECT count(*) FROM search_pending) AS n")[1].n)
+    local ok = pcall(q.store.transaction, function()
+      q.store.transaction(function() q.content.update(a, { body = "rolled back" }) end)
+      error("the whole batch fails")
+    end)
+    assert.is_false(ok)
+    assert.same({ a }, ids("pier"))
+    assert.same({}, q.store.check())
+    -- A transaction that would commit with deferral still on fails instead of leaving the index behind.
+    q._db:begin()
+    q._db:exec("INSERT INTO search_deferred (id) VALUES (1)")
+    assert.has_error(function() q._db:commit() end)
+    q._db:rollback()
+  end)
+
   it("leaves an entry untouched when an update is invalid", function()
     local id = q.content.create { type = "article", title = "Keep me", fields = { dateline = "Oslo" } }
     invalid_fields(function() q.content.update(id, { title = "", fields = { dateline = ("x"):rep(101) } }) end)

@@ -32,6 +32,30 @@ describe("quire.each", function()
     assert.equal(10, #q.store.query("SELECT id FROM entries WHERE title LIKE '%(seen)'"))
   end)
 
+  it("saves what the entry holds now, not what the batch read, after a change to it or its terms", function()
+    q.store.transaction(function()
+      for i = 1, 6 do q.content.create { type = "article", title = "Storm " .. i, tags = { "climate" } } end
+    end)
+    local first = true
+    q.each({ type = "article" }, function(e)
+      if #e.tags == 0 then return end
+      if first then q.terms.rename("tag", "climate", "Climate crisis") first = false end
+      q.content.update(e.id, { tags = { "Climate crisis", "Environment" } }) -- slugs of the renamed term
+      q.content.update(e.id, { title = e.title .. " (1)" })
+      q.content.update(e.id, { body = "twice" })
+    end, { batch = 4 })
+    for _, e in ipairs(q.content.query { tag = "environment", limit = 100 }) do
+      assert.matches("^Storm %d %(1%)$", e.title)
+      assert.same({ "Climate crisis", "Environment" }, e.tags)
+      assert.equal("twice", e.body)
+      local revs = q.content.revisions(e.id)
+      assert.equal(4, #revs)
+      assert.same({ "Climate crisis", "Environment" }, revs[2].tags)
+    end
+    assert.equal(6, q.content.count { tag = "environment" })
+    assert.same({}, q.store.check())
+  end)
+
   it("resumes after the last committed batch", function()
     local count = 0
     pcall(q.each, {}, function(e)
