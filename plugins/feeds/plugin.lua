@@ -130,7 +130,7 @@ return quire.plugin {
     local function serve(kind)
       return function(req, res)
         local scope = scope_of(kind, kind and req.params.slug)
-        if not scope then res.status = 404; return "Not Found" end
+        if not scope then return res:error(404) end
         local file = req.path:match("[^/]+$")
         local f = FORMATS[file]
         local v = view_for(scope, file)

@@ -3,6 +3,7 @@
 --   view.page  (view)        the chrome of every page: site name, language, section navigation
 --   view.card  (card, entry) an entry in a list: title, link, date, section, author, standfirst
 --   view.entry (view, entry) an entry page: rendered body, date, byline, section, tags, hero image
+-- and answers page.error: error pages (404, 405, 500) for browsers in the site's layout.
 return quire.plugin {
   name = "theme", version = "1.0",
   settings = {
@@ -57,6 +58,23 @@ return quire.plugin {
       view.nav = #nav > 0 and { items = nav } or nil
       view.head = view.head or { meta = {}, links = {}, description = false, robots = false, jsonld = false }
       return view
+    end)
+
+    local ERRORS = {
+      [404] = { title = "Page not found", text = "The page you asked for is not here. It may have moved, or the address may be mistyped. Try the sections above, the search box or the front page." },
+      [405] = { title = "Not allowed", text = "This address does not take that kind of request." },
+      [500] = { title = "Something went wrong", text = "We could not show this page. Please try again in a moment." },
+    }
+    -- The page for an error status; the request id lets a reader's report be found in the log.
+    site:filter("page.error", function(info)
+      if info.html then return info end
+      local e = ERRORS[info.status] or { title = info.reason, text = false }
+      local view = quire.filters.apply("view.page", {
+        error = { status = info.status, title = e.title, text = e.text, request_id = info.status >= 500 and info.request_id or false },
+        head = { meta = {}, links = {}, description = false, robots = "noindex", jsonld = false },
+      })
+      info.html = quire.template.render("error", view)
+      return info
     end)
 
     site:filter("view.card", function(card, entry)
