@@ -3,6 +3,7 @@
 --   view.page  (view)        the chrome of every page: site name, language, section navigation
 --   view.card  (card, entry) an entry in a list: title, link, date, section, author, standfirst
 --   view.entry (view, entry) an entry page: rendered body, date, byline, section, tags, hero image
+--   site.lang  (lang)        the site's language, for feeds and the sitemap: this theme's `lang`
 -- and answers page.error: error pages (404, 405, 500) for browsers in the site's layout.
 return quire.plugin {
   name = "theme", version = "1.0",
@@ -42,6 +43,8 @@ return quire.plugin {
       for i, name in ipairs(tags or {}) do out[i] = { name = name, url = "/tag/" .. quire.slugify(name) } end
       return out
     end
+
+    site:filter("site.lang", function() return settings.lang end)
 
     site:filter("view.page", function(view)
       view.site = view.site or quire.site

@@ -122,3 +122,14 @@ describe("feeds plugin", function()
     assert.equal("A long argument about roads and who pays for them.", ld.description)
   end)
 end)
+
+describe("feeds plugin language", function()
+  it("gives feeds and the sitemap the theme's language", function()
+    local q = testing.site { name = "O Diário", plugins = { "theme", "article", "feeds" }, settings = { theme = { lang = "pt-PT" } } }
+    q.content.create { type = "article", title = "Portagens sobem", status = "published", published_at = os.time() - 60, body = "Sobem." }
+    assert.equal("pt-PT", q:request("GET", "/feed.xml").body:match("<language>(.-)</language>"))
+    assert.matches('<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="pt-PT">', q:request("GET", "/atom.xml").body, 1, true)
+    assert.equal("pt-PT", q.json.decode(q:request("GET", "/feed.json").body).language)
+    assert.equal("pt-PT", q:request("GET", "/sitemap.xml").body:match("<news:language>(.-)</news:language>"))
+  end)
+end)
