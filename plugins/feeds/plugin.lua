@@ -75,7 +75,7 @@ return quire.plugin {
         for j, t in ipairs(e.tags) do tags[j] = t end
         items[i] = {
           id = absolute(quire.content.url(e)), url = absolute(quire.content.url(e)), title = e.title,
-          summary = summary(e), content_html = quire.html.sanitize(quire.markdown.render(e.body or "")),
+          summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
           published = e.published_at, updated = e.updated_at > e.published_at and e.updated_at or e.published_at,
           rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
         }

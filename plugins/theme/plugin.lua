@@ -3,6 +3,7 @@
 --   view.page  (view)        the chrome of every page: site name, language, section navigation
 --   view.card  (card, entry) an entry in a list: title, link, date, section, author, standfirst
 --   view.entry (view, entry) an entry page: rendered body, date, byline, section, tags, hero image
+--   view.body  (body, entry) an entry's body as pages and feeds show it: { html, date, dateline }
 --   site.lang  (lang)        the site's language, for feeds and the sitemap: this theme's `lang`
 -- and answers page.error: error pages (404, 405, 500) for browsers in the site's layout.
 return quire.plugin {
@@ -98,12 +99,22 @@ return quire.plugin {
       return card
     end)
 
+    -- The theme's handler comes first (plugins that add to the body require the theme).
+    site:filter("view.body", function(body, entry)
+      -- Editors' Markdown may carry HTML; the sanitizer's default policy keeps it to article markup.
+      body.html = quire.html.sanitize(quire.markdown.render(entry.body or ""))
+      body.date = date_view(entry.published_at) or false
+      body.dateline = false
+      return body
+    end)
+
     site:filter("view.entry", function(view, entry)
       local f = entry.fields or {}
       view.url = quire.content.url(entry)
       view.standfirst = f.standfirst
-      -- Editors' Markdown may carry HTML; the sanitizer's default policy keeps it to article markup.
-      view.body_html = quire.html.sanitize(quire.markdown.render(entry.body or ""))
+      local body = quire.filters.apply("view.body", {}, entry)
+      view.body_html = body.html
+      view.dateline = body.dateline or nil
       view.date = date_view(entry.published_at)
       -- "Updated" only for an edit after the first save, on a later day than publication.
       local updated = entry.updated_at ~= entry.created_at and date_view(entry.updated_at)

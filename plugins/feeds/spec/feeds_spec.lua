@@ -38,6 +38,17 @@ describe("feeds plugin", function()
     assert.is_nil(r.body:find("ines@staff.example", 1, true))
   end)
 
+  it("leads an article's content with its dateline, as the page does", function()
+    local e = q.content.get(art)
+    local want = ('<span class="dateline">Porto, %s –</span> Tolls <em>rise</em>.'):format(
+      find(q:request("GET", q.content.url(e)).body, "span.dateline")[1].text:match("^Porto, (.-) –$"))
+    local feed = q.json.decode(q:request("GET", "/feed.json").body)
+    assert.matches("<p>" .. want, feed.items[2].content_html, 1, true)
+    local rss = find(find(q:request("GET", "/feed.xml").body, "item")[2].html, "content:encoded")[1].html
+    assert.matches(q.html.escape(want), rss, 1, true)
+    assert.is_nil(feed.items[1].content_html:find("dateline", 1, true)) -- opinion pieces have none
+  end)
+
   it("formats RFC 822 dates from the stored time", function()
     local body = q:request("GET", "/section/world/feed.xml").body
     assert.equal("Sat, 04 Jan 2020 08:00:00 +0000", find(find(body, "item")[1].html, "pubDate")[1].text)
