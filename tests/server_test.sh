@@ -311,7 +311,7 @@ mkdir -p "$work/dev/plugins/devfix/templates"
 echo 'plugins = { "devfix" }' >> "$work/dev/site.lua"
 cat > "$work/dev/plugins/devfix/plugin.lua" <<'LUA'
 return quire.plugin { name = "devfix", version = "1.0", setup = function(site)
-  site:route("GET", "/dev", function() return quire.template.render("devpage", {}) end)
+  site:route("GET", "/dev", function(_, res) res:cache_tags { "dev" } return quire.template.render("devpage", {}) end)
 end }
 LUA
 echo 'version one' > "$work/dev/plugins/devfix/templates/devpage.mustache"
@@ -320,10 +320,14 @@ master=$!
 for _ in $(seq 100); do grep -q "serving with" "$work/dev.log" && break; sleep 0.1; done
 base="http://127.0.0.1:$(grep -o 'http://127.0.0.1:[0-9]*' "$work/dev.log" | head -1 | cut -d: -f3)"
 check "dev: the template is served" test "$(curl -s "$base/dev")" = "version one"
+# From the page cache: only a reload (fresh workers) shows an edit now, as no write bumps a tag.
+check "dev: the page is cached" grep -qi '^x-cache: hit' <(curl -s -D - -o /dev/null "$base/dev" | tr -d '\r')
+reloads=$(grep -c 'files changed' "$work/dev.log")
 echo 'version two' > "$work/dev/plugins/devfix/templates/devpage.mustache"
 seen=""
 for _ in $(seq 30); do [ "$(curl -s "$base/dev")" = "version two" ] && { seen=yes; break; }; sleep 0.1; done
 check "dev: an edit in plugins/devfix/templates/ is served within 3 s" test -n "$seen"
+check "dev: which was a reload" test "$(grep -c 'files changed' "$work/dev.log")" -gt "$reloads"
 mkdir "$work/dev/plugins/devfix/templates/new"
 sleep 0.5
 reloads=$(grep -c 'files changed' "$work/dev.log")
