@@ -73,9 +73,13 @@ return quire.plugin {
     site:filter("page.error", function(info)
       if info.html then return info end
       local e = ERRORS[info.status] or { title = info.reason, text = false }
+      -- A 404's address, in words, is a good first search: "/2026/03/harbour-vote" -> "harbour vote".
+      local words = info.status == 404 and (info.path or ""):match("([^/]+)/*$")
+      words = words and words:gsub("%.%w+$", ""):gsub("[-_+]+", " ")
       local view = quire.filters.apply("view.page", {
         error = { status = info.status, title = e.title, text = e.text, request_id = info.status >= 500 and info.request_id or false },
         head = { meta = {}, links = {}, description = false, robots = "noindex", jsonld = false },
+        search_query = words and #words <= 100 and utf8.len(words) and words:match("%a") and words or nil,
       })
       info.html = quire.template.render("error", view)
       return info

@@ -38,6 +38,8 @@ describe("error pages", function()
     assert.equal(1, #find(r.body, "form.site-search"))
     assert.equal("noindex", find(r.body, "meta[name=robots]")[1].attrs.content)
     assert.equal(0, #find(r.body, ".error-ref")) -- a 404 needs no reference
+    r = q:request("GET", "/2026/03/harbour-toll-vote", HTML)
+    assert.equal("harbour toll vote", find(r.body, "input[name=q]")[1].attrs.value)
   end)
 
   it("answers plain text to clients that do not ask for HTML", function()
