@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #define MAX_LISTENERS 16
 #define READY_TIMEOUT_MS 30000
+#define MAX_WATCHERS 4096 /* directories watched by --dev; more is a site folder full of media */
 
 typedef struct master master;
 
@@ -57,8 +59,8 @@ struct master {
   uv_signal_t sighup, sigterm, sigint, sigusr1;
   uint64_t reopened; /* when SIGUSR1 last arrived (loop time), or 0 */
   uv_timer_t ready_timer;
-  uv_fs_event_t *watchers;
-  int nwatchers;
+  uv_fs_event_t **watchers; /* --dev: one per directory (inotify does not recurse) */
+  int nwatchers, capwatchers;
   uv_timer_t debounce;
   restart *restarts;
 };
@@ -269,7 +271,7 @@ static void close_master_handles(master *m) {
   uv_close((uv_handle_t *)&m->sigusr1, NULL);
   uv_close((uv_handle_t *)&m->ready_timer, NULL);
   uv_close((uv_handle_t *)&m->debounce, NULL);
-  for (int i = 0; i < m->nwatchers; i++) uv_close((uv_handle_t *)&m->watchers[i], NULL);
+  for (int i = 0; i < m->nwatchers; i++) uv_close((uv_handle_t *)m->watchers[i], (uv_close_cb)free);
 }
 
 static void check_pending(master *m) {
@@ -506,12 +508,70 @@ static void on_debounced_change(uv_timer_t *t) {
   start_generation(m);
 }
 
+static void watch_tree(master *m, const char *dir);
+
+/* A reload re-reads site.lua, plugin code and templates; nothing else. The database, its -wal
+ * and -shm, the runtime folder .quire/, logs, editors' swap files and static files (served from
+ * disk as they are) change without one. */
+static int reload_worthy(const char *name) {
+  size_t n = strlen(name);
+  if (name[0] == '.') return 0;
+  return (n > 4 && strcmp(name + n - 4, ".lua") == 0) || (n > 9 && strcmp(name + n - 9, ".mustache") == 0);
+}
+
 static void on_fs_change(uv_fs_event_t *h, const char *filename, int events, int status) {
-  (void)filename;
   (void)events;
-  (void)status;
   master *m = h->data;
-  if (!m->stopping) uv_timer_start(&m->debounce, on_debounced_change, 200, 0);
+  if (m->stopping || status < 0 || !filename || !*filename) return;
+  if (reload_worthy(filename)) {
+    uv_timer_start(&m->debounce, on_debounced_change, 200, 0);
+    return;
+  }
+  /* A new folder (plugins/x/templates) gets watched too, so the files later put in it count. */
+  char dir[PATH_MAX], path[PATH_MAX];
+  size_t len = sizeof dir;
+  struct stat st;
+  if (filename[0] != '.' && uv_fs_event_getpath(h, dir, &len) == 0 &&
+      snprintf(path, sizeof path, "%s/%s", dir, filename) < (int)sizeof path && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    watch_tree(m, path);
+}
+
+/* Watches dir and every folder under it but hidden ones (.quire, .git), once each. */
+static void watch_tree(master *m, const char *dir) {
+  char have[PATH_MAX];
+  for (int i = 0; i < m->nwatchers; i++) {
+    size_t len = sizeof have;
+    if (uv_fs_event_getpath(m->watchers[i], have, &len) == 0 && strcmp(have, dir) == 0) return;
+  }
+  if (m->nwatchers == MAX_WATCHERS) {
+    qr_server_log(QR_LOG_WARN, "--dev: watching %d folders already; not %s", MAX_WATCHERS, dir);
+    return;
+  }
+  uv_fs_event_t *h = qr_xcalloc(1, sizeof *h);
+  uv_fs_event_init(m->loop, h);
+  h->data = m;
+  int rc = uv_fs_event_start(h, on_fs_change, dir, 0);
+  if (rc != 0) {
+    qr_server_log(QR_LOG_WARN, "--dev: cannot watch %s: %s", dir, uv_strerror(rc));
+    uv_close((uv_handle_t *)h, (uv_close_cb)free);
+    return;
+  }
+  if (m->nwatchers == m->capwatchers) {
+    m->capwatchers = m->capwatchers ? 2 * m->capwatchers : 16;
+    m->watchers = qr_xrealloc(m->watchers, (size_t)m->capwatchers * sizeof *m->watchers);
+  }
+  m->watchers[m->nwatchers++] = h;
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  char path[PATH_MAX];
+  while ((e = readdir(d))) {
+    struct stat st;
+    if (e->d_name[0] == '.') continue;
+    if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) watch_tree(m, path);
+  }
+  closedir(d);
 }
 
 int qr_server_master(const qr_server_master_opts_t *opts) {
@@ -574,16 +634,7 @@ int qr_server_master(const qr_server_master_opts_t *opts) {
   m->ready_timer.data = m;
   uv_timer_init(m->loop, &m->debounce);
   m->debounce.data = m;
-  for (const char *const *d = opts->watch; d && *d; d++) m->nwatchers++;
-  if (m->nwatchers) {
-    m->watchers = qr_xcalloc((size_t)m->nwatchers, sizeof(uv_fs_event_t));
-    int i = 0;
-    for (const char *const *d = opts->watch; *d; d++, i++) {
-      uv_fs_event_init(m->loop, &m->watchers[i]);
-      m->watchers[i].data = m;
-      uv_fs_event_start(&m->watchers[i], on_fs_change, *d, UV_FS_EVENT_RECURSIVE);
-    }
-  }
+  for (const char *const *d = opts->watch; d && *d; d++) watch_tree(m, *d);
   start_generation(m);
   uv_run(m->loop, UV_RUN_DEFAULT);
   int status = m->exit_status;

@@ -305,5 +305,44 @@ check "slow connections got 408 at the head deadline ($timed_out of 200)" test "
 check "still serving after slowloris" test "$(code "$base/hello")" = 200
 kill -TERM "$master"; wait "$master"; master=""
 
+# --- --dev: an edited template in a plugin's subfolder reloads; database writes do not
+"$QUIRE" init "$work/dev" >/dev/null
+mkdir -p "$work/dev/plugins/devfix/templates"
+echo 'plugins = { "devfix" }' >> "$work/dev/site.lua"
+cat > "$work/dev/plugins/devfix/plugin.lua" <<'LUA'
+return quire.plugin { name = "devfix", version = "1.0", setup = function(site)
+  site:route("GET", "/dev", function(_, res) res:cache_tags { "dev" } return quire.template.render("devpage", {}) end)
+end }
+LUA
+echo 'version one' > "$work/dev/plugins/devfix/templates/devpage.mustache"
+"$QUIRE" serve --dev --site "$work/dev" --listen 127.0.0.1:0 --workers 1 > "$work/dev.log" 2>&1 &
+master=$!
+for _ in $(seq 100); do grep -q "serving with" "$work/dev.log" && break; sleep 0.1; done
+base="http://127.0.0.1:$(grep -o 'http://127.0.0.1:[0-9]*' "$work/dev.log" | head -1 | cut -d: -f3)"
+check "dev: the template is served" test "$(curl -s "$base/dev")" = "version one"
+# From the page cache: only a reload (fresh workers) shows an edit now, as no write bumps a tag.
+check "dev: the page is cached" grep -qi '^x-cache: hit' <(curl -s -D - -o /dev/null "$base/dev" | tr -d '\r')
+reloads=$(grep -c 'files changed' "$work/dev.log")
+echo 'version two' > "$work/dev/plugins/devfix/templates/devpage.mustache"
+seen=""
+for _ in $(seq 30); do [ "$(curl -s "$base/dev")" = "version two" ] && { seen=yes; break; }; sleep 0.1; done
+check "dev: an edit in plugins/devfix/templates/ is served within 3 s" test -n "$seen"
+check "dev: which was a reload" test "$(grep -c 'files changed' "$work/dev.log")" -gt "$reloads"
+mkdir "$work/dev/plugins/devfix/templates/new"
+sleep 0.5
+reloads=$(grep -c 'files changed' "$work/dev.log")
+echo 'return quire.users.create { login = "dev", name = "Dev", email = "dev@example.com" }' > "$work/devwrite.lua"
+"$QUIRE" run --site "$work/dev" "$work/devwrite.lua" >/dev/null 2>&1
+check "dev: the write reached the database" test -s "$work/dev/quire.db"
+curl -s "$base/dev" >/dev/null # the worker publishes its cache numbers under .quire/
+sleep 1.2
+check "dev: database and .quire/ writes do not reload ($(grep -c 'files changed' "$work/dev.log") reloads, $reloads before)" \
+  test "$(grep -c 'files changed' "$work/dev.log")" = "$reloads"
+echo 'version three' > "$work/dev/plugins/devfix/templates/devpage.mustache"
+seen=""
+for _ in $(seq 30); do [ "$(curl -s "$base/dev")" = "version three" ] && { seen=yes; break; }; sleep 0.1; done
+check "dev: still reloading on template edits after that" test -n "$seen"
+kill -TERM "$master"; wait "$master"; master=""
+
 echo "server: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -291,6 +291,22 @@ PY
 )
 check "feedparser reads RSS, Atom, JSON Feed, section and tag feeds and the sitemap with the right titles, dates and links${out:+: $out}" test "$out" = ok
 
+# --- error pages: a browser gets the site's layout with a 404 (never cached), curl plain text
+html_accept='Accept: text/html,application/xhtml+xml,*/*;q=0.8'
+check "an unknown URL is a 404 for browsers" test "$(fetch missing -H "$html_accept" "$base/no/such/story")" = 404
+check "the 404 page is HTML" test "$(header missing Content-Type)" = "text/html; charset=utf-8"
+check "the 404 page has the masthead" grep -q 'class="site-title"' "$work/r/missing"
+check "the 404 page says so" grep -q '<h1 id="error-title">Page not found</h1>' "$work/r/missing"
+check "the 404 page has the search box" grep -q 'class="site-search"' "$work/r/missing"
+check "the 404 page has the section navigation" grep -q 'class="site-nav"' "$work/r/missing"
+tidy -errors -q "$work/r/missing" > "$work/tidy_missing" 2>&1
+rc=$?
+others=$(grep -v 'proprietary attribute "aria-current"' "$work/tidy_missing")
+check "tidy: the 404 page has no errors or warnings (rc $rc)${others:+: $others}" test "$rc" -lt 2 -a -z "$others"
+fetch missing2 -H "$html_accept" "$base/no/such/story" >/dev/null
+check "the 404 page is not served from the page cache" test "$(header missing2 X-Cache)" != hit
+check "curl's */* gets a plain 404" test "$(fetch missing_plain "$base/no/such/story")" = 404 -a "$(cat "$work/r/missing_plain")" = "Not Found"
+
 # --- the commenter's email is in no response: pages, feeds, notices, refusals, JSON
 leaks=$(grep -l -F "$email" "$work"/r/* 2>/dev/null)
 check "the commenter's email appears in no response${leaks:+: $leaks}" test -z "$leaks"

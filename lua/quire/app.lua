@@ -113,10 +113,41 @@ function Response:redirect(url, status)
   return self
 end
 
-function M.not_found(res)
-  res.status = 404
-  res:header("content-type", "text/plain; charset=utf-8")
-  res:write("Not Found")
+local REASONS = { [400] = "Bad Request", [403] = "Forbidden", [404] = "Not Found", [405] = "Method Not Allowed",
+  [500] = "Internal Server Error" }
+
+-- Browsers ask for text/html; API clients, feed readers and curl get plain text.
+local function wants_html(req)
+  return ((req and req.headers.accept) or ""):lower():find("text/html", 1, true) ~= nil
+end
+
+-- Replaces the response with the page for an error status: for HTML clients the site's own page
+-- (filter "page.error": a theme sets the page's html), else, or when that page fails to
+-- render, plain text. Never carries an error's details: those go to the log.
+function Response:error(status)
+  local id = self.headers["x-request-id"]
+  self.status = status
+  self.parts = {}
+  for k in pairs(self.headers) do
+    if k ~= "x-request-id" and k ~= "allow" and k ~= "set-cookie" then self.headers[k] = nil end
+  end
+  self.headers["vary"] = "Accept"
+  local reason = REASONS[status] or "Error"
+  if wants_html(self.req) then
+    local page = { status = status, reason = reason, request_id = id, path = self.req.path, html = false }
+    local ok, html = budget_call("error page " .. status, self.site.limits.instructions * 10, function()
+      return self.quire.filters.apply("page.error", page).html
+    end)
+    if ok and type(html) == "string" then
+      self.headers["content-type"] = "text/html; charset=utf-8"
+      self.parts[1] = html
+      return
+    elseif not ok then
+      io.stderr:write(("quire: request %s: the %d page failed: %s\n"):format(id, status, tostring(html)))
+    end
+  end
+  self.headers["content-type"] = "text/plain; charset=utf-8"
+  self.parts[1] = status == 500 and ("%s (request id %s)"):format(reason, id) or reason
 end
 
 function M.new(quire, site)
@@ -134,7 +165,7 @@ function M.new(quire, site)
     add("GET", permalink_pattern(t.permalink), function(req, res)
       local e = quire.content.get { type = t.name, slug = req.params.slug }
       if not e or e.status ~= "published" or M.permalink(t, e) ~= req.path then
-        return M.not_found(res)
+        return res:error(404)
       end
       local view = quire.filters.apply("view.entry", { entry = e, site = quire.site, type = { name = t.name, label = t.label } }, e)
       res:header("content-type", "text/html; charset=utf-8")
@@ -149,19 +180,17 @@ function M.new(quire, site)
     seq = seq + 1
     local id = ("%x-%x"):format(core.getpid(), seq)
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
-    local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site }, Response)
-    res.headers["x-request-id"] = id
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
     local req = { id = id, method = method:upper(), path = path, query = M.parse_query(qs), headers = headers, body = opts.body or "",
       remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
+    local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
+    res.headers["x-request-id"] = id
     if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form = M.parse_query(req.body) end
     local handler, params_or_status, allow = app.router:match(req.method, path)
     if not handler then
-      res.status = params_or_status
       if params_or_status == 405 then res.headers["allow"] = allow end
-      res:header("content-type", "text/plain; charset=utf-8")
-      res:write(({ [400] = "Bad Request", [404] = "Not Found", [405] = "Method Not Allowed" })[params_or_status])
+      res:error(params_or_status)
       return { status = res.status, headers = res.headers, body = table.concat(res.parts) }
     end
     req.params = params_or_status
@@ -198,8 +227,8 @@ function M.new(quire, site)
     end
     if not ok then
       io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
-      res = setmetatable({ status = 500, headers = { ["x-request-id"] = id, ["content-type"] = "text/plain; charset=utf-8" }, parts = {} }, Response)
-      res:write(("Internal Server Error (request id %s)"):format(id))
+      res = setmetatable({ status = 500, headers = { ["x-request-id"] = id }, parts = {}, quire = quire, site = site, req = req }, Response)
+      res:error(500)
     elseif type(result) == "string" then
       res:write(result)
       res.headers["content-type"] = res.headers["content-type"] or "text/html; charset=utf-8"

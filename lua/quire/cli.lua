@@ -80,7 +80,8 @@ Signals: SIGHUP reloads site.lua, plugins, templates and certificates with fresh
 broken plugin or certificate is reported and the running workers keep serving); SIGUSR1
 reopens the access log (site.lua `access_log`; for logrotate); SIGTERM or SIGINT drain and
 stop. Listen addresses are bound once: changing them needs a restart.
---dev reloads on file changes in the site folder and bundled plugins.
+--dev reloads when a .lua or .mustache file changes anywhere in the site folder or the
+plugins' folders (not for database or .quire/ writes).
 --no-cache serves every page fresh (no page cache).]],
   config = [[
 usage: quire config check [--site DIR]

@@ -193,6 +193,23 @@ end
 
 -- Creates a new site in dir: site.lua, a migrated quire.db and plugins/. Refuses to touch an
 -- existing site. Returns true or nil and a message.
+-- What `quire init` tells git to leave out: runtime files that change on every request or write.
+-- quire.db itself is the site's content and stays in by default: ignoring it would leave a
+-- repository that looks complete without its articles. A site whose repository is public, or
+-- whose database is backed up elsewhere, uncomments the line (it holds commenters' emails and
+-- password hashes). Commit it only from a stopped server or a `.backup` copy: a live file may
+-- have recent writes still in quire.db-wal.
+local GITIGNORE = [[
+# Quire runtime files: worker cache statistics and SQLite's write-ahead log and shared memory.
+.quire/
+quire.db-wal
+quire.db-shm
+quire.db-journal
+# The database is the site's content. Uncomment to keep it out of the repository (e.g. when it
+# is public: the database holds commenters' emails and password hashes).
+# quire.db
+]]
+
 function M.init(dir, name)
   if core.stat(dir .. "/site.lua") or core.stat(dir .. "/quire.db") then
     return nil, ("%s already holds a site (site.lua or quire.db exists); not overwriting it"):format(dir)
@@ -214,6 +231,13 @@ function M.init(dir, name)
   if not f then return nil, ferr end
   f:write(config.template(name or dir:match("([^/]+)/*$") or "Quire Site"))
   f:close()
+  -- A folder that already has a .gitignore keeps its own.
+  if not core.stat(dir .. "/.gitignore") then
+    f, ferr = io.open(dir .. "/.gitignore", "w")
+    if not f then return nil, ferr end
+    f:write(GITIGNORE)
+    f:close()
+  end
   return true
 end
 

@@ -28,20 +28,21 @@ return quire.plugin {
       return ('<span class="dateline">%s, %s –</span> '):format(quire.html.escape(place), quire.html.escape(date))
     end
 
-    site:filter("view.entry", function(view, entry)
+    -- On the body, not the page, so feeds carry the dateline too.
+    site:filter("view.body", function(body, entry)
       local place = entry.fields and entry.fields.dateline
-      if type(place) ~= "string" or not place:match("%S") or not view.date or not view.body_html then return view end
+      if type(place) ~= "string" or not place:match("%S") or not body.date or not body.html then return body end
       place = place:gsub("^%s+", ""):gsub("[%s,]+$", "")
-      local span = dateline(place, view.date.human)
-      local html = view.body_html
+      local span = dateline(place, body.date.human)
+      local html = body.html
       local _, open_end = html:find("<p>", 1, true)
       if open_end then
-        view.body_html = html:sub(1, open_end) .. span .. html:sub(open_end + 1)
+        body.html = html:sub(1, open_end) .. span .. html:sub(open_end + 1)
       else
-        view.body_html = "<p>" .. span .. "</p>\n" .. html
+        body.html = "<p>" .. span .. "</p>\n" .. html
       end
-      view.dateline = { place = place, date = view.date.human }
-      return view
+      body.dateline = { place = place, date = body.date.human }
+      return body
     end)
   end,
 }

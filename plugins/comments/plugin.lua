@@ -223,9 +223,8 @@ return quire.plugin {
       local form = req.form or {}
       local entry = published(math.tointeger(tonumber(form.entry_id or "")))
       if not entry then
-        res.status = 404
         res.private = true
-        return "No such entry."
+        return res:error(404)
       end
       local values = { name = trim(form.name), email = trim(form.email), url = trim(form.url), comment = trim(form.comment) }
       local parent_id = math.tointeger(tonumber(form.parent or ""))
@@ -303,7 +302,7 @@ return quire.plugin {
     site:route("GET", "/comment/{id:int}", function(req, res)
       local c = quire.comments.query { after = tonumber(req.params.id) - 1, limit = 1 }[1]
       local entry = c and c.id == tonumber(req.params.id) and published(c.entry_id)
-      if not entry then res.private = true; res.status = 404; return "No such comment." end
+      if not entry then res.private = true; return res:error(404) end
       if c.status == "approved" then
         res.private = true
         return res:redirect(quire.content.url(entry) .. "#comment-" .. c.id)
@@ -317,7 +316,7 @@ return quire.plugin {
       local id = tonumber(req.params.id)
       local c = quire.comments.query { after = id - 1, limit = 1 }[1]
       local entry = c and c.id == id and c.status == "approved" and published(c.entry_id)
-      if not entry or not is_open(entry) then res.private = true; res.status = 404; return "No such comment." end
+      if not entry or not is_open(entry) then res.private = true; return res:error(404) end
       local parent = reply_parent(entry, id)
       render_entry(res, entry, 200, { parent = parent }, { robots = "noindex" })
     end)

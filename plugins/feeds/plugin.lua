@@ -21,6 +21,8 @@ return quire.plugin {
 
     local function base() return (quire.site.base_url or ""):gsub("/+$", "") end
     local function absolute(path) return path and (base() .. path) or nil end
+    -- The language the theme gives the pages ("en" without one).
+    local function lang() return quire.filters.apply("site.lang", "en") end
     local function description() return settings.description ~= "" and settings.description or quire.site.name end
 
     -- "2023-06-16T09:30:00Z" -> "Fri, 16 Jun 2023 09:30:00 +0000" (RFC 822, as RSS wants it)
@@ -73,7 +75,7 @@ return quire.plugin {
         for j, t in ipairs(e.tags) do tags[j] = t end
         items[i] = {
           id = absolute(quire.content.url(e)), url = absolute(quire.content.url(e)), title = e.title,
-          summary = summary(e), content_html = quire.html.sanitize(quire.markdown.render(e.body or "")),
+          summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
           published = e.published_at, updated = e.updated_at > e.published_at and e.updated_at or e.published_at,
           rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
         }
@@ -99,7 +101,7 @@ return quire.plugin {
       local updated = items[1] and items[1].updated or quire.time.now()
       for _, it in ipairs(items) do if it.updated > updated then updated = it.updated end end
       return {
-        title = scope.title, description = description(), lang = "en", link = absolute(scope.path .. "/"),
+        title = scope.title, description = description(), lang = lang(), link = absolute(scope.path .. "/"),
         self = absolute(scope.path .. "/" .. file), updated = updated, updated_rfc822 = rfc822(updated),
         site_name = quire.site.name, items = items,
       }
@@ -130,7 +132,7 @@ return quire.plugin {
     local function serve(kind)
       return function(req, res)
         local scope = scope_of(kind, kind and req.params.slug)
-        if not scope then res.status = 404; return "Not Found" end
+        if not scope then return res:error(404) end
         local file = req.path:match("[^/]+$")
         local f = FORMATS[file]
         local v = view_for(scope, file)
@@ -148,12 +150,13 @@ return quire.plugin {
     site:route("GET", "/sitemap.xml", function(_, res)
       local now = os.time()
       local urls = { { loc = absolute("/"), lastmod = false, news = false } }
+      local language = lang()
       local sections = {}
       for _, e in ipairs(quire.content.query { status = "published", limit = 10000 }) do
         local news = false
         local age = now - (quire.time.epoch(e.published_at) or 0)
         if not skip[e.type] and age <= settings.news_days * 86400 then
-          news = { name = quire.site.name, language = "en", date = e.published_at, title = e.title }
+          news = { name = quire.site.name, language = language, date = e.published_at, title = e.title }
         end
         urls[#urls + 1] = { loc = absolute(quire.content.url(e)), lastmod = e.updated_at, news = news }
         if e.section and not sections[e.section] then

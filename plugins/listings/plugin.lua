@@ -39,12 +39,6 @@ return quire.plugin {
       return out, total
     end
 
-    local function not_found(res)
-      res.status = 404
-      res:header("content-type", "text/plain; charset=utf-8")
-      return "Not Found"
-    end
-
     -- Renders a list page. base: the first page's path; info: heading, intro, feed scope ...
     local function render(res, base, page, entries, total, info)
       local items = {}
@@ -69,7 +63,7 @@ return quire.plugin {
     local function home(req, res)
       local page = math.tointeger(tonumber(req.params.n or "1"))
       local entries, total = page_of({}, page)
-      if not entries then return not_found(res) end
+      if not entries then return res:error(404) end
       render(res, "/", page, entries, total, { heading = settings.home_title, kind = "home" })
     end
     site:route("GET", "/", home)
@@ -87,9 +81,9 @@ return quire.plugin {
       return function(req, res)
         local slug, page = req.params.slug, math.tointeger(tonumber(req.params.n or "1"))
         local name = term_name(kind, slug)
-        if not name then return not_found(res) end
+        if not name then return res:error(404) end
         local entries, total = page_of({ [kind] = slug }, page)
-        if not entries then return not_found(res) end
+        if not entries then return res:error(404) end
         local path = "/" .. kind .. "/" .. slug
         render(res, path, page, entries, total, {
           heading = kind == "tag" and ("Tagged: " .. name) or name, kind = kind,
@@ -106,9 +100,9 @@ return quire.plugin {
     local function author_page(req, res)
       local login, page = req.params.login, math.tointeger(tonumber(req.params.n or "1"))
       local u = login:match("^[a-z0-9][a-z0-9._-]*$") and quire.users.get(login)
-      if not u then return not_found(res) end
+      if not u then return res:error(404) end
       local entries, total = page_of({ author = u.id }, page)
-      if not entries or total == 0 then return not_found(res) end
+      if not entries or total == 0 then return res:error(404) end
       -- Only the public profile: name and bio, never the account's email.
       render(res, "/author/" .. u.login, page, entries, total, { heading = u.display_name, intro = u.bio, kind = "author" })
     end

@@ -56,8 +56,7 @@ return quire.plugin {
       local data = quire.tokens.verify(PURPOSE, req.query.t)
       local entry = NETWORKS[network] and data == (id .. ":" .. network) and quire.content.get(id)
       if not entry or entry.status ~= "published" then
-        res.status = 404
-        return "No such share link."
+        return res:error(404)
       end
       local client = quire.tokens.sign("client-address", req.remote or "unknown"):match("%.([%w%-_]+)$"):sub(1, 22)
       quire.shares.record(id, network, client, settings.count_window_hours * 3600)

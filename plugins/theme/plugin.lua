@@ -3,6 +3,9 @@
 --   view.page  (view)        the chrome of every page: site name, language, section navigation
 --   view.card  (card, entry) an entry in a list: title, link, date, section, author, standfirst
 --   view.entry (view, entry) an entry page: rendered body, date, byline, section, tags, hero image
+--   view.body  (body, entry) an entry's body as pages and feeds show it: { html, date, dateline }
+--   site.lang  (lang)        the site's language, for feeds and the sitemap: this theme's `lang`
+-- and answers page.error: error pages (404, 405, 500) for browsers in the site's layout.
 return quire.plugin {
   name = "theme", version = "1.0",
   settings = {
@@ -42,6 +45,8 @@ return quire.plugin {
       return out
     end
 
+    site:filter("site.lang", function() return settings.lang end)
+
     site:filter("view.page", function(view)
       view.site = view.site or quire.site
       view.lang = settings.lang
@@ -57,6 +62,27 @@ return quire.plugin {
       view.nav = #nav > 0 and { items = nav } or nil
       view.head = view.head or { meta = {}, links = {}, description = false, robots = false, jsonld = false }
       return view
+    end)
+
+    local ERRORS = {
+      [404] = { title = "Page not found", text = "The page you asked for is not here. It may have moved, or the address may be mistyped. Try the sections above, the search box or the front page." },
+      [405] = { title = "Not allowed", text = "This address does not take that kind of request." },
+      [500] = { title = "Something went wrong", text = "We could not show this page. Please try again in a moment." },
+    }
+    -- The page for an error status; the request id lets a reader's report be found in the log.
+    site:filter("page.error", function(info)
+      if info.html then return info end
+      local e = ERRORS[info.status] or { title = info.reason, text = false }
+      -- A 404's address, in words, is a good first search: "/2026/03/harbour-vote" -> "harbour vote".
+      local words = info.status == 404 and (info.path or ""):match("([^/]+)/*$")
+      words = words and words:gsub("%.%w+$", ""):gsub("[-_+]+", " ")
+      local view = quire.filters.apply("view.page", {
+        error = { status = info.status, title = e.title, text = e.text, request_id = info.status >= 500 and info.request_id or false },
+        head = { meta = {}, links = {}, description = false, robots = "noindex", jsonld = false },
+        search_query = words and #words <= 100 and utf8.len(words) and words:match("%a") and words or nil,
+      })
+      info.html = quire.template.render("error", view)
+      return info
     end)
 
     site:filter("view.card", function(card, entry)
@@ -77,12 +103,22 @@ return quire.plugin {
       return card
     end)
 
+    -- The theme's handler comes first (plugins that add to the body require the theme).
+    site:filter("view.body", function(body, entry)
+      -- Editors' Markdown may carry HTML; the sanitizer's default policy keeps it to article markup.
+      body.html = quire.html.sanitize(quire.markdown.render(entry.body or ""))
+      body.date = date_view(entry.published_at) or false
+      body.dateline = false
+      return body
+    end)
+
     site:filter("view.entry", function(view, entry)
       local f = entry.fields or {}
       view.url = quire.content.url(entry)
       view.standfirst = f.standfirst
-      -- Editors' Markdown may carry HTML; the sanitizer's default policy keeps it to article markup.
-      view.body_html = quire.html.sanitize(quire.markdown.render(entry.body or ""))
+      local body = quire.filters.apply("view.body", {}, entry)
+      view.body_html = body.html
+      view.dateline = body.dateline or nil
       view.date = date_view(entry.published_at)
       -- "Updated" only for an edit after the first save, on a later day than publication.
       local updated = entry.updated_at ~= entry.created_at and date_view(entry.updated_at)

@@ -38,6 +38,17 @@ describe("feeds plugin", function()
     assert.is_nil(r.body:find("ines@staff.example", 1, true))
   end)
 
+  it("leads an article's content with its dateline, as the page does", function()
+    local e = q.content.get(art)
+    local want = ('<span class="dateline">Porto, %s –</span> Tolls <em>rise</em>.'):format(
+      find(q:request("GET", q.content.url(e)).body, "span.dateline")[1].text:match("^Porto, (.-) –$"))
+    local feed = q.json.decode(q:request("GET", "/feed.json").body)
+    assert.matches("<p>" .. want, feed.items[2].content_html, 1, true)
+    local rss = find(find(q:request("GET", "/feed.xml").body, "item")[2].html, "content:encoded")[1].html
+    assert.matches(q.html.escape(want), rss, 1, true)
+    assert.is_nil(feed.items[1].content_html:find("dateline", 1, true)) -- opinion pieces have none
+  end)
+
   it("formats RFC 822 dates from the stored time", function()
     local body = q:request("GET", "/section/world/feed.xml").body
     assert.equal("Sat, 04 Jan 2020 08:00:00 +0000", find(find(body, "item")[1].html, "pubDate")[1].text)
@@ -120,5 +131,16 @@ describe("feeds plugin", function()
     local ld = q.json.decode(html:match('<script type="application/ld%+json">(.-)</script>'))
     assert.equal("OpinionNewsArticle", ld["@type"])
     assert.equal("A long argument about roads and who pays for them.", ld.description)
+  end)
+end)
+
+describe("feeds plugin language", function()
+  it("gives feeds and the sitemap the theme's language", function()
+    local q = testing.site { name = "O Diário", plugins = { "theme", "article", "feeds" }, settings = { theme = { lang = "pt-PT" } } }
+    q.content.create { type = "article", title = "Portagens sobem", status = "published", published_at = os.time() - 60, body = "Sobem." }
+    assert.equal("pt-PT", q:request("GET", "/feed.xml").body:match("<language>(.-)</language>"))
+    assert.matches('<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="pt-PT">', q:request("GET", "/atom.xml").body, 1, true)
+    assert.equal("pt-PT", q.json.decode(q:request("GET", "/feed.json").body).language)
+    assert.equal("pt-PT", q:request("GET", "/sitemap.xml").body:match("<news:language>(.-)</news:language>"))
   end)
 end)
