@@ -38,7 +38,7 @@ function M.new(db, max)
   function memo.get(key, fn, ...)
     if db:depth() > 0 then return fn(...) end
     if not synced then check_data_version() end
-    local c = db:value("SELECT total_changes()")
+    local c = db:total_changes()
     if c ~= changes then changes = c drop() end
     local v = values[key]
     if v == nil then
