@@ -4,6 +4,7 @@ local core = require "quire.core"
 local errors = require "quire.errors"
 local hooks_mod = require "quire.hooks"
 local sandbox = require "quire.sandbox"
+local memo_copy = require("quire.memo").copy
 
 local M = {}
 
@@ -239,6 +240,26 @@ function M.new(site, api)
       local ok, err = pcall(site.types.define, site.types, copy)
       if not ok then error(("plugin '%s': %s"):format(p.name, tostring(err)), 2) end
       rec.content_types[#rec.content_types + 1] = def.name
+    end
+    -- site:memo(key, fn, ...) -> a copy of fn(...), computed once until the next write (quire.memo):
+    -- for views derived only from the database, rebuilt after any write. The cache tags fn's
+    -- reads collected are given to every page that uses the value. fn returns plain data (tables
+    -- without cycles); each call gets its own copy, so no caller can change what the next one sees.
+    function reg:memo(key, fn, ...)
+      if type(key) ~= "string" or type(fn) ~= "function" then
+        error(("plugin '%s': memo(key, fn, ...) takes a string key and a function"):format(p.name), 2)
+      end
+      local m = site.memo.get("plugin\0" .. p.name .. "\0" .. key, function(...)
+        local outer, tags = site.collecting, {}
+        site.collecting = tags
+        local ok, v = pcall(fn, ...)
+        site.collecting = outer
+        if not ok then error(v, 0) end
+        return { value = v, tags = tags }
+      end, ...)
+      local c = site.collecting
+      if c then for t in pairs(m.tags) do c[t] = true end end
+      return memo_copy(m.value)
     end
     function reg:filter(name, fn, opts)
       open_check("filters")
