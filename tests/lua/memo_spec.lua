@@ -108,3 +108,18 @@ describe("memoised views (site:memo)", function()
     assert.same({ "Harbour walls", "<p>Sandbags.</p>\n", "Harbour walls", "<p>Sandbags.</p>\n" }, seen)
   end)
 end)
+
+describe("quire.memo.copy", function()
+  local copy = require("quire.memo").copy
+  it("copies plain tables deeply, keeps read-only proxies and refuses cycles", function()
+    local ro = require("quire.sandbox").readonly({ a = 1 }, "x")
+    local t = { 1, 2, x = { y = { "z" } }, ro = ro, f = false }
+    local c = copy(t)
+    assert.same(t, c)
+    assert.are_not.equal(t.x.y, c.x.y)
+    assert.equal(ro, c.ro)
+    local cycle = {}
+    cycle.self = cycle
+    assert.has_error(function() copy(cycle) end)
+  end)
+end)
