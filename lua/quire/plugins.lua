@@ -205,10 +205,21 @@ function M.new(site, api)
     return tonumber(n) * INTERVAL_UNITS[unit]
   end
 
+  -- A site:memo value: fn's result and the cache tags its reads collected.
+  local function build_memo(fn, ...)
+    local outer, tags = site.collecting, {}
+    site.collecting = tags
+    local ok, v = pcall(fn, ...)
+    site.collecting = outer
+    if not ok then error(v, 0) end
+    return { value = v, tags = tags }
+  end
+
   -- The `site` object a plugin's setup receives: registration calls, recorded per plugin.
   local function registrar(p, index)
     local rec = p.registered
     local reg = { name = p.name, version = p.version, dir = p.dir, settings = sandbox.readonly(p.settings, p.name .. ".settings") }
+    local memo_prefix = "plugin\0" .. p.name .. "\0"
     local function open_check(what)
       if registry.frozen then
         error(("plugin '%s': %s can only be registered while the plugin loads (in setup)"):format(p.name, what), 3)
@@ -249,14 +260,7 @@ function M.new(site, api)
       if type(key) ~= "string" or type(fn) ~= "function" then
         error(("plugin '%s': memo(key, fn, ...) takes a string key and a function"):format(p.name), 2)
       end
-      local m = site.memo.get("plugin\0" .. p.name .. "\0" .. key, function(...)
-        local outer, tags = site.collecting, {}
-        site.collecting = tags
-        local ok, v = pcall(fn, ...)
-        site.collecting = outer
-        if not ok then error(v, 0) end
-        return { value = v, tags = tags }
-      end, ...)
+      local m = site.memo.get(memo_prefix .. key, build_memo, fn, ...)
       local c = site.collecting
       if c then for t in pairs(m.tags) do c[t] = true end end
       return memo_copy(m.value)
