@@ -541,10 +541,30 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 
 /* --- responses */
 
-static uint64_t fnv1a64(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-  return h;
+/* The ETag of a body: 64 bits over 8-byte words in four independent lanes. Byte-wise FNV-1a
+ * was a chain of dependent multiplies per byte: 7% of an uncached page's CPU time. */
+static uint64_t mix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
+static uint64_t body_hash(const char *s, size_t n) {
+  const uint64_t k = 0x9e3779b97f4a7c15ull;
+  uint64_t h[4] = {1469598103934665603ull, k, ~k, n};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int j = 0; j < 4; j++) {
+      uint64_t w;
+      memcpy(&w, s + i + 8 * j, 8);
+      h[j] = (h[j] ^ w) * 1099511628211ull;
+      h[j] ^= h[j] >> 29;
+    }
+  }
+  for (; i < n; i++) h[0] = (h[0] ^ (unsigned char)s[i]) * 1099511628211ull;
+  return mix64(h[0] ^ mix64(h[1] ^ mix64(h[2] ^ mix64(h[3]))));
 }
 
 static int has_header_line(const qr_buf_t *head, const char *name) {
@@ -652,7 +672,7 @@ void qr_http_response_prepare(qr_http_response_t *res, int want_gzip) {
                         !has_header_line(&res->head, "Content-Range");
     if (res->status == 200 && !has_header_line(&res->head, "ETag"))
       snprintf(res->etag, sizeof res->etag, "\"%016llx\"",
-               (unsigned long long)fnv1a64(res->body.data ? res->body.data : "", res->body.len));
+               (unsigned long long)body_hash(res->body.data ? res->body.data : "", res->body.len));
     res->prepared = 1;
   }
   if (want_gzip && res->compressible && !res->gz_made) {

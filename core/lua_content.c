@@ -1,4 +1,5 @@
-/* Lua binding for the C content helpers and byte-level checks: slugify, slug_valid, utf8_valid. */
+/* Lua binding for the C content helpers and byte-level checks: slugify, slug_valid, utf8_valid,
+ * and copy (of values read from the database). */
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -34,8 +35,51 @@ static int l_utf8_valid(lua_State *L) {
   return 1;
 }
 
+#define COPY_DEPTH 64
+
+/* Pushes a deep copy of the value at src. Tables are presized, so filling them never rehashes;
+ * a table with a metatable (a read-only proxy) cannot be changed through and is kept as is. */
+static void push_copy(lua_State *L, int src, int depth) {
+  if (lua_type(L, src) != LUA_TTABLE) {
+    lua_pushvalue(L, src);
+    return;
+  }
+  if (lua_getmetatable(L, src)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, src);
+    return;
+  }
+  if (depth > COPY_DEPTH) luaL_error(L, "copy: tables nested deeper than %d (a cycle?)", COPY_DEPTH);
+  luaL_checkstack(L, 4, "copy");
+  lua_Unsigned narr = lua_rawlen(L, src), n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, src)) {
+    n++;
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, (int)narr, n > narr ? (int)(n - narr) : 0);
+  int dst = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, src)) { /* dst key value */
+    push_copy(L, lua_gettop(L), depth + 1);
+    lua_pushvalue(L, -3);
+    lua_insert(L, -2);
+    lua_rawset(L, dst);
+    lua_pop(L, 1);
+  }
+}
+
+/* core.copy(v) -> a deep copy of plain tables (keys are not copied); other values as they are. */
+static int l_copy(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  push_copy(L, 1, 0);
+  return 1;
+}
+
 void qr_lua_content_open(lua_State *L) {
-  static const luaL_Reg fns[] = {
-      {"slugify", l_slugify}, {"slug_valid", l_slug_valid}, {"utf8_valid", l_utf8_valid}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"slugify", l_slugify},     {"slug_valid", l_slug_valid},
+                                 {"utf8_valid", l_utf8_valid}, {"copy", l_copy},
+                                 {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -168,6 +168,13 @@ static int l_depth(lua_State *L) {
   return 1;
 }
 
+/* store:total_changes() -> rows changed by this connection since it opened: what SELECT
+ * total_changes() returns, without preparing and stepping a statement. */
+static int l_total_changes(lua_State *L) {
+  lua_pushinteger(L, sqlite3_total_changes64(qr_store_db(check_store(L))));
+  return 1;
+}
+
 static int l_schema_version(lua_State *L) {
   qr_store_t *s = check_store(L);
   int applied, known;
@@ -237,7 +244,8 @@ void qr_lua_store_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
-      {"rollback", l_rollback}, {"depth", l_depth}, {"schema_version", l_schema_version},
+      {"rollback", l_rollback}, {"depth", l_depth}, {"total_changes", l_total_changes},
+      {"schema_version", l_schema_version},
       {"check", l_check}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, STORE_MT)) {
     luaL_newlib(L, methods);

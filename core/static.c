@@ -156,12 +156,13 @@ int qr_static_serve(const qr_static_t *st, const qr_http_request_t *req, qr_http
     }
     char candidate[PATH_MAX], real[PATH_MAX];
     if (snprintf(candidate, sizeof candidate, "%s/%s", m->root, path + plen) >= (int)sizeof candidate) continue;
-    if (!realpath(candidate, real)) continue;
+    struct stat sb;
+    /* One stat rather than realpath's walk for the common miss (a page, not a file). */
+    if (stat(candidate, &sb) != 0 || !realpath(candidate, real)) continue;
     size_t rlen = strlen(m->root);
     if (strncmp(real, m->root, rlen) != 0 || (real[rlen] != '/' && real[rlen] != '\0')) continue; /* symlink escape */
     int fd = open(real, O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
-    struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > QR_STATIC_MAX) {
       close(fd);
       continue;

@@ -130,7 +130,9 @@ function M.new(site)
 
   function api.count(entry_id, status)
     site.tag("comments:" .. tostring(entry_id))
-    return db:value("SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status or "approved")
+    status = status or "approved"
+    return site.memo.get(("comments-count\0%s\0%s"):format(entry_id, status), db.value, db,
+      "SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status)
   end
 
   return api

@@ -4,6 +4,7 @@ local core = require "quire.core"
 local errors = require "quire.errors"
 local hooks_mod = require "quire.hooks"
 local sandbox = require "quire.sandbox"
+local memo_copy = require("quire.memo").copy
 
 local M = {}
 
@@ -204,10 +205,21 @@ function M.new(site, api)
     return tonumber(n) * INTERVAL_UNITS[unit]
   end
 
+  -- A site:memo value: fn's result and the cache tags its reads collected.
+  local function build_memo(fn, ...)
+    local outer, tags = site.collecting, {}
+    site.collecting = tags
+    local ok, v = pcall(fn, ...)
+    site.collecting = outer
+    if not ok then error(v, 0) end
+    return { value = v, tags = tags }
+  end
+
   -- The `site` object a plugin's setup receives: registration calls, recorded per plugin.
   local function registrar(p, index)
     local rec = p.registered
     local reg = { name = p.name, version = p.version, dir = p.dir, settings = sandbox.readonly(p.settings, p.name .. ".settings") }
+    local memo_prefix = "plugin\0" .. p.name .. "\0"
     local function open_check(what)
       if registry.frozen then
         error(("plugin '%s': %s can only be registered while the plugin loads (in setup)"):format(p.name, what), 3)
@@ -239,6 +251,19 @@ function M.new(site, api)
       local ok, err = pcall(site.types.define, site.types, copy)
       if not ok then error(("plugin '%s': %s"):format(p.name, tostring(err)), 2) end
       rec.content_types[#rec.content_types + 1] = def.name
+    end
+    -- site:memo(key, fn, ...) -> a copy of fn(...), computed once until the next write (quire.memo):
+    -- for views derived only from the database, rebuilt after any write. The cache tags fn's
+    -- reads collected are given to every page that uses the value. fn returns plain data (tables
+    -- without cycles); each call gets its own copy, so no caller can change what the next one sees.
+    function reg:memo(key, fn, ...)
+      if type(key) ~= "string" or type(fn) ~= "function" then
+        error(("plugin '%s': memo(key, fn, ...) takes a string key and a function"):format(p.name), 2)
+      end
+      local m = site.memo.get(memo_prefix .. key, build_memo, fn, ...)
+      local c = site.collecting
+      if c then for t in pairs(m.tags) do c[t] = true end end
+      return memo_copy(m.value)
     end
     function reg:filter(name, fn, opts)
       open_check("filters")

@@ -85,8 +85,18 @@ return quire.plugin {
       return sig:sub(1, 22)
     end
 
+    -- A token names the second it was made in, so within one second every form of an entry
+    -- carries the same one: signed once per entry and second rather than per page.
+    local tokens, tokens_at = {}, nil
     local function new_token(entry_id)
-      return quire.tokens.sign(FORM, entry_id .. ":" .. os.time(), settings.token_ttl_hours * 3600)
+      local now = os.time()
+      if now ~= tokens_at then tokens, tokens_at = {}, now end
+      local t = tokens[entry_id]
+      if not t then
+        t = quire.tokens.sign(FORM, entry_id .. ":" .. now, settings.token_ttl_hours * 3600)
+        tokens[entry_id] = t
+      end
+      return t
     end
 
     -- Approved comments of an entry as a tree: { items = {...} } or false, the count, and each
@@ -142,9 +152,17 @@ return quire.plugin {
       }
     end
 
+    -- The approved thread as the page shows it, kept until the next write (site:memo): the
+    -- query, Markdown and reply links are not redone for every reader.
+    local function thread_view(entry, open)
+      local items, count = thread(entry, open)
+      return { items = items, count = count }
+    end
+
     local function comments_view(entry, state)
       local open = is_open(entry)
-      local items, count = thread(entry, open)
+      local t = site:memo(("thread\0%d\0%s"):format(entry.id, open), thread_view, entry, open)
+      local items, count = t.items, t.count
       return {
         count = count, count_label = count_label(count), thread = items, open = open,
         notice = state and state.notice or false,

@@ -21,12 +21,16 @@ return quire.plugin {
       return { label = label, title = e.title, url = quire.content.url(e) }
     end
 
+    -- Kept until the next write (site:memo): false when the entry has no neighbours.
+    local function prevnext_view(id)
+      local prev, nxt = quire.content.neighbours(id, { within = settings.within })
+      return (prev or nxt) and { prev = link(prev, settings.previous_label), next = link(nxt, settings.next_label) } or false
+    end
+
     site:filter("view.entry", function(view, entry)
       if skip[entry.type] then return view end
-      local prev, nxt = quire.content.neighbours(entry.id, { within = settings.within })
-      if prev or nxt then
-        view.prevnext = { prev = link(prev, settings.previous_label), next = link(nxt, settings.next_label) }
-      end
+      local links = site:memo("view\0" .. entry.id, prevnext_view, entry.id)
+      if links then view.prevnext = links end
       return view
     end)
   end,

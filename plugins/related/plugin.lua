@@ -3,7 +3,8 @@
 -- (FTS5) and tag rarity: computed in C by quire.content.related, memoised until the next write,
 -- and the page showing it is invalidated when an entry of a shared tag changes.
 -- A site replaces the list by registering its own "related.entries" filter (value: the list of
--- entries, argument: the entry), ordered after this plugin.
+-- entries, argument: the entry), ordered after this plugin. The cards are kept until the next
+-- write, so that filter and view.card filters should depend on the database only.
 return quire.plugin {
   name = "related", version = "1.0", requires = { "theme" },
   settings = {
@@ -27,8 +28,9 @@ return quire.plugin {
       threshold = s.threshold, rarity = s.rarity, date_window_days = s.date_window_days, limit = s.limit,
     }
 
-    site:filter("view.entry", function(view, entry)
-      if skip[entry.type] then return view end
+    -- The cards of an entry's related posts: built from the database only, so kept until the
+    -- next write (site:memo) rather than run through every view.card filter on each request.
+    local function cards(entry)
       local list = quire.content.related(entry.id, opts)
       list = quire.filters.apply("related.entries", list, entry)
       local items = {}
@@ -36,6 +38,12 @@ return quire.plugin {
         if i > s.limit then break end
         items[#items + 1] = quire.filters.apply("view.card", {}, e)
       end
+      return items
+    end
+
+    site:filter("view.entry", function(view, entry)
+      if skip[entry.type] then return view end
+      local items = site:memo("cards\0" .. entry.id, cards, entry)
       if #items > 0 then view.related = { title = s.title, items = items } end
       return view
     end)

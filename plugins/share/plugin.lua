@@ -36,17 +36,23 @@ return quire.plugin {
       return (quire.site.base_url or ""):gsub("/+$", "") .. path
     end
 
-    site:filter("view.entry", function(view, entry)
-      if skip[entry.type] then return view end
-      local counts = quire.shares.counts(entry.id)
+    -- The counts and signed links of an entry: database values only (the signing key included),
+    -- so kept until the next write (site:memo) rather than signed again for every reader.
+    local function share_view(id)
+      local counts = quire.shares.counts(id)
       local links = {}
       for i, n in ipairs(settings.networks) do
         links[i] = {
           network = n, label = NETWORKS[n].label,
-          href = ("/share/%s/%d?t=%s"):format(n, entry.id, quire.tokens.sign(PURPOSE, entry.id .. ":" .. n)),
+          href = ("/share/%s/%d?t=%s"):format(n, id, quire.tokens.sign(PURPOSE, id .. ":" .. n)),
         }
       end
-      view.share = { total = counts.total, total_label = counts.total == 1 and "Share" or "Shares", links = links }
+      return { total = counts.total, total_label = counts.total == 1 and "Share" or "Shares", links = links }
+    end
+
+    site:filter("view.entry", function(view, entry)
+      if skip[entry.type] then return view end
+      view.share = site:memo("view\0" .. entry.id, share_view, entry.id)
       return view
     end)
 

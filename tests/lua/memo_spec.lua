@@ -52,3 +52,74 @@ describe("memoised reads", function()
     assert.equal("Tide tables", q.content.get(id).title)
   end)
 end)
+
+describe("memoised views (site:memo)", function()
+  local q, a, b
+  before_each(function()
+    q = testing.site { plugins = { "theme", "article", "related", "comments" }, settings = { comments = { moderation = "none" } } }
+    a = q.content.create { type = "article", title = "Tide tables", status = "published", tags = { "Tides", "Harbour" } }
+    b = q.content.create { type = "article", title = "Harbour walls", status = "published", tags = { "Tides", "Harbour" } }
+  end)
+
+  local function page()
+    local res = q:request("GET", q.content.url(q.content.get(a)))
+    assert.equal(200, res.status)
+    return res
+  end
+
+  it("show an edited related title on the very next request, with the same cache tags", function()
+    local first = page()
+    assert.truthy(first.body:find("Harbour walls", 1, true))
+    local again = page()
+    assert.equal(first.tags, again.tags)
+    assert.truthy(again.tags:find("entry:" .. b, 1, true))
+    assert.truthy(again.tags:find("comments:" .. b, 1, true))
+    q.content.update(b, { title = "Harbour walls to be raised" })
+    assert.truthy(page().body:find("Harbour walls to be raised", 1, true))
+  end)
+
+  it("show a new approved comment and a related card's new count on the very next request", function()
+    local before = page().body
+    assert.falsy(before:find("Sandbags at the slipway", 1, true))
+    assert.falsy(before:find("1 Comment", 1, true))
+    q.comments.create { entry = a, author_name = "Ada", author_email = "ada@example.org", body = "Sandbags at the slipway.", status = "approved" }
+    local body = page().body
+    assert.truthy(body:find("Sandbags at the slipway", 1, true))
+    q.comments.create { entry = b, author_name = "Ada", author_email = "ada@example.org", body = "Walls first.", status = "approved" }
+    assert.equal(2, select(2, page().body:gsub("1 Comment<", "")))
+  end)
+
+  it("hand each page its own copy", function()
+    local seen = {}
+    q.plugins.hooks:add("filter", "view.entry", "spec", 99, function(view)
+      if view.related then
+        seen[#seen + 1] = view.related.items[1].title
+        view.related.items[1].title = "changed"
+      end
+      if view.comments and view.comments.thread then
+        seen[#seen + 1] = view.comments.thread.items[1].body_html
+        view.comments.thread.items[1].body_html = "changed"
+      end
+      return view
+    end, { priority = 100 })
+    q.comments.create { entry = a, author_name = "Ada", author_email = "ada@example.org", body = "Sandbags.", status = "approved" }
+    page()
+    page()
+    assert.same({ "Harbour walls", "<p>Sandbags.</p>\n", "Harbour walls", "<p>Sandbags.</p>\n" }, seen)
+  end)
+end)
+
+describe("quire.memo.copy", function()
+  local copy = require("quire.memo").copy
+  it("copies plain tables deeply, keeps read-only proxies and refuses cycles", function()
+    local ro = require("quire.sandbox").readonly({ a = 1 }, "x")
+    local t = { 1, 2, x = { y = { "z" } }, ro = ro, f = false }
+    local c = copy(t)
+    assert.same(t, c)
+    assert.are_not.equal(t.x.y, c.x.y)
+    assert.equal(ro, c.ro)
+    local cycle = {}
+    cycle.self = cycle
+    assert.has_error(function() copy(cycle) end)
+  end)
+end)
