@@ -166,7 +166,7 @@ function M.open(dir, opts)
     if type(fn) ~= "function" then error("quire.as(login, fn)", 2) end
     return site.acting(site.actor_of(who), fn, ...)
   end
-  quire.json = { encode = require("cjson").encode, decode = require("cjson").decode }
+  quire.json = require "quire.json"
   quire._db = db -- for the core's own commands; not part of the plugin API
   quire._site = site
 

@@ -6,33 +6,10 @@ local errors = require "quire.errors"
 
 local M = {}
 
--- JSON with object keys sorted, so the same data always gives the same bytes.
-local function canonical(v)
-  local t = type(v)
-  if t == "table" then
-    if v == cjson.null then return "null" end
-    local n = #v
-    local is_array = n > 0 or next(v) == nil and getmetatable(v) == cjson.array_mt
-    if n > 0 then
-      for k in pairs(v) do if math.type(k) ~= "integer" or k < 1 or k > n then is_array = false break end end
-    end
-    if is_array then
-      local parts = {}
-      for i = 1, n do parts[i] = canonical(v[i]) end
-      return "[" .. table.concat(parts, ",") .. "]"
-    end
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-    table.sort(keys)
-    local parts = {}
-    for _, k in ipairs(keys) do parts[#parts + 1] = cjson.encode(k) .. ":" .. canonical(v[k]) end
-    return "{" .. table.concat(parts, ",") .. "}"
-  end
-  return cjson.encode(v)
-end
-M.canonical = canonical
+local json = require "quire.json"
+local canonical = json.encode
 
-local function list(t) return setmetatable(t or {}, cjson.array_mt) end
+local function list(t) return setmetatable(t or {}, json.array_mt) end
 
 local ENTRY_ORDER = { "type", "slug", "title", "status", "author", "section", "tags", "published_at", "created_at", "updated_at", "fields" }
 

@@ -219,16 +219,14 @@ return quire.plugin {
       return view
     end)
 
-    -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD.
-    site:filter("view.entry", function(view, entry)
-      local head = view.head
-      if not head then return view end
-      local url = absolute(view.url or quire.content.url(entry))
+    -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD. Built
+    -- from the entry alone (its address, hero image and dateline place come from the entry too),
+    -- so kept until the next write (site:memo) rather than built again for every reader.
+    local function entry_head(entry, path, hero_src, place)
+      local url = absolute(path)
       local desc = summary(entry)
-      local image = view.hero and view.hero.src and (view.hero.src:match("^https?://") and view.hero.src or absolute(view.hero.src))
-      head.links[#head.links + 1] = { rel = "canonical", href = url, type = false, title = false }
-      head.description = desc
-      local m = head.meta
+      local image = hero_src and (hero_src:match("^https?://") and hero_src or absolute(hero_src))
+      local m = {}
       meta(m, "property", "og:type", "article")
       meta(m, "property", "og:title", entry.title)
       meta(m, "property", "og:description", desc)
@@ -254,10 +252,25 @@ return quire.plugin {
         publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/") },
         image = image or nil, articleSection = entry.section,
         keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
-        dateline = view.dateline and view.dateline.place or nil,
+        dateline = place,
       }
-      -- "</script>" cannot appear inside the script element: < is written as \u003c.
-      head.jsonld = (quire.json.encode(ld):gsub("<", "\\u003c"))
+      return {
+        canonical = { rel = "canonical", href = url, type = false, title = false },
+        description = desc, meta = m,
+        -- "</script>" cannot appear inside the script element: < is written as \u003c.
+        jsonld = (quire.json.encode(ld):gsub("<", "\\u003c")),
+      }
+    end
+
+    site:filter("view.entry", function(view, entry)
+      local head = view.head
+      if not head then return view end
+      local h = site:memo("head\0" .. entry.id, entry_head, entry, view.url or quire.content.url(entry),
+        view.hero and view.hero.src, view.dateline and view.dateline.place)
+      head.links[#head.links + 1] = h.canonical
+      head.description = h.description
+      for _, m in ipairs(h.meta) do head.meta[#head.meta + 1] = m end
+      head.jsonld = h.jsonld
       return view
     end)
   end,
