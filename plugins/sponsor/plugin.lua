@@ -18,6 +18,22 @@ return quire.plugin {
       if not AREAS[s.area] then error(("sponsor: slots[%d]: area must be sidebar, after_article or in_feed"):format(i)) end
     end
 
+    -- The settings' URLs are checked once, here; others (from a "sponsor.slots" filter, which may
+    -- change them from page to page) when they are shown.
+    local WEB = { "http", "https" }
+    local checked = {}
+    for _, s in ipairs(settings.slots) do
+      for _, u in ipairs { s.url, s.image } do
+        if type(u) == "string" then checked[u] = quire.url.safe(u, WEB) or false end
+      end
+    end
+    local function safe_url(u)
+      if type(u) ~= "string" then return false end
+      local v = checked[u]
+      if v == nil then return quire.url.safe(u, WEB) or false end
+      return v
+    end
+
     -- The slots to show: the settings' list through the "sponsor.slots" filter, checked.
     local function slots()
       local list = {}
@@ -30,9 +46,9 @@ return quire.plugin {
       local by_area = {}
       for i, s in ipairs(list) do
         if not AREAS[s.area] then error(("sponsor slot %d: area must be sidebar, after_article or in_feed"):format(i)) end
-        local url = type(s.url) == "string" and quire.url.safe(s.url, { "http", "https" })
+        local url = safe_url(s.url)
         if type(s.name) == "string" and url then
-          local image = type(s.image) == "string" and quire.url.safe(s.image, { "http", "https" }) or false
+          local image = safe_url(s.image)
           by_area[s.area] = by_area[s.area] or {}
           table.insert(by_area[s.area], {
             label = settings.label, name = s.name, url = url, text = s.text or false,

@@ -47,15 +47,19 @@ return quire.plugin {
 
     site:filter("site.lang", function() return settings.lang end)
 
+    -- The navigation's links depend only on the settings: made once.
+    local sections = {}
+    for i, name in ipairs(settings.sections) do sections[i] = section_view(name) end
+
     site:filter("view.page", function(view)
       view.site = view.site or quire.site
       view.lang = settings.lang
       view.tagline = settings.tagline ~= "" and settings.tagline or nil
       view.year = os.date("!%Y")
       local nav = {}
-      for i, name in ipairs(settings.sections) do
-        nav[i] = section_view(name)
-        nav[i].current = false
+      for i, s in ipairs(sections) do
+        local name = s.name
+        nav[i] = { name = name, url = s.url, current = false }
         -- The section's own page is the current page; an entry in it is in the current section.
         if view.current_section == name then nav[i].current = view.section_page and "page" or "true" end
       end
@@ -112,30 +116,44 @@ return quire.plugin {
       return body
     end)
 
-    site:filter("view.entry", function(view, entry)
+    -- The parts of an entry's page that depend only on the entry (and its author): kept with
+    -- site:memo until the next write.
+    local function entry_parts(entry)
       local f = entry.fields or {}
-      view.url = quire.content.url(entry)
-      view.standfirst = f.standfirst
-      local body = quire.filters.apply("view.body", {}, entry)
-      view.body_html = body.html
-      view.dateline = body.dateline or nil
-      view.date = date_view(entry.published_at)
+      local parts = {
+        url = quire.content.url(entry), standfirst = f.standfirst, date = date_view(entry.published_at),
+        author = author_view(entry.author_id), section = section_view(entry.section),
+        tags = #entry.tags > 0 and { items = tag_views(entry.tags) } or nil,
+      }
       -- "Updated" only for an edit after the first save, on a later day than publication.
       local updated = entry.updated_at ~= entry.created_at and date_view(entry.updated_at)
-      if updated and view.date and entry.updated_at > entry.published_at and updated.human ~= view.date.human then
-        view.updated = updated
+      if updated and parts.date and entry.updated_at > entry.published_at and updated.human ~= parts.date.human then
+        parts.updated = updated
       end
-      view.author = author_view(entry.author_id)
-      view.section = section_view(entry.section)
-      view.current_section = entry.section
-      view.tags = #entry.tags > 0 and { items = tag_views(entry.tags) } or nil
       local src = type(f.hero_image) == "string" and quire.url.safe(f.hero_image, { "http", "https" })
       if src then
         -- A credit is shown even without a caption: photographers are credited whatever the desk writes.
         local caption = type(f.hero_caption) == "string" and f.hero_caption ~= "" and f.hero_caption or false
         local credit = type(f.hero_credit) == "string" and f.hero_credit ~= "" and f.hero_credit or false
-        view.hero = { src = src, alt = f.hero_alt or "", caption = caption, credit = credit, figcaption = (caption or credit) and true }
+        parts.hero = { src = src, alt = f.hero_alt or "", caption = caption, credit = credit, figcaption = (caption or credit) and true }
       end
+      return parts
+    end
+
+    site:filter("view.entry", function(view, entry)
+      local parts = site:memo("entry\0" .. entry.id, entry_parts, entry)
+      view.url = parts.url
+      view.standfirst = parts.standfirst
+      local body = quire.filters.apply("view.body", {}, entry)
+      view.body_html = body.html
+      view.dateline = body.dateline or nil
+      view.date = parts.date
+      view.updated = parts.updated
+      view.author = parts.author
+      view.section = parts.section
+      view.current_section = entry.section
+      view.tags = parts.tags
+      view.hero = parts.hero
       return quire.filters.apply("view.page", view)
     end)
   end,

@@ -70,6 +70,22 @@ describe("theme plugin", function()
     assert.equal(0, #find(hero { n = 2 }, "figcaption"))
   end)
 
+  it("shows an edit to the entry at once, though its page's parts are memoised", function()
+    local e = q.content.create { type = "article", title = "Edited", status = "published",
+      published_at = "2026-02-05T10:00:00Z", body = "x", section = "World", tags = { "Roads" },
+      fields = { standfirst = "Before." } }
+    local url = q.content.url(q.content.get(e))
+    page(url)
+    q.content.update(e, { section = "Money", tags = { "Ports" }, fields = { standfirst = "After.", hero_image = "/media/y.jpg" } })
+    local html = page(url)
+    assert.matches("After.", html, 1, true)
+    assert.equal("/tag/ports", find(find(html, "ul.tags")[1].html, "a")[1].attrs.href)
+    assert.equal("/media/y.jpg", find(find(html, "figure.hero")[1].html, "img")[1].attrs.src)
+    local links = find(find(html, "nav.site-nav")[1].html, "a")
+    assert.is_nil(links[1].attrs["aria-current"])
+    assert.equal("true", links[2].attrs["aria-current"]) -- now in Money
+  end)
+
   it("gives cards false for missing parts so Mustache does not borrow the page's", function()
     local e = q.content.get(id)
     local card = q.filters.apply("view.card", {}, e)
