@@ -20,13 +20,19 @@ return quire.plugin {
 
     -- The settings' URLs are checked once, here; others (from a "sponsor.slots" filter, which may
     -- change them from page to page) when they are shown.
+    -- The settings are read-only proxies: their slots are copied to plain tables once, too.
     local WEB = { "http", "https" }
-    local checked = {}
-    for _, s in ipairs(settings.slots) do
-      for _, u in ipairs { s.url, s.image } do
-        if type(u) == "string" then checked[u] = quire.url.safe(u, WEB) or false end
-      end
+    local checked, base = {}, {}
+    local function check(u)
+      if type(u) == "string" then checked[u] = quire.url.safe(u, WEB) or false end
     end
+    for i, s in ipairs(settings.slots) do
+      check(s.url)
+      check(s.image)
+      base[i] = {}
+      for k, v in pairs(s) do base[i][k] = v end
+    end
+    local label = settings.label
     local function safe_url(u)
       if type(u) ~= "string" then return false end
       local v = checked[u]
@@ -37,7 +43,7 @@ return quire.plugin {
     -- The slots to show: the settings' list through the "sponsor.slots" filter, checked.
     local function slots()
       local list = {}
-      for i, s in ipairs(settings.slots) do
+      for i, s in ipairs(base) do
         local copy = {}
         for k, v in pairs(s) do copy[k] = v end
         list[i] = copy
@@ -51,7 +57,7 @@ return quire.plugin {
           local image = safe_url(s.image)
           by_area[s.area] = by_area[s.area] or {}
           table.insert(by_area[s.area], {
-            label = settings.label, name = s.name, url = url, text = s.text or false,
+            label = label, name = s.name, url = url, text = s.text or false,
             image = image and { src = image, alt = s.alt or "" } or false,
           })
         end
