@@ -924,6 +924,11 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
   s->limits = *limits;
   s->cbs = *cbs;
   s->pid = (unsigned)getpid();
+  /* Every worker accepts from the same sockets. libuv's accept loop takes all pending
+   * connections at once, so a burst of clients could land on one worker and leave the others
+   * idle; with this libuv yields after each accept and the burst spreads (read once, at the first
+   * listen; an operator's own setting wins). */
+  setenv("UV_TCP_SINGLE_ACCEPT", "1", 0);
   s->listeners = qr_xcalloc((size_t)n, sizeof(uv_tcp_t));
   s->listener_tls = qr_xcalloc((size_t)n, sizeof(qr_tls_t *));
   for (int i = 0; i < n; i++) {

@@ -230,6 +230,14 @@ for _ in $(seq 50); do grep -q 'reloaded: generation 2' "$work/serve.log" && bre
 wrk_reload "keep-alive"
 wrk_reload "connection per request" -H 'Connection: close'
 check "reloads logged" grep -q 'reloaded: generation 6' "$work/serve.log"
+# A burst of kept-alive connections spreads over both workers (libuv's accept loop would let the
+# first worker to wake take them all); request ids in the access log start with the worker's pid.
+lines=$(wc -l < "$work/serve.log")
+wrk -t2 -c32 -d2s "$base/hello" > /dev/null 2>&1
+per_worker=$(tail -n +$((lines + 1)) "$work/serve.log" | grep '"GET /hello HTTP/1.1" 200' |
+  sed -n 's/.* "\([0-9a-f]*\)-s*[0-9a-f]*" [0-9.]*$/\1/p' | sort | uniq -c | awk '{print $1}' | sort -n | tr '\n' ' ')
+read -r fewest most <<<"$per_worker"
+check "a burst is shared by both workers ($per_worker requests)" test -n "$most" -a "${fewest:-0}" -ge $(( (${fewest:-0} + ${most:-0}) / 10 ))
 echo 'return quire.plugin { name = "serverfix", version = "1.0", setup = function(site) error("broken on purpose") end }' > "$work/broken.lua"
 mkdir -p "$work/site/plugins/serverfix" && cp "$work/broken.lua" "$work/site/plugins/serverfix/plugin.lua"
 sed -i "s|^plugin_path = .*|plugin_path = { }|" "$work/site/site.lua"
