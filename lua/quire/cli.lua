@@ -46,13 +46,13 @@ local HELP = {
   init = [[
 usage: quire init DIR [--name NAME] [--demo]
 
-Creates DIR/site.lua (settings, with the optional ones commented), DIR/quire.db (migrated)
-and DIR/plugins/. Refuses to overwrite an existing site.
+Creates DIR/site.lua (settings, with the optional ones commented), DIR/quire.db (migrated),
+DIR/plugins/ and DIR/.gitignore (runtime files). Refuses to overwrite an existing site.
 
   --demo   make the demo news site instead: every bundled plugin of the news site enabled
            (theme, article, opinion, comments, share, prevnext, related, sponsor, feeds,
            search, listings, workflow) and demo content: a datelined news story and an
-           opinion piece on a shared theme, forty more entries across sections and tags,
+           opinion piece on a shared theme, over forty more entries across sections and tags,
            approved and held comments. Serve it with `quire serve --site DIR`.]],
   run = [[
 usage: quire run [--site DIR] [--as LOGIN] [--dry-run] [--yes] [--resume] SCRIPT.lua [ARGS...]
