@@ -97,6 +97,12 @@ wait $a && wait $b && wait $c && ok || bad "a concurrent writer failed: $(cat "$
 # --- check
 expect 0 "check healthy" -- "$QUIRE" check --site "$work/site"; contains "check output" "integrity ok"
 QUIRE_SITE="$work/site" expect 0 "QUIRE_SITE" -- "$QUIRE" check
+contains "check looks at workflow states" "workflow states ok"
+# An entry left in a state whose plugin is gone (e.g. a removed legal-review plugin)
+sqlite3 "$work/site/quire.db" "UPDATE entries SET status = 'legal_review' WHERE id = 2"
+expect 1 "check finds an entry in an unknown state" -- "$QUIRE" check --site "$work/site"
+contains "check names the state" "1 entries are in state 'legal_review', which no loaded plugin defines"
+sqlite3 "$work/site/quire.db" "UPDATE entries SET status = 'draft' WHERE id = 2"
 sqlite3 "$work/site/quire.db" "DROP TRIGGER entries_fts_delete; DELETE FROM entries WHERE id = 1;"
 expect 1 "check finds a stale search index" -- "$QUIRE" check --site "$work/site"; contains "check problem" "search index"
 

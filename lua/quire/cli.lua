@@ -108,8 +108,9 @@ Exits 1 when no server is running for the site.
   check = [[
 usage: quire check [--site DIR]
 
-Checks the schema version, PRAGMA integrity_check, foreign keys and the full-text index
-against the entries. Prints each problem; exits 1 when there is any.]],
+Checks the schema version, PRAGMA integrity_check, foreign keys, the full-text index
+against the entries, and (when the plugins load) that every entry's status is a state the
+workflow knows. Prints each problem; exits 1 when there is any.]],
   jobs = [[
 usage: quire jobs run [--site DIR]
        quire jobs list [--site DIR]
@@ -590,10 +591,26 @@ function commands.check(argv)
   local applied = quire.store.schema_version()
   local problems = quire.store.check()
   local entries = quire.store.query("SELECT count(*) AS n FROM entries")[1].n
+  quire._db:close()
+  -- Statuses only the plugins know: an entry left in a state whose plugin is gone can no longer
+  -- be saved without changing it. Checked when the plugins load; said so when they do not.
+  local states_note = ", workflow states ok"
+  local full, perr = open_site(opts)
+  if not full then
+    states_note = ", workflow states not checked (the plugins did not load: " .. tostring(perr) .. ")"
+  else
+    local known = {}
+    for _, st in ipairs(full.workflow.states()) do known[st] = true end
+    for _, r in ipairs(full.store.query("SELECT status, count(*) AS n FROM entries GROUP BY status ORDER BY status")) do
+      if not known[r.status] then
+        problems[#problems + 1] = { what = "workflow", detail = ("%d entries are in state '%s', which no loaded plugin defines"):format(r.n, r.status) }
+      end
+    end
+    full._db:close()
+  end
   for _, p in ipairs(problems) do print(("problem: %s: %s"):format(p.what, p.detail)) end
   print(("schema version %d, %d entries, %s"):format(applied, entries,
-    #problems == 0 and "integrity ok, search index ok" or (#problems .. " problem(s)")))
-  quire._db:close()
+    #problems == 0 and "integrity ok, search index ok" .. states_note or (#problems .. " problem(s)")))
   return #problems == 0 and 0 or 1
 end
 
