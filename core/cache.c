@@ -106,6 +106,8 @@ void qr_cache_sync(qr_cache_t *c) {
   sqlite3_reset(c->changed_tags);
 }
 
+long long qr_cache_data_version(const qr_cache_t *c) { return c->synced ? c->last_data_version : -1; }
+
 static void unlink_entry(qr_cache_t *c, entry *e) {
   entry **slot = &c->buckets[hash(e->key, e->klen) % BUCKETS];
   while (*slot && *slot != e) slot = &(*slot)->next;

@@ -19,6 +19,10 @@ void qr_cache_free(qr_cache_t *c);
  * once at the start of each request. */
 void qr_cache_sync(qr_cache_t *c);
 
+/* The PRAGMA data_version value the last sync read (what a memo of reads may compare against),
+ * or -1 before one did. */
+long long qr_cache_data_version(const qr_cache_t *c);
+
 /* On a fresh hit copies the stored response (status, headers, body, ETag, gzip variant) into
  * res, adds an Age header, and returns 1; a stale or expired entry is dropped and 0 returned. */
 int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res);

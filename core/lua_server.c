@@ -336,6 +336,11 @@ static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *r
     lua_setfield(L, -2, "body");
     lua_pushstring(L, req->remote);
     lua_setfield(L, -2, "remote");
+    long long dv = use_cache ? qr_cache_data_version(w->cache) : -1;
+    if (dv >= 0) { /* already read for the cache: the Lua memo need not ask again */
+      lua_pushinteger(L, (lua_Integer)dv);
+      lua_setfield(L, -2, "data_version");
+    }
     lua_createtable(L, 0, (int)req->nheaders);
     for (unsigned i = 0; i < req->nheaders; i++) {
       /* Repeated fields are joined with ", " (RFC 9110 5.3). */

@@ -153,6 +153,7 @@ end
 function M.new(quire, site)
   local app = { router = core.router(), handlers = {} }
   local seq = 0
+  local pid = core.getpid() -- request ids start with it; one system call, not one per request
 
   local function add(method, pattern, handler)
     app.handlers[#app.handlers + 1] = handler
@@ -178,7 +179,7 @@ function M.new(quire, site)
   function app.request(method, target, opts)
     opts = opts or {}
     seq = seq + 1
-    local id = ("%x-%x"):format(core.getpid(), seq)
+    local id = ("%x-%x"):format(pid, seq)
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
@@ -199,7 +200,7 @@ function M.new(quire, site)
     local previous_actor = site.actor
     site.actor = req.user and { id = req.user.id, name = req.user.login } or { name = "web" }
     site.collecting = {}
-    site.memo.sync()
+    site.memo.sync(opts.data_version)
     -- The whole request runs under a budget too (ten plugin calls' worth): rendering reads
     -- values that plugins built, and a metamethod in them must not hang the worker.
     local ok, result = budget_call(("request %s %s"):format(req.method, path), site.limits.instructions * 10, function()

@@ -17,16 +17,17 @@ function M.new(db, max)
 
   local function drop() values, n = {}, 0 end
 
-  local function check_data_version()
-    local v = db:value("PRAGMA data_version")
+  local function check_data_version(known)
+    local v = known or db:value("PRAGMA data_version")
     if v ~= data_version then data_version = v drop() end
   end
 
   local memo = {}
 
-  -- At the start of a request: the one data_version check its lookups rely on.
-  function memo.sync()
-    check_data_version()
+  -- At the start of a request: the one data_version check its lookups rely on. known: the value
+  -- the page cache just read on this connection, when it did (one PRAGMA per request, not two).
+  function memo.sync(known)
+    check_data_version(known)
     synced = true
   end
 
