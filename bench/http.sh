@@ -2,18 +2,19 @@
 # HTTP throughput over loopback with wrk on the demo site's lead article page: (a) nginx serving
 # the rendered page as a static file (the ceiling), (b) quire answering from its page cache,
 # (c) quire rendering every request (--no-cache); same page bytes, connections, threads and
-# duration. Prints req/s, p99 latency, ratios to nginx, server CPU time per request (utime+stime
-# of the master and all workers from /proc over the run), and worker RSS idle and after >= 100k
-# requests.
+# duration, in ROUNDS interleaved rounds. Prints the median req/s, p99 latency, ratios to nginx,
+# server CPU time per request (utime+stime of the master and all workers from /proc over the
+# run), and worker RSS idle and after >= 100k requests.
 # usage: bash bench/http.sh   (from the repo root after a build in ./build)
 # env: QUIRE (default build/quire), WORKERS (default: cores), CONNECTIONS (64), THREADS (2),
-#      DURATION (10s), ACCESS_LOG (on: both servers append to a file; off: neither logs)
+#      DURATION (10s), ROUNDS (3), ACCESS_LOG (on: both servers append to a file; off: neither logs)
 set -euo pipefail
 QUIRE=$(realpath "${QUIRE:-build/quire}")
 WORKERS=${WORKERS:-$(nproc)}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
 ACCESS_LOG=${ACCESS_LOG:-on}
 [ -x "$QUIRE" ] || { echo "no quire binary at $QUIRE (build first, or set QUIRE)" >&2; exit 1; }
 
@@ -113,39 +114,27 @@ top_up() {
   SERVED=$done
 }
 
-# --- quire, with and without the page cache
-start_quire() {
-  QPORT=$(free_port)
-  "$QUIRE" serve --site "$work/site" --listen "127.0.0.1:$QPORT" --workers "$WORKERS" "$@" > "$work/logs/quire.out" 2>&1 &
-  QPID=$!
-  pids+=("$QPID")
-  wait_port "$QPORT" || { echo "quire did not start:" >&2; cat "$work/logs/quire.out" >&2; exit 1; }
+# --- the three servers, all up at once so the rounds can take turns
+start_quire() { # VAR_PID VAR_PORT [serve flags]
+  local port pid
+  port=$(free_port)
+  "$QUIRE" serve --site "$work/site" --listen "127.0.0.1:$port" --workers "$WORKERS" "${@:3}" > "$work/logs/quire-$1.out" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_port "$port" || { echo "quire did not start:" >&2; cat "$work/logs/quire-$1.out" >&2; exit 1; }
+  printf -v "$1" '%s' "$pid"
+  printf -v "$2" '%s' "$port"
 }
-stop_quire() { kill -TERM "$QPID"; wait "$QPID" 2>/dev/null || true; }
 
-start_quire
-curl -s "http://127.0.0.1:$QPORT$URL_PATH" > "$work/page.html"
+start_quire CPID CPORT
+curl -s "http://127.0.0.1:$CPORT$URL_PATH" > "$work/page.html"
 hits=0 # each worker has its own cache: a few requests warm them all
-for _ in $(seq 8); do curl -s -D - -o /dev/null "http://127.0.0.1:$QPORT$URL_PATH" | grep -qi '^X-Cache: hit' && hits=$((hits + 1)); done
+for _ in $(seq 8); do curl -s -D - -o /dev/null "http://127.0.0.1:$CPORT$URL_PATH" | grep -qi '^X-Cache: hit' && hits=$((hits + 1)); done
 [ "$hits" -gt 0 ] || echo "warning: the page is not served from the page cache" >&2
 page_bytes=$(wc -c < "$work/page.html")
-C_IDLE=$(worker_rss "$QPID")
-run cached "$QPID" "$QPORT"
-C_RPS=$RPS C_P99=$P99 C_CPU=$CPU_US
-top_up "$QPID" "$QPORT" "$REQS"
-C_SERVED=$SERVED C_AFTER=$(worker_rss "$QPID")
-stop_quire
+start_quire UPID UPORT --no-cache
 
-start_quire --no-cache
-sleep 0.5
-Q_IDLE=$(worker_rss "$QPID")
-run uncached "$QPID" "$QPORT"
-U_RPS=$RPS U_P99=$P99 U_CPU=$CPU_US
-top_up "$QPID" "$QPORT" "$REQS"
-Q_SERVED=$SERVED Q_AFTER=$(worker_rss "$QPID")
-stop_quire
-
-# --- nginx: the same bytes as a static file, same worker count, our own config and prefix
+# nginx: the same bytes as a static file, same worker count, our own config and prefix
 mkdir -p "$work/www$(dirname "$URL_PATH")"
 cp "$work/page.html" "$work/www$URL_PATH"
 chmod -R a+rX "$work/www"
@@ -177,16 +166,41 @@ NPID=$!
 pids+=("$NPID")
 wait_port "$NPORT" || { echo "nginx did not start:" >&2; cat "$work/logs/nginx-error.log" >&2; exit 1; }
 cmp -s <(curl -s "http://127.0.0.1:$NPORT$URL_PATH") "$work/page.html" || echo "warning: nginx serves different bytes" >&2
-sleep 0.3
-N_IDLE=$(worker_rss "$NPID")
-run nginx "$NPID" "$NPORT"
-N_RPS=$RPS N_P99=$P99 N_CPU=$CPU_US
-top_up "$NPID" "$NPORT" "$REQS"
-N_SERVED=$SERVED N_AFTER=$(worker_rss "$NPID")
-kill -QUIT "$NPID"; wait "$NPID" 2>/dev/null || true
+sleep 0.5
+C_IDLE=$(worker_rss "$CPID") Q_IDLE=$(worker_rss "$UPID") N_IDLE=$(worker_rss "$NPID")
+
+# --- ROUNDS rounds, each running the three servers in turn (in a rotating order, so none is
+# always first after a pause); the medians are reported. A shared machine's noise moves single
+# runs by 20% or more; interleaving keeps a slow minute from landing on one server only.
+names=(nginx cached uncached)
+declare -A PID=([nginx]=$NPID [cached]=$CPID [uncached]=$UPID) PORT=([nginx]=$NPORT [cached]=$CPORT [uncached]=$UPORT)
+declare -A ALL_RPS ALL_P99 ALL_CPU SERVED_BY
+for r in $(seq "$ROUNDS"); do
+  for i in 0 1 2; do
+    name=${names[$(((i + r - 1) % 3))]}
+    run "$name" "${PID[$name]}" "${PORT[$name]}"
+    ALL_RPS[$name]+="$RPS " ALL_P99[$name]+="$P99 " ALL_CPU[$name]+="$CPU_US "
+    SERVED_BY[$name]=$((${SERVED_BY[$name]:-0} + REQS))
+  done
+  echo "round $r: req/s nginx $(awk '{print $NF}' <<<"${ALL_RPS[nginx]}"), cached $(awk '{print $NF}' <<<"${ALL_RPS[cached]}"), uncached $(awk '{print $NF}' <<<"${ALL_RPS[uncached]}")" >&2
+done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# p99 values carry units (us, ms, s): compared in microseconds
+to_us() { for v in $1; do awk -v v="$v" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u); f = (u == "s") ? 1e6 : (u == "ms") ? 1e3 : 1; printf "%.0f ", n * f }'; done; }
+N_RPS=$(median "${ALL_RPS[nginx]}") C_RPS=$(median "${ALL_RPS[cached]}") U_RPS=$(median "${ALL_RPS[uncached]}")
+N_CPU=$(median "${ALL_CPU[nginx]}") C_CPU=$(median "${ALL_CPU[cached]}") U_CPU=$(median "${ALL_CPU[uncached]}")
+p99() { awk -v u="$(median "$(to_us "$1")")" 'BEGIN { printf "%.2fms", u / 1000 }'; }
+N_P99=$(p99 "${ALL_P99[nginx]}") C_P99=$(p99 "${ALL_P99[cached]}") U_P99=$(p99 "${ALL_P99[uncached]}")
+
+top_up "$CPID" "$CPORT" "${SERVED_BY[cached]}"; C_SERVED=$SERVED C_AFTER=$(worker_rss "$CPID")
+top_up "$UPID" "$UPORT" "${SERVED_BY[uncached]}"; Q_SERVED=$SERVED Q_AFTER=$(worker_rss "$UPID")
+top_up "$NPID" "$NPORT" "${SERVED_BY[nginx]}"; N_SERVED=$SERVED N_AFTER=$(worker_rss "$NPID")
+kill -TERM "$CPID" "$UPID"; kill -QUIT "$NPID"
+wait "$CPID" "$UPID" "$NPID" 2>/dev/null || true
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "HTTP over loopback: $(nproc) cores, $WORKERS workers each, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, GET $URL_PATH ($page_bytes bytes), access log $ACCESS_LOG"
+echo "medians of $ROUNDS rounds (req/s per round: nginx ${ALL_RPS[nginx]}| cached ${ALL_RPS[cached]}| uncached ${ALL_RPS[uncached]})"
 printf '%-24s %10s %10s %14s %12s %12s\n' "server" "req/s" "p99" "CPU us/req" "x nginx rps" "x nginx CPU"
 printf '%-24s %10s %10s %14s %12s %12s\n' "nginx static file" "$N_RPS" "$N_P99" "$N_CPU" "1.00" "1.00"
 printf '%-24s %10s %10s %14s %12s %12s\n' "quire page cache" "$C_RPS" "$C_P99" "$C_CPU" "$(ratio "$C_RPS" "$N_RPS")" "$(ratio "$C_CPU" "$N_CPU")"
