@@ -152,19 +152,19 @@ return quire.plugin {
       }
     end
 
-    -- The approved thread as the page shows it, kept until the next write (site:memo): the
-    -- query, Markdown and reply links are not redone for every reader.
+    -- The approved thread as the page shows it, rendered (templates/comment_list.mustache) and
+    -- kept until the next write (site:memo): the query, Markdown, reply links and markup are not
+    -- redone for every reader.
     local function thread_view(entry, open)
       local items, count = thread(entry, open)
-      return { items = items, count = count }
+      return { html = items and quire.template.render("comment_list", items), count = count }
     end
 
     local function comments_view(entry, state)
       local open = is_open(entry)
       local t = site:memo(("thread\0%d\0%s"):format(entry.id, open), thread_view, entry, open)
-      local items, count = t.items, t.count
       return {
-        count = count, count_label = count_label(count), thread = items, open = open,
+        count = t.count, count_label = count_label(t.count), thread = t.html, open = open,
         notice = state and state.notice or false,
         form = open and form_view(entry, state) or false,
       }

@@ -21,16 +21,17 @@ return quire.plugin {
       return { label = label, title = e.title, url = quire.content.url(e) }
     end
 
-    -- Kept until the next write (site:memo): false when the entry has no neighbours.
-    local function prevnext_view(id)
+    -- The links, rendered (templates/prevnext.mustache) and kept until the next write
+    -- (site:memo): false when the entry has no neighbours.
+    local function block(id)
       local prev, nxt = quire.content.neighbours(id, { within = settings.within })
-      return (prev or nxt) and { prev = link(prev, settings.previous_label), next = link(nxt, settings.next_label) } or false
+      return (prev or nxt) and quire.template.render("prevnext",
+        { prev = link(prev, settings.previous_label), next = link(nxt, settings.next_label) })
     end
 
     site:filter("view.entry", function(view, entry)
       if skip[entry.type] then return view end
-      local links = site:memo("view\0" .. entry.id, prevnext_view, entry.id)
-      if links then view.prevnext = links end
+      view.prevnext = site:memo("block\0" .. entry.id, block, entry.id) or nil
       return view
     end)
   end,

@@ -28,9 +28,10 @@ return quire.plugin {
       threshold = s.threshold, rarity = s.rarity, date_window_days = s.date_window_days, limit = s.limit,
     }
 
-    -- The cards of an entry's related posts: built from the database only, so kept until the
-    -- next write (site:memo) rather than run through every view.card filter on each request.
-    local function cards(entry)
+    -- The block of an entry's related posts, rendered (templates/related.mustache): built from
+    -- the database only, so kept until the next write (site:memo) rather than scored, run
+    -- through every view.card filter and rendered on each request. false: no related posts.
+    local function block(entry)
       local list = quire.content.related(entry.id, opts)
       list = quire.filters.apply("related.entries", list, entry)
       local items = {}
@@ -38,13 +39,12 @@ return quire.plugin {
         if i > s.limit then break end
         items[#items + 1] = quire.filters.apply("view.card", {}, e)
       end
-      return items
+      return #items > 0 and quire.template.render("related", { title = s.title, items = items })
     end
 
     site:filter("view.entry", function(view, entry)
       if skip[entry.type] then return view end
-      local items = site:memo("cards\0" .. entry.id, cards, entry)
-      if #items > 0 then view.related = { title = s.title, items = items } end
+      view.related = site:memo("block\0" .. entry.id, block, entry) or nil
       return view
     end)
   end,

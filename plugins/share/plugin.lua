@@ -36,9 +36,10 @@ return quire.plugin {
       return (quire.site.base_url or ""):gsub("/+$", "") .. path
     end
 
-    -- The counts and signed links of an entry: database values only (the signing key included),
-    -- so kept until the next write (site:memo) rather than signed again for every reader.
-    local function share_view(id)
+    -- The counts and signed links of an entry, rendered (templates/share.mustache): database
+    -- values only (the signing key included), so kept until the next write (site:memo) rather
+    -- than signed and rendered again for every reader.
+    local function block(id)
       local counts = quire.shares.counts(id)
       local links = {}
       for i, n in ipairs(settings.networks) do
@@ -47,12 +48,12 @@ return quire.plugin {
           href = ("/share/%s/%d?t=%s"):format(n, id, quire.tokens.sign(PURPOSE, id .. ":" .. n)),
         }
       end
-      return { total = counts.total, total_label = counts.total == 1 and "Share" or "Shares", links = links }
+      return quire.template.render("share", { total = counts.total, total_label = counts.total == 1 and "Share" or "Shares", links = links })
     end
 
     site:filter("view.entry", function(view, entry)
       if skip[entry.type] then return view end
-      view.share = site:memo("view\0" .. entry.id, share_view, entry.id)
+      view.share = site:memo("block\0" .. entry.id, block, entry.id)
       return view
     end)
 
