@@ -1,7 +1,9 @@
 -- Feeds and metadata: RSS 2.0, Atom and JSON Feed for the site, each section and each tag;
 -- sitemap.xml with Google News fields for recent stories; robots.txt; and in every page's head
 -- the canonical link, OpenGraph and Twitter card meta, feed discovery links and, on entries,
--- JSON-LD (NewsArticle, or OpinionNewsArticle for opinion pieces).
+-- JSON-LD (NewsArticle, or OpinionNewsArticle for opinion pieces). An entry's tags pass through
+-- the "head.entry" filter ({ meta = { {attr, key, content}, ... }, jsonld = table }, entry) before
+-- they are rendered once and kept until the next write.
 return quire.plugin {
   name = "feeds", version = "1.0", requires = { "theme" },
   settings = {
@@ -254,11 +256,16 @@ return quire.plugin {
         keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
         dateline = place,
       }
+      -- A site adds, changes or drops tags here (the page's view only gets them rendered).
+      local head = quire.filters.apply("head.entry", { meta = m, jsonld = ld }, entry)
       return {
         canonical = { rel = "canonical", href = url, type = false, title = false },
-        description = desc, meta = m,
+        description = desc,
+        -- Rendered once (templates/head_meta.mustache): every page shares a string, where a list
+        -- of tags would be copied for each.
+        meta_html = quire.template.render("head_meta", { meta = head.meta }),
         -- "</script>" cannot appear inside the script element: < is written as \u003c.
-        jsonld = (quire.json.encode(ld):gsub("<", "\\u003c")),
+        jsonld = (quire.json.encode(head.jsonld):gsub("<", "\\u003c")),
       }
     end
 
@@ -269,7 +276,7 @@ return quire.plugin {
         view.hero and view.hero.src, view.dateline and view.dateline.place)
       head.links[#head.links + 1] = h.canonical
       head.description = h.description
-      for _, m in ipairs(h.meta) do head.meta[#head.meta + 1] = m end
+      head.meta_html = h.meta_html
       head.jsonld = h.jsonld
       return view
     end)

@@ -64,7 +64,7 @@ return quire.plugin {
         if view.current_section == name then nav[i].current = view.section_page and "page" or "true" end
       end
       view.nav = #nav > 0 and { items = nav } or nil
-      view.head = view.head or { meta = {}, links = {}, description = false, robots = false, jsonld = false }
+      view.head = view.head or { meta = {}, meta_html = "", links = {}, description = false, robots = false, jsonld = false }
       return view
     end)
 
@@ -82,7 +82,7 @@ return quire.plugin {
       words = words and words:gsub("%.%w+$", ""):gsub("[-_+]+", " ")
       local view = quire.filters.apply("view.page", {
         error = { status = info.status, title = e.title, text = e.text, request_id = info.status >= 500 and info.request_id or false },
-        head = { meta = {}, links = {}, description = false, robots = "noindex", jsonld = false },
+        head = { meta = {}, meta_html = "", links = {}, description = false, robots = "noindex", jsonld = false },
         search_query = words and #words <= 100 and utf8.len(words) and words:match("%a") and words or nil,
       })
       info.html = quire.template.render("error", view)

@@ -144,3 +144,20 @@ describe("feeds plugin language", function()
     assert.equal("pt-PT", q:request("GET", "/sitemap.xml").body:match("<news:language>(.-)</news:language>"))
   end)
 end)
+
+describe("feeds plugin's head.entry filter", function()
+  it("lets a site change an entry's head tags, which are then kept rendered until the next write", function()
+    local here = debug.getinfo(1, "S").source:sub(2):match("^(.*)/") or "."
+    local q = testing.site { plugins = { "theme", "article", "feeds", "seo_tweaks" },
+      plugin_path = { here .. "/fixtures", (os.getenv("PWD") or ".") .. "/plugins" } }
+    local id = q.content.create { type = "article", title = "Ferry fares", status = "published", body = "Up." }
+    local function page() return q:request("GET", q.content.url(q.content.get(id))).body end
+    local html = page()
+    assert.equal("Social: Ferry fares", find(html, "meta[property=og:title]")[1].attrs.content)
+    assert.equal(0, #find(html, "meta[name=twitter:card]"))
+    assert.is_true(q.json.decode(html:match('<script type="application/ld%+json">(.-)</script>')).isAccessibleForFree)
+    assert.equal(html, page())
+    q.content.update(id, { title = "Ferry fares frozen" })
+    assert.equal("Social: Ferry fares frozen", find(page(), "meta[property=og:title]")[1].attrs.content)
+  end)
+end)
