@@ -299,20 +299,54 @@ static void on_written(uv_write_t *w, int status) {
     resume_reading(c);
 }
 
-/* Queues bytes for the socket: either owned (a malloc'd block of hlen bytes, freed once written)
- * or copied from head and body. */
+/* Writes what the socket takes at once, when nothing is queued before it: most responses go
+ * out here without a write request, and so without the epoll_ctl libuv makes for every uv_write,
+ * even one that completes at once. Returns the bytes written. A closing write always goes
+ * through uv_write: the lingering close starts from its callback. */
+static size_t write_now(conn *c, uv_buf_t *b, unsigned n, int close_after) {
+  if (close_after || c->state == ST_CLOSING || c->state == ST_LINGER) return 0;
+  int r = uv_try_write((uv_stream_t *)&c->tcp, b, n); /* UV_EAGAIN while others are queued */
+  return r > 0 ? (size_t)r : 0;
+}
+
+static void after_queued(conn *c) {
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > c->srv->limits.write_queue_max && c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp); /* a client that does not read its responses waits */
+    c->reading = 0;
+  }
+}
+
+/* Sends bytes: either owned (a malloc'd block of hlen bytes, freed once written) or head and
+ * body, borrowed until this returns (what the socket does not take at once is copied). */
 static void queue_write(conn *c, char *owned, const char *head, size_t hlen, const char *body, size_t blen,
                         int close_after) {
   write_req *wr;
   uv_buf_t b;
   if (owned) {
+    b = uv_buf_init(owned, (unsigned)hlen);
+    size_t done = write_now(c, &b, 1, close_after);
+    if (done == hlen) {
+      free(owned);
+      return;
+    }
     wr = qr_xmalloc(sizeof *wr);
     wr->owned = owned;
-    b = uv_buf_init(owned, (unsigned)hlen);
+    b = uv_buf_init(owned + done, (unsigned)(hlen - done));
   } else {
+    uv_buf_t parts[2] = {uv_buf_init((char *)head, (unsigned)hlen), uv_buf_init((char *)body, (unsigned)blen)};
+    size_t done = write_now(c, parts, blen ? 2 : 1, close_after);
+    if (done == hlen + blen) return;
+    if (done < hlen) {
+      head += done;
+      hlen -= done;
+    } else {
+      body += done - hlen;
+      blen -= done - hlen;
+      hlen = 0;
+    }
     wr = qr_xmalloc(sizeof *wr + hlen + blen);
     wr->owned = NULL;
-    memcpy(wr->data, head, hlen);
+    if (hlen) memcpy(wr->data, head, hlen);
     if (blen) memcpy(wr->data + hlen, body, blen);
     b = uv_buf_init(wr->data, (unsigned)(hlen + blen));
   }
@@ -324,31 +358,34 @@ static void queue_write(conn *c, char *owned, const char *head, size_t hlen, con
     conn_close(c);
     return;
   }
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > c->srv->limits.write_queue_max && c->reading) {
-    uv_read_stop((uv_stream_t *)&c->tcp); /* a client that does not read its responses waits */
-    c->reading = 0;
-  }
+  after_queued(c);
 }
 
-/* Plain HTTP: sends a copy of head and the body block itself, which the write owns and frees
- * (no copy of a large body). */
+/* Plain HTTP: sends head (borrowed until this returns) and the body block itself, which this
+ * takes over and frees once written (no copy of a large body). */
 static void queue_write_body(conn *c, const char *head, size_t hlen, char *body, size_t blen, int close_after) {
-  write_req *wr = qr_xmalloc(sizeof *wr + hlen);
-  memcpy(wr->data, head, hlen);
+  uv_buf_t b[2] = {uv_buf_init((char *)head, (unsigned)hlen), uv_buf_init(body, (unsigned)blen)};
+  size_t done = write_now(c, b, 2, close_after);
+  if (done == hlen + blen) {
+    free(body);
+    return;
+  }
+  size_t head_left = done < hlen ? hlen - done : 0;
+  write_req *wr = qr_xmalloc(sizeof *wr + head_left);
+  memcpy(wr->data, head + (hlen - head_left), head_left);
   wr->owned = body;
   wr->c = c;
   wr->close_after = close_after;
-  uv_buf_t b[2] = {uv_buf_init(wr->data, (unsigned)hlen), uv_buf_init(body, (unsigned)blen)};
-  if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, b, 2, on_written) != 0) {
+  size_t body_done = done > hlen ? done - hlen : 0;
+  uv_buf_t rest[2] = {uv_buf_init(wr->data, (unsigned)head_left),
+                      uv_buf_init(body + body_done, (unsigned)(blen - body_done))};
+  if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, head_left ? rest : rest + 1, head_left ? 2 : 1, on_written) != 0) {
     free(wr->owned);
     free(wr);
     conn_close(c);
     return;
   }
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > c->srv->limits.write_queue_max && c->reading) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = 0;
-  }
+  after_queued(c);
 }
 
 /* Sends the TLS engine's pending output (handshake messages, records, alerts). With close_after
