@@ -160,7 +160,7 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
   res->gz_made = e->res.gz_made;
   /* Caches downstream count a max-age from when we rendered the page, not from now. */
   char age[32];
-  snprintf(age, sizeof age, "%lld", (now - e->stored_ms) / 1000);
+  qr_fmt_uint(age, (unsigned long long)((now - e->stored_ms) / 1000), 10);
   qr_http_response_header(res, "Age", age);
   /* Least recently used goes first: a hit moves the page to the young end. */
   if (c->newest != e) {

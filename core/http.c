@@ -423,11 +423,16 @@ static void send_bytes(conn *c, const char *head, size_t hlen, const char *body,
   tls_flush(c, close_after);
 }
 
+/* "PID-sN" in hex: the worker's pid, then a counter. */
 static void new_request_id(conn *c) {
-  snprintf(c->id, sizeof c->id, "%x-s%llx", c->srv->pid, ++c->srv->next_id);
+  size_t n = qr_fmt_uint(c->id, (unsigned)c->srv->pid, 16);
+  c->id[n++] = '-';
+  c->id[n++] = 's';
+  qr_fmt_uint(c->id + n, ++c->srv->next_id, 16);
 }
 
-static void http_date(char *out, size_t n) {
+/* The Date header's value, formatted once a second. */
+static const char *http_date(void) {
   static time_t cached;
   static char text[64];
   time_t now = time(NULL);
@@ -437,13 +442,13 @@ static void http_date(char *out, size_t n) {
     strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     cached = now;
   }
-  snprintf(out, n, "%s", text);
+  return text;
 }
 
 /* An error answer produced by the server itself (limits, bad framing); always closes. */
 static void send_error(conn *c, int status, const char *why) {
-  char head[512], date[64];
-  http_date(date, sizeof date);
+  char head[512];
+  const char *date = http_date();
   if (c->state != ST_HEAD && c->state != ST_BODY) new_request_id(c); /* not inside a request */
   char body[256];
   int blen = snprintf(body, sizeof body, "%d %s: %s\n", status, reason(status), why);
@@ -740,12 +745,19 @@ static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *r
     blen = res->gz.len;
     strcat(extra, "Content-Encoding: gzip\r\n");
   }
-  /* The gzip variant is another representation: its ETag differs. */
+  /* The gzip variant is another representation: its ETag differs ("...-gz"). */
   char etag[64] = "";
   if (res->etag[0]) {
-    size_t n = strlen(res->etag);
-    snprintf(etag, sizeof etag, "%.*s%s\"", (int)(n - 1), res->etag, use_gz ? "-gz" : "");
-    snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "ETag: %s\r\n", etag);
+    size_t n = strlen(res->etag); /* a quoted hash, well under the room */
+    memcpy(etag, res->etag, n - 1);
+    if (use_gz) {
+      memcpy(etag + n - 1, "-gz", 3);
+      n += 3;
+    }
+    memcpy(etag + n - 1, "\"", 2);
+    strcat(extra, "ETag: ");
+    strcat(extra, etag);
+    strcat(extra, "\r\n");
   } else if (cacheable) {
     size_t elen;
     const char *e = header_line_value(&res->head, "ETag", &elen);
@@ -760,15 +772,18 @@ static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *r
     blen = 0;
   }
   int no_body = is_head || status == 304 || status == 204 || (status >= 100 && status < 200);
-  char date[64];
-  http_date(date, sizeof date);
   qr_buf_t head = {0};
-  char line[512];
-  snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: quire\r\n", status, reason(status), date);
-  qr_buf_puts(&head, line);
+  qr_buf_puts(&head, "HTTP/1.1 ");
+  qr_buf_append_uint(&head, (unsigned)status, 10);
+  qr_buf_append(&head, " ", 1);
+  qr_buf_puts(&head, reason(status));
+  qr_buf_puts(&head, "\r\nDate: ");
+  qr_buf_puts(&head, http_date());
+  qr_buf_puts(&head, "\r\nServer: quire\r\n");
   if (status != 304 && status != 204) {
-    snprintf(line, sizeof line, "Content-Length: %zu\r\n", blen);
-    qr_buf_puts(&head, line);
+    qr_buf_puts(&head, "Content-Length: ");
+    qr_buf_append_uint(&head, blen, 10);
+    qr_buf_puts(&head, "\r\n");
   }
   if (!keep_alive) qr_buf_puts(&head, "Connection: close\r\n");
   else if (req->http_minor == 0) qr_buf_puts(&head, "Connection: keep-alive\r\n");

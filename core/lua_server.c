@@ -170,7 +170,6 @@ static void log_request(void *ud, const qr_http_request_t *req, const qr_http_re
   }
   static qr_buf_t line;
   line.len = 0;
-  char num[96];
   qr_buf_puts(&line, req->remote && req->remote[0] ? req->remote : "-");
   qr_buf_puts(&line, " - - [");
   qr_buf_puts(&line, when);
@@ -179,27 +178,34 @@ static void log_request(void *ud, const qr_http_request_t *req, const qr_http_re
     qr_buf_puts(&line, req->method);
     qr_buf_append(&line, " ", 1);
     log_field(&line, req->target, req->target_len, 2048);
-    snprintf(num, sizeof num, " HTTP/1.%d", req->http_minor == 0 ? 0 : 1);
-    qr_buf_puts(&line, num);
+    qr_buf_puts(&line, req->http_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
   } else {
     qr_buf_append(&line, "-", 1);
   }
-  snprintf(num, sizeof num, "\" %d %zu \"", status, body_bytes);
-  qr_buf_puts(&line, num);
+  qr_buf_puts(&line, "\" ");
+  qr_buf_append_uint(&line, (unsigned)status, 10);
+  qr_buf_append(&line, " ", 1);
+  qr_buf_append_uint(&line, body_bytes, 10);
+  qr_buf_puts(&line, " \"");
   log_str(&line, qr_http_header(req, "referer"), 1024);
   qr_buf_puts(&line, "\" \"");
   log_str(&line, qr_http_header(req, "user-agent"), 512);
   qr_buf_puts(&line, "\" \"");
   log_str(&line, res && w->rid[0] ? w->rid : req->id, 64);
-  if (res) {
+  if (res) { /* seconds taken, to the millisecond: "0.002" */
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    snprintf(num, sizeof num, "\" %.3f\n",
-             (double)(t1.tv_sec - w->t0.tv_sec) + (double)(t1.tv_nsec - w->t0.tv_nsec) / 1e9);
+    long long ms = (t1.tv_sec - w->t0.tv_sec) * 1000LL + (t1.tv_nsec - w->t0.tv_nsec + 500000) / 1000000;
+    if (ms < 0) ms = 0;
+    char frac[4] = {(char)('0' + ms % 1000 / 100), (char)('0' + ms % 100 / 10), (char)('0' + ms % 10), '\0'};
+    qr_buf_puts(&line, "\" ");
+    qr_buf_append_uint(&line, (unsigned long long)(ms / 1000), 10);
+    qr_buf_append(&line, ".", 1);
+    qr_buf_puts(&line, frac);
+    qr_buf_append(&line, "\n", 1);
   } else {
-    snprintf(num, sizeof num, "\" -\n");
+    qr_buf_puts(&line, "\" -\n");
   }
-  qr_buf_puts(&line, num);
   qr_server_access_log_write(line.data, line.len);
 }
 
@@ -313,11 +319,17 @@ static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *r
   char key[1024];
   size_t klen = 0;
   int use_cache = w->cache && cacheable_request(req);
-  if (use_cache) {
+  if (use_cache) { /* "HOST TARGET" */
     const char *host = qr_http_header(req, "host");
-    int n = snprintf(key, sizeof key, "%s %.*s", host ? host : "", (int)req->target_len, req->target);
-    use_cache = n > 0 && (size_t)n < sizeof key;
-    klen = (size_t)n;
+    size_t hlen = host ? strlen(host) : 0;
+    use_cache = hlen + 1 + req->target_len < sizeof key;
+    if (use_cache) {
+      if (hlen) memcpy(key, host, hlen);
+      key[hlen] = ' ';
+      memcpy(key + hlen + 1, req->target, req->target_len);
+      klen = hlen + 1 + req->target_len;
+      key[klen] = '\0';
+    }
   }
   if (use_cache) qr_cache_sync(w->cache);
   if (use_cache && qr_cache_get(w->cache, key, klen, res)) {

@@ -55,6 +55,23 @@ void qr_buf_append(qr_buf_t *b, const char *s, size_t n) {
 
 void qr_buf_puts(qr_buf_t *b, const char *s) { qr_buf_append(b, s, strlen(s)); }
 
+size_t qr_fmt_uint(char *out, unsigned long long v, int base) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v % (unsigned)base];
+    v /= (unsigned)base;
+  } while (v);
+  for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  out[n] = '\0';
+  return n;
+}
+
+void qr_buf_append_uint(qr_buf_t *b, unsigned long long v, int base) {
+  char tmp[24];
+  qr_buf_append(b, tmp, qr_fmt_uint(tmp, v, base));
+}
+
 void qr_buf_free(qr_buf_t *b) {
   free(b->data);
   b->data = NULL;

@@ -39,7 +39,14 @@ typedef struct {
 } qr_buf_t;
 void qr_buf_append(qr_buf_t *b, const char *s, size_t n);
 void qr_buf_puts(qr_buf_t *b, const char *s);
+/* Appends v in decimal (base 10) or lowercase hex (base 16): the per-request headers and log
+ * lines are built with these, not snprintf, which cost more than the rest of a cached answer. */
+void qr_buf_append_uint(qr_buf_t *b, unsigned long long v, int base);
 void qr_buf_free(qr_buf_t *b);
+
+/* Writes v in decimal or lowercase hex into out (room for 21 bytes), NUL-terminated; returns
+ * the length. */
+size_t qr_fmt_uint(char *out, unsigned long long v, int base);
 
 /* The value of one hex digit, or -1 when c is not one. */
 int qr_hexval(char c);
