@@ -134,7 +134,7 @@ static void copy_buf(qr_buf_t *dst, const qr_buf_t *src) {
   if (src->len) qr_buf_append(dst, src->data, src->len);
 }
 
-int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res) {
+int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res, int want_gzip) {
   entry *e = find(c, key, klen);
   if (!e) return 0;
   long long now = now_ms();
@@ -152,8 +152,11 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
   }
   res->status = e->res.status;
   copy_buf(&res->head, &e->res.head);
-  copy_buf(&res->body, &e->res.body);
-  copy_buf(&res->gz, &e->res.gz);
+  /* Only the representation that will be sent: a page is copied once, not twice. */
+  if (want_gzip && e->res.gz.len > 0)
+    copy_buf(&res->gz, &e->res.gz);
+  else
+    copy_buf(&res->body, &e->res.body);
   memcpy(res->etag, e->res.etag, sizeof res->etag);
   res->compressible = e->res.compressible;
   res->prepared = 1;

@@ -23,9 +23,10 @@ void qr_cache_sync(qr_cache_t *c);
  * or -1 before one did. */
 long long qr_cache_data_version(const qr_cache_t *c);
 
-/* On a fresh hit copies the stored response (status, headers, body, ETag, gzip variant) into
- * res, adds an Age header, and returns 1; a stale or expired entry is dropped and 0 returned. */
-int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res);
+/* On a fresh hit copies the stored response (status, headers, ETag, and the one body the client
+ * will get: the gzip variant when want_gzip and there is one, else the identity body) into res,
+ * adds an Age header, and returns 1; a stale or expired entry is dropped and 0 returned. */
+int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res, int want_gzip);
 
 /* Stores a prepared response (gzip made) under key, tagged with tags (space-separated), at the
  * tag versions of the last sync, so a write that lands while the page renders makes it stale.

@@ -640,7 +640,8 @@ static const char *header_line_value(const qr_buf_t *head, const char *name, siz
 }
 
 /* 1 when the client takes gzip (a "gzip" or "*" coding whose q is not 0). */
-static int accepts_gzip(const char *ae) {
+int qr_http_accepts_gzip(const qr_http_request_t *req) {
+  const char *ae = qr_http_header(req, "accept-encoding");
   if (!ae) return 0;
   const char *p = ae;
   while (*p) {
@@ -733,7 +734,7 @@ void qr_http_response_free(qr_http_response_t *res) {
 static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *res, int keep_alive) {
   int is_head = strcmp(req->method, "HEAD") == 0;
   int cacheable = (is_head || strcmp(req->method, "GET") == 0) && res->status == 200;
-  int gzip = accepts_gzip(qr_http_header(req, "accept-encoding"));
+  int gzip = qr_http_accepts_gzip(req);
   qr_http_response_prepare(res, gzip);
   const char *body = res->body.data ? res->body.data : "";
   size_t blen = res->body.len;

@@ -47,6 +47,8 @@ typedef struct {
 
 /* The first header named name (lower-case), or NULL. Borrowed from req. */
 const char *qr_http_header(const qr_http_request_t *req, const char *name);
+/* 1 when the request's Accept-Encoding takes gzip (a "gzip" or "*" coding whose q is not 0). */
+int qr_http_accepts_gzip(const qr_http_request_t *req);
 
 /* What a handler fills in. head holds extra header lines ("Name: value\r\n"); body the bytes.
  * Both are owned by the server and reset for each request. */

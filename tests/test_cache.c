@@ -18,11 +18,12 @@ static void page(qr_http_response_t *res, const char *head, const char *body) {
   qr_http_response_prepare(res, 1);
 }
 
-static int get(qr_cache_t *c, const char *key, qr_http_response_t *out) {
+static int get_as(qr_cache_t *c, const char *key, qr_http_response_t *out, int want_gzip) {
   memset(out, 0, sizeof *out);
   qr_cache_sync(c);
-  return qr_cache_get(c, key, strlen(key), out);
+  return qr_cache_get(c, key, strlen(key), out, want_gzip);
 }
+static int get(qr_cache_t *c, const char *key, qr_http_response_t *out) { return get_as(c, key, out, 0); }
 
 int main(void) {
   /* Which responses may be kept, and for how long. */
@@ -58,6 +59,7 @@ int main(void) {
   qr_http_response_free(&res);
   CHECK(get(c, "k front", &out));
   CHECK(out.body.len == 10 && memcmp(out.body.data, "front page", 10) == 0);
+
   CHECK(strstr(out.head.data, "Age: 0\r\n") != NULL);
   qr_http_response_free(&out);
 
@@ -135,6 +137,32 @@ int main(void) {
   CHECK(st.max_bytes == 0 && st.hits == 0);
 
   qr_cache_free(c);
+
+  /* A hit carries the representation the client takes: the gzip variant or the identity body
+   * (a page too short to compress has no variant: everyone gets the body). */
+  c = qr_cache_new(db, 64 * 1024);
+  qr_cache_sync(c);
+  char html[2048];
+  memset(html, 'a', sizeof html - 1);
+  html[sizeof html - 1] = '\0';
+  page(&res, "Content-Type: text/html\r\n", html);
+  CHECK(res.gz.len > 0);
+  CHECK(qr_cache_put(c, "k long", 6, &res, "list:home") == 1);
+  qr_http_response_free(&res);
+  page(&res, "Content-Type: text/html\r\n", "short");
+  CHECK(qr_cache_put(c, "k short", 7, &res, "list:home") == 1);
+  qr_http_response_free(&res);
+  CHECK(get_as(c, "k long", &out, 1));
+  CHECK(out.gz.len > 0 && out.body.len == 0 && out.compressible && out.gz_made);
+  qr_http_response_free(&out);
+  CHECK(get_as(c, "k long", &out, 0));
+  CHECK(out.body.len == sizeof html - 1 && out.gz.len == 0);
+  qr_http_response_free(&out);
+  CHECK(get_as(c, "k short", &out, 1));
+  CHECK(out.body.len == 5 && out.gz.len == 0);
+  qr_http_response_free(&out);
+  qr_cache_free(c);
+
   sqlite3_close(db);
   return check_summary("cache");
 }
