@@ -3,8 +3,8 @@
 -- (FTS5) and tag rarity: computed in C by quire.content.related, memoised until the next write,
 -- and the page showing it is invalidated when an entry of a shared tag changes.
 -- A site replaces the list by registering its own "related.entries" filter (value: the list of
--- entries, argument: the entry), ordered after this plugin. The cards are kept until the next
--- write, so that filter and view.card filters should depend on the database only.
+-- entries, argument: the entry), ordered after this plugin. The rendered block is kept until
+-- the next write, so that filter and view.card filters should depend on the database only.
 return quire.plugin {
   name = "related", version = "1.0", requires = { "theme" },
   settings = {
