@@ -239,6 +239,15 @@ int qr_store_migrate(qr_store_t *s) {
   return on;
 }
 
+/* SQL utf8_valid(x): 1 when x is text (or a blob) of valid UTF-8, 0 when not, NULL for NULL;
+ * bulk writes in SQL check what the Lua content API checks before a save. */
+static void sql_utf8_valid(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+  const char *s = (const char *)sqlite3_value_blob(argv[0]);
+  sqlite3_result_int(ctx, qr_utf8_valid(s ? s : "", (size_t)sqlite3_value_bytes(argv[0])));
+}
+
 int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opts, char *errbuf,
                   size_t errlen) {
   qr_store_opts_t defaults = {.busy_timeout_ms = 5000, .create = 1, .migrate = 1};
@@ -260,6 +269,9 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                  "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16000")))
     goto done;
+  sqlite3_create_function_v2(s->db, "utf8_valid", 1,
+                             SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                             sql_utf8_valid, NULL, NULL, NULL);
   if (opts->migrate) rc = qr_store_migrate(s);
 done:
   if (rc) {
