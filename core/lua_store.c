@@ -68,6 +68,12 @@ static int collect(lua_State *L) {
   sqlite3_stmt *st = lua_touserdata(L, 1);
   int mode = (int)lua_tointeger(L, 2);
   int rc, nrow = 0, ncol = sqlite3_column_count(st);
+  /* The column names are made Lua strings once per statement, not once per row. */
+  int names = lua_gettop(L) + 1;
+  if (mode == MODE_ROWS || mode == MODE_ROW) {
+    luaL_checkstack(L, ncol + 4, "too many result columns");
+    for (int c = 0; c < ncol; c++) lua_pushstring(L, sqlite3_column_name(st, c));
+  }
   if (mode == MODE_ROWS) lua_newtable(L);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (mode == MODE_EXEC) continue;
@@ -77,8 +83,9 @@ static int collect(lua_State *L) {
     }
     lua_createtable(L, 0, ncol);
     for (int c = 0; c < ncol; c++) {
+      lua_pushvalue(L, names + c);
       push_column(L, st, c);
-      lua_setfield(L, -2, sqlite3_column_name(st, c));
+      lua_rawset(L, -3);
     }
     if (mode == MODE_ROW) return 1;
     lua_rawseti(L, -2, ++nrow);

@@ -29,6 +29,24 @@ json.encode_sparse_array(false)
 local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields, e.author_id,"
   .. " e.created_at, e.updated_at, e.published_at"
 
+-- core.slugify of term names, memoised: a bulk retag slugifies the same few names on every save.
+local slug_memo, slug_memo_n = {}, 0
+local function slug_of(name)
+  local slug = slug_memo[name]
+  if slug then return slug end
+  slug = core.slugify(name)
+  if slug_memo_n >= 10000 then slug_memo, slug_memo_n = {}, 0 end
+  slug_memo[name], slug_memo_n = slug, slug_memo_n + 1
+  return slug
+end
+
+-- Lua's %s (what titles and term names are trimmed of) as bytes.
+local SPACE = { [9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true }
+local function trim(v)
+  if SPACE[v:byte(1)] or SPACE[v:byte(-1)] then return (v:gsub("^%s+", ""):gsub("%s+$", "")) end
+  return v
+end
+
 -- Builds the content API for one site: { db = store, limits = {...}, types = registry }.
 function M.new(site)
   local db, limits, types, memo = site.db, site.limits, site.types, site.memo
@@ -105,13 +123,18 @@ function M.new(site)
     end
     local out, seen = {}, {}
     for i, name in ipairs(list) do
-      local f = ("%s[%d]"):format(field, i)
-      name = check_text(errs, f, name, true, limits.term_max)
+      local n = #errs
+      local checked = check_text(errs, field, name, true, limits.term_max)
+      if #errs > n then -- the error names the item: "tags[2]" (formatted only when there is one)
+        errs[#errs] = nil
+        check_text(errs, ("%s[%d]"):format(field, i), name, true, limits.term_max)
+      end
+      name = checked
       if name then
-        name = name:gsub("^%s+", ""):gsub("%s+$", "")
-        local slug = core.slugify(name)
+        name = trim(name)
+        local slug = slug_of(name)
         if slug == "" then
-          errs[#errs + 1] = { field = f, message = ("%q has no letters or digits to make a slug from"):format(name) }
+          errs[#errs + 1] = { field = ("%s[%d]"):format(field, i), message = ("%q has no letters or digits to make a slug from"):format(name) }
         elseif not seen[slug] then
           seen[slug] = true
           out[#out + 1] = name
@@ -133,7 +156,7 @@ function M.new(site)
     end
     local row = { type = e.type }
     row.title = check_text(errs, "title", e.title, true, limits.title_max)
-    if row.title then row.title = row.title:gsub("^%s+", ""):gsub("%s+$", "") end
+    if row.title then row.title = trim(row.title) end
     row.body = check_text(errs, "body", e.body or "", false, nil, limits.body_max) or ""
     row.status = e.status or "draft"
     local workflow = site.workflow
@@ -213,10 +236,22 @@ function M.new(site)
     return base .. "-" .. (max + 1)
   end
 
+  -- Term ids by taxonomy and slug, remembered while one outermost transaction lasts (a retag of
+  -- 1000 entries looks its tags up once); any rollback, and a rename or merge, forgets them.
+  local term_ids = {}
+  function site.forget_terms() term_ids = {} end
   local function term_id(taxonomy, name, slug)
+    local key = taxonomy .. "\0" .. slug
+    local id = term_ids[key]
+    if id then return id end
     local row = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, slug)
-    if row then return row.id end
-    local _, id = db:exec("INSERT INTO terms (taxonomy, slug, name) VALUES (?, ?, ?)", taxonomy, slug, name)
+    if row then
+      id = row.id
+    else
+      local _
+      _, id = db:exec("INSERT INTO terms (taxonomy, slug, name) VALUES (?, ?, ?)", taxonomy, slug, name)
+    end
+    term_ids[key] = id
     return id
   end
 
@@ -226,7 +261,7 @@ function M.new(site)
     local was = {}
     for _, t in ipairs(old) do was[t.slug] = t end
     for i, name in ipairs(names) do
-      local slug = core.slugify(name)
+      local slug = slug_of(name)
       local t = was[slug]
       if not t then
         db:exec("INSERT INTO entry_terms (entry_id, term_id, position) VALUES (?, ?, ?)", entry_id, term_id(taxonomy, name, slug), i)
@@ -265,7 +300,10 @@ function M.new(site)
     with_terms(by_id, db:rows(TERM_ROWS .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", list))
     preloaded = by_id
   end
-  function site.forget_preloaded() preloaded = {} end
+  function site.forget_preloaded()
+    preloaded = {}
+    site.forget_terms() -- a term rename or merge calls this too
+  end
 
   local function current(id)
     local cur = preloaded[id]
@@ -285,8 +323,10 @@ function M.new(site)
     t["entry:" .. e.id] = true
     t["list:all"] = true
     t["list:type:" .. e.type] = true
-    for _, name in ipairs(tags or {}) do t["list:tag:" .. core.slugify(name)] = true end
-    if section then t["list:section:" .. core.slugify(section)] = true end
+    if tags then
+      for _, name in ipairs(tags) do t["list:tag:" .. slug_of(name)] = true end
+    end
+    if section then t["list:section:" .. slug_of(section)] = true end
     return t
   end
 
@@ -412,6 +452,7 @@ function M.new(site)
     error(e, 0)
   end
 
+  local update_in_transaction
   function api.update(id, changes)
     if math.type(id) ~= "integer" then error("quire.content.update takes an entry id", 2) end
     if type(changes) ~= "table" then error("quire.content.update takes a table of changes", 2) end
@@ -420,58 +461,64 @@ function M.new(site)
         errors.invalid("invalid change", { { field = tostring(k), message = k == "type" and "cannot be changed" or "is not an entry attribute" } })
       end
     end
-    return transaction(function()
-      site.defer_search()
-      local cur = current(id)
-      if not cur then errors.raise("not_found", ("no entry %d"):format(id)) end
-      local merged = {
-        type = cur.type, title = cur.title, body = cur.body, status = cur.status,
-        author = cur.author_id, published_at = cur.published_at, fields = json.decode(cur.fields),
-        slug = cur.slug, existing_author = cur.author_id, existing_published_at = cur.published_at,
-      }
-      for k, v in pairs(changes) do
-        if k == "fields" and type(v) == "table" then
-          for fk, fv in pairs(v) do
-            if fv == cjson.null then fv = nil end
-            merged.fields[fk] = fv
-          end
-        elseif k ~= "tags" and k ~= "section" then
-          merged[k] = v
+    return transaction(update_in_transaction, id, changes)
+  end
+
+  local SAMPLED = { "title", "slug", "status", "body", "published_at" }
+  -- api.update's work, inside its transaction (a named function: no closure per save).
+  function update_in_transaction(id, changes)
+    site.defer_search()
+    local cur = current(id)
+    if not cur then errors.raise("not_found", ("no entry %d"):format(id)) end
+    local merged = {
+      type = cur.type, title = cur.title, body = cur.body, status = cur.status,
+      author = cur.author_id, published_at = cur.published_at, fields = json.decode(cur.fields),
+      slug = cur.slug, existing_author = cur.author_id, existing_published_at = cur.published_at,
+    }
+    for k, v in pairs(changes) do
+      if k == "fields" and type(v) == "table" then
+        for fk, fv in pairs(v) do
+          if fv == cjson.null then fv = nil end
+          merged.fields[fk] = fv
         end
+      elseif k ~= "tags" and k ~= "section" then
+        merged[k] = v
       end
-      if changes.status == "published" and changes.published_at == nil and cur.status ~= "published" and cur.published_at == nil then
-        merged.published_at = time.now()
+    end
+    if changes.status == "published" and changes.published_at == nil and cur.status ~= "published" and cur.published_at == nil then
+      merged.published_at = time.now()
+    end
+    merged.tags, merged.section = changes.tags, changes.section
+    local row = validate(merged, id, cur.slug)
+    row.tags = row.tags or cur.tags
+    if row.section == nil then row.section = cur.section end
+    saving(row, id)
+    -- Only changed columns are written: an unchanged indexed column then costs no index
+    -- update, and the search index trigger runs only when title or body is written.
+    local now = time.now()
+    local sets, params, n = { "updated_at = ?" }, { now }, 1
+    for _, col in ipairs(UPDATABLE) do
+      if row[col] ~= cur[col] then
+        sets[#sets + 1] = col .. " = ?"
+        n = n + 1
+        params[n] = row[col]
       end
-      merged.tags, merged.section = changes.tags, changes.section
-      local row = validate(merged, id, cur.slug)
-      row.tags = row.tags or cur.tags
-      if row.section == nil then row.section = cur.section end
-      saving(row, id)
-      -- Only changed columns are written: an unchanged indexed column then costs no index
-      -- update, and the search index trigger runs only when title or body is written.
-      local now = time.now()
-      local sets, params, n = { "updated_at = ?" }, { now }, 1
-      for _, col in ipairs(UPDATABLE) do
-        if row[col] ~= cur[col] then
-          sets[#sets + 1] = col .. " = ?"
-          n = n + 1
-          params[n] = row[col]
-        end
-      end
-      params[n + 1] = id
-      db:exec("UPDATE entries SET " .. table.concat(sets, ", ") .. " WHERE id = ?", table.unpack(params, 1, n + 1))
-      if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
-      if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section) end
-      write_revision(id, row, row.tags, row.section or nil, now)
-      site.bump(touched(cur, row.tags, row.section or nil, touched(cur, cur.tags, cur.section)))
-      site.stats.changed = site.stats.changed + 1
-      for _, f in ipairs({ "title", "slug", "status", "body", "published_at" }) do
+    end
+    params[n + 1] = id
+    db:exec("UPDATE entries SET " .. table.concat(sets, ", ") .. " WHERE id = ?", table.unpack(params, 1, n + 1))
+    if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
+    if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section) end
+    write_revision(id, row, row.tags, row.section or nil, now)
+    site.bump(touched(cur, row.tags, row.section or nil, touched(cur, cur.tags, cur.section)))
+    site.stats.changed = site.stats.changed + 1
+    if #site.stats.samples < 20 then
+      for _, f in ipairs(SAMPLED) do
         if cur[f] ~= row[f] then sample(id, f, cur[f], row[f]) end
       end
       if changes.tags ~= nil then sample(id, "tags", table.concat(cur.tags, ", "), table.concat(row.tags or {}, ", ")) end
-      saved(id, cur.status == "published")
-      return true
-    end)
+    end
+    saved(id, cur.status == "published")
+    return true
   end
 
   function api.delete(id)
@@ -498,9 +545,10 @@ function M.new(site)
 
   -- WHERE clauses and parameters for the filters of q (shared by query and count). Returns nil
   -- when a filter can match nothing (an unknown author).
-  local function filters(q, caller)
+  local function filters(q, caller, level)
+    level = level or 3
     for k in pairs(q) do
-      if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), 3) end
+      if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), level) end
     end
     local where, params = {}, {}
     local function add(clause, ...)
@@ -524,7 +572,7 @@ function M.new(site)
       local v = q[bound[1]]
       if v ~= nil then
         local norm, err = time.parse(v)
-        if not norm then error(caller .. ": " .. bound[1] .. " " .. err, 3) end
+        if not norm then error(caller .. ": " .. bound[1] .. " " .. err, level) end
         add("coalesce(e.published_at, e.created_at) " .. bound[2] .. " ?", norm)
       end
     end
@@ -538,23 +586,25 @@ function M.new(site)
     return db:value("SELECT count(*) FROM entries e" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""), table.unpack(params))
   end
 
-  function api.query(q)
+  -- The rows of a query, not yet hydrated; raises at the caller of its caller (api.query or
+  -- site.query_preloaded).
+  local function select_rows(q)
     q = q or {}
     local order = ORDERS[q.order or "newest"]
-    if not order then error("quire.content.query: order must be newest, oldest, updated or id", 2) end
-    local where, params, add = filters(q, "quire.content.query")
+    if not order then error("quire.content.query: order must be newest, oldest, updated or id", 3) end
+    local where, params, add = filters(q, "quire.content.query", 4)
     if not where then return {} end
     if q.after ~= nil then
       local after_id = type(q.after) == "table" and q.after.id or q.after
-      if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry or an id", 2) end
+      if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry or an id", 3) end
       local key = db:value("SELECT " .. order.key .. " FROM entries e WHERE e.id = ?", after_id)
-      if key == nil and order.key ~= "e.id" then error(("quire.content.query: after entry %d does not exist"):format(after_id), 2) end
+      if key == nil and order.key ~= "e.id" then error(("quire.content.query: after entry %d does not exist"):format(after_id), 3) end
       if order.key == "e.id" then key = after_id end
       add(("(%s, e.id) %s (?, ?)"):format(order.key, order.dir == "DESC" and "<" or ">"), key, after_id)
     end
     local limit = q.limit or 50
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
-      error("quire.content.query: limit must be an integer from 1 to 10000", 2)
+      error("quire.content.query: limit must be an integer from 1 to 10000", 3)
     end
     -- A page built from this list goes stale when an entry of that list changes.
     if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
@@ -564,7 +614,37 @@ function M.new(site)
     local sql = "SELECT " .. ENTRY_COLUMNS .. " FROM entries e"
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, e.id %s LIMIT %d"):format(order.key, order.dir, order.dir, limit)
-    return hydrate(db:rows(sql, table.unpack(params)))
+    return db:rows(sql, table.unpack(params))
+  end
+
+  function api.query(q)
+    return hydrate(select_rows(q))
+  end
+
+  -- quire.each's page of entries: what api.query returns, read once for the caller and for the
+  -- saves fn makes (the preloaded entries of current(): stored columns, terms as rows).
+  function site.query_preloaded(q)
+    local rows = select_rows(q)
+    local by_id, ids, terms = {}, {}, {}
+    for i, r in ipairs(rows) do
+      ids[i] = r.id
+      by_id[r.id] = { id = r.id, type = r.type, slug = r.slug, status = r.status, title = r.title, body = r.body,
+        fields = r.fields, author_id = r.author_id, created_at = r.created_at, updated_at = r.updated_at,
+        published_at = r.published_at }
+      terms[r.id] = { tags = {} }
+    end
+    local term_rows = {}
+    if #ids > 0 then
+      term_rows = db:rows(TERM_ROWS .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", json.encode(ids))
+    end
+    with_terms(by_id, term_rows)
+    for _, r in ipairs(term_rows) do
+      local slot = terms[r.entry_id]
+      if r.taxonomy == "tag" then slot.tags[#slot.tags + 1] = r.name else slot.section = r.name end
+    end
+    for _, r in ipairs(rows) do decode_entry(r, terms[r.id]) end
+    preloaded = by_id
+    return rows
   end
 
   -- Words of the user's text become quoted FTS5 terms, so punctuation is never FTS syntax.
