@@ -21,7 +21,9 @@ static qr_store_t *check_store(lua_State *L) {
 }
 
 /* Binds Lua values at stack slots first..top to stmt. Returns NULL or a static error message;
- * never raises, so the caller can release the statement first. */
+ * never raises, so the caller can release the statement first. Strings are bound without a
+ * copy (SQLITE_STATIC): the caller keeps them on the stack until it releases the statement,
+ * which clears the bindings. */
 static const char *bind_params(lua_State *L, sqlite3_stmt *st, int first, int *bad) {
   int top = lua_gettop(L), n = sqlite3_bind_parameter_count(st);
   if (top - first + 1 != n) return "wrong number of SQL parameters";
@@ -40,7 +42,7 @@ static const char *bind_params(lua_State *L, sqlite3_stmt *st, int first, int *b
       case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, i, &len);
-        rc = sqlite3_bind_text(st, idx, s, (int)len, SQLITE_TRANSIENT);
+        rc = sqlite3_bind_text(st, idx, s, (int)len, SQLITE_STATIC);
         break;
       }
       default: return "SQL parameter must be nil, boolean, number or string";
@@ -111,7 +113,7 @@ static int run(lua_State *L, int mode) {
     qr_store_release(s, st);
     return luaL_error(L, "%s (parameter %d)", err, bad);
   }
-  lua_settop(L, 2);
+  /* The parameters stay on the stack (below collect's frame) until the statement is released. */
   lua_pushcfunction(L, collect);
   lua_pushlightuserdata(L, st);
   lua_pushinteger(L, mode);

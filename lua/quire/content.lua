@@ -109,6 +109,9 @@ function M.new(site)
     return v
   end
 
+  -- Term names check_terms has accepted, with their trimmed form: a bulk retag checks the same
+  -- few names on every save (the checks depend only on the name and limits.term_max).
+  local term_names, term_names_n = {}, 0
   local function check_terms(errs, field, list)
     if list == nil then return nil end
     if list == false then return {} end -- false clears
@@ -123,6 +126,15 @@ function M.new(site)
     end
     local out, seen = {}, {}
     for i, name in ipairs(list) do
+      local valid = term_names[name]
+      if valid then
+        local slug = slug_of(valid)
+        if not seen[slug] then
+          seen[slug] = true
+          out[#out + 1] = valid
+        end
+        goto next
+      end
       local n = #errs
       local checked = check_text(errs, field, name, true, limits.term_max)
       if #errs > n then -- the error names the item: "tags[2]" (formatted only when there is one)
@@ -135,13 +147,42 @@ function M.new(site)
         local slug = slug_of(name)
         if slug == "" then
           errs[#errs + 1] = { field = ("%s[%d]"):format(field, i), message = ("%q has no letters or digits to make a slug from"):format(name) }
-        elseif not seen[slug] then
-          seen[slug] = true
-          out[#out + 1] = name
+        else
+          if term_names_n >= 10000 then term_names, term_names_n = {}, 0 end
+          term_names[list[i]], term_names_n = name, term_names_n + 1
+          if not seen[slug] then
+            seen[slug] = true
+            out[#out + 1] = name
+          end
         end
       end
+      ::next::
     end
     return out
+  end
+
+  -- Stored fields JSON -> the fields as validate() writes them, per type, for types whose
+  -- validation depends on nothing but the value (no ref fields, no validate functions): an update
+  -- that leaves the fields alone need not decode, validate and encode them again. Keyed by the
+  -- type table, so a redefined type starts afresh.
+  local memos = setmetatable({}, { __mode = "k" })
+  local function pure(f)
+    return f.type ~= "ref" and f.validate == nil and (f.item == nil or pure(f.item))
+  end
+  local function fields_memo(t)
+    local memo = memos[t]
+    if memo == nil then
+      memo = { n = 0 }
+      for _, f in pairs(t.fields) do
+        if not pure(f) then memo = false break end
+      end
+      memos[t] = memo
+    end
+    if memo and memo.n >= 1000 then
+      memo = { n = 0 }
+      memos[t] = memo
+    end
+    return memo
   end
 
   -- Validates an entry record (all columns, already merged for an update). Returns the row to
@@ -196,8 +237,17 @@ function M.new(site)
       errs[#errs + 1] = { field = "section", message = "an entry has one section" }
     end
     row.section = sections and (sections[1] or false)
-    local fields = e.fields or {}
-    if type(fields) ~= "table" then
+    local fields = e.fields
+    local fmemo = t and e.fields_json and fields_memo(t)
+    if fmemo and fmemo[e.fields_json] then
+      row.fields = fmemo[e.fields_json]
+      fields = nil
+    elseif fields == nil and e.fields_json then
+      fields = json.decode(e.fields_json)
+    end
+    fields = fields or (not row.fields and {})
+    if not fields then -- the stored fields, already found valid for this type
+    elseif type(fields) ~= "table" then
       errs[#errs + 1] = { field = "fields", message = "must be a table" }
     elseif t then
       local norm, ferrs = types_mod.validate(t, fields, { ref_exists = ref_exists })
@@ -210,6 +260,7 @@ function M.new(site)
           errs[#errs + 1] = { field = "fields", message = ("are %d bytes of JSON, the limit is %d (limits.fields_max)"):format(#encoded, limits.fields_max) }
         else
           row.fields = encoded
+          if fmemo then fmemo.n = fmemo.n + 1; fmemo[e.fields_json] = encoded end
         end
       end
     end
@@ -318,15 +369,26 @@ function M.new(site)
   end
 
   -- The cache tags a write to an entry touches: the entry, and every list it was or is in.
+  -- "list:tag:SLUG" and the like by kind and name, memoised (bounded) like slug_of.
+  local list_tags, list_tags_n = { tag = {}, section = {}, type = {} }, 0
+  local function list_tag(kind, name)
+    local tag = list_tags[kind][name]
+    if not tag then
+      tag = "list:" .. kind .. ":" .. (kind == "type" and name or slug_of(name))
+      if list_tags_n >= 10000 then list_tags, list_tags_n = { tag = {}, section = {}, type = {} }, 0 end
+      list_tags[kind][name], list_tags_n = tag, list_tags_n + 1
+    end
+    return tag
+  end
   local function touched(e, tags, section, extra)
     local t = extra or {}
     t["entry:" .. e.id] = true
     t["list:all"] = true
-    t["list:type:" .. e.type] = true
+    t[list_tag("type", e.type)] = true
     if tags then
-      for _, name in ipairs(tags) do t["list:tag:" .. slug_of(name)] = true end
+      for _, name in ipairs(tags) do t[list_tag("tag", name)] = true end
     end
-    if section then t["list:section:" .. slug_of(section)] = true end
+    if section then t[list_tag("section", section)] = true end
     return t
   end
 
@@ -472,9 +534,14 @@ function M.new(site)
     if not cur then errors.raise("not_found", ("no entry %d"):format(id)) end
     local merged = {
       type = cur.type, title = cur.title, body = cur.body, status = cur.status,
-      author = cur.author_id, published_at = cur.published_at, fields = json.decode(cur.fields),
+      author = cur.author_id, published_at = cur.published_at,
       slug = cur.slug, existing_author = cur.author_id, existing_published_at = cur.published_at,
     }
+    if changes.fields == nil then
+      merged.fields_json = cur.fields -- validate() decodes them only if it must
+    else
+      merged.fields = json.decode(cur.fields)
+    end
     for k, v in pairs(changes) do
       if k == "fields" and type(v) == "table" then
         for fk, fv in pairs(v) do
@@ -509,7 +576,10 @@ function M.new(site)
     if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
     if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section) end
     write_revision(id, row, row.tags, row.section or nil, now)
-    site.bump(touched(cur, row.tags, row.section or nil, touched(cur, cur.tags, cur.section)))
+    -- Straight into the transaction's set of tags to bump (it is flushed before the commit).
+    local pending = site.pending_tags()
+    touched(cur, row.tags, row.section or nil, pending)
+    touched(cur, cur.tags, cur.section, pending)
     site.stats.changed = site.stats.changed + 1
     if #site.stats.samples < 20 then
       for _, f in ipairs(SAMPLED) do

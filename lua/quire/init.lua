@@ -142,6 +142,11 @@ function M.open(dir, opts)
     for t in pairs(tags) do pending[t] = true end
     if db:depth() == 0 then flush_tags() end
   end
+  -- The set of tags the current transaction will bump (add to it; only inside a transaction).
+  function site.pending_tags()
+    assert(db:depth() > 0, "site.pending_tags outside a transaction")
+    return pending
+  end
 
   local quire = {
     version = core.version,
