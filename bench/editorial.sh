@@ -81,10 +81,11 @@ $SAVED
 COMMIT;
 SQL
 
-# timed OUT CMD...: runs CMD, appends "wall cpu" (seconds) to OUT.
+# timed OUT CMD...: runs CMD, appends "wall cpu" (seconds, to the millisecond) to OUT.
 timed() {
   local out=$1; shift
-  /usr/bin/time -f "%e %U %S" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; exit 1; }
+  local TIMEFORMAT='%3R %3U %3S'
+  { time "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; exit 1; }; } 2>"$work/time"
   awk '{ printf "%s %.3f\n", $1, $2 + $3 }' "$work/time" >> "$out"
 }
 for i in $(seq "$RUNS"); do

@@ -254,7 +254,10 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
   if (!opts) opts = &defaults;
   *out = NULL;
   qr_store_t *s = qr_xcalloc(1, sizeof *s);
-  int flags = SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0);
+  /* NOMUTEX: a connection is only ever used by the thread that opened it (each worker is a
+   * process with one loop thread), so SQLite need not lock it on every call (every column
+   * read of every row). */
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts->create ? SQLITE_OPEN_CREATE : 0);
   int rc = 0;
   if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
     rc = fail(s, QR_EIO, "cannot open %s: %s", path,
