@@ -514,7 +514,7 @@ function M.new(site)
     error(e, 0)
   end
 
-  local update_in_transaction
+  local update_in_transaction, update_sql
   function api.update(id, changes)
     if math.type(id) ~= "integer" then error("quire.content.update takes an entry id", 2) end
     if type(changes) ~= "table" then error("quire.content.update takes a table of changes", 2) end
@@ -527,6 +527,20 @@ function M.new(site)
   end
 
   local SAMPLED = { "title", "slug", "status", "body", "published_at" }
+  -- The UPDATE for a set of changed columns (a bit per UPDATABLE column), made once.
+  local update_sqls = {}
+  function update_sql(mask)
+    local sql = update_sqls[mask]
+    if not sql then
+      local sets = { "updated_at = ?" }
+      for i, col in ipairs(UPDATABLE) do
+        if mask & (1 << i) ~= 0 then sets[#sets + 1] = col .. " = ?" end
+      end
+      sql = "UPDATE entries SET " .. table.concat(sets, ", ") .. " WHERE id = ?"
+      update_sqls[mask] = sql
+    end
+    return sql
+  end
   -- api.update's work, inside its transaction (a named function: no closure per save).
   function update_in_transaction(id, changes)
     site.defer_search()
@@ -563,16 +577,16 @@ function M.new(site)
     -- Only changed columns are written: an unchanged indexed column then costs no index
     -- update, and the search index trigger runs only when title or body is written.
     local now = time.now()
-    local sets, params, n = { "updated_at = ?" }, { now }, 1
-    for _, col in ipairs(UPDATABLE) do
+    local params, n, mask = { now }, 1, 0
+    for i, col in ipairs(UPDATABLE) do
       if row[col] ~= cur[col] then
-        sets[#sets + 1] = col .. " = ?"
         n = n + 1
         params[n] = row[col]
+        mask = mask | (1 << i)
       end
     end
     params[n + 1] = id
-    db:exec("UPDATE entries SET " .. table.concat(sets, ", ") .. " WHERE id = ?", table.unpack(params, 1, n + 1))
+    db:exec(update_sql(mask), table.unpack(params, 1, n + 1))
     if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
     if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section) end
     write_revision(id, row, row.tags, row.section or nil, now)
