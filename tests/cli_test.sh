@@ -271,6 +271,38 @@ same "SELECT tag FROM cache_tags WHERE version > $v0 AND tag NOT LIKE 'saved_hoo
 [ "$(srq "$sr" "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'body:harbour'")" = 0 ] && ok || bad "search index still has the old body text"
 [ "$(srq "$sr" "SELECT title FROM entries WHERE id = 7")" = "Harbour story no. 7" ] && ok || bad "regex \$1: $(srq "$sr" "SELECT title FROM entries WHERE id = 7")"
 
+# --- a save in a batch has no savepoint of its own: one that fails half-way poisons the batch
+pz="$work/pz"; "$QUIRE" init "$pz" >/dev/null
+"$QUIRE" run --site "$pz" /dev/stdin >/dev/null 2>&1 <<'LUA'
+quire.content.create { type = "article", title = "One", body = "a" }
+quire.content.create { type = "article", title = "Two", body = "b" }
+LUA
+cat > "$work/pz.lua" <<'LUA'
+local site = quire._site
+local function ghost_update(id) -- its revision breaks a foreign key after the entry is written
+  local actor = site.actor
+  site.actor = { id = 99999, name = "ghost" }
+  local ok = pcall(quire.content.update, id, { title = "Changed" })
+  site.actor = actor
+  assert(not ok)
+end
+local ok, err = pcall(quire.store.transaction, function()
+  quire.content.update(2, { title = "Two fine" })
+  ghost_update(1)
+end)
+print(ok, err)
+ok = pcall(quire.store.transaction, function() -- a savepoint that takes the half-done save with it
+  quire.content.update(2, { title = "Two again" })
+  pcall(quire.store.transaction, function() ghost_update(1) error("undo") end)
+end)
+print(ok)
+LUA
+expect 0 "a half-done save" -- "$QUIRE" run --site "$pz" "$work/pz.lua"
+contains "half-done save refused" "a save failed part-way through (FOREIGN KEY constraint failed)"
+contains "rolled-back savepoint clears it" "true"
+[ "$(sqlite3 "$pz/quire.db" "SELECT group_concat(title, '|') FROM (SELECT title FROM entries ORDER BY id)")" = "One|Two again" ] && ok || bad "half-done save: $(sqlite3 "$pz/quire.db" "SELECT title FROM entries")"
+expect 0 "check after a half-done save" -- "$QUIRE" check --site "$pz"
+
 # --- who and when: --as LOGIN, else the operating-system user
 me="cli:${SUDO_USER:-$(id -un)}"
 "$QUIRE" user add rita --role editor --site "$work/site" >/dev/null

@@ -53,6 +53,25 @@ function M.new(site)
   local api = {}
 
   local transaction = site.transaction
+  -- A save inside a bigger transaction (a quire.each batch) needs no savepoint of its own when
+  -- no plugin watches saves: it checks everything before its first write (it sets writing
+  -- then), and if it fails after that it poisons the transaction (site.poison), which then
+  -- cannot commit half a save even if the caller catches the error. The savepoint per save was
+  -- a tenth of a bulk retag's time (SQLite copies every page a save touches into it).
+  local writing = false
+  local function watched()
+    local hooks = site.hooks
+    return hooks and (hooks:has("hook", "entry.saving") or hooks:has("hook", "entry.saved")
+      or hooks:has("hook", "entry.published"))
+  end
+  local function save(fn, ...)
+    if db:depth() == 0 or watched() then return transaction(fn, ...) end
+    writing = false
+    local ok, res = pcall(fn, ...)
+    if ok then return res end
+    if writing then site.poison(res) end
+    error(res, 0)
+  end
   -- What writes did, for `quire run` summaries (--dry-run): counts and a few sample changes.
   site.stats = site.stats or { created = 0, changed = 0, deleted = 0, samples = {} }
   local function sample(id, what, before, after)
@@ -481,29 +500,34 @@ function M.new(site)
     return copy(row)
   end
 
+  local create_in_transaction
   function api.create(spec)
     if type(spec) ~= "table" then error("quire.content.create takes a table", 2) end
     for k in pairs(spec) do
       if not CREATE_KEYS[k] then errors.invalid("invalid entry", { { field = tostring(k), message = "is not an entry attribute" } }) end
     end
-    return transaction(function()
-      site.defer_search()
-      local row = validate(spec, nil)
-      row.slug = row.slug or unique_slug(row.type, row.title)
-      saving(row, nil)
-      local now = time.now()
-      local _, id = db:exec("INSERT INTO entries (type, slug, status, title, body, fields, author_id, created_at, updated_at, published_at)"
-        .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        row.type, row.slug, row.status, row.title, row.body, row.fields, row.author_id, now, now, row.published_at)
-      if row.tags then set_terms(id, "tag", row.tags, {}) end
-      if row.section then set_terms(id, "section", { row.section }, {}) end
-      write_revision(id, row, row.tags, row.section, now)
-      site.bump(touched({ id = id, type = row.type }, row.tags, row.section or nil))
-      site.stats.created = site.stats.created + 1
-      sample(id, "created", nil, row.title)
-      saved(id, false)
-      return id
-    end)
+    return save(create_in_transaction, spec)
+  end
+
+  -- api.create's work, inside its transaction.
+  function create_in_transaction(spec)
+    site.defer_search()
+    local row = validate(spec, nil)
+    row.slug = row.slug or unique_slug(row.type, row.title)
+    saving(row, nil)
+    local now = time.now()
+    writing = true
+    local _, id = db:exec("INSERT INTO entries (type, slug, status, title, body, fields, author_id, created_at, updated_at, published_at)"
+      .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      row.type, row.slug, row.status, row.title, row.body, row.fields, row.author_id, now, now, row.published_at)
+    if row.tags then set_terms(id, "tag", row.tags, {}) end
+    if row.section then set_terms(id, "section", { row.section }, {}) end
+    write_revision(id, row, row.tags, row.section, now)
+    site.bump(touched({ id = id, type = row.type }, row.tags, row.section or nil))
+    site.stats.created = site.stats.created + 1
+    sample(id, "created", nil, row.title)
+    saved(id, false)
+    return id
   end
 
   -- Validates a would-be entry without writing: returns true, or false and the error list.
@@ -523,7 +547,7 @@ function M.new(site)
         errors.invalid("invalid change", { { field = tostring(k), message = k == "type" and "cannot be changed" or "is not an entry attribute" } })
       end
     end
-    return transaction(update_in_transaction, id, changes)
+    return save(update_in_transaction, id, changes)
   end
 
   local SAMPLED = { "title", "slug", "status", "body", "published_at" }
@@ -586,6 +610,7 @@ function M.new(site)
       end
     end
     params[n + 1] = id
+    writing = true
     db:exec(update_sql(mask), table.unpack(params, 1, n + 1))
     if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
     if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section) end

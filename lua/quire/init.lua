@@ -10,19 +10,35 @@ local M = {}
 -- when it returns, rolls back and re-raises when it errors. before_commit(), when given, runs
 -- just before the outermost commit, inside the transaction; on_begin() before the outermost begin;
 -- on_rollback() after any rollback (of the transaction or of a nested savepoint).
+-- A poisoned transaction (poison.level set, see site.poison) does not commit: its outermost
+-- level rolls back and raises instead.
 -- No closures or tables per call: a bulk script runs one nested transaction per save.
 local function traceback(e)
   if type(e) == "string" then return debug.traceback(e, 2) end
   return e
 end
-local function make_transaction(db, before_commit, on_begin, on_rollback)
+local function make_transaction(db, before_commit, on_begin, on_rollback, poison)
   local function finish(ok, ...)
+    local level = db:depth() -- the level this call opened
+    if ok and poison.level and level == 1 then
+      ok = false
+      poison.refused = true
+    end
     if ok then
       db:commit()
+      if poison.level and poison.level >= level then poison.level = level - 1 end -- now the parent's
       return ...
     end
     db:rollback()
     if on_rollback then on_rollback() end
+    if poison.level and poison.level >= level then -- the half-done save went with this level
+      local refused = poison.refused and poison.err
+      poison.level, poison.err, poison.refused = nil, nil, nil
+      if refused then
+        error(("a save failed part-way through (%s) and the error was caught: the transaction is rolled back"
+          .. " so that it cannot commit half a save"):format(tostring(refused)), 0)
+      end
+    end
     local e = ...
     if type(e) == "string" then e = e:gsub("\nstack traceback:.*$", "") end
     error(e, 0)
@@ -103,13 +119,22 @@ function M.open(dir, opts)
   -- What content.lua remembers for the length of a transaction (term ids) goes at its start and
   -- with any rollback.
   local function forget() if site.forget_terms then site.forget_terms() end end
+  -- A save run without a savepoint of its own (content.lua, when no plugin watches saves) that
+  -- fails after its first write poisons the transaction: whatever catches the error, the level
+  -- that holds the half-done save cannot commit, only roll back (which clears the poison).
+  local poison = {}
+  function site.poison(err)
+    if db:depth() == 0 then return end
+    if not poison.level then poison.level, poison.err = db:depth(), err end
+  end
   site.transaction = make_transaction(db, function()
     flush_search()
     flush_tags()
   end, function()
     deferring = false
+    poison.level, poison.err, poison.refused = nil, nil, nil -- left over from a raw rollback
     forget()
-  end, forget)
+  end, forget, poison)
   -- Who the writes are by: { id = user id or nil, name = login | "cli:<os user>" | "job:<name>" | "web" }.
   site.actor = { name = "system" }
   -- The actor of staff user who (a login or id); raises "invalid" for an unknown user.
