@@ -13,6 +13,7 @@ local CREATE_KEYS = {
   type = true, title = true, body = true, status = true, slug = true, author = true,
   published_at = true, fields = true, tags = true, section = true,
 }
+local TAXONOMIES = { "tag", "section" }
 local ORDERS = {
   newest = { key = "coalesce(e.published_at, e.created_at)", dir = "DESC" },
   oldest = { key = "coalesce(e.published_at, e.created_at)", dir = "ASC" },
@@ -654,7 +655,9 @@ function M.new(site)
 
   -- WHERE clauses and parameters for the filters of q (shared by query and count). Returns nil
   -- when a filter can match nothing (an unknown author).
-  local function filters(q, caller, level)
+  -- after_id (optional): only entries after it are wanted (id order), which bounds the tag and
+  -- section lists too, so that paging through a tag does not list all of it for every page.
+  local function filters(q, caller, level, after_id)
     level = level or 3
     for k in pairs(q) do
       if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), level) end
@@ -666,11 +669,15 @@ function M.new(site)
     end
     if q.type then add("e.type = ?", q.type) end
     if q.status then add("e.status = ?", q.status) end
-    if q.tag then
-      add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'tag' AND t.slug = ?)", core.slugify(q.tag))
-    end
-    if q.section then
-      add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'section' AND t.slug = ?)", core.slugify(q.section))
+    for _, taxonomy in ipairs(TAXONOMIES) do
+      local name = q[taxonomy]
+      if name and after_id then
+        add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
+          .. taxonomy .. "' AND t.slug = ? AND et.entry_id > ?)", core.slugify(name), after_id)
+      elseif name then
+        add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
+          .. taxonomy .. "' AND t.slug = ?)", core.slugify(name))
+      end
     end
     if q.author ~= nil then
       local uid = user_id(q.author, {})
@@ -701,14 +708,18 @@ function M.new(site)
     q = q or {}
     local order = ORDERS[q.order or "newest"]
     if not order then error("quire.content.query: order must be newest, oldest, updated or id", 3) end
-    local where, params, add = filters(q, "quire.content.query", 4)
+    local after_id = q.after
+    if type(after_id) == "table" then after_id = after_id.id end
+    local where, params, add = filters(q, "quire.content.query", 4,
+      order.key == "e.id" and math.type(after_id) == "integer" and after_id or nil)
     if not where then return {} end
     if q.after ~= nil then
-      local after_id = type(q.after) == "table" and q.after.id or q.after
       if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry or an id", 3) end
-      local key = db:value("SELECT " .. order.key .. " FROM entries e WHERE e.id = ?", after_id)
-      if key == nil and order.key ~= "e.id" then error(("quire.content.query: after entry %d does not exist"):format(after_id), 3) end
-      if order.key == "e.id" then key = after_id end
+      local key = after_id
+      if order.key ~= "e.id" then
+        key = db:value("SELECT " .. order.key .. " FROM entries e WHERE e.id = ?", after_id)
+        if key == nil then error(("quire.content.query: after entry %d does not exist"):format(after_id), 3) end
+      end
       add(("(%s, e.id) %s (?, ?)"):format(order.key, order.dir == "DESC" and "<" or ">"), key, after_id)
     end
     local limit = q.limit or 50
