@@ -41,11 +41,25 @@ local function slug_of(name)
   return slug
 end
 
+-- Whether a name in list has this slug.
+local function has_slug(list, slug)
+  for j = 1, #list do
+    if slug_of(list[j]) == slug then return true end
+  end
+  return false
+end
+
 -- Lua's %s (what titles and term names are trimmed of) as bytes.
 local SPACE = { [9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true }
 local function trim(v)
   if SPACE[v:byte(1)] or SPACE[v:byte(-1)] then return (v:gsub("^%s+", ""):gsub("%s+$", "")) end
   return v
+end
+
+-- A JSON array of entry ids for json_each(): table.concat formats integers far more cheaply than
+-- cjson (which formats every number as a double).
+local function id_list(ids)
+  return "[" .. table.concat(ids, ",") .. "]"
 end
 
 -- Builds the content API for one site: { db = store, limits = {...}, types = registry }.
@@ -144,15 +158,13 @@ function M.new(site)
       errs[#errs + 1] = { field = field, message = ("has %d terms, the limit is %d (limits.tags_max)"):format(#list, limits.tags_max) }
       return nil
     end
-    local out, seen = {}, {}
+    -- out sized for four names at once; duplicates (by slug) found by looking back in out
+    -- rather than through a set: lists of terms are short, and tables cost more than a scan.
+    local out = { nil, nil, nil, nil }
     for i, name in ipairs(list) do
       local valid = term_names[name]
       if valid then
-        local slug = slug_of(valid)
-        if not seen[slug] then
-          seen[slug] = true
-          out[#out + 1] = valid
-        end
+        if not has_slug(out, slug_of(valid)) then out[#out + 1] = valid end
         goto next
       end
       local n = #errs
@@ -170,10 +182,7 @@ function M.new(site)
         else
           if term_names_n >= 10000 then term_names, term_names_n = {}, 0 end
           term_names[list[i]], term_names_n = name, term_names_n + 1
-          if not seen[slug] then
-            seen[slug] = true
-            out[#out + 1] = name
-          end
+          if not has_slug(out, slug) then out[#out + 1] = name end
         end
       end
       ::next::
@@ -215,7 +224,10 @@ function M.new(site)
     elseif not t then
       errs[#errs + 1] = { field = "type", message = ("unknown content type '%s' (known: %s)"):format(e.type, table.concat(types:names(), ", ")) }
     end
-    local row = { type = e.type }
+    -- Every key named in the constructor (nil for now), so the table is sized once, not rehashed
+    -- as validate fills it in (a bulk run validates thousands of these).
+    local row = { type = e.type, title = nil, body = nil, status = nil, published_at = nil, author_id = nil,
+      slug = nil, tags = nil, section = nil, fields = nil }
     row.title = check_text(errs, "title", e.title, true, limits.title_max)
     if row.title then row.title = trim(row.title) end
     row.body = check_text(errs, "body", e.body or "", false, nil, limits.body_max) or ""
@@ -363,7 +375,7 @@ function M.new(site)
   local preloaded = {}
   function site.preload_entries(ids)
     if #ids == 0 then return end
-    local list = json.encode(ids)
+    local list = id_list(ids)
     local by_id = {}
     for _, r in ipairs(db:rows("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE e.id IN (SELECT value FROM json_each(?))", list)) do
       by_id[r.id] = r
@@ -422,7 +434,7 @@ function M.new(site)
         .. " WHERE et.entry_id = ? ORDER BY et.position", ids[1])
     else
       rows = db:rows("SELECT et.entry_id, t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-        .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", json.encode(ids))
+        .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", id_list(ids))
     end
     for _, r in ipairs(rows) do
       local slot = by_entry[r.entry_id]
@@ -575,6 +587,7 @@ function M.new(site)
       type = cur.type, title = cur.title, body = cur.body, status = cur.status,
       author = cur.author_id, published_at = cur.published_at,
       slug = cur.slug, existing_author = cur.author_id, existing_published_at = cur.published_at,
+      fields = nil, fields_json = nil, tags = nil, section = nil, -- sized for them (see validate)
     }
     if changes.fields == nil then
       merged.fields_json = cur.fields -- validate() decodes them only if it must
@@ -619,7 +632,10 @@ function M.new(site)
     -- Straight into the transaction's set of tags to bump (it is flushed before the commit).
     local pending = site.pending_tags()
     touched(cur, row.tags, row.section or nil, pending)
-    touched(cur, cur.tags, cur.section, pending)
+    -- and the lists it was in (entry, list:all and its type are in already)
+    local old_tags = cur.tags
+    for i = 1, #old_tags do pending[list_tag("tag", old_tags[i])] = true end
+    if cur.section then pending[list_tag("section", cur.section)] = true end
     site.stats.changed = site.stats.changed + 1
     if #site.stats.samples < 20 then
       for _, f in ipairs(SAMPLED) do
@@ -755,7 +771,7 @@ function M.new(site)
     end
     local term_rows = {}
     if #ids > 0 then
-      term_rows = db:rows(TERM_ROWS .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", json.encode(ids))
+      term_rows = db:rows(TERM_ROWS .. " WHERE et.entry_id IN (SELECT value FROM json_each(?)) ORDER BY et.entry_id, et.position", id_list(ids))
     end
     with_terms(by_id, term_rows)
     for _, r in ipairs(term_rows) do
