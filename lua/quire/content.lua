@@ -673,7 +673,9 @@ function M.new(site)
   -- when a filter can match nothing (an unknown author).
   -- after_id (optional): only entries after it are wanted (id order), which bounds the tag and
   -- section lists too, so that paging through a tag does not list all of it for every page.
-  local function filters(q, caller, level, after_id)
+  -- limit (optional, with after_id): when a tag or section is the only filter, its list needs no
+  -- more than the page's entries.
+  local function filters(q, caller, level, after_id, limit)
     level = level or 3
     for k in pairs(q) do
       if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), level) end
@@ -685,9 +687,14 @@ function M.new(site)
     end
     if q.type then add("e.type = ?", q.type) end
     if q.status then add("e.status = ?", q.status) end
+    local only_term = limit and after_id and (q.tag == nil) ~= (q.section == nil) and q.type == nil and q.status == nil
+      and q.author == nil and q.since == nil and q["until"] == nil
     for _, taxonomy in ipairs(TAXONOMIES) do
       local name = q[taxonomy]
-      if name and after_id then
+      if name and only_term then
+        add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
+          .. taxonomy .. "' AND t.slug = ? AND et.entry_id > ? ORDER BY et.entry_id LIMIT ?)", core.slugify(name), after_id, limit)
+      elseif name and after_id then
         add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
           .. taxonomy .. "' AND t.slug = ? AND et.entry_id > ?)", core.slugify(name), after_id)
       elseif name then
@@ -726,8 +733,11 @@ function M.new(site)
     if not order then error("quire.content.query: order must be newest, oldest, updated or id", 3) end
     local after_id = q.after
     if type(after_id) == "table" then after_id = after_id.id end
-    local where, params, add = filters(q, "quire.content.query", 4,
-      order.key == "e.id" and math.type(after_id) == "integer" and after_id or nil)
+    -- In id order the lists of a tag or section filter start after the page's first id (ids are
+    -- positive: 0 without q.after).
+    local bound = order.key == "e.id" and (q.after == nil and 0 or math.type(after_id) == "integer" and after_id) or nil
+    local where, params, add = filters(q, "quire.content.query", 4, bound,
+      bound and math.type(q.limit) == "integer" and q.limit or nil)
     if not where then return {} end
     if q.after ~= nil then
       if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry or an id", 3) end
