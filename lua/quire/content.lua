@@ -321,11 +321,10 @@ function M.new(site)
 
   -- Term ids by taxonomy and slug, remembered while one outermost transaction lasts (a retag of
   -- 1000 entries looks its tags up once); any rollback, and a rename or merge, forgets them.
-  local term_ids = {}
-  function site.forget_terms() term_ids = {} end
+  local term_ids = { tag = {}, section = {} }
+  function site.forget_terms() term_ids = { tag = {}, section = {} } end
   local function term_id(taxonomy, name, slug)
-    local key = taxonomy .. "\0" .. slug
-    local id = term_ids[key]
+    local id = term_ids[taxonomy][slug]
     if id then return id end
     local row = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, slug)
     if row then
@@ -334,7 +333,7 @@ function M.new(site)
       local _
       _, id = db:exec("INSERT INTO terms (taxonomy, slug, name) VALUES (?, ?, ?)", taxonomy, slug, name)
     end
-    term_ids[key] = id
+    term_ids[taxonomy][slug] = id
     return id
   end
 
