@@ -162,16 +162,7 @@ function M.run(quire, spec)
       table.concat(lines, "\n  ")), 0)
   end
 
-  -- First a read-only pass: a replacement that makes any entry invalid is refused before
-  -- anything is written.
-  local found = 0
-  while next_chunk() do
-    found = found + db:value("SELECT count(*) FROM temp.search_replace")
-    refuse_if_invalid(exec("rows", PROBLEMS))
-  end
-  if spec.regex then db:value("SELECT " .. FN .. "()") end -- reset the count
   local replacements, samples = 0, {}
-  if found == 0 then return 0, 0, samples end
 
   local actor = site.actor
   local function write_chunk()
@@ -225,10 +216,19 @@ SELECT tag, @version FROM (
     replacements = replacements + totals.n + (spec.regex and db:value("SELECT " .. FN .. "()") or 0)
   end
 
-  -- Then the writes, one transaction per chunk (a --dry-run holds them all in one and rolls back).
-  lo, done = 0, false
-  if spec.dry_run then db:begin() end
   local ok, err = pcall(function()
+    -- First a read-only pass: a replacement that makes any entry invalid is refused before
+    -- anything is written.
+    local found = 0
+    while next_chunk() do
+      found = found + db:value("SELECT count(*) FROM temp.search_replace")
+      refuse_if_invalid(exec("rows", PROBLEMS))
+    end
+    if spec.regex then db:value("SELECT " .. FN .. "()") end -- reset the count
+    if found == 0 then return end
+    -- Then the writes, one transaction per chunk (a --dry-run holds them all in one and rolls back).
+    lo, done = 0, false
+    if spec.dry_run then db:begin() end
     while true do
       local more = quire.store.transaction(function()
         if not next_chunk() then return false end
