@@ -725,6 +725,13 @@ function M.new(site)
   function api.count(q)
     local where, params = filters(q or {}, "quire.content.count")
     if not where then return 0 end
+    -- A tag or section alone: its rows in entry_terms are its entries (one row per entry and
+    -- term; the foreign key keeps the entry), counted from the index without listing them.
+    local taxonomy = next(q or {}) and next(q, next(q)) == nil and (q.tag and "tag" or q.section and "section")
+    if taxonomy then
+      return db:value("SELECT count(*) FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = ? AND t.slug = ?",
+        taxonomy, core.slugify(q[taxonomy]))
+    end
     return db:value("SELECT count(*) FROM entries e" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""), table.unpack(params))
   end
 
