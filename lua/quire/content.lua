@@ -74,10 +74,16 @@ function M.new(site)
   -- cannot commit half a save even if the caller catches the error. The savepoint per save was
   -- a tenth of a bulk retag's time (SQLite copies every page a save touches into it).
   local writing = false
+  local watched_hooks, watched_version, watched_value
   local function watched()
     local hooks = site.hooks
-    return hooks and (hooks:has("hook", "entry.saving") or hooks:has("hook", "entry.saved")
-      or hooks:has("hook", "entry.published"))
+    if not hooks then return false end
+    if hooks ~= watched_hooks or hooks.version ~= watched_version then -- looked up once per registry state
+      watched_hooks, watched_version = hooks, hooks.version
+      watched_value = hooks:has("hook", "entry.saving") or hooks:has("hook", "entry.saved")
+        or hooks:has("hook", "entry.published")
+    end
+    return watched_value
   end
   local function save(fn, ...)
     if db:depth() == 0 or watched() then return transaction(fn, ...) end
@@ -456,7 +462,7 @@ function M.new(site)
 
   local function decode_entry(row, terms)
     if not row then return nil end
-    row.fields = json.decode(row.fields)
+    row.fields = row.fields == "{}" and {} or json.decode(row.fields) -- the common case without cjson
     row.author = row.author_id
     row.tags = terms and terms.tags or {}
     row.section = terms and terms.section
@@ -475,7 +481,7 @@ function M.new(site)
   -- follow the write inside the same transaction, so a failing handler undoes the save.
   local function saving(row, id)
     local hooks = site.hooks
-    if not (hooks and hooks:has("hook", "entry.saving")) then return end
+    if not (watched() and hooks:has("hook", "entry.saving")) then return end
     local draft = { id = id, type = row.type, slug = row.slug, status = row.status, title = row.title, body = row.body,
       fields = row.fields and json.decode(row.fields) or {}, author = row.author_id, published_at = row.published_at,
       tags = row.tags, section = row.section or nil }
@@ -487,7 +493,7 @@ function M.new(site)
 
   local function saved(id, was_published)
     local hooks = site.hooks
-    if not hooks then return end
+    if not watched() then return end
     local want_saved, want_published = hooks:has("hook", "entry.saved"), hooks:has("hook", "entry.published")
     if not (want_saved or want_published) then return end
     local e = api.get(id)
