@@ -636,7 +636,7 @@ function M.new(site)
     writing = true
     db:exec(update_sql(mask), table.unpack(params, 1, n + 1))
     if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
-    if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section) end
+    if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section or {}) end
     write_revision(id, row, row.tags, row.section or nil, now)
     -- Straight into the transaction's set of tags to bump (it is flushed before the commit).
     local pending = site.pending_tags()
@@ -787,13 +787,19 @@ function M.new(site)
   -- saves fn makes (the preloaded entries of current(): stored columns, terms as rows).
   function site.query_preloaded(q)
     local rows = select_rows(q)
-    local by_id, ids, terms = {}, {}, {}
+    local by_id, ids, user = {}, {}, {}
     for i, r in ipairs(rows) do
-      ids[i] = r.id
-      by_id[r.id] = { id = r.id, type = r.type, slug = r.slug, status = r.status, title = r.title, body = r.body,
+      local id = r.id
+      ids[i] = id
+      -- what current() gives a save (as with_terms builds it; the section list made if needed)
+      by_id[id] = { id = id, type = r.type, slug = r.slug, status = r.status, title = r.title, body = r.body,
         fields = r.fields, author_id = r.author_id, created_at = r.created_at, updated_at = r.updated_at,
-        published_at = r.published_at }
-      terms[r.id] = { tags = {} }
+        published_at = r.published_at, tags = {}, section = nil, stored = { tag = {}, section = nil } }
+      -- what the caller gets (as decode_entry makes it)
+      user[id] = r
+      r.fields = r.fields == "{}" and {} or json.decode(r.fields)
+      r.author = r.author_id
+      r.tags = {}
     end
     local term_rows = {}
     if #ids > 0 then
@@ -808,12 +814,20 @@ function M.new(site)
         end
       end
     end
-    with_terms(by_id, term_rows)
-    for _, r in ipairs(term_rows) do
-      local slot = terms[r.entry_id]
-      if r.taxonomy == "tag" then slot.tags[#slot.tags + 1] = r.name else slot.section = r.name end
+    for _, t in ipairs(term_rows) do
+      local cur, r = by_id[t.entry_id], user[t.entry_id]
+      local stored = cur.stored
+      if t.taxonomy == "tag" then
+        stored.tag[#stored.tag + 1] = t
+        cur.tags[#cur.tags + 1] = t.name
+        r.tags[#r.tags + 1] = t.name
+      else
+        local list = stored.section or {}
+        stored.section = list
+        list[#list + 1] = t
+        cur.section, r.section = t.name, t.name
+      end
     end
-    for _, r in ipairs(rows) do decode_entry(r, terms[r.id]) end
     preloaded = by_id
     return rows
   end
