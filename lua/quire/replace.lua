@@ -40,13 +40,15 @@ local function expressions(col, on, regex)
   return new, n
 end
 
+-- (CROSS JOIN: the chunk in temp.search_replace drives every join, so SQLite never scans all the
+-- entries for one chunk.)
 -- What a save would refuse, as SQL over the chunk's new text (s) and its entry (e): the same
 -- checks as validate() in content.lua for the columns a replacement touches or a save re-checks.
 local PROBLEMS = [[
 SELECT * FROM (
   SELECT s.id, e.type, e.status, e.published_at, coalesce(s.title, e.title) AS title, coalesce(s.body, e.body) AS body,
     e.type IN (SELECT value FROM json_each(@types)) AS type_ok, e.status IN (SELECT value FROM json_each(@states)) AS status_ok
-  FROM temp.search_replace s JOIN entries e ON e.id = s.id)
+  FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id)
 WHERE trim(title, @ws) = '' OR NOT utf8_valid(title) OR length(title) > @title_max
   OR NOT utf8_valid(body) OR length(CAST(body AS BLOB)) > @body_max
   OR NOT type_ok OR NOT status_ok OR (status = 'scheduled' AND published_at IS NULL)
@@ -102,7 +104,7 @@ function M.run(quire, spec)
     for _, f in ipairs(spec.fields) do any[#any + 1] = ("instr(%s, @old) > 0"):format(f) end
     prefilter = "(" .. table.concat(any, " OR ") .. ")"
   end
-  local type_clause = spec.type and " AND type = @type" or ""
+  local type_clause = spec.type and " AND +type = @type" or "" -- (+: by id range, not the type index)
   local fill = ("INSERT INTO temp.search_replace (id, title, body, n, fix) SELECT id, %s, %s, %s + %s,"
     .. " (status = 'published' AND published_at IS NULL) OR title <> trim(title, @ws) FROM entries"
     .. " WHERE id > @lo AND id <= @hi%s AND %s"):format(new_title, new_body, n_title, n_body, type_clause, prefilter)
@@ -170,7 +172,7 @@ function M.run(quire, spec)
     refuse_if_invalid(exec("rows", PROBLEMS), true)
     if #samples < 5 then
       for _, r in ipairs(db:rows("SELECT s.id, s.title, s.body, e.title AS old_title, e.body AS old_body"
-        .. " FROM temp.search_replace s JOIN entries e ON e.id = s.id ORDER BY s.id LIMIT 5")) do
+        .. " FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id ORDER BY s.id LIMIT 5")) do
         for _, f in ipairs(spec.fields) do
           if r[f] ~= nil and #samples < 5 then
             samples[#samples + 1] = ("entry %d %s: %s"):format(r.id, f, diff.words(r["old_" .. f], r[f], 60))
@@ -184,7 +186,9 @@ function M.run(quire, spec)
     local sets = { "updated_at = @now" }
     if on.title then sets[#sets + 1] = "title = coalesce(trim(s.title, @ws), entries.title)" end
     if on.body then sets[#sets + 1] = "body = coalesce(s.body, entries.body)" end
-    exec("exec", "UPDATE entries SET " .. table.concat(sets, ", ") .. " FROM temp.search_replace s WHERE entries.id = s.id")
+    -- (the IN makes SQLite look the chunk's entries up rather than scan the whole table)
+    exec("exec", "UPDATE entries SET " .. table.concat(sets, ", ") .. " FROM temp.search_replace s WHERE entries.id = s.id"
+      .. " AND entries.id IN (SELECT id FROM temp.search_replace)")
     -- What a save also does (rarely needed, so apart, to leave the indexes of the rest alone): a
     -- stored title is trimmed, a published entry without a date gets one.
     if db:value("SELECT 1 FROM temp.search_replace WHERE fix LIMIT 1") then
@@ -198,7 +202,7 @@ function M.run(quire, spec)
 INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, actor, created_at)
 SELECT e.id, e.title, e.slug, e.status, e.body, e.fields, ]] .. TERMS .. [[,
   e.published_at, e.author_id, @actor_id, @actor, @now
-FROM temp.search_replace s JOIN entries e ON e.id = s.id
+FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
 ORDER BY s.id]])
     -- The cache tags a save bumps (content.lua's touched): the entry and every list it is in.
     params.version = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
@@ -207,9 +211,9 @@ INSERT INTO cache_tags (tag, version)
 SELECT tag, @version FROM (
   SELECT 'entry:' || id AS tag FROM temp.search_replace
   UNION ALL SELECT 'list:all'
-  UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.search_replace s JOIN entries e ON e.id = s.id
+  UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
   UNION ALL SELECT DISTINCT 'list:' || t.taxonomy || ':' || t.slug FROM temp.search_replace s
-    JOIN entry_terms et ON et.entry_id = s.id JOIN terms t ON t.id = et.term_id
+    CROSS JOIN entry_terms et ON et.entry_id = s.id CROSS JOIN terms t ON t.id = et.term_id
 ) WHERE true ON CONFLICT (tag) DO UPDATE SET version = excluded.version]])
     local totals = db:row("SELECT count(*) AS entries, coalesce(sum(n), 0) AS n FROM temp.search_replace")
     changed = changed + totals.entries
