@@ -43,18 +43,19 @@ TERMS="(SELECT CASE WHEN count(*) FILTER (WHERE taxonomy = 'section') = 0
     THEN json_object('tags', json_group_array(name) FILTER (WHERE taxonomy = 'tag'))
     ELSE json_object('tags', json_group_array(name) FILTER (WHERE taxonomy = 'tag'), 'section', max(name) FILTER (WHERE taxonomy = 'section')) END
   FROM (SELECT t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id ORDER BY et.position))"
-# Revisions and cache tags for the entries in temp.changed, as a save writes them.
+# Revisions and cache tags for the entries in temp.changed, as a save writes them (CROSS JOIN: the
+# changed entries drive the joins, as in quire's own SQL, rather than a scan of every entry).
 SAVED="
 INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, actor, created_at)
   SELECT e.id, e.title, e.slug, e.status, e.body, e.fields, $TERMS, e.published_at, e.author_id, NULL, '$actor', e.updated_at
-  FROM temp.changed c JOIN entries e ON e.id = c.id ORDER BY e.id;
+  FROM temp.changed c CROSS JOIN entries e ON e.id = c.id ORDER BY e.id;
 CREATE TEMP TABLE v AS SELECT coalesce(max(version), 0) + 1 AS v FROM cache_tags;
 INSERT INTO cache_tags (tag, version) SELECT tag, (SELECT v FROM temp.v) FROM (
   SELECT 'entry:' || id AS tag FROM temp.changed
   UNION ALL SELECT 'list:all'
-  UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.changed c JOIN entries e ON e.id = c.id
+  UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.changed c CROSS JOIN entries e ON e.id = c.id
   UNION ALL SELECT DISTINCT 'list:' || t.taxonomy || ':' || t.slug FROM temp.changed c
-    JOIN entry_terms et ON et.entry_id = c.id JOIN terms t ON t.id = et.term_id
+    CROSS JOIN entry_terms et ON et.entry_id = c.id CROSS JOIN terms t ON t.id = et.term_id
 ) WHERE true ON CONFLICT (tag) DO UPDATE SET version = excluded.version;"
 
 cat > "$work/retag.sql" <<SQL
