@@ -217,7 +217,7 @@ quire.content.create { type = "article", title = "Untouched", body = "Nothing he
 quire.content.create { type = "article", title = "Gone", body = "Short." }
 LUA
 "$QUIRE" user add sam --role editor --site "$sr" >/dev/null
-cp -r "$sr" "$work/sr2"; cp -r "$sr" "$work/sr3"
+cp -r "$sr" "$work/sr2"; cp -r "$sr" "$work/sr3"; cp -r "$sr" "$work/sr4"
 printf 'plugins = { "saved_hook" }\nplugin_path = { "%s/fixtures/plugins" }\n' "$2" >> "$work/sr2/site.lua"
 srq() { sqlite3 "$1/quire.db" "$2"; }
 v0=$(srq "$sr" "SELECT coalesce(max(version), 0) FROM cache_tags")
@@ -253,6 +253,17 @@ replace.run(quire, { old = "(\\w+) (\\d+)$", new = "$1 no. $2", regex = true, fi
 LUA
 [ "$(srq "$work/sr3" "SELECT title, body FROM entries")" = "$(srq "$sr" "SELECT title, body FROM entries")" ] && ok || bad "chunked run differs"
 [ "$(srq "$work/sr3" "SELECT count(*) FROM revisions")" = "$(srq "$sr" "SELECT count(*) FROM revisions")" ] && ok || bad "chunked run: revisions differ"
+# a run that dies in its third chunk leaves the first two chunks written whole, and a clean site
+"$QUIRE" run --site "$work/sr4" /dev/stdin >/dev/null 2>&1 <<'LUA'
+local replace, time = require "quire.replace", require "quire.time"
+replace.CHUNK = 5
+local now, calls = time.now, 0
+time.now = function() calls = calls + 1; if calls == 3 then error("killed") end return now() end
+print(pcall(replace.run, quire, { old = "harbour", new = "port", fields = { "title", "body" } }))
+LUA
+[ "$(srq "$work/sr4" "SELECT group_concat(id) FROM (SELECT id FROM entries WHERE body LIKE '%port pilots%' ORDER BY id)")" = "1,2,3,4,5,6,7,8,9,10" ] && ok || bad "chunks after a failure: $(srq "$work/sr4" "SELECT id FROM entries WHERE body LIKE '%port pilots%'")"
+[ "$(srq "$work/sr4" "SELECT count(*) FROM revisions r JOIN entries e ON e.id = r.entry_id WHERE r.body LIKE '%port pilots%'")" = 10 ] && ok || bad "revisions after a failure"
+expect 0 "check after a failed chunk" -- "$QUIRE" check --site "$work/sr4"
 same() { # same QUERY on both sites
   local a b; a=$(srq "$sr" "$1"); b=$(srq "$work/sr2" "$1")
   [ "$a" = "$b" ] && ok || bad "set-based and per-entry differ on $1: $(diff <(echo "$a") <(echo "$b"))"
