@@ -113,6 +113,21 @@ static int run(lua_State *L, int mode) {
     qr_store_release(s, st);
     return luaL_error(L, "%s (parameter %d)", err, bad);
   }
+  if (mode == MODE_EXEC) { /* steps without making Lua values: nothing can raise, no pcall needed */
+    sqlite3 *db = qr_store_db(s);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) {
+      lua_pushstring(L, sqlite3_errmsg(db)); /* SQLite's message names the constraint */
+      qr_store_release(s, st);
+      return lua_error(L);
+    }
+    qr_store_release(s, st);
+    lua_pushinteger(L, sqlite3_changes(db));
+    lua_pushinteger(L, sqlite3_last_insert_rowid(db));
+    return 2;
+  }
   /* The parameters stay on the stack (below collect's frame) until the statement is released. */
   lua_pushcfunction(L, collect);
   lua_pushlightuserdata(L, st);

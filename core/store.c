@@ -23,6 +23,7 @@ struct qr_store_s {
   sqlite3 *db;
   cached_stmt *buckets[STMT_BUCKETS];
   int ncached;
+  cached_stmt *last; /* the cached statement prepare gave out last: release finds it without a hash */
   int depth;
   char errmsg[512];
 };
@@ -69,6 +70,7 @@ sqlite3_stmt *qr_store_prepare(qr_store_t *s, const char *sql) {
   for (cached_stmt *c = s->buckets[h]; c; c = c->next) {
     if (strcmp(c->sql, sql) == 0 && !c->in_use) {
       c->in_use = 1;
+      s->last = c;
       return c->stmt;
     }
   }
@@ -91,12 +93,19 @@ sqlite3_stmt *qr_store_prepare(qr_store_t *s, const char *sql) {
     c->next = s->buckets[h];
     s->buckets[h] = c;
     s->ncached++;
+    s->last = c;
   }
   return stmt;
 }
 
 void qr_store_release(qr_store_t *s, sqlite3_stmt *stmt) {
   if (!stmt) return;
+  if (s->last && s->last->stmt == stmt) { /* the usual case: prepare, step, release */
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    s->last->in_use = 0;
+    return;
+  }
   const char *sql = sqlite3_sql(stmt);
   for (cached_stmt *c = s->buckets[hash_sql(sql)]; c; c = c->next) {
     if (c->stmt == stmt) {
