@@ -122,31 +122,27 @@ function M.new(site)
     return db:row("SELECT 1 AS ok FROM entries WHERE id = ?", id) ~= nil
   end
 
+  -- Checks a text column (core.text_check does the work in one call); returns the text and
+  -- whether it starts or ends with whitespace, or nil after adding the error to errs.
+  local text_check = core.text_check
   local function check_text(errs, field, v, required, max_chars, max_bytes)
-    if v == nil or (required and type(v) == "string" and v:match("^%s*$")) then
-      if required then errs[#errs + 1] = { field = field, message = "is required" } end
-      return nil
+    local problem, n = text_check(v, required, max_chars, max_bytes)
+    if problem == nil then return v, n end
+    local message
+    if problem == "missing" then
+      if not required then return nil end
+      message = "is required"
+    elseif problem == "type" then
+      message = "must be text, got " .. type(v)
+    elseif problem == "utf8" then
+      message = "is not valid UTF-8"
+    elseif problem == "bytes" then
+      message = ("is %d bytes, the limit is %d (limits.%s)"):format(#v, max_bytes, field .. "_max")
+    else
+      message = ("is %d characters, the limit is %d (limits.%s_max)"):format(n, max_chars, field)
     end
-    if type(v) ~= "string" then
-      errs[#errs + 1] = { field = field, message = "must be text, got " .. type(v) }
-      return nil
-    end
-    if not core.utf8_valid(v) then
-      errs[#errs + 1] = { field = field, message = "is not valid UTF-8" }
-      return nil
-    end
-    if max_bytes and #v > max_bytes then
-      errs[#errs + 1] = { field = field, message = ("is %d bytes, the limit is %d (limits.%s)"):format(#v, max_bytes, field .. "_max") }
-      return nil
-    end
-    if max_chars then
-      local n = utf8.len(v)
-      if n > max_chars then
-        errs[#errs + 1] = { field = field, message = ("is %d characters, the limit is %d (limits.%s_max)"):format(n, max_chars, field) }
-        return nil
-      end
-    end
-    return v
+    errs[#errs + 1] = { field = field, message = message }
+    return nil
   end
 
   -- Term names check_terms has accepted, with their trimmed form: a bulk retag checks the same
@@ -234,8 +230,9 @@ function M.new(site)
     -- as validate fills it in (a bulk run validates thousands of these).
     local row = { type = e.type, title = nil, body = nil, status = nil, published_at = nil, author_id = nil,
       slug = nil, tags = nil, section = nil, fields = nil }
-    row.title = check_text(errs, "title", e.title, true, limits.title_max)
-    if row.title then row.title = trim(row.title) end
+    local title, padded = check_text(errs, "title", e.title, true, limits.title_max)
+    if padded then title = (title:gsub("^%s+", ""):gsub("%s+$", "")) end
+    row.title = title
     row.body = check_text(errs, "body", e.body or "", false, nil, limits.body_max) or ""
     row.status = e.status or "draft"
     local workflow = site.workflow
