@@ -65,8 +65,8 @@ function M.each_for(quire, site, run)
       local ok, page = pcall(quire.store.transaction, function()
         q.after = after > 0 and after or nil
         local rows = site.query_preloaded(q) -- fn's saves then need not read their entry again
-        for _, e in ipairs(rows) do
-          fn(e)
+        for i = 1, #rows do
+          fn(rows[i])
           n = n + 1
         end
         if #rows > 0 then

@@ -163,7 +163,10 @@ function M.new(site)
     -- out sized for four names at once; duplicates (by slug) found by looking back in out
     -- rather than through a set: lists of terms are short, and tables cost more than a scan.
     local out = { nil, nil, nil, nil }
-    for i, name in ipairs(list) do
+    -- (a numeric loop that stops at the first nil, as ipairs would: ipairs costs a C call per item)
+    for i = 1, math.maxinteger do
+      local name = list[i]
+      if name == nil then break end
       local valid = term_names[name]
       if valid then
         if not has_slug(out, slug_of(valid)) then out[#out + 1] = valid end
@@ -344,8 +347,9 @@ function M.new(site)
   -- from old ({ id =, slug =, position = } as stored): adding one tag inserts one row.
   local function set_terms(entry_id, taxonomy, names, old)
     local was = {}
-    for _, t in ipairs(old) do was[t.slug] = t end
-    for i, name in ipairs(names) do
+    for i = 1, #old do was[old[i].slug] = old[i] end
+    for i = 1, #names do
+      local name = names[i]
       local slug = slug_of(name)
       local t = was[slug]
       if not t then
@@ -424,7 +428,7 @@ function M.new(site)
     t["list:all"] = true
     t[list_tag("type", e.type)] = true
     if tags then
-      for _, name in ipairs(tags) do t[list_tag("tag", name)] = true end
+      for i = 1, #tags do t[list_tag("tag", tags[i])] = true end
     end
     if section then t[list_tag("section", section)] = true end
     return t
@@ -622,7 +626,8 @@ function M.new(site)
     -- update, and the search index trigger runs only when title or body is written.
     local now = time.now()
     local params, n, mask = { now }, 1, 0
-    for i, col in ipairs(UPDATABLE) do
+    for i = 1, #UPDATABLE do
+      local col = UPDATABLE[i]
       if row[col] ~= cur[col] then
         n = n + 1
         params[n] = row[col]
@@ -785,7 +790,8 @@ function M.new(site)
   function site.query_preloaded(q)
     local rows = select_rows(q)
     local by_id, ids, user = {}, {}, {}
-    for i, r in ipairs(rows) do
+    for i = 1, #rows do
+      local r = rows[i]
       local id = r.id
       ids[i] = id
       -- what current() gives a save (as with_terms builds it; the section list made if needed)
@@ -811,7 +817,8 @@ function M.new(site)
         end
       end
     end
-    for _, t in ipairs(term_rows) do
+    for i = 1, #term_rows do
+      local t = term_rows[i]
       local cur, r = by_id[t.entry_id], user[t.entry_id]
       local stored = cur.stored
       if t.taxonomy == "tag" then
