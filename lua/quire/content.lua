@@ -625,18 +625,23 @@ function M.new(site)
     -- Only changed columns are written: an unchanged indexed column then costs no index
     -- update, and the search index trigger runs only when title or body is written.
     local now = time.now()
-    local params, n, mask = { now }, 1, 0
+    local params, n, mask = nil, 1, 0
     for i = 1, #UPDATABLE do
       local col = UPDATABLE[i]
       if row[col] ~= cur[col] then
+        params = params or { now }
         n = n + 1
         params[n] = row[col]
         mask = mask | (1 << i)
       end
     end
-    params[n + 1] = id
     writing = true
-    db:exec(update_sql(mask), table.unpack(params, 1, n + 1))
+    if params then
+      params[n + 1] = id
+      db:exec(update_sql(mask), table.unpack(params, 1, n + 1))
+    else -- only updated_at (a retag): no parameter table
+      db:exec(update_sql(0), now, id)
+    end
     if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
     if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section or {}) end
     write_revision(id, row, row.tags, row.section or nil, now)
