@@ -1,11 +1,12 @@
-/* Files compiled into the binary: SQL migrations and the Lua half of the core. */
+/* Files compiled into the binary: SQL migrations (text) and the Lua half of the core (bytecode
+ * with debug info, from cmake/luabc.c). */
 #ifndef QR_EMBEDDED_H
 #define QR_EMBEDDED_H
 #include <stddef.h>
 
 typedef struct {
   const char *name; /* migration file name, or Lua module name ("quire.content") */
-  const char *data; /* NUL-terminated contents, static */
+  const char *data; /* NUL-terminated contents (SQL text, or Lua bytecode), static */
   size_t len;
 } qr_embedded_t;
 

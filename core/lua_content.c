@@ -35,6 +35,58 @@ static int l_utf8_valid(lua_State *L) {
   return 1;
 }
 
+static int is_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); } /* Lua's %s */
+
+/* core.text_check(v, required, max_chars, max_bytes) -> nil, padded | problem [, characters]
+ * The checks content.lua makes of a text column before a save, in its order and in one call (a
+ * bulk run makes thousands): problem is "missing" (nil; or blank, when required), "type" (not a
+ * string), "utf8", "bytes" (over max_bytes) or "chars" (over max_chars, with the count). For
+ * valid text, padded says it starts or ends with whitespace (a title is then trimmed). */
+static int l_text_check(lua_State *L) {
+  int required = lua_toboolean(L, 2);
+  lua_Integer max_chars = luaL_optinteger(L, 3, -1);
+  lua_Integer max_bytes = luaL_optinteger(L, 4, -1);
+  int t = lua_type(L, 1);
+  if (t == LUA_TNIL) {
+    lua_pushliteral(L, "missing");
+    return 1;
+  }
+  if (t != LUA_TSTRING) {
+    lua_pushliteral(L, "type");
+    return 1;
+  }
+  size_t len;
+  const unsigned char *s = (const unsigned char *)lua_tolstring(L, 1, &len);
+  if (required) {
+    size_t i = 0;
+    while (i < len && is_space(s[i])) i++;
+    if (i == len) {
+      lua_pushliteral(L, "missing");
+      return 1;
+    }
+  }
+  if (!qr_utf8_valid((const char *)s, len)) {
+    lua_pushliteral(L, "utf8");
+    return 1;
+  }
+  if (max_bytes >= 0 && len > (size_t)max_bytes) {
+    lua_pushliteral(L, "bytes");
+    return 1;
+  }
+  if (max_chars >= 0) {
+    lua_Integer n = 0; /* code points: the bytes that do not continue one */
+    for (size_t i = 0; i < len; i++) n += (s[i] & 0xC0) != 0x80;
+    if (n > max_chars) {
+      lua_pushliteral(L, "chars");
+      lua_pushinteger(L, n);
+      return 2;
+    }
+  }
+  lua_pushnil(L);
+  lua_pushboolean(L, len > 0 && (is_space(s[0]) || is_space(s[len - 1])));
+  return 2;
+}
+
 #define COPY_DEPTH 64
 
 /* Pushes a deep copy of the value at src. Tables are presized, so filling them never rehashes;
@@ -79,7 +131,8 @@ static int l_copy(lua_State *L) {
 
 void qr_lua_content_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"slugify", l_slugify},     {"slug_valid", l_slug_valid},
-                                 {"utf8_valid", l_utf8_valid}, {"copy", l_copy},
+                                 {"utf8_valid", l_utf8_valid},
+                                 {"text_check", l_text_check}, {"copy", l_copy},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -21,7 +21,9 @@ static qr_store_t *check_store(lua_State *L) {
 }
 
 /* Binds Lua values at stack slots first..top to stmt. Returns NULL or a static error message;
- * never raises, so the caller can release the statement first. */
+ * never raises, so the caller can release the statement first. Strings are bound without a
+ * copy (SQLITE_STATIC): the caller keeps them on the stack until it releases the statement,
+ * which clears the bindings. */
 static const char *bind_params(lua_State *L, sqlite3_stmt *st, int first, int *bad) {
   int top = lua_gettop(L), n = sqlite3_bind_parameter_count(st);
   if (top - first + 1 != n) return "wrong number of SQL parameters";
@@ -40,7 +42,7 @@ static const char *bind_params(lua_State *L, sqlite3_stmt *st, int first, int *b
       case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, i, &len);
-        rc = sqlite3_bind_text(st, idx, s, (int)len, SQLITE_TRANSIENT);
+        rc = sqlite3_bind_text(st, idx, s, (int)len, SQLITE_STATIC);
         break;
       }
       default: return "SQL parameter must be nil, boolean, number or string";
@@ -68,6 +70,12 @@ static int collect(lua_State *L) {
   sqlite3_stmt *st = lua_touserdata(L, 1);
   int mode = (int)lua_tointeger(L, 2);
   int rc, nrow = 0, ncol = sqlite3_column_count(st);
+  /* The column names are made Lua strings once per statement, not once per row. */
+  int names = lua_gettop(L) + 1;
+  if (mode == MODE_ROWS || mode == MODE_ROW) {
+    luaL_checkstack(L, ncol + 4, "too many result columns");
+    for (int c = 0; c < ncol; c++) lua_pushstring(L, sqlite3_column_name(st, c));
+  }
   if (mode == MODE_ROWS) lua_newtable(L);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (mode == MODE_EXEC) continue;
@@ -77,8 +85,9 @@ static int collect(lua_State *L) {
     }
     lua_createtable(L, 0, ncol);
     for (int c = 0; c < ncol; c++) {
+      lua_pushvalue(L, names + c);
       push_column(L, st, c);
-      lua_setfield(L, -2, sqlite3_column_name(st, c));
+      lua_rawset(L, -3);
     }
     if (mode == MODE_ROW) return 1;
     lua_rawseti(L, -2, ++nrow);
@@ -104,7 +113,22 @@ static int run(lua_State *L, int mode) {
     qr_store_release(s, st);
     return luaL_error(L, "%s (parameter %d)", err, bad);
   }
-  lua_settop(L, 2);
+  if (mode == MODE_EXEC) { /* steps without making Lua values: nothing can raise, no pcall needed */
+    sqlite3 *db = qr_store_db(s);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) {
+      lua_pushstring(L, sqlite3_errmsg(db)); /* SQLite's message names the constraint */
+      qr_store_release(s, st);
+      return lua_error(L);
+    }
+    qr_store_release(s, st);
+    lua_pushinteger(L, sqlite3_changes(db));
+    lua_pushinteger(L, sqlite3_last_insert_rowid(db));
+    return 2;
+  }
+  /* The parameters stay on the stack (below collect's frame) until the statement is released. */
   lua_pushcfunction(L, collect);
   lua_pushlightuserdata(L, st);
   lua_pushinteger(L, mode);

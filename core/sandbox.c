@@ -167,7 +167,8 @@ static int search_embedded(lua_State *L) {
     snprintf(chunk, sizeof chunk, "@lua/%s%s.lua", name, strchr(name, '.') ? "" : "/init");
     for (char *p = chunk + 5; *p; p++)
       if (*p == '.' && strcmp(p, ".lua") != 0) *p = '/';
-    if (luaL_loadbufferx(L, f->data, f->len, chunk, "t") != LUA_OK) return lua_error(L);
+    /* Core modules are embedded as bytecode (cmake/luabc.c); plugin code is only ever text. */
+    if (luaL_loadbufferx(L, f->data, f->len, chunk, "b") != LUA_OK) return lua_error(L);
     lua_pushstring(L, chunk + 1);
     return 2;
   }

@@ -23,6 +23,7 @@ struct qr_store_s {
   sqlite3 *db;
   cached_stmt *buckets[STMT_BUCKETS];
   int ncached;
+  cached_stmt *last; /* the cached statement prepare gave out last: release finds it without a hash */
   int depth;
   char errmsg[512];
 };
@@ -69,6 +70,7 @@ sqlite3_stmt *qr_store_prepare(qr_store_t *s, const char *sql) {
   for (cached_stmt *c = s->buckets[h]; c; c = c->next) {
     if (strcmp(c->sql, sql) == 0 && !c->in_use) {
       c->in_use = 1;
+      s->last = c;
       return c->stmt;
     }
   }
@@ -91,12 +93,19 @@ sqlite3_stmt *qr_store_prepare(qr_store_t *s, const char *sql) {
     c->next = s->buckets[h];
     s->buckets[h] = c;
     s->ncached++;
+    s->last = c;
   }
   return stmt;
 }
 
 void qr_store_release(qr_store_t *s, sqlite3_stmt *stmt) {
   if (!stmt) return;
+  if (s->last && s->last->stmt == stmt) { /* the usual case: prepare, step, release */
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    s->last->in_use = 0;
+    return;
+  }
   const char *sql = sqlite3_sql(stmt);
   for (cached_stmt *c = s->buckets[hash_sql(sql)]; c; c = c->next) {
     if (c->stmt == stmt) {
@@ -239,13 +248,25 @@ int qr_store_migrate(qr_store_t *s) {
   return on;
 }
 
+/* SQL utf8_valid(x): 1 when x is text (or a blob) of valid UTF-8, 0 when not, NULL for NULL;
+ * bulk writes in SQL check what the Lua content API checks before a save. */
+static void sql_utf8_valid(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) return;
+  const char *s = (const char *)sqlite3_value_blob(argv[0]);
+  sqlite3_result_int(ctx, qr_utf8_valid(s ? s : "", (size_t)sqlite3_value_bytes(argv[0])));
+}
+
 int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opts, char *errbuf,
                   size_t errlen) {
   qr_store_opts_t defaults = {.busy_timeout_ms = 5000, .create = 1, .migrate = 1};
   if (!opts) opts = &defaults;
   *out = NULL;
   qr_store_t *s = qr_xcalloc(1, sizeof *s);
-  int flags = SQLITE_OPEN_READWRITE | (opts->create ? SQLITE_OPEN_CREATE : 0);
+  /* NOMUTEX: a connection is only ever used by the thread that opened it (each worker is a
+   * process with one loop thread), so SQLite need not lock it on every call (every column
+   * read of every row). */
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts->create ? SQLITE_OPEN_CREATE : 0);
   int rc = 0;
   if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
     rc = fail(s, QR_EIO, "cannot open %s: %s", path,
@@ -260,6 +281,9 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                  "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16000")))
     goto done;
+  sqlite3_create_function_v2(s->db, "utf8_valid", 1,
+                             SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                             sql_utf8_valid, NULL, NULL, NULL);
   if (opts->migrate) rc = qr_store_migrate(s);
 done:
   if (rc) {

@@ -14,7 +14,8 @@ typedef struct {
 
 /* Opens (and with opts->migrate, migrates) the database at path. On success *out is owned by the
  * caller and released with qr_store_close. On failure *out is NULL and, when errbuf is given, a
- * message is written there. A database whose schema is newer than this binary is QR_ESCHEMA. */
+ * message is written there. A database whose schema is newer than this binary is QR_ESCHEMA.
+ * The connection has the SQL function utf8_valid(x) (1, 0, or NULL for NULL). */
 int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opts, char *errbuf,
                   size_t errlen);
 /* Finalizes cached statements and closes. Rolls back an open transaction. NULL is a no-op. */

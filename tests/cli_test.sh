@@ -203,6 +203,117 @@ expect 1 "catastrophic regex" -- timeout 20 "$QUIRE" entries search-replace '(a|
 expect 1 "unknown group in NEW" -- "$QUIRE" entries search-replace '(Rain)' '$7' --regex --site "$rx"; contains "unknown group" "cannot replace"
 expect 0 "check after regex" -- "$QUIRE" check --site "$rx"
 
+# --- search-replace over titles and bodies is set-based: the same result as saving entry by
+# entry (the path taken when a plugin watches saves: the saved_hook fixture)
+sr="$work/sr"; "$QUIRE" init "$sr" >/dev/null
+"$QUIRE" run --site "$sr" /dev/stdin 2>/dev/null <<'LUA'
+local tags = { "Harbour news", "Weather", "Ports" }
+for i = 1, 12 do
+  quire.content.create { type = i % 3 == 0 and "page" or "article", title = "Harbour story " .. i,
+    status = i % 2 == 0 and "published" or "draft", body = "The harbour reopened; harbour pilots said so " .. i .. ".",
+    tags = { tags[i % 3 + 1], tags[(i + 1) % 3 + 1] }, section = i % 4 == 0 and "Local" or nil }
+end
+quire.content.create { type = "article", title = "Untouched", body = "Nothing here." }
+quire.content.create { type = "article", title = "Gone", body = "Short." }
+LUA
+"$QUIRE" user add sam --role editor --site "$sr" >/dev/null
+cp -r "$sr" "$work/sr2"; cp -r "$sr" "$work/sr3"; cp -r "$sr" "$work/sr4"
+printf 'plugins = { "saved_hook" }\nplugin_path = { "%s/fixtures/plugins" }\n' "$2" >> "$work/sr2/site.lua"
+srq() { sqlite3 "$1/quire.db" "$2"; }
+v0=$(srq "$sr" "SELECT coalesce(max(version), 0) FROM cache_tags")
+[ "$v0" = "$(srq "$work/sr2" "SELECT coalesce(max(version), 0) FROM cache_tags")" ] && ok || bad "the copies differ"
+dump0=$(sqlite3 "$sr/quire.db" .dump)
+expect 0 "set-based dry run" -- "$QUIRE" entries search-replace harbour port --dry-run --site "$sr"
+contains "set-based dry run" "24 replacements in 12 entries (dry run: nothing written)"
+[ "$(sqlite3 "$sr/quire.db" .dump)" = "$dump0" ] && ok || bad "a set-based dry run changed the database"
+expect 1 "a title over title_max" -- "$QUIRE" entries search-replace 'story' "$(printf 'x%.0s' $(seq 300))" --site "$sr"
+contains "title_max refused" "search-replace refused, nothing written"
+contains "title_max names the entry" "entry 1 (article): title: is 310 characters, the limit is 300 (limits.title_max)"
+expect 1 "a blank title" -- "$QUIRE" entries search-replace 'Gone' ' ' --fields title --site "$sr"
+contains "blank title refused" "entry 14 (article): title: is required"
+[ "$(sqlite3 "$sr/quire.db" .dump)" = "$dump0" ] && ok || bad "a refused search-replace wrote something"
+for site in "$sr" "$work/sr2"; do
+  expect 0 "search-replace $site" -- "$QUIRE" entries search-replace harbour port --as sam --site "$site"
+  contains "search-replace count $site" "24 replacements in 12 entries"
+  printf '%s\n' "$out" > "$site.out"
+  expect 0 "regex with \$1 $site" -- "$QUIRE" entries search-replace '(\w+) (\d+)$' '$1 no. $2' --regex --fields title --site "$site"
+  contains "regex count $site" "12 replacements in 12 entries"
+  printf '%s\n' "$out" >> "$site.out"
+  expect 0 "check after search-replace $site" -- "$QUIRE" check --site "$site"
+done
+[ "$(srq "$work/sr2" "SELECT count(*) FROM cache_tags WHERE tag LIKE 'saved_hook:%'")" = 12 ] && ok || bad "the hooked site did not save entry by entry"
+[ "$(srq "$sr" "SELECT count(*) FROM cache_tags WHERE tag LIKE 'saved_hook:%'")" = 0 ] && ok || bad "saved_hook ran on the plain site"
+cmp -s "$sr.out" "$work/sr2.out" && ok || bad "outputs differ: $(diff "$sr.out" "$work/sr2.out")"
+# chunks of 5 entries (one transaction each) give the same entries as one chunk
+"$QUIRE" run --site "$work/sr3" /dev/stdin 2>/dev/null <<'LUA'
+local replace = require "quire.replace"
+replace.CHUNK = 5
+replace.run(quire, { old = "harbour", new = "port", fields = { "title", "body" } })
+replace.run(quire, { old = "(\\w+) (\\d+)$", new = "$1 no. $2", regex = true, fields = { "title" } })
+LUA
+[ "$(srq "$work/sr3" "SELECT title, body FROM entries")" = "$(srq "$sr" "SELECT title, body FROM entries")" ] && ok || bad "chunked run differs"
+[ "$(srq "$work/sr3" "SELECT count(*) FROM revisions")" = "$(srq "$sr" "SELECT count(*) FROM revisions")" ] && ok || bad "chunked run: revisions differ"
+# a run that dies in its third chunk leaves the first two chunks written whole, and a clean site
+"$QUIRE" run --site "$work/sr4" /dev/stdin >/dev/null 2>&1 <<'LUA'
+local replace, time = require "quire.replace", require "quire.time"
+replace.CHUNK = 5
+local now, calls = time.now, 0
+time.now = function() calls = calls + 1; if calls == 3 then error("killed") end return now() end
+print(pcall(replace.run, quire, { old = "harbour", new = "port", fields = { "title", "body" } }))
+LUA
+[ "$(srq "$work/sr4" "SELECT group_concat(id) FROM (SELECT id FROM entries WHERE body LIKE '%port pilots%' ORDER BY id)")" = "1,2,3,4,5,6,7,8,9,10" ] && ok || bad "chunks after a failure: $(srq "$work/sr4" "SELECT id FROM entries WHERE body LIKE '%port pilots%'")"
+[ "$(srq "$work/sr4" "SELECT count(*) FROM revisions r JOIN entries e ON e.id = r.entry_id WHERE r.body LIKE '%port pilots%'")" = 10 ] && ok || bad "revisions after a failure"
+expect 0 "check after a failed chunk" -- "$QUIRE" check --site "$work/sr4"
+same() { # same QUERY on both sites
+  local a b; a=$(srq "$sr" "$1"); b=$(srq "$work/sr2" "$1")
+  [ "$a" = "$b" ] && ok || bad "set-based and per-entry differ on $1: $(diff <(echo "$a") <(echo "$b"))"
+}
+same "SELECT id, type, slug, status, title, body, fields, author_id, published_at FROM entries ORDER BY id"
+same "SELECT entry_id, title, slug, status, body, fields, json_extract(terms, '$.tags'), json_extract(terms, '$.section'),
+  published_at, author_id, saved_by, actor FROM revisions ORDER BY id"
+same "SELECT tag FROM cache_tags WHERE version > $v0 AND tag NOT LIKE 'saved_hook:%' ORDER BY tag"
+[ "$(srq "$sr" "SELECT count(*) FROM revisions WHERE actor = 'sam' AND saved_by = (SELECT id FROM users WHERE login = 'sam')")" = 12 ] && ok || bad "revisions lack the actor"
+[ "$(srq "$sr" "SELECT count(*) FROM entries e WHERE id <= 12 AND updated_at <> (SELECT created_at FROM revisions r WHERE r.entry_id = e.id ORDER BY id DESC LIMIT 1)")" = 0 ] && ok || bad "updated_at is not the last revision's time"
+[ "$(srq "$sr" "SELECT group_concat(tag, ' ') FROM (SELECT tag FROM cache_tags WHERE version > $v0 AND tag LIKE 'list:%' ORDER BY tag)")" = \
+  "list:all list:section:local list:tag:harbour-news list:tag:ports list:tag:weather list:type:article list:type:page" ] && ok || bad "list tags not bumped"
+[ "$(srq "$sr" "SELECT count(*) FROM cache_tags WHERE version > $v0 AND tag LIKE 'entry:%'")" = 12 ] && ok || bad "entry tags not bumped"
+[ "$(srq "$sr" "SELECT group_concat(rowid, ' ') FROM entries_fts WHERE entries_fts MATCH 'port' ORDER BY rowid")" = "1 2 3 4 5 6 7 8 9 10 11 12" ] && ok || bad "search index lacks the new text"
+[ "$(srq "$sr" "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'harbour'")" = 12 ] && ok || bad "search index: harbour should stay in the titles only"
+[ "$(srq "$sr" "SELECT count(*) FROM entries_fts WHERE entries_fts MATCH 'body:harbour'")" = 0 ] && ok || bad "search index still has the old body text"
+[ "$(srq "$sr" "SELECT title FROM entries WHERE id = 7")" = "Harbour story no. 7" ] && ok || bad "regex \$1: $(srq "$sr" "SELECT title FROM entries WHERE id = 7")"
+
+# --- a save in a batch has no savepoint of its own: one that fails half-way poisons the batch
+pz="$work/pz"; "$QUIRE" init "$pz" >/dev/null
+"$QUIRE" run --site "$pz" /dev/stdin >/dev/null 2>&1 <<'LUA'
+quire.content.create { type = "article", title = "One", body = "a" }
+quire.content.create { type = "article", title = "Two", body = "b" }
+LUA
+cat > "$work/pz.lua" <<'LUA'
+local site = quire._site
+local function ghost_update(id) -- its revision breaks a foreign key after the entry is written
+  local actor = site.actor
+  site.actor = { id = 99999, name = "ghost" }
+  local ok = pcall(quire.content.update, id, { title = "Changed" })
+  site.actor = actor
+  assert(not ok)
+end
+local ok, err = pcall(quire.store.transaction, function()
+  quire.content.update(2, { title = "Two fine" })
+  ghost_update(1)
+end)
+print(ok, err)
+ok = pcall(quire.store.transaction, function() -- a savepoint that takes the half-done save with it
+  quire.content.update(2, { title = "Two again" })
+  pcall(quire.store.transaction, function() ghost_update(1) error("undo") end)
+end)
+print(ok)
+LUA
+expect 0 "a half-done save" -- "$QUIRE" run --site "$pz" "$work/pz.lua"
+contains "half-done save refused" "a save failed part-way through (FOREIGN KEY constraint failed)"
+contains "rolled-back savepoint clears it" "true"
+[ "$(sqlite3 "$pz/quire.db" "SELECT group_concat(title, '|') FROM (SELECT title FROM entries ORDER BY id)")" = "One|Two again" ] && ok || bad "half-done save: $(sqlite3 "$pz/quire.db" "SELECT title FROM entries")"
+expect 0 "check after a half-done save" -- "$QUIRE" check --site "$pz"
+
 # --- who and when: --as LOGIN, else the operating-system user
 me="cli:${SUDO_USER:-$(id -un)}"
 "$QUIRE" user add rita --role editor --site "$work/site" >/dev/null

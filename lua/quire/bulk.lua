@@ -64,12 +64,9 @@ function M.each_for(quire, site, run)
     while true do
       local ok, page = pcall(quire.store.transaction, function()
         q.after = after > 0 and after or nil
-        local rows = quire.content.query(q)
-        local ids = {}
-        for i, e in ipairs(rows) do ids[i] = e.id end
-        site.preload_entries(ids) -- fn's saves then need not read their entry again
-        for _, e in ipairs(rows) do
-          fn(e)
+        local rows = site.query_preloaded(q) -- fn's saves then need not read their entry again
+        for i = 1, #rows do
+          fn(rows[i])
           n = n + 1
         end
         if #rows > 0 then

@@ -215,6 +215,15 @@ entries.restore = {
   end,
 }
 
+local function report(replacements, changed, samples, dry_run)
+  print(("%d replacement%s in %d entr%s%s"):format(replacements, replacements == 1 and "" or "s", changed,
+    changed == 1 and "y" or "ies", dry_run and " (dry run: nothing written)" or ""))
+  for _, s in ipairs(samples) do print("  " .. s) end
+  return 0
+end
+
+-- Titles and bodies are replaced set-based, a chunk of entries per statement (quire.replace);
+-- typed fields, and sites whose plugins watch saves, save entry by entry.
 entries["search-replace"] = {
   usage = "search-replace OLD NEW [--regex] [--fields title,body,fields.NAME] [--type T] [--dry-run]   (--regex: PCRE2, $1 in NEW)",
   opts = { regex = "flag", fields = "value", type = "value", ["dry-run"] = "flag" }, args = 2,
@@ -228,6 +237,15 @@ entries["search-replace"] = {
       fields[#fields + 1] = f
     end
     if not opts.regex and old == "" then return fail(2, "search-replace needs a non-empty OLD") end
+    if opts.regex then
+      local ok, err = core.regex(old)
+      if not ok then return fail(2, "bad regular expression: %s", err) end
+    end
+    if require("quire.replace").applies(quire, fields) then
+      local replacements, changed, samples = require("quire.replace").run(quire, { old = old, new = new, regex = opts.regex,
+        fields = fields, type = opts.type, dry_run = opts["dry-run"] })
+      return report(replacements, changed, samples, opts["dry-run"])
+    end
     local replace
     if opts.regex then
       -- PCRE2 regular expressions; $1, ${name} and $$ in NEW.
@@ -268,10 +286,7 @@ entries["search-replace"] = {
       end
     end)
     if opts["dry-run"] then while db:depth() > 0 do db:rollback() end end
-    print(("%d replacement%s in %d entr%s%s"):format(replacements, replacements == 1 and "" or "s", changed,
-      changed == 1 and "y" or "ies", opts["dry-run"] and " (dry run: nothing written)" or ""))
-    for _, s in ipairs(samples) do print("  " .. s) end
-    return 0
+    return report(replacements, changed, samples, opts["dry-run"])
   end,
 }
 

@@ -7,7 +7,9 @@ M.__index = M
 
 -- call(handler, ...) runs handler.fn under its budget (see plugins.lua) and returns its results.
 function M.new(call)
-  return setmetatable({ lists = { filter = {}, hook = {} }, sorted = { filter = {}, hook = {} }, call = call, seq = 0 }, M)
+  -- version changes with every registration and removal (callers may cache what they looked up).
+  return setmetatable({ lists = { filter = {}, hook = {} }, sorted = { filter = {}, hook = {} }, call = call, seq = 0,
+    version = 0 }, M)
 end
 
 local function as_set(v, what)
@@ -26,6 +28,7 @@ function M:add(kind, name, plugin, load_index, fn, opts)
   opts = opts or {}
   if opts.priority ~= nil and type(opts.priority) ~= "number" then error("priority must be a number", 3) end
   self.seq = self.seq + 1
+  self.version = self.version + 1
   local list = self.lists[kind][name] or {}
   self.lists[kind][name] = list
   list[#list + 1] = {
@@ -38,6 +41,7 @@ end
 
 -- Removes everything a plugin registered (used when a load fails or a plugin is replaced).
 function M:remove_plugin(plugin)
+  self.version = self.version + 1
   for kind, by_name in pairs(self.lists) do
     for name, list in pairs(by_name) do
       for i = #list, 1, -1 do

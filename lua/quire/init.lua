@@ -8,27 +8,58 @@ local M = {}
 
 -- Runs fn inside a write transaction (BEGIN IMMEDIATE, or a savepoint when nested): commits
 -- when it returns, rolls back and re-raises when it errors. before_commit(), when given, runs
--- just before the outermost commit, inside the transaction; on_begin() before the outermost begin.
-local function make_transaction(db, before_commit, on_begin)
-  return function(fn, ...)
-    if on_begin and db:depth() == 0 then on_begin() end
-    db:begin()
-    local res = table.pack(xpcall(function(...)
-      local out = table.pack(fn(...))
-      if db:depth() == 1 and before_commit then before_commit() end
-      return table.unpack(out, 1, out.n)
-    end, function(e)
-      if type(e) == "string" then return debug.traceback(e, 2) end
-      return e
-    end, ...))
-    if res[1] then
+-- just before the outermost commit, inside the transaction; on_begin() before the outermost begin;
+-- on_rollback() after any rollback (of the transaction or of a nested savepoint).
+-- A poisoned transaction (poison.level set, see site.poison) does not commit: its outermost
+-- level rolls back and raises instead.
+-- No closures or tables per call: a bulk script runs one nested transaction per save.
+local function traceback(e)
+  if type(e) == "string" then return debug.traceback(e, 2) end
+  return e
+end
+local function make_transaction(db, before_commit, on_begin, on_rollback, poison)
+  local function finish(ok, ...)
+    local level = db:depth() -- the level this call opened
+    if ok and poison.level and level == 1 then
+      ok = false
+      poison.refused = true
+    end
+    if ok then
       db:commit()
-      return table.unpack(res, 2, res.n)
+      if poison.level and poison.level >= level then poison.level = level - 1 end -- now the parent's
+      return ...
     end
     db:rollback()
-    local e = res[2]
+    if on_rollback then on_rollback() end
+    if poison.level and poison.level >= level then -- the half-done save went with this level
+      local refused = poison.refused and poison.err
+      poison.level, poison.err, poison.refused = nil, nil, nil
+      if refused then
+        error(("a save failed part-way through (%s) and the error was caught: the transaction is rolled back"
+          .. " so that it cannot commit half a save"):format(tostring(refused)), 0)
+      end
+    end
+    local e = ...
     if type(e) == "string" then e = e:gsub("\nstack traceback:.*$", "") end
     error(e, 0)
+  end
+  local function committing(...)
+    before_commit()
+    return ...
+  end
+  -- The outermost transaction runs before_commit() after fn, inside it.
+  local function outermost(fn, ...)
+    return committing(fn(...))
+  end
+  return function(fn, ...)
+    if db:depth() > 0 then
+      db:begin()
+      return finish(xpcall(fn, traceback, ...))
+    end
+    if on_begin then on_begin() end
+    db:begin()
+    if before_commit then return finish(xpcall(outermost, traceback, fn, ...)) end
+    return finish(xpcall(fn, traceback, ...))
   end
 end
 
@@ -85,10 +116,25 @@ function M.open(dir, opts)
     db:exec("DELETE FROM search_pending")
     db:exec("DELETE FROM search_deferred")
   end
+  -- What content.lua remembers for the length of a transaction (term ids) goes at its start and
+  -- with any rollback.
+  local function forget() if site.forget_terms then site.forget_terms() end end
+  -- A save run without a savepoint of its own (content.lua, when no plugin watches saves) that
+  -- fails after its first write poisons the transaction: whatever catches the error, the level
+  -- that holds the half-done save cannot commit, only roll back (which clears the poison).
+  local poison = {}
+  function site.poison(err)
+    if db:depth() == 0 then return end
+    if not poison.level then poison.level, poison.err = db:depth(), err end
+  end
   site.transaction = make_transaction(db, function()
     flush_search()
     flush_tags()
-  end, function() deferring = false end)
+  end, function()
+    deferring = false
+    poison.level, poison.err, poison.refused = nil, nil, nil -- left over from a raw rollback
+    forget()
+  end, forget, poison)
   -- Who the writes are by: { id = user id or nil, name = login | "cli:<os user>" | "job:<name>" | "web" }.
   site.actor = { name = "system" }
   -- The actor of staff user who (a login or id); raises "invalid" for an unknown user.
@@ -120,6 +166,11 @@ function M.open(dir, opts)
   function site.bump(tags)
     for t in pairs(tags) do pending[t] = true end
     if db:depth() == 0 then flush_tags() end
+  end
+  -- The set of tags the current transaction will bump (add to it; only inside a transaction:
+  -- the saves that call it always are).
+  function site.pending_tags()
+    return pending
   end
 
   local quire = {

@@ -21,8 +21,12 @@ function M.format(epoch)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", epoch)
 end
 
+-- The text changes once a second: a bulk run of a thousand saves formats it once.
+local last_epoch, last_text
 function M.now()
-  return M.format(os.time())
+  local t = os.time()
+  if t ~= last_epoch then last_epoch, last_text = t, M.format(t) end
+  return last_text
 end
 
 -- Accepts an epoch number or text: "2023-06-16", "2023-06-16 09:30", "2023-06-16T09:30:00Z",
