@@ -123,9 +123,10 @@ function M.new(site)
   end
 
   -- Checks a text column (core.text_check does the work in one call); returns the text and
-  -- whether it starts or ends with whitespace, or nil after adding the error to errs.
+  -- whether it starts or ends with whitespace, or nil after adding the error to errs. limit:
+  -- the setting an over-long value is named after (default: limits.FIELD_max).
   local text_check = core.text_check
-  local function check_text(errs, field, v, required, max_chars, max_bytes)
+  local function check_text(errs, field, v, required, max_chars, max_bytes, limit)
     local problem, n = text_check(v, required, max_chars, max_bytes)
     if problem == nil then return v, n end
     local message
@@ -137,9 +138,9 @@ function M.new(site)
     elseif problem == "utf8" then
       message = "is not valid UTF-8"
     elseif problem == "bytes" then
-      message = ("is %d bytes, the limit is %d (limits.%s)"):format(#v, max_bytes, field .. "_max")
+      message = ("is %d bytes, the limit is %d (limits.%s)"):format(#v, max_bytes, limit or (field .. "_max"))
     else
-      message = ("is %d characters, the limit is %d (limits.%s_max)"):format(n, max_chars, field)
+      message = ("is %d characters, the limit is %d (limits.%s)"):format(n, max_chars, limit or (field .. "_max"))
     end
     errs[#errs + 1] = { field = field, message = message }
     return nil
@@ -173,10 +174,10 @@ function M.new(site)
         goto next
       end
       local n = #errs
-      local checked = check_text(errs, field, name, true, limits.term_max)
+      local checked = check_text(errs, field, name, true, limits.term_max, nil, "term_max")
       if #errs > n then -- the error names the item: "tags[2]" (formatted only when there is one)
         errs[#errs] = nil
-        check_text(errs, ("%s[%d]"):format(field, i), name, true, limits.term_max)
+        check_text(errs, ("%s[%d]"):format(field, i), name, true, limits.term_max, nil, "term_max")
       end
       name = checked
       if name then
