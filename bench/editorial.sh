@@ -115,11 +115,13 @@ done
 # median FILE COLUMN
 median() { cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 printf 'N=%s, median of %s runs each (wall time; CPU = user + sys)\n' "$N" "$RUNS"
-printf '%-22s %10s %10s %8s %10s %10s %8s\n' "" "quire s" "sqlite3 s" "ratio" "quire cpu" "sqlite cpu" "ratio"
+printf '%-22s %10s %10s %10s %10s %8s %10s %10s %8s\n' "" "quire/s" "sqlite3/s" "quire s" "sqlite3 s" "ratio" \
+  "quire cpu" "sqlite cpu" "ratio"
 for job in retag replace; do
   qw=$(median "$work/q.$job" 1) sw=$(median "$work/s.$job" 1) qc=$(median "$work/q.$job" 2) sc=$(median "$work/s.$job" 2)
-  label=$([ "$job" = retag ] && echo "retag ($retagged)" || echo "search-replace ($N)")
-  printf '%-22s %10.3f %10.3f %7.2fx %10.3f %10.3f %7.2fx\n' "$label" "$qw" "$sw" "$(echo "$sw / $qw" | bc -l)" \
-    "$qc" "$sc" "$(echo "$sc / $qc" | bc -l)"
+  n=$([ "$job" = retag ] && echo "$retagged" || echo "$N")
+  label=$([ "$job" = retag ] && echo "retag ($n)" || echo "search-replace ($n)")
+  printf '%-22s %10.0f %10.0f %10.3f %10.3f %7.2fx %10.3f %10.3f %7.2fx\n' "$label" "$(echo "$n / $qw" | bc -l)" \
+    "$(echo "$n / $sw" | bc -l)" "$qw" "$sw" "$(echo "$sw / $qw" | bc -l)" "$qc" "$sc" "$(echo "$sc / $qc" | bc -l)"
 done
-echo "(ratio = raw SQL time / quire time; goal: >= 0.5x. quire also validates every change)"
+echo "(entries per second; ratio = raw SQL time / quire time = quire rate / raw SQL rate; goal: >= 0.5x. quire also validates every change)"
