@@ -140,11 +140,15 @@ return quire.plugin {
       return parts
     end
 
+    -- The body as pages show it (the view.body filters: Markdown, sanitizer, dateline), kept
+    -- with the entry's other parts until the next write.
+    local function body_view(entry) return quire.filters.apply("view.body", {}, entry) end
+
     site:filter("view.entry", function(view, entry)
       local parts = site:memo("entry\0" .. entry.id, entry_parts, entry)
       view.url = parts.url
       view.standfirst = parts.standfirst
-      local body = quire.filters.apply("view.body", {}, entry)
+      local body = site:memo("body\0" .. entry.id, body_view, entry)
       view.body_html = body.html
       view.dateline = body.dateline or nil
       view.date = parts.date
