@@ -64,6 +64,7 @@ function M.new(site, api)
     plugins = {},        -- in load order: { name, version, dir, settings, registered = {...} }
     by_name = {},
     routes = {}, commands = {}, jobs = {}, static_dirs = {},
+    field_sets = {},     -- name -> { plugin =, fields = { name = spec } } (site:field_set)
     frozen = false,
   }
 
@@ -230,22 +231,56 @@ function M.new(site, api)
       local label = ("plugin '%s' (%s)"):format(p.name, what)
       return function(...) return call_labelled(label, fn, ...) end
     end
+    -- Field definitions with their validators wrapped to run as this plugin's code.
+    local function own_fields(fields)
+      local out = {}
+      for fname, spec in pairs(fields) do
+        if type(spec) == "table" and spec.validate then
+          local s2 = {}
+          for k, v in pairs(spec) do s2[k] = v end
+          s2.validate = wrap("validator of field '" .. tostring(fname) .. "'", spec.validate)
+          spec = s2
+        end
+        out[fname] = spec
+      end
+      return out
+    end
+    -- site:field_set(name, fields): fields that several content types share (a theme's hero
+    -- image, say); a content type takes them with field_sets = { name, ... }.
+    function reg:field_set(name, fields)
+      open_check("field sets")
+      if type(name) ~= "string" or type(fields) ~= "table" then error("field_set takes a name and a table of fields", 2) end
+      local had = registry.field_sets[name]
+      if had then error(("plugin '%s': field set '%s' is already defined by plugin '%s'"):format(p.name, name, had.plugin), 2) end
+      registry.field_sets[name] = { plugin = p.name, fields = own_fields(fields) }
+    end
     function reg:content_type(def)
       open_check("content types")
       if type(def) ~= "table" then error("content_type takes a table", 2) end
       local copy = {}
       for k, v in pairs(def) do copy[k] = v end
       copy.plugin = p.name
-      if type(def.fields) == "table" then
-        copy.fields = {}
-        for fname, spec in pairs(def.fields) do
-          if type(spec) == "table" and spec.validate then
-            local s2 = {}
-            for k, v in pairs(spec) do s2[k] = v end
-            s2.validate = wrap("validator of field '" .. tostring(fname) .. "'", spec.validate)
-            spec = s2
+      copy.field_sets = nil
+      copy.fields = type(def.fields) == "table" and own_fields(def.fields) or def.fields
+      if def.field_sets ~= nil then
+        if type(def.field_sets) ~= "table" then error(("plugin '%s': field_sets must be a list of names"):format(p.name), 2) end
+        copy.fields = copy.fields or {}
+        for _, set_name in ipairs(def.field_sets) do
+          local set = registry.field_sets[set_name]
+          if not set then
+            local known = {}
+            for n in pairs(registry.field_sets) do known[#known + 1] = n end
+            table.sort(known)
+            error(("plugin '%s': no field set '%s' (defined: %s; a plugin that defines one must load first: requires)")
+              :format(p.name, tostring(set_name), #known > 0 and table.concat(known, ", ") or "none"), 2)
           end
-          copy.fields[fname] = spec
+          for fname, spec in pairs(set.fields) do
+            if copy.fields[fname] ~= nil then
+              error(("plugin '%s': field '%s' of type '%s' is also in field set '%s' (plugin '%s')"):format(
+                p.name, fname, tostring(def.name), set_name, set.plugin), 2)
+            end
+            copy.fields[fname] = spec
+          end
         end
       end
       local ok, err = pcall(site.types.define, site.types, copy)

@@ -9,15 +9,10 @@ return quire.plugin {
   setup = function(site)
     site:content_type {
       name = "article", label = "Article", permalink = site.settings.permalink, layout = "article",
+      field_sets = { "hero" }, -- the theme's hero image, caption and credit
       fields = {
         standfirst = { "text", max = 600 },
         dateline = { "text", max = 100 },  -- the place: "Lisbon"
-        hero_image = { "text", max = 2000, validate = function(v)
-          return quire.url.safe(v, { "http", "https" }) ~= nil, "must be an http(s) or relative URL"
-        end },
-        hero_alt = { "text", max = 300 },
-        hero_caption = { "text", max = 500 },
-        hero_credit = { "text", max = 200 },
         keywords = { "list", of = { "text", max = 100 }, max = 30 },
         comments_closed = "bool",
       },

@@ -47,6 +47,17 @@ return quire.plugin {
 
     site:filter("site.lang", function() return settings.lang end)
 
+    -- The hero image an entry page shows above its body (templates/entry_hero.mustache): a
+    -- content type takes these fields with field_sets = { "hero" }.
+    site:field_set("hero", {
+      hero_image = { "text", max = 2000, validate = function(v)
+        return quire.url.safe(v, { "http", "https" }) ~= nil, "must be an http(s) or relative URL"
+      end },
+      hero_alt = { "text", max = 300 },
+      hero_caption = { "text", max = 500 },
+      hero_credit = { "text", max = 200 },
+    })
+
     -- The navigation's links depend only on the settings: made once.
     local sections = {}
     for i, name in ipairs(settings.sections) do sections[i] = section_view(name) end

@@ -101,6 +101,26 @@ describe("content types from plugins", function()
   end)
 end)
 
+describe("field sets", function()
+  it("give a content type the fields another plugin defined, validated as that plugin's code", function()
+    local q = site({ "theme", "field_sets_probe" }, { plugin_path = { fixtures, (os.getenv("PWD") or ".") .. "/plugins" } })
+    local refused = {}
+    for line in q:request("GET", "/probe").body:gmatch("[^\n]+") do refused[#refused + 1] = line end
+    assert.equal(3, #refused)
+    assert.matches("no field set 'nope' (defined: hero;", refused[1], 1, true)
+    assert.matches("field 'hero_alt' of type 'gallery' is also in field set 'hero' (plugin 'theme')", refused[2], 1, true)
+    assert.matches("field set 'hero' is already defined by plugin 'theme'", refused[3], 1, true)
+    local ok, err = pcall(q.content.create, { type = "gallery", title = "Dunes", fields = { hero_image = "javascript:alert(1)" } })
+    assert.is_false(ok)
+    assert.equal("fields.hero_image", err.errors[1].field)
+    assert.matches("must be an http(s) or relative URL", err.errors[1].message, 1, true)
+    local id = q.content.create { type = "gallery", title = "Dunes", fields = { hero_image = "/media/dunes.jpg", hero_alt = "Dunes at dusk", photographer = "Ada" } }
+    local e = q.content.get(id)
+    assert.equal("/media/dunes.jpg", e.fields.hero_image)
+    assert.equal("Ada", e.fields.photographer)
+  end)
+end)
+
 describe("requests through the router without sockets", function()
   local q
   setup(function() q = site({ "notes" }, { limits = { instructions = 100000 } }) end)
