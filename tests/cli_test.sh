@@ -41,10 +41,10 @@ grep -q 'my edits' "$work/site/site.lua" && ok || bad "init overwrote site.lua"
 [ "$(sqlite3 "$work/site/quire.db" 'PRAGMA journal_mode')" = wal ] && ok || bad "database is not in WAL mode"
 # .gitignore: the runtime files are left out, the content and configuration are not.
 git init -q "$work/site"
-for f in .quire/worker-1.stats quire.db-wal quire.db-shm; do
+for f in .quire/worker-1.stats quire.db-wal quire.db-shm data/news.sqlite-wal data/news.sqlite-shm; do
   git -C "$work/site" check-ignore -q "$f" && ok || bad "init's .gitignore does not ignore $f"
 done
-for f in quire.db site.lua plugins/x/plugin.lua; do
+for f in quire.db site.lua plugins/x/plugin.lua public/travel-journal/index.html data/news.sqlite; do
   git -C "$work/site" check-ignore -q "$f" && bad "init's .gitignore ignores $f" || ok
 done
 mkdir -p "$work/ours" && echo 'ours' > "$work/ours/.gitignore"

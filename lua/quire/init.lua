@@ -251,11 +251,18 @@ end
 -- password hashes). Commit it only from a stopped server or a `.backup` copy: a live file may
 -- have recent writes still in quire.db-wal.
 local GITIGNORE = [[
-# Quire runtime files: worker cache statistics and SQLite's write-ahead log and shared memory.
+# Quire runtime files: worker cache statistics and SQLite's write-ahead log and shared memory
+# (of quire.db, or of a .db, .sqlite or .sqlite3 database site.lua names instead).
 .quire/
-quire.db-wal
-quire.db-shm
-quire.db-journal
+*.db-wal
+*.db-shm
+*.db-journal
+*.sqlite-wal
+*.sqlite-shm
+*.sqlite-journal
+*.sqlite3-wal
+*.sqlite3-shm
+*.sqlite3-journal
 # The database is the site's content. Uncomment to keep it out of the repository (e.g. when it
 # is public: the database holds commenters' emails and password hashes).
 # quire.db
