@@ -47,6 +47,21 @@ static int l_gsub(lua_State *L) {
   return 2;
 }
 
+/* regex:check_replacement(repl) -> true | nil, reason (see qr_regex_check_replacement). */
+static int l_check_replacement(lua_State *L) {
+  regex_ud *ud = luaL_checkudata(L, 1, REGEX_MT);
+  size_t rlen;
+  const char *repl = luaL_checklstring(L, 2, &rlen);
+  char err[300];
+  if (qr_regex_check_replacement(ud->re, repl, rlen, err, sizeof err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_gc(lua_State *L) {
   regex_ud *ud = luaL_checkudata(L, 1, REGEX_MT);
   qr_regex_free(ud->re);
@@ -151,7 +166,7 @@ static int l_regex_sql(lua_State *L) {
 }
 
 void qr_lua_regex_open(lua_State *L) {
-  static const luaL_Reg methods[] = {{"gsub", l_gsub}, {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"gsub", l_gsub}, {"check_replacement", l_check_replacement}, {NULL, NULL}};
   luaL_newmetatable(L, REGEX_MT);
   lua_pushcfunction(L, l_gc);
   lua_setfield(L, -2, "__gc");

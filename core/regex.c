@@ -5,6 +5,7 @@
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -37,6 +38,54 @@ qr_regex_t *qr_regex_compile(const char *pattern, size_t len, char *err, size_t 
   re->mctx = pcre2_match_context_create(NULL);
   pcre2_set_match_limit(re->mctx, QR_REGEX_MATCH_LIMIT);
   return re;
+}
+
+static int is_name_char(char ch, int first) {
+  return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (!first && ch >= '0' && ch <= '9');
+}
+
+int qr_regex_check_replacement(const qr_regex_t *re, const char *repl, size_t rlen, char *err, size_t errlen) {
+  uint32_t groups = 0;
+  pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &groups);
+  for (size_t i = 0; i < rlen; i++) {
+    if (repl[i] != '$') continue;
+    size_t start = i++;
+    if (i < rlen && repl[i] == '$') continue;
+    int braced = i < rlen && repl[i] == '{';
+    if (braced) i++;
+    size_t from = i;
+    if (rlen - i >= 5 && memcmp(repl + i, "*MARK", 5) == 0) { /* the name of the (*MARK) passed */
+      i += 5;
+    } else if (i < rlen && repl[i] >= '0' && repl[i] <= '9') {
+      unsigned long n = 0;
+      while (i < rlen && repl[i] >= '0' && repl[i] <= '9' && n <= 100000) n = n * 10 + (unsigned long)(repl[i++] - '0');
+      if (n > groups) {
+        snprintf(err, errlen, "%.*s in the replacement: the pattern has %u group%s", (int)(i - start + braced),
+                 repl + start, (unsigned)groups, groups == 1 ? "" : "s");
+        return -1;
+      }
+    } else if (i < rlen && is_name_char(repl[i], 1)) {
+      while (i < rlen && is_name_char(repl[i], 0)) i++;
+      char name[128];
+      size_t n = i - from < sizeof name - 1 ? i - from : sizeof name - 1;
+      memcpy(name, repl + from, n);
+      name[n] = '\0';
+      if (pcre2_substring_number_from_name(re->code, (PCRE2_SPTR)name) < 0) {
+        snprintf(err, errlen, "$%s%s%s in the replacement: the pattern has no group named %s", braced ? "{" : "", name,
+                 braced ? "}" : "", name);
+        return -1;
+      }
+    } else {
+      snprintf(err, errlen, "a $ at byte %zu of the replacement starts no group reference (write $$ for a $)", start + 1);
+      return -1;
+    }
+    if (braced && (i >= rlen || repl[i] != '}')) {
+      snprintf(err, errlen, "${ at byte %zu of the replacement is not closed with }", start + 1);
+      return -1;
+    }
+    if (!braced) i--; /* the loop's i++ moves past the reference */
+  }
+  return 0;
 }
 
 void qr_regex_free(qr_regex_t *re) {

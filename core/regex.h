@@ -20,4 +20,9 @@ void qr_regex_free(qr_regex_t *re);
 int qr_regex_replace(const qr_regex_t *re, const char *subject, size_t len, const char *repl,
                      size_t rlen, char **out, size_t *outlen, char *err, size_t errlen);
 
+/* Checks repl before any match: every $N, ${N}, $name and ${name} names a group of the pattern,
+ * and every other $ is $$ or $*MARK. Returns 0, or -1 with the reason in err ("$3: the pattern has 2
+ * groups"), so a bad replacement is refused even when nothing would match. */
+int qr_regex_check_replacement(const qr_regex_t *re, const char *repl, size_t rlen, char *err, size_t errlen);
+
 #endif

@@ -200,7 +200,12 @@ LUA
 before=$(rxdb "SELECT group_concat(body) FROM entries")
 expect 1 "catastrophic regex" -- timeout 20 "$QUIRE" entries search-replace '(a|aa)+$' 'x' --regex --site "$rx"; contains "catastrophic regex" "too much backtracking"
 [ "$(rxdb "SELECT group_concat(body) FROM entries")" = "$before" ] && ok || bad "a failed regex run wrote something"
-expect 1 "unknown group in NEW" -- "$QUIRE" entries search-replace '(Rain)' '$7' --regex --site "$rx"; contains "unknown group" "cannot replace"
+expect 2 "unknown group in NEW" -- "$QUIRE" entries search-replace '(Rain)' '$7' --regex --site "$rx"; contains "unknown group" "bad replacement: \$7 in the replacement: the pattern has 1 group"
+# refused before any match: the pattern matches nothing here
+expect 2 "unknown group, no match" -- "$QUIRE" entries search-replace 'nowhere' '$1' --regex --site "$rx"; contains "unknown group, no match" "the pattern has 0 groups"
+expect 2 "unknown named group" -- "$QUIRE" entries search-replace '(?<day>\d+)' '${dya}' --regex --site "$rx"; contains "unknown named group" "no group named dya"
+expect 2 "lone dollar" -- "$QUIRE" entries search-replace 'Rain' 'US$ 5' --regex --site "$rx"; contains "lone dollar" "write \$\$ for a \$"
+expect 2 "invalid UTF-8 in NEW" -- "$QUIRE" entries search-replace 'Rain' "$(printf 'Sn\xffow')" --site "$rx"; contains "invalid UTF-8 in NEW" "OLD and NEW must be valid UTF-8"
 expect 0 "check after regex" -- "$QUIRE" check --site "$rx"
 
 # --- search-replace over titles and bodies is set-based: the same result as saving entry by

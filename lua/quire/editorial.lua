@@ -237,9 +237,12 @@ entries["search-replace"] = {
       fields[#fields + 1] = f
     end
     if not opts.regex and old == "" then return fail(2, "search-replace needs a non-empty OLD") end
+    if not core.utf8_valid(old) or not core.utf8_valid(new) then return fail(2, "OLD and NEW must be valid UTF-8") end
     if opts.regex then
-      local ok, err = core.regex(old)
-      if not ok then return fail(2, "bad regular expression: %s", err) end
+      local re, err = core.regex(old)
+      if not re then return fail(2, "bad regular expression: %s", err) end
+      local ok, why = re:check_replacement(new)
+      if not ok then return fail(2, "bad replacement: %s", why) end
     end
     if require("quire.replace").applies(quire, fields) then
       local replacements, changed, samples = require("quire.replace").run(quire, { old = old, new = new, regex = opts.regex,
