@@ -161,37 +161,26 @@ function M.new(site)
       errs[#errs + 1] = { field = field, message = ("has %d terms, the limit is %d (limits.tags_max)"):format(#list, limits.tags_max) }
       return nil
     end
-    -- out sized for four names at once; duplicates (by slug) found by looking back in out
-    -- rather than through a set: lists of terms are short, and tables cost more than a scan.
-    local out = { nil, nil, nil, nil }
-    -- (a numeric loop that stops at the first nil, as ipairs would: ipairs costs a C call per item)
-    for i = 1, math.maxinteger do
-      local name = list[i]
-      if name == nil then break end
+    -- Duplicates (by slug) are found by looking back in out rather than through a set: lists of
+    -- terms are short, and tables cost more than a scan.
+    local out = {}
+    for i, name in ipairs(list) do
       local valid = term_names[name]
-      if valid then
-        if not has_slug(out, slug_of(valid)) then out[#out + 1] = valid end
-        goto next
-      end
-      local n = #errs
-      local checked = check_text(errs, field, name, true, limits.term_max, nil, "term_max")
-      if #errs > n then -- the error names the item: "tags[2]" (formatted only when there is one)
-        errs[#errs] = nil
-        check_text(errs, ("%s[%d]"):format(field, i), name, true, limits.term_max, nil, "term_max")
-      end
-      name = checked
-      if name then
-        name = trim(name)
-        local slug = slug_of(name)
-        if slug == "" then
-          errs[#errs + 1] = { field = ("%s[%d]"):format(field, i), message = ("%q has no letters or digits to make a slug from"):format(name) }
-        else
-          if term_names_n >= 10000 then term_names, term_names_n = {}, 0 end
-          term_names[list[i]], term_names_n = name, term_names_n + 1
-          if not has_slug(out, slug) then out[#out + 1] = name end
+      if not valid then
+        local item = ("%s[%d]"):format(field, i)
+        local checked = check_text(errs, item, name, true, limits.term_max, nil, "term_max")
+        if checked then
+          valid = trim(checked)
+          if slug_of(valid) == "" then
+            errs[#errs + 1] = { field = item, message = ("%q has no letters or digits to make a slug from"):format(valid) }
+            valid = nil
+          else
+            if term_names_n >= 10000 then term_names, term_names_n = {}, 0 end
+            term_names[name], term_names_n = valid, term_names_n + 1
+          end
         end
       end
-      ::next::
+      if valid and not has_slug(out, slug_of(valid)) then out[#out + 1] = valid end
     end
     return out
   end
