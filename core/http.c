@@ -640,8 +640,7 @@ static const char *header_line_value(const qr_buf_t *head, const char *name, siz
 }
 
 /* 1 when the client takes gzip (a "gzip" or "*" coding whose q is not 0). */
-int qr_http_accepts_gzip(const qr_http_request_t *req) {
-  const char *ae = qr_http_header(req, "accept-encoding");
+static int accepts_gzip(const char *ae) {
   if (!ae) return 0;
   const char *p = ae;
   while (*p) {
@@ -734,7 +733,7 @@ void qr_http_response_free(qr_http_response_t *res) {
 static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *res, int keep_alive) {
   int is_head = strcmp(req->method, "HEAD") == 0;
   int cacheable = (is_head || strcmp(req->method, "GET") == 0) && res->status == 200;
-  int gzip = qr_http_accepts_gzip(req);
+  int gzip = req->accepts_gzip;
   qr_http_response_prepare(res, gzip);
   const char *body = res->body.data ? res->body.data : "";
   size_t blen = res->body.len;
@@ -820,6 +819,7 @@ static int on_message_complete(llhttp_t *p) {
       .secure = c->tls != NULL,
       .id = c->id,
   };
+  req.accepts_gzip = accepts_gzip(qr_http_header(&req, "accept-encoding")); /* once: cache and respond */
   qr_http_response_t res = {.status = 200};
   s->cbs.handle(s->cbs.ud, &req, &res);
   s->requests++;

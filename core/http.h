@@ -43,12 +43,11 @@ typedef struct {
   const char *remote;  /* client address text */
   int secure;          /* 1 when the request came over TLS */
   const char *id;      /* a request id made by the server ("<pid>-s<n>", hex) */
+  int accepts_gzip;    /* 1 when Accept-Encoding takes gzip (a "gzip" or "*" coding, q not 0) */
 } qr_http_request_t;
 
 /* The first header named name (lower-case), or NULL. Borrowed from req. */
 const char *qr_http_header(const qr_http_request_t *req, const char *name);
-/* 1 when the request's Accept-Encoding takes gzip (a "gzip" or "*" coding whose q is not 0). */
-int qr_http_accepts_gzip(const qr_http_request_t *req);
 
 /* What a handler fills in. head holds extra header lines ("Name: value\r\n"); body the bytes.
  * Both are owned by the server and reset for each request. */

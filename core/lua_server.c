@@ -332,7 +332,7 @@ static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *r
     }
   }
   if (use_cache) qr_cache_sync(w->cache);
-  if (use_cache && qr_cache_get(w->cache, key, klen, res, qr_http_accepts_gzip(req))) {
+  if (use_cache && qr_cache_get(w->cache, key, klen, res, req->accepts_gzip)) {
     qr_http_response_header(res, "X-Cache", "hit");
   } else if (!w->statics || !qr_static_serve(w->statics, req, res)) {
     lua_State *L = w->L;
