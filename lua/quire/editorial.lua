@@ -238,8 +238,11 @@ entries["search-replace"] = {
     end
     if not opts.regex and old == "" then return fail(2, "search-replace needs a non-empty OLD") end
     if not core.utf8_valid(old) or not core.utf8_valid(new) then return fail(2, "OLD and NEW must be valid UTF-8") end
+    -- PCRE2 regular expressions; $1, ${name} and $$ in NEW, checked before anything is searched.
+    local re
     if opts.regex then
-      local re, err = core.regex(old)
+      local err
+      re, err = core.regex(old)
       if not re then return fail(2, "bad regular expression: %s", err) end
       local ok, why = re:check_replacement(new)
       if not ok then return fail(2, "bad replacement: %s", why) end
@@ -250,10 +253,7 @@ entries["search-replace"] = {
       return report(replacements, changed, samples, opts["dry-run"])
     end
     local replace
-    if opts.regex then
-      -- PCRE2 regular expressions; $1, ${name} and $$ in NEW.
-      local re, err = core.regex(old)
-      if not re then return fail(2, "bad regular expression: %s", err) end
+    if re then
       replace = function(s) return re:gsub(s, new) end
     else
       local escaped = old:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
