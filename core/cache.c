@@ -35,8 +35,8 @@ typedef struct entry {
 } entry;
 
 struct qr_cache_s {
-  sqlite3 *db;
-  sqlite3_stmt *data_version, *changed_tags;
+  qr_store_t *store;
+  sqlite3_stmt *changed_tags;
   long long last_data_version, last_changes, max_version;
   int synced;
   tag_version *tags[TAG_BUCKETS];
@@ -58,12 +58,11 @@ static unsigned hash(const char *s, size_t n) {
   return h;
 }
 
-qr_cache_t *qr_cache_new(sqlite3 *db, size_t max_bytes) {
+qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes) {
   qr_cache_t *c = qr_xcalloc(1, sizeof *c);
-  c->db = db;
+  c->store = store;
   c->max_bytes = max_bytes;
-  sqlite3_prepare_v3(db, "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT, &c->data_version, NULL);
-  sqlite3_prepare_v3(db, "SELECT tag, version FROM cache_tags WHERE version > ?", -1, SQLITE_PREPARE_PERSISTENT,
+  sqlite3_prepare_v3(qr_store_db(store), "SELECT tag, version FROM cache_tags WHERE version > ?", -1, SQLITE_PREPARE_PERSISTENT,
                      &c->changed_tags, NULL);
   return c;
 }
@@ -80,12 +79,10 @@ static long long tag_current(qr_cache_t *c, const char *name, size_t n) {
 }
 
 void qr_cache_sync(qr_cache_t *c) {
-  if (!c->data_version || !c->changed_tags) return;
-  long long dv = 0;
-  if (sqlite3_step(c->data_version) == SQLITE_ROW) dv = sqlite3_column_int64(c->data_version, 0);
-  sqlite3_reset(c->data_version);
+  if (!c->changed_tags) return;
   /* data_version moves on other connections' commits; total_changes on this one's. */
-  long long changes = sqlite3_total_changes64(c->db);
+  long long dv = qr_store_data_version(c->store);
+  long long changes = sqlite3_total_changes64(qr_store_db(c->store));
   if (c->synced && dv == c->last_data_version && changes == c->last_changes) return;
   c->synced = 1;
   c->last_data_version = dv;
@@ -308,7 +305,6 @@ void qr_cache_free(qr_cache_t *c) {
       free(c->tags[i]);
       c->tags[i] = n;
     }
-  sqlite3_finalize(c->data_version);
   sqlite3_finalize(c->changed_tags);
   free(c);
 }

@@ -1,18 +1,17 @@
 /* The page cache: whole responses for anonymous GETs, with their gzip variant, each tagged with
  * the cache tags it was built from; a write bumps the versions of the tags it touches (table
- * cache_tags), so only the pages built from them go stale. Freshness costs one PRAGMA
- * data_version per request while nothing changed. */
+ * cache_tags), so only the pages built from them go stale. Freshness costs one look at the
+ * WAL-index header per request while nothing changed (qr_store_data_version). */
 #ifndef QR_CACHE_H
 #define QR_CACHE_H
-#include <sqlite3.h>
-
 #include "http.h"
+#include "store.h"
 
 typedef struct qr_cache_s qr_cache_t;
 
-/* db is borrowed and must outlive the cache. max_bytes bounds the bodies kept (least recently
+/* store is borrowed and must outlive the cache. max_bytes bounds the bodies kept (least recently
  * used out first). Owned by the caller: qr_cache_free. */
-qr_cache_t *qr_cache_new(sqlite3 *db, size_t max_bytes);
+qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes);
 void qr_cache_free(qr_cache_t *c);
 
 /* Brings the tag versions up to date when the database changed since the last call. Call it

@@ -616,7 +616,7 @@ static int l_serve_worker(lua_State *L) {
   qr_store_t *store = qr_lua_store_get(L, -1);
   lua_pop(L, 1);
   size_t cache_bytes = opt_size(L, 1, "cache_bytes", 0);
-  if (store && cache_bytes) w.cache = qr_cache_new(qr_store_db(store), cache_bytes);
+  if (store && cache_bytes) w.cache = qr_cache_new(store, cache_bytes);
   qr_http_listener_t listeners[32];
   int n = 0;
   for (int i = 0; i < nfds; i++) listeners[n++] = (qr_http_listener_t){.fd = fds[i], .tls = NULL};

@@ -199,6 +199,13 @@ static int l_total_changes(lua_State *L) {
   return 1;
 }
 
+/* store:data_version() -> PRAGMA data_version, without a read transaction while the WAL index
+ * shows no commit since the last call (qr_store_data_version). */
+static int l_data_version(lua_State *L) {
+  lua_pushinteger(L, qr_store_data_version(check_store(L)));
+  return 1;
+}
+
 static int l_schema_version(lua_State *L) {
   qr_store_t *s = check_store(L);
   int applied, known;
@@ -269,7 +276,7 @@ void qr_lua_store_open(lua_State *L) {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
       {"rollback", l_rollback}, {"depth", l_depth}, {"total_changes", l_total_changes},
-      {"schema_version", l_schema_version},
+      {"data_version", l_data_version}, {"schema_version", l_schema_version},
       {"check", l_check}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, STORE_MT)) {
     luaL_newlib(L, methods);

@@ -19,12 +19,23 @@ typedef struct cached_stmt {
   int in_use;
 } cached_stmt;
 
+/* The WAL-index header at the start of the -shm file (https://sqlite.org/walformat.html): two
+ * copies of 48 bytes, which every commit rewrites (the frame count and checksums, and new salts
+ * after the log restarts). Its format is fixed: processes with different SQLite versions share it. */
+#define WAL_HEADER 48
+#define WAL_HEADER_IS_INIT 12
+
 struct qr_store_s {
   sqlite3 *db;
   cached_stmt *buckets[STMT_BUCKETS];
   int ncached;
   cached_stmt *last; /* the cached statement prepare gave out last: release finds it without a hash */
   int depth;
+  int wal;                          /* the connection is in WAL mode: the header check applies */
+  int shm_seen;                     /* a read transaction ran, so SQLite has mapped the WAL index */
+  int have_header;                  /* header holds the WAL-index header data_version was read under */
+  unsigned char header[WAL_HEADER];
+  long long data_version;
   char errmsg[512];
 };
 
@@ -281,6 +292,10 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                  "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16000")))
     goto done;
+  sqlite3_stmt *mode = qr_store_prepare(s, "PRAGMA journal_mode");
+  if (mode && sqlite3_step(mode) == SQLITE_ROW)
+    s->wal = sqlite3_stricmp((const char *)sqlite3_column_text(mode, 0), "wal") == 0;
+  if (mode) qr_store_release(s, mode);
   sqlite3_create_function_v2(s->db, "utf8_valid", 1,
                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
                              sql_utf8_valid, NULL, NULL, NULL);
@@ -293,6 +308,40 @@ done:
   }
   *out = s;
   return 0;
+}
+
+/* Copies the WAL-index header into out, as SQLite's readers do: the first copy, a barrier, the
+ * second, and only when both agree (a writer writes the second copy first, so a header read
+ * while it changes differs) and the index is initialised. 0: not available, ask SQLite. */
+static int read_wal_header(qr_store_t *s, unsigned char out[WAL_HEADER]) {
+  if (!s->wal || !s->shm_seen) return 0;
+  sqlite3_file *f = NULL;
+  if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+      !f->pMethods || f->pMethods->iVersion < 2 || !f->pMethods->xShmMap)
+    return 0;
+  volatile void *region = NULL;
+  if (f->pMethods->xShmMap(f, 0, 32768, 0, &region) != SQLITE_OK || !region) return 0;
+  const volatile unsigned char *h = region;
+  unsigned char second[WAL_HEADER];
+  for (int i = 0; i < WAL_HEADER; i++) out[i] = h[i];
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  for (int i = 0; i < WAL_HEADER; i++) second[i] = h[WAL_HEADER + i];
+  return memcmp(out, second, WAL_HEADER) == 0 && out[WAL_HEADER_IS_INIT];
+}
+
+long long qr_store_data_version(qr_store_t *s) {
+  unsigned char now[WAL_HEADER];
+  /* Read before the PRAGMA: a commit in between moves the header, and the next call asks again. */
+  int have = read_wal_header(s, now);
+  if (have && s->have_header && memcmp(now, s->header, WAL_HEADER) == 0) return s->data_version;
+  sqlite3_stmt *st = qr_store_prepare(s, "PRAGMA data_version");
+  long long v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  if (st) qr_store_release(s, st);
+  s->shm_seen = 1;
+  s->have_header = have && v >= 0;
+  if (have) memcpy(s->header, now, WAL_HEADER);
+  s->data_version = v;
+  return v;
 }
 
 void qr_store_close(qr_store_t *s) {

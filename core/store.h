@@ -39,6 +39,12 @@ int qr_store_schema_version(qr_store_t *s, int *applied, int *known);
 sqlite3_stmt *qr_store_prepare(qr_store_t *s, const char *sql);
 void qr_store_release(qr_store_t *s, sqlite3_stmt *stmt);
 
+/* PRAGMA data_version: a number that moves when another connection commits to the database.
+ * While the WAL-index header in shared memory is byte for byte what it was at the last call, no
+ * commit happened and the last value is returned without starting a read transaction (which
+ * costs three system calls); otherwise, and outside WAL mode, SQLite is asked. -1 on error. */
+long long qr_store_data_version(qr_store_t *s);
+
 /* Write transactions always start with BEGIN IMMEDIATE (so a read-then-write never fails with
  * SQLITE_BUSY_SNAPSHOT); nested calls become savepoints. Each begin needs one commit or rollback. */
 int qr_store_begin(qr_store_t *s);

@@ -41,11 +41,11 @@ int main(void) {
   CHECK(lifetime("X-Note: max-age=60\r\n") == -1);
   CHECK(lifetime("Cache-Control: max-age=99999999999999999999\r\n") > 0);
 
-  sqlite3 *db;
-  CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
-  CHECK(sqlite3_exec(db, "CREATE TABLE cache_tags (tag TEXT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 0)", NULL,
-                     NULL, NULL) == SQLITE_OK);
-  qr_cache_t *c = qr_cache_new(db, 64 * 1024);
+  qr_store_t *store;
+  char err[256];
+  CHECK(qr_store_open(&store, ":memory:", NULL, err, sizeof err) == 0);
+  sqlite3 *db = qr_store_db(store);
+  qr_cache_t *c = qr_cache_new(store, 64 * 1024);
   qr_http_response_t res, out;
   qr_cache_stats_t st;
 
@@ -140,7 +140,7 @@ int main(void) {
 
   /* A hit carries the representation the client takes: the gzip variant or the identity body
    * (a page too short to compress has no variant: everyone gets the body). */
-  c = qr_cache_new(db, 64 * 1024);
+  c = qr_cache_new(store, 64 * 1024);
   qr_cache_sync(c);
   char html[2048];
   memset(html, 'a', sizeof html - 1);
@@ -163,6 +163,6 @@ int main(void) {
   qr_http_response_free(&out);
   qr_cache_free(c);
 
-  sqlite3_close(db);
+  qr_store_close(store);
   return check_summary("cache");
 }

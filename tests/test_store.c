@@ -123,12 +123,45 @@ static void test_missing_file(void) {
   CHECK(strstr(err, "cannot open") != NULL);
 }
 
+/* data_version moves with every commit of another connection, also when the WAL restarts after a
+ * checkpoint, and stays put while nothing is committed (then without a read transaction). */
+static void test_data_version(void) {
+  char path[512], err[512];
+  path_for(path, sizeof path, "dv.db");
+  qr_store_t *reader, *writer;
+  CHECK(qr_store_open(&reader, path, NULL, err, sizeof err) == 0);
+  CHECK(qr_store_open(&writer, path, NULL, err, sizeof err) == 0);
+  long long v = qr_store_data_version(reader);
+  CHECK(v >= 0);
+  for (int i = 0; i < 3; i++) CHECK(qr_store_data_version(reader) == v);
+  int moved = 0;
+  for (int i = 0; i < 200; i++) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO settings VALUES ('k%d', 'v')", i);
+    CHECK(exec(writer, sql) == 0);
+    if (i % 50 == 49) CHECK(exec(writer, "PRAGMA wal_checkpoint(TRUNCATE)") == 0); /* restarts the log */
+    long long now = qr_store_data_version(reader);
+    moved += now != v;
+    v = now;
+    CHECK(qr_store_data_version(reader) == v); /* and still, with nothing new */
+  }
+  CHECK(moved == 200);
+  /* Like the PRAGMA, a connection's own commits do not move it (callers add total_changes). */
+  CHECK(exec(reader, "INSERT INTO settings VALUES ('own', 'v')") == 0);
+  CHECK(qr_store_data_version(reader) == v);
+  CHECK(exec(writer, "DELETE FROM settings WHERE key = 'own'") == 0);
+  CHECK(qr_store_data_version(reader) != v);
+  qr_store_close(writer);
+  qr_store_close(reader);
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 2;
   test_open_and_migrate();
   test_newer_schema_refused();
   test_failed_migration_keeps_schema();
   test_missing_file();
+  test_data_version();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -1,8 +1,9 @@
 -- A per-process memo of values read from the database (entries, users, neighbour ids), so a page
 -- rendered without the page cache does not repeat the same queries on every request. It is
 -- dropped whenever the database may have changed, as the page cache decides it: another
--- connection committed (PRAGMA data_version) or this one wrote (total_changes). A request reads
--- data_version once at its start (app.request calls sync); outside a request every lookup does.
+-- connection committed (PRAGMA data_version, read through store:data_version) or this one wrote
+-- (total_changes). A request reads data_version once at its start (app.request calls sync);
+-- outside a request every lookup does.
 -- Inside a transaction the memo is bypassed: its reads may see writes that are rolled back.
 local M = {}
 
@@ -18,7 +19,7 @@ function M.new(db, max)
   local function drop() values, n = {}, 0 end
 
   local function check_data_version(known)
-    local v = known or db:value("PRAGMA data_version")
+    local v = known or db:data_version()
     if v ~= data_version then data_version = v drop() end
   end
 
