@@ -127,11 +127,13 @@ return quire.plugin {
       return body
     end)
 
-    -- The parts of an entry's page that depend only on the entry (and its author): kept with
-    -- site:memo until the next write.
+    -- The parts of an entry's page that depend only on the entry (and its author), with its body as
+    -- pages show it (the view.body filters: Markdown, sanitizer, dateline): kept with site:memo
+    -- until the next write.
     local function entry_parts(entry)
       local f = entry.fields or {}
       local parts = {
+        body = quire.filters.apply("view.body", {}, entry),
         url = quire.content.url(entry), standfirst = f.standfirst, date = date_view(entry.published_at),
         author = author_view(entry.author_id), section = section_view(entry.section),
         tags = #entry.tags > 0 and { items = tag_views(entry.tags) } or nil,
@@ -151,15 +153,11 @@ return quire.plugin {
       return parts
     end
 
-    -- The body as pages show it (the view.body filters: Markdown, sanitizer, dateline), kept
-    -- with the entry's other parts until the next write.
-    local function body_view(entry) return quire.filters.apply("view.body", {}, entry) end
-
     site:filter("view.entry", function(view, entry)
       local parts = site:memo("entry\0" .. entry.id, entry_parts, entry)
       view.url = parts.url
       view.standfirst = parts.standfirst
-      local body = site:memo("body\0" .. entry.id, body_view, entry)
+      local body = parts.body
       view.body_html = body.html
       view.dateline = body.dateline or nil
       view.date = parts.date
