@@ -248,7 +248,10 @@ function M.new(quire, site)
     end
     -- HEAD keeps its body here: the server sends its length and drops the bytes.
     -- tags: the cache tags the page was built from (empty: not cacheable).
-    return { status = res.status, headers = res.headers, body = table.concat(res.parts), tags = table.concat(tags, " ") }
+    -- A page written in one piece (the usual case) is returned as it is, not copied by concat.
+    local parts = res.parts
+    local body = #parts == 1 and parts[1] or table.concat(parts)
+    return { status = res.status, headers = res.headers, body = body, tags = table.concat(tags, " ") }
   end
 
   return app
