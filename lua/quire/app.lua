@@ -202,8 +202,9 @@ function M.new(quire, site)
     site.collecting = {}
     site.memo.sync(opts.data_version)
     -- The whole request runs under a budget too (ten plugin calls' worth): rendering reads
-    -- values that plugins built, and a metamethod in them must not hang the worker.
-    local ok, result = budget_call(("request %s %s"):format(req.method, path), site.limits.instructions * 10, function()
+    -- values that plugins built, and a metamethod in them must not hang the worker. (The failure
+    -- line below names the request, so the label need not be formatted for every request.)
+    local ok, result = budget_call("the request", site.limits.instructions * 10, function()
       site.hooks:emit("request.start", req)
       local out = app.handlers[handler](req, res)
       -- Read what the handler returned here, under the budget, into plain values.
