@@ -62,8 +62,8 @@ qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes) {
   qr_cache_t *c = qr_xcalloc(1, sizeof *c);
   c->store = store;
   c->max_bytes = max_bytes;
-  sqlite3_prepare_v3(qr_store_db(store), "SELECT tag, version FROM cache_tags WHERE version > ?", -1, SQLITE_PREPARE_PERSISTENT,
-                     &c->changed_tags, NULL);
+  sqlite3_prepare_v3(qr_store_db(store), "SELECT tag, version FROM cache_tags WHERE version > ?", -1,
+                     SQLITE_PREPARE_PERSISTENT, &c->changed_tags, NULL);
   return c;
 }
 

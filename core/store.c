@@ -31,9 +31,9 @@ struct qr_store_s {
   int ncached;
   cached_stmt *last; /* the cached statement prepare gave out last: release finds it without a hash */
   int depth;
-  int wal;                          /* the connection is in WAL mode: the header check applies */
-  int shm_seen;                     /* a read transaction ran, so SQLite has mapped the WAL index */
-  int have_header;                  /* header holds the WAL-index header data_version was read under */
+  int wal; /* in WAL mode, for good: no one can leave it while this connection holds its lock */
+  int shm_seen;    /* a read transaction ran, so SQLite has mapped the WAL index */
+  int have_header; /* header holds the WAL-index header data_version was last read under */
   unsigned char header[WAL_HEADER];
   long long data_version;
   char errmsg[512];
