@@ -89,8 +89,36 @@ static int l_text_check(lua_State *L) {
 
 #define COPY_DEPTH 64
 
-/* Pushes a deep copy of the value at src. Tables are presized, so filling them never rehashes;
- * a table with a metatable (a read-only proxy) cannot be changed through and is kept as is. */
+#define COPY_GATHER 256 /* pairs a copy gathers on the stack; bigger tables walk twice */
+
+static void push_copy(lua_State *L, int src, int depth);
+
+/* A big table: one walk to count its pairs, so the copy is made at its final size, and one to
+ * fill it. */
+static void push_copy_counted(lua_State *L, int src, int depth) {
+  lua_Unsigned narr = lua_rawlen(L, src), n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, src)) {
+    n++;
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, (int)narr, n > narr ? (int)(n - narr) : 0);
+  int dst = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, src)) { /* dst key value */
+    luaL_checkstack(L, 4, "copy");
+    push_copy(L, lua_gettop(L), depth + 1);
+    lua_pushvalue(L, -3);
+    lua_insert(L, -2);
+    lua_rawset(L, dst);
+    lua_pop(L, 1);
+  }
+}
+
+/* Pushes a deep copy of the value at src. A table with a metatable (a read-only proxy) cannot
+ * be changed through and is kept as is. A small table is walked once: its pairs (values copied)
+ * gather on the stack, then go into a table made at its final size, so filling it never
+ * rehashes. */
 static void push_copy(lua_State *L, int src, int depth) {
   if (lua_type(L, src) != LUA_TTABLE) {
     lua_pushvalue(L, src);
@@ -102,23 +130,24 @@ static void push_copy(lua_State *L, int src, int depth) {
     return;
   }
   if (depth > COPY_DEPTH) luaL_error(L, "copy: tables nested deeper than %d (a cycle?)", COPY_DEPTH);
-  luaL_checkstack(L, 4, "copy");
-  lua_Unsigned narr = lua_rawlen(L, src), n = 0;
+  int base = lua_gettop(L), n = 0;
   lua_pushnil(L);
-  while (lua_next(L, src)) {
-    n++;
-    lua_pop(L, 1);
-  }
-  lua_createtable(L, (int)narr, n > narr ? (int)(n - narr) : 0);
-  int dst = lua_gettop(L);
-  lua_pushnil(L);
-  while (lua_next(L, src)) { /* dst key value */
+  while (lua_next(L, src)) { /* ... pairs, k v */
+    if (n == COPY_GATHER) {
+      lua_settop(L, base);
+      push_copy_counted(L, src, depth);
+      return;
+    }
+    luaL_checkstack(L, 4, "copy");
     push_copy(L, lua_gettop(L), depth + 1);
-    lua_pushvalue(L, -3);
-    lua_insert(L, -2);
-    lua_rawset(L, dst);
-    lua_pop(L, 1);
+    lua_replace(L, -2);   /* ... pairs, k v' */
+    lua_pushvalue(L, -2); /* ... pairs, k v' k: where lua_next goes on from */
+    n++;
   }
+  lua_Unsigned narr = lua_rawlen(L, src);
+  lua_createtable(L, (int)narr, (lua_Unsigned)n > narr ? (int)(n - narr) : 0);
+  lua_insert(L, base + 1);
+  for (int i = 0; i < n; i++) lua_rawset(L, base + 1); /* takes the topmost pair */
 }
 
 /* core.copy(v) -> a deep copy of plain tables (keys are not copied); other values as they are. */

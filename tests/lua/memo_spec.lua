@@ -118,4 +118,20 @@ describe("quire.memo.copy", function()
     cycle.self = cycle
     assert.has_error(function() copy(cycle) end)
   end)
+
+  it("copies big tables whole: long lists, many keys, and both in one table", function()
+    for _, n in ipairs({ 255, 256, 257, 5000 }) do
+      local t = { name = "n" .. n, nested = {} }
+      for i = 1, n do
+        t[i] = { i }
+        t["k" .. i] = i % 3 == 0 and false or ("v" .. i)
+        t.nested[i * 2] = i -- a sparse part, in the hash
+      end
+      local c = copy(t)
+      assert.same(t, c)
+      assert.equal(n, #c)
+      assert.are_not.equal(t[n], c[n])
+      assert.are_not.equal(t.nested, c.nested)
+    end
+  end)
 end)
