@@ -76,6 +76,7 @@ function M.open(dir, opts)
   -- Plugin code runs under the memory cap; `quire run` scripts are the operator's own and may
   -- opt out (opts.memory_cap = false).
   if opts.memory_cap ~= false then core.memory(cfg.limits.lua_memory) end
+  core.pattern_steps(cfg.limits.pattern_steps) -- string.find & co. stop past it (scripts too)
   local db, open_err = core.open_store(cfg.database_path, { create = false, busy_timeout_ms = cfg.limits.busy_timeout_ms })
   if not db then return nil, open_err end
   local types = types_mod.new()
