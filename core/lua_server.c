@@ -563,6 +563,8 @@ static int l_serve_worker(lua_State *L) {
     limits.body_min_rate = (unsigned)opt_size(L, t, "body_min_rate", limits.body_min_rate);
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
     limits.max_per_ip = (unsigned)opt_size(L, t, "connections_per_ip", limits.max_per_ip);
+    qr_server_worker_deadlines((unsigned)opt_size(L, t, "request_timeout_ms", 0),
+                               (unsigned)opt_size(L, t, "drain_timeout_ms", 0));
   }
   lua_pop(L, 1);
   worker_ud w = {.L = L};
