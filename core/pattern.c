@@ -19,7 +19,9 @@
 
 static long long steps_base = 1000000;
 
-void qr_pattern_set_steps(long long base) { steps_base = base > 0 ? base : 1; }
+void qr_pattern_set_steps(long long base) {
+  steps_base = base < 1 ? 1 : base > (1LL << 62) ? (1LL << 62) : base; /* base + 100/byte cannot overflow */
+}
 long long qr_pattern_steps_base(void) { return steps_base; }
 
 typedef struct {
@@ -33,6 +35,12 @@ typedef struct {
   long long stop;                 /* steps at which to look again: min(cap, budget left) */
   int depth;
   int ncap;
+  /* A gsub or gmatch asks about the same set at every position: after a while its answer for
+   * every byte is kept as a bitmap, and where it ends is remembered. */
+  const char *set_open, *set_close; /* the set last looked at ('[' and its ']') */
+  unsigned set_uses;
+  int set_ready;
+  unsigned char set_bits[32];
   struct {
     const char *at;
     ptrdiff_t len; /* or CAP_OPEN / CAP_POSITION */
@@ -67,9 +75,9 @@ static void over_limit(matcher *m) {
              (lua_Integer)(m->subj_end - m->subj), STEPS_PER_BYTE);
 }
 
-#define STEP(m, n)                                    \
-  do {                                                \
-    if (((m)->steps += (n)) > (m)->stop) over_limit(m); \
+#define STEP(m, n)                                                     \
+  do {                                                                 \
+    if (__builtin_expect(((m)->steps += (n)) > (m)->stop, 0)) over_limit(m); \
   } while (0)
 
 static void matcher_init(matcher *m, lua_State *L, const char *fn, const char *s, size_t ls, const char *p,
@@ -81,46 +89,57 @@ static void matcher_init(matcher *m, lua_State *L, const char *fn, const char *s
   m->pat = p;
   m->pat_end = p + lp;
   m->steps = m->charged = 0;
-  long long per = (long long)ls > (LLONG_MAX / 2 - steps_base) / STEPS_PER_BYTE ? LLONG_MAX / 4 : (long long)ls * STEPS_PER_BYTE;
-  m->cap = steps_base + per;
+  m->cap = steps_base + (long long)ls * STEPS_PER_BYTE; /* ls < 2^48 on any machine we run on */
   m->stop = m->cap;
   settle(m);
   m->depth = 0;
   m->ncap = 0;
+  m->set_open = m->set_close = NULL;
+  m->set_uses = 0;
+  m->set_ready = 0;
 }
 
 /* --- character classes */
 
-/* c against %<cl> (a letter class, or an escaped character taken literally). */
-static int class_has(int c, int cl) {
-  int r;
-  switch (tolower(cl)) {
-    case 'a': r = isalpha(c); break;
-    case 'c': r = iscntrl(c); break;
-    case 'd': r = isdigit(c); break;
-    case 'g': r = isgraph(c); break;
-    case 'l': r = islower(c); break;
-    case 'p': r = ispunct(c); break;
-    case 's': r = isspace(c); break;
-    case 'u': r = isupper(c); break;
-    case 'w': r = isalnum(c); break;
-    case 'x': r = isxdigit(c); break;
-    case 'z': r = c == 0; break; /* deprecated, still accepted by Lua 5.4 */
-    default: return cl == c;
+/* The letter classes as bits, looked up in tables built once from <ctype.h> (quire never
+ * changes the C locale): a call per character into the C library was a third of a gsub. */
+enum { K_ALPHA = 1, K_CNTRL = 2, K_DIGIT = 4, K_GRAPH = 8, K_LOWER = 16, K_PUNCT = 32, K_SPACE = 64,
+       K_UPPER = 128, K_ALNUM = 256, K_XDIGIT = 512, K_ZERO = 1024 };
+static unsigned short char_bits[256];  /* subject byte -> the classes it is in */
+static unsigned short letter_bits[256]; /* 'a' and 'A' -> K_ALPHA, ...; 0: not a class letter */
+
+static void build_tables(void) {
+  for (int c = 0; c < 256; c++) {
+    char_bits[c] = (unsigned short)((isalpha(c) ? K_ALPHA : 0) | (iscntrl(c) ? K_CNTRL : 0) |
+                                    (isdigit(c) ? K_DIGIT : 0) | (isgraph(c) ? K_GRAPH : 0) |
+                                    (islower(c) ? K_LOWER : 0) | (ispunct(c) ? K_PUNCT : 0) |
+                                    (isspace(c) ? K_SPACE : 0) | (isupper(c) ? K_UPPER : 0) |
+                                    (isalnum(c) ? K_ALNUM : 0) | (isxdigit(c) ? K_XDIGIT : 0) | (c == 0 ? K_ZERO : 0));
   }
-  if (isupper(cl)) r = !r;
-  return r != 0;
+  static const char letters[] = "acdglpsuwxz"; /* %z: deprecated, still accepted by Lua 5.4 */
+  for (int i = 0; letters[i]; i++) {
+    letter_bits[(unsigned char)letters[i]] = (unsigned short)(1u << i);
+    letter_bits[toupper((unsigned char)letters[i])] = (unsigned short)(1u << i);
+  }
 }
 
-/* c against the set [..] from open ('[') to close (its ']'); each element looked at is a step. */
-static int set_has(matcher *m, int c, const char *open, const char *close) {
+/* c against %<cl> (a letter class, or an escaped character taken literally); an upper-case
+ * letter is the complement. */
+static inline int class_has(int c, int cl) {
+  unsigned bit = letter_bits[cl];
+  if (!bit) return cl == c;
+  int r = (char_bits[c] & bit) != 0;
+  return (cl >= 'A' && cl <= 'Z') ? !r : r;
+}
+
+/* c against the set [..] from open ('[') to close (its ']'), element by element. */
+static int set_scan(int c, const char *open, const char *close) {
   const char *q = open + 1;
   int want = 1;
   if (*q == '^') {
     want = 0;
     q++;
   }
-  STEP(m, (close - q) / 8); /* long sets cost in proportion */
   for (; q < close; q++) {
     if (*q == '%' && q + 1 < close) {
       q++;
@@ -135,6 +154,27 @@ static int set_has(matcher *m, int c, const char *open, const char *close) {
   return !want;
 }
 
+static int set_has(matcher *m, int c, const char *open, const char *close) {
+  if (open == m->set_open) {
+    if (m->set_ready) return (m->set_bits[c >> 3] >> (c & 7)) & 1;
+    if (++m->set_uses == 64) {
+      STEP(m, (close - open) * 16);
+      for (int k = 0; k < 256; k++)
+        if (set_scan(k, open, close)) m->set_bits[k >> 3] |= (unsigned char)(1u << (k & 7));
+      m->set_ready = 1;
+      return (m->set_bits[c >> 3] >> (c & 7)) & 1;
+    }
+  } else {
+    m->set_open = open;
+    m->set_close = NULL;
+    m->set_uses = 0;
+    m->set_ready = 0;
+    memset(m->set_bits, 0, sizeof m->set_bits);
+  }
+  if (close - open > 16) STEP(m, (close - open) / 16); /* long sets cost in proportion */
+  return set_scan(c, open, close);
+}
+
 /* The end of the single-character class starting at p: "%x", "[set]" or one character. */
 static const char *item_end(matcher *m, const char *p) {
   if (*p == '%') {
@@ -142,6 +182,7 @@ static const char *item_end(matcher *m, const char *p) {
     return p + 2;
   }
   if (*p != '[') return p + 1;
+  if (p == m->set_open && m->set_close) return m->set_close + 1;
   const char *q = p + 1;
   if (q < m->pat_end && *q == '^') q++;
   /* The first character of a set is taken as is, so "[]]" is a set holding ']'. */
@@ -150,6 +191,7 @@ static const char *item_end(matcher *m, const char *p) {
     if (*q == '%' && q + 1 < m->pat_end) q++;
     q++;
   } while (q >= m->pat_end || *q != ']');
+  if (p == m->set_open) m->set_close = q;
   return q + 1;
 }
 
@@ -348,8 +390,10 @@ static size_t start_offset(lua_Integer pos, size_t len) {
 }
 
 static int has_specials(const char *p, size_t n) {
+  static const unsigned char special[256] = {['^'] = 1, ['$'] = 1, ['*'] = 1, ['+'] = 1, ['?'] = 1,
+                                             ['.'] = 1, ['('] = 1, ['['] = 1, ['%'] = 1, ['-'] = 1};
   for (size_t i = 0; i < n; i++)
-    if (strchr("^$*+?.([%-", p[i]) && p[i]) return 1;
+    if (special[(unsigned char)p[i]]) return 1;
   return 0;
 }
 
@@ -542,6 +586,7 @@ static int l_gsub(lua_State *L) {
 }
 
 void qr_pattern_install(lua_State *L) {
+  if (!letter_bits['a']) build_tables();
   static const luaL_Reg fns[] = {
       {"find", l_find}, {"match", l_match}, {"gmatch", l_gmatch}, {"gsub", l_gsub}, {NULL, NULL}};
   lua_getglobal(L, "string");

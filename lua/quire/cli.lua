@@ -79,7 +79,9 @@ plain HTTP addresses.
 Signals: SIGHUP reloads site.lua, plugins, templates and certificates with fresh workers (a
 broken plugin or certificate is reported and the running workers keep serving); SIGUSR1
 reopens the access log (site.lua `access_log`; for logrotate); SIGTERM or SIGINT drain and
-stop. Listen addresses are bound once: changing them needs a restart.
+stop (workers still busy after limits.drain_timeout_ms are killed). Listen addresses are bound
+once: changing them needs a restart. A worker busy with one request longer than
+limits.request_timeout_ms is logged with that request, killed and replaced.
 --dev reloads when a .lua or .mustache file changes anywhere in the site folder or the
 plugins' folders (not for database or .quire/ writes).
 --no-cache serves every page fresh (no page cache).]],

@@ -114,6 +114,24 @@ describe("bounded Lua patterns", function()
     end
   end)
 
+  it("answers as the standard library on long subjects (where sets are kept as bitmaps)", function()
+    local alphabet = "ab<>&\"' _-]^%0129Zz\n\t\0\200\255"
+    local seed, chars = 7, {}
+    for i = 1, 3000 do
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      local k = seed % #alphabet + 1
+      chars[i] = alphabet:sub(k, k)
+    end
+    local s = table.concat(chars)
+    for _, p in ipairs { "[<>&\"']", "[^%w%s]", "[%a_][%w_]*", "[]%-a]", "[^]]+", "[a-c%d]+", "%f[%w]%w+",
+        "[%z\200-\255]", "[^%c]-[%p]", "([ab])[^ab]*%1" } do
+      same("gsub", s, p, "<%0>")
+      same("gsub", s, p, repl_fn)
+      same("gmatch", s, p)
+      same("find", s, p, 1500)
+    end
+  end)
+
   it("stops a pattern that backtracks without end with an error naming the limit", function()
     local ok, err = pcall(string.find, string.rep("a", 2000), ".-.-.-.-b")
     assert.is_false(ok)
