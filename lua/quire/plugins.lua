@@ -92,7 +92,7 @@ function M.new(site, api)
     local path = {}
     for _, dir in ipairs(cfg.plugin_path or {}) do path[#path + 1] = dir end
     path[#path + 1] = cfg.dir .. "/plugins"
-    path[#path + 1] = os.getenv("QUIRE_BUNDLED_PLUGINS") or (core.source_dir .. "/plugins")
+    path[#path + 1] = os.getenv("QUIRE_BUNDLED_PLUGINS") or core.bundled_plugins
     return path
   end
 
