@@ -736,6 +736,19 @@ end
 M.parse, M.open_site = parse, open_site
 require("quire.editorial").install(commands, HELP, M)
 
+-- Whether `quire NAME` is answered by quire itself (its command table, help, version), so no
+-- plugin command may take the name; and the sorted list of those names.
+function M.is_builtin(name)
+  return commands[name] ~= nil or name == "help" or name == "version"
+end
+
+function M.builtin_commands()
+  local names = { "help", "version" }
+  for name in pairs(commands) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
 function M.main(argv)
   local cmd = argv[1]
   if cmd == nil or cmd == "-h" or cmd == "--help" or cmd == "help" then

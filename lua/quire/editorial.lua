@@ -446,10 +446,13 @@ local function run_spec(cli, name, spec, argv, first)
   for k, v in pairs(spec.opts or {}) do allowed[k] = v end
   local opts, args = cli.parse(name, argv, first, allowed)
   if not opts then return fail(2, "%s", args) end
-  if opts.help then print("usage: quire " .. name:match("^%S+") .. " " .. spec.usage) return 0 end
+  -- A sub-command's usage starts with its own name ("passwd LOGIN"), a single command's with
+  -- the command ("import DIR"): the group's name is added only to the former.
+  local usage = "usage: quire " .. (singles[name] and "" or name:match("^%S+") .. " ") .. spec.usage
+  if opts.help then print(usage) return 0 end
   if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
     or (spec.args == nil and #args > 0) then
-    return fail(2, "usage: quire %s %s", name:match("^%S+"), spec.usage)
+    return fail(2, "%s", usage)
   end
   local quire, err = cli.open_site(opts, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", err) end
