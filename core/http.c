@@ -39,7 +39,6 @@ struct qr_http_server_s {
   int draining;
   void (*drained)(void *);
   void *drained_ud;
-  unsigned long long requests;
 };
 
 enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_LINGER, ST_CLOSING };
@@ -822,7 +821,6 @@ static int on_message_complete(llhttp_t *p) {
   req.accepts_gzip = accepts_gzip(qr_http_header(&req, "accept-encoding")); /* once: cache and respond */
   qr_http_response_t res = {.status = 200};
   s->cbs.handle(s->cbs.ud, &req, &res);
-  s->requests++;
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
   respond(c, &req, &res, keep_alive);
   qr_http_response_free(&res);
@@ -1019,5 +1017,3 @@ void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud)
     if (c->state == ST_IDLE) start_timer(c, DRAIN_GRACE_MS, 0);
   maybe_drained(s);
 }
-
-unsigned long long qr_http_server_requests(const qr_http_server_t *s) { return s->requests; }

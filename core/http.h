@@ -105,7 +105,4 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
  * frees the server. */
 void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud);
 
-/* Requests answered so far (for logs and tests). */
-unsigned long long qr_http_server_requests(const qr_http_server_t *s);
-
 #endif
