@@ -79,6 +79,8 @@ static int cacheable_response(const qr_http_response_t *res) {
   return res->status == 200 && !(res->head.data && strcasestr(res->head.data, "Set-Cookie:"));
 }
 
+static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt);
+
 /* Collects a NULL-terminated array of the strings in the list at t[field] (borrowed: they stay
  * referenced by the table). */
 static const char **string_list(lua_State *L, int t, const char *field) {
@@ -97,7 +99,7 @@ static const char **string_list(lua_State *L, int t, const char *field) {
 }
 
 /* core.serve_master{ exe =, listen = {...}, listen_tls = {...}, workers = n, worker_argv = {...},
- *                    watch = {...} } */
+ *                    watch = {...}, request_timeout_ms = n, drain_timeout_ms = n } */
 static int l_serve_master(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   qr_server_master_opts_t o = {0};
@@ -109,6 +111,8 @@ static int l_serve_master(lua_State *L) {
   o.listen_tls = string_list(L, 1, "listen_tls");
   o.worker_argv = string_list(L, 1, "worker_argv");
   o.watch = string_list(L, 1, "watch");
+  o.request_timeout_ms = (unsigned)opt_size(L, 1, "request_timeout_ms", 0);
+  o.drain_timeout_ms = (unsigned)opt_size(L, 1, "drain_timeout_ms", 0);
   if (!o.listen[0] && !o.listen_tls[0]) return luaL_error(L, "no listen address");
   lua_pushinteger(L, qr_server_master(&o));
   return 1;

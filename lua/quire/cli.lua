@@ -352,7 +352,8 @@ function commands.serve(argv)
   local _, run_err = runtime_dir(dir)
   if run_err then return fail(1, "%s", run_err) end
   return core.serve_master { exe = core.exepath(), listen = listen, listen_tls = listen_tls, workers = workers,
-    worker_argv = worker_argv, watch = watch }
+    worker_argv = worker_argv, watch = watch,
+    request_timeout_ms = cfg.limits.request_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
 end
 
 -- The worker side of serve (started by the master, not by people).

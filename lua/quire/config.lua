@@ -31,6 +31,9 @@ M.defaults = {
     connections_per_ip = 256,      -- per client address, per worker
     page_cache_bytes = 64 * 1024 * 1024, -- rendered pages kept per worker
     busy_timeout_ms = 5000,
+    request_timeout_ms = 10000,    -- a worker busy longer with one request is replaced (watchdog)
+    drain_timeout_ms = 30000,      -- workers still draining this long after SIGTERM/SIGHUP are killed
+    pattern_steps = 1000000,       -- steps of one Lua pattern match, plus 100 per byte of its subject
     instructions = 10000000,  -- per call into plugin code
     lua_memory = 256 * 1024 * 1024, -- bytes per Lua state that runs plugins
   },
@@ -155,6 +158,9 @@ plugins = { }
 --   connections_per_ip = 256, -- connections per client address, per worker
 --   page_cache_bytes = 67108864, -- rendered pages kept per worker
 --   busy_timeout_ms = 5000,   -- how long a write waits for another writer
+--   request_timeout_ms = 10000, -- a worker busy with one request longer is replaced (restart to change)
+--   drain_timeout_ms = 30000, -- after SIGTERM or SIGHUP, workers still draining are killed (restart to change)
+--   pattern_steps = 1000000,  -- steps of one Lua pattern match, plus 100 per byte of its subject
 --   instructions = 10000000,  -- instruction budget of one call into plugin code
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 -- }
