@@ -591,7 +591,10 @@ function commands.check(argv)
   local quire, err = open_site(opts, { plugins = false })
   if not quire then return fail(1, "%s", err) end
   local applied = quire.store.schema_version()
-  local problems = quire.store.check()
+  local problems, notes = {}, {}
+  for _, p in ipairs(quire.store.check()) do
+    if p.what == "note" then notes[#notes + 1] = p.detail else problems[#problems + 1] = p end
+  end
   local entries = quire.store.query("SELECT count(*) AS n FROM entries")[1].n
   quire._db:close()
   -- Statuses only the plugins know: an entry left in a state whose plugin is gone can no longer
@@ -611,6 +614,7 @@ function commands.check(argv)
     full._db:close()
   end
   for _, p in ipairs(problems) do print(("problem: %s: %s"):format(p.what, p.detail)) end
+  for _, n in ipairs(notes) do print("note: " .. n) end
   print(("schema version %d, %d entries, %s"):format(applied, entries,
     #problems == 0 and "integrity ok, search index ok" .. states_note or (#problems .. " problem(s)")))
   return #problems == 0 and 0 or 1

@@ -173,10 +173,16 @@ end
 -- Loads DIR/site.lua. Returns the settings table (defaults filled in), or nil and a message.
 function M.load(dir)
   local path = dir .. "/site.lua"
-  local f = io.open(path, "r")
-  if not f then return nil, ("no site at %s (site.lua missing; create one with `quire init %s`)"):format(dir, dir) end
-  local src = f:read("a")
+  local f, open_err, errno = io.open(path, "r")
+  if not f and errno == 2 then -- ENOENT
+    return nil, ("no site at %s (site.lua missing; create one with `quire init %s`)"):format(dir, dir)
+  elseif not f then -- there, but not readable by this user (EACCES), or not a file
+    return nil, ("cannot read %s: %s (the user running quire must be able to read the site's files)"):format(path,
+      tostring(open_err):match(": ([^:]+)$") or tostring(open_err))
+  end
+  local src, read_err = f:read("a")
   f:close()
+  if not src then return nil, ("cannot read %s: %s"):format(path, tostring(read_err)) end
   local env = { os = { getenv = os.getenv }, tostring = tostring, tonumber = tonumber }
   local chunk, err = load(src, "@" .. path, "t", env)
   if not chunk then return nil, err end

@@ -92,7 +92,7 @@ entries.get = {
     local e = quire.content.get(tonumber(args[1]) or -1)
     if not e then return fail(1, "no entry %s", args[1]) end
     if (opts.format or "json") == "json" then print(json.encode(e)) return 0 end
-    return output({ e }, { "id", "type", "status", "slug", "title", "section", "tags", "published_at", "updated_at" }, opts.format)
+    return output({ e }, { "id", "type", "status", "slug", "title", "section", "tags", "published_at", "updated_at", "revision" }, opts.format)
   end,
 }
 
@@ -130,14 +130,23 @@ entries.create = {
   end,
 }
 
+local UPDATE_OPTS = { ["base-revision"] = "value" }
+for k, v in pairs(ATTR_OPTS) do UPDATE_OPTS[k] = v end
 entries.update = {
-  usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--fields JSON]",
-  opts = ATTR_OPTS, args = 1,
+  usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--fields JSON]"
+    .. " [--base-revision N]   (refused if the entry's revision is no longer N: `entries get ID` shows it)",
+  opts = UPDATE_OPTS, args = 1,
   run = function(quire, opts, args)
+    local base
+    if opts["base-revision"] then
+      base = math.tointeger(tonumber(opts["base-revision"]))
+      if not base then return fail(2, "update: --base-revision takes a revision id (a number; `quire entries get ID` shows it)") end
+    end
+    opts["base-revision"] = nil
     local changes = attributes(opts)
     changes.type = nil
     if next(changes) == nil then return fail(2, "update: nothing to change") end
-    quire.content.update(tonumber(args[1]) or -1, changes)
+    quire.content.update(tonumber(args[1]) or -1, changes, base and { base_revision = base } or nil)
     return 0
   end,
 }
