@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server.h"
+#include "log.h"
 
 #define IP_BUCKETS 1024
 #define BODY_GRACE_MS 5000
@@ -993,7 +993,7 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
     int rc = uv_tcp_open(&s->listeners[i], listeners[i].fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listeners[i], 1024, on_connection);
     if (rc != 0) {
-      qr_server_log(QR_LOG_ERROR, "cannot listen on inherited socket %d: %s", listeners[i].fd, uv_strerror(rc));
+      qr_log(QR_LOG_ERROR, "cannot listen on inherited socket %d: %s", listeners[i].fd, uv_strerror(rc));
       return QR_EIO; /* the worker exits; its handles go with the process */
     }
   }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "log.h"
 #include "lua_api.h"
 #include "sandbox.h"
 #include "server.h"
@@ -48,7 +49,7 @@ static void tick(void *ud) {
     lua_State *L = w->L;
     int top = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->tick_ref);
-    if (lua_pcall(L, 0, 0, 0) != LUA_OK) qr_server_log(QR_LOG_ERROR, "scheduled work failed: %s", lua_tostring(L, -1));
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) qr_log(QR_LOG_ERROR, "scheduled work failed: %s", lua_tostring(L, -1));
     lua_settop(L, top);
   }
   if (!w->stats_path) return;
@@ -56,7 +57,7 @@ static void tick(void *ud) {
   qr_cache_stats(w->cache, &now);
   if (w->stats_saved && memcmp(&now, &w->saved, sizeof now) == 0) return;
   if (qr_cache_stats_save(&now, w->stats_path) != 0) {
-    qr_server_log(QR_LOG_WARN, "cannot write the cache statistics to %s: %s", w->stats_path, strerror(errno));
+    qr_log(QR_LOG_WARN, "cannot write the cache statistics to %s: %s", w->stats_path, strerror(errno));
     w->stats_path = NULL; /* say it once */
     return;
   }
@@ -158,7 +159,7 @@ static void log_str(qr_buf_t *out, const char *s, size_t max) { log_field(out, s
 static void log_request(void *ud, const qr_http_request_t *req, const qr_http_response_t *res, int status,
                         size_t body_bytes) {
   worker_ud *w = ud;
-  if (!qr_server_access_log_enabled()) return;
+  if (!qr_log_access_enabled()) return;
   static time_t cached;
   static char when[48];
   time_t now = time(NULL);
@@ -206,7 +207,7 @@ static void log_request(void *ud, const qr_http_request_t *req, const qr_http_re
   } else {
     qr_buf_puts(&line, "\" -\n");
   }
-  qr_server_access_log_write(line.data, line.len);
+  qr_log_access_write(line.data, line.len);
 }
 
 /* Removes the header line name from head and copies its value into out (cap bytes); 1 if found. */
@@ -369,7 +370,7 @@ static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *r
     }
     lua_setfield(L, -2, "headers");
     if (lua_pcall(L, 1, 4, top + 1) != LUA_OK) {
-      qr_server_log(QR_LOG_ERROR, "request %s: the request handler failed: %s", req->id, lua_tostring(L, -1));
+      qr_log(QR_LOG_ERROR, "request %s: the request handler failed: %s", req->id, lua_tostring(L, -1));
       res->status = 500;
       res->body.len = 0;
       qr_buf_puts(&res->body, "Internal Server Error\n");
@@ -568,7 +569,7 @@ static int l_serve_worker(lua_State *L) {
   lua_getfield(L, 1, "access_log");
   const char *alog_path = lua_isstring(L, -1) ? lua_tostring(L, -1) : lua_toboolean(L, -1) ? "-" : "off";
   char err[512];
-  if (qr_server_access_log_open(alog_path, err, sizeof err) != 0) {
+  if (qr_log_access_open(alog_path, err, sizeof err) != 0) {
     fail_ready(ready_fd, err);
     luaL_unref(L, LUA_REGISTRYINDEX, w.handler_ref);
     lua_pushinteger(L, 1);
@@ -586,7 +587,7 @@ static int l_serve_worker(lua_State *L) {
     lua_settop(L, t);
     if (rc != 0) {
       fail_ready(ready_fd, err);
-      qr_server_access_log_open(NULL, err, sizeof err);
+      qr_log_access_open(NULL, err, sizeof err);
       luaL_unref(L, LUA_REGISTRYINDEX, w.handler_ref);
       lua_pushinteger(L, 1);
       return 1;
@@ -634,7 +635,7 @@ static int l_serve_worker(lua_State *L) {
   int status = qr_server_worker(listeners, n, ready_fd, &limits, &cbs, tick, tick_ms);
   if (stats_path) unlink(stats_path); /* a worker that is gone has no numbers */
   luaL_unref(L, LUA_REGISTRYINDEX, w.tick_ref);
-  qr_server_access_log_open(NULL, err, sizeof err); /* flushes */
+  qr_log_access_open(NULL, err, sizeof err); /* flushes */
   fflush(stdout);
   qr_static_free(w.statics);
   qr_cache_free(w.cache);
