@@ -390,9 +390,9 @@ function commands.__worker(argv)
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     handler = function(req)
-      local r = app.request(req.method, req.target, { headers = req.headers, body = req.body, remote = req.remote,
-        data_version = req.data_version })
-      return r.status, r.headers, r.body, r.tags
+      local r = app.request(req.method, req.target, { id = req.id, headers = req.headers, body = req.body,
+        remote = req.remote, data_version = req.data_version })
+      return r.status, r.headers, r.body, r.tags, r.private, r.max_age
     end,
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.
