@@ -285,13 +285,13 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
 static int make_slot(worker *w) {
   int fd = memfd_create("quire-watchdog", MFD_CLOEXEC);
   if (fd < 0 || ftruncate(fd, sizeof(wd_slot)) != 0) {
-    qr_server_log(QR_LOG_WARN, "no watchdog for a worker: cannot make its shared page: %s", strerror(errno));
+    qr_log(QR_LOG_WARN, "no watchdog for a worker: cannot make its shared page: %s", strerror(errno));
     if (fd >= 0) close(fd);
     return -1;
   }
   void *p = mmap(NULL, sizeof(wd_slot), PROT_READ, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
-    qr_server_log(QR_LOG_WARN, "no watchdog for a worker: cannot map its shared page: %s", strerror(errno));
+    qr_log(QR_LOG_WARN, "no watchdog for a worker: cannot map its shared page: %s", strerror(errno));
     close(fd);
     return -1;
   }
@@ -725,7 +725,7 @@ static wd_slot *watchdog_attach(const qr_http_listener_t *listeners, int n) {
   wd_slot *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
   if (p == MAP_FAILED) {
-    qr_server_log(QR_LOG_WARN, "no watchdog: cannot map the page shared with the master: %s", strerror(errno));
+    qr_log(QR_LOG_WARN, "no watchdog: cannot map the page shared with the master: %s", strerror(errno));
     p = NULL;
   }
   gone_nfds = 0;
