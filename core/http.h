@@ -15,12 +15,16 @@ typedef struct {
   size_t headers_max;        /* 32 KiB: all headers together; larger is 431 */
   unsigned header_count_max; /* 100 fields; more is 431 */
   size_t body_max;           /* 1 MiB: larger is 413 */
-  unsigned header_timeout_ms; /* 10 s to receive the request head: else 408 and close */
-  unsigned idle_timeout_ms;  /* 15 s of keep-alive idleness: close */
+  /* Deadlines are fixed when set: bytes that make no progress (empty lines between requests, a
+   * trickled head) never extend them. */
+  unsigned header_timeout_ms; /* 10 s from a request's first byte (or from accept) to its last header: 408 */
+  unsigned request_timeout_ms; /* 60 s from a request's first byte to its last body byte: 408 */
+  unsigned idle_timeout_ms;  /* 15 s of keep-alive idleness, or of a reader that takes nothing: close */
   unsigned body_min_rate;    /* bytes per second a body must keep up after the first 5 s */
   unsigned max_connections;  /* per worker */
   unsigned max_per_ip;       /* connections per client address, per worker */
-  size_t write_queue_max;    /* bytes queued to a slow reader before we stop reading its requests */
+  size_t write_queue_max;    /* 256 KiB of unsent responses on a connection: its pipelined requests wait */
+  size_t output_max;         /* 128 MiB of unsent responses in the worker: connections adding more close */
 } qr_http_limits_t;
 
 /* Hardened-nginx-like defaults. */
