@@ -791,6 +791,10 @@ static int compressible(const char *type, size_t len) {
   return 0;
 }
 
+int qr_http_gzip_candidate(const char *type, size_t len) {
+  return len >= GZIP_MIN && compressible(type, strlen(type));
+}
+
 static int gzip_into(const char *in, size_t n, qr_buf_t *out) {
   z_stream z = {0};
   if (deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
@@ -834,7 +838,7 @@ void qr_http_response_prepare(qr_http_response_t *res, int want_gzip) {
     res->compressible = res->status == 200 && res->body.len >= GZIP_MIN && compressible(type, tlen) &&
                         !has_header_line(&res->head, "Content-Encoding") &&
                         !has_header_line(&res->head, "Content-Range");
-    if (res->status == 200 && !has_header_line(&res->head, "ETag"))
+    if (res->status == 200 && !res->etag[0] && !has_header_line(&res->head, "ETag"))
       snprintf(res->etag, sizeof res->etag, "\"%016llx\"",
                (unsigned long long)body_hash(res->body.data ? res->body.data : "", res->body.len));
     res->prepared = 1;

@@ -63,13 +63,20 @@ typedef struct {
   /* Derived once by qr_http_response_prepare (the page cache keeps them with the page): */
   int prepared;
   int compressible;    /* a text type worth compressing, not already encoded or ranged */
-  char etag[48];       /* strong ETag of the identity body, or "" when the handler set one */
+  char etag[48];       /* strong ETag of the identity body: the handler's (e.g. static files), else the
+                        * body's hash; "" when the handler wrote an ETag line itself. The gzip
+                        * variant is sent with "-gz" inside the quotes. */
   qr_buf_t gz;         /* the gzip variant (len 0 until made, or when it would not be smaller) */
   int gz_made;
 } qr_http_response_t;
 
 /* Computes the ETag and compressibility; with want_gzip also the gzip variant. Idempotent. */
 void qr_http_response_prepare(qr_http_response_t *res, int want_gzip);
+/* 1 when a 200 with this Content-Type and body length is offered gzip-encoded (it is sent so
+ * when the client takes gzip and the result is smaller): lets a handler name the representation
+ * (its ETag) before it has read the body. */
+int qr_http_gzip_candidate(const char *type, size_t len);
+
 /* Frees everything a response holds and zeroes it. */
 void qr_http_response_free(qr_http_response_t *res);
 
