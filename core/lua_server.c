@@ -337,6 +337,9 @@ static int l_serve_worker(lua_State *L) {
     limits.header_count_max = (unsigned)opt_size(L, t, "header_count", limits.header_count_max);
     limits.body_max = opt_size(L, t, "request_body", limits.body_max);
     limits.header_timeout_ms = (unsigned)opt_size(L, t, "header_timeout_ms", limits.header_timeout_ms);
+    limits.request_timeout_ms = (unsigned)opt_size(L, t, "request_timeout_ms", limits.request_timeout_ms);
+    limits.write_queue_max = opt_size(L, t, "connection_output", limits.write_queue_max);
+    limits.output_max = opt_size(L, t, "worker_output", limits.output_max);
     limits.idle_timeout_ms = (unsigned)opt_size(L, t, "keepalive_timeout_ms", limits.idle_timeout_ms);
     limits.body_min_rate = (unsigned)opt_size(L, t, "body_min_rate", limits.body_min_rate);
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
