@@ -161,7 +161,7 @@ echo 'for _, e in ipairs(quire.content.query { limit = 2 }) do quire.content.del
 expect 1 "delete without --yes refused" -- "$QUIRE" run --site "$work/bulk" "$work/del.lua"; contains "delete refusal" "--yes"
 [ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries")" = 3000 ] && ok || bad "refused delete deleted"
 expect 0 "delete with --yes" -- "$QUIRE" run --yes --site "$work/bulk" "$work/del.lua"
-[ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries")" = 2998 ] && ok || bad "--yes did not delete"
+[ "$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries WHERE status <> 'trash'")" = 2998 ] && ok || bad "--yes did not delete"
 "$QUIRE" run --site "$work/bulk" "$work/mark.lua" 2>/dev/null & victim=$!
 for _ in $(seq 200); do
   n=$(sqlite3 "$bulkdb" "SELECT count(*) FROM entries WHERE title LIKE '%✓'" 2>/dev/null || echo 0)
@@ -345,7 +345,7 @@ expect 0 "revisions" -- "$QUIRE" entries revisions "$pier" --format csv --site "
 grep -qE '^[0-9]+,20[0-9]{2}-[0-9]{2}-[0-9]{2}T' <<<"$out" && ok || bad "revisions do not say when: $out"
 [ "$(sqlite3 "$work/site/quire.db" "SELECT actor FROM revisions WHERE title = 'Rita 1'")" = rita ] && ok || bad "quire run --as not recorded"
 expect 0 "delete as rita" -- "$QUIRE" entries delete "$pier" --yes --as rita --site "$work/site"
-expect 0 "audit" -- "$QUIRE" audit --subject "entry:$pier" --format csv --site "$work/site"; contains "audit" ",rita,entry.deleted,entry:$pier,Pier reopens soon"
+expect 0 "audit" -- "$QUIRE" audit --subject "entry:$pier" --format csv --site "$work/site"; contains "audit" ",rita,entry.trashed,entry:$pier,Pier reopens soon"
 
 # --- upgrading a schema-3 site: 0004 rebuilds entries without losing rows, links or the index
 old="$work/old"; mkdir -p "$old/plugins"; echo 'name = "Old"' > "$old/site.lua"
@@ -375,7 +375,8 @@ olddb() { sqlite3 "$old/quire.db" "$1"; }
 [ "$(olddb "SELECT rowid FROM entries_fts WHERE entries_fts MATCH 'gulls'")" = 7 ] && ok || bad "search index lost by the migration"
 expect 0 "update after migration" -- "$QUIRE" entries update 9 --title "Ferry late again" --site "$old"
 [ "$(olddb "SELECT rowid FROM entries_fts WHERE entries_fts MATCH 'again'")" = 9 ] && ok || bad "search triggers not recreated"
-expect 0 "delete after migration" -- "$QUIRE" entries delete 7 --yes --site "$old"
+expect 0 "delete after migration" -- "$QUIRE" entries delete 7 --site "$old"
+expect 0 "delete for good after migration" -- "$QUIRE" entries delete 7 --permanent --yes --site "$old"
 [ "$(olddb 'SELECT (SELECT count(*) FROM entry_terms) || (SELECT count(*) FROM comments) || (SELECT count(*) FROM media WHERE entry_id IS NULL)')" = 001 ] && ok || bad "foreign keys of entries not enforced after the migration"
 expect 1 "unknown status" -- "$QUIRE" entries update 9 --status limbo --site "$old"; contains "unknown status" "got limbo"
 

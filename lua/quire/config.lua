@@ -10,6 +10,7 @@ M.defaults = {
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
+  trash_retention = 30, -- days a deleted entry stays in the trash before the trash.empty job deletes it; 0: kept
   -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
   limits = {
     title_max = 300,          -- characters
@@ -45,7 +46,7 @@ M.defaults = {
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
-  access_log = "string", tls = "table",
+  access_log = "string", tls = "table", trash_retention = "number",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -134,6 +135,11 @@ base_url = "http://localhost:8080"
 --   hsts = "max-age=31536000",   -- Strict-Transport-Security on HTTPS responses
 -- }
 
+-- Days a deleted entry stays in the trash (`quire entries untrash ID` brings it back) before the
+-- trash.empty job deletes it for good with its revisions and comments; 0 keeps it until
+-- `quire entries empty-trash`.
+-- trash_retention = 30
+
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
 
@@ -210,6 +216,8 @@ function M.load(dir)
         local tls, tls_err = check_tls(path, v, dir)
         if not tls then return nil, tls_err end
         cfg.tls = tls
+      elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
+        return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
       elseif k == "limits" then
         for lk, lv in pairs(v) do
           if M.defaults.limits[lk] == nil then

@@ -587,6 +587,18 @@ function M.new(site)
   end
 
   local SAMPLED = { "title", "slug", "status", "body", "published_at" }
+  local FIELDS_BIT = 1 << 5 -- UPDATABLE[5] is fields
+  local function canonical(fields_json)
+    return fields_json and require("quire.json").encode(json.decode(fields_json))
+  end
+  -- Whether two lists of term names name the same terms in the same order.
+  local function same_terms(a, b)
+    if #a ~= #b then return false end
+    for i = 1, #a do
+      if slug_of(a[i]) ~= slug_of(b[i]) then return false end
+    end
+    return true
+  end
   -- The UPDATE for a set of changed columns (a bit per UPDATABLE column), made once.
   local update_sqls = {}
   function update_sql(mask)
@@ -613,6 +625,9 @@ function M.new(site)
           .. " read it again and reapply your changes"):format(id, base, tostring(now_rev)),
           { { field = "base_revision", message = ("is %d, the current revision is %s"):format(base, tostring(now_rev)) } })
       end
+    end
+    if cur.status == "trash" then
+      errors.invalid("invalid change", { { field = "status", message = ("entry %d is in the trash: untrash it first"):format(id) } })
     end
     local merged = {
       type = cur.type, title = cur.title, body = cur.body, status = cur.status,
@@ -646,14 +661,25 @@ function M.new(site)
     -- Only changed columns are written: an unchanged indexed column then costs no index
     -- update, and the search index trigger runs only when title or body is written.
     local now = time.now()
-    local params, n, mask = nil, 1, 0
+    local mask = 0
     for i = 1, #UPDATABLE do
-      local col = UPDATABLE[i]
-      if row[col] ~= cur[col] then
+      if row[UPDATABLE[i]] ~= cur[UPDATABLE[i]] then mask = mask | (1 << i) end
+    end
+    -- The same fields in another key order are no change.
+    if mask & FIELDS_BIT ~= 0 and canonical(row.fields) == canonical(cur.fields) then
+      row.fields = cur.fields
+      mask = mask & ~FIELDS_BIT
+    end
+    local terms_changed = changes.tags ~= nil and not same_terms(row.tags, cur.tags)
+      or changes.section ~= nil and not same_terms({ row.section or nil }, { cur.section })
+    -- A save that changes nothing writes nothing: no revision, no updated_at, no cache bump.
+    if mask == 0 and not terms_changed then return true end
+    local params, n = nil, 1
+    for i = 1, #UPDATABLE do
+      if mask & (1 << i) ~= 0 then
         params = params or { now }
         n = n + 1
-        params[n] = row[col]
-        mask = mask | (1 << i)
+        params[n] = row[UPDATABLE[i]]
       end
     end
     writing = true
@@ -673,32 +699,127 @@ function M.new(site)
     local old_tags = cur.tags
     for i = 1, #old_tags do pending[list_tag("tag", old_tags[i])] = true end
     if cur.section then pending[list_tag("section", cur.section)] = true end
-    site.stats.changed = site.stats.changed + 1
-    if #site.stats.samples < 20 then
-      for _, f in ipairs(SAMPLED) do
-        if cur[f] ~= row[f] then sample(id, f, cur[f], row[f]) end
+    local stats = site.stats
+    stats.changed = stats.changed + 1
+    for _, f in ipairs(SAMPLED) do
+      if cur[f] ~= row[f] then
+        stats.changes = (stats.changes or 0) + 1
+        sample(id, f, cur[f], row[f])
       end
-      if changes.tags ~= nil then sample(id, "tags", table.concat(cur.tags, ", "), table.concat(row.tags or {}, ", ")) end
+    end
+    if changes.tags ~= nil and terms_changed then
+      stats.changes = (stats.changes or 0) + 1
+      if #stats.samples < 20 then sample(id, "tags", table.concat(cur.tags, ", "), table.concat(row.tags or {}, ", ")) end
     end
     saved(id, cur.status == "published")
     return true
   end
 
-  function api.delete(id)
+  -- Deletes go to the trash: the entry keeps its row, revisions, comments and shares, but its
+  -- status is 'trash', which no public read asks for; the trash table remembers the status
+  -- untrash gives back. Only a trashed entry can be deleted for good (opts.permanent, or
+  -- empty_trash), and only then do its revisions, comments and shares go with it.
+  local function trash_move(id, cur)
+    if site.confirm_delete then site.confirm_delete() end
+    db:exec("INSERT INTO trash (entry_id, status, trashed_at, actor) VALUES (?, ?, ?, ?)", id, cur.status, time.now(), site.actor.name)
+    db:exec("UPDATE entries SET status = 'trash' WHERE id = ?", id)
+    site.audit("entry.trashed", "entry:" .. id, cur.title)
+  end
+  local function purge(id, cur)
+    if site.confirm_delete then site.confirm_delete() end
+    db:exec("DELETE FROM entries WHERE id = ?", id) -- its trash row, revisions, comments, shares go with it
+    site.audit("entry.deleted", "entry:" .. id, cur.title)
+    site.stats.deleted = site.stats.deleted + 1
+    sample(id, "deleted", cur.title, nil)
+  end
+  local function gone(cur)
+    site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. cur.id] = true }))
+  end
+
+  -- quire.content.delete(id [, { permanent = true }]) -> true, or false when there is no such
+  -- entry. Without permanent the entry goes to the trash (a trashed one stays there).
+  function api.delete(id, opts)
     if math.type(id) ~= "integer" then error("quire.content.delete takes an entry id", 2) end
+    if opts ~= nil and type(opts) ~= "table" then error("quire.content.delete(id [, { permanent = true }])", 2) end
+    local permanent = opts and opts.permanent
     return transaction(function()
       site.defer_search()
       preloaded[id] = nil
       local cur = api.get(id)
       if not cur then return false end
-      if site.confirm_delete then site.confirm_delete() end
-      db:exec("DELETE FROM entries WHERE id = ?", id)
-      site.audit("entry.deleted", "entry:" .. id, cur.title) -- its revisions go with it
-      site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. id] = true }))
-      site.stats.deleted = site.stats.deleted + 1
-      sample(id, "deleted", cur.title, nil)
+      if permanent then
+        if cur.status ~= "trash" then
+          errors.raise("invalid", ("entry %d is not in the trash: trash it first (quire.content.trash), then delete it for good"):format(id))
+        end
+        purge(id, cur)
+      elseif cur.status ~= "trash" then
+        trash_move(id, cur)
+        site.stats.trashed = (site.stats.trashed or 0) + 1
+        sample(id, "trashed", cur.title, nil)
+      end
+      gone(cur)
       return true
     end)
+  end
+  api.trash = function(id)
+    if math.type(id) ~= "integer" then error("quire.content.trash takes an entry id", 2) end
+    return api.delete(id)
+  end
+
+  -- Gives a trashed entry back the status it had. Returns true, or false when there is no such
+  -- entry; raises for an entry that is not in the trash.
+  function api.untrash(id)
+    if math.type(id) ~= "integer" then error("quire.content.untrash takes an entry id", 2) end
+    return transaction(function()
+      preloaded[id] = nil
+      local cur = api.get(id)
+      if not cur then return false end
+      local row = db:row("SELECT status FROM trash WHERE entry_id = ?", id)
+      if cur.status ~= "trash" or not row then errors.raise("invalid", ("entry %d is not in the trash"):format(id)) end
+      db:exec("UPDATE entries SET status = ? WHERE id = ?", row.status, id)
+      db:exec("DELETE FROM trash WHERE entry_id = ?", id)
+      site.audit("entry.untrashed", "entry:" .. id, cur.title)
+      cur.status = row.status
+      gone(cur)
+      return true
+    end)
+  end
+
+  -- The trash, oldest first: { id, type, slug, title, status (to restore), trashed_at, actor }.
+  function api.trashed(opts)
+    opts = opts or {}
+    local limit = opts.limit or 1000
+    if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.content.trashed: limit must be 1..10000", 2) end
+    return db:rows("SELECT e.id, e.type, e.slug, e.title, t.status, t.trashed_at, t.actor FROM trash t JOIN entries e ON e.id = t.entry_id"
+      .. " WHERE (? IS NULL OR t.trashed_at < ?) ORDER BY t.trashed_at, e.id LIMIT ?", opts.before, opts.before, limit)
+  end
+
+  -- Deletes for good what is in the trash (opts.before: only what was trashed before that
+  -- time), a thousand entries per transaction. Returns how many were deleted.
+  function api.empty_trash(opts)
+    opts = opts or {}
+    local before
+    if opts.before ~= nil then
+      local err
+      before, err = time.parse(opts.before)
+      if not before then error("quire.content.empty_trash: before " .. err, 2) end
+    end
+    local n = 0
+    repeat
+      local batch = transaction(function()
+        site.defer_search()
+        local rows = api.trashed { before = before, limit = 1000 }
+        for _, r in ipairs(rows) do
+          preloaded[r.id] = nil
+          local cur = api.get(r.id)
+          purge(r.id, cur)
+          gone(cur)
+        end
+        return #rows
+      end)
+      n = n + batch
+    until batch < 1000
+    return n
   end
 
   local QUERY_KEYS = {
@@ -723,9 +844,10 @@ function M.new(site)
       for _, p in ipairs({ ... }) do params[#params + 1] = p end
     end
     if q.type then add("e.type = ?", q.type) end
-    if q.status then add("e.status = ?", q.status) end
+    if q.status then add("e.status = ?", q.status) else add("e.status <> 'trash'") end -- the trash only when asked for
     local only_term = limit and after_id and (q.tag == nil) ~= (q.section == nil) and q.type == nil and q.status == nil
       and q.author == nil and q.since == nil and q["until"] == nil
+      and not db:row("SELECT 1 AS x FROM trash LIMIT 1") -- a trashed entry in the window would shorten the page
     for _, taxonomy in ipairs(TAXONOMIES) do
       local name = q[taxonomy]
       if name and only_term then
@@ -762,7 +884,7 @@ function M.new(site)
     -- A tag or section alone: its rows in entry_terms are its entries (one row per entry and
     -- term; the foreign key keeps the entry), counted from the index without listing them.
     local taxonomy = next(q or {}) and next(q, next(q)) == nil and (q.tag and "tag" or q.section and "section")
-    if taxonomy then
+    if taxonomy and not db:row("SELECT 1 AS x FROM trash LIMIT 1") then -- (trashed entries keep their terms)
       return db:value("SELECT count(*) FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = ? AND t.slug = ?",
         taxonomy, core.slugify(q[taxonomy]))
     end
@@ -884,7 +1006,7 @@ function M.new(site)
     if math.type(limit) ~= "integer" or limit < 1 or limit > 1000 then error("quire.content.search: limit must be 1..1000", 2) end
     local where, params = { "entries_fts MATCH ?" }, { match }
     if opts.type then where[#where + 1] = "e.type = ?"; params[#params + 1] = opts.type end
-    if opts.status then where[#where + 1] = "e.status = ?"; params[#params + 1] = opts.status end
+    if opts.status then where[#where + 1] = "e.status = ?"; params[#params + 1] = opts.status else where[#where + 1] = "e.status <> 'trash'" end
     params[#params + 1] = limit
     local rows = db:rows("SELECT e.id, e.type, e.slug, e.title, e.status, e.published_at,"
       .. " snippet(entries_fts, -1, char(2), char(3), '…', 16) AS snippet, bm25(entries_fts, 5.0, 1.0) AS rank"

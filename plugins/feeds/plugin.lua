@@ -127,7 +127,7 @@ return quire.plugin {
       end
       return quire.json.encode({
         version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
-        description = v.description, language = v.lang, items = items,
+        description = v.description, language = v.lang, items = quire.json.list(items), -- [] when empty
       })
     end
 
