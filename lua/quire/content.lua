@@ -675,13 +675,26 @@ function M.new(site)
     ["until"] = true, order = true, limit = true, after = true,
   }
 
+  -- q.type: a type name or a list of them (nil: any).
+  local function type_list(q, caller, level)
+    local t = q.type
+    if t == nil or type(t) == "string" then return t end
+    if type(t) ~= "table" or #t == 0 or #t > 64 then error(caller .. ": type must be a type name or a list of 1..64 of them", level) end
+    for i = 1, #t do
+      if type(t[i]) ~= "string" then error(caller .. ": type must be a type name or a list of 1..64 of them", level) end
+    end
+    return t
+  end
+
   -- WHERE clauses and parameters for the filters of q (shared by query and count). Returns nil
   -- when a filter can match nothing (an unknown author).
   -- after_id (optional): only entries after it are wanted (id order), which bounds the tag and
   -- section lists too, so that paging through a tag does not list all of it for every page.
   -- limit (optional, with after_id): when a tag or section is the only filter, its list needs no
   -- more than the page's entries.
-  local function filters(q, caller, level, after_id, limit)
+  -- walked (optional): the taxonomy the query walks itself (listed order), left out here.
+  -- date_key: the expression since/until compare (the order's key).
+  local function filters(q, caller, level, after_id, limit, walked, date_key)
     level = level or 3
     for k in pairs(q) do
       if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), level) end
@@ -691,13 +704,18 @@ function M.new(site)
       where[#where + 1] = clause
       for _, p in ipairs({ ... }) do params[#params + 1] = p end
     end
-    if q.type then add("e.type = ?", q.type) end
+    local types_q = type_list(q, caller, level + 1)
+    -- "+": the type is checked on the rows an ordered index walk finds, not used to pick the index
+    -- (several types in one index order).
+    if type(types_q) == "table" then add("+e.type IN (SELECT value FROM json_each(?))", json.encode(types_q))
+    elseif types_q then add("e.type = ?", types_q) end
     if q.status then add("e.status = ?", q.status) end
     local only_term = limit and after_id and (q.tag == nil) ~= (q.section == nil) and q.type == nil and q.status == nil
       and q.author == nil and q.since == nil and q["until"] == nil
     for _, taxonomy in ipairs(TAXONOMIES) do
       local name = q[taxonomy]
-      if name and only_term then
+      if taxonomy == walked then -- luacheck: ignore 542
+      elseif name and only_term then
         add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
           .. taxonomy .. "' AND t.slug = ? AND et.entry_id > ? ORDER BY et.entry_id LIMIT ?)", core.slugify(name), after_id, limit)
       elseif name and after_id then
@@ -718,7 +736,7 @@ function M.new(site)
       if v ~= nil then
         local norm, err = time.parse(v)
         if not norm then error(caller .. ": " .. bound[1] .. " " .. err, level) end
-        add("coalesce(e.published_at, e.created_at) " .. bound[2] .. " ?", norm)
+        add((date_key or "coalesce(e.published_at, e.created_at)") .. " " .. bound[2] .. " ?", norm)
       end
     end
     return where, params, add
@@ -726,12 +744,22 @@ function M.new(site)
 
   -- The number of entries matching the filters of q (type, status, tag, section, author, since, until).
   function api.count(q)
-    local where, params = filters(q or {}, "quire.content.count")
+    q = q or {}
+    local where, params = filters(q, "quire.content.count")
     if not where then return 0 end
+    local n = 0
+    for _ in pairs(q) do n = n + 1 end
+    -- Counts kept by the schema's triggers: entries by status, a term's published entries.
+    if n == 1 and type(q.status) == "string" then
+      return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = ?", q.status)
+    end
+    local taxonomy = q.tag and "tag" or q.section and "section"
+    if taxonomy and n == 2 and q.status == "published" then
+      return db:value("SELECT coalesce(sum(listed), 0) FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, core.slugify(q[taxonomy]))
+    end
     -- A tag or section alone: its rows in entry_terms are its entries (one row per entry and
     -- term; the foreign key keeps the entry), counted from the index without listing them.
-    local taxonomy = next(q or {}) and next(q, next(q)) == nil and (q.tag and "tag" or q.section and "section")
-    if taxonomy then
+    if taxonomy and n == 1 then
       return db:value("SELECT count(*) FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = ? AND t.slug = ?",
         taxonomy, core.slugify(q[taxonomy]))
     end
@@ -740,26 +768,37 @@ function M.new(site)
 
   -- The rows of a query, not yet hydrated; raises at the caller of its caller (api.query or
   -- site.query_preloaded).
+  -- Published entries by date are keyset pages over an index whatever the archive's size: all
+  -- of them by (published_at, id), an author's by (author_id, published_at, id), a tag's or
+  -- section's by entry_terms (term_id, listed_at, entry_id). q.after may then be a cursor
+  -- { published_at =, id = } (an entry is one), which needs no lookup and outlives the entry.
   local function select_rows(q)
     q = q or {}
     local order = ORDERS[q.order or "newest"]
     if not order then error("quire.content.query: order must be newest, oldest, updated or id", 3) end
     local after_id = q.after
     if type(after_id) == "table" then after_id = after_id.id end
+    local by_date = order.key == ORDERS.newest.key and q.status == "published"
+    local key_expr = by_date and "e.published_at" or order.key
+    -- A tag's or section's published entries are walked from entry_terms in date order.
+    local walked = by_date and (q.tag ~= nil and "tag" or q.section ~= nil and "section") or nil
+    if walked then key_expr = "lt.listed_at" end
     -- In id order the lists of a tag or section filter start after the page's first id (ids are
     -- positive: 0 without q.after).
     local bound = order.key == "e.id" and (q.after == nil and 0 or math.type(after_id) == "integer" and after_id) or nil
     local where, params, add = filters(q, "quire.content.query", 4, bound,
-      bound and math.type(q.limit) == "integer" and q.limit or nil)
+      bound and math.type(q.limit) == "integer" and q.limit or nil, walked, by_date and "e.published_at" or nil)
     if not where then return {} end
     if q.after ~= nil then
-      if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry or an id", 3) end
+      if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry, a cursor or an id", 3) end
       local key = after_id
-      if order.key ~= "e.id" then
+      if by_date and type(q.after) == "table" and type(q.after.published_at) == "string" then
+        key = q.after.published_at
+      elseif order.key ~= "e.id" then
         key = db:value("SELECT " .. order.key .. " FROM entries e WHERE e.id = ?", after_id)
         if key == nil then error(("quire.content.query: after entry %d does not exist"):format(after_id), 3) end
       end
-      add(("(%s, e.id) %s (?, ?)"):format(order.key, order.dir == "DESC" and "<" or ">"), key, after_id)
+      add(("(%s, %s) %s (?, ?)"):format(key_expr, walked and "lt.entry_id" or "e.id", order.dir == "DESC" and "<" or ">"), key, after_id)
     end
     local limit = q.limit or 50
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
@@ -768,11 +807,20 @@ function M.new(site)
     -- A page built from this list goes stale when an entry of that list changes.
     if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
     elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
-    elseif q.type then site.tag("list:type:" .. q.type)
+    elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
+    elseif q.type then for _, t in ipairs(q.type) do site.tag("list:type:" .. t) end
     else site.tag("list:all") end
-    local sql = "SELECT " .. ENTRY_COLUMNS .. " FROM entries e"
+    local from = " FROM entries e"
+    if walked then
+      -- CROSS JOIN: entry_terms drives, in its index order.
+      from = " FROM entry_terms lt CROSS JOIN entries e ON e.id = lt.entry_id"
+      table.insert(where, 1, "lt.term_id = (SELECT id FROM terms WHERE taxonomy = ? AND slug = ?) AND lt.listed_at IS NOT NULL")
+      table.insert(params, 1, core.slugify(q[walked]))
+      table.insert(params, 1, walked)
+    end
+    local sql = "SELECT " .. ENTRY_COLUMNS .. from
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
-      .. (" ORDER BY %s %s, e.id %s LIMIT %d"):format(order.key, order.dir, order.dir, limit)
+      .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
     return db:rows(sql, table.unpack(params))
   end
 
@@ -874,16 +922,18 @@ function M.new(site)
     if within ~= "type" and within ~= "section" then error("quire.content.neighbours: within must be 'type' or 'section'", 2) end
     local e = api.get(id)
     if not e or not e.published_at then return nil, nil end
-    local scope, scope_param = "e.type = ?", e.type
     site.tag(within == "section" and e.section and ("list:section:" .. core.slugify(e.section)) or ("list:type:" .. e.type))
-    if within == "section" and e.section then
-      scope = "e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'section' AND t.slug = ?)"
-      scope_param = core.slugify(e.section)
-    end
+    -- Each is one step along an index: (status, type, published_at, id) within the type, the
+    -- section's entry_terms (term_id, listed_at, entry_id) within a section.
     local function one(cmp, dir)
-      return db:value("SELECT e.id FROM entries e WHERE e.status = 'published' AND " .. scope
+      if within == "section" and e.section then
+        return db:value("SELECT lt.entry_id FROM entry_terms lt WHERE lt.term_id = (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?)"
+          .. (" AND lt.listed_at IS NOT NULL AND (lt.listed_at, lt.entry_id) %s (?, ?) ORDER BY lt.listed_at %s, lt.entry_id %s LIMIT 1"):format(cmp, dir, dir),
+          core.slugify(e.section), e.published_at, e.id)
+      end
+      return db:value("SELECT e.id FROM entries e WHERE e.status = 'published' AND e.type = ?"
         .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1"):format(cmp, dir, dir),
-        scope_param, e.published_at, e.id)
+        e.type, e.published_at, e.id)
     end
     local ids = memo.get("neighbours\0" .. within .. "\0" .. id, function()
       return { prev = one("<", "DESC") or false, next = one(">", "ASC") or false }
