@@ -14,7 +14,7 @@ void qr_lua_crypto_open(lua_State *L);
 void qr_lua_server_open(lua_State *L);
 void qr_lua_template_open(lua_State *L); /* core.template_* */
 void qr_lua_markdown_open(lua_State *L); /* core.markdown_*, core.html_* */
-void qr_lua_search_open(lua_State *L);   /* core.related_* */
+void qr_lua_related_open(lua_State *L);  /* core.related_rank */
 void qr_lua_regex_open(lua_State *L);    /* core.regex (PCRE2) */
 
 /* The store behind a store userdata at idx, or NULL (borrowed; the userdata owns it). */
