@@ -12,8 +12,10 @@ local function url_decode(s)
 end
 
 -- "a=1&b=x+y&a=2" -> { a = "2", b = "x y" }; repeated keys keep the last (all in t[key .. "[]"]).
+-- A pair that is not UTF-8 is left out; the second result names the first such key (nil: none),
+-- so a handler can say what was wrong rather than act as if it were not given.
 function M.parse_query(qs)
-  local out = {}
+  local out, invalid = {}, nil
   if not qs or qs == "" then return out end
   for pair in qs:gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
@@ -23,9 +25,11 @@ function M.parse_query(qs)
       list[#list + 1] = v
       out[k .. "[]"] = list
       out[k] = v
+    elseif not invalid then
+      invalid = core.utf8_valid(k) and k or "?"
     end
   end
-  return out
+  return out, invalid
 end
 
 -- A permalink such as "/{yyyy}/{mm}/{slug}" as a router pattern with typed parameters.
@@ -183,8 +187,9 @@ function M.new(quire, site)
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
-    local req = { id = id, method = method:upper(), path = path, query = M.parse_query(qs), headers = headers, body = opts.body or "",
-      remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
+    local query, query_invalid = M.parse_query(qs)
+    local req = { id = id, method = method:upper(), path = path, query = query, query_invalid = query_invalid, headers = headers,
+      body = opts.body or "", remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
     local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
     res.headers["x-request-id"] = id
     if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form = M.parse_query(req.body) end

@@ -879,10 +879,27 @@ function M.new(site)
     return rows
   end
 
-  -- Words of the user's text become quoted FTS5 terms, so punctuation is never FTS syntax.
+  -- The search language, the same for every caller (the site's /search, scripts, the API):
+  -- words separated by white space, every one of them required, each matched as the index
+  -- splits it (case and accents aside; "o'brien" is the phrase "o brien"). Nothing is an
+  -- operator: quotes, + - *, parentheses, AND, OR, NOT and NEAR are words like any other, and
+  -- words without a letter or digit are left out. At most SEARCH_MAX_CHARS characters and
+  -- SEARCH_MAX_WORDS words, no control characters (tab, line feed and carriage return are
+  -- spaces), valid UTF-8. Returns the FTS5 query ("" for no words) or nil and what is wrong.
+  local SEARCH_MAX_CHARS, SEARCH_MAX_WORDS = 256, 16
   local function fts_query(text)
+    if not core.utf8_valid(text) then return nil, "is not valid UTF-8" end
+    local n = utf8.len(text)
+    if n > SEARCH_MAX_CHARS then return nil, ("is %d characters long, the limit is %d"):format(n, SEARCH_MAX_CHARS) end
+    local bad = text:find("[\0-\8\11\12\14-\31\127]")
+    if bad then return nil, ("contains the control character U+%04X"):format(text:byte(bad)) end
     local terms = {}
-    for word in text:gmatch("%S+") do terms[#terms + 1] = '"' .. word:gsub('"', '""') .. '"' end
+    for word in text:gmatch("%S+") do
+      if word:find("[%w\128-\255]") then
+        if #terms == SEARCH_MAX_WORDS then return nil, ("has more than %d words"):format(SEARCH_MAX_WORDS) end
+        terms[#terms + 1] = '"' .. word:gsub('"', '""') .. '"'
+      end
+    end
     return table.concat(terms, " ")
   end
 
@@ -890,30 +907,73 @@ function M.new(site)
     return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
   end
 
+  -- A query matching at most SEARCH_EXACT entries is ranked whole by bm25 (titles weigh 5, the
+  -- body 1). One matching more is ranked over its SEARCH_WINDOW newest matches only (bm25 reads
+  -- every match of every word to weigh the words, which grows with the archive): a title match
+  -- first, then the newest; its total is then an estimate from how densely the window matched.
+  local SEARCH_EXACT, SEARCH_WINDOW = 1000, 1000
+  local function two_digits(n) -- 98,437 -> 98,000: an estimate says no more than it knows
+    if n < 100 then return n end
+    local scale = 10 ^ (math.floor(math.log(n, 10)) - 1)
+    return math.floor(math.floor(n / scale + 0.5) * scale)
+  end
+
+  -- search(text [, opts]) -> hits, { total =, estimated = }. opts: limit (1..1000, default 20),
+  -- offset (0..10000), type (a name or a list), status. Hits: id, type, slug, title, status, published_at, score
+  -- (bigger is better) and snippet (HTML: the text escaped, matches in <mark>).
   function api.search(text, opts)
     opts = opts or {}
     if type(text) ~= "string" then error("quire.content.search takes the text to find", 2) end
-    if not core.utf8_valid(text) then errors.invalid("invalid search", { { field = "text", message = "is not valid UTF-8" } }) end
-    local match = fts_query(text)
-    if match == "" then return {} end
-    site.tag("list:all")
-    local limit = opts.limit or 20
+    local match, problem = fts_query(text)
+    if not match then errors.invalid("invalid search", { { field = "text", message = problem } }) end
+    local limit, offset = opts.limit or 20, opts.offset or 0
     if math.type(limit) ~= "integer" or limit < 1 or limit > 1000 then error("quire.content.search: limit must be 1..1000", 2) end
-    local where, params = { "entries_fts MATCH ?" }, { match }
-    if opts.type then where[#where + 1] = "e.type = ?"; params[#params + 1] = opts.type end
-    if opts.status then where[#where + 1] = "e.status = ?"; params[#params + 1] = opts.status end
-    params[#params + 1] = limit
-    local rows = db:rows("SELECT e.id, e.type, e.slug, e.title, e.status, e.published_at,"
-      .. " snippet(entries_fts, -1, char(2), char(3), '…', 16) AS snippet, bm25(entries_fts, 5.0, 1.0) AS rank"
-      .. " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE " .. table.concat(where, " AND ")
-      .. " ORDER BY rank LIMIT ?", table.unpack(params))
+    if math.type(offset) ~= "integer" or offset < 0 or offset > 10000 then error("quire.content.search: offset must be 0..10000", 2) end
+    if match == "" then return {}, { total = 0, estimated = false } end
+    site.tag("list:all")
+    local filter, fparams = "", {}
+    if type(opts.type) == "table" then
+      filter = filter .. " AND e.type IN (SELECT value FROM json_each(?))"; fparams[#fparams + 1] = json.encode(opts.type)
+    elseif opts.type then
+      filter = filter .. " AND e.type = ?"; fparams[#fparams + 1] = opts.type
+    end
+    if opts.status then filter = filter .. " AND e.status = ?"; fparams[#fparams + 1] = opts.status end
+    local COLUMNS = "SELECT e.id, e.type, e.slug, e.title, e.status, e.published_at"
+    local rows, info
+    -- Whether more than SEARCH_EXACT entries match: one step past them along the index.
+    if not db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?", match, SEARCH_EXACT) then
+      rows = db:rows(COLUMNS .. ", bm25(entries_fts, 5.0, 1.0) AS rank FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid"
+        .. " WHERE entries_fts MATCH ?" .. filter .. " ORDER BY rank, e.id LIMIT ? OFFSET ?",
+        table.unpack(table.move({ limit, offset }, 1, 2, #fparams + 2, { match, table.unpack(fparams) })))
+      for _, r in ipairs(rows) do r.score, r.rank = -r.rank, nil end
+      info = { total = db:value("SELECT count(*) FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?" .. filter,
+        match, table.unpack(fparams)), estimated = false }
+    else
+      local window = db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?", match, SEARCH_WINDOW)
+      local lo, ids = window[#window].id, {}
+      for i, r in ipairs(window) do ids[i] = r.id end
+      local in_title = {}
+      for _, r in ipairs(db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? AND rowid >= ?", "title : (" .. match .. ")", lo)) do
+        in_title[r.id] = true
+      end
+      -- CROSS JOIN: the list drives (the planner would rather walk every entry of the status).
+      local found = db:rows(COLUMNS .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, id_list(ids), table.unpack(fparams))
+      for _, r in ipairs(found) do r.score = in_title[r.id] and 5 or 1 end
+      table.sort(found, function(a, b)
+        if a.score ~= b.score then return a.score > b.score end
+        return a.id > b.id
+      end)
+      rows = table.move(found, offset + 1, math.min(#found, offset + limit), 1, {})
+      -- The window's matches lie in ids lo..max: as dense below it, with as many filtered out.
+      local max = db:value("SELECT max(id) FROM entries")
+      info = { total = math.max(#found, two_digits(math.floor(#found * max / (max - lo + 1)))), estimated = true }
+    end
     for _, r in ipairs(rows) do
       -- The snippet is HTML: the text escaped, the matches in <mark>.
-      r.snippet = escape_html(r.snippet):gsub("\2", "<mark>"):gsub("\3", "</mark>")
-      r.score = -r.rank
-      r.rank = nil
+      local snippet = db:value("SELECT snippet(entries_fts, -1, char(2), char(3), '…', 16) FROM entries_fts WHERE entries_fts MATCH ? AND rowid = ?", match, r.id)
+      r.snippet = escape_html(snippet or ""):gsub("\2", "<mark>"):gsub("\3", "</mark>")
     end
-    return rows
+    return rows, info
   end
 
   function api.neighbours(id, opts)

@@ -161,13 +161,14 @@ function M.new(site, content)
       end
       if #order == 0 then return {} end
       local ids_json = json.encode(order)
-      for _, r in ipairs(db:rows("SELECT id, published_at, json_extract(fields, ?) AS kw FROM entries"
-        .. " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'published' AND type IN (SELECT value FROM json_each(?))", kf, ids_json, types_json)) do
+      -- CROSS JOIN: the list of candidates drives (not a walk of every published entry).
+      for _, r in ipairs(db:rows("SELECT e.id, e.published_at, json_extract(e.fields, ?) AS kw FROM json_each(?) c CROSS JOIN entries e ON e.id = c.value"
+        .. " WHERE e.status = 'published' AND e.type IN (SELECT value FROM json_each(?))", kf, ids_json, types_json)) do
         local c = cand[r.id]
         c.time, c.tags, c.kw, c.ok = time.epoch(r.published_at) or 0, {}, r.kw, true
       end
-      for _, r in ipairs(db:rows("SELECT et.entry_id, et.term_id FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-        .. " WHERE t.taxonomy = 'tag' AND et.entry_id IN (SELECT value FROM json_each(?))", ids_json)) do
+      for _, r in ipairs(db:rows("SELECT et.entry_id, et.term_id FROM json_each(?) c CROSS JOIN entry_terms et ON et.entry_id = c.value"
+        .. " CROSS JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'tag'", ids_json)) do
         local c = cand[r.entry_id]
         if c.tags then c.tags[#c.tags + 1] = r.term_id end
       end
