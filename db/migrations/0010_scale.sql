@@ -53,6 +53,3 @@ CREATE TRIGGER entries_count_delete AFTER DELETE ON entries BEGIN
   UPDATE entry_counts SET n = n - 1 WHERE status = old.status;
 END;
 
--- How many entries hold each word of the search index, so related posts can leave out words
--- so common that matching them would read a large part of the index.
-CREATE VIRTUAL TABLE entries_fts_vocab USING fts5vocab(entries_fts, 'row');

@@ -14,7 +14,7 @@ json.encode_sparse_array(false)
 local RELATED_DEFAULTS = { keywords = 100, tags = 80, date = 10, text = 40 }
 -- The bounds of the candidate search (see M.new): tags walked, entries per tag and per side of
 -- the entry's date, entries per side scanned for keywords, entries a search word may be in.
-local TAGS_WALKED, TAG_WINDOW, KEYWORD_WINDOW, TEXT_MAX_DOCS = 8, 100, 250, 2000
+local TAGS_WALKED, TAG_WINDOW, KEYWORD_WINDOW, TEXT_MAX_DOCS = 8, 100, 250, 500
 local STOPWORDS = {}
 for w in ("a an and are as at be but by for from has have in into is it its of on or that the their "
   .. "this to was were will with after over under about than then them they what when which while who "
@@ -148,8 +148,10 @@ function M.new(site, content)
         -- many postings, and a word that common says little about what a story is about.
         local rare = {}
         for _, t in ipairs(terms) do
-          local docs = db:value("SELECT doc FROM entries_fts_vocab WHERE term = ?", t:sub(2, -2))
-          if docs and docs <= TEXT_MAX_DOCS then rare[#rare + 1] = t end
+          -- one step past TEXT_MAX_DOCS entries along the word's list, not a count of all of it
+          if not db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? LIMIT 1 OFFSET ?", t, TEXT_MAX_DOCS) then
+            rare[#rare + 1] = t
+          end
         end
         if #rare > 0 then
           for _, r in ipairs(db:rows("SELECT e.id, bm25(entries_fts, 5.0, 1.0) AS rank FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid"
