@@ -27,6 +27,9 @@ local UPDATABLE = { "slug", "status", "title", "body", "fields", "author_id", "p
 local json = cjson.new()
 json.encode_sparse_array(false)
 
+-- Entries per block of ids (api.published_block): a sitemap file's worth.
+local ID_BLOCK = 50000
+
 local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields, e.author_id,"
   .. " e.created_at, e.updated_at, e.published_at"
 
@@ -415,6 +418,7 @@ function M.new(site)
   local function touched(e, tags, section, extra)
     local t = extra or {}
     t["entry:" .. e.id] = true
+    t["ids:" .. e.id // ID_BLOCK] = true
     t["list:all"] = true
     t[list_tag("type", e.type)] = true
     if tags then
@@ -974,6 +978,38 @@ function M.new(site)
       r.snippet = escape_html(snippet or ""):gsub("\2", "<mark>"):gsub("\3", "</mark>")
     end
     return rows, info
+  end
+
+  -- terms(taxonomy) -> the tags or sections that published entries carry: { name, slug, count },
+  -- by slug, at most 10,000 (counts the schema keeps; nothing is counted here).
+  function api.terms(taxonomy)
+    if taxonomy ~= "tag" and taxonomy ~= "section" then error("quire.content.terms: taxonomy must be 'tag' or 'section'", 2) end
+    site.tag("list:all")
+    return db:rows("SELECT name, slug, listed AS count FROM terms WHERE taxonomy = ? AND listed > 0 ORDER BY slug LIMIT 10000", taxonomy)
+  end
+
+  -- Published entries by blocks of ID_BLOCK consecutive ids (a sitemap file each: the
+  -- protocol's limit is 50,000 URLs). A page built from a block is tagged "ids:N", which every
+  -- write to an entry of the block bumps, so it is not rebuilt for writes elsewhere.
+  -- published_blocks() -> the numbers of the blocks holding a published entry, ascending.
+  function api.published_blocks()
+    site.tag("list:all")
+    -- ("+status": the id range drives, not the index of every published entry)
+    local out, top = {}, db:value("SELECT max(id) FROM entries")
+    for n = 0, (top or -1) // ID_BLOCK do
+      if db:value("SELECT id FROM entries WHERE id >= ? AND id < ? AND +status = 'published' ORDER BY id LIMIT 1", n * ID_BLOCK, (n + 1) * ID_BLOCK) then
+        out[#out + 1] = n
+      end
+    end
+    return out
+  end
+  -- published_block(n) -> the published entries of block n in id order, as rows of id, type,
+  -- slug, published_at, created_at and updated_at (enough for quire.content.url).
+  function api.published_block(n)
+    if math.type(n) ~= "integer" or n < 0 then error("quire.content.published_block takes a block number", 2) end
+    site.tag("ids:" .. n)
+    return db:rows("SELECT id, type, slug, published_at, created_at, updated_at FROM entries WHERE id >= ? AND id < ?"
+      .. " AND +status = 'published' ORDER BY id", n * ID_BLOCK, (n + 1) * ID_BLOCK)
   end
 
   function api.neighbours(id, opts)

@@ -159,6 +159,40 @@ describe("an archive of 20,000 stories", function()
     assert.equal("The council plan, part 19999", few[1].title)
   end)
 
+  it("lists every published entry exactly once in the sitemaps, by blocks of 50,000 ids", function()
+    -- An entry far along the ids (as after years of deleted drafts): blocks 1 and 3 hold
+    -- entries, block 2 none.
+    q._db:exec("INSERT INTO entries (id, type, slug, status, title, created_at, updated_at, published_at)"
+      .. " VALUES (120000, 'article', 'far-along', 'published', 'Far along', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', '2026-01-01T00:00:00Z')")
+    local base = q.site.base_url:gsub("/+$", "")
+    local files = {}
+    for loc in get("/sitemap.xml"):gmatch("<sitemap><loc>(.-)</loc></sitemap>") do files[#files + 1] = loc:sub(#base + 1) end
+    assert.same({ "/sitemap-pages.xml", "/sitemap-news.xml", "/sitemap.xml?part=1", "/sitemap.xml?part=3" }, files)
+    local seen, n = {}, 0
+    for i = 3, #files do
+      local body
+      assert_bounded(q, files[i], function() body = get(files[i]) end)
+      local urls = 0
+      for loc, lastmod in body:gmatch("<loc>(.-)</loc>\n<lastmod>(.-)</lastmod>") do
+        assert.is_nil(seen[loc], loc .. " listed twice")
+        seen[loc], n, urls = lastmod, n + 1, urls + 1
+      end
+      assert.is_true(urls <= 50000 and #body <= 50 * 1024 * 1024)
+    end
+    local published, after = 0, nil
+    repeat
+      local page = q.content.query { status = "published", order = "id", limit = 5000, after = after }
+      for _, e in ipairs(page) do
+        published = published + 1
+        assert.equal(e.updated_at, seen[base .. q.content.url(e)], e.title)
+      end
+      after = page[#page] and page[#page].id
+    until #page < 5000
+    assert.equal(published, n)
+    assert.equal(404, q:request("GET", "/sitemap.xml?part=2").status)
+    q._db:exec("DELETE FROM entries WHERE id = 120000")
+  end)
+
   it("keeps a deep page's stories while newer ones are published", function()
     local path = older_of(get("/tag/sport"))
     for _ = 1, 5 do path = older_of(get(path)) end
