@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,144 +88,8 @@ struct master {
   unsigned request_ms, drain_ms;
 };
 
-/* --- logs */
-
-static const char *level_name(int level) {
-  switch (level) {
-    case QR_LOG_ERROR: return "error";
-    case QR_LOG_WARN: return "warn";
-    case QR_LOG_NOTICE: return "notice";
-    default: return "info";
-  }
-}
-
-/* systemd sets JOURNAL_STREAM to the device:inode of the journal socket it gave us. */
-static int stderr_is_journal(void) {
-  static int known = -1;
-  if (known < 0) {
-    known = 0;
-    const char *js = getenv("JOURNAL_STREAM");
-    unsigned long long dev, ino;
-    struct stat st;
-    if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0)
-      known = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
-  }
-  return known;
-}
-
-void qr_server_log(int level, const char *fmt, ...) {
-  char line[2048];
-  int n;
-  if (stderr_is_journal()) {
-    n = snprintf(line, sizeof line, "<%d>[%s] quire[%d]: ", level, level_name(level), (int)getpid());
-  } else {
-    char when[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    n = snprintf(line, sizeof line, "%s [%s] quire[%d]: ", when, level_name(level), (int)getpid());
-  }
-  va_list ap;
-  va_start(ap, fmt);
-  int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-  va_end(ap);
-  size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m < sizeof line - (size_t)n - 1 ? (size_t)m : sizeof line - (size_t)n - 2);
-  line[len++] = '\n';
-  (void)!write(2, line, len); /* one write: lines from several processes do not interleave */
-}
-
-#define logf_(...) qr_server_log(QR_LOG_NOTICE, __VA_ARGS__)
-#define log_error(...) qr_server_log(QR_LOG_ERROR, __VA_ARGS__)
-
-static struct {
-  int fd;       /* -1: no access log */
-  int own;      /* a file we opened (reopened on SIGUSR1) */
-  int regular;  /* a regular file: any write is whole; else (a pipe) keep writes <= PIPE_BUF */
-  char *path;
-  qr_buf_t buf;
-} alog = {.fd = -1};
-
-#define ALOG_FLUSH_AT (64 * 1024)
-
-static int alog_open_fd(const char *path, char *err, size_t errlen) {
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) snprintf(err, errlen, "cannot open the access log %s: %s", path, strerror(errno));
-  return fd;
-}
-
-int qr_server_access_log_open(const char *path, char *err, size_t errlen) {
-  qr_server_access_log_flush();
-  if (alog.own && alog.fd >= 0) close(alog.fd);
-  free(alog.path);
-  alog.path = NULL;
-  alog.fd = -1;
-  alog.own = 0;
-  if (!path || !*path || strcmp(path, "off") == 0) return 0;
-  if (strcmp(path, "-") == 0 || strcmp(path, "stdout") == 0) {
-    alog.fd = 1;
-  } else if (strcmp(path, "stderr") == 0) {
-    alog.fd = 2;
-  } else {
-    alog.fd = alog_open_fd(path, err, errlen);
-    if (alog.fd < 0) return QR_EIO;
-    alog.own = 1;
-    alog.path = qr_xstrdup(path);
-  }
-  struct stat st;
-  alog.regular = fstat(alog.fd, &st) == 0 && S_ISREG(st.st_mode);
-  return 0;
-}
-
-int qr_server_access_log_enabled(void) { return alog.fd >= 0; }
-
-void qr_server_access_log_write(const char *line, size_t len) {
-  if (alog.fd < 0) return;
-  qr_buf_append(&alog.buf, line, len);
-  if (alog.buf.len >= ALOG_FLUSH_AT) qr_server_access_log_flush();
-}
-
-static void write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return; /* a full disk or a closed pipe: drop the lines rather than block serving */
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
-void qr_server_access_log_flush(void) {
-  if (alog.fd < 0 || alog.buf.len == 0) return;
-  const char *p = alog.buf.data;
-  size_t left = alog.buf.len;
-  while (left > 0) {
-    size_t n = left;
-    if (!alog.regular && n > PIPE_BUF) { /* whole lines of at most PIPE_BUF: atomic on a pipe */
-      n = PIPE_BUF;
-      while (n > 0 && p[n - 1] != '\n') n--;
-      if (n == 0) n = PIPE_BUF; /* one line longer than PIPE_BUF */
-    }
-    write_all(alog.fd, p, n);
-    p += n;
-    left -= n;
-  }
-  alog.buf.len = 0;
-  if (alog.buf.cap > 4 * ALOG_FLUSH_AT) qr_buf_free(&alog.buf);
-}
-
-void qr_server_access_log_reopen(void) {
-  qr_server_access_log_flush();
-  if (!alog.own) return;
-  char err[256];
-  int fd = alog_open_fd(alog.path, err, sizeof err);
-  if (fd < 0) { /* keep writing to the old file rather than lose lines */
-    log_error("%s", err);
-    return;
-  }
-  close(alog.fd);
-  alog.fd = fd;
-}
+#define logf_(...) qr_log(QR_LOG_NOTICE, __VA_ARGS__)
+#define log_error(...) qr_log(QR_LOG_ERROR, __VA_ARGS__)
 
 /* --- master */
 
@@ -337,7 +200,7 @@ static void check_pending(master *m) {
       m->stopping = 1;
       close_master_handles(m);
     } else {
-      qr_server_log(QR_LOG_WARN, "the workers of generation %d keep serving", m->generation);
+      qr_log(QR_LOG_WARN, "the workers of generation %d keep serving", m->generation);
     }
     return;
   }
@@ -432,13 +295,13 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
 static int make_slot(worker *w) {
   int fd = memfd_create("quire-watchdog", MFD_CLOEXEC);
   if (fd < 0 || ftruncate(fd, sizeof(wd_slot)) != 0) {
-    qr_server_log(QR_LOG_WARN, "no watchdog for a worker: cannot make its shared page: %s", strerror(errno));
+    qr_log(QR_LOG_WARN, "no watchdog for a worker: cannot make its shared page: %s", strerror(errno));
     if (fd >= 0) close(fd);
     return -1;
   }
   void *p = mmap(NULL, sizeof(wd_slot), PROT_READ, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
-    qr_server_log(QR_LOG_WARN, "no watchdog for a worker: cannot map its shared page: %s", strerror(errno));
+    qr_log(QR_LOG_WARN, "no watchdog for a worker: cannot map its shared page: %s", strerror(errno));
     close(fd);
     return -1;
   }
@@ -681,7 +544,7 @@ static void watch_tree(master *m, const char *dir) {
     if (uv_fs_event_getpath(m->watchers[i], have, &len) == 0 && strcmp(have, dir) == 0) return;
   }
   if (m->nwatchers == MAX_WATCHERS) {
-    qr_server_log(QR_LOG_WARN, "--dev: watching %d folders already; not %s", MAX_WATCHERS, dir);
+    qr_log(QR_LOG_WARN, "--dev: watching %d folders already; not %s", MAX_WATCHERS, dir);
     return;
   }
   uv_fs_event_t *h = qr_xcalloc(1, sizeof *h);
@@ -689,7 +552,7 @@ static void watch_tree(master *m, const char *dir) {
   h->data = m;
   int rc = uv_fs_event_start(h, on_fs_change, dir, 0);
   if (rc != 0) {
-    qr_server_log(QR_LOG_WARN, "--dev: cannot watch %s: %s", dir, uv_strerror(rc));
+    qr_log(QR_LOG_WARN, "--dev: cannot watch %s: %s", dir, uv_strerror(rc));
     uv_close((uv_handle_t *)h, (uv_close_cb)free);
     return;
   }
@@ -879,7 +742,7 @@ static wd_slot *watchdog_attach(const qr_http_listener_t *listeners, int n) {
   wd_slot *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
   if (p == MAP_FAILED) {
-    qr_server_log(QR_LOG_WARN, "no watchdog: cannot map the page shared with the master: %s", strerror(errno));
+    qr_log(QR_LOG_WARN, "no watchdog: cannot map the page shared with the master: %s", strerror(errno));
     p = NULL;
   }
   gone_nfds = 0;
@@ -912,12 +775,12 @@ static void on_drained(void *ud) {
 static void on_worker_sigusr1(uv_signal_t *s, int signum) {
   (void)s;
   (void)signum;
-  qr_server_access_log_reopen();
+  qr_log_access_reopen();
 }
 
 static void on_loop_check(uv_check_t *h) {
   (void)h;
-  qr_server_access_log_flush();
+  qr_log_access_flush();
 }
 
 static void on_worker_sigterm(uv_signal_t *s, int signum) {
@@ -973,7 +836,7 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
     uv_unref((uv_handle_t *)&w.ticker);
   }
   uv_run(&w.loop, UV_RUN_DEFAULT);
-  qr_server_access_log_flush();
+  qr_log_access_flush();
   uv_loop_close(&w.loop);
   return 0;
 }
