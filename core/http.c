@@ -348,9 +348,10 @@ static void output_over(conn *c) {
 }
 
 static void after_queued(conn *c, write_req *wr, size_t held) {
+  qr_http_server_t *s = c->srv;
   wr->held = held;
-  c->srv->output += held;
-  if (c->srv->output > c->srv->limits.output_max) output_over(c);
+  s->output += held;
+  if (s->output > s->limits.output_max) output_over(c);
 }
 
 /* Sends bytes: either owned (a malloc'd block of hlen bytes, freed once written) or head and
