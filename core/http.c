@@ -678,7 +678,7 @@ static int on_headers_complete(llhttp_t *p) {
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.body_max)
     return limit(c, 413, "the body is larger than limits.body_max");
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-  if (check_head(c, p, has_body)) return -1;
+  if (check_head(c, p, has_body) || c->state == ST_CLOSING) return -1; /* closed if 100 Continue could not be queued */
   if (has_body) {
     c->state = ST_BODY;
     c->body_started = uv_now(c->srv->loop);
