@@ -257,6 +257,26 @@ function commands.init(argv)
   return 0
 end
 
+-- An error raised inside the core (a full disk at commit, a database error) names the script's
+-- line that called into the core, not the core's own file.
+local function script_position(e)
+  local first, script
+  for level = 3, 80 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" then
+      local core_frame = info.source:match("^@lua/quire/") ~= nil
+      if first == nil then first = core_frame end
+      if not core_frame and info.currentline > 0 then script = info.short_src .. ":" .. info.currentline .. ": " break end
+    end
+  end
+  if not first or not script then return e end
+  local rest = e:match("^lua/quire/[%w_]+%.lua:%d+: (.*)$")
+  if rest then return script .. rest end
+  if e:match("^[^\n:]+:%d+: ") then return e end -- it names a position already
+  return script .. e
+end
+
 function commands.run(argv)
   local opts, pos = parse("run", argv, 2, { site = "value", as = "value", ["dry-run"] = "flag", yes = "flag", resume = "flag" }, true)
   if not opts then return fail(2, "%s", pos) end
@@ -291,6 +311,7 @@ function commands.run(argv)
     if type(e) ~= "string" and not (getmetatable(e) and getmetatable(e).__tostring) then
       e = ("(error object is a %s value)"):format(type(e))
     end
+    if type(e) == "string" then e = script_position(e) end
     return { message = tostring(e), traceback = debug.traceback("", 2) }
   end
   -- One run of the script (the same chunk again: a script read from standard input cannot be
@@ -466,27 +487,68 @@ function commands.config(argv)
   for _, p in ipairs(quire.plugins.plugins) do names[#names + 1] = p.name .. " " .. p.version end
   note("site.lua: ok (%s)", cfg.name)
   note("plugins: %d loaded%s", #names, #names > 0 and (" (" .. table.concat(names, ", ") .. ")") or "")
-  -- Templates: compile every .mustache file in the template folders (site theme, then plugins).
-  local ntpl = 0
+  -- Templates: compile every .mustache file in the template folders (site theme, then plugins),
+  -- each once (a folder may be listed twice), and check that every partial and parent they name
+  -- ({{> name}}, {{< name}}) and every content type's layout is there.
+  local ntpl, names, sources = 0, {}, {}
   local compile = quire.template and quire.template.compile
-  local function walk(d)
+  local walked = {}
+  local function walk(d, prefix)
     for _, name in ipairs(core.listdir(d) or {}) do
       local path = d .. "/" .. name
       local kind = core.stat(path)
       if kind == "dir" then
-        walk(path)
+        walk(path, prefix .. name .. "/")
       elseif name:match("%.mustache$") and compile then
-        local f = io.open(path, "r")
+        names[prefix .. name:gsub("%.mustache$", "")] = true
+        local f, ferr = io.open(path, "r")
         local src = f and f:read("a")
         if f then f:close() end
-        local ok, cerr = pcall(compile, src or "", path)
-        if not ok then problem("template %s: %s", path, tostring(cerr)) end
+        if not src then
+          problem("template %s: cannot read it: %s", path, tostring(ferr))
+        else
+          local ok, cerr = pcall(compile, src, path)
+          cerr = tostring(cerr)
+          if not ok then problem("%s", cerr:find(path, 1, true) == 1 and cerr or ("template " .. path .. ": " .. cerr)) end
+          if ok then sources[#sources + 1] = { path = path, src = src } end
+        end
         ntpl = ntpl + 1
       end
     end
   end
+  local dirs = {}
   for _, d in ipairs(quire._site.template_dirs or {}) do
-    if core.stat(d) == "dir" then walk(d) end
+    local real = core.realpath(d) or d
+    if core.stat(d) == "dir" and not walked[real] then
+      walked[real] = true
+      dirs[#dirs + 1] = d
+      walk(d, "")
+    end
+  end
+  local looked = "looked in: " .. (#dirs > 0 and table.concat(dirs, ", ") or "no template folders")
+  for _, t in ipairs(sources) do
+    -- Partial and parent tags with the default delimiters (dynamic names are resolved at render).
+    local line = 1
+    for before, name in t.src:gmatch("()%{%{[><]%s*([%w_%-%./]+)%s*%}%}") do
+      if not names[name] then
+        local _, nl = t.src:sub(1, before):gsub("\n", "")
+        problem("template %s:%d: partial '%s' not found (%s)", t.path, nl + line, name, looked)
+      end
+    end
+  end
+  local registered = {}
+  for _, p in ipairs(quire.plugins.plugins) do
+    for _, tname in ipairs(p.registered and p.registered.content_types or {}) do registered[tname] = p.name end
+  end
+  for _, tname in ipairs(quire.content.types()) do
+    local t = quire._site.types:get(tname)
+    if t and t.layout and not names[t.layout] then
+      if registered[tname] then
+        problem("content type '%s' (plugin %s): layout template '%s' not found (%s)", tname, registered[tname], t.layout, looked)
+      else
+        notes[#notes + 1] = ("warning: the built-in type '%s' has no layout template '%s' (%s): its pages cannot be shown until a theme provides one"):format(tname, t.layout, looked)
+      end
+    end
   end
   note("templates: %d compiled", ntpl)
   local addrs = {}

@@ -91,7 +91,16 @@ function M.new(site)
     return watched_value
   end
   local function save(fn, ...)
-    if db:depth() == 0 or watched() then return transaction(fn, ...) end
+    if db:depth() == 0 then
+      -- A save whose transaction fails (a full disk at commit) is not counted as a change.
+      local stats = site.stats
+      local created, changed = stats.created, stats.changed
+      local ok, res = pcall(transaction, fn, ...)
+      if ok then return res end
+      stats.created, stats.changed = created, changed
+      error(res, 0)
+    end
+    if watched() then return transaction(fn, ...) end
     writing = false
     local ok, res = pcall(fn, ...)
     if ok then return res end

@@ -25,9 +25,14 @@ local function make_transaction(db, before_commit, on_begin, on_rollback, poison
       poison.refused = true
     end
     if ok then
-      db:commit()
-      if poison.level and poison.level >= level then poison.level = level - 1 end -- now the parent's
-      return ...
+      -- A commit can fail (a full disk): the transaction is then rolled back here, so that the
+      -- next one begins afresh rather than nesting inside it.
+      local committed, commit_err = pcall(db.commit, db)
+      if committed then
+        if poison.level and poison.level >= level then poison.level = level - 1 end -- now the parent's
+        return ...
+      end
+      return finish(false, commit_err)
     end
     db:rollback()
     if on_rollback then on_rollback() end
