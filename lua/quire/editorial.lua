@@ -510,16 +510,18 @@ local singles = {
     end,
   },
   export = {
-    usage = "export --format jsonl|markdown DIR",
+    usage = "export --format jsonl|markdown DIR   (lossless: entries, comments, users with their password hashes, revisions,\n"
+      .. "  shares, the audit log, media, jobs, settings, the trash, every other table; manifest.json names the plugins it needs)",
     opts = { format = "value" }, args = 1,
     run = function(quire, opts, args)
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")
-      print(("exported %d entries and %d comments to %s"):format(n, c, args[1]))
+      print(("exported %d entries, %d comments, the users and every other table (see %s/manifest.json) to %s"):format(n, c, args[1], args[1]))
       return 0
     end,
   },
   import = {
-    usage = "import DIR | import --from wordpress FILE.xml",
+    usage = "import DIR | import --from wordpress FILE.xml   (DIR: what quire export wrote; the plugins, types and tables\n"
+      .. "  it needs are checked first, all missing ones named, nothing written)",
     opts = { from = "value" }, args = 1,
     run = function(quire, opts, args)
       if opts.from == "wordpress" then
@@ -542,10 +544,12 @@ local function run_spec(cli, name, spec, argv, first)
   for k, v in pairs(spec.opts or {}) do allowed[k] = v end
   local opts, args = cli.parse(name, argv, first, allowed)
   if not opts then return fail(2, "%s", args) end
-  if opts.help then print("usage: quire " .. name:match("^%S+") .. " " .. spec.usage) return 0 end
+  local head = name:match("^%S+")
+  local usage = spec.usage:sub(1, #head + 1) == head .. " " and spec.usage or (head .. " " .. spec.usage) -- (singles name themselves)
+  if opts.help then print("usage: quire " .. usage) return 0 end
   if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
     or (spec.args == nil and #args > 0) then
-    return fail(2, "usage: quire %s %s", name:match("^%S+"), spec.usage)
+    return fail(2, "usage: quire %s", usage)
   end
   local quire, err = cli.open_site(opts, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", err) end
