@@ -187,6 +187,7 @@ expect 0 "export" -- "$QUIRE" export --format jsonl "$work/x1" --site "$demo"
 for f in manifest.json users.jsonl entries.jsonl comments.jsonl tables/revisions.jsonl tables/shares.jsonl tables/audit_log.jsonl tables/jobs.jsonl tables/media.jsonl tables/trash.jsonl; do
   [ -f "$work/x1/$f" ] && ok || bad "the export has no $f"
 done
+same "the export folder is its owner's alone" "$(stat -c %a "$work/x1")" 700
 grep -q '"password_hash":"$argon2id' "$work/x1/users.jsonl" && ok || bad "password hashes not exported"
 grep -q '"name":"trash.empty"' "$work/x1/tables/jobs.jsonl" && ok || bad "jobs not exported"
 grep -q '"action":"entry.deleted"' "$work/x1/tables/audit_log.jsonl" && ok || bad "audit log not exported"

@@ -136,6 +136,13 @@ end
 -- Writes the export into dir (created if needed). Returns the number of entries and comments.
 function M.export(quire, dir, format)
   if format ~= "jsonl" and format ~= "markdown" then error("--format must be jsonl or markdown", 0) end
+  -- The export holds password hashes and commenters' emails: a new folder for it is its owner's
+  -- alone (0700).
+  if not core.stat(dir) then
+    mkdirs(dir:match("^(.*)/[^/]+/*$") or ".")
+    local made, err = core.mkdir(dir, tonumber("700", 8))
+    if not made then error(err, 0) end
+  end
   mkdirs(dir)
   local db = quire._db
   local counts = {}
@@ -187,28 +194,46 @@ function M.export(quire, dir, format)
   end
   write_file(dir .. "/comments.jsonl", jsonl(out))
   counts.comments = #out
-  -- Every other table, row by row in key order, each row an object of all its columns.
+  -- Every other table, row by row in key order, each row an object of all its columns; read and
+  -- written a thousand rows at a time (keyset pages), so a big table is never held whole.
   mkdirs(dir .. "/tables")
   local tables = generic_tables(db)
   for _, name in ipairs(tables) do
     local cols, pk, rowid_alias = columns_of(db, name)
-    local order = rowid_alias and "rowid" or (#pk > 0 and table.concat((function()
-      local q = {}
-      for i, c in ipairs(pk) do q[i] = quote(c) end
-      return q
-    end)(), ", ")) or "rowid"
-    local rows = {}
-    for _, r in ipairs(db:rows("SELECT * FROM " .. quote(name) .. " ORDER BY " .. order)) do
-      local rec = {}
-      for _, c in ipairs(cols) do
-        local v = r[c]
-        if v == nil then v = cjson.null end
-        rec[c] = v
-      end
-      rows[#rows + 1] = canonical(rec)
+    local key = rowid_alias and { "rowid" } or (#pk > 0 and pk) or { "rowid" }
+    local quoted, aliased = {}, {}
+    for i, c in ipairs(key) do
+      quoted[i] = c == "rowid" and "rowid" or quote(c)
+      aliased[i] = ("%s AS \"quire.k%d\""):format(quoted[i], i) -- (SQLite names rowid after its alias)
     end
-    write_file(("%s/tables/%s.jsonl"):format(dir, name), jsonl(rows))
-    counts[name] = #rows
+    local key_list = table.concat(quoted, ", ")
+    local select = ("SELECT %s, * FROM %s"):format(table.concat(aliased, ", "), quote(name))
+    local first = ("%s ORDER BY %s LIMIT 1000"):format(select, key_list)
+    local marks = ("?, "):rep(#key - 1) .. "?"
+    local after_sql = ("%s WHERE (%s) > (%s) ORDER BY %s LIMIT 1000"):format(select, key_list, marks, key_list)
+    local f, ferr = io.open(("%s/tables/%s.jsonl"):format(dir, name), "w")
+    if not f then error(ferr, 0) end
+    local n, last = 0, nil
+    repeat
+      local page = last and db:rows(after_sql, table.unpack(last)) or db:rows(first)
+      for _, r in ipairs(page) do
+        local rec = {}
+        for _, c in ipairs(cols) do
+          local v = r[c]
+          if v == nil then v = cjson.null end
+          rec[c] = v
+        end
+        f:write(canonical(rec), "\n")
+      end
+      n = n + #page
+      local tail = page[#page]
+      if tail then
+        last = {}
+        for i = 1, #key do last[i] = tail["quire.k" .. i] end
+      end
+    until #page < 1000
+    f:close()
+    counts[name] = n
   end
   local type_names, state_names = {}, {}
   for t in pairs(types) do type_names[#type_names + 1] = t end
@@ -221,10 +246,10 @@ end
 
 -- Reads a JSON Lines file; at most limit lines (nothing unbounded). A missing file is empty.
 local MAX_LINES = 10000000
-local function read_lines(path)
+-- Calls fn(value, line number) for each line of a JSON Lines file (a missing file has none).
+local function each_line(path, fn)
   local f = io.open(path, "r")
-  if not f then return {} end
-  local out = {}
+  if not f then return end
   local n = 0
   for line in f:lines() do
     n = n + 1
@@ -232,10 +257,16 @@ local function read_lines(path)
     if line:match("%S") then
       local ok, v = pcall(cjson.decode, line)
       if not ok then f:close() error(("%s:%d: not JSON: %s"):format(path, n, v), 0) end
-      out[#out + 1] = v
+      local fine, err = pcall(fn, v, n)
+      if not fine then f:close() error(err, 0) end
     end
   end
   f:close()
+end
+
+local function read_lines(path)
+  local out = {}
+  each_line(path, function(v) out[#out + 1] = v end)
   return out
 end
 
@@ -447,11 +478,11 @@ function M.import(quire, dir)
   local function import_table(name)
     if not present[name] then return end
     local cols, _, rowid_alias = columns_of(db, name)
-    for i, row in ipairs(read_lines(("%s/tables/%s.jsonl"):format(dir, name))) do
+    each_line(("%s/tables/%s.jsonl"):format(dir, name), function(row, i)
       if type(row) ~= "table" then errors.raise("invalid", ("%s/tables/%s.jsonl:%d: a row is a JSON object"):format(dir, name, i)) end
       local skip = name == "revisions" and not created[maps.entries[math.tointeger(row.entry_id)] or -1]
       if not skip then import_row(name, cols, rowid_alias, row, i) end
-    end
+    end)
   end
 
   quire.store.transaction(function()

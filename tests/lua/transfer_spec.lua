@@ -138,4 +138,28 @@ describe("import", function()
     assert.equal("y", revs[1].body)
     assert.same({}, q2.store.check())
   end)
+
+  it("pages through big tables (rowid and composite keys) without losing a row", function()
+    local q1, dir1 = testing.site()
+    local ids = {}
+    q1.store.transaction(function()
+      for i = 1, 1100 do ids[i] = q1.content.create { type = "page", title = "Page " .. i } end
+    end)
+    for i = 1, 1100 do
+      q1._db:exec("INSERT INTO shares (entry_id, network, count) VALUES (?, 'a', ?), (?, 'b', ?)", ids[i], i, ids[i], i + 1)
+    end
+    local out = dir1 .. "/../export-big"
+    transfer.export(q1, out, "jsonl")
+    local t1 = tree(out)
+    local lines = 0
+    for _ in t1["tables/shares.jsonl"]:gmatch("\n") do lines = lines + 1 end
+    assert.equal(2200, lines)
+    lines = 0
+    for _ in t1["tables/revisions.jsonl"]:gmatch("\n") do lines = lines + 1 end
+    assert.equal(1100, lines)
+    local q2, dir2 = testing.site()
+    transfer.import(q2, out)
+    transfer.export(q2, dir2 .. "/../export-big2", "jsonl")
+    assert.same(t1, tree(dir2 .. "/../export-big2"))
+  end)
 end)
