@@ -395,7 +395,8 @@ function commands.serve(argv)
   local _, run_err = runtime_dir(dir)
   if run_err then return fail(1, "%s", run_err) end
   return core.serve_master { exe = core.exepath(), listen = listen, listen_tls = listen_tls, workers = workers,
-    worker_argv = worker_argv, watch = watch }
+    worker_argv = worker_argv, watch = watch,
+    request_timeout_ms = cfg.limits.request_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
 end
 
 -- The worker side of serve (started by the master, not by people).
@@ -433,9 +434,9 @@ function commands.__worker(argv)
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     handler = function(req)
-      local r = app.request(req.method, req.target, { headers = req.headers, body = req.body, remote = req.remote,
-        data_version = req.data_version })
-      return r.status, r.headers, r.body, r.tags
+      local r = app.request(req.method, req.target, { id = req.id, headers = req.headers, body = req.body,
+        remote = req.remote, data_version = req.data_version })
+      return r.status, r.headers, r.body, r.tags, r.private, r.max_age
     end,
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.
@@ -634,7 +635,10 @@ function commands.check(argv)
   local quire, err = open_site(opts, { plugins = false })
   if not quire then return fail(1, "%s", err) end
   local applied = quire.store.schema_version()
-  local problems = quire.store.check()
+  local problems, notes = {}, {}
+  for _, p in ipairs(quire.store.check()) do
+    if p.what == "note" then notes[#notes + 1] = p.detail else problems[#problems + 1] = p end
+  end
   local entries = quire.store.query("SELECT count(*) AS n FROM entries")[1].n
   -- The trash: every trashed entry has its row (the status to give back), and only they do.
   local mismatched = quire.store.query("SELECT count(*) AS n FROM entries e LEFT JOIN trash t ON t.entry_id = e.id"
@@ -660,6 +664,7 @@ function commands.check(argv)
     full._db:close()
   end
   for _, p in ipairs(problems) do print(("problem: %s: %s"):format(p.what, p.detail)) end
+  for _, n in ipairs(notes) do print("note: " .. n) end
   print(("schema version %d, %d entries, %s"):format(applied, entries,
     #problems == 0 and "integrity ok, search index ok" .. states_note or (#problems .. " problem(s)")))
   return #problems == 0 and 0 or 1
@@ -789,6 +794,19 @@ end
 -- The editorial command groups (entries, terms, comments) live in quire.editorial.
 M.parse, M.open_site = parse, open_site
 require("quire.editorial").install(commands, HELP, M)
+
+-- Whether `quire NAME` is answered by quire itself (its command table, help, version), so no
+-- plugin command may take the name; and the sorted list of those names.
+function M.is_builtin(name)
+  return commands[name] ~= nil or name == "help" or name == "version"
+end
+
+function M.builtin_commands()
+  local names = { "help", "version" }
+  for name in pairs(commands) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
 
 function M.main(argv)
   local cmd = argv[1]

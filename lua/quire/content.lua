@@ -50,9 +50,11 @@ local function has_slug(list, slug)
 end
 
 -- Lua's %s (what titles and term names are trimmed of) as bytes.
+-- (core.trim: a "%s+$" pattern is quadratic in a run of inner whitespace.)
 local SPACE = { [9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true }
+local core_trim = core.trim
 local function trim(v)
-  if SPACE[v:byte(1)] or SPACE[v:byte(-1)] then return (v:gsub("^%s+", ""):gsub("%s+$", "")) end
+  if SPACE[v:byte(1)] or SPACE[v:byte(-1)] then return core_trim(v) end
   return v
 end
 
@@ -127,7 +129,7 @@ function M.new(site)
   -- the setting an over-long value is named after (default: limits.FIELD_max).
   local text_check = core.text_check
   local function check_text(errs, field, v, required, max_chars, max_bytes, limit)
-    local problem, n = text_check(v, required, max_chars, max_bytes)
+    local problem, n, pos = text_check(v, required, max_chars, max_bytes)
     if problem == nil then return v, n end
     local message
     if problem == "missing" then
@@ -137,6 +139,8 @@ function M.new(site)
       message = "must be text, got " .. type(v)
     elseif problem == "utf8" then
       message = "is not valid UTF-8"
+    elseif problem == "char" then
+      message = types_mod.char_message(n, pos)
     elseif problem == "bytes" then
       message = ("is %d bytes, the limit is %d (limits.%s)"):format(#v, max_bytes, limit or (field .. "_max"))
     else
@@ -224,7 +228,7 @@ function M.new(site)
     local row = { type = e.type, title = nil, body = nil, status = nil, published_at = nil, author_id = nil,
       slug = nil, tags = nil, section = nil, fields = nil }
     local title, padded = check_text(errs, "title", e.title, true, limits.title_max)
-    if padded then title = (title:gsub("^%s+", ""):gsub("%s+$", "")) end
+    if padded then title = core_trim(title) end
     row.title = title
     row.body = check_text(errs, "body", e.body or "", false, nil, limits.body_max) or ""
     row.status = e.status or "draft"
@@ -498,12 +502,17 @@ function M.new(site)
     if want_published and e.status == "published" and not was_published then hooks:emit("entry.published", e) end
   end
 
+  -- get() also reads the entry's revision: the id of its newest revision, which an update
+  -- names as its base_revision to be refused if another write came first.
   local function load_entry(sql, ...)
-    local row = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE " .. sql, ...)
+    local row = db:row("SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision"
+      .. " FROM entries e WHERE " .. sql, ...)
     return row and hydrate({ row })[1]
   end
 
-  -- Entries are memoised until the next write (quire.memo); each caller gets its own copy.
+  -- Entries are memoised until the next write (quire.memo), which is never older than the last
+  -- commit this process could see: memo.get asks PRAGMA data_version whenever SQLite's WAL index
+  -- moved. Each caller gets its own copy.
   function api.get(key)
     local row
     if math.type(key) == "integer" then
@@ -558,15 +567,29 @@ function M.new(site)
   end
 
   local update_in_transaction, update_sql
-  function api.update(id, changes)
+  -- opts (optional): { base_revision = N }, the revision the changes were made from (entry.revision
+  -- as get returned it): the update is refused with a "conflict" error naming the current revision
+  -- if another write came first. Without it the last write wins.
+  function api.update(id, changes, opts)
     if math.type(id) ~= "integer" then error("quire.content.update takes an entry id", 2) end
     if type(changes) ~= "table" then error("quire.content.update takes a table of changes", 2) end
+    local base
+    if opts ~= nil then
+      if type(opts) ~= "table" then error("quire.content.update: options must be a table ({ base_revision = N })", 2) end
+      for k in pairs(opts) do
+        if k ~= "base_revision" then error(("quire.content.update: unknown option '%s'"):format(tostring(k)), 2) end
+      end
+      base = opts.base_revision
+      if base ~= nil and math.type(base) ~= "integer" then
+        error("quire.content.update: base_revision must be a revision id (an integer, entry.revision)", 2)
+      end
+    end
     for k in pairs(changes) do
       if not CREATE_KEYS[k] or k == "type" then
         errors.invalid("invalid change", { { field = tostring(k), message = k == "type" and "cannot be changed" or "is not an entry attribute" } })
       end
     end
-    return save(update_in_transaction, id, changes)
+    return save(update_in_transaction, id, changes, base)
   end
 
   local SAMPLED = { "title", "slug", "status", "body", "published_at" }
@@ -597,10 +620,18 @@ function M.new(site)
     return sql
   end
   -- api.update's work, inside its transaction (a named function: no closure per save).
-  function update_in_transaction(id, changes)
+  function update_in_transaction(id, changes, base)
     site.defer_search()
     local cur = current(id)
     if not cur then errors.raise("not_found", ("no entry %d"):format(id)) end
+    if base then -- in the write transaction (BEGIN IMMEDIATE): no write can come between
+      local now_rev = db:value("SELECT max(id) FROM revisions WHERE entry_id = ?", id)
+      if now_rev ~= base then
+        errors.raise("conflict", ("entry %d was changed since revision %d: its current revision is %s;"
+          .. " read it again and reapply your changes"):format(id, base, tostring(now_rev)),
+          { { field = "base_revision", message = ("is %d, the current revision is %s"):format(base, tostring(now_rev)) } })
+      end
+    end
     if cur.status == "trash" then
       errors.invalid("invalid change", { { field = "status", message = ("entry %d is in the trash: untrash it first"):format(id) } })
     end

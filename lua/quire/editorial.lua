@@ -105,7 +105,7 @@ entries.get = {
     local e = quire.content.get(tonumber(args[1]) or -1)
     if not e then return fail(1, "no entry %s", args[1]) end
     if (opts.format or "json") == "json" then print(to_json(e)) return 0 end
-    return output({ e }, { "id", "type", "status", "slug", "title", "section", "tags", "published_at", "updated_at" }, opts.format)
+    return output({ e }, { "id", "type", "status", "slug", "title", "section", "tags", "published_at", "updated_at", "revision" }, opts.format)
   end,
 }
 
@@ -143,14 +143,23 @@ entries.create = {
   end,
 }
 
+local UPDATE_OPTS = { ["base-revision"] = "value" }
+for k, v in pairs(ATTR_OPTS) do UPDATE_OPTS[k] = v end
 entries.update = {
-  usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--author LOGIN] [--fields JSON]",
-  opts = ATTR_OPTS, args = 1,
+  usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--author LOGIN] [--fields JSON]"
+    .. " [--base-revision N]   (refused if the entry's revision is no longer N: `entries get ID` shows it)",
+  opts = UPDATE_OPTS, args = 1,
   run = function(quire, opts, args)
+    local base
+    if opts["base-revision"] then
+      base = math.tointeger(tonumber(opts["base-revision"]))
+      if not base then return fail(2, "update: --base-revision takes a revision id (a number; `quire entries get ID` shows it)") end
+    end
+    opts["base-revision"] = nil
     local changes = attributes(opts)
     changes.type = nil
     if next(changes) == nil then return fail(2, "update: nothing to change") end
-    quire.content.update(tonumber(args[1]) or -1, changes)
+    quire.content.update(tonumber(args[1]) or -1, changes, base and { base_revision = base } or nil)
     return 0
   end,
 }
@@ -510,8 +519,7 @@ local singles = {
     end,
   },
   export = {
-    usage = "export --format jsonl|markdown DIR   (lossless: entries, comments, users with their password hashes, revisions,\n"
-      .. "  shares, the audit log, media, jobs, settings, the trash, every other table; manifest.json names the plugins it needs)",
+    usage = "export --format jsonl|markdown DIR",
     opts = { format = "value" }, args = 1,
     run = function(quire, opts, args)
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")
@@ -520,8 +528,7 @@ local singles = {
     end,
   },
   import = {
-    usage = "import DIR | import --from wordpress FILE.xml   (DIR: what quire export wrote; the plugins, types and tables\n"
-      .. "  it needs are checked first, all missing ones named, nothing written)",
+    usage = "import DIR | import --from wordpress FILE.xml",
     opts = { from = "value" }, args = 1,
     run = function(quire, opts, args)
       if opts.from == "wordpress" then
@@ -544,12 +551,13 @@ local function run_spec(cli, name, spec, argv, first)
   for k, v in pairs(spec.opts or {}) do allowed[k] = v end
   local opts, args = cli.parse(name, argv, first, allowed)
   if not opts then return fail(2, "%s", args) end
-  local head = name:match("^%S+")
-  local usage = spec.usage:sub(1, #head + 1) == head .. " " and spec.usage or (head .. " " .. spec.usage) -- (singles name themselves)
-  if opts.help then print("usage: quire " .. usage) return 0 end
+  -- A sub-command's usage starts with its own name ("passwd LOGIN"), a single command's with
+  -- the command ("import DIR"): the group's name is added only to the former.
+  local usage = "usage: quire " .. (singles[name] and "" or name:match("^%S+") .. " ") .. spec.usage
+  if opts.help then print(usage) return 0 end
   if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
     or (spec.args == nil and #args > 0) then
-    return fail(2, "usage: quire %s", usage)
+    return fail(2, "%s", usage)
   end
   local quire, err = cli.open_site(opts, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", err) end

@@ -139,7 +139,9 @@ return quire.plugin {
         local f = FORMATS[file]
         local v = view_for(scope, file)
         res:header("content-type", f.type)
-        if f.template then return quire.template.render(f.template, v) end
+        -- quire.text.xml: text stored before input was checked (or imported) may hold
+        -- characters XML cannot carry; one would make the whole feed unreadable.
+        if f.template then return quire.text.xml(quire.template.render(f.template, v)) end
         return json_feed(v)
       end
     end
@@ -167,7 +169,7 @@ return quire.plugin {
         end
       end
       res:header("content-type", "application/xml; charset=utf-8")
-      return quire.template.render("sitemap", { urls = urls })
+      return quire.text.xml(quire.template.render("sitemap", { urls = urls }))
     end)
 
     site:route("GET", "/robots.txt", function(_, res)
