@@ -94,14 +94,22 @@ same "not even a revision" "$(sqlite3 "$site/quire.db" "SELECT count(*) FROM rev
 printf 'pcall(quire.content.create, { type = "article", title = "Sly" })\nlocal e = quire.content.create { type = "article", title = "Sly 2" }\nprint(pcall(quire.content.delete, e))\n' > "$work/sly.lua"
 expect 1 "a caught refusal is still refused" -- "$QUIRE" run --site "$site" "$work/sly.lua" </dev/null
 same "the caught refusal wrote nothing" "$(count)" 0
+# on a terminal (script(1) gives it one) it asks first: no leaves nothing, yes runs it once
+tty_site="$work/tty"; "$QUIRE" init "$tty_site" >/dev/null
+out=$(printf 'n\n' | script -qec "$QUIRE run --site $tty_site $work/create_then_delete.lua" /dev/null 2>&1)
+grep -qF "nothing has been written yet. Run it? [y/N]" <<<"$out" && ok || bad "no question on a terminal: $out"
+same "no at the terminal writes nothing" "$(sqlite3 "$tty_site/quire.db" "SELECT count(*) FROM entries")" 0
+out=$(printf 'y\n' | script -qec "$QUIRE run --site $tty_site $work/create_then_delete.lua" /dev/null 2>&1)
+same "yes at the terminal runs it once" "$(sqlite3 "$tty_site/quire.db" "SELECT count(*) || ' ' || sum(status = 'trash') FROM entries")" "3 1"
+same "its output once" "$(grep -o 'created' <<<"$out" | wc -l)" 3
 expect 0 "with --yes" -- "$QUIRE" run --yes --site "$site" "$work/create_then_delete.lua"
 contains "with --yes summary" "0 entries changed, 3 created, 0 deleted, 1 trashed"
 same "--yes creates them once" "$(count)" 3
 same "one of them in the trash" "$(sqlite3 "$site/quire.db" "SELECT group_concat(title) FROM entries WHERE status = 'trash'")" "Made 2"
 # a run that deletes nothing is tried, then run for real, its output shown once
-printf 'print("made", quire.content.create { type = "page", title = "Plain" })\n' > "$work/plain.lua"
+printf 'local out = io.stdout\nprint("made", quire.content.create { type = "page", title = "Plain" })\nout:write("raw\\n")\nio.write("written\\n")\n' > "$work/plain.lua"
 expect 0 "a run without deletes" -- "$QUIRE" run --site "$site" "$work/plain.lua" </dev/null
-same "its output, once" "$(grep -c '^made' <<<"$out")" 1
+same "its output, once" "$(grep -c '^made' <<<"$out") $(grep -c '^raw' <<<"$out") $(grep -c '^written' <<<"$out")" "1 1 1"
 same "it wrote once" "$(sqlite3 "$site/quire.db" "SELECT count(*) FROM entries WHERE title = 'Plain'")" 1
 # --dry-run: the first 20 changes, then how many more
 printf 'for i = 1, 30 do quire.content.create { type = "page", title = "Dry " .. i } end\n' > "$work/dry.lua"

@@ -310,12 +310,17 @@ function commands.run(argv)
     if dry then db:begin() end
     ok, run_err = attempt(false)
   else
-    local real_print, real_write = print, io.write
-    _G.print, io.write = function() end, function() return io.stdout end
+    -- The trial's output goes nowhere: print, io.write and io.stdout (as the script finds them).
+    local devnull = assert(io.open("/dev/null", "w"))
+    local real_print, real_stdout, real_output = print, io.stdout, io.output()
+    _G.print, io.stdout = function() end, devnull
+    io.output(devnull)
     db:begin()
     ok, run_err = attempt(true)
     while db:depth() > 0 do db:rollback() end
-    _G.print, io.write = real_print, real_write
+    _G.print, io.stdout = real_print, real_stdout
+    io.output(real_output)
+    devnull:close()
     if needs_confirmation then -- (even if the script caught the error)
       if not core.isatty(0) then
         ok, run_err = false, { message = "this run deletes entries: nothing was written; run it again with --yes to confirm"
