@@ -101,7 +101,7 @@ grep -qF "nothing has been written yet. Run it? [y/N]" <<<"$out" && ok || bad "n
 same "no at the terminal writes nothing" "$(sqlite3 "$tty_site/quire.db" "SELECT count(*) FROM entries")" 0
 out=$(printf 'y\n' | script -qec "$QUIRE run --site $tty_site $work/create_then_delete.lua" /dev/null 2>&1)
 same "yes at the terminal runs it once" "$(sqlite3 "$tty_site/quire.db" "SELECT count(*) || ' ' || sum(status = 'trash') FROM entries")" "3 1"
-same "its output once" "$(grep -o 'created' <<<"$out" | wc -l)" 3
+same "its output once" "$(grep -oP 'created\t\d+' <<<"$out" | wc -l)" 3
 expect 0 "with --yes" -- "$QUIRE" run --yes --site "$site" "$work/create_then_delete.lua"
 contains "with --yes summary" "0 entries changed, 3 created, 0 deleted, 1 trashed"
 same "--yes creates them once" "$(count)" 3
