@@ -18,10 +18,11 @@ Commands:
                                 per worker and in total
   check [--site DIR]            check the database: schema, integrity, search index
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
-  entries list|get|create|update|delete|publish|revisions|diff|restore|search-replace
-                                editorial work on entries (quire entries --help)
+  entries list|get|create|update|delete|trash|untrash|empty-trash|publish|revisions|diff|restore|search-replace
+                                editorial work on entries (quire entries --help); delete
+                                moves to the trash
   export --format jsonl|markdown DIR
-                                export entries, comments and users (lossless)
+                                export the whole site's data losslessly, with a manifest
   import DIR | import --from wordpress FILE.xml
                                 import an export, or a WordPress WXR file
   terms list|rename|merge       tags and sections
@@ -65,7 +66,10 @@ error prints file:line: message and exits 1; its open transaction is rolled back
   --as LOGIN  record the writes as this staff user's (default: cli:<operating-system user>);
               quire.as(login, fn) does the same for part of a script
   --dry-run   run everything inside one transaction, then roll it back; print what would change
-  --yes       allow deletes (a run that deletes asks first on a terminal, and refuses otherwise)
+  --yes       allow deletes. Without it the script first runs as a trial that is rolled back
+              (its output silenced), stopping at its first delete: a script that deletes
+              nothing then runs for real; one that deletes asks on a terminal, and is refused
+              elsewhere, nothing written either way
   --resume    continue each quire.each loop after its last committed batch (after a crash)]],
   serve = [[
 usage: quire serve [--site DIR] [--listen ADDR:PORT]... [--workers N] [--no-cache] [--dev]
@@ -122,7 +126,9 @@ run: publishes scheduled entries whose time has come and runs the plugins' jobs 
 that are due, once each, then exits (for cron; `quire serve` runs them too). Leases in the jobs
 table make sure a job runs once per interval even when several processes try. A failing job is
 retried after 30 s, 1 min, 2 min ...; after 5 failures it is parked with its error.
-list: every job with its next run, attempts, state and last error.
+list: every job with its next run, attempts, state and last error ("no jobs" when there are
+none). Besides the plugins' jobs, trash.empty deletes for good, every hour, the entries trashed
+more than site.lua trash_retention days ago (default 30; 0: never).
 retry: puts a parked job back on schedule.]],
   plugins = [[
 usage: quire plugins list [--site DIR]
@@ -327,12 +333,17 @@ function commands.run(argv)
     if dry then db:begin() end
     ok, run_err = attempt(false)
   else
-    local real_print, real_write = print, io.write
-    _G.print, io.write = function() end, function() return io.stdout end
+    -- The trial's output goes nowhere: print, io.write and io.stdout (as the script finds them).
+    local devnull = assert(io.open("/dev/null", "w"))
+    local real_print, real_stdout, real_output = print, io.stdout, io.output()
+    _G.print, io.stdout = function() end, devnull
+    io.output(devnull)
     db:begin()
     ok, run_err = attempt(true)
     while db:depth() > 0 do db:rollback() end
-    _G.print, io.write = real_print, real_write
+    _G.print, io.stdout = real_print, real_stdout
+    io.output(real_output)
+    devnull:close()
     if needs_confirmation then -- (even if the script caught the error)
       if not core.isatty(0) then
         ok, run_err = false, { message = "this run deletes entries: nothing was written; run it again with --yes to confirm"

@@ -460,12 +460,18 @@ function M.new(site)
     return by_entry
   end
 
+  -- A revision's terms as JSON: {"section":..., "tags":[...]}, the tags a list even when empty.
+  local function terms_json(tags, section)
+    if tags and #tags > 0 then return json.encode({ tags = tags, section = section or nil }) end
+    return section and ('{"section":' .. json.encode(section) .. ',"tags":[]}') or '{"tags":[]}'
+  end
+
   -- row holds the saved columns; tags and section are the entry's terms after the save.
   local function write_revision(entry_id, row, tags, section, now)
     db:exec("INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, actor, created_at)"
       .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       entry_id, row.title, row.slug, row.status, row.body, row.fields,
-      json.encode({ tags = tags or {}, section = section or nil }), row.published_at, row.author_id, site.actor.id, site.actor.name, now)
+      terms_json(tags, section), row.published_at, row.author_id, site.actor.id, site.actor.name, now)
   end
 
   local function decode_entry(row, terms)

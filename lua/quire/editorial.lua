@@ -523,7 +523,7 @@ local singles = {
     opts = { format = "value" }, args = 1,
     run = function(quire, opts, args)
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")
-      print(("exported %d entries and %d comments to %s"):format(n, c, args[1]))
+      print(("exported %d entries, %d comments, the users and every other table (see %s/manifest.json) to %s"):format(n, c, args[1], args[1]))
       return 0
     end,
   },
