@@ -208,6 +208,8 @@ describe("an archive of 20,000 stories", function()
   it("keeps the counts of published entries exact through publishing, unpublishing, merging and deleting", function()
     local function exact()
       assert.equal(q.store.query("SELECT count(*) AS n FROM entries WHERE status = 'published'")[1].n, q.content.count { status = "published" })
+      assert.equal(q.store.query("SELECT count(*) AS n FROM entries")[1].n, q.content.count())
+      assert.equal(q.store.query("SELECT count(*) AS n FROM entries WHERE status = 'draft'")[1].n, q.content.count { status = "draft" })
       for _, t in ipairs(q.store.query("SELECT slug, taxonomy, listed FROM terms")) do
         local n = q.store.query("SELECT count(*) AS n FROM entry_terms et JOIN entries e ON e.id = et.entry_id"
           .. " WHERE et.term_id = (SELECT id FROM terms WHERE slug = ? AND taxonomy = ?) AND e.status = 'published'", t.slug, t.taxonomy)[1].n
