@@ -53,9 +53,11 @@ local function has_slug(list, slug)
 end
 
 -- Lua's %s (what titles and term names are trimmed of) as bytes.
+-- (core.trim: a "%s+$" pattern is quadratic in a run of inner whitespace.)
 local SPACE = { [9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true }
+local core_trim = core.trim
 local function trim(v)
-  if SPACE[v:byte(1)] or SPACE[v:byte(-1)] then return (v:gsub("^%s+", ""):gsub("%s+$", "")) end
+  if SPACE[v:byte(1)] or SPACE[v:byte(-1)] then return core_trim(v) end
   return v
 end
 
@@ -130,7 +132,7 @@ function M.new(site)
   -- the setting an over-long value is named after (default: limits.FIELD_max).
   local text_check = core.text_check
   local function check_text(errs, field, v, required, max_chars, max_bytes, limit)
-    local problem, n = text_check(v, required, max_chars, max_bytes)
+    local problem, n, pos = text_check(v, required, max_chars, max_bytes)
     if problem == nil then return v, n end
     local message
     if problem == "missing" then
@@ -140,6 +142,8 @@ function M.new(site)
       message = "must be text, got " .. type(v)
     elseif problem == "utf8" then
       message = "is not valid UTF-8"
+    elseif problem == "char" then
+      message = types_mod.char_message(n, pos)
     elseif problem == "bytes" then
       message = ("is %d bytes, the limit is %d (limits.%s)"):format(#v, max_bytes, limit or (field .. "_max"))
     else
@@ -227,7 +231,7 @@ function M.new(site)
     local row = { type = e.type, title = nil, body = nil, status = nil, published_at = nil, author_id = nil,
       slug = nil, tags = nil, section = nil, fields = nil }
     local title, padded = check_text(errs, "title", e.title, true, limits.title_max)
-    if padded then title = (title:gsub("^%s+", ""):gsub("%s+$", "")) end
+    if padded then title = core_trim(title) end
     row.title = title
     row.body = check_text(errs, "body", e.body or "", false, nil, limits.body_max) or ""
     row.status = e.status or "draft"
@@ -496,12 +500,17 @@ function M.new(site)
     if want_published and e.status == "published" and not was_published then hooks:emit("entry.published", e) end
   end
 
+  -- get() also reads the entry's revision: the id of its newest revision, which an update
+  -- names as its base_revision to be refused if another write came first.
   local function load_entry(sql, ...)
-    local row = db:row("SELECT " .. ENTRY_COLUMNS .. " FROM entries e WHERE " .. sql, ...)
+    local row = db:row("SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision"
+      .. " FROM entries e WHERE " .. sql, ...)
     return row and hydrate({ row })[1]
   end
 
-  -- Entries are memoised until the next write (quire.memo); each caller gets its own copy.
+  -- Entries are memoised until the next write (quire.memo), which is never older than the last
+  -- commit this process could see: memo.get asks PRAGMA data_version whenever SQLite's WAL index
+  -- moved. Each caller gets its own copy.
   function api.get(key)
     local row
     if math.type(key) == "integer" then
@@ -556,18 +565,44 @@ function M.new(site)
   end
 
   local update_in_transaction, update_sql
-  function api.update(id, changes)
+  -- opts (optional): { base_revision = N }, the revision the changes were made from (entry.revision
+  -- as get returned it): the update is refused with a "conflict" error naming the current revision
+  -- if another write came first. Without it the last write wins.
+  function api.update(id, changes, opts)
     if math.type(id) ~= "integer" then error("quire.content.update takes an entry id", 2) end
     if type(changes) ~= "table" then error("quire.content.update takes a table of changes", 2) end
+    local base
+    if opts ~= nil then
+      if type(opts) ~= "table" then error("quire.content.update: options must be a table ({ base_revision = N })", 2) end
+      for k in pairs(opts) do
+        if k ~= "base_revision" then error(("quire.content.update: unknown option '%s'"):format(tostring(k)), 2) end
+      end
+      base = opts.base_revision
+      if base ~= nil and math.type(base) ~= "integer" then
+        error("quire.content.update: base_revision must be a revision id (an integer, entry.revision)", 2)
+      end
+    end
     for k in pairs(changes) do
       if not CREATE_KEYS[k] or k == "type" then
         errors.invalid("invalid change", { { field = tostring(k), message = k == "type" and "cannot be changed" or "is not an entry attribute" } })
       end
     end
-    return save(update_in_transaction, id, changes)
+    return save(update_in_transaction, id, changes, base)
   end
 
   local SAMPLED = { "title", "slug", "status", "body", "published_at" }
+  local FIELDS_BIT = 1 << 5 -- UPDATABLE[5] is fields
+  local function canonical(fields_json)
+    return fields_json and require("quire.json").encode(json.decode(fields_json))
+  end
+  -- Whether two lists of term names name the same terms in the same order.
+  local function same_terms(a, b)
+    if #a ~= #b then return false end
+    for i = 1, #a do
+      if slug_of(a[i]) ~= slug_of(b[i]) then return false end
+    end
+    return true
+  end
   -- The UPDATE for a set of changed columns (a bit per UPDATABLE column), made once.
   local update_sqls = {}
   function update_sql(mask)
@@ -583,10 +618,21 @@ function M.new(site)
     return sql
   end
   -- api.update's work, inside its transaction (a named function: no closure per save).
-  function update_in_transaction(id, changes)
+  function update_in_transaction(id, changes, base)
     site.defer_search()
     local cur = current(id)
     if not cur then errors.raise("not_found", ("no entry %d"):format(id)) end
+    if base then -- in the write transaction (BEGIN IMMEDIATE): no write can come between
+      local now_rev = db:value("SELECT max(id) FROM revisions WHERE entry_id = ?", id)
+      if now_rev ~= base then
+        errors.raise("conflict", ("entry %d was changed since revision %d: its current revision is %s;"
+          .. " read it again and reapply your changes"):format(id, base, tostring(now_rev)),
+          { { field = "base_revision", message = ("is %d, the current revision is %s"):format(base, tostring(now_rev)) } })
+      end
+    end
+    if cur.status == "trash" then
+      errors.invalid("invalid change", { { field = "status", message = ("entry %d is in the trash: untrash it first"):format(id) } })
+    end
     local merged = {
       type = cur.type, title = cur.title, body = cur.body, status = cur.status,
       author = cur.author_id, published_at = cur.published_at,
@@ -619,14 +665,25 @@ function M.new(site)
     -- Only changed columns are written: an unchanged indexed column then costs no index
     -- update, and the search index trigger runs only when title or body is written.
     local now = time.now()
-    local params, n, mask = nil, 1, 0
+    local mask = 0
     for i = 1, #UPDATABLE do
-      local col = UPDATABLE[i]
-      if row[col] ~= cur[col] then
+      if row[UPDATABLE[i]] ~= cur[UPDATABLE[i]] then mask = mask | (1 << i) end
+    end
+    -- The same fields in another key order are no change.
+    if mask & FIELDS_BIT ~= 0 and canonical(row.fields) == canonical(cur.fields) then
+      row.fields = cur.fields
+      mask = mask & ~FIELDS_BIT
+    end
+    local terms_changed = changes.tags ~= nil and not same_terms(row.tags, cur.tags)
+      or changes.section ~= nil and not same_terms({ row.section or nil }, { cur.section })
+    -- A save that changes nothing writes nothing: no revision, no updated_at, no cache bump.
+    if mask == 0 and not terms_changed then return true end
+    local params, n = nil, 1
+    for i = 1, #UPDATABLE do
+      if mask & (1 << i) ~= 0 then
         params = params or { now }
         n = n + 1
-        params[n] = row[col]
-        mask = mask | (1 << i)
+        params[n] = row[UPDATABLE[i]]
       end
     end
     writing = true
@@ -646,32 +703,127 @@ function M.new(site)
     local old_tags = cur.tags
     for i = 1, #old_tags do pending[list_tag("tag", old_tags[i])] = true end
     if cur.section then pending[list_tag("section", cur.section)] = true end
-    site.stats.changed = site.stats.changed + 1
-    if #site.stats.samples < 20 then
-      for _, f in ipairs(SAMPLED) do
-        if cur[f] ~= row[f] then sample(id, f, cur[f], row[f]) end
+    local stats = site.stats
+    stats.changed = stats.changed + 1
+    for _, f in ipairs(SAMPLED) do
+      if cur[f] ~= row[f] then
+        stats.changes = (stats.changes or 0) + 1
+        sample(id, f, cur[f], row[f])
       end
-      if changes.tags ~= nil then sample(id, "tags", table.concat(cur.tags, ", "), table.concat(row.tags or {}, ", ")) end
+    end
+    if changes.tags ~= nil and terms_changed then
+      stats.changes = (stats.changes or 0) + 1
+      if #stats.samples < 20 then sample(id, "tags", table.concat(cur.tags, ", "), table.concat(row.tags or {}, ", ")) end
     end
     saved(id, cur.status == "published")
     return true
   end
 
-  function api.delete(id)
+  -- Deletes go to the trash: the entry keeps its row, revisions, comments and shares, but its
+  -- status is 'trash', which no public read asks for; the trash table remembers the status
+  -- untrash gives back. Only a trashed entry can be deleted for good (opts.permanent, or
+  -- empty_trash), and only then do its revisions, comments and shares go with it.
+  local function trash_move(id, cur)
+    if site.confirm_delete then site.confirm_delete() end
+    db:exec("INSERT INTO trash (entry_id, status, trashed_at, actor) VALUES (?, ?, ?, ?)", id, cur.status, time.now(), site.actor.name)
+    db:exec("UPDATE entries SET status = 'trash' WHERE id = ?", id)
+    site.audit("entry.trashed", "entry:" .. id, cur.title)
+  end
+  local function purge(id, cur)
+    if site.confirm_delete then site.confirm_delete() end
+    db:exec("DELETE FROM entries WHERE id = ?", id) -- its trash row, revisions, comments, shares go with it
+    site.audit("entry.deleted", "entry:" .. id, cur.title)
+    site.stats.deleted = site.stats.deleted + 1
+    sample(id, "deleted", cur.title, nil)
+  end
+  local function gone(cur)
+    site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. cur.id] = true }))
+  end
+
+  -- quire.content.delete(id [, { permanent = true }]) -> true, or false when there is no such
+  -- entry. Without permanent the entry goes to the trash (a trashed one stays there).
+  function api.delete(id, opts)
     if math.type(id) ~= "integer" then error("quire.content.delete takes an entry id", 2) end
+    if opts ~= nil and type(opts) ~= "table" then error("quire.content.delete(id [, { permanent = true }])", 2) end
+    local permanent = opts and opts.permanent
     return transaction(function()
       site.defer_search()
       preloaded[id] = nil
       local cur = api.get(id)
       if not cur then return false end
-      if site.confirm_delete then site.confirm_delete() end
-      db:exec("DELETE FROM entries WHERE id = ?", id)
-      site.audit("entry.deleted", "entry:" .. id, cur.title) -- its revisions go with it
-      site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. id] = true }))
-      site.stats.deleted = site.stats.deleted + 1
-      sample(id, "deleted", cur.title, nil)
+      if permanent then
+        if cur.status ~= "trash" then
+          errors.raise("invalid", ("entry %d is not in the trash: trash it first (quire.content.trash), then delete it for good"):format(id))
+        end
+        purge(id, cur)
+      elseif cur.status ~= "trash" then
+        trash_move(id, cur)
+        site.stats.trashed = (site.stats.trashed or 0) + 1
+        sample(id, "trashed", cur.title, nil)
+      end
+      gone(cur)
       return true
     end)
+  end
+  api.trash = function(id)
+    if math.type(id) ~= "integer" then error("quire.content.trash takes an entry id", 2) end
+    return api.delete(id)
+  end
+
+  -- Gives a trashed entry back the status it had. Returns true, or false when there is no such
+  -- entry; raises for an entry that is not in the trash.
+  function api.untrash(id)
+    if math.type(id) ~= "integer" then error("quire.content.untrash takes an entry id", 2) end
+    return transaction(function()
+      preloaded[id] = nil
+      local cur = api.get(id)
+      if not cur then return false end
+      local row = db:row("SELECT status FROM trash WHERE entry_id = ?", id)
+      if cur.status ~= "trash" or not row then errors.raise("invalid", ("entry %d is not in the trash"):format(id)) end
+      db:exec("UPDATE entries SET status = ? WHERE id = ?", row.status, id)
+      db:exec("DELETE FROM trash WHERE entry_id = ?", id)
+      site.audit("entry.untrashed", "entry:" .. id, cur.title)
+      cur.status = row.status
+      gone(cur)
+      return true
+    end)
+  end
+
+  -- The trash, oldest first: { id, type, slug, title, status (to restore), trashed_at, actor }.
+  function api.trashed(opts)
+    opts = opts or {}
+    local limit = opts.limit or 1000
+    if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.content.trashed: limit must be 1..10000", 2) end
+    return db:rows("SELECT e.id, e.type, e.slug, e.title, t.status, t.trashed_at, t.actor FROM trash t JOIN entries e ON e.id = t.entry_id"
+      .. " WHERE (? IS NULL OR t.trashed_at < ?) ORDER BY t.trashed_at, e.id LIMIT ?", opts.before, opts.before, limit)
+  end
+
+  -- Deletes for good what is in the trash (opts.before: only what was trashed before that
+  -- time), a thousand entries per transaction. Returns how many were deleted.
+  function api.empty_trash(opts)
+    opts = opts or {}
+    local before
+    if opts.before ~= nil then
+      local err
+      before, err = time.parse(opts.before)
+      if not before then error("quire.content.empty_trash: before " .. err, 2) end
+    end
+    local n = 0
+    repeat
+      local batch = transaction(function()
+        site.defer_search()
+        local rows = api.trashed { before = before, limit = 1000 }
+        for _, r in ipairs(rows) do
+          preloaded[r.id] = nil
+          local cur = api.get(r.id)
+          purge(r.id, cur)
+          gone(cur)
+        end
+        return #rows
+      end)
+      n = n + batch
+    until batch < 1000
+    return n
   end
 
   local QUERY_KEYS = {
@@ -713,9 +865,10 @@ function M.new(site)
     -- (several types in one index order).
     if type(types_q) == "table" then add("+e.type IN (SELECT value FROM json_each(?))", json.encode(types_q))
     elseif types_q then add("e.type = ?", types_q) end
-    if q.status then add("e.status = ?", q.status) end
+    if q.status then add("e.status = ?", q.status) else add("e.status <> 'trash'") end -- the trash only when asked for
     local only_term = limit and after_id and (q.tag == nil) ~= (q.section == nil) and q.type == nil and q.status == nil
       and q.author == nil and q.since == nil and q["until"] == nil
+      and not db:row("SELECT 1 AS x FROM trash LIMIT 1") -- a trashed entry in the window would shorten the page
     for _, taxonomy in ipairs(TAXONOMIES) do
       local name = q[taxonomy]
       if taxonomy == walked then -- luacheck: ignore 542
@@ -764,7 +917,7 @@ function M.new(site)
     end
     -- A tag or section alone: its rows in entry_terms are its entries (one row per entry and
     -- term; the foreign key keeps the entry), counted from the index without listing them.
-    if taxonomy and n == 1 then
+    if taxonomy and n == 1 and not db:row("SELECT 1 AS x FROM trash LIMIT 1") then -- (trashed entries keep their terms)
       return db:value("SELECT count(*) FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = ? AND t.slug = ?",
         taxonomy, core.slugify(q[taxonomy]))
     end
@@ -942,7 +1095,8 @@ function M.new(site)
     elseif opts.type then
       filter = filter .. " AND e.type = ?"; fparams[#fparams + 1] = opts.type
     end
-    if opts.status then filter = filter .. " AND e.status = ?"; fparams[#fparams + 1] = opts.status end
+    if opts.status then filter = filter .. " AND e.status = ?"; fparams[#fparams + 1] = opts.status
+    else filter = filter .. " AND e.status <> 'trash'" end
     local COLUMNS = "SELECT e.id, e.type, e.slug, e.title, e.status, e.published_at"
     local rows, info
     -- Whether more than SEARCH_EXACT entries match: one step past them along the index.

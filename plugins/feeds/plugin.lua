@@ -127,7 +127,7 @@ return quire.plugin {
       end
       return quire.json.encode({
         version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
-        description = v.description, language = v.lang, items = items,
+        description = v.description, language = v.lang, items = quire.json.list(items), -- [] when empty
       })
     end
 
@@ -139,7 +139,9 @@ return quire.plugin {
         local f = FORMATS[file]
         local v = view_for(scope, file)
         res:header("content-type", f.type)
-        if f.template then return quire.template.render(f.template, v) end
+        -- quire.text.xml: text stored before input was checked (or imported) may hold
+        -- characters XML cannot carry; one would make the whole feed unreadable.
+        if f.template then return quire.text.xml(quire.template.render(f.template, v)) end
         return json_feed(v)
       end
     end
@@ -173,15 +175,15 @@ return quire.plugin {
       end
       if #urls == 0 then return res:error(404) end
       res:header("content-type", XML)
-      return quire.template.render("sitemap", { urls = urls })
+      return quire.text.xml(quire.template.render("sitemap", { urls = urls }))
     end
 
     site:route("GET", "/sitemap.xml", function(req, res)
-      if req.query.part or req.query_invalid == "part" then return block_file(res, req.query.part or "") end
+      if req.query.part or req.query_invalid.part then return block_file(res, req.query.part or "") end
       local maps = { { loc = absolute("/sitemap-pages.xml") }, { loc = absolute("/sitemap-news.xml") } }
       for _, n in ipairs(quire.content.published_blocks()) do maps[#maps + 1] = { loc = absolute(("/sitemap.xml?part=%d"):format(n + 1)) } end
       res:header("content-type", XML)
-      return quire.template.render("sitemap_index", { maps = maps })
+      return quire.text.xml(quire.template.render("sitemap_index", { maps = maps }))
     end)
 
     site:route("GET", "/sitemap-pages.xml", function(_, res)
@@ -190,7 +192,7 @@ return quire.plugin {
         urls[#urls + 1] = { loc = absolute("/section/" .. t.slug), lastmod = false, news = false }
       end
       res:header("content-type", XML)
-      return quire.template.render("sitemap", { urls = urls })
+      return quire.text.xml(quire.template.render("sitemap", { urls = urls }))
     end)
 
     site:route("GET", "/sitemap-news.xml", function(_, res)
@@ -206,7 +208,7 @@ return quire.plugin {
       end
       res:max_age(600) -- stories leave it as they age, with no write to say so
       res:header("content-type", XML)
-      return quire.template.render("sitemap", { urls = urls })
+      return quire.text.xml(quire.template.render("sitemap", { urls = urls }))
     end)
 
     site:route("GET", "/robots.txt", function(_, res)

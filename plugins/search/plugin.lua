@@ -52,8 +52,8 @@ return quire.plugin {
       local raw = req.query.q or ""
       local view = { site = quire.site, search_query = "", page_title = "Search", results = false, empty = false, pagination = false,
         count_label = false, problem = false }
-      if req.query_invalid == "q" or req.query_invalid == "page" then
-        return refuse(res, view, ("The %s is not valid UTF-8."):format(req.query_invalid == "q" and "search" or "page"))
+      if req.query_invalid.q or req.query_invalid.page then
+        return refuse(res, view, ("The %s is not valid UTF-8."):format(req.query_invalid.q and "search" or "page"))
       end
       local q = trim(raw)
       view.search_query = utf8.len(q) and q or ""
