@@ -907,7 +907,7 @@ function M.new(site)
     local n = 0
     for _ in pairs(q) do n = n + 1 end
     -- Counts kept by the schema's triggers: entries by status, a term's published entries.
-    if n == 0 then return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts") end
+    if n == 0 then return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status <> 'trash'") end
     if n == 1 and type(q.status) == "string" then
       return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = ?", q.status)
     end
