@@ -28,7 +28,7 @@ local json = cjson.new()
 json.encode_sparse_array(false)
 
 -- Entries per block of ids (api.published_block): a sitemap file's worth.
-local ID_BLOCK = 50000
+local ID_BLOCK = 10000
 
 local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields, e.author_id,"
   .. " e.created_at, e.updated_at, e.published_at"
@@ -922,6 +922,7 @@ function M.new(site)
     local n = 0
     for _ in pairs(q) do n = n + 1 end
     -- Counts kept by the schema's triggers: entries by status, a term's published entries.
+    if n == 0 then return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status <> 'trash'") end
     if n == 1 and type(q.status) == "string" then
       return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = ?", q.status)
     end
@@ -1158,7 +1159,7 @@ function M.new(site)
   end
 
   -- Published entries by blocks of ID_BLOCK consecutive ids (a sitemap file each: the
-  -- protocol's limit is 50,000 URLs). A page built from a block is tagged "ids:N", which every
+  -- protocol allows 50,000 URLs; a fifth of that keeps the rebuild of the newest file short). A page built from a block is tagged "ids:N", which every
   -- write to an entry of the block bumps, so it is not rebuilt for writes elsewhere.
   -- published_blocks() -> the numbers of the blocks holding a published entry, ascending.
   function api.published_blocks()
