@@ -277,6 +277,28 @@ static int l_listen_check(lua_State *L) {
   return 2;
 }
 
+/* core.sockname(fd) -> the address a socket is bound to ("127.0.0.1", "::1") and its port, or nil
+ * when fd is no socket. */
+static int l_sockname(lua_State *L) {
+  struct sockaddr_storage a;
+  socklen_t len = sizeof a;
+  char host[64];
+  int fd = (int)luaL_checkinteger(L, 1);
+  if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) return 0;
+  if (a.ss_family == AF_INET6) {
+    if (uv_ip6_name((struct sockaddr_in6 *)&a, host, sizeof host) != 0) return 0;
+    lua_pushstring(L, host);
+    lua_pushinteger(L, ntohs(((struct sockaddr_in6 *)&a)->sin6_port));
+  } else if (a.ss_family == AF_INET) {
+    if (uv_ip4_name((struct sockaddr_in *)&a, host, sizeof host) != 0) return 0;
+    lua_pushstring(L, host);
+    lua_pushinteger(L, ntohs(((struct sockaddr_in *)&a)->sin_port));
+  } else {
+    return 0;
+  }
+  return 2;
+}
+
 static int int_list(lua_State *L, int t, const char *field, int *out, int max) {
   int n = 0;
   lua_getfield(L, t, field);
@@ -477,7 +499,7 @@ void qr_lua_server_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"serve_master", l_serve_master}, {"serve_worker", l_serve_worker},
                                  {"exepath", l_exepath}, {"cpus", l_cpus},
                                  {"tls_check", l_tls_check}, {"listen_check", l_listen_check},
-                                 {"fd_write", l_fd_write}, {"request_id", l_request_id},
+                                 {"fd_write", l_fd_write}, {"request_id", l_request_id}, {"sockname", l_sockname},
                                  {"cache_control", l_cache_control}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }
