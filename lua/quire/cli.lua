@@ -75,7 +75,9 @@ Serves the site. A master process binds the listen addresses (site.lua `listen`,
 `workers`; 0 means one per CPU core); a crashed worker is restarted.
 HTTPS listeners, certificates (chosen by SNI), the HTTP-to-HTTPS redirect and HSTS come from
 site.lua `tls` (see the commented template in a new site.lua); --listen replaces only the
-plain HTTP addresses.
+plain HTTP addresses. Absolute links (canonical, feeds, sitemap, share links) start with
+site.lua `base_url`; without one, with the address served (the first HTTPS listener, else the
+first plain one), never with a Host header a client sent.
 Signals: SIGHUP reloads site.lua, plugins, templates and certificates with fresh workers (a
 broken plugin or certificate is reported and the running workers keep serving); SIGUSR1
 reopens the access log (site.lua `access_log`; for logrotate); SIGTERM or SIGINT drain and
