@@ -36,10 +36,12 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@MAKEFLAGS= cmake --build $(BUILD) -j$(JOBS)
 
+# `make demo PORT=9000` serves on another port; the demo's links follow it (it sets no base_url).
+PORT ?= 8080
 demo: build
 	@if [ ! -d demo-site ]; then $(QUIRE) init --demo demo-site || exit 1; fi
-	@echo "The demo site: http://127.0.0.1:8080/  (Ctrl-C stops it)"
-	@$(QUIRE) serve --site demo-site --listen 127.0.0.1:8080 --workers 2
+	@echo "The demo site: http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
+	@$(QUIRE) serve --site demo-site --listen 127.0.0.1:$(PORT) --workers 2
 
 # Every test twice: a normal build, then one with AddressSanitizer and UndefinedBehaviorSanitizer.
 test: build

@@ -79,7 +79,9 @@ Serves the site. A master process binds the listen addresses (site.lua `listen`,
 `workers`; 0 means one per CPU core); a crashed worker is restarted.
 HTTPS listeners, certificates (chosen by SNI), the HTTP-to-HTTPS redirect and HSTS come from
 site.lua `tls` (see the commented template in a new site.lua); --listen replaces only the
-plain HTTP addresses.
+plain HTTP addresses. Absolute links (canonical, feeds, sitemap, share links) start with
+site.lua `base_url`; without one, with the address served (the first HTTPS listener, else the
+first plain one), never with a Host header a client sent.
 Signals: SIGHUP reloads site.lua, plugins, templates and certificates with fresh workers (a
 broken plugin or certificate is reported and the running workers keep serving); SIGUSR1
 reopens the access log (site.lua `access_log`; for logrotate); SIGTERM or SIGINT drain and
@@ -427,19 +429,33 @@ function commands.serve(argv)
     request_timeout_ms = cfg.limits.request_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
 end
 
+-- The address a worker serves on, as a URL ("http://127.0.0.1:9000"), from its first listening
+-- socket (HTTPS first): the base of absolute links when site.lua sets no base_url. A wildcard
+-- address is named localhost. Never taken from a Host header, which any client can forge.
+local function served_url(fds, tls_fds)
+  local fd, scheme = tls_fds[1], "https"
+  if not fd then fd, scheme = fds[1], "http" end
+  local host, port = core.sockname(fd or -1)
+  if not host then return nil end
+  if host == "0.0.0.0" or host == "::" then host = "localhost"
+  elseif host:find(":", 1, true) then host = "[" .. host .. "]" end
+  local default_port = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
+  return scheme .. "://" .. host .. (default_port and "" or (":" .. port))
+end
+
 -- The worker side of serve (started by the master, not by people).
 function commands.__worker(argv)
   local opts, pos = parse("__worker", argv, 2, { site = "value", fds = "value", ["tls-fds"] = "value", ["ready-fd"] = "value", ["no-cache"] = "flag", dev = "flag" })
   if not opts or #pos > 0 then return fail(2, "bad worker arguments") end
   local ready_fd = tonumber(opts["ready-fd"])
-  local quire, err = open_site(opts)
+  local fds, tls_fds = {}, {}
+  for fd in (opts.fds or ""):gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
+  for fd in (opts["tls-fds"] or ""):gmatch("%d+") do tls_fds[#tls_fds + 1] = tonumber(fd) end
+  local quire, err = open_site(opts, { served_url = served_url(fds, tls_fds) })
   if not quire then
     core.fd_write(ready_fd, "fail " .. tostring(err):gsub("\n", " ") .. "\n")
     return 1
   end
-  local fds, tls_fds = {}, {}
-  for fd in (opts.fds or ""):gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
-  for fd in (opts["tls-fds"] or ""):gmatch("%d+") do tls_fds[#tls_fds + 1] = tonumber(fd) end
   local cfg = quire.site.config
   cfg.dev = opts.dev == true -- templates recompile on change, a missing partial is an error
   if #tls_fds > 0 and not cfg.tls then

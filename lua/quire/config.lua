@@ -3,6 +3,8 @@ local M = {}
 
 M.defaults = {
   name = "Quire Site",
+  -- Absolute links (canonical, og:url, feeds, sitemap, share links) start with base_url. Unset,
+  -- `quire serve` uses the address it listens on; other commands this default.
   base_url = "http://localhost:8080",
   listen = { "127.0.0.1:8080" },
   workers = 0, -- 0: one worker per CPU core
@@ -110,7 +112,11 @@ function M.template(name)
   return ([[
 -- Quire site configuration. Plain Lua: a later assignment wins.
 name = %q
-base_url = "http://localhost:8080"
+
+-- The public address of the site, which absolute links (canonical, og:url, feeds, sitemap,
+-- share links) start with. Unset, they follow the address `quire serve` listens on (never the
+-- Host header a client sends).
+-- base_url = "https://news.example"
 
 -- Addresses to listen on (IPv4 and IPv6).
 -- listen = { "127.0.0.1:8080", "[::1]:8080" }
@@ -234,6 +240,7 @@ function M.load(dir)
     end
   end
   cfg.dir = dir
+  cfg.base_url_set = env.base_url ~= nil
   cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
   local alog = cfg.access_log
   cfg.access_log_path = (alog == "-" or alog == "stdout" or alog == "stderr" or alog == "off" or alog:sub(1, 1) == "/")

@@ -72,12 +72,14 @@ end
 local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
   "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text" }
 
--- Opens the site in dir and loads its plugins (unless opts.plugins == false). Returns the
--- `quire` API table, or nil and a message.
+-- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
+-- the address a server listens on, the base of absolute links when site.lua sets no base_url.
+-- Returns the `quire` API table, or nil and a message.
 function M.open(dir, opts)
   opts = opts or {}
   local cfg, err = config.load(dir)
   if not cfg then return nil, err end
+  if not cfg.base_url_set and opts.served_url then cfg.base_url = opts.served_url end
   -- Plugin code runs under the memory cap; `quire run` scripts are the operator's own and may
   -- opt out (opts.memory_cap = false).
   if opts.memory_cap ~= false then core.memory(cfg.limits.lua_memory) end
