@@ -73,10 +73,12 @@ static int cacheable_request(const qr_http_request_t *req) {
   return !(cookie && strstr(cookie, "quire_session="));
 }
 
-/* A handler's response may be kept: 200 and no cookie set (its Cache-Control is the cache's
- * to read). */
+/* A handler's response may be kept: 200 or a redirect from the redirects table (tagged, so a
+ * change to it drops them), and no cookie set (its Cache-Control is the cache's to read). */
 static int cacheable_response(const qr_http_response_t *res) {
-  return res->status == 200 && !(res->head.data && strcasestr(res->head.data, "Set-Cookie:"));
+  int st = res->status;
+  return (st == 200 || st == 301 || st == 302 || st == 308) &&
+         !(res->head.data && strcasestr(res->head.data, "Set-Cookie:"));
 }
 
 /* Collects a NULL-terminated array of the strings in the list at t[field] (borrowed: they stay

@@ -423,13 +423,16 @@ local singles = {
     end,
   },
   import = {
-    usage = "import DIR | import --from wordpress FILE.xml",
-    opts = { from = "value" }, args = 1,
+    usage = "import DIR | import --from wordpress FILE.xml [--dry-run]\n"
+      .. "  --dry-run: print the report (counts per kind, every item changed or dropped) and write nothing",
+    opts = { from = "value", ["dry-run"] = "flag" }, args = 1,
     run = function(quire, opts, args)
       if opts.from == "wordpress" then
-        local e, c, u = require("quire.wxr").import(quire, args[1])
-        print(("imported %d entries, %d comments, %d users from %s"):format(e, c, u, args[1]))
+        local wxr = require "quire.wxr"
+        print(wxr.format(wxr.import(quire, args[1], { dry_run = opts["dry-run"] })))
         return 0
+      elseif opts["dry-run"] then
+        return fail(2, "--dry-run goes with --from wordpress")
       elseif opts.from then
         return fail(2, "--from takes wordpress")
       end

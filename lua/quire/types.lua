@@ -180,7 +180,20 @@ function M:define_builtins()
   }
   self:define {
     name = "page", label = "Page", permalink = "/{slug}", layout = "page",
-    fields = {},
+    fields = {
+      -- A page inside another: its parent, and the parents' slugs its permalink starts with.
+      parent = { "ref", to = "entry" },
+      path = { "text", max = 1000, validate = function(v)
+        local n = 0
+        for seg in (v .. "/"):gmatch("([^/]*)/") do
+          n = n + 1
+          if not seg:match("^[a-z0-9]+$") and not seg:match("^[a-z0-9][a-z0-9-]*[a-z0-9]$") or seg:find("--", 1, true) then
+            return false, "must be slugs separated by /"
+          end
+        end
+        return n <= 6, "has more than 6 parents"
+      end },
+    },
   }
 end
 
