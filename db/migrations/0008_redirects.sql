@@ -13,15 +13,17 @@ CREATE TABLE redirects (
 );
 CREATE INDEX redirects_by_entry ON redirects (to_entry);
 
--- One row per imported thing: ('wordpress', 'post', '1241', guid, entry id), ('wordpress',
--- 'comment', '31', NULL, comment id), ('wordpress', 'category', 'child-1', NULL, term id).
+-- One row per imported thing. key identifies it in the source: a WordPress post by its GUID
+-- (else site URL#id), a comment by its post's key and id, a term by site URL#slug; ext_id is
+-- the WordPress id (post, comment) or slug (term) as the export gave it.
 CREATE TABLE import_map (
-  source   TEXT NOT NULL,
-  kind     TEXT NOT NULL,
+  source   TEXT NOT NULL,               -- 'wordpress'
+  kind     TEXT NOT NULL,               -- 'post', 'comment', 'category', 'tag'
+  key      TEXT NOT NULL,
   ext_id   TEXT NOT NULL,
   guid     TEXT,
-  local_id INTEGER NOT NULL,
-  PRIMARY KEY (source, kind, ext_id)
+  local_id INTEGER NOT NULL,            -- entries.id, comments.id or terms.id
+  PRIMARY KEY (source, kind, key)
 ) WITHOUT ROWID;
 
 -- A section may sit inside another (WordPress category parents).

@@ -275,7 +275,7 @@ local function blocks(body, note)
     return open .. ('<a href="%s">%s</a>'):format(attr(url), esc(url)) .. close
   end)
   body = body:gsub("<(/?)[hH]1([%s>])", "<%1h2%2")
-  body = body:gsub("<(/?)[aA][dD][dD][rR][eE][sS][sS]([%s>])", "<%1p%2")
+  body = body:gsub("<[aA][dD][dD][rR][eE][sS][sS]([%s>])", "<p%1"):gsub("</[aA][dD][dD][rR][eE][sS][sS]>%s*", "</p>\n\n")
   -- Lines left blank by removed comments would split HTML blocks into Markdown paragraphs.
   body = body:gsub("\n[ \t]*\n[ \t]*\n+", "\n\n")
   return body
@@ -320,14 +320,14 @@ function M.import(quire, path, opts)
   end
   local function note(where, msg) report.notes[#report.notes + 1] = where .. ": " .. msg end
 
-  local function mapped(kind, ext)
-    local r = db:row("SELECT local_id FROM import_map WHERE source = ? AND kind = ? AND ext_id = ?", SOURCE, kind, base .. "#" .. ext)
+  local function mapped(kind, key)
+    local r = db:row("SELECT local_id FROM import_map WHERE source = ? AND kind = ? AND key = ?", SOURCE, kind, key)
     return r and r.local_id
   end
-  local function map(kind, ext, guid, id)
-    db:exec("INSERT INTO import_map (source, kind, ext_id, guid, local_id) VALUES (?, ?, ?, ?, ?)"
-      .. " ON CONFLICT (source, kind, ext_id) DO UPDATE SET guid = excluded.guid, local_id = excluded.local_id",
-      SOURCE, kind, base .. "#" .. ext, guid, id)
+  local function map(kind, key, ext, guid, id)
+    db:exec("INSERT INTO import_map (source, kind, key, ext_id, guid, local_id) VALUES (?, ?, ?, ?, ?, ?)"
+      .. " ON CONFLICT (source, kind, key) DO UPDATE SET ext_id = excluded.ext_id, guid = excluded.guid, local_id = excluded.local_id",
+      SOURCE, kind, key, ext, guid, id)
   end
   local redirect_seen = {}
   local redirects = require "quire.redirects"
@@ -338,11 +338,21 @@ function M.import(quire, path, opts)
     if not key or redirect_seen[key] then return end
     if redirects.key(to or new_url or "") == key then return end
     redirect_seen[key] = true
+    local was = db:row("SELECT to_path, to_entry FROM redirects WHERE from_path = ?", key)
+    if was and (was.to_path ~= to or was.to_entry ~= entry) then
+      note("redirect " .. key, ("pointed at %s, now at %s (another item of the same site had this URL)"):format(
+        was.to_path or ("entry " .. tostring(was.to_entry)), to or ("entry " .. tostring(entry))))
+    end
     quire.redirects.add { from = from, to = to, entry = entry, source = SOURCE, replace = true }
     report.redirects = report.redirects + 1
   end
 
   local function run()
+    -- A term's old archive URLs, added once the entries are in: only for tags that list a
+    -- public entry (an empty archive has nothing to redirect to).
+    local term_redirects = {}
+    local function term_redirect(from, to) term_redirects[#term_redirects + 1] = { from, to } end
+
     -- Authors.
     local logins = {}
     for _, a in ipairs(children(channel, "wp:author")) do
@@ -363,7 +373,7 @@ function M.import(quire, path, opts)
 
     -- Terms: categories become sections (with parents), tags tags. Quire finds terms by slug,
     -- so names that differ only in case (or punctuation) are one term.
-    local cat_name, cat_by_slug, term_names = {}, {}, { section = {}, tag = {} }
+    local cat_name, cat_by_slug, term_names, collided = {}, {}, { section = {}, tag = {} }, {}
     local function term(taxonomy, name, kind, wp_slug)
       local slug = core.slugify(name)
       if slug == "" then
@@ -399,7 +409,7 @@ function M.import(quire, path, opts)
       if name then
         cat_name[nicename] = name
         cat_by_slug[nicename] = { name = name, slug = slug, id = id, parent = text(c, "wp:category_parent") or "" }
-        map("category", nicename, nil, id)
+        map("category", base .. "#" .. nicename, nicename, nil, id)
       end
     end
     -- Parents, once every category exists (an export may list a child first).
@@ -426,14 +436,14 @@ function M.import(quire, path, opts)
       local full = {}
       for i = #segs, 1, -1 do full[#full + 1] = segs[i] end
       for _, p in ipairs({ table.concat(full, "/"), nicename }) do
-        redirect("/category/" .. p .. "/", "/tag/" .. c.slug)
-        redirect("/category/" .. p .. "/feed/", "/tag/" .. c.slug .. "/feed.xml")
+        term_redirect("/category/" .. p .. "/", "/tag/" .. c.slug)
+        term_redirect("/category/" .. p .. "/feed/", "/tag/" .. c.slug .. "/feed.xml")
       end
     end
     for _, c in ipairs(cats) do
       local nicename = url_decode(text(c, "wp:category_nicename") or "")
       local id = text(c, "wp:term_id")
-      if id and id:match("^%d+$") and cat_by_slug[nicename] then redirect("/?cat=" .. id, "/tag/" .. cat_by_slug[nicename].slug) end
+      if id and id:match("^%d+$") and cat_by_slug[nicename] then term_redirect("/?cat=" .. id, "/tag/" .. cat_by_slug[nicename].slug) end
     end
     local tag_name = {}
     for _, t in ipairs(children(channel, "wp:tag")) do
@@ -442,9 +452,9 @@ function M.import(quire, path, opts)
       local name, slug, id = term("tag", text(t, "wp:tag_name") or wp_slug, "tag", wp_slug)
       if name then
         tag_name[wp_slug] = name
-        map("tag", wp_slug, nil, id)
-        redirect("/tag/" .. wp_slug .. "/", "/tag/" .. slug)
-        redirect("/tag/" .. wp_slug .. "/feed/", "/tag/" .. slug .. "/feed.xml")
+        map("tag", base .. "#tag:" .. wp_slug, wp_slug, nil, id)
+        term_redirect("/tag/" .. wp_slug .. "/", "/tag/" .. slug)
+        term_redirect("/tag/" .. wp_slug .. "/feed/", "/tag/" .. slug .. "/feed.xml")
       end
     end
 
@@ -530,7 +540,9 @@ function M.import(quire, path, opts)
         title = title:sub(1, utf8.offset(title, site.limits.title_max + 1) - 1)
         note(where, ("title shortened to %d characters"):format(site.limits.title_max))
       end
-      local existing = mapped("post", wp_id)
+      -- Its identity: the GUID (two exports of one site may reuse ids), else site and id.
+      local key = (guid and guid:match("%S")) and guid or (base .. "#" .. wp_id)
+      local existing = mapped("post", key)
       if existing and not db:row("SELECT id FROM entries WHERE id = ?", existing) then existing = nil end
 
       -- Slug: WordPress's (percent-decoded, then made ASCII), unique within the type.
@@ -568,7 +580,14 @@ function M.import(quire, path, opts)
       local tag_seen = {}
       local function add_tag(name)
         local s = core.slugify(name)
-        if s ~= "" and not tag_seen[s] then tag_seen[s] = true; tags[#tags + 1] = name end
+        if s == "" or tag_seen[s] then return end
+        tag_seen[s] = true
+        local known = term_names.tag[s]
+        if known and known ~= name and not collided[name] then
+          collided[name] = true
+          note("category " .. name, ("as a tag it is the tag %q (terms match case-insensitively by slug)"):format(known))
+        end
+        tags[#tags + 1] = known or name
       end
       for _, c in ipairs(children(item, "category")) do
         local nicename = url_decode(c.attrs.nicename or "")
@@ -677,8 +696,9 @@ function M.import(quire, path, opts)
         local cur = quire.content.get(existing)
         local same = cur.title == spec.title and cur.slug == spec.slug and cur.body == spec.body and cur.status == spec.status
           and cur.published_at == spec.published_at and (cur.section or false) == spec.section
-          and cjson.encode(cur.tags) == cjson.encode(spec.tags)
+          and #cur.tags == #spec.tags
         if same then
+          for i, name in ipairs(cur.tags) do if core.slugify(name) ~= core.slugify(spec.tags[i]) then same = false end end
           for k, v in pairs(spec.fields) do if cur.fields[k] ~= v then same = false end end
           for k in pairs(cur.fields) do if spec.fields[k] == nil then same = false end end
         end
@@ -698,7 +718,7 @@ function M.import(quire, path, opts)
       end
       -- WordPress's own dates, not the import's.
       if created then db:exec("UPDATE entries SET created_at = ?, updated_at = ? WHERE id = ?", created, modified or created, id) end
-      map("post", wp_id, guid, id)
+      map("post", key, wp_id, guid, id)
       entry_of[wp_id] = id
       local new_url = quire.content.url(quire.content.get(id))
       local function to_entry(from) redirect(from, nil, id, new_url) end
@@ -740,7 +760,7 @@ function M.import(quire, path, opts)
           note(where, ("%s from %s not imported (Quire comments have no %s kind)"):format(ctype, text(c, "wp:comment_author_url") or "?", ctype))
         elseif ctype == "" or ctype == "comment" then
           count("comment", "seen")
-          local done = mapped("comment", cid_wp)
+          local done = mapped("comment", key .. "#comment-" .. cid_wp)
           if done and db:row("SELECT id FROM comments WHERE id = ?", done) then
             comment_ids[cid_wp] = done
             count("comment", "unchanged")
@@ -758,7 +778,7 @@ function M.import(quire, path, opts)
             local when = gmt(text(c, "wp:comment_date_gmt"))
             if when then db:exec("UPDATE comments SET created_at = ? WHERE id = ?", when, cid) end
             comment_ids[cid_wp] = cid
-            map("comment", cid_wp, nil, cid)
+            map("comment", key .. "#comment-" .. cid_wp, cid_wp, nil, cid)
             count("comment", "created")
           end
         else
@@ -785,10 +805,12 @@ function M.import(quire, path, opts)
           count("attachment", "skipped")
           note("attachment " .. wp_id, "no URL: left out")
         else
-          local had = db:row("SELECT id FROM media WHERE source = ?", "wordpress:" .. wp_id)
+          local guid = text(item, "guid")
+          local source = "wordpress:" .. ((guid and guid:match("%S")) and guid or (base .. "#" .. wp_id))
+          local had = db:row("SELECT id FROM media WHERE source = ?", source)
           db:exec("INSERT INTO media (url, title, entry_id, source, created_at) VALUES (?, ?, ?, ?, ?)"
             .. " ON CONFLICT (source) DO UPDATE SET url = excluded.url, title = excluded.title, entry_id = excluded.entry_id",
-            m.url, m.title, entry_of[m.parent], "wordpress:" .. wp_id, gmt(text(item, "wp:post_date_gmt")) or time.now())
+            m.url, m.title, entry_of[m.parent], source, gmt(text(item, "wp:post_date_gmt")) or time.now())
           count("attachment", had and "unchanged" or "created")
           -- The attachment's page and ?attachment_id go to the file itself.
           redirect("/?attachment_id=" .. wp_id, m.url)
@@ -806,6 +828,18 @@ function M.import(quire, path, opts)
         note(k, ("%d item(s) of this kind not imported (Quire has no equivalent)"):format(report.counts[k].skipped))
       end
     end
+
+    local unused = 0
+    for _, r in ipairs(term_redirects) do
+      local slug = r[2]:match("^/tag/([^/]+)")
+      if db:row("SELECT 1 AS x FROM entry_terms et JOIN terms t ON t.id = et.term_id JOIN entries e ON e.id = et.entry_id"
+        .. " WHERE t.taxonomy = 'tag' AND t.slug = ? AND e.status = 'published' LIMIT 1", slug) then
+        redirect(r[1], r[2])
+      else
+        unused = unused + 1
+      end
+    end
+    if unused > 0 then note("terms", ("%d old archive URLs of tags and categories without a public entry get no redirect"):format(unused)) end
 
     -- Authors' archives and the site's feeds.
     for wp_login, login in pairs(logins) do
