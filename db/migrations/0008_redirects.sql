@@ -14,8 +14,9 @@ CREATE TABLE redirects (
 CREATE INDEX redirects_by_entry ON redirects (to_entry);
 
 -- One row per imported thing. key identifies it in the source: a WordPress post by its GUID
--- (else site URL#id), a comment by its post's key and id, a term by site URL#slug; ext_id is
--- the WordPress id (post, comment) or slug (term) as the export gave it.
+-- and id (GUID#id: exports repeat GUIDs, and two exports of one site reuse ids), a comment by
+-- its post's key and id, a term by site URL#slug; ext_id is the WordPress id (post, comment)
+-- or slug (term) as the export gave it.
 CREATE TABLE import_map (
   source   TEXT NOT NULL,               -- 'wordpress'
   kind     TEXT NOT NULL,               -- 'post', 'comment', 'category', 'tag'

@@ -402,10 +402,28 @@ function M.import(quire, path, opts)
       return name, slug, id
     end
     local cats = children(channel, "wp:category")
+    -- WordPress allows one name under two parents ("Foo A" and "Foo Parent > Foo A"); a Quire
+    -- term's slug is its name's, so the second gets its parent's name added.
+    local cat_names, cat_display = {}, {}
+    for _, c in ipairs(cats) do
+      local nicename = url_decode(text(c, "wp:category_nicename") or "")
+      local name = text(c, "wp:cat_name") or nicename
+      local s = core.slugify(name)
+      if cat_names[s] and s ~= "" then
+        local parent = text(c, "wp:category_parent") or ""
+        local pname
+        for _, p in ipairs(cats) do if text(p, "wp:category_nicename") == parent then pname = text(p, "wp:cat_name") end end
+        local renamed = pname and ("%s (%s)"):format(name, pname) or ("%s (%s)"):format(name, nicename)
+        note("category " .. nicename, ("another category is named %q: kept as %q"):format(name, renamed))
+        name = renamed
+      end
+      cat_names[core.slugify(name)] = true
+      cat_display[c] = name
+    end
     for _, c in ipairs(cats) do
       count("category", "seen")
       local nicename = url_decode(text(c, "wp:category_nicename") or "")
-      local name, slug, id = term("section", text(c, "wp:cat_name") or nicename, "category", nicename)
+      local name, slug, id = term("section", cat_display[c], "category", nicename)
       if name then
         cat_name[nicename] = name
         cat_by_slug[nicename] = { name = name, slug = slug, id = id, parent = text(c, "wp:category_parent") or "" }
@@ -480,7 +498,7 @@ function M.import(quire, path, opts)
       end
     end
 
-    local entry_of, page_path = {}, {}
+    local entry_of, live = {}, {} -- WordPress id -> entry id; permalink key -> entry id
     -- A page's parents' slugs, parent first; nil when it has none. Guarded against cycles.
     local function parents_of(item, slug_for)
       local segs, cur, guard = {}, item, 0
@@ -540,8 +558,8 @@ function M.import(quire, path, opts)
         title = title:sub(1, utf8.offset(title, site.limits.title_max + 1) - 1)
         note(where, ("title shortened to %d characters"):format(site.limits.title_max))
       end
-      -- Its identity: the GUID (two exports of one site may reuse ids), else site and id.
-      local key = (guid and guid:match("%S")) and guid or (base .. "#" .. wp_id)
+      -- Its identity: GUID and id (two exports of one site may reuse ids, one export GUIDs).
+      local key = ((guid and guid:match("%S")) and guid or base) .. "#" .. wp_id
       local existing = mapped("post", key)
       if existing and not db:row("SELECT id FROM entries WHERE id = ?", existing) then existing = nil end
 
@@ -721,6 +739,7 @@ function M.import(quire, path, opts)
       map("post", key, wp_id, guid, id)
       entry_of[wp_id] = id
       local new_url = quire.content.url(quire.content.get(id))
+      live[redirects.key(new_url) or new_url] = id
       local function to_entry(from) redirect(from, nil, id, new_url) end
 
       -- The old URLs: every form WordPress answered for this entry.
@@ -793,6 +812,16 @@ function M.import(quire, path, opts)
     end
 
     for _, item in ipairs(ordered) do import_item(item) end
+    -- An old URL of one item may be another's new permalink (WordPress's /2024/02/slug/ of a
+    -- post whose slug was taken here): the entry answering there wins.
+    for key, id in pairs(live) do
+      local r = db:row("SELECT id, to_entry FROM redirects WHERE from_path = ?", key)
+      if r and r.to_entry ~= id then
+        db:exec("DELETE FROM redirects WHERE id = ?", r.id)
+        report.redirects = report.redirects - 1
+        note("redirect " .. key, ("not made: entry %d answers there"):format(id))
+      end
+    end
 
     -- Everything else: attachments as media records; other types (menus, blocks) reported.
     for _, item in ipairs(items) do
@@ -806,7 +835,7 @@ function M.import(quire, path, opts)
           note("attachment " .. wp_id, "no URL: left out")
         else
           local guid = text(item, "guid")
-          local source = "wordpress:" .. ((guid and guid:match("%S")) and guid or (base .. "#" .. wp_id))
+          local source = "wordpress:" .. ((guid and guid:match("%S")) and guid or base) .. "#" .. wp_id
           local had = db:row("SELECT id FROM media WHERE source = ?", source)
           db:exec("INSERT INTO media (url, title, entry_id, source, created_at) VALUES (?, ?, ?, ?, ?)"
             .. " ON CONFLICT (source) DO UPDATE SET url = excluded.url, title = excluded.title, entry_id = excluded.entry_id",
