@@ -315,6 +315,22 @@ try:
                 queue.append(link)
     check(f"the crawl saw the imported site ({pages} pages)", pages > len(wp["posts"]) // 2)
 
+    # A redirect added at a page the cache keeps takes effect at once (tag "redirects"), and
+    # so does its removal.
+    get("/level-1/level-2/level-3")
+    _, h, _ = get("/level-1/level-2/level-3")
+    check("the page is in the page cache", h.get("X-Cache") == "hit", str(h.get("X-Cache")))
+    quire("redirects", "add", "--site", site, "/level-1/level-2/level-3", "/level-1", "--status", "302")
+    st, h, _ = get("/level-1/level-2/level-3")
+    check("a new redirect replaces a cached page", st == 302 and h.get("Location") == "/level-1", f"{st} {h.get('Location')}")
+    listed = quire("redirects", "list", "--site", site, "--source", "manual", "--format", "json").stdout
+    check("quire redirects list shows it", json.loads(listed)[0]["from_path"] == "/level-1/level-2/level-3", listed[:200])
+    quire("redirects", "delete", "--site", site, "/level-1/level-2/level-3")
+    st, _, _ = get("/level-1/level-2/level-3")
+    check("a deleted redirect stops at once", st == 200, str(st))
+    bad = quire("redirects", "add", "--site", site, "/x", "javascript:alert(1)", check_rc=False)
+    check("quire redirects add refuses a target that is not a path or http(s) URL", bad.returncode == 1 and "not a path" in bad.stderr, bad.stderr)
+
     r = quire("redirects", "check", "--site", site, check_rc=False)
     problems = [l for l in r.stdout.splitlines()[1:] if l.strip() and " gone " not in l]
     check("quire redirects check finds no loop, chain or 404 (only non-public entries' old URLs)", not problems, "\n".join(problems[:5]))

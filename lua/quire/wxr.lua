@@ -384,7 +384,8 @@ function M.import(quire, path, opts)
       local seen = term_names[taxonomy][slug]
       if seen and seen ~= name then
         note(kind .. " " .. name, ("same term as %q (names are matched case-insensitively by slug): kept as %q"):format(seen, seen))
-        return seen, slug
+        count(kind, "unchanged")
+        return seen, slug, db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, slug).id
       end
       term_names[taxonomy][slug] = name
       local row = db:row("SELECT id, name FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, slug)
