@@ -214,7 +214,9 @@ function M.new(quire, site)
     -- Old URLs answer before the router: cacheable (tag "redirects"), only for GET and HEAD.
     if req.method == "GET" or req.method == "HEAD" then
       site.collecting = { redirects = true }
+      site.memo.sync(opts.data_version)
       local status, location = quire.redirects.lookup(path, qs)
+      site.memo.unsync()
       local collected = site.collecting
       site.collecting = nil
       if status == 404 then

@@ -13,6 +13,7 @@ local STATUSES = { [301] = true, [302] = true, [308] = true }
 local SOURCES = { wordpress = true, rename = true, slug = true, manual = true }
 local PATH_MAX = 2000
 local HOPS_MAX = 10 -- check follows at most this many redirects from one start
+local KEYS_MAX = 20000 -- sources kept in memory per process (beyond: one indexed query a request)
 
 -- The stored form of a path: "//" collapsed, no trailing slash (but "/"), %xx in upper case.
 local function norm_path(p)
@@ -95,6 +96,14 @@ function M.new(site, quire)
 
   local function bump() site.bump({ redirects = true }) end
 
+  -- The set of every redirect's source, or false when there are too many to keep in memory.
+  local function load_keys()
+    if db:value("SELECT count(*) FROM redirects") > KEYS_MAX then return false end
+    local keys = {}
+    for _, r in ipairs(db:rows("SELECT from_path FROM redirects")) do keys[r.from_path] = true end
+    return keys
+  end
+
   -- Where a row sends readers now, or nil when its entry is not public (then the router answers).
   local function target_of(r)
     if r.to_path then return r.to_path end
@@ -105,14 +114,20 @@ function M.new(site, quire)
   -- For the request path: status and Location, 404 (an entry's old URL, the entry not public),
   -- or nil (not redirected). One indexed lookup (two with a plain query).
   function api.lookup(path, qs)
-    local r
+    -- The common case is a miss. While the table is small its keys are kept in memory until the
+    -- next write (site.memo), so a miss costs a table index, not a query.
+    local id
     local q = qs ~= "" and plain_query(qs)
     local key = norm_path(path)
-    if q then r = db:row("SELECT to_path, to_entry, status FROM redirects WHERE from_path = ?", key .. "?" .. q) end
-    if not r and key ~= "/" then
-      r = db:row("SELECT to_path, to_entry, status FROM redirects WHERE from_path = ?", key)
-      if r and qs ~= "" and r.to_path == nil then r.keep_query = qs end
+    local keys = site.memo.get("redirects\0keys", load_keys)
+    if q and (not keys or keys[key .. "?" .. q]) then id = db:value("SELECT id FROM redirects WHERE from_path = ?", key .. "?" .. q) end
+    local keep_query = false
+    if not id and key ~= "/" and (not keys or keys[key]) then
+      id = db:value("SELECT id FROM redirects WHERE from_path = ?", key)
+      keep_query = id and qs ~= ""
     end
+    local r = id and db:row("SELECT to_path, to_entry, status FROM redirects WHERE id = ?", id)
+    if r and keep_query and r.to_path == nil then r.keep_query = qs end
     if not r then
       -- No route ends in "/": an old URL's trailing slash goes (not "//x", nor "/\\x", which
       -- browsers would read as another host).
