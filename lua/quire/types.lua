@@ -108,6 +108,7 @@ local function check_value(f, v, ctx)
     end
     return nil, ("must be one of %s"):format(table.concat(f.values, ", "))
   elseif t == "ref" then
+    if math.type(v) == "float" then v = math.tointeger(v) or v end -- stored fields come back from JSON as 1.0
     if math.type(v) ~= "integer" then return nil, "must be an id (integer)" end
     if ctx and ctx.ref_exists and not ctx.ref_exists(f.to or "entry", v) then
       return nil, ("refers to %s %d, which does not exist"):format(f.to or "entry", v)

@@ -82,6 +82,18 @@ describe("quire.redirects", function()
     for _, p in ipairs(problems) do assert.is_nil(p.from:find("budget", 1, true), p.from .. " " .. p.problem) end
   end)
 
+  it("moves a page's children with it, each old URL redirected", function()
+    local top = q.content.create { type = "page", title = "About", status = "published" }
+    local mid = q.content.create { type = "page", title = "Team", status = "published", fields = { parent = top, path = "about" } }
+    q.content.create { type = "page", title = "Desk", status = "published", fields = { parent = mid, path = "about/team" } }
+    assert.equal(200, q:request("GET", "/about/team/desk").status)
+    q.content.update(top, { slug = "who-we-are" })
+    assert.equal(200, q:request("GET", "/who-we-are/team/desk").status)
+    assert.equal("/who-we-are/team/desk", q:request("GET", "/about/team/desk").headers.location)
+    assert.equal("/who-we-are/team", q:request("GET", "/about/team/").headers.location)
+    assert.equal("/who-we-are", q:request("GET", "/about").headers.location)
+  end)
+
   it("keeps a renamed tag's list and feed at their old URLs", function()
     publish("Tide tables", { tags = { "Tides" } })
     q.terms.rename("tag", "Tides", "Tidal data")
