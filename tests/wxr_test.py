@@ -255,8 +255,11 @@ try:
             for old in {path_of(txt(i, "link")), "/?p=" + txt(i, "post_id")}:
                 st, h, _ = get(old)
                 check(f"old URL {old} answers 301 to {new}", st == 301 and h.get("Location") == new, f"{st} {h.get('Location')}")
-            st, h, _ = get(new)
+            st, h, body = get(new)
             check(f"{new} answers", st == 200, str(st))
+            modified = gmt(txt(i, "post_modified_gmt") or txt(i, "post_date_gmt"))
+            check(f"{new}: JSON-LD dates are WordPress's", f'"dateModified":"{modified}"' in body.replace(" ", "")
+                  and f'"datePublished":"{gmt(txt(i, "post_date_gmt"))}"' in body.replace(" ", ""), re.findall(r'"date\w+":\s*"[^"]*"', body)[:2])
     st, h, _ = get("/feed/")
     check("/feed/ redirects to the feed", st == 301 and h.get("Location") == "/feed.xml", f"{st} {h.get('Location')}")
     st, h, _ = get("/category/parent/child-1/child-2/")
@@ -265,9 +268,9 @@ try:
     check("... which answers", st2 == 200, str(st2))
     st, h, _ = get("/?p=" + txt(wp["posts"][0], "post_id") + "&utm=1")
     check("/?p=ID with anything more is not redirected", st != 301, str(st))
-    get(path_of(txt(item("Template: Sticky"), "link")))
-    _, h2, _ = get(path_of(txt(item("Template: Sticky"), "link")))
-    check("a redirect is kept by the page cache", h2.get("X-Cache") == "hit", str(h2.get("X-Cache")))
+    # Each worker has its own page cache: ask until one has answered twice.
+    caches = [get(path_of(txt(item("Template: Sticky"), "link")))[1].get("X-Cache") for _ in range(12)]
+    check("a redirect is kept by the page cache", "hit" in caches, str(caches))
 
     # The protected post: 404 at every URL, absent from feeds, sitemap, search and lists.
     for i in protected:
@@ -279,7 +282,8 @@ try:
                             (txt(i, "guid"), txt(i, "post_id"))).fetchone()
         st, _, _ = get("/%s/%s/%s" % (row[1][:4], row[1][5:7], row[0]))
         check("the protected post's would-be permalink is 404", st == 404, str(st))
-        for page in ("/feed.xml", "/atom.xml", "/feed.json", "/sitemap.xml", "/", "/search?q=protected", "/search?q=password"):
+        lists = ["/tag/" + re.sub(r"[^a-z0-9]+", "-", x.text.lower()).strip("-") for x in kids(i, "category") if x.get("domain") in ("category", "post_tag")]
+        for page in ["/feed.xml", "/atom.xml", "/feed.json", "/sitemap.xml", "/", "/search?q=protected", "/search?q=password"] + lists:
             st, _, body = get(page)
             check(f"the protected post is not in {page}", row[0] not in body and "Password Protected" not in body, f"{st}")
 
@@ -317,17 +321,16 @@ try:
 
     # A redirect added at a page the cache keeps takes effect at once (tag "redirects"), and
     # so does its removal.
-    get("/level-1/level-2/level-3")
-    _, h, _ = get("/level-1/level-2/level-3")
-    check("the page is in the page cache", h.get("X-Cache") == "hit", str(h.get("X-Cache")))
+    caches = [get("/level-1/level-2/level-3")[1].get("X-Cache") for _ in range(12)]
+    check("the page is in the page cache", "hit" in caches, str(caches))
     quire("redirects", "add", "--site", site, "/level-1/level-2/level-3", "/level-1", "--status", "302")
-    st, h, _ = get("/level-1/level-2/level-3")
-    check("a new redirect replaces a cached page", st == 302 and h.get("Location") == "/level-1", f"{st} {h.get('Location')}")
+    answers = {(r[0], r[1].get("Location")) for r in (get("/level-1/level-2/level-3") for _ in range(12))}
+    check("a new redirect replaces a cached page in every worker", answers == {(302, "/level-1")}, str(answers))
     listed = quire("redirects", "list", "--site", site, "--source", "manual", "--format", "json").stdout
     check("quire redirects list shows it", json.loads(listed)[0]["from_path"] == "/level-1/level-2/level-3", listed[:200])
     quire("redirects", "delete", "--site", site, "/level-1/level-2/level-3")
-    st, _, _ = get("/level-1/level-2/level-3")
-    check("a deleted redirect stops at once", st == 200, str(st))
+    answers = {get("/level-1/level-2/level-3")[0] for _ in range(12)}
+    check("a deleted redirect stops at once in every worker", answers == {200}, str(answers))
     bad = quire("redirects", "add", "--site", site, "/x", "javascript:alert(1)", check_rc=False)
     check("quire redirects add refuses a target that is not a path or http(s) URL", bad.returncode == 1 and "not a path" in bad.stderr, bad.stderr)
 
