@@ -96,11 +96,13 @@ function M.new(site, quire)
 
   local function bump() site.bump({ redirects = true }) end
 
-  -- The set of every redirect's source, or false when there are too many to keep in memory.
+  -- The set of every redirect's source, or false when there may be too many to keep in memory
+  -- (ids are never more than KEYS_MAX: both reads walk the primary key, no scan).
   local function load_keys()
-    if db:value("SELECT count(*) FROM redirects") > KEYS_MAX then return false end
+    local top = db:value("SELECT max(id) FROM redirects") or 0
+    if top > KEYS_MAX then return false end
     local keys = {}
-    for _, r in ipairs(db:rows("SELECT from_path FROM redirects")) do keys[r.from_path] = true end
+    for _, r in ipairs(db:rows("SELECT from_path FROM redirects WHERE id <= ? LIMIT ?", top, KEYS_MAX)) do keys[r.from_path] = true end
     return keys
   end
 
