@@ -138,7 +138,9 @@ long qr_worker_apply(qr_http_response_t *res, const qr_worker_page_t *page) {
     qr_http_response_unset(res, QR_HDR_CACHE_CONTROL);
     qr_http_response_header(res, "Cache-Control", set);
   }
-  if (private || res->status != 200 || page->tags.len == 0) return 0;
+  /* Redirects are kept too: the redirects table's answers carry their tags (lua/quire/redirects.lua). */
+  int st = res->status;
+  if (private || !(st == 200 || st == 301 || st == 302 || st == 308) || page->tags.len == 0) return 0;
   /* Several Cache-Control lines are one list (RFC 9110 5.3). */
   long max_age = -1, s_maxage = -1;
   for (unsigned i = 0; i < res->headers.n; i++) {

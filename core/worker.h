@@ -68,7 +68,8 @@ long qr_worker_lifetime(const char *cc, size_t len);
 
 /* The one decision on a rendered page: sets its Cache-Control (qr_worker_cache_control; a page
  * that sets a cookie is private too) and returns how long the page cache may keep it: 0 not at
- * all (not a 200, private, no tags, no-store...), -1 until a tag moves, else seconds. */
+ * all (not a 200, 301, 302 or 308, private, no tags, no-store...), -1 until a tag moves, else
+ * seconds. */
 long qr_worker_apply(qr_http_response_t *res, const qr_worker_page_t *page);
 
 /* Appends the access-log line (see qr_worker_log) to out; when is the local time

@@ -144,6 +144,12 @@ int main(void) {
   res = (qr_http_response_t){.status = 404};
   CHECK(qr_worker_apply(&res, &page) == 0);
   qr_http_response_free(&res);
+  res = (qr_http_response_t){.status = 301}; /* an old URL's redirect, tagged "redirects" */
+  CHECK(qr_worker_apply(&res, &page) == -1);
+  qr_http_response_free(&res);
+  res = (qr_http_response_t){.status = 303}; /* a form's answer */
+  CHECK(qr_worker_apply(&res, &page) == 0);
+  qr_http_response_free(&res);
   page.tags.len = 0;
   res = (qr_http_response_t){.status = 200};
   CHECK(qr_worker_apply(&res, &page) == 0); /* untagged: nothing would ever invalidate it */

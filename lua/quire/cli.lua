@@ -23,8 +23,10 @@ Commands:
                                 moves to the trash
   export --format jsonl|markdown DIR
                                 export the whole site's data losslessly, with a manifest
-  import DIR | import --from wordpress FILE.xml
-                                import an export, or a WordPress WXR file
+  import DIR | import --from wordpress FILE.xml [--dry-run]
+                                import an export, or a WordPress WXR file (--dry-run: the report only)
+  redirects list|add|delete|check
+                                old URLs answered with 301/302/308; check finds loops, chains, 404s
   terms list|rename|merge       tags and sections
   audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)

@@ -710,6 +710,21 @@ function M.new(site)
     end
     if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
     if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section or {}) end
+    local nests = types:get(cur.type).fields.path
+    if row.slug ~= cur.slug or row.published_at ~= cur.published_at or (row.fields ~= cur.fields and nests) then
+      -- A new permalink: a public entry's old one redirects to it (quire.redirects), and a
+      -- nested page's children move with it.
+      local old_url, new_url = api.url(cur), api.url({ id = id, type = cur.type, slug = row.slug,
+        published_at = row.published_at, created_at = cur.created_at, fields = row.fields })
+      if old_url ~= new_url and cur.status == "published" then require("quire.redirects").entry_moved(site, id, old_url, new_url) end
+      if old_url ~= new_url and nests then
+        local path = json.decode(row.fields).path
+        path = (type(path) == "string" and path ~= "" and (path .. "/") or "") .. row.slug
+        for _, c in ipairs(db:rows("SELECT id FROM entries WHERE type = ? AND json_extract(fields, '$.parent') = ?", cur.type, id)) do
+          api.update(c.id, { fields = { path = path } })
+        end
+      end
+    end
     write_revision(id, row, row.tags, row.section or nil, now)
     -- Straight into the transaction's set of tags to bump (it is flushed before the commit).
     local pending = site.pending_tags()
@@ -1239,6 +1254,11 @@ function M.new(site)
     if type(entry) ~= "table" or type(entry.type) ~= "string" then error("quire.content.url takes an entry", 2) end
     local t = types:get(entry.type)
     if not t then return nil end
+    if t.fields.path and entry.fields == nil and math.type(entry.id) == "integer" then
+      -- A row without fields (a sitemap's, a search hit's): a nested page's parents are in them.
+      entry = { id = entry.id, type = entry.type, slug = entry.slug, published_at = entry.published_at,
+        created_at = entry.created_at, fields = db:value("SELECT fields FROM entries WHERE id = ?", entry.id) }
+    end
     return require("quire.app").permalink(t, entry)
   end
 

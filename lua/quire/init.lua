@@ -198,6 +198,7 @@ function M.open(dir, opts)
   quire.tokens = require("quire.tokens").new(site)
   quire.hits = require("quire.hits").new(site)
   quire.shares = require("quire.shares").new(site, quire.hits)
+  quire.redirects = require("quire.redirects").new(site, quire)
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}
