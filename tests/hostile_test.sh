@@ -183,7 +183,7 @@ check "get shows the revision ($rev)" test -n "$rev"
 check "update based on the current revision" "$QUIRE" entries update "$id" --site "$site" --title "Second" --base-revision "$rev"
 out=$("$QUIRE" entries update "$id" --site "$site" --title "Third" --base-revision "$rev" 2>&1); rc=$?
 check "update based on an old revision is refused ($rc: $out)" test $rc -eq 1
-check "the refusal names the current revision" grep -q "was changed since revision $rev: its current revision is [0-9]" <<<"$out"
+check "the refusal names what changed and the current revision" grep -q "was changed since revision $rev (title): its current revision is [0-9]" <<<"$out"
 check "and the title is the second" grep -q '"title":"Second"' <<<"$("$QUIRE" entries get "$id" --site "$site")"
 
 echo "hostile: $passed passed, $failed failed"

@@ -640,8 +640,23 @@ function M.new(site)
     if base then -- in the write transaction (BEGIN IMMEDIATE): no write can come between
       local now_rev = db:value("SELECT max(id) FROM revisions WHERE entry_id = ?", id)
       if now_rev ~= base then
-        errors.raise("conflict", ("entry %d was changed since revision %d: its current revision is %s;"
-          .. " read it again and reapply your changes"):format(id, base, tostring(now_rev)),
+        -- Say what changed since the base (its revision row against the entry as it is now).
+        local old = db:row("SELECT title, slug, status, body, fields, terms, published_at FROM revisions WHERE id = ? AND entry_id = ?", base, id)
+        local what
+        if not old then
+          what = ("revision %d is not one of entry %d's"):format(base, id)
+        else
+          local changed = {}
+          for _, col in ipairs({ "title", "slug", "status", "body", "fields", "published_at" }) do
+            if old[col] ~= cur[col] then changed[#changed + 1] = col end
+          end
+          local terms = json.decode(old.terms or "{}")
+          if table.concat(terms.tags or {}, "\0") ~= table.concat(cur.tags, "\0") then changed[#changed + 1] = "tags" end
+          if (terms.section or nil) ~= cur.section then changed[#changed + 1] = "section" end
+          what = ("entry %d was changed since revision %d%s"):format(id, base,
+            #changed > 0 and (" (" .. table.concat(changed, ", ") .. ")") or "")
+        end
+        errors.raise("conflict", ("%s: its current revision is %s; read it again and reapply your changes"):format(what, tostring(now_rev)),
           { { field = "base_revision", message = ("is %d, the current revision is %s"):format(base, tostring(now_rev)) } })
       end
     end
