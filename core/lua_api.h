@@ -16,7 +16,7 @@ void qr_lua_server_open(lua_State *L);
 void qr_lua_template_open(lua_State *L); /* core.template_* */
 void qr_lua_markdown_open(lua_State *L); /* core.markdown_render */
 void qr_lua_html_open(lua_State *L);     /* core.html_*, core.url_safe */
-void qr_lua_search_open(lua_State *L);   /* core.related_* */
+void qr_lua_related_open(lua_State *L);  /* core.related_rank */
 void qr_lua_regex_open(lua_State *L);    /* core.regex (PCRE2) */
 
 /* A text buffer for a binding's output, in a new userdata pushed on the stack, so a Lua error

@@ -222,7 +222,7 @@ static int open_core(lua_State *L) {
   qr_lua_template_open(L);
   qr_lua_markdown_open(L);
   qr_lua_html_open(L);
-  qr_lua_search_open(L);
+  qr_lua_related_open(L);
   qr_lua_regex_open(L);
   lua_pushcfunction(L, l_budget_call);
   lua_setfield(L, -2, "budget_call");

@@ -199,8 +199,9 @@ function M.new(quire, site)
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
-    local req = { id = id, method = method:upper(), path = path, query = M.parse_query(qs), headers = headers, body = opts.body or "",
-      remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
+    local query, query_invalid = M.parse_query(qs)
+    local req = { id = id, method = method:upper(), path = path, query = query, query_invalid = query_invalid, headers = headers,
+      body = opts.body or "", remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
     local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
     if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form, req.form_invalid = M.parse_query(req.body) end
     local handler, params_or_status, allow = app.router:match(req.method, path)
