@@ -28,7 +28,15 @@ local ENTRY_ORDER = { "id", "type", "slug", "title", "status", "author", "sectio
 -- Tables exported by their own files (above), and tables not exported at all.
 local OWN = { users = true, entries = true, comments = true, entry_terms = true }
 local SKIP = { schema_migrations = true, cache_tags = true, hits = true, sessions = true, search_deferred = true,
-  search_deferred_never = true, search_pending = true }
+  search_deferred_never = true, search_pending = true, entry_counts = true }
+-- Columns kept by triggers from other rows (db/migrations/0010_scale.sql): exported as they are,
+-- never imported (the triggers count them again as the entries come in).
+local DERIVED = { terms = { listed = true } }
+-- References without a foreign key: the id a row names, by the kind it names.
+local SOFT_REFS = {
+  import_map = { column = "local_id", by = "kind", tables = { post = "entries", page = "entries", attachment = "media",
+    comment = "comments", category = "terms", tag = "terms", section = "terms" } },
+}
 
 local function entry_record(e, logins)
   return {
@@ -410,11 +418,29 @@ function M.import(quire, dir)
   for _, name in ipairs(tables) do present[name] = core.stat(("%s/tables/%s.jsonl"):format(dir, name)) == "file" end
 
   -- One row of a generic table: foreign keys translated; the row's own id kept when free.
-  local function import_row(name, cols, rowid_alias, row, lineno)
+  -- later: { column = old id } for references to rows of the same table, set once it is in.
+  local function import_row(name, cols, rowid_alias, row, lineno, later)
+    for col in pairs(DERIVED[name] or {}) do row[col] = nil end
+    local soft = SOFT_REFS[name]
+    if soft and soft.tables[row[soft.by]] then
+      local map = maps[soft.tables[row[soft.by]]]
+      local v = math.tointeger(row[soft.column])
+      if map and v and map[v] then row[soft.column] = map[v] end
+    end
+    local pending -- references to rows of this table: set once they are all in
+    for _, fk in ipairs(refs[name]) do
+      local v = nonnull(row[fk.col])
+      if v ~= nil and fk.parent == name then
+        pending = pending or {}
+        pending[fk.col] = v
+        local new = (maps[name] or {})[v]
+        if new then row[fk.col] = new end
+      end
+    end
     for _, fk in ipairs(refs[name]) do
       local v = nonnull(row[fk.col])
       local map = maps[fk.parent]
-      if v ~= nil and map then
+      if v ~= nil and map and fk.parent ~= name then
         local new = map[v]
         if new == nil and not db:value("SELECT 1 FROM " .. quote(fk.parent) .. " WHERE " .. (fk.target and quote(fk.target) or "rowid") .. " = ?", v) then
           errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
@@ -437,7 +463,7 @@ function M.import(quire, dir)
       if existing then
         local same = true
         for _, c in ipairs(cols) do
-          if existing[c] ~= nonnull(row[c]) then same = false break end
+          if existing[c] ~= nonnull(row[c]) and not (DERIVED[name] or {})[c] then same = false break end
         end
         if same then -- imported before
           maps[name] = maps[name] or {}
@@ -449,6 +475,7 @@ function M.import(quire, dir)
         row[rowid_alias] = nil
       end
     end
+    for col in pairs(pending or {}) do row[col] = cjson.null end
     local names, marks, values = {}, {}, {}
     for _, c in ipairs(cols) do
       local v = row[c]
@@ -473,16 +500,29 @@ function M.import(quire, dir)
       maps[name] = maps[name] or {}
       maps[name][old_id] = new_id
     end
+    if pending and n == 1 then later[#later + 1] = { id = new_id, refs = pending, line = lineno } end
   end
 
   local function import_table(name)
     if not present[name] then return end
     local cols, _, rowid_alias = columns_of(db, name)
+    local later = {}
     each_line(("%s/tables/%s.jsonl"):format(dir, name), function(row, i)
       if type(row) ~= "table" then errors.raise("invalid", ("%s/tables/%s.jsonl:%d: a row is a JSON object"):format(dir, name, i)) end
       local skip = name == "revisions" and not created[maps.entries[math.tointeger(row.entry_id)] or -1]
-      if not skip then import_row(name, cols, rowid_alias, row, i) end
+      if not skip then import_row(name, cols, rowid_alias, row, i, later) end
     end)
+    local map = maps[name] or {}
+    for _, l in ipairs(later) do
+      for col, old in pairs(l.refs) do
+        local new = map[math.tointeger(old) or old]
+        if new == nil and not db:value("SELECT 1 FROM " .. quote(name) .. " WHERE rowid = ?", old) then
+          errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
+            :format(dir, name, l.line, col, tostring(old), name))
+        end
+        db:exec(("UPDATE %s SET %s = ? WHERE rowid = ?"):format(quote(name), quote(col)), new or old, l.id)
+      end
+    end
   end
 
   quire.store.transaction(function()

@@ -162,4 +162,38 @@ describe("import", function()
     transfer.export(q2, dir2 .. "/../export-big2", "jsonl")
     assert.same(t1, tree(dir2 .. "/../export-big2"))
   end)
+
+  it("carries a table it has never heard of, references to its own rows included", function()
+    local schema = "CREATE TABLE folders (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES folders(id),"
+      .. " entry_id INTEGER REFERENCES entries(id) ON DELETE CASCADE, name TEXT NOT NULL UNIQUE)"
+    local q1, dir1 = testing.site()
+    q1._db:exec(schema)
+    local e = q1.content.create { type = "page", title = "Filed" }
+    -- a child listed before its parent
+    q1._db:exec("INSERT INTO folders (id, parent_id, entry_id, name) VALUES (5, 9, ?, 'child'), (9, NULL, NULL, 'parent')", e)
+    local out = dir1 .. "/../export-folders"
+    transfer.export(q1, out, "jsonl")
+    assert.equal('{"entry_id":1,"id":5,"name":"child","parent_id":9}\n{"entry_id":null,"id":9,"name":"parent","parent_id":null}\n',
+      read(out .. "/tables/folders.jsonl"))
+    -- a site without the table is told so; one with it gets the rows, ids and references kept
+    local ok, err = pcall(transfer.import, testing.site(), out)
+    assert.is_false(ok)
+    assert.matches("tables this site's database lacks: folders", tostring(err), 1, true)
+    local q2, dir2 = testing.site()
+    q2._db:exec(schema)
+    transfer.import(q2, out)
+    transfer.import(q2, out)
+    transfer.export(q2, dir2 .. "/../export-folders2", "jsonl")
+    assert.same(tree(out), tree(dir2 .. "/../export-folders2"))
+    -- where the ids are taken, new ones, and the references follow them
+    local q3 = testing.site()
+    q3._db:exec(schema)
+    q3._db:exec("INSERT INTO folders (id, name) VALUES (5, 'mine'), (9, 'also mine')")
+    q3.content.create { type = "page", title = "Mine" }
+    transfer.import(q3, out)
+    local child = q3.store.query("SELECT f.parent_id, p.name AS parent, f.entry_id FROM folders f JOIN folders p ON p.id = f.parent_id WHERE f.name = 'child'")[1]
+    assert.equal("parent", child.parent)
+    assert.equal(q3.content.get { type = "page", slug = "filed" }.id, child.entry_id)
+    assert.same({}, q3.store.check())
+  end)
 end)
