@@ -15,12 +15,16 @@ typedef struct {
   size_t headers_max;        /* 32 KiB: all headers together; larger is 431 */
   unsigned header_count_max; /* 100 fields; more is 431 */
   size_t body_max;           /* 1 MiB: larger is 413 */
-  unsigned header_timeout_ms; /* 10 s to receive the request head: else 408 and close */
-  unsigned idle_timeout_ms;  /* 15 s of keep-alive idleness: close */
+  /* Deadlines are fixed when set: bytes that make no progress (empty lines between requests, a
+   * trickled head) never extend them. */
+  unsigned header_timeout_ms; /* 10 s from a request's first byte (or from accept) to its last header: 408 */
+  unsigned request_timeout_ms; /* 60 s from a request's first byte to its last body byte: 408 */
+  unsigned idle_timeout_ms;  /* 15 s of keep-alive idleness, or of a reader that takes nothing: close */
   unsigned body_min_rate;    /* bytes per second a body must keep up after the first 5 s */
   unsigned max_connections;  /* per worker */
   unsigned max_per_ip;       /* connections per client address, per worker */
-  size_t write_queue_max;    /* bytes queued to a slow reader before we stop reading its requests */
+  size_t write_queue_max;    /* 256 KiB of unsent responses on a connection: its pipelined requests wait */
+  size_t output_max;         /* 128 MiB of unsent responses in the worker: connections adding more close */
 } qr_http_limits_t;
 
 /* Hardened-nginx-like defaults. */
@@ -92,13 +96,20 @@ typedef struct {
   /* Derived once by qr_http_response_prepare (the page cache keeps them with the page): */
   int prepared;
   int compressible;    /* a text type worth compressing, not already encoded or ranged */
-  char etag[48];       /* strong ETag of the identity body, or "" when the handler set one */
+  char etag[48];       /* strong ETag of the identity body: the handler's (e.g. static files), else the
+                        * body's hash; "" when the handler wrote an ETag line itself. The gzip
+                        * variant is sent with "-gz" inside the quotes. */
   qr_buf_t gz;         /* the gzip variant (len 0 until made, or when it would not be smaller) */
   int gz_made;
 } qr_http_response_t;
 
 /* Computes the ETag and compressibility; with want_gzip also the gzip variant. Idempotent. */
 void qr_http_response_prepare(qr_http_response_t *res, int want_gzip);
+/* 1 when a 200 with this Content-Type and body length is offered gzip-encoded (it is sent so
+ * when the client takes gzip and the result is smaller): lets a handler name the representation
+ * (its ETag) before it has read the body. */
+int qr_http_gzip_candidate(const char *type, size_t len);
+
 /* Frees everything a response holds and zeroes it. */
 void qr_http_response_free(qr_http_response_t *res);
 
@@ -160,8 +171,5 @@ void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud)
 /* Writes the next request id of this process into out: "PID-sN" in hex, the pid then a counter.
  * The one source of request ids: the server's, and Lua's for requests made without one. */
 void qr_http_request_id(char out[32]);
-
-/* Requests answered so far (for logs and tests). */
-unsigned long long qr_http_server_requests(const qr_http_server_t *s);
 
 #endif

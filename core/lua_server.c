@@ -57,6 +57,8 @@ static void tick(void *ud) {
   w->stats_saved = 1;
 }
 
+static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt);
+
 /* Collects a NULL-terminated array of the strings in the list at t[field] (borrowed: they stay
  * referenced by the table). */
 static const char **string_list(lua_State *L, int t, const char *field) {
@@ -75,7 +77,7 @@ static const char **string_list(lua_State *L, int t, const char *field) {
 }
 
 /* core.serve_master{ exe =, listen = {...}, listen_tls = {...}, workers = n, worker_argv = {...},
- *                    watch = {...} } */
+ *                    watch = {...}, request_timeout_ms = n, drain_timeout_ms = n } */
 static int l_serve_master(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   qr_server_master_opts_t o = {0};
@@ -87,6 +89,8 @@ static int l_serve_master(lua_State *L) {
   o.listen_tls = string_list(L, 1, "listen_tls");
   o.worker_argv = string_list(L, 1, "worker_argv");
   o.watch = string_list(L, 1, "watch");
+  o.request_timeout_ms = (unsigned)opt_size(L, 1, "request_timeout_ms", 0);
+  o.drain_timeout_ms = (unsigned)opt_size(L, 1, "drain_timeout_ms", 0);
   if (!o.listen[0] && !o.listen_tls[0]) return luaL_error(L, "no listen address");
   lua_pushinteger(L, qr_server_master(&o));
   return 1;
@@ -357,6 +361,9 @@ static int l_serve_worker(lua_State *L) {
     limits.header_count_max = (unsigned)opt_size(L, t, "header_count", limits.header_count_max);
     limits.body_max = opt_size(L, t, "request_body", limits.body_max);
     limits.header_timeout_ms = (unsigned)opt_size(L, t, "header_timeout_ms", limits.header_timeout_ms);
+    limits.request_timeout_ms = (unsigned)opt_size(L, t, "request_timeout_ms", limits.request_timeout_ms);
+    limits.write_queue_max = opt_size(L, t, "connection_output", limits.write_queue_max);
+    limits.output_max = opt_size(L, t, "worker_output", limits.output_max);
     limits.idle_timeout_ms = (unsigned)opt_size(L, t, "keepalive_timeout_ms", limits.idle_timeout_ms);
     limits.body_min_rate = (unsigned)opt_size(L, t, "body_min_rate", limits.body_min_rate);
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);

@@ -14,18 +14,28 @@ typedef struct {
   const char *const *listen_tls; /* HTTPS listeners, same form (NULL-terminated); may be NULL */
   int workers;              /* >= 1 */
   const char *const *watch; /* folders whose changes trigger a reload (dev mode); may be NULL */
+  unsigned request_timeout_ms; /* watchdog: a worker busy with one request (or one round of
+                                * scheduled work) longer than this is replaced; 0: 10 s */
+  unsigned drain_timeout_ms;   /* workers still draining this long after SIGTERM or a reload are
+                                * killed; 0: 30 s */
 } qr_server_master_opts_t;
 
-/* Runs the master until SIGTERM/SIGINT and all workers have drained. SIGHUP starts a new
- * generation of workers and drains the old one once all new workers report ready; if a new
- * worker fails, the old ones keep serving. SIGUSR1 is passed on to the workers (they reopen the
- * access log). Workers get `--fds A,B` for the plain listeners and `--tls-fds C` for the TLS
- * ones. Returns the process exit status. */
+/* Runs the master until SIGTERM/SIGINT and all workers have drained (or drain_timeout_ms passed:
+ * the rest are killed). SIGHUP starts a new generation of workers and drains the old one once all
+ * new workers report ready; if a new worker fails, the old ones keep serving. SIGUSR1 is passed
+ * on to the workers (they reopen the access log). Workers get `--fds A,B` for the plain
+ * listeners and `--tls-fds C` for the TLS ones, and in the environment (QUIRE_WATCHDOG) a page of
+ * memory shared with the master where they mark the start and end of each request: a worker
+ * inside one request past request_timeout_ms is logged with that request, stopped (SIGTERM, then
+ * SIGKILL after a grace) and replaced, whatever it is doing (Lua, C, SQLite). Returns the
+ * process exit status. */
 int qr_server_master(const qr_server_master_opts_t *opts);
 
 /* Worker side: serves on the inherited listeners until SIGTERM (then drains); SIGUSR1 reopens
  * the access log. Reports readiness by writing "ready\n" to ready_fd. Everything is borrowed for
- * the call. Returns the exit status. */
+ * the call. Returns the exit status. Under a master (QUIRE_WATCHDOG set) each request and tick is
+ * marked in the shared page (two stores, no system call), and the worker dies with the master:
+ * its listeners stop listening at once, in-flight requests get the drain deadline. */
 /* tick, when not NULL, is called with cbs->ud once at start and then every tick_ms (scheduled
  * work: due jobs, scheduled publishing); it must not block for long. */
 typedef void (*qr_server_tick_cb)(void *ud);

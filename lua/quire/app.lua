@@ -12,20 +12,25 @@ local function url_decode(s)
 end
 
 -- "a=1&b=x+y&a=2" -> { a = "2", b = "x y" }; repeated keys keep the last (all in t[key .. "[]"]).
+-- A value that is not UTF-8 is left out, and its key is set in the second table returned
+-- ({ name = true }), so a form can say which field was not text.
 function M.parse_query(qs)
-  local out = {}
-  if not qs or qs == "" then return out end
+  local out, invalid = {}, {}
+  if not qs or qs == "" then return out, invalid end
   for pair in qs:gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
     k, v = url_decode(k), url_decode(v)
-    if core.utf8_valid(k) and core.utf8_valid(v) then
+    if not core.utf8_valid(k) then -- nothing to name
+    elseif core.utf8_valid(v) then
       local list = out[k .. "[]"] or {}
       list[#list + 1] = v
       out[k .. "[]"] = list
       out[k] = v
+    else
+      invalid[k] = true
     end
   end
-  return out
+  return out, invalid
 end
 
 -- A permalink such as "/{yyyy}/{mm}/{slug}" as a router pattern with typed parameters.
@@ -45,12 +50,14 @@ function M.permalink(t, entry)
   return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
 end
 
--- "a=1; b=2" -> { a = "1", b = "2" }
+-- "a=1; b=2" -> { a = "1", b = "2" }. The value is trimmed in C: "(.-)%s*$" would be quadratic
+-- in a run of inner whitespace.
+local trim = core.trim
 function M.parse_cookies(header)
   local out = {}
   for pair in (header or ""):gmatch("[^;]+") do
-    local k, v = pair:match("^%s*([^=%s]+)%s*=%s*(.-)%s*$")
-    if k and out[k] == nil then out[k] = v:gsub('^"(.*)"$', "%1") end
+    local k, v = pair:match("^%s*([^=%s]+)%s*=(.*)$")
+    if k and out[k] == nil then out[k] = trim(v):gsub('^"(.*)"$', "%1") end
   end
   return out
 end
@@ -192,10 +199,11 @@ function M.new(quire, site)
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
-    local req = { id = id, method = method:upper(), path = path, query = M.parse_query(qs), headers = headers, body = opts.body or "",
-      remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
+    local query, query_invalid = M.parse_query(qs)
+    local req = { id = id, method = method:upper(), path = path, query = query, query_invalid = query_invalid, headers = headers,
+      body = opts.body or "", remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
     local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
-    if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form = M.parse_query(req.body) end
+    if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form, req.form_invalid = M.parse_query(req.body) end
     local handler, params_or_status, allow = app.router:match(req.method, path)
     if not handler then
       if params_or_status == 405 then res.headers["allow"] = allow end
