@@ -326,7 +326,8 @@ check "and og:url too" grep -q "property=\"og:url\" content=\"$base$article\"" "
 check "a forged Host header moves no link" test -z "$(grep -o 'evil\.example' "$work/r/canon")"
 fetch robots -H 'Host: evil.example' "$base/robots.txt" >/dev/null
 check "robots.txt names the sitemap at the address served" grep -qx "Sitemap: $base/sitemap.xml" <(tr -d '\r' < "$work/r/robots")
-check "the sitemap's first URL is the address served" grep -q "<loc>$base/</loc>" "$work/r/sitemap.xml"
+check "the sitemap index names its files at the address served" grep -q "<loc>$base/sitemap-pages.xml</loc>" "$work/r/sitemap.xml"
+check "and the home page in them" grep -q "<loc>$base/</loc>" "$work/r/sitemap-pages.xml"
 echo 'base_url = "https://news.example"' >> "$site/site.lua"
 kill -HUP "$master"
 for _ in $(seq 100); do grep -q "reloaded: generation 2" "$work/serve.log" && break; sleep 0.1; done
