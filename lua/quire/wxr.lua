@@ -568,6 +568,7 @@ function M.import(quire, path, opts)
       local wp_slug = url_decode(text(item, "wp:post_name") or "")
       local slug = core.slugify(wp_slug ~= "" and wp_slug or title, 190)
       if slug == "" then slug = qtype .. "-" .. wp_id end
+      if wp_slug ~= "" and slug ~= wp_slug then note(where, ("slug %q is %q here (a-z, 0-9 and -)"):format(wp_slug, slug)) end
       local taken = db:row("SELECT id FROM entries WHERE type = ? AND slug = ?", qtype, slug)
       if taken and taken.id ~= existing then
         slug = slug .. "-" .. wp_id
