@@ -31,11 +31,19 @@ local M = {}
 local SOURCE = "wordpress"
 local ITEMS_MAX = 1000000 -- items one file may hold
 local SHORTCODES_MAX = 10000 -- shortcodes one body may hold
+local FILE_MAX = 1024 * 1048576 -- bytes of XML one import reads (it holds the parsed tree in memory)
 
 -- Parses XML into nested { name =, attrs =, text =, children = {...} } tables.
 local function parse(path)
   local f, err = io.open(path, "rb")
   if not f then error(err, 0) end
+  local size = f:seek("end")
+  f:seek("set")
+  if size and size > FILE_MAX then
+    f:close()
+    error(("%s is %d MiB; the importer reads at most %d MiB at once: export by date range in WordPress"
+      .. " (Tools > Export > Posts > Start date) and import the files one by one"):format(path, size // 1048576, FILE_MAX // 1048576), 0)
+  end
   local root = { name = "#root", children = {}, text = {} }
   local stack = { root }
   local parser = lxp.new {
