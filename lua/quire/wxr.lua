@@ -310,12 +310,19 @@ function M.import(quire, path, opts)
   local rss = child(root, "rss")
   local channel = rss and child(rss, "channel")
   if not channel then errors.raise("invalid", path .. " is not a WordPress export (no rss/channel)") end
+  local version = text(channel, "wp:wxr_version")
+  if not version then
+    errors.raise("invalid", path .. " is an RSS file but not a WordPress export (no wp:wxr_version): export with Tools > Export in WordPress")
+  end
   local site = quire._site
   local db = site.db
   local base = (text(channel, "wp:base_blog_url") or text(channel, "link") or ""):gsub("/+$", "")
   local KINDS = table.move(BASE_KINDS, 1, #BASE_KINDS, 1, {})
   local report = { counts = {}, notes = {}, redirects = 0, dry_run = opts.dry_run and true or false, kinds = KINDS }
   for _, k in ipairs(KINDS) do report.counts[k] = { seen = 0, created = 0, updated = 0, unchanged = 0, skipped = 0 } end
+  if not version:match("^1%.[012]$") then
+    report.notes[#report.notes + 1] = ("export: WXR version %s (this importer knows 1.0 to 1.2): read as 1.2"):format(version)
+  end
   local function count(kind, what)
     local c = report.counts[kind]
     if not c then
