@@ -31,11 +31,19 @@ local M = {}
 local SOURCE = "wordpress"
 local ITEMS_MAX = 1000000 -- items one file may hold
 local SHORTCODES_MAX = 10000 -- shortcodes one body may hold
+local FILE_MAX = 1024 * 1048576 -- bytes of XML one import reads (it holds the parsed tree in memory)
 
 -- Parses XML into nested { name =, attrs =, text =, children = {...} } tables.
 local function parse(path)
   local f, err = io.open(path, "rb")
   if not f then error(err, 0) end
+  local size = f:seek("end")
+  f:seek("set")
+  if size and size > FILE_MAX then
+    f:close()
+    error(("%s is %d MiB; the importer reads at most %d MiB at once: export by date range in WordPress"
+      .. " (Tools > Export > Posts > Start date) and import the files one by one"):format(path, size // 1048576, FILE_MAX // 1048576), 0)
+  end
   local root = { name = "#root", children = {}, text = {} }
   local stack = { root }
   local parser = lxp.new {
@@ -302,12 +310,19 @@ function M.import(quire, path, opts)
   local rss = child(root, "rss")
   local channel = rss and child(rss, "channel")
   if not channel then errors.raise("invalid", path .. " is not a WordPress export (no rss/channel)") end
+  local version = text(channel, "wp:wxr_version")
+  if not version then
+    errors.raise("invalid", path .. " is an RSS file but not a WordPress export (no wp:wxr_version): export with Tools > Export in WordPress")
+  end
   local site = quire._site
   local db = site.db
   local base = (text(channel, "wp:base_blog_url") or text(channel, "link") or ""):gsub("/+$", "")
   local KINDS = table.move(BASE_KINDS, 1, #BASE_KINDS, 1, {})
   local report = { counts = {}, notes = {}, redirects = 0, dry_run = opts.dry_run and true or false, kinds = KINDS }
   for _, k in ipairs(KINDS) do report.counts[k] = { seen = 0, created = 0, updated = 0, unchanged = 0, skipped = 0 } end
+  if not version:match("^1%.[012]$") then
+    report.notes[#report.notes + 1] = ("export: WXR version %s (this importer knows 1.0 to 1.2): read as 1.2"):format(version)
+  end
   local function count(kind, what)
     local c = report.counts[kind]
     if not c then
@@ -568,6 +583,7 @@ function M.import(quire, path, opts)
       local wp_slug = url_decode(text(item, "wp:post_name") or "")
       local slug = core.slugify(wp_slug ~= "" and wp_slug or title, 190)
       if slug == "" then slug = qtype .. "-" .. wp_id end
+      if wp_slug ~= "" and slug ~= wp_slug then note(where, ("slug %q is %q here (a-z, 0-9 and -)"):format(wp_slug, slug)) end
       local taken = db:row("SELECT id FROM entries WHERE type = ? AND slug = ?", qtype, slug)
       if taken and taken.id ~= existing then
         slug = slug .. "-" .. wp_id

@@ -63,6 +63,12 @@ describe("quire import --from wordpress", function()
     f:write("<rss><channel><item><title>unclosed</channel></rss>")
     f:close()
     assert.has_error(function() wxr.import(q2, dir .. "/bad.xml") end)
+    f = assert(io.open(dir .. "/feed.xml", "w"))
+    f:write("<rss><channel><title>A feed</title><item><title>Not an export</title></item></channel></rss>")
+    f:close()
+    local ok, e = pcall(wxr.import, q2, dir .. "/feed.xml")
+    assert.is_false(ok)
+    assert.matches("feed.xml is an RSS file but not a WordPress export (no wp:wxr_version)", e.text, 1, true)
     assert.equal(0, q2.content.count {})
   end)
 end)
@@ -84,7 +90,7 @@ describe("quire import --from wordpress: bodies, privacy and terms", function()
     f:write([==[<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:excerpt="http://wordpress.org/export/1.2/excerpt/" xmlns:content="http://purl.org/rss/1.0/modules/content/"
  xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:wp="http://wordpress.org/export/1.2/"><channel>
-<title>News</title><link>https://news.example</link><wp:base_blog_url>https://news.example</wp:base_blog_url>
+<title>News</title><link>https://news.example</link><wp:wxr_version>1.2</wp:wxr_version><wp:base_blog_url>https://news.example</wp:base_blog_url>
 <wp:author><wp:author_login>desk</wp:author_login><wp:author_display_name>Desk</wp:author_display_name></wp:author>
 <wp:tag><wp:tag_slug>tags</wp:tag_slug><wp:tag_name>Tags</wp:tag_name></wp:tag>
 <wp:tag><wp:tag_slug>tags-2</wp:tag_slug><wp:tag_name>tags</wp:tag_name></wp:tag>
