@@ -681,9 +681,9 @@ static void page_mark(wd_slot *p) {
 static void watched_handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
   worker_ctx *w = ud;
   wd_slot *p = w->page;
-  page_str(p->id, sizeof p->id, req->id, strlen(req->id));
-  page_str(p->method, sizeof p->method, req->method, strlen(req->method));
-  page_str(p->target, sizeof p->target, req->target, req->target_len);
+  page_str(p->id, sizeof p->id, req->id ? req->id : "", req->id ? strlen(req->id) : 0);
+  page_str(p->method, sizeof p->method, req->method ? req->method : "", req->method ? strlen(req->method) : 0);
+  page_str(p->target, sizeof p->target, req->target ? req->target : "", req->target ? req->target_len : 0);
   page_mark(p);
   w->inner.handle(w->inner.ud, req, res);
   page_mark(p);
@@ -713,7 +713,8 @@ static void on_tick(uv_timer_t *t) {
  * the descriptors stay valid for libuv; the sockets are shared with the other workers, which
  * are going too), arms SIGALRM for the drain deadline (its default action ends the process,
  * even one stuck in a request), and asks the loop for a normal drain with SIGTERM. */
-static int gone_fds[MAX_LISTENERS * 2], gone_nfds;
+static int gone_fds[MAX_LISTENERS * 2];
+static volatile sig_atomic_t gone_nfds; /* 0 once a drain closed the listeners (numbers reused) */
 static unsigned gone_drain_s = 30;
 static unsigned own_request_ms, own_drain_ms; /* qr_server_worker_deadlines */
 
@@ -787,6 +788,7 @@ static void on_worker_sigterm(uv_signal_t *s, int signum) {
   (void)signum;
   worker_ctx *w = s->data;
   uv_signal_stop(s);
+  gone_nfds = 0; /* the drain closes the listeners now: their numbers may name client sockets next */
   if (w->http) qr_http_server_drain(w->http, on_drained, w);
 }
 
