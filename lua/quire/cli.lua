@@ -89,7 +89,7 @@ broken plugin or certificate is reported and the running workers keep serving); 
 reopens the access log (site.lua `access_log`; for logrotate); SIGTERM or SIGINT drain and
 stop (workers still busy after limits.drain_timeout_ms are killed). Listen addresses are bound
 once: changing them needs a restart. A worker busy with one request longer than
-limits.request_timeout_ms is logged with that request, killed and replaced.
+limits.watchdog_timeout_ms is logged with that request, killed and replaced.
 --dev reloads when a .lua or .mustache file changes anywhere in the site folder or the
 plugins' folders (not for database or .quire/ writes).
 --no-cache serves every page fresh (no page cache).]],
@@ -428,7 +428,7 @@ function commands.serve(argv)
   if run_err then return fail(1, "%s", run_err) end
   return core.serve_master { exe = core.exepath(), listen = listen, listen_tls = listen_tls, workers = workers,
     worker_argv = worker_argv, watch = watch,
-    request_timeout_ms = cfg.limits.request_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
+    watchdog_timeout_ms = cfg.limits.watchdog_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
 end
 
 -- The address a worker serves on, as a URL ("http://127.0.0.1:9000"), from its first listening
