@@ -120,11 +120,16 @@ def protocol():
         ("an HTTP/1.1 request without Host", b"GET /hello HTTP/1.1\r\n\r\n", 400),
         ("two Host headers", b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
         ("HTTP/2.0 in a request line", b"GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        ("a Host that is not a host", b"GET /hello HTTP/1.1\r\nHost: a b/c\r\n\r\n", 400),
+        ("Transfer-Encoding in HTTP/1.0", b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        ("an absolute-form target with userinfo", b"GET http://u@x/hello HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ):
         data, closed = exchange(raw)
         check(f"{name}: one {want}, then close ({statuses(data)}, closed={closed})", statuses(data) == [want] and closed)
     data, _ = exchange(b"GET /hello HTTP/1.0\r\n\r\n")
     check(f"HTTP/1.0 without Host is served ({statuses(data)})", statuses(data) == [200])
+    data, _ = exchange(b"GET http://example.org/hello HTTP/1.1\r\nHost: x\r\n\r\n", 1.0)
+    check(f"an absolute-form target is served as its path ({statuses(data)})", statuses(data) == [200])
     data, _ = exchange(b"\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 1.0)
     check(f"empty lines before a request are skipped ({statuses(data)})", statuses(data) == [200])
 
