@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server.h"
+#include "log.h"
 
 #define IP_BUCKETS 1024
 #define BODY_GRACE_MS 5000
@@ -31,15 +31,12 @@ struct qr_http_server_s {
   int nlisteners, listeners_open;
   qr_http_limits_t limits;
   qr_http_callbacks_t cbs;
-  unsigned pid;
-  unsigned long long next_id;
   conn *conns; /* doubly linked list of open connections */
   unsigned nconns;
   ip_count *ips[IP_BUCKETS];
   int draining;
   void (*drained)(void *);
   void *drained_ud;
-  unsigned long long requests;
   size_t output;             /* bytes of responses queued and unsent, and of paused input, in all connections */
   uint64_t output_logged_at; /* when the last "over limits.worker_output" line was logged */
   unsigned output_closed;    /* connections closed for it since that line */
@@ -108,12 +105,122 @@ const char *qr_http_header(const qr_http_request_t *req, const char *name) {
   return NULL;
 }
 
+static const struct {
+  const char *name;
+  unsigned char len;
+} known_headers[] = {
+    [QR_HDR_AGE] = {"Age", 3},
+    [QR_HDR_CACHE_CONTROL] = {"Cache-Control", 13},
+    [QR_HDR_CONTENT_ENCODING] = {"Content-Encoding", 16},
+    [QR_HDR_CONTENT_RANGE] = {"Content-Range", 13},
+    [QR_HDR_CONTENT_TYPE] = {"Content-Type", 12},
+    [QR_HDR_ETAG] = {"ETag", 4},
+    [QR_HDR_LOCATION] = {"Location", 8},
+    [QR_HDR_SET_COOKIE] = {"Set-Cookie", 10},
+    [QR_HDR_STRICT_TRANSPORT_SECURITY] = {"Strict-Transport-Security", 25},
+    [QR_HDR_VARY] = {"Vary", 4},
+    [QR_HDR_X_CACHE] = {"X-Cache", 7},
+    [QR_HDR_X_REQUEST_ID] = {"X-Request-Id", 12},
+};
+#define NKNOWN (sizeof known_headers / sizeof known_headers[0])
+
+unsigned qr_http_header_id(const char *name, size_t len) {
+  for (unsigned i = 1; i < NKNOWN; i++)
+    if (known_headers[i].len == len && strncasecmp(known_headers[i].name, name, len) == 0) return i;
+  return QR_HDR_OTHER;
+}
+
+/* RFC 9110 token characters. */
+static int is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+void qr_http_response_header_n(qr_http_response_t *res, const char *name, size_t nlen, const char *value,
+                               size_t vlen) {
+  if (nlen == 0 || nlen > 127 || memchr(value, '\r', vlen) || memchr(value, '\n', vlen) || memchr(value, '\0', vlen))
+    return; /* no header injection */
+  for (size_t i = 0; i < nlen; i++)
+    if (!is_tchar((unsigned char)name[i])) return;
+  qr_http_headers_t *h = &res->headers;
+  if (h->n == h->cap) {
+    h->cap = h->cap ? 2 * h->cap : 16;
+    h->v = qr_xrealloc(h->v, h->cap * sizeof *h->v);
+  }
+  unsigned id = qr_http_header_id(name, nlen);
+  qr_http_field_t *f = &h->v[h->n++];
+  f->name = id;
+  f->line = (unsigned)h->lines.len;
+  if (id != QR_HDR_OTHER) {
+    qr_buf_append(&h->lines, known_headers[id].name, nlen);
+  } else { /* "x-robots-tag" -> "X-Robots-Tag": handlers may write names in any case */
+    char canon[128];
+    int upper = 1;
+    for (size_t i = 0; i < nlen; i++) {
+      char c = name[i];
+      if (upper && c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+      else if (!upper && c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+      canon[i] = c;
+      upper = c == '-';
+    }
+    qr_buf_append(&h->lines, canon, nlen);
+  }
+  qr_buf_append(&h->lines, ": ", 2);
+  f->value = (unsigned)h->lines.len;
+  qr_buf_append(&h->lines, value, vlen);
+  qr_buf_append(&h->lines, "\r\n", 2);
+  f->len = (unsigned)h->lines.len - f->line;
+}
+
 void qr_http_response_header(qr_http_response_t *res, const char *name, const char *value) {
-  if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return; /* no header injection */
-  qr_buf_puts(&res->head, name);
-  qr_buf_append(&res->head, ": ", 2);
-  qr_buf_puts(&res->head, value);
-  qr_buf_append(&res->head, "\r\n", 2);
+  qr_http_response_header_n(res, name, strlen(name), value, strlen(value));
+}
+
+const char *qr_http_response_get(const qr_http_response_t *res, unsigned id, size_t *len) {
+  const qr_http_headers_t *h = &res->headers;
+  for (unsigned i = 0; i < h->n; i++)
+    if (h->v[i].name == id) {
+      *len = h->v[i].line + h->v[i].len - 2 - h->v[i].value;
+      return h->lines.data + h->v[i].value;
+    }
+  return NULL;
+}
+
+void qr_http_response_unset(qr_http_response_t *res, unsigned id) {
+  qr_http_headers_t *h = &res->headers;
+  unsigned kept = 0, shift = 0;
+  for (unsigned i = 0; i < h->n; i++) {
+    qr_http_field_t f = h->v[i];
+    if (f.name == id) {
+      memmove(h->lines.data + f.line - shift, h->lines.data + f.line + f.len - shift,
+              h->lines.len - (f.line + f.len - shift));
+      h->lines.len -= f.len;
+      shift += f.len;
+      continue;
+    }
+    f.line -= shift;
+    f.value -= shift;
+    h->v[kept++] = f;
+  }
+  h->n = kept;
+  if (h->lines.data) h->lines.data[h->lines.len] = '\0';
+}
+
+void qr_http_headers_copy(qr_http_headers_t *dst, const qr_http_headers_t *src) {
+  dst->n = 0;
+  dst->lines.len = 0;
+  if (src->n > dst->cap) {
+    dst->cap = src->n;
+    dst->v = qr_xrealloc(dst->v, dst->cap * sizeof *dst->v);
+  }
+  if (src->n) memcpy(dst->v, src->v, src->n * sizeof *src->v);
+  dst->n = src->n;
+  if (src->lines.len) qr_buf_append(&dst->lines, src->lines.data, src->lines.len);
+}
+
+void qr_http_headers_free(qr_http_headers_t *h) {
+  free(h->v);
+  qr_buf_free(&h->lines);
+  memset(h, 0, sizeof *h);
 }
 
 static const char *reason(int status) {
@@ -334,7 +441,7 @@ static void output_over(conn *c) {
   qr_http_server_t *s = c->srv;
   uint64_t now = uv_now(s->loop);
   if (!s->output_logged_at || now - s->output_logged_at >= 1000) {
-    qr_server_log(QR_LOG_WARN,
+    qr_log(QR_LOG_WARN,
                   "closing the connection from %s: %zu bytes of responses wait unsent in this worker, over "
                   "limits.worker_output (%zu); its client reads too slowly or not at all (%u more closed since the "
                   "last such line)",
@@ -466,13 +573,17 @@ static void send_bytes(conn *c, const char *head, size_t hlen, const char *body,
   tls_flush(c, close_after);
 }
 
-/* "PID-sN" in hex: the worker's pid, then a counter. */
-static void new_request_id(conn *c) {
-  size_t n = qr_fmt_uint(c->id, (unsigned)c->srv->pid, 16);
-  c->id[n++] = '-';
-  c->id[n++] = 's';
-  qr_fmt_uint(c->id + n, ++c->srv->next_id, 16);
+void qr_http_request_id(char out[32]) {
+  static unsigned pid;
+  static unsigned long long next;
+  if (!pid) pid = (unsigned)getpid(); /* a worker is forked by exec: never a parent's stale pid */
+  size_t n = qr_fmt_uint(out, pid, 16);
+  out[n++] = '-';
+  out[n++] = 's';
+  qr_fmt_uint(out + n, ++next, 16);
 }
+
+static void new_request_id(conn *c) { qr_http_request_id(c->id); }
 
 /* The Date header's value, formatted once a second. */
 static const char *http_date(void) {
@@ -789,36 +900,6 @@ static uint64_t body_hash(const char *s, size_t n) {
   return mix64(h[0] ^ mix64(h[1] ^ mix64(h[2] ^ mix64(h[3]))));
 }
 
-static int has_header_line(const qr_buf_t *head, const char *name) {
-  if (!head->data) return 0;
-  size_t n = strlen(name);
-  const char *p = head->data;
-  while (p && *p) {
-    if (strncasecmp(p, name, n) == 0 && p[n] == ':') return 1;
-    p = strstr(p, "\r\n");
-    if (p) p += 2;
-  }
-  return 0;
-}
-
-static const char *header_line_value(const qr_buf_t *head, const char *name, size_t *len) {
-  if (!head->data) return NULL;
-  size_t n = strlen(name);
-  const char *p = head->data;
-  while (p && *p) {
-    if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-      const char *v = p + n + 1;
-      while (*v == ' ') v++;
-      const char *end = strstr(v, "\r\n");
-      *len = end ? (size_t)(end - v) : strlen(v);
-      return v;
-    }
-    p = strstr(p, "\r\n");
-    if (p) p += 2;
-  }
-  return NULL;
-}
-
 /* 1 when the client takes gzip (a "gzip" or "*" coding whose q is not 0). */
 static int accepts_gzip(const char *ae) {
   if (!ae) return 0;
@@ -891,12 +972,12 @@ static int etag_matches(const char *inm, const char *etag) {
 
 void qr_http_response_prepare(qr_http_response_t *res, int want_gzip) {
   if (!res->prepared) {
-    size_t tlen = 0;
-    const char *type = header_line_value(&res->head, "Content-Type", &tlen);
+    size_t tlen = 0, n;
+    const char *type = qr_http_response_get(res, QR_HDR_CONTENT_TYPE, &tlen);
     res->compressible = res->status == 200 && res->body.len >= GZIP_MIN && compressible(type, tlen) &&
-                        !has_header_line(&res->head, "Content-Encoding") &&
-                        !has_header_line(&res->head, "Content-Range");
-    if (res->status == 200 && !res->etag[0] && !has_header_line(&res->head, "ETag"))
+                        !qr_http_response_get(res, QR_HDR_CONTENT_ENCODING, &n) &&
+                        !qr_http_response_get(res, QR_HDR_CONTENT_RANGE, &n);
+    if (res->status == 200 && !res->etag[0] && !qr_http_response_get(res, QR_HDR_ETAG, &n))
       snprintf(res->etag, sizeof res->etag, "\"%016llx\"",
                (unsigned long long)body_hash(res->body.data ? res->body.data : "", res->body.len));
     res->prepared = 1;
@@ -908,7 +989,7 @@ void qr_http_response_prepare(qr_http_response_t *res, int want_gzip) {
 }
 
 void qr_http_response_free(qr_http_response_t *res) {
-  qr_buf_free(&res->head);
+  qr_http_headers_free(&res->headers);
   qr_buf_free(&res->body);
   qr_buf_free(&res->gz);
   memset(res, 0, sizeof *res);
@@ -944,7 +1025,7 @@ static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *r
     strcat(extra, "\r\n");
   } else if (cacheable) {
     size_t elen;
-    const char *e = header_line_value(&res->head, "ETag", &elen);
+    const char *e = qr_http_response_get(res, QR_HDR_ETAG, &elen);
     if (e && elen < sizeof etag) {
       memcpy(etag, e, elen);
       etag[elen] = '\0';
@@ -972,7 +1053,7 @@ static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *r
   if (!keep_alive) qr_buf_puts(&head, "Connection: close\r\n");
   else if (req->http_minor == 0) qr_buf_puts(&head, "Connection: keep-alive\r\n");
   qr_buf_puts(&head, extra);
-  if (res->head.len) qr_buf_append(&head, res->head.data, res->head.len);
+  if (res->headers.lines.len) qr_buf_append(&head, res->headers.lines.data, res->headers.lines.len);
   qr_buf_append(&head, "\r\n", 2);
   qr_buf_t *whole = body == res->body.data ? &res->body : body == res->gz.data ? &res->gz : NULL;
   if (!c->tls && !no_body && blen >= 4096 && whole && whole->len == blen) {
@@ -1006,7 +1087,6 @@ static int on_message_complete(llhttp_t *p) {
   req.accepts_gzip = accepts_gzip(qr_http_header(&req, "accept-encoding")); /* once: cache and respond */
   qr_http_response_t res = {.status = 200};
   s->cbs.handle(s->cbs.ud, &req, &res);
-  s->requests++;
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
   respond(c, &req, &res, keep_alive);
   qr_http_response_free(&res);
@@ -1217,7 +1297,6 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
   s->loop = loop;
   s->limits = *limits;
   s->cbs = *cbs;
-  s->pid = (unsigned)getpid();
   /* Every worker accepts from the same sockets. libuv's accept loop takes all pending
    * connections at once, so a burst of clients could land on one worker and leave the others
    * idle; with this libuv yields after each accept and the burst spreads (read once, at the first
@@ -1234,7 +1313,7 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
     int rc = uv_tcp_open(&s->listeners[i], listeners[i].fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listeners[i], 1024, on_connection);
     if (rc != 0) {
-      qr_server_log(QR_LOG_ERROR, "cannot listen on inherited socket %d: %s", listeners[i].fd, uv_strerror(rc));
+      qr_log(QR_LOG_ERROR, "cannot listen on inherited socket %d: %s", listeners[i].fd, uv_strerror(rc));
       return QR_EIO; /* the worker exits; its handles go with the process */
     }
   }
@@ -1260,5 +1339,3 @@ void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud)
     if (c->state == ST_IDLE) start_timer(c, DRAIN_GRACE_MS, 0);
   maybe_drained(s);
 }
-
-unsigned long long qr_http_server_requests(const qr_http_server_t *s) { return s->requests; }

@@ -53,11 +53,44 @@ typedef struct {
 /* The first header named name (lower-case), or NULL. Borrowed from req. */
 const char *qr_http_header(const qr_http_request_t *req, const char *name);
 
-/* What a handler fills in. head holds extra header lines ("Name: value\r\n"); body the bytes.
- * Both are owned by the server and reset for each request. */
+/* Response header names the server itself looks at, interned once when a header is added, so
+ * nothing searches header text again. */
+enum {
+  QR_HDR_OTHER,
+  QR_HDR_AGE,
+  QR_HDR_CACHE_CONTROL,
+  QR_HDR_CONTENT_ENCODING,
+  QR_HDR_CONTENT_RANGE,
+  QR_HDR_CONTENT_TYPE,
+  QR_HDR_ETAG,
+  QR_HDR_LOCATION,
+  QR_HDR_SET_COOKIE,
+  QR_HDR_STRICT_TRANSPORT_SECURITY,
+  QR_HDR_VARY,
+  QR_HDR_X_CACHE,
+  QR_HDR_X_REQUEST_ID,
+};
+
+/* One response header: its interned name and where its line sits in the vector's text. */
+typedef struct {
+  unsigned name;  /* QR_HDR_* */
+  unsigned line;  /* offset of "Name: value\r\n" in lines */
+  unsigned len;   /* that line's length, CRLF included */
+  unsigned value; /* offset of the value in lines (it ends 2 bytes before the line does) */
+} qr_http_field_t;
+
+/* The response's header vector: fields in the order added, and their lines composed once as
+ * they will be written ("Name: value\r\n"...), so the writer copies them in one piece. */
+typedef struct {
+  qr_http_field_t *v;
+  unsigned n, cap;
+  qr_buf_t lines;
+} qr_http_headers_t;
+
+/* What a handler fills in. Everything is owned by the server and reset for each request. */
 typedef struct {
   int status;
-  qr_buf_t head;
+  qr_http_headers_t headers;
   qr_buf_t body;
   int close;           /* set to close the connection after this response */
   /* Derived once by qr_http_response_prepare (the page cache keeps them with the page): */
@@ -80,8 +113,27 @@ int qr_http_gzip_candidate(const char *type, size_t len);
 /* Frees everything a response holds and zeroes it. */
 void qr_http_response_free(qr_http_response_t *res);
 
-/* Appends a header line; name and value must not contain CR or LF (they are dropped if so). */
+/* The QR_HDR_* id of a header name (any case), QR_HDR_OTHER for names the server ignores. */
+unsigned qr_http_header_id(const char *name, size_t len);
+
+/* Adds a header. name may be in any case: known names are written in their usual spelling,
+ * others with each word capitalised ("x-robots-tag" -> "X-Robots-Tag"). A name that is not a
+ * token (empty, longer than 127 bytes, ':', spaces, controls) or a value with CR, LF or NUL is
+ * dropped: no header injection. Both are copied. */
 void qr_http_response_header(qr_http_response_t *res, const char *name, const char *value);
+void qr_http_response_header_n(qr_http_response_t *res, const char *name, size_t nlen, const char *value,
+                               size_t vlen);
+
+/* The value of the first header with that id (borrowed from res until it changes, not
+ * NUL-terminated: *len says how long), or NULL. */
+const char *qr_http_response_get(const qr_http_response_t *res, unsigned id, size_t *len);
+
+/* Removes every header with that id. */
+void qr_http_response_unset(qr_http_response_t *res, unsigned id);
+
+/* Copies src's headers over dst's (which are freed first). */
+void qr_http_headers_copy(qr_http_headers_t *dst, const qr_http_headers_t *src);
+void qr_http_headers_free(qr_http_headers_t *h);
 
 /* Called once per complete request, in order, on the loop thread. */
 typedef void (*qr_http_handler_cb)(void *ud, const qr_http_request_t *req, qr_http_response_t *res);
@@ -116,7 +168,8 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
  * frees the server. */
 void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud);
 
-/* Requests answered so far (for logs and tests). */
-unsigned long long qr_http_server_requests(const qr_http_server_t *s);
+/* Writes the next request id of this process into out: "PID-sN" in hex, the pid then a counter.
+ * The one source of request ids: the server's, and Lua's for requests made without one. */
+void qr_http_request_id(char out[32]);
 
 #endif

@@ -1,5 +1,6 @@
 /* Lua binding for the C content helpers and byte-level checks: slugify, slug_valid, utf8_valid,
- * and copy (of values read from the database). */
+ * text_check (what text every field may hold), trim, xml_text, and copy (of values read from
+ * the database). */
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -37,10 +38,96 @@ static int l_utf8_valid(lua_State *L) {
 
 static int is_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); } /* Lua's %s */
 
+/* The first code point of valid UTF-8 s that XML 1.0 cannot carry (its Char production), or a
+ * Unicode noncharacter, with its byte offset in *at; -1 when there is none. Those are C0
+ * controls but tab, LF and CR, U+FDD0..U+FDEF and U+xFFFE/U+xFFFF of every plane (surrogates
+ * are not valid UTF-8). One pass; only bytes that can start such a character are decoded. */
+static long xml_bad(const unsigned char *s, size_t len, size_t *at) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = s[i];
+    if (c < 0x20) {
+      if (c == '\t' || c == '\n' || c == '\r') continue;
+      *at = i;
+      return c;
+    }
+    if (c < 0xEF) continue;
+    uint32_t cp;
+    int n = qr_utf8_decode((const char *)s + i, len - i, &cp);
+    if (n <= 0) continue; /* the caller checked the UTF-8 */
+    if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE) {
+      *at = i;
+      return (long)cp;
+    }
+    i += (size_t)n - 1;
+  }
+  return -1;
+}
+
+/* Code points in s[0..off). */
+static lua_Integer chars_before(const unsigned char *s, size_t off) {
+  lua_Integer n = 0;
+  for (size_t i = 0; i < off; i++) n += (s[i] & 0xC0) != 0x80;
+  return n;
+}
+
+/* core.trim(s) -> s without leading and trailing whitespace (Lua's %s). In C: the obvious
+ * pattern ("%s+$") is quadratic in a run of inner whitespace. */
+static int l_trim(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  size_t a = 0, b = len;
+  while (a < b && is_space((unsigned char)s[a])) a++;
+  while (b > a && is_space((unsigned char)s[b - 1])) b--;
+  if (a == 0 && b == len) lua_settop(L, 1);
+  else lua_pushlstring(L, s + a, b - a);
+  return 1;
+}
+
+/* core.xml_text(s) -> s without the characters xml_bad finds (and without invalid UTF-8
+ * sequences, byte by byte): for XML output of text stored before input was checked. Returns s
+ * itself, without a copy, when nothing is dropped. */
+static int l_xml_text(lua_State *L) {
+  size_t len, at;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  if (qr_utf8_valid((const char *)s, len) && xml_bad(s, len, &at) < 0) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t i = 0;
+  while (i < len) {
+    uint32_t cp;
+    int n = s[i] < 0x80 ? 1 : qr_utf8_decode((const char *)s + i, len - i, &cp);
+    if (n <= 0) { /* not UTF-8: drop the byte */
+      i++;
+      continue;
+    }
+    if (xml_bad(s + i, (size_t)n, &at) < 0) luaL_addlstring(&b, (const char *)s + i, (size_t)n);
+    i += (size_t)n;
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* core.xml_char(s) -> nil | code point, character number (from 1): the first character of
+ * valid UTF-8 s that text_check refuses as "char". */
+static int l_xml_char(lua_State *L) {
+  size_t len, at;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  long cp = xml_bad(s, len, &at);
+  if (cp < 0) return 0;
+  lua_pushinteger(L, cp);
+  lua_pushinteger(L, chars_before(s, at) + 1);
+  return 2;
+}
+
 /* core.text_check(v, required, max_chars, max_bytes) -> nil, padded | problem [, characters]
  * The checks content.lua makes of a text column before a save, in its order and in one call (a
  * bulk run makes thousands): problem is "missing" (nil; or blank, when required), "type" (not a
- * string), "utf8", "bytes" (over max_bytes) or "chars" (over max_chars, with the count). For
+ * string), "utf8", "char" (a character XML 1.0 cannot carry, or a noncharacter: with its code
+ * point and its character number), "bytes" (over max_bytes) or "chars" (over max_chars, with
+ * the count). For
  * valid text, padded says it starts or ends with whitespace (a title is then trimmed). */
 static int l_text_check(lua_State *L) {
   int required = lua_toboolean(L, 2);
@@ -68,6 +155,14 @@ static int l_text_check(lua_State *L) {
   if (!qr_utf8_valid((const char *)s, len)) {
     lua_pushliteral(L, "utf8");
     return 1;
+  }
+  size_t at;
+  long bad = xml_bad(s, len, &at);
+  if (bad >= 0) {
+    lua_pushliteral(L, "char");
+    lua_pushinteger(L, bad);
+    lua_pushinteger(L, chars_before(s, at) + 1);
+    return 3;
   }
   if (max_bytes >= 0 && len > (size_t)max_bytes) {
     lua_pushliteral(L, "bytes");
@@ -162,6 +257,8 @@ void qr_lua_content_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"slugify", l_slugify},     {"slug_valid", l_slug_valid},
                                  {"utf8_valid", l_utf8_valid},
                                  {"text_check", l_text_check}, {"copy", l_copy},
+                                 {"trim", l_trim}, {"xml_text", l_xml_text},
+                                 {"xml_char", l_xml_char},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -1,10 +1,12 @@
 /* SQLite storage: pragmas for durability, embedded migrations, a statement cache, nested transactions. */
 #include "store.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "embedded.h"
 #include "util.h"
@@ -268,6 +270,42 @@ static void sql_utf8_valid(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   sqlite3_result_int(ctx, qr_utf8_valid(s ? s : "", (size_t)sqlite3_value_bytes(argv[0])));
 }
 
+/* Rewrites a failed open's message to say which file, why (SQLite's own "unable to open
+ * database file" names neither) and what to do. The reason is asked of the file system: SQLite's
+ * last errno is often that of a later attempt (ENOENT for a -wal it could not create). */
+static void explain_open_failure(qr_store_t *s, const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+  else snprintf(dir, sizeof dir, ".");
+  const char *what = path;
+  int err = 0;
+  if (access(path, F_OK) == 0 && access(path, W_OK) != 0) err = errno;
+  if (!err && access(dir, W_OK) != 0) {
+    err = errno;
+    what = dir;
+  }
+  if (!err && s->db) err = sqlite3_system_errno(s->db);
+  const char *hint = "";
+  if (err == EROFS)
+    hint = ": the file system is mounted read-only; remount it read-write, or copy the site to a"
+           " writable disk";
+  else if (err == EACCES || err == EPERM)
+    hint = ": the user running quire must be able to write the database and its folder (SQLite"
+           " keeps quire.db-wal and quire.db-shm beside it); fix the owner or permissions";
+  else if (err == ENOSPC)
+    hint = ": the disk is full; free some space";
+  char msg[sizeof s->errmsg];
+  snprintf(msg, sizeof msg, "%s", s->errmsg);
+  if (*hint && what != path)
+    fail(s, QR_EIO, "cannot open the database %s: its folder %s: %s (%s)%s", path, what, strerror(err), msg, hint);
+  else if (*hint)
+    fail(s, QR_EIO, "cannot open the database %s: %s (%s)%s", path, strerror(err), msg, hint);
+  else
+    fail(s, QR_EIO, "cannot open the database %s: %s%s%s", path, msg, err ? ": " : "", err ? strerror(err) : "");
+}
+
 int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opts, char *errbuf,
                   size_t errlen) {
   qr_store_opts_t defaults = {.busy_timeout_ms = 5000, .create = 1, .migrate = 1};
@@ -280,7 +318,7 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts->create ? SQLITE_OPEN_CREATE : 0);
   int rc = 0;
   if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-    rc = fail(s, QR_EIO, "cannot open %s: %s", path,
+    rc = fail(s, QR_EIO, "%s",
               s->db ? sqlite3_errmsg(s->db) : "out of memory");
     goto done;
   }
@@ -302,6 +340,7 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
   if (opts->migrate) rc = qr_store_migrate(s);
 done:
   if (rc) {
+    if (rc != QR_ESCHEMA) explain_open_failure(s, path);
     if (errbuf) snprintf(errbuf, errlen, "%s", s->errmsg);
     qr_store_close(s);
     return rc;
@@ -398,8 +437,13 @@ int qr_store_check(qr_store_t *s, qr_store_report_cb cb, void *ud) {
                           "SELECT \"table\" || ' row ' || rowid || ' references missing ' || parent"
                           " FROM pragma_foreign_key_check",
                           "foreign keys", 0, cb, ud);
-  /* FTS5's own check compares the index with the external content table. */
-  if (sqlite3_exec(s->db, "INSERT INTO entries_fts(entries_fts, rank) VALUES('integrity-check', 1)",
+  /* FTS5's own check compares the index with the external content table. It is a write
+   * statement: a user who may only read the database gets a note, not a false problem. */
+  if (sqlite3_db_readonly(s->db, "main") == 1) {
+    cb(ud, "note",
+       "the database is read-only for this user, so the search index's own integrity check (which "
+       "writes) was skipped; run quire check as the user that owns the site for the full check");
+  } else if (sqlite3_exec(s->db, "INSERT INTO entries_fts(entries_fts, rank) VALUES('integrity-check', 1)",
                    NULL, NULL, NULL) != SQLITE_OK) {
     cb(ud, "search index", sqlite3_errmsg(s->db));
     problems++;

@@ -55,7 +55,8 @@ int qr_store_depth(qr_store_t *s);
 
 /* Runs the consistency checks `quire check` reports: schema version, PRAGMA integrity_check,
  * foreign keys, and the full-text index against the entries table. Each problem is passed to cb;
- * the return value is the number of problems (0: healthy) or a negative QR_E* code. */
+ * the return value is the number of problems (0: healthy) or a negative QR_E* code. A check it
+ * cannot make (a read-only connection) is passed as what "note", and not counted. */
 typedef void (*qr_store_report_cb)(void *ud, const char *what, const char *detail);
 int qr_store_check(qr_store_t *s, qr_store_report_cb cb, void *ud);
 

@@ -2,6 +2,7 @@
 -- never returned unless the caller asks for it (with_email), so a template cannot leak it.
 local core = require "quire.core"
 local errors = require "quire.errors"
+local types = require "quire.types"
 local time = require "quire.time"
 
 local M = {}
@@ -23,20 +24,24 @@ function M.new(site)
   local db, limits, transaction = site.db, site.limits, site.transaction
   local api = {}
 
+  -- The text rule of every stored field (core.text_check): UTF-8 that XML can carry.
   local function text(errs, field, v, required, max)
-    if v == nil or (type(v) == "string" and v:match("^%s*$")) then
-      if required then errs[#errs + 1] = { field = field, message = "is required" } end
-      return nil
-    end
-    if type(v) ~= "string" then
-      errs[#errs + 1] = { field = field, message = "must be text" }
-    elseif not core.utf8_valid(v) then
-      errs[#errs + 1] = { field = field, message = "is not valid UTF-8" }
-    elseif #v > max then
-      errs[#errs + 1] = { field = field, message = ("is %d bytes, the limit is %d"):format(#v, max) }
+    local problem, cp, pos = core.text_check(v, true, nil, max)
+    if problem == nil then return v end
+    local message
+    if problem == "missing" then
+      if not required then return nil end
+      message = "is required"
+    elseif problem == "type" then
+      message = "must be text"
+    elseif problem == "utf8" then
+      message = "is not valid UTF-8"
+    elseif problem == "char" then
+      message = types.char_message(cp, pos)
     else
-      return v
+      message = ("is %d bytes, the limit is %d"):format(#v, max)
     end
+    errs[#errs + 1] = { field = field, message = message }
   end
 
   local function create(c)
@@ -60,7 +65,7 @@ function M.new(site)
       errs[#errs + 1] = { field = "author_email", message = "is not an email address" }
     end
     local url = text(errs, "author_url", c.author_url, false, 2000)
-    if url and not url:match("^https?://[^%s]+$") then
+    if url and not url:match("^https?://[^%s%c]+$") then
       errs[#errs + 1] = { field = "author_url", message = "must be an http:// or https:// address" }
     end
     local body = text(errs, "body", c.body, true, limits.comment_max)

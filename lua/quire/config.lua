@@ -10,6 +10,7 @@ M.defaults = {
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
+  trash_retention = 30, -- days a deleted entry stays in the trash before the trash.empty job deletes it; 0: kept
   -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
   limits = {
     title_max = 300,          -- characters
@@ -34,6 +35,9 @@ M.defaults = {
     connections_per_ip = 256,      -- per client address, per worker
     page_cache_bytes = 64 * 1024 * 1024, -- rendered pages kept per worker
     busy_timeout_ms = 5000,
+    request_timeout_ms = 10000,    -- a worker busy longer with one request is replaced (watchdog)
+    drain_timeout_ms = 30000,      -- workers still draining this long after SIGTERM/SIGHUP are killed
+    pattern_steps = 1000000,       -- steps of one Lua pattern match, plus 100 per byte of its subject
     instructions = 10000000,  -- per call into plugin code
     lua_memory = 256 * 1024 * 1024, -- bytes per Lua state that runs plugins
   },
@@ -42,7 +46,7 @@ M.defaults = {
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
-  access_log = "string", tls = "table",
+  access_log = "string", tls = "table", trash_retention = "number",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -131,6 +135,11 @@ base_url = "http://localhost:8080"
 --   hsts = "max-age=31536000",   -- Strict-Transport-Security on HTTPS responses
 -- }
 
+-- Days a deleted entry stays in the trash (`quire entries untrash ID` brings it back) before the
+-- trash.empty job deletes it for good with its revisions and comments; 0 keeps it until
+-- `quire entries empty-trash`.
+-- trash_retention = 30
+
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
 
@@ -161,6 +170,9 @@ plugins = { }
 --   connections_per_ip = 256, -- connections per client address, per worker
 --   page_cache_bytes = 67108864, -- rendered pages kept per worker
 --   busy_timeout_ms = 5000,   -- how long a write waits for another writer
+--   request_timeout_ms = 10000, -- a worker busy with one request longer is replaced (restart to change)
+--   drain_timeout_ms = 30000, -- after SIGTERM or SIGHUP, workers still draining are killed (restart to change)
+--   pattern_steps = 1000000,  -- steps of one Lua pattern match, plus 100 per byte of its subject
 --   instructions = 10000000,  -- instruction budget of one call into plugin code
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 -- }
@@ -173,10 +185,16 @@ end
 -- Loads DIR/site.lua. Returns the settings table (defaults filled in), or nil and a message.
 function M.load(dir)
   local path = dir .. "/site.lua"
-  local f = io.open(path, "r")
-  if not f then return nil, ("no site at %s (site.lua missing; create one with `quire init %s`)"):format(dir, dir) end
-  local src = f:read("a")
+  local f, open_err, errno = io.open(path, "r")
+  if not f and errno == 2 then -- ENOENT
+    return nil, ("no site at %s (site.lua missing; create one with `quire init %s`)"):format(dir, dir)
+  elseif not f then -- there, but not readable by this user (EACCES), or not a file
+    return nil, ("cannot read %s: %s (the user running quire must be able to read the site's files)"):format(path,
+      tostring(open_err):match(": ([^:]+)$") or tostring(open_err))
+  end
+  local src, read_err = f:read("a")
   f:close()
+  if not src then return nil, ("cannot read %s: %s"):format(path, tostring(read_err)) end
   local env = { os = { getenv = os.getenv }, tostring = tostring, tonumber = tonumber }
   local chunk, err = load(src, "@" .. path, "t", env)
   if not chunk then return nil, err end
@@ -198,6 +216,8 @@ function M.load(dir)
         local tls, tls_err = check_tls(path, v, dir)
         if not tls then return nil, tls_err end
         cfg.tls = tls
+      elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
+        return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
       elseif k == "limits" then
         for lk, lv in pairs(v) do
           if M.defaults.limits[lk] == nil then

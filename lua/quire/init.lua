@@ -65,7 +65,7 @@ end
 
 -- What plugins may touch: the API less the core's private handles.
 local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
-  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares" }
+  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text" }
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). Returns the
 -- `quire` API table, or nil and a message.
@@ -179,6 +179,9 @@ function M.open(dir, opts)
     errors = errors,
     time = require "quire.time",
     slugify = core.slugify,
+    -- trim(s): whitespace off both ends in linear time; xml(s): s without the characters XML
+    -- 1.0 cannot carry (for XML written from text stored before input was checked).
+    text = { trim = core.trim, xml = core.xml_text },
   }
   quire.content = require("quire.content").new(site)
   quire.comments = require("quire.comments").new(site)

@@ -26,7 +26,9 @@ function M.new(site)
   function api.rename(taxonomy, old, new)
     return site.transaction(function()
       local t = find(taxonomy, old)
-      if type(new) ~= "string" or not core.utf8_valid(new) or new:match("^%s*$") or utf8.len(new) > site.limits.term_max then
+      local problem, cp, pos = core.text_check(new, true, site.limits.term_max)
+      if problem == "char" then errors.raise("invalid", "the new name " .. require("quire.types").char_message(cp, pos)) end
+      if problem then
         errors.raise("invalid", "the new name must be UTF-8 text of 1.." .. site.limits.term_max .. " characters")
       end
       local slug = core.slugify(new)

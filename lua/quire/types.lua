@@ -1,4 +1,5 @@
 -- Content types: their declarations and the validation of an entry's fields against them.
+local core = require "quire.core"
 local time = require "quire.time"
 
 local M = {}
@@ -77,7 +78,20 @@ function M:names()
   return out
 end
 
-local function utf8_chars(s) return utf8.len(s) end
+-- The message for a character that text_check refuses ("char"): stored text must be XML 1.0
+-- text, or one title would make every feed and the sitemap unreadable.
+function M.char_message(cp, pos)
+  local what = cp < 0x20 and "a control character" or "a Unicode noncharacter"
+  return ("contains U+%04X (%s) at character %d, which feeds and sitemaps (XML) cannot carry: remove it"):format(cp, what, pos)
+end
+
+-- The text rule every stored text field follows (core.text_check): valid UTF-8 that XML can carry.
+local text_check = core.text_check
+local function text_problem(v)
+  local problem, cp, pos = text_check(v, false)
+  if problem == "utf8" then return "is not valid UTF-8" end
+  if problem == "char" then return M.char_message(cp, pos) end
+end
 
 -- Checks one value; returns the normalised value or nil, message.
 local function check_value(f, v, ctx)
@@ -85,8 +99,9 @@ local function check_value(f, v, ctx)
   if t == "text" or t == "markdown" then
     if type(v) == "number" then v = tostring(v) end
     if type(v) ~= "string" then return nil, "must be text" end
-    local n = utf8_chars(v)
-    if not n then return nil, "is not valid UTF-8" end
+    local bad = text_problem(v)
+    if bad then return nil, bad end
+    local n = utf8.len(v)
     if f.max and n > f.max then return nil, ("is %d characters, at most %d allowed"):format(n, f.max) end
     return v
   elseif t == "number" then
@@ -130,6 +145,8 @@ local function check_value(f, v, ctx)
         if type(item) ~= "string" and type(item) ~= "number" and type(item) ~= "boolean" then
           return nil, ("item %d must be text, a number or true/false"):format(i)
         end
+        local bad = type(item) == "string" and text_problem(item)
+        if bad then return nil, ("item %d %s"):format(i, bad) end
         out[i] = item
       end
     end

@@ -1,5 +1,6 @@
 -- Users: authors and staff. Passwords are stored only as argon2id hashes (set elsewhere).
 local core = require "quire.core"
+local types = require "quire.types"
 local errors = require "quire.errors"
 local copy = require("quire.memo").copy
 local time = require "quire.time"
@@ -20,10 +21,16 @@ function M.new(site)
       errs[#errs + 1] = { field = "login", message = ("%q is taken"):format(u.login) }
     end
     local name = u.name or u.display_name or u.login
-    if type(name) ~= "string" or name == "" or not core.utf8_valid(name) or #name > 200 then
+    local problem, cp, pos = core.text_check(name, true, nil, 200)
+    if problem == "char" then
+      errs[#errs + 1] = { field = "name", message = types.char_message(cp, pos) }
+    elseif problem then
       errs[#errs + 1] = { field = "name", message = "must be UTF-8 text of at most 200 bytes" }
     end
-    if u.bio ~= nil and (type(u.bio) ~= "string" or not core.utf8_valid(u.bio) or #u.bio > 2000) then
+    problem, cp, pos = core.text_check(u.bio, false, nil, 2000)
+    if problem == "char" then
+      errs[#errs + 1] = { field = "bio", message = types.char_message(cp, pos) }
+    elseif problem and problem ~= "missing" then
       errs[#errs + 1] = { field = "bio", message = "must be UTF-8 text of at most 2000 bytes" }
     end
     if u.email ~= nil and (type(u.email) ~= "string" or not u.email:match("^[^@%s]+@[^@%s]+$")) then

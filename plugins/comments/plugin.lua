@@ -215,9 +215,11 @@ return quire.plugin {
       return true -- neither header (not a browser, or a privacy setting): the signed token still applies
     end
 
+    -- quire.text.trim is linear: the pattern "%s+$" is quadratic in a run of inner whitespace
+    -- (x, 40,000 spaces and x took a worker for 10 s).
     local function trim(s)
       if type(s) ~= "string" then return "" end
-      return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+      return quire.text.trim(s)
     end
 
     local function valid_email(s)
@@ -245,10 +247,16 @@ return quire.plugin {
         return res:error(404)
       end
       local values = { name = trim(form.name), email = trim(form.email), url = trim(form.url), comment = trim(form.comment) }
+      -- The thread is read (and its Markdown rendered) to find the parent only once the cheap
+      -- checks have passed, or for the page that shows a refusal.
       local parent_id = math.tointeger(tonumber(form.parent or ""))
-      local parent = parent_id and reply_parent(entry, parent_id) or nil
+      local parent = false
+      local function the_parent()
+        if parent == false then parent = parent_id and reply_parent(entry, parent_id) or nil end
+        return parent
+      end
       local function reject(status, summary, errors)
-        render_entry(res, entry, status, { values = values, errors = errors, summary = summary, parent = parent })
+        render_entry(res, entry, status, { values = values, errors = errors, summary = summary, parent = the_parent() })
       end
 
       -- Cheap refusals first; every attempt counts against the address's rate limit.
@@ -280,14 +288,21 @@ return quire.plugin {
 
       local errors, n = {}, 0
       local function err(field, msg) errors[field] = msg; n = n + 1 end
-      if values.name == "" then err("name", "Please enter your name.")
-      elseif utf8.len(values.name) == nil or #values.name > 200 then err("name", "Please use at most 200 characters.") end
-      if values.email == "" then err("email", "Please enter your email address. It will not be published.")
+      -- A field whose bytes are not UTF-8 never reached form (app.parse_query names it).
+      local not_text = req.form_invalid or {}
+      local NOT_TEXT = "This is not valid text (UTF-8). Please type it again."
+      if not_text.name then err("name", NOT_TEXT)
+      elseif values.name == "" then err("name", "Please enter your name.")
+      elseif utf8.len(values.name) > 200 then err("name", "Please use at most 200 characters.") end
+      if not_text.email then err("email", NOT_TEXT)
+      elseif values.email == "" then err("email", "Please enter your email address. It will not be published.")
       elseif not valid_email(values.email) then err("email", "Please enter a valid email address, like name@example.org.") end
-      if values.url ~= "" and not (values.url:match("^https?://[^%s]+$") and #values.url <= 2000) then
+      if not_text.url then err("url", NOT_TEXT)
+      elseif values.url ~= "" and not (values.url:match("^https?://[^%s%c]+$") and #values.url <= 2000) then
         err("url", "Please enter a web address starting with http:// or https://, or leave it empty.")
       end
-      if values.comment == "" then err("comment", "Please write a comment.")
+      if not_text.comment then err("comment", NOT_TEXT)
+      elseif values.comment == "" then err("comment", "Please write a comment.")
       elseif #values.comment > max_bytes then err("comment", ("Please keep your comment under %d characters."):format(max_bytes)) end
       if n > 0 then
         return reject(422, n == 1 and "Please correct the error below." or ("Please correct the %d errors below."):format(n), errors)
@@ -298,7 +313,7 @@ return quire.plugin {
         status = "approved"
       end
       local ok, id = pcall(quire.comments.create, {
-        entry = entry.id, parent = parent and parent.id or nil, author_name = values.name, author_email = values.email,
+        entry = entry.id, parent = the_parent() and parent.id or nil, author_name = values.name, author_email = values.email,
         author_url = values.url ~= "" and values.url or nil, body = values.comment, status = status, ip_hash = client_key(req),
       })
       if not ok then
