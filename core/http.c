@@ -74,6 +74,7 @@ struct conn {
   int close_after; /* close once the queued responses are written */
   int reading;
   int paused;           /* the parser waits for the client to read what is queued */
+  int peer_eof;         /* the client finished sending: close once its answers are out */
   qr_buf_t unparsed;    /* input received behind the pause (at most one read), counted in output */
   size_t queue_mark;    /* unsent bytes when the idle timer was set: less later means it is reading */
   qr_tls_conn_t *tls; /* NULL: plain HTTP */
@@ -423,6 +424,8 @@ static void on_written(uv_write_t *w, int status) {
   }
   if (c->paused && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= c->srv->limits.write_queue_max / 2)
     resume_parsing(c);
+  if (c->peer_eof && !c->paused && c->state == ST_IDLE && !uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp))
+    conn_close(c);
 }
 
 /* Writes what the socket takes at once, when nothing is queued before it: most responses go
@@ -1217,6 +1220,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   conn *c = (conn *)stream;
   if (nread == 0) return;
   if (nread < 0) {
+    /* EOF between requests (a client that half-closes after its last pipelined request): what
+     * it asked for is still answered, then the connection closes (on_written). */
+    if (nread == UV_EOF && c->state == ST_IDLE && !c->close_after &&
+        (c->paused || uv_stream_get_write_queue_size(stream) > 0)) {
+      c->peer_eof = 1;
+      uv_read_stop(stream);
+      c->reading = 0;
+      return;
+    }
     conn_close(c);
     return;
   }
@@ -1244,7 +1256,8 @@ static void resume_parsing(conn *c) {
   if (in.len) feed(c, in.data, in.len); /* may pause again: what is left goes back to unparsed */
   qr_buf_free(&in);
   if (c->tls && !c->paused) tls_pump(c);
-  if (!c->paused && !c->close_after && c->state != ST_CLOSING && c->state != ST_LINGER) resume_reading(c);
+  if (!c->paused && !c->close_after && !c->peer_eof && c->state != ST_CLOSING && c->state != ST_LINGER)
+    resume_reading(c);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
