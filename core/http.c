@@ -738,7 +738,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   conn *c = p->data;
   if (header_bytes(c, len)) return -1;
   /* llhttp takes "Name :" with the space in the name; RFC 9112 5.1 says reject it. */
-  if (memchr(at, ' ', len) || memchr(at, '\t', len)) return limit(c, 400, "a header field has whitespace before its colon");
+  if (memchr(at, ' ', len) || memchr(at, '\t', len))
+    return limit(c, 400, "a header field has whitespace before its colon");
   qr_buf_append(&c->field, at, len);
   return 0;
 }
@@ -826,7 +827,8 @@ static int check_head(conn *c, llhttp_t *p, int has_body) {
       if (!valid_host(h->value, strlen(h->value))) return limit(c, 400, "the Host header is not a valid host");
     }
     if (strcmp(h->name, "expect") == 0 && p->http_minor >= 1) { /* HTTP/1.0 expectations are ignored */
-      if (strcasecmp(h->value, "100-continue") != 0) return limit(c, 417, "the only expectation served is 100-continue");
+      if (strcasecmp(h->value, "100-continue") != 0)
+        return limit(c, 417, "the only expectation served is 100-continue");
       expect_continue = 1;
     }
   }
@@ -849,7 +851,8 @@ static int on_headers_complete(llhttp_t *p) {
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.body_max)
     return limit(c, 413, "the body is larger than limits.body_max");
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-  if (check_head(c, p, has_body) || c->state == ST_CLOSING) return -1; /* closed if 100 Continue could not be queued */
+  /* (closed when its 100 Continue could not be queued) */
+  if (check_head(c, p, has_body) || c->state == ST_CLOSING) return -1;
   if (has_body) {
     c->state = ST_BODY;
     c->body_started = uv_now(c->srv->loop);
