@@ -57,3 +57,13 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) build-asan
+
+# Installs the binary, the bundled plugins and the systemd unit under PREFIX (DESTDIR honoured).
+PREFIX ?= /usr/local
+.PHONY: install package
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+# A Debian package (build/quire_VERSION_ARCH.deb) with its dependencies declared.
+package: build
+	@cd $(BUILD) && cpack -G DEB

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,7 +147,7 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
     }
   }
   res->status = e->res.status;
-  copy_buf(&res->head, &e->res.head);
+  qr_http_headers_copy(&res->headers, &e->res.headers);
   /* Only the representation that will be sent: a page is copied once, not twice. */
   if (want_gzip && e->res.gz.len > 0)
     copy_buf(&res->gz, &e->res.gz);
@@ -175,51 +174,11 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
   return 1;
 }
 
-/* The value of a max-age style directive at p (after the '='): digits, maybe quoted; -1 if not. */
-static long directive_seconds(const char *p, const char *end) {
-  if (p < end && *p == '"') p++;
-  if (p >= end || *p < '0' || *p > '9') return -1;
-  long v = 0;
-  for (; p < end && *p >= '0' && *p <= '9'; p++) v = v < 100000000 ? v * 10 + (*p - '0') : v; /* ~3 years is plenty */
-  return v;
-}
-
-long qr_cache_lifetime(const char *head, size_t len) {
-  static const char name[] = "Cache-Control:";
-  long max_age = -1, s_maxage = -1;
-  const char *p = head, *end = head + len;
-  while (p && p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *line_end = eol ? eol : end;
-    if ((size_t)(line_end - p) > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-      for (const char *d = p + sizeof name - 1; d < line_end;) {
-        while (d < line_end && (*d == ' ' || *d == '\t' || *d == ',')) d++;
-        const char *tok = d;
-        while (d < line_end && *d != ',' && *d != '=' && *d != ' ' && *d != '\r') d++;
-        size_t n = (size_t)(d - tok);
-        const char *val = d < line_end && *d == '=' ? d + 1 : NULL;
-        while (d < line_end && *d != ',') d++;
-        if ((n == 8 && strncasecmp(tok, "no-store", n) == 0) || (n == 8 && strncasecmp(tok, "no-cache", n) == 0) ||
-            (n == 7 && strncasecmp(tok, "private", n) == 0))
-          return 0;
-        int is_max_age = n == 7 && strncasecmp(tok, "max-age", n) == 0;
-        int is_s_maxage = n == 8 && strncasecmp(tok, "s-maxage", n) == 0;
-        if (is_max_age || is_s_maxage) {
-          long v = val ? directive_seconds(val, d) : -1;
-          if (v < 0) return 0; /* an unreadable age means stale (RFC 9111 4.2.1) */
-          if (is_max_age) max_age = v; else s_maxage = v;
-        }
-      }
-    }
-    p = eol ? eol + 1 : NULL;
-  }
-  return s_maxage >= 0 ? s_maxage : max_age;
-}
-
-int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags) {
-  size_t bytes = res->body.len + res->gz.len + res->head.len + klen + 256;
+int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags,
+                 long lifetime) {
+  size_t bytes = res->body.len + res->gz.len + res->headers.lines.len + res->headers.n * sizeof(qr_http_field_t) +
+                 klen + 256;
   if (bytes > c->max_bytes / 8) return 0; /* one page may not crowd out the rest */
-  long lifetime = qr_cache_lifetime(res->head.data ? res->head.data : "", res->head.len);
   if (lifetime == 0) return 0;
   entry *old = find(c, key, klen);
   if (old) unlink_entry(c, old);
@@ -229,7 +188,7 @@ int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_resp
   e->key[klen] = '\0';
   e->klen = klen;
   e->res.status = res->status;
-  copy_buf(&e->res.head, &res->head);
+  qr_http_headers_copy(&e->res.headers, &res->headers);
   copy_buf(&e->res.body, &res->body);
   copy_buf(&e->res.gz, &res->gz);
   memcpy(e->res.etag, res->etag, sizeof e->res.etag);

@@ -29,14 +29,10 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
 
 /* Stores a prepared response (gzip made) under key, tagged with tags (space-separated), at the
  * tag versions of the last sync, so a write that lands while the page renders makes it stale.
- * Its Cache-Control decides (qr_cache_lifetime): not kept, or kept for at most that many
- * seconds. Returns 1 when stored. Everything is copied. */
-int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags);
-
-/* How long the Cache-Control lines in head (header lines, "Name: value\r\n"...) let a shared cache
- * keep the response, in seconds: s-maxage, else max-age; 0 when it must not be kept (no-store,
- * no-cache, private, an unreadable age); -1 when nothing bounds it. */
-long qr_cache_lifetime(const char *head, size_t len);
+ * lifetime is decided by the caller (qr_worker_lifetime): 0 not kept, -1 until a tag moves, else
+ * at most that many seconds. Returns 1 when stored. Everything is copied. */
+int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags,
+                 long lifetime);
 
 /* What one worker's cache did since it started (for `quire cache stats`). */
 typedef struct {

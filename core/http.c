@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server.h"
+#include "log.h"
 
 #define IP_BUCKETS 1024
 #define BODY_GRACE_MS 5000
@@ -31,15 +31,15 @@ struct qr_http_server_s {
   int nlisteners, listeners_open;
   qr_http_limits_t limits;
   qr_http_callbacks_t cbs;
-  unsigned pid;
-  unsigned long long next_id;
   conn *conns; /* doubly linked list of open connections */
   unsigned nconns;
   ip_count *ips[IP_BUCKETS];
   int draining;
   void (*drained)(void *);
   void *drained_ud;
-  unsigned long long requests;
+  size_t output;             /* bytes of responses queued and unsent, and of paused input, in all connections */
+  uint64_t output_logged_at; /* when the last "over limits.worker_output" line was logged */
+  unsigned output_closed;    /* connections closed for it since that line */
 };
 
 enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_LINGER, ST_CLOSING };
@@ -60,14 +60,22 @@ struct conn {
   char remote[64];
   /* the request being parsed */
   qr_buf_t url, field, value;
-  int last_was_value;
   qr_http_header_t *headers;
   unsigned nheaders, headers_cap;
   size_t head_bytes;
   qr_buf_t body;
+  uint64_t started;      /* when the request's first byte arrived (loop time, ms) */
   uint64_t body_started;
+  /* Where the request line's parts lie in the connection's byte stream: one space between them. */
+  uint64_t in_off;       /* stream offset of in_base: bytes parsed before the buffer being parsed */
+  const char *in_base;
+  uint64_t method_end, url_end;
+  int version_seen;
   int close_after; /* close once the queued responses are written */
   int reading;
+  int paused;           /* the parser waits for the client to read what is queued */
+  qr_buf_t unparsed;    /* input received behind the pause (at most one read), counted in output */
+  size_t queue_mark;    /* unsent bytes when the idle timer was set: less later means it is reading */
   qr_tls_conn_t *tls; /* NULL: plain HTTP */
   int tls_seen;       /* the first bytes were looked at */
   char id[32];        /* the current request's id */
@@ -82,11 +90,13 @@ void qr_http_limits_default(qr_http_limits_t *l) {
   l->header_count_max = 100;
   l->body_max = 1024 * 1024;
   l->header_timeout_ms = 10000;
+  l->request_timeout_ms = 60000;
   l->idle_timeout_ms = 15000;
   l->body_min_rate = 1024;
   l->max_connections = 10000;
   l->max_per_ip = 256;
-  l->write_queue_max = 4 * 1024 * 1024;
+  l->write_queue_max = 256 * 1024;
+  l->output_max = 128 * 1024 * 1024;
 }
 
 const char *qr_http_header(const qr_http_request_t *req, const char *name) {
@@ -95,12 +105,122 @@ const char *qr_http_header(const qr_http_request_t *req, const char *name) {
   return NULL;
 }
 
+static const struct {
+  const char *name;
+  unsigned char len;
+} known_headers[] = {
+    [QR_HDR_AGE] = {"Age", 3},
+    [QR_HDR_CACHE_CONTROL] = {"Cache-Control", 13},
+    [QR_HDR_CONTENT_ENCODING] = {"Content-Encoding", 16},
+    [QR_HDR_CONTENT_RANGE] = {"Content-Range", 13},
+    [QR_HDR_CONTENT_TYPE] = {"Content-Type", 12},
+    [QR_HDR_ETAG] = {"ETag", 4},
+    [QR_HDR_LOCATION] = {"Location", 8},
+    [QR_HDR_SET_COOKIE] = {"Set-Cookie", 10},
+    [QR_HDR_STRICT_TRANSPORT_SECURITY] = {"Strict-Transport-Security", 25},
+    [QR_HDR_VARY] = {"Vary", 4},
+    [QR_HDR_X_CACHE] = {"X-Cache", 7},
+    [QR_HDR_X_REQUEST_ID] = {"X-Request-Id", 12},
+};
+#define NKNOWN (sizeof known_headers / sizeof known_headers[0])
+
+unsigned qr_http_header_id(const char *name, size_t len) {
+  for (unsigned i = 1; i < NKNOWN; i++)
+    if (known_headers[i].len == len && strncasecmp(known_headers[i].name, name, len) == 0) return i;
+  return QR_HDR_OTHER;
+}
+
+/* RFC 9110 token characters. */
+static int is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+void qr_http_response_header_n(qr_http_response_t *res, const char *name, size_t nlen, const char *value,
+                               size_t vlen) {
+  if (nlen == 0 || nlen > 127 || memchr(value, '\r', vlen) || memchr(value, '\n', vlen) || memchr(value, '\0', vlen))
+    return; /* no header injection */
+  for (size_t i = 0; i < nlen; i++)
+    if (!is_tchar((unsigned char)name[i])) return;
+  qr_http_headers_t *h = &res->headers;
+  if (h->n == h->cap) {
+    h->cap = h->cap ? 2 * h->cap : 16;
+    h->v = qr_xrealloc(h->v, h->cap * sizeof *h->v);
+  }
+  unsigned id = qr_http_header_id(name, nlen);
+  qr_http_field_t *f = &h->v[h->n++];
+  f->name = id;
+  f->line = (unsigned)h->lines.len;
+  if (id != QR_HDR_OTHER) {
+    qr_buf_append(&h->lines, known_headers[id].name, nlen);
+  } else { /* "x-robots-tag" -> "X-Robots-Tag": handlers may write names in any case */
+    char canon[128];
+    int upper = 1;
+    for (size_t i = 0; i < nlen; i++) {
+      char c = name[i];
+      if (upper && c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+      else if (!upper && c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+      canon[i] = c;
+      upper = c == '-';
+    }
+    qr_buf_append(&h->lines, canon, nlen);
+  }
+  qr_buf_append(&h->lines, ": ", 2);
+  f->value = (unsigned)h->lines.len;
+  qr_buf_append(&h->lines, value, vlen);
+  qr_buf_append(&h->lines, "\r\n", 2);
+  f->len = (unsigned)h->lines.len - f->line;
+}
+
 void qr_http_response_header(qr_http_response_t *res, const char *name, const char *value) {
-  if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return; /* no header injection */
-  qr_buf_puts(&res->head, name);
-  qr_buf_append(&res->head, ": ", 2);
-  qr_buf_puts(&res->head, value);
-  qr_buf_append(&res->head, "\r\n", 2);
+  qr_http_response_header_n(res, name, strlen(name), value, strlen(value));
+}
+
+const char *qr_http_response_get(const qr_http_response_t *res, unsigned id, size_t *len) {
+  const qr_http_headers_t *h = &res->headers;
+  for (unsigned i = 0; i < h->n; i++)
+    if (h->v[i].name == id) {
+      *len = h->v[i].line + h->v[i].len - 2 - h->v[i].value;
+      return h->lines.data + h->v[i].value;
+    }
+  return NULL;
+}
+
+void qr_http_response_unset(qr_http_response_t *res, unsigned id) {
+  qr_http_headers_t *h = &res->headers;
+  unsigned kept = 0, shift = 0;
+  for (unsigned i = 0; i < h->n; i++) {
+    qr_http_field_t f = h->v[i];
+    if (f.name == id) {
+      memmove(h->lines.data + f.line - shift, h->lines.data + f.line + f.len - shift,
+              h->lines.len - (f.line + f.len - shift));
+      h->lines.len -= f.len;
+      shift += f.len;
+      continue;
+    }
+    f.line -= shift;
+    f.value -= shift;
+    h->v[kept++] = f;
+  }
+  h->n = kept;
+  if (h->lines.data) h->lines.data[h->lines.len] = '\0';
+}
+
+void qr_http_headers_copy(qr_http_headers_t *dst, const qr_http_headers_t *src) {
+  dst->n = 0;
+  dst->lines.len = 0;
+  if (src->n > dst->cap) {
+    dst->cap = src->n;
+    dst->v = qr_xrealloc(dst->v, dst->cap * sizeof *dst->v);
+  }
+  if (src->n) memcpy(dst->v, src->v, src->n * sizeof *src->v);
+  dst->n = src->n;
+  if (src->lines.len) qr_buf_append(&dst->lines, src->lines.data, src->lines.len);
+}
+
+void qr_http_headers_free(qr_http_headers_t *h) {
+  free(h->v);
+  qr_buf_free(&h->lines);
+  memset(h, 0, sizeof *h);
 }
 
 static const char *reason(int status) {
@@ -176,7 +296,7 @@ static void reset_request(conn *c) {
   }
   c->nheaders = 0;
   c->head_bytes = 0;
-  c->last_was_value = 0;
+  c->version_seen = 0;
   c->body.len = 0;
   if (c->body.cap > 64 * 1024) qr_buf_free(&c->body); /* do not keep a big buffer per idle client */
 }
@@ -208,6 +328,8 @@ static void on_handle_closed(uv_handle_t *h) {
   qr_buf_free(&c->field);
   qr_buf_free(&c->value);
   qr_buf_free(&c->body);
+  s->output -= c->unparsed.len;
+  qr_buf_free(&c->unparsed);
   free(c->headers);
   qr_tls_conn_free(c->tls);
   if (c->remote[0]) ip_add(s, c->remote, -1);
@@ -229,6 +351,7 @@ typedef struct {
   uv_write_t req;
   conn *c;
   int close_after;
+  size_t held; /* bytes counted in the server's output until written */
   char *owned; /* freed once written (TLS output, or a response body handed over), or NULL */
   char data[];
 } write_req;
@@ -280,10 +403,13 @@ static void linger(conn *c) {
   resume_reading(c);
 }
 
+static void resume_parsing(conn *c);
+
 static void on_written(uv_write_t *w, int status) {
   write_req *wr = (write_req *)w;
   conn *c = wr->c;
   int close_after = wr->close_after;
+  c->srv->output -= wr->held;
   free(wr->owned);
   free(wr);
   if (c->state == ST_CLOSING || c->state == ST_LINGER) return;
@@ -295,8 +421,8 @@ static void on_written(uv_write_t *w, int status) {
     linger(c);
     return;
   }
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < c->srv->limits.write_queue_max / 2)
-    resume_reading(c);
+  if (c->paused && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= c->srv->limits.write_queue_max / 2)
+    resume_parsing(c);
 }
 
 /* Writes what the socket takes at once, when nothing is queued before it: most responses go
@@ -309,11 +435,29 @@ static size_t write_now(conn *c, uv_buf_t *b, unsigned n, int close_after) {
   return r > 0 ? (size_t)r : 0;
 }
 
-static void after_queued(conn *c) {
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > c->srv->limits.write_queue_max && c->reading) {
-    uv_read_stop((uv_stream_t *)&c->tcp); /* a client that does not read its responses waits */
-    c->reading = 0;
+/* The worker holds more unsent output than limits.output_max: the connection adding to it is
+ * closed (a client that reads its responses seldom has anything queued). One line a second. */
+static void output_over(conn *c) {
+  qr_http_server_t *s = c->srv;
+  uint64_t now = uv_now(s->loop);
+  if (!s->output_logged_at || now - s->output_logged_at >= 1000) {
+    qr_log(QR_LOG_WARN,
+                  "closing the connection from %s: %zu bytes of responses wait unsent in this worker, over "
+                  "limits.worker_output (%zu); its client reads too slowly or not at all (%u more closed since the "
+                  "last such line)",
+                  c->remote, s->output, s->limits.output_max, s->output_closed);
+    s->output_logged_at = now;
+    s->output_closed = 0;
+  } else {
+    s->output_closed++;
   }
+  conn_close(c);
+}
+
+static void after_queued(conn *c, write_req *wr, size_t held) {
+  wr->held = held;
+  c->srv->output += held;
+  if (c->srv->output > c->srv->limits.output_max) output_over(c);
 }
 
 /* Sends bytes: either owned (a malloc'd block of hlen bytes, freed once written) or head and
@@ -322,6 +466,7 @@ static void queue_write(conn *c, char *owned, const char *head, size_t hlen, con
                         int close_after) {
   write_req *wr;
   uv_buf_t b;
+  size_t held;
   if (owned) {
     b = uv_buf_init(owned, (unsigned)hlen);
     size_t done = write_now(c, &b, 1, close_after);
@@ -332,6 +477,7 @@ static void queue_write(conn *c, char *owned, const char *head, size_t hlen, con
     wr = qr_xmalloc(sizeof *wr);
     wr->owned = owned;
     b = uv_buf_init(owned + done, (unsigned)(hlen - done));
+    held = hlen;
   } else {
     uv_buf_t parts[2] = {uv_buf_init((char *)head, (unsigned)hlen), uv_buf_init((char *)body, (unsigned)blen)};
     size_t done = write_now(c, parts, blen ? 2 : 1, close_after);
@@ -349,16 +495,18 @@ static void queue_write(conn *c, char *owned, const char *head, size_t hlen, con
     if (hlen) memcpy(wr->data, head, hlen);
     if (blen) memcpy(wr->data + hlen, body, blen);
     b = uv_buf_init(wr->data, (unsigned)(hlen + blen));
+    held = hlen + blen;
   }
   wr->c = c;
   wr->close_after = close_after;
+  wr->held = 0;
   if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
     free(wr->owned);
     free(wr);
     conn_close(c);
     return;
   }
-  after_queued(c);
+  after_queued(c, wr, held);
 }
 
 /* Plain HTTP: sends head (borrowed until this returns) and the body block itself, which this
@@ -376,6 +524,7 @@ static void queue_write_body(conn *c, const char *head, size_t hlen, char *body,
   wr->owned = body;
   wr->c = c;
   wr->close_after = close_after;
+  wr->held = 0;
   size_t body_done = done > hlen ? done - hlen : 0;
   uv_buf_t rest[2] = {uv_buf_init(wr->data, (unsigned)head_left),
                       uv_buf_init(body + body_done, (unsigned)(blen - body_done))};
@@ -385,7 +534,7 @@ static void queue_write_body(conn *c, const char *head, size_t hlen, char *body,
     conn_close(c);
     return;
   }
-  after_queued(c);
+  after_queued(c, wr, head_left + blen);
 }
 
 /* Sends the TLS engine's pending output (handshake messages, records, alerts). With close_after
@@ -423,13 +572,17 @@ static void send_bytes(conn *c, const char *head, size_t hlen, const char *body,
   tls_flush(c, close_after);
 }
 
-/* "PID-sN" in hex: the worker's pid, then a counter. */
-static void new_request_id(conn *c) {
-  size_t n = qr_fmt_uint(c->id, (unsigned)c->srv->pid, 16);
-  c->id[n++] = '-';
-  c->id[n++] = 's';
-  qr_fmt_uint(c->id + n, ++c->srv->next_id, 16);
+void qr_http_request_id(char out[32]) {
+  static unsigned pid;
+  static unsigned long long next;
+  if (!pid) pid = (unsigned)getpid(); /* a worker is forked by exec: never a parent's stale pid */
+  size_t n = qr_fmt_uint(out, pid, 16);
+  out[n++] = '-';
+  out[n++] = 's';
+  qr_fmt_uint(out + n, ++next, 16);
 }
+
+static void new_request_id(conn *c) { qr_http_request_id(c->id); }
 
 /* The Date header's value, formatted once a second. */
 static const char *http_date(void) {
@@ -447,6 +600,7 @@ static const char *http_date(void) {
 
 /* An error answer produced by the server itself (limits, bad framing); always closes. */
 static void send_error(conn *c, int status, const char *why) {
+  if (c->state == ST_CLOSING) return;
   char head[512];
   const char *date = http_date();
   if (c->state != ST_HEAD && c->state != ST_BODY) new_request_id(c); /* not inside a request */
@@ -478,13 +632,26 @@ static void send_error(conn *c, int status, const char *why) {
 
 static void on_timeout(uv_timer_t *t) {
   conn *c = t->data;
-  if (c->state == ST_IDLE || c->state == ST_LINGER) {
+  qr_http_limits_t *l = &c->srv->limits;
+  if (c->state == ST_IDLE) {
+    /* Responses still going out to a client that takes them (a large file, a slow link) keep
+     * the connection another period; one that took nothing since the last is closed. */
+    size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (q && q < c->queue_mark) {
+      c->queue_mark = q;
+      start_timer(c, l->idle_timeout_ms, 0);
+      return;
+    }
     conn_close(c); /* keep-alive idleness: close quietly */
+  } else if (c->state == ST_LINGER) {
+    conn_close(c);
   } else if (c->state == ST_HEAD) {
-    send_error(c, 408, "the request head did not arrive in time");
+    send_error(c, 408, "the request head did not arrive within limits.header_timeout_ms of its first byte");
   } else if (c->state == ST_BODY) {
-    uint64_t elapsed = uv_now(c->srv->loop) - c->body_started;
-    if (elapsed > BODY_GRACE_MS && c->body.len < (size_t)(c->srv->limits.body_min_rate * (elapsed / 1000)))
+    uint64_t now = uv_now(c->srv->loop), elapsed = now - c->body_started;
+    if (now - c->started >= l->request_timeout_ms)
+      send_error(c, 408, "the request did not arrive within limits.request_timeout_ms of its first byte");
+    else if (elapsed > BODY_GRACE_MS && c->body.len < (size_t)(l->body_min_rate * (elapsed / 1000)))
       send_error(c, 408, "the request body arrived too slowly");
   }
 }
@@ -497,23 +664,51 @@ static int limit(conn *c, int status, const char *why) {
   return -1;
 }
 
+/* The first byte of a request (empty lines before it are skipped and change nothing): its head
+ * and its whole must arrive within fixed deadlines from here. */
 static int on_message_begin(llhttp_t *p) {
   conn *c = p->data;
+  qr_http_limits_t *l = &c->srv->limits;
   reset_request(c);
   new_request_id(c);
   c->state = ST_HEAD;
-  start_timer(c, c->srv->limits.header_timeout_ms, 0);
+  c->started = uv_now(c->srv->loop);
+  start_timer(c, l->header_timeout_ms < l->request_timeout_ms ? l->header_timeout_ms : l->request_timeout_ms, 0);
+  return 0;
+}
+
+/* A byte's offset in the connection's input (at lies in the buffer being parsed). */
+static uint64_t stream_off(const conn *c, const char *at) { return c->in_off + (uint64_t)(at - c->in_base); }
+
+/* The request line is method SP target SP HTTP-version, one space each (RFC 9112 3): llhttp
+ * skips extra spaces, so their positions are compared. */
+static int on_method(llhttp_t *p, const char *at, size_t len) {
+  conn *c = p->data;
+  c->method_end = stream_off(c, at) + len;
   return 0;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len) {
   conn *c = p->data;
+  if (c->url.len == 0 && stream_off(c, at) != c->method_end + 1)
+    return limit(c, 400, "the request line has more than one space after the method");
   if (c->url.len + len > c->srv->limits.request_line_max) return limit(c, 414, "the request line is longer than limits.request_line_max");
   qr_buf_append(&c->url, at, len);
+  c->url_end = stream_off(c, at) + len;
   return 0;
 }
 
-static int commit_header(conn *c) {
+static int on_version(llhttp_t *p, const char *at, size_t len) {
+  conn *c = p->data;
+  (void)len;
+  if (!c->version_seen && stream_off(c, at) != c->url_end + sizeof " HTTP/" - 1)
+    return limit(c, 400, "the request line has more than one space before the HTTP version");
+  c->version_seen = 1;
+  return 0;
+}
+
+static int commit_header(llhttp_t *p) {
+  conn *c = p->data;
   if (c->nheaders >= c->srv->limits.header_count_max) return limit(c, 431, "more header fields than limits.header_count_max");
   if (c->nheaders == c->headers_cap) {
     c->headers_cap = c->headers_cap ? c->headers_cap * 2 : 16;
@@ -525,7 +720,6 @@ static int commit_header(conn *c) {
   c->headers[c->nheaders].value = qr_xstrdup(c->value.len ? c->value.data : "");
   c->nheaders++;
   c->field.len = c->value.len = 0;
-  c->last_was_value = 0;
   return 0;
 }
 
@@ -538,39 +732,78 @@ static int header_bytes(conn *c, size_t len) {
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   conn *c = p->data;
-  if (c->last_was_value && commit_header(c)) return -1;
   if (header_bytes(c, len)) return -1;
+  /* llhttp takes "Name :" with the space in the name; RFC 9112 5.1 says reject it. */
+  if (memchr(at, ' ', len) || memchr(at, '\t', len)) return limit(c, 400, "a header field has whitespace before its colon");
   qr_buf_append(&c->field, at, len);
+  return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p) {
+  conn *c = p->data;
+  if (c->field.len == 0) return limit(c, 400, "a header field has an empty name");
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   conn *c = p->data;
-  c->last_was_value = 1;
   if (header_bytes(c, len)) return -1;
   qr_buf_append(&c->value, at, len);
   return 0;
 }
 
+/* What RFC 9112 and 9110 ask of a request head before it is answered: 400, 417, 501 or 505, and
+ * at most one 100 Continue. */
+static int check_head(conn *c, llhttp_t *p, int has_body) {
+  if (p->http_major == 0) return limit(c, 400, "the request line has no HTTP version (HTTP/0.9 is not served)");
+  if (p->http_major != 1) return limit(c, 505, "this server speaks HTTP/1.1 and HTTP/1.0 on this connection");
+  /* CONNECT asks for a tunnel, which only a proxy makes; what follows its head is not HTTP, so the
+   * connection closes after the 501 (RFC 9110 9.3.6, 15.6.2). */
+  if (p->method == HTTP_CONNECT) return limit(c, 501, "CONNECT is not supported: this server is not a proxy");
+  unsigned hosts = 0;
+  int expect_continue = 0;
+  for (unsigned i = 0; i < c->nheaders; i++) {
+    const qr_http_header_t *h = &c->headers[i];
+    if (strcmp(h->name, "host") == 0) hosts++;
+    if (strcmp(h->name, "expect") == 0 && p->http_minor >= 1) { /* HTTP/1.0 expectations are ignored */
+      if (strcasecmp(h->value, "100-continue") != 0) return limit(c, 417, "the only expectation served is 100-continue");
+      expect_continue = 1;
+    }
+  }
+  if (hosts > 1) return limit(c, 400, "the request has more than one Host header");
+  if (hosts == 0 && p->http_minor >= 1) return limit(c, 400, "an HTTP/1.1 request needs a Host header");
+  /* Upgrade (websocket, h2c) is declined by answering over HTTP/1.1 on the same connection, which
+   * RFC 9110 7.8 allows: one response, and the next request is parsed as HTTP/1.1. */
+  p->upgrade = 0;
+  if (expect_continue && has_body) { /* once, however many Expect lines */
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    send_bytes(c, cont, sizeof cont - 1, NULL, 0, 0);
+  }
+  return 0;
+}
+
 static int on_headers_complete(llhttp_t *p) {
   conn *c = p->data;
-  if (c->last_was_value && commit_header(c)) return -1;
   if (c->url.len == 0) qr_buf_append(&c->url, "/", 1);
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.body_max)
     return limit(c, 413, "the body is larger than limits.body_max");
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+  if (check_head(c, p, has_body)) return -1;
   if (has_body) {
     c->state = ST_BODY;
     c->body_started = uv_now(c->srv->loop);
     start_timer(c, 1000, 1000);
-    for (unsigned i = 0; i < c->nheaders; i++)
-      if (strcmp(c->headers[i].name, "expect") == 0 && strcasecmp(c->headers[i].value, "100-continue") == 0 && p->http_minor >= 1) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        send_bytes(c, cont, sizeof cont - 1, NULL, 0, 0);
-      }
   } else {
     uv_timer_stop(&c->timer);
   }
+  return 0;
+}
+
+/* A chunk that cannot fit is refused when its size arrives, not after its bytes. */
+static int on_chunk_header(llhttp_t *p) {
+  conn *c = p->data;
+  if (p->content_length > c->srv->limits.body_max - c->body.len)
+    return limit(c, 413, "a chunk is larger than limits.body_max allows");
   return 0;
 }
 
@@ -609,36 +842,6 @@ static uint64_t body_hash(const char *s, size_t n) {
   return mix64(h[0] ^ mix64(h[1] ^ mix64(h[2] ^ mix64(h[3]))));
 }
 
-static int has_header_line(const qr_buf_t *head, const char *name) {
-  if (!head->data) return 0;
-  size_t n = strlen(name);
-  const char *p = head->data;
-  while (p && *p) {
-    if (strncasecmp(p, name, n) == 0 && p[n] == ':') return 1;
-    p = strstr(p, "\r\n");
-    if (p) p += 2;
-  }
-  return 0;
-}
-
-static const char *header_line_value(const qr_buf_t *head, const char *name, size_t *len) {
-  if (!head->data) return NULL;
-  size_t n = strlen(name);
-  const char *p = head->data;
-  while (p && *p) {
-    if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-      const char *v = p + n + 1;
-      while (*v == ' ') v++;
-      const char *end = strstr(v, "\r\n");
-      *len = end ? (size_t)(end - v) : strlen(v);
-      return v;
-    }
-    p = strstr(p, "\r\n");
-    if (p) p += 2;
-  }
-  return NULL;
-}
-
 /* 1 when the client takes gzip (a "gzip" or "*" coding whose q is not 0). */
 static int accepts_gzip(const char *ae) {
   if (!ae) return 0;
@@ -667,6 +870,10 @@ static int compressible(const char *type, size_t len) {
   for (int i = 0; prefixes[i]; i++)
     if (len >= strlen(prefixes[i]) && strncasecmp(type, prefixes[i], strlen(prefixes[i])) == 0) return 1;
   return 0;
+}
+
+int qr_http_gzip_candidate(const char *type, size_t len) {
+  return len >= GZIP_MIN && compressible(type, strlen(type));
 }
 
 static int gzip_into(const char *in, size_t n, qr_buf_t *out) {
@@ -707,12 +914,12 @@ static int etag_matches(const char *inm, const char *etag) {
 
 void qr_http_response_prepare(qr_http_response_t *res, int want_gzip) {
   if (!res->prepared) {
-    size_t tlen = 0;
-    const char *type = header_line_value(&res->head, "Content-Type", &tlen);
+    size_t tlen = 0, n;
+    const char *type = qr_http_response_get(res, QR_HDR_CONTENT_TYPE, &tlen);
     res->compressible = res->status == 200 && res->body.len >= GZIP_MIN && compressible(type, tlen) &&
-                        !has_header_line(&res->head, "Content-Encoding") &&
-                        !has_header_line(&res->head, "Content-Range");
-    if (res->status == 200 && !has_header_line(&res->head, "ETag"))
+                        !qr_http_response_get(res, QR_HDR_CONTENT_ENCODING, &n) &&
+                        !qr_http_response_get(res, QR_HDR_CONTENT_RANGE, &n);
+    if (res->status == 200 && !res->etag[0] && !qr_http_response_get(res, QR_HDR_ETAG, &n))
       snprintf(res->etag, sizeof res->etag, "\"%016llx\"",
                (unsigned long long)body_hash(res->body.data ? res->body.data : "", res->body.len));
     res->prepared = 1;
@@ -724,7 +931,7 @@ void qr_http_response_prepare(qr_http_response_t *res, int want_gzip) {
 }
 
 void qr_http_response_free(qr_http_response_t *res) {
-  qr_buf_free(&res->head);
+  qr_http_headers_free(&res->headers);
   qr_buf_free(&res->body);
   qr_buf_free(&res->gz);
   memset(res, 0, sizeof *res);
@@ -760,7 +967,7 @@ static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *r
     strcat(extra, "\r\n");
   } else if (cacheable) {
     size_t elen;
-    const char *e = header_line_value(&res->head, "ETag", &elen);
+    const char *e = qr_http_response_get(res, QR_HDR_ETAG, &elen);
     if (e && elen < sizeof etag) {
       memcpy(etag, e, elen);
       etag[elen] = '\0';
@@ -788,7 +995,7 @@ static void respond(conn *c, const qr_http_request_t *req, qr_http_response_t *r
   if (!keep_alive) qr_buf_puts(&head, "Connection: close\r\n");
   else if (req->http_minor == 0) qr_buf_puts(&head, "Connection: keep-alive\r\n");
   qr_buf_puts(&head, extra);
-  if (res->head.len) qr_buf_append(&head, res->head.data, res->head.len);
+  if (res->headers.lines.len) qr_buf_append(&head, res->headers.lines.data, res->headers.lines.len);
   qr_buf_append(&head, "\r\n", 2);
   qr_buf_t *whole = body == res->body.data ? &res->body : body == res->gz.data ? &res->gz : NULL;
   if (!c->tls && !no_body && blen >= 4096 && whole && whole->len == blen) {
@@ -822,16 +1029,21 @@ static int on_message_complete(llhttp_t *p) {
   req.accepts_gzip = accepts_gzip(qr_http_header(&req, "accept-encoding")); /* once: cache and respond */
   qr_http_response_t res = {.status = 200};
   s->cbs.handle(s->cbs.ud, &req, &res);
-  s->requests++;
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
   respond(c, &req, &res, keep_alive);
   qr_http_response_free(&res);
+  if (c->state == ST_CLOSING) return HPE_PAUSED; /* closed while answering (see output_over) */
   c->state = ST_IDLE;
   if (!keep_alive) {
     c->close_after = 1;
     return HPE_PAUSED; /* stop parsing pipelined requests behind a closing one */
   }
+  c->queue_mark = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
   start_timer(c, s->limits.idle_timeout_ms, 0);
+  if (c->queue_mark > s->limits.write_queue_max) {
+    c->paused = 1; /* back-pressure: parse nothing more until the client has read some */
+    return HPE_PAUSED;
+  }
   return 0;
 }
 
@@ -841,10 +1053,15 @@ static const llhttp_settings_t *parser_settings(void) {
   if (!ready) {
     llhttp_settings_init(&settings);
     settings.on_message_begin = on_message_begin;
+    settings.on_method = on_method;
     settings.on_url = on_url;
+    settings.on_version = on_version;
     settings.on_header_field = on_header_field;
+    settings.on_header_field_complete = on_header_field_complete;
     settings.on_header_value = on_header_value;
+    settings.on_header_value_complete = commit_header;
     settings.on_headers_complete = on_headers_complete;
+    settings.on_chunk_header = on_chunk_header;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
     ready = 1;
@@ -859,12 +1076,29 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(slab, sizeof slab);
 }
 
-/* Parses request bytes (as received, or as decrypted from TLS). */
+/* Parses request bytes (as received, or as decrypted from TLS). Bytes between requests do not
+ * touch the timer: only a request's first byte does (on_message_begin). */
 static void feed(conn *c, const char *data, size_t n) {
-  if (c->state == ST_IDLE && !c->srv->draining) start_timer(c, c->srv->limits.header_timeout_ms, 0);
+  c->in_base = data;
   llhttp_errno_t err = llhttp_execute(&c->parser, data, n);
-  if (err == HPE_OK) return;
+  if (err == HPE_OK) {
+    c->in_off += n;
+    return;
+  }
+  if (c->state == ST_CLOSING) return;
   if (err == HPE_PAUSED && c->close_after) return;
+  if (err == HPE_PAUSED && c->paused) { /* keep what follows for when the client has read */
+    const char *at = llhttp_get_error_pos(&c->parser);
+    size_t used = at ? (size_t)(at - data) : n;
+    c->in_off += used;
+    qr_buf_append(&c->unparsed, data + used, n - used);
+    c->srv->output += n - used;
+    if (c->reading) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->reading = 0;
+    }
+    return;
+  }
   if (c->pending_status) {
     send_error(c, c->pending_status, c->pending_reason);
   } else {
@@ -878,6 +1112,8 @@ static void feed(conn *c, const char *data, size_t n) {
 /* TLS: ciphertext in, handshake, then plaintext to the parser. The handshake shares the request
  * head deadline set at accept: reads during it do not extend it, so a client cannot hold a
  * connection by trickling handshake bytes. */
+static void tls_pump(conn *c);
+
 static void tls_read(conn *c, const char *data, size_t n) {
   if (!c->tls_seen) {
     c->tls_seen = 1;
@@ -900,8 +1136,13 @@ static void tls_read(conn *c, const char *data, size_t n) {
     tls_flush(c, 0);
     if (rc == QR_TLS_AGAIN || c->state == ST_CLOSING) return;
   }
+  tls_pump(c);
+}
+
+/* Decrypts and parses what the engine holds, until it needs more or the parser pauses. */
+static void tls_pump(conn *c) {
   static char plain[16 * 1024]; /* one record's worth; one loop thread */
-  while (c->tls && c->state != ST_CLOSING && c->state != ST_LINGER && !c->close_after) {
+  while (c->tls && c->state != ST_CLOSING && c->state != ST_LINGER && !c->close_after && !c->paused) {
     ssize_t r = qr_tls_conn_read(c->tls, plain, sizeof plain);
     if (r == 0) break;
     if (r < 0) { /* close_notify or a bad record: we are done with this client */
@@ -922,8 +1163,30 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (c->state == ST_CLOSING || c->state == ST_LINGER || c->close_after) return; /* discarded */
+  if (c->paused) { /* read before reading stopped: kept for later */
+    if (c->tls) {
+      qr_tls_conn_input(c->tls, buf->base, (size_t)nread);
+    } else {
+      qr_buf_append(&c->unparsed, buf->base, (size_t)nread);
+      c->srv->output += (size_t)nread;
+    }
+    return;
+  }
   if (c->tls) tls_read(c, buf->base, (size_t)nread);
   else feed(c, buf->base, (size_t)nread);
+}
+
+/* The client has read enough of its responses: parse what waited, then read again. */
+static void resume_parsing(conn *c) {
+  c->paused = 0;
+  llhttp_resume(&c->parser);
+  qr_buf_t in = c->unparsed;
+  memset(&c->unparsed, 0, sizeof c->unparsed);
+  c->srv->output -= in.len;
+  if (in.len) feed(c, in.data, in.len); /* may pause again: what is left goes back to unparsed */
+  qr_buf_free(&in);
+  if (c->tls && !c->paused) tls_pump(c);
+  if (!c->paused && !c->close_after && c->state != ST_CLOSING && c->state != ST_LINGER) resume_reading(c);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -976,7 +1239,6 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
   s->loop = loop;
   s->limits = *limits;
   s->cbs = *cbs;
-  s->pid = (unsigned)getpid();
   /* Every worker accepts from the same sockets. libuv's accept loop takes all pending
    * connections at once, so a burst of clients could land on one worker and leave the others
    * idle; with this libuv yields after each accept and the burst spreads (read once, at the first
@@ -993,7 +1255,7 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
     int rc = uv_tcp_open(&s->listeners[i], listeners[i].fd);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listeners[i], 1024, on_connection);
     if (rc != 0) {
-      qr_server_log(QR_LOG_ERROR, "cannot listen on inherited socket %d: %s", listeners[i].fd, uv_strerror(rc));
+      qr_log(QR_LOG_ERROR, "cannot listen on inherited socket %d: %s", listeners[i].fd, uv_strerror(rc));
       return QR_EIO; /* the worker exits; its handles go with the process */
     }
   }
@@ -1019,5 +1281,3 @@ void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud)
     if (c->state == ST_IDLE) start_timer(c, DRAIN_GRACE_MS, 0);
   maybe_drained(s);
 }
-
-unsigned long long qr_http_server_requests(const qr_http_server_t *s) { return s->requests; }

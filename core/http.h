@@ -15,12 +15,16 @@ typedef struct {
   size_t headers_max;        /* 32 KiB: all headers together; larger is 431 */
   unsigned header_count_max; /* 100 fields; more is 431 */
   size_t body_max;           /* 1 MiB: larger is 413 */
-  unsigned header_timeout_ms; /* 10 s to receive the request head: else 408 and close */
-  unsigned idle_timeout_ms;  /* 15 s of keep-alive idleness: close */
+  /* Deadlines are fixed when set: bytes that make no progress (empty lines between requests, a
+   * trickled head) never extend them. */
+  unsigned header_timeout_ms; /* 10 s from a request's first byte (or from accept) to its last header: 408 */
+  unsigned request_timeout_ms; /* 60 s from a request's first byte to its last body byte: 408 */
+  unsigned idle_timeout_ms;  /* 15 s of keep-alive idleness, or of a reader that takes nothing: close */
   unsigned body_min_rate;    /* bytes per second a body must keep up after the first 5 s */
   unsigned max_connections;  /* per worker */
   unsigned max_per_ip;       /* connections per client address, per worker */
-  size_t write_queue_max;    /* bytes queued to a slow reader before we stop reading its requests */
+  size_t write_queue_max;    /* 256 KiB of unsent responses on a connection: its pipelined requests wait */
+  size_t output_max;         /* 128 MiB of unsent responses in the worker: connections adding more close */
 } qr_http_limits_t;
 
 /* Hardened-nginx-like defaults. */
@@ -49,28 +53,87 @@ typedef struct {
 /* The first header named name (lower-case), or NULL. Borrowed from req. */
 const char *qr_http_header(const qr_http_request_t *req, const char *name);
 
-/* What a handler fills in. head holds extra header lines ("Name: value\r\n"); body the bytes.
- * Both are owned by the server and reset for each request. */
+/* Response header names the server itself looks at, interned once when a header is added, so
+ * nothing searches header text again. */
+enum {
+  QR_HDR_OTHER,
+  QR_HDR_AGE,
+  QR_HDR_CACHE_CONTROL,
+  QR_HDR_CONTENT_ENCODING,
+  QR_HDR_CONTENT_RANGE,
+  QR_HDR_CONTENT_TYPE,
+  QR_HDR_ETAG,
+  QR_HDR_LOCATION,
+  QR_HDR_SET_COOKIE,
+  QR_HDR_STRICT_TRANSPORT_SECURITY,
+  QR_HDR_VARY,
+  QR_HDR_X_CACHE,
+  QR_HDR_X_REQUEST_ID,
+};
+
+/* One response header: its interned name and where its line sits in the vector's text. */
+typedef struct {
+  unsigned name;  /* QR_HDR_* */
+  unsigned line;  /* offset of "Name: value\r\n" in lines */
+  unsigned len;   /* that line's length, CRLF included */
+  unsigned value; /* offset of the value in lines (it ends 2 bytes before the line does) */
+} qr_http_field_t;
+
+/* The response's header vector: fields in the order added, and their lines composed once as
+ * they will be written ("Name: value\r\n"...), so the writer copies them in one piece. */
+typedef struct {
+  qr_http_field_t *v;
+  unsigned n, cap;
+  qr_buf_t lines;
+} qr_http_headers_t;
+
+/* What a handler fills in. Everything is owned by the server and reset for each request. */
 typedef struct {
   int status;
-  qr_buf_t head;
+  qr_http_headers_t headers;
   qr_buf_t body;
   int close;           /* set to close the connection after this response */
   /* Derived once by qr_http_response_prepare (the page cache keeps them with the page): */
   int prepared;
   int compressible;    /* a text type worth compressing, not already encoded or ranged */
-  char etag[48];       /* strong ETag of the identity body, or "" when the handler set one */
+  char etag[48];       /* strong ETag of the identity body: the handler's (e.g. static files), else the
+                        * body's hash; "" when the handler wrote an ETag line itself. The gzip
+                        * variant is sent with "-gz" inside the quotes. */
   qr_buf_t gz;         /* the gzip variant (len 0 until made, or when it would not be smaller) */
   int gz_made;
 } qr_http_response_t;
 
 /* Computes the ETag and compressibility; with want_gzip also the gzip variant. Idempotent. */
 void qr_http_response_prepare(qr_http_response_t *res, int want_gzip);
+/* 1 when a 200 with this Content-Type and body length is offered gzip-encoded (it is sent so
+ * when the client takes gzip and the result is smaller): lets a handler name the representation
+ * (its ETag) before it has read the body. */
+int qr_http_gzip_candidate(const char *type, size_t len);
+
 /* Frees everything a response holds and zeroes it. */
 void qr_http_response_free(qr_http_response_t *res);
 
-/* Appends a header line; name and value must not contain CR or LF (they are dropped if so). */
+/* The QR_HDR_* id of a header name (any case), QR_HDR_OTHER for names the server ignores. */
+unsigned qr_http_header_id(const char *name, size_t len);
+
+/* Adds a header. name may be in any case: known names are written in their usual spelling,
+ * others with each word capitalised ("x-robots-tag" -> "X-Robots-Tag"). A name that is not a
+ * token (empty, longer than 127 bytes, ':', spaces, controls) or a value with CR, LF or NUL is
+ * dropped: no header injection. Both are copied. */
 void qr_http_response_header(qr_http_response_t *res, const char *name, const char *value);
+void qr_http_response_header_n(qr_http_response_t *res, const char *name, size_t nlen, const char *value,
+                               size_t vlen);
+
+/* The value of the first header with that id (borrowed from res until it changes, not
+ * NUL-terminated: *len says how long), or NULL. */
+const char *qr_http_response_get(const qr_http_response_t *res, unsigned id, size_t *len);
+
+/* Removes every header with that id. */
+void qr_http_response_unset(qr_http_response_t *res, unsigned id);
+
+/* Copies src's headers over dst's (which are freed first). */
+void qr_http_headers_copy(qr_http_headers_t *dst, const qr_http_headers_t *src);
+void qr_http_headers_free(qr_http_headers_t *h);
 
 /* Called once per complete request, in order, on the loop thread. */
 typedef void (*qr_http_handler_cb)(void *ud, const qr_http_request_t *req, qr_http_response_t *res);
@@ -105,7 +168,8 @@ int qr_http_server_start(qr_http_server_t **out, uv_loop_t *loop, const qr_http_
  * frees the server. */
 void qr_http_server_drain(qr_http_server_t *s, void (*done)(void *ud), void *ud);
 
-/* Requests answered so far (for logs and tests). */
-unsigned long long qr_http_server_requests(const qr_http_server_t *s);
+/* Writes the next request id of this process into out: "PID-sN" in hex, the pid then a counter.
+ * The one source of request ids: the server's, and Lua's for requests made without one. */
+void qr_http_request_id(char out[32]);
 
 #endif

@@ -4,6 +4,7 @@
 #include <lua.h>
 
 #include "store.h"
+#include "util.h"
 
 /* Each adds its functions as fields of the table on top of the stack (quire.core). */
 void qr_lua_store_open(lua_State *L);
@@ -13,9 +14,23 @@ void qr_lua_router_open(lua_State *L);
 void qr_lua_crypto_open(lua_State *L);
 void qr_lua_server_open(lua_State *L);
 void qr_lua_template_open(lua_State *L); /* core.template_* */
-void qr_lua_markdown_open(lua_State *L); /* core.markdown_*, core.html_* */
-void qr_lua_search_open(lua_State *L);   /* core.related_* */
+void qr_lua_markdown_open(lua_State *L); /* core.markdown_render */
+void qr_lua_html_open(lua_State *L);     /* core.html_*, core.url_safe */
+void qr_lua_related_open(lua_State *L);  /* core.related_rank */
 void qr_lua_regex_open(lua_State *L);    /* core.regex (PCRE2) */
+
+/* A text buffer for a binding's output, in a new userdata pushed on the stack, so a Lua error
+ * before the result is pushed cannot leak it (its __gc frees it). Owned by the userdata. */
+qr_buf_t *qr_lua_buf_new(lua_State *L);
+
+/* Pushes b's text as a string and frees b's memory early; returns 1. */
+int qr_lua_buf_push(lua_State *L, qr_buf_t *b);
+
+/* Reads the list of URL scheme names at idx into list (room for QR_LUA_MAX_SCHEMES + 1; NULL-
+ * terminated; strings borrowed from the table, which must stay on the stack). Raises on more
+ * than QR_LUA_MAX_SCHEMES or a non-string, naming what. */
+#define QR_LUA_MAX_SCHEMES 16
+void qr_lua_schemes(lua_State *L, int idx, const char **list, const char *what);
 
 /* The store behind a store userdata at idx, or NULL (borrowed; the userdata owns it). */
 qr_store_t *qr_lua_store_get(lua_State *L, int idx);

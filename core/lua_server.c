@@ -1,6 +1,5 @@
-/* Lua binding for `quire serve`: core.serve_master{...} and core.serve_worker{...}; the worker
- * answers each request from the page cache, static folders or the Lua handler, adds the HTTPS
- * policy (redirect, HSTS) and writes the access log. */
+/* Lua binding for `quire serve`: core.serve_master{...} and core.serve_worker{...}, whose pages
+ * the Lua handler renders under the HTTP policy of worker.c. */
 #include <lauxlib.h>
 #include <errno.h>
 #include <lua.h>
@@ -15,24 +14,20 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "log.h"
 #include "lua_api.h"
 #include "sandbox.h"
 #include "server.h"
 #include "static.h"
 #include "tls.h"
+#include "worker.h"
 
 typedef struct {
   lua_State *L;
   int handler_ref;
-  qr_static_t *statics;
+  qr_worker_t *worker;
   qr_cache_t *cache;  /* NULL with --no-cache */
   qr_tls_t *tls;      /* NULL without TLS listeners */
-  char hsts[256];     /* Strict-Transport-Security value for HTTPS responses, or "" */
-  int redirect_http;  /* answer plain-HTTP requests with a redirect to HTTPS */
-  int https_port;     /* the port redirects name (443 is left out) */
-  /* the request being answered, for its access log line */
-  char rid[64];
-  struct timespec t0;
   int tick_ref;       /* Lua function for scheduled work, or LUA_NOREF */
   const char *stats_path; /* where `quire cache stats` reads this worker's numbers, or NULL */
   qr_cache_stats_t saved; /* the numbers last written there */
@@ -48,7 +43,7 @@ static void tick(void *ud) {
     lua_State *L = w->L;
     int top = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->tick_ref);
-    if (lua_pcall(L, 0, 0, 0) != LUA_OK) qr_server_log(QR_LOG_ERROR, "scheduled work failed: %s", lua_tostring(L, -1));
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) qr_log(QR_LOG_ERROR, "scheduled work failed: %s", lua_tostring(L, -1));
     lua_settop(L, top);
   }
   if (!w->stats_path) return;
@@ -56,7 +51,7 @@ static void tick(void *ud) {
   qr_cache_stats(w->cache, &now);
   if (w->stats_saved && memcmp(&now, &w->saved, sizeof now) == 0) return;
   if (qr_cache_stats_save(&now, w->stats_path) != 0) {
-    qr_server_log(QR_LOG_WARN, "cannot write the cache statistics to %s: %s", w->stats_path, strerror(errno));
+    qr_log(QR_LOG_WARN, "cannot write the cache statistics to %s: %s", w->stats_path, strerror(errno));
     w->stats_path = NULL; /* say it once */
     return;
   }
@@ -64,20 +59,7 @@ static void tick(void *ud) {
   w->stats_saved = 1;
 }
 
-/* Anonymous GET/HEAD requests may be answered from the page cache: no credentials, no session
- * cookie. The key is host + target. */
-static int cacheable_request(const qr_http_request_t *req) {
-  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) return 0;
-  if (qr_http_header(req, "authorization")) return 0;
-  const char *cookie = qr_http_header(req, "cookie");
-  return !(cookie && strstr(cookie, "quire_session="));
-}
-
-/* A handler's response may be kept: 200 and no cookie set (its Cache-Control is the cache's
- * to read). */
-static int cacheable_response(const qr_http_response_t *res) {
-  return res->status == 200 && !(res->head.data && strcasestr(res->head.data, "Set-Cookie:"));
-}
+static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt);
 
 /* Collects a NULL-terminated array of the strings in the list at t[field] (borrowed: they stay
  * referenced by the table). */
@@ -97,7 +79,7 @@ static const char **string_list(lua_State *L, int t, const char *field) {
 }
 
 /* core.serve_master{ exe =, listen = {...}, listen_tls = {...}, workers = n, worker_argv = {...},
- *                    watch = {...} } */
+ *                    watch = {...}, request_timeout_ms = n, drain_timeout_ms = n } */
 static int l_serve_master(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   qr_server_master_opts_t o = {0};
@@ -109,6 +91,8 @@ static int l_serve_master(lua_State *L) {
   o.listen_tls = string_list(L, 1, "listen_tls");
   o.worker_argv = string_list(L, 1, "worker_argv");
   o.watch = string_list(L, 1, "watch");
+  o.request_timeout_ms = (unsigned)opt_size(L, 1, "request_timeout_ms", 0);
+  o.drain_timeout_ms = (unsigned)opt_size(L, 1, "drain_timeout_ms", 0);
   if (!o.listen[0] && !o.listen_tls[0]) return luaL_error(L, "no listen address");
   lua_pushinteger(L, qr_server_master(&o));
   return 1;
@@ -121,297 +105,93 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-/* Appends s (n bytes, at most max of them) to out for a quoted log field: quotes, backslashes,
- * control and non-ASCII bytes are written as \xHH (as nginx does), so a client cannot forge
- * lines or fields. */
-static void log_field(qr_buf_t *out, const char *s, size_t n, size_t max) {
-  if (!s || n == 0) {
-    qr_buf_append(out, "-", 1);
-    return;
-  }
-  if (n > max) n = max;
-  char tmp[4 * 512];
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (k + 4 > sizeof tmp) {
-      qr_buf_append(out, tmp, k);
-      k = 0;
-    }
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-      static const char hex[] = "0123456789ABCDEF";
-      tmp[k++] = '\\';
-      tmp[k++] = 'x';
-      tmp[k++] = hex[c >> 4];
-      tmp[k++] = hex[c & 15];
-    } else {
-      tmp[k++] = (char)c;
-    }
-  }
-  qr_buf_append(out, tmp, k);
-}
-
-static void log_str(qr_buf_t *out, const char *s, size_t max) { log_field(out, s, s ? strlen(s) : 0, max); }
-
-/* The combined log format, then the request id and the time taken in seconds:
- * 127.0.0.1 - - [31/Jan/2025:10:00:00 +0000] "GET / HTTP/1.1" 200 5120 "REFERER" "AGENT" "ID" 0.002 */
-static void log_request(void *ud, const qr_http_request_t *req, const qr_http_response_t *res, int status,
-                        size_t body_bytes) {
+/* The renderer worker.c calls: handler(req) -> status, headers, body, tags, private, max_age.
+ * req carries the server's request id. Header names are interned once as the vector is filled. */
+static void render(void *ud, const qr_http_request_t *req, long long data_version, qr_http_response_t *res,
+                   qr_worker_page_t *page) {
   worker_ud *w = ud;
-  if (!qr_server_access_log_enabled()) return;
-  static time_t cached;
-  static char when[48];
-  time_t now = time(NULL);
-  if (now != cached) {
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S %z", &tm);
-    cached = now;
+  lua_State *L = w->L;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, traceback);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, w->handler_ref);
+  lua_createtable(L, 0, 7);
+  lua_pushstring(L, req->method);
+  lua_setfield(L, -2, "method");
+  lua_pushlstring(L, req->target, req->target_len);
+  lua_setfield(L, -2, "target");
+  lua_pushlstring(L, req->body.data, req->body.len);
+  lua_setfield(L, -2, "body");
+  lua_pushstring(L, req->remote);
+  lua_setfield(L, -2, "remote");
+  lua_pushstring(L, req->id);
+  lua_setfield(L, -2, "id");
+  if (data_version >= 0) { /* already read for the cache: the Lua memo need not ask again */
+    lua_pushinteger(L, (lua_Integer)data_version);
+    lua_setfield(L, -2, "data_version");
   }
-  static qr_buf_t line;
-  line.len = 0;
-  qr_buf_puts(&line, req->remote && req->remote[0] ? req->remote : "-");
-  qr_buf_puts(&line, " - - [");
-  qr_buf_puts(&line, when);
-  qr_buf_puts(&line, "] \"");
-  if (req->method && req->target) {
-    qr_buf_puts(&line, req->method);
-    qr_buf_append(&line, " ", 1);
-    log_field(&line, req->target, req->target_len, 2048);
-    qr_buf_puts(&line, req->http_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
-  } else {
-    qr_buf_append(&line, "-", 1);
-  }
-  qr_buf_puts(&line, "\" ");
-  qr_buf_append_uint(&line, (unsigned)status, 10);
-  qr_buf_append(&line, " ", 1);
-  qr_buf_append_uint(&line, body_bytes, 10);
-  qr_buf_puts(&line, " \"");
-  log_str(&line, qr_http_header(req, "referer"), 1024);
-  qr_buf_puts(&line, "\" \"");
-  log_str(&line, qr_http_header(req, "user-agent"), 512);
-  qr_buf_puts(&line, "\" \"");
-  log_str(&line, res && w->rid[0] ? w->rid : req->id, 64);
-  if (res) { /* seconds taken, to the millisecond: "0.002" */
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long long ms = (t1.tv_sec - w->t0.tv_sec) * 1000LL + (t1.tv_nsec - w->t0.tv_nsec + 500000) / 1000000;
-    if (ms < 0) ms = 0;
-    char frac[4] = {(char)('0' + ms % 1000 / 100), (char)('0' + ms % 100 / 10), (char)('0' + ms % 10), '\0'};
-    qr_buf_puts(&line, "\" ");
-    qr_buf_append_uint(&line, (unsigned long long)(ms / 1000), 10);
-    qr_buf_append(&line, ".", 1);
-    qr_buf_puts(&line, frac);
-    qr_buf_append(&line, "\n", 1);
-  } else {
-    qr_buf_puts(&line, "\" -\n");
-  }
-  qr_server_access_log_write(line.data, line.len);
-}
-
-/* Removes the header line name from head and copies its value into out (cap bytes); 1 if found. */
-static int take_header(qr_buf_t *head, const char *name, char *out, size_t cap) {
-  if (!head->data) return 0;
-  size_t n = strlen(name);
-  char *p = head->data, *end = head->data + head->len;
-  while (p < end) {
-    char *eol = strstr(p, "\r\n");
-    char *next = eol ? eol + 2 : end;
-    if ((size_t)(next - p) > n + 1 && strncasecmp(p, name, n) == 0 && p[n] == ':') {
-      const char *v = p + n + 1;
-      while (*v == ' ') v++;
-      size_t vlen = (size_t)((eol ? eol : end) - v);
-      snprintf(out, cap, "%.*s", (int)vlen, v);
-      memmove(p, next, (size_t)(end - next));
-      head->len -= (size_t)(next - p);
-      head->data[head->len] = '\0';
-      return 1;
+  lua_createtable(L, 0, (int)req->nheaders);
+  for (unsigned i = 0; i < req->nheaders; i++) {
+    /* Repeated fields are joined with ", " (RFC 9110 5.3). */
+    lua_getfield(L, -1, req->headers[i].name);
+    if (lua_isstring(L, -1)) {
+      lua_pushliteral(L, ", ");
+      lua_pushstring(L, req->headers[i].value);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushstring(L, req->headers[i].value);
     }
-    p = next;
+    lua_setfield(L, -2, req->headers[i].name);
   }
-  return 0;
-}
-
-/* The host name of a Host header without its port ("example.org:80" -> "example.org",
- * "[::1]:8080" -> "[::1]"), when it is well-formed; else 0. */
-static int host_only(const char *host, char *out, size_t cap) {
-  if (!host || !*host) return 0;
-  size_t n = 0;
-  if (host[0] == '[') {
-    const char *close = strchr(host, ']');
-    if (!close) return 0;
-    n = (size_t)(close - host) + 1;
-    for (size_t i = 1; i + 1 < n; i++)
-      if (!strchr("0123456789abcdefABCDEF:.", host[i])) return 0;
-  } else {
-    while (host[n] && host[n] != ':') {
-      char c = host[n];
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
-        return 0;
-      n++;
-    }
-  }
-  if (n == 0 || n >= cap) return 0;
-  memcpy(out, host, n);
-  out[n] = '\0';
-  return 1;
-}
-
-/* Plain HTTP -> https://host[:port]/target: 301 for GET and HEAD, 308 for the rest (so a POST
- * stays a POST). */
-static void redirect_to_https(worker_ud *w, const qr_http_request_t *req, qr_http_response_t *res) {
-  char host[256];
-  if (!host_only(qr_http_header(req, "host"), host, sizeof host)) {
-    res->status = 400;
-    qr_buf_puts(&res->body, "Bad Request: a Host header is needed to redirect to HTTPS\n");
+  lua_setfield(L, -2, "headers");
+  if (lua_pcall(L, 1, 6, top + 1) != LUA_OK) {
+    qr_log(QR_LOG_ERROR, "request %s: the request handler failed: %s", req->id, lua_tostring(L, -1));
+    res->status = 500;
+    res->body.len = 0;
+    qr_buf_puts(&res->body, "Internal Server Error\n");
     qr_http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+    lua_settop(L, top);
     return;
   }
-  qr_buf_t loc = {0};
-  char port[16] = "";
-  if (w->https_port && w->https_port != 443) snprintf(port, sizeof port, ":%d", w->https_port);
-  qr_buf_puts(&loc, "https://");
-  qr_buf_puts(&loc, host);
-  qr_buf_puts(&loc, port);
-  if (req->target_len && req->target[0] == '/') qr_buf_append(&loc, req->target, req->target_len);
-  else qr_buf_append(&loc, "/", 1);
-  int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-  res->status = get ? 301 : 308;
-  qr_http_response_header(res, "Location", loc.data);
-  qr_http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
-  qr_buf_puts(&res->body, "Moved to ");
-  qr_buf_append(&res->body, loc.data, loc.len);
-  qr_buf_append(&res->body, "\n", 1);
-  qr_buf_free(&loc);
-}
-
-/* ACME HTTP-01 challenges (certbot --webroot and the like) must stay reachable over plain HTTP. */
-static int is_acme_challenge(const qr_http_request_t *req) {
-  static const char prefix[] = "/.well-known/acme-challenge/";
-  return req->target_len >= sizeof prefix - 1 && strncmp(req->target, prefix, sizeof prefix - 1) == 0;
-}
-
-/* "content-type" -> "Content-Type": Lua handlers may write header names in any case. */
-static void canonical_name(const char *in, char *out, size_t cap) {
-  size_t i = 0;
-  int upper = 1;
-  for (; in[i] && i + 1 < cap; i++) {
-    char c = in[i];
-    if (upper && c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
-    else if (!upper && c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-    out[i] = c;
-    upper = c == '-';
-  }
-  out[i] = '\0';
-}
-
-/* The per-request bridge: HTTPS redirect, page cache, static files, then the Lua
- * handler(req) -> status, headers, body. */
-static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
-  worker_ud *w = ud;
-  clock_gettime(CLOCK_MONOTONIC, &w->t0);
-  w->rid[0] = '\0';
-  if (w->redirect_http && !req->secure && !is_acme_challenge(req)) {
-    redirect_to_https(w, req, res);
-    qr_http_response_header(res, "X-Request-Id", req->id);
-    return;
-  }
-  char key[1024];
-  size_t klen = 0;
-  int use_cache = w->cache && cacheable_request(req);
-  if (use_cache) { /* "HOST TARGET" */
-    const char *host = qr_http_header(req, "host");
-    size_t hlen = host ? strlen(host) : 0;
-    use_cache = hlen + 1 + req->target_len < sizeof key;
-    if (use_cache) {
-      if (hlen) memcpy(key, host, hlen);
-      key[hlen] = ' ';
-      memcpy(key + hlen + 1, req->target, req->target_len);
-      klen = hlen + 1 + req->target_len;
-      key[klen] = '\0';
-    }
-  }
-  if (use_cache) qr_cache_sync(w->cache);
-  if (use_cache && qr_cache_get(w->cache, key, klen, res, req->accepts_gzip)) {
-    qr_http_response_header(res, "X-Cache", "hit");
-  } else if (!w->statics || !qr_static_serve(w->statics, req, res)) {
-    lua_State *L = w->L;
-    int top = lua_gettop(L);
-    lua_pushcfunction(L, traceback);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, w->handler_ref);
-    lua_createtable(L, 0, 6);
-    lua_pushstring(L, req->method);
-    lua_setfield(L, -2, "method");
-    lua_pushlstring(L, req->target, req->target_len);
-    lua_setfield(L, -2, "target");
-    lua_pushlstring(L, req->body.data, req->body.len);
-    lua_setfield(L, -2, "body");
-    lua_pushstring(L, req->remote);
-    lua_setfield(L, -2, "remote");
-    long long dv = use_cache ? qr_cache_data_version(w->cache) : -1;
-    if (dv >= 0) { /* already read for the cache: the Lua memo need not ask again */
-      lua_pushinteger(L, (lua_Integer)dv);
-      lua_setfield(L, -2, "data_version");
-    }
-    lua_createtable(L, 0, (int)req->nheaders);
-    for (unsigned i = 0; i < req->nheaders; i++) {
-      /* Repeated fields are joined with ", " (RFC 9110 5.3). */
-      lua_getfield(L, -1, req->headers[i].name);
-      if (lua_isstring(L, -1)) {
-        lua_pushliteral(L, ", ");
-        lua_pushstring(L, req->headers[i].value);
-        lua_concat(L, 3);
-      } else {
-        lua_pop(L, 1);
-        lua_pushstring(L, req->headers[i].value);
-      }
-      lua_setfield(L, -2, req->headers[i].name);
-    }
-    lua_setfield(L, -2, "headers");
-    if (lua_pcall(L, 1, 4, top + 1) != LUA_OK) {
-      qr_server_log(QR_LOG_ERROR, "request %s: the request handler failed: %s", req->id, lua_tostring(L, -1));
-      res->status = 500;
-      res->body.len = 0;
-      qr_buf_puts(&res->body, "Internal Server Error\n");
-      qr_http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
-    } else {
-      res->status = (int)luaL_optinteger(L, top + 2, 500);
-      if (lua_istable(L, top + 3)) {
-        lua_pushnil(L);
-        while (lua_next(L, top + 3)) {
-          if (lua_type(L, -2) == LUA_TSTRING) {
-            char name[128];
-            canonical_name(lua_tostring(L, -2), name, sizeof name);
-            if (lua_istable(L, -1)) { /* several values: one line each (Set-Cookie) */
-              for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
-                lua_rawgeti(L, -1, i);
-                if (lua_isstring(L, -1)) qr_http_response_header(res, name, lua_tostring(L, -1));
-                lua_pop(L, 1);
-              }
-            } else if (lua_isstring(L, -1)) {
-              qr_http_response_header(res, name, lua_tostring(L, -1));
-            }
+  res->status = (int)luaL_optinteger(L, top + 2, 500);
+  if (lua_istable(L, top + 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, top + 3)) {
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        size_t nlen, vlen;
+        const char *name = lua_tolstring(L, -2, &nlen);
+        if (lua_istable(L, -1)) { /* several values: one line each (Set-Cookie) */
+          for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
+            lua_rawgeti(L, -1, i);
+            const char *v = lua_isstring(L, -1) ? lua_tolstring(L, -1, &vlen) : NULL;
+            if (v) qr_http_response_header_n(res, name, nlen, v, vlen);
+            lua_pop(L, 1);
           }
-          lua_pop(L, 1);
+        } else if (lua_isstring(L, -1)) {
+          const char *v = lua_tolstring(L, -1, &vlen);
+          qr_http_response_header_n(res, name, nlen, v, vlen);
         }
       }
-      size_t blen = 0;
-      const char *body = lua_tolstring(L, top + 4, &blen);
-      if (body) qr_buf_append(&res->body, body, blen);
-      /* The app's request id belongs to this request only: keep it out of the cached page. */
-      take_header(&res->head, "X-Request-Id", w->rid, sizeof w->rid);
-      /* The 4th result: the cache tags the page was built from; untagged pages are not kept. */
-      const char *tags = lua_tostring(L, top + 5);
-      if (use_cache && tags && *tags && cacheable_response(res)) {
-        qr_http_response_prepare(res, 1);
-        if (qr_cache_put(w->cache, key, klen, res, tags)) qr_http_response_header(res, "X-Cache", "miss");
-      }
+      lua_pop(L, 1);
     }
-    lua_settop(L, top);
   }
-  qr_http_response_header(res, "X-Request-Id", w->rid[0] ? w->rid : req->id);
-  if (req->secure && w->hsts[0] && !(res->head.data && strcasestr(res->head.data, "Strict-Transport-Security:")))
-    qr_http_response_header(res, "Strict-Transport-Security", w->hsts);
+  size_t len = 0;
+  const char *body = lua_tolstring(L, top + 4, &len);
+  if (body) qr_buf_append(&res->body, body, len);
+  const char *tags = lua_tolstring(L, top + 5, &len);
+  if (tags) qr_buf_append(&page->tags, tags, len);
+  page->private = lua_toboolean(L, top + 6);
+  page->max_age = lua_isnumber(L, top + 7) && lua_tonumber(L, top + 7) >= 0 ? (long)lua_tonumber(L, top + 7) : -1;
+  lua_settop(L, top);
+}
+
+static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
+  qr_worker_handle(((worker_ud *)ud)->worker, req, res);
+}
+
+static void log_request(void *ud, const qr_http_request_t *req, const qr_http_response_t *res, int status,
+                        size_t body_bytes) {
+  qr_worker_log(((worker_ud *)ud)->worker, req, res, status, body_bytes);
 }
 
 static size_t opt_size(lua_State *L, int t, const char *field, size_t dflt) {
@@ -536,7 +316,9 @@ static void fail_ready(int ready_fd, const char *msg) {
  *                    store = the site's store (for the page cache), cache_bytes = n (0: off),
  *                    cache_stats = "DIR/.quire/cache-PID" (written every tick_ms when it changed,
  *                    removed at exit), tick = fn, tick_ms = n }
- * -> exit status. handler(req) returns status, headers, body, cache tags ("entry:1 list:all").
+ * -> exit status. handler(req) (req.id: the server's request id) returns status, headers, body,
+ * cache tags ("entry:1 list:all"), private (bool), max_age (seconds or nil): worker.c decides
+ * from those whether and how long the page is kept, and writes its Cache-Control.
  * A TLS or access-log problem is reported on ready_fd ("fail MESSAGE") and returns 1. */
 static int l_serve_worker(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -555,6 +337,9 @@ static int l_serve_worker(lua_State *L) {
     limits.header_count_max = (unsigned)opt_size(L, t, "header_count", limits.header_count_max);
     limits.body_max = opt_size(L, t, "request_body", limits.body_max);
     limits.header_timeout_ms = (unsigned)opt_size(L, t, "header_timeout_ms", limits.header_timeout_ms);
+    limits.request_timeout_ms = (unsigned)opt_size(L, t, "request_timeout_ms", limits.request_timeout_ms);
+    limits.write_queue_max = opt_size(L, t, "connection_output", limits.write_queue_max);
+    limits.output_max = opt_size(L, t, "worker_output", limits.output_max);
     limits.idle_timeout_ms = (unsigned)opt_size(L, t, "keepalive_timeout_ms", limits.idle_timeout_ms);
     limits.body_min_rate = (unsigned)opt_size(L, t, "body_min_rate", limits.body_min_rate);
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
@@ -562,13 +347,15 @@ static int l_serve_worker(lua_State *L) {
   }
   lua_pop(L, 1);
   worker_ud w = {.L = L};
+  qr_worker_opts_t wo = {.render = render, .ud = &w};
+  char hsts[256] = "";
   lua_getfield(L, 1, "handler");
   luaL_checktype(L, -1, LUA_TFUNCTION);
   w.handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_getfield(L, 1, "access_log");
   const char *alog_path = lua_isstring(L, -1) ? lua_tostring(L, -1) : lua_toboolean(L, -1) ? "-" : "off";
   char err[512];
-  if (qr_server_access_log_open(alog_path, err, sizeof err) != 0) {
+  if (qr_log_access_open(alog_path, err, sizeof err) != 0) {
     fail_ready(ready_fd, err);
     luaL_unref(L, LUA_REGISTRYINDEX, w.handler_ref);
     lua_pushinteger(L, 1);
@@ -586,28 +373,29 @@ static int l_serve_worker(lua_State *L) {
     lua_settop(L, t);
     if (rc != 0) {
       fail_ready(ready_fd, err);
-      qr_server_access_log_open(NULL, err, sizeof err);
+      qr_log_access_open(NULL, err, sizeof err);
       luaL_unref(L, LUA_REGISTRYINDEX, w.handler_ref);
       lua_pushinteger(L, 1);
       return 1;
     }
     lua_getfield(L, t, "hsts");
-    if (lua_isstring(L, -1)) snprintf(w.hsts, sizeof w.hsts, "%s", lua_tostring(L, -1));
-    else if (lua_toboolean(L, -1)) snprintf(w.hsts, sizeof w.hsts, "max-age=31536000");
+    if (lua_isstring(L, -1)) snprintf(hsts, sizeof hsts, "%s", lua_tostring(L, -1));
+    else if (lua_toboolean(L, -1)) snprintf(hsts, sizeof hsts, "max-age=31536000");
+    wo.hsts = hsts;
     lua_getfield(L, t, "redirect_http");
-    w.redirect_http = lua_toboolean(L, -1);
+    wo.redirect_http = lua_toboolean(L, -1);
     lua_getfield(L, t, "redirect_port");
-    w.https_port = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : fd_port(tls_fds[0]);
+    wo.https_port = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : fd_port(tls_fds[0]);
     lua_settop(L, t - 1);
   }
   lua_getfield(L, 1, "static");
   if (lua_istable(L, -1)) {
-    w.statics = qr_static_new();
+    wo.statics = qr_static_new();
     for (int i = 1; i <= (int)lua_rawlen(L, -1); i++) {
       lua_rawgeti(L, -1, i);
       lua_rawgeti(L, -1, 1);
       lua_rawgeti(L, -2, 2);
-      if (lua_isstring(L, -2) && lua_isstring(L, -1)) qr_static_mount(w.statics, lua_tostring(L, -2), lua_tostring(L, -1));
+      if (lua_isstring(L, -2) && lua_isstring(L, -1)) qr_static_mount(wo.statics, lua_tostring(L, -2), lua_tostring(L, -1));
       lua_pop(L, 3);
     }
   }
@@ -617,6 +405,8 @@ static int l_serve_worker(lua_State *L) {
   lua_pop(L, 1);
   size_t cache_bytes = opt_size(L, 1, "cache_bytes", 0);
   if (store && cache_bytes) w.cache = qr_cache_new(store, cache_bytes);
+  wo.cache = w.cache;
+  w.worker = qr_worker_new(&wo);
   qr_http_listener_t listeners[32];
   int n = 0;
   for (int i = 0; i < nfds; i++) listeners[n++] = (qr_http_listener_t){.fd = fds[i], .tls = NULL};
@@ -634,9 +424,10 @@ static int l_serve_worker(lua_State *L) {
   int status = qr_server_worker(listeners, n, ready_fd, &limits, &cbs, tick, tick_ms);
   if (stats_path) unlink(stats_path); /* a worker that is gone has no numbers */
   luaL_unref(L, LUA_REGISTRYINDEX, w.tick_ref);
-  qr_server_access_log_open(NULL, err, sizeof err); /* flushes */
+  qr_log_access_open(NULL, err, sizeof err); /* flushes */
   fflush(stdout);
-  qr_static_free(w.statics);
+  qr_worker_free(w.worker);
+  qr_static_free(wo.statics);
   qr_cache_free(w.cache);
   qr_tls_free(w.tls);
   luaL_unref(L, LUA_REGISTRYINDEX, w.handler_ref);
@@ -661,6 +452,28 @@ static int l_fd_write(lua_State *L) {
   return 1;
 }
 
+/* core.request_id() -> a request id from the server's generator, for requests made in process
+ * (specs, the test helpers) */
+static int l_request_id(lua_State *L) {
+  char id[32];
+  qr_http_request_id(id);
+  lua_pushstring(L, id);
+  return 1;
+}
+
+/* core.cache_control(cache_control or nil, private, max_age or nil) -> the Cache-Control value
+ * the server gives such a page (qr_worker_cache_control), for in-process requests. */
+static int l_cache_control(lua_State *L) {
+  size_t len = 0;
+  const char *cc = luaL_optlstring(L, 1, NULL, &len);
+  lua_Number age = luaL_optnumber(L, 3, -1);
+  char buf[32];
+  const char *v = qr_worker_cache_control(cc, len, lua_toboolean(L, 2), age >= 0 ? (long)age : -1, buf);
+  if (v) lua_pushstring(L, v);
+  else lua_pushvalue(L, 1);
+  return 1;
+}
+
 /* core.cpus() -> number of CPUs */
 static int l_cpus(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)uv_available_parallelism());
@@ -671,6 +484,7 @@ void qr_lua_server_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"serve_master", l_serve_master}, {"serve_worker", l_serve_worker},
                                  {"exepath", l_exepath}, {"cpus", l_cpus},
                                  {"tls_check", l_tls_check}, {"listen_check", l_listen_check},
-                                 {"fd_write", l_fd_write}, {NULL, NULL}};
+                                 {"fd_write", l_fd_write}, {"request_id", l_request_id},
+                                 {"cache_control", l_cache_control}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

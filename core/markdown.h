@@ -1,18 +1,13 @@
-/* Markdown to HTML (md4c), an allowlist sanitizer for outside HTML (gumbo), escaping and URL checks.
- * The subsystem serves three Lua APIs, so it exports three prefixes: qr_markdown_* (quire.markdown),
- * qr_html_* (quire.html) and qr_url_* (quire.url). */
+/* Markdown to HTML (md4c): GitHub dialect, trusted (editor) or untrusted (comment) input, balanced
+ * output whatever md4c reports, links and images checked against scheme allowlists (html.h). */
 #ifndef QR_MARKDOWN_H
 #define QR_MARKDOWN_H
 #include <stddef.h>
 
 #include "util.h"
 
-/* Hard caps on input size; larger input is refused with QR_ELIMIT (md4c sizes are 32-bit, and
- * the HTML5 parser's work grows with nesting, so these are set well below that). */
+/* Hard cap on input size; larger input is refused with QR_ELIMIT (md4c sizes are 32-bit). */
 #define QR_MARKDOWN_MAX_INPUT (64u << 20)
-#define QR_HTML_MAX_INPUT (16u << 20)
-
-/* ---- Markdown ---------------------------------------------------------------------------- */
 
 /* Rendering options. Every pointer is borrowed for the duration of qr_markdown_render. */
 typedef struct {
@@ -38,79 +33,5 @@ void qr_markdown_opts_init(qr_markdown_opts_t *o, int untrusted);
  * untrusted mode the output is balanced, escaped HTML with no raw markup from src.
  * Returns 0, or QR_ELIMIT when len > QR_MARKDOWN_MAX_INPUT (out untouched), or QR_EINVAL. */
 int qr_markdown_render(const char *src, size_t len, const qr_markdown_opts_t *o, qr_buf_t *out);
-
-/* ---- Escaping and URLs ------------------------------------------------------------------- */
-
-/* Appends s[0..n) to out escaped for HTML text (& < > "); invalid UTF-8 and NUL become U+FFFD. */
-void qr_html_escape(qr_buf_t *out, const char *s, size_t n);
-
-/* Appends s[0..n) escaped for a quoted attribute value (& < > " '); invalid UTF-8 and NUL become
- * U+FFFD. */
-void qr_html_escape_attr(qr_buf_t *out, const char *s, size_t n);
-
-/* Appends s[0..n) to out with every malformed UTF-8 sequence replaced by U+FFFD. */
-void qr_html_scrub_utf8(qr_buf_t *out, const char *s, size_t n);
-
-/* 1 when url (already entity-decoded, as a browser would see it) is safe to put in an href/src:
- * after dropping leading/trailing spaces and controls, removing tab/CR/LF, percent-decoding and
- * lowercasing, either its scheme is in schemes (NULL-terminated; NULL = no scheme allowed), or
- * it has no scheme (relative: "/a", "a/b", "?q", "#x", "//host") and relative is non-zero.
- * Anything that merely looks like a scheme ("java script:", "&x:") or holds control characters
- * is refused. */
-int qr_url_allowed(const char *url, size_t n, const char *const *schemes, int relative);
-
-/* ---- Sanitizer --------------------------------------------------------------------------- */
-
-/* An allowlist: elements, their attributes, URL schemes per attribute, rel for links. */
-typedef struct qr_html_policy qr_html_policy_t;
-
-/* An empty policy (keeps text only; relative URLs allowed, no rel). Free with qr_html_policy_free. */
-qr_html_policy_t *qr_html_policy_new(void);
-
-/* A new policy for article bodies: p br hr a[href title] em strong b i u s del ins sub sup small
- * mark abbr[title] cite q[cite] blockquote[cite] code pre kbd samp var ul ol[start reversed] li
- * dl dt dd h2-h6 img[src alt title width height] figure figcaption table caption thead tbody
- * tfoot tr th[colspan rowspan scope align] td[colspan rowspan align]; href/cite schemes
- * http https mailto, src http https, relative URLs allowed, no rel. Caller frees it. */
-qr_html_policy_t *qr_html_policy_default(void);
-
-void qr_html_policy_free(qr_html_policy_t *p);
-
-/* Allows element tag (an HTML element name). QR_EINVAL for unknown names and for elements that
- * can never be allowed (script, style, iframe, object, embed, svg, math, textarea, ...). */
-int qr_html_policy_allow_element(qr_html_policy_t *p, const char *tag);
-
-/* Allows attribute attr on element tag (tag "*" = every allowed element). QR_EINVAL for bad
- * names and for attributes that can never be allowed (on*, style, srcdoc, srcset, namespaced
- * names such as xlink:href). URL attributes (href, src, action, cite, poster, ...) are kept only
- * when their value passes the scheme allowlist. */
-int qr_html_policy_allow_attr(qr_html_policy_t *p, const char *tag, const char *attr);
-
-/* Allows scheme (e.g. "https") in URL attribute attr, or in every URL attribute that has no
- * list of its own when attr is NULL. QR_EINVAL for a malformed scheme name. */
-int qr_html_policy_allow_scheme(qr_html_policy_t *p, const char *attr, const char *scheme);
-
-/* Whether relative URLs pass (default 1). */
-void qr_html_policy_set_relative(qr_html_policy_t *p, int relative);
-
-/* rel value forced onto every kept <a> (replacing the input's rel); NULL = keep rel only when
- * allowed as an attribute. The string is copied. */
-void qr_html_policy_set_rel(qr_html_policy_t *p, const char *rel);
-
-/* Parses html[0..len) as an HTML5 body fragment and appends to out (caller owns it) the
- * allowlisted part, re-serialized: balanced tags, escaped text and attribute values, valid
- * UTF-8. Disallowed elements are unwrapped (their text kept), except script/style/iframe/
- * object/template/svg/math... whose content is dropped too. Comments are dropped. Start tags
- * nested deeper than an internal cap are kept as text. Returns 0, or QR_ELIMIT when the input
- * is too large or parsing exceeds its memory budget (out then holds no partial output). */
-int qr_html_sanitize(const char *html, size_t len, const qr_html_policy_t *p, qr_buf_t *out);
-
-/* Checks HTML for anything the sanitizer must never let through, by parsing it the way a browser
- * would (as a whole document, so <body onload> and head elements count too): script-capable or document-level elements (script, style, iframe,
- * object, embed, base, meta, link, form, svg, math, noscript, template, ...), on* / style /
- * srcdoc / srcset attributes, and URL attributes (href, src, action, formaction, xlink:href, ...) whose
- * value is not http/https/mailto or relative. Appends one line per finding to findings (caller
- * owns it) and returns their number, or QR_ELIMIT like qr_html_sanitize. For tests and audits. */
-int qr_html_audit(const char *html, size_t len, qr_buf_t *findings);
 
 #endif

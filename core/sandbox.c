@@ -5,8 +5,11 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
 
 #include "embedded.h"
 #include "lua_api.h"
@@ -176,6 +179,38 @@ static int search_embedded(lua_State *L) {
   return 1;
 }
 
+/* Pushes the folder of the bundled plugins: QUIRE_PLUGINS_RELDIR from the binary's own folder
+ * (bin/ -> ../share/quire/plugins once installed, wherever the tree was copied). Only a binary
+ * still inside the build tree it was made in, which has no installed tree beside it, falls back
+ * to the source tree's plugins/. Otherwise the installed location is given even when missing, so
+ * "plugin not found" names where it was expected. */
+static void push_bundled_plugins(lua_State *L) {
+  char exe[PATH_MAX], build[PATH_MAX], found[PATH_MAX];
+  size_t n = sizeof exe;
+  if (uv_exepath(exe, &n) != 0) {
+    lua_pushliteral(L, QUIRE_SOURCE_DIR "/plugins");
+    return;
+  }
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = '\0';
+  const char *dir = lua_pushfstring(L, "%s/%s", exe, QUIRE_PLUGINS_RELDIR);
+  struct stat st;
+  if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (realpath(dir, found)) {
+      lua_pop(L, 1);
+      lua_pushstring(L, found);
+    }
+    return;
+  }
+  if (realpath(QUIRE_BUILD_DIR, build)) {
+    size_t len = strlen(build);
+    if (strncmp(exe, build, len) == 0 && (exe[len] == '/' || exe[len] == '\0')) {
+      lua_pop(L, 1);
+      lua_pushliteral(L, QUIRE_SOURCE_DIR "/plugins");
+    }
+  }
+}
+
 static int open_core(lua_State *L) {
   lua_newtable(L);
   qr_lua_store_open(L);
@@ -186,7 +221,8 @@ static int open_core(lua_State *L) {
   qr_lua_server_open(L);
   qr_lua_template_open(L);
   qr_lua_markdown_open(L);
-  qr_lua_search_open(L);
+  qr_lua_html_open(L);
+  qr_lua_related_open(L);
   qr_lua_regex_open(L);
   lua_pushcfunction(L, l_budget_call);
   lua_setfield(L, -2, "budget_call");
@@ -194,8 +230,8 @@ static int open_core(lua_State *L) {
   lua_setfield(L, -2, "memory");
   lua_pushliteral(L, QUIRE_VERSION);
   lua_setfield(L, -2, "version");
-  lua_pushliteral(L, QUIRE_SOURCE_DIR);
-  lua_setfield(L, -2, "source_dir");
+  push_bundled_plugins(L);
+  lua_setfield(L, -2, "bundled_plugins");
   return 1;
 }
 

@@ -1,16 +1,18 @@
 /* quire serve: the master binds listeners and supervises workers (restart with back-off, reload
- * by generations, drain on stop); a worker runs one libuv loop serving HTTP. */
+ * by generations, drain on stop with a deadline, a watchdog on every request); a worker runs one
+ * libuv loop serving HTTP. */
 #include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +22,18 @@
 #define MAX_LISTENERS 16
 #define READY_TIMEOUT_MS 30000
 #define MAX_WATCHERS 4096 /* directories watched by --dev; more is a site folder full of media */
+#define REQUEST_TIMEOUT_MS 10000 /* defaults of the opts */
+#define DRAIN_TIMEOUT_MS 30000
+#define STOP_GRACE_MS 2000 /* from the watchdog's SIGTERM to its SIGKILL */
+
+/* The page a worker shares with the master. Only the worker writes it: seq goes up by one when
+ * a request (or a round of scheduled work) starts and again when it ends, so it is odd while one
+ * runs; the names are written before seq. The master reads seq every scan and the names only of
+ * a worker it found stuck (which is not writing them). */
+typedef struct {
+  _Atomic unsigned long seq;
+  char id[64], method[16], target[176];
+} wd_slot;
 
 typedef struct master master;
 
@@ -40,6 +54,11 @@ typedef struct worker {
   int state;        /* 0 starting, 1 ready, -1 failed to start */
   int draining, exited, handles_open;
   uint64_t started;
+  wd_slot *page;          /* mapped from the worker's page, or NULL (no watchdog for it) */
+  unsigned long seen_seq; /* the watchdog's last look: seq, and when it first saw that value */
+  uint64_t seen_at;
+  uint64_t kill_at;       /* loop time after which it gets SIGKILL (draining or stopped), or 0 */
+  int stopped;            /* the watchdog stopped it */
   char msg[512];
   size_t msglen;
 } worker;
@@ -63,146 +82,12 @@ struct master {
   int nwatchers, capwatchers;
   uv_timer_t debounce;
   restart *restarts;
+  uv_timer_t watchdog; /* scans the workers' pages; kills past the drain deadline */
+  unsigned request_ms, drain_ms;
 };
 
-/* --- logs */
-
-static const char *level_name(int level) {
-  switch (level) {
-    case QR_LOG_ERROR: return "error";
-    case QR_LOG_WARN: return "warn";
-    case QR_LOG_NOTICE: return "notice";
-    default: return "info";
-  }
-}
-
-/* systemd sets JOURNAL_STREAM to the device:inode of the journal socket it gave us. */
-static int stderr_is_journal(void) {
-  static int known = -1;
-  if (known < 0) {
-    known = 0;
-    const char *js = getenv("JOURNAL_STREAM");
-    unsigned long long dev, ino;
-    struct stat st;
-    if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0)
-      known = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
-  }
-  return known;
-}
-
-void qr_server_log(int level, const char *fmt, ...) {
-  char line[2048];
-  int n;
-  if (stderr_is_journal()) {
-    n = snprintf(line, sizeof line, "<%d>[%s] quire[%d]: ", level, level_name(level), (int)getpid());
-  } else {
-    char when[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    n = snprintf(line, sizeof line, "%s [%s] quire[%d]: ", when, level_name(level), (int)getpid());
-  }
-  va_list ap;
-  va_start(ap, fmt);
-  int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-  va_end(ap);
-  size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m < sizeof line - (size_t)n - 1 ? (size_t)m : sizeof line - (size_t)n - 2);
-  line[len++] = '\n';
-  (void)!write(2, line, len); /* one write: lines from several processes do not interleave */
-}
-
-#define logf_(...) qr_server_log(QR_LOG_NOTICE, __VA_ARGS__)
-#define log_error(...) qr_server_log(QR_LOG_ERROR, __VA_ARGS__)
-
-static struct {
-  int fd;       /* -1: no access log */
-  int own;      /* a file we opened (reopened on SIGUSR1) */
-  int regular;  /* a regular file: any write is whole; else (a pipe) keep writes <= PIPE_BUF */
-  char *path;
-  qr_buf_t buf;
-} alog = {.fd = -1};
-
-#define ALOG_FLUSH_AT (64 * 1024)
-
-static int alog_open_fd(const char *path, char *err, size_t errlen) {
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) snprintf(err, errlen, "cannot open the access log %s: %s", path, strerror(errno));
-  return fd;
-}
-
-int qr_server_access_log_open(const char *path, char *err, size_t errlen) {
-  qr_server_access_log_flush();
-  if (alog.own && alog.fd >= 0) close(alog.fd);
-  free(alog.path);
-  alog.path = NULL;
-  alog.fd = -1;
-  alog.own = 0;
-  if (!path || !*path || strcmp(path, "off") == 0) return 0;
-  if (strcmp(path, "-") == 0 || strcmp(path, "stdout") == 0) {
-    alog.fd = 1;
-  } else if (strcmp(path, "stderr") == 0) {
-    alog.fd = 2;
-  } else {
-    alog.fd = alog_open_fd(path, err, errlen);
-    if (alog.fd < 0) return QR_EIO;
-    alog.own = 1;
-    alog.path = qr_xstrdup(path);
-  }
-  struct stat st;
-  alog.regular = fstat(alog.fd, &st) == 0 && S_ISREG(st.st_mode);
-  return 0;
-}
-
-int qr_server_access_log_enabled(void) { return alog.fd >= 0; }
-
-void qr_server_access_log_write(const char *line, size_t len) {
-  if (alog.fd < 0) return;
-  qr_buf_append(&alog.buf, line, len);
-  if (alog.buf.len >= ALOG_FLUSH_AT) qr_server_access_log_flush();
-}
-
-static void write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return; /* a full disk or a closed pipe: drop the lines rather than block serving */
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
-void qr_server_access_log_flush(void) {
-  if (alog.fd < 0 || alog.buf.len == 0) return;
-  const char *p = alog.buf.data;
-  size_t left = alog.buf.len;
-  while (left > 0) {
-    size_t n = left;
-    if (!alog.regular && n > PIPE_BUF) { /* whole lines of at most PIPE_BUF: atomic on a pipe */
-      n = PIPE_BUF;
-      while (n > 0 && p[n - 1] != '\n') n--;
-      if (n == 0) n = PIPE_BUF; /* one line longer than PIPE_BUF */
-    }
-    write_all(alog.fd, p, n);
-    p += n;
-    left -= n;
-  }
-  alog.buf.len = 0;
-  if (alog.buf.cap > 4 * ALOG_FLUSH_AT) qr_buf_free(&alog.buf);
-}
-
-void qr_server_access_log_reopen(void) {
-  qr_server_access_log_flush();
-  if (!alog.own) return;
-  char err[256];
-  int fd = alog_open_fd(alog.path, err, sizeof err);
-  if (fd < 0) { /* keep writing to the old file rather than lose lines */
-    log_error("%s", err);
-    return;
-  }
-  close(alog.fd);
-  alog.fd = fd;
-}
+#define logf_(...) qr_log(QR_LOG_NOTICE, __VA_ARGS__)
+#define log_error(...) qr_log(QR_LOG_ERROR, __VA_ARGS__)
 
 /* --- master */
 
@@ -235,6 +120,7 @@ static void worker_handle_closed(uv_handle_t *h) {
       *p = w->next;
       break;
     }
+  if (w->page) munmap(w->page, sizeof *w->page);
   free(w);
 }
 
@@ -244,7 +130,11 @@ static void signal_generation(master *m, int generation, int sig, int older) {
   for (worker *w = m->workers; w; w = w->next) {
     if (w->exited) continue;
     if (older ? w->generation < generation : w->generation == generation) {
-      if (sig == SIGTERM) w->draining = 1;
+      if (sig == SIGTERM) {
+        w->draining = 1;
+        uint64_t deadline = uv_now(m->loop) + m->drain_ms;
+        if (!w->kill_at || w->kill_at > deadline) w->kill_at = deadline;
+      }
       uv_process_kill(&w->proc, sig);
     }
   }
@@ -274,6 +164,16 @@ static void close_master_handles(master *m) {
   for (int i = 0; i < m->nwatchers; i++) uv_close((uv_handle_t *)m->watchers[i], (uv_close_cb)free);
 }
 
+/* Once stopping and no worker is left: close what keeps the loop running. */
+static void maybe_finish(master *m) {
+  if (!m->stopping) return;
+  for (worker *w = m->workers; w; w = w->next)
+    if (!w->exited) return;
+  for (int i = 0; i < m->nlisteners; i++)
+    if (!uv_is_closing((uv_handle_t *)&m->listeners[i])) uv_close((uv_handle_t *)&m->listeners[i], NULL);
+  if (!uv_is_closing((uv_handle_t *)&m->watchdog)) uv_close((uv_handle_t *)&m->watchdog, NULL);
+}
+
 static void check_pending(master *m) {
   if (!m->pending) return;
   const char *msg = NULL;
@@ -290,7 +190,7 @@ static void check_pending(master *m) {
       m->stopping = 1;
       close_master_handles(m);
     } else {
-      qr_server_log(QR_LOG_WARN, "the workers of generation %d keep serving", m->generation);
+      qr_log(QR_LOG_WARN, "the workers of generation %d keep serving", m->generation);
     }
     return;
   }
@@ -376,14 +276,27 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
   uv_close((uv_handle_t *)&w->proc, worker_handle_closed);
   uv_close((uv_handle_t *)&w->ready_pipe, worker_handle_closed);
   check_pending(m);
-  if (m->stopping) {
-    int alive = 0;
-    for (worker *x = m->workers; x; x = x->next) alive += !x->exited;
-    if (!alive) {
-      for (int i = 0; i < m->nlisteners; i++)
-        if (!uv_is_closing((uv_handle_t *)&m->listeners[i])) uv_close((uv_handle_t *)&m->listeners[i], NULL);
-    }
+  maybe_finish(m);
+}
+
+/* The watchdog page for a new worker: a memfd (its descriptor is inherited, so it survives the
+ * exec that an anonymous shared mapping would not). Maps it into w->page; returns the descriptor
+ * for the child, or -1 (the worker then runs without a watchdog, which is logged). */
+static int make_slot(worker *w) {
+  int fd = memfd_create("quire-watchdog", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate(fd, sizeof(wd_slot)) != 0) {
+    qr_log(QR_LOG_WARN, "no watchdog for a worker: cannot make its shared page: %s", strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
   }
+  void *p = mmap(NULL, sizeof(wd_slot), PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    qr_log(QR_LOG_WARN, "no watchdog for a worker: cannot map its shared page: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  w->page = p;
+  return fd;
 }
 
 static void spawn_worker(master *m, int generation, int slot) {
@@ -434,10 +347,32 @@ static void spawn_worker(master *m, int generation, int slot) {
   po.exit_cb = on_worker_exit;
   po.stdio = stdio;
   po.stdio_count = 3 + m->nlisteners + 1;
+  /* The watchdog page goes in after the ready pipe; the worker learns of it (and of the master it
+   * must die with, and its drain deadline) from QUIRE_WATCHDOG. */
+  extern char **environ;
+  size_t nenv = 0;
+  while (environ[nenv]) nenv++;
+  char **env = qr_xmalloc((nenv + 2) * sizeof *env), wd_var[96];
+  size_t k = 0;
+  for (size_t i = 0; i < nenv; i++)
+    if (strncmp(environ[i], "QUIRE_WATCHDOG=", 15) != 0) env[k++] = environ[i];
+  int slot_fd = make_slot(w);
+  if (slot_fd >= 0) {
+    int child_fd = 3 + m->nlisteners + 1;
+    stdio[child_fd].flags = UV_INHERIT_FD;
+    stdio[child_fd].data.fd = slot_fd;
+    po.stdio_count = child_fd + 1;
+    snprintf(wd_var, sizeof wd_var, "QUIRE_WATCHDOG=fd=%d,master=%d,drain=%u", child_fd, (int)getpid(), m->drain_ms);
+    env[k++] = wd_var;
+  }
+  env[k] = NULL;
+  po.env = env;
   w->next = m->workers;
   m->workers = w;
   w->started = uv_now(m->loop);
   int rc = uv_spawn(m->loop, &w->proc, &po);
+  free(env);
+  if (slot_fd >= 0) close(slot_fd);
   if (rc != 0) {
     log_error("cannot start a worker: %s", uv_strerror(rc));
     w->state = -1;
@@ -473,16 +408,70 @@ static void start_generation(master *m) {
 }
 
 static void stop_all(master *m, int sig) {
-  if (!m->stopping) logf_("stopping: draining the workers");
+  if (!m->stopping) logf_("stopping: draining the workers (at most %u s)", m->drain_ms / 1000);
   m->stopping = 1;
   signal_generation(m, 1 << 30, sig, 1);
   while (m->restarts) cancel_restart(m->restarts);
   close_master_handles(m);
-  int alive = 0;
-  for (worker *w = m->workers; w; w = w->next) alive += !w->exited;
-  if (!alive)
-    for (int i = 0; i < m->nlisteners; i++)
-      if (!uv_is_closing((uv_handle_t *)&m->listeners[i])) uv_close((uv_handle_t *)&m->listeners[i], NULL);
+  /* No worker will be started again: the master's copies of the listening sockets go now, so
+   * once the workers have closed theirs (first thing in a drain) nothing listens and new
+   * connections are refused rather than left waiting in a backlog nobody accepts from. */
+  for (int i = 0; i < m->nlisteners; i++)
+    if (!uv_is_closing((uv_handle_t *)&m->listeners[i])) uv_close((uv_handle_t *)&m->listeners[i], NULL);
+  maybe_finish(m);
+}
+
+/* Bounded copy of a string the worker wrote (it may be torn or unterminated). */
+static void slot_str(char *out, size_t cap, const char *in, size_t inlen) {
+  size_t n = 0;
+  while (n + 1 < cap && n < inlen && in[n]) {
+    char c = in[n];
+    out[n++] = (c < 0x20 || c == 0x7f) ? '?' : c;
+  }
+  out[n] = '\0';
+}
+
+/* The watchdog, every scan_ms: a worker whose seq is odd and unchanged for request_ms has spent
+ * that long in one request (in Lua, in C, in SQLite, anywhere): it is named in the log, stopped
+ * and replaced at once; the others are untouched. Draining workers past their deadline, and
+ * stopped ones past the grace, are killed. */
+static void on_watchdog(uv_timer_t *t) {
+  master *m = t->data;
+  uint64_t now = uv_now(m->loop);
+  for (worker *w = m->workers; w; w = w->next) {
+    if (w->exited) continue;
+    if (w->kill_at && now >= w->kill_at) {
+      log_error("worker %d %s after %u s: killing it", (int)w->proc.pid,
+                w->stopped ? "ignored SIGTERM" : "was still draining (limits.drain_timeout_ms)",
+                (unsigned)((now - w->kill_at + (w->stopped ? STOP_GRACE_MS : m->drain_ms)) / 1000));
+      uv_process_kill(&w->proc, SIGKILL);
+      w->kill_at = 0;
+      continue;
+    }
+    if (!w->page || w->stopped || w->state != 1) continue;
+    unsigned long seq = atomic_load_explicit(&w->page->seq, memory_order_acquire);
+    if (!(seq & 1) || seq != w->seen_seq) {
+      w->seen_seq = seq;
+      w->seen_at = now;
+      continue;
+    }
+    if (now - w->seen_at < m->request_ms) continue;
+    char id[64], method[16], target[176];
+    slot_str(id, sizeof id, w->page->id, sizeof w->page->id);
+    slot_str(method, sizeof method, w->page->method, sizeof w->page->method);
+    slot_str(target, sizeof target, w->page->target, sizeof w->page->target);
+    int replace = !m->stopping && w->generation == m->generation && !w->draining;
+    log_error("watchdog: worker %d has been busy for over %u s with %s%s%s%s%s%s (limits.request_timeout_ms = %u): "
+              "stopping it%s",
+              (int)w->proc.pid, (unsigned)((now - w->seen_at) / 1000), id[0] ? "request " : "", id,
+              id[0] ? " " : "", method, method[0] ? " " : "", target, m->request_ms,
+              replace ? " and starting a replacement" : "");
+    w->stopped = 1;
+    w->draining = 1;
+    if (!w->kill_at || w->kill_at > now + STOP_GRACE_MS) w->kill_at = now + STOP_GRACE_MS;
+    uv_process_kill(&w->proc, SIGTERM);
+    if (replace) spawn_worker(m, w->generation, w->slot);
+  }
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -544,7 +533,7 @@ static void watch_tree(master *m, const char *dir) {
     if (uv_fs_event_getpath(m->watchers[i], have, &len) == 0 && strcmp(have, dir) == 0) return;
   }
   if (m->nwatchers == MAX_WATCHERS) {
-    qr_server_log(QR_LOG_WARN, "--dev: watching %d folders already; not %s", MAX_WATCHERS, dir);
+    qr_log(QR_LOG_WARN, "--dev: watching %d folders already; not %s", MAX_WATCHERS, dir);
     return;
   }
   uv_fs_event_t *h = qr_xcalloc(1, sizeof *h);
@@ -552,7 +541,7 @@ static void watch_tree(master *m, const char *dir) {
   h->data = m;
   int rc = uv_fs_event_start(h, on_fs_change, dir, 0);
   if (rc != 0) {
-    qr_server_log(QR_LOG_WARN, "--dev: cannot watch %s: %s", dir, uv_strerror(rc));
+    qr_log(QR_LOG_WARN, "--dev: cannot watch %s: %s", dir, uv_strerror(rc));
     uv_close((uv_handle_t *)h, (uv_close_cb)free);
     return;
   }
@@ -634,6 +623,12 @@ int qr_server_master(const qr_server_master_opts_t *opts) {
   m->ready_timer.data = m;
   uv_timer_init(m->loop, &m->debounce);
   m->debounce.data = m;
+  m->request_ms = opts->request_timeout_ms ? opts->request_timeout_ms : REQUEST_TIMEOUT_MS;
+  m->drain_ms = opts->drain_timeout_ms ? opts->drain_timeout_ms : DRAIN_TIMEOUT_MS;
+  unsigned scan_ms = m->request_ms / 10 < 100 ? 100 : m->request_ms / 10 > 1000 ? 1000 : m->request_ms / 10;
+  uv_timer_init(m->loop, &m->watchdog);
+  m->watchdog.data = m;
+  uv_timer_start(&m->watchdog, on_watchdog, scan_ms, scan_ms);
   for (const char *const *d = opts->watch; d && *d; d++) watch_tree(m, *d);
   start_generation(m);
   uv_run(m->loop, UV_RUN_DEFAULT);
@@ -654,11 +649,96 @@ typedef struct {
   qr_server_tick_cb tick;
   void *tick_ud;
   qr_http_server_t *http;
+  wd_slot *page;            /* shared with the master, or NULL */
+  qr_http_callbacks_t inner; /* the caller's callbacks, when we wrap them to mark the page */
 } worker_ctx;
+
+/* Copies s into a page field; bounded, always terminated. */
+static void page_str(char *out, size_t cap, const char *s, size_t n) {
+  if (n >= cap) n = cap - 1;
+  memcpy(out, s, n);
+  out[n] = '\0';
+}
+
+/* A request or tick starts (seq odd) or ends (even): a plain store to shared memory, no system
+ * call. Only this process writes seq, so a relaxed load is enough; the release makes the names
+ * visible to the master before the odd value. */
+static void page_mark(wd_slot *p) {
+  atomic_store_explicit(&p->seq, atomic_load_explicit(&p->seq, memory_order_relaxed) + 1, memory_order_release);
+}
+
+static void watched_handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
+  worker_ctx *w = ud;
+  wd_slot *p = w->page;
+  page_str(p->id, sizeof p->id, req->id, strlen(req->id));
+  page_str(p->method, sizeof p->method, req->method, strlen(req->method));
+  page_str(p->target, sizeof p->target, req->target, req->target_len);
+  page_mark(p);
+  w->inner.handle(w->inner.ud, req, res);
+  page_mark(p);
+}
+
+static void watched_log(void *ud, const qr_http_request_t *req, const qr_http_response_t *res, int status,
+                        size_t body_bytes) {
+  worker_ctx *w = ud;
+  if (w->inner.log) w->inner.log(w->inner.ud, req, res, status, body_bytes);
+}
 
 static void on_tick(uv_timer_t *t) {
   worker_ctx *w = t->data;
-  if (w->http) w->tick(w->tick_ud);
+  if (!w->http) return;
+  wd_slot *p = w->page;
+  if (p) {
+    p->id[0] = p->method[0] = '\0';
+    snprintf(p->target, sizeof p->target, "scheduled work (jobs, scheduled publishing)");
+    page_mark(p);
+  }
+  w->tick(w->tick_ud);
+  if (p) page_mark(p);
+}
+
+/* Dying with the master. The kernel sends SIGUSR2 when the master goes (PR_SET_PDEATHSIG);
+ * this handler, in signal context, stops the listening sockets at once (shutdown, not close:
+ * the descriptors stay valid for libuv; the sockets are shared with the other workers, which
+ * are going too), arms SIGALRM for the drain deadline (its default action ends the process,
+ * even one stuck in a request), and asks the loop for a normal drain with SIGTERM. */
+static int gone_fds[MAX_LISTENERS * 2], gone_nfds;
+static unsigned gone_drain_s = 30;
+
+static void on_master_gone(int sig) {
+  (void)sig;
+  int saved = errno;
+  for (int i = 0; i < gone_nfds; i++) shutdown(gone_fds[i], SHUT_RDWR);
+  alarm(gone_drain_s);
+  kill(getpid(), SIGTERM);
+  errno = saved;
+}
+
+/* Reads QUIRE_WATCHDOG ("fd=N,master=PID,drain=MS"), maps the page and arranges to die with
+ * the master; returns the page or NULL (not started by a master). */
+static wd_slot *watchdog_attach(const qr_http_listener_t *listeners, int n) {
+  const char *env = getenv("QUIRE_WATCHDOG");
+  int fd = -1, master_pid = 0;
+  unsigned drain_ms = DRAIN_TIMEOUT_MS;
+  if (!env || sscanf(env, "fd=%d,master=%d,drain=%u", &fd, &master_pid, &drain_ms) != 3 || fd < 0) return NULL;
+  unsetenv("QUIRE_WATCHDOG");
+  wd_slot *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) {
+    qr_log(QR_LOG_WARN, "no watchdog: cannot map the page shared with the master: %s", strerror(errno));
+    p = NULL;
+  }
+  gone_nfds = 0;
+  for (int i = 0; i < n && gone_nfds < (int)(sizeof gone_fds / sizeof *gone_fds); i++) gone_fds[gone_nfds++] = listeners[i].fd;
+  gone_drain_s = drain_ms / 1000 ? drain_ms / 1000 : 1;
+  struct sigaction sa = {0};
+  sa.sa_handler = on_master_gone;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR2, &sa, NULL);
+  prctl(PR_SET_PDEATHSIG, SIGUSR2);
+  /* The master may have gone before prctl: then our parent is already someone else. */
+  if (getppid() != master_pid) raise(SIGUSR2);
+  return p;
 }
 
 static void on_drained(void *ud) {
@@ -673,12 +753,12 @@ static void on_drained(void *ud) {
 static void on_worker_sigusr1(uv_signal_t *s, int signum) {
   (void)s;
   (void)signum;
-  qr_server_access_log_reopen();
+  qr_log_access_reopen();
 }
 
 static void on_loop_check(uv_check_t *h) {
   (void)h;
-  qr_server_access_log_flush();
+  qr_log_access_flush();
 }
 
 static void on_worker_sigterm(uv_signal_t *s, int signum) {
@@ -693,12 +773,20 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   signal(SIGPIPE, SIG_IGN);
   signal(SIGINT, SIG_IGN); /* Ctrl-C reaches the whole group; the master drains us */
   signal(SIGHUP, SIG_IGN);
-  prctl(PR_SET_PDEATHSIG, SIGTERM); /* a master killed outright takes its workers along */
+  /* The inherited listeners are ours alone: nothing we might start gets them. */
+  for (int i = 0; i < n; i++) fcntl(listeners[i].fd, F_SETFD, FD_CLOEXEC);
   worker_ctx w = {0};
   uv_loop_init(&w.loop);
   uv_signal_init(&w.loop, &w.sigterm);
   w.sigterm.data = &w;
   uv_signal_start(&w.sigterm, on_worker_sigterm, SIGTERM);
+  /* After SIGTERM has its handler: a master already gone makes us drain as soon as we run. */
+  w.page = watchdog_attach(listeners, n);
+  qr_http_callbacks_t watched = {.handle = watched_handle, .log = watched_log, .ud = &w};
+  if (w.page) {
+    w.inner = *cbs;
+    cbs = &watched;
+  }
   uv_signal_init(&w.loop, &w.sigusr1);
   uv_signal_start(&w.sigusr1, on_worker_sigusr1, SIGUSR1);
   uv_unref((uv_handle_t *)&w.sigusr1);
@@ -708,7 +796,7 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   uv_timer_init(&w.loop, &w.ticker);
   w.ticker.data = &w;
   w.tick = tick;
-  w.tick_ud = cbs->ud;
+  w.tick_ud = w.page ? w.inner.ud : cbs->ud;
   if (qr_http_server_start(&w.http, &w.loop, listeners, n, limits, cbs) != 0) {
     if (ready_fd >= 0) {
       static const char msg[] = "fail cannot listen on the inherited sockets\n";
@@ -726,7 +814,7 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
     uv_unref((uv_handle_t *)&w.ticker);
   }
   uv_run(&w.loop, UV_RUN_DEFAULT);
-  qr_server_access_log_flush();
+  qr_log_access_flush();
   uv_loop_close(&w.loop);
   return 0;
 }

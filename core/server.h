@@ -1,10 +1,11 @@
 /* The process model of `quire serve`: a master that binds the listeners and supervises worker
- * processes, the worker side that serves HTTP until told to drain, and the logs both write. */
+ * processes, and the worker side that serves HTTP until told to drain. */
 #ifndef QR_SERVER_H
 #define QR_SERVER_H
 #include <sys/socket.h>
 
 #include "http.h"
+#include "log.h"
 
 typedef struct {
   const char *exe;          /* this binary, to start workers */
@@ -13,18 +14,28 @@ typedef struct {
   const char *const *listen_tls; /* HTTPS listeners, same form (NULL-terminated); may be NULL */
   int workers;              /* >= 1 */
   const char *const *watch; /* folders whose changes trigger a reload (dev mode); may be NULL */
+  unsigned request_timeout_ms; /* watchdog: a worker busy with one request (or one round of
+                                * scheduled work) longer than this is replaced; 0: 10 s */
+  unsigned drain_timeout_ms;   /* workers still draining this long after SIGTERM or a reload are
+                                * killed; 0: 30 s */
 } qr_server_master_opts_t;
 
-/* Runs the master until SIGTERM/SIGINT and all workers have drained. SIGHUP starts a new
- * generation of workers and drains the old one once all new workers report ready; if a new
- * worker fails, the old ones keep serving. SIGUSR1 is passed on to the workers (they reopen the
- * access log). Workers get `--fds A,B` for the plain listeners and `--tls-fds C` for the TLS
- * ones. Returns the process exit status. */
+/* Runs the master until SIGTERM/SIGINT and all workers have drained (or drain_timeout_ms passed:
+ * the rest are killed). SIGHUP starts a new generation of workers and drains the old one once all
+ * new workers report ready; if a new worker fails, the old ones keep serving. SIGUSR1 is passed
+ * on to the workers (they reopen the access log). Workers get `--fds A,B` for the plain
+ * listeners and `--tls-fds C` for the TLS ones, and in the environment (QUIRE_WATCHDOG) a page of
+ * memory shared with the master where they mark the start and end of each request: a worker
+ * inside one request past request_timeout_ms is logged with that request, stopped (SIGTERM, then
+ * SIGKILL after a grace) and replaced, whatever it is doing (Lua, C, SQLite). Returns the
+ * process exit status. */
 int qr_server_master(const qr_server_master_opts_t *opts);
 
 /* Worker side: serves on the inherited listeners until SIGTERM (then drains); SIGUSR1 reopens
  * the access log. Reports readiness by writing "ready\n" to ready_fd. Everything is borrowed for
- * the call. Returns the exit status. */
+ * the call. Returns the exit status. Under a master (QUIRE_WATCHDOG set) each request and tick is
+ * marked in the shared page (two stores, no system call), and the worker dies with the master:
+ * its listeners stop listening at once, in-flight requests get the drain deadline. */
 /* tick, when not NULL, is called with cbs->ud once at start and then every tick_ms (scheduled
  * work: due jobs, scheduled publishing); it must not block for long. */
 typedef void (*qr_server_tick_cb)(void *ud);
@@ -33,28 +44,5 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
 
 /* "127.0.0.1:8080", "[::1]:443", "*:80" or ":80" -> addr. 0 or QR_EINVAL. */
 int qr_server_parse_listen(const char *spec, struct sockaddr_storage *addr);
-
-/* --- logs */
-
-/* Levels, numbered as syslog's. */
-enum { QR_LOG_ERROR = 3, QR_LOG_WARN = 4, QR_LOG_NOTICE = 5, QR_LOG_INFO = 6 };
-
-/* The error log: one line on stderr, "2025-01-31T09:00:00Z [error] quire[PID]: message"; when
- * stderr is systemd's journal, "<3>[error] quire[PID]: message" so the journal keeps the level. */
-void qr_server_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* The access log of this process: path is a file (appended to; created 0640), "-" or "stdout",
- * "stderr", or NULL / "off" for none. Lines are buffered and written with one write(2) per loop
- * iteration (whole lines, so workers appending to one file never interleave inside a line); a
- * worker reopens the file on SIGUSR1. Returns 0, or QR_EIO with a message in err. path is copied. */
-int qr_server_access_log_open(const char *path, char *err, size_t errlen);
-/* 1 when an access log is open. */
-int qr_server_access_log_enabled(void);
-/* Appends one line (len bytes, ending in '\n'); copied. */
-void qr_server_access_log_write(const char *line, size_t len);
-/* Writes what is buffered. */
-void qr_server_access_log_flush(void);
-/* Flushes, then reopens a file log under the same path (after logrotate moved it). */
-void qr_server_access_log_reopen(void);
 
 #endif

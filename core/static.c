@@ -112,6 +112,7 @@ static int decode_path(const char *target, size_t n, char *out, size_t cap) {
 
 static void set_text(qr_http_response_t *res, int status, const char *text) {
   res->status = status;
+  res->etag[0] = '\0'; /* an error is no representation of the file */
   qr_http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
   qr_buf_puts(&res->body, text);
 }
@@ -167,27 +168,41 @@ int qr_static_serve(const qr_static_t *st, const qr_http_request_t *req, qr_http
       close(fd);
       continue;
     }
-    char etag[64], lm[64];
+    /* Two representations, two strong validators: the identity bytes ("MTIME-SIZE") and, for a
+     * type sent compressed, the gzip bytes ("MTIME-SIZE-gz", the suffix the writer adds), so
+     * If-Range can never resume one with the other's bytes. res->etag names the identity one. */
+    char etag[48], etag_gz[48], lm[64];
     snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)sb.st_mtime, (unsigned long long)sb.st_size);
+    snprintf(etag_gz, sizeof etag_gz, "\"%llx-%llx-gz\"", (unsigned long long)sb.st_mtime,
+             (unsigned long long)sb.st_size);
+    memcpy(res->etag, etag, sizeof etag);
+    const char *type = content_type(real);
+    int varies = qr_http_gzip_candidate(type, (size_t)sb.st_size);
+    /* The representation a full GET selects; the writer knows for sure only once it has
+     * compressed, so a miss here is answered by its own If-None-Match check. */
+    const char *selected = varies && req->accepts_gzip ? etag_gz : etag;
     struct tm tm;
     gmtime_r(&sb.st_mtime, &tm);
     strftime(lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    qr_http_response_header(res, "Content-Type", content_type(real));
-    qr_http_response_header(res, "ETag", etag);
+    qr_http_response_header(res, "Content-Type", type);
     qr_http_response_header(res, "Last-Modified", lm);
     qr_http_response_header(res, "Accept-Ranges", "bytes");
     qr_http_response_header(res, "Cache-Control", fingerprinted(real) ? "public, max-age=31536000, immutable" : "public, max-age=300");
     qr_http_response_header(res, "X-Content-Type-Options", "nosniff");
+    /* A 200 of such a type gets Vary from the writer; a 304 or 206 gets it here. */
     const char *inm = qr_http_header(req, "if-none-match");
     const char *ims = qr_http_header(req, "if-modified-since");
-    if ((inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) || (!inm && ims && strcmp(ims, lm) == 0)) {
+    if ((inm && (strstr(inm, selected) || strcmp(inm, "*") == 0)) || (!inm && ims && strcmp(ims, lm) == 0)) {
       close(fd);
       res->status = 304;
+      memcpy(res->etag, selected, sizeof etag);
+      if (varies) qr_http_response_header(res, "Vary", "Accept-Encoding");
       return 1;
     }
     off_t from = 0, to = sb.st_size - 1;
     const char *range = qr_http_header(req, "range");
     const char *if_range = qr_http_header(req, "if-range");
+    /* Ranges are of the identity bytes: If-Range must name exactly them (strong comparison). */
     if (range && (!if_range || strcmp(if_range, etag) == 0)) {
       int r = parse_range(range, sb.st_size, &from, &to);
       if (r == 1) {
@@ -202,6 +217,7 @@ int qr_static_serve(const qr_static_t *st, const qr_http_request_t *req, qr_http
         char cr[96];
         snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)from, (long long)to, (long long)sb.st_size);
         qr_http_response_header(res, "Content-Range", cr);
+        if (varies) qr_http_response_header(res, "Vary", "Accept-Encoding");
         res->status = 206;
       } else {
         from = 0, to = sb.st_size - 1; /* an unreadable Range is ignored, per RFC 9110 */

@@ -135,7 +135,10 @@ if [ "$MODE" = "--screenshots" ]; then
 fi
 
 # --- pages: status, cache, valid HTML
-for p in / /page/2 "$article" "$opinion" /section/environment /tag/tidal-barrage /author/maren "/search?q=barrage+tides" /robots.txt; do
+# the home page's "Older" link: a keyset page named by its first story's date and id
+older=$(curl -s "$base/" | grep -o 'class="pagination-next" rel="next" href="[^"]*"' | sed 's/.*href="//; s/"$//')
+check "the home page links to older stories by date and id ($older)" grep -qE '^/older/[0-9]{14}-[0-9]+$' <<<"$older"
+for p in / "$older" "$article" "$opinion" /section/environment /tag/tidal-barrage /author/maren "/search?q=barrage+tides" /robots.txt; do
   n=$((n + 1))
   check "GET $p" test "$(fetch "page$n" "$base$p")" = 200
 done
@@ -234,7 +237,7 @@ check "a forged share token: 404" test "$(fetch share_bad "$base/share/facebook/
 if python3 -c 'import feedparser' 2>/dev/null; then PY=python3
 elif /usr/bin/python3 -c 'import feedparser' 2>/dev/null; then PY=/usr/bin/python3
 else PY=false; echo "site: python3-feedparser is missing (apt-get install python3-feedparser)" >&2; fi
-for f in feed.xml atom.xml feed.json section/news/feed.xml tag/tidal-barrage/atom.xml sitemap.xml; do
+for f in feed.xml atom.xml feed.json section/news/feed.xml tag/tidal-barrage/atom.xml sitemap.xml sitemap-news.xml sitemap-pages.xml "sitemap.xml?part=1"; do
   check "GET /$f" test "$(fetch "$(tr / _ <<<"$f")" "$base/$f")" = 200
 done
 out=$("$PY" - "$work/r" "$work/entries.json" <<'PY' 2>&1
@@ -281,10 +284,18 @@ barrage = [e for e in newest if "Tidal Barrage" in (e.get("tags") or [])]
 check("tag Atom", "tag_tidal-barrage_atom.xml", min(20, len(barrage)), lambda e: "Tidal Barrage" in (e.get("tags") or []))
 import xml.etree.ElementTree as ET
 ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9", "n": "http://www.google.com/schemas/sitemap-news/0.9"}
-sm = ET.parse(f"{d}/sitemap.xml").getroot()
-locs = sm.findall("s:url/s:loc", ns)
-news = sm.findall("s:url/n:news", ns)
-if len(locs) < len(published): problems.append(f"sitemap: {len(locs)} URLs for {len(published)} entries")
+index = ET.parse(f"{d}/sitemap.xml").getroot()
+files = [l.text for l in index.findall("s:sitemap/s:loc", ns)]
+want_files = [base + "sitemap-pages.xml", base + "sitemap-news.xml", base + "sitemap.xml?part=1"]
+if files != want_files: problems.append(f"sitemap index lists {files}, want {want_files}")
+locs = []
+for name in ("sitemap.xml?part=1", "sitemap-pages.xml"):
+    locs += [l.text for l in ET.parse(f"{d}/{name.replace('/', '_')}").getroot().findall("s:url/s:loc", ns)]
+if len(locs) != len(set(locs)): problems.append("sitemap: a URL listed twice")
+all_published = [e for e in entries if e["status"] == "published"]
+if len([l for l in locs if "/section/" not in l and l != base]) != len(all_published):
+    problems.append(f"sitemap: {len(locs)} URLs for {len(all_published)} published entries")
+news = ET.parse(f"{d}/sitemap-news.xml").getroot().findall("s:url/n:news", ns)
 if not news: problems.append("sitemap: no news fields for today's stories")
 print("\n".join(problems) if problems else "ok")
 PY

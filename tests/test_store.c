@@ -70,7 +70,8 @@ static void test_open_and_migrate(void) {
   /* Reopening applies nothing twice. */
   qr_store_close(s);
   CHECK(qr_store_open(&s, path, NULL, err, sizeof err) == 0);
-  CHECK(count(s, "SELECT count(*) FROM schema_migrations") == known);
+  CHECK(count(s, "SELECT max(version) FROM schema_migrations") == known); /* numbers may have gaps */
+  CHECK(count(s, "SELECT count(*) - count(DISTINCT version) FROM schema_migrations") == 0);
 
   /* A healthy database has no problems; a search index out of step is found. */
   problems_seen = 0;

@@ -64,7 +64,12 @@ end
 
 local Response = {}
 Response.__index = Response
-function Response:header(k, v) self.headers[k:lower()] = v return self end
+function Response:header(k, v)
+  k = k:lower()
+  if k == "cache-control" then self.cache_seconds = nil end -- the last word on caching wins
+  self.headers[k] = v
+  return self
+end
 
 -- Sets a cookie: HttpOnly and SameSite=Lax unless opts say otherwise; Secure on HTTPS sites.
 function Response:cookie(name, value, opts)
@@ -104,7 +109,9 @@ function Response:max_age(seconds)
   if type(seconds) ~= "number" or not (seconds >= 0 and seconds < math.huge) then
     error("max_age takes a number of seconds (0 or more)", 2)
   end
-  self.headers["cache-control"] = seconds == 0 and "no-cache" or ("max-age=%d"):format(math.floor(seconds))
+  -- The server writes the Cache-Control header from it (and keeps the page no longer).
+  self.cache_seconds = math.floor(seconds)
+  self.headers["cache-control"] = nil
   return self
 end
 
@@ -132,11 +139,12 @@ end
 -- (filter "page.error": a theme sets the page's html), else, or when that page fails to
 -- render, plain text. Never carries an error's details: those go to the log.
 function Response:error(status)
-  local id = self.headers["x-request-id"]
+  local id = self.req.id
   self.status = status
   self.parts = {}
+  self.cache_seconds = nil
   for k in pairs(self.headers) do
-    if k ~= "x-request-id" and k ~= "allow" and k ~= "set-cookie" then self.headers[k] = nil end
+    if k ~= "allow" and k ~= "set-cookie" then self.headers[k] = nil end
   end
   self.headers["vary"] = "Accept"
   local reason = REASONS[status] or "Error"
@@ -159,8 +167,6 @@ end
 
 function M.new(quire, site)
   local app = { router = core.router(), handlers = {} }
-  local seq = 0
-  local pid = core.getpid() -- request ids start with it; one system call, not one per request
 
   local function add(method, pattern, handler)
     app.handlers[#app.handlers + 1] = handler
@@ -182,24 +188,27 @@ function M.new(quire, site)
   end
   for _, r in ipairs(quire.plugins.routes) do add(r.method, r.pattern, r.handler) end
 
-  -- request(method, target [, { headers =, body = }]) -> { status =, headers =, body = }
+  -- request(method, target [, { id =, headers =, body =, remote =, data_version = }])
+  --   -> { status =, headers =, body =, tags =, private =, max_age =, id = }
+  -- id: the server's request id (one is made when none is given). The server decides from
+  -- tags, private and max_age whether the page is kept, and writes its Cache-Control and
+  -- X-Request-Id headers (worker.c).
   function app.request(method, target, opts)
     opts = opts or {}
-    seq = seq + 1
-    local id = ("%x-%x"):format(pid, seq)
+    local id = opts.id or core.request_id()
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
-    local req = { id = id, method = method:upper(), path = path, query = M.parse_query(qs), headers = headers, body = opts.body or "",
-      remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
+    local query, query_invalid = M.parse_query(qs)
+    local req = { id = id, method = method:upper(), path = path, query = query, query_invalid = query_invalid, headers = headers,
+      body = opts.body or "", remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
     local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
-    res.headers["x-request-id"] = id
     if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form, req.form_invalid = M.parse_query(req.body) end
     local handler, params_or_status, allow = app.router:match(req.method, path)
     if not handler then
       if params_or_status == 405 then res.headers["allow"] = allow end
       res:error(params_or_status)
-      return { status = res.status, headers = res.headers, body = table.concat(res.parts) }
+      return { status = res.status, headers = res.headers, body = table.concat(res.parts), tags = "", id = id }
     end
     req.params = params_or_status
     -- A signed-in staff member's writes are recorded as theirs; anyone else's as "web".
@@ -236,30 +245,25 @@ function M.new(quire, site)
     end
     if not ok then
       io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
-      res = setmetatable({ status = 500, headers = { ["x-request-id"] = id }, parts = {}, quire = quire, site = site, req = req }, Response)
+      res = setmetatable({ status = 500, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
       res:error(500)
     elseif type(result) == "string" then
       res:write(result)
       res.headers["content-type"] = res.headers["content-type"] or "text/html; charset=utf-8"
     elseif type(result) == "table" and result.status then
       res.status = result.status
-      for k, v in pairs(result.headers or {}) do res.headers[k:lower()] = v end
+      for k, v in pairs(result.headers or {}) do res:header(k, v) end
       if result.body then res:write(result.body) end
     end
-    -- Private responses (cookies set, or marked res.private) are never cached or shared, whatever
-    -- max-age the handler gave.
-    if private then
-      local cc = (res.headers["cache-control"] or ""):lower()
-      if not (cc:find("private", 1, true) or cc:find("no-store", 1, true)) then
-        res.headers["cache-control"] = "private, no-store"
-      end
-    end
     -- HEAD keeps its body here: the server sends its length and drops the bytes.
-    -- tags: the cache tags the page was built from (empty: not cacheable).
+    -- tags: the cache tags the page was built from (empty: not cacheable). Private responses
+    -- (cookies set, or marked res.private) are never cached or shared, whatever max-age the
+    -- handler gave: the server sees to it.
     -- A page written in one piece (the usual case) is returned as it is, not copied by concat.
     local parts = res.parts
     local body = #parts == 1 and parts[1] or table.concat(parts)
-    return { status = res.status, headers = res.headers, body = body, tags = table.concat(tags, " ") }
+    return { status = res.status, headers = res.headers, body = body, tags = table.concat(tags, " "),
+      private = private or nil, max_age = res.cache_seconds, id = id }
   end
 
   return app

@@ -86,9 +86,15 @@ function M.each_for(quire, site, run)
   end
 end
 
--- The summary printed after a run: counts, then a few sample changes.
+-- "N entries changed, N created, N deleted, N trashed": what a run wrote.
+function M.totals(stats)
+  return ("%d entries changed, %d created, %d deleted, %d trashed"):format(stats.changed, stats.created, stats.deleted, stats.trashed or 0)
+end
+
+-- The summary printed after a run: counts, then the first sample changes (content.lua keeps 20)
+-- and how many more there were.
 function M.summary(stats)
-  local lines = { ("%d entries changed, %d created, %d deleted"):format(stats.changed, stats.created, stats.deleted) }
+  local lines = { M.totals(stats) }
   local function short(v)
     if v == nil then return "∅" end
     v = tostring(v):gsub("\n", "⏎")
@@ -97,8 +103,12 @@ function M.summary(stats)
   for _, s in ipairs(stats.samples) do
     if s.what == "created" then lines[#lines + 1] = ("  + entry %d: %s"):format(s.id, short(s.after))
     elseif s.what == "deleted" then lines[#lines + 1] = ("  - entry %d: %s"):format(s.id, short(s.before))
+    elseif s.what == "trashed" then lines[#lines + 1] = ("  - entry %d (to the trash): %s"):format(s.id, short(s.before))
     else lines[#lines + 1] = ("  ~ entry %d %s: %s -> %s"):format(s.id, s.what, short(s.before), short(s.after)) end
   end
+  -- Each created, trashed or deleted entry is one sample; a changed entry one per changed column.
+  local total = stats.created + (stats.trashed or 0) + stats.deleted + (stats.changes or stats.changed)
+  if total > #stats.samples then lines[#lines + 1] = ("  … and %d more"):format(total - #stats.samples) end
   return table.concat(lines, "\n")
 end
 

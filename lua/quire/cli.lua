@@ -288,38 +288,82 @@ function commands.run(argv)
   local bulk = require "quire.bulk"
   local site, db = quire._site, quire._db
   local dry = opts["dry-run"]
-  quire.each = bulk.each_for(quire, site, { script = core.realpath(script) or script, resume = opts.resume })
+  -- Without --yes a delete needs confirming, and nothing may be written before it is: the script
+  -- first runs as a trial, in one transaction that is always rolled back, with its output and
+  -- progress silenced, stopping at its first delete. A run that never deletes then runs for real
+  -- (quire.each committing per batch, as with --yes); one that deletes asks on a terminal first
+  -- and is refused elsewhere, nothing written either way.
   local confirmed = opts.yes or dry
+  local needs_confirmation = false
+  local NEEDS = setmetatable({}, { __tostring = function() return "this run deletes entries and needs confirming" end })
   function site.confirm_delete()
     if confirmed then return end
-    if not core.isatty(0) then
-      error("this run deletes entries: run it again with --yes to confirm (or --dry-run to see what it would do)", 0)
-    end
-    io.stderr:write("This script deletes entries. Continue? [y/N] ")
-    local answer = io.stdin:read("l")
-    if not answer or not answer:match("^[yY]") then error("deletion not confirmed; nothing was deleted", 0) end
-    confirmed = true
+    needs_confirmation = true
+    error(NEEDS, 0)
   end
   _G.quire = quire
   local args = { [0] = script }
   for i = 2, #pos do args[i - 1] = pos[i] end
-  _G.arg = args
-  if dry then db:begin() end
-  local ok, run_err = xpcall(chunk, function(e)
+  local function handler(e)
+    if e == NEEDS then return e end
     if type(e) ~= "string" and not (getmetatable(e) and getmetatable(e).__tostring) then
       e = ("(error object is a %s value)"):format(type(e))
     end
     if type(e) == "string" then e = script_position(e) end
     return { message = tostring(e), traceback = debug.traceback("", 2) }
-  end, table.unpack(args))
+  end
+  -- One run of the script (the same chunk again: a script read from standard input cannot be
+  -- read twice), with fresh each() checkpoints and counts.
+  local function attempt(quiet)
+    site.stats = { created = 0, changed = 0, deleted = 0, trashed = 0, samples = {} }
+    quire.each = bulk.each_for(quire, site, { script = core.realpath(script) or script, resume = opts.resume, quiet = quiet })
+    _G.arg = args
+    return xpcall(chunk, handler, table.unpack(args))
+  end
+  local ok, run_err
+  if dry or confirmed then
+    if dry then db:begin() end
+    ok, run_err = attempt(false)
+  else
+    -- The trial holds the write lock while it runs: another writer may hold it longer than the
+    -- busy timeout. Say so, not where in the core it happened.
+    local began, begin_err = pcall(db.begin, db)
+    if not began then
+      return fail(1, "cannot start the trial run of %s (it checks for deletes before writing): %s;"
+        .. " another process is writing: run it again later, or with --yes to skip the trial", script,
+        (tostring(begin_err):gsub("^lua/quire/[%w_]+%.lua:%d+: ", ""):gsub("\nstack traceback:.*$", "")))
+    end
+    local real_print, real_write = print, io.write
+    _G.print, io.write = function() end, function() return io.stdout end
+    ok, run_err = attempt(true)
+    while db:depth() > 0 do db:rollback() end
+    _G.print, io.write = real_print, real_write
+    if needs_confirmation then -- (even if the script caught the error)
+      if not core.isatty(0) then
+        ok, run_err = false, { message = "this run deletes entries: nothing was written; run it again with --yes to confirm"
+          .. " (or --dry-run to see what it would do)", traceback = "" }
+      else
+        io.stderr:write("This script deletes entries; nothing has been written yet. Run it? [y/N] ")
+        local answer = io.stdin:read("l")
+        if answer and answer:match("^[yY]") then
+          confirmed = true
+          ok, run_err = attempt(false)
+        else
+          ok, run_err = false, { message = "deletion not confirmed; nothing was written", traceback = "" }
+        end
+      end
+    elseif ok then
+      ok, run_err = attempt(false)
+    end
+  end
   io.stdout:flush()
   local stats = site.stats
-  local wrote = stats.changed + stats.created + stats.deleted > 0
+  local wrote = stats.changed + stats.created + stats.deleted + stats.trashed > 0
   if dry then
     while db:depth() > 0 do db:rollback() end
     io.stderr:write("dry run, nothing was written: ", bulk.summary(stats), "\n")
   elseif ok and wrote then
-    io.stderr:write(("%d entries changed, %d created, %d deleted\n"):format(stats.changed, stats.created, stats.deleted))
+    io.stderr:write(bulk.totals(stats), "\n")
   end
   db:close() -- rolls back a transaction the script left open
   if not ok then
@@ -373,7 +417,8 @@ function commands.serve(argv)
   local _, run_err = runtime_dir(dir)
   if run_err then return fail(1, "%s", run_err) end
   return core.serve_master { exe = core.exepath(), listen = listen, listen_tls = listen_tls, workers = workers,
-    worker_argv = worker_argv, watch = watch }
+    worker_argv = worker_argv, watch = watch,
+    request_timeout_ms = cfg.limits.request_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
 end
 
 -- The worker side of serve (started by the master, not by people).
@@ -402,7 +447,8 @@ function commands.__worker(argv)
   local app = quire.app
   local jobs = require "quire.jobs"
   local owner = ("worker-%d"):format(core.getpid())
-  jobs.sync(quire._db, quire.plugins.jobs)
+  local all_jobs = jobs.all(quire)
+  jobs.sync(quire._db, all_jobs)
   local run = runtime_dir(site_dir(opts))
   return core.serve_worker {
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
@@ -410,15 +456,15 @@ function commands.__worker(argv)
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     handler = function(req)
-      local r = app.request(req.method, req.target, { headers = req.headers, body = req.body, remote = req.remote,
-        data_version = req.data_version })
-      return r.status, r.headers, r.body, r.tags
+      local r = app.request(req.method, req.target, { id = req.id, headers = req.headers, body = req.body,
+        remote = req.remote, data_version = req.data_version })
+      return r.status, r.headers, r.body, r.tags, r.private, r.max_age
     end,
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.
     tick = function()
       jobs.publish_scheduled(quire)
-      local _, failures = jobs.run_due(quire._db, quire.plugins.jobs, owner)
+      local _, failures = jobs.run_due(quire._db, all_jobs, owner)
       for _, f in ipairs(failures) do
         io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
       end
@@ -657,6 +703,12 @@ function commands.check(argv)
     if p.what == "note" then notes[#notes + 1] = p.detail else problems[#problems + 1] = p end
   end
   local entries = quire.store.query("SELECT count(*) AS n FROM entries")[1].n
+  -- The trash: every trashed entry has its row (the status to give back), and only they do.
+  local mismatched = quire.store.query("SELECT count(*) AS n FROM entries e LEFT JOIN trash t ON t.entry_id = e.id"
+    .. " WHERE (e.status = 'trash') <> (t.entry_id IS NOT NULL)")[1].n
+  if mismatched > 0 then
+    problems[#problems + 1] = { what = "trash", detail = ("%d entries are in state 'trash' without a trash row, or the other way round"):format(mismatched) }
+  end
   quire._db:close()
   -- Statuses only the plugins know: an entry left in a state whose plugin is gone can no longer
   -- be saved without changing it. Checked when the plugins load; said so when they do not.
@@ -665,7 +717,7 @@ function commands.check(argv)
   if not full then
     states_note = ", workflow states not checked (the plugins did not load: " .. tostring(perr) .. ")"
   else
-    local known = {}
+    local known = { trash = true } -- the core's own: deleted entries (see quire entries trash)
     for _, st in ipairs(full.workflow.states()) do known[st] = true end
     for _, r in ipairs(full.store.query("SELECT status, count(*) AS n FROM entries GROUP BY status ORDER BY status")) do
       if not known[r.status] then
@@ -738,12 +790,16 @@ function commands.jobs(argv)
   if not quire then return fail(1, "%s", err) end
   local jobs = require "quire.jobs"
   local db = quire._db
-  jobs.sync(db, quire.plugins.jobs)
+  local all_jobs = jobs.all(quire)
+  jobs.sync(db, all_jobs)
   if sub == "list" then
-    for _, r in ipairs(jobs.list(db)) do
-      print(("%-28s every %-7s next %-22s %-9s attempts %d%s"):format(r.name, r.interval_s .. "s", r.run_at, r.state, r.attempts,
+    local rows = jobs.list(db)
+    print(("%-28s %-13s %-27s %-9s %s"):format("NAME", "INTERVAL", "NEXT RUN", "STATE", "ATTEMPTS"))
+    for _, r in ipairs(rows) do
+      print(("%-28s every %-7s %-27s %-9s %d%s"):format(r.name, r.interval_s .. "s", r.run_at, r.state, r.attempts,
         r.last_error and ("  last error: " .. r.last_error:gsub("\n", " ")) or ""))
     end
+    if #rows == 0 then print("no jobs") end
     return 0
   elseif sub == "retry" then
     if not jobs.retry(db, pos[2]) then return fail(1, "no job named %s (see quire jobs list)", pos[2]) end
@@ -751,7 +807,7 @@ function commands.jobs(argv)
     return 0
   end
   local published = jobs.publish_scheduled(quire)
-  local ran, failures = jobs.run_due(db, quire.plugins.jobs, ("cli-%d"):format(core.getpid()))
+  local ran, failures = jobs.run_due(db, all_jobs, ("cli-%d"):format(core.getpid()))
   for _, f in ipairs(failures) do
     io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
   end
@@ -801,6 +857,19 @@ end
 -- The editorial command groups (entries, terms, comments) live in quire.editorial.
 M.parse, M.open_site = parse, open_site
 require("quire.editorial").install(commands, HELP, M)
+
+-- Whether `quire NAME` is answered by quire itself (its command table, help, version), so no
+-- plugin command may take the name; and the sorted list of those names.
+function M.is_builtin(name)
+  return commands[name] ~= nil or name == "help" or name == "version"
+end
+
+function M.builtin_commands()
+  local names = { "help", "version" }
+  for name in pairs(commands) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
 
 function M.main(argv)
   local cmd = argv[1]

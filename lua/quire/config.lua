@@ -10,6 +10,7 @@ M.defaults = {
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
+  trash_retention = 30, -- days a deleted entry stays in the trash before the trash.empty job deletes it; 0: kept
   -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
   limits = {
     title_max = 300,          -- characters
@@ -25,12 +26,18 @@ M.defaults = {
     headers = 32 * 1024,           -- bytes in all headers; larger is 431
     header_count = 100,            -- header fields; more is 431
     header_timeout_ms = 10000,     -- to receive the request head; then 408
+    request_timeout_ms = 60000,    -- to receive a whole request, body included; then 408
+    connection_output = 256 * 1024, -- bytes of unsent responses before a client's next requests wait
+    worker_output = 128 * 1024 * 1024, -- bytes of unsent responses per worker; past it, close
     keepalive_timeout_ms = 15000,  -- idle keep-alive connections are closed after this
     body_min_rate = 1024,          -- bytes per second a request body must keep up
     connections = 10000,           -- per worker
     connections_per_ip = 256,      -- per client address, per worker
     page_cache_bytes = 64 * 1024 * 1024, -- rendered pages kept per worker
     busy_timeout_ms = 5000,
+    request_timeout_ms = 10000,    -- a worker busy longer with one request is replaced (watchdog)
+    drain_timeout_ms = 30000,      -- workers still draining this long after SIGTERM/SIGHUP are killed
+    pattern_steps = 1000000,       -- steps of one Lua pattern match, plus 100 per byte of its subject
     instructions = 10000000,  -- per call into plugin code
     lua_memory = 256 * 1024 * 1024, -- bytes per Lua state that runs plugins
   },
@@ -39,7 +46,7 @@ M.defaults = {
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
-  access_log = "string", tls = "table",
+  access_log = "string", tls = "table", trash_retention = "number",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -128,6 +135,11 @@ base_url = "http://localhost:8080"
 --   hsts = "max-age=31536000",   -- Strict-Transport-Security on HTTPS responses
 -- }
 
+-- Days a deleted entry stays in the trash (`quire entries untrash ID` brings it back) before the
+-- trash.empty job deletes it for good with its revisions and comments; 0 keeps it until
+-- `quire entries empty-trash`.
+-- trash_retention = 30
+
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
 
@@ -148,13 +160,19 @@ plugins = { }
 --   header = 8192,            -- bytes in one header field (431)
 --   headers = 32768,          -- bytes in all header fields (431)
 --   header_count = 100,       -- header fields (431)
---   header_timeout_ms = 10000, -- to receive a request head (408)
+--   header_timeout_ms = 10000, -- to receive a request head, from its first byte (408)
+--   request_timeout_ms = 60000, -- to receive a whole request, body included (408)
+--   connection_output = 262144, -- unsent response bytes before a client's next requests wait
+--   worker_output = 134217728, -- unsent response bytes per worker; connections adding more close
 --   keepalive_timeout_ms = 15000, -- idle keep-alive connections close after this
 --   body_min_rate = 1024,     -- bytes per second a request body must keep up (408)
 --   connections = 10000,      -- connections per worker
 --   connections_per_ip = 256, -- connections per client address, per worker
 --   page_cache_bytes = 67108864, -- rendered pages kept per worker
 --   busy_timeout_ms = 5000,   -- how long a write waits for another writer
+--   request_timeout_ms = 10000, -- a worker busy with one request longer is replaced (restart to change)
+--   drain_timeout_ms = 30000, -- after SIGTERM or SIGHUP, workers still draining are killed (restart to change)
+--   pattern_steps = 1000000,  -- steps of one Lua pattern match, plus 100 per byte of its subject
 --   instructions = 10000000,  -- instruction budget of one call into plugin code
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 -- }
@@ -198,6 +216,8 @@ function M.load(dir)
         local tls, tls_err = check_tls(path, v, dir)
         if not tls then return nil, tls_err end
         cfg.tls = tls
+      elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
+        return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
       elseif k == "limits" then
         for lk, lv in pairs(v) do
           if M.defaults.limits[lk] == nil then

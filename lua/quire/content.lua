@@ -27,6 +27,9 @@ local UPDATABLE = { "slug", "status", "title", "body", "fields", "author_id", "p
 local json = cjson.new()
 json.encode_sparse_array(false)
 
+-- Entries per block of ids (api.published_block): a sitemap file's worth.
+local ID_BLOCK = 50000
+
 local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields, e.author_id,"
   .. " e.created_at, e.updated_at, e.published_at"
 
@@ -428,6 +431,7 @@ function M.new(site)
   local function touched(e, tags, section, extra)
     local t = extra or {}
     t["entry:" .. e.id] = true
+    t["ids:" .. e.id // ID_BLOCK] = true
     t["list:all"] = true
     t[list_tag("type", e.type)] = true
     if tags then
@@ -596,6 +600,18 @@ function M.new(site)
   end
 
   local SAMPLED = { "title", "slug", "status", "body", "published_at" }
+  local FIELDS_BIT = 1 << 5 -- UPDATABLE[5] is fields
+  local function canonical(fields_json)
+    return fields_json and require("quire.json").encode(json.decode(fields_json))
+  end
+  -- Whether two lists of term names name the same terms in the same order.
+  local function same_terms(a, b)
+    if #a ~= #b then return false end
+    for i = 1, #a do
+      if slug_of(a[i]) ~= slug_of(b[i]) then return false end
+    end
+    return true
+  end
   -- The UPDATE for a set of changed columns (a bit per UPDATABLE column), made once.
   local update_sqls = {}
   function update_sql(mask)
@@ -638,6 +654,9 @@ function M.new(site)
           { { field = "base_revision", message = ("is %d, the current revision is %s"):format(base, tostring(now_rev)) } })
       end
     end
+    if cur.status == "trash" then
+      errors.invalid("invalid change", { { field = "status", message = ("entry %d is in the trash: untrash it first"):format(id) } })
+    end
     local merged = {
       type = cur.type, title = cur.title, body = cur.body, status = cur.status,
       author = cur.author_id, published_at = cur.published_at,
@@ -670,14 +689,25 @@ function M.new(site)
     -- Only changed columns are written: an unchanged indexed column then costs no index
     -- update, and the search index trigger runs only when title or body is written.
     local now = time.now()
-    local params, n, mask = nil, 1, 0
+    local mask = 0
     for i = 1, #UPDATABLE do
-      local col = UPDATABLE[i]
-      if row[col] ~= cur[col] then
+      if row[UPDATABLE[i]] ~= cur[UPDATABLE[i]] then mask = mask | (1 << i) end
+    end
+    -- The same fields in another key order are no change.
+    if mask & FIELDS_BIT ~= 0 and canonical(row.fields) == canonical(cur.fields) then
+      row.fields = cur.fields
+      mask = mask & ~FIELDS_BIT
+    end
+    local terms_changed = changes.tags ~= nil and not same_terms(row.tags, cur.tags)
+      or changes.section ~= nil and not same_terms({ row.section or nil }, { cur.section })
+    -- A save that changes nothing writes nothing: no revision, no updated_at, no cache bump.
+    if mask == 0 and not terms_changed then return true end
+    local params, n = nil, 1
+    for i = 1, #UPDATABLE do
+      if mask & (1 << i) ~= 0 then
         params = params or { now }
         n = n + 1
-        params[n] = row[col]
-        mask = mask | (1 << i)
+        params[n] = row[UPDATABLE[i]]
       end
     end
     writing = true
@@ -697,32 +727,127 @@ function M.new(site)
     local old_tags = cur.tags
     for i = 1, #old_tags do pending[list_tag("tag", old_tags[i])] = true end
     if cur.section then pending[list_tag("section", cur.section)] = true end
-    site.stats.changed = site.stats.changed + 1
-    if #site.stats.samples < 20 then
-      for _, f in ipairs(SAMPLED) do
-        if cur[f] ~= row[f] then sample(id, f, cur[f], row[f]) end
+    local stats = site.stats
+    stats.changed = stats.changed + 1
+    for _, f in ipairs(SAMPLED) do
+      if cur[f] ~= row[f] then
+        stats.changes = (stats.changes or 0) + 1
+        sample(id, f, cur[f], row[f])
       end
-      if changes.tags ~= nil then sample(id, "tags", table.concat(cur.tags, ", "), table.concat(row.tags or {}, ", ")) end
+    end
+    if changes.tags ~= nil and terms_changed then
+      stats.changes = (stats.changes or 0) + 1
+      if #stats.samples < 20 then sample(id, "tags", table.concat(cur.tags, ", "), table.concat(row.tags or {}, ", ")) end
     end
     saved(id, cur.status == "published")
     return true
   end
 
-  function api.delete(id)
+  -- Deletes go to the trash: the entry keeps its row, revisions, comments and shares, but its
+  -- status is 'trash', which no public read asks for; the trash table remembers the status
+  -- untrash gives back. Only a trashed entry can be deleted for good (opts.permanent, or
+  -- empty_trash), and only then do its revisions, comments and shares go with it.
+  local function trash_move(id, cur)
+    if site.confirm_delete then site.confirm_delete() end
+    db:exec("INSERT INTO trash (entry_id, status, trashed_at, actor) VALUES (?, ?, ?, ?)", id, cur.status, time.now(), site.actor.name)
+    db:exec("UPDATE entries SET status = 'trash' WHERE id = ?", id)
+    site.audit("entry.trashed", "entry:" .. id, cur.title)
+  end
+  local function purge(id, cur)
+    if site.confirm_delete then site.confirm_delete() end
+    db:exec("DELETE FROM entries WHERE id = ?", id) -- its trash row, revisions, comments, shares go with it
+    site.audit("entry.deleted", "entry:" .. id, cur.title)
+    site.stats.deleted = site.stats.deleted + 1
+    sample(id, "deleted", cur.title, nil)
+  end
+  local function gone(cur)
+    site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. cur.id] = true }))
+  end
+
+  -- quire.content.delete(id [, { permanent = true }]) -> true, or false when there is no such
+  -- entry. Without permanent the entry goes to the trash (a trashed one stays there).
+  function api.delete(id, opts)
     if math.type(id) ~= "integer" then error("quire.content.delete takes an entry id", 2) end
+    if opts ~= nil and type(opts) ~= "table" then error("quire.content.delete(id [, { permanent = true }])", 2) end
+    local permanent = opts and opts.permanent
     return transaction(function()
       site.defer_search()
       preloaded[id] = nil
       local cur = api.get(id)
       if not cur then return false end
-      if site.confirm_delete then site.confirm_delete() end
-      db:exec("DELETE FROM entries WHERE id = ?", id)
-      site.audit("entry.deleted", "entry:" .. id, cur.title) -- its revisions go with it
-      site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. id] = true }))
-      site.stats.deleted = site.stats.deleted + 1
-      sample(id, "deleted", cur.title, nil)
+      if permanent then
+        if cur.status ~= "trash" then
+          errors.raise("invalid", ("entry %d is not in the trash: trash it first (quire.content.trash), then delete it for good"):format(id))
+        end
+        purge(id, cur)
+      elseif cur.status ~= "trash" then
+        trash_move(id, cur)
+        site.stats.trashed = (site.stats.trashed or 0) + 1
+        sample(id, "trashed", cur.title, nil)
+      end
+      gone(cur)
       return true
     end)
+  end
+  api.trash = function(id)
+    if math.type(id) ~= "integer" then error("quire.content.trash takes an entry id", 2) end
+    return api.delete(id)
+  end
+
+  -- Gives a trashed entry back the status it had. Returns true, or false when there is no such
+  -- entry; raises for an entry that is not in the trash.
+  function api.untrash(id)
+    if math.type(id) ~= "integer" then error("quire.content.untrash takes an entry id", 2) end
+    return transaction(function()
+      preloaded[id] = nil
+      local cur = api.get(id)
+      if not cur then return false end
+      local row = db:row("SELECT status FROM trash WHERE entry_id = ?", id)
+      if cur.status ~= "trash" or not row then errors.raise("invalid", ("entry %d is not in the trash"):format(id)) end
+      db:exec("UPDATE entries SET status = ? WHERE id = ?", row.status, id)
+      db:exec("DELETE FROM trash WHERE entry_id = ?", id)
+      site.audit("entry.untrashed", "entry:" .. id, cur.title)
+      cur.status = row.status
+      gone(cur)
+      return true
+    end)
+  end
+
+  -- The trash, oldest first: { id, type, slug, title, status (to restore), trashed_at, actor }.
+  function api.trashed(opts)
+    opts = opts or {}
+    local limit = opts.limit or 1000
+    if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.content.trashed: limit must be 1..10000", 2) end
+    return db:rows("SELECT e.id, e.type, e.slug, e.title, t.status, t.trashed_at, t.actor FROM trash t JOIN entries e ON e.id = t.entry_id"
+      .. " WHERE (? IS NULL OR t.trashed_at < ?) ORDER BY t.trashed_at, e.id LIMIT ?", opts.before, opts.before, limit)
+  end
+
+  -- Deletes for good what is in the trash (opts.before: only what was trashed before that
+  -- time), a thousand entries per transaction. Returns how many were deleted.
+  function api.empty_trash(opts)
+    opts = opts or {}
+    local before
+    if opts.before ~= nil then
+      local err
+      before, err = time.parse(opts.before)
+      if not before then error("quire.content.empty_trash: before " .. err, 2) end
+    end
+    local n = 0
+    repeat
+      local batch = transaction(function()
+        site.defer_search()
+        local rows = api.trashed { before = before, limit = 1000 }
+        for _, r in ipairs(rows) do
+          preloaded[r.id] = nil
+          local cur = api.get(r.id)
+          purge(r.id, cur)
+          gone(cur)
+        end
+        return #rows
+      end)
+      n = n + batch
+    until batch < 1000
+    return n
   end
 
   local QUERY_KEYS = {
@@ -730,13 +855,26 @@ function M.new(site)
     ["until"] = true, order = true, limit = true, after = true,
   }
 
+  -- q.type: a type name or a list of them (nil: any).
+  local function type_list(q, caller, level)
+    local t = q.type
+    if t == nil or type(t) == "string" then return t end
+    if type(t) ~= "table" or #t == 0 or #t > 64 then error(caller .. ": type must be a type name or a list of 1..64 of them", level) end
+    for i = 1, #t do
+      if type(t[i]) ~= "string" then error(caller .. ": type must be a type name or a list of 1..64 of them", level) end
+    end
+    return t
+  end
+
   -- WHERE clauses and parameters for the filters of q (shared by query and count). Returns nil
   -- when a filter can match nothing (an unknown author).
   -- after_id (optional): only entries after it are wanted (id order), which bounds the tag and
   -- section lists too, so that paging through a tag does not list all of it for every page.
   -- limit (optional, with after_id): when a tag or section is the only filter, its list needs no
   -- more than the page's entries.
-  local function filters(q, caller, level, after_id, limit)
+  -- walked (optional): the taxonomy the query walks itself (listed order), left out here.
+  -- date_key: the expression since/until compare (the order's key).
+  local function filters(q, caller, level, after_id, limit, walked, date_key)
     level = level or 3
     for k in pairs(q) do
       if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), level) end
@@ -746,13 +884,19 @@ function M.new(site)
       where[#where + 1] = clause
       for _, p in ipairs({ ... }) do params[#params + 1] = p end
     end
-    if q.type then add("e.type = ?", q.type) end
-    if q.status then add("e.status = ?", q.status) end
+    local types_q = type_list(q, caller, level + 1)
+    -- "+": the type is checked on the rows an ordered index walk finds, not used to pick the index
+    -- (several types in one index order).
+    if type(types_q) == "table" then add("+e.type IN (SELECT value FROM json_each(?))", json.encode(types_q))
+    elseif types_q then add("e.type = ?", types_q) end
+    if q.status then add("e.status = ?", q.status) else add("e.status <> 'trash'") end -- the trash only when asked for
     local only_term = limit and after_id and (q.tag == nil) ~= (q.section == nil) and q.type == nil and q.status == nil
       and q.author == nil and q.since == nil and q["until"] == nil
+      and not db:row("SELECT 1 AS x FROM trash LIMIT 1") -- a trashed entry in the window would shorten the page
     for _, taxonomy in ipairs(TAXONOMIES) do
       local name = q[taxonomy]
-      if name and only_term then
+      if taxonomy == walked then -- luacheck: ignore 542
+      elseif name and only_term then
         add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
           .. taxonomy .. "' AND t.slug = ? AND et.entry_id > ? ORDER BY et.entry_id LIMIT ?)", core.slugify(name), after_id, limit)
       elseif name and after_id then
@@ -773,7 +917,7 @@ function M.new(site)
       if v ~= nil then
         local norm, err = time.parse(v)
         if not norm then error(caller .. ": " .. bound[1] .. " " .. err, level) end
-        add("coalesce(e.published_at, e.created_at) " .. bound[2] .. " ?", norm)
+        add((date_key or "coalesce(e.published_at, e.created_at)") .. " " .. bound[2] .. " ?", norm)
       end
     end
     return where, params, add
@@ -781,12 +925,22 @@ function M.new(site)
 
   -- The number of entries matching the filters of q (type, status, tag, section, author, since, until).
   function api.count(q)
-    local where, params = filters(q or {}, "quire.content.count")
+    q = q or {}
+    local where, params = filters(q, "quire.content.count")
     if not where then return 0 end
+    local n = 0
+    for _ in pairs(q) do n = n + 1 end
+    -- Counts kept by the schema's triggers: entries by status, a term's published entries.
+    if n == 1 and type(q.status) == "string" then
+      return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = ?", q.status)
+    end
+    local taxonomy = q.tag and "tag" or q.section and "section"
+    if taxonomy and n == 2 and q.status == "published" then
+      return db:value("SELECT coalesce(sum(listed), 0) FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, core.slugify(q[taxonomy]))
+    end
     -- A tag or section alone: its rows in entry_terms are its entries (one row per entry and
     -- term; the foreign key keeps the entry), counted from the index without listing them.
-    local taxonomy = next(q or {}) and next(q, next(q)) == nil and (q.tag and "tag" or q.section and "section")
-    if taxonomy then
+    if taxonomy and n == 1 and not db:row("SELECT 1 AS x FROM trash LIMIT 1") then -- (trashed entries keep their terms)
       return db:value("SELECT count(*) FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = ? AND t.slug = ?",
         taxonomy, core.slugify(q[taxonomy]))
     end
@@ -795,26 +949,37 @@ function M.new(site)
 
   -- The rows of a query, not yet hydrated; raises at the caller of its caller (api.query or
   -- site.query_preloaded).
+  -- Published entries by date are keyset pages over an index whatever the archive's size: all
+  -- of them by (published_at, id), an author's by (author_id, published_at, id), a tag's or
+  -- section's by entry_terms (term_id, listed_at, entry_id). q.after may then be a cursor
+  -- { published_at =, id = } (an entry is one), which needs no lookup and outlives the entry.
   local function select_rows(q)
     q = q or {}
     local order = ORDERS[q.order or "newest"]
     if not order then error("quire.content.query: order must be newest, oldest, updated or id", 3) end
     local after_id = q.after
     if type(after_id) == "table" then after_id = after_id.id end
+    local by_date = order.key == ORDERS.newest.key and q.status == "published"
+    local key_expr = by_date and "e.published_at" or order.key
+    -- A tag's or section's published entries are walked from entry_terms in date order.
+    local walked = by_date and (q.tag ~= nil and "tag" or q.section ~= nil and "section") or nil
+    if walked then key_expr = "lt.listed_at" end
     -- In id order the lists of a tag or section filter start after the page's first id (ids are
     -- positive: 0 without q.after).
     local bound = order.key == "e.id" and (q.after == nil and 0 or math.type(after_id) == "integer" and after_id) or nil
     local where, params, add = filters(q, "quire.content.query", 4, bound,
-      bound and math.type(q.limit) == "integer" and q.limit or nil)
+      bound and math.type(q.limit) == "integer" and q.limit or nil, walked, by_date and "e.published_at" or nil)
     if not where then return {} end
     if q.after ~= nil then
-      if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry or an id", 3) end
+      if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry, a cursor or an id", 3) end
       local key = after_id
-      if order.key ~= "e.id" then
+      if by_date and type(q.after) == "table" and type(q.after.published_at) == "string" then
+        key = q.after.published_at
+      elseif order.key ~= "e.id" then
         key = db:value("SELECT " .. order.key .. " FROM entries e WHERE e.id = ?", after_id)
         if key == nil then error(("quire.content.query: after entry %d does not exist"):format(after_id), 3) end
       end
-      add(("(%s, e.id) %s (?, ?)"):format(order.key, order.dir == "DESC" and "<" or ">"), key, after_id)
+      add(("(%s, %s) %s (?, ?)"):format(key_expr, walked and "lt.entry_id" or "e.id", order.dir == "DESC" and "<" or ">"), key, after_id)
     end
     local limit = q.limit or 50
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
@@ -823,11 +988,20 @@ function M.new(site)
     -- A page built from this list goes stale when an entry of that list changes.
     if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
     elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
-    elseif q.type then site.tag("list:type:" .. q.type)
+    elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
+    elseif q.type then for _, t in ipairs(q.type) do site.tag("list:type:" .. t) end
     else site.tag("list:all") end
-    local sql = "SELECT " .. ENTRY_COLUMNS .. " FROM entries e"
+    local from = " FROM entries e"
+    if walked then
+      -- CROSS JOIN: entry_terms drives, in its index order.
+      from = " FROM entry_terms lt CROSS JOIN entries e ON e.id = lt.entry_id"
+      table.insert(where, 1, "lt.term_id = (SELECT id FROM terms WHERE taxonomy = ? AND slug = ?) AND lt.listed_at IS NOT NULL")
+      table.insert(params, 1, core.slugify(q[walked]))
+      table.insert(params, 1, walked)
+    end
+    local sql = "SELECT " .. ENTRY_COLUMNS .. from
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
-      .. (" ORDER BY %s %s, e.id %s LIMIT %d"):format(order.key, order.dir, order.dir, limit)
+      .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
     return db:rows(sql, table.unpack(params))
   end
 
@@ -886,10 +1060,27 @@ function M.new(site)
     return rows
   end
 
-  -- Words of the user's text become quoted FTS5 terms, so punctuation is never FTS syntax.
+  -- The search language, the same for every caller (the site's /search, scripts, the API):
+  -- words separated by white space, every one of them required, each matched as the index
+  -- splits it (case and accents aside; "o'brien" is the phrase "o brien"). Nothing is an
+  -- operator: quotes, + - *, parentheses, AND, OR, NOT and NEAR are words like any other, and
+  -- words without a letter or digit are left out. At most SEARCH_MAX_CHARS characters and
+  -- SEARCH_MAX_WORDS words, no control characters (tab, line feed and carriage return are
+  -- spaces), valid UTF-8. Returns the FTS5 query ("" for no words) or nil and what is wrong.
+  local SEARCH_MAX_CHARS, SEARCH_MAX_WORDS = 256, 16
   local function fts_query(text)
+    if not core.utf8_valid(text) then return nil, "is not valid UTF-8" end
+    local n = utf8.len(text)
+    if n > SEARCH_MAX_CHARS then return nil, ("is %d characters long, the limit is %d"):format(n, SEARCH_MAX_CHARS) end
+    local bad = text:find("[\0-\8\11\12\14-\31\127]")
+    if bad then return nil, ("contains the control character U+%04X"):format(text:byte(bad)) end
     local terms = {}
-    for word in text:gmatch("%S+") do terms[#terms + 1] = '"' .. word:gsub('"', '""') .. '"' end
+    for word in text:gmatch("%S+") do
+      if word:find("[%w\128-\255]") then
+        if #terms == SEARCH_MAX_WORDS then return nil, ("has more than %d words"):format(SEARCH_MAX_WORDS) end
+        terms[#terms + 1] = '"' .. word:gsub('"', '""') .. '"'
+      end
+    end
     return table.concat(terms, " ")
   end
 
@@ -897,30 +1088,106 @@ function M.new(site)
     return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
   end
 
+  -- A query matching at most SEARCH_EXACT entries is ranked whole by bm25 (titles weigh 5, the
+  -- body 1). One matching more is ranked over its SEARCH_WINDOW newest matches only (bm25 reads
+  -- every match of every word to weigh the words, which grows with the archive): a title match
+  -- first, then the newest; its total is then an estimate from how densely the window matched.
+  local SEARCH_EXACT, SEARCH_WINDOW = 1000, 1000
+  local function two_digits(n) -- 98,437 -> 98,000: an estimate says no more than it knows
+    if n < 100 then return n end
+    local scale = 10 ^ (math.floor(math.log(n, 10)) - 1)
+    return math.floor(math.floor(n / scale + 0.5) * scale)
+  end
+
+  -- search(text [, opts]) -> hits, { total =, estimated = }. opts: limit (1..1000, default 20),
+  -- offset (0..10000), type (a name or a list), status. Hits: id, type, slug, title, status, published_at, score
+  -- (bigger is better) and snippet (HTML: the text escaped, matches in <mark>).
   function api.search(text, opts)
     opts = opts or {}
     if type(text) ~= "string" then error("quire.content.search takes the text to find", 2) end
-    if not core.utf8_valid(text) then errors.invalid("invalid search", { { field = "text", message = "is not valid UTF-8" } }) end
-    local match = fts_query(text)
-    if match == "" then return {} end
-    site.tag("list:all")
-    local limit = opts.limit or 20
+    local match, problem = fts_query(text)
+    if not match then errors.invalid("invalid search", { { field = "text", message = problem } }) end
+    local limit, offset = opts.limit or 20, opts.offset or 0
     if math.type(limit) ~= "integer" or limit < 1 or limit > 1000 then error("quire.content.search: limit must be 1..1000", 2) end
-    local where, params = { "entries_fts MATCH ?" }, { match }
-    if opts.type then where[#where + 1] = "e.type = ?"; params[#params + 1] = opts.type end
-    if opts.status then where[#where + 1] = "e.status = ?"; params[#params + 1] = opts.status end
-    params[#params + 1] = limit
-    local rows = db:rows("SELECT e.id, e.type, e.slug, e.title, e.status, e.published_at,"
-      .. " snippet(entries_fts, -1, char(2), char(3), '…', 16) AS snippet, bm25(entries_fts, 5.0, 1.0) AS rank"
-      .. " FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid WHERE " .. table.concat(where, " AND ")
-      .. " ORDER BY rank LIMIT ?", table.unpack(params))
+    if math.type(offset) ~= "integer" or offset < 0 or offset > 10000 then error("quire.content.search: offset must be 0..10000", 2) end
+    if match == "" then return {}, { total = 0, estimated = false } end
+    site.tag("list:all")
+    local filter, fparams = "", {}
+    if type(opts.type) == "table" then
+      filter = filter .. " AND e.type IN (SELECT value FROM json_each(?))"; fparams[#fparams + 1] = json.encode(opts.type)
+    elseif opts.type then
+      filter = filter .. " AND e.type = ?"; fparams[#fparams + 1] = opts.type
+    end
+    if opts.status then filter = filter .. " AND e.status = ?"; fparams[#fparams + 1] = opts.status
+    else filter = filter .. " AND e.status <> 'trash'" end
+    local COLUMNS = "SELECT e.id, e.type, e.slug, e.title, e.status, e.published_at"
+    local rows, info
+    -- Whether more than SEARCH_EXACT entries match: one step past them along the index.
+    if not db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?", match, SEARCH_EXACT) then
+      rows = db:rows(COLUMNS .. ", bm25(entries_fts, 5.0, 1.0) AS rank FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid"
+        .. " WHERE entries_fts MATCH ?" .. filter .. " ORDER BY rank, e.id LIMIT ? OFFSET ?",
+        table.unpack(table.move({ limit, offset }, 1, 2, #fparams + 2, { match, table.unpack(fparams) })))
+      for _, r in ipairs(rows) do r.score, r.rank = -r.rank, nil end
+      info = { total = db:value("SELECT count(*) FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?" .. filter,
+        match, table.unpack(fparams)), estimated = false }
+    else
+      local window = db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?", match, SEARCH_WINDOW)
+      local lo, ids = window[#window].id, {}
+      for i, r in ipairs(window) do ids[i] = r.id end
+      local in_title = {}
+      for _, r in ipairs(db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? AND rowid >= ?", "title : (" .. match .. ")", lo)) do
+        in_title[r.id] = true
+      end
+      -- CROSS JOIN: the list drives (the planner would rather walk every entry of the status).
+      local found = db:rows(COLUMNS .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, id_list(ids), table.unpack(fparams))
+      for _, r in ipairs(found) do r.score = in_title[r.id] and 5 or 1 end
+      table.sort(found, function(a, b)
+        if a.score ~= b.score then return a.score > b.score end
+        return a.id > b.id
+      end)
+      rows = table.move(found, offset + 1, math.min(#found, offset + limit), 1, {})
+      -- The window's matches lie in ids lo..max: as dense below it, with as many filtered out.
+      local max = db:value("SELECT max(id) FROM entries")
+      info = { total = math.max(#found, two_digits(math.floor(#found * max / (max - lo + 1)))), estimated = true }
+    end
     for _, r in ipairs(rows) do
       -- The snippet is HTML: the text escaped, the matches in <mark>.
-      r.snippet = escape_html(r.snippet):gsub("\2", "<mark>"):gsub("\3", "</mark>")
-      r.score = -r.rank
-      r.rank = nil
+      local snippet = db:value("SELECT snippet(entries_fts, -1, char(2), char(3), '…', 16) FROM entries_fts WHERE entries_fts MATCH ? AND rowid = ?", match, r.id)
+      r.snippet = escape_html(snippet or ""):gsub("\2", "<mark>"):gsub("\3", "</mark>")
     end
-    return rows
+    return rows, info
+  end
+
+  -- terms(taxonomy) -> the tags or sections that published entries carry: { name, slug, count },
+  -- by slug, at most 10,000 (counts the schema keeps; nothing is counted here).
+  function api.terms(taxonomy)
+    if taxonomy ~= "tag" and taxonomy ~= "section" then error("quire.content.terms: taxonomy must be 'tag' or 'section'", 2) end
+    site.tag("list:all")
+    return db:rows("SELECT name, slug, listed AS count FROM terms WHERE taxonomy = ? AND listed > 0 ORDER BY slug LIMIT 10000", taxonomy)
+  end
+
+  -- Published entries by blocks of ID_BLOCK consecutive ids (a sitemap file each: the
+  -- protocol's limit is 50,000 URLs). A page built from a block is tagged "ids:N", which every
+  -- write to an entry of the block bumps, so it is not rebuilt for writes elsewhere.
+  -- published_blocks() -> the numbers of the blocks holding a published entry, ascending.
+  function api.published_blocks()
+    site.tag("list:all")
+    -- ("+status": the id range drives, not the index of every published entry)
+    local out, top = {}, db:value("SELECT max(id) FROM entries")
+    for n = 0, (top or -1) // ID_BLOCK do
+      if db:value("SELECT id FROM entries WHERE id >= ? AND id < ? AND +status = 'published' ORDER BY id LIMIT 1", n * ID_BLOCK, (n + 1) * ID_BLOCK) then
+        out[#out + 1] = n
+      end
+    end
+    return out
+  end
+  -- published_block(n) -> the published entries of block n in id order, as rows of id, type,
+  -- slug, published_at, created_at and updated_at (enough for quire.content.url).
+  function api.published_block(n)
+    if math.type(n) ~= "integer" or n < 0 then error("quire.content.published_block takes a block number", 2) end
+    site.tag("ids:" .. n)
+    return db:rows("SELECT id, type, slug, published_at, created_at, updated_at FROM entries WHERE id >= ? AND id < ?"
+      .. " AND +status = 'published' ORDER BY id", n * ID_BLOCK, (n + 1) * ID_BLOCK)
   end
 
   function api.neighbours(id, opts)
@@ -929,16 +1196,18 @@ function M.new(site)
     if within ~= "type" and within ~= "section" then error("quire.content.neighbours: within must be 'type' or 'section'", 2) end
     local e = api.get(id)
     if not e or not e.published_at then return nil, nil end
-    local scope, scope_param = "e.type = ?", e.type
     site.tag(within == "section" and e.section and ("list:section:" .. core.slugify(e.section)) or ("list:type:" .. e.type))
-    if within == "section" and e.section then
-      scope = "e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'section' AND t.slug = ?)"
-      scope_param = core.slugify(e.section)
-    end
+    -- Each is one step along an index: (status, type, published_at, id) within the type, the
+    -- section's entry_terms (term_id, listed_at, entry_id) within a section.
     local function one(cmp, dir)
-      return db:value("SELECT e.id FROM entries e WHERE e.status = 'published' AND " .. scope
+      if within == "section" and e.section then
+        return db:value("SELECT lt.entry_id FROM entry_terms lt WHERE lt.term_id = (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?)"
+          .. (" AND lt.listed_at IS NOT NULL AND (lt.listed_at, lt.entry_id) %s (?, ?) ORDER BY lt.listed_at %s, lt.entry_id %s LIMIT 1"):format(cmp, dir, dir),
+          core.slugify(e.section), e.published_at, e.id)
+      end
+      return db:value("SELECT e.id FROM entries e WHERE e.status = 'published' AND e.type = ?"
         .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1"):format(cmp, dir, dir),
-        scope_param, e.published_at, e.id)
+        e.type, e.published_at, e.id)
     end
     local ids = memo.get("neighbours\0" .. within .. "\0" .. id, function()
       return { prev = one("<", "DESC") or false, next = one(">", "ASC") or false }

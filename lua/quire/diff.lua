@@ -69,4 +69,26 @@ function M.words(a, b, context)
   return table.concat(out)
 end
 
+-- The changes between two revisions' fields, one line per field that differs ("fields.NAME:
+-- [-old-]{+new+}"), by name; a value is compared as canonical JSON (object keys sorted), so the
+-- same value stored with its keys in another order is no change.
+function M.fields(a, b)
+  local json = require "quire.json"
+  local names, seen = {}, {}
+  for _, t in ipairs({ a or {}, b or {} }) do
+    for k in pairs(t) do
+      if not seen[k] then seen[k], names[#names + 1] = true, tostring(k) end
+    end
+  end
+  table.sort(names)
+  local lines = {}
+  for _, k in ipairs(names) do
+    local va, vb = (a or {})[k], (b or {})[k]
+    local ta = va == nil and "" or (type(va) == "string" and va or json.encode(va))
+    local tb = vb == nil and "" or (type(vb) == "string" and vb or json.encode(vb))
+    if ta ~= tb or (va == nil) ~= (vb == nil) then lines[#lines + 1] = ("fields.%s: %s"):format(k, M.words(ta, tb)) end
+  end
+  return lines
+end
+
 return M

@@ -5,8 +5,21 @@ local diff = require "quire.diff"
 
 local M = { commands = {}, help = {} }
 
-local json = cjson.new()
-json.encode_sparse_array(true)
+local qjson = require "quire.json"
+
+-- JSON output: keys sorted (stable output), and list-valued columns as [] when empty (a table
+-- alone cannot say whether it is an empty list or an empty object).
+local LIST_KEYS = { tags = true }
+local function to_json(v)
+  local rows = v[1] ~= nil and v or { v }
+  for _, r in ipairs(rows) do
+    for k in pairs(LIST_KEYS) do
+      if type(r[k]) == "table" and next(r[k]) == nil then r[k] = qjson.list() end
+    end
+  end
+  if next(v) == nil then v = qjson.list() end
+  return qjson.encode(v)
+end
 
 local function fail(code, fmt, ...)
   io.stderr:write("quire: ", fmt:format(...), "\n")
@@ -17,7 +30,7 @@ end
 local function output(rows, columns, format)
   format = format or "table"
   if format == "json" then
-    print(json.encode(rows))
+    print(to_json(rows))
   elseif format == "ids" then
     local ids = {}
     for _, r in ipairs(rows) do ids[#ids + 1] = tostring(r.id) end
@@ -91,7 +104,7 @@ entries.get = {
   run = function(quire, opts, args)
     local e = quire.content.get(tonumber(args[1]) or -1)
     if not e then return fail(1, "no entry %s", args[1]) end
-    if (opts.format or "json") == "json" then print(json.encode(e)) return 0 end
+    if (opts.format or "json") == "json" then print(to_json(e)) return 0 end
     return output({ e }, { "id", "type", "status", "slug", "title", "section", "tags", "published_at", "updated_at", "revision" }, opts.format)
   end,
 }
@@ -121,7 +134,7 @@ local function attributes(opts)
 end
 
 entries.create = {
-  usage = "create --type T --title TITLE [--body TEXT | --body-file F] [--status S] [--tags a,b] [--section S] [--fields JSON]",
+  usage = "create --type T --title TITLE [--body TEXT | --body-file F] [--status S] [--tags a,b] [--section S] [--author LOGIN] [--fields JSON]",
   opts = ATTR_OPTS,
   run = function(quire, opts)
     local id = quire.content.create(attributes(opts))
@@ -133,7 +146,7 @@ entries.create = {
 local UPDATE_OPTS = { ["base-revision"] = "value" }
 for k, v in pairs(ATTR_OPTS) do UPDATE_OPTS[k] = v end
 entries.update = {
-  usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--fields JSON]"
+  usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--author LOGIN] [--fields JSON]"
     .. " [--base-revision N]   (refused if the entry's revision is no longer N: `entries get ID` shows it)",
   opts = UPDATE_OPTS, args = 1,
   run = function(quire, opts, args)
@@ -160,24 +173,107 @@ entries.publish = {
   end,
 }
 
-entries.delete = {
-  usage = "delete ID... [--yes]",
-  opts = { yes = "flag" }, args = "+",
-  run = function(quire, opts, args)
-    if not opts.yes then
-      if not core.isatty(0) then return fail(1, "delete removes entries with their revisions and comments: add --yes to confirm") end
-      io.stderr:write(("Delete %d entr%s with their revisions and comments? [y/N] "):format(#args, #args == 1 and "y" or "ies"))
-      local answer = io.stdin:read("l")
-      if not answer or not answer:match("^[yY]") then return fail(1, "nothing deleted") end
+-- Asks on a terminal; elsewhere --yes is the answer. Returns true to go on.
+local function confirmed(opts, question, refusal)
+  if opts.yes then return true end
+  if not core.isatty(0) then
+    io.stderr:write("quire: ", refusal, ": add --yes to confirm\n")
+    return false
+  end
+  io.stderr:write(question, " [y/N] ")
+  local answer = io.stdin:read("l")
+  if answer and answer:match("^[yY]") then return true end
+  io.stderr:write("quire: nothing deleted\n")
+  return false
+end
+
+-- ids from the command line; nil and a message naming the first that is not an id.
+local function ids_of(args)
+  local ids = {}
+  for i, a in ipairs(args) do
+    ids[i] = math.tointeger(tonumber(a))
+    if not ids[i] or not a:match("^%d+$") then return nil, ("'%s' is not an entry id"):format(a) end
+  end
+  return ids
+end
+
+-- Moves entries to the trash (delete and trash), or deletes trashed entries for good.
+local function trash_run(quire, opts, args)
+  local ids, bad = ids_of(args)
+  if not ids then return fail(2, "%s", bad) end
+  local permanent = opts.permanent
+  if permanent then
+    local not_trashed = {}
+    for _, id in ipairs(ids) do
+      local e = quire.content.get(id)
+      if e and e.status ~= "trash" then not_trashed[#not_trashed + 1] = tostring(id) end
     end
-    local missing = 0
+    if #not_trashed > 0 then
+      return fail(1, "not in the trash: %s (`quire entries trash ID` first; --permanent deletes only from the trash)",
+        table.concat(not_trashed, ", "))
+    end
+    if not confirmed(opts, ("Delete %d entr%s for good, with their revisions and comments?"):format(#ids, #ids == 1 and "y" or "ies"),
+      "--permanent deletes entries with their revisions and comments") then return 1 end
+  end
+  local missing = {}
+  quire.store.transaction(function()
+    for _, id in ipairs(ids) do
+      if not quire.content.delete(id, { permanent = permanent }) then missing[#missing + 1] = tostring(id) end
+    end
+  end)
+  print(("%d %s%s"):format(#ids - #missing, permanent and "deleted for good" or "moved to the trash (quire entries untrash ID brings one back)",
+    #missing > 0 and ("; no entry " .. table.concat(missing, ", ")) or ""))
+  return #missing > 0 and 1 or 0
+end
+
+entries.delete = {
+  usage = "delete ID... [--permanent --yes]   (to the trash; --permanent: delete trashed entries for good)",
+  opts = { yes = "flag", permanent = "flag" }, args = "+",
+  run = trash_run,
+}
+entries.trash = {
+  usage = "trash ID...   (hidden everywhere public, kept with revisions and comments; see untrash)",
+  opts = {}, args = "+",
+  run = trash_run,
+}
+entries.untrash = {
+  usage = "untrash ID...   (back to the status it had)",
+  opts = {}, args = "+",
+  run = function(quire, _, args)
+    local ids, bad = ids_of(args)
+    if not ids then return fail(2, "%s", bad) end
+    local missing = {}
     quire.store.transaction(function()
-      for _, id in ipairs(args) do
-        if not quire.content.delete(tonumber(id) or -1) then missing = missing + 1 end
+      for _, id in ipairs(ids) do
+        if not quire.content.untrash(id) then missing[#missing + 1] = tostring(id) end
       end
     end)
-    print(("%d deleted%s"):format(#args - missing, missing > 0 and (", " .. missing .. " not found") or ""))
-    return missing > 0 and 1 or 0
+    print(("%d restored from the trash%s"):format(#ids - #missing, #missing > 0 and ("; no entry " .. table.concat(missing, ", ")) or ""))
+    return #missing > 0 and 1 or 0
+  end,
+}
+entries["empty-trash"] = {
+  usage = "empty-trash [--older-than DAYS] [--yes]   (deletes trashed entries for good; --list shows the trash)",
+  opts = { yes = "flag", ["older-than"] = "value", list = "flag", format = "value" },
+  run = function(quire, opts)
+    local before
+    if opts["older-than"] then
+      local days = math.tointeger(tonumber(opts["older-than"]))
+      if not days or days < 0 then return fail(2, "--older-than takes a whole number of days") end
+      before = quire.time.format(os.time() - days * 86400)
+    end
+    local rows = quire.content.trashed { before = before, limit = 10000 }
+    if opts.list then
+      for _, r in ipairs(rows) do r.restores_to = r.status end
+      return output(rows, { "id", "type", "slug", "title", "restores_to", "trashed_at", "actor" }, opts.format)
+    end
+    if #rows == 0 then print("the trash is empty" .. (before and (" of entries trashed before " .. before) or "")) return 0 end
+    if not confirmed(opts, ("Delete the %d%s entr%s in the trash for good, with their revisions and comments?"):format(#rows,
+      #rows == 10000 and "+" or "", #rows == 1 and "y" or "ies"), "empty-trash deletes entries with their revisions and comments") then
+      return 1
+    end
+    print(("%d deleted for good"):format(quire.content.empty_trash { before = before }))
+    return 0
   end,
 }
 
@@ -207,8 +303,8 @@ entries.diff = {
     end
     local ta, tb = table.concat(a.tags, ", "), table.concat(b.tags, ", ")
     if ta ~= tb then print(("tags: %s"):format(diff.words(ta, tb))) end
-    local fa, fb = json.encode(a.fields), json.encode(b.fields)
-    if fa ~= fb then print(("fields: %s"):format(diff.words(fa, fb))) end
+    if (a.section or "") ~= (b.section or "") then print(("section: %s"):format(diff.words(a.section or "", b.section or ""))) end
+    for _, line in ipairs(diff.fields(a.fields, b.fields)) do print(line) end
     return 0
   end,
 }
@@ -455,10 +551,13 @@ local function run_spec(cli, name, spec, argv, first)
   for k, v in pairs(spec.opts or {}) do allowed[k] = v end
   local opts, args = cli.parse(name, argv, first, allowed)
   if not opts then return fail(2, "%s", args) end
-  if opts.help then print("usage: quire " .. name:match("^%S+") .. " " .. spec.usage) return 0 end
+  -- A sub-command's usage starts with its own name ("passwd LOGIN"), a single command's with
+  -- the command ("import DIR"): the group's name is added only to the former.
+  local usage = "usage: quire " .. (singles[name] and "" or name:match("^%S+") .. " ") .. spec.usage
+  if opts.help then print(usage) return 0 end
   if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
     or (spec.args == nil and #args > 0) then
-    return fail(2, "usage: quire %s %s", name:match("^%S+"), spec.usage)
+    return fail(2, "%s", usage)
   end
   local quire, err = cli.open_site(opts, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", err) end

@@ -8,11 +8,28 @@ local M = {}
 M.MAX_ATTEMPTS = 5
 local PARKED_AT = "9999-12-31T00:00:00Z"
 
--- Records each registered job, keeping the schedule of jobs already known.
+-- The jobs of a site: its plugins' (site:every), then the core's own. trash.empty deletes for good
+-- the entries trashed more than site.lua trash_retention days ago (hourly; none when it is 0).
+function M.all(quire)
+  local list = {}
+  for i, job in ipairs(quire.plugins.jobs) do list[i] = job end
+  local days = quire.site.config.trash_retention
+  if days and days > 0 then
+    list[#list + 1] = { name = "trash.empty", interval = 3600, delay = 3600, run = function()
+      return quire._site.acting({ name = "job:trash.empty" }, quire.content.empty_trash,
+        { before = time.format(os.time() - days * 86400) })
+    end }
+  end
+  return list
+end
+
+-- Records each registered job, keeping the schedule of jobs already known. A new job is due at
+-- once, or job.delay seconds later.
 function M.sync(db, jobs)
   for _, job in ipairs(jobs) do
     db:exec("INSERT INTO jobs (name, run_at, interval_s) VALUES (?, ?, ?)"
-      .. " ON CONFLICT (name) DO UPDATE SET interval_s = excluded.interval_s", job.name, time.now(), job.interval)
+      .. " ON CONFLICT (name) DO UPDATE SET interval_s = excluded.interval_s", job.name,
+      job.delay and time.format(os.time() + job.delay) or time.now(), job.interval)
   end
 end
 

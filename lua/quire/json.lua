@@ -29,4 +29,9 @@ local function encode(v)
 end
 M.encode = encode
 
+-- Marks t (a new empty table when nil) as a list, so that empty it still encodes as [].
+function M.list(t)
+  return setmetatable(t or {}, M.array_mt)
+end
+
 return M

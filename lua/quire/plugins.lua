@@ -4,12 +4,11 @@ local core = require "quire.core"
 local errors = require "quire.errors"
 local hooks_mod = require "quire.hooks"
 local sandbox = require "quire.sandbox"
+local cli = require "quire.cli" -- its command table says which names plugin commands may not take
 local memo_copy = require("quire.memo").copy
 
 local M = {}
 
-local BUILTIN_COMMANDS = { init = true, run = true, check = true, test = true, plugins = true, jobs = true, help = true, version = true,
-  serve = true, entries = true, terms = true, comments = true, export = true, import = true, config = true, user = true }
 local INTERVAL_UNITS = { s = 1, m = 60, h = 3600, d = 86400 }
 
 -- "1.2.3" -> { 1, 2, 3 }
@@ -92,7 +91,7 @@ function M.new(site, api)
     local path = {}
     for _, dir in ipairs(cfg.plugin_path or {}) do path[#path + 1] = dir end
     path[#path + 1] = cfg.dir .. "/plugins"
-    path[#path + 1] = os.getenv("QUIRE_BUNDLED_PLUGINS") or (core.source_dir .. "/plugins")
+    path[#path + 1] = os.getenv("QUIRE_BUNDLED_PLUGINS") or core.bundled_plugins
     return path
   end
 
@@ -323,7 +322,9 @@ function M.new(site, api)
       if type(name) ~= "string" or not name:match("^[a-z][a-z0-9%-]*$") then
         error(("plugin '%s': command names are lowercase words"):format(p.name), 2)
       end
-      if BUILTIN_COMMANDS[name] then error(("plugin '%s': '%s' is a built-in command"):format(p.name, name), 2) end
+      if cli.is_builtin(name) then
+        error(("plugin '%s': cannot register command '%s': it is a built-in quire command (choose another name)"):format(p.name, name), 2)
+      end
       if registry.commands[name] then
         error(("plugin '%s': command '%s' is already defined by plugin '%s'"):format(p.name, name, registry.commands[name].plugin), 2)
       end

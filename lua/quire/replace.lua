@@ -107,7 +107,7 @@ function M.run(quire, spec)
   local type_clause = spec.type and " AND +type = @type" or "" -- (+: by id range, not the type index)
   local fill = ("INSERT INTO temp.search_replace (id, title, body, n, fix) SELECT id, %s, %s, %s + %s,"
     .. " (status = 'published' AND published_at IS NULL) OR title <> trim(title, @ws) FROM entries"
-    .. " WHERE id > @lo AND id <= @hi%s AND %s"):format(new_title, new_body, n_title, n_body, type_clause, prefilter)
+    .. " WHERE id > @lo AND id <= @hi%s AND status <> 'trash' AND %s"):format(new_title, new_body, n_title, n_body, type_clause, prefilter)
   local next_hi = "SELECT id FROM entries WHERE id > @lo" .. type_clause .. " ORDER BY id LIMIT 1 OFFSET @skip"
   local limits = site.limits
   local types = site.types:names()
@@ -210,6 +210,7 @@ ORDER BY s.id]])
 INSERT INTO cache_tags (tag, version)
 SELECT tag, @version FROM (
   SELECT 'entry:' || id AS tag FROM temp.search_replace
+  UNION ALL SELECT DISTINCT 'ids:' || (id / 50000) FROM temp.search_replace
   UNION ALL SELECT 'list:all'
   UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
   UNION ALL SELECT DISTINCT 'list:' || t.taxonomy || ':' || t.slug FROM temp.search_replace s

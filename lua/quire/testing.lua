@@ -44,8 +44,14 @@ function M.site(opts)
   f:close()
   local quire, err = quire_mod.open(site_dir)
   if not quire then error(err, 0) end
-  -- site:request("GET", "/path", { headers =, body = }) -> { status, headers, body }, no sockets.
-  function quire.request(_, method, target, req_opts) return quire.app.request(method, target, req_opts) end
+  -- site:request("GET", "/path", { headers =, body = }) -> { status, headers, body }, no sockets;
+  -- with the headers the server adds from the app's answer (the same C code decides them).
+  function quire.request(_, method, target, req_opts)
+    local r = quire.app.request(method, target, req_opts)
+    r.headers["cache-control"] = core.cache_control(r.headers["cache-control"], r.private, r.max_age)
+    r.headers["x-request-id"] = r.id
+    return r
+  end
   return quire, site_dir
 end
 

@@ -1,5 +1,5 @@
 -- Feeds and metadata: RSS 2.0, Atom and JSON Feed for the site, each section and each tag;
--- sitemap.xml with Google News fields for recent stories; robots.txt; and in every page's head
+-- sitemaps of the whole archive and a Google News sitemap (see below); robots.txt; and in every page's head
 -- the canonical link, OpenGraph and Twitter card meta, feed discovery links and, on entries,
 -- JSON-LD (NewsArticle, or OpinionNewsArticle for opinion pieces). An entry's tags pass through
 -- the "head.entry" filter ({ meta = { {attr, key, content}, ... }, jsonld = table }, entry) before
@@ -127,7 +127,7 @@ return quire.plugin {
       end
       return quire.json.encode({
         version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
-        description = v.description, language = v.lang, items = items,
+        description = v.description, language = v.lang, items = quire.json.list(items), -- [] when empty
       })
     end
 
@@ -151,24 +151,63 @@ return quire.plugin {
       site:route("GET", "/tag/{slug:slug}/" .. file, serve("tag"))
     end
 
-    site:route("GET", "/sitemap.xml", function(_, res)
-      local now = os.time()
-      local urls = { { loc = absolute("/"), lastmod = false, news = false } }
-      local language = lang()
-      local sections = {}
-      for _, e in ipairs(quire.content.query { status = "published", limit = 10000 }) do
-        local news = false
-        local age = now - (quire.time.epoch(e.published_at) or 0)
-        if not skip[e.type] and age <= settings.news_days * 86400 then
-          news = { name = quire.site.name, language = language, date = e.published_at, title = e.title }
-        end
-        urls[#urls + 1] = { loc = absolute(quire.content.url(e)), lastmod = e.updated_at, news = news }
-        if e.section and not sections[e.section] then
-          sections[e.section] = true
-          urls[#urls + 1] = { loc = absolute("/section/" .. quire.slugify(e.section)), lastmod = false, news = false }
+    -- Sitemaps by the protocol, for the whole archive: /sitemap.xml is an index of
+    -- /sitemap-pages.xml (the home page and the sections), /sitemap-news.xml (Google News: the
+    -- stories of the last news_days days, at most 1,000) and one /sitemap.xml?part=N per block
+    -- of 50,000 entry ids holding a published entry (so at most 50,000 URLs a file, a few MB).
+    -- Each file is cached like a page: a block's only goes stale when an entry of it changes.
+    local XML = "application/xml; charset=utf-8"
+    -- A block's file: /sitemap.xml?part=N (a sitemap may only list addresses at or below its
+    -- own folder, so every file is at the root; a query names the part).
+    local function block_file(res, part)
+      local n = #part <= 9 and part:match("^%d+$") and math.tointeger(tonumber(part))
+      if not n then
+        res.status = 400
+        res:header("content-type", "text/plain; charset=utf-8")
+        return "part must be the number of a sitemap file, as /sitemap.xml lists them\n"
+      end
+      local urls = {}
+      if n >= 1 then
+        for _, e in ipairs(quire.content.published_block(n - 1)) do
+          local path = quire.content.url(e)
+          if path then urls[#urls + 1] = { loc = absolute(path), lastmod = e.updated_at, news = false } end
         end
       end
-      res:header("content-type", "application/xml; charset=utf-8")
+      if #urls == 0 then return res:error(404) end
+      res:header("content-type", XML)
+      return quire.text.xml(quire.template.render("sitemap", { urls = urls }))
+    end
+
+    site:route("GET", "/sitemap.xml", function(req, res)
+      if req.query.part or req.query_invalid.part then return block_file(res, req.query.part or "") end
+      local maps = { { loc = absolute("/sitemap-pages.xml") }, { loc = absolute("/sitemap-news.xml") } }
+      for _, n in ipairs(quire.content.published_blocks()) do maps[#maps + 1] = { loc = absolute(("/sitemap.xml?part=%d"):format(n + 1)) } end
+      res:header("content-type", XML)
+      return quire.text.xml(quire.template.render("sitemap_index", { maps = maps }))
+    end)
+
+    site:route("GET", "/sitemap-pages.xml", function(_, res)
+      local urls = { { loc = absolute("/"), lastmod = false, news = false } }
+      for _, t in ipairs(quire.content.terms("section")) do
+        urls[#urls + 1] = { loc = absolute("/section/" .. t.slug), lastmod = false, news = false }
+      end
+      res:header("content-type", XML)
+      return quire.text.xml(quire.template.render("sitemap", { urls = urls }))
+    end)
+
+    site:route("GET", "/sitemap-news.xml", function(_, res)
+      local types = {}
+      for _, t in ipairs(quire.content.types()) do if not skip[t] then types[#types + 1] = t end end
+      local urls, language = {}, lang()
+      if #types > 0 then
+        local since = os.time() - settings.news_days * 86400
+        for _, e in ipairs(quire.content.query { status = "published", type = types, since = since, limit = 1000 }) do
+          urls[#urls + 1] = { loc = absolute(quire.content.url(e)), lastmod = e.updated_at,
+            news = { name = quire.site.name, language = language, date = e.published_at, title = e.title } }
+        end
+      end
+      res:max_age(600) -- stories leave it as they age, with no write to say so
+      res:header("content-type", XML)
       return quire.text.xml(quire.template.render("sitemap", { urls = urls }))
     end)
 

@@ -13,46 +13,62 @@ return quire.plugin {
     local skip = {}
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
 
-    -- One page of published entries matching filters (section, tag or author), newest first,
-    -- across every listed type: each type is queried up to this page and the lists merged.
-    -- Returns the entries and the total, or nil when the page is past the end.
-    local function page_of(filters, page)
-      local limit = page * per
-      if page < 1 or limit > 10000 then return nil end
-      local all, total = {}, 0
-      for _, t in ipairs(quire.content.types()) do
-        if not skip[t] then
-          local q = { type = t, status = "published" }
-          for k, v in pairs(filters) do q[k] = v end
-          total = total + quire.content.count(q)
-          q.limit = limit
-          for _, e in ipairs(quire.content.query(q)) do all[#all + 1] = e end
-        end
-      end
-      table.sort(all, function(a, b)
-        if a.published_at ~= b.published_at then return a.published_at > b.published_at end
-        return a.id > b.id
-      end)
+    -- Pages are keyset pages: the first page, then "older than" and "newer than" an entry's
+    -- place in the list, named by its date and id in the address (/tag/x/older/20260105080000-42).
+    -- Such a link shows the same entries however many are published after it, and every page is
+    -- one walk of an index, whatever the archive's size: no page numbers, no totals.
+    local function listed_types()
       local out = {}
-      for i = (page - 1) * per + 1, math.min(limit, #all) do out[#out + 1] = all[i] end
-      if #out == 0 and page > 1 then return nil end
-      return out, total
+      for _, t in ipairs(quire.content.types()) do if not skip[t] then out[#out + 1] = t end end
+      return out
+    end
+
+    local function cursor_of(e)
+      return e.published_at:gsub("[^%d]", "") .. "-" .. e.id
+    end
+    -- "20260105080000-42" -> { published_at = "2026-01-05T08:00:00Z", id = 42 }, or nil.
+    local function parse_cursor(c)
+      if #c > 40 then return nil end
+      local y, mo, d, h, mi, sec, id = c:match("^(%d%d%d%d)(%d%d)(%d%d)(%d%d)(%d%d)(%d%d)%-(%d+)$")
+      id = id and #id <= 18 and math.tointeger(tonumber(id))
+      if not id then return nil end
+      return { published_at = ("%s-%s-%sT%s:%s:%sZ"):format(y, mo, d, h, mi, sec), id = id }
+    end
+
+    -- One page of published entries matching filters (section, tag or author), newest first.
+    -- dir: nil (the first page), "older" or "newer" than cursor. Returns the entries and the
+    -- cursors of the pages before and after it (false: none), or nil when there is no such page.
+    local function page_of(filters, dir, cursor)
+      local types = listed_types()
+      if #types == 0 then return {}, false, false end
+      local q = { type = types, status = "published", limit = per + 1, order = dir == "newer" and "oldest" or "newest", after = cursor }
+      for k, v in pairs(filters) do q[k] = v end
+      local got = quire.content.query(q)
+      local more = #got > per
+      if more then got[#got] = nil end
+      if #got == 0 then return nil end
+      if dir == "newer" then
+        local out = {}
+        for i = #got, 1, -1 do out[#out + 1] = got[i] end
+        return out, more and cursor_of(out[1]), cursor_of(out[#out])
+      end
+      return got, dir == "older" and cursor_of(got[1]), more and cursor_of(got[#got])
     end
 
     -- Renders a list page. base: the first page's path; info: heading, intro, feed scope ...
-    local function render(res, base, page, entries, total, info)
+    local function render(res, base, dir, cursor, entries, newer, older, info)
       local items = {}
       for i, e in ipairs(entries) do items[i] = quire.filters.apply("view.card", {}, e) end
-      local pages = math.max(1, (total + per - 1) // per)
-      local function url(n) return n == 1 and base or ((base == "/" and "" or base) .. "/page/" .. n) end
+      local prefix = base == "/" and "/" or (base .. "/")
+      local function url(d, c) return prefix .. d .. "/" .. c end
       local view = {
         site = quire.site, heading = info.heading, intro = info.intro or false, kind = info.kind or false,
-        page_title = info.heading .. (page > 1 and (" – page " .. page) or ""),
-        canonical = url(page), feed_scope = info.feed_scope, current_section = info.section,
+        page_title = info.heading .. (dir and entries[1] and (" – from " .. entries[1].published_at:sub(1, 10)) or ""),
+        canonical = dir and url(dir, cursor) or base, feed_scope = info.feed_scope, current_section = info.section,
         section_page = info.section ~= nil,
         items = quire.filters.apply("view.list", items), empty = #items == 0,
-        pagination = pages > 1 and {
-          page = page, pages = pages, prev = page > 1 and url(page - 1) or false, next = page < pages and url(page + 1) or false,
+        pagination = (newer or older) and {
+          page = false, pages = false, prev = newer and url("newer", newer) or false, next = older and url("older", older) or false,
           prev_label = "Newer", next_label = "Older", -- lists run newest first
         } or false,
       }
@@ -60,14 +76,48 @@ return quire.plugin {
       res:render("list", view)
     end
 
-    local function home(req, res)
-      local page = math.tointeger(tonumber(req.params.n or "1"))
-      local entries, total = page_of({}, page)
-      if not entries then return res:error(404) end
-      render(res, "/", page, entries, total, { heading = settings.home_title, kind = "home" })
+    -- Serves one list: the first page, an older or newer page, or an old /page/N address (sent
+    -- to the keyset page that now starts there; a few dozen pages deep at most).
+    local function serve(req, res, dir, base, filters, info)
+      local cursor
+      if req.params.n then
+        local n = math.tointeger(tonumber(req.params.n))
+        if not n or n < 1 or n > 50 then return res:error(404) end
+        if n == 1 then return res:redirect(base, 301) end
+        local q = { type = listed_types(), status = "published", limit = (n - 1) * per }
+        for k, v in pairs(filters) do q[k] = v end
+        local list = quire.content.query(q)
+        if #list < (n - 1) * per then return res:error(404) end
+        return res:redirect((base == "/" and "/" or (base .. "/")) .. "older/" .. cursor_of(list[#list]), 302)
+      end
+      if dir then
+        cursor = parse_cursor(req.params.cursor)
+        if not cursor then return res:error(404) end
+      end
+      local entries, newer, older = page_of(filters, dir, cursor)
+      if not entries then
+        -- Nothing newer than the cursor: that is the first page.
+        if dir == "newer" then return res:redirect(base, 302) end
+        if dir or info.kind == "author" then return res:error(404) end
+        entries, newer, older = {}, false, false
+      end
+      if dir == "newer" and not newer then return res:redirect(base, 302) end -- the head of the list
+      render(res, base, dir, req.params.cursor, entries, newer, older, info)
     end
-    site:route("GET", "/", home)
-    site:route("GET", "/page/{n:int}", home)
+
+    -- Routes a list at base (pattern: base's route pattern): its first page, its older and
+    -- newer pages, and the old numbered pages. handler(req, res, dir) serves one.
+    local function routes(pattern, handler)
+      local prefix = pattern == "/" and "/" or (pattern .. "/")
+      site:route("GET", pattern, function(req, res) return handler(req, res, nil) end)
+      site:route("GET", prefix .. "page/{n:int}", function(req, res) return handler(req, res, nil) end)
+      site:route("GET", prefix .. "older/{cursor}", function(req, res) return handler(req, res, "older") end)
+      site:route("GET", prefix .. "newer/{cursor}", function(req, res) return handler(req, res, "newer") end)
+    end
+
+    routes("/", function(req, res, dir)
+      serve(req, res, dir, "/", {}, { heading = settings.home_title, kind = "home" })
+    end)
 
     -- The display name of a section or tag from its slug (as some entry spells it), or nil.
     local function term_name(kind, slug)
@@ -77,36 +127,26 @@ return quire.plugin {
       for _, t in ipairs(e.tags) do if quire.slugify(t) == slug then return t end end
     end
 
-    local function term_page(kind)
-      return function(req, res)
-        local slug, page = req.params.slug, math.tointeger(tonumber(req.params.n or "1"))
+    for _, kind in ipairs({ "section", "tag" }) do
+      routes("/" .. kind .. "/{slug:slug}", function(req, res, dir)
+        local slug = req.params.slug
         local name = term_name(kind, slug)
         if not name then return res:error(404) end
-        local entries, total = page_of({ [kind] = slug }, page)
-        if not entries then return res:error(404) end
         local path = "/" .. kind .. "/" .. slug
-        render(res, path, page, entries, total, {
+        serve(req, res, dir, path, { [kind] = slug }, {
           heading = kind == "tag" and ("Tagged: " .. name) or name, kind = kind,
           section = kind == "section" and name or nil,
           feed_scope = { path = path, title = ("%s: %s"):format(quire.site.name, name) },
         })
-      end
-    end
-    for _, kind in ipairs({ "section", "tag" }) do
-      site:route("GET", "/" .. kind .. "/{slug:slug}", term_page(kind))
-      site:route("GET", "/" .. kind .. "/{slug:slug}/page/{n:int}", term_page(kind))
+      end)
     end
 
-    local function author_page(req, res)
-      local login, page = req.params.login, math.tointeger(tonumber(req.params.n or "1"))
-      local u = login:match("^[a-z0-9][a-z0-9._-]*$") and quire.users.get(login)
+    routes("/author/{login}", function(req, res, dir)
+      local login = req.params.login
+      local u = #login <= 64 and login:match("^[a-z0-9][a-z0-9._-]*$") and quire.users.get(login)
       if not u then return res:error(404) end
-      local entries, total = page_of({ author = u.id }, page)
-      if not entries or total == 0 then return res:error(404) end
       -- Only the public profile: name and bio, never the account's email.
-      render(res, "/author/" .. u.login, page, entries, total, { heading = u.display_name, intro = u.bio, kind = "author" })
-    end
-    site:route("GET", "/author/{login}", author_page)
-    site:route("GET", "/author/{login}/page/{n:int}", author_page)
+      serve(req, res, dir, "/author/" .. u.login, { author = u.id }, { heading = u.display_name, intro = u.bio, kind = "author" })
+    end)
   end,
 }

@@ -28,22 +28,52 @@ return quire.plugin {
       return "/search?q=" .. enc .. (n > 1 and ("&page=" .. n) or "")
     end
 
+    -- Surrounding white space off, in one pass (a pattern anchored at the end would retry at
+    -- every byte of a long run of spaces).
+    local function trim(s)
+      local first = s:find("%S")
+      if not first then return "" end
+      local last = #s
+      while s:find("^%s", last) do last = last - 1 end
+      return s:sub(first, last)
+    end
+
+    -- What is wrong with the request, answered 400 with the search page saying it.
+    local function refuse(res, view, message)
+      res.status = 400
+      view.problem = message
+      view.page_title = "Search"
+      view = quire.filters.apply("view.page", view)
+      view.head.robots = "noindex"
+      return res:render("search", view)
+    end
+
     site:route("GET", "/search", function(req, res)
-      local q = (req.query.q or ""):gsub("^%s+", ""):gsub("%s+$", "")
-      if #q > 200 then q = q:sub(1, 200):gsub("[\128-\191]*$", ""):gsub("[\192-\255]$", "") end
-      local page = math.tointeger(tonumber(req.query.page or "1")) or 0
+      local raw = req.query.q or ""
+      local view = { site = quire.site, search_query = "", page_title = "Search", results = false, empty = false, pagination = false,
+        count_label = false, problem = false }
+      if req.query_invalid.q or req.query_invalid.page then
+        return refuse(res, view, ("The %s is not valid UTF-8."):format(req.query_invalid.q and "search" or "page"))
+      end
+      local q = trim(raw)
+      view.search_query = utf8.len(q) and q or ""
+      local page_text = req.query.page or "1"
+      local page = type(page_text) == "string" and #page_text <= 6 and page_text:match("^%d+$") and math.tointeger(tonumber(page_text))
+      if not page then return refuse(res, view, "The page must be a number (page=2).") end
       local per = settings.per_page
-      local view = { site = quire.site, search_query = q, page_title = "Search", results = false, empty = false, pagination = false,
-        count_label = false }
       if page < 1 or (page - 1) * per >= settings.max_results then res.status = 404; page = 1 end
       if q ~= "" and res.status == 200 then
-        local found = {}
-        for _, r in ipairs(quire.content.search(q, { status = "published", limit = settings.max_results + 1 })) do
-          if not skip[r.type] then found[#found + 1] = r end
+        local types = {}
+        for _, t in ipairs(quire.content.types()) do if not skip[t] then types[#types + 1] = t end end
+        local ok, found, info = pcall(quire.content.search, q, { status = "published", type = types, limit = per, offset = (page - 1) * per })
+        if not ok then
+          if type(found) == "table" and found.kind == "invalid" then
+            return refuse(res, view, "The search " .. ((found.errors[1] or {}).message or "is not valid") .. ".")
+          end
+          error(found, 0)
         end
         local items = {}
-        for i = (page - 1) * per + 1, math.min(page * per, #found) do
-          local r = found[i]
+        for _, r in ipairs(found) do
           local e = quire.content.get(r.id)
           if e then
             -- The snippet is HTML made by quire.content.search: the text escaped, matches in <mark>.
@@ -55,9 +85,10 @@ return quire.plugin {
           end
         end
         if #items == 0 and page > 1 then res.status = 404 end
-        local total = math.min(#found, settings.max_results)
-        view.count_label = (#found > settings.max_results and "More than " .. settings.max_results or tostring(total))
-          .. (total == 1 and " result" or " results")
+        local total = math.min(info.total, settings.max_results)
+        local function n(x) return tostring(x):reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "") end
+        view.count_label = (info.estimated and ("About " .. n(info.total)) or info.total > settings.max_results and ("More than " .. settings.max_results) or tostring(total))
+          .. (info.total == 1 and " result" or " results")
         view.results = #items > 0 and { items = quire.filters.apply("view.list", items) } or false
         view.empty = #items == 0
         local pages = math.max(1, (total + per - 1) // per)

@@ -51,7 +51,7 @@ describe("actors", function()
       { actor = "ann", action = "comment.approved", subject = "comment:" .. c, detail = "" },
       { actor = "ann", action = "tag.renamed", subject = "tag:seas", detail = "Sea -> Seas" },
       { actor = "system", action = "tag.merged", subject = "tag:seas", detail = "Weather -> Seas (1 entries)" },
-      { actor = "ann", action = "entry.deleted", subject = "entry:" .. other, detail = "Gales" },
+      { actor = "ann", action = "entry.trashed", subject = "entry:" .. other, detail = "Gales" },
     }, audit())
   end)
 

@@ -237,7 +237,8 @@ describe("quire.content", function()
       q.content.update(b, { body = "the ferry is late" }) -- back to what the index holds
       local d = q.content.create { type = "article", title = "Tides", body = "spring tides on the quay" }
       q.content.update(d, { body = "spring tides" })
-      q.content.delete(c)
+      q.content.delete(c) -- to the trash: still indexed
+      q.content.delete(c, { permanent = true })
       local ok = pcall(q.store.transaction, function()
         q.content.update(b, { body = "the ferry sank" })
         error("undo this one")
@@ -245,6 +246,7 @@ describe("quire.content", function()
       assert.is_false(ok)
       local gone = q.content.create { type = "article", title = "Gone", body = "never indexed" }
       q.content.delete(gone)
+      q.content.delete(gone, { permanent = true })
       assert.is_true(q.store.query("SELECT count(*) AS n FROM search_pending")[1].n > 0) -- deferred, not yet indexed
     end)
     assert.same({}, ids("quay"))
@@ -279,17 +281,22 @@ describe("quire.content", function()
     assert.equal(1, #q.content.revisions(id))
   end)
 
-  it("deletes an entry with its terms, revisions and comments", function()
-    local id = q.content.create { type = "article", title = "Gone soon", tags = { "x" } }
+  it("deletes an entry to the trash, and from there for good with its terms, revisions and comments", function()
+    local id = q.content.create { type = "article", title = "Gone soon", tags = { "x" }, status = "published" }
     q.comments.create { entry = id, author_name = "R", author_email = "r@example.org", body = "hi" }
+    assert.has_error(function() q.content.delete(id, { permanent = true }) end)
     assert.is_true(q.content.delete(id))
+    assert.equal("trash", q.content.get(id).status)
+    assert.equal(0, q.content.count { status = "published" })
+    assert.equal(1, q.store.query("SELECT count(*) AS n FROM revisions")[1].n)
+    assert.equal(1, q.store.query("SELECT count(*) AS n FROM comments")[1].n)
+    assert.is_true(q.content.delete(id, { permanent = true }))
     assert.is_nil(q.content.get(id))
     assert.equal(0, q.store.query("SELECT count(*) AS n FROM revisions")[1].n)
     assert.equal(0, q.store.query("SELECT count(*) AS n FROM comments")[1].n)
     assert.is_false(q.content.delete(id))
     assert.same({}, q.store.check())
   end)
-
   it("rolls back everything in a failed transaction", function()
     local ok = pcall(q.store.transaction, function()
       q.content.create { type = "article", title = "One" }

@@ -53,6 +53,21 @@ describe("plugin loading", function()
     assert.matches("declares name 'something_else' but its folder is 'wrong_name'", load_error { "wrong_name" })
   end)
 
+  it("refuses a plugin command named like any built-in command, with the names from the CLI's own table", function()
+    local builtin = require("quire.cli").builtin_commands()
+    for _, name in ipairs { "audit", "cache", "user", "import", "export", "help", "version", "serve" } do
+      assert.is_true(require("quire.cli").is_builtin(name), name)
+    end
+    for _, name in ipairs(builtin) do
+      if name:match("^[%w][%w_-]*$") then
+        assert.matches("plugin 'command_named': cannot register command '" .. name:gsub("%-", "%%-")
+          .. "': it is a built%-in quire command", load_error({ "command_named" }, { settings = { command_named = { command = name } } }))
+      end
+    end
+    local q = site({ "command_named" })
+    assert.same({ "harmless" }, q.plugins.by_name.command_named.registered.commands)
+  end)
+
   it("validates settings against the manifest's defaults", function()
     local q = site({ "notes" }, { settings = { notes = { prefix = ">> " } } })
     assert.equal(">> Hi", q.filters.apply("title", "Hi"))

@@ -82,19 +82,31 @@ describe("feeds plugin", function()
     assert.equal(404, q:request("GET", "/section/nowhere/feed.json").status)
   end)
 
-  it("lists every published entry in sitemap.xml with news fields for recent stories", function()
-    local r = q:request("GET", "/sitemap.xml")
-    assert.equal("application/xml; charset=utf-8", r.headers["content-type"])
+  it("lists every published entry in the sitemaps /sitemap.xml indexes, news fields in the news sitemap", function()
+    local index = q:request("GET", "/sitemap.xml")
+    assert.equal("application/xml; charset=utf-8", index.headers["content-type"])
+    local files = {}
+    for loc in index.body:gmatch("<sitemap><loc>(.-)</loc></sitemap>") do files[#files + 1] = loc end
+    assert.same({ "http://localhost:8080/sitemap-pages.xml", "http://localhost:8080/sitemap-news.xml",
+      "http://localhost:8080/sitemap.xml?part=1" }, files)
+    local r = q:request("GET", "/sitemap-news.xml")
     local news = {}
     for n in r.body:gmatch("<news:news>(.-)</news:news>") do news[#news + 1] = n end
     assert.equal(2, #news) -- the article and the opinion piece of the last two days
     assert.equal("Tolls are fair", news[1]:match("<news:title>(.-)</news:title>"))
     assert.equal("The Ledger", news[1]:match("<news:name>(.-)</news:name>"))
     local locs = {}
-    for loc in r.body:gmatch("<loc>(.-)</loc>") do locs[loc] = true end
+    for _, f in ipairs(files) do
+      local body = q:request("GET", f:match("^http://localhost:8080(.*)$")).body
+      assert.is_nil(body:find("unpublished", 1, true))
+      for loc in body:gmatch("<loc>(.-)</loc>") do locs[loc] = true end
+    end
     assert.truthy(locs["http://localhost:8080/about"])
     assert.truthy(locs["http://localhost:8080/section/world"])
-    assert.is_nil(r.body:find("unpublished", 1, true))
+    assert.matches("<lastmod>%d+%-%d+%-%d+T[%d:]+Z</lastmod>", q:request("GET", "/sitemap.xml?part=1").body)
+    assert.equal(404, q:request("GET", "/sitemap.xml?part=2").status)
+    assert.equal(400, q:request("GET", "/sitemap.xml?part=two").status)
+    assert.equal(400, q:request("GET", "/sitemap.xml?part=%FF").status)
   end)
 
   it("serves robots.txt pointing at the sitemap", function()
@@ -141,7 +153,7 @@ describe("feeds plugin language", function()
     assert.equal("pt-PT", q:request("GET", "/feed.xml").body:match("<language>(.-)</language>"))
     assert.matches('<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="pt-PT">', q:request("GET", "/atom.xml").body, 1, true)
     assert.equal("pt-PT", q.json.decode(q:request("GET", "/feed.json").body).language)
-    assert.equal("pt-PT", q:request("GET", "/sitemap.xml").body:match("<news:language>(.-)</news:language>"))
+    assert.equal("pt-PT", q:request("GET", "/sitemap-news.xml").body:match("<news:language>(.-)</news:language>"))
   end)
 end)
 

@@ -25,25 +25,57 @@ describe("listings plugin", function()
     return out
   end
 
-  it("lists the newest entries of every type on the home page, paginated", function()
+  it("lists the newest entries of every type on the home page, in keyset pages", function()
     local r = q:request("GET", "/")
     assert.equal(200, r.status)
     assert.same({ "Entry 5", "Entry 4" }, titles(r.body))
-    assert.equal("Page 1 of 3", find(r.body, "span.pagination-status")[1].text)
-    assert.equal("/page/2", find(r.body, "a.pagination-next")[1].attrs.href)
-    assert.same({ "Entry 3", "Entry 2" }, titles(q:request("GET", "/page/2").body))
-    local last = q:request("GET", "/page/3").body
+    assert.equal(0, #find(r.body, "span.pagination-status")) -- no totals: no count of the archive
+    assert.equal(0, #find(r.body, "a.pagination-prev"))
+    -- Older than Entry 4 (published 2026-01-04T08:00:00Z): its date and id name the page.
+    local e4 = q.content.query { status = "published", type = "article", limit = 1 }[1]
+    local older = find(r.body, "a.pagination-next")[1].attrs.href
+    assert.equal("/older/20260104080000-" .. e4.id, older)
+    local p2 = q:request("GET", older).body
+    assert.same({ "Entry 3", "Entry 2" }, titles(p2))
+    local last = q:request("GET", find(p2, "a.pagination-next")[1].attrs.href).body
     assert.same({ "Entry 1" }, titles(last))
-    assert.equal("/page/2", find(last, "a.pagination-prev")[1].attrs.href)
+    assert.equal(0, #find(last, "a.pagination-next"))
+    local newer = find(last, "a.pagination-prev")[1].attrs.href
+    assert.matches("^/newer/20260101080000%-%d+$", newer)
+    assert.same({ "Entry 3", "Entry 2" }, titles(q:request("GET", newer).body))
+    -- Newer than Entry 3: only two are, so that is the first page.
+    local top = q:request("GET", find(p2, "a.pagination-prev")[1].attrs.href)
+    assert.equal(302, top.status)
+    assert.equal("/", top.headers["location"])
+    -- Old numbered pages go to the keyset page that starts there.
+    local p = q:request("GET", "/page/2")
+    assert.equal(302, p.status)
+    assert.equal(older, p.headers["location"])
     assert.equal(404, q:request("GET", "/page/4").status)
     assert.equal(404, q:request("GET", "/page/0").status)
+    assert.equal(404, q:request("GET", "/older/2026-01-04-1").status)
+    assert.equal(404, q:request("GET", "/older/19990101000000-1").status)
+  end)
+
+  it("keeps a page's entries when newer ones are published", function()
+    local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 2 } } }
+    for i = 1, 5 do
+      s.content.create { type = "article", title = "Story " .. i, status = "published", published_at = ("2026-02-0%dT08:00:00Z"):format(i) }
+    end
+    local older = find(s:request("GET", "/").body, "a.pagination-next")[1].attrs.href
+    local before = titles(s:request("GET", older).body)
+    for i = 6, 8 do
+      s.content.create { type = "article", title = "Story " .. i, status = "published", published_at = ("2026-02-0%dT08:00:00Z"):format(i) }
+    end
+    assert.same(before, titles(s:request("GET", older).body))
+    assert.same({ "Story 3", "Story 2" }, before)
   end)
 
   it("shows a section's entries and marks it current in the navigation", function()
     local html = q:request("GET", "/section/world").body
     assert.equal("World", find(html, "h1")[1].text)
     assert.same({ "Entry 4", "Entry 2" }, titles(html))
-    assert.same({ "Entry 1" }, titles(q:request("GET", "/section/world/page/2").body))
+    assert.same({ "Entry 1" }, titles(q:request("GET", find(html, "a.pagination-next")[1].attrs.href).body))
     local nav = find(find(html, "nav.site-nav")[1].html, "a")
     assert.equal("page", nav[1].attrs["aria-current"])
     assert.equal(404, q:request("GET", "/section/mars").status)
@@ -64,6 +96,7 @@ describe("listings plugin", function()
     assert.is_nil(html:find("ines@staff.example", 1, true))
     assert.equal(404, q:request("GET", "/author/nobody").status)
     assert.equal(404, q:request("GET", "/author/ines/page/9").status)
+    assert.equal(404, q:request("GET", "/author/ines/older/20200101000000-1").status)
   end)
 
   it("labels opinion pieces and links cards to their entries", function()

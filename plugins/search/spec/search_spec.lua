@@ -71,4 +71,38 @@ describe("search plugin", function()
     assert.equal("/search", find(html, "form.site-search")[1].attrs.action)
     assert.equal(1, #find(html, "label[for=site-search-q]"))
   end)
+
+  it("answers every query 200 or 400 with what is wrong, never 500", function()
+    local function get(query)
+      local r = q:request("GET", "/search?" .. query)
+      assert(r.status == 200 or r.status == 400, query:sub(1, 60) .. ": " .. r.status)
+      return r
+    end
+    local function refused(query, says)
+      local r = get(query)
+      assert.equal(400, r.status)
+      assert.matches(says, find(r.body, "p.search-problem")[1].text)
+    end
+    refused("q=x%00y", "control character U%+0000")
+    refused("q=harbour%01", "control character U%+0001")
+    refused("q=%FF%FEharbour", "not valid UTF%-8")
+    refused("q=" .. ("a"):rep(300), "300 characters long, the limit is 256")
+    refused("q=" .. ("a+"):rep(20), "more than 16 words")
+    refused("q=harbour&page=two", "page must be a number")
+    refused("q=harbour&page=" .. ("9"):rep(40), "page must be a number")
+    -- Nothing in the language is an operator: these are words, or no words at all.
+    for _, text in ipairs({ "%22", "%22harbour", "harbour%22", "harbour+OR", "NOT+harbour", "harbour+AND+NEAR(", "*", "-harbour",
+      "%2B%2B%2B", "(%22", "{title}:x", "%5E", "harbour%09story" }) do
+      get("q=" .. text)
+    end
+    assert.equal(6, #q.content.search("harbour", { status = "published" }))
+    assert.equal(5, #q.content.search("harbour story"))
+    assert.equal(5, #q.content.search("HARBOUR, story!"))
+    assert.equal(5, #q.content.search("harbour -story")) -- "-story" is the word story: no negation
+    -- 8,100 plus signs are 8,100 spaces: no words, answered at once.
+    local r = get("q=" .. ("+"):rep(8100))
+    assert.equal(200, r.status)
+    assert.equal("Search", find(r.body, "h1")[1].text)
+    assert.equal(400, get("q=" .. ("+"):rep(8100) .. "harbour" .. ("%20"):rep(8100) .. "x" .. ("+"):rep(300)).status)
+  end)
 end)

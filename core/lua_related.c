@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "lua_api.h"
-#include "search.h"
+#include "related.h"
 
 #define MAX_CANDIDATES 5000
 #define MAX_TERMS 200 /* per document and list; more are ignored */
@@ -15,7 +15,7 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 static int cmp_df(const void *a, const void *b) {
-  int64_t x = ((const qr_search_df_t *)a)->term, y = ((const qr_search_df_t *)b)->term;
+  int64_t x = ((const qr_related_df_t *)a)->term, y = ((const qr_related_df_t *)b)->term;
   return (x > y) - (x < y);
 }
 
@@ -58,7 +58,7 @@ static double num_field(lua_State *L, int t, const char *field, double def) {
 }
 
 /* Fills doc from the Lua table at idx, taking term storage from *pool. */
-static void read_doc(lua_State *L, int idx, qr_search_doc_t *doc, int64_t **pool) {
+static void read_doc(lua_State *L, int idx, qr_related_doc_t *doc, int64_t **pool) {
   lua_getfield(L, idx, "id");
   doc->id = lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -84,7 +84,7 @@ static int l_related_rank(lua_State *L) {
   size_t n = lua_rawlen(L, 2);
   if (n > MAX_CANDIDATES) n = MAX_CANDIDATES;
 
-  qr_search_weights_t w = {0};
+  qr_related_weights_t w = {0};
   lua_getfield(L, 3, "weights");
   if (lua_istable(L, -1)) {
     int wt = lua_gettop(L);
@@ -111,8 +111,8 @@ static int l_related_rank(lua_State *L) {
     lua_pop(L, 1);
   }
   int64_t *pool = lua_newuserdatauv(L, sizeof(int64_t) * (terms + 1), 0);
-  qr_search_doc_t *docs = lua_newuserdatauv(L, sizeof(qr_search_doc_t) * (n + 1), 0);
-  qr_search_doc_t target;
+  qr_related_doc_t *docs = lua_newuserdatauv(L, sizeof(qr_related_doc_t) * (n + 1), 0);
+  qr_related_doc_t target;
   read_doc(L, 1, &target, &pool);
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, 2, (lua_Integer)i + 1);
@@ -127,7 +127,7 @@ static int l_related_rank(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, dft)) ndf++, lua_pop(L, 1);
   }
-  qr_search_df_t *df = lua_newuserdatauv(L, sizeof(qr_search_df_t) * (ndf + 1), 0);
+  qr_related_df_t *df = lua_newuserdatauv(L, sizeof(qr_related_df_t) * (ndf + 1), 0);
   size_t k = 0;
   if (lua_istable(L, dft)) {
     lua_pushnil(L);
@@ -143,8 +143,8 @@ static int l_related_rank(lua_State *L) {
   ndf = k;
   qsort(df, ndf, sizeof *df, cmp_df);
 
-  qr_search_hit_t *hits = lua_newuserdatauv(L, sizeof(qr_search_hit_t) * (size_t)limit, 0);
-  size_t found = qr_search_related(&target, docs, n, df, ndf, &w, hits, (size_t)limit);
+  qr_related_hit_t *hits = lua_newuserdatauv(L, sizeof(qr_related_hit_t) * (size_t)limit, 0);
+  size_t found = qr_related_rank(&target, docs, n, df, ndf, &w, hits, (size_t)limit);
   lua_createtable(L, (int)found, 0);
   for (size_t i = 0; i < found; i++) {
     lua_createtable(L, 0, 2);
@@ -157,13 +157,7 @@ static int l_related_rank(lua_State *L) {
   return 1;
 }
 
-/* core.related_tag_factor(df, total, rarity) -> the multiplier of a shared tag's weight. */
-static int l_tag_factor(lua_State *L) {
-  lua_pushnumber(L, qr_search_tag_factor(luaL_checknumber(L, 1), luaL_checknumber(L, 2), luaL_checknumber(L, 3)));
-  return 1;
-}
-
-void qr_lua_search_open(lua_State *L) {
-  static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_tag_factor", l_tag_factor}, {NULL, NULL}};
+void qr_lua_related_open(lua_State *L) {
+  static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -1,9 +1,9 @@
 /* Related content scoring over candidates found by SQL: weighted shared terms, date and text. */
-#include "search.h"
+#include "related.h"
 
 #include <math.h>
 
-double qr_search_tag_factor(double df, double total, double rarity) {
+double qr_related_tag_factor(double df, double total, double rarity) {
   if (rarity <= 0) return 1.0;
   if (rarity > 1) rarity = 1;
   double idf = 1.0; /* a one-document collection: every tag is as rare as it gets */
@@ -16,7 +16,7 @@ double qr_search_tag_factor(double df, double total, double rarity) {
   return f < 0 ? 0 : f;
 }
 
-static double df_of(const qr_search_df_t *df, size_t ndf, int64_t term) {
+static double df_of(const qr_related_df_t *df, size_t ndf, int64_t term) {
   size_t lo = 0, hi = ndf;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -27,15 +27,15 @@ static double df_of(const qr_search_df_t *df, size_t ndf, int64_t term) {
 }
 
 /* The weights of the tags both documents carry (a merge of the sorted lists, linear). */
-static double shared_tags(const qr_search_doc_t *a, const qr_search_doc_t *b, const qr_search_df_t *df,
-                          size_t ndf, const qr_search_weights_t *w) {
+static double shared_tags(const qr_related_doc_t *a, const qr_related_doc_t *b, const qr_related_df_t *df,
+                          size_t ndf, const qr_related_weights_t *w) {
   double sum = 0;
   size_t i = 0, j = 0;
   while (i < a->ntags && j < b->ntags) {
     if (a->tags[i] < b->tags[j]) i++;
     else if (a->tags[i] > b->tags[j]) j++;
     else {
-      sum += w->tags * qr_search_tag_factor(df_of(df, ndf, a->tags[i]), w->total, w->rarity);
+      sum += w->tags * qr_related_tag_factor(df_of(df, ndf, a->tags[i]), w->total, w->rarity);
       i++, j++;
     }
   }
@@ -53,15 +53,15 @@ static size_t shared_count(const int64_t *a, size_t na, const int64_t *b, size_t
 }
 
 /* 1 when hit a ranks before hit b. */
-static int better(const qr_search_hit_t *a, double ta, const qr_search_hit_t *b, double tb) {
+static int better(const qr_related_hit_t *a, double ta, const qr_related_hit_t *b, double tb) {
   if (a->score != b->score) return a->score > b->score;
   if (ta != tb) return ta > tb;
   return a->id > b->id;
 }
 
-size_t qr_search_related(const qr_search_doc_t *target, const qr_search_doc_t *cands, size_t n,
-                         const qr_search_df_t *df, size_t ndf, const qr_search_weights_t *w,
-                         qr_search_hit_t *out, size_t limit) {
+size_t qr_related_rank(const qr_related_doc_t *target, const qr_related_doc_t *cands, size_t n,
+                         const qr_related_df_t *df, size_t ndf, const qr_related_weights_t *w,
+                         qr_related_hit_t *out, size_t limit) {
   if (limit == 0) return 0;
   double best_text = 0;
   for (size_t i = 0; i < n; i++)
@@ -72,7 +72,7 @@ size_t qr_search_related(const qr_search_doc_t *target, const qr_search_doc_t *c
   if (limit > 64) limit = 64;
   size_t kept = 0;
   for (size_t i = 0; i < n; i++) {
-    const qr_search_doc_t *c = &cands[i];
+    const qr_related_doc_t *c = &cands[i];
     if (c->id == target->id) continue;
     double score = shared_tags(target, c, df, ndf, w);
     score += w->keywords * (double)shared_count(target->keywords, target->nkeywords, c->keywords, c->nkeywords);
@@ -82,7 +82,7 @@ size_t qr_search_related(const qr_search_doc_t *target, const qr_search_doc_t *c
     }
     if (w->text > 0 && best_text > 0 && c->text > 0) score += w->text * (c->text / best_text);
     if (score < w->threshold || score <= 0) continue;
-    qr_search_hit_t hit = {c->id, score};
+    qr_related_hit_t hit = {c->id, score};
     size_t pos = kept;
     while (pos > 0 && better(&hit, c->time, &out[pos - 1], times[pos - 1])) pos--;
     if (pos >= limit) continue;
