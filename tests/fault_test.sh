@@ -51,7 +51,7 @@ for i = 1, 100000 do
   io.stdout:flush()
 end
 LUA
-"$QUIRE" run --site "$site" --yes "$work/fill.lua" > "$work/fill.out" 2> "$work/fill.err"; rc=$?
+"$QUIRE" run --yes --site "$site" "$work/fill.lua" > "$work/fill.out" 2> "$work/fill.err"; rc=$?
 err=$(cat "$work/fill.err")
 check "the script fails when the disk is full ($rc)" test $rc -eq 1
 check "its error names the script's line ($err)" grep -q "^$work/fill.lua:4: " <<<"$err"
@@ -150,9 +150,9 @@ for mode in fresh based; do
   rm -f "$work/go"
   # --yes: without it `quire run` first tries the whole script in one transaction (to find
   # deletes), holding the write lock that long; the race is about the real run.
-  "$QUIRE" run --site "$site" --yes "$work/race.lua" "$id" a "$work/go" $mode > "$work/a.out" 2>&1 &
+  "$QUIRE" run --yes --site "$site" "$work/race.lua" "$id" a "$work/go" $mode > "$work/a.out" 2>&1 &
   pa=$!
-  "$QUIRE" run --site "$site" --yes "$work/race.lua" "$id" b "$work/go" $mode > "$work/b.out" 2>&1 &
+  "$QUIRE" run --yes --site "$site" "$work/race.lua" "$id" b "$work/go" $mode > "$work/b.out" 2>&1 &
   pb=$!
   sleep 0.3; touch "$work/go"
   wait $pa; ra=$?; wait $pb; rb=$?
