@@ -7,7 +7,8 @@
 --   tables/NAME.jsonl  every other table, row by row (revisions, shares, audit_log, media, jobs,
 --                      settings, terms, trash, api_tokens, and any table a later migration adds)
 -- Left out: what the site derives or forgets on its own (the search index, cache-tag versions,
--- rate-limit counters, sign-in sessions, SQLite's bookkeeping).
+-- counts kept by triggers, rate-limit counters, sign-in sessions, SQLite's bookkeeping). Columns
+-- a later migration adds to users, entries or comments go in each record's "columns" object.
 -- Ids are kept where the importing site has them free (always, in a fresh site), so references
 -- between tables and the audit log's "entry:12" stay true; elsewhere rows get new ids and every
 -- foreign key (and audit subject) is translated.
