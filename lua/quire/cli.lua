@@ -352,9 +352,15 @@ function commands.run(argv)
     io.output(devnull)
     ok, run_err = attempt(true)
     while db:depth() > 0 do db:rollback() end
+    local pending = site.pending_tags() -- the trial's cache tags: nothing of it was written
+    for t in pairs(pending) do pending[t] = nil end
     _G.print, io.stdout = real_print, real_stdout
     io.output(real_output)
     devnull:close()
+    if not ok and not needs_confirmation then
+      run_err.message = run_err.message .. "\n(in the trial run that comes before writing: nothing was written;"
+        .. " --dry-run shows the script's output, --yes runs it without a trial)"
+    end
     if needs_confirmation then -- (even if the script caught the error)
       if not core.isatty(0) then
         ok, run_err = false, { message = "this run deletes entries: nothing was written; run it again with --yes to confirm"

@@ -268,11 +268,15 @@ function M.new(site)
     if e.slug ~= nil then
       if type(e.slug) ~= "string" or not core.slug_valid(e.slug, limits.slug_max) then
         errs[#errs + 1] = { field = "slug", message = ("%q is not a valid slug: use a-z, 0-9 and single '-', at most %d bytes"):format(tostring(e.slug), limits.slug_max) }
-      elseif t and e.slug ~= existing_slug
-        and db:row("SELECT id FROM entries WHERE type = ? AND slug = ? AND id IS NOT ?", e.type, e.slug, existing_id) then
-        errs[#errs + 1] = { field = "slug", message = ("%q is already used by another %s"):format(e.slug, e.type) }
       else
-        row.slug = e.slug
+        local holder = t and e.slug ~= existing_slug
+          and db:row("SELECT id, status FROM entries WHERE type = ? AND slug = ? AND id IS NOT ?", e.type, e.slug, existing_id)
+        if holder then
+          errs[#errs + 1] = { field = "slug", message = ("%q is already used by another %s%s"):format(e.slug, e.type,
+            holder.status == "trash" and (" (entry %d, in the trash: delete it for good first)"):format(holder.id) or "") }
+        else
+          row.slug = e.slug
+        end
       end
     end
     row.tags = check_terms(errs, "tags", e.tags)
