@@ -27,11 +27,11 @@ done
 # single commands print their usage once (not "quire import import DIR")
 expect 0 "import --help" -- "$QUIRE" import --help
 check_out() { if [ "$out" = "$2" ]; then ok; else bad "$1: got '$out'"; fi; }
-check_out "import --help" "usage: quire import DIR | import --from wordpress FILE.xml"
+check_out "import --help" "usage: quire import DIR | import --from wordpress FILE.xml [--dry-run]"
 expect 0 "export --help" -- "$QUIRE" export --help
 check_out "export --help" "usage: quire export --format jsonl|markdown DIR"
 expect 2 "import without its folder" -- "$QUIRE" import
-check_out "import without its folder" "quire: usage: quire import DIR | import --from wordpress FILE.xml"
+check_out "import without its folder" "quire: usage: quire import DIR | import --from wordpress FILE.xml [--dry-run]"
 expect 0 "user passwd --help" -- "$QUIRE" user passwd --help; contains "user passwd --help" "usage: quire user passwd LOGIN"
 expect 2 "no command" -- "$QUIRE"
 expect 2 "unknown command" -- "$QUIRE" frobnicate; contains "unknown command" "unknown command 'frobnicate'"
@@ -178,6 +178,13 @@ contains "resume notice" "resuming after entry"
 
 # --- editorial commands
 expect 0 "entries list" -- "$QUIRE" entries list --site "$work/bulk" --limit 3 --format ids; contains "ids" "1 2 3"
+# every entry, written a page of 1000 at a time as it is read: one JSON array, one line of ids, a table
+"$QUIRE" entries list --site "$work/bulk" --format json > "$work/list.json"
+[ "$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print(len(v), len({e["id"] for e in v}))' "$work/list.json")" = "2998 2998" ] && ok || bad "entries list --format json is not every entry once"
+[ "$("$QUIRE" entries list --site "$work/bulk" --format ids | wc -w)" = 2998 ] && ok || bad "entries list --format ids is not every entry"
+[ "$("$QUIRE" entries list --site "$work/bulk" --format table | wc -l)" = 2999 ] && ok || bad "entries list --format table is not a header and every entry"
+[ "$("$QUIRE" entries list --site "$work/bulk" --limit 1500 --format csv | wc -l)" = 1501 ] && ok || bad "entries list --limit 1500 across pages"
+expect 2 "entries list --limit 0" -- "$QUIRE" entries list --site "$work/bulk" --limit 0; contains "limit refusal" "--limit must be a positive whole number"
 expect 0 "search-replace dry run" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk" --dry-run
 contains "search-replace count" "2998 replacements in 2998 entries (dry run: nothing written)"
 expect 0 "search-replace" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk"

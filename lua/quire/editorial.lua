@@ -27,14 +27,41 @@ local function fail(code, fmt, ...)
 end
 
 -- Output in the format asked for: table (aligned columns), json (one array), csv, ids.
+-- rows: a list, or a function returning the next list of rows (nil or empty at the end), so a
+-- long listing is written as it is read, in constant memory; a table's columns are then as wide
+-- as the first list needs.
 local function output(rows, columns, format)
   format = format or "table"
+  local next_rows = rows
+  if type(rows) == "table" then
+    local done = false
+    next_rows = function()
+      if done then return nil end
+      done = true
+      return rows
+    end
+  end
+  local out = io.stdout
   if format == "json" then
-    print(to_json(rows))
+    local n = 0
+    for page in next_rows do
+      if #page == 0 then break end
+      for _, r in ipairs(page) do
+        out:write(n == 0 and "[" or ",", to_json(r))
+        n = n + 1
+      end
+    end
+    out:write(n == 0 and "[]" or "]", "\n")
   elseif format == "ids" then
-    local ids = {}
-    for _, r in ipairs(rows) do ids[#ids + 1] = tostring(r.id) end
-    print(table.concat(ids, " "))
+    local n = 0
+    for page in next_rows do
+      if #page == 0 then break end
+      for _, r in ipairs(page) do
+        out:write(n == 0 and "" or " ", tostring(r.id))
+        n = n + 1
+      end
+    end
+    out:write("\n")
   elseif format == "csv" then
     local function cell(v)
       v = v == nil and "" or (type(v) == "table" and table.concat(v, ";") or tostring(v))
@@ -42,32 +69,45 @@ local function output(rows, columns, format)
       return v
     end
     print(table.concat(columns, ","))
-    for _, r in ipairs(rows) do
-      local cells = {}
-      for i, c in ipairs(columns) do cells[i] = cell(r[c]) end
-      print(table.concat(cells, ","))
-    end
-  elseif format == "table" then
-    local widths, text = {}, {}
-    for i, c in ipairs(columns) do widths[i] = utf8.len(c) end
-    for j, r in ipairs(rows) do
-      text[j] = {}
-      for i, c in ipairs(columns) do
-        local v = r[c]
-        v = v == nil and "" or (type(v) == "table" and table.concat(v, ", ") or tostring(v))
-        v = v:gsub("[\r\n]+", " ")
-        if utf8.len(v) and utf8.len(v) > 60 then v = v:sub(1, utf8.offset(v, 58) - 1) .. "..." end
-        text[j][i] = v
-        widths[i] = math.max(widths[i], utf8.len(v) or #v)
+    for page in next_rows do
+      if #page == 0 then break end
+      for _, r in ipairs(page) do
+        local cells = {}
+        for i, c in ipairs(columns) do cells[i] = cell(r[c]) end
+        print(table.concat(cells, ","))
       end
     end
-    local function line(cells)
-      local out = {}
-      for i, v in ipairs(cells) do out[i] = v .. (" "):rep(widths[i] - (utf8.len(v) or #v)) end
-      print((table.concat(out, "  "):gsub("%s+$", "")))
+  elseif format == "table" then
+    local widths
+    for page in next_rows do
+      if #page == 0 and widths then break end
+      local text = {}
+      for j, r in ipairs(page) do
+        text[j] = {}
+        for i, c in ipairs(columns) do
+          local v = r[c]
+          v = v == nil and "" or (type(v) == "table" and table.concat(v, ", ") or tostring(v))
+          v = v:gsub("[\r\n]+", " ")
+          if utf8.len(v) and utf8.len(v) > 60 then v = v:sub(1, utf8.offset(v, 58) - 1) .. "..." end
+          text[j][i] = v
+        end
+      end
+      local function line(cells)
+        local parts = {}
+        for i, v in ipairs(cells) do parts[i] = v .. (" "):rep(math.max(0, widths[i] - (utf8.len(v) or #v))) end
+        print((table.concat(parts, "  "):gsub("%s+$", "")))
+      end
+      if not widths then
+        widths = {}
+        for i, c in ipairs(columns) do widths[i] = utf8.len(c) end
+        for _, t in ipairs(text) do
+          for i, v in ipairs(t) do widths[i] = math.max(widths[i], utf8.len(v) or #v) end
+        end
+        line(columns)
+      end
+      for _, t in ipairs(text) do line(t) end
+      if #page == 0 then break end
     end
-    line(columns)
-    for _, t in ipairs(text) do line(t) end
   else
     return fail(2, "unknown --format %s (table, json, csv or ids)", format)
   end
@@ -86,15 +126,21 @@ entries.list = {
   run = function(quire, opts)
     local q = { type = opts.type, status = opts.status, tag = opts.tag, section = opts.section, author = opts.author,
       limit = tonumber(opts.limit or 10000), order = "id" }
-    local rows, after = {}, nil
-    repeat -- page through everything, 1000 at a time, unless --limit says otherwise
+    local max = tonumber(opts.limit)
+    if opts.limit and (not max or max < 1 or max ~= math.floor(max)) then return fail(2, "--limit must be a positive whole number") end
+    -- Written page by page as read, 1000 at a time: constant memory at any size.
+    local listed, after, done = 0, nil, false
+    local function next_page()
+      if done then return nil end
       q.after = after
-      q.limit = math.min(1000, (tonumber(opts.limit) or math.huge) - #rows)
+      q.limit = math.min(1000, (max or math.huge) - listed)
       local page = quire.content.query(q)
-      for _, e in ipairs(page) do rows[#rows + 1] = e end
+      listed = listed + #page
       after = page[#page] and page[#page].id
-    until #page < q.limit or (opts.limit and #rows >= tonumber(opts.limit))
-    return output(rows, ENTRY_COLUMNS, opts.format)
+      done = #page < q.limit or (max ~= nil and listed >= max)
+      return page
+    end
+    return output(next_page, ENTRY_COLUMNS, opts.format)
   end,
 }
 
@@ -504,7 +550,48 @@ user.list = {
   end,
 }
 
-local groups = { entries = entries, terms = terms, comments = comments, user = user }
+-- quire redirects: old URLs answered with 301/302/308 (lua/quire/redirects.lua).
+local redirects = {}
+redirects.list = {
+  usage = "list [--source wordpress|rename|slug|manual] [--limit N] [--format table|json|csv]",
+  opts = { source = "value", limit = "value", format = "value" },
+  run = function(quire, opts)
+    return output(quire.redirects.list { source = opts.source, limit = tonumber(opts.limit) },
+      { "id", "from_path", "to", "status", "source", "created_at" }, opts.format)
+  end,
+}
+redirects.add = {
+  usage = "add FROM TO [--status 301|302|308] [--replace]   (TO: /path, https://..., or entry:ID)",
+  opts = { status = "value", replace = "flag" }, args = 2,
+  run = function(quire, opts, args)
+    local entry = args[2]:match("^entry:(%d+)$")
+    local id = quire.redirects.add { from = args[1], to = not entry and args[2] or nil, entry = entry and tonumber(entry),
+      status = opts.status and math.tointeger(tonumber(opts.status)) or nil, replace = opts.replace }
+    print(("redirect %d: %s -> %s"):format(id, args[1], args[2]))
+    return 0
+  end,
+}
+redirects.delete = {
+  usage = "delete FROM|ID",
+  args = 1,
+  run = function(quire, _, args)
+    if not quire.redirects.delete(math.tointeger(tonumber(args[1])) or args[1]) then return fail(1, "no redirect from %s", args[1]) end
+    print("deleted the redirect from " .. args[1])
+    return 0
+  end,
+}
+redirects.check = {
+  usage = "check [--format table|json|csv]   follows every redirect: loops, chains, targets that answer 404",
+  opts = { format = "value" },
+  run = function(quire, opts)
+    local problems, n = quire.redirects.check()
+    if #problems > 0 or opts.format then output(problems, { "from", "problem", "detail" }, opts.format) end
+    io.stderr:write(("%d redirects checked, %d problem%s\n"):format(n, #problems, #problems == 1 and "" or "s"))
+    return #problems > 0 and 1 or 0
+  end,
+}
+
+local groups = { entries = entries, terms = terms, comments = comments, user = user, redirects = redirects }
 
 -- Single commands (no sub-command): quire export / quire import.
 local singles = {
@@ -523,18 +610,20 @@ local singles = {
     opts = { format = "value" }, args = 1,
     run = function(quire, opts, args)
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")
-      print(("exported %d entries and %d comments to %s"):format(n, c, args[1]))
+      print(("exported %d entries, %d comments, the users and every other table (see %s/manifest.json) to %s"):format(n, c, args[1], args[1]))
       return 0
     end,
   },
   import = {
-    usage = "import DIR | import --from wordpress FILE.xml",
-    opts = { from = "value" }, args = 1,
+    usage = "import DIR | import --from wordpress FILE.xml [--dry-run]",
+    opts = { from = "value", ["dry-run"] = "flag" }, args = 1,
     run = function(quire, opts, args)
       if opts.from == "wordpress" then
-        local e, c, u = require("quire.wxr").import(quire, args[1])
-        print(("imported %d entries, %d comments, %d users from %s"):format(e, c, u, args[1]))
+        local wxr = require "quire.wxr"
+        print(wxr.format(wxr.import(quire, args[1], { dry_run = opts["dry-run"] })))
         return 0
+      elseif opts["dry-run"] then
+        return fail(2, "--dry-run goes with --from wordpress")
       elseif opts.from then
         return fail(2, "--from takes wordpress")
       end

@@ -14,7 +14,7 @@ json.encode_sparse_array(false)
 local RELATED_DEFAULTS = { keywords = 100, tags = 80, date = 10, text = 40 }
 -- The bounds of the candidate search (see M.new): tags walked, entries per tag and per side of
 -- the entry's date, entries per side scanned for keywords, entries a search word may be in.
-local TAGS_WALKED, TAG_WINDOW, KEYWORD_WINDOW, TEXT_MAX_DOCS = 8, 100, 250, 500
+local TAGS_WALKED, TAG_WINDOW, KEYWORD_WINDOW, TEXT_MAX_DOCS = 8, 50, 250, 500
 local STOPWORDS = {}
 for w in ("a an and are as at be but by for from has have in into is it its of on or that the their "
   .. "this to was were will with after over under about than then them they what when which while who "
@@ -37,7 +37,7 @@ local function keyword_list(v)
   local out = {}
   if type(v) == "table" then
     for _, k in ipairs(v) do
-      if type(k) == "string" and k:match("%S") then out[#out + 1] = k:lower():gsub("^%s+", ""):gsub("%s+$", "") end
+      if type(k) == "string" and k:match("%S") then out[#out + 1] = core.trim(k:lower()) end
     end
   end
   return out

@@ -210,7 +210,7 @@ ORDER BY s.id]])
 INSERT INTO cache_tags (tag, version)
 SELECT tag, @version FROM (
   SELECT 'entry:' || id AS tag FROM temp.search_replace
-  UNION ALL SELECT DISTINCT 'ids:' || (id / 50000) FROM temp.search_replace
+  UNION ALL SELECT DISTINCT 'ids:' || (id / 10000) FROM temp.search_replace
   UNION ALL SELECT 'list:all'
   UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
   UNION ALL SELECT DISTINCT 'list:' || t.taxonomy || ':' || t.slug FROM temp.search_replace s

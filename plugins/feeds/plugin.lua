@@ -154,7 +154,8 @@ return quire.plugin {
     -- Sitemaps by the protocol, for the whole archive: /sitemap.xml is an index of
     -- /sitemap-pages.xml (the home page and the sections), /sitemap-news.xml (Google News: the
     -- stories of the last news_days days, at most 1,000) and one /sitemap.xml?part=N per block
-    -- of 50,000 entry ids holding a published entry (so at most 50,000 URLs a file, a few MB).
+    -- of 10,000 entry ids holding a published entry (the protocol allows 50,000 URLs a file;
+    -- the newest file, rebuilt as stories are published, stays quick to build).
     -- Each file is cached like a page: a block's only goes stale when an entry of it changes.
     local XML = "application/xml; charset=utf-8"
     -- A block's file: /sitemap.xml?part=N (a sitemap may only list addresses at or below its
