@@ -36,10 +36,12 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@MAKEFLAGS= cmake --build $(BUILD) -j$(JOBS)
 
+# `make demo PORT=9000` serves on another port; the demo's links follow it (it sets no base_url).
+PORT ?= 8080
 demo: build
 	@if [ ! -d demo-site ]; then $(QUIRE) init --demo demo-site || exit 1; fi
-	@echo "The demo site: http://127.0.0.1:8080/  (Ctrl-C stops it)"
-	@$(QUIRE) serve --site demo-site --listen 127.0.0.1:8080 --workers 2
+	@echo "The demo site: http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
+	@$(QUIRE) serve --site demo-site --listen 127.0.0.1:$(PORT) --workers 2
 
 # Every test twice: a normal build, then one with AddressSanitizer and UndefinedBehaviorSanitizer.
 test: build
@@ -67,3 +69,23 @@ install: build
 # A Debian package (build/quire_VERSION_ARCH.deb) with its dependencies declared.
 package: build
 	@cd $(BUILD) && cpack -G DEB
+
+# Fuzzing with clang + libFuzzer under ASan and UBSan: each target of tests/fuzz runs for
+# FUZZ_SECONDS on its seeds (new inputs kept in build-fuzz/corpus/TARGET). A crash is written to
+# tests/fuzz/TARGET/crash-*, where the normal `ctest` replays it from then on: commit it with the fix.
+FUZZ_PACKAGES := clang-14 libfuzzer-14-dev
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := http template markdown wxr json config
+.PHONY: fuzz
+fuzz:
+	@$(MAKE) --no-print-directory deps PACKAGES="$(PACKAGES) $(FUZZ_PACKAGES)"
+	@CC=clang-14 cmake -S . -B build-fuzz -DQUIRE_FUZZ=ON >/dev/null
+	@MAKEFLAGS= cmake --build build-fuzz -j$(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=tests/fuzz/$$t/crash- build-fuzz/corpus/$$t tests/fuzz/$$t \
+	    2> build-fuzz/fuzz_$$t.log || { tail -60 build-fuzz/fuzz_$$t.log; exit 1; }; \
+	  grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' build-fuzz/fuzz_$$t.log | tr '\n' ' '; echo; \
+	done

@@ -79,9 +79,9 @@ for b = 0, n - 1, batch do
   out:write("COMMIT;\n")
 end
 LUA
-"$QUIRE" run --site "$work/s" "$work/gen.lua" "$N" "$BATCH" > "$work/bulk.sql"
+"$QUIRE" run --yes --site "$work/s" "$work/gen.lua" "$N" "$BATCH" > "$work/bulk.sql"
 csplit -s -f "$work/part" "$work/bulk.sql" '/^-- updates$/'
-read -r q_ins q_upd < <("$QUIRE" run --site "$work/q" "$work/bulk.lua" "$N" "$BATCH")
+read -r q_ins q_upd < <("$QUIRE" run --yes --site "$work/q" "$work/bulk.lua" "$N" "$BATCH")
 head -1 "$work/part00" > "$work/pragmas.sql"
 cat "$work/pragmas.sql" "$work/part01" > "$work/updates.sql"
 s0=$(date +%s.%N); sqlite3 "$work/s/quire.db" < "$work/part00"; s1=$(date +%s.%N)

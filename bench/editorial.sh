@@ -93,7 +93,7 @@ for i in $(seq "$RUNS"); do
   rm -rf "$work/q" "$work/s.db"
   cp -r "$work/seed" "$work/q"
   cp "$work/seed/quire.db" "$work/s.db"
-  timed "$work/q.retag" "$QUIRE" run --site "$work/q" "$work/retag.lua"
+  timed "$work/q.retag" "$QUIRE" run --yes --site "$work/q" "$work/retag.lua" # (--yes: no trial run, see quire run --help)
   timed "$work/q.replace" "$QUIRE" entries search-replace harbour port --site "$work/q"
   timed "$work/s.retag" sqlite3 "$work/s.db" ".read $work/retag.sql"
   timed "$work/s.replace" sqlite3 "$work/s.db" ".read $work/replace.sql"

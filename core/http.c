@@ -455,9 +455,10 @@ static void output_over(conn *c) {
 }
 
 static void after_queued(conn *c, write_req *wr, size_t held) {
+  qr_http_server_t *s = c->srv;
   wr->held = held;
-  c->srv->output += held;
-  if (c->srv->output > c->srv->limits.output_max) output_over(c);
+  s->output += held;
+  if (s->output > s->limits.output_max) output_over(c);
 }
 
 /* Sends bytes: either owned (a malloc'd block of hlen bytes, freed once written) or head and
@@ -788,7 +789,7 @@ static int on_headers_complete(llhttp_t *p) {
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.body_max)
     return limit(c, 413, "the body is larger than limits.body_max");
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-  if (check_head(c, p, has_body)) return -1;
+  if (check_head(c, p, has_body) || c->state == ST_CLOSING) return -1; /* closed if 100 Continue could not be queued */
   if (has_body) {
     c->state = ST_BODY;
     c->body_started = uv_now(c->srv->loop);

@@ -22,10 +22,12 @@ static int push_errno(lua_State *L, const char *what) {
   return 2;
 }
 
-/* core.mkdir(path) -> true | nil, message */
+/* core.mkdir(path [, mode]) -> true | nil, message (mode: default 0755, less the umask) */
 static int l_mkdir(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  if (mkdir(path, 0755) != 0) return push_errno(L, path);
+  lua_Integer mode = luaL_optinteger(L, 2, 0755);
+  luaL_argcheck(L, mode >= 0 && mode <= 07777, 2, "a permission mode such as 448 (0700)");
+  if (mkdir(path, (mode_t)mode) != 0) return push_errno(L, path);
   lua_pushboolean(L, 1);
   return 1;
 }

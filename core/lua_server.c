@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -105,6 +103,30 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
+/* Adds the headers of the table at idx ({ name = value or { values... } }) to res. */
+static void fill_headers(lua_State *L, int idx, qr_http_response_t *res) {
+  if (!lua_istable(L, idx)) return;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t nlen, vlen;
+      const char *name = lua_tolstring(L, -2, &nlen);
+      if (lua_istable(L, -1)) { /* several values: one line each (Set-Cookie) */
+        for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
+          lua_rawgeti(L, -1, i);
+          const char *v = lua_isstring(L, -1) ? lua_tolstring(L, -1, &vlen) : NULL;
+          if (v) qr_http_response_header_n(res, name, nlen, v, vlen);
+          lua_pop(L, 1);
+        }
+      } else if (lua_isstring(L, -1)) {
+        const char *v = lua_tolstring(L, -1, &vlen);
+        qr_http_response_header_n(res, name, nlen, v, vlen);
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+
 /* The renderer worker.c calls: handler(req) -> status, headers, body, tags, private, max_age.
  * req carries the server's request id. Header names are interned once as the vector is filled. */
 static void render(void *ud, const qr_http_request_t *req, long long data_version, qr_http_response_t *res,
@@ -154,27 +176,7 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
     return;
   }
   res->status = (int)luaL_optinteger(L, top + 2, 500);
-  if (lua_istable(L, top + 3)) {
-    lua_pushnil(L);
-    while (lua_next(L, top + 3)) {
-      if (lua_type(L, -2) == LUA_TSTRING) {
-        size_t nlen, vlen;
-        const char *name = lua_tolstring(L, -2, &nlen);
-        if (lua_istable(L, -1)) { /* several values: one line each (Set-Cookie) */
-          for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
-            lua_rawgeti(L, -1, i);
-            const char *v = lua_isstring(L, -1) ? lua_tolstring(L, -1, &vlen) : NULL;
-            if (v) qr_http_response_header_n(res, name, nlen, v, vlen);
-            lua_pop(L, 1);
-          }
-        } else if (lua_isstring(L, -1)) {
-          const char *v = lua_tolstring(L, -1, &vlen);
-          qr_http_response_header_n(res, name, nlen, v, vlen);
-        }
-      }
-      lua_pop(L, 1);
-    }
-  }
+  fill_headers(L, top + 3, res);
   size_t len = 0;
   const char *body = lua_tolstring(L, top + 4, &len);
   if (body) qr_buf_append(&res->body, body, len);
@@ -281,6 +283,28 @@ static int l_listen_check(lua_State *L) {
   return 2;
 }
 
+/* core.sockname(fd) -> the address a socket is bound to ("127.0.0.1", "::1") and its port, or nil
+ * when fd is no socket. */
+static int l_sockname(lua_State *L) {
+  struct sockaddr_storage a;
+  socklen_t len = sizeof a;
+  char host[64];
+  int fd = (int)luaL_checkinteger(L, 1);
+  if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) return 0;
+  if (a.ss_family == AF_INET6) {
+    if (uv_ip6_name((struct sockaddr_in6 *)&a, host, sizeof host) != 0) return 0;
+    lua_pushstring(L, host);
+    lua_pushinteger(L, ntohs(((struct sockaddr_in6 *)&a)->sin6_port));
+  } else if (a.ss_family == AF_INET) {
+    if (uv_ip4_name((struct sockaddr_in *)&a, host, sizeof host) != 0) return 0;
+    lua_pushstring(L, host);
+    lua_pushinteger(L, ntohs(((struct sockaddr_in *)&a)->sin_port));
+  } else {
+    return 0;
+  }
+  return 2;
+}
+
 static int int_list(lua_State *L, int t, const char *field, int *out, int max) {
   int n = 0;
   lua_getfield(L, t, field);
@@ -344,6 +368,8 @@ static int l_serve_worker(lua_State *L) {
     limits.body_min_rate = (unsigned)opt_size(L, t, "body_min_rate", limits.body_min_rate);
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
     limits.max_per_ip = (unsigned)opt_size(L, t, "connections_per_ip", limits.max_per_ip);
+    qr_server_worker_deadlines((unsigned)opt_size(L, t, "request_timeout_ms", 0),
+                               (unsigned)opt_size(L, t, "drain_timeout_ms", 0));
   }
   lua_pop(L, 1);
   worker_ud w = {.L = L};
@@ -461,16 +487,29 @@ static int l_request_id(lua_State *L) {
   return 1;
 }
 
-/* core.cache_control(cache_control or nil, private, max_age or nil) -> the Cache-Control value
- * the server gives such a page (qr_worker_cache_control), for in-process requests. */
+/* core.cache_control(r) -> the Cache-Control value the server gives the app's answer r
+ * ({ status =, headers =, private =, max_age = }) by qr_worker_apply, or nil: for requests made
+ * in process (specs), so they see what a client would. */
 static int l_cache_control(lua_State *L) {
-  size_t len = 0;
-  const char *cc = luaL_optlstring(L, 1, NULL, &len);
-  lua_Number age = luaL_optnumber(L, 3, -1);
-  char buf[32];
-  const char *v = qr_worker_cache_control(cc, len, lua_toboolean(L, 2), age >= 0 ? (long)age : -1, buf);
-  if (v) lua_pushstring(L, v);
-  else lua_pushvalue(L, 1);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  qr_http_response_t res = {0};
+  qr_worker_page_t page = {.max_age = -1};
+  lua_getfield(L, 1, "status");
+  res.status = (int)luaL_optinteger(L, 2, 200);
+  lua_getfield(L, 1, "headers");
+  lua_getfield(L, 1, "private");
+  page.private = lua_toboolean(L, 4);
+  lua_getfield(L, 1, "max_age");
+  if (lua_isnumber(L, 5) && lua_tonumber(L, 5) >= 0) page.max_age = (long)lua_tonumber(L, 5);
+  /* Only running out of memory could raise below (and leak res): this serves specs. */
+  fill_headers(L, 3, &res);
+  qr_worker_apply(&res, &page);
+  size_t n;
+  const char *v = qr_http_response_get(&res, QR_HDR_CACHE_CONTROL, &n);
+  if (v) lua_pushlstring(L, v, n);
+  else lua_pushnil(L);
+  qr_http_response_free(&res);
   return 1;
 }
 
@@ -484,7 +523,7 @@ void qr_lua_server_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"serve_master", l_serve_master}, {"serve_worker", l_serve_worker},
                                  {"exepath", l_exepath}, {"cpus", l_cpus},
                                  {"tls_check", l_tls_check}, {"listen_check", l_listen_check},
-                                 {"fd_write", l_fd_write}, {"request_id", l_request_id},
+                                 {"fd_write", l_fd_write}, {"request_id", l_request_id}, {"sockname", l_sockname},
                                  {"cache_control", l_cache_control}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

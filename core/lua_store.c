@@ -62,6 +62,12 @@ static void push_column(lua_State *L, sqlite3_stmt *st, int c) {
   }
 }
 
+/* SQLite's message for the statement that failed; a full disk says what to do. */
+static void push_errmsg(lua_State *L, qr_store_t *s, sqlite3 *db) {
+  if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL) lua_pushstring(L, qr_store_full_message(s));
+  else lua_pushstring(L, sqlite3_errmsg(db));
+}
+
 enum { MODE_EXEC, MODE_ROWS, MODE_ROW, MODE_VALUE };
 
 /* Steps the statement and builds the result; runs under lua_pcall so a Lua error (memory cap)
@@ -119,7 +125,7 @@ static int run(lua_State *L, int mode) {
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     }
     if (rc != SQLITE_DONE) {
-      lua_pushstring(L, sqlite3_errmsg(db)); /* SQLite's message names the constraint */
+      push_errmsg(L, s, db); /* SQLite's message names the constraint */
       qr_store_release(s, st);
       return lua_error(L);
     }
@@ -139,7 +145,7 @@ static int run(lua_State *L, int mode) {
   }
   if (lua_isinteger(L, -1)) { /* step failed: SQLite's message names the constraint */
     sqlite3 *db = qr_store_db(s);
-    lua_pushstring(L, sqlite3_errmsg(db));
+    push_errmsg(L, s, db);
     qr_store_release(s, st);
     return lua_error(L);
   }

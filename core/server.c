@@ -32,6 +32,8 @@
  * a worker it found stuck (which is not writing them). */
 typedef struct {
   _Atomic unsigned long seq;
+  unsigned request_ms, drain_ms; /* the worker's own deadlines (its site.lua, so a reload
+                                  * changes them), written once before it reports ready */
   char id[64], method[16], target[176];
 } wd_slot;
 
@@ -126,13 +128,21 @@ static void worker_handle_closed(uv_handle_t *h) {
 
 static void spawn_worker(master *m, int generation, int slot);
 
+/* A worker's deadlines: its own (from the site.lua it loaded), else the master's. */
+static unsigned request_ms(master *m, worker *w) {
+  return w->page && w->page->request_ms ? w->page->request_ms : m->request_ms;
+}
+static unsigned drain_ms(master *m, worker *w) {
+  return w->page && w->page->drain_ms ? w->page->drain_ms : m->drain_ms;
+}
+
 static void signal_generation(master *m, int generation, int sig, int older) {
   for (worker *w = m->workers; w; w = w->next) {
     if (w->exited) continue;
     if (older ? w->generation < generation : w->generation == generation) {
       if (sig == SIGTERM) {
         w->draining = 1;
-        uint64_t deadline = uv_now(m->loop) + m->drain_ms;
+        uint64_t deadline = uv_now(m->loop) + drain_ms(m, w);
         if (!w->kill_at || w->kill_at > deadline) w->kill_at = deadline;
       }
       uv_process_kill(&w->proc, sig);
@@ -408,7 +418,7 @@ static void start_generation(master *m) {
 }
 
 static void stop_all(master *m, int sig) {
-  if (!m->stopping) logf_("stopping: draining the workers (at most %u s)", m->drain_ms / 1000);
+  if (!m->stopping) logf_("stopping: draining the workers");
   m->stopping = 1;
   signal_generation(m, 1 << 30, sig, 1);
   while (m->restarts) cancel_restart(m->restarts);
@@ -443,7 +453,7 @@ static void on_watchdog(uv_timer_t *t) {
     if (w->kill_at && now >= w->kill_at) {
       log_error("worker %d %s after %u s: killing it", (int)w->proc.pid,
                 w->stopped ? "ignored SIGTERM" : "was still draining (limits.drain_timeout_ms)",
-                (unsigned)((now - w->kill_at + (w->stopped ? STOP_GRACE_MS : m->drain_ms)) / 1000));
+                (unsigned)((now - w->kill_at + (w->stopped ? STOP_GRACE_MS : drain_ms(m, w))) / 1000));
       uv_process_kill(&w->proc, SIGKILL);
       w->kill_at = 0;
       continue;
@@ -455,7 +465,8 @@ static void on_watchdog(uv_timer_t *t) {
       w->seen_at = now;
       continue;
     }
-    if (now - w->seen_at < m->request_ms) continue;
+    unsigned deadline = request_ms(m, w);
+    if (now - w->seen_at < deadline) continue;
     char id[64], method[16], target[176];
     slot_str(id, sizeof id, w->page->id, sizeof w->page->id);
     slot_str(method, sizeof method, w->page->method, sizeof w->page->method);
@@ -464,7 +475,7 @@ static void on_watchdog(uv_timer_t *t) {
     log_error("watchdog: worker %d has been busy for over %u s with %s%s%s%s%s%s (limits.request_timeout_ms = %u): "
               "stopping it%s",
               (int)w->proc.pid, (unsigned)((now - w->seen_at) / 1000), id[0] ? "request " : "", id,
-              id[0] ? " " : "", method, method[0] ? " " : "", target, m->request_ms,
+              id[0] ? " " : "", method, method[0] ? " " : "", target, deadline,
               replace ? " and starting a replacement" : "");
     w->stopped = 1;
     w->draining = 1;
@@ -704,6 +715,12 @@ static void on_tick(uv_timer_t *t) {
  * even one stuck in a request), and asks the loop for a normal drain with SIGTERM. */
 static int gone_fds[MAX_LISTENERS * 2], gone_nfds;
 static unsigned gone_drain_s = 30;
+static unsigned own_request_ms, own_drain_ms; /* qr_server_worker_deadlines */
+
+void qr_server_worker_deadlines(unsigned request_timeout_ms, unsigned drain_timeout_ms) {
+  own_request_ms = request_timeout_ms;
+  own_drain_ms = drain_timeout_ms;
+}
 
 static void on_master_gone(int sig) {
   (void)sig;
@@ -719,8 +736,8 @@ static void on_master_gone(int sig) {
 static wd_slot *watchdog_attach(const qr_http_listener_t *listeners, int n) {
   const char *env = getenv("QUIRE_WATCHDOG");
   int fd = -1, master_pid = 0;
-  unsigned drain_ms = DRAIN_TIMEOUT_MS;
-  if (!env || sscanf(env, "fd=%d,master=%d,drain=%u", &fd, &master_pid, &drain_ms) != 3 || fd < 0) return NULL;
+  unsigned drain = DRAIN_TIMEOUT_MS;
+  if (!env || sscanf(env, "fd=%d,master=%d,drain=%u", &fd, &master_pid, &drain) != 3 || fd < 0) return NULL;
   unsetenv("QUIRE_WATCHDOG");
   wd_slot *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
@@ -730,7 +747,12 @@ static wd_slot *watchdog_attach(const qr_http_listener_t *listeners, int n) {
   }
   gone_nfds = 0;
   for (int i = 0; i < n && gone_nfds < (int)(sizeof gone_fds / sizeof *gone_fds); i++) gone_fds[gone_nfds++] = listeners[i].fd;
-  gone_drain_s = drain_ms / 1000 ? drain_ms / 1000 : 1;
+  if (own_drain_ms) drain = own_drain_ms;
+  gone_drain_s = drain / 1000 ? drain / 1000 : 1;
+  if (p) {
+    p->request_ms = own_request_ms;
+    p->drain_ms = own_drain_ms;
+  }
   struct sigaction sa = {0};
   sa.sa_handler = on_master_gone;
   sigemptyset(&sa.sa_mask);

@@ -42,6 +42,10 @@ typedef void (*qr_server_tick_cb)(void *ud);
 int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, const qr_http_limits_t *limits,
                      const qr_http_callbacks_t *cbs, qr_server_tick_cb tick, unsigned tick_ms);
 
+/* The worker's own deadlines (from the site.lua it loaded; 0: the master's), for the watchdog
+ * and the drain; call before qr_server_worker. So a reload that changes them takes effect. */
+void qr_server_worker_deadlines(unsigned request_timeout_ms, unsigned drain_timeout_ms);
+
 /* "127.0.0.1:8080", "[::1]:443", "*:80" or ":80" -> addr. 0 or QR_EINVAL. */
 int qr_server_parse_listen(const char *spec, struct sockaddr_storage *addr);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "embedded.h"
@@ -52,8 +53,17 @@ static int fail(qr_store_t *s, int code, const char *fmt, ...) {
 static int db_fail(qr_store_t *s, const char *what) {
   int rc = sqlite3_extended_errcode(s->db);
   int primary = rc & 0xff;
+  if (primary == SQLITE_FULL)
+    return fail(s, QR_EDB, "%s: %s", what, qr_store_full_message(s));
   return fail(s, (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? QR_EBUSY : QR_EDB, "%s: %s",
               what, sqlite3_errmsg(s->db));
+}
+
+const char *qr_store_full_message(qr_store_t *s) {
+  (void)s;
+  return "the disk holding the database is full (SQLite: database or disk is full); this"
+         " transaction was rolled back and what committed before it is kept: free some space and"
+         " run it again";
 }
 
 const char *qr_store_errmsg(qr_store_t *s) { return s->errmsg; }
@@ -286,6 +296,8 @@ static void explain_open_failure(qr_store_t *s, const char *path) {
     err = errno;
     what = dir;
   }
+  struct statvfs fs;
+  if (!err && statvfs(dir, &fs) == 0 && (unsigned long long)fs.f_bavail * fs.f_bsize < 65536) err = ENOSPC;
   if (!err && s->db) err = sqlite3_system_errno(s->db);
   const char *hint = "";
   if (err == EROFS)
@@ -296,6 +308,7 @@ static void explain_open_failure(qr_store_t *s, const char *path) {
            " keeps quire.db-wal and quire.db-shm beside it); fix the owner or permissions";
   else if (err == ENOSPC)
     hint = ": the disk is full; free some space";
+  if (err == ENOSPC) what = dir;
   char msg[sizeof s->errmsg];
   snprintf(msg, sizeof msg, "%s", s->errmsg);
   if (*hint && what != path)

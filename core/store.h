@@ -57,6 +57,9 @@ int qr_store_depth(qr_store_t *s);
  * foreign keys, and the full-text index against the entries table. Each problem is passed to cb;
  * the return value is the number of problems (0: healthy) or a negative QR_E* code. A check it
  * cannot make (a read-only connection) is passed as what "note", and not counted. */
+/* The message for SQLITE_FULL (what happened, what is kept, what to do); static, never freed. */
+const char *qr_store_full_message(qr_store_t *s);
+
 typedef void (*qr_store_report_cb)(void *ud, const char *what, const char *detail);
 int qr_store_check(qr_store_t *s, qr_store_report_cb cb, void *ud);
 

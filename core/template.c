@@ -1386,6 +1386,7 @@ static void run_partial(render_t *r, const qr_template_t *t, int keys, const op_
 /* Runs instructions [i, end) of t (its userdata at stack slot keys). The callers make sure the Lua
  * stack has room: each nesting level uses a few slots. */
 static void render_range(render_t *r, const qr_template_t *t, int keys, uint32_t i, uint32_t end) {
+  if (i == end) return; /* nothing to run; an empty template has no instruction array (ops NULL) */
   const op_t *op = t->ops + i, *stop = t->ops + end;
   int top = lua_gettop(r->L), held = 0;
   while (op < stop) {

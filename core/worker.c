@@ -129,15 +129,18 @@ long qr_worker_lifetime(const char *cc, size_t len) {
 
 long qr_worker_apply(qr_http_response_t *res, const qr_worker_page_t *page) {
   size_t len = 0, n;
+  /* A cookie is someone's: the page is theirs however the handler set it. */
+  int private = page->private || qr_http_response_get(res, QR_HDR_SET_COOKIE, &n) != NULL;
   const char *cc = qr_http_response_get(res, QR_HDR_CACHE_CONTROL, &len);
   char buf[32];
-  const char *set = qr_worker_cache_control(cc, len, page->private, page->max_age, buf);
+  const char *set = qr_worker_cache_control(cc, len, private, page->max_age, buf);
   if (set) {
     qr_http_response_unset(res, QR_HDR_CACHE_CONTROL);
     qr_http_response_header(res, "Cache-Control", set);
   }
-  if (page->private || res->status != 200 || page->tags.len == 0 || qr_http_response_get(res, QR_HDR_SET_COOKIE, &n))
-    return 0;
+  /* Redirects are kept too: the redirects table's answers carry their tags (lua/quire/redirects.lua). */
+  int st = res->status;
+  if (private || !(st == 200 || st == 301 || st == 302 || st == 308) || page->tags.len == 0) return 0;
   /* Several Cache-Control lines are one list (RFC 9110 5.3). */
   long max_age = -1, s_maxage = -1;
   for (unsigned i = 0; i < res->headers.n; i++) {

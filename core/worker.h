@@ -66,9 +66,10 @@ const char *qr_worker_cache_control(const char *cc, size_t len, int private, lon
  * when nothing bounds it. */
 long qr_worker_lifetime(const char *cc, size_t len);
 
-/* The one decision on a rendered page: sets its Cache-Control (qr_worker_cache_control) and
- * returns how long the page cache may keep it: 0 not at all (not a 200, private, a cookie set,
- * no tags, no-store...), -1 until a tag moves, else seconds. */
+/* The one decision on a rendered page: sets its Cache-Control (qr_worker_cache_control; a page
+ * that sets a cookie is private too) and returns how long the page cache may keep it: 0 not at
+ * all (not a 200, 301, 302 or 308, private, no tags, no-store...), -1 until a tag moves, else
+ * seconds. */
 long qr_worker_apply(qr_http_response_t *res, const qr_worker_page_t *page);
 
 /* Appends the access-log line (see qr_worker_log) to out; when is the local time

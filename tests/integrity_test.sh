@@ -98,14 +98,22 @@ same "not even a revision" "$(sqlite3 "$site/quire.db" "SELECT count(*) FROM rev
 printf 'pcall(quire.content.create, { type = "article", title = "Sly" })\nlocal e = quire.content.create { type = "article", title = "Sly 2" }\nprint(pcall(quire.content.delete, e))\n' > "$work/sly.lua"
 expect 1 "a caught refusal is still refused" -- "$QUIRE" run --site "$site" "$work/sly.lua" </dev/null
 same "the caught refusal wrote nothing" "$(count)" 0
+# on a terminal (script(1) gives it one) it asks first: no leaves nothing, yes runs it once
+tty_site="$work/tty"; "$QUIRE" init "$tty_site" >/dev/null
+out=$(printf 'n\n' | script -qec "$QUIRE run --site $tty_site $work/create_then_delete.lua" /dev/null 2>&1)
+grep -qF "nothing has been written yet. Run it? [y/N]" <<<"$out" && ok || bad "no question on a terminal: $out"
+same "no at the terminal writes nothing" "$(sqlite3 "$tty_site/quire.db" "SELECT count(*) FROM entries")" 0
+out=$(printf 'y\n' | script -qec "$QUIRE run --site $tty_site $work/create_then_delete.lua" /dev/null 2>&1)
+same "yes at the terminal runs it once" "$(sqlite3 "$tty_site/quire.db" "SELECT count(*) || ' ' || sum(status = 'trash') FROM entries")" "3 1"
+same "its output once" "$(grep -oP 'created\t\d+' <<<"$out" | wc -l)" 3
 expect 0 "with --yes" -- "$QUIRE" run --yes --site "$site" "$work/create_then_delete.lua"
 contains "with --yes summary" "0 entries changed, 3 created, 0 deleted, 1 trashed"
 same "--yes creates them once" "$(count)" 3
 same "one of them in the trash" "$(sqlite3 "$site/quire.db" "SELECT group_concat(title) FROM entries WHERE status = 'trash'")" "Made 2"
 # a run that deletes nothing is tried, then run for real, its output shown once
-printf 'print("made", quire.content.create { type = "page", title = "Plain" })\n' > "$work/plain.lua"
+printf 'local out = io.stdout\nprint("made", quire.content.create { type = "page", title = "Plain" })\nout:write("raw\\n")\nio.write("written\\n")\n' > "$work/plain.lua"
 expect 0 "a run without deletes" -- "$QUIRE" run --site "$site" "$work/plain.lua" </dev/null
-same "its output, once" "$(grep -c '^made' <<<"$out")" 1
+same "its output, once" "$(grep -c '^made' <<<"$out") $(grep -c '^raw' <<<"$out") $(grep -c '^written' <<<"$out")" "1 1 1"
 same "it wrote once" "$(sqlite3 "$site/quire.db" "SELECT count(*) FROM entries WHERE title = 'Plain'")" 1
 # --dry-run: the first 20 changes, then how many more
 printf 'for i = 1, 30 do quire.content.create { type = "page", title = "Dry " .. i } end\n' > "$work/dry.lua"
@@ -184,6 +192,46 @@ for p in "${pages[@]}"; do page "$p" | grep -q -- "$slug" && bad "$p still shows
 expect 0 "untrash the article" -- "$QUIRE" entries untrash "$eid" --site "$demo"
 same "an untrashed article is back" "$(status "/$ym/$slug")" 200
 for p in "${pages[@]}"; do page "$p" | grep -q -- "$slug" && ok || bad "$p does not show the article once untrashed"; done
+
+# --- a lossless export: export -> import into a fresh site with the same plugins -> export, byte for byte
+kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; master=""
+printf 'correct horse battery\n' | "$QUIRE" user add ed --role editor --password-stdin --site "$demo" >/dev/null
+"$QUIRE" entries update "$eid" --title "A second version" --as ed --site "$demo" >/dev/null
+"$QUIRE" entries trash "$((eid + 1))" --site "$demo" >/dev/null
+"$QUIRE" entries trash "$((eid + 2))" --site "$demo" >/dev/null
+"$QUIRE" entries delete "$((eid + 2))" --permanent --yes --site "$demo" >/dev/null
+"$QUIRE" jobs list --site "$demo" >/dev/null # records the jobs
+expect 0 "export" -- "$QUIRE" export --format jsonl "$work/x1" --site "$demo"
+for f in manifest.json users.jsonl entries.jsonl comments.jsonl tables/revisions.jsonl tables/shares.jsonl tables/audit_log.jsonl tables/jobs.jsonl tables/media.jsonl tables/trash.jsonl; do
+  [ -f "$work/x1/$f" ] && ok || bad "the export has no $f"
+done
+same "the export folder is its owner's alone" "$(stat -c %a "$work/x1")" 700
+grep -q '"password_hash":"$argon2id' "$work/x1/users.jsonl" && ok || bad "password hashes not exported"
+grep -q '"name":"trash.empty"' "$work/x1/tables/jobs.jsonl" && ok || bad "jobs not exported"
+grep -q '"action":"entry.deleted"' "$work/x1/tables/audit_log.jsonl" && ok || bad "audit log not exported"
+[ "$(wc -l < "$work/x1/tables/revisions.jsonl")" -gt "$(wc -l < "$work/x1/entries.jsonl")" ] && ok || bad "revisions not all exported"
+grep -q '"plugins":\[{"name":"article","version":"1.0"},{"name":"opinion","version":"1.0"}\]' "$work/x1/manifest.json" && ok || bad "manifest plugins: $(cat "$work/x1/manifest.json")"
+bare="$work/bare"; "$QUIRE" init "$bare" >/dev/null
+expect 1 "import into a site without the plugins" -- "$QUIRE" import "$work/x1" --site "$bare"
+contains "missing plugins named at once" "plugins not enabled in this site: article, opinion"
+contains "missing types named" "content types this site does not define: opinion"
+same "nothing imported" "$(sqlite3 "$bare/quire.db" "SELECT count(*) FROM entries")" 0
+fresh="$work/fresh"; "$QUIRE" init "$fresh" >/dev/null; cp "$demo/site.lua" "$fresh/site.lua"
+expect 0 "import into a fresh site" -- "$QUIRE" import "$work/x1" --site "$fresh"
+expect 0 "export again" -- "$QUIRE" export --format jsonl "$work/x2" --site "$fresh"
+out=$(diff -r "$work/x1" "$work/x2" 2>&1) && ok || bad "the round trip is not byte-identical: $out"
+expect 0 "markdown export" -- "$QUIRE" export --format markdown "$work/m1" --site "$demo"
+fresh2="$work/fresh2"; "$QUIRE" init "$fresh2" >/dev/null; cp "$demo/site.lua" "$fresh2/site.lua"
+expect 0 "import markdown" -- "$QUIRE" import "$work/m1" --site "$fresh2"
+expect 0 "markdown export again" -- "$QUIRE" export --format markdown "$work/m2" --site "$fresh2"
+out=$(diff -r "$work/m1" "$work/m2" 2>&1) && ok || bad "the markdown round trip is not byte-identical: $out"
+expect 0 "the copy's staff can sign in" -- "$QUIRE" run --site "$fresh" /dev/stdin <<'LUA'
+assert(quire.users.authenticate("ed", "correct horse battery"), "password lost")
+LUA
+expect 0 "check the copy" -- "$QUIRE" check --site "$fresh"
+expect 0 "import twice" -- "$QUIRE" import "$work/x1" --site "$fresh"
+expect 0 "export after importing twice" -- "$QUIRE" export --format jsonl "$work/x3" --site "$fresh"
+out=$(diff -r "$work/x1" "$work/x3" 2>&1) && ok || bad "a second import changed the site: $out"
 
 echo "integrity: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

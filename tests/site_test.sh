@@ -226,7 +226,7 @@ check "posts under the limit were held, not published ($held)" test "$held" -ge 
 share=$(grep -o 'href="/share/facebook/[^"]*"' "$work/r/shown" | head -1 | cut -d'"' -f2 | sed 's/&amp;/\&/g')
 before=$(grep -o '<strong>[0-9]*</strong>' "$work/r/shown" | head -1 | grep -o '[0-9]*')
 check "share redirect (303)" test "$(fetch share1 "$base$share")" = 303
-check "to the network with the article's address" grep -q 'facebook.com/sharer/sharer.php?u=http%3A%2F%2F127.0.0.1%3A8080' <<<"$(header share1 Location)"
+check "to the network with the article's address" grep -q "facebook.com/sharer/sharer.php?u=http%3A%2F%2F127.0.0.1%3A$port" <<<"$(header share1 Location)"
 for i in 2 3 4; do fetch "share$i" "$base$share" >/dev/null; done
 fetch after_share "$base$article" >/dev/null
 after=$(grep -o '<strong>[0-9]*</strong>' "$work/r/after_share" | head -1 | grep -o '[0-9]*')
@@ -240,10 +240,10 @@ else PY=false; echo "site: python3-feedparser is missing (apt-get install python
 for f in feed.xml atom.xml feed.json section/news/feed.xml tag/tidal-barrage/atom.xml sitemap.xml sitemap-news.xml sitemap-pages.xml "sitemap.xml?part=1"; do
   check "GET /$f" test "$(fetch "$(tr / _ <<<"$f")" "$base/$f")" = 200
 done
-out=$("$PY" - "$work/r" "$work/entries.json" <<'PY' 2>&1
+out=$("$PY" - "$work/r" "$work/entries.json" "$base/" <<'PY' 2>&1
 import calendar, json, sys, time, feedparser
 d, entries = sys.argv[1], json.load(open(sys.argv[2]))
-base = "http://127.0.0.1:8080/" # the demo's base_url: feeds name the public address, not the test port
+base = sys.argv[3] # the demo sets no base_url: feeds name the address served
 published = {e["title"]: e for e in entries if e["status"] == "published" and e["type"] != "page"}
 newest = sorted(published.values(), key=lambda e: (e["published_at"], e["id"]), reverse=True)
 problems = []
@@ -317,6 +317,24 @@ check "tidy: the 404 page has no errors or warnings (rc $rc)${others:+: $others}
 fetch missing2 -H "$html_accept" "$base/no/such/story" >/dev/null
 check "the 404 page is not served from the page cache" test "$(header missing2 X-Cache)" != hit
 check "curl's */* gets a plain 404" test "$(fetch missing_plain "$base/no/such/story")" = 404 -a "$(cat "$work/r/missing_plain")" = "Not Found"
+
+# --- absolute links follow the address served when site.lua sets no base_url (the demo's case),
+# never a Host header a client sends; an explicit base_url wins
+fetch canon -H 'Host: evil.example' "$base$article" >/dev/null
+check "the canonical link names the address served" grep -q "<link rel=\"canonical\" href=\"$base$article\">" "$work/r/canon"
+check "and og:url too" grep -q "property=\"og:url\" content=\"$base$article\"" "$work/r/canon"
+check "a forged Host header moves no link" test -z "$(grep -o 'evil\.example' "$work/r/canon")"
+fetch robots -H 'Host: evil.example' "$base/robots.txt" >/dev/null
+check "robots.txt names the sitemap at the address served" grep -qx "Sitemap: $base/sitemap.xml" <(tr -d '\r' < "$work/r/robots")
+check "the sitemap index names its files at the address served" grep -q "<loc>$base/sitemap-pages.xml</loc>" "$work/r/sitemap.xml"
+check "and the home page in them" grep -q "<loc>$base/</loc>" "$work/r/sitemap-pages.xml"
+echo 'base_url = "https://news.example"' >> "$site/site.lua"
+kill -HUP "$master"
+for _ in $(seq 100); do grep -q "reloaded: generation 2" "$work/serve.log" && break; sleep 0.1; done
+fetch canon2 "$base$article" >/dev/null
+check "an explicit base_url wins over the address served" grep -q "<link rel=\"canonical\" href=\"https://news.example$article\">" "$work/r/canon2"
+fetch share_explicit "$base$share" >/dev/null
+check "share redirects name it too" grep -q "u=https%3A%2F%2Fnews.example" <<<"$(header share_explicit Location)"
 
 # --- the commenter's email is in no response: pages, feeds, notices, refusals, JSON
 leaks=$(grep -l -F "$email" "$work"/r/* 2>/dev/null)

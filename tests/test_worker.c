@@ -139,8 +139,15 @@ int main(void) {
   res = (qr_http_response_t){.status = 200};
   qr_http_response_header(&res, "Set-Cookie", "a=1");
   CHECK(qr_worker_apply(&res, &page) == 0); /* a cookie is someone's: never kept */
+  CHECK_STR(hdr(&res, QR_HDR_CACHE_CONTROL), "private, no-store");
   qr_http_response_free(&res);
   res = (qr_http_response_t){.status = 404};
+  CHECK(qr_worker_apply(&res, &page) == 0);
+  qr_http_response_free(&res);
+  res = (qr_http_response_t){.status = 301}; /* an old URL's redirect, tagged "redirects" */
+  CHECK(qr_worker_apply(&res, &page) == -1);
+  qr_http_response_free(&res);
+  res = (qr_http_response_t){.status = 303}; /* a form's answer */
   CHECK(qr_worker_apply(&res, &page) == 0);
   qr_http_response_free(&res);
   page.tags.len = 0;
@@ -203,6 +210,7 @@ int main(void) {
     CHECK(hdr(&res, QR_HDR_X_CACHE) == NULL);
     qr_http_response_free(&res);
     CHECK(serve(w, "/raw-cookie", 0, &res));
+    CHECK_STR(hdr(&res, QR_HDR_CACHE_CONTROL), "private, no-store");
     qr_http_response_free(&res);
     CHECK(serve(w, "/missing", 0, &res));
     qr_http_response_free(&res);

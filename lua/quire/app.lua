@@ -6,6 +6,8 @@ local budget_call = core.budget_call
 
 local M = {}
 
+M.NEST_MAX = 6 -- parents a nested page may have
+
 local function url_decode(s)
   s = s:gsub("+", " ")
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
@@ -42,11 +44,24 @@ local function permalink_pattern(permalink)
   end))
 end
 
+-- A nested page's parents' slugs ("level-1/level-2", fields.path), from decoded or JSON fields.
+local function parent_path(fields)
+  if type(fields) == "string" then
+    if not fields:find('"path"', 1, true) then return nil end
+    fields = require("cjson").decode(fields)
+  end
+  local p = type(fields) == "table" and fields.path
+  return type(p) == "string" and p ~= "" and p or nil
+end
+
 -- The URL of an entry from its type's permalink.
 function M.permalink(t, entry)
   local date = entry.published_at or entry.created_at or ""
   local y, m, d = date:match("^(%d+)-(%d+)-(%d+)")
-  local values = { slug = entry.slug, id = tostring(entry.id), yyyy = y, mm = m, dd = d, type = entry.type }
+  local slug = entry.slug
+  local parents = t.fields.path and parent_path(entry.fields)
+  if parents then slug = parents .. "/" .. slug end
+  local values = { slug = slug, id = tostring(entry.id), yyyy = y, mm = m, dd = d, type = entry.type }
   return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
 end
 
@@ -173,10 +188,13 @@ function M.new(quire, site)
     app.router:add(method, pattern, #app.handlers)
   end
 
-  -- Published entries at their permalinks, rendered with their type's layout.
+  -- Published entries at their permalinks, rendered with their type's layout. A type at
+  -- "/{slug}" with a `path` field nests (pages: /level-1/level-2/level-3): a path no route
+  -- matches, of up to NEST_MAX + 1 slugs, is looked up as one (so no route or 405 is shadowed).
+  local nested
   for _, name in ipairs(site.types:names()) do
     local t = site.types:get(name)
-    add("GET", permalink_pattern(t.permalink), function(req, res)
+    local function serve(req, res)
       local e = quire.content.get { type = t.name, slug = req.params.slug }
       if not e or e.status ~= "published" or M.permalink(t, e) ~= req.path then
         return res:error(404)
@@ -184,7 +202,12 @@ function M.new(quire, site)
       local view = quire.filters.apply("view.entry", { entry = e, site = quire.site, type = { name = t.name, label = t.label } }, e)
       res:header("content-type", "text/html; charset=utf-8")
       res:write(quire.template.render(t.layout, view))
-    end)
+    end
+    add("GET", permalink_pattern(t.permalink), serve)
+    if t.fields.path and t.permalink == "/{slug}" then
+      app.handlers[#app.handlers + 1] = serve
+      nested = #app.handlers
+    end
   end
   for _, r in ipairs(quire.plugins.routes) do add(r.method, r.pattern, r.handler) end
 
@@ -204,7 +227,31 @@ function M.new(quire, site)
       body = opts.body or "", remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
     local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
     if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form, req.form_invalid = M.parse_query(req.body) end
+    -- Old URLs answer before the router: cacheable (tag "redirects"), only for GET and HEAD.
+    if req.method == "GET" or req.method == "HEAD" then
+      site.collecting = { redirects = true }
+      site.memo.sync(opts.data_version)
+      local status, location = quire.redirects.lookup(path, qs)
+      site.memo.unsync()
+      local collected = site.collecting
+      site.collecting = nil
+      if status == 404 then
+        res:error(404)
+        return { status = res.status, headers = res.headers, body = table.concat(res.parts), tags = "", id = id }
+      elseif status then
+        local tags = {}
+        for t in pairs(collected) do tags[#tags + 1] = t end
+        table.sort(tags)
+        res.headers["location"] = location
+        return { status = status, headers = res.headers, body = "", tags = table.concat(tags, " "), id = id }
+      end
+    end
     local handler, params_or_status, allow = app.router:match(req.method, path)
+    if not handler and nested and params_or_status == 404 and (req.method == "GET" or req.method == "HEAD")
+      and #path <= 1200 and path:match("^/[a-z0-9][a-z0-9/-]*[a-z0-9]$") then
+      local _, slashes = path:gsub("/", "")
+      if slashes >= 2 and slashes <= M.NEST_MAX + 1 then handler, params_or_status = nested, { slug = path:match("([^/]+)$") } end
+    end
     if not handler then
       if params_or_status == 405 then res.headers["allow"] = allow end
       res:error(params_or_status)
@@ -241,6 +288,8 @@ function M.new(quire, site)
     local private = res.private
     if ok and not private then
       for t in pairs(collected) do tags[#tags + 1] = t end
+      -- A kept page goes stale when a redirect is added at its path.
+      if tags[1] then tags[#tags + 1] = "redirects" end
       table.sort(tags)
     end
     if not ok then

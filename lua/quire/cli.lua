@@ -18,12 +18,15 @@ Commands:
                                 per worker and in total
   check [--site DIR]            check the database: schema, integrity, search index
   test [--site DIR] [PATH...]   run busted specs inside quire (default: spec/ and plugins/*/spec/)
-  entries list|get|create|update|delete|publish|revisions|diff|restore|search-replace
-                                editorial work on entries (quire entries --help)
+  entries list|get|create|update|delete|trash|untrash|empty-trash|publish|revisions|diff|restore|search-replace
+                                editorial work on entries (quire entries --help); delete
+                                moves to the trash
   export --format jsonl|markdown DIR
-                                export entries, comments and users (lossless)
-  import DIR | import --from wordpress FILE.xml
-                                import an export, or a WordPress WXR file
+                                export the whole site's data losslessly, with a manifest
+  import DIR | import --from wordpress FILE.xml [--dry-run]
+                                import an export, or a WordPress WXR file (--dry-run: the report only)
+  redirects list|add|delete|check
+                                old URLs answered with 301/302/308; check finds loops, chains, 404s
   terms list|rename|merge       tags and sections
   audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
@@ -65,7 +68,10 @@ error prints file:line: message and exits 1; its open transaction is rolled back
   --as LOGIN  record the writes as this staff user's (default: cli:<operating-system user>);
               quire.as(login, fn) does the same for part of a script
   --dry-run   run everything inside one transaction, then roll it back; print what would change
-  --yes       allow deletes (a run that deletes asks first on a terminal, and refuses otherwise)
+  --yes       allow deletes. Without it the script first runs as a trial that is rolled back
+              (its output silenced), stopping at its first delete: a script that deletes
+              nothing then runs for real; one that deletes asks on a terminal, and is refused
+              elsewhere, nothing written either way
   --resume    continue each quire.each loop after its last committed batch (after a crash)]],
   serve = [[
 usage: quire serve [--site DIR] [--listen ADDR:PORT]... [--workers N] [--no-cache] [--dev]
@@ -75,11 +81,15 @@ Serves the site. A master process binds the listen addresses (site.lua `listen`,
 `workers`; 0 means one per CPU core); a crashed worker is restarted.
 HTTPS listeners, certificates (chosen by SNI), the HTTP-to-HTTPS redirect and HSTS come from
 site.lua `tls` (see the commented template in a new site.lua); --listen replaces only the
-plain HTTP addresses.
+plain HTTP addresses. Absolute links (canonical, feeds, sitemap, share links) start with
+site.lua `base_url`; without one, with the address served (the first HTTPS listener, else the
+first plain one), never with a Host header a client sent.
 Signals: SIGHUP reloads site.lua, plugins, templates and certificates with fresh workers (a
 broken plugin or certificate is reported and the running workers keep serving); SIGUSR1
 reopens the access log (site.lua `access_log`; for logrotate); SIGTERM or SIGINT drain and
-stop. Listen addresses are bound once: changing them needs a restart.
+stop (workers still busy after limits.drain_timeout_ms are killed). Listen addresses are bound
+once: changing them needs a restart. A worker busy with one request longer than
+limits.request_timeout_ms is logged with that request, killed and replaced.
 --dev reloads when a .lua or .mustache file changes anywhere in the site folder or the
 plugins' folders (not for database or .quire/ writes).
 --no-cache serves every page fresh (no page cache).]],
@@ -120,7 +130,9 @@ run: publishes scheduled entries whose time has come and runs the plugins' jobs 
 that are due, once each, then exits (for cron; `quire serve` runs them too). Leases in the jobs
 table make sure a job runs once per interval even when several processes try. A failing job is
 retried after 30 s, 1 min, 2 min ...; after 5 failures it is parked with its error.
-list: every job with its next run, attempts, state and last error.
+list: every job with its next run, attempts, state and last error ("no jobs" when there are
+none). Besides the plugins' jobs, trash.empty deletes for good, every hour, the entries trashed
+more than site.lua trash_retention days ago (default 30; 0: never).
 retry: puts a parked job back on schedule.]],
   plugins = [[
 usage: quire plugins list [--site DIR]
@@ -255,6 +267,26 @@ function commands.init(argv)
   return 0
 end
 
+-- An error raised inside the core (a full disk at commit, a database error) names the script's
+-- line that called into the core, not the core's own file.
+local function script_position(e)
+  local first, script
+  for level = 3, 80 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" then
+      local core_frame = info.source:match("^@lua/quire/") ~= nil
+      if first == nil then first = core_frame end
+      if not core_frame and info.currentline > 0 then script = info.short_src .. ":" .. info.currentline .. ": " break end
+    end
+  end
+  if not first or not script then return e end
+  local rest = e:match("^lua/quire/[%w_]+%.lua:%d+: (.*)$")
+  if rest then return script .. rest end
+  if e:match("^[^\n:]+:%d+: ") then return e end -- it names a position already
+  return script .. e
+end
+
 function commands.run(argv)
   local opts, pos = parse("run", argv, 2, { site = "value", as = "value", ["dry-run"] = "flag", yes = "flag", resume = "flag" }, true)
   if not opts then return fail(2, "%s", pos) end
@@ -289,6 +321,7 @@ function commands.run(argv)
     if type(e) ~= "string" and not (getmetatable(e) and getmetatable(e).__tostring) then
       e = ("(error object is a %s value)"):format(type(e))
     end
+    if type(e) == "string" then e = script_position(e) end
     return { message = tostring(e), traceback = debug.traceback("", 2) }
   end
   -- One run of the script (the same chunk again: a script read from standard input cannot be
@@ -304,12 +337,17 @@ function commands.run(argv)
     if dry then db:begin() end
     ok, run_err = attempt(false)
   else
-    local real_print, real_write = print, io.write
-    _G.print, io.write = function() end, function() return io.stdout end
+    -- The trial's output goes nowhere: print, io.write and io.stdout (as the script finds them).
+    local devnull = assert(io.open("/dev/null", "w"))
+    local real_print, real_stdout, real_output = print, io.stdout, io.output()
+    _G.print, io.stdout = function() end, devnull
+    io.output(devnull)
     db:begin()
     ok, run_err = attempt(true)
     while db:depth() > 0 do db:rollback() end
-    _G.print, io.write = real_print, real_write
+    _G.print, io.stdout = real_print, real_stdout
+    io.output(real_output)
+    devnull:close()
     if needs_confirmation then -- (even if the script caught the error)
       if not core.isatty(0) then
         ok, run_err = false, { message = "this run deletes entries: nothing was written; run it again with --yes to confirm"
@@ -393,19 +431,33 @@ function commands.serve(argv)
     request_timeout_ms = cfg.limits.request_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
 end
 
+-- The address a worker serves on, as a URL ("http://127.0.0.1:9000"), from its first listening
+-- socket (HTTPS first): the base of absolute links when site.lua sets no base_url. A wildcard
+-- address is named localhost. Never taken from a Host header, which any client can forge.
+local function served_url(fds, tls_fds)
+  local fd, scheme = tls_fds[1], "https"
+  if not fd then fd, scheme = fds[1], "http" end
+  local host, port = core.sockname(fd or -1)
+  if not host then return nil end
+  if host == "0.0.0.0" or host == "::" then host = "localhost"
+  elseif host:find(":", 1, true) then host = "[" .. host .. "]" end
+  local default_port = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
+  return scheme .. "://" .. host .. (default_port and "" or (":" .. port))
+end
+
 -- The worker side of serve (started by the master, not by people).
 function commands.__worker(argv)
   local opts, pos = parse("__worker", argv, 2, { site = "value", fds = "value", ["tls-fds"] = "value", ["ready-fd"] = "value", ["no-cache"] = "flag", dev = "flag" })
   if not opts or #pos > 0 then return fail(2, "bad worker arguments") end
   local ready_fd = tonumber(opts["ready-fd"])
-  local quire, err = open_site(opts)
+  local fds, tls_fds = {}, {}
+  for fd in (opts.fds or ""):gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
+  for fd in (opts["tls-fds"] or ""):gmatch("%d+") do tls_fds[#tls_fds + 1] = tonumber(fd) end
+  local quire, err = open_site(opts, { served_url = served_url(fds, tls_fds) })
   if not quire then
     core.fd_write(ready_fd, "fail " .. tostring(err):gsub("\n", " ") .. "\n")
     return 1
   end
-  local fds, tls_fds = {}, {}
-  for fd in (opts.fds or ""):gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
-  for fd in (opts["tls-fds"] or ""):gmatch("%d+") do tls_fds[#tls_fds + 1] = tonumber(fd) end
   local cfg = quire.site.config
   cfg.dev = opts.dev == true -- templates recompile on change, a missing partial is an error
   if #tls_fds > 0 and not cfg.tls then
@@ -464,27 +516,68 @@ function commands.config(argv)
   for _, p in ipairs(quire.plugins.plugins) do names[#names + 1] = p.name .. " " .. p.version end
   note("site.lua: ok (%s)", cfg.name)
   note("plugins: %d loaded%s", #names, #names > 0 and (" (" .. table.concat(names, ", ") .. ")") or "")
-  -- Templates: compile every .mustache file in the template folders (site theme, then plugins).
-  local ntpl = 0
+  -- Templates: compile every .mustache file in the template folders (site theme, then plugins),
+  -- each once (a folder may be listed twice), and check that every partial and parent they name
+  -- ({{> name}}, {{< name}}) and every content type's layout is there.
+  local ntpl, names, sources = 0, {}, {}
   local compile = quire.template and quire.template.compile
-  local function walk(d)
+  local walked = {}
+  local function walk(d, prefix)
     for _, name in ipairs(core.listdir(d) or {}) do
       local path = d .. "/" .. name
       local kind = core.stat(path)
       if kind == "dir" then
-        walk(path)
+        walk(path, prefix .. name .. "/")
       elseif name:match("%.mustache$") and compile then
-        local f = io.open(path, "r")
+        names[prefix .. name:gsub("%.mustache$", "")] = true
+        local f, ferr = io.open(path, "r")
         local src = f and f:read("a")
         if f then f:close() end
-        local ok, cerr = pcall(compile, src or "", path)
-        if not ok then problem("template %s: %s", path, tostring(cerr)) end
+        if not src then
+          problem("template %s: cannot read it: %s", path, tostring(ferr))
+        else
+          local ok, cerr = pcall(compile, src, path)
+          cerr = tostring(cerr)
+          if not ok then problem("%s", cerr:find(path, 1, true) == 1 and cerr or ("template " .. path .. ": " .. cerr)) end
+          if ok then sources[#sources + 1] = { path = path, src = src } end
+        end
         ntpl = ntpl + 1
       end
     end
   end
+  local dirs = {}
   for _, d in ipairs(quire._site.template_dirs or {}) do
-    if core.stat(d) == "dir" then walk(d) end
+    local real = core.realpath(d) or d
+    if core.stat(d) == "dir" and not walked[real] then
+      walked[real] = true
+      dirs[#dirs + 1] = d
+      walk(d, "")
+    end
+  end
+  local looked = "looked in: " .. (#dirs > 0 and table.concat(dirs, ", ") or "no template folders")
+  for _, t in ipairs(sources) do
+    -- Partial and parent tags with the default delimiters (dynamic names are resolved at render).
+    local line = 1
+    for before, name in t.src:gmatch("()%{%{[><]%s*([%w_%-%./]+)%s*%}%}") do
+      if not names[name] then
+        local _, nl = t.src:sub(1, before):gsub("\n", "")
+        problem("template %s:%d: partial '%s' not found (%s)", t.path, nl + line, name, looked)
+      end
+    end
+  end
+  local registered = {}
+  for _, p in ipairs(quire.plugins.plugins) do
+    for _, tname in ipairs(p.registered and p.registered.content_types or {}) do registered[tname] = p.name end
+  end
+  for _, tname in ipairs(quire.content.types()) do
+    local t = quire._site.types:get(tname)
+    if t and t.layout and not names[t.layout] then
+      if registered[tname] then
+        problem("content type '%s' (plugin %s): layout template '%s' not found (%s)", tname, registered[tname], t.layout, looked)
+      else
+        notes[#notes + 1] = ("warning: the built-in type '%s' has no layout template '%s' (%s): its pages cannot be shown until a theme provides one"):format(tname, t.layout, looked)
+      end
+    end
   end
   note("templates: %d compiled", ntpl)
   local addrs = {}

@@ -3,6 +3,8 @@ local M = {}
 
 M.defaults = {
   name = "Quire Site",
+  -- Absolute links (canonical, og:url, feeds, sitemap, share links) start with base_url. Unset,
+  -- `quire serve` uses the address it listens on; other commands this default.
   base_url = "http://localhost:8080",
   listen = { "127.0.0.1:8080" },
   workers = 0, -- 0: one worker per CPU core
@@ -17,7 +19,7 @@ M.defaults = {
     slug_max = 200,           -- bytes
     body_max = 1024 * 1024,   -- bytes of Markdown
     fields_max = 256 * 1024,  -- bytes of JSON
-    tags_max = 50,            -- terms per entry
+    tags_max = 100,           -- terms per entry (WordPress posts may have dozens of categories)
     term_max = 100,           -- characters in a tag or section name
     comment_max = 10000,      -- bytes of a comment body
     request_body = 1024 * 1024,    -- bytes; larger is 413
@@ -110,7 +112,11 @@ function M.template(name)
   return ([[
 -- Quire site configuration. Plain Lua: a later assignment wins.
 name = %q
-base_url = "http://localhost:8080"
+
+-- The public address of the site, which absolute links (canonical, og:url, feeds, sitemap,
+-- share links) start with. Unset, they follow the address `quire serve` listens on (never the
+-- Host header a client sends).
+-- base_url = "https://news.example"
 
 -- Addresses to listen on (IPv4 and IPv6).
 -- listen = { "127.0.0.1:8080", "[::1]:8080" }
@@ -152,7 +158,7 @@ plugins = { }
 --   slug_max = 200,           -- bytes in a slug
 --   body_max = 1048576,       -- bytes of Markdown in a body
 --   fields_max = 262144,      -- bytes of JSON in an entry's fields
---   tags_max = 50,            -- tags on one entry
+--   tags_max = 100,           -- tags on one entry
 --   term_max = 100,           -- characters in a tag or section name
 --   comment_max = 10000,      -- bytes in a comment
 --   request_body = 1048576,   -- bytes in a request body (413 past it)
@@ -170,8 +176,8 @@ plugins = { }
 --   connections_per_ip = 256, -- connections per client address, per worker
 --   page_cache_bytes = 67108864, -- rendered pages kept per worker
 --   busy_timeout_ms = 5000,   -- how long a write waits for another writer
---   request_timeout_ms = 10000, -- a worker busy with one request longer is replaced (restart to change)
---   drain_timeout_ms = 30000, -- after SIGTERM or SIGHUP, workers still draining are killed (restart to change)
+--   request_timeout_ms = 10000, -- a worker busy longer with one request is killed and replaced
+--   drain_timeout_ms = 30000, -- after SIGTERM or a reload, workers still draining are killed
 --   pattern_steps = 1000000,  -- steps of one Lua pattern match, plus 100 per byte of its subject
 --   instructions = 10000000,  -- instruction budget of one call into plugin code
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
@@ -234,6 +240,7 @@ function M.load(dir)
     end
   end
   cfg.dir = dir
+  cfg.base_url_set = env.base_url ~= nil
   cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
   local alog = cfg.access_log
   cfg.access_log_path = (alog == "-" or alog == "stdout" or alog == "stderr" or alog == "off" or alog:sub(1, 1) == "/")

@@ -91,7 +91,16 @@ function M.new(site)
     return watched_value
   end
   local function save(fn, ...)
-    if db:depth() == 0 or watched() then return transaction(fn, ...) end
+    if db:depth() == 0 then
+      -- A save whose transaction fails (a full disk at commit) is not counted as a change.
+      local stats = site.stats
+      local created, changed = stats.created, stats.changed
+      local ok, res = pcall(transaction, fn, ...)
+      if ok then return res end
+      stats.created, stats.changed = created, changed
+      error(res, 0)
+    end
+    if watched() then return transaction(fn, ...) end
     writing = false
     local ok, res = pcall(fn, ...)
     if ok then return res end
@@ -451,12 +460,18 @@ function M.new(site)
     return by_entry
   end
 
+  -- A revision's terms as JSON: {"section":..., "tags":[...]}, the tags a list even when empty.
+  local function terms_json(tags, section)
+    if tags and #tags > 0 then return json.encode({ tags = tags, section = section or nil }) end
+    return section and ('{"section":' .. json.encode(section) .. ',"tags":[]}') or '{"tags":[]}'
+  end
+
   -- row holds the saved columns; tags and section are the entry's terms after the save.
   local function write_revision(entry_id, row, tags, section, now)
     db:exec("INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, actor, created_at)"
       .. " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       entry_id, row.title, row.slug, row.status, row.body, row.fields,
-      json.encode({ tags = tags or {}, section = section or nil }), row.published_at, row.author_id, site.actor.id, site.actor.name, now)
+      terms_json(tags, section), row.published_at, row.author_id, site.actor.id, site.actor.name, now)
   end
 
   local function decode_entry(row, terms)
@@ -625,8 +640,23 @@ function M.new(site)
     if base then -- in the write transaction (BEGIN IMMEDIATE): no write can come between
       local now_rev = db:value("SELECT max(id) FROM revisions WHERE entry_id = ?", id)
       if now_rev ~= base then
-        errors.raise("conflict", ("entry %d was changed since revision %d: its current revision is %s;"
-          .. " read it again and reapply your changes"):format(id, base, tostring(now_rev)),
+        -- Say what changed since the base (its revision row against the entry as it is now).
+        local old = db:row("SELECT title, slug, status, body, fields, terms, published_at FROM revisions WHERE id = ? AND entry_id = ?", base, id)
+        local what
+        if not old then
+          what = ("revision %d is not one of entry %d's"):format(base, id)
+        else
+          local changed = {}
+          for _, col in ipairs({ "title", "slug", "status", "body", "fields", "published_at" }) do
+            if old[col] ~= cur[col] then changed[#changed + 1] = col end
+          end
+          local terms = json.decode(old.terms or "{}")
+          if table.concat(terms.tags or {}, "\0") ~= table.concat(cur.tags, "\0") then changed[#changed + 1] = "tags" end
+          if (terms.section or nil) ~= cur.section then changed[#changed + 1] = "section" end
+          what = ("entry %d was changed since revision %d%s"):format(id, base,
+            #changed > 0 and (" (" .. table.concat(changed, ", ") .. ")") or "")
+        end
+        errors.raise("conflict", ("%s: its current revision is %s; read it again and reapply your changes"):format(what, tostring(now_rev)),
           { { field = "base_revision", message = ("is %d, the current revision is %s"):format(base, tostring(now_rev)) } })
       end
     end
@@ -695,6 +725,21 @@ function M.new(site)
     end
     if changes.tags ~= nil then set_terms(id, "tag", row.tags, cur.stored.tag) end
     if changes.section ~= nil then set_terms(id, "section", row.section and { row.section } or {}, cur.stored.section or {}) end
+    local nests = types:get(cur.type).fields.path
+    if row.slug ~= cur.slug or row.published_at ~= cur.published_at or (row.fields ~= cur.fields and nests) then
+      -- A new permalink: a public entry's old one redirects to it (quire.redirects), and a
+      -- nested page's children move with it.
+      local old_url, new_url = api.url(cur), api.url({ id = id, type = cur.type, slug = row.slug,
+        published_at = row.published_at, created_at = cur.created_at, fields = row.fields })
+      if old_url ~= new_url and cur.status == "published" then require("quire.redirects").entry_moved(site, id, old_url, new_url) end
+      if old_url ~= new_url and nests then
+        local path = json.decode(row.fields).path
+        path = (type(path) == "string" and path ~= "" and (path .. "/") or "") .. row.slug
+        for _, c in ipairs(db:rows("SELECT id FROM entries WHERE type = ? AND json_extract(fields, '$.parent') = ?", cur.type, id)) do
+          api.update(c.id, { fields = { path = path } })
+        end
+      end
+    end
     write_revision(id, row, row.tags, row.section or nil, now)
     -- Straight into the transaction's set of tags to bump (it is flushed before the commit).
     local pending = site.pending_tags()
@@ -1240,6 +1285,11 @@ function M.new(site)
     if type(entry) ~= "table" or type(entry.type) ~= "string" then error("quire.content.url takes an entry", 2) end
     local t = types:get(entry.type)
     if not t then return nil end
+    if t.fields.path and entry.fields == nil and math.type(entry.id) == "integer" then
+      -- A row without fields (a sitemap's, a search hit's): a nested page's parents are in them.
+      entry = { id = entry.id, type = entry.type, slug = entry.slug, published_at = entry.published_at,
+        created_at = entry.created_at, fields = db:value("SELECT fields FROM entries WHERE id = ?", entry.id) }
+    end
     return require("quire.app").permalink(t, entry)
   end
 

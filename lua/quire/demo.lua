@@ -11,8 +11,8 @@ M.SECTIONS = { "News", "Business", "Environment", "Culture", "Sport", "Opinion" 
 function M.site_lua()
   return [[
 
--- The demo: every bundled plugin of the news site.
-base_url = "http://127.0.0.1:8080"
+-- The demo: every bundled plugin of the news site. (No base_url: links follow the address
+-- served, so `make demo PORT=9000` links to port 9000.)
 plugins = { "theme", "article", "opinion", "comments", "share", "prevnext", "related", "sponsor", "feeds", "search", "listings", "workflow" }
 theme = { sections = { "News", "Business", "Environment", "Culture", "Sport", "Opinion" }, tagline = "News from the Mereland coast" }
 feeds = { description = "News, business and opinion from Halden Bay and the Mereland coast" }

@@ -550,7 +550,48 @@ user.list = {
   end,
 }
 
-local groups = { entries = entries, terms = terms, comments = comments, user = user }
+-- quire redirects: old URLs answered with 301/302/308 (lua/quire/redirects.lua).
+local redirects = {}
+redirects.list = {
+  usage = "list [--source wordpress|rename|slug|manual] [--limit N] [--format table|json|csv]",
+  opts = { source = "value", limit = "value", format = "value" },
+  run = function(quire, opts)
+    return output(quire.redirects.list { source = opts.source, limit = tonumber(opts.limit) },
+      { "id", "from_path", "to", "status", "source", "created_at" }, opts.format)
+  end,
+}
+redirects.add = {
+  usage = "add FROM TO [--status 301|302|308] [--replace]   (TO: /path, https://..., or entry:ID)",
+  opts = { status = "value", replace = "flag" }, args = 2,
+  run = function(quire, opts, args)
+    local entry = args[2]:match("^entry:(%d+)$")
+    local id = quire.redirects.add { from = args[1], to = not entry and args[2] or nil, entry = entry and tonumber(entry),
+      status = opts.status and math.tointeger(tonumber(opts.status)) or nil, replace = opts.replace }
+    print(("redirect %d: %s -> %s"):format(id, args[1], args[2]))
+    return 0
+  end,
+}
+redirects.delete = {
+  usage = "delete FROM|ID",
+  args = 1,
+  run = function(quire, _, args)
+    if not quire.redirects.delete(math.tointeger(tonumber(args[1])) or args[1]) then return fail(1, "no redirect from %s", args[1]) end
+    print("deleted the redirect from " .. args[1])
+    return 0
+  end,
+}
+redirects.check = {
+  usage = "check [--format table|json|csv]   follows every redirect: loops, chains, targets that answer 404",
+  opts = { format = "value" },
+  run = function(quire, opts)
+    local problems, n = quire.redirects.check()
+    if #problems > 0 or opts.format then output(problems, { "from", "problem", "detail" }, opts.format) end
+    io.stderr:write(("%d redirects checked, %d problem%s\n"):format(n, #problems, #problems == 1 and "" or "s"))
+    return #problems > 0 and 1 or 0
+  end,
+}
+
+local groups = { entries = entries, terms = terms, comments = comments, user = user, redirects = redirects }
 
 -- Single commands (no sub-command): quire export / quire import.
 local singles = {
@@ -569,18 +610,20 @@ local singles = {
     opts = { format = "value" }, args = 1,
     run = function(quire, opts, args)
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")
-      print(("exported %d entries and %d comments to %s"):format(n, c, args[1]))
+      print(("exported %d entries, %d comments, the users and every other table (see %s/manifest.json) to %s"):format(n, c, args[1], args[1]))
       return 0
     end,
   },
   import = {
-    usage = "import DIR | import --from wordpress FILE.xml",
-    opts = { from = "value" }, args = 1,
+    usage = "import DIR | import --from wordpress FILE.xml [--dry-run]",
+    opts = { from = "value", ["dry-run"] = "flag" }, args = 1,
     run = function(quire, opts, args)
       if opts.from == "wordpress" then
-        local e, c, u = require("quire.wxr").import(quire, args[1])
-        print(("imported %d entries, %d comments, %d users from %s"):format(e, c, u, args[1]))
+        local wxr = require "quire.wxr"
+        print(wxr.format(wxr.import(quire, args[1], { dry_run = opts["dry-run"] })))
         return 0
+      elseif opts["dry-run"] then
+        return fail(2, "--dry-run goes with --from wordpress")
       elseif opts.from then
         return fail(2, "--from takes wordpress")
       end

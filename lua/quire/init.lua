@@ -25,9 +25,14 @@ local function make_transaction(db, before_commit, on_begin, on_rollback, poison
       poison.refused = true
     end
     if ok then
-      db:commit()
-      if poison.level and poison.level >= level then poison.level = level - 1 end -- now the parent's
-      return ...
+      -- A commit can fail (a full disk): the transaction is then rolled back here, so that the
+      -- next one begins afresh rather than nesting inside it.
+      local committed, commit_err = pcall(db.commit, db)
+      if committed then
+        if poison.level and poison.level >= level then poison.level = level - 1 end -- now the parent's
+        return ...
+      end
+      return finish(false, commit_err)
     end
     db:rollback()
     if on_rollback then on_rollback() end
@@ -67,15 +72,18 @@ end
 local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
   "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text" }
 
--- Opens the site in dir and loads its plugins (unless opts.plugins == false). Returns the
--- `quire` API table, or nil and a message.
+-- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
+-- the address a server listens on, the base of absolute links when site.lua sets no base_url.
+-- Returns the `quire` API table, or nil and a message.
 function M.open(dir, opts)
   opts = opts or {}
   local cfg, err = config.load(dir)
   if not cfg then return nil, err end
+  if not cfg.base_url_set and opts.served_url then cfg.base_url = opts.served_url end
   -- Plugin code runs under the memory cap; `quire run` scripts are the operator's own and may
   -- opt out (opts.memory_cap = false).
   if opts.memory_cap ~= false then core.memory(cfg.limits.lua_memory) end
+  core.pattern_steps(cfg.limits.pattern_steps) -- string.find & co. stop past it (scripts too)
   local db, open_err = core.open_store(cfg.database_path, { create = false, busy_timeout_ms = cfg.limits.busy_timeout_ms })
   if not db then return nil, open_err end
   local types = types_mod.new()
@@ -190,6 +198,7 @@ function M.open(dir, opts)
   quire.tokens = require("quire.tokens").new(site)
   quire.hits = require("quire.hits").new(site)
   quire.shares = require("quire.shares").new(site, quire.hits)
+  quire.redirects = require("quire.redirects").new(site, quire)
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}

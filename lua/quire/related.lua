@@ -37,7 +37,7 @@ local function keyword_list(v)
   local out = {}
   if type(v) == "table" then
     for _, k in ipairs(v) do
-      if type(k) == "string" and k:match("%S") then out[#out + 1] = k:lower():gsub("^%s+", ""):gsub("%s+$", "") end
+      if type(k) == "string" and k:match("%S") then out[#out + 1] = core.trim(k:lower()) end
     end
   end
   return out

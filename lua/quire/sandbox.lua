@@ -3,6 +3,7 @@
 local core = require "quire.core"
 
 local M = {}
+local budget_exhausted = core.budget_exhausted
 
 -- Done once per state: no bytecode can be produced, and the string metatable cannot be reached.
 string.dump = nil
@@ -60,6 +61,15 @@ function M.env(name, api, extra)
       error("plugins cannot set __gc metamethods (finalizers would run outside the plugin's budget)", 2)
     end
     return setmetatable(t, mt)
+  end
+  -- A message handler runs while the error is on its way up. When that error is the budget
+  -- running out it was raised inside the instruction hook, so the handler would run with hooks
+  -- off (a loop there would never be stopped): then the plugin's handler is not called at all.
+  env.xpcall = function(f, handler, ...)
+    return xpcall(f, function(msg)
+      if budget_exhausted() then return msg end
+      return handler(msg)
+    end, ...)
   end
   env.print = print
   env.quire = api

@@ -36,6 +36,7 @@ function M.new(site)
       local clash = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ? AND id <> ?", taxonomy, slug, t.id)
       if clash then errors.raise("invalid", ("%s %q exists already: merge into it instead"):format(taxonomy, new)) end
       db:exec("UPDATE terms SET name = ?, slug = ? WHERE id = ?", new, slug, t.id)
+      require("quire.redirects").term_renamed(site, taxonomy, t.slug, slug) -- the old list URL keeps working
       site.forget_preloaded() -- entries read for a batch name the old term
       site.audit(taxonomy .. ".renamed", taxonomy .. ":" .. slug, ("%s -> %s"):format(t.name, new))
       site.bump(bump_entries(t.id, taxonomy, { ["list:" .. taxonomy .. ":" .. t.slug] = true, ["list:" .. taxonomy .. ":" .. slug] = true }))

@@ -48,7 +48,7 @@ function M.site(opts)
   -- with the headers the server adds from the app's answer (the same C code decides them).
   function quire.request(_, method, target, req_opts)
     local r = quire.app.request(method, target, req_opts)
-    r.headers["cache-control"] = core.cache_control(r.headers["cache-control"], r.private, r.max_age)
+    r.headers["cache-control"] = core.cache_control(r)
     r.headers["x-request-id"] = r.id
     return r
   end

@@ -1,5 +1,16 @@
--- Export and import: JSON Lines or Markdown with front matter, lossless both ways
--- (export -> import into a fresh site -> export gives the same files).
+-- Export and import: everything in the database that is the site's own, lossless both ways
+-- (export -> import into a fresh site -> export gives the same bytes).
+--   manifest.json      what the export needs: plugins, content types, workflow states, tables
+--   users.jsonl        staff accounts, with their password hashes
+--   entries.jsonl      entries (or TYPE/SLUG.md with front matter, --format markdown)
+--   comments.jsonl     comments, by entry type/slug and parent line
+--   tables/NAME.jsonl  every other table, row by row (revisions, shares, audit_log, media, jobs,
+--                      settings, terms, trash, api_tokens, and any table a later migration adds)
+-- Left out: what the site derives or forgets on its own (the search index, cache-tag versions,
+-- rate-limit counters, sign-in sessions, SQLite's bookkeeping).
+-- Ids are kept where the importing site has them free (always, in a fresh site), so references
+-- between tables and the audit log's "entry:12" stay true; elsewhere rows get new ids and every
+-- foreign key (and audit subject) is translated.
 local cjson = require "cjson"
 local core = require "quire.core"
 local errors = require "quire.errors"
@@ -9,15 +20,28 @@ local M = {}
 local json = require "quire.json"
 local canonical = json.encode
 
-local function list(t) return setmetatable(t or {}, json.array_mt) end
+local FORMAT_VERSION = 2
+local list = json.list
 
-local ENTRY_ORDER = { "type", "slug", "title", "status", "author", "section", "tags", "published_at", "created_at", "updated_at", "fields" }
+local ENTRY_ORDER = { "id", "type", "slug", "title", "status", "author", "section", "tags", "published_at", "created_at", "updated_at", "fields" }
 
-local function entry_record(quire, e)
-  local author = e.author_id and quire.users.get(e.author_id)
+-- Tables exported by their own files (above), and tables not exported at all.
+local OWN = { users = true, entries = true, comments = true, entry_terms = true }
+local SKIP = { schema_migrations = true, cache_tags = true, hits = true, sessions = true, search_deferred = true,
+  search_deferred_never = true, search_pending = true, entry_counts = true }
+-- Columns kept by triggers from other rows (db/migrations/0010_scale.sql): exported as they are,
+-- never imported (the triggers count them again as the entries come in).
+local DERIVED = { terms = { listed = true } }
+-- References without a foreign key: the id a row names, by the kind it names.
+local SOFT_REFS = {
+  import_map = { column = "local_id", by = "kind", tables = { post = "entries", page = "entries", attachment = "media",
+    comment = "comments", category = "terms", tag = "terms", section = "terms" } },
+}
+
+local function entry_record(e, logins)
   return {
-    type = e.type, slug = e.slug, title = e.title, status = e.status, body = e.body,
-    author = author and author.login or cjson.null, section = e.section or cjson.null, tags = list(e.tags),
+    id = e.id, type = e.type, slug = e.slug, title = e.title, status = e.status, body = e.body,
+    author = e.author_id and logins[e.author_id] or cjson.null, section = e.section or cjson.null, tags = list(e.tags),
     published_at = e.published_at or cjson.null, created_at = e.created_at, updated_at = e.updated_at,
     fields = e.fields,
   }
@@ -38,65 +62,219 @@ local function mkdirs(path)
   end
 end
 
--- Writes users.jsonl, comments.jsonl and the entries (entries.jsonl, or TYPE/SLUG.md).
+local function jsonl(lines)
+  return #lines > 0 and (table.concat(lines, "\n") .. "\n") or ""
+end
+
+-- The tables exported row by row, in an order where a table comes after those it refers to.
+local function generic_tables(db)
+  local names, shadow = {}, {}
+  for _, r in ipairs(db:rows("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name")) do
+    if (r.sql or ""):match("^CREATE VIRTUAL TABLE") then shadow[#shadow + 1] = r.name end
+  end
+  for _, r in ipairs(db:rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) do
+    local n = r.name
+    local derived = n:match("^sqlite_") or SKIP[n] or OWN[n]
+    for _, v in ipairs(shadow) do
+      if n == v or n:sub(1, #v + 1) == v .. "_" then derived = true end
+    end
+    if not derived then names[#names + 1] = n end
+  end
+  local refs, wanted = {}, {}
+  for _, n in ipairs(names) do
+    wanted[n] = true
+    refs[n] = db:rows("SELECT \"table\" AS parent, \"from\" AS col, \"to\" AS target FROM pragma_foreign_key_list(?) ORDER BY id", n)
+  end
+  local ordered, done = {}, {}
+  local function visit(n, depth)
+    if done[n] or depth > #names then return end
+    done[n] = true
+    for _, fk in ipairs(refs[n]) do
+      if wanted[fk.parent] and fk.parent ~= n then visit(fk.parent, depth + 1) end
+    end
+    ordered[#ordered + 1] = n
+  end
+  for _, n in ipairs(names) do visit(n, 0) end
+  return ordered, refs
+end
+
+-- Columns of a table in order, and the primary key columns (the rowid alias, if any, as rowid).
+local function columns_of(db, table_name)
+  local cols, pk, rowid_alias = {}, {}, nil
+  for _, c in ipairs(db:rows("SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid", table_name)) do
+    cols[#cols + 1] = c.name
+    if c.pk > 0 then pk[c.pk] = c.name end
+  end
+  local without_rowid = (db:value("SELECT sql FROM sqlite_schema WHERE name = ?", table_name) or ""):match("WITHOUT%s+ROWID")
+  if #pk == 1 and not without_rowid then
+    local t = db:value("SELECT upper(type) FROM pragma_table_info(?) WHERE name = ?", table_name, pk[1])
+    if t == "INTEGER" then rowid_alias = pk[1] end
+  end
+  return cols, pk, rowid_alias
+end
+
+local function quote(name) return '"' .. name:gsub('"', '""') .. '"' end
+
+-- What the entries need of the importing site: the plugins that define their types and states.
+local function manifest(quire, type_names, state_names, tables)
+  local owner = {}
+  for _, p in ipairs(quire.plugins.plugins) do
+    for _, t in ipairs(p.registered.content_types) do owner["type:" .. t] = p end
+  end
+  local wf = quire._site.workflow
+  local plugins, seen = {}, {}
+  local function need(p)
+    if p and not seen[p.name] then
+      seen[p.name] = true
+      plugins[#plugins + 1] = { name = p.name, version = p.version }
+    end
+  end
+  local by_name = {}
+  for _, p in ipairs(quire.plugins.plugins) do by_name[p.name] = p end
+  for _, t in ipairs(type_names) do need(owner["type:" .. t]) end
+  for _, s in ipairs(state_names) do
+    local st = wf.states and wf.states[s]
+    if st and st.plugin ~= "quire" then need(by_name[st.plugin]) end
+  end
+  table.sort(plugins, function(a, b) return a.name < b.name end)
+  return { format = "quire-export", version = FORMAT_VERSION, schema_version = quire.store.schema_version(),
+    plugins = list(plugins), types = list(type_names), states = list(state_names), tables = tables }
+end
+
+-- Writes the export into dir (created if needed). Returns the number of entries and comments.
 function M.export(quire, dir, format)
   if format ~= "jsonl" and format ~= "markdown" then error("--format must be jsonl or markdown", 0) end
+  -- The export holds password hashes and commenters' emails: a new folder for it is its owner's
+  -- alone (0700).
+  if not core.stat(dir) then
+    mkdirs(dir:match("^(.*)/[^/]+/*$") or ".")
+    local made, err = core.mkdir(dir, tonumber("700", 8))
+    if not made then error(err, 0) end
+  end
   mkdirs(dir)
   local db = quire._db
-  local users = {}
-  for _, u in ipairs(db:rows("SELECT login, display_name, email, bio, role, created_at FROM users ORDER BY id")) do
-    users[#users + 1] = canonical { login = u.login, name = u.display_name, email = u.email or cjson.null,
-      bio = u.bio or cjson.null, role = u.role, created_at = u.created_at }
+  local counts = {}
+  local logins, users = {}, {}
+  for _, u in ipairs(db:rows("SELECT id, login, display_name, email, bio, role, password_hash, created_at FROM users ORDER BY id")) do
+    logins[u.id] = u.login
+    users[#users + 1] = canonical { id = u.id, login = u.login, name = u.display_name, email = u.email or cjson.null,
+      bio = u.bio or cjson.null, role = u.role, password_hash = u.password_hash or cjson.null, created_at = u.created_at }
   end
-  write_file(dir .. "/users.jsonl", #users > 0 and (table.concat(users, "\n") .. "\n") or "")
-  local lines, count, after = {}, 0, nil
-  repeat
-    local page = quire.content.query { order = "id", limit = 1000, after = after }
-    for _, e in ipairs(page) do
-      count = count + 1
-      local rec = entry_record(quire, e)
-      if format == "jsonl" then
-        lines[#lines + 1] = canonical(rec)
-      else
-        local front = { "---" }
-        for _, k in ipairs(ENTRY_ORDER) do
-          if k ~= "type" and k ~= "slug" then front[#front + 1] = k .. ": " .. canonical(rec[k]) end
-        end
-        front[#front + 1] = "---"
-        mkdirs(dir .. "/" .. e.type)
-        write_file(("%s/%s/%s.md"):format(dir, e.type, e.slug), table.concat(front, "\n") .. "\n" .. e.body)
+  write_file(dir .. "/users.jsonl", jsonl(users))
+  counts.users = #users
+  -- Entries in id order, the trash included.
+  local all = {}
+  for _, status in ipairs({ false, "trash" }) do
+    local after
+    repeat
+      local page = quire.content.query { order = "id", limit = 1000, after = after, status = status or nil }
+      for _, e in ipairs(page) do all[#all + 1] = e end
+      after = page[#page] and page[#page].id
+    until #page < 1000
+  end
+  table.sort(all, function(a, b) return a.id < b.id end)
+  local lines, types, states = {}, {}, {}
+  for _, e in ipairs(all) do
+    types[e.type], states[e.status] = true, true
+    local rec = entry_record(e, logins)
+    if format == "jsonl" then
+      lines[#lines + 1] = canonical(rec)
+    else
+      local front = { "---" }
+      for _, k in ipairs(ENTRY_ORDER) do
+        if k ~= "type" and k ~= "slug" then front[#front + 1] = k .. ": " .. canonical(rec[k]) end
       end
+      front[#front + 1] = "---"
+      mkdirs(dir .. "/" .. e.type)
+      write_file(("%s/%s/%s.md"):format(dir, e.type, e.slug), table.concat(front, "\n") .. "\n" .. e.body)
     end
-    after = page[#page] and page[#page].id
-  until #page < 1000
-  if format == "jsonl" then write_file(dir .. "/entries.jsonl", #lines > 0 and (table.concat(lines, "\n") .. "\n") or "") end
-  -- Comments refer to their entry by type/slug and to their parent by its line (ref), not by ids.
+  end
+  if format == "jsonl" then write_file(dir .. "/entries.jsonl", jsonl(lines)) end
+  counts.entries = #all
+  -- Comments refer to their entry by type/slug and to their parent by its line (ref).
   local refs, out = {}, {}
   for i, c in ipairs(db:rows("SELECT c.id, c.parent_id, c.author_name, c.author_email, c.author_url, c.body, c.status,"
       .. " c.ip_hash, c.created_at, e.type, e.slug FROM comments c JOIN entries e ON e.id = c.entry_id ORDER BY c.id")) do
     refs[c.id] = i
-    out[i] = canonical { ref = i, entry = c.type .. "/" .. c.slug, parent = c.parent_id and refs[c.parent_id] or cjson.null,
+    out[i] = canonical { ref = i, id = c.id, entry = c.type .. "/" .. c.slug, parent = c.parent_id and refs[c.parent_id] or cjson.null,
       author_name = c.author_name, author_email = c.author_email, author_url = c.author_url or cjson.null,
       body = c.body, status = c.status, ip_hash = c.ip_hash or cjson.null, created_at = c.created_at }
   end
-  write_file(dir .. "/comments.jsonl", #out > 0 and (table.concat(out, "\n") .. "\n") or "")
-  return count, #out
+  write_file(dir .. "/comments.jsonl", jsonl(out))
+  counts.comments = #out
+  -- Every other table, row by row in key order, each row an object of all its columns; read and
+  -- written a thousand rows at a time (keyset pages), so a big table is never held whole.
+  mkdirs(dir .. "/tables")
+  local tables = generic_tables(db)
+  for _, name in ipairs(tables) do
+    local cols, pk, rowid_alias = columns_of(db, name)
+    local key = rowid_alias and { "rowid" } or (#pk > 0 and pk) or { "rowid" }
+    local quoted, aliased = {}, {}
+    for i, c in ipairs(key) do
+      quoted[i] = c == "rowid" and "rowid" or quote(c)
+      aliased[i] = ("%s AS \"quire.k%d\""):format(quoted[i], i) -- (SQLite names rowid after its alias)
+    end
+    local key_list = table.concat(quoted, ", ")
+    local select = ("SELECT %s, * FROM %s"):format(table.concat(aliased, ", "), quote(name))
+    local first = ("%s ORDER BY %s LIMIT 1000"):format(select, key_list)
+    local marks = ("?, "):rep(#key - 1) .. "?"
+    local after_sql = ("%s WHERE (%s) > (%s) ORDER BY %s LIMIT 1000"):format(select, key_list, marks, key_list)
+    local f, ferr = io.open(("%s/tables/%s.jsonl"):format(dir, name), "w")
+    if not f then error(ferr, 0) end
+    local n, last = 0, nil
+    repeat
+      local page = last and db:rows(after_sql, table.unpack(last)) or db:rows(first)
+      for _, r in ipairs(page) do
+        local rec = {}
+        for _, c in ipairs(cols) do
+          local v = r[c]
+          if v == nil then v = cjson.null end
+          rec[c] = v
+        end
+        f:write(canonical(rec), "\n")
+      end
+      n = n + #page
+      local tail = page[#page]
+      if tail then
+        last = {}
+        for i = 1, #key do last[i] = tail["quire.k" .. i] end
+      end
+    until #page < 1000
+    f:close()
+    counts[name] = n
+  end
+  local type_names, state_names = {}, {}
+  for t in pairs(types) do type_names[#type_names + 1] = t end
+  for s in pairs(states) do state_names[#state_names + 1] = s end
+  table.sort(type_names)
+  table.sort(state_names)
+  write_file(dir .. "/manifest.json", canonical(manifest(quire, type_names, state_names, counts)) .. "\n")
+  return #all, #out
 end
 
-local function read_lines(path)
+-- Reads a JSON Lines file; at most limit lines (nothing unbounded). A missing file is empty.
+local MAX_LINES = 10000000
+-- Calls fn(value, line number) for each line of a JSON Lines file (a missing file has none).
+local function each_line(path, fn)
   local f = io.open(path, "r")
-  if not f then return {} end
-  local out = {}
+  if not f then return end
   local n = 0
   for line in f:lines() do
     n = n + 1
+    if n > MAX_LINES then f:close() error(("%s: more than %d lines"):format(path, MAX_LINES), 0) end
     if line:match("%S") then
       local ok, v = pcall(cjson.decode, line)
       if not ok then f:close() error(("%s:%d: not JSON: %s"):format(path, n, v), 0) end
-      out[#out + 1] = v
+      local fine, err = pcall(fn, v, n)
+      if not fine then f:close() error(err, 0) end
     end
   end
   f:close()
+end
+
+local function read_lines(path)
+  local out = {}
+  each_line(path, function(v) out[#out + 1] = v end)
   return out
 end
 
@@ -121,66 +299,315 @@ local function read_markdown(path, type_name, slug)
   return rec
 end
 
--- Imports what M.export wrote (either format). Entries are matched by type and slug: existing
--- ones are updated, others created. Returns entries, comments, users imported.
+local function read_entries(dir)
+  local records = read_lines(dir .. "/entries.jsonl")
+  if #records > 0 then return records end
+  for _, type_name in ipairs(core.listdir(dir) or {}) do
+    if type_name ~= "tables" and core.stat(dir .. "/" .. type_name) == "dir" then
+      for _, file in ipairs(core.listdir(dir .. "/" .. type_name)) do
+        local slug = file:match("^(.+)%.md$")
+        if slug then records[#records + 1] = read_markdown(dir .. "/" .. type_name .. "/" .. file, type_name, slug) end
+      end
+    end
+  end
+  -- The original order: by id (exports since ids were written), else by creation.
+  table.sort(records, function(a, b)
+    local ia, ib = math.tointeger(a.id), math.tointeger(b.id)
+    if ia and ib and ia ~= ib then return ia < ib end
+    if a.created_at ~= b.created_at then return tostring(a.created_at) < tostring(b.created_at) end
+    return a.type .. "/" .. a.slug < b.type .. "/" .. b.slug
+  end)
+  return records
+end
+
+-- Everything the site lacks for this export, found before anything is written: plugins, content
+-- types, workflow states, tables; all named in one error.
+local function check_needs(quire, dir, records)
+  local man
+  local f = io.open(dir .. "/manifest.json", "r")
+  if f then
+    local ok, v = pcall(cjson.decode, f:read("a"))
+    f:close()
+    if not ok or type(v) ~= "table" or v.format ~= "quire-export" then error(dir .. "/manifest.json: not a quire export manifest", 0) end
+    man = v
+  end
+  local problems = {}
+  if man and math.type(man.schema_version) == "integer" and man.schema_version > quire.store.schema_version() then
+    problems[#problems + 1] = ("the export was made with database schema %d, newer than this site's %d: upgrade quire first")
+      :format(man.schema_version, quire.store.schema_version())
+  end
+  local enabled = {}
+  for _, p in ipairs(quire.plugins.plugins) do enabled[p.name] = true end
+  local missing_plugins = {}
+  for _, p in ipairs(man and man.plugins or {}) do
+    if type(p) == "table" and type(p.name) == "string" and not enabled[p.name] then missing_plugins[#missing_plugins + 1] = p.name end
+  end
+  if #missing_plugins > 0 then
+    problems[#problems + 1] = ("plugins not enabled in this site: %s (add them to plugins = { ... } in site.lua)"):format(table.concat(missing_plugins, ", "))
+  end
+  local types, states, seen = {}, {}, {}
+  for _, t in ipairs(man and man.types or {}) do types[#types + 1] = t end
+  for _, s in ipairs(man and man.states or {}) do states[#states + 1] = s end
+  for _, r in ipairs(records) do
+    types[#types + 1] = r.type
+    states[#states + 1] = r.status
+  end
+  local missing_types, missing_states = {}, {}
+  for _, t in ipairs(types) do
+    if not seen["t" .. tostring(t)] then
+      seen["t" .. tostring(t)] = true
+      if not quire._site.types:get(t) then missing_types[#missing_types + 1] = tostring(t) end
+    end
+  end
+  for _, s in ipairs(states) do
+    if s ~= nil and s ~= cjson.null and not seen["s" .. tostring(s)] then
+      seen["s" .. tostring(s)] = true
+      if s ~= "trash" and not quire._site.workflow.known_state(s) then missing_states[#missing_states + 1] = tostring(s) end
+    end
+  end
+  if #missing_types > 0 then problems[#problems + 1] = "content types this site does not define: " .. table.concat(missing_types, ", ") end
+  if #missing_states > 0 then problems[#problems + 1] = "workflow states this site does not define: " .. table.concat(missing_states, ", ") end
+  local missing_tables = {}
+  for _, file in ipairs(core.listdir(dir .. "/tables") or {}) do
+    local name = file:match("^(.+)%.jsonl$")
+    if name and not quire._db:value("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", name) then
+      missing_tables[#missing_tables + 1] = name
+    end
+  end
+  table.sort(missing_tables)
+  if #missing_tables > 0 then problems[#problems + 1] = "tables this site's database lacks: " .. table.concat(missing_tables, ", ") .. " (upgrade quire first)" end
+  if #problems > 0 then
+    errors.raise("invalid", ("cannot import %s, nothing was written: %s"):format(dir, table.concat(problems, "; ")))
+  end
+end
+
+-- Lets the next AUTOINCREMENT id of table be want, when want is above every id the table has
+-- ever handed out (so an id is never reused); returns whether it will be.
+local function claim_id(db, table_name, want)
+  if math.type(want) ~= "integer" or want < 1 then return false end
+  local seq = db:value("SELECT seq FROM sqlite_sequence WHERE name = ?", table_name) or 0
+  local max = db:value("SELECT coalesce(max(rowid), 0) FROM " .. quote(table_name))
+  if want <= seq or want <= max then return false end
+  if db:value("SELECT count(*) FROM sqlite_sequence WHERE name = ?", table_name) == 0 then
+    db:exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", table_name, want - 1)
+  else
+    db:exec("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", want - 1, table_name)
+  end
+  return true
+end
+
+local function autoincrement(db, table_name)
+  return ((db:value("SELECT sql FROM sqlite_schema WHERE name = ?", table_name) or ""):upper():find("AUTOINCREMENT", 1, true)) ~= nil
+end
+
+-- Imports what M.export wrote (either format). Entries are matched by type and slug, users by
+-- login: existing ones are updated (entries) or kept (users), others created. Returns entries,
+-- comments, users imported.
 function M.import(quire, dir)
-  local site = quire._site
+  if core.stat(dir) ~= "dir" then error(("%s is not a folder (give the folder quire export wrote)"):format(dir), 0) end
+  local site, db = quire._site, quire._db
+  local records = read_entries(dir)
+  check_needs(quire, dir, records)
   local nusers, nentries, ncomments = 0, 0, 0
+  -- old id -> new id, per table; created[entry id]: made by this import (so it takes the
+  -- exported revisions instead of the one its creation wrote)
+  local maps = { users = {}, entries = {}, comments = {} }
+  local created = {}
+  local tables, refs = generic_tables(db)
+  local present = {}
+  for _, name in ipairs(tables) do present[name] = core.stat(("%s/tables/%s.jsonl"):format(dir, name)) == "file" end
+
+  -- One row of a generic table: foreign keys translated; the row's own id kept when free.
+  -- later: { column = old id } for references to rows of the same table, set once it is in.
+  local function import_row(name, cols, rowid_alias, row, lineno, later)
+    for col in pairs(DERIVED[name] or {}) do row[col] = nil end
+    local soft = SOFT_REFS[name]
+    if soft and soft.tables[row[soft.by]] then
+      local map = maps[soft.tables[row[soft.by]]]
+      local v = math.tointeger(row[soft.column])
+      if map and v and map[v] then row[soft.column] = map[v] end
+    end
+    local pending -- references to rows of this table: set once they are all in
+    for _, fk in ipairs(refs[name]) do
+      local v = nonnull(row[fk.col])
+      if v ~= nil and fk.parent == name then
+        pending = pending or {}
+        pending[fk.col] = v
+        local new = (maps[name] or {})[v]
+        if new then row[fk.col] = new end
+      end
+    end
+    for _, fk in ipairs(refs[name]) do
+      local v = nonnull(row[fk.col])
+      local map = maps[fk.parent]
+      if v ~= nil and map and fk.parent ~= name then
+        local new = map[v]
+        if new == nil and not db:value("SELECT 1 FROM " .. quote(fk.parent) .. " WHERE " .. (fk.target and quote(fk.target) or "rowid") .. " = ?", v) then
+          errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
+            :format(dir, name, lineno, fk.col, tostring(v), fk.parent))
+        end
+        row[fk.col] = new or v
+      end
+    end
+    if name == "audit_log" and type(row.subject) == "string" then
+      local kind, n = row.subject:match("^(%a+):(%d+)$")
+      local map = kind == "entry" and maps.entries or kind == "comment" and maps.comments
+      local new = map and map[math.tointeger(tonumber(n))]
+      if new then row.subject = kind .. ":" .. new end
+    end
+    local old_id = rowid_alias and math.tointeger(row[rowid_alias])
+    local keyed = false -- the id is also a reference (trash.entry_id): it is kept, never renumbered
+    for _, fk in ipairs(refs[name]) do if fk.col == rowid_alias then keyed = true end end
+    if old_id and not keyed then
+      local existing = db:row("SELECT * FROM " .. quote(name) .. " WHERE rowid = ?", old_id)
+      if existing then
+        local same = true
+        for _, c in ipairs(cols) do
+          if existing[c] ~= nonnull(row[c]) and not (DERIVED[name] or {})[c] then same = false break end
+        end
+        if same then -- imported before
+          maps[name] = maps[name] or {}
+          maps[name][old_id] = old_id
+          return
+        end
+        row[rowid_alias] = nil
+      elseif autoincrement(db, name) and not claim_id(db, name, old_id) then
+        row[rowid_alias] = nil
+      end
+    end
+    for col in pairs(pending or {}) do row[col] = cjson.null end
+    local names, marks, values = {}, {}, {}
+    for _, c in ipairs(cols) do
+      local v = row[c]
+      if v ~= nil then
+        names[#names + 1] = quote(c)
+        marks[#names] = "?"
+        if v == cjson.null then v = nil end
+        values[#names] = math.type(v) == "float" and math.tointeger(v) or v -- cjson reads 12 as 12.0
+      end
+    end
+    for k in pairs(row) do
+      local known = false
+      for _, c in ipairs(cols) do if c == k then known = true break end end
+      if not known then
+        errors.raise("invalid", ("%s/tables/%s.jsonl:%d: column %s is not in this site's %s table"):format(dir, name, lineno, tostring(k), name))
+      end
+    end
+    -- A row whose unique key the site already has is left as the site has it.
+    local n, new_id = db:exec(("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING"):format(quote(name),
+      table.concat(names, ", "), table.concat(marks, ", ")), table.unpack(values, 1, #names))
+    if old_id and n == 1 then
+      maps[name] = maps[name] or {}
+      maps[name][old_id] = new_id
+    end
+    if pending and n == 1 then later[#later + 1] = { id = new_id, refs = pending, line = lineno } end
+  end
+
+  local function import_table(name)
+    if not present[name] then return end
+    local cols, _, rowid_alias = columns_of(db, name)
+    local later = {}
+    each_line(("%s/tables/%s.jsonl"):format(dir, name), function(row, i)
+      if type(row) ~= "table" then errors.raise("invalid", ("%s/tables/%s.jsonl:%d: a row is a JSON object"):format(dir, name, i)) end
+      local skip = name == "revisions" and not created[maps.entries[math.tointeger(row.entry_id)] or -1]
+      if not skip then import_row(name, cols, rowid_alias, row, i, later) end
+    end)
+    local map = maps[name] or {}
+    for _, l in ipairs(later) do
+      for col, old in pairs(l.refs) do
+        local new = map[math.tointeger(old) or old]
+        if new == nil and not db:value("SELECT 1 FROM " .. quote(name) .. " WHERE rowid = ?", old) then
+          errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
+            :format(dir, name, l.line, col, tostring(old), name))
+        end
+        db:exec(("UPDATE %s SET %s = ? WHERE rowid = ?"):format(quote(name), quote(col)), new or old, l.id)
+      end
+    end
+  end
+
   quire.store.transaction(function()
     for _, u in ipairs(read_lines(dir .. "/users.jsonl")) do
-      if not quire.users.get(u.login) then
-        quire.users.create { login = u.login, name = u.name, email = nonnull(u.email), bio = nonnull(u.bio), role = u.role }
-        site.db:exec("UPDATE users SET created_at = ? WHERE login = ?", u.created_at, u.login)
+      local have = quire.users.get(u.login)
+      if have then
+        if math.tointeger(u.id) then maps.users[math.tointeger(u.id)] = have.id end
+      else
+        claim_id(db, "users", math.tointeger(u.id))
+        local id = quire.users.create { login = u.login, name = u.name, email = nonnull(u.email), bio = nonnull(u.bio), role = u.role }
+        db:exec("UPDATE users SET created_at = ?, password_hash = ? WHERE id = ?", u.created_at, nonnull(u.password_hash), id)
+        if math.tointeger(u.id) then maps.users[math.tointeger(u.id)] = id end
         nusers = nusers + 1
       end
     end
-    local records = read_lines(dir .. "/entries.jsonl")
-    if #records == 0 then
-      for _, type_name in ipairs(core.listdir(dir) or {}) do
-        if core.stat(dir .. "/" .. type_name) == "dir" then
-          for _, file in ipairs(core.listdir(dir .. "/" .. type_name)) do
-            local slug = file:match("^(.+)%.md$")
-            if slug then records[#records + 1] = read_markdown(dir .. "/" .. type_name .. "/" .. file, type_name, slug) end
-          end
-        end
-      end
-      -- Keep the original creation order, so ids (and re-exports) come out in the same order.
-      table.sort(records, function(a, b)
-        if a.created_at ~= b.created_at then return tostring(a.created_at) < tostring(b.created_at) end
-        return a.type .. "/" .. a.slug < b.type .. "/" .. b.slug
-      end)
-    end
+    -- Terms first, with their ids: the entries find theirs by name.
+    import_table("terms")
+    local revisions_seq = db:value("SELECT seq FROM sqlite_sequence WHERE name = 'revisions'")
     for _, r in ipairs(records) do
-      local attrs = { title = r.title, body = r.body or "", status = r.status, slug = r.slug, author = nonnull(r.author),
+      local trashed = r.status == "trash"
+      local attrs = { title = r.title, body = r.body or "", status = trashed and "draft" or r.status, slug = r.slug, author = nonnull(r.author),
         published_at = nonnull(r.published_at), fields = r.fields or {}, tags = r.tags or {}, section = nonnull(r.section) or false }
       local existing = quire.content.get { type = r.type, slug = r.slug }
       local id
-      if existing then
+      if existing and trashed then -- into the trash (a trashed entry is not edited)
+        id = existing.id
+        if existing.status ~= "trash" then
+          attrs.status = nil
+          quire.content.update(id, attrs)
+          quire.content.trash(id)
+        end
+      elseif existing then
+        if existing.status == "trash" then quire.content.untrash(existing.id) end
         quire.content.update(existing.id, attrs)
         id = existing.id
       else
         attrs.type = r.type
         if attrs.section == false then attrs.section = nil end
+        claim_id(db, "entries", math.tointeger(r.id))
         id = quire.content.create(attrs)
+        created[id] = true
       end
-      site.db:exec("UPDATE entries SET created_at = ?, updated_at = ? WHERE id = ?", r.created_at, r.updated_at, id)
+      if trashed and created[id] then -- back into the trash; the trash table's row says what it was
+        db:exec("UPDATE entries SET status = 'trash' WHERE id = ?", id)
+        if not present.trash then
+          db:exec("INSERT INTO trash (entry_id, status, trashed_at, actor) VALUES (?, 'draft', ?, 'import') ON CONFLICT DO NOTHING",
+            id, r.updated_at)
+        end
+      end
+      db:exec("UPDATE entries SET created_at = ?, updated_at = ? WHERE id = ?", r.created_at, r.updated_at, id)
+      if math.tointeger(r.id) then maps.entries[math.tointeger(r.id)] = id end
       nentries = nentries + 1
     end
-    local ids = {}
+    -- The revisions of the entries made here are the exported ones, not those their creation wrote.
+    if present.revisions then
+      local ids = {}
+      for id in pairs(created) do ids[#ids + 1] = id end
+      db:exec("DELETE FROM revisions WHERE entry_id IN (SELECT value FROM json_each(?))", "[" .. table.concat(ids, ",") .. "]")
+      if revisions_seq then
+        db:exec("UPDATE sqlite_sequence SET seq = max(?, (SELECT coalesce(max(id), 0) FROM revisions)) WHERE name = 'revisions'", revisions_seq)
+      else
+        db:exec("DELETE FROM sqlite_sequence WHERE name = 'revisions' AND NOT EXISTS (SELECT 1 FROM revisions)")
+      end
+    end
+    local refs_by_line = {}
     for _, c in ipairs(read_lines(dir .. "/comments.jsonl")) do
       local t, slug = tostring(c.entry):match("^([^/]+)/(.+)$")
       local e = t and quire.content.get { type = t, slug = slug }
       if not e then errors.raise("invalid", ("comment %s refers to entry %s, which is not in the import"):format(tostring(c.ref), tostring(c.entry))) end
       -- The same comment imported twice is kept once.
-      local same = site.db:row("SELECT id FROM comments WHERE entry_id = ? AND created_at = ? AND author_email = ? AND body = ?",
+      local same = db:row("SELECT id FROM comments WHERE entry_id = ? AND created_at = ? AND author_email = ? AND body = ?",
         e.id, c.created_at, c.author_email, c.body)
-      local id = same and same.id or quire.comments.create { entry = e.id, parent = nonnull(c.parent) and ids[c.parent], author_name = c.author_name,
-        author_email = c.author_email, author_url = nonnull(c.author_url), body = c.body, status = c.status, ip_hash = nonnull(c.ip_hash) }
-      if not same then
-        site.db:exec("UPDATE comments SET created_at = ? WHERE id = ?", c.created_at, id)
+      local id = same and same.id
+      if not id then
+        claim_id(db, "comments", math.tointeger(c.id))
+        id = quire.comments.create { entry = e.id, parent = nonnull(c.parent) and refs_by_line[c.parent], author_name = c.author_name,
+          author_email = c.author_email, author_url = nonnull(c.author_url), body = c.body, status = c.status, ip_hash = nonnull(c.ip_hash) }
+        db:exec("UPDATE comments SET created_at = ? WHERE id = ?", c.created_at, id)
         ncomments = ncomments + 1
       end
-      ids[c.ref] = id
+      refs_by_line[c.ref] = id
+      if math.tointeger(c.id) then maps.comments[math.tointeger(c.id)] = id end
+    end
+    for _, name in ipairs(tables) do
+      if name ~= "terms" then import_table(name) end
     end
   end)
   return nentries, ncomments, nusers

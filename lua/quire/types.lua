@@ -123,6 +123,7 @@ local function check_value(f, v, ctx)
     end
     return nil, ("must be one of %s"):format(table.concat(f.values, ", "))
   elseif t == "ref" then
+    if math.type(v) == "float" then v = math.tointeger(v) or v end -- stored fields come back from JSON as 1.0
     if math.type(v) ~= "integer" then return nil, "must be an id (integer)" end
     if ctx and ctx.ref_exists and not ctx.ref_exists(f.to or "entry", v) then
       return nil, ("refers to %s %d, which does not exist"):format(f.to or "entry", v)
@@ -197,7 +198,20 @@ function M:define_builtins()
   }
   self:define {
     name = "page", label = "Page", permalink = "/{slug}", layout = "page",
-    fields = {},
+    fields = {
+      -- A page inside another: its parent, and the parents' slugs its permalink starts with.
+      parent = { "ref", to = "entry" },
+      path = { "text", max = 1000, validate = function(v)
+        local n = 0
+        for seg in (v .. "/"):gmatch("([^/]*)/") do
+          n = n + 1
+          if not seg:match("^[a-z0-9]+$") and not seg:match("^[a-z0-9][a-z0-9-]*[a-z0-9]$") or seg:find("--", 1, true) then
+            return false, "must be slugs separated by /"
+          end
+        end
+        return n <= 6, "has more than 6 parents"
+      end },
+    },
   }
 end
 

@@ -25,6 +25,7 @@ function M.new(site, quire)
     if type(def) ~= "table" or type(def.name) ~= "string" or not def.name:match("^[a-z][a-z0-9_]*$") or #def.name > 40 then
       error("a state needs a name (lowercase word, at most 40 characters)", 3)
     end
+    if def.name == "trash" then error("state 'trash' is quire's own (deleted entries, see quire entries trash)", 3) end
     local known = registry.states[def.name]
     if known then error(("state '%s' is already defined by %s"):format(def.name, known.plugin == "quire" and "quire" or ("plugin '" .. known.plugin .. "'")), 3) end
     registry.states[def.name] = { name = def.name, label = def.label or def.name, plugin = plugin }

@@ -15,6 +15,9 @@ return quire.plugin {
         dateline = { "text", max = 100 },  -- the place: "Lisbon"
         keywords = { "list", of = { "text", max = 100 }, max = 30 },
         comments_closed = "bool",
+        -- WordPress's post formats and sticky posts (quire import --from wordpress).
+        format = { "enum", values = { "standard", "aside", "audio", "chat", "gallery", "image", "link", "quote", "status", "video" } },
+        sticky = "bool",
       },
     }
 

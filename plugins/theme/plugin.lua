@@ -89,7 +89,7 @@ return quire.plugin {
       if info.html then return info end
       local e = ERRORS[info.status] or { title = info.reason, text = false }
       -- A 404's address, in words, is a good first search: "/2026/03/harbour-vote" -> "harbour vote".
-      local words = info.status == 404 and (info.path or ""):match("([^/]+)/*$")
+      local words = info.status == 404 and (info.path or ""):match("^.*/([^/]+)/*$") -- anchored: linear in the path
       words = words and words:gsub("%.%w+$", ""):gsub("[-_+]+", " ")
       local view = quire.filters.apply("view.page", {
         error = { status = info.status, title = e.title, text = e.text, request_id = info.status >= 500 and info.request_id or false },

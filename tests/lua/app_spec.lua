@@ -23,9 +23,9 @@ describe("responses", function()
 
   it("tags pages with what they were built from", function()
     local r = q:request("GET", "/listed")
-    assert.equal("list:all", r.tags)
+    assert.equal("list:all redirects", r.tags) -- a redirect added at a kept page's path drops it
     assert.equal('{"ok":true}', q:request("GET", "/json").body)
-    assert.equal("sponsors", q:request("GET", "/tagged").tags)
+    assert.equal("redirects sponsors", q:request("GET", "/tagged").tags)
     q.cache.bump { "sponsors" }
     assert.is_number(q.store.query("SELECT version FROM cache_tags WHERE tag = 'sponsors'")[1].version)
   end)

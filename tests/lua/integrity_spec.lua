@@ -119,6 +119,12 @@ describe("integrity", function()
     assert.equal(21, lines) -- the totals, 20 samples, the rest counted
   end)
 
+  it("keeps the state name 'trash' for the core", function()
+    local ok, err = pcall(q._site.workflow.define_state, "myplugin", { name = "trash" })
+    assert.is_false(ok)
+    assert.matches("quire's own", tostring(err), 1, true)
+  end)
+
   it("encodes an empty list as []", function()
     local json = require "quire.json"
     assert.equal("[]", json.encode(json.list()))

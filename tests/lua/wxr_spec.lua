@@ -7,7 +7,9 @@ describe("quire import --from wordpress", function()
   local q
   setup(function()
     q = testing.site()
-    assert.same({ 4, 4, 2 }, { wxr.import(q, fixture) })
+    local report = wxr.import(q, fixture)
+    assert.same({ 3, 1, 4, 2 }, { report.counts.post.created, report.counts.page.created, report.counts.comment.created,
+      report.counts.author.created })
   end)
 
   it("turns posts into articles with sections, tags, excerpts, GMT dates and authors", function()
@@ -15,10 +17,12 @@ describe("quire import --from wordpress", function()
     assert.equal("published", e.status)
     assert.equal("2024-11-04T08:00:00Z", e.published_at)
     assert.equal("City & Region", e.section)
-    assert.same({ "Ferries", "Winter" }, e.tags)
+    assert.same({ "City & Region", "Ferries", "Winter" }, e.tags) -- its categories are tags too (all of them kept)
     assert.equal("Fewer late boats, more early ones.", e.fields.standfirst)
     assert.equal("editor-desk", q.users.get(e.author).login)
-    assert.matches('%[gallery ids="12,13"%]', e.body) -- shortcodes stay as text
+    -- [gallery] became a figure of the images the export holds; the missing one is reported
+    assert.matches('<figure><a href="https://gazette.example/wp%-content/uploads/2024/11/ferry%-at%-dawn.jpg"><img', e.body)
+    assert.is_nil(e.body:find("[gallery", 1, true))
     assert.matches("<strong>winter timetable</strong>", e.body)
   end)
 
@@ -59,6 +63,130 @@ describe("quire import --from wordpress", function()
     f:write("<rss><channel><item><title>unclosed</channel></rss>")
     f:close()
     assert.has_error(function() wxr.import(q2, dir .. "/bad.xml") end)
+    f = assert(io.open(dir .. "/feed.xml", "w"))
+    f:write("<rss><channel><title>A feed</title><item><title>Not an export</title></item></channel></rss>")
+    f:close()
+    local ok, e = pcall(wxr.import, q2, dir .. "/feed.xml")
+    assert.is_false(ok)
+    assert.matches("feed.xml is an RSS file but not a WordPress export (no wp:wxr_version)", e.text, 1, true)
     assert.equal(0, q2.content.count {})
+  end)
+end)
+
+describe("quire import --from wordpress: bodies, privacy and terms", function()
+  local q, dir, report
+  local function item(id, title, body, extra)
+    return ([==[<item><title><![CDATA[%s]]></title><link>https://news.example/2023/02/%s/</link>
+<dc:creator>desk</dc:creator><guid isPermaLink="false">https://news.example/?p=%s</guid>
+<content:encoded><![CDATA[%s]]></content:encoded><wp:post_id>%s</wp:post_id>
+<wp:post_date>2023-02-01 10:00:00</wp:post_date><wp:post_date_gmt>2023-02-01 09:00:00</wp:post_date_gmt>
+<wp:post_modified_gmt>2023-03-01 09:30:00</wp:post_modified_gmt>
+<wp:post_name>p%s</wp:post_name><wp:post_type>post</wp:post_type>%s</item>]==]):format(title, "p" .. id, id, body, id, id,
+      extra or "<wp:status>publish</wp:status>")
+  end
+  setup(function()
+    q, dir = testing.site { plugins = { "theme", "article", "comments" } }
+    local f = assert(io.open(dir .. "/edge.xml", "w"))
+    f:write([==[<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:excerpt="http://wordpress.org/export/1.2/excerpt/" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:wp="http://wordpress.org/export/1.2/"><channel>
+<title>News</title><link>https://news.example</link><wp:wxr_version>1.2</wp:wxr_version><wp:base_blog_url>https://news.example</wp:base_blog_url>
+<wp:author><wp:author_login>desk</wp:author_login><wp:author_display_name>Desk</wp:author_display_name></wp:author>
+<wp:tag><wp:tag_slug>tags</wp:tag_slug><wp:tag_name>Tags</wp:tag_name></wp:tag>
+<wp:tag><wp:tag_slug>tags-2</wp:tag_slug><wp:tag_name>tags</wp:tag_name></wp:tag>
+<item><title>Photo</title><wp:post_id>50</wp:post_id><wp:post_type>attachment</wp:post_type><wp:post_parent>1</wp:post_parent>
+<wp:attachment_url>https://cdn.news.example/quay.jpg</wp:attachment_url>
+<wp:postmeta><wp:meta_key>_wp_attachment_image_alt</wp:meta_key><wp:meta_value>The quay</wp:meta_value></wp:postmeta></item>
+<item><title>Clip</title><wp:post_id>51</wp:post_id><wp:post_type>attachment</wp:post_type><wp:post_parent>1</wp:post_parent>
+<wp:attachment_url>https://cdn.news.example/horn.mp3</wp:attachment_url></item>
+]==] .. item(1, "Shortcodes &amp; <em>more</em>", [==[Intro [sic] text.
+[caption id="attachment_50" width="300"]<img src="https://cdn.news.example/quay.jpg" alt="The quay"> The quay at dawn[/caption]
+[gallery]
+[audio mp3="https://cdn.news.example/horn.mp3"][/audio]
+[video src="https://cdn.news.example/launch.mp4"]
+[embed]https://video.example/watch?v=42[/embed]
+[playlist ids="51"]
+[contact-form id="3"]
+[newsletter]Sign up[/newsletter]
+[[gallery]] shows how to write one.
+<h1>Big heading</h1>
+<address>1 Quay Street</address><h2>Next</h2>
+<!-- wp:latest-posts /-->
+<!-- wp:paragraph --><p>Block paragraph</p><!-- /wp:paragraph -->]==],
+      [==[<wp:status>publish</wp:status><wp:comment_status>closed</wp:comment_status><wp:is_sticky>1</wp:is_sticky>
+<category domain="post_format" nicename="post-format-gallery">Gallery</category>
+<category domain="post_tag" nicename="tags">Tags</category><category domain="post_tag" nicename="tags-2">tags</category>
+<wp:postmeta><wp:meta_key>_thumbnail_id</wp:meta_key><wp:meta_value>50</wp:meta_value></wp:postmeta>
+<wp:comment><wp:comment_id>7</wp:comment_id><wp:comment_author>Ana</wp:comment_author><wp:comment_content>Nice</wp:comment_content>
+<wp:comment_approved>1</wp:comment_approved><wp:comment_type>pingback</wp:comment_type><wp:comment_author_url>https://blog.example/x</wp:comment_author_url></wp:comment>]==])
+      .. item(2, "Secret", "Members only.", "<wp:status>publish</wp:status><wp:post_password>hunter2</wp:post_password>")
+      .. item(3, "Private", "Staff only.", "<wp:status>private</wp:status>")
+      .. "</channel></rss>")
+    f:close()
+    report = wxr.import(q, dir .. "/edge.xml")
+  end)
+
+  local function lines() return require("quire.wxr").format(report) end
+
+  it("turns core shortcodes into HTML the sanitiser keeps, and removes unknown ones", function()
+    local e = q.content.get { type = "article", slug = "p1" }
+    local html = q:request("GET", "/2023/02/p1").body
+    assert.matches('<figure><img src="https://cdn.news.example/quay.jpg" alt="The quay"><figcaption>The quay at dawn</figcaption></figure>', html, 1, true)
+    assert.matches('<figure><a href="https://cdn.news.example/quay.jpg"><img', html, 1, true) -- [gallery]: the post's images
+    assert.matches('<a href="https://cdn.news.example/horn.mp3">Listen: horn.mp3</a>', html, 1, true)
+    assert.matches('<a href="https://cdn.news.example/launch.mp4">Watch: launch.mp4</a>', html, 1, true)
+    assert.matches('<a href="https://video.example/watch?v=42">', html, 1, true)
+    assert.matches('<li><a href="https://cdn.news.example/horn.mp3">Clip</a></li>', html, 1, true)
+    assert.matches("Intro [sic] text.", html, 1, true) -- bracketed words are not shortcodes
+    assert.matches("[gallery] shows how to write one.", html, 1, true) -- [[escaped]]
+    assert.matches("Sign up", html, 1, true)
+    assert.is_nil(e.body:find("[contact-form", 1, true))
+    assert.is_nil(e.body:find("[newsletter", 1, true))
+    assert.matches("unknown shortcode [contact-form] removed", lines(), 1, true)
+    assert.matches("unknown shortcode [newsletter] removed", lines(), 1, true)
+    assert.matches("latest-posts", lines(), 1, true)
+  end)
+
+  it("keeps headings and addresses apart from their neighbours", function()
+    local html = q:request("GET", "/2023/02/p1").body
+    assert.matches("<h2>Big heading</h2>", html, 1, true)
+    assert.matches("<p>1 Quay Street</p>", html, 1, true)
+    assert.matches("<h2>Next</h2>", html, 1, true)
+    assert.matches("<p>Block paragraph</p>", html, 1, true)
+  end)
+
+  it("makes the title text, keeps dates, format, sticky, closed comments and the featured image", function()
+    local e = q.content.get { type = "article", slug = "p1" }
+    assert.equal("Shortcodes & more", e.title)
+    assert.same({ "2023-02-01T09:00:00Z", "2023-03-01T09:30:00Z", "2023-02-01T09:00:00Z" }, { e.created_at, e.updated_at, e.published_at })
+    assert.same({ "gallery", true, true, "https://cdn.news.example/quay.jpg", "The quay" },
+      { e.fields.format, e.fields.sticky, e.fields.comments_closed, e.fields.hero_image, e.fields.hero_alt })
+    assert.is_nil(q:request("GET", "/2023/02/p1").body:find("comment-form", 1, true))
+  end)
+
+  it("maps Tags and tags to one term and says so", function()
+    local e = q.content.get { type = "article", slug = "p1" }
+    assert.same({ "Tags" }, e.tags)
+    assert.matches('same term as "Tags"', lines(), 1, true)
+  end)
+
+  it("never publishes what WordPress kept private, and says so", function()
+    for _, slug in ipairs({ "p2", "p3" }) do
+      local e = q.content.get { type = "article", slug = slug }
+      assert.equal("draft", e.status)
+      assert.equal(404, q:request("GET", "/2023/02/" .. slug).status)
+    end
+    assert.equal(404, q:request("GET", "/?p=2").status)
+    assert.matches("password-protected: imported as a draft (not public)", lines(), 1, true)
+    assert.matches("private: imported as a draft (not public)", lines(), 1, true)
+    assert.equal(1, report.counts.pingback.seen)
+    assert.matches("pingback from https://blog.example/x", lines(), 1, true)
+  end)
+
+  it("answers the old URLs with the new permalinks", function()
+    for _, old in ipairs({ "/?p=1", "/2023/02/p1/", "/2023/02/01/p1/", "/p1/" }) do
+      local r = q:request("GET", old)
+      assert.same({ 301, "/2023/02/p1" }, { r.status, r.headers.location }, old)
+    end
   end)
 end)

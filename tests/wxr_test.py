@@ -1,0 +1,381 @@
+#!/usr/bin/env python3
+"""WordPress import on the WordPress project's own test exports, used where they are
+(../shared/conformance/wordpress/ beside the repository), checked against counts taken from the
+XML here, independently of the importer, and over HTTP through a real `quire serve`.
+
+usage: wxr_test.py QUIRE_BINARY SOURCE_DIR      (exit 77: the test data is not there)
+"""
+import html.parser
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+
+QUIRE, SRC = sys.argv[1], sys.argv[2]
+DATA = os.path.normpath(os.path.join(SRC, "..", "shared", "conformance", "wordpress"))
+THEME = os.path.join(DATA, "themeunittestdata.wordpress.xml")
+BLOCKS = os.path.join(DATA, "64-block-test-data.xml")
+if not (os.path.exists(THEME) and os.path.exists(BLOCKS)):
+    print(f"wxr: no WordPress test data in {DATA} (the shared/ folder beside the repository)", file=sys.stderr)
+    sys.exit(77)
+
+passed = failed = 0
+
+
+def check(what, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what} {detail}", file=sys.stderr)
+
+
+# --- what WordPress has, read from the XML here (namespace-agnostic: the two files differ)
+def local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+def kids(node, name):
+    return [c for c in node if local(c.tag) == name]
+
+
+def txt(node, name):
+    for c in node:
+        if local(c.tag) == name:
+            return c.text or ""
+    return None
+
+
+def wordpress(path):
+    ch = ET.parse(path).getroot().find("channel")
+    items = kids(ch, "item")
+    w = {"items": items, "channel": ch}
+    w["posts"] = [i for i in items if txt(i, "post_type") == "post"]
+    w["pages"] = [i for i in items if txt(i, "post_type") == "page"]
+    w["attachments"] = [i for i in items if txt(i, "post_type") == "attachment"]
+    w["categories"] = kids(ch, "category")
+    w["tags"] = kids(ch, "tag")
+    w["authors"] = kids(ch, "author")
+    kinds = {}
+    for i in w["posts"] + w["pages"]:
+        for c in kids(i, "comment"):
+            t = txt(c, "comment_type") or "comment"
+            kinds[t] = kinds.get(t, 0) + 1
+    w["comment_kinds"] = kinds
+    return w
+
+
+wp = wordpress(THEME)
+
+work = tempfile.mkdtemp(prefix="quire-wxr-")
+site = os.path.join(work, "site")
+server = None
+
+
+def quire(*args, check_rc=True):
+    r = subprocess.run([QUIRE, *args], capture_output=True, text=True, env=dict(os.environ, QUIRE_BUNDLED_PLUGINS=os.path.join(SRC, "plugins")))
+    if check_rc and r.returncode != 0:
+        print(f"quire {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}", file=sys.stderr)
+        sys.exit(1)
+    return r
+
+
+def db():
+    return sqlite3.connect(os.path.join(site, "quire.db"))
+
+
+def counts():
+    with db() as c:
+        return {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("entries", "comments", "terms", "media", "redirects", "revisions", "import_map")}
+
+
+def report_counts(out):
+    got = {}
+    for m in re.finditer(r"^\s+(\w+)\s+(\d+)\s+\(created (\d+), updated (\d+), unchanged (\d+), not imported (\d+)\)", out, re.M):
+        got[m.group(1)] = tuple(int(x) for x in m.group(2, 3, 4, 5, 6))
+    return got
+
+
+try:
+    quire("init", site)
+    with open(os.path.join(site, "site.lua"), "a") as f:
+        f.write('\nplugins = { "theme", "article", "comments", "feeds", "search", "listings" }\naccess_log = "off"\n')
+
+    # --- dry run: the report, nothing written
+    before = counts()
+    out = quire("import", "--site", site, "--from", "wordpress", THEME, "--dry-run").stdout
+    check("dry run says so", out.startswith("dry run: nothing was written"), out[:200])
+    check("dry run writes nothing", counts() == before, f"{before} -> {counts()}")
+    rc = report_counts(out)
+    expect = {"posts": len(wp["posts"]), "pages": len(wp["pages"]), "categories": len(wp["categories"]),
+              "tags": len(wp["tags"]), "attachments": len(wp["attachments"]), "authors": len(wp["authors"]),
+              "comments": wp["comment_kinds"].get("comment", 0), "pingbacks": wp["comment_kinds"].get("pingback", 0),
+              "trackbacks": wp["comment_kinds"].get("trackback", 0)}
+    for kind, n in expect.items():
+        check(f"report counts {kind} as WordPress has them", rc.get(kind, (None,))[0] == n, f"{rc.get(kind)} vs {n}")
+    check("the report names the password-protected post", re.search(r"password-protected: imported as a draft \(not public\)", out) is not None)
+    check("the report lists pingbacks and trackbacks", out.count("pingback from ") == expect["pingbacks"] and out.count("trackback from ") == expect["trackbacks"])
+
+    # --- the import
+    out1 = quire("import", "--site", site, "--from", "wordpress", THEME).stdout
+    c = db()
+    n_article = c.execute("SELECT count(*) FROM entries WHERE type = 'article'").fetchone()[0]
+    n_page = c.execute("SELECT count(*) FROM entries WHERE type = 'page'").fetchone()[0]
+    check("every post is an article", n_article == len(wp["posts"]), f"{n_article} vs {len(wp['posts'])}")
+    check("every page is a page", n_page == len(wp["pages"]), f"{n_page} vs {len(wp['pages'])}")
+    check("every comment is a comment", c.execute("SELECT count(*) FROM comments").fetchone()[0] == expect["comments"])
+    check("every attachment is a media record", c.execute("SELECT count(*) FROM media").fetchone()[0] == len(wp["attachments"]))
+    n_sections = c.execute("SELECT count(*) FROM terms WHERE taxonomy = 'section'").fetchone()[0]
+    check("every category is a section", n_sections == len(wp["categories"]), f"{n_sections} vs {len(wp['categories'])}")
+    # Parents, by WordPress's own slugs (two categories may share a name under different parents).
+    parent_of = dict(c.execute("SELECT m.ext_id, pm.ext_id FROM import_map m JOIN terms t ON t.id = m.local_id"
+                               " LEFT JOIN import_map pm ON pm.kind = 'category' AND pm.local_id = t.parent_id WHERE m.kind = 'category'"))
+    for k in wp["categories"]:
+        nicename, parent = txt(k, "category_nicename"), txt(k, "category_parent") or None
+        check(f"category {nicename} keeps its parent", nicename in parent_of and parent_of[nicename] == parent, f"{parent_of.get(nicename)} vs {parent}")
+    tag_names = {r[0].lower() for r in c.execute("SELECT name FROM terms WHERE taxonomy = 'tag'")}
+    missing = [txt(t, "tag_name") for t in wp["tags"] if txt(t, "tag_name").lower() not in tag_names]
+    check("every tag is a tag (case-insensitively)", not missing, str(missing[:5]))
+
+    def entry(title_part):
+        r = c.execute("SELECT id, slug, status, fields, created_at, updated_at, published_at, title FROM entries WHERE title LIKE ?", (f"%{title_part}%",)).fetchone()
+        return dict(zip(("id", "slug", "status", "fields", "created_at", "updated_at", "published_at", "title"), r)) if r else None
+
+    def item(title_part):
+        return next(i for i in wp["items"] if title_part in (txt(i, "title") or ""))
+
+    many = item("Many Categories")
+    cats = {x.text for x in kids(many, "category") if x.get("domain") == "category"}
+    e = entry("Many Categories")
+    got = {r[0] for r in c.execute("SELECT t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ?", (e["id"],))}
+    got_lower = {g.lower() for g in got}
+    check(f"a post in {len(cats)} categories keeps them all", all(x.lower() in got_lower for x in cats), str(sorted(x for x in cats if x.lower() not in got_lower)[:5]))
+
+    sticky = entry("Template: Sticky")
+    check("sticky is a field", json.loads(sticky["fields"]).get("sticky") is True)
+    fmt = entry("Post Format: Gallery")
+    check("the post format is a field", json.loads(fmt["fields"]).get("format") == "gallery")
+    media = {txt(i, "post_id"): txt(i, "attachment_url") for i in wp["attachments"]}
+    for i in wp["posts"]:
+        thumb = [txt(m, "meta_value") for m in kids(i, "postmeta") if txt(m, "meta_key") == "_thumbnail_id"]
+        if thumb and thumb[0] in media:
+            e = c.execute("SELECT fields FROM entries e JOIN import_map m ON m.local_id = e.id AND m.kind = 'post' WHERE m.ext_id = ?", (txt(i, "post_id"),)).fetchone()
+            check(f"post {txt(i, 'post_id')}'s featured image is its hero image", e and json.loads(e[0]).get("hero_image") == media[thumb[0]])
+
+    def gmt(s):
+        return s.replace(" ", "T") + "Z"
+
+    for i in wp["posts"]:
+        if txt(i, "status") == "publish" and not txt(i, "post_password"):
+            r = c.execute("SELECT e.created_at, e.updated_at, e.published_at FROM entries e JOIN import_map m ON m.local_id = e.id AND m.kind = 'post'"
+                          " WHERE m.ext_id = ? AND m.guid = ?", (txt(i, "post_id"), txt(i, "guid"))).fetchone()
+            modified = txt(i, "post_modified_gmt") or txt(i, "post_date_gmt")  # WordPress.com exports leave it out
+            check(f"post {txt(i, 'post_id')} keeps its dates", r == (gmt(txt(i, "post_date_gmt")), gmt(modified), gmt(txt(i, "post_date_gmt"))),
+                  f"{r} vs {txt(i, 'post_date_gmt')} {txt(i, 'post_modified_gmt')}")
+    protected = [i for i in wp["items"] if txt(i, "post_password")]
+    check("the export has a password-protected post", len(protected) >= 1)
+    for i in protected + [i for i in wp["items"] if txt(i, "status") == "private"]:
+        e = entry(txt(i, "title"))
+        check(f"{txt(i, 'title')!r} is not public", e and e["status"] != "published", str(e and e["status"]))
+    titled = entry("Title With Markup")
+    check("a title with markup is text", titled and "<" not in titled["title"] and titled["title"] == "Markup: Title With Markup", str(titled and titled["title"]))
+    c.close()
+
+    # --- the second import updates nothing and adds nothing
+    before = counts()
+    out2 = quire("import", "--site", site, "--from", "wordpress", THEME).stdout
+    rc2 = report_counts(out2)
+    check("a second import adds nothing", counts() == before, f"{before} -> {counts()}")
+    check("a second import creates and updates no entry", all(rc2[k][1] == 0 and rc2[k][2] == 0 for k in ("posts", "pages", "comments")), str(rc2))
+
+    # --- served by the real server
+    log = open(os.path.join(work, "serve.log"), "w")
+    server = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "2"], stdout=log, stderr=subprocess.STDOUT,
+                              env=dict(os.environ, QUIRE_BUNDLED_PLUGINS=os.path.join(SRC, "plugins")))
+    port = None
+    for _ in range(100):
+        m = re.search(r"http://127\.0\.0\.1:(\d+)", open(os.path.join(work, "serve.log")).read())
+        if m and "serving with" in open(os.path.join(work, "serve.log")).read():
+            port = m.group(1)
+            break
+        time.sleep(0.1)
+    if not port:
+        print(open(os.path.join(work, "serve.log")).read(), file=sys.stderr)
+        sys.exit(1)
+    base = f"http://127.0.0.1:{port}"
+
+    class NoFollow(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+
+    opener = urllib.request.build_opener(NoFollow)
+
+    def get(path):
+        req = urllib.request.Request(base + path, headers={"Accept": "text/html"})
+        try:
+            with opener.open(req, timeout=10) as r:
+                return r.status, dict(r.headers), r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read().decode("utf-8", "replace")
+
+    def path_of(link):
+        p = urllib.parse.urlsplit(link)
+        return p.path + (("?" + p.query) if p.query else "")
+
+    # Hierarchy: the nested pages at nested permalinks, old page URLs redirected there.
+    st, _, body = get("/level-1/level-2/level-3")
+    check("a page three levels down is at /level-1/level-2/level-3", st == 200 and "Level 3" in body, str(st))
+    for i in wp["pages"]:
+        link = path_of(txt(i, "link"))
+        if txt(i, "status") == "publish" and re.fullmatch(r"[a-z0-9/-]+", link):
+            st, h, _ = get(link)
+            check(f"old page URL {link} redirects to its nested permalink", st == 301 and h.get("Location") == link.rstrip("/"), f"{st} {h.get('Location')}")
+            st, _, _ = get(link.rstrip("/"))
+            check(f"{link.rstrip('/')} answers", st == 200, str(st))
+
+    # Old URLs of published posts: the permalink, ?p=ID, the day form; each 301 to a page that answers.
+    with db() as c:
+        for i in wp["posts"]:
+            if txt(i, "status") != "publish" or txt(i, "post_password"):
+                continue
+            row = c.execute("SELECT e.type, e.slug, e.published_at FROM entries e JOIN import_map m ON m.local_id = e.id AND m.kind = 'post' WHERE m.guid = ? AND m.ext_id = ?",
+                            (txt(i, "guid"), txt(i, "post_id"))).fetchone()
+            new = "/%s/%s/%s" % (row[2][:4], row[2][5:7], row[1])
+            for old in {path_of(txt(i, "link")), "/?p=" + txt(i, "post_id")}:
+                st, h, _ = get(old)
+                check(f"old URL {old} answers 301 to {new}", st == 301 and h.get("Location") == new, f"{st} {h.get('Location')}")
+            st, h, body = get(new)
+            check(f"{new} answers", st == 200, str(st))
+            modified = gmt(txt(i, "post_modified_gmt") or txt(i, "post_date_gmt"))
+            check(f"{new}: JSON-LD dates are WordPress's", f'"dateModified":"{modified}"' in body.replace(" ", "")
+                  and f'"datePublished":"{gmt(txt(i, "post_date_gmt"))}"' in body.replace(" ", ""), re.findall(r'"date\w+":\s*"[^"]*"', body)[:2])
+    st, h, _ = get("/feed/")
+    check("/feed/ redirects to the feed", st == 301 and h.get("Location") == "/feed.xml", f"{st} {h.get('Location')}")
+    st, h, _ = get("/category/parent/child-1/child-2/")
+    check("a nested category URL redirects to its list", st == 301 and h.get("Location") == "/tag/child-2", f"{st} {h.get('Location')}")
+    st2, _, _ = get("/tag/child-2")
+    check("... which answers", st2 == 200, str(st2))
+    st, h, _ = get("/?p=" + txt(wp["posts"][0], "post_id") + "&utm=1")
+    check("/?p=ID with anything more is not redirected", st != 301, str(st))
+    # Each worker has its own page cache: ask until one has answered twice.
+    caches = [get(path_of(txt(item("Template: Sticky"), "link")))[1].get("X-Cache") for _ in range(12)]
+    check("a redirect is kept by the page cache", "hit" in caches, str(caches))
+
+    # The protected post: 404 at every URL, absent from feeds, sitemap, search and lists.
+    for i in protected:
+        for old in (path_of(txt(i, "link")), "/?p=" + txt(i, "post_id")):
+            st, _, _ = get(old)
+            check(f"the protected post's old URL {old} is not served", st in (403, 404), str(st))
+        with db() as c:
+            row = c.execute("SELECT e.slug, e.created_at FROM entries e JOIN import_map m ON m.local_id = e.id AND m.kind = 'post' WHERE m.guid = ? AND m.ext_id = ?",
+                            (txt(i, "guid"), txt(i, "post_id"))).fetchone()
+        st, _, _ = get("/%s/%s/%s" % (row[1][:4], row[1][5:7], row[0]))
+        check("the protected post's would-be permalink is 404", st == 404, str(st))
+        lists = ["/tag/" + re.sub(r"[^a-z0-9]+", "-", x.text.lower()).strip("-") for x in kids(i, "category") if x.get("domain") in ("category", "post_tag")]
+        for page in ["/feed.xml", "/atom.xml", "/feed.json", "/sitemap.xml", "/", "/search?q=protected", "/search?q=password"] + lists:
+            st, _, body = get(page)
+            check(f"the protected post is not in {page}", row[0] not in body and "Password Protected" not in body, f"{st}")
+
+    # Comments closed: no form; open: a form (the control).
+    closed = get(get(path_of(txt(item("Template: Comments Disabled"), "link")))[1]["Location"])[2]
+    opened = get(get(path_of(txt(item("Template: Comments"), "link")))[1]["Location"])[2]
+    check("the closed-comments post shows no comment form", "Comments Disabled" in closed and "comment-form" not in closed)
+    check("an open post shows the comment form", "comment-form" in opened)
+
+    # Crawl every page the site links to (and the sitemap's): no literal shortcode, no block comment.
+    seen, queue, pages = set(), ["/", "/sitemap.xml", "/feed.xml"], 0
+    SHORTCODE = re.compile(r"\[/?(caption|wp_caption|gallery|audio|video|embed|playlist)\b")
+    while queue and pages < 3000:
+        p = queue.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        st, h, body = get(p)
+        if st in (301, 302, 308):
+            loc = h.get("Location", "")
+            if loc.startswith("/"):
+                queue.append(loc)
+            continue
+        pages += 1
+        check(f"{p} answers", st == 200, str(st))
+        m = SHORTCODE.search(body)
+        check(f"no literal shortcode on {p}", m is None, m and body[max(0, m.start() - 60):m.end() + 60])
+        if h.get("Content-Type", "").startswith("text/html"):
+            check(f"no block comment on {p}", "<!-- wp:" not in body)
+        for link in re.findall(r'(?:href|src)="(/[^"#]*)"', body) + re.findall(r"<loc>https?://[^/<]+(/[^<]*)</loc>", body):
+            link = link.replace("&amp;", "&")
+            if not link.startswith(("/static", "/share/", "/comment")) and link not in seen:
+                queue.append(link)
+    check(f"the crawl saw the imported site ({pages} pages)", pages > len(wp["posts"]) // 2)
+
+    # A redirect added at a page the cache keeps takes effect at once (tag "redirects"), and
+    # so does its removal.
+    caches = [get("/level-1/level-2/level-3")[1].get("X-Cache") for _ in range(12)]
+    check("the page is in the page cache", "hit" in caches, str(caches))
+    quire("redirects", "add", "--site", site, "/level-1/level-2/level-3", "/level-1", "--status", "302")
+    answers = {(r[0], r[1].get("Location")) for r in (get("/level-1/level-2/level-3") for _ in range(12))}
+    check("a new redirect replaces a cached page in every worker", answers == {(302, "/level-1")}, str(answers))
+    listed = quire("redirects", "list", "--site", site, "--source", "manual", "--format", "json").stdout
+    check("quire redirects list shows it", json.loads(listed)[0]["from_path"] == "/level-1/level-2/level-3", listed[:200])
+    quire("redirects", "delete", "--site", site, "/level-1/level-2/level-3")
+    answers = {get("/level-1/level-2/level-3")[0] for _ in range(12)}
+    check("a deleted redirect stops at once in every worker", answers == {200}, str(answers))
+    bad = quire("redirects", "add", "--site", site, "/x", "javascript:alert(1)", check_rc=False)
+    check("quire redirects add refuses a target that is not a path or http(s) URL", bad.returncode == 1 and "not a path" in bad.stderr, bad.stderr)
+
+    r = quire("redirects", "check", "--site", site, check_rc=False)
+    problems = [l for l in r.stdout.splitlines()[1:] if l.strip() and " gone " not in l]
+    check("quire redirects check finds no loop, chain or 404 (only non-public entries' old URLs)", not problems, "\n".join(problems[:5]))
+
+    # --- the block editor's test content: structure kept
+    out = quire("import", "--site", site, "--from", "wordpress", BLOCKS).stdout
+    blocks = wordpress(BLOCKS)
+    rc = report_counts(out)
+    check("block data: every post counted", rc.get("posts", (0,))[0] == len(blocks["posts"]), str(rc.get("posts")))
+
+    class Count(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.n = {}
+
+        def handle_starttag(self, tag, attrs):
+            tag = "h2" if tag == "h1" else tag
+            self.n[tag] = self.n.get(tag, 0) + 1
+
+    def structure(fragment):
+        p = Count()
+        p.feed(fragment)
+        return {k: p.n.get(k, 0) for k in ("h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "table", "tr", "blockquote", "pre")}
+
+    with db() as c:
+        for i in blocks["posts"]:
+            if txt(i, "status") != "publish":
+                continue
+            row = c.execute("SELECT e.slug, e.published_at FROM entries e JOIN import_map m ON m.local_id = e.id AND m.kind = 'post' WHERE m.guid = ? AND m.ext_id = ?",
+                            (txt(i, "guid"), txt(i, "post_id"))).fetchone()
+            st, _, body = get("/%s/%s/%s" % (row[1][:4], row[1][5:7], row[0]))
+            m = re.search(r'<div class="entry-body">(.*?)</div>', body, re.S)
+            want, got = structure(txt(i, "encoded") or ""), structure(m.group(1) if m else "")
+            check(f"block post {txt(i, 'title')!r} keeps its structure", st == 200 and want == got, f"{st} want {want} got {got}")
+finally:
+    if server:
+        server.terminate()
+        server.wait(10)
+    if not os.environ.get("KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print("kept", work, file=sys.stderr)
+
+print(f"wxr: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
