@@ -268,6 +268,24 @@ function M.new(quire, site)
   end
   api.entry_out = entry_out
 
+  -- An entry's JSON for a shape of answer, kept until the next write: a list of them is then
+  -- joined, not built and encoded again on every request.
+  local function shape_key(want, inc)
+    local parts = {}
+    for k in pairs(want or { ["*"] = true }) do parts[#parts + 1] = k end
+    for k in pairs(inc or {}) do parts[#parts + 1] = "+" .. k end
+    table.sort(parts)
+    return table.concat(parts, ",")
+  end
+  local function entries_json(list, want, inc, meta)
+    local key, parts = "api-entry\0" .. shape_key(want, inc) .. "\0", {}
+    for i, e in ipairs(list) do
+      parts[i] = site.memo.get(key .. e.id, function() return json.encode(entry_out(e, want, inc)) end)
+      if e.id then site.tag("entry:" .. e.id) end
+    end
+    return '{"entries":[' .. table.concat(parts, ",") .. "]" .. (meta and (',"meta":' .. json.encode(meta)) or "") .. "}"
+  end
+
   -- fields= and include= of an entries request; want nil means the default set.
   local function shape(ctx, default)
     local want = csv(ctx, "fields", ENTRY_FIELDS) or default
@@ -324,16 +342,20 @@ function M.new(quire, site)
         local at, id = M.cursor_decode(ctx, "^(%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ),(%d+)$")
         if at then q.after = { published_at = at, id = math.tointeger(tonumber(id)) } end
         local rows = quire.content.query(q)
-        local out, cursor = {}, nil
-        for i = 1, math.min(limit, #rows) do out[i] = entry_out(rows[i], want, inc) end
-        if #rows > limit then cursor = M.cursor_encode(rows[limit].published_at, rows[limit].id) end
-        return { entries = json.list(out), meta = { limit = limit, next = next_link(ctx, cursor), next_cursor = cursor or json.null } }
+        local cursor
+        if #rows > limit then
+          cursor = M.cursor_encode(rows[limit].published_at, rows[limit].id)
+          rows[limit + 1] = nil
+        end
+        ctx.raw_body = entries_json(rows, want, inc, { limit = limit, next = next_link(ctx, cursor), next_cursor = cursor or json.null })
+        return true
       end }
     api.route { method = "GET", path = C .. "/entries/{id:int}", auth = "content", response = "EntryOne",
       summary = "A published entry by id", query = { PARAM.fields, PARAM.include },
       handler = function(ctx)
         local want, inc = shape(ctx, nil)
-        return { entries = { entry_out(published(ctx.params.id), want, inc) } }
+        ctx.raw_body = entries_json({ published(ctx.params.id) }, want, inc)
+        return true
       end }
     api.route { method = "GET", path = C .. "/entries/{type}/{slug:slug}", auth = "content", response = "EntryOne",
       summary = "A published entry by type and slug", query = { PARAM.fields, PARAM.include },
@@ -341,7 +363,8 @@ function M.new(quire, site)
         local want, inc = shape(ctx, nil)
         local e = site.types:get(ctx.params.type) and quire.content.get { type = ctx.params.type, slug = ctx.params.slug }
         if not e or e.status ~= "published" then M.fail(404, "not_found", "no published entry of that type and slug") end
-        return { entries = { entry_out(e, want, inc) } }
+        ctx.raw_body = entries_json({ e }, want, inc)
+        return true
       end }
     api.route { method = "GET", path = C .. "/entries/{id:int}/comments", auth = "content", response = "CommentList",
       summary = "An entry's approved comments, oldest first", query = { PARAM.limit, PARAM.cursor },
