@@ -61,7 +61,26 @@ def finish(code):
 
 subprocess.run([QUIRE, "init", site, "--demo"], check=True, capture_output=True)
 with open(os.path.join(site, "site.lua"), "a") as f:
-    f.write('\napi = { admin_rate = 100000 }\n')
+    f.write('\napi = { admin_rate = 100000 }\nplugins[#plugins + 1] = "desk"\n')
+os.makedirs(os.path.join(site, "plugins", "desk"))
+with open(os.path.join(site, "plugins", "desk", "plugin.lua"), "w") as f:
+    f.write("""return quire.plugin {
+  name = "desk", version = "1.0",
+  setup = function(site)
+    site:api_route { path = "/desk/latest/{n:int}", summary = "The n newest stories (a plugin's endpoint)",
+      query = { { name = "limit", description = "at most" } },
+      response = { type = "object", properties = { entries = { type = "array", items = { ["$ref"] = "#/components/schemas/EntryListItem" } } } },
+      handler = function(ctx)
+        if ctx.params.n > 10 then ctx.fail(400, "n is at most 10") end
+        local out = {}
+        for _, e in ipairs(quire.content.query { status = "published", limit = math.min(ctx.params.n, ctx.limit(10)) }) do
+          out[#out + 1] = ctx.entry(e)
+        end
+        return { entries = out }
+      end }
+  end,
+}
+""")
 run("user", "add", "wren", "--email", "wren.secret@staff.example", "--role", "author")
 content_key = re.search(r": ([0-9a-f]{32})$", run("api-key", "add", "app", "--content", "--cors", "https://app.example").strip()).group(1)
 other_key = re.search(r": ([0-9a-f]{32})$", run("api-key", "add", "gone", "--content").strip()).group(1)
@@ -321,6 +340,18 @@ check("staff without published entries: 404", st == 404)
 st, _, doc = content("/types", "/types")
 check("types with plugin fields", st == 200 and {"article", "opinion"} <= {t["name"] for t in doc["types"]}
       and "dateline" in [t for t in doc["types"] if t["name"] == "article"][0]["fields"])
+
+# --- a plugin's endpoint: same keys, parameters, document
+st, _, doc = content("/desk/latest/3", "/desk/latest/{n}")
+check("plugin endpoint", st == 200 and [e["id"] for e in doc["entries"]] == published_ids()[:3], (st, doc))
+st, _, doc = content("/desk/latest/3", "/desk/latest/{n}", {"limit": "2"})
+check("plugin endpoint's limit", st == 200 and len(doc["entries"]) == 2, (st, doc))
+st, _, doc = content("/desk/latest/30", "/desk/latest/{n}")
+check("plugin's own error", st == 400 and doc["error"]["message"] == "n is at most 10", (st, doc))
+st, _, doc = content("/desk/latest/3", "/desk/latest/{n}", {"status": "draft"})
+check("plugin endpoint refuses unknown parameters", st == 400 and doc["error"]["allowed"] == ["key", "limit"], (st, doc))
+st, _, doc = content("/desk/latest/3", "/desk/latest/{n}", key=False)
+check("plugin endpoint needs the key", st == 401)
 
 # --- the Admin API: tokens
 for what, tok, code in [("garbage", "nope", "invalid_token"),

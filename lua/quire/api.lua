@@ -498,6 +498,32 @@ function M.new(quire, site)
   end
 
   content_routes()
+  -- Plugins' Content API endpoints (site:api_route): the same checks, keys and document. Their
+  -- handlers get the parameters and the page helpers, and return plain data.
+  for _, pr in ipairs(quire.plugins and quire.plugins.api_routes or {}) do
+    local query, schema_name = {}, "Plugin_" .. pr.plugin .. pr.path:gsub("[^%w]+", "_")
+    for _, q in ipairs(pr.query or {}) do
+      query[#query + 1] = PARAM[q.name] or { name = tostring(q.name), schema = { type = "string" }, description = q.description }
+    end
+    S[schema_name] = type(pr.response) == "table" and pr.response or { type = "object" }
+    api.route { method = "GET", path = M.CONTENT .. pr.path, auth = "content", summary = pr.summary or ("from plugin " .. pr.plugin),
+      query = query, response = schema_name,
+      handler = function(ctx)
+        local ok, value = pcall(pr.handler, { params = ctx.params, query = ctx.query,
+          limit = function(default) return M.limit(ctx, default or 15) end,
+          cursor = function(pattern) return M.cursor_decode(ctx, pattern) end,
+          page = function(cursor) return { limit = M.limit(ctx, 15), next = next_link(ctx, cursor), next_cursor = cursor or json.null } end,
+          cursor_encode = M.cursor_encode, entry = function(e) return entry_out(e, LIST_DEFAULT) end,
+          fail = function(status, message)
+            local e = errors.new("api", tostring(message))
+            e.api_status = math.tointeger(status) or 400
+            error(e, 0)
+          end })
+        if ok then return value end
+        if errors.is(value) and value.api_status then M.fail(value.api_status, "plugin_error", value.text) end
+        error(value, 0)
+      end }
+  end
   require("quire.api_admin").routes(api, quire, site, keys, settings)
 
   -- The OpenAPI document, from the routes and schemas above.
