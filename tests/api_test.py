@@ -438,6 +438,17 @@ check("restored to a draft: gone from the Content API", st == 404, st)
 audit = db.execute("SELECT actor FROM revisions WHERE entry_id = ? ORDER BY id", (mine,)).fetchall()
 check("revisions name the keys' users", ("api-freelance",) in audit and ("api-desk",) in audit, audit)
 
+# --- schedule: a transition with a date; not public until then
+st, _, doc = admin("POST", "/entries", "/entries", {"type": "opinion", "title": "Tomorrow's column", "body": "Later."})
+sched = doc["entries"][0]["id"]
+st, _, doc = admin("POST", f"/entries/{sched}/transition", "/entries/{id}/transition",
+                   {"transition": "schedule", "published_at": "2099-01-01T08:00:00Z"})
+check("schedule", st == 200 and doc["entries"][0]["status"] == "scheduled" and doc["entries"][0]["published_at"] == "2099-01-01T08:00:00Z", (st, doc))
+st, _, _ = content(f"/entries/{sched}", "/entries/{id}")
+check("scheduled entry not public", st == 404)
+st, _, doc = admin("POST", f"/entries/{sched}/transition", "/entries/{id}/transition", {"transition": "fly"})
+check("unknown transition: 400", st == 400 and "fly" in doc["error"]["message"], (st, doc))
+
 # --- trash
 st, _, doc = admin("DELETE", f"/entries/{new_ids[0]}", "/entries/{id}")
 check("delete moves to the trash", st == 200 and doc["status"] == "trash", (st, doc))
@@ -471,14 +482,23 @@ check("revoked key: 401", st == 401, st)
 # --- rate limit: lowered by a reload, counted for a fresh key
 burst_key = re.search(r": (\d+:[0-9a-f]{64})$", run("api-key", "add", "burst", "--role", "editor").strip()).group(1)
 with open(os.path.join(site, "site.lua"), "a") as f:
-    f.write('\napi = { admin_rate = 3 }\n')
+    f.write('\napi = { admin_rate = 3, content = "open", cors = "*" }\n')
 server.send_signal(signal.SIGHUP)
 time.sleep(1.5)
 codes = []
 for _ in range(8):
     st, hd, doc = admin("GET", "/users", "/users", key=burst_key)
     codes.append(st)
-check("rate limit: 429 with Retry-After", codes[:3] == [200] * 3 and codes[3:] == [429] * 5 and "retry-after" in hd, codes)
+    retry = hd.get("retry-after")
+st, hd, doc = content("/entries", "/entries", key=False)
+check("open Content API: no key needed, CORS *", st == 200 and hd.get("access-control-allow-origin") == "*", (st, hd))
+with open(os.path.join(work, "bad.lua"), "w") as f:
+    f.write('api = { content = "public" }\n')
+shutil.copytree(site, os.path.join(work, "bad"), ignore=shutil.ignore_patterns("*.db*"))
+shutil.copy(os.path.join(work, "bad.lua"), os.path.join(work, "bad", "site.lua"))
+p = subprocess.run([QUIRE, "config", "check", "--site", os.path.join(work, "bad")], capture_output=True, text=True)
+check("a bad api setting is named", p.returncode != 0 and "api.content" in p.stderr, p.stderr)
+check("rate limit: 429 with Retry-After", codes[:3] == [200] * 3 and codes[3:] == [429] * 5 and retry and 0 < int(retry) <= 60, codes)
 
 # --- no email anywhere, ever
 emails = {r[0] for r in db.execute("SELECT author_email FROM comments WHERE author_email IS NOT NULL")}
