@@ -252,7 +252,7 @@ function M.new(quire, site)
     if on("section") then out.section = e.section or json.null end
     if on("tags") then out.tags = json.list(e.tags or {}) end
     if on("author_id") then out.author_id = e.author_id or json.null end
-    if on("fields") then out.fields = next(e.fields or {}) and e.fields or setmetatable({}, { __jsonobject = true }) end
+    if on("fields") then out.fields = e.fields or {} end
     if on("body_html") then out.body_html = body_html(e) end
     if on("body_markdown") then out.body_markdown = e.body or "" end
     if inc and inc.author then
@@ -524,7 +524,7 @@ function M.new(quire, site)
         error(value, 0)
       end }
   end
-  require("quire.api_admin").routes(api, quire, site, keys, settings)
+  require("quire.api_admin").routes(api, quire, site)
 
   -- The OpenAPI document, from the routes and schemas above.
   function api.openapi()

@@ -23,8 +23,8 @@ decoder.decode_invalid_numbers(false) -- NaN, Infinity, hex: not JSON
 
 local RANK = require("quire.workflow").ROLE_RANK
 
-function M.routes(api, quire, site, keys, settings)
-  local S, fail, A = api.schemas or require("quire.api").schemas, require("quire.api").fail, require("quire.api").ADMIN
+function M.routes(api, quire, site)
+  local S, fail, A = require("quire.api").schemas, require("quire.api").fail, require("quire.api").ADMIN
   local PARAM = require("quire.api").PARAM
   local db = site.db
 
