@@ -42,7 +42,9 @@ server = None
 
 
 def run(*args, stdin=None):
-    p = subprocess.run([QUIRE, *args, "--site", site], capture_output=True, text=True, input=stdin)
+    # (--site before the script of `run`: what follows a script is its own arguments)
+    argv = [QUIRE, "run", "--site", site, *args[1:]] if args[0] == "run" else [QUIRE, *args, "--site", site]
+    p = subprocess.run(argv, capture_output=True, text=True, input=stdin)
     if p.returncode != 0:
         raise SystemExit(f"quire {' '.join(args)} failed: {p.stderr}")
     return p.stdout
@@ -437,6 +439,31 @@ st, _, _ = content(f"/entries/{mine}", "/entries/{id}")
 check("restored to a draft: gone from the Content API", st == 404, st)
 audit = db.execute("SELECT actor FROM revisions WHERE entry_id = ? ORDER BY id", (mine,)).fetchall()
 check("revisions name the keys' users", ("api-freelance",) in audit and ("api-desk",) in audit, audit)
+
+# --- a staff session (the web admin): the cookie, and for changes the session's CSRF token
+with open(os.path.join(work, "session.lua"), "w") as f:
+    f.write('for _, login in ipairs({ "maren", "olu" }) do\n'
+            '  local t = quire.users.open_session(quire.users.get(login).id)\n'
+            '  print(t .. " " .. quire.users.session_csrf(t))\n'
+            'end\n')
+(ed_sess, ed_csrf), (au_sess, au_csrf) = [l.split() for l in run("run", os.path.join(work, "session.lua")).split("\n") if l]
+st, hd, doc = http("GET", "/api/admin/v1/users", headers={"Cookie": "quire_session=" + ed_sess}, template="/api/admin/v1/users")
+check("session reads the Admin API", st == 200 and "private" in hd.get("cache-control", ""), (st, hd))
+before = count()
+st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "Forged"}, headers={"Cookie": "quire_session=" + ed_sess},
+                  template="/api/admin/v1/entries")
+check("session change without the CSRF token: 403", st == 403 and doc["error"]["code"] == "csrf" and count() == before, (st, doc))
+st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "Forged"},
+                  headers={"Cookie": "quire_session=" + ed_sess, "X-CSRF-Token": au_csrf}, template="/api/admin/v1/entries")
+check("another session's CSRF token: 403", st == 403 and count() == before, (st, doc))
+st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "From the web admin"},
+                  headers={"Cookie": "quire_session=" + ed_sess, "X-CSRF-Token": ed_csrf}, template="/api/admin/v1/entries")
+check("session change with its CSRF token", st == 201, (st, doc))
+web_id = doc["entries"][0]["id"]
+check("the session's user is the actor", db.execute("SELECT actor FROM revisions WHERE entry_id = ?", (web_id,)).fetchone()[0] == "maren")
+st, _, doc = http("DELETE", f"/api/admin/v1/entries/{web_id}", headers={"Cookie": "quire_session=" + au_sess, "X-CSRF-Token": au_csrf},
+                  template="/api/admin/v1/entries/{id}")
+check("an author's session cannot delete: 403", st == 403 and doc["error"]["code"] == "forbidden", (st, doc))
 
 # --- schedule: a transition with a date; not public until then
 st, _, doc = admin("POST", "/entries", "/entries", {"type": "opinion", "title": "Tomorrow's column", "body": "Later."})

@@ -19,23 +19,25 @@ CREATE TABLE api_keys (
   CHECK ((kind = 'admin') = (salt IS NOT NULL AND user_id IS NOT NULL))
 );
 
+-- Callers ("who") are 'key:ID' (an admin key's tokens) or 'user:ID' (a staff session).
+
 -- A POST's answer kept under its Idempotency-Key for a day, written in the same transaction as
 -- the POST's change: a retried create answers the same and creates nothing.
 CREATE TABLE api_idempotency (
-  key_id       INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  who          TEXT NOT NULL,
   idem_key     TEXT NOT NULL,
   request_hash TEXT NOT NULL,
   status       INTEGER NOT NULL,
   body         TEXT NOT NULL,
   created_at   TEXT NOT NULL,
-  PRIMARY KEY (key_id, idem_key)
+  PRIMARY KEY (who, idem_key)
 ) WITHOUT ROWID;
 CREATE INDEX api_idempotency_by_age ON api_idempotency (created_at);
 
--- Requests per key per minute (fixed windows), shared by every worker.
+-- Requests per caller per minute (fixed windows), shared by every worker.
 CREATE TABLE api_rate (
-  key_id  INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+  who     TEXT NOT NULL,
   window  INTEGER NOT NULL, -- epoch minute
   count   INTEGER NOT NULL,
-  PRIMARY KEY (key_id, window)
+  PRIMARY KEY (who, window)
 ) WITHOUT ROWID;

@@ -243,12 +243,12 @@ function M.routes(api, quire, site)
       return true
     end
     local out, replayed = site.transaction(function()
-      local row = db:row("SELECT request_hash, status, body FROM api_idempotency WHERE key_id = ? AND idem_key = ?", ctx.key.id, idem)
+      local row = db:row("SELECT request_hash, status, body FROM api_idempotency WHERE who = ? AND idem_key = ?", ctx.key.who, idem)
       if row then return row, true end
       local value = fn()
       db:exec("DELETE FROM api_idempotency WHERE created_at < ?", require("quire.time").format(os.time() - M.IDEMPOTENCY_TTL))
-      db:exec("INSERT INTO api_idempotency (key_id, idem_key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        ctx.key.id, idem, hash, ctx.status or 201, json.encode(value), require("quire.time").now())
+      db:exec("INSERT INTO api_idempotency (who, idem_key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        ctx.key.who, idem, hash, ctx.status or 201, json.encode(value), require("quire.time").now())
       return value, false
     end)
     if replayed then return replay(out) end

@@ -83,6 +83,8 @@ function M.new(quire, site)
       local row = db:row("SELECT id FROM api_keys WHERE name = ?", name)
       if not row then errors.raise("not_found", ("no key named %q"):format(tostring(name))) end
       db:exec("DELETE FROM api_keys WHERE id = ?", row.id)
+      db:exec("DELETE FROM api_rate WHERE who = ?", "key:" .. row.id)
+      db:exec("DELETE FROM api_idempotency WHERE who = ?", "key:" .. row.id)
       site.audit("api_key.revoked", "api_key:" .. row.id, name)
       site.bump({ ["api-keys"] = true })
       return true
@@ -100,13 +102,48 @@ function M.new(quire, site)
   local api -- quire.api, for its errors
   local function fail(...) api = api or require("quire.api"); api.fail(...) end
 
+  -- Requests per caller per minute, counted in the store (shared by the workers); then the
+  -- route's least role.
+  local function rate_and_role(who, user, role, settings)
+    local now = os.time()
+    local window = now // 60
+    local count = site.transaction(function()
+      local n = db:value("INSERT INTO api_rate (who, window, count) VALUES (?, ?, 1)"
+        .. " ON CONFLICT (who, window) DO UPDATE SET count = count + 1 RETURNING count", who, window)
+      if n == 1 then db:exec("DELETE FROM api_rate WHERE who = ? AND window < ?", who, window) end
+      return n
+    end)
+    if count > settings.admin_rate then
+      fail(429, "rate_limited", ("more than %d requests this minute (api.admin_rate)"):format(settings.admin_rate),
+        { retry_after = 60 - now % 60 })
+    end
+    local rank = require("quire.workflow").ROLE_RANK
+    if rank[user.role] < rank[role or "contributor"] then
+      fail(403, "forbidden", ("this caller acts as %s, %s %s; this takes %s %s"):format(user.login,
+        user.role:match("^[aeiou]") and "an" or "a", user.role, (role or ""):match("^[aeiou]") and "an" or "a", role))
+    end
+  end
+
   -- Checks an Admin API request's token: Authorization: Bearer <header.payload.signature>,
   -- HS256 over the key's secret, header kid = the key's id, payload aud = M.AUDIENCE, iat and
-  -- exp at most five minutes apart, not expired. Then the rate limit and the route's role.
-  -- Returns the key row and the user it acts as.
+  -- exp at most five minutes apart, not expired. A signed-in staff member's browser may call it
+  -- too (the web admin): the session cookie, and for changes its CSRF token in X-CSRF-Token.
+  -- Then the rate limit and the route's role. Returns the caller ({ who =, id = key id }) and
+  -- the user it acts as.
   function keys.admin_auth(req, role, settings)
     local auth = req.headers.authorization
-    if auth == nil then fail(401, "token_required", "send Authorization: Bearer TOKEN, a JWT signed with an admin key (quire api-key add NAME --role ROLE)") end
+    if auth == nil and req.user then
+      if req.method ~= "GET" and req.method ~= "HEAD" then
+        local want = quire.users.session_csrf(req.cookies.quire_session)
+        local got = req.headers["x-csrf-token"]
+        if not want or type(got) ~= "string" or not core.equal(want, got) then
+          fail(403, "csrf", "a change made with a session cookie needs the session's CSRF token in X-CSRF-Token")
+        end
+      end
+      rate_and_role("user:" .. req.user.id, req.user, role, settings)
+      return { who = "user:" .. req.user.id }, req.user
+    end
+    if auth == nil then fail(401, "token_required", "send Authorization: Bearer TOKEN, a JWT signed with an admin key (quire api-key add NAME --role ROLE), or sign in") end
     local token = #auth <= 4096 and auth:match("^[Bb]earer +(%S+)$")
     local h64, p64, s64 = (token or ""):match("^([%w_%-]+)%.([%w_%-]+)%.([%w_%-]+)$")
     if not h64 then fail(401, "invalid_token", "the token is not a JWT (header.payload.signature, base64url)") end
@@ -119,39 +156,24 @@ function M.new(quire, site)
     if not header or not payload then fail(401, "invalid_token", "the token's header or payload is not JSON") end
     if header.alg ~= "HS256" then fail(401, "invalid_token", "the token must be signed with HS256") end
     local kid = type(header.kid) == "string" and header.kid:match("^%d+$") and math.tointeger(tonumber(header.kid))
-    local key = kid and db:row("SELECT k.id, k.name, k.salt, k.cors, k.user_id FROM api_keys k WHERE k.id = ? AND k.kind = 'admin'", kid)
+    local key = kid and db:row("SELECT k.id, k.name, k.salt, k.cors, k.user_id, k.last_used FROM api_keys k WHERE k.id = ? AND k.kind = 'admin'", kid)
     if not key then fail(401, "invalid_token", "the token's kid names no admin key") end
     local want = tokens.b64url(core.hmac_sha256(admin_secret(key.id, key.salt), h64 .. "." .. p64))
     if not core.equal(want, s64) then fail(401, "invalid_token", "the token's signature does not match its key") end
     if payload.aud ~= M.AUDIENCE then fail(401, "invalid_token", ("the token's aud must be %q"):format(M.AUDIENCE)) end
     local now = os.time()
-    local iat, exp = math.tointeger(payload.iat), math.tointeger(payload.exp)
+    local iat = type(payload.iat) == "number" and math.tointeger(payload.iat)
+    local exp = type(payload.exp) == "number" and math.tointeger(payload.exp)
     if not iat or not exp then fail(401, "invalid_token", "the token needs iat and exp (seconds since 1970)") end
     if exp - iat > M.TOKEN_MAX_SECONDS or exp <= iat then fail(401, "invalid_token", "a token may last at most 5 minutes (exp - iat <= 300)") end
     if iat > now + M.SKEW then fail(401, "invalid_token", "the token's iat is in the future (check the client's clock)") end
     if exp <= now then fail(401, "token_expired", "the token has expired: sign a new one") end
-    -- Rate limit: requests per key per minute, counted in the store (shared by the workers).
-    local window = now // 60
-    local count = site.transaction(function()
-      local n = db:value("INSERT INTO api_rate (key_id, window, count) VALUES (?, ?, 1)"
-        .. " ON CONFLICT (key_id, window) DO UPDATE SET count = count + 1 RETURNING count", key.id, window)
-      if n == 1 then
-        db:exec("DELETE FROM api_rate WHERE key_id = ? AND window < ?", key.id, window)
-        db:exec("UPDATE api_keys SET last_used = ? WHERE id = ?", time.now(), key.id)
-      end
-      return n
-    end)
-    if count > settings.admin_rate then
-      fail(429, "rate_limited", ("this key made more than %d requests this minute (api.admin_rate)"):format(settings.admin_rate),
-        { retry_after = 60 - now % 60 })
-    end
     local user = quire.users.get(key.user_id)
-    local rank = require("quire.workflow").ROLE_RANK
-    if rank[user.role] < rank[role or "contributor"] then
-      fail(403, "forbidden", ("this key acts as %s, %s %s; this takes %s %s"):format(user.login,
-        user.role:match("^[aeiou]") and "an" or "a", user.role, (role or ""):match("^[aeiou]") and "an" or "a", role))
+    rate_and_role("key:" .. key.id, user, role, settings)
+    if (key.last_used or "") < time.format(now - 60) then -- once a minute at most
+      site.transaction(function() db:exec("UPDATE api_keys SET last_used = ? WHERE id = ?", time.now(), key.id) end)
     end
-    key.salt = nil
+    key.salt, key.who = nil, "key:" .. key.id
     return key, user
   end
 
