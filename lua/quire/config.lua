@@ -183,6 +183,15 @@ plugins = { }
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 -- }
 
+-- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).
+-- api = {
+--   content = "key",          -- "open": the Content API needs no key
+--   cors = "",                -- open Content API: allowed origins, space separated, or "*"
+--   max_age = 60,             -- seconds clients may keep a Content API answer
+--   list_max = 100,           -- the largest limit= of a list
+--   admin_rate = 300,         -- Admin API requests per key or user per minute
+-- }
+
 -- A plugin's settings are overridden by a table named after it, e.g.
 -- related = { threshold = 60 }
 ]]):format(name)
