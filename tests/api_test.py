@@ -189,6 +189,17 @@ def walk(params, limit):
 # --- the OpenAPI document
 st, hd, spec = http("GET", "/api/openapi.json")
 check("openapi served", st == 200 and spec and spec.get("openapi", "").startswith("3.1"), st)
+try:  # a validator of the OpenAPI 3.1 schema itself, where installed (pip: openapi-spec-validator)
+    from openapi_spec_validator import validate as validate_spec
+except ImportError:
+    validate_spec = None
+    print("api: openapi-spec-validator not installed: the document's own schema is not checked", file=sys.stderr)
+if validate_spec:
+    try:
+        validate_spec(spec)
+        check("the document is valid OpenAPI 3.1", True)
+    except Exception as e:  # noqa: BLE001 (any validation error fails the check)
+        check("the document is valid OpenAPI 3.1", False, str(e)[:500])
 check("plugin content types in the document", "Fields_article" in spec["components"]["schemas"]
       and "Fields_opinion" in spec["components"]["schemas"])
 

@@ -540,11 +540,11 @@ function M.new(quire, site)
         params[#params + 1] = { name = p.name, ["in"] = "query", required = p.required or false, schema = p.schema, description = p.description }
       end
       local op = { summary = r.summary, operationId = (r.method .. oa_path):lower():gsub("[^%w]+", "_"):gsub("_$", ""),
-        tags = { r.auth == "admin" and "admin" or "content" }, parameters = params,
+        tags = { r.auth == "admin" and "admin" or "content" }, parameters = json.list(params),
         responses = { [tostring(r.status)] = { description = "OK", content = { ["application/json"] = { schema = ref(r.response) } } },
           default = { description = "An error", content = { ["application/json"] = { schema = ref("Error") } } } } }
       if r.auth == "admin" then op.security = { { admin_token = json.list() } } ; op.description = "Role: " .. (r.role or "contributor") end
-      if r.auth == "content" then op.security = settings.content == "open" and { json.list() } or { { content_key = json.list() } } end
+      if r.auth == "content" then op.security = settings.content == "open" and { {} } or { { content_key = json.list() } } end
       if r.body then
         op.requestBody = { required = true, content = { ["application/json"] = { schema = ref(r.body) } } }
       end
