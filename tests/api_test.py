@@ -86,6 +86,7 @@ with open(os.path.join(site, "plugins", "desk", "plugin.lua"), "w") as f:
 run("user", "add", "wren", "--email", "wren.secret@staff.example", "--role", "author")
 content_key = re.search(r": ([0-9a-f]{32})$", run("api-key", "add", "app", "--content", "--cors", "https://app.example").strip()).group(1)
 other_key = re.search(r": ([0-9a-f]{32})$", run("api-key", "add", "gone", "--content").strip()).group(1)
+two_key = re.search(r": ([0-9a-f]{32})$", run("api-key", "add", "two", "--content", "--cors", "https://a.example https://b.example").strip()).group(1)
 editor_key = re.search(r": (\d+:[0-9a-f]{64})$", run("api-key", "add", "desk", "--role", "editor").strip()).group(1)
 contrib_key = re.search(r": (\d+:[0-9a-f]{64})$", run("api-key", "add", "freelance", "--role", "contributor").strip()).group(1)
 db = sqlite3.connect(os.path.join(site, "quire.db"))
@@ -119,9 +120,9 @@ def http(method, url, body=None, headers=None, template=None, partial=False):
     req = urllib.request.Request(BASE + url, data=data, method=method, headers=h)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            status, hdrs, raw = r.status, dict(r.headers), r.read()
+            status, hdrs, raw = r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
-        status, hdrs, raw = e.code, dict(e.headers), e.read()
+        status, hdrs, raw = e.code, e.headers, e.read()
     text = raw.decode("utf-8", "replace")
     bodies.append((url, text))
     try:
@@ -131,7 +132,8 @@ def http(method, url, body=None, headers=None, template=None, partial=False):
     if template:
         covered.add((method, template))
         answers.append((template, method, status, doc, partial))
-    return status, {k.lower(): v for k, v in hdrs.items()}, doc
+    # repeated fields (Vary) as one list, as HTTP reads them
+    return status, {k.lower(): ", ".join(hdrs.get_all(k)) for k in set(hdrs.keys())}, doc
 
 
 def content(path, template, params=None, key=True, headers=None, partial=False):
@@ -212,6 +214,13 @@ st, hd, doc = content("/entries", "/entries")
 check("key: 200 JSON", st == 200 and hd["content-type"].startswith("application/json"), st)
 check("CORS of the key", hd.get("access-control-allow-origin") == "https://app.example", hd)
 check("Cache-Control", "max-age=" in hd.get("cache-control", ""), hd)
+
+seen = []
+for origin in ["https://a.example", "https://b.example", "https://evil.example", "https://a.example"]:
+    st, hd, _ = http("GET", f"/api/content/v1/tags?key={two_key}", headers={"Origin": origin}, template="/api/content/v1/tags")
+    seen.append((hd.get("access-control-allow-origin"), hd.get("x-cache"), "Origin" in hd.get("vary", "")))
+check("CORS with several origins: per request, not kept", seen == [("https://a.example", None, True), ("https://b.example", None, True),
+      (None, None, True), ("https://a.example", None, True)], seen)
 
 # --- lists: every published entry once, newest first, drafts never
 draft_word = "zephyrquillon"
@@ -420,6 +429,13 @@ check("retried create answers the same", st1 == st2 == 201 and d1 == d2 and hd2.
 check("retried create creates once", db.execute("SELECT count(*) FROM entries WHERE title = 'Filed twice'").fetchone()[0] == 1)
 st, _, doc = admin("POST", "/entries", "/entries", dict(body, title="Other"), headers=idem)
 check("key reused for another body: 422", st == 422, st)
+# the same create sent six times at once (two workers): one entry, one answer
+import concurrent.futures
+race = {"type": "opinion", "title": "Raced create", "body": "Once only."}
+with concurrent.futures.ThreadPoolExecutor(6) as pool:
+    results = list(pool.map(lambda _: admin("POST", "/entries", "/entries", race, headers={"Idempotency-Key": "race-1"}), range(6)))
+check("concurrent retries: all answered alike", all(r[0] == 201 and r[2] == results[0][2] for r in results), [r[0] for r in results])
+check("concurrent retries: created once", db.execute("SELECT count(*) FROM entries WHERE title = 'Raced create'").fetchone()[0] == 1)
 
 # --- roles: contributor vs editor
 st, _, doc = admin("POST", "/entries", "/entries", {"type": "opinion", "title": "Freelance pitch", "body": "Draft."}, key=contrib_key)
