@@ -83,6 +83,14 @@ void qr_cache_sync(qr_cache_t *c) {
   long long dv = qr_store_data_version(c->store);
   long long changes = sqlite3_total_changes64(qr_store_db(c->store));
   if (c->synced && dv == c->last_data_version && changes == c->last_changes) return;
+  if (!c->synced) {
+    /* The cache starts empty, so only versions that move from now on can make a page stale:
+     * the history of every tag (one per entry ever written, a million on a large archive) is
+     * not read into memory. A tag not in the hash counts as version 0. */
+    sqlite3_stmt *top = qr_store_prepare(c->store, "SELECT coalesce(max(version), 0) FROM cache_tags");
+    if (top && sqlite3_step(top) == SQLITE_ROW) c->max_version = sqlite3_column_int64(top, 0);
+    if (top) qr_store_release(c->store, top);
+  }
   c->synced = 1;
   c->last_data_version = dv;
   c->last_changes = changes;

@@ -74,6 +74,7 @@ struct conn {
   int close_after; /* close once the queued responses are written */
   int reading;
   int paused;           /* the parser waits for the client to read what is queued */
+  int peer_eof;         /* the client finished sending: close once its answers are out */
   qr_buf_t unparsed;    /* input received behind the pause (at most one read), counted in output */
   size_t queue_mark;    /* unsent bytes when the idle timer was set: less later means it is reading */
   qr_tls_conn_t *tls; /* NULL: plain HTTP */
@@ -423,6 +424,8 @@ static void on_written(uv_write_t *w, int status) {
   }
   if (c->paused && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= c->srv->limits.write_queue_max / 2)
     resume_parsing(c);
+  if (c->peer_eof && !c->paused && c->state == ST_IDLE && !uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp))
+    conn_close(c);
 }
 
 /* Writes what the socket takes at once, when nothing is queued before it: most responses go
@@ -735,7 +738,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   conn *c = p->data;
   if (header_bytes(c, len)) return -1;
   /* llhttp takes "Name :" with the space in the name; RFC 9112 5.1 says reject it. */
-  if (memchr(at, ' ', len) || memchr(at, '\t', len)) return limit(c, 400, "a header field has whitespace before its colon");
+  if (memchr(at, ' ', len) || memchr(at, '\t', len))
+    return limit(c, 400, "a header field has whitespace before its colon");
   qr_buf_append(&c->field, at, len);
   return 0;
 }
@@ -753,6 +757,54 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   return 0;
 }
 
+/* A Host value: uri-host [":" port], i.e. reg-name or IP-literal characters (RFC 3986); may be empty. */
+static int valid_host(const char *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          strchr("-._~%!$&'()*+,;=:[]", ch)))
+      return 0;
+  }
+  return 1;
+}
+
+/* absolute-form ("GET http://example.org/a HTTP/1.1"): RFC 9112 3.2.2 has the target's
+ * authority replace Host; the handler gets origin-form ("/a") like any other request. */
+static int absolute_form(conn *c, int host_at) {
+  size_t skip = c->url.len >= 7 && strncasecmp(c->url.data, "http://", 7) == 0    ? 7
+                : c->url.len >= 8 && strncasecmp(c->url.data, "https://", 8) == 0 ? 8
+                                                                                   : 0;
+  if (!skip) return 0;
+  const char *auth = c->url.data + skip;
+  size_t alen = strcspn(auth, "/?#");
+  if (alen == 0 || !valid_host(auth, alen)) return limit(c, 400, "the request target's authority is not a valid host");
+  char *host = qr_xmalloc(alen + 1);
+  memcpy(host, auth, alen);
+  host[alen] = '\0';
+  if (host_at >= 0) {
+    free(c->headers[host_at].value);
+    c->headers[host_at].value = host;
+  } else { /* HTTP/1.0 may come without Host */
+    if (c->nheaders == c->headers_cap) {
+      c->headers_cap = c->headers_cap ? c->headers_cap * 2 : 16;
+      c->headers = qr_xrealloc(c->headers, sizeof(qr_http_header_t) * c->headers_cap);
+    }
+    c->headers[c->nheaders++] = (qr_http_header_t){qr_xstrdup("host"), host};
+  }
+  const char *tail = auth + alen; /* "/path?query", "?query" or "" */
+  size_t rest = c->url.len - skip - alen;
+  if (rest && tail[0] == '/') {
+    memmove(c->url.data, tail, rest);
+    c->url.len = rest;
+  } else {
+    memmove(c->url.data + 1, tail, rest);
+    c->url.data[0] = '/';
+    c->url.len = rest + 1;
+  }
+  c->url.data[c->url.len] = '\0';
+  return 0;
+}
+
 /* What RFC 9112 and 9110 ask of a request head before it is answered: 400, 417, 501 or 505, and
  * at most one 100 Continue. */
 static int check_head(conn *c, llhttp_t *p, int has_body) {
@@ -761,18 +813,28 @@ static int check_head(conn *c, llhttp_t *p, int has_body) {
   /* CONNECT asks for a tunnel, which only a proxy makes; what follows its head is not HTTP, so the
    * connection closes after the 501 (RFC 9110 9.3.6, 15.6.2). */
   if (p->method == HTTP_CONNECT) return limit(c, 501, "CONNECT is not supported: this server is not a proxy");
+  /* Chunked framing did not exist in HTTP/1.0: such a message's framing is faulty (RFC 9112 6.1). */
+  if (p->http_minor == 0 && (p->flags & F_TRANSFER_ENCODING))
+    return limit(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
   unsigned hosts = 0;
+  int host_at = -1;
   int expect_continue = 0;
   for (unsigned i = 0; i < c->nheaders; i++) {
     const qr_http_header_t *h = &c->headers[i];
-    if (strcmp(h->name, "host") == 0) hosts++;
+    if (strcmp(h->name, "host") == 0) {
+      hosts++;
+      host_at = (int)i;
+      if (!valid_host(h->value, strlen(h->value))) return limit(c, 400, "the Host header is not a valid host");
+    }
     if (strcmp(h->name, "expect") == 0 && p->http_minor >= 1) { /* HTTP/1.0 expectations are ignored */
-      if (strcasecmp(h->value, "100-continue") != 0) return limit(c, 417, "the only expectation served is 100-continue");
+      if (strcasecmp(h->value, "100-continue") != 0)
+        return limit(c, 417, "the only expectation served is 100-continue");
       expect_continue = 1;
     }
   }
   if (hosts > 1) return limit(c, 400, "the request has more than one Host header");
   if (hosts == 0 && p->http_minor >= 1) return limit(c, 400, "an HTTP/1.1 request needs a Host header");
+  if (c->url.data[0] != '/' && absolute_form(c, host_at)) return -1;
   /* Upgrade (websocket, h2c) is declined by answering over HTTP/1.1 on the same connection, which
    * RFC 9110 7.8 allows: one response, and the next request is parsed as HTTP/1.1. */
   p->upgrade = 0;
@@ -789,7 +851,8 @@ static int on_headers_complete(llhttp_t *p) {
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.body_max)
     return limit(c, 413, "the body is larger than limits.body_max");
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-  if (check_head(c, p, has_body) || c->state == ST_CLOSING) return -1; /* closed if 100 Continue could not be queued */
+  /* (closed when its 100 Continue could not be queued) */
+  if (check_head(c, p, has_body) || c->state == ST_CLOSING) return -1;
   if (has_body) {
     c->state = ST_BODY;
     c->body_started = uv_now(c->srv->loop);
@@ -1160,6 +1223,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   conn *c = (conn *)stream;
   if (nread == 0) return;
   if (nread < 0) {
+    /* EOF between requests (a client that half-closes after its last pipelined request): what
+     * it asked for is still answered, then the connection closes (on_written). */
+    if (nread == UV_EOF && c->state == ST_IDLE && !c->close_after &&
+        (c->paused || uv_stream_get_write_queue_size(stream) > 0)) {
+      c->peer_eof = 1;
+      uv_read_stop(stream);
+      c->reading = 0;
+      return;
+    }
     conn_close(c);
     return;
   }
@@ -1187,7 +1259,8 @@ static void resume_parsing(conn *c) {
   if (in.len) feed(c, in.data, in.len); /* may pause again: what is left goes back to unparsed */
   qr_buf_free(&in);
   if (c->tls && !c->paused) tls_pump(c);
-  if (!c->paused && !c->close_after && c->state != ST_CLOSING && c->state != ST_LINGER) resume_reading(c);
+  if (!c->paused && !c->close_after && !c->peer_eof && c->state != ST_CLOSING && c->state != ST_LINGER)
+    resume_reading(c);
 }
 
 static void on_connection(uv_stream_t *server, int status) {

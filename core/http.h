@@ -140,8 +140,8 @@ typedef void (*qr_http_handler_cb)(void *ud, const qr_http_request_t *req, qr_ht
 
 /* Called once per response after it was queued, with what was sent: the status (304 when the
  * validators matched) and the body bytes (the gzip variant's size, 0 for HEAD). For errors the
- * server answers itself (400, 408, 413, 414, 431, 429, 503) res is NULL, and req->method and
- * req->target are NULL when the request line never arrived. For the access log. */
+ * server answers itself (400, 408, 413, 414, 417, 431, 429, 501, 503, 505) res is NULL, and
+ * req->method and req->target are NULL when the request line never arrived. For the access log. */
 typedef void (*qr_http_log_cb)(void *ud, const qr_http_request_t *req, const qr_http_response_t *res, int status,
                                size_t body_bytes);
 

@@ -42,8 +42,16 @@ static int is_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); }
  * Unicode noncharacter, with its byte offset in *at; -1 when there is none. Those are C0
  * controls but tab, LF and CR, U+FDD0..U+FDEF and U+xFFFE/U+xFFFF of every plane (surrogates
  * are not valid UTF-8). One pass; only bytes that can start such a character are decoded. */
+/* Bytes xml_bad must look at: C0 controls but tab, LF and CR; lead bytes 0xEF..0xF4. */
+static const unsigned char xml_look[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [0xEF] = 1, [0xF0] = 1, [0xF1] = 1, [0xF2] = 1, [0xF3] = 1, [0xF4] = 1, [0xF5] = 1, [0xF6] = 1,
+    [0xF7] = 1};
+
 static long xml_bad(const unsigned char *s, size_t len, size_t *at) {
   for (size_t i = 0; i < len; i++) {
+    while (i < len && !xml_look[s[i]]) i++; /* the common case: one table look-up a byte */
+    if (i == len) break;
     unsigned char c = s[i];
     if (c < 0x20) {
       if (c == '\t' || c == '\n' || c == '\r') continue;

@@ -77,7 +77,7 @@ static const char **string_list(lua_State *L, int t, const char *field) {
 }
 
 /* core.serve_master{ exe =, listen = {...}, listen_tls = {...}, workers = n, worker_argv = {...},
- *                    watch = {...}, request_timeout_ms = n, drain_timeout_ms = n } */
+ *                    watch = {...}, watchdog_timeout_ms = n, drain_timeout_ms = n } */
 static int l_serve_master(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   qr_server_master_opts_t o = {0};
@@ -89,7 +89,7 @@ static int l_serve_master(lua_State *L) {
   o.listen_tls = string_list(L, 1, "listen_tls");
   o.worker_argv = string_list(L, 1, "worker_argv");
   o.watch = string_list(L, 1, "watch");
-  o.request_timeout_ms = (unsigned)opt_size(L, 1, "request_timeout_ms", 0);
+  o.watchdog_timeout_ms = (unsigned)opt_size(L, 1, "watchdog_timeout_ms", 0);
   o.drain_timeout_ms = (unsigned)opt_size(L, 1, "drain_timeout_ms", 0);
   if (!o.listen[0] && !o.listen_tls[0]) return luaL_error(L, "no listen address");
   lua_pushinteger(L, qr_server_master(&o));
@@ -368,7 +368,7 @@ static int l_serve_worker(lua_State *L) {
     limits.body_min_rate = (unsigned)opt_size(L, t, "body_min_rate", limits.body_min_rate);
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
     limits.max_per_ip = (unsigned)opt_size(L, t, "connections_per_ip", limits.max_per_ip);
-    qr_server_worker_deadlines((unsigned)opt_size(L, t, "request_timeout_ms", 0),
+    qr_server_worker_deadlines((unsigned)opt_size(L, t, "watchdog_timeout_ms", 0),
                                (unsigned)opt_size(L, t, "drain_timeout_ms", 0));
   }
   lua_pop(L, 1);

@@ -174,6 +174,17 @@ static int l_budget_call(lua_State *L) {
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
   else
     lua_sethook(L, NULL, 0, 0);
+  /* A pcall or xpcall in tail position catches the budget error and returns straight to us with
+   * no instruction left for the hook to raise it again: the call still failed. */
+  if (rc == LUA_OK && (tripped || over)) {
+    lua_settop(L, base);
+    if (tripped)
+      lua_pushfstring(L, "%s exceeded its instruction budget of %I instructions (limits.instructions)", label,
+                      (lua_Integer)budget);
+    else
+      lua_pushfstring(L, "%s exceeded the memory cap of %d MiB (limits.lua_memory)", label, (int)(s->cap >> 20));
+    rc = LUA_ERRRUN;
+  }
   if (rc == LUA_OK) {
     int nres = lua_gettop(L) - base;
     lua_pushboolean(L, 1);

@@ -472,7 +472,7 @@ static void on_watchdog(uv_timer_t *t) {
     slot_str(method, sizeof method, w->page->method, sizeof w->page->method);
     slot_str(target, sizeof target, w->page->target, sizeof w->page->target);
     int replace = !m->stopping && w->generation == m->generation && !w->draining;
-    log_error("watchdog: worker %d has been busy for over %u s with %s%s%s%s%s%s (limits.request_timeout_ms = %u): "
+    log_error("watchdog: worker %d has been busy for over %u s with %s%s%s%s%s%s (limits.watchdog_timeout_ms = %u): "
               "stopping it%s",
               (int)w->proc.pid, (unsigned)((now - w->seen_at) / 1000), id[0] ? "request " : "", id,
               id[0] ? " " : "", method, method[0] ? " " : "", target, deadline,
@@ -634,7 +634,7 @@ int qr_server_master(const qr_server_master_opts_t *opts) {
   m->ready_timer.data = m;
   uv_timer_init(m->loop, &m->debounce);
   m->debounce.data = m;
-  m->request_ms = opts->request_timeout_ms ? opts->request_timeout_ms : REQUEST_TIMEOUT_MS;
+  m->request_ms = opts->watchdog_timeout_ms ? opts->watchdog_timeout_ms : REQUEST_TIMEOUT_MS;
   m->drain_ms = opts->drain_timeout_ms ? opts->drain_timeout_ms : DRAIN_TIMEOUT_MS;
   unsigned scan_ms = m->request_ms / 10 < 100 ? 100 : m->request_ms / 10 > 1000 ? 1000 : m->request_ms / 10;
   uv_timer_init(m->loop, &m->watchdog);
@@ -681,9 +681,9 @@ static void page_mark(wd_slot *p) {
 static void watched_handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
   worker_ctx *w = ud;
   wd_slot *p = w->page;
-  page_str(p->id, sizeof p->id, req->id, strlen(req->id));
-  page_str(p->method, sizeof p->method, req->method, strlen(req->method));
-  page_str(p->target, sizeof p->target, req->target, req->target_len);
+  page_str(p->id, sizeof p->id, req->id ? req->id : "", req->id ? strlen(req->id) : 0);
+  page_str(p->method, sizeof p->method, req->method ? req->method : "", req->method ? strlen(req->method) : 0);
+  page_str(p->target, sizeof p->target, req->target ? req->target : "", req->target ? req->target_len : 0);
   page_mark(p);
   w->inner.handle(w->inner.ud, req, res);
   page_mark(p);
@@ -713,12 +713,13 @@ static void on_tick(uv_timer_t *t) {
  * the descriptors stay valid for libuv; the sockets are shared with the other workers, which
  * are going too), arms SIGALRM for the drain deadline (its default action ends the process,
  * even one stuck in a request), and asks the loop for a normal drain with SIGTERM. */
-static int gone_fds[MAX_LISTENERS * 2], gone_nfds;
+static int gone_fds[MAX_LISTENERS * 2];
+static volatile sig_atomic_t gone_nfds; /* 0 once a drain closed the listeners (numbers reused) */
 static unsigned gone_drain_s = 30;
 static unsigned own_request_ms, own_drain_ms; /* qr_server_worker_deadlines */
 
-void qr_server_worker_deadlines(unsigned request_timeout_ms, unsigned drain_timeout_ms) {
-  own_request_ms = request_timeout_ms;
+void qr_server_worker_deadlines(unsigned watchdog_timeout_ms, unsigned drain_timeout_ms) {
+  own_request_ms = watchdog_timeout_ms;
   own_drain_ms = drain_timeout_ms;
 }
 
@@ -787,6 +788,7 @@ static void on_worker_sigterm(uv_signal_t *s, int signum) {
   (void)signum;
   worker_ctx *w = s->data;
   uv_signal_stop(s);
+  gone_nfds = 0; /* the drain closes the listeners now: their numbers may name client sockets next */
   if (w->http) qr_http_server_drain(w->http, on_drained, w);
 }
 

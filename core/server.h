@@ -14,7 +14,7 @@ typedef struct {
   const char *const *listen_tls; /* HTTPS listeners, same form (NULL-terminated); may be NULL */
   int workers;              /* >= 1 */
   const char *const *watch; /* folders whose changes trigger a reload (dev mode); may be NULL */
-  unsigned request_timeout_ms; /* watchdog: a worker busy with one request (or one round of
+  unsigned watchdog_timeout_ms; /* watchdog: a worker busy with one request (or one round of
                                 * scheduled work) longer than this is replaced; 0: 10 s */
   unsigned drain_timeout_ms;   /* workers still draining this long after SIGTERM or a reload are
                                 * killed; 0: 30 s */
@@ -26,7 +26,7 @@ typedef struct {
  * on to the workers (they reopen the access log). Workers get `--fds A,B` for the plain
  * listeners and `--tls-fds C` for the TLS ones, and in the environment (QUIRE_WATCHDOG) a page of
  * memory shared with the master where they mark the start and end of each request: a worker
- * inside one request past request_timeout_ms is logged with that request, stopped (SIGTERM, then
+ * inside one request past watchdog_timeout_ms is logged with that request, stopped (SIGTERM, then
  * SIGKILL after a grace) and replaced, whatever it is doing (Lua, C, SQLite). Returns the
  * process exit status. */
 int qr_server_master(const qr_server_master_opts_t *opts);
@@ -44,7 +44,7 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
 
 /* The worker's own deadlines (from the site.lua it loaded; 0: the master's), for the watchdog
  * and the drain; call before qr_server_worker. So a reload that changes them takes effect. */
-void qr_server_worker_deadlines(unsigned request_timeout_ms, unsigned drain_timeout_ms);
+void qr_server_worker_deadlines(unsigned watchdog_timeout_ms, unsigned drain_timeout_ms);
 
 /* "127.0.0.1:8080", "[::1]:443", "*:80" or ":80" -> addr. 0 or QR_EINVAL. */
 int qr_server_parse_listen(const char *spec, struct sockaddr_storage *addr);

@@ -148,6 +148,8 @@ LUA
 for mode in fresh based; do
   "$QUIRE" entries update "$id" --site "$site" --body "-" >/dev/null
   rm -f "$work/go"
+  # --yes: without it `quire run` first tries the whole script in one transaction (to find
+  # deletes), holding the write lock that long; the race is about the real run.
   "$QUIRE" run --yes --site "$site" "$work/race.lua" "$id" a "$work/go" $mode > "$work/a.out" 2>&1 &
   pa=$!
   "$QUIRE" run --yes --site "$site" "$work/race.lua" "$id" b "$work/go" $mode > "$work/b.out" 2>&1 &

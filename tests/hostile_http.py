@@ -120,11 +120,16 @@ def protocol():
         ("an HTTP/1.1 request without Host", b"GET /hello HTTP/1.1\r\n\r\n", 400),
         ("two Host headers", b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
         ("HTTP/2.0 in a request line", b"GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        ("a Host that is not a host", b"GET /hello HTTP/1.1\r\nHost: a b/c\r\n\r\n", 400),
+        ("Transfer-Encoding in HTTP/1.0", b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        ("an absolute-form target with userinfo", b"GET http://u@x/hello HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ):
         data, closed = exchange(raw)
         check(f"{name}: one {want}, then close ({statuses(data)}, closed={closed})", statuses(data) == [want] and closed)
     data, _ = exchange(b"GET /hello HTTP/1.0\r\n\r\n")
     check(f"HTTP/1.0 without Host is served ({statuses(data)})", statuses(data) == [200])
+    data, _ = exchange(b"GET http://example.org/hello HTTP/1.1\r\nHost: x\r\n\r\n", 1.0)
+    check(f"an absolute-form target is served as its path ({statuses(data)})", statuses(data) == [200])
     data, _ = exchange(b"\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 1.0)
     check(f"empty lines before a request are skipped ({statuses(data)})", statuses(data) == [200])
 
@@ -236,16 +241,20 @@ def pipeline():
     check(f"unread pipelined responses stay bounded (peak {peak} MB from {before} MB)", peak - before < 150)
     check(f"and the memory is not kept growing after they close (after {after} MB)", after - before < 150)
     # Back-pressure loses nothing: a client that pipelines 2,000 GETs, waits, then reads gets 2,000
-    # answers in order.
-    s = connect()
-    s.sendall(b"".join(b"GET /page.txt?n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(2000)) +
-              b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    time.sleep(1.5)
-    data, closed = read_until_closed(s, 30)
-    s.close()
-    st = statuses(data)
-    check(f"a paused pipeline resumes: {len(st)} answers, all 200, the last one closing",
-          len(st) == 2001 and set(st) == {200} and data.endswith(b"hello") and closed)
+    # answers in order, whether its last request says Connection: close or it half-closes.
+    for half_close in (False, True):
+        s = connect()
+        s.sendall(b"".join(b"GET /page.txt?n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(2000)) +
+                  b"GET /hello HTTP/1.1\r\nHost: x\r\n" + (b"" if half_close else b"Connection: close\r\n") + b"\r\n")
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        time.sleep(1.5)
+        data, closed = read_until_closed(s, 30)
+        s.close()
+        st = statuses(data)
+        how = "the client half-closed" if half_close else "the last request closing"
+        check(f"a paused pipeline resumes: {len(st)} answers, all 200, {how}",
+              len(st) == 2001 and set(st) == {200} and data.endswith(b"hello") and closed)
 
 
 # --- the per-worker bound on unsent output (limits.worker_output is 1 MiB in this server): 12

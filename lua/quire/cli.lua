@@ -90,7 +90,7 @@ broken plugin or certificate is reported and the running workers keep serving); 
 reopens the access log (site.lua `access_log`; for logrotate); SIGTERM or SIGINT drain and
 stop (workers still busy after limits.drain_timeout_ms are killed). Listen addresses are bound
 once: changing them needs a restart. A worker busy with one request longer than
-limits.request_timeout_ms is logged with that request, killed and replaced.
+limits.watchdog_timeout_ms is logged with that request, killed and replaced.
 --dev reloads when a .lua or .mustache file changes anywhere in the site folder or the
 plugins' folders (not for database or .quire/ writes).
 --no-cache serves every page fresh (no page cache).]],
@@ -338,17 +338,30 @@ function commands.run(argv)
     if dry then db:begin() end
     ok, run_err = attempt(false)
   else
+    -- The trial holds the write lock while it runs: another writer may hold it longer than the
+    -- busy timeout. Say so, not where in the core it happened.
+    local began, begin_err = pcall(db.begin, db)
+    if not began then
+      return fail(1, "cannot start the trial run of %s (it checks for deletes before writing): %s;"
+        .. " another process is writing: run it again later, or with --yes to skip the trial", script,
+        (tostring(begin_err):gsub("^lua/quire/[%w_]+%.lua:%d+: ", ""):gsub("\nstack traceback:.*$", "")))
+    end
     -- The trial's output goes nowhere: print, io.write and io.stdout (as the script finds them).
     local devnull = assert(io.open("/dev/null", "w"))
     local real_print, real_stdout, real_output = print, io.stdout, io.output()
     _G.print, io.stdout = function() end, devnull
     io.output(devnull)
-    db:begin()
     ok, run_err = attempt(true)
     while db:depth() > 0 do db:rollback() end
+    local pending = site.pending_tags() -- the trial's cache tags: nothing of it was written
+    for t in pairs(pending) do pending[t] = nil end
     _G.print, io.stdout = real_print, real_stdout
     io.output(real_output)
     devnull:close()
+    if not ok and not needs_confirmation then
+      run_err.message = run_err.message .. "\n(in the trial run that comes before writing: nothing was written;"
+        .. " --dry-run shows the script's output, --yes runs it without a trial)"
+    end
     if needs_confirmation then -- (even if the script caught the error)
       if not core.isatty(0) then
         ok, run_err = false, { message = "this run deletes entries: nothing was written; run it again with --yes to confirm"
@@ -429,7 +442,7 @@ function commands.serve(argv)
   if run_err then return fail(1, "%s", run_err) end
   return core.serve_master { exe = core.exepath(), listen = listen, listen_tls = listen_tls, workers = workers,
     worker_argv = worker_argv, watch = watch,
-    request_timeout_ms = cfg.limits.request_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
+    watchdog_timeout_ms = cfg.limits.watchdog_timeout_ms, drain_timeout_ms = cfg.limits.drain_timeout_ms }
 end
 
 -- The address a worker serves on, as a URL ("http://127.0.0.1:9000"), from its first listening

@@ -169,7 +169,7 @@ local function attributes(opts)
   end
   if opts.tags then
     a.tags = {}
-    for t in opts.tags:gmatch("[^,]+") do a.tags[#a.tags + 1] = t:match("^%s*(.-)%s*$") end
+    for t in opts.tags:gmatch("[^,]+") do a.tags[#a.tags + 1] = core.trim(t) end
   end
   if opts.fields then
     local ok, f = pcall(cjson.decode, opts.fields)

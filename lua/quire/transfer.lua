@@ -7,7 +7,8 @@
 --   tables/NAME.jsonl  every other table, row by row (revisions, shares, audit_log, media, jobs,
 --                      settings, terms, trash, api_tokens, and any table a later migration adds)
 -- Left out: what the site derives or forgets on its own (the search index, cache-tag versions,
--- rate-limit counters, sign-in sessions, SQLite's bookkeeping).
+-- counts kept by triggers, rate-limit counters, sign-in sessions, SQLite's bookkeeping). Columns
+-- a later migration adds to users, entries or comments go in each record's "columns" object.
 -- Ids are kept where the importing site has them free (always, in a fresh site), so references
 -- between tables and the audit log's "entry:12" stay true; elsewhere rows get new ids and every
 -- foreign key (and audit subject) is translated.
@@ -37,6 +38,37 @@ local SOFT_REFS = {
   import_map = { column = "local_id", by = "kind", tables = { post = "entries", page = "entries", attachment = "media",
     comment = "comments", category = "terms", tag = "terms", section = "terms" } },
 }
+
+-- The columns users.jsonl, entries.jsonl and comments.jsonl carry by name. Any other column of
+-- those tables (added by a later migration) goes along in the record's "columns" object.
+local KNOWN = {
+  users = { "id", "login", "display_name", "email", "bio", "role", "password_hash", "created_at" },
+  entries = { "id", "type", "slug", "status", "title", "body", "fields", "author_id", "created_at", "updated_at", "published_at" },
+  comments = { "id", "entry_id", "parent_id", "author_name", "author_email", "author_url", "body", "status", "ip_hash", "created_at" },
+}
+local function extra_columns(db, table_name)
+  local known, out = {}, {}
+  for _, c in ipairs(KNOWN[table_name]) do known[c] = true end
+  for _, c in ipairs(db:rows("SELECT name FROM pragma_table_info(?) ORDER BY cid", table_name)) do
+    if not known[c.name] then out[#out + 1] = c.name end
+  end
+  return out
+end
+-- rec.columns = the extra columns of row id (nothing when the table has none).
+local function with_extras(db, table_name, extras, id, rec)
+  if #extras == 0 then return rec end
+  local quoted = {}
+  for i, c in ipairs(extras) do quoted[i] = '"' .. c:gsub('"', '""') .. '"' end
+  local row = db:row(("SELECT %s FROM %s WHERE id = ?"):format(table.concat(quoted, ", "), table_name), id) or {}
+  local cols = {}
+  for _, c in ipairs(extras) do
+    local v = row[c]
+    if v == nil then v = cjson.null end
+    cols[c] = v
+  end
+  rec.columns = cols
+  return rec
+end
 
 local function entry_record(e, logins)
   return {
@@ -155,10 +187,12 @@ function M.export(quire, dir, format)
   local db = quire._db
   local counts = {}
   local logins, users = {}, {}
+  local user_extras, entry_extras, comment_extras = extra_columns(db, "users"), extra_columns(db, "entries"), extra_columns(db, "comments")
   for _, u in ipairs(db:rows("SELECT id, login, display_name, email, bio, role, password_hash, created_at FROM users ORDER BY id")) do
     logins[u.id] = u.login
-    users[#users + 1] = canonical { id = u.id, login = u.login, name = u.display_name, email = u.email or cjson.null,
-      bio = u.bio or cjson.null, role = u.role, password_hash = u.password_hash or cjson.null, created_at = u.created_at }
+    users[#users + 1] = canonical(with_extras(db, "users", user_extras, u.id, { id = u.id, login = u.login, name = u.display_name,
+      email = u.email or cjson.null, bio = u.bio or cjson.null, role = u.role, password_hash = u.password_hash or cjson.null,
+      created_at = u.created_at }))
   end
   write_file(dir .. "/users.jsonl", jsonl(users))
   counts.users = #users
@@ -176,7 +210,7 @@ function M.export(quire, dir, format)
   local lines, types, states = {}, {}, {}
   for _, e in ipairs(all) do
     types[e.type], states[e.status] = true, true
-    local rec = entry_record(e, logins)
+    local rec = with_extras(db, "entries", entry_extras, e.id, entry_record(e, logins))
     if format == "jsonl" then
       lines[#lines + 1] = canonical(rec)
     else
@@ -184,6 +218,7 @@ function M.export(quire, dir, format)
       for _, k in ipairs(ENTRY_ORDER) do
         if k ~= "type" and k ~= "slug" then front[#front + 1] = k .. ": " .. canonical(rec[k]) end
       end
+      if rec.columns then front[#front + 1] = "columns: " .. canonical(rec.columns) end
       front[#front + 1] = "---"
       mkdirs(dir .. "/" .. e.type)
       write_file(("%s/%s/%s.md"):format(dir, e.type, e.slug), table.concat(front, "\n") .. "\n" .. e.body)
@@ -196,9 +231,10 @@ function M.export(quire, dir, format)
   for i, c in ipairs(db:rows("SELECT c.id, c.parent_id, c.author_name, c.author_email, c.author_url, c.body, c.status,"
       .. " c.ip_hash, c.created_at, e.type, e.slug FROM comments c JOIN entries e ON e.id = c.entry_id ORDER BY c.id")) do
     refs[c.id] = i
-    out[i] = canonical { ref = i, id = c.id, entry = c.type .. "/" .. c.slug, parent = c.parent_id and refs[c.parent_id] or cjson.null,
-      author_name = c.author_name, author_email = c.author_email, author_url = c.author_url or cjson.null,
-      body = c.body, status = c.status, ip_hash = c.ip_hash or cjson.null, created_at = c.created_at }
+    out[i] = canonical(with_extras(db, "comments", comment_extras, c.id, { ref = i, id = c.id, entry = c.type .. "/" .. c.slug,
+      parent = c.parent_id and refs[c.parent_id] or cjson.null, author_name = c.author_name, author_email = c.author_email,
+      author_url = c.author_url or cjson.null, body = c.body, status = c.status, ip_hash = c.ip_hash or cjson.null,
+      created_at = c.created_at }))
   end
   write_file(dir .. "/comments.jsonl", jsonl(out))
   counts.comments = #out
@@ -367,6 +403,27 @@ local function check_needs(quire, dir, records)
   end
   if #missing_types > 0 then problems[#problems + 1] = "content types this site does not define: " .. table.concat(missing_types, ", ") end
   if #missing_states > 0 then problems[#problems + 1] = "workflow states this site does not define: " .. table.concat(missing_states, ", ") end
+  -- Columns later migrations added to users, entries or comments (their "columns" objects).
+  local missing_columns, noted = {}, {}
+  local function columns_known(table_name, rec)
+    if type(rec) ~= "table" or type(rec.columns) ~= "table" then return end
+    local have = {}
+    for _, c in ipairs(extra_columns(quire._db, table_name)) do have[c] = true end
+    for k in pairs(rec.columns) do
+      local name = table_name .. "." .. tostring(k)
+      if not have[k] and not noted[name] then noted[name] = true; missing_columns[#missing_columns + 1] = name end
+    end
+  end
+  columns_known("entries", records[1])
+  for _, t in ipairs({ "users", "comments" }) do
+    local f = io.open(("%s/%s.jsonl"):format(dir, t), "r")
+    local line = f and f:read("l")
+    if f then f:close() end
+    local ok, rec = pcall(cjson.decode, line or "")
+    if ok then columns_known(t, rec) end
+  end
+  table.sort(missing_columns)
+  if #missing_columns > 0 then problems[#problems + 1] = "columns this site's database lacks: " .. table.concat(missing_columns, ", ") .. " (upgrade quire first)" end
   local missing_tables = {}
   for _, file in ipairs(core.listdir(dir .. "/tables") or {}) do
     local name = file:match("^(.+)%.jsonl$")
@@ -412,10 +469,38 @@ function M.import(quire, dir)
   -- old id -> new id, per table; created[entry id]: made by this import (so it takes the
   -- exported revisions instead of the one its creation wrote)
   local maps = { users = {}, entries = {}, comments = {} }
+  local extras = {} -- { table =, id =, columns = } set last
   local created = {}
   local tables, refs = generic_tables(db)
   local present = {}
   for _, name in ipairs(tables) do present[name] = core.stat(("%s/tables/%s.jsonl"):format(dir, name)) == "file" end
+
+  -- The rowid of the row of table name that has row's values in one of its unique keys (the row
+  -- an insert of row conflicted with), so that references to row follow it there.
+  local unique_keys = {}
+  local function holder_of(name, row)
+    local keys = unique_keys[name]
+    if not keys then
+      keys = {}
+      for _, ix in ipairs(db:rows("SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk'", name)) do
+        local cols = {}
+        for _, c in ipairs(db:rows("SELECT name FROM pragma_index_info(?) ORDER BY seqno", ix.name)) do cols[#cols + 1] = c.name end
+        if #cols > 0 then keys[#keys + 1] = cols end
+      end
+      unique_keys[name] = keys
+    end
+    for _, cols in ipairs(keys) do
+      local where, values = {}, {}
+      for i, c in ipairs(cols) do
+        local v = nonnull(row[c])
+        if v == nil then where = nil break end
+        where[i], values[i] = quote(c) .. " = ?", math.type(v) == "float" and math.tointeger(v) or v
+      end
+      local id = where and db:value(("SELECT rowid FROM %s WHERE %s"):format(quote(name), table.concat(where, " AND ")), table.unpack(values))
+      if id then return id end
+    end
+    return nil
+  end
 
   -- One row of a generic table: foreign keys translated; the row's own id kept when free.
   -- later: { column = old id } for references to rows of the same table, set once it is in.
@@ -496,7 +581,8 @@ function M.import(quire, dir)
     -- A row whose unique key the site already has is left as the site has it.
     local n, new_id = db:exec(("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING"):format(quote(name),
       table.concat(names, ", "), table.concat(marks, ", ")), table.unpack(values, 1, #names))
-    if old_id and n == 1 then
+    if old_id and n == 0 then new_id = holder_of(name, row) end -- the site's row with the same unique key
+    if old_id and new_id then
       maps[name] = maps[name] or {}
       maps[name][old_id] = new_id
     end
@@ -535,6 +621,7 @@ function M.import(quire, dir)
         local id = quire.users.create { login = u.login, name = u.name, email = nonnull(u.email), bio = nonnull(u.bio), role = u.role }
         db:exec("UPDATE users SET created_at = ?, password_hash = ? WHERE id = ?", u.created_at, nonnull(u.password_hash), id)
         if math.tointeger(u.id) then maps.users[math.tointeger(u.id)] = id end
+        extras[#extras + 1] = { table = "users", id = id, columns = u.columns }
         nusers = nusers + 1
       end
     end
@@ -574,6 +661,7 @@ function M.import(quire, dir)
       end
       db:exec("UPDATE entries SET created_at = ?, updated_at = ? WHERE id = ?", r.created_at, r.updated_at, id)
       if math.tointeger(r.id) then maps.entries[math.tointeger(r.id)] = id end
+      extras[#extras + 1] = { table = "entries", id = id, columns = r.columns }
       nentries = nentries + 1
     end
     -- The revisions of the entries made here are the exported ones, not those their creation wrote.
@@ -605,9 +693,34 @@ function M.import(quire, dir)
       end
       refs_by_line[c.ref] = id
       if math.tointeger(c.id) then maps.comments[math.tointeger(c.id)] = id end
+      extras[#extras + 1] = { table = "comments", id = id, columns = c.columns }
     end
     for _, name in ipairs(tables) do
       if name ~= "terms" then import_table(name) end
+    end
+    -- Last, the columns of users, entries and comments that their files carry in "columns"
+    -- (once every row they may refer to is in).
+    for _, x in ipairs(extras) do
+      if type(x.columns) == "table" and next(x.columns) then
+        local have = {}
+        for _, c in ipairs(extra_columns(db, x.table)) do have[c] = true end
+        local fks = {}
+        for _, fk in ipairs(db:rows("SELECT \"table\" AS parent, \"from\" AS col FROM pragma_foreign_key_list(?)", x.table)) do fks[fk.col] = fk.parent end
+        local sets, values = {}, {}
+        for k, v in pairs(x.columns) do
+          if not have[k] then
+            errors.raise("invalid", ("%s: the export has a column %s.%s this site's database lacks (upgrade quire first)"):format(dir, x.table, tostring(k)))
+          end
+          v = nonnull(v)
+          if math.type(v) == "float" then v = math.tointeger(v) or v end
+          local map = fks[k] and maps[fks[k]]
+          if v ~= nil and map and map[v] then v = map[v] end
+          sets[#sets + 1] = quote(k) .. " = ?"
+          values[#sets] = v
+        end
+        values[#sets + 1] = x.id
+        db:exec(("UPDATE %s SET %s WHERE id = ?"):format(x.table, table.concat(sets, ", ")), table.unpack(values, 1, #sets + 1))
+      end
     end
   end)
   return nentries, ncomments, nusers

@@ -56,6 +56,12 @@ describe("integrity", function()
     assert.equal(1, #q.content.search("pier"))
     assert.equal(0, n("SELECT count(*) FROM trash"))
     assert.is_false(pcall(q.content.untrash, id))
+    -- a trashed entry keeps its slug, and says so
+    q.content.trash(id)
+    ok, err = pcall(q.content.create, { type = "article", title = "Pier closes again", slug = "pier-closes" })
+    assert.is_false(ok)
+    assert.matches(("in the trash: delete it for good first"), tostring(err), 1, true)
+    q.content.untrash(id)
     assert.same({}, q.store.check())
   end)
 

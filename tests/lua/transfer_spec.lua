@@ -127,15 +127,27 @@ describe("import", function()
     q1.content.update(a, { body = "y" })
     local out = dir1 .. "/../export-merge"
     transfer.export(q1, out, "jsonl")
+    -- and what refers to a term the site already has (by its unique taxonomy and slug), and to
+    -- the entry, without a foreign key: where an import came from
+    q1.content.update(a, { tags = { "Gulls" } })
+    local gulls = q1.store.query("SELECT id FROM terms WHERE slug = 'gulls'")[1].id
+    q1._db:exec("INSERT INTO import_map (source, kind, key, ext_id, local_id) VALUES ('wordpress', 'tag', 'x#gulls', 'gulls', ?),"
+      .. " ('wordpress', 'post', 'x#7', '7', ?)", gulls, a)
+    transfer.export(q1, out, "jsonl")
     local q2 = testing.site()
-    for i = 1, 3 do q2.content.create { type = "article", title = "Ours " .. i } end
+    for i = 1, 3 do q2.content.create { type = "article", title = "Ours " .. i, tags = { "Terns", "Gulls" } } end
     transfer.import(q2, out)
+    local map = {}
+    for _, r in ipairs(q2.store.query("SELECT kind, local_id FROM import_map")) do map[r.kind] = r.local_id end
+    assert.equal(q2.store.query("SELECT id FROM terms WHERE slug = 'gulls'")[1].id, map.tag)
+    assert.equal(q2.content.get { type = "article", slug = "theirs" }.id, map.post)
     local e = q2.content.get { type = "article", slug = "theirs" }
     assert.equal(4, e.id)
     assert.equal(7, q2.store.query("SELECT count FROM shares WHERE entry_id = ?", e.id)[1].count)
     local revs = q2.content.revisions(e.id)
-    assert.equal(2, #revs)
-    assert.equal("y", revs[1].body)
+    assert.equal(3, #revs)
+    assert.same({ "Gulls" }, revs[1].tags)
+    assert.equal("y", revs[2].body)
     assert.same({}, q2.store.check())
   end)
 
@@ -195,5 +207,43 @@ describe("import", function()
     assert.equal("parent", child.parent)
     assert.equal(q3.content.get { type = "page", slug = "filed" }.id, child.entry_id)
     assert.same({}, q3.store.check())
+  end)
+
+  it("carries columns a later migration adds to entries, comments and users", function()
+    local schema = { "ALTER TABLE entries ADD COLUMN featured_media INTEGER REFERENCES media(id) ON DELETE SET NULL",
+      "ALTER TABLE comments ADD COLUMN kind TEXT NOT NULL DEFAULT 'comment'", "ALTER TABLE users ADD COLUMN pronouns TEXT" }
+    local function site_with_columns()
+      local q, dir = testing.site()
+      for _, sql in ipairs(schema) do q._db:exec(sql) end
+      return q, dir
+    end
+    local q1, dir1 = site_with_columns()
+    q1.users.create { login = "kim", name = "Kim" }
+    q1._db:exec("UPDATE users SET pronouns = 'they' WHERE login = 'kim'")
+    local e = q1.content.create { type = "article", title = "Pictured", author = "kim" }
+    local _, m = q1._db:exec("INSERT INTO media (url, entry_id, created_at) VALUES ('/m/a.jpg', ?, '2026-01-01T00:00:00Z')", e)
+    q1._db:exec("UPDATE entries SET featured_media = ? WHERE id = ?", m, e)
+    local c = q1.comments.create { entry = e, author_name = "P", author_email = "p@example.org", body = "ping" }
+    q1._db:exec("UPDATE comments SET kind = 'pingback' WHERE id = ?", c)
+    for _, format in ipairs({ "jsonl", "markdown" }) do
+      local out = dir1 .. "/../export-columns-" .. format
+      transfer.export(q1, out, format)
+      local q2, dir2 = site_with_columns()
+      transfer.import(q2, out)
+      transfer.export(q2, dir2 .. "/../export-columns2", format)
+      assert.same(tree(out), tree(dir2 .. "/../export-columns2"))
+      -- taken ids: the featured picture is translated to the media row's new id
+      local q3 = site_with_columns()
+      q3._db:exec("INSERT INTO media (url, created_at) VALUES ('/m/other.jpg', '2026-01-01T00:00:00Z')")
+      transfer.import(q3, out)
+      local row = q3.store.query("SELECT m.url FROM entries e JOIN media m ON m.id = e.featured_media WHERE e.slug = 'pictured'")[1]
+      assert.equal("/m/a.jpg", row.url)
+      assert.equal("pingback", q3.store.query("SELECT kind FROM comments")[1].kind)
+      assert.equal("they", q3.store.query("SELECT pronouns FROM users WHERE login = 'kim'")[1].pronouns)
+    end
+    local ok, err = pcall(transfer.import, testing.site(), dir1 .. "/../export-columns-jsonl")
+    assert.is_false(ok)
+    assert.matches("nothing was written: columns this site's database lacks: comments.kind, entries.featured_media, users.pronouns",
+      tostring(err), 1, true)
   end)
 end)
