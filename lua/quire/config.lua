@@ -48,7 +48,7 @@ M.defaults = {
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
-  access_log = "string", tls = "table", trash_retention = "number",
+  access_log = "string", tls = "table", trash_retention = "number", api = "table",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -183,6 +183,15 @@ plugins = { }
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 -- }
 
+-- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).
+-- api = {
+--   content = "key",          -- "open": the Content API needs no key
+--   cors = "",                -- open Content API: allowed origins, space separated, or "*"
+--   max_age = 60,             -- seconds clients may keep a Content API answer
+--   list_max = 100,           -- the largest limit= of a list
+--   admin_rate = 300,         -- Admin API requests per key or user per minute
+-- }
+
 -- A plugin's settings are overridden by a table named after it, e.g.
 -- related = { threshold = 60 }
 ]]):format(name)
@@ -224,6 +233,17 @@ function M.load(dir)
         cfg.tls = tls
       elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
         return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
+      elseif k == "api" then -- the JSON APIs (lua/quire/api.lua)
+        local defaults = require("quire.api").defaults
+        for ak, av in pairs(v) do
+          if defaults[ak] == nil then return nil, ("%s: unknown api setting '%s'"):format(path, tostring(ak)) end
+          if type(av) ~= type(defaults[ak]) or (ak == "content" and av ~= "open" and av ~= "key")
+            or (type(av) == "number" and (math.type(av) ~= "integer" or av < (ak == "max_age" and 0 or 1))) then
+            return nil, ("%s: api.%s must be %s"):format(path, ak, ak == "content" and '"open" or "key"'
+              or type(defaults[ak]) == "number" and "a whole number" or "a string")
+          end
+        end
+        cfg.api = v
       elseif k == "limits" then
         for lk, lv in pairs(v) do
           if M.defaults.limits[lk] == nil then
