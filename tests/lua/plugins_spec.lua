@@ -87,6 +87,47 @@ describe("plugin loading", function()
   end)
 end)
 
+describe("site:require", function()
+  it("loads the plugin's other files once, as text, in the plugin's environment", function()
+    local q = site { "modular" }
+    assert.equal("Hello, SHOUT", q.filters.apply("title", "shout"))
+    local r = q:request("GET", "/modular")
+    assert.equal(200, r.status)
+    assert.equal("greet from modular/greet.lua loads=1 same=true env=true", r.body)
+    -- a module that returns nothing is cached as true, like Lua's require
+    assert.is_not_nil(site({ "modular" }, { settings = { modular = { extra = "nothing" } } }))
+  end)
+
+  it("names the file and line of a missing or broken module", function()
+    local function refusal(extra)
+      return load_error({ "modular" }, { settings = { modular = { extra = extra } } })
+    end
+    local msg = refusal("missing")
+    assert.matches("modular/plugin.lua:15: plugin 'modular': no module 'missing' %(looked for .*/modular/missing.lua%)", msg)
+    assert.matches("modular/broken.lua:2: unexpected symbol near '='", refusal("broken"))
+    assert.matches("modular/fails.lua:3: attempt to index a nil value", refusal("fails"))
+  end)
+
+  it("refuses names that would reach outside the plugin's folder", function()
+    for _, bad in ipairs { "../notes/plugin", "/etc/passwd", "lib/util", "a.b.c", "..", ".hidden", "lib.", "con fig" } do
+      assert.matches("plugin 'modular': require takes a module name like \"forms\"",
+        load_error({ "modular" }, { settings = { modular = { extra = bad } } }), 1, true)
+    end
+  end)
+
+  it("never loads bytecode", function()
+    local core = require "quire.core"
+    local dir = assert(core.mkdtemp("quire-modbin"))
+    os.execute(("cp -r %q %q"):format(fixtures .. "/modular", dir .. "/modular"))
+    local f = assert(io.open(dir .. "/modular/compiled.lua", "wb"))
+    f:write("\27Lua\x54\0\x19\x93\r\n\x1a\n")
+    f:close()
+    local msg = load_error({ "modular" }, { plugin_path = { dir }, settings = { modular = { extra = "compiled" } } })
+    core.remove_tree(dir)
+    assert.matches("attempt to load a binary chunk", msg)
+  end)
+end)
+
 describe("content types from plugins", function()
   it("validates fields with plugin validators, returning every error at once", function()
     local q = site { "notes" }
