@@ -23,7 +23,11 @@ local function normalise_field(type_name, name, spec)
   f[1] = nil
   f.name = name
   if not FIELD_TYPES[f.type] then
-    error(("type '%s': field '%s' has unknown field type '%s'"):format(type_name, name, tostring(f.type)), 0)
+    local valid = {}
+    for t in pairs(FIELD_TYPES) do valid[#valid + 1] = t end
+    table.sort(valid)
+    error(("type '%s': field '%s' has unknown field type '%s' (field types: %s)")
+      :format(type_name, name, tostring(f.type), table.concat(valid, ", ")), 0)
   end
   if f.type == "enum" and (type(f.values) ~= "table" or #f.values == 0) then
     error(("type '%s': enum field '%s' needs values = {...}"):format(type_name, name), 0)

@@ -129,6 +129,13 @@ describe("site:require", function()
 end)
 
 describe("content types from plugins", function()
+  it("names the valid field types when a field has an unknown one", function()
+    local types = require("quire.types").new()
+    local ok, err = pcall(types.define, types, { name = "gig", fields = { venue = "txt" } })
+    assert.is_false(ok)
+    assert.equal("type 'gig': field 'venue' has unknown field type 'txt' (field types: bool, datetime, enum, list, markdown, number, ref, text)", err)
+  end)
+
   it("validates fields with plugin validators, returning every error at once", function()
     local q = site { "notes" }
     local ok, err = pcall(q.content.create, { type = "note", title = "T", fields = { mood = "angry", words = 80 } })
