@@ -237,6 +237,24 @@ describe("quire commands for plugins", function()
     return "/proc/" .. require("quire.core").getpid() .. "/exe"
   end
 
+  it("q:command runs a command of the site and captures its output and exit status", function()
+    local q = site { "notes" }
+    q.content.create { type = "note", title = "one" }
+    local r = q:command("notes-count", "it's \"quoted\"")
+    assert.same({ status = 0, stdout = "1 notes it's \"quoted\"\n", stderr = "" }, r)
+    r = q:command("no-such-command")
+    assert.equal(2, r.status)
+    assert.equal("", r.stdout)
+    assert.matches("unknown command 'no%-such%-command'", r.stderr)
+    -- a command that fails exits 1 naming the plugin; what a command writes the spec reads
+    r = q:command("entries", "create", "--type", "nope", "--title", "x")
+    assert.equal(1, r.status)
+    assert.matches("nope", r.stderr)
+    r = q:command("jobs", "run")
+    assert.equal(0, r.status)
+    assert.equal(2, #q.content.query { type = "note" })
+  end)
+
   it("runs a plugin command, lists it in --help, and prints hook order", function()
     local _, dir = site { "notes", "order_a", "order_b", "order_c" }
     local exe = io.popen("readlink " .. bin()):read("l")
