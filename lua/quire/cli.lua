@@ -37,6 +37,8 @@ Commands:
   plugins list|order NAME [--site DIR]
                                 list the site's plugins and what they register, or the
                                 effective order of a filter or hook
+  help plugins                  the reference for plugin authors (also docs/plugins.md;
+                                the plugins command's help: quire plugins --help)
 
 Options:
   -h, --help                    show help (also: quire <command> --help)
@@ -911,6 +913,8 @@ end
 function M.main(argv)
   local cmd = argv[1]
   if cmd == nil or cmd == "-h" or cmd == "--help" or cmd == "help" then
+    -- The plugin authors' reference; the `plugins` command's own help is `quire plugins --help`.
+    if cmd == "help" and argv[2] == "plugins" then io.stdout:write(require("quire.reference").text()) return 0 end
     if cmd == "help" and argv[2] and HELP[argv[2]] then print(HELP[argv[2]]) return 0 end
     io.stdout:write(USAGE, plugin_commands_help(argv))
     return cmd == nil and 2 or 0

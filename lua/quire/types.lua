@@ -9,6 +9,7 @@ local FIELD_TYPES = {
   text = true, markdown = true, number = true, bool = true, datetime = true,
   ref = true, list = true, enum = true,
 }
+M.FIELD_TYPES = FIELD_TYPES -- for the plugin reference (quire.reference)
 
 -- A field spec is "text" or { "text", required = true, max = 200, default = ..., values = {...},
 -- of = "text", to = "entry"|"user", validate = function(value) return ok, message end }.
