@@ -103,7 +103,7 @@ describe("site:require", function()
       return load_error({ "modular" }, { settings = { modular = { extra = extra } } })
     end
     local msg = refusal("missing")
-    assert.matches("modular/plugin.lua:15: plugin 'modular': no module 'missing' %(looked for .*/modular/missing.lua%)", msg)
+    assert.matches("modular/plugin.lua:22: plugin 'modular': no module 'missing' %(looked for .*/modular/missing.lua%)", msg)
     assert.matches("modular/broken.lua:2: unexpected symbol near '='", refusal("broken"))
     assert.matches("modular/fails.lua:3: attempt to index a nil value", refusal("fails"))
   end)

@@ -31,6 +31,21 @@ describe("the plugin reference", function()
     assert.same({ "quire.content.brand_new" }, reference.missing(fake))
   end)
 
+  it("describes every call and field of the site object a plugin's setup gets", function()
+    local q = testing.site { plugins = { "modular" }, plugin_path = { root .. "/tests/fixtures/plugins" } }
+    local keys = q:request("GET", "/modular/site-keys").body
+    assert.matches("content_type", keys)
+    local described = {}
+    for _, s in ipairs(reference.SITE) do
+      for name in s[1]:gmatch("site[:.]([%w_]+)") do described[name] = true end
+    end
+    local missing = {}
+    for key in keys:gmatch("%S+") do
+      if not described[key] then missing[#missing + 1] = key end
+    end
+    assert.same({}, missing)
+  end)
+
   it("describes every hook and filter the code fires or a bundled plugin registers", function()
     local fired = { hook = {}, filter = {} }
     local files = {}
