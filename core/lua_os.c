@@ -32,13 +32,15 @@ static int l_mkdir(lua_State *L) {
   return 1;
 }
 
-/* core.stat(path) -> "file" | "dir" | "other" | nil */
+/* core.stat(path) -> "file" | "dir" | "other", mtime, size, mtime_nsec | nil */
 static int l_stat(lua_State *L) {
   struct stat st;
   if (stat(luaL_checkstring(L, 1), &st) != 0) return 0;
   lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other");
   lua_pushinteger(L, (lua_Integer)st.st_mtime);
-  return 2;
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_nsec); /* --dev tells two edits in one second apart */
+  return 4;
 }
 
 /* core.listdir(path) -> sorted list of names (without . and ..) | nil, message */

@@ -79,6 +79,7 @@ end
 
 local Response = {}
 Response.__index = Response
+M.Response = Response -- its methods, for the plugin reference (quire.reference)
 function Response:header(k, v)
   k = k:lower()
   if k == "cache-control" then self.cache_seconds = nil end -- the last word on caching wins

@@ -38,6 +38,8 @@ Commands:
   plugins list|order NAME [--site DIR]
                                 list the site's plugins and what they register, or the
                                 effective order of a filter or hook
+  help plugins                  the reference for plugin authors (also docs/plugins.md;
+                                the plugins command's help: quire plugins --help)
 
 Options:
   -h, --help                    show help (also: quire <command> --help)
@@ -92,7 +94,8 @@ stop (workers still busy after limits.drain_timeout_ms are killed). Listen addre
 once: changing them needs a restart. A worker busy with one request longer than
 limits.watchdog_timeout_ms is logged with that request, killed and replaced.
 --dev reloads when a .lua or .mustache file changes anywhere in the site folder or the
-plugins' folders (not for database or .quire/ writes).
+plugins' folders (not for database or .quire/ writes), and the open browser tab reloads too
+when one of those or a .css file changes (pages get a small script, in dev mode only).
 --no-cache serves every page fresh (no page cache).]],
   config = [[
 usage: quire config check [--site DIR]
@@ -488,14 +491,22 @@ function commands.__worker(argv)
   local all_jobs = jobs.all(quire)
   jobs.sync(quire._db, all_jobs)
   local run = runtime_dir(site_dir(opts))
+  -- --dev: pages carry a script that reloads the tab when a watched file changes (quire.devreload).
+  local dev, watch = cfg.dev and require("quire.devreload"), { site_dir(opts) }
+  for _, p in ipairs(quire.plugins.plugins) do watch[#watch + 1] = p.dir end
   return core.serve_worker {
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
     access_log = cfg.access_log_path,
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     handler = function(req)
+      if dev and req.target:match("^[^?]*") == dev.PATH then
+        local status, headers, body = dev.events(req.headers, watch)
+        return status, headers, body, "", true
+      end
       local r = app.request(req.method, req.target, { id = req.id, headers = req.headers, body = req.body,
         remote = req.remote, data_version = req.data_version })
+      if dev then r.body = dev.inject(r.headers, r.body) end
       return r.status, r.headers, r.body, r.tags, r.private, r.max_age
     end,
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
@@ -913,6 +924,8 @@ end
 function M.main(argv)
   local cmd = argv[1]
   if cmd == nil or cmd == "-h" or cmd == "--help" or cmd == "help" then
+    -- The plugin authors' reference; the `plugins` command's own help is `quire plugins --help`.
+    if cmd == "help" and argv[2] == "plugins" then io.stdout:write(require("quire.reference").text()) return 0 end
     if cmd == "help" and argv[2] and HELP[argv[2]] then print(HELP[argv[2]]) return 0 end
     io.stdout:write(USAGE, plugin_commands_help(argv))
     return cmd == nil and 2 or 0

@@ -10,6 +10,7 @@ local memo_copy = require("quire.memo").copy
 local M = {}
 
 local INTERVAL_UNITS = { s = 1, m = 60, h = 3600, d = 86400 }
+local LOADING = {} -- site:require's mark for a module being loaded (to name a cycle)
 
 -- "1.2.3" -> { 1, 2, 3 }
 local function parse_version(v)
@@ -371,6 +372,38 @@ function M.new(site, api)
       if core.stat(path) ~= "dir" then error(("plugin '%s': %s folder %s does not exist"):format(p.name, what, path), 3) end
       list[#list + 1] = path
     end
+    -- site:require("name") -> what name.lua in the plugin's folder returns (true if nothing),
+    -- run once per plugin in the plugin's own environment, as text. "sub.name" is sub/name.lua:
+    -- one subfolder at most, plain words only, so no name reaches outside the plugin's folder.
+    function reg:require(modname)
+      if type(modname) ~= "string" or not (modname:match("^[%a_][%w_]*$") or modname:match("^[%a_][%w_]*%.[%a_][%w_]*$")) then
+        error(("plugin '%s': require takes a module name like \"forms\" or \"lib.forms\" (a file in the plugin's folder), got %s")
+          :format(p.name, modname == nil and "nothing" or ("%q"):format(tostring(modname))), 2)
+      end
+      local mods = p.modules
+      local have = mods[modname]
+      if have == LOADING then
+        error(("plugin '%s': module '%s' requires itself (a require cycle)"):format(p.name, modname), 2)
+      elseif have ~= nil then
+        return have
+      end
+      local file = p.dir .. "/" .. modname:gsub("%.", "/") .. ".lua"
+      local src = core.stat(file) == "file" and read_file(file)
+      if not src then
+        error(("plugin '%s': no module '%s' (looked for %s)"):format(p.name, modname, file), 2)
+      end
+      local chunk, err = load(src, "@" .. file, "t", p.env)
+      if not chunk then error(("plugin '%s': %s"):format(p.name, err), 2) end
+      mods[modname] = LOADING
+      local ok, v = pcall(chunk, modname, file)
+      if not ok then
+        mods[modname] = nil
+        error(v, 0)
+      end
+      if v == nil then v = true end
+      mods[modname] = v
+      return v
+    end
     function reg:templates(dir) add_dir(site.template_dirs, "templates", dir) end
     function reg:static(dir)
       local list = {}
@@ -392,6 +425,7 @@ function M.new(site, api)
     for index, p in ipairs(order(loaded)) do
       p.settings = settings_for(p)
       p.registered = { content_types = {}, filters = {}, hooks = {}, routes = {}, commands = {}, jobs = {} }
+      p.modules = {} -- site:require's cache
       registry.plugins[#registry.plugins + 1] = p
       registry.by_name[p.name] = p
       if core.stat(p.dir .. "/templates") == "dir" then table.insert(site.template_dirs, p.dir .. "/templates") end

@@ -52,7 +52,39 @@ function M.site(opts)
     r.headers["x-request-id"] = r.id
     return r
   end
+  -- site:command("name", args...) -> { status, stdout, stderr }: `quire name args...` with QUIRE_SITE
+  -- run by this same quire binary in its own process, as an operator would run it (a plugin
+  -- command, or any built-in one); what it writes to the database the spec's site then reads.
+  function quire.command(_, name, ...)
+    if type(name) ~= "string" or name == "" then error("q:command takes a command name and its arguments", 2) end
+    local words = { site_dir, M.quire_binary(), name }
+    for i = 1, select("#", ...) do words[#words + 1] = tostring((select(i, ...))) end
+    for i, w in ipairs(words) do words[i] = "'" .. w:gsub("'", "'\\''") .. "'" end
+    words[1] = "QUIRE_SITE=" .. words[1]
+    local err_file = dir .. "/command.stderr"
+    io.stdout:flush()
+    local p = assert(io.popen(table.concat(words, " ") .. " </dev/null 2>'" .. err_file .. "'"))
+    local stdout = p:read("a")
+    local _, _, status = p:close()
+    local f = io.open(err_file, "r")
+    local stderr = f and f:read("a") or ""
+    if f then f:close() end
+    os.remove(err_file)
+    return { status = status, stdout = stdout, stderr = stderr }
+  end
   return quire, site_dir
+end
+
+-- The path of the running quire binary (for q:command).
+local binary
+function M.quire_binary()
+  if not binary then
+    local p = assert(io.popen("readlink /proc/" .. core.getpid() .. "/exe"))
+    binary = p:read("l")
+    p:close()
+    if not binary or binary == "" then error("cannot find the running quire binary (/proc/PID/exe)", 0) end
+  end
+  return binary
 end
 
 -- HTML assertions for specs: testing.find(html, selector) -> list of { tag, attrs, text, html }

@@ -9,6 +9,7 @@ local FIELD_TYPES = {
   text = true, markdown = true, number = true, bool = true, datetime = true,
   ref = true, list = true, enum = true,
 }
+M.FIELD_TYPES = FIELD_TYPES -- for the plugin reference (quire.reference)
 
 -- A field spec is "text" or { "text", required = true, max = 200, default = ..., values = {...},
 -- of = "text", to = "entry"|"user", validate = function(value) return ok, message end }.
@@ -23,7 +24,11 @@ local function normalise_field(type_name, name, spec)
   f[1] = nil
   f.name = name
   if not FIELD_TYPES[f.type] then
-    error(("type '%s': field '%s' has unknown field type '%s'"):format(type_name, name, tostring(f.type)), 0)
+    local valid = {}
+    for t in pairs(FIELD_TYPES) do valid[#valid + 1] = t end
+    table.sort(valid)
+    error(("type '%s': field '%s' has unknown field type '%s' (field types: %s)")
+      :format(type_name, name, tostring(f.type), table.concat(valid, ", ")), 0)
   end
   if f.type == "enum" and (type(f.values) ~= "table" or #f.values == 0) then
     error(("type '%s': enum field '%s' needs values = {...}"):format(type_name, name), 0)

@@ -87,7 +87,55 @@ describe("plugin loading", function()
   end)
 end)
 
+describe("site:require", function()
+  it("loads the plugin's other files once, as text, in the plugin's environment", function()
+    local q = site { "modular" }
+    assert.equal("Hello, SHOUT", q.filters.apply("title", "shout"))
+    local r = q:request("GET", "/modular")
+    assert.equal(200, r.status)
+    assert.equal("greet from modular/greet.lua loads=1 same=true env=true", r.body)
+    -- a module that returns nothing is cached as true, like Lua's require
+    assert.is_not_nil(site({ "modular" }, { settings = { modular = { extra = "nothing" } } }))
+  end)
+
+  it("names the file and line of a missing or broken module", function()
+    local function refusal(extra)
+      return load_error({ "modular" }, { settings = { modular = { extra = extra } } })
+    end
+    local msg = refusal("missing")
+    assert.matches("modular/plugin.lua:22: plugin 'modular': no module 'missing' %(looked for .*/modular/missing.lua%)", msg)
+    assert.matches("modular/broken.lua:2: unexpected symbol near '='", refusal("broken"))
+    assert.matches("modular/fails.lua:3: attempt to index a nil value", refusal("fails"))
+  end)
+
+  it("refuses names that would reach outside the plugin's folder", function()
+    for _, bad in ipairs { "../notes/plugin", "/etc/passwd", "lib/util", "a.b.c", "..", ".hidden", "lib.", "con fig" } do
+      assert.matches("plugin 'modular': require takes a module name like \"forms\"",
+        load_error({ "modular" }, { settings = { modular = { extra = bad } } }), 1, true)
+    end
+  end)
+
+  it("never loads bytecode", function()
+    local core = require "quire.core"
+    local dir = assert(core.mkdtemp("quire-modbin"))
+    os.execute(("cp -r %q %q"):format(fixtures .. "/modular", dir .. "/modular"))
+    local f = assert(io.open(dir .. "/modular/compiled.lua", "wb"))
+    f:write("\27Lua\x54\0\x19\x93\r\n\x1a\n")
+    f:close()
+    local msg = load_error({ "modular" }, { plugin_path = { dir }, settings = { modular = { extra = "compiled" } } })
+    core.remove_tree(dir)
+    assert.matches("attempt to load a binary chunk", msg)
+  end)
+end)
+
 describe("content types from plugins", function()
+  it("names the valid field types when a field has an unknown one", function()
+    local types = require("quire.types").new()
+    local ok, err = pcall(types.define, types, { name = "gig", fields = { venue = "txt" } })
+    assert.is_false(ok)
+    assert.equal("type 'gig': field 'venue' has unknown field type 'txt' (field types: bool, datetime, enum, list, markdown, number, ref, text)", err)
+  end)
+
   it("validates fields with plugin validators, returning every error at once", function()
     local q = site { "notes" }
     local ok, err = pcall(q.content.create, { type = "note", title = "T", fields = { mood = "angry", words = 80 } })
@@ -188,6 +236,24 @@ describe("quire commands for plugins", function()
     -- the running quire binary: /proc/self/exe
     return "/proc/" .. require("quire.core").getpid() .. "/exe"
   end
+
+  it("q:command runs a command of the site and captures its output and exit status", function()
+    local q = site { "notes" }
+    q.content.create { type = "note", title = "one" }
+    local r = q:command("notes-count", "it's \"quoted\"")
+    assert.same({ status = 0, stdout = "1 notes it's \"quoted\"\n", stderr = "" }, r)
+    r = q:command("no-such-command")
+    assert.equal(2, r.status)
+    assert.equal("", r.stdout)
+    assert.matches("unknown command 'no%-such%-command'", r.stderr)
+    -- a command that fails exits 1 naming the plugin; what a command writes the spec reads
+    r = q:command("entries", "create", "--type", "nope", "--title", "x")
+    assert.equal(1, r.status)
+    assert.matches("nope", r.stderr)
+    r = q:command("jobs", "run")
+    assert.equal(0, r.status)
+    assert.equal(2, #q.content.query { type = "note" })
+  end)
 
   it("runs a plugin command, lists it in --help, and prints hook order", function()
     local _, dir = site { "notes", "order_a", "order_b", "order_c" }
