@@ -199,6 +199,7 @@ function M.open(dir, opts)
   quire.hits = require("quire.hits").new(site)
   quire.shares = require("quire.shares").new(site, quire.hits)
   quire.redirects = require("quire.redirects").new(site, quire)
+  quire.media = require("quire.media").new(site, db)
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}
