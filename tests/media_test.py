@@ -75,6 +75,9 @@ def db():
 
 r = quire("init", site)
 assert r.returncode == 0, r.stderr
+# The theme and articles, for the media field type, the hero <picture> and the alt precondition.
+sl = open(os.path.join(site, "site.lua")).read()
+open(os.path.join(site, "site.lua"), "w").write(re.sub(r"(?m)^plugins = \{ \}", 'plugins = { "theme", "article" }', sl))
 site_files = [f for f in os.listdir(site) if not f.startswith("quire.db-")]
 
 
@@ -262,8 +265,37 @@ r = media("update", "999", "--alt", "x")
 check("update of a missing id", r.returncode == 1 and "no media 999" in r.stderr, r.stderr)
 r = media("list", "--format", "json")
 check("list json", sorted(x["id"] for x in json.loads(r.stdout)) == sorted([pid, sid, polyid, tid]), r.stdout[:300])
+r = media("list", "--format", "xml")
+check("list: a bad format", r.returncode == 2, r.stderr)
 r = media("list")
 check("list table", r.returncode == 0 and "A red wall with a blue window" in r.stdout and "3000x4000" in r.stdout, r.stdout)
+
+# --- the media field type and the alt precondition at publish
+def create(fields, *extra):
+    return quire("entries", "create", "--site", site, "--type", "article", "--title", "Green field", "--body", "Text.",
+                 "--fields", json.dumps(fields), *extra)
+
+
+r = create({"hero_media": 99999})
+check("a missing media id refused", r.returncode == 1 and "fields.hero_media: refers to media 99999, which does not exist" in r.stderr, r.stderr)
+r = create({"hero_media": "big"})
+check("a non-id refused", r.returncode == 1 and "must be a media id" in r.stderr, r.stderr)
+r = create({"hero_media": sid}, "--status", "published")
+check("publishing without alt refused", r.returncode == 1 and f"media {sid} has no alt text, which a published Article needs" in r.stderr
+      and f"quire media update {sid} --alt" in r.stderr, r.stderr)
+r = create({"hero_media": sid})
+check("a draft without alt is fine", r.returncode == 0, r.stderr)
+art = int(r.stdout.strip())
+r = quire("entries", "publish", str(art), "--site", site)
+check("publish refused without alt", r.returncode == 1 and "has no alt text" in r.stderr, r.stderr)
+r = create({"hero_media": sid, "hero_alt": "Grass"}, "--status", "published")
+check("the entry's hero_alt is enough", r.returncode == 0, r.stderr)
+media("update", str(sid), "--alt", "A green field")
+r = quire("entries", "publish", str(art), "--site", site)
+check("publish once the media has alt", r.returncode == 0, r.stderr)
+r = media("delete", str(sid))
+check("delete refused while a media field uses it", r.returncode == 1 and f"is used by entries {art}" in r.stderr, r.stderr)
+art_path = time.strftime("/%Y/%m/green-field", time.gmtime())
 
 # --- served by the static path: immutable caching, right type, nosniff
 log = open(os.path.join(work, "serve.log"), "w")
@@ -289,6 +321,17 @@ try:
             check("the bytes on disk", body == open(os.path.join(site, row["variants"][1]["webp"].lstrip("/")), "rb").read())
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{prow['variants'][0]['src']}") as resp:
             check("polyglot served as image/jpeg", resp.headers["Content-Type"] == "image/jpeg")
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}{art_path}").read().decode()
+        fig = re.search(r"<picture>.*?</picture>", page, re.S)
+        check("hero: a <picture>", fig, page[:2000])
+        if fig:
+            pic = fig.group(0)
+            check("hero: webp source with srcset and sizes", re.search(r'<source type="image/webp" srcset="/media/[0-9a-f]{2}/[0-9a-f]{30}-200\.webp 200w" sizes="[^"]+">', pic), pic)
+            check("hero: img with width, height, alt, png srcset", 'width="200" height="100"' in pic and 'alt="A green field"' in pic
+                  and re.search(r'srcset="/media/\S+-200\.png 200w"', pic), pic)
+        media("update", str(sid), "--alt", "A greener field")
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}{art_path}").read().decode()
+        check("a changed alt reaches the cached page", 'alt="A greener field"' in page)
         for bad in ("/media/../site.lua", "/media/%2e%2e/quire.db", "/media/zz/nothing-1.webp"):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{bad}")

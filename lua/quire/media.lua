@@ -42,6 +42,13 @@ end
 
 local function ext_of(format) return format == "jpeg" and "jpg" or format end
 
+-- The stored [[w, h], ...] with whole numbers (cjson reads numbers as floats).
+local function widths_of(row)
+  local out = {}
+  for i, wh in ipairs(json.decode(row.widths)) do out[i] = { math.tointeger(wh[1]), math.tointeger(wh[2]) } end
+  return out
+end
+
 -- A stored row as a plain table for people and templates: the variants with their URLs.
 function M.view(row)
   if not row then return nil end
@@ -50,7 +57,7 @@ function M.view(row)
   v.widths = nil
   v.variants = json.list()
   if row.hash then
-    for _, wh in ipairs(json.decode(row.widths)) do
+    for _, wh in ipairs(widths_of(row)) do
       v.variants[#v.variants + 1] = { width = wh[1], height = wh[2], webp = M.src(row, wh[1], "webp"),
         src = M.src(row, wh[1], ext_of(row.format)) }
     end
@@ -97,6 +104,42 @@ local function title_of(path)
   base = core.trim(base)
   if utf8.len(base) > TITLE_MAX then base = base:sub(1, utf8.offset(base, TITLE_MAX + 1) - 1) end
   return base
+end
+
+-- The media ids in an entry's media fields (a "media" field, or a list of them), by field.
+local function media_ids(t, fields)
+  local out = {}
+  for _, name in ipairs(t.field_order) do
+    local f, v = t.fields[name], fields[name]
+    if f.type == "media" and math.tointeger(v) then
+      out[#out + 1] = { field = name, id = math.tointeger(v), spec = f }
+    elseif f.type == "list" and f.item and f.item.type == "media" and type(v) == "table" then
+      for _, x in ipairs(v) do
+        if math.tointeger(x) then out[#out + 1] = { field = name, id = math.tointeger(x), spec = f } end
+      end
+    end
+  end
+  return out
+end
+
+-- For a type with require_alt: the errors of a published entry whose images lack alt text
+-- (the media's own, or the entry's text in the field's alt_field).
+function M.missing_alt(db, t, fields_json)
+  local errs = {}
+  if type(fields_json) ~= "string" then return errs end
+  local fields = json.decode(fields_json)
+  for _, ref in ipairs(media_ids(t, fields)) do
+    local own = ref.spec.alt_field and fields[ref.spec.alt_field]
+    if type(own) ~= "string" or core.trim(own) == "" then
+      local r = db:row("SELECT alt FROM media WHERE id = ?", ref.id)
+      if r and core.trim(r.alt) == "" then
+        errs[#errs + 1] = { field = "fields." .. ref.field, message = ("media %d has no alt text, which a published %s needs: "
+          .. "describe the image (quire media update %d --alt TEXT)%s"):format(ref.id, t.label or t.name, ref.id,
+          ref.spec.alt_field and (" or set " .. ref.spec.alt_field) or "") }
+      end
+    end
+  end
+  return errs
 end
 
 function M.new(site, db)
@@ -154,6 +197,36 @@ function M.new(site, db)
     return M.view(db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id))
   end
 
+  -- What a template needs to show image id responsively (nil when there is no such row):
+  -- src/srcset in the original format, webp_srcset, width and height (the largest variant's, so
+  -- the browser reserves the space), alt, caption, credit, colour, focal ("x% y%"), sizes (the
+  -- caller's, default the whole viewport). The page is tagged media:ID, which update and delete
+  -- bump, so a changed alt text reaches cached pages.
+  function api.picture(id, sizes)
+    id = math.tointeger(id)
+    if not id then return nil end
+    site.tag("media:" .. id)
+    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    if not row then return nil end
+    local pic = { id = id, alt = row.alt, caption = row.caption ~= "" and row.caption or nil,
+      credit = row.credit ~= "" and row.credit or nil, colour = row.colour, sizes = sizes or "100vw" }
+    if row.focal_x then pic.focal = ("%g%% %g%%"):format(row.focal_x * 100, row.focal_y * 100) end
+    if not row.hash then -- an imported URL without files of ours
+      pic.src = row.url
+      return pic
+    end
+    local src, webp = {}, {}
+    local widths = widths_of(row)
+    for i, wh in ipairs(widths) do
+      src[i] = M.src(row, wh[1], ext_of(row.format)) .. " " .. wh[1] .. "w"
+      webp[i] = M.src(row, wh[1], "webp") .. " " .. wh[1] .. "w"
+    end
+    local top = widths[#widths]
+    pic.src, pic.width, pic.height = M.src(row, top[1], ext_of(row.format)), top[1], top[2]
+    pic.srcset, pic.webp_srcset = table.concat(src, ", "), table.concat(webp, ", ")
+    return pic
+  end
+
   -- Rows newest first; opts { limit (default 100, at most 1000), before = id }.
   function api.list(o)
     o = o or {}
@@ -185,6 +258,23 @@ function M.new(site, db)
     local refs = {}
     for _, r in ipairs(db:rows("SELECT id FROM entries WHERE instr(body, ?) > 0 OR instr(fields, ?) > 0 ORDER BY id LIMIT 100",
       row.hash:sub(3), row.hash:sub(3))) do refs[#refs + 1] = r.id end
+    -- Media fields hold the id: one indexed-by-type query per type that has them.
+    local seen = {}
+    for _, x in ipairs(refs) do seen[x] = true end
+    for _, name in ipairs(site.types:names()) do
+      local t = site.types:get(name)
+      for _, fname in ipairs(t.field_order) do
+        local f = t.fields[fname]
+        if f.type == "media" or (f.type == "list" and f.item and f.item.type == "media") then
+          -- json_each over a number is that one value; over a list, its items.
+          for _, r in ipairs(db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS "
+            .. "(SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT 100", name, "$." .. fname, id)) do
+            if not seen[r.id] then seen[r.id] = true; refs[#refs + 1] = r.id end
+          end
+        end
+      end
+    end
+    table.sort(refs)
     return refs
   end
 
@@ -210,7 +300,7 @@ function M.new(site, db)
       site.audit("media.delete", "media:" .. id, row.title)
       site.bump({ ["media:" .. id] = true })
     end)
-    if row.hash then api.remove_files(row, json.decode(row.widths)) end
+    if row.hash then api.remove_files(row, widths_of(row)) end
     return true
   end
 
@@ -227,7 +317,7 @@ function M.new(site, db)
       if sub:match("^%x%x$") and core.stat(subpath) == "dir" then
         local known = {}
         for _, r in ipairs(db:rows("SELECT hash, format, widths FROM media WHERE hash GLOB ?", sub .. "*")) do
-          for _, wh in ipairs(json.decode(r.widths)) do
+          for _, wh in ipairs(widths_of(r)) do
             known[("%s-%d.webp"):format(r.hash:sub(3), wh[1])] = true
             known[("%s-%d.%s"):format(r.hash:sub(3), wh[1], ext_of(r.format))] = true
           end
