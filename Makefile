@@ -11,7 +11,7 @@ PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite
   libvips-dev libvips-tools
 
 # Only the benchmarks need these.
-BENCH_PACKAGES := hyperfine bc nginx
+BENCH_PACKAGES := hyperfine bc nginx imagemagick
 
 .PHONY: all deps build demo test test-asan bench clean
 

@@ -149,6 +149,10 @@ name = %q
 -- `quire entries empty-trash`.
 -- trash_retention = 30
 
+-- The widths each imported image is made at (quire media add), as WebP and in its own format;
+-- never wider than the image.
+-- image_widths = { 320, 640, 960, 1280, 1920 }
+
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
 
@@ -184,6 +188,8 @@ plugins = { }
 --   pattern_steps = 1000000,  -- steps of one Lua pattern match, plus 100 per byte of its subject
 --   instructions = 10000000,  -- instruction budget of one call into plugin code
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
+--   media_bytes = 26214400,   -- bytes of one image file (quire media add)
+--   media_pixels = 60000000,  -- width x height of one image, from its header
 -- }
 
 -- A plugin's settings are overridden by a table named after it, e.g.
