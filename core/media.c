@@ -35,8 +35,15 @@ static int fail_vips(char *err, size_t errlen, const char *what) {
   return fail(err, errlen, "%s (libvips: %s)", what, msg[0] ? msg : "no detail");
 }
 
+/* libvips' warnings ("not enough data") would reach stderr beside the clear error the caller
+ * gets for the same file: dropped. */
+static void quiet(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data) {
+  (void)domain, (void)level, (void)msg, (void)data;
+}
+
 int qr_media_init(char *err, size_t errlen) {
   if (started) return 0;
+  g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO, quiet, NULL);
   if (VIPS_INIT("quire")) return fail_vips(err, errlen, "libvips could not start");
   /* Only the loaders libvips marks as fuzzed and safe for untrusted input (no ImageMagick,
    * no PDF/SVG renderers); and a small operation cache: each image is decoded once. */
