@@ -185,9 +185,11 @@ function M.new(site, db)
       return new_id
     end)
     if not ok then
-      -- No row names these files: take them away again, unless another process added the
-      -- same image meanwhile (then they are its files).
-      if not db:row("SELECT id FROM media WHERE hash = ?", info.hash) then api.remove_files(row, widths) end
+      -- Another process added the same image meanwhile: the files are its row's (same bytes).
+      local other = db:row("SELECT " .. COLUMNS .. " FROM media WHERE hash = ?", info.hash)
+      if other then return M.view(other), false end
+      -- No row names these files: take them away again.
+      api.remove_files(row, widths)
       return nil, ("%s: %s"):format(path, tostring(id))
     end
     return api.get(id), true
