@@ -13,8 +13,11 @@
 #      measures every size in turn), KEEP=1 keeps the generated sites
 #      (in /tmp/quire-bench-scale-*) and reuses them on the next run with the same KEEP_DIR.
 # Goals (issue 22): median at the largest size <= 1.5x at 1,000 for every page but search
-# (<= 5x); worker RSS <= 1.5x. The sitemap file of the first 10,000 ids lists 1,000 URLs at
-# 1,000 stories and 10,000 from 10,000 on: its output grows, so it is shown but not judged.
+# (<= 5x); worker RSS <= 1.5x. Two outputs grow with the archive, so they are shown but not
+# judged: the sitemap index names one file per 10,000 ids (1 at 1,000 stories, 100 at a
+# million), and the sitemap file of the first 10,000 ids lists 1,000 URLs at 1,000 stories and
+# 10,000 from 10,000 on. On a busy machine the wall times move with the load; the worker's CPU
+# time per request (10 ms ticks, averaged) says what the page itself cost.
 set -euo pipefail
 QUIRE=$(realpath "${QUIRE:-build/quire}")
 REQUESTS=${REQUESTS:-300}
@@ -178,7 +181,10 @@ for mode in ("uncached", "cached"):
         ratio = a[last]["median"] / a[first]["median"]
         cpu_ratio = a[last]["cpu"] / a[first]["cpu"] if a[first]["cpu"] > 0 else float("nan")
         goal = 5 if page.startswith("search") else 1.5
-        verdict = "" if page.startswith("sitemap file") else ("  ok" if ratio <= goal else f"  over {goal}x")
+        # Their output grows with the archive: the index names a file per 10,000 ids, the file
+        # lists up to 10,000 URLs. Shown, not judged.
+        grows = page.startswith("sitemap file") or page == "sitemap index"
+        verdict = "  (output grows)" if grows else ("  ok" if ratio <= goal else f"  over {goal}x")
         print(f"{page:<16}{cells}{ratio:>13.2f}x{cpu_ratio:>7.2f}x{verdict}")
     # The worker's RSS after the pages whose output is bounded (the sitemap file of 10,000 ids
     # comes last: its output, and the memory to build it, grow with the archive up to 10,000).

@@ -16,11 +16,13 @@ static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
 /* ---- Escaping ------------------------------------------------------------------------------ */
 
-enum { ESC_SCRUB = -1, ESC_TEXT, ESC_ATTR, ESC_NODE };
+enum { ESC_SCRUB = -1, ESC_TEXT, ESC_ATTR, ESC_NODE, ESC_NODE_ATTR };
 
 /* What to write for an ASCII byte: NULL keeps it. ESC_TEXT escapes & < > " (safe in text and in
  * double-quoted attributes), ESC_ATTR also ', ESC_NODE only & < > (what the HTML serialization
- * algorithm does for text nodes, so the sanitizer leaves quotes in prose alone). Control
+ * algorithm does for text nodes, so the sanitizer leaves quotes in prose alone). The sanitizer's
+ * modes (ESC_NODE, ESC_NODE_ATTR) also write a CR as "&#13;": a raw one would be read back as LF
+ * (input preprocessing), so sanitized HTML would change when sanitized again. Control
  * characters other than tab, LF and CR are not allowed in HTML text: U+FFFD. */
 static const char *ascii_escape(unsigned char c, int mode) {
   switch (c) {
@@ -28,8 +30,9 @@ static const char *ascii_escape(unsigned char c, int mode) {
     case '<': return "&lt;";
     case '>': return "&gt;";
     case '"': return mode == ESC_NODE ? NULL : "&quot;";
-    case '\'': return mode == ESC_ATTR ? "&#39;" : NULL;
-    case '\t': case '\n': case '\r': return NULL;
+    case '\'': return mode == ESC_ATTR || mode == ESC_NODE_ATTR ? "&#39;" : NULL;
+    case '\r': return mode >= ESC_NODE ? "&#13;" : NULL;
+    case '\t': case '\n': return NULL;
   }
   return c < 0x20 ? REPLACEMENT : NULL;
 }
@@ -444,7 +447,7 @@ static void open_tag(qr_buf_t *out, const qr_html_policy_t *p, const GumboElemen
     PUTS(out, " ");
     qr_buf_puts(out, a->name);
     PUTS(out, "=\"");
-    qr_html_escape_attr(out, a->value, strlen(a->value));
+    escape(out, a->value, strlen(a->value), ESC_NODE_ATTR);
     PUTS(out, "\"");
   }
   if (p->rel && el->tag == GUMBO_TAG_A) {

@@ -256,13 +256,29 @@ int qr_store_migrate(qr_store_t *s) {
                 "database schema version %d is newer than this quire knows (%d); "
                 "upgrade quire instead of opening it with an older binary",
                 applied, known);
-  if (applied == known) return 0;
+  /* Every embedded migration not recorded is applied, not only those above the newest applied:
+   * branches merged in any order can record 0010 before 0008 exists in a binary. */
+  int embedded = 0, recorded = 0;
+  for (const qr_embedded_t *m = qr_embedded_migrations; m->name; m++) embedded++;
+  sqlite3_stmt *st = qr_store_prepare(s, "SELECT count(*) FROM schema_migrations WHERE version <= ?");
+  if (!st) return QR_EDB;
+  sqlite3_bind_int(st, 1, known);
+  if (sqlite3_step(st) == SQLITE_ROW) recorded = sqlite3_column_int(st, 0);
+  qr_store_release(s, st);
+  if (recorded == embedded) return 0;
   /* Rebuilding a table (SQLite's 12-step ALTER) drops it: with foreign keys on, that would
    * cascade into its children. The pragma only works outside a transaction. */
   if ((rc = exec(s, "PRAGMA foreign_keys=OFF"))) return rc;
   for (const qr_embedded_t *m = qr_embedded_migrations; m->name && rc == 0; m++) {
-    int n = migration_number(m->name);
-    if (n > applied) rc = apply_migration(s, m, n);
+    int n = migration_number(m->name), done = 0;
+    if (!(st = qr_store_prepare(s, "SELECT 1 FROM schema_migrations WHERE version = ?"))) {
+      rc = QR_EDB;
+      break;
+    }
+    sqlite3_bind_int(st, 1, n);
+    done = sqlite3_step(st) == SQLITE_ROW;
+    qr_store_release(s, st);
+    if (!done) rc = apply_migration(s, m, n);
   }
   char msg[sizeof s->errmsg];
   snprintf(msg, sizeof msg, "%s", s->errmsg);

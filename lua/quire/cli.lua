@@ -32,6 +32,7 @@ Commands:
                                 the image library: import (resized, metadata stripped), edit, clean up
   audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
+  api-key add|list|revoke       keys of the Content and Admin APIs (quire api-key --help)
   comments list|approve|spam|hold|delete
                                 moderation
   jobs run|list|retry NAME [--site DIR]
@@ -901,6 +902,7 @@ end
 M.parse, M.open_site = parse, open_site
 require("quire.editorial").install(commands, HELP, M)
 require("quire.media").install(commands, HELP, M)
+require("quire.api_keys").install(commands, HELP, M)
 
 -- Whether `quire NAME` is answered by quire itself (its command table, help, version), so no
 -- plugin command may take the name; and the sorted list of those names.

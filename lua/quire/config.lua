@@ -51,7 +51,8 @@ M.defaults = {
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
-  access_log = "string", tls = "table", trash_retention = "number", image_widths = "table",
+  access_log = "string", tls = "table", trash_retention = "number", api = "table",
+  image_widths = "table",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -192,6 +193,15 @@ plugins = { }
 --   media_pixels = 60000000,  -- width x height of one image, from its header
 -- }
 
+-- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).
+-- api = {
+--   content = "key",          -- "open": the Content API needs no key
+--   cors = "",                -- open Content API: allowed origins, space separated, or "*"
+--   max_age = 60,             -- seconds clients may keep a Content API answer
+--   list_max = 100,           -- the largest limit= of a list
+--   admin_rate = 300,         -- Admin API requests per key or user per minute
+-- }
+
 -- A plugin's settings are overridden by a table named after it, e.g.
 -- related = { threshold = 60 }
 ]]):format(name)
@@ -235,6 +245,17 @@ function M.load(dir)
         return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
       elseif k == "image_widths" and not require("quire.media").valid_widths(v) then
         return nil, ("%s: image_widths must be 1 to 16 ascending whole numbers from 16 to 10000, e.g. { 320, 640, 1280 }"):format(path)
+      elseif k == "api" then -- the JSON APIs (lua/quire/api.lua)
+        local defaults = require("quire.api").defaults
+        for ak, av in pairs(v) do
+          if defaults[ak] == nil then return nil, ("%s: unknown api setting '%s'"):format(path, tostring(ak)) end
+          if type(av) ~= type(defaults[ak]) or (ak == "content" and av ~= "open" and av ~= "key")
+            or (type(av) == "number" and (math.type(av) ~= "integer" or av < (ak == "max_age" and 0 or 1))) then
+            return nil, ("%s: api.%s must be %s"):format(path, ak, ak == "content" and '"open" or "key"'
+              or type(defaults[ak]) == "number" and "a whole number" or "a string")
+          end
+        end
+        cfg.api = v
       elseif k == "limits" then
         for lk, lv in pairs(v) do
           if M.defaults.limits[lk] == nil then

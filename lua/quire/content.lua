@@ -1111,18 +1111,19 @@ function M.new(site)
         terms[#terms + 1] = '"' .. word:gsub('"', '""') .. '"'
       end
     end
-    return table.concat(terms, " ")
+    return table.concat(terms, " "), terms
   end
 
   local function escape_html(s)
     return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
   end
 
-  -- A query matching at most SEARCH_EXACT entries is ranked whole by bm25 (titles weigh 5, the
-  -- body 1). One matching more is ranked over its SEARCH_WINDOW newest matches only (bm25 reads
-  -- every match of every word to weigh the words, which grows with the archive): a title match
-  -- first, then the newest; its total is then an estimate from how densely the window matched.
-  local SEARCH_EXACT, SEARCH_WINDOW = 1000, 1000
+  -- A query matching at most SEARCH_EXACT entries, each of its words in at most as many, is
+  -- ranked whole by bm25 (titles weigh 5, the body 1). Otherwise (bm25 reads every entry holding
+  -- each word to weigh the words, which grows with the archive) it is ranked over its
+  -- SEARCH_EXACT newest matches: a title match first, then the newest; if more than that match,
+  -- its total is an estimate from how densely the window matched.
+  local SEARCH_EXACT = 1000
   local function two_digits(n) -- 98,437 -> 98,000: an estimate says no more than it knows
     if n < 100 then return n end
     local scale = 10 ^ (math.floor(math.log(n, 10)) - 1)
@@ -1135,7 +1136,8 @@ function M.new(site)
   function api.search(text, opts)
     opts = opts or {}
     if type(text) ~= "string" then error("quire.content.search takes the text to find", 2) end
-    local match, problem = fts_query(text)
+    local match, problem_or_terms = fts_query(text)
+    local problem, terms = problem_or_terms, problem_or_terms
     if not match then errors.invalid("invalid search", { { field = "text", message = problem } }) end
     local limit, offset = opts.limit or 20, opts.offset or 0
     if math.type(limit) ~= "integer" or limit < 1 or limit > 1000 then error("quire.content.search: limit must be 1..1000", 2) end
@@ -1153,7 +1155,21 @@ function M.new(site)
     local COLUMNS = "SELECT e.id, e.type, e.slug, e.title, e.status, e.published_at"
     local rows, info
     -- Whether more than SEARCH_EXACT entries match: one step past them along the index.
-    if not db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?", match, SEARCH_EXACT) then
+    local function more_than_exact(m)
+      return db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?", m, SEARCH_EXACT) ~= nil
+    end
+    -- The newest matches, one more than SEARCH_EXACT: whether there are more is then known too.
+    local window = db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?", match, SEARCH_EXACT + 1)
+    if #window == 0 then return {}, { total = 0, estimated = false } end
+    local many = #window > SEARCH_EXACT
+    if many then window[#window] = nil end
+    -- bm25 weighs each word by reading every entry that has it: only when each is in few.
+    local weigh = not many
+    for i = 1, #terms do
+      if not weigh or #terms == 1 then break end
+      weigh = not more_than_exact(terms[i])
+    end
+    if weigh then
       rows = db:rows(COLUMNS .. ", bm25(entries_fts, 5.0, 1.0) AS rank FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid"
         .. " WHERE entries_fts MATCH ?" .. filter .. " ORDER BY rank, e.id LIMIT ? OFFSET ?",
         table.unpack(table.move({ limit, offset }, 1, 2, #fparams + 2, { match, table.unpack(fparams) })))
@@ -1161,7 +1177,6 @@ function M.new(site)
       info = { total = db:value("SELECT count(*) FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?" .. filter,
         match, table.unpack(fparams)), estimated = false }
     else
-      local window = db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?", match, SEARCH_WINDOW)
       local lo, ids = window[#window].id, {}
       for i, r in ipairs(window) do ids[i] = r.id end
       local in_title = {}
@@ -1178,7 +1193,8 @@ function M.new(site)
       rows = table.move(found, offset + 1, math.min(#found, offset + limit), 1, {})
       -- The window's matches lie in ids lo..max: as dense below it, with as many filtered out.
       local max = db:value("SELECT max(id) FROM entries")
-      info = { total = math.max(#found, two_digits(math.floor(#found * max / (max - lo + 1)))), estimated = true }
+      info = many and { total = math.max(#found, two_digits(math.floor(#found * max / (max - lo + 1)))), estimated = true }
+        or { total = #found, estimated = false }
     end
     for _, r in ipairs(rows) do
       -- The snippet is HTML: the text escaped, the matches in <mark>.

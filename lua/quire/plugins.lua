@@ -62,7 +62,7 @@ function M.new(site, api)
   local registry = {
     plugins = {},        -- in load order: { name, version, dir, settings, registered = {...} }
     by_name = {},
-    routes = {}, commands = {}, jobs = {}, static_dirs = {},
+    routes = {}, api_routes = {}, commands = {}, jobs = {}, static_dirs = {},
     field_sets = {},     -- name -> { plugin =, fields = { name = spec } } (site:field_set)
     frozen = false,
   }
@@ -316,6 +316,18 @@ function M.new(site, api)
       end
       registry.routes[#registry.routes + 1] = { plugin = p.name, method = method:upper(), pattern = pattern, handler = wrap("route " .. method:upper() .. " " .. pattern, fn) }
       rec.routes[#rec.routes + 1] = method:upper() .. " " .. pattern
+    end
+    -- site:api_route { path = "/things/{id:int}", summary =, query = { { name =, description = } },
+    -- response = JSON Schema, handler = fn(ctx) }: a GET of the Content API (/api/content/v1 +
+    -- path) with its keys, parameter checks, cache tags and OpenAPI entry (lua/quire/api.lua).
+    function reg:api_route(def)
+      open_check("routes")
+      if type(def) ~= "table" or type(def.path) ~= "string" or not def.path:match("^/[%w_{}:/%-]+$") or type(def.handler) ~= "function" then
+        error(("plugin '%s': api_route { path = '/name', handler = fn(ctx), summary =, query =, response = }"):format(p.name), 2)
+      end
+      registry.api_routes[#registry.api_routes + 1] = { plugin = p.name, path = def.path, summary = def.summary,
+        query = def.query, response = def.response, handler = wrap("api route " .. def.path, def.handler) }
+      rec.routes[#rec.routes + 1] = "GET /api/content/v1" .. def.path
     end
     function reg:command(name, help, fn)
       open_check("commands")

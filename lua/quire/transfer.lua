@@ -475,6 +475,33 @@ function M.import(quire, dir)
   local present = {}
   for _, name in ipairs(tables) do present[name] = core.stat(("%s/tables/%s.jsonl"):format(dir, name)) == "file" end
 
+  -- The rowid of the row of table name that has row's values in one of its unique keys (the row
+  -- an insert of row conflicted with), so that references to row follow it there.
+  local unique_keys = {}
+  local function holder_of(name, row)
+    local keys = unique_keys[name]
+    if not keys then
+      keys = {}
+      for _, ix in ipairs(db:rows("SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk'", name)) do
+        local cols = {}
+        for _, c in ipairs(db:rows("SELECT name FROM pragma_index_info(?) ORDER BY seqno", ix.name)) do cols[#cols + 1] = c.name end
+        if #cols > 0 then keys[#keys + 1] = cols end
+      end
+      unique_keys[name] = keys
+    end
+    for _, cols in ipairs(keys) do
+      local where, values = {}, {}
+      for i, c in ipairs(cols) do
+        local v = nonnull(row[c])
+        if v == nil then where = nil break end
+        where[i], values[i] = quote(c) .. " = ?", math.type(v) == "float" and math.tointeger(v) or v
+      end
+      local id = where and db:value(("SELECT rowid FROM %s WHERE %s"):format(quote(name), table.concat(where, " AND ")), table.unpack(values))
+      if id then return id end
+    end
+    return nil
+  end
+
   -- One row of a generic table: foreign keys translated; the row's own id kept when free.
   -- later: { column = old id } for references to rows of the same table, set once it is in.
   local function import_row(name, cols, rowid_alias, row, lineno, later)
@@ -554,7 +581,8 @@ function M.import(quire, dir)
     -- A row whose unique key the site already has is left as the site has it.
     local n, new_id = db:exec(("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING"):format(quote(name),
       table.concat(names, ", "), table.concat(marks, ", ")), table.unpack(values, 1, #names))
-    if old_id and n == 1 then
+    if old_id and n == 0 then new_id = holder_of(name, row) end -- the site's row with the same unique key
+    if old_id and new_id then
       maps[name] = maps[name] or {}
       maps[name][old_id] = new_id
     end

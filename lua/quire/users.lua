@@ -113,6 +113,12 @@ function M.new(site)
     return row and api.get(row.user_id)
   end
 
+  -- The CSRF token of a live session (what a form or X-CSRF-Token must send back), or nil.
+  function api.session_csrf(token)
+    if type(token) ~= "string" or not token:match("^%x+$") then return nil end
+    return db:value("SELECT csrf FROM sessions WHERE id = ? AND expires_at > ?", token_hash(token), time.now())
+  end
+
   function api.list()
     return db:rows("SELECT " .. PUBLIC .. " FROM users ORDER BY login")
   end

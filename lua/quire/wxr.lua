@@ -797,9 +797,17 @@ function M.import(quire, path, opts)
         elseif ctype == "" or ctype == "comment" then
           count("comment", "seen")
           local done = mapped("comment", key .. "#comment-" .. cid_wp)
-          if done and db:row("SELECT id FROM comments WHERE id = ?", done) then
+          local had = done and db:row("SELECT id, status FROM comments WHERE id = ?", done)
+          if had then
             comment_ids[cid_wp] = done
-            count("comment", "unchanged")
+            -- Moderated in WordPress since the last import: the new state, through moderation.
+            local cstatus = COMMENT_STATUS[text(c, "wp:comment_approved") or "0"] or "held"
+            if had.status ~= cstatus then
+              quire.comments.set_status(done, cstatus)
+              count("comment", "updated")
+            else
+              count("comment", "unchanged")
+            end
           else
             local email = text(c, "wp:comment_author_email") or ""
             if email == "" then email = "unknown@invalid.example" end

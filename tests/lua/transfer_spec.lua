@@ -127,15 +127,27 @@ describe("import", function()
     q1.content.update(a, { body = "y" })
     local out = dir1 .. "/../export-merge"
     transfer.export(q1, out, "jsonl")
+    -- and what refers to a term the site already has (by its unique taxonomy and slug), and to
+    -- the entry, without a foreign key: where an import came from
+    q1.content.update(a, { tags = { "Gulls" } })
+    local gulls = q1.store.query("SELECT id FROM terms WHERE slug = 'gulls'")[1].id
+    q1._db:exec("INSERT INTO import_map (source, kind, key, ext_id, local_id) VALUES ('wordpress', 'tag', 'x#gulls', 'gulls', ?),"
+      .. " ('wordpress', 'post', 'x#7', '7', ?)", gulls, a)
+    transfer.export(q1, out, "jsonl")
     local q2 = testing.site()
-    for i = 1, 3 do q2.content.create { type = "article", title = "Ours " .. i } end
+    for i = 1, 3 do q2.content.create { type = "article", title = "Ours " .. i, tags = { "Terns", "Gulls" } } end
     transfer.import(q2, out)
+    local map = {}
+    for _, r in ipairs(q2.store.query("SELECT kind, local_id FROM import_map")) do map[r.kind] = r.local_id end
+    assert.equal(q2.store.query("SELECT id FROM terms WHERE slug = 'gulls'")[1].id, map.tag)
+    assert.equal(q2.content.get { type = "article", slug = "theirs" }.id, map.post)
     local e = q2.content.get { type = "article", slug = "theirs" }
     assert.equal(4, e.id)
     assert.equal(7, q2.store.query("SELECT count FROM shares WHERE entry_id = ?", e.id)[1].count)
     local revs = q2.content.revisions(e.id)
-    assert.equal(2, #revs)
-    assert.equal("y", revs[1].body)
+    assert.equal(3, #revs)
+    assert.same({ "Gulls" }, revs[1].tags)
+    assert.equal("y", revs[2].body)
     assert.same({}, q2.store.check())
   end)
 

@@ -57,6 +57,27 @@ describe("quire import --from wordpress", function()
     assert.equal(4, q.content.count {})
   end)
 
+  it("updates on a second import instead of adding: a comment moderated since takes its new state", function()
+    local before = q.store.query("SELECT (SELECT count(*) FROM entries) AS e, (SELECT count(*) FROM comments) AS c,"
+      .. " (SELECT count(*) FROM redirects) AS r")[1]
+    local f = assert(io.open(fixture, "rb"))
+    local xml = f:read("a"):gsub("<wp:comment_approved><!%[CDATA%[0%]%]></wp:comment_approved>",
+      "<wp:comment_approved><![CDATA[1]]></wp:comment_approved>", 1)
+    f:close()
+    local _, dir = testing.site()
+    f = assert(io.open(dir .. "/again.xml", "w"))
+    f:write(xml)
+    f:close()
+    local report = wxr.import(q, dir .. "/again.xml")
+    assert.same({ 0, 0, 3 }, { report.counts.post.created, report.counts.post.updated, report.counts.post.unchanged })
+    assert.same({ 0, 1, 3 }, { report.counts.comment.created, report.counts.comment.updated, report.counts.comment.unchanged })
+    local after = q.store.query("SELECT (SELECT count(*) FROM entries) AS e, (SELECT count(*) FROM comments) AS c,"
+      .. " (SELECT count(*) FROM redirects) AS r")[1]
+    assert.same(before, after)
+    local e = q.content.get { type = "article", slug = "ferry-timetable" }
+    assert.equal(0, #q.comments.query { entry = e.id, status = "held" })
+  end)
+
   it("refuses a file that is not a WXR export, writing nothing", function()
     local q2, dir = testing.site()
     local f = assert(io.open(dir .. "/bad.xml", "w"))
