@@ -329,7 +329,8 @@ int qr_media_process(const char *path, const char *dir, const qr_media_opts_t *o
       out_file *f = &files[nfiles];
       int e;
       if (k == 0) {
-        e = vips_webpsave_buffer(v, &f->data, &f->len, "Q", 80, "strip", TRUE, NULL);
+        /* effort 2 of 0-6 (libvips default 4): WebP encoding was most of an import's time. */
+        e = vips_webpsave_buffer(v, &f->data, &f->len, "Q", 80, "effort", 2, "strip", TRUE, NULL);
         if (!e) f->len = webp_strip(f->data, f->len);
       }
       else if (strcmp(info->ext, "jpg") == 0)
