@@ -4,8 +4,8 @@
 # (made here with `vips`) each become the same widths, as JPEG and WebP, metadata stripped.
 # quire also hashes, orients, writes atomically (fsync + rename) and records a row per image.
 # Prints thumbnails per second (one width in one format = one thumbnail), the ratios, and the
-# peak resident memory of one process handling the images one after another. WebP: effort 2 for
-# quire and vipsthumbnail; convert with ImageMagick's default method (it has no such option here).
+# peak resident memory of one process handling the images one after another. WebP at the same
+# encoder effort for all three (libwebp method 2).
 set -euo pipefail
 QUIRE=${QUIRE:-build/quire}
 N=${N:-8}
@@ -70,7 +70,7 @@ if command -v convert >/dev/null && convert -version 2>/dev/null | grep -q Image
     b=$(basename "$f" .jpg)
     for w in $WIDTHS; do
       for ext in jpg webp; do
-        r=$(peak convert "$f" -thumbnail "${w}x" -strip -quality 82 "$work/im/$b-$w.$ext")
+        r=$(peak convert "$f" -thumbnail "${w}x" -strip -quality 82 -define webp:method=2 "$work/im/$b-$w.$ext")
         [ "$r" -gt "$m_rss" ] && m_rss=$r
       done
     done
