@@ -66,10 +66,13 @@ static const char *content_type(const char *path) {
   return "application/octet-stream";
 }
 
-/* A name like site.3f9a1c2b.css carries its content hash: it can be cached for a year. */
+/* A name like site.3f9a1c2b.css carries its content hash: it can be cached for a year. So does
+ * a media file's, 30 hex digits of its hash then "-WIDTH.ext" (quire.media). */
 static int fingerprinted(const char *path) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
+  size_t hex = strspn(base, "0123456789abcdef");
+  if (hex >= 30 && base[hex] == '-') return 1;
   const char *dot = strchr(base, '.');
   while (dot) {
     const char *next = strchr(dot + 1, '.');

@@ -473,7 +473,7 @@ function M.new(quire, site)
 
   -- A type's fields as JSON Schema (for /types and the OpenAPI document).
   local KIND = { text = { type = "string" }, markdown = { type = "string" }, number = { type = "number" },
-    bool = { type = "boolean" }, datetime = DATE, ref = { type = "integer" } }
+    bool = { type = "boolean" }, datetime = DATE, ref = { type = "integer" }, media = { type = "integer" } }
   local function field_schema(f)
     if f.type == "enum" then return { type = "string", enum = f.values } end
     if f.type == "list" then return { type = "array", items = f.item and field_schema(f.item) or {} } end

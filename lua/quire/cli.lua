@@ -28,6 +28,8 @@ Commands:
   redirects list|add|delete|check
                                 old URLs answered with 301/302/308; check finds loops, chains, 404s
   terms list|rename|merge       tags and sections
+  media add|list|get|update|delete|prune
+                                the image library: import (resized, metadata stripped), edit, clean up
   audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
   api-key add|list|revoke       keys of the Content and Admin APIs (quire api-key --help)
@@ -483,6 +485,10 @@ function commands.__worker(argv)
   end
   local static = {}
   for _, s in ipairs(quire.plugins.static_dirs) do static[#static + 1] = { "/static/" .. s.plugin .. "/", s.dir } end
+  -- Media files (quire.media) are served from the site's media folder, made now so that images
+  -- added while the server runs are served without a reload.
+  local media_dir = require("quire.media").dir(cfg)
+  if core.stat(media_dir) == "dir" or core.mkdir(media_dir) then static[#static + 1] = { require("quire.media").PREFIX, media_dir } end
   local public = site_dir(opts) .. "/public"
   if core.stat(public) == "dir" then static[#static + 1] = { "/", public } end
   local app = quire.app
@@ -906,6 +912,7 @@ end
 -- The editorial command groups (entries, terms, comments) live in quire.editorial.
 M.parse, M.open_site = parse, open_site
 require("quire.editorial").install(commands, HELP, M)
+require("quire.media").install(commands, HELP, M)
 require("quire.api_keys").install(commands, HELP, M)
 
 -- Whether `quire NAME` is answered by quire itself (its command table, help, version), so no

@@ -42,13 +42,17 @@ M.defaults = {
     pattern_steps = 1000000,       -- steps of one Lua pattern match, plus 100 per byte of its subject
     instructions = 10000000,  -- per call into plugin code
     lua_memory = 256 * 1024 * 1024, -- bytes per Lua state that runs plugins
+    media_bytes = 25 * 1024 * 1024, -- bytes of one image file; larger is refused
+    media_pixels = 60 * 1000 * 1000, -- width x height of one image (from its header; bombs refused)
   },
+  image_widths = { 320, 640, 960, 1280, 1920 }, -- the widths made of each image (never upscaled)
 }
 
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
+  image_widths = "table",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -146,6 +150,10 @@ name = %q
 -- `quire entries empty-trash`.
 -- trash_retention = 30
 
+-- The widths each imported image is made at (quire media add), as WebP and in its own format;
+-- never wider than the image.
+-- image_widths = { 320, 640, 960, 1280, 1920 }
+
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
 
@@ -181,6 +189,8 @@ plugins = { }
 --   pattern_steps = 1000000,  -- steps of one Lua pattern match, plus 100 per byte of its subject
 --   instructions = 10000000,  -- instruction budget of one call into plugin code
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
+--   media_bytes = 26214400,   -- bytes of one image file (quire media add)
+--   media_pixels = 60000000,  -- width x height of one image, from its header
 -- }
 
 -- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).
@@ -233,6 +243,8 @@ function M.load(dir)
         cfg.tls = tls
       elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
         return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
+      elseif k == "image_widths" and not require("quire.media").valid_widths(v) then
+        return nil, ("%s: image_widths must be 1 to 16 ascending whole numbers from 16 to 10000, e.g. { 320, 640, 1280 }"):format(path)
       elseif k == "api" then -- the JSON APIs (lua/quire/api.lua)
         local defaults = require("quire.api").defaults
         for ak, av in pairs(v) do

@@ -133,6 +133,7 @@ function M.new(site)
 
   local function ref_exists(kind, id)
     if kind == "user" then return db:row("SELECT 1 AS ok FROM users WHERE id = ?", id) ~= nil end
+    if kind == "media" then return db:row("SELECT 1 AS ok FROM media WHERE id = ?", id) ~= nil end
     return db:row("SELECT 1 AS ok FROM entries WHERE id = ?", id) ~= nil
   end
 
@@ -311,6 +312,9 @@ function M.new(site)
           if fmemo then fmemo.n = fmemo.n + 1; fmemo[e.fields_json] = encoded end
         end
       end
+    end
+    if t and t.require_alt and #errs == 0 and (row.status == "published" or row.status == "scheduled") then
+      for _, fe in ipairs(require("quire.media").missing_alt(db, t, row.fields or e.fields_json)) do errs[#errs + 1] = fe end
     end
     if #errs > 0 then
       table.sort(errs, function(a, b) return a.field < b.field end)

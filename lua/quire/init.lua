@@ -199,6 +199,7 @@ function M.open(dir, opts)
   quire.hits = require("quire.hits").new(site)
   quire.shares = require("quire.shares").new(site, quire.hits)
   quire.redirects = require("quire.redirects").new(site, quire)
+  quire.media = require("quire.media").new(site, db)
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}
@@ -237,6 +238,7 @@ function M.open(dir, opts)
   for _, k in ipairs(PLUGIN_API) do plugin_api[k] = quire[k] end
   -- No raw SQL for plugins (ATTACH, PRAGMA and runaway queries would escape the sandbox).
   plugin_api.store = { transaction = quire.store.transaction }
+  plugin_api.media = { picture = quire.media.picture } -- read only: uploads go through the core
   local registry = require("quire.plugins").new(site, quire)
   site.hooks = registry.hooks
   quire.filters = { apply = function(name, value, ...) return registry.hooks:apply(name, value, ...) end }

@@ -7,12 +7,14 @@ M.__index = M
 
 local FIELD_TYPES = {
   text = true, markdown = true, number = true, bool = true, datetime = true,
-  ref = true, list = true, enum = true,
+  ref = true, list = true, enum = true, media = true,
 }
 M.FIELD_TYPES = FIELD_TYPES -- for the plugin reference (quire.reference)
 
 -- A field spec is "text" or { "text", required = true, max = 200, default = ..., values = {...},
 -- of = "text", to = "entry"|"user", validate = function(value) return ok, message end }.
+-- "media" holds a media id (quire.media); alt_field = "name" names a text field whose value, when
+-- set, is the image's alt text on this entry instead of the media's own.
 local function normalise_field(type_name, name, spec)
   if type(spec) == "string" then spec = { spec } end
   if type(spec) ~= "table" then
@@ -61,6 +63,8 @@ function M:define(def)
     fields = {},
     field_order = {},
     plugin = def.plugin,
+    -- Published entries of this type need alt text for each image of their media fields.
+    require_alt = def.require_alt == true,
   }
   for name, spec in pairs(def.fields or {}) do
     if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_]*$") then
@@ -132,6 +136,13 @@ local function check_value(f, v, ctx)
     if math.type(v) ~= "integer" then return nil, "must be an id (integer)" end
     if ctx and ctx.ref_exists and not ctx.ref_exists(f.to or "entry", v) then
       return nil, ("refers to %s %d, which does not exist"):format(f.to or "entry", v)
+    end
+    return v
+  elseif t == "media" then
+    if math.type(v) == "float" then v = math.tointeger(v) or v end
+    if math.type(v) ~= "integer" then return nil, "must be a media id (integer; see quire media list)" end
+    if ctx and ctx.ref_exists and not ctx.ref_exists("media", v) then
+      return nil, ("refers to media %d, which does not exist (see quire media list)"):format(v)
     end
     return v
   elseif t == "list" then

@@ -10,6 +10,7 @@ return quire.plugin {
     site:content_type {
       name = "article", label = "Article", permalink = site.settings.permalink, layout = "article",
       field_sets = { "hero" }, -- the theme's hero image, caption and credit
+      require_alt = true, -- a published piece describes its images (hero_media: the media's alt or hero_alt)
       fields = {
         standfirst = { "text", max = 600 },
         dateline = { "text", max = 100 },  -- the place: "Lisbon"

@@ -12,6 +12,7 @@ return quire.plugin {
     site:content_type {
       name = "opinion", label = "Opinion Piece", permalink = settings.permalink, layout = "opinion",
       field_sets = { "hero" }, -- the theme's hero image, caption and credit
+      require_alt = true, -- a published piece describes its images (hero_media: the media's alt or hero_alt)
       fields = {
         standfirst = { "text", max = 600 },
         pull_quote = { "text", max = 400 },

@@ -53,6 +53,7 @@ return quire.plugin {
       hero_image = { "text", max = 2000, validate = function(v)
         return quire.url.safe(v, { "http", "https" }) ~= nil, "must be an http(s) or relative URL"
       end },
+      hero_media = { "media", alt_field = "hero_alt" }, -- an uploaded image (quire media add); wins over hero_image
       hero_alt = { "text", max = 300 },
       hero_caption = { "text", max = 500 },
       hero_credit = { "text", max = 200 },
@@ -143,7 +144,15 @@ return quire.plugin {
       if updated and parts.date and entry.updated_at > entry.published_at and updated.human ~= parts.date.human then
         parts.updated = updated
       end
-      local src = type(f.hero_image) == "string" and quire.url.safe(f.hero_image, { "http", "https" })
+      local pic = f.hero_media and quire.media.picture(f.hero_media, "(max-width: 46rem) calc(100vw - 2rem), 44rem")
+      local function given(v) return type(v) == "string" and v ~= "" and v or nil end
+      if pic then
+        pic.alt = given(f.hero_alt) or pic.alt
+        local caption, credit = given(f.hero_caption) or pic.caption or false, given(f.hero_credit) or pic.credit or false
+        parts.hero = { picture = pic.srcset and pic, src = pic.srcset and pic.src or quire.url.safe(pic.src, { "http", "https" }), alt = pic.alt, caption = caption, credit = credit,
+          figcaption = (caption or credit) and true }
+      end
+      local src = not pic and type(f.hero_image) == "string" and quire.url.safe(f.hero_image, { "http", "https" })
       if src then
         -- A credit is shown even without a caption: photographers are credited whatever the desk writes.
         local caption = type(f.hero_caption) == "string" and f.hero_caption ~= "" and f.hero_caption or false

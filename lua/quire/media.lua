@@ -1,0 +1,433 @@
+-- quire.media: the media library. Images are checked and re-encoded by the C core (libvips,
+-- core/media.c) into DIR/media/ab/cdef…-W.webp and -W.jpg|png (ab cdef…: the SHA-256 of the
+-- original), deduplicated by that hash; the media table holds what pages need (alt, caption,
+-- credit, focal point, size, colour, who uploaded). Served by the static path under /media/.
+local core = require "quire.core"
+local json = require "quire.json"
+local time = require "quire.time"
+
+local M = {}
+
+local TEXT_MAX = { alt = 1000, caption = 2000, credit = 300 }
+local TITLE_MAX = 200
+local MIME = { jpeg = "image/jpeg", png = "image/png", webp = "image/webp" }
+-- Extensions that name an image format: a file whose name says one and whose bytes are another
+-- is refused (the name lies; maybe the file is not what the uploader thinks).
+local EXT_FORMAT = { jpg = "jpeg", jpeg = "jpeg", jpe = "jpeg", png = "png", webp = "webp", gif = "gif",
+  svg = "svg", svgz = "svg", avif = "avif", heic = "heic", tif = "tiff", tiff = "tiff", bmp = "bmp" }
+local COLUMNS = "id, url, title, mime, hash, format, width, height, widths, colour, alt, caption, credit, "
+  .. "focal_x, focal_y, uploaded_by, user_id, entry_id, source, created_at"
+
+function M.valid_widths(v)
+  if type(v) ~= "table" or #v < 1 or #v > 16 then return false end
+  for k in pairs(v) do if math.type(k) ~= "integer" or k < 1 or k > #v then return false end end
+  for i, w in ipairs(v) do
+    if math.type(w) ~= "integer" or w < 16 or w > 10000 or (i > 1 and w <= v[i - 1]) then return false end
+  end
+  return true
+end
+
+-- The site's media folder (DIR/media) and the URL path prefix it is served under.
+function M.dir(cfg) return cfg.dir .. "/media" end
+M.PREFIX = "/media/"
+
+local function opts(cfg)
+  return { max_bytes = cfg.limits.media_bytes, max_pixels = cfg.limits.media_pixels, widths = cfg.image_widths }
+end
+
+-- The URL path of one variant of a stored image: ext "webp" or the original's ("jpg", "png").
+function M.src(row, width, ext)
+  return ("%s%s/%s-%d.%s"):format(M.PREFIX, row.hash:sub(1, 2), row.hash:sub(3), width, ext)
+end
+
+local function ext_of(format) return format == "jpeg" and "jpg" or format end
+
+-- The stored [[w, h], ...] with whole numbers (cjson reads numbers as floats).
+local function widths_of(row)
+  local out = {}
+  for i, wh in ipairs(json.decode(row.widths)) do out[i] = { math.tointeger(wh[1]), math.tointeger(wh[2]) } end
+  return out
+end
+
+-- A stored row as a plain table for people and templates: the variants with their URLs.
+function M.view(row)
+  if not row then return nil end
+  local v = {}
+  for k, x in pairs(row) do v[k] = x end
+  v.widths = nil
+  v.variants = json.list()
+  if row.hash then
+    for _, wh in ipairs(widths_of(row)) do
+      v.variants[#v.variants + 1] = { width = wh[1], height = wh[2], webp = M.src(row, wh[1], "webp"),
+        src = M.src(row, wh[1], ext_of(row.format)) }
+    end
+  end
+  return v
+end
+
+-- Checks alt, caption, credit and focal ("X,Y" from 0 to 1, or {x, y}); returns the columns to
+-- write or nil and the first problem.
+local function check_meta(meta)
+  local out = {}
+  for k, max in pairs(TEXT_MAX) do
+    local s = meta[k]
+    if s ~= nil then
+      if type(s) ~= "string" then return nil, ("%s must be text"):format(k) end
+      if not utf8.len(s) then return nil, ("%s is not valid UTF-8"):format(k) end
+      if utf8.len(s) > max then return nil, ("%s is %d characters; at most %d"):format(k, utf8.len(s), max) end
+      if s:find("[%z\1-\8\11\12\14-\31\127]") then return nil, ("%s contains control characters"):format(k) end
+      out[k] = core.trim(s)
+    end
+  end
+  if meta.focal ~= nil then
+    local x, y
+    if type(meta.focal) == "string" then
+      x, y = meta.focal:match("^%s*([%d.]+)%s*,%s*([%d.]+)%s*$")
+      x, y = tonumber(x), tonumber(y)
+    elseif type(meta.focal) == "table" then
+      x, y = tonumber(meta.focal[1] or meta.focal.x), tonumber(meta.focal[2] or meta.focal.y)
+    end
+    if not x or not y or x < 0 or x > 1 or y < 0 or y > 1 then
+      return nil, ("focal point %q: give X,Y from 0 to 1 (0.5,0.5 is the centre; 0,0 the top left)"):format(tostring(meta.focal))
+    end
+    out.focal_x, out.focal_y = x, y
+  end
+  return out
+end
+
+-- A name fit to show as a title: the last path part, control characters and odd spaces gone,
+-- bounded. The name never reaches the file system (files are named by hash).
+local function title_of(path)
+  local base = path:match("([^/]*)$")
+  base = base:gsub("[%z\1-\31\127]", ""):gsub("%.[^.]*$", "")
+  if not utf8.len(base) then base = base:gsub("[\128-\255]", "") end
+  base = core.trim(base)
+  if utf8.len(base) > TITLE_MAX then base = base:sub(1, utf8.offset(base, TITLE_MAX + 1) - 1) end
+  return base
+end
+
+-- The media ids in an entry's media fields (a "media" field, or a list of them), by field.
+local function media_ids(t, fields)
+  local out = {}
+  for _, name in ipairs(t.field_order) do
+    local f, v = t.fields[name], fields[name]
+    if f.type == "media" and math.tointeger(v) then
+      out[#out + 1] = { field = name, id = math.tointeger(v), spec = f }
+    elseif f.type == "list" and f.item and f.item.type == "media" and type(v) == "table" then
+      for _, x in ipairs(v) do
+        if math.tointeger(x) then out[#out + 1] = { field = name, id = math.tointeger(x), spec = f } end
+      end
+    end
+  end
+  return out
+end
+
+-- For a type with require_alt: the errors of a published entry whose images lack alt text
+-- (the media's own, or the entry's text in the field's alt_field).
+function M.missing_alt(db, t, fields_json)
+  local errs = {}
+  if type(fields_json) ~= "string" then return errs end
+  local fields = json.decode(fields_json)
+  for _, ref in ipairs(media_ids(t, fields)) do
+    local own = ref.spec.alt_field and fields[ref.spec.alt_field]
+    if type(own) ~= "string" or core.trim(own) == "" then
+      local r = db:row("SELECT alt FROM media WHERE id = ?", ref.id)
+      if r and core.trim(r.alt) == "" then
+        errs[#errs + 1] = { field = "fields." .. ref.field, message = ("media %d has no alt text, which a published %s needs: "
+          .. "describe the image (quire media update %d --alt TEXT)%s"):format(ref.id, t.label or t.name, ref.id,
+          ref.spec.alt_field and (" or set " .. ref.spec.alt_field) or "") }
+      end
+    end
+  end
+  return errs
+end
+
+function M.new(site, db)
+  local api = {}
+  local cfg = site.config
+
+  -- Adds the image at path with meta { alt, caption, credit, focal }. Returns the row view and
+  -- true when new, false when the same bytes were already in the library (its row unchanged);
+  -- or nil and a message naming the file and what to do.
+  function api.add(path, meta)
+    meta = meta or {}
+    local cols, err = check_meta(meta)
+    if not cols then return nil, ("%s: %s"):format(path, err) end
+    local probe, perr = core.media_probe(path, opts(cfg))
+    if not probe then return nil, perr end
+    local named = EXT_FORMAT[(path:match("%.([%w]+)$") or ""):lower()]
+    if named and named ~= probe.format then
+      return nil, ("%s: the name says %s but the bytes are %s; rename it to .%s if that is right"):format(
+        path, named:upper(), probe.format:upper(), ext_of(probe.format))
+    end
+    local old = db:row("SELECT " .. COLUMNS .. " FROM media WHERE hash = ?", probe.hash)
+    if old then return M.view(old), false end
+    local dir = M.dir(cfg)
+    if core.stat(dir) ~= "dir" then
+      local ok, merr = core.mkdir(dir)
+      if not ok and core.stat(dir) ~= "dir" then return nil, merr end
+    end
+    local info, ierr = core.media_process(path, dir, opts(cfg))
+    if not info then return nil, ierr end
+    local widths = {}
+    for i, v in ipairs(info.variants) do widths[i] = { v.width, v.height } end
+    local top = info.variants[#info.variants].width
+    local row = { hash = info.hash, format = info.format, width = info.width, height = info.height }
+    local actor = site.actor or {}
+    local ok, id = pcall(site.transaction, function()
+      local _, new_id = db:exec("INSERT INTO media (url, title, mime, hash, format, width, height, widths, colour, "
+        .. "alt, caption, credit, focal_x, focal_y, uploaded_by, user_id, created_at) "
+        .. "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        M.src(row, top, ext_of(info.format)), title_of(path), MIME[info.format], info.hash, info.format,
+        info.width, info.height, json.encode(widths), info.colour, cols.alt or "", cols.caption or "",
+        cols.credit or "", cols.focal_x, cols.focal_y, actor.name, actor.id, time.now())
+      site.audit("media.add", "media:" .. new_id, title_of(path))
+      return new_id
+    end)
+    if not ok then
+      -- Another process added the same image meanwhile: the files are its row's (same bytes).
+      local other = db:row("SELECT " .. COLUMNS .. " FROM media WHERE hash = ?", info.hash)
+      if other then return M.view(other), false end
+      -- No row names these files: take them away again.
+      api.remove_files(row, widths)
+      return nil, ("%s: %s"):format(path, tostring(id))
+    end
+    return api.get(id), true
+  end
+
+  function api.get(id)
+    return M.view(db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id))
+  end
+
+  -- What a template needs to show image id responsively (nil when there is no such row):
+  -- src/srcset in the original format, webp_srcset, width and height (the largest variant's, so
+  -- the browser reserves the space), alt, caption, credit, colour, focal ("x% y%"), sizes (the
+  -- caller's, default the whole viewport). The page is tagged media:ID, which update and delete
+  -- bump, so a changed alt text reaches cached pages.
+  function api.picture(id, sizes)
+    id = math.tointeger(id)
+    if not id then return nil end
+    site.tag("media:" .. id)
+    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    if not row then return nil end
+    local pic = { id = id, alt = row.alt, caption = row.caption ~= "" and row.caption or nil,
+      credit = row.credit ~= "" and row.credit or nil, colour = row.colour, sizes = sizes or "100vw" }
+    if row.focal_x then pic.focal = ("%g%% %g%%"):format(row.focal_x * 100, row.focal_y * 100) end
+    if not row.hash then -- an imported URL without files of ours
+      pic.src = row.url
+      return pic
+    end
+    local src, webp = {}, {}
+    local widths = widths_of(row)
+    for i, wh in ipairs(widths) do
+      src[i] = M.src(row, wh[1], ext_of(row.format)) .. " " .. wh[1] .. "w"
+      webp[i] = M.src(row, wh[1], "webp") .. " " .. wh[1] .. "w"
+    end
+    local top = widths[#widths]
+    pic.src, pic.width, pic.height = M.src(row, top[1], ext_of(row.format)), top[1], top[2]
+    pic.srcset, pic.webp_srcset = table.concat(src, ", "), table.concat(webp, ", ")
+    return pic
+  end
+
+  -- Rows newest first; opts { limit (default 100, at most 1000), before = id }.
+  function api.list(o)
+    o = o or {}
+    local limit = math.min(math.max(tonumber(o.limit) or 100, 1), 1000)
+    local rows = db:rows("SELECT " .. COLUMNS .. " FROM media WHERE id < ? ORDER BY id DESC LIMIT ?",
+      tonumber(o.before) or math.maxinteger, limit)
+    for i, r in ipairs(rows) do rows[i] = M.view(r) end
+    return rows
+  end
+
+  function api.update(id, meta)
+    local cols, err = check_meta(meta)
+    if not cols then return nil, err end
+    if not db:row("SELECT id FROM media WHERE id = ?", id) then return nil, ("no media %s"):format(tostring(id)) end
+    site.transaction(function()
+      for _, k in ipairs({ "alt", "caption", "credit", "focal_x", "focal_y" }) do
+        if cols[k] ~= nil then db:exec("UPDATE media SET " .. k .. " = ? WHERE id = ?", cols[k], id) end
+      end
+      site.audit("media.update", "media:" .. id, nil)
+      site.bump({ ["media:" .. id] = true })
+    end)
+    return api.get(id)
+  end
+
+  -- Entries whose body or fields name the image (its files' URLs or, in a media field, its id).
+  function api.references(id)
+    local row = db:row("SELECT hash FROM media WHERE id = ?", id)
+    if not row or not row.hash then return {} end
+    local refs = {}
+    for _, r in ipairs(db:rows("SELECT id FROM entries WHERE instr(body, ?) > 0 OR instr(fields, ?) > 0 ORDER BY id LIMIT 100",
+      row.hash:sub(3), row.hash:sub(3))) do refs[#refs + 1] = r.id end
+    -- Media fields hold the id: one indexed-by-type query per type that has them.
+    local seen = {}
+    for _, x in ipairs(refs) do seen[x] = true end
+    for _, name in ipairs(site.types:names()) do
+      local t = site.types:get(name)
+      for _, fname in ipairs(t.field_order) do
+        local f = t.fields[fname]
+        if f.type == "media" or (f.type == "list" and f.item and f.item.type == "media") then
+          -- json_each over a number is that one value; over a list, its items.
+          for _, r in ipairs(db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS "
+            .. "(SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT 100", name, "$." .. fname, id)) do
+            if not seen[r.id] then seen[r.id] = true; refs[#refs + 1] = r.id end
+          end
+        end
+      end
+    end
+    table.sort(refs)
+    return refs
+  end
+
+  function api.remove_files(row, widths)
+    local sub = ("%s/%s/"):format(M.dir(cfg), row.hash:sub(1, 2))
+    for _, wh in ipairs(widths) do
+      os.remove(sub .. ("%s-%d.webp"):format(row.hash:sub(3), wh[1]))
+      os.remove(sub .. ("%s-%d.%s"):format(row.hash:sub(3), wh[1], ext_of(row.format)))
+    end
+  end
+
+  -- Deletes the row and its files; refused while an entry refers to it unless force.
+  function api.delete(id, force)
+    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    if not row then return nil, ("no media %s"):format(tostring(id)) end
+    local refs = api.references(id)
+    if #refs > 0 and not force then
+      return nil, ("media %d is used by entr%s %s; change %s first, or delete with --force"):format(id,
+        #refs == 1 and "y" or "ies", table.concat(refs, ", "), #refs == 1 and "it" or "them")
+    end
+    site.transaction(function()
+      db:exec("DELETE FROM media WHERE id = ?", id)
+      site.audit("media.delete", "media:" .. id, row.title)
+      site.bump({ ["media:" .. id] = true })
+    end)
+    if row.hash then api.remove_files(row, widths_of(row)) end
+    return true
+  end
+
+  -- Files under DIR/media no row names (left by a delete that crashed, an older width setting,
+  -- an interrupted add), and temporary files over an hour old. Returns the paths (removed
+  -- unless dry_run) and the bytes they hold.
+  function api.prune(dry_run)
+    local dir = M.dir(cfg)
+    local found = {}
+    if core.stat(dir) ~= "dir" then return found end
+    local now = os.time()
+    for _, sub in ipairs(core.listdir(dir) or {}) do
+      local subpath = dir .. "/" .. sub
+      if sub:match("^%x%x$") and core.stat(subpath) == "dir" then
+        local known = {}
+        for _, r in ipairs(db:rows("SELECT hash, format, widths FROM media WHERE hash GLOB ?", sub .. "*")) do
+          for _, wh in ipairs(widths_of(r)) do
+            known[("%s-%d.webp"):format(r.hash:sub(3), wh[1])] = true
+            known[("%s-%d.%s"):format(r.hash:sub(3), wh[1], ext_of(r.format))] = true
+          end
+        end
+        for _, name in ipairs(core.listdir(subpath) or {}) do
+          local p = subpath .. "/" .. name
+          local kind, mtime = core.stat(p)
+          local stale_tmp = name:match("^%.tmp%-") and mtime and now - mtime > 3600
+          if kind == "file" and not known[name] and (stale_tmp or not name:match("^%.tmp%-")) then
+            found[#found + 1] = p
+            if not dry_run then os.remove(p) end
+          end
+        end
+      end
+    end
+    return found
+  end
+
+  return api
+end
+
+-- `quire media ...`: the CLI group (installed by quire.cli).
+local HELP = [[
+usage: quire media <command> [--site DIR] [--as LOGIN]
+
+  quire media add FILE... [--alt TEXT] [--caption TEXT] [--credit TEXT] [--focal X,Y]
+        import images (JPEG, PNG, WebP; by their bytes, not their names): orientation applied,
+        metadata (camera, location) stripped, widths from image_widths in site.lua, as WebP
+        and the original format, into DIR/media; the same bytes twice give the same media id
+  quire media list [--limit N] [--format table|json]
+  quire media get ID                      the row and its variants' URLs, as JSON
+  quire media update ID [--alt TEXT] [--caption TEXT] [--credit TEXT] [--focal X,Y]
+  quire media delete ID [--force]         the row and its files (refused while entries use it)
+  quire media prune [--dry-run]           remove files under DIR/media that no media row names]]
+
+function M.install(commands, help, cli)
+  help.media = HELP
+  local function fail(code, fmt, ...)
+    io.stderr:write("quire: ", fmt:format(...), "\n")
+    return code
+  end
+  local allowed = { site = "value", as = "value", alt = "value", caption = "value", credit = "value",
+    focal = "value", format = "value", limit = "value", force = "flag", ["dry-run"] = "flag" }
+  commands.media = function(argv)
+    local sub = argv[2]
+    if sub == nil or sub == "--help" or sub == "-h" then print(HELP) return sub and 0 or 2 end
+    local o, pos = cli.parse("media " .. sub, argv, 3, allowed)
+    if not o then return fail(2, "%s", pos) end
+    if o.help then print(HELP) return 0 end
+    local valid = { add = true, list = true, get = true, update = true, delete = true, prune = true }
+    if not valid[sub] then return fail(2, "unknown command 'quire media %s' (see quire media --help)", sub) end
+    if sub == "add" and #pos == 0 then return fail(2, "quire media add needs one or more FILEs") end
+    local needs_id = sub == "get" or sub == "update" or sub == "delete"
+    local id = needs_id and math.tointeger(tonumber(pos[1]))
+    if needs_id and (#pos ~= 1 or not id) then return fail(2, "usage: quire media %s ID (a media id, see quire media list)", sub) end
+    if (sub == "list" or sub == "prune") and #pos > 0 then return fail(2, "quire media %s takes no arguments", sub) end
+    local quire, err = cli.open_site(o, { cli = true })
+    if not quire then return fail(1, "%s", err) end
+    local media = quire.media
+    local meta = { alt = o.alt, caption = o.caption, credit = o.credit, focal = o.focal }
+    if sub == "add" then
+      local failed = 0
+      for _, path in ipairs(pos) do
+        local row, created = media.add(path, meta)
+        if row then
+          print(("media %d: %s  %dx%d  %s%s"):format(row.id, row.url, row.width, row.height, row.colour or "",
+            created and "" or "  (already in the library)"))
+        else
+          failed = failed + 1
+          io.stderr:write("quire: ", tostring(created), "\n")
+        end
+      end
+      if failed > 0 and #pos > 1 then io.stderr:write(("quire: %d of %d files refused\n"):format(failed, #pos)) end
+      return failed == 0 and 0 or 1
+    elseif sub == "list" then
+      local rows = media.list({ limit = o.limit })
+      if o.format == "json" then print(json.encode(json.list(rows))) return 0 end
+      if o.format and o.format ~= "table" then return fail(2, "--format is table or json") end
+      print(("%-6s %-5s %-11s %-8s %-20s %s"):format("ID", "TYPE", "SIZE", "COLOUR", "CREATED", "TITLE / ALT"))
+      for _, r in ipairs(rows) do
+        print(("%-6d %-5s %-11s %-8s %-20s %s%s"):format(r.id, r.format or "-", r.width and (r.width .. "x" .. r.height) or "-",
+          r.colour or "-", r.created_at, r.title, r.alt ~= "" and (" / " .. r.alt) or ""))
+      end
+      if #rows == 0 then print("no media (add with quire media add FILE)") end
+      return 0
+    elseif sub == "get" then
+      local row = media.get(id)
+      if not row then return fail(1, "no media %d (see quire media list)", id) end
+      row.used_by = json.list(media.references(id))
+      print(json.encode(row))
+      return 0
+    elseif sub == "update" then
+      if not (o.alt or o.caption or o.credit or o.focal) then return fail(2, "quire media update ID needs --alt, --caption, --credit or --focal") end
+      local row, uerr = media.update(id, meta)
+      if not row then return fail(1, "%s", uerr) end
+      print(("media %d updated"):format(id))
+      return 0
+    elseif sub == "delete" then
+      local ok, derr = media.delete(id, o.force)
+      if not ok then return fail(1, "%s", derr) end
+      print(("media %d deleted"):format(id))
+      return 0
+    end
+    local found = media.prune(o["dry-run"])
+    for _, p in ipairs(found) do print((o["dry-run"] and "would remove " or "removed ") .. p) end
+    print(("%d file(s) %s"):format(#found, o["dry-run"] and "nothing refers to" or "removed"))
+    return 0
+  end
+end
+
+return M
