@@ -24,6 +24,7 @@ M.FIELD_TYPES = {
   datetime = { "a time: epoch seconds or text (\"2026-03-04\", \"2026-03-04 09:30\", ISO 8601 with offset), stored as UTC text", nil },
   enum = { "one of a fixed list", "values = { \"a\", \"b\", ... } (required)" },
   ref = { "the id of an entry or a user that exists", "to = \"entry\" (default) | \"user\"" },
+  media = { "the id of an image in the media library (quire media add) that exists; with list = true, several", "alt_field = \"name\" (a text field whose value, when set, is the image's alt text on this entry)" },
   list = { "a list (keys 1..n) of text, numbers or booleans", "max = N items, of = field spec of each item (\"text\" or { \"text\", max = 100 })" },
 }
 
@@ -120,6 +121,7 @@ M.FUNCTIONS = {
   ["quire.json.encode"] = { "quire.json.encode(value)", "JSON text", "values JSON cannot carry", "" },
   ["quire.json.list"] = { "quire.json.list([t])", "t marked as a list, so that empty it encodes as []", false, "" },
   ["quire.json.null"] = { "quire.json.null", "JSON's null", false, "" },
+  ["quire.media.picture"] = { "quire.media.picture(id [, sizes])", "what a template needs to show the image responsively: src, srcset, webp_srcset, width, height, alt, caption, credit, colour, focal, sizes; nil when there is no such image (the page is tagged media:ID)", false, "" },
   ["quire.markdown.render"] = { "quire.markdown.render(text [, { untrusted = true, ... }])", "HTML", "opts not a table", "sanitise untrusted output with quire.html.sanitize" },
   ["quire.shares.counts"] = { "quire.shares.counts(entry_id)", "{ total, networks = { name = N } }", false, "tags the page" },
   ["quire.shares.record"] = { "quire.shares.record(entry_id, network, client [, seconds])", "true when counted (once per client, entry and network in seconds, default a day)", false, "" },

@@ -133,7 +133,7 @@ describe("content types from plugins", function()
     local types = require("quire.types").new()
     local ok, err = pcall(types.define, types, { name = "gig", fields = { venue = "txt" } })
     assert.is_false(ok)
-    assert.equal("type 'gig': field 'venue' has unknown field type 'txt' (field types: bool, datetime, enum, list, markdown, number, ref, text)", err)
+    assert.equal("type 'gig': field 'venue' has unknown field type 'txt' (field types: bool, datetime, enum, list, markdown, media, number, ref, text)", err)
   end)
 
   it("validates fields with plugin validators, returning every error at once", function()
