@@ -13,6 +13,9 @@
 typedef struct tag_version {
   struct tag_version *next;
   long long version;
+  /* Its writes within one grace: the first came after moved_ms (the sync before it was seen),
+   * from version burst_from. A page built at burst_from or later misses only writes that young. */
+  long long moved_ms, burst_from;
   char name[];
 } tag_version;
 
@@ -31,6 +34,8 @@ typedef struct entry {
   int ntags;
   size_t bytes;
   long long stored_ms, expires_ms; /* expires_ms 0: until a tag moves */
+  long long withdrawn;             /* QR_CACHE_WITHDRAWN_TAG's version when kept */
+  int refreshing;                  /* given stale: its refresh is queued */
 } entry;
 
 struct qr_cache_s {
@@ -38,11 +43,12 @@ struct qr_cache_s {
   sqlite3_stmt *changed_tags;
   long long last_data_version, last_changes, max_version;
   int synced;
+  long long grace_ms, synced_ms; /* stale-while-revalidate; when the last sync looked */
   tag_version *tags[TAG_BUCKETS];
   entry *buckets[BUCKETS];
   entry *oldest, *newest;
   size_t bytes, max_bytes;
-  unsigned long long entries, hits, misses, evictions, invalidations, expirations;
+  unsigned long long entries, hits, misses, evictions, invalidations, expirations, stale;
 };
 
 static long long now_ms(void) {
@@ -66,6 +72,8 @@ qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes) {
   return c;
 }
 
+void qr_cache_set_grace(qr_cache_t *c, long long grace_ms) { c->grace_ms = grace_ms > 0 ? grace_ms : 0; }
+
 static tag_version **tag_slot(qr_cache_t *c, const char *name, size_t n) {
   tag_version **slot = &c->tags[hash(name, n) % TAG_BUCKETS];
   while (*slot && !(strlen((*slot)->name) == n && memcmp((*slot)->name, name, n) == 0)) slot = &(*slot)->next;
@@ -82,6 +90,9 @@ void qr_cache_sync(qr_cache_t *c) {
   /* data_version moves on other connections' commits; total_changes on this one's. */
   long long dv = qr_store_data_version(c->store);
   long long changes = sqlite3_total_changes64(qr_store_db(c->store));
+  /* A write seen now came after the previous look: its age is at most now - that look. */
+  long long before = c->synced_ms;
+  if (c->grace_ms) c->synced_ms = now_ms();
   if (c->synced && dv == c->last_data_version && changes == c->last_changes) return;
   if (!c->synced) {
     /* The cache starts empty, so only versions that move from now on can make a page stale:
@@ -103,6 +114,10 @@ void qr_cache_sync(qr_cache_t *c) {
     if (!*slot) {
       *slot = qr_xcalloc(1, sizeof(tag_version) + n + 1);
       memcpy((*slot)->name, name, n);
+    }
+    if (c->grace_ms && (!(*slot)->moved_ms || (*slot)->moved_ms + c->grace_ms <= c->synced_ms)) {
+      (*slot)->burst_from = (*slot)->version;
+      (*slot)->moved_ms = before;
     }
     (*slot)->version = v;
     if (v > c->max_version) c->max_version = v;
@@ -147,12 +162,20 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
     c->expirations++;
     return 0;
   }
+  int stale = 0;
   for (int i = 0; i < e->ntags; i++) {
-    if (tag_current(c, e->tags[i].name, strlen(e->tags[i].name)) != e->tags[i].version) {
+    tag_version *t = *tag_slot(c, e->tags[i].name, strlen(e->tags[i].name));
+    if ((t ? t->version : 0) == e->tags[i].version) continue;
+    /* Given stale only while the write is surely younger than the grace, and never once a write
+     * took anything out of public view (it may be this page's entry, or a comment on it). */
+    if (!t || !c->grace_ms || t->moved_ms <= 0 || now - t->moved_ms >= c->grace_ms ||
+        e->tags[i].version < t->burst_from ||
+        tag_current(c, QR_CACHE_WITHDRAWN_TAG, sizeof QR_CACHE_WITHDRAWN_TAG - 1) != e->withdrawn) {
       unlink_entry(c, e);
       c->invalidations++;
-      return 0;
+      return QR_CACHE_MISS;
     }
+    stale = 1;
   }
   res->status = e->res.status;
   qr_http_headers_copy(&res->headers, &e->res.headers);
@@ -178,8 +201,19 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
     c->newest->newer = e;
     c->newest = e;
   }
-  c->hits++;
-  return 1;
+  if (!stale) {
+    c->hits++;
+    return QR_CACHE_HIT;
+  }
+  c->stale++;
+  if (e->refreshing) return QR_CACHE_STALE_QUEUED;
+  e->refreshing = 1;
+  return QR_CACHE_STALE;
+}
+
+void qr_cache_drop(qr_cache_t *c, const char *key, size_t klen) {
+  entry *e = find(c, key, klen);
+  if (e) unlink_entry(c, e);
 }
 
 int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags,
@@ -216,6 +250,7 @@ int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_resp
     }
     p += n;
   }
+  e->withdrawn = tag_current(c, QR_CACHE_WITHDRAWN_TAG, sizeof QR_CACHE_WITHDRAWN_TAG - 1);
   e->bytes = bytes;
   e->stored_ms = now_ms();
   /* A miss is counted here, when a page the cache could keep had to be rendered: static files
@@ -242,7 +277,7 @@ void qr_cache_stats(const qr_cache_t *c, qr_cache_stats_t *out) {
   if (!c) return;
   *out = (qr_cache_stats_t){.hits = c->hits, .misses = c->misses, .entries = c->entries, .bytes = c->bytes,
                             .max_bytes = c->max_bytes, .evictions = c->evictions,
-                            .invalidations = c->invalidations, .expirations = c->expirations};
+                            .invalidations = c->invalidations, .expirations = c->expirations, .stale = c->stale};
 }
 
 int qr_cache_stats_save(const qr_cache_stats_t *s, const char *path) {
@@ -252,9 +287,9 @@ int qr_cache_stats_save(const qr_cache_stats_t *s, const char *path) {
   if (!f) return QR_EIO;
   fprintf(f,
           "pid %d\nhits %llu\nmisses %llu\nentries %llu\nbytes %llu\nmax_bytes %llu\nevictions %llu\n"
-          "invalidations %llu\nexpirations %llu\n",
+          "invalidations %llu\nexpirations %llu\nstale %llu\n",
           (int)getpid(), s->hits, s->misses, s->entries, s->bytes, s->max_bytes, s->evictions, s->invalidations,
-          s->expirations);
+          s->expirations, s->stale);
   int failed = ferror(f) | fclose(f);
   if (failed || rename(tmp, path) != 0) {
     unlink(tmp);

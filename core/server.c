@@ -657,6 +657,7 @@ typedef struct {
   uv_signal_t sigterm, sigusr1;
   uv_check_t flush; /* writes the access log lines of each loop iteration */
   uv_timer_t ticker; /* scheduled work */
+  uv_idle_t busy;    /* running while deferred work waits: the loop does not block */
   qr_server_tick_cb tick;
   void *tick_ud;
   qr_http_server_t *http;
@@ -717,6 +718,9 @@ static int gone_fds[MAX_LISTENERS * 2];
 static volatile sig_atomic_t gone_nfds; /* 0 once a drain closed the listeners (numbers reused) */
 static unsigned gone_drain_s = 30;
 static unsigned own_request_ms, own_drain_ms; /* qr_server_worker_deadlines */
+static qr_server_defer_cb defer_fn;            /* qr_server_worker_defer */
+
+void qr_server_worker_defer(qr_server_defer_cb fn) { defer_fn = fn; }
 
 void qr_server_worker_deadlines(unsigned watchdog_timeout_ms, unsigned drain_timeout_ms) {
   own_request_ms = watchdog_timeout_ms;
@@ -771,6 +775,7 @@ static void on_drained(void *ud) {
   uv_close((uv_handle_t *)&w->sigusr1, NULL);
   uv_close((uv_handle_t *)&w->flush, NULL);
   uv_close((uv_handle_t *)&w->ticker, NULL);
+  uv_close((uv_handle_t *)&w->busy, NULL);
 }
 
 static void on_worker_sigusr1(uv_signal_t *s, int signum) {
@@ -779,8 +784,21 @@ static void on_worker_sigusr1(uv_signal_t *s, int signum) {
   qr_log_access_reopen();
 }
 
+static void on_busy(uv_idle_t *h) { (void)h; }
+
 static void on_loop_check(uv_check_t *h) {
-  (void)h;
+  worker_ctx *w = h->data;
+  if (defer_fn && w->http && defer_fn(w->tick_ud, 0)) {
+    wd_slot *p = w->page;
+    if (p) {
+      p->id[0] = p->method[0] = '\0';
+      snprintf(p->target, sizeof p->target, "deferred work (page refresh)");
+      page_mark(p);
+    }
+    int more = defer_fn(w->tick_ud, 1);
+    if (p) page_mark(p);
+    if (more) uv_idle_start(&w->busy, on_busy); else uv_idle_stop(&w->busy);
+  }
   qr_log_access_flush();
 }
 
@@ -814,7 +832,9 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   uv_signal_init(&w.loop, &w.sigusr1);
   uv_signal_start(&w.sigusr1, on_worker_sigusr1, SIGUSR1);
   uv_unref((uv_handle_t *)&w.sigusr1);
+  uv_idle_init(&w.loop, &w.busy);
   uv_check_init(&w.loop, &w.flush);
+  w.flush.data = &w;
   uv_check_start(&w.flush, on_loop_check);
   uv_unref((uv_handle_t *)&w.flush);
   uv_timer_init(&w.loop, &w.ticker);
