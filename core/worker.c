@@ -219,7 +219,8 @@ static int refresh_queue(qr_worker_t *w, const char *key, size_t klen, const qr_
   r->klen = klen;
   qr_http_request_t *c = &r->req;
   *c = (qr_http_request_t){.method = "GET", .http_minor = req->http_minor, .secure = req->secure,
-                           .accepts_gzip = req->accepts_gzip, .nheaders = req->nheaders};
+                           .accepts_gzip = req->accepts_gzip, .nheaders = req->nheaders,
+                           .fd = -1};
   c->target = qr_xmalloc(req->target_len + 1);
   memcpy(c->target, req->target, req->target_len);
   c->target[req->target_len] = '\0';
