@@ -36,6 +36,8 @@ typedef struct entry {
   long long stored_ms, expires_ms; /* expires_ms 0: until a tag moves */
   long long withdrawn;             /* QR_CACHE_WITHDRAWN_TAG's version when kept */
   int refreshing;                  /* given stale: its refresh is queued */
+  long long second_ms;             /* hits counted per second, to tell a hot page */
+  unsigned hits_now, hits_before;  /* in the second from second_ms, and in the one before */
 } entry;
 
 struct qr_cache_s {
@@ -142,6 +144,16 @@ static void unlink_entry(qr_cache_t *c, entry *e) {
   free(e);
 }
 
+/* Pages asked for less often than this many times a second render at once when stale: the wait
+ * behind one render is short and rare, and their next reader sees the write. */
+#define HOT_PER_SECOND 10
+
+static int hot(const entry *e, long long now) {
+  long long age = now - e->second_ms;
+  unsigned n = age < 1000 ? (e->hits_now > e->hits_before ? e->hits_now : e->hits_before) : age < 2000 ? e->hits_now : 0;
+  return n >= HOT_PER_SECOND;
+}
+
 static entry *find(qr_cache_t *c, const char *key, size_t klen) {
   for (entry *e = c->buckets[hash(key, klen) % BUCKETS]; e; e = e->next)
     if (e->klen == klen && memcmp(e->key, key, klen) == 0) return e;
@@ -168,7 +180,7 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
     if ((t ? t->version : 0) == e->tags[i].version) continue;
     /* Given stale only while the write is surely younger than the grace, and never once a write
      * took anything out of public view (it may be this page's entry, or a comment on it). */
-    if (!t || !c->grace_ms || t->moved_ms <= 0 || now - t->moved_ms >= c->grace_ms ||
+    if (!t || !c->grace_ms || !hot(e, now) || t->moved_ms <= 0 || now - t->moved_ms >= c->grace_ms ||
         e->tags[i].version < t->burst_from ||
         tag_current(c, QR_CACHE_WITHDRAWN_TAG, sizeof QR_CACHE_WITHDRAWN_TAG - 1) != e->withdrawn) {
       unlink_entry(c, e);
@@ -202,6 +214,12 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
     c->newest = e;
   }
   if (!stale) {
+    if (now - e->second_ms >= 1000) {
+      e->hits_before = now - e->second_ms < 2000 ? e->hits_now : 0;
+      e->hits_now = 0;
+      e->second_ms = now;
+    }
+    e->hits_now++;
     c->hits++;
     return QR_CACHE_HIT;
   }
@@ -223,8 +241,13 @@ int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_resp
   if (bytes > c->max_bytes / 8) return 0; /* one page may not crowd out the rest */
   if (lifetime == 0) return 0;
   entry *old = find(c, key, klen);
-  if (old) unlink_entry(c, old);
   entry *e = qr_xcalloc(1, sizeof *e);
+  if (old) { /* a refresh: the page is as hot as it was */
+    e->second_ms = old->second_ms;
+    e->hits_now = old->hits_now;
+    e->hits_before = old->hits_before;
+    unlink_entry(c, old);
+  }
   e->key = qr_xmalloc(klen + 1);
   memcpy(e->key, key, klen);
   e->key[klen] = '\0';

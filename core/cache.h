@@ -14,8 +14,9 @@ typedef struct qr_cache_s qr_cache_t;
 qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes);
 void qr_cache_free(qr_cache_t *c);
 
-/* Stale-while-revalidate: a page whose tags moved may still be given, for at most grace_ms after
- * the write (0, the default: never), while its one refresh is due; see qr_cache_get. */
+/* Stale-while-revalidate: a hot page (asked for 10 times a second or more) whose tags moved may
+ * still be given, for at most grace_ms after the write (0, the default: never), while its one
+ * refresh is due; see qr_cache_get. */
 void qr_cache_set_grace(qr_cache_t *c, long long grace_ms);
 
 /* The tag a write bumps when it takes something out of public view (unpublish, trash, delete, a
@@ -41,7 +42,7 @@ enum {
 
 /* On a fresh hit copies the stored response (status, headers, ETag, and the one body the client
  * will get: the gzip variant when want_gzip and there is one, else the identity body) into res,
- * adds an Age header, and returns QR_CACHE_HIT. A page whose tags moved is given the same way
+ * adds an Age header, and returns QR_CACHE_HIT. A hot page whose tags moved is given the same way
  * (QR_CACHE_STALE, then _QUEUED until it is refreshed) only while the write that moved them is
  * surely less than the grace old (it came after the previous sync, which is less than the grace
  * ago) and no write withdrew anything since the page was kept (QR_CACHE_WITHDRAWN_TAG);

@@ -3,7 +3,8 @@
 # first anonymous request gets the previous copy at once (X-Cache: stale, with its Age) and the
 # page is rendered again after that answer, so the next request gets the new one; past
 # limits.stale_grace_ms, after an unpublish, a trash or a hidden comment, and for logged-in
-# requests, never the old copy; stale_grace_ms = 0 turns it off.
+# requests, never the old copy; only hot pages (10 requests a second) are given stale;
+# stale_grace_ms = 0 turns it off.
 # usage: stale_test.sh QUIRE_BINARY
 set -u
 QUIRE=$1
@@ -53,7 +54,9 @@ get() {
   local x; x=$(tr -d '\r' < "$work/head" | sed -n 's/^X-Cache: //Ip')
   echo "${x:--}"
 }
-warm() { get "$1" >/dev/null; get "$1" >/dev/null; }
+# warm PATH: makes it a hot page (asked for 10 times a second or more): 15 requests on one
+# connection, so to the one worker
+warm() { local a=(); for _ in $(seq 15); do a+=(-o /dev/null "$base$1"); done; curl -s "${a[@]}"; }
 
 start 3000
 check "server started" test -n "$port"
@@ -71,6 +74,13 @@ check "the stale copy says its Age" grep -qi '^Age: [0-9]' "$work/head"
 x=$(get "$a1")
 check "the next request gets the new page ($x)" test "$x" = hit
 check "the new page has the edit" grep -q MARKER-one "$work/body"
+
+# --- a page asked for seldom is rendered at once: its next reader sees the write
+get "$a1" >/dev/null; sleep 2.1; get "$a1" >/dev/null
+ed edit $i1 cold
+x=$(get "$a1")
+check "a cold page is not given stale ($x)" test "$x" = miss
+check "a cold page has the edit" grep -q MARKER-cold "$work/body"
 
 # --- logged-in requests never see a stale copy (they bypass the cache)
 warm "$a1"
@@ -96,6 +106,7 @@ ed trash $i3
 check "a trashed entry is gone at once" test "$(curl -s -o /dev/null -w '%{http_code}' "$base$a3")" = 404
 cid=$(ed comment $i4)
 warm "$a4"
+get "$a4" >/dev/null
 check "the comment shows" grep -q SPAMMY-WORDS "$work/body"
 ed hide $i4 "" "$cid"
 x=$(get "$a4")
