@@ -13,9 +13,15 @@ PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite
 # Only the benchmarks need these.
 BENCH_PACKAGES := hyperfine bc nginx imagemagick
 
-.PHONY: all deps build demo test test-asan bench clean
+# Only the scanner test (QUIRE_SCAN=1, ctest label scan) needs these: `make scan-deps`.
+SCAN_PACKAGES := sqlmap wapiti
+
+.PHONY: all deps build demo test test-asan bench clean scan-deps
 
 all: build
+
+scan-deps:
+	@$(MAKE) --no-print-directory deps PACKAGES="$(SCAN_PACKAGES)"
 
 # Installs missing packages when run as root; otherwise prints the exact command and stops.
 deps:

@@ -13,6 +13,9 @@
 typedef struct tag_version {
   struct tag_version *next;
   long long version;
+  /* Its writes within one grace: the first came after moved_ms (the sync before it was seen),
+   * from version burst_from. A page built at burst_from or later misses only writes that young. */
+  long long moved_ms, burst_from;
   char name[];
 } tag_version;
 
@@ -31,6 +34,10 @@ typedef struct entry {
   int ntags;
   size_t bytes;
   long long stored_ms, expires_ms; /* expires_ms 0: until a tag moves */
+  long long withdrawn;             /* QR_CACHE_WITHDRAWN_TAG's version when kept */
+  int refreshing;                  /* given stale: its refresh is queued */
+  long long second_ms;             /* hits counted per second, to tell a hot page */
+  unsigned hits_now, hits_before;  /* in the second from second_ms, and in the one before */
 } entry;
 
 struct qr_cache_s {
@@ -38,11 +45,12 @@ struct qr_cache_s {
   sqlite3_stmt *changed_tags;
   long long last_data_version, last_changes, max_version;
   int synced;
+  long long grace_ms, synced_ms; /* stale-while-revalidate; when the last sync looked */
   tag_version *tags[TAG_BUCKETS];
   entry *buckets[BUCKETS];
   entry *oldest, *newest;
   size_t bytes, max_bytes;
-  unsigned long long entries, hits, misses, evictions, invalidations, expirations;
+  unsigned long long entries, hits, misses, evictions, invalidations, expirations, stale;
 };
 
 static long long now_ms(void) {
@@ -66,6 +74,8 @@ qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes) {
   return c;
 }
 
+void qr_cache_set_grace(qr_cache_t *c, long long grace_ms) { c->grace_ms = grace_ms > 0 ? grace_ms : 0; }
+
 static tag_version **tag_slot(qr_cache_t *c, const char *name, size_t n) {
   tag_version **slot = &c->tags[hash(name, n) % TAG_BUCKETS];
   while (*slot && !(strlen((*slot)->name) == n && memcmp((*slot)->name, name, n) == 0)) slot = &(*slot)->next;
@@ -82,6 +92,9 @@ void qr_cache_sync(qr_cache_t *c) {
   /* data_version moves on other connections' commits; total_changes on this one's. */
   long long dv = qr_store_data_version(c->store);
   long long changes = sqlite3_total_changes64(qr_store_db(c->store));
+  /* A write seen now came after the previous look: its age is at most now - that look. */
+  long long before = c->synced_ms;
+  if (c->grace_ms) c->synced_ms = now_ms();
   if (c->synced && dv == c->last_data_version && changes == c->last_changes) return;
   if (!c->synced) {
     /* The cache starts empty, so only versions that move from now on can make a page stale:
@@ -103,6 +116,10 @@ void qr_cache_sync(qr_cache_t *c) {
     if (!*slot) {
       *slot = qr_xcalloc(1, sizeof(tag_version) + n + 1);
       memcpy((*slot)->name, name, n);
+    }
+    if (c->grace_ms && (!(*slot)->moved_ms || (*slot)->moved_ms + c->grace_ms <= c->synced_ms)) {
+      (*slot)->burst_from = (*slot)->version;
+      (*slot)->moved_ms = before;
     }
     (*slot)->version = v;
     if (v > c->max_version) c->max_version = v;
@@ -127,6 +144,16 @@ static void unlink_entry(qr_cache_t *c, entry *e) {
   free(e);
 }
 
+/* Pages asked for less often than this many times a second render at once when stale: the wait
+ * behind one render is short and rare, and their next reader sees the write. */
+#define HOT_PER_SECOND 10
+
+static int hot(const entry *e, long long now) {
+  long long age = now - e->second_ms;
+  unsigned n = age < 1000 ? (e->hits_now > e->hits_before ? e->hits_now : e->hits_before) : age < 2000 ? e->hits_now : 0;
+  return n >= HOT_PER_SECOND;
+}
+
 static entry *find(qr_cache_t *c, const char *key, size_t klen) {
   for (entry *e = c->buckets[hash(key, klen) % BUCKETS]; e; e = e->next)
     if (e->klen == klen && memcmp(e->key, key, klen) == 0) return e;
@@ -147,12 +174,20 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
     c->expirations++;
     return 0;
   }
+  int stale = 0;
   for (int i = 0; i < e->ntags; i++) {
-    if (tag_current(c, e->tags[i].name, strlen(e->tags[i].name)) != e->tags[i].version) {
+    tag_version *t = *tag_slot(c, e->tags[i].name, strlen(e->tags[i].name));
+    if ((t ? t->version : 0) == e->tags[i].version) continue;
+    /* Given stale only while the write is surely younger than the grace, and never once a write
+     * took anything out of public view (it may be this page's entry, or a comment on it). */
+    if (!t || !c->grace_ms || !hot(e, now) || t->moved_ms <= 0 || now - t->moved_ms >= c->grace_ms ||
+        e->tags[i].version < t->burst_from ||
+        tag_current(c, QR_CACHE_WITHDRAWN_TAG, sizeof QR_CACHE_WITHDRAWN_TAG - 1) != e->withdrawn) {
       unlink_entry(c, e);
       c->invalidations++;
-      return 0;
+      return QR_CACHE_MISS;
     }
+    stale = 1;
   }
   res->status = e->res.status;
   qr_http_headers_copy(&res->headers, &e->res.headers);
@@ -178,8 +213,25 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
     c->newest->newer = e;
     c->newest = e;
   }
-  c->hits++;
-  return 1;
+  if (!stale) {
+    if (now - e->second_ms >= 1000) {
+      e->hits_before = now - e->second_ms < 2000 ? e->hits_now : 0;
+      e->hits_now = 0;
+      e->second_ms = now;
+    }
+    e->hits_now++;
+    c->hits++;
+    return QR_CACHE_HIT;
+  }
+  c->stale++;
+  if (e->refreshing) return QR_CACHE_STALE_QUEUED;
+  e->refreshing = 1;
+  return QR_CACHE_STALE;
+}
+
+void qr_cache_drop(qr_cache_t *c, const char *key, size_t klen) {
+  entry *e = find(c, key, klen);
+  if (e) unlink_entry(c, e);
 }
 
 int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags,
@@ -189,8 +241,13 @@ int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_resp
   if (bytes > c->max_bytes / 8) return 0; /* one page may not crowd out the rest */
   if (lifetime == 0) return 0;
   entry *old = find(c, key, klen);
-  if (old) unlink_entry(c, old);
   entry *e = qr_xcalloc(1, sizeof *e);
+  if (old) { /* a refresh: the page is as hot as it was */
+    e->second_ms = old->second_ms;
+    e->hits_now = old->hits_now;
+    e->hits_before = old->hits_before;
+    unlink_entry(c, old);
+  }
   e->key = qr_xmalloc(klen + 1);
   memcpy(e->key, key, klen);
   e->key[klen] = '\0';
@@ -216,6 +273,7 @@ int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_resp
     }
     p += n;
   }
+  e->withdrawn = tag_current(c, QR_CACHE_WITHDRAWN_TAG, sizeof QR_CACHE_WITHDRAWN_TAG - 1);
   e->bytes = bytes;
   e->stored_ms = now_ms();
   /* A miss is counted here, when a page the cache could keep had to be rendered: static files
@@ -242,7 +300,7 @@ void qr_cache_stats(const qr_cache_t *c, qr_cache_stats_t *out) {
   if (!c) return;
   *out = (qr_cache_stats_t){.hits = c->hits, .misses = c->misses, .entries = c->entries, .bytes = c->bytes,
                             .max_bytes = c->max_bytes, .evictions = c->evictions,
-                            .invalidations = c->invalidations, .expirations = c->expirations};
+                            .invalidations = c->invalidations, .expirations = c->expirations, .stale = c->stale};
 }
 
 int qr_cache_stats_save(const qr_cache_stats_t *s, const char *path) {
@@ -252,9 +310,9 @@ int qr_cache_stats_save(const qr_cache_stats_t *s, const char *path) {
   if (!f) return QR_EIO;
   fprintf(f,
           "pid %d\nhits %llu\nmisses %llu\nentries %llu\nbytes %llu\nmax_bytes %llu\nevictions %llu\n"
-          "invalidations %llu\nexpirations %llu\n",
+          "invalidations %llu\nexpirations %llu\nstale %llu\n",
           (int)getpid(), s->hits, s->misses, s->entries, s->bytes, s->max_bytes, s->evictions, s->invalidations,
-          s->expirations);
+          s->expirations, s->stale);
   int failed = ferror(f) | fclose(f);
   if (failed || rename(tmp, path) != 0) {
     unlink(tmp);

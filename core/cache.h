@@ -14,6 +14,15 @@ typedef struct qr_cache_s qr_cache_t;
 qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes);
 void qr_cache_free(qr_cache_t *c);
 
+/* Stale-while-revalidate: a hot page (asked for 10 times a second or more) whose tags moved may
+ * still be given, for at most grace_ms after the write (0, the default: never), while its one
+ * refresh is due; see qr_cache_get. */
+void qr_cache_set_grace(qr_cache_t *c, long long grace_ms);
+
+/* The tag a write bumps when it takes something out of public view (unpublish, trash, delete, a
+ * comment hidden): no page kept before that write is given stale any more, only fresh. */
+#define QR_CACHE_WITHDRAWN_TAG "quire:withdrawn"
+
 /* Brings the tag versions up to date when the database changed since the last call. Call it
  * once at the start of each request. */
 void qr_cache_sync(qr_cache_t *c);
@@ -22,9 +31,22 @@ void qr_cache_sync(qr_cache_t *c);
  * or -1 before one did. */
 long long qr_cache_data_version(const qr_cache_t *c);
 
+/* What qr_cache_get found. */
+enum {
+  QR_CACHE_MISS = 0,
+  QR_CACHE_HIT = 1,          /* fresh */
+  QR_CACHE_STALE = 2,        /* the previous copy: the caller must refresh it (qr_cache_put, or
+                              * qr_cache_drop when the refresh may not be kept) */
+  QR_CACHE_STALE_QUEUED = 3, /* the previous copy; its refresh was asked for already */
+};
+
 /* On a fresh hit copies the stored response (status, headers, ETag, and the one body the client
  * will get: the gzip variant when want_gzip and there is one, else the identity body) into res,
- * adds an Age header, and returns 1; a stale or expired entry is dropped and 0 returned. */
+ * adds an Age header, and returns QR_CACHE_HIT. A hot page whose tags moved is given the same way
+ * (QR_CACHE_STALE, then _QUEUED until it is refreshed) only while the write that moved them is
+ * surely less than the grace old (it came after the previous sync, which is less than the grace
+ * ago) and no write withdrew anything since the page was kept (QR_CACHE_WITHDRAWN_TAG);
+ * otherwise a stale or expired entry is dropped and QR_CACHE_MISS returned. */
 int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t *res, int want_gzip);
 
 /* Stores a prepared response (gzip made) under key, tagged with tags (space-separated), at the
@@ -34,6 +56,9 @@ int qr_cache_get(qr_cache_t *c, const char *key, size_t klen, qr_http_response_t
 int qr_cache_put(qr_cache_t *c, const char *key, size_t klen, const qr_http_response_t *res, const char *tags,
                  long lifetime);
 
+/* Drops the page kept under key, if any. */
+void qr_cache_drop(qr_cache_t *c, const char *key, size_t klen);
+
 /* What one worker's cache did since it started (for `quire cache stats`). */
 typedef struct {
   unsigned long long hits;
@@ -42,6 +67,7 @@ typedef struct {
   unsigned long long evictions;     /* least recently used pages dropped to stay under max_bytes */
   unsigned long long invalidations; /* stale pages dropped: a tag they were built from moved */
   unsigned long long expirations;   /* pages dropped when their max-age ran out */
+  unsigned long long stale;         /* previous copies given while their refresh was due */
 } qr_cache_stats_t;
 
 /* Fills out; c may be NULL (the cache is off: all zero). */

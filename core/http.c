@@ -1091,6 +1091,9 @@ static int on_message_complete(llhttp_t *p) {
       .id = c->id,
   };
   req.accepts_gzip = accepts_gzip(qr_http_header(&req, "accept-encoding")); /* once: cache and respond */
+  uv_os_fd_t fd;
+  req.fd = !c->tls && !uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) &&
+           uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? fd : -1;
   qr_http_response_t res = {.status = 200};
   s->cbs.handle(s->cbs.ud, &req, &res);
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;

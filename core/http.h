@@ -48,6 +48,8 @@ typedef struct {
   int secure;          /* 1 when the request came over TLS */
   const char *id;      /* a request id made by the server ("<pid>-s<n>", hex) */
   int accepts_gzip;    /* 1 when Accept-Encoding takes gzip (a "gzip" or "*" coding, q not 0) */
+  int fd;              /* the connection's socket when it is plain HTTP with nothing unsent (the
+                        * master's watchdog may answer a stuck request there), else -1 */
 } qr_http_request_t;
 
 /* The first header named name (lower-case), or NULL. Borrowed from req. */

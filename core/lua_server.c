@@ -187,6 +187,8 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
   lua_settop(L, top);
 }
 
+static int refresh(void *ud, int run) { return qr_worker_refresh(((worker_ud *)ud)->worker, run); }
+
 static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
   qr_worker_handle(((worker_ud *)ud)->worker, req, res);
 }
@@ -352,6 +354,7 @@ static int l_serve_worker(lua_State *L) {
   int ready_fd = (int)opt_size(L, 1, "ready_fd", (size_t)-1);
   qr_http_limits_t limits;
   qr_http_limits_default(&limits);
+  size_t stale_grace_ms = 0;
   lua_getfield(L, 1, "limits");
   if (lua_istable(L, -1)) {
     int t = lua_gettop(L);
@@ -368,11 +371,13 @@ static int l_serve_worker(lua_State *L) {
     limits.body_min_rate = (unsigned)opt_size(L, t, "body_min_rate", limits.body_min_rate);
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
     limits.max_per_ip = (unsigned)opt_size(L, t, "connections_per_ip", limits.max_per_ip);
+    stale_grace_ms = opt_size(L, t, "stale_grace_ms", 0);
     qr_server_worker_deadlines((unsigned)opt_size(L, t, "watchdog_timeout_ms", 0),
                                (unsigned)opt_size(L, t, "drain_timeout_ms", 0));
   }
   lua_pop(L, 1);
   worker_ud w = {.L = L};
+  qr_server_worker_defer(NULL);
   qr_worker_opts_t wo = {.render = render, .ud = &w};
   char hsts[256] = "";
   lua_getfield(L, 1, "handler");
@@ -430,7 +435,11 @@ static int l_serve_worker(lua_State *L) {
   qr_store_t *store = qr_lua_store_get(L, -1);
   lua_pop(L, 1);
   size_t cache_bytes = opt_size(L, 1, "cache_bytes", 0);
-  if (store && cache_bytes) w.cache = qr_cache_new(store, cache_bytes);
+  if (store && cache_bytes) {
+    w.cache = qr_cache_new(store, cache_bytes);
+    qr_cache_set_grace(w.cache, (long long)stale_grace_ms);
+    if (stale_grace_ms) qr_server_worker_defer(refresh);
+  }
   wo.cache = w.cache;
   w.worker = qr_worker_new(&wo);
   qr_http_listener_t listeners[32];

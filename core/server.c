@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ typedef struct {
   _Atomic unsigned long seq;
   unsigned request_ms, drain_ms; /* the worker's own deadlines (its site.lua, so a reload
                                   * changes them), written once before it reports ready */
+  int fd; /* the request's plain-HTTP socket with nothing unsent (qr_http_request_t.fd), or -1 */
   char id[64], method[16], target[176];
 } wd_slot;
 
@@ -445,6 +447,41 @@ static void slot_str(char *out, size_t cap, const char *in, size_t inlen) {
  * that long in one request (in Lua, in C, in SQLite, anywhere): it is named in the log, stopped
  * and replaced at once; the others are untouched. Draining workers past their deadline, and
  * stopped ones past the grace, are killed. */
+/* Answers a stuck worker's request 503 on its own socket, taken from the stopped worker with
+ * pidfd_getfd (Linux 5.6; the master is its parent, so may): 1 when written, and then the
+ * worker must die at once, never answering after us. Plain HTTP with nothing unsent only. */
+static int answer_stuck(worker *w, unsigned long seq) {
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+  int fd = w->page->fd;
+  if (fd < 0) return 0;
+  int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)w->proc.pid, 0);
+  if (pidfd < 0) return 0;
+  int sock = -1;
+  /* Stopped, and still in the same request: it cannot finish while we write. */
+  if (kill(w->proc.pid, SIGSTOP) == 0) {
+    usleep(1000);
+    if (atomic_load_explicit(&w->page->seq, memory_order_acquire) == seq)
+      sock = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  }
+  close(pidfd);
+  if (sock >= 0) {
+    static const char answer[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                                 "Content-Length: 47\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                                 "Service Unavailable: the request took too long\n";
+    ssize_t n = send(sock, answer, sizeof answer - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    shutdown(sock, SHUT_RDWR);
+    close(sock);
+    if (n > 0) return 1;
+  }
+  kill(w->proc.pid, SIGCONT);
+  return 0;
+#else
+  (void)w;
+  (void)seq;
+  return 0;
+#endif
+}
+
 static void on_watchdog(uv_timer_t *t) {
   master *m = t->data;
   uint64_t now = uv_now(m->loop);
@@ -479,8 +516,14 @@ static void on_watchdog(uv_timer_t *t) {
               replace ? " and starting a replacement" : "");
     w->stopped = 1;
     w->draining = 1;
-    if (!w->kill_at || w->kill_at > now + STOP_GRACE_MS) w->kill_at = now + STOP_GRACE_MS;
-    uv_process_kill(&w->proc, SIGTERM);
+    if (answer_stuck(w, seq)) {
+      log_error("watchdog: request %s answered 503; killing worker %d", id, (int)w->proc.pid);
+      uv_process_kill(&w->proc, SIGKILL);
+      w->kill_at = 0;
+    } else {
+      if (!w->kill_at || w->kill_at > now + STOP_GRACE_MS) w->kill_at = now + STOP_GRACE_MS;
+      uv_process_kill(&w->proc, SIGTERM);
+    }
     if (replace) spawn_worker(m, w->generation, w->slot);
   }
 }
@@ -657,6 +700,7 @@ typedef struct {
   uv_signal_t sigterm, sigusr1;
   uv_check_t flush; /* writes the access log lines of each loop iteration */
   uv_timer_t ticker; /* scheduled work */
+  uv_idle_t busy;    /* running while deferred work waits: the loop does not block */
   qr_server_tick_cb tick;
   void *tick_ud;
   qr_http_server_t *http;
@@ -684,6 +728,7 @@ static void watched_handle(void *ud, const qr_http_request_t *req, qr_http_respo
   page_str(p->id, sizeof p->id, req->id ? req->id : "", req->id ? strlen(req->id) : 0);
   page_str(p->method, sizeof p->method, req->method ? req->method : "", req->method ? strlen(req->method) : 0);
   page_str(p->target, sizeof p->target, req->target ? req->target : "", req->target ? req->target_len : 0);
+  p->fd = req->fd;
   page_mark(p);
   w->inner.handle(w->inner.ud, req, res);
   page_mark(p);
@@ -702,6 +747,7 @@ static void on_tick(uv_timer_t *t) {
   if (p) {
     p->id[0] = p->method[0] = '\0';
     snprintf(p->target, sizeof p->target, "scheduled work (jobs, scheduled publishing)");
+    p->fd = -1;
     page_mark(p);
   }
   w->tick(w->tick_ud);
@@ -717,6 +763,9 @@ static int gone_fds[MAX_LISTENERS * 2];
 static volatile sig_atomic_t gone_nfds; /* 0 once a drain closed the listeners (numbers reused) */
 static unsigned gone_drain_s = 30;
 static unsigned own_request_ms, own_drain_ms; /* qr_server_worker_deadlines */
+static qr_server_defer_cb defer_fn;            /* qr_server_worker_defer */
+
+void qr_server_worker_defer(qr_server_defer_cb fn) { defer_fn = fn; }
 
 void qr_server_worker_deadlines(unsigned watchdog_timeout_ms, unsigned drain_timeout_ms) {
   own_request_ms = watchdog_timeout_ms;
@@ -771,6 +820,7 @@ static void on_drained(void *ud) {
   uv_close((uv_handle_t *)&w->sigusr1, NULL);
   uv_close((uv_handle_t *)&w->flush, NULL);
   uv_close((uv_handle_t *)&w->ticker, NULL);
+  uv_close((uv_handle_t *)&w->busy, NULL);
 }
 
 static void on_worker_sigusr1(uv_signal_t *s, int signum) {
@@ -779,8 +829,22 @@ static void on_worker_sigusr1(uv_signal_t *s, int signum) {
   qr_log_access_reopen();
 }
 
+static void on_busy(uv_idle_t *h) { (void)h; }
+
 static void on_loop_check(uv_check_t *h) {
-  (void)h;
+  worker_ctx *w = h->data;
+  if (defer_fn && w->http && defer_fn(w->tick_ud, 0)) {
+    wd_slot *p = w->page;
+    if (p) {
+      p->id[0] = p->method[0] = '\0';
+      snprintf(p->target, sizeof p->target, "deferred work (page refresh)");
+      p->fd = -1;
+      page_mark(p);
+    }
+    int more = defer_fn(w->tick_ud, 1);
+    if (p) page_mark(p);
+    if (more) uv_idle_start(&w->busy, on_busy); else uv_idle_stop(&w->busy);
+  }
   qr_log_access_flush();
 }
 
@@ -814,7 +878,9 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   uv_signal_init(&w.loop, &w.sigusr1);
   uv_signal_start(&w.sigusr1, on_worker_sigusr1, SIGUSR1);
   uv_unref((uv_handle_t *)&w.sigusr1);
+  uv_idle_init(&w.loop, &w.busy);
   uv_check_init(&w.loop, &w.flush);
+  w.flush.data = &w;
   uv_check_start(&w.flush, on_loop_check);
   uv_unref((uv_handle_t *)&w.flush);
   uv_timer_init(&w.loop, &w.ticker);

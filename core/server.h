@@ -42,6 +42,13 @@ typedef void (*qr_server_tick_cb)(void *ud);
 int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, const qr_http_limits_t *limits,
                      const qr_http_callbacks_t *cbs, qr_server_tick_cb tick, unsigned tick_ms);
 
+/* Deferred work (the page cache's refreshes), set before qr_server_worker: fn(ud, 0) says
+ * whether some is waiting; if so, after each loop iteration's I/O (the answers it queued are
+ * written) fn(ud, 1) does one piece, marked in the watchdog page like a request, and says
+ * whether more is waiting (the loop then polls without blocking). ud is cbs->ud. */
+typedef int (*qr_server_defer_cb)(void *ud, int run);
+void qr_server_worker_defer(qr_server_defer_cb fn);
+
 /* The worker's own deadlines (from the site.lua it loaded; 0: the master's), for the watchdog
  * and the drain; call before qr_server_worker. So a reload that changes them takes effect. */
 void qr_server_worker_deadlines(unsigned watchdog_timeout_ms, unsigned drain_timeout_ms);

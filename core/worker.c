@@ -9,9 +9,20 @@
 
 #include "log.h"
 
+/* A page given stale, waiting for its one refresh: the request that found it, copied. */
+typedef struct {
+  char key[1024];
+  size_t klen;
+  qr_http_request_t req;
+} refresh_t;
+
+#define REFRESH_MAX 16 /* pages waiting per worker; past it a stale page is rendered at once */
+
 struct qr_worker_s {
   qr_worker_opts_t o;
   char *hsts;
+  refresh_t refresh[REFRESH_MAX];
+  int nrefresh;
   qr_worker_page_t page; /* reused for every request */
   struct timespec t0;    /* when the request being answered arrived, for its log line */
 };
@@ -23,8 +34,20 @@ qr_worker_t *qr_worker_new(const qr_worker_opts_t *opts) {
   return w;
 }
 
+static void request_free(qr_http_request_t *r) {
+  for (unsigned i = 0; i < r->nheaders; i++) {
+    free(r->headers[i].name);
+    free(r->headers[i].value);
+  }
+  free(r->headers);
+  free(r->target);
+  free((char *)r->remote);
+  free((char *)r->id);
+}
+
 void qr_worker_free(qr_worker_t *w) {
   if (!w) return;
+  for (int i = 0; i < w->nrefresh; i++) request_free(&w->refresh[i].req);
   free(w->hsts);
   qr_buf_free(&w->page.tags);
   free(w);
@@ -187,6 +210,57 @@ static int is_acme_challenge(const qr_http_request_t *req) {
   return req->target_len >= sizeof prefix - 1 && strncmp(req->target, prefix, sizeof prefix - 1) == 0;
 }
 
+/* Queues the refresh of the page under key, as a GET of what req asked (headers and all, no
+ * body); 0 when the queue is full. */
+static int refresh_queue(qr_worker_t *w, const char *key, size_t klen, const qr_http_request_t *req) {
+  if (w->nrefresh == REFRESH_MAX) return 0;
+  refresh_t *r = &w->refresh[w->nrefresh++];
+  memcpy(r->key, key, klen);
+  r->klen = klen;
+  qr_http_request_t *c = &r->req;
+  *c = (qr_http_request_t){.method = "GET", .http_minor = req->http_minor, .secure = req->secure,
+                           .accepts_gzip = req->accepts_gzip, .nheaders = req->nheaders,
+                           .fd = -1};
+  c->target = qr_xmalloc(req->target_len + 1);
+  memcpy(c->target, req->target, req->target_len);
+  c->target[req->target_len] = '\0';
+  c->target_len = req->target_len;
+  c->headers = qr_xcalloc(req->nheaders ? req->nheaders : 1, sizeof *c->headers);
+  for (unsigned i = 0; i < req->nheaders; i++) {
+    c->headers[i].name = qr_xstrdup(req->headers[i].name);
+    c->headers[i].value = qr_xstrdup(req->headers[i].value);
+  }
+  c->remote = qr_xstrdup(req->remote ? req->remote : "");
+  char id[96];
+  snprintf(id, sizeof id, "%s-refresh", req->id ? req->id : "");
+  c->id = qr_xstrdup(id);
+  return 1;
+}
+
+int qr_worker_refresh(qr_worker_t *w, int run) {
+  if (!run || w->nrefresh == 0) return w->nrefresh > 0;
+  refresh_t r = w->refresh[0];
+  memmove(&w->refresh[0], &w->refresh[1], sizeof r * (size_t)--w->nrefresh);
+  qr_cache_sync(w->o.cache);
+  qr_http_response_t res = {0};
+  qr_worker_page_t *page = &w->page;
+  page->private = 0;
+  page->max_age = -1;
+  page->tags.len = 0;
+  w->o.render(w->o.ud, &r.req, qr_cache_data_version(w->o.cache), &res, page);
+  long lifetime = qr_worker_apply(&res, page);
+  int kept = 0;
+  if (lifetime != 0) {
+    qr_http_response_prepare(&res, 1);
+    kept = qr_cache_put(w->o.cache, r.key, r.klen, &res, page->tags.data, lifetime);
+  }
+  /* A page that may not be kept any more (gone, private, an error) is not given stale again. */
+  if (!kept) qr_cache_drop(w->o.cache, r.key, r.klen);
+  qr_http_response_free(&res);
+  request_free(&r.req);
+  return w->nrefresh > 0;
+}
+
 void qr_worker_handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
   qr_worker_t *w = ud;
   clock_gettime(CLOCK_MONOTONIC, &w->t0);
@@ -198,8 +272,16 @@ void qr_worker_handle(void *ud, const qr_http_request_t *req, qr_http_response_t
   char key[1024];
   size_t klen = w->o.cache ? qr_worker_cache_key(req, key, sizeof key) : 0;
   if (klen) qr_cache_sync(w->o.cache);
-  if (klen && qr_cache_get(w->o.cache, key, klen, res, req->accepts_gzip)) {
-    qr_http_response_header(res, "X-Cache", "hit");
+  int got = klen ? qr_cache_get(w->o.cache, key, klen, res, req->accepts_gzip) : QR_CACHE_MISS;
+  if (got == QR_CACHE_STALE && !refresh_queue(w, key, klen, req)) {
+    /* No room to refresh later: this request renders it now, as without a grace. */
+    qr_cache_drop(w->o.cache, key, klen);
+    qr_http_response_free(res);
+    res->status = 200;
+    got = QR_CACHE_MISS;
+  }
+  if (got != QR_CACHE_MISS) {
+    qr_http_response_header(res, "X-Cache", got == QR_CACHE_HIT ? "hit" : "stale");
   } else if (!w->o.statics || !qr_static_serve(w->o.statics, req, res)) {
     qr_worker_page_t *page = &w->page;
     page->private = 0;

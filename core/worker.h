@@ -40,6 +40,11 @@ void qr_worker_free(qr_worker_t *w);
  * HSTS. A qr_http_handler_cb with w as ud. */
 void qr_worker_handle(void *w, const qr_http_request_t *req, qr_http_response_t *res);
 
+/* Stale-while-revalidate: a page the cache gave stale (qr_cache_get) is queued here, rendered
+ * again after the answer was written, and kept (or dropped when it may not be kept any more).
+ * With run 0 says whether a refresh is waiting; with run 1 does one and says whether more are. */
+int qr_worker_refresh(qr_worker_t *w, int run);
+
 /* Writes the access-log line of an answer (a qr_http_log_cb with w as ud): the combined format,
  * then the request id and the seconds taken (or "-" for the server's own error answers). */
 void qr_worker_log(void *w, const qr_http_request_t *req, const qr_http_response_t *res, int status,

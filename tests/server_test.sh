@@ -20,7 +20,8 @@ check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
 cat >> "$work/site/site.lua" <<LUA
 plugins = { "serverfix" }
 plugin_path = { "$FIXTURES" }
-limits = { header_timeout_ms = 1500, keepalive_timeout_ms = 1500, connections_per_ip = 10, request_body = 65536, page_cache_bytes = 1048576 }
+-- Reads right after a write must see it: no stale-while-revalidate here (tests/stale_test.sh).
+limits = { header_timeout_ms = 1500, keepalive_timeout_ms = 1500, connections_per_ip = 10, request_body = 65536, page_cache_bytes = 1048576, stale_grace_ms = 0 }
 LUA
 mkdir -p "$work/site/public/css" "$work/outside"
 printf 'body { color: #111; }\n' > "$work/site/public/css/site.0123abcd.css"

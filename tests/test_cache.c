@@ -158,6 +158,69 @@ int main(void) {
   qr_http_response_free(&out);
   qr_cache_free(c);
 
+  /* Stale-while-revalidate: within the grace of a write a page whose tags moved is given once
+   * with a refresh to make (STALE), then as queued, until the refresh replaces it; never past
+   * the grace, never when it also misses an older write of the tag, never after a withdrawal. */
+  c = qr_cache_new(store, 64 * 1024);
+  qr_cache_set_grace(c, 300);
+  qr_cache_sync(c);
+#define BUMP(tag) CHECK(sqlite3_exec(db, "INSERT INTO cache_tags VALUES ('" tag "', (SELECT max(version) + 1 FROM cache_tags))" \
+                                     " ON CONFLICT (tag) DO UPDATE SET version = excluded.version", NULL, NULL, NULL) == SQLITE_OK)
+#define PUT(key, body) do { page(&res, NULL, NULL, body); CHECK(qr_cache_put(c, key, strlen(key), &res, "entry:9", -1) == 1); \
+                            qr_http_response_free(&res); } while (0)
+#define WARM(key) for (int i = 0; i < 10; i++) { CHECK(get(c, key, &out) == QR_CACHE_HIT); qr_http_response_free(&out); }
+  /* A page asked for seldom renders at once: its next reader sees the write. */
+  PUT("k nine", "cold");
+  for (int i = 0; i < 9; i++) { CHECK(get(c, "k nine", &out) == QR_CACHE_HIT); qr_http_response_free(&out); }
+  BUMP("entry:9");
+  CHECK(get(c, "k nine", &out) == QR_CACHE_MISS);
+  qr_http_response_free(&out);
+  PUT("k nine", "old");
+  WARM("k nine");
+  BUMP("entry:9");
+  CHECK(get(c, "k nine", &out) == QR_CACHE_STALE);
+  CHECK(out.body.len == 3 && memcmp(out.body.data, "old", 3) == 0);
+  CHECK(qr_http_response_get(&out, QR_HDR_AGE, &n) != NULL);
+  qr_http_response_free(&out);
+  CHECK(get(c, "k nine", &out) == QR_CACHE_STALE_QUEUED);
+  qr_http_response_free(&out);
+  PUT("k nine", "new"); /* the refresh: as hot as it was */
+  CHECK(get(c, "k nine", &out) == QR_CACHE_HIT);
+  qr_http_response_free(&out);
+  BUMP("entry:9");
+  usleep(350 * 1000);
+  CHECK(get(c, "k nine", &out) == QR_CACHE_MISS); /* past the grace: dropped */
+  qr_http_response_free(&out);
+  /* A page built before a write that is past the grace is not given stale when the same tag
+   * moves again: its copy misses the older write too. */
+  PUT("k nine", "v1");
+  WARM("k nine");
+  BUMP("entry:9");
+  qr_cache_sync(c);
+  usleep(350 * 1000);
+  qr_cache_sync(c);
+  BUMP("entry:9");
+  CHECK(get(c, "k nine", &out) == QR_CACHE_MISS);
+  qr_http_response_free(&out);
+  /* A withdrawal (unpublish, trash, a comment hidden) ends stale copies of pages kept before. */
+  PUT("k nine", "v2");
+  WARM("k nine");
+  BUMP("entry:9");
+  BUMP("quire:withdrawn");
+  CHECK(get(c, "k nine", &out) == QR_CACHE_MISS);
+  qr_http_response_free(&out);
+  PUT("k nine", "v3"); /* kept after the withdrawal: stale again on an edit */
+  WARM("k nine");
+  BUMP("entry:9");
+  CHECK(get(c, "k nine", &out) == QR_CACHE_STALE);
+  qr_http_response_free(&out);
+  qr_cache_drop(c, "k nine", 6);
+  CHECK(get(c, "k nine", &out) == QR_CACHE_MISS);
+  qr_http_response_free(&out);
+  qr_cache_stats(c, &st);
+  CHECK(st.stale == 3);
+  qr_cache_free(c);
+
   qr_store_close(store);
   return check_summary("cache");
 }

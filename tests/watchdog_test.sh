@@ -82,6 +82,14 @@ attack=$(curl -s -o /dev/null -m 60 -w '%{http_code}' "$base/attack/pattern")
 t1=$(date +%s)
 check "the stuck request ends (got '$attack' after $((t1 - t0)) s; no answer or 503, not a hang)" \
   test "$attack" = 000 -o "$attack" = 503
+# The master answers it 503 on the worker's socket (pidfd_getfd) where the kernel lets it; the
+# log says which, and the client must have got what the log says.
+if grep -q 'watchdog: request .* answered 503' "$work/serve1.log"; then
+  check "the stuck request was answered 503 by the master ($attack)" test "$attack" = 503
+else
+  echo "note: the master could not take the stuck worker's socket (pidfd_getfd); its client saw the connection close"
+  check "without a 503 the connection closed ($attack)" test "$attack" = 000
+fi
 check "the log names the stuck request" within 50 grep -q 'watchdog: worker [0-9]* has been busy for over [0-9]* s with request [0-9a-f]*-[0-9a-z]* GET /attack/pattern (limits.watchdog_timeout_ms = 2000): stopping it and starting a replacement' "$work/serve1.log"
 stuck=$(sed -n 's/.*watchdog: worker \([0-9]*\) has been busy.*/\1/p' "$work/serve1.log" | head -1)
 check "the stuck worker ($stuck) is gone" within 100 gone "$stuck"
@@ -91,7 +99,8 @@ stop_prober
 n=$(wc -l < "$work/probe1.out"); bad_n=$(non200 probe1.out)
 # A probe accepted by the stuck worker in the same instant as the attack (one accept batch) is
 # one of its in-flight requests and is lost with it; any other failure is not.
-check "the concurrent client got 200 throughout ($bad_n of $n not 200)" test "$n" -gt 20 -a "$bad_n" -le 1
+# (The stuck worker answered 503 is killed at once, not 2 s after SIGTERM: a shorter window.)
+check "the concurrent client got 200 throughout ($bad_n of $n not 200)" test "$n" -gt 10 -a "$bad_n" -le 1
 
 # Both workers stuck at once (C and a looping message handler): both replaced, service resumes.
 # (The second goes once the first holds a worker: a worker accepts what is waiting in one go.)

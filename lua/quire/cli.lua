@@ -116,7 +116,8 @@ hit ratio, hits and misses (pages rendered and kept because there was no fresh c
 files and pages that may not be kept count as neither), the pages kept and the bytes they use
 against the cap (site.lua limits.page_cache_bytes, per worker), evictions (least recently used
 pages dropped to stay under the cap), invalidations (pages dropped because a write made them
-stale) and expirations (pages dropped when their max-age ran out). Each worker has its own cache and writes its
+stale), expirations (pages dropped when their max-age ran out) and stale (previous copies given
+while the page rendered again, within limits.stale_grace_ms of an edit). Each worker has its own cache and writes its
 numbers to DIR/.quire/cache-PID every 2 seconds when they change, so they lag by that much.
 Exits 1 when no server is running for the site.
 
@@ -670,7 +671,7 @@ local function live_worker(pid)
   return cmdline:find("__worker", 1, true) ~= nil
 end
 
-local STATS_FIELDS = { "hits", "misses", "entries", "bytes", "max_bytes", "evictions", "invalidations", "expirations" }
+local STATS_FIELDS = { "hits", "misses", "entries", "bytes", "max_bytes", "evictions", "invalidations", "expirations", "stale" }
 
 local function human_bytes(n)
   local units, i = { "B", "KiB", "MiB", "GiB" }, 1
@@ -730,14 +731,14 @@ function commands.cache(argv)
     return 0
   end
   print(("Page cache of %s: %d worker(s), numbers from the last 2 seconds"):format(dir, #workers))
-  local header = ("%-8s %9s %10s %10s %8s %22s %10s %13s %11s"):format("worker", "hit ratio", "hits", "misses",
-    "entries", "bytes used / cap", "evictions", "invalidations", "expirations")
+  local header = ("%-8s %9s %10s %10s %8s %22s %10s %13s %11s %8s"):format("worker", "hit ratio", "hits", "misses",
+    "entries", "bytes used / cap", "evictions", "invalidations", "expirations", "stale")
   print(header)
   local function line(label, s)
     local r = ratio(s)
-    print(("%-8s %9s %10d %10d %8d %22s %10d %13d %11d"):format(label, r and ("%.1f%%"):format(r * 100) or "-",
+    print(("%-8s %9s %10d %10d %8d %22s %10d %13d %11d %8d"):format(label, r and ("%.1f%%"):format(r * 100) or "-",
       s.hits, s.misses, s.entries, human_bytes(s.bytes) .. " / " .. human_bytes(s.max_bytes), s.evictions,
-      s.invalidations, s.expirations))
+      s.invalidations, s.expirations, s.stale or 0))
   end
   for _, w in ipairs(workers) do line(tostring(w.pid), w) end
   if #workers > 1 then line("total", total) end

@@ -121,7 +121,8 @@ function M.new(site)
       if not row then errors.raise("not_found", ("no comment %s"):format(tostring(id))) end
       db:exec("UPDATE comments SET status = ? WHERE id = ?", status, id)
       site.audit("comment." .. status, "comment:" .. id)
-      site.bump({ ["comments:" .. row.entry_id] = true, ["comments:all"] = true })
+      -- A comment hidden is out of public view: no page kept before may be given stale.
+      site.bump({ ["comments:" .. row.entry_id] = true, ["comments:all"] = true, ["quire:withdrawn"] = status ~= "approved" or nil })
       return true
     end)
   end

@@ -36,6 +36,7 @@ M.defaults = {
     connections = 10000,           -- per worker
     connections_per_ip = 256,      -- per client address, per worker
     page_cache_bytes = 64 * 1024 * 1024, -- rendered pages kept per worker
+    stale_grace_ms = 0,            -- a hot page an edit made stale may be given this long while it renders again; 0: never (a site opts in, e.g. 2000)
     busy_timeout_ms = 5000,
     watchdog_timeout_ms = 10000,   -- a worker busy longer with one request is killed and replaced
     drain_timeout_ms = 30000,      -- workers still draining this long after SIGTERM/SIGHUP are killed
@@ -183,6 +184,7 @@ plugins = { }
 --   connections = 10000,      -- connections per worker
 --   connections_per_ip = 256, -- connections per client address, per worker
 --   page_cache_bytes = 67108864, -- rendered pages kept per worker
+--   stale_grace_ms = 0,       -- a hot edited page may be given stale this long while it renders again (0: never; e.g. 2000)
 --   busy_timeout_ms = 5000,   -- how long a write waits for another writer
 --   watchdog_timeout_ms = 10000, -- a worker busy longer with one request is killed and replaced
 --   drain_timeout_ms = 30000, -- after SIGTERM or a reload, workers still draining are killed
@@ -261,8 +263,9 @@ function M.load(dir)
           if M.defaults.limits[lk] == nil then
             return nil, ("%s: unknown limit '%s'"):format(path, lk)
           end
-          if math.type(lv) ~= "integer" or lv <= 0 then
-            return nil, ("%s: limit '%s' must be a positive integer"):format(path, lk)
+          if math.type(lv) ~= "integer" or lv < 0 or (lv == 0 and lk ~= "stale_grace_ms") then
+            return nil, ("%s: limit '%s' must be a positive integer%s"):format(path, lk,
+              lk == "stale_grace_ms" and " (or 0: never)" or "")
           end
           cfg.limits[lk] = lv
         end

@@ -752,6 +752,8 @@ function M.new(site)
     -- Straight into the transaction's set of tags to bump (it is flushed before the commit).
     local pending = site.pending_tags()
     touched(cur, row.tags, row.section or nil, pending)
+    -- Out of public view: no page kept before may be given stale (core/cache.h).
+    if cur.status == "published" and row.status ~= "published" then pending["quire:withdrawn"] = true end
     -- and the lists it was in (entry, list:all and its type are in already)
     local old_tags = cur.tags
     for i = 1, #old_tags do pending[list_tag("tag", old_tags[i])] = true end
@@ -790,7 +792,7 @@ function M.new(site)
     sample(id, "deleted", cur.title, nil)
   end
   local function gone(cur)
-    site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. cur.id] = true }))
+    site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. cur.id] = true, ["quire:withdrawn"] = true }))
   end
 
   -- quire.content.delete(id [, { permanent = true }]) -> true, or false when there is no such

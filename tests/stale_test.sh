@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Stale-while-revalidate in the page cache (issue 14): right after an edit of a public entry the
+# first anonymous request gets the previous copy at once (X-Cache: stale, with its Age) and the
+# page is rendered again after that answer, so the next request gets the new one; past
+# limits.stale_grace_ms, after an unpublish, a trash or a hidden comment, and for logged-in
+# requests, never the old copy; only hot pages (10 requests a second) are given stale;
+# stale_grace_ms = 0 turns it off.
+# usage: stale_test.sh QUIRE_BINARY
+set -u
+QUIRE=$1
+work=$(mktemp -d /tmp/quire-stale-XXXXXX)
+master=""
+stop() { [ -n "$master" ] && { kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; }; master=""; }
+cleanup() { stop; rm -rf "$work"; }
+trap cleanup EXIT
+passed=0 failed=0
+check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
+
+"$QUIRE" init --demo "$work/site" >/dev/null || exit 1
+cp "$work/site/site.lua" "$work/site.lua.orig"
+# The editor: MODE=url prints the N-th published article's id and URL; the other modes
+# (edit, unpublish, trash, comment, hide) act on entry N by id.
+cat > "$work/ed.lua" <<'LUA'
+local n, mode = tonumber(os.getenv("N")), os.getenv("MODE")
+if mode == "url" then
+  local e = quire.content.query { type = "article", status = "published", limit = 1000 }[n]
+  print(e.id .. " " .. quire.content.url(e))
+  return
+end
+local e = quire.content.get(n)
+if mode == "edit" then quire.content.update(e.id, { body = e.body .. "\n\nMARKER-" .. os.getenv("MARK") }) end
+if mode == "unpublish" then quire.content.update(e.id, { status = "draft" }) end
+if mode == "trash" then quire.content.trash(e.id) end
+if mode == "comment" then
+  print(quire.comments.create { entry = e.id, author_name = "A", author_email = "a@example.org", body = "SPAMMY-WORDS", status = "approved" })
+end
+if mode == "hide" then quire.comments.set_status(tonumber(os.getenv("C")), "spam") end
+LUA
+ed() { MODE=$1 N=$2 MARK=${3:-} C=${4:-} "$QUIRE" run --yes --site "$work/site" "$work/ed.lua" 2>/dev/null; }
+
+start() { # start GRACE_MS
+  cp "$work/site.lua.orig" "$work/site/site.lua"
+  printf 'limits = { stale_grace_ms = %s }\n' "$1" >> "$work/site/site.lua"
+  "$QUIRE" serve --site "$work/site" --listen 127.0.0.1:0 --workers 1 > "$work/serve.log" 2>&1 &
+  master=$!
+  for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
+  port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
+  base="http://127.0.0.1:$port"
+}
+# get PATH [curl args]: the body to $work/body, prints the X-Cache value ("-" when none)
+get() {
+  local p=$1; shift
+  curl -s -D "$work/head" -o "$work/body" "$@" "$base$p"
+  local x; x=$(tr -d '\r' < "$work/head" | sed -n 's/^X-Cache: //Ip')
+  echo "${x:--}"
+}
+# warm PATH: makes it a hot page (asked for 10 times a second or more): 15 requests on one
+# connection, so to the one worker
+warm() { local a=(); for _ in $(seq 15); do a+=(-o /dev/null "$base$1"); done; curl -s "${a[@]}"; }
+
+start 3000
+check "server started" test -n "$port"
+read -r i1 a1 <<<"$(ed url 1)"; read -r i2 a2 <<<"$(ed url 2)"; read -r i3 a3 <<<"$(ed url 3)"
+read -r i4 a4 <<<"$(ed url 4)"; read -r i5 _ <<<"$(ed url 5)"
+
+# --- an edit: the first request gets the old copy at once, the next one the new page
+warm "$a1"
+check "warm page is a hit" test "$(get "$a1")" = hit
+ed edit $i1 one
+x=$(get "$a1")
+check "first request after an edit is stale ($x)" test "$x" = stale
+check "the stale copy is the old page" bash -c "! grep -q MARKER-one '$work/body'"
+check "the stale copy says its Age" grep -qi '^Age: [0-9]' "$work/head"
+x=$(get "$a1")
+check "the next request gets the new page ($x)" test "$x" = hit
+check "the new page has the edit" grep -q MARKER-one "$work/body"
+
+# --- a page asked for seldom is rendered at once: its next reader sees the write
+get "$a1" >/dev/null; sleep 2.1; get "$a1" >/dev/null
+ed edit $i1 cold
+x=$(get "$a1")
+check "a cold page is not given stale ($x)" test "$x" = miss
+check "a cold page has the edit" grep -q MARKER-cold "$work/body"
+
+# --- logged-in requests never see a stale copy (they bypass the cache)
+warm "$a1"
+ed edit $i1 two
+x=$(get "$a1" -H 'Cookie: quire_session=abc')
+check "a logged-in request is never stale ($x)" test "$x" = -
+check "a logged-in request sees the edit" grep -q MARKER-two "$work/body"
+
+# --- past the grace: never the old copy
+warm "$a2"
+ed edit $i2 three
+sleep 3.2
+x=$(get "$a2")
+check "past the grace the page is rendered again ($x)" test "$x" = miss
+check "past the grace the page has the edit" grep -q MARKER-three "$work/body"
+
+# --- taken out of public view: never stale
+warm "$a2"
+ed unpublish $i2
+check "an unpublished entry is gone at once" test "$(curl -s -o /dev/null -w '%{http_code}' "$base$a2")" = 404
+warm "$a3"
+ed trash $i3
+check "a trashed entry is gone at once" test "$(curl -s -o /dev/null -w '%{http_code}' "$base$a3")" = 404
+cid=$(ed comment $i4)
+warm "$a4"
+get "$a4" >/dev/null
+check "the comment shows" grep -q SPAMMY-WORDS "$work/body"
+ed hide $i4 "" "$cid"
+x=$(get "$a4")
+check "a hidden comment is gone at once ($x)" test "$x" = miss
+check "the hidden comment is not shown" bash -c "! grep -q SPAMMY-WORDS '$work/body'"
+# A withdrawal anywhere ends stale copies of every page kept before it.
+warm "$a1"
+ed unpublish $i5 >/dev/null
+ed edit $i1 four
+x=$(get "$a1")
+check "no stale copy of pages kept before a withdrawal ($x)" test "$x" = miss
+
+# --- stale_grace_ms = 0: off
+stop
+start 0
+warm "$a1"
+ed edit $i1 five
+x=$(get "$a1")
+check "grace 0: the first request after an edit renders ($x)" test "$x" = miss
+check "grace 0: it has the edit" grep -q MARKER-five "$work/body"
+
+echo "stale: $passed passed, $failed failed"
+[ "$failed" = 0 ]
