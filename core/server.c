@@ -443,10 +443,6 @@ static void slot_str(char *out, size_t cap, const char *in, size_t inlen) {
   out[n] = '\0';
 }
 
-/* The watchdog, every scan_ms: a worker whose seq is odd and unchanged for request_ms has spent
- * that long in one request (in Lua, in C, in SQLite, anywhere): it is named in the log, stopped
- * and replaced at once; the others are untouched. Draining workers past their deadline, and
- * stopped ones past the grace, are killed. */
 /* Answers a stuck worker's request 503 on its own socket, taken from the stopped worker with
  * pidfd_getfd (Linux 5.6; the master is its parent, so may): 1 when written, and then the
  * worker must die at once, never answering after us. Plain HTTP with nothing unsent only. */
@@ -482,6 +478,10 @@ static int answer_stuck(worker *w, unsigned long seq) {
 #endif
 }
 
+/* The watchdog, every scan_ms: a worker whose seq is odd and unchanged for request_ms has spent
+ * that long in one request (in Lua, in C, in SQLite, anywhere): it is named in the log, stopped
+ * and replaced at once; the others are untouched. Draining workers past their deadline, and
+ * stopped ones past the grace, are killed. */
 static void on_watchdog(uv_timer_t *t) {
   master *m = t->data;
   uint64_t now = uv_now(m->loop);
