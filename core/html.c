@@ -22,8 +22,9 @@ enum { ESC_SCRUB = -1, ESC_TEXT, ESC_ATTR, ESC_NODE, ESC_NODE_ATTR };
  * double-quoted attributes), ESC_ATTR also ', ESC_NODE only & < > (what the HTML serialization
  * algorithm does for text nodes, so the sanitizer leaves quotes in prose alone). The sanitizer's
  * modes (ESC_NODE, ESC_NODE_ATTR) also write a CR as "&#13;": a raw one would be read back as LF
- * (input preprocessing), so sanitized HTML would change when sanitized again. Control
- * characters other than tab, LF and CR are not allowed in HTML text: U+FFFD. */
+ * (input preprocessing), so sanitized HTML would change when sanitized again. Controls (C0
+ * but tab, LF and CR; DEL; C1, U+0080-U+009F) are not allowed in HTML text, and a parser does
+ * not read them back as written: U+FFFD. */
 static const char *ascii_escape(unsigned char c, int mode) {
   switch (c) {
     case '&': return "&amp;";
@@ -34,7 +35,7 @@ static const char *ascii_escape(unsigned char c, int mode) {
     case '\r': return mode >= ESC_NODE ? "&#13;" : NULL;
     case '\t': case '\n': return NULL;
   }
-  return c < 0x20 ? REPLACEMENT : NULL;
+  return c < 0x20 || c == 0x7f ? REPLACEMENT : NULL;
 }
 
 /* Shared loop of the escapers and the scrubber: copies runs of untouched bytes in one append. */
@@ -50,7 +51,7 @@ static void escape(qr_buf_t *out, const char *s, size_t n, int mode) {
       uint32_t cp;
       int len = qr_utf8_decode(s + i, n - i, &cp);
       if (len) step = (size_t)len;
-      else rep = REPLACEMENT;
+      if (!len || (mode >= 0 && cp <= 0x9f)) rep = REPLACEMENT; /* invalid, or a C1 control */
     }
     if (rep) {
       qr_buf_append(out, s + run, i - run);

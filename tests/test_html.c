@@ -70,6 +70,10 @@ static void test_sanitize(void) {
   CHECK(qr_html_policy_allow_scheme(p, NULL, "java script") == QR_EINVAL);
   /* A CR (from "&#13;") stays a CR when the output is parsed again: written as a reference. */
   CHECK_STR(sanitize("<abbr title=\"a&#13;b\">x&#13;y</abbr>", p), "<abbr title=\"a&#13;b\">x&#13;y</abbr>");
+  /* A C1 control (from "&#x8d;" or raw) and DEL are not HTML text: U+FFFD, the same when
+   * sanitized again (found by fuzz_markdown; tests/fuzz/markdown/crash-c1-control). */
+  CHECK_STR(sanitize("<p>a&#x8d;b\x7f</p>", p), "<p>a\xEF\xBF\xBD" "b\xEF\xBF\xBD</p>");
+  CHECK_STR(sanitize("<p>a\xC2\x8D" "b</p>", p), "<p>a\xEF\xBF\xBD" "b</p>");
   qr_html_policy_free(p);
 
   qr_html_policy_t *c = qr_html_policy_new();
