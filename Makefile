@@ -82,6 +82,9 @@ package: build
 # tests/fuzz/TARGET/crash-*, where the normal `ctest` replays it from then on: commit it with the fix.
 FUZZ_PACKAGES := clang-14 libfuzzer-14-dev
 FUZZ_SECONDS ?= 60
+# Extra libFuzzer flags; CI passes a fixed -seed and -runs so that its run replays the sequence
+# a developer can replay (`make fuzz FUZZ_FLAGS="-seed=1 -runs=20000"`), FUZZ_SECONDS bounding it.
+FUZZ_FLAGS ?=
 FUZZ_TARGETS := http template markdown wxr json config
 .PHONY: fuzz
 fuzz:
@@ -92,7 +95,7 @@ fuzz:
 	  mkdir -p build-fuzz/corpus/$$t; \
 	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
 	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	    -print_final_stats=1 -artifact_prefix=tests/fuzz/$$t/crash- build-fuzz/corpus/$$t tests/fuzz/$$t \
+	    -print_final_stats=1 $(FUZZ_FLAGS) -artifact_prefix=tests/fuzz/$$t/crash- build-fuzz/corpus/$$t tests/fuzz/$$t \
 	    2> build-fuzz/fuzz_$$t.log || { tail -60 build-fuzz/fuzz_$$t.log; exit 1; }; \
 	  grep -E '^stat::(number_of_executed_units|new_units_added|peak_rss_mb)' build-fuzz/fuzz_$$t.log | tr '\n' ' '; echo; \
 	done
