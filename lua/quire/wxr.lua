@@ -150,6 +150,21 @@ local function shortcodes(body, ctx)
     local name = url_decode(url:match("([^/?#]+)[?#]?[^/]*$") or url)
     return ('<p><a href="%s">%s: %s</a></p>'):format(attr(url), kind, esc(name))
   end
+  -- [audio] / [video]: the file from src, a format attribute, the first argument, a URL in the
+  -- body or the post's attached media of that kind; a link to it (or removed, noted).
+  local function player(kind, formats, label)
+    return function(a, inner)
+      local src = a.src
+      for _, f in ipairs(formats) do src = src or a[f] end
+      src = src or a[1] or (inner and inner:match("https?://%S+"))
+      if not src then
+        local m = ctx.children_media(kind)
+        src = m and m.url
+      end
+      if not src then ctx.note(("[%s] without a file: removed"):format(kind)) return "" end
+      return media_link(src, label)
+    end
+  end
   local function gallery(a)
     local ids = {}
     if a.ids or a.include then
@@ -179,24 +194,8 @@ local function shortcodes(body, ctx)
       return one_line("<figure>" .. media .. (caption ~= "" and ("<figcaption>" .. caption .. "</figcaption>") or "") .. "</figure>")
     end,
     gallery = gallery,
-    audio = function(a, inner)
-      local src = a.src or a.mp3 or a.ogg or a.wav or a.m4a or a[1] or (inner and inner:match("https?://%S+"))
-      if not src then
-        local m = ctx.children_media("audio")
-        src = m and m.url
-      end
-      if not src then ctx.note("[audio] without a file: removed") return "" end
-      return media_link(src, "Listen")
-    end,
-    video = function(a, inner)
-      local src = a.src or a.mp4 or a.webm or a.ogv or a.m4v or a[1] or (inner and inner:match("https?://%S+"))
-      if not src then
-        local m = ctx.children_media("video")
-        src = m and m.url
-      end
-      if not src then ctx.note("[video] without a file: removed") return "" end
-      return media_link(src, "Watch")
-    end,
+    audio = player("audio", { "mp3", "ogg", "wav", "m4a" }, "Listen"),
+    video = player("video", { "mp4", "webm", "ogv", "m4v" }, "Watch"),
     embed = function(a, inner)
       local url = (inner and inner:match("https?://%S+")) or a.src or a[1]
       if not url then ctx.note("[embed] without a URL: removed") return "" end
