@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite3 libuv1-dev \
   libmbedtls-dev node-llhttp libmd4c-dev libmd4c-html0-dev libgumbo-dev zlib1g-dev libpcre2-dev libmimalloc-dev \
   lua-busted lua-cjson lua-expat libargon2-dev curl openssl python3-feedparser tidy chromium wrk \
-  libvips-dev libvips-tools
+  libvips-dev libvips-tools nodejs
 
 # Only the benchmarks need these.
 BENCH_PACKAGES := hyperfine bc nginx imagemagick
@@ -16,7 +16,7 @@ BENCH_PACKAGES := hyperfine bc nginx imagemagick
 # Only the scanner test (QUIRE_SCAN=1, ctest label scan) needs these: `make scan-deps`.
 SCAN_PACKAGES := sqlmap wapiti
 
-.PHONY: all deps build demo test test-asan bench clean scan-deps
+.PHONY: all deps browser-deps build demo test test-asan bench clean scan-deps
 
 all: build
 
@@ -39,6 +39,13 @@ deps:
 	  fi; \
 	fi
 
+# The browser tests' drivers (playwright-core, axe-core) from npm, pinned by the lockfile.
+browser-deps: deps
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory deps PACKAGES=npm
+	@cmp -s tests/browser/package-lock.json tests/browser/node_modules/.installed-lock || { \
+	  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error && \
+	  cp tests/browser/package-lock.json tests/browser/node_modules/.installed-lock; }
+
 build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@MAKEFLAGS= cmake --build $(BUILD) -j$(JOBS)
@@ -51,11 +58,11 @@ demo: build
 	@$(QUIRE) serve --site demo-site --listen 127.0.0.1:$(PORT) --workers 2
 
 # Every test twice: a normal build, then one with AddressSanitizer and UndefinedBehaviorSanitizer.
-test: build
+test: build browser-deps
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	@$(MAKE) --no-print-directory test-asan
 
-test-asan: deps
+test-asan: deps browser-deps
 	@cmake -S . -B build-asan -DQUIRE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@MAKEFLAGS= cmake --build build-asan -j$(JOBS)
 	@cd build-asan && ctest --output-on-failure -j$(JOBS)
