@@ -2,6 +2,7 @@
 local core = require "quire.core"
 local errors = require "quire.errors"
 local store_sql = require "quire.store_sql"
+local types = require "quire.types"
 local writes_mod = require "quire.content.writes"
 
 local M = {}
@@ -29,11 +30,11 @@ function M.new(site)
   function api.rename(taxonomy, old, new)
     return site.transaction(function()
       local t = find(taxonomy, old)
-      local problem, cp, pos = core.text_check(new, true, site.limits.term_max)
-      if problem == "char" then errors.raise("invalid", "the new name " .. require("quire.types").char_message(cp, pos)) end
-      if problem then
-        errors.raise("invalid", "the new name must be UTF-8 text of 1.." .. site.limits.term_max .. " characters")
+      local errs = {}
+      if not types.check_text(errs, "name", new, types.TEXT_RULES.term.name, site.limits) then
+        errors.raise("invalid", "the new name " .. (errs[1] and errs[1].message or "is required"))
       end
+      new = core.trim(new) -- as a save trims term names
       local slug = core.slugify(new)
       if slug == "" then errors.raise("invalid", "the new name has no letters or digits") end
       local clash = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ? AND id <> ?", taxonomy, slug, t.id)

@@ -112,6 +112,9 @@ M.TEXT_RULES = {
     title = { required = true, max_chars = "title_max", trim = true },
     body = { max_bytes = "body_max" },
   },
+  term = {
+    name = { required = true, max_chars = "term_max", trim = true }, -- a tag's or section's
+  },
   comment = {
     author_name = { required = true, max_bytes = 200 },
     author_email = { required = true, max_bytes = 254 },

@@ -65,6 +65,18 @@ describe("validation rules", function()
     assert.matches("the limit is %d+ %(limits.comment_max%)", err.errors[1].message)
   end)
 
+  it("gives term names the same rule in a save and in a rename", function()
+    local id = q.content.create { type = "article", title = "Harbour report", tags = { "Gulls" } }
+    for _, bad in ipairs({ "bad\1", "caf\xe9", ("t"):rep(q._site.limits.term_max + 1) }) do
+      local _, save_err = pcall(q.content.update, id, { tags = { bad } })
+      local ok, err = pcall(q.terms.rename, "tag", "Gulls", bad)
+      assert.is_false(ok)
+      assert.matches("the new name " .. save_err.errors[1].message, tostring(err), 1, true)
+    end
+    assert.is_true(q.terms.rename("tag", "Gulls", "  Terns "))
+    assert.same({ "Terns" }, q.content.get(id).tags)
+  end)
+
   it("keeps every text rule's limits among the site's settings", function()
     for kind, rules in pairs(types.TEXT_RULES) do
       for field, rule in pairs(rules) do

@@ -59,7 +59,7 @@ end
 M.of = per_site(function(site)
   local db, limits, types = site.db, site.limits, site.types
   local v = {}
-  local TERM_RULE = { required = true, max_chars = "term_max" }
+  local TERM_RULE = types_mod.TEXT_RULES.term.name
 
   function v.user_id(author, errs, field)
     if author == nil then return nil end
