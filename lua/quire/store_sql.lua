@@ -8,15 +8,21 @@
 --     levels as savepoints); db:readonly(sql); "?" parameters, bound by position ("?N" too);
 --   this module's functions, each named for what it does:
 --     M.IN_LIST, M.id_list(ids), M.value_list(values)  a list as one parameter ("x " .. IN_LIST)
---     M.bump_tags(db, tags, version)                   cache-tag versions for a set of tags
+--     M.bump_tags(db, tags)                            new cache-tag versions for a list of tags
 --     M.attach(db, tx)                                 the search index's deferred upkeep
 --     M.defer_search(db)                               (FTS5 external content, triggers)
 --     M.fts_match(words) and the search_* functions    full-text search (FTS5 MATCH, bm25)
---     M.entries_of(db, columns, ids, ...)                entries of a list of ids
+--     M.entries_of(db, columns, ids, ...)              entries of a list of ids
+--     M.unindexed(column)                              a column no index is picked by
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
--- Outside the content model, related.lua and media.lua still hold SQLite-only SQL of their own.
+-- and the schema of db/migrations (with its triggers: entry counts, term counts, the search
+-- index) in the second store's own dialect. db:exec returns the id of the row it inserted
+-- (SQLite's last_insert_rowid; RETURNING id elsewhere).
+-- Outside the content model, related.lua and media.lua still hold SQLite-only SQL of their own,
+-- and replace.lua (the set-based search-replace: temp tables, SQL functions made in C) is
+-- SQLite's alone; on another store search-replace would take its entry-by-entry path.
 local M = {}
 
 -- A list as one parameter: "e.id " .. IN_LIST with id_list(ids) (integers) or value_list(values)
@@ -111,6 +117,12 @@ end
 -- status).
 function M.entries_of(db, columns, ids, filter, fparams)
   return db:rows(columns .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
+end
+
+-- A column the planner must not pick an index by (SQLite's unary +): a filter checked on the
+-- rows another index's walk finds.
+function M.unindexed(column)
+  return "+" .. column
 end
 
 -- The ids of the entries of a type whose fields.parent is id (a nested page's children).

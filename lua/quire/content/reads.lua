@@ -36,6 +36,7 @@ local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields
   .. " e.created_at, e.updated_at, e.published_at"
 
 M.ID_BLOCK, M.ENTRY_COLUMNS = ID_BLOCK, ENTRY_COLUMNS
+local UNINDEXED_TYPE, UNINDEXED_STATUS = store_sql.unindexed("e.type"), store_sql.unindexed("status")
 
 M.of = per_site(function(site)
   local db, types, memo = site.db, site.types, site.memo
@@ -121,9 +122,9 @@ M.of = per_site(function(site)
       for _, p in ipairs({ ... }) do params[#params + 1] = p end
     end
     local types_q = type_list(q, caller, level + 1)
-    -- "+": the type is checked on the rows an ordered index walk finds, not used to pick the index
-    -- (several types in one index order).
-    if type(types_q) == "table" then add("+e.type " .. store_sql.IN_LIST, store_sql.value_list(types_q))
+    -- Unindexed: the type is checked on the rows an ordered index walk finds, not used to pick
+    -- the index (several types in one index order).
+    if type(types_q) == "table" then add(UNINDEXED_TYPE .. " " .. store_sql.IN_LIST, store_sql.value_list(types_q))
     elseif types_q then add("e.type = ?", types_q) end
     if q.status then add("e.status = ?", q.status) else add("e.status <> 'trash'") end -- the trash only when asked for
     local only_term = limit and after_id and (q.tag == nil) ~= (q.section == nil) and q.type == nil and q.status == nil
@@ -261,10 +262,10 @@ M.of = per_site(function(site)
   -- published_blocks() -> the numbers of the blocks holding a published entry, ascending.
   function api.published_blocks()
     site.tag("list:all")
-    -- ("+status": the id range drives, not the index of every published entry)
+    -- (status unindexed: the id range drives, not the index of every published entry)
     local out, top = {}, db:value("SELECT max(id) FROM entries")
     for n = 0, (top or -1) // ID_BLOCK do
-      if db:value("SELECT id FROM entries WHERE id >= ? AND id < ? AND +status = 'published' ORDER BY id LIMIT 1", n * ID_BLOCK, (n + 1) * ID_BLOCK) then
+      if db:value("SELECT id FROM entries WHERE id >= ? AND id < ? AND " .. UNINDEXED_STATUS .. " = 'published' ORDER BY id LIMIT 1", n * ID_BLOCK, (n + 1) * ID_BLOCK) then
         out[#out + 1] = n
       end
     end
@@ -276,7 +277,7 @@ M.of = per_site(function(site)
     if math.type(n) ~= "integer" or n < 0 then error("quire.content.published_block takes a block number", 2) end
     site.tag("ids:" .. n)
     return db:rows("SELECT id, type, slug, published_at, created_at, updated_at FROM entries WHERE id >= ? AND id < ?"
-      .. " AND +status = 'published' ORDER BY id", n * ID_BLOCK, (n + 1) * ID_BLOCK)
+      .. " AND " .. UNINDEXED_STATUS .. " = 'published' ORDER BY id", n * ID_BLOCK, (n + 1) * ID_BLOCK)
   end
 
   function api.neighbours(id, opts)

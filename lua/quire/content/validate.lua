@@ -170,7 +170,7 @@ M.of = per_site(function(site)
         errs[#errs + 1] = { field = "slug", message = ("%q is not a valid slug: use a-z, 0-9 and single '-', at most %d bytes"):format(tostring(e.slug), limits.slug_max) }
       else
         local holder = t and e.slug ~= existing_slug
-          and db:row("SELECT id, status FROM entries WHERE type = ? AND slug = ? AND id IS NOT ?", e.type, e.slug, existing_id)
+          and db:row("SELECT id, status FROM entries WHERE type = ? AND slug = ? AND id IS DISTINCT FROM ?", e.type, e.slug, existing_id)
         if holder then
           errs[#errs + 1] = { field = "slug", message = ("%q is already used by another %s%s"):format(e.slug, e.type,
             holder.status == "trash" and (" (entry %d, in the trash: delete it for good first)"):format(holder.id) or "") }
