@@ -122,7 +122,7 @@ size_t qr_content_chars(const char *s, size_t n) {
 
 static int is_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); } /* Lua's %s */
 
-/* In the order content.lua has always checked: a bulk run makes thousands of these. */
+/* In the order saves have always checked: a bulk run makes thousands of these. */
 qr_text_problem_t qr_content_text_check(const char *s, size_t len, int required, long long max_chars,
                                         long long max_bytes, qr_text_info_t *info) {
   qr_text_info_t dummy;

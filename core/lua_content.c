@@ -91,7 +91,7 @@ static int l_xml_char(lua_State *L) {
 }
 
 /* core.text_check(v, required, max_chars, max_bytes) -> nil, padded | problem [, characters]
- * The checks content.lua makes of a text column before a save, in its order and in one call (a
+ * The checks a save makes of a text column (quire.types TEXT_RULES), in its order and in one call (a
  * bulk run makes thousands): problem is "missing" (nil; or blank, when required), "type" (not a
  * string), "utf8", "char" (a character XML 1.0 cannot carry, or a noncharacter: with its code
  * point and its character number), "bytes" (over max_bytes) or "chars" (over max_chars, with

@@ -93,7 +93,7 @@ function M.totals(stats)
   return ("%d entries changed, %d created, %d deleted, %d trashed"):format(stats.changed, stats.created, stats.deleted, stats.trashed or 0)
 end
 
--- The summary printed after a run: counts, then the first sample changes (content.lua keeps 20)
+-- The summary printed after a run: counts, then the first sample changes (quire.content.writes keeps 20)
 -- and how many more there were.
 function M.summary(stats)
   local lines = { M.totals(stats) }

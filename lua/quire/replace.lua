@@ -226,7 +226,7 @@ SELECT e.id, e.title, e.slug, e.status, e.body, e.fields, ]] .. TERMS .. [[,
   e.published_at, e.author_id, @actor_id, @actor, @now
 FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
 ORDER BY s.id]])
-    -- The cache tags a save bumps (content.lua's touched): the entry and every list it is in.
+    -- The cache tags a save bumps (touched in quire.content.writes): the entry and every list it is in.
     params.version = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     exec("exec", [[
 INSERT INTO cache_tags (tag, version)

@@ -28,7 +28,6 @@ local ORDERS = {
   id = { key = "e.id", dir = "ASC" },
 }
 
-
 -- Entries per block of ids (api.published_block): a sitemap file's worth.
 local ID_BLOCK = 10000
 
@@ -186,7 +185,7 @@ M.of = per_site(function(site)
   end
 
   -- The rows of a query, not yet hydrated; raises at the caller of its caller (api.query or
-  -- site.query_preloaded).
+  -- writes.batch_query).
   -- Published entries by date are keyset pages over an index whatever the archive's size: all
   -- of them by (published_at, id), an author's by (author_id, published_at, id), a tag's or
   -- section's by entry_terms (term_id, listed_at, entry_id). q.after may then be a cursor
@@ -317,8 +316,6 @@ M.of = per_site(function(site)
     return rows
   end
 
-
-
   -- The trash, oldest first: { id, type, slug, title, status (to restore), trashed_at, actor }.
   function api.trashed(opts)
     opts = opts or {}
@@ -327,7 +324,6 @@ M.of = per_site(function(site)
     return db:rows("SELECT e.id, e.type, e.slug, e.title, t.status, t.trashed_at, t.actor FROM trash t JOIN entries e ON e.id = t.entry_id"
       .. " WHERE (? IS NULL OR t.trashed_at < ?) ORDER BY t.trashed_at, e.id LIMIT ?", opts.before, opts.before, limit)
   end
-
 
   -- The path of an entry (or a search result row) from its type's permalink, or nil for an
   -- unknown type.
@@ -342,7 +338,6 @@ M.of = per_site(function(site)
     end
     return types_mod.permalink(t, entry)
   end
-
 
   return api
 end)

@@ -88,8 +88,6 @@ M.of = per_site(function(site)
     if #samples < 20 then samples[#samples + 1] = { id = id, what = what, before = before, after = after } end
   end
 
-
-
   -- A slug from the title, unique within the type: "title", "title-2", "title-3", ...
   local function unique_slug(type_name, title)
     local base = core.slugify(title, limits.slug_max - 6)
@@ -106,15 +104,14 @@ M.of = per_site(function(site)
     return base .. "-" .. (max + 1)
   end
 
-
-  -- Entries as stored, for writes: fields still JSON text (to tell whether they changed), tags
-  -- and section by name, and the stored term rows of each taxonomy (for terms.set).
   local function by_entry_position(a, b)
     if a.entry_id ~= b.entry_id then return a.entry_id < b.entry_id end
     return a.position < b.position
   end
 
-  -- quire.each reads the entries of a batch for their saves here (batch_query), in two
+  -- Entries as stored, for writes (current): fields still JSON text (to tell whether they
+  -- changed), tags and section by name, and the stored term rows of each taxonomy (for
+  -- terms.set). quire.each reads the entries of a batch for their saves here (batch_query), in two
   -- statements instead of two per save. A preloaded entry serves one write and is dropped by any
   -- other change to it; bulk.lua forgets them all when the batch transaction ends, quire.terms on
   -- rename and merge.
@@ -149,7 +146,6 @@ M.of = per_site(function(site)
     if section then t[list_tag("section", section)] = true end
     return t
   end
-
 
   -- A revision's terms as JSON: {"section":..., "tags":[...]}, the tags a list even when empty.
   local function terms_json(tags, section)
@@ -188,8 +184,6 @@ M.of = per_site(function(site)
     if want_saved then hooks:emit("entry.saved", e) end
     if want_published and e.status == "published" and not was_published then hooks:emit("entry.published", e) end
   end
-
-  -- get() also reads the entry's revision: the id of its newest revision, which an update
 
   local create_in_transaction
   function api.create(spec)
@@ -300,9 +294,9 @@ M.of = per_site(function(site)
           for _, col in ipairs({ "title", "slug", "status", "body", "fields", "published_at" }) do
             if old[col] ~= cur[col] then changed[#changed + 1] = col end
           end
-          local terms = json.decode(old.terms or "{}")
-          if table.concat(terms.tags or {}, "\0") ~= table.concat(cur.tags, "\0") then changed[#changed + 1] = "tags" end
-          if (terms.section or nil) ~= cur.section then changed[#changed + 1] = "section" end
+          local old_terms = json.decode(old.terms or "{}")
+          if table.concat(old_terms.tags or {}, "\0") ~= table.concat(cur.tags, "\0") then changed[#changed + 1] = "tags" end
+          if (old_terms.section or nil) ~= cur.section then changed[#changed + 1] = "section" end
           what = ("entry %d was changed since revision %d%s"):format(id, base,
             #changed > 0 and (" (" .. table.concat(changed, ", ") .. ")") or "")
         end
