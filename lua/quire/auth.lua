@@ -640,7 +640,7 @@ end
 
 -- The routes of the sign-in family, for app.lua: { method, pattern, handler }.
 function M.routes()
-  return {
+  local routes = {
     { "GET", "/admin/login", login_get },
     { "POST", "/admin/login", login_post },
     { "POST", "/admin/login/code", code_post },
@@ -651,9 +651,12 @@ function M.routes()
     { "POST", "/admin/reset", reset_post },
     { "GET", "/admin/auth.css", function(_, res)
       res:header("content-type", "text/css; charset=utf-8")
-      res:write(CSS)
+      res:write(CSS .. require("quire.admin_users").CSS)
     end },
   }
+  -- Users and Audit log (lua/quire/admin_users.lua).
+  for _, r in ipairs(require("quire.admin_users").routes()) do routes[#routes + 1] = r end
+  return routes
 end
 
 return M
