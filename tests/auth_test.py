@@ -132,7 +132,7 @@ check("login page no-store", r.getheader("Cache-Control") == "private, no-store"
 csp = r.getheader("Content-Security-Policy") or ""
 check("strict CSP, no inline script", "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp, csp)
 check("X-Frame-Options DENY", r.getheader("X-Frame-Options") == "DENY")
-check("Referrer-Policy", r.getheader("Referrer-Policy") == "no-referrer")
+check("Referrer-Policy", r.getheader("Referrer-Policy") == "same-origin")
 check("no inline script on the page", "<script" not in body)
 
 st, r, body, ann = sign_in("ann")

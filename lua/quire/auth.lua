@@ -157,16 +157,18 @@ function M.guard(req, res)
   return false
 end
 
--- Headers of every /admin answer (app.lua): never kept by any cache, never framed, no referrer
--- leaves, nothing runs that is not ours.
+-- Headers of every /admin answer (app.lua): never kept by any cache; unless the handler set
+-- its own (stricter or for a preview frame of our own), a CSP that runs nothing that is not
+-- ours, never framed, no Referer to other sites ("same-origin": with "no-referrer" browsers send
+-- Origin: null on our own forms, and the same-origin check could not tell them from a forgery).
 function M.protect(res)
   res.private = true
   res.cache_seconds = nil
   local h = res.headers
   h["cache-control"] = "private, no-store"
-  h["content-security-policy"] = M.CSP
-  h["x-frame-options"] = "DENY"
-  h["referrer-policy"] = "no-referrer"
+  h["content-security-policy"] = h["content-security-policy"] or M.CSP
+  h["x-frame-options"] = h["x-frame-options"] or "DENY"
+  h["referrer-policy"] = h["referrer-policy"] or "same-origin"
   h["x-content-type-options"] = "nosniff"
 end
 
@@ -240,7 +242,8 @@ local function limited(site, keys)
     for _, k in ipairs(keys) do
       local n = site.db:value("INSERT INTO login_attempts (who, window, count) VALUES (?, ?, 1)"
         .. " ON CONFLICT (who, window) DO UPDATE SET count = count + 1 RETURNING count", k[1], window)
-      if n == 1 then site.db:exec("DELETE FROM login_attempts WHERE who = ? AND window < ?", k[1], window) end
+      -- A key's first attempt in a window clears every older window: the table holds one window.
+      if n == 1 then site.db:exec("DELETE FROM login_attempts WHERE window < ?", window) end
       if n > k[2] then over = true end
     end
   end)

@@ -139,8 +139,10 @@ function M.new(site)
   -- returns its token.
   function api.open_session(id, ttl)
     local token, csrf = hex(core.random_bytes(32)), hex(core.random_bytes(16))
-    local _, max = lifetimes()
+    local idle, max = lifetimes()
     transaction(function()
+      -- Sessions past their end are dropped here (signing in is rare enough to pay for it).
+      db:exec("DELETE FROM sessions WHERE expires_at <= ? OR last_seen <= ?", time.now(), time.format(os.time() - idle))
       local role = db:value("SELECT role FROM users WHERE id = ?", id)
       db:exec("INSERT INTO sessions (id, user_id, csrf, created_at, expires_at, last_seen, role) VALUES (?, ?, ?, ?, ?, ?, ?)",
         token_hash(token), id, csrf, time.now(), time.format(os.time() + (ttl or max)), time.now(), role)
