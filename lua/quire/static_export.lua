@@ -117,6 +117,12 @@ local function ext_of(file) return (file:match("%.([%w]+)$") or ""):lower() end
 
 local function hash_of(s) return (core.hmac_sha256("quire-export", s):gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
 
+-- A page's hash leaves out the signed form tokens (the comment form's names the second it was
+-- made in): a page rendered again with nothing else changed is not written again.
+local function page_hash(body)
+  return hash_of((body:gsub('(<input type="hidden" name="token" value=")[^"]*', "%1")))
+end
+
 -- 32-bit FNV-1a of s: which worker takes a path.
 local function fnv(s)
   local h = 2166136261
@@ -349,7 +355,7 @@ local function search_index(quire, out)
   local db = quire._db
   local settings = plugin_settings(quire, "search") or {}
   local types = listed_types(quire, settings)
-  local cjson = require("cjson")
+  local cjson, json = require("cjson"), require("quire.json") -- (quire.json: keys in order)
   out[#out + 1] = '{"entries":['
   local last, first = 0, true
   repeat
@@ -366,7 +372,7 @@ local function search_index(quire, out)
           if #sf > 240 then sf = (utf8.len(sf) and sf:sub(1, utf8.offset(sf, 200) - 1) or sf:sub(1, 200)):gsub("%s+%S*$", "") .. "…" end
         end
         if not utf8.len(sf) then sf = "" end
-        out[#out + 1] = (first and "" or ",") .. cjson.encode({ url = url, title = e.title, date = e.published_at or "", summary = sf })
+        out[#out + 1] = (first and "" or ",") .. json.encode({ url = url, title = e.title, date = e.published_at or "", summary = sf })
         first = false
       end
     end
@@ -527,7 +533,7 @@ function M.worker(quire, out_dir, o)
       elseif body == nil then
         line = "X\t" .. item.path .. "\t" .. tags
       else
-        local h = hash_of(body)
+        local h = page_hash(body)
         if row and row.hash == h and row.file == file and core.stat(out_dir .. "/" .. file) == "file" then
           line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         else
@@ -570,6 +576,11 @@ local function redirect_files(quire)
       end
     end
   until #rows < BATCH
+  -- The sitemap index's parts as the server names them, to the files they became.
+  for _, n in ipairs(quire.content.published_blocks()) do
+    lines[#lines + 1] = ("/sitemap.xml part=%d /sitemap-%d.xml 301"):format(n + 1, n + 1)
+    permanent[#permanent + 1] = ('"/sitemap.xml?part=%d" "/sitemap-%d.xml";'):format(n + 1, n + 1)
+  end
   local head = "# Old addresses of the site (quire export). In nginx: map $request_uri $%s { include %s; }\n"
     .. "# and in the server block: if ($%s) { return %s $%s; }\n"
   return table.concat(lines, "\n") .. (#lines > 0 and "\n" or ""),
