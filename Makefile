@@ -11,7 +11,7 @@ PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite
   libvips-dev libvips-tools nodejs nginx
 
 # Only the benchmarks need these.
-BENCH_PACKAGES := hyperfine bc nginx imagemagick
+BENCH_PACKAGES := hyperfine bc nginx imagemagick hugo time
 
 # Only the scanner test (QUIRE_SCAN=1, ctest label scan) needs these: `make scan-deps`.
 SCAN_PACKAGES := sqlmap wapiti

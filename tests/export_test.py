@@ -365,6 +365,33 @@ t1, t2 = tree(out), tree(out2)
 check("one worker and two make the same files", t1 == t2,
       ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
 
+# --- --watch: an export after every commit
+watch_log = open(os.path.join(work, "watch.log"), "w+")
+watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--watch"],
+                         stdout=watch_log, stderr=subprocess.STDOUT)
+procs.append(watch)
+deadline = time.time() + 60
+while time.time() < deadline and "exported:" not in open(watch_log.name).read():
+    time.sleep(0.2)
+check("--watch exports at once", "exported:" in open(watch_log.name).read(), open(watch_log.name).read())
+target = next(e for e in entries if e != story)
+with open(script, "w") as f:
+    f.write(f"""for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
+  if quire.content.url(c) == {("/" + target)!r} then quire.content.update(c.id, {{ title = "Watched headline" }}) end
+end
+""")
+quire("run", "--site", site, script)
+page = os.path.join(out, target, "index.html")
+while time.time() < deadline and "Watched headline" not in open(page).read():
+    time.sleep(0.2)
+check("--watch exports again after a commit", "Watched headline" in open(page).read(), open(watch_log.name).read())
+watch.send_signal(signal.SIGINT)
+try:
+    watch.wait(10)
+except subprocess.TimeoutExpired:
+    watch.kill()
+check("--watch ends on Ctrl-C", watch.returncode is not None)
+
 # --- bad input
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", "news.example", ok=False)
 check("a base URL without a scheme is refused, naming the option", r.returncode != 0 and "--base-url" in r.stderr, r.stderr)

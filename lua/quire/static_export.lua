@@ -734,6 +734,7 @@ local function report(sum, o)
     :format(o.dry_run and "dry run" or "exported", sum.written, o.dry_run and "to write" or "written", sum.kept + sum.same, sum.same,
       sum.removed, o.dry_run and " (would be)" or "", sum.left_out, sum.seconds, sum.full and " (full export)" or ""))
   for _, e in ipairs(sum.errors) do io.stderr:write("quire: export failed for ", e, "\n") end
+  io.stdout:flush()
   return #sum.errors > 0 and 1 or 0
 end
 
