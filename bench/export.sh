@@ -27,7 +27,7 @@ python3 "$root/bench/export/corpus.py" "$N" "$tmp/corpus.jsonl" "$tmp/hugo"
 cp -r "$root/bench/export/hugo/." "$tmp/hugo/"
 "$QUIRE" init --demo "$tmp/site" >/dev/null
 echo 'base_url = "https://news.example"' >> "$tmp/site/site.lua"
-"$QUIRE" run --site "$tmp/site" "$root/bench/export/import.lua" "$tmp/corpus.jsonl" >/dev/null
+"$QUIRE" run --yes --site "$tmp/site" "$root/bench/export/import.lua" "$tmp/corpus.jsonl" >/dev/null
 
 # measure NAME COMMAND...: runs it under /usr/bin/time -v; sets secs[NAME] and kib[NAME]
 declare -A secs kib
@@ -46,7 +46,7 @@ cat > "$tmp/edit.lua" <<'LUA'
 local e = quire.content.get { type = "article", slug = "post-" .. math.floor(tonumber(arg[1]) / 2) }
 quire.content.update(e.id, { title = e.title .. " (updated)" })
 LUA
-"$QUIRE" run --site "$tmp/site" "$tmp/edit.lua" "$N" >/dev/null
+"$QUIRE" run --yes --site "$tmp/site" "$tmp/edit.lua" "$N" >/dev/null
 measure quire_one_edit "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
 measure quire_nothing "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
 

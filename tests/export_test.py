@@ -5,7 +5,7 @@ by nginx (temp config, ephemeral port) compared byte for byte with `quire serve`
 base URL, gzip_static included; incremental exports: an edited story rewrites only the pages
 that showed it (every other file keeps its mtime), a trashed story's page is removed, --dry-run
 writes nothing; two workers and one give the same folder.
-usage: export_test.py QUIRE_BINARY SOURCE_DIR"""
+usage: export_test.py QUIRE_BINARY SOURCE_DIR [--browser]   (--browser: also the search page in Chromium)"""
 import gzip
 import hashlib
 import html.parser
@@ -285,6 +285,16 @@ except urllib.error.HTTPError as e:
     check("nginx sends /sitemap.xml?part=1 to its file", e.code == 301 and e.headers.get("Location", "").endswith("/sitemap-1.xml"), str(e.code))
 
 
+# --- the client-side search in Chromium (with --browser)
+if "--browser" in sys.argv:
+    title = re.search(r"<title>([^<]+)</title>", open(os.path.join(out, entries[0], "index.html")).read()).group(1)
+    word = max(re.findall(r"[A-Za-z]{5,}", title), key=len)
+    env = dict(os.environ, EXPORT_URL=f"http://127.0.0.1:{nport}", EXPORT_WORD=word,
+               QUIRE_SHOTS=os.environ.get("QUIRE_SHOTS", os.path.join(os.getcwd(), "screenshots")))
+    r = subprocess.run(["node", os.path.join(SRC, "tests", "browser", "export_search.test.js")], capture_output=True, text=True,
+                       env=env, timeout=120)
+    check("the static search works in Chromium", r.returncode == 0, r.stdout + r.stderr)
+
 # --- incremental: edit one story
 def snapshot():
     snap = {}
@@ -368,7 +378,7 @@ check("one worker and two make the same files", t1 == t2,
 # --- --watch: an export after every commit
 watch_log = open(os.path.join(work, "watch.log"), "w+")
 watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--watch"],
-                         stdout=watch_log, stderr=subprocess.STDOUT)
+                         stdout=watch_log, stderr=subprocess.STDOUT, start_new_session=True)
 procs.append(watch)
 deadline = time.time() + 60
 while time.time() < deadline and "exported:" not in open(watch_log.name).read():
@@ -385,7 +395,7 @@ page = os.path.join(out, target, "index.html")
 while time.time() < deadline and "Watched headline" not in open(page).read():
     time.sleep(0.2)
 check("--watch exports again after a commit", "Watched headline" in open(page).read(), open(watch_log.name).read())
-watch.send_signal(signal.SIGINT)
+os.killpg(watch.pid, signal.SIGINT)  # Ctrl-C: to the terminal's whole process group
 try:
     watch.wait(10)
 except subprocess.TimeoutExpired:

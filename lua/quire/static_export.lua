@@ -40,9 +40,9 @@ local SEARCH_JS = [[
 // Static search for a quire export: the server's /search, done in the browser.
 (function () {
   "use strict";
-  var form = document.querySelector("form.search-form");
-  if (!form) return;
-  var input = form.querySelector("input[name=q]");
+  var input = document.getElementById("search-q");
+  if (!input || !input.form) return;
+  var form = input.form;
   var q = new URLSearchParams(window.location.search).get("q") || "";
   input.value = q;
   var words = q.toLowerCase().split(/\s+/).filter(function (w) { return w.length > 0; }).slice(0, 20);
