@@ -102,10 +102,14 @@ local SEARCH_JS = [[
 local function fail(fmt, ...) error(fmt:format(...), 0) end
 
 -- The file a URL path is written to, relative to the output folder, or nil when it has none.
+-- %XX escapes are decoded, as a web server decodes them before it looks for the file; a path
+-- that would leave the folder ("..", an escaped "/") or holds a NUL has no file.
 function M.file_of(path)
   local part = path:match("^/sitemap%.xml%?part=(%d+)$")
   if part then return "sitemap-" .. part .. ".xml" end
-  if path:find("[?#]") or path:find("%.%.") or path:find("//", 1, true) or path:sub(1, 1) ~= "/" then return nil end
+  if path:find("[?#]") or path:sub(1, 1) ~= "/" or path:find("%%2[Ff]") then return nil end
+  path = path:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  if path:find("%z") or path:find("/%.%.?/") or path:find("/%.%.?$") or path:find("//", 1, true) then return nil end
   if path == "/" then return "index.html" end
   local last = path:match("([^/]*)$")
   if last == "" then return path:sub(2) .. "index.html" end
@@ -409,6 +413,9 @@ local function render(quire, item)
   if r.status == 404 or r.status == 410 then return nil, "not found" end
   if r.status ~= 200 then fail("%s: status %d (see the log lines above)", item.path, r.status) end
   local body = r.body
+  -- A page kept for a time only (it changes with the clock, not with a write) or private:
+  -- rendered again on every export.
+  local tags = (r.max_age or r.private) and "" or (r.tags or "")
   if item.kind == "sitemap_index" then
     body = body:gsub("/sitemap%.xml%?part=(%d+)", "/sitemap-%1.xml")
   elseif item.kind == "search" then
@@ -417,7 +424,7 @@ local function render(quire, item)
     body, n = body:gsub("</head>", '<script src="/search.js" defer></script>\n</head>', 1)
     if n ~= 1 then fail("/search: the search page has no </head> to add search.js to") end
   end
-  return body, r.tags or ""
+  return body, tags
 end
 
 -- The manifest: a SQLite database attached to the site's connection as "qx".
@@ -704,9 +711,8 @@ local function run_once(quire, out_dir, o)
       end
     until #rows < BATCH
     if not o.dry_run then
-      local partial = #sum.errors > 0
       db:exec("INSERT INTO qx.meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?)"
-        .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), partial and "" or signature, base_url)
+        .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url)
     end
   end)
   if ok then db:commit() else db:rollback() end
