@@ -407,4 +407,6 @@ r = quire("export", "--format", "html", out, "--site", site, "--base-url", "news
 check("a base URL without a scheme is refused, naming the option", r.returncode != 0 and "--base-url" in r.stderr, r.stderr)
 r = quire("export", "--format", "jsonl", out2 + "x", "--site", site, "--dry-run", ok=False)
 check("--dry-run without --format html is refused", r.returncode == 2 and "--format html" in r.stderr, r.stderr)
+r = quire("export", "--format", "html", os.path.join(site, "public", "out"), "--site", site, ok=False)
+check("an export into the site's public/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
 finish()

@@ -750,6 +750,17 @@ function M.main(quire, out_dir, opts)
   if type(out_dir) ~= "string" or out_dir == "" then fail("export --format html takes the output folder") end
   out_dir = out_dir:gsub("/+$", "")
   if out_dir == "" then out_dir = "/" end
+  -- Not into the folders it copies from (the copy would copy itself), nor over the site.
+  local parent, base = out_dir:match("^(.*)/([^/]+)$")
+  local real_out = core.realpath(out_dir) or ((core.realpath(parent == "" and "/" or parent or ".") or "?") .. "/" .. (base or out_dir))
+  local site_dir = core.realpath(quire.site.config.dir)
+  if real_out and site_dir then
+    for _, d in ipairs({ site_dir .. "/public", require("quire.media").dir({ dir = site_dir }) }) do
+      if real_out == site_dir or real_out == d or real_out:sub(1, #d + 1) == d .. "/" then
+        fail("%s is the site's folder or inside %s, which the export copies from: choose a folder outside it", out_dir, d)
+      end
+    end
+  end
   local kind = core.stat(out_dir)
   if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
   if not kind and not opts["dry-run"] then
