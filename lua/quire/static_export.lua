@@ -617,6 +617,13 @@ local function run_once(quire, out_dir, o)
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
+  -- For the progress line: the last run's count, else a guess from the store (entries, and
+  -- each term's page and feeds).
+  local expected = db:value("SELECT count(*) FROM qx.files")
+  if expected == 0 then
+    expected = db:value("SELECT count(*) FROM entries WHERE status = 'published'") * 12 // 10
+      + db:value("SELECT count(*) FROM terms WHERE listed > 0") * 4
+  end
   db:exec("DETACH DATABASE qx")
 
   local jobs = o.jobs
@@ -644,7 +651,8 @@ local function run_once(quire, out_dir, o)
       local total = 0
       for _, v in pairs(progress) do total = total + v end
       if tty and core.clock() - last_print > 0.2 then
-        io.stderr:write(("\rexport: %d addresses done (%d workers, %.1f s)"):format(total, jobs, core.clock() - t0))
+        io.stderr:write(("\rexport: %d of about %d addresses (%d%%), %d workers, %.1f s "):format(total, math.max(total, expected),
+          total * 100 // math.max(total, expected, 1), jobs, core.clock() - t0))
         last_print = core.clock()
       end
     elseif line:match("^F %d+$") then
