@@ -23,6 +23,8 @@ Commands:
                                 moves to the trash
   export --format jsonl|markdown DIR
                                 export the whole site's data losslessly, with a manifest
+  export --format html DIR [--base-url URL] [--dry-run] [--watch]
+                                the public site as static files, incremental (quire export --help)
   import DIR | import --from wordpress FILE.xml [--dry-run]
                                 import an export, or a WordPress WXR file (--dry-run: the report only)
   redirects list|add|delete|check
