@@ -138,7 +138,7 @@ function M.open(dir, opts)
   quire.app = require("quire.app").new(quire, site)
   if opts.plugins ~= false then
     -- Types are all defined now: a changed permalink pattern leaves redirects from the old URLs.
-    local ok, err = pcall(require("quire.redirects").follow_permalinks, site, quire.content.get, require("quire.app").permalink)
+    local ok, err = pcall(require("quire.redirects").follow_permalinks, site, quire.content.get, require("quire.types").permalink)
     if not ok then
       db:close()
       return nil, "recording the content types' permalinks: " .. tostring(errors.is(err) and err.text or err)
