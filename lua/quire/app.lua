@@ -213,6 +213,8 @@ function M.new(quire, site)
   for _, r in ipairs(quire.plugins.routes) do add(r.method, r.pattern, r.handler) end
   -- The JSON APIs and their OpenAPI document (lua/quire/api.lua).
   for _, r in ipairs(require("quire.api").new(quire, site).mount()) do add(r.method, r.pattern, r.handler) end
+  -- The web admin (lua/quire/admin.lua).
+  for _, r in ipairs(require("quire.admin").new(quire, site).mount()) do add(r.method, r.pattern, r.handler) end
 
   -- request(method, target [, { id =, headers =, body =, remote =, data_version = }])
   --   -> { status =, headers =, body =, tags =, private =, max_age =, id = }
