@@ -12,7 +12,7 @@ local RANK = require("quire.workflow").ROLE_RANK
 local M = {}
 
 M.PREFIX = "/admin"
-M.SECTIONS = { "quire.admin_entries" }
+M.SECTIONS = { "quire.admin_entries", "quire.admin_editor" }
 
 -- Where the admin's templates and static files are: beside the bundled plugins (the source
 -- tree's admin/, or share/quire/admin once installed).
@@ -97,8 +97,23 @@ function M.new(quire, site)
     return quire.users.session_csrf(req.cookies.quire_session) or ""
   end
 
+  -- Adds a route under /admin; its {name:int} parameters reach the handler as integers (one too
+  -- large for that is a 404).
   function admin.route(method, pattern, handler)
-    admin.routes[#admin.routes + 1] = { method = method, pattern = M.PREFIX .. pattern, handler = handler }
+    local ints = {}
+    for name in pattern:gmatch("{(%w+):int}") do ints[#ints + 1] = name end
+    local wrapped = handler
+    if #ints > 0 then
+      wrapped = function(req, res)
+        for _, name in ipairs(ints) do
+          local n = math.tointeger(tonumber(req.params[name]))
+          if not n then return admin.fail(req, res, 404, "There is nothing at this address.") end
+          req.params[name] = n
+        end
+        return handler(req, res)
+      end
+    end
+    admin.routes[#admin.routes + 1] = { method = method, pattern = M.PREFIX .. pattern, handler = wrapped }
   end
 
   -- A link in the navigation: { label =, href =, role = least role that sees it, order = n }.
