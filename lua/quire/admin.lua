@@ -12,7 +12,7 @@ local RANK = require("quire.workflow").ROLE_RANK
 local M = {}
 
 M.PREFIX = "/admin"
-M.SECTIONS = { "quire.admin_entries", "quire.admin_editor" }
+M.SECTIONS = { "quire.admin_entries", "quire.admin_editor", "quire.admin_comments" }
 
 -- Where the admin's templates and static files are: beside the bundled plugins (the source
 -- tree's admin/, or share/quire/admin once installed).
