@@ -39,7 +39,8 @@ function M.mount(admin)
     if not user then return end
     users_memo = nil
     local editor = admin.is_editor(user)
-    local mine = editor and nil or user.id
+    local mine = nil -- editors see everyone's, others their own
+    if not editor then mine = user.id end
     local function list(q)
       local out = {}
       for i, e in ipairs(content.query(q)) do out[i] = row(e) end
