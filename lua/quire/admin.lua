@@ -265,7 +265,7 @@ function M.new(quire, site)
     return false, err
   end
 
-  admin.newsroom = require("quire.newsroom").new(site, quire)
+  admin.newsroom = quire._newsroom
   admin.escape, admin.url_encode = escape, url_encode
 
   function admin.mount()

@@ -202,7 +202,8 @@ function M.open(dir, opts)
   quire.redirects = require("quire.redirects").new(site, quire)
   quire.media = require("quire.media").new(site, db)
   -- A story's corrections (marked in the admin): { note =, date = }, oldest first.
-  quire.corrections = { list = require("quire.newsroom").new(site, quire).corrections }
+  quire._newsroom = require("quire.newsroom").new(site, quire) -- the admin's records; not for plugins
+  quire.corrections = { list = quire._newsroom.corrections }
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}

@@ -13,10 +13,6 @@ local PARKED_AT = "9999-12-31T00:00:00Z"
 function M.all(quire)
   local list = {}
   for i, job in ipairs(quire.plugins.jobs) do list[i] = job end
-  -- Staged edits of published entries scheduled in the admin (quire.newsroom).
-  list[#list + 1] = { name = "newsroom.staged", interval = 30, run = function()
-    return require("quire.newsroom").new(quire._site, quire).publish_due_staged()
-  end }
   local days = quire.site.config.trash_retention
   if days and days > 0 then
     list[#list + 1] = { name = "trash.empty", interval = 3600, delay = 3600, run = function()
@@ -52,6 +48,9 @@ function M.publish_scheduled(quire)
     end)
     if ok then n = n + 1 end
   end
+  -- Pending versions of published entries scheduled in the admin (quire.newsroom).
+  local ok, err = pcall(quire._newsroom.publish_due_staged)
+  if not ok then io.stderr:write("quire: ", tostring(err), "\n") end
   return n
 end
 
