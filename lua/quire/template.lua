@@ -129,7 +129,15 @@ function M.new(site)
     return nil, (" (looked in %sthe template folders: %s)"):format(partials and "opts.partials and " or "", where())
   end
 
+  -- Every view gets the translating lambda `_` ({{#_}}Related Posts{{/_}}: quire.i18n).
+  local translate = require("quire.i18n").lambda
+  local function with_lambda(view)
+    if type(view) == "table" and rawget(view, "_") == nil then view._ = translate() end
+    return view
+  end
+
   local function render(tpl, view, opts, level)
+    view = with_lambda(view)
     local is_dev = dev()
     if opts == nil then
       check_dirs()
@@ -166,7 +174,7 @@ function M.new(site)
     if entry and opts == nil and site.template_dirs == seen_list and #seen_list == seen_n then
       local config = site.config
       if not (config and config.dev == true) then
-        return template_render(entry.tpl, view, resolver, nil, false, shared)
+        return template_render(entry.tpl, with_lambda(view), resolver, nil, false, shared)
       end
     end
     if not valid_name(name) then error(("bad template name %q"):format(tostring(name)), 2) end

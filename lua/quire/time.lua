@@ -117,6 +117,7 @@ function M.local_parts(utc, zone)
 end
 
 local function offset_text(offset, colon)
+  if offset == 0 and colon then return "Z" end
   local sign = offset < 0 and "-" or "+"
   offset = math.abs(offset)
   return ("%s%02d%s%02d"):format(sign, offset // 3600, colon and ":" or "", offset % 3600 // 60)

@@ -18,23 +18,16 @@ return quire.plugin {
     local settings = site.settings
     local skip = {}
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
-    local DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
-    local MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
-
     local function base() return (quire.site.base_url or ""):gsub("/+$", "") end
     local function absolute(path) return path and (base() .. path) or nil end
     -- The language the theme gives the pages ("en" without one).
     local function lang() return quire.filters.apply("site.lang", "en") end
     local function description() return settings.description ~= "" and settings.description or quire.site.name end
 
-    -- "2023-06-16T09:30:00Z" -> "Fri, 16 Jun 2023 09:30:00 +0000" (RFC 822, as RSS wants it)
-    local function rfc822(stamp)
-      local epoch = stamp and quire.time.epoch(stamp)
-      if not epoch then return nil end
-      local wday = (epoch // 86400 + 4) % 7 + 1 -- 1970-01-01 was a Thursday
-      local y, m, d, hms = stamp:match("^(%d+)%-(%d+)%-(%d+)T([%d:]+)Z$")
-      return ("%s, %s %s %s %s +0000"):format(DAYS[wday], d, MONTHS[tonumber(m)], y, hms)
-    end
+    -- Machine dates carry the site's offset: RFC 822 for RSS ("Wed, 01 Jul 2026 01:30:00 +0200"),
+    -- RFC 3339 for Atom, JSON Feed and JSON-LD ("2026-07-01T01:30:00+02:00").
+    local function rfc822(stamp) return stamp and quire.time.epoch(stamp) and quire.time.rfc822(stamp) or nil end
+    local function rfc3339(stamp) return stamp and quire.time.epoch(stamp) and quire.time.to_local(stamp) or stamp end
 
     -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
     local function plain(md, max)
@@ -102,9 +95,10 @@ return quire.plugin {
       local items = feed_items(latest(scope))
       local updated = items[1] and items[1].updated or quire.time.now()
       for _, it in ipairs(items) do if it.updated > updated then updated = it.updated end end
+      for _, it in ipairs(items) do it.published, it.updated = rfc3339(it.published), rfc3339(it.updated) end
       return {
         title = scope.title, description = description(), lang = lang(), link = absolute(scope.path .. "/"),
-        self = absolute(scope.path .. "/" .. file), updated = updated, updated_rfc822 = rfc822(updated),
+        self = absolute(scope.path .. "/" .. file), updated = rfc3339(updated), updated_rfc822 = rfc822(updated),
         site_name = quire.site.name, items = items,
       }
     end
@@ -277,8 +271,8 @@ return quire.plugin {
       meta(m, "property", "og:url", url)
       meta(m, "property", "og:site_name", quire.site.name)
       meta(m, "property", "og:image", image)
-      meta(m, "property", "article:published_time", entry.published_at)
-      meta(m, "property", "article:modified_time", entry.updated_at)
+      meta(m, "property", "article:published_time", rfc3339(entry.published_at))
+      meta(m, "property", "article:modified_time", rfc3339(entry.updated_at))
       meta(m, "property", "article:section", entry.section)
       for _, t in ipairs(entry.tags) do meta(m, "property", "article:tag", t) end
       meta(m, "name", "twitter:card", image and "summary_large_image" or "summary")
@@ -291,7 +285,7 @@ return quire.plugin {
         ["@context"] = "https://schema.org",
         ["@type"] = settings.jsonld_types[entry.type] or "Article",
         headline = entry.title, description = desc, url = url, mainEntityOfPage = url,
-        datePublished = entry.published_at, dateModified = entry.updated_at,
+        datePublished = rfc3339(entry.published_at), dateModified = rfc3339(entry.updated_at),
         author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
         publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/") },
         image = image or nil, articleSection = entry.section,

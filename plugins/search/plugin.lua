@@ -8,6 +8,7 @@ return quire.plugin {
     skip_types = { "page" },
   },
   setup = function(site)
+    local _ = quire.i18n.gettext
     local settings = site.settings
     local skip = {}
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
@@ -42,7 +43,7 @@ return quire.plugin {
     local function refuse(res, view, message)
       res.status = 400
       view.problem = message
-      view.page_title = "Search"
+      view.page_title = _("Search")
       view = quire.filters.apply("view.page", view)
       view.head.robots = "noindex"
       return res:render("search", view)
@@ -50,16 +51,16 @@ return quire.plugin {
 
     site:route("GET", "/search", function(req, res)
       local raw = req.query.q or ""
-      local view = { site = quire.site, search_query = "", page_title = "Search", results = false, empty = false, pagination = false,
+      local view = { site = quire.site, search_query = "", page_title = _("Search"), results = false, empty = false, pagination = false,
         count_label = false, problem = false }
       if req.query_invalid.q or req.query_invalid.page then
-        return refuse(res, view, ("The %s is not valid UTF-8."):format(req.query_invalid.q and "search" or "page"))
+        return refuse(res, view, req.query_invalid.q and _("The search is not valid UTF-8.") or _("The page is not valid UTF-8."))
       end
       local q = trim(raw)
       view.search_query = utf8.len(q) and q or ""
       local page_text = req.query.page or "1"
       local page = type(page_text) == "string" and #page_text <= 6 and page_text:match("^%d+$") and math.tointeger(tonumber(page_text))
-      if not page then return refuse(res, view, "The page must be a number (page=2).") end
+      if not page then return refuse(res, view, _("The page must be a number (page=2).")) end
       local per = settings.per_page
       if page < 1 or (page - 1) * per >= settings.max_results then res.status = 404; page = 1 end
       if q ~= "" and res.status == 200 then
@@ -68,7 +69,7 @@ return quire.plugin {
         local ok, found, info = pcall(quire.content.search, q, { status = "published", type = types, limit = per, offset = (page - 1) * per })
         if not ok then
           if type(found) == "table" and found.kind == "invalid" then
-            return refuse(res, view, "The search " .. ((found.errors[1] or {}).message or "is not valid") .. ".")
+            return refuse(res, view, _("The search %s."):format((found.errors[1] or {}).message or _("is not valid")))
           end
           error(found, 0)
         end
@@ -87,17 +88,18 @@ return quire.plugin {
         if #items == 0 and page > 1 then res.status = 404 end
         local total = math.min(info.total, settings.max_results)
         local function n(x) return tostring(x):reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "") end
-        view.count_label = (info.estimated and ("About " .. n(info.total)) or info.total > settings.max_results and ("More than " .. settings.max_results) or tostring(total))
-          .. (info.total == 1 and " result" or " results")
+        view.count_label = info.estimated and _("About %s results"):format(n(info.total))
+          or info.total > settings.max_results and _("More than %s results"):format(settings.max_results)
+          or quire.i18n.ngettext("%s result", "%s results", total):format(total)
         view.results = #items > 0 and { items = quire.filters.apply("view.list", items) } or false
         view.empty = #items == 0
         local pages = math.max(1, (total + per - 1) // per)
         if pages > 1 then
           -- Results run best first, so not "Newer"/"Older" as in lists.
-          view.pagination = { page = page, pages = pages, prev_label = "Previous page", next_label = "Next page",
+          view.pagination = { page = page, pages = pages, prev_label = _("Previous page"), next_label = _("Next page"),
             prev = page > 1 and page_url(q, page - 1) or false, next = page < pages and page_url(q, page + 1) or false }
         end
-        view.page_title = ("Search results for “%s”"):format(q)
+        view.page_title = _("Search results for “%s”"):format(q)
       end
       view = quire.filters.apply("view.page", view)
       view.head.robots = "noindex"
