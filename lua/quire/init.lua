@@ -116,11 +116,13 @@ function M.open(dir, opts)
     if not deferring then return end
     deferring = false
     -- Entries whose text is back to what the index holds need nothing.
-    db:exec("INSERT INTO entries_fts (entries_fts, rowid, title, body) SELECT 'delete', p.id, p.title, p.body"
-      .. " FROM search_pending p LEFT JOIN entries e ON e.id = p.id"
-      .. " WHERE p.title IS NOT NULL AND (e.id IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body)")
-    db:exec("INSERT INTO entries_fts (rowid, title, body) SELECT e.id, e.title, e.body FROM search_pending p JOIN entries e ON e.id = p.id"
-      .. " WHERE p.title IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body")
+    -- (entries_search: the text as the index takes it, the standfirst out of the fields; 0016)
+    db:exec("INSERT INTO entries_fts (entries_fts, rowid, title, standfirst, body) SELECT 'delete', p.id, p.title, p.standfirst, p.body"
+      .. " FROM search_pending p LEFT JOIN entries_search e ON e.id = p.id"
+      .. " WHERE p.title IS NOT NULL AND (e.id IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body OR e.standfirst IS NOT p.standfirst)")
+    db:exec("INSERT INTO entries_fts (rowid, title, standfirst, body) SELECT e.id, e.title, e.standfirst, e.body"
+      .. " FROM search_pending p JOIN entries_search e ON e.id = p.id"
+      .. " WHERE p.title IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body OR e.standfirst IS NOT p.standfirst")
     db:exec("DELETE FROM search_pending")
     db:exec("DELETE FROM search_deferred")
   end
@@ -193,6 +195,12 @@ function M.open(dir, opts)
     text = { trim = core.trim, xml = core.xml_text },
   }
   quire.content = require("quire.content").new(site)
+  -- Search (ranking, phrases, prefixes, snippets) lives in lua/quire/search.lua; its index
+  -- stems words where the site's language has a stemmer (rebuilt once when that changes).
+  local search = require("quire.search")
+  search.use_language(db, cfg.language)
+  local searcher = search.new(site)
+  quire.content.search, quire.content.suggest = searcher.search, searcher.suggest
   quire.comments = require("quire.comments").new(site)
   quire.users = require("quire.users").new(site)
   quire.terms = require("quire.terms").new(site)

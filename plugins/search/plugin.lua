@@ -1,11 +1,22 @@
--- Site search: /search?q=words over the FTS5 index, best matches first (bm25, titles weigh more),
--- with highlighted snippets and pagination. Puts a search form in every page's header.
+-- Site search: /search?q=words over the FTS5 index, best matches first (lua/quire/search.lua:
+-- title > standfirst > body, newer news first among equals, "quoted phrases", English stemmed),
+-- with highlighted snippets from the body and pagination; /search/suggest?q=wor for
+-- search-as-you-type (JSON, cached). Puts a search form in every page's header.
 return quire.plugin {
   name = "search", version = "1.0", requires = { "theme" },
   settings = {
     per_page = 10,
     max_results = 500, -- deepest result reachable through pagination
     skip_types = { "page" },
+    -- Ranking (lua/quire/search.lua): a word in the title counts weights.title times its rarity,
+    -- in the standfirst weights.standfirst times, and bm25 over the body weights.body times; a
+    -- story published now counts (1 + recency.boost) times one published long ago, halving
+    -- every recency.half_life_days; depth favours a full story over a brief (0: off).
+    weights = { title = 10, standfirst = 4, body = 1 },
+    recency = { boost = 0.5, half_life_days = 30 },
+    depth = 0.15,
+    suggest_limit = 8,   -- suggestions per answer (at most 20)
+    suggest_max_age = 60, -- seconds browsers and the page cache may keep a suggestion answer
   },
   setup = function(site)
     local _ = quire.i18n.gettext
@@ -18,11 +29,7 @@ return quire.plugin {
       return view
     end)
 
-    local ENTITIES = { ["&amp;"] = "&", ["&lt;"] = "<", ["&gt;"] = ">", ["&quot;"] = '"', ["&#39;"] = "'" }
-    -- The text of a snippet (or a title) to compare: no marks, entities, ellipses, case or spacing.
-    local function squash(s)
-      return (s:gsub("</?mark>", ""):gsub("&#?%w+;", ENTITIES):gsub("…", ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""):lower())
-    end
+    local ranking = { weights = settings.weights, recency = settings.recency, depth = settings.depth }
 
     local function page_url(q, n)
       local enc = q:gsub("[^%w%-%._~ ]", function(c) return ("%%%02X"):format(c:byte()) end):gsub(" ", "+")
@@ -66,7 +73,8 @@ return quire.plugin {
       if q ~= "" and res.status == 200 then
         local types = {}
         for _, t in ipairs(quire.content.types()) do if not skip[t] then types[#types + 1] = t end end
-        local ok, found, info = pcall(quire.content.search, q, { status = "published", type = types, limit = per, offset = (page - 1) * per })
+        local ok, found, info = pcall(quire.content.search, q, { status = "published", type = types, limit = per, offset = (page - 1) * per,
+          weights = ranking.weights, recency = ranking.recency, depth = ranking.depth })
         if not ok then
           if type(found) == "table" and found.kind == "invalid" then
             return refuse(res, view, _("The search %s."):format((found.errors[1] or {}).message or _("is not valid")))
@@ -79,9 +87,9 @@ return quire.plugin {
           if e then
             -- The snippet is HTML made by quire.content.search: the text escaped, matches in <mark>.
             local card = quire.filters.apply("view.card", { snippet = r.snippet }, e)
-            -- One summary per card: the snippet stands in for the standfirst, unless it only
-            -- repeats the title (a title match) and there is a standfirst to say more.
-            if card.standfirst and squash(r.snippet or "") == squash(e.title) then card.snippet = false else card.standfirst = false end
+            -- One summary per card: the snippet from the body (where the story says it, even for a
+            -- title match); the standfirst only for an entry without a body.
+            if r.snippet and r.snippet ~= "" then card.standfirst = false else card.snippet = false end
             items[#items + 1] = card
           end
         end
@@ -104,6 +112,34 @@ return quire.plugin {
       view = quire.filters.apply("view.page", view)
       view.head.robots = "noindex"
       res:render("search", view)
+    end)
+
+    -- Search-as-you-type: /search/suggest?q=tidal+barr -> { "query": ..., "suggestions": [
+    -- { "title", "url", "section", "date" } ] }, the last word matched as a prefix, best first.
+    -- Short answers for short queries; kept suggest_max_age seconds by browsers and the page cache
+    -- (and dropped with the search results when an entry changes).
+    local SUGGEST_MAX_CHARS = 100
+    site:route("GET", "/search/suggest", function(req, res)
+      local q = trim(req.query.q or "")
+      if req.query_invalid.q or utf8.len(q) > SUGGEST_MAX_CHARS then
+        res.status = 400
+        return res:json { error = req.query_invalid.q and _("The search is not valid UTF-8.")
+          or ("the query is longer than %d characters"):format(SUGGEST_MAX_CHARS) }
+      end
+      local types = {}
+      for _, t in ipairs(quire.content.types()) do if not skip[t] then types[#types + 1] = t end end
+      local out = {}
+      if q ~= "" then
+        local hits = quire.content.suggest(q, { status = "published", type = types, limit = math.max(1, math.min(20, settings.suggest_limit)),
+          weights = ranking.weights, recency = ranking.recency, depth = ranking.depth })
+        for i, h in ipairs(hits) do
+          local e = quire.content.get(h.id)
+          out[i] = { title = h.title, url = e and quire.content.url(e) or nil, section = e and e.section or nil,
+            date = h.published_at and quire.time.to_local(h.published_at) or nil }
+        end
+      end
+      res:max_age(settings.suggest_max_age)
+      return res:json { query = q, suggestions = quire.json.list(out) }
     end)
   end,
 }
