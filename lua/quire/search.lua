@@ -169,7 +169,8 @@ function M.new(site)
       -- bm25 over the body alone: FTS5 normalises by the length of the whole row, so a title
       -- match in a long story would count less than one in a brief. Titles and standfirsts are
       -- short: a word in them counts by its rarity (idf), whatever the story's length.
-      found = db:rows(COLUMNS .. ", length(e.body) AS chars, bm25(entries_fts, 0, 0, 1) AS rank FROM entries_fts"
+      found = db:rows(COLUMNS .. ", length(e.body) AS chars, bm25(entries_fts, 0, 0, 1) AS rank,"
+        .. " bm25(entries_fts, 1, 0, 0) AS in_title, bm25(entries_fts, 0, 1, 0) AS in_standfirst FROM entries_fts"
         .. " CROSS JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?" .. filter .. " LIMIT ?",
         match, table.unpack(table.move({ SEARCH_EXACT }, 1, 1, #fparams + 1, { table.unpack(fparams) })))
       local head = {}
@@ -178,8 +179,13 @@ function M.new(site)
       for _, term in ipairs(terms) do
         local n = #terms == 1 and #window or db:value("SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)", term, SEARCH_EXACT)
         local idf = math.log((docs - n + 0.5) / (n + 0.5) + 1)
+        if #terms == 1 then -- one word: a column's own bm25 says whether it is there, no query needed
+          for _, r in ipairs(found) do
+            head[r.id] = idf * ((r.in_title < 0 and rank.title or 0) + (r.in_standfirst < 0 and rank.standfirst or 0))
+          end
+        end
         for column, w in pairs { title = rank.title, standfirst = rank.standfirst } do
-          if w > 0 then
+          if w > 0 and #terms > 1 then
             for _, r in ipairs(db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ?", ("(%s) AND %s : %s"):format(match, column, term))) do
               if head[r.id] then head[r.id] = head[r.id] + w * idf end
             end
@@ -188,7 +194,7 @@ function M.new(site)
       end
       for _, r in ipairs(found) do
         r.score = (head[r.id] - rank.body * r.rank) * recency(r.published_at) * depth(r.chars)
-        r.rank, r.chars = nil, nil
+        r.rank, r.chars, r.in_title, r.in_standfirst = nil, nil, nil, nil
       end
       info = { total = #found, estimated = false }
     else

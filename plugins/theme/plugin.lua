@@ -21,9 +21,19 @@ return quire.plugin {
 
     -- "2023-06-16T23:30:00Z" -> { iso = "2023-06-17T01:30:00+02:00", human = "June 17, 2023" }: in
     -- the site's time zone and language (site.lua timezone, language).
+    -- Remembered per stamp (a list page shows the same few days again and again); at most
+    -- DATES_MAX, then started afresh.
+    local DATES_MAX, dates, ndates = 4096, {}, 0
     local function date_view(stamp)
-      if type(stamp) ~= "string" or not quire.time.epoch(stamp) then return nil end
-      return { iso = quire.time.to_local(stamp), human = quire.time.format_local(stamp, "date") }
+      if type(stamp) ~= "string" then return nil end
+      local d = dates[stamp]
+      if not d then
+        if not quire.time.epoch(stamp) then return nil end
+        if ndates >= DATES_MAX then dates, ndates = {}, 0 end
+        d = { iso = quire.time.to_local(stamp), human = quire.time.format_local(stamp, "date") }
+        dates[stamp], ndates = d, ndates + 1
+      end
+      return { iso = d.iso, human = d.human } -- a copy: views may be changed by later filters
     end
 
     local function section_view(name)
