@@ -198,7 +198,10 @@ function M.open(dir, opts)
   -- Search (ranking, phrases, prefixes, snippets) lives in lua/quire/search.lua; its index
   -- stems words where the site's language has a stemmer (rebuilt once when that changes).
   local search = require("quire.search")
-  search.use_language(db, cfg.language)
+  local ok, rebuild_err = pcall(search.use_language, db, cfg.language)
+  if not ok then -- e.g. a read-only database: search still works, with the index as it is
+    io.stderr:write(("quire: the search index keeps its tokenizer (could not rebuild it for language %q: %s)\n"):format(cfg.language, tostring(rebuild_err)))
+  end
   local searcher = search.new(site)
   quire.content.search, quire.content.suggest = searcher.search, searcher.suggest
   quire.comments = require("quire.comments").new(site)
