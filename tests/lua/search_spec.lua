@@ -2,7 +2,7 @@
 -- standfirst kept in the index by every kind of save, the ranking's knobs, and the index's
 -- tokenizer following the site's language (stemming for English only).
 local testing = require "quire.testing"
-local search = require "quire.search"
+local search = require "quire.content.search"
 
 describe("quire.search", function()
   it("reads words, quoted phrases and a prefix being typed", function()

@@ -1,6 +1,6 @@
--- Full-text search over the FTS5 index (db/migrations/0016_search_relevance.sql): the query
--- language, the ranking and the snippets behind quire.content.search, and the prefix matching
--- behind search-as-you-type (quire.content.suggest).
+-- Full-text search over entries (quire.content.search, quire.content.suggest): the query
+-- language, checked here, the ranking and the snippets; the index itself is the store's
+-- (quire.store_sql: FTS5 on SQLite, db/migrations/0016_search_relevance.sql).
 --
 -- Ranking: each query word found in the title or the standfirst counts its rarity (idf) times
 -- the column's weight (title > standfirst), plus bm25 over the body times the body's weight;
@@ -8,8 +8,9 @@
 -- defaults a story from today counts half as much again as an old one with the same words, one
 -- a month old a quarter); times a small factor for a full story over a brief (depth).
 local core = require "quire.core"
-local json = require "quire.json"
 local errors = require "quire.errors"
+local per_site = require "quire.per_site"
+local store_sql = require "quire.store_sql"
 
 local M = {}
 
@@ -36,19 +37,19 @@ local PREFIX_MIN = 2 -- bytes of a word typed so far before it is matched as a p
 -- any other, and words without a letter or digit are left out. With opts.prefix the last word,
 -- when it is still being typed (no space or quote after it), matches any word it begins.
 -- At most SEARCH_MAX_CHARS characters and SEARCH_MAX_WORDS words or phrases, no control
--- characters (tab, line feed and carriage return are spaces), valid UTF-8. Returns the FTS5
--- query ("" for no words) and its parts, or nil and what is wrong.
+-- characters (tab, line feed and carriage return are spaces), valid UTF-8. Returns the store's
+-- match expression ("" for no words) and its parts (store_sql.fts_match), or nil and what is wrong.
 function M.query(text, prefix)
   if not core.utf8_valid(text) then return nil, "is not valid UTF-8" end
   local n = utf8.len(text)
   if n > SEARCH_MAX_CHARS then return nil, ("is %d characters long, the limit is %d"):format(n, SEARCH_MAX_CHARS) end
   local bad = text:find("[\0-\8\11\12\14-\31\127]")
   if bad then return nil, ("contains the control character U+%04X"):format(text:byte(bad)) end
-  local terms, last_open = {}, false
+  local words, last_open = {}, false
   local function add(s, open)
     if not s:find("[%w\128-\255]") then return true end
-    if #terms == SEARCH_MAX_WORDS then return nil end
-    terms[#terms + 1] = '"' .. s:gsub("%s+", " ") .. '"'
+    if #words == SEARCH_MAX_WORDS then return nil end
+    words[#words + 1] = s:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
     last_open = open
     return true
   end
@@ -66,8 +67,7 @@ function M.query(text, prefix)
     end
     pos = (close or #text) + 1
   end
-  if prefix and last_open and #terms[#terms] - 2 >= PREFIX_MIN then terms[#terms] = terms[#terms] .. "*" end
-  return table.concat(terms, " "), terms
+  return store_sql.fts_match(words, prefix and last_open and #words[#words]:match("%S+$") >= PREFIX_MIN)
 end
 
 local function escape_html(s)
@@ -101,8 +101,7 @@ local function ranking(opts)
   }
 end
 
--- Builds the search of one site (site.db, site.tag).
-function M.new(site)
+M.of = per_site(function(site)
   local db = site.db
   local epoch = require("quire.time").epoch
 
@@ -126,7 +125,7 @@ function M.new(site)
     site.tag("list:all")
     local filter, fparams = "", {}
     if type(opts.type) == "table" then
-      filter = filter .. " AND e.type IN (SELECT value FROM json_each(?))"; fparams[#fparams + 1] = json.encode(opts.type)
+      filter = filter .. " AND e.type " .. store_sql.IN_LIST; fparams[#fparams + 1] = store_sql.value_list(opts.type)
     elseif opts.type then
       filter = filter .. " AND e.type = ?"; fparams[#fparams + 1] = opts.type
     end
@@ -149,12 +148,8 @@ function M.new(site)
       if a.score ~= b.score then return a.score > b.score end
       return a.id > b.id
     end
-    -- Whether more than SEARCH_EXACT entries match: one step past them along the index.
-    local function more_than_exact(m)
-      return db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?", m, SEARCH_EXACT) ~= nil
-    end
     -- The newest matches, one more than SEARCH_EXACT: whether there are more is then known too.
-    local window = db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?", match, SEARCH_EXACT + 1)
+    local window = store_sql.search_window(db, match, SEARCH_EXACT + 1)
     if #window == 0 then return {}, { total = 0, estimated = false } end
     local many = #window > SEARCH_EXACT
     if many then window[#window] = nil end
@@ -162,55 +157,45 @@ function M.new(site)
     local weigh = not many
     for i = 1, #terms do
       if not weigh or #terms == 1 then break end
-      weigh = not more_than_exact(terms[i])
+      weigh = not store_sql.search_more_than(db, terms[i], SEARCH_EXACT)
     end
     local found, info
     if weigh then
       -- bm25 over the body alone: FTS5 normalises by the length of the whole row, so a title
       -- match in a long story would count less than one in a brief. Titles and standfirsts are
       -- short: a word in them counts by its rarity (idf), whatever the story's length.
-      found = db:rows(COLUMNS .. ", length(e.body) AS chars, bm25(entries_fts, 0, 0, 1) AS rank,"
-        .. " bm25(entries_fts, 1, 0, 0) AS in_title, bm25(entries_fts, 0, 1, 0) AS in_standfirst FROM entries_fts"
-        .. " CROSS JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?" .. filter .. " LIMIT ?",
-        match, table.unpack(table.move({ SEARCH_EXACT }, 1, 1, #fparams + 1, { table.unpack(fparams) })))
+      found = store_sql.search_scored(db, COLUMNS, match, filter, fparams, SEARCH_EXACT)
       local head = {}
       for _, r in ipairs(found) do head[r.id] = 0 end
       local docs = math.max(1, db:value("SELECT max(id) FROM entries") or 1)
       for _, term in ipairs(terms) do
-        local n = #terms == 1 and #window or db:value("SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)", term, SEARCH_EXACT)
+        local n = #terms == 1 and #window or store_sql.search_count_upto(db, term, SEARCH_EXACT)
         local idf = math.log((docs - n + 0.5) / (n + 0.5) + 1)
         if #terms == 1 then -- one word: a column's own bm25 says whether it is there, no query needed
           for _, r in ipairs(found) do
             head[r.id] = idf * ((r.in_title < 0 and rank.title or 0) + (r.in_standfirst < 0 and rank.standfirst or 0))
           end
-        end
-        for column, w in pairs { title = rank.title, standfirst = rank.standfirst } do
-          if w > 0 and #terms > 1 then
-            for _, r in ipairs(db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ?", ("(%s) AND %s : %s"):format(match, column, term))) do
-              if head[r.id] then head[r.id] = head[r.id] + w * idf end
+        else
+          for column, w in pairs { title = rank.title, standfirst = rank.standfirst } do
+            if w > 0 then
+              for id in pairs(store_sql.search_in_column(db, match, column, term)) do
+                if head[id] then head[id] = head[id] + w * idf end
+              end
             end
           end
         end
       end
       for _, r in ipairs(found) do
-        r.score = (head[r.id] - rank.body * r.rank) * recency(r.published_at) * depth(r.chars)
-        r.rank, r.chars, r.in_title, r.in_standfirst = nil, nil, nil, nil
+        r.score = (head[r.id] - rank.body * r.body) * recency(r.published_at) * depth(r.chars)
+        r.body, r.chars, r.in_title, r.in_standfirst = nil, nil, nil, nil
       end
       info = { total = #found, estimated = false }
     else
       local lo, ids = window[#window].id, {}
       for i, r in ipairs(window) do ids[i] = r.id end
-      local function matched_in(column)
-        local set = {}
-        for _, r in ipairs(db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? AND rowid >= ?", column .. " : (" .. match .. ")", lo)) do
-          set[r.id] = true
-        end
-        return set
-      end
-      local in_title, in_standfirst = matched_in("title"), matched_in("standfirst")
-      -- CROSS JOIN: the list drives (the planner would rather walk every entry of the status).
-      found = db:rows(COLUMNS .. ", length(e.body) AS chars FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter,
-        "[" .. table.concat(ids, ",") .. "]", table.unpack(fparams))
+      local in_title = store_sql.search_in_column(db, match, "title", nil, lo)
+      local in_standfirst = store_sql.search_in_column(db, match, "standfirst", nil, lo)
+      found = store_sql.entries_of(db, COLUMNS .. ", length(e.body) AS chars", ids, filter, fparams)
       for _, r in ipairs(found) do
         local words = in_title[r.id] and rank.title or in_standfirst[r.id] and rank.standfirst or rank.body
         r.score = words * recency(r.published_at) * depth(r.chars)
@@ -226,7 +211,7 @@ function M.new(site)
     if opts.snippets ~= false then
       for _, r in ipairs(rows) do
         -- From the body (column 2) whatever matched: a title match shows where the story says it.
-        local snippet = db:value("SELECT snippet(entries_fts, 2, char(2), char(3), '…', 16) FROM entries_fts WHERE entries_fts MATCH ? AND rowid = ?", match, r.id)
+        local snippet = store_sql.search_snippet(db, match, r.id)
         r.snippet = escape_html(snippet or ""):gsub("\2", "<mark>"):gsub("\3", "</mark>")
       end
     end
@@ -251,41 +236,13 @@ function M.new(site)
   end
 
   return { search = search, suggest = suggest }
-end
+end)
 
--- The tokenizer for a language: FTS5 stems only English (porter); other languages get the words
--- as they are (unicode61 folds case and accents for all).
-function M.tokenizer(language)
-  local base = "unicode61 remove_diacritics 2"
-  if (language or "en"):lower():match("^en") then return "porter " .. base end
-  return base
-end
-
--- Makes the index use the site's language's tokenizer, rebuilding it from the entries when it
--- changed (once, when a site in another language first opens after migration 0016). Returns
--- true when it rebuilt.
+-- Makes the index fit the site's language: stemmed where the store has a stemmer for it
+-- (English), rebuilt from the entries when that changed. Returns true when it rebuilt.
 function M.use_language(db, language)
-  local want = M.tokenizer(language)
-  local function current()
-    local sql = db:value("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries_fts'") or ""
-    return sql:match("tokenize%s*=%s*'([^']*)'")
-  end
-  local have = current()
-  if not have or have == want then return false end
-  db:begin()
-  local ok, err = pcall(function()
-    if current() == want then return end
-    db:exec("DROP TABLE entries_fts")
-    db:exec(("CREATE VIRTUAL TABLE entries_fts USING fts5(title, standfirst, body, content = 'entries_search',"
-      .. " content_rowid = 'id', tokenize = '%s', prefix = '2 3')"):format(want))
-    db:exec("INSERT INTO entries_fts (entries_fts) VALUES ('rebuild')")
-  end)
-  if not ok then
-    db:rollback()
-    error(err, 0)
-  end
-  db:commit()
-  return true
+  return store_sql.search_use_language(db, language)
 end
+M.tokenizer = store_sql.search_tokenizer
 
 return M
