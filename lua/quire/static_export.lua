@@ -403,7 +403,7 @@ local function render(quire, item)
   local r = app.request("GET", item.kind == "search" and "/search" or item.path, { headers = headers })
   if item.kind == "error" then
     if r.status ~= 404 then fail("%s: expected the 404 page, got status %d", item.path, r.status) end
-    return r.body, "redirects static"
+    return r.body, "" -- (error pages carry no tags: rendered on every export, one page)
   end
   if r.status == 301 or r.status == 302 or r.status == 307 or r.status == 308 then
     local loc = r.headers.location
