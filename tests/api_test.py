@@ -451,7 +451,7 @@ check("contributor cannot edit others' entries: 403", st == 403, st)
 st, _, doc = admin("PATCH", f"/entries/{mine}", "/entries/{id}", {"title": "Freelance pitch, revised"}, key=contrib_key)
 check("contributor edits own draft", st == 200, (st, doc))
 st, _, doc = admin("POST", f"/entries/{mine}/transition", "/entries/{id}/transition", {"transition": "publish"}, key=contrib_key)
-check("workflow refuses a contributor's publish", st == 400 and "editor" in doc["error"]["message"], (st, doc))
+check("workflow refuses a contributor's publish", st == 400 and "it takes an author" in doc["error"]["message"], (st, doc))
 st, _, doc = admin("POST", f"/entries/{mine}/transition", "/entries/{id}/transition", {"transition": "submit"}, key=contrib_key)
 check("contributor submits for review", st == 200 and doc["entries"][0]["status"] == "review", (st, doc))
 st, _, doc = admin("GET", "/comments", "/comments", key=contrib_key)
@@ -475,21 +475,21 @@ with open(os.path.join(work, "session.lua"), "w") as f:
             '  print(t .. " " .. quire.users.session_csrf(t))\n'
             'end\n')
 (ed_sess, ed_csrf), (au_sess, au_csrf) = [l.split() for l in run("run", os.path.join(work, "session.lua")).split("\n") if l]
-st, hd, doc = http("GET", "/api/admin/v1/users", headers={"Cookie": "quire_session=" + ed_sess}, template="/api/admin/v1/users")
+st, hd, doc = http("GET", "/api/admin/v1/users", headers={"Cookie": "__Host-quire_session=" + ed_sess}, template="/api/admin/v1/users")
 check("session reads the Admin API", st == 200 and "private" in hd.get("cache-control", ""), (st, hd))
 before = count()
-st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "Forged"}, headers={"Cookie": "quire_session=" + ed_sess},
+st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "Forged"}, headers={"Cookie": "__Host-quire_session=" + ed_sess},
                   template="/api/admin/v1/entries")
 check("session change without the CSRF token: 403", st == 403 and doc["error"]["code"] == "csrf" and count() == before, (st, doc))
 st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "Forged"},
-                  headers={"Cookie": "quire_session=" + ed_sess, "X-CSRF-Token": au_csrf}, template="/api/admin/v1/entries")
+                  headers={"Cookie": "__Host-quire_session=" + ed_sess, "X-CSRF-Token": au_csrf}, template="/api/admin/v1/entries")
 check("another session's CSRF token: 403", st == 403 and count() == before, (st, doc))
 st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "From the web admin"},
-                  headers={"Cookie": "quire_session=" + ed_sess, "X-CSRF-Token": ed_csrf}, template="/api/admin/v1/entries")
+                  headers={"Cookie": "__Host-quire_session=" + ed_sess, "X-CSRF-Token": ed_csrf}, template="/api/admin/v1/entries")
 check("session change with its CSRF token", st == 201, (st, doc))
 web_id = doc["entries"][0]["id"]
 check("the session's user is the actor", db.execute("SELECT actor FROM revisions WHERE entry_id = ?", (web_id,)).fetchone()[0] == "maren")
-st, _, doc = http("DELETE", f"/api/admin/v1/entries/{web_id}", headers={"Cookie": "quire_session=" + au_sess, "X-CSRF-Token": au_csrf},
+st, _, doc = http("DELETE", f"/api/admin/v1/entries/{web_id}", headers={"Cookie": "__Host-quire_session=" + au_sess, "X-CSRF-Token": au_csrf},
                   template="/api/admin/v1/entries/{id}")
 check("an author's session cannot delete: 403", st == 403 and doc["error"]["code"] == "forbidden", (st, doc))
 

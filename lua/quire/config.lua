@@ -45,15 +45,25 @@ M.defaults = {
     lua_memory = 256 * 1024 * 1024, -- bytes per Lua state that runs plugins
     media_bytes = 25 * 1024 * 1024, -- bytes of one image file; larger is refused
     media_pixels = 60 * 1000 * 1000, -- width x height of one image (from its header; bombs refused)
+    session_idle_seconds = 8 * 3600,  -- a staff session unused this long ends
+    session_max_seconds = 7 * 86400,  -- and every session ends this long after sign-in
+    login_window_seconds = 900,       -- sign-in attempts are counted per window of this length
+    login_per_address = 20,           -- attempts per client address per window; then 429
+    login_per_account = 10,           -- attempts per login per window; then 429
+    password_hashes = 2,              -- argon2id hashes running at once per worker (64 MiB each)
+    password_queue = 64,              -- hashes waiting per worker; past it, 503
   },
   image_widths = { 320, 640, 960, 1280, 1920 }, -- the widths made of each image (never upscaled)
+  timezone = "UTC", -- IANA name; every date a reader sees is in it
+  language = "en",  -- BCP 47 tag; UI strings from the catalogues (SITE/locale, the theme's po/)
+  strings = {},     -- UI string overrides: { [msgid] = text | { plural forms }, ["context|msgid"] = text }
 }
 
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
-  image_widths = "table",
+  image_widths = "table", timezone = "string", language = "string", strings = "table",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -193,7 +203,22 @@ plugins = { }
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 --   media_bytes = 26214400,   -- bytes of one image file (quire media add)
 --   media_pixels = 60000000,  -- width x height of one image, from its header
+--   session_idle_seconds = 28800, -- a staff session unused this long ends
+--   session_max_seconds = 604800, -- every staff session ends this long after sign-in
+--   login_window_seconds = 900, -- sign-in attempts are counted per window of this length
+--   login_per_address = 20,   -- sign-in attempts per client address per window (then 429)
+--   login_per_account = 10,   -- sign-in attempts per login per window (then 429)
+--   password_hashes = 2,      -- argon2id hashes running at once per worker (64 MiB each)
+--   password_queue = 64,      -- hashes waiting per worker; past it, 503
 -- }
+
+-- Dates readers see are in this time zone (an IANA name: `timedatectl list-timezones`), in
+-- this language's words and order; UI strings come from the language's catalogue (the theme
+-- ships en, nb and ar; SITE/locale/LANG.mo adds or overrides), and any one string can be
+-- changed here ("context|msgid" for a string with a context; a list for plural forms).
+-- timezone = "Europe/Oslo"
+-- language = "nb"
+-- strings = { ["Related Posts"] = "More on this", ["Total %%s Share"] = { "%%s share", "%%s shares" } }
 
 -- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).
 -- api = {
@@ -247,6 +272,12 @@ function M.load(dir)
         return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
       elseif k == "image_widths" and not require("quire.media").valid_widths(v) then
         return nil, ("%s: image_widths must be 1 to 16 ascending whole numbers from 16 to 10000, e.g. { 320, 640, 1280 }"):format(path)
+      elseif k == "timezone" and not require("quire.time").check_zone(v) then
+        return nil, ("%s: timezone: %s"):format(path, select(2, require("quire.time").check_zone(v)))
+      elseif k == "language" and not (v:match("^%a%a%a?$") or v:match("^%a%a%a?[-_]%w+$")) then
+        return nil, ('%s: language must be a language tag such as "en", "nb" or "ar" (a catalogue po/LANG.po), got %q'):format(path, v)
+      elseif k == "strings" and not require("quire.i18n").check_strings(v) then
+        return nil, ("%s: strings: %s"):format(path, select(2, require("quire.i18n").check_strings(v)))
       elseif k == "api" then -- the JSON APIs (lua/quire/api.lua)
         local defaults = require("quire.api").defaults
         for ak, av in pairs(v) do
