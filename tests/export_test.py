@@ -307,7 +307,15 @@ def snapshot():
 
 
 r = export()
-check("an export with nothing changed writes nothing", " 0 files written" in r.stdout, r.stdout)
+check("an export with nothing changed writes nothing", " 0 files written" in r.stdout and "(no content changed)" in r.stdout, r.stdout)
+# A static file removed from public/ goes from the folder even when no content changed.
+with open(os.path.join(site, "public", "extra.txt"), "w") as f:
+    f.write("an extra static file\n")
+r = export()
+check("a new static file is copied", open(os.path.join(out, "extra.txt")).read() == "an extra static file\n", r.stdout)
+os.remove(os.path.join(site, "public", "extra.txt"))
+r = export()
+check("a removed static file goes", not os.path.exists(os.path.join(out, "extra.txt")) and " 1 removed" in r.stdout, r.stdout)
 before = snapshot()
 # The newest story: on the front page and in the feeds.
 story_path = re.search(r"<link>" + re.escape(BASE) + r"(/[^<]+)</link>", open(os.path.join(out, "feed.xml")).read().split("<item>", 1)[1]).group(1)

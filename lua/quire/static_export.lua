@@ -223,7 +223,9 @@ end
 
 -- Calls fn(item) for every address of the site, streamed from the store. item: { path =, kind =
 -- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
-local function each_item(quire, fn)
+-- quick: no cache tag was bumped since the last export, so no page was added, removed or changed
+-- but those rendered on every export (the fixed addresses below) and the static files.
+local function each_item(quire, fn, quick)
   local db = quire._db
   for _, p in ipairs({ "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }) do
     fn { path = p, kind = "page" }
@@ -233,6 +235,13 @@ local function each_item(quire, fn)
   fn { path = "/search", kind = "search" }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
+  if not quick then M.each_page(quire, fn) end
+  M.each_file(quire, fn)
+end
+
+-- The addresses of entries, lists and redirects, and the sitemap's parts (see each_item).
+function M.each_page(quire, fn)
+  local db = quire._db
   for _, n in ipairs(quire.content.published_blocks()) do fn { path = ("/sitemap.xml?part=%d"):format(n + 1), kind = "page" } end
 
   -- Entries, by id.
@@ -315,8 +324,10 @@ local function each_item(quire, fn)
       if not r.from_path:find("?", 1, true) then fn { path = r.from_path, kind = "page" } end
     end
   until #rows < BATCH
+end
 
-  -- Static files: the plugins' (/static/NAME/), the media folder (/media/), the site's public/.
+-- Static files: the plugins' (/static/NAME/), the media folder (/media/), the site's public/.
+function M.each_file(quire, fn)
   local function files(dir, prefix, skip_real)
     local names = core.listdir(dir)
     if not names then return end
@@ -403,7 +414,7 @@ local function render(quire, item)
   local r = app.request("GET", item.kind == "search" and "/search" or item.path, { headers = headers })
   if item.kind == "error" then
     if r.status ~= 404 then fail("%s: expected the 404 page, got status %d", item.path, r.status) end
-    return r.body, "redirects static"
+    return r.body, "" -- (error pages carry no tags: rendered on every export, one page)
   end
   if r.status == 301 or r.status == 302 or r.status == 307 or r.status == 308 then
     local loc = r.headers.location
@@ -552,7 +563,7 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
-  end)
+  end, o.quick)
   res:close()
   io.stdout:write(("P %d %d\n"):format(index, done))
   return 0
@@ -617,6 +628,7 @@ local function run_once(quire, out_dir, o)
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
+  local quick = since ~= nil and db:value("SELECT 1 FROM cache_tags WHERE version > ? LIMIT 1", since) == nil
   -- For the progress line: the last run's count, else a guess from the store (entries, and
   -- each term's page and feeds).
   local expected = db:value("SELECT count(*) FROM qx.files")
@@ -636,6 +648,7 @@ local function run_once(quire, out_dir, o)
       "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url }
     if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
     if o.dry_run then argv[#argv + 1] = "--dry-run" end
+    if quick then argv[#argv + 1] = "--quick" end
     argv[#argv + 1] = out_dir
     for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
     cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
@@ -702,8 +715,9 @@ local function run_once(quire, out_dir, o)
     end
     local last = ""
     repeat
-      local rows = db:rows("SELECT f.path, f.file FROM qx.files f WHERE f.path > ? AND NOT EXISTS"
-        .. " (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?", last, BATCH)
+      -- (a quick run saw the static files, whose hash names their source, and none of the pages)
+      local rows = db:rows("SELECT f.path, f.file FROM qx.files f WHERE f.path > ?" .. (quick and " AND f.hash LIKE 'src %'" or "")
+        .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?", last, BATCH)
       for _, r in ipairs(rows) do
         last = r.path
         sum.removed = sum.removed + 1
@@ -738,6 +752,7 @@ local function run_once(quire, out_dir, o)
   sum.seconds = core.clock() - t0
   sum.changes = changes
   sum.full = since == nil
+  sum.quick = quick
   return sum
 end
 
@@ -746,7 +761,8 @@ local function report(sum, o)
   for _, c in ipairs(sum.changes) do print((o.dry_run and "would " or "") .. c) end
   print(("%s: %d files %s, %d unchanged (%d rendered again, same bytes), %d removed%s, %d addresses answered 404 (left out), in %.2f s%s")
     :format(o.dry_run and "dry run" or "exported", sum.written, o.dry_run and "to write" or "written", sum.kept + sum.same, sum.same,
-      sum.removed, o.dry_run and " (would be)" or "", sum.left_out, sum.seconds, sum.full and " (full export)" or ""))
+      sum.removed, o.dry_run and " (would be)" or "", sum.left_out, sum.seconds,
+      sum.full and " (full export)" or sum.quick and " (no content changed)" or ""))
   for _, e in ipairs(sum.errors) do io.stderr:write("quire: export failed for ", e, "\n") end
   io.stdout:flush()
   return #sum.errors > 0 and 1 or 0
@@ -780,7 +796,8 @@ function M.main(quire, out_dir, opts)
     i, n = tonumber(i), tonumber(n)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
-      since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"] })
+      since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
+      quick = opts.quick })
   end
   local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
