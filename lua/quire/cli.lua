@@ -30,6 +30,8 @@ Commands:
   terms list|rename|merge       tags and sections
   media add|list|get|update|delete|prune
                                 the image library: import (resized, metadata stripped), edit, clean up
+  front set|list|clear|breaking the edited front pages: lead and top stories per page, scheduled;
+                                the breaking-news banner (quire front --help)
   audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
   api-key add|list|revoke       keys of the Content and Admin APIs (quire api-key --help)
@@ -915,6 +917,7 @@ M.parse, M.open_site = parse, open_site
 require("quire.editorial").install(commands, HELP, M)
 require("quire.media").install(commands, HELP, M)
 require("quire.api_keys").install(commands, HELP, M)
+require("quire.front").install(commands, HELP, M)
 
 -- Whether `quire NAME` is answered by quire itself (its command table, help, version), so no
 -- plugin command may take the name; and the sorted list of those names.

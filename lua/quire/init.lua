@@ -200,6 +200,7 @@ function M.open(dir, opts)
   quire.shares = require("quire.shares").new(site, quire.hits)
   quire.redirects = require("quire.redirects").new(site, quire)
   quire.media = require("quire.media").new(site, db)
+  quire.front = require("quire.front").new(site, quire)
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}
@@ -239,6 +240,9 @@ function M.open(dir, opts)
   -- No raw SQL for plugins (ATTACH, PRAGMA and runaway queries would escape the sandbox).
   plugin_api.store = { transaction = quire.store.transaction }
   plugin_api.media = { picture = quire.media.picture } -- read only: uploads go through the core
+  -- Fronts are read (and views counted) by plugins; editors change them through the core.
+  plugin_api.front = { resolve = quire.front.resolve, most_read = quire.front.most_read, banner = quire.front.banner,
+    page = quire.front.page, view = quire.front.view }
   local registry = require("quire.plugins").new(site, quire)
   site.hooks = registry.hooks
   quire.filters = { apply = function(name, value, ...) return registry.hooks:apply(name, value, ...) end }

@@ -20,6 +20,8 @@ function M.all(quire)
         { before = time.format(os.time() - days * 86400) })
     end }
   end
+  -- "Most read" from the last 24 hours' views (lua/quire/front.lua), ranked every five minutes.
+  list[#list + 1] = { name = "front.rank", interval = 300, run = function() return quire.front.rank() end }
   return list
 end
 
@@ -48,6 +50,8 @@ function M.publish_scheduled(quire)
     end)
     if ok then n = n + 1 end
   end
+  -- Front-page slots and banners whose time came make their pages stale too.
+  quire.front.due()
   return n
 end
 
