@@ -250,21 +250,11 @@ function commands.init(argv)
     print(("Created site in %s: edit %s/site.lua, then add content with `quire run --site %s SCRIPT.lua`."):format(dir, dir, dir))
     return 0
   end
-  -- The demo: its settings after the template's (a later assignment wins), a picture, content.
+  -- The demo: its settings after the template's (a later assignment wins), then its content.
   local demo = require "quire.demo"
   local f, ferr = io.open(dir .. "/site.lua", "a")
   if not f then return fail(1, "%s", ferr) end
   f:write(demo.site_lua())
-  f:close()
-  for _, d in ipairs({ dir .. "/public", dir .. "/public/media" }) do
-    if not core.stat(d) then
-      local made, merr = core.mkdir(d)
-      if not made then return fail(1, "%s", merr) end
-    end
-  end
-  f, ferr = io.open(dir .. "/public/media/barrage.svg", "w")
-  if not f then return fail(1, "%s", ferr) end
-  f:write(demo.HERO_SVG)
   f:close()
   local quire, open_err = open_site({ site = dir }, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", open_err) end
@@ -488,6 +478,9 @@ function commands.__worker(argv)
   end
   local static = {}
   for _, s in ipairs(quire.plugins.static_dirs) do static[#static + 1] = { "/static/" .. s.plugin .. "/", s.dir } end
+  -- The plugins' static files under fingerprinted names (quire.assets), served as immutable.
+  local assets_dir = require("quire.assets").prepare(cfg)
+  if assets_dir then static[#static + 1] = { "/static/", assets_dir } end
   -- Media files (quire.media) are served from the site's media folder, made now so that images
   -- added while the server runs are served without a reload.
   local media_dir = require("quire.media").dir(cfg)

@@ -231,8 +231,12 @@ function M.new(site, quire)
   function api.banner()
     site.tag("front:breaking")
     local now = time.now()
-    return db:row("SELECT id, text, link, starts_at, ends_at FROM front_breaking WHERE ends_at > ? AND starts_at <= ?"
-      .. " ORDER BY starts_at DESC, id DESC LIMIT 1", now, now)
+    -- The banners not yet ended are few (each lasts at most BANNER_DAYS_MAX): the newest started wins.
+    local best
+    for _, b in ipairs(db:rows("SELECT id, text, link, starts_at, ends_at FROM front_breaking WHERE ends_at > ? LIMIT 200", now)) do
+      if b.starts_at <= now and (not best or b.starts_at > best.starts_at or (b.starts_at == best.starts_at and b.id > best.id)) then best = b end
+    end
+    return best
   end
 
   -- Banners live or to come, for quire front list.

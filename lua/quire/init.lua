@@ -70,7 +70,7 @@ end
 
 -- What plugins may touch: the API less the core's private handles.
 local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
-  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text" }
+  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text", "assets" }
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
 -- the address a server listens on, the base of absolute links when site.lua sets no base_url.
@@ -201,6 +201,7 @@ function M.open(dir, opts)
   quire.redirects = require("quire.redirects").new(site, quire)
   quire.media = require("quire.media").new(site, db)
   quire.front = require("quire.front").new(site, quire)
+  quire.assets = require("quire.assets").new(site, quire)
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}
