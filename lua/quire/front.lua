@@ -86,7 +86,8 @@ function M.new(site, quire)
       local _, id = db:exec("INSERT INTO front_slots (page, slot, entry_id, starts_at, ends_at, created_at, created_by)"
         .. " VALUES (?, ?, ?, ?, ?, ?, ?)", page, slot, e.id, starts, ends, now, site.actor.name)
       site.audit("front.set", "entry:" .. e.id, ("%s slot %d from %s%s"):format(page, slot, starts, ends and (" until " .. ends) or ""))
-      bump("front:" .. page)
+      -- A later start changes nothing yet: api.due() bumps the page when it comes.
+      if starts <= now then bump("front:" .. page) end
       return id
     end)
   end
@@ -258,10 +259,11 @@ function M.new(site, quire)
       return 0
     end
     if since >= now then return 0 end
-    local pages = db:rows("SELECT DISTINCT page FROM front_slots WHERE (starts_at > ? AND starts_at <= ?) OR (ends_at > ? AND ends_at <= ?)",
-      since, now, since, now)
-    local banner = db:value("SELECT 1 FROM front_breaking WHERE (starts_at > ? AND starts_at <= ?) OR (ends_at > ? AND ends_at <= ?) LIMIT 1",
-      since, now, since, now)
+    -- (Only starts that were scheduled: one made "now" bumped its page when it was set.)
+    local pages = db:rows("SELECT DISTINCT page FROM front_slots WHERE (starts_at > ? AND starts_at <= ? AND starts_at > created_at)"
+      .. " OR (ends_at > ? AND ends_at <= ?)", since, now, since, now)
+    local banner = db:value("SELECT 1 FROM front_breaking WHERE (starts_at > ? AND starts_at <= ? AND starts_at > created_at)"
+      .. " OR (ends_at > ? AND ends_at <= ?) LIMIT 1", since, now, since, now)
     if #pages == 0 and not banner then return 0 end
     return site.transaction(function()
       local stored = db:value("SELECT value FROM settings WHERE key = 'front.checked_at'")

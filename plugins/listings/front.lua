@@ -148,8 +148,7 @@ return function(site, listed_types)
     return view
   end)
   site:route("GET", "/views/{file}", function(req, res)
-    res.private = true
-    res:header("cache-control", "no-store")
+    res.private = true -- the server sends it as private, no-store
     res:header("content-type", "image/gif")
     local digits = #req.params.file <= 24 and req.params.file:match("^(%d+)%.gif$")
     if not digits then return res:error(404) end
