@@ -131,6 +131,44 @@ check "the piece read is in the Opinion section's most read" \
   grep -q '<h2 class="most-read-title" id="most-read-title">Most read in Opinion</h2>' "$work/body"
 check "with its title" grep -q ">Holiday lets are a symptom, not the disease</a></li>" "$work/body"
 
+# --- the Admin API: the same rules, for editors
+key=$(q api-key add desk --role editor | grep -oE '[0-9]+:[0-9a-f]{64}$')
+check "an editor's Admin API key" test -n "$key"
+env_id=$(id_of "Seaweed farm doubles")
+api=$(python3 - "$base" "$key" "$env_id" <<'PY'
+import base64, hashlib, hmac, json, sys, time, urllib.request, urllib.error
+base, key, entry = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+kid, secret = key.split(":")
+now = int(time.time())
+h = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+p = b64(json.dumps({"iat": now, "exp": now + 300, "aud": "/api/admin/v1/"}).encode())
+tok = f"{h}.{p}." + b64(hmac.new(secret.encode(), f"{h}.{p}".encode(), hashlib.sha256).digest())
+def call(method, path, body=None):
+    req = urllib.request.Request(base + "/api/admin/v1" + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r: return r.status, json.load(r)
+    except urllib.error.HTTPError as e: return e.code, json.load(e)
+st, doc = call("POST", "/front/slots", {"page": "section:Business", "slot": 1, "entry": entry})
+live = [s for s in doc.get("slots", []) if s["page"] == "section:business" and s["slot"] == 1 and s["state"] == "live"]
+print("set", st, live[0]["entry_id"] if live else None)
+st, doc = call("POST", "/front/slots", {"page": "section:Nowhere", "slot": 1, "entry": entry})
+print("bad", st, json.dumps(doc)[:300])
+st, doc = call("POST", "/front/breaking", {"text": "Ferries cancelled", "ends_at": "+1h"})
+print("banner", st, len(doc.get("banners", [])))
+st, doc = call("DELETE", "/front/breaking")
+print("off", st, len(doc.get("banners", [])))
+st, doc = call("DELETE", "/front/slots/%d" % live[0]["id"])
+print("clear", st, len([s for s in doc["slots"] if s["id"] == live[0]["id"]]))
+PY
+)
+check "Admin API sets a slot ($api)" grep -q "^set 201 $env_id$" <<<"$api"
+check "Admin API refuses an unknown section, naming it" grep -q '^bad 400 .*no section' <<<"$api"
+check "Admin API puts a banner up" grep -q "^banner 201 1$" <<<"$api"
+check "Admin API takes it down" grep -q "^off 200 0$" <<<"$api"
+check "Admin API removes an assignment" grep -q "^clear 200 0$" <<<"$api"
+
 # --- assets and headers
 get /
 css=$(grep -o 'rel="stylesheet" href="[^"]*"' "$work/body" | sed 's/.*href="//; s/"$//')

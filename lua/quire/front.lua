@@ -357,6 +357,66 @@ function M.new(site, quire)
   return api
 end
 
+-- The Admin API's routes for the fronts (called from quire.api_admin with its helpers):
+-- GET /front (assignments and banners), POST /front/slots, DELETE /front/slots/{id},
+-- POST /front/breaking, DELETE /front/breaking. Editors only; the same rules as the CLI.
+function M.admin_routes(h)
+  local json = require "quire.json"
+  local S, A, route, quire = h.schemas, h.prefix, h.route, h.quire
+  local str, int = { type = "string" }, { type = "integer" }
+  local opt = function(t) local c = {} for k, v in pairs(t) do c[k] = v end c.optional = true return c end
+  S.FrontSlot = { type = "object", properties = { id = int, page = str, slot = int, entry_id = int, title = str, state = str,
+    starts_at = str, ends_at = { type = { "string", "null" } } } }
+  S.FrontBanner = { type = "object", properties = { id = int, text = str, link = { type = { "string", "null" } }, starts_at = str, ends_at = str } }
+  S.FrontState = { type = "object", properties = { slots = { type = "array", items = { ["$ref"] = "#/components/schemas/FrontSlot" } },
+    banners = { type = "array", items = { ["$ref"] = "#/components/schemas/FrontBanner" } } } }
+  S.FrontSet = { type = "object", properties = { page = { type = "string", description = "home or section:NAME" }, slot = int,
+    entry = int, starts_at = opt(str), ends_at = opt(str) } }
+  S.FrontBreaking = { type = "object", properties = { text = str, ends_at = { type = "string", description = "a time, or +30m, +2h, +1d" },
+    link = opt(str), starts_at = opt(str) } }
+  local function state()
+    local slots, banners = {}, {}
+    for i, r in ipairs(quire.front.list()) do
+      slots[i] = { id = r.id, page = r.page, slot = r.slot, entry_id = r.entry_id, title = r.title, state = r.state,
+        starts_at = r.starts_at, ends_at = r.ends_at or json.null }
+    end
+    for i, b in ipairs(quire.front.banners()) do
+      banners[i] = { id = b.id, text = b.text, link = b.link or json.null, starts_at = b.starts_at, ends_at = b.ends_at }
+    end
+    return { slots = json.list(slots), banners = json.list(banners) }
+  end
+  route { method = "GET", path = A .. "/front", response = "FrontState", role = "editor",
+    summary = "The front pages' slot assignments (live, waiting, scheduled, replaced) and banners", handler = state }
+  route { method = "POST", path = A .. "/front/slots", body = "FrontSet", response = "FrontState", role = "editor", status = 201,
+    summary = "Puts an entry in a front's slot now, or from starts_at (scheduled)",
+    handler = function(ctx)
+      local v = h.body_of(ctx, "FrontSet")
+      h.acting(ctx, quire.front.set, v.page, v.slot, v.entry, { starts_at = v.starts_at, ends_at = v.ends_at })
+      return state()
+    end }
+  route { method = "DELETE", path = A .. "/front/slots/{id:int}", response = "FrontState", role = "editor",
+    summary = "Removes one slot assignment",
+    handler = function(ctx)
+      local row = quire.store.query("SELECT page FROM front_slots WHERE id = ?", ctx.params.id)[1]
+      if not row then require("quire.api").fail(404, "not_found", "no slot assignment with that id") end
+      h.acting(ctx, quire.front.clear, row.page, nil, { id = ctx.params.id })
+      return state()
+    end }
+  route { method = "POST", path = A .. "/front/breaking", body = "FrontBreaking", response = "FrontState", role = "editor", status = 201,
+    summary = "Puts up a breaking-news banner until ends_at (at most 30 days)",
+    handler = function(ctx)
+      local v = h.body_of(ctx, "FrontBreaking")
+      h.acting(ctx, quire.front.breaking, v.text, { link = v.link, ends_at = v.ends_at, starts_at = v.starts_at })
+      return state()
+    end }
+  route { method = "DELETE", path = A .. "/front/breaking", response = "FrontState", role = "editor",
+    summary = "Takes every banner down",
+    handler = function(ctx)
+      h.acting(ctx, quire.front.breaking_off)
+      return state()
+    end }
+end
+
 local HELP = [[
 usage: quire front set PAGE SLOT ENTRY [--at TIME] [--until TIME] [--site DIR] [--as LOGIN]
        quire front list [PAGE] [--format table|json]
