@@ -114,14 +114,14 @@ for e in json.load(sys.stdin):
     if e["title"].startswith("Holiday lets are a symptom"): print("/opinion/" + e["slug"])')
 get "$opinion_path"
 pixel=$(grep -o 'class="view-pixel" src="[^"]*"' "$work/body" | sed 's/.*src="//; s/"$//')
-check "the story page carries its view pixel ($pixel)" grep -qE '^/views/[0-9]+\.gif$' <<<"$pixel"
+check "the story page carries its view pixel ($pixel)" grep -qE '^/views\.gif\?id=[0-9]+$' <<<"$pixel"
 curl -s -o /dev/null -D "$work/head" -H "Referer: $base$opinion_path" "$base$pixel"
 check "the pixel is never kept" test "$(header Cache-Control)" = "private, no-store"
 check "the pixel is a GIF" test "$(header Content-Type)" = "image/gif"
 curl -s -o /dev/null -H "Referer: $base$opinion_path" "$base$pixel" # the same reader again
 id=${pixel//[^0-9]/}
 check "one reader's view is counted once" test "$(sqlite3 "$site/quire.db" "SELECT sum(count) FROM entry_views WHERE entry_id = $id")" = 1
-curl -s -o /dev/null -H "Referer: https://elsewhere.example/page" "$base/views/$(id_of "Seaweed farm doubles").gif"
+curl -s -o /dev/null -H "Referer: https://elsewhere.example/page" "$base/views.gif?id=$(id_of "Seaweed farm doubles")"
 check "a view from another site's page is not counted" test -z "$(sqlite3 "$site/quire.db" "SELECT sum(count) FROM entry_views WHERE entry_id = $(id_of "Seaweed farm doubles")")"
 echo 'assert(quire.front.rank(), "the ranking did not change")' > "$work/rank.lua"
 check "ranking the views changes most read" "$QUIRE" run --site "$site" --yes "$work/rank.lua"

@@ -17,6 +17,9 @@ CREATE TABLE front_slots (
 );
 CREATE INDEX front_slots_by_page ON front_slots (page, slot, starts_at);
 CREATE INDEX front_slots_by_entry ON front_slots (entry_id);
+-- The server looks every few seconds for starts and ends that have just passed.
+CREATE INDEX front_slots_by_start ON front_slots (starts_at);
+CREATE INDEX front_slots_by_end ON front_slots (ends_at);
 
 -- Breaking-news banners: shown on every public page from starts_at until ends_at (required: a
 -- banner nobody switches off would stay for ever); the newest in force wins.
@@ -30,6 +33,7 @@ CREATE TABLE front_breaking (
   created_by TEXT
 );
 CREATE INDEX front_breaking_by_end ON front_breaking (ends_at);
+CREATE INDEX front_breaking_by_start ON front_breaking (starts_at);
 
 -- Page views of published entries, per entry and hour (epoch hours), counted from the readers'
 -- browsers (POST /views/ID) and kept for two days; and the ranking made from them every few

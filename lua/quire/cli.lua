@@ -260,6 +260,11 @@ function commands.init(argv)
   if not f then return fail(1, "%s", ferr) end
   f:write(demo.site_lua())
   f:close()
+  -- public/: files served as they are (robots.txt, a verification file ...), empty to begin with.
+  if not core.stat(dir .. "/public") then
+    local made, merr = core.mkdir(dir .. "/public")
+    if not made then return fail(1, "%s", merr) end
+  end
   local quire, open_err = open_site({ site = dir }, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", open_err) end
   local seeded, summary = pcall(demo.seed, quire)

@@ -2,7 +2,7 @@
 -- editors fill and schedule, with the newest stories filling the slots nobody filled; the
 -- breaking-news banner; and "most read", ranked from the page views readers' browsers report.
 -- Cache tags: a page that reads a front's slots carries "front:<page>", the banner
--- "front:breaking", the ranking "most-read"; each write bumps only its own.
+-- "front:breaking", a ranking "most-read:<scope>"; each write bumps only its own.
 local errors = require "quire.errors"
 local time = require "quire.time"
 
@@ -292,7 +292,7 @@ function M.new(site, quire)
   end
 
   -- Ranks the last 24 hours' views into most_read (the site's top and each section's), bumping
-  -- "most-read" only when a ranking changed; drops views older than VIEWS_KEEP_HOURS.
+  -- "most-read:<scope>" only for the rankings that changed; drops views older than VIEWS_KEEP_HOURS.
   -- Returns whether anything changed.
   function api.rank()
     local hour = os.time() // 3600
@@ -320,34 +320,39 @@ function M.new(site, quire)
     end
     return site.transaction(function()
       db:exec("DELETE FROM entry_views WHERE hour <= ?", hour - M.VIEWS_KEEP_HOURS)
+      -- Assignments and banners that ended a day ago are history (the audit log keeps who set them).
+      local day_ago = time.format(os.time() - 86400)
+      db:exec("DELETE FROM front_slots WHERE ends_at <= ?", day_ago)
+      db:exec("DELETE FROM front_breaking WHERE ends_at <= ?", day_ago)
       local old = {}
       for _, r in ipairs(db:rows("SELECT scope, entry_id, views FROM most_read ORDER BY scope, rank")) do
         old[r.scope] = (old[r.scope] and (old[r.scope] .. ",") or "") .. r.entry_id .. ":" .. r.views
       end
-      local changed = false
+      local changed = {}
       for scope, list in pairs(scopes) do
-        if old[scope] ~= (#list > 0 and text(list) or nil) then changed = true end
+        if old[scope] ~= (#list > 0 and text(list) or nil) then changed["most-read:" .. scope] = true end
       end
-      for scope in pairs(old) do if not scopes[scope] then changed = true end end
-      if not changed then return false end
+      for scope in pairs(old) do if not scopes[scope] then changed["most-read:" .. scope] = true end end
+      if next(changed) == nil then return false end
       db:exec("DELETE FROM most_read")
       for scope, list in pairs(scopes) do
         for i, x in ipairs(list) do
           db:exec("INSERT INTO most_read (scope, rank, entry_id, views) VALUES (?, ?, ?, ?)", scope, i, x.id, x.n)
         end
       end
-      bump("most-read")
+      site.bump(changed)
       return true
     end)
   end
 
   -- The most read published stories of the last 24 hours: scope "all" or "section:<slug>"; at
-  -- most limit (default 5). Each { entry =, views = }. Tags the page "most-read".
+  -- most limit (default 5). Each { entry =, views = }. Tags the page "most-read:<scope>".
   function api.most_read(scope, limit)
-    site.tag("most-read")
+    scope = scope or "all"
+    site.tag("most-read:" .. scope)
     local out = {}
     for _, r in ipairs(db:rows("SELECT entry_id, views FROM most_read WHERE scope = ? ORDER BY rank LIMIT ?",
-      scope or "all", math.min(math.tointeger(limit) or 5, M.RANK_SIZE))) do
+      scope, math.min(math.tointeger(limit) or 5, M.RANK_SIZE))) do
       local e = quire.content.get(r.entry_id)
       if e and e.status == "published" then out[#out + 1] = { entry = e, views = r.views } end
     end

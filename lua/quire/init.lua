@@ -126,7 +126,7 @@ function M.open(dir, opts)
   plugin_api.media = { picture = quire.media.picture } -- read only: uploads go through the core
   -- Fronts are read (and views counted) by plugins; editors change them through the core.
   plugin_api.front = { resolve = quire.front.resolve, most_read = quire.front.most_read, banner = quire.front.banner,
-    page = quire.front.page, view = quire.front.view }
+    page = quire.front.page, view = quire.front.view, rank = quire.front.rank }
   local registry = require("quire.plugins").new(site, quire)
   site.hooks = registry.hooks
   quire.filters = { apply = function(name, value, ...) return registry.hooks:apply(name, value, ...) end }

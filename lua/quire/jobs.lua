@@ -20,8 +20,6 @@ function M.all(quire)
         { before = time.format(os.time() - days * 86400) })
     end }
   end
-  -- "Most read" from the last 24 hours' views (lua/quire/front.lua), ranked every five minutes.
-  list[#list + 1] = { name = "front.rank", interval = 300, run = function() return quire.front.rank() end }
   return list
 end
 

@@ -116,6 +116,10 @@ return function(site, listed_types)
   -- so the sidebar is never empty.
   site:filter("view.page", function(view)
     local b = quire.front.banner()
+    if view.error then -- an error page depends on no story
+      view.breaking, view.most_read = b and { text = b.text, link = b.link or false } or false, false
+      return view
+    end
     view.breaking = b and { text = b.text, link = b.link or false } or false
     local n = settings.most_read
     if n <= 0 then
@@ -140,19 +144,22 @@ return function(site, listed_types)
     return view
   end)
 
+  -- The rankings, every five minutes (the job runs once however many workers serve).
+  if settings.most_read > 0 then site:every("5m", function() quire.front.rank() end) end
+
   -- Story pages report a view with a one-pixel image (no script needed); each reader counts once
   -- per story in half an hour. The answer is never cached.
   local PIXEL = "GIF89a\1\0\1\0\128\0\0\0\0\0\255\255\255\33\249\4\1\0\0\0\0\44\0\0\0\0\1\0\1\0\0\2\2\68\1\0\59"
   site:filter("view.entry", function(view, entry)
-    if entry.status == "published" and settings.most_read > 0 then view.view_pixel = "/views/" .. entry.id .. ".gif" end
+    if entry.status == "published" and settings.most_read > 0 then view.view_pixel = "/views.gif?id=" .. entry.id end
     return view
   end)
-  site:route("GET", "/views/{file}", function(req, res)
+  -- One address for every story (the id in the query), so a static copy of the site has one file.
+  site:route("GET", "/views.gif", function(req, res)
     res.private = true -- the server sends it as private, no-store
     res:header("content-type", "image/gif")
-    local digits = #req.params.file <= 24 and req.params.file:match("^(%d+)%.gif$")
-    if not digits then return res:error(404) end
-    local id = math.tointeger(tonumber(digits))
+    local digits = type(req.query.id) == "string" and #req.query.id <= 18 and req.query.id:match("^%d+$")
+    local id = digits and math.tointeger(tonumber(digits))
     local e = id and quire.content.get(id)
     -- Only this site's pages count (another site embedding the pixel sends its own Referer).
     local ref = req.headers.referer

@@ -119,14 +119,11 @@ return quire.plugin {
       end
       if dir == "newer" and not newer then return res:redirect(base, 302) end -- the head of the list
       if not dir and info.front then
-        -- A front: its blocks instead of the list; the list goes on after the last story shown.
-        local view, last = info.front()
-        info.front = view
-        entries, newer, older = {}, false, false
-        if last then
-          local more = page_of(filters, "older", { published_at = last.published_at, id = last.id })
-          older = more and cursor_of(last) or false
-        end
+        -- A front: its blocks instead of the list's first page; "Older stories" goes on to the
+        -- list's second page (the same address the plain list links to).
+        info.front = info.front()
+        newer = false
+        entries = {}
       else
         info.front = nil
       end
@@ -145,7 +142,7 @@ return quire.plugin {
 
     routes("/", function(req, res, dir)
       serve(req, res, dir, "/", {}, { heading = settings.home_title, kind = "home",
-        front = settings.front and function() return front.home(), nil end or nil })
+        front = settings.front and front.home or nil })
     end)
     if settings.front then
       -- Everything, newest first: the list the front page replaced (its next pages are /older/...).

@@ -120,17 +120,26 @@ describe("front pages", function()
     html = q:request("GET", "/section/money").body
     assert.equal("Most read in Money", find(html, "h2.most-read-title")[1].text)
     assert.equal(2, #find(find(html, "ol.most-read-list")[1].html, "a"))
+    -- A change in one section's ranking bumps that ranking (and the site's), not the others'.
+    local v = function(t) return q._db:value("SELECT version FROM cache_tags WHERE tag = ?", t) end
+    local world, money = v("most-read:section:world"), v("most-read:section:money")
+    for c = 1, 4 do q.front.view(ids[5], "money-reader-" .. c) end
+    assert.is_true(q.front.rank())
+    assert.equal(world, v("most-read:section:world"))
+    assert.truthy(v("most-read:section:money") > money)
   end)
 
   it("counts a view from the story's pixel, never cached", function()
     local url = q.content.url(q.content.get(ids[4]))
     local pixel = find(q:request("GET", url).body, "img.view-pixel")[1].attrs.src
-    assert.equal("/views/" .. ids[4] .. ".gif", pixel)
+    assert.equal("/views.gif?id=" .. ids[4], pixel)
     local r = q:request("GET", pixel, { remote = "192.0.2.7" })
     assert.equal(200, r.status)
     assert.equal("image/gif", r.headers["content-type"])
     assert.truthy(r.private)
     assert.equal(1, q._db:value("SELECT sum(count) FROM entry_views WHERE entry_id = ?", ids[4]))
-    assert.equal(404, q:request("GET", "/views/x.gif").status)
+    assert.equal(200, q:request("GET", "/views.gif?id=x", { remote = "192.0.2.8" }).status) -- a pixel, counting nothing
+    assert.equal(200, q:request("GET", "/views.gif?id=999999", { remote = "192.0.2.8" }).status)
+    assert.is_nil(q._db:value("SELECT sum(count) FROM entry_views WHERE entry_id = 999999"))
   end)
 end)
