@@ -350,7 +350,8 @@ function M.new(quire, site)
   local answer = app.request
   function app.request(method, target, opts)
     local r = answer(method, target, opts)
-    local h = r.headers
+    local h = r.headers or {}
+    r.headers = h
     for k, v in pairs(M.SECURITY_HEADERS) do if h[k] == nil then h[k] = v end end
     if h["content-security-policy"] == nil and (h["content-type"] or ""):find("^text/html") then h["content-security-policy"] = M.CSP end
     return r
