@@ -486,6 +486,7 @@ function commands.__worker(argv)
   end
   local static = {}
   for _, s in ipairs(quire.plugins.static_dirs) do static[#static + 1] = { "/static/" .. s.plugin .. "/", s.dir } end
+  static[#static + 1] = { "/static/admin/", require("quire.admin").dir() .. "/static" } -- the web admin's
   -- The plugins' static files under fingerprinted names (quire.assets), served as immutable.
   local assets_dir = require("quire.assets").prepare(cfg)
   if assets_dir then static[#static + 1] = { "/static/", assets_dir } end
