@@ -232,6 +232,8 @@ local function each_item(quire, fn, quick)
   end
   fn { path = "/sitemap.xml", kind = "sitemap_index" }
   fn { path = "/404.html", kind = "error" }
+  -- The view pixel stories load (the listings plugin's most read): one file; nothing counts here.
+  if quire.app.router:match("GET", "/views.gif") then fn { path = "/views.gif", kind = "page" } end
   fn { path = "/search", kind = "search" }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
@@ -287,6 +289,12 @@ function M.each_page(quire, fn)
   walk("/", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
     .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
     { types or "[]" })
+  -- The plain list the front page stands for (the listings plugin's /latest), when there is one.
+  if quire.app.router:match("GET", "/latest") then
+    walk("/latest", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
+      .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
+      { types or "[]" })
+  end
   local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt CROSS JOIN entries e ON e.id = lt.entry_id"
     .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type IN (SELECT value FROM json_each(?))"
     .. TAIL:format("lt.listed_at", "lt.entry_id", "lt.listed_at", "lt.entry_id")
@@ -342,6 +350,14 @@ function M.each_file(quire, fn)
     end
   end
   for _, s in ipairs(quire.plugins.static_dirs) do files(s.dir, "/static/" .. s.plugin .. "/") end
+  -- And the copies under fingerprinted names the pages link to (quire.assets), made for each.
+  for _, s in ipairs(quire.plugins.static_dirs) do
+    for _, name in ipairs(core.listdir(s.dir) or {}) do
+      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then pcall(quire.assets.url, s.plugin, name) end
+    end
+  end
+  local assets = require("quire.assets").dir(quire.site.config)
+  if core.stat(assets) == "dir" then files(assets, "/static/") end
   local media = require("quire.media")
   local media_dir = media.dir(quire.site.config)
   if core.stat(media_dir) == "dir" then files(media_dir, media.PREFIX) end
@@ -435,6 +451,7 @@ local function render(quire, item)
     body, n = body:gsub("</head>", '<script src="/search.js" defer></script>\n</head>', 1)
     if n ~= 1 then fail("/search: the search page has no </head> to add search.js to") end
   end
+
   return body, tags
 end
 
