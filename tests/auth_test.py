@@ -83,7 +83,8 @@ while time.time() < deadline:
 if not port:
     print("the server did not start", file=sys.stderr)
     finish(1)
-threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()  # keep its pipe drained
+server_log = []
+threading.Thread(target=lambda: [server_log.append(line) for line in server.stdout], daemon=True).start()
 HOST = f"127.0.0.1:{port}"
 ORIGIN = f"http://{HOST}"
 COOKIE = "__Host-quire_session"
@@ -375,6 +376,38 @@ check("4 concurrent sign-ins succeed", [results[i] for i in range(4)] == [303] *
 check("a page is answered while the hashes run (before the last sign-in ends)", st == 200 and page_done < last,
       (page_done - t0, last - t0))
 print(f"concurrency: page answered after {(page_done - t0) * 1000:.1f} ms; the 4 sign-ins took {(last - t0) * 1000:.1f} ms")
+
+# --- raw connections: a sign-in pipelined with a page request (answers in order), and a client
+# that goes away while its hash runs (the answer has no one to go to; the worker goes on)
+import socket
+body = urllib.parse.urlencode({"login": "ann", "password": PASSWORD}).encode()
+post = (f"POST /admin/login HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(post + f"GET /admin/login HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+got = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+s.close()
+answers = re.findall(rb"^HTTP/1\.1 (\d+)", got, re.M)
+check("pipelined behind a waiting sign-in: both answered, in order", answers == [b"303", b"200"], answers)
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(post)
+    s.close()
+time.sleep(0.1)
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(post[:-3])  # half a request, then gone
+s.close()
+time.sleep(3)
+st, _, _ = request("GET", "/admin/login")
+check("clients gone while hashing: the worker still serves", st == 200, st)
+check("no sanitizer report or handler failure in the server's output",
+      not any("Sanitizer" in line or "runtime error" in line or "failed:" in line for line in server_log),
+      "".join(l for l in server_log if "Sanitizer" in l or "runtime error" in l or "failed:" in l)[:2000])
 
 print(f"{passed} passed, {failed} failed")
 finish(1 if failed else 0)
