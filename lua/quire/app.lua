@@ -45,26 +45,8 @@ local function permalink_pattern(permalink)
   end))
 end
 
--- A nested page's parents' slugs ("level-1/level-2", fields.path), from decoded or JSON fields.
-local function parent_path(fields)
-  if type(fields) == "string" then
-    if not fields:find('"path"', 1, true) then return nil end
-    fields = require("cjson").decode(fields)
-  end
-  local p = type(fields) == "table" and fields.path
-  return type(p) == "string" and p ~= "" and p or nil
-end
-
--- The URL of an entry from its type's permalink.
-function M.permalink(t, entry)
-  local date = entry.published_at or entry.created_at or ""
-  local y, m, d = date:match("^(%d+)-(%d+)-(%d+)")
-  local slug = entry.slug
-  local parents = t.fields.path and parent_path(entry.fields)
-  if parents then slug = parents .. "/" .. slug end
-  local values = { slug = slug, id = tostring(entry.id), yyyy = y, mm = m, dd = d, type = entry.type }
-  return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
-end
+-- The URL of an entry from its type's permalink (quire.types).
+M.permalink = require("quire.types").permalink
 
 -- "a=1; b=2" -> { a = "1", b = "2" }. The value is trimmed in C: "(.-)%s*$" would be quadratic
 -- in a run of inner whitespace.

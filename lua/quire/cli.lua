@@ -23,6 +23,8 @@ Commands:
                                 moves to the trash
   export --format jsonl|markdown DIR
                                 export the whole site's data losslessly, with a manifest
+  export --format html DIR [--base-url URL] [--dry-run] [--watch]
+                                the public site as static files, incremental (quire export --help)
   import DIR | import --from wordpress FILE.xml [--dry-run]
                                 import an export, or a WordPress WXR file (--dry-run: the report only)
   redirects list|add|delete|check
@@ -317,11 +319,12 @@ function commands.run(argv)
   local confirmed = opts.yes or dry
   local needs_confirmation = false
   local NEEDS = setmetatable({}, { __tostring = function() return "this run deletes entries and needs confirming" end })
-  function site.confirm_delete()
+  local writes = require("quire.content.writes").of(site)
+  writes.guard_deletes(function()
     if confirmed then return end
     needs_confirmation = true
     error(NEEDS, 0)
-  end
+  end)
   _G.quire = quire
   local args = { [0] = script }
   for i = 2, #pos do args[i - 1] = pos[i] end
@@ -336,7 +339,7 @@ function commands.run(argv)
   -- One run of the script (the same chunk again: a script read from standard input cannot be
   -- read twice), with fresh each() checkpoints and counts.
   local function attempt(quiet)
-    site.stats = { created = 0, changed = 0, deleted = 0, trashed = 0, samples = {} }
+    writes.reset_stats()
     quire.each = bulk.each_for(quire, site, { script = core.realpath(script) or script, resume = opts.resume, quiet = quiet })
     _G.arg = args
     return xpcall(chunk, handler, table.unpack(args))
@@ -361,8 +364,6 @@ function commands.run(argv)
     io.output(devnull)
     ok, run_err = attempt(true)
     while db:depth() > 0 do db:rollback() end
-    local pending = site.pending_tags() -- the trial's cache tags: nothing of it was written
-    for t in pairs(pending) do pending[t] = nil end
     _G.print, io.stdout = real_print, real_stdout
     io.output(real_output)
     devnull:close()
@@ -389,7 +390,7 @@ function commands.run(argv)
     end
   end
   io.stdout:flush()
-  local stats = site.stats
+  local stats = writes.stats
   local wrote = stats.changed + stats.created + stats.deleted + stats.trashed > 0
   if dry then
     while db:depth() > 0 do db:rollback() end

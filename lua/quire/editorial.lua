@@ -671,9 +671,21 @@ local singles = {
     end,
   },
   export = {
-    usage = "export --format jsonl|markdown DIR",
-    opts = { format = "value" }, args = 1,
+    usage = "export --format jsonl|markdown DIR\n"
+      .. "  the whole site's data, losslessly, with a manifest (quire import reads it back)\n"
+      .. "usage: quire export --format html DIR [--base-url URL] [--jobs N] [--dry-run] [--watch] [--verbose]\n"
+      .. "  the public site as static files for a CDN (pages, lists, feeds, sitemaps, search, redirects,\n"
+      .. "  static files and media, with .gz siblings), rendered as quire serve renders them. Again into\n"
+      .. "  the same DIR it renders only the pages whose content changed and removes those that are gone;\n"
+      .. "  --dry-run lists what would change, --watch exports again after every commit,\n"
+      .. "  --jobs: worker processes (default: the number of cores)",
+    opts = { format = "value", ["base-url"] = "value", jobs = "value", ["dry-run"] = "flag", watch = "flag", verbose = "flag",
+      worker = "value", manifest = "value", results = "value", since = "value" }, args = 1,
     run = function(quire, opts, args)
+      if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
+      for _, k in ipairs({ "base-url", "jobs", "dry-run", "watch", "verbose", "worker" }) do
+        if opts[k] then return fail(2, "--%s goes with --format html", k) end
+      end
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")
       print(("exported %d entries, %d comments, the users and every other table (see %s/manifest.json) to %s"):format(n, c, args[1], args[1]))
       return 0
