@@ -87,6 +87,12 @@ describe("quire.auth sessions", function()
     assert.is_nil(q.users.session_user(token))
   end)
 
+  it("ends a user's sessions when their password is set", function()
+    local token = q.users.open_session(id)
+    q.users.set_password(id, "another long password")
+    assert.is_nil(q.users.session_user(token))
+  end)
+
   it("gives a session a new token after a role change", function()
     local token = q.users.open_session(id)
     q.users.set_role(id, "author")
