@@ -250,20 +250,29 @@ local function limited(site, keys)
   return over and (window + 1) * span - now or nil
 end
 
--- An address's key: IPv6 clients by their /64 (one host has a whole one).
+-- An address's key: IPv6 clients by their /64 (one host has a whole one), "::" expanded so
+-- every address of a /64 gives the same key; IPv4 (and IPv4-mapped) addresses as they are.
 local function address_key(remote)
   remote = tostring(remote or "-")
-  if remote:find(":", 1, true) then
-    local groups, n = {}, 0
-    for g in remote:gmatch("[^:]*") do
-      n = n + 1
-      if n > 4 then break end
-      groups[n] = g
-    end
-    remote = table.concat(groups, ":") .. "::/64"
+  if not remote:find(":", 1, true) or remote:match("^::ffff:%d+%.%d+%.%d+%.%d+$") then return "addr:" .. remote end
+  local head, tail = remote:match("^([^%%]-)::([^%%]*)")
+  local groups = {}
+  local function add(part)
+    for g in part:gmatch("[^:]+") do groups[#groups + 1] = g end
   end
-  return "addr:" .. remote
+  if head then
+    add(head)
+    local rest = {}
+    for g in tail:gmatch("[^:]+") do rest[#rest + 1] = g end
+    for _ = 1, 8 - #groups - #rest do groups[#groups + 1] = "0" end
+    for _, g in ipairs(rest) do groups[#groups + 1] = g end
+  else
+    add(remote:match("^[^%%]*"))
+  end
+  for i = 1, 4 do groups[i] = (tonumber(groups[i] or "0", 16) and ("%x"):format(tonumber(groups[i] or "0", 16))) or "?" end
+  return "addr:" .. table.concat(groups, ":", 1, 4) .. "::/64"
 end
+M.address_key = address_key
 
 local function attempt_keys(site, req, login)
   local l = site.limits

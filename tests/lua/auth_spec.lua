@@ -41,6 +41,18 @@ describe("quire.auth TOTP (RFC 6238, appendix B)", function()
   end)
 end)
 
+describe("quire.auth rate-limit keys", function()
+  it("counts IPv6 clients by their /64, whatever the spelling", function()
+    assert.equal("addr:2001:db8:0:1::/64", auth.address_key("2001:db8::1:0:0:0:5"))
+    assert.equal("addr:2001:db8:0:1::/64", auth.address_key("2001:0db8:0000:0001:ffff:1:2:3"))
+    assert.equal("addr:2001:db8:0:0::/64", auth.address_key("2001:db8::1"))
+    assert.equal("addr:2001:db8:0:0::/64", auth.address_key("2001:db8::2"))
+    assert.equal("addr:0:0:0:0::/64", auth.address_key("::1"))
+    assert.equal("addr:192.0.2.7", auth.address_key("192.0.2.7"))
+    assert.equal("addr:::ffff:192.0.2.7", auth.address_key("::ffff:192.0.2.7"))
+  end)
+end)
+
 describe("quire.auth sessions", function()
   local q, id
   before_each(function()
