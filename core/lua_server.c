@@ -150,6 +150,7 @@ struct hash_job {
   qr_http_deferred_t *d;
   hash_job *next; /* in the waiting queue */
   int resume_ref;
+  struct timespec started; /* when the request arrived (its access-log line) */
   int verify;     /* 1: check pw against encoded; 0: hash pw */
   int result;     /* verify: 1 on a match; hash: 0 or -1 */
   char encoded[QR_PASSWORD_HASH_MAX * 2];
@@ -244,7 +245,7 @@ static void finish(hash_job *j, const char *err) {
   if (req) { /* the client is still there */
     int top = lua_gettop(L);
     answer(w, req, resume_now(w, j, err, top), top, &res, &page);
-    qr_worker_finish(w->worker, req, &res, &page);
+    qr_worker_finish(w->worker, req, &res, &page, j->started);
   } else {
     job_free(j);
   }
@@ -339,6 +340,7 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
     } else if (w->running >= w->hashes_max && w->waiting >= w->queue_max) {
       rc = resume_now(w, j, "busy", top); /* limits.password_queue is full: the handler says 503 */
     } else if ((j->d = qr_http_defer(req)) != NULL) {
+      j->started = qr_worker_started(w->worker);
       hash_start(w, j);
       lua_settop(L, top);
       return;
