@@ -405,6 +405,33 @@ s.close()
 time.sleep(3)
 st, _, _ = request("GET", "/admin/login")
 check("clients gone while hashing: the worker still serves", st == 200, st)
+# --- a full hash queue answers 503 with Retry-After (one hash at a time, one waiting; reloaded)
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write("\nlimits.password_hashes = 1\nlimits.password_queue = 1\nlimits.login_per_address = 8\n")
+db.execute("DELETE FROM login_attempts")  # a fresh window for what follows
+db.commit()
+server.send_signal(signal.SIGHUP)
+deadline = time.time() + 20
+while time.time() < deadline and not any("reloaded: generation 2" in line for line in server_log):
+    time.sleep(0.1)
+busy = []
+def busy_thread():
+    st, r, _, _ = sign_in("ann")
+    busy.append((st, r.getheader("Retry-After")))
+threads = [threading.Thread(target=busy_thread) for _ in range(4)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+check("full hash queue: 503 with Retry-After, the running one signs in",
+      (303, None) in busy and any(st == 503 and ra for st, ra in busy), busy)
+
+# The address's limit (8 per window): four more attempts, then 429 even for a login never tried.
+statuses = [sign_in("stranger%d" % i, "x")[0] for i in range(4)]
+st, r, _, _ = sign_in("never-tried", "x")
+check("per-address limit: 429 for a login never tried from that address", statuses == [403] * 4 and st == 429
+      and r.getheader("Retry-After"), (statuses, st))
+
 check("no sanitizer report or handler failure in the server's output",
       not any("Sanitizer" in line or "runtime error" in line or "failed:" in line for line in server_log),
       "".join(l for l in server_log if "Sanitizer" in l or "runtime error" in l or "failed:" in l)[:2000])
