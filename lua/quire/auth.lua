@@ -448,11 +448,6 @@ local LAYOUT = [[<!doctype html>
 <p><button type="submit">Set the password</button></p>
 </form>
 {{/reset_form}}
-{{#account}}
-<p>Signed in as <strong>{{name}}</strong> ({{login}}, {{role}}).</p>
-<form method="post" action="/admin/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out</button></form>
-<form method="post" action="/admin/logout/everywhere"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out everywhere</button> <span>(every browser and device this account is signed in on)</span></form>
-{{/account}}
 {{#back}}<p><a href="{{back}}">Continue</a></p>{{/back}}
 </main>
 </body>
@@ -602,13 +597,6 @@ local function end_session(req, res, everywhere)
   return res:redirect(M.LOGIN .. "?out=1", 303)
 end
 
-local function account(req, res)
-  local user = M.staff(req, res)
-  if not user then return end
-  return M.page(req, res, 200, "Your account", { account = true, name = user.display_name, login = user.login,
-    role = user.role, csrf = M.csrf(req) })
-end
-
 local GONE = "This link has expired or was already used. Ask an administrator for a new one (quire user reset-link LOGIN)."
 
 local function reset_get(req, res)
@@ -658,16 +646,13 @@ function M.routes()
     { "POST", "/admin/login/code", code_post },
     { "POST", "/admin/logout", function(req, res) return end_session(req, res, false) end },
     { "POST", "/admin/logout/everywhere", function(req, res) return end_session(req, res, true) end },
-    { "GET", "/admin/account", account },
     { "GET", "/admin/reset", reset_get },
     { "POST", "/admin/reset", reset_post },
     { "GET", "/admin/auth.css", function(_, res)
       res:header("content-type", "text/css; charset=utf-8")
-      res:write(CSS .. require("quire.admin_users").CSS)
+      res:write(CSS)
     end },
   }
-  -- Users and Audit log (lua/quire/admin_users.lua).
-  for _, r in ipairs(require("quire.admin_users").routes()) do routes[#routes + 1] = r end
   return routes
 end
 
