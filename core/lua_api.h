@@ -19,6 +19,7 @@ void qr_lua_html_open(lua_State *L);     /* core.html_*, core.url_safe */
 void qr_lua_related_open(lua_State *L);  /* core.related_rank */
 void qr_lua_regex_open(lua_State *L);    /* core.regex (PCRE2) */
 void qr_lua_media_open(lua_State *L);    /* core.media_probe, core.media_process (libvips) */
+void qr_lua_multipart_open(lua_State *L); /* core.multipart_read */
 
 /* A text buffer for a binding's output, in a new userdata pushed on the stack, so a Lua error
  * before the result is pushed cannot leak it (its __gc frees it). Owned by the userdata. */

@@ -126,7 +126,12 @@ static int probe_buf(const char *path, const unsigned char *buf, size_t len, con
   if (!md || mbedtls_md(md, buf, len, digest) != 0) return fail(err, errlen, "%s: could not hash the file", path);
   for (int i = 0; i < QR_MEDIA_HASH_LEN / 2; i++) snprintf(info->hash + 2 * i, 3, "%02x", digest[i]);
   VipsImage *im = vips_image_new_from_buffer(buf, len, "", NULL);
-  if (!im) return fail_vips(err, errlen, "the image header is unreadable: the file is corrupt or not an image");
+  if (!im) {
+    fail_vips(err, errlen, "");
+    char detail[300];
+    snprintf(detail, sizeof detail, "%s", err);
+    return fail(err, errlen, "%s: the image header is unreadable: the file is corrupt or not an image%s", path, detail);
+  }
   /* The loader vips picked must agree with the sniffed bytes (a polyglot could match another). */
   const char *loader = NULL;
   if (vips_image_get_string(im, VIPS_META_LOADER, &loader) == 0 && loader && !strstr(loader, fmt)) {

@@ -506,13 +506,14 @@ function commands.__worker(argv)
     access_log = cfg.access_log_path,
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
+    upload = require("quire.media").upload_spool(cfg), -- uploads stream to disk (quire.media)
     handler = function(req)
       if dev and req.target:match("^[^?]*") == dev.PATH then
         local status, headers, body = dev.events(req.headers, watch)
         return status, headers, body, "", true
       end
       local r = app.request(req.method, req.target, { id = req.id, headers = req.headers, body = req.body,
-        remote = req.remote, data_version = req.data_version })
+        remote = req.remote, data_version = req.data_version, spool_fd = req.spool_fd })
       if dev then r.body = dev.inject(r.headers, r.body) end
       return r.status, r.headers, r.body, r.tags, r.private, r.max_age
     end,

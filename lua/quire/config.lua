@@ -45,6 +45,10 @@ M.defaults = {
     lua_memory = 256 * 1024 * 1024, -- bytes per Lua state that runs plugins
     media_bytes = 25 * 1024 * 1024, -- bytes of one image file; larger is refused
     media_pixels = 60 * 1000 * 1000, -- width x height of one image (from its header; bombs refused)
+    upload_request = 100 * 1024 * 1024, -- bytes of one upload to /api/admin/v1/media (spooled to disk, never in memory)
+    upload_file = 25 * 1024 * 1024, -- bytes of one file in an upload
+    upload_files = 20, -- files in one upload
+    upload_timeout_ms = 600000, -- to receive a whole upload, from its first byte (408)
   },
   image_widths = { 320, 640, 960, 1280, 1920 }, -- the widths made of each image (never upscaled)
 }
@@ -193,6 +197,10 @@ plugins = { }
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 --   media_bytes = 26214400,   -- bytes of one image file (quire media add)
 --   media_pixels = 60000000,  -- width x height of one image, from its header
+--   upload_request = 104857600, -- bytes of one upload over HTTP (POST /api/admin/v1/media; spooled to disk)
+--   upload_file = 26214400,   -- bytes of one file in an upload (413 past it)
+--   upload_files = 20,        -- files in one upload
+--   upload_timeout_ms = 600000, -- to receive a whole upload, from its first byte (408)
 -- }
 
 -- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).

@@ -146,19 +146,22 @@ function M.new(site, db)
   local api = {}
   local cfg = site.config
 
-  -- Adds the image at path with meta { alt, caption, credit, focal }. Returns the row view and
-  -- true when new, false when the same bytes were already in the library (its row unchanged);
-  -- or nil and a message naming the file and what to do.
-  function api.add(path, meta)
+  -- Adds the image at path with meta { alt, caption, credit, focal }; name (default path) is
+  -- the file's name as its owner knows it (an upload's), for the title, the extension check and
+  -- messages. Returns the row view and true when new, false when the same bytes were already in
+  -- the library (its row unchanged); or nil and a message naming the file and what to do.
+  function api.add(path, meta, name)
     meta = meta or {}
+    name = name or path
+    local function named_err(e) return (tostring(e):gsub(path:gsub("%W", "%%%0"), (name:gsub("%%", "%%%%")))) end
     local cols, err = check_meta(meta)
-    if not cols then return nil, ("%s: %s"):format(path, err) end
+    if not cols then return nil, ("%s: %s"):format(name, err) end
     local probe, perr = core.media_probe(path, opts(cfg))
-    if not probe then return nil, perr end
-    local named = EXT_FORMAT[(path:match("%.([%w]+)$") or ""):lower()]
+    if not probe then return nil, named_err(perr) end
+    local named = EXT_FORMAT[(name:match("%.([%w]+)$") or ""):lower()]
     if named and named ~= probe.format then
       return nil, ("%s: the name says %s but the bytes are %s; rename it to .%s if that is right"):format(
-        path, named:upper(), probe.format:upper(), ext_of(probe.format))
+        name, named:upper(), probe.format:upper(), ext_of(probe.format))
     end
     local old = db:row("SELECT " .. COLUMNS .. " FROM media WHERE hash = ?", probe.hash)
     if old then return M.view(old), false end
@@ -168,7 +171,7 @@ function M.new(site, db)
       if not ok and core.stat(dir) ~= "dir" then return nil, merr end
     end
     local info, ierr = core.media_process(path, dir, opts(cfg))
-    if not info then return nil, ierr end
+    if not info then return nil, named_err(ierr) end
     local widths = {}
     for i, v in ipairs(info.variants) do widths[i] = { v.width, v.height } end
     local top = info.variants[#info.variants].width
@@ -178,10 +181,10 @@ function M.new(site, db)
       local _, new_id = db:exec("INSERT INTO media (url, title, mime, hash, format, width, height, widths, colour, "
         .. "alt, caption, credit, focal_x, focal_y, uploaded_by, user_id, created_at) "
         .. "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        M.src(row, top, ext_of(info.format)), title_of(path), MIME[info.format], info.hash, info.format,
+        M.src(row, top, ext_of(info.format)), title_of(name), MIME[info.format], info.hash, info.format,
         info.width, info.height, json.encode(widths), info.colour, cols.alt or "", cols.caption or "",
         cols.credit or "", cols.focal_x, cols.focal_y, actor.name, actor.id, time.now())
-      site.audit("media.add", "media:" .. new_id, title_of(path))
+      site.audit("media.add", "media:" .. new_id, title_of(name))
       return new_id
     end)
     if not ok then
@@ -190,7 +193,7 @@ function M.new(site, db)
       if other then return M.view(other), false end
       -- No row names these files: take them away again.
       api.remove_files(row, widths)
-      return nil, ("%s: %s"):format(path, tostring(id))
+      return nil, ("%s: %s"):format(name, tostring(id))
     end
     return api.get(id), true
   end
@@ -312,8 +315,18 @@ function M.new(site, db)
   function api.prune(dry_run)
     local dir = M.dir(cfg)
     local found = {}
-    if core.stat(dir) ~= "dir" then return found end
     local now = os.time()
+    -- An upload's files outlive their request only when its worker died mid-way.
+    local up = M.upload_dir(cfg)
+    for _, name in ipairs(core.stat(up) == "dir" and core.listdir(up) or {}) do
+      local p = up .. "/" .. name
+      local kind, mtime = core.stat(p)
+      if kind == "file" and name:match("^%.upload%-") and mtime and now - mtime > 3600 then
+        found[#found + 1] = p
+        if not dry_run then os.remove(p) end
+      end
+    end
+    if core.stat(dir) ~= "dir" then return found end
     for _, sub in ipairs(core.listdir(dir) or {}) do
       local subpath = dir .. "/" .. sub
       if sub:match("^%x%x$") and core.stat(subpath) == "dir" then
@@ -339,6 +352,176 @@ function M.new(site, db)
   end
 
   return api
+end
+
+-- Uploads over HTTP: POST /api/admin/v1/media with multipart/form-data. The server streams the
+-- body to an unnamed temporary file (core/http.c, never in memory, at most limits.upload_request
+-- bytes); core.multipart_read splits it, each file into a temporary file of its own (at most
+-- limits.upload_file bytes, limits.upload_files files), removed once the request is answered.
+M.UPLOAD_PATH = "/api/admin/v1/media"
+M.FIELDS_MAX = 64 * 1024 -- bytes of the form's text fields together
+
+function M.upload_dir(cfg) return cfg.dir .. "/.quire/uploads" end
+
+-- What `quire serve` gives the C server so that uploads are spooled: { path, dir, max }, or nil
+-- when the folder cannot be made (uploads then meet limits.request_body like any body).
+function M.upload_spool(cfg)
+  local dir = M.upload_dir(cfg)
+  for _, d in ipairs({ cfg.dir .. "/.quire", dir }) do
+    if core.stat(d) ~= "dir" and not core.mkdir(d) and core.stat(d) ~= "dir" then return nil end
+  end
+  return { path = M.UPLOAD_PATH, dir = dir, max = cfg.limits.upload_request }
+end
+
+-- An uploaded file's name fit to show and to judge by its extension: its last part after any
+-- / or \ (a browser may send a whole path, an attacker ../../), no control characters, no
+-- leading dots, at most 200 bytes of valid UTF-8. It never names a file on disk.
+function M.upload_name(s)
+  s = tostring(s or ""):match("([^/\\]*)$"):gsub("[%z\1-\31\127]", "")
+  if not utf8.len(s) then s = s:gsub("[\128-\255]", "") end
+  s = core.trim(s):gsub("^%.+", "")
+  if #s > 200 then
+    local ext = s:match("%.%w+$") or ""
+    s = s:sub(1, 200 - #ext)
+    while not utf8.len(s) do s = s:sub(1, -2) end
+    s = s .. ext
+  end
+  return s ~= "" and s or "upload"
+end
+
+-- The form of an upload request: the spooled body (req.spool_fd) or a small one in memory.
+-- Returns the parsed form or fails with the status the problem means.
+local function read_form(ctx, fail, cfg)
+  if ctx.form then return ctx.form end
+  local req = ctx.req
+  local dir = M.upload_dir(cfg)
+  if core.stat(dir) ~= "dir" then M.upload_spool(cfg) end
+  local form, err, status = core.multipart_read(req.spool_fd or req.body or "", req.headers["content-type"], dir,
+    { file_max = cfg.limits.upload_file, files_max = cfg.limits.upload_files, fields_max = M.FIELDS_MAX,
+      parts_max = cfg.limits.upload_files + 16 })
+  if not form then
+    fail(status, status == 415 and "unsupported_media_type" or status == 413 and "too_large"
+      or status >= 500 and "storage" or "invalid_upload", err)
+  end
+  ctx.form = form
+  ctx.cleanup = function() for _, f in ipairs(form.files) do os.remove(f.path) end end
+  return form
+end
+
+-- The Admin API's media routes (added by quire.api_admin): upload, list, one, update.
+function M.routes(api, quire, site, body_of)
+  local A, fail, S = require("quire.api").ADMIN, require("quire.api").fail, require("quire.api").schemas
+  local function nullable(t) return { type = { t, "null" } } end
+  S.Media = { type = "object", properties = {
+    id = { type = "integer" }, url = { type = "string" }, title = { type = "string" }, mime = nullable("string"),
+    format = nullable("string"), width = nullable("integer"), height = nullable("integer"), colour = nullable("string"),
+    alt = { type = "string" }, caption = { type = "string" }, credit = { type = "string" },
+    focal_x = nullable("number"), focal_y = nullable("number"), uploaded_by = nullable("string"),
+    created_at = { type = "string", format = "date-time" },
+    variants = { type = "array", items = { type = "object", properties = { width = { type = "integer" },
+      height = { type = "integer" }, webp = { type = "string" }, src = { type = "string" } } } } } }
+  S.MediaList = { type = "object", properties = { media = { type = "array", items = { ["$ref"] = "#/components/schemas/Media" } } } }
+  S.MediaUploaded = { type = "object", properties = {
+    media = { type = "array", items = { ["$ref"] = "#/components/schemas/Media" }, description = "the images added (or found already in the library: same bytes, same id)" },
+    errors = { type = "array", optional = true, items = { type = "object", properties = { field = { type = "string" }, message = { type = "string" } } },
+      description = "the files refused, each with why (status 422)" } } }
+  local TEXT = function(d) return { type = "string", optional = true, description = d } end
+  S.MediaUpload = { type = "object", properties = {
+    file = { type = "array", items = { type = "string", contentMediaType = "application/octet-stream" },
+      description = "one or more image files (JPEG, PNG or WebP, judged by their bytes; at most limits.upload_file bytes each, limits.upload_files files, limits.upload_request bytes in all); every part with a filename is taken, whatever its name" },
+    alt = TEXT("alt text for every file of this upload (required before an article or opinion piece using it is published)"),
+    caption = TEXT("caption"), credit = TEXT("credit (photographer, agency)"), focal = TEXT("focal point X,Y from 0 to 1"),
+    csrf_token = TEXT("with a session cookie and no X-CSRF-Token header (a plain HTML form): the session's CSRF token"),
+    redirect = TEXT("a path on this site (e.g. /admin/media): answer 303 See Other to it, with ?media=ID,ID or ?upload_error=MESSAGE, instead of JSON (a form without JavaScript)") } }
+  S.MediaUpdate = { type = "object", properties = { alt = TEXT("alt text"), caption = TEXT("caption"), credit = TEXT("credit"),
+    focal = TEXT("focal point X,Y from 0 to 1") } }
+
+  local function as_user(ctx, fn, ...) return site.acting({ id = ctx.user.id, name = ctx.user.login }, fn, ...) end
+  local function out(v)
+    if not v then return nil end
+    v.hash, v.source, v.user_id, v.entry_id = nil, nil, nil, nil
+    for _, k in ipairs({ "mime", "format", "width", "height", "colour", "focal_x", "focal_y", "uploaded_by" }) do
+      if v[k] == nil then v[k] = json.null end
+    end
+    return v
+  end
+  local function safe_redirect(r)
+    return type(r) == "string" and r:match("^/[^/\\]") and not r:find("[%c%s]") and #r <= 500 and r or nil
+  end
+
+  api.route { method = "POST", path = A .. "/media", auth = "admin", role = "contributor", status = 201,
+    form = "MediaUpload", response = "MediaUploaded",
+    summary = "Uploads images (multipart/form-data, streamed to disk): 201 when every file was added, 422 with errors when any was refused",
+    -- A plain HTML form cannot send X-CSRF-Token: with a session and no header, the token comes
+    -- from the form's csrf_token field (the body is read first; nothing is stored before the check).
+    before_auth = function(ctx)
+      local req = ctx.req
+      if req.headers.authorization == nil and req.user and req.headers["x-csrf-token"] == nil then
+        local ok, form = pcall(read_form, ctx, fail, site.config)
+        if ok and type(form.fields.csrf_token) == "string" then req.headers["x-csrf-token"] = form.fields.csrf_token end
+      end
+    end,
+    handler = function(ctx)
+      local form = read_form(ctx, fail, site.config)
+      local f = form.fields
+      local redirect = safe_redirect(f.redirect)
+      local meta = {}
+      for _, k in ipairs({ "alt", "caption", "credit", "focal" }) do
+        if f[k] ~= nil and f[k] ~= "" then meta[k] = f[k] end
+      end
+      local added, errs, ids = {}, {}, {}
+      if #form.files == 0 then
+        fail(400, "no_file", "the upload has no file: send each image as a part with a filename (an <input type=file>), e.g. curl -F file=@photo.jpg")
+      end
+      for i, file in ipairs(form.files) do
+        local name = M.upload_name(file.filename)
+        local row, created
+        if file.size == 0 then
+          created = ("%s: the file is empty (0 bytes); choose the image again"):format(name)
+        else
+          row, created = as_user(ctx, quire.media.add, file.path, meta, name)
+        end
+        if row then
+          added[#added + 1] = out(row)
+          ids[#ids + 1] = row.id
+        else
+          errs[#errs + 1] = { field = ("file[%d]"):format(i - 1), message = tostring(created) }
+        end
+      end
+      local function query_sep(u) return u:find("?", 1, true) and "&" or "?" end
+      if redirect then
+        ctx.status = 303
+        local target = #errs == 0 and (redirect .. query_sep(redirect) .. "media=" .. table.concat(ids, ","))
+          or (redirect .. query_sep(redirect) .. "upload_error=" .. errs[1].message:sub(1, 300):gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+        ctx.res:header("location", target)
+        return { media = json.list(added), errors = #errs > 0 and errs or nil }
+      end
+      if #errs > 0 then ctx.status = 422 end
+      return { media = json.list(added), errors = #errs > 0 and errs or nil }
+    end }
+  api.route { method = "GET", path = A .. "/media", auth = "admin", role = "contributor", response = "MediaList",
+    summary = "The media library, newest first (limit, before = an id)",
+    query = { require("quire.api").PARAM.limit, { name = "before", schema = { type = "integer" }, description = "only ids below this" } },
+    handler = function(ctx)
+      local rows = quire.media.list({ limit = ctx.query.limit, before = ctx.query.before })
+      for i, r in ipairs(rows) do rows[i] = out(r) end
+      return { media = json.list(rows) }
+    end }
+  api.route { method = "GET", path = A .. "/media/{id:int}", auth = "admin", role = "contributor", response = "MediaList",
+    summary = "One image of the library, with its variants",
+    handler = function(ctx)
+      local row = quire.media.get(ctx.params.id)
+      if not row then fail(404, "not_found", ("no media %d"):format(ctx.params.id)) end
+      return { media = { out(row) } }
+    end }
+  api.route { method = "PATCH", path = A .. "/media/{id:int}", auth = "admin", role = "author", body = "MediaUpdate", response = "MediaList",
+    summary = "Changes an image's alt text, caption, credit or focal point (pages showing it are refreshed)",
+    handler = function(ctx)
+      local v = body_of(ctx, "MediaUpdate")
+      local row, err = as_user(ctx, quire.media.update, ctx.params.id, v)
+      if not row then fail(err and err:match("^no media") and 404 or 400, err and err:match("^no media") and "not_found" or "invalid", err) end
+      return { media = { out(row) } }
+    end }
 end
 
 -- `quire media ...`: the CLI group (installed by quire.cli).
