@@ -27,6 +27,8 @@ function M.valid_widths(v)
   return true
 end
 
+M.SHARE_WIDTH = 1200 -- link previews want about this (OpenGraph's 1200 x 630)
+
 -- The site's media folder (DIR/media) and the URL path prefix it is served under.
 function M.dir(cfg) return cfg.dir .. "/media" end
 M.PREFIX = "/media/"
@@ -230,6 +232,30 @@ function M.new(site, db)
     pic.src, pic.width, pic.height = M.src(row, top[1], ext_of(row.format)), top[1], top[2]
     pic.srcset, pic.webp_srcset = table.concat(src, ", "), table.concat(webp, ", ")
     return pic
+  end
+
+  -- The image for link previews (OpenGraph, JSON-LD) and feeds: the variant of the 1200 px
+  -- class (the narrowest at least M.SHARE_WIDTH wide, else the widest), as JPEG when the
+  -- original is one, else WebP; never SVG (none is stored). { src, width, height, type, length
+  -- (bytes), alt, caption, credit } or nil. Tags the page media:ID like picture.
+  function api.share(id)
+    id = math.tointeger(id)
+    if not id then return nil end
+    site.tag("media:" .. id)
+    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    if not row or not row.hash then return nil end
+    local pick
+    for _, wh in ipairs(widths_of(row)) do
+      pick = wh
+      if wh[1] >= M.SHARE_WIDTH then break end
+    end
+    if not pick then return nil end
+    local ext = row.format == "jpeg" and "jpg" or "webp"
+    local src = M.src(row, pick[1], ext)
+    local _, _, size = core.stat(M.dir(cfg) .. src:sub(#M.PREFIX))
+    return { src = src, width = pick[1], height = pick[2], type = ext == "jpg" and "image/jpeg" or "image/webp",
+      length = size or 0, alt = row.alt, caption = row.caption ~= "" and row.caption or nil,
+      credit = row.credit ~= "" and row.credit or nil }
   end
 
   -- Rows newest first; opts { limit (default 100, at most 1000), before = id }.

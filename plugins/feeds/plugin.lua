@@ -13,6 +13,7 @@ return quire.plugin {
     twitter_site = "",         -- "@handle" for twitter:site
     skip_types = { "page" },   -- types left out of feeds (pages still go into the sitemap)
     jsonld_types = { opinion = "OpinionNewsArticle", article = "NewsArticle", page = "WebPage" },
+    logo = "",                 -- the publisher's logo for JSON-LD: a media id, or a path or URL of a PNG/JPEG
   },
   setup = function(site)
     local settings = site.settings
@@ -53,6 +54,22 @@ return quire.plugin {
       return plain(e.body, 200)
     end
 
+    -- An entry's lead image for previews and feeds (the theme's hero_media, else hero_image):
+    -- the media library's 1200 px class JPEG/WebP with its size and alt text, or a plain URL
+    -- that is not SVG (scrapers and readers cannot be relied on to show one, and an SVG from
+    -- elsewhere may carry scripts). nil when there is none.
+    local function lead_image(f, alt)
+      local s = f.hero_media and quire.media.share(f.hero_media)
+      if s then
+        s.alt = type(alt) == "string" and alt ~= "" and alt or s.alt
+        s.url = absolute(s.src)
+        return s
+      end
+      local src = type(f.hero_image) == "string" and quire.url.safe(f.hero_image, { "http", "https" })
+      if not src or src:lower():match("%.svgz?$") or src:lower():match("%.svgz?[?#]") then return nil end
+      return { url = src:match("^https?://") and src or absolute(src), alt = type(alt) == "string" and alt or "" }
+    end
+
     local function author_of(e)
       local u = e.author_id and quire.users.get(e.author_id)
       return u and { name = u.display_name, url = absolute("/author/" .. u.login) } or false
@@ -80,6 +97,7 @@ return quire.plugin {
           summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
           published = e.published_at, updated = e.updated_at > e.published_at and e.updated_at or e.published_at,
           rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
+          image = lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
         }
       end
       return items
@@ -122,7 +140,7 @@ return quire.plugin {
           id = it.id, url = it.url, title = it.title, summary = it.summary, content_html = it.content_html,
           date_published = it.published, date_modified = it.updated,
           authors = it.author and { { name = it.author.name, url = it.author.url } } or nil,
-          tags = #it.tags > 0 and it.tags or nil,
+          tags = #it.tags > 0 and it.tags or nil, image = it.image and it.image.url or nil,
         }
       end
       return quire.json.encode({
@@ -226,6 +244,16 @@ return quire.plugin {
       }, "\n")
     end)
 
+    -- The publisher's logo (settings.logo) as a JSON-LD ImageObject, or nil.
+    local function logo()
+      local l = settings.logo
+      local s = (math.tointeger(l) or (type(l) == "string" and l:match("^%d+$"))) and quire.media.share(tonumber(l))
+      if s then return { ["@type"] = "ImageObject", url = absolute(s.src), width = s.width, height = s.height } end
+      local src = type(l) == "string" and l ~= "" and quire.url.safe(l, { "http", "https" })
+      if not src or src:lower():match("%.svgz?$") then return nil end
+      return { ["@type"] = "ImageObject", url = src:match("^https?://") and src or absolute(src) }
+    end
+
     local function meta(list, attr, key, content)
       if content and content ~= "" then list[#list + 1] = { attr = attr, key = key, content = content } end
     end
@@ -266,10 +294,11 @@ return quire.plugin {
     -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD. Built
     -- from the entry alone (its address, hero image and dateline place come from the entry too),
     -- so kept until the next write (site:memo) rather than built again for every reader.
-    local function entry_head(entry, path, hero_src, place)
+    local function entry_head(entry, path, hero_alt, place)
       local url = absolute(path)
       local desc = summary(entry)
-      local image = hero_src and (hero_src:match("^https?://") and hero_src or absolute(hero_src))
+      local lead = lead_image(entry.fields or {}, hero_alt)
+      local image = lead and lead.url
       local m = {}
       meta(m, "property", "og:type", "article")
       meta(m, "property", "og:title", entry.title)
@@ -277,6 +306,12 @@ return quire.plugin {
       meta(m, "property", "og:url", url)
       meta(m, "property", "og:site_name", quire.site.name)
       meta(m, "property", "og:image", image)
+      if lead then
+        meta(m, "property", "og:image:type", lead.type)
+        meta(m, "property", "og:image:width", lead.width and tostring(lead.width))
+        meta(m, "property", "og:image:height", lead.height and tostring(lead.height))
+        meta(m, "property", "og:image:alt", lead.alt)
+      end
       meta(m, "property", "article:published_time", entry.published_at)
       meta(m, "property", "article:modified_time", entry.updated_at)
       meta(m, "property", "article:section", entry.section)
@@ -286,6 +321,7 @@ return quire.plugin {
       meta(m, "name", "twitter:title", entry.title)
       meta(m, "name", "twitter:description", desc)
       meta(m, "name", "twitter:image", image)
+      meta(m, "name", "twitter:image:alt", lead and lead.alt)
       local author = author_of(entry)
       local ld = {
         ["@context"] = "https://schema.org",
@@ -293,8 +329,10 @@ return quire.plugin {
         headline = entry.title, description = desc, url = url, mainEntityOfPage = url,
         datePublished = entry.published_at, dateModified = entry.updated_at,
         author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
-        publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/") },
-        image = image or nil, articleSection = entry.section,
+        publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/"), logo = logo() },
+        image = lead and { { ["@type"] = "ImageObject", url = image, width = lead.width, height = lead.height,
+          caption = lead.caption, creditText = lead.credit, description = lead.alt ~= "" and lead.alt or nil } } or nil,
+        articleSection = entry.section,
         keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
         dateline = place,
       }
@@ -315,7 +353,7 @@ return quire.plugin {
       local head = view.head
       if not head then return view end
       local h = site:memo("head\0" .. entry.id, entry_head, entry, view.url or quire.content.url(entry),
-        view.hero and view.hero.src, view.dateline and view.dateline.place)
+        view.hero and view.hero.alt, view.dateline and view.dateline.place)
       head.links[#head.links + 1] = h.canonical
       head.description = h.description
       head.meta_html = h.meta_html
