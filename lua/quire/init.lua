@@ -238,7 +238,8 @@ function M.open(dir, opts)
   for _, k in ipairs(PLUGIN_API) do plugin_api[k] = quire[k] end
   -- No raw SQL for plugins (ATTACH, PRAGMA and runaway queries would escape the sandbox).
   plugin_api.store = { transaction = quire.store.transaction }
-  plugin_api.media = { picture = quire.media.picture, share = quire.media.share } -- read only: uploads go through the core
+  plugin_api.media = { picture = quire.media.picture, share = quire.media.share, -- read only: uploads go through the core
+    body_html = function(md) return quire.media.body_html(md, quire.markdown, quire.html) end }
   local registry = require("quire.plugins").new(site, quire)
   site.hooks = registry.hooks
   quire.filters = { apply = function(name, value, ...) return registry.hooks:apply(name, value, ...) end }

@@ -258,6 +258,110 @@ function M.new(site, db)
       credit = row.credit ~= "" and row.credit or nil }
   end
 
+  -- A gallery item's image reference: a media id, or the URL of one of the library's files
+  -- (/media/ab/cdef…-640.webp, as a page shows it). Returns the media id or nil.
+  local function gallery_ref(ref)
+    local id = ref:match("^#?(%d+)$")
+    if id then return math.tointeger(tonumber(id)) end
+    local hh, rest = ref:match("^" .. M.PREFIX:gsub("%p", "%%%0") .. "(%x%x)/(%x+)%-%d+%.%w+$")
+    if not hh then return nil end
+    local row = db:row("SELECT id FROM media WHERE hash = ?", hh .. rest)
+    return row and row.id
+  end
+
+  -- The HTML of one gallery (the lines of a ```gallery block: "REF [caption]" each, REF a media
+  -- id or a library file's URL), built here from the library with everything escaped. Images
+  -- that are not in the library are left out. "" when none is.
+  local GALLERY_MAX = 100
+  local function gallery_html(lines)
+    local items = {}
+    for _, line in ipairs(lines) do
+      local ref, caption = line:match("^%s*(%S+)%s*(.-)%s*$")
+      local pic = ref and #items < GALLERY_MAX and api.picture(gallery_ref(ref), "(max-width: 30rem) 100vw, (max-width: 46rem) 50vw, 22rem")
+      if pic and pic.srcset then
+        caption = caption ~= "" and caption or pic.caption
+        local esc, attr = core.html_escape, core.html_attr
+        local fig = { ('<figure class="gallery-item"><picture><source type="image/webp" srcset="%s" sizes="%s">'
+          .. '<img src="%s" srcset="%s" sizes="%s" width="%d" height="%d" alt="%s" loading="lazy" decoding="async"></picture>'):format(
+          attr(pic.webp_srcset), attr(pic.sizes), attr(pic.src), attr(pic.srcset), attr(pic.sizes), pic.width, pic.height, attr(pic.alt or "")) }
+        if caption or pic.credit then
+          fig[#fig + 1] = "<figcaption>" .. (caption and esc(caption) or "")
+            .. (pic.credit and ((caption and " " or "") .. '<span class="credit">' .. esc(pic.credit) .. "</span>") or "") .. "</figcaption>"
+        end
+        fig[#fig + 1] = "</figure>"
+        items[#items + 1] = table.concat(fig)
+      end
+    end
+    if #items == 0 then return "" end
+    return ('<div class="gallery" data-count="%d">\n%s\n</div>\n'):format(#items, table.concat(items, "\n"))
+  end
+
+  -- An editor's Markdown body as the pages show it: rendered (quire.markdown), sanitized with the
+  -- article policy, then each ```gallery fenced block (top level) replaced by its gallery, and
+  -- every image but the galleries' marked loading="lazy" (the hero above it loads first).
+  -- Gallery blocks are cut out before Markdown sees them and put back after the sanitizer, as a
+  -- marker paragraph: the sanitizer never has to allow srcset, and no body text can forge one.
+  function api.body_html(md, markdown, html)
+    md = md or ""
+    local galleries, out, fence, gal = {}, {}, nil, nil
+    -- The marker depends on the whole text, so no text can carry its own marker.
+    local nonce = core.hmac_sha256("gallery", md):sub(1, 8):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+    for line in (md .. "\n"):gmatch("([^\n]*)\n") do
+      if gal then
+        local close = line:match("^ ? ? ?([`~]+)%s*$")
+        if close and #close >= gal.len and not close:find(gal.char == "`" and "~" or "`", 1, true) and close:sub(1, 1) == gal.char then
+          galleries[#galleries + 1] = gal.lines
+          out[#out + 1] = ("\n\nquire-gallery-%s-%d\n\n"):format(nonce, #galleries)
+          gal = nil
+        elseif #gal.lines < GALLERY_MAX * 2 then
+          gal.lines[#gal.lines + 1] = line
+        end
+      else
+        local ticks, info = line:match("^ ? ? ?(```+)%s*(.-)%s*$")
+        if not ticks then ticks, info = line:match("^ ? ? ?(~~~+)%s*(.-)%s*$") end
+        if fence then
+          if ticks and ticks:sub(1, 1) == fence.char and #ticks >= fence.len and info == "" then fence = nil end
+          out[#out + 1] = line
+        elseif ticks and info:lower() == "gallery" then
+          gal = { char = ticks:sub(1, 1), len = #ticks, lines = {} }
+        else
+          if ticks then fence = { char = ticks:sub(1, 1), len = #ticks } end
+          out[#out + 1] = line
+        end
+      end
+    end
+    if gal then -- an unclosed gallery block runs to the end, as an unclosed fence does
+      galleries[#galleries + 1] = gal.lines
+      out[#out + 1] = ("\n\nquire-gallery-%s-%d\n\n"):format(nonce, #galleries)
+    end
+    local body = html.sanitize(markdown.render(table.concat(out, "\n")))
+    -- Sanitized output writes every tag itself ("<img " starts an element, never text) and
+    -- escapes ">" in attribute values, so the first ">" ends the tag.
+    body = body:gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">')
+    if #galleries > 0 then
+      body = body:gsub("<p>quire%-gallery%-" .. nonce .. "%-(%d+)</p>\n?", function(n)
+        return gallery_html(galleries[tonumber(n)])
+      end)
+    end
+    return body
+  end
+
+  -- The media ids a body's galleries name (for the alt precondition).
+  function api.body_media(md)
+    local ids, in_gal = {}, false
+    for line in ((md or "") .. "\n"):gmatch("([^\n]*)\n") do
+      local ticks, info = line:match("^ ? ? ?([`~][`~][`~]+)%s*(.-)%s*$")
+      if ticks and not in_gal and info:lower() == "gallery" then in_gal = true
+      elseif ticks and in_gal and info == "" then in_gal = false
+      elseif in_gal then
+        local ref = line:match("^%s*(%S+)")
+        local id = ref and gallery_ref(ref)
+        if id then ids[#ids + 1] = id end
+      end
+    end
+    return ids
+  end
+
   -- Rows newest first; opts { limit (default 100, at most 1000), before = id }.
   function api.list(o)
     o = o or {}
