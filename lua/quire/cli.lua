@@ -23,7 +23,7 @@ Commands:
                                 moves to the trash
   export --format jsonl|markdown DIR
                                 export the whole site's data losslessly, with a manifest
-  import DIR | import --from wordpress FILE.xml [--dry-run]
+  import DIR | import --from wordpress FILE.xml [--uploads DIR] [--dry-run]
                                 import an export, or a WordPress WXR file (--dry-run: the report only)
   redirects list|add|delete|check
                                 old URLs answered with 301/302/308; check finds loops, chains, 404s
