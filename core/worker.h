@@ -47,6 +47,10 @@ void qr_worker_handle(void *w, const qr_http_request_t *req, qr_http_response_t 
  * opts.upload_path streams to a temporary file in opts.upload_dir, at most opts.upload_max
  * bytes; every other body stays in memory. */
 const char *qr_worker_spool(void *w, const qr_http_request_t *head, size_t *max);
+/* A renderer that deferred its answer (qr_http_defer) makes it later and passes it here before
+ * qr_http_deferred_finish: Cache-Control from page (it is never kept), request id, HSTS. */
+void qr_worker_finish(qr_worker_t *w, const qr_http_request_t *req, qr_http_response_t *res,
+                      const qr_worker_page_t *page);
 
 /* Stale-while-revalidate: a page the cache gave stale (qr_cache_get) is queued here, rendered
  * again after the answer was written, and kept (or dropped when it may not be kept any more).

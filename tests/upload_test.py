@@ -368,7 +368,7 @@ check("interrupted uploads: the same worker serves on", worker_pid() == pid0 and
 # --- who may upload: nobody anonymous; a session needs its CSRF token
 st, _, doc = post(form([("file", "red.jpg", red)]), auth=False)
 check("anonymous: 401", st == 401, (st, doc))
-cookie = {"Cookie": "quire_session=" + sess}
+cookie = {"Cookie": "__Host-quire_session=" + sess}
 st, _, doc = post(form([("file", "red.jpg", red)]), headers=cookie, auth=False)
 check("session without CSRF token: 403", st == 403 and doc["error"]["code"] == "csrf", (st, doc))
 st, _, doc = post(form([("file", "red.jpg", red)], {"csrf_token": "forged"}), headers=cookie, auth=False)

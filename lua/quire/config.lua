@@ -49,6 +49,13 @@ M.defaults = {
     upload_file = 25 * 1024 * 1024, -- bytes of one file in an upload
     upload_files = 20, -- files in one upload
     upload_timeout_ms = 600000, -- to receive a whole upload, from its first byte (408)
+    session_idle_seconds = 8 * 3600,  -- a staff session unused this long ends
+    session_max_seconds = 7 * 86400,  -- and every session ends this long after sign-in
+    login_window_seconds = 900,       -- sign-in attempts are counted per window of this length
+    login_per_address = 20,           -- attempts per client address per window; then 429
+    login_per_account = 10,           -- attempts per login per window; then 429
+    password_hashes = 2,              -- argon2id hashes running at once per worker (64 MiB each)
+    password_queue = 64,              -- hashes waiting per worker; past it, 503
   },
   image_widths = { 320, 640, 960, 1280, 1920 }, -- the widths made of each image (never upscaled)
 }
@@ -201,6 +208,13 @@ plugins = { }
 --   upload_file = 26214400,   -- bytes of one file in an upload (413 past it)
 --   upload_files = 20,        -- files in one upload
 --   upload_timeout_ms = 600000, -- to receive a whole upload, from its first byte (408)
+--   session_idle_seconds = 28800, -- a staff session unused this long ends
+--   session_max_seconds = 604800, -- every staff session ends this long after sign-in
+--   login_window_seconds = 900, -- sign-in attempts are counted per window of this length
+--   login_per_address = 20,   -- sign-in attempts per client address per window (then 429)
+--   login_per_account = 10,   -- sign-in attempts per login per window (then 429)
+--   password_hashes = 2,      -- argon2id hashes running at once per worker (64 MiB each)
+--   password_queue = 64,      -- hashes waiting per worker; past it, 503
 -- }
 
 -- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).
