@@ -401,6 +401,21 @@ props = spec["components"]["schemas"].get("MediaUpload", {}).get("properties", {
 check("OpenAPI: multipart/form-data body", schema.get("$ref") == "#/components/schemas/MediaUpload", op)
 check("OpenAPI: the form's fields", {"file", "alt", "caption", "credit", "focal", "csrf_token", "redirect"} <= set(props), props.keys())
 
+# AVIF: the server's background job (media.avif) makes the copies after the upload.
+avif = []
+for _ in range(60):
+    avif = glob.glob(os.path.join(site, "media", "**", "*.avif"), recursive=True)
+    with sqlite3.connect(os.path.join(site, "quire.db")) as c:
+        todo = c.execute("SELECT count(*) FROM media WHERE hash IS NOT NULL AND avif IS NULL").fetchone()[0]
+    if avif and todo == 0:
+        break
+    time.sleep(0.5)
+check("AVIF copies made in the background for every image", avif and todo == 0, (len(avif), todo))
+if avif:
+    st, hd, body = get("/media/" + os.path.relpath(avif[0], os.path.join(site, "media")))
+    check("an AVIF copy is served as image/avif", st == 200 and hd.get("Content-Type") == "image/avif" and body[4:12] == b"ftypavif",
+          (st, hd.get("Content-Type"), body[:12]))
+
 check("the worker never died", worker_pid() == pid0, (worker_pid(), pid0))
 log = open(os.path.join(work, "serve.log")).read()
 check("no worker crash in the log", "signal" not in log and "restarting" not in log, log[-800:])

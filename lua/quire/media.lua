@@ -15,7 +15,7 @@ local MIME = { jpeg = "image/jpeg", png = "image/png", webp = "image/webp" }
 -- is refused (the name lies; maybe the file is not what the uploader thinks).
 local EXT_FORMAT = { jpg = "jpeg", jpeg = "jpeg", jpe = "jpeg", png = "png", webp = "webp", gif = "gif",
   svg = "svg", svgz = "svg", avif = "avif", heic = "heic", tif = "tiff", tiff = "tiff", bmp = "bmp" }
-local COLUMNS = "id, url, title, mime, hash, format, width, height, widths, colour, alt, caption, credit, "
+local COLUMNS = "id, url, title, mime, hash, format, width, height, widths, colour, alt, caption, credit, avif, "
   .. "focal_x, focal_y, uploaded_by, user_id, entry_id, source, created_at"
 
 function M.valid_widths(v)
@@ -222,12 +222,16 @@ function M.new(site, db)
       pic.src = row.url
       return pic
     end
-    local src, webp = {}, {}
+    local src, webp, avif = {}, {}, {}
     local widths = widths_of(row)
     for i, wh in ipairs(widths) do
       src[i] = M.src(row, wh[1], ext_of(row.format)) .. " " .. wh[1] .. "w"
       webp[i] = M.src(row, wh[1], "webp") .. " " .. wh[1] .. "w"
+      avif[i] = M.src(row, wh[1], "avif") .. " " .. wh[1] .. "w"
     end
+    -- AVIF once the background job has made it (media.avif; the page is tagged media:ID, which
+    -- the job bumps).
+    pic.avif_srcset = row.avif == 1 and table.concat(avif, ", ") or nil
     local top = widths[#widths]
     pic.src, pic.width, pic.height = M.src(row, top[1], ext_of(row.format)), top[1], top[2]
     pic.srcset, pic.webp_srcset = table.concat(src, ", "), table.concat(webp, ", ")
@@ -281,8 +285,9 @@ function M.new(site, db)
       if pic and pic.srcset then
         caption = caption ~= "" and caption or pic.caption
         local esc, attr = core.html_escape, core.html_attr
-        local fig = { ('<figure class="gallery-item"><picture><source type="image/webp" srcset="%s" sizes="%s">'
+        local fig = { ('<figure class="gallery-item"><picture>%s<source type="image/webp" srcset="%s" sizes="%s">'
           .. '<img src="%s" srcset="%s" sizes="%s" width="%d" height="%d" alt="%s" loading="lazy" decoding="async"></picture>'):format(
+          pic.avif_srcset and ('<source type="image/avif" srcset="%s" sizes="%s">'):format(attr(pic.avif_srcset), attr(pic.sizes)) or "",
           attr(pic.webp_srcset), attr(pic.sizes), attr(pic.src), attr(pic.srcset), attr(pic.sizes), pic.width, pic.height, attr(pic.alt or "")) }
         if caption or pic.credit then
           fig[#fig + 1] = "<figcaption>" .. (caption and esc(caption) or "")
@@ -362,6 +367,32 @@ function M.new(site, db)
     return ids
   end
 
+  -- AVIF copies (issue 18: after the import, not in it: AV1 encoding costs about a second per
+  -- 1920 pixel image). Makes them for the oldest images without, one image at a time, until
+  -- `limit` images or about `budget` seconds (defaults 4 and 3: the job runs inside a worker's
+  -- tick, under the watchdog); the job's lease lets one process at a time do it. Returns the
+  -- number made and the number that failed (each marked, with its error, and not tried again).
+  M.AVIF_PER_RUN, M.AVIF_BUDGET = 4, 3
+  function api.make_avif(limit, budget)
+    if not core.media_avif_supported() then return 0, 0 end
+    local made, failed, started = 0, 0, core.clock()
+    for _, row in ipairs(db:rows("SELECT id, hash, format, widths FROM media WHERE avif IS NULL AND hash IS NOT NULL ORDER BY id LIMIT ?",
+      limit or M.AVIF_PER_RUN)) do
+      if made + failed > 0 and core.clock() - started > (budget or M.AVIF_BUDGET) then break end
+      local widths, list = widths_of(row), {}
+      for i, wh in ipairs(widths) do list[i] = wh[1] end
+      local top = widths[#widths][1]
+      local src = ("%s/%s/%s-%d.%s"):format(M.dir(cfg), row.hash:sub(1, 2), row.hash:sub(3), top, ext_of(row.format))
+      local ok, err = core.media_avif(src, M.dir(cfg), row.hash, list)
+      site.transaction(function()
+        db:exec("UPDATE media SET avif = ?, avif_error = ? WHERE id = ?", ok and 1 or 0, not ok and tostring(err) or nil, row.id)
+        site.bump({ ["media:" .. row.id] = true })
+      end)
+      if ok then made = made + 1 else failed = failed + 1 end
+    end
+    return made, failed
+  end
+
   -- Rows newest first; opts { limit (default 100, at most 1000), before = id }.
   function api.list(o)
     o = o or {}
@@ -417,6 +448,7 @@ function M.new(site, db)
     local sub = ("%s/%s/"):format(M.dir(cfg), row.hash:sub(1, 2))
     for _, wh in ipairs(widths) do
       os.remove(sub .. ("%s-%d.webp"):format(row.hash:sub(3), wh[1]))
+      os.remove(sub .. ("%s-%d.avif"):format(row.hash:sub(3), wh[1]))
       os.remove(sub .. ("%s-%d.%s"):format(row.hash:sub(3), wh[1], ext_of(row.format)))
     end
   end
@@ -461,9 +493,10 @@ function M.new(site, db)
       local subpath = dir .. "/" .. sub
       if sub:match("^%x%x$") and core.stat(subpath) == "dir" then
         local known = {}
-        for _, r in ipairs(db:rows("SELECT hash, format, widths FROM media WHERE hash GLOB ?", sub .. "*")) do
+        for _, r in ipairs(db:rows("SELECT hash, format, widths, avif FROM media WHERE hash GLOB ?", sub .. "*")) do
           for _, wh in ipairs(widths_of(r)) do
             known[("%s-%d.webp"):format(r.hash:sub(3), wh[1])] = true
+            if r.avif == 1 then known[("%s-%d.avif"):format(r.hash:sub(3), wh[1])] = true end
             known[("%s-%d.%s"):format(r.hash:sub(3), wh[1], ext_of(r.format))] = true
           end
         end
@@ -569,7 +602,7 @@ function M.routes(api, quire, site, body_of)
   local function as_user(ctx, fn, ...) return site.acting({ id = ctx.user.id, name = ctx.user.login }, fn, ...) end
   local function out(v)
     if not v then return nil end
-    v.hash, v.source, v.user_id, v.entry_id = nil, nil, nil, nil
+    v.hash, v.source, v.user_id, v.entry_id, v.avif = nil, nil, nil, nil, nil
     for _, k in ipairs({ "mime", "format", "width", "height", "colour", "focal_x", "focal_y", "uploaded_by" }) do
       if v[k] == nil then v[k] = json.null end
     end
@@ -666,7 +699,9 @@ usage: quire media <command> [--site DIR] [--as LOGIN]
   quire media get ID                      the row and its variants' URLs, as JSON
   quire media update ID [--alt TEXT] [--caption TEXT] [--credit TEXT] [--focal X,Y]
   quire media delete ID [--force]         the row and its files (refused while entries use it)
-  quire media prune [--dry-run]           remove files under DIR/media that no media row names]]
+  quire media prune [--dry-run]           remove files under DIR/media that no media row names
+  quire media avif [--limit N]            make the AVIF copies still missing now (quire serve's
+                                          background job makes them too, a few at a time)]]
 
 function M.install(commands, help, cli)
   help.media = HELP
@@ -682,13 +717,13 @@ function M.install(commands, help, cli)
     local o, pos = cli.parse("media " .. sub, argv, 3, allowed)
     if not o then return fail(2, "%s", pos) end
     if o.help then print(HELP) return 0 end
-    local valid = { add = true, list = true, get = true, update = true, delete = true, prune = true }
+    local valid = { add = true, list = true, get = true, update = true, delete = true, prune = true, avif = true }
     if not valid[sub] then return fail(2, "unknown command 'quire media %s' (see quire media --help)", sub) end
     if sub == "add" and #pos == 0 then return fail(2, "quire media add needs one or more FILEs") end
     local needs_id = sub == "get" or sub == "update" or sub == "delete"
     local id = needs_id and math.tointeger(tonumber(pos[1]))
     if needs_id and (#pos ~= 1 or not id) then return fail(2, "usage: quire media %s ID (a media id, see quire media list)", sub) end
-    if (sub == "list" or sub == "prune") and #pos > 0 then return fail(2, "quire media %s takes no arguments", sub) end
+    if (sub == "list" or sub == "prune" or sub == "avif") and #pos > 0 then return fail(2, "quire media %s takes no arguments", sub) end
     local quire, err = cli.open_site(o, { cli = true })
     if not quire then return fail(1, "%s", err) end
     local media = quire.media
@@ -735,6 +770,14 @@ function M.install(commands, help, cli)
       if not ok then return fail(1, "%s", derr) end
       print(("media %d deleted"):format(id))
       return 0
+    end
+    if sub == "avif" then
+      if not core.media_avif_supported() then return fail(1, "this libvips cannot write AVIF (libheif without an AV1 encoder); nothing made") end
+      local limit = math.tointeger(tonumber(o.limit or "1000"))
+      if not limit or limit < 1 then return fail(2, "--limit takes a positive whole number") end
+      local made, failed = media.make_avif(limit, math.huge)
+      print(("%d AVIF set(s) made, %d failed%s"):format(made, failed, failed > 0 and " (see avif_error in the media table)" or ""))
+      return failed == 0 and 0 or 1
     end
     local found = media.prune(o["dry-run"])
     for _, p in ipairs(found) do print((o["dry-run"] and "would remove " or "removed ") .. p) end

@@ -208,4 +208,18 @@ describe("theme plugin's images", function()
     assert.is_nil(hero.loading)
     assert.equal("high", hero.fetchpriority)
   end)
+
+  it("offers AVIF once the background job has made it, and not before", function()
+    local id = q.content.create { type = "article", title = "Harbour at night", status = "published",
+      published_at = os.time() - 20, fields = { hero_media = m.id, hero_alt = "Lights" }, body = "Dark." }
+    local url = q.content.url(q.content.get(id))
+    assert.equal(0, #find(q:request("GET", url).body, "source[type=image/avif]"))
+    local made = q.media.make_avif()
+    if not require("quire.core").media_avif_supported() then return end -- (said by quire media avif)
+    assert.equal(1, made)
+    local src = find(q:request("GET", url).body, "source[type=image/avif]")
+    assert.equal(1, #src)
+    assert.matches("%-320%.avif 320w, .*%-1600%.avif 1600w$", src[1].attrs.srcset)
+    assert.equal(0, (q.media.make_avif())) -- each image once
+  end)
 end)
