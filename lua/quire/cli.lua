@@ -533,6 +533,7 @@ function commands.__worker(argv)
     -- and publishing checks the status in its transaction, so nothing runs twice.
     tick = function()
       jobs.publish_scheduled(quire)
+      quire.media.avif_step() -- AVIF copies of new images, one at a time for the site (quire.media)
       local _, failures = jobs.run_due(quire._db, all_jobs, owner)
       for _, f in ipairs(failures) do
         io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))

@@ -13,10 +13,6 @@ local PARKED_AT = "9999-12-31T00:00:00Z"
 function M.all(quire)
   local list = {}
   for i, job in ipairs(quire.plugins.jobs) do list[i] = job end
-  -- AVIF copies of new library images, a few per run (quire.media make_avif), where libvips can.
-  if require("quire.core").media_avif_supported() then
-    list[#list + 1] = { name = "media.avif", interval = 10, run = function() quire.media.make_avif() end }
-  end
   local days = quire.site.config.trash_retention
   if days and days > 0 then
     list[#list + 1] = { name = "trash.empty", interval = 3600, delay = 3600, run = function()

@@ -229,8 +229,8 @@ function M.new(site, db)
       webp[i] = M.src(row, wh[1], "webp") .. " " .. wh[1] .. "w"
       avif[i] = M.src(row, wh[1], "avif") .. " " .. wh[1] .. "w"
     end
-    -- AVIF once the background job has made it (media.avif; the page is tagged media:ID, which
-    -- the job bumps).
+    -- AVIF once the background work has made it (avif_step; the page is tagged media:ID, which
+    -- it bumps).
     pic.avif_srcset = row.avif == 1 and table.concat(avif, ", ") or nil
     local top = widths[#widths]
     pic.src, pic.width, pic.height = M.src(row, top[1], ext_of(row.format)), top[1], top[2]
@@ -367,28 +367,49 @@ function M.new(site, db)
     return ids
   end
 
-  -- AVIF copies (issue 18: after the import, not in it: AV1 encoding costs about a second per
-  -- 1920 pixel image). Makes them for the oldest images without, one image at a time, until
-  -- `limit` images or about `budget` seconds (defaults 4 and 3: the job runs inside a worker's
-  -- tick, under the watchdog); the job's lease lets one process at a time do it. Returns the
-  -- number made and the number that failed (each marked, with its error, and not tried again).
-  M.AVIF_PER_RUN, M.AVIF_BUDGET = 4, 3
-  function api.make_avif(limit, budget)
+  -- AVIF copies (issue 18: after the import, not in it: AV1 encoding takes about a second for
+  -- a 1920 pixel image). avif_step, called from every serving worker's tick, makes them for one
+  -- image at a time for the whole site: it claims the oldest image without (avif = -1, with the
+  -- time), unless another process holds a claim younger than AVIF_CLAIM seconds; so the work is
+  -- bounded to one encoder whatever the number of workers or machines, and one image per tick
+  -- stays well inside the watchdog's limit. Failures are marked with their error, not retried.
+  M.AVIF_CLAIM = 300
+  local TODO = "hash IS NOT NULL AND (avif IS NULL OR avif = -1)" -- as the index media_avif_todo
+  local function avif_one(row)
+    local widths, list = widths_of(row), {}
+    for i, wh in ipairs(widths) do list[i] = wh[1] end
+    local src = ("%s/%s/%s-%d.%s"):format(M.dir(cfg), row.hash:sub(1, 2), row.hash:sub(3), widths[#widths][1], ext_of(row.format))
+    local ok, err = core.media_avif(src, M.dir(cfg), row.hash, list)
+    site.transaction(function()
+      db:exec("UPDATE media SET avif = ?, avif_claimed = NULL, avif_error = ? WHERE id = ?", ok and 1 or 0,
+        not ok and tostring(err) or nil, row.id)
+      site.bump({ ["media:" .. row.id] = true })
+    end)
+    return ok
+  end
+
+  -- One step of the background work: 1 when an image got its AVIF copies, 0 when it failed,
+  -- nil when there was nothing to do (or another process is at it, or no AVIF encoder).
+  function api.avif_step()
+    if not db:row("SELECT id FROM media WHERE " .. TODO .. " LIMIT 1") or not core.media_avif_supported() then return nil end
+    local now = os.time()
+    local row = site.transaction(function()
+      if db:row("SELECT id FROM media WHERE " .. TODO .. " AND avif = -1 AND avif_claimed > ? LIMIT 1", now - M.AVIF_CLAIM) then return nil end
+      local r = db:row("SELECT id, hash, format, widths FROM media WHERE " .. TODO .. " ORDER BY id LIMIT 1")
+      if r then db:exec("UPDATE media SET avif = -1, avif_claimed = ? WHERE id = ?", now, r.id) end
+      return r
+    end)
+    if not row then return nil end
+    return avif_one(row) and 1 or 0
+  end
+
+  -- Makes every missing AVIF set now, up to limit images (quire media avif). Returns the number
+  -- made and the number that failed.
+  function api.make_avif(limit)
     if not core.media_avif_supported() then return 0, 0 end
-    local made, failed, started = 0, 0, core.clock()
-    for _, row in ipairs(db:rows("SELECT id, hash, format, widths FROM media WHERE avif IS NULL AND hash IS NOT NULL ORDER BY id LIMIT ?",
-      limit or M.AVIF_PER_RUN)) do
-      if made + failed > 0 and core.clock() - started > (budget or M.AVIF_BUDGET) then break end
-      local widths, list = widths_of(row), {}
-      for i, wh in ipairs(widths) do list[i] = wh[1] end
-      local top = widths[#widths][1]
-      local src = ("%s/%s/%s-%d.%s"):format(M.dir(cfg), row.hash:sub(1, 2), row.hash:sub(3), top, ext_of(row.format))
-      local ok, err = core.media_avif(src, M.dir(cfg), row.hash, list)
-      site.transaction(function()
-        db:exec("UPDATE media SET avif = ?, avif_error = ? WHERE id = ?", ok and 1 or 0, not ok and tostring(err) or nil, row.id)
-        site.bump({ ["media:" .. row.id] = true })
-      end)
-      if ok then made = made + 1 else failed = failed + 1 end
+    local made, failed = 0, 0
+    for _, row in ipairs(db:rows("SELECT id, hash, format, widths FROM media WHERE " .. TODO .. " ORDER BY id LIMIT ?", limit or 1000)) do
+      if avif_one(row) then made = made + 1 else failed = failed + 1 end
     end
     return made, failed
   end
@@ -636,10 +657,15 @@ function M.routes(api, quire, site, body_of)
       if #form.files == 0 then
         fail(400, "no_file", "the upload has no file: send each image as a part with a filename (an <input type=file>), e.g. curl -F file=@photo.jpg")
       end
+      -- Decoding is the slow part (a second or so per large photo): files still waiting when half
+      -- the watchdog's time is gone are refused, to be sent again, rather than the worker killed.
+      local started, budget = core.clock(), (site.config.limits.watchdog_timeout_ms or 10000) / 2000
       for i, file in ipairs(form.files) do
         local name = M.upload_name(file.filename)
         local row, created
-        if file.size == 0 then
+        if i > 1 and core.clock() - started > budget then
+          created = ("%s: not processed: the upload took too long to process in one request; send this file again"):format(name)
+        elseif file.size == 0 then
           created = ("%s: the file is empty (0 bytes); choose the image again"):format(name)
         else
           row, created = as_user(ctx, quire.media.add, file.path, meta, name)
@@ -700,8 +726,8 @@ usage: quire media <command> [--site DIR] [--as LOGIN]
   quire media update ID [--alt TEXT] [--caption TEXT] [--credit TEXT] [--focal X,Y]
   quire media delete ID [--force]         the row and its files (refused while entries use it)
   quire media prune [--dry-run]           remove files under DIR/media that no media row names
-  quire media avif [--limit N]            make the AVIF copies still missing now (quire serve's
-                                          background job makes them too, a few at a time)]]
+  quire media avif [--limit N]            make the AVIF copies still missing now (quire serve
+                                          makes them too, in the background, one at a time)]]
 
 function M.install(commands, help, cli)
   help.media = HELP
@@ -775,7 +801,7 @@ function M.install(commands, help, cli)
       if not core.media_avif_supported() then return fail(1, "this libvips cannot write AVIF (libheif without an AV1 encoder); nothing made") end
       local limit = math.tointeger(tonumber(o.limit or "1000"))
       if not limit or limit < 1 then return fail(2, "--limit takes a positive whole number") end
-      local made, failed = media.make_avif(limit, math.huge)
+      local made, failed = media.make_avif(limit)
       print(("%d AVIF set(s) made, %d failed%s"):format(made, failed, failed > 0 and " (see avif_error in the media table)" or ""))
       return failed == 0 and 0 or 1
     end

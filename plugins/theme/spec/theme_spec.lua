@@ -221,5 +221,6 @@ describe("theme plugin's images", function()
     assert.equal(1, #src)
     assert.matches("%-320%.avif 320w, .*%-1600%.avif 1600w$", src[1].attrs.srcset)
     assert.equal(0, (q.media.make_avif())) -- each image once
+    assert.is_nil(q.media.avif_step())
   end)
 end)
