@@ -73,8 +73,8 @@ return function(site, common)
       meta(m, "property", "og:image:height", lead.height and tostring(lead.height))
       meta(m, "property", "og:image:alt", lead.alt)
     end
-    meta(m, "property", "article:published_time", entry.published_at)
-    meta(m, "property", "article:modified_time", entry.updated_at)
+    meta(m, "property", "article:published_time", common.rfc3339(entry.published_at))
+    meta(m, "property", "article:modified_time", common.rfc3339(entry.updated_at))
     meta(m, "property", "article:section", entry.section)
     for _, t in ipairs(entry.tags) do meta(m, "property", "article:tag", t) end
     meta(m, "name", "twitter:card", image and "summary_large_image" or "summary")
@@ -88,7 +88,7 @@ return function(site, common)
       ["@context"] = "https://schema.org",
       ["@type"] = settings.jsonld_types[entry.type] or "Article",
       headline = entry.title, description = desc, url = url, mainEntityOfPage = url,
-      datePublished = entry.published_at, dateModified = entry.updated_at,
+      datePublished = common.rfc3339(entry.published_at), dateModified = common.rfc3339(entry.updated_at),
       author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
       publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/"), logo = logo() },
       image = lead and { { ["@type"] = "ImageObject", url = image, width = lead.width, height = lead.height,
@@ -97,6 +97,11 @@ return function(site, common)
       keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
       dateline = place,
     }
+    -- Corrections marked in the admin (schema.org CorrectionComment).
+    for _, c in ipairs(quire.corrections.list(entry.id)) do
+      ld.correction = ld.correction or {}
+      ld.correction[#ld.correction + 1] = { ["@type"] = "CorrectionComment", text = c.note, datePublished = c.date }
+    end
     -- A site adds, changes or drops tags here (the page's view only gets them rendered).
     local head = quire.filters.apply("head.entry", { meta = m, jsonld = ld }, entry)
     return {
