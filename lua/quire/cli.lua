@@ -30,7 +30,7 @@ Commands:
   redirects list|add|delete|check
                                 old URLs answered with 301/302/308; check finds loops, chains, 404s
   terms list|rename|merge       tags and sections
-  media add|list|get|update|delete|prune
+  media add|list|get|update|delete|prune|avif
                                 the image library: import (resized, metadata stripped), edit, clean up
   audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
