@@ -92,7 +92,7 @@ FUZZ_SECONDS ?= 60
 # Extra libFuzzer flags; CI passes a fixed -seed and -runs so that its run replays the sequence
 # a developer can replay (`make fuzz FUZZ_FLAGS="-seed=1 -runs=20000"`), FUZZ_SECONDS bounding it.
 FUZZ_FLAGS ?=
-FUZZ_TARGETS := http template markdown wxr json config
+FUZZ_TARGETS := http template markdown wxr json config multipart
 .PHONY: fuzz
 fuzz:
 	@$(MAKE) --no-print-directory deps PACKAGES="$(PACKAGES) $(FUZZ_PACKAGES)"

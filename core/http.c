@@ -1,6 +1,8 @@
 /* HTTP/1.1 connections: llhttp callbacks with hard limits, timers, TLS, the response writer. */
 #include "http.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,8 @@ struct conn {
   unsigned nheaders, headers_cap;
   size_t head_bytes;
   qr_buf_t body;
+  int spool_fd;          /* the body's unnamed temporary file when spooled (qr_http_spool_cb), else -1 */
+  size_t spool_len, spool_max;
   uint64_t started;      /* when the request's first byte arrived (loop time, ms) */
   uint64_t body_started;
   /* Where the request line's parts lie in the connection's byte stream: one space between them. */
@@ -106,6 +110,7 @@ void qr_http_limits_default(qr_http_limits_t *l) {
   l->max_per_ip = 256;
   l->write_queue_max = 256 * 1024;
   l->output_max = 128 * 1024 * 1024;
+  l->upload_timeout_ms = 600000;
 }
 
 const char *qr_http_header(const qr_http_request_t *req, const char *name) {
@@ -263,6 +268,7 @@ static const char *reason(int status) {
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     case 505: return "HTTP Version Not Supported";
   }
   return "Unknown";
@@ -308,6 +314,9 @@ static void reset_request(conn *c) {
   c->version_seen = 0;
   c->body.len = 0;
   if (c->body.cap > 64 * 1024) qr_buf_free(&c->body); /* do not keep a big buffer per idle client */
+  if (c->spool_fd >= 0) close(c->spool_fd); /* unnamed: the bytes go with it */
+  c->spool_fd = -1;
+  c->spool_len = 0;
 }
 
 static void maybe_drained(qr_http_server_t *s) {
@@ -662,9 +671,12 @@ static void on_timeout(uv_timer_t *t) {
     send_error(c, 408, "the request head did not arrive within limits.header_timeout_ms of its first byte");
   } else if (c->state == ST_BODY) {
     uint64_t now = uv_now(c->srv->loop), elapsed = now - c->body_started;
-    if (now - c->started >= l->request_timeout_ms)
+    size_t got = c->spool_fd >= 0 ? c->spool_len : c->body.len;
+    if (c->spool_fd >= 0 && now - c->started >= l->upload_timeout_ms)
+      send_error(c, 408, "the upload did not arrive within limits.upload_timeout_ms of its first byte");
+    else if (c->spool_fd < 0 && now - c->started >= l->request_timeout_ms)
       send_error(c, 408, "the request did not arrive within limits.request_timeout_ms of its first byte");
-    else if (elapsed > BODY_GRACE_MS && c->body.len < (size_t)(l->body_min_rate * (elapsed / 1000)))
+    else if (elapsed > BODY_GRACE_MS && got < (size_t)(l->body_min_rate * (elapsed / 1000)))
       send_error(c, 408, "the request body arrived too slowly");
   }
 }
@@ -854,12 +866,41 @@ static int check_head(conn *c, llhttp_t *p, int has_body) {
   return 0;
 }
 
+/* Asks the spool callback whether this body goes to disk; opens its file when it does. */
+static int spool_open(conn *c, llhttp_t *p) {
+  qr_http_request_t head = {.method = llhttp_method_name((llhttp_method_t)p->method), .target = c->url.data,
+                            .target_len = c->url.len, .headers = c->headers, .nheaders = c->nheaders,
+                            .remote = c->remote, .secure = c->tls != NULL, .id = c->id, .fd = -1};
+  size_t max = 0;
+  const char *dir = c->srv->cbs.spool(c->srv->cbs.ud, &head, &max);
+  if (!dir) return 0;
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max)
+    return limit(c, 413, "the upload is larger than limits.upload_request");
+  /* An unnamed file (O_TMPFILE): an upload cut off, a crash, anything, leaves nothing behind. */
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) { /* no O_TMPFILE there */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.upload-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+  }
+  if (fd < 0) {
+    qr_log(QR_LOG_ERROR, "request %s: cannot spool an upload in %s: %s", c->id, dir, strerror(errno));
+    return limit(c, errno == ENOSPC ? 507 : 500, "the server cannot store the upload now");
+  }
+  c->spool_fd = fd;
+  c->spool_max = max;
+  c->spool_len = 0;
+  return 0;
+}
+
 static int on_headers_complete(llhttp_t *p) {
   conn *c = p->data;
   if (c->url.len == 0) qr_buf_append(&c->url, "/", 1);
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.body_max)
-    return limit(c, 413, "the body is larger than limits.body_max");
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+  if (has_body && c->srv->cbs.spool && spool_open(c, p)) return -1;
+  if (c->spool_fd < 0 && (p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.body_max)
+    return limit(c, 413, "the body is larger than limits.body_max");
   /* (closed when its 100 Continue could not be queued) */
   if (check_head(c, p, has_body) || c->state == ST_CLOSING) return -1;
   if (has_body) {
@@ -875,6 +916,11 @@ static int on_headers_complete(llhttp_t *p) {
 /* A chunk that cannot fit is refused when its size arrives, not after its bytes. */
 static int on_chunk_header(llhttp_t *p) {
   conn *c = p->data;
+  if (c->spool_fd >= 0) {
+    if (p->content_length > c->spool_max - c->spool_len)
+      return limit(c, 413, "the upload is larger than limits.upload_request");
+    return 0;
+  }
   if (p->content_length > c->srv->limits.body_max - c->body.len)
     return limit(c, 413, "a chunk is larger than limits.body_max allows");
   return 0;
@@ -882,6 +928,21 @@ static int on_chunk_header(llhttp_t *p) {
 
 static int on_body(llhttp_t *p, const char *at, size_t len) {
   conn *c = p->data;
+  if (c->spool_fd >= 0) {
+    if (len > c->spool_max - c->spool_len) return limit(c, 413, "the upload is larger than limits.upload_request");
+    for (size_t done = 0; done < len;) {
+      ssize_t w = write(c->spool_fd, at + done, len - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        int e = w < 0 ? errno : EIO;
+        qr_log(QR_LOG_ERROR, "request %s: writing an upload: %s", c->id, strerror(e));
+        return limit(c, e == ENOSPC || e == EDQUOT ? 507 : 500, "the server cannot store the upload now");
+      }
+      done += (size_t)w;
+    }
+    c->spool_len += len;
+    return 0;
+  }
   if (c->body.len + len > c->srv->limits.body_max) return limit(c, 413, "the body is larger than limits.body_max");
   qr_buf_append(&c->body, at, len);
   return 0;
@@ -1098,6 +1159,9 @@ static int on_message_complete(llhttp_t *p) {
       .remote = c->remote,
       .secure = c->tls != NULL,
       .id = c->id,
+      .spooled = c->spool_fd >= 0,
+      .spool_fd = c->spool_fd,
+      .spool_len = c->spool_len,
   };
   req.accepts_gzip = accepts_gzip(qr_http_header(&req, "accept-encoding")); /* once: cache and respond */
   uv_os_fd_t fd;
@@ -1117,6 +1181,10 @@ static int on_message_complete(llhttp_t *p) {
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
   respond(c, &req, &res, keep_alive);
   qr_http_response_free(&res);
+  if (c->spool_fd >= 0) {
+    close(c->spool_fd);
+    c->spool_fd = -1;
+  }
   if (c->state == ST_CLOSING) return HPE_PAUSED; /* closed while answering (see output_over) */
   c->state = ST_IDLE;
   if (!keep_alive) {
@@ -1333,6 +1401,7 @@ static void on_connection(uv_stream_t *server, int status) {
   if (status < 0 || s->draining) return;
   conn *c = qr_xcalloc(1, sizeof *c);
   c->srv = s;
+  c->spool_fd = -1;
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
   c->tcp.data = c->timer.data = c;

@@ -25,6 +25,7 @@ typedef struct {
   unsigned max_per_ip;       /* connections per client address, per worker */
   size_t write_queue_max;    /* 256 KiB of unsent responses on a connection: its pipelined requests wait */
   size_t output_max;         /* 128 MiB of unsent responses in the worker: connections adding more close */
+  unsigned upload_timeout_ms; /* 10 min from a spooled request's first byte to its last body byte: 408 */
 } qr_http_limits_t;
 
 /* Hardened-nginx-like defaults. */
@@ -50,6 +51,12 @@ typedef struct {
   int accepts_gzip;    /* 1 when Accept-Encoding takes gzip (a "gzip" or "*" coding, q not 0) */
   int fd;              /* the connection's socket when it is plain HTTP with nothing unsent (the
                         * master's watchdog may answer a stuck request there), else -1 */
+  /* A body the spool callback sent to disk (spooled 1): body is empty, and spool_len bytes are in
+   * spool_fd, an unnamed temporary file (read from offset 0; closed by the server after the
+   * handler, so nothing of it is left behind, even when the upload breaks off). */
+  int spooled;
+  int spool_fd;
+  size_t spool_len;
   void *conn;          /* the connection it came on (for qr_http_defer); NULL when made elsewhere */
 } qr_http_request_t;
 
@@ -168,10 +175,18 @@ void qr_http_deferred_finish(qr_http_deferred_t *d, qr_http_response_t *res);
 typedef void (*qr_http_log_cb)(void *ud, const qr_http_request_t *req, const qr_http_response_t *res, int status,
                                size_t body_bytes);
 
+/* Asked once a request with a body has its head (method, target, headers; no body yet): a
+ * directory to spool the body to instead of memory, with *max the most bytes it may have (413
+ * past it, in place of limits.body_max, and limits.upload_timeout_ms in place of
+ * request_timeout_ms); NULL to buffer it as usual. The directory is borrowed until the request
+ * ends. */
+typedef const char *(*qr_http_spool_cb)(void *ud, const qr_http_request_t *head, size_t *max);
+
 typedef struct {
   qr_http_handler_cb handle;
-  qr_http_log_cb log; /* may be NULL */
-  void *ud;           /* passed to both */
+  qr_http_log_cb log;     /* may be NULL */
+  qr_http_spool_cb spool; /* may be NULL: every body in memory */
+  void *ud;               /* passed to all */
 } qr_http_callbacks_t;
 
 /* A listening socket and what it speaks. */

@@ -110,8 +110,40 @@ static int l_media_draw(lua_State *L) {
   return 1;
 }
 
+/* core.media_avif(src, dir, hash, { widths }) -> true | nil, message (see qr_media_avif);
+ * core.media_avif_supported() -> bool */
+static int l_media_avif(lua_State *L) {
+  const char *src = luaL_checkstring(L, 1);
+  const char *dir = luaL_checkstring(L, 2);
+  const char *hash = luaL_checkstring(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  int widths[QR_MEDIA_MAX_WIDTHS], n = (int)lua_rawlen(L, 4);
+  luaL_argcheck(L, n >= 1 && n <= QR_MEDIA_MAX_WIDTHS, 4, "1 to 16 widths");
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, 4, i + 1);
+    lua_Integer w = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_argcheck(L, w >= 16 && w <= 10000, 4, "widths from 16 to 10000");
+    widths[i] = (int)w;
+  }
+  char err[512];
+  if (qr_media_avif(src, dir, hash, widths, n, err, sizeof err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_media_avif_supported(lua_State *L) {
+  lua_pushboolean(L, qr_media_avif_supported());
+  return 1;
+}
+
 void qr_lua_media_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"media_probe", l_media_probe}, {"media_process", l_media_process},
-                                 {"media_draw", l_media_draw}, {NULL, NULL}};
+                                 {"media_draw", l_media_draw}, {"media_avif", l_media_avif},
+                                 {"media_avif_supported", l_media_avif_supported}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

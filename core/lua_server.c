@@ -310,6 +310,12 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
   lua_setfield(L, -2, "remote");
   lua_pushstring(L, req->id);
   lua_setfield(L, -2, "id");
+  if (req->spooled) { /* the body is in this file (core.multipart_read), open for this call only */
+    lua_pushinteger(L, req->spool_fd);
+    lua_setfield(L, -2, "spool_fd");
+    lua_pushinteger(L, (lua_Integer)req->spool_len);
+    lua_setfield(L, -2, "spool_len");
+  }
   if (data_version >= 0) { /* already read for the cache: the Lua memo need not ask again */
     lua_pushinteger(L, (lua_Integer)data_version);
     lua_setfield(L, -2, "data_version");
@@ -384,6 +390,10 @@ static int refresh(void *ud, int run) { return qr_worker_refresh(((worker_ud *)u
 
 static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
   qr_worker_handle(((worker_ud *)ud)->worker, req, res);
+}
+
+static const char *spool(void *ud, const qr_http_request_t *head, size_t *max) {
+  return qr_worker_spool(((worker_ud *)ud)->worker, head, max);
 }
 
 static void log_request(void *ud, const qr_http_request_t *req, const qr_http_response_t *res, int status,
@@ -533,6 +543,7 @@ static void fail_ready(int ready_fd, const char *msg) {
  *                    tls = { certificates = {...}, hsts = "max-age=...", redirect_http = bool,
  *                            redirect_port = n },
  *                    store = the site's store (for the page cache), cache_bytes = n (0: off),
+ *                    upload = { path = "/api/...", dir = "DIR", max = bytes } (bodies spooled to disk),
  *                    cache_stats = "DIR/.quire/cache-PID" (written every tick_ms when it changed,
  *                    removed at exit), tick = fn, tick_ms = n }
  * -> exit status. handler(req) (req.id: the server's request id) returns status, headers, body,
@@ -565,6 +576,7 @@ static int l_serve_worker(lua_State *L) {
     limits.body_min_rate = (unsigned)opt_size(L, t, "body_min_rate", limits.body_min_rate);
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
     limits.max_per_ip = (unsigned)opt_size(L, t, "connections_per_ip", limits.max_per_ip);
+    limits.upload_timeout_ms = (unsigned)opt_size(L, t, "upload_timeout_ms", limits.upload_timeout_ms);
     stale_grace_ms = opt_size(L, t, "stale_grace_ms", 0);
     hashes_max = (unsigned)opt_size(L, t, "password_hashes", hashes_max);
     queue_max = (unsigned)opt_size(L, t, "password_queue", queue_max);
@@ -627,6 +639,17 @@ static int l_serve_worker(lua_State *L) {
     }
   }
   lua_pop(L, 1);
+  lua_getfield(L, 1, "upload"); /* { path =, dir =, max = }: stays referenced by the options table */
+  if (lua_istable(L, -1)) {
+    int t = lua_gettop(L);
+    lua_getfield(L, t, "path");
+    lua_getfield(L, t, "dir");
+    wo.upload_path = lua_tostring(L, -2);
+    wo.upload_dir = lua_tostring(L, -1);
+    wo.upload_max = opt_size(L, t, "max", 0);
+    lua_settop(L, t);
+  }
+  lua_pop(L, 1);
   lua_getfield(L, 1, "store");
   qr_store_t *store = qr_lua_store_get(L, -1);
   lua_pop(L, 1);
@@ -642,7 +665,7 @@ static int l_serve_worker(lua_State *L) {
   int n = 0;
   for (int i = 0; i < nfds; i++) listeners[n++] = (qr_http_listener_t){.fd = fds[i], .tls = NULL};
   for (int i = 0; i < ntls; i++) listeners[n++] = (qr_http_listener_t){.fd = tls_fds[i], .tls = w.tls};
-  qr_http_callbacks_t cbs = {.handle = handle, .log = log_request, .ud = &w};
+  qr_http_callbacks_t cbs = {.handle = handle, .log = log_request, .spool = spool, .ud = &w};
   /* Each request pcalls the handler, so nothing here can longjmp past the loop. */
   w.tick_ref = LUA_NOREF;
   lua_getfield(L, 1, "tick");

@@ -127,7 +127,12 @@ static int probe_buf(const char *path, const unsigned char *buf, size_t len, con
   if (!md || mbedtls_md(md, buf, len, digest) != 0) return fail(err, errlen, "%s: could not hash the file", path);
   for (int i = 0; i < QR_MEDIA_HASH_LEN / 2; i++) snprintf(info->hash + 2 * i, 3, "%02x", digest[i]);
   VipsImage *im = vips_image_new_from_buffer(buf, len, "", NULL);
-  if (!im) return fail_vips(err, errlen, "the image header is unreadable: the file is corrupt or not an image");
+  if (!im) {
+    fail_vips(err, errlen, "");
+    char detail[300];
+    snprintf(detail, sizeof detail, "%s", err);
+    return fail(err, errlen, "%s: the image header is unreadable: the file is corrupt or not an image%s", path, detail);
+  }
   /* The loader vips picked must agree with the sniffed bytes (a polyglot could match another). */
   const char *loader = NULL;
   if (vips_image_get_string(im, VIPS_META_LOADER, &loader) == 0 && loader && !strstr(loader, fmt)) {
@@ -481,6 +486,58 @@ int qr_media_draw(const char *path, int width, int height, unsigned seed, char *
   if (soft) g_object_unref(soft);
   if (img) g_object_unref(img);
   free(px);
+int qr_media_avif_supported(void) {
+  static int known = -1;
+  if (known >= 0) return known;
+  char err[256];
+  if (qr_media_init(err, sizeof err) != 0) return known = 0;
+  VipsImage *im = NULL;
+  void *buf = NULL;
+  size_t len = 0;
+  known = vips_black(&im, 16, 16, "bands", 3, NULL) == 0 &&
+          vips_heifsave_buffer(im, &buf, &len, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "effort", 0, NULL) == 0 &&
+          len > 0;
+  g_free(buf);
+  if (im) g_object_unref(im);
+  vips_error_clear();
+  return known;
+}
+
+int qr_media_avif(const char *src, const char *dir, const char *hash, const int *widths, int nwidths, char *err,
+                  size_t errlen) {
+  if (qr_media_init(err, errlen) != 0) return -1;
+  if (!qr_media_avif_supported()) return fail(err, errlen, "this libvips cannot write AVIF (no AV1 encoder in libheif)");
+  if (nwidths < 1 || nwidths > QR_MEDIA_MAX_WIDTHS || strlen(hash) != QR_MEDIA_HASH_LEN)
+    return fail(err, errlen, "qr_media_avif: bad arguments");
+  VipsImage *top = vips_image_new_from_file(src, "access", VIPS_ACCESS_RANDOM, NULL);
+  if (!top) return fail_vips(err, errlen, src);
+  char paths[QR_MEDIA_MAX_WIDTHS][PATH_MAX];
+  int done = 0, rc = -1;
+  for (int i = 0; i < nwidths; i++) {
+    VipsImage *v = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    if (vips_thumbnail_image(top, &v, widths[i], "height", 10000000, "size", VIPS_SIZE_DOWN, "no_rotate", TRUE, NULL)) {
+      fail_vips(err, errlen, "resizing for AVIF failed");
+      goto out;
+    }
+    int e = vips_heifsave_buffer(v, &buf, &len, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_AV1, "Q", 50, "effort", 2,
+                                 "strip", TRUE, NULL);
+    g_object_unref(v);
+    if (e) {
+      fail_vips(err, errlen, "AVIF encoding failed");
+      goto out;
+    }
+    snprintf(paths[i], sizeof paths[i], "%s/%.2s/%s-%d.avif", dir, hash, hash + 2, widths[i]);
+    e = write_atomic(paths[i], buf, len, err, errlen);
+    g_free(buf);
+    if (e) goto out;
+    done = i + 1;
+  }
+  rc = 0;
+out:
+  if (rc) for (int j = 0; j < done; j++) unlink(paths[j]);
+  g_object_unref(top);
   vips_error_clear();
   return rc;
 }

@@ -51,5 +51,16 @@ int qr_media_process(const char *path, const char *dir, const qr_media_opts_t *o
  * width x height (64..4000 each) to path, through a temporary file and rename. For demo content
  * made without downloads. Returns 0, or -1 with a message in err. */
 int qr_media_draw(const char *path, int width, int height, unsigned seed, char *err, size_t errlen);
+/* 1 when this libvips can write AVIF (heifsave with an AV1 encoder; Debian 12's libheif has
+ * libaom's), found once by encoding a tiny image. */
+int qr_media_avif_supported(void);
+
+/* AVIF copies of a stored image: src is its widest variant already on disk (written by
+ * qr_media_process, so trusted bytes without metadata); for each of widths (ascending, at most
+ * QR_MEDIA_MAX_WIDTHS, none wider than src) writes DIR/hh/rest-W.avif (hh rest: hash) through a
+ * temporary file and rename, AV1 at quality 50 and effort 2 (a second or so for 1920 pixels);
+ * on error removes what it wrote. Returns 0, or -1 with a message in err. */
+int qr_media_avif(const char *src, const char *dir, const char *hash, const int *widths, int nwidths, char *err,
+                  size_t errlen);
 
 #endif

@@ -740,6 +740,11 @@ static void watched_log(void *ud, const qr_http_request_t *req, const qr_http_re
   if (w->inner.log) w->inner.log(w->inner.ud, req, res, status, body_bytes);
 }
 
+static const char *watched_spool(void *ud, const qr_http_request_t *head, size_t *max) {
+  worker_ctx *w = ud;
+  return w->inner.spool ? w->inner.spool(w->inner.ud, head, max) : NULL;
+}
+
 static void on_tick(uv_timer_t *t) {
   worker_ctx *w = t->data;
   if (!w->http) return;
@@ -874,7 +879,7 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   uv_signal_start(&w.sigterm, on_worker_sigterm, SIGTERM);
   /* After SIGTERM has its handler: a master already gone makes us drain as soon as we run. */
   w.page = watchdog_attach(listeners, n);
-  qr_http_callbacks_t watched = {.handle = watched_handle, .log = watched_log, .ud = &w};
+  qr_http_callbacks_t watched = {.handle = watched_handle, .log = watched_log, .spool = watched_spool, .ud = &w};
   if (w.page) {
     w.inner = *cbs;
     cbs = &watched;

@@ -34,6 +34,17 @@ qr_worker_t *qr_worker_new(const qr_worker_opts_t *opts) {
   return w;
 }
 
+const char *qr_worker_spool(void *ud, const qr_http_request_t *head, size_t *max) {
+  qr_worker_t *w = ud;
+  if (!w->o.upload_dir || !w->o.upload_path || strcmp(head->method, "POST") != 0) return NULL;
+  size_t plen = strlen(w->o.upload_path), tlen = strcspn(head->target, "?");
+  if (tlen != plen || memcmp(head->target, w->o.upload_path, plen) != 0) return NULL;
+  const char *ct = qr_http_header(head, "content-type");
+  if (!ct || strncasecmp(ct, "multipart/form-data", 19) != 0) return NULL;
+  *max = w->o.upload_max;
+  return w->o.upload_dir;
+}
+
 static void request_free(qr_http_request_t *r) {
   for (unsigned i = 0; i < r->nheaders; i++) {
     free(r->headers[i].name);

@@ -27,6 +27,9 @@ typedef struct {
   const char *hsts;           /* Strict-Transport-Security value for HTTPS answers, or NULL; copied */
   int redirect_http;          /* answer plain-HTTP requests with a redirect to HTTPS */
   int https_port;             /* the port redirects name (443 is left out) */
+  const char *upload_path;    /* POSTs of multipart/form-data to this path are spooled to disk... */
+  const char *upload_dir;     /* ...in this directory (NULL: none are) */
+  size_t upload_max;          /* ...up to this many bytes (limits.upload_request) */
   qr_worker_render_cb render; /* required */
   void *ud;                   /* passed to render */
 } qr_worker_opts_t;
@@ -42,6 +45,10 @@ void qr_worker_free(qr_worker_t *w);
  * HSTS. A qr_http_handler_cb with w as ud. */
 void qr_worker_handle(void *w, const qr_http_request_t *req, qr_http_response_t *res);
 
+/* The spool decision (a qr_http_spool_cb with w as ud): a POST of multipart/form-data to
+ * opts.upload_path streams to a temporary file in opts.upload_dir, at most opts.upload_max
+ * bytes; every other body stays in memory. */
+const char *qr_worker_spool(void *w, const qr_http_request_t *head, size_t *max);
 /* A renderer that deferred its answer (qr_http_defer) notes when the request arrived (during the
  * render call), makes the answer later and passes it here right before qr_http_deferred_finish:
  * Cache-Control from page (it is never kept), request id, HSTS; its access-log line counts the

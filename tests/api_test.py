@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 
 QUIRE = sys.argv[1]
 passed = failed = 0
@@ -543,6 +545,28 @@ st, _, doc = admin("POST", "/front/breaking", "/front/breaking", {"text": "Harbo
 check("banner up", st == 201 and doc["banners"][0]["text"] == "Harbour closed", (st, doc))
 st, _, doc = admin("DELETE", "/front/breaking", "/front/breaking")
 check("banner down", st == 200 and doc["banners"] == [], (st, doc))
+# --- the media library (uploads are tested in full by upload_test.py): a 2 x 2 PNG made here
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+png = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)) \
+    + png_chunk(b"IDAT", zlib.compress(b"\0\xff\0\0\xff\0\0" * 2)) + png_chunk(b"IEND", b"")
+upload = (b'--b0undary\r\nContent-Disposition: form-data; name="alt"\r\n\r\nA green dot\r\n'
+          b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="dot.png"\r\n\r\n' + png + b"\r\n--b0undary--\r\n")
+st, _, doc = admin("POST", "/media", "/media", upload, headers={"Content-Type": "multipart/form-data; boundary=b0undary"})
+check("media uploaded", st == 201 and doc["media"][0]["alt"] == "A green dot" and doc["media"][0]["width"] == 2, (st, doc))
+dot = doc["media"][0]["id"] if st == 201 else 1
+st, _, doc = admin("GET", "/media", "/media")
+check("media listed", st == 200 and dot in [m["id"] for m in doc["media"]], (st, doc))
+st, _, doc = admin("PATCH", f"/media/{dot}", "/media/{id}", {"alt": "A green dot on white", "focal": "0.5,0.5"})
+check("media alt changed", st == 200 and doc["media"][0]["alt"] == "A green dot on white", (st, doc))
+st, _, doc = admin("PATCH", f"/media/{dot}", "/media/{id}", {"focal": "9,9"})
+check("a bad focal point: 400", st == 400 and "focal point" in doc["error"]["message"], (st, doc))
+st, _, doc = admin("GET", f"/media/{dot}", "/media/{id}")
+check("one media", st == 200 and doc["media"][0]["focal_x"] == 0.5, (st, doc))
+st, _, doc = admin("GET", "/media/99999", "/media/{id}")
+check("a missing media: 404", st == 404, (st, doc))
 
 # --- redirects: added and removed through the Admin API, resolved by the Content API and the server
 target = published_ids()[0]

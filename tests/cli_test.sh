@@ -27,12 +27,12 @@ done
 # single commands print their usage once (not "quire import import DIR")
 expect 0 "import --help" -- "$QUIRE" import --help
 check_out() { if [ "$out" = "$2" ]; then ok; else bad "$1: got '$out'"; fi; }
-check_out "import --help" "usage: quire import DIR | import --from wordpress FILE.xml [--dry-run]"
+check_out "import --help" "usage: quire import DIR | import --from wordpress FILE.xml [--uploads DIR] [--dry-run]"
 expect 0 "export --help" -- "$QUIRE" export --help
 contains "export --help" "usage: quire export --format jsonl|markdown DIR"
 contains "export --help" "usage: quire export --format html DIR"
 expect 2 "import without its folder" -- "$QUIRE" import
-check_out "import without its folder" "quire: usage: quire import DIR | import --from wordpress FILE.xml [--dry-run]"
+check_out "import without its folder" "quire: usage: quire import DIR | import --from wordpress FILE.xml [--uploads DIR] [--dry-run]"
 expect 0 "user passwd --help" -- "$QUIRE" user passwd --help; contains "user passwd --help" "usage: quire user passwd LOGIN"
 expect 2 "no command" -- "$QUIRE"
 expect 2 "unknown command" -- "$QUIRE" frobnicate; contains "unknown command" "unknown command 'frobnicate'"

@@ -391,6 +391,105 @@ try:
     check("the export carries the revisions and the redirects",
           t1.get("tables/revisions.jsonl", b"").count(b"\n") >= len(wp["posts"])
           and t1.get("tables/redirects.jsonl", b"").count(b"\n") == counts()["redirects"] > 0)
+
+    # --- --uploads DIR: the attachments from a local copy of the uploads folder into the media
+    # library. The folder is made here: a generated image (each its own colour) at each image
+    # attachment's YEAR/MONTH/NAME, as WordPress stores them; other files as they are named.
+    if shutil.which("vips"):
+        up, site3 = os.path.join(work, "uploads"), os.path.join(work, "site3")
+        made = {}
+        for n, i in enumerate(wp["attachments"]):
+            url = txt(i, "attachment_url") or ""
+            m = re.search(r"(\d{4}/\d{2}/[^/]+)$", url)
+            if not m:
+                continue
+            dest = os.path.join(up, urllib.parse.unquote(m.group(1)))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if re.search(r"\.(jpe?g|png)$", dest, re.I):
+                subprocess.run(["vips", "black", dest + ".v", "480", "320", "--bands", "3"], check=True)
+                subprocess.run(["vips", "linear", dest + ".v", dest, "1 1 1", f"{n * 6 % 250} {100 + n} {250 - n * 6 % 250}", "--uchar"], check=True)
+                os.remove(dest + ".v")
+                made[txt(i, "post_id")] = dest
+            else:
+                open(dest, "wb").write(b"not an image")
+        quire("init", site3)
+        shutil.copy(os.path.join(site, "site.lua"), os.path.join(site3, "site.lua"))
+        out = quire("import", "--site", site3, "--from", "wordpress", THEME, "--uploads", up).stdout
+        m = re.search(r"library files\s+(\d+)\s+\(created (\d+), updated \d+, unchanged \d+, not imported (\d+)\)", out)
+        check("--uploads: every image found goes into the library", m and int(m.group(2)) == len(made), out[-2000:])
+        check("--uploads: the other files are reported, not imported", m and int(m.group(3)) == len(wp["attachments"]) - len(made)
+              and "not a JPEG, PNG or WebP image" in out, m and m.groups())
+        c3 = sqlite3.connect(os.path.join(site3, "quire.db"))
+        check("--uploads: one media row per attachment, the images with files of their own",
+              c3.execute("SELECT count(*), count(hash) FROM media").fetchone() == (len(wp["attachments"]), len(made)))
+        # Featured images (_thumbnail_id) become hero_media, pointing at the library row of that file.
+        featured = {}
+        for i in wp["posts"]:
+            for pm in kids(i, "postmeta"):
+                if txt(pm, "meta_key") == "_thumbnail_id" and txt(pm, "meta_value") in made:
+                    featured[txt(i, "post_id")] = txt(pm, "meta_value")
+        rows = c3.execute("SELECT m.ext_id, json_extract(e.fields, '$.hero_media'), e.status FROM entries e JOIN import_map m"
+                          " ON m.local_id = e.id AND m.kind = 'post'").fetchall()
+        heroes = {r[0]: r[1] for r in rows if r[1] is not None}
+        check("--uploads: every featured image with a file is the entry's hero_media", set(heroes) == set(featured) and len(featured) > 0,
+              (sorted(heroes), sorted(featured)))
+        src_of = {r[0]: r[1] for r in c3.execute("SELECT id, source FROM media")}
+        check("--uploads: the hero is the featured attachment's own row",
+              all(src_of.get(heroes[p], "").endswith("#" + featured[p]) for p in heroes), {p: src_of.get(heroes[p]) for p in heroes})
+        # [caption] and [gallery] of library images become galleries, rendered from the library.
+        log3 = open(os.path.join(work, "serve3.log"), "w")
+        server3 = subprocess.Popen([QUIRE, "serve", "--site", site3, "--listen", "127.0.0.1:0", "--workers", "1"], stdout=log3,
+                                   stderr=subprocess.STDOUT, env=dict(os.environ, QUIRE_BUNDLED_PLUGINS=os.path.join(SRC, "plugins")))
+        try:
+            port3 = None
+            for _ in range(100):
+                text3 = open(os.path.join(work, "serve3.log")).read()
+                m = re.search(r"http://127\.0\.0\.1:(\d+)", text3)
+                if m and "serving with" in text3:
+                    port3 = m.group(1)
+                    break
+                time.sleep(0.1)
+
+            def get3(path):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port3}{path}", timeout=10) as r:
+                        return r.status, r.read().decode("utf-8", "replace")
+                except urllib.error.HTTPError as err:
+                    return err.code, ""
+
+            def page_of(slug):
+                row = c3.execute("SELECT published_at FROM entries WHERE slug = ? AND status = 'published'", (slug,)).fetchone()
+                return get3("/%s/%s/%s" % (row[0][:4], row[0][5:7], slug))[1] if row else ""
+
+            body = page_of("post-format-gallery")
+            gal = re.search(r'<div class="gallery" data-count="(\d+)">(.*?)</div>', body, re.S)
+            children = [i for i in wp["attachments"] if txt(i, "post_parent") == next(
+                txt(p, "post_id") for p in wp["posts"] if txt(p, "post_name") == "post-format-gallery")]
+            want = len([i for i in children if txt(i, "post_id") in made])
+            check("[gallery]: a gallery of the post's attached images from the library", gal and int(gal.group(1)) == want > 0,
+                  (gal and gal.group(1), want))
+            check("[gallery]: responsive, lazy, no image from the old site",
+                  gal and gal.group(2).count('srcset="/media/') >= 2 * want and 'loading="lazy"' in gal.group(2)
+                  and "wpthemetestdata" not in gal.group(2), body[:300])
+            body = page_of("post-format-image-caption")
+            check("[caption] with a library image: a figure with its caption, from the library",
+                  re.search(r'<figure class="gallery-item"><picture><source type="image/webp" srcset="/media/.*?<figcaption>', body, re.S), body[-3000:])
+            hero_post = next(p for p in wp["posts"] if txt(p, "post_id") in featured)
+            body = page_of(txt(hero_post, "post_name"))
+            check("a featured image is the page's <picture> hero", re.search(r'<figure class="hero">\s*<picture>', body), body[:2000])
+            st = get3("/?attachment_id=" + next(iter(made)))[0]
+            check("an attachment's old address leads to the library's file", st == 200, st)
+        finally:
+            server3.terminate()
+            server3.wait(10)
+        # Again: the same library rows, nothing new.
+        before3 = c3.execute("SELECT count(*) FROM media").fetchone()[0]
+        out = quire("import", "--site", site3, "--from", "wordpress", THEME, "--uploads", up).stdout
+        m = re.search(r"library files\s+(\d+)\s+\(created (\d+), updated \d+, unchanged (\d+)", out)
+        check("--uploads again: unchanged, no new rows", m and m.group(2) == "0" and int(m.group(3)) == len(made)
+              and c3.execute("SELECT count(*) FROM media").fetchone()[0] == before3, m and m.groups())
+        r = quire("import", "--site", site3, "--from", "wordpress", THEME, "--uploads", os.path.join(work, "nowhere"), check_rc=False)
+        check("--uploads of a missing folder: a clear error", r.returncode == 2 and "no such folder" in r.stderr, r.stderr)
 finally:
     if server:
         server.terminate()

@@ -306,7 +306,9 @@ function M.new(quire, site)
   local routes = {}
   api.routes = routes
   -- route { method, path, summary, auth = "content"|"admin"|"none", role, query = {PARAM...},
-  --   body = schema name, response = schema name, status = 200, handler = fn(ctx) -> value }
+  --   body = schema name, response = schema name, status = 200, handler = fn(ctx) -> value,
+  --   form = schema name of a multipart/form-data body, before_auth = fn(ctx) (may set
+  --   ctx.cleanup, run once the request is answered) }
   function api.route(r)
     r.status = r.status or 200
     r.query = r.query or {}
@@ -566,6 +568,8 @@ function M.new(quire, site)
       if r.auth == "content" then op.security = settings.content == "open" and { {} } or { { content_key = json.list() } } end
       if r.body then
         op.requestBody = { required = true, content = { ["application/json"] = { schema = ref(r.body) } } }
+      elseif r.form then
+        op.requestBody = { required = true, content = { ["multipart/form-data"] = { schema = ref(r.form) } } }
       end
       paths[oa_path] = paths[oa_path] or {}
       paths[oa_path][r.method:lower()] = op
@@ -640,10 +644,12 @@ function M.new(quire, site)
             M.fail(401, "key_required", "this site's Content API needs a key: ?key=KEY (quire api-key add NAME --content)")
           end
         elseif r.auth == "admin" then
+          if r.before_auth then r.before_auth(ctx) end
           ctx.key, ctx.user = keys.admin_auth(req, r.role, settings)
         end
         return r.handler(ctx)
       end)
+      if ctx.cleanup then ctx.cleanup() end
       res:header("content-type", "application/json; charset=utf-8")
       if not ok then
         if not M.is_fail(value) then error(value, 0) end

@@ -424,6 +424,7 @@ function M.routes(api, quire, site)
       end
       return { users = json.list(out) }
     end }
+  require("quire.media").routes(api, quire, site, body_of)
 end
 
 return M

@@ -227,7 +227,7 @@ function M.new(quire, site)
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
     local query, query_invalid = M.parse_query(qs)
     local req = { id = id, method = method:upper(), path = path, query = query, query_invalid = query_invalid, headers = headers,
-      body = opts.body or "", remote = opts.remote, secure = opts.secure == true, cookies = M.parse_cookies(headers.cookie) }
+      body = opts.body or "", remote = opts.remote, secure = opts.secure == true, cookies = M.parse_cookies(headers.cookie), spool_fd = opts.spool_fd }
     local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req, https = req.secure }, Response)
     if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form, req.form_invalid = M.parse_query(req.body) end
     -- Old URLs answer before the router: cacheable (tag "redirects"), only for GET and HEAD.

@@ -25,12 +25,12 @@ Commands:
                                 export the whole site's data losslessly, with a manifest
   export --format html DIR [--base-url URL] [--dry-run] [--watch]
                                 the public site as static files, incremental (quire export --help)
-  import DIR | import --from wordpress FILE.xml [--dry-run]
+  import DIR | import --from wordpress FILE.xml [--uploads DIR] [--dry-run]
                                 import an export, or a WordPress WXR file (--dry-run: the report only)
   redirects list|add|delete|check
                                 old URLs answered with 301/302/308; check finds loops, chains, 404s
   terms list|rename|merge       tags and sections
-  media add|list|get|update|delete|prune
+  media add|list|get|update|delete|prune|avif
                                 the image library: import (resized, metadata stripped), edit, clean up
   front set|list|clear|breaking the edited front pages: lead and top stories per page, scheduled;
                                 the breaking-news banner (quire front --help)
@@ -510,6 +510,7 @@ function commands.__worker(argv)
     access_log = cfg.access_log_path,
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
+    upload = require("quire.media").upload_spool(cfg), -- uploads stream to disk (quire.media)
     handler = function(req)
       if dev and req.target:match("^[^?]*") == dev.PATH then
         local status, headers, body = dev.events(req.headers, watch)
@@ -527,12 +528,13 @@ function commands.__worker(argv)
         return r.status, r.headers, r.body, r.tags, r.private, r.max_age
       end
       return answer(app.request(req.method, req.target, { id = req.id, headers = req.headers, body = req.body,
-        remote = req.remote, secure = req.secure, data_version = req.data_version, wait = true }))
+        remote = req.remote, secure = req.secure, data_version = req.data_version, wait = true, spool_fd = req.spool_fd }))
     end,
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.
     tick = function()
       jobs.publish_scheduled(quire)
+      quire.media.avif_step() -- AVIF copies of new images, one at a time for the site (quire.media)
       local _, failures = jobs.run_due(quire._db, all_jobs, owner)
       for _, f in ipairs(failures) do
         io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))

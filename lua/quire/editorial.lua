@@ -692,15 +692,18 @@ local singles = {
     end,
   },
   import = {
-    usage = "import DIR | import --from wordpress FILE.xml [--dry-run]",
-    opts = { from = "value", ["dry-run"] = "flag" }, args = 1,
+    usage = "import DIR | import --from wordpress FILE.xml [--uploads DIR] [--dry-run]",
+    opts = { from = "value", ["dry-run"] = "flag", uploads = "value" }, args = 1,
     run = function(quire, opts, args)
       if opts.from == "wordpress" then
         local wxr = require "quire.wxr"
-        print(wxr.format(wxr.import(quire, args[1], { dry_run = opts["dry-run"] })))
+        if opts.uploads and require("quire.core").stat(opts.uploads) ~= "dir" then
+          return fail(2, "--uploads %s: no such folder (give a copy of the old site's wp-content/uploads)", opts.uploads)
+        end
+        print(wxr.format(wxr.import(quire, args[1], { dry_run = opts["dry-run"], uploads = opts.uploads })))
         return 0
-      elseif opts["dry-run"] then
-        return fail(2, "--dry-run goes with --from wordpress")
+      elseif opts["dry-run"] or opts.uploads then
+        return fail(2, "--dry-run and --uploads go with --from wordpress")
       elseif opts.from then
         return fail(2, "--from takes wordpress")
       end

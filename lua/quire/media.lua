@@ -15,7 +15,7 @@ local MIME = { jpeg = "image/jpeg", png = "image/png", webp = "image/webp" }
 -- is refused (the name lies; maybe the file is not what the uploader thinks).
 local EXT_FORMAT = { jpg = "jpeg", jpeg = "jpeg", jpe = "jpeg", png = "png", webp = "webp", gif = "gif",
   svg = "svg", svgz = "svg", avif = "avif", heic = "heic", tif = "tiff", tiff = "tiff", bmp = "bmp" }
-local COLUMNS = "id, url, title, mime, hash, format, width, height, widths, colour, alt, caption, credit, "
+local COLUMNS = "id, url, title, mime, hash, format, width, height, widths, colour, alt, caption, credit, avif, "
   .. "focal_x, focal_y, uploaded_by, user_id, entry_id, source, created_at"
 
 function M.valid_widths(v)
@@ -26,6 +26,8 @@ function M.valid_widths(v)
   end
   return true
 end
+
+M.SHARE_WIDTH = 1200 -- link previews want about this (OpenGraph's 1200 x 630)
 
 -- The site's media folder (DIR/media) and the URL path prefix it is served under.
 function M.dir(cfg) return cfg.dir .. "/media" end
@@ -146,19 +148,22 @@ function M.new(site, db)
   local api = {}
   local cfg = site.config
 
-  -- Adds the image at path with meta { alt, caption, credit, focal }. Returns the row view and
-  -- true when new, false when the same bytes were already in the library (its row unchanged);
-  -- or nil and a message naming the file and what to do.
-  function api.add(path, meta)
+  -- Adds the image at path with meta { alt, caption, credit, focal }; name (default path) is
+  -- the file's name as its owner knows it (an upload's), for the title, the extension check and
+  -- messages. Returns the row view and true when new, false when the same bytes were already in
+  -- the library (its row unchanged); or nil and a message naming the file and what to do.
+  function api.add(path, meta, name)
     meta = meta or {}
+    name = name or path
+    local function named_err(e) return (tostring(e):gsub(path:gsub("%W", "%%%0"), (name:gsub("%%", "%%%%")))) end
     local cols, err = check_meta(meta)
-    if not cols then return nil, ("%s: %s"):format(path, err) end
+    if not cols then return nil, ("%s: %s"):format(name, err) end
     local probe, perr = core.media_probe(path, opts(cfg))
-    if not probe then return nil, perr end
-    local named = EXT_FORMAT[(path:match("%.([%w]+)$") or ""):lower()]
+    if not probe then return nil, named_err(perr) end
+    local named = EXT_FORMAT[(name:match("%.([%w]+)$") or ""):lower()]
     if named and named ~= probe.format then
       return nil, ("%s: the name says %s but the bytes are %s; rename it to .%s if that is right"):format(
-        path, named:upper(), probe.format:upper(), ext_of(probe.format))
+        name, named:upper(), probe.format:upper(), ext_of(probe.format))
     end
     local old = db:row("SELECT " .. COLUMNS .. " FROM media WHERE hash = ?", probe.hash)
     if old then return M.view(old), false end
@@ -168,7 +173,7 @@ function M.new(site, db)
       if not ok and core.stat(dir) ~= "dir" then return nil, merr end
     end
     local info, ierr = core.media_process(path, dir, opts(cfg))
-    if not info then return nil, ierr end
+    if not info then return nil, named_err(ierr) end
     local widths = {}
     for i, v in ipairs(info.variants) do widths[i] = { v.width, v.height } end
     local top = info.variants[#info.variants].width
@@ -178,10 +183,10 @@ function M.new(site, db)
       local _, new_id = db:exec("INSERT INTO media (url, title, mime, hash, format, width, height, widths, colour, "
         .. "alt, caption, credit, focal_x, focal_y, uploaded_by, user_id, created_at) "
         .. "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        M.src(row, top, ext_of(info.format)), title_of(path), MIME[info.format], info.hash, info.format,
+        M.src(row, top, ext_of(info.format)), title_of(name), MIME[info.format], info.hash, info.format,
         info.width, info.height, json.encode(widths), info.colour, cols.alt or "", cols.caption or "",
         cols.credit or "", cols.focal_x, cols.focal_y, actor.name, actor.id, time.now())
-      site.audit("media.add", "media:" .. new_id, title_of(path))
+      site.audit("media.add", "media:" .. new_id, title_of(name))
       return new_id
     end)
     if not ok then
@@ -190,7 +195,7 @@ function M.new(site, db)
       if other then return M.view(other), false end
       -- No row names these files: take them away again.
       api.remove_files(row, widths)
-      return nil, ("%s: %s"):format(path, tostring(id))
+      return nil, ("%s: %s"):format(name, tostring(id))
     end
     return api.get(id), true
   end
@@ -217,16 +222,196 @@ function M.new(site, db)
       pic.src = row.url
       return pic
     end
-    local src, webp = {}, {}
+    local src, webp, avif = {}, {}, {}
     local widths = widths_of(row)
     for i, wh in ipairs(widths) do
       src[i] = M.src(row, wh[1], ext_of(row.format)) .. " " .. wh[1] .. "w"
       webp[i] = M.src(row, wh[1], "webp") .. " " .. wh[1] .. "w"
+      avif[i] = M.src(row, wh[1], "avif") .. " " .. wh[1] .. "w"
     end
+    -- AVIF once the background work has made it (avif_step; the page is tagged media:ID, which
+    -- it bumps).
+    pic.avif_srcset = row.avif == 1 and table.concat(avif, ", ") or nil
     local top = widths[#widths]
     pic.src, pic.width, pic.height = M.src(row, top[1], ext_of(row.format)), top[1], top[2]
     pic.srcset, pic.webp_srcset = table.concat(src, ", "), table.concat(webp, ", ")
     return pic
+  end
+
+  -- The image for link previews (OpenGraph, JSON-LD) and feeds: the variant of the 1200 px
+  -- class (the narrowest at least M.SHARE_WIDTH wide, else the widest), as JPEG when the
+  -- original is one, else WebP; never SVG (none is stored). { src, width, height, type, length
+  -- (bytes), alt, caption, credit } or nil. Tags the page media:ID like picture.
+  function api.share(id)
+    id = math.tointeger(id)
+    if not id then return nil end
+    site.tag("media:" .. id)
+    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    if not row or not row.hash then return nil end
+    local pick
+    for _, wh in ipairs(widths_of(row)) do
+      pick = wh
+      if wh[1] >= M.SHARE_WIDTH then break end
+    end
+    if not pick then return nil end
+    local ext = row.format == "jpeg" and "jpg" or "webp"
+    local src = M.src(row, pick[1], ext)
+    local _, _, size = core.stat(M.dir(cfg) .. src:sub(#M.PREFIX))
+    return { src = src, width = pick[1], height = pick[2], type = ext == "jpg" and "image/jpeg" or "image/webp",
+      length = size or 0, alt = row.alt, caption = row.caption ~= "" and row.caption or nil,
+      credit = row.credit ~= "" and row.credit or nil }
+  end
+
+  -- A gallery item's image reference: a media id, or the URL of one of the library's files
+  -- (/media/ab/cdef…-640.webp, as a page shows it). Returns the media id or nil.
+  local function gallery_ref(ref)
+    local id = ref:match("^#?(%d+)$")
+    if id then return math.tointeger(tonumber(id)) end
+    local hh, rest = ref:match("^" .. M.PREFIX:gsub("%p", "%%%0") .. "(%x%x)/(%x+)%-%d+%.%w+$")
+    if not hh then return nil end
+    local row = db:row("SELECT id FROM media WHERE hash = ?", hh .. rest)
+    return row and row.id
+  end
+
+  -- The HTML of one gallery (the lines of a ```gallery block: "REF [caption]" each, REF a media
+  -- id or a library file's URL), built here from the library with everything escaped. Images
+  -- that are not in the library are left out. "" when none is.
+  local GALLERY_MAX = 100
+  local function gallery_html(lines)
+    local items = {}
+    for _, line in ipairs(lines) do
+      local ref, caption = line:match("^%s*(%S+)%s*(.-)%s*$")
+      local pic = ref and #items < GALLERY_MAX and api.picture(gallery_ref(ref), "(max-width: 30rem) 100vw, (max-width: 46rem) 50vw, 22rem")
+      if pic and pic.srcset then
+        caption = caption ~= "" and caption or pic.caption
+        local esc, attr = core.html_escape, core.html_attr
+        local fig = { ('<figure class="gallery-item"><picture>%s<source type="image/webp" srcset="%s" sizes="%s">'
+          .. '<img src="%s" srcset="%s" sizes="%s" width="%d" height="%d" alt="%s" loading="lazy" decoding="async"></picture>'):format(
+          pic.avif_srcset and ('<source type="image/avif" srcset="%s" sizes="%s">'):format(attr(pic.avif_srcset), attr(pic.sizes)) or "",
+          attr(pic.webp_srcset), attr(pic.sizes), attr(pic.src), attr(pic.srcset), attr(pic.sizes), pic.width, pic.height, attr(pic.alt or "")) }
+        if caption or pic.credit then
+          fig[#fig + 1] = "<figcaption>" .. (caption and esc(caption) or "")
+            .. (pic.credit and ((caption and " " or "") .. '<span class="credit">' .. esc(pic.credit) .. "</span>") or "") .. "</figcaption>"
+        end
+        fig[#fig + 1] = "</figure>"
+        items[#items + 1] = table.concat(fig)
+      end
+    end
+    if #items == 0 then return "" end
+    return ('<div class="gallery" data-count="%d">\n%s\n</div>\n'):format(#items, table.concat(items, "\n"))
+  end
+
+  -- An editor's Markdown body as the pages show it: rendered (quire.markdown), sanitized with the
+  -- article policy, then each ```gallery fenced block (top level) replaced by its gallery, and
+  -- every image but the galleries' marked loading="lazy" (the hero above it loads first).
+  -- Gallery blocks are cut out before Markdown sees them and put back after the sanitizer, as a
+  -- marker paragraph: the sanitizer never has to allow srcset, and no body text can forge one.
+  function api.body_html(md, markdown, html)
+    md = md or ""
+    local galleries, out, fence, gal = {}, {}, nil, nil
+    -- The marker depends on the whole text, so no text can carry its own marker.
+    local nonce = core.hmac_sha256("gallery", md):sub(1, 8):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+    for line in (md .. "\n"):gmatch("([^\n]*)\n") do
+      if gal then
+        local close = line:match("^ ? ? ?([`~]+)%s*$")
+        if close and #close >= gal.len and not close:find(gal.char == "`" and "~" or "`", 1, true) and close:sub(1, 1) == gal.char then
+          galleries[#galleries + 1] = gal.lines
+          out[#out + 1] = ("\n\nquire-gallery-%s-%d\n\n"):format(nonce, #galleries)
+          gal = nil
+        elseif #gal.lines < GALLERY_MAX * 2 then
+          gal.lines[#gal.lines + 1] = line
+        end
+      else
+        local ticks, info = line:match("^ ? ? ?(```+)%s*(.-)%s*$")
+        if not ticks then ticks, info = line:match("^ ? ? ?(~~~+)%s*(.-)%s*$") end
+        if fence then
+          if ticks and ticks:sub(1, 1) == fence.char and #ticks >= fence.len and info == "" then fence = nil end
+          out[#out + 1] = line
+        elseif ticks and info:lower() == "gallery" then
+          gal = { char = ticks:sub(1, 1), len = #ticks, lines = {} }
+        else
+          if ticks then fence = { char = ticks:sub(1, 1), len = #ticks } end
+          out[#out + 1] = line
+        end
+      end
+    end
+    if gal then -- an unclosed gallery block runs to the end, as an unclosed fence does
+      galleries[#galleries + 1] = gal.lines
+      out[#out + 1] = ("\n\nquire-gallery-%s-%d\n\n"):format(nonce, #galleries)
+    end
+    local body = html.sanitize(markdown.render(table.concat(out, "\n")))
+    -- Sanitized output writes every tag itself ("<img " starts an element, never text) and
+    -- escapes ">" in attribute values, so the first ">" ends the tag.
+    body = body:gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">')
+    if #galleries > 0 then
+      body = body:gsub("<p>quire%-gallery%-" .. nonce .. "%-(%d+)</p>\n?", function(n)
+        return gallery_html(galleries[tonumber(n)])
+      end)
+    end
+    return body
+  end
+
+  -- The media ids a body's galleries name (for the alt precondition).
+  function api.body_media(md)
+    local ids, in_gal = {}, false
+    for line in ((md or "") .. "\n"):gmatch("([^\n]*)\n") do
+      local ticks, info = line:match("^ ? ? ?([`~][`~][`~]+)%s*(.-)%s*$")
+      if ticks and not in_gal and info:lower() == "gallery" then in_gal = true
+      elseif ticks and in_gal and info == "" then in_gal = false
+      elseif in_gal then
+        local ref = line:match("^%s*(%S+)")
+        local id = ref and gallery_ref(ref)
+        if id then ids[#ids + 1] = id end
+      end
+    end
+    return ids
+  end
+
+  -- AVIF copies (issue 18: after the import, not in it: AV1 encoding takes about a second for
+  -- a 1920 pixel image). avif_step, called from every serving worker's tick, makes them for one
+  -- image at a time for the whole site: it claims the oldest image without (avif = -1, with the
+  -- time), unless another process holds a claim younger than AVIF_CLAIM seconds; so the work is
+  -- bounded to one encoder whatever the number of workers or machines, and one image per tick
+  -- stays well inside the watchdog's limit. Failures are marked with their error, not retried.
+  M.AVIF_CLAIM = 300
+  local TODO = "hash IS NOT NULL AND (avif IS NULL OR avif = -1)" -- as the index media_avif_todo
+  local function avif_one(row)
+    local widths, list = widths_of(row), {}
+    for i, wh in ipairs(widths) do list[i] = wh[1] end
+    local src = ("%s/%s/%s-%d.%s"):format(M.dir(cfg), row.hash:sub(1, 2), row.hash:sub(3), widths[#widths][1], ext_of(row.format))
+    local ok, err = core.media_avif(src, M.dir(cfg), row.hash, list)
+    site.transaction(function()
+      db:exec("UPDATE media SET avif = ?, avif_claimed = NULL, avif_error = ? WHERE id = ?", ok and 1 or 0,
+        not ok and tostring(err) or nil, row.id)
+      site.bump({ ["media:" .. row.id] = true })
+    end)
+    return ok
+  end
+
+  -- One step of the background work: 1 when an image got its AVIF copies, 0 when it failed,
+  -- nil when there was nothing to do (or another process is at it, or no AVIF encoder).
+  function api.avif_step()
+    if not db:row("SELECT id FROM media WHERE " .. TODO .. " LIMIT 1") or not core.media_avif_supported() then return nil end
+    local now = os.time()
+    local row = site.transaction(function()
+      if db:row("SELECT id FROM media WHERE " .. TODO .. " AND avif = -1 AND avif_claimed > ? LIMIT 1", now - M.AVIF_CLAIM) then return nil end
+      local r = db:row("SELECT id, hash, format, widths FROM media WHERE " .. TODO .. " ORDER BY id LIMIT 1")
+      if r then db:exec("UPDATE media SET avif = -1, avif_claimed = ? WHERE id = ?", now, r.id) end
+      return r
+    end)
+    if not row then return nil end
+    return avif_one(row) and 1 or 0
+  end
+
+  -- Makes every missing AVIF set now, up to limit images (quire media avif). Returns the number
+  -- made and the number that failed.
+  function api.make_avif(limit)
+    if not core.media_avif_supported() then return 0, 0 end
+    local made, failed = 0, 0
+    for _, row in ipairs(db:rows("SELECT id, hash, format, widths FROM media WHERE " .. TODO .. " ORDER BY id LIMIT ?", limit or 1000)) do
+      if avif_one(row) then made = made + 1 else failed = failed + 1 end
+    end
+    return made, failed
   end
 
   -- Rows newest first; opts { limit (default 100, at most 1000), before = id }.
@@ -284,6 +469,7 @@ function M.new(site, db)
     local sub = ("%s/%s/"):format(M.dir(cfg), row.hash:sub(1, 2))
     for _, wh in ipairs(widths) do
       os.remove(sub .. ("%s-%d.webp"):format(row.hash:sub(3), wh[1]))
+      os.remove(sub .. ("%s-%d.avif"):format(row.hash:sub(3), wh[1]))
       os.remove(sub .. ("%s-%d.%s"):format(row.hash:sub(3), wh[1], ext_of(row.format)))
     end
   end
@@ -312,15 +498,26 @@ function M.new(site, db)
   function api.prune(dry_run)
     local dir = M.dir(cfg)
     local found = {}
-    if core.stat(dir) ~= "dir" then return found end
     local now = os.time()
+    -- An upload's files outlive their request only when its worker died mid-way.
+    local up = M.upload_dir(cfg)
+    for _, name in ipairs(core.stat(up) == "dir" and core.listdir(up) or {}) do
+      local p = up .. "/" .. name
+      local kind, mtime = core.stat(p)
+      if kind == "file" and name:match("^%.upload%-") and mtime and now - mtime > 3600 then
+        found[#found + 1] = p
+        if not dry_run then os.remove(p) end
+      end
+    end
+    if core.stat(dir) ~= "dir" then return found end
     for _, sub in ipairs(core.listdir(dir) or {}) do
       local subpath = dir .. "/" .. sub
       if sub:match("^%x%x$") and core.stat(subpath) == "dir" then
         local known = {}
-        for _, r in ipairs(db:rows("SELECT hash, format, widths FROM media WHERE hash GLOB ?", sub .. "*")) do
+        for _, r in ipairs(db:rows("SELECT hash, format, widths, avif FROM media WHERE hash GLOB ?", sub .. "*")) do
           for _, wh in ipairs(widths_of(r)) do
             known[("%s-%d.webp"):format(r.hash:sub(3), wh[1])] = true
+            if r.avif == 1 then known[("%s-%d.avif"):format(r.hash:sub(3), wh[1])] = true end
             known[("%s-%d.%s"):format(r.hash:sub(3), wh[1], ext_of(r.format))] = true
           end
         end
@@ -341,6 +538,181 @@ function M.new(site, db)
   return api
 end
 
+-- Uploads over HTTP: POST /api/admin/v1/media with multipart/form-data. The server streams the
+-- body to an unnamed temporary file (core/http.c, never in memory, at most limits.upload_request
+-- bytes); core.multipart_read splits it, each file into a temporary file of its own (at most
+-- limits.upload_file bytes, limits.upload_files files), removed once the request is answered.
+M.UPLOAD_PATH = "/api/admin/v1/media"
+M.FIELDS_MAX = 64 * 1024 -- bytes of the form's text fields together
+
+function M.upload_dir(cfg) return cfg.dir .. "/.quire/uploads" end
+
+-- What `quire serve` gives the C server so that uploads are spooled: { path, dir, max }, or nil
+-- when the folder cannot be made (uploads then meet limits.request_body like any body).
+function M.upload_spool(cfg)
+  local dir = M.upload_dir(cfg)
+  for _, d in ipairs({ cfg.dir .. "/.quire", dir }) do
+    if core.stat(d) ~= "dir" and not core.mkdir(d) and core.stat(d) ~= "dir" then return nil end
+  end
+  return { path = M.UPLOAD_PATH, dir = dir, max = cfg.limits.upload_request }
+end
+
+-- An uploaded file's name fit to show and to judge by its extension: its last part after any
+-- / or \ (a browser may send a whole path, an attacker ../../), no control characters, no
+-- leading dots, at most 200 bytes of valid UTF-8. It never names a file on disk.
+function M.upload_name(s)
+  s = tostring(s or ""):match("([^/\\]*)$"):gsub("[%z\1-\31\127]", "")
+  if not utf8.len(s) then s = s:gsub("[\128-\255]", "") end
+  s = core.trim(s):gsub("^%.+", "")
+  if #s > 200 then
+    local ext = s:match("%.%w+$") or ""
+    s = s:sub(1, 200 - #ext)
+    while not utf8.len(s) do s = s:sub(1, -2) end
+    s = s .. ext
+  end
+  return s ~= "" and s or "upload"
+end
+
+-- The form of an upload request: the spooled body (req.spool_fd) or a small one in memory.
+-- Returns the parsed form or fails with the status the problem means.
+local function read_form(ctx, fail, cfg)
+  if ctx.form then return ctx.form end
+  local req = ctx.req
+  local dir = M.upload_dir(cfg)
+  if core.stat(dir) ~= "dir" then M.upload_spool(cfg) end
+  local form, err, status = core.multipart_read(req.spool_fd or req.body or "", req.headers["content-type"], dir,
+    { file_max = cfg.limits.upload_file, files_max = cfg.limits.upload_files, fields_max = M.FIELDS_MAX,
+      parts_max = cfg.limits.upload_files + 16 })
+  if not form then
+    fail(status, status == 415 and "unsupported_media_type" or status == 413 and "too_large"
+      or status >= 500 and "storage" or "invalid_upload", err)
+  end
+  ctx.form = form
+  ctx.cleanup = function() for _, f in ipairs(form.files) do os.remove(f.path) end end
+  return form
+end
+
+-- The Admin API's media routes (added by quire.api_admin): upload, list, one, update.
+function M.routes(api, quire, site, body_of)
+  local A, fail, S = require("quire.api").ADMIN, require("quire.api").fail, require("quire.api").schemas
+  local function nullable(t) return { type = { t, "null" } } end
+  S.Media = { type = "object", properties = {
+    id = { type = "integer" }, url = { type = "string" }, title = { type = "string" }, mime = nullable("string"),
+    format = nullable("string"), width = nullable("integer"), height = nullable("integer"), colour = nullable("string"),
+    alt = { type = "string" }, caption = { type = "string" }, credit = { type = "string" },
+    focal_x = nullable("number"), focal_y = nullable("number"), uploaded_by = nullable("string"),
+    created_at = { type = "string", format = "date-time" },
+    variants = { type = "array", items = { type = "object", properties = { width = { type = "integer" },
+      height = { type = "integer" }, webp = { type = "string" }, src = { type = "string" } } } } } }
+  S.MediaList = { type = "object", properties = { media = { type = "array", items = { ["$ref"] = "#/components/schemas/Media" } } } }
+  S.MediaUploaded = { type = "object", properties = {
+    media = { type = "array", items = { ["$ref"] = "#/components/schemas/Media" }, description = "the images added (or found already in the library: same bytes, same id)" },
+    errors = { type = "array", optional = true, items = { type = "object", properties = { field = { type = "string" }, message = { type = "string" } } },
+      description = "the files refused, each with why (status 422)" } } }
+  local TEXT = function(d) return { type = "string", optional = true, description = d } end
+  S.MediaUpload = { type = "object", properties = {
+    file = { type = "array", items = { type = "string", contentMediaType = "application/octet-stream" },
+      description = "one or more image files (JPEG, PNG or WebP, judged by their bytes; at most limits.upload_file bytes each, limits.upload_files files, limits.upload_request bytes in all); every part with a filename is taken, whatever its name" },
+    alt = TEXT("alt text for every file of this upload (required before an article or opinion piece using it is published)"),
+    caption = TEXT("caption"), credit = TEXT("credit (photographer, agency)"), focal = TEXT("focal point X,Y from 0 to 1"),
+    csrf_token = TEXT("with a session cookie and no X-CSRF-Token header (a plain HTML form): the session's CSRF token"),
+    redirect = TEXT("a path on this site (e.g. /admin/media): answer 303 See Other to it, with ?media=ID,ID or ?upload_error=MESSAGE, instead of JSON (a form without JavaScript)") } }
+  S.MediaUpdate = { type = "object", properties = { alt = TEXT("alt text"), caption = TEXT("caption"), credit = TEXT("credit"),
+    focal = TEXT("focal point X,Y from 0 to 1") } }
+
+  local function as_user(ctx, fn, ...) return site.acting({ id = ctx.user.id, name = ctx.user.login }, fn, ...) end
+  local function out(v)
+    if not v then return nil end
+    v.hash, v.source, v.user_id, v.entry_id, v.avif = nil, nil, nil, nil, nil
+    for _, k in ipairs({ "mime", "format", "width", "height", "colour", "focal_x", "focal_y", "uploaded_by" }) do
+      if v[k] == nil then v[k] = json.null end
+    end
+    return v
+  end
+  local function safe_redirect(r)
+    return type(r) == "string" and r:match("^/[^/\\]") and not r:find("[%c%s]") and #r <= 500 and r or nil
+  end
+
+  api.route { method = "POST", path = A .. "/media", auth = "admin", role = "contributor", status = 201,
+    form = "MediaUpload", response = "MediaUploaded",
+    summary = "Uploads images (multipart/form-data, streamed to disk): 201 when every file was added, 422 with errors when any was refused",
+    -- A plain HTML form cannot send X-CSRF-Token: with a session and no header, the token comes
+    -- from the form's csrf_token field (the body is read first; nothing is stored before the check).
+    before_auth = function(ctx)
+      local req = ctx.req
+      if req.headers.authorization == nil and req.user and req.headers["x-csrf-token"] == nil then
+        local ok, form = pcall(read_form, ctx, fail, site.config)
+        if ok and type(form.fields.csrf_token) == "string" then req.headers["x-csrf-token"] = form.fields.csrf_token end
+      end
+    end,
+    handler = function(ctx)
+      local form = read_form(ctx, fail, site.config)
+      local f = form.fields
+      local redirect = safe_redirect(f.redirect)
+      local meta = {}
+      for _, k in ipairs({ "alt", "caption", "credit", "focal" }) do
+        if f[k] ~= nil and f[k] ~= "" then meta[k] = f[k] end
+      end
+      local added, errs, ids = {}, {}, {}
+      if #form.files == 0 then
+        fail(400, "no_file", "the upload has no file: send each image as a part with a filename (an <input type=file>), e.g. curl -F file=@photo.jpg")
+      end
+      -- Decoding is the slow part (a second or so per large photo): files still waiting when half
+      -- the watchdog's time is gone are refused, to be sent again, rather than the worker killed.
+      local started, budget = core.clock(), (site.config.limits.watchdog_timeout_ms or 10000) / 2000
+      for i, file in ipairs(form.files) do
+        local name = M.upload_name(file.filename)
+        local row, created
+        if i > 1 and core.clock() - started > budget then
+          created = ("%s: not processed: the upload took too long to process in one request; send this file again"):format(name)
+        elseif file.size == 0 then
+          created = ("%s: the file is empty (0 bytes); choose the image again"):format(name)
+        else
+          row, created = as_user(ctx, quire.media.add, file.path, meta, name)
+        end
+        if row then
+          added[#added + 1] = out(row)
+          ids[#ids + 1] = row.id
+        else
+          errs[#errs + 1] = { field = ("file[%d]"):format(i - 1), message = tostring(created) }
+        end
+      end
+      local function query_sep(u) return u:find("?", 1, true) and "&" or "?" end
+      if redirect then
+        ctx.status = 303
+        local target = #errs == 0 and (redirect .. query_sep(redirect) .. "media=" .. table.concat(ids, ","))
+          or (redirect .. query_sep(redirect) .. "upload_error=" .. errs[1].message:sub(1, 300):gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+        ctx.res:header("location", target)
+        return { media = json.list(added), errors = #errs > 0 and errs or nil }
+      end
+      if #errs > 0 then ctx.status = 422 end
+      return { media = json.list(added), errors = #errs > 0 and errs or nil }
+    end }
+  api.route { method = "GET", path = A .. "/media", auth = "admin", role = "contributor", response = "MediaList",
+    summary = "The media library, newest first (limit, before = an id)",
+    query = { require("quire.api").PARAM.limit, { name = "before", schema = { type = "integer" }, description = "only ids below this" } },
+    handler = function(ctx)
+      local rows = quire.media.list({ limit = ctx.query.limit, before = ctx.query.before })
+      for i, r in ipairs(rows) do rows[i] = out(r) end
+      return { media = json.list(rows) }
+    end }
+  api.route { method = "GET", path = A .. "/media/{id:int}", auth = "admin", role = "contributor", response = "MediaList",
+    summary = "One image of the library, with its variants",
+    handler = function(ctx)
+      local row = quire.media.get(ctx.params.id)
+      if not row then fail(404, "not_found", ("no media %d"):format(ctx.params.id)) end
+      return { media = { out(row) } }
+    end }
+  api.route { method = "PATCH", path = A .. "/media/{id:int}", auth = "admin", role = "author", body = "MediaUpdate", response = "MediaList",
+    summary = "Changes an image's alt text, caption, credit or focal point (pages showing it are refreshed)",
+    handler = function(ctx)
+      local v = body_of(ctx, "MediaUpdate")
+      local row, err = as_user(ctx, quire.media.update, ctx.params.id, v)
+      if not row then fail(err and err:match("^no media") and 404 or 400, err and err:match("^no media") and "not_found" or "invalid", err) end
+      return { media = { out(row) } }
+    end }
+end
+
 -- `quire media ...`: the CLI group (installed by quire.cli).
 local HELP = [[
 usage: quire media <command> [--site DIR] [--as LOGIN]
@@ -353,7 +725,9 @@ usage: quire media <command> [--site DIR] [--as LOGIN]
   quire media get ID                      the row and its variants' URLs, as JSON
   quire media update ID [--alt TEXT] [--caption TEXT] [--credit TEXT] [--focal X,Y]
   quire media delete ID [--force]         the row and its files (refused while entries use it)
-  quire media prune [--dry-run]           remove files under DIR/media that no media row names]]
+  quire media prune [--dry-run]           remove files under DIR/media that no media row names
+  quire media avif [--limit N]            make the AVIF copies still missing now (quire serve
+                                          makes them too, in the background, one at a time)]]
 
 function M.install(commands, help, cli)
   help.media = HELP
@@ -369,13 +743,13 @@ function M.install(commands, help, cli)
     local o, pos = cli.parse("media " .. sub, argv, 3, allowed)
     if not o then return fail(2, "%s", pos) end
     if o.help then print(HELP) return 0 end
-    local valid = { add = true, list = true, get = true, update = true, delete = true, prune = true }
+    local valid = { add = true, list = true, get = true, update = true, delete = true, prune = true, avif = true }
     if not valid[sub] then return fail(2, "unknown command 'quire media %s' (see quire media --help)", sub) end
     if sub == "add" and #pos == 0 then return fail(2, "quire media add needs one or more FILEs") end
     local needs_id = sub == "get" or sub == "update" or sub == "delete"
     local id = needs_id and math.tointeger(tonumber(pos[1]))
     if needs_id and (#pos ~= 1 or not id) then return fail(2, "usage: quire media %s ID (a media id, see quire media list)", sub) end
-    if (sub == "list" or sub == "prune") and #pos > 0 then return fail(2, "quire media %s takes no arguments", sub) end
+    if (sub == "list" or sub == "prune" or sub == "avif") and #pos > 0 then return fail(2, "quire media %s takes no arguments", sub) end
     local quire, err = cli.open_site(o, { cli = true })
     if not quire then return fail(1, "%s", err) end
     local media = quire.media
@@ -422,6 +796,14 @@ function M.install(commands, help, cli)
       if not ok then return fail(1, "%s", derr) end
       print(("media %d deleted"):format(id))
       return 0
+    end
+    if sub == "avif" then
+      if not core.media_avif_supported() then return fail(1, "this libvips cannot write AVIF (libheif without an AV1 encoder); nothing made") end
+      local limit = math.tointeger(tonumber(o.limit or "1000"))
+      if not limit or limit < 1 then return fail(2, "--limit takes a positive whole number") end
+      local made, failed = media.make_avif(limit)
+      print(("%d AVIF set(s) made, %d failed%s"):format(made, failed, failed > 0 and " (see avif_error in the media table)" or ""))
+      return failed == 0 and 0 or 1
     end
     local found = media.prune(o["dry-run"])
     for _, p in ipairs(found) do print((o["dry-run"] and "would remove " or "removed ") .. p) end

@@ -131,6 +131,8 @@ M.FUNCTIONS = {
   ["quire.json.list"] = { "quire.json.list([t])", "t marked as a list, so that empty it encodes as []", false, "" },
   ["quire.json.null"] = { "quire.json.null", "JSON's null", false, "" },
   ["quire.media.picture"] = { "quire.media.picture(id [, sizes])", "what a template needs to show the image responsively: src, srcset, webp_srcset, width, height, alt, caption, credit, colour, focal, sizes; nil when there is no such image (the page is tagged media:ID)", false, "" },
+  ["quire.media.body_html"] = { "quire.media.body_html(markdown)", "an editor's Markdown body as pages show it: rendered, sanitized with the article policy, each ```gallery fenced block (lines of \"MEDIA-ID-or-/media/URL [caption]\") a responsive gallery from the media library, body images loading=\"lazy\"", false, "" },
+  ["quire.media.share"] = { "quire.media.share(id)", "the image for link previews and feeds: the variant of the 1200 px class (the narrowest at least 1200 wide, else the widest) as JPEG when the original is one, else WebP: src, width, height, type, length (bytes), alt, caption, credit; nil when there is no such image (the page is tagged media:ID)", false, "" },
   ["quire.markdown.render"] = { "quire.markdown.render(text [, { untrusted = true, ... }])", "HTML", "opts not a table", "sanitise untrusted output with quire.html.sanitize" },
   ["quire.shares.counts"] = { "quire.shares.counts(entry_id)", "{ total, networks = { name = N } }", false, "tags the page" },
   ["quire.shares.record"] = { "quire.shares.record(entry_id, network, client [, seconds])", "true when counted (once per client, entry and network in seconds, default a day)", false, "" },

@@ -16,6 +16,11 @@
 --                 and listed in the report (Quire comments have no such kind);
 --   attachments -> media records; core shortcodes -> HTML the sanitiser keeps; unknown
 --                 shortcodes are removed (their inner text kept) and listed;
+--   with --uploads DIR (a copy of the old site's wp-content/uploads): each attachment found
+--                 there goes into the media library (libvips, as quire media add), featured
+--                 images become hero_media, [caption] and [gallery] of library images become
+--                 ```gallery blocks (responsive figures); files not found or refused are
+--                 reported and keep their old URL;
 --   old URLs   -> redirects (/?p=ID, /?page_id=ID, /YYYY/MM/[DD/]slug/, /slug/, the old page
 --                 path, /category/a/b/, /tag/x/, /author/x/ and their /feed/ forms).
 -- Idempotent: what came from where is kept in import_map (site URL + WordPress id, and the
@@ -108,6 +113,22 @@ local function path_of(url)
   return p and p:gsub("#.*$", "") or nil
 end
 
+-- Where an attachment's file lies in a local copy of the uploads folder: the part of its URL
+-- after /wp-content/uploads/, else its YEAR/MONTH/NAME tail, else its name. Percent-decoded;
+-- no segment may be empty, "." or "..", so nothing outside dir is ever read.
+local function upload_file(dir, url)
+  local p = (url:match("^%a[%w+.-]*://[^/]+(/[^?#]*)") or url:match("^(/[^?#]*)") or ""):gsub("/+", "/")
+  for _, pat in ipairs({ "/wp%-content/uploads/(.+)$", "(%d%d%d%d/%d%d/[^/]+)$", "([^/]+)$" }) do
+    local rel = url_decode(p:match(pat) or "")
+    local ok = not rel:find("%z")
+    for seg in (rel .. "/"):gmatch("([^/]*)/") do
+      if seg == "" or seg == "." or seg == ".." then ok = false end
+    end
+    if ok and core.stat(dir .. "/" .. rel) == "file" then return dir .. "/" .. rel end
+  end
+  return nil
+end
+
 local STATUS = { publish = "published", draft = "draft", pending = "review", ["auto-draft"] = "draft",
   future = "scheduled", private = "draft", trash = "archived", inherit = "draft" }
 local COMMENT_STATUS = { ["1"] = "approved", ["0"] = "held", spam = "spam", trash = "trash" }
@@ -165,6 +186,12 @@ local function shortcodes(body, ctx)
       return media_link(src, label)
     end
   end
+  -- A ```gallery block of library images: { { media_id, caption }, ... } (see quire.media).
+  local function gallery_block(items)
+    local lines = {}
+    for i, it in ipairs(items) do lines[i] = it[1] .. (it[2] ~= "" and (" " .. it[2]) or "") end
+    return "\n\n```gallery\n" .. table.concat(lines, "\n") .. "\n```\n\n"
+  end
   local function gallery(a)
     local ids = {}
     if a.ids or a.include then
@@ -172,17 +199,19 @@ local function shortcodes(body, ctx)
     else
       for _, id in ipairs(ctx.children) do ids[#ids + 1] = id end
     end
-    local imgs = {}
+    local imgs, lib = {}, {}
     for _, id in ipairs(ids) do
       local m = ctx.media[id]
-      if m then
+      if m and m.media_id then
+        lib[#lib + 1] = { m.media_id, ctx.caption(m.caption) }
+      elseif m then
         imgs[#imgs + 1] = ('<a href="%s"><img src="%s" alt="%s"></a>'):format(attr(m.url), attr(m.url), attr(m.alt or ""))
       else
         ctx.note(("gallery image %s is not in the export: left out"):format(id))
       end
     end
-    if #imgs == 0 then ctx.note("[gallery] with no images in the export: removed") return "" end
-    return "<figure>" .. table.concat(imgs, " ") .. "</figure>"
+    if #imgs == 0 and #lib == 0 then ctx.note("[gallery] with no images in the export: removed") return "" end
+    return (#lib > 0 and gallery_block(lib) or "") .. (#imgs > 0 and ("<figure>" .. table.concat(imgs, " ") .. "</figure>") or "")
   end
   local CONVERT = {
     caption = function(a, inner)
@@ -191,6 +220,9 @@ local function shortcodes(body, ctx)
       local caption = a.caption or (media and inner:sub(select(2, inner:find(media, 1, true)) + 1)) or inner
       caption = caption:gsub("^%s+", ""):gsub("%s+$", "")
       if not media then ctx.note("[caption] without an image: kept its text") return "<p>" .. one_line(caption) .. "</p>" end
+      -- The image in the library: a one-picture gallery (responsive, from the library's files).
+      local m = ctx.media[(a.id or ""):match("^attachment_(%d+)$") or ""] or ctx.by_url(media:match('src="([^"]*)"'))
+      if m and m.media_id then return gallery_block({ { m.media_id, ctx.caption(caption) } }) end
       return one_line("<figure>" .. media .. (caption ~= "" and ("<figcaption>" .. caption .. "</figcaption>") or "") .. "</figure>")
     end,
     gallery = gallery,
@@ -295,6 +327,11 @@ local function plain_title(quire, s)
   text_only[quire] = text_only[quire] or quire.html.policy { elements = {} }
   local stripped = quire.html.sanitize(s, text_only[quire]) or s
   return (stripped:gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"'):gsub("&#39;", "'"):gsub("&amp;", "&"))
+end
+
+-- A caption as one line of text for a ```gallery block (quire.media renders and escapes it).
+local function gallery_caption(quire, s)
+  return (plain_title(quire, s or ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
 end
 
 -- Report kinds in the order they are printed.
@@ -512,6 +549,38 @@ function M.import(quire, path, opts)
         media_of[media[wp_id].parent] = list
       end
     end
+    -- --uploads DIR: the attachments' files into the media library, each checked and
+    -- re-encoded as quire media add does (a dry run only looks for them).
+    local by_url = {}
+    for wp_id, m in pairs(media) do
+      if m.url ~= "" then by_url[m.url] = m end
+      if opts.uploads and m.url ~= "" then
+        count("library file", "seen")
+        local file = upload_file(opts.uploads, m.url)
+        if not file then
+          count("library file", "skipped")
+          note("attachment " .. wp_id, "no file for " .. m.url .. " in " .. opts.uploads .. ": kept its URL")
+        elseif opts.dry_run then
+          count("library file", "created")
+        else
+          local row, created = quire.media.add(file, { alt = m.alt and m.alt:sub(1, 1000) or nil,
+            caption = m.caption and gallery_caption(quire, m.caption):sub(1, 2000) or nil }, file:match("([^/]+)$"))
+          if row then
+            m.media_id, m.lib_url = row.id, row.url
+            count("library file", created and "created" or "unchanged")
+          else
+            count("library file", "skipped")
+            note("attachment " .. wp_id, tostring(created) .. ": kept its URL")
+          end
+        end
+      end
+    end
+    -- An image URL in a body: the attachment's own, or one of WordPress's resized copies of it
+    -- (name-300x200.jpg).
+    local function media_by_url(src)
+      if type(src) ~= "string" then return nil end
+      return by_url[src] or by_url[(src:gsub("%-%d+x%d+(%.%w+)$", "%1"))]
+    end
 
     local entry_of, live = {}, {} -- WordPress id -> entry id; permalink key -> entry id
     -- A page's parents' slugs, parent first; nil when it has none. Guarded against cycles.
@@ -673,7 +742,19 @@ function M.import(quire, path, opts)
         local key, value = text(pm, "wp:meta_key"), text(pm, "wp:meta_value")
         if key == "_thumbnail_id" then
           local m = media[value or ""]
-          if m and m.url ~= "" then
+          if m and m.media_id and t.fields.hero_media then
+            set("hero_media", m.media_id, "featured image")
+            -- A published article needs alt text: the attachment's, else its caption or title
+            -- (reported: a person should describe the image).
+            if not (m.alt and m.alt:match("%S")) then
+              local stand_in = gallery_caption(quire, m.caption ~= nil and m.caption:match("%S") and m.caption or m.title)
+              if stand_in ~= "" then
+                set("hero_alt", stand_in:sub(1, 300), "featured image alt")
+                note(where, ("featured image %s has no alt text: its %s stands in; describe it (quire media update %d --alt TEXT)"):format(
+                  value, m.caption ~= nil and m.caption:match("%S") and "caption" or "title", m.media_id))
+              end
+            end
+          elseif m and m.url ~= "" then
             set("hero_image", m.url, "featured image")
             if t.fields.hero_image then
               if m.alt and m.alt ~= "" then set("hero_alt", m.alt:sub(1, 300), "featured image alt") end
@@ -700,7 +781,8 @@ function M.import(quire, path, opts)
       body = blocks(body, function(msg) note(where, msg) end)
       local media_children = media_of[wp_id] or {}
       body = shortcodes(body, {
-        media = media, children = media_children,
+        media = media, children = media_children, by_url = media_by_url,
+        caption = function(c) return gallery_caption(quire, c) end,
         children_media = function(kind)
           for _, id in ipairs(media_children) do
             local ext = (media[id].url:match("%.(%w+)$") or ""):lower()
@@ -861,14 +943,23 @@ function M.import(quire, path, opts)
           local guid = text(item, "guid")
           local source = "wordpress:" .. ((guid and guid:match("%S")) and guid or base) .. "#" .. wp_id
           local had = db:row("SELECT id FROM media WHERE source = ?", source)
-          db:exec("INSERT INTO media (url, title, entry_id, source, created_at) VALUES (?, ?, ?, ?, ?)"
-            .. " ON CONFLICT (source) DO UPDATE SET url = excluded.url, title = excluded.title, entry_id = excluded.entry_id",
-            m.url, m.title, entry_of[m.parent], source, gmt(text(item, "wp:post_date_gmt")) or time.now())
+          if m.media_id then
+            -- The file is in the library: its row is the attachment's record (a record of the
+            -- URL alone, from an import without --uploads, gives way to it).
+            if had and had.id ~= m.media_id then db:exec("DELETE FROM media WHERE id = ? AND hash IS NULL", had.id) end
+            db:exec("UPDATE media SET source = coalesce(source, ?), entry_id = coalesce(entry_id, ?) WHERE id = ?"
+              .. " AND NOT EXISTS (SELECT 1 FROM media WHERE source = ? AND id <> ?)", source, entry_of[m.parent], m.media_id, source, m.media_id)
+          else
+            db:exec("INSERT INTO media (url, title, entry_id, source, created_at) VALUES (?, ?, ?, ?, ?)"
+              .. " ON CONFLICT (source) DO UPDATE SET url = excluded.url, title = excluded.title, entry_id = excluded.entry_id",
+              m.url, m.title, entry_of[m.parent], source, gmt(text(item, "wp:post_date_gmt")) or time.now())
+          end
           count("attachment", had and "unchanged" or "created")
-          -- The attachment's page and ?attachment_id go to the file itself.
-          redirect("/?attachment_id=" .. wp_id, m.url)
+          -- The attachment's page and ?attachment_id go to the file itself (ours when we have it).
+          local target = m.lib_url or m.url
+          redirect("/?attachment_id=" .. wp_id, target)
           local old = path_of(text(item, "link"))
-          if old and not old:find("?", 1, true) then redirect(old, m.url) end
+          if old and not old:find("?", 1, true) then redirect(old, target) end
         end
       elseif pt ~= "post" and pt ~= "page" then
         count(pt, "seen")
@@ -877,7 +968,7 @@ function M.import(quire, path, opts)
     end
     for _, k in ipairs(KINDS) do
       if k ~= "post" and k ~= "page" and k ~= "attachment" and k ~= "comment" and k ~= "pingback" and k ~= "trackback"
-        and k ~= "author" and k ~= "category" and k ~= "tag" and report.counts[k].skipped > 0 then
+        and k ~= "author" and k ~= "category" and k ~= "tag" and k ~= "library file" and report.counts[k].skipped > 0 then
         note(k, ("%d item(s) of this kind not imported (Quire has no equivalent)"):format(report.counts[k].skipped))
       end
     end
@@ -914,7 +1005,8 @@ function M.import(quire, path, opts)
 end
 
 local PLURAL = { author = "authors", category = "categories", tag = "tags", post = "posts", page = "pages",
-  attachment = "attachments", comment = "comments", pingback = "pingbacks", trackback = "trackbacks" }
+  attachment = "attachments", comment = "comments", pingback = "pingbacks", trackback = "trackbacks",
+  ["library file"] = "library files" }
 
 -- The report as lines of text.
 function M.format(report)

@@ -37,7 +37,23 @@ return function(site)
     return u and { name = u.display_name, url = absolute("/author/" .. u.login) } or false
   end
 
-  M.absolute, M.lang, M.description = absolute, lang, description
+  -- An entry's lead image for previews and feeds (the theme's hero_media, else hero_image):
+  -- the media library's 1200 px class JPEG/WebP with its size and alt text, or a plain URL
+  -- that is not SVG (scrapers and readers cannot be relied on to show one, and an SVG from
+  -- elsewhere may carry scripts). nil when there is none.
+  local function lead_image(f, alt)
+    local s = f.hero_media and quire.media.share(f.hero_media)
+    if s then
+      s.alt = type(alt) == "string" and alt ~= "" and alt or s.alt
+      s.url = absolute(s.src)
+      return s
+    end
+    local src = type(f.hero_image) == "string" and quire.url.safe(f.hero_image, { "http", "https" })
+    if not src or src:lower():match("%.svgz?$") or src:lower():match("%.svgz?[?#]") then return nil end
+    return { url = src:match("^https?://") and src or absolute(src), alt = type(alt) == "string" and alt or "" }
+  end
+
+  M.absolute, M.lang, M.description, M.lead_image = absolute, lang, description, lead_image
   M.rfc822, M.rfc3339, M.plain, M.summary, M.author_of = rfc822, rfc3339, plain, summary, author_of
   return M
 end

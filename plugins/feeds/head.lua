@@ -5,6 +5,16 @@ return function(site, common)
   local settings = site.settings
   local absolute, description, summary, author_of = common.absolute, common.description, common.summary, common.author_of
 
+  -- The publisher's logo (settings.logo) as a JSON-LD ImageObject, or nil.
+  local function logo()
+    local l = settings.logo
+    local s = (math.tointeger(l) or (type(l) == "string" and l:match("^%d+$"))) and quire.media.share(tonumber(l))
+    if s then return { ["@type"] = "ImageObject", url = absolute(s.src), width = s.width, height = s.height } end
+    local src = type(l) == "string" and l ~= "" and quire.url.safe(l, { "http", "https" })
+    if not src or src:lower():match("%.svgz?$") then return nil end
+    return { ["@type"] = "ImageObject", url = src:match("^https?://") and src or absolute(src) }
+  end
+
   local function meta(list, attr, key, content)
     if content and content ~= "" then list[#list + 1] = { attr = attr, key = key, content = content } end
   end
@@ -45,10 +55,11 @@ return function(site, common)
   -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD. Built
   -- from the entry alone (its address, hero image and dateline place come from the entry too),
   -- so kept until the next write (site:memo) rather than built again for every reader.
-  local function entry_head(entry, path, hero_src, place)
+  local function entry_head(entry, path, hero_alt, place)
     local url = absolute(path)
     local desc = summary(entry)
-    local image = hero_src and (hero_src:match("^https?://") and hero_src or absolute(hero_src))
+    local lead = common.lead_image(entry.fields or {}, hero_alt)
+    local image = lead and lead.url
     local m = {}
     meta(m, "property", "og:type", "article")
     meta(m, "property", "og:title", entry.title)
@@ -56,6 +67,12 @@ return function(site, common)
     meta(m, "property", "og:url", url)
     meta(m, "property", "og:site_name", quire.site.name)
     meta(m, "property", "og:image", image)
+    if lead then
+      meta(m, "property", "og:image:type", lead.type)
+      meta(m, "property", "og:image:width", lead.width and tostring(lead.width))
+      meta(m, "property", "og:image:height", lead.height and tostring(lead.height))
+      meta(m, "property", "og:image:alt", lead.alt)
+    end
     meta(m, "property", "article:published_time", common.rfc3339(entry.published_at))
     meta(m, "property", "article:modified_time", common.rfc3339(entry.updated_at))
     meta(m, "property", "article:section", entry.section)
@@ -65,6 +82,7 @@ return function(site, common)
     meta(m, "name", "twitter:title", entry.title)
     meta(m, "name", "twitter:description", desc)
     meta(m, "name", "twitter:image", image)
+    meta(m, "name", "twitter:image:alt", lead and lead.alt)
     local author = author_of(entry)
     local ld = {
       ["@context"] = "https://schema.org",
@@ -72,8 +90,10 @@ return function(site, common)
       headline = entry.title, description = desc, url = url, mainEntityOfPage = url,
       datePublished = common.rfc3339(entry.published_at), dateModified = common.rfc3339(entry.updated_at),
       author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
-      publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/") },
-      image = image or nil, articleSection = entry.section,
+      publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/"), logo = logo() },
+      image = lead and { { ["@type"] = "ImageObject", url = image, width = lead.width, height = lead.height,
+        caption = lead.caption, creditText = lead.credit, description = lead.alt ~= "" and lead.alt or nil } } or nil,
+      articleSection = entry.section,
       keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
       dateline = place,
     }
@@ -99,7 +119,7 @@ return function(site, common)
     local head = view.head
     if not head then return view end
     local h = site:memo("head\0" .. entry.id, entry_head, entry, view.url or quire.content.url(entry),
-      view.hero and view.hero.src, view.dateline and view.dateline.place)
+      view.hero and view.hero.alt, view.dateline and view.dateline.place)
     head.links[#head.links + 1] = h.canonical
     head.description = h.description
     head.meta_html = h.meta_html

@@ -14,6 +14,7 @@ return quire.plugin {
     twitter_site = "",         -- "@handle" for twitter:site
     skip_types = { "page" },   -- types left out of feeds (pages still go into the sitemap)
     jsonld_types = { opinion = "OpinionNewsArticle", article = "NewsArticle", page = "WebPage" },
+    logo = "",                 -- the publisher's logo for JSON-LD: a media id, or a path or URL of a PNG/JPEG
   },
   setup = function(site)
     local skip = {}

@@ -27,6 +27,7 @@ return function(site, common, skip)
         summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
         published = e.published_at, updated = e.updated_at > e.published_at and e.updated_at or e.published_at,
         rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
+        image = common.lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
       }
     end
     return items
@@ -70,7 +71,7 @@ return function(site, common, skip)
         id = it.id, url = it.url, title = it.title, summary = it.summary, content_html = it.content_html,
         date_published = it.published, date_modified = it.updated,
         authors = it.author and { { name = it.author.name, url = it.author.url } } or nil,
-        tags = #it.tags > 0 and it.tags or nil,
+        tags = #it.tags > 0 and it.tags or nil, image = it.image and it.image.url or nil,
       }
     end
     return quire.json.encode({

@@ -126,6 +126,10 @@ return quire.plugin {
       card.section = section_view(entry.section) or false
       card.author = author_view(entry.author_id) or false
       card.standfirst = entry.fields and entry.fields.standfirst or false
+      -- Lists are below the fold: their pictures load lazily (the template says so).
+      local pic = entry.fields and entry.fields.hero_media and quire.media.picture(entry.fields.hero_media, "(max-width: 46rem) 100vw, 12rem")
+      if pic and pic.srcset and type(entry.fields.hero_alt) == "string" and entry.fields.hero_alt ~= "" then pic.alt = entry.fields.hero_alt end
+      card.image = pic and pic.srcset and pic or false
       if card.snippet == nil then card.snippet = false end
       if card.comment_count == nil then card.comment_count = false end
       if card.type_label == nil then card.type_label = false end
@@ -136,7 +140,8 @@ return quire.plugin {
     -- The theme's handler comes first (plugins that add to the body require the theme).
     site:filter("view.body", function(body, entry)
       -- Editors' Markdown may carry HTML; the sanitizer's default policy keeps it to article markup.
-      body.html = quire.html.sanitize(quire.markdown.render(entry.body or ""))
+      -- (quire.media.body_html: also ```gallery blocks from the media library, images lazy.)
+      body.html = quire.media.body_html(entry.body or "")
       body.date = date_view(entry.published_at) or false
       body.dateline = false
       return body

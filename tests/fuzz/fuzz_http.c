@@ -79,7 +79,7 @@ static void setup(void) {
   limits.idle_timeout_ms = 100;
   limits.write_queue_max = 64 * 1024;
   qr_http_listener_t listener = {fd, NULL};
-  qr_http_callbacks_t cbs = {handle, NULL, NULL};
+  qr_http_callbacks_t cbs = {.handle = handle};
   qr_http_server_t *server;
   if (qr_http_server_start(&server, &loop, &listener, 1, &limits, &cbs) != 0) abort();
 }

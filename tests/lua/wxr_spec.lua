@@ -152,7 +152,7 @@ describe("quire import --from wordpress: bodies, privacy and terms", function()
   it("turns core shortcodes into HTML the sanitiser keeps, and removes unknown ones", function()
     local e = q.content.get { type = "article", slug = "p1" }
     local html = q:request("GET", "/2023/02/p1").body
-    assert.matches('<figure><img src="https://cdn.news.example/quay.jpg" alt="The quay"><figcaption>The quay at dawn</figcaption></figure>', html, 1, true)
+    assert.matches('<figure><img src="https://cdn.news.example/quay.jpg" alt="The quay" loading="lazy" decoding="async"><figcaption>The quay at dawn</figcaption></figure>', html, 1, true)
     assert.matches('<figure><a href="https://cdn.news.example/quay.jpg"><img', html, 1, true) -- [gallery]: the post's images
     assert.matches('<a href="https://cdn.news.example/horn.mp3">Listen: horn.mp3</a>', html, 1, true)
     assert.matches('<a href="https://cdn.news.example/launch.mp4">Watch: launch.mp4</a>', html, 1, true)

@@ -173,3 +173,64 @@ describe("feeds plugin's head.entry filter", function()
     assert.equal("Social: Ferry fares frozen", find(page(), "meta[property=og:title]")[1].attrs.content)
   end)
 end)
+
+describe("feeds plugin's lead image", function()
+  local here = debug.getinfo(1, "S").source:sub(2):match("^(.*)/") or "."
+  local q, id, svg
+  setup(function()
+    q = testing.site { name = "The Ledger", plugins = { "theme", "article", "feeds" },
+      settings = { feeds = { logo = "/static/logo.png" } } }
+    local m = assert(q.media.add(here .. "/fixtures/hero.png", { alt = "A blue harbour", credit = "Desk & Co" }))
+    id = q.content.create { type = "article", title = "Harbour opens", status = "published", published_at = os.time() - 60,
+      fields = { hero_media = m.id }, body = "Open." }
+    svg = q.content.create { type = "article", title = "Chart", status = "published", published_at = os.time() - 120,
+      fields = { hero_image = "/media/chart.svg", hero_alt = "A chart" }, body = "Up." }
+  end)
+
+  it("gives OpenGraph and JSON-LD the 1200 px class rendition, with its size and alt text", function()
+    local html = q:request("GET", q.content.url(q.content.get(id))).body
+    local function meta(key) return find(html, ("meta[property=%s]"):format(key))[1].attrs.content end
+    -- widths 320 ... 1920 (the image is 1600 wide): 1280 is the narrowest at least 1200; PNG -> WebP
+    assert.matches("^http://localhost:8080/media/%x%x/%x+%-1280%.webp$", meta("og:image"))
+    assert.equal("image/webp", meta("og:image:type"))
+    assert.equal("1280", meta("og:image:width"))
+    assert.equal("720", meta("og:image:height"))
+    assert.equal("A blue harbour", meta("og:image:alt"))
+    assert.equal("A blue harbour", find(html, "meta[name=twitter:image:alt]")[1].attrs.content)
+    local ld = q.json.decode(html:match('<script type="application/ld%+json">(.-)</script>'))
+    assert.equal("ImageObject", ld.image[1]["@type"])
+    assert.equal(meta("og:image"), ld.image[1].url)
+    assert.same({ 1280, 720 }, { ld.image[1].width, ld.image[1].height })
+    assert.equal("Desk & Co", ld.image[1].creditText)
+    assert.same({ ["@type"] = "ImageObject", url = "http://localhost:8080/static/logo.png" }, ld.publisher.logo)
+  end)
+
+  it("never uses an SVG for previews", function()
+    local html = q:request("GET", q.content.url(q.content.get(svg))).body
+    assert.equal(0, #find(html, "meta[property=og:image]"))
+    assert.is_nil(q.json.decode(html:match('<script type="application/ld%+json">(.-)</script>')).image)
+    assert.is_nil(q:request("GET", "/feed.xml").body:find("chart.svg", 1, true))
+  end)
+
+  it("puts the image in feeds: RSS enclosure and media:content, Atom enclosure link, JSON Feed image", function()
+    local rss = q:request("GET", "/feed.xml").body
+    local item = find(rss, "item")[1].html
+    local enc = find(item, "enclosure")[1].attrs
+    assert.matches("%-1280%.webp$", enc.url)
+    assert.equal("image/webp", enc.type)
+    assert.is_true(tonumber(enc.length) > 0)
+    local mc = find(item, "media:content")[1]
+    assert.same({ enc.url, "image", "1280", "720" }, { mc.attrs.url, mc.attrs.medium, mc.attrs.width, mc.attrs.height })
+    assert.matches('<media:description type="plain">A blue harbour</media:description><media:credit>Desk &amp; Co</media:credit>', item, 1, true)
+    local atom = q:request("GET", "/atom.xml").body
+    assert.equal(enc.url, find(find(atom, "entry")[1].html, "link[rel=enclosure]")[1].attrs.href)
+    assert.equal(enc.url, q.json.decode(q:request("GET", "/feed.json").body).items[1].image)
+  end)
+
+  it("follows a changed alt text on the next request", function()
+    local e = q.content.get(id)
+    q.media.update(e.fields.hero_media, { alt = "The harbour at noon" })
+    local html = q:request("GET", q.content.url(e)).body
+    assert.equal("The harbour at noon", find(html, "meta[property=og:image:alt]")[1].attrs.content)
+  end)
+end)

@@ -161,3 +161,67 @@ describe("theme plugin", function()
     assert.equal("newspaper", find(find(html, "div.entry-body")[1].html, "em")[1].text)
   end)
 end)
+
+describe("theme plugin's images", function()
+  local here = debug.getinfo(1, "S").source:sub(2):match("^(.*)/") or "."
+  local png = here .. "/../../feeds/spec/fixtures/hero.png" -- 1600 x 900
+  local q, m, m2
+  setup(function()
+    q = testing.site { name = "The Ledger", plugins = { "theme", "article", "listings" } }
+    m = assert(q.media.add(png, { alt = "A blue harbour", caption = "The harbour", credit = "Desk" }))
+  end)
+
+  it("renders a ```gallery block from the media library, responsive and escaped", function()
+    m2 = m
+    local body = table.concat({
+      "Before.", "", "```gallery", ("%d The <b>quay</b> at dawn"):format(m.id), m.variants[2].webp,
+      "99999 not in the library", "javascript:alert(1) no", "```", "", "```", "```gallery", "a code block stays code", "```",
+      "", "![inline](/media/x.png)", "", "<img src=\"/a.png\" srcset=\"javascript:alert(1) 1x\" onerror=\"alert(1)\">" }, "\n")
+    local id = q.content.create { type = "article", title = "Harbour pictures", status = "published", published_at = os.time() - 60, body = body }
+    local html = q:request("GET", q.content.url(q.content.get(id))).body
+    local entry = find(html, "div.entry-body")[1].html
+    local gal = find(entry, "div.gallery")
+    assert.equal(1, #gal)
+    local figs = find(gal[1].html, "figure.gallery-item")
+    assert.equal(2, #figs) -- the id and the URL; the unknown id and the foreign URL are left out
+    local img = find(figs[1].html, "img")[1].attrs
+    assert.same({ "lazy", "async", "1600", "900", "A blue harbour" }, { img.loading, img.decoding, img.width, img.height, img.alt })
+    assert.matches("%-320%.png 320w, .*%-1600%.png 1600w$", img.srcset)
+    assert.matches("%-1280%.webp 1280w", find(figs[1].html, "source")[1].attrs.srcset)
+    assert.matches("The &lt;b&gt;quay&lt;/b&gt; at dawn", find(figs[1].html, "figcaption")[1].html, 1, true)
+    assert.equal("The harbour Desk", find(figs[2].html, "figcaption")[1].text:gsub("%s+", " "))
+    -- A gallery fence inside a code block is code, not a gallery.
+    assert.matches("```gallery\na code block stays code", find(entry, "pre")[1].html, 1, true)
+    -- Body images load lazily; the sanitizer still drops srcset and handlers an editor wrote.
+    for _, i in ipairs(find(entry, "img")) do assert.equal("lazy", i.attrs.loading) end
+    assert.is_nil(entry:find("onerror", 1, true))
+    assert.is_nil(entry:find("javascript", 1, true))
+  end)
+
+  it("shows list pictures lazily, the lead hero eagerly", function()
+    local id = q.content.create { type = "article", title = "Harbour reopens", status = "published", section = "World",
+      published_at = os.time() - 30, fields = { hero_media = m.id, hero_alt = "Boats in the harbour" }, body = "Open." }
+    local list = q:request("GET", "/section/world").body
+    local img = find(find(list, "article.card")[1].html, "img")[1].attrs
+    assert.same({ "lazy", "Boats in the harbour", "1600", "900" }, { img.loading, img.alt, img.width, img.height })
+    local page = q:request("GET", q.content.url(q.content.get(id))).body
+    local hero = find(find(page, "figure.hero")[1].html, "img")[1].attrs
+    assert.is_nil(hero.loading)
+    assert.equal("high", hero.fetchpriority)
+  end)
+
+  it("offers AVIF once the background job has made it, and not before", function()
+    local id = q.content.create { type = "article", title = "Harbour at night", status = "published",
+      published_at = os.time() - 20, fields = { hero_media = m.id, hero_alt = "Lights" }, body = "Dark." }
+    local url = q.content.url(q.content.get(id))
+    assert.equal(0, #find(q:request("GET", url).body, "source[type=image/avif]"))
+    local made = q.media.make_avif()
+    if not require("quire.core").media_avif_supported() then return end -- (said by quire media avif)
+    assert.equal(1, made)
+    local src = find(q:request("GET", url).body, "source[type=image/avif]")
+    assert.equal(1, #src)
+    assert.matches("%-320%.avif 320w, .*%-1600%.avif 1600w$", src[1].attrs.srcset)
+    assert.equal(0, (q.media.make_avif())) -- each image once
+    assert.is_nil(q.media.avif_step())
+  end)
+end)
