@@ -486,6 +486,10 @@ int qr_media_draw(const char *path, int width, int height, unsigned seed, char *
   if (soft) g_object_unref(soft);
   if (img) g_object_unref(img);
   free(px);
+  vips_error_clear();
+  return rc;
+}
+
 int qr_media_avif_supported(void) {
   static int known = -1;
   if (known >= 0) return known;
