@@ -153,9 +153,9 @@ check "the dateline leads the first paragraph" grep -q '<p><span class="dateline
 check "the opinion page has its label and pull quote" grep -q 'class="opinion-label">Opinion<' "$work/r/page4"
 check "no JavaScript on any page" test -z "$(grep -l '<script' "$work"/r/page[1-8] | xargs -r grep -L 'application/ld+json')"
 
-# tidy 5.8 predates ARIA 1.1's aria-current, <source sizes> in <picture> and <img fetchpriority>
-# and calls them "proprietary"; all are valid HTML.
-tidy_ok='proprietary attribute "aria-current"\|<source> proprietary attribute "sizes"\|<img> proprietary attribute "fetchpriority"'
+# tidy 5.8 predates ARIA 1.1's aria-current, <source sizes> in <picture> and <img fetchpriority,
+# loading, decoding> and calls them "proprietary"; all are valid HTML.
+tidy_ok='proprietary attribute "aria-current"\|<source> proprietary attribute "sizes"\|<img> proprietary attribute "\(fetchpriority\|loading\|decoding\)"'
 for i in 1 2 3 4 5 6 7 8; do
   tidy -errors -q "$work/r/page$i" > "$work/tidy$i" 2>&1
   rc=$?
