@@ -244,8 +244,9 @@ static void finish(hash_job *j, const char *err) {
   qr_worker_page_t page = {.max_age = -1};
   if (req) { /* the client is still there */
     int top = lua_gettop(L);
+    struct timespec started = j->started; /* resume_now frees j */
     answer(w, req, resume_now(w, j, err, top), top, &res, &page);
-    qr_worker_finish(w->worker, req, &res, &page, j->started);
+    qr_worker_finish(w->worker, req, &res, &page, started);
   } else {
     job_free(j);
   }

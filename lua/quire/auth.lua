@@ -588,7 +588,8 @@ end
 local function end_session(req, res, everywhere)
   local quire, site = res.quire, res.site
   if req.user then
-    if everywhere then quire.users.close_sessions(req.user.id) else quire.users.close_session(req.cookies[M.COOKIE]) end
+    -- req.session.token: the token now (attach may have rotated the one the cookie sent).
+    if everywhere then quire.users.close_sessions(req.user.id) else quire.users.close_session(req.session.token) end
     site.transaction(function()
       site.audit(everywhere and "user.signed_out_everywhere" or "user.signed_out", "user:" .. req.user.id)
     end)

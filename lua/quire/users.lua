@@ -174,12 +174,13 @@ function M.new(site)
     transaction(function() db:exec("UPDATE sessions SET last_seen = ? WHERE id = ?", time.now(), token_hash(token)) end)
   end
 
-  -- A new token for the session of token (same user, same absolute end; issued for the user's
-  -- role now); the old token stops working. Returns the new token or nil.
+  -- A new token for the session of token (same user, same absolute end, same CSRF token so the
+  -- forms already open still work; issued for the user's role now); the old token stops
+  -- working. Returns the new token or nil.
   function api.rotate_session(token)
     local row = live(token)
     if not row then return nil end
-    local fresh, csrf = hex(core.random_bytes(32)), hex(core.random_bytes(16))
+    local fresh, csrf = hex(core.random_bytes(32)), row.csrf
     transaction(function()
       local role = db:value("SELECT role FROM users WHERE id = ?", row.user_id)
       db:exec("DELETE FROM sessions WHERE id = ?", token_hash(token))

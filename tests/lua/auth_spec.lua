@@ -120,6 +120,13 @@ describe("quire.auth sessions", function()
     assert.are_not.equal(token, fresh)
     assert.is_nil(q.users.session_user(token))
     assert.equal("author", q.users.session_user(fresh).role)
+    -- Signing out with the old cookie after another role change ends the rotated session too.
+    local csrf = q.users.session_csrf(fresh)
+    q.users.set_role(id, "editor")
+    res = q:request("POST", "/admin/logout", { headers = { cookie = auth.COOKIE .. "=" .. fresh, host = "localhost",
+      ["content-type"] = "application/x-www-form-urlencoded" }, body = "csrf=" .. csrf })
+    assert.equal(303, res.status)
+    assert.equal(0, #q.store.query("SELECT 1 FROM sessions WHERE user_id = ?", id))
   end)
 
   it("signs in in process too (the hash runs at once), with a new token", function()
