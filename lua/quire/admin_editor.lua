@@ -31,7 +31,8 @@ function M.mount(admin)
     for name in pairs(quire.plugins.field_sets or {}) do names[#names + 1] = name end
     table.sort(names)
     for _, name in ipairs(names) do
-      local set = quire.plugins.field_sets[name]
+      -- The theme's "seo" set goes with the type's own search fields (below), under one legend.
+      local set = name ~= "seo" and quire.plugins.field_sets[name] or { fields = {} }
       local fields, all = {}, true
       for f in pairs(set.fields) do
         if not t.fields[f] then all = false break end

@@ -42,17 +42,29 @@ return function(site, common)
     return view
   end)
 
+  -- The entry's own search and social fields (the theme's "seo" field set), when filled in.
+  local function given(f, name)
+    local v = f and f[name]
+    return type(v) == "string" and v:match("%S") and v or nil
+  end
+
   -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD. Built
   -- from the entry alone (its address, hero image and dateline place come from the entry too),
   -- so kept until the next write (site:memo) rather than built again for every reader.
   local function entry_head(entry, path, hero_src, place)
+    local f = entry.fields
     local url = absolute(path)
-    local desc = summary(entry)
-    local image = hero_src and (hero_src:match("^https?://") and hero_src or absolute(hero_src))
+    local desc = given(f, "seo_description") or summary(entry)
+    local social_desc = given(f, "social_description") or desc
+    local social_title = given(f, "social_title") or given(f, "seo_title") or entry.title
+    local safe_social = given(f, "social_image") and quire.url.safe(f.social_image, { "http", "https" })
+    local function abs(src) return src and (src:match("^https?://") and src or absolute(src)) end
+    local hero = abs(hero_src)
+    local image = abs(safe_social) or hero
     local m = {}
     meta(m, "property", "og:type", "article")
-    meta(m, "property", "og:title", entry.title)
-    meta(m, "property", "og:description", desc)
+    meta(m, "property", "og:title", social_title)
+    meta(m, "property", "og:description", social_desc)
     meta(m, "property", "og:url", url)
     meta(m, "property", "og:site_name", quire.site.name)
     meta(m, "property", "og:image", image)
@@ -62,8 +74,8 @@ return function(site, common)
     for _, t in ipairs(entry.tags) do meta(m, "property", "article:tag", t) end
     meta(m, "name", "twitter:card", image and "summary_large_image" or "summary")
     meta(m, "name", "twitter:site", settings.twitter_site)
-    meta(m, "name", "twitter:title", entry.title)
-    meta(m, "name", "twitter:description", desc)
+    meta(m, "name", "twitter:title", social_title)
+    meta(m, "name", "twitter:description", social_desc)
     meta(m, "name", "twitter:image", image)
     local author = author_of(entry)
     local ld = {
@@ -73,7 +85,7 @@ return function(site, common)
       datePublished = entry.published_at, dateModified = entry.updated_at,
       author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
       publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/") },
-      image = image or nil, articleSection = entry.section,
+      image = hero or image, articleSection = entry.section,
       keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
       dateline = place,
     }
@@ -87,6 +99,8 @@ return function(site, common)
     return {
       canonical = { rel = "canonical", href = url, type = false, title = false },
       description = desc,
+      title = given(f, "seo_title") or false,
+      robots = f and f.seo_noindex == true and "noindex" or false,
       -- Rendered once (templates/head_meta.mustache): every page shares a string, where a list
       -- of tags would be copied for each.
       meta_html = quire.template.render("head_meta", { meta = head.meta }),
@@ -102,6 +116,8 @@ return function(site, common)
       view.hero and view.hero.src, view.dateline and view.dateline.place)
     head.links[#head.links + 1] = h.canonical
     head.description = h.description
+    head.title = h.title
+    if h.robots then head.robots = h.robots end
     head.meta_html = h.meta_html
     head.jsonld = h.jsonld
     return view
