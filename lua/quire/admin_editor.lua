@@ -573,6 +573,7 @@ function M.mount(admin)
     -- The site's page under the admin's policy, with a banner saying it is a preview.
     local html = quire.template.render(t.layout, view)
     html = html:gsub("<body([^>]*)>", '<body%1><p class="preview-banner" role="status">Preview, not published</p>', 1)
+      :gsub("</head>", '<link rel="stylesheet" href="/static/admin/preview.css">\n</head>', 1)
     res:header("content-security-policy", "default-src 'self'; script-src 'none'; img-src 'self' data: https:; style-src 'self'; frame-ancestors 'self'")
     res:write(html)
   end

@@ -276,6 +276,14 @@ describe("newsroom: a pending version of a published story, scheduled", function
     local function reader() return q:request("GET", url).body end
     assert.matches("Fares hold for now.", reader(), 1, true)
     assert.is_nil(reader():find("Fares rise", 1, true))
+    -- Staff preview it on the site's own page, under a styled banner, never cached.
+    local preview = ed.get("/admin/entries/" .. id .. "/preview")
+    assert.equal(200, preview.status)
+    assert.matches("Fares rise in spring.", preview.body, 1, true)
+    assert.matches('<p class="preview-banner" role="status">Preview, not published</p>', preview.body, 1, true)
+    assert.matches('<link rel="stylesheet" href="/static/admin/preview.css">\n</head>', preview.body, 1, true)
+    assert.matches("no%-store", preview.headers["cache-control"])
+    assert.equal(404, cora.get("/admin/entries/" .. id .. "/preview").status)
 
     -- A contributor may not schedule it; a time in the past is refused.
     assert.equal(404, cora.post("/admin/entries/" .. id .. "/pending", { { "action", "schedule" }, { "publish_at", "2030-01-01T09:00" } }).status)
@@ -325,5 +333,33 @@ describe("newsroom: a pending version of a published story, scheduled", function
     local staged = q._newsroom.staged(id)
     assert.equal("Closed on Tuesday.", staged.data.body) -- kept, nothing lost
     assert.is_nil(staged.publish_at) -- and no longer scheduled
+  end)
+end)
+
+describe("newsroom: the editor's search and social fields", function()
+  it("groups the SEO and social fields under one legend and saves them", function()
+    local q = testing.site { name = "The Ledger", plugins = PLUGINS }
+    local ed = staff(q, "ed", "editor")
+    for _, type in ipairs({ "article", "opinion" }) do
+      local html = ed.get("/admin/entries/new?type=" .. type).body
+      local seo = find(html, "fieldset#g-seo")[1]
+      assert.is_truthy(seo, type .. " has a Search and social group")
+      assert.matches("<legend>Search and social</legend>", seo.html, 1, true)
+      for _, name in ipairs({ "seo_title", "seo_description", "seo_noindex", "social_title", "social_description", "social_image", "keywords" }) do
+        assert.equal(1, #find(seo.html, "#f-" .. name), type .. ": " .. name .. " in the group")
+      end
+      assert.equal(1, #find(html, "fieldset#g-seo")) -- one group, not the field set on its own
+      assert.matches('<label for="f-seo_title">SEO title</label>', seo.html, 1, true)
+    end
+    local res = ed.post("/admin/entries/new?type=opinion", { { "title", "Tides" }, { "body", "Body." },
+      { "fields.seo_title", "Tides, explained" }, { "fields.social_image", "javascript:alert(1)" } })
+    assert.equal(422, res.status)
+    assert.matches("must be an http(s) or relative URL", find(res.body, "fieldset#g-seo")[1].html, 1, true)
+    res = ed.post("/admin/entries/new?type=opinion", { { "title", "Tides" }, { "body", "Body." },
+      { "fields.seo_title", "Tides, explained" }, { "fields.social_image", "https://cdn.example/t.jpg" } })
+    assert.equal(303, res.status)
+    local id = tonumber(res.headers.location:match("/admin/entries/(%d+)"))
+    assert.equal("Tides, explained", q.content.get(id).fields.seo_title)
+    assert.equal("https://cdn.example/t.jpg", q.content.get(id).fields.social_image)
   end)
 end)
