@@ -36,6 +36,9 @@ function M.site(opts)
     "plugin_path = " .. serialize(opts.plugin_path or { cwd_plugins }),
   }
   if opts.limits then lines[#lines + 1] = "limits = " .. serialize(opts.limits) end
+  for _, k in ipairs { "timezone", "language", "strings" } do
+    if opts[k] then lines[#lines + 1] = k .. " = " .. serialize(opts[k]) end
+  end
   for plugin, settings in pairs(opts.settings or {}) do
     lines[#lines + 1] = ("%s = %s"):format(plugin, serialize(settings))
   end
