@@ -363,3 +363,79 @@ describe("newsroom: the editor's search and social fields", function()
     assert.equal("https://cdn.example/t.jpg", q.content.get(id).fields.social_image)
   end)
 end)
+
+describe("newsroom: scheduling in the site's time zone", function()
+  local q, ed
+  setup(function()
+    q = testing.site { name = "Aftenbladet", plugins = PLUGINS, settings = { timezone = "Europe/Oslo" } }
+    ed = staff(q, "ed", "editor")
+  end)
+  local function story(title)
+    return q.content.create { type = "article", title = title, body = "Text.", author = ed.id, tags = { "Fjord" },
+      section = "Local", fields = { standfirst = "About " .. title .. "." } }
+  end
+  local function schedule(id, at)
+    return ed.post("/admin/entries/" .. id .. "/transition", { { "transition", "schedule" }, { "published_at", at } })
+  end
+
+  it("stores a local time in winter and in summer as the right UTC, and shows it back in the zone", function()
+    -- Oslo is UTC+1 in winter (CET) and UTC+2 from the last Sunday of March (CEST).
+    local cases = {
+      { "2027-01-15T09:00", "2027-01-15T08:00:00Z", "15 Jan 2027, 09:00 CET" },
+      { "2027-03-27T09:00", "2027-03-27T08:00:00Z", "27 Mar 2027, 09:00 CET" },
+      { "2027-03-28T09:00", "2027-03-28T07:00:00Z", "28 Mar 2027, 09:00 CEST" },
+      { "2027-07-01T00:30", "2027-06-30T22:30:00Z", "1 Jul 2027, 00:30 CEST" },
+    }
+    for _, c in ipairs(cases) do
+      local id = story("Scheduled for " .. c[1])
+      local kind, text = flash(schedule(id, c[1]))
+      assert.equal("ok", kind, text)
+      local e = q.content.get(id)
+      assert.equal("scheduled", e.status)
+      assert.equal(c[2], e.published_at)
+      assert.matches("to be published " .. c[3], text, 1, true)
+      local page = ed.get("/admin/entries/" .. id).body
+      assert.matches(c[3], page, 1, true)
+      -- Back to a draft, the date-time picker offers the same local time again, naming the zone.
+      assert.equal("ok", (flash(ed.post("/admin/entries/" .. id .. "/transition", { { "transition", "unpublish" } }))))
+      page = ed.get("/admin/entries/" .. id).body
+      assert.equal(c[1], find(page, "input#when-schedule")[1].attrs.value)
+      assert.matches("Publication time (Europe/Oslo)", page, 1, true)
+    end
+  end)
+
+  it("moves a time the clocks skipped on by the change, and takes the first of a time shown twice", function()
+    local gap = story("In the gap")
+    local _, text = flash(schedule(gap, "2027-03-28T02:30")) -- 02:00 -> 03:00 that night
+    assert.equal("2027-03-28T01:30:00Z", q.content.get(gap).published_at)
+    assert.matches("03:30 CEST", text, 1, true)
+    local twice = story("Twice")
+    _, text = flash(schedule(twice, "2027-10-31T02:30")) -- 03:00 -> 02:00 that night
+    assert.equal("2027-10-31T00:30:00Z", q.content.get(twice).published_at)
+    assert.matches("02:30 CEST", text, 1, true)
+  end)
+
+  it("schedules a pending version in the zone too, and filters the list by local days", function()
+    local id = q.content.create { type = "article", title = "Ferry fares", body = "Live.", status = "published",
+      published_at = "2026-11-30T23:30:00Z", author = ed.id, tags = { "Fjord" }, section = "Local", fields = { standfirst = "Fares." } }
+    local e = q.content.get(id)
+    assert.equal(303, ed.post("/admin/entries/" .. id, { { "title", e.title }, { "body", "Pending." }, { "slug", e.slug },
+      { "section", "Local" }, { "tags", "Fjord" }, { "fields.standfirst", "Fares." }, { "base_revision", tostring(e.revision) } }).status)
+    local kind, text = flash(ed.post("/admin/entries/" .. id .. "/pending", { { "action", "schedule" }, { "publish_at", "2027-08-01T06:15" } }))
+    assert.equal("ok", kind, text)
+    assert.equal("2027-08-01T04:15:00Z", q._newsroom.staged(id).publish_at)
+    assert.matches("1 Aug 2027, 06:15 CEST", text, 1, true)
+    -- Published 23:30 UTC on 30 November is 1 December in Oslo: the list's days are the zone's.
+    local function listed(query) return ed.get("/admin/entries?status=published&" .. query).body:find("Ferry fares", 1, true) ~= nil end
+    assert.is_true(listed("since=2026-12-01&until=2026-12-02"))
+    assert.is_false(listed("since=2026-11-30&until=2026-12-01"))
+  end)
+
+  it("says what is wrong with a time it cannot read", function()
+    local id = story("Bad time")
+    local kind, text = flash(schedule(id, "2027-02-30T09:00"))
+    assert.equal("error", kind)
+    assert.matches("not a", text)
+    assert.equal("draft", q.content.get(id).status)
+  end)
+end)
