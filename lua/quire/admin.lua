@@ -154,6 +154,7 @@ function M.new(quire, site)
   -- (quire.time.from_local); the answer's local_human says which it became.
   function admin.from_local(v)
     if type(v) ~= "string" or v == "" then return nil, "is required" end
+    if #v > 40 then return nil, "is too long for a date and time (YYYY-MM-DD HH:MM)" end
     local utc, kind = quire.time.from_local((v:gsub("T", " ", 1)), admin.timezone())
     if not utc then return nil, ("%q is not a date and time (YYYY-MM-DD HH:MM): %s"):format(v, kind) end
     return utc

@@ -44,11 +44,17 @@ async function axe(page, name) {
   checked.add(name);
 }
 
-// A UTC "YYYY-MM-DDTHH:MM" some seconds from now (the site's zone is UTC), rounded up to a minute.
+// The site's time zone (newsroom_test.sh sets one with daylight saving time): the schedule is
+// typed as its wall clock, so a wrong conversion publishes an hour or more off and the wait fails.
+const TZ = process.env.QUIRE_TZ || 'UTC';
+// "YYYY-MM-DDTHH:MM" in the site's zone some seconds from now, rounded up to a minute.
 function localIn(seconds) {
   const d = new Date(Date.now() + seconds * 1000);
-  if (d.getUTCSeconds() > 0) d.setUTCMinutes(d.getUTCMinutes() + 1, 0, 0);
-  return { value: d.toISOString().slice(0, 16), at: d };
+  if (d.getUTCSeconds() > 0 || d.getUTCMilliseconds() > 0) d.setUTCMinutes(d.getUTCMinutes() + 1, 0, 0);
+  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const p = Object.fromEntries(fmt.formatToParts(d).map((x) => [x.type, x.value]));
+  return { value: `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`, at: d };
 }
 
 run('newsroom', async (browser) => {
@@ -121,10 +127,13 @@ run('newsroom', async (browser) => {
   await page.screenshot({ path: shotPath('admin-dashboard.png'), fullPage: true });
   await page.goto(`${BASE}/admin/entries/${id}`);
   const when = localIn(25);
+  const pickerLabel = await page.textContent('label[for=when-schedule]');
+  assert(pickerLabel.includes(`(${TZ})`), 'the date-time picker names the site\'s time zone: ' + pickerLabel);
   await page.fill('#when-schedule', when.value);
   await Promise.all([page.waitForURL(/\?(ok|error)=/), page.click('button[data-transition=schedule]')]);
   const flash = await page.textContent('.flash');
   assert(flash.includes('scheduled'), 'scheduled: ' + flash);
+  assert(flash.includes(when.value.slice(11)), `the confirmation names the local time ${when.value}: ${flash}`);
   const publicUrl = BASE + '/opinion/the-quay-deserves-a-say';
   const anon = await browser.newContext();
   const reader = await anon.newPage();
