@@ -129,40 +129,35 @@ function M.new(quire, site)
       text = text, flash = false }, status)
   end
 
-  -- The site's time zone (site.lua `timezone`, an IANA name) and how far it is from UTC at a
-  -- moment. Until the time module knows zones, UTC is the only one converted.
+  -- The site's time zone (site.lua `timezone`, an IANA name; UTC without one). Offsets and
+  -- daylight saving time come from quire.time (the system's tz database).
   function admin.timezone()
     local tz = quire.site.config.timezone
-    local time = quire.time
-    if type(tz) == "string" and tz ~= "" and tz ~= "UTC" and type(time.zone_offset) == "function" then return tz end
-    return "UTC"
+    return type(tz) == "string" and tz ~= "" and tz or "UTC"
   end
-  local function offset(epoch)
-    local tz = admin.timezone()
-    if tz == "UTC" then return 0 end
-    return quire.time.zone_offset(tz, epoch) or 0
-  end
+  local function epoch_of(stamp) return type(stamp) == "string" and quire.time.epoch(stamp) end
   -- Stored UTC text -> "YYYY-MM-DDTHH:MM" in the site's zone (a datetime-local input's value).
   function admin.local_input(stamp)
-    local epoch = type(stamp) == "string" and quire.time.epoch(stamp)
+    local epoch = epoch_of(stamp)
     if not epoch then return "" end
-    return os.date("!%Y-%m-%dT%H:%M", epoch + offset(epoch))
+    local p = quire.time.local_parts(epoch, admin.timezone())
+    return ("%04d-%02d-%02dT%02d:%02d"):format(p.year, p.month, p.day, p.hour, p.min)
   end
-  -- Stored UTC text -> "4 Dec 2026, 14:30 UTC" in the site's zone, for people.
+  -- Stored UTC text -> "4 Dec 2026, 14:30 CET" in the site's zone, for people.
   function admin.local_human(stamp)
-    local epoch = type(stamp) == "string" and quire.time.epoch(stamp)
+    local epoch = epoch_of(stamp)
     if not epoch then return "" end
-    return os.date("!%d %b %Y, %H:%M ", epoch + offset(epoch)) .. admin.timezone()
+    return quire.time.format_local(epoch, "%-d %b %Y, %H:%M %Z", "en", admin.timezone())
   end
-  -- A datetime-local value in the site's zone -> stored UTC text, or nil and what is wrong.
+  -- A datetime-local value in the site's zone -> stored UTC text, or nil and what is wrong. A
+  -- time the clocks skipped is moved on by the change, one they showed twice is the first
+  -- (quire.time.from_local); the answer's local_human says which it became.
   function admin.from_local(v)
     if type(v) ~= "string" or v == "" then return nil, "is required" end
-    local norm = quire.time.parse(v:gsub("T", " ", 1))
-    if not norm then return nil, ("%q is not a date and time (YYYY-MM-DD HH:MM)"):format(v) end
-    local epoch = quire.time.epoch(norm)
-    -- The zone's offset at that wall-clock time (checked twice: near a change of offset).
-    local guess = epoch - offset(epoch)
-    return quire.time.format(epoch - offset(guess))
+    if #v > 40 then return nil, "is too long for a date and time (YYYY-MM-DD HH:MM)" end
+    local utc, kind = quire.time.from_local((v:gsub("T", " ", 1)), admin.timezone())
+    if not utc then return nil, ("%q is not a date and time (YYYY-MM-DD HH:MM): %s"):format(v, kind) end
+    return utc
   end
 
   -- Role rules: editors and admins see and edit every entry; authors and contributors only

@@ -31,7 +31,8 @@ function M.mount(admin)
     for name in pairs(quire.plugins.field_sets or {}) do names[#names + 1] = name end
     table.sort(names)
     for _, name in ipairs(names) do
-      local set = quire.plugins.field_sets[name]
+      -- The theme's "seo" set goes with the type's own search fields (below), under one legend.
+      local set = name ~= "seo" and quire.plugins.field_sets[name] or { fields = {} }
       local fields, all = {}, true
       for f in pairs(set.fields) do
         if not t.fields[f] then all = false break end
@@ -572,6 +573,7 @@ function M.mount(admin)
     -- The site's page under the admin's policy, with a banner saying it is a preview.
     local html = quire.template.render(t.layout, view)
     html = html:gsub("<body([^>]*)>", '<body%1><p class="preview-banner" role="status">Preview, not published</p>', 1)
+      :gsub("</head>", '<link rel="stylesheet" href="/static/admin/preview.css">\n</head>', 1)
     res:header("content-security-policy", "default-src 'self'; script-src 'none'; img-src 'self' data: https:; style-src 'self'; frame-ancestors 'self'")
     res:write(html)
   end

@@ -9,7 +9,7 @@ return quire.plugin {
   setup = function(site)
     site:content_type {
       name = "article", label = "Article", permalink = site.settings.permalink, layout = "article",
-      field_sets = { "hero" }, -- the theme's hero image, caption and credit
+      field_sets = { "hero", "seo" }, -- the theme's hero image, caption and credit; search and social
       require_alt = true, -- a published piece describes its images (hero_media: the media's alt or hero_alt)
       fields = {
         standfirst = { "text", max = 600 },

@@ -52,26 +52,39 @@ return function(site, common)
     return view
   end)
 
+  -- The entry's own search and social fields (the theme's "seo" field set), when filled in.
+  local function given(f, name)
+    local v = f and f[name]
+    return type(v) == "string" and v:match("%S") and v or nil
+  end
+
   -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD. Built
   -- from the entry alone (its address, hero image and dateline place come from the entry too),
   -- so kept until the next write (site:memo) rather than built again for every reader.
   local function entry_head(entry, path, hero_alt, place)
+    local f = entry.fields or {}
     local url = absolute(path)
-    local desc = summary(entry)
-    local lead = common.lead_image(entry.fields or {}, hero_alt)
-    local image = lead and lead.url
+    local desc = given(f, "seo_description") or summary(entry)
+    local social_desc = given(f, "social_description") or desc
+    local social_title = given(f, "social_title") or given(f, "seo_title") or entry.title
+    -- A social image set for the story replaces the lead picture in previews (its size unknown).
+    local social = given(f, "social_image") and quire.url.safe(f.social_image, { "http", "https" })
+    social = social and (social:match("^https?://") and social or absolute(social))
+    local lead = common.lead_image(f, hero_alt)
+    local shown = not social and lead -- the picture previews show, when it is the lead one
+    local image = social or (lead and lead.url)
     local m = {}
     meta(m, "property", "og:type", "article")
-    meta(m, "property", "og:title", entry.title)
-    meta(m, "property", "og:description", desc)
+    meta(m, "property", "og:title", social_title)
+    meta(m, "property", "og:description", social_desc)
     meta(m, "property", "og:url", url)
     meta(m, "property", "og:site_name", quire.site.name)
     meta(m, "property", "og:image", image)
-    if lead then
-      meta(m, "property", "og:image:type", lead.type)
-      meta(m, "property", "og:image:width", lead.width and tostring(lead.width))
-      meta(m, "property", "og:image:height", lead.height and tostring(lead.height))
-      meta(m, "property", "og:image:alt", lead.alt)
+    if shown then
+      meta(m, "property", "og:image:type", shown.type)
+      meta(m, "property", "og:image:width", shown.width and tostring(shown.width))
+      meta(m, "property", "og:image:height", shown.height and tostring(shown.height))
+      meta(m, "property", "og:image:alt", shown.alt)
     end
     meta(m, "property", "article:published_time", common.rfc3339(entry.published_at))
     meta(m, "property", "article:modified_time", common.rfc3339(entry.updated_at))
@@ -79,10 +92,10 @@ return function(site, common)
     for _, t in ipairs(entry.tags) do meta(m, "property", "article:tag", t) end
     meta(m, "name", "twitter:card", image and "summary_large_image" or "summary")
     meta(m, "name", "twitter:site", settings.twitter_site)
-    meta(m, "name", "twitter:title", entry.title)
-    meta(m, "name", "twitter:description", desc)
+    meta(m, "name", "twitter:title", social_title)
+    meta(m, "name", "twitter:description", social_desc)
     meta(m, "name", "twitter:image", image)
-    meta(m, "name", "twitter:image:alt", lead and lead.alt)
+    meta(m, "name", "twitter:image:alt", shown and shown.alt)
     local author = author_of(entry)
     local ld = {
       ["@context"] = "https://schema.org",
@@ -91,8 +104,8 @@ return function(site, common)
       datePublished = common.rfc3339(entry.published_at), dateModified = common.rfc3339(entry.updated_at),
       author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
       publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/"), logo = logo() },
-      image = lead and { { ["@type"] = "ImageObject", url = image, width = lead.width, height = lead.height,
-        caption = lead.caption, creditText = lead.credit, description = lead.alt ~= "" and lead.alt or nil } } or nil,
+      image = lead and { { ["@type"] = "ImageObject", url = lead.url, width = lead.width, height = lead.height,
+        caption = lead.caption, creditText = lead.credit, description = lead.alt ~= "" and lead.alt or nil } } or social,
       articleSection = entry.section,
       keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
       dateline = place,
@@ -107,6 +120,8 @@ return function(site, common)
     return {
       canonical = { rel = "canonical", href = url, type = false, title = false },
       description = desc,
+      title = given(f, "seo_title") or false,
+      robots = f and f.seo_noindex == true and "noindex" or false,
       -- Rendered once (templates/head_meta.mustache): every page shares a string, where a list
       -- of tags would be copied for each.
       meta_html = quire.template.render("head_meta", { meta = head.meta }),
@@ -122,6 +137,8 @@ return function(site, common)
       view.hero and view.hero.alt, view.dateline and view.dateline.place)
     head.links[#head.links + 1] = h.canonical
     head.description = h.description
+    head.title = h.title
+    if h.robots then head.robots = h.robots end
     head.meta_html = h.meta_html
     head.jsonld = h.jsonld
     return view

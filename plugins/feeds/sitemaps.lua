@@ -55,8 +55,10 @@ return function(site, common, skip)
     if #types > 0 then
       local since = os.time() - settings.news_days * 86400
       for _, e in ipairs(quire.content.query { status = "published", type = types, since = since, limit = 1000 }) do
-        urls[#urls + 1] = { loc = absolute(quire.content.url(e)), lastmod = e.updated_at,
-          news = { name = quire.site.name, language = language, date = e.published_at, title = e.title } }
+        if not (e.fields and e.fields.seo_noindex == true) then -- "hide from search engines" (the theme's seo set)
+          urls[#urls + 1] = { loc = absolute(quire.content.url(e)), lastmod = e.updated_at,
+            news = { name = quire.site.name, language = language, date = e.published_at, title = e.title } }
+        end
       end
     end
     res:max_age(600) -- stories leave it as they age, with no write to say so

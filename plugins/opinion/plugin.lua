@@ -11,7 +11,7 @@ return quire.plugin {
     local settings = site.settings
     site:content_type {
       name = "opinion", label = "Opinion Piece", permalink = settings.permalink, layout = "opinion",
-      field_sets = { "hero" }, -- the theme's hero image, caption and credit
+      field_sets = { "hero", "seo" }, -- the theme's hero image, caption and credit; search and social
       require_alt = true, -- a published piece describes its images (hero_media: the media's alt or hero_alt)
       fields = {
         standfirst = { "text", max = 600 },

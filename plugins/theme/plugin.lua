@@ -69,6 +69,18 @@ return quire.plugin {
       hero_credit = { "text", max = 200 },
     })
 
+    -- What search engines and social networks show of an entry (the feeds plugin's page head),
+    -- each falling back to the headline, standfirst and hero image: field_sets = { "seo" }.
+    site:field_set("seo", {
+      seo_title = { "text", max = 200, label = "SEO title", hint = "the page's title in search results; default: the headline" },
+      seo_description = { "text", max = 320, label = "Meta description", hint = "for search results; default: the standfirst" },
+      seo_noindex = { "bool", label = "Hide from search engines", hint = "asks search engines not to index the page (noindex)" },
+      social_title = { "text", max = 200, label = "Social title", hint = "when shared (OpenGraph, X/Twitter); default: the SEO title or headline" },
+      social_description = { "text", max = 320, label = "Social description", hint = "when shared; default: the meta description or standfirst" },
+      social_image = { "text", max = 2000, label = "Social image", hint = "an http(s) or site address; default: the hero image",
+        validate = function(v) return quire.url.safe(v, { "http", "https" }) ~= nil, "must be an http(s) or relative URL" end },
+    })
+
     -- The navigation's links depend only on the settings: made once.
     local sections = {}
     for i, name in ipairs(settings.sections) do sections[i] = section_view(name) end
@@ -89,7 +101,7 @@ return quire.plugin {
         if view.current_section == name then nav[i].current = view.section_page and "page" or "true" end
       end
       view.nav = #nav > 0 and { items = nav } or nil
-      view.head = view.head or { meta = {}, meta_html = "", links = {}, description = false, robots = false, jsonld = false }
+      view.head = view.head or { meta = {}, meta_html = "", links = {}, description = false, robots = false, jsonld = false, title = false }
       return view
     end)
 

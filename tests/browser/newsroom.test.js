@@ -3,8 +3,10 @@
 // submit; an editor schedules it and it appears on the public page at that time; two editors on
 // one story (lock shown, stale save refused with the diff, nothing lost); a staged edit of a
 // published story stays invisible until published; a held comment approved shows on the cached
-// public page; a contributor cannot open another's draft (404); the XSS corpus through the
-// admin's forms runs no script on the public pages or in the admin. axe-core on every admin page.
+// public page; a second editor takes over the lock and the first is told within a heartbeat;
+// the preview's banner; a contributor cannot open another's draft (404); the XSS corpus through
+// the admin's forms runs no script on the public pages or in the admin. axe-core on every admin
+// page, the preview and the error page.
 'use strict';
 const fs = require('fs');
 const { run, assert, seriousViolations, shotPath } = require('./browser');
@@ -42,11 +44,17 @@ async function axe(page, name) {
   checked.add(name);
 }
 
-// A UTC "YYYY-MM-DDTHH:MM" some seconds from now (the site's zone is UTC), rounded up to a minute.
+// The site's time zone (newsroom_test.sh sets one with daylight saving time): the schedule is
+// typed as its wall clock, so a wrong conversion publishes an hour or more off and the wait fails.
+const TZ = process.env.QUIRE_TZ || 'UTC';
+// "YYYY-MM-DDTHH:MM" in the site's zone some seconds from now, rounded up to a minute.
 function localIn(seconds) {
   const d = new Date(Date.now() + seconds * 1000);
-  if (d.getUTCSeconds() > 0) d.setUTCMinutes(d.getUTCMinutes() + 1, 0, 0);
-  return { value: d.toISOString().slice(0, 16), at: d };
+  if (d.getUTCSeconds() > 0 || d.getUTCMilliseconds() > 0) d.setUTCMinutes(d.getUTCMinutes() + 1, 0, 0);
+  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const p = Object.fromEntries(fmt.formatToParts(d).map((x) => [x.type, x.value]));
+  return { value: `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`, at: d };
 }
 
 run('newsroom', async (browser) => {
@@ -119,10 +127,13 @@ run('newsroom', async (browser) => {
   await page.screenshot({ path: shotPath('admin-dashboard.png'), fullPage: true });
   await page.goto(`${BASE}/admin/entries/${id}`);
   const when = localIn(25);
+  const pickerLabel = await page.textContent('label[for=when-schedule]');
+  assert(pickerLabel.includes(`(${TZ})`), 'the date-time picker names the site\'s time zone: ' + pickerLabel);
   await page.fill('#when-schedule', when.value);
   await Promise.all([page.waitForURL(/\?(ok|error)=/), page.click('button[data-transition=schedule]')]);
   const flash = await page.textContent('.flash');
   assert(flash.includes('scheduled'), 'scheduled: ' + flash);
+  assert(flash.includes(when.value.slice(11)), `the confirmation names the local time ${when.value}: ${flash}`);
   const publicUrl = BASE + '/opinion/the-quay-deserves-a-say';
   const anon = await browser.newContext();
   const reader = await anon.newPage();
@@ -150,6 +161,20 @@ run('newsroom', async (browser) => {
   await reader.goto(publicUrl);
   pub = await reader.content();
   assert(pub.includes('The quay deserves the first say'), 'the published changes are live');
+  // The preview: the site's own page under a banner styled to stand out (the admin's preview.css).
+  await page.goto(`${BASE}/admin/entries/${id}/preview`);
+  const banner = await page.$eval('.preview-banner', (b) => {
+    const s = getComputedStyle(b);
+    return { text: b.textContent, bg: s.backgroundColor, position: s.position, top: b.getBoundingClientRect().top };
+  });
+  assert(banner.text === 'Preview, not published' && banner.bg === 'rgb(138, 17, 22)' && banner.position === 'sticky' && banner.top === 0,
+    'the preview banner is styled and on top: ' + JSON.stringify(banner));
+  await axe(page, 'preview');
+  await page.screenshot({ path: shotPath('admin-preview.png') });
+  // The admin's error page.
+  const missing = await page.goto(`${BASE}/admin/entries/987654321`);
+  assert(missing.status() === 404 && (await page.textContent('h1')) === 'Not found', 'an unknown entry is the admin 404 page');
+  await axe(page, 'error page');
 
   // --- two editors on one story: lock shown, stale save refused with the diff, nothing lost
   const eve = await as(browser, 'eve');
@@ -165,6 +190,22 @@ run('newsroom', async (browser) => {
   const lockText = await eve.page.textContent('#lock-banner');
   assert(lockText.includes('ed Staff is editing'), 'the second editor sees who holds the lock: ' + lockText);
   await axe(eve.page, 'editor with lock');
+  // Eve takes over: Ed's open editor says so at its next heartbeat (its clock run on by one beat).
+  const edWatch = await ed.ctx.newPage();
+  await edWatch.clock.install();
+  await edWatch.goto(`${BASE}/admin/entries/${draftId}`);
+  assert(!(await edWatch.isVisible('#lock-banner')) && !(await edWatch.isVisible('#lock-lost')), 'the holder sees no lock notice');
+  await Promise.all([eve.page.waitForURL(/\?ok=/), eve.page.click('text=Take over editing')]);
+  assert(!(await eve.page.isVisible('#lock-banner')), 'after taking over, Eve holds the lock');
+  await edWatch.clock.runFor(19000);
+  assert(!(await edWatch.isVisible('#lock-lost')), 'no notice before the heartbeat');
+  await edWatch.clock.runFor(1000);
+  await edWatch.waitForSelector('#lock-lost', { state: 'visible', timeout: 5000 });
+  const lost = await edWatch.textContent('#lock-lost-text');
+  assert(lost.includes('eve Staff took over editing'), 'the first editor is told who took over: ' + lost);
+  await axe(edWatch, 'editor, lock taken over');
+  await edWatch.screenshot({ path: shotPath('admin-lock-lost.png') });
+  await edWatch.close();
   await page.fill('#f-standfirst', 'Ed’s standfirst, saved first.');
   await Promise.all([page.waitForURL(/\?ok=/), page.click('#save')]);
   await eve.page.fill('#f-standfirst', 'Eve’s standfirst, saved second.');

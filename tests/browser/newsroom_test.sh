@@ -18,6 +18,8 @@ trap cleanup EXIT
 site=$work/site
 "$QUIRE" init --demo "$site" > /dev/null || { echo "quire init --demo failed" >&2; exit 1; }
 echo 'access_log = "off"' >> "$site/site.lua"
+# A zone with daylight saving time: the editor schedules in its wall clock.
+echo 'timezone = "Europe/Oslo"' >> "$site/site.lua"
 for u in cora:contributor cid:contributor avi:author ed:editor eve:editor; do
   echo "newsroom-pass-${u%%:*}" | "$QUIRE" user add "${u%%:*}" --role "${u##*:}" --name "${u%%:*} Staff" --password-stdin --site "$site" > /dev/null || exit 1
 done
@@ -46,7 +48,7 @@ master=$!
 for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
 port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
 [ -n "$port" ] || { echo "server did not start: $(cat "$work/serve.log")" >&2; exit 1; }
-QUIRE_URL=http://127.0.0.1:$port QUIRE_SETUP=$(cat "$work/setup.json") QUIRE_SHOTS=$SHOTS \
+QUIRE_URL=http://127.0.0.1:$port QUIRE_TZ=Europe/Oslo QUIRE_SETUP=$(cat "$work/setup.json") QUIRE_SHOTS=$SHOTS \
   QUIRE_XSS=$SRC/tests/xss/payloads.txt node "$SRC/tests/browser/newsroom.test.js"
 status=$?
 if grep -q "failed:" "$work/serve.log"; then echo "server errors:" >&2; grep "failed:" "$work/serve.log" >&2; status=1; fi

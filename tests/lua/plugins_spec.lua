@@ -170,7 +170,7 @@ describe("field sets", function()
     local refused = {}
     for line in q:request("GET", "/probe").body:gmatch("[^\n]+") do refused[#refused + 1] = line end
     assert.equal(3, #refused)
-    assert.matches("no field set 'nope' (defined: hero;", refused[1], 1, true)
+    assert.matches("no field set 'nope' (defined: hero, seo;", refused[1], 1, true)
     assert.matches("field 'hero_alt' of type 'gallery' is also in field set 'hero' (plugin 'theme')", refused[2], 1, true)
     assert.matches("field set 'hero' is already defined by plugin 'theme'", refused[3], 1, true)
     local ok, err = pcall(q.content.create, { type = "gallery", title = "Dunes", fields = { hero_image = "javascript:alert(1)" } })

@@ -234,3 +234,73 @@ describe("feeds plugin's lead image", function()
     assert.equal("The harbour at noon", find(html, "meta[property=og:image:alt]")[1].attrs.content)
   end)
 end)
+
+describe("feeds plugin's head with the theme's search and social fields", function()
+  local q
+  setup(function()
+    q = testing.site { name = "The Ledger", plugins = { "theme", "article", "opinion", "feeds" } }
+  end)
+  local function head_of(id)
+    local html = q:request("GET", q.content.url(q.content.get(id))).body
+    local function meta(attr, key)
+      local m = find(html, ("meta[%s=%s]"):format(attr, key))[1]
+      return m and m.attrs.content
+    end
+    return html, meta, q.json.decode(html:match('<script type="application/ld%+json">(.-)</script>'))
+  end
+
+  it("uses the SEO and social fields in the title, meta, OpenGraph, Twitter and JSON-LD, escaped", function()
+    for _, type in ipairs({ "article", "opinion" }) do
+      local id = q.content.create { type = type, title = "Harbour " .. type, status = "published", body = "The body.",
+        fields = { standfirst = "The standfirst.", hero_image = "/media/hero.jpg",
+          seo_title = 'Harbour "dues" <b>& fees</b> explained', seo_description = "Search <text> & more",
+          social_title = "Share me </script><script>alert(1)</script>", social_description = 'Social "desc"',
+          social_image = "https://cdn.example/social.jpg?a=1&b=2" } }
+      local html, meta, ld = head_of(id)
+      assert.equal("<title>Harbour &quot;dues&quot; &lt;b&gt;&amp; fees&lt;/b&gt; explained</title>", html:match("<title>.-</title>"))
+      assert.equal("Search &lt;text&gt; &amp; more", meta("name", "description"))
+      assert.equal("Share me &lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;", meta("property", "og:title"))
+      assert.equal("Share me &lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;", meta("name", "twitter:title"))
+      assert.equal("Social &quot;desc&quot;", meta("property", "og:description"))
+      assert.equal("Social &quot;desc&quot;", meta("name", "twitter:description"))
+      assert.equal("https://cdn.example/social.jpg?a=1&amp;b=2", meta("property", "og:image"))
+      assert.equal("https://cdn.example/social.jpg?a=1&amp;b=2", meta("name", "twitter:image"))
+      assert.is_nil(html:find("<script>alert", 1, true))
+      assert.is_nil(html:find("<b>& fees", 1, true))
+      -- JSON-LD: the story's own headline and hero; the meta description; no raw "<" inside the script.
+      assert.equal("Harbour " .. type, ld.headline)
+      assert.equal("Search <text> & more", ld.description)
+      assert.equal("http://localhost:8080/media/hero.jpg", ld.image[1].url)
+      assert.is_nil(html:match('<script type="application/ld%+json">(.-)</script>'):find("<", 1, true))
+      assert.equal(0, #find(html, "meta[name=robots]"))
+    end
+  end)
+
+  it("falls back to the headline, standfirst and hero image, and says noindex when asked", function()
+    local id = q.content.create { type = "article", title = "Plain story", status = "published", body = "Text.",
+      fields = { standfirst = "Short and plain.", hero_image = "/media/plain.jpg", seo_noindex = true, seo_title = "  " } }
+    local html, meta = head_of(id)
+    assert.equal("<title>Plain story – The Ledger</title>", html:match("<title>.-</title>"))
+    assert.equal("Short and plain.", meta("name", "description"))
+    assert.equal("Plain story", meta("property", "og:title"))
+    assert.equal("Short and plain.", meta("property", "og:description"))
+    assert.equal("http://localhost:8080/media/plain.jpg", meta("property", "og:image"))
+    assert.equal("noindex", meta("name", "robots"))
+    assert.is_nil(q:request("GET", "/sitemap-news.xml").body:find("plain-story", 1, true)) -- nor in the news sitemap
+    -- The SEO title alone also names the shared page; the meta description describes it when shared.
+    q.content.update(id, { fields = { seo_title = "Searchable title", seo_description = "For searchers.", seo_noindex = false } })
+    html, meta = head_of(id)
+    assert.equal("<title>Searchable title</title>", html:match("<title>.-</title>"))
+    assert.equal("Searchable title", meta("property", "og:title"))
+    assert.equal("For searchers.", meta("property", "og:description"))
+    assert.equal(0, #find(html, "meta[name=robots]"))
+    assert.matches("plain-story", q:request("GET", "/sitemap-news.xml").body, 1, true)
+  end)
+
+  it("refuses a social image that is not a web address", function()
+    local ok, err = pcall(q.content.create, { type = "opinion", title = "Bad image", status = "draft",
+      fields = { social_image = "javascript:alert(1)" } })
+    assert.is_false(ok)
+    assert.matches("social_image", tostring(err.text or err.message or err), 1, true)
+  end)
+end)
