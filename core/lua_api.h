@@ -8,6 +8,7 @@
 
 /* Each adds its functions as fields of the table on top of the stack (quire.core). */
 void qr_lua_store_open(lua_State *L);
+void qr_lua_pg_open(lua_State *L); /* core.open_pg, core.pg_translate (PostgreSQL store) */
 void qr_lua_content_open(lua_State *L);
 void qr_lua_os_open(lua_State *L);
 void qr_lua_router_open(lua_State *L);

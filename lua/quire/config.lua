@@ -158,7 +158,8 @@ name = %q
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
 
--- The SQLite database, relative to this folder.
+-- The SQLite database, relative to this folder; or a PostgreSQL 15 database that several
+-- `quire serve` nodes share: database = "postgresql://user@host:5432/dbname"
 -- database = "quire.db"
 
 -- Limits on what a save or a request may carry.
@@ -276,7 +277,18 @@ function M.load(dir)
   end
   cfg.dir = dir
   cfg.base_url_set = env.base_url ~= nil
-  cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
+  -- A URL chooses PostgreSQL (libpq reads the rest); anything else is the SQLite file's path.
+  local scheme = cfg.database:match("^(%a[%w+.-]*)://")
+  if scheme == "postgresql" or scheme == "postgres" then
+    if cfg.database:find("[%c%s]") or #cfg.database <= #scheme + 3 then
+      return nil, ("%s: database must be a URL such as postgresql://user@host:5432/dbname, without spaces"):format(path)
+    end
+    cfg.database_url = cfg.database
+  elseif scheme then
+    return nil, ("%s: database: unknown scheme '%s://'; use a file path for SQLite or postgresql://user@host:port/dbname"):format(path, scheme)
+  else
+    cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
+  end
   local alog = cfg.access_log
   cfg.access_log_path = (alog == "-" or alog == "stdout" or alog == "stderr" or alog == "off" or alog:sub(1, 1) == "/")
     and alog or (dir .. "/" .. alog)
