@@ -140,16 +140,22 @@ char *qr_pg_translate(const char *sql, int *nparams, const char **err) {
       o += end - s;
       s = end;
     } else if (c == '?') {
-      if (isdigit((unsigned char)s[1])) {
-        *err = "numbered placeholders (?NNN) are SQLite-only: use plain ? in order";
-        break;
-      }
-      if (++n > MAX_PARAMS) {
-        *err = "more than 65535 SQL parameters";
-        break;
-      }
-      o += sprintf(o, "$%d", n);
+      /* SQLite's rule: ?NNN is parameter NNN; a plain ? is one more than the largest so far. */
+      long k = 0;
       s++;
+      if (isdigit((unsigned char)*s)) {
+        char *end;
+        k = strtol(s, &end, 10);
+        s = end;
+      } else {
+        k = n + 1;
+      }
+      if (k < 1 || k > MAX_PARAMS) {
+        *err = "SQL parameter numbers go from 1 to 65535";
+        break;
+      }
+      if (k > n) n = (int)k;
+      o += sprintf(o, "$%ld", k);
     } else {
       *o++ = *s++;
     }

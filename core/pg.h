@@ -21,11 +21,11 @@ void qr_pg_close(qr_pg_t *p);
 /* The last error message; borrowed until the next call on p. */
 const char *qr_pg_errmsg(qr_pg_t *p);
 
-/* Rewrites SQLite-style `?` placeholders as $1, $2, ... Question marks inside string literals,
- * quoted identifiers, dollar-quoted strings and comments stay as they are. Returns a string
- * owned by the caller (free), and the number of placeholders in *nparams; NULL with a message
- * in err (static) for SQL that mixes `?` with `$n`, uses numbered `?NNN`, or has more than
- * 65535 placeholders. */
+/* Rewrites SQLite-style placeholders as $n: `?NNN` as $NNN, a plain `?` as one more than the
+ * largest number so far (SQLite's numbering). Question marks inside string literals, quoted
+ * identifiers, dollar-quoted strings and comments stay as they are. Returns a string owned by
+ * the caller (free), and the number of parameters in *nparams; NULL with a message in err
+ * (static) for SQL that mixes `?` with `$n` or numbers a parameter outside 1..65535. */
 char *qr_pg_translate(const char *sql, int *nparams, const char **err);
 
 /* A parameter: type 'n' (NULL), 'i' (integer, int8), 'f' (float8) or 't' (text, type inferred
