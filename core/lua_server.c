@@ -340,6 +340,7 @@ static void fail_ready(int ready_fd, const char *msg) {
  *                    tls = { certificates = {...}, hsts = "max-age=...", redirect_http = bool,
  *                            redirect_port = n },
  *                    store = the site's store (for the page cache), cache_bytes = n (0: off),
+ *                    edge_tags = bool (Surrogate-Key and Cache-Tag headers),
  *                    cache_stats = "DIR/.quire/cache-PID" (written every tick_ms when it changed,
  *                    removed at exit), tick = fn, tick_ms = n }
  * -> exit status. handler(req) (req.id: the server's request id) returns status, headers, body,
@@ -419,6 +420,9 @@ static int l_serve_worker(lua_State *L) {
     wo.https_port = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : fd_port(tls_fds[0]);
     lua_settop(L, t - 1);
   }
+  lua_getfield(L, 1, "edge_tags");
+  wo.edge_tags = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "static");
   if (lua_istable(L, -1)) {
     wo.statics = qr_static_new();

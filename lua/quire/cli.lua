@@ -520,7 +520,7 @@ function commands.__worker(argv)
   return core.serve_worker {
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
     access_log = cfg.access_log_path,
-    store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
+    store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes, edge_tags = cfg.edge_tags,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     handler = function(req)
       if dev and req.target:match("^[^?]*") == dev.PATH then

@@ -12,6 +12,7 @@ M.defaults = {
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
+  edge_tags = false, -- cacheable pages carry their cache tags as Surrogate-Key and Cache-Tag (for a CDN or Varnish)
   trash_retention = 30, -- days a deleted entry stays in the trash before the trash.empty job deletes it; 0: kept
   -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
   limits = {
@@ -53,7 +54,7 @@ local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
-  image_widths = "table",
+  image_widths = "table", edge_tags = "boolean",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -157,6 +158,10 @@ name = %q
 
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
+
+-- An edge cache in front (Varnish with xkey, Fastly, Cloudflare) can keep pages and purge them
+-- by tag: cacheable pages then carry their cache tags as Surrogate-Key and Cache-Tag headers.
+-- edge_tags = false
 
 -- The SQLite database, relative to this folder; or a PostgreSQL 15 database that several
 -- `quire serve` nodes share: database = "postgresql://user@host:5432/dbname"
