@@ -6,6 +6,7 @@ the OpenAPI document the server publishes (documented fields present, nothing un
 
 usage: api_test.py QUIRE_BINARY SOURCE_DIR
 """
+import http.client as httpclient
 import base64
 import hashlib
 import hmac
@@ -524,6 +525,42 @@ st, _, doc = admin("PATCH", f"/comments/{held[0]}", "/comments/{id}", {"status":
 check("bad moderation status: 400", st == 400)
 st, _, doc = admin("GET", "/users", "/users")
 check("users listed without emails", st == 200 and all("email" not in u for u in doc["users"]))
+
+# --- redirects: added and removed through the Admin API, resolved by the Content API and the server
+target = published_ids()[0]
+st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/2013/01/old-story/", "entry": target})
+check("redirect added to an entry", st == 201 and doc["redirects"][0]["from"] == "/2013/01/old-story"
+      and doc["redirects"][0]["entry"] == target, (st, doc))
+red_id = doc["redirects"][0]["id"]
+st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/2013/01/old-story", "to": "/elsewhere"})
+check("a path that already redirects: 409", st == 409 and "already redirects" in doc["error"]["message"], (st, doc))
+st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/x", "to": "javascript:alert(1)"})
+check("a script target refused: 400", st == 400, (st, doc))
+st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/x", "to": "/y", "entry": target})
+check("both to and entry refused: 400", st == 400, (st, doc))
+for i in range(3):
+    admin("POST", "/redirects", "/redirects", {"from": f"/old/page-{i}", "to": f"/new/page-{i}", "status": 308})
+seen, url = [], "/redirects?limit=2"
+while url:
+    st, _, doc = admin("GET", url, "/redirects")
+    seen += [r["from"] for r in doc["redirects"]]
+    url = doc["meta"]["next_cursor"] and "/redirects?limit=2&cursor=" + doc["meta"]["next_cursor"]
+check("redirects listed in keyset pages", seen == sorted(seen) and {"/2013/01/old-story", "/old/page-0", "/old/page-2"} <= set(seen), seen)
+st, _, doc = content("/redirects", "/redirects", {"path": "/2013/01/old-story"})
+entry_url = db.execute("SELECT slug FROM entries WHERE id = ?", (target,)).fetchone()[0]
+check("Content API resolves an old path to the permalink", st == 200 and doc["redirects"][0]["status"] == 301
+      and doc["redirects"][0]["to"].startswith(BASE + "/") and doc["redirects"][0]["to"].endswith("/" + entry_url), (st, doc))
+conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=10)
+conn.request("GET", "/2013/01/old-story")
+r = conn.getresponse()
+check("the server answers the same", r.status == 301 and r.getheader("location", "").endswith("/" + entry_url), (r.status, r.getheaders()))
+conn.close()
+st, _, doc = admin("DELETE", f"/redirects/{red_id}", "/redirects/{id}")
+check("redirect deleted", st == 200, (st, doc))
+st, _, doc = content("/redirects", "/redirects", {"path": "/2013/01/old-story"})
+check("deleted redirect: 404", st == 404, (st, doc))
+st, _, doc = content("/redirects", "/redirects", {"path": "no-slash"})
+check("a path without /: 400", st == 400, (st, doc))
 
 # --- a revoked key stops at once, cached answers included
 for _ in range(6):  # each worker keeps its own cache

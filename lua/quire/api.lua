@@ -98,6 +98,9 @@ S.AuthorOne = { type = "object", properties = { authors = { type = "array", item
 S.TypeInfo = { type = "object", properties = { name = { type = "string" }, label = { type = "string" },
   fields = { type = "object", additionalProperties = { type = "object" } } } }
 S.TypeList = { type = "object", properties = { types = { type = "array", items = ref("TypeInfo") } } }
+S.Redirect = { type = "object", properties = { from = { type = "string" }, to = { type = "string", description = "a path on this site or an absolute URL" },
+  status = { type = "integer", enum = { 301, 302, 308 } } } }
+S.RedirectOne = { type = "object", properties = { redirects = { type = "array", items = ref("Redirect") } } }
 M.schemas = S
 
 -- An error answer: { error = { status, code, message, ... } }. Raised as a table so that a
@@ -143,6 +146,7 @@ PARAM.author = { name = "author", schema = { type = "string" }, description = "a
 PARAM.published_after = { name = "published_after", schema = DATE, description = "published at or after (RFC 3339 or YYYY-MM-DD)" }
 PARAM.published_before = { name = "published_before", schema = DATE, description = "published before (RFC 3339 or YYYY-MM-DD)" }
 PARAM.q = { name = "q", schema = { type = "string" }, required = true, description = "the words to find (all of them)" }
+PARAM.path = { name = "path", schema = { type = "string" }, required = true, description = "a path on this site, with its query if any (/?p=123)" }
 PARAM.status = { name = "status", schema = { type = "string" }, description = "an entry or comment status" }
 M.PARAM = PARAM
 
@@ -461,6 +465,21 @@ function M.new(quire, site)
         local cursor = #hits > limit and offset + limit <= 10000 and M.cursor_encode("o" .. (offset + limit)) or nil
         return { results = json.list(out), meta = { limit = limit, total = info.total, estimated = info.estimated,
           next = next_link(ctx, cursor), next_cursor = cursor or json.null } }
+      end }
+    -- Where an old URL goes now: a front end that renders from this API answers it the way
+    -- quire serve does (an entry's target is its permalink now; a target not public is 404).
+    api.route { method = "GET", path = C .. "/redirects", auth = "content", response = "RedirectOne",
+      summary = "The redirect from an old path (a WordPress URL, a renamed term, a changed slug or permalink)", query = { PARAM.path },
+      handler = function(ctx)
+        local target = ctx.query.path
+        if #target > 2000 or target:sub(1, 1) ~= "/" or target:find("[%s%c#]") then
+          M.fail(400, "invalid_parameter", "path: a path starting with / (at most 2000 bytes, no spaces or #)")
+        end
+        local path, qs = target:match("^([^?]*)%??(.*)$")
+        local status, to = quire.redirects.lookup(path, qs)
+        if not status or status == 404 then M.fail(404, "not_found", "no redirect from that path") end
+        if to:sub(1, 1) == "/" then to = base() .. to end
+        return { redirects = { { from = target, to = to, status = status } } }
       end }
     api.route { method = "GET", path = C .. "/types", auth = "content", response = "TypeList",
       summary = "The site's content types and their fields (plugins' types included)",

@@ -359,6 +359,61 @@ function M.routes(api, quire, site)
       local c = quire.comments.query { after = ctx.params.id - 1, limit = 1 }[1]
       return { comments = { comment_admin(c) } }
     end }
+  -- Redirects: the same table and rules as `quire redirects` (a source kept as typed in its
+  -- normal form, targets a path, an http(s) URL or an entry).
+  S.AdminRedirect = { type = "object", properties = { id = { type = "integer" }, from = { type = "string" },
+    to = nullable("string"), entry = nullable("integer"), status = { type = "integer", enum = { 301, 302, 308 } },
+    source = { type = "string" }, created_at = DATE } }
+  S.AdminRedirectOne = { type = "object", properties = { redirects = { type = "array", items = { ["$ref"] = "#/components/schemas/AdminRedirect" } } } }
+  S.AdminRedirectList = { type = "object", properties = { redirects = { type = "array", items = { ["$ref"] = "#/components/schemas/AdminRedirect" } },
+    meta = { type = "object", properties = { limit = { type = "integer" }, next = nullable("string"), next_cursor = nullable("string") } } } }
+  S.RedirectCreate = { type = "object", properties = { from = { type = "string" },
+    to = { type = "string", optional = true, description = "a path or http(s) URL (or give entry)" },
+    entry = { type = "integer", optional = true, description = "an entry id: the redirect follows its permalink" },
+    status = { type = "integer", optional = true, enum = { 301, 302, 308 } },
+    replace = { type = "boolean", optional = true, description = "replace an existing redirect from the same path" } } }
+  local function redirect_admin(r)
+    return { id = r.id, from = r.from_path, to = r.to_path or json.null, entry = r.to_entry or json.null,
+      status = r.status, source = r.source, created_at = r.created_at }
+  end
+  local function redirect_by_id(id)
+    return db:row("SELECT id, from_path, to_path, to_entry, status, source, created_at FROM redirects WHERE id = ?", id)
+  end
+  route { method = "GET", path = A .. "/redirects", response = "AdminRedirectList", role = "editor",
+    summary = "Redirects by source path", query = { PARAM.limit, PARAM.cursor },
+    handler = function(ctx)
+      local limit = require("quire.api").limit(ctx, 50)
+      local after = require("quire.api").cursor_decode(ctx, "^r(/.*)$")
+      local rows = quire.redirects.list { after = after, limit = limit + 1 }
+      local out = {}
+      for i = 1, math.min(limit, #rows) do out[i] = redirect_admin(rows[i]) end
+      local cursor = #rows > limit and require("quire.api").cursor_encode("r" .. rows[limit].from_path) or nil
+      return { redirects = json.list(out), meta = { limit = limit, next = require("quire.api").next_link(ctx, cursor), next_cursor = cursor or json.null } }
+    end }
+  route { method = "POST", path = A .. "/redirects", body = "RedirectCreate", response = "AdminRedirectOne", role = "editor", status = 201,
+    summary = "Adds a redirect (409 when the path already redirects, unless replace is true)",
+    handler = function(ctx)
+      local v = body_of(ctx, "RedirectCreate")
+      if (v.to == nil) == (v.entry == nil) then
+        fail(400, "invalid", "give either to (a path or URL) or entry (an id)", { errors = { { field = "to", message = "give to or entry, not both or neither" } } })
+      end
+      local ok, id = pcall(site.acting, { id = ctx.user.id, name = ctx.user.login }, quire.redirects.add,
+        { from = v.from, to = v.to, entry = v.entry, status = v.status, replace = v.replace == true })
+      if not ok then
+        if errors.is(id, "invalid") then
+          fail(id.text:find("already redirects", 1, true) and 409 or 400, "invalid", id.text)
+        end
+        error(id, 0)
+      end
+      return { redirects = { redirect_admin(redirect_by_id(id)) } }
+    end }
+  route { method = "DELETE", path = A .. "/redirects/{id:int}", response = "Deleted", role = "editor",
+    summary = "Removes a redirect",
+    handler = function(ctx)
+      if not redirect_by_id(ctx.params.id) then fail(404, "not_found", "no redirect with that id") end
+      acting(ctx, quire.redirects.delete, ctx.params.id)
+      return { id = ctx.params.id, status = "deleted" }
+    end }
   route { method = "GET", path = A .. "/users", response = "UserList", role = "editor", summary = "Staff and authors (never their emails)",
     handler = function()
       local out = {}

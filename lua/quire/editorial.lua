@@ -464,10 +464,13 @@ terms.list = {
   usage = "list [--taxonomy tag|section] [--format table|json|csv]",
   opts = { taxonomy = "value", format = "value" },
   run = function(quire, opts)
-    local rows = quire._db:rows("SELECT t.id, t.taxonomy, t.slug, t.name, count(et.entry_id) AS entries FROM terms t"
-      .. " LEFT JOIN entry_terms et ON et.term_id = t.id WHERE (? IS NULL OR t.taxonomy = ?) GROUP BY t.id ORDER BY t.taxonomy, t.slug",
+    -- entries: those carrying the term, the trash left out (a trashed entry is not a tag's until
+    -- it is restored); published: how many of them readers see on the term's list.
+    local rows = quire._db:rows("SELECT t.id, t.taxonomy, t.slug, t.name, count(e.id) AS entries, t.listed AS published FROM terms t"
+      .. " LEFT JOIN entry_terms et ON et.term_id = t.id LEFT JOIN entries e ON e.id = et.entry_id AND e.status <> 'trash'"
+      .. " WHERE (? IS NULL OR t.taxonomy = ?) GROUP BY t.id ORDER BY t.taxonomy, t.slug",
       opts.taxonomy, opts.taxonomy)
-    return output(rows, { "id", "taxonomy", "slug", "name", "entries" }, opts.format)
+    return output(rows, { "id", "taxonomy", "slug", "name", "entries", "published" }, opts.format)
   end,
 }
 terms.rename = {

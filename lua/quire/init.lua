@@ -255,6 +255,14 @@ function M.open(dir, opts)
     end
   end
   quire.app = require("quire.app").new(quire, site)
+  if opts.plugins ~= false then
+    -- Types are all defined now: a changed permalink pattern leaves redirects from the old URLs.
+    local ok, err = pcall(require("quire.redirects").follow_permalinks, site, quire.content.get, require("quire.app").permalink)
+    if not ok then
+      db:close()
+      return nil, "recording the content types' permalinks: " .. tostring(errors.is(err) and err.text or err)
+    end
+  end
   return quire
 end
 

@@ -71,6 +71,58 @@ function M.entry_moved(site, id, old_url, new_url)
   site.bump({ redirects = true })
 end
 
+-- A type's permalink pattern changed (in site.lua or a plugin): every public entry of that type
+-- keeps its old URL as a redirect to its new one. The pattern each type had is kept in
+-- type_permalinks; a type seen for the first time is only recorded. Runs when the site opens,
+-- so it costs one small read unless a pattern changed. get(id) reads an entry; permalink(t, entry)
+-- makes its URL.
+-- Returns how many entries moved.
+M.MOVE_BATCH = 500
+function M.follow_permalinks(site, get, permalink)
+  local db = site.db
+  local function changed_types()
+    local known = {}
+    for _, r in ipairs(db:rows("SELECT type, pattern FROM type_permalinks")) do known[r.type] = r.pattern end
+    local out = {}
+    for _, name in ipairs(site.types:names()) do
+      local t = site.types:get(name)
+      if known[name] ~= t.permalink then out[#out + 1] = { type = t, old = known[name] } end
+    end
+    return out
+  end
+  if not changed_types()[1] then return 0 end
+  return site.transaction(function()
+    local moved = 0
+    -- Read again inside the write transaction: another process opening the site at the same
+    -- time may have done it already.
+    for _, c in ipairs(changed_types()) do
+      local t = c.type
+      if c.old then
+        local was = setmetatable({ permalink = c.old }, { __index = t })
+        local last, n = 0, 0
+        repeat
+          local rows = db:rows("SELECT id FROM entries WHERE type = ? AND status = 'published' AND id > ? ORDER BY id LIMIT ?",
+            t.name, last, M.MOVE_BATCH)
+          for _, r in ipairs(rows) do
+            last = r.id
+            local e = get(r.id)
+            local old_url, new_url = permalink(was, e), permalink(t, e)
+            if old_url ~= new_url then
+              M.entry_moved(site, r.id, old_url, new_url)
+              n = n + 1
+            end
+          end
+        until #rows < M.MOVE_BATCH
+        site.audit("type.permalink_changed", "type:" .. t.name, ("%s -> %s: %d entries redirected"):format(c.old, t.permalink, n))
+        moved = moved + n
+      end
+      db:exec("INSERT INTO type_permalinks (type, pattern) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET pattern = excluded.pattern",
+        t.name, t.permalink)
+    end
+    return moved
+  end)
+end
+
 -- A tag or section was renamed: its list (and its feeds) move with it.
 function M.term_renamed(site, taxonomy, old_slug, new_slug)
   local db = site.db
@@ -194,11 +246,13 @@ function M.new(site, quire)
     end)
   end
 
-  -- list{ source =, limit = } -> rows { id, from_path, to, status, source, created_at }
+  -- list{ source =, limit =, after = from_path } -> rows { id, from_path, to, status, source,
+  -- created_at } in from_path order, those after `after` (keyset pages).
   function api.list(q)
     q = q or {}
     local rows = db:rows("SELECT id, from_path, to_path, to_entry, status, source, created_at FROM redirects"
-      .. " WHERE (? IS NULL OR source = ?) ORDER BY from_path LIMIT ?", q.source, q.source, math.tointeger(q.limit) or -1)
+      .. " WHERE (? IS NULL OR source = ?) AND (? IS NULL OR from_path > ?) ORDER BY from_path LIMIT ?",
+      q.source, q.source, q.after, q.after, math.tointeger(q.limit) or -1)
     for _, r in ipairs(rows) do r.to = r.to_path or ("entry:" .. r.to_entry) end
     return rows
   end

@@ -6,6 +6,7 @@
 --   comments.jsonl     comments, by entry type/slug and parent line
 --   tables/NAME.jsonl  every other table, row by row (revisions, shares, audit_log, media, jobs,
 --                      settings, terms, trash, api_tokens, and any table a later migration adds)
+--   media/ab/cdef…     the media library's image files, as the site keeps them (media/ folder)
 -- Left out: what the site derives or forgets on its own (the search index, cache-tag versions,
 -- counts kept by triggers, rate-limit counters, sign-in sessions, SQLite's bookkeeping). Columns
 -- a later migration adds to users, entries or comments go in each record's "columns" object.
@@ -96,6 +97,69 @@ end
 
 local function jsonl(lines)
   return #lines > 0 and (table.concat(lines, "\n") .. "\n") or ""
+end
+
+-- The media library's files: DIR/media/ab/cdef…-W.ext, named by the SHA-256 of the original
+-- (lua/quire/media.lua). Only names of that shape are copied, both ways, so an export from
+-- elsewhere cannot write outside the media folder.
+local MEDIA_FILE = "^(%x+)%-%d+%.%a+$"
+local COPY_CHUNK = 1 << 20
+
+-- The size of a file, or nil when it cannot be opened.
+local function size_of(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+-- Copies src to dst through a temporary file renamed into place; an existing dst of the same
+-- size is left as it is (a media file never changes under its name: the name is a hash).
+local function copy_file(src, dst)
+  local have = size_of(dst)
+  if have and have == size_of(src) then return false end
+  local from = assert(io.open(src, "rb"))
+  local tmp = dst .. ".part"
+  local to, err = io.open(tmp, "wb")
+  if not to then from:close() error(err, 0) end
+  while true do
+    local chunk = from:read(COPY_CHUNK)
+    if not chunk then break end
+    local ok, werr = to:write(chunk)
+    if not ok then from:close() to:close() os.remove(tmp) error(("%s: %s"):format(tmp, werr), 0) end
+  end
+  from:close()
+  local ok, cerr = to:close()
+  if not ok then os.remove(tmp) error(("%s: %s"):format(tmp, cerr), 0) end
+  local moved, rerr = os.rename(tmp, dst)
+  if not moved then os.remove(tmp) error(rerr, 0) end
+  return true
+end
+
+-- Copies the files of every media row (by hash) from one media folder to another; returns how
+-- many files it copied. hashes: the set of SHA-256 hex strings the media table names.
+local function copy_media(from_dir, to_dir, hashes)
+  local n = 0
+  if core.stat(from_dir) ~= "dir" then return 0 end
+  for _, sub in ipairs(core.listdir(from_dir) or {}) do
+    if sub:match("^%x%x$") and core.stat(from_dir .. "/" .. sub) == "dir" then
+      for _, name in ipairs(core.listdir(from_dir .. "/" .. sub) or {}) do
+        local rest = name:match(MEDIA_FILE)
+        if rest and hashes[sub .. rest] and core.stat(from_dir .. "/" .. sub .. "/" .. name) == "file" then
+          mkdirs(to_dir .. "/" .. sub)
+          if copy_file(from_dir .. "/" .. sub .. "/" .. name, to_dir .. "/" .. sub .. "/" .. name) then n = n + 1 end
+        end
+      end
+    end
+  end
+  return n
+end
+
+local function media_hashes(db)
+  local set = {}
+  for _, r in ipairs(db:rows("SELECT hash FROM media WHERE hash IS NOT NULL")) do set[r.hash] = true end
+  return set
 end
 
 -- The tables exported row by row, in an order where a table comes after those it refers to.
@@ -284,7 +348,9 @@ function M.export(quire, dir, format)
   for s in pairs(states) do state_names[#state_names + 1] = s end
   table.sort(type_names)
   table.sort(state_names)
-  write_file(dir .. "/manifest.json", canonical(manifest(quire, type_names, state_names, counts)) .. "\n")
+  local m = manifest(quire, type_names, state_names, counts)
+  m.media_files = copy_media(require("quire.media").dir(quire.site.config), dir .. "/media", media_hashes(db))
+  write_file(dir .. "/manifest.json", canonical(m) .. "\n")
   return #all, #out
 end
 
@@ -723,6 +789,8 @@ function M.import(quire, dir)
       end
     end
   end)
+  -- The image files last, once the media rows that name them are in (files no row names stay out).
+  copy_media(dir .. "/media", require("quire.media").dir(quire.site.config), media_hashes(db))
   return nentries, ncomments, nusers
 end
 

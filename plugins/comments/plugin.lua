@@ -28,7 +28,7 @@ return quire.plugin {
     rate_limit = 6,            -- posts per address ...
     rate_window_minutes = 10,  -- ... in this many minutes
     check_origin = true,       -- refuse posts whose Origin/Referer names another site
-    skip_types = { "page" },   -- content types without comments
+    skip_types = { "page" },   -- content types without a comment form (their approved comments show)
   },
   setup = function(site)
     local settings = site.settings
@@ -40,7 +40,12 @@ return quire.plugin {
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
 
     site:filter("view.entry", function(v, entry)
-      if skip[entry.type] then return v end
+      if skip[entry.type] then
+        -- A type without comments still shows the approved thread it has (a migrated WordPress
+        -- page's), read only: no form, no reply links.
+        if quire.comments.count(entry.id) > 0 then v.comments = view.comments(entry, nil, true) end
+        return v
+      end
       v.comments = view.comments(entry)
       return v
     end)

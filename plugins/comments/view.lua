@@ -89,8 +89,9 @@ return function(site, form, moderation)
     return { html = items and quire.template.render("comment_list", items), count = count }
   end
 
-  function M.comments(entry, state)
-    local open = moderation.is_open(entry)
+  -- closed: show the thread only, whatever the entry's own setting.
+  function M.comments(entry, state, closed)
+    local open = not closed and moderation.is_open(entry)
     local t = site:memo(("thread\0%d\0%s"):format(entry.id, open), thread_view, entry, open)
     return {
       count = t.count, count_label = M.count_label(t.count), thread = t.html, open = open,

@@ -118,4 +118,40 @@ describe("quire.redirects", function()
     assert.is_nil(found["/chain-2"])
     assert.equal("404", found["/dead"])
   end)
+
+  it("keeps every public entry's old URL when its type's permalink pattern changes", function()
+    local site_lua = function(pattern)
+      return table.concat({ 'name = "Patterns"', 'plugins = { "theme", "opinion" }',
+        ('plugin_path = { %q }'):format((os.getenv("PWD") or ".") .. "/plugins"),
+        ('opinion = { permalink = %q }'):format(pattern) }, "\n")
+    end
+    local p, dir = testing.site { plugins = { "theme", "opinion" } }
+    local function piece(title, status)
+      return p.content.create { type = "opinion", title = title, body = "Text.", status = status,
+        published_at = status == "published" and "2024-03-05T10:00:00Z" or nil, fields = { hero_alt = "x" } }
+    end
+    local live, draft = piece("Keep the ferry", "published"), piece("Unfinished thought", "draft")
+    assert.equal(200, p:request("GET", "/opinion/keep-the-ferry").status)
+    local function reopen(pattern)
+      local f = assert(io.open(dir .. "/site.lua", "w"))
+      f:write(site_lua(pattern))
+      f:close()
+      return assert(require("quire").open(dir))
+    end
+    p = reopen("/comment/{yyyy}/{slug}")
+    local r = p.app.request("GET", "/opinion/keep-the-ferry")
+    assert.equal(301, r.status)
+    assert.equal("/comment/2024/keep-the-ferry", r.headers.location)
+    assert.equal(200, p.app.request("GET", r.headers.location).status)
+    -- A draft had no public URL: nothing to keep.
+    assert.is_nil(p._db:row("SELECT 1 AS x FROM redirects WHERE to_entry = ?", draft))
+    -- Opening again with the same pattern changes nothing; changing back moves them back with
+    -- no loop (the redirect from the URL that is live again goes).
+    p = reopen("/comment/{yyyy}/{slug}")
+    assert.equal(1, p._db:value("SELECT count(*) FROM redirects WHERE to_entry = ?", live))
+    p = reopen("/opinion/{slug}")
+    assert.equal(200, p.app.request("GET", "/opinion/keep-the-ferry").status)
+    assert.equal("/opinion/keep-the-ferry", p.app.request("GET", "/comment/2024/keep-the-ferry").headers.location)
+    assert.is_truthy(p._db:value("SELECT count(*) FROM audit_log WHERE action = 'type.permalink_changed'") >= 2)
+  end)
 end)

@@ -39,6 +39,19 @@ local function fill(q)
   local db = q._db
   db:exec("INSERT INTO shares (entry_id, network, count) VALUES (?, 'mastodon', 12), (?, 'bluesky', 3)", a, a)
   db:exec("INSERT INTO media (url, title, mime, entry_id, source, created_at) VALUES ('/media/gull.jpg', 'A gull', 'image/jpeg', ?, 'upload:1', '2026-01-01T00:00:00Z')", a)
+  -- a library image's files (named by its hash), and a stray file no media row names
+  local hash = ("ab"):rep(32)
+  db:exec("INSERT INTO media (url, title, mime, hash, format, width, height, widths, created_at) VALUES"
+    .. " ('/media/ab/x.webp', 'Gull', 'image/png', ?, 'png', 2, 1, '[[2,1]]', '2026-01-01T00:00:00Z')", hash)
+  local media = q.site.dir .. "/media/ab"
+  core.mkdir(q.site.dir .. "/media")
+  core.mkdir(media)
+  for name, bytes in pairs({ [hash:sub(3) .. "-2.webp"] = "RIFF\0\1webp", [hash:sub(3) .. "-2.png"] = "\137PNG\0\255",
+    ["stray-2.png"] = "nobody's", [("cd"):rep(31) .. "-2.png"] = "unnamed" }) do
+    local f = assert(io.open(media .. "/" .. name, "wb"))
+    f:write(bytes)
+    f:close()
+  end
   db:exec("INSERT INTO jobs (name, run_at, interval_s, attempts, last_error) VALUES ('notes#1', '2026-05-01T00:00:00Z', 3600, 2, 'timeout')")
   db:exec("INSERT INTO settings (key, value) VALUES ('theme.colour', 'teal')")
   db:exec("INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, 'feed reader', 'h4sh', '2026-01-02T00:00:00Z')", q.users.get("zoe").id)
@@ -71,6 +84,13 @@ for _, format in ipairs({ "jsonl", "markdown" }) do
         "tables/terms.jsonl", "tables/api_tokens.jsonl" }) do
         assert.is_truthy(t1[f], f)
       end
+      -- the library's files travel with it, byte for byte; files no media row names stay home
+      local hash_rest = ("ab"):rep(31)
+      assert.equal("\137PNG\0\255", t1["media/ab/" .. hash_rest .. "-2.png"])
+      assert.equal("RIFF\0\1webp", read(dir2 .. "/media/ab/" .. hash_rest .. "-2.webp"))
+      assert.is_nil(t1["media/ab/stray-2.png"])
+      assert.is_nil(t1["media/ab/" .. ("cd"):rep(31) .. "-2.png"])
+      assert.matches('"media_files":2', t1["manifest.json"], 1, true)
       assert.matches('"password_hash":"$argon2id$', t1["users.jsonl"], 1, true)
       assert.matches('"count":12', t1["tables/shares.jsonl"], 1, true)
       assert.matches('"action":"entry.deleted"', t1["tables/audit_log.jsonl"], 1, true)

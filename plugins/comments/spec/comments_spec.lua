@@ -230,6 +230,22 @@ describe("comments plugin", function()
     assert.equal(403, post(q2, valid(q2, old)).status)
   end)
 
+  it("shows a page's approved comments (a migrated WordPress page's) without a form", function()
+    local q = new_site()
+    local page = q.content.create { type = "page", title = "About us", status = "published", body = "Who we are." }
+    local url = q.content.url(q.content.get(page))
+    assert.equal(0, #find(q:request("GET", url).body, "#comments"))
+    q.comments.create { entry = page, author_name = "Ada", author_email = "ada@example.org", body = "Nice *team*.", status = "approved" }
+    q.comments.create { entry = page, author_name = "Held", author_email = "h@example.org", body = "Not yet", status = "held" }
+    local html = q:request("GET", url).body
+    assert.equal(1, #find(html, "div.comment-body"))
+    assert.matches("Nice <em>team</em>", html, 1, true)
+    assert.is_nil(html:find("Not yet", 1, true))
+    assert.equal(0, #find(html, "form.comment-form"))
+    assert.equal(0, #find(html, ".reply-link"))
+    assert.equal(404, post(q, valid(q, page)).status) -- still no posting to it
+  end)
+
   it("makes the cached page of an entry that just closed stale, so it stops offering the form", function()
     local q = new_site { close_after_days = 30 }
     local just = q.content.create { type = "article", title = "Just closed", status = "published", published_at = os.time() - 30 * 86400 - 600 }
