@@ -270,6 +270,29 @@ static int l_check(lua_State *L) {
   return 1;
 }
 
+/* store:notifications([wait_ms]) -> list of {channel=, payload=} received since the last call
+ * (LISTEN first); with wait_ms (at most 60000), waits that long for the first when none is
+ * there. Raises when the connection is lost. */
+static int l_notifications(lua_State *L) {
+  qr_pg_t *p = check_pg(L);
+  lua_Integer wait_ms = luaL_optinteger(L, 2, 0);
+  luaL_argcheck(L, wait_ms >= 0 && wait_ms <= 60000, 2, "wait_ms must be 0..60000");
+  lua_newtable(L);
+  char channel[QR_PG_CHANNEL_MAX], payload[QR_PG_PAYLOAD_MAX];
+  int rc = qr_pg_notification(p, channel, payload);
+  if (rc == 0 && wait_ms > 0 && qr_pg_wait(p, (int)wait_ms) == 1) rc = qr_pg_notification(p, channel, payload);
+  for (; rc == 1; rc = qr_pg_notification(p, channel, payload)) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, channel);
+    lua_setfield(L, -2, "channel");
+    lua_pushstring(L, payload);
+    lua_setfield(L, -2, "payload");
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  }
+  if (rc < 0) return luaL_error(L, "%s", qr_pg_errmsg(p));
+  return 1;
+}
+
 /* store:kind() -> "postgresql" (the SQLite store has no such method: nil means SQLite). */
 static int l_kind(lua_State *L) {
   check_pg(L);
@@ -325,7 +348,7 @@ void qr_lua_pg_open(lua_State *L) {
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
       {"rollback", l_rollback}, {"depth", l_depth}, {"total_changes", l_total_changes},
       {"data_version", l_data_version}, {"schema_version", l_schema_version},
-      {"check", l_check}, {"kind", l_kind}, {"close", l_close}, {NULL, NULL}};
+      {"check", l_check}, {"kind", l_kind}, {"notifications", l_notifications}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, PG_MT)) {
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");

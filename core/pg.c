@@ -2,6 +2,7 @@
 #include "pg.h"
 
 #include <ctype.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -536,6 +537,26 @@ void qr_pg_close(qr_pg_t *p) {
   free(p->snapshot);
   free(p);
 }
+
+int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]) {
+  if (!PQconsumeInput(p->conn)) return fail(p, QR_EIO, "reading notifications: %s", PQerrorMessage(p->conn));
+  PGnotify *note = PQnotifies(p->conn);
+  if (!note) return 0;
+  snprintf(channel, QR_PG_CHANNEL_MAX, "%s", note->relname);
+  snprintf(payload, QR_PG_PAYLOAD_MAX, "%s", note->extra);
+  PQfreemem(note);
+  return 1;
+}
+
+int qr_pg_wait(qr_pg_t *p, int timeout_ms) {
+  struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
+  if (pfd.fd < 0) return fail(p, QR_EIO, "waiting for notifications: the connection is closed");
+  int rc = poll(&pfd, 1, timeout_ms);
+  if (rc < 0) return fail(p, QR_EIO, "waiting for notifications: poll failed");
+  return rc > 0;
+}
+
+int qr_pg_socket(qr_pg_t *p) { return PQsocket(p->conn); }
 
 /* One query whose first column of the first row is a count; -1 on error. */
 static long long count_of(qr_pg_t *p, const char *sql) {

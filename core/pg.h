@@ -60,6 +60,19 @@ int qr_pg_depth(qr_pg_t *p);
  * server's snapshot: one round trip). -1 on error. */
 long long qr_pg_data_version(qr_pg_t *p);
 
+/* The next notification (LISTEN) received, without waiting: reads what the socket holds and
+ * copies the oldest one's channel and payload (PostgreSQL bounds both: 63 and 7999 bytes) into
+ * the caller's buffers. Returns 1, 0 when there is none, or QR_EIO when the connection is lost
+ * (the caller reconnects and catches up from the last version it saw). */
+#define QR_PG_CHANNEL_MAX 64
+#define QR_PG_PAYLOAD_MAX 8000
+int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]);
+/* Waits up to timeout_ms for the socket to have something to read (a notification); 1 when
+ * it has, 0 on timeout, QR_EIO on error. */
+int qr_pg_wait(qr_pg_t *p, int timeout_ms);
+/* The connection's socket, to wait on for notifications in an event loop; -1 when closed. */
+int qr_pg_socket(qr_pg_t *p);
+
 /* Store checks for `quire check`: schema version, constraints left unvalidated, and the search
  * index against the entries. Each problem goes to cb; returns their number or a QR_E* code. */
 typedef void (*qr_pg_report_cb)(void *ud, const char *what, const char *detail);

@@ -15,6 +15,7 @@ echo "== driver spec"
 "$QUIRE" test "$TESTS/pg"
 
 echo "== store copy: the demo site to PostgreSQL and back"
+COPY_URL=$(pg_new_db copy)
 "$QUIRE" init --demo demo >/dev/null
 # A deleted entry leaves a gap in the ids that the counters must keep across the copies.
 "$QUIRE" entries create --site demo --type article --title "Gone soon" >/dev/null
@@ -22,17 +23,17 @@ gone=$("$QUIRE" entries list --site demo | awk 'NR > 1 && /Gone soon/ { print $1
 "$QUIRE" entries delete --site demo --yes "$gone" >/dev/null
 "$QUIRE" entries empty-trash --site demo --yes >/dev/null
 "$QUIRE" export --site demo --format jsonl before >/dev/null
-"$QUIRE" store copy --site demo --to "$QUIRE_PG_URL"
+"$QUIRE" store copy --site demo --to "$COPY_URL"
 # The copy refuses a store that already holds data.
-if "$QUIRE" store copy --site demo --to "$QUIRE_PG_URL" 2>err.txt; then echo "a second copy into a full store was not refused"; exit 1; fi
+if "$QUIRE" store copy --site demo --to "$COPY_URL" 2>err.txt; then echo "a second copy into a full store was not refused"; exit 1; fi
 grep -q "the target already holds data" err.txt || { cat err.txt; exit 1; }
 # The PostgreSQL copy checks clean (schema, constraints, search index) as a site of its own.
 mkdir pgsite && sed '/^database *=/d' demo/site.lua > pgsite/site.lua && cp -r demo/plugins pgsite/ 2>/dev/null || true
-echo "database = \"$QUIRE_PG_URL\"" >> pgsite/site.lua
+echo "database = \"$COPY_URL\"" >> pgsite/site.lua
 "$QUIRE" check --site pgsite
 "$QUIRE" init back >/dev/null
 cp demo/site.lua back/site.lua
-"$QUIRE" store copy --site back --from "$QUIRE_PG_URL" >/dev/null
+"$QUIRE" store copy --site back --from "$COPY_URL" >/dev/null
 "$QUIRE" check --site back
 "$QUIRE" export --site back --format jsonl after >/dev/null
 diff -r before after

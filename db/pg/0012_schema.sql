@@ -332,6 +332,13 @@ CREATE FUNCTION quire_search_doc(title text, body text) RETURNS tsvector LANGUAG
   SELECT setweight(to_tsvector(quire_search_language(), title), 'A') || setweight(to_tsvector(quire_search_language(), body), 'B')
 $$;
 
+-- A search: every word (as the phrase of the tokens it splits into) must match; words that
+-- make no token are left out, and none at all matches nothing (NULL).
+CREATE FUNCTION quire_phrases(words text[]) RETURNS tsquery LANGUAGE sql STABLE AS $$
+  SELECT string_agg('(' || q::text || ')', ' & ')::tsquery
+  FROM (SELECT phraseto_tsquery(quire_search_language(), w) AS q FROM unnest(words) w) p WHERE q::text <> ''
+$$;
+
 CREATE TABLE entries_search (
   id  bigint PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE DEFERRABLE,
   doc tsvector NOT NULL
