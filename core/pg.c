@@ -242,6 +242,19 @@ static int wants_returning(qr_pg_t *p, const char *sql) {
   return 0;
 }
 
+/* A NULL parameter the server cannot type from its place ("? IS NULL", a portable idiom) is
+ * sent again as text: 1 when r is that error and types was changed for another try. */
+static int untyped_null(PGresult *r, int nparams, Oid *types) {
+  const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *dollar = msg ? strrchr(msg, '$') : NULL;
+  if (!state || strcmp(state, "42P18") || !dollar) return 0;
+  int n = atoi(dollar + 1);
+  if (n < 1 || n > nparams || types[n - 1] != 0) return 0;
+  types[n - 1] = 25; /* text */
+  return 1;
+}
+
 static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id,
                           int *returning) {
   char sig_small[64], *key;
@@ -291,6 +304,10 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
     c = qr_xcalloc(1, sizeof *c);
     snprintf(c->name, sizeof c->name, "qr%d", ++p->nextname);
     PGresult *pr = PQprepare(p->conn, c->name, tsql, nparams, types);
+    while (untyped_null(pr, nparams, types)) {
+      PQclear(pr);
+      pr = PQprepare(p->conn, c->name, tsql, nparams, types);
+    }
     if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
       free(c);
       free(tsql);
@@ -307,6 +324,10 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
     r = PQexecPrepared(p->conn, c->name, nparams, values, NULL, NULL, 0);
   } else {
     r = PQexecParams(p->conn, tsql, nparams, types, values, NULL, NULL, 0);
+    while (untyped_null(r, nparams, types)) {
+      PQclear(r);
+      r = PQexecParams(p->conn, tsql, nparams, types, values, NULL, NULL, 0);
+    }
   }
   free(tsql);
 done:
