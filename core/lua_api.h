@@ -36,5 +36,8 @@ void qr_lua_schemes(lua_State *L, int idx, const char **list, const char *what);
 
 /* The store behind a store userdata at idx, or NULL (borrowed; the userdata owns it). */
 qr_store_t *qr_lua_store_get(lua_State *L, int idx);
+/* The PostgreSQL store behind a store userdata at idx, or NULL (borrowed, as above). */
+#include "pg.h"
+qr_pg_t *qr_lua_pg_get(lua_State *L, int idx);
 
 #endif

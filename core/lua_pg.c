@@ -342,6 +342,11 @@ static int l_translate(lua_State *L) {
   return 2;
 }
 
+qr_pg_t *qr_lua_pg_get(lua_State *L, int idx) {
+  lpg *u = luaL_testudata(L, idx, PG_MT);
+  return u ? u->pg : NULL;
+}
+
 void qr_lua_pg_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},

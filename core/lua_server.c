@@ -439,8 +439,11 @@ static int l_serve_worker(lua_State *L) {
   qr_store_t *store = qr_lua_store_get(L, -1);
   lua_pop(L, 1);
   size_t cache_bytes = opt_size(L, 1, "cache_bytes", 0);
-  if (store && cache_bytes) {
-    w.cache = qr_cache_new(store, cache_bytes);
+  lua_getfield(L, 1, "store");
+  qr_pg_t *pg = qr_lua_pg_get(L, -1);
+  lua_pop(L, 1);
+  if ((store || pg) && cache_bytes) {
+    w.cache = store ? qr_cache_new(store, cache_bytes) : qr_cache_new_pg(pg, cache_bytes);
     qr_cache_set_grace(w.cache, (long long)stale_grace_ms);
     if (stale_grace_ms) qr_server_worker_defer(refresh);
   }

@@ -37,6 +37,8 @@ struct qr_pg_s {
   char *serial[MAX_SERIAL];
   int nserial;
   char *snapshot; /* the server snapshot data_version last saw */
+  char listen[QR_PG_CHANNEL_MAX]; /* the channel to LISTEN on again after a reconnect; "" none */
+  long long resets;
   long long data_version;
   char errmsg[1024];
 };
@@ -200,10 +202,35 @@ static int exec_simple(qr_pg_t *p, const char *sql, const char *what) {
 
 /* Settings every connection needs: quoting as qr_pg_translate reads it, no notices on stderr. */
 static int session_setup(qr_pg_t *p) {
-  return exec_simple(p, "SET standard_conforming_strings = on; SET client_min_messages = warning;"
-                        " SET client_encoding = 'UTF8'",
-                     "setting up the PostgreSQL session");
+  int rc = exec_simple(p, "SET standard_conforming_strings = on; SET client_min_messages = warning;"
+                          " SET client_encoding = 'UTF8'",
+                       "setting up the PostgreSQL session");
+  if (rc == 0 && p->listen[0]) {
+    char *id = PQescapeIdentifier(p->conn, p->listen, strlen(p->listen));
+    char sql[QR_PG_CHANNEL_MAX * 2 + 16];
+    snprintf(sql, sizeof sql, "LISTEN %s", id ? id : "\"\"");
+    PQfreemem(id);
+    rc = exec_simple(p, sql, "LISTEN");
+  }
+  return rc;
 }
+
+/* After a lost connection: a new one, set up as the first was; its prepared statements are gone. */
+static int reconnect(qr_pg_t *p) {
+  forget_statements(p);
+  PQreset(p->conn);
+  if (PQstatus(p->conn) != CONNECTION_OK) return QR_EIO;
+  p->resets++;
+  return session_setup(p);
+}
+
+int qr_pg_listen(qr_pg_t *p, const char *channel) {
+  if (strlen(channel) >= sizeof p->listen) return fail(p, QR_EINVAL, "channel name longer than 63 bytes");
+  snprintf(p->listen, sizeof p->listen, "%s", channel);
+  return session_setup(p);
+}
+
+long long qr_pg_resets(qr_pg_t *p) { return p->resets; }
 
 /* Tables whose id comes from a sequence: their INSERTs report the new id. */
 static int load_serial(qr_pg_t *p) {
@@ -344,8 +371,11 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
     PGresult *r = run_once(p, sql, nparams, params, want_id, &returning);
     int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-      const char *t = PQcmdTuples(r);
-      p->changes = *t ? atoll(t) : 0;
+      /* Rows written, as SQLite counts changes (libpq counts a SELECT's rows too). */
+      const char *t = PQcmdTuples(r), *cmd = PQcmdStatus(r);
+      int wrote = !strncmp(cmd, "INSERT", 6) || !strncmp(cmd, "UPDATE", 6) || !strncmp(cmd, "DELETE", 6) ||
+                  !strncmp(cmd, "MERGE", 5);
+      p->changes = wrote && *t ? atoll(t) : 0;
       p->total_changes += p->changes;
       if (returning && PQntuples(r) > 0) p->last_id = atoll(PQgetvalue(r, PQntuples(r) - 1, 0));
       return r;
@@ -359,11 +389,8 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
                           " server; nothing of it committed");
         return NULL;
       }
-      if (attempt == 0) { /* outside a transaction nothing is lost by trying again on a new connection */
-        forget_statements(p);
-        PQreset(p->conn);
-        if (PQstatus(p->conn) == CONNECTION_OK && session_setup(p) == 0) continue;
-      }
+      /* outside a transaction nothing is lost by trying again on a new connection */
+      if (attempt == 0 && reconnect(p) == 0) continue;
       result_fail(p, NULL, "PostgreSQL is unreachable");
       return NULL;
     }
@@ -379,11 +406,7 @@ int qr_pg_begin(qr_pg_t *p) {
     snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK ")");
   else
     snprintf(sql, sizeof sql, "SAVEPOINT qr_sp%d", p->depth);
-  if (p->depth == 0 && PQstatus(p->conn) == CONNECTION_BAD) {
-    forget_statements(p);
-    PQreset(p->conn);
-    if (PQstatus(p->conn) == CONNECTION_OK) session_setup(p);
-  }
+  if (p->depth == 0 && PQstatus(p->conn) == CONNECTION_BAD) reconnect(p);
   int rc = exec_simple(p, sql, "starting a transaction");
   if (rc == 0) p->depth++;
   else if (p->depth == 0 && PQtransactionStatus(p->conn) != PQTRANS_IDLE) { /* BEGIN ran, the lock did not */

@@ -67,6 +67,12 @@ long long qr_pg_data_version(qr_pg_t *p);
 #define QR_PG_CHANNEL_MAX 64
 #define QR_PG_PAYLOAD_MAX 8000
 int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]);
+/* LISTENs on channel (at most 63 bytes), now and again after every reconnect. 0 or QR_E*. */
+int qr_pg_listen(qr_pg_t *p, const char *channel);
+/* How many times the connection was re-established: notifications sent meanwhile were lost,
+ * so a listener catches up from its log when this moves. */
+long long qr_pg_resets(qr_pg_t *p);
+
 /* Waits up to timeout_ms for the socket to have something to read (a notification); 1 when
  * it has, 0 on timeout, QR_EIO on error. */
 int qr_pg_wait(qr_pg_t *p, int timeout_ms);

@@ -25,12 +25,10 @@ pg_cluster_start() {
   local prev
   prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
   trap "pg_cluster_stop; $prev" EXIT
-  "${PG_RUNAS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --no-locale \
-    >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --no-locale \
+    >"$PG_DIR/initdb.log" 2>&1) || { cat "$PG_DIR/initdb.log" >&2; return 1; }
   # Durability off: the cluster lives for one test run.
-  "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-k $PG_DIR -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
+  pg_server_start || return 1
   pg_psql postgres -c "CREATE ROLE quire LOGIN" -c "CREATE DATABASE quire OWNER quire" >/dev/null || return 1
   QUIRE_PG_URL=$(pg_url quire)
   export PG_DIR QUIRE_PG_URL
@@ -53,9 +51,19 @@ pg_new_db() {
   pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER quire" >/dev/null && pg_url "$1"
 }
 
+# Stops the server (fast shutdown: clients are disconnected) and starts it again, for fault tests.
+pg_server_stop() {
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null)
+}
+pg_server_start() {
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-k $PG_DIR -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    start >/dev/null) || { cat "$PG_DIR/server.log" >&2; return 1; }
+}
+
 pg_cluster_stop() {
   [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR" ] || return 0
-  "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1)
   rm -rf "$PG_DIR"
   PG_DIR=
 }

@@ -100,6 +100,7 @@ function M.open(dir, opts)
     if next(pending) == nil then return end
     local list = {}
     for t in pairs(pending) do list[#list + 1] = t end
+    if db.kind then require("quire.store_sql_pg").bump_tags(db, list) pending = {} return end -- PostgreSQL
     local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     -- One statement for the whole set: a batch of 1000 saves touches 1000 entry tags.
     db:exec("INSERT INTO cache_tags (tag, version) SELECT value, ? FROM json_each(?) WHERE true"

@@ -165,6 +165,8 @@ describe("the PostgreSQL store", function()
     local before = db:total_changes()
     db:exec("INSERT INTO users (login, display_name) VALUES ('a', 'A'), ('b', 'B')")
     assert.equal(before + 2, db:total_changes())
+    db:rows("SELECT * FROM users")
+    assert.equal(before + 2, db:total_changes()) -- reads change nothing
   end)
 
   it("tells read-only SQL from SQL that writes", function()
