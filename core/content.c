@@ -1,4 +1,4 @@
-/* Slug making and checking for entries and terms. */
+/* Slug making and checking for entries and terms, and the check of every stored text. */
 #include "content.h"
 
 #include <string.h>
@@ -78,4 +78,89 @@ int qr_content_slug_valid(const char *slug, size_t len, size_t max) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return 0;
   }
   return 1;
+}
+
+/* The first code point of valid UTF-8 s that XML 1.0 cannot carry (its Char production), or a
+ * Unicode noncharacter, with its byte offset in *at; -1 when there is none. Those are C0
+ * controls but tab, LF and CR, U+FDD0..U+FDEF and U+xFFFE/U+xFFFF of every plane (surrogates
+ * are not valid UTF-8). One pass; only bytes that can start such a character are decoded. */
+/* Bytes qr_content_xml_bad must look at: C0 controls but tab, LF and CR; lead bytes 0xEF..0xF4. */
+static const unsigned char xml_look[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    [0xEF] = 1, [0xF0] = 1, [0xF1] = 1, [0xF2] = 1, [0xF3] = 1, [0xF4] = 1, [0xF5] = 1, [0xF6] = 1,
+    [0xF7] = 1};
+
+long qr_content_xml_bad(const char *str, size_t len, size_t *at) {
+  const unsigned char *s = (const unsigned char *)str;
+  for (size_t i = 0; i < len; i++) {
+    while (i < len && !xml_look[s[i]]) i++; /* the common case: one table look-up a byte */
+    if (i == len) break;
+    unsigned char c = s[i];
+    if (c < 0x20) {
+      if (c == '\t' || c == '\n' || c == '\r') continue;
+      *at = i;
+      return c;
+    }
+    if (c < 0xEF) continue;
+    uint32_t cp;
+    int n = qr_utf8_decode((const char *)s + i, len - i, &cp);
+    if (n <= 0) continue; /* the caller checked the UTF-8 */
+    if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE) {
+      *at = i;
+      return (long)cp;
+    }
+    i += (size_t)n - 1;
+  }
+  return -1;
+}
+
+size_t qr_content_chars(const char *s, size_t n) {
+  size_t chars = 0; /* the bytes that do not continue a code point */
+  for (size_t i = 0; i < n; i++) chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+  return chars;
+}
+
+static int is_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); } /* Lua's %s */
+
+/* In the order saves have always checked: a bulk run makes thousands of these. */
+qr_text_problem_t qr_content_text_check(const char *s, size_t len, int required, long long max_chars,
+                                        long long max_bytes, qr_text_info_t *info) {
+  qr_text_info_t dummy;
+  if (!info) info = &dummy;
+  memset(info, 0, sizeof *info);
+  const unsigned char *u = (const unsigned char *)s;
+  if (required) {
+    size_t i = 0;
+    while (i < len && is_space(u[i])) i++;
+    if (i == len) return QR_TEXT_MISSING;
+  }
+  if (!qr_utf8_valid(s, len)) return QR_TEXT_UTF8;
+  size_t at;
+  long bad = qr_content_xml_bad(s, len, &at);
+  if (bad >= 0) {
+    info->cp = bad;
+    info->char_at = qr_content_chars(s, at) + 1;
+    return QR_TEXT_CHAR;
+  }
+  if (max_bytes >= 0 && len > (size_t)max_bytes) return QR_TEXT_BYTES;
+  if (max_chars >= 0) {
+    size_t n = qr_content_chars(s, len);
+    if (n > (size_t)max_chars) {
+      info->chars = n;
+      return QR_TEXT_CHARS;
+    }
+  }
+  info->padded = len > 0 && (is_space(u[0]) || is_space(u[len - 1]));
+  return QR_TEXT_OK;
+}
+
+const char *qr_content_text_problem(qr_text_problem_t p) {
+  switch (p) {
+  case QR_TEXT_MISSING: return "missing";
+  case QR_TEXT_UTF8: return "utf8";
+  case QR_TEXT_CHAR: return "char";
+  case QR_TEXT_BYTES: return "bytes";
+  case QR_TEXT_CHARS: return "chars";
+  default: return NULL;
+  }
 }

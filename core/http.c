@@ -42,7 +42,14 @@ struct qr_http_server_s {
   unsigned output_closed;    /* connections closed for it since that line */
 };
 
-enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_LINGER, ST_CLOSING };
+/* ST_WAIT: a complete request whose answer was deferred (qr_http_defer). */
+enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_WAIT, ST_LINGER, ST_CLOSING };
+
+struct qr_http_deferred_s {
+  conn *c;              /* NULL once the connection has gone */
+  qr_http_request_t req; /* its pointers lie in c, which parses nothing while it waits */
+  int keep_alive;       /* what the request asked for */
+};
 #define LINGER_MS 2000
 #define DRAIN_GRACE_MS 1000
 
@@ -80,6 +87,7 @@ struct conn {
   qr_tls_conn_t *tls; /* NULL: plain HTTP */
   int tls_seen;       /* the first bytes were looked at */
   char id[32];        /* the current request's id */
+  qr_http_deferred_t *deferred; /* the answer being waited for (ST_WAIT), or NULL */
 };
 
 static const llhttp_settings_t *parser_settings(void);
@@ -333,6 +341,7 @@ static void on_handle_closed(uv_handle_t *h) {
   qr_buf_free(&c->unparsed);
   free(c->headers);
   qr_tls_conn_free(c->tls);
+  if (c->deferred) c->deferred->c = NULL; /* its answer will have no one to go to */
   if (c->remote[0]) ip_add(s, c->remote, -1);
   if (c->prev) c->prev->next = c->next; else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -1094,8 +1103,17 @@ static int on_message_complete(llhttp_t *p) {
   uv_os_fd_t fd;
   req.fd = !c->tls && !uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) &&
            uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? fd : -1;
+  req.conn = c;
   qr_http_response_t res = {.status = 200};
   s->cbs.handle(s->cbs.ud, &req, &res);
+  if (c->deferred) { /* answered later: parse nothing more until then */
+    c->deferred->req = req;
+    c->deferred->keep_alive = llhttp_should_keep_alive(p);
+    qr_http_response_free(&res);
+    c->state = ST_WAIT;
+    c->paused = 1;
+    return HPE_PAUSED;
+  }
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
   respond(c, &req, &res, keep_alive);
   qr_http_response_free(&res);
@@ -1228,7 +1246,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     /* EOF between requests (a client that half-closes after its last pipelined request): what
      * it asked for is still answered, then the connection closes (on_written). */
-    if (nread == UV_EOF && c->state == ST_IDLE && !c->close_after &&
+    if (nread == UV_EOF && (c->state == ST_IDLE || c->state == ST_WAIT) && !c->close_after &&
         (c->paused || uv_stream_get_write_queue_size(stream) > 0)) {
       c->peer_eof = 1;
       uv_read_stop(stream);
@@ -1264,6 +1282,50 @@ static void resume_parsing(conn *c) {
   if (c->tls && !c->paused) tls_pump(c);
   if (!c->paused && !c->close_after && !c->peer_eof && c->state != ST_CLOSING && c->state != ST_LINGER)
     resume_reading(c);
+}
+
+qr_http_deferred_t *qr_http_defer(const qr_http_request_t *req) {
+  conn *c = req->conn;
+  if (!c || c->deferred || c->state == ST_CLOSING) return NULL;
+  c->deferred = qr_xcalloc(1, sizeof *c->deferred);
+  c->deferred->c = c;
+  return c->deferred;
+}
+
+int qr_http_is_deferred(const qr_http_request_t *req) {
+  conn *c = req->conn;
+  return c && c->deferred && c->state != ST_WAIT; /* asked for during this handler call */
+}
+
+const qr_http_request_t *qr_http_deferred_request(const qr_http_deferred_t *d) {
+  return d->c && d->c->state == ST_WAIT ? &d->req : NULL;
+}
+
+void qr_http_deferred_finish(qr_http_deferred_t *d, qr_http_response_t *res) {
+  conn *c = d->c;
+  if (c) {
+    c->deferred = NULL;
+    if (c->state == ST_WAIT) {
+      qr_http_server_t *s = c->srv;
+      int keep_alive = d->keep_alive && !res->close && !s->draining;
+      c->state = ST_IDLE;
+      respond(c, &d->req, res, keep_alive);
+      if (c->state != ST_CLOSING && c->state != ST_LINGER) {
+        if (!keep_alive) {
+          c->close_after = 1; /* the closing write's callback lingers, then closes */
+        } else {
+          c->queue_mark = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+          start_timer(c, s->limits.idle_timeout_ms, 0);
+          /* Back-pressure as after any answer: parsing resumes once the client reads. */
+          if (c->queue_mark <= s->limits.write_queue_max) resume_parsing(c);
+          if (c->state == ST_IDLE && c->peer_eof && !c->paused && !uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp))
+            conn_close(c);
+        }
+      }
+    }
+  }
+  qr_http_response_free(res);
+  free(d);
 }
 
 static void on_connection(uv_stream_t *server, int status) {

@@ -50,6 +50,7 @@ typedef struct {
   int accepts_gzip;    /* 1 when Accept-Encoding takes gzip (a "gzip" or "*" coding, q not 0) */
   int fd;              /* the connection's socket when it is plain HTTP with nothing unsent (the
                         * master's watchdog may answer a stuck request there), else -1 */
+  void *conn;          /* the connection it came on (for qr_http_defer); NULL when made elsewhere */
 } qr_http_request_t;
 
 /* The first header named name (lower-case), or NULL. Borrowed from req. */
@@ -139,6 +140,26 @@ void qr_http_headers_free(qr_http_headers_t *h);
 
 /* Called once per complete request, in order, on the loop thread. */
 typedef void (*qr_http_handler_cb)(void *ud, const qr_http_request_t *req, qr_http_response_t *res);
+
+/* An answer given later: a handler whose answer waits for work off the loop (a password hash on
+ * the thread pool) calls qr_http_defer during its call and returns with res untouched. The
+ * connection then reads and parses nothing more (pipelined requests wait, in order) until
+ * qr_http_deferred_finish sends the answer; other connections are served meanwhile. */
+typedef struct qr_http_deferred_s qr_http_deferred_t;
+
+/* Returns the handle the answer is finished with, or NULL when req cannot wait (made outside a
+ * connection, or already deferred). Owned by the server until qr_http_deferred_finish. */
+qr_http_deferred_t *qr_http_defer(const qr_http_request_t *req);
+
+/* 1 when the handler called qr_http_defer for req. */
+int qr_http_is_deferred(const qr_http_request_t *req);
+
+/* The request as the handler saw it (borrowed until finish), or NULL when the client has gone. */
+const qr_http_request_t *qr_http_deferred_request(const qr_http_deferred_t *d);
+
+/* Sends res (when the client is still there) as the answer to the deferred request, frees res's
+ * contents and d, and lets the connection go on with its next request. On the loop thread. */
+void qr_http_deferred_finish(qr_http_deferred_t *d, qr_http_response_t *res);
 
 /* Called once per response after it was queued, with what was sent: the status (304 when the
  * validators matched) and the body bytes (the gzip variant's size, 0 for HEAD). For errors the

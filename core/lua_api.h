@@ -13,6 +13,12 @@ void qr_lua_content_open(lua_State *L);
 void qr_lua_os_open(lua_State *L);
 void qr_lua_router_open(lua_State *L);
 void qr_lua_crypto_open(lua_State *L);
+/* argon2id for the thread pool (no Lua; safe on any thread): hash pw into out ("$argon2id$v=19$
+ * m=65536,t=3,p=1$...", RFC 9106's second recommended option), 0 or -1; verify: 1 when pw
+ * matches encoded. */
+#define QR_PASSWORD_HASH_MAX 128
+int qr_crypto_password_hash(const char *pw, size_t len, char out[QR_PASSWORD_HASH_MAX]);
+int qr_crypto_password_verify(const char *encoded, const char *pw, size_t len);
 void qr_lua_server_open(lua_State *L);
 void qr_lua_template_open(lua_State *L); /* core.template_* */
 void qr_lua_markdown_open(lua_State *L); /* core.markdown_render */
@@ -20,6 +26,7 @@ void qr_lua_html_open(lua_State *L);     /* core.html_*, core.url_safe */
 void qr_lua_related_open(lua_State *L);  /* core.related_rank */
 void qr_lua_regex_open(lua_State *L);    /* core.regex (PCRE2) */
 void qr_lua_media_open(lua_State *L);    /* core.media_probe, core.media_process (libvips) */
+void qr_lua_gzip_open(lua_State *L);     /* core.gzip (zlib) */
 
 /* A text buffer for a binding's output, in a new userdata pushed on the stack, so a Lua error
  * before the result is pushed cannot leak it (its __gc frees it). Owned by the userdata. */

@@ -38,46 +38,6 @@ static int l_utf8_valid(lua_State *L) {
 
 static int is_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); } /* Lua's %s */
 
-/* The first code point of valid UTF-8 s that XML 1.0 cannot carry (its Char production), or a
- * Unicode noncharacter, with its byte offset in *at; -1 when there is none. Those are C0
- * controls but tab, LF and CR, U+FDD0..U+FDEF and U+xFFFE/U+xFFFF of every plane (surrogates
- * are not valid UTF-8). One pass; only bytes that can start such a character are decoded. */
-/* Bytes xml_bad must look at: C0 controls but tab, LF and CR; lead bytes 0xEF..0xF4. */
-static const unsigned char xml_look[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    [0xEF] = 1, [0xF0] = 1, [0xF1] = 1, [0xF2] = 1, [0xF3] = 1, [0xF4] = 1, [0xF5] = 1, [0xF6] = 1,
-    [0xF7] = 1};
-
-static long xml_bad(const unsigned char *s, size_t len, size_t *at) {
-  for (size_t i = 0; i < len; i++) {
-    while (i < len && !xml_look[s[i]]) i++; /* the common case: one table look-up a byte */
-    if (i == len) break;
-    unsigned char c = s[i];
-    if (c < 0x20) {
-      if (c == '\t' || c == '\n' || c == '\r') continue;
-      *at = i;
-      return c;
-    }
-    if (c < 0xEF) continue;
-    uint32_t cp;
-    int n = qr_utf8_decode((const char *)s + i, len - i, &cp);
-    if (n <= 0) continue; /* the caller checked the UTF-8 */
-    if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE) {
-      *at = i;
-      return (long)cp;
-    }
-    i += (size_t)n - 1;
-  }
-  return -1;
-}
-
-/* Code points in s[0..off). */
-static lua_Integer chars_before(const unsigned char *s, size_t off) {
-  lua_Integer n = 0;
-  for (size_t i = 0; i < off; i++) n += (s[i] & 0xC0) != 0x80;
-  return n;
-}
-
 /* core.trim(s) -> s without leading and trailing whitespace (Lua's %s). In C: the obvious
  * pattern ("%s+$") is quadratic in a run of inner whitespace. */
 static int l_trim(lua_State *L) {
@@ -91,13 +51,13 @@ static int l_trim(lua_State *L) {
   return 1;
 }
 
-/* core.xml_text(s) -> s without the characters xml_bad finds (and without invalid UTF-8
+/* core.xml_text(s) -> s without the characters qr_content_xml_bad finds (and without invalid UTF-8
  * sequences, byte by byte): for XML output of text stored before input was checked. Returns s
  * itself, without a copy, when nothing is dropped. */
 static int l_xml_text(lua_State *L) {
   size_t len, at;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
-  if (qr_utf8_valid((const char *)s, len) && xml_bad(s, len, &at) < 0) {
+  if (qr_utf8_valid((const char *)s, len) && qr_content_xml_bad((const char *)s, len, &at) < 0) {
     lua_settop(L, 1);
     return 1;
   }
@@ -111,7 +71,7 @@ static int l_xml_text(lua_State *L) {
       i++;
       continue;
     }
-    if (xml_bad(s + i, (size_t)n, &at) < 0) luaL_addlstring(&b, (const char *)s + i, (size_t)n);
+    if (qr_content_xml_bad((const char *)s + i, (size_t)n, &at) < 0) luaL_addlstring(&b, (const char *)s + i, (size_t)n);
     i += (size_t)n;
   }
   luaL_pushresult(&b);
@@ -123,15 +83,15 @@ static int l_xml_text(lua_State *L) {
 static int l_xml_char(lua_State *L) {
   size_t len, at;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
-  long cp = xml_bad(s, len, &at);
+  long cp = qr_content_xml_bad((const char *)s, len, &at);
   if (cp < 0) return 0;
   lua_pushinteger(L, cp);
-  lua_pushinteger(L, chars_before(s, at) + 1);
+  lua_pushinteger(L, (lua_Integer)qr_content_chars((const char *)s, at) + 1);
   return 2;
 }
 
 /* core.text_check(v, required, max_chars, max_bytes) -> nil, padded | problem [, characters]
- * The checks content.lua makes of a text column before a save, in its order and in one call (a
+ * The checks a save makes of a text column (quire.types TEXT_RULES), in its order and in one call (a
  * bulk run makes thousands): problem is "missing" (nil; or blank, when required), "type" (not a
  * string), "utf8", "char" (a character XML 1.0 cannot carry, or a noncharacter: with its code
  * point and its character number), "bytes" (over max_bytes) or "chars" (over max_chars, with
@@ -151,43 +111,25 @@ static int l_text_check(lua_State *L) {
     return 1;
   }
   size_t len;
-  const unsigned char *s = (const unsigned char *)lua_tolstring(L, 1, &len);
-  if (required) {
-    size_t i = 0;
-    while (i < len && is_space(s[i])) i++;
-    if (i == len) {
-      lua_pushliteral(L, "missing");
-      return 1;
-    }
+  const char *s = lua_tolstring(L, 1, &len);
+  qr_text_info_t info;
+  qr_text_problem_t p = qr_content_text_check(s, len, required, max_chars, max_bytes, &info);
+  if (p == QR_TEXT_OK) {
+    lua_pushnil(L);
+    lua_pushboolean(L, info.padded);
+    return 2;
   }
-  if (!qr_utf8_valid((const char *)s, len)) {
-    lua_pushliteral(L, "utf8");
-    return 1;
-  }
-  size_t at;
-  long bad = xml_bad(s, len, &at);
-  if (bad >= 0) {
-    lua_pushliteral(L, "char");
-    lua_pushinteger(L, bad);
-    lua_pushinteger(L, chars_before(s, at) + 1);
+  lua_pushstring(L, qr_content_text_problem(p));
+  if (p == QR_TEXT_CHAR) {
+    lua_pushinteger(L, info.cp);
+    lua_pushinteger(L, (lua_Integer)info.char_at);
     return 3;
   }
-  if (max_bytes >= 0 && len > (size_t)max_bytes) {
-    lua_pushliteral(L, "bytes");
-    return 1;
+  if (p == QR_TEXT_CHARS) {
+    lua_pushinteger(L, (lua_Integer)info.chars);
+    return 2;
   }
-  if (max_chars >= 0) {
-    lua_Integer n = 0; /* code points: the bytes that do not continue one */
-    for (size_t i = 0; i < len; i++) n += (s[i] & 0xC0) != 0x80;
-    if (n > max_chars) {
-      lua_pushliteral(L, "chars");
-      lua_pushinteger(L, n);
-      return 2;
-    }
-  }
-  lua_pushnil(L);
-  lua_pushboolean(L, len > 0 && (is_space(s[0]) || is_space(s[len - 1])));
-  return 2;
+  return 1;
 }
 
 #define COPY_DEPTH 64

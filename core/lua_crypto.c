@@ -41,6 +41,22 @@ static int l_hmac_sha256(lua_State *L) {
   return 1;
 }
 
+/* core.hmac("sha1"|"sha256"|"sha512", key, message) -> the raw MAC (TOTP, RFC 6238) */
+static int l_hmac(lua_State *L) {
+  static const char *const names[] = {"sha1", "sha256", "sha512", NULL};
+  static const mbedtls_md_type_t types[] = {MBEDTLS_MD_SHA1, MBEDTLS_MD_SHA256, MBEDTLS_MD_SHA512};
+  int alg = luaL_checkoption(L, 1, NULL, names);
+  size_t klen, mlen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  const char *msg = luaL_checklstring(L, 3, &mlen);
+  unsigned char out[64];
+  const mbedtls_md_info_t *md = mbedtls_md_info_from_type(types[alg]);
+  if (!md || mbedtls_md_hmac(md, (const unsigned char *)key, klen, (const unsigned char *)msg, mlen, out) != 0)
+    return luaL_error(L, "HMAC-%s failed", names[alg]);
+  lua_pushlstring(L, (const char *)out, mbedtls_md_get_size(md));
+  return 1;
+}
+
 /* core.equal(a, b) -> true when equal, in time that does not depend on where they differ */
 static int l_equal(lua_State *L) {
   size_t alen, blen;
@@ -53,16 +69,24 @@ static int l_equal(lua_State *L) {
   return 1;
 }
 
+int qr_crypto_password_hash(const char *pw, size_t len, char out[QR_PASSWORD_HASH_MAX]) {
+  unsigned char salt[16];
+  if (getrandom(salt, sizeof salt, 0) != (ssize_t)sizeof salt) return -1;
+  return argon2id_hash_encoded(3, 1 << 16, 1, pw, len, salt, sizeof salt, 32, out, QR_PASSWORD_HASH_MAX) == ARGON2_OK
+             ? 0 : -1;
+}
+
+int qr_crypto_password_verify(const char *encoded, const char *pw, size_t len) {
+  return argon2id_verify(encoded, pw, len) == ARGON2_OK;
+}
+
 /* core.password_hash(password) -> "$argon2id$v=19$m=65536,t=3,p=1$..." (RFC 9106's second
  * recommended option: 64 MiB, 3 passes) */
 static int l_password_hash(lua_State *L) {
   size_t plen;
   const char *pw = luaL_checklstring(L, 1, &plen);
-  unsigned char salt[16];
-  if (getrandom(salt, sizeof salt, 0) != (ssize_t)sizeof salt) return luaL_error(L, "getrandom failed");
-  char encoded[128];
-  int rc = argon2id_hash_encoded(3, 1 << 16, 1, pw, plen, salt, sizeof salt, 32, encoded, sizeof encoded);
-  if (rc != ARGON2_OK) return luaL_error(L, "argon2id: %s", argon2_error_message(rc));
+  char encoded[QR_PASSWORD_HASH_MAX];
+  if (qr_crypto_password_hash(pw, plen, encoded) != 0) return luaL_error(L, "argon2id hashing failed");
   lua_pushstring(L, encoded);
   return 1;
 }
@@ -72,12 +96,12 @@ static int l_password_verify(lua_State *L) {
   size_t plen;
   const char *encoded = luaL_checkstring(L, 1);
   const char *pw = luaL_checklstring(L, 2, &plen);
-  lua_pushboolean(L, argon2id_verify(encoded, pw, plen) == ARGON2_OK);
+  lua_pushboolean(L, qr_crypto_password_verify(encoded, pw, plen));
   return 1;
 }
 
 void qr_lua_crypto_open(lua_State *L) {
-  static const luaL_Reg fns[] = {{"random_bytes", l_random_bytes}, {"hmac_sha256", l_hmac_sha256},
+  static const luaL_Reg fns[] = {{"random_bytes", l_random_bytes}, {"hmac_sha256", l_hmac_sha256}, {"hmac", l_hmac},
                                  {"equal", l_equal}, {"password_hash", l_password_hash},
                                  {"password_verify", l_password_verify}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

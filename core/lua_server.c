@@ -20,9 +20,15 @@
 #include "tls.h"
 #include "worker.h"
 
+typedef struct hash_job hash_job;
+
 typedef struct {
   lua_State *L;
   int handler_ref;
+  /* Password hashes on the thread pool (limits.password_hashes at once, limits.password_queue
+   * waiting): argon2id takes ~100 ms and 64 MiB, never on the loop. */
+  unsigned hashes_max, queue_max, running, waiting;
+  hash_job *queue_head, *queue_tail;
   qr_worker_t *worker;
   qr_cache_t *cache;  /* NULL with --no-cache */
   qr_tls_t *tls;      /* NULL without TLS listeners */
@@ -127,6 +133,161 @@ static void fill_headers(lua_State *L, int idx, qr_http_response_t *res) {
   }
 }
 
+/* --- password hashes off the loop
+ * A handler that waits for a hash returns a job table instead of its answer: { kind = "verify"
+ * | "hash", hash =, password =, resume = fn }. The request is deferred (qr_http_defer), the hash
+ * runs on libuv's thread pool, and resume(result [, err]) is called on the loop afterwards (a
+ * fresh pcall, under its own instruction budget in app.lua) for the answer. A job is not a
+ * coroutine: the budget of the call that asked lives on the C stack of core.budget_call, and
+ * other requests run on the same Lua state while the hash does. */
+static void answer(worker_ud *w, const qr_http_request_t *req, int rc, int top, qr_http_response_t *res,
+                   qr_worker_page_t *page);
+static int traceback(lua_State *L);
+
+struct hash_job {
+  uv_work_t work;
+  worker_ud *w;
+  qr_http_deferred_t *d;
+  hash_job *next; /* in the waiting queue */
+  int resume_ref;
+  int verify;     /* 1: check pw against encoded; 0: hash pw */
+  int result;     /* verify: 1 on a match; hash: 0 or -1 */
+  char encoded[QR_PASSWORD_HASH_MAX * 2];
+  size_t pwlen;
+  char *pw;
+};
+
+#define PASSWORD_MAX 4096 /* bytes of a password a job takes (quire.auth takes 1024) */
+
+/* Reads the job table at idx into a new job (NULL and a logged reason when it is malformed). */
+static hash_job *job_from(worker_ud *w, int idx) {
+  lua_State *L = w->L;
+  size_t plen = 0, hlen = 0;
+  lua_getfield(L, idx, "kind");
+  const char *kind = lua_tostring(L, -1);
+  lua_getfield(L, idx, "password");
+  const char *pw = lua_tolstring(L, -1, &plen);
+  lua_getfield(L, idx, "hash");
+  const char *encoded = lua_tolstring(L, -1, &hlen);
+  lua_getfield(L, idx, "resume");
+  int verify = kind && strcmp(kind, "verify") == 0;
+  if (!kind || (!verify && strcmp(kind, "hash") != 0) || !pw || plen > PASSWORD_MAX || !lua_isfunction(L, -1) ||
+      (verify && (!encoded || hlen >= sizeof(((hash_job *)0)->encoded)))) {
+    lua_pop(L, 4);
+    return NULL;
+  }
+  hash_job *j = qr_xcalloc(1, sizeof *j);
+  j->w = w;
+  j->verify = verify;
+  j->resume_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (verify) memcpy(j->encoded, encoded, hlen + 1);
+  j->pw = qr_xmalloc(plen + 1);
+  memcpy(j->pw, pw, plen);
+  j->pwlen = plen;
+  lua_pop(L, 3);
+  j->work.data = j;
+  return j;
+}
+
+static void job_free(hash_job *j) {
+  luaL_unref(j->w->L, LUA_REGISTRYINDEX, j->resume_ref);
+  explicit_bzero(j->pw, j->pwlen);
+  free(j->pw);
+  free(j);
+}
+
+static void hash_work(uv_work_t *work) {
+  hash_job *j = work->data;
+  if (j->verify) j->result = qr_crypto_password_verify(j->encoded, j->pw, j->pwlen);
+  else j->result = qr_crypto_password_hash(j->pw, j->pwlen, j->encoded);
+}
+
+/* Pushes resume and its arguments: the result, or nil and why ("busy", "failed"). */
+static int push_resume(lua_State *L, hash_job *j, const char *err) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, j->resume_ref);
+  if (err) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+  } else if (j->verify) {
+    lua_pushboolean(L, j->result);
+    lua_pushnil(L);
+  } else if (j->result == 0) {
+    lua_pushstring(L, j->encoded);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+    lua_pushliteral(L, "failed");
+  }
+  return 2;
+}
+
+static void hash_done(uv_work_t *work, int status);
+static int resume_now(worker_ud *w, hash_job *j, const char *err, int top);
+
+static void queue_work(hash_job *j) {
+  j->w->running++;
+  if (uv_queue_work(qr_server_worker_loop(), &j->work, hash_work, hash_done) != 0) {
+    /* libuv refused the work (it does not, for a valid loop): do it here rather than lose it. */
+    hash_work(&j->work);
+    hash_done(&j->work, 0);
+  }
+}
+
+/* Runs the job's continuation and sends its answer on the deferred request. */
+static void finish(hash_job *j, const char *err) {
+  worker_ud *w = j->w;
+  lua_State *L = w->L;
+  qr_http_deferred_t *d = j->d;
+  const qr_http_request_t *req = qr_http_deferred_request(d);
+  qr_http_response_t res = {.status = 200};
+  qr_worker_page_t page = {.max_age = -1};
+  if (req) { /* the client is still there */
+    int top = lua_gettop(L);
+    answer(w, req, resume_now(w, j, err, top), top, &res, &page);
+    qr_worker_finish(w->worker, req, &res, &page);
+  } else {
+    job_free(j);
+  }
+  qr_buf_free(&page.tags);
+  qr_http_deferred_finish(d, &res);
+}
+
+static void hash_done(uv_work_t *work, int status) {
+  hash_job *j = work->data;
+  worker_ud *w = j->w;
+  w->running--;
+  if (w->queue_head && w->running < w->hashes_max) { /* the next waiting job gets the slot */
+    hash_job *next = w->queue_head;
+    w->queue_head = next->next;
+    if (!w->queue_head) w->queue_tail = NULL;
+    w->waiting--;
+    queue_work(next);
+  }
+  finish(j, status == UV_ECANCELED ? "busy" : NULL);
+}
+
+/* Starts (or queues) a job whose request was deferred. */
+static void hash_start(worker_ud *w, hash_job *j) {
+  if (w->running < w->hashes_max) {
+    queue_work(j);
+  } else {
+    if (w->queue_tail) w->queue_tail->next = j; else w->queue_head = j;
+    w->queue_tail = j;
+    w->waiting++;
+  }
+}
+
+/* Calls the job's continuation here and now (the job is freed); its answer is left at top + 2
+ * (a traceback handler at top + 1). */
+static int resume_now(worker_ud *w, hash_job *j, const char *err, int top) {
+  lua_State *L = w->L;
+  lua_settop(L, top);
+  lua_pushcfunction(L, traceback);
+  push_resume(L, j, err);
+  job_free(j);
+  return lua_pcall(L, 2, 6, top + 1);
+}
+
 /* The renderer worker.c calls: handler(req) -> status, headers, body, tags, private, max_age.
  * req carries the server's request id. Header names are interned once as the vector is filled. */
 static void render(void *ud, const qr_http_request_t *req, long long data_version, qr_http_response_t *res,
@@ -166,8 +327,37 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
     lua_setfield(L, -2, req->headers[i].name);
   }
   lua_setfield(L, -2, "headers");
-  if (lua_pcall(L, 1, 6, top + 1) != LUA_OK) {
-    qr_log(QR_LOG_ERROR, "request %s: the request handler failed: %s", req->id, lua_tostring(L, -1));
+  lua_pushboolean(L, req->secure);
+  lua_setfield(L, -2, "secure");
+  int rc = lua_pcall(L, 1, 6, top + 1);
+  if (rc == LUA_OK && lua_istable(L, top + 2)) { /* it waits for a password hash */
+    hash_job *j = job_from(w, top + 2);
+    if (!j) {
+      lua_settop(L, top);
+      lua_pushliteral(L, "the request handler returned a malformed password job");
+      rc = LUA_ERRRUN;
+    } else if (w->running >= w->hashes_max && w->waiting >= w->queue_max) {
+      rc = resume_now(w, j, "busy", top); /* limits.password_queue is full: the handler says 503 */
+    } else if ((j->d = qr_http_defer(req)) != NULL) {
+      hash_start(w, j);
+      lua_settop(L, top);
+      return;
+    } else { /* a request that cannot wait (made outside a connection): hash here */
+      hash_work(&j->work);
+      rc = resume_now(w, j, NULL, top);
+    }
+  }
+  answer(w, req, rc, top, res, page);
+}
+
+/* Reads the handler's answer (status, headers, body, tags, private, max_age at top + 2...) into
+ * res and page, or a 500 when rc says it failed (its message on top). Empties the stack to top. */
+static void answer(worker_ud *w, const qr_http_request_t *req, int rc, int top, qr_http_response_t *res,
+                   qr_worker_page_t *page) {
+  lua_State *L = w->L;
+  if (rc != LUA_OK || lua_istable(L, top + 2)) {
+    qr_log(QR_LOG_ERROR, "request %s: the request handler failed: %s", req->id,
+           rc != LUA_OK ? lua_tostring(L, -1) : "it asked for a second password hash");
     res->status = 500;
     res->body.len = 0;
     qr_buf_puts(&res->body, "Internal Server Error\n");
@@ -356,6 +546,7 @@ static int l_serve_worker(lua_State *L) {
   qr_http_limits_t limits;
   qr_http_limits_default(&limits);
   size_t stale_grace_ms = 0;
+  unsigned hashes_max = 2, queue_max = 64;
   lua_getfield(L, 1, "limits");
   if (lua_istable(L, -1)) {
     int t = lua_gettop(L);
@@ -373,11 +564,13 @@ static int l_serve_worker(lua_State *L) {
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
     limits.max_per_ip = (unsigned)opt_size(L, t, "connections_per_ip", limits.max_per_ip);
     stale_grace_ms = opt_size(L, t, "stale_grace_ms", 0);
+    hashes_max = (unsigned)opt_size(L, t, "password_hashes", hashes_max);
+    queue_max = (unsigned)opt_size(L, t, "password_queue", queue_max);
     qr_server_worker_deadlines((unsigned)opt_size(L, t, "watchdog_timeout_ms", 0),
                                (unsigned)opt_size(L, t, "drain_timeout_ms", 0));
   }
   lua_pop(L, 1);
-  worker_ud w = {.L = L};
+  worker_ud w = {.L = L, .hashes_max = hashes_max ? hashes_max : 1, .queue_max = queue_max};
   qr_server_worker_defer(NULL);
   qr_worker_opts_t wo = {.render = render, .ud = &w};
   char hsts[256] = "";

@@ -767,6 +767,9 @@ static qr_server_defer_cb defer_fn;            /* qr_server_worker_defer */
 
 void qr_server_worker_defer(qr_server_defer_cb fn) { defer_fn = fn; }
 
+static uv_loop_t *worker_loop; /* qr_server_worker_loop */
+uv_loop_t *qr_server_worker_loop(void) { return worker_loop; }
+
 void qr_server_worker_deadlines(unsigned watchdog_timeout_ms, unsigned drain_timeout_ms) {
   own_request_ms = watchdog_timeout_ms;
   own_drain_ms = drain_timeout_ms;
@@ -865,6 +868,7 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   for (int i = 0; i < n; i++) fcntl(listeners[i].fd, F_SETFD, FD_CLOEXEC);
   worker_ctx w = {0};
   uv_loop_init(&w.loop);
+  worker_loop = &w.loop;
   uv_signal_init(&w.loop, &w.sigterm);
   w.sigterm.data = &w;
   uv_signal_start(&w.sigterm, on_worker_sigterm, SIGTERM);
@@ -906,5 +910,6 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
   uv_run(&w.loop, UV_RUN_DEFAULT);
   qr_log_access_flush();
   uv_loop_close(&w.loop);
+  worker_loop = NULL;
   return 0;
 }

@@ -49,6 +49,10 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
 typedef int (*qr_server_defer_cb)(void *ud, int run);
 void qr_server_worker_defer(qr_server_defer_cb fn);
 
+/* The loop of the worker running in this process (for work queued off it: uv_queue_work), or
+ * NULL outside qr_server_worker. Borrowed. */
+uv_loop_t *qr_server_worker_loop(void);
+
 /* The worker's own deadlines (from the site.lua it loaded; 0: the master's), for the watchdog
  * and the drain; call before qr_server_worker. So a reload that changes them takes effect. */
 void qr_server_worker_deadlines(unsigned watchdog_timeout_ms, unsigned drain_timeout_ms);

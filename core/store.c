@@ -9,6 +9,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "content.h"
 #include "embedded.h"
 #include "util.h"
 
@@ -296,6 +297,25 @@ static void sql_utf8_valid(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   sqlite3_result_int(ctx, qr_utf8_valid(s ? s : "", (size_t)sqlite3_value_bytes(argv[0])));
 }
 
+/* SQL text_check(x, required, max_chars, max_bytes): NULL when text x passes the check every
+ * stored text gets (qr_content_text_check; a NULL limit is none), else what is wrong with it:
+ * 'missing' (NULL, or blank when required), 'utf8', 'char', 'bytes' or 'chars'. Set-based writes
+ * (lua/quire/replace.lua) refuse what a save refuses. */
+static void sql_text_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_text(ctx, "missing", -1, SQLITE_STATIC);
+    return;
+  }
+  const char *s = (const char *)sqlite3_value_blob(argv[0]);
+  size_t len = (size_t)sqlite3_value_bytes(argv[0]);
+  long long max_chars = sqlite3_value_type(argv[2]) == SQLITE_NULL ? -1 : sqlite3_value_int64(argv[2]);
+  long long max_bytes = sqlite3_value_type(argv[3]) == SQLITE_NULL ? -1 : sqlite3_value_int64(argv[3]);
+  const char *problem = qr_content_text_problem(
+      qr_content_text_check(s ? s : "", len, sqlite3_value_int(argv[1]), max_chars, max_bytes, NULL));
+  if (problem) sqlite3_result_text(ctx, problem, -1, SQLITE_STATIC);
+}
+
 /* Rewrites a failed open's message to say which file, why (SQLite's own "unable to open
  * database file" names neither) and what to do. The reason is asked of the file system: SQLite's
  * last errno is often that of a later attempt (ENOENT for a -wal it could not create). */
@@ -366,6 +386,9 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
   sqlite3_create_function_v2(s->db, "utf8_valid", 1,
                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
                              sql_utf8_valid, NULL, NULL, NULL);
+  sqlite3_create_function_v2(s->db, "text_check", 4,
+                             SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                             sql_text_check, NULL, NULL, NULL);
   if (opts->migrate) rc = qr_store_migrate(s);
 done:
   if (rc) {

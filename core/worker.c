@@ -281,6 +281,14 @@ int qr_worker_refresh(qr_worker_t *w, int run) {
   return w->nrefresh > 0;
 }
 
+/* What every answer carries: its request id, and HSTS over HTTPS. */
+static void stamp(qr_worker_t *w, const qr_http_request_t *req, qr_http_response_t *res) {
+  qr_http_response_header(res, "X-Request-Id", req->id);
+  size_t n;
+  if (req->secure && w->hsts && !qr_http_response_get(res, QR_HDR_STRICT_TRANSPORT_SECURITY, &n))
+    qr_http_response_header(res, "Strict-Transport-Security", w->hsts);
+}
+
 void qr_worker_handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
   qr_worker_t *w = ud;
   clock_gettime(CLOCK_MONOTONIC, &w->t0);
@@ -308,6 +316,7 @@ void qr_worker_handle(void *ud, const qr_http_request_t *req, qr_http_response_t
     page->max_age = -1;
     page->tags.len = 0;
     w->o.render(w->o.ud, req, klen ? qr_cache_data_version(w->o.cache) : -1, res, page);
+    if (qr_http_is_deferred(req)) return; /* the renderer finishes it: qr_worker_finish */
     long lifetime = qr_worker_apply(res, page);
     if (w->o.edge_tags) qr_worker_edge_tags(res, page, lifetime);
     if (klen && lifetime != 0) {
@@ -316,10 +325,13 @@ void qr_worker_handle(void *ud, const qr_http_request_t *req, qr_http_response_t
         qr_http_response_header(res, "X-Cache", "miss");
     }
   }
-  qr_http_response_header(res, "X-Request-Id", req->id);
-  size_t n;
-  if (req->secure && w->hsts && !qr_http_response_get(res, QR_HDR_STRICT_TRANSPORT_SECURITY, &n))
-    qr_http_response_header(res, "Strict-Transport-Security", w->hsts);
+  stamp(w, req, res);
+}
+
+void qr_worker_finish(qr_worker_t *w, const qr_http_request_t *req, qr_http_response_t *res,
+                      const qr_worker_page_t *page) {
+  qr_worker_apply(res, page); /* never kept: a deferred request is no GET the cache answers */
+  stamp(w, req, res);
 }
 
 /* Appends s (n bytes, at most max of them) to out for a quoted log field: quotes, backslashes,

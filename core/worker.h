@@ -41,6 +41,11 @@ void qr_worker_free(qr_worker_t *w);
  * HSTS. A qr_http_handler_cb with w as ud. */
 void qr_worker_handle(void *w, const qr_http_request_t *req, qr_http_response_t *res);
 
+/* A renderer that deferred its answer (qr_http_defer) makes it later and passes it here before
+ * qr_http_deferred_finish: Cache-Control from page (it is never kept), request id, HSTS. */
+void qr_worker_finish(qr_worker_t *w, const qr_http_request_t *req, qr_http_response_t *res,
+                      const qr_worker_page_t *page);
+
 /* Stale-while-revalidate: a page the cache gave stale (qr_cache_get) is queued here, rendered
  * again after the answer was written, and kept (or dropped when it may not be kept any more).
  * With run 0 says whether a refresh is waiting; with run 1 does one and says whether more are. */

@@ -475,21 +475,21 @@ with open(os.path.join(work, "session.lua"), "w") as f:
             '  print(t .. " " .. quire.users.session_csrf(t))\n'
             'end\n')
 (ed_sess, ed_csrf), (au_sess, au_csrf) = [l.split() for l in run("run", os.path.join(work, "session.lua")).split("\n") if l]
-st, hd, doc = http("GET", "/api/admin/v1/users", headers={"Cookie": "quire_session=" + ed_sess}, template="/api/admin/v1/users")
+st, hd, doc = http("GET", "/api/admin/v1/users", headers={"Cookie": "__Host-quire_session=" + ed_sess}, template="/api/admin/v1/users")
 check("session reads the Admin API", st == 200 and "private" in hd.get("cache-control", ""), (st, hd))
 before = count()
-st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "Forged"}, headers={"Cookie": "quire_session=" + ed_sess},
+st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "Forged"}, headers={"Cookie": "__Host-quire_session=" + ed_sess},
                   template="/api/admin/v1/entries")
 check("session change without the CSRF token: 403", st == 403 and doc["error"]["code"] == "csrf" and count() == before, (st, doc))
 st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "Forged"},
-                  headers={"Cookie": "quire_session=" + ed_sess, "X-CSRF-Token": au_csrf}, template="/api/admin/v1/entries")
+                  headers={"Cookie": "__Host-quire_session=" + ed_sess, "X-CSRF-Token": au_csrf}, template="/api/admin/v1/entries")
 check("another session's CSRF token: 403", st == 403 and count() == before, (st, doc))
 st, _, doc = http("POST", "/api/admin/v1/entries", {"type": "opinion", "title": "From the web admin"},
-                  headers={"Cookie": "quire_session=" + ed_sess, "X-CSRF-Token": ed_csrf}, template="/api/admin/v1/entries")
+                  headers={"Cookie": "__Host-quire_session=" + ed_sess, "X-CSRF-Token": ed_csrf}, template="/api/admin/v1/entries")
 check("session change with its CSRF token", st == 201, (st, doc))
 web_id = doc["entries"][0]["id"]
 check("the session's user is the actor", db.execute("SELECT actor FROM revisions WHERE entry_id = ?", (web_id,)).fetchone()[0] == "maren")
-st, _, doc = http("DELETE", f"/api/admin/v1/entries/{web_id}", headers={"Cookie": "quire_session=" + au_sess, "X-CSRF-Token": au_csrf},
+st, _, doc = http("DELETE", f"/api/admin/v1/entries/{web_id}", headers={"Cookie": "__Host-quire_session=" + au_sess, "X-CSRF-Token": au_csrf},
                   template="/api/admin/v1/entries/{id}")
 check("an author's session cannot delete: 403", st == 403 and doc["error"]["code"] == "forbidden", (st, doc))
 

@@ -29,7 +29,8 @@ expect 0 "import --help" -- "$QUIRE" import --help
 check_out() { if [ "$out" = "$2" ]; then ok; else bad "$1: got '$out'"; fi; }
 check_out "import --help" "usage: quire import DIR | import --from wordpress FILE.xml [--dry-run]"
 expect 0 "export --help" -- "$QUIRE" export --help
-check_out "export --help" "usage: quire export --format jsonl|markdown DIR"
+contains "export --help" "usage: quire export --format jsonl|markdown DIR"
+contains "export --help" "usage: quire export --format html DIR"
 expect 2 "import without its folder" -- "$QUIRE" import
 check_out "import without its folder" "quire: usage: quire import DIR | import --from wordpress FILE.xml [--dry-run]"
 expect 0 "user passwd --help" -- "$QUIRE" user passwd --help; contains "user passwd --help" "usage: quire user passwd LOGIN"

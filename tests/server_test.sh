@@ -159,7 +159,7 @@ curl -s -X POST --data-binary "Story three, via the server" "$base/story/3/title
 stale=0
 for _ in $(seq 10); do curl -s "$base/story/3" | grep -q '^Story three, via the server' || stale=$((stale + 1)); done
 check "no stale page after a write through a worker ($stale stale)" test "$stale" = 0
-check "logged-in requests bypass the cache" bash -c "! curl -s -D - -o /dev/null -H 'Cookie: quire_session=abc' '$base/story/2' | grep -qi '^X-Cache'"
+check "logged-in requests bypass the cache" bash -c "! curl -s -D - -o /dev/null -H 'Cookie: __Host-quire_session=abc' '$base/story/2' | grep -qi '^X-Cache'"
 
 # --- handler-declared lifetimes: res:max_age(1) is served from the cache for a second, then
 # rendered again; Cache-Control reaches the client; no-cache pages are never kept.

@@ -40,5 +40,24 @@ int main(void) {
   CHECK(!qr_utf8_valid("\xe2\x82", 2));              /* truncated */
   CHECK(!qr_utf8_valid("\x80", 1));                  /* stray continuation */
   CHECK(qr_utf8_valid("a\0b", 3));                   /* NUL is valid UTF-8 */
+
+  /* The text check a save and a set-based write share, in its order. */
+  qr_text_info_t info;
+  CHECK(qr_content_text_check("A title", 7, 1, 300, -1, &info) == QR_TEXT_OK && !info.padded);
+  CHECK(qr_content_text_check(" padded ", 8, 1, 300, -1, &info) == QR_TEXT_OK && info.padded);
+  CHECK(qr_content_text_check(" \t\n", 3, 1, -1, -1, NULL) == QR_TEXT_MISSING);
+  CHECK(qr_content_text_check(" \t\n", 3, 0, -1, -1, NULL) == QR_TEXT_OK); /* blank, not required */
+  CHECK(qr_content_text_check("", 0, 0, -1, -1, NULL) == QR_TEXT_OK);
+  CHECK(qr_content_text_check("a\xff", 2, 1, -1, -1, NULL) == QR_TEXT_UTF8);
+  CHECK(qr_content_text_check("ab\x01", 3, 1, -1, -1, &info) == QR_TEXT_CHAR && info.cp == 1 && info.char_at == 3);
+  CHECK(qr_content_text_check("\xc3\xa9\xef\xbf\xbe", 5, 1, -1, -1, &info) == QR_TEXT_CHAR && info.cp == 0xFFFE
+        && info.char_at == 2);
+  CHECK(qr_content_text_check("tab\there\r\n", 10, 1, -1, -1, NULL) == QR_TEXT_OK);
+  CHECK(qr_content_text_check("caf\xc3\xa9", 5, 1, 4, -1, NULL) == QR_TEXT_OK);  /* 4 characters */
+  CHECK(qr_content_text_check("caf\xc3\xa9", 5, 1, 3, -1, &info) == QR_TEXT_CHARS && info.chars == 4);
+  CHECK(qr_content_text_check("caf\xc3\xa9", 5, 1, -1, 4, NULL) == QR_TEXT_BYTES); /* 5 bytes */
+  CHECK(qr_content_text_check("\x01\xff", 2, 1, 1, 1, NULL) == QR_TEXT_UTF8);    /* the first problem */
+  CHECK(strcmp(qr_content_text_problem(QR_TEXT_CHAR), "char") == 0);
+  CHECK(qr_content_text_problem(QR_TEXT_OK) == NULL);
   return check_summary("test_content");
 }

@@ -3,6 +3,7 @@
 -- carries a request id; the details go to the log, never to the reader.
 local core = require "quire.core"
 local budget_call = core.budget_call
+local auth = require "quire.auth"
 
 local M = {}
 
@@ -44,26 +45,8 @@ local function permalink_pattern(permalink)
   end))
 end
 
--- A nested page's parents' slugs ("level-1/level-2", fields.path), from decoded or JSON fields.
-local function parent_path(fields)
-  if type(fields) == "string" then
-    if not fields:find('"path"', 1, true) then return nil end
-    fields = require("cjson").decode(fields)
-  end
-  local p = type(fields) == "table" and fields.path
-  return type(p) == "string" and p ~= "" and p or nil
-end
-
--- The URL of an entry from its type's permalink.
-function M.permalink(t, entry)
-  local date = entry.published_at or entry.created_at or ""
-  local y, m, d = date:match("^(%d+)-(%d+)-(%d+)")
-  local slug = entry.slug
-  local parents = t.fields.path and parent_path(entry.fields)
-  if parents then slug = parents .. "/" .. slug end
-  local values = { slug = slug, id = tostring(entry.id), yyyy = y, mm = m, dd = d, type = entry.type }
-  return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
-end
+-- The URL of an entry from its type's permalink (quire.types).
+M.permalink = require("quire.types").permalink
 
 -- "a=1; b=2" -> { a = "1", b = "2" }. The value is trimmed in C: "(.-)%s*$" would be quadratic
 -- in a run of inner whitespace.
@@ -211,10 +194,15 @@ function M.new(quire, site)
     end
   end
   for _, r in ipairs(quire.plugins.routes) do add(r.method, r.pattern, r.handler) end
+  -- Staff sign-in, sign-out and password reset (lua/quire/auth.lua).
+  for _, r in ipairs(auth.routes()) do add(r[1], r[2], r[3]) end
   -- The JSON APIs and their OpenAPI document (lua/quire/api.lua).
   for _, r in ipairs(require("quire.api").new(quire, site).mount()) do add(r.method, r.pattern, r.handler) end
 
-  -- request(method, target [, { id =, headers =, body =, remote =, data_version = }])
+  -- request(method, target [, { id =, headers =, body =, remote =, secure =, data_version =, wait = }])
+  -- secure: it came over TLS. wait: a handler waiting for a password hash (quire.auth) makes
+  -- the answer { wait = { kind =, hash =, password =, resume = fn(result, err) -> answer } }
+  -- instead of hashing here.
   --   -> { status =, headers =, body =, tags =, private =, max_age =, id = }
   -- id: the server's request id (one is made when none is given). The server decides from
   -- tags, private and max_age whether the page is kept, and writes its Cache-Control and
@@ -227,8 +215,8 @@ function M.new(quire, site)
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
     local query, query_invalid = M.parse_query(qs)
     local req = { id = id, method = method:upper(), path = path, query = query, query_invalid = query_invalid, headers = headers,
-      body = opts.body or "", remote = opts.remote, cookies = M.parse_cookies(headers.cookie) }
-    local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
+      body = opts.body or "", remote = opts.remote, secure = opts.secure == true, cookies = M.parse_cookies(headers.cookie) }
+    local res = setmetatable({ status = 200, headers = {}, parts = {}, quire = quire, site = site, req = req, https = req.secure }, Response)
     if (headers["content-type"] or ""):match("^application/x%-www%-form%-urlencoded") then req.form, req.form_invalid = M.parse_query(req.body) end
     -- Old URLs answer before the router: cacheable (tag "redirects"), only for GET and HEAD.
     if req.method == "GET" or req.method == "HEAD" then
@@ -258,64 +246,95 @@ function M.new(quire, site)
     if not handler then
       if params_or_status == 405 then res.headers["allow"] = allow end
       res:error(params_or_status)
+      if auth.is_admin_path(path) then auth.protect(res) end
       return { status = res.status, headers = res.headers, body = table.concat(res.parts), tags = "", id = id }
     end
     req.params = params_or_status
     -- A signed-in staff member's writes are recorded as theirs; anyone else's as "web".
-    req.user = req.cookies.quire_session and quire.users.session_user(req.cookies.quire_session)
-    local previous_actor = site.actor
-    site.actor = req.user and { id = req.user.id, name = req.user.login } or { name = "web" }
-    site.collecting = {}
-    site.memo.sync(opts.data_version)
-    -- The whole request runs under a budget too (ten plugin calls' worth): rendering reads
-    -- values that plugins built, and a metamethod in them must not hang the worker. (The failure
-    -- line below names the request, so the label need not be formatted for every request.)
-    local ok, result = budget_call("the request", site.limits.instructions * 10, function()
-      site.hooks:emit("request.start", req)
-      local out = app.handlers[handler](req, res)
-      -- Read what the handler returned here, under the budget, into plain values.
-      if type(out) == "table" then
-        local plain = { status = math.tointeger(out.status) or 500, headers = {}, body = out.body and tostring(out.body) }
-        for k, v in pairs(out.headers or {}) do plain.headers[tostring(k)] = tostring(v) end
-        return plain
-      elseif out ~= nil and type(out) ~= "string" then
-        error("a route handler returns a string, a table {status=, headers=, body=} or nothing", 0)
+    req.user = auth.attach(req, res, quire)
+    local admin = auth.is_admin_path(path)
+
+    -- Runs fn under the request's budget, as the request's actor, and makes the answer; a
+    -- handler that asked for a password hash (auth.after_hash) gets its answer made by the
+    -- continuation instead, after the hash (opts.wait: the server runs it off the loop).
+    local function run(fn, data_version)
+      local previous_actor = site.actor
+      site.actor = req.user and { id = req.user.id, name = req.user.login } or { name = "web" }
+      site.collecting = {}
+      site.memo.sync(data_version)
+      -- The whole request runs under a budget too (ten plugin calls' worth): rendering reads
+      -- values that plugins built, and a metamethod in them must not hang the worker. (The
+      -- failure line below names the request, so the label need not be formatted for every
+      -- request.)
+      local ok, result = budget_call("the request", site.limits.instructions * 10, function()
+        local out = fn()
+        -- Read what the handler returned here, under the budget, into plain values.
+        if type(out) == "table" and getmetatable(out) ~= Response then
+          local plain = { status = math.tointeger(out.status) or 500, headers = {}, body = out.body and tostring(out.body) }
+          for k, v in pairs(out.headers or {}) do plain.headers[tostring(k)] = tostring(v) end
+          return plain
+        elseif out ~= nil and type(out) ~= "string" and getmetatable(out) ~= Response then
+          error("a route handler returns a string, a table {status=, headers=, body=} or nothing", 0)
+        end
+        if getmetatable(out) == Response then return nil end
+        return out
+      end)
+      site.actor = previous_actor
+      local collected = site.collecting
+      site.collecting = nil
+      site.memo.unsync()
+      local wait = ok and res.wait
+      if wait then
+        res.wait = nil
+        local resume = function(value, err)
+          return run(function() return wait.resume(value, err) end)
+        end
+        if opts.wait then return { wait = { kind = wait.kind, hash = wait.hash, password = wait.password, resume = resume } } end
+        return resume(auth.run_job(wait))
       end
-      return out
-    end)
-    site.actor = previous_actor
-    local collected = site.collecting
-    site.collecting = nil
-    site.memo.unsync()
-    local tags = {}
-    local private = res.private
-    if ok and not private then
-      for t in pairs(collected) do tags[#tags + 1] = t end
-      -- A kept page goes stale when a redirect is added at its path.
-      if tags[1] then tags[#tags + 1] = "redirects" end
-      table.sort(tags)
+      local tags = {}
+      local private = res.private
+      if ok and not private then
+        for t in pairs(collected) do tags[#tags + 1] = t end
+        -- A kept page goes stale when a redirect is added at its path.
+        if tags[1] then tags[#tags + 1] = "redirects" end
+        table.sort(tags)
+      end
+      if not ok then
+        io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
+        local cookies = res.headers["set-cookie"]
+        res = setmetatable({ status = 500, headers = { ["set-cookie"] = cookies }, parts = {}, quire = quire, site = site, req = req }, Response)
+        res:error(500)
+      elseif type(result) == "string" then
+        res:write(result)
+        res.headers["content-type"] = res.headers["content-type"] or "text/html; charset=utf-8"
+      elseif type(result) == "table" and result.status then
+        res.status = result.status
+        for k, v in pairs(result.headers or {}) do res:header(k, v) end
+        if result.body then res:write(result.body) end
+      end
+      -- Admin answers: never cached, strict CSP, never framed (quire.auth).
+      if admin then
+        auth.protect(res)
+        private, tags = true, {}
+      end
+      -- HEAD keeps its body here: the server sends its length and drops the bytes.
+      -- tags: the cache tags the page was built from (empty: not cacheable). Private responses
+      -- (cookies set, or marked res.private) are never cached or shared, whatever max-age the
+      -- handler gave: the server sees to it.
+      -- A page written in one piece (the usual case) is returned as it is, not copied by concat.
+      local parts = res.parts
+      local body = #parts == 1 and parts[1] or table.concat(parts)
+      return { status = res.status, headers = res.headers, body = body, tags = table.concat(tags, " "),
+        private = private or nil, max_age = res.cache_seconds, id = id }
     end
-    if not ok then
-      io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
-      res = setmetatable({ status = 500, headers = {}, parts = {}, quire = quire, site = site, req = req }, Response)
-      res:error(500)
-    elseif type(result) == "string" then
-      res:write(result)
-      res.headers["content-type"] = res.headers["content-type"] or "text/html; charset=utf-8"
-    elseif type(result) == "table" and result.status then
-      res.status = result.status
-      for k, v in pairs(result.headers or {}) do res:header(k, v) end
-      if result.body then res:write(result.body) end
-    end
-    -- HEAD keeps its body here: the server sends its length and drops the bytes.
-    -- tags: the cache tags the page was built from (empty: not cacheable). Private responses
-    -- (cookies set, or marked res.private) are never cached or shared, whatever max-age the
-    -- handler gave: the server sees to it.
-    -- A page written in one piece (the usual case) is returned as it is, not copied by concat.
-    local parts = res.parts
-    local body = #parts == 1 and parts[1] or table.concat(parts)
-    return { status = res.status, headers = res.headers, body = body, tags = table.concat(tags, " "),
-      private = private or nil, max_age = res.cache_seconds, id = id }
+
+    return run(function()
+      site.hooks:emit("request.start", req)
+      -- Every state-changing /admin request: same origin and the session's CSRF token.
+      if admin and not auth.guard(req, res) then return end
+      return app.handlers[handler](req, res)
+    end, opts.data_version)
   end
 
   return app

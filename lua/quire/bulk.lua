@@ -1,6 +1,7 @@
 -- Bulk work for `quire run`: quire.each streams entries in keyset order and commits per batch,
 -- with progress, resumable checkpoints, and the run-wide options (--dry-run, --yes, --resume).
 local core = require "quire.core"
+local writes_mod = require "quire.content.writes"
 
 local M = {}
 
@@ -38,6 +39,7 @@ end
 -- Builds quire.each for a site. run = { script =, resume = bool, quiet = bool }.
 function M.each_for(quire, site, run)
   local db = site.db
+  local writes = writes_mod.of(site)
   local calls = 0
   return function(query, fn, opts)
     if type(query) ~= "table" or type(fn) ~= "function" then error("quire.each(query, fn [, {batch = 1000}])", 2) end
@@ -64,7 +66,7 @@ function M.each_for(quire, site, run)
     while true do
       local ok, page = pcall(quire.store.transaction, function()
         q.after = after > 0 and after or nil
-        local rows = site.query_preloaded(q) -- fn's saves then need not read their entry again
+        local rows = writes.batch_query(q) -- fn's saves then need not read their entry again
         for i = 1, #rows do
           fn(rows[i])
           n = n + 1
@@ -75,7 +77,7 @@ function M.each_for(quire, site, run)
         end
         return rows
       end)
-      site.forget_preloaded()
+      writes.forget_batch()
       if not ok then error(page, 0) end
       done = done + #page
       show(math.min(done, total), #page < batch)
@@ -91,7 +93,7 @@ function M.totals(stats)
   return ("%d entries changed, %d created, %d deleted, %d trashed"):format(stats.changed, stats.created, stats.deleted, stats.trashed or 0)
 end
 
--- The summary printed after a run: counts, then the first sample changes (content.lua keeps 20)
+-- The summary printed after a run: counts, then the first sample changes (quire.content.writes keeps 20)
 -- and how many more there were.
 function M.summary(stats)
   local lines = { M.totals(stats) }

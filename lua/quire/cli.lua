@@ -25,6 +25,8 @@ Commands:
                                 (DB: postgresql://user@host:port/dbname or an SQLite file)
   export --format jsonl|markdown DIR
                                 export the whole site's data losslessly, with a manifest
+  export --format html DIR [--base-url URL] [--dry-run] [--watch]
+                                the public site as static files, incremental (quire export --help)
   import DIR | import --from wordpress FILE.xml [--dry-run]
                                 import an export, or a WordPress WXR file (--dry-run: the report only)
   redirects list|add|delete|check
@@ -34,6 +36,8 @@ Commands:
                                 the image library: import (resized, metadata stripped), edit, clean up
   audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
+  user totp|reset-link|role|disable|enable
+                                staff sign-in: second factor, reset links, roles, disabling
   api-key add|list|revoke       keys of the Content and Admin APIs (quire api-key --help)
   comments list|approve|spam|hold|delete
                                 moderation
@@ -331,11 +335,12 @@ function commands.run(argv)
   local confirmed = opts.yes or dry
   local needs_confirmation = false
   local NEEDS = setmetatable({}, { __tostring = function() return "this run deletes entries and needs confirming" end })
-  function site.confirm_delete()
+  local writes = require("quire.content.writes").of(site)
+  writes.guard_deletes(function()
     if confirmed then return end
     needs_confirmation = true
     error(NEEDS, 0)
-  end
+  end)
   _G.quire = quire
   local args = { [0] = script }
   for i = 2, #pos do args[i - 1] = pos[i] end
@@ -350,7 +355,7 @@ function commands.run(argv)
   -- One run of the script (the same chunk again: a script read from standard input cannot be
   -- read twice), with fresh each() checkpoints and counts.
   local function attempt(quiet)
-    site.stats = { created = 0, changed = 0, deleted = 0, trashed = 0, samples = {} }
+    writes.reset_stats()
     quire.each = bulk.each_for(quire, site, { script = core.realpath(script) or script, resume = opts.resume, quiet = quiet })
     _G.arg = args
     return xpcall(chunk, handler, table.unpack(args))
@@ -375,8 +380,6 @@ function commands.run(argv)
     io.output(devnull)
     ok, run_err = attempt(true)
     while db:depth() > 0 do db:rollback() end
-    local pending = site.pending_tags() -- the trial's cache tags: nothing of it was written
-    for t in pairs(pending) do pending[t] = nil end
     _G.print, io.stdout = real_print, real_stdout
     io.output(real_output)
     devnull:close()
@@ -403,7 +406,7 @@ function commands.run(argv)
     end
   end
   io.stdout:flush()
-  local stats = site.stats
+  local stats = writes.stats
   local wrote = stats.changed + stats.created + stats.deleted + stats.trashed > 0
   if dry then
     while db:depth() > 0 do db:rollback() end
@@ -527,10 +530,19 @@ function commands.__worker(argv)
         local status, headers, body = dev.events(req.headers, watch)
         return status, headers, body, "", true
       end
-      local r = app.request(req.method, req.target, { id = req.id, headers = req.headers, body = req.body,
-        remote = req.remote, data_version = req.data_version })
-      if dev then r.body = dev.inject(r.headers, r.body) end
-      return r.status, r.headers, r.body, r.tags, r.private, r.max_age
+      -- An answer that waits for a password hash comes back as a job table: the worker runs the
+      -- hash on its thread pool and calls job.resume(result, err) for the answer.
+      local function answer(r)
+        if r.wait then
+          local w = r.wait
+          return { kind = w.kind, hash = w.hash, password = w.password,
+            resume = function(value, err) return answer(w.resume(value, err)) end }
+        end
+        if dev then r.body = dev.inject(r.headers, r.body) end
+        return r.status, r.headers, r.body, r.tags, r.private, r.max_age
+      end
+      return answer(app.request(req.method, req.target, { id = req.id, headers = req.headers, body = req.body,
+        remote = req.remote, secure = req.secure, data_version = req.data_version, wait = true }))
     end,
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.

@@ -1,6 +1,5 @@
 -- Reader comments: threaded, moderated. The author's email is stored for moderation and
 -- never returned unless the caller asks for it (with_email), so a template cannot leak it.
-local core = require "quire.core"
 local errors = require "quire.errors"
 local types = require "quire.types"
 local time = require "quire.time"
@@ -24,24 +23,10 @@ function M.new(site)
   local db, limits, transaction = site.db, site.limits, site.transaction
   local api = {}
 
-  -- The text rule of every stored field (core.text_check): UTF-8 that XML can carry.
-  local function text(errs, field, v, required, max)
-    local problem, cp, pos = core.text_check(v, true, nil, max)
-    if problem == nil then return v end
-    local message
-    if problem == "missing" then
-      if not required then return nil end
-      message = "is required"
-    elseif problem == "type" then
-      message = "must be text"
-    elseif problem == "utf8" then
-      message = "is not valid UTF-8"
-    elseif problem == "char" then
-      message = types.char_message(cp, pos)
-    else
-      message = ("is %d bytes, the limit is %d"):format(#v, max)
-    end
-    errs[#errs + 1] = { field = field, message = message }
+  -- The text rules of a comment's fields (quire.types, TEXT_RULES.comment).
+  local RULES = types.TEXT_RULES.comment
+  local function text(errs, field, v)
+    return (types.check_text(errs, field, v, RULES[field], limits))
   end
 
   local function create(c)
@@ -59,16 +44,16 @@ function M.new(site)
         errs[#errs + 1] = { field = "parent", message = "belongs to another entry" }
       end
     end
-    local name = text(errs, "author_name", c.author_name, true, 200)
-    local email = text(errs, "author_email", c.author_email, true, 254)
+    local name = text(errs, "author_name", c.author_name)
+    local email = text(errs, "author_email", c.author_email)
     if email and not valid_email(email) then
       errs[#errs + 1] = { field = "author_email", message = "is not an email address" }
     end
-    local url = text(errs, "author_url", c.author_url, false, 2000)
+    local url = text(errs, "author_url", c.author_url)
     if url and not url:match("^https?://[^%s%c]+$") then
       errs[#errs + 1] = { field = "author_url", message = "must be an http:// or https:// address" }
     end
-    local body = text(errs, "body", c.body, true, limits.comment_max)
+    local body = text(errs, "body", c.body)
     local status = c.status or "held"
     if not STATUSES[status] then
       errs[#errs + 1] = { field = "status", message = "must be held, approved, spam or trash" }

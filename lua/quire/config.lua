@@ -46,6 +46,13 @@ M.defaults = {
     lua_memory = 256 * 1024 * 1024, -- bytes per Lua state that runs plugins
     media_bytes = 25 * 1024 * 1024, -- bytes of one image file; larger is refused
     media_pixels = 60 * 1000 * 1000, -- width x height of one image (from its header; bombs refused)
+    session_idle_seconds = 8 * 3600,  -- a staff session unused this long ends
+    session_max_seconds = 7 * 86400,  -- and every session ends this long after sign-in
+    login_window_seconds = 900,       -- sign-in attempts are counted per window of this length
+    login_per_address = 20,           -- attempts per client address per window; then 429
+    login_per_account = 10,           -- attempts per login per window; then 429
+    password_hashes = 2,              -- argon2id hashes running at once per worker (64 MiB each)
+    password_queue = 64,              -- hashes waiting per worker; past it, 503
   },
   image_widths = { 320, 640, 960, 1280, 1920 }, -- the widths made of each image (never upscaled)
 }
@@ -199,6 +206,13 @@ plugins = { }
 --   lua_memory = 268435456,   -- memory cap of a Lua state running plugins
 --   media_bytes = 26214400,   -- bytes of one image file (quire media add)
 --   media_pixels = 60000000,  -- width x height of one image, from its header
+--   session_idle_seconds = 28800, -- a staff session unused this long ends
+--   session_max_seconds = 604800, -- every staff session ends this long after sign-in
+--   login_window_seconds = 900, -- sign-in attempts are counted per window of this length
+--   login_per_address = 20,   -- sign-in attempts per client address per window (then 429)
+--   login_per_account = 10,   -- sign-in attempts per login per window (then 429)
+--   password_hashes = 2,      -- argon2id hashes running at once per worker (64 MiB each)
+--   password_queue = 64,      -- hashes waiting per worker; past it, 503
 -- }
 
 -- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).

@@ -545,11 +545,73 @@ user.passwd = {
     return 0
   end,
 }
+-- Sign-in commands (lua/quire/auth.lua): second factor, reset links, roles, disabling.
+user.totp = {
+  usage = "totp LOGIN [--off]   turn on a TOTP second factor: prints the secret and an otpauth:// URI",
+  opts = { off = "flag" }, args = 1,
+  run = function(quire, opts, args)
+    local secret, uri = require("quire.auth").set_totp(quire, args[1], opts.off)
+    if not secret then return fail(1, "%s", uri) end
+    if opts.off then print("second factor turned off for " .. args[1]) return 0 end
+    print("secret: " .. secret)
+    print("uri:    " .. uri)
+    print("Add it to an authenticator app (the URI as a QR code, or the secret by hand); sign-in now asks for its code.")
+    return 0
+  end,
+}
+user["reset-link"] = {
+  usage = "reset-link LOGIN [--hours N]   a one-time link to set a new password (default: valid 24 hours)",
+  opts = { hours = "value" }, args = 1,
+  run = function(quire, opts, args)
+    local hours = tonumber(opts.hours or "24")
+    if not hours or hours <= 0 or hours > 24 * 14 then return fail(2, "--hours takes a number of hours, at most 336 (two weeks)") end
+    local token, expires = require("quire.auth").reset_token(quire, args[1], math.floor(hours * 3600))
+    if not token then return fail(1, "%s", expires) end
+    local base = (quire.site.base_url or ""):gsub("/+$", "")
+    print(base .. "/admin/reset?token=" .. token)
+    print(("Valid once, until %s.%s"):format(expires, base == ""
+      and " Open it on the site's address (site.lua has no base_url, so the link starts at the path)." or ""))
+    return 0
+  end,
+}
+user.role = {
+  usage = "role LOGIN contributor|author|editor|admin   (the user's sessions get a new token on their next request)",
+  args = 2,
+  run = function(quire, _, args)
+    local u = quire.users.get(args[1])
+    if not u then return fail(1, "no user %s", args[1]) end
+    quire.users.set_role(u.id, args[2])
+    print(("%s is now %s"):format(u.login, args[2]))
+    return 0
+  end,
+}
+user.disable = {
+  usage = "disable LOGIN   (cannot sign in; every session ends now)",
+  args = 1,
+  run = function(quire, _, args)
+    local u = quire.users.get(args[1])
+    if not u then return fail(1, "no user %s", args[1]) end
+    quire.users.set_disabled(u.id, true)
+    print(u.login .. " is disabled and signed out everywhere")
+    return 0
+  end,
+}
+user.enable = {
+  usage = "enable LOGIN",
+  args = 1,
+  run = function(quire, _, args)
+    local u = quire.users.get(args[1])
+    if not u then return fail(1, "no user %s", args[1]) end
+    quire.users.set_disabled(u.id, false)
+    print(u.login .. " may sign in again")
+    return 0
+  end,
+}
 user.list = {
   usage = "list [--format table|json|csv]",
   opts = FORMAT_OPTS,
   run = function(quire, opts)
-    return output(quire.users.list(), { "id", "login", "display_name", "role", "email", "created_at" }, opts.format)
+    return output(quire.users.list(), { "id", "login", "display_name", "role", "email", "disabled", "created_at" }, opts.format)
   end,
 }
 
@@ -609,9 +671,21 @@ local singles = {
     end,
   },
   export = {
-    usage = "export --format jsonl|markdown DIR",
-    opts = { format = "value" }, args = 1,
+    usage = "export --format jsonl|markdown DIR\n"
+      .. "  the whole site's data, losslessly, with a manifest (quire import reads it back)\n"
+      .. "usage: quire export --format html DIR [--base-url URL] [--jobs N] [--dry-run] [--watch] [--verbose]\n"
+      .. "  the public site as static files for a CDN (pages, lists, feeds, sitemaps, search, redirects,\n"
+      .. "  static files and media, with .gz siblings), rendered as quire serve renders them. Again into\n"
+      .. "  the same DIR it renders only the pages whose content changed and removes those that are gone;\n"
+      .. "  --dry-run lists what would change, --watch exports again after every commit,\n"
+      .. "  --jobs: worker processes (default: the number of cores)",
+    opts = { format = "value", ["base-url"] = "value", jobs = "value", ["dry-run"] = "flag", watch = "flag", verbose = "flag",
+      worker = "value", manifest = "value", results = "value", since = "value" }, args = 1,
     run = function(quire, opts, args)
+      if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
+      for _, k in ipairs({ "base-url", "jobs", "dry-run", "watch", "verbose", "worker" }) do
+        if opts[k] then return fail(2, "--%s goes with --format html", k) end
+      end
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")
       print(("exported %d entries, %d comments, the users and every other table (see %s/manifest.json) to %s"):format(n, c, args[1], args[1]))
       return 0

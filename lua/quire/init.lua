@@ -6,68 +6,6 @@ local types_mod = require "quire.types"
 
 local M = {}
 
--- Runs fn inside a write transaction (BEGIN IMMEDIATE, or a savepoint when nested): commits
--- when it returns, rolls back and re-raises when it errors. before_commit(), when given, runs
--- just before the outermost commit, inside the transaction; on_begin() before the outermost begin;
--- on_rollback() after any rollback (of the transaction or of a nested savepoint).
--- A poisoned transaction (poison.level set, see site.poison) does not commit: its outermost
--- level rolls back and raises instead.
--- No closures or tables per call: a bulk script runs one nested transaction per save.
-local function traceback(e)
-  if type(e) == "string" then return debug.traceback(e, 2) end
-  return e
-end
-local function make_transaction(db, before_commit, on_begin, on_rollback, poison)
-  local function finish(ok, ...)
-    local level = db:depth() -- the level this call opened
-    if ok and poison.level and level == 1 then
-      ok = false
-      poison.refused = true
-    end
-    if ok then
-      -- A commit can fail (a full disk): the transaction is then rolled back here, so that the
-      -- next one begins afresh rather than nesting inside it.
-      local committed, commit_err = pcall(db.commit, db)
-      if committed then
-        if poison.level and poison.level >= level then poison.level = level - 1 end -- now the parent's
-        return ...
-      end
-      return finish(false, commit_err)
-    end
-    db:rollback()
-    if on_rollback then on_rollback() end
-    if poison.level and poison.level >= level then -- the half-done save went with this level
-      local refused = poison.refused and poison.err
-      poison.level, poison.err, poison.refused = nil, nil, nil
-      if refused then
-        error(("a save failed part-way through (%s) and the error was caught: the transaction is rolled back"
-          .. " so that it cannot commit half a save"):format(tostring(refused)), 0)
-      end
-    end
-    local e = ...
-    if type(e) == "string" then e = e:gsub("\nstack traceback:.*$", "") end
-    error(e, 0)
-  end
-  local function committing(...)
-    before_commit()
-    return ...
-  end
-  -- The outermost transaction runs before_commit() after fn, inside it.
-  local function outermost(fn, ...)
-    return committing(fn(...))
-  end
-  return function(fn, ...)
-    if db:depth() > 0 then
-      db:begin()
-      return finish(xpcall(fn, traceback, ...))
-    end
-    if on_begin then on_begin() end
-    db:begin()
-    if before_commit then return finish(xpcall(outermost, traceback, fn, ...)) end
-    return finish(xpcall(fn, traceback, ...))
-  end
-end
-
 -- What plugins may touch: the API less the core's private handles.
 local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
   "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text" }
@@ -91,61 +29,12 @@ function M.open(dir, opts)
   local types = types_mod.new()
   types:define_builtins()
   local site = { db = db, config = cfg, limits = cfg.limits, types = types }
-  -- Page-cache tags: reads record what a page was built from (while a request collects); writes
-  -- collect what they touch, and the versions are bumped once, just before the outermost commit
-  -- of their transaction (so a batch of 1000 saves bumps "list:all" once, not 1000 times).
-  local pending = {}
-  local tag_json = require("cjson").new()
-  local function flush_tags()
-    if next(pending) == nil then return end
-    local list = {}
-    for t in pairs(pending) do list[#list + 1] = t end
-    if db.kind then require("quire.store_sql_pg").bump_tags(db, list) pending = {} return end -- PostgreSQL
-    local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
-    -- One statement for the whole set: a batch of 1000 saves touches 1000 entry tags.
-    db:exec("INSERT INTO cache_tags (tag, version) SELECT value, ? FROM json_each(?) WHERE true"
-      .. " ON CONFLICT (tag) DO UPDATE SET version = excluded.version", v, tag_json.encode(list))
-    pending = {}
-  end
-  -- Entry saves nested in a batch leave re-indexing to the end of the outermost transaction (see
-  -- db/migrations/0006_search_deferred.sql); a save on its own is indexed by the triggers at once.
-  local deferring = false
-  function site.defer_search()
-    if deferring or db:depth() < 2 then return end
-    db:exec("INSERT OR IGNORE INTO search_deferred (id) VALUES (1)")
-    deferring = true
-  end
-  local function flush_search()
-    if not deferring then return end
-    deferring = false
-    -- Entries whose text is back to what the index holds need nothing.
-    db:exec("INSERT INTO entries_fts (entries_fts, rowid, title, body) SELECT 'delete', p.id, p.title, p.body"
-      .. " FROM search_pending p LEFT JOIN entries e ON e.id = p.id"
-      .. " WHERE p.title IS NOT NULL AND (e.id IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body)")
-    db:exec("INSERT INTO entries_fts (rowid, title, body) SELECT e.id, e.title, e.body FROM search_pending p JOIN entries e ON e.id = p.id"
-      .. " WHERE p.title IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body")
-    db:exec("DELETE FROM search_pending")
-    db:exec("DELETE FROM search_deferred")
-  end
-  -- What content.lua remembers for the length of a transaction (term ids) goes at its start and
-  -- with any rollback.
-  local function forget() if site.forget_terms then site.forget_terms() end end
-  -- A save run without a savepoint of its own (content.lua, when no plugin watches saves) that
-  -- fails after its first write poisons the transaction: whatever catches the error, the level
-  -- that holds the half-done save cannot commit, only roll back (which clears the poison).
-  local poison = {}
-  function site.poison(err)
-    if db:depth() == 0 then return end
-    if not poison.level then poison.level, poison.err = db:depth(), err end
-  end
-  site.transaction = make_transaction(db, function()
-    flush_search()
-    flush_tags()
-  end, function()
-    deferring = false
-    poison.level, poison.err, poison.refused = nil, nil, nil -- left over from a raw rollback
-    forget()
-  end, forget, poison)
+  -- Write transactions (quire.transaction): the cache tags a write touches are bumped, and the
+  -- search index brought up to date, just before the outermost commit.
+  site.tx = require("quire.transaction").new(db)
+  site.transaction = site.tx.run
+  require("quire.store_sql").attach(db, site.tx)
+  local cache_tags = require("quire.cache_tags").of(site)
   -- Who the writes are by: { id = user id or nil, name = login | "cli:<os user>" | "job:<name>" | "web" }.
   site.actor = { name = "system" }
   -- The actor of staff user who (a login or id); raises "invalid" for an unknown user.
@@ -174,15 +63,8 @@ function M.open(dir, opts)
     local c = site.collecting
     if c then c[t] = true end
   end
-  function site.bump(tags)
-    for t in pairs(tags) do pending[t] = true end
-    if db:depth() == 0 then flush_tags() end
-  end
-  -- The set of tags the current transaction will bump (add to it; only inside a transaction:
-  -- the saves that call it always are).
-  function site.pending_tags()
-    return pending
-  end
+  -- Bumps the versions of a set of cache tags (at the commit of the current transaction).
+  site.bump = cache_tags.bump
 
   local quire = {
     version = core.version,

@@ -6,13 +6,14 @@ local cjson = require "cjson"
 local core = require "quire.core"
 local diff = require "quire.diff"
 local time = require "quire.time"
+local types = require "quire.types"
 
 local M = {}
 
 -- Entries scanned per write transaction: a live server's writers wait for one chunk at most.
 M.CHUNK = 5000
 
--- Lua's %s, which content.lua trims titles of and which makes a title blank.
+-- Lua's %s, which a save trims titles of and which makes a title blank.
 local WS = " \t\n\v\f\r"
 local FN = "quire_search_replace"
 
@@ -40,39 +41,59 @@ local function expressions(col, on, regex)
   return new, n
 end
 
+-- The text rules of an entry's columns (quire.types): the SQL below is made from them, and a
+-- refusal says what a save would say.
+local RULES = types.TEXT_RULES.entry
+local TEXT_COLUMNS = {}
+for col in pairs(RULES) do TEXT_COLUMNS[#TEXT_COLUMNS + 1] = col end
+table.sort(TEXT_COLUMNS)
+
+-- The SQL text_check (core/store.c) is core.text_check: "col breaks its rule" as SQL, with the
+-- limits as parameters (@col_chars, @col_bytes; see text_limits).
+local function text_refused(col)
+  local rule = RULES[col]
+  return ("text_check(%s, %d, @%s_chars, @%s_bytes) IS NOT NULL"):format(col, (rule.required or rule.blank) and 1 or 0, col, col)
+end
+local function text_limits(params, limits)
+  for _, col in ipairs(TEXT_COLUMNS) do
+    params[col .. "_chars"] = types.limit_of(RULES[col].max_chars, limits)
+    params[col .. "_bytes"] = types.limit_of(RULES[col].max_bytes, limits)
+  end
+end
+local TEXT_REFUSED = {}
+for i, col in ipairs(TEXT_COLUMNS) do TEXT_REFUSED[i] = text_refused(col) end
+
 -- (CROSS JOIN: the chunk in temp.search_replace drives every join, so SQLite never scans all the
 -- entries for one chunk.)
--- What a save would refuse, as SQL over the chunk's new text (s) and its entry (e): the same
--- checks as validate() in content.lua for the columns a replacement touches or a save re-checks.
+-- What a save would refuse, as SQL over the chunk's new text (s) and its entry (e): the checks of
+-- validate() in quire.content.validate for the columns a replacement touches or a save re-checks.
 local PROBLEMS = [[
 SELECT * FROM (
   SELECT s.id, e.type, e.status, e.published_at, coalesce(s.title, e.title) AS title, coalesce(s.body, e.body) AS body,
     e.type IN (SELECT value FROM json_each(@types)) AS type_ok, e.status IN (SELECT value FROM json_each(@states)) AS status_ok
   FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id)
-WHERE trim(title, @ws) = '' OR NOT utf8_valid(title) OR length(title) > @title_max
-  OR NOT utf8_valid(body) OR length(CAST(body AS BLOB)) > @body_max
+WHERE ]] .. table.concat(TEXT_REFUSED, " OR ") .. [[
+
   OR NOT type_ok OR NOT status_ok OR (status = 'scheduled' AND published_at IS NULL)
 ORDER BY id LIMIT 20]]
 
-local function problems_of(r, limits, types)
+-- What a save would say of entry r (a row of PROBLEMS), its errors by field as a save sorts them.
+local function problems_of(r, limits, type_names, states)
   local errs = {}
-  local function add(field, message) errs[#errs + 1] = field .. ": " .. message end
-  if r.type_ok == 0 then add("type", ("unknown content type '%s' (known: %s)"):format(r.type, table.concat(types, ", "))) end
-  if not core.utf8_valid(r.body) then
-    add("body", "is not valid UTF-8")
-  elseif #r.body > limits.body_max then
-    add("body", ("is %d bytes, the limit is %d (limits.body_max)"):format(#r.body, limits.body_max))
+  if r.type_ok == 0 then
+    errs[#errs + 1] = { field = "type", message = ("unknown content type '%s' (known: %s)"):format(r.type, table.concat(type_names, ", ")) }
   end
-  if r.status == "scheduled" and r.published_at == nil then add("published_at", "is required for a scheduled entry") end
-  if r.status_ok == 0 then add("status", "is not a state of the site's workflow") end
-  if r.title:match("^%s*$") then
-    add("title", "is required")
-  elseif not core.utf8_valid(r.title) then
-    add("title", "is not valid UTF-8")
-  elseif utf8.len(r.title) > limits.title_max then
-    add("title", ("is %d characters, the limit is %d (limits.title_max)"):format(utf8.len(r.title), limits.title_max))
+  if r.status == "scheduled" and r.published_at == nil then
+    errs[#errs + 1] = { field = "published_at", message = "is required for a scheduled entry" }
   end
-  return ("entry %d (%s): %s"):format(r.id, r.type, table.concat(errs, "; "))
+  if r.status_ok == 0 then
+    errs[#errs + 1] = { field = "status", message = ("must be one of %s (got %s)"):format(table.concat(states, ", "), tostring(r.status)) }
+  end
+  for _, col in ipairs(TEXT_COLUMNS) do types.check_text(errs, col, r[col], RULES[col], limits) end
+  table.sort(errs, function(a, b) return a.field < b.field end)
+  local lines = {}
+  for i, e in ipairs(errs) do lines[i] = e.field .. ": " .. e.message end
+  return ("entry %d (%s): %s"):format(r.id, r.type, table.concat(lines, "; "))
 end
 
 -- An entry's terms as a revision records them: {"tags": [names in order], "section": name}
@@ -110,11 +131,12 @@ function M.run(quire, spec)
     .. " WHERE id > @lo AND id <= @hi%s AND status <> 'trash' AND %s"):format(new_title, new_body, n_title, n_body, type_clause, prefilter)
   local next_hi = "SELECT id FROM entries WHERE id > @lo" .. type_clause .. " ORDER BY id LIMIT 1 OFFSET @skip"
   local limits = site.limits
-  local types = site.types:names()
+  local type_names = site.types:names()
   local params = {
-    old = spec.old, new = spec.new, type = spec.type, ws = WS, title_max = limits.title_max, body_max = limits.body_max,
-    types = cjson.encode(types), states = cjson.encode(site.workflow.state_order),
+    old = spec.old, new = spec.new, type = spec.type, ws = WS,
+    types = cjson.encode(type_names), states = cjson.encode(site.workflow.state_order),
   }
+  text_limits(params, limits)
   -- @name parameters, numbered in the order the statement's text first uses them (the store binds
   -- by position).
   local function bind(sql)
@@ -156,7 +178,7 @@ function M.run(quire, spec)
   local function refuse_if_invalid(rows, writing)
     if #rows == 0 then return end
     local lines = {}
-    for _, r in ipairs(rows) do lines[#lines + 1] = problems_of(r, limits, types) end
+    for _, r in ipairs(rows) do lines[#lines + 1] = problems_of(r, limits, type_names, site.workflow.state_order) end
     local what = writing and ("search-replace stopped (%d entries changed before, entries after %d left as they were):"):format(changed, lo_done)
       or "search-replace refused, nothing written:"
     error(("%s %s would not be valid after it:\n  %s"):format(what,
@@ -204,7 +226,7 @@ SELECT e.id, e.title, e.slug, e.status, e.body, e.fields, ]] .. TERMS .. [[,
   e.published_at, e.author_id, @actor_id, @actor, @now
 FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
 ORDER BY s.id]])
-    -- The cache tags a save bumps (content.lua's touched): the entry and every list it is in.
+    -- The cache tags a save bumps (touched in quire.content.writes): the entry and every list it is in.
     params.version = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     exec("exec", [[
 INSERT INTO cache_tags (tag, version)

@@ -1,11 +1,15 @@
 -- Tags and sections: rename and merge, re-indexing the entries they touch.
 local core = require "quire.core"
 local errors = require "quire.errors"
+local store_sql = require "quire.store_sql"
+local types = require "quire.types"
+local writes_mod = require "quire.content.writes"
 
 local M = {}
 
 function M.new(site)
   local db = site.db
+  local writes = writes_mod.of(site)
   local api = {}
 
   local function find(taxonomy, name)
@@ -26,18 +30,18 @@ function M.new(site)
   function api.rename(taxonomy, old, new)
     return site.transaction(function()
       local t = find(taxonomy, old)
-      local problem, cp, pos = core.text_check(new, true, site.limits.term_max)
-      if problem == "char" then errors.raise("invalid", "the new name " .. require("quire.types").char_message(cp, pos)) end
-      if problem then
-        errors.raise("invalid", "the new name must be UTF-8 text of 1.." .. site.limits.term_max .. " characters")
+      local errs = {}
+      if not types.check_text(errs, "name", new, types.TEXT_RULES.term.name, site.limits) then
+        errors.raise("invalid", "the new name " .. (errs[1] and errs[1].message or "is required"))
       end
+      new = core.trim(new) -- as a save trims term names
       local slug = core.slugify(new)
       if slug == "" then errors.raise("invalid", "the new name has no letters or digits") end
       local clash = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ? AND id <> ?", taxonomy, slug, t.id)
       if clash then errors.raise("invalid", ("%s %q exists already: merge into it instead"):format(taxonomy, new)) end
       db:exec("UPDATE terms SET name = ?, slug = ? WHERE id = ?", new, slug, t.id)
       require("quire.redirects").term_renamed(site, taxonomy, t.slug, slug) -- the old list URL keeps working
-      site.forget_preloaded() -- entries read for a batch name the old term
+      writes.forget_batch() -- entries read for a batch name the old term
       site.audit(taxonomy .. ".renamed", taxonomy .. ":" .. slug, ("%s -> %s"):format(t.name, new))
       site.bump(bump_entries(t.id, taxonomy, { ["list:" .. taxonomy .. ":" .. t.slug] = true, ["list:" .. taxonomy .. ":" .. slug] = true }))
       return true
@@ -54,11 +58,11 @@ function M.new(site)
       if taxonomy == "section" then
         db:exec("UPDATE entry_terms SET term_id = ? WHERE term_id = ?", b.id, a.id)
       else
-        db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", b.id, a.id)
+        store_sql.copy_term_rows(db, a.id, b.id)
         db:exec("DELETE FROM entry_terms WHERE term_id = ?", a.id)
       end
       db:exec("DELETE FROM terms WHERE id = ?", a.id)
-      site.forget_preloaded()
+      writes.forget_batch()
       site.audit(taxonomy .. ".merged", taxonomy .. ":" .. b.slug, ("%s -> %s (%d entries)"):format(a.name, b.name, n))
       site.bump(tags)
       return n

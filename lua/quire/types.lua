@@ -102,6 +102,64 @@ local function text_problem(v)
   if problem == "char" then return M.char_message(cp, pos) end
 end
 
+-- The rules of the text columns the core stores, in one place: what a save, a comment and the
+-- set-based search-replace (lua/quire/replace.lua, which makes its SQL from these) check.
+-- required: a missing or blank value is refused; blank: a blank value counts as missing (and,
+-- when not required, is stored as nil); max_chars / max_bytes: a number, or the name of the
+-- setting in limits that holds it; trim: surrounding whitespace is removed before it is stored.
+M.TEXT_RULES = {
+  entry = {
+    title = { required = true, max_chars = "title_max", trim = true },
+    body = { max_bytes = "body_max" },
+  },
+  term = {
+    name = { required = true, max_chars = "term_max", trim = true }, -- a tag's or section's
+  },
+  comment = {
+    author_name = { required = true, max_bytes = 200 },
+    author_email = { required = true, max_bytes = 254 },
+    author_url = { blank = true, max_bytes = 2000 },
+    body = { required = true, max_bytes = "comment_max" },
+  },
+}
+
+-- A rule's limit as a number, and the setting it came from (nil for a fixed one).
+local function limit_of(v, limits)
+  if type(v) == "string" then return limits[v], v end
+  return v, nil
+end
+M.limit_of = limit_of
+
+-- What is wrong with text v under rule, as the message a save gives, or nil when it is valid.
+-- problem, n, pos: what core.text_check said.
+function M.text_message(problem, n, pos, v, rule, limits)
+  if problem == "missing" then
+    return (rule.required and "is required") or nil
+  elseif problem == "type" then
+    return "must be text, got " .. type(v)
+  elseif problem == "utf8" then
+    return "is not valid UTF-8"
+  elseif problem == "char" then
+    return M.char_message(n, pos)
+  elseif problem == "bytes" then
+    local max, setting = limit_of(rule.max_bytes, limits)
+    return ("is %d bytes, the limit is %d%s"):format(#v, max, setting and (" (limits." .. setting .. ")") or "")
+  end
+  local max, setting = limit_of(rule.max_chars, limits)
+  return ("is %d characters, the limit is %d%s"):format(n, max, setting and (" (limits." .. setting .. ")") or "")
+end
+
+-- Checks text v against rule (one of TEXT_RULES' or the like) in one core.text_check call.
+-- Returns v and whether it starts or ends with whitespace; or nil (missing and not required, or
+-- invalid: then { field =, message = } is added to errs).
+function M.check_text(errs, field, v, rule, limits)
+  local problem, n, pos = text_check(v, rule.required or rule.blank, (limit_of(rule.max_chars, limits)), (limit_of(rule.max_bytes, limits)))
+  if problem == nil then return v, n end
+  local message = M.text_message(problem, n, pos, v, rule, limits)
+  if message then errs[#errs + 1] = { field = field, message = message } end
+  return nil
+end
+
 -- Checks one value; returns the normalised value or nil, message.
 local function check_value(f, v, ctx)
   local t = f.type
@@ -201,6 +259,27 @@ function M.validate(t, fields, ctx)
   end
   table.sort(errs, function(a, b) return a.field < b.field end)
   return out, errs
+end
+
+-- A nested page's parents' slugs ("level-1/level-2", fields.path), from decoded or JSON fields.
+local function parent_path(fields)
+  if type(fields) == "string" then
+    if not fields:find('"path"', 1, true) then return nil end
+    fields = require("cjson").decode(fields)
+  end
+  local p = type(fields) == "table" and fields.path
+  return type(p) == "string" and p ~= "" and p or nil
+end
+
+-- The URL of an entry from its type's permalink.
+function M.permalink(t, entry)
+  local date = entry.published_at or entry.created_at or ""
+  local y, m, d = date:match("^(%d+)-(%d+)-(%d+)")
+  local slug = entry.slug
+  local parents = t.fields.path and parent_path(entry.fields)
+  if parents then slug = parents .. "/" .. slug end
+  local values = { slug = slug, id = tostring(entry.id), yyyy = y, mm = m, dd = d, type = entry.type }
+  return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
 end
 
 -- The two types every site has before any plugin loads.

@@ -58,14 +58,14 @@ describe("actors", function()
   it("records a signed-in user's HTTP writes as theirs, and anyone else's as web", function()
     local token = q.users.open_session(q.users.get("ann").id)
     local form = { ["content-type"] = "application/x-www-form-urlencoded" }
-    local res = q:request("POST", "/retitle", { headers = { ["content-type"] = form["content-type"], cookie = "quire_session=" .. token },
+    local res = q:request("POST", "/retitle", { headers = { ["content-type"] = form["content-type"], cookie = "__Host-quire_session=" .. token },
       body = "id=" .. id .. "&title=Tides" })
     assert.equal("retitled by ann", res.body)
     assert.equal("ann", q.content.revisions(id)[1].actor)
     res = q:request("POST", "/retitle", { headers = form, body = "id=" .. id .. "&title=Tides+again" })
     assert.equal("retitled by nobody", res.body)
     assert.equal("web", q.content.revisions(id)[1].actor)
-    res = q:request("POST", "/retitle", { headers = { ["content-type"] = form["content-type"], cookie = "quire_session=00ff" },
+    res = q:request("POST", "/retitle", { headers = { ["content-type"] = form["content-type"], cookie = "__Host-quire_session=00ff" },
       body = "id=" .. id .. "&title=Forged" })
     assert.equal("web", q.content.revisions(id)[1].actor)
     q.content.update(id, { title = "Back in a script" })

@@ -121,10 +121,11 @@ describe("integrity", function()
 
   it("says how many changes a summary leaves out", function()
     local bulk = require "quire.bulk"
-    q._site.stats = { created = 0, changed = 0, deleted = 0, trashed = 0, samples = {} }
+    local writes = require("quire.content.writes").of(q._site)
+    writes.reset_stats()
     for i = 1, 25 do q.content.create { type = "article", title = "Bulk " .. i } end
     q.content.delete(1)
-    local s = bulk.summary(q._site.stats)
+    local s = bulk.summary(writes.stats)
     assert.matches("0 entries changed, 25 created, 0 deleted, 1 trashed", s, 1, true)
     assert.matches("… and 6 more", s, 1, true)
     local lines = 0

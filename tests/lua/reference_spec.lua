@@ -49,9 +49,13 @@ describe("the plugin reference", function()
   it("describes every hook and filter the code fires or a bundled plugin registers", function()
     local fired = { hook = {}, filter = {} }
     local files = {}
-    for _, n in ipairs(core.listdir(root .. "/lua/quire")) do
-      if n:match("%.lua$") then files[#files + 1] = root .. "/lua/quire/" .. n end
+    local function lua_files(dir) -- and those of its folders (lua/quire/content/...)
+      for _, n in ipairs(core.listdir(dir)) do
+        if n:match("%.lua$") then files[#files + 1] = dir .. "/" .. n
+        elseif core.stat(dir .. "/" .. n) == "dir" then lua_files(dir .. "/" .. n) end
+      end
     end
+    lua_files(root .. "/lua/quire")
     for _, p in ipairs(core.listdir(root .. "/plugins")) do
       for _, n in ipairs(core.listdir(root .. "/plugins/" .. p) or {}) do
         if n:match("%.lua$") then files[#files + 1] = root .. "/plugins/" .. p .. "/" .. n end

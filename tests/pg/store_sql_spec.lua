@@ -27,6 +27,12 @@ describe("the PostgreSQL store's SQL", function()
   end)
   teardown(function() db:close() end)
 
+  it("has every function the SQLite side has", function()
+    for name, v in pairs(require("quire.store_sql")) do
+      assert.equal(type(v), type(sql[name]), name)
+    end
+  end)
+
   it("passes lists as one parameter", function()
     local rows = db:rows("SELECT id FROM entries WHERE id " .. sql.IN_LIST .. " ORDER BY id", sql.id_list({ ids[1], ids[3] }))
     assert.same({ { id = ids[1] }, { id = ids[3] } }, rows)

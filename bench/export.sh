@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Static export benchmark (issue 21): the same corpus (N posts, a section each, 5 Zipf-distributed
+# tags, ~800-word Markdown bodies; bench/export/corpus.py) built as a static site by Hugo, with
+# related posts on every page (.Related) and without, and exported by `quire export --format html`
+# (the demo site's plugins: related posts, prev/next, feeds, sitemaps, lists on every page); then
+# quire again after editing one post. Wall time and peak memory (/usr/bin/time -v; for quire the
+# largest of its processes: the coordinator or one of its workers) of each, and the ratios.
+#
+#   bash bench/export.sh            (from the repository root, after a build in ./build)
+#   N=2000 JOBS=2 bash bench/export.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+QUIRE=${QUIRE:-$root/build/quire}
+N=${N:-10000}
+JOBS=${JOBS:-$(nproc)}
+[ -x "$QUIRE" ] || { echo "export.sh: no quire binary at $QUIRE (build first, or set QUIRE)" >&2; exit 1; }
+command -v hugo >/dev/null || { echo "export.sh: hugo is not installed (make bench-deps)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "export.sh: /usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
+export QUIRE_BUNDLED_PLUGINS=$root/plugins
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/quire-bench-export-XXXXXX")
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
+
+echo "corpus: $N posts ($(uname -m), $(nproc) cpus, hugo $(hugo version | grep -o 'v[0-9.]*' | head -1), $JOBS quire workers)"
+python3 "$root/bench/export/corpus.py" "$N" "$tmp/corpus.jsonl" "$tmp/hugo"
+cp -r "$root/bench/export/hugo/." "$tmp/hugo/"
+"$QUIRE" init --demo "$tmp/site" >/dev/null
+echo 'base_url = "https://news.example"' >> "$tmp/site/site.lua"
+"$QUIRE" run --yes --site "$tmp/site" "$root/bench/export/import.lua" "$tmp/corpus.jsonl" >/dev/null
+
+# measure NAME COMMAND...: runs it under /usr/bin/time -v; sets secs[NAME] and kib[NAME]
+declare -A secs kib
+measure() {
+  local name=$1; shift
+  /usr/bin/time -v -o "$tmp/time.$name" "$@" > "$tmp/out.$name" 2>&1 || { cat "$tmp/out.$name" >&2; exit 1; }
+  secs[$name]=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$tmp/time.$name")
+  kib[$name]=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time.$name")
+  printf '%-28s %8.2f s  %8.1f MiB peak  %s\n' "$name" "${secs[$name]}" "$(bc -l <<<"${kib[$name]} / 1024")" "$(tail -1 "$tmp/out.$name" | cut -c1-90)"
+}
+
+measure hugo_related hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-related" --config "$tmp/hugo/config.json"
+measure hugo_plain hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-plain" --config "$tmp/hugo/config.json,$tmp/hugo/norelated.json"
+measure quire_full "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
+cat > "$tmp/edit.lua" <<'LUA'
+local e = quire.content.get { type = "article", slug = "post-" .. math.floor(tonumber(arg[1]) / 2) }
+quire.content.update(e.id, { title = e.title .. " (updated)" })
+LUA
+"$QUIRE" run --yes --site "$tmp/site" "$tmp/edit.lua" "$N" >/dev/null
+measure quire_one_edit "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
+measure quire_nothing "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
+
+hugo_files=$(find "$tmp/hugo-related" -name '*.html' | wc -l)
+quire_files=$(find "$tmp/quire-out" -name '*.html' | wc -l)
+echo "HTML files: hugo $hugo_files, quire $quire_files"
+ratio() { bc -l <<<"scale=3; $1 / $2"; }
+echo "quire full / hugo with .Related:    $(ratio "${secs[quire_full]}" "${secs[hugo_related]}")  (goal <= 0.1)"
+echo "quire full / hugo without:          $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}")  (goal <= 1.0)"
+echo "quire after one edit:               ${secs[quire_one_edit]} s  (goal < 1)"
+echo "quire peak memory / hugo's:         $(ratio "${kib[quire_full]}" "${kib[hugo_related]}")  (goal <= 0.1)"

@@ -1,0 +1,345 @@
+-- Reading entries: one by id or slug (memoised until the next write), lists by filters in
+-- keyset order, counts, the published blocks of a sitemap, neighbours, revisions, the trash,
+-- an entry's URL. Every read tags the page being built with what it read (site.tag).
+--
+-- reads = require("quire.content.reads").of(site): the quire.content functions get, query,
+-- count, terms, published_blocks, published_block, neighbours, revisions, trashed, url; and for
+-- the write side: reads.select_rows(q) (a query's rows, not yet hydrated), reads.ENTRY_COLUMNS,
+-- reads.ID_BLOCK.
+local cjson = require "cjson"
+local core = require "quire.core"
+local copy = require("quire.memo").copy
+local per_site = require "quire.per_site"
+local store_sql = require "quire.store_sql"
+local terms_mod = require "quire.content.terms"
+local time = require "quire.time"
+local types_mod = require "quire.types"
+local validate_mod = require "quire.content.validate"
+
+local M = {}
+
+local json = validate_mod.json
+
+local TAXONOMIES = { "tag", "section" }
+local ORDERS = {
+  newest = { key = "coalesce(e.published_at, e.created_at)", dir = "DESC" },
+  oldest = { key = "coalesce(e.published_at, e.created_at)", dir = "ASC" },
+  updated = { key = "e.updated_at", dir = "DESC" },
+  id = { key = "e.id", dir = "ASC" },
+}
+
+-- Entries per block of ids (api.published_block): a sitemap file's worth.
+local ID_BLOCK = 10000
+
+local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields, e.author_id,"
+  .. " e.created_at, e.updated_at, e.published_at"
+
+M.ID_BLOCK, M.ENTRY_COLUMNS = ID_BLOCK, ENTRY_COLUMNS
+local UNINDEXED_TYPE, UNINDEXED_STATUS = store_sql.unindexed("e.type"), store_sql.unindexed("status")
+
+M.of = per_site(function(site)
+  local db, types, memo = site.db, site.types, site.memo
+  local terms = terms_mod.of(site)
+  local user_id = validate_mod.of(site).user_id
+  local api = {}
+
+  local function decode_entry(row, terms)
+    if not row then return nil end
+    row.fields = row.fields == "{}" and {} or json.decode(row.fields) -- the common case without cjson
+    row.author = row.author_id
+    row.tags = terms and terms.tags or {}
+    row.section = terms and terms.section
+    return row
+  end
+
+  local function hydrate(rows)
+    local ids = {}
+    for i, r in ipairs(rows) do ids[i] = r.id end
+    local by_entry = terms.of_entries(ids)
+    for _, r in ipairs(rows) do decode_entry(r, by_entry[r.id]) end
+    return rows
+  end
+
+  -- get() also reads the entry's revision: the id of its newest revision, which an update
+  -- names as its base_revision to be refused if another write came first.
+  local function load_entry(sql, ...)
+    local row = db:row("SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision"
+      .. " FROM entries e WHERE " .. sql, ...)
+    return row and hydrate({ row })[1]
+  end
+
+  -- Entries are memoised until the next write (quire.memo), which is never older than the last
+  -- commit this process could see: memo.get asks PRAGMA data_version whenever SQLite's WAL index
+  -- moved. Each caller gets its own copy.
+  function api.get(key)
+    local row
+    if math.type(key) == "integer" then
+      row = memo.get("entry\0" .. key, load_entry, "e.id = ?", key)
+    elseif type(key) == "table" and key.type and key.slug then
+      row = memo.get("entry\0" .. tostring(key.type) .. "\0" .. tostring(key.slug), load_entry,
+        "e.type = ? AND e.slug = ?", key.type, key.slug)
+    else
+      error("quire.content.get takes an id or {type=, slug=}", 2)
+    end
+    if not row then return nil end
+    site.tag("entry:" .. row.id)
+    return copy(row)
+  end
+
+  local QUERY_KEYS = {
+    type = true, status = true, tag = true, section = true, author = true, since = true,
+    ["until"] = true, order = true, limit = true, after = true,
+  }
+
+  -- q.type: a type name or a list of them (nil: any).
+  local function type_list(q, caller, level)
+    local t = q.type
+    if t == nil or type(t) == "string" then return t end
+    if type(t) ~= "table" or #t == 0 or #t > 64 then error(caller .. ": type must be a type name or a list of 1..64 of them", level) end
+    for i = 1, #t do
+      if type(t[i]) ~= "string" then error(caller .. ": type must be a type name or a list of 1..64 of them", level) end
+    end
+    return t
+  end
+
+  -- WHERE clauses and parameters for the filters of q (shared by query and count). Returns nil
+  -- when a filter can match nothing (an unknown author).
+  -- after_id (optional): only entries after it are wanted (id order), which bounds the tag and
+  -- section lists too, so that paging through a tag does not list all of it for every page.
+  -- limit (optional, with after_id): when a tag or section is the only filter, its list needs no
+  -- more than the page's entries.
+  -- walked (optional): the taxonomy the query walks itself (listed order), left out here.
+  -- date_key: the expression since/until compare (the order's key).
+  local function filters(q, caller, level, after_id, limit, walked, date_key)
+    level = level or 3
+    for k in pairs(q) do
+      if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), level) end
+    end
+    local where, params = {}, {}
+    local function add(clause, ...)
+      where[#where + 1] = clause
+      for _, p in ipairs({ ... }) do params[#params + 1] = p end
+    end
+    local types_q = type_list(q, caller, level + 1)
+    -- Unindexed: the type is checked on the rows an ordered index walk finds, not used to pick
+    -- the index (several types in one index order).
+    if type(types_q) == "table" then add(UNINDEXED_TYPE .. " " .. store_sql.IN_LIST, store_sql.value_list(types_q))
+    elseif types_q then add("e.type = ?", types_q) end
+    if q.status then add("e.status = ?", q.status) else add("e.status <> 'trash'") end -- the trash only when asked for
+    local only_term = limit and after_id and (q.tag == nil) ~= (q.section == nil) and q.type == nil and q.status == nil
+      and q.author == nil and q.since == nil and q["until"] == nil
+      and not db:row("SELECT 1 AS x FROM trash LIMIT 1") -- a trashed entry in the window would shorten the page
+    for _, taxonomy in ipairs(TAXONOMIES) do
+      local name = q[taxonomy]
+      if taxonomy == walked then -- luacheck: ignore 542
+      elseif name and only_term then
+        add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
+          .. taxonomy .. "' AND t.slug = ? AND et.entry_id > ? ORDER BY et.entry_id LIMIT ?)", core.slugify(name), after_id, limit)
+      elseif name and after_id then
+        add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
+          .. taxonomy .. "' AND t.slug = ? AND et.entry_id > ?)", core.slugify(name), after_id)
+      elseif name then
+        add("e.id IN (SELECT et.entry_id FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = '"
+          .. taxonomy .. "' AND t.slug = ?)", core.slugify(name))
+      end
+    end
+    if q.author ~= nil then
+      local uid = user_id(q.author, {})
+      if not uid then return nil end
+      add("e.author_id = ?", uid)
+    end
+    for _, bound in ipairs({ { "since", ">=" }, { "until", "<" } }) do
+      local v = q[bound[1]]
+      if v ~= nil then
+        local norm, err = time.parse(v)
+        if not norm then error(caller .. ": " .. bound[1] .. " " .. err, level) end
+        add((date_key or "coalesce(e.published_at, e.created_at)") .. " " .. bound[2] .. " ?", norm)
+      end
+    end
+    return where, params, add
+  end
+
+  -- The number of entries matching the filters of q (type, status, tag, section, author, since, until).
+  function api.count(q)
+    q = q or {}
+    local where, params = filters(q, "quire.content.count")
+    if not where then return 0 end
+    local n = 0
+    for _ in pairs(q) do n = n + 1 end
+    -- Counts kept by the schema's triggers: entries by status, a term's published entries.
+    if n == 0 then return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status <> 'trash'") end
+    if n == 1 and type(q.status) == "string" then
+      return db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = ?", q.status)
+    end
+    local taxonomy = q.tag and "tag" or q.section and "section"
+    if taxonomy and n == 2 and q.status == "published" then
+      return db:value("SELECT coalesce(sum(listed), 0) FROM terms WHERE taxonomy = ? AND slug = ?", taxonomy, core.slugify(q[taxonomy]))
+    end
+    -- A tag or section alone: its rows in entry_terms are its entries (one row per entry and
+    -- term; the foreign key keeps the entry), counted from the index without listing them.
+    if taxonomy and n == 1 and not db:row("SELECT 1 AS x FROM trash LIMIT 1") then -- (trashed entries keep their terms)
+      return db:value("SELECT count(*) FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = ? AND t.slug = ?",
+        taxonomy, core.slugify(q[taxonomy]))
+    end
+    return db:value("SELECT count(*) FROM entries e" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""), table.unpack(params))
+  end
+
+  -- The rows of a query, not yet hydrated; raises at the caller of its caller (api.query or
+  -- writes.batch_query).
+  -- Published entries by date are keyset pages over an index whatever the archive's size: all
+  -- of them by (published_at, id), an author's by (author_id, published_at, id), a tag's or
+  -- section's by entry_terms (term_id, listed_at, entry_id). q.after may then be a cursor
+  -- { published_at =, id = } (an entry is one), which needs no lookup and outlives the entry.
+  local function select_rows(q)
+    q = q or {}
+    local order = ORDERS[q.order or "newest"]
+    if not order then error("quire.content.query: order must be newest, oldest, updated or id", 3) end
+    local after_id = q.after
+    if type(after_id) == "table" then after_id = after_id.id end
+    local by_date = order.key == ORDERS.newest.key and q.status == "published"
+    local key_expr = by_date and "e.published_at" or order.key
+    -- A tag's or section's published entries are walked from entry_terms in date order.
+    local walked = by_date and (q.tag ~= nil and "tag" or q.section ~= nil and "section") or nil
+    if walked then key_expr = "lt.listed_at" end
+    -- In id order the lists of a tag or section filter start after the page's first id (ids are
+    -- positive: 0 without q.after).
+    local bound = order.key == "e.id" and (q.after == nil and 0 or math.type(after_id) == "integer" and after_id) or nil
+    local where, params, add = filters(q, "quire.content.query", 4, bound,
+      bound and math.type(q.limit) == "integer" and q.limit or nil, walked, by_date and "e.published_at" or nil)
+    if not where then return {} end
+    if q.after ~= nil then
+      if math.type(after_id) ~= "integer" then error("quire.content.query: after must be an entry, a cursor or an id", 3) end
+      local key = after_id
+      if by_date and type(q.after) == "table" and type(q.after.published_at) == "string" then
+        key = q.after.published_at
+      elseif order.key ~= "e.id" then
+        key = db:value("SELECT " .. order.key .. " FROM entries e WHERE e.id = ?", after_id)
+        if key == nil then error(("quire.content.query: after entry %d does not exist"):format(after_id), 3) end
+      end
+      add(("(%s, %s) %s (?, ?)"):format(key_expr, walked and "lt.entry_id" or "e.id", order.dir == "DESC" and "<" or ">"), key, after_id)
+    end
+    local limit = q.limit or 50
+    if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
+      error("quire.content.query: limit must be an integer from 1 to 10000", 3)
+    end
+    -- A page built from this list goes stale when an entry of that list changes.
+    if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
+    elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
+    elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
+    elseif q.type then for _, t in ipairs(q.type) do site.tag("list:type:" .. t) end
+    else site.tag("list:all") end
+    local from = " FROM entries e"
+    if walked then
+      -- CROSS JOIN: entry_terms drives, in its index order.
+      from = " FROM entry_terms lt CROSS JOIN entries e ON e.id = lt.entry_id"
+      table.insert(where, 1, "lt.term_id = (SELECT id FROM terms WHERE taxonomy = ? AND slug = ?) AND lt.listed_at IS NOT NULL")
+      table.insert(params, 1, core.slugify(q[walked]))
+      table.insert(params, 1, walked)
+    end
+    local sql = "SELECT " .. ENTRY_COLUMNS .. from
+      .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
+      .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
+    return db:rows(sql, table.unpack(params))
+  end
+
+  function api.query(q)
+    return hydrate(select_rows(q))
+  end
+  api.select_rows = select_rows
+
+  -- terms(taxonomy) -> the tags or sections that published entries carry: { name, slug, count },
+  -- by slug, at most 10,000 (counts the schema keeps; nothing is counted here).
+  function api.terms(taxonomy)
+    if taxonomy ~= "tag" and taxonomy ~= "section" then error("quire.content.terms: taxonomy must be 'tag' or 'section'", 2) end
+    site.tag("list:all")
+    return db:rows("SELECT name, slug, listed AS count FROM terms WHERE taxonomy = ? AND listed > 0 ORDER BY slug LIMIT 10000", taxonomy)
+  end
+
+  -- Published entries by blocks of ID_BLOCK consecutive ids (a sitemap file each: the
+  -- protocol allows 50,000 URLs; a fifth of that keeps the rebuild of the newest file short). A page built from a block is tagged "ids:N", which every
+  -- write to an entry of the block bumps, so it is not rebuilt for writes elsewhere.
+  -- published_blocks() -> the numbers of the blocks holding a published entry, ascending.
+  function api.published_blocks()
+    site.tag("list:all")
+    -- (status unindexed: the id range drives, not the index of every published entry)
+    local out, top = {}, db:value("SELECT max(id) FROM entries")
+    for n = 0, (top or -1) // ID_BLOCK do
+      if db:value("SELECT id FROM entries WHERE id >= ? AND id < ? AND " .. UNINDEXED_STATUS .. " = 'published' ORDER BY id LIMIT 1", n * ID_BLOCK, (n + 1) * ID_BLOCK) then
+        out[#out + 1] = n
+      end
+    end
+    return out
+  end
+  -- published_block(n) -> the published entries of block n in id order, as rows of id, type,
+  -- slug, published_at, created_at and updated_at (enough for quire.content.url).
+  function api.published_block(n)
+    if math.type(n) ~= "integer" or n < 0 then error("quire.content.published_block takes a block number", 2) end
+    site.tag("ids:" .. n)
+    return db:rows("SELECT id, type, slug, published_at, created_at, updated_at FROM entries WHERE id >= ? AND id < ?"
+      .. " AND " .. UNINDEXED_STATUS .. " = 'published' ORDER BY id", n * ID_BLOCK, (n + 1) * ID_BLOCK)
+  end
+
+  function api.neighbours(id, opts)
+    opts = opts or {}
+    local within = opts.within or "type"
+    if within ~= "type" and within ~= "section" then error("quire.content.neighbours: within must be 'type' or 'section'", 2) end
+    local e = api.get(id)
+    if not e or not e.published_at then return nil, nil end
+    site.tag(within == "section" and e.section and ("list:section:" .. core.slugify(e.section)) or ("list:type:" .. e.type))
+    -- Each is one step along an index: (status, type, published_at, id) within the type, the
+    -- section's entry_terms (term_id, listed_at, entry_id) within a section.
+    local function one(cmp, dir)
+      if within == "section" and e.section then
+        return db:value("SELECT lt.entry_id FROM entry_terms lt WHERE lt.term_id = (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?)"
+          .. (" AND lt.listed_at IS NOT NULL AND (lt.listed_at, lt.entry_id) %s (?, ?) ORDER BY lt.listed_at %s, lt.entry_id %s LIMIT 1"):format(cmp, dir, dir),
+          core.slugify(e.section), e.published_at, e.id)
+      end
+      return db:value("SELECT e.id FROM entries e WHERE e.status = 'published' AND e.type = ?"
+        .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1"):format(cmp, dir, dir),
+        e.type, e.published_at, e.id)
+    end
+    local ids = memo.get("neighbours\0" .. within .. "\0" .. id, function()
+      return { prev = one("<", "DESC") or false, next = one(">", "ASC") or false }
+    end)
+    return ids.prev and api.get(ids.prev) or nil, ids.next and api.get(ids.next) or nil
+  end
+
+  function api.revisions(id)
+    local rows = db:rows("SELECT id, entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, actor, created_at"
+      .. " FROM revisions WHERE entry_id = ? ORDER BY id DESC", id)
+    for _, r in ipairs(rows) do
+      r.fields = json.decode(r.fields)
+      local t = json.decode(r.terms)
+      r.tags, r.section, r.terms = t.tags or {}, t.section, nil
+      if r.section == cjson.null then r.section = nil end
+    end
+    return rows
+  end
+
+  -- The trash, oldest first: { id, type, slug, title, status (to restore), trashed_at, actor }.
+  function api.trashed(opts)
+    opts = opts or {}
+    local limit = opts.limit or 1000
+    if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.content.trashed: limit must be 1..10000", 2) end
+    return db:rows("SELECT e.id, e.type, e.slug, e.title, t.status, t.trashed_at, t.actor FROM trash t JOIN entries e ON e.id = t.entry_id"
+      .. " WHERE (? IS NULL OR t.trashed_at < ?) ORDER BY t.trashed_at, e.id LIMIT ?", opts.before, opts.before, limit)
+  end
+
+  -- The path of an entry (or a search result row) from its type's permalink, or nil for an
+  -- unknown type.
+  function api.url(entry)
+    if type(entry) ~= "table" or type(entry.type) ~= "string" then error("quire.content.url takes an entry", 2) end
+    local t = types:get(entry.type)
+    if not t then return nil end
+    if t.fields.path and entry.fields == nil and math.type(entry.id) == "integer" then
+      -- A row without fields (a sitemap's, a search hit's): a nested page's parents are in them.
+      entry = { id = entry.id, type = entry.type, slug = entry.slug, published_at = entry.published_at,
+        created_at = entry.created_at, fields = db:value("SELECT fields FROM entries WHERE id = ?", entry.id) }
+    end
+    return types_mod.permalink(t, entry)
+  end
+
+  return api
+end)
+
+return M

@@ -1,0 +1,808 @@
+-- `quire export --format html DIR`: the public site as files for a CDN or object storage, rendered
+-- by the app itself (quire.app.request), so each page is the bytes `quire serve` answers for the
+-- same base URL.
+--
+-- What is written: every published entry, the front page and the section, tag and author lists
+-- with their keyset pages (older/ and newer/), feeds, sitemaps, robots.txt, 404.html, the
+-- search index (search-index.json) with a client-side search page (/search, search.js), a
+-- meta-refresh page for every redirect plus _redirects and nginx map files, the plugins' static
+-- files and the media folder; a .gz beside every compressible file (nginx gzip_static).
+-- A path "/a/b" becomes a/b/index.html; a path with a file name ("/feed.xml") keeps it; the
+-- sitemap index's parts (/sitemap.xml?part=N) become sitemap-N.xml (a static host ignores
+-- queries), the one place the index differs from the served one.
+--
+-- The page list is read from the store (entries, terms, lists), streamed, never held whole.
+-- Workers: N `quire export --worker i/N` processes (each its own Lua state and read connection)
+-- take the pages whose path hashes to them; each writes what it did to its own result file and
+-- a progress line to the shared pipe. The coordinator then records the run in the manifest
+-- (SQLite, in the site's .quire/ folder, one per output folder): each file's path, its content
+-- hash and the cache tags its page was built from. A later run renders again only the pages
+-- one of whose tags was bumped since (the cache_tags versions the page cache reads), or that are
+-- new; writes a file only when its bytes changed (temp + rename: other files keep their mtime);
+-- and removes the files of pages that are gone.
+local core = require "quire.core"
+
+local M = {}
+
+local JOBS_MAX = 64
+local CHANGED_MAX = 200000 -- bumped tags read into memory; past it every page is rendered again
+local BATCH = 500          -- rows read from the store per query
+local GZIP_MIN = 256       -- smaller files gain nothing from a .gz
+local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .gz (read whole)
+
+local COMPRESSIBLE = { html = true, xml = true, json = true, txt = true, css = true, js = true, svg = true,
+  map = true, csv = true, ics = true, webmanifest = true }
+
+-- The client-side search: reads ?q=, loads /search-index.json once, ranks entries by how many
+-- of the words their title (3 points) and summary (1) hold, lists the best 50. Built with DOM
+-- calls and textContent only: nothing from the index is parsed as HTML.
+local SEARCH_JS = [[
+// Static search for a quire export: the server's /search, done in the browser.
+(function () {
+  "use strict";
+  var input = document.getElementById("search-q");
+  if (!input || !input.form) return;
+  var form = input.form;
+  var q = new URLSearchParams(window.location.search).get("q") || "";
+  input.value = q;
+  var words = q.toLowerCase().split(/\s+/).filter(function (w) { return w.length > 0; }).slice(0, 20);
+  if (words.length === 0) return;
+  var status = document.createElement("p");
+  status.setAttribute("role", "status");
+  status.textContent = "Searching…";
+  form.parentNode.insertBefore(status, form.nextSibling);
+  document.title = "Search results for “" + q + "” – " + document.title.replace(/^.*? – /, "");
+  fetch("/search-index.json").then(function (r) {
+    if (!r.ok) throw new Error("HTTP " + r.status);
+    return r.json();
+  }).then(function (index) {
+    var hits = [];
+    index.entries.forEach(function (e) {
+      var title = e.title.toLowerCase(), summary = (e.summary || "").toLowerCase(), score = 0;
+      for (var i = 0; i < words.length; i++) {
+        var t = title.indexOf(words[i]) >= 0, s = summary.indexOf(words[i]) >= 0;
+        if (!t && !s) return;
+        score += (t ? 3 : 0) + (s ? 1 : 0);
+      }
+      hits.push({ e: e, score: score });
+    });
+    hits.sort(function (a, b) { return b.score - a.score || (a.e.date < b.e.date ? 1 : -1); });
+    status.textContent = hits.length === 1 ? "1 result" : hits.length + " results";
+    if (hits.length === 0) {
+      var none = document.createElement("p");
+      none.textContent = "Nothing matched. Try other or fewer words.";
+      status.parentNode.insertBefore(none, status.nextSibling);
+      return;
+    }
+    var list = document.createElement("div");
+    list.className = "cards";
+    hits.slice(0, 50).forEach(function (h) {
+      var card = document.createElement("article");
+      card.className = "card";
+      var head = document.createElement("h2");
+      var a = document.createElement("a");
+      a.href = h.e.url;
+      a.textContent = h.e.title;
+      head.appendChild(a);
+      card.appendChild(head);
+      if (h.e.summary) {
+        var p = document.createElement("p");
+        p.textContent = h.e.summary;
+        card.appendChild(p);
+      }
+      list.appendChild(card);
+    });
+    status.parentNode.insertBefore(list, status.nextSibling);
+  }).catch(function (err) {
+    status.textContent = "The search index could not be loaded (" + err.message + ").";
+  });
+})();
+]]
+
+local function fail(fmt, ...) error(fmt:format(...), 0) end
+
+-- The file a URL path is written to, relative to the output folder, or nil when it has none.
+-- %XX escapes are decoded, as a web server decodes them before it looks for the file; a path
+-- that would leave the folder ("..", an escaped "/") or holds a NUL has no file.
+function M.file_of(path)
+  local part = path:match("^/sitemap%.xml%?part=(%d+)$")
+  if part then return "sitemap-" .. part .. ".xml" end
+  if path:find("[?#]") or path:sub(1, 1) ~= "/" or path:find("%%2[Ff]") then return nil end
+  path = path:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  if path:find("%z") or path:find("/%.%.?/") or path:find("/%.%.?$") or path:find("//", 1, true) then return nil end
+  if path == "/" then return "index.html" end
+  local last = path:match("([^/]*)$")
+  if last == "" then return path:sub(2) .. "index.html" end
+  if last:find(".", 1, true) then return path:sub(2) end
+  return path:sub(2) .. "/index.html"
+end
+
+local function ext_of(file) return (file:match("%.([%w]+)$") or ""):lower() end
+
+local function hash_of(s) return (core.hmac_sha256("quire-export", s):gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+
+-- A page's hash leaves out the signed form tokens (the comment form's names the second it was
+-- made in): a page rendered again with nothing else changed is not written again.
+local function page_hash(body)
+  return hash_of((body:gsub('(<input type="hidden" name="token" value=")[^"]*', "%1")))
+end
+
+-- 32-bit FNV-1a of s: which worker takes a path.
+local function fnv(s)
+  local h = 2166136261
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+  return h
+end
+
+local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function mkdirs(root, rel_dir, known)
+  if rel_dir == "" or known[rel_dir] then return end
+  local acc = root
+  for part in rel_dir:gmatch("[^/]+") do
+    acc = acc .. "/" .. part
+    if core.stat(acc) ~= "dir" then
+      local ok, err = core.mkdir(acc)
+      if not ok and core.stat(acc) ~= "dir" then fail("cannot make folder %s: %s", acc, tostring(err)) end
+    end
+  end
+  -- A bounded memo of folders known to exist.
+  if known.n >= 4096 then for k in pairs(known) do known[k] = nil end known.n = 0 end
+  known[rel_dir], known.n = true, known.n + 1
+end
+
+-- Writes data to root/file through a temporary file renamed over it.
+local function write_atomic(root, file, data, known)
+  mkdirs(root, file:match("^(.*)/[^/]*$") or "", known)
+  local path = root .. "/" .. file
+  local tmp = path .. ".tmp-" .. core.getpid()
+  local f, err = io.open(tmp, "wb")
+  if not f then fail("cannot write %s: %s", tmp, tostring(err)) end
+  local ok, werr = f:write(data)
+  local closed, cerr = f:close()
+  if not ok or not closed then os.remove(tmp) fail("cannot write %s: %s", tmp, tostring(werr or cerr)) end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then os.remove(tmp) fail("cannot rename %s: %s", tmp, tostring(rerr)) end
+end
+
+-- Writes file and, for compressible data of some size, its .gz; removes a .gz left from before.
+local function write_page(root, file, data, known)
+  write_atomic(root, file, data, known)
+  if COMPRESSIBLE[ext_of(file)] and #data >= GZIP_MIN then
+    write_atomic(root, file .. ".gz", core.gzip(data, 9), known)
+  elseif core.stat(root .. "/" .. file .. ".gz") then
+    os.remove(root .. "/" .. file .. ".gz")
+  end
+end
+
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then fail("cannot read %s: %s", path, tostring(err)) end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Copies a static file (streamed) through a temporary file, and its .gz when compressible.
+local function copy_file(root, file, src, known)
+  mkdirs(root, file:match("^(.*)/[^/]*$") or "", known)
+  local path = root .. "/" .. file
+  local tmp = path .. ".tmp-" .. core.getpid()
+  local inp, err = io.open(src, "rb")
+  if not inp then fail("cannot read %s: %s", src, tostring(err)) end
+  local out, oerr = io.open(tmp, "wb")
+  if not out then inp:close() fail("cannot write %s: %s", tmp, tostring(oerr)) end
+  while true do
+    local chunk = inp:read(65536)
+    if not chunk then break end
+    if not out:write(chunk) then inp:close() out:close() os.remove(tmp) fail("cannot write %s", tmp) end
+  end
+  inp:close()
+  if not out:close() then os.remove(tmp) fail("cannot write %s", tmp) end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then os.remove(tmp) fail("cannot rename %s: %s", tmp, tostring(rerr)) end
+  local _, _, size = core.stat(src)
+  if COMPRESSIBLE[ext_of(file)] and size and size >= GZIP_MIN and size <= GZIP_READ_MAX then
+    write_atomic(root, file .. ".gz", core.gzip(read_file(src), 9), known)
+  end
+end
+
+local function plugin_settings(quire, name)
+  for _, p in ipairs(quire.plugins.plugins) do
+    if p.name == name then return p.settings end
+  end
+end
+
+-- The types list pages show (all but the listings plugin's skip_types), as JSON for SQL.
+local function listed_types(quire, settings)
+  local skip, out = {}, {}
+  for _, t in ipairs(settings.skip_types or {}) do skip[t] = true end
+  for _, t in ipairs(quire.content.types()) do if not skip[t] then out[#out + 1] = t end end
+  return require("cjson").encode(out)
+end
+
+-- Calls fn(item) for every address of the site, streamed from the store. item: { path =, kind =
+-- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
+local function each_item(quire, fn)
+  local db = quire._db
+  for _, p in ipairs({ "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }) do
+    fn { path = p, kind = "page" }
+  end
+  fn { path = "/sitemap.xml", kind = "sitemap_index" }
+  fn { path = "/404.html", kind = "error" }
+  fn { path = "/search", kind = "search" }
+  fn { path = "/search-index.json", kind = "search_index" }
+  fn { path = "/search.js", kind = "search_js" }
+  for _, n in ipairs(quire.content.published_blocks()) do fn { path = ("/sitemap.xml?part=%d"):format(n + 1), kind = "page" } end
+
+  -- Entries, by id.
+  local last = 0
+  repeat
+    local rows = db:rows("SELECT id, type, slug, published_at, created_at, fields FROM entries"
+      .. " WHERE id > ? AND status = 'published' ORDER BY id LIMIT ?", last, BATCH)
+    for _, e in ipairs(rows) do
+      last = e.id
+      local url = quire.content.url(e)
+      if url then fn { path = url, kind = "page" } end
+    end
+  until #rows < BATCH
+
+  -- Lists: the front page, sections, tags, authors, each with its keyset pages. Page k's
+  -- "older" address names its last entry; page k+1's "newer" address its first (listings plugin).
+  local listings = plugin_settings(quire, "listings")
+  local per = listings and math.tointeger(listings.per_page)
+  local types = listings and listed_types(quire, listings)
+  local function walk(base, sql, params)
+    fn { path = base, kind = "page" }
+    if not per or per < 1 then return end
+    local prefix = base == "/" and "/" or (base .. "/")
+    local np = #params
+    params[np + 1], params[np + 2], params[np + 3] = "9999", math.maxinteger, per + 1
+    local k = 1
+    while true do
+      local rows = db:rows(sql, table.unpack(params, 1, np + 3))
+      if #rows == 0 then break end
+      if k > 1 then
+        local first = rows[1]
+        fn { path = prefix .. "newer/" .. first.published_at:gsub("[^%d]", "") .. "-" .. first.id, kind = "page" }
+      end
+      if #rows <= per then break end
+      local c = rows[per]
+      fn { path = prefix .. "older/" .. c.published_at:gsub("[^%d]", "") .. "-" .. c.id, kind = "page" }
+      params[np + 1], params[np + 2] = c.published_at, c.id
+      k = k + 1
+    end
+  end
+
+  local TAIL = " AND (%s, %s) < (?, ?) ORDER BY %s DESC, %s DESC LIMIT ?"
+  walk("/", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
+    .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
+    { types or "[]" })
+  local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt CROSS JOIN entries e ON e.id = lt.entry_id"
+    .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type IN (SELECT value FROM json_each(?))"
+    .. TAIL:format("lt.listed_at", "lt.entry_id", "lt.listed_at", "lt.entry_id")
+  last = 0
+  repeat
+    local rows = db:rows("SELECT id, taxonomy, slug FROM terms WHERE id > ? AND listed > 0 AND taxonomy IN ('tag', 'section')"
+      .. " ORDER BY id LIMIT ?", last, BATCH)
+    for _, t in ipairs(rows) do
+      last = t.id
+      local base = "/" .. t.taxonomy .. "/" .. t.slug
+      walk(base, TERM_SQL, { t.id, types or "[]" })
+      for _, f in ipairs({ "feed.xml", "atom.xml", "feed.json" }) do fn { path = base .. "/" .. f, kind = "page" } end
+    end
+  until #rows < BATCH
+  last = 0
+  local AUTHOR_SQL = "SELECT e.published_at, e.id FROM entries e WHERE e.author_id = ? AND e.status = 'published'"
+    .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id")
+  repeat
+    local rows = db:rows("SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
+    for _, u in ipairs(rows) do
+      last = u.id
+      if db:value("SELECT 1 FROM entries WHERE author_id = ? AND status = 'published' AND type IN (SELECT value FROM json_each(?)) LIMIT 1",
+        u.id, types or "[]") then
+        walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types or "[]" })
+      end
+    end
+  until #rows < BATCH
+
+  -- Old URLs: a meta-refresh page each (those with a query go only into _redirects and the map).
+  last = 0
+  repeat
+    local rows = db:rows("SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
+    for _, r in ipairs(rows) do
+      last = r.id
+      if not r.from_path:find("?", 1, true) then fn { path = r.from_path, kind = "page" } end
+    end
+  until #rows < BATCH
+
+  -- Static files: the plugins' (/static/NAME/), the media folder (/media/), the site's public/.
+  local function files(dir, prefix, skip_real)
+    local names = core.listdir(dir)
+    if not names then return end
+    for _, name in ipairs(names) do
+      local src = dir .. "/" .. name
+      local kind = core.stat(src)
+      if kind == "dir" then
+        if not (skip_real and core.realpath(src) == skip_real) then files(src, prefix .. name .. "/", skip_real) end
+      elseif kind == "file" and not name:match("^%.") then
+        fn { path = prefix .. name, kind = "asset", src = src }
+      end
+    end
+  end
+  for _, s in ipairs(quire.plugins.static_dirs) do files(s.dir, "/static/" .. s.plugin .. "/") end
+  local media = require("quire.media")
+  local media_dir = media.dir(quire.site.config)
+  if core.stat(media_dir) == "dir" then files(media_dir, media.PREFIX) end
+  local public = quire.site.config.dir .. "/public"
+  if core.stat(public) == "dir" then files(public, "/", core.stat(media_dir) == "dir" and core.realpath(media_dir) or nil) end
+end
+M.each_item = each_item
+
+local ENTITY = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
+local function escape(s) return (s:gsub("[&<>\"']", ENTITY)) end
+
+-- A redirect as a page: a meta refresh, a canonical link and a plain link.
+local function redirect_page(location)
+  local href = escape(location)
+  return table.concat({
+    "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', "<title>Moved</title>",
+    '<meta http-equiv="refresh" content="0; url=' .. href .. '">', '<link rel="canonical" href="' .. href .. '">',
+    '<meta name="robots" content="noindex">', "</head>",
+    '<body><p>This page has moved to <a href="' .. href .. '">' .. href .. "</a>.</p></body>", "</html>", "",
+  }, "\n")
+end
+
+-- The search index: every published entry the search plugin lists (its skip_types left out),
+-- with its address, title, date and summary (the standfirst, else the start of the text).
+local function search_index(quire, out)
+  local db = quire._db
+  local settings = plugin_settings(quire, "search") or {}
+  local types = listed_types(quire, settings)
+  local cjson, json = require("cjson"), require("quire.json") -- (quire.json: keys in order)
+  out[#out + 1] = '{"entries":['
+  local last, first = 0, true
+  repeat
+    local rows = db:rows("SELECT id, type, slug, title, published_at, created_at, fields, substr(body, 1, 600) AS body FROM entries"
+      .. " WHERE id > ? AND status = 'published' AND type IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?", last, types, BATCH)
+    for _, e in ipairs(rows) do
+      last = e.id
+      local url = quire.content.url(e)
+      if url then
+        local ok, fields = pcall(cjson.decode, e.fields or "{}")
+        local sf = ok and type(fields) == "table" and type(fields.standfirst) == "string" and fields.standfirst or ""
+        if not sf:match("%S") then
+          sf = (e.body or ""):gsub("[%*_`#>%[%]]", ""):gsub("%(https?://[^)]*%)", ""):gsub("%s+", " ")
+          if #sf > 240 then sf = (utf8.len(sf) and sf:sub(1, utf8.offset(sf, 200) - 1) or sf:sub(1, 200)):gsub("%s+%S*$", "") .. "…" end
+        end
+        if not utf8.len(sf) then sf = "" end
+        out[#out + 1] = (first and "" or ",") .. json.encode({ url = url, title = e.title, date = e.published_at or "", summary = sf })
+        first = false
+      end
+    end
+  until #rows < BATCH
+  out[#out + 1] = "]}\n"
+  quire._site.tag("list:all")
+end
+
+-- Renders one item: returns body, tags (space-separated; "" when nothing says when it goes
+-- stale: rendered every run), or nil and a reason to leave it out (404), or raises.
+local function render(quire, item)
+  local app = quire.app
+  if item.kind == "search_js" then return SEARCH_JS, "static" end
+  if item.kind == "search_index" then
+    local site = quire._site
+    site.collecting = {}
+    local out = {}
+    local ok, err = pcall(search_index, quire, out)
+    site.collecting = nil
+    if not ok then error(err, 0) end
+    return table.concat(out), "list:all"
+  end
+  local headers = { accept = "text/html,*/*" }
+  local r = app.request("GET", item.kind == "search" and "/search" or item.path, { headers = headers })
+  if item.kind == "error" then
+    if r.status ~= 404 then fail("%s: expected the 404 page, got status %d", item.path, r.status) end
+    return r.body, "redirects static"
+  end
+  if r.status == 301 or r.status == 302 or r.status == 307 or r.status == 308 then
+    local loc = r.headers.location
+    if not loc then fail("%s: a redirect without a Location", item.path) end
+    return redirect_page(loc), r.tags
+  end
+  if r.status == 404 or r.status == 410 then return nil, "not found" end
+  if r.status ~= 200 then fail("%s: status %d (see the log lines above)", item.path, r.status) end
+  local body = r.body
+  -- A page kept for a time only (it changes with the clock, not with a write) or private:
+  -- rendered again on every export.
+  local tags = (r.max_age or r.private) and "" or (r.tags or "")
+  if item.kind == "sitemap_index" then
+    body = body:gsub("/sitemap%.xml%?part=(%d+)", "/sitemap-%1.xml")
+  elseif item.kind == "search" then
+    -- The server's search page with the static search's script (a file, not inline).
+    local n
+    body, n = body:gsub("</head>", '<script src="/search.js" defer></script>\n</head>', 1)
+    if n ~= 1 then fail("/search: the search page has no </head> to add search.js to") end
+  end
+  return body, tags
+end
+
+-- The manifest: a SQLite database attached to the site's connection as "qx".
+local function manifest_path(quire, out_dir)
+  local run = quire.site.config.dir .. "/.quire"
+  if core.stat(run) ~= "dir" then assert(core.mkdir(run)) end
+  local real = core.realpath(out_dir) or out_dir
+  return ("%s/export-%s.db"):format(run, hash_of(real):sub(1, 16))
+end
+
+local function attach(db, path)
+  -- The site's connection opens without SQLITE_OPEN_CREATE, and so would the attached file.
+  if not core.stat(path) then
+    local f, err = io.open(path, "ab")
+    if not f then fail("cannot make the export manifest %s: %s", path, tostring(err)) end
+    f:close()
+  end
+  db:exec("ATTACH DATABASE ? AS qx", path)
+end
+
+local SCHEMA = {
+  "CREATE TABLE IF NOT EXISTS qx.meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
+  -- path: the URL path; file: under the output folder; hash: of the bytes (for a static file,
+  -- its source's size and mtime); tags: the cache tags the page was built from.
+  "CREATE TABLE IF NOT EXISTS qx.files (path TEXT PRIMARY KEY, file TEXT NOT NULL, hash TEXT NOT NULL, tags TEXT NOT NULL) WITHOUT ROWID",
+}
+
+-- What the pages are rendered with, besides the content: quire's version, the base URL, the
+-- site's settings and every plugin and template file (names, sizes, mtimes). When it differs
+-- from the last run's, every page is rendered again.
+local function code_signature(quire, base_url)
+  local parts = { core.version, base_url }
+  local function walk(dir, depth)
+    if depth > 8 then return end
+    for _, name in ipairs(core.listdir(dir) or {}) do
+      local p = dir .. "/" .. name
+      local kind, mtime, size, nsec = core.stat(p)
+      if kind == "dir" and name ~= "static" and name ~= "spec" then walk(p, depth + 1)
+      elseif kind == "file" then parts[#parts + 1] = ("%s %d %d %d"):format(p, mtime, size, nsec or 0) end
+    end
+  end
+  local cfg = quire.site.config
+  local kind, mtime, size = core.stat(cfg.dir .. "/site.lua")
+  parts[#parts + 1] = ("site.lua %s %s %s"):format(kind, mtime, size)
+  for _, p in ipairs(quire.plugins.plugins) do walk(p.dir, 0) end
+  if core.stat(cfg.dir .. "/templates") == "dir" then walk(cfg.dir .. "/templates", 0) end
+  return hash_of(table.concat(parts, "\n"))
+end
+
+local function set_base_url(quire, base_url)
+  if base_url then
+    base_url = base_url:gsub("/+$", "")
+    if not base_url:match("^https?://[%w%.%-]+[:%d]*$") and not base_url:match("^https?://[%w%.%-]+[:%d]*/[%w%-%._~/]*$") then
+      fail("--base-url takes an http(s) URL such as https://news.example (got %q)", base_url)
+    end
+    quire.site.base_url = base_url
+    quire.site.config.base_url = base_url
+  end
+  return quire.site.base_url
+end
+
+-- One worker's share: items whose path hashes to index (of count). Writes its result lines to
+-- results_path and progress lines ("P index done") to stdout.
+--   result lines: "K path" kept as it was; "S path file hash tags" rendered, same bytes;
+--   "W path file hash tags" written (or would be, with dry_run); "X path reason" left out;
+--   "E path message" failed.
+function M.worker(quire, out_dir, o)
+  set_base_url(quire, o.base_url)
+  local db = quire._db
+  attach(db, o.manifest)
+  local changed, all = {}, o.since == nil
+  if not all then
+    local n = 0
+    for _, r in ipairs(db:rows("SELECT tag FROM cache_tags WHERE version > ? LIMIT ?", o.since, CHANGED_MAX + 1)) do
+      changed[r.tag], n = true, n + 1
+    end
+    if n > CHANGED_MAX then all = true end
+  end
+  local res, err = io.open(o.results, "wb")
+  if not res then fail("cannot write %s: %s", o.results, tostring(err)) end
+  io.stdout:setvbuf("line")
+  local known = { n = 0 }
+  local done, index, count = 0, o.index, o.count
+  local function stale(row, item)
+    if all or not row then return true end
+    local kind = core.stat(out_dir .. "/" .. row.file)
+    if kind ~= "file" then return true end
+    if item.kind == "asset" then
+      local _, mtime, size, nsec = core.stat(item.src)
+      return row.hash ~= ("src %d %d %d"):format(mtime or 0, size or 0, nsec or 0)
+    end
+    if row.tags == "" then return true end
+    for t in row.tags:gmatch("%S+") do if changed[t] then return true end end
+    return false
+  end
+  each_item(quire, function(item)
+    if fnv(item.path) % count ~= index then return end
+    local file = M.file_of(item.path)
+    if not file then return end
+    local row = db:row("SELECT file, hash, tags FROM qx.files WHERE path = ?", item.path)
+    local line
+    if not stale(row, item) then
+      line = "K\t" .. item.path
+    elseif item.kind == "asset" then
+      local _, mtime, size, nsec = core.stat(item.src)
+      local sig = ("src %d %d %d"):format(mtime or 0, size or 0, nsec or 0)
+      if not o.dry_run then copy_file(out_dir, file, item.src, known) end
+      line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, sig, "")
+    else
+      local ok, body, tags = pcall(render, quire, item)
+      if not ok then
+        line = "E\t" .. item.path .. "\t" .. tostring(body):gsub("[\t\n]", " ")
+      elseif body == nil then
+        line = "X\t" .. item.path .. "\t" .. tags
+      else
+        local h = page_hash(body)
+        if row and row.hash == h and row.file == file and core.stat(out_dir .. "/" .. file) == "file" then
+          line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
+        else
+          if not o.dry_run then write_page(out_dir, file, body, known) end
+          line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
+        end
+      end
+    end
+    res:write(line, "\n")
+    done = done + 1
+    if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
+  end)
+  res:close()
+  io.stdout:write(("P %d %d\n"):format(index, done))
+  return 0
+end
+
+-- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table.
+local function redirect_files(quire)
+  local db = quire._db
+  local lines, permanent, temporary = {}, {}, {}
+  local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
+  local last = 0
+  repeat
+    local rows = db:rows("SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
+    for _, r in ipairs(rows) do
+      last = r.id
+      local path, qs = r.from_path:match("^([^?]*)%??(.*)$")
+      local res = quire.app.request("GET", r.from_path)
+      local to = res.headers.location
+      if to and (res.status == 301 or res.status == 302 or res.status == 308) then
+        if qs ~= "" then
+          local k, v = qs:match("^([^=]+)=(.*)$")
+          lines[#lines + 1] = ("%s %s=%s %s %d"):format(path, k, v, to, res.status)
+        else
+          lines[#lines + 1] = ("%s %s %d"):format(path, to, res.status)
+        end
+        local map = res.status == 302 and temporary or permanent
+        map[#map + 1] = ("%s %s;"):format(nq(r.from_path), nq(to))
+      end
+    end
+  until #rows < BATCH
+  -- The sitemap index's parts as the server names them, to the files they became.
+  for _, n in ipairs(quire.content.published_blocks()) do
+    lines[#lines + 1] = ("/sitemap.xml part=%d /sitemap-%d.xml 301"):format(n + 1, n + 1)
+    permanent[#permanent + 1] = ('"/sitemap.xml?part=%d" "/sitemap-%d.xml";'):format(n + 1, n + 1)
+  end
+  local head = "# Old addresses of the site (quire export). In nginx: map $request_uri $%s { include %s; }\n"
+    .. "# and in the server block: if ($%s) { return %s $%s; }\n"
+  return table.concat(lines, "\n") .. (#lines > 0 and "\n" or ""),
+    head:format("quire_moved", "redirects.nginx.map", "quire_moved", "301", "quire_moved") .. table.concat(permanent, "\n") .. "\n",
+    head:format("quire_found", "redirects-302.nginx.map", "quire_found", "302", "quire_found") .. table.concat(temporary, "\n") .. "\n"
+end
+
+-- Writes a whole-site file when its bytes changed; returns true when it did (or would).
+local function write_if_changed(out_dir, file, data, dry_run, known)
+  local path = out_dir .. "/" .. file
+  if core.stat(path) == "file" and read_file(path) == data then return false end
+  if not dry_run then write_page(out_dir, file, data, known) end
+  return true
+end
+
+-- One export run. Returns a summary table.
+local function run_once(quire, out_dir, o)
+  local db = quire._db
+  local t0 = core.clock()
+  local base_url = set_base_url(quire, o.base_url)
+  local mpath = manifest_path(quire, out_dir)
+  attach(db, mpath)
+  db:exec("PRAGMA qx.journal_mode = WAL")
+  for _, s in ipairs(SCHEMA) do db:exec(s) end
+  local function meta(k) return db:value("SELECT value FROM qx.meta WHERE key = ?", k) end
+  -- Taken before the workers start: a commit during the export is seen by the next one.
+  local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
+  local signature = code_signature(quire, base_url)
+  local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
+  -- For the progress line: the last run's count, else a guess from the store (entries, and
+  -- each term's page and feeds).
+  local expected = db:value("SELECT count(*) FROM qx.files")
+  if expected == 0 then
+    expected = db:value("SELECT count(*) FROM entries WHERE status = 'published'") * 12 // 10
+      + db:value("SELECT count(*) FROM terms WHERE listed > 0") * 4
+  end
+  db:exec("DETACH DATABASE qx")
+
+  local jobs = o.jobs
+  local exe = core.exepath()
+  local tmp = core.mkdtemp("quire-export")
+  if not tmp then fail("cannot make a temporary folder") end
+  local cmds = {}
+  for i = 0, jobs - 1 do
+    local argv = { exe, "export", "--format", "html", "--site", quire.site.config.dir, "--worker", ("%d/%d"):format(i, jobs),
+      "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url }
+    if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
+    if o.dry_run then argv[#argv + 1] = "--dry-run" end
+    argv[#argv + 1] = out_dir
+    for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
+    cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
+  end
+  local pipe = io.popen("{ " .. table.concat(cmds, " & ") .. " & wait; } </dev/null", "r")
+  local progress, failed = {}, {}
+  local tty = core.isatty(2)
+  local last_print = 0
+  for line in pipe:lines() do
+    local w, n = line:match("^P (%d+) (%d+)$")
+    if w then
+      progress[tonumber(w)] = tonumber(n)
+      local total = 0
+      for _, v in pairs(progress) do total = total + v end
+      if tty and core.clock() - last_print > 0.2 then
+        io.stderr:write(("\rexport: %d of about %d addresses (%d%%), %d workers, %.1f s "):format(total, math.max(total, expected),
+          total * 100 // math.max(total, expected, 1), jobs, core.clock() - t0))
+        last_print = core.clock()
+      end
+    elseif line:match("^F %d+$") then
+      failed[#failed + 1] = line:match("%d+")
+    else
+      io.stderr:write(line, "\n")
+    end
+  end
+  pipe:close()
+  if tty then io.stderr:write("\n") end
+  if #failed > 0 then
+    core.remove_tree(tmp)
+    fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
+  end
+
+  -- Merge the workers' results into the manifest; remove the files of pages that are gone.
+  attach(db, mpath)
+  local sum = { written = 0, kept = 0, same = 0, left_out = 0, removed = 0, errors = {} }
+  local changes = {}
+  local function note(s) if o.dry_run or o.verbose then changes[#changes + 1] = s end end
+  db:begin()
+  local ok, err = pcall(function()
+    db:exec("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
+    db:exec("DELETE FROM temp.seen")
+    for i = 0, jobs - 1 do
+      for line in io.lines(tmp .. "/w" .. i) do
+        local k, path, a, b, c = line:match("^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)$")
+        if k == "K" then
+          sum.kept = sum.kept + 1
+          db:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
+        elseif k == "S" or k == "W" then
+          db:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
+          if k == "W" then sum.written = sum.written + 1; note("write " .. a) else sum.same = sum.same + 1 end
+          if not o.dry_run then
+            db:exec("INSERT INTO qx.files (path, file, hash, tags) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
+              .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags", path, a, b, c)
+          end
+        elseif k == "X" then
+          sum.left_out = sum.left_out + 1
+        elseif k == "E" then
+          if #sum.errors < 20 then sum.errors[#sum.errors + 1] = path .. ": " .. a end
+          -- A page that failed keeps its old file and row; it is rendered again next time.
+          db:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
+          if not o.dry_run then db:exec("UPDATE qx.files SET tags = '' WHERE path = ?", path) end
+        end
+      end
+    end
+    local last = ""
+    repeat
+      local rows = db:rows("SELECT f.path, f.file FROM qx.files f WHERE f.path > ? AND NOT EXISTS"
+        .. " (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?", last, BATCH)
+      for _, r in ipairs(rows) do
+        last = r.path
+        sum.removed = sum.removed + 1
+        note("remove " .. r.file)
+        if not o.dry_run then
+          os.remove(out_dir .. "/" .. r.file)
+          os.remove(out_dir .. "/" .. r.file .. ".gz")
+          -- Folders left empty go too (remove() fails on one that is not).
+          local d = r.file:match("^(.*)/[^/]*$")
+          while d and d ~= "" and os.remove(out_dir .. "/" .. d) do d = d:match("^(.*)/[^/]*$") end
+          db:exec("DELETE FROM qx.files WHERE path = ?", r.path)
+        end
+      end
+    until #rows < BATCH
+    if not o.dry_run then
+      db:exec("INSERT INTO qx.meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?)"
+        .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url)
+    end
+  end)
+  if ok then db:commit() else db:rollback() end
+  db:exec("DROP TABLE IF EXISTS temp.seen")
+  db:exec("DETACH DATABASE qx")
+  core.remove_tree(tmp)
+  if not ok then error(err, 0) end
+
+  -- Whole-site files written by the coordinator (compared byte for byte, not in the manifest).
+  local known = { n = 0 }
+  local netlify, nginx_moved, nginx_found = redirect_files(quire)
+  for file, data in pairs({ ["_redirects"] = netlify, ["redirects.nginx.map"] = nginx_moved, ["redirects-302.nginx.map"] = nginx_found }) do
+    if write_if_changed(out_dir, file, data, o.dry_run, known) then sum.written = sum.written + 1; note("write " .. file) end
+  end
+  sum.seconds = core.clock() - t0
+  sum.changes = changes
+  sum.full = since == nil
+  return sum
+end
+
+local function report(sum, o)
+  table.sort(sum.changes)
+  for _, c in ipairs(sum.changes) do print((o.dry_run and "would " or "") .. c) end
+  print(("%s: %d files %s, %d unchanged (%d rendered again, same bytes), %d removed%s, %d addresses answered 404 (left out), in %.2f s%s")
+    :format(o.dry_run and "dry run" or "exported", sum.written, o.dry_run and "to write" or "written", sum.kept + sum.same, sum.same,
+      sum.removed, o.dry_run and " (would be)" or "", sum.left_out, sum.seconds, sum.full and " (full export)" or ""))
+  for _, e in ipairs(sum.errors) do io.stderr:write("quire: export failed for ", e, "\n") end
+  io.stdout:flush()
+  return #sum.errors > 0 and 1 or 0
+end
+
+-- The command: opts from the CLI (base-url, dry-run, watch, jobs, verbose; worker/manifest/
+-- results/since for the workers the coordinator starts).
+function M.main(quire, out_dir, opts)
+  if type(out_dir) ~= "string" or out_dir == "" then fail("export --format html takes the output folder") end
+  out_dir = out_dir:gsub("/+$", "")
+  if out_dir == "" then out_dir = "/" end
+  -- Not into the folders it copies from (the copy would copy itself), nor over the site.
+  local parent, base = out_dir:match("^(.*)/([^/]+)$")
+  local real_out = core.realpath(out_dir) or ((core.realpath(parent == "" and "/" or parent or ".") or "?") .. "/" .. (base or out_dir))
+  local site_dir = core.realpath(quire.site.config.dir)
+  if real_out and site_dir then
+    for _, d in ipairs({ site_dir .. "/public", require("quire.media").dir({ dir = site_dir }) }) do
+      if real_out == site_dir or real_out == d or real_out:sub(1, #d + 1) == d .. "/" then
+        fail("%s is the site's folder or inside %s, which the export copies from: choose a folder outside it", out_dir, d)
+      end
+    end
+  end
+  local kind = core.stat(out_dir)
+  if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
+  if not kind and not opts["dry-run"] then
+    local ok, err = core.mkdir(out_dir)
+    if not ok then fail("cannot make %s: %s", out_dir, tostring(err)) end
+  end
+  if opts.worker then
+    local i, n = opts.worker:match("^(%d+)/(%d+)$")
+    i, n = tonumber(i), tonumber(n)
+    if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
+    return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
+      since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"] })
+  end
+  local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
+  if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
+  local o = { base_url = opts["base-url"], dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose }
+  if opts.watch and o.dry_run then fail("--watch and --dry-run do not go together") end
+  local status = report(run_once(quire, out_dir, o), o)
+  if not opts.watch then return status end
+  -- --watch: another export after every commit (PRAGMA data_version moves, as for the page
+  -- cache), looked at twice a second. Ends with Ctrl-C.
+  local db = quire._db
+  local seen = db:data_version()
+  io.stderr:write("export: watching for changes (Ctrl-C ends)\n")
+  while true do
+    if not os.execute("sleep 0.5") then return status end
+    local v = db:data_version()
+    if v ~= seen then
+      seen = v
+      local ok, sum = pcall(run_once, quire, out_dir, o)
+      if ok then report(sum, o) else io.stderr:write("quire: export: ", tostring(sum), "\n") end
+      seen = db:data_version()
+    end
+  end
+end
+
+return M

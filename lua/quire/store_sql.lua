@@ -1,0 +1,157 @@
+-- The SQL of the content model that only SQLite speaks, behind named functions: the one module
+-- a second store (PostgreSQL) provides again. Everything else the content modules send is SQL
+-- both stores read (SELECT/INSERT/UPDATE/DELETE, ON CONFLICT ... DO UPDATE, row values).
+--
+-- What a store driver implements:
+--   the db object (core/lua_store.c): db:exec(sql, ...) -> changes, last inserted id;
+--     db:row / db:rows / db:value; db:begin / db:commit / db:rollback / db:depth (nested
+--     levels as savepoints); db:readonly(sql); "?" parameters, bound by position ("?N" too);
+--   this module's functions, each named for what it does:
+--     M.IN_LIST, M.id_list(ids), M.value_list(values)  a list as one parameter ("x " .. IN_LIST)
+--     M.bump_tags(db, tags)                            new cache-tag versions for a list of tags
+--     M.attach(db, tx)                                 the search index's deferred upkeep
+--     M.defer_search(db)                               (FTS5 external content, triggers)
+--     M.fts_match(words) and the search_* functions    full-text search (FTS5 MATCH, bm25)
+--     M.entries_of(db, columns, ids, ...)              entries of a list of ids
+--     M.unindexed(column)                              a column no index is picked by
+--     M.children_of(db, type, id)                      entries whose fields.parent is id
+--     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
+--     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
+-- and the schema of db/migrations (with its triggers: entry counts, term counts, the search
+-- index) in the second store's own dialect. db:exec returns the id of the row it inserted
+-- (SQLite's last_insert_rowid; RETURNING id elsewhere).
+-- Outside the content model, related.lua and media.lua still hold SQLite-only SQL of their own,
+-- and replace.lua (the set-based search-replace: temp tables, SQL functions made in C) is
+-- SQLite's alone; on another store search-replace would take its entry-by-entry path.
+local M = {}
+
+-- A list as one parameter: "e.id " .. IN_LIST with id_list(ids) (integers) or value_list(values)
+-- (text). table.concat formats integers far more cheaply than cjson (which formats every number
+-- as a double).
+M.IN_LIST = "IN (SELECT value FROM json_each(?))"
+function M.id_list(ids)
+  return "[" .. table.concat(ids, ",") .. "]"
+end
+local json = require("cjson").new()
+function M.value_list(values)
+  return json.encode(values)
+end
+
+-- Gives each of tags (a list) the next cache-tag version, in one statement (a batch of 1000
+-- saves touches 1000 entry tags).
+function M.bump_tags(db, tags)
+  local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
+  db:exec("INSERT INTO cache_tags (tag, version) SELECT value, ? FROM json_each(?) WHERE true"
+    .. " ON CONFLICT (tag) DO UPDATE SET version = excluded.version", v, json.encode(tags))
+end
+
+-- Entry saves nested in a batch leave re-indexing to the end of the outermost transaction (see
+-- db/migrations/0006_search_deferred.sql); a save on its own is indexed by the triggers at once.
+local deferring = setmetatable({}, { __mode = "k" }) -- db -> true while a batch defers
+function M.defer_search(db)
+  if deferring[db] or db:depth() < 2 then return end
+  db:exec("INSERT OR IGNORE INTO search_deferred (id) VALUES (1)")
+  deferring[db] = true
+end
+local function flush_search(db)
+  if not deferring[db] then return end
+  deferring[db] = nil
+  -- Entries whose text is back to what the index holds need nothing.
+  db:exec("INSERT INTO entries_fts (entries_fts, rowid, title, body) SELECT 'delete', p.id, p.title, p.body"
+    .. " FROM search_pending p LEFT JOIN entries e ON e.id = p.id"
+    .. " WHERE p.title IS NOT NULL AND (e.id IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body)")
+  db:exec("INSERT INTO entries_fts (rowid, title, body) SELECT e.id, e.title, e.body FROM search_pending p JOIN entries e ON e.id = p.id"
+    .. " WHERE p.title IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body")
+  db:exec("DELETE FROM search_pending")
+  db:exec("DELETE FROM search_deferred")
+end
+-- Registers the deferred index upkeep with the site's transactions (quire.transaction).
+function M.attach(db, tx)
+  tx:on_begin(function() deferring[db] = nil end) -- left over from a raw rollback
+  tx:on_commit(function() flush_search(db) end)
+end
+
+-- Full-text search. words: the words of a query (quire.content.search checks them); the match
+-- is every word, each as a phrase of the tokens the index splits it into.
+function M.fts_match(words)
+  local terms = {}
+  for i = 1, #words do terms[i] = '"' .. words[i]:gsub('"', '""') .. '"' end
+  return table.concat(terms, " "), terms
+end
+-- Whether more than n entries match (one step past them along the index).
+function M.search_more_than(db, match, n)
+  return db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?", match, n) ~= nil
+end
+-- The ids of the newest n matches, newest first.
+function M.search_window(db, match, n)
+  return db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?", match, n)
+end
+-- The matches ranked by bm25 (titles weigh 5, the body 1), as columns plus rank (smaller is
+-- better); filter: " AND ..." over e, with its parameters.
+function M.search_ranked(db, columns, match, filter, fparams, limit, offset)
+  local n = #fparams
+  local args = { match, table.unpack(fparams, 1, n) }
+  args[n + 2], args[n + 3] = limit, offset
+  return db:rows(columns .. ", bm25(entries_fts, 5.0, 1.0) AS rank FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid"
+    .. " WHERE entries_fts MATCH ?" .. filter .. " ORDER BY rank, e.id LIMIT ? OFFSET ?", table.unpack(args, 1, n + 3))
+end
+function M.search_count(db, match, filter, fparams)
+  return db:value("SELECT count(*) FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?" .. filter,
+    match, table.unpack(fparams))
+end
+-- The set of ids >= lo whose title matches.
+function M.search_in_title(db, match, lo)
+  local set = {}
+  for _, r in ipairs(db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? AND rowid >= ?", "title : (" .. match .. ")", lo)) do
+    set[r.id] = true
+  end
+  return set
+end
+-- The snippet of entry id around the matches: the text with each match between \2 and \3.
+function M.search_snippet(db, match, id)
+  return db:value("SELECT snippet(entries_fts, -1, char(2), char(3), '…', 16) FROM entries_fts WHERE entries_fts MATCH ? AND rowid = ?", match, id)
+end
+
+-- The entries of a list of ids (columns: "SELECT e.x, ..."; filter: " AND ..." over e, with its
+-- parameters), the list driving the join (the planner would rather walk every entry of the
+-- status).
+function M.entries_of(db, columns, ids, filter, fparams)
+  return db:rows(columns .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
+end
+
+-- A column the planner must not pick an index by (SQLite's unary +): a filter checked on the
+-- rows another index's walk finds.
+function M.unindexed(column)
+  return "+" .. column
+end
+
+-- The ids of the entries of a type whose fields.parent is id (a nested page's children).
+function M.children_of(db, type_name, id)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND json_extract(fields, '$.parent') = ?", type_name, id)
+end
+
+-- The slugs of a type that are base followed by "-" and digits.
+function M.numbered_slugs(db, type_name, base)
+  return db:rows("SELECT slug FROM entries WHERE type = ? AND slug GLOB ?", type_name, base .. "-[0-9]*")
+end
+
+-- Gives every entry of term from the term into as well (keeping positions); entries that have
+-- both keep the one row.
+function M.copy_term_rows(db, from, into)
+  db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", into, from)
+end
+
+-- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
+-- The choice is made for the process when a site opens (attach runs at every quire.open):
+-- one process serves one site.
+local own = {}
+for k, v in pairs(M) do own[k] = v end
+function M.attach(db, tx)
+  local impl = db.kind and require("quire.store_sql_pg") or own
+  for k, v in pairs(impl) do
+    if k ~= "attach" then M[k] = v end
+  end
+  return impl.attach(db, tx)
+end
+
+return M

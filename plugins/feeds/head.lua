@@ -1,0 +1,104 @@
+-- In every page's head: feed discovery links, the canonical link, OpenGraph and Twitter card
+-- meta; on entries, JSON-LD (NewsArticle, or OpinionNewsArticle for opinion pieces), passed
+-- through the "head.entry" filter and kept until the next write.
+return function(site, common)
+  local settings = site.settings
+  local absolute, description, summary, author_of = common.absolute, common.description, common.summary, common.author_of
+
+  local function meta(list, attr, key, content)
+    if content and content ~= "" then list[#list + 1] = { attr = attr, key = key, content = content } end
+  end
+
+  -- Every page: feed discovery (the site's feeds, and the section's or tag's when the page is
+  -- one), a canonical link when the page says what it is, OpenGraph basics.
+  site:filter("view.page", function(view)
+    local head = view.head
+    local scopes = { { path = "", title = quire.site.name } }
+    if view.feed_scope then table.insert(scopes, 1, view.feed_scope) end
+    for _, s in ipairs(scopes) do
+      head.links[#head.links + 1] = { rel = "alternate", type = "application/rss+xml", href = s.path .. "/feed.xml", title = s.title .. " (RSS)" }
+      head.links[#head.links + 1] = { rel = "alternate", type = "application/atom+xml", href = s.path .. "/atom.xml", title = s.title .. " (Atom)" }
+      head.links[#head.links + 1] = { rel = "alternate", type = "application/feed+json", href = s.path .. "/feed.json", title = s.title .. " (JSON Feed)" }
+    end
+    view.feed_links = { items = {
+      { href = "/feed.xml", type = "application/rss+xml", label = "RSS" },
+      { href = "/atom.xml", type = "application/atom+xml", label = "Atom" },
+      { href = "/feed.json", type = "application/feed+json", label = "JSON Feed" },
+    } }
+    if view.canonical then
+      head.links[#head.links + 1] = { rel = "canonical", href = absolute(view.canonical), type = false, title = false }
+      meta(head.meta, "property", "og:type", "website")
+      meta(head.meta, "property", "og:url", absolute(view.canonical))
+      meta(head.meta, "property", "og:title", view.page_title or quire.site.name)
+      meta(head.meta, "property", "og:site_name", quire.site.name)
+      head.description = head.description or description()
+      meta(head.meta, "property", "og:description", head.description)
+      meta(head.meta, "name", "twitter:card", "summary")
+    end
+    for _, l in ipairs(head.links) do
+      if l.type == nil then l.type = false end
+      if l.title == nil then l.title = false end
+    end
+    return view
+  end)
+
+  -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD. Built
+  -- from the entry alone (its address, hero image and dateline place come from the entry too),
+  -- so kept until the next write (site:memo) rather than built again for every reader.
+  local function entry_head(entry, path, hero_src, place)
+    local url = absolute(path)
+    local desc = summary(entry)
+    local image = hero_src and (hero_src:match("^https?://") and hero_src or absolute(hero_src))
+    local m = {}
+    meta(m, "property", "og:type", "article")
+    meta(m, "property", "og:title", entry.title)
+    meta(m, "property", "og:description", desc)
+    meta(m, "property", "og:url", url)
+    meta(m, "property", "og:site_name", quire.site.name)
+    meta(m, "property", "og:image", image)
+    meta(m, "property", "article:published_time", entry.published_at)
+    meta(m, "property", "article:modified_time", entry.updated_at)
+    meta(m, "property", "article:section", entry.section)
+    for _, t in ipairs(entry.tags) do meta(m, "property", "article:tag", t) end
+    meta(m, "name", "twitter:card", image and "summary_large_image" or "summary")
+    meta(m, "name", "twitter:site", settings.twitter_site)
+    meta(m, "name", "twitter:title", entry.title)
+    meta(m, "name", "twitter:description", desc)
+    meta(m, "name", "twitter:image", image)
+    local author = author_of(entry)
+    local ld = {
+      ["@context"] = "https://schema.org",
+      ["@type"] = settings.jsonld_types[entry.type] or "Article",
+      headline = entry.title, description = desc, url = url, mainEntityOfPage = url,
+      datePublished = entry.published_at, dateModified = entry.updated_at,
+      author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
+      publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/") },
+      image = image or nil, articleSection = entry.section,
+      keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
+      dateline = place,
+    }
+    -- A site adds, changes or drops tags here (the page's view only gets them rendered).
+    local head = quire.filters.apply("head.entry", { meta = m, jsonld = ld }, entry)
+    return {
+      canonical = { rel = "canonical", href = url, type = false, title = false },
+      description = desc,
+      -- Rendered once (templates/head_meta.mustache): every page shares a string, where a list
+      -- of tags would be copied for each.
+      meta_html = quire.template.render("head_meta", { meta = head.meta }),
+      -- "</script>" cannot appear inside the script element: < is written as \u003c.
+      jsonld = (quire.json.encode(head.jsonld):gsub("<", "\\u003c")),
+    }
+  end
+
+  site:filter("view.entry", function(view, entry)
+    local head = view.head
+    if not head then return view end
+    local h = site:memo("head\0" .. entry.id, entry_head, entry, view.url or quire.content.url(entry),
+      view.hero and view.hero.src, view.dateline and view.dateline.place)
+    head.links[#head.links + 1] = h.canonical
+    head.description = h.description
+    head.meta_html = h.meta_html
+    head.jsonld = h.jsonld
+    return view
+  end)
+end

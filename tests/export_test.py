@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""quire export --format html (issue 21) on the demo site, checked with real tools:
+the exported folder crawled for broken internal links (HTML, sitemaps, feeds); the folder served
+by nginx (temp config, ephemeral port) compared byte for byte with `quire serve` for the same
+base URL, gzip_static included; incremental exports: an edited story rewrites only the pages
+that showed it (every other file keeps its mtime), a trashed story's page is removed, --dry-run
+writes nothing; two workers and one give the same folder.
+usage: export_test.py QUIRE_BINARY SOURCE_DIR [--browser]   (--browser: also the search page in Chromium)"""
+import gzip
+import hashlib
+import html.parser
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+QUIRE, SRC = sys.argv[1], sys.argv[2]
+BASE = "https://news.example"
+os.environ["QUIRE_BUNDLED_PLUGINS"] = os.path.join(SRC, "plugins")
+work = tempfile.mkdtemp(prefix="quire-export-")
+os.chmod(work, 0o755)  # nginx workers run as another user when started by root
+procs = []
+passed = failed = 0
+
+
+def check(what, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: {what}" + (f": {detail}" if detail else ""), file=sys.stderr)
+    return cond
+
+
+def finish():
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if not os.environ.get("KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"export: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+def quire(*args, ok=True):
+    r = subprocess.run([QUIRE, *args], capture_output=True, text=True, timeout=300)
+    if ok and r.returncode != 0:
+        check("quire " + " ".join(args), False, r.stdout + r.stderr)
+    return r
+
+
+site, out = os.path.join(work, "site"), os.path.join(work, "out")
+quire("init", "--demo", site)
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write(f'\nbase_url = "{BASE}"\naccess_log = "off"\n')
+# An old address, so the redirect files and a meta-refresh page are made.
+quire("redirects", "add", "/old/halden-story", "/", "--site", site)
+
+
+def export(*extra):
+    return quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, *extra)
+
+
+r = export("--jobs", "2")
+check("first export says it was full", "(full export)" in r.stdout, r.stdout)
+
+
+# --- the folder: every internal link of every page leads to a file
+def file_for(path):
+    """The file nginx's try_files $uri $uri/index.html serves for a URL path, or None."""
+    path = path.split("#")[0]
+    m = re.match(r"^/sitemap\.xml\?part=(\d+)$", path)
+    if m:
+        path = f"/sitemap-{m.group(1)}.xml"
+    path = path.split("?")[0]
+    full = os.path.join(out, path.lstrip("/"))
+    if os.path.isfile(full):
+        return full
+    if os.path.isfile(os.path.join(full, "index.html")):
+        return os.path.join(full, "index.html")
+    return None
+
+
+class Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if v and ((k == "href" and tag in ("a", "link")) or (k == "src" and tag in ("img", "script", "source"))
+                      or (k == "action" and tag == "form")):
+                self.links.append(v)
+            if k == "srcset" and v:
+                self.links += [part.split()[0] for part in v.split(",") if part.strip()]
+
+
+def internal(link):
+    if link.startswith(BASE + "/"):
+        return link[len(BASE):]
+    if link.startswith("/") and not link.startswith("//"):
+        return link
+    return None
+
+
+def crawl():
+    broken, pages = [], 0
+    for root, _, names in os.walk(out):
+        for name in names:
+            full = os.path.join(root, name)
+            rel = "/" + os.path.relpath(full, out)
+            if name.endswith(".html"):
+                pages += 1
+                p = Links()
+                p.feed(open(full, encoding="utf-8").read())
+                links = p.links
+            elif name.endswith(".xml"):
+                text = open(full, encoding="utf-8").read()
+                links = re.findall(r"<loc>([^<]+)</loc>", text) + re.findall(r'<link[^>]*href="([^"]+)"', text) \
+                    + re.findall(r"<link>([^<]+)</link>", text)
+                links = [l.replace("&amp;", "&") for l in links]
+            else:
+                continue
+            for link in links:
+                path = internal(link)
+                if path is None or path.startswith("/share/") or path.startswith("/comment"):
+                    continue  # counting redirects and forms that need the server
+                if file_for(path) is None:
+                    broken.append(f"{rel} -> {link}")
+    return broken, pages
+
+
+broken, pages = crawl()
+check("the export has the demo's pages", pages > 60, f"{pages} HTML files")
+check("no broken internal link in the exported folder", not broken, "\n  ".join(broken[:20]))
+for path in ["/", "/404.html", "/search", "/search.js", "/search-index.json", "/robots.txt", "/feed.xml", "/atom.xml",
+             "/feed.json", "/sitemap.xml", "/sitemap-1.xml", "/sitemap-pages.xml", "/static/theme/quire.css",
+             "/media/barrage.svg", "/old/halden-story"]:
+    check(f"{path} exported", file_for(path) is not None)
+check("a .gz beside the front page", os.path.isfile(os.path.join(out, "index.html.gz")))
+check("the .gz holds the page", gzip.open(os.path.join(out, "index.html.gz")).read() == open(os.path.join(out, "index.html"), "rb").read())
+check("the sitemap index names sitemap-1.xml", f"{BASE}/sitemap-1.xml" in open(os.path.join(out, "sitemap.xml")).read())
+check("the redirect page refreshes to its target", 'http-equiv="refresh" content="0; url=/"' in open(file_for("/old/halden-story")).read())
+check("_redirects lists the old address", "/old/halden-story / 301" in open(os.path.join(out, "_redirects")).read())
+check("the search page loads search.js, no inline script",
+      '<script src="/search.js" defer></script>' in open(file_for("/search")).read()
+      and not re.search(r"<script(?![^>]*\bsrc=)[^>]*>\s*[^<\s]", open(file_for("/search")).read().replace('type="application/ld+json"', "")))
+older = [os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(os.path.join(out, "older")) for n in ns]
+check("the front page's keyset pages are exported", len(older) > 0)
+newer_dir = os.path.join(out, "tag")
+check("tag pages with feeds", any(os.path.isfile(os.path.join(newer_dir, t, "feed.xml")) for t in os.listdir(newer_dir)))
+
+
+# --- nginx serving the folder vs quire serve, same base URL
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), dict(e.headers)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+
+
+nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+ng = os.path.join(work, "nginx")
+os.makedirs(os.path.join(ng, "tmp"))
+nport = None
+for attempt in range(5):
+    nport = free_port()
+    conf = os.path.join(ng, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {ng}/nginx.pid;
+error_log {ng}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log off;
+  client_body_temp_path {ng}/tmp/body; proxy_temp_path {ng}/tmp/proxy; fastcgi_temp_path {ng}/tmp/fastcgi;
+  uwsgi_temp_path {ng}/tmp/uwsgi; scgi_temp_path {ng}/tmp/scgi;
+  map $request_uri $quire_moved {{ include {out}/redirects.nginx.map; }}
+  server {{
+    listen 127.0.0.1:{nport};
+    root {out};
+    gzip_static on;
+    error_page 404 /404.html;
+    if ($quire_moved) {{ return 301 $quire_moved; }}
+    location / {{ try_files $uri $uri/index.html =404; }}
+  }}
+}}
+""")
+    p = subprocess.Popen([nginx, "-p", ng, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs.append(p)
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", nport), timeout=1).close()
+            break
+        except OSError:
+            if p.poll() is not None:
+                break
+            time.sleep(0.1)
+    if p.poll() is None:
+        break
+if not check("nginx started", procs and procs[-1].poll() is None, open(os.path.join(ng, "error.log")).read()
+             if os.path.exists(os.path.join(ng, "error.log")) else ""):
+    finish()
+
+log = open(os.path.join(work, "serve.log"), "w")
+serve = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "1"], stdout=log, stderr=log)
+procs.append(serve)
+qport = None
+for _ in range(100):
+    m = re.search(r"http://127\.0\.0\.1:(\d+)", open(os.path.join(work, "serve.log")).read())
+    if m and "serving with" in open(os.path.join(work, "serve.log")).read():
+        qport = m.group(1)
+        break
+    time.sleep(0.1)
+if not check("quire serve started", qport is not None, open(os.path.join(work, "serve.log")).read()):
+    finish()
+
+sample = ["/", "/feed.xml", "/atom.xml", "/feed.json", "/robots.txt", "/sitemap-pages.xml", "/sitemap.xml?part=1",
+          "/static/theme/quire.css", "/media/barrage.svg"]
+for sub in ("tag", "section", "author"):
+    names = sorted(os.listdir(os.path.join(out, sub)))
+    sample.append(f"/{sub}/{names[0]}")
+    if sub != "author":
+        sample.append(f"/{sub}/{names[-1]}/feed.xml")
+sample += ["/" + os.path.relpath(os.path.dirname(os.path.join(r, n)), out) for r, _, ns in os.walk(os.path.join(out, "older"))
+           for n in ns if n == "index.html"][:2]
+entries = sorted(os.path.relpath(r, out) for r, _, ns in os.walk(os.path.join(out, "2026")) if "index.html" in ns)
+sample += ["/" + e for e in entries[::5]]
+sample += ["/" + os.path.relpath(r, out) for r, _, ns in os.walk(os.path.join(out, "opinion")) if "index.html" in ns][:2]
+check("a sample of pages to compare", len(sample) > 20, str(len(sample)))
+# The comment form's token names the second the form was made in: its value is the one part of
+# an entry page that differs between two renderings, and is left out of the comparison.
+TOKEN = re.compile(rb'(<input type="hidden" name="token" value=")[^"]*')
+for path in sample:
+    s1, b1, _ = get(f"http://127.0.0.1:{qport}{path}")
+    # A static host ignores queries: the sitemap's parts are files (and redirects in the map).
+    s2, b2, _ = get(f"http://127.0.0.1:{nport}{path.replace('/sitemap.xml?part=', '/sitemap-').replace('-1', '-1.xml') if '?part=' in path else path}")
+    check(f"{path}: quire serve and nginx give the same bytes", s1 == s2 == 200 and TOKEN.sub(rb"\1", b1) == TOKEN.sub(rb"\1", b2),
+          f"quire {s1} {len(b1)} bytes, nginx {s2} {len(b2)} bytes")
+s, body, headers = get(f"http://127.0.0.1:{nport}/", {"Accept-Encoding": "gzip"})
+check("nginx sends the .gz (gzip_static)", headers.get("Content-Encoding") == "gzip" and gzip.decompress(body) == get(f"http://127.0.0.1:{qport}/")[1])
+s1, b1, _ = get(f"http://127.0.0.1:{qport}/no/such/page", {"Accept": "text/html"})
+s2, b2, _ = get(f"http://127.0.0.1:{nport}/no/such/page", {"Accept": "text/html"})
+check("the 404 page: nginx serves 404.html, as quire answers", s1 == s2 == 404 and b"<html" in b2 and b"Not Found" in b2 or b"not found" in b2.lower(), f"{s1} {s2}")
+opener = urllib.request.build_opener(NoRedirect)
+try:
+    opener.open(f"http://127.0.0.1:{nport}/old/halden-story", timeout=10)
+    check("nginx redirects the old address (map file)", False, "no redirect")
+except urllib.error.HTTPError as e:
+    check("nginx redirects the old address (map file)", e.code == 301 and e.headers.get("Location", "").endswith("/"), str(e.code))
+try:
+    opener.open(f"http://127.0.0.1:{nport}/sitemap.xml?part=1", timeout=10)
+    check("nginx sends /sitemap.xml?part=1 to its file", False, "no redirect")
+except urllib.error.HTTPError as e:
+    check("nginx sends /sitemap.xml?part=1 to its file", e.code == 301 and e.headers.get("Location", "").endswith("/sitemap-1.xml"), str(e.code))
+
+
+# --- the client-side search in Chromium (with --browser)
+if "--browser" in sys.argv:
+    title = re.search(r"<title>([^<]+)</title>", open(os.path.join(out, entries[0], "index.html")).read()).group(1)
+    word = max(re.findall(r"[A-Za-z]{5,}", title), key=len)
+    env = dict(os.environ, EXPORT_URL=f"http://127.0.0.1:{nport}", EXPORT_WORD=word,
+               QUIRE_SHOTS=os.environ.get("QUIRE_SHOTS", os.path.join(os.getcwd(), "screenshots")))
+    r = subprocess.run(["node", os.path.join(SRC, "tests", "browser", "export_search.test.js")], capture_output=True, text=True,
+                       env=env, timeout=120)
+    check("the static search works in Chromium", r.returncode == 0, r.stdout + r.stderr)
+
+# --- incremental: edit one story
+def snapshot():
+    snap = {}
+    for root, _, names in os.walk(out):
+        for n in names:
+            full = os.path.join(root, n)
+            st = os.stat(full)
+            snap[os.path.relpath(full, out)] = (st.st_mtime_ns, hashlib.sha256(open(full, "rb").read()).hexdigest())
+    return snap
+
+
+r = export()
+check("an export with nothing changed writes nothing", " 0 files written" in r.stdout, r.stdout)
+before = snapshot()
+# The newest story: on the front page and in the feeds.
+story_path = re.search(r"<link>" + re.escape(BASE) + r"(/[^<]+)</link>", open(os.path.join(out, "feed.xml")).read().split("<item>", 1)[1]).group(1)
+story = story_path.lstrip("/")
+# The pages that showed the story before the edit (a link to its address).
+showing = {f for f in before if not f.endswith(".gz") and (f.endswith(".html") or f.endswith(".xml") or f.endswith(".json"))
+           and (story_path in (t := open(os.path.join(out, f), errors="replace").read()) or story_path.replace("/", "\\/") in t)}
+check("other pages link the story", len(showing) > 3, str(sorted(showing)))
+script = os.path.join(work, "edit.lua")
+with open(script, "w") as f:
+    f.write(f"""local e
+for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
+  if quire.content.url(c) == {story_path!r} then e = c end
+end
+assert(e, "no entry at {story_path}")
+quire.content.update(e.id, {{ title = e.title .. " (updated)" }})
+print(e.id)
+""")
+r = quire("run", "--site", site, script)
+story_id = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+check("the story was edited", story_id.isdigit(), r.stdout + r.stderr)
+
+r = export("--dry-run")
+check("--dry-run lists the story's page", f"would write {story}/index.html" in r.stdout, r.stdout)
+check("--dry-run writes nothing", snapshot() == before)
+
+r = export()
+after = snapshot()
+changed = {f for f in after if f in before and after[f] != before[f]}
+kept = {f for f in after if f in before and after[f][0] == before[f][0]}
+check("the story's page was rewritten", f"{story}/index.html" in changed)
+check("the front page and the feeds changed", {"index.html", "feed.xml", "atom.xml", "feed.json"} <= changed)
+check("every page that showed the story changed", not (showing - changed - {"sitemap-1.xml"}),
+      ", ".join(sorted(showing - changed)))
+# Every file that changed showed the story before the edit, or lists every entry (its date).
+whole_site = {"search-index.json", "sitemap-1.xml", "sitemap-news.xml"}
+unexpected = sorted(f for f in changed if (f[:-3] if f.endswith(".gz") else f) not in showing | whole_site)
+check("only pages showing the story changed", not unexpected, ", ".join(unexpected[:10]))
+untouched = set(before) - changed
+check("every other file kept its mtime", all(after[f][0] == before[f][0] for f in untouched if f in after))
+check("most files were not touched", len(kept) > len(changed) * 2, f"{len(changed)} changed, {len(kept)} kept")
+
+# --- a trashed story: its page goes, and no link points at it any more
+quire("entries", "trash", story_id, "--site", site)
+r = export()
+check("the trashed story's page is removed", not os.path.exists(os.path.join(out, story, "index.html"))
+      and not os.path.exists(os.path.join(out, story)), r.stdout)
+check("the export reports the removal", re.search(r"[1-9]\d* removed", r.stdout) is not None, r.stdout)
+broken, _ = crawl()
+check("no broken internal link after the removal", not broken, "\n  ".join(broken[:20]))
+
+# --- one worker makes the same folder as two
+out2 = os.path.join(work, "out1")
+quire("export", "--format", "html", out2, "--site", site, "--base-url", BASE, "--jobs", "1")
+def tree(d):
+    files = {}
+    for root, _, names in os.walk(d):
+        for n in names:
+            data = open(os.path.join(root, n), "rb").read()
+            files[os.path.relpath(os.path.join(root, n), d)] = TOKEN.sub(rb"\1", gzip.decompress(data) if n.endswith(".gz") else data)
+    return files
+
+
+t1, t2 = tree(out), tree(out2)
+check("one worker and two make the same files", t1 == t2,
+      ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
+
+# --- --watch: an export after every commit
+watch_log = open(os.path.join(work, "watch.log"), "w+")
+watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--watch"],
+                         stdout=watch_log, stderr=subprocess.STDOUT, start_new_session=True)
+procs.append(watch)
+deadline = time.time() + 60
+while time.time() < deadline and "exported:" not in open(watch_log.name).read():
+    time.sleep(0.2)
+check("--watch exports at once", "exported:" in open(watch_log.name).read(), open(watch_log.name).read())
+target = next(e for e in entries if e != story)
+with open(script, "w") as f:
+    f.write(f"""for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
+  if quire.content.url(c) == {("/" + target)!r} then quire.content.update(c.id, {{ title = "Watched headline" }}) end
+end
+""")
+quire("run", "--site", site, script)
+page = os.path.join(out, target, "index.html")
+while time.time() < deadline and "Watched headline" not in open(page).read():
+    time.sleep(0.2)
+check("--watch exports again after a commit", "Watched headline" in open(page).read(), open(watch_log.name).read())
+os.killpg(watch.pid, signal.SIGINT)  # Ctrl-C: to the terminal's whole process group
+try:
+    watch.wait(10)
+except subprocess.TimeoutExpired:
+    watch.kill()
+check("--watch ends on Ctrl-C", watch.returncode is not None)
+
+# --- bad input
+r = quire("export", "--format", "html", out, "--site", site, "--base-url", "news.example", ok=False)
+check("a base URL without a scheme is refused, naming the option", r.returncode != 0 and "--base-url" in r.stderr, r.stderr)
+r = quire("export", "--format", "jsonl", out2 + "x", "--site", site, "--dry-run", ok=False)
+check("--dry-run without --format html is refused", r.returncode == 2 and "--format html" in r.stderr, r.stderr)
+r = quire("export", "--format", "html", os.path.join(site, "public", "out"), "--site", site, ok=False)
+check("an export into the site's public/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
+finish()

@@ -1,0 +1,90 @@
+-- quire.transaction: nesting, the hooks other modules register, and the poisoned transaction.
+local testing = require "quire.testing"
+local transaction = require "quire.transaction"
+
+describe("quire.transaction", function()
+  local q, db, tx, log
+  before_each(function()
+    q = testing.site()
+    db = q._db
+    tx = transaction.new(db) -- a second one over the same store, with hooks of its own
+    log = {}
+    tx:on_begin(function() log[#log + 1] = "begin@" .. db:depth() end)
+    tx:on_commit(function() log[#log + 1] = "commit@" .. db:depth() end)
+    tx:on_rollback(function() log[#log + 1] = "rollback@" .. db:depth() end)
+  end)
+  local function n() return db:value("SELECT count(*) FROM settings WHERE key LIKE 'tx-%'") end
+  local function put(k) db:exec("INSERT INTO settings (key, value) VALUES (?, 'x')", "tx-" .. k) end
+
+  it("runs the begin and commit hooks once, around the outermost level, inside it", function()
+    local r1, r2 = tx.run(function(a)
+      put("a")
+      tx.run(function() put("b") end)
+      return a, "two"
+    end, "one")
+    assert.equal("one", r1)
+    assert.equal("two", r2)
+    assert.same({ "begin@0", "commit@1" }, log)
+    assert.equal(2, n())
+    assert.equal(0, db:depth())
+  end)
+
+  it("rolls a failing savepoint back alone, and the whole transaction when it fails", function()
+    tx.run(function()
+      put("kept")
+      assert.is_false(pcall(tx.run, function() put("gone") error("no") end))
+    end)
+    assert.equal(1, n())
+    assert.same({ "begin@0", "rollback@1", "commit@1" }, log)
+    local ok, err = pcall(tx.run, function() put("later") error("stop here") end)
+    assert.is_false(ok)
+    assert.matches("stop here", tostring(err))
+    assert.equal(1, n())
+    assert.equal("rollback@0", log[#log])
+  end)
+
+  it("refuses to commit a level that holds a poisoned save, even when the error was caught", function()
+    local ok, err = pcall(tx.run, function()
+      put("before")
+      pcall(function()
+        put("half")
+        tx:poison("disk full")
+        error("disk full")
+      end)
+      put("after")
+    end)
+    assert.is_false(ok)
+    assert.matches("a save failed part%-way through %(disk full%)", tostring(err))
+    assert.equal(0, n())
+    -- the poison went with the rollback: the next transaction commits
+    tx.run(function() put("next") end)
+    assert.equal(1, n())
+  end)
+
+  it("lets a poisoned savepoint roll back and its parent commit", function()
+    tx.run(function()
+      put("parent")
+      pcall(tx.run, function()
+        put("half")
+        tx:poison("failed")
+        error("failed")
+      end)
+    end)
+    assert.equal(1, n())
+  end)
+
+  it("is what content writes use: the cache tags of a batch are bumped once, at its commit", function()
+    local a = q.content.create { type = "article", title = "One" }
+    local b = q.content.create { type = "article", title = "Two" }
+    local before = db:value("SELECT version FROM cache_tags WHERE tag = 'list:all'")
+    q.store.transaction(function()
+      q.content.update(a, { title = "One, again" })
+      q.content.update(b, { title = "Two, again" })
+      assert.equal(before, db:value("SELECT version FROM cache_tags WHERE tag = 'list:all'"))
+    end)
+    local after = db:value("SELECT version FROM cache_tags WHERE tag = 'list:all'")
+    assert.is_true(after > before)
+    assert.equal(after, db:value("SELECT version FROM cache_tags WHERE tag = ?", "entry:" .. a))
+    assert.equal(after, db:value("SELECT version FROM cache_tags WHERE tag = ?", "entry:" .. b))
+  end)
+end)
