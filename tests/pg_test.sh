@@ -104,6 +104,40 @@ done
 echo "pg nodes: passed"
 
 
+echo "== HTTP smoke: the demo site served from PostgreSQL"
+# The demo copied to its own database; the related plugin is left out (its SQL is not yet
+# ported: lua/quire/related.lua). Entries are created and edited through the CLI while two
+# workers serve; pages show the edit at once (the page cache hears of it by NOTIFY).
+SMOKE_URL=$(pg_new_db smoke)
+"$QUIRE" store copy --site demo --to "$SMOKE_URL" >/dev/null
+mkdir smoke && cp -r demo/plugins smoke/ 2>/dev/null || true
+sed -e '/^database *=/d' -e 's/"related", *//' demo/site.lua > smoke/site.lua
+echo "database = \"$SMOKE_URL\"" >> smoke/site.lua
+grep -q '"related"' smoke/site.lua && { echo "FAIL: the related plugin is still on"; exit 1; }
+"$QUIRE" serve --site smoke --listen 127.0.0.1:0 --workers 2 > smoke.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "serving with" smoke.log && break; sleep 0.1; done
+sport=$(grep -o 'http://127.0.0.1:[0-9]*' smoke.log | head -1 | cut -d: -f3)
+id=$("$QUIRE" entries create --site smoke --type article --title "Harbour wall repaired" --status published \
+  --body "The **harbour** wall is mended." --tags "harbour,council")
+echo "print(quire.content.url(quire.content.get($id)))" > url.lua
+story=$("$QUIRE" run --yes --site smoke url.lua)
+page() { # page PATH TEXT: 200 and TEXT in the body
+  local code; code=$(curl -s -o page.html -w '%{http_code}' "http://127.0.0.1:$sport$1")
+  [ "$code" = 200 ] && grep -q "$2" page.html || { echo "FAIL: $1: $code, '$2' not found"; grep -i "failed" smoke.log | tail -3; exit 1; }
+}
+page / "Harbour wall repaired"
+page "$story" "Harbour wall repaired"
+page "$story" "<strong>harbour</strong>"
+page /tag/council "Harbour wall repaired"
+page "/search?q=harbour+wall" "Harbour wall repaired"
+page /feed.xml "Harbour wall repaired"
+page /sitemap.xml "<sitemapindex"
+"$QUIRE" entries update --site smoke "$id" --title "Harbour wall repaired at last" >/dev/null
+for _ in 1 2 3 4; do page / "Harbour wall repaired at last"; page "$story" "Harbour wall repaired at last"; done
+"$QUIRE" check --site smoke
+echo "smoke: the home, a story, a tag page, search, the feed and the sitemap served from PostgreSQL; an edit seen at once"
+
 echo "== Lua specs on PostgreSQL (QUIRE_TEST_DATABASE: every test site on the cluster)"
 # These pass on PostgreSQL and must keep passing; the others still send SQLite-only SQL (see
 # the README's PostgreSQL section): they are listed, and run for their counts with

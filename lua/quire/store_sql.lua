@@ -14,6 +14,7 @@
 --     M.fts_match(words) and the search_* functions    full-text search (FTS5 MATCH, bm25)
 --     M.entries_of(db, columns, ids, ...)              entries of a list of ids
 --     M.unindexed(column)                              a column no index is picked by
+--     M.JOIN_IN_ORDER                                  a join whose left side drives
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
@@ -118,6 +119,9 @@ end
 function M.entries_of(db, columns, ids, filter, fparams)
   return db:rows(columns .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
 end
+
+-- A join that keeps its written order (the left side drives): SQLite's CROSS JOIN ... ON.
+M.JOIN_IN_ORDER = "CROSS JOIN"
 
 -- A column the planner must not pick an index by (SQLite's unary +): a filter checked on the
 -- rows another index's walk finds.

@@ -87,6 +87,9 @@ function M.entries_of(db, columns, ids, filter, fparams)
     M.id_list(ids), table.unpack(fparams))
 end
 
+-- PostgreSQL has no CROSS JOIN ... ON; its planner chooses the order.
+M.JOIN_IN_ORDER = "JOIN"
+
 -- SQLite's planner hint; PostgreSQL's planner weighs its indexes itself (db/pg/0012 gives text
 -- a unary + so SQL written with the hint reads the same).
 function M.unindexed(column)
