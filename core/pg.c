@@ -270,9 +270,18 @@ static int wants_returning(qr_pg_t *p, const char *sql) {
 }
 
 /* A NULL parameter the server cannot type from its place ("? IS NULL", a portable idiom) is
- * sent again as text: 1 when r is that error and types was changed for another try. */
+ * sent again as text: 1 when r is that error (or the one below) and types was changed for
+ * another try. */
 static int untyped_null(PGresult *r, int nparams, Oid *types) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  /* An integer sent as int8 where a function takes int4 (substr(text, ?)): no function
+   * matches. The integers are sent again untyped, for the server to type from their places. */
+  if (state && strcmp(state, "42883") == 0) {
+    int changed = 0;
+    for (int i = 0; i < nparams; i++)
+      if (types[i] == 20) types[i] = 0, changed = 1;
+    return changed;
+  }
   const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   const char *dollar = msg ? strrchr(msg, '$') : NULL;
   if (!state || strcmp(state, "42P18") || !dollar) return 0;
@@ -330,12 +339,19 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
   if (p->ncached < STMT_MAX) {
     c = qr_xcalloc(1, sizeof *c);
     snprintf(c->name, sizeof c->name, "qr%d", ++p->nextname);
+    /* Inside a transaction a statement that does not prepare would abort it (and the retries
+     * below need it alive): a savepoint around the first prepare keeps it, as SQLite does. */
+    int guard = p->depth > 0 && exec_simple(p, "SAVEPOINT qr_prepare", "prepare") == 0;
     PGresult *pr = PQprepare(p->conn, c->name, tsql, nparams, types);
     while (untyped_null(pr, nparams, types)) {
       PQclear(pr);
+      if (guard) exec_simple(p, "ROLLBACK TO SAVEPOINT qr_prepare", "prepare");
       pr = PQprepare(p->conn, c->name, tsql, nparams, types);
     }
-    if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
+    int prepared = PQresultStatus(pr) == PGRES_COMMAND_OK;
+    if (guard) exec_simple(p, prepared ? "RELEASE qr_prepare" : "ROLLBACK TO SAVEPOINT qr_prepare; RELEASE qr_prepare",
+                           "prepare");
+    if (!prepared) {
       free(c);
       free(tsql);
       r = pr; /* the caller reports its error */

@@ -73,6 +73,8 @@ describe("the PostgreSQL store", function()
 
   it("binds nil, booleans, integers, floats and text of every kind", function()
     assert.is_nil(db:value("SELECT ?::text", nil))
+    -- an integer where a function takes int4
+    assert.equal("cde", db:value("SELECT substr(?, ?, ?)", "abcdef", 3, 3))
     -- a NULL the server cannot type from its place (SQLite's "? IS NULL OR ..." idiom)
     assert.equal(2, db:value("SELECT count(*) FROM (VALUES (1), (2)) v(x) WHERE (? IS NULL OR x = ?)", nil, nil))
     assert.equal(1, db:value("SELECT count(*) FROM (VALUES (1), (2)) v(x) WHERE (? IS NULL OR x = ?)", 2, 2))
@@ -125,6 +127,15 @@ describe("the PostgreSQL store", function()
     db:rollback()
     assert.equal(2, db:value("SELECT count(*) FROM users"))
     assert.has_error(function() db:commit() end, "commit without a transaction")
+  end)
+
+  it("keeps a transaction alive when a statement does not prepare, as SQLite does", function()
+    db:begin()
+    db:exec("INSERT INTO users (login, display_name) VALUES ('a', 'A')")
+    assert.has_error(function() db:value("SELEC 1") end)
+    assert.equal("cde", db:value("SELECT substr(?, ?, ?) AS part", "abcdef", 3, 3)) -- prepared after a retry
+    db:commit()
+    assert.equal(1, db:value("SELECT count(*) FROM users"))
   end)
 
   it("refuses to commit a transaction that failed, and says so", function()
