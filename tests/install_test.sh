@@ -46,6 +46,10 @@ serve_phase() {
     check "article inside the theme's layout" grep -q '<header class="site-header">' article.html
     code=$(curl -s -o /dev/null -w '%{http_code}' "$base/static/theme/quire.css")
     check "theme stylesheet served from the install (got $code)" test "$code" = 200
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$base/static/admin/admin.css")
+    check "admin stylesheet served from the install (got $code)" test "$code" = 200
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$base/admin")
+    check "admin asks for sign-in (got $code)" test "$code" = 303
   fi
   kill -TERM "$master" 2>/dev/null
   wait "$master" 2>/dev/null

@@ -198,6 +198,8 @@ function M.new(quire, site)
   for _, r in ipairs(auth.routes()) do add(r[1], r[2], r[3]) end
   -- The JSON APIs and their OpenAPI document (lua/quire/api.lua).
   for _, r in ipairs(require("quire.api").new(quire, site).mount()) do add(r.method, r.pattern, r.handler) end
+  -- The web admin (lua/quire/admin.lua).
+  for _, r in ipairs(require("quire.admin").new(quire, site).mount()) do add(r.method, r.pattern, r.handler) end
 
   -- request(method, target [, { id =, headers =, body =, remote =, secure =, data_version =, wait = }])
   -- secure: it came over TLS. wait: a handler waiting for a password hash (quire.auth) makes

@@ -505,6 +505,7 @@ function commands.__worker(argv)
   end
   local static = {}
   for _, s in ipairs(quire.plugins.static_dirs) do static[#static + 1] = { "/static/" .. s.plugin .. "/", s.dir } end
+  static[#static + 1] = { "/static/admin/", require("quire.admin").dir() .. "/static" } -- the web admin's
   -- Media files (quire.media) are served from the site's media folder, made now so that images
   -- added while the server runs are served without a reload.
   local media_dir = require("quire.media").dir(cfg)

@@ -13,9 +13,9 @@ end
 
 local MAX_CELLS = 4000000 -- beyond this the changed middle is shown whole, not aligned
 
--- diff.words(a, b [, context]) -> text with [-removed-] and {+added+}; with context, unchanged
--- runs longer than that many characters are cut to their ends.
-function M.words(a, b, context)
+-- diff.ops(a, b) -> the word-level edit from a to b as runs { kind, text }, kind "=" (both),
+-- "-" (only in a) or "+" (only in b), adjacent runs of one kind merged.
+function M.ops(a, b)
   local x, y = tokens(a), tokens(b)
   local lo = 1
   while lo <= #x and lo <= #y and x[lo] == y[lo] do lo = lo + 1 end
@@ -50,22 +50,31 @@ function M.words(a, b, context)
     for j = lo, hy do ops[#ops + 1] = { "+", y[j] } end
   end
   for i = hx + 1, #x do ops[#ops + 1] = { "=", x[i] } end
-  -- Merge runs of the same kind and render.
-  local out, kind, run = {}, nil, {}
+  -- Merge runs of the same kind.
+  local runs, kind, run = {}, nil, {}
   local function flush()
-    if not kind then return end
-    local text = table.concat(run)
-    if kind == "=" then
-      if context and #text > 2 * context then text = text:sub(1, context) .. "…" .. text:sub(-context) end
-      out[#out + 1] = text
-    elseif kind == "-" then out[#out + 1] = "[-" .. text .. "-]"
-    else out[#out + 1] = "{+" .. text .. "+}" end
+    if kind then runs[#runs + 1] = { kind, table.concat(run) } end
   end
   for _, op in ipairs(ops) do
     if op[1] ~= kind then flush(); kind, run = op[1], {} end
     run[#run + 1] = op[2]
   end
   flush()
+  return runs
+end
+
+-- diff.words(a, b [, context]) -> text with [-removed-] and {+added+}; with context, unchanged
+-- runs longer than that many characters are cut to their ends.
+function M.words(a, b, context)
+  local out = {}
+  for _, r in ipairs(M.ops(a, b)) do
+    local kind, text = r[1], r[2]
+    if kind == "=" then
+      if context and #text > 2 * context then text = text:sub(1, context) .. "…" .. text:sub(-context) end
+      out[#out + 1] = text
+    elseif kind == "-" then out[#out + 1] = "[-" .. text .. "-]"
+    else out[#out + 1] = "{+" .. text .. "+}" end
+  end
   return table.concat(out)
 end
 

@@ -8,7 +8,8 @@ local M = {}
 
 -- What plugins may touch: the API less the core's private handles.
 local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
-  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text" }
+  "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text",
+  "corrections" }
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
 -- the address a server listens on, the base of absolute links when site.lua sets no base_url.
@@ -85,6 +86,9 @@ function M.open(dir, opts)
   quire.shares = require("quire.shares").new(site, quire.hits)
   quire.redirects = require("quire.redirects").new(site, quire)
   quire.media = require("quire.media").new(site, db)
+  -- A story's corrections (marked in the admin): { note =, date = }, oldest first.
+  quire._newsroom = require("quire.newsroom").new(site, quire) -- the admin's records; not for plugins
+  quire.corrections = { list = quire._newsroom.corrections }
   -- Pages tagged with res:cache_tags{...} go stale when a write bumps one of those tags.
   quire.cache = { bump = function(tags)
     local set = {}

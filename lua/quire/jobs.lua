@@ -48,6 +48,9 @@ function M.publish_scheduled(quire)
     end)
     if ok then n = n + 1 end
   end
+  -- Pending versions of published entries scheduled in the admin (quire.newsroom).
+  local ok, err = pcall(quire._newsroom.publish_due_staged)
+  if not ok then io.stderr:write("quire: ", tostring(err), "\n") end
   return n
 end
 

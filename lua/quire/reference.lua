@@ -104,6 +104,7 @@ M.FUNCTIONS = {
   ["quire.content.update"] = { "quire.content.update(id, changes [, { base_revision = N }])", "true", "a `not_found` error for no such entry; an `invalid` error listing every field error; a `conflict` error when base_revision is not the current one; a veto by entry.saving", "" },
   ["quire.content.url"] = { "quire.content.url(entry)", "the entry's path from its type's permalink, or nil for an unknown type", false, "" },
   ["quire.content.validate"] = { "quire.content.validate(spec)", "true, or false and the error list { field, message }", false, "checks without writing" },
+  ["quire.corrections.list"] = { "quire.corrections.list(entry_id)", "the corrections marked on the entry in the admin, oldest first: { note, date }", false, "tags the page entry:ID" },
   ["quire.errors.invalid"] = { "quire.errors.invalid(what, errors)", "does not return", "raises an `invalid` error listing errors { field, message }", "" },
   ["quire.errors.is"] = { "quire.errors.is(e [, kind])", "true if e is a quire error (of that kind)", false, "kinds: invalid, conflict, plugin, ..." },
   ["quire.errors.new"] = { "quire.errors.new(kind, text [, errors])", "an error object (error(e, 0) raises it)", false, "" },

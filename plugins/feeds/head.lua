@@ -77,6 +77,11 @@ return function(site, common)
       keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
       dateline = place,
     }
+    -- Corrections marked in the admin (schema.org CorrectionComment).
+    for _, c in ipairs(quire.corrections.list(entry.id)) do
+      ld.correction = ld.correction or {}
+      ld.correction[#ld.correction + 1] = { ["@type"] = "CorrectionComment", text = c.note, datePublished = c.date }
+    end
     -- A site adds, changes or drops tags here (the page's view only gets them rendered).
     local head = quire.filters.apply("head.entry", { meta = m, jsonld = ld }, entry)
     return {

@@ -139,6 +139,9 @@ return quire.plugin {
         author = author_view(entry.author_id), section = section_view(entry.section),
         tags = #entry.tags > 0 and { items = tag_views(entry.tags) } or nil,
       }
+      local corrections = {}
+      for i, c in ipairs(quire.corrections.list(entry.id)) do corrections[i] = { note = c.note, date = date_view(c.date) } end
+      parts.corrections = #corrections > 0 and { items = corrections } or nil
       -- "Updated" only for an edit after the first save, on a later day than publication.
       local updated = entry.updated_at ~= entry.created_at and date_view(entry.updated_at)
       if updated and parts.date and entry.updated_at > entry.published_at and updated.human ~= parts.date.human then
@@ -176,6 +179,7 @@ return quire.plugin {
       view.current_section = entry.section
       view.tags = parts.tags
       view.hero = parts.hero
+      view.corrections = parts.corrections
       return quire.filters.apply("view.page", view)
     end)
   end,

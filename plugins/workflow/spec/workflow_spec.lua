@@ -20,7 +20,7 @@ describe("workflow plugin", function()
     assert.same({ "submit" }, q.workflow.available(id, "cora"))
     q.workflow.apply(id, "submit", "cora")
     assert.equal("review", q.content.get(id).status)
-    refused(function() q.workflow.apply(id, "publish", "cora") end, "cora is a contributor; it takes an editor")
+    refused(function() q.workflow.apply(id, "publish", "cora") end, "cora is a contributor; it takes an author")
     assert.equal("review", q.content.get(id).status)
   end)
 
@@ -38,6 +38,17 @@ describe("workflow plugin", function()
     local rev = q.content.revisions(id)[1]
     assert.equal(before + 1, #q.content.revisions(id))
     assert.equal(q.users.get("ed").id, rev.saved_by) -- who made the change is recorded
+  end)
+
+  it("lets an author publish their own entries only", function()
+    q.users.create { login = "avi", role = "author" }
+    local own = q.content.create { type = "article", title = "Ferry timetable", author = "avi", tags = { "Port" }, fields = { standfirst = "x" } }
+    q.content.update(id, { fields = { standfirst = "x" }, tags = { "t" } })
+    refused(function() q.workflow.apply(id, "publish", "avi") end, "an author publishes only their own entries")
+    assert.equal("draft", q.content.get(id).status)
+    q.workflow.apply(own, "publish", "avi")
+    assert.equal("published", q.content.get(own).status)
+    refused(function() q.workflow.apply(own, "unpublish", "avi") end, "avi is an author; it takes an editor")
   end)
 
   it("refuses transitions from the wrong state", function()

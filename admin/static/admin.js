@@ -1,0 +1,115 @@
+// The admin's script: only improvements over the server-rendered forms (which work without it).
+'use strict';
+document.addEventListener('DOMContentLoaded', () => {
+  // Times in the reader's own zone too, beside the site's.
+  for (const el of document.querySelectorAll('time.local-time[datetime]')) {
+    const d = new Date(el.getAttribute('datetime'));
+    if (isNaN(d)) continue;
+    const mine = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    const note = document.createElement('span');
+    note.className = 'muted browser-time';
+    note.textContent = ' (your time: ' + mine + ')';
+    el.after(note);
+  }
+});
+
+// The editor: autosave to the server (a separate record, never the saved story), a copy in this
+// browser's localStorage as a backstop, the lock's heartbeat, and a guard against leaving with
+// unsaved changes.
+document.addEventListener('DOMContentLoaded', () => {
+  const form = document.getElementById('entry-form');
+  if (!form) return;
+  const csrf = form.querySelector('input[name=csrf]').value;
+  const status = document.getElementById('autosave-status');
+  const storeKey = 'quire-autosave:' + form.dataset.key;
+  const AUTOSAVE_MS = 3000, HEARTBEAT_MS = 20000;
+  let dirty = false, submitting = false, timer = null, lastSent = null;
+
+  const snapshot = () => new URLSearchParams(new FormData(form)).toString();
+  const initial = snapshot();
+
+  function say(text) { if (status) status.textContent = text; }
+
+  async function autosave() {
+    timer = null;
+    const body = snapshot();
+    if (body === lastSent) return;
+    try {
+      const r = await fetch(form.dataset.autosave, {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-CSRF-Token': csrf },
+        body,
+      });
+      const answer = await r.json();
+      if (r.ok) {
+        lastSent = body;
+        say('Autosaved at ' + answer.human + ' (not yet saved to the story)');
+      } else {
+        say('Autosave failed: ' + (answer.error || r.status) + '. A copy is kept in this browser.');
+      }
+    } catch (e) {
+      say('Autosave failed (offline?). A copy is kept in this browser.');
+    }
+  }
+
+  form.addEventListener('input', () => {
+    dirty = snapshot() !== initial;
+    try { localStorage.setItem(storeKey, JSON.stringify({ at: Date.now(), base: initial, data: snapshot() })); } catch (e) { /* full or private mode */ }
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(autosave, AUTOSAVE_MS);
+  });
+  form.addEventListener('submit', () => { submitting = true; });
+  window.addEventListener('beforeunload', (ev) => {
+    if (dirty && !submitting) { ev.preventDefault(); ev.returnValue = ''; }
+  });
+
+  // The backstop: a copy in this browser that differs from what the page shows, made from the
+  // same starting point, is offered back (the server's autosave may not have been reached).
+  try {
+    const kept = JSON.parse(localStorage.getItem(storeKey) || 'null');
+    if (kept && kept.data !== initial && kept.base === initial) {
+      const box = document.createElement('div');
+      box.className = 'flash flash-warn';
+      box.setAttribute('role', 'status');
+      box.textContent = 'This browser kept unsaved changes from ' + new Date(kept.at).toLocaleString() + '. ';
+      const restore = document.createElement('button');
+      restore.type = 'button';
+      restore.className = 'secondary';
+      restore.textContent = 'Restore them';
+      restore.addEventListener('click', () => {
+        const data = new URLSearchParams(kept.data);
+        for (const el of form.elements) {
+          if (!el.name || el.name === 'csrf' || el.type === 'hidden') continue;
+          if (el.type === 'checkbox') el.checked = data.get(el.name) === el.value;
+          else if (data.has(el.name)) el.value = data.get(el.name);
+        }
+        dirty = true;
+        box.remove();
+        form.dispatchEvent(new Event('input'));
+      });
+      box.append(restore);
+      form.before(box);
+    } else if (kept && kept.data === initial) {
+      localStorage.removeItem(storeKey);
+    }
+  } catch (e) { /* unreadable copy: ignore */ }
+  // A successful save lands on a page with ?ok=: the copy is no longer needed.
+  if (new URLSearchParams(location.search).has('ok')) { try { localStorage.removeItem(storeKey); } catch (e) { /* */ } }
+
+  // The soft lock's heartbeat: keeps it, or says who took it over.
+  if (form.dataset.lock) {
+    const lost = document.getElementById('lock-lost');
+    const lostText = document.getElementById('lock-lost-text');
+    const beat = async () => {
+      try {
+        const r = await fetch(form.dataset.lock, { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
+        const answer = await r.json();
+        if (answer.held === false && lost && !document.getElementById('lock-banner')) {
+          lostText.textContent = answer.by + ' took over editing this story at ' + answer.since + '. Saving now will be checked against their changes.';
+          lost.hidden = false;
+        }
+      } catch (e) { /* next beat */ }
+    };
+    setInterval(beat, HEARTBEAT_MS);
+  }
+});
