@@ -69,7 +69,7 @@ return quire.plugin {
         items = quire.filters.apply("view.list", items), empty = #items == 0,
         pagination = (newer or older) and {
           page = false, pages = false, prev = newer and url("newer", newer) or false, next = older and url("older", older) or false,
-          prev_label = "Newer", next_label = "Older", -- lists run newest first
+          prev_label = quire.i18n.gettext("Newer"), next_label = quire.i18n.gettext("Older"), -- lists run newest first
         } or false,
       }
       view = quire.filters.apply("view.page", view)
@@ -116,7 +116,7 @@ return quire.plugin {
     end
 
     routes("/", function(req, res, dir)
-      serve(req, res, dir, "/", {}, { heading = settings.home_title, kind = "home" })
+      serve(req, res, dir, "/", {}, { heading = quire.i18n.gettext(settings.home_title), kind = "home" })
     end)
 
     -- The display name of a section or tag from its slug (as some entry spells it), or nil.
@@ -134,7 +134,7 @@ return quire.plugin {
         if not name then return res:error(404) end
         local path = "/" .. kind .. "/" .. slug
         serve(req, res, dir, path, { [kind] = slug }, {
-          heading = kind == "tag" and ("Tagged: " .. name) or name, kind = kind,
+          heading = kind == "tag" and quire.i18n.gettext("Tagged: %s"):format(name) or name, kind = kind,
           section = kind == "section" and name or nil,
           feed_scope = { path = path, title = ("%s: %s"):format(quire.site.name, name) },
         })

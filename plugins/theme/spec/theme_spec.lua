@@ -24,7 +24,7 @@ describe("theme plugin", function()
 
   it("wraps pages in an accessible HTML5 layout", function()
     local html = page("/2026/02/tolls-rise-fall")
-    assert.matches("^<!DOCTYPE html>\n<html lang=\"en%-GB\">", html)
+    assert.matches("^<!DOCTYPE html>\n<html lang=\"en%-GB\" dir=\"ltr\">", html)
     assert.equal(1, #find(html, "main#main"))
     assert.equal("#main", find(html, "a.skip-link")[1].attrs.href)
     assert.equal(1, #find(html, "header.site-header"))
