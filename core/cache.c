@@ -42,6 +42,9 @@ typedef struct entry {
 
 struct qr_cache_s {
   qr_store_t *store;
+  qr_pg_t *pg;            /* instead of store, over PostgreSQL */
+  long long pg_resets;    /* qr_pg_resets at the last sync */
+  int pg_retry;           /* the last sync failed: look again */
   sqlite3_stmt *changed_tags;
   long long last_data_version, last_changes, max_version;
   int synced;
@@ -74,6 +77,13 @@ qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes) {
   return c;
 }
 
+qr_cache_t *qr_cache_new_pg(qr_pg_t *pg, size_t max_bytes) {
+  qr_cache_t *c = qr_xcalloc(1, sizeof *c);
+  c->pg = pg;
+  c->max_bytes = max_bytes;
+  return c;
+}
+
 void qr_cache_set_grace(qr_cache_t *c, long long grace_ms) { c->grace_ms = grace_ms > 0 ? grace_ms : 0; }
 
 static tag_version **tag_slot(qr_cache_t *c, const char *name, size_t n) {
@@ -87,7 +97,59 @@ static long long tag_current(qr_cache_t *c, const char *name, size_t n) {
   return t ? t->version : 0;
 }
 
+/* A tag's version moved to v (seen by a sync that started at synced_ms; the one before it at before). */
+static void tag_moved(qr_cache_t *c, const char *name, size_t n, long long v, long long before) {
+  tag_version **slot = tag_slot(c, name, n);
+  if (!*slot) {
+    *slot = qr_xcalloc(1, sizeof(tag_version) + n + 1);
+    memcpy((*slot)->name, name, n);
+  }
+  if (c->grace_ms && (!(*slot)->moved_ms || (*slot)->moved_ms + c->grace_ms <= c->synced_ms)) {
+    (*slot)->burst_from = (*slot)->version;
+    (*slot)->moved_ms = before;
+  }
+  (*slot)->version = v;
+  if (v > c->max_version) c->max_version = v;
+}
+
+static void sync_pg(qr_cache_t *c) {
+  long long before = c->synced_ms;
+  if (c->grace_ms) c->synced_ms = now_ms();
+  int moved = !c->synced || c->pg_retry;
+  if (!c->synced && qr_pg_listen(c->pg, "quire_tags") != 0) return; /* unreachable: nothing kept yet */
+  char channel[QR_PG_CHANNEL_MAX], payload[QR_PG_PAYLOAD_MAX];
+  int rc;
+  while ((rc = qr_pg_notification(c->pg, channel, payload)) == 1) moved = 1;
+  long long changes = qr_pg_total_changes(c->pg);
+  if (rc < 0 || changes != c->last_changes || qr_pg_resets(c->pg) != c->pg_resets) moved = 1;
+  if (!moved) return;
+  c->pg_retry = 1; /* until the versions below are read */
+  char since[24];
+  const qr_pg_param_t param = {'i', since};
+  if (!c->synced) {
+    PGresult *top = qr_pg_query(c->pg, "SELECT coalesce(max(version), 0) FROM cache_tags", 0, NULL, 0);
+    if (!top) return;
+    c->max_version = atoll(PQgetvalue(top, 0, 0));
+    PQclear(top);
+    c->synced = 1;
+  }
+  snprintf(since, sizeof since, "%lld", c->max_version);
+  PGresult *r = qr_pg_query(c->pg, "SELECT tag, version FROM cache_tags WHERE version > ?", 1, &param, 0);
+  if (!r) return;
+  for (int i = 0; i < PQntuples(r); i++)
+    tag_moved(c, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0), atoll(PQgetvalue(r, i, 1)), before);
+  PQclear(r);
+  /* Read after the query: its own changes (none) and a reconnect it made are accounted for. */
+  c->last_changes = qr_pg_total_changes(c->pg);
+  c->pg_resets = qr_pg_resets(c->pg);
+  c->pg_retry = 0;
+}
+
 void qr_cache_sync(qr_cache_t *c) {
+  if (c->pg) {
+    sync_pg(c);
+    return;
+  }
   if (!c->changed_tags) return;
   /* data_version moves on other connections' commits; total_changes on this one's. */
   long long dv = qr_store_data_version(c->store);
@@ -111,23 +173,12 @@ void qr_cache_sync(qr_cache_t *c) {
   while (sqlite3_step(c->changed_tags) == SQLITE_ROW) {
     const char *name = (const char *)sqlite3_column_text(c->changed_tags, 0);
     size_t n = (size_t)sqlite3_column_bytes(c->changed_tags, 0);
-    long long v = sqlite3_column_int64(c->changed_tags, 1);
-    tag_version **slot = tag_slot(c, name, n);
-    if (!*slot) {
-      *slot = qr_xcalloc(1, sizeof(tag_version) + n + 1);
-      memcpy((*slot)->name, name, n);
-    }
-    if (c->grace_ms && (!(*slot)->moved_ms || (*slot)->moved_ms + c->grace_ms <= c->synced_ms)) {
-      (*slot)->burst_from = (*slot)->version;
-      (*slot)->moved_ms = before;
-    }
-    (*slot)->version = v;
-    if (v > c->max_version) c->max_version = v;
+    tag_moved(c, name, n, sqlite3_column_int64(c->changed_tags, 1), before);
   }
   sqlite3_reset(c->changed_tags);
 }
 
-long long qr_cache_data_version(const qr_cache_t *c) { return c->synced ? c->last_data_version : -1; }
+long long qr_cache_data_version(const qr_cache_t *c) { return c->synced && !c->pg ? c->last_data_version : -1; }
 
 static void unlink_entry(qr_cache_t *c, entry *e) {
   entry **slot = &c->buckets[hash(e->key, e->klen) % BUCKETS];

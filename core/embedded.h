@@ -12,6 +12,7 @@ typedef struct {
 
 /* Both arrays end with an entry whose name is NULL; migrations are sorted by name. */
 extern const qr_embedded_t qr_embedded_migrations[];
+extern const qr_embedded_t qr_embedded_pg_migrations[]; /* db/pg: the same numbers, for PostgreSQL */
 extern const qr_embedded_t qr_embedded_lua[];
 
 #endif

@@ -8,6 +8,7 @@
 
 /* Each adds its functions as fields of the table on top of the stack (quire.core). */
 void qr_lua_store_open(lua_State *L);
+void qr_lua_pg_open(lua_State *L); /* core.open_pg, core.pg_translate (PostgreSQL store) */
 void qr_lua_content_open(lua_State *L);
 void qr_lua_os_open(lua_State *L);
 void qr_lua_router_open(lua_State *L);
@@ -44,5 +45,8 @@ void qr_lua_schemes(lua_State *L, int idx, const char **list, const char *what);
 
 /* The store behind a store userdata at idx, or NULL (borrowed; the userdata owns it). */
 qr_store_t *qr_lua_store_get(lua_State *L, int idx);
+/* The PostgreSQL store behind a store userdata at idx, or NULL (borrowed, as above). */
+#include "pg.h"
+qr_pg_t *qr_lua_pg_get(lua_State *L, int idx);
 
 #endif

@@ -545,6 +545,7 @@ static void fail_ready(int ready_fd, const char *msg) {
  *                            redirect_port = n },
  *                    store = the site's store (for the page cache), cache_bytes = n (0: off),
  *                    upload = { path = "/api/...", dir = "DIR", max = bytes } (bodies spooled to disk),
+ *                    edge_tags = bool (Surrogate-Key and Cache-Tag headers),
  *                    cache_stats = "DIR/.quire/cache-PID" (written every tick_ms when it changed,
  *                    removed at exit), tick = fn, tick_ms = n }
  * -> exit status. handler(req) (req.id: the server's request id) returns status, headers, body,
@@ -628,6 +629,9 @@ static int l_serve_worker(lua_State *L) {
     wo.https_port = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : fd_port(tls_fds[0]);
     lua_settop(L, t - 1);
   }
+  lua_getfield(L, 1, "edge_tags");
+  wo.edge_tags = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "static");
   if (lua_istable(L, -1)) {
     wo.statics = qr_static_new();
@@ -655,8 +659,11 @@ static int l_serve_worker(lua_State *L) {
   qr_store_t *store = qr_lua_store_get(L, -1);
   lua_pop(L, 1);
   size_t cache_bytes = opt_size(L, 1, "cache_bytes", 0);
-  if (store && cache_bytes) {
-    w.cache = qr_cache_new(store, cache_bytes);
+  lua_getfield(L, 1, "store");
+  qr_pg_t *pg = qr_lua_pg_get(L, -1);
+  lua_pop(L, 1);
+  if ((store || pg) && cache_bytes) {
+    w.cache = store ? qr_cache_new(store, cache_bytes) : qr_cache_new_pg(pg, cache_bytes);
     qr_cache_set_grace(w.cache, (long long)stale_grace_ms);
     if (stale_grace_ms) qr_server_worker_defer(refresh);
   }

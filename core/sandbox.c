@@ -265,6 +265,7 @@ static void push_bundled_plugins(lua_State *L) {
 static int open_core(lua_State *L) {
   lua_newtable(L);
   qr_lua_store_open(L);
+  qr_lua_pg_open(L);
   qr_lua_content_open(L);
   qr_lua_os_open(L);
   qr_lua_router_open(L);

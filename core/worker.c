@@ -186,6 +186,25 @@ long qr_worker_apply(qr_http_response_t *res, const qr_worker_page_t *page) {
   return s_maxage >= 0 ? s_maxage : max_age;
 }
 
+#define EDGE_TAGS_MAX 16000 /* Fastly's and Cloudflare's limit on the header */
+
+void qr_worker_edge_tags(qr_http_response_t *res, const qr_worker_page_t *page, long lifetime) {
+  if (lifetime == 0 || page->tags.len == 0) return;
+  const char *t = page->tags.data;
+  int sendable = page->tags.len <= EDGE_TAGS_MAX;
+  for (size_t i = 0; sendable && i < page->tags.len; i++)
+    sendable = (unsigned char)t[i] >= 0x20 && t[i] != 0x7f && t[i] != ',';
+  if (!sendable) {
+    qr_http_response_header(res, "Surrogate-Control", "no-store");
+    return;
+  }
+  qr_http_response_header(res, "Surrogate-Key", t);
+  char *comma = qr_xmalloc(page->tags.len + 1);
+  for (size_t i = 0; i <= page->tags.len; i++) comma[i] = t[i] == ' ' ? ',' : t[i];
+  qr_http_response_header(res, "Cache-Tag", comma);
+  free(comma);
+}
+
 /* Plain HTTP -> https://host[:port]/target: 301 for GET and HEAD, 308 for the rest (so a POST
  * stays a POST). */
 static void redirect_to_https(qr_worker_t *w, const qr_http_request_t *req, qr_http_response_t *res) {
@@ -260,6 +279,7 @@ int qr_worker_refresh(qr_worker_t *w, int run) {
   page->tags.len = 0;
   w->o.render(w->o.ud, &r.req, qr_cache_data_version(w->o.cache), &res, page);
   long lifetime = qr_worker_apply(&res, page);
+  if (w->o.edge_tags) qr_worker_edge_tags(&res, page, lifetime);
   int kept = 0;
   if (lifetime != 0) {
     qr_http_response_prepare(&res, 1);
@@ -309,6 +329,7 @@ void qr_worker_handle(void *ud, const qr_http_request_t *req, qr_http_response_t
     w->o.render(w->o.ud, req, klen ? qr_cache_data_version(w->o.cache) : -1, res, page);
     if (qr_http_is_deferred(req)) return; /* the renderer finishes it: qr_worker_finish */
     long lifetime = qr_worker_apply(res, page);
+    if (w->o.edge_tags) qr_worker_edge_tags(res, page, lifetime);
     if (klen && lifetime != 0) {
       qr_http_response_prepare(res, 1);
       if (qr_cache_put(w->o.cache, key, klen, res, page->tags.data, lifetime))

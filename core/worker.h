@@ -30,6 +30,7 @@ typedef struct {
   const char *upload_path;    /* POSTs of multipart/form-data to this path are spooled to disk... */
   const char *upload_dir;     /* ...in this directory (NULL: none are) */
   size_t upload_max;          /* ...up to this many bytes (limits.upload_request) */
+  int edge_tags;              /* cacheable pages carry their tags as Surrogate-Key and Cache-Tag */
   qr_worker_render_cb render; /* required */
   void *ud;                   /* passed to render */
 } qr_worker_opts_t;
@@ -93,6 +94,13 @@ long qr_worker_lifetime(const char *cc, size_t len);
  * all (not a 200, 301, 302 or 308, private, no tags, no-store...), -1 until a tag moves, else
  * seconds. */
 long qr_worker_apply(qr_http_response_t *res, const qr_worker_page_t *page);
+
+/* For an edge cache in front (Varnish xkey and Fastly read Surrogate-Key, space-separated;
+ * Cloudflare reads Cache-Tag, comma-separated): adds both with page's tags to a response that
+ * may be kept (lifetime != 0), so a purge by tag reaches the edge. Tags over 16,000 bytes in
+ * all, or one with a control character, cannot be sent: the page gets Surrogate-Control:
+ * no-store instead, so no edge keeps a page it could not be told to purge. */
+void qr_worker_edge_tags(qr_http_response_t *res, const qr_worker_page_t *page, long lifetime);
 
 /* Appends the access-log line (see qr_worker_log) to out; when is the local time
  * ("31/Jan/2025:10:00:00 +0000"), ms the milliseconds taken or -1. */

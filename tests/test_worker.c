@@ -154,6 +154,29 @@ int main(void) {
   res = (qr_http_response_t){.status = 200};
   CHECK(qr_worker_apply(&res, &page) == 0); /* untagged: nothing would ever invalidate it */
   qr_http_response_free(&res);
+
+  /* Tags for an edge cache: on pages that may be kept, never on the others. */
+  qr_buf_puts(&page.tags, "entry:1 list:home");
+  res = (qr_http_response_t){.status = 200};
+  qr_worker_edge_tags(&res, &page, -1);
+  CHECK(strstr(res.headers.lines.data, "Surrogate-Key: entry:1 list:home\r\n") != NULL);
+  CHECK(strstr(res.headers.lines.data, "Cache-Tag: entry:1,list:home\r\n") != NULL);
+  CHECK(res.headers.n == 2);
+  qr_http_response_free(&res);
+  res = (qr_http_response_t){.status = 200};
+  qr_worker_edge_tags(&res, &page, 0); /* private, an error, no-store: the edge learns nothing */
+  CHECK(res.headers.n == 0);
+  page.tags.len = 0;
+  qr_buf_puts(&page.tags, "entry:1 odd,tag"); /* a comma would split a Cache-Tag */
+  qr_worker_edge_tags(&res, &page, -1);
+  CHECK(res.headers.n == 1 && strstr(res.headers.lines.data, "Surrogate-Control: no-store\r\n") != NULL);
+  qr_http_response_free(&res);
+  page.tags.len = 0;
+  for (int i = 0; i < 2000; i++) qr_buf_puts(&page.tags, "entry:123456 "); /* 26,000 bytes */
+  res = (qr_http_response_t){.status = 200};
+  qr_worker_edge_tags(&res, &page, -1);
+  CHECK(res.headers.n == 1 && strstr(res.headers.lines.data, "Surrogate-Control: no-store\r\n") != NULL);
+  qr_http_response_free(&res);
   qr_buf_free(&page.tags);
 
   /* The cache key, and the requests that may not be answered from the cache. */

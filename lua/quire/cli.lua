@@ -21,6 +21,8 @@ Commands:
   entries list|get|create|update|delete|trash|untrash|empty-trash|publish|revisions|diff|restore|search-replace
                                 editorial work on entries (quire entries --help); delete
                                 moves to the trash
+  store copy --to DB | --from DB  copy the site's data into another store, or from one, losslessly
+                                (DB: postgresql://user@host:port/dbname or an SQLite file)
   export --format jsonl|markdown DIR
                                 export the whole site's data losslessly, with a manifest
   export --format html DIR [--base-url URL] [--dry-run] [--watch]
@@ -128,6 +130,20 @@ numbers to DIR/.quire/cache-PID every 2 seconds when they change, so they lag by
 Exits 1 when no server is running for the site.
 
   --format json   one JSON object: { site, workers = [...], total = {...} }]],
+  store = [[
+usage: quire store copy [--site DIR] --to DB
+       quire store copy [--site DIR] --from DB
+
+Copies every row of the site's database into DB (--to), or of DB into the site's database
+(--from), ids and id counters included, in one transaction: nothing is written if any of it
+fails. DB is postgresql://user@host:port/dbname (created empty by the operator; quire makes
+its tables) or the path of an SQLite file (made when missing). The receiving store must hold
+no site data yet and be at the same schema version. Its search index is built as the rows
+arrive, and its own check runs at the end.
+
+To move a site to PostgreSQL: stop writers, `quire store copy --to postgresql://...`, then
+set database = "postgresql://..." in site.lua. Back: `quire init NEWDIR`, copy site.lua over,
+and `quire store copy --site NEWDIR --from postgresql://...`.]],
   check = [[
 usage: quire check [--site DIR]
 
@@ -508,7 +524,7 @@ function commands.__worker(argv)
   return core.serve_worker {
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
     access_log = cfg.access_log_path,
-    store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes,
+    store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes, edge_tags = cfg.edge_tags,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     upload = require("quire.media").upload_spool(cfg), -- uploads stream to disk (quire.media)
     handler = function(req)
@@ -757,6 +773,42 @@ function commands.cache(argv)
   end
   for _, w in ipairs(workers) do line(tostring(w.pid), w) end
   if #workers > 1 then line("total", total) end
+  return 0
+end
+
+-- Opens DB (a postgresql:// URL or an SQLite path) as the other side of a copy.
+local function open_db(spec, create)
+  if spec:match("^postgres") and spec:match("^%a[%w+.-]*://") then return core.open_pg(spec) end
+  return core.open_store(spec, { create = create })
+end
+
+function commands.store(argv)
+  local opts, pos = parse("store", argv, 2, { site = "value", to = "value", from = "value" })
+  if not opts then return fail(2, "%s", pos) end
+  if opts.help then print(HELP.store) return 0 end
+  if pos[1] ~= "copy" or #pos ~= 1 then return fail(2, "store needs 'copy --to DB' or 'copy --from DB' (see quire store --help)") end
+  if (opts.to == nil) == (opts.from == nil) then return fail(2, "store copy takes one of --to DB or --from DB") end
+  local cfg, cerr = require("quire.config").load(site_dir(opts))
+  if not cfg then return fail(1, "%s", cerr) end
+  local site_db, err = open_db(cfg.database_url or cfg.database_path, false)
+  if not site_db then return fail(1, "%s", err) end
+  local other, oerr = open_db(opts.to or opts.from, opts.to ~= nil)
+  if not other then
+    site_db:close()
+    return fail(1, "%s: %s", opts.to or opts.from, oerr)
+  end
+  local src, dst = site_db, other
+  if opts.from then src, dst = other, site_db end
+  local report, rerr = require("quire.store_copy").copy(src, dst)
+  site_db:close()
+  other:close()
+  if not report then return fail(1, "%s", rerr) end
+  local total = 0
+  for _, r in ipairs(report) do total = total + r.rows end
+  print(("copied %d rows in %d tables"):format(total, #report))
+  for _, r in ipairs(report) do
+    if r.rows > 0 then print(("  %-18s %d"):format(r.table, r.rows)) end
+  end
   return 0
 end
 

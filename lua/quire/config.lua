@@ -12,6 +12,7 @@ M.defaults = {
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
+  edge_tags = false, -- cacheable pages carry their cache tags as Surrogate-Key and Cache-Tag (for a CDN or Varnish)
   trash_retention = 30, -- days a deleted entry stays in the trash before the trash.empty job deletes it; 0: kept
   -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
   limits = {
@@ -67,7 +68,7 @@ local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
-  image_widths = "table", timezone = "string", language = "string", strings = "table",
+  image_widths = "table", timezone = "string", language = "string", strings = "table", edge_tags = "boolean",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -172,7 +173,12 @@ name = %q
 -- Plugins, found in this site's plugins/ first, then among the bundled ones.
 plugins = { }
 
--- The SQLite database, relative to this folder.
+-- An edge cache in front (Varnish with xkey, Fastly, Cloudflare) can keep pages and purge them
+-- by tag: cacheable pages then carry their cache tags as Surrogate-Key and Cache-Tag headers.
+-- edge_tags = false
+
+-- The SQLite database, relative to this folder; or a PostgreSQL 15 database that several
+-- `quire serve` nodes share: database = "postgresql://user@host:5432/dbname"
 -- database = "quire.db"
 
 -- Limits on what a save or a request may carry.
@@ -315,7 +321,18 @@ function M.load(dir)
   end
   cfg.dir = dir
   cfg.base_url_set = env.base_url ~= nil
-  cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
+  -- A URL chooses PostgreSQL (libpq reads the rest); anything else is the SQLite file's path.
+  local scheme = cfg.database:match("^(%a[%w+.-]*)://")
+  if scheme == "postgresql" or scheme == "postgres" then
+    if cfg.database:find("[%c%s]") or #cfg.database <= #scheme + 3 then
+      return nil, ("%s: database must be a URL such as postgresql://user@host:5432/dbname, without spaces"):format(path)
+    end
+    cfg.database_url = cfg.database
+  elseif scheme then
+    return nil, ("%s: database: unknown scheme '%s://'; use a file path for SQLite or postgresql://user@host:port/dbname"):format(path, scheme)
+  else
+    cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
+  end
   local alog = cfg.access_log
   cfg.access_log_path = (alog == "-" or alog == "stdout" or alog == "stderr" or alog == "off" or alog:sub(1, 1) == "/")
     and alog or (dir .. "/" .. alog)

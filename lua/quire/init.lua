@@ -23,7 +23,9 @@ function M.open(dir, opts)
   -- opt out (opts.memory_cap = false).
   if opts.memory_cap ~= false then core.memory(cfg.limits.lua_memory) end
   core.pattern_steps(cfg.limits.pattern_steps) -- string.find & co. stop past it (scripts too)
-  local db, open_err = core.open_store(cfg.database_path, { create = false, busy_timeout_ms = cfg.limits.busy_timeout_ms })
+  local db, open_err
+  if cfg.database_url then db, open_err = core.open_pg(cfg.database_url)
+  else db, open_err = core.open_store(cfg.database_path, { create = false, busy_timeout_ms = cfg.limits.busy_timeout_ms }) end
   if not db then return nil, open_err end
   local types = types_mod.new()
   types:define_builtins()

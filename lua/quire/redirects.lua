@@ -136,9 +136,9 @@ function M.term_renamed(site, taxonomy, old_slug, new_slug)
     db:exec("DELETE FROM redirects WHERE from_path = ?", to)
   end
   -- Redirects that pointed at the old list now point at the new one (no chains).
-  db:exec("UPDATE redirects SET to_path = ? || substr(to_path, ?) WHERE to_path = ? OR to_path GLOB ?",
-    "/" .. taxonomy .. "/" .. new_slug, #("/" .. taxonomy .. "/" .. old_slug) + 1,
-    "/" .. taxonomy .. "/" .. old_slug, "/" .. taxonomy .. "/" .. old_slug .. "/*")
+  local old_path = "/" .. taxonomy .. "/" .. old_slug
+  db:exec("UPDATE redirects SET to_path = ? || substr(to_path, ?) WHERE to_path = ? OR substr(to_path, 1, ?) = ?",
+    "/" .. taxonomy .. "/" .. new_slug, #old_path + 1, old_path, #old_path + 1, old_path .. "/")
   site.bump({ redirects = true })
 end
 

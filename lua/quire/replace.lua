@@ -20,6 +20,7 @@ local FN = "quire_search_replace"
 -- Whether the set-based path keeps every guarantee of a save for this run: plugins that watch
 -- saves need the per-entry path, and so do typed fields (validated per type).
 function M.applies(quire, fields)
+  if quire._db.kind then return false end -- PostgreSQL: its temp tables and C SQL functions are SQLite's
   local hooks = quire._site.hooks
   for _, h in ipairs({ "entry.saving", "entry.saved", "entry.published" }) do
     if hooks and hooks:has("hook", h) then return false end

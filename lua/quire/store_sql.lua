@@ -15,6 +15,7 @@
 --                                                      the tokenizer of a language)
 --     M.entries_of(db, columns, ids, ...)              entries of a list of ids
 --     M.unindexed(column)                              a column no index is picked by
+--     M.JOIN_IN_ORDER                                  a join whose left side drives
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
@@ -160,6 +161,9 @@ function M.entries_of(db, columns, ids, filter, fparams)
   return db:rows(columns .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
 end
 
+-- A join that keeps its written order (the left side drives): SQLite's CROSS JOIN ... ON.
+M.JOIN_IN_ORDER = "CROSS JOIN"
+
 -- A column the planner must not pick an index by (SQLite's unary +): a filter checked on the
 -- rows another index's walk finds.
 function M.unindexed(column)
@@ -180,6 +184,19 @@ end
 -- both keep the one row.
 function M.copy_term_rows(db, from, into)
   db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", into, from)
+end
+
+-- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
+-- The choice is made for the process when a site opens (attach runs at every quire.open):
+-- one process serves one site.
+local own = {}
+for k, v in pairs(M) do own[k] = v end
+function M.attach(db, tx)
+  local impl = db.kind and require("quire.store_sql_pg") or own
+  for k, v in pairs(impl) do
+    if k ~= "attach" then M[k] = v end
+  end
+  return impl.attach(db, tx)
 end
 
 return M

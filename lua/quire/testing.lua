@@ -36,6 +36,16 @@ function M.site(opts)
     "plugin_path = " .. serialize(opts.plugin_path or { cwd_plugins }),
   }
   if opts.limits then lines[#lines + 1] = "limits = " .. serialize(opts.limits) end
+  -- QUIRE_TEST_DATABASE=postgresql://...: the site on that database, emptied first (specs run
+  -- against PostgreSQL: tests/pg_test.sh).
+  local pg_url = os.getenv("QUIRE_TEST_DATABASE")
+  if pg_url then
+    local db = assert(core.open_pg(pg_url, { migrate = false }))
+    db:exec("DROP SCHEMA public CASCADE")
+    db:exec("CREATE SCHEMA public")
+    db:close()
+    lines[#lines + 1] = ("database = %q"):format(pg_url)
+  end
   for _, k in ipairs { "timezone", "language", "strings" } do
     if opts[k] then lines[#lines + 1] = k .. " = " .. serialize(opts[k]) end
   end

@@ -51,7 +51,7 @@ function M.new(site)
     local hex = db:value("SELECT value FROM settings WHERE key = 'secret'")
     if not hex then
       hex = core.random_bytes(32):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
-      db:exec("INSERT OR IGNORE INTO settings (key, value) VALUES ('secret', ?)", hex)
+      db:exec("INSERT INTO settings (key, value) VALUES ('secret', ?) ON CONFLICT DO NOTHING", hex)
       hex = db:value("SELECT value FROM settings WHERE key = 'secret'")
     end
     secret = hex

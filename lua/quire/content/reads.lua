@@ -231,7 +231,7 @@ M.of = per_site(function(site)
     local from = " FROM entries e"
     if walked then
       -- CROSS JOIN: entry_terms drives, in its index order.
-      from = " FROM entry_terms lt CROSS JOIN entries e ON e.id = lt.entry_id"
+      from = " FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " entries e ON e.id = lt.entry_id"
       table.insert(where, 1, "lt.term_id = (SELECT id FROM terms WHERE taxonomy = ? AND slug = ?) AND lt.listed_at IS NOT NULL")
       table.insert(params, 1, core.slugify(q[walked]))
       table.insert(params, 1, walked)

@@ -1,0 +1,656 @@
+/* PostgreSQL storage: libpq connection, placeholder translation, statement cache, transactions, migrations. */
+#include "pg.h"
+
+#include <ctype.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embedded.h"
+#include "util.h"
+
+#define STMT_BUCKETS 256
+#define STMT_MAX 512      /* beyond this, statements run unprepared rather than cached */
+#define MAX_PARAMS 65535  /* the protocol's limit */
+#define MAX_SERIAL 64     /* tables with a sequence id that RETURNING id is added for */
+/* Advisory lock keys (per database): every write transaction takes WRITE_LOCK, the migration
+ * runner MIGRATE_LOCK. Arbitrary constants, "quirewrt" and "quiremig" in ASCII. */
+#define WRITE_LOCK "8176333634236068980"
+#define MIGRATE_LOCK "8176333634235967847"
+
+typedef struct cached {
+  struct cached *next;
+  char *key;  /* parameter types, '|', then the SQL as given */
+  char name[16];
+  int returning; /* RETURNING id was added */
+} cached;
+
+struct qr_pg_s {
+  PGconn *conn;
+  cached *buckets[STMT_BUCKETS];
+  int ncached, nextname;
+  int depth;
+  int broken; /* the connection dropped inside a transaction: reset at the outermost rollback */
+  long long changes, last_id, total_changes;
+  char *serial[MAX_SERIAL];
+  int nserial;
+  char *snapshot; /* the server snapshot data_version last saw */
+  char listen[QR_PG_CHANNEL_MAX]; /* the channel to LISTEN on again after a reconnect; "" none */
+  long long resets;
+  long long data_version;
+  char errmsg[1024];
+};
+
+static int fail(qr_pg_t *p, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->errmsg, sizeof p->errmsg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+/* The server's message with its detail and SQLSTATE, or libpq's when there is no result. */
+static int result_fail(qr_pg_t *p, PGresult *r, const char *what) {
+  const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  if (!primary) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(p->conn));
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = 0;
+    if (PQstatus(p->conn) == CONNECTION_BAD)
+      return fail(p, QR_EBUSY, "%s: the connection to PostgreSQL was lost (%s); it is retried at the next statement",
+                  what, n ? msg : "no message");
+    return fail(p, QR_EDB, "%s: %s", what, n ? msg : "unknown PostgreSQL error");
+  }
+  const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+  const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  return fail(p, QR_EDB, "%s: %s%s%s [SQLSTATE %s]", what, primary, detail ? " — " : "", detail ? detail : "",
+              state ? state : "?");
+}
+
+const char *qr_pg_errmsg(qr_pg_t *p) { return p->errmsg; }
+long long qr_pg_changes(qr_pg_t *p) { return p->changes; }
+long long qr_pg_last_id(qr_pg_t *p) { return p->last_id; }
+long long qr_pg_total_changes(qr_pg_t *p) { return p->total_changes; }
+int qr_pg_depth(qr_pg_t *p) { return p->depth; }
+
+static int is_ident(int c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
+
+/* Length of the dollar-quote tag at s ("$$" or "$tag$"), or 0 when s does not open one. */
+static size_t dollar_tag(const char *s) {
+  size_t i = 1;
+  if (isalpha((unsigned char)s[i]) || s[i] == '_' || (unsigned char)s[i] >= 0x80)
+    while (isalnum((unsigned char)s[i]) || s[i] == '_' || (unsigned char)s[i] >= 0x80) i++;
+  return s[i] == '$' ? i + 1 : 0;
+}
+
+char *qr_pg_translate(const char *sql, int *nparams, const char **err) {
+  size_t len = strlen(sql), marks = 0;
+  for (const char *c = sql; *c; c++) marks += *c == '?';
+  char *out = qr_xmalloc(len + marks * 6 + 1), *o = out;
+  const char *s = sql;
+  int n = 0, dollar_params = 0;
+  *err = NULL;
+  while (*s) {
+    char c = *s;
+    if (c == '\'' || c == '"') { /* string or quoted identifier; E'...' takes backslash escapes */
+      int backslash = c == '\'' && s > sql && (s[-1] == 'E' || s[-1] == 'e') && (s - 1 == sql || !is_ident((unsigned char)s[-2]));
+      *o++ = *s++;
+      while (*s) {
+        if (backslash && *s == '\\' && s[1]) {
+          *o++ = *s++;
+          *o++ = *s++;
+          continue;
+        }
+        if (*s == c) {
+          *o++ = *s++;
+          if (*s == c) { /* doubled: an escaped quote */
+            *o++ = *s++;
+            continue;
+          }
+          break;
+        }
+        *o++ = *s++;
+      }
+    } else if (c == '-' && s[1] == '-') {
+      while (*s && *s != '\n') *o++ = *s++;
+    } else if (c == '/' && s[1] == '*') { /* block comments nest in PostgreSQL */
+      int depth = 0;
+      while (*s) {
+        if (s[0] == '/' && s[1] == '*') depth++, *o++ = *s++, *o++ = *s++;
+        else if (s[0] == '*' && s[1] == '/') {
+          *o++ = *s++, *o++ = *s++;
+          if (--depth == 0) break;
+        } else *o++ = *s++;
+      }
+    } else if (c == '$' && (s == sql || !is_ident((unsigned char)s[-1]))) {
+      size_t tag = isdigit((unsigned char)s[1]) ? 0 : dollar_tag(s);
+      if (isdigit((unsigned char)s[1])) dollar_params = 1;
+      if (!tag) {
+        *o++ = *s++;
+        continue;
+      }
+      const char *end = NULL;
+      for (const char *q = s + tag; (q = strchr(q, '$')); q++)
+        if (strncmp(q, s, tag) == 0) {
+          end = q + tag;
+          break;
+        }
+      if (!end) end = s + strlen(s);
+      memcpy(o, s, (size_t)(end - s));
+      o += end - s;
+      s = end;
+    } else if (c == '?') {
+      /* SQLite's rule: ?NNN is parameter NNN; a plain ? is one more than the largest so far. */
+      long k = 0;
+      s++;
+      if (isdigit((unsigned char)*s)) {
+        char *end;
+        k = strtol(s, &end, 10);
+        s = end;
+      } else {
+        k = n + 1;
+      }
+      if (k < 1 || k > MAX_PARAMS) {
+        *err = "SQL parameter numbers go from 1 to 65535";
+        break;
+      }
+      if (k > n) n = (int)k;
+      o += sprintf(o, "$%ld", k);
+    } else {
+      *o++ = *s++;
+    }
+  }
+  *o = 0;
+  if (!*err && n && dollar_params) *err = "SQL mixes ? placeholders with $n ones: use ? only";
+  if (*err) {
+    free(out);
+    return NULL;
+  }
+  *nparams = n;
+  return out;
+}
+
+static unsigned hash_key(const char *k) {
+  unsigned h = 2166136261u; /* FNV-1a */
+  for (; *k; k++) h = (h ^ (unsigned char)*k) * 16777619u;
+  return h % STMT_BUCKETS;
+}
+
+static void forget_statements(qr_pg_t *p) {
+  for (int i = 0; i < STMT_BUCKETS; i++) {
+    for (cached *c = p->buckets[i], *next; c; c = next) {
+      next = c->next;
+      free(c->key);
+      free(c);
+    }
+    p->buckets[i] = NULL;
+  }
+  p->ncached = 0;
+}
+
+/* Runs SQL with no parameters through the simple protocol (several statements allowed). */
+static int exec_simple(qr_pg_t *p, const char *sql, const char *what) {
+  PGresult *r = PQexec(p->conn, sql);
+  int st = PQresultStatus(r);
+  int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : result_fail(p, r, what);
+  PQclear(r);
+  return rc;
+}
+
+/* Settings every connection needs: quoting as qr_pg_translate reads it, no notices on stderr. */
+static int session_setup(qr_pg_t *p) {
+  int rc = exec_simple(p, "SET standard_conforming_strings = on; SET client_min_messages = warning;"
+                          " SET client_encoding = 'UTF8'",
+                       "setting up the PostgreSQL session");
+  if (rc == 0 && p->listen[0]) {
+    char *id = PQescapeIdentifier(p->conn, p->listen, strlen(p->listen));
+    char sql[QR_PG_CHANNEL_MAX * 2 + 16];
+    snprintf(sql, sizeof sql, "LISTEN %s", id ? id : "\"\"");
+    PQfreemem(id);
+    rc = exec_simple(p, sql, "LISTEN");
+  }
+  return rc;
+}
+
+/* After a lost connection: a new one, set up as the first was; its prepared statements are gone. */
+static int reconnect(qr_pg_t *p) {
+  forget_statements(p);
+  PQreset(p->conn);
+  if (PQstatus(p->conn) != CONNECTION_OK) return QR_EIO;
+  p->resets++;
+  return session_setup(p);
+}
+
+int qr_pg_listen(qr_pg_t *p, const char *channel) {
+  if (strlen(channel) >= sizeof p->listen) return fail(p, QR_EINVAL, "channel name longer than 63 bytes");
+  snprintf(p->listen, sizeof p->listen, "%s", channel);
+  return session_setup(p);
+}
+
+long long qr_pg_resets(qr_pg_t *p) { return p->resets; }
+
+/* Tables whose id comes from a sequence: their INSERTs report the new id. */
+static int load_serial(qr_pg_t *p) {
+  for (int i = 0; i < p->nserial; i++) free(p->serial[i]);
+  p->nserial = 0;
+  PGresult *r = PQexec(p->conn,
+                       "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()"
+                       " AND column_name = 'id' AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    int rc = result_fail(p, r, "reading the tables with sequence ids");
+    PQclear(r);
+    return rc;
+  }
+  for (int i = 0; i < PQntuples(r) && p->nserial < MAX_SERIAL; i++) p->serial[p->nserial++] = qr_xstrdup(PQgetvalue(r, i, 0));
+  PQclear(r);
+  return 0;
+}
+
+/* With a serial table named right after INSERT INTO and no RETURNING of its own, the INSERT
+ * gets RETURNING id so the new id comes back in the same round trip. */
+static int wants_returning(qr_pg_t *p, const char *sql) {
+  while (isspace((unsigned char)*sql)) sql++;
+  if (strncasecmp(sql, "INSERT", 6) || !isspace((unsigned char)sql[6])) return 0;
+  sql += 6;
+  while (isspace((unsigned char)*sql)) sql++;
+  if (strncasecmp(sql, "INTO", 4) || !isspace((unsigned char)sql[4])) return 0;
+  sql += 4;
+  while (isspace((unsigned char)*sql)) sql++;
+  int quoted = *sql == '"';
+  if (quoted) sql++;
+  size_t n = 0;
+  while (sql[n] && (quoted ? sql[n] != '"' : is_ident((unsigned char)sql[n]))) n++;
+  if (strcasestr(sql + n, "RETURNING")) return 0;
+  for (int i = 0; i < p->nserial; i++)
+    if (strlen(p->serial[i]) == n && strncmp(p->serial[i], sql, n) == 0) return 1;
+  return 0;
+}
+
+/* A NULL parameter the server cannot type from its place ("? IS NULL", a portable idiom) is
+ * sent again as text: 1 when r is that error (or the one below) and types was changed for
+ * another try. */
+static int untyped_null(PGresult *r, int nparams, Oid *types) {
+  const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  /* An integer sent as int8 where a function takes int4 (substr(text, ?)): no function
+   * matches. The integers are sent again untyped, for the server to type from their places. */
+  if (state && strcmp(state, "42883") == 0) {
+    int changed = 0;
+    for (int i = 0; i < nparams; i++)
+      if (types[i] == 20) types[i] = 0, changed = 1;
+    return changed;
+  }
+  const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *dollar = msg ? strrchr(msg, '$') : NULL;
+  if (!state || strcmp(state, "42P18") || !dollar) return 0;
+  int n = atoi(dollar + 1);
+  if (n < 1 || n > nparams || types[n - 1] != 0) return 0;
+  types[n - 1] = 25; /* text */
+  return 1;
+}
+
+static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id,
+                          int *returning) {
+  char sig_small[64], *key;
+  size_t sqllen = strlen(sql);
+  char *sig = nparams < (int)sizeof sig_small ? sig_small : qr_xmalloc((size_t)nparams + 1);
+  for (int i = 0; i < nparams; i++) sig[i] = params[i].type;
+  sig[nparams] = 0;
+  key = qr_xmalloc((size_t)nparams + sqllen + 3);
+  sprintf(key, "%s%c|%s", sig, want_id ? 'R' : '-', sql);
+  if (sig != sig_small) free(sig);
+
+  const char *values_small[16], **values = nparams <= 16 ? values_small : qr_xmalloc(sizeof *values * (size_t)nparams);
+  Oid types_small[16], *types = nparams <= 16 ? types_small : qr_xmalloc(sizeof *types * (size_t)nparams);
+  for (int i = 0; i < nparams; i++) {
+    values[i] = params[i].type == 'n' ? NULL : params[i].text;
+    types[i] = params[i].type == 'i' ? 20 : params[i].type == 'f' ? 701 : 0; /* int8, float8, inferred */
+  }
+  PGresult *r = NULL;
+  unsigned h = hash_key(key);
+  cached *c = p->buckets[h];
+  while (c && strcmp(c->key, key)) c = c->next;
+  if (c) {
+    *returning = c->returning;
+    r = PQexecPrepared(p->conn, c->name, nparams, values, NULL, NULL, 0);
+    goto done;
+  }
+  int n = 0;
+  const char *terr;
+  char *tsql = qr_pg_translate(sql, &n, &terr);
+  if (!tsql) {
+    fail(p, QR_EINVAL, "%s", terr);
+    goto done;
+  }
+  if (n != nparams) {
+    fail(p, QR_EINVAL, "wrong number of SQL parameters: the SQL has %d, %d given", n, nparams);
+    free(tsql);
+    goto done;
+  }
+  *returning = want_id && wants_returning(p, sql);
+  if (*returning) {
+    size_t tl = strlen(tsql);
+    while (tl && (isspace((unsigned char)tsql[tl - 1]) || tsql[tl - 1] == ';')) tl--;
+    tsql = qr_xrealloc(tsql, tl + 16);
+    strcpy(tsql + tl, " RETURNING id");
+  }
+  if (p->ncached < STMT_MAX) {
+    c = qr_xcalloc(1, sizeof *c);
+    snprintf(c->name, sizeof c->name, "qr%d", ++p->nextname);
+    /* Inside a transaction a statement that does not prepare would abort it (and the retries
+     * below need it alive): a savepoint around the first prepare keeps it, as SQLite does. */
+    int guard = p->depth > 0 && exec_simple(p, "SAVEPOINT qr_prepare", "prepare") == 0;
+    PGresult *pr = PQprepare(p->conn, c->name, tsql, nparams, types);
+    while (untyped_null(pr, nparams, types)) {
+      PQclear(pr);
+      if (guard) exec_simple(p, "ROLLBACK TO SAVEPOINT qr_prepare", "prepare");
+      pr = PQprepare(p->conn, c->name, tsql, nparams, types);
+    }
+    int prepared = PQresultStatus(pr) == PGRES_COMMAND_OK;
+    if (guard) exec_simple(p, prepared ? "RELEASE qr_prepare" : "ROLLBACK TO SAVEPOINT qr_prepare; RELEASE qr_prepare",
+                           "prepare");
+    if (!prepared) {
+      free(c);
+      free(tsql);
+      r = pr; /* the caller reports its error */
+      goto done;
+    }
+    PQclear(pr);
+    c->key = key;
+    key = NULL;
+    c->returning = *returning;
+    c->next = p->buckets[h];
+    p->buckets[h] = c;
+    p->ncached++;
+    r = PQexecPrepared(p->conn, c->name, nparams, values, NULL, NULL, 0);
+  } else {
+    r = PQexecParams(p->conn, tsql, nparams, types, values, NULL, NULL, 0);
+    while (untyped_null(r, nparams, types)) {
+      PQclear(r);
+      r = PQexecParams(p->conn, tsql, nparams, types, values, NULL, NULL, 0);
+    }
+  }
+  free(tsql);
+done:
+  free(key);
+  if (values != values_small) free(values);
+  if (types != types_small) free(types);
+  return r;
+}
+
+PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id) {
+  for (int attempt = 0;; attempt++) {
+    int returning = 0;
+    p->errmsg[0] = 0;
+    PGresult *r = run_once(p, sql, nparams, params, want_id, &returning);
+    int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      /* Rows written, as SQLite counts changes (libpq counts a SELECT's rows too). */
+      const char *t = PQcmdTuples(r), *cmd = PQcmdStatus(r);
+      int wrote = !strncmp(cmd, "INSERT", 6) || !strncmp(cmd, "UPDATE", 6) || !strncmp(cmd, "DELETE", 6) ||
+                  !strncmp(cmd, "MERGE", 5);
+      p->changes = wrote && *t ? atoll(t) : 0;
+      p->total_changes += p->changes;
+      if (returning && PQntuples(r) > 0) p->last_id = atoll(PQgetvalue(r, PQntuples(r) - 1, 0));
+      return r;
+    }
+    if (!r && p->errmsg[0]) return NULL; /* our own error (placeholders) */
+    if (PQstatus(p->conn) == CONNECTION_BAD) {
+      PQclear(r);
+      if (p->depth > 0) {
+        p->broken = 1;
+        fail(p, QR_EBUSY, "the connection to PostgreSQL was lost inside a transaction: it was rolled back by the"
+                          " server; nothing of it committed");
+        return NULL;
+      }
+      /* outside a transaction nothing is lost by trying again on a new connection */
+      if (attempt == 0 && reconnect(p) == 0) continue;
+      result_fail(p, NULL, "PostgreSQL is unreachable");
+      return NULL;
+    }
+    result_fail(p, r, "SQL error");
+    PQclear(r);
+    return NULL;
+  }
+}
+
+int qr_pg_begin(qr_pg_t *p) {
+  char sql[64];
+  if (p->depth == 0)
+    snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK ")");
+  else
+    snprintf(sql, sizeof sql, "SAVEPOINT qr_sp%d", p->depth);
+  if (p->depth == 0 && PQstatus(p->conn) == CONNECTION_BAD) reconnect(p);
+  int rc = exec_simple(p, sql, "starting a transaction");
+  if (rc == 0) p->depth++;
+  else if (p->depth == 0 && PQtransactionStatus(p->conn) != PQTRANS_IDLE) { /* BEGIN ran, the lock did not */
+    PGresult *r = PQexec(p->conn, "ROLLBACK");
+    PQclear(r);
+  }
+  return rc;
+}
+
+int qr_pg_commit(qr_pg_t *p) {
+  char sql[64];
+  if (p->depth == 0) return fail(p, QR_EINVAL, "commit without a transaction");
+  if (p->depth == 1)
+    snprintf(sql, sizeof sql, "COMMIT");
+  else
+    snprintf(sql, sizeof sql, "RELEASE qr_sp%d", p->depth - 1);
+  if (p->depth == 1) {
+    /* COMMIT of a failed transaction answers ROLLBACK without an error: say what happened. */
+    PGresult *r = PQexec(p->conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    int rc = ok ? 0 : PQresultStatus(r) == PGRES_COMMAND_OK
+                          ? fail(p, QR_EDB, "commit: the transaction had failed and was rolled back")
+                          : result_fail(p, r, "commit");
+    PQclear(r);
+    p->depth--; /* committed or rolled back: either way the transaction is over */
+    return rc;
+  }
+  int rc = exec_simple(p, sql, "commit");
+  if (rc == 0) p->depth--;
+  return rc;
+}
+
+int qr_pg_rollback(qr_pg_t *p) {
+  char sql[96];
+  if (p->depth == 0) return fail(p, QR_EINVAL, "rollback without a transaction");
+  p->depth--;
+  if (p->broken) {
+    if (p->depth == 0) p->broken = 0; /* the server rolled it back; the next statement reconnects */
+    return 0;
+  }
+  if (p->depth == 0) return exec_simple(p, "ROLLBACK", "rollback");
+  snprintf(sql, sizeof sql, "ROLLBACK TO qr_sp%d; RELEASE qr_sp%d", p->depth, p->depth);
+  return exec_simple(p, sql, "rollback");
+}
+
+long long qr_pg_data_version(qr_pg_t *p) {
+  PGresult *r = qr_pg_query(p, "SELECT pg_current_snapshot()::text", 0, NULL, 0);
+  if (!r) return -1;
+  const char *snap = PQgetvalue(r, 0, 0);
+  if (!p->snapshot || strcmp(p->snapshot, snap)) {
+    free(p->snapshot);
+    p->snapshot = qr_xstrdup(snap);
+    p->data_version++;
+  }
+  PQclear(r);
+  return p->data_version;
+}
+
+static int migration_number(const char *name) { return atoi(name); }
+
+static int known_version(void) {
+  int known = 0;
+  for (const qr_embedded_t *m = qr_embedded_pg_migrations; m->name; m++)
+    if (migration_number(m->name) > known) known = migration_number(m->name);
+  return known;
+}
+
+int qr_pg_schema_version(qr_pg_t *p, int *applied, int *known) {
+  *known = known_version();
+  *applied = 0;
+  PGresult *r = qr_pg_query(p, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, 0);
+  if (!r) return QR_EDB;
+  *applied = atoi(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return 0;
+}
+
+static int apply_migration(qr_pg_t *p, const qr_embedded_t *m) {
+  int rc = exec_simple(p, "BEGIN", "migration");
+  if (rc) return rc;
+  if ((rc = exec_simple(p, m->data, "migration"))) {
+    char msg[sizeof p->errmsg];
+    snprintf(msg, sizeof msg, "%s", p->errmsg);
+    exec_simple(p, "ROLLBACK", "rollback");
+    return fail(p, rc, "migration %s failed: %s", m->name, msg);
+  }
+  char num[16];
+  snprintf(num, sizeof num, "%d", migration_number(m->name));
+  const char *values[2] = {num, m->name};
+  PGresult *r = PQexecParams(p->conn, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, NULL,
+                             values, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = result_fail(p, r, "recording migration");
+  PQclear(r);
+  if (rc) {
+    exec_simple(p, "ROLLBACK", "rollback");
+    return rc;
+  }
+  return exec_simple(p, "COMMIT", "migration commit");
+}
+
+/* Every embedded migration not yet recorded, in order, each in its own transaction; the
+ * session advisory lock makes nodes that start together take turns. */
+static int migrate(qr_pg_t *p) {
+  int rc = exec_simple(p, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", "taking the migration lock");
+  if (rc) return rc;
+  rc = exec_simple(p,
+                   "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                   " applied_at text NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
+                   "creating schema_migrations");
+  int applied = 0, known = known_version();
+  PGresult *r = NULL;
+  if (!rc) {
+    r = PQexec(p->conn, "SELECT version FROM schema_migrations ORDER BY version");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) rc = result_fail(p, r, "reading schema_migrations");
+  }
+  for (int i = 0; !rc && i < PQntuples(r); i++)
+    if (atoi(PQgetvalue(r, i, 0)) > applied) applied = atoi(PQgetvalue(r, i, 0));
+  if (!rc && applied > known)
+    rc = fail(p, QR_ESCHEMA,
+              "database schema version %d is newer than this quire knows (%d); upgrade quire instead of"
+              " opening it with an older binary",
+              applied, known);
+  for (const qr_embedded_t *m = qr_embedded_pg_migrations; !rc && m->name; m++) {
+    int n = migration_number(m->name), done = 0;
+    for (int i = 0; i < PQntuples(r); i++) done |= atoi(PQgetvalue(r, i, 0)) == n;
+    if (!done) rc = apply_migration(p, m);
+  }
+  PQclear(r);
+  char msg[sizeof p->errmsg];
+  snprintf(msg, sizeof msg, "%s", p->errmsg);
+  exec_simple(p, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", "releasing the migration lock");
+  if (rc) fail(p, rc, "%s", msg);
+  return rc;
+}
+
+int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *errbuf, size_t errlen) {
+  *out = NULL;
+  qr_pg_t *p = qr_xcalloc(1, sizeof *p);
+  /* A default connect timeout, which the URL's own connect_timeout overrides (later wins). */
+  const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+  const char *values[] = {"10", "quire", url, NULL};
+  p->conn = PQconnectdbParams(keys, values, 1);
+  int rc = 0;
+  if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", p->conn ? PQerrorMessage(p->conn) : "out of memory");
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = 0;
+    rc = fail(p, QR_EIO, "cannot connect to PostgreSQL (database = \"postgresql://...\" in site.lua): %s", msg);
+  }
+  if (!rc) rc = session_setup(p);
+  if (!rc && opts && opts->migrate) rc = migrate(p);
+  if (!rc) rc = load_serial(p);
+  if (rc) {
+    if (errbuf) snprintf(errbuf, errlen, "%s", p->errmsg);
+    qr_pg_close(p);
+    return rc;
+  }
+  *out = p;
+  return 0;
+}
+
+void qr_pg_close(qr_pg_t *p) {
+  if (!p) return;
+  if (p->conn && p->depth > 0 && PQstatus(p->conn) == CONNECTION_OK) {
+    PGresult *r = PQexec(p->conn, "ROLLBACK");
+    PQclear(r);
+  }
+  if (p->conn) PQfinish(p->conn);
+  forget_statements(p);
+  for (int i = 0; i < p->nserial; i++) free(p->serial[i]);
+  free(p->snapshot);
+  free(p);
+}
+
+int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]) {
+  if (!PQconsumeInput(p->conn)) return fail(p, QR_EIO, "reading notifications: %s", PQerrorMessage(p->conn));
+  PGnotify *note = PQnotifies(p->conn);
+  if (!note) return 0;
+  snprintf(channel, QR_PG_CHANNEL_MAX, "%s", note->relname);
+  snprintf(payload, QR_PG_PAYLOAD_MAX, "%s", note->extra);
+  PQfreemem(note);
+  return 1;
+}
+
+int qr_pg_wait(qr_pg_t *p, int timeout_ms) {
+  struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
+  if (pfd.fd < 0) return fail(p, QR_EIO, "waiting for notifications: the connection is closed");
+  int rc = poll(&pfd, 1, timeout_ms);
+  if (rc < 0) return fail(p, QR_EIO, "waiting for notifications: poll failed");
+  return rc > 0;
+}
+
+int qr_pg_socket(qr_pg_t *p) { return PQsocket(p->conn); }
+
+/* One query whose first column of the first row is a count; -1 on error. */
+static long long count_of(qr_pg_t *p, const char *sql) {
+  PGresult *r = qr_pg_query(p, sql, 0, NULL, 0);
+  if (!r) return -1;
+  long long n = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+  PQclear(r);
+  return n;
+}
+
+int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
+  int problems = 0, applied, known, rc;
+  char detail[256];
+  if ((rc = qr_pg_schema_version(p, &applied, &known))) return rc;
+  if (applied != known) {
+    snprintf(detail, sizeof detail, "schema version %d, this quire knows %d", applied, known);
+    cb(ud, "schema", detail);
+    problems++;
+  }
+  long long n = count_of(p, "SELECT count(*) FROM pg_constraint c JOIN pg_namespace s ON s.oid = c.connamespace"
+                            " WHERE s.nspname = current_schema() AND NOT c.convalidated");
+  if (n < 0) return QR_EDB;
+  if (n > 0) {
+    snprintf(detail, sizeof detail, "%lld constraints are not validated (ALTER TABLE ... VALIDATE CONSTRAINT)", n);
+    cb(ud, "constraints", detail);
+    problems++;
+  }
+  n = count_of(p, "SELECT count(*) FROM entries e LEFT JOIN entries_search s ON s.id = e.id"
+                  " WHERE s.doc IS DISTINCT FROM quire_entry_doc(e.title, e.fields, e.body)");
+  if (n < 0) return QR_EDB;
+  if (n > 0) {
+    snprintf(detail, sizeof detail, "%lld entries are missing from the search index or stale in it", n);
+    cb(ud, "search", detail);
+    problems++;
+  }
+  return problems;
+}

@@ -1,0 +1,90 @@
+/* PostgreSQL storage through libpq: connection, `?` placeholders, a prepared-statement cache,
+ * nested transactions serialised like SQLite's writers, and the db/pg migrations. */
+#ifndef QR_PG_H
+#define QR_PG_H
+#include <libpq-fe.h>
+#include <stddef.h>
+
+typedef struct qr_pg_s qr_pg_t;
+
+typedef struct {
+  int migrate; /* 1: apply pending db/pg migrations on open */
+} qr_pg_opts_t;
+
+/* Connects to url ("postgresql://user@host:port/dbname", anything libpq takes) and, with
+ * opts->migrate, applies pending migrations under an advisory lock (nodes starting together
+ * migrate once). On success *out is owned by the caller (qr_pg_close). On failure *out is NULL
+ * and a message is written to errbuf; a schema newer than this binary is QR_ESCHEMA. */
+int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *errbuf, size_t errlen);
+/* Rolls back an open transaction and closes. NULL is a no-op. */
+void qr_pg_close(qr_pg_t *p);
+/* The last error message; borrowed until the next call on p. */
+const char *qr_pg_errmsg(qr_pg_t *p);
+
+/* Rewrites SQLite-style placeholders as $n: `?NNN` as $NNN, a plain `?` as one more than the
+ * largest number so far (SQLite's numbering). Question marks inside string literals, quoted
+ * identifiers, dollar-quoted strings and comments stay as they are. Returns a string owned by
+ * the caller (free), and the number of parameters in *nparams; NULL with a message in err
+ * (static) for SQL that mixes `?` with `$n` or numbers a parameter outside 1..65535. */
+char *qr_pg_translate(const char *sql, int *nparams, const char **err);
+
+/* A parameter: type 'n' (NULL), 'i' (integer, int8), 'f' (float8) or 't' (text, type inferred
+ * by the server); text is borrowed for the call and must not contain NUL bytes. */
+typedef struct {
+  char type;
+  const char *text;
+} qr_pg_param_t;
+
+/* Runs sql (with `?` placeholders) with params. Statements are prepared once per connection and
+ * parameter type signature (up to a cap, then run unprepared). With want_id, an INSERT into a
+ * table whose id comes from a sequence gets `RETURNING id` added, so qr_pg_last_id gives the id
+ * it made, as SQLite's last_insert_rowid does. Returns a result the caller must PQclear, or NULL with
+ * qr_pg_errmsg set (the server's message, its detail and SQLSTATE). A broken connection outside
+ * a transaction is reset once and the statement retried. */
+PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id);
+/* Rows the last qr_pg_query changed, and the id its INSERT made (0 when none yet). */
+long long qr_pg_changes(qr_pg_t *p);
+long long qr_pg_last_id(qr_pg_t *p);
+/* Rows changed through this connection since it opened (SQLite's total_changes). */
+long long qr_pg_total_changes(qr_pg_t *p);
+
+/* Transactions: the outermost begin takes the site's write lock (a transaction-scoped advisory
+ * lock), so write transactions run one at a time across every node, as SQLite's BEGIN IMMEDIATE
+ * does; nested calls are savepoints. Each begin needs one commit or rollback. */
+int qr_pg_begin(qr_pg_t *p);
+int qr_pg_commit(qr_pg_t *p);
+int qr_pg_rollback(qr_pg_t *p);
+int qr_pg_depth(qr_pg_t *p);
+
+/* A number that moves when a transaction commits anywhere in the database (it follows the
+ * server's snapshot: one round trip). -1 on error. */
+long long qr_pg_data_version(qr_pg_t *p);
+
+/* The next notification (LISTEN) received, without waiting: reads what the socket holds and
+ * copies the oldest one's channel and payload (PostgreSQL bounds both: 63 and 7999 bytes) into
+ * the caller's buffers. Returns 1, 0 when there is none, or QR_EIO when the connection is lost
+ * (the caller reconnects and catches up from the last version it saw). */
+#define QR_PG_CHANNEL_MAX 64
+#define QR_PG_PAYLOAD_MAX 8000
+int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]);
+/* LISTENs on channel (at most 63 bytes), now and again after every reconnect. 0 or QR_E*. */
+int qr_pg_listen(qr_pg_t *p, const char *channel);
+/* How many times the connection was re-established: notifications sent meanwhile were lost,
+ * so a listener catches up from its log when this moves. */
+long long qr_pg_resets(qr_pg_t *p);
+
+/* Waits up to timeout_ms for the socket to have something to read (a notification); 1 when
+ * it has, 0 on timeout, QR_EIO on error. */
+int qr_pg_wait(qr_pg_t *p, int timeout_ms);
+/* The connection's socket, to wait on for notifications in an event loop; -1 when closed. */
+int qr_pg_socket(qr_pg_t *p);
+
+/* Store checks for `quire check`: schema version, constraints left unvalidated, and the search
+ * index against the entries. Each problem goes to cb; returns their number or a QR_E* code. */
+typedef void (*qr_pg_report_cb)(void *ud, const char *what, const char *detail);
+int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud);
+
+/* Highest applied migration number and the highest this binary knows for PostgreSQL. */
+int qr_pg_schema_version(qr_pg_t *p, int *applied, int *known);
+
+#endif

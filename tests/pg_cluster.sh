@@ -1,0 +1,69 @@
+# A throw-away PostgreSQL 15 cluster for tests; source it, then call pg_cluster_start.
+# initdb in a temporary folder, reachable only by its Unix socket there (no TCP port), run as
+# an unprivileged user when we are root (PostgreSQL refuses to run as root): the `postgres`
+# user Debian's package creates, else `nobody`. The cluster is stopped and its folder removed
+# when the calling shell exits, whatever the outcome (an EXIT trap that keeps any earlier one).
+# Sets PG_DIR (the folder, also the socket directory) and QUIRE_PG_URL (a database `quire`
+# owned by the unprivileged role `quire`, as a site would use it).
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+pg_cluster_start() {
+  if [ ! -x "$PG_BIN/initdb" ]; then
+    echo "PostgreSQL 15 not found in $PG_BIN: run 'make deps' (it installs postgresql-15)" >&2
+    return 1
+  fi
+  PG_DIR=$(mktemp -d /tmp/quire-pg.XXXXXX) || return 1
+  PG_RUNAS=()
+  if [ "$(id -u)" = 0 ]; then
+    local user=postgres
+    id -u postgres >/dev/null 2>&1 || user=nobody
+    chown "$user" "$PG_DIR"
+    PG_RUNAS=(runuser -u "$user" --)
+  fi
+  chmod 700 "$PG_DIR"
+  local prev
+  prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+  trap "pg_cluster_stop; $prev" EXIT
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --no-locale \
+    >"$PG_DIR/initdb.log" 2>&1) || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  # Durability off: the cluster lives for one test run.
+  pg_server_start || return 1
+  pg_psql postgres -c "CREATE ROLE quire LOGIN" -c "CREATE DATABASE quire OWNER quire" >/dev/null || return 1
+  QUIRE_PG_URL=$(pg_url quire)
+  export PG_DIR QUIRE_PG_URL
+}
+
+# psql as the superuser on database $1 (further arguments passed on).
+pg_psql() {
+  local db=$1
+  shift
+  "$PG_BIN/psql" -h "$PG_DIR" -U postgres -d "$db" -qAt -v ON_ERROR_STOP=1 "$@"
+}
+
+# The URL of database $1 as role quire, over the socket (the host is the folder, %-encoded).
+pg_url() {
+  printf 'postgresql://quire@%s/%s' "$(printf '%s' "$PG_DIR" | sed 's,/,%2F,g')" "$1"
+}
+
+# A fresh empty database owned by quire; prints its URL.
+pg_new_db() {
+  pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER quire" >/dev/null && pg_url "$1"
+}
+
+# Stops the server (fast shutdown: clients are disconnected) and starts it again, for fault tests.
+pg_server_stop() {
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null)
+}
+pg_server_start() {
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-k $PG_DIR -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    start >/dev/null) || { cat "$PG_DIR/server.log" >&2; return 1; }
+}
+
+pg_cluster_stop() {
+  [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR" ] || return 0
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1)
+  rm -rf "$PG_DIR"
+  PG_DIR=
+}

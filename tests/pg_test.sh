@@ -1,0 +1,161 @@
+#!/bin/bash
+# PostgreSQL store tests against a throw-away PostgreSQL 15 cluster (tests/pg_cluster.sh):
+# the driver spec, then `quire store copy` from the demo site to PostgreSQL and back, comparing
+# the lossless exports byte for byte. Usage: pg_test.sh QUIRE TESTS_DIR
+set -euo pipefail
+QUIRE=$(realpath "$1")
+TESTS=$(realpath "$2")
+. "$TESTS/pg_cluster.sh"
+pg_cluster_start
+WORK=$(mktemp -d)
+trap "rm -rf '$WORK'; pg_cluster_stop" EXIT
+cd "$WORK"
+
+echo "== driver spec"
+"$QUIRE" test "$TESTS/pg"
+
+echo "== store copy: the demo site to PostgreSQL and back"
+COPY_URL=$(pg_new_db copy)
+"$QUIRE" init --demo demo >/dev/null
+# A deleted entry leaves a gap in the ids that the counters must keep across the copies.
+"$QUIRE" entries create --site demo --type article --title "Gone soon" >/dev/null
+gone=$("$QUIRE" entries list --site demo | awk 'NR > 1 && /Gone soon/ { print $1 }')
+"$QUIRE" entries delete --site demo --yes "$gone" >/dev/null
+"$QUIRE" entries empty-trash --site demo --yes >/dev/null
+"$QUIRE" export --site demo --format jsonl before >/dev/null
+"$QUIRE" store copy --site demo --to "$COPY_URL"
+# The copy refuses a store that already holds data.
+if "$QUIRE" store copy --site demo --to "$COPY_URL" 2>err.txt; then echo "a second copy into a full store was not refused"; exit 1; fi
+grep -q "the target already holds data" err.txt || { cat err.txt; exit 1; }
+# The PostgreSQL copy checks clean (schema, constraints, search index) as a site of its own.
+mkdir pgsite && sed '/^database *=/d' demo/site.lua > pgsite/site.lua && cp -r demo/plugins pgsite/ 2>/dev/null || true
+echo "database = \"$COPY_URL\"" >> pgsite/site.lua
+"$QUIRE" check --site pgsite
+"$QUIRE" init back >/dev/null
+cp demo/site.lua back/site.lua
+# Media files live in the site folder, not in the store: they travel as files.
+[ -d demo/media ] && cp -r demo/media back/
+"$QUIRE" store copy --site back --from "$COPY_URL" >/dev/null
+"$QUIRE" check --site back
+"$QUIRE" export --site back --format jsonl after >/dev/null
+diff -r before after
+# The deleted id stays used: the next entry on the copy gets the id after it, as on the original.
+next_demo=$("$QUIRE" entries create --site demo --type article --title "After") 
+next_back=$("$QUIRE" entries create --site back --type article --title "After")
+[ "$next_demo" = "$next_back" ] || { echo "next id differs: $next_demo vs $next_back"; exit 1; }
+echo "exports identical ($(cat before/*.jsonl | wc -l) lines), next ids identical ($next_back)"
+
+
+echo "== two nodes on one PostgreSQL database: page-cache invalidation across nodes"
+NODES_URL=$(pg_new_db nodes)
+for n in a b; do
+  "$QUIRE" init "node-$n" >/dev/null
+  echo "database = \"$NODES_URL\"" >> "node-$n/site.lua"
+done
+pids=()
+start_node() { # start_node NAME -> sets port_NAME
+  "$QUIRE" serve --site "node-$1" --listen 127.0.0.1:0 --workers 1 > "node-$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "serving with" "node-$1.log" && break; sleep 0.1; done
+  eval "port_$1=$(grep -o 'http://127.0.0.1:[0-9]*' "node-$1.log" | head -1 | cut -d: -f3)"
+}
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; pg_cluster_stop' EXIT
+start_node a
+start_node b
+# status NODE PATH -> "CODE X-CACHE"
+status() {
+  local port; eval "port=\$port_$1"
+  curl -s -o /dev/null -D - "http://127.0.0.1:$port$2" | tr -d '\r' |
+    awk 'NR == 1 { code = $2 } tolower($1) == "x-cache:" { x = $2 } END { print code, (x ? x : "-") }'
+}
+expect() { # expect WHAT GOT WANT
+  [ "$2" = "$3" ] || { echo "FAIL: $1: got '$2', want '$3'"; sed -n '1,40p' node-a.log node-b.log; exit 1; }
+}
+"$QUIRE" redirects add --site node-a /old https://example.org/new >/dev/null
+for n in a b; do
+  expect "node $n, first" "$(status $n /old)" "301 miss"
+  expect "node $n, again" "$(status $n /old)" "301 hit"
+done
+# A write through node a's site (another process, as an editor's) reaches both nodes' caches by
+# NOTIFY: each is polled until the redirect is gone; how many polls that took is printed (1: the
+# first request after the command exited was already fresh).
+polls=()
+for round in 1 2 3 4 5; do
+  "$QUIRE" redirects add --site node-a "/r$round" https://example.org/r >/dev/null
+  for n in a b; do status $n "/r$round" >/dev/null; expect "node $n caches /r$round" "$(status $n "/r$round")" "301 hit"; done
+  "$QUIRE" redirects delete --site node-a "/r$round" >/dev/null
+  for n in a b; do
+    for i in $(seq 400); do [ "$(status $n "/r$round")" = "404 -" ] && break; sleep 0.005; done
+    expect "node $n drops /r$round" "$(status $n "/r$round")" "404 -"
+    polls+=("$i")
+  done
+done
+echo "polls until each node dropped the deleted redirect (a, b per round): ${polls[*]}"
+# PostgreSQL goes away: cached pages are still served; it comes back: the nodes reconnect by
+# themselves and catch up from the tag versions (the notifications sent meanwhile are lost).
+for n in a b; do status $n /old >/dev/null; expect "node $n caches /old" "$(status $n /old)" "301 hit"; done
+pg_server_stop
+for n in a b; do expect "node $n serves its cached page without PostgreSQL" "$(status $n /old)" "301 hit"; done
+pg_server_start
+for n in a b; do expect "node $n after the restart" "$(status $n /old)" "301 hit"; done
+"$QUIRE" redirects delete --site node-a /old >/dev/null
+for n in a b; do
+  for i in $(seq 400); do [ "$(status $n /old)" = "404 -" ] && break; sleep 0.005; done
+  expect "node $n drops /old after the restart" "$(status $n /old)" "404 -"
+done
+echo "pg nodes: passed"
+
+
+echo "== HTTP smoke: the demo site served from PostgreSQL"
+# The demo copied to its own database; the related plugin is left out (its SQL is not yet
+# ported: lua/quire/related.lua). Entries are created and edited through the CLI while two
+# workers serve; pages show the edit at once (the page cache hears of it by NOTIFY).
+SMOKE_URL=$(pg_new_db smoke)
+"$QUIRE" store copy --site demo --to "$SMOKE_URL" >/dev/null
+mkdir smoke && cp -r demo/plugins smoke/ 2>/dev/null || true
+sed -e '/^database *=/d' -e 's/"related", *//' demo/site.lua > smoke/site.lua
+echo "database = \"$SMOKE_URL\"" >> smoke/site.lua
+grep -q '"related"' smoke/site.lua && { echo "FAIL: the related plugin is still on"; exit 1; }
+"$QUIRE" serve --site smoke --listen 127.0.0.1:0 --workers 2 > smoke.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "serving with" smoke.log && break; sleep 0.1; done
+sport=$(grep -o 'http://127.0.0.1:[0-9]*' smoke.log | head -1 | cut -d: -f3)
+id=$("$QUIRE" entries create --site smoke --type article --title "Harbour wall repaired" --status published \
+  --body "The **harbour** wall is mended." --tags "harbour,council")
+echo "print(quire.content.url(quire.content.get($id)))" > url.lua
+story=$("$QUIRE" run --yes --site smoke url.lua)
+page() { # page PATH TEXT: 200 and TEXT in the body
+  local code; code=$(curl -s -o page.html -w '%{http_code}' "http://127.0.0.1:$sport$1")
+  [ "$code" = 200 ] && grep -q "$2" page.html || { echo "FAIL: $1: $code, '$2' not found"; grep -i "failed" smoke.log | tail -3; exit 1; }
+}
+page / "Harbour wall repaired"
+page "$story" "Harbour wall repaired"
+page "$story" "<strong>harbour</strong>"
+page /tag/council "Harbour wall repaired"
+page "/search?q=harbour+wall" "Harbour wall repaired"
+page /feed.xml "Harbour wall repaired"
+page /sitemap.xml "<sitemapindex"
+"$QUIRE" entries update --site smoke "$id" --title "Harbour wall repaired at last" >/dev/null
+for _ in 1 2 3 4; do page / "Harbour wall repaired at last"; page "$story" "Harbour wall repaired at last"; done
+"$QUIRE" check --site smoke
+echo "smoke: the home, a story, a tag page, search, the feed and the sitemap served from PostgreSQL; an edit seen at once"
+
+echo "== Lua specs on PostgreSQL (QUIRE_TEST_DATABASE: every test site on the cluster)"
+# These pass on PostgreSQL and must keep passing; the others still send SQLite-only SQL (see
+# the README's PostgreSQL section): they are listed, and run for their counts with
+# QUIRE_PG_ALL_SPECS=1 (about three minutes more).
+PASSING="actors app budget editorial hostile integrity jobs json markdown mustache_conformance pattern plugins reference sandbox sanitize template transaction users workflow_states"
+SPECS_URL=$(pg_new_db specs)
+cd "$TESTS"
+for f in lua/*_spec.lua; do
+  name=$(basename "$f" _spec.lua)
+  [[ " $PASSING " == *" $name "* || -n "${QUIRE_PG_ALL_SPECS:-}" ]] || { echo "  todo  $name (not run: QUIRE_PG_ALL_SPECS=1 runs it)"; continue; }
+  out=$(QUIRE_TEST_DATABASE=$SPECS_URL "$QUIRE" test "$f" 2>&1 | grep -E "successes /" | tail -1 || true)
+  if [[ " $PASSING " == *" $name "* ]]; then
+    case $out in *" 0 failures / 0 errors"*) echo "  pass  $name: $out" ;; *) echo "FAIL: $name on PostgreSQL: ${out:-no result}"; exit 1 ;; esac
+  else
+    echo "  todo  $name: ${out:-no result}"
+  fi
+done
+cd "$WORK"
+echo "pg: all passed"
