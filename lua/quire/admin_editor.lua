@@ -390,11 +390,19 @@ function M.mount(admin)
   end)
 
   -- Existing entries ---------------------------------------------------------------------------
-  admin.route("GET", "/entries/{id:int}", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  -- A route on one entry: handler(req, res, user, e) runs for a signed-in user who may see entry
+  -- {id}; anyone else has had the guard's answer or a 404.
+  local function entry_route(method, path, handler)
+    admin.route(method, path, function(req, res)
+      local user = admin.guard(req, res)
+      if not user then return end
+      local e = admin.entry(req, res, user)
+      if not e then return end
+      return handler(req, res, user, e)
+    end)
+  end
+
+  entry_route("GET", "/entries/{id:int}", function(req, res, user, e)
     local t = site.types:get(e.type)
     local staged = newsroom.staged(e.id)
     local v = values_of(t, e, staged and staged.data)
@@ -416,11 +424,7 @@ function M.mount(admin)
 
   -- Saves the form. A published entry's changes become its pending version (readers keep the
   -- live one); any other entry is updated, refused if another save came since base_revision.
-  admin.route("POST", "/entries/{id:int}", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}", function(req, res, user, e)
     if not admin.can_edit(user, e) then
       return admin.fail(req, res, 403, ("This entry is %s; a %s cannot change it."):format(e.status, user.role))
     end
@@ -461,11 +465,7 @@ function M.mount(admin)
     error(err, 0)
   end)
 
-  admin.route("POST", "/entries/{id:int}/autosave", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/autosave", function(req, res, user, e)
     if not admin.can_edit(user, e) then res.status = 403 return res:json({ error = "you cannot change this entry" }) end
     local t = site.types:get(e.type)
     local v = read_form(t, req.form or {}, user)
@@ -476,30 +476,18 @@ function M.mount(admin)
   end)
 
   -- Lock heartbeat (the editor's script, every 20 s): keeps the lock, or says who has it.
-  admin.route("POST", "/entries/{id:int}/lock", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/lock", function(req, res, user, e)
     local held, lock = newsroom.lock_acquire(e.id, user.id, false)
     res:json({ held = held, by = lock and lock.name or cjson.null, since = lock and admin.local_human(lock.since) or cjson.null })
   end)
 
-  admin.route("POST", "/entries/{id:int}/takeover", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/takeover", function(req, res, user, e)
     if not admin.can_edit(user, e) then return admin.fail(req, res, 403, "You cannot change this entry, so you cannot take it over.") end
     newsroom.lock_acquire(e.id, user.id, true)
     res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode("You took over editing. Reload first if the other editor saved."), 303)
   end)
 
-  admin.route("POST", "/entries/{id:int}/transition", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/transition", function(req, res, user, e)
     local form = req.form or {}
     local name = form.transition or ""
     local changes
@@ -523,11 +511,7 @@ function M.mount(admin)
   end)
 
   -- The pending version of a published entry: publish now, schedule, or discard.
-  admin.route("POST", "/entries/{id:int}/pending", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/pending", function(req, res, user, e)
     local form = req.form or {}
     local action = form.action
     if (action == "publish" or action == "schedule") and not admin.can_publish(user, e) then
@@ -576,31 +560,19 @@ function M.mount(admin)
     res:write(html)
   end
 
-  admin.route("POST", "/entries/{id:int}/preview", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/preview", function(req, res, user, e)
     local t = site.types:get(e.type)
     local _, changes = read_form(t, req.form or {}, user)
     preview(req, res, user, e, t, changes)
   end)
 
-  admin.route("GET", "/entries/{id:int}/preview", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("GET", "/entries/{id:int}/preview", function(req, res, user, e)
     local staged = newsroom.staged(e.id)
     preview(req, res, user, e, site.types:get(e.type), staged and staged.data)
   end)
 
   -- Notes ----------------------------------------------------------------------------------------
-  admin.route("POST", "/entries/{id:int}/notes", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/notes", function(req, res, user, e)
     local ok, err = acting(user, newsroom.note_add, e.id, user.id, (req.form or {}).note or "")
     if ok then return res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode("Note added.") .. "#notes", 303) end
     res:redirect("/admin/entries/" .. e.id .. "?error=" .. admin.url_encode("Note " .. admin.error_text(err):gsub("^invalid note: ", "")) .. "#notes", 303)
@@ -622,11 +594,7 @@ function M.mount(admin)
     return table.concat(parts, "\n")
   end
 
-  admin.route("GET", "/entries/{id:int}/revisions", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("GET", "/entries/{id:int}/revisions", function(req, res, user, e)
     local revs = content.revisions(e.id)
     local rows = {}
     local shown = math.min(#revs, 200)
@@ -641,11 +609,7 @@ function M.mount(admin)
       more = #revs > shown and (#revs - shown) or false, corrections = corrections })
   end)
 
-  admin.route("GET", "/entries/{id:int}/revisions/{rev:int}", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("GET", "/entries/{id:int}/revisions/{rev:int}", function(req, res, user, e)
     local revs = content.revisions(e.id)
     local r, prev
     for i, x in ipairs(revs) do if x.id == req.params.rev then r, prev = x, revs[i + 1] end end
