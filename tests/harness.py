@@ -64,10 +64,11 @@ def check(what, cond, detail=""):
     return cond
 
 
-def finish():
-    """Print the summary line and exit: status 1 if any check failed, else 0."""
+def finish(code=None):
+    """Print the summary line and exit: with status code when given, else 1 if any check
+    failed and 0 if none did."""
     print(f"{NAME}: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit((1 if failed else 0) if code is None else code)
 
 
 def fail(what, detail=""):
