@@ -390,11 +390,11 @@ function M.mount(admin)
   end)
 
   -- Existing entries ---------------------------------------------------------------------------
-  -- A route on one entry: handler(req, res, user, e) runs for a signed-in user who may see entry
-  -- {id}; anyone else has had the guard's answer or a 404.
-  local function entry_route(method, path, handler)
+  -- A route on one entry: handler(req, res, user, e) runs for a signed-in user (of at least role,
+  -- when given) who may see entry {id}; anyone else has had the guard's answer or a 404.
+  local function entry_route(method, path, handler, role)
     admin.route(method, path, function(req, res)
-      local user = admin.guard(req, res)
+      local user = admin.guard(req, res, role)
       if not user then return end
       local e = admin.entry(req, res, user)
       if not e then return end
@@ -626,25 +626,17 @@ function M.mount(admin)
       can_correct = admin.is_editor(user) and r.status == "published" and prev ~= nil and prev.status == "published" })
   end)
 
-  admin.route("POST", "/entries/{id:int}/revisions/{rev:int}/restore", function(req, res)
-    local user = admin.guard(req, res, "editor")
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/revisions/{rev:int}/restore", function(req, res, user, e)
     local ok, err = acting(user, content.restore, e.id, req.params.rev)
     if ok then return res:redirect("/admin/entries/" .. e.id .. "/revisions?ok=" .. admin.url_encode(("Restored revision %d (as a new revision)."):format(req.params.rev)), 303) end
     res:redirect("/admin/entries/" .. e.id .. "/revisions?error=" .. admin.url_encode(admin.error_text(err)), 303)
-  end)
+  end, "editor")
 
-  admin.route("POST", "/entries/{id:int}/revisions/{rev:int}/correction", function(req, res)
-    local user = admin.guard(req, res, "editor")
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/revisions/{rev:int}/correction", function(req, res, user, e)
     local ok, err = acting(user, newsroom.correction_add, e.id, req.params.rev, (req.form or {}).note or "", user.id)
     if ok then return res:redirect("/admin/entries/" .. e.id .. "/revisions?ok=" .. admin.url_encode("Marked as a correction; the story shows it."), 303) end
     res:redirect("/admin/entries/" .. e.id .. "/revisions/" .. req.params.rev .. "?error=" .. admin.url_encode(admin.error_text(err)), 303)
-  end)
+  end, "editor")
 end
 
 return M
