@@ -9,7 +9,7 @@ local M = {}
 -- What plugins may touch: the API less the core's private handles.
 local PLUGIN_API = { "version", "site", "errors", "time", "i18n", "slugify", "content", "comments", "users",
   "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text",
-  "corrections" }
+  "corrections", "assets" }
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
 -- the address a server listens on, the base of absolute links when site.lua sets no base_url.
@@ -91,6 +91,8 @@ function M.open(dir, opts)
   quire.shares = require("quire.shares").new(site, quire.hits)
   quire.redirects = require("quire.redirects").new(site, quire)
   quire.media = require("quire.media").new(site, db)
+  quire.front = require("quire.front").new(site, quire)
+  quire.assets = require("quire.assets").new(site, quire)
   -- A story's corrections (marked in the admin): { note =, date = }, oldest first.
   quire._newsroom = require("quire.newsroom").new(site, quire) -- the admin's records; not for plugins
   quire.corrections = { list = quire._newsroom.corrections }
@@ -136,6 +138,9 @@ function M.open(dir, opts)
   -- No raw SQL for plugins (ATTACH, PRAGMA and runaway queries would escape the sandbox).
   plugin_api.store = { transaction = quire.store.transaction }
   plugin_api.media = { picture = quire.media.picture } -- read only: uploads go through the core
+  -- Fronts are read (and views counted) by plugins; editors change them through the core.
+  plugin_api.front = { resolve = quire.front.resolve, most_read = quire.front.most_read, banner = quire.front.banner,
+    page = quire.front.page, view = quire.front.view, rank = quire.front.rank }
   local i18n = quire.i18n -- translating only: the catalogues are the site's to configure
   plugin_api.i18n = { gettext = i18n.gettext, ngettext = i18n.ngettext, pgettext = i18n.pgettext, dir = i18n.dir, language = i18n.language }
   local registry = require("quire.plugins").new(site, quire)
@@ -154,7 +159,7 @@ function M.open(dir, opts)
   quire.app = require("quire.app").new(quire, site)
   if opts.plugins ~= false then
     -- Types are all defined now: a changed permalink pattern leaves redirects from the old URLs.
-    local ok, err = pcall(require("quire.redirects").follow_permalinks, site, quire.content.get, require("quire.app").permalink)
+    local ok, err = pcall(require("quire.redirects").follow_permalinks, site, quire.content.get, require("quire.types").permalink)
     if not ok then
       db:close()
       return nil, "recording the content types' permalinks: " .. tostring(errors.is(err) and err.text or err)

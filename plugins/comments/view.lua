@@ -67,8 +67,15 @@ return function(site, form, moderation)
     local values = state.values or {}
     local errors = state.errors or {}
     local parent = state.parent
+    -- The summary lists each problem as a link to its field, in the form's order.
+    local list = {}
+    for _, f in ipairs({ { "name", "comment-name", "Name" }, { "email", "comment-email", "Email" },
+      { "url", "comment-url", "Website" }, { "comment", "comment-body", "Comment" } }) do
+      if errors[f[1]] then list[#list + 1] = { field = f[2], label = f[3], message = errors[f[1]] } end
+    end
     return {
-      action = "/comments", entry_id = entry.id, token = form.new_token(entry.id), max_length = form.max_bytes,
+      -- The answer lands on #comment-status: the error summary, or the notice after a post.
+      action = "/comments#comment-status", entry_id = entry.id, token = form.new_token(entry.id), max_length = form.max_bytes,
       parent = parent and { id = parent.id, name = parent.author_name, cancel_url = quire.content.url(entry) } or false,
       values = { name = values.name or "", email = values.email or "", url = values.url or "", comment = values.comment or "" },
       errors = {
@@ -76,6 +83,7 @@ return function(site, form, moderation)
         url = errors.url or false, comment = errors.comment or false,
       },
       summary = state.summary or false,
+      error_list = #list > 0 and { items = list } or false,
     }
   end
 

@@ -75,6 +75,8 @@ return quire.plugin {
 
     site:filter("view.page", function(view)
       view.site = view.site or quire.site
+      -- Fingerprinted names: the server sends them as immutable (quire.assets).
+      view.assets = { css = quire.assets.url("theme", "quire.css"), icon = quire.assets.url("theme", "favicon.svg") }
       view.lang = lang
       view.dir = dir
       view.tagline = settings.tagline ~= "" and settings.tagline or nil

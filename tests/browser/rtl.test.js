@@ -41,7 +41,7 @@ run('rtl', async (browser) => {
   // A story: the byline and share count in Arabic, the blockquote/notice borders on the right.
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(URL + '/');
-  await page.locator('.card-title a').first().click();
+  await page.locator('.front-lead-title a, .card-title a').first().click();
   const text = await page.locator('main').innerText();
   assert(text.includes('اترك تعليقًا'), 'story: no Arabic comment form heading');
   assert(/مشارك/.test(await page.locator('.share-total').innerText()), 'story: share count not in Arabic');
