@@ -17,54 +17,28 @@ import shutil
 import signal
 import sqlite3
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
 
-QUIRE = sys.argv[1]
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, fail, finish, quire, Server  # noqa: E402
+import harness  # noqa: E402
 
-
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what} {detail}", file=sys.stderr)
-
-
-work = tempfile.mkdtemp(prefix="quire-api-")
+work = harness.begin("api", sys.argv[1], sys.argv[2])
 site = os.path.join(work, "site")
-server = None
 
 
 def run(*args, stdin=None):
     # (--site before the script of `run`: what follows a script is its own arguments)
-    argv = [QUIRE, "run", "--site", site, *args[1:]] if args[0] == "run" else [QUIRE, *args, "--site", site]
-    p = subprocess.run(argv, capture_output=True, text=True, input=stdin)
-    if p.returncode != 0:
-        raise SystemExit(f"quire {' '.join(args)} failed: {p.stderr}")
-    return p.stdout
+    argv = ["run", "--site", site, *args[1:]] if args[0] == "run" else [*args, "--site", site]
+    return quire(*argv, stdin=stdin).stdout
 
 
-def finish(code):
-    if server:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    shutil.rmtree(work, ignore_errors=True)
-    sys.exit(code)
-
-
-subprocess.run([QUIRE, "init", site, "--demo"], check=True, capture_output=True)
+quire("init", site, "--demo")
 with open(os.path.join(site, "site.lua"), "a") as f:
     f.write('\napi = { admin_rate = 100000 }\nplugins[#plugins + 1] = "desk"\n')
 os.makedirs(os.path.join(site, "plugins", "desk"))
@@ -96,19 +70,8 @@ db = sqlite3.connect(os.path.join(site, "quire.db"))
 check("keys are not stored", not any(k in str(db.execute("SELECT * FROM api_keys").fetchall())
                                      for k in (content_key, editor_key.split(":")[1], contrib_key.split(":")[1])))
 
-server = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "2"],
-                          stdout=open(os.path.join(work, "serve.log"), "w"), stderr=subprocess.STDOUT)
-port = None
-for _ in range(100):
-    time.sleep(0.1)
-    m = re.search(r"http://127\.0\.0\.1:(\d+)", open(os.path.join(work, "serve.log")).read())
-    if m:
-        port = int(m.group(1))
-        break
-if not port:
-    print("server did not start", file=sys.stderr)
-    finish(1)
-BASE = f"http://127.0.0.1:{port}"
+server = Server(site, workers=2)
+port, BASE = server.port, server.base
 
 bodies = []   # every answer's text, for the email check
 answers = []  # (template, method, status, json, partial) for the OpenAPI check
@@ -289,8 +252,7 @@ article = db.execute("SELECT id, slug, body FROM entries WHERE type = 'article' 
                      " AND json_extract(fields, '$.dateline') IS NOT NULL ORDER BY id LIMIT 1").fetchone()
 st, hd, doc = content(f"/entries/{article[0]}", "/entries/{id}")
 if st != 200:
-    print(st, doc, open(os.path.join(work, "serve.log")).read()[-3000:], file=sys.stderr)
-    finish(1)
+    fail(f"entry {article[0]}: {st}", f"{doc} {server.log()[-3000:]}")
 e = doc["entries"][0]
 check("entry by id", st == 200 and e["id"] == article[0])
 check("body_markdown is the source", e["body_markdown"] == article[2])
@@ -616,7 +578,7 @@ check("revoked key: 401", st == 401, st)
 burst_key = re.search(r": (\d+:[0-9a-f]{64})$", run("api-key", "add", "burst", "--role", "editor").strip()).group(1)
 with open(os.path.join(site, "site.lua"), "a") as f:
     f.write('\napi = { admin_rate = 3, content = "open", cors = "*" }\n')
-server.send_signal(signal.SIGHUP)
+server.proc.send_signal(signal.SIGHUP)
 time.sleep(1.5)
 codes = []
 for _ in range(8):
@@ -629,7 +591,7 @@ with open(os.path.join(work, "bad.lua"), "w") as f:
     f.write('api = { content = "public" }\n')
 shutil.copytree(site, os.path.join(work, "bad"), ignore=shutil.ignore_patterns("*.db*"))
 shutil.copy(os.path.join(work, "bad.lua"), os.path.join(work, "bad", "site.lua"))
-p = subprocess.run([QUIRE, "config", "check", "--site", os.path.join(work, "bad")], capture_output=True, text=True)
+p = quire("config", "check", "--site", os.path.join(work, "bad"), ok=False)
 check("a bad api setting is named", p.returncode != 0 and "api.content" in p.stderr, p.stderr)
 check("rate limit: 429 with Retry-After", codes[:3] == [200] * 3 and codes[3:] == [429] * 5 and retry and 0 < int(retry) <= 60, codes)
 
@@ -693,5 +655,4 @@ documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops if
 check("every documented endpoint exercised", documented <= covered, documented - covered)
 check("answers checked against the document", checked > 100, checked)
 
-print(f"api: {passed} passed, {failed} failed")
-finish(1 if failed else 0)
+finish()

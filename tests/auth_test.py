@@ -13,55 +13,30 @@ import hmac
 import http.client
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, finish, procs  # noqa: E402
+import harness  # noqa: E402
+
 QUIRE = sys.argv[1]
-passed = failed = 0
-
-
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what} {detail}", file=sys.stderr)
-
-
-work = tempfile.mkdtemp(prefix="quire-auth-")
+work = harness.begin("auth", QUIRE)
 site = os.path.join(work, "site")
-server = None
 
 
 def quire(*args, stdin=None, ok=True):
-    p = subprocess.run([QUIRE, *args, "--site", site], capture_output=True, text=True, input=stdin)
-    if ok and p.returncode != 0:
-        raise SystemExit(f"quire {' '.join(args)} failed: {p.stderr}")
-    return p
+    return harness.quire(*args, "--site", site, stdin=stdin, ok=ok)
 
 
-def finish(code):
-    if server:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    shutil.rmtree(work, ignore_errors=True)
-    sys.exit(code)
-
-
-subprocess.run([QUIRE, "init", site], check=True, capture_output=True)
+harness.quire("init", site)
 with open(os.path.join(site, "site.lua"), "a") as f:
     # Small windows so the limits are reached quickly; one worker, two hashes at once.
     f.write("\nlimits = { login_per_account = 5, login_per_address = 40, password_hashes = 2 }\n")
@@ -71,6 +46,7 @@ for login, role in (("ann", "editor"), ("carl", "contributor"), ("dee", "admin")
 
 server = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "1"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+procs.append(server)
 port = None
 deadline = time.time() + 20
 while time.time() < deadline:
@@ -436,5 +412,4 @@ check("no sanitizer report or handler failure in the server's output",
       not any("Sanitizer" in line or "runtime error" in line or "failed:" in line for line in server_log),
       "".join(l for l in server_log if "Sanitizer" in l or "runtime error" in l or "failed:" in l)[:2000])
 
-print(f"{passed} passed, {failed} failed")
-finish(1 if failed else 0)
+finish()

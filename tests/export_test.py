@@ -16,49 +16,18 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, finish, procs, quire, Server  # noqa: E402
+import harness  # noqa: E402
+
 QUIRE, SRC = sys.argv[1], sys.argv[2]
 BASE = "https://news.example"
-os.environ["QUIRE_BUNDLED_PLUGINS"] = os.path.join(SRC, "plugins")
-work = tempfile.mkdtemp(prefix="quire-export-")
+work = harness.begin("export", QUIRE, SRC)
 os.chmod(work, 0o755)  # nginx workers run as another user when started by root
-procs = []
-passed = failed = 0
-
-
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what}" + (f": {detail}" if detail else ""), file=sys.stderr)
-    return cond
-
-
-def finish():
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    if not os.environ.get("KEEP"):
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"export: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
-def quire(*args, ok=True):
-    r = subprocess.run([QUIRE, *args], capture_output=True, text=True, timeout=300)
-    if ok and r.returncode != 0:
-        check("quire " + " ".join(args), False, r.stdout + r.stderr)
-    return r
 
 
 site, out = os.path.join(work, "site"), os.path.join(work, "out")
@@ -237,18 +206,7 @@ if not check("nginx started", procs and procs[-1].poll() is None, open(os.path.j
              if os.path.exists(os.path.join(ng, "error.log")) else ""):
     finish()
 
-log = open(os.path.join(work, "serve.log"), "w")
-serve = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "1"], stdout=log, stderr=log)
-procs.append(serve)
-qport = None
-for _ in range(100):
-    m = re.search(r"http://127\.0\.0\.1:(\d+)", open(os.path.join(work, "serve.log")).read())
-    if m and "serving with" in open(os.path.join(work, "serve.log")).read():
-        qport = m.group(1)
-        break
-    time.sleep(0.1)
-if not check("quire serve started", qport is not None, open(os.path.join(work, "serve.log")).read()):
-    finish()
+qport = Server(site).port
 
 sample = ["/", "/feed.xml", "/atom.xml", "/feed.json", "/robots.txt", "/sitemap-pages.xml", "/sitemap.xml?part=1",
           "/static/theme/quire.css", media_file]

@@ -15,38 +15,28 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, finish, Server  # noqa: E402
+import harness  # noqa: E402
 
 QUIRE, SRC = sys.argv[1], sys.argv[2]
 if not shutil.which("vips") or not shutil.which("vipsheader"):
     print("media: no vips command (apt-get install libvips-tools)", file=sys.stderr)
     sys.exit(77)
 
-passed = failed = 0
-
-
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what} {detail}", file=sys.stderr)
-
-
-work = tempfile.mkdtemp(prefix="quire-media-")
+work = harness.begin("media", QUIRE, SRC)
 site = os.path.join(work, "site")
 img = os.path.join(work, "img")
 os.mkdir(img)
-ENV = dict(os.environ, QUIRE_BUNDLED_PLUGINS=os.path.join(SRC, "plugins"))
 
 
 def quire(*args):
-    return subprocess.run([QUIRE, *args], capture_output=True, text=True, env=ENV)
+    return harness.quire(*args, ok=False)  # the checks read the exit status themselves
 
 
 def media(*args):
@@ -298,49 +288,34 @@ check("delete refused while a media field uses it", r.returncode == 1 and f"is u
 art_path = time.strftime("/%Y/%m/green-field", time.gmtime())
 
 # --- served by the static path: immutable caching, right type, nosniff
-log = open(os.path.join(work, "serve.log"), "w")
-server = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "1"], stdout=log,
-                          stderr=subprocess.STDOUT, env=ENV)
-try:
-    port = None
-    for _ in range(100):
-        text = open(os.path.join(work, "serve.log")).read()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)", text)
-        if m and "serving with" in text:
-            port = m.group(1)
-            break
-        time.sleep(0.1)
-    check("server started", port, open(os.path.join(work, "serve.log")).read())
-    if port:
-        url = f"http://127.0.0.1:{port}{row['variants'][1]['webp']}"
-        with urllib.request.urlopen(url) as resp:
-            body = resp.read()
-            check("served 200 webp", resp.status == 200 and resp.headers["Content-Type"] == "image/webp", resp.headers)
-            check("immutable caching", "immutable" in resp.headers.get("Cache-Control", "") and "max-age=31536000" in resp.headers["Cache-Control"], resp.headers)
-            check("nosniff", resp.headers.get("X-Content-Type-Options") == "nosniff")
-            check("the bytes on disk", body == open(os.path.join(site, row["variants"][1]["webp"].lstrip("/")), "rb").read())
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{prow['variants'][0]['src']}") as resp:
-            check("polyglot served as image/jpeg", resp.headers["Content-Type"] == "image/jpeg")
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}{art_path}").read().decode()
-        fig = re.search(r"<picture>.*?</picture>", page, re.S)
-        check("hero: a <picture>", fig, page[:2000])
-        if fig:
-            pic = fig.group(0)
-            check("hero: webp source with srcset and sizes", re.search(r'<source type="image/webp" srcset="/media/[0-9a-f]{2}/[0-9a-f]{30}-200\.webp 200w" sizes="[^"]+">', pic), pic)
-            check("hero: img with width, height, alt, png srcset", 'width="200" height="100"' in pic and 'alt="A green field"' in pic
-                  and re.search(r'srcset="/media/\S+-200\.png 200w"', pic), pic)
-        media("update", str(sid), "--alt", "A greener field")
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}{art_path}").read().decode()
-        check("a changed alt reaches the cached page", 'alt="A greener field"' in page)
-        for bad in ("/media/../site.lua", "/media/%2e%2e/quire.db", "/media/zz/nothing-1.webp"):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}{bad}")
-                check(f"{bad} not served", False)
-            except urllib.error.HTTPError as e:
-                check(f"{bad} not served", e.code in (400, 404), e.code)
-finally:
-    server.terminate()
-    server.wait(timeout=30)
+with Server(site) as server:
+    port = server.port
+    url = f"http://127.0.0.1:{port}{row['variants'][1]['webp']}"
+    with urllib.request.urlopen(url) as resp:
+        body = resp.read()
+        check("served 200 webp", resp.status == 200 and resp.headers["Content-Type"] == "image/webp", resp.headers)
+        check("immutable caching", "immutable" in resp.headers.get("Cache-Control", "") and "max-age=31536000" in resp.headers["Cache-Control"], resp.headers)
+        check("nosniff", resp.headers.get("X-Content-Type-Options") == "nosniff")
+        check("the bytes on disk", body == open(os.path.join(site, row["variants"][1]["webp"].lstrip("/")), "rb").read())
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{prow['variants'][0]['src']}") as resp:
+        check("polyglot served as image/jpeg", resp.headers["Content-Type"] == "image/jpeg")
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}{art_path}").read().decode()
+    fig = re.search(r"<picture>.*?</picture>", page, re.S)
+    check("hero: a <picture>", fig, page[:2000])
+    if fig:
+        pic = fig.group(0)
+        check("hero: webp source with srcset and sizes", re.search(r'<source type="image/webp" srcset="/media/[0-9a-f]{2}/[0-9a-f]{30}-200\.webp 200w" sizes="[^"]+">', pic), pic)
+        check("hero: img with width, height, alt, png srcset", 'width="200" height="100"' in pic and 'alt="A green field"' in pic
+              and re.search(r'srcset="/media/\S+-200\.png 200w"', pic), pic)
+    media("update", str(sid), "--alt", "A greener field")
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}{art_path}").read().decode()
+    check("a changed alt reaches the cached page", 'alt="A greener field"' in page)
+    for bad in ("/media/../site.lua", "/media/%2e%2e/quire.db", "/media/zz/nothing-1.webp"):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{bad}")
+            check(f"{bad} not served", False)
+        except urllib.error.HTTPError as e:
+            check(f"{bad} not served", e.code in (400, 404), e.code)
 
 # --- delete (refused while used), prune
 r = quire("entries", "create", "--site", site, "--type", "page", "--title", "Uses it", "--body", f"![x]({row['variants'][0]['src']})")
@@ -385,7 +360,4 @@ check("add without files: usage", r.returncode == 2 and "needs one or more FILEs
 r = media("frobnicate")
 check("unknown sub-command", r.returncode == 2 and "unknown command 'quire media frobnicate'" in r.stderr, r.stderr)
 
-print(f"media: {passed} passed, {failed} failed")
-if failed == 0:
-    shutil.rmtree(work, ignore_errors=True)
-sys.exit(1 if failed else 0)
+finish()

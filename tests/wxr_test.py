@@ -13,12 +13,15 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import check, finish, Server  # noqa: E402
+import harness  # noqa: E402
 
 QUIRE, SRC = sys.argv[1], sys.argv[2]
 DATA = os.path.normpath(os.path.join(SRC, "..", "shared", "conformance", "wordpress"))
@@ -27,18 +30,6 @@ BLOCKS = os.path.join(DATA, "64-block-test-data.xml")
 if not (os.path.exists(THEME) and os.path.exists(BLOCKS)):
     print(f"wxr: no WordPress test data in {DATA} (the shared/ folder beside the repository)", file=sys.stderr)
     sys.exit(77)
-
-passed = failed = 0
-
-
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {what} {detail}", file=sys.stderr)
-
 
 # --- what WordPress has, read from the XML here (namespace-agnostic: the two files differ)
 def local(tag):
@@ -77,17 +68,13 @@ def wordpress(path):
 
 wp = wordpress(THEME)
 
-work = tempfile.mkdtemp(prefix="quire-wxr-")
+work = harness.begin("wxr", QUIRE, SRC)
 site = os.path.join(work, "site")
 server = None
 
 
 def quire(*args, check_rc=True):
-    r = subprocess.run([QUIRE, *args], capture_output=True, text=True, env=dict(os.environ, QUIRE_BUNDLED_PLUGINS=os.path.join(SRC, "plugins")))
-    if check_rc and r.returncode != 0:
-        print(f"quire {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}", file=sys.stderr)
-        sys.exit(1)
-    return r
+    return harness.quire(*args, ok=check_rc)
 
 
 def db():
@@ -200,20 +187,8 @@ try:
     check("a second import creates and updates no entry", all(rc2[k][1] == 0 and rc2[k][2] == 0 for k in ("posts", "pages", "comments")), str(rc2))
 
     # --- served by the real server
-    log = open(os.path.join(work, "serve.log"), "w")
-    server = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "2"], stdout=log, stderr=subprocess.STDOUT,
-                              env=dict(os.environ, QUIRE_BUNDLED_PLUGINS=os.path.join(SRC, "plugins")))
-    port = None
-    for _ in range(100):
-        m = re.search(r"http://127\.0\.0\.1:(\d+)", open(os.path.join(work, "serve.log")).read())
-        if m and "serving with" in open(os.path.join(work, "serve.log")).read():
-            port = m.group(1)
-            break
-        time.sleep(0.1)
-    if not port:
-        print(open(os.path.join(work, "serve.log")).read(), file=sys.stderr)
-        sys.exit(1)
-    base = f"http://127.0.0.1:{port}"
+    server = Server(site, workers=2)
+    base = server.base
 
     class NoFollow(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *a, **k):
@@ -492,12 +467,6 @@ try:
         check("--uploads of a missing folder: a clear error", r.returncode == 2 and "no such folder" in r.stderr, r.stderr)
 finally:
     if server:
-        server.terminate()
-        server.wait(10)
-    if not os.environ.get("KEEP"):
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print("kept", work, file=sys.stderr)
+        server.stop()  # before the summary; the work folder goes at exit
 
-print(f"wxr: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -391,11 +391,19 @@ function M.mount(admin)
   end)
 
   -- Existing entries ---------------------------------------------------------------------------
-  admin.route("GET", "/entries/{id:int}", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  -- A route on one entry: handler(req, res, user, e) runs for a signed-in user (of at least role,
+  -- when given) who may see entry {id}; anyone else has had the guard's answer or a 404.
+  local function entry_route(method, path, handler, role)
+    admin.route(method, path, function(req, res)
+      local user = admin.guard(req, res, role)
+      if not user then return end
+      local e = admin.entry(req, res, user)
+      if not e then return end
+      return handler(req, res, user, e)
+    end)
+  end
+
+  entry_route("GET", "/entries/{id:int}", function(req, res, user, e)
     local t = site.types:get(e.type)
     local staged = newsroom.staged(e.id)
     local v = values_of(t, e, staged and staged.data)
@@ -417,11 +425,7 @@ function M.mount(admin)
 
   -- Saves the form. A published entry's changes become its pending version (readers keep the
   -- live one); any other entry is updated, refused if another save came since base_revision.
-  admin.route("POST", "/entries/{id:int}", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}", function(req, res, user, e)
     if not admin.can_edit(user, e) then
       return admin.fail(req, res, 403, ("This entry is %s; a %s cannot change it."):format(e.status, user.role))
     end
@@ -462,11 +466,7 @@ function M.mount(admin)
     error(err, 0)
   end)
 
-  admin.route("POST", "/entries/{id:int}/autosave", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/autosave", function(req, res, user, e)
     if not admin.can_edit(user, e) then res.status = 403 return res:json({ error = "you cannot change this entry" }) end
     local t = site.types:get(e.type)
     local v = read_form(t, req.form or {}, user)
@@ -477,30 +477,18 @@ function M.mount(admin)
   end)
 
   -- Lock heartbeat (the editor's script, every 20 s): keeps the lock, or says who has it.
-  admin.route("POST", "/entries/{id:int}/lock", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/lock", function(req, res, user, e)
     local held, lock = newsroom.lock_acquire(e.id, user.id, false)
     res:json({ held = held, by = lock and lock.name or cjson.null, since = lock and admin.local_human(lock.since) or cjson.null })
   end)
 
-  admin.route("POST", "/entries/{id:int}/takeover", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/takeover", function(req, res, user, e)
     if not admin.can_edit(user, e) then return admin.fail(req, res, 403, "You cannot change this entry, so you cannot take it over.") end
     newsroom.lock_acquire(e.id, user.id, true)
     res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode("You took over editing. Reload first if the other editor saved."), 303)
   end)
 
-  admin.route("POST", "/entries/{id:int}/transition", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/transition", function(req, res, user, e)
     local form = req.form or {}
     local name = form.transition or ""
     local changes
@@ -524,11 +512,7 @@ function M.mount(admin)
   end)
 
   -- The pending version of a published entry: publish now, schedule, or discard.
-  admin.route("POST", "/entries/{id:int}/pending", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/pending", function(req, res, user, e)
     local form = req.form or {}
     local action = form.action
     if (action == "publish" or action == "schedule") and not admin.can_publish(user, e) then
@@ -578,31 +562,19 @@ function M.mount(admin)
     res:write(html)
   end
 
-  admin.route("POST", "/entries/{id:int}/preview", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/preview", function(req, res, user, e)
     local t = site.types:get(e.type)
     local _, changes = read_form(t, req.form or {}, user)
     preview(req, res, user, e, t, changes)
   end)
 
-  admin.route("GET", "/entries/{id:int}/preview", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("GET", "/entries/{id:int}/preview", function(req, res, user, e)
     local staged = newsroom.staged(e.id)
     preview(req, res, user, e, site.types:get(e.type), staged and staged.data)
   end)
 
   -- Notes ----------------------------------------------------------------------------------------
-  admin.route("POST", "/entries/{id:int}/notes", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/notes", function(req, res, user, e)
     local ok, err = acting(user, newsroom.note_add, e.id, user.id, (req.form or {}).note or "")
     if ok then return res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode("Note added.") .. "#notes", 303) end
     res:redirect("/admin/entries/" .. e.id .. "?error=" .. admin.url_encode("Note " .. admin.error_text(err):gsub("^invalid note: ", "")) .. "#notes", 303)
@@ -624,11 +596,7 @@ function M.mount(admin)
     return table.concat(parts, "\n")
   end
 
-  admin.route("GET", "/entries/{id:int}/revisions", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("GET", "/entries/{id:int}/revisions", function(req, res, user, e)
     local revs = content.revisions(e.id)
     local rows = {}
     local shown = math.min(#revs, 200)
@@ -643,11 +611,7 @@ function M.mount(admin)
       more = #revs > shown and (#revs - shown) or false, corrections = corrections })
   end)
 
-  admin.route("GET", "/entries/{id:int}/revisions/{rev:int}", function(req, res)
-    local user = admin.guard(req, res)
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("GET", "/entries/{id:int}/revisions/{rev:int}", function(req, res, user, e)
     local revs = content.revisions(e.id)
     local r, prev
     for i, x in ipairs(revs) do if x.id == req.params.rev then r, prev = x, revs[i + 1] end end
@@ -664,25 +628,17 @@ function M.mount(admin)
       can_correct = admin.is_editor(user) and r.status == "published" and prev ~= nil and prev.status == "published" })
   end)
 
-  admin.route("POST", "/entries/{id:int}/revisions/{rev:int}/restore", function(req, res)
-    local user = admin.guard(req, res, "editor")
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/revisions/{rev:int}/restore", function(req, res, user, e)
     local ok, err = acting(user, content.restore, e.id, req.params.rev)
     if ok then return res:redirect("/admin/entries/" .. e.id .. "/revisions?ok=" .. admin.url_encode(("Restored revision %d (as a new revision)."):format(req.params.rev)), 303) end
     res:redirect("/admin/entries/" .. e.id .. "/revisions?error=" .. admin.url_encode(admin.error_text(err)), 303)
-  end)
+  end, "editor")
 
-  admin.route("POST", "/entries/{id:int}/revisions/{rev:int}/correction", function(req, res)
-    local user = admin.guard(req, res, "editor")
-    if not user then return end
-    local e = admin.entry(req, res, user)
-    if not e then return end
+  entry_route("POST", "/entries/{id:int}/revisions/{rev:int}/correction", function(req, res, user, e)
     local ok, err = acting(user, newsroom.correction_add, e.id, req.params.rev, (req.form or {}).note or "", user.id)
     if ok then return res:redirect("/admin/entries/" .. e.id .. "/revisions?ok=" .. admin.url_encode("Marked as a correction; the story shows it."), 303) end
     res:redirect("/admin/entries/" .. e.id .. "/revisions/" .. req.params.rev .. "?error=" .. admin.url_encode(admin.error_text(err)), 303)
-  end)
+  end, "editor")
 end
 
 return M

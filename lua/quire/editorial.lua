@@ -574,39 +574,32 @@ user["reset-link"] = {
     return 0
   end,
 }
-user.role = {
-  usage = "role LOGIN contributor|author|editor|admin   (the user's sessions get a new token on their next request)",
-  args = 2,
-  run = function(quire, _, args)
-    local u = quire.users.get(args[1])
-    if not u then return fail(1, "no user %s", args[1]) end
+-- A command on one user, LOGIN its first argument: act(quire, u, args) changes the user and
+-- returns what to print.
+local function on_user(usage, nargs, act)
+  return {
+    usage = usage, args = nargs,
+    run = function(quire, _, args)
+      local u = quire.users.get(args[1])
+      if not u then return fail(1, "no user %s", args[1]) end
+      print(act(quire, u, args))
+      return 0
+    end,
+  }
+end
+user.role = on_user("role LOGIN contributor|author|editor|admin   (the user's sessions get a new token on their next request)", 2,
+  function(quire, u, args)
     quire.users.set_role(u.id, args[2])
-    print(("%s is now %s"):format(u.login, args[2]))
-    return 0
-  end,
-}
-user.disable = {
-  usage = "disable LOGIN   (cannot sign in; every session ends now)",
-  args = 1,
-  run = function(quire, _, args)
-    local u = quire.users.get(args[1])
-    if not u then return fail(1, "no user %s", args[1]) end
-    quire.users.set_disabled(u.id, true)
-    print(u.login .. " is disabled and signed out everywhere")
-    return 0
-  end,
-}
-user.enable = {
-  usage = "enable LOGIN",
-  args = 1,
-  run = function(quire, _, args)
-    local u = quire.users.get(args[1])
-    if not u then return fail(1, "no user %s", args[1]) end
-    quire.users.set_disabled(u.id, false)
-    print(u.login .. " may sign in again")
-    return 0
-  end,
-}
+    return ("%s is now %s"):format(u.login, args[2])
+  end)
+user.disable = on_user("disable LOGIN   (cannot sign in; every session ends now)", 1, function(quire, u)
+  quire.users.set_disabled(u.id, true)
+  return u.login .. " is disabled and signed out everywhere"
+end)
+user.enable = on_user("enable LOGIN", 1, function(quire, u)
+  quire.users.set_disabled(u.id, false)
+  return u.login .. " may sign in again"
+end)
 user.list = {
   usage = "list [--format table|json|csv]",
   opts = FORMAT_OPTS,
