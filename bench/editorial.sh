@@ -52,6 +52,7 @@ INSERT INTO revisions (entry_id, title, slug, status, body, fields, terms, publi
 CREATE TEMP TABLE v AS SELECT coalesce(max(version), 0) + 1 AS v FROM cache_tags;
 INSERT INTO cache_tags (tag, version) SELECT tag, (SELECT v FROM temp.v) FROM (
   SELECT 'entry:' || id AS tag FROM temp.changed
+  UNION ALL SELECT DISTINCT 'ids:' || (id / 10000) FROM temp.changed
   UNION ALL SELECT 'list:all'
   UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.changed c CROSS JOIN entries e ON e.id = c.id
   UNION ALL SELECT DISTINCT 'list:' || t.taxonomy || ':' || t.slug FROM temp.changed c

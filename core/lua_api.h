@@ -26,6 +26,7 @@ void qr_lua_html_open(lua_State *L);     /* core.html_*, core.url_safe */
 void qr_lua_related_open(lua_State *L);  /* core.related_rank */
 void qr_lua_regex_open(lua_State *L);    /* core.regex (PCRE2) */
 void qr_lua_media_open(lua_State *L);    /* core.media_probe, core.media_process (libvips) */
+void qr_lua_tz_open(lua_State *L);       /* core.tz_check, core.tz_lookup, core.tz_from_local */
 void qr_lua_gzip_open(lua_State *L);     /* core.gzip (zlib) */
 
 /* A text buffer for a binding's output, in a new userdata pushed on the stack, so a Lua error

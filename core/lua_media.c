@@ -96,7 +96,22 @@ static int l_media_process(lua_State *L) {
   return 1;
 }
 
+/* core.media_draw(path, width, height, seed) -> true | nil, message: a photo-like JPEG (demo). */
+static int l_media_draw(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer w = luaL_checkinteger(L, 2), h = luaL_checkinteger(L, 3), seed = luaL_checkinteger(L, 4);
+  char err[512];
+  if (qr_media_draw(path, (int)(w < 0 || w > 100000 ? 0 : w), (int)(h < 0 || h > 100000 ? 0 : h), (unsigned)seed, err, sizeof err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void qr_lua_media_open(lua_State *L) {
-  static const luaL_Reg fns[] = {{"media_probe", l_media_probe}, {"media_process", l_media_process}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"media_probe", l_media_probe}, {"media_process", l_media_process},
+                                 {"media_draw", l_media_draw}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

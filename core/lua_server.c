@@ -150,16 +150,17 @@ struct hash_job {
   qr_http_deferred_t *d;
   hash_job *next; /* in the waiting queue */
   int resume_ref;
+  struct timespec started; /* when the request arrived (its access-log line) */
   int verify;     /* 1: check pw against encoded; 0: hash pw */
   int result;     /* verify: 1 on a match; hash: 0 or -1 */
-  char encoded[QR_PASSWORD_HASH_MAX * 2];
+  char encoded[QR_PASSWORD_HASH_MAX * 2]; /* verify: the stored hash (other parameters are longer) */
   size_t pwlen;
   char *pw;
 };
 
 #define PASSWORD_MAX 4096 /* bytes of a password a job takes (quire.auth takes 1024) */
 
-/* Reads the job table at idx into a new job (NULL and a logged reason when it is malformed). */
+/* Reads the job table at idx into a new job, or NULL when it is malformed. */
 static hash_job *job_from(worker_ud *w, int idx) {
   lua_State *L = w->L;
   size_t plen = 0, hlen = 0;
@@ -244,7 +245,7 @@ static void finish(hash_job *j, const char *err) {
   if (req) { /* the client is still there */
     int top = lua_gettop(L);
     answer(w, req, resume_now(w, j, err, top), top, &res, &page);
-    qr_worker_finish(w->worker, req, &res, &page);
+    qr_worker_finish(w->worker, req, &res, &page, j->started);
   } else {
     job_free(j);
   }
@@ -256,12 +257,13 @@ static void hash_done(uv_work_t *work, int status) {
   hash_job *j = work->data;
   worker_ud *w = j->w;
   w->running--;
-  if (w->queue_head && w->running < w->hashes_max) { /* the next waiting job gets the slot */
+  while (w->queue_head && w->running < w->hashes_max) { /* the next waiting job gets the slot */
     hash_job *next = w->queue_head;
     w->queue_head = next->next;
     if (!w->queue_head) w->queue_tail = NULL;
     w->waiting--;
-    queue_work(next);
+    if (qr_http_deferred_request(next->d)) queue_work(next);
+    else finish(next, NULL); /* its client has gone: no hash for no one */
   }
   finish(j, status == UV_ECANCELED ? "busy" : NULL);
 }
@@ -339,6 +341,7 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
     } else if (w->running >= w->hashes_max && w->waiting >= w->queue_max) {
       rc = resume_now(w, j, "busy", top); /* limits.password_queue is full: the handler says 503 */
     } else if ((j->d = qr_http_defer(req)) != NULL) {
+      j->started = qr_worker_started(w->worker);
       hash_start(w, j);
       lua_settop(L, top);
       return;

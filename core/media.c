@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,5 +371,116 @@ done:
   if (big) g_object_unref(big);
   vips_error_clear();
   free(buf);
+  return rc;
+}
+
+/* A lattice hash and smooth value noise for qr_media_draw (fixed, so a seed draws the same). */
+static float lattice(int x, int y, unsigned seed) {
+  unsigned h = (unsigned)x * 374761393u + (unsigned)y * 668265263u + seed * 2246822519u;
+  h = (h ^ (h >> 13)) * 1274126177u;
+  return (float)((h ^ (h >> 16)) & 0xffff) / 65535.0f;
+}
+
+static float value_noise(float x, float y, unsigned seed) {
+  int xi = (int)floorf(x), yi = (int)floorf(y);
+  float fx = x - (float)xi, fy = y - (float)yi;
+  fx = fx * fx * (3 - 2 * fx);
+  fy = fy * fy * (3 - 2 * fy);
+  float a = lattice(xi, yi, seed), b = lattice(xi + 1, yi, seed);
+  float c = lattice(xi, yi + 1, seed), d = lattice(xi + 1, yi + 1, seed);
+  return (a + (b - a) * fx) * (1 - fy) + (c + (d - c) * fx) * fy;
+}
+
+/* Fractal noise in 0..1: octaves of value noise, each twice as fine and half as strong. */
+static float fbm(float x, float y, unsigned seed, int octaves) {
+  float sum = 0, amp = 0.5f, norm = 0;
+  for (int i = 0; i < octaves; i++) {
+    sum += amp * value_noise(x, y, seed + (unsigned)i * 101u);
+    norm += amp;
+    x *= 2.03f;
+    y *= 2.03f;
+    amp *= 0.5f;
+  }
+  return sum / norm;
+}
+
+static float mixf(float a, float b, float t) { return a + (b - a) * t; }
+static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+int qr_media_draw(const char *path, int width, int height, unsigned seed, char *err, size_t errlen) {
+  if (width < 64 || height < 64 || width > 4000 || height > 4000)
+    return fail(err, errlen, "a drawn image is 64 to 4000 pixels each way (got %dx%d)", width, height);
+  if (qr_media_init(err, errlen) != 0) return -1;
+  /* Palettes: sky top, sky at the horizon, sea, land; dawn, noon, dusk and overcast light. */
+  static const float pal[4][4][3] = {
+      {{0.36f, 0.45f, 0.66f}, {0.98f, 0.72f, 0.52f}, {0.20f, 0.30f, 0.42f}, {0.16f, 0.18f, 0.17f}},
+      {{0.25f, 0.50f, 0.80f}, {0.78f, 0.88f, 0.95f}, {0.10f, 0.36f, 0.48f}, {0.30f, 0.38f, 0.22f}},
+      {{0.18f, 0.16f, 0.34f}, {0.96f, 0.52f, 0.30f}, {0.16f, 0.17f, 0.28f}, {0.10f, 0.09f, 0.10f}},
+      {{0.52f, 0.56f, 0.60f}, {0.80f, 0.81f, 0.80f}, {0.28f, 0.33f, 0.36f}, {0.26f, 0.29f, 0.25f}},
+  };
+  const float(*p)[3] = pal[seed % 4];
+  float W = (float)width, H = (float)height;
+  float horizon = H * (0.48f + 0.12f * lattice(1, 2, seed));
+  float sun_x = W * (0.15f + 0.7f * lattice(3, 4, seed)), sun_y = horizon * (0.35f + 0.45f * lattice(5, 6, seed));
+  float left = 0.15f + 0.3f * lattice(7, 8, seed), right = 0.6f + 0.25f * lattice(9, 10, seed);
+  unsigned char *px = qr_xmalloc((size_t)width * (size_t)height * 3);
+  for (int y = 0; y < height; y++) {
+    for (int x = 0; x < width; x++) {
+      float fx = (float)x / W, fy = (float)y, c[3];
+      /* Headlands on both sides: a ridge line from 1-D noise, high at the edges. */
+      float edge = fx < left ? 1 - fx / left : fx > right ? (fx - right) / (1 - right) : 0;
+      float ridge = horizon - edge * H * 0.22f * (0.55f + 0.6f * fbm(fx * 6, 0.5f, seed + 7, 4)) + 2;
+      if (fy < horizon && fy >= ridge) {
+        float tex = fbm(fx * 40, fy / H * 40, seed + 11, 4);
+        float shade = 0.75f + 0.5f * tex - 0.25f * (horizon - fy) / (H * 0.25f);
+        for (int k = 0; k < 3; k++) c[k] = p[3][k] * shade;
+      } else if (fy < horizon) {
+        float t = fy / horizon;
+        float cloud = fbm(fx * 3.2f, fy / H * 9, seed + 3, 5);
+        cloud = clampf((cloud - 0.5f) * 2.6f, 0, 1) * (1 - t * 0.6f);
+        float dx = (x - sun_x) / W, dy = (fy - sun_y) / H, d = sqrtf(dx * dx + dy * dy);
+        float glow = expf(-d * 9) * 0.55f + (d < 0.03f ? 0.6f : 0);
+        for (int k = 0; k < 3; k++) {
+          float sky = mixf(p[0][k], p[1][k], powf(t, 1.4f));
+          sky = mixf(sky, 0.92f - 0.25f * (seed % 4 == 2), cloud * 0.7f);
+          c[k] = sky + glow * (k == 2 ? 0.55f : 0.95f);
+        }
+      } else {
+        float t = (fy - horizon) / (H - horizon);
+        float waves = fbm(fx * 14, t * t * 60 + 3, seed + 5, 4);
+        float streak = expf(-fabsf(x - sun_x) / (W * (0.02f + 0.08f * t))) * (waves > 0.52f ? 1 : 0.25f);
+        for (int k = 0; k < 3; k++) {
+          float sea = mixf(mixf(p[1][k], p[2][k], 0.6f), p[2][k] * 0.7f, sqrtf(t));
+          c[k] = sea * (0.8f + 0.4f * waves) + streak * 0.45f * (1 - t * 0.7f);
+        }
+      }
+      /* A vignette, as a lens gives. */
+      float vx = fx - 0.5f, vy = fy / H - 0.5f, v = 1 - 0.45f * (vx * vx + vy * vy);
+      unsigned char *o = px + ((size_t)y * (size_t)width + (size_t)x) * 3;
+      for (int k = 0; k < 3; k++) o[k] = (unsigned char)clampf(c[k] * v * 255.0f, 0, 255);
+    }
+  }
+  VipsImage *img = vips_image_new_from_memory(px, (size_t)width * (size_t)height * 3, width, height, 3, VIPS_FORMAT_UCHAR);
+  VipsImage *soft = NULL, *noise = NULL, *grain = NULL, *out = NULL;
+  void *jpeg = NULL;
+  size_t len = 0;
+  int rc = -1;
+  /* A slight blur and Gaussian grain make it read as a photograph rather than a drawing. */
+  if (!img || vips_gaussblur(img, &soft, 1.1, NULL) ||
+      vips_gaussnoise(&noise, width, height, "sigma", 7.0, "mean", 0.0, "seed", (int)(seed & 0x7fffffff), NULL) ||
+      vips_add(soft, noise, &grain, NULL) || vips_cast_uchar(grain, &out, NULL) ||
+      vips_jpegsave_buffer(out, &jpeg, &len, "Q", 86, "strip", TRUE, "optimize_coding", TRUE, NULL)) {
+    fail_vips(err, errlen, "drawing the image failed");
+  } else {
+    rc = write_atomic(path, jpeg, len, err, errlen);
+  }
+  g_free(jpeg);
+  if (out) g_object_unref(out);
+  if (grain) g_object_unref(grain);
+  if (noise) g_object_unref(noise);
+  if (soft) g_object_unref(soft);
+  if (img) g_object_unref(img);
+  free(px);
+  vips_error_clear();
   return rc;
 }

@@ -46,4 +46,10 @@ int qr_media_probe(const char *path, const qr_media_opts_t *o, qr_media_info_t *
 int qr_media_process(const char *path, const char *dir, const qr_media_opts_t *o, qr_media_info_t *info,
                      char *err, size_t errlen);
 
+/* Draws a photo-like coastal scene (sky with cloud, sun glow, headlands, sea with glitter and
+ * waves, film grain), its palette and shapes chosen by seed, and writes it as a JPEG of
+ * width x height (64..4000 each) to path, through a temporary file and rename. For demo content
+ * made without downloads. Returns 0, or -1 with a message in err. */
+int qr_media_draw(const char *path, int width, int height, unsigned seed, char *err, size_t errlen);
+
 #endif

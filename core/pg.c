@@ -645,7 +645,7 @@ int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
     problems++;
   }
   n = count_of(p, "SELECT count(*) FROM entries e LEFT JOIN entries_search s ON s.id = e.id"
-                  " WHERE s.doc IS DISTINCT FROM quire_search_doc(e.title, e.body)");
+                  " WHERE s.doc IS DISTINCT FROM quire_entry_doc(e.title, e.fields, e.body)");
   if (n < 0) return QR_EDB;
   if (n > 0) {
     snprintf(detail, sizeof detail, "%lld entries are missing from the search index or stale in it", n);

@@ -278,6 +278,7 @@ static int open_core(lua_State *L) {
   qr_lua_related_open(L);
   qr_lua_regex_open(L);
   qr_lua_media_open(L);
+  qr_lua_tz_open(L);
   qr_lua_gzip_open(L);
   qr_lua_purge_open(L);
   lua_pushcfunction(L, l_budget_call);

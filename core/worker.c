@@ -328,10 +328,13 @@ void qr_worker_handle(void *ud, const qr_http_request_t *req, qr_http_response_t
   stamp(w, req, res);
 }
 
+struct timespec qr_worker_started(const qr_worker_t *w) { return w->t0; }
+
 void qr_worker_finish(qr_worker_t *w, const qr_http_request_t *req, qr_http_response_t *res,
-                      const qr_worker_page_t *page) {
+                      const qr_worker_page_t *page, struct timespec started) {
   qr_worker_apply(res, page); /* never kept: a deferred request is no GET the cache answers */
   stamp(w, req, res);
+  w->t0 = started; /* its log line (written as the answer is sent) counts from its arrival */
 }
 
 /* Appends s (n bytes, at most max of them) to out for a quoted log field: quotes, backslashes,

@@ -3,6 +3,8 @@
  * kept and for how long, HSTS, the request id on every answer, and the access-log line. */
 #ifndef QR_WORKER_H
 #define QR_WORKER_H
+#include <time.h>
+
 #include "cache.h"
 #include "http.h"
 #include "static.h"
@@ -41,10 +43,13 @@ void qr_worker_free(qr_worker_t *w);
  * HSTS. A qr_http_handler_cb with w as ud. */
 void qr_worker_handle(void *w, const qr_http_request_t *req, qr_http_response_t *res);
 
-/* A renderer that deferred its answer (qr_http_defer) makes it later and passes it here before
- * qr_http_deferred_finish: Cache-Control from page (it is never kept), request id, HSTS. */
+/* A renderer that deferred its answer (qr_http_defer) notes when the request arrived (during the
+ * render call), makes the answer later and passes it here right before qr_http_deferred_finish:
+ * Cache-Control from page (it is never kept), request id, HSTS; its access-log line counts the
+ * time from started. */
+struct timespec qr_worker_started(const qr_worker_t *w);
 void qr_worker_finish(qr_worker_t *w, const qr_http_request_t *req, qr_http_response_t *res,
-                      const qr_worker_page_t *page);
+                      const qr_worker_page_t *page, struct timespec started);
 
 /* Stale-while-revalidate: a page the cache gave stale (qr_cache_get) is queued here, rendered
  * again after the answer was written, and kept (or dropped when it may not be kept any more).

@@ -526,6 +526,24 @@ check("bad moderation status: 400", st == 400)
 st, _, doc = admin("GET", "/users", "/users")
 check("users listed without emails", st == 200 and all("email" not in u for u in doc["users"]))
 
+# --- the front pages: slots and the banner through the Admin API (editors), as quire front does
+story = published_ids()[0]
+st, _, doc = admin("POST", "/front/slots", "/front/slots", {"page": "home", "slot": 2, "entry": story})
+mine = [s for s in doc.get("slots", []) if s["page"] == "home" and s["slot"] == 2 and s["state"] == "live"]
+check("front slot set", st == 201 and mine and mine[0]["entry_id"] == story, (st, doc))
+st, _, doc = admin("POST", "/front/slots", "/front/slots", {"page": "home", "slot": 2, "entry": story}, key=contrib_key)
+check("a contributor may not set a front slot: 403", st == 403, (st, doc))
+st, _, doc = admin("POST", "/front/slots", "/front/slots", {"page": "home", "slot": 99, "entry": story})
+check("a slot out of range: 400 naming it", st == 400 and "slot" in json.dumps(doc), (st, doc))
+st, _, doc = admin("GET", "/front", "/front")
+check("front state listed", st == 200 and any(s["id"] == mine[0]["id"] for s in doc["slots"]), (st, doc))
+st, _, doc = admin("DELETE", f"/front/slots/{mine[0]['id']}", "/front/slots/{id}")
+check("front slot removed", st == 200 and not any(s["id"] == mine[0]["id"] for s in doc["slots"]), (st, doc))
+st, _, doc = admin("POST", "/front/breaking", "/front/breaking", {"text": "Harbour closed", "ends_at": "+1h", "link": "/section/news"})
+check("banner up", st == 201 and doc["banners"][0]["text"] == "Harbour closed", (st, doc))
+st, _, doc = admin("DELETE", "/front/breaking", "/front/breaking")
+check("banner down", st == 200 and doc["banners"] == [], (st, doc))
+
 # --- redirects: added and removed through the Admin API, resolved by the Content API and the server
 target = published_ids()[0]
 st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/2013/01/old-story/", "entry": target})

@@ -83,7 +83,8 @@ while time.time() < deadline:
 if not port:
     print("the server did not start", file=sys.stderr)
     finish(1)
-threading.Thread(target=lambda: [None for _ in server.stdout], daemon=True).start()  # keep its pipe drained
+server_log = []
+threading.Thread(target=lambda: [server_log.append(line) for line in server.stdout], daemon=True).start()
 HOST = f"127.0.0.1:{port}"
 ORIGIN = f"http://{HOST}"
 COOKIE = "__Host-quire_session"
@@ -375,6 +376,65 @@ check("4 concurrent sign-ins succeed", [results[i] for i in range(4)] == [303] *
 check("a page is answered while the hashes run (before the last sign-in ends)", st == 200 and page_done < last,
       (page_done - t0, last - t0))
 print(f"concurrency: page answered after {(page_done - t0) * 1000:.1f} ms; the 4 sign-ins took {(last - t0) * 1000:.1f} ms")
+
+# --- raw connections: a sign-in pipelined with a page request (answers in order), and a client
+# that goes away while its hash runs (the answer has no one to go to; the worker goes on)
+import socket
+body = urllib.parse.urlencode({"login": "ann", "password": PASSWORD}).encode()
+post = (f"POST /admin/login HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(post + f"GET /admin/login HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+got = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+s.close()
+answers = re.findall(rb"^HTTP/1\.1 (\d+)", got, re.M)
+check("pipelined behind a waiting sign-in: both answered, in order", answers == [b"303", b"200"], answers)
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(post)
+    s.close()
+time.sleep(0.1)
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(post[:-3])  # half a request, then gone
+s.close()
+time.sleep(3)
+st, _, _ = request("GET", "/admin/login")
+check("clients gone while hashing: the worker still serves", st == 200, st)
+# --- a full hash queue answers 503 with Retry-After (one hash at a time, one waiting; reloaded)
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write("\nlimits.password_hashes = 1\nlimits.password_queue = 1\nlimits.login_per_address = 8\n")
+db.execute("DELETE FROM login_attempts")  # a fresh window for what follows
+db.commit()
+server.send_signal(signal.SIGHUP)
+deadline = time.time() + 20
+while time.time() < deadline and not any("reloaded: generation 2" in line for line in server_log):
+    time.sleep(0.1)
+busy = []
+def busy_thread():
+    st, r, _, _ = sign_in("ann")
+    busy.append((st, r.getheader("Retry-After")))
+threads = [threading.Thread(target=busy_thread) for _ in range(4)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+check("full hash queue: 503 with Retry-After, the running one signs in",
+      (303, None) in busy and any(st == 503 and ra for st, ra in busy), busy)
+
+# The address's limit (8 per window): four more attempts, then 429 even for a login never tried.
+statuses = [sign_in("stranger%d" % i, "x")[0] for i in range(4)]
+st, r, _, _ = sign_in("never-tried", "x")
+check("per-address limit: 429 for a login never tried from that address", statuses == [403] * 4 and st == 429
+      and r.getheader("Retry-After"), (statuses, st))
+
+check("no sanitizer report or handler failure in the server's output",
+      not any("Sanitizer" in line or "runtime error" in line or "failed:" in line for line in server_log),
+      "".join(l for l in server_log if "Sanitizer" in l or "runtime error" in l or "failed:" in l)[:2000])
 
 print(f"{passed} passed, {failed} failed")
 finish(1 if failed else 0)

@@ -63,6 +63,9 @@ def quire(*args, ok=True):
 
 site, out = os.path.join(work, "site"), os.path.join(work, "out")
 quire("init", "--demo", site)
+# One of the demo's pictures, as the media library keeps it (media/ab/cdef…-W.jpg).
+media_file = "/media/" + sorted(os.path.relpath(os.path.join(r, n), os.path.join(site, "media"))
+                                for r, _, ns in os.walk(os.path.join(site, "media")) for n in ns if n.endswith(".jpg"))[0]
 with open(os.path.join(site, "site.lua"), "a") as f:
     f.write(f'\nbase_url = "{BASE}"\naccess_log = "off"\n')
 # An old address, so the redirect files and a meta-refresh page are made.
@@ -147,7 +150,7 @@ check("the export has the demo's pages", pages > 60, f"{pages} HTML files")
 check("no broken internal link in the exported folder", not broken, "\n  ".join(broken[:20]))
 for path in ["/", "/404.html", "/search", "/search.js", "/search-index.json", "/robots.txt", "/feed.xml", "/atom.xml",
              "/feed.json", "/sitemap.xml", "/sitemap-1.xml", "/sitemap-pages.xml", "/static/theme/quire.css",
-             "/media/barrage.svg", "/old/halden-story"]:
+             media_file, "/old/halden-story"]:
     check(f"{path} exported", file_for(path) is not None)
 check("a .gz beside the front page", os.path.isfile(os.path.join(out, "index.html.gz")))
 check("the .gz holds the page", gzip.open(os.path.join(out, "index.html.gz")).read() == open(os.path.join(out, "index.html"), "rb").read())
@@ -246,7 +249,7 @@ if not check("quire serve started", qport is not None, open(os.path.join(work, "
     finish()
 
 sample = ["/", "/feed.xml", "/atom.xml", "/feed.json", "/robots.txt", "/sitemap-pages.xml", "/sitemap.xml?part=1",
-          "/static/theme/quire.css", "/media/barrage.svg"]
+          "/static/theme/quire.css", media_file]
 for sub in ("tag", "section", "author"):
     names = sorted(os.listdir(os.path.join(out, sub)))
     sample.append(f"/{sub}/{names[0]}")
@@ -307,7 +310,15 @@ def snapshot():
 
 
 r = export()
-check("an export with nothing changed writes nothing", " 0 files written" in r.stdout, r.stdout)
+check("an export with nothing changed writes nothing", " 0 files written" in r.stdout and "(no content changed)" in r.stdout, r.stdout)
+# A static file removed from public/ goes from the folder even when no content changed.
+with open(os.path.join(site, "public", "extra.txt"), "w") as f:
+    f.write("an extra static file\n")
+r = export()
+check("a new static file is copied", open(os.path.join(out, "extra.txt")).read() == "an extra static file\n", r.stdout)
+os.remove(os.path.join(site, "public", "extra.txt"))
+r = export()
+check("a removed static file goes", not os.path.exists(os.path.join(out, "extra.txt")) and " 1 removed" in r.stdout, r.stdout)
 before = snapshot()
 # The newest story: on the front page and in the feeds.
 story_path = re.search(r"<link>" + re.escape(BASE) + r"(/[^<]+)</link>", open(os.path.join(out, "feed.xml")).read().split("<item>", 1)[1]).group(1)

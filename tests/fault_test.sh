@@ -21,8 +21,8 @@ ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
 
-mkdir -p "$work/full"
-if ! mount -t tmpfs -o size=3m tmpfs "$work/full" 2>/dev/null; then
+mkdir -p "$work/full" # 8 MB: the demo (3 MB of pictures) and room to fill
+if ! mount -t tmpfs -o size=8m tmpfs "$work/full" 2>/dev/null; then
   echo "fault: cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN): skipped"
   exit 77
 fi

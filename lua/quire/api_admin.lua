@@ -414,6 +414,8 @@ function M.routes(api, quire, site)
       acting(ctx, quire.redirects.delete, ctx.params.id)
       return { id = ctx.params.id, status = "deleted" }
     end }
+  -- The front pages' slots and banner (lua/quire/front.lua), for editors.
+  require("quire.front").admin_routes { route = route, acting = acting, body_of = body_of, schemas = S, prefix = A, quire = quire }
   route { method = "GET", path = A .. "/users", response = "UserList", role = "editor", summary = "Staff and authors (never their emails)",
     handler = function()
       local out = {}

@@ -250,20 +250,29 @@ local function limited(site, keys)
   return over and (window + 1) * span - now or nil
 end
 
--- An address's key: IPv6 clients by their /64 (one host has a whole one).
+-- An address's key: IPv6 clients by their /64 (one host has a whole one), "::" expanded so
+-- every address of a /64 gives the same key; IPv4 (and IPv4-mapped) addresses as they are.
 local function address_key(remote)
   remote = tostring(remote or "-")
-  if remote:find(":", 1, true) then
-    local groups, n = {}, 0
-    for g in remote:gmatch("[^:]*") do
-      n = n + 1
-      if n > 4 then break end
-      groups[n] = g
-    end
-    remote = table.concat(groups, ":") .. "::/64"
+  if not remote:find(":", 1, true) or remote:match("^::ffff:%d+%.%d+%.%d+%.%d+$") then return "addr:" .. remote end
+  local head, tail = remote:match("^([^%%]-)::([^%%]*)")
+  local groups = {}
+  local function add(part)
+    for g in part:gmatch("[^:]+") do groups[#groups + 1] = g end
   end
-  return "addr:" .. remote
+  if head then
+    add(head)
+    local rest = {}
+    for g in tail:gmatch("[^:]+") do rest[#rest + 1] = g end
+    for _ = 1, 8 - #groups - #rest do groups[#groups + 1] = "0" end
+    for _, g in ipairs(rest) do groups[#groups + 1] = g end
+  else
+    add(remote:match("^[^%%]*"))
+  end
+  for i = 1, 4 do groups[i] = (tonumber(groups[i] or "0", 16) and ("%x"):format(tonumber(groups[i] or "0", 16))) or "?" end
+  return "addr:" .. table.concat(groups, ":", 1, 4) .. "::/64"
 end
+M.address_key = address_key
 
 local function attempt_keys(site, req, login)
   local l = site.limits
@@ -439,11 +448,6 @@ local LAYOUT = [[<!doctype html>
 <p><button type="submit">Set the password</button></p>
 </form>
 {{/reset_form}}
-{{#account}}
-<p>Signed in as <strong>{{name}}</strong> ({{login}}, {{role}}).</p>
-<form method="post" action="/admin/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out</button></form>
-<form method="post" action="/admin/logout/everywhere"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Sign out everywhere</button> <span>(every browser and device this account is signed in on)</span></form>
-{{/account}}
 {{#back}}<p><a href="{{back}}">Continue</a></p>{{/back}}
 </main>
 </body>
@@ -593,13 +597,6 @@ local function end_session(req, res, everywhere)
   return res:redirect(M.LOGIN .. "?out=1", 303)
 end
 
-local function account(req, res)
-  local user = M.staff(req, res)
-  if not user then return end
-  return M.page(req, res, 200, "Your account", { account = true, name = user.display_name, login = user.login,
-    role = user.role, csrf = M.csrf(req) })
-end
-
 local GONE = "This link has expired or was already used. Ask an administrator for a new one (quire user reset-link LOGIN)."
 
 local function reset_get(req, res)
@@ -649,16 +646,13 @@ function M.routes()
     { "POST", "/admin/login/code", code_post },
     { "POST", "/admin/logout", function(req, res) return end_session(req, res, false) end },
     { "POST", "/admin/logout/everywhere", function(req, res) return end_session(req, res, true) end },
-    { "GET", "/admin/account", account },
     { "GET", "/admin/reset", reset_get },
     { "POST", "/admin/reset", reset_post },
     { "GET", "/admin/auth.css", function(_, res)
       res:header("content-type", "text/css; charset=utf-8")
-      res:write(CSS .. require("quire.admin_users").CSS)
+      res:write(CSS)
     end },
   }
-  -- Users and Audit log (lua/quire/admin_users.lua).
-  for _, r in ipairs(require("quire.admin_users").routes()) do routes[#routes + 1] = r end
   return routes
 end
 

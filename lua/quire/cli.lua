@@ -34,6 +34,8 @@ Commands:
   terms list|rename|merge       tags and sections
   media add|list|get|update|delete|prune
                                 the image library: import (resized, metadata stripped), edit, clean up
+  front set|list|clear|breaking the edited front pages: lead and top stories per page, scheduled;
+                                the breaking-news banner (quire front --help)
   audit [--subject S]           who deleted, moderated, renamed or merged what, and when
   user add|passwd|list          staff accounts (passwords stored as argon2id hashes)
   user totp|reset-link|role|disable|enable
@@ -268,22 +270,17 @@ function commands.init(argv)
     print(("Created site in %s: edit %s/site.lua, then add content with `quire run --site %s SCRIPT.lua`."):format(dir, dir, dir))
     return 0
   end
-  -- The demo: its settings after the template's (a later assignment wins), a picture, content.
+  -- The demo: its settings after the template's (a later assignment wins), then its content.
   local demo = require "quire.demo"
   local f, ferr = io.open(dir .. "/site.lua", "a")
   if not f then return fail(1, "%s", ferr) end
   f:write(demo.site_lua())
   f:close()
-  for _, d in ipairs({ dir .. "/public", dir .. "/public/media" }) do
-    if not core.stat(d) then
-      local made, merr = core.mkdir(d)
-      if not made then return fail(1, "%s", merr) end
-    end
+  -- public/: files served as they are (robots.txt, a verification file ...), empty to begin with.
+  if not core.stat(dir .. "/public") then
+    local made, merr = core.mkdir(dir .. "/public")
+    if not made then return fail(1, "%s", merr) end
   end
-  f, ferr = io.open(dir .. "/public/media/barrage.svg", "w")
-  if not f then return fail(1, "%s", ferr) end
-  f:write(demo.HERO_SVG)
-  f:close()
   local quire, open_err = open_site({ site = dir }, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", open_err) end
   local seeded, summary = pcall(demo.seed, quire)
@@ -506,6 +503,9 @@ function commands.__worker(argv)
   local static = {}
   for _, s in ipairs(quire.plugins.static_dirs) do static[#static + 1] = { "/static/" .. s.plugin .. "/", s.dir } end
   static[#static + 1] = { "/static/admin/", require("quire.admin").dir() .. "/static" } -- the web admin's
+  -- The plugins' static files under fingerprinted names (quire.assets), served as immutable.
+  local assets_dir = require("quire.assets").prepare(cfg)
+  if assets_dir then static[#static + 1] = { "/static/", assets_dir } end
   -- Media files (quire.media) are served from the site's media folder, made now so that images
   -- added while the server runs are served without a reload.
   local media_dir = require("quire.media").dir(cfg)
@@ -990,6 +990,7 @@ M.parse, M.open_site = parse, open_site
 require("quire.editorial").install(commands, HELP, M)
 require("quire.media").install(commands, HELP, M)
 require("quire.api_keys").install(commands, HELP, M)
+require("quire.front").install(commands, HELP, M)
 
 -- Whether `quire NAME` is answered by quire itself (its command table, help, version), so no
 -- plugin command may take the name; and the sorted list of those names.

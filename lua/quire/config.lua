@@ -56,13 +56,17 @@ M.defaults = {
     password_queue = 64,              -- hashes waiting per worker; past it, 503
   },
   image_widths = { 320, 640, 960, 1280, 1920 }, -- the widths made of each image (never upscaled)
+  timezone = "UTC", -- IANA name; every date a reader sees is in it
+  language = "en",  -- BCP 47 tag; UI strings from the catalogues (SITE/locale, the theme's po/)
+  strings = {},     -- UI string overrides: { [msgid] = text | { plural forms }, ["context|msgid"] = text }
 }
 
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
-  image_widths = "table", edge_tags = "boolean", purgers = "table",
+  image_widths = "table", timezone = "string", language = "string", strings = "table", edge_tags = "boolean",
+  purgers = "table",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -219,6 +223,14 @@ plugins = { }
 --   password_queue = 64,      -- hashes waiting per worker; past it, 503
 -- }
 
+-- Dates readers see are in this time zone (an IANA name: `timedatectl list-timezones`), in
+-- this language's words and order; UI strings come from the language's catalogue (the theme
+-- ships en, nb and ar; SITE/locale/LANG.mo adds or overrides), and any one string can be
+-- changed here ("context|msgid" for a string with a context; a list for plural forms).
+-- timezone = "Europe/Oslo"
+-- language = "nb"
+-- strings = { ["Related Posts"] = "More on this", ["Total %%s Share"] = { "%%s share", "%%s shares" } }
+
 -- The JSON APIs (/api/content/v1/, /api/admin/v1/; keys: quire api-key --help).
 -- api = {
 --   content = "key",          -- "open": the Content API needs no key
@@ -275,6 +287,12 @@ function M.load(dir)
         cfg.purgers = v
       elseif k == "image_widths" and not require("quire.media").valid_widths(v) then
         return nil, ("%s: image_widths must be 1 to 16 ascending whole numbers from 16 to 10000, e.g. { 320, 640, 1280 }"):format(path)
+      elseif k == "timezone" and not require("quire.time").check_zone(v) then
+        return nil, ("%s: timezone: %s"):format(path, select(2, require("quire.time").check_zone(v)))
+      elseif k == "language" and not (v:match("^%a%a%a?$") or v:match("^%a%a%a?[-_]%w+$")) then
+        return nil, ('%s: language must be a language tag such as "en", "nb" or "ar" (a catalogue po/LANG.po), got %q'):format(path, v)
+      elseif k == "strings" and not require("quire.i18n").check_strings(v) then
+        return nil, ("%s: strings: %s"):format(path, select(2, require("quire.i18n").check_strings(v)))
       elseif k == "api" then -- the JSON APIs (lua/quire/api.lua)
         local defaults = require("quire.api").defaults
         for ak, av in pairs(v) do

@@ -24,6 +24,7 @@ function M.new(site)
   for _, k in ipairs(READS) do api[k] = reads[k] end
   for _, k in ipairs(WRITES) do api[k] = writes[k] end
   api.search = search_mod.of(site).search
+  api.suggest = search_mod.of(site).suggest
   -- Related entries (see lua/quire/related.lua): scored in C over candidates from SQL.
   api.related = require("quire.related").new(site, { get = reads.get })
   function api.define_type(def) return site.types:define(def) end

@@ -16,6 +16,7 @@ function M.site_lua()
 plugins = { "theme", "article", "opinion", "comments", "share", "prevnext", "related", "sponsor", "feeds", "search", "listings", "workflow" }
 theme = { sections = { "News", "Business", "Environment", "Culture", "Sport", "Opinion" }, tagline = "News from the Mereland coast" }
 feeds = { description = "News, business and opinion from Halden Bay and the Mereland coast" }
+listings = { front_sections = { "News", "Business", "Environment", "Culture", "Sport" } }
 sponsor = {
   slots = {
     { area = "sidebar", name = "Mereland Maritime Museum", url = "https://museum.example/visit",
@@ -28,26 +29,6 @@ sponsor = {
 }
 ]]
 end
-
--- A picture for the lead story, drawn rather than photographed: the bay, the planned barrage, the tide.
-M.HERO_SVG = [[<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1200 560" role="img" aria-labelledby="t">
-<title id="t">Sketch of the planned barrage across Halden Bay</title>
-<defs><linearGradient id="sky" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#cfe3ef"/><stop offset="1" stop-color="#f4efe4"/></linearGradient>
-<linearGradient id="sea" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#2f6f8f"/><stop offset="1" stop-color="#163d52"/></linearGradient></defs>
-<rect width="1200" height="560" fill="url(#sky)"/>
-<circle cx="930" cy="120" r="54" fill="#f6d27a"/>
-<path d="M0 300 C 160 250 300 240 420 285 L 420 560 L 0 560 Z" fill="#6b7f4f"/>
-<path d="M820 290 C 930 240 1080 250 1200 280 L 1200 560 L 820 560 Z" fill="#5e7346"/>
-<rect x="0" y="330" width="1200" height="230" fill="url(#sea)"/>
-<g fill="#d9d4c7" stroke="#3b3b3b" stroke-width="3">
-<rect x="380" y="300" width="480" height="38"/>
-<rect x="410" y="338" width="34" height="80"/><rect x="500" y="338" width="34" height="80"/><rect x="590" y="338" width="34" height="80"/>
-<rect x="680" y="338" width="34" height="80"/><rect x="770" y="338" width="34" height="80"/></g>
-<g fill="none" stroke="#e8f1f5" stroke-width="4" stroke-linecap="round" opacity="0.8">
-<path d="M40 450 q 30 -14 60 0 t 60 0 t 60 0"/><path d="M520 480 q 30 -14 60 0 t 60 0 t 60 0"/><path d="M900 440 q 30 -14 60 0 t 60 0 t 60 0"/></g>
-<path d="M150 290 l 10 -60 l 10 60 z" fill="#8a1c1c"/><rect x="155" y="230" width="10" height="8" fill="#f6d27a"/>
-</svg>
-]]
 
 local USERS = {
   { login = "maren", name = "Maren Holt", role = "editor",
@@ -71,10 +52,8 @@ local LEAD = {
     dateline = "Halden Bay",
     standfirst = "Councillors voted 23 to 14 to take the £1.2bn scheme to a public inquiry, despite objections from fishing crews and bird charities.",
     keywords = { "barrage", "tidal power" },
-    hero_image = "/media/barrage.svg",
-    hero_alt = "A drawing of a low concrete barrage with sluice gates spanning the mouth of a bay at sunset",
-    hero_caption = "How the barrage would cross the mouth of the bay, from the developer's consultation papers.",
-    hero_credit = "Illustration: Mereland Courier",
+    hero_caption = "The mouth of Halden Bay at dusk, where the barrage would run between the two headlands.",
+    hero_credit = "Photo illustration: Mereland Courier",
   },
   body = [[
 The vote came shortly after midnight, at the end of the longest meeting the council chamber has seen since the 1990s, and was greeted by applause from one side of the public gallery and silence from the other.
@@ -274,10 +253,51 @@ local function stamp(seconds_ago)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - seconds_ago)
 end
 
+-- Pictures drawn at init (core.media_draw: a coastal scene whose light depends on its seed)
+-- and put through the media library, so they get responsive sizes like any upload:
+-- { story (the lead, or a title in MORE), seed, width, height }.
+local LIGHT = { [0] = "at dawn", "under a clear sky", "at dusk", "under a grey sky" }
+local PICTURES = {
+  { "lead", 2, 1600, 900 },
+  { "Barrage inquiry will sit in the evenings so working people can attend", 3, 960, 540 },
+  { "Quay Street flood defences to be raised by half a metre", 8, 960, 540 },
+  { "Merecoast Energy opens jobs office in the old customs house", 1, 960, 540 },
+  { "Winter count finds record numbers of knot on Halden mudflats", 12, 960, 540 },
+  { "Ferry crossings suspended as gales sweep the coast", 11, 960, 540 },
+  { "Lantern parade returns to the harbour after three-year gap", 6, 960, 540 },
+  { "Halden Rovers reach county cup semi-final with late winner", 5, 960, 540 },
+}
+
+-- Comments on older stories, over the days since they appeared: { title, name, email, body, hours ago }.
+local LATER_COMMENTS = {
+  { "Ferry crossings suspended as gales sweep the coast", "Morag on Inish", "morag@readers.example", "Third cancelled crossing this month. The islands need a bigger boat.", 90 },
+  { "Ferry crossings suspended as gales sweep the coast", "Tom B.", "tomb@readers.example", "The crews were right not to sail. That swell was no joke.", 70 },
+  { "Ferry crossings suspended as gales sweep the coast", "Morag on Inish", "morag@readers.example", "Nobody is blaming the crews, Tom. We are asking for a timetable we can plan around.", 46 },
+  { "Winter count finds record numbers of knot on Halden mudflats", "Jess W.", "jess@readers.example", "I helped with the count on the north shore. An astonishing morning.", 60 },
+  { "Winter count finds record numbers of knot on Halden mudflats", "Peter K.", "peterk@readers.example", "This is exactly what the inquiry needs to hear about.", 30 },
+  { "Merecoast Energy opens jobs office in the old customs house", "Dan R.", "dan@readers.example", "Good to see training on offer, whatever happens with the barrage.", 40 },
+  { "Merecoast Energy opens jobs office in the old customs house", "Lou F.", "lou@readers.example", "Jobs before the inquiry has even sat? That is putting the cart before the horse.", 20 },
+}
+
 -- Fills the open site (the `quire` API) with the demo. Returns a summary line.
 function M.seed(quire)
-  local made = { entries = 0, comments = 0, held = 0 }
-  local ids = {}
+  local made = { entries = 0, comments = 0, held = 0, pictures = 0 }
+  local ids, by_title = {}, {}
+  -- The pictures first: drawn into a temporary file each, then imported (outside the transaction).
+  local core = require "quire.core"
+  local media = {}
+  for _, p in ipairs(PICTURES) do
+    local path = os.tmpname() .. ".jpg"
+    local ok, err = core.media_draw(path, p[3], p[4], p[2])
+    if not ok then error("drawing a demo picture: " .. tostring(err), 0) end
+    local row, aerr = quire.media.add(path, { alt = "The sea between two green headlands " .. LIGHT[p[2] % 4] .. ", waves catching the sun",
+      credit = "Photo illustration: Mereland Courier" })
+    os.remove(path)
+    os.remove(path:sub(1, -5))
+    if not row then error("importing a demo picture: " .. tostring(aerr), 0) end
+    media[p[1]] = row.id
+    made.pictures = made.pictures + 1
+  end
   quire.store.transaction(function()
     for _, u in ipairs(USERS) do quire.users.create(u) end
     for i, m in ipairs(MORE) do
@@ -287,38 +307,70 @@ function M.seed(quire)
       ids[#ids + 1] = quire.content.create {
         type = type_, title = title, author = author, section = section, tags = tags, status = "published",
         published_at = stamp(ago),
-        fields = { dateline = dateline, standfirst = standfirst },
+        fields = { dateline = dateline, standfirst = standfirst, hero_media = media[title] },
         -- The standfirst is shown above the body, so the body does not repeat it.
         body = table.concat(paras, "\n\n"),
       }
+      by_title[title] = { id = ids[#ids], ago = ago }
       made.entries = made.entries + 1
     end
     local keyed = {}
     for _, pair in ipairs({ { "lead", LEAD }, { "opinion", OPINION } }) do
       local key, e = pair[1], pair[2]
+      local fields = {}
+      for k, v in pairs(e.fields) do fields[k] = v end
+      fields.hero_media = media[key]
       keyed[key] = quire.content.create {
         type = e.type, title = e.title, author = e.author, section = e.section, tags = e.tags, status = "published",
-        published_at = stamp(e.hours_ago * 3600), fields = e.fields, body = e.body,
+        published_at = stamp(e.hours_ago * 3600), fields = fields, body = e.body,
       }
       made.entries = made.entries + 1
     end
+    local db = quire._db
     local comment_ids = {}
+    local hours = { lead = LEAD.hours_ago, opinion = OPINION.hours_ago }
     for i, c in ipairs(COMMENTS) do
       comment_ids[i] = quire.comments.create {
         entry = keyed[c[1]], author_name = c[2], author_email = c[3], author_url = c[4], body = c[5], status = c[6],
         parent = c[7] and comment_ids[c[7]] or nil,
       }
+      -- Readers wrote over the hours since the story appeared, replies after what they answer.
+      local span = hours[c[1]] * 3600
+      db:exec("UPDATE comments SET created_at = ? WHERE id = ?", stamp(math.floor(span * (1 - i / (#COMMENTS + 1)) - 300)), comment_ids[i])
       made.comments = made.comments + 1
       if c[6] == "held" then made.held = made.held + 1 end
+    end
+    for _, c in ipairs(LATER_COMMENTS) do
+      local story = by_title[c[1]]
+      local id = quire.comments.create { entry = story.id, author_name = c[2], author_email = c[3], body = c[4], status = "approved" }
+      db:exec("UPDATE comments SET created_at = ? WHERE id = ?", stamp(math.min(c[5] * 3600 + 17 * (id % 50), story.ago - 600)), id)
+      made.comments = made.comments + 1
     end
     -- A few shares, as if readers had clicked (each client counts once per network).
     for n, net in ipairs({ "facebook", "x", "linkedin", "email" }) do
       for client = 1, 9 - 2 * n do quire.shares.record(keyed.lead, net, "demo-reader-" .. client) end
       for client = 1, 5 - n do quire.shares.record(keyed.opinion, net, "demo-reader-" .. client) end
     end
+    -- The front page as an editor would set it: the barrage vote leads, the opinion piece and
+    -- the inquiry story next; the Environment front leads with the bird count.
+    quire.front.set("home", 1, keyed.lead)
+    quire.front.set("home", 2, by_title["Barrage inquiry will sit in the evenings so working people can attend"].id)
+    quire.front.set("home", 3, by_title["Quay Street flood defences to be raised by half a metre"].id)
+    quire.front.set("section:Environment", 1, by_title["Winter count finds record numbers of knot on Halden mudflats"].id)
+    -- A day of readers: views over the last 24 hours, the lead read most, then ranked.
+    local hour = os.time() // 3600
+    local read = { keyed.lead, keyed.opinion }
+    for i = 1, 12 do read[#read + 1] = ids[i] end
+    for rank, id in ipairs(read) do
+      for h = 0, 23, 3 do
+        db:exec("INSERT INTO entry_views (entry_id, hour, count) VALUES (?, ?, ?)", id, hour - h, (40 - rank * 2) * (24 - h) // 8 + rank % 3)
+      end
+    end
   end)
+  quire.front.rank()
   return ("%d entries (a datelined news story and an opinion piece on the Halden Bay barrage, and %d more), "
-    .. "%d comments (%d held for moderation), %d authors"):format(made.entries, #MORE, made.comments, made.held, #USERS)
+    .. "%d pictures, %d comments (%d held for moderation), %d authors, an edited front page"):format(made.entries, #MORE, made.pictures,
+    made.comments, made.held, #USERS)
 end
 
 return M

@@ -64,6 +64,10 @@ function M.inject(headers, body)
     at, from = s, s + 1
   end
   if not at then return body end
+  -- The page's Content-Security-Policy allows only the site's own script files: in --dev, the
+  -- inline reload script is allowed too.
+  local csp = headers["content-security-policy"]
+  if csp then headers["content-security-policy"] = csp:gsub("script%-src ([^;]*)", "script-src %1 'unsafe-inline'", 1) end
   return body:sub(1, at - 1) .. SCRIPT .. body:sub(at)
 end
 

@@ -7,9 +7,9 @@ local types_mod = require "quire.types"
 local M = {}
 
 -- What plugins may touch: the API less the core's private handles.
-local PLUGIN_API = { "version", "site", "errors", "time", "slugify", "content", "comments", "users",
+local PLUGIN_API = { "version", "site", "errors", "time", "i18n", "slugify", "content", "comments", "users",
   "template", "markdown", "html", "url", "json", "filters", "workflow", "tokens", "cache", "hits", "shares", "text",
-  "corrections" }
+  "corrections", "assets" }
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
 -- the address a server listens on, the base of absolute links when site.lua sets no base_url.
@@ -72,11 +72,18 @@ function M.open(dir, opts)
     site = { name = cfg.name, base_url = cfg.base_url, dir = cfg.dir, config = cfg },
     errors = errors,
     time = require "quire.time",
+    i18n = require "quire.i18n",
     slugify = core.slugify,
     -- trim(s): whitespace off both ends in linear time; xml(s): s without the characters XML
     -- 1.0 cannot carry (for XML written from text stored before input was checked).
     text = { trim = core.trim, xml = core.xml_text },
   }
+  -- The search index stems words where the site's language has a stemmer (rebuilt once when
+  -- that changes; lua/quire/content/search.lua).
+  local ok, rebuild_err = pcall(require("quire.content.search").use_language, db, cfg.language)
+  if not ok then -- e.g. a read-only database: search still works, with the index as it is
+    io.stderr:write(("quire: the search index keeps its tokenizer (could not rebuild it for language %q: %s)\n"):format(cfg.language, tostring(rebuild_err)))
+  end
   quire.content = require("quire.content").new(site)
   quire.comments = require("quire.comments").new(site)
   quire.users = require("quire.users").new(site)
@@ -86,6 +93,8 @@ function M.open(dir, opts)
   quire.shares = require("quire.shares").new(site, quire.hits)
   quire.redirects = require("quire.redirects").new(site, quire)
   quire.media = require("quire.media").new(site, db)
+  quire.front = require("quire.front").new(site, quire)
+  quire.assets = require("quire.assets").new(site, quire)
   -- A story's corrections (marked in the admin): { note =, date = }, oldest first.
   quire._newsroom = require("quire.newsroom").new(site, quire) -- the admin's records; not for plugins
   quire.corrections = { list = quire._newsroom.corrections }
@@ -98,6 +107,9 @@ function M.open(dir, opts)
   site.workflow = require("quire.workflow").new(site, quire)
   quire.workflow = { apply = site.workflow.apply, available = site.workflow.available,
     states = function() return table.move(site.workflow.state_order, 1, #site.workflow.state_order, 1, {}) end }
+  -- Dates in the site's zone; strings in its language (plugins add their locale/ as they load).
+  quire.time.zone = cfg.timezone
+  quire.i18n.configure { lang = cfg.language, dirs = { cfg.dir .. "/locale" }, strings = cfg.strings }
   site.template_dirs = { cfg.dir .. "/templates" } -- the site's theme first; plugins append theirs
   quire.template = require("quire.template").new(site)
   local text = require("quire.markdown").new(site)
@@ -128,6 +140,11 @@ function M.open(dir, opts)
   -- No raw SQL for plugins (ATTACH, PRAGMA and runaway queries would escape the sandbox).
   plugin_api.store = { transaction = quire.store.transaction }
   plugin_api.media = { picture = quire.media.picture } -- read only: uploads go through the core
+  -- Fronts are read (and views counted) by plugins; editors change them through the core.
+  plugin_api.front = { resolve = quire.front.resolve, most_read = quire.front.most_read, banner = quire.front.banner,
+    page = quire.front.page, view = quire.front.view, rank = quire.front.rank }
+  local i18n = quire.i18n -- translating only: the catalogues are the site's to configure
+  plugin_api.i18n = { gettext = i18n.gettext, ngettext = i18n.ngettext, pgettext = i18n.pgettext, dir = i18n.dir, language = i18n.language }
   local registry = require("quire.plugins").new(site, quire)
   site.hooks = registry.hooks
   quire.filters = { apply = function(name, value, ...) return registry.hooks:apply(name, value, ...) end }
@@ -144,7 +161,7 @@ function M.open(dir, opts)
   quire.app = require("quire.app").new(quire, site)
   if opts.plugins ~= false then
     -- Types are all defined now: a changed permalink pattern leaves redirects from the old URLs.
-    local ok, err = pcall(require("quire.redirects").follow_permalinks, site, quire.content.get, require("quire.app").permalink)
+    local ok, err = pcall(require("quire.redirects").follow_permalinks, site, quire.content.get, require("quire.types").permalink)
     if not ok then
       db:close()
       return nil, "recording the content types' permalinks: " .. tostring(errors.is(err) and err.text or err)

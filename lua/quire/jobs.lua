@@ -51,6 +51,8 @@ function M.publish_scheduled(quire)
   -- Pending versions of published entries scheduled in the admin (quire.newsroom).
   local ok, err = pcall(quire._newsroom.publish_due_staged)
   if not ok then io.stderr:write("quire: ", tostring(err), "\n") end
+  -- Front-page slots and banners whose time came make their pages stale too.
+  quire.front.due()
   return n
 end
 

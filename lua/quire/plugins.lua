@@ -429,6 +429,7 @@ function M.new(site, api)
       registry.plugins[#registry.plugins + 1] = p
       registry.by_name[p.name] = p
       if core.stat(p.dir .. "/templates") == "dir" then table.insert(site.template_dirs, p.dir .. "/templates") end
+      if core.stat(p.dir .. "/locale") == "dir" then require("quire.i18n").add_dir(p.dir .. "/locale") end
       if core.stat(p.dir .. "/static") == "dir" then
         table.insert(registry.static_dirs, { plugin = p.name, dir = p.dir .. "/static" })
       end

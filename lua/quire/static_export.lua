@@ -223,16 +223,27 @@ end
 
 -- Calls fn(item) for every address of the site, streamed from the store. item: { path =, kind =
 -- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
-local function each_item(quire, fn)
+-- quick: no cache tag was bumped since the last export, so no page was added, removed or changed
+-- but those rendered on every export (the fixed addresses below) and the static files.
+local function each_item(quire, fn, quick)
   local db = quire._db
   for _, p in ipairs({ "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }) do
     fn { path = p, kind = "page" }
   end
   fn { path = "/sitemap.xml", kind = "sitemap_index" }
   fn { path = "/404.html", kind = "error" }
+  -- The view pixel stories load (the listings plugin's most read): one file; nothing counts here.
+  if quire.app.router:match("GET", "/views.gif") then fn { path = "/views.gif", kind = "page" } end
   fn { path = "/search", kind = "search" }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
+  if not quick then M.each_page(quire, fn) end
+  M.each_file(quire, fn)
+end
+
+-- The addresses of entries, lists and redirects, and the sitemap's parts (see each_item).
+function M.each_page(quire, fn)
+  local db = quire._db
   for _, n in ipairs(quire.content.published_blocks()) do fn { path = ("/sitemap.xml?part=%d"):format(n + 1), kind = "page" } end
 
   -- Entries, by id.
@@ -278,6 +289,12 @@ local function each_item(quire, fn)
   walk("/", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
     .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
     { types or "[]" })
+  -- The plain list the front page stands for (the listings plugin's /latest), when there is one.
+  if quire.app.router:match("GET", "/latest") then
+    walk("/latest", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
+      .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
+      { types or "[]" })
+  end
   local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt CROSS JOIN entries e ON e.id = lt.entry_id"
     .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type IN (SELECT value FROM json_each(?))"
     .. TAIL:format("lt.listed_at", "lt.entry_id", "lt.listed_at", "lt.entry_id")
@@ -315,8 +332,10 @@ local function each_item(quire, fn)
       if not r.from_path:find("?", 1, true) then fn { path = r.from_path, kind = "page" } end
     end
   until #rows < BATCH
+end
 
-  -- Static files: the plugins' (/static/NAME/), the media folder (/media/), the site's public/.
+-- Static files: the plugins' (/static/NAME/), the media folder (/media/), the site's public/.
+function M.each_file(quire, fn)
   local function files(dir, prefix, skip_real)
     local names = core.listdir(dir)
     if not names then return end
@@ -331,6 +350,14 @@ local function each_item(quire, fn)
     end
   end
   for _, s in ipairs(quire.plugins.static_dirs) do files(s.dir, "/static/" .. s.plugin .. "/") end
+  -- And the copies under fingerprinted names the pages link to (quire.assets), made for each.
+  for _, s in ipairs(quire.plugins.static_dirs) do
+    for _, name in ipairs(core.listdir(s.dir) or {}) do
+      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then pcall(quire.assets.url, s.plugin, name) end
+    end
+  end
+  local assets = require("quire.assets").dir(quire.site.config)
+  if core.stat(assets) == "dir" then files(assets, "/static/") end
   local media = require("quire.media")
   local media_dir = media.dir(quire.site.config)
   if core.stat(media_dir) == "dir" then files(media_dir, media.PREFIX) end
@@ -403,7 +430,7 @@ local function render(quire, item)
   local r = app.request("GET", item.kind == "search" and "/search" or item.path, { headers = headers })
   if item.kind == "error" then
     if r.status ~= 404 then fail("%s: expected the 404 page, got status %d", item.path, r.status) end
-    return r.body, "redirects static"
+    return r.body, "" -- (error pages carry no tags: rendered on every export, one page)
   end
   if r.status == 301 or r.status == 302 or r.status == 307 or r.status == 308 then
     local loc = r.headers.location
@@ -424,6 +451,7 @@ local function render(quire, item)
     body, n = body:gsub("</head>", '<script src="/search.js" defer></script>\n</head>', 1)
     if n ~= 1 then fail("/search: the search page has no </head> to add search.js to") end
   end
+
   return body, tags
 end
 
@@ -552,7 +580,7 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
-  end)
+  end, o.quick)
   res:close()
   io.stdout:write(("P %d %d\n"):format(index, done))
   return 0
@@ -617,6 +645,7 @@ local function run_once(quire, out_dir, o)
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
+  local quick = since ~= nil and db:value("SELECT 1 FROM cache_tags WHERE version > ? LIMIT 1", since) == nil
   -- For the progress line: the last run's count, else a guess from the store (entries, and
   -- each term's page and feeds).
   local expected = db:value("SELECT count(*) FROM qx.files")
@@ -636,6 +665,7 @@ local function run_once(quire, out_dir, o)
       "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url }
     if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
     if o.dry_run then argv[#argv + 1] = "--dry-run" end
+    if quick then argv[#argv + 1] = "--quick" end
     argv[#argv + 1] = out_dir
     for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
     cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
@@ -702,8 +732,9 @@ local function run_once(quire, out_dir, o)
     end
     local last = ""
     repeat
-      local rows = db:rows("SELECT f.path, f.file FROM qx.files f WHERE f.path > ? AND NOT EXISTS"
-        .. " (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?", last, BATCH)
+      -- (a quick run saw the static files, whose hash names their source, and none of the pages)
+      local rows = db:rows("SELECT f.path, f.file FROM qx.files f WHERE f.path > ?" .. (quick and " AND f.hash LIKE 'src %'" or "")
+        .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?", last, BATCH)
       for _, r in ipairs(rows) do
         last = r.path
         sum.removed = sum.removed + 1
@@ -738,6 +769,7 @@ local function run_once(quire, out_dir, o)
   sum.seconds = core.clock() - t0
   sum.changes = changes
   sum.full = since == nil
+  sum.quick = quick
   return sum
 end
 
@@ -746,7 +778,8 @@ local function report(sum, o)
   for _, c in ipairs(sum.changes) do print((o.dry_run and "would " or "") .. c) end
   print(("%s: %d files %s, %d unchanged (%d rendered again, same bytes), %d removed%s, %d addresses answered 404 (left out), in %.2f s%s")
     :format(o.dry_run and "dry run" or "exported", sum.written, o.dry_run and "to write" or "written", sum.kept + sum.same, sum.same,
-      sum.removed, o.dry_run and " (would be)" or "", sum.left_out, sum.seconds, sum.full and " (full export)" or ""))
+      sum.removed, o.dry_run and " (would be)" or "", sum.left_out, sum.seconds,
+      sum.full and " (full export)" or sum.quick and " (no content changed)" or ""))
   for _, e in ipairs(sum.errors) do io.stderr:write("quire: export failed for ", e, "\n") end
   io.stdout:flush()
   return #sum.errors > 0 and 1 or 0
@@ -780,7 +813,8 @@ function M.main(quire, out_dir, opts)
     i, n = tonumber(i), tonumber(n)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
-      since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"] })
+      since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
+      quick = opts.quick })
   end
   local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end

@@ -14,7 +14,7 @@ local function quote(name) return '"' .. name:gsub('"', '""') .. '"' end
 -- What each store keeps for itself rather than as site data: bookkeeping and search indexes.
 local function own_table(pg, name)
   if name == "schema_migrations" then return true end
-  if pg then return name == "entries_search" end
+  if pg then return name == "entries_search" or name == "quire_search_config" end
   return name:match("^sqlite_") or name:match("^entries_fts") or name:match("^search_")
 end
 

@@ -11,7 +11,8 @@
 --     M.bump_tags(db, tags)                            new cache-tag versions for a list of tags
 --     M.attach(db, tx)                                 the search index's deferred upkeep
 --     M.defer_search(db)                               (FTS5 external content, triggers)
---     M.fts_match(words) and the search_* functions    full-text search (FTS5 MATCH, bm25)
+--     M.fts_match(words, prefix) and the search_* functions  full-text search (FTS5 MATCH, bm25,
+--                                                      the tokenizer of a language)
 --     M.entries_of(db, columns, ids, ...)              entries of a list of ids
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
@@ -57,12 +58,14 @@ end
 local function flush_search(db)
   if not deferring[db] then return end
   deferring[db] = nil
-  -- Entries whose text is back to what the index holds need nothing.
-  db:exec("INSERT INTO entries_fts (entries_fts, rowid, title, body) SELECT 'delete', p.id, p.title, p.body"
-    .. " FROM search_pending p LEFT JOIN entries e ON e.id = p.id"
-    .. " WHERE p.title IS NOT NULL AND (e.id IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body)")
-  db:exec("INSERT INTO entries_fts (rowid, title, body) SELECT e.id, e.title, e.body FROM search_pending p JOIN entries e ON e.id = p.id"
-    .. " WHERE p.title IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body")
+  -- Entries whose text is back to what the index holds need nothing. (entries_search: the text
+  -- as the index takes it, the standfirst out of the fields; db/migrations/0016.)
+  db:exec("INSERT INTO entries_fts (entries_fts, rowid, title, standfirst, body) SELECT 'delete', p.id, p.title, p.standfirst, p.body"
+    .. " FROM search_pending p LEFT JOIN entries_search e ON e.id = p.id"
+    .. " WHERE p.title IS NOT NULL AND (e.id IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body OR e.standfirst IS NOT p.standfirst)")
+  db:exec("INSERT INTO entries_fts (rowid, title, standfirst, body) SELECT e.id, e.title, e.standfirst, e.body"
+    .. " FROM search_pending p JOIN entries_search e ON e.id = p.id"
+    .. " WHERE p.title IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body OR e.standfirst IS NOT p.standfirst")
   db:exec("DELETE FROM search_pending")
   db:exec("DELETE FROM search_deferred")
 end
@@ -72,45 +75,83 @@ function M.attach(db, tx)
   tx:on_commit(function() flush_search(db) end)
 end
 
--- Full-text search. words: the words of a query (quire.content.search checks them); the match
--- is every word, each as a phrase of the tokens the index splits it into.
-function M.fts_match(words)
+-- Full-text search (db/migrations/0016: columns title, standfirst, body). words: the words and
+-- phrases of a query (quire.content.search checks them); the match is every one, each a phrase
+-- of the tokens the index splits it into; with prefix, the last one's last token is a prefix.
+function M.fts_match(words, prefix)
   local terms = {}
   for i = 1, #words do terms[i] = '"' .. words[i]:gsub('"', '""') .. '"' end
+  if prefix and #terms > 0 then terms[#terms] = terms[#terms] .. "*" end
   return table.concat(terms, " "), terms
 end
 -- Whether more than n entries match (one step past them along the index).
 function M.search_more_than(db, match, n)
   return db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?", match, n) ~= nil
 end
+-- How many entries match, counting no further than n.
+function M.search_count_upto(db, match, n)
+  return db:value("SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)", match, n)
+end
 -- The ids of the newest n matches, newest first.
 function M.search_window(db, match, n)
   return db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?", match, n)
 end
--- The matches ranked by bm25 (titles weigh 5, the body 1), as columns plus rank (smaller is
--- better); filter: " AND ..." over e, with its parameters.
-function M.search_ranked(db, columns, match, filter, fparams, limit, offset)
+-- At most limit matches as columns plus: chars (the body's length), body (bm25 over the body
+-- alone, smaller is better), in_title and in_standfirst (below 0 when the column matched);
+-- filter: " AND ..." over e, with its parameters.
+function M.search_scored(db, columns, match, filter, fparams, limit)
   local n = #fparams
   local args = { match, table.unpack(fparams, 1, n) }
-  args[n + 2], args[n + 3] = limit, offset
-  return db:rows(columns .. ", bm25(entries_fts, 5.0, 1.0) AS rank FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid"
-    .. " WHERE entries_fts MATCH ?" .. filter .. " ORDER BY rank, e.id LIMIT ? OFFSET ?", table.unpack(args, 1, n + 3))
+  args[n + 2] = limit
+  return db:rows(columns .. ", length(e.body) AS chars, bm25(entries_fts, 0, 0, 1) AS body,"
+    .. " bm25(entries_fts, 1, 0, 0) AS in_title, bm25(entries_fts, 0, 1, 0) AS in_standfirst"
+    .. " FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?" .. filter .. " LIMIT ?",
+    table.unpack(args, 1, n + 2))
 end
-function M.search_count(db, match, filter, fparams)
-  return db:value("SELECT count(*) FROM entries_fts CROSS JOIN entries e ON e.id = entries_fts.rowid WHERE entries_fts MATCH ?" .. filter,
-    match, table.unpack(fparams))
-end
--- The set of ids >= lo whose title matches.
-function M.search_in_title(db, match, lo)
+-- The set of ids >= lo (0: all) that match and have term (or, without it, the whole match) in column.
+function M.search_in_column(db, match, column, term, lo)
   local set = {}
-  for _, r in ipairs(db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? AND rowid >= ?", "title : (" .. match .. ")", lo)) do
+  local q = term and ("(%s) AND %s : %s"):format(match, column, term) or ("%s : (%s)"):format(column, match)
+  for _, r in ipairs(db:rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ? AND rowid >= ?", q, lo or 0)) do
     set[r.id] = true
   end
   return set
 end
--- The snippet of entry id around the matches: the text with each match between \2 and \3.
+-- The snippet of entry id's body around the matches (its opening when only the title or the
+-- standfirst matched): the text with each match between \2 and \3.
 function M.search_snippet(db, match, id)
-  return db:value("SELECT snippet(entries_fts, -1, char(2), char(3), '…', 16) FROM entries_fts WHERE entries_fts MATCH ? AND rowid = ?", match, id)
+  return db:value("SELECT snippet(entries_fts, 2, char(2), char(3), '…', 16) FROM entries_fts WHERE entries_fts MATCH ? AND rowid = ?", match, id)
+end
+-- The index's tokenizer for a language: FTS5 stems only English (porter); other languages get
+-- their words as written (unicode61 folds case and accents for all).
+function M.search_tokenizer(language)
+  local base = "unicode61 remove_diacritics 2"
+  if (language or "en"):lower():match("^en") then return "porter " .. base end
+  return base
+end
+-- Rebuilds the index from the entries with the tokenizer of language, unless it has it already.
+-- Returns true when it rebuilt.
+function M.search_use_language(db, language)
+  local want = M.search_tokenizer(language)
+  local function current()
+    local sql = db:value("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries_fts'") or ""
+    return sql:match("tokenize%s*=%s*'([^']*)'")
+  end
+  if current() == want then return false end
+  db:begin()
+  local ok, err = pcall(function()
+    if current() == want then return end -- another process did it meanwhile
+    db:exec("DROP TABLE entries_fts")
+    db:exec(("CREATE VIRTUAL TABLE entries_fts USING fts5(title, standfirst, body, content = 'entries_search',"
+      .. " content_rowid = 'id', tokenize = '%s', prefix = '2 3')"):format(want))
+    db:exec("INSERT INTO entries_fts (entries_fts) VALUES ('rebuild')")
+  end)
+  if not ok then
+    db:rollback()
+    error(err, 0)
+  end
+  db:commit()
+  return true
 end
 
 -- The entries of a list of ids (columns: "SELECT e.x, ..."; filter: " AND ..." over e, with its

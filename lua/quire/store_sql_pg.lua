@@ -39,47 +39,76 @@ end
 function M.defer_search() end
 function M.attach() end
 
--- The words as an array literal: quire_phrases() makes the tsquery on the server, each word
--- the phrase of its tokens, so no query syntax comes from the reader.
-function M.fts_match(words)
+-- The match: "w" (or "p": the last word's last token is a prefix) and the words as an array
+-- literal; quire_match() makes the tsquery on the server, each word the phrase of its tokens,
+-- so no query syntax comes from the reader. terms: one match per word.
+function M.fts_match(words, prefix)
   if #words == 0 then return "", {} end
   local terms = {}
-  for i = 1, #words do terms[i] = array_of_text({ words[i] }) end
-  return array_of_text(words), terms
+  for i = 1, #words do terms[i] = ((prefix and i == #words) and "p" or "w") .. array_of_text({ words[i] }) end
+  return (prefix and "p" or "w") .. array_of_text(words), terms
 end
 function M.search_more_than(db, match, n)
-  return db:value("SELECT id FROM entries_search WHERE doc @@ quire_phrases(?::text[]) ORDER BY id DESC LIMIT 1 OFFSET ?", match, n) ~= nil
+  return db:value("SELECT id FROM entries_search WHERE doc @@ quire_match(?) ORDER BY id DESC LIMIT 1 OFFSET ?", match, n) ~= nil
+end
+function M.search_count_upto(db, match, n)
+  return db:value("SELECT count(*) FROM (SELECT 1 FROM entries_search WHERE doc @@ quire_match(?) LIMIT ?) m", match, n)
 end
 function M.search_window(db, match, n)
-  return db:rows("SELECT id FROM entries_search WHERE doc @@ quire_phrases(?::text[]) ORDER BY id DESC LIMIT ?", match, n)
+  return db:rows("SELECT id FROM entries_search WHERE doc @@ quire_match(?) ORDER BY id DESC LIMIT ?", match, n)
 end
--- ts_rank with titles (weight A) five times the body (B); negated, so smaller is better as
--- with bm25.
-local RANK = "-ts_rank('{0, 0, 0.2, 1}', s.doc, q.q) AS rank"
-function M.search_ranked(db, columns, match, filter, fparams, limit, offset)
+-- Per column (title A, standfirst B, body C: db/pg/0016) a ts_rank of that weight alone,
+-- negated: below 0 when the column matched, smaller is better, as the SQLite side's bm25.
+function M.search_scored(db, columns, match, filter, fparams, limit)
   local n = #fparams
   local args = { match, table.unpack(fparams, 1, n) }
-  args[n + 2], args[n + 3] = limit, offset
-  return db:rows(columns .. ", " .. RANK .. " FROM (SELECT quire_phrases(?::text[]) AS q) q"
-    .. " JOIN entries_search s ON s.doc @@ q.q JOIN entries e ON e.id = s.id WHERE true" .. filter
-    .. " ORDER BY rank, e.id LIMIT ? OFFSET ?", table.unpack(args, 1, n + 3))
+  args[n + 2] = limit
+  return db:rows(columns .. ", length(e.body) AS chars, -ts_rank('{0, 1, 0, 0}', s.doc, q.q) AS body,"
+    .. " -ts_rank('{0, 0, 0, 1}', s.doc, q.q) AS in_title, -ts_rank('{0, 0, 1, 0}', s.doc, q.q) AS in_standfirst"
+    .. " FROM (SELECT quire_match(?) AS q) q JOIN entries_search s ON s.doc @@ q.q JOIN entries e ON e.id = s.id WHERE true"
+    .. filter .. " LIMIT ?", table.unpack(args, 1, n + 2))
 end
-function M.search_count(db, match, filter, fparams)
-  return db:value("SELECT count(*) FROM entries_search s JOIN entries e ON e.id = s.id"
-    .. " WHERE s.doc @@ quire_phrases(?::text[])" .. filter, match, table.unpack(fparams))
-end
-function M.search_in_title(db, match, lo)
-  local set = {}
-  for _, r in ipairs(db:rows("SELECT id FROM entries_search WHERE ts_filter(doc, '{a}') @@ quire_phrases(?::text[]) AND id >= ?", match, lo)) do
-    set[r.id] = true
+local WEIGHT = { title = "{a}", standfirst = "{b}", body = "{c}" }
+function M.search_in_column(db, match, column, term, lo)
+  local w = WEIGHT[column] or error("no search column " .. tostring(column), 2)
+  local set, rows = {}, nil
+  if term then
+    rows = db:rows("SELECT id FROM entries_search WHERE doc @@ quire_match(?) AND ts_filter(doc, ?) @@ quire_match(?) AND id >= ?",
+      match, w, term, lo or 0)
+  else
+    rows = db:rows("SELECT id FROM entries_search WHERE ts_filter(doc, ?) @@ quire_match(?) AND id >= ?", w, match, lo or 0)
   end
+  for _, r in ipairs(rows) do set[r.id] = true end
   return set
 end
--- The passage around the matches, from the body, else the title; matches between \2 and \3.
+-- The passage of the body around the matches (its opening when none is in the body); matches
+-- between \2 and \3.
 function M.search_snippet(db, match, id)
-  return db:value("SELECT ts_headline(quire_search_language(), CASE WHEN ts_filter(s.doc, '{b}') @@ q.q THEN e.body ELSE e.title END, q.q,"
+  return db:value("SELECT ts_headline(quire_search_language(), e.body, q.q,"
     .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=6, ShortWord=0')"
-    .. " FROM (SELECT quire_phrases(?::text[]) AS q) q, entries e JOIN entries_search s ON s.id = e.id WHERE e.id = ?", match, id)
+    .. " FROM (SELECT quire_match(?) AS q) q, entries e WHERE e.id = ?", match, id)
+end
+-- The text search configuration for a language: English stemmed, others as written (both fold
+-- case and accents), as the SQLite side's tokenizers.
+function M.search_tokenizer(language)
+  if (language or "en"):lower():match("^en") then return "quire_english" end
+  return "quire"
+end
+-- Sets the configuration of language and rebuilds the index when it changed; true when it did.
+function M.search_use_language(db, language)
+  local want = M.search_tokenizer(language)
+  if db:value("SELECT language FROM quire_search_config") == want then return false end
+  db:begin()
+  local ok, err = pcall(function()
+    db:exec("UPDATE quire_search_config SET language = ?", want)
+    db:exec("UPDATE entries_search s SET doc = quire_entry_doc(e.title, e.fields, e.body) FROM entries e WHERE e.id = s.id")
+  end)
+  if not ok then
+    db:rollback()
+    error(err, 0)
+  end
+  db:commit()
+  return true
 end
 
 function M.entries_of(db, columns, ids, filter, fparams)

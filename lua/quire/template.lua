@@ -42,6 +42,16 @@ function M.new(site)
     return config ~= nil and config.dev == true
   end
 
+  -- A template file's {{#_}}msgid{{/_}} sections are translated once, as it is compiled (the
+  -- site's language is fixed for the life of a process), so pages pay nothing per render; the
+  -- `_` lambda in every view does the same for templates from other sources.
+  local lambda = require("quire.i18n").lambda
+  local function translated(src)
+    if not src:find("{{#_}}", 1, true) then return src end
+    local tr = lambda()
+    return (src:gsub("{{#_}}(.-){{/_}}", tr))
+  end
+
   local function compile(src, name)
     compiles = compiles + 1
     return template_compile(src, name)
@@ -107,7 +117,7 @@ function M.new(site)
     if entry and entry.path == path and entry.mtime == mtime and entry.size == size then return entry.tpl end
     local src, err = read_file(path)
     if not src then error(("cannot read template %s: %s"):format(path, err), 0) end
-    local tpl = compile(src, path)
+    local tpl = compile(translated(src), path)
     if not entry then nfiles = nfiles + 1 end
     files[name] = { tpl = tpl, path = path, mtime = mtime, size = size }
     return tpl
@@ -129,7 +139,15 @@ function M.new(site)
     return nil, (" (looked in %sthe template folders: %s)"):format(partials and "opts.partials and " or "", where())
   end
 
+  -- Every view gets the translating lambda `_` ({{#_}}Related Posts{{/_}}: quire.i18n).
+  local translate = require("quire.i18n").lambda
+  local function with_lambda(view)
+    if type(view) == "table" and rawget(view, "_") == nil then view._ = translate() end
+    return view
+  end
+
   local function render(tpl, view, opts, level)
+    view = with_lambda(view)
     local is_dev = dev()
     if opts == nil then
       check_dirs()
@@ -166,7 +184,7 @@ function M.new(site)
     if entry and opts == nil and site.template_dirs == seen_list and #seen_list == seen_n then
       local config = site.config
       if not (config and config.dev == true) then
-        return template_render(entry.tpl, view, resolver, nil, false, shared)
+        return template_render(entry.tpl, with_lambda(view), resolver, nil, false, shared)
       end
     end
     if not valid_name(name) then error(("bad template name %q"):format(tostring(name)), 2) end

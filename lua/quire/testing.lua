@@ -46,6 +46,9 @@ function M.site(opts)
     db:close()
     lines[#lines + 1] = ("database = %q"):format(pg_url)
   end
+  for _, k in ipairs { "timezone", "language", "strings" } do
+    if opts[k] then lines[#lines + 1] = k .. " = " .. serialize(opts[k]) end
+  end
   for plugin, settings in pairs(opts.settings or {}) do
     lines[#lines + 1] = ("%s = %s"):format(plugin, serialize(settings))
   end

@@ -30,7 +30,8 @@ local ENTRY_ORDER = { "id", "type", "slug", "title", "status", "author", "sectio
 -- Tables exported by their own files (above), and tables not exported at all.
 local OWN = { users = true, entries = true, comments = true, entry_terms = true }
 local SKIP = { schema_migrations = true, cache_tags = true, hits = true, sessions = true, search_deferred = true,
-  search_deferred_never = true, search_pending = true, entry_counts = true }
+  search_deferred_never = true, search_pending = true, entry_counts = true,
+  entry_views = true, most_read = true } -- page views kept two days, and the rankings made from them
 -- Columns kept by triggers from other rows (db/migrations/0010_scale.sql): exported as they are,
 -- never imported (the triggers count them again as the entries come in).
 local DERIVED = { terms = { listed = true } }
@@ -568,6 +569,11 @@ function M.import(quire, dir)
     return nil
   end
 
+  -- Tables whose rows are not in yet while a table imported before them refers to them (the
+  -- media library, imported before the entries that name its images): such references are
+  -- written once those rows are in (set_deferred).
+  local deferred_parents, deferred = {}, {}
+
   -- One row of a generic table: foreign keys translated; the row's own id kept when free.
   -- later: { column = old id } for references to rows of the same table, set once it is in.
   local function import_row(name, cols, rowid_alias, row, lineno, later)
@@ -579,6 +585,7 @@ function M.import(quire, dir)
       if map and v and map[v] then row[soft.column] = map[v] end
     end
     local pending -- references to rows of this table: set once they are all in
+    local pending_parents -- references to rows of a table not imported yet (deferred_parents)
     for _, fk in ipairs(refs[name]) do
       local v = nonnull(row[fk.col])
       if v ~= nil and fk.parent == name then
@@ -591,7 +598,10 @@ function M.import(quire, dir)
     for _, fk in ipairs(refs[name]) do
       local v = nonnull(row[fk.col])
       local map = maps[fk.parent]
-      if v ~= nil and map and fk.parent ~= name then
+      if v ~= nil and deferred_parents[fk.parent] then
+        pending_parents = pending_parents or {}
+        pending_parents[fk.col] = { parent = fk.parent, old = v }
+      elseif v ~= nil and map and fk.parent ~= name then
         local new = map[v]
         if new == nil and not db:value("SELECT 1 FROM " .. quote(fk.parent) .. " WHERE " .. (fk.target and quote(fk.target) or "rowid") .. " = ?", v) then
           errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
@@ -627,6 +637,7 @@ function M.import(quire, dir)
       end
     end
     for col in pairs(pending or {}) do row[col] = cjson.null end
+    for col in pairs(pending_parents or {}) do row[col] = cjson.null end
     local names, marks, values = {}, {}, {}
     for _, c in ipairs(cols) do
       local v = row[c]
@@ -653,6 +664,22 @@ function M.import(quire, dir)
       maps[name][old_id] = new_id
     end
     if pending and n == 1 then later[#later + 1] = { id = new_id, refs = pending, line = lineno } end
+    if pending_parents and n == 1 then deferred[#deferred + 1] = { table = name, id = new_id, refs = pending_parents, line = lineno } end
+  end
+
+  -- Writes the references deferred_parents held back, now that their rows are in.
+  local function set_deferred()
+    for _, d in ipairs(deferred) do
+      for col, ref in pairs(d.refs) do
+        local new = (maps[ref.parent] or {})[math.tointeger(ref.old) or ref.old]
+        if new == nil and not db:value("SELECT 1 FROM " .. quote(ref.parent) .. " WHERE rowid = ?", ref.old) then
+          errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
+            :format(dir, d.table, d.line, col, tostring(ref.old), ref.parent))
+        end
+        db:exec(("UPDATE %s SET %s = ? WHERE rowid = ?"):format(quote(d.table), quote(col)), new or ref.old, d.id)
+      end
+    end
+    deferred, deferred_parents = {}, {}
   end
 
   local function import_table(name)
@@ -661,7 +688,7 @@ function M.import(quire, dir)
     local later = {}
     each_line(("%s/tables/%s.jsonl"):format(dir, name), function(row, i)
       if type(row) ~= "table" then errors.raise("invalid", ("%s/tables/%s.jsonl:%d: a row is a JSON object"):format(dir, name, i)) end
-      local skip = name == "revisions" and not created[maps.entries[math.tointeger(row.entry_id)] or -1]
+      local skip = (name == "revisions" and not created[maps.entries[math.tointeger(row.entry_id)] or -1])
       if not skip then import_row(name, cols, rowid_alias, row, i, later) end
     end)
     local map = maps[name] or {}
@@ -691,8 +718,12 @@ function M.import(quire, dir)
         nusers = nusers + 1
       end
     end
-    -- Terms first, with their ids: the entries find theirs by name.
+    -- Terms first, with their ids: the entries find theirs by name; and the media library, which
+    -- entries' media fields (hero_media) must find when they are checked (its rows' entry_id is
+    -- written once the entries are in).
     import_table("terms")
+    deferred_parents.entries = true
+    import_table("media")
     local revisions_seq = db:value("SELECT seq FROM sqlite_sequence WHERE name = 'revisions'")
     for _, r in ipairs(records) do
       local trashed = r.status == "trash"
@@ -761,8 +792,9 @@ function M.import(quire, dir)
       if math.tointeger(c.id) then maps.comments[math.tointeger(c.id)] = id end
       extras[#extras + 1] = { table = "comments", id = id, columns = c.columns }
     end
+    set_deferred()
     for _, name in ipairs(tables) do
-      if name ~= "terms" then import_table(name) end
+      if name ~= "terms" and name ~= "media" then import_table(name) end
     end
     -- Last, the columns of users, entries and comments that their files carry in "columns"
     -- (once every row they may refer to is in).

@@ -160,6 +160,20 @@ function M.check_text(errs, field, v, rule, limits)
   return nil
 end
 
+-- check_text with rule and limits bound, its limits looked up once: for the columns a bulk run
+-- checks on every save. checker(errs, field, v) returns what check_text returns.
+function M.text_checker(rule, limits)
+  local required = rule.required or rule.blank
+  local max_chars, max_bytes = limit_of(rule.max_chars, limits), (limit_of(rule.max_bytes, limits))
+  return function(errs, field, v)
+    local problem, n, pos = text_check(v, required, max_chars, max_bytes)
+    if problem == nil then return v, n end
+    local message = M.text_message(problem, n, pos, v, rule, limits)
+    if message then errs[#errs + 1] = { field = field, message = message } end
+    return nil
+  end
+end
+
 -- Checks one value; returns the normalised value or nil, message.
 local function check_value(f, v, ctx)
   local t = f.type

@@ -70,7 +70,8 @@ function M.new(site)
     return row and copy(row)
   end
 
-  -- Stores an argon2id hash of password (never the password).
+  -- Stores an argon2id hash of password (never the password) and ends the user's sessions: a
+  -- password changed because it leaked must not leave the thief signed in.
   function api.set_password(id, password)
     if type(password) ~= "string" or #password < 10 or #password > 1024 then
       errors.raise("invalid", "a password is 10 to 1024 bytes")
@@ -80,6 +81,7 @@ function M.new(site)
       if db:exec("UPDATE users SET password_hash = ? WHERE id = ?", hash, id) == 0 then
         errors.raise("not_found", ("no user %s"):format(tostring(id)))
       end
+      db:exec("DELETE FROM sessions WHERE user_id = ?", id)
       return true
     end)
   end

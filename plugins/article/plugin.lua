@@ -24,7 +24,9 @@ return quire.plugin {
 
     -- "Lisbon", "March 4, 2026" -> the dateline span, escaped.
     local function dateline(place, date)
-      return ('<span class="dateline">%s, %s –</span> '):format(quire.html.escape(place), quire.html.escape(date))
+      -- The separators are the language's ("%s، %s –" in Arabic).
+      return ('<span class="dateline">%s</span> '):format(quire.i18n.pgettext("dateline", "%s, %s –")
+        :format(quire.html.escape(place), quire.html.escape(date)))
     end
 
     -- On the body, not the page, so feeds carry the dateline too.

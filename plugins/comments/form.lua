@@ -6,6 +6,7 @@ local NOT_TEXT = "This is not valid text (UTF-8). Please type it again."
 
 return function(site)
   local settings = site.settings
+  local _ = quire.i18n.gettext
   local M = {}
   M.max_bytes = quire.site.config.limits.comment_max
 
@@ -79,19 +80,19 @@ return function(site)
     local errors, n = {}, 0
     local function err(field, msg) errors[field] = msg; n = n + 1 end
     not_text = not_text or {}
-    if not_text.name then err("name", NOT_TEXT)
-    elseif values.name == "" then err("name", "Please enter your name.")
-    elseif utf8.len(values.name) > 200 then err("name", "Please use at most 200 characters.") end
-    if not_text.email then err("email", NOT_TEXT)
-    elseif values.email == "" then err("email", "Please enter your email address. It will not be published.")
-    elseif not valid_email(values.email) then err("email", "Please enter a valid email address, like name@example.org.") end
-    if not_text.url then err("url", NOT_TEXT)
+    if not_text.name then err("name", _(NOT_TEXT))
+    elseif values.name == "" then err("name", _("Please enter your name."))
+    elseif utf8.len(values.name) > 200 then err("name", _("Please use at most 200 characters.")) end
+    if not_text.email then err("email", _(NOT_TEXT))
+    elseif values.email == "" then err("email", _("Please enter your email address. It will not be published."))
+    elseif not valid_email(values.email) then err("email", _("Please enter a valid email address, like name@example.org.")) end
+    if not_text.url then err("url", _(NOT_TEXT))
     elseif values.url ~= "" and not (values.url:match("^https?://[^%s%c]+$") and #values.url <= 2000) then
-      err("url", "Please enter a web address starting with http:// or https://, or leave it empty.")
+      err("url", _("Please enter a web address starting with http:// or https://, or leave it empty."))
     end
-    if not_text.comment then err("comment", NOT_TEXT)
-    elseif values.comment == "" then err("comment", "Please write a comment.")
-    elseif #values.comment > M.max_bytes then err("comment", ("Please keep your comment under %d characters."):format(M.max_bytes)) end
+    if not_text.comment then err("comment", _(NOT_TEXT))
+    elseif values.comment == "" then err("comment", _("Please write a comment."))
+    elseif #values.comment > M.max_bytes then err("comment", _("Please keep your comment under %d characters."):format(M.max_bytes)) end
     return errors, n
   end
 

@@ -31,6 +31,7 @@ return quire.plugin {
     skip_types = { "page" },   -- content types without a comment form (their approved comments show)
   },
   setup = function(site)
+    local _ = quire.i18n.gettext
     local settings = site.settings
     local form = site:require("form")(site)
     local moderation = site:require("moderation")(site)
@@ -86,31 +87,31 @@ return quire.plugin {
       local window = settings.rate_window_minutes * 60
       if quire.hits.add("comment:" .. form.client_key(req), window) > settings.rate_limit then
         res:header("retry-after", tostring(window))
-        return reject(429, ("You have sent too many comments. Please wait %d minutes and try again."):format(settings.rate_window_minutes))
+        return reject(429, _("You have sent too many comments. Please wait %d minutes and try again."):format(settings.rate_window_minutes))
       end
       if not form.same_site(req) then
-        return reject(403, "This form was sent from another site, so it was not accepted.")
+        return reject(403, _("This form was sent from another site, so it was not accepted."))
       end
       local token_entry, issued, why = form.check_token(posted.token)
       if why == "expired" then
-        return reject(403, "This form had expired. Please check your comment and send it again.")
+        return reject(403, _("This form had expired. Please check your comment and send it again."))
       elseif token_entry ~= entry.id then
-        return reject(403, "This form could not be verified. Please send it again.")
+        return reject(403, _("This form could not be verified. Please send it again."))
       end
       if posted.homepage and posted.homepage ~= "" then
         -- The honeypot was filled: a script. Look like success, keep nothing.
         return res:redirect(quire.content.url(entry))
       end
       if os.time() - issued < settings.min_seconds then
-        return reject(422, "That was quick! Please take a moment, then send your comment again.")
+        return reject(422, _("That was quick! Please take a moment, then send your comment again."))
       end
       if not moderation.is_open(entry) then
-        return reject(403, "Comments are closed on this article.")
+        return reject(403, _("Comments are closed on this article."))
       end
 
       local errors, n = form.validate(values, req.form_invalid)
       if n > 0 then
-        return reject(422, n == 1 and "Please correct the error below." or ("Please correct the %d errors below."):format(n), errors)
+        return reject(422, (quire.i18n.ngettext("Please correct the error below.", "Please correct the %d errors below.", n):gsub("%%d", tostring(n))), errors)
       end
 
       local ok, id = pcall(quire.comments.create, {
@@ -121,7 +122,7 @@ return quire.plugin {
       if not ok then
         local errs = form.store_errors(id)
         if not errs then error(id, 0) end
-        return reject(422, "Please correct the errors below.", errs)
+        return reject(422, _("Please correct the errors below."), errs)
       end
       res.private = true
       return res:redirect("/comment/" .. id)
@@ -136,7 +137,7 @@ return quire.plugin {
         res.private = true
         return res:redirect(quire.content.url(entry) .. "#comment-" .. c.id)
       end
-      view.render_entry(res, entry, 200, { notice = "Thank you. Your comment is awaiting moderation and will appear once approved." },
+      view.render_entry(res, entry, 200, { notice = _("Thank you. Your comment is awaiting moderation and will appear once approved.") },
         { robots = "noindex" })
     end)
 

@@ -1,12 +1,9 @@
 -- What readers see: the approved thread, the form in its states, counts, and the entry page
 -- with the comment section.
-local MONTHS = { "January", "February", "March", "April", "May", "June", "July", "August",
-  "September", "October", "November", "December" }
-
+-- A comment's time in the site's zone and language: "June 16, 2023 at 09:30".
 local function when(stamp)
-  local y, m, d, hh, mm = stamp:match("^(%d+)%-(%d+)%-(%d+)T(%d+):(%d+)")
-  if not y then return { iso = stamp, human = stamp } end
-  return { iso = stamp, human = ("%s %d, %s at %s:%s"):format(MONTHS[tonumber(m)], tonumber(d), y, hh, mm) }
+  if not quire.time.epoch(stamp) then return { iso = stamp, human = stamp } end
+  return { iso = quire.time.to_local(stamp), human = quire.time.format_local(stamp, "datetime") }
 end
 
 return function(site, form, moderation)
@@ -14,8 +11,8 @@ return function(site, form, moderation)
   local M = {}
 
   function M.count_label(n)
-    if n == 0 then return "No Comments" end
-    return n == 1 and "1 Comment" or (n .. " Comments")
+    if n == 0 then return quire.i18n.gettext("No Comments") end
+    return (quire.i18n.ngettext("%d Comment", "%d Comments", n):gsub("%%d", tostring(n)))
   end
 
   -- Approved comments of an entry as a tree: { items = {...} } or false, the count, and each
@@ -34,10 +31,11 @@ return function(site, form, moderation)
     for _, c in ipairs(rows) do
       local d = depth_of(c)
       local body = quire.html.sanitize(quire.markdown.render(c.body, { untrusted = true }), "comment")
+      local stamp = when(c.created_at)
       local v = {
         id = c.id, author_name = c.author_name,
         author_url = c.author_url and quire.url.safe(c.author_url, { "http", "https" }) or false,
-        body_html = body, iso = when(c.created_at).iso, human = when(c.created_at).human,
+        body_html = body, iso = stamp.iso, human = stamp.human,
         reply_url = (open and d < settings.max_depth) and ("/comment/" .. c.id .. "/reply#respond") or false,
         replies = false, -- false, not nil: Mustache must not find the parent's replies
       }
@@ -69,8 +67,15 @@ return function(site, form, moderation)
     local values = state.values or {}
     local errors = state.errors or {}
     local parent = state.parent
+    -- The summary lists each problem as a link to its field, in the form's order.
+    local list = {}
+    for _, f in ipairs({ { "name", "comment-name", "Name" }, { "email", "comment-email", "Email" },
+      { "url", "comment-url", "Website" }, { "comment", "comment-body", "Comment" } }) do
+      if errors[f[1]] then list[#list + 1] = { field = f[2], label = f[3], message = errors[f[1]] } end
+    end
     return {
-      action = "/comments", entry_id = entry.id, token = form.new_token(entry.id), max_length = form.max_bytes,
+      -- The answer lands on #comment-status: the error summary, or the notice after a post.
+      action = "/comments#comment-status", entry_id = entry.id, token = form.new_token(entry.id), max_length = form.max_bytes,
       parent = parent and { id = parent.id, name = parent.author_name, cancel_url = quire.content.url(entry) } or false,
       values = { name = values.name or "", email = values.email or "", url = values.url or "", comment = values.comment or "" },
       errors = {
@@ -78,6 +83,7 @@ return function(site, form, moderation)
         url = errors.url or false, comment = errors.comment or false,
       },
       summary = state.summary or false,
+      error_list = #list > 0 and { items = list } or false,
     }
   end
 

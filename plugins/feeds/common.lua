@@ -1,11 +1,8 @@
 -- What the feeds, sitemaps and page heads share: absolute addresses, the site's language and
--- description, RFC 822 dates, plain-text summaries of entries, an entry's author.
+-- description, machine dates with the site's offset, plain-text summaries of entries, an entry's author.
 return function(site)
   local settings = site.settings
   local M = {}
-
-  local DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
-  local MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
 
   local function base() return (quire.site.base_url or ""):gsub("/+$", "") end
   local function absolute(path) return path and (base() .. path) or nil end
@@ -13,14 +10,10 @@ return function(site)
   local function lang() return quire.filters.apply("site.lang", "en") end
   local function description() return settings.description ~= "" and settings.description or quire.site.name end
 
-  -- "2023-06-16T09:30:00Z" -> "Fri, 16 Jun 2023 09:30:00 +0000" (RFC 822, as RSS wants it)
-  local function rfc822(stamp)
-    local epoch = stamp and quire.time.epoch(stamp)
-    if not epoch then return nil end
-    local wday = (epoch // 86400 + 4) % 7 + 1 -- 1970-01-01 was a Thursday
-    local y, m, d, hms = stamp:match("^(%d+)%-(%d+)%-(%d+)T([%d:]+)Z$")
-    return ("%s, %s %s %s %s +0000"):format(DAYS[wday], d, MONTHS[tonumber(m)], y, hms)
-  end
+  -- Machine dates carry the site's offset (site.lua timezone): RFC 822 for RSS ("Wed, 01 Jul
+  -- 2026 01:30:00 +0200"), RFC 3339 for Atom, JSON Feed and JSON-LD ("2026-07-01T01:30:00+02:00").
+  local function rfc822(stamp) return stamp and quire.time.epoch(stamp) and quire.time.rfc822(stamp) or nil end
+  local function rfc3339(stamp) return stamp and quire.time.epoch(stamp) and quire.time.to_local(stamp) or stamp end
 
   -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
   local function plain(md, max)
@@ -45,6 +38,6 @@ return function(site)
   end
 
   M.absolute, M.lang, M.description = absolute, lang, description
-  M.rfc822, M.plain, M.summary, M.author_of = rfc822, plain, summary, author_of
+  M.rfc822, M.rfc3339, M.plain, M.summary, M.author_of = rfc822, rfc3339, plain, summary, author_of
   return M
 end

@@ -56,8 +56,8 @@ return function(site, common)
     meta(m, "property", "og:url", url)
     meta(m, "property", "og:site_name", quire.site.name)
     meta(m, "property", "og:image", image)
-    meta(m, "property", "article:published_time", entry.published_at)
-    meta(m, "property", "article:modified_time", entry.updated_at)
+    meta(m, "property", "article:published_time", common.rfc3339(entry.published_at))
+    meta(m, "property", "article:modified_time", common.rfc3339(entry.updated_at))
     meta(m, "property", "article:section", entry.section)
     for _, t in ipairs(entry.tags) do meta(m, "property", "article:tag", t) end
     meta(m, "name", "twitter:card", image and "summary_large_image" or "summary")
@@ -70,7 +70,7 @@ return function(site, common)
       ["@context"] = "https://schema.org",
       ["@type"] = settings.jsonld_types[entry.type] or "Article",
       headline = entry.title, description = desc, url = url, mainEntityOfPage = url,
-      datePublished = entry.published_at, dateModified = entry.updated_at,
+      datePublished = common.rfc3339(entry.published_at), dateModified = common.rfc3339(entry.updated_at),
       author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
       publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/") },
       image = image or nil, articleSection = entry.section,

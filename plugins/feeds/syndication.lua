@@ -49,9 +49,10 @@ return function(site, common, skip)
     local items = feed_items(latest(scope))
     local updated = items[1] and items[1].updated or quire.time.now()
     for _, it in ipairs(items) do if it.updated > updated then updated = it.updated end end
+    for _, it in ipairs(items) do it.published, it.updated = common.rfc3339(it.published), common.rfc3339(it.updated) end
     return {
       title = scope.title, description = description(), lang = lang(), link = absolute(scope.path .. "/"),
-      self = absolute(scope.path .. "/" .. file), updated = updated, updated_rfc822 = rfc822(updated),
+      self = absolute(scope.path .. "/" .. file), updated = common.rfc3339(updated), updated_rfc822 = rfc822(updated),
       site_name = quire.site.name, items = items,
     }
   end

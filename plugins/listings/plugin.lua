@@ -1,11 +1,19 @@
 -- Index pages with pagination: the home page (/, /page/N), sections (/section/SLUG), tags
--- (/tag/SLUG) and authors (/author/LOGIN), newest first.
+-- (/tag/SLUG) and authors (/author/LOGIN), newest first. With `front` (the default) the home
+-- page and each section's first page are edited fronts (front.lua); /latest lists everything.
 return quire.plugin {
   name = "listings", version = "1.0", requires = { "theme" },
   settings = {
     per_page = 10,
     home_title = "Latest",
     skip_types = { "page" },
+    front = true,                   -- the home page and section pages as edited fronts
+    front_top = 4,                  -- top stories under the lead
+    front_sections = {},            -- section blocks on the home page, in order (default: every section)
+    front_section_items = 4,        -- stories per section block
+    front_opinion_type = "opinion", -- the content type of the opinion column (false: none)
+    front_opinion_items = 4,
+    most_read = 5,                  -- the sidebar's most read (0: none)
   },
   setup = function(site)
     local settings = site.settings
@@ -22,6 +30,8 @@ return quire.plugin {
       for _, t in ipairs(quire.content.types()) do if not skip[t] then out[#out + 1] = t end end
       return out
     end
+
+    local front = site:require("front")(site, listed_types)
 
     local function cursor_of(e)
       return e.published_at:gsub("[^%d]", "") .. "-" .. e.id
@@ -69,11 +79,17 @@ return quire.plugin {
         items = quire.filters.apply("view.list", items), empty = #items == 0,
         pagination = (newer or older) and {
           page = false, pages = false, prev = newer and url("newer", newer) or false, next = older and url("older", older) or false,
-          prev_label = "Newer", next_label = "Older", -- lists run newest first
+          prev_label = quire.i18n.gettext("Newer"), next_label = quire.i18n.gettext("Older"), -- lists run newest first
         } or false,
       }
+      if info.front then
+        view.front = info.front
+        if info.kind == "home" then view.page_title = quire.site.name end
+        view.pagination = view.pagination and { page = false, pages = false, prev = false, next = view.pagination.next,
+          prev_label = false, next_label = quire.i18n.gettext("Older stories") }
+      end
       view = quire.filters.apply("view.page", view)
-      res:render("list", view)
+      res:render(info.front and "front" or "list", view)
     end
 
     -- Serves one list: the first page, an older or newer page, or an old /page/N address (sent
@@ -102,6 +118,15 @@ return quire.plugin {
         entries, newer, older = {}, false, false
       end
       if dir == "newer" and not newer then return res:redirect(base, 302) end -- the head of the list
+      if not dir and info.front then
+        -- A front: its blocks instead of the list's first page; "Older stories" goes on to the
+        -- list's second page (the same address the plain list links to).
+        info.front = info.front()
+        newer = false
+        entries = {}
+      else
+        info.front = nil
+      end
       render(res, base, dir, req.params.cursor, entries, newer, older, info)
     end
 
@@ -116,8 +141,15 @@ return quire.plugin {
     end
 
     routes("/", function(req, res, dir)
-      serve(req, res, dir, "/", {}, { heading = settings.home_title, kind = "home" })
+      serve(req, res, dir, "/", {}, { heading = quire.i18n.gettext(settings.home_title), kind = "home",
+        front = settings.front and front.home or nil })
     end)
+    if settings.front then
+      -- Everything, newest first: the list the front page replaced (its next pages are /older/...).
+      routes("/latest", function(req, res, dir)
+        serve(req, res, dir, "/latest", {}, { heading = settings.home_title, kind = "latest" })
+      end)
+    end
 
     -- The display name of a section or tag from its slug (as some entry spells it), or nil.
     local function term_name(kind, slug)
@@ -134,8 +166,9 @@ return quire.plugin {
         if not name then return res:error(404) end
         local path = "/" .. kind .. "/" .. slug
         serve(req, res, dir, path, { [kind] = slug }, {
-          heading = kind == "tag" and ("Tagged: " .. name) or name, kind = kind,
+          heading = kind == "tag" and quire.i18n.gettext("Tagged: %s"):format(name) or name, kind = kind,
           section = kind == "section" and name or nil,
+          front = kind == "section" and settings.front and function() return front.section(name, slug) end or nil,
           feed_scope = { path = path, title = ("%s: %s"):format(quire.site.name, name) },
         })
       end)

@@ -48,13 +48,13 @@ return quire.plugin {
 
     site:filter("view.card", function(card, entry)
       -- The label, unless the card's section already says it.
-      if entry.type == "opinion" and entry.section ~= settings.label then card.type_label = settings.label end
+      if entry.type == "opinion" and entry.section ~= settings.label then card.type_label = quire.i18n.gettext(settings.label) end
       return card
     end)
 
     site:filter("view.entry", function(view, entry)
       if entry.type ~= "opinion" then return view end
-      view.opinion_label = settings.label
+      view.opinion_label = quire.i18n.gettext(settings.label)
       local quote = entry.fields.pull_quote
       if type(quote) == "string" and quote:match("%S") then
         local lead, rest = split_after(view.body_html or "", settings.pull_quote_after)

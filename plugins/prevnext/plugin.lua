@@ -26,7 +26,7 @@ return quire.plugin {
     local function block(id)
       local prev, nxt = quire.content.neighbours(id, { within = settings.within })
       return (prev or nxt) and quire.template.render("prevnext",
-        { prev = link(prev, settings.previous_label), next = link(nxt, settings.next_label) })
+        { prev = link(prev, quire.i18n.gettext(settings.previous_label)), next = link(nxt, quire.i18n.gettext(settings.next_label)) })
     end
 
     site:filter("view.entry", function(view, entry)

@@ -39,7 +39,7 @@ return quire.plugin {
         if i > s.limit then break end
         items[#items + 1] = quire.filters.apply("view.card", {}, e)
       end
-      return #items > 0 and quire.template.render("related", { title = s.title, items = items })
+      return #items > 0 and quire.template.render("related", { title = quire.i18n.gettext(s.title), items = items })
     end
 
     site:filter("view.entry", function(view, entry)

@@ -48,7 +48,11 @@ return quire.plugin {
           href = ("/share/%s/%d?t=%s"):format(n, id, quire.tokens.sign(PURPOSE, id .. ":" .. n)),
         }
       end
-      return quire.template.render("share", { total = counts.total, total_label = counts.total == 1 and "Share" or "Shares", links = links })
+      -- "Total 5 Shares" with the number in <strong>, in the language's plural form for the count.
+      local n = counts.total
+      local text = quire.template.escape(quire.i18n.ngettext("Total %s Share", "Total %s Shares", n))
+      local total_html = text:gsub("%%s", "<strong>" .. n .. "</strong>", 1)
+      return quire.template.render("share", { total = n, total_html = total_html, links = links })
     end
 
     site:filter("view.entry", function(view, entry)

@@ -32,7 +32,7 @@ return quire.plugin {
       base[i] = {}
       for k, v in pairs(s) do base[i][k] = v end
     end
-    local label = settings.label
+    local label = quire.i18n.gettext(settings.label)
     local function safe_url(u)
       if type(u) ~= "string" then return false end
       local v = checked[u]

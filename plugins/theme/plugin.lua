@@ -10,20 +10,30 @@ return quire.plugin {
   name = "theme", version = "1.0",
   settings = {
     sections = {},   -- section names in the navigation, in order (e.g. { "World", "Business" })
-    lang = "en",     -- the pages' language (<html lang>)
+    lang = "",       -- the pages' language (<html lang>); "": the site's (site.lua language)
     tagline = "",    -- shown under the site name
   },
   setup = function(site)
     local settings = site.settings
-    local MONTHS = { "January", "February", "March", "April", "May", "June", "July", "August",
-      "September", "October", "November", "December" }
+    local _ = quire.i18n.gettext
+    local lang = settings.lang ~= "" and settings.lang or quire.i18n.language():gsub("_", "-")
+    local dir = quire.i18n.dir(lang)
 
-    -- "2023-06-16T09:30:00Z" -> { iso =, human = "June 16, 2023" }
+    -- "2023-06-16T23:30:00Z" -> { iso = "2023-06-17T01:30:00+02:00", human = "June 17, 2023" }: in
+    -- the site's time zone and language (site.lua timezone, language).
+    -- Remembered per stamp (a list page shows the same few days again and again); at most
+    -- DATES_MAX, then started afresh.
+    local DATES_MAX, dates, ndates = 4096, {}, 0
     local function date_view(stamp)
       if type(stamp) ~= "string" then return nil end
-      local y, m, d = stamp:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)")
-      if not y then return nil end
-      return { iso = stamp, human = ("%s %d, %s"):format(MONTHS[tonumber(m)], tonumber(d), y) }
+      local d = dates[stamp]
+      if not d then
+        if not quire.time.epoch(stamp) then return nil end
+        if ndates >= DATES_MAX then dates, ndates = {}, 0 end
+        d = { iso = quire.time.to_local(stamp), human = quire.time.format_local(stamp, "date") }
+        dates[stamp], ndates = d, ndates + 1
+      end
+      return { iso = d.iso, human = d.human } -- a copy: views may be changed by later filters
     end
 
     local function section_view(name)
@@ -45,7 +55,7 @@ return quire.plugin {
       return out
     end
 
-    site:filter("site.lang", function() return settings.lang end)
+    site:filter("site.lang", function() return lang end)
 
     -- The hero image an entry page shows above its body (templates/entry_hero.mustache): a
     -- content type takes these fields with field_sets = { "hero" }.
@@ -65,9 +75,12 @@ return quire.plugin {
 
     site:filter("view.page", function(view)
       view.site = view.site or quire.site
-      view.lang = settings.lang
+      -- Fingerprinted names: the server sends them as immutable (quire.assets).
+      view.assets = { css = quire.assets.url("theme", "quire.css"), icon = quire.assets.url("theme", "favicon.svg") }
+      view.lang = lang
+      view.dir = dir
       view.tagline = settings.tagline ~= "" and settings.tagline or nil
-      view.year = os.date("!%Y")
+      view.year = quire.time.local_parts(os.time()).year
       local nav = {}
       for i, s in ipairs(sections) do
         local name = s.name
@@ -89,6 +102,7 @@ return quire.plugin {
     site:filter("page.error", function(info)
       if info.html then return info end
       local e = ERRORS[info.status] or { title = info.reason, text = false }
+      e = { title = _(e.title), text = e.text and _(e.text) }
       -- A 404's address, in words, is a good first search: "/2026/03/harbour-vote" -> "harbour vote".
       local words = info.status == 404 and (info.path or ""):match("^.*/([^/]+)/*$") -- anchored: linear in the path
       words = words and words:gsub("%.%w+$", ""):gsub("[-_+]+", " ")

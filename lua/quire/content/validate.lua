@@ -21,7 +21,6 @@ M.json = json -- the encoder entries' fields are written with
 
 local slug_of, has_slug = terms_mod.slug_of, terms_mod.has_slug
 local RULES = types_mod.TEXT_RULES.entry
-local check_text = types_mod.check_text
 local core_trim = core.trim
 
 -- Lua's %s (what titles and term names are trimmed of) as bytes.
@@ -59,7 +58,8 @@ end
 M.of = per_site(function(site)
   local db, limits, types = site.db, site.limits, site.types
   local v = {}
-  local TERM_RULE = types_mod.TEXT_RULES.term.name
+  local check_title, check_body = types_mod.text_checker(RULES.title, limits), types_mod.text_checker(RULES.body, limits)
+  local check_term = types_mod.text_checker(types_mod.TEXT_RULES.term.name, limits)
 
   function v.user_id(author, errs, field)
     if author == nil then return nil end
@@ -108,7 +108,7 @@ M.of = per_site(function(site)
       local valid = term_names[name]
       if not valid then
         local item = ("%s[%d]"):format(field, i)
-        local checked = check_text(errs, item, name, TERM_RULE, limits)
+        local checked = check_term(errs, item, name)
         if checked then
           valid = trim(checked)
           if slug_of(valid) == "" then
@@ -139,10 +139,10 @@ M.of = per_site(function(site)
     -- as validate fills it in (a bulk run validates thousands of these).
     local row = { type = e.type, title = nil, body = nil, status = nil, published_at = nil, author_id = nil,
       slug = nil, tags = nil, section = nil, fields = nil }
-    local title, padded = check_text(errs, "title", e.title, RULES.title, limits)
+    local title, padded = check_title(errs, "title", e.title)
     if padded then title = core_trim(title) end
     row.title = title
-    row.body = check_text(errs, "body", e.body or "", RULES.body, limits) or ""
+    row.body = check_body(errs, "body", e.body or "") or ""
     row.status = e.status or "draft"
     local workflow = site.workflow
     if type(row.status) ~= "string" or not workflow.known_state(row.status) then

@@ -6,7 +6,7 @@ describe("listings plugin", function()
   local q
   setup(function()
     q = testing.site { name = "The Ledger", plugins = { "theme", "article", "opinion", "listings" },
-      settings = { listings = { per_page = 2 }, theme = { sections = { "World", "Money" } } } }
+      settings = { listings = { per_page = 2, front = false }, theme = { sections = { "World", "Money" } } } }
     q.users.create { login = "ines", name = "Inês Duarte", bio = "Covers ports.", email = "ines@staff.example" }
     local n = 0
     for _, s in ipairs({ { "article", "World", { "Ports" } }, { "opinion", "World", { "Ports" } }, { "article", "Money", { "Tolls" } },
@@ -58,7 +58,7 @@ describe("listings plugin", function()
   end)
 
   it("keeps a page's entries when newer ones are published", function()
-    local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 2 } } }
+    local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 2, front = false } } }
     for i = 1, 5 do
       s.content.create { type = "article", title = "Story " .. i, status = "published", published_at = ("2026-02-0%dT08:00:00Z"):format(i) }
     end

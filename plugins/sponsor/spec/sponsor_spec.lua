@@ -48,7 +48,7 @@ describe("sponsor plugin", function()
 
   it("puts in-feed slots into lists after the configured position", function()
     local q = site()
-    local main = find(q:request("GET", "/").body, "main")[1].html
+    local main = find(q:request("GET", "/latest").body, "main")[1].html
     local cards = find(main, "div.card-sponsored")
     assert.equal(1, #cards)
     local pos = main:find("card-sponsored", 1, true)

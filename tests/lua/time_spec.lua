@@ -1,0 +1,117 @@
+-- Dates for people: UTC <-> local time in any IANA zone (DST both ways, dates that cross
+-- midnight), site.lua's timezone/language checks, and the documented quire.time API.
+local testing = require "quire.testing"
+local time = require "quire.time"
+local config = require "quire.config"
+
+describe("quire.time zones", function()
+  it("converts UTC to local time across the DST changes", function()
+    -- Oslo, spring 2026: 01:00 UTC on 29 March, CET (+01:00) becomes CEST (+02:00).
+    assert.equal("2026-03-29T01:59:59+01:00", time.to_local("2026-03-29T00:59:59Z", "Europe/Oslo"))
+    assert.equal("2026-03-29T03:00:00+02:00", time.to_local("2026-03-29T01:00:00Z", "Europe/Oslo"))
+    -- Autumn: 01:00 UTC on 25 October, back to +01:00.
+    assert.equal("2026-10-25T02:59:59+02:00", time.to_local("2026-10-25T00:59:59Z", "Europe/Oslo"))
+    assert.equal("2026-10-25T02:00:00+01:00", time.to_local("2026-10-25T01:00:00Z", "Europe/Oslo"))
+    -- Beirut is 2 h (3 h in summer) ahead; New York behind; Kolkata by a half hour.
+    assert.equal("2026-07-01T02:30:00+03:00", time.to_local("2026-06-30T23:30:00Z", "Asia/Beirut"))
+    assert.equal("2026-01-01T04:30:00+05:30", time.to_local("2025-12-31T23:00:00Z", "Asia/Kolkata"))
+    assert.equal("2026-06-30T19:30:00-04:00", time.to_local("2026-06-30T23:30:00Z", "America/New_York"))
+  end)
+
+  it("gives the local date of an instant late in the UTC day: the next day in Oslo", function()
+    local p = time.local_parts("2026-06-30T23:30:00Z", "Europe/Oslo")
+    assert.same({ 2026, 7, 1, 1, 30, 7200, true, "CEST" }, { p.year, p.month, p.day, p.hour, p.min, p.offset, p.isdst, p.abbr })
+    assert.equal(4, p.wday) -- a Wednesday (1 is Sunday)
+  end)
+
+  it("converts local wall-clock time to UTC: exact, skipped and repeated readings", function()
+    assert.same({ "2026-06-30T23:30:00Z", "exact" }, { time.from_local("2026-07-01 01:30", "Europe/Oslo") })
+    assert.same({ "2026-01-15T08:00:00Z", "exact" }, { time.from_local("2026-01-15T09:00:00", "Europe/Oslo") })
+    -- 02:30 on 29 March never happened in Oslo: it is taken as 03:30 CEST.
+    assert.same({ "2026-03-29T01:30:00Z", "gap" }, { time.from_local("2026-03-29 02:30", "Europe/Oslo") })
+    -- 02:30 on 25 October happened twice: the first.
+    assert.same({ "2026-10-25T00:30:00Z", "ambiguous" }, { time.from_local("2026-10-25 02:30", "Europe/Oslo") })
+    -- With an offset it is not a local reading.
+    assert.same({ "2026-03-29T00:30:00Z", "exact" }, { time.from_local("2026-03-29T02:30:00+02:00", "Europe/Oslo") })
+    local v, err = time.from_local("2026-02-30 10:00", "Europe/Oslo")
+    assert.is_nil(v)
+    assert.matches("not a valid date", err)
+    v, err = time.from_local("2026-02-03 10:00", "Mars/Olympus")
+    assert.is_nil(v)
+    assert.matches('unknown time zone "Mars/Olympus"', err, 1, true)
+    assert.matches("timedatectl list-timezones", err, 1, true)
+  end)
+
+  it("formats RFC 822 dates with the local offset, in English whatever the language", function()
+    assert.equal("Wed, 01 Jul 2026 01:30:00 +0200", time.rfc822("2026-06-30T23:30:00Z", "Europe/Oslo"))
+    assert.equal("Tue, 30 Jun 2026 23:30:00 +0000", time.rfc822("2026-06-30T23:30:00Z", "UTC"))
+  end)
+
+  it("formats dates in words by pattern", function()
+    assert.equal("July 1, 2026", time.format_local("2026-06-30T23:30:00Z", "date", "en", "Europe/Oslo"))
+    assert.equal("June 30, 2026 at 23:30", time.format_local("2026-06-30T23:30:00Z", "datetime", "en", "UTC"))
+    assert.equal("Wed 01/07/2026 01:30 CEST +0200 AM 1", time.format_local("2026-06-30T23:30:00Z", "%a %d/%m/%Y %H:%M %Z %z %p %-I", "en", "Europe/Oslo"))
+    assert.has_error(function() time.format_local("2026-06-30T23:30:00Z", "%Q", "en", "UTC") end)
+  end)
+
+  it("says how long ago, with plural forms", function()
+    local now = "2026-06-30T12:00:00Z"
+    assert.equal("just now", time.ago("2026-06-30T11:59:30Z", now, "en"))
+    assert.equal("1 minute ago", time.ago("2026-06-30T11:59:00Z", now, "en"))
+    assert.equal("5 minutes ago", time.ago("2026-06-30T11:55:00Z", now, "en"))
+    assert.equal("3 hours ago", time.ago("2026-06-30T09:00:00Z", now, "en"))
+    assert.equal("2 days ago", time.ago("2026-06-28T11:00:00Z", now, "en"))
+    assert.equal("June 1, 2026", time.ago("2026-06-01T11:00:00Z", now, "en", "UTC"))
+  end)
+
+  it("is fast enough for every date on every page", function()
+    local t0 = os.clock()
+    for i = 1, 20000 do time.local_parts(1782000000 + i * 3600, "Europe/Oslo") end
+    -- No timing assertion (machines differ); a sanity bound only, far above the real cost.
+    assert.is_true(os.clock() - t0 < 10)
+  end)
+end)
+
+describe("site.lua timezone and language", function()
+  local function site_with(lines)
+    local dir = assert(require("quire.core").mkdtemp("quire-tz"))
+    local f = assert(io.open(dir .. "/site.lua", "w"))
+    f:write(lines)
+    f:close()
+    return config.load(dir)
+  end
+
+  it("accepts an IANA zone and a language tag", function()
+    local cfg = assert(site_with('timezone = "Europe/Oslo"\nlanguage = "nb"\n'))
+    assert.equal("Europe/Oslo", cfg.timezone)
+    assert.equal("nb", cfg.language)
+    cfg = assert(site_with('name = "x"\n'))
+    assert.equal("UTC", cfg.timezone)
+    assert.equal("en", cfg.language)
+  end)
+
+  it("refuses an unknown zone, saying how to find valid names", function()
+    local cfg, err = site_with('timezone = "Europe/Olso"\n')
+    assert.is_nil(cfg)
+    assert.matches('timezone: unknown time zone "Europe/Olso"', err, 1, true)
+    assert.matches("timedatectl list-timezones", err, 1, true)
+    cfg, err = site_with('timezone = "../../etc/passwd"\n')
+    assert.is_nil(cfg)
+    assert.matches("is not a time zone name", err, 1, true)
+  end)
+
+  it("refuses a language that is not a tag, and strings that are not text", function()
+    local cfg, err = site_with('language = "English please"\n')
+    assert.is_nil(cfg)
+    assert.matches("language must be a language tag", err, 1, true)
+    cfg, err = site_with('strings = { ["Related Posts"] = 3 }\n')
+    assert.is_nil(cfg)
+    assert.matches('strings: ["Related Posts"] must be text', err, 1, true)
+  end)
+
+  it("sets the zone of the opened site", function()
+    local q = testing.site { plugins = {}, timezone = "Asia/Beirut" }
+    assert.equal("Asia/Beirut", q.time.zone)
+    assert.equal("2026-07-01T02:30:00+03:00", q.time.to_local("2026-06-30T23:30:00Z"))
+  end)
+end)
