@@ -45,7 +45,7 @@ end
 function M.sender(db, purgers, owner, log)
   local busy = {}
   for _, url in ipairs(purgers) do
-    db:exec("INSERT INTO edge_purges (purger, sent) SELECT ?, coalesce(max(version), 0) FROM cache_tags WHERE true"
+    db:exec("INSERT INTO edge_purges (purger, sent) SELECT CAST(? AS TEXT), coalesce(max(version), 0) FROM cache_tags WHERE true"
       .. " ON CONFLICT (purger) DO NOTHING", url)
   end
   local function round(url)
