@@ -33,6 +33,8 @@ echo "database = \"$COPY_URL\"" >> pgsite/site.lua
 "$QUIRE" check --site pgsite
 "$QUIRE" init back >/dev/null
 cp demo/site.lua back/site.lua
+# Media files live in the site folder, not in the store: they travel as files.
+[ -d demo/media ] && cp -r demo/media back/
 "$QUIRE" store copy --site back --from "$COPY_URL" >/dev/null
 "$QUIRE" check --site back
 "$QUIRE" export --site back --format jsonl after >/dev/null

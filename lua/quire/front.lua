@@ -255,7 +255,7 @@ function M.new(site, quire)
     local since = last_look or db:value("SELECT value FROM settings WHERE key = 'front.checked_at'")
     last_look = now
     if not since then
-      db:exec("INSERT OR IGNORE INTO settings (key, value) VALUES ('front.checked_at', ?)", now)
+      db:exec("INSERT INTO settings (key, value) VALUES ('front.checked_at', ?) ON CONFLICT DO NOTHING", now)
       return 0
     end
     if since >= now then return 0 end
