@@ -1,6 +1,7 @@
 /* Builds Lua states (standard libraries, embedded core modules, bindings) and runs plugin code
  * under budgets: a memory cap on the whole state and an instruction budget per call. */
 #include "sandbox.h"
+#include "purge.h"
 
 #include <lauxlib.h>
 #include <limits.h>
@@ -280,6 +281,7 @@ static int open_core(lua_State *L) {
   qr_lua_multipart_open(L);
   qr_lua_tz_open(L);
   qr_lua_gzip_open(L);
+  qr_lua_purge_open(L);
   lua_pushcfunction(L, l_budget_call);
   lua_setfield(L, -2, "budget_call");
   lua_pushcfunction(L, l_memory);

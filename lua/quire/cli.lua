@@ -518,6 +518,9 @@ function commands.__worker(argv)
   local all_jobs = jobs.all(quire)
   jobs.sync(quire._db, all_jobs)
   local run = runtime_dir(site_dir(opts))
+  local purge = #cfg.purgers > 0 and require("quire.edge").sender(quire._db, cfg.purgers,
+    ("%d-%s"):format(core.getpid(), (core.random_bytes(6):gsub(".", function(c) return ("%02x"):format(c:byte()) end))), function(msg) io.stderr:write("quire: ", msg, "\n") end)
+  local next_jobs = 0
   -- --dev: pages carry a script that reloads the tab when a watched file changes (quire.devreload).
   local dev, watch = cfg.dev and require("quire.devreload"), { site_dir(opts) }
   for _, p in ipairs(quire.plugins.plugins) do watch[#watch + 1] = p.dir end
@@ -549,6 +552,12 @@ function commands.__worker(argv)
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.
     tick = function()
+      if purge then
+        purge()
+        local t = core.clock() -- the jobs keep their 2 s pace under the purger's faster tick
+        if t < next_jobs then return end
+        next_jobs = t + 2
+      end
       jobs.publish_scheduled(quire)
       quire.media.avif_step() -- AVIF copies of new images, one at a time for the site (quire.media)
       local _, failures = jobs.run_due(quire._db, all_jobs, owner)
@@ -556,6 +565,7 @@ function commands.__worker(argv)
         io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
       end
     end,
+    tick_ms = purge and 100 or nil, -- an edit reaches the edge within a tick
   }
 end
 

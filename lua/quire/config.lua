@@ -12,6 +12,7 @@ M.defaults = {
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
+  purgers = {}, -- edge caches that writes purge by tag (lua/quire/edge.lua)
   edge_tags = false, -- cacheable pages carry their cache tags as Surrogate-Key and Cache-Tag (for a CDN or Varnish)
   trash_retention = 30, -- days a deleted entry stays in the trash before the trash.empty job deletes it; 0: kept
   -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
@@ -69,6 +70,7 @@ local shapes = {
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
   image_widths = "table", timezone = "string", language = "string", strings = "table", edge_tags = "boolean",
+  purgers = "table",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -176,6 +178,9 @@ plugins = { }
 -- An edge cache in front (Varnish with xkey, Fastly, Cloudflare) can keep pages and purge them
 -- by tag: cacheable pages then carry their cache tags as Surrogate-Key and Cache-Tag headers.
 -- edge_tags = false
+-- Writes purge those tags there: a PURGE with an xkey-purge header per batch of tags, sent by
+-- a running `quire serve` (docs/varnish.vcl shows the Varnish side).
+-- purgers = { "http://127.0.0.1:6081/" }
 
 -- The SQLite database, relative to this folder; or a PostgreSQL 15 database that several
 -- `quire serve` nodes share: database = "postgresql://user@host:5432/dbname"
@@ -284,6 +289,10 @@ function M.load(dir)
         cfg.tls = tls
       elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
         return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
+      elseif k == "purgers" then
+        local perr = require("quire.edge").check_purgers(v)
+        if perr then return nil, ("%s: %s"):format(path, perr) end
+        cfg.purgers = v
       elseif k == "image_widths" and not require("quire.media").valid_widths(v) then
         return nil, ("%s: image_widths must be 1 to 16 ascending whole numbers from 16 to 10000, e.g. { 320, 640, 1280 }"):format(path)
       elseif k == "timezone" and not require("quire.time").check_zone(v) then
