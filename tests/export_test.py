@@ -32,8 +32,6 @@ os.chmod(work, 0o755)  # nginx workers run as another user when started by root
 
 site, out = os.path.join(work, "site"), os.path.join(work, "out")
 quire("init", "--demo", site)
-# The AVIF copies made now, not by the server's background work while the test compares pages.
-quire("media", "avif", "--site", site)
 # One of the demo's pictures, as the media library keeps it (media/ab/cdef…-W.jpg).
 media_file = "/media/" + sorted(os.path.relpath(os.path.join(r, n), os.path.join(site, "media"))
                                 for r, _, ns in os.walk(os.path.join(site, "media")) for n in ns if n.endswith(".jpg"))[0]

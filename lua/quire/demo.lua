@@ -298,6 +298,9 @@ function M.seed(quire)
     media[p[1]] = row.id
     made.pictures = made.pictures + 1
   end
+  -- Their AVIF copies too (a couple of seconds), so a new site serves them from its first page
+  -- rather than changing its pictures under a reader when the workers' background work is done.
+  quire.media.make_avif()
   quire.store.transaction(function()
     for _, u in ipairs(USERS) do quire.users.create(u) end
     for i, m in ipairs(MORE) do
