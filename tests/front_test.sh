@@ -51,7 +51,7 @@ for e in json.load(sys.stdin):
 # get PATH -> the body in $work/body, the headers in $work/head
 get() { curl -s -o "$work/body" -D "$work/head" "$base$1"; }
 header() { tr -d '\r' < "$work/head" | sed -n "s/^$1: //Ip" | tail -1; }
-lead() { get "$1"; grep -o 'class="front-lead-title"><a href="[^"]*">[^<]*' "$work/body" | sed 's/.*">//'; }
+lead() { get "$1"; grep -o 'class="front-lead-title"[^>]*><a href="[^"]*">[^<]*' "$work/body" | sed 's/.*">//'; }
 cache_of() { get "$1"; header X-Cache; }
 
 story=$(path_of "Halden Bay council backs")

@@ -70,7 +70,7 @@ def get(path):
 
 def results(q):
     status, _, body = get("/search?q=" + urllib.parse.quote_plus(q))
-    cards = re.findall(r'<h2 class="card-title"><a href="[^"]+">([^<]*)</a></h2>(.*?)</article>', body, re.S)
+    cards = re.findall(r'<h2 class="card-title"[^>]*><a href="[^"]+">([^<]*)</a></h2>(.*?)</article>', body, re.S)
     return status, [(html.unescape(t), rest) for t, rest in cards]
 
 
