@@ -9,6 +9,9 @@
 /* Each adds its functions as fields of the table on top of the stack (quire.core). */
 void qr_lua_store_open(lua_State *L);
 void qr_lua_pg_open(lua_State *L); /* core.open_pg, core.pg_translate (PostgreSQL store) */
+/* A store check's problem reporter (both stores): appends {what=, detail=} to the list on the
+ * top of ud's (a lua_State's) stack. */
+void qr_lua_check_report(void *ud, const char *what, const char *detail);
 void qr_lua_content_open(lua_State *L);
 void qr_lua_os_open(lua_State *L);
 void qr_lua_router_open(lua_State *L);

@@ -253,20 +253,10 @@ static int l_schema_version(lua_State *L) {
   return 2;
 }
 
-static void check_report(void *ud, const char *what, const char *detail) {
-  lua_State *L = ud;
-  lua_createtable(L, 0, 2);
-  lua_pushstring(L, what);
-  lua_setfield(L, -2, "what");
-  lua_pushstring(L, detail);
-  lua_setfield(L, -2, "detail");
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-}
-
 static int l_check(lua_State *L) {
   qr_pg_t *p = check_pg(L);
   lua_newtable(L);
-  if (qr_pg_check(p, check_report, L) < 0) return luaL_error(L, "%s", qr_pg_errmsg(p));
+  if (qr_pg_check(p, qr_lua_check_report, L) < 0) return luaL_error(L, "%s", qr_pg_errmsg(p));
   return 1;
 }
 

@@ -221,7 +221,7 @@ static int l_schema_version(lua_State *L) {
   return 2;
 }
 
-static void check_report(void *ud, const char *what, const char *detail) {
+void qr_lua_check_report(void *ud, const char *what, const char *detail) {
   lua_State *L = ud;
   lua_createtable(L, 0, 2);
   lua_pushstring(L, what);
@@ -235,7 +235,7 @@ static void check_report(void *ud, const char *what, const char *detail) {
 static int l_check(lua_State *L) {
   qr_store_t *s = check_store(L);
   lua_newtable(L);
-  int rc = qr_store_check(s, check_report, L);
+  int rc = qr_store_check(s, qr_lua_check_report, L);
   if (rc < 0) return luaL_error(L, "%s", qr_store_errmsg(s));
   return 1;
 }
