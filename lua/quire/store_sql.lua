@@ -19,10 +19,12 @@
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
+--     M.entries_naming(db, text, limit)                entries whose body or fields hold text
+--     M.entries_with_field_value(db, type, field, v, limit)  entries whose field is v or lists it
 -- and the schema of db/migrations (with its triggers: entry counts, term counts, the search
 -- index) in the second store's own dialect. db:exec returns the id of the row it inserted
 -- (SQLite's last_insert_rowid; RETURNING id elsewhere).
--- Outside the content model, related.lua and media.lua still hold SQLite-only SQL of their own,
+-- Outside the content model, related.lua still holds SQLite-only SQL of its own,
 -- and replace.lua (the set-based search-replace: temp tables, SQL functions made in C) is
 -- SQLite's alone; on another store search-replace would take its entry-by-entry path.
 local M = {}
@@ -184,6 +186,18 @@ end
 -- both keep the one row.
 function M.copy_term_rows(db, from, into)
   db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", into, from)
+end
+
+-- The ids of at most limit entries whose body or fields (the JSON text) contain text, in id order.
+function M.entries_naming(db, text, limit)
+  return db:rows("SELECT id FROM entries WHERE instr(body, ?) > 0 OR instr(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
+end
+
+-- The ids of at most limit entries of a type whose field (of fields) is value, or a list holding
+-- it (json_each over a number is that one value; over a list, its items).
+function M.entries_with_field_value(db, type_name, field, value, limit)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS (SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT ?",
+    type_name, "$." .. field, value, limit)
 end
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.

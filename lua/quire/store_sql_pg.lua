@@ -140,4 +140,14 @@ function M.copy_term_rows(db, from, into)
     .. " ON CONFLICT DO NOTHING", into, from)
 end
 
+function M.entries_naming(db, text, limit)
+  return db:rows("SELECT id FROM entries WHERE strpos(body, ?) > 0 OR strpos(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
+end
+
+-- jsonb containment: a list contains the number, and a number contains itself.
+function M.entries_with_field_value(db, type_name, field, value, limit)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND fields::jsonb -> ? @> to_jsonb(?::numeric) LIMIT ?",
+    type_name, field, value, limit)
+end
+
 return M
