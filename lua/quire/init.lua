@@ -214,10 +214,10 @@ function M.init(dir, name, database)
   if database then
     local db, err = core.open_pg(database)
     if not db then return nil, err end
-    local used = db:value("SELECT (SELECT count(*) FROM entries) + (SELECT count(*) FROM users)")
+    local full, rows = require("quire.store_copy").holds_data(db)
     db:close()
-    if used > 0 then
-      return nil, ("the database %s already holds a site (entries or users); give init an empty one"):format(database)
+    if full then
+      return nil, ("the database %s already holds a site's data (%d rows in %s); give init a new, empty one"):format(database, rows, full)
     end
   end
   if not kind then
