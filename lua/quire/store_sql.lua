@@ -21,6 +21,8 @@
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
 --     M.entries_naming(db, text, limit)                entries whose body or fields hold text
 --     M.entries_with_field_value(db, type, field, v, limit)  entries whose field is v or lists it
+--     M.pcall_unguarded(db, fn, ...)                  pcall(fn, ...) for code that rolls its level back
+--                                                      after any failure (see below)
 -- and the schema of db/migrations (with its triggers: entry counts, term counts, the search
 -- index) in the second store's own dialect. db:exec returns the id of the row it inserted
 -- (SQLite's last_insert_rowid; RETURNING id elsewhere).
@@ -199,6 +201,11 @@ function M.entries_with_field_value(db, type_name, field, value, limit)
   return db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS (SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT ?",
     type_name, "$." .. field, value, limit)
 end
+
+-- pcall(fn, ...) for code whose level is rolled back after any failure in it (a save under the
+-- poison protocol: quire.transaction). SQLite undoes a failed statement alone, with nothing to
+-- turn off; on PostgreSQL each statement of a transaction otherwise pays for a savepoint.
+M.pcall_unguarded = function(_, fn, ...) return pcall(fn, ...) end
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):
