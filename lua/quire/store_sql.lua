@@ -14,19 +14,19 @@
 --     M.fts_match(words, prefix) and the search_* functions  full-text search (FTS5 MATCH, bm25,
 --                                                      the tokenizer of a language)
 --     M.entries_of(db, columns, ids, ...)              entries of a list of ids
+--     M.entries_naming(db, text, limit)                entries whose body or fields hold text
+--     M.entries_with_field_value(db, type, field, v, limit)  entries whose field is v or lists it
+--     M.pcall_unguarded(db, fn, ...)                  pcall(fn, ...) for code that rolls its level back
+--                                                      after any failure (see below)
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
---     M.entries_naming(db, text, limit)                entries whose body or fields hold text
---     M.entries_with_field_value(db, type, field, v, limit)  entries whose field is v or lists it
---     M.pcall_unguarded(db, fn, ...)                  pcall(fn, ...) for code that rolls its level back
---                                                      after any failure (see below)
 -- and the schema of db/migrations (with its triggers: entry counts, term counts, the search
 -- index) in the second store's own dialect. db:exec returns the id of the row it inserted
 -- (SQLite's last_insert_rowid; RETURNING id elsewhere).
--- Outside the content model, related.lua still holds SQLite-only SQL of its own,
+-- Outside the content model, related.lua and media.lua still hold SQLite-only SQL of their own,
 -- and replace.lua (the set-based search-replace: temp tables, SQL functions made in C) is
 -- SQLite's alone; on another store search-replace would take its entry-by-entry path.
 local M = {}
@@ -165,6 +165,23 @@ function M.entries_of(db, columns, ids, filter, fparams)
   return db:rows(columns .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
 end
 
+-- The ids of at most limit entries whose body or fields (the JSON text) contain text, in id order.
+function M.entries_naming(db, text, limit)
+  return db:rows("SELECT id FROM entries WHERE instr(body, ?) > 0 OR instr(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
+end
+
+-- The ids of at most limit entries of a type whose field (of fields) is value, or a list holding
+-- it (json_each over a number is that one value; over a list, its items).
+function M.entries_with_field_value(db, type_name, field, value, limit)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS (SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT ?",
+    type_name, "$." .. field, value, limit)
+end
+
+-- pcall(fn, ...) for code whose level is rolled back after any failure in it (a save under the
+-- poison protocol: quire.transaction). SQLite undoes a failed statement alone, with nothing to
+-- turn off; on PostgreSQL each statement of a transaction otherwise pays for a savepoint.
+M.pcall_unguarded = function(_, fn, ...) return pcall(fn, ...) end
+
 -- A join that keeps its written order (the left side drives): SQLite's CROSS JOIN ... ON.
 M.JOIN_IN_ORDER = "CROSS JOIN"
 
@@ -189,23 +206,6 @@ end
 function M.copy_term_rows(db, from, into)
   db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", into, from)
 end
-
--- The ids of at most limit entries whose body or fields (the JSON text) contain text, in id order.
-function M.entries_naming(db, text, limit)
-  return db:rows("SELECT id FROM entries WHERE instr(body, ?) > 0 OR instr(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
-end
-
--- The ids of at most limit entries of a type whose field (of fields) is value, or a list holding
--- it (json_each over a number is that one value; over a list, its items).
-function M.entries_with_field_value(db, type_name, field, value, limit)
-  return db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS (SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT ?",
-    type_name, "$." .. field, value, limit)
-end
-
--- pcall(fn, ...) for code whose level is rolled back after any failure in it (a save under the
--- poison protocol: quire.transaction). SQLite undoes a failed statement alone, with nothing to
--- turn off; on PostgreSQL each statement of a transaction otherwise pays for a savepoint.
-M.pcall_unguarded = function(_, fn, ...) return pcall(fn, ...) end
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):
