@@ -130,7 +130,7 @@ local function copy(t)
 end
 
 -- The text `quire init` writes: every setting, the optional ones commented with their default.
-function M.template(name, database)
+function M.template(name)
   return ([[
 -- Quire site configuration. Plain Lua: a later assignment wins.
 name = %q
@@ -184,7 +184,7 @@ plugins = { }
 
 -- The SQLite database, relative to this folder; or a PostgreSQL 15 database that several
 -- `quire serve` nodes share: database = "postgresql://user@host:5432/dbname"
-%s
+-- database = "quire.db"
 
 -- Limits on what a save or a request may carry.
 -- limits = {
@@ -250,7 +250,7 @@ plugins = { }
 
 -- A plugin's settings are overridden by a table named after it, e.g.
 -- related = { threshold = 60 }
-]]):format(name, database and ("database = %q"):format(database) or '-- database = "quire.db"')
+]]):format(name)
 end
 
 -- Loads DIR/site.lua. Returns the settings table (defaults filled in), or nil and a message.

@@ -235,7 +235,8 @@ function M.init(dir, name, database)
   end
   local f, ferr = io.open(dir .. "/site.lua", "w")
   if not f then return nil, ferr end
-  f:write(config.template(name or dir:match("([^/]+)/*$") or "Quire Site", database))
+  f:write(config.template(name or dir:match("([^/]+)/*$") or "Quire Site"))
+  if database then f:write(("\n-- The site's PostgreSQL database (quire init --database).\ndatabase = %q\n"):format(database)) end
   f:close()
   -- A folder that already has a .gitignore keeps its own.
   if not core.stat(dir .. "/.gitignore") then
