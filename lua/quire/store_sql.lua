@@ -18,6 +18,7 @@
 --     M.entries_with_field_value(db, type, field, v, limit)  entries whose field is v or lists it
 --     M.pcall_unguarded(db, fn, ...)                  pcall(fn, ...) for code that rolls its level back
 --                                                      after any failure (see below)
+--     M.equals_nocase(column)                         "column = ?", ASCII case folded (the index's way)
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
@@ -175,6 +176,12 @@ end
 function M.entries_with_field_value(db, type_name, field, value, limit)
   return db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS (SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT ?",
     type_name, "$." .. field, value, limit)
+end
+
+-- A condition: column equals one parameter, ASCII letters' case aside (COLLATE NOCASE, as the
+-- index comments_by_email).
+function M.equals_nocase(column)
+  return column .. " = ? COLLATE NOCASE"
 end
 
 -- pcall(fn, ...) for code whose level is rolled back after any failure in it (a save under the

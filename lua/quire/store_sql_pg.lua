@@ -128,6 +128,11 @@ function M.pcall_unguarded(db, fn, ...)
   return ok, res
 end
 
+-- lower() as the index comments_by_email (db/pg/0012); it folds more than ASCII, as emails rarely need.
+function M.equals_nocase(column)
+  return "lower(" .. column .. ") = lower(?)"
+end
+
 function M.entries_naming(db, text, limit)
   return db:rows("SELECT id FROM entries WHERE strpos(body, ?) > 0 OR strpos(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
 end
