@@ -33,6 +33,7 @@ struct qr_pg_s {
   int ncached, nextname;
   int depth;
   int broken; /* the connection dropped inside a transaction: reset at the outermost rollback */
+  int unguarded; /* statements in a transaction run without their savepoint (qr_pg_guard) */
   long long changes, last_id, total_changes;
   char *serial[MAX_SERIAL];
   int nserial;
@@ -75,6 +76,11 @@ long long qr_pg_changes(qr_pg_t *p) { return p->changes; }
 long long qr_pg_last_id(qr_pg_t *p) { return p->last_id; }
 long long qr_pg_total_changes(qr_pg_t *p) { return p->total_changes; }
 int qr_pg_depth(qr_pg_t *p) { return p->depth; }
+int qr_pg_guard(qr_pg_t *p, int on) {
+  int was = !p->unguarded;
+  p->unguarded = !on;
+  return was;
+}
 
 static int is_ident(int c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
 
@@ -291,6 +297,60 @@ static int untyped_null(PGresult *r, int nparams, Oid *types) {
   return 1;
 }
 
+/* The next result of a pipeline, the rest of that query's results (none are expected) dropped.
+ * NULL when the connection failed. */
+static PGresult *pipeline_result(PGconn *conn) {
+  PGresult *r = PQgetResult(conn), *more;
+  if (r && PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+    while ((more = PQgetResult(conn)) != NULL) PQclear(more);
+  return r;
+}
+
+/* Runs a prepared statement (name) or, without one, sql. Inside a transaction a failed statement
+ * would abort all of it, where SQLite undoes only that statement and lets the caller go on
+ * (quire.store.query in a plugin's hook, a script catching a failed save in its trial run):
+ * a savepoint around each statement does the same. SAVEPOINT, the statement and RELEASE go in
+ * one pipeline, so a statement costs no extra round trip; one that fails costs one more (the
+ * ROLLBACK TO). The server makes a subtransaction per statement: a few microseconds, and a
+ * transaction id for each one that writes (beyond 64 in one transaction, other sessions'
+ * snapshots check pg_subtrans for it while it runs). */
+static PGresult *exec_statement(qr_pg_t *p, const char *name, const char *sql, int nparams, const Oid *types,
+                                const char *const *values) {
+  if (p->depth == 0 || p->unguarded || !PQenterPipelineMode(p->conn)) {
+    if (name) return PQexecPrepared(p->conn, name, nparams, values, NULL, NULL, 0);
+    return PQexecParams(p->conn, sql, nparams, types, values, NULL, NULL, 0);
+  }
+  int sent = PQsendQueryParams(p->conn, "SAVEPOINT qr_stmt", 0, NULL, NULL, NULL, NULL, 0) &&
+             (name ? PQsendQueryPrepared(p->conn, name, nparams, values, NULL, NULL, 0)
+                   : PQsendQueryParams(p->conn, sql, nparams, types, values, NULL, NULL, 0)) &&
+             PQsendQueryParams(p->conn, "RELEASE qr_stmt", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(p->conn);
+  PGresult *sp = sent ? pipeline_result(p->conn) : NULL;
+  PGresult *r = sp ? pipeline_result(p->conn) : NULL;
+  PGresult *rel = r ? pipeline_result(p->conn) : NULL;
+  PGresult *sync = rel ? pipeline_result(p->conn) : NULL;
+  int synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  PQclear(rel);
+  if (!synced && PQstatus(p->conn) == CONNECTION_OK) /* not expected: what is left, then the sync */
+    for (int i = 0; i < 16 && (sync = PQgetResult(p->conn)) != NULL; i++) {
+      int done = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+      PQclear(sync);
+      if (done) break;
+    }
+  PQexitPipelineMode(p->conn);
+  if (sp && PQresultStatus(sp) != PGRES_COMMAND_OK) { /* the transaction had already failed: say why */
+    PQclear(r);
+    return sp;
+  }
+  PQclear(sp);
+  int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && PQstatus(p->conn) == CONNECTION_OK) {
+    PGresult *back = PQexec(p->conn, "ROLLBACK TO SAVEPOINT qr_stmt; RELEASE qr_stmt");
+    PQclear(back);
+  }
+  return r;
+}
+
 static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id,
                           int *returning) {
   char sig_small[64], *key;
@@ -314,7 +374,7 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
   while (c && strcmp(c->key, key)) c = c->next;
   if (c) {
     *returning = c->returning;
-    r = PQexecPrepared(p->conn, c->name, nparams, values, NULL, NULL, 0);
+    r = exec_statement(p, c->name, NULL, nparams, types, values);
     goto done;
   }
   int n = 0;
@@ -364,12 +424,12 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
     c->next = p->buckets[h];
     p->buckets[h] = c;
     p->ncached++;
-    r = PQexecPrepared(p->conn, c->name, nparams, values, NULL, NULL, 0);
+    r = exec_statement(p, c->name, NULL, nparams, types, values);
   } else {
-    r = PQexecParams(p->conn, tsql, nparams, types, values, NULL, NULL, 0);
+    r = exec_statement(p, NULL, tsql, nparams, types, values);
     while (untyped_null(r, nparams, types)) {
       PQclear(r);
-      r = PQexecParams(p->conn, tsql, nparams, types, values, NULL, NULL, 0);
+      r = exec_statement(p, NULL, tsql, nparams, types, values);
     }
   }
   free(tsql);

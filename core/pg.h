@@ -55,6 +55,11 @@ int qr_pg_begin(qr_pg_t *p);
 int qr_pg_commit(qr_pg_t *p);
 int qr_pg_rollback(qr_pg_t *p);
 int qr_pg_depth(qr_pg_t *p);
+/* Whether statements inside a transaction get a savepoint each (on by default), so that one
+ * that fails is undone alone and the transaction goes on, as in SQLite; off where the caller
+ * rolls its level back after any failure anyway (quire.store_sql.pcall_unguarded). Returns the
+ * previous setting. */
+int qr_pg_guard(qr_pg_t *p, int on);
 
 /* A number that moves when a transaction commits anywhere in the database (it follows the
  * server's snapshot: one round trip). -1 on error. */

@@ -144,13 +144,13 @@ echo "== Lua specs on PostgreSQL (QUIRE_TEST_DATABASE: every test site on the cl
 # These pass on PostgreSQL and must keep passing; the others still send SQLite-only SQL (see
 # the README's PostgreSQL section): they are listed, and run for their counts with
 # QUIRE_PG_ALL_SPECS=1 (about three minutes more).
-PASSING="actors app budget editorial hostile integrity jobs json markdown mustache_conformance pattern plugins reference sandbox sanitize template transaction users workflow_states"
+PASSING="actors app auth budget editorial hostile integrity jobs json markdown media mustache_conformance pattern plugins readme_example redirects reference sandbox sanitize template transaction users workflow_states"
 SPECS_URL=$(pg_new_db specs)
 cd "$TESTS"
 for f in lua/*_spec.lua; do
   name=$(basename "$f" _spec.lua)
   [[ " $PASSING " == *" $name "* || -n "${QUIRE_PG_ALL_SPECS:-}" ]] || { echo "  todo  $name (not run: QUIRE_PG_ALL_SPECS=1 runs it)"; continue; }
-  out=$(QUIRE_TEST_DATABASE=$SPECS_URL "$QUIRE" test "$f" 2>&1 | grep -E "successes /" | tail -1 || true)
+  out=$(QUIRE_TEST_DATABASE=$SPECS_URL "$QUIRE" test "$f" 2>&1 | grep -E "success(es)? /" | tail -1 || true)
   if [[ " $PASSING " == *" $name "* ]]; then
     case $out in *" 0 failures / 0 errors"*) echo "  pass  $name: $out" ;; *) echo "FAIL: $name on PostgreSQL: ${out:-no result}"; exit 1 ;; esac
   else

