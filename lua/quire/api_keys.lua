@@ -109,7 +109,7 @@ function M.new(quire, site)
     local window = now // 60
     local count = site.transaction(function()
       local n = db:value("INSERT INTO api_rate (who, window, count) VALUES (?, ?, 1)"
-        .. " ON CONFLICT (who, window) DO UPDATE SET count = count + 1 RETURNING count", who, window)
+        .. " ON CONFLICT (who, window) DO UPDATE SET count = api_rate.count + 1 RETURNING count", who, window)
       if n == 1 then db:exec("DELETE FROM api_rate WHERE who = ? AND window < ?", who, window) end
       return n
     end)

@@ -286,7 +286,7 @@ function M.new(site, quire)
     return site.transaction(function()
       if quire.hits.add(("view:%d:%s"):format(entry_id, client), M.VIEW_WINDOW) > 1 then return false end
       db:exec("INSERT INTO entry_views (entry_id, hour, count) VALUES (?, ?, 1)"
-        .. " ON CONFLICT (entry_id, hour) DO UPDATE SET count = count + 1", entry_id, hour)
+        .. " ON CONFLICT (entry_id, hour) DO UPDATE SET count = entry_views.count + 1", entry_id, hour)
       return true
     end)
   end

@@ -82,11 +82,14 @@ function M.search_in_column(db, match, column, term, lo)
   return set
 end
 -- The passage of the body around the matches (its opening when none is in the body); matches
--- between \2 and \3.
+-- between \2 and \3. ts_headline drops what its parser takes for HTML tags, so < and > go in
+-- as \1 and \4 (control characters a body cannot hold) and come back here: the snippet keeps
+-- the text as written, for the caller to escape as the SQLite side's.
 function M.search_snippet(db, match, id)
-  return db:value("SELECT ts_headline(quire_search_language(), e.body, q.q,"
-    .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=6, ShortWord=0')"
+  local s = db:value("SELECT ts_headline(quire_search_language(), translate(e.body, '<>', chr(1) || chr(4)), q.q,"
+    .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=12, ShortWord=0')"
     .. " FROM (SELECT quire_match(?) AS q) q, entries e WHERE e.id = ?", match, id)
+  return s and (s:gsub("[\1\4]", { ["\1"] = "<", ["\4"] = ">" }))
 end
 -- The text search configuration for a language: English stemmed, others as written (both fold
 -- case and accents), as the SQLite side's tokenizers.
@@ -138,6 +141,51 @@ end
 function M.copy_term_rows(db, from, into)
   db:exec("INSERT INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?"
     .. " ON CONFLICT DO NOTHING", into, from)
+end
+
+-- SQLite's own SQL that a report query (quire.store.query) may hold, each with what PostgreSQL
+-- has instead: named when such a query fails on PostgreSQL.
+local SQLITE_ONLY = {
+  { "json_each%s*%(", "json_each()", "jsonb_array_elements(x::jsonb) or jsonb_each(x::jsonb)" },
+  { "json_tree%s*%(", "json_tree()", "jsonb_path_query(x::jsonb, ...)" },
+  { "json_extract%s*%(", "json_extract()", "x::jsonb ->> 'key' (or #>> '{a,b}')" },
+  { "json_group_array%s*%(", "json_group_array()", "json_agg()" },
+  { "json_group_object%s*%(", "json_group_object()", "json_object_agg()" },
+  { "json_object%s*%(", "json_object()", "json_build_object()" },
+  { "json_array%s*%(", "json_array()", "json_build_array()" },
+  { "%f[%w_]match%f[^%w_]", "MATCH (FTS5 full-text search)", "quire.content.search()" },
+  { "entries_fts", "the FTS5 index entries_fts", "quire.content.search()" },
+  { "bm25%s*%(", "bm25()", "quire.content.search(), which ranks" },
+  { "%f[%w_]snippet%s*%(", "snippet()", "the snippets of quire.content.search()" },
+  { "strftime%s*%(", "strftime()", "to_char() or extract()" },
+  { "%f[%w_]datetime%s*%(", "datetime()", "a timestamp: x::timestamptz, now()" },
+  { "julianday%s*%(", "julianday()", "extract(epoch FROM ...) / 86400" },
+  { "unixepoch%s*%(", "unixepoch()", "extract(epoch FROM ...)" },
+  { "group_concat%s*%(", "group_concat()", "string_agg(x, ',')" },
+  { "ifnull%s*%(", "ifnull()", "coalesce()" },
+  { "%f[%w_]iif%s*%(", "iif()", "CASE WHEN ... THEN ... ELSE ... END" },
+  { "%f[%w_]instr%s*%(", "instr()", "strpos()" },
+  { "%f[%w_]glob%f[^%w_]", "GLOB", "LIKE, or ~ with a regular expression" },
+  { "%f[%w_]printf%s*%(", "printf()", "format()" },
+  { "%f[%w_]typeof%s*%(", "typeof()", "pg_typeof()" },
+  { "%f[%w_]total%s*%(", "total()", "coalesce(sum(x), 0)" },
+  { "%f[%w_]char%s*%(", "char()", "chr()" },
+  { "%f[%w_]sqlite_%w+", "SQLite's own tables (sqlite_schema ...)", "information_schema" },
+  { "%f[%w_]pragma", "PRAGMA", "information_schema" },
+  { "%f[%w_]rowid%f[^%w_]", "rowid", "the table's id column" },
+  { "%f[%w_]limit%s+%d+%s*,", "LIMIT offset, count", "LIMIT count OFFSET offset" },
+}
+
+-- What in sql (a report query) is SQLite's own, with PostgreSQL's counterpart, as one line; nil
+-- when nothing is. Literals and quoted names are left out of the look.
+function M.sqlite_only(sql)
+  local text = sql:gsub("'[^']*'", "''"):gsub('"[^"]*"', '""'):gsub("%-%-[^\n]*", ""):lower()
+  local found = {}
+  for _, s in ipairs(SQLITE_ONLY) do
+    if text:find(s[1]) then found[#found + 1] = ("%s (PostgreSQL: %s)"):format(s[2], s[3]) end
+  end
+  if #found == 0 then return nil end
+  return table.concat(found, "; ")
 end
 
 return M
