@@ -394,6 +394,11 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
       p->changes = wrote && *t ? atoll(t) : 0;
       p->total_changes += p->changes;
       if (returning && PQntuples(r) > 0) p->last_id = atoll(PQgetvalue(r, PQntuples(r) - 1, 0));
+      /* a table made or changed here (a plugin's, a spec's) may have sequence ids from now on */
+      if ((!strcmp(cmd, "CREATE TABLE") || !strcmp(cmd, "ALTER TABLE")) && load_serial(p)) {
+        PQclear(r);
+        return NULL;
+      }
       return r;
     }
     if (!r && p->errmsg[0]) return NULL; /* our own error (placeholders) */

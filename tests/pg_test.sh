@@ -144,7 +144,7 @@ echo "== Lua specs on PostgreSQL (QUIRE_TEST_DATABASE: every test site on the cl
 # These pass on PostgreSQL and must keep passing; the others still send SQLite-only SQL (see
 # the README's PostgreSQL section): they are listed, and run for their counts with
 # QUIRE_PG_ALL_SPECS=1 (about three minutes more).
-PASSING="actors app budget content editorial hostile integrity jobs json markdown mustache_conformance pattern plugins reference sandbox sanitize template transaction users validation workflow_states wxr"
+PASSING="actors app budget content editorial hostile integrity jobs json markdown mustache_conformance pattern plugins reference sandbox sanitize template transaction transfer users validation workflow_states wxr"
 SPECS_URL=$(pg_new_db specs)
 cd "$TESTS"
 for f in lua/*_spec.lua; do

@@ -143,6 +143,83 @@ function M.copy_term_rows(db, from, into)
     .. " ON CONFLICT DO NOTHING", into, from)
 end
 
+-- The catalog (see quire.store_sql): the site's schema is the connection's current schema;
+-- what PostgreSQL keeps for search (entries_search, quire_search_config) is the store's own.
+local OWN = { entries_search = true, quire_search_config = true }
+function M.tables(db)
+  local names = {}
+  for _, r in ipairs(db:rows("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename COLLATE \"C\"")) do
+    if not OWN[r.tablename] then names[#names + 1] = r.tablename end
+  end
+  return names
+end
+local function relation(db, name)
+  return db:value("SELECT c.oid FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace"
+    .. " AND c.relname = ?", name)
+end
+function M.has_table(db, name)
+  return relation(db, name) ~= nil
+end
+function M.columns(db, name)
+  local oid = relation(db, name)
+  local cols, pk, id_column, types = {}, {}, nil, {}
+  if not oid then return cols, pk end
+  for _, c in ipairs(db:rows("SELECT a.attname AS name, a.atttypid::regtype::text AS type,"
+    .. " (SELECT k.o FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o) WHERE i.indrelid = a.attrelid"
+    .. " AND i.indisprimary AND k.n = a.attnum) AS pk"
+    .. " FROM pg_attribute a WHERE a.attrelid = ?::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", oid)) do
+    cols[#cols + 1] = c.name
+    types[c.name] = c.type
+    if c.pk then pk[c.pk] = c.name end
+  end
+  local t = #pk == 1 and types[pk[1]]
+  if t == "bigint" or t == "integer" or t == "smallint" then id_column = pk[1] end
+  return cols, pk, id_column
+end
+function M.ROWID(id_column) return id_column end
+function M.foreign_keys(db, name)
+  return db:rows("SELECT p.relname AS parent, a.attname AS col, pa.attname AS target FROM pg_constraint c"
+    .. " JOIN pg_class p ON p.oid = c.confrelid CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY k(n, pn, o)"
+    .. " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pn"
+    .. " WHERE c.conrelid = ?::oid AND c.contype = 'f' ORDER BY c.oid, k.o", relation(db, name))
+end
+function M.unique_keys(db, name)
+  local keys, by = {}, {}
+  for _, r in ipairs(db:rows("SELECT i.indexrelid AS ix, a.attname AS col FROM pg_index i"
+    .. " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n"
+    .. " WHERE i.indrelid = ?::oid AND i.indisunique AND NOT i.indisprimary AND i.indexprs IS NULL AND i.indpred IS NULL"
+    .. " ORDER BY i.indexrelid, k.o", relation(db, name))) do
+    if not by[r.ix] then
+      by[r.ix] = {}
+      keys[#keys + 1] = by[r.ix]
+    end
+    table.insert(by[r.ix], r.col)
+  end
+  return keys
+end
+-- Id counters are the sequences of identity (or serial) columns; setval moves one either way.
+local function sequence(db, name, col)
+  return col and db:value("SELECT pg_get_serial_sequence(quote_ident(?), ?)", name, col)
+end
+function M.id_counter(db, name, col)
+  local seq = sequence(db, name, col)
+  if not seq then return nil end
+  local r = db:row("SELECT last_value, is_called FROM " .. seq)
+  return r.is_called == 1 and r.last_value or r.last_value - 1
+end
+function M.set_id_counter(db, name, col, n)
+  local seq = sequence(db, name, col)
+  if not seq then return end
+  if n > 0 then db:value("SELECT setval(?, ?, true)", seq, n) else db:value("SELECT setval(?, 1, false)", seq) end
+end
+function M.id_taken(db, name, col, id)
+  local seq = sequence(db, name, col)
+  if seq then
+    db:value("SELECT setval(?, ?::bigint, true) FROM " .. seq .. " WHERE ?::bigint > CASE WHEN is_called THEN last_value ELSE last_value - 1 END",
+      seq, id, id)
+  end
+end
+
 -- SQLite's own SQL that a report query (quire.store.query) may hold, each with what PostgreSQL
 -- has instead: named when such a query fails on PostgreSQL.
 local SQLITE_ONLY = {
