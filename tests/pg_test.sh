@@ -45,6 +45,26 @@ next_back=$("$QUIRE" entries create --site back --type article --title "After")
 [ "$next_demo" = "$next_back" ] || { echo "next id differs: $next_demo vs $next_back"; exit 1; }
 echo "exports identical ($(cat before/*.jsonl | wc -l) lines), next ids identical ($next_back)"
 
+echo "== export from SQLite, import into PostgreSQL; quire check there finds what breaks"
+IMPORT_URL=$(pg_new_db import)
+mkdir imported && sed '/^database *=/d' demo/site.lua > imported/site.lua && echo "database = \"$IMPORT_URL\"" >> imported/site.lua
+"$QUIRE" import --site imported before >/dev/null
+"$QUIRE" export --site imported --format jsonl again >/dev/null
+diff -r before again
+"$QUIRE" check --site imported >/dev/null
+# An entry whose search document no longer says what the entry says, and a comment whose entry
+# is gone (let in with the foreign key dropped and added back NOT VALID): both named, exit 1.
+pg_psql import -c "UPDATE entries_search SET doc = to_tsvector('simple', 'stale') WHERE id = (SELECT min(id) FROM entries)" \
+  -c "ALTER TABLE comments DROP CONSTRAINT comments_entry_id_fkey" \
+  -c "UPDATE comments SET entry_id = 999999 WHERE id = (SELECT min(id) FROM comments)" \
+  -c "ALTER TABLE comments ADD CONSTRAINT comments_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES entries(id) NOT VALID"
+if "$QUIRE" check --site imported > check.txt 2>&1; then echo "FAIL: quire check passed a broken store"; cat check.txt; exit 1; fi
+for want in "1 entries are missing from the search index or stale in it" "comments: 1 rows reference a missing row of entries" \
+  "1 constraints are not validated"; do
+  grep -qF "$want" check.txt || { echo "FAIL: quire check did not say '$want':"; cat check.txt; exit 1; }
+done
+echo "export -> import on PostgreSQL -> export identical; quire check named the stale search document and the orphan comment"
+
 
 echo "== two nodes on one PostgreSQL database: page-cache invalidation across nodes"
 NODES_URL=$(pg_new_db nodes)

@@ -114,9 +114,10 @@ function M.search_use_language(db, language)
   return true
 end
 
+-- (= ANY over the array walks the primary key; a join on unnest() of it was planned as a hash
+-- join over every entry: 55 ms instead of 0.3 ms for 300 ids of 20,000 entries.)
 function M.entries_of(db, columns, ids, filter, fparams)
-  return db:rows(columns .. " FROM unnest(?::bigint[]) w(value) JOIN entries e ON e.id = w.value WHERE true" .. filter,
-    M.id_list(ids), table.unpack(fparams))
+  return db:rows(columns .. " FROM entries e WHERE e.id = ANY(?::bigint[])" .. filter, M.id_list(ids), table.unpack(fparams))
 end
 
 -- PostgreSQL has no CROSS JOIN ... ON; its planner chooses the order.
