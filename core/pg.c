@@ -454,6 +454,11 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
       p->changes = wrote && *t ? atoll(t) : 0;
       p->total_changes += p->changes;
       if (returning && PQntuples(r) > 0) p->last_id = atoll(PQgetvalue(r, PQntuples(r) - 1, 0));
+      /* a table made or changed here (a plugin's, a spec's) may have sequence ids from now on */
+      if ((!strcmp(cmd, "CREATE TABLE") || !strcmp(cmd, "ALTER TABLE")) && load_serial(p)) {
+        PQclear(r);
+        return NULL;
+      }
       return r;
     }
     if (!r && p->errmsg[0]) return NULL; /* our own error (placeholders) */
@@ -687,6 +692,52 @@ static long long count_of(qr_pg_t *p, const char *sql) {
   return n;
 }
 
+/* The rows that break a constraint PostgreSQL did not check for them: rows whose parent is
+ * missing (foreign keys, which a restore with triggers disabled or session_replication_role =
+ * replica skips) and rows failing a CHECK or foreign key added NOT VALID. The catalog writes one
+ * counting query per constraint (SQLite's pragma_foreign_key_check); returns the problems
+ * reported, or a QR_E* code. */
+static int check_rows(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
+  PGresult *r = qr_pg_query(
+      p,
+      "SELECT string_agg(q, ' UNION ALL ' ORDER BY name) FROM ("
+      " SELECT c.conname AS name, format('SELECT %L AS tbl, count(*) AS n, %L AS why FROM %I x WHERE %s AND NOT EXISTS"
+      "  (SELECT 1 FROM %I p WHERE %s)', cl.relname, format('reference a missing row of %s (%s)', pcl.relname, c.conname),"
+      "  cl.relname,"
+      "  (SELECT string_agg(format('x.%I IS NOT NULL', a.attname), ' AND ') FROM unnest(c.conkey) k(n)"
+      "   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n), pcl.relname,"
+      "  (SELECT string_agg(format('p.%I = x.%I', pa.attname, a.attname), ' AND ') FROM unnest(c.confkey, c.conkey) k(pn, n)"
+      "   JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pn"
+      "   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n)) AS q"
+      " FROM pg_constraint c JOIN pg_namespace s ON s.oid = c.connamespace JOIN pg_class cl ON cl.oid = c.conrelid"
+      " JOIN pg_class pcl ON pcl.oid = c.confrelid WHERE s.nspname = current_schema() AND c.contype = 'f'"
+      " UNION ALL"
+      " SELECT c.conname, format('SELECT %L, count(*), %L FROM %I WHERE NOT coalesce((%s), true)', cl.relname,"
+      "  format('fail the check %s', c.conname), cl.relname, pg_get_expr(c.conbin, c.conrelid))"
+      " FROM pg_constraint c JOIN pg_namespace s ON s.oid = c.connamespace JOIN pg_class cl ON cl.oid = c.conrelid"
+      " WHERE s.nspname = current_schema() AND c.contype = 'c' AND NOT c.convalidated) q",
+      0, NULL, 0);
+  if (!r) return QR_EDB;
+  char *sql = PQntuples(r) && !PQgetisnull(r, 0, 0) ? qr_xstrdup(PQgetvalue(r, 0, 0)) : NULL;
+  PQclear(r);
+  if (!sql) return 0;
+  size_t len = strlen(sql) + 64;
+  char *wrap = qr_xmalloc(len);
+  snprintf(wrap, len, "SELECT tbl, n, why FROM (%s) c WHERE n > 0", sql);
+  free(sql);
+  r = qr_pg_query(p, wrap, 0, NULL, 0);
+  free(wrap);
+  if (!r) return QR_EDB;
+  int problems = PQntuples(r);
+  for (int i = 0; i < problems; i++) {
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s: %s rows %s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+    cb(ud, "constraints", detail);
+  }
+  PQclear(r);
+  return problems;
+}
+
 int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
   int problems = 0, applied, known, rc;
   char detail[256];
@@ -704,6 +755,8 @@ int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
     cb(ud, "constraints", detail);
     problems++;
   }
+  if ((rc = check_rows(p, cb, ud)) < 0) return rc;
+  problems += rc;
   n = count_of(p, "SELECT count(*) FROM entries e LEFT JOIN entries_search s ON s.id = e.id"
                   " WHERE s.doc IS DISTINCT FROM quire_entry_doc(e.title, e.fields, e.body)");
   if (n < 0) return QR_EDB;

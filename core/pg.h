@@ -84,8 +84,8 @@ int qr_pg_wait(qr_pg_t *p, int timeout_ms);
 /* The connection's socket, to wait on for notifications in an event loop; -1 when closed. */
 int qr_pg_socket(qr_pg_t *p);
 
-/* Store checks for `quire check`: schema version, constraints left unvalidated, and the search
- * index against the entries. Each problem goes to cb; returns their number or a QR_E* code. */
+/* Store checks for `quire check`: schema version, constraints left unvalidated and the rows
+ * breaking a foreign key or an unvalidated CHECK, and the search index against the entries. Each problem goes to cb; returns their number or a QR_E* code. */
 typedef void (*qr_pg_report_cb)(void *ud, const char *what, const char *detail);
 int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud);
 
