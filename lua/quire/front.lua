@@ -147,10 +147,13 @@ function M.new(site, quire)
     n = math.max(0, math.min(math.tointeger(n) or 0, M.SLOTS_MAX))
     local now = time.now()
     local out, used, by_slot = {}, {}, {}
-    local rows = db:rows("SELECT slot, entry_id FROM front_slots WHERE page = ? AND slot <= ? AND starts_at <= ?"
-      .. " AND (ends_at IS NULL OR ends_at > ?) ORDER BY slot, starts_at DESC, id DESC", page, n, now, now)
+    -- The assignments not ended when first read (those to come too) are memoised until the next
+    -- write (quire.memo); the clock is applied to them here.
+    local rows = site.memo.get("front-slots\0" .. page .. "\0" .. n, db.rows, db,
+      "SELECT slot, entry_id, starts_at, ends_at FROM front_slots WHERE page = ? AND slot <= ?"
+      .. " AND (ends_at IS NULL OR ends_at > ?) ORDER BY slot, starts_at DESC, id DESC", page, n, now)
     for _, r in ipairs(rows) do
-      if not by_slot[r.slot] and not used[r.entry_id] then
+      if r.starts_at <= now and (r.ends_at == nil or r.ends_at > now) and not by_slot[r.slot] and not used[r.entry_id] then
         local e = quire.content.get(r.entry_id)
         if e and e.status == "published" then
           by_slot[r.slot] = e
