@@ -111,13 +111,13 @@ static void tag_moved(qr_cache_t *c, const char *name, size_t n, long long v, lo
   if (v > c->max_version) c->max_version = v;
 }
 
-/* As for SQLite below: data_version moves on commits heard by NOTIFY (and on a reconnect,
+/* As for SQLite below: the version moves on commits heard by NOTIFY (and on a reconnect,
  * after which the tags are read again: what was sent meanwhile is lost); total_changes on this
  * connection's own writes. Only then is cache_tags read. */
 static void sync_pg(qr_cache_t *c) {
   long long before = c->synced_ms;
   if (c->grace_ms) c->synced_ms = now_ms();
-  long long dv = qr_pg_data_version(c->pg);
+  long long dv = qr_pg_heard_version(c->pg);
   long long changes = qr_pg_total_changes(c->pg);
   if (c->synced && !c->pg_retry && dv == c->last_data_version && changes == c->last_changes) return;
   c->pg_retry = 1; /* until the versions below are read */

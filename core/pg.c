@@ -38,7 +38,7 @@ struct qr_pg_s {
   long long changes, last_id, total_changes;
   char *serial[MAX_SERIAL];
   int nserial;
-  char *snapshot; /* the server snapshot data_version last saw (before it LISTENs) */
+  char *snapshot; /* the server snapshot data_version last saw */
   long long resets;
   long long data_version;
   int watching;                  /* LISTENs on DATA_CHANNEL since reset number watch_resets */
@@ -464,9 +464,8 @@ int qr_pg_rollback(qr_pg_t *p) {
   return exec_simple(p, sql, "rollback");
 }
 
-/* Before the connection LISTENs (and inside a transaction, where a LISTEN would wait for its
- * commit): the server's snapshot, which moves when any transaction that wrote ends. */
-static long long snapshot_version(qr_pg_t *p) {
+/* Asks the server: its snapshot moves when any transaction that wrote ends. */
+long long qr_pg_data_version(qr_pg_t *p) {
   PGresult *r = qr_pg_query(p, "SELECT pg_current_snapshot()::text", 0, NULL, 0);
   if (!r) return -1;
   const char *snap = PQgetvalue(r, 0, 0);
@@ -494,7 +493,7 @@ static int watch(qr_pg_t *p) {
   return 0;
 }
 
-long long qr_pg_data_version(qr_pg_t *p) {
+long long qr_pg_heard_version(qr_pg_t *p) {
   if (p->watching && p->resets == p->watch_resets) {
     /* Reads what the socket holds, without waiting: no round trip. */
     if (PQconsumeInput(p->conn)) {
@@ -507,7 +506,7 @@ long long qr_pg_data_version(qr_pg_t *p) {
     }
     p->watching = 0; /* the connection was lost: notifications sent meanwhile are too */
   }
-  if (p->depth > 0) return snapshot_version(p);
+  if (p->depth > 0) return qr_pg_data_version(p); /* a LISTEN would wait for the commit */
   return watch(p) ? -1 : p->data_version;
 }
 

@@ -57,17 +57,22 @@ int qr_pg_rollback(qr_pg_t *p);
 int qr_pg_depth(qr_pg_t *p);
 
 /* A number that moves when a transaction that wrote commits anywhere in the database, as
- * SQLite's PRAGMA data_version. The first call LISTENs on quire_data, which every write notifies
- * (db/pg/0027); later calls only read what the socket holds (no round trip), so a commit is seen
- * once its notification arrived. A reconnect moves it too (notifications sent meanwhile are
- * lost). Inside a transaction, before the first call, it asks the server's snapshot (one round
- * trip). -1 on error, with qr_pg_errmsg set. */
+ * SQLite's PRAGMA data_version (it follows the server's snapshot: one round trip). -1 on error,
+ * with qr_pg_errmsg set. */
 long long qr_pg_data_version(qr_pg_t *p);
+/* The same number, moved as far as notifications tell: the first call LISTENs on quire_data,
+ * which every statement that writes notifies when its transaction commits (db/pg/0027); later
+ * calls only read what the socket holds (no round trip). So a commit is seen once its
+ * notification arrived: for the page cache and anonymous pages, whose rule is "fresh after the
+ * commit plus the notification's delay". A reconnect moves it too (notifications sent meanwhile
+ * are lost). -1 on error, with qr_pg_errmsg set. */
+long long qr_pg_heard_version(qr_pg_t *p);
 
 /* The next notification (LISTEN) received, without waiting: reads what the socket holds and
  * copies the oldest one's channel and payload (PostgreSQL bounds both: 63 and 7999 bytes) into
  * the caller's buffers. Returns 1, 0 when there is none, or QR_EIO when the connection is lost.
- * Once data_version has been asked, statements drop the notifications they read (only counted). */
+ * Once qr_pg_heard_version has been asked, statements drop the notifications they read (only
+ * counted). */
 #define QR_PG_CHANNEL_MAX 64
 #define QR_PG_PAYLOAD_MAX 8000
 int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]);
