@@ -31,6 +31,7 @@ typedef struct {
   hash_job *queue_head, *queue_tail;
   qr_worker_t *worker;
   qr_cache_t *cache;  /* NULL with --no-cache */
+  qr_pg_t *pg;        /* the site's PostgreSQL store, or NULL on SQLite */
   qr_tls_t *tls;      /* NULL without TLS listeners */
   int tick_ref;       /* Lua function for scheduled work, or LUA_NOREF */
   const char *stats_path; /* where `quire cache stats` reads this worker's numbers, or NULL */
@@ -317,6 +318,11 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
     lua_pushinteger(L, (lua_Integer)req->spool_len);
     lua_setfield(L, -2, "spool_len");
   }
+  /* Without a page cache an anonymous page over PostgreSQL keeps the page cache's rule all the
+   * same (fresh after the commit plus the notification's delay): no round trip to ask. */
+  char key[1024];
+  if (data_version < 0 && w->pg && !w->cache && qr_worker_cache_key(req, key, sizeof key))
+    data_version = qr_pg_heard_version(w->pg);
   if (data_version >= 0) { /* already read for the cache: the Lua memo need not ask again */
     lua_pushinteger(L, (lua_Integer)data_version);
     lua_setfield(L, -2, "data_version");
@@ -698,6 +704,7 @@ static int l_serve_worker(lua_State *L) {
   lua_getfield(L, 1, "store");
   qr_pg_t *pg = qr_lua_pg_get(L, -1);
   lua_pop(L, 1);
+  w.pg = pg;
   if ((store || pg) && cache_bytes) {
     w.cache = store ? qr_cache_new(store, cache_bytes) : qr_cache_new_pg(pg, cache_bytes);
     qr_cache_set_grace(w.cache, (long long)stale_grace_ms);

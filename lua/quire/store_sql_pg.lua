@@ -18,8 +18,9 @@ M.value_list = array_of_text
 
 -- Cache-tag versions come from one counter, taken under the site's write lock (qr_pg_begin),
 -- so versions commit in the order they were given out and a node that has seen version N has
--- seen every version below it. The NOTIFY is delivered when the transaction commits: nodes
--- that LISTEN on quire_tags wake and read the tags changed since their last version.
+-- seen every version below it. The write notifies quire_data when the transaction commits
+-- (db/pg/0027's trigger): nodes that LISTEN there wake and read the tags changed since their
+-- last version.
 function M.bump_tags(db, tags)
   local own = db:depth() == 0
   if own then db:begin() end
@@ -27,7 +28,6 @@ function M.bump_tags(db, tags)
     local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     db:exec("INSERT INTO cache_tags (tag, version) SELECT t, ? FROM unnest(?::text[]) t"
       .. " ON CONFLICT (tag) DO UPDATE SET version = excluded.version", v, array_of_text(tags))
-    db:value("SELECT pg_notify('quire_tags', ?)", tostring(v))
   end)
   if own then
     if ok then db:commit() else db:rollback() end
