@@ -137,7 +137,7 @@ function Response:redirect(url, status)
 end
 
 local REASONS = { [400] = "Bad Request", [403] = "Forbidden", [404] = "Not Found", [405] = "Method Not Allowed",
-  [500] = "Internal Server Error" }
+  [500] = "Internal Server Error", [503] = "Service Unavailable" }
 
 -- Browsers ask for text/html; API clients, feed readers and curl get plain text.
 local function wants_html(req)
@@ -172,6 +172,21 @@ function Response:error(status)
   end
   self.headers["content-type"] = "text/plain; charset=utf-8"
   self.parts[1] = status == 500 and ("%s (request id %s)"):format(reason, id) or reason
+end
+
+-- The database cannot be reached (quire.errors.unavailable): 503 with Retry-After, saying so
+-- (JSON under /api/), never cached. A write met by it may not have been saved: the client
+-- retries it (with an Idempotency-Key the Admin API makes that safe).
+local UNAVAILABLE_TEXT = "the database cannot be reached just now; a change sent with this request may not have been saved: try again in a few seconds"
+local function unavailable(res, target)
+  res:error(503)
+  res.headers["retry-after"] = "5"
+  if target:match("^/api/") then
+    res.headers["content-type"] = "application/json; charset=utf-8"
+    res.parts = { require("quire.json").encode({ error = { status = 503, code = "store_unavailable", message = UNAVAILABLE_TEXT } }) }
+  elseif res.headers["content-type"]:find("text/plain", 1, true) then
+    res.parts = { "Service Unavailable: " .. UNAVAILABLE_TEXT .. "\n" }
+  end
 end
 
 function M.new(quire, site)
@@ -316,7 +331,11 @@ function M.new(quire, site)
         io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
         local cookies = res.headers["set-cookie"]
         res = setmetatable({ status = 500, headers = { ["set-cookie"] = cookies }, parts = {}, quire = quire, site = site, req = req }, Response)
-        res:error(500)
+        if require("quire.errors").unavailable(result) then
+          unavailable(res, target)
+        else
+          res:error(500)
+        end
       elseif type(result) == "string" then
         res:write(result)
         res.headers["content-type"] = res.headers["content-type"] or "text/html; charset=utf-8"
@@ -351,7 +370,20 @@ function M.new(quire, site)
 
   local answer = app.request
   function app.request(method, target, opts)
-    local r = answer(method, target, opts)
+    -- The store unreachable outside the handler's own protection (the memo's check, a redirect
+    -- or session lookup): 503 as inside it, not the server's bare 500.
+    local ok, r = pcall(answer, method, target, opts)
+    if not ok then
+      if not require("quire.errors").unavailable(r) then error(r, 0) end
+      site.collecting = nil
+      site.memo.unsync()
+      local id = (opts and opts.id) or core.request_id()
+      io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, method, target, tostring(r)))
+      local res = setmetatable({ status = 503, headers = {}, parts = {}, quire = quire, site = site,
+        req = { id = id, headers = {}, path = target } }, Response)
+      unavailable(res, target)
+      r = { status = 503, headers = res.headers, body = table.concat(res.parts), tags = "", private = true, id = id }
+    end
     local h = r.headers or {}
     r.headers = h
     for k, v in pairs(M.SECURITY_HEADERS) do if h[k] == nil then h[k] = v end end
