@@ -46,7 +46,7 @@ function M.site(opts)
     db:close()
     lines[#lines + 1] = ("database = %q"):format(pg_url)
   end
-  for _, k in ipairs { "timezone", "language", "strings" } do
+  for _, k in ipairs { "timezone", "language", "strings", "media_dir" } do
     if opts[k] then lines[#lines + 1] = k .. " = " .. serialize(opts[k]) end
   end
   for plugin, settings in pairs(opts.settings or {}) do
