@@ -174,7 +174,21 @@ function Response:error(status)
   self.parts[1] = status == 500 and ("%s (request id %s)"):format(reason, id) or reason
 end
 
--- The database cannot be reached (quire.errors.unavailable): 503 with Retry-After, saying so
+-- Whether an error says the store cannot be reached now (PostgreSQL down, restarting, or cut
+-- off): the messages of core/pg.c for a lost or refused connection, and the SQLSTATEs of a
+-- broken connection (08), a shutdown or start-up (57P01-57P03) and a full server (53300).
+-- A request that meets one is answered 503, not 500: it is the store's state, not a bug.
+local UNAVAILABLE = { "connection to PostgreSQL was lost", "PostgreSQL is unreachable", "cannot connect to PostgreSQL",
+  "%[SQLSTATE 08%w%w%w%]", "%[SQLSTATE 57P0[123]%]", "%[SQLSTATE 53300%]" }
+function M.store_unavailable(e)
+  local text = tostring(type(e) == "table" and e.text or e)
+  for _, pat in ipairs(UNAVAILABLE) do
+    if text:find(pat) then return true end
+  end
+  return false
+end
+
+-- The database cannot be reached (M.store_unavailable): 503 with Retry-After, saying so
 -- (JSON under /api/), never cached. A write met by it may not have been saved: the client
 -- retries it (with an Idempotency-Key the Admin API makes that safe).
 local UNAVAILABLE_TEXT = "the database cannot be reached just now; a change sent with this request may not have been saved: try again in a few seconds"
@@ -331,7 +345,7 @@ function M.new(quire, site)
         io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
         local cookies = res.headers["set-cookie"]
         res = setmetatable({ status = 500, headers = { ["set-cookie"] = cookies }, parts = {}, quire = quire, site = site, req = req }, Response)
-        if require("quire.errors").unavailable(result) then
+        if M.store_unavailable(result) then
           unavailable(res, target)
         else
           res:error(500)
@@ -374,7 +388,7 @@ function M.new(quire, site)
     -- or session lookup): 503 as inside it, not the server's bare 500.
     local ok, r = pcall(answer, method, target, opts)
     if not ok then
-      if not require("quire.errors").unavailable(r) then error(r, 0) end
+      if not M.store_unavailable(r) then error(r, 0) end
       site.collecting = nil
       site.memo.unsync()
       local id = (opts and opts.id) or core.request_id()

@@ -41,20 +41,6 @@ function M.invalid(what, errors)
   M.raise("invalid", what .. ": " .. table.concat(parts, "; "), errors)
 end
 
--- Whether an error says the store cannot be reached now (PostgreSQL down, restarting, or cut
--- off): the messages of core/pg.c for a lost or refused connection, and the SQLSTATEs of a
--- broken connection (08), a shutdown or start-up (57P01-57P03) and a full server (53300).
--- A request that meets one is answered 503, not 500: it is the store's state, not a bug.
-local UNAVAILABLE = { "connection to PostgreSQL was lost", "PostgreSQL is unreachable", "cannot connect to PostgreSQL",
-  "%[SQLSTATE 08%w%w%w%]", "%[SQLSTATE 57P0[123]%]", "%[SQLSTATE 53300%]" }
-function M.unavailable(e)
-  local text = tostring(getmetatable(e) == Error and e.text or e)
-  for _, pat in ipairs(UNAVAILABLE) do
-    if text:find(pat) then return true end
-  end
-  return false
-end
-
 function M.is(e, kind)
   return getmetatable(e) == Error and (kind == nil or e.kind == kind)
 end
