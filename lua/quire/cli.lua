@@ -518,7 +518,7 @@ function commands.__worker(argv)
   if core.stat(public) == "dir" then static[#static + 1] = { "/", public } end
   local app = quire.app
   local jobs = require "quire.jobs"
-  local owner = ("worker-%d"):format(core.getpid())
+  local owner, lease_s = jobs.owner("worker"), jobs.lease_seconds(cfg.limits)
   local all_jobs = jobs.all(quire)
   jobs.sync(quire._db, all_jobs)
   local run = runtime_dir(site_dir(opts))
@@ -565,7 +565,7 @@ function commands.__worker(argv)
       end
       jobs.publish_scheduled(quire)
       quire.media.avif_step() -- AVIF copies of new images, one at a time for the site (quire.media)
-      local _, failures = jobs.run_due(quire._db, all_jobs, owner)
+      local _, failures = jobs.run_due(quire._db, all_jobs, owner, lease_s)
       for _, f in ipairs(failures) do
         io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
       end
@@ -945,7 +945,7 @@ function commands.jobs(argv)
     return 0
   end
   local published = jobs.publish_scheduled(quire)
-  local ran, failures = jobs.run_due(db, all_jobs, ("cli-%d"):format(core.getpid()))
+  local ran, failures = jobs.run_due(db, all_jobs, jobs.owner("cli"))
   for _, f in ipairs(failures) do
     io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
   end

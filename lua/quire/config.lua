@@ -10,6 +10,7 @@ M.defaults = {
   listen = { "127.0.0.1:8080" },
   workers = 0, -- 0: one worker per CPU core
   database = "quire.db",
+  media_dir = "media", -- the media library's files, relative to the site; one shared folder for several nodes
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
@@ -72,7 +73,7 @@ local shapes = {
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
   image_widths = "table", timezone = "string", language = "string", strings = "table", edge_tags = "boolean",
-  purgers = "table", trusted_proxies = "table",
+  purgers = "table", trusted_proxies = "table", media_dir = "string",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -192,6 +193,10 @@ plugins = { }
 -- The SQLite database, relative to this folder; or a PostgreSQL 15 database that several
 -- `quire serve` nodes share: database = "postgresql://user@host:5432/dbname"
 -- database = "quire.db"
+
+-- The media library's files (uploads, their sizes and AVIF copies), relative to this folder.
+-- Nodes that share a database must share this folder too (NFS or the like, mounted on each).
+-- media_dir = "media"
 
 -- Limits on what a save or a request may carry.
 -- limits = {
@@ -358,6 +363,10 @@ function M.load(dir)
   else
     cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
   end
+  if cfg.media_dir == "" or cfg.media_dir:find("%c") then
+    return nil, ('%s: media_dir must name a folder (relative to the site, or absolute), got %q'):format(path, cfg.media_dir)
+  end
+  cfg.media_path = cfg.media_dir:sub(1, 1) == "/" and cfg.media_dir or (dir .. "/" .. cfg.media_dir)
   local alog = cfg.access_log
   cfg.access_log_path = (alog == "-" or alog == "stdout" or alog == "stderr" or alog == "off" or alog:sub(1, 1) == "/")
     and alog or (dir .. "/" .. alog)

@@ -30,8 +30,9 @@ end
 
 M.SHARE_WIDTH = 1200 -- link previews want about this (OpenGraph's 1200 x 630)
 
--- The site's media folder (DIR/media) and the URL path prefix it is served under.
-function M.dir(cfg) return cfg.dir .. "/media" end
+-- The site's media folder (site.lua media_dir: DIR/media unless set; one folder shared by every
+-- node of a site) and the URL path prefix it is served under.
+function M.dir(cfg) return cfg.media_path or (cfg.dir .. "/media") end
 M.PREFIX = "/media/"
 
 local function opts(cfg)
