@@ -41,7 +41,8 @@ class Proxy:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", self.port))
         s.listen(64)
-        self.port, self.sock = s.getsockname()[1], s
+        with self.lock:
+            self.port, self.sock = s.getsockname()[1], s
         threading.Thread(target=self.accept, args=(s,), daemon=True).start()
 
     def accept(self, s):
@@ -57,6 +58,10 @@ class Proxy:
                 c.close()
                 continue
             with self.lock:
+                if s is not self.sock:  # accepted just as the port was cut: it is cut too
+                    c.close()
+                    u.close()
+                    continue
                 self.conns.append((c, u))
             threading.Thread(target=self.pump, args=(c, u), daemon=True).start()
 
@@ -85,7 +90,7 @@ class Proxy:
             pass
         self.sock.close()
         with self.lock:
-            conns, self.conns = self.conns, []
+            conns, self.conns, self.sock = self.conns, [], None
         for c, u in conns:
             try:
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
