@@ -4,9 +4,9 @@ with xkey and health probes (docs/varnish.vcl), wrk through Varnish and straight
 page cache), and an editor's Admin API writes through Varnish all along. The nodes reach
 PostgreSQL through a small TCP proxy in this test, so the network between them can be cut.
 - PostgreSQL restarted (pg_ctl stop, 3 s, start): the pages the caches hold keep coming (no
-  error at all: the writes pause for a second before the fault, so every page a write made
-  stale is rendered again first), writes answer 503 with a JSON message while it is down, then
-  201 again without touching the nodes;
+  error at all: the writes pause before the fault until every page a write made stale is kept
+  again), writes answer 503 with a JSON message while it is down, then 201 again without
+  touching the nodes;
 - a partition: the proxy stops listening and resets every connection it carried (a firewall
   rejecting the database's port), 3 s, then listens again: the same;
 - node B SIGKILLed (its process group) under wrk through Varnish asking for pages the edge has
@@ -41,7 +41,8 @@ class Proxy:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", self.port))
         s.listen(64)
-        self.port, self.sock = s.getsockname()[1], s
+        with self.lock:
+            self.port, self.sock = s.getsockname()[1], s
         threading.Thread(target=self.accept, args=(s,), daemon=True).start()
 
     def accept(self, s):
@@ -57,6 +58,10 @@ class Proxy:
                 c.close()
                 continue
             with self.lock:
+                if s is not self.sock:  # accepted just as the port was cut: it is cut too
+                    c.close()
+                    u.close()
+                    continue
                 self.conns.append((c, u))
             threading.Thread(target=self.pump, args=(c, u), daemon=True).start()
 
@@ -85,7 +90,7 @@ class Proxy:
             pass
         self.sock.close()
         with self.lock:
-            conns, self.conns = self.conns, []
+            conns, self.conns, self.sock = self.conns, [], None
         for c, u in conns:
             try:
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
@@ -104,12 +109,15 @@ class Writer(threading.Thread):
     def __init__(self, edge, key):
         super().__init__(daemon=True)
         self.edge, self.key, self.log, self.running, self.n = edge, key, [], True, 0
-        self.go = threading.Event()
+        self.go, self.idle = threading.Event(), threading.Event()
         self.go.set()
 
     def run(self):
         while self.running:
-            self.go.wait()
+            if not self.go.is_set():
+                self.idle.set()
+                self.go.wait()
+                self.idle.clear()
             self.n += 1
             title = f"Fault write {self.n}"
             t = time.monotonic()
@@ -169,16 +177,23 @@ def writes_between(w, t0, t1):
     return [x for x in w.log if t0 <= x[0] < t1]
 
 
-def outage(name, down, up, writer, edge, node_a, pages_script):
-    """wrk through the edge and at node A for 10 s, the fault from 2 s to 5 s; then the writes."""
+def outage(name, down, up, writer, edge, node_a, pages_script, pages, nodes):
+    """The writes pause until every page is kept at the edge and by both nodes (the last write
+    made some stale), so all the pages are there when the database goes. Then wrk through the
+    edge and at node A for 10 s, the fault from 1.5 s to 4.5 s; the writes start again (and
+    fail) once it is gone, so none drops a page during the fault."""
+    writer.go.clear()
+    writer.idle.wait(30)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30:
+        kept = [http("GET", edge + p)[1].get("X-Edge") == "hit" and all(
+                http("GET", n + p)[1].get("X-Cache") == "hit" for n in nodes) for p in pages]
+        if all(kept):
+            break
+    check(f"{name}: every page kept at the edge and by both nodes before the fault", all(kept))
     t_start = time.monotonic()
     p_edge, p_node = wrk(edge + "/", pages_script, 10), wrk(node_a + "/", pages_script, 10)
-    # The writes stop a second before the fault: every page the last one made stale is rendered
-    # again meanwhile, so all the pages are in the caches when the database goes; they start
-    # again (and fail) once it is gone, so none is dropped during the fault.
-    time.sleep(1)
-    writer.go.clear()
-    time.sleep(1)
+    time.sleep(1.5)
     down()
     t_down = time.monotonic()
     writer.go.set()
@@ -238,7 +253,9 @@ try:
         lua + f'\ndatabase = "postgresql://quire@127.0.0.1:{proxy.port}/faults?connect_timeout=2"\n'
         f'edge_tags = true\npurgers = {{ "{edge}/" }}\napi = {{ admin_rate = 1000000 }}\naccess_log = "off"\n')
     key = editor_key(site)
-    port_a, port_b = start_node("a", site, work), start_node("b", site, work)
+    # One worker each: one page cache per node, so "kept by the node" is one thing to check.
+    port_a, port_b = start_node("a", site, work, workers=1), start_node("b", site, work, workers=1)
+    nodes = [f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"]
     varnishadm("vcl.load", "nodes", vcl(port_a, port_b, "nodes"))
     varnishadm("vcl.use", "nodes")
     for _ in range(100):
@@ -268,8 +285,8 @@ try:
     figures("warm-up, at node A", wrk(node_a + "/", script, 2))
 
     outage("PostgreSQL restarted", lambda: nl.pg("pg_server_stop"), lambda: nl.pg("pg_server_start"),
-           writer, edge, node_a, script)
-    outage("partition (the database's port rejected)", proxy.cut, proxy.heal, writer, edge, node_a, script)
+           writer, edge, node_a, script, pages, nodes)
+    outage("partition (the database's port rejected)", proxy.cut, proxy.heal, writer, edge, node_a, script, pages, nodes)
 
     # Node B killed under wrk through Varnish, on pages the edge has not got (a query each).
     miss = os.path.join(work, "miss.lua")

@@ -4,15 +4,16 @@ and the same shared media folder (media_dir); run by tests/pg_py.sh, which start
 - a write through node A's Admin API makes the story page fresh on B and C (each polled until it
   shows the new title; how long that took is printed);
 - an image uploaded on node A is served by B and C from the shared media folder;
-- a job (tests/fixtures/plugins/jobrec, every 2 s, 2 workers per node: 6 processes racing for
-  it) runs once per due time over several intervals: its runs, recorded as entries whose ids
-  order them, never overlap and are at least an interval apart;
+- a job (tests/fixtures/plugins/jobrec, every 2 s, 2 workers per node, and four `quire jobs run`
+  at once every 4 s: 10 processes racing for it) runs once per due time over several intervals:
+  its runs, recorded as entries whose ids order them, never overlap and are at least an
+  interval apart;
 - a node SIGKILLed (all its processes) in the middle of a run (the job holds): another node runs
   the job after the claim's lease (limits: watchdog 6 s + drain 2 s + 5 s = 13 s), not before.
 usage: pg_py.sh pg_nodes_test.py QUIRE_BINARY SOURCE_DIR"""
-import json, os, re, shutil, signal, statistics, struct, sys, tempfile, time, zlib
+import json, os, re, shutil, signal, statistics, struct, subprocess, sys, tempfile, time, zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodes_lib import *  # noqa: F401,F403 (check, quire, start_node, stop, http, ...)
+from nodes_lib import QUIRE, SRC, check, psql, new_db, quire, start_node, stop, http, token, editor_key
 import nodes_lib as nl
 
 LEASE = 13  # jobs.lease_seconds of the limits below: (6000 + 2000) ms -> 8 s, + 5 s
@@ -122,7 +123,14 @@ try:
     # --- the job, once per due time across the three nodes
     quire("entries", "create", "--type", "jobon", "--title", "on", site=sites["a"])
     window_start = time.time()
-    time.sleep(16)
+    # More racers than the six workers: `quire jobs run` from B's and C's folders, four at once,
+    # every 4 s (their runs are recorded with that folder's node name).
+    for _ in range(4):
+        racers = [subprocess.Popen([QUIRE, "jobs", "run", "--site", sites["bc"[i % 2]]], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL) for i in range(4)]
+        for r in racers:
+            r.wait(60)
+        time.sleep(max(0, window_start + 4 * (_ + 1) - time.time()))
     recs = runs("nodes")
     window = time.time() - window_start
     starts = [r for r in recs if r[1] == "start"]
