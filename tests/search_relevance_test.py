@@ -57,6 +57,10 @@ SET = [
 work = harness.begin("search_relevance", sys.argv[1], sys.argv[2])
 site = os.path.join(work, "site")
 quire("init", "--demo", site)
+# A body with markup in its text: the snippet shows it as written, escaped (SQLite's snippet() and
+# PostgreSQL's ts_headline alike).
+quire("entries", "create", "--site", site, "--type", "article", "--status", "published", "--title", "Quayside notice",
+      "--body", 'The <b>quayside</b> & the "slipway" <script>alert(1)</script> stay shut.')
 base = Server(site).base
 
 
@@ -95,6 +99,11 @@ lead = dict(cards).get(SET[0][1], "")
 check("title match: a snippet, not the standfirst", 'class="card-snippet"' in lead and "card-standfirst" not in lead, lead)
 status, cards = results("knot mudflats")
 check("body words marked in the snippet", any("<mark>" in rest for _, rest in cards), cards[:2])
+status, cards = results("quayside slipway")
+snippet = dict(cards).get("Quayside notice", "")
+check("snippet: markup in the body escaped, matches marked",
+      "&lt;b&gt;<mark>quayside</mark>&lt;/b&gt;" in snippet and "&lt;script&gt;" in snippet and "<script" not in snippet
+      and "<b>" not in snippet, snippet)
 # Stemming (English): the plural finds the singular and the other way round.
 for q, want in [("oyster", "Oyster beds"), ("sample", "Plastic found in every sample"), ("lanterns", "Lantern parade")]:
     status, cards = results(q)

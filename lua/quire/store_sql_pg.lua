@@ -226,8 +226,15 @@ function M.unique_keys(db, name)
   return keys
 end
 -- Id counters are the sequences of identity (or serial) columns; setval moves one either way.
+-- Their names are looked up once per connection (an import asks for each row it writes).
+local sequences = setmetatable({}, { __mode = "k" }) -- db -> { "table\0column" -> name or false }
 local function sequence(db, name, col)
-  return col and db:value("SELECT pg_get_serial_sequence(quote_ident(?), ?)", name, col)
+  if not col then return nil end
+  local known = sequences[db] or {}
+  sequences[db] = known
+  local key = name .. "\0" .. col
+  if known[key] == nil then known[key] = db:value("SELECT pg_get_serial_sequence(quote_ident(?), ?)", name, col) or false end
+  return known[key] or nil
 end
 function M.id_counter(db, name, col)
   local seq = sequence(db, name, col)
