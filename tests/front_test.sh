@@ -105,9 +105,9 @@ check "the pixel is never kept" test "$(header Cache-Control)" = "private, no-st
 check "the pixel is a GIF" test "$(header Content-Type)" = "image/gif"
 curl -s -o /dev/null -H "Referer: $base$opinion_path" "$base$pixel" # the same reader again
 id=${pixel//[^0-9]/}
-check "one reader's view is counted once" test "$(sqlite3 "$site/quire.db" "SELECT sum(count) FROM entry_views WHERE entry_id = $id")" = 1
+check "one reader's view is counted once" test "$(site_sql "$site" "SELECT sum(count) FROM entry_views WHERE entry_id = $id")" = 1
 curl -s -o /dev/null -H "Referer: https://elsewhere.example/page" "$base/views.gif?id=$(id_of "Seaweed farm doubles")"
-check "a view from another site's page is not counted" test -z "$(sqlite3 "$site/quire.db" "SELECT sum(count) FROM entry_views WHERE entry_id = $(id_of "Seaweed farm doubles")")"
+check "a view from another site's page is not counted" test -z "$(site_sql "$site" "SELECT sum(count) FROM entry_views WHERE entry_id = $(id_of "Seaweed farm doubles")")"
 echo 'assert(quire.front.rank(), "the ranking did not change")' > "$work/rank.lua"
 check "ranking the views changes most read" "$QUIRE" run --site "$site" --yes "$work/rank.lua"
 get "$opinion_path"

@@ -29,6 +29,18 @@ harness_cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 
+# site_sql SITE SQL: the rows of SQL on the site's store, fields separated by "|" (sqlite3's
+# way): quire.db, or the PostgreSQL database site.lua names (tests/pg_http_test.sh runs tests so).
+site_sql() {
+  local url
+  url=$(sed -n 's/^[[:space:]]*database[[:space:]]*=[[:space:]]*"\(postgres[^"]*\)".*/\1/p' "$1/site.lua" | tail -1)
+  if [ -n "$url" ]; then
+    "${PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -d "$url" -X -qAt -v ON_ERROR_STOP=1 -c "$2"
+  else
+    sqlite3 "$1/quire.db" "$2"
+  fi
+}
+
 # serve_site SITE LOG [SERVE ARGS...]: `quire serve` on a free loopback port; sets master, port
 # and base (http://127.0.0.1:PORT). Fails, showing the log, when the server did not start.
 serve_site() {

@@ -66,7 +66,11 @@ M.of = per_site(function(site)
       -- A save whose transaction fails (a full disk at commit) is not counted as a change.
       local stats = api.stats
       local created, changed = stats.created, stats.changed
-      local ok, res = pcall(transaction, fn, ...)
+      -- Its own transaction: a failure rolls all of it back, so unless a plugin's hook runs
+      -- inside (and may catch a failed statement), its statements need no savepoint each.
+      local ok, res
+      if watched() then ok, res = pcall(transaction, fn, ...)
+      else ok, res = store_sql.pcall_unguarded(db, transaction, fn, ...) end
       if ok then return res end
       stats.created, stats.changed = created, changed
       error(res, 0)
