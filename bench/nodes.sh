@@ -4,8 +4,7 @@
 # fsync off on both sides' behalf: SQLite runs as quire sets it), each served by one worker, wrk
 # on the demo's tag page from the page cache (cached) and with --no-cache (uncached), in ROUNDS
 # interleaved rounds. Prints the median req/s of each and the PostgreSQL / SQLite ratios (the
-# issue's goal: uncached >= 0.7). The related plugin is left out on both: its SQL is not yet
-# ported to PostgreSQL.
+# issue's goal: uncached >= 0.7).
 # usage: bash bench/nodes.sh   (from the repo root after a build in ./build)
 # env: QUIRE (default build/quire), CONNECTIONS (8), DURATION (5s), ROUNDS (3), PAGE (/tag/council)
 set -euo pipefail
@@ -21,7 +20,6 @@ WORK=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; pg_cluster_stop' EXIT
 "$QUIRE" init --demo "$WORK/sqlite" >/dev/null
-sed -i 's/"related", *//' "$WORK/sqlite/site.lua"
 "$QUIRE" store copy --site "$WORK/sqlite" --to "$QUIRE_PG_URL" >/dev/null
 mkdir "$WORK/pg" && cp "$WORK/sqlite/site.lua" "$WORK/pg/site.lua"
 echo "database = \"$QUIRE_PG_URL\"" >> "$WORK/pg/site.lua"
