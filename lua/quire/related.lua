@@ -18,7 +18,7 @@ local RELATED_DEFAULTS = { keywords = 100, tags = 80, date = 10, text = 40 }
 -- the entry's date, entries per side scanned for keywords, entries a search word may be in.
 -- TEXT_CANDIDATES: the best text matches taken; MAX_WORDS_KNOWN: word counts remembered.
 local TAGS_WALKED, TAG_WINDOW, KEYWORD_WINDOW, TEXT_MAX_DOCS = 8, 50, 250, 500
-local TEXT_CANDIDATES, MAX_WORDS_KNOWN = 50, 20000
+local TEXT_CANDIDATES, MAX_WORDS_KNOWN, MAX_PROFILES = 50, 20000, 20000
 local STOPWORDS = {}
 for w in ("a an and are as at be but by for from has have in into is it its of on or that the their "
   .. "this to was were will with after over under about than then them they what when which while who "
@@ -71,6 +71,44 @@ function M.new(site, content)
     return memo.get("related-total", db.value, db, "SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = 'published'")
   end
 
+  -- What the scoring needs of an entry: its type, title, publication time (epoch seconds) and tag
+  -- ids, or false when it is not published. Every entry is a candidate of many others (all
+  -- of a page's neighbours share its tags), so these are kept across calls until the next write
+  -- (quire.memo drops the table), up to MAX_PROFILES entries; a call reads only the ones missing.
+  local function profiles(ids)
+    local known = memo.get("related-profiles", function() return { n = 0, of = {} } end)
+    local of, todo = known.of, {}
+    for _, cid in ipairs(ids) do if of[cid] == nil then todo[#todo + 1] = cid end end
+    if #todo == 0 then return of end
+    if known.n + #todo > MAX_PROFILES then
+      of = {}
+      known.n, known.of = 0, of
+      todo = ids
+    end
+    known.n = known.n + #todo
+    local list = store_sql.id_list(todo)
+    for _, cid in ipairs(todo) do of[cid] = false end
+    -- The time from entry_terms (listed_at is published_at while published), not from the entry's
+    -- row: in SQLite published_at is its last column, after the body.
+    local untimed = {}
+    for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.type, e.title, (SELECT max(et.listed_at) FROM entry_terms et"
+      .. " WHERE et.entry_id = e.id) AS at", todo, " AND e.status = 'published'", {})) do
+      of[r.id] = { type = r.type, title = r.title, time = epoch(r.at), tags = {} }
+      if not r.at then untimed[#untimed + 1] = r.id end
+    end
+    if #untimed > 0 then
+      for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.published_at", untimed, "", {})) do
+        of[r.id].time = epoch(r.published_at)
+      end
+    end
+    for _, r in ipairs(db:rows("SELECT et.entry_id, et.term_id FROM entry_terms et " .. store_sql.JOIN_IN_ORDER
+      .. " terms t ON t.id = et.term_id WHERE et.entry_id " .. store_sql.IN_LIST .. " AND t.taxonomy = 'tag'", list)) do
+      local p = of[r.entry_id]
+      if p then p.tags[#p.tags + 1] = r.term_id end
+    end
+    return of
+  end
+
   -- How many entries the index finds each of words in (at most TEXT_MAX_DOCS + 1), remembered
   -- across calls until the next write (quire.memo drops the table), up to MAX_WORDS_KNOWN words.
   local function word_counts(words)
@@ -119,9 +157,10 @@ function M.new(site, content)
       found[#found + 1] = r.id
     end
     if #found == 0 then return end
-    for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.title", found, "", {})) do
-      local c, counted = cand[r.id], {}
-      for w in r.title:gmatch("[%w\128-\255]+") do
+    local profile = profiles(found)
+    for _, cid in ipairs(found) do
+      local c, p, counted = cand[cid], profile[cid], {}
+      for w in (p and p.title or ""):gmatch("[%w\128-\255]+") do
         w = w:lower()
         if weight_of[w] and not counted[w] then
           counted[w] = true
@@ -157,12 +196,13 @@ function M.new(site, content)
     if type(o.keywords_field) ~= "string" or not o.keywords_field:match("^[%a_][%w_]*$") then
       error("quire.content.related: keywords_field must be a field name", 2)
     end
-    local types_list = {}
+    local types_list, want_type = {}, {}
     if opts.types ~= nil then
       for _, t in ipairs(opts.types) do types_list[#types_list + 1] = tostring(t) end
     else
       for _, name in ipairs(types:names()) do if name ~= "page" then types_list[#types_list + 1] = name end end
     end
+    for _, t in ipairs(types_list) do want_type[t] = true end
     local e = content.get(id)
     if not e then return {} end
     local target_tags = memo.get("related-tags\0" .. id, db.rows, db, "SELECT t.id, t.slug, t.listed FROM entry_terms et"
@@ -179,7 +219,7 @@ function M.new(site, content)
       local cand, order = {}, {}
       local function add(cid)
         if cid ~= id and not cand[cid] then
-          cand[cid] = { id = cid, text = 0, tags = {} }
+          cand[cid] = { id = cid, text = 0 }
           order[#order + 1] = cid
         end
       end
@@ -210,7 +250,6 @@ function M.new(site, content)
         end
       end
       -- Close in time: the nearest few on either side (the date index of Hugo's related content).
-      local times = {}
       if o.weights.date > 0 and e.published_at then
         local types_param = store_sql.value_list(types_list)
         local near = "SELECT * FROM (SELECT e.id, e.published_at FROM entries e WHERE e.status = 'published' AND "
@@ -219,29 +258,16 @@ function M.new(site, content)
         for _, r in ipairs(db:rows(near:format("<", "DESC", "DESC") .. " UNION ALL " .. near:format(">", "ASC", "ASC"),
           types_param, at, at_id, types_param, at, at_id)) do
           add(r.id)
-          times[r.id] = r.published_at
         end
       end
       if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, cand) end
       if #order == 0 then return {} end
-      -- Which candidates are published entries of the types, and when they were published: from
-      -- entry_terms (listed_at is published_at while published), not from the entries' rows (in
-      -- SQLite their last column, after the body); their shared tags.
-      local ok, untimed = {}, {}
-      for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, (SELECT max(et.listed_at) FROM entry_terms et WHERE et.entry_id = e.id) AS at",
-        order, " AND e.status = 'published' AND e.type " .. store_sql.IN_LIST, { store_sql.value_list(types_list) })) do
-        ok[r.id] = true
-        times[r.id] = r.at or times[r.id]
-        if not times[r.id] then untimed[#untimed + 1] = r.id end
-      end
-      if #untimed > 0 then
-        for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.published_at", untimed, "", {})) do times[r.id] = r.published_at end
-      end
-      if #tag_ids > 0 then
-        for _, r in ipairs(db:rows("SELECT entry_id, term_id FROM entry_terms WHERE entry_id " .. store_sql.IN_LIST
-          .. " AND term_id " .. store_sql.IN_LIST, store_sql.id_list(order), store_sql.id_list(tag_ids))) do
-          local c = cand[r.entry_id]
-          c.tags[#c.tags + 1] = r.term_id
+      local profile = profiles(order)
+      for _, cid in ipairs(order) do
+        local p = profile[cid]
+        if p and want_type[p.type] then
+          local c = cand[cid]
+          c.time, c.tags = p.time, p.tags
         end
       end
       -- Keywords (only when the entry has some: none can be shared otherwise) become small
@@ -266,11 +292,8 @@ function M.new(site, content)
       end
       local list = {}
       for _, cid in ipairs(order) do
-        if ok[cid] then
-          local c = cand[cid]
-          c.time = epoch(times[cid])
-          list[#list + 1] = c
-        end
+        local c = cand[cid]
+        if c.time then list[#list + 1] = c end
       end
       -- Tag rarity from the counts the schema keeps (terms.listed, entry_counts), not counted here.
       return core.related_rank(target, list, {
