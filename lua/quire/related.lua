@@ -71,12 +71,32 @@ function M.new(site, content)
     return memo.get("related-total", db.value, db, "SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = 'published'")
   end
 
+  -- The word counts and entry facts below are kept until the database changes, as the memo's
+  -- values are, but not dropped with them when the memo is full (it holds a few pages' worth): a
+  -- new memo table first asks whether the data moved since the last one was made (one data_version
+  -- read per memo drop). Never kept from inside a transaction (its reads may be rolled back).
+  local kept
+  local function fresh_caches()
+    return { words = { n = 0, counts = {} }, profiles = { n = 0, of = {} } }
+  end
+  local function caches()
+    return memo.get("related-caches", function()
+      if db:depth() > 0 then return fresh_caches() end
+      local version, changes = db:data_version(), db:total_changes()
+      if not (kept and kept.version == version and kept.changes == changes) then
+        kept = fresh_caches()
+        kept.version, kept.changes = version, changes
+      end
+      return kept
+    end)
+  end
+
   -- What the scoring needs of an entry: its type, title, publication time (epoch seconds) and tag
   -- ids, or false when it is not published. Every entry is a candidate of many others (all
-  -- of a page's neighbours share its tags), so these are kept across calls until the next write
-  -- (quire.memo drops the table), up to MAX_PROFILES entries; a call reads only the ones missing.
+  -- of a page's neighbours share its tags), so these are kept across calls until the next write,
+  -- up to MAX_PROFILES entries; a call reads only the ones missing.
   local function profiles(ids)
-    local known = memo.get("related-profiles", function() return { n = 0, of = {} } end)
+    local known = caches().profiles
     local of, todo = known.of, {}
     for _, cid in ipairs(ids) do if of[cid] == nil then todo[#todo + 1] = cid end end
     if #todo == 0 then return of end
@@ -110,9 +130,9 @@ function M.new(site, content)
   end
 
   -- How many entries the index finds each of words in (at most TEXT_MAX_DOCS + 1), remembered
-  -- across calls until the next write (quire.memo drops the table), up to MAX_WORDS_KNOWN words.
+  -- across calls until the next write, up to MAX_WORDS_KNOWN words.
   local function word_counts(words)
-    local known = memo.get("related-word-counts", function() return { n = 0, counts = {} } end)
+    local known = caches().words
     local todo, counts = {}, known.counts
     for _, w in ipairs(words) do if not counts[w] then todo[#todo + 1] = w end end
     if #todo > 0 then

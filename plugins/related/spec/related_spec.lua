@@ -111,6 +111,27 @@ describe("related plugin", function()
     for _, e in ipairs(q.content.related(ids.target)) do assert.not_equal(ids.two_tags, e.id) end
   end)
 
+  it("forgets them on another connection's commit, and keeps nothing read in a rolled-back transaction", function()
+    local q2, dir = site()
+    local a = story(q2, "Alpha", { "Shared", "Rare" })
+    local b = story(q2, "Beta", { "Shared", "Rare" })
+    local c = story(q2, "Gamma", { "Shared" })
+    for i = 1, 4 do story(q2, "Filler " .. i, { "Filler" }) end
+    assert.equal(b, q2.content.related(a)[1].id)
+    local inside
+    assert.is_false(pcall(q2.store.transaction, function()
+      q2.content.update(b, { tags = { "Shared" } }) -- Beta now ties with Gamma, the newer id first
+      inside = q2.content.related(a)[1].id
+      error("roll back")
+    end))
+    assert.equal(c, inside)
+    assert.equal(b, q2.content.related(a)[1].id)
+    local other = assert(require("quire").open(dir))
+    other.content.update(b, { tags = { "Shared" } })
+    assert.equal(c, q2.content.related(a)[1].id)
+    other._db:close()
+  end)
+
   it("notices new entries (the memo is dropped on every write)", function()
     assert.equal(3, #q.content.related(ids.target))
     story(q, "Strike spreads to Lisbon ports", { "Ports", "Strikes", "Lisbon" }, "2026-01-10T07:00:00Z")
