@@ -66,7 +66,6 @@ function M.new(site, content)
   local db, types, memo = site.db, site.types, site.memo
   local text_candidates
 
-
   local function published_total()
     return memo.get("related-total", db.value, db, "SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = 'published'")
   end
