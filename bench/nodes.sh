@@ -11,7 +11,6 @@
 # node (which had the old page cached) serves the new title; median and p99.
 # Prints medians and the ratios: PostgreSQL / SQLite on one node (the issue's goal: uncached
 # >= 0.7), two nodes / one, and with BASE the same against an older binary (before / after).
-# The related plugin is left out on both stores: its SQL is not yet ported to PostgreSQL.
 # usage: bash bench/nodes.sh   (from the repo root after a build in ./build)
 # env:
 #   QUIRE        the binary measured (default build/quire)
@@ -41,7 +40,6 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; pg_cluste
 
 site() { # site BINARY NAME DATABASE_URL: $WORK/NAME-sqlite and $WORK/NAME-pg (the same data)
   "$1" init --demo "$WORK/$2-sqlite" >/dev/null
-  sed -i 's/"related", *//' "$WORK/$2-sqlite/site.lua"
   "$1" store copy --site "$WORK/$2-sqlite" --to "$3" >/dev/null
   mkdir "$WORK/$2-pg" && cp "$WORK/$2-sqlite/site.lua" "$WORK/$2-pg/site.lua"
   echo "database = \"$3\"" >> "$WORK/$2-pg/site.lua"

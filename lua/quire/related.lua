@@ -1,9 +1,11 @@
 -- Related entries for quire.content.related: candidates from SQL (shared tags, shared keywords,
--- neighbours in time, FTS5 similarity to the title, standfirst and keywords), scored in C by
+-- neighbours in time, words shared with the title, standfirst and keywords), scored in C by
 -- core.related_rank (core/related.h: Hugo-like weights plus tag rarity and text similarity), and
--- memoised until the next write anywhere (quire.memo).
+-- memoised until the next write anywhere (quire.memo). The SQL is the same on both stores but for
+-- the search index and JSON fields (quire.store_sql), and so are the results.
 local cjson = require "cjson"
 local core = require "quire.core"
+local store_sql = require "quire.store_sql"
 local time = require "quire.time"
 
 local M = {}
@@ -14,7 +16,9 @@ json.encode_sparse_array(false)
 local RELATED_DEFAULTS = { keywords = 100, tags = 80, date = 10, text = 40 }
 -- The bounds of the candidate search (see M.new): tags walked, entries per tag and per side of
 -- the entry's date, entries per side scanned for keywords, entries a search word may be in.
+-- TEXT_CANDIDATES: the best text matches taken; MAX_WORDS_KNOWN: word counts remembered.
 local TAGS_WALKED, TAG_WINDOW, KEYWORD_WINDOW, TEXT_MAX_DOCS = 8, 50, 250, 500
+local TEXT_CANDIDATES, MAX_WORDS_KNOWN, MAX_PROFILES = 50, 20000, 20000
 local STOPWORDS = {}
 for w in ("a an and are as at be but by for from has have in into is it its of on or that the their "
   .. "this to was were will with after over under about than then them they what when which while who "
@@ -28,9 +32,23 @@ local function words_of(text, out, seen, max)
     w = w:lower()
     if #w >= 4 and not STOPWORDS[w] and not seen[w] and core.utf8_valid(w) then
       seen[w] = true
-      out[#out + 1] = '"' .. w .. '"'
+      out[#out + 1] = w
     end
   end
+end
+
+-- Publication times as epoch seconds: the same few thousand strings parse again and again (every
+-- candidate of every entry), so they are kept, up to a bound.
+local epochs, nepochs = {}, 0
+local function epoch(s)
+  if not s then return 0 end
+  local v = epochs[s]
+  if not v then
+    if nepochs >= 50000 then epochs, nepochs = {}, 0 end
+    v = time.epoch(s) or 0
+    epochs[s], nepochs = v, nepochs + 1
+  end
+  return v
 end
 
 local function keyword_list(v)
@@ -46,6 +64,130 @@ end
 -- content: { get = quire.content.get }.
 function M.new(site, content)
   local db, types, memo = site.db, site.types, site.memo
+  local text_candidates
+
+  local function published_total()
+    return memo.get("related-total", db.value, db, "SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = 'published'")
+  end
+
+  -- The word counts and entry facts below are kept until the database changes, as the memo's
+  -- values are, but not dropped with them when the memo is full (it holds a few pages' worth): a
+  -- new memo table first asks whether the data moved since the last one was made (one data_version
+  -- read per memo drop). Never kept from inside a transaction (its reads may be rolled back).
+  local kept
+  local function fresh_caches()
+    return { words = { n = 0, counts = {} }, profiles = { n = 0, of = {} } }
+  end
+  local function caches()
+    return memo.get("related-caches", function()
+      if db:depth() > 0 then return fresh_caches() end
+      local version, changes = db:data_version(), db:total_changes()
+      if not (kept and kept.version == version and kept.changes == changes) then
+        kept = fresh_caches()
+        kept.version, kept.changes = version, changes
+      end
+      return kept
+    end)
+  end
+
+  -- What the scoring needs of an entry: its type, title, publication time (epoch seconds) and tag
+  -- ids, or false when it is not published. Every entry is a candidate of many others (all
+  -- of a page's neighbours share its tags), so these are kept across calls until the next write,
+  -- up to MAX_PROFILES entries; a call reads only the ones missing.
+  local function profiles(ids)
+    local known = caches().profiles
+    local of, todo = known.of, {}
+    for _, cid in ipairs(ids) do if of[cid] == nil then todo[#todo + 1] = cid end end
+    if #todo == 0 then return of end
+    if known.n + #todo > MAX_PROFILES then
+      of = {}
+      known.n, known.of = 0, of
+      todo = ids
+    end
+    known.n = known.n + #todo
+    local list = store_sql.id_list(todo)
+    for _, cid in ipairs(todo) do of[cid] = false end
+    -- The time from entry_terms (listed_at is published_at while published), not from the entry's
+    -- row: in SQLite published_at is its last column, after the body.
+    local untimed = {}
+    for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.type, e.title, (SELECT max(et.listed_at) FROM entry_terms et"
+      .. " WHERE et.entry_id = e.id) AS at", todo, " AND e.status = 'published'", {})) do
+      of[r.id] = { type = r.type, title = r.title, time = epoch(r.at), tags = {} }
+      if not r.at then untimed[#untimed + 1] = r.id end
+    end
+    if #untimed > 0 then
+      for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.published_at", untimed, "", {})) do
+        of[r.id].time = epoch(r.published_at)
+      end
+    end
+    for _, r in ipairs(db:rows("SELECT et.entry_id, et.term_id FROM entry_terms et " .. store_sql.JOIN_IN_ORDER
+      .. " terms t ON t.id = et.term_id WHERE et.entry_id " .. store_sql.IN_LIST .. " AND t.taxonomy = 'tag'", list)) do
+      local p = of[r.entry_id]
+      if p then p.tags[#p.tags + 1] = r.term_id end
+    end
+    return of
+  end
+
+  -- How many entries the index finds each of words in (at most TEXT_MAX_DOCS + 1), remembered
+  -- across calls until the next write, up to MAX_WORDS_KNOWN words.
+  local function word_counts(words)
+    local known = caches().words
+    local todo, counts = {}, known.counts
+    for _, w in ipairs(words) do if not counts[w] then todo[#todo + 1] = w end end
+    if #todo > 0 then
+      if known.n + #todo > MAX_WORDS_KNOWN then known.n, known.counts, counts = 0, {}, {} end
+      for i, n in ipairs(store_sql.word_counts(db, todo, TEXT_MAX_DOCS)) do counts[todo[i]] = n end
+      known.n = known.n + #todo
+      known.counts = counts
+    end
+    local out = {}
+    for i, w in ipairs(words) do out[i] = counts[w] end
+    return out
+  end
+
+  -- Text similarity, the same on every store: the words of the entry's title, keywords and
+  -- standfirst that are in at most TEXT_MAX_DOCS entries each weigh idf = ln(1 + N / df) (in
+  -- thousandths, so sums are exact integers on both stores); an entry's similarity is the sum over
+  -- the words the search index finds in it (so stemmed: "strikes" finds "strike"), plus twice a
+  -- word's weight when its title holds the word as written. The TEXT_CANDIDATES best by the first
+  -- sum become candidates. Its scale does not matter: the best candidate gets the whole text weight.
+  function text_candidates(e, target_kw, types_list, add, cand)
+    local words, seen = {}, {}
+    words_of(e.title, words, seen, 16)
+    for _, k in ipairs(target_kw) do words_of(k, words, seen, 16) end
+    if type(e.fields.standfirst) == "string" then words_of(e.fields.standfirst, words, seen, 16) end
+    if #words == 0 then return end
+    -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
+    -- many postings, and a word that common says little about what a story is about.
+    local total = math.max(published_total(), 1)
+    local rare, weights, weight_of = {}, {}, {}
+    for i, n in ipairs(word_counts(words)) do
+      if n > 0 and n <= TEXT_MAX_DOCS then
+        rare[#rare + 1] = words[i]
+        weights[#weights + 1] = math.floor(1000 * math.log(1 + total / n) + 0.5)
+        weight_of[words[i]] = weights[#weights]
+      end
+    end
+    if #rare == 0 then return end
+    local found = {}
+    for _, r in ipairs(store_sql.word_matches(db, rare, weights, types_list, e.id, TEXT_CANDIDATES)) do
+      add(r.id)
+      cand[r.id].text = r.score
+      found[#found + 1] = r.id
+    end
+    if #found == 0 then return end
+    local profile = profiles(found)
+    for _, cid in ipairs(found) do
+      local c, p, counted = cand[cid], profile[cid], {}
+      for w in (p and p.title or ""):gmatch("[%w\128-\255]+") do
+        w = w:lower()
+        if weight_of[w] and not counted[w] then
+          counted[w] = true
+          c.text = c.text + 2 * weight_of[w]
+        end
+      end
+    end
+  end
 
   -- related(id [, opts]) -> list of published entries (each with .score), best first.
   -- opts: weights = { keywords = 100, tags = 80, date = 10, text = 40 } (Hugo's defaults plus
@@ -73,12 +215,13 @@ function M.new(site, content)
     if type(o.keywords_field) ~= "string" or not o.keywords_field:match("^[%a_][%w_]*$") then
       error("quire.content.related: keywords_field must be a field name", 2)
     end
-    local types_list = {}
+    local types_list, want_type = {}, {}
     if opts.types ~= nil then
       for _, t in ipairs(opts.types) do types_list[#types_list + 1] = tostring(t) end
     else
       for _, name in ipairs(types:names()) do if name ~= "page" then types_list[#types_list + 1] = name end end
     end
+    for _, t in ipairs(types_list) do want_type[t] = true end
     local e = content.get(id)
     if not e then return {} end
     local target_tags = memo.get("related-tags\0" .. id, db.rows, db, "SELECT t.id, t.slug, t.listed FROM entry_terms et"
@@ -89,12 +232,9 @@ function M.new(site, content)
     local key = table.concat({ "related", id, o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text,
       o.threshold, o.rarity, o.date_window, o.limit, o.keywords_field, table.concat(types_list, ",") }, "|")
     local hits = memo.get(key, function()
-      local types_json = json.encode(types_list)
       local tag_ids, df = {}, {}
       for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end
-      local kf = "$." .. o.keywords_field
       local target_kw = keyword_list(e.fields[o.keywords_field])
-      local published = " e.status = 'published' AND e.type IN (SELECT value FROM json_each(?))"
       local cand, order = {}, {}
       local function add(cid)
         if cid ~= id and not cand[cid] then
@@ -106,75 +246,51 @@ function M.new(site, content)
       -- work is the same at any archive size; on an archive no bigger than the windows this is
       -- every entry sharing a tag, a keyword or a word, as when all of them were scored.
       local at, at_id = e.published_at or e.created_at, id
-      -- The entries of each shared tag nearest in time (the rarest tags first: they count most).
+      -- The entries of each shared tag nearest in time (the rarest tags first: they count most),
+      -- in one statement.
       local by_rarity = {}
       for i, t in ipairs(target_tags) do by_rarity[i] = t end
       table.sort(by_rarity, function(a, b) return a.listed < b.listed end)
+      local walks, args = {}, {}
       for i = 1, math.min(#by_rarity, TAGS_WALKED) do
         for _, dir in ipairs({ { "<", "DESC" }, { ">", "ASC" } }) do
-          for _, r in ipairs(db:rows(("SELECT entry_id FROM entry_terms WHERE term_id = ? AND listed_at IS NOT NULL"
-            .. " AND (listed_at, entry_id) %s (?, ?) ORDER BY listed_at %s, entry_id %s LIMIT %d"):format(dir[1], dir[2], dir[2], TAG_WINDOW),
-            by_rarity[i].id, at, at_id)) do
-            add(r.entry_id)
-          end
+          walks[#walks + 1] = ("SELECT * FROM (SELECT entry_id FROM entry_terms WHERE term_id = ? AND listed_at IS NOT NULL"
+            .. " AND (listed_at, entry_id) %s (?, ?) ORDER BY listed_at %s, entry_id %s LIMIT %d) n"):format(dir[1], dir[2], dir[2], TAG_WINDOW)
+          args[#args + 1], args[#args + 2], args[#args + 3] = by_rarity[i].id, at, at_id
         end
       end
+      if #walks > 0 then
+        for _, r in ipairs(db:rows(table.concat(walks, " UNION ALL "), table.unpack(args))) do add(r.entry_id) end
+      end
       -- The published entries nearest in time, scanned for shared keywords (a JSON field has no index).
-      local near = "SELECT e.id, e.fields FROM entries e WHERE e.status = 'published' AND +e.type IN (SELECT value FROM json_each(?))"
-        .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT %d"
       if #target_kw > 0 then
-        for _, dir in ipairs({ { "<", "DESC" }, { ">", "ASC" } }) do
-          for _, r in ipairs(db:rows("SELECT n.id FROM (" .. near:format(dir[1], dir[2], dir[2], KEYWORD_WINDOW) .. ") n"
-            .. " WHERE EXISTS (SELECT 1 FROM json_each(n.fields, ?) k WHERE lower(k.value) IN (SELECT value FROM json_each(?)))",
-            types_json, at, at_id, kf, json.encode(target_kw))) do
-            add(r.id)
-          end
+        for _, r in ipairs(store_sql.keyword_neighbours(db, o.keywords_field, target_kw, types_list, at, at_id, KEYWORD_WINDOW)) do
+          add(r.id)
         end
       end
       -- Close in time: the nearest few on either side (the date index of Hugo's related content).
       if o.weights.date > 0 and e.published_at then
-        for _, dir in ipairs({ { "<", "DESC" }, { ">", "ASC" } }) do
-          for _, r in ipairs(db:rows(near:format(dir[1], dir[2], dir[2], 10), types_json, at, at_id)) do
-            add(r.id)
-          end
+        local types_param = store_sql.value_list(types_list)
+        local near = "SELECT * FROM (SELECT e.id, e.published_at FROM entries e WHERE e.status = 'published' AND "
+          .. store_sql.unindexed("e.type") .. " " .. store_sql.IN_LIST
+          .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 10) n"
+        for _, r in ipairs(db:rows(near:format("<", "DESC", "DESC") .. " UNION ALL " .. near:format(">", "ASC", "ASC"),
+          types_param, at, at_id, types_param, at, at_id)) do
+          add(r.id)
         end
       end
-      if o.weights.text > 0 then
-        local terms, seen = {}, {}
-        words_of(e.title, terms, seen, 16)
-        for _, k in ipairs(target_kw) do words_of(k, terms, seen, 16) end
-        if type(e.fields.standfirst) == "string" then words_of(e.fields.standfirst, terms, seen, 16) end
-        -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
-        -- many postings, and a word that common says little about what a story is about.
-        local rare = {}
-        for _, t in ipairs(terms) do
-          -- one step past TEXT_MAX_DOCS entries along the word's list, not a count of all of it
-          if not db:value("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? LIMIT 1 OFFSET ?", t, TEXT_MAX_DOCS) then
-            rare[#rare + 1] = t
-          end
-        end
-        if #rare > 0 then
-          for _, r in ipairs(db:rows("SELECT e.id, bm25(entries_fts, 5.0, 1.0) AS rank FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid"
-            .. " WHERE entries_fts MATCH ? AND" .. published .. " ORDER BY rank LIMIT 50", table.concat(rare, " OR "), types_json)) do
-            add(r.id)
-            if cand[r.id] then cand[r.id].text = -r.rank end
-          end
-        end
-      end
+      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, cand) end
       if #order == 0 then return {} end
-      local ids_json = json.encode(order)
-      -- CROSS JOIN: the list of candidates drives (not a walk of every published entry).
-      for _, r in ipairs(db:rows("SELECT e.id, e.published_at, json_extract(e.fields, ?) AS kw FROM json_each(?) c CROSS JOIN entries e ON e.id = c.value"
-        .. " WHERE e.status = 'published' AND e.type IN (SELECT value FROM json_each(?))", kf, ids_json, types_json)) do
-        local c = cand[r.id]
-        c.time, c.tags, c.kw, c.ok = time.epoch(r.published_at) or 0, {}, r.kw, true
+      local profile = profiles(order)
+      for _, cid in ipairs(order) do
+        local p = profile[cid]
+        if p and want_type[p.type] then
+          local c = cand[cid]
+          c.time, c.tags = p.time, p.tags
+        end
       end
-      for _, r in ipairs(db:rows("SELECT et.entry_id, et.term_id FROM json_each(?) c CROSS JOIN entry_terms et ON et.entry_id = c.value"
-        .. " CROSS JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'tag'", ids_json)) do
-        local c = cand[r.entry_id]
-        if c.tags then c.tags[#c.tags + 1] = r.term_id end
-      end
-      -- Keywords become small integers for the C side, compared case-insensitively.
+      -- Keywords (only when the entry has some: none can be shared otherwise) become small
+      -- integers for the C side, compared case-insensitively.
       local kw_ids, nkw = {}, 0
       local function intern(list)
         local out = {}
@@ -184,21 +300,24 @@ function M.new(site, content)
         end
         return out
       end
+      local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = time.epoch(e.published_at or e.created_at) or 0 }
+      if #target_kw > 0 then
+        local col, param = store_sql.field_json(o.keywords_field)
+        for _, r in ipairs(db:rows("SELECT e.id, " .. col .. " AS kw FROM entries e WHERE e.id " .. store_sql.IN_LIST,
+          param, store_sql.id_list(order))) do
+          local decoded_ok, decoded = pcall(json.decode, r.kw or "[]")
+          cand[r.id].keywords = intern(keyword_list(decoded_ok and decoded or nil))
+        end
+      end
       local list = {}
       for _, cid in ipairs(order) do
         local c = cand[cid]
-        if c.ok then
-          local ok, decoded = pcall(json.decode, c.kw or "[]")
-          c.keywords = intern(keyword_list(ok and decoded or nil))
-          c.kw, c.ok = nil, nil
-          list[#list + 1] = c
-        end
+        if c.time then list[#list + 1] = c end
       end
-      local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = time.epoch(e.published_at or e.created_at) or 0 }
       -- Tag rarity from the counts the schema keeps (terms.listed, entry_counts), not counted here.
       return core.related_rank(target, list, {
         weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
-        df = df, total = db:value("SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = 'published'"),
+        df = df, total = published_total(),
       })
     end)
     local out = {}

@@ -1,7 +1,8 @@
 -- "Related Posts": a weighted score over several indices, like Hugo's related content (shared
--- keywords 100, shared tags 80, closeness in time 10, threshold 80), plus full-text similarity
--- (FTS5) and tag rarity: computed in C by quire.content.related, memoised until the next write,
--- and the page showing it is invalidated when an entry of a shared tag changes.
+-- keywords 100, shared tags 80, closeness in time 10, threshold 80), plus text similarity (words
+-- shared with the title, keywords and standfirst; the same on both stores) and tag rarity:
+-- computed in C by quire.content.related, memoised until the next write, and the page showing it
+-- is invalidated when an entry of a shared tag changes.
 -- A site replaces the list by registering its own "related.entries" filter (value: the list of
 -- entries, argument: the entry), ordered after this plugin. The rendered block is kept until
 -- the next write, so that filter and view.card filters should depend on the database only.

@@ -162,12 +162,17 @@ describe("an archive of 20,000 stories", function()
       assert_bounded(q, "article " .. e.id, function() get(q.content.url(e)) end, search_index)
       assert_bounded(q, "neighbours in the section", function() q.content.neighbours(e.id, { within = "section" }) end)
     end
-    -- "council" is in every story: related posts do not match it.
+    -- "council" is in every story: related posts do not match it. Its count (bounded) is taken
+    -- once and kept until the next write: a write first, so that it is taken here.
+    q.content.create { type = "article", title = "Memo dropped", status = "draft" }
     local sts = statements(q, function() q.content.related(old.id) end)
     local probed = false
     for _, st in ipairs(sts) do
-      if st.sql:match("bm25") then assert.is_nil(tostring(st.params[1]):find("council", 1, true)) end
-      if st.sql:match("OFFSET") and st.params[1] == '"council"' then probed = true end
+      local matches, counts = st.sql:match("sum%(m%.w%)"), st.sql:match("count%(%*%) FROM %(SELECT 1 FROM entries_fts")
+      for i = 1, st.params.n do
+        if matches then assert.is_nil(tostring(st.params[i]):find("council", 1, true)) end
+        if counts and st.params[i] == '"council"' then probed = true end
+      end
     end
     assert.is_true(probed)
   end)
@@ -333,18 +338,40 @@ local function full_related(q, id, o)
     for w in text:gmatch("[%w\128-\255]+") do
       if #terms >= 16 then return end
       w = w:lower()
-      if #w >= 4 and not STOP[w] and not seen[w] and core.utf8_valid(w) then seen[w] = true; terms[#terms + 1] = '"' .. w .. '"' end
+      if #w >= 4 and not STOP[w] and not seen[w] and core.utf8_valid(w) then seen[w] = true; terms[#terms + 1] = w end
     end
   end
   words_of(e.title)
   for _, k in ipairs(target_kw) do words_of(k) end
   if type(e.fields.standfirst) == "string" then words_of(e.fields.standfirst) end
-  if #terms > 0 then
-    for _, r in ipairs(rows("SELECT e.id, bm25(entries_fts, 5.0, 1.0) AS rank FROM entries_fts JOIN entries e ON e.id = entries_fts.rowid"
-      .. " WHERE entries_fts MATCH ? AND" .. published .. " ORDER BY rank LIMIT 50", table.concat(terms, " OR "), types_json)) do
-      add(r.id)
-      if cand[r.id] then cand[r.id].text = -r.rank end
+  -- Text similarity (lua/quire/related.lua): idf of each shared word, in thousandths, counted over
+  -- every entry the index finds it in; twice more for a word in the title as written.
+  local total = rows("SELECT count(*) AS n FROM entries WHERE status = 'published'")[1].n
+  local weight = {}
+  for _, w in ipairs(terms) do
+    local n = rows("SELECT count(*) AS n FROM entries_fts WHERE entries_fts MATCH ?", '"' .. w .. '"')[1].n
+    if n > 0 then weight[w] = math.floor(1000 * math.log(1 + total / n) + 0.5) end
+  end
+  local text = {}
+  for w, wt in pairs(weight) do
+    for _, r in ipairs(rows("SELECT rowid AS id FROM entries_fts WHERE entries_fts MATCH ?", '"' .. w .. '"')) do
+      text[r.id] = (text[r.id] or 0) + wt
     end
+  end
+  local best = {}
+  for _, r in ipairs(rows("SELECT id, title FROM entries e WHERE" .. published, types_json)) do
+    if text[r.id] and r.id ~= id then best[#best + 1] = { id = r.id, score = text[r.id], title = r.title } end
+  end
+  table.sort(best, function(a, b) if a.score ~= b.score then return a.score > b.score end return a.id > b.id end)
+  for i = 1, math.min(#best, 50) do
+    local b = best[i]
+    add(b.id)
+    local counted = {}
+    for w in b.title:gmatch("[%w\128-\255]+") do
+      w = w:lower()
+      if weight[w] and not counted[w] then counted[w] = true; b.score = b.score + 2 * weight[w] end
+    end
+    cand[b.id].text = b.score
   end
   if #order == 0 then return {} end
   local ids_json = json.encode(order)

@@ -85,6 +85,53 @@ describe("related plugin", function()
     assert.same({ "Lighthouse keepers return" }, related_titles(q2, a))
   end)
 
+  it("weighs shared words by rarity, found stemmed anywhere, with a bonus for a title's words as written", function()
+    local q2 = site()
+    local a = story(q2, "Lighthouse keepers strike", {}, nil, nil, "Walkout.")
+    local in_title = story(q2, "Lighthouse keepers return", {}, nil, nil, "Nothing else.")
+    local in_body = story(q2, "Coast news", {}, nil, nil, "The lighthouse keepers met.")
+    local stemmed = story(q2, "Harbour notes", {}, nil, nil, "A lighthouse keeper spoke.")
+    local singular = story(q2, "Lighthouse keeper honoured", {}, nil, nil, "Medal.")
+    story(q2, "Bakery opens", {}, nil, nil, "Bread.")
+    local list = q2.content.related(a, { limit = 10, threshold = 1, weights = { tags = 0, keywords = 0, date = 0, text = 100 } })
+    -- "lighthouse" and "keepers" (stemmed: "keeper") are in 5 of 6 stories; the title bonus is twice
+    -- a word's weight: both words (3x), one as written ("keeper" is not "keepers": 2x), none (1x).
+    local got = {}
+    for i, e in ipairs(list) do got[i] = { e.id, math.floor(e.score * 1000 + 0.5) / 1000 } end
+    assert.same({ { in_title, 100 }, { singular, 66.667 }, { stemmed, 33.333 }, { in_body, 33.333 } }, got)
+  end)
+
+  it("forgets what it knew of other entries on every write: an unpublished or retagged one leaves", function()
+    assert.equal(ids.opinion, q.content.related(ids.target)[1].id)
+    q.content.update(ids.opinion, { status = "draft" })
+    local list = q.content.related(ids.target)
+    for _, e in ipairs(list) do assert.not_equal(ids.opinion, e.id) end
+    assert.equal(ids.two_tags, list[1].id)
+    q.content.update(ids.two_tags, { tags = { "Culture" } })
+    for _, e in ipairs(q.content.related(ids.target)) do assert.not_equal(ids.two_tags, e.id) end
+  end)
+
+  it("forgets them on another connection's commit, and keeps nothing read in a rolled-back transaction", function()
+    local q2, dir = site()
+    local a = story(q2, "Alpha", { "Shared", "Rare" })
+    local b = story(q2, "Beta", { "Shared", "Rare" })
+    local c = story(q2, "Gamma", { "Shared" })
+    for i = 1, 4 do story(q2, "Filler " .. i, { "Filler" }) end
+    assert.equal(b, q2.content.related(a)[1].id)
+    local inside
+    assert.is_false(pcall(q2.store.transaction, function()
+      q2.content.update(b, { tags = { "Shared" } }) -- Beta now ties with Gamma, the newer id first
+      inside = q2.content.related(a)[1].id
+      error("roll back")
+    end))
+    assert.equal(c, inside)
+    assert.equal(b, q2.content.related(a)[1].id)
+    local other = assert(require("quire").open(dir))
+    other.content.update(b, { tags = { "Shared" } })
+    assert.equal(c, q2.content.related(a)[1].id)
+    other._db:close()
+  end)
+
   it("notices new entries (the memo is dropped on every write)", function()
     assert.equal(3, #q.content.related(ids.target))
     story(q, "Strike spreads to Lisbon ports", { "Ports", "Strikes", "Lisbon" }, "2026-01-10T07:00:00Z")
