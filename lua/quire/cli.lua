@@ -518,7 +518,7 @@ function commands.__worker(argv)
   if core.stat(public) == "dir" then static[#static + 1] = { "/", public } end
   local app = quire.app
   local jobs = require "quire.jobs"
-  local owner = ("worker-%d"):format(core.getpid())
+  local owner, lease_s = jobs.owner("worker"), jobs.lease_seconds(cfg.limits)
   local all_jobs = jobs.all(quire)
   jobs.sync(quire._db, all_jobs)
   local run = runtime_dir(site_dir(opts))
@@ -532,6 +532,7 @@ function commands.__worker(argv)
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
     access_log = cfg.access_log_path,
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes, edge_tags = cfg.edge_tags,
+    trusted_proxies = cfg.trusted_proxies,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     upload = require("quire.media").upload_spool(cfg), -- uploads stream to disk (quire.media)
     handler = function(req)
@@ -564,7 +565,7 @@ function commands.__worker(argv)
       end
       jobs.publish_scheduled(quire)
       quire.media.avif_step() -- AVIF copies of new images, one at a time for the site (quire.media)
-      local _, failures = jobs.run_due(quire._db, all_jobs, owner)
+      local _, failures = jobs.run_due(quire._db, all_jobs, owner, lease_s)
       for _, f in ipairs(failures) do
         io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
       end
@@ -944,7 +945,7 @@ function commands.jobs(argv)
     return 0
   end
   local published = jobs.publish_scheduled(quire)
-  local ran, failures = jobs.run_due(db, all_jobs, ("cli-%d"):format(core.getpid()))
+  local ran, failures = jobs.run_due(db, all_jobs, jobs.owner("cli"))
   for _, f in ipairs(failures) do
     io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
   end

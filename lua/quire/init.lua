@@ -117,11 +117,30 @@ function M.open(dir, opts)
   quire.store = {
     transaction = site.transaction,
     -- Read-only SQL for reports; writes go through the content API so they are validated.
+    -- On PostgreSQL a query that fails and holds SQLite's own SQL says so, with what to write.
     query = function(sql, ...)
       if type(sql) ~= "string" then error("quire.store.query takes SQL text", 2) end
-      if not db:readonly(sql) then error("quire.store.query runs read-only SQL; write through quire.content", 2) end
-      return db:rows(sql, ...)
+      local pg = db.kind ~= nil
+      local function sqlite_only(said)
+        local what = pg and require("quire.store_sql_pg").sqlite_only(sql)
+        if what then
+          error(("quire.store.query: this query is written for SQLite and the site's store is PostgreSQL: %s."
+            .. " Write it in SQL both stores read, or choose by quire.store.kind() (\"sqlite\" or \"postgresql\")%s")
+            :format(what, said and " (PostgreSQL said: " .. said:gsub("^.-SQL error: ", "") .. ")" or ""), 3)
+        end
+      end
+      if not db:readonly(sql) then
+        sqlite_only()
+        error("quire.store.query runs read-only SQL; write through quire.content", 2)
+      end
+      if not pg then return db:rows(sql, ...) end
+      local ok, rows = pcall(db.rows, db, sql, ...)
+      if ok then return rows end
+      sqlite_only(tostring(rows))
+      error(rows, 0)
     end,
+    -- "sqlite" or "postgresql": for a script whose report SQL differs between the stores.
+    kind = function() return db.kind and db:kind() or "sqlite" end,
     check = function() return db:check() end,
     schema_version = function() return db:schema_version() end,
   }

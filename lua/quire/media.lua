@@ -30,8 +30,9 @@ end
 
 M.SHARE_WIDTH = 1200 -- link previews want about this (OpenGraph's 1200 x 630)
 
--- The site's media folder (DIR/media) and the URL path prefix it is served under.
-function M.dir(cfg) return cfg.dir .. "/media" end
+-- The site's media folder (site.lua media_dir: DIR/media unless set; one folder shared by every
+-- node of a site) and the URL path prefix it is served under.
+function M.dir(cfg) return cfg.media_path or (cfg.dir .. "/media") end
 M.PREFIX = "/media/"
 
 local function opts(cfg)
@@ -149,6 +150,12 @@ function M.new(site, db)
   local api = {}
   local cfg = site.config
 
+  -- The row pictures and previews are made from, memoised until the next write (quire.memo):
+  -- pages show the same pictures on every render. Shared: read, never changed.
+  local function shown_row(id)
+    return site.memo.get("media\0" .. id, db.row, db, "SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+  end
+
   -- Adds the image at path with meta { alt, caption, credit, focal }; name (default path) is
   -- the file's name as its owner knows it (an upload's), for the title, the extension check and
   -- messages. Returns the row view and true when new, false when the same bytes were already in
@@ -214,7 +221,7 @@ function M.new(site, db)
     id = math.tointeger(id)
     if not id then return nil end
     site.tag("media:" .. id)
-    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    local row = shown_row(id)
     if not row then return nil end
     local pic = { id = id, alt = row.alt, caption = row.caption ~= "" and row.caption or nil,
       credit = row.credit ~= "" and row.credit or nil, colour = row.colour, sizes = sizes or "100vw" }
@@ -247,7 +254,7 @@ function M.new(site, db)
     id = math.tointeger(id)
     if not id then return nil end
     site.tag("media:" .. id)
-    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    local row = shown_row(id)
     if not row or not row.hash then return nil end
     local pick
     for _, wh in ipairs(widths_of(row)) do

@@ -214,6 +214,76 @@ function M.copy_term_rows(db, from, into)
   db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", into, from)
 end
 
+-- The catalog, for export and import (quire.transfer): what tables the site has, their columns,
+-- keys and id counters.
+--   M.tables(db)                 the site's tables, sorted (the store's own bookkeeping and
+--                                search index left out)
+--   M.has_table(db, name)
+--   M.columns(db, name)          columns in order, primary-key columns in key order, and the
+--                                column that is the row's integer id, if one is
+--   M.ROWID(id_column)           what names a row in SQL (SQLite: rowid, else the id column)
+--   M.foreign_keys(db, name)     { parent =, col =, target = } in declaration order
+--   M.unique_keys(db, name)      column lists of the unique keys besides the primary key
+--   M.id_counter(db, name, col)  the highest id the table's counter handed out; nil: none
+--   M.set_id_counter(db, name, col, n)  the next id it hands out is n + 1
+--   M.id_taken(db, name, col, id)       an id written as it is: the counter passes it
+function M.tables(db)
+  local names, shadow = {}, {}
+  for _, r in ipairs(db:rows("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name")) do
+    if (r.sql or ""):match("^CREATE VIRTUAL TABLE") then shadow[#shadow + 1] = r.name end
+  end
+  for _, r in ipairs(db:rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) do
+    local own = r.name:match("^sqlite_")
+    for _, v in ipairs(shadow) do
+      if r.name == v or r.name:sub(1, #v + 1) == v .. "_" then own = true end
+    end
+    if not own then names[#names + 1] = r.name end
+  end
+  return names
+end
+function M.has_table(db, name)
+  return db:value("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", name) ~= nil
+end
+function M.columns(db, name)
+  local cols, pk, id_column = {}, {}, nil
+  for _, c in ipairs(db:rows("SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid", name)) do
+    cols[#cols + 1] = c.name
+    if c.pk > 0 then pk[c.pk] = c.name end
+  end
+  local without_rowid = (db:value("SELECT sql FROM sqlite_schema WHERE name = ?", name) or ""):match("WITHOUT%s+ROWID")
+  if #pk == 1 and not without_rowid then
+    local t = db:value("SELECT upper(type) FROM pragma_table_info(?) WHERE name = ?", name, pk[1])
+    if t == "INTEGER" then id_column = pk[1] end
+  end
+  return cols, pk, id_column
+end
+function M.ROWID() return "rowid" end
+function M.foreign_keys(db, name)
+  return db:rows("SELECT \"table\" AS parent, \"from\" AS col, \"to\" AS target FROM pragma_foreign_key_list(?) ORDER BY id", name)
+end
+function M.unique_keys(db, name)
+  local keys = {}
+  for _, ix in ipairs(db:rows("SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk'", name)) do
+    local cols = {}
+    for _, c in ipairs(db:rows("SELECT name FROM pragma_index_info(?) ORDER BY seqno", ix.name)) do cols[#cols + 1] = c.name end
+    if #cols > 0 then keys[#keys + 1] = cols end
+  end
+  return keys
+end
+-- (SQLite: sqlite_sequence, for AUTOINCREMENT tables only; it follows ids written as they are.)
+local function autoincrement(db, name)
+  return ((db:value("SELECT sql FROM sqlite_schema WHERE name = ?", name) or ""):upper():find("AUTOINCREMENT", 1, true)) ~= nil
+end
+function M.id_counter(db, name)
+  if not autoincrement(db, name) then return nil end
+  return db:value("SELECT seq FROM sqlite_sequence WHERE name = ?", name) or 0
+end
+function M.set_id_counter(db, name, _, n)
+  db:exec("DELETE FROM sqlite_sequence WHERE name = ?", name)
+  if n > 0 then db:exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", name, n) end
+end
+function M.id_taken() end
+
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):
 -- one process serves one site.
