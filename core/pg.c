@@ -297,7 +297,7 @@ static PGresult *pipeline_result(PGconn *conn) {
 
 /* Runs a prepared statement (name) or, without one, sql. Inside a transaction a failed statement
  * would abort all of it, where SQLite undoes only that statement and lets the caller go on
- * (quire.store.query in a plugin's hook, a script catching a failed save in its trial run):
+ * (a plugin's hook or a script that catches a failed quire.store.query inside a transaction):
  * a savepoint around each statement does the same. SAVEPOINT, the statement and RELEASE go in
  * one pipeline, so a statement costs no extra round trip; one that fails costs one more (the
  * ROLLBACK TO). The server makes a subtransaction per statement: a few microseconds, and a
