@@ -14,6 +14,11 @@
 --     M.fts_match(words, prefix) and the search_* functions  full-text search (FTS5 MATCH, bm25,
 --                                                      the tokenizer of a language)
 --     M.entries_of(db, columns, ids, ...)              entries of a list of ids
+--     M.entries_naming(db, text, limit)                entries whose body or fields hold text
+--     M.entries_with_field_value(db, type, field, v, limit)  entries whose field is v or lists it
+--     M.pcall_unguarded(db, fn, ...)                  pcall(fn, ...) for code that rolls its level back
+--                                                      after any failure (see below)
+--     M.equals_nocase(column)                         "column = ?", ASCII case folded (the index's way)
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
@@ -160,6 +165,29 @@ end
 function M.entries_of(db, columns, ids, filter, fparams)
   return db:rows(columns .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
 end
+
+-- The ids of at most limit entries whose body or fields (the JSON text) contain text, in id order.
+function M.entries_naming(db, text, limit)
+  return db:rows("SELECT id FROM entries WHERE instr(body, ?) > 0 OR instr(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
+end
+
+-- The ids of at most limit entries of a type whose field (of fields) is value, or a list holding
+-- it (json_each over a number is that one value; over a list, its items).
+function M.entries_with_field_value(db, type_name, field, value, limit)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS (SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT ?",
+    type_name, "$." .. field, value, limit)
+end
+
+-- A condition: column equals one parameter, ASCII letters' case aside (COLLATE NOCASE, as the
+-- index comments_by_email).
+function M.equals_nocase(column)
+  return column .. " = ? COLLATE NOCASE"
+end
+
+-- pcall(fn, ...) for code whose level is rolled back after any failure in it (a save under the
+-- poison protocol: quire.transaction). SQLite undoes a failed statement alone, with nothing to
+-- turn off; on PostgreSQL each statement of a transaction otherwise pays for a savepoint.
+M.pcall_unguarded = function(_, fn, ...) return pcall(fn, ...) end
 
 -- A join that keeps its written order (the left side drives): SQLite's CROSS JOIN ... ON.
 M.JOIN_IN_ORDER = "CROSS JOIN"

@@ -18,8 +18,9 @@ M.value_list = array_of_text
 
 -- Cache-tag versions come from one counter, taken under the site's write lock (qr_pg_begin),
 -- so versions commit in the order they were given out and a node that has seen version N has
--- seen every version below it. The NOTIFY is delivered when the transaction commits: nodes
--- that LISTEN on quire_tags wake and read the tags changed since their last version.
+-- seen every version below it. The write notifies quire_data when the transaction commits
+-- (db/pg/0027's trigger): nodes that LISTEN there wake and read the tags changed since their
+-- last version.
 function M.bump_tags(db, tags)
   local own = db:depth() == 0
   if own then db:begin() end
@@ -27,7 +28,6 @@ function M.bump_tags(db, tags)
     local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     db:exec("INSERT INTO cache_tags (tag, version) SELECT t, ? FROM unnest(?::text[]) t"
       .. " ON CONFLICT (tag) DO UPDATE SET version = excluded.version", v, array_of_text(tags))
-    db:value("SELECT pg_notify('quire_tags', ?)", tostring(v))
   end)
   if own then
     if ok then db:commit() else db:rollback() end
@@ -118,6 +118,33 @@ end
 -- join over every entry: 55 ms instead of 0.3 ms for 300 ids of 20,000 entries.)
 function M.entries_of(db, columns, ids, filter, fparams)
   return db:rows(columns .. " FROM entries e WHERE e.id = ANY(?::bigint[])" .. filter, M.id_list(ids), table.unpack(fparams))
+end
+
+-- A statement that fails inside a transaction aborts all of it on PostgreSQL, so the binding
+-- puts a savepoint around each one (core/pg.c), as SQLite undoes a failed statement alone.
+-- Here any failure rolls the level back anyway (a failed statement aborts it, which is what the
+-- poison would do), so fn's statements go without: a batch of saves in one transaction
+-- runs about 1.6 times faster (600 creates: 2.1 against 3.3 ms each).
+function M.pcall_unguarded(db, fn, ...)
+  local was = db:guard(false)
+  local ok, res = pcall(fn, ...)
+  db:guard(was)
+  return ok, res
+end
+
+-- lower() as the index comments_by_email (db/pg/0012); it folds more than ASCII, as emails rarely need.
+function M.equals_nocase(column)
+  return "lower(" .. column .. ") = lower(?)"
+end
+
+function M.entries_naming(db, text, limit)
+  return db:rows("SELECT id FROM entries WHERE strpos(body, ?) > 0 OR strpos(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
+end
+
+-- jsonb containment: a list contains the number, and a number contains itself.
+function M.entries_with_field_value(db, type_name, field, value, limit)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND fields::jsonb -> ? @> to_jsonb(?::numeric) LIMIT ?",
+    type_name, field, value, limit)
 end
 
 -- PostgreSQL has no CROSS JOIN ... ON; its planner chooses the order.

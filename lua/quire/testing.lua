@@ -54,7 +54,7 @@ function M.site(opts)
     local url = pg_url .. (pg_url:find("?", 1, true) and "&" or "?") .. "options=-csearch_path%3D" .. schema .. "%2Cpublic"
     lines[#lines + 1] = ("database = %q"):format(url)
   end
-  for _, k in ipairs { "timezone", "language", "strings" } do
+  for _, k in ipairs { "timezone", "language", "strings", "media_dir" } do
     if opts[k] then lines[#lines + 1] = k .. " = " .. serialize(opts[k]) end
   end
   for plugin, settings in pairs(opts.settings or {}) do

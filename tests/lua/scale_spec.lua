@@ -14,8 +14,10 @@ local PLUGINS = { "theme", "article", "opinion", "comments", "share", "prevnext"
 -- The store's own rows(), whatever statements() has put in its place.
 local function saved_rows(db, sql, ...) return debug.getmetatable(db).__index.rows(db, sql, ...) end
 
--- Records the SQL (and its parameters) the store runs while fn runs.
+-- Records the SQL (and its parameters) the store runs while fn runs. A write first drops what
+-- the memo kept (quire.memo), so these are the statements of a first render.
 local function statements(q, fn)
+  q._db:exec("INSERT INTO settings (key, value) VALUES ('spec.cold', '') ON CONFLICT (key) DO UPDATE SET value = excluded.value")
   local methods = debug.getmetatable(q._db).__index
   local seen, saved = {}, {}
   for _, m in ipairs({ "rows", "row", "value" }) do

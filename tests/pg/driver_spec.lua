@@ -138,10 +138,26 @@ describe("the PostgreSQL store", function()
     assert.equal(1, db:value("SELECT count(*) FROM users"))
   end)
 
-  it("refuses to commit a transaction that failed, and says so", function()
+  it("undoes a statement that fails as it runs alone, and the transaction goes on, as SQLite does", function()
     db:begin()
+    db:exec("INSERT INTO users (login, display_name) VALUES ('a', 'A')")
+    assert.has_error(function() db:value("SELECT 1/0") end)
+    assert.has_error(function() db:exec("INSERT INTO users (login, display_name) VALUES ('b', 'B'), ('a', 'A')") end)
+    db:exec("INSERT INTO users (login, display_name) VALUES ('c', 'C')")
+    db:commit()
+    assert.same({ "a", "c" }, (function()
+      local out = {}
+      for _, r in ipairs(db:rows("SELECT login FROM users ORDER BY login")) do out[#out + 1] = r.login end
+      return out
+    end)())
+  end)
+
+  it("without the savepoints (guard off), refuses to commit a transaction that failed, and says so", function()
+    db:begin()
+    assert.is_true(db:guard(false))
     pcall(db.value, db, "SELECT 1/0")
     local ok, err = pcall(db.commit, db)
+    assert.is_false(db:guard(true))
     assert.is_false(ok)
     assert.matches("the transaction had failed and was rolled back", err, 1, true)
     assert.equal(0, db:depth())
