@@ -218,6 +218,9 @@ class _Rows:
     def fetchone(self):
         return self.rows[0] if self.rows else None
 
+    def __iter__(self):  # as sqlite3's cursor: `for row in db.execute(...)`
+        return iter(self.rows)
+
 
 class _PgConnection:
     """The part of sqlite3's connection the tests use (execute -> fetchone/fetchall, commit,
