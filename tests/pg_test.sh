@@ -207,7 +207,7 @@ echo "== Lua specs on PostgreSQL (QUIRE_TEST_DATABASE: every test site on the cl
 # These pass on PostgreSQL and must keep passing; the others still send SQLite-only SQL (see
 # the README's PostgreSQL section): they are listed, and run for their counts with
 # QUIRE_PG_ALL_SPECS=1 (about three minutes more).
-PASSING="actors app auth budget content editorial hostile integrity jobs json markdown media mustache_conformance pattern plugins readme_example redirects reference sandbox sanitize template transaction transfer users validation workflow_states wxr"
+PASSING="actors app auth budget content demo editorial hostile integrity jobs json markdown media memo mustache_conformance pattern plugins readme_example redirects reference sandbox sanitize template transaction transfer users validation workflow_states wxr"
 SPECS_URL=$(pg_new_db specs)
 cd "$TESTS"
 for f in lua/*_spec.lua; do
