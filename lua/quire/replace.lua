@@ -219,6 +219,18 @@ function M.run(quire, spec)
         .. " AND title <> trim(title, @ws)")
       exec("exec", "UPDATE entries SET published_at = @now WHERE id IN (SELECT id FROM temp.search_replace WHERE fix)"
         .. " AND status = 'published' AND published_at IS NULL")
+      -- Those now dated joined the prev/next chains: the pages on either side link to them.
+      local reads, moved = require("quire.content.reads").of(site), {}
+      for _, e in ipairs(db:rows("SELECT e.id, e.type, e.published_at, (SELECT t.slug FROM entry_terms et JOIN terms t ON t.id = et.term_id"
+        .. " WHERE et.entry_id = e.id AND t.taxonomy = 'section') AS section FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id"
+        .. " WHERE s.fix AND e.status = 'published' AND e.published_at = ?", now)) do
+        for _, within in ipairs({ "type", "section" }) do
+          local p, n = reads.neighbour_ids(e, within)
+          if p then moved["neighbours:" .. p] = true end
+          if n then moved["neighbours:" .. n] = true end
+        end
+      end
+      if next(moved) then site.bump(moved) end
     end
     -- The revision of each save: the entry as written, its terms as JSON {tags = [...], section =}.
     exec("exec", [[
@@ -235,9 +247,12 @@ SELECT tag, @version FROM (
   SELECT 'entry:' || id AS tag FROM temp.search_replace
   UNION ALL SELECT DISTINCT 'ids:' || (id / 10000) FROM temp.search_replace
   UNION ALL SELECT 'list:all'
+  UNION ALL SELECT 'entries:any'
   UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
   UNION ALL SELECT DISTINCT 'list:' || t.taxonomy || ':' || t.slug FROM temp.search_replace s
     CROSS JOIN entry_terms et ON et.entry_id = s.id CROSS JOIN terms t ON t.id = et.term_id
+  UNION ALL SELECT DISTINCT 'related:tag:' || t.slug FROM temp.search_replace s
+    CROSS JOIN entry_terms et ON et.entry_id = s.id CROSS JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'tag'
 ) WHERE true ON CONFLICT (tag) DO UPDATE SET version = excluded.version]])
     local totals = db:row("SELECT count(*) AS entries, coalesce(sum(n), 0) AS n FROM temp.search_replace")
     changed = changed + totals.entries

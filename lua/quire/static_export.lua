@@ -410,6 +410,7 @@ local function search_index(quire, out)
   until #rows < BATCH
   out[#out + 1] = "]}\n"
   quire._site.tag("list:all")
+  quire._site.tag("entries:any")
 end
 
 -- Renders one item: returns body, tags (space-separated; "" when nothing says when it goes
@@ -424,7 +425,7 @@ local function render(quire, item)
     local ok, err = pcall(search_index, quire, out)
     site.collecting = nil
     if not ok then error(err, 0) end
-    return table.concat(out), "list:all"
+    return table.concat(out), "list:all entries:any"
   end
   local headers = { accept = "text/html,*/*" }
   local r = app.request("GET", item.kind == "search" and "/search" or item.path, { headers = headers })
