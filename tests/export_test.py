@@ -286,6 +286,48 @@ showing = {f for f in before if not f.endswith(".gz") and (f.endswith(".html") o
            and (story_path in (t := open(os.path.join(out, f), errors="replace").read()) or story_path.replace("/", "\\/") in t)}
 check("other pages link the story", len(showing) > 3, str(sorted(showing)))
 script = os.path.join(work, "edit.lua")
+# Files that list every entry: the search index, the sitemap (dates of change).
+whole_site = {"search-index.json", "sitemap-1.xml", "sitemap-news.xml"}
+
+
+def rendered(stdout):
+    """The files an export --verbose rendered (written, or rendered again with the same bytes)."""
+    return {m.group(2) for m in re.finditer(r"^(write|render) (\S+)", stdout, re.M)}
+
+
+# A body-only edit (a correction): only the pages showing the story's content are rendered again,
+# found by their cache tags in the manifest (no walk of the site); not the pages of the stories
+# that share a tag with it, nor the lists it is in that do not show it.
+with open(script, "w") as f:
+    f.write(f"""local e
+for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
+  if quire.content.url(c) == {story_path!r} then e = c end
+end
+quire.content.update(e.id, {{ body = e.body .. "\\n\\nA correction." }})
+local mates = {{}}
+for _, t in ipairs(e.tags) do
+  for _, c in ipairs(quire.content.query {{ tag = t, status = "published", limit = 1000 }}) do
+    if c.id ~= e.id then mates[#mates + 1] = quire.content.url(c) end
+  end
+end
+print(table.concat(mates, " "))
+""")
+r = quire("run", "--site", site, script)
+mates = {m.lstrip("/") + "/index.html" for m in r.stdout.split()}
+r = export("--verbose")
+got = rendered(r.stdout)
+check("a body edit: the export finds the pages by their tags", "(pages found by their cache tags)" in r.stdout, r.stdout)
+check("a body edit renders the story's page again", f"{story}/index.html" in got, r.stdout)
+# (also rendered: the two pages with no tags, rendered on every export, and list pages whose
+# query read the story as the one past their end, to know whether there is a next page)
+unexpected = sorted(f for f in got if f not in showing | whole_site | {"404.html", "views.gif"}
+                    and not re.search(r"(^|/)(newer|older)/\d+-\d+/index\.html$", f))
+check("a body edit renders only pages showing the story", not unexpected, ", ".join(unexpected[:10]))
+quiet = mates - showing
+check("stories share a tag with the story without showing it", len(quiet) > 0, str(sorted(mates)))
+check("a body edit does not render their pages", not (quiet & got), ", ".join(sorted(quiet & got)))
+before = snapshot()
+
 with open(script, "w") as f:
     f.write(f"""local e
 for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
@@ -303,7 +345,9 @@ r = export("--dry-run")
 check("--dry-run lists the story's page", f"would write {story}/index.html" in r.stdout, r.stdout)
 check("--dry-run writes nothing", snapshot() == before)
 
-r = export()
+r = export("--verbose")
+check("a title edit renders the pages of the stories sharing a tag (their related posts)", quiet <= rendered(r.stdout),
+      ", ".join(sorted(quiet - rendered(r.stdout))))
 after = snapshot()
 changed = {f for f in after if f in before and after[f] != before[f]}
 kept = {f for f in after if f in before and after[f][0] == before[f][0]}
@@ -312,7 +356,6 @@ check("the front page and the feeds changed", {"index.html", "feed.xml", "atom.x
 check("every page that showed the story changed", not (showing - changed - {"sitemap-1.xml"}),
       ", ".join(sorted(showing - changed)))
 # Every file that changed showed the story before the edit, or lists every entry (its date).
-whole_site = {"search-index.json", "sitemap-1.xml", "sitemap-news.xml"}
 unexpected = sorted(f for f in changed if (f[:-3] if f.endswith(".gz") else f) not in showing | whole_site)
 check("only pages showing the story changed", not unexpected, ", ".join(unexpected[:10]))
 untouched = set(before) - changed

@@ -221,13 +221,52 @@ local function listed_types(quire, settings)
   return require("cjson").encode(out)
 end
 
+local FIXED = { "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }
+local FIXED_SET = { ["/sitemap.xml"] = true, ["/404.html"] = true, ["/views.gif"] = true, ["/search"] = true,
+  ["/search-index.json"] = true, ["/search.js"] = true }
+for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
+
+-- The cache tags whose bump cannot add or remove an address: the content of entries (not where
+-- they stand in lists), related lists, neighbours, comments, shares, media, fronts. When only
+-- such tags were bumped since the last export, the pages to render again are found in the
+-- manifest by their tags (targeted), not by walking every address of the site. Any other tag
+-- (a list's membership, redirects, one this list does not know) means a walk.
+local ADDRESS_STABLE = { "entry:", "ids:", "entries:any", "related:", "neighbours:", "comments:", "shares:", "media:",
+  "front:", "most-read:", "robots" }
+local TARGETED_MAX = 256 -- bumped tags looked up in the manifest; past it, a walk
+local function address_stable(tag)
+  for _, p in ipairs(ADDRESS_STABLE) do
+    if tag:sub(1, #p) == p then return true end
+  end
+  return false
+end
+
+-- The manifest's pages carrying one of the changed tags, or rendered on every export (no tags).
+local function each_stale_page(quire, fn, changed)
+  local db = quire._db
+  local list = {}
+  for t in pairs(changed) do list[#list + 1] = t end
+  if #list == 0 then return end
+  local tags = require("cjson").encode(list)
+  local last = ""
+  repeat
+    local rows = db:rows("SELECT path FROM qx.files f WHERE path > ? AND hash NOT LIKE 'src %' AND (tags = ''"
+      .. " OR EXISTS (SELECT 1 FROM json_each(?) c WHERE instr(' ' || f.tags || ' ', ' ' || c.value || ' ') > 0)) ORDER BY path LIMIT ?",
+      last, tags, BATCH)
+    for _, r in ipairs(rows) do
+      last = r.path
+      if not FIXED_SET[r.path] then fn { path = r.path, kind = "page" } end
+    end
+  until #rows < BATCH
+end
+
 -- Calls fn(item) for every address of the site, streamed from the store. item: { path =, kind =
 -- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
--- quick: no cache tag was bumped since the last export, so no page was added, removed or changed
--- but those rendered on every export (the fixed addresses below) and the static files.
-local function each_item(quire, fn, quick)
-  local db = quire._db
-  for _, p in ipairs({ "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }) do
+-- targeted (a set of the tags bumped since the last export, all address_stable): no page was
+-- added or removed, so only the fixed addresses below, the manifest's pages carrying one of
+-- those tags and the static files are looked at.
+local function each_item(quire, fn, targeted)
+  for _, p in ipairs(FIXED) do
     fn { path = p, kind = "page" }
   end
   fn { path = "/sitemap.xml", kind = "sitemap_index" }
@@ -237,7 +276,7 @@ local function each_item(quire, fn, quick)
   fn { path = "/search", kind = "search" }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
-  if not quick then M.each_page(quire, fn) end
+  if targeted then each_stale_page(quire, fn, targeted) else M.each_page(quire, fn) end
   M.each_file(quire, fn)
 end
 
@@ -532,6 +571,7 @@ function M.worker(quire, out_dir, o)
     end
     if n > CHANGED_MAX then all = true end
   end
+  if o.targeted and all then fail("--targeted needs --since") end
   local res, err = io.open(o.results, "wb")
   if not res then fail("cannot write %s: %s", o.results, tostring(err)) end
   io.stdout:setvbuf("line")
@@ -581,7 +621,7 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
-  end, o.quick)
+  end, o.targeted and changed)
   res:close()
   io.stdout:write(("P %d %d\n"):format(index, done))
   return 0
@@ -646,7 +686,16 @@ local function run_once(quire, out_dir, o)
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
-  local quick = since ~= nil and db:value("SELECT 1 FROM cache_tags WHERE version > ? LIMIT 1", since) == nil
+  -- Targeted: only tags that add or remove no address were bumped since (quick: none at all).
+  local targeted, quick = false, false
+  if since then
+    local rows = db:rows("SELECT tag FROM cache_tags WHERE version > ? LIMIT ?", since, TARGETED_MAX + 1)
+    targeted = #rows <= TARGETED_MAX
+    for _, r in ipairs(rows) do
+      if not address_stable(r.tag) then targeted = false break end
+    end
+    quick = #rows == 0
+  end
   -- For the progress line: the last run's count, else a guess from the store (entries, and
   -- each term's page and feeds).
   local expected = db:value("SELECT count(*) FROM qx.files")
@@ -666,7 +715,7 @@ local function run_once(quire, out_dir, o)
       "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url }
     if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
     if o.dry_run then argv[#argv + 1] = "--dry-run" end
-    if quick then argv[#argv + 1] = "--quick" end
+    if targeted then argv[#argv + 1] = "--targeted" end
     argv[#argv + 1] = out_dir
     for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
     cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
@@ -708,6 +757,8 @@ local function run_once(quire, out_dir, o)
   local ok, err = pcall(function()
     db:exec("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
     db:exec("DELETE FROM temp.seen")
+    db:exec("CREATE TEMP TABLE IF NOT EXISTS gone (path TEXT PRIMARY KEY) WITHOUT ROWID")
+    db:exec("DELETE FROM temp.gone")
     for i = 0, jobs - 1 do
       for line in io.lines(tmp .. "/w" .. i) do
         local k, path, a, b, c = line:match("^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)$")
@@ -716,13 +767,18 @@ local function run_once(quire, out_dir, o)
           db:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
         elseif k == "S" or k == "W" then
           db:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
-          if k == "W" then sum.written = sum.written + 1; note("write " .. a) else sum.same = sum.same + 1 end
+          if k == "W" then sum.written = sum.written + 1; note("write " .. a)
+          else
+            sum.same = sum.same + 1
+            if o.verbose then note("render " .. a .. " (same bytes)") end
+          end
           if not o.dry_run then
             db:exec("INSERT INTO qx.files (path, file, hash, tags) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
               .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags", path, a, b, c)
           end
         elseif k == "X" then
           sum.left_out = sum.left_out + 1
+          db:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
         elseif k == "E" then
           if #sum.errors < 20 then sum.errors[#sum.errors + 1] = path .. ": " .. a end
           -- A page that failed keeps its old file and row; it is rendered again next time.
@@ -733,8 +789,10 @@ local function run_once(quire, out_dir, o)
     end
     local last = ""
     repeat
-      -- (a quick run saw the static files, whose hash names their source, and none of the pages)
-      local rows = db:rows("SELECT f.path, f.file FROM qx.files f WHERE f.path > ?" .. (quick and " AND f.hash LIKE 'src %'" or "")
+      -- (a targeted run saw every static file, whose hash names its source, and only some of the
+      -- pages: of those, the ones that answered 404 go)
+      local rows = db:rows("SELECT f.path, f.file FROM qx.files f WHERE f.path > ?"
+        .. (targeted and " AND (f.hash LIKE 'src %' OR EXISTS (SELECT 1 FROM temp.gone g WHERE g.path = f.path))" or "")
         .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?", last, BATCH)
       for _, r in ipairs(rows) do
         last = r.path
@@ -757,6 +815,7 @@ local function run_once(quire, out_dir, o)
   end)
   if ok then db:commit() else db:rollback() end
   db:exec("DROP TABLE IF EXISTS temp.seen")
+  db:exec("DROP TABLE IF EXISTS temp.gone")
   db:exec("DETACH DATABASE qx")
   core.remove_tree(tmp)
   if not ok then error(err, 0) end
@@ -771,6 +830,7 @@ local function run_once(quire, out_dir, o)
   sum.changes = changes
   sum.full = since == nil
   sum.quick = quick
+  sum.targeted = targeted and not quick
   return sum
 end
 
@@ -780,7 +840,8 @@ local function report(sum, o)
   print(("%s: %d files %s, %d unchanged (%d rendered again, same bytes), %d removed%s, %d addresses answered 404 (left out), in %.2f s%s")
     :format(o.dry_run and "dry run" or "exported", sum.written, o.dry_run and "to write" or "written", sum.kept + sum.same, sum.same,
       sum.removed, o.dry_run and " (would be)" or "", sum.left_out, sum.seconds,
-      sum.full and " (full export)" or sum.quick and " (no content changed)" or ""))
+      sum.full and " (full export)" or sum.quick and " (no content changed)"
+        or sum.targeted and " (pages found by their cache tags)" or ""))
   for _, e in ipairs(sum.errors) do io.stderr:write("quire: export failed for ", e, "\n") end
   io.stdout:flush()
   return #sum.errors > 0 and 1 or 0
@@ -815,7 +876,7 @@ function M.main(quire, out_dir, opts)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
       since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
-      quick = opts.quick })
+      targeted = opts.targeted })
   end
   local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
