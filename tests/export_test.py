@@ -2,7 +2,7 @@
 """quire export --format html (issue 21) on the demo site, checked with real tools:
 the exported folder crawled for broken internal links (HTML, sitemaps, feeds); the folder served
 by nginx (temp config, ephemeral port) compared byte for byte with `quire serve` for the same
-base URL, gzip_static included; incremental exports: an edited story rewrites only the pages
+base URL, gzip_static included, .br siblings decoded by brotli; incremental exports: an edited story rewrites only the pages
 that showed it (every other file keeps its mtime), a trashed story's page is removed, --dry-run
 writes nothing; two workers and one give the same folder.
 usage: export_test.py QUIRE_BINARY SOURCE_DIR [--browser]   (--browser: also the search page in Chromium)"""
@@ -123,6 +123,20 @@ for path in ["/", "/404.html", "/search", "/search.js", "/search-index.json", "/
     check(f"{path} exported", file_for(path) is not None)
 check("a .gz beside the front page", os.path.isfile(os.path.join(out, "index.html.gz")))
 check("the .gz holds the page", gzip.open(os.path.join(out, "index.html.gz")).read() == open(os.path.join(out, "index.html"), "rb").read())
+
+
+def unbrotli(data):
+    """Decoded by Debian's brotli tool (not by quire)."""
+    return subprocess.run(["brotli", "-d", "-c"], input=data, capture_output=True, check=True).stdout
+
+
+# Every compressed sibling decodes to its file's bytes; every compressible file has both.
+brs = [os.path.join(r, n) for r, _, ns in os.walk(out) for n in ns if n.endswith(".br")]
+gzs = [os.path.join(r, n) for r, _, ns in os.walk(out) for n in ns if n.endswith(".gz")]
+check("a .br beside every .gz", len(brs) > 50 and {f[:-3] for f in brs} == {f[:-3] for f in gzs}, f"{len(brs)} .br, {len(gzs)} .gz")
+bad = [f for f in brs if unbrotli(open(f, "rb").read()) != open(f[:-3], "rb").read()]
+check("every .br decodes to its file's bytes", not bad, ", ".join(bad[:5]))
+check("the .br is smaller than the page", os.path.getsize(os.path.join(out, "index.html.br")) < os.path.getsize(os.path.join(out, "index.html")) / 2)
 check("the sitemap index names sitemap-1.xml", f"{BASE}/sitemap-1.xml" in open(os.path.join(out, "sitemap.xml")).read())
 check("the redirect page refreshes to its target", 'http-equiv="refresh" content="0; url=/"' in open(file_for("/old/halden-story")).read())
 check("_redirects lists the old address", "/old/halden-story / 301" in open(os.path.join(out, "_redirects")).read())
@@ -282,7 +296,7 @@ before = snapshot()
 story_path = re.search(r"<link>" + re.escape(BASE) + r"(/[^<]+)</link>", open(os.path.join(out, "feed.xml")).read().split("<item>", 1)[1]).group(1)
 story = story_path.lstrip("/")
 # The pages that showed the story before the edit (a link to its address).
-showing = {f for f in before if not f.endswith(".gz") and (f.endswith(".html") or f.endswith(".xml") or f.endswith(".json"))
+showing = {f for f in before if not f.endswith((".gz", ".br")) and (f.endswith(".html") or f.endswith(".xml") or f.endswith(".json"))
            and (story_path in (t := open(os.path.join(out, f), errors="replace").read()) or story_path.replace("/", "\\/") in t)}
 check("other pages link the story", len(showing) > 3, str(sorted(showing)))
 script = os.path.join(work, "edit.lua")
@@ -356,7 +370,7 @@ check("the front page and the feeds changed", {"index.html", "feed.xml", "atom.x
 check("every page that showed the story changed", not (showing - changed - {"sitemap-1.xml"}),
       ", ".join(sorted(showing - changed)))
 # Every file that changed showed the story before the edit, or lists every entry (its date).
-unexpected = sorted(f for f in changed if (f[:-3] if f.endswith(".gz") else f) not in showing | whole_site)
+unexpected = sorted(f for f in changed if (f[:-3] if f.endswith((".gz", ".br")) else f) not in showing | whole_site)
 check("only pages showing the story changed", not unexpected, ", ".join(unexpected[:10]))
 untouched = set(before) - changed
 check("every other file kept its mtime", all(after[f][0] == before[f][0] for f in untouched if f in after))
@@ -379,7 +393,8 @@ def tree(d):
     for root, _, names in os.walk(d):
         for n in names:
             data = open(os.path.join(root, n), "rb").read()
-            files[os.path.relpath(os.path.join(root, n), d)] = TOKEN.sub(rb"\1", gzip.decompress(data) if n.endswith(".gz") else data)
+            files[os.path.relpath(os.path.join(root, n), d)] = TOKEN.sub(rb"\1", gzip.decompress(data) if n.endswith(".gz")
+                                                                     else unbrotli(data) if n.endswith(".br") else data)
     return files
 
 
