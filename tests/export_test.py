@@ -402,6 +402,18 @@ t1, t2 = tree(out), tree(out2)
 check("one worker and two make the same files", t1 == t2,
       ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
 
+# --- a new redirect: the redirect files (written line by line) follow; a dry run leaves them
+quire("redirects", "add", "/old/second-story", "/latest", "--site", site)
+old_redirects = open(os.path.join(out, "_redirects")).read()
+r = export("--dry-run")
+check("--dry-run lists the redirect files", "would write _redirects" in r.stdout and "would write redirects.nginx.map" in r.stdout, r.stdout)
+check("--dry-run leaves _redirects", open(os.path.join(out, "_redirects")).read() == old_redirects)
+r = export()
+check("_redirects has the new redirect", "/old/second-story /latest 301" in open(os.path.join(out, "_redirects")).read()
+      and set(old_redirects.splitlines()) <= set(open(os.path.join(out, "_redirects")).read().splitlines()), r.stdout)
+check("the nginx map has it", '"/old/second-story" "/latest";' in open(os.path.join(out, "redirects.nginx.map")).read())
+check("no temporary file is left", not [n for n in os.listdir(out) if ".tmp-" in n], str(os.listdir(out)))
+
 # --- --watch: an export after every commit
 watch_log = open(os.path.join(work, "watch.log"), "w+")
 watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--watch"],

@@ -640,49 +640,85 @@ function M.worker(quire, out_dir, o)
   return 0
 end
 
--- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table.
-local function redirect_files(quire)
-  local db = quire._db
-  local lines, permanent, temporary = {}, {}, {}
-  local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
-  local last = 0
-  repeat
-    local rows = db:rows("SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
-    for _, r in ipairs(rows) do
-      last = r.id
-      local path, qs = r.from_path:match("^([^?]*)%??(.*)$")
-      local res = quire.app.request("GET", r.from_path)
-      local to = res.headers.location
-      if to and (res.status == 301 or res.status == 302 or res.status == 308) then
-        if qs ~= "" then
-          local k, v = qs:match("^([^=]+)=(.*)$")
-          lines[#lines + 1] = ("%s %s=%s %s %d"):format(path, k, v, to, res.status)
-        else
-          lines[#lines + 1] = ("%s %s %d"):format(path, to, res.status)
-        end
-        local map = res.status == 302 and temporary or permanent
-        map[#map + 1] = ("%s %s;"):format(nq(r.from_path), nq(to))
-      end
-    end
-  until #rows < BATCH
-  -- The sitemap index's parts as the server names them, to the files they became.
-  for _, n in ipairs(quire.content.published_blocks()) do
-    lines[#lines + 1] = ("/sitemap.xml part=%d /sitemap-%d.xml 301"):format(n + 1, n + 1)
-    permanent[#permanent + 1] = ('"/sitemap.xml?part=%d" "/sitemap-%d.xml";'):format(n + 1, n + 1)
+-- Whether two files hold the same bytes (read in chunks: either may be large).
+local function same_file(a, b)
+  local fa, fb = io.open(a, "rb"), io.open(b, "rb")
+  local same = fa ~= nil and fb ~= nil
+  while same do
+    local x, y = fa:read(65536), fb:read(65536)
+    if x ~= y then same = false elseif x == nil then break end
   end
-  local head = "# Old addresses of the site (quire export). In nginx: map $request_uri $%s { include %s; }\n"
-    .. "# and in the server block: if ($%s) { return %s $%s; }\n"
-  return table.concat(lines, "\n") .. (#lines > 0 and "\n" or ""),
-    head:format("quire_moved", "redirects.nginx.map", "quire_moved", "301", "quire_moved") .. table.concat(permanent, "\n") .. "\n",
-    head:format("quire_found", "redirects-302.nginx.map", "quire_found", "302", "quire_found") .. table.concat(temporary, "\n") .. "\n"
+  if fa then fa:close() end
+  if fb then fb:close() end
+  return same
 end
 
--- Writes a whole-site file when its bytes changed; returns true when it did (or would).
-local function write_if_changed(out_dir, file, data, dry_run, known)
-  local path = out_dir .. "/" .. file
-  if core.stat(path) == "file" and read_file(path) == data then return false end
-  if not dry_run then write_page(out_dir, file, data, known) end
-  return true
+-- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
+-- line by line as the table is read (any number of redirects in bounded memory) to temporary
+-- files in dir, which then replace those in out_dir whose bytes differ. Returns the names of
+-- the files that changed (or would: dry_run leaves out_dir alone).
+local function redirect_files(quire, out_dir, dir, dry_run)
+  local db = quire._db
+  local names = { "_redirects", "redirects.nginx.map", "redirects-302.nginx.map" }
+  local files = {}
+  for i, name in ipairs(names) do
+    local f, err = io.open(dir .. "/" .. name .. ".tmp-" .. core.getpid(), "wb")
+    if not f then
+      for _, g in ipairs(files) do g:close() end
+      fail("cannot write %s: %s", dir .. "/" .. name, tostring(err))
+    end
+    files[i] = f
+  end
+  local netlify, permanent, temporary = files[1], files[2], files[3]
+  local head = "# Old addresses of the site (quire export). In nginx: map $request_uri $%s { include %s; }\n"
+    .. "# and in the server block: if ($%s) { return %s $%s; }\n"
+  permanent:write(head:format("quire_moved", "redirects.nginx.map", "quire_moved", "301", "quire_moved"))
+  temporary:write(head:format("quire_found", "redirects-302.nginx.map", "quire_found", "302", "quire_found"))
+  local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
+  local ok, err = pcall(function()
+    local last = 0
+    repeat
+      local rows = db:rows("SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
+      for _, r in ipairs(rows) do
+        last = r.id
+        local path, qs = r.from_path:match("^([^?]*)%??(.*)$")
+        local res = quire.app.request("GET", r.from_path)
+        local to = res.headers.location
+        if to and (res.status == 301 or res.status == 302 or res.status == 308) then
+          if qs ~= "" then
+            local k, v = qs:match("^([^=]+)=(.*)$")
+            netlify:write(("%s %s=%s %s %d\n"):format(path, k, v, to, res.status))
+          else
+            netlify:write(("%s %s %d\n"):format(path, to, res.status))
+          end
+          local map = res.status == 302 and temporary or permanent
+          map:write(("%s %s;\n"):format(nq(r.from_path), nq(to)))
+        end
+      end
+    until #rows < BATCH
+    -- The sitemap index's parts as the server names them, to the files they became.
+    for _, n in ipairs(quire.content.published_blocks()) do
+      netlify:write(("/sitemap.xml part=%d /sitemap-%d.xml 301\n"):format(n + 1, n + 1))
+      permanent:write(('"/sitemap.xml?part=%d" "/sitemap-%d.xml";\n'):format(n + 1, n + 1))
+    end
+  end)
+  local closed = true
+  for _, f in ipairs(files) do closed = f:close() and closed end
+  local changed = {}
+  for _, name in ipairs(names) do
+    local tmp, path = dir .. "/" .. name .. ".tmp-" .. core.getpid(), out_dir .. "/" .. name
+    if ok and closed and not same_file(tmp, path) then
+      changed[#changed + 1] = name
+      if not dry_run then
+        local renamed, rerr = os.rename(tmp, path)
+        if not renamed then ok, err = false, ("cannot rename %s: %s"):format(tmp, tostring(rerr)) end
+      end
+    end
+    os.remove(tmp)
+  end
+  if not ok then error(err, 0) end
+  if not closed then fail("cannot write the redirect files in %s", dir) end
+  return changed
 end
 
 -- One export run. Returns a summary table.
@@ -834,11 +870,15 @@ local function run_once(quire, out_dir, o)
   core.remove_tree(tmp)
   if not ok then error(err, 0) end
 
-  -- Whole-site files written by the coordinator (compared byte for byte, not in the manifest).
-  local known = { n = 0 }
-  local netlify, nginx_moved, nginx_found = redirect_files(quire)
-  for file, data in pairs({ ["_redirects"] = netlify, ["redirects.nginx.map"] = nginx_moved, ["redirects-302.nginx.map"] = nginx_found }) do
-    if write_if_changed(out_dir, file, data, o.dry_run, known) then sum.written = sum.written + 1; note("write " .. file) end
+  -- Whole-site files written by the coordinator (compared byte for byte, not in the manifest):
+  -- unchanged when no redirect and no list changed (targeted). A dry run writes them elsewhere.
+  if not targeted or not core.stat(out_dir .. "/_redirects") then
+    local dir = o.dry_run and core.mkdtemp("quire-export") or out_dir
+    if not dir then fail("cannot make a temporary folder") end
+    local rok, changed = pcall(redirect_files, quire, out_dir, dir, o.dry_run)
+    if o.dry_run then core.remove_tree(dir) end
+    if not rok then error(changed, 0) end
+    for _, file in ipairs(changed) do sum.written = sum.written + 1; note("write " .. file) end
   end
   sum.seconds = core.clock() - t0
   sum.changes = changes
