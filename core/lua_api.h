@@ -32,6 +32,7 @@ void qr_lua_media_open(lua_State *L);    /* core.media_probe, core.media_process
 void qr_lua_multipart_open(lua_State *L); /* core.multipart_read */
 void qr_lua_tz_open(lua_State *L);       /* core.tz_check, core.tz_lookup, core.tz_from_local */
 void qr_lua_gzip_open(lua_State *L);     /* core.gzip (zlib) */
+void qr_lua_brotli_open(lua_State *L);   /* core.brotli (libbrotlienc) */
 
 /* A text buffer for a binding's output, in a new userdata pushed on the stack, so a Lua error
  * before the result is pushed cannot leak it (its __gc frees it). Owned by the userdata. */

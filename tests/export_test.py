@@ -2,7 +2,7 @@
 """quire export --format html (issue 21) on the demo site, checked with real tools:
 the exported folder crawled for broken internal links (HTML, sitemaps, feeds); the folder served
 by nginx (temp config, ephemeral port) compared byte for byte with `quire serve` for the same
-base URL, gzip_static included; incremental exports: an edited story rewrites only the pages
+base URL, gzip_static included, .br siblings decoded by brotli; incremental exports: an edited story rewrites only the pages
 that showed it (every other file keeps its mtime), a trashed story's page is removed, --dry-run
 writes nothing; two workers and one give the same folder.
 usage: export_test.py QUIRE_BINARY SOURCE_DIR [--browser]   (--browser: also the search page in Chromium)"""
@@ -123,6 +123,20 @@ for path in ["/", "/404.html", "/search", "/search.js", "/search-index.json", "/
     check(f"{path} exported", file_for(path) is not None)
 check("a .gz beside the front page", os.path.isfile(os.path.join(out, "index.html.gz")))
 check("the .gz holds the page", gzip.open(os.path.join(out, "index.html.gz")).read() == open(os.path.join(out, "index.html"), "rb").read())
+
+
+def unbrotli(data):
+    """Decoded by Debian's brotli tool (not by quire)."""
+    return subprocess.run(["brotli", "-d", "-c"], input=data, capture_output=True, check=True).stdout
+
+
+# Every compressed sibling decodes to its file's bytes; every compressible file has both.
+brs = [os.path.join(r, n) for r, _, ns in os.walk(out) for n in ns if n.endswith(".br")]
+gzs = [os.path.join(r, n) for r, _, ns in os.walk(out) for n in ns if n.endswith(".gz")]
+check("a .br beside every .gz", len(brs) > 50 and {f[:-3] for f in brs} == {f[:-3] for f in gzs}, f"{len(brs)} .br, {len(gzs)} .gz")
+bad = [f for f in brs if unbrotli(open(f, "rb").read()) != open(f[:-3], "rb").read()]
+check("every .br decodes to its file's bytes", not bad, ", ".join(bad[:5]))
+check("the .br is smaller than the page", os.path.getsize(os.path.join(out, "index.html.br")) < os.path.getsize(os.path.join(out, "index.html")) / 2)
 check("the sitemap index names sitemap-1.xml", f"{BASE}/sitemap-1.xml" in open(os.path.join(out, "sitemap.xml")).read())
 check("the redirect page refreshes to its target", 'http-equiv="refresh" content="0; url=/"' in open(file_for("/old/halden-story")).read())
 check("_redirects lists the old address", "/old/halden-story / 301" in open(os.path.join(out, "_redirects")).read())
@@ -282,10 +296,52 @@ before = snapshot()
 story_path = re.search(r"<link>" + re.escape(BASE) + r"(/[^<]+)</link>", open(os.path.join(out, "feed.xml")).read().split("<item>", 1)[1]).group(1)
 story = story_path.lstrip("/")
 # The pages that showed the story before the edit (a link to its address).
-showing = {f for f in before if not f.endswith(".gz") and (f.endswith(".html") or f.endswith(".xml") or f.endswith(".json"))
+showing = {f for f in before if not f.endswith((".gz", ".br")) and (f.endswith(".html") or f.endswith(".xml") or f.endswith(".json"))
            and (story_path in (t := open(os.path.join(out, f), errors="replace").read()) or story_path.replace("/", "\\/") in t)}
 check("other pages link the story", len(showing) > 3, str(sorted(showing)))
 script = os.path.join(work, "edit.lua")
+# Files that list every entry: the search index, the sitemap (dates of change).
+whole_site = {"search-index.json", "sitemap-1.xml", "sitemap-news.xml"}
+
+
+def rendered(stdout):
+    """The files an export --verbose rendered (written, or rendered again with the same bytes)."""
+    return {m.group(2) for m in re.finditer(r"^(write|render) (\S+)", stdout, re.M)}
+
+
+# A body-only edit (a correction): only the pages showing the story's content are rendered again,
+# found by their cache tags in the manifest (no walk of the site); not the pages of the stories
+# that share a tag with it, nor the lists it is in that do not show it.
+with open(script, "w") as f:
+    f.write(f"""local e
+for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
+  if quire.content.url(c) == {story_path!r} then e = c end
+end
+quire.content.update(e.id, {{ body = e.body .. "\\n\\nA correction." }})
+local mates = {{}}
+for _, t in ipairs(e.tags) do
+  for _, c in ipairs(quire.content.query {{ tag = t, status = "published", limit = 1000 }}) do
+    if c.id ~= e.id then mates[#mates + 1] = quire.content.url(c) end
+  end
+end
+print(table.concat(mates, " "))
+""")
+r = quire("run", "--site", site, script)
+mates = {m.lstrip("/") + "/index.html" for m in r.stdout.split()}
+r = export("--verbose")
+got = rendered(r.stdout)
+check("a body edit: the export finds the pages by their tags", "(pages found by their cache tags)" in r.stdout, r.stdout)
+check("a body edit renders the story's page again", f"{story}/index.html" in got, r.stdout)
+# (also rendered: the two pages with no tags, rendered on every export, and list pages whose
+# query read the story as the one past their end, to know whether there is a next page)
+unexpected = sorted(f for f in got if f not in showing | whole_site | {"404.html", "views.gif"}
+                    and not re.search(r"(^|/)(newer|older)/\d+-\d+/index\.html$", f))
+check("a body edit renders only pages showing the story", not unexpected, ", ".join(unexpected[:10]))
+quiet = mates - showing
+check("stories share a tag with the story without showing it", len(quiet) > 0, str(sorted(mates)))
+check("a body edit does not render their pages", not (quiet & got), ", ".join(sorted(quiet & got)))
+before = snapshot()
+
 with open(script, "w") as f:
     f.write(f"""local e
 for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
@@ -303,7 +359,9 @@ r = export("--dry-run")
 check("--dry-run lists the story's page", f"would write {story}/index.html" in r.stdout, r.stdout)
 check("--dry-run writes nothing", snapshot() == before)
 
-r = export()
+r = export("--verbose")
+check("a title edit renders the pages of the stories sharing a tag (their related posts)", quiet <= rendered(r.stdout),
+      ", ".join(sorted(quiet - rendered(r.stdout))))
 after = snapshot()
 changed = {f for f in after if f in before and after[f] != before[f]}
 kept = {f for f in after if f in before and after[f][0] == before[f][0]}
@@ -312,8 +370,7 @@ check("the front page and the feeds changed", {"index.html", "feed.xml", "atom.x
 check("every page that showed the story changed", not (showing - changed - {"sitemap-1.xml"}),
       ", ".join(sorted(showing - changed)))
 # Every file that changed showed the story before the edit, or lists every entry (its date).
-whole_site = {"search-index.json", "sitemap-1.xml", "sitemap-news.xml"}
-unexpected = sorted(f for f in changed if (f[:-3] if f.endswith(".gz") else f) not in showing | whole_site)
+unexpected = sorted(f for f in changed if (f[:-3] if f.endswith((".gz", ".br")) else f) not in showing | whole_site)
 check("only pages showing the story changed", not unexpected, ", ".join(unexpected[:10]))
 untouched = set(before) - changed
 check("every other file kept its mtime", all(after[f][0] == before[f][0] for f in untouched if f in after))
@@ -336,13 +393,26 @@ def tree(d):
     for root, _, names in os.walk(d):
         for n in names:
             data = open(os.path.join(root, n), "rb").read()
-            files[os.path.relpath(os.path.join(root, n), d)] = TOKEN.sub(rb"\1", gzip.decompress(data) if n.endswith(".gz") else data)
+            files[os.path.relpath(os.path.join(root, n), d)] = TOKEN.sub(rb"\1", gzip.decompress(data) if n.endswith(".gz")
+                                                                     else unbrotli(data) if n.endswith(".br") else data)
     return files
 
 
 t1, t2 = tree(out), tree(out2)
 check("one worker and two make the same files", t1 == t2,
       ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
+
+# --- a new redirect: the redirect files (written line by line) follow; a dry run leaves them
+quire("redirects", "add", "/old/second-story", "/latest", "--site", site)
+old_redirects = open(os.path.join(out, "_redirects")).read()
+r = export("--dry-run")
+check("--dry-run lists the redirect files", "would write _redirects" in r.stdout and "would write redirects.nginx.map" in r.stdout, r.stdout)
+check("--dry-run leaves _redirects", open(os.path.join(out, "_redirects")).read() == old_redirects)
+r = export()
+check("_redirects has the new redirect", "/old/second-story /latest 301" in open(os.path.join(out, "_redirects")).read()
+      and set(old_redirects.splitlines()) <= set(open(os.path.join(out, "_redirects")).read().splitlines()), r.stdout)
+check("the nginx map has it", '"/old/second-story" "/latest";' in open(os.path.join(out, "redirects.nginx.map")).read())
+check("no temporary file is left", not [n for n in os.listdir(out) if ".tmp-" in n], str(os.listdir(out)))
 
 # --- --watch: an export after every commit
 watch_log = open(os.path.join(work, "watch.log"), "w+")

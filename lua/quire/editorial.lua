@@ -673,7 +673,7 @@ local singles = {
       .. "  --dry-run lists what would change, --watch exports again after every commit,\n"
       .. "  --jobs: worker processes (default: the number of cores)",
     opts = { format = "value", ["base-url"] = "value", jobs = "value", ["dry-run"] = "flag", watch = "flag", verbose = "flag",
-      worker = "value", manifest = "value", results = "value", since = "value", quick = "flag" }, args = 1,
+      worker = "value", manifest = "value", results = "value", since = "value", targeted = "flag" }, args = 1,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
       for _, k in ipairs({ "base-url", "jobs", "dry-run", "watch", "verbose", "worker" }) do

@@ -226,8 +226,9 @@ function M.new(site, content)
     if not e then return {} end
     local target_tags = memo.get("related-tags\0" .. id, db.rows, db, "SELECT t.id, t.slug, t.listed FROM entry_terms et"
       .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'", id)
-    -- The page shows these results: it goes stale when an entry of a shared tag changes.
-    for _, t in ipairs(target_tags) do site.tag("list:tag:" .. t.slug) end
+    -- The page shows these results: it goes stale when an entry of a shared tag changes what
+    -- they are scored by (quire.content.writes), and with each one shown (entry:ID, below).
+    for _, t in ipairs(target_tags) do site.tag("related:tag:" .. t.slug) end
 
     local key = table.concat({ "related", id, o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text,
       o.threshold, o.rarity, o.date_window, o.limit, o.keywords_field, table.concat(types_list, ",") }, "|")

@@ -314,8 +314,27 @@ function M.run(quire, spec)
     if db:value("SELECT 1 FROM temp.search_replace WHERE fix LIMIT 1") then
       exec("exec", "UPDATE entries SET title = trim(title, @ws) WHERE id IN (SELECT id FROM temp.search_replace WHERE fix)"
         .. " AND title <> trim(title, @ws)")
+      -- Those given a date join the lists by date, as a save that sets published_at: their
+      -- lists and the pages on either side of them in the prev/next chains (after the update).
+      local dated = db:rows("SELECT e.id, e.type FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id"
+        .. " WHERE s.fix AND e.status = 'published' AND e.published_at IS NULL")
       exec("exec", "UPDATE entries SET published_at = @now WHERE id IN (SELECT id FROM temp.search_replace WHERE fix)"
         .. " AND status = 'published' AND published_at IS NULL")
+      if #dated > 0 then
+        local reads, moved = require("quire.content.reads").of(site), { ["list:all"] = true }
+        for _, d in ipairs(dated) do
+          local e = reads.get(d.id)
+          moved["list:type:" .. e.type] = true
+          for _, t in ipairs(e.tags) do moved["list:tag:" .. core.slugify(t)] = true end
+          if e.section then moved["list:section:" .. core.slugify(e.section)] = true end
+          for _, within in ipairs({ "type", "section" }) do
+            local p, n = reads.neighbour_ids(e, within)
+            if p then moved["neighbours:" .. p] = true end
+            if n then moved["neighbours:" .. n] = true end
+          end
+        end
+        site.bump(moved)
+      end
     end
     -- The revision of each save: the entry as written, its terms as JSON {tags = [...], section =}.
     exec("exec", [[
@@ -324,17 +343,19 @@ SELECT e.id, e.title, e.slug, e.status, e.body, e.fields, ]] .. TERMS .. [[,
   e.published_at, e.author_id, @actor_id, @actor, @now
 FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
 ORDER BY s.id]])
-    -- The cache tags a save bumps (touched in quire.content.writes): the entry and every list it is in.
+    -- The cache tags a save of a new title or body bumps (touched in quire.content.writes): the
+    -- entry, its sitemap block, "entries:any", and for a new title the related lists of its tags
+    -- (the lists by date, for those given a date above).
     params.version = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     exec("exec", [[
 INSERT INTO cache_tags (tag, version)
 SELECT tag, @version FROM (
   SELECT 'entry:' || id AS tag FROM temp.search_replace
   UNION ALL SELECT DISTINCT 'ids:' || (id / 10000) FROM temp.search_replace
-  UNION ALL SELECT 'list:all'
-  UNION ALL SELECT DISTINCT 'list:type:' || e.type FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
-  UNION ALL SELECT DISTINCT 'list:' || t.taxonomy || ':' || t.slug FROM temp.search_replace s
+  UNION ALL SELECT 'entries:any'
+  UNION ALL SELECT DISTINCT 'related:tag:' || t.slug FROM temp.search_replace s
     CROSS JOIN entry_terms et ON et.entry_id = s.id CROSS JOIN terms t ON t.id = et.term_id
+    WHERE t.taxonomy = 'tag' AND (s.title IS NOT NULL OR s.fix)
 ) WHERE true ON CONFLICT (tag) DO UPDATE SET version = excluded.version]])
     local totals = db:row("SELECT count(*) AS entries, coalesce(sum(n), 0) AS n FROM temp.search_replace")
     changed = changed + totals.entries

@@ -23,6 +23,7 @@ function M.new(site)
     local tags = extra or {}
     for _, r in ipairs(db:rows("SELECT entry_id FROM entry_terms WHERE term_id = ?", term_id)) do tags["entry:" .. r.entry_id] = true end
     tags["list:all"] = true
+    tags["entries:any"] = true
     return tags
   end
 
@@ -43,7 +44,8 @@ function M.new(site)
       require("quire.redirects").term_renamed(site, taxonomy, t.slug, slug) -- the old list URL keeps working
       writes.forget_batch() -- entries read for a batch name the old term
       site.audit(taxonomy .. ".renamed", taxonomy .. ":" .. slug, ("%s -> %s"):format(t.name, new))
-      site.bump(bump_entries(t.id, taxonomy, { ["list:" .. taxonomy .. ":" .. t.slug] = true, ["list:" .. taxonomy .. ":" .. slug] = true }))
+      site.bump(bump_entries(t.id, taxonomy, { ["list:" .. taxonomy .. ":" .. t.slug] = true, ["list:" .. taxonomy .. ":" .. slug] = true,
+        ["related:" .. taxonomy .. ":" .. t.slug] = true, ["related:" .. taxonomy .. ":" .. slug] = true }))
       return true
     end)
   end
@@ -53,7 +55,10 @@ function M.new(site)
     return site.transaction(function()
       local a, b = find(taxonomy, from), find(taxonomy, into)
       if a.id == b.id then errors.raise("invalid", "cannot merge a term into itself") end
-      local tags = bump_entries(a.id, taxonomy, { ["list:" .. taxonomy .. ":" .. a.slug] = true, ["list:" .. taxonomy .. ":" .. b.slug] = true })
+      local tags = bump_entries(a.id, taxonomy, { ["list:" .. taxonomy .. ":" .. a.slug] = true, ["list:" .. taxonomy .. ":" .. b.slug] = true,
+        ["related:" .. taxonomy .. ":" .. a.slug] = true, ["related:" .. taxonomy .. ":" .. b.slug] = true })
+      -- INTO's entries too: their neighbours within a section change as FROM's join it.
+      if taxonomy == "section" then bump_entries(b.id, taxonomy, tags) end
       local n = db:value("SELECT count(*) FROM entry_terms WHERE term_id = ?", a.id)
       if taxonomy == "section" then
         db:exec("UPDATE entry_terms SET term_id = ? WHERE term_id = ?", b.id, a.id)

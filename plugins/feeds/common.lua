@@ -16,10 +16,26 @@ return function(site)
   local function rfc3339(stamp) return stamp and quire.time.epoch(stamp) and quire.time.to_local(stamp) or stamp end
 
   -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
+  -- Only a start of the HTML long enough for max characters of text is stripped (a feed asks
+  -- for the summaries of its 20 entries, and stripping whole bodies was a tenth of an export);
+  -- a tag or entity cut at that end is left out, and is past the max characters kept anyway.
   local function plain(md, max)
     local html = quire.markdown.render(md or "")
-    local text = html:gsub("<[^>]*>", " "):gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"')
-      :gsub("&#39;", "'"):gsub("&amp;", "&"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+    local text
+    local len = max * 8 + 256
+    repeat
+      local part = html
+      if #html > len then
+        local cut = len
+        while cut > 0 and (html:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end -- (not inside a character)
+        part = html:sub(1, cut):gsub("<[^>]*$", ""):gsub("&%w*$", "")
+      end
+      text = part:gsub("<[^>]*>", " "):gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"')
+        :gsub("&#39;", "'"):gsub("&amp;", "&"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+      local n = utf8.len(text)
+      local enough = #part == #html or (n and n > max + 1)
+      len = len * 4
+    until enough
     if utf8.len(text) and utf8.len(text) > max then
       text = text:sub(1, utf8.offset(text, max + 1) - 1):gsub("%s+%S*$", "") .. "…"
     end

@@ -184,8 +184,17 @@ M.of = per_site(function(site)
     return db:value("SELECT count(*) FROM entries e" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""), table.unpack(params))
   end
 
-  -- A page built from a list goes stale when an entry of that list changes.
+  -- A page built from a list goes stale when an entry joins, leaves or moves within it
+  -- (list_tags), and when one of the entries it shows changes (their entry:ID tags).
+  local function shown_tags(rows)
+    if site.collecting then
+      for i = 1, #rows do site.tag("entry:" .. rows[i].id) end
+    end
+    return rows
+  end
+
   local function list_tags(q)
+    if q.order == "updated" then site.tag("entries:any") end -- every write moves an entry in it
     if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
     elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
     elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
@@ -243,7 +252,7 @@ M.of = per_site(function(site)
     local sql = "SELECT " .. ENTRY_COLUMNS .. from
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
-    return db:rows(sql, table.unpack(params))
+    return shown_tags(db:rows(sql, table.unpack(params)))
   end
 
   -- The memo key of a query of at most MEMO_ROWS entries (q's keys in order, each value with its
@@ -293,7 +302,7 @@ M.of = per_site(function(site)
     local rows = memo.find(key)
     if rows then
       list_tags(q)
-      return copy(rows)
+      return copy(shown_tags(rows))
     end
     rows = hydrate(select_rows(q))
     return copy(memo.put(key, rows, #rows + 1))
@@ -334,15 +343,13 @@ M.of = per_site(function(site)
     return rows
   end
 
-  function api.neighbours(id, opts)
-    opts = opts or {}
-    local within = opts.within or "type"
-    if within ~= "type" and within ~= "section" then error("quire.content.neighbours: within must be 'type' or 'section'", 2) end
-    local e = api.get(id)
-    if not e or not e.published_at then return nil, nil end
-    site.tag(within == "section" and e.section and ("list:section:" .. core.slugify(e.section)) or ("list:type:" .. e.type))
-    -- Each is one step along an index: (status, type, published_at, id) within the type, the
-    -- section's entry_terms (term_id, listed_at, entry_id) within a section.
+  -- The ids of the published entries just before and after e by publication time, within its
+  -- type, or within its section (within = "section"; its type when it has none): false for
+  -- none. e: { id, type, published_at, section }. No tags, no memo: writes ask it too, inside
+  -- their transaction, to tell which pages link to e as a neighbour.
+  -- Each is one step along an index: (status, type, published_at, id) within the type, the
+  -- section's entry_terms (term_id, listed_at, entry_id) within a section.
+  local function neighbour_ids(e, within)
     local function one(cmp, dir)
       if within == "section" and e.section then
         return db:value("SELECT lt.entry_id FROM entry_terms lt WHERE lt.term_id = (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?)"
@@ -353,8 +360,23 @@ M.of = per_site(function(site)
         .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1"):format(cmp, dir, dir),
         e.type, e.published_at, e.id)
     end
+    return one("<", "DESC") or false, one(">", "ASC") or false
+  end
+  api.neighbour_ids = neighbour_ids
+
+  -- A page showing e's neighbours is tagged "neighbours:ID" (not with the whole list): a write
+  -- that moves an entry in or out between two others bumps the tags of just those two
+  -- (quire.content.writes), and the neighbours' own entry:ID tags cover their titles.
+  function api.neighbours(id, opts)
+    opts = opts or {}
+    local within = opts.within or "type"
+    if within ~= "type" and within ~= "section" then error("quire.content.neighbours: within must be 'type' or 'section'", 2) end
+    local e = api.get(id)
+    if not e or not e.published_at then return nil, nil end
+    site.tag("neighbours:" .. id)
     local ids = memo.get("neighbours\0" .. within .. "\0" .. id, function()
-      return { prev = one("<", "DESC") or false, next = one(">", "ASC") or false }
+      local prev, nxt = neighbour_ids(e, within)
+      return { prev = prev, next = nxt }
     end)
     return ids.prev and api.get(ids.prev) or nil, ids.next and api.get(ids.next) or nil
   end

@@ -123,6 +123,7 @@ M.of = per_site(function(site)
     local rank = ranking(opts)
     if match == "" then return {}, { total = 0, estimated = false } end
     site.tag("list:all")
+    site.tag("entries:any") -- (what matches depends on every entry's text)
     local filter, fparams = "", {}
     if type(opts.type) == "table" then
       filter = filter .. " AND e.type " .. store_sql.IN_LIST; fparams[#fparams + 1] = store_sql.value_list(opts.type)

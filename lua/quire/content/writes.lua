@@ -137,19 +137,41 @@ M.of = per_site(function(site)
     return cur
   end
 
-  -- The cache tags a write to an entry touches: the entry, and every list it was or is in.
-  local function touched(e, tags, section, extra)
+  -- The cache tags a write to an entry touches (DESIGN.md, page cache). Always the entry, its
+  -- sitemap block and "entries:any" (search results, lists by last update). how.moved: it
+  -- joined, left or moved within lists (created, deleted; status, published_at, author, tags or
+  -- section changed): the lists it is in by type, tag and section, "list:all", and the pages
+  -- linking to it as a neighbour (prev/next). how.related: what related posts are scored by
+  -- changed too (title, fields, tags; or it moved): the related lists of its tags. A write that
+  -- changes only the body or slug bumps neither: the pages showing the entry carry entry:ID.
+  local function neighbours_of(e, t)
+    if e.status ~= "published" or not e.published_at then return end
+    for _, within in ipairs({ "type", "section" }) do
+      local p, n = reads.neighbour_ids(e, within)
+      if p then t["neighbours:" .. p] = true end
+      if n then t["neighbours:" .. n] = true end
+    end
+  end
+  local function touched(e, tags, section, how, extra)
     local t = extra or {}
     t["entry:" .. e.id] = true
     t["ids:" .. e.id // ID_BLOCK] = true
-    t["list:all"] = true
-    t[list_tag("type", e.type)] = true
-    if tags then
-      for i = 1, #tags do t[list_tag("tag", tags[i])] = true end
+    t["entries:any"] = true
+    if how.moved then
+      t["list:all"] = true
+      t[list_tag("type", e.type)] = true
+      if section then t[list_tag("section", section)] = true end
+      neighbours_of(e, t)
     end
-    if section then t[list_tag("section", section)] = true end
+    if tags and (how.moved or how.related) then
+      for i = 1, #tags do
+        if how.moved then t[list_tag("tag", tags[i])] = true end
+        t["related:tag:" .. slug_of(tags[i])] = true
+      end
+    end
     return t
   end
+  local MOVED = { moved = true }
 
   -- A revision's terms as JSON: {"section":..., "tags":[...]}, the tags a list even when empty.
   local function terms_json(tags, section)
@@ -212,7 +234,8 @@ M.of = per_site(function(site)
     if row.tags then terms.set(id, "tag", row.tags, {}) end
     if row.section then terms.set(id, "section", { row.section }, {}) end
     write_revision(id, row, row.tags, row.section, now)
-    site.bump(touched({ id = id, type = row.type }, row.tags, row.section or nil))
+    site.bump(touched({ id = id, type = row.type, status = row.status, published_at = row.published_at, section = row.section or nil },
+      row.tags, row.section or nil, MOVED))
     api.stats.created = api.stats.created + 1
     sample(id, "created", nil, row.title)
     saved(id, false)
@@ -255,6 +278,10 @@ M.of = per_site(function(site)
 
   local SAMPLED = { "title", "slug", "status", "body", "published_at" }
   local FIELDS_BIT = 1 << 5 -- UPDATABLE[5] is fields
+  -- Changes that move an entry within lists (status, author_id, published_at), and those that
+  -- related posts' scoring reads (title, fields: the standfirst and keywords are fields).
+  local MOVE_BITS = (1 << 2) | (1 << 6) | (1 << 7)
+  local RELATED_BITS = (1 << 3) | FIELDS_BIT
   local function canonical(fields_json)
     return fields_json and require("quire.json").encode(json.decode(fields_json))
   end
@@ -364,6 +391,10 @@ M.of = per_site(function(site)
         params[n] = row[UPDATABLE[i]]
       end
     end
+    -- Out of its place in the lists: the pages linking to it as a neighbour, before the write.
+    local moved = mask & MOVE_BITS ~= 0 or terms_changed
+    local pending = tags.pending
+    if moved then neighbours_of(cur, pending) end
     writing = true
     if params then
       params[n + 1] = id
@@ -389,15 +420,21 @@ M.of = per_site(function(site)
       end
     end
     write_revision(id, row, row.tags, row.section or nil, now)
-    -- Straight into the transaction's set of tags to bump (it is flushed before the commit).
-    local pending = tags.pending
-    touched(cur, row.tags, row.section or nil, pending)
+    -- Straight into the transaction's set of tags to bump (it is flushed before the commit):
+    -- the lists it is in now, and those it was in (entry, list:all and its type are in already).
+    local how = (moved and MOVED) or { related = mask & RELATED_BITS ~= 0 }
+    touched({ id = id, type = cur.type, status = row.status, published_at = row.published_at, section = row.section or nil },
+      row.tags, row.section or nil, how, pending)
     -- Out of public view: no page kept before may be given stale (core/cache.h).
     if cur.status == "published" and row.status ~= "published" then pending["quire:withdrawn"] = true end
-    -- and the lists it was in (entry, list:all and its type are in already)
-    local old_tags = cur.tags
-    for i = 1, #old_tags do pending[list_tag("tag", old_tags[i])] = true end
-    if cur.section then pending[list_tag("section", cur.section)] = true end
+    if moved or how.related then
+      local old_tags = cur.tags
+      for i = 1, #old_tags do
+        if moved then pending[list_tag("tag", old_tags[i])] = true end
+        pending["related:tag:" .. slug_of(old_tags[i])] = true
+      end
+      if moved and cur.section then pending[list_tag("section", cur.section)] = true end
+    end
     local stats = api.stats
     stats.changed = stats.changed + 1
     for _, f in ipairs(SAMPLED) do
@@ -434,7 +471,7 @@ M.of = per_site(function(site)
     sample(id, "deleted", cur.title, nil)
   end
   local function gone(cur)
-    site.bump(touched(cur, cur.tags, cur.section, { ["comments:" .. cur.id] = true, ["quire:withdrawn"] = true }))
+    site.bump(touched(cur, cur.tags, cur.section, MOVED, { ["comments:" .. cur.id] = true, ["quire:withdrawn"] = true }))
   end
 
   -- quire.content.delete(id [, { permanent = true }]) -> true, or false when there is no such

@@ -49,6 +49,21 @@ describe("feeds plugin", function()
     assert.is_nil(feed.items[1].content_html:find("dateline", 1, true)) -- opinion pieces have none
   end)
 
+  it("summarises a long body from its start as from the whole of it", function()
+    -- Long paragraphs with links, entities and two-byte letters around where the text is cut.
+    local para = "Fjøgen & [the harbour](https://example.org/a-very-long-address-" .. ("x"):rep(300)
+      .. ") <ferry> «crossings» cost more; " .. ("Ærlig talt må alle betale mer for bompenger. "):rep(40)
+    local id = q.content.create { type = "article", title = "Long one", status = "published", section = "Long", body = (para .. "\n\n"):rep(30),
+      published_at = "2020-02-01T08:00:00Z" }
+    local html = q.markdown.render(q.content.get(id).body)
+    local text = html:gsub("<[^>]*>", " "):gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"')
+      :gsub("&#39;", "'"):gsub("&amp;", "&"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+    local want = text:sub(1, utf8.offset(text, 201) - 1):gsub("%s+%S*$", "") .. "…"
+    local feed = q.json.decode(q:request("GET", "/section/long/feed.json").body)
+    assert.equal(want, feed.items[1].summary)
+    assert.is_true(utf8.len(feed.items[1].summary) <= 201)
+  end)
+
   it("formats RFC 822 dates from the stored time", function()
     local body = q:request("GET", "/section/world/feed.xml").body
     assert.equal("Sat, 04 Jan 2020 08:00:00 +0000", find(find(body, "item")[1].html, "pubDate")[1].text)
