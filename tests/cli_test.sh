@@ -5,17 +5,8 @@ set -u
 QUIRE=$1
 work=$(mktemp -d /tmp/quire-cli-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-passed=0 failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-# expect CODE DESCRIPTION -- COMMAND...: runs COMMAND, checks its exit code, keeps output in $out
-expect() {
-  local code=$1 what=$2; shift 3
-  out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code; output: $out"; fi
-}
-contains() { if grep -qF -- "$2" <<<"$out"; then ok; else bad "$1: output lacks '$2': $out"; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=cli
 entries() { sqlite3 "$work/site/quire.db" "SELECT count(*) FROM entries"; }
 
 # --- the command-line contract
@@ -390,5 +381,4 @@ expect 0 "delete for good after migration" -- "$QUIRE" entries delete 7 --perman
 [ "$(olddb 'SELECT (SELECT count(*) FROM entry_terms) || (SELECT count(*) FROM comments) || (SELECT count(*) FROM media WHERE entry_id IS NULL)')" = 001 ] && ok || bad "foreign keys of entries not enforced after the migration"
 expect 1 "unknown status" -- "$QUIRE" entries update 9 --status limbo --site "$old"; contains "unknown status" "got limbo"
 
-echo "cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -9,10 +9,8 @@ work=$(mktemp -d /tmp/quire-devreload-XXXXXX)
 master=""
 cleanup() { [ -n "$master" ] && kill -9 "$master" 2>/dev/null; pkill -9 -f "__worker --site $work" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=devreload
 
 "$QUIRE" init "$work/site" >/dev/null
 p="$work/site/plugins/devpage"
@@ -113,5 +111,4 @@ else
 fi
 stop
 
-echo "devreload: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

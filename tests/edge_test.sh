@@ -10,8 +10,8 @@ work=$(mktemp -d /tmp/quire-edge-XXXXXX)
 master=""
 stop() { [ -n "$master" ] && { kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; }; master=""; }
 trap 'stop; rm -rf "$work"' EXIT
-passed=0 failed=0
-check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=edge
 
 "$QUIRE" init --demo "$work/site" >/dev/null || exit 1
 cp "$work/site/site.lua" "$work/site.lua.orig"
@@ -49,5 +49,4 @@ check "a 404 carries none" test "$(head_of /no-such-page Surrogate-Key)" = -
 check "a form's answer carries none" test "$(head_of "$path" Surrogate-Key --data-raw 'body=x')" = -
 start false
 check "off unless site.lua asks" test "$(head_of "$path" Surrogate-Key)" = -
-echo "edge: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -8,18 +8,10 @@ set -u
 QUIRE=$1
 SRC=$2
 export QUIRE_BUNDLED_PLUGINS=$SRC/plugins
-work=$(mktemp -d /tmp/quire-fault-XXXXXX)
-master="" mounts=()
-cleanup() {
-  if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; fi
-  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/harness.sh"
+harness_begin fault
+mounts=()
+on_cleanup() { for m in "${mounts[@]}"; do umount "$m" 2>/dev/null; done; }
 
 mkdir -p "$work/full" # 8 MB: the demo (3 MB of pictures) and room to fill
 if ! mount -t tmpfs -o size=8m tmpfs "$work/full" 2>/dev/null; then
@@ -32,12 +24,7 @@ mounts+=("$work/full")
 site=$work/full/site
 "$QUIRE" init --demo "$site" >/dev/null || { echo "quire init --demo failed" >&2; exit 1; }
 echo 'access_log = "off"' >> "$site/site.lua"
-"$QUIRE" serve --site "$site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
-master=$!
-for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
-port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
-[ -n "$port" ] || { echo "fault: the server did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
-base="http://127.0.0.1:$port"
+serve_site "$site" "$work/serve.log" --workers 2 || exit 1
 page=$(curl -s "$base/" | grep -o 'href="/[0-9]\{4\}/[0-9][0-9]/[^"#]*"' | head -1 | cut -d'"' -f2)
 check "an article to fetch ($page)" test -n "$page"
 head -c 600000 /dev/zero > "$work/full/spare" # freed after the disk has filled up
@@ -168,5 +155,4 @@ for mode in fresh based; do
 done
 check "quire check is clean after the race" "$QUIRE" check --site "$site" >/dev/null
 
-echo "fault: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -9,29 +9,14 @@ set -u
 QUIRE=$1
 SRC=$2
 export QUIRE_BUNDLED_PLUGINS=$SRC/plugins
-work=$(mktemp -d /tmp/quire-front-XXXXXX)
-master=""
-cleanup() {
-  if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
-finish() { echo "front: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/harness.sh"
+harness_begin front
 
 site=$work/site
 "$QUIRE" init --demo "$site" >/dev/null || { echo "quire init --demo failed" >&2; exit 1; }
 echo 'access_log = "off"' >> "$site/site.lua"
-"$QUIRE" serve --site "$site" --listen 127.0.0.1:0 --workers 1 > "$work/serve.log" 2>&1 &
-master=$!
-for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
-port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
-base="http://127.0.0.1:$port"
-check "server started" test -n "$port"
-[ -n "$port" ] || { cat "$work/serve.log" >&2; finish; }
+check "server started" serve_site "$site" "$work/serve.log" --workers 1
+[ -n "$port" ] || finish
 
 q() { "$QUIRE" "$@" --site "$site"; }
 id_of() { # id_of TITLE-PREFIX

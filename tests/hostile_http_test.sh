@@ -23,10 +23,8 @@ trap '' PIPE
 # Under AddressSanitizer freed memory waits in a quarantine (256 MB by default) that would read
 # as growth in the memory checks; keep it small (no effect on a normal build).
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=hostile_http
 # py GROUP: runs a group of hostile_http.py against the server, counts its PASS and FAIL lines
 py() {
   python3 "$TESTS/hostile_http.py" "$1" "$port" $workers > "$work/py.out" 2>&1
@@ -123,5 +121,4 @@ check "closing for limits.worker_output is logged" grep -q 'over limits.worker_o
 grep -m1 'over limits.worker_output' "$work/serve.log"
 stop
 
-echo "hostile_http: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

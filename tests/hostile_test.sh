@@ -10,17 +10,8 @@ set -u
 QUIRE=$1
 SRC=$2
 export QUIRE_BUNDLED_PLUGINS=$SRC/plugins
-work=$(mktemp -d /tmp/quire-hostile-XXXXXX)
-master=""
-cleanup() {
-  if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/harness.sh"
+harness_begin hostile
 
 # python3 with feedparser (Debian's, when a pyenv python3 comes first on PATH)
 if python3 -c 'import feedparser' 2>/dev/null; then PY=python3
@@ -33,12 +24,7 @@ cat >> "$site/site.lua" <<'LUA'
 comments = { rate_limit = 1000, min_seconds = 1 }
 access_log = "off"
 LUA
-"$QUIRE" serve --site "$site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
-master=$!
-for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
-port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
-[ -n "$port" ] || { echo "hostile: the server did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
-base="http://127.0.0.1:$port"
+serve_site "$site" "$work/serve.log" --workers 2 || exit 1
 
 # --- comment posts: linear time, field-named refusals (python3 sockets via urllib)
 "$PY" - "$base" > "$work/comments.out" 2>&1 <<'PY'
@@ -186,5 +172,4 @@ check "update based on an old revision is refused ($rc: $out)" test $rc -eq 1
 check "the refusal names what changed and the current revision" grep -q "was changed since revision $rev (title): its current revision is [0-9]" <<<"$out"
 check "and the title is the second" grep -q '"title":"Second"' <<<"$("$QUIRE" entries get "$id" --site "$site")"
 
-echo "hostile: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

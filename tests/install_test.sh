@@ -9,10 +9,8 @@ set -u
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$2" && pwd)
 unset QUIRE_BUNDLED_PLUGINS QUIRE_SITE
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=install
 
 # --- inside the namespace (or, without one, in a folder outside both trees): serve the demo
 serve_phase() {
@@ -129,5 +127,4 @@ else
   read -r passed failed < "$work/inner.result"
 fi
 
-echo "install: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

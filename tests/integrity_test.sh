@@ -8,22 +8,8 @@ set -u
 QUIRE=$1
 SRC=$2
 export QUIRE_BUNDLED_PLUGINS=$SRC/plugins
-work=$(mktemp -d /tmp/quire-integrity-XXXXXX)
-master=""
-cleanup() {
-  if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-expect() {
-  local code=$1 what=$2; shift 3
-  out=$("$@" 2>&1); local rc=$?
-  if [ "$rc" -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code; output: $out"; fi
-}
-contains() { if grep -qF -- "$2" <<<"$out"; then ok; else bad "$1: output lacks '$2': $out"; fi; }
+. "$(dirname "$0")/harness.sh"
+harness_begin integrity
 lacks() { if grep -qF -- "$2" <<<"$out"; then bad "$1: output has '$2'"; else ok; fi; }
 same() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', expected '$3'"; fi; }
 
@@ -166,12 +152,8 @@ expect 0 "json empty list" -- "$QUIRE" entries list --status nothing-here --form
 # --- a trashed entry is public nowhere, on a real server, and comes back when untrashed
 demo="$work/demo"
 "$QUIRE" init --demo "$demo" >/dev/null || bad "demo init"
-"$QUIRE" serve --site "$demo" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
-master=$!
-for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
-port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
-[ -n "$port" ] && ok || { bad "server did not start: $(cat "$work/serve.log")"; echo "integrity: $passed passed, $failed failed"; exit 1; }
-base="http://127.0.0.1:$port"
+check "server started" serve_site "$demo" "$work/serve.log" --workers 2
+[ -n "$port" ] || finish
 row=$(sqlite3 -separator ' ' "$demo/quire.db" "SELECT e.id, e.slug, strftime('%Y/%m', e.published_at) FROM entries e JOIN entry_terms et ON et.entry_id = e.id JOIN terms t ON t.id = et.term_id AND t.taxonomy = 'section' WHERE e.type = 'article' AND e.status = 'published' ORDER BY e.published_at DESC LIMIT 1")
 read -r eid slug ym <<<"$row"
 section=$(sqlite3 "$demo/quire.db" "SELECT t.slug FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = $eid AND t.taxonomy = 'section'")
@@ -248,5 +230,4 @@ else
   echo "integrity: $wxr missing, the WordPress round trip is skipped" >&2
 fi
 
-echo "integrity: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

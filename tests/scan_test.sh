@@ -18,8 +18,8 @@ work=$(mktemp -d /tmp/quire-scan-XXXXXX)
 master=""
 cleanup() { [ -n "$master" ] && { kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; }; rm -rf "$work"; }
 trap cleanup EXIT
-passed=0 failed=0
-check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=scan
 
 "$QUIRE" init --demo "$work/site" >/dev/null || exit 1
 # The comment form's own guards (rate limit, minimum time, origin check) would answer the
@@ -108,5 +108,4 @@ echo "the scanners made $total requests, $errors answered 5xx"
 check "no 5xx among $total scanner requests ($errors)" test "$errors" = 0
 grep -E "handler failed|ERROR" "$work/serve.log" | head -5 >&2
 
-echo "scan: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

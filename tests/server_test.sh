@@ -11,10 +11,8 @@ master=""
 cleanup() { [ -n "$master" ] && kill -9 "$master" 2>/dev/null; pkill -9 -f "__worker --site $work" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 trap '' PIPE # a server that answers and closes early must not kill the test shell
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=server
 
 "$QUIRE" init "$work/site" >/dev/null
 cat >> "$work/site/site.lua" <<LUA
@@ -353,5 +351,4 @@ for _ in $(seq 30); do [ "$(curl -s "$base/dev")" = "version three" ] && { seen=
 check "dev: still reloading on template edits after that" test -n "$seen"
 kill -TERM "$master"; wait "$master"; master=""
 
-echo "server: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

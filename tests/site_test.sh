@@ -9,18 +9,8 @@ QUIRE=$1
 SRC=$2
 export QUIRE_BUNDLED_PLUGINS=$SRC/plugins
 MODE=${3:-}
-work=$(mktemp -d /tmp/quire-site-XXXXXX)
-master=""
-cleanup() {
-  if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; fi
-  [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
-finish() { echo "site: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
+. "$(dirname "$0")/harness.sh"
+harness_begin site
 
 if [ "$MODE" = "--screenshots" ]; then
   browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
@@ -73,13 +63,8 @@ next();
 HTML
   echo 'plugins[#plugins + 1] = "probe"' >> "$site/site.lua"
 fi
-"$QUIRE" serve --site "$site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
-master=$!
-for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
-port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
-base="http://127.0.0.1:$port"
-check "server started" test -n "$port"
-[ -n "$port" ] || { cat "$work/serve.log" >&2; finish; }
+check "server started" serve_site "$site" "$work/serve.log" --workers 2
+[ -n "$port" ] || finish
 
 "$QUIRE" entries list --site "$site" --status published --limit 1000 --format json > "$work/entries.json"
 path_of() { # path_of TYPE TITLE-PREFIX -> the entry's path

@@ -13,8 +13,8 @@ master=""
 stop() { [ -n "$master" ] && { kill -TERM "$master" 2>/dev/null; wait "$master" 2>/dev/null; }; master=""; }
 cleanup() { stop; rm -rf "$work"; }
 trap cleanup EXIT
-passed=0 failed=0
-check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=stale
 
 "$QUIRE" init --demo "$work/site" >/dev/null || exit 1
 cp "$work/site/site.lua" "$work/site.lua.orig"
@@ -128,5 +128,4 @@ x=$(get "$a1")
 check "grace 0: the first request after an edit renders ($x)" test "$x" = miss
 check "grace 0: it has the edit" grep -q MARKER-five "$work/body"
 
-echo "stale: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -12,10 +12,8 @@ master=""
 cleanup() { [ -n "$master" ] && kill -9 "$master" 2>/dev/null; pkill -9 -f "__worker --site $work" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 trap '' PIPE
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=tls
 
 # --- certificates: a CA; a.test (ECDSA P-256, names from its subjectAltName); b.test (RSA,
 # chosen by an explicit hosts list)
@@ -176,5 +174,4 @@ kill -TERM "$master"; wait "$master"; status=$?; master=""
 check "clean exit ($status)" test "$status" = 0
 check "workers gone" test "$(pgrep -f "__worker --site $work/site" | wc -l)" = 0
 
-echo "tls: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -23,10 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap '' PIPE
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/harness.sh"
+TEST_NAME=watchdog
 
 "$QUIRE" init "$work/site" >/dev/null
 cp "$work/site/site.lua" "$work/site.lua.orig"
@@ -188,5 +186,4 @@ check "SIGHUP x10: still serving" test "$(code "$base/ok")" = 200
 kill -TERM "$master"
 check "stopped" within 150 gone "$master"
 
-echo "watchdog tests: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

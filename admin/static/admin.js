@@ -111,5 +111,16 @@ document.addEventListener('DOMContentLoaded', () => {
       } catch (e) { /* next beat */ }
     };
     setInterval(beat, HEARTBEAT_MS);
+    // Taking the story back keeps this page and its unsaved text: the takeover answers JSON here.
+    const takeBack = document.getElementById('lock-take-back');
+    if (takeBack) {
+      takeBack.addEventListener('click', async () => {
+        try {
+          const r = await fetch(form.dataset.lock.replace(/\/lock$/, '/takeover'), { method: 'POST', credentials: 'same-origin',
+            headers: { 'X-CSRF-Token': csrf, Accept: 'application/json' } });
+          if (r.ok && (await r.json()).held) lost.hidden = true;
+        } catch (e) { /* the notice stays; the next beat tells again */ }
+      });
+    }
   }
 });

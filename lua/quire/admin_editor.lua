@@ -485,6 +485,8 @@ function M.mount(admin)
   entry_route("POST", "/entries/{id:int}/takeover", function(req, res, user, e)
     if not admin.can_edit(user, e) then return admin.fail(req, res, 403, "You cannot change this entry, so you cannot take it over.") end
     newsroom.lock_acquire(e.id, user.id, true)
+    -- From an open editor that lost the lock (admin.js): it stays on its page, text and all.
+    if (req.headers.accept or ""):find("application/json", 1, true) then return res:json({ held = true }) end
     res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode("You took over editing. Reload first if the other editor saved."), 303)
   end)
 

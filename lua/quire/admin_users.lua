@@ -56,11 +56,15 @@ function M.mount(admin)
     return res:redirect("/admin/users?ok=" .. admin.url_encode(text), 303)
   end
 
-  -- The user a /users/{id} route names, or nil after answering 404.
-  local function target(req, res)
-    local u = quire.users.get(req.params.id)
-    if not u then admin.fail(req, res, 404, "There is no such user.") end
-    return u
+  -- An admin's action on the user a /users/{id}/ACTION route names (404 when there is none):
+  -- fn(req, res, u).
+  local function user_action(action, fn)
+    admin.route("POST", "/users/{id:int}/" .. action, function(req, res)
+      if not admin.guard(req, res, "admin") then return end
+      local u = quire.users.get(req.params.id)
+      if not u then return admin.fail(req, res, 404, "There is no such user.") end
+      return fn(req, res, u)
+    end)
   end
 
   admin.route("GET", "/users", function(req, res)
@@ -69,8 +73,7 @@ function M.mount(admin)
   end)
 
   admin.route("POST", "/users", function(req, res)
-    local me = admin.guard(req, res, "admin")
-    if not me then return end
+    if not admin.guard(req, res, "admin") then return end
     local f = req.form or {}
     local form = { login = f.login, name = f.name ~= "" and f.name or nil, email = f.email ~= "" and f.email or nil, role = f.role }
     local ok, err = pcall(site.transaction, function()
@@ -85,11 +88,7 @@ function M.mount(admin)
       login = form.login, expires = admin.local_human(expires) })
   end)
 
-  admin.route("POST", "/users/{id:int}/role", function(req, res)
-    local me = admin.guard(req, res, "admin")
-    if not me then return end
-    local u = target(req, res)
-    if not u then return end
+  user_action("role", function(req, res, u)
     local role = (req.form or {}).role
     if not ROLES[role] then return refuse(req, res, 400, "A role is contributor, author, editor or admin.") end
     if u.role == "admin" and role ~= "admin" and last_admin(site, u.id) then
@@ -99,11 +98,7 @@ function M.mount(admin)
     done(res, ("%s is now %s; their sessions get a new token on their next request."):format(u.login, role))
   end)
 
-  admin.route("POST", "/users/{id:int}/disable", function(req, res)
-    local me = admin.guard(req, res, "admin")
-    if not me then return end
-    local u = target(req, res)
-    if not u then return end
+  user_action("disable", function(req, res, u)
     if u.role == "admin" and last_admin(site, u.id) then
       return refuse(req, res, 409, u.login .. " is the last admin: make someone else an admin first.")
     end
@@ -111,30 +106,18 @@ function M.mount(admin)
     done(res, u.login .. " is disabled and signed out everywhere.")
   end)
 
-  admin.route("POST", "/users/{id:int}/enable", function(req, res)
-    local me = admin.guard(req, res, "admin")
-    if not me then return end
-    local u = target(req, res)
-    if not u then return end
+  user_action("enable", function(req, res, u)
     quire.users.set_disabled(u.id, false)
     done(res, u.login .. " may sign in again.")
   end)
 
-  admin.route("POST", "/users/{id:int}/reset-link", function(req, res)
-    local me = admin.guard(req, res, "admin")
-    if not me then return end
-    local u = target(req, res)
-    if not u then return end
+  user_action("reset-link", function(req, res, u)
     local token, expires = auth.reset_token(quire, u.login)
     if not token then return refuse(req, res, 409, expires) end
     users_page(req, res, 200, { link = link_of(token), login = u.login, expires = admin.local_human(expires) })
   end)
 
-  admin.route("POST", "/users/{id:int}/sign-out", function(req, res)
-    local me = admin.guard(req, res, "admin")
-    if not me then return end
-    local u = target(req, res)
-    if not u then return end
+  user_action("sign-out", function(req, res, u)
     site.transaction(function()
       quire.users.close_sessions(u.id)
       site.audit("user.signed_out_everywhere", "user:" .. u.id)

@@ -89,7 +89,7 @@ M.FUNCTIONS = {
   ["quire.content.empty_trash"] = { "quire.content.empty_trash([{ before = time }])", "how many entries were deleted for good", false, "" },
   ["quire.content.get"] = { "quire.content.get(id | { type =, slug = })", "the entry { id, type, slug, status, title, body, fields, tags, section, author, revision, created_at, updated_at, published_at }, or nil", false, "memoised until the next write; tags the page with the entry" },
   ["quire.content.neighbours"] = { "quire.content.neighbours(id [, { within = \"type\" | \"section\" }])", "previous, next (published entries, or nil)", "within is neither", "" },
-  ["quire.content.published_block"] = { "quire.content.published_block(n)", "rows { id, type, slug, published_at, created_at, updated_at } of the published entries of id block n", false, "for sitemaps" },
+  ["quire.content.published_block"] = { "quire.content.published_block(n)", "rows { id, type, slug, published_at, created_at, updated_at, fields } of the published entries of id block n", false, "for sitemaps" },
   ["quire.content.published_blocks"] = { "quire.content.published_blocks()", "the numbers of the id blocks holding a published entry, ascending", false, "" },
   ["quire.content.query"] = { "quire.content.query{ type, status, tag, section, author, since, until, order, after, limit }", "a list of entries (limit default 50; order newest (default), oldest, updated or id; after: the last entry of the previous page, or its id)", "limit outside 1..10000, a bad time, an unknown order", "tags the page with the list" },
   ["quire.content.related"] = { "quire.content.related(id [, { limit, types, threshold, weights, date_window_days, keywords_field }])", "a list of related published entries", false, "scored in C" },

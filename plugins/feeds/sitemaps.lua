@@ -10,6 +10,8 @@ return function(site, common, skip)
   -- the newest file, rebuilt as stories are published, stays quick to build).
   -- Each file is cached like a page: a block's only goes stale when an entry of it changes.
   local XML = "application/xml; charset=utf-8"
+  -- Not "hidden from search engines" (the theme's seo_noindex field): such a page is in no sitemap.
+  local function indexable(e) return not (e.fields and e.fields.seo_noindex == true) end
   -- A block's file: /sitemap.xml?part=N (a sitemap may only list addresses at or below its
   -- own folder, so every file is at the root; a query names the part).
   local function block_file(res, part)
@@ -22,7 +24,7 @@ return function(site, common, skip)
     local urls = {}
     if n >= 1 then
       for _, e in ipairs(quire.content.published_block(n - 1)) do
-        local path = quire.content.url(e)
+        local path = indexable(e) and quire.content.url(e)
         if path then urls[#urls + 1] = { loc = absolute(path), lastmod = e.updated_at, news = false } end
       end
     end
@@ -55,7 +57,7 @@ return function(site, common, skip)
     if #types > 0 then
       local since = os.time() - settings.news_days * 86400
       for _, e in ipairs(quire.content.query { status = "published", type = types, since = since, limit = 1000 }) do
-        if not (e.fields and e.fields.seo_noindex == true) then -- "hide from search engines" (the theme's seo set)
+        if indexable(e) then
           urls[#urls + 1] = { loc = absolute(quire.content.url(e)), lastmod = e.updated_at,
             news = { name = quire.site.name, language = language, date = e.published_at, title = e.title } }
         end

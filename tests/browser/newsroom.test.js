@@ -205,6 +205,13 @@ run('newsroom', async (browser) => {
   assert(lost.includes('eve Staff took over editing'), 'the first editor is told who took over: ' + lost);
   await axe(edWatch, 'editor, lock taken over');
   await edWatch.screenshot({ path: shotPath('admin-lock-lost.png') });
+  // Ed takes it back from the notice without leaving his page (his unsaved text stays).
+  await edWatch.fill('#f-standfirst', 'Unsaved words of Ed.');
+  await edWatch.click('#lock-take-back');
+  await edWatch.waitForSelector('#lock-lost', { state: 'hidden', timeout: 5000 });
+  assert((await edWatch.inputValue('#f-standfirst')) === 'Unsaved words of Ed.', 'taking the lock back keeps the unsaved text');
+  await eve.page.goto(`${BASE}/admin/entries/${draftId}`);
+  assert((await eve.page.textContent('#lock-banner')).includes('ed Staff is editing'), 'Ed holds the lock again');
   await edWatch.close();
   await page.fill('#f-standfirst', 'Ed’s standfirst, saved first.');
   await Promise.all([page.waitForURL(/\?ok=/), page.click('#save')]);

@@ -271,12 +271,14 @@ M.of = per_site(function(site)
     return out
   end
   -- published_block(n) -> the published entries of block n in id order, as rows of id, type,
-  -- slug, published_at, created_at and updated_at (enough for quire.content.url).
+  -- slug, published_at, created_at, updated_at (enough for quire.content.url) and fields.
   function api.published_block(n)
     if math.type(n) ~= "integer" or n < 0 then error("quire.content.published_block takes a block number", 2) end
     site.tag("ids:" .. n)
-    return db:rows("SELECT id, type, slug, published_at, created_at, updated_at FROM entries WHERE id >= ? AND id < ?"
+    local rows = db:rows("SELECT id, type, slug, published_at, created_at, updated_at, fields FROM entries WHERE id >= ? AND id < ?"
       .. " AND " .. UNINDEXED_STATUS .. " = 'published' ORDER BY id", n * ID_BLOCK, (n + 1) * ID_BLOCK)
+    for _, r in ipairs(rows) do r.fields = r.fields == "{}" and {} or json.decode(r.fields) end
+    return rows
   end
 
   function api.neighbours(id, opts)

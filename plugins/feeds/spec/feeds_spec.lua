@@ -287,6 +287,7 @@ describe("feeds plugin's head with the theme's search and social fields", functi
     assert.equal("http://localhost:8080/media/plain.jpg", meta("property", "og:image"))
     assert.equal("noindex", meta("name", "robots"))
     assert.is_nil(q:request("GET", "/sitemap-news.xml").body:find("plain-story", 1, true)) -- nor in the news sitemap
+    assert.is_nil(q:request("GET", "/sitemap.xml?part=1").body:find("plain-story", 1, true)) -- nor in the archive's
     -- The SEO title alone also names the shared page; the meta description describes it when shared.
     q.content.update(id, { fields = { seo_title = "Searchable title", seo_description = "For searchers.", seo_noindex = false } })
     html, meta = head_of(id)
@@ -295,6 +296,7 @@ describe("feeds plugin's head with the theme's search and social fields", functi
     assert.equal("For searchers.", meta("property", "og:description"))
     assert.equal(0, #find(html, "meta[name=robots]"))
     assert.matches("plain-story", q:request("GET", "/sitemap-news.xml").body, 1, true)
+    assert.matches("plain-story", q:request("GET", "/sitemap.xml?part=1").body, 1, true)
   end)
 
   it("refuses a social image that is not a web address", function()
