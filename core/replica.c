@@ -87,6 +87,16 @@ static long long behind_ms(const qr_replica_t *s, unsigned long long replay, lon
 }
 
 static void went_down(replica *r, int i, const char *why, long long now) {
+  /* libpq's messages run over several lines; the log gets one, without the primary's advice. */
+  char line[512];
+  size_t n = 0;
+  for (const char *c = why; *c && n < sizeof line - 1; c++) {
+    if (!strncmp(c, "; it is retried at the next statement", 37)) break;
+    int space = (unsigned char)*c < 0x20;
+    if (!space || (n && line[n - 1] != ' ')) line[n++] = space ? ' ' : *c;
+  }
+  while (n && line[n - 1] == ' ') n--;
+  line[n] = 0;
   qr_pg_close(r->pg);
   r->pg = NULL;
   r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : RETRY_FIRST_MS;
@@ -94,7 +104,7 @@ static void went_down(replica *r, int i, const char *why, long long now) {
   r->next_ms = now + r->backoff_ms;
   if (!r->down)
     qr_log(QR_LOG_WARN, "read replica %d (%s) skipped: %s; reads go to the primary, and it is tried again by itself",
-           i + 1, r->label, why);
+           i + 1, r->label, line);
   r->down = 1;
   r->lagging = 0;
 }

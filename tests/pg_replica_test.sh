@@ -77,13 +77,18 @@ standby_caught_up() {
 }
 
 echo "== anonymous pages are read from the standby"
-standby_caught_up
-for i in 1 2 3; do
+# Three renders in a row that read there (a render right after the worker's own job wrote goes
+# to the primary until the standby replays that write: tried again).
+reads=0
+for i in $(seq 10); do
+  standby_caught_up
   t=$(standby_now)
   [ "$(get "$story?n=$i")" = "200 miss" ] || fail "story ?n=$i: $(get "$story?n=$i")"
   grep -q "Harbour wall repaired" page.html || fail "story ?n=$i lacks its title"
-  read_on_standby_since "$t" || fail "render $i read nothing on the standby: $(standby_last)"
+  if read_on_standby_since "$t"; then reads=$((reads + 1)); else reads=0; fi
+  [ $reads = 3 ] && break
 done
+[ $reads = 3 ] || fail "renders read nothing on the standby: $(standby_last)"
 echo "last statement on the standby: $(standby_last | cut -d'|' -f2)"
 [ "$(get "$story")" = "200 miss" ] && [ "$(get "$story")" = "200 hit" ] || fail "the story is not kept"
 
@@ -165,6 +170,7 @@ done
 [ "$(grep -c "read replica 1 .* skipped: .*connection\|read replica 1 .* skipped: .*server" serve.log)" = 1 ] ||
   fail "not one line about the stopped standby: $(grep 'read replica' serve.log)"
 grep "read replica 1 .* skipped: " serve.log | tail -1
+grep -A1 "read replica 1 .* skipped: " serve.log | tail -1 | grep -q "^127.0.0.1 \|^20[0-9][0-9]-" || fail "the line runs over several"
 pg_standby_start
 for i in $(seq 150); do
   t=$(standby_now)
