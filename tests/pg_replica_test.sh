@@ -7,12 +7,11 @@
 set -euo pipefail
 QUIRE=$(realpath "$1")
 TESTS=$(realpath "$2")
+. "$TESTS/harness.sh"
 . "$TESTS/pg_cluster.sh"
-pg_cluster_start
-WORK=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; pg_cluster_stop' EXIT
-cd "$WORK"
+harness_begin pg_replica
+pg_cluster_start # its EXIT trap runs the harness's cleanup after stopping the cluster
+cd "$work"
 
 URL=$(pg_new_db site)
 "$QUIRE" init site >/dev/null
@@ -42,11 +41,7 @@ limits = { replica_lag_ms = 1500 }
 EOF
 "$QUIRE" config check --site site >/dev/null
 # One worker: one connection to each server, so the standby's pg_stat_activity shows its reads.
-"$QUIRE" serve --site site --listen 127.0.0.1:0 --workers 1 > serve.log 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q "serving with" serve.log && break; sleep 0.1; done
-port=$(grep -o 'http://127.0.0.1:[0-9]*' serve.log | head -1 | cut -d: -f3)
-base="http://127.0.0.1:$port"
+serve_site site serve.log --workers 1
 
 fail() { echo "FAIL: $*"; echo "--- serve.log"; tail -20 serve.log; exit 1; }
 # get PATH [CURL ARGS] -> body in page.html; prints "CODE X-CACHE"
