@@ -9,8 +9,10 @@ QUIRE=$(realpath "$1")
 TESTS=$(realpath "$2")
 . "$TESTS/harness.sh"
 . "$TESTS/pg_cluster.sh"
+pg_cluster_start
+# The harness's EXIT trap (set after the cluster's) stops the server first, then the cluster.
+on_cleanup() { pg_cluster_stop; }
 harness_begin pg_replica
-pg_cluster_start # its EXIT trap runs the harness's cleanup after stopping the cluster
 cd "$work"
 
 URL=$(pg_new_db site)
