@@ -1,7 +1,7 @@
 /* Read replicas: which hot standby (or the primary) an anonymous page render reads from.
  *
  * A worker keeps a floor: the primary's WAL position read after the last thing that may have
- * shown it newer commits (qr_pg_moved: a cache-tag notification, its own write, a reconnect).
+ * shown it newer commits (qr_pg_moved: a notification heard, its own write, a reconnect).
  * Its page cache and memo know no commit past the floor, so a standby that has replayed up to
  * the floor shows everything they account for: a page rendered there and kept at the tag
  * versions of the last sync is never older than those versions. A standby behind the floor is
