@@ -132,12 +132,17 @@ static int run(lua_State *L, int mode) {
   const char *sql = luaL_checkstring(L, 2);
   int n;
   qr_pg_param_t *ps = params_from(L, 3, &n);
-  PGresult *r = qr_pg_query(p, sql, n, ps, mode == MODE_EXEC);
+  qr_pg_t *on = qr_pg_route(p, sql); /* a read replica, during an anonymous page render */
+  PGresult *r = qr_pg_query(on, sql, n, ps, mode == MODE_EXEC);
+  if (!r && on != p) { /* it failed there (lost, a write, a recovery conflict): the primary, from now on */
+    qr_pg_set_reader(p, NULL);
+    r = qr_pg_query(on = p, sql, n, ps, mode == MODE_EXEC);
+  }
   if (!r) return luaL_error(L, "%s", qr_pg_errmsg(p));
   if (mode == MODE_EXEC) {
     PQclear(r);
-    lua_pushinteger(L, qr_pg_changes(p));
-    lua_pushinteger(L, qr_pg_last_id(p));
+    lua_pushinteger(L, qr_pg_changes(on));
+    lua_pushinteger(L, qr_pg_last_id(on));
     return 2;
   }
   lua_pushcfunction(L, collect);

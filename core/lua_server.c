@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "log.h"
 #include "lua_api.h"
+#include "replica.h"
 #include "sandbox.h"
 #include "server.h"
 #include "static.h"
@@ -37,6 +38,8 @@ typedef struct {
   const char *stats_path; /* where `quire cache stats` reads this worker's numbers, or NULL */
   qr_cache_stats_t saved; /* the numbers last written there */
   int stats_saved;
+  qr_replica_t *replicas; /* read_replicas, or NULL */
+  long long lsn_cookie_s; /* Max-Age of the quire_lsn cookie */
 } worker_ud;
 
 /* Runs the Lua tick function (due jobs, scheduled publishing; its errors are logged), then
@@ -292,6 +295,43 @@ static int resume_now(worker_ud *w, hash_job *j, const char *err, int top) {
   return lua_pcall(L, 2, 6, top + 1);
 }
 
+/* An anonymous GET or HEAD (no staff session, no Authorization) may read from a replica (one
+ * that replayed the write its client's quire_lsn cookie names, if any): 1 when one was asked
+ * for, to end after the render. Staff, writes, the API's callers and the CLI read the primary. */
+static int replica_begin(worker_ud *w, const qr_http_request_t *req) {
+  if (!w->replicas || (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) || qr_http_header(req, "authorization"))
+    return 0;
+  const char *cookie = qr_http_header(req, "cookie");
+  unsigned long long lsn = 0;
+  if (cookie) {
+    if (strstr(cookie, "quire_session=")) return 0;
+    for (const char *c = cookie; (c = strstr(c, "quire_lsn=")); c += 10)
+      if (c == cookie || c[-1] == ' ' || c[-1] == ';') {
+        char hex[17] = "";
+        sscanf(c + 10, "%16[0-9a-fA-F]", hex);
+        lsn = strtoull(hex, NULL, 16);
+        break;
+      }
+  }
+  qr_replica_begin(w->replicas, lsn);
+  return 1;
+}
+
+/* Read-your-writes: a request that wrote (not a GET or HEAD) gets a short-lived cookie with the
+ * primary's WAL position after its commit; the client's next renders read a replica only once
+ * it has replayed that far, and skip the page cache meanwhile (worker.c), so the client sees
+ * its write even before the page cache hears of it. moved: qr_pg_moved before the render. */
+static void replica_cookie(worker_ud *w, const qr_http_request_t *req, long long moved, qr_http_response_t *res) {
+  unsigned long long lsn;
+  if (!w->replicas || !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD") || qr_pg_moved(w->pg) == moved ||
+      qr_pg_wal_lsn(w->pg, &lsn) != 0)
+    return;
+  char v[128];
+  snprintf(v, sizeof v, "quire_lsn=%016llx; Max-Age=%lld; Path=/; HttpOnly; SameSite=Lax%s", lsn, w->lsn_cookie_s,
+           req->secure ? "; Secure" : "");
+  qr_http_response_header(res, "Set-Cookie", v);
+}
+
 /* The renderer worker.c calls: handler(req) -> status, headers, body, tags, private, max_age.
  * req carries the server's request id. Header names are interned once as the vector is filled. */
 static void render(void *ud, const qr_http_request_t *req, long long data_version, qr_http_response_t *res,
@@ -344,7 +384,10 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
   lua_setfield(L, -2, "headers");
   lua_pushboolean(L, req->secure);
   lua_setfield(L, -2, "secure");
+  int replica = replica_begin(w, req);
+  long long moved = w->replicas ? qr_pg_moved(w->pg) : 0;
   int rc = lua_pcall(L, 1, 6, top + 1);
+  if (replica) qr_replica_end(w->replicas);
   if (rc == LUA_OK && lua_istable(L, top + 2)) { /* it waits for a password hash */
     hash_job *j = job_from(w, top + 2);
     if (!j) {
@@ -364,6 +407,7 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
     }
   }
   answer(w, req, rc, top, res, page);
+  replica_cookie(w, req, moved, res);
 }
 
 /* Reads the handler's answer (status, headers, body, tags, private, max_age at top + 2...) into
@@ -601,7 +645,7 @@ static int l_serve_worker(lua_State *L) {
   int ready_fd = (int)opt_size(L, 1, "ready_fd", (size_t)-1);
   qr_http_limits_t limits;
   qr_http_limits_default(&limits);
-  size_t stale_grace_ms = 0;
+  size_t stale_grace_ms = 0, replica_lag_ms = 5000;
   unsigned hashes_max = 2, queue_max = 64;
   lua_getfield(L, 1, "limits");
   if (lua_istable(L, -1)) {
@@ -621,6 +665,7 @@ static int l_serve_worker(lua_State *L) {
     limits.max_per_ip = (unsigned)opt_size(L, t, "connections_per_ip", limits.max_per_ip);
     limits.upload_timeout_ms = (unsigned)opt_size(L, t, "upload_timeout_ms", limits.upload_timeout_ms);
     stale_grace_ms = opt_size(L, t, "stale_grace_ms", 0);
+    replica_lag_ms = opt_size(L, t, "replica_lag_ms", replica_lag_ms);
     hashes_max = (unsigned)opt_size(L, t, "password_hashes", hashes_max);
     queue_max = (unsigned)opt_size(L, t, "password_queue", queue_max);
     qr_server_worker_deadlines((unsigned)opt_size(L, t, "watchdog_timeout_ms", 0),
@@ -711,6 +756,21 @@ static int l_serve_worker(lua_State *L) {
     if (stale_grace_ms) qr_server_worker_defer(refresh);
   }
   wo.cache = w.cache;
+  lua_getfield(L, 1, "read_replicas"); /* { "postgresql://...", ... }, checked by lua/quire/config.lua */
+  if (pg && lua_istable(L, -1)) {
+    const char *urls[QR_REPLICA_MAX];
+    int nurls = 0;
+    for (int i = 1; i <= (int)lua_rawlen(L, -1) && nurls < QR_REPLICA_MAX; i++) {
+      lua_rawgeti(L, -1, i);
+      if (lua_type(L, -1) == LUA_TSTRING) urls[nurls++] = lua_tostring(L, -1); /* the options table keeps it */
+      lua_pop(L, 1);
+    }
+    if (nurls) {
+      w.replicas = qr_replica_new(pg, urls, nurls, (long long)replica_lag_ms);
+      w.lsn_cookie_s = ((long long)replica_lag_ms + 999) / 1000;
+    }
+  }
+  lua_pop(L, 1);
   w.worker = qr_worker_new(&wo);
   qr_http_listener_t listeners[32];
   int n = 0;
@@ -735,6 +795,7 @@ static int l_serve_worker(lua_State *L) {
   qr_worker_free(w.worker);
   qr_static_free(wo.statics);
   qr_cache_free(w.cache);
+  qr_replica_free(w.replicas);
   qr_tls_free(w.tls);
   luaL_unref(L, LUA_REGISTRYINDEX, w.handler_ref);
   lua_pushinteger(L, status);

@@ -42,6 +42,13 @@ struct qr_pg_s {
   char *snapshot; /* the server snapshot data_version last saw */
   long long resets;
   long long data_version;
+  /* Read replicas (core/replica.c): reads outside a transaction go to reader while it is set;
+   * moved (with heard: notifications read) counts what may have made this process see newer
+   * commits (its own write, a reconnect), reader_moved qr_pg_moved when reader was set. */
+  qr_pg_t *reader;
+  long long moved, reader_moved;
+  long long tx_changes; /* total_changes when the outermost transaction began */
+  long long wal_block, wal_segment; /* the server's WAL page and segment sizes, once read */
   int watching;                  /* LISTENs on DATA_CHANNEL since reset number watch_resets */
   long long watch_resets;
   long long heard, heard_seen;   /* notifications taken from the connection; as data_version last saw */
@@ -223,6 +230,7 @@ static int reconnect(qr_pg_t *p) {
   PQreset(p->conn);
   if (PQstatus(p->conn) != CONNECTION_OK) return QR_EIO;
   p->resets++;
+  p->moved++;
   return session_setup(p);
 }
 
@@ -448,6 +456,7 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
       int wrote = !strncmp(cmd, "INSERT", 6) || !strncmp(cmd, "UPDATE", 6) || !strncmp(cmd, "DELETE", 6) ||
                   !strncmp(cmd, "MERGE", 5);
       p->changes = wrote && *t ? atoll(t) : 0;
+      if (p->changes && p->depth == 0) p->moved++;
       p->total_changes += p->changes;
       if (returning && PQntuples(r) > 0) p->last_id = atoll(PQgetvalue(r, PQntuples(r) - 1, 0));
       /* a table made or changed here (a plugin's, a spec's) may have sequence ids from now on */
@@ -485,7 +494,7 @@ int qr_pg_begin(qr_pg_t *p) {
     snprintf(sql, sizeof sql, "SAVEPOINT qr_sp%d", p->depth);
   if (p->depth == 0 && PQstatus(p->conn) == CONNECTION_BAD) reconnect(p);
   int rc = exec_simple(p, sql, "starting a transaction");
-  if (rc == 0) p->depth++;
+  if (rc == 0 && p->depth++ == 0) p->tx_changes = p->total_changes;
   else if (p->depth == 0 && PQtransactionStatus(p->conn) != PQTRANS_IDLE) { /* BEGIN ran, the lock did not */
     PGresult *r = PQexec(p->conn, "ROLLBACK");
     PQclear(r);
@@ -508,6 +517,7 @@ int qr_pg_commit(qr_pg_t *p) {
                           ? fail(p, QR_EDB, "commit: the transaction had failed and was rolled back")
                           : result_fail(p, r, "commit");
     PQclear(r);
+    if (ok && p->total_changes != p->tx_changes) p->moved++; /* a transaction that wrote */
     p->depth--; /* committed or rolled back: either way the transaction is over */
     return rc;
   }
@@ -657,7 +667,9 @@ int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *e
   qr_pg_t *p = qr_xcalloc(1, sizeof *p);
   /* A default connect timeout, which the URL's own connect_timeout overrides (later wins). */
   const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-  const char *values[] = {"10", "quire", url, NULL};
+  char timeout[16];
+  snprintf(timeout, sizeof timeout, "%d", opts && opts->connect_timeout > 0 ? opts->connect_timeout : 10);
+  const char *values[] = {timeout, "quire", url, NULL};
   p->conn = PQconnectdbParams(keys, values, 1);
   int rc = 0;
   if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
@@ -797,3 +809,75 @@ int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
   }
   return problems;
 }
+
+void qr_pg_set_reader(qr_pg_t *p, qr_pg_t *reader) {
+  p->reader = reader;
+  p->reader_moved = qr_pg_moved(p);
+}
+
+long long qr_pg_moved(qr_pg_t *p) { return p->moved + p->heard; }
+
+/* A statement a hot standby can run: it starts with SELECT, WITH, VALUES or TABLE (after spaces
+ * and parentheses) and takes no advisory lock (which a standby would grant, on the wrong
+ * server). Anything else that writes (nextval, FOR UPDATE, a data-modifying WITH) fails there
+ * with SQLSTATE 25006, and lua_pg.c runs it again on the primary. */
+static int standby_can_run(const char *sql) {
+  while (isspace((unsigned char)*sql) || *sql == '(') sql++;
+  static const char *reads[] = {"SELECT", "WITH", "VALUES", "TABLE"};
+  for (int i = 0; i < 4; i++) {
+    size_t n = strlen(reads[i]);
+    if (strncasecmp(sql, reads[i], n) == 0 && !is_ident((unsigned char)sql[n]))
+      return !strcasestr(sql, "advisory");
+  }
+  return 0;
+}
+
+qr_pg_t *qr_pg_route(qr_pg_t *p, const char *sql) {
+  if (!p->reader) return p;
+  /* Anything that may have shown this process newer commits since the reader was chosen (a
+   * notification, a write of its own), a transaction or a write: the primary, from here on. */
+  if (qr_pg_moved(p) != p->reader_moved || p->depth > 0 || !standby_can_run(sql)) {
+    p->reader = NULL;
+    return p;
+  }
+  return p->reader;
+}
+
+/* "X/Y" (hex) as a number; 0 for NULL or anything else. */
+static unsigned long long parse_lsn(const char *s) {
+  unsigned hi, lo;
+  if (!s || sscanf(s, "%X/%X", &hi, &lo) != 2) return 0;
+  return (unsigned long long)hi << 32 | lo;
+}
+
+int qr_pg_wal_lsn(qr_pg_t *p, unsigned long long *lsn) {
+  *lsn = 0;
+  PGresult *r = qr_pg_query(p, p->wal_block ? "SELECT pg_current_wal_insert_lsn()::text"
+                                            : "SELECT pg_current_wal_insert_lsn()::text, current_setting('wal_block_size'),"
+                                              " (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size')",
+                            0, NULL, 0);
+  if (!r) return QR_EDB;
+  if (!p->wal_block) {
+    p->wal_block = atoll(PQgetvalue(r, 0, 1));
+    p->wal_segment = atoll(PQgetvalue(r, 0, 2));
+  }
+  *lsn = parse_lsn(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  /* The insert position just past a page header is where the last record ended, at the page
+   * boundary, which is what a standby reports once it replayed that record. */
+  if (p->wal_segment > 0 && *lsn % (unsigned long long)p->wal_segment == 40) *lsn -= 40;
+  else if (p->wal_block > 0 && *lsn % (unsigned long long)p->wal_block == 24) *lsn -= 24;
+  return 0;
+}
+
+int qr_pg_replay_lsn(qr_pg_t *p, unsigned long long *lsn) {
+  *lsn = 0;
+  PGresult *r = qr_pg_query(p, "SELECT pg_last_wal_replay_lsn()::text", 0, NULL, 0);
+  if (!r) return QR_EDB;
+  int standby = !PQgetisnull(r, 0, 0);
+  *lsn = parse_lsn(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return standby ? 0 : fail(p, QR_EINVAL, "it is not a standby (pg_last_wal_replay_lsn() is NULL): a primary or a promoted standby");
+}
+
+int qr_pg_connected(qr_pg_t *p) { return PQstatus(p->conn) == CONNECTION_OK; }

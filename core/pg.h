@@ -8,7 +8,8 @@
 typedef struct qr_pg_s qr_pg_t;
 
 typedef struct {
-  int migrate; /* 1: apply pending db/pg migrations on open */
+  int migrate;         /* 1: apply pending db/pg migrations on open */
+  int connect_timeout; /* seconds, unless the URL says; 0: 10 */
 } qr_pg_opts_t;
 
 /* Connects to url ("postgresql://user@host:port/dbname", anything libpq takes) and, with
@@ -94,5 +95,23 @@ int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud);
 
 /* Highest applied migration number and the highest this binary knows for PostgreSQL. */
 int qr_pg_schema_version(qr_pg_t *p, int *applied, int *known);
+
+/* Read replicas (the choice is core/replica.c's). While a reader is set, qr_pg_route sends a
+ * statement there when it reads (SELECT, WITH, VALUES, TABLE) outside a transaction; anything
+ * else goes to p and ends the reader until it is set again, as does anything that may have
+ * shown this process newer commits meanwhile (qr_pg_moved), so a request reads what it wrote.
+ * reader is borrowed; NULL sets none. */
+void qr_pg_set_reader(qr_pg_t *p, qr_pg_t *reader);
+qr_pg_t *qr_pg_route(qr_pg_t *p, const char *sql);
+/* Moves whenever this connection may have seen newer commits than before: a notification read,
+ * a commit or a write of its own, a reconnect. */
+long long qr_pg_moved(qr_pg_t *p);
+/* The primary's WAL insert position, which is at or past the end of every commit it has made
+ * visible; a standby that replayed up to it shows them all. 0 or QR_E* (message on p). */
+int qr_pg_wal_lsn(qr_pg_t *p, unsigned long long *lsn);
+/* A standby's replay position (pg_last_wal_replay_lsn); QR_EINVAL when p is no standby. */
+int qr_pg_replay_lsn(qr_pg_t *p, unsigned long long *lsn);
+/* 1 while the connection is up. */
+int qr_pg_connected(qr_pg_t *p);
 
 #endif

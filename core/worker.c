@@ -68,7 +68,8 @@ size_t qr_worker_cache_key(const qr_http_request_t *req, char *key, size_t cap) 
   if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) return 0;
   if (qr_http_header(req, "authorization")) return 0;
   const char *cookie = qr_http_header(req, "cookie");
-  if (cookie && strstr(cookie, "quire_session=")) return 0;
+  /* quire_lsn: a client that just wrote reads past the cache for a few seconds (lua_server.c). */
+  if (cookie && (strstr(cookie, "quire_session=") || strstr(cookie, "quire_lsn="))) return 0;
   const char *host = qr_http_header(req, "host");
   size_t hlen = host ? strlen(host) : 0;
   if (hlen + 1 + req->target_len >= cap) return 0;

@@ -72,7 +72,7 @@ void qr_worker_log(void *w, const qr_http_request_t *req, const qr_http_response
 
 /* The page-cache key of req ("HOST TARGET") into key (cap bytes); returns its length, or 0 when
  * the request may not be answered from the cache: not GET or HEAD, credentials, a session
- * cookie, or a key longer than cap. */
+ * cookie or a read-your-writes one (quire_lsn), or a key longer than cap. */
 size_t qr_worker_cache_key(const qr_http_request_t *req, char *key, size_t cap);
 
 /* The host name of a Host header without its port ("example.org:80" -> "example.org",

@@ -37,8 +37,9 @@ sub vcl_recv {
     return (synth(200, "Purged " + req.http.n-gone + " objects"));
   }
   set req.backend_hint = nodes.backend();
-  # Staff (signed in) are never served from the edge.
-  if (req.http.Cookie ~ "(^|; )(__Host-)?quire_session=") { return (pass); }
+  # Staff (signed in) are never served from the edge, nor is a reader who just wrote, for the
+  # few seconds of the quire_lsn cookie (read-your-writes; README, read replicas).
+  if (req.http.Cookie ~ "(^|; )((__Host-)?quire_session|quire_lsn)=") { return (pass); }
   unset req.http.Cookie;
 }
 

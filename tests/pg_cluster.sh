@@ -61,8 +61,47 @@ pg_server_start() {
     start >/dev/null) || { cat "$PG_DIR/server.log" >&2; return 1; }
 }
 
+# A streaming hot standby of the cluster (pg_basebackup -R -X stream) in $PG_DIR/standby, with
+# its own socket folder PG_STANDBY_SOCK ($PG_DIR/standby-sock); pg_standby_url DB prints the URL
+# of database DB on it (as role quire). pg_standby_stop stops it (fast), pg_standby_start starts
+# it again; pg_cluster_stop stops it too.
+pg_standby_create() {
+  PG_STANDBY_SOCK=$PG_DIR/standby-sock
+  mkdir -p "$PG_STANDBY_SOCK"
+  [ ${#PG_RUNAS[@]} -gt 0 ] && chown "${PG_RUNAS[2]}" "$PG_STANDBY_SOCK"
+  chmod 700 "$PG_STANDBY_SOCK"
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_basebackup" -h "$PG_DIR" -U postgres -D "$PG_DIR/standby" -R -X stream -c fast \
+    >"$PG_DIR/basebackup.log" 2>&1) || { cat "$PG_DIR/basebackup.log" >&2; return 1; }
+  export PG_STANDBY_SOCK
+  pg_standby_start
+}
+pg_standby_url() {
+  printf 'postgresql://quire@%s/%s' "$(printf '%s' "$PG_STANDBY_SOCK" | sed 's,/,%2F,g')" "$1"
+}
+# The primary's WAL position that a standby reports as replayed once it has everything the
+# primary wrote so far: the insert position, less a page header it may point past.
+pg_wal_lsn() {
+  pg_psql postgres -c "SELECT CASE WHEN (l - '0/0') % 16777216 = 40 THEN l - 40 WHEN (l - '0/0') % 8192 = 24 THEN l - 24
+    ELSE l END FROM (SELECT pg_current_wal_insert_lsn() AS l) AS x"
+}
+pg_standby_start() {
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -l "$PG_DIR/standby.log" -w -t 60 \
+    -o "-k $PG_STANDBY_SOCK -c listen_addresses='' -c hot_standby=on -c fsync=off -c full_page_writes=off" \
+    start >/dev/null) || { cat "$PG_DIR/standby.log" >&2; return 1; }
+}
+pg_standby_stop() {
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -m fast -w stop >/dev/null)
+}
+# psql as the superuser on the standby's database $1.
+pg_standby_psql() {
+  local db=$1
+  shift
+  "$PG_BIN/psql" -h "$PG_STANDBY_SOCK" -U postgres -d "$db" -qAt -v ON_ERROR_STOP=1 "$@"
+}
+
 pg_cluster_stop() {
   [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR" ] || return 0
+  [ -d "$PG_DIR/standby" ] && (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -m immediate -w stop >/dev/null 2>&1)
   (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1)
   rm -rf "$PG_DIR"
   PG_DIR=

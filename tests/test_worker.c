@@ -192,6 +192,8 @@ int main(void) {
   req.method = "GET";
   h[1] = (qr_http_header_t){"cookie", "theme=dark; quire_session=abc"};
   CHECK(qr_worker_cache_key(&req, key, sizeof key) == 0);
+  h[1] = (qr_http_header_t){"cookie", "quire_lsn=0000000003001160"}; /* it just wrote: past the cache */
+  CHECK(qr_worker_cache_key(&req, key, sizeof key) == 0);
   h[1] = (qr_http_header_t){"authorization", "Bearer x"};
   CHECK(qr_worker_cache_key(&req, key, sizeof key) == 0);
   req.nheaders = 1;

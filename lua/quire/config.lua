@@ -10,6 +10,7 @@ M.defaults = {
   listen = { "127.0.0.1:8080" },
   workers = 0, -- 0: one worker per CPU core
   database = "quire.db",
+  read_replicas = {}, -- hot standbys of a PostgreSQL database that anonymous page renders may read (core/replica.h)
   media_dir = "media", -- the media library's files, relative to the site; one shared folder for several nodes
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
@@ -41,6 +42,7 @@ M.defaults = {
     connections = 10000,           -- per worker
     connections_per_ip = 256,      -- per client address, per worker
     page_cache_bytes = 64 * 1024 * 1024, -- rendered pages kept per worker
+    replica_lag_ms = 5000,         -- a read replica this far behind the primary is skipped until it catches up
     stale_grace_ms = 0,            -- a hot page an edit made stale may be given this long while it renders again; 0: never (a site opts in, e.g. 2000)
     busy_timeout_ms = 5000,
     watchdog_timeout_ms = 10000,   -- a worker busy longer with one request is killed and replaced
@@ -73,6 +75,7 @@ local shapes = {
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
   image_widths = "table", timezone = "string", language = "string", strings = "table", edge_tags = "boolean",
+  purgers = "table", read_replicas = "table",
   purgers = "table", trusted_proxies = "table", media_dir = "string",
 }
 
@@ -193,6 +196,10 @@ plugins = { }
 -- The SQLite database, relative to this folder; or a PostgreSQL 15 database that several
 -- `quire serve` nodes share: database = "postgresql://user@host:5432/dbname"
 -- database = "quire.db"
+-- Hot standbys of that PostgreSQL database: anonymous page renders read from them in turn (staff,
+-- writes, the API's callers, jobs and scripts read the primary; a client that just wrote reads
+-- what it wrote); one that is down or lags past limits.replica_lag_ms is skipped.
+-- read_replicas = { "postgresql://user@standby1:5432/dbname" }
 
 -- The media library's files (uploads, their sizes and AVIF copies), relative to this folder.
 -- Nodes that share a database must share this folder too (NFS or the like, mounted on each).
@@ -362,6 +369,25 @@ function M.load(dir)
     return nil, ("%s: database: unknown scheme '%s://'; use a file path for SQLite or postgresql://user@host:port/dbname"):format(path, scheme)
   else
     cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
+  end
+  local replicas = cfg.read_replicas
+  if next(replicas) ~= nil and not cfg.database_url then
+    return nil, ("%s: read_replicas are standbys of a PostgreSQL database: set database = \"postgresql://...\" too, or remove them"):format(path)
+  end
+  local n = 0
+  for k in pairs(replicas) do
+    n = n + 1
+    if math.type(k) ~= "integer" or k < 1 or k > #replicas then
+      return nil, ('%s: read_replicas must be a list such as { "postgresql://user@standby:5432/dbname" }, not a table with key %s'):format(path, tostring(k))
+    end
+  end
+  if n > 16 then return nil, ("%s: read_replicas: at most 16 replicas, got %d"):format(path, n) end
+  for i, url in ipairs(replicas) do
+    local scheme = type(url) == "string" and url:match("^(%a[%w+.-]*)://")
+    if (scheme ~= "postgresql" and scheme ~= "postgres") or url:find("[%c%s]") or #url <= #scheme + 3 then
+      return nil, ('%s: read_replicas[%d] must be a URL such as "postgresql://user@standby:5432/dbname", without spaces; got %s'):format(
+        path, i, type(url) == "string" and ("%q"):format(url) or type(url))
+    end
   end
   if cfg.media_dir == "" or cfg.media_dir:find("%c") then
     return nil, ('%s: media_dir must name a folder (relative to the site, or absolute), got %q'):format(path, cfg.media_dir)
