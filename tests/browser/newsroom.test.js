@@ -197,9 +197,9 @@ run('newsroom', async (browser) => {
   assert(!(await edWatch.isVisible('#lock-banner')) && !(await edWatch.isVisible('#lock-lost')), 'the holder sees no lock notice');
   await Promise.all([eve.page.waitForURL(/\?ok=/), eve.page.click('text=Take over editing')]);
   assert(!(await eve.page.isVisible('#lock-banner')), 'after taking over, Eve holds the lock');
-  await edWatch.clock.runFor(19000);
-  assert(!(await edWatch.isVisible('#lock-lost')), 'no notice before the heartbeat');
-  await edWatch.clock.runFor(1000);
+  // One heartbeat period after the takeover (the page's clock also runs with real time, so on a
+  // loaded machine a beat may already have come: the notice is then there sooner).
+  await edWatch.clock.runFor(20000);
   await edWatch.waitForSelector('#lock-lost', { state: 'visible', timeout: 5000 });
   const lost = await edWatch.textContent('#lock-lost-text');
   assert(lost.includes('eve Staff took over editing'), 'the first editor is told who took over: ' + lost);
