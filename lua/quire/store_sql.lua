@@ -215,6 +215,54 @@ function M.copy_term_rows(db, from, into)
   db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", into, from)
 end
 
+-- Related posts (lua/quire/related.lua). words: plain words (letters and digits, lower case).
+-- How many entries the search index finds each word in (any status: the index's own document
+-- frequency), counting no further than cap + 1 (a walk of at most that many postings per word):
+-- a list parallel to words, from one statement.
+function M.word_counts(db, words, cap)
+  local cols, args = {}, {}
+  for i, w in ipairs(words) do
+    cols[i] = ("(SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)) AS n%d"):format(i)
+    args[2 * i - 1], args[2 * i] = '"' .. w .. '"', cap + 1
+  end
+  local row = db:row("SELECT " .. table.concat(cols, ", "), table.unpack(args))
+  local out = {}
+  for i = 1, #words do out[i] = row["n" .. i] end
+  return out
+end
+-- The published entries of types (a list), but not entry skip, that the index finds any of words
+-- in, each scored by the sum of the weights (integers, parallel to words) of the words it has:
+-- the best limit, best first, then the higher id. Rows: id, score.
+function M.word_matches(db, words, weights, types, skip, limit)
+  local parts, args = {}, {}
+  for i, w in ipairs(words) do
+    parts[i] = "SELECT rowid AS id, ? AS w FROM entries_fts WHERE entries_fts MATCH ?"
+    args[2 * i - 1], args[2 * i] = weights[i], '"' .. w .. '"'
+  end
+  local n = #args
+  args[n + 1], args[n + 2], args[n + 3] = M.value_list(types), skip, limit
+  return db:rows("SELECT g.id, g.score FROM (SELECT m.id, sum(m.w) AS score FROM (" .. table.concat(parts, " UNION ALL ")
+    .. ") m GROUP BY m.id) g CROSS JOIN entries e ON e.id = g.id WHERE e.status = 'published' AND e.type " .. M.IN_LIST
+    .. " AND e.id <> ? ORDER BY g.score DESC, g.id DESC LIMIT ?", table.unpack(args, 1, n + 3))
+end
+-- Of the published entries of types nearest to (at, at_id) in publication order, window on each
+-- side, the ids of those whose list field `field` holds any of keywords (lower case; compared
+-- lower-cased). A field that is not a list holds none.
+function M.keyword_neighbours(db, field, keywords, types, at, at_id, window)
+  local near = "SELECT * FROM (SELECT e.id, e.fields FROM entries e WHERE e.status = 'published' AND +e.type " .. M.IN_LIST
+    .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT %d) n"
+  local path, list = "$." .. field, M.value_list(types)
+  return db:rows("SELECT n.id FROM (" .. near:format("<", "DESC", "DESC", window) .. " UNION ALL "
+    .. near:format(">", "ASC", "ASC", window) .. ") n WHERE json_type(n.fields, ?) = 'array'"
+    .. " AND EXISTS (SELECT 1 FROM json_each(n.fields, ?) k WHERE lower(k.value) " .. M.IN_LIST .. ")",
+    list, at, at_id, list, at, at_id, path, path, M.value_list(keywords))
+end
+-- A column of a select: the list field `field` of entries e as JSON text (NULL without it), with
+-- its one parameter.
+function M.field_json(field)
+  return "json_extract(e.fields, ?)", "$." .. field
+end
+
 -- The catalog, for export and import (quire.transfer): what tables the site has, their columns,
 -- keys and id counters.
 --   M.tables(db)                 the site's tables, sorted (the store's own bookkeeping and
@@ -284,53 +332,6 @@ function M.set_id_counter(db, name, _, n)
   if n > 0 then db:exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", name, n) end
 end
 function M.id_taken() end
--- Related posts (lua/quire/related.lua). words: plain words (letters and digits, lower case).
--- How many entries the search index finds each word in (any status: the index's own document
--- frequency), counting no further than cap + 1 (a walk of at most that many postings per word):
--- a list parallel to words, from one statement.
-function M.word_counts(db, words, cap)
-  local cols, args = {}, {}
-  for i, w in ipairs(words) do
-    cols[i] = ("(SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)) AS n%d"):format(i)
-    args[2 * i - 1], args[2 * i] = '"' .. w .. '"', cap + 1
-  end
-  local row = db:row("SELECT " .. table.concat(cols, ", "), table.unpack(args))
-  local out = {}
-  for i = 1, #words do out[i] = row["n" .. i] end
-  return out
-end
--- The published entries of types (a list), but not entry skip, that the index finds any of words
--- in, each scored by the sum of the weights (integers, parallel to words) of the words it has:
--- the best limit, best first, then the higher id. Rows: id, score.
-function M.word_matches(db, words, weights, types, skip, limit)
-  local parts, args = {}, {}
-  for i, w in ipairs(words) do
-    parts[i] = "SELECT rowid AS id, ? AS w FROM entries_fts WHERE entries_fts MATCH ?"
-    args[2 * i - 1], args[2 * i] = weights[i], '"' .. w .. '"'
-  end
-  local n = #args
-  args[n + 1], args[n + 2], args[n + 3] = M.value_list(types), skip, limit
-  return db:rows("SELECT g.id, g.score FROM (SELECT m.id, sum(m.w) AS score FROM (" .. table.concat(parts, " UNION ALL ")
-    .. ") m GROUP BY m.id) g CROSS JOIN entries e ON e.id = g.id WHERE e.status = 'published' AND e.type " .. M.IN_LIST
-    .. " AND e.id <> ? ORDER BY g.score DESC, g.id DESC LIMIT ?", table.unpack(args, 1, n + 3))
-end
--- Of the published entries of types nearest to (at, at_id) in publication order, window on each
--- side, the ids of those whose list field `field` holds any of keywords (lower case; compared
--- lower-cased). A field that is not a list holds none.
-function M.keyword_neighbours(db, field, keywords, types, at, at_id, window)
-  local near = "SELECT * FROM (SELECT e.id, e.fields FROM entries e WHERE e.status = 'published' AND +e.type " .. M.IN_LIST
-    .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT %d) n"
-  local path, list = "$." .. field, M.value_list(types)
-  return db:rows("SELECT n.id FROM (" .. near:format("<", "DESC", "DESC", window) .. " UNION ALL "
-    .. near:format(">", "ASC", "ASC", window) .. ") n WHERE json_type(n.fields, ?) = 'array'"
-    .. " AND EXISTS (SELECT 1 FROM json_each(n.fields, ?) k WHERE lower(k.value) " .. M.IN_LIST .. ")",
-    list, at, at_id, list, at, at_id, path, path, M.value_list(keywords))
-end
--- A column of a select: the list field `field` of entries e as JSON text (NULL without it), with
--- its one parameter.
-function M.field_json(field)
-  return "json_extract(e.fields, ?)", "$." .. field
-end
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):

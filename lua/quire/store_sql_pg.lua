@@ -171,6 +171,41 @@ function M.copy_term_rows(db, from, into)
     .. " ON CONFLICT DO NOTHING", into, from)
 end
 
+-- Related posts. The counts and matches use the GIN index alone (a plain word needs no recheck of
+-- the tsvector); words become tsqueries as the search's do (quire_search_language()).
+function M.word_counts(db, words, cap)
+  local cols, args = {}, {}
+  for i, w in ipairs(words) do
+    cols[i] = ("(SELECT count(*) FROM (SELECT 1 FROM entries_search WHERE doc @@ plainto_tsquery(quire_search_language(), ?)"
+      .. " LIMIT ?) x) AS n%d"):format(i)
+    args[2 * i - 1], args[2 * i] = w, cap + 1
+  end
+  local row = db:row("SELECT " .. table.concat(cols, ", "), table.unpack(args))
+  local out = {}
+  for i = 1, #words do out[i] = row["n" .. i] end
+  return out
+end
+function M.word_matches(db, words, weights, types, skip, limit)
+  return db:rows("SELECT g.id, g.score FROM (SELECT s.id, sum(q.w)::bigint AS score FROM"
+    .. " (SELECT plainto_tsquery(quire_search_language(), u.word) AS q, u.w FROM unnest(?::text[], ?::bigint[]) u(word, w)) q"
+    .. " JOIN entries_search s ON s.doc @@ q.q WHERE q.q::text <> '' GROUP BY s.id) g JOIN entries e ON e.id = g.id"
+    .. " WHERE e.status = 'published' AND e.type = ANY(?) AND e.id <> ? ORDER BY g.score DESC, g.id DESC LIMIT ?",
+    array_of_text(words), M.id_list(weights), array_of_text(types), skip, limit)
+end
+function M.keyword_neighbours(db, field, keywords, types, at, at_id, window)
+  local near = "SELECT * FROM (SELECT e.id, e.fields::jsonb -> ? AS kw FROM entries e WHERE e.status = 'published' AND e.type = ANY(?)"
+    .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT %d) n"
+  local list = array_of_text(types)
+  return db:rows("SELECT n.id FROM (" .. near:format("<", "DESC", "DESC", window) .. " UNION ALL "
+    .. near:format(">", "ASC", "ASC", window) .. ") n WHERE jsonb_typeof(n.kw) = 'array'"
+    .. " AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n.kw) = 'array' THEN n.kw END) k"
+    .. " WHERE lower(k #>> '{}') = ANY(?))",
+    field, list, at, at_id, field, list, at, at_id, array_of_text(keywords))
+end
+function M.field_json(field)
+  return "(e.fields::jsonb -> ?)::text", field
+end
+
 -- The catalog (see quire.store_sql): the site's schema is the connection's current schema;
 -- what PostgreSQL keeps for search (entries_search, quire_search_config) is the store's own.
 local OWN = { entries_search = true, quire_search_config = true }
@@ -226,15 +261,8 @@ function M.unique_keys(db, name)
   return keys
 end
 -- Id counters are the sequences of identity (or serial) columns; setval moves one either way.
--- Their names are looked up once per connection (an import asks for each row it writes).
-local sequences = setmetatable({}, { __mode = "k" }) -- db -> { "table\0column" -> name or false }
 local function sequence(db, name, col)
-  if not col then return nil end
-  local known = sequences[db] or {}
-  sequences[db] = known
-  local key = name .. "\0" .. col
-  if known[key] == nil then known[key] = db:value("SELECT pg_get_serial_sequence(quote_ident(?), ?)", name, col) or false end
-  return known[key] or nil
+  return col and db:value("SELECT pg_get_serial_sequence(quote_ident(?), ?)", name, col)
 end
 function M.id_counter(db, name, col)
   local seq = sequence(db, name, col)
@@ -298,41 +326,6 @@ function M.sqlite_only(sql)
   end
   if #found == 0 then return nil end
   return table.concat(found, "; ")
-end
-
--- Related posts. The counts and matches use the GIN index alone (a plain word needs no recheck of
--- the tsvector); words become tsqueries as the search's do (quire_search_language()).
-function M.word_counts(db, words, cap)
-  local cols, args = {}, {}
-  for i, w in ipairs(words) do
-    cols[i] = ("(SELECT count(*) FROM (SELECT 1 FROM entries_search WHERE doc @@ plainto_tsquery(quire_search_language(), ?)"
-      .. " LIMIT ?) x) AS n%d"):format(i)
-    args[2 * i - 1], args[2 * i] = w, cap + 1
-  end
-  local row = db:row("SELECT " .. table.concat(cols, ", "), table.unpack(args))
-  local out = {}
-  for i = 1, #words do out[i] = row["n" .. i] end
-  return out
-end
-function M.word_matches(db, words, weights, types, skip, limit)
-  return db:rows("SELECT g.id, g.score FROM (SELECT s.id, sum(q.w)::bigint AS score FROM"
-    .. " (SELECT plainto_tsquery(quire_search_language(), u.word) AS q, u.w FROM unnest(?::text[], ?::bigint[]) u(word, w)) q"
-    .. " JOIN entries_search s ON s.doc @@ q.q WHERE q.q::text <> '' GROUP BY s.id) g JOIN entries e ON e.id = g.id"
-    .. " WHERE e.status = 'published' AND e.type = ANY(?) AND e.id <> ? ORDER BY g.score DESC, g.id DESC LIMIT ?",
-    array_of_text(words), M.id_list(weights), array_of_text(types), skip, limit)
-end
-function M.keyword_neighbours(db, field, keywords, types, at, at_id, window)
-  local near = "SELECT * FROM (SELECT e.id, e.fields::jsonb -> ? AS kw FROM entries e WHERE e.status = 'published' AND e.type = ANY(?)"
-    .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT %d) n"
-  local list = array_of_text(types)
-  return db:rows("SELECT n.id FROM (" .. near:format("<", "DESC", "DESC", window) .. " UNION ALL "
-    .. near:format(">", "ASC", "ASC", window) .. ") n WHERE jsonb_typeof(n.kw) = 'array'"
-    .. " AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(n.kw) = 'array' THEN n.kw END) k"
-    .. " WHERE lower(k #>> '{}') = ANY(?))",
-    field, list, at, at_id, field, list, at, at_id, array_of_text(keywords))
-end
-function M.field_json(field)
-  return "(e.fields::jsonb -> ?)::text", field
 end
 
 return M
