@@ -1,56 +1,125 @@
 #!/usr/bin/env bash
-# One node on SQLite against one node on PostgreSQL (issue 20), same run, same page: the demo
-# site, its data copied to a throw-away PostgreSQL 15 cluster (tests/pg_cluster.sh: Unix socket,
-# fsync off on both sides' behalf: SQLite runs as quire sets it), each served by one worker, wrk
-# on the demo's tag page from the page cache (cached) and with --no-cache (uncached), in ROUNDS
-# interleaved rounds. Prints the median req/s of each and the PostgreSQL / SQLite ratios (the
-# issue's goal: uncached >= 0.7). The related plugin is left out on both: its SQL is not yet
-# ported to PostgreSQL.
+# One machine and many (issue 20), same run, same page: the demo site on SQLite, its data copied
+# to a throw-away PostgreSQL 15 cluster (tests/pg_cluster.sh: Unix socket, fsync off), served by
+# `quire serve` nodes of one worker each; wrk on PAGE from the page cache (cached) and with
+# --no-cache (uncached), in ROUNDS interleaved rounds:
+#   sqlite_*   one node on SQLite
+#   pg_*       one node on PostgreSQL
+#   pg2_*      two nodes on the same PostgreSQL database, a wrk against each at once (summed)
+# Then the write-to-invalidation latency across nodes (bench/invalidation.py): WRITES title
+# edits committed by a `quire run` process, each timed from the commit's return until the other
+# node (which had the old page cached) serves the new title; median and p99.
+# Prints medians and the ratios: PostgreSQL / SQLite on one node (the issue's goal: uncached
+# >= 0.7), two nodes / one, and with BASE the same against an older binary (before / after).
+# The related plugin is left out on both stores: its SQL is not yet ported to PostgreSQL.
 # usage: bash bench/nodes.sh   (from the repo root after a build in ./build)
-# env: QUIRE (default build/quire), CONNECTIONS (8), DURATION (5s), ROUNDS (3), PAGE (/tag/council)
+# env:
+#   QUIRE        the binary measured (default build/quire)
+#   BASE         an older binary to compare with (e.g. main's, built in another worktree); it
+#                serves its own copies of the site and database (its schema may be older).
+#                Unset: no before/after rows.
+#   CONNECTIONS  wrk connections per node (8)
+#   DURATION     each wrk run (5s)
+#   ROUNDS       interleaved rounds, the median of each reported (3)
+#   PAGE         the page measured (/tag/council)
+#   WRITES       writes timed for the invalidation latency (300)
 set -euo pipefail
 QUIRE=$(realpath "${QUIRE:-build/quire}")
+BASE=${BASE:+$(realpath "$BASE")}
 CONNECTIONS=${CONNECTIONS:-8}
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 PAGE=${PAGE:-/tag/council}
+WRITES=${WRITES:-300}
+HERE=$(cd "$(dirname "$0")" && pwd)
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-. "$(dirname "$0")/../tests/pg_cluster.sh"
+. "$HERE/../tests/pg_cluster.sh"
 pg_cluster_start
 WORK=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; pg_cluster_stop' EXIT
-"$QUIRE" init --demo "$WORK/sqlite" >/dev/null
-sed -i 's/"related", *//' "$WORK/sqlite/site.lua"
-"$QUIRE" store copy --site "$WORK/sqlite" --to "$QUIRE_PG_URL" >/dev/null
-mkdir "$WORK/pg" && cp "$WORK/sqlite/site.lua" "$WORK/pg/site.lua"
-echo "database = \"$QUIRE_PG_URL\"" >> "$WORK/pg/site.lua"
 
-serve() { # serve NAME SITE [ARGS] -> port in $port
-  "$QUIRE" serve --site "$2" --listen 127.0.0.1:0 --workers 1 "${@:3}" > "$WORK/$1.log" 2>&1 &
+site() { # site BINARY NAME DATABASE_URL: $WORK/NAME-sqlite and $WORK/NAME-pg (the same data)
+  "$1" init --demo "$WORK/$2-sqlite" >/dev/null
+  sed -i 's/"related", *//' "$WORK/$2-sqlite/site.lua"
+  "$1" store copy --site "$WORK/$2-sqlite" --to "$3" >/dev/null
+  mkdir "$WORK/$2-pg" && cp "$WORK/$2-sqlite/site.lua" "$WORK/$2-pg/site.lua"
+  echo "database = \"$3\"" >> "$WORK/$2-pg/site.lua"
+}
+site "$QUIRE" new "$QUIRE_PG_URL"
+[ -n "$BASE" ] && site "$BASE" base "$(pg_new_db base)"
+
+declare -A ports
+serve() { # serve KEY BINARY SITE [ARGS]: ports[KEY]
+  "$2" serve --site "$3" --listen 127.0.0.1:0 --workers 1 "${@:4}" > "$WORK/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do grep -qs "serving with" "$WORK/$1.log" && break; sleep 0.1; done
+  local port
   port=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/$1.log" | head -1 | cut -d: -f3)
   curl -sf -o /dev/null "http://127.0.0.1:$port$PAGE" || { echo "$1: $PAGE does not answer 200" >&2; exit 1; }
+  ports[$1]=$port
 }
-declare -A ports
-serve sqlite_cached "$WORK/sqlite"; ports[sqlite_cached]=$port
-serve pg_cached "$WORK/pg"; ports[pg_cached]=$port
-serve sqlite_uncached "$WORK/sqlite" --no-cache; ports[sqlite_uncached]=$port
-serve pg_uncached "$WORK/pg" --no-cache; ports[pg_uncached]=$port
+builds=(new)
+[ -n "$BASE" ] && builds+=(base)
+for b in "${builds[@]}"; do
+  bin=$QUIRE
+  [ "$b" = base ] && bin=$BASE
+  serve "$b:sqlite_cached" "$bin" "$WORK/$b-sqlite"
+  serve "$b:sqlite_uncached" "$bin" "$WORK/$b-sqlite" --no-cache
+  for node in a b; do
+    serve "$b:pg_cached:$node" "$bin" "$WORK/$b-pg"
+    serve "$b:pg_uncached:$node" "$bin" "$WORK/$b-pg" --no-cache
+  done
+done
 
+rps() { wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$1$PAGE" | awk '/Requests\/sec/ { print $2 }'; }
 declare -A runs
+KINDS="sqlite_cached pg_cached pg2_cached sqlite_uncached pg_uncached pg2_uncached"
 for round in $(seq "$ROUNDS"); do
-  for k in sqlite_cached pg_cached sqlite_uncached pg_uncached; do
-    rps=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:${ports[$k]}$PAGE" | awk '/Requests\/sec/ { print $2 }')
-    runs[$k]="${runs[$k]:-} $rps"
+  for b in "${builds[@]}"; do
+    for k in $KINDS; do
+      case $k in
+        pg2_*) # both nodes at once
+          mode=${k#pg2_}
+          rps "${ports[$b:pg_$mode:a]}" > "$WORK/wrk-a" & wa=$!
+          rps "${ports[$b:pg_$mode:b]}" > "$WORK/wrk-b" & wb=$!
+          wait $wa $wb
+          r=$(echo "$(cat "$WORK/wrk-a") + $(cat "$WORK/wrk-b")" | bc) ;;
+        pg_*) r=$(rps "${ports[$b:$k:a]}") ;;
+        *) r=$(rps "${ports[$b:$k]}") ;;
+      esac
+      runs[$b:$k]="${runs[$b:$k]:-} $r"
+    done
   done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-for k in sqlite_cached pg_cached sqlite_uncached pg_uncached; do
-  printf '%-16s req/s %s (runs:%s)\n' "$k" "$(echo "${runs[$k]}" | median)" "${runs[$k]}"
+med() { echo "${runs[$1]}" | median; }
+ratio() { echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'; }
+echo "$PAGE, $CONNECTIONS connections per node, $DURATION x $ROUNDS rounds (median req/s):"
+for b in "${builds[@]}"; do
+  label=$QUIRE
+  [ "$b" = base ] && label="$BASE (BASE)"
+  echo "$label"
+  for k in $KINDS; do printf '  %-16s req/s %9s  (runs:%s)\n' "$k" "$(med "$b:$k")" "${runs[$b:$k]}"; done
+  for mode in cached uncached; do
+    echo "  PostgreSQL / SQLite, one node, $mode: $(ratio "$(med "$b:pg_$mode")" "$(med "$b:sqlite_$mode")")"
+  done
+  for mode in cached uncached; do
+    echo "  two PostgreSQL nodes / one, $mode: $(ratio "$(med "$b:pg2_$mode")" "$(med "$b:pg_$mode")")"
+  done
 done
-for mode in cached uncached; do
-  s=$(echo "${runs[sqlite_$mode]}" | median) p=$(echo "${runs[pg_$mode]}" | median)
-  printf 'PostgreSQL / SQLite, %s: %s\n' "$mode" "$(echo "scale=2; $p / $s" | bc)"
+if [ -n "$BASE" ]; then
+  echo "after / before (the same row of QUIRE over BASE):"
+  for k in $KINDS; do printf '  %-16s %s\n' "$k" "$(ratio "$(med "new:$k")" "$(med "base:$k")")"; done
+fi
+
+# The story whose title the writes change, and its page.
+echo 'local e = quire.content.query { type = "article", status = "published", limit = 1 }[1]
+print(e.id .. " " .. quire.content.url(e))' > "$WORK/story.lua"
+for b in "${builds[@]}"; do
+  bin=$QUIRE
+  [ "$b" = base ] && bin=$BASE
+  read -r id path < <("$bin" run --yes --site "$WORK/$b-pg" "$WORK/story.lua")
+  printf '%s: ' "$b"
+  python3 "$HERE/invalidation.py" "$bin" "$WORK/$b-pg" "http://127.0.0.1:${ports[$b:pg_cached:b]}" "$id" "$path" "$WRITES"
 done

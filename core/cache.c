@@ -43,7 +43,6 @@ typedef struct entry {
 struct qr_cache_s {
   qr_store_t *store;
   qr_pg_t *pg;            /* instead of store, over PostgreSQL */
-  long long pg_resets;    /* qr_pg_resets at the last sync */
   int pg_retry;           /* the last sync failed: look again */
   sqlite3_stmt *changed_tags;
   long long last_data_version, last_changes, max_version;
@@ -112,18 +111,17 @@ static void tag_moved(qr_cache_t *c, const char *name, size_t n, long long v, lo
   if (v > c->max_version) c->max_version = v;
 }
 
+/* As for SQLite below: the version moves on commits heard by NOTIFY (and on a reconnect,
+ * after which the tags are read again: what was sent meanwhile is lost); total_changes on this
+ * connection's own writes. Only then is cache_tags read. */
 static void sync_pg(qr_cache_t *c) {
   long long before = c->synced_ms;
   if (c->grace_ms) c->synced_ms = now_ms();
-  int moved = !c->synced || c->pg_retry;
-  if (!c->synced && qr_pg_listen(c->pg, "quire_tags") != 0) return; /* unreachable: nothing kept yet */
-  char channel[QR_PG_CHANNEL_MAX], payload[QR_PG_PAYLOAD_MAX];
-  int rc;
-  while ((rc = qr_pg_notification(c->pg, channel, payload)) == 1) moved = 1;
+  long long dv = qr_pg_heard_version(c->pg);
   long long changes = qr_pg_total_changes(c->pg);
-  if (rc < 0 || changes != c->last_changes || qr_pg_resets(c->pg) != c->pg_resets) moved = 1;
-  if (!moved) return;
+  if (c->synced && !c->pg_retry && dv == c->last_data_version && changes == c->last_changes) return;
   c->pg_retry = 1; /* until the versions below are read */
+  if (dv < 0) return;
   char since[24];
   const qr_pg_param_t param = {'i', since};
   if (!c->synced) {
@@ -139,9 +137,10 @@ static void sync_pg(qr_cache_t *c) {
   for (int i = 0; i < PQntuples(r); i++)
     tag_moved(c, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0), atoll(PQgetvalue(r, i, 1)), before);
   PQclear(r);
-  /* Read after the query: its own changes (none) and a reconnect it made are accounted for. */
+  /* dv was read before the query, so a commit heard since moves it again next time; a reconnect
+   * the query made moves it too. Its own changes (none) are accounted for. */
+  c->last_data_version = dv;
   c->last_changes = qr_pg_total_changes(c->pg);
-  c->pg_resets = qr_pg_resets(c->pg);
   c->pg_retry = 0;
 }
 
@@ -178,7 +177,7 @@ void qr_cache_sync(qr_cache_t *c) {
   sqlite3_reset(c->changed_tags);
 }
 
-long long qr_cache_data_version(const qr_cache_t *c) { return c->synced && !c->pg ? c->last_data_version : -1; }
+long long qr_cache_data_version(const qr_cache_t *c) { return c->synced && !c->pg_retry ? c->last_data_version : -1; }
 
 static void unlink_entry(qr_cache_t *c, entry *e) {
   entry **slot = &c->buckets[hash(e->key, e->klen) % BUCKETS];

@@ -13,11 +13,10 @@ typedef struct qr_cache_s qr_cache_t;
 /* store is borrowed and must outlive the cache. max_bytes bounds the bodies kept (least recently
  * used out first). Owned by the caller: qr_cache_free. */
 qr_cache_t *qr_cache_new(qr_store_t *store, size_t max_bytes);
-/* The same over PostgreSQL (pg borrowed, must outlive the cache): the connection LISTENs on
- * quire_tags, which every commit that bumps tags notifies (lua/quire/store_sql_pg.lua), and a
- * sync reads the tags changed since the last version seen only when a notification came, this
- * connection wrote, or it reconnected (notifications sent meanwhile were lost: the versions
- * are the log it catches up from). Pages go stale on other nodes after the commit plus the
+/* The same over PostgreSQL (pg borrowed, must outlive the cache): a sync reads the tags changed
+ * since the last version seen only when qr_pg_heard_version moved (a commit that wrote was heard
+ * by NOTIFY quire_data, or the connection was re-established: notifications sent meanwhile were
+ * lost, the versions are the log it catches up from) or this connection wrote. Pages go stale on other nodes after the commit plus the
  * notification's delay. A sync that cannot reach the server keeps the pages and tries again. */
 qr_cache_t *qr_cache_new_pg(qr_pg_t *pg, size_t max_bytes);
 void qr_cache_free(qr_cache_t *c);
@@ -35,8 +34,9 @@ void qr_cache_set_grace(qr_cache_t *c, long long grace_ms);
  * once at the start of each request. */
 void qr_cache_sync(qr_cache_t *c);
 
-/* The PRAGMA data_version value the last sync read (what a memo of reads may compare against),
- * or -1 before one did, and always over PostgreSQL (the memo asks the store itself). */
+/* The store's data_version the last sync read (over PostgreSQL as far as notifications tell:
+ * qr_pg_heard_version), what a memo of reads may compare against; or -1 before one did or when
+ * it failed (the memo then asks the store itself). */
 long long qr_cache_data_version(const qr_cache_t *c);
 
 /* What qr_cache_get found. */

@@ -1,6 +1,7 @@
 /* HTTP/1.1 connections: llhttp callbacks with hard limits, timers, TLS, the response writer. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <llhttp.h>
@@ -66,7 +67,10 @@ struct conn {
   enum conn_state state;
   int pending_status;   /* a limit hit inside a callback: answer with this and close */
   const char *pending_reason;
-  char remote[64];
+  char remote[64];      /* the peer's address */
+  int proxied;          /* the peer is a trusted proxy (limits.trusted_proxies) */
+  char client[64];      /* the current request's client: remote, or what a trusted proxy forwarded */
+  int forwarded_https;  /* a trusted proxy says the client used https */
   /* the request being parsed */
   qr_buf_t url, field, value;
   qr_http_header_t *headers;
@@ -95,6 +99,55 @@ struct conn {
 };
 
 static const llhttp_settings_t *parser_settings(void);
+
+/* An address's 16 bytes (IPv4 mapped into IPv6): 4 or 6 for its family, 0 when not an address. */
+static int addr16(const char *text, unsigned char out[16]) {
+  unsigned char v4[4];
+  if (inet_pton(AF_INET, text, v4) == 1) {
+    memset(out, 0, 10);
+    out[10] = out[11] = 0xff;
+    memcpy(out + 12, v4, 4);
+    return 4;
+  }
+  return inet_pton(AF_INET6, text, out) == 1 ? 6 : 0;
+}
+
+int qr_http_net_parse(const char *text, qr_http_net_t *out) {
+  char host[INET6_ADDRSTRLEN];
+  const char *slash = strchr(text, '/');
+  size_t n = slash ? (size_t)(slash - text) : strlen(text);
+  if (n == 0 || n >= sizeof host) return -1;
+  memcpy(host, text, n);
+  host[n] = 0;
+  qr_http_net_t net;
+  int family = addr16(host, net.addr);
+  if (!family) return -1;
+  unsigned max = family == 4 ? 32 : 128, bits = max;
+  if (slash) {
+    char *end;
+    if (slash[1] < '0' || slash[1] > '9') return -1;
+    unsigned long b = strtoul(slash + 1, &end, 10);
+    if (*end || b > max) return -1;
+    bits = (unsigned)b;
+  }
+  net.bits = family == 4 ? bits + 96 : bits;
+  for (unsigned i = net.bits; i < 128; i++) net.addr[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+  *out = net;
+  return 0;
+}
+
+static int trusted(const qr_http_limits_t *l, const char *text) {
+  unsigned char a[16];
+  if (!l->ntrusted_proxies || !addr16(text, a)) return 0;
+  for (unsigned i = 0; i < l->ntrusted_proxies; i++) {
+    const qr_http_net_t *net = &l->trusted_proxies[i];
+    unsigned whole = net->bits / 8, rest = net->bits % 8;
+    if (memcmp(a, net->addr, whole) != 0) continue;
+    if (rest && ((a[whole] ^ net->addr[whole]) & (0xffu << (8 - rest)) & 0xffu)) continue;
+    return 1;
+  }
+  return 0;
+}
 
 void qr_http_limits_default(qr_http_limits_t *l) {
   l->request_line_max = 8 * 1024;
@@ -351,7 +404,7 @@ static void on_handle_closed(uv_handle_t *h) {
   free(c->headers);
   qr_tls_conn_free(c->tls);
   if (c->deferred) c->deferred->c = NULL; /* its answer will have no one to go to */
-  if (c->remote[0]) ip_add(s, c->remote, -1);
+  if (c->remote[0] && !c->proxied) ip_add(s, c->remote, -1);
   if (c->prev) c->prev->next = c->next; else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->nconns--;
@@ -643,8 +696,8 @@ static void send_error(conn *c, int status, const char *why) {
         .headers = c->headers,
         .nheaders = c->nheaders,
         .http_minor = c->parser.http_minor,
-        .remote = c->remote,
-        .secure = c->tls != NULL,
+        .remote = c->client,
+        .secure = c->tls != NULL || c->forwarded_https,
         .id = c->id,
     };
     c->srv->cbs.log(c->srv->cbs.ud, &req, NULL, status, (size_t)blen);
@@ -696,6 +749,8 @@ static int on_message_begin(llhttp_t *p) {
   qr_http_limits_t *l = &c->srv->limits;
   reset_request(c);
   new_request_id(c);
+  snprintf(c->client, sizeof c->client, "%s", c->remote); /* until its headers say otherwise */
+  c->forwarded_https = 0;
   c->state = ST_HEAD;
   c->started = uv_now(c->srv->loop);
   start_timer(c, l->header_timeout_ms < l->request_timeout_ms ? l->header_timeout_ms : l->request_timeout_ms, 0);
@@ -870,7 +925,7 @@ static int check_head(conn *c, llhttp_t *p, int has_body) {
 static int spool_open(conn *c, llhttp_t *p) {
   qr_http_request_t head = {.method = llhttp_method_name((llhttp_method_t)p->method), .target = c->url.data,
                             .target_len = c->url.len, .headers = c->headers, .nheaders = c->nheaders,
-                            .remote = c->remote, .secure = c->tls != NULL, .id = c->id, .fd = -1};
+                            .remote = c->client, .secure = c->tls != NULL || c->forwarded_https, .id = c->id, .fd = -1};
   size_t max = 0;
   const char *dir = c->srv->cbs.spool(c->srv->cbs.ud, &head, &max);
   if (!dir) return 0;
@@ -894,8 +949,53 @@ static int spool_open(conn *c, llhttp_t *p) {
   return 0;
 }
 
+/* The client of a request that came through a trusted proxy: X-Forwarded-For read from its
+ * last hop back, the first address that is not a trusted proxy (when all are, the first one);
+ * an item that is not an address stops the walk at the hop before it, which vouched for it.
+ * https when the last X-Forwarded-Proto item is https. */
+static void forwarded(conn *c) {
+  const qr_http_limits_t *l = &c->srv->limits;
+  snprintf(c->client, sizeof c->client, "%s", c->remote);
+  c->forwarded_https = 0;
+  if (!c->proxied) return;
+  int proto_seen = 0;
+  for (unsigned h = c->nheaders; h-- > 0;) {
+    const char *v = c->headers[h].value;
+    if (!proto_seen && strcmp(c->headers[h].name, "x-forwarded-proto") == 0) {
+      proto_seen = 1;
+      const char *last = strrchr(v, ',');
+      last = last ? last + 1 : v;
+      while (*last == ' ' || *last == '\t') last++;
+      size_t n = strcspn(last, " \t");
+      c->forwarded_https = n == 5 && strncasecmp(last, "https", 5) == 0;
+    }
+  }
+  for (unsigned h = c->nheaders; h-- > 0;) {
+    if (strcmp(c->headers[h].name, "x-forwarded-for") != 0) continue;
+    const char *v = c->headers[h].value;
+    size_t end = strlen(v);
+    while (end > 0) {
+      size_t start = end;
+      while (start > 0 && v[start - 1] != ',') start--;
+      size_t a = start, b = end;
+      while (a < b && (v[a] == ' ' || v[a] == '\t')) a++;
+      while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t')) b--;
+      char hop[INET6_ADDRSTRLEN];
+      unsigned char bytes[16];
+      if (b - a == 0 || b - a >= sizeof hop) return;
+      memcpy(hop, v + a, b - a);
+      hop[b - a] = 0;
+      if (!addr16(hop, bytes)) return;
+      snprintf(c->client, sizeof c->client, "%s", hop);
+      if (!trusted(l, hop)) return;
+      end = start ? start - 1 : 0;
+    }
+  }
+}
+
 static int on_headers_complete(llhttp_t *p) {
   conn *c = p->data;
+  forwarded(c);
   if (c->url.len == 0) qr_buf_append(&c->url, "/", 1);
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
   if (has_body && c->srv->cbs.spool && spool_open(c, p)) return -1;
@@ -1156,8 +1256,8 @@ static int on_message_complete(llhttp_t *p) {
       .nheaders = c->nheaders,
       .body = c->body,
       .http_minor = p->http_minor,
-      .remote = c->remote,
-      .secure = c->tls != NULL,
+      .remote = c->client,
+      .secure = c->tls != NULL || c->forwarded_https,
       .id = c->id,
       .spooled = c->spool_fd >= 0,
       .spool_fd = c->spool_fd,
@@ -1428,7 +1528,9 @@ static void on_connection(uv_stream_t *server, int status) {
   c->state = ST_IDLE;
   qr_tls_t *tls = s->listener_tls[(uv_tcp_t *)server - s->listeners];
   if (tls) c->tls = qr_tls_conn_new(tls);
-  unsigned per_ip = c->remote[0] ? ip_add(s, c->remote, 1) : 0;
+  c->proxied = trusted(&s->limits, c->remote);
+  snprintf(c->client, sizeof c->client, "%s", c->remote);
+  unsigned per_ip = c->remote[0] && !c->proxied ? ip_add(s, c->remote, 1) : 0;
   if (s->nconns > s->limits.max_connections) {
     send_error(c, 503, "too many connections (limits.max_connections)");
     return;

@@ -9,6 +9,15 @@
 #include "tls.h"
 #include "util.h"
 
+/* An address or a network: 16 bytes (IPv4 as ::ffff:a.b.c.d) and the prefix length on them. */
+typedef struct {
+  unsigned char addr[16];
+  unsigned bits;
+} qr_http_net_t;
+
+/* Reads "ADDRESS" or "ADDRESS/BITS", IPv4 or IPv6: 0, or -1 (out untouched) when it is neither. */
+int qr_http_net_parse(const char *text, qr_http_net_t *out);
+
 typedef struct {
   size_t request_line_max;   /* 8 KiB: a longer request line is 414 */
   size_t header_max;         /* 8 KiB: one header line; larger is 431 */
@@ -26,6 +35,12 @@ typedef struct {
   size_t write_queue_max;    /* 256 KiB of unsent responses on a connection: its pipelined requests wait */
   size_t output_max;         /* 128 MiB of unsent responses in the worker: connections adding more close */
   unsigned upload_timeout_ms; /* 10 min from a spooled request's first byte to its last body byte: 408 */
+  /* Reverse proxies (a CDN, Varnish, a TLS terminator): a request coming through one of these
+   * takes its client address from X-Forwarded-For (the nearest hop not in the list) and
+   * https from X-Forwarded-Proto, and their connections are not counted per address. None by
+   * default: the headers are anyone's to send. Owned by the caller, alive as long as the server. */
+  const qr_http_net_t *trusted_proxies;
+  unsigned ntrusted_proxies;
 } qr_http_limits_t;
 
 /* Hardened-nginx-like defaults. */

@@ -31,6 +31,7 @@ typedef struct {
   hash_job *queue_head, *queue_tail;
   qr_worker_t *worker;
   qr_cache_t *cache;  /* NULL with --no-cache */
+  qr_pg_t *pg;        /* the site's PostgreSQL store, or NULL on SQLite */
   qr_tls_t *tls;      /* NULL without TLS listeners */
   int tick_ref;       /* Lua function for scheduled work, or LUA_NOREF */
   const char *stats_path; /* where `quire cache stats` reads this worker's numbers, or NULL */
@@ -317,6 +318,11 @@ static void render(void *ud, const qr_http_request_t *req, long long data_versio
     lua_pushinteger(L, (lua_Integer)req->spool_len);
     lua_setfield(L, -2, "spool_len");
   }
+  /* Without a page cache an anonymous page over PostgreSQL keeps the page cache's rule all the
+   * same (fresh after the commit plus the notification's delay): no round trip to ask. */
+  char key[1024];
+  if (data_version < 0 && w->pg && !w->cache && qr_worker_cache_key(req, key, sizeof key))
+    data_version = qr_pg_heard_version(w->pg);
   if (data_version >= 0) { /* already read for the cache: the Lua memo need not ask again */
     lua_pushinteger(L, (lua_Integer)data_version);
     lua_setfield(L, -2, "data_version");
@@ -539,6 +545,40 @@ static void fail_ready(int ready_fd, const char *msg) {
   (void)!write(ready_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+#define TRUSTED_PROXIES_MAX 256
+
+/* trusted_proxies = { "ADDRESS[/BITS]", ... } of the options table at 1 into limits: the list
+ * lives in a userdata held in the registry (the returned ref) while the worker runs. */
+static int trusted_proxies(lua_State *L, qr_http_limits_t *limits) {
+  lua_getfield(L, 1, "trusted_proxies");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return LUA_NOREF;
+  }
+  size_t n = lua_rawlen(L, -1);
+  if (n > TRUSTED_PROXIES_MAX) luaL_error(L, "trusted_proxies: at most %d entries", TRUSTED_PROXIES_MAX);
+  qr_http_net_t *nets = lua_newuserdatauv(L, (n ? n : 1) * sizeof *nets, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, -2, (lua_Integer)i + 1);
+    const char *text = lua_tostring(L, -1);
+    if (!text || qr_http_net_parse(text, &nets[i]) != 0)
+      luaL_error(L, "trusted_proxies: '%s' is not an address or a network (ADDRESS or ADDRESS/BITS)", text ? text : "?");
+    lua_pop(L, 1);
+  }
+  limits->trusted_proxies = nets;
+  limits->ntrusted_proxies = (unsigned)n;
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pop(L, 1);
+  return ref;
+}
+
+/* core.net_check(text) -> true when text is an address or a network (ADDRESS or ADDRESS/BITS) */
+static int l_net_check(lua_State *L) {
+  qr_http_net_t net;
+  lua_pushboolean(L, qr_http_net_parse(luaL_checkstring(L, 1), &net) == 0);
+  return 1;
+}
+
 /* core.serve_worker{ fds = {3, 4}, tls_fds = {5}, ready_fd = 6, handler = fn, limits = {...},
  *                    static = { { prefix, dir }, ... }, access_log = "path" | "-" | "stderr" | "off",
  *                    tls = { certificates = {...}, hsts = "max-age=...", redirect_http = bool,
@@ -546,6 +586,7 @@ static void fail_ready(int ready_fd, const char *msg) {
  *                    store = the site's store (for the page cache), cache_bytes = n (0: off),
  *                    upload = { path = "/api/...", dir = "DIR", max = bytes } (bodies spooled to disk),
  *                    edge_tags = bool (Surrogate-Key and Cache-Tag headers),
+ *                    trusted_proxies = { "ADDRESS[/BITS]", ... } (see qr_http_limits_t),
  *                    cache_stats = "DIR/.quire/cache-PID" (written every tick_ms when it changed,
  *                    removed at exit), tick = fn, tick_ms = n }
  * -> exit status. handler(req) (req.id: the server's request id) returns status, headers, body,
@@ -586,6 +627,7 @@ static int l_serve_worker(lua_State *L) {
                                (unsigned)opt_size(L, t, "drain_timeout_ms", 0));
   }
   lua_pop(L, 1);
+  int proxies_ref = trusted_proxies(L, &limits);
   worker_ud w = {.L = L, .hashes_max = hashes_max ? hashes_max : 1, .queue_max = queue_max};
   qr_server_worker_defer(NULL);
   qr_worker_opts_t wo = {.render = render, .ud = &w};
@@ -662,6 +704,7 @@ static int l_serve_worker(lua_State *L) {
   lua_getfield(L, 1, "store");
   qr_pg_t *pg = qr_lua_pg_get(L, -1);
   lua_pop(L, 1);
+  w.pg = pg;
   if ((store || pg) && cache_bytes) {
     w.cache = store ? qr_cache_new(store, cache_bytes) : qr_cache_new_pg(pg, cache_bytes);
     qr_cache_set_grace(w.cache, (long long)stale_grace_ms);
@@ -686,6 +729,7 @@ static int l_serve_worker(lua_State *L) {
   int status = qr_server_worker(listeners, n, ready_fd, &limits, &cbs, tick, tick_ms);
   if (stats_path) unlink(stats_path); /* a worker that is gone has no numbers */
   luaL_unref(L, LUA_REGISTRYINDEX, w.tick_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, proxies_ref);
   qr_log_access_open(NULL, err, sizeof err); /* flushes */
   fflush(stdout);
   qr_worker_free(w.worker);
@@ -760,6 +804,6 @@ void qr_lua_server_open(lua_State *L) {
                                  {"exepath", l_exepath}, {"cpus", l_cpus},
                                  {"tls_check", l_tls_check}, {"listen_check", l_listen_check},
                                  {"fd_write", l_fd_write}, {"request_id", l_request_id}, {"sockname", l_sockname},
-                                 {"cache_control", l_cache_control}, {NULL, NULL}};
+                                 {"cache_control", l_cache_control}, {"net_check", l_net_check}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

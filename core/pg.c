@@ -19,6 +19,8 @@
  * runner MIGRATE_LOCK. Arbitrary constants, "quirewrt" and "quiremig" in ASCII. */
 #define WRITE_LOCK "8176333634236068980"
 #define MIGRATE_LOCK "8176333634235967847"
+/* Every write to the site's tables notifies this channel (db/pg/0027): data_version counts it. */
+#define DATA_CHANNEL "quire_data"
 
 typedef struct cached {
   struct cached *next;
@@ -33,13 +35,16 @@ struct qr_pg_s {
   int ncached, nextname;
   int depth;
   int broken; /* the connection dropped inside a transaction: reset at the outermost rollback */
+  int unguarded; /* statements in a transaction run without their savepoint (qr_pg_guard) */
   long long changes, last_id, total_changes;
   char *serial[MAX_SERIAL];
   int nserial;
   char *snapshot; /* the server snapshot data_version last saw */
-  char listen[QR_PG_CHANNEL_MAX]; /* the channel to LISTEN on again after a reconnect; "" none */
   long long resets;
   long long data_version;
+  int watching;                  /* LISTENs on DATA_CHANNEL since reset number watch_resets */
+  long long watch_resets;
+  long long heard, heard_seen;   /* notifications taken from the connection; as data_version last saw */
   char errmsg[1024];
 };
 
@@ -75,6 +80,11 @@ long long qr_pg_changes(qr_pg_t *p) { return p->changes; }
 long long qr_pg_last_id(qr_pg_t *p) { return p->last_id; }
 long long qr_pg_total_changes(qr_pg_t *p) { return p->total_changes; }
 int qr_pg_depth(qr_pg_t *p) { return p->depth; }
+int qr_pg_guard(qr_pg_t *p, int on) {
+  int was = !p->unguarded;
+  p->unguarded = !on;
+  return was;
+}
 
 static int is_ident(int c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
 
@@ -202,17 +212,9 @@ static int exec_simple(qr_pg_t *p, const char *sql, const char *what) {
 
 /* Settings every connection needs: quoting as qr_pg_translate reads it, no notices on stderr. */
 static int session_setup(qr_pg_t *p) {
-  int rc = exec_simple(p, "SET standard_conforming_strings = on; SET client_min_messages = warning;"
-                          " SET client_encoding = 'UTF8'",
-                       "setting up the PostgreSQL session");
-  if (rc == 0 && p->listen[0]) {
-    char *id = PQescapeIdentifier(p->conn, p->listen, strlen(p->listen));
-    char sql[QR_PG_CHANNEL_MAX * 2 + 16];
-    snprintf(sql, sizeof sql, "LISTEN %s", id ? id : "\"\"");
-    PQfreemem(id);
-    rc = exec_simple(p, sql, "LISTEN");
-  }
-  return rc;
+  return exec_simple(p, "SET standard_conforming_strings = on; SET client_min_messages = warning;"
+                        " SET client_encoding = 'UTF8'",
+                     "setting up the PostgreSQL session");
 }
 
 /* After a lost connection: a new one, set up as the first was; its prepared statements are gone. */
@@ -224,13 +226,6 @@ static int reconnect(qr_pg_t *p) {
   return session_setup(p);
 }
 
-int qr_pg_listen(qr_pg_t *p, const char *channel) {
-  if (strlen(channel) >= sizeof p->listen) return fail(p, QR_EINVAL, "channel name longer than 63 bytes");
-  snprintf(p->listen, sizeof p->listen, "%s", channel);
-  return session_setup(p);
-}
-
-long long qr_pg_resets(qr_pg_t *p) { return p->resets; }
 
 /* Tables whose id comes from a sequence: their INSERTs report the new id. */
 static int load_serial(qr_pg_t *p) {
@@ -291,6 +286,60 @@ static int untyped_null(PGresult *r, int nparams, Oid *types) {
   return 1;
 }
 
+/* The next result of a pipeline, the rest of that query's results (none are expected) dropped.
+ * NULL when the connection failed. */
+static PGresult *pipeline_result(PGconn *conn) {
+  PGresult *r = PQgetResult(conn), *more;
+  if (r && PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+    while ((more = PQgetResult(conn)) != NULL) PQclear(more);
+  return r;
+}
+
+/* Runs a prepared statement (name) or, without one, sql. Inside a transaction a failed statement
+ * would abort all of it, where SQLite undoes only that statement and lets the caller go on
+ * (quire.store.query in a plugin's hook, a script catching a failed save in its trial run):
+ * a savepoint around each statement does the same. SAVEPOINT, the statement and RELEASE go in
+ * one pipeline, so a statement costs no extra round trip; one that fails costs one more (the
+ * ROLLBACK TO). The server makes a subtransaction per statement: a few microseconds, and a
+ * transaction id for each one that writes (beyond 64 in one transaction, other sessions'
+ * snapshots check pg_subtrans for it while it runs). */
+static PGresult *exec_statement(qr_pg_t *p, const char *name, const char *sql, int nparams, const Oid *types,
+                                const char *const *values) {
+  if (p->depth == 0 || p->unguarded || !PQenterPipelineMode(p->conn)) {
+    if (name) return PQexecPrepared(p->conn, name, nparams, values, NULL, NULL, 0);
+    return PQexecParams(p->conn, sql, nparams, types, values, NULL, NULL, 0);
+  }
+  int sent = PQsendQueryParams(p->conn, "SAVEPOINT qr_stmt", 0, NULL, NULL, NULL, NULL, 0) &&
+             (name ? PQsendQueryPrepared(p->conn, name, nparams, values, NULL, NULL, 0)
+                   : PQsendQueryParams(p->conn, sql, nparams, types, values, NULL, NULL, 0)) &&
+             PQsendQueryParams(p->conn, "RELEASE qr_stmt", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(p->conn);
+  PGresult *sp = sent ? pipeline_result(p->conn) : NULL;
+  PGresult *r = sp ? pipeline_result(p->conn) : NULL;
+  PGresult *rel = r ? pipeline_result(p->conn) : NULL;
+  PGresult *sync = rel ? pipeline_result(p->conn) : NULL;
+  int synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  PQclear(rel);
+  if (!synced && PQstatus(p->conn) == CONNECTION_OK) /* not expected: what is left, then the sync */
+    for (int i = 0; i < 16 && (sync = PQgetResult(p->conn)) != NULL; i++) {
+      int done = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+      PQclear(sync);
+      if (done) break;
+    }
+  PQexitPipelineMode(p->conn);
+  if (sp && PQresultStatus(sp) != PGRES_COMMAND_OK) { /* the transaction had already failed: say why */
+    PQclear(r);
+    return sp;
+  }
+  PQclear(sp);
+  int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && PQstatus(p->conn) == CONNECTION_OK) {
+    PGresult *back = PQexec(p->conn, "ROLLBACK TO SAVEPOINT qr_stmt; RELEASE qr_stmt");
+    PQclear(back);
+  }
+  return r;
+}
+
 static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id,
                           int *returning) {
   char sig_small[64], *key;
@@ -314,7 +363,7 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
   while (c && strcmp(c->key, key)) c = c->next;
   if (c) {
     *returning = c->returning;
-    r = PQexecPrepared(p->conn, c->name, nparams, values, NULL, NULL, 0);
+    r = exec_statement(p, c->name, NULL, nparams, types, values);
     goto done;
   }
   int n = 0;
@@ -364,12 +413,12 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
     c->next = p->buckets[h];
     p->buckets[h] = c;
     p->ncached++;
-    r = PQexecPrepared(p->conn, c->name, nparams, values, NULL, NULL, 0);
+    r = exec_statement(p, c->name, NULL, nparams, types, values);
   } else {
-    r = PQexecParams(p->conn, tsql, nparams, types, values, NULL, NULL, 0);
+    r = exec_statement(p, NULL, tsql, nparams, types, values);
     while (untyped_null(r, nparams, types)) {
       PQclear(r);
-      r = PQexecParams(p->conn, tsql, nparams, types, values, NULL, NULL, 0);
+      r = exec_statement(p, NULL, tsql, nparams, types, values);
     }
   }
   free(tsql);
@@ -380,11 +429,18 @@ done:
   return r;
 }
 
+/* Notifications libpq has read (with results, or by PQconsumeInput) are counted and freed, so a
+ * watching connection that runs many writes of its own holds none of them in memory. */
+static void drain(qr_pg_t *p) {
+  for (PGnotify *n; (n = PQnotifies(p->conn)); PQfreemem(n)) p->heard++;
+}
+
 PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id) {
   for (int attempt = 0;; attempt++) {
     int returning = 0;
     p->errmsg[0] = 0;
     PGresult *r = run_once(p, sql, nparams, params, want_id, &returning);
+    if (p->watching) drain(p);
     int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
       /* Rows written, as SQLite counts changes (libpq counts a SELECT's rows too). */
@@ -394,6 +450,11 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
       p->changes = wrote && *t ? atoll(t) : 0;
       p->total_changes += p->changes;
       if (returning && PQntuples(r) > 0) p->last_id = atoll(PQgetvalue(r, PQntuples(r) - 1, 0));
+      /* a table made or changed here (a plugin's, a spec's) may have sequence ids from now on */
+      if ((!strcmp(cmd, "CREATE TABLE") || !strcmp(cmd, "ALTER TABLE")) && load_serial(p)) {
+        PQclear(r);
+        return NULL;
+      }
       return r;
     }
     if (!r && p->errmsg[0]) return NULL; /* our own error (placeholders) */
@@ -468,6 +529,7 @@ int qr_pg_rollback(qr_pg_t *p) {
   return exec_simple(p, sql, "rollback");
 }
 
+/* Asks the server: its snapshot moves when any transaction that wrote ends. */
 long long qr_pg_data_version(qr_pg_t *p) {
   PGresult *r = qr_pg_query(p, "SELECT pg_current_snapshot()::text", 0, NULL, 0);
   if (!r) return -1;
@@ -479,6 +541,38 @@ long long qr_pg_data_version(qr_pg_t *p) {
   }
   PQclear(r);
   return p->data_version;
+}
+
+/* LISTEN on DATA_CHANNEL (on a new connection when the old one was lost): every commit that
+ * wrote, from now on, is heard. What committed before is covered by the version moving here. */
+static int watch(qr_pg_t *p) {
+  int rc = PQstatus(p->conn) == CONNECTION_BAD ? QR_EIO : exec_simple(p, "LISTEN " DATA_CHANNEL, "LISTEN");
+  if (rc && PQstatus(p->conn) == CONNECTION_BAD)
+    rc = reconnect(p) ? result_fail(p, NULL, "PostgreSQL is unreachable") : exec_simple(p, "LISTEN " DATA_CHANNEL, "LISTEN");
+  if (rc) return rc;
+  p->watching = 1;
+  p->watch_resets = p->resets;
+  drain(p);
+  p->heard_seen = p->heard;
+  p->data_version++;
+  return 0;
+}
+
+long long qr_pg_heard_version(qr_pg_t *p) {
+  if (p->watching && p->resets == p->watch_resets) {
+    /* Reads what the socket holds, without waiting: no round trip. */
+    if (PQconsumeInput(p->conn)) {
+      drain(p);
+      if (p->heard != p->heard_seen) {
+        p->heard_seen = p->heard;
+        p->data_version++;
+      }
+      return p->data_version;
+    }
+    p->watching = 0; /* the connection was lost: notifications sent meanwhile are too */
+  }
+  if (p->depth > 0) return qr_pg_data_version(p); /* a LISTEN would wait for the commit */
+  return watch(p) ? -1 : p->data_version;
 }
 
 static int migration_number(const char *name) { return atoi(name); }
@@ -602,6 +696,7 @@ int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload
   if (!PQconsumeInput(p->conn)) return fail(p, QR_EIO, "reading notifications: %s", PQerrorMessage(p->conn));
   PGnotify *note = PQnotifies(p->conn);
   if (!note) return 0;
+  p->heard++;
   snprintf(channel, QR_PG_CHANNEL_MAX, "%s", note->relname);
   snprintf(payload, QR_PG_PAYLOAD_MAX, "%s", note->extra);
   PQfreemem(note);
@@ -627,6 +722,52 @@ static long long count_of(qr_pg_t *p, const char *sql) {
   return n;
 }
 
+/* The rows that break a constraint PostgreSQL did not check for them: rows whose parent is
+ * missing (foreign keys, which a restore with triggers disabled or session_replication_role =
+ * replica skips) and rows failing a CHECK or foreign key added NOT VALID. The catalog writes one
+ * counting query per constraint (SQLite's pragma_foreign_key_check); returns the problems
+ * reported, or a QR_E* code. */
+static int check_rows(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
+  PGresult *r = qr_pg_query(
+      p,
+      "SELECT string_agg(q, ' UNION ALL ' ORDER BY name) FROM ("
+      " SELECT c.conname AS name, format('SELECT %L AS tbl, count(*) AS n, %L AS why FROM %I x WHERE %s AND NOT EXISTS"
+      "  (SELECT 1 FROM %I p WHERE %s)', cl.relname, format('reference a missing row of %s (%s)', pcl.relname, c.conname),"
+      "  cl.relname,"
+      "  (SELECT string_agg(format('x.%I IS NOT NULL', a.attname), ' AND ') FROM unnest(c.conkey) k(n)"
+      "   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n), pcl.relname,"
+      "  (SELECT string_agg(format('p.%I = x.%I', pa.attname, a.attname), ' AND ') FROM unnest(c.confkey, c.conkey) k(pn, n)"
+      "   JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pn"
+      "   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n)) AS q"
+      " FROM pg_constraint c JOIN pg_namespace s ON s.oid = c.connamespace JOIN pg_class cl ON cl.oid = c.conrelid"
+      " JOIN pg_class pcl ON pcl.oid = c.confrelid WHERE s.nspname = current_schema() AND c.contype = 'f'"
+      " UNION ALL"
+      " SELECT c.conname, format('SELECT %L, count(*), %L FROM %I WHERE NOT coalesce((%s), true)', cl.relname,"
+      "  format('fail the check %s', c.conname), cl.relname, pg_get_expr(c.conbin, c.conrelid))"
+      " FROM pg_constraint c JOIN pg_namespace s ON s.oid = c.connamespace JOIN pg_class cl ON cl.oid = c.conrelid"
+      " WHERE s.nspname = current_schema() AND c.contype = 'c' AND NOT c.convalidated) q",
+      0, NULL, 0);
+  if (!r) return QR_EDB;
+  char *sql = PQntuples(r) && !PQgetisnull(r, 0, 0) ? qr_xstrdup(PQgetvalue(r, 0, 0)) : NULL;
+  PQclear(r);
+  if (!sql) return 0;
+  size_t len = strlen(sql) + 64;
+  char *wrap = qr_xmalloc(len);
+  snprintf(wrap, len, "SELECT tbl, n, why FROM (%s) c WHERE n > 0", sql);
+  free(sql);
+  r = qr_pg_query(p, wrap, 0, NULL, 0);
+  free(wrap);
+  if (!r) return QR_EDB;
+  int problems = PQntuples(r);
+  for (int i = 0; i < problems; i++) {
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s: %s rows %s", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+    cb(ud, "constraints", detail);
+  }
+  PQclear(r);
+  return problems;
+}
+
 int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
   int problems = 0, applied, known, rc;
   char detail[256];
@@ -644,6 +785,8 @@ int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
     cb(ud, "constraints", detail);
     problems++;
   }
+  if ((rc = check_rows(p, cb, ud)) < 0) return rc;
+  problems += rc;
   n = count_of(p, "SELECT count(*) FROM entries e LEFT JOIN entries_search s ON s.id = e.id"
                   " WHERE s.doc IS DISTINCT FROM quire_entry_doc(e.title, e.fields, e.body)");
   if (n < 0) return QR_EDB;

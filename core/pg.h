@@ -55,32 +55,40 @@ int qr_pg_begin(qr_pg_t *p);
 int qr_pg_commit(qr_pg_t *p);
 int qr_pg_rollback(qr_pg_t *p);
 int qr_pg_depth(qr_pg_t *p);
+/* Whether statements inside a transaction get a savepoint each (on by default), so that one
+ * that fails is undone alone and the transaction goes on, as in SQLite; off where the caller
+ * rolls its level back after any failure anyway (quire.store_sql.pcall_unguarded). Returns the
+ * previous setting. */
+int qr_pg_guard(qr_pg_t *p, int on);
 
-/* A number that moves when a transaction commits anywhere in the database (it follows the
- * server's snapshot: one round trip). -1 on error. */
+/* A number that moves when a transaction that wrote commits anywhere in the database, as
+ * SQLite's PRAGMA data_version (it follows the server's snapshot: one round trip). -1 on error,
+ * with qr_pg_errmsg set. */
 long long qr_pg_data_version(qr_pg_t *p);
+/* The same number, moved as far as notifications tell: the first call LISTENs on quire_data,
+ * which every statement that writes notifies when its transaction commits (db/pg/0027); later
+ * calls only read what the socket holds (no round trip). So a commit is seen once its
+ * notification arrived: for the page cache and anonymous pages, whose rule is "fresh after the
+ * commit plus the notification's delay". A reconnect moves it too (notifications sent meanwhile
+ * are lost). -1 on error, with qr_pg_errmsg set. */
+long long qr_pg_heard_version(qr_pg_t *p);
 
 /* The next notification (LISTEN) received, without waiting: reads what the socket holds and
  * copies the oldest one's channel and payload (PostgreSQL bounds both: 63 and 7999 bytes) into
- * the caller's buffers. Returns 1, 0 when there is none, or QR_EIO when the connection is lost
- * (the caller reconnects and catches up from the last version it saw). */
+ * the caller's buffers. Returns 1, 0 when there is none, or QR_EIO when the connection is lost.
+ * Once qr_pg_heard_version has been asked, statements drop the notifications they read (only
+ * counted). */
 #define QR_PG_CHANNEL_MAX 64
 #define QR_PG_PAYLOAD_MAX 8000
 int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]);
-/* LISTENs on channel (at most 63 bytes), now and again after every reconnect. 0 or QR_E*. */
-int qr_pg_listen(qr_pg_t *p, const char *channel);
-/* How many times the connection was re-established: notifications sent meanwhile were lost,
- * so a listener catches up from its log when this moves. */
-long long qr_pg_resets(qr_pg_t *p);
-
 /* Waits up to timeout_ms for the socket to have something to read (a notification); 1 when
  * it has, 0 on timeout, QR_EIO on error. */
 int qr_pg_wait(qr_pg_t *p, int timeout_ms);
 /* The connection's socket, to wait on for notifications in an event loop; -1 when closed. */
 int qr_pg_socket(qr_pg_t *p);
 
-/* Store checks for `quire check`: schema version, constraints left unvalidated, and the search
- * index against the entries. Each problem goes to cb; returns their number or a QR_E* code. */
+/* Store checks for `quire check`: schema version, constraints left unvalidated and the rows
+ * breaking a foreign key or an unvalidated CHECK, and the search index against the entries. Each problem goes to cb; returns their number or a QR_E* code. */
 typedef void (*qr_pg_report_cb)(void *ud, const char *what, const char *detail);
 int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud);
 

@@ -14,7 +14,6 @@ import http.client
 import os
 import re
 import signal
-import sqlite3
 import statistics
 import struct
 import subprocess
@@ -126,7 +125,7 @@ st, r, _ = request("GET", "/admin/login?next=//evil.example/x", cookie=ann)
 check("next never leaves /admin", st == 303 and r.getheader("Location") == "/admin", r.getheader("Location"))
 
 # --- the database holds only a hash of the token
-db = sqlite3.connect(os.path.join(site, "quire.db"))
+db = harness.db(site)
 rows = db.execute("SELECT id FROM sessions").fetchall()
 check("token not stored", rows and all(row[0] != ann for row in rows))
 

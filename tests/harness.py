@@ -17,8 +17,16 @@ A test script (run by ctest as `python3 tests/X.py QUIRE SRC ...`) uses it like 
 Whatever way the script ends (finish, an uncaught exception, sys.exit), the servers and the
 processes in `procs` are stopped and the work folder is removed; KEEP=1 in the environment keeps
 the folder and prints where it is.
+
+The same test runs against PostgreSQL when QUIRE_TEST_PG_URL names a database on a PostgreSQL
+server whose role may create databases (tests/pg_http_test.sh): every `quire("init", ...)` then
+gives the new site a fresh database of its own on that server (`quire init --database URL`, so
+a `--demo` site seeds its content there), dropped at exit. A test reads and writes a site's data
+through `db(site)` (an sqlite3-like connection to whichever store the site is on), never by
+opening quire.db itself.
 """
 import atexit
+import json
 import os
 import re
 import shutil
@@ -81,7 +89,10 @@ def fail(what, detail=""):
 def quire(*args, ok=True, stdin=None, timeout=300):
     """Run `quire ARGS` and return the CompletedProcess (text stdout and stderr). With ok (the
     default) a non-zero exit is a failure that ends the test, naming the command and its output;
-    ok=False leaves the exit status to the caller. stdin: text for its standard input."""
+    ok=False leaves the exit status to the caller. stdin: text for its standard input.
+    In PostgreSQL mode `quire init` gets `--database` with a fresh database."""
+    if PG_URL and args and args[0] == "init" and "--database" not in args:
+        args = (*args, "--database", new_database())
     r = subprocess.run([QUIRE, *args], capture_output=True, text=True, input=stdin, timeout=timeout)
     if ok and r.returncode != 0:
         fail(f"quire {' '.join(args)} exited {r.returncode}", r.stdout + r.stderr)
@@ -140,9 +151,131 @@ def _stop(p):
             p.wait()
 
 
+# PostgreSQL mode (see the module's comment): the server's URL, psql, the databases made.
+PG_URL = os.environ.get("QUIRE_TEST_PG_URL") or None
+PSQL = os.path.join(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"), "psql")
+pg_databases = []
+
+
+def _psql(url, sql):
+    """Runs sql on the database at url with psql; returns its unaligned output (rows by \\n,
+    fields by \\x1f). A failure ends the test, naming the statement."""
+    r = subprocess.run([PSQL, "-d", url, "-X", "-qAt", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        fail(f"psql: {sql[:200]}", r.stderr)
+    return r.stdout
+
+
+def _url_with_db(url, name):
+    """url with its database (the path) replaced by name; the query string is kept."""
+    m = re.match(r"^([a-z]+://[^/?]*)(/[^?]*)?(\?.*)?$", url)
+    if not m:
+        fail("QUIRE_TEST_PG_URL", f"not a postgresql:// URL: {url}")
+    return m.group(1) + "/" + name + (m.group(3) or "")
+
+
+def new_database():
+    """A fresh empty database on the PostgreSQL server of QUIRE_TEST_PG_URL, owned by its role;
+    returns its URL. Dropped at exit (unless KEEP)."""
+    name = re.sub(r"[^a-z0-9_]", "_", f"t_{NAME}_{os.getpid()}_{len(pg_databases) + 1}".lower())[:63]
+    _psql(PG_URL, f'CREATE DATABASE "{name}"')
+    pg_databases.append(name)
+    return _url_with_db(PG_URL, name)
+
+
+def _site_database(site):
+    """The site's database as site.lua names it: ("pg", URL) or ("sqlite", path)."""
+    url = None
+    with open(os.path.join(site, "site.lua")) as f:
+        for line in f:  # a later assignment wins, as in Lua
+            m = re.match(r'^\s*database\s*=\s*"([^"]*)"', line)
+            if m:
+                url = m.group(1)
+    if url and re.match(r"^postgres(ql)?://", url):
+        return "pg", url
+    return "sqlite", os.path.join(site, url or "quire.db")
+
+
+def _literal(v):
+    """v as an SQL literal (the test's own values, for psql, which binds no parameters)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+class _Rows:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchall(self):
+        return self.rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+
+class _PgConnection:
+    """The part of sqlite3's connection the tests use (execute -> fetchone/fetchall, commit,
+    close, `with`), on PostgreSQL through psql: each statement commits on its own; "?"
+    parameters are written into the statement as literals; rows come back as tuples of JSON
+    types (integers as int, text as str, NULL as None)."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def execute(self, sql, params=()):
+        params = list(params)
+        def sub(m):
+            if m.group(0) != "?":
+                return m.group(0)
+            if not params:
+                raise ValueError(f"too few parameters for {sql}")
+            return _literal(params.pop(0))
+        # "?" outside quoted strings only
+        sql = re.sub(r"'(?:[^']|'')*'|\?", sub, sql)
+        if params:
+            raise ValueError(f"too many parameters for {sql}")
+        if not re.match(r"(?is)^\s*(select|with|values)\b", sql):
+            _psql(self.url, sql)
+            return _Rows([])
+        out = _psql(self.url, f"SELECT coalesce(json_agg(q), '[]') FROM ({sql}) q")
+        # each row an object of its columns in order (kept as pairs: two columns may share a name)
+        return _Rows(json.loads(out, object_pairs_hook=lambda pairs: tuple(v for _, v in pairs)))
+
+    def commit(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def db(site):
+    """A connection to the site's store: sqlite3's on quire.db, or the PostgreSQL one above."""
+    kind, where = _site_database(site)
+    if kind == "pg":
+        return _PgConnection(where)
+    import sqlite3
+    return sqlite3.connect(where)
+
+
 def _cleanup():
     for p in procs:
         _stop(p)
+    if pg_databases and not os.environ.get("KEEP"):
+        for name in pg_databases:
+            subprocess.run([PSQL, "-d", PG_URL, "-X", "-qAt", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                           capture_output=True, timeout=60)
     if os.environ.get("KEEP"):
         print(f"kept {WORK}", file=sys.stderr)
     else:

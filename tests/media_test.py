@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -60,7 +59,7 @@ def tmpfiles():
 
 
 def db():
-    return sqlite3.connect(os.path.join(site, "quire.db"))
+    return harness.db(site)
 
 
 r = quire("init", site)

@@ -19,15 +19,16 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 QUIRE, SRC = sys.argv[1], sys.argv[2]
 if not shutil.which("vips"):
@@ -46,7 +47,7 @@ def check(what, cond, detail=""):
         print(f"FAIL: {what} {str(detail)[:600]}", file=sys.stderr)
 
 
-work = tempfile.mkdtemp(prefix="quire-upload-")
+work = harness.begin("upload", QUIRE, SRC)  # (on PostgreSQL too: harness.py)
 site = os.path.join(work, "site")
 img = os.path.join(work, "img")
 os.mkdir(img)
@@ -77,7 +78,7 @@ def vips(*args):
 
 
 # --- the site: small limits so that they are easy to reach
-quire("init", site)
+harness.quire("init", site)
 with open(os.path.join(site, "site.lua"), "a") as f:
     f.write('\nplugins = { "theme", "article" }\napi = { admin_rate = 100000 }\n'
             "limits = { upload_request = 48 * 1024 * 1024, upload_file = 40 * 1024 * 1024, upload_files = 3,\n"
@@ -227,7 +228,7 @@ def media_files():
 
 
 def rows():
-    with sqlite3.connect(os.path.join(site, "quire.db")) as c:
+    with harness.db(site) as c:
         return c.execute("SELECT count(*) FROM media").fetchone()[0]
 
 
@@ -277,7 +278,7 @@ def avif_done():
     avif, todo = [], -1
     for _ in range(60):
         avif = glob.glob(os.path.join(site, "media", "**", "*.avif"), recursive=True)
-        with sqlite3.connect(os.path.join(site, "quire.db")) as c:
+        with harness.db(site) as c:
             todo = c.execute("SELECT count(*) FROM media WHERE hash IS NOT NULL AND (avif IS NULL OR avif = -1)").fetchone()[0]
         if avif and todo == 0:
             break
@@ -406,7 +407,7 @@ except urllib.error.HTTPError as e:
 loc = hd.get("Location") or ""
 check("a plain HTML form (csrf_token field, redirect): 303 to the page with the new id", st == 303
       and re.fullmatch(r"/admin/media\?x=1&media=\d+", loc), (st, loc))
-with sqlite3.connect(os.path.join(site, "quire.db")) as c:
+with harness.db(site) as c:
     who = c.execute("SELECT uploaded_by, alt FROM media WHERE title = 'grey'").fetchone()
 check("the session's user is the uploader", who == ("maren", "Grey"), who)
 

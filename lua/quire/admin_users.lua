@@ -132,9 +132,14 @@ function M.mount(admin)
     local subject, action, actor = filter(q.subject), filter(q.action), filter(q.actor)
     local before = math.tointeger(tonumber(q.before or ""))
     -- Keyset pages: newest first; the next page starts below the last id shown.
+    -- Only the filters given (a parameter's type is then always known to the store).
+    local where, args = {}, {}
+    for _, f in ipairs { { "subject = ?", subject }, { "action = ?", action }, { "actor = ?", actor }, { "id < ?", before } } do
+      if f[2] ~= nil then where[#where + 1], args[#args + 1] = f[1], f[2] end
+    end
+    args[#args + 1] = M.AUDIT_PAGE + 1
     local rows = db:rows("SELECT id, at, actor, action, subject, detail FROM audit_log"
-      .. " WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR actor = ?3)"
-      .. " AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5", subject, action, actor, before, M.AUDIT_PAGE + 1)
+      .. (#where > 0 and " WHERE " .. table.concat(where, " AND ") or "") .. " ORDER BY id DESC LIMIT ?", table.unpack(args))
     local older = false
     if #rows > M.AUDIT_PAGE then
       rows[#rows] = nil

@@ -108,9 +108,10 @@ function M.new(quire, site)
     local now = os.time()
     local window = now // 60
     local count = site.transaction(function()
-      local n = db:value("INSERT INTO api_rate (who, window, count) VALUES (?, ?, 1)"
-        .. " ON CONFLICT (who, window) DO UPDATE SET count = count + 1 RETURNING count", who, window)
-      if n == 1 then db:exec("DELETE FROM api_rate WHERE who = ? AND window < ?", who, window) end
+      -- "window" quoted: a reserved word in PostgreSQL (SQLite takes the quotes too).
+      local n = db:value('INSERT INTO api_rate (who, "window", count) VALUES (?, ?, 1)'
+        .. ' ON CONFLICT (who, "window") DO UPDATE SET count = api_rate.count + 1 RETURNING count', who, window)
+      if n == 1 then db:exec('DELETE FROM api_rate WHERE who = ? AND "window" < ?', who, window) end
       return n
     end)
     if count > settings.admin_rate then

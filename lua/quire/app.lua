@@ -137,7 +137,7 @@ function Response:redirect(url, status)
 end
 
 local REASONS = { [400] = "Bad Request", [403] = "Forbidden", [404] = "Not Found", [405] = "Method Not Allowed",
-  [500] = "Internal Server Error" }
+  [500] = "Internal Server Error", [503] = "Service Unavailable" }
 
 -- Browsers ask for text/html; API clients, feed readers and curl get plain text.
 local function wants_html(req)
@@ -172,6 +172,35 @@ function Response:error(status)
   end
   self.headers["content-type"] = "text/plain; charset=utf-8"
   self.parts[1] = status == 500 and ("%s (request id %s)"):format(reason, id) or reason
+end
+
+-- Whether an error says the store cannot be reached now (PostgreSQL down, restarting, or cut
+-- off): the messages of core/pg.c for a lost or refused connection, and the SQLSTATEs of a
+-- broken connection (08), a shutdown or start-up (57P01-57P03) and a full server (53300).
+-- A request that meets one is answered 503, not 500: it is the store's state, not a bug.
+local UNAVAILABLE = { "connection to PostgreSQL was lost", "PostgreSQL is unreachable", "cannot connect to PostgreSQL",
+  "%[SQLSTATE 08%w%w%w%]", "%[SQLSTATE 57P0[123]%]", "%[SQLSTATE 53300%]" }
+function M.store_unavailable(e)
+  local text = tostring(type(e) == "table" and e.text or e)
+  for _, pat in ipairs(UNAVAILABLE) do
+    if text:find(pat) then return true end
+  end
+  return false
+end
+
+-- The database cannot be reached (M.store_unavailable): 503 with Retry-After, saying so
+-- (JSON under /api/), never cached. A write met by it may not have been saved: the client
+-- retries it (with an Idempotency-Key the Admin API makes that safe).
+local UNAVAILABLE_TEXT = "the database cannot be reached just now; a change sent with this request may not have been saved: try again in a few seconds"
+local function unavailable(res, target)
+  res:error(503)
+  res.headers["retry-after"] = "5"
+  if target:match("^/api/") then
+    res.headers["content-type"] = "application/json; charset=utf-8"
+    res.parts = { require("quire.json").encode({ error = { status = 503, code = "store_unavailable", message = UNAVAILABLE_TEXT } }) }
+  elseif res.headers["content-type"]:find("text/plain", 1, true) then
+    res.parts = { "Service Unavailable: " .. UNAVAILABLE_TEXT .. "\n" }
+  end
 end
 
 function M.new(quire, site)
@@ -316,7 +345,11 @@ function M.new(quire, site)
         io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, req.method, target, tostring(result)))
         local cookies = res.headers["set-cookie"]
         res = setmetatable({ status = 500, headers = { ["set-cookie"] = cookies }, parts = {}, quire = quire, site = site, req = req }, Response)
-        res:error(500)
+        if M.store_unavailable(result) then
+          unavailable(res, target)
+        else
+          res:error(500)
+        end
       elseif type(result) == "string" then
         res:write(result)
         res.headers["content-type"] = res.headers["content-type"] or "text/html; charset=utf-8"
@@ -351,7 +384,20 @@ function M.new(quire, site)
 
   local answer = app.request
   function app.request(method, target, opts)
-    local r = answer(method, target, opts)
+    -- The store unreachable outside the handler's own protection (the memo's check, a redirect
+    -- or session lookup): 503 as inside it, not the server's bare 500.
+    local ok, r = pcall(answer, method, target, opts)
+    if not ok then
+      if not M.store_unavailable(r) then error(r, 0) end
+      site.collecting = nil
+      site.memo.unsync()
+      local id = (opts and opts.id) or core.request_id()
+      io.stderr:write(("quire: request %s %s %s failed: %s\n"):format(id, method, target, tostring(r)))
+      local res = setmetatable({ status = 503, headers = {}, parts = {}, quire = quire, site = site,
+        req = { id = id, headers = {}, path = target } }, Response)
+      unavailable(res, target)
+      r = { status = 503, headers = res.headers, body = table.concat(res.parts), tags = "", private = true, id = id }
+    end
     local h = r.headers or {}
     r.headers = h
     for k, v in pairs(M.SECURITY_HEADERS) do if h[k] == nil then h[k] = v end end

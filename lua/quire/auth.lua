@@ -240,10 +240,10 @@ local function limited(site, keys)
   local over = false
   site.transaction(function()
     for _, k in ipairs(keys) do
-      local n = site.db:value("INSERT INTO login_attempts (who, window, count) VALUES (?, ?, 1)"
-        .. " ON CONFLICT (who, window) DO UPDATE SET count = count + 1 RETURNING count", k[1], window)
+      local n = site.db:value("INSERT INTO login_attempts (who, \"window\", count) VALUES (?, ?, 1)"
+        .. " ON CONFLICT (who, \"window\") DO UPDATE SET count = login_attempts.count + 1 RETURNING count", k[1], window)
       -- A key's first attempt in a window clears every older window: the table holds one window.
-      if n == 1 then site.db:exec("DELETE FROM login_attempts WHERE window < ?", window) end
+      if n == 1 then site.db:exec("DELETE FROM login_attempts WHERE \"window\" < ?", window) end
       if n > k[2] then over = true end
     end
   end)

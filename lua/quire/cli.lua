@@ -60,10 +60,14 @@ The site folder defaults to $QUIRE_SITE, else the current directory.
 
 local HELP = {
   init = [[
-usage: quire init DIR [--name NAME] [--demo]
+usage: quire init DIR [--name NAME] [--demo] [--database URL]
 
 Creates DIR/site.lua (settings, with the optional ones commented), DIR/quire.db (migrated),
 DIR/plugins/ and DIR/.gitignore (runtime files). Refuses to overwrite an existing site.
+
+  --database URL  put the site on PostgreSQL (postgresql://user@host:5432/dbname): site.lua
+           names it and its tables are made there instead of quire.db; the database must
+           exist and hold no site yet (with --demo, the demo content goes there too).
 
   --demo   make the demo news site instead: every bundled plugin of the news site enabled
            (theme, article, opinion, comments, share, prevnext, related, sponsor, feeds,
@@ -259,12 +263,12 @@ end
 local commands = {}
 
 function commands.init(argv)
-  local opts, pos = parse("init", argv, 2, { name = "value", demo = "flag" })
+  local opts, pos = parse("init", argv, 2, { name = "value", demo = "flag", database = "value" })
   if not opts then return fail(2, "%s", pos) end
   if opts.help then print(HELP.init) return 0 end
   if #pos ~= 1 then return fail(2, "init takes one folder (see quire init --help)") end
   local dir = pos[1]
-  local ok, err = require("quire").init(dir, opts.name or (opts.demo and "The Mereland Courier" or nil))
+  local ok, err = require("quire").init(dir, opts.name or (opts.demo and "The Mereland Courier" or nil), opts.database)
   if not ok then return fail(1, "%s", err) end
   if not opts.demo then
     print(("Created site in %s: edit %s/site.lua, then add content with `quire run --site %s SCRIPT.lua`."):format(dir, dir, dir))
@@ -514,7 +518,7 @@ function commands.__worker(argv)
   if core.stat(public) == "dir" then static[#static + 1] = { "/", public } end
   local app = quire.app
   local jobs = require "quire.jobs"
-  local owner = ("worker-%d"):format(core.getpid())
+  local owner, lease_s = jobs.owner("worker"), jobs.lease_seconds(cfg.limits)
   local all_jobs = jobs.all(quire)
   jobs.sync(quire._db, all_jobs)
   local run = runtime_dir(site_dir(opts))
@@ -528,6 +532,7 @@ function commands.__worker(argv)
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
     access_log = cfg.access_log_path,
     store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes, edge_tags = cfg.edge_tags,
+    trusted_proxies = cfg.trusted_proxies,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),
     upload = require("quire.media").upload_spool(cfg), -- uploads stream to disk (quire.media)
     handler = function(req)
@@ -560,7 +565,7 @@ function commands.__worker(argv)
       end
       jobs.publish_scheduled(quire)
       quire.media.avif_step() -- AVIF copies of new images, one at a time for the site (quire.media)
-      local _, failures = jobs.run_due(quire._db, all_jobs, owner)
+      local _, failures = jobs.run_due(quire._db, all_jobs, owner, lease_s)
       for _, f in ipairs(failures) do
         io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
       end
@@ -940,7 +945,7 @@ function commands.jobs(argv)
     return 0
   end
   local published = jobs.publish_scheduled(quire)
-  local ran, failures = jobs.run_due(db, all_jobs, ("cli-%d"):format(core.getpid()))
+  local ran, failures = jobs.run_due(db, all_jobs, jobs.owner("cli"))
   for _, f in ipairs(failures) do
     io.stderr:write(("quire: job %s failed%s: %s\n"):format(f.name, f.parked and " and is parked" or "", f.error))
   end

@@ -3,6 +3,7 @@
 local errors = require "quire.errors"
 local types = require "quire.types"
 local time = require "quire.time"
+local store_sql = require "quire.store_sql"
 
 local M = {}
 
@@ -116,7 +117,8 @@ function M.new(site)
   -- as "hold first-time commenters"). Says nothing else about the address.
   function api.approved_before(email)
     if type(email) ~= "string" then return false end
-    return db:row("SELECT 1 AS x FROM comments WHERE author_email = ? COLLATE NOCASE AND status = 'approved' LIMIT 1", email) ~= nil
+    return db:row("SELECT 1 AS x FROM comments WHERE " .. store_sql.equals_nocase("author_email") .. " AND status = 'approved' LIMIT 1",
+      email) ~= nil
   end
 
   function api.count(entry_id, status)

@@ -1,4 +1,5 @@
 -- site.lua: plain Lua run in a small environment; assignments become the site's settings.
+local core = require "quire.core"
 local M = {}
 
 M.defaults = {
@@ -9,11 +10,13 @@ M.defaults = {
   listen = { "127.0.0.1:8080" },
   workers = 0, -- 0: one worker per CPU core
   database = "quire.db",
+  media_dir = "media", -- the media library's files, relative to the site; one shared folder for several nodes
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
   purgers = {}, -- edge caches that writes purge by tag (lua/quire/edge.lua)
   edge_tags = false, -- cacheable pages carry their cache tags as Surrogate-Key and Cache-Tag (for a CDN or Varnish)
+  trusted_proxies = {}, -- reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
   trash_retention = 30, -- days a deleted entry stays in the trash before the trash.empty job deletes it; 0: kept
   -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
   limits = {
@@ -70,7 +73,7 @@ local shapes = {
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
   access_log = "string", tls = "table", trash_retention = "number", api = "table",
   image_widths = "table", timezone = "string", language = "string", strings = "table", edge_tags = "boolean",
-  purgers = "table",
+  purgers = "table", trusted_proxies = "table", media_dir = "string",
 }
 
 -- tls = { listen = { "ADDR:PORT", ... }, certificates = { { cert =, key =, hosts = {...} }, ... },
@@ -181,10 +184,19 @@ plugins = { }
 -- Writes purge those tags there: a PURGE with an xkey-purge header per batch of tags, sent by
 -- a running `quire serve` (docs/varnish.vcl shows the Varnish side).
 -- purgers = { "http://127.0.0.1:6081/" }
+-- Behind a reverse proxy (Varnish, a CDN, a TLS terminator) every request seems to come from
+-- it: list it here, and the client's address (sign-in and comment limits, the access log) is
+-- read from X-Forwarded-For and https from X-Forwarded-Proto. Only from these: anyone can send
+-- the headers.
+-- trusted_proxies = { "127.0.0.1", "10.0.0.0/8" }
 
 -- The SQLite database, relative to this folder; or a PostgreSQL 15 database that several
 -- `quire serve` nodes share: database = "postgresql://user@host:5432/dbname"
 -- database = "quire.db"
+
+-- The media library's files (uploads, their sizes and AVIF copies), relative to this folder.
+-- Nodes that share a database must share this folder too (NFS or the like, mounted on each).
+-- media_dir = "media"
 
 -- Limits on what a save or a request may carry.
 -- limits = {
@@ -289,6 +301,15 @@ function M.load(dir)
         cfg.tls = tls
       elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
         return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
+      elseif k == "trusted_proxies" then
+        if #v > 256 then return nil, ("%s: trusted_proxies: at most 256 entries"):format(path) end
+        for i, p in pairs(v) do
+          if math.type(i) ~= "integer" or i < 1 or i > #v or type(p) ~= "string" or not core.net_check(p) then
+            return nil, ("%s: trusted_proxies[%s] = %s is not an address or a network: write \"10.0.0.5\", \"10.0.0.0/8\" or \"fd00::/8\""):format(
+              path, tostring(i), tostring(p))
+          end
+        end
+        cfg.trusted_proxies = v
       elseif k == "purgers" then
         local perr = require("quire.edge").check_purgers(v)
         if perr then return nil, ("%s: %s"):format(path, perr) end
@@ -342,6 +363,10 @@ function M.load(dir)
   else
     cfg.database_path = cfg.database:sub(1, 1) == "/" and cfg.database or (dir .. "/" .. cfg.database)
   end
+  if cfg.media_dir == "" or cfg.media_dir:find("%c") then
+    return nil, ('%s: media_dir must name a folder (relative to the site, or absolute), got %q'):format(path, cfg.media_dir)
+  end
+  cfg.media_path = cfg.media_dir:sub(1, 1) == "/" and cfg.media_dir or (dir .. "/" .. cfg.media_dir)
   local alog = cfg.access_log
   cfg.access_log_path = (alog == "-" or alog == "stdout" or alog == "stderr" or alog == "off" or alog:sub(1, 1) == "/")
     and alog or (dir .. "/" .. alog)

@@ -3,6 +3,7 @@
 -- breaking-news banner; and "most read", ranked from the page views readers' browsers report.
 -- Cache tags: a page that reads a front's slots carries "front:<page>", the banner
 -- "front:breaking", a ranking "most-read:<scope>"; each write bumps only its own.
+local copy = require("quire.memo").copy
 local errors = require "quire.errors"
 local time = require "quire.time"
 
@@ -146,10 +147,13 @@ function M.new(site, quire)
     n = math.max(0, math.min(math.tointeger(n) or 0, M.SLOTS_MAX))
     local now = time.now()
     local out, used, by_slot = {}, {}, {}
-    local rows = db:rows("SELECT slot, entry_id FROM front_slots WHERE page = ? AND slot <= ? AND starts_at <= ?"
-      .. " AND (ends_at IS NULL OR ends_at > ?) ORDER BY slot, starts_at DESC, id DESC", page, n, now, now)
+    -- The assignments not ended when first read (those to come too) are memoised until the next
+    -- write (quire.memo); the clock is applied to them here.
+    local rows = site.memo.get("front-slots\0" .. page .. "\0" .. n, db.rows, db,
+      "SELECT slot, entry_id, starts_at, ends_at FROM front_slots WHERE page = ? AND slot <= ?"
+      .. " AND (ends_at IS NULL OR ends_at > ?) ORDER BY slot, starts_at DESC, id DESC", page, n, now)
     for _, r in ipairs(rows) do
-      if not by_slot[r.slot] and not used[r.entry_id] then
+      if r.starts_at <= now and (r.ends_at == nil or r.ends_at > now) and not by_slot[r.slot] and not used[r.entry_id] then
         local e = quire.content.get(r.entry_id)
         if e and e.status == "published" then
           by_slot[r.slot] = e
@@ -232,12 +236,15 @@ function M.new(site, quire)
   function api.banner()
     site.tag("front:breaking")
     local now = time.now()
-    -- The banners not yet ended are few (each lasts at most BANNER_DAYS_MAX): the newest started wins.
+    -- The banners not yet ended are few (each lasts at most BANNER_DAYS_MAX): the newest started
+    -- wins. Those not ended when first read are memoised until the next write (quire.memo), and
+    -- the clock is applied to them here.
     local best
-    for _, b in ipairs(db:rows("SELECT id, text, link, starts_at, ends_at FROM front_breaking WHERE ends_at > ? LIMIT 200", now)) do
-      if b.starts_at <= now and (not best or b.starts_at > best.starts_at or (b.starts_at == best.starts_at and b.id > best.id)) then best = b end
+    local live = site.memo.get("front-banners", db.rows, db, "SELECT id, text, link, starts_at, ends_at FROM front_breaking WHERE ends_at > ? LIMIT 200", now)
+    for _, b in ipairs(live) do
+      if b.ends_at > now and b.starts_at <= now and (not best or b.starts_at > best.starts_at or (b.starts_at == best.starts_at and b.id > best.id)) then best = b end
     end
-    return best
+    return best and copy(best)
   end
 
   -- Banners live or to come, for quire front list.
@@ -286,7 +293,7 @@ function M.new(site, quire)
     return site.transaction(function()
       if quire.hits.add(("view:%d:%s"):format(entry_id, client), M.VIEW_WINDOW) > 1 then return false end
       db:exec("INSERT INTO entry_views (entry_id, hour, count) VALUES (?, ?, 1)"
-        .. " ON CONFLICT (entry_id, hour) DO UPDATE SET count = count + 1", entry_id, hour)
+        .. " ON CONFLICT (entry_id, hour) DO UPDATE SET count = entry_views.count + 1", entry_id, hour)
       return true
     end)
   end
@@ -351,8 +358,10 @@ function M.new(site, quire)
     scope = scope or "all"
     site.tag("most-read:" .. scope)
     local out = {}
-    for _, r in ipairs(db:rows("SELECT entry_id, views FROM most_read WHERE scope = ? ORDER BY rank LIMIT ?",
-      scope, math.min(math.tointeger(limit) or 5, M.RANK_SIZE))) do
+    limit = math.min(math.tointeger(limit) or 5, M.RANK_SIZE)
+    local ranked = site.memo.get("most-read\0" .. scope .. "\0" .. limit, db.rows, db,
+      "SELECT entry_id, views FROM most_read WHERE scope = ? ORDER BY rank LIMIT ?", scope, limit)
+    for _, r in ipairs(ranked) do
       local e = quire.content.get(r.entry_id)
       if e and e.status == "published" then out[#out + 1] = { entry = e, views = r.views } end
     end

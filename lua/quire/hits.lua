@@ -22,8 +22,8 @@ function M.new(site)
       -- A few expired rows go with every write, so the table stays the size of its live windows.
       db:exec("DELETE FROM hits WHERE key IN (SELECT key FROM hits WHERE expires_at <= ? LIMIT 20)", now)
       db:exec("INSERT INTO hits (key, count, expires_at) VALUES (?, 1, ?)"
-        .. " ON CONFLICT (key) DO UPDATE SET count = CASE WHEN expires_at <= ? THEN 1 ELSE count + 1 END,"
-        .. " expires_at = CASE WHEN expires_at <= ? THEN excluded.expires_at ELSE expires_at END", key, now + seconds, now, now)
+        .. " ON CONFLICT (key) DO UPDATE SET count = CASE WHEN hits.expires_at <= ? THEN 1 ELSE hits.count + 1 END,"
+        .. " expires_at = CASE WHEN hits.expires_at <= ? THEN excluded.expires_at ELSE hits.expires_at END", key, now + seconds, now, now)
       return db:value("SELECT count FROM hits WHERE key = ?", key)
     end)
   end

@@ -117,11 +117,30 @@ function M.open(dir, opts)
   quire.store = {
     transaction = site.transaction,
     -- Read-only SQL for reports; writes go through the content API so they are validated.
+    -- On PostgreSQL a query that fails and holds SQLite's own SQL says so, with what to write.
     query = function(sql, ...)
       if type(sql) ~= "string" then error("quire.store.query takes SQL text", 2) end
-      if not db:readonly(sql) then error("quire.store.query runs read-only SQL; write through quire.content", 2) end
-      return db:rows(sql, ...)
+      local pg = db.kind ~= nil
+      local function sqlite_only(said)
+        local what = pg and require("quire.store_sql_pg").sqlite_only(sql)
+        if what then
+          error(("quire.store.query: this query is written for SQLite and the site's store is PostgreSQL: %s."
+            .. " Write it in SQL both stores read, or choose by quire.store.kind() (\"sqlite\" or \"postgresql\")%s")
+            :format(what, said and " (PostgreSQL said: " .. said:gsub("^.-SQL error: ", "") .. ")" or ""), 3)
+        end
+      end
+      if not db:readonly(sql) then
+        sqlite_only()
+        error("quire.store.query runs read-only SQL; write through quire.content", 2)
+      end
+      if not pg then return db:rows(sql, ...) end
+      local ok, rows = pcall(db.rows, db, sql, ...)
+      if ok then return rows end
+      sqlite_only(tostring(rows))
+      error(rows, 0)
     end,
+    -- "sqlite" or "postgresql": for a script whose report SQL differs between the stores.
+    kind = function() return db.kind and db:kind() or "sqlite" end,
     check = function() return db:check() end,
     schema_version = function() return db:schema_version() end,
   }
@@ -197,19 +216,38 @@ local GITIGNORE = [[
 # quire.db
 ]]
 
-function M.init(dir, name)
+-- database (optional): a PostgreSQL URL; the site's site.lua names it and its tables are made
+-- there (migrated) instead of in DIR/quire.db. The database must hold no site yet.
+function M.init(dir, name, database)
   if core.stat(dir .. "/site.lua") or core.stat(dir .. "/quire.db") then
     return nil, ("%s already holds a site (site.lua or quire.db exists); not overwriting it"):format(dir)
   end
+  if database then
+    local scheme = database:match("^(%a[%w+.-]*)://")
+    if (scheme ~= "postgresql" and scheme ~= "postgres") or database:find("[%c%s]") then
+      return nil, ("--database must be a URL such as postgresql://user@host:5432/dbname, without spaces (got %q)"):format(database)
+    end
+  end
   local kind = core.stat(dir)
   if kind and kind ~= "dir" then return nil, ("%s exists and is not a directory"):format(dir) end
+  if database then
+    local db, err = core.open_pg(database)
+    if not db then return nil, err end
+    local full, rows = require("quire.store_copy").holds_data(db)
+    db:close()
+    if full then
+      return nil, ("the database %s already holds a site's data (%d rows in %s); give init a new, empty one"):format(database, rows, full)
+    end
+  end
   if not kind then
     local ok, err = core.mkdir(dir)
     if not ok then return nil, err end
   end
-  local db, err = core.open_store(dir .. "/quire.db", { create = true })
-  if not db then return nil, err end
-  db:close()
+  if not database then
+    local db, err = core.open_store(dir .. "/quire.db", { create = true })
+    if not db then return nil, err end
+    db:close()
+  end
   if not core.stat(dir .. "/plugins") then
     local ok, mkerr = core.mkdir(dir .. "/plugins")
     if not ok then return nil, mkerr end
@@ -217,6 +255,7 @@ function M.init(dir, name)
   local f, ferr = io.open(dir .. "/site.lua", "w")
   if not f then return nil, ferr end
   f:write(config.template(name or dir:match("([^/]+)/*$") or "Quire Site"))
+  if database then f:write(("\n-- The site's PostgreSQL database (quire init --database).\ndatabase = %q\n"):format(database)) end
   f:close()
   -- A folder that already has a .gitignore keeps its own.
   if not core.stat(dir .. "/.gitignore") then

@@ -56,11 +56,33 @@ function M.publish_scheduled(quire)
   return n
 end
 
--- Claims and runs the jobs that are due. owner names this process (for the lease). Returns the
--- number run and a list of { name =, error = } failures. A lease lasts the job's interval (at
--- least a minute), so a worker that dies mid-job lets another take it over after that; a job
--- missed while nothing was running is due at once.
-function M.run_due(db, jobs, owner)
+-- How long a claim holds a job (seconds). A job run by a worker cannot outlive the master's
+-- watchdog (limits.watchdog_timeout_ms), nor, when the master dies mid-job, the drain deadline
+-- the worker then keeps (limits.drain_timeout_ms); 5 s more covers clock skew between nodes. So a
+-- claim never ends while its run may still be going, and a job whose node died is taken over
+-- this long after it started. `quire jobs run` is watched by nothing: it claims for an hour.
+function M.lease_seconds(limits)
+  if not limits then return 3600 end
+  return (limits.watchdog_timeout_ms + limits.drain_timeout_ms + 999) // 1000 + 5
+end
+
+-- A name for this process in the leases, unique across machines: host name and pid.
+function M.owner(kind)
+  local f = io.open("/proc/sys/kernel/hostname")
+  local host = f and f:read("l") or "localhost"
+  if f then f:close() end
+  return ("%s/%s-%d"):format(host, kind, require("quire.core").getpid())
+end
+
+-- Claims and runs the jobs that are due. owner names this process (M.owner), lease_s is how
+-- long its claim holds (M.lease_seconds). Returns the number run and a list of
+-- { name =, error = } failures. The claim is one conditional UPDATE in a write transaction: on
+-- SQLite BEGIN IMMEDIATE, on PostgreSQL the site's write lock (and the row lock: a concurrent
+-- UPDATE re-reads the row and finds the lease taken) let one process only see the lease free,
+-- however many workers on however many nodes tick at once. A job missed while nothing was
+-- running is due at once.
+function M.run_due(db, jobs, owner, lease_s)
+  lease_s = lease_s or 3600
   local by_name = {}
   for _, job in ipairs(jobs) do by_name[job.name] = job end
   local ran, failures = 0, {}
@@ -70,10 +92,9 @@ function M.run_due(db, jobs, owner)
     local job = by_name[row.name]
     if job then
       local epoch = os.time()
-      -- BEGIN IMMEDIATE serialises the claim: only one process sees the lease free.
       db:begin()
       local claimed = db:exec("UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE name = ? AND run_at <= ?"
-        .. " AND (lease_until IS NULL OR lease_until <= ?)", owner, time.format(epoch + math.max(job.interval, 60)), job.name, now, now)
+        .. " AND (lease_until IS NULL OR lease_until <= ?)", owner, time.format(epoch + lease_s), job.name, now, now)
       db:commit()
       if claimed == 1 then
         local ok, err = pcall(job.run)
@@ -85,10 +106,15 @@ function M.run_due(db, jobs, owner)
             or time.format(epoch + math.min(job.interval, 30 * 2 ^ (attempts - 1)) // 1)
           failures[#failures + 1] = { name = job.name, error = tostring(err), parked = attempts >= M.MAX_ATTEMPTS }
         end
+        -- Only while the claim is still ours: a run that outlived its lease (a clock jump, a
+        -- process stopped and resumed) must not release the claim of the one that took over.
         db:begin()
-        db:exec("UPDATE jobs SET run_at = ?, lease_owner = NULL, lease_until = NULL, attempts = ?, last_error = ? WHERE name = ?",
-          next_run, attempts, (not ok) and tostring(err) or nil, job.name)
+        local released = db:exec("UPDATE jobs SET run_at = ?, lease_owner = NULL, lease_until = NULL, attempts = ?, last_error = ?"
+          .. " WHERE name = ? AND lease_owner = ?", next_run, attempts, (not ok) and tostring(err) or nil, job.name, owner)
         db:commit()
+        if released ~= 1 then
+          failures[#failures + 1] = { name = job.name, error = ("ran past its lease of %d s: another process took it over"):format(lease_s) }
+        end
         ran = ran + 1
       end
     end

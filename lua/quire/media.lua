@@ -4,6 +4,7 @@
 -- credit, focal point, size, colour, who uploaded). Served by the static path under /media/.
 local core = require "quire.core"
 local json = require "quire.json"
+local store_sql = require "quire.store_sql"
 local time = require "quire.time"
 
 local M = {}
@@ -29,8 +30,9 @@ end
 
 M.SHARE_WIDTH = 1200 -- link previews want about this (OpenGraph's 1200 x 630)
 
--- The site's media folder (DIR/media) and the URL path prefix it is served under.
-function M.dir(cfg) return cfg.dir .. "/media" end
+-- The site's media folder (site.lua media_dir: DIR/media unless set; one folder shared by every
+-- node of a site) and the URL path prefix it is served under.
+function M.dir(cfg) return cfg.media_path or (cfg.dir .. "/media") end
 M.PREFIX = "/media/"
 
 local function opts(cfg)
@@ -148,6 +150,12 @@ function M.new(site, db)
   local api = {}
   local cfg = site.config
 
+  -- The row pictures and previews are made from, memoised until the next write (quire.memo):
+  -- pages show the same pictures on every render. Shared: read, never changed.
+  local function shown_row(id)
+    return site.memo.get("media\0" .. id, db.row, db, "SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+  end
+
   -- Adds the image at path with meta { alt, caption, credit, focal }; name (default path) is
   -- the file's name as its owner knows it (an upload's), for the title, the extension check and
   -- messages. Returns the row view and true when new, false when the same bytes were already in
@@ -213,7 +221,7 @@ function M.new(site, db)
     id = math.tointeger(id)
     if not id then return nil end
     site.tag("media:" .. id)
-    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    local row = shown_row(id)
     if not row then return nil end
     local pic = { id = id, alt = row.alt, caption = row.caption ~= "" and row.caption or nil,
       credit = row.credit ~= "" and row.credit or nil, colour = row.colour, sizes = sizes or "100vw" }
@@ -246,7 +254,7 @@ function M.new(site, db)
     id = math.tointeger(id)
     if not id then return nil end
     site.tag("media:" .. id)
-    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    local row = shown_row(id)
     if not row or not row.hash then return nil end
     local pick
     for _, wh in ipairs(widths_of(row)) do
@@ -443,8 +451,7 @@ function M.new(site, db)
     local row = db:row("SELECT hash FROM media WHERE id = ?", id)
     if not row or not row.hash then return {} end
     local refs = {}
-    for _, r in ipairs(db:rows("SELECT id FROM entries WHERE instr(body, ?) > 0 OR instr(fields, ?) > 0 ORDER BY id LIMIT 100",
-      row.hash:sub(3), row.hash:sub(3))) do refs[#refs + 1] = r.id end
+    for _, r in ipairs(store_sql.entries_naming(db, row.hash:sub(3), 100)) do refs[#refs + 1] = r.id end
     -- Media fields hold the id: one indexed-by-type query per type that has them.
     local seen = {}
     for _, x in ipairs(refs) do seen[x] = true end
@@ -453,9 +460,7 @@ function M.new(site, db)
       for _, fname in ipairs(t.field_order) do
         local f = t.fields[fname]
         if f.type == "media" or (f.type == "list" and f.item and f.item.type == "media") then
-          -- json_each over a number is that one value; over a list, its items.
-          for _, r in ipairs(db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS "
-            .. "(SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT 100", name, "$." .. fname, id)) do
+          for _, r in ipairs(store_sql.entries_with_field_value(db, name, fname, id, 100)) do
             if not seen[r.id] then seen[r.id] = true; refs[#refs + 1] = r.id end
           end
         end
@@ -514,7 +519,8 @@ function M.new(site, db)
       local subpath = dir .. "/" .. sub
       if sub:match("^%x%x$") and core.stat(subpath) == "dir" then
         local known = {}
-        for _, r in ipairs(db:rows("SELECT hash, format, widths, avif FROM media WHERE hash GLOB ?", sub .. "*")) do
+        -- The hashes that start with sub (hex: "~" sorts after every digit), along the index.
+        for _, r in ipairs(db:rows("SELECT hash, format, widths, avif FROM media WHERE hash >= ? AND hash < ?", sub, sub .. "~")) do
           for _, wh in ipairs(widths_of(r)) do
             known[("%s-%d.webp"):format(r.hash:sub(3), wh[1])] = true
             if r.avif == 1 then known[("%s-%d.avif"):format(r.hash:sub(3), wh[1])] = true end

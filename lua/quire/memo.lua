@@ -35,21 +35,48 @@ function M.new(db, max)
   -- At the end of a request: lookups check data_version themselves again.
   function memo.unsync() synced = false end
 
-  -- get(key, fn, ...) -> fn(...)'s value, computed once while the database is unchanged. The
-  -- value is shared: callers copy what they hand out to code that may modify it.
-  function memo.get(key, fn, ...)
-    if db:depth() > 0 then return fn(...) end
+  -- false inside a transaction (the memo is bypassed); else drops what may be stale.
+  local function usable()
+    if db:depth() > 0 then return false end
     if not synced then check_data_version() end
     local c = db:total_changes()
     if c ~= changes then changes = c drop() end
+    return true
+  end
+
+  -- weight: how many values v counts as against max (a list of rows: its length).
+  local function put(key, v, weight)
+    if v == nil then v = NONE end
+    weight = weight or 1
+    if n + weight > max then drop() end
+    if weight <= max then values[key], n = v, n + weight end
+  end
+
+  -- get(key, fn, ...) -> fn(...)'s value, computed once while the database is unchanged. The
+  -- value is shared: callers copy what they hand out to code that may modify it.
+  function memo.get(key, fn, ...)
+    if not usable() then return fn(...) end
     local v = values[key]
     if v == nil then
       v = fn(...)
-      if v == nil then v = NONE end
-      if n >= max then drop() end
-      values[key], n = v, n + 1
+      put(key, v)
+      return v
     end
     if v == NONE then return nil end
+    return v
+  end
+
+  -- find(key) -> the value kept under key, or nil (none, or inside a transaction); for a caller
+  -- that computes a missing value itself (errors then come from its own frame) and gives it to
+  -- memo.put(key, v [, weight]) -> v. Shared as get's are.
+  function memo.find(key)
+    if not usable() then return nil end
+    local v = values[key]
+    if v == NONE then return nil end
+    return v
+  end
+  function memo.put(key, v, weight)
+    if db:depth() == 0 then put(key, v, weight) end
     return v
   end
 

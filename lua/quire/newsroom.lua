@@ -134,7 +134,7 @@ function M.new(site, quire)
       if not ok then errors.invalid("invalid " .. e.type, errs) end
       local now = time.now()
       db:exec("INSERT INTO staged_edits (entry_id, base_revision, version, data, user_id, updated_at) VALUES (?, ?, 1, ?, ?, ?)"
-        .. " ON CONFLICT (entry_id) DO UPDATE SET version = version + 1, data = excluded.data, user_id = excluded.user_id,"
+        .. " ON CONFLICT (entry_id) DO UPDATE SET version = staged_edits.version + 1, data = excluded.data, user_id = excluded.user_id,"
         .. " updated_at = excluded.updated_at", entry_id, cur and cur.base_revision or base_revision, json.encode(changes), user_id, now)
       site.audit("entry.staged", "entry:" .. entry_id, e.title)
       return api.staged(entry_id)

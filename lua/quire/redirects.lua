@@ -250,9 +250,13 @@ function M.new(site, quire)
   -- created_at } in from_path order, those after `after` (keyset pages).
   function api.list(q)
     q = q or {}
-    local rows = db:rows("SELECT id, from_path, to_path, to_entry, status, source, created_at FROM redirects"
-      .. " WHERE (? IS NULL OR source = ?) AND (? IS NULL OR from_path > ?) ORDER BY from_path LIMIT ?",
-      q.source, q.source, q.after, q.after, math.tointeger(q.limit) or -1)
+    -- Only the conditions given (a parameter's type is then always known to the store).
+    local sql, args = { "SELECT id, from_path, to_path, to_entry, status, source, created_at FROM redirects WHERE true" }, {}
+    if q.source ~= nil then sql[#sql + 1], args[#args + 1] = " AND source = ?", q.source end
+    if q.after ~= nil then sql[#sql + 1], args[#args + 1] = " AND from_path > ?", q.after end
+    sql[#sql + 1] = " ORDER BY from_path"
+    if math.tointeger(q.limit) then sql[#sql + 1], args[#args + 1] = " LIMIT ?", math.tointeger(q.limit) end
+    local rows = db:rows(table.concat(sql), table.unpack(args))
     for _, r in ipairs(rows) do r.to = r.to_path or ("entry:" .. r.to_entry) end
     return rows
   end

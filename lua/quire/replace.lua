@@ -20,7 +20,6 @@ local FN = "quire_search_replace"
 -- Whether the set-based path keeps every guarantee of a save for this run: plugins that watch
 -- saves need the per-entry path, and so do typed fields (validated per type).
 function M.applies(quire, fields)
-  if quire._db.kind then return false end -- PostgreSQL: its temp tables and C SQL functions are SQLite's
   local hooks = quire._site.hooks
   for _, h in ipairs({ "entry.saving", "entry.saved", "entry.published" }) do
     if hooks and hooks:has("hook", h) then return false end
@@ -104,11 +103,111 @@ local TERMS = [[(SELECT CASE WHEN count(*) FILTER (WHERE taxonomy = 'section') =
     ELSE json_object('tags', json_group_array(name) FILTER (WHERE taxonomy = 'tag'), 'section', max(name) FILTER (WHERE taxonomy = 'section')) END
   FROM (SELECT t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id ORDER BY et.position))]]
 
+local function refusal(rows, what)
+  return ("%s %s would not be valid after it:\n  %s"):format(what,
+    #rows >= 20 and "these entries (and maybe more)" or (#rows == 1 and "this entry" or "these entries"),
+    table.concat(rows, "\n  "))
+end
+
+-- The same run on a store without SQLite's temp tables and SQL functions made in C
+-- (PostgreSQL): the new text computed here, chunk by chunk of entries in id order, first all
+-- checked (refused as the set-based run refuses, nothing written), then each entry saved through
+-- quire.content.update, one transaction per chunk.
+local function run_each(quire, spec)
+  local site, db = quire._site, quire._db
+  local change
+  if spec.regex then
+    local re, err = core.regex(spec.old)
+    if not re then error("bad regular expression: " .. err, 0) end
+    change = function(s) return re:gsub(s, spec.new) end
+  elseif spec.old == spec.new then
+    return 0, 0, {}
+  else
+    local pattern, repl = spec.old:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"), spec.new:gsub("%%", "%%%%")
+    change = function(s) return s:gsub(pattern, repl) end
+  end
+  local limits, type_names, states = site.limits, site.types:names(), site.workflow.state_order
+  local known_type, known_state = {}, {}
+  for _, t in ipairs(type_names) do known_type[t] = true end
+  for _, st in ipairs(states) do known_state[st] = true end
+  -- A chunk's entries after lo, with their new text where a replacement changes it.
+  local function chunk(lo)
+    local sql = "SELECT id, type, status, published_at, title, body FROM entries WHERE id > ? AND status <> 'trash'"
+    local rows = spec.type and db:rows(sql .. " AND type = ? ORDER BY id LIMIT " .. M.CHUNK, lo, spec.type)
+      or db:rows(sql .. " ORDER BY id LIMIT " .. M.CHUNK, lo)
+    local out = {}
+    for _, r in ipairs(rows) do
+      local n, new = 0, {}
+      for _, f in ipairs(spec.fields) do
+        local text, k = change(r[f] or "")
+        if k > 0 and text ~= r[f] then new[f], n = text, n + k end
+      end
+      if n > 0 then out[#out + 1] = { row = r, new = new, n = n } end
+    end
+    return out, rows[#rows] and rows[#rows].id
+  end
+  -- What a save would say of each changed entry it would refuse (at most 20).
+  local function problems(changes)
+    local lines = {}
+    for _, c in ipairs(changes) do
+      local r = c.row
+      local after = { id = r.id, type = r.type, status = r.status, published_at = r.published_at,
+        title = c.new.title or r.title, body = c.new.body or r.body,
+        type_ok = known_type[r.type] and 1 or 0, status_ok = known_state[r.status] and 1 or 0 }
+      local errs = {}
+      for _, col in ipairs(TEXT_COLUMNS) do types.check_text(errs, col, after[col], RULES[col], limits) end
+      if #errs > 0 or after.type_ok == 0 or after.status_ok == 0 or (r.status == "scheduled" and r.published_at == nil) then
+        lines[#lines + 1] = problems_of(after, limits, type_names, states)
+        if #lines >= 20 then break end
+      end
+    end
+    return lines
+  end
+  local lo, bad = 0, {}
+  repeat
+    local changes, last = chunk(lo)
+    for _, line in ipairs(problems(changes)) do if #bad < 20 then bad[#bad + 1] = line end end
+    lo = last
+  until not last or #bad >= 20
+  if #bad > 0 then error(refusal(bad, "search-replace refused, nothing written:"), 0) end
+  local replacements, changed, samples = 0, 0, {}
+  if spec.dry_run then db:begin() end
+  local ok, err = pcall(function()
+    lo = 0
+    repeat
+      local last
+      quire.store.transaction(function()
+        local changes
+        changes, last = chunk(lo)
+        local now_bad = problems(changes) -- the entries may have changed since (a live site)
+        if #now_bad > 0 then
+          error(refusal(now_bad, ("search-replace stopped (%d entries changed before, entries after %d left as they were):")
+            :format(changed, lo)), 0)
+        end
+        for _, c in ipairs(changes) do
+          quire.content.update(c.row.id, c.new)
+          changed, replacements = changed + 1, replacements + c.n
+          for _, f in ipairs(spec.fields) do
+            if c.new[f] and #samples < 5 then
+              samples[#samples + 1] = ("entry %d %s: %s"):format(c.row.id, f, diff.words(c.row[f], c.new[f], 60))
+            end
+          end
+        end
+      end)
+      lo = last
+    until not last
+  end)
+  if spec.dry_run then while db:depth() > 0 do db:rollback() end end
+  if not ok then error(err, 0) end
+  return replacements, changed, samples
+end
+
 -- Runs the replacement. spec = { old =, new =, regex = bool, fields = { "title", "body" },
 -- type = T or nil, dry_run = bool }. Returns replacements, entries changed, samples (up to 5
 -- word diffs), or raises with the reason (a regex error, or the entries a save would refuse:
 -- then nothing is written).
 function M.run(quire, spec)
+  if quire._db.kind then return run_each(quire, spec) end
   local site, db = quire._site, quire._db
   local on = {}
   for _, f in ipairs(spec.fields) do on[f] = true end
@@ -182,9 +281,7 @@ function M.run(quire, spec)
     for _, r in ipairs(rows) do lines[#lines + 1] = problems_of(r, limits, type_names, site.workflow.state_order) end
     local what = writing and ("search-replace stopped (%d entries changed before, entries after %d left as they were):"):format(changed, lo_done)
       or "search-replace refused, nothing written:"
-    error(("%s %s would not be valid after it:\n  %s"):format(what,
-      #rows >= 20 and "these entries (and maybe more)" or (#rows == 1 and "this entry" or "these entries"),
-      table.concat(lines, "\n  ")), 0)
+    error(refusal(lines, what), 0)
   end
 
   local replacements, samples = 0, {}

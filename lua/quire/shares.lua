@@ -33,7 +33,7 @@ function M.new(site, hits)
       if not db:row("SELECT 1 AS x FROM entries WHERE id = ?", entry_id) then errors.raise("not_found", ("no entry %d"):format(entry_id)) end
       if hits.add(("share:%d:%s:%s"):format(entry_id, network, client), seconds or 86400) > 1 then return false end
       db:exec("INSERT INTO shares (entry_id, network, count) VALUES (?, ?, 1)"
-        .. " ON CONFLICT (entry_id, network) DO UPDATE SET count = count + 1", entry_id, network)
+        .. " ON CONFLICT (entry_id, network) DO UPDATE SET count = shares.count + 1", entry_id, network)
       site.bump({ ["shares:" .. entry_id] = true })
       return true
     end)

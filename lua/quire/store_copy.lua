@@ -188,15 +188,22 @@ end
 -- copy(src, dst): every site table from store src into store dst (connections from
 -- core.open_store / core.open_pg), which must hold no site data yet. Returns a list of
 -- { table =, rows = } in copy order, or nil and a message; dst is unchanged on failure.
+-- The first site table of store db that holds rows, and how many: nil when it holds no site
+-- data (a store just migrated).
+function M.holds_data(db, tables)
+  for n in pairs(tables or schema(db)) do
+    local c = n ~= "entry_counts" and db:value("SELECT count(*) FROM " .. quote(n)) or 0
+    if c > 0 then return n, c end
+  end
+end
+
 function M.copy(src, dst)
   local src_tables, dst_tables = schema(src), schema(dst)
   local err = compare(src, dst, src_tables, dst_tables)
   if err then return nil, err end
-  for n in pairs(dst_tables) do
-    local c = n ~= "entry_counts" and dst:value("SELECT count(*) FROM " .. quote(n)) or 0
-    if c > 0 then
-      return nil, ("the target already holds data (%d rows in %s): copy only into a new, empty store"):format(c, n)
-    end
+  local full, c = M.holds_data(dst, dst_tables)
+  if full then
+    return nil, ("the target already holds data (%d rows in %s): copy only into a new, empty store"):format(c, full)
   end
   local sqlite_side = is_pg(src) and dst or src
   local report = {}

@@ -14,6 +14,11 @@
 --     M.fts_match(words, prefix) and the search_* functions  full-text search (FTS5 MATCH, bm25,
 --                                                      the tokenizer of a language)
 --     M.entries_of(db, columns, ids, ...)              entries of a list of ids
+--     M.entries_naming(db, text, limit)                entries whose body or fields hold text
+--     M.entries_with_field_value(db, type, field, v, limit)  entries whose field is v or lists it
+--     M.pcall_unguarded(db, fn, ...)                  pcall(fn, ...) for code that rolls its level back
+--                                                      after any failure (see below)
+--     M.equals_nocase(column)                         "column = ?", ASCII case folded (the index's way)
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
@@ -161,6 +166,29 @@ function M.entries_of(db, columns, ids, filter, fparams)
   return db:rows(columns .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
 end
 
+-- The ids of at most limit entries whose body or fields (the JSON text) contain text, in id order.
+function M.entries_naming(db, text, limit)
+  return db:rows("SELECT id FROM entries WHERE instr(body, ?) > 0 OR instr(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
+end
+
+-- The ids of at most limit entries of a type whose field (of fields) is value, or a list holding
+-- it (json_each over a number is that one value; over a list, its items).
+function M.entries_with_field_value(db, type_name, field, value, limit)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND EXISTS (SELECT 1 FROM json_each(entries.fields, ?) WHERE value = ?) LIMIT ?",
+    type_name, "$." .. field, value, limit)
+end
+
+-- A condition: column equals one parameter, ASCII letters' case aside (COLLATE NOCASE, as the
+-- index comments_by_email).
+function M.equals_nocase(column)
+  return column .. " = ? COLLATE NOCASE"
+end
+
+-- pcall(fn, ...) for code whose level is rolled back after any failure in it (a save under the
+-- poison protocol: quire.transaction). SQLite undoes a failed statement alone, with nothing to
+-- turn off; on PostgreSQL each statement of a transaction otherwise pays for a savepoint.
+M.pcall_unguarded = function(_, fn, ...) return pcall(fn, ...) end
+
 -- A join that keeps its written order (the left side drives): SQLite's CROSS JOIN ... ON.
 M.JOIN_IN_ORDER = "CROSS JOIN"
 
@@ -185,6 +213,76 @@ end
 function M.copy_term_rows(db, from, into)
   db:exec("INSERT OR IGNORE INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?", into, from)
 end
+
+-- The catalog, for export and import (quire.transfer): what tables the site has, their columns,
+-- keys and id counters.
+--   M.tables(db)                 the site's tables, sorted (the store's own bookkeeping and
+--                                search index left out)
+--   M.has_table(db, name)
+--   M.columns(db, name)          columns in order, primary-key columns in key order, and the
+--                                column that is the row's integer id, if one is
+--   M.ROWID(id_column)           what names a row in SQL (SQLite: rowid, else the id column)
+--   M.foreign_keys(db, name)     { parent =, col =, target = } in declaration order
+--   M.unique_keys(db, name)      column lists of the unique keys besides the primary key
+--   M.id_counter(db, name, col)  the highest id the table's counter handed out; nil: none
+--   M.set_id_counter(db, name, col, n)  the next id it hands out is n + 1
+--   M.id_taken(db, name, col, id)       an id written as it is: the counter passes it
+function M.tables(db)
+  local names, shadow = {}, {}
+  for _, r in ipairs(db:rows("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name")) do
+    if (r.sql or ""):match("^CREATE VIRTUAL TABLE") then shadow[#shadow + 1] = r.name end
+  end
+  for _, r in ipairs(db:rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) do
+    local own = r.name:match("^sqlite_")
+    for _, v in ipairs(shadow) do
+      if r.name == v or r.name:sub(1, #v + 1) == v .. "_" then own = true end
+    end
+    if not own then names[#names + 1] = r.name end
+  end
+  return names
+end
+function M.has_table(db, name)
+  return db:value("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", name) ~= nil
+end
+function M.columns(db, name)
+  local cols, pk, id_column = {}, {}, nil
+  for _, c in ipairs(db:rows("SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid", name)) do
+    cols[#cols + 1] = c.name
+    if c.pk > 0 then pk[c.pk] = c.name end
+  end
+  local without_rowid = (db:value("SELECT sql FROM sqlite_schema WHERE name = ?", name) or ""):match("WITHOUT%s+ROWID")
+  if #pk == 1 and not without_rowid then
+    local t = db:value("SELECT upper(type) FROM pragma_table_info(?) WHERE name = ?", name, pk[1])
+    if t == "INTEGER" then id_column = pk[1] end
+  end
+  return cols, pk, id_column
+end
+function M.ROWID() return "rowid" end
+function M.foreign_keys(db, name)
+  return db:rows("SELECT \"table\" AS parent, \"from\" AS col, \"to\" AS target FROM pragma_foreign_key_list(?) ORDER BY id", name)
+end
+function M.unique_keys(db, name)
+  local keys = {}
+  for _, ix in ipairs(db:rows("SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk'", name)) do
+    local cols = {}
+    for _, c in ipairs(db:rows("SELECT name FROM pragma_index_info(?) ORDER BY seqno", ix.name)) do cols[#cols + 1] = c.name end
+    if #cols > 0 then keys[#keys + 1] = cols end
+  end
+  return keys
+end
+-- (SQLite: sqlite_sequence, for AUTOINCREMENT tables only; it follows ids written as they are.)
+local function autoincrement(db, name)
+  return ((db:value("SELECT sql FROM sqlite_schema WHERE name = ?", name) or ""):upper():find("AUTOINCREMENT", 1, true)) ~= nil
+end
+function M.id_counter(db, name)
+  if not autoincrement(db, name) then return nil end
+  return db:value("SELECT seq FROM sqlite_sequence WHERE name = ?", name) or 0
+end
+function M.set_id_counter(db, name, _, n)
+  db:exec("DELETE FROM sqlite_sequence WHERE name = ?", name)
+  if n > 0 then db:exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", name, n) end
+end
+function M.id_taken() end
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):

@@ -18,8 +18,9 @@ M.value_list = array_of_text
 
 -- Cache-tag versions come from one counter, taken under the site's write lock (qr_pg_begin),
 -- so versions commit in the order they were given out and a node that has seen version N has
--- seen every version below it. The NOTIFY is delivered when the transaction commits: nodes
--- that LISTEN on quire_tags wake and read the tags changed since their last version.
+-- seen every version below it. The write notifies quire_data when the transaction commits
+-- (db/pg/0027's trigger): nodes that LISTEN there wake and read the tags changed since their
+-- last version.
 function M.bump_tags(db, tags)
   local own = db:depth() == 0
   if own then db:begin() end
@@ -27,7 +28,6 @@ function M.bump_tags(db, tags)
     local v = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     db:exec("INSERT INTO cache_tags (tag, version) SELECT t, ? FROM unnest(?::text[]) t"
       .. " ON CONFLICT (tag) DO UPDATE SET version = excluded.version", v, array_of_text(tags))
-    db:value("SELECT pg_notify('quire_tags', ?)", tostring(v))
   end)
   if own then
     if ok then db:commit() else db:rollback() end
@@ -82,11 +82,14 @@ function M.search_in_column(db, match, column, term, lo)
   return set
 end
 -- The passage of the body around the matches (its opening when none is in the body); matches
--- between \2 and \3.
+-- between \2 and \3. ts_headline drops what its parser takes for HTML tags, so < and > go in
+-- as \1 and \4 (control characters a body cannot hold) and come back here: the snippet keeps
+-- the text as written, for the caller to escape as the SQLite side's.
 function M.search_snippet(db, match, id)
-  return db:value("SELECT ts_headline(quire_search_language(), e.body, q.q,"
-    .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=6, ShortWord=0')"
+  local s = db:value("SELECT ts_headline(quire_search_language(), translate(e.body, '<>', chr(1) || chr(4)), q.q,"
+    .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=12, ShortWord=0')"
     .. " FROM (SELECT quire_match(?) AS q) q, entries e WHERE e.id = ?", match, id)
+  return s and (s:gsub("[\1\4]", { ["\1"] = "<", ["\4"] = ">" }))
 end
 -- The text search configuration for a language: English stemmed, others as written (both fold
 -- case and accents), as the SQLite side's tokenizers.
@@ -111,9 +114,37 @@ function M.search_use_language(db, language)
   return true
 end
 
+-- (= ANY over the array walks the primary key; a join on unnest() of it was planned as a hash
+-- join over every entry: 55 ms instead of 0.3 ms for 300 ids of 20,000 entries.)
 function M.entries_of(db, columns, ids, filter, fparams)
-  return db:rows(columns .. " FROM unnest(?::bigint[]) w(value) JOIN entries e ON e.id = w.value WHERE true" .. filter,
-    M.id_list(ids), table.unpack(fparams))
+  return db:rows(columns .. " FROM entries e WHERE e.id = ANY(?::bigint[])" .. filter, M.id_list(ids), table.unpack(fparams))
+end
+
+-- A statement that fails inside a transaction aborts all of it on PostgreSQL, so the binding
+-- puts a savepoint around each one (core/pg.c), as SQLite undoes a failed statement alone.
+-- Here any failure rolls the level back anyway (a failed statement aborts it, which is what the
+-- poison would do), so fn's statements go without: a batch of saves in one transaction
+-- runs about 1.6 times faster (600 creates: 2.1 against 3.3 ms each).
+function M.pcall_unguarded(db, fn, ...)
+  local was = db:guard(false)
+  local ok, res = pcall(fn, ...)
+  db:guard(was)
+  return ok, res
+end
+
+-- lower() as the index comments_by_email (db/pg/0012); it folds more than ASCII, as emails rarely need.
+function M.equals_nocase(column)
+  return "lower(" .. column .. ") = lower(?)"
+end
+
+function M.entries_naming(db, text, limit)
+  return db:rows("SELECT id FROM entries WHERE strpos(body, ?) > 0 OR strpos(fields, ?) > 0 ORDER BY id LIMIT ?", text, text, limit)
+end
+
+-- jsonb containment: a list contains the number, and a number contains itself.
+function M.entries_with_field_value(db, type_name, field, value, limit)
+  return db:rows("SELECT id FROM entries WHERE type = ? AND fields::jsonb -> ? @> to_jsonb(?::numeric) LIMIT ?",
+    type_name, field, value, limit)
 end
 
 -- PostgreSQL has no CROSS JOIN ... ON; its planner chooses the order.
@@ -138,6 +169,128 @@ end
 function M.copy_term_rows(db, from, into)
   db:exec("INSERT INTO entry_terms (entry_id, term_id, position) SELECT entry_id, ?, position FROM entry_terms WHERE term_id = ?"
     .. " ON CONFLICT DO NOTHING", into, from)
+end
+
+-- The catalog (see quire.store_sql): the site's schema is the connection's current schema;
+-- what PostgreSQL keeps for search (entries_search, quire_search_config) is the store's own.
+local OWN = { entries_search = true, quire_search_config = true }
+function M.tables(db)
+  local names = {}
+  for _, r in ipairs(db:rows("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename COLLATE \"C\"")) do
+    if not OWN[r.tablename] then names[#names + 1] = r.tablename end
+  end
+  return names
+end
+local function relation(db, name)
+  return db:value("SELECT c.oid FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relnamespace = current_schema()::regnamespace"
+    .. " AND c.relname = ?", name)
+end
+function M.has_table(db, name)
+  return relation(db, name) ~= nil
+end
+function M.columns(db, name)
+  local oid = relation(db, name)
+  local cols, pk, id_column, types = {}, {}, nil, {}
+  if not oid then return cols, pk end
+  for _, c in ipairs(db:rows("SELECT a.attname AS name, a.atttypid::regtype::text AS type,"
+    .. " (SELECT k.o FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o) WHERE i.indrelid = a.attrelid"
+    .. " AND i.indisprimary AND k.n = a.attnum) AS pk"
+    .. " FROM pg_attribute a WHERE a.attrelid = ?::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", oid)) do
+    cols[#cols + 1] = c.name
+    types[c.name] = c.type
+    if c.pk then pk[c.pk] = c.name end
+  end
+  local t = #pk == 1 and types[pk[1]]
+  if t == "bigint" or t == "integer" or t == "smallint" then id_column = pk[1] end
+  return cols, pk, id_column
+end
+function M.ROWID(id_column) return id_column end
+function M.foreign_keys(db, name)
+  return db:rows("SELECT p.relname AS parent, a.attname AS col, pa.attname AS target FROM pg_constraint c"
+    .. " JOIN pg_class p ON p.oid = c.confrelid CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY k(n, pn, o)"
+    .. " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pn"
+    .. " WHERE c.conrelid = ?::oid AND c.contype = 'f' ORDER BY c.oid, k.o", relation(db, name))
+end
+function M.unique_keys(db, name)
+  local keys, by = {}, {}
+  for _, r in ipairs(db:rows("SELECT i.indexrelid AS ix, a.attname AS col FROM pg_index i"
+    .. " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n"
+    .. " WHERE i.indrelid = ?::oid AND i.indisunique AND NOT i.indisprimary AND i.indexprs IS NULL AND i.indpred IS NULL"
+    .. " ORDER BY i.indexrelid, k.o", relation(db, name))) do
+    if not by[r.ix] then
+      by[r.ix] = {}
+      keys[#keys + 1] = by[r.ix]
+    end
+    table.insert(by[r.ix], r.col)
+  end
+  return keys
+end
+-- Id counters are the sequences of identity (or serial) columns; setval moves one either way.
+local function sequence(db, name, col)
+  return col and db:value("SELECT pg_get_serial_sequence(quote_ident(?), ?)", name, col)
+end
+function M.id_counter(db, name, col)
+  local seq = sequence(db, name, col)
+  if not seq then return nil end
+  local r = db:row("SELECT last_value, is_called FROM " .. seq)
+  return r.is_called == 1 and r.last_value or r.last_value - 1
+end
+function M.set_id_counter(db, name, col, n)
+  local seq = sequence(db, name, col)
+  if not seq then return end
+  if n > 0 then db:value("SELECT setval(?, ?, true)", seq, n) else db:value("SELECT setval(?, 1, false)", seq) end
+end
+function M.id_taken(db, name, col, id)
+  local seq = sequence(db, name, col)
+  if seq then
+    db:value("SELECT setval(?, ?::bigint, true) FROM " .. seq .. " WHERE ?::bigint > CASE WHEN is_called THEN last_value ELSE last_value - 1 END",
+      seq, id, id)
+  end
+end
+
+-- SQLite's own SQL that a report query (quire.store.query) may hold, each with what PostgreSQL
+-- has instead: named when such a query fails on PostgreSQL.
+local SQLITE_ONLY = {
+  { "json_each%s*%(", "json_each()", "jsonb_array_elements(x::jsonb) or jsonb_each(x::jsonb)" },
+  { "json_tree%s*%(", "json_tree()", "jsonb_path_query(x::jsonb, ...)" },
+  { "json_extract%s*%(", "json_extract()", "x::jsonb ->> 'key' (or #>> '{a,b}')" },
+  { "json_group_array%s*%(", "json_group_array()", "json_agg()" },
+  { "json_group_object%s*%(", "json_group_object()", "json_object_agg()" },
+  { "json_object%s*%(", "json_object()", "json_build_object()" },
+  { "json_array%s*%(", "json_array()", "json_build_array()" },
+  { "%f[%w_]match%f[^%w_]", "MATCH (FTS5 full-text search)", "quire.content.search()" },
+  { "entries_fts", "the FTS5 index entries_fts", "quire.content.search()" },
+  { "bm25%s*%(", "bm25()", "quire.content.search(), which ranks" },
+  { "%f[%w_]snippet%s*%(", "snippet()", "the snippets of quire.content.search()" },
+  { "strftime%s*%(", "strftime()", "to_char() or extract()" },
+  { "%f[%w_]datetime%s*%(", "datetime()", "a timestamp: x::timestamptz, now()" },
+  { "julianday%s*%(", "julianday()", "extract(epoch FROM ...) / 86400" },
+  { "unixepoch%s*%(", "unixepoch()", "extract(epoch FROM ...)" },
+  { "group_concat%s*%(", "group_concat()", "string_agg(x, ',')" },
+  { "ifnull%s*%(", "ifnull()", "coalesce()" },
+  { "%f[%w_]iif%s*%(", "iif()", "CASE WHEN ... THEN ... ELSE ... END" },
+  { "%f[%w_]instr%s*%(", "instr()", "strpos()" },
+  { "%f[%w_]glob%f[^%w_]", "GLOB", "LIKE, or ~ with a regular expression" },
+  { "%f[%w_]printf%s*%(", "printf()", "format()" },
+  { "%f[%w_]typeof%s*%(", "typeof()", "pg_typeof()" },
+  { "%f[%w_]total%s*%(", "total()", "coalesce(sum(x), 0)" },
+  { "%f[%w_]char%s*%(", "char()", "chr()" },
+  { "%f[%w_]sqlite_%w+", "SQLite's own tables (sqlite_schema ...)", "information_schema" },
+  { "%f[%w_]pragma", "PRAGMA", "information_schema" },
+  { "%f[%w_]rowid%f[^%w_]", "rowid", "the table's id column" },
+  { "%f[%w_]limit%s+%d+%s*,", "LIMIT offset, count", "LIMIT count OFFSET offset" },
+}
+
+-- What in sql (a report query) is SQLite's own, with PostgreSQL's counterpart, as one line; nil
+-- when nothing is. Literals and quoted names are left out of the look.
+function M.sqlite_only(sql)
+  local text = sql:gsub("'[^']*'", "''"):gsub('"[^"]*"', '""'):gsub("%-%-[^\n]*", ""):lower()
+  local found = {}
+  for _, s in ipairs(SQLITE_ONLY) do
+    if text:find(s[1]) then found[#found + 1] = ("%s (PostgreSQL: %s)"):format(s[2], s[3]) end
+  end
+  if #found == 0 then return nil end
+  return table.concat(found, "; ")
 end
 
 return M

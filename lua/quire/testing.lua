@@ -5,6 +5,7 @@ local quire_mod = require "quire"
 
 local M = {}
 local made = {}
+local pg_sites, PG_SCHEMAS = 0, 8
 
 -- Lua source for a value (tables, strings, numbers, booleans): to write site.lua settings.
 local function serialize(v)
@@ -36,17 +37,24 @@ function M.site(opts)
     "plugin_path = " .. serialize(opts.plugin_path or { cwd_plugins }),
   }
   if opts.limits then lines[#lines + 1] = "limits = " .. serialize(opts.limits) end
-  -- QUIRE_TEST_DATABASE=postgresql://...: the site on that database, emptied first (specs run
-  -- against PostgreSQL: tests/pg_test.sh).
+  -- QUIRE_TEST_DATABASE=postgresql://...: the site on that database, in a schema of its own
+  -- made empty (specs run against PostgreSQL: tests/pg_test.sh), so that sites made one after
+  -- the other stay apart as their SQLite files do (an export imported into another site). The
+  -- last PG_SCHEMAS sites are kept; the unaccent extension (one per database) lives in public.
   local pg_url = os.getenv("QUIRE_TEST_DATABASE")
   if pg_url then
+    pg_sites = pg_sites + 1
+    local schema = "quire_test_" .. pg_sites % PG_SCHEMAS
     local db = assert(core.open_pg(pg_url, { migrate = false }))
-    db:exec("DROP SCHEMA public CASCADE")
-    db:exec("CREATE SCHEMA public")
+    db:exec("CREATE SCHEMA IF NOT EXISTS public")
+    db:exec("CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public")
+    db:exec("DROP SCHEMA IF EXISTS " .. schema .. " CASCADE")
+    db:exec("CREATE SCHEMA " .. schema)
     db:close()
-    lines[#lines + 1] = ("database = %q"):format(pg_url)
+    local url = pg_url .. (pg_url:find("?", 1, true) and "&" or "?") .. "options=-csearch_path%3D" .. schema .. "%2Cpublic"
+    lines[#lines + 1] = ("database = %q"):format(url)
   end
-  for _, k in ipairs { "timezone", "language", "strings" } do
+  for _, k in ipairs { "timezone", "language", "strings", "media_dir" } do
     if opts[k] then lines[#lines + 1] = k .. " = " .. serialize(opts[k]) end
   end
   for plugin, settings in pairs(opts.settings or {}) do

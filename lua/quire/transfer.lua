@@ -16,6 +16,7 @@
 local cjson = require "cjson"
 local core = require "quire.core"
 local errors = require "quire.errors"
+local store_sql = require "quire.store_sql"
 
 local M = {}
 
@@ -51,8 +52,8 @@ local KNOWN = {
 local function extra_columns(db, table_name)
   local known, out = {}, {}
   for _, c in ipairs(KNOWN[table_name]) do known[c] = true end
-  for _, c in ipairs(db:rows("SELECT name FROM pragma_table_info(?) ORDER BY cid", table_name)) do
-    if not known[c.name] then out[#out + 1] = c.name end
+  for _, c in ipairs((store_sql.columns(db, table_name))) do
+    if not known[c] then out[#out + 1] = c end
   end
   return out
 end
@@ -165,22 +166,14 @@ end
 
 -- The tables exported row by row, in an order where a table comes after those it refers to.
 local function generic_tables(db)
-  local names, shadow = {}, {}
-  for _, r in ipairs(db:rows("SELECT name, sql FROM sqlite_schema WHERE type = 'table' ORDER BY name")) do
-    if (r.sql or ""):match("^CREATE VIRTUAL TABLE") then shadow[#shadow + 1] = r.name end
-  end
-  for _, r in ipairs(db:rows("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) do
-    local n = r.name
-    local derived = n:match("^sqlite_") or SKIP[n] or OWN[n]
-    for _, v in ipairs(shadow) do
-      if n == v or n:sub(1, #v + 1) == v .. "_" then derived = true end
-    end
-    if not derived then names[#names + 1] = n end
+  local names = {}
+  for _, n in ipairs(store_sql.tables(db)) do
+    if not (SKIP[n] or OWN[n]) then names[#names + 1] = n end
   end
   local refs, wanted = {}, {}
   for _, n in ipairs(names) do
     wanted[n] = true
-    refs[n] = db:rows("SELECT \"table\" AS parent, \"from\" AS col, \"to\" AS target FROM pragma_foreign_key_list(?) ORDER BY id", n)
+    refs[n] = store_sql.foreign_keys(db, n)
   end
   local ordered, done = {}, {}
   local function visit(n, depth)
@@ -195,22 +188,26 @@ local function generic_tables(db)
   return ordered, refs
 end
 
--- Columns of a table in order, and the primary key columns (the rowid alias, if any, as rowid).
+-- Columns of a table in order, the primary key columns, and the column that is its rows'
+-- integer id (SQLite's rowid alias), if one is.
+local catalog = {} -- table name -> { columns_of's answers }, for one export or import
 local function columns_of(db, table_name)
-  local cols, pk, rowid_alias = {}, {}, nil
-  for _, c in ipairs(db:rows("SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid", table_name)) do
-    cols[#cols + 1] = c.name
-    if c.pk > 0 then pk[c.pk] = c.name end
+  local c = catalog[table_name]
+  if not c then
+    c = table.pack(store_sql.columns(db, table_name))
+    catalog[table_name] = c
   end
-  local without_rowid = (db:value("SELECT sql FROM sqlite_schema WHERE name = ?", table_name) or ""):match("WITHOUT%s+ROWID")
-  if #pk == 1 and not without_rowid then
-    local t = db:value("SELECT upper(type) FROM pragma_table_info(?) WHERE name = ?", table_name, pk[1])
-    if t == "INTEGER" then rowid_alias = pk[1] end
-  end
-  return cols, pk, rowid_alias
+  return c[1], c[2], c[3]
 end
 
 local function quote(name) return '"' .. name:gsub('"', '""') .. '"' end
+
+-- What names a row of table_name in SQL (SQLite's rowid; elsewhere its id column); nil when
+-- nothing does.
+local function rowid_of(db, table_name)
+  local rowid = store_sql.ROWID(select(3, columns_of(db, table_name)))
+  return rowid and (rowid == "rowid" and rowid or quote(rowid))
+end
 
 -- What the entries need of the importing site: the plugins that define their types and states.
 local function manifest(quire, type_names, state_names, tables)
@@ -250,6 +247,7 @@ function M.export(quire, dir, format)
   end
   mkdirs(dir)
   local db = quire._db
+  catalog = {}
   local counts = {}
   local logins, users = {}, {}
   local user_extras, entry_extras, comment_extras = extra_columns(db, "users"), extra_columns(db, "entries"), extra_columns(db, "comments")
@@ -309,7 +307,9 @@ function M.export(quire, dir, format)
   local tables = generic_tables(db)
   for _, name in ipairs(tables) do
     local cols, pk, rowid_alias = columns_of(db, name)
-    local key = rowid_alias and { "rowid" } or (#pk > 0 and pk) or { "rowid" }
+    local rowid = store_sql.ROWID(rowid_alias)
+    local key = rowid_alias and { rowid } or (#pk > 0 and pk) or (rowid and { rowid })
+    if not key then error(("table %s has no primary key: the export cannot page through it"):format(name), 0) end
     local quoted, aliased = {}, {}
     for i, c in ipairs(key) do
       quoted[i] = c == "rowid" and "rowid" or quote(c)
@@ -494,7 +494,7 @@ local function check_needs(quire, dir, records)
   local missing_tables = {}
   for _, file in ipairs(core.listdir(dir .. "/tables") or {}) do
     local name = file:match("^(.+)%.jsonl$")
-    if name and not quire._db:value("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", name) then
+    if name and not store_sql.has_table(quire._db, name) then
       missing_tables[#missing_tables + 1] = name
     end
   end
@@ -505,23 +505,21 @@ local function check_needs(quire, dir, records)
   end
 end
 
--- Lets the next AUTOINCREMENT id of table be want, when want is above every id the table has
+-- Lets the next id the counter of table hands out be want, when want is above every id it has
 -- ever handed out (so an id is never reused); returns whether it will be.
 local function claim_id(db, table_name, want)
   if math.type(want) ~= "integer" or want < 1 then return false end
-  local seq = db:value("SELECT seq FROM sqlite_sequence WHERE name = ?", table_name) or 0
-  local max = db:value("SELECT coalesce(max(rowid), 0) FROM " .. quote(table_name))
+  local id_column = select(3, columns_of(db, table_name))
+  local seq = store_sql.id_counter(db, table_name, id_column) or 0
+  local max = db:value(("SELECT coalesce(max(%s), 0) FROM %s"):format(rowid_of(db, table_name), quote(table_name)))
   if want <= seq or want <= max then return false end
-  if db:value("SELECT count(*) FROM sqlite_sequence WHERE name = ?", table_name) == 0 then
-    db:exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", table_name, want - 1)
-  else
-    db:exec("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", want - 1, table_name)
-  end
+  store_sql.set_id_counter(db, table_name, id_column, want - 1)
   return true
 end
 
+-- Whether the table's ids come from a counter that never hands one out twice.
 local function autoincrement(db, table_name)
-  return ((db:value("SELECT sql FROM sqlite_schema WHERE name = ?", table_name) or ""):upper():find("AUTOINCREMENT", 1, true)) ~= nil
+  return store_sql.id_counter(db, table_name, (select(3, columns_of(db, table_name)))) ~= nil
 end
 
 -- Imports what M.export wrote (either format). Entries are matched by type and slug, users by
@@ -530,6 +528,7 @@ end
 function M.import(quire, dir)
   if core.stat(dir) ~= "dir" then error(("%s is not a folder (give the folder quire export wrote)"):format(dir), 0) end
   local site, db = quire._site, quire._db
+  catalog = {}
   local records = read_entries(dir)
   check_needs(quire, dir, records)
   local nusers, nentries, ncomments = 0, 0, 0
@@ -544,16 +543,15 @@ function M.import(quire, dir)
 
   -- The rowid of the row of table name that has row's values in one of its unique keys (the row
   -- an insert of row conflicted with), so that references to row follow it there.
-  local unique_keys = {}
+  local unique_keys, rowids = {}, {}
+  local function rowid(name)
+    if rowids[name] == nil then rowids[name] = rowid_of(db, name) or false end
+    return rowids[name] or errors.raise("invalid", ("table %s has no integer id to refer to its rows by"):format(name))
+  end
   local function holder_of(name, row)
     local keys = unique_keys[name]
     if not keys then
-      keys = {}
-      for _, ix in ipairs(db:rows("SELECT name FROM pragma_index_list(?) WHERE \"unique\" AND origin <> 'pk'", name)) do
-        local cols = {}
-        for _, c in ipairs(db:rows("SELECT name FROM pragma_index_info(?) ORDER BY seqno", ix.name)) do cols[#cols + 1] = c.name end
-        if #cols > 0 then keys[#keys + 1] = cols end
-      end
+      keys = store_sql.unique_keys(db, name)
       unique_keys[name] = keys
     end
     for _, cols in ipairs(keys) do
@@ -563,7 +561,7 @@ function M.import(quire, dir)
         if v == nil then where = nil break end
         where[i], values[i] = quote(c) .. " = ?", math.type(v) == "float" and math.tointeger(v) or v
       end
-      local id = where and db:value(("SELECT rowid FROM %s WHERE %s"):format(quote(name), table.concat(where, " AND ")), table.unpack(values))
+      local id = where and db:value(("SELECT %s FROM %s WHERE %s"):format(rowid(name), quote(name), table.concat(where, " AND ")), table.unpack(values))
       if id then return id end
     end
     return nil
@@ -603,7 +601,7 @@ function M.import(quire, dir)
         pending_parents[fk.col] = { parent = fk.parent, old = v }
       elseif v ~= nil and map and fk.parent ~= name then
         local new = map[v]
-        if new == nil and not db:value("SELECT 1 FROM " .. quote(fk.parent) .. " WHERE " .. (fk.target and quote(fk.target) or "rowid") .. " = ?", v) then
+        if new == nil and not db:value("SELECT 1 FROM " .. quote(fk.parent) .. " WHERE " .. (fk.target and quote(fk.target) or rowid(fk.parent)) .. " = ?", v) then
           errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
             :format(dir, name, lineno, fk.col, tostring(v), fk.parent))
         end
@@ -620,7 +618,7 @@ function M.import(quire, dir)
     local keyed = false -- the id is also a reference (trash.entry_id): it is kept, never renumbered
     for _, fk in ipairs(refs[name]) do if fk.col == rowid_alias then keyed = true end end
     if old_id and not keyed then
-      local existing = db:row("SELECT * FROM " .. quote(name) .. " WHERE rowid = ?", old_id)
+      local existing = db:row("SELECT * FROM " .. quote(name) .. " WHERE " .. rowid(name) .. " = ?", old_id)
       if existing then
         local same = true
         for _, c in ipairs(cols) do
@@ -659,6 +657,7 @@ function M.import(quire, dir)
     local n, new_id = db:exec(("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING"):format(quote(name),
       table.concat(names, ", "), table.concat(marks, ", ")), table.unpack(values, 1, #names))
     if old_id and n == 0 then new_id = holder_of(name, row) end -- the site's row with the same unique key
+    if n == 1 and row[rowid_alias] ~= nil then store_sql.id_taken(db, name, rowid_alias, new_id) end
     if old_id and new_id then
       maps[name] = maps[name] or {}
       maps[name][old_id] = new_id
@@ -672,11 +671,11 @@ function M.import(quire, dir)
     for _, d in ipairs(deferred) do
       for col, ref in pairs(d.refs) do
         local new = (maps[ref.parent] or {})[math.tointeger(ref.old) or ref.old]
-        if new == nil and not db:value("SELECT 1 FROM " .. quote(ref.parent) .. " WHERE rowid = ?", ref.old) then
+        if new == nil and not db:value("SELECT 1 FROM " .. quote(ref.parent) .. " WHERE " .. rowid(ref.parent) .. " = ?", ref.old) then
           errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
             :format(dir, d.table, d.line, col, tostring(ref.old), ref.parent))
         end
-        db:exec(("UPDATE %s SET %s = ? WHERE rowid = ?"):format(quote(d.table), quote(col)), new or ref.old, d.id)
+        db:exec(("UPDATE %s SET %s = ? WHERE %s = ?"):format(quote(d.table), quote(col), rowid(d.table)), new or ref.old, d.id)
       end
     end
     deferred, deferred_parents = {}, {}
@@ -695,11 +694,11 @@ function M.import(quire, dir)
     for _, l in ipairs(later) do
       for col, old in pairs(l.refs) do
         local new = map[math.tointeger(old) or old]
-        if new == nil and not db:value("SELECT 1 FROM " .. quote(name) .. " WHERE rowid = ?", old) then
+        if new == nil and not db:value("SELECT 1 FROM " .. quote(name) .. " WHERE " .. rowid(name) .. " = ?", old) then
           errors.raise("invalid", ("%s/tables/%s.jsonl:%d: %s %s refers to a %s row that is neither in the export nor in this site")
             :format(dir, name, l.line, col, tostring(old), name))
         end
-        db:exec(("UPDATE %s SET %s = ? WHERE rowid = ?"):format(quote(name), quote(col)), new or old, l.id)
+        db:exec(("UPDATE %s SET %s = ? WHERE %s = ?"):format(quote(name), quote(col), rowid(name)), new or old, l.id)
       end
     end
   end
@@ -724,7 +723,7 @@ function M.import(quire, dir)
     import_table("terms")
     deferred_parents.entries = true
     import_table("media")
-    local revisions_seq = db:value("SELECT seq FROM sqlite_sequence WHERE name = 'revisions'")
+    local revisions_seq = store_sql.id_counter(db, "revisions", "id")
     for _, r in ipairs(records) do
       local trashed = r.status == "trash"
       local attrs = { title = r.title, body = r.body or "", status = trashed and "draft" or r.status, slug = r.slug, author = nonnull(r.author),
@@ -765,12 +764,9 @@ function M.import(quire, dir)
     if present.revisions then
       local ids = {}
       for id in pairs(created) do ids[#ids + 1] = id end
-      db:exec("DELETE FROM revisions WHERE entry_id IN (SELECT value FROM json_each(?))", "[" .. table.concat(ids, ",") .. "]")
-      if revisions_seq then
-        db:exec("UPDATE sqlite_sequence SET seq = max(?, (SELECT coalesce(max(id), 0) FROM revisions)) WHERE name = 'revisions'", revisions_seq)
-      else
-        db:exec("DELETE FROM sqlite_sequence WHERE name = 'revisions' AND NOT EXISTS (SELECT 1 FROM revisions)")
-      end
+      db:exec("DELETE FROM revisions WHERE entry_id " .. store_sql.IN_LIST, store_sql.id_list(ids))
+      -- (the ids those revisions took are handed out again, to the exported ones)
+      store_sql.set_id_counter(db, "revisions", "id", math.max(revisions_seq or 0, db:value("SELECT coalesce(max(id), 0) FROM revisions")))
     end
     local refs_by_line = {}
     for _, c in ipairs(read_lines(dir .. "/comments.jsonl")) do
@@ -803,7 +799,7 @@ function M.import(quire, dir)
         local have = {}
         for _, c in ipairs(extra_columns(db, x.table)) do have[c] = true end
         local fks = {}
-        for _, fk in ipairs(db:rows("SELECT \"table\" AS parent, \"from\" AS col FROM pragma_foreign_key_list(?)", x.table)) do fks[fk.col] = fk.parent end
+        for _, fk in ipairs(store_sql.foreign_keys(db, x.table)) do fks[fk.col] = fk.parent end
         local sets, values = {}, {}
         for k, v in pairs(x.columns) do
           if not have[k] then

@@ -58,3 +58,21 @@ describe("quire.tokens", function()
     end
   end)
 end)
+
+describe("an unreachable store", function()
+  it("is told from other errors by core/pg.c's messages and the SQLSTATEs of a lost or refused connection", function()
+    local store_unavailable = require("quire.app").store_unavailable
+    for _, msg in ipairs {
+      "lua/quire/memo.lua:22: PostgreSQL is unreachable: the connection to PostgreSQL was lost (connection refused)",
+      "cannot connect to PostgreSQL (database = \"postgresql://...\" in site.lua): timeout expired",
+      "SQL error: terminating connection due to administrator command [SQLSTATE 57P01]",
+      "SQL error: the database system is starting up [SQLSTATE 57P03]",
+      "SQL error: connection failure [SQLSTATE 08006]",
+    } do
+      assert.is_true(store_unavailable(msg), msg)
+    end
+    for _, msg in ipairs { "SQL error: syntax error at or near \"window\" [SQLSTATE 42601]", "kaboom", "" } do
+      assert.is_false(store_unavailable(msg), msg)
+    end
+  end)
+end)

@@ -114,3 +114,39 @@ describe("quire.media", function()
     assert.matches("is used by entry " .. id, why)
   end)
 end)
+
+describe("media_dir", function()
+  it("puts the library's files in the folder it names (one shared by several nodes), and nowhere else", function()
+    local core = require "quire.core"
+    local shared = assert(core.mkdtemp("quire-shared-media"))
+    local q = testing.site { plugins = { "theme", "article" }, media_dir = shared }
+    assert.equal(shared, require("quire.media").dir(q.site.config))
+    local path = q.site.dir .. "/blue.png"
+    local f = assert(io.open(path, "wb"))
+    f:write(png(400, 200, 30, 90, 200))
+    f:close()
+    local row = assert(q.media.add(path, { alt = "Blue" }))
+    for _, v in ipairs(row.variants) do
+      assert.equal("file", core.stat(shared .. v.webp:sub(#"/media" + 1)))
+    end
+    assert.is_nil(core.stat(q.site.dir .. "/media/" .. row.hash:sub(1, 2)))
+    core.remove_tree(shared)
+  end)
+
+  it("is refused when it names no folder", function()
+    local config = require "quire.config"
+    local core = require "quire.core"
+    local dir = assert(core.mkdtemp("quire-cfg"))
+    local f = assert(io.open(dir .. "/site.lua", "w"))
+    f:write('media_dir = ""\n')
+    f:close()
+    local cfg, err = config.load(dir)
+    assert.is_nil(cfg)
+    assert.matches("media_dir must name a folder", err)
+    f = assert(io.open(dir .. "/site.lua", "w"))
+    f:write('media_dir = "shared/media"\n')
+    f:close()
+    assert.equal(dir .. "/shared/media", config.load(dir).media_path)
+    core.remove_tree(dir)
+  end)
+end)

@@ -43,6 +43,25 @@ describe("memoised reads", function()
     other._db:close()
   end)
 
+  it("keep lists too: each caller its own copy, until the next write anywhere", function()
+    local list = { type = "article", status = "published", limit = 10 }
+    local first = q.content.query(list)
+    first[1].title, first[1].fields.standfirst = "changed", "changed"
+    first[2] = "added"
+    local again = q.content.query(list)
+    assert.equal(1, #again)
+    assert.equal("Tide tables", again[1].title)
+    assert.equal("Low water.", again[1].fields.standfirst)
+    local other = assert(quire_mod.open(dir))
+    local newer = other.content.create { type = "article", title = "Spring tides", status = "published" }
+    assert.same({ newer, id }, { q.content.query(list)[1].id, q.content.query(list)[2].id })
+    other._db:close()
+    -- the same filters given another way are the same list; a bad query still raises
+    assert.equal(2, #q.content.query { status = "published", type = { "article" }, limit = 10 })
+    assert.has_error(function() q.content.query { limit = "10" } end)
+    assert.has_error(function() q.content.query { colour = "red" } end)
+  end)
+
   it("keep nothing read inside a transaction that is rolled back", function()
     assert.is_false(pcall(q.store.transaction, function()
       q.content.update(id, { title = "Never saved" })
@@ -50,6 +69,19 @@ describe("memoised reads", function()
       error("roll back")
     end))
     assert.equal("Tide tables", q.content.get(id).title)
+  end)
+end)
+
+describe("memoised lists", function()
+  it("give a page built from them the lists' cache tags every time", function()
+    local q = testing.site { plugins = { "theme", "article", "listings" } }
+    q.content.create { type = "article", title = "Tide tables", status = "published", tags = { "Tides" } }
+    local first = q:request("GET", "/tag/tides")
+    local again = q:request("GET", "/tag/tides")
+    assert.equal(200, again.status)
+    assert.equal(first.tags, again.tags)
+    assert.truthy(again.tags:find("list:tag:tides", 1, true))
+    assert.truthy(again.body:find("Tide tables", 1, true))
   end)
 end)
 

@@ -73,6 +73,42 @@ describe("quire.transaction", function()
     assert.equal(1, n())
   end)
 
+  -- SQLite undoes a failed statement alone; PostgreSQL would abort the whole transaction, so
+  -- its binding puts a savepoint around each statement in a transaction (core/pg.c).
+  it("goes on after a failed statement that was caught: only that statement is undone", function()
+    tx.run(function()
+      put("before")
+      local ok, err = pcall(put, "before") -- the key is taken
+      assert.is_false(ok)
+      assert.matches("[Uu][Nn][Ii][Qq][Uu][Ee]", tostring(err))
+      -- a statement that fails part-way leaves none of its rows
+      assert.is_false(pcall(db.exec, db, "INSERT INTO settings (key, value) SELECT 'tx-' || key, 'x' FROM"
+        .. " (SELECT 'new' AS key UNION ALL SELECT 'before') k"))
+      assert.is_false(pcall(db.value, db, "SELECT no_such_column FROM settings"))
+      assert.is_false(pcall(q.store.query, "SELECT 1 FROM no_such_table"))
+      put("after")
+      tx.run(function() put("nested") end)
+      assert.equal(1, db:depth())
+    end)
+    assert.equal(3, n())
+    assert.is_nil(db:value("SELECT value FROM settings WHERE key = 'tx-new'"))
+    assert.equal(0, db:depth())
+  end)
+
+  it("lets saves go on after a query that failed as it ran (a plugin's report) was caught", function()
+    local a = q.content.create { type = "article", title = "One" }
+    q.store.transaction(function()
+      q.content.update(a, { title = "One, again" })
+      -- an integer overflow, found only while the statement runs, on either store
+      local ok, err = pcall(q.store.query, "SELECT abs(?) AS x FROM entries", math.mininteger)
+      assert.is_false(ok)
+      assert.is_truthy(tostring(err):find("overflow") or tostring(err):find("out of range"), err)
+      q.content.create { type = "article", title = "Three" }
+    end)
+    assert.equal("One, again", q.content.get(a).title)
+    assert.equal(2, db:value("SELECT count(*) FROM entries"))
+  end)
+
   it("is what content writes use: the cache tags of a batch are bumped once, at its commit", function()
     local a = q.content.create { type = "article", title = "One" }
     local b = q.content.create { type = "article", title = "Two" }

@@ -138,10 +138,26 @@ describe("the PostgreSQL store", function()
     assert.equal(1, db:value("SELECT count(*) FROM users"))
   end)
 
-  it("refuses to commit a transaction that failed, and says so", function()
+  it("undoes a statement that fails as it runs alone, and the transaction goes on, as SQLite does", function()
     db:begin()
+    db:exec("INSERT INTO users (login, display_name) VALUES ('a', 'A')")
+    assert.has_error(function() db:value("SELECT 1/0") end)
+    assert.has_error(function() db:exec("INSERT INTO users (login, display_name) VALUES ('b', 'B'), ('a', 'A')") end)
+    db:exec("INSERT INTO users (login, display_name) VALUES ('c', 'C')")
+    db:commit()
+    assert.same({ "a", "c" }, (function()
+      local out = {}
+      for _, r in ipairs(db:rows("SELECT login FROM users ORDER BY login")) do out[#out + 1] = r.login end
+      return out
+    end)())
+  end)
+
+  it("without the savepoints (guard off), refuses to commit a transaction that failed, and says so", function()
+    db:begin()
+    assert.is_true(db:guard(false))
     pcall(db.value, db, "SELECT 1/0")
     local ok, err = pcall(db.commit, db)
+    assert.is_false(db:guard(true))
     assert.is_false(ok)
     assert.matches("the transaction had failed and was rolled back", err, 1, true)
     assert.equal(0, db:depth())
@@ -221,6 +237,47 @@ describe("the PostgreSQL store", function()
     assert.matches("entries_fields_check", fails("INSERT INTO entries (type, slug, title, fields, created_at, updated_at) VALUES ('a', 's', 't', '{oops', 'x', 'x')"))
     assert.matches("entries_title_check", fails("INSERT INTO entries (type, slug, title, created_at, updated_at) VALUES ('a', 's', '', 'x', 'x')"))
     assert.matches("foreign key", fails("INSERT INTO entries (type, slug, title, author_id, created_at, updated_at) VALUES ('a', 's', 't', 999999, 'x', 'x')"))
+  end)
+
+  it("has quire check name a schema version, rows that break a constraint, and a stale search index", function()
+    local _, id = db:exec("INSERT INTO entries (type, slug, title, body, created_at, updated_at) VALUES ('article', 'checked', 'Checked',"
+      .. " 'Harbour news', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    assert.same({}, db:check())
+    local function details(what)
+      local out = {}
+      for _, p in ipairs(db:check()) do if p.what == what then out[#out + 1] = p.detail end end
+      return out
+    end
+    -- Everything broken inside a transaction that is rolled back (DDL is transactional).
+    db:begin()
+    local ok, err = pcall(function()
+      local _, known = db:schema_version()
+      db:exec("INSERT INTO schema_migrations (version, name) VALUES (?, 'from a newer quire')", known + 1)
+      assert.same({ ("schema version %d, this quire knows %d"):format(known + 1, known) }, details("schema"))
+      db:exec("DELETE FROM schema_migrations WHERE version = ?", known + 1)
+      -- A comment whose entry is gone (as a restore with triggers off leaves it), and a status the
+      -- schema's CHECK refuses, let in while those constraints were dropped and added back NOT VALID.
+      local fk = db:value("SELECT conname FROM pg_constraint WHERE conrelid = 'comments'::regclass AND contype = 'f'"
+        .. " AND confrelid = 'entries'::regclass")
+      db:exec("ALTER TABLE comments DROP CONSTRAINT " .. fk)
+      db:exec("INSERT INTO comments (entry_id, author_name, author_email, body, status, created_at)"
+        .. " VALUES (999999, 'Bo', 'bo@example.org', 'orphan', 'approved', '2026-01-01T00:00:00Z')")
+      db:exec("ALTER TABLE comments ADD CONSTRAINT " .. fk .. " FOREIGN KEY (entry_id) REFERENCES entries(id) NOT VALID")
+      db:exec("ALTER TABLE entries DROP CONSTRAINT entries_status_check")
+      db:exec("UPDATE entries SET status = 'Bad!' WHERE id = ?", id)
+      db:exec("ALTER TABLE entries ADD CONSTRAINT entries_status_check CHECK (status ~ '^[a-z_]+$') NOT VALID")
+      local c = details("constraints")
+      table.sort(c)
+      assert.same({ "2 constraints are not validated (ALTER TABLE ... VALIDATE CONSTRAINT)",
+        ("comments: 1 rows reference a missing row of entries (%s)"):format(fk),
+        "entries: 1 rows fail the check entries_status_check" }, c)
+      -- an index entry that no longer says what the entry says
+      db:exec("UPDATE entries_search SET doc = to_tsvector('simple', 'something else') WHERE id = ?", id)
+      assert.same({ "1 entries are missing from the search index or stale in it" }, details("search"))
+    end)
+    db:rollback()
+    assert(ok, err)
+    assert.same({}, db:check())
   end)
 
   it("refuses to connect with a clear message", function()

@@ -184,6 +184,22 @@ M.of = per_site(function(site)
     return db:value("SELECT count(*) FROM entries e" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""), table.unpack(params))
   end
 
+  -- A page built from a list goes stale when an entry joins, leaves or moves within it (these
+  -- tags), and when one of the entries it shows changes (their entry:ID tags: entry_tags).
+  local function list_tags(q)
+    if q.order == "updated" then site.tag("entries:any") end -- every write moves an entry in it
+    if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
+    elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
+    elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
+    elseif q.type then for _, t in ipairs(q.type) do site.tag("list:type:" .. t) end
+    else site.tag("list:all") end
+  end
+  local function entry_tags(rows)
+    if site.collecting then
+      for i = 1, #rows do site.tag("entry:" .. rows[i].id) end
+    end
+  end
+
   -- The rows of a query, not yet hydrated; raises at the caller of its caller (api.query or
   -- writes.batch_query).
   -- Published entries by date are keyset pages over an index whatever the archive's size: all
@@ -222,14 +238,7 @@ M.of = per_site(function(site)
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
       error("quire.content.query: limit must be an integer from 1 to 10000", 3)
     end
-    -- A page built from this list goes stale when an entry joins, leaves or moves within it
-    -- (these tags), and when one of the entries it shows changes (their entry:ID tags, below).
-    if q.order == "updated" then site.tag("entries:any") end -- every write moves an entry in it
-    if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
-    elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
-    elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
-    elseif q.type then for _, t in ipairs(q.type) do site.tag("list:type:" .. t) end
-    else site.tag("list:all") end
+    list_tags(q)
     local from = " FROM entries e"
     if walked then
       -- CROSS JOIN: entry_terms drives, in its index order.
@@ -242,14 +251,62 @@ M.of = per_site(function(site)
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
     local rows = db:rows(sql, table.unpack(params))
-    if site.collecting then
-      for i = 1, #rows do site.tag("entry:" .. rows[i].id) end
-    end
+    entry_tags(rows)
     return rows
   end
 
+  -- The memo key of a query of at most MEMO_ROWS entries (q's keys in order, each value with its
+  -- type and length), or nil for one not memoised: larger, or not plainly valid (select_rows then
+  -- raises).
+  local MEMO_ROWS = 100
+  local KEY_ORDER = {}
+  for k in pairs(QUERY_KEYS) do KEY_ORDER[#KEY_ORDER + 1] = k end
+  table.sort(KEY_ORDER)
+  local function part(v)
+    local t = math.type(v) or type(v)
+    if t ~= "string" and t ~= "integer" then return nil end
+    v = tostring(v)
+    return t:sub(1, 1) .. #v .. ":" .. v
+  end
+  local function query_key(q)
+    if type(q) ~= "table" then return nil end
+    local limit = q.limit or 50
+    if math.type(limit) ~= "integer" or limit > MEMO_ROWS then return nil end
+    for k in pairs(q) do if not QUERY_KEYS[k] then return nil end end
+    local out = { "query" }
+    for _, k in ipairs(KEY_ORDER) do
+      local v = q[k]
+      if v ~= nil then
+        local p
+        if k == "type" and type(v) == "table" then
+          local list = {}
+          for i, t in ipairs(v) do list[i] = part(t) or "?" end
+          p = "[" .. table.concat(list, ",") .. "]"
+        elseif k == "after" and type(v) == "table" then -- an entry or a cursor: its id and date
+          p = "{" .. (part(v.id) or "?") .. "," .. (part(v.published_at) or "-") .. "}"
+        else
+          p = part(v)
+        end
+        if not p then return nil end
+        out[#out + 1] = k .. "=" .. p
+      end
+    end
+    return table.concat(out, "\0")
+  end
+
+  -- Lists are memoised like entries (quire.memo: until the next write anywhere), so a page
+  -- rendered without the page cache reads no list twice; each caller gets its own copy.
   function api.query(q)
-    return hydrate(select_rows(q))
+    local key = query_key(q)
+    if not key then return hydrate(select_rows(q)) end
+    local rows = memo.find(key)
+    if rows then
+      list_tags(q)
+      entry_tags(rows)
+      return copy(rows)
+    end
+    rows = hydrate(select_rows(q))
+    return copy(memo.put(key, rows, #rows + 1))
   end
   api.select_rows = select_rows
 

@@ -86,20 +86,27 @@ M.of = per_site(function(site)
   -- Gives the entry the terms names (in this order) of taxonomy, writing only the difference
   -- from old ({ id =, slug =, position = } as stored): adding one tag inserts one row.
   function terms.set(entry_id, taxonomy, names, old)
-    local was = {}
+    local was, new, marks = {}, {}, {}
     for i = 1, #old do was[old[i].slug] = old[i] end
     for i = 1, #names do
       local name = names[i]
       local slug = slug_of(name)
       local t = was[slug]
       if not t then
-        db:exec("INSERT INTO entry_terms (entry_id, term_id, position) VALUES (?, ?, ?)", entry_id, term_id(taxonomy, name, slug), i)
+        local n = #new
+        new[n + 1], new[n + 2], new[n + 3] = entry_id, term_id(taxonomy, name, slug), i
+        marks[#marks + 1] = "(?, ?, ?)"
       else
         was[slug] = nil
         if t.position ~= i then db:exec("UPDATE entry_terms SET position = ? WHERE entry_id = ? AND term_id = ?", i, entry_id, t.id) end
       end
     end
     for _, t in pairs(was) do db:exec("DELETE FROM entry_terms WHERE entry_id = ? AND term_id = ?", entry_id, t.id) end
+    -- The new rows in one statement (one round trip to a server store, whatever the count; at
+    -- most limits.tags_max rows).
+    if #marks > 0 then
+      db:exec("INSERT INTO entry_terms (entry_id, term_id, position) VALUES " .. table.concat(marks, ", "), table.unpack(new, 1, #new))
+    end
   end
 
   -- Entries read for writes get tags and section by name, and the stored term rows of each

@@ -73,7 +73,7 @@ M.of = per_site(function(site)
     end
     if watched() then return transaction(fn, ...) end
     writing = false
-    local ok, res = pcall(fn, ...)
+    local ok, res = store_sql.pcall_unguarded(db, fn, ...)
     if ok then return res end
     if writing then tx:poison(res) end
     error(res, 0)

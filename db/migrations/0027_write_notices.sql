@@ -1,0 +1,3 @@
+-- PostgreSQL 0027 makes every write wake the other nodes (NOTIFY quire_data), so a node knows
+-- without asking the server whether what it memoised may be stale. SQLite needs nothing of the
+-- kind: its data_version moves with every commit and is read from shared memory.
