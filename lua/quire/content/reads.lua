@@ -184,15 +184,8 @@ M.of = per_site(function(site)
     return db:value("SELECT count(*) FROM entries e" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""), table.unpack(params))
   end
 
-  -- A page built from a list goes stale when an entry joins, leaves or moves within it
-  -- (list_tags), and when one of the entries it shows changes (their entry:ID tags).
-  local function shown_tags(rows)
-    if site.collecting then
-      for i = 1, #rows do site.tag("entry:" .. rows[i].id) end
-    end
-    return rows
-  end
-
+  -- A page built from a list goes stale when an entry joins, leaves or moves within it (these
+  -- tags), and when one of the entries it shows changes (their entry:ID tags: entry_tags).
   local function list_tags(q)
     if q.order == "updated" then site.tag("entries:any") end -- every write moves an entry in it
     if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
@@ -200,6 +193,11 @@ M.of = per_site(function(site)
     elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
     elseif q.type then for _, t in ipairs(q.type) do site.tag("list:type:" .. t) end
     else site.tag("list:all") end
+  end
+  local function entry_tags(rows)
+    if site.collecting then
+      for i = 1, #rows do site.tag("entry:" .. rows[i].id) end
+    end
   end
 
   -- The rows of a query, not yet hydrated; raises at the caller of its caller (api.query or
@@ -252,7 +250,9 @@ M.of = per_site(function(site)
     local sql = "SELECT " .. ENTRY_COLUMNS .. from
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
-    return shown_tags(db:rows(sql, table.unpack(params)))
+    local rows = db:rows(sql, table.unpack(params))
+    entry_tags(rows)
+    return rows
   end
 
   -- The memo key of a query of at most MEMO_ROWS entries (q's keys in order, each value with its
@@ -302,7 +302,8 @@ M.of = per_site(function(site)
     local rows = memo.find(key)
     if rows then
       list_tags(q)
-      return copy(shown_tags(rows))
+      entry_tags(rows)
+      return copy(rows)
     end
     rows = hydrate(select_rows(q))
     return copy(memo.put(key, rows, #rows + 1))
