@@ -128,7 +128,7 @@ class Writer(threading.Thread):
                 doc = json.loads(body)
             except ValueError:
                 doc = None
-            self.log.append((t, st, title, doc, body[:200]))
+            self.log.append((t, st, title, doc, body[:200], time.monotonic()))
             time.sleep(0.02)
 
 
@@ -177,6 +177,12 @@ def writes_between(w, t0, t1):
     return [x for x in w.log if t0 <= x[0] < t1]
 
 
+def writes_within(w, t0, t1):
+    """Sent after t0 and answered before t1: a write sent just before the database came back
+    may rightly succeed once it has."""
+    return [x for x in w.log if t0 <= x[0] and x[5] < t1]
+
+
 def outage(name, down, up, writer, edge, node_a, pages_script, pages, nodes):
     """The writes pause until every page is kept at the edge and by both nodes (the last write
     made some stale), so all the pages are there when the database goes. Then wrk through the
@@ -205,7 +211,7 @@ def outage(name, down, up, writer, edge, node_a, pages_script, pages, nodes):
         by = statuses(out)
         print(f"  by status: {by}", flush=True)
         check(f"{name}, {where}: every page served while PostgreSQL was away", total > 100 and non2xx == 0 and sock == 0, out)
-    during = writes_between(writer, t_down, t_up)
+    during = writes_within(writer, t_down, t_up)
     codes = sorted({x[1] for x in during})
     clear = [x for x in during if x[1] == 503 and x[3] and x[3].get("error", {}).get("code") == "store_unavailable"]
     print(f"{name}: {len(during)} writes while down, statuses {codes}; e.g. {during[-1][4] if during else ''}", flush=True)
