@@ -35,6 +35,16 @@ local function staff(q, login, role)
   return s
 end
 
+-- A site named The Ledger and its signed-in staff, by login: ed an editor, avi an author, cora and
+-- cid contributors. Returns q and then one staff member per login asked for, in that order.
+local ROLES = { ed = "editor", avi = "author", cora = "contributor", cid = "contributor" }
+local function ledger(settings, ...)
+  local q = testing.site { name = "The Ledger", plugins = PLUGINS, settings = settings }
+  local people = {}
+  for i, login in ipairs({ ... }) do people[i] = staff(q, login, ROLES[login]) end
+  return q, table.unpack(people)
+end
+
 -- The message a redirect carries back (?ok= or ?error=), decoded.
 local function flash(res)
   local kind, text = (res.headers.location or ""):match("[?&](%a+)=([^&#]*)")
@@ -43,11 +53,7 @@ end
 
 describe("newsroom: revisions restore", function()
   local q, ed, cora
-  setup(function()
-    q = testing.site { name = "The Ledger", plugins = PLUGINS }
-    ed = staff(q, "ed", "editor")
-    cora = staff(q, "cora", "contributor")
-  end)
+  setup(function() q, ed, cora = ledger(nil, "ed", "cora") end)
 
   it("restores an old revision as a new one, keeping every revision", function()
     local id = q.content.create { type = "article", title = "First headline", body = "First body.", author = ed.id }
@@ -95,12 +101,7 @@ end)
 
 describe("newsroom: editorial notes", function()
   local q, ed, cora, cid
-  setup(function()
-    q = testing.site { name = "The Ledger", plugins = PLUGINS, settings = { api = { content = "open" } } }
-    ed = staff(q, "ed", "editor")
-    cora = staff(q, "cora", "contributor")
-    cid = staff(q, "cid", "contributor")
-  end)
+  setup(function() q, ed, cora, cid = ledger({ api = { content = "open" } }, "ed", "cora", "cid") end)
 
   it("shows notes to staff on the editor and never on the public page, API, feeds or search", function()
     local SECRET = "NOTE-7f3a check the toll figure with the port authority"
@@ -148,12 +149,7 @@ end)
 
 describe("newsroom: bulk actions by role", function()
   local q, ed, avi, cora
-  setup(function()
-    q = testing.site { name = "The Ledger", plugins = PLUGINS }
-    ed = staff(q, "ed", "editor")
-    avi = staff(q, "avi", "author")
-    cora = staff(q, "cora", "contributor")
-  end)
+  setup(function() q, ed, avi, cora = ledger(nil, "ed", "avi", "cora") end)
   local function draft(title, author)
     return q.content.create { type = "article", title = title, body = "Text of " .. title .. ".", author = author,
       tags = { "Harbour" }, section = "Money", fields = { standfirst = "About " .. title .. "." } }
@@ -251,12 +247,7 @@ end)
 
 describe("newsroom: a pending version of a published story, scheduled", function()
   local q, ed, avi, cora
-  setup(function()
-    q = testing.site { name = "The Ledger", plugins = PLUGINS }
-    ed = staff(q, "ed", "editor")
-    avi = staff(q, "avi", "author")
-    cora = staff(q, "cora", "contributor")
-  end)
+  setup(function() q, ed, avi, cora = ledger(nil, "ed", "avi", "cora") end)
 
   local function editor_form(e, changes)
     local form = { { "title", changes.title or e.title }, { "body", changes.body or e.body }, { "slug", e.slug },
@@ -264,14 +255,24 @@ describe("newsroom: a pending version of a published story, scheduled", function
     for k, v in pairs(changes.fields or {}) do form[#form + 1] = { "fields." .. k, v } end
     return form
   end
+  -- A story published an hour ago (live: its title, body, author and fields) and a pending version
+  -- of it with changes, saved by the editor through the editor's form: the story's id and the answer.
+  local function staged(live, changes)
+    local id = q.content.create { type = "article", title = live.title, body = live.body, status = "published",
+      published_at = os.time() - 3600, author = live.author, fields = live.fields }
+    local res = ed.post("/admin/entries/" .. id, editor_form(q.content.get(id), changes))
+    assert.equal(303, res.status)
+    return id, res
+  end
+  -- The editor schedules the pending version of story id for the time at (seconds, UTC).
+  local function schedule_pending(id, at)
+    return ed.post("/admin/entries/" .. id .. "/pending", { { "action", "schedule" }, { "publish_at", os.date("!%Y-%m-%dT%H:%M:%S", at) } })
+  end
 
   it("keeps readers on the live version until the scheduled time, then shows the new one", function()
-    local id = q.content.create { type = "article", title = "Ferry fares hold", body = "Fares hold for now.", status = "published",
-      published_at = os.time() - 3600, author = avi.id, fields = { standfirst = "The live standfirst." } }
-    local e = q.content.get(id)
-    local url = q.content.url(e)
-    local res = ed.post("/admin/entries/" .. id, editor_form(e, { body = "Fares rise in spring.", fields = { standfirst = "The pending standfirst." } }))
-    assert.equal(303, res.status)
+    local id, res = staged({ title = "Ferry fares hold", body = "Fares hold for now.", author = avi.id,
+      fields = { standfirst = "The live standfirst." } }, { body = "Fares rise in spring.", fields = { standfirst = "The pending standfirst." } })
+    local url = q.content.url(q.content.get(id))
     assert.matches("pending", (select(2, flash(res))), 1, true)
     local function reader() return q:request("GET", url).body end
     assert.matches("Fares hold for now.", reader(), 1, true)
@@ -296,7 +297,7 @@ describe("newsroom: a pending version of a published story, scheduled", function
 
     -- Scheduled two seconds ahead (the form takes seconds too; the site's zone is UTC here).
     local at = os.time() + 2
-    kind, text = flash(ed.post("/admin/entries/" .. id .. "/pending", { { "action", "schedule" }, { "publish_at", os.date("!%Y-%m-%dT%H:%M:%S", at) } }))
+    kind, text = flash(schedule_pending(id, at))
     assert.equal("ok", kind, text)
     assert.equal(q.time.format(at), q._newsroom.staged(id).publish_at)
     assert.matches("go live", text, 1, true)
@@ -320,12 +321,9 @@ describe("newsroom: a pending version of a published story, scheduled", function
   end)
 
   it("leaves a scheduled pending version unpublished when the live story changed meanwhile", function()
-    local id = q.content.create { type = "article", title = "Bridge closes", body = "Closed on Monday.", status = "published",
-      published_at = os.time() - 3600, author = ed.id }
-    local e = q.content.get(id)
-    assert.equal(303, ed.post("/admin/entries/" .. id, editor_form(e, { body = "Closed on Tuesday." })).status)
+    local id = staged({ title = "Bridge closes", body = "Closed on Monday.", author = ed.id }, { body = "Closed on Tuesday." })
     local at = os.time() + 1
-    assert.equal("ok", (flash(ed.post("/admin/entries/" .. id .. "/pending", { { "action", "schedule" }, { "publish_at", os.date("!%Y-%m-%dT%H:%M:%S", at) } }))))
+    assert.equal("ok", (flash(schedule_pending(id, at))))
     q.content.update(id, { title = "Bridge closes for repairs" }) -- someone changes the live story directly
     while os.time() <= at do os.execute("sleep 0.3") end
     jobs.publish_scheduled(q)
@@ -338,8 +336,7 @@ end)
 
 describe("newsroom: the editor's search and social fields", function()
   it("groups the SEO and social fields under one legend and saves them", function()
-    local q = testing.site { name = "The Ledger", plugins = PLUGINS }
-    local ed = staff(q, "ed", "editor")
+    local q, ed = ledger(nil, "ed")
     for _, type in ipairs({ "article", "opinion" }) do
       local html = ed.get("/admin/entries/new?type=" .. type).body
       local seo = find(html, "fieldset#g-seo")[1]
