@@ -12,82 +12,19 @@
 varnishd runs as this test's child with -j none (no jail: it runs as the user running the test,
 root included, with no privilege separation), its working dir and listen port its own.
 usage: edge_varnish_test.py QUIRE_BINARY SOURCE_DIR"""
-import os, re, shutil, signal, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import os, signal, sqlite3, statistics, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nodes_lib import QUIRE, check, start_node, stop, http, wrk_figures, Varnish
+import nodes_lib as nl
 
-QUIRE, SRC = sys.argv[1], sys.argv[2]
-for tool in ("varnishd", "varnishadm", "wrk"):
-    if not shutil.which(tool):
-        print(f"SKIP: {tool} not installed (make deps installs varnish, varnish-modules and wrk)")
-        sys.exit(77)
-
+nl.require("varnishd", "varnishadm", "wrk")
 work = tempfile.mkdtemp(prefix="quire-edge-varnish-")
-site, vdir = os.path.join(work, "site"), os.path.join(work, "varnish")
-procs = {}  # name -> Popen (each in its own process group)
-failed = 0
-
-
-def check(what, ok, detail=""):
-    global failed
-    if not ok:
-        failed += 1
-        print(f"FAIL: {what} {detail}", file=sys.stderr)
-    else:
-        print(f"ok: {what}")
-
-
-def stop(name, sig=signal.SIGTERM):
-    p = procs.pop(name, None)
-    if p and p.poll() is None:
-        try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-
-
-def cleanup():
-    for name in list(procs):
-        stop(name)
-    shutil.rmtree(work, ignore_errors=True)
-
-
-def varnishadm(*args):
-    return subprocess.run(["varnishadm", "-n", vdir, *args], capture_output=True, text=True, timeout=10).stdout
-
-
-def start_node(name):
-    log = open(os.path.join(work, name + ".log"), "w")
-    p = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "2"],
-                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    procs[name] = p
-    for _ in range(200):
-        text = open(log.name).read()
-        if "serving with" in text:
-            return int(re.search(r"http://127\.0\.0\.1:(\d+)", text).group(1))
-        if p.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise SystemExit(f"node {name} did not start:\n{open(log.name).read()}")
+site = os.path.join(work, "site")
 
 
 def get(url, headers=None):
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode(errors="replace")
-
-
-def vcl(port_a, port_b, name):
-    path = os.path.join(work, name + ".vcl")
-    src = open(os.path.join(SRC, "docs", "varnish.vcl")).read()
-    open(path, "w").write(src.replace("@PORT_A@", str(port_a)).replace("@PORT_B@", str(port_b)))
-    return path
+    st, h, body = http("GET", url, headers=headers)
+    return st, h, body.decode(errors="replace")
 
 
 def update(eid, title):
@@ -121,34 +58,13 @@ try:
         r = subprocess.run([QUIRE, "config", "check", "--site", site], capture_output=True, text=True)
         check(f"config check refuses {bad}", r.returncode == 1 and says in r.stderr, r.stderr)
     open(os.path.join(site, "site.lua"), "w").write(orig)
-    # Varnish first (on a dummy VCL) to learn its port; the nodes then name it as their purger.
-    os.mkdir(vdir)
-    procs["varnish"] = subprocess.Popen(
-        ["varnishd", "-F", "-j", "none", "-n", vdir, "-a", "127.0.0.1:0", "-T", "127.0.0.1:0",
-         "-f", vcl(1, 2, "boot"), "-s", "malloc,64m", "-p", "default_ttl=3600"],
-        stdout=open(os.path.join(work, "varnish.log"), "w"), stderr=subprocess.STDOUT, start_new_session=True)
-    vport = None
-    for _ in range(200):
-        m = re.search(r"127\.0\.0\.1 (\d+)", varnishadm("debug.listen_address"))
-        if m:
-            vport = int(m.group(1))
-            break
-        time.sleep(0.05)
-    if not vport:
-        raise SystemExit("varnishd did not start: " + open(os.path.join(work, "varnish.log")).read())
-    edge = f"http://127.0.0.1:{vport}"
+    # Varnish first (on a placeholder VCL) to learn its port; the nodes then name it as their purger.
+    varnish = Varnish(work, "-p", "default_ttl=3600")
+    edge = varnish.edge
     with open(os.path.join(site, "site.lua"), "a") as f:
         f.write(f'\nedge_tags = true\npurgers = {{ "{edge}/" }}\n')
-    port_a, port_b = start_node("a"), start_node("b")
-    varnishadm("vcl.load", "nodes", vcl(port_a, port_b, "nodes"))
-    varnishadm("vcl.use", "nodes")
-    def healthy():
-        return len(re.findall(r"node_[ab] .*\bhealthy\b", varnishadm("backend.list")))
-    for _ in range(100):
-        if healthy() == 2:
-            break
-        time.sleep(0.1)
-    check("both nodes healthy behind Varnish", healthy() == 2, varnishadm("backend.list"))
+    port_a, port_b = start_node("a", site, work), start_node("b", site, work)
+    check("both nodes healthy behind Varnish", varnish.use(port_a, port_b, "nodes") == 2, varnish.adm("backend.list"))
 
     db = sqlite3.connect(os.path.join(site, "quire.db"))
     eid, slug, published = db.execute("SELECT id, slug, published_at FROM entries WHERE type = 'article' AND status = 'published' ORDER BY id LIMIT 1").fetchone()
@@ -202,29 +118,24 @@ try:
     time.sleep(2)
     stop("b", signal.SIGKILL)
     out = wrk.communicate(timeout=60)[0]
-    non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, 0])[1])
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    sock_errors = sum(map(int, sock.groups())) if sock else 0
-    total = int(re.search(r"(\d+) requests in", out).group(1))
+    total, non2xx, sock_errors = wrk_figures(out)
     print(f"wrk through Varnish, node B killed after 2 s: {total} requests, {non2xx} non-2xx, {sock_errors} socket errors")
     check("errors under a node kill stay within the requests in flight", non2xx + sock_errors <= conns, out)
     check("the load was real", total > 100, out)
     codes = [get(edge + f"/?after-kill={i}")[0] for i in range(20)]
     check("node A keeps serving through Varnish", codes == [200] * 20,
-          f"{codes} {varnishadm('backend.list')} {open(os.path.join(work, 'a.log')).read()[-2000:]}")
+          f"{codes} {varnish.adm('backend.list')} {open(os.path.join(work, 'a.log')).read()[-2000:]}")
 
     # Both nodes down, an edit from the CLI, node A back: the outbox drains from where it stopped.
     get(story)
     stop("a", signal.SIGKILL)
     update(eid, "Edge edit while down")
-    port_a2 = start_node("a")
-    varnishadm("vcl.load", "again", vcl(port_a2, port_b, "again"))
-    varnishadm("vcl.use", "again")
+    port_a2 = start_node("a", site, work)
+    varnish.use(port_a2, port_b, "again", want=0)
     d = wait_title(story, "Edge edit while down", limit=30)
     check("an edit made while no server ran is purged once one is back", d is not None)
     if d is not None:
         print(f"purge after restart: {d:.1f} s (the dead sender's lease runs out first)")
 finally:
-    cleanup()
-print("edge varnish test:", "FAILED" if failed else "passed")
-sys.exit(1 if failed else 0)
+    nl.cleanup(work)
+nl.finish()

@@ -50,6 +50,10 @@ site_sql() {
   fi
 }
 
+# on_pg: the test runs against PostgreSQL (tests/pg_http_test.sh sets QUIRE_TEST_PG_URL, and every
+# `quire init` gets a database there). For the few checks that differ by store.
+on_pg() { [ -n "${QUIRE_TEST_PG_URL:-}" ]; }
+
 # serve_site SITE LOG [SERVE ARGS...]: `quire serve` on a free loopback port; sets master, port
 # and base (http://127.0.0.1:PORT). Fails, showing the log, when the server did not start.
 serve_site() {

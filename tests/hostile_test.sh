@@ -116,12 +116,13 @@ rc=$?
 cat "$work/comments.out"
 check "comment posts (see above)" test $rc -eq 0
 check "none of the refused comments was stored" \
-  test "$(sqlite3 "$site/quire.db" "SELECT count(*) FROM comments WHERE author_name LIKE 'Ann%'")" = 0
+  test "$(site_sql "$site" "SELECT count(*) FROM comments WHERE author_name LIKE 'Ann%'")" = 0
 
 # --- titles written before input was checked (straight into the database) leave feeds well-formed
-sqlite3 "$site/quire.db" "UPDATE entries SET title = 'Harbour' || char(1) || ' fees' || char(11) || char(65534) || char(64976) || ' rise'
+ch=char; on_pg && ch=chr # a character by its code point: SQLite's char(), PostgreSQL's chr()
+site_sql "$site" "UPDATE entries SET title = 'Harbour' || $ch(1) || ' fees' || $ch(11) || $ch(65534) || $ch(64976) || ' rise'
   WHERE id = (SELECT id FROM entries WHERE status = 'published' AND type = 'article' ORDER BY published_at DESC LIMIT 1);
-  UPDATE terms SET name = name || char(27) WHERE id = (SELECT min(id) FROM terms);"
+  UPDATE terms SET name = name || $ch(27) WHERE id = (SELECT min(id) FROM terms);"
 kill -HUP "$master"; sleep 2 # fresh workers: no page cache from before the raw write
 for f in feed.xml atom.xml sitemap.xml; do curl -s "$base/$f" -o "$work/$f"; done
 "$PY" - "$work" <<'PY'

@@ -1,12 +1,14 @@
-"""Shared by the multi-node tests on PostgreSQL (pg_nodes_test.py, pg_faults_test.py): nodes
-(`quire serve` in their own process groups), the throw-away cluster of tests/pg_cluster.sh
-(started by tests/pg_py.sh, which runs these scripts), HTTP, Admin API tokens, wrk's figures."""
-import base64, hashlib, hmac, json, os, re, shutil, signal, socket, subprocess, sys, threading, time
+"""Shared by the multi-node tests (pg_nodes_test.py, pg_faults_test.py on PostgreSQL,
+edge_varnish_test.py on SQLite): nodes (`quire serve` in their own process groups), Varnish in
+front of two of them (docs/varnish.vcl), the throw-away cluster of tests/pg_cluster.sh (started by
+tests/pg_py.sh, which runs the PostgreSQL ones; PG_DIR names it), HTTP, Admin API tokens, wrk's
+figures. A test calls cleanup(work) in a `finally` and then finish()."""
+import base64, hashlib, hmac, json, os, re, shutil, signal, subprocess, sys, time
 import urllib.error, urllib.request
 
 QUIRE, SRC = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
 CLUSTER = os.path.join(SRC, "tests", "pg_cluster.sh")
-PG_DIR = os.environ["PG_DIR"]
+PG_DIR = os.environ.get("PG_DIR")  # None outside tests/pg_py.sh
 procs = {}  # name -> Popen, each in its own process group
 failed = 0
 
@@ -83,9 +85,69 @@ def stop(name, sig=signal.SIGTERM):
             pass
 
 
-def cleanup():
+def require(*tools):
+    """Skips the test (exit 77) when one of the tools is not installed."""
+    for tool in tools:
+        if not shutil.which(tool):
+            print(f"SKIP: {tool} not installed (make deps installs varnish, varnish-modules and wrk)")
+            sys.exit(77)
+
+
+def cleanup(work=None):
+    """Stops every process; removes the work folder, or keeps it (and says where) after a failure."""
     for name in list(procs):
         stop(name)
+    if work and not failed:
+        shutil.rmtree(work, ignore_errors=True)
+    elif work:
+        print("kept for inspection:", work, file=sys.stderr)
+
+
+class Varnish:
+    """Debian's varnishd (-j none: no jail, it runs as the user running the test, root included)
+    with its own working folder in work and an ephemeral port; started on a placeholder VCL so that
+    its address (edge, "http://127.0.0.1:PORT") is known before the nodes that purge it start.
+    use(port_a, port_b) then points docs/varnish.vcl at the two nodes."""
+
+    def __init__(self, work, *args):
+        self.work, self.dir = work, os.path.join(work, "varnish")
+        os.mkdir(self.dir)
+        log = os.path.join(work, "varnish.log")
+        procs["varnish"] = subprocess.Popen(
+            ["varnishd", "-F", "-j", "none", "-n", self.dir, "-a", "127.0.0.1:0", "-T", "127.0.0.1:0",
+             "-f", self.vcl(1, 2, "boot"), "-s", "malloc,64m", *args],
+            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(200):
+            m = re.search(r"127\.0\.0\.1 (\d+)", self.adm("debug.listen_address"))
+            if m:
+                self.edge = f"http://127.0.0.1:{m.group(1)}"
+                return
+            time.sleep(0.05)
+        raise SystemExit("varnishd did not start: " + open(log).read())
+
+    def adm(self, *args):
+        return subprocess.run(["varnishadm", "-n", self.dir, *args], capture_output=True, text=True, timeout=10).stdout
+
+    def vcl(self, port_a, port_b, name):
+        path = os.path.join(self.work, name + ".vcl")
+        src = open(os.path.join(SRC, "docs", "varnish.vcl")).read()
+        open(path, "w").write(src.replace("@PORT_A@", str(port_a)).replace("@PORT_B@", str(port_b)))
+        return path
+
+    def healthy(self):
+        """How many of the two nodes Varnish's probes find healthy."""
+        return len(re.findall(r"node_[ab] .*\bhealthy\b", self.adm("backend.list")))
+
+    def use(self, port_a, port_b, name, want=2):
+        """Loads and uses the VCL for nodes on these ports; waits (10 s at most) until want of
+        them are healthy and returns how many are."""
+        self.adm("vcl.load", name, self.vcl(port_a, port_b, name))
+        self.adm("vcl.use", name)
+        for _ in range(100):
+            if self.healthy() >= want:
+                break
+            time.sleep(0.1)
+        return self.healthy()
 
 
 def http(method, url, body=None, headers=None, timeout=10):

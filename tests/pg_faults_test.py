@@ -14,18 +14,14 @@ PostgreSQL through a small TCP proxy in this test, so the network between them c
 - every write answered 2xx is in the database, with its title.
 wrk's figures (requests, non-2xx, socket errors) are printed for each run.
 usage: pg_py.sh pg_faults_test.py QUIRE_BINARY SOURCE_DIR"""
-import json, os, re, select, shutil, signal, socket, struct, subprocess, sys, tempfile, threading, time
+import json, os, re, select, signal, socket, struct, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nodes_lib import SRC, PG_DIR, check, psql, new_db, quire, start_node, stop, http, token, editor_key, wrk_figures, procs
+from nodes_lib import PG_DIR, check, psql, new_db, quire, start_node, stop, http, token, editor_key, wrk_figures, Varnish
 import nodes_lib as nl
 
-for tool in ("varnishd", "varnishadm", "wrk"):
-    if not shutil.which(tool):
-        print(f"SKIP: {tool} not installed (make deps installs varnish, varnish-modules and wrk)")
-        sys.exit(77)
-
+nl.require("varnishd", "varnishadm", "wrk")
 work = tempfile.mkdtemp(prefix="quire-pg-faults-")
-site, vdir = os.path.join(work, "site"), os.path.join(work, "varnish")
+site = os.path.join(work, "site")
 
 
 class Proxy:
@@ -132,17 +128,6 @@ class Writer(threading.Thread):
             time.sleep(0.02)
 
 
-def varnishadm(*args):
-    return subprocess.run(["varnishadm", "-n", vdir, *args], capture_output=True, text=True, timeout=10).stdout
-
-
-def vcl(port_a, port_b, name):
-    path = os.path.join(work, name + ".vcl")
-    src = open(os.path.join(SRC, "docs", "varnish.vcl")).read()
-    open(path, "w").write(src.replace("@PORT_A@", str(port_a)).replace("@PORT_B@", str(port_b)))
-    return path
-
-
 def wrk(url, script, seconds, conns=16):
     return subprocess.Popen(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", script, url],
                             stdout=subprocess.PIPE, text=True)
@@ -236,25 +221,12 @@ try:
     quire("jobs", "run", site=site)
     quire("store", "copy", "--to", url_unix, site=site)
     proxy = Proxy(os.path.join(PG_DIR, ".s.PGSQL.5432"))
-    # Varnish first (a dummy VCL) to learn its port; the nodes name it as their purger.
-    os.mkdir(vdir)
-    procs["varnish"] = subprocess.Popen(
-        ["varnishd", "-F", "-j", "none", "-n", vdir, "-a", "127.0.0.1:0", "-T", "127.0.0.1:0",
-         "-f", vcl(1, 2, "boot"), "-s", "malloc,64m"],
-        stdout=open(os.path.join(work, "varnish.log"), "w"), stderr=subprocess.STDOUT, start_new_session=True)
-    vport = None
-    for _ in range(200):
-        m = re.search(r"127\.0\.0\.1 (\d+)", varnishadm("debug.listen_address"))
-        if m:
-            vport = int(m.group(1))
-            break
-        time.sleep(0.05)
-    if not vport:
-        raise SystemExit("varnishd did not start: " + open(os.path.join(work, "varnish.log")).read())
-    edge = f"http://127.0.0.1:{vport}"
+    # Varnish first (a placeholder VCL) to learn its port; the nodes name it as their purger.
+    varnish = Varnish(work)
+    edge = varnish.edge
     lua = open(os.path.join(site, "site.lua")).read()
     lua = re.sub(r'(?m)^database *=.*$', "", lua)
-    lua = re.sub(r'"related", *', "", lua)  # its SQL is not yet ported to PostgreSQL (lua/quire/related.lua)
+    check("the related plugin is on", '"related"' in lua)
     open(os.path.join(site, "site.lua"), "w").write(
         lua + f'\ndatabase = "postgresql://quire@127.0.0.1:{proxy.port}/faults?connect_timeout=2"\n'
         f'edge_tags = true\npurgers = {{ "{edge}/" }}\napi = {{ admin_rate = 1000000 }}\naccess_log = "off"\n')
@@ -262,14 +234,7 @@ try:
     # One worker each: one page cache per node, so "kept by the node" is one thing to check.
     port_a, port_b = start_node("a", site, work, workers=1), start_node("b", site, work, workers=1)
     nodes = [f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"]
-    varnishadm("vcl.load", "nodes", vcl(port_a, port_b, "nodes"))
-    varnishadm("vcl.use", "nodes")
-    for _ in range(100):
-        if len(re.findall(r"node_[ab] .*\bhealthy\b", varnishadm("backend.list"))) == 2:
-            break
-        time.sleep(0.1)
-    check("both nodes healthy behind Varnish", len(re.findall(r"node_[ab] .*\bhealthy\b", varnishadm("backend.list"))) == 2,
-          varnishadm("backend.list"))
+    check("both nodes healthy behind Varnish", varnish.use(port_a, port_b, "nodes") == 2, varnish.adm("backend.list"))
     node_a = f"http://127.0.0.1:{port_a}"
 
     # Pages: the home, stories, sections and tags; kept at the edge and in node A's workers.
@@ -315,9 +280,5 @@ try:
           f"{sum(1 for x in writer.log if x[1] == 503)} answered 503, {len(stored)} in the database", flush=True)
     check("every write answered 201 is in the database with its title", ids and not missing, list(missing.items())[:5])
 finally:
-    nl.cleanup()
-    if not nl.failed:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print("kept for inspection:", work, file=sys.stderr)
+    nl.cleanup(work)
 nl.finish()

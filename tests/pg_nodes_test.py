@@ -51,9 +51,7 @@ try:
     base = open(os.path.join(demo, "site.lua")).read()
     base = re.sub(r'(?m)^database *=.*$', "", base)
     base = re.sub(r'(?m)^plugins = \{ "theme"', 'plugins = { "jobrec", "theme"', base)
-    # The related plugin's SQL is not yet ported to PostgreSQL (lua/quire/related.lua).
-    base = re.sub(r'"related", *', "", base)
-    check("the jobrec plugin is on", '"jobrec"' in base)
+    check("the jobrec and related plugins are on", '"jobrec"' in base and '"related"' in base)
     ports, sites = {}, {}
     for n in "abc":
         sites[n] = os.path.join(work, "node-" + n)
@@ -206,9 +204,5 @@ try:
         state = psql("nodes", "SELECT attempts, coalesce(last_error, '') FROM jobs WHERE name LIKE 'jobrec#%'")[0]
         check("the job is healthy (no failed attempts)", state == ["0", ""], state)
 finally:
-    nl.cleanup()
-    if not nl.failed:
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print("kept for inspection:", work, file=sys.stderr)
+    nl.cleanup(work)
 nl.finish()
