@@ -61,22 +61,26 @@ pg_server_start() {
     start >/dev/null) || { cat "$PG_DIR/server.log" >&2; return 1; }
 }
 
-# A streaming hot standby of the cluster (pg_basebackup -R -X stream) in $PG_DIR/standby, with
-# its own socket folder PG_STANDBY_SOCK ($PG_DIR/standby-sock); pg_standby_url DB prints the URL
-# of database DB on it (as role quire). pg_standby_stop stops it (fast), pg_standby_start starts
-# it again; pg_cluster_stop stops it too.
+# Streaming hot standbys of the cluster (pg_basebackup -R -X stream), each named by PG_STANDBY
+# (default "standby"; e.g. `PG_STANDBY=standby2 pg_standby_create` makes a second one): its data
+# in $PG_DIR/NAME, its own socket folder $PG_DIR/NAME-sock (PG_STANDBY_SOCK is the default one's).
+# pg_standby_url DB prints the URL of database DB on it (as role quire); pg_standby_stop stops it
+# (fast), pg_standby_start starts it again; pg_cluster_stop stops them all.
+pg_standby_name() { printf '%s' "${PG_STANDBY:-standby}"; }
+pg_standby_sock() { printf '%s' "$PG_DIR/$(pg_standby_name)-sock"; }
 pg_standby_create() {
-  PG_STANDBY_SOCK=$PG_DIR/standby-sock
-  mkdir -p "$PG_STANDBY_SOCK"
-  [ ${#PG_RUNAS[@]} -gt 0 ] && chown "${PG_RUNAS[2]}" "$PG_STANDBY_SOCK"
-  chmod 700 "$PG_STANDBY_SOCK"
-  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_basebackup" -h "$PG_DIR" -U postgres -D "$PG_DIR/standby" -R -X stream -c fast \
+  local sock; sock=$(pg_standby_sock)
+  mkdir -p "$sock"
+  [ ${#PG_RUNAS[@]} -gt 0 ] && chown "${PG_RUNAS[2]}" "$sock"
+  chmod 700 "$sock"
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_basebackup" -h "$PG_DIR" -U postgres -D "$PG_DIR/$(pg_standby_name)" -R -X stream -c fast \
     >"$PG_DIR/basebackup.log" 2>&1) || { cat "$PG_DIR/basebackup.log" >&2; return 1; }
+  PG_STANDBY_SOCK=$PG_DIR/standby-sock
   export PG_STANDBY_SOCK
   pg_standby_start
 }
 pg_standby_url() {
-  printf 'postgresql://quire@%s/%s' "$(printf '%s' "$PG_STANDBY_SOCK" | sed 's,/,%2F,g')" "$1"
+  printf 'postgresql://quire@%s/%s' "$(pg_standby_sock | sed 's,/,%2F,g')" "$1"
 }
 # The primary's WAL position that a standby reports as replayed once it has everything the
 # primary wrote so far: the insert position, less a page header it may point past.
@@ -85,23 +89,27 @@ pg_wal_lsn() {
     ELSE l END FROM (SELECT pg_current_wal_insert_lsn() AS l) AS x"
 }
 pg_standby_start() {
-  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -l "$PG_DIR/standby.log" -w -t 60 \
-    -o "-k $PG_STANDBY_SOCK -c listen_addresses='' -c hot_standby=on -c fsync=off -c full_page_writes=off" \
-    start >/dev/null) || { cat "$PG_DIR/standby.log" >&2; return 1; }
+  local name; name=$(pg_standby_name)
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/$name" -l "$PG_DIR/$name.log" -w -t 60 \
+    -o "-k $(pg_standby_sock) -c listen_addresses='' -c hot_standby=on -c fsync=off -c full_page_writes=off" \
+    start >/dev/null) || { cat "$PG_DIR/$name.log" >&2; return 1; }
 }
 pg_standby_stop() {
-  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -m fast -w stop >/dev/null)
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/$(pg_standby_name)" -m fast -w stop >/dev/null)
 }
 # psql as the superuser on the standby's database $1.
 pg_standby_psql() {
   local db=$1
   shift
-  "$PG_BIN/psql" -h "$PG_STANDBY_SOCK" -U postgres -d "$db" -qAt -v ON_ERROR_STOP=1 "$@"
+  "$PG_BIN/psql" -h "$(pg_standby_sock)" -U postgres -d "$db" -qAt -v ON_ERROR_STOP=1 "$@"
 }
 
 pg_cluster_stop() {
   [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR" ] || return 0
-  [ -d "$PG_DIR/standby" ] && (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -m immediate -w stop >/dev/null 2>&1)
+  local d
+  for d in "$PG_DIR"/*/; do # the standbys
+    [ -f "$d/standby.signal" ] && (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1)
+  done
   (cd / && "${PG_RUNAS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1)
   rm -rf "$PG_DIR"
   PG_DIR=

@@ -3,7 +3,8 @@
 # (tests/pg_cluster.sh): anonymous pages are read from the standby; a reader who just wrote sees
 # the write; an edit while the standby's replay is paused never leaves a stale page in the page
 # cache; a standby that is stopped is skipped (pages come from the primary) and used again once
-# it is back. Usage: pg_replica_test.sh QUIRE TESTS_DIR
+# it is back; with a second standby, renders read from each in turn, and one stopped leaves the
+# other serving. Usage: pg_replica_test.sh QUIRE TESTS_DIR
 set -euo pipefail
 QUIRE=$(realpath "$1")
 TESTS=$(realpath "$2")
@@ -43,9 +44,10 @@ limits = { replica_lag_ms = 1500 }
 EOF
 "$QUIRE" config check --site site >/dev/null
 # One worker: one connection to each server, so the standby's pg_stat_activity shows its reads.
-serve_site site serve.log --workers 1
+log=serve.log
+serve_site site "$log" --workers 1
 
-fail() { echo "FAIL: $*"; echo "--- serve.log"; tail -20 serve.log; exit 1; }
+fail() { echo "FAIL: $*"; echo "--- $log"; tail -20 "$log"; exit 1; }
 # get PATH [CURL ARGS] -> body in page.html; prints "CODE X-CACHE"
 get() {
   local path=$1
@@ -71,6 +73,19 @@ standby_caught_up() {
     sleep 0.1
   done
   fail "the standby did not catch up"
+}
+
+# standby_used_again WORD TRIES PAUSE: uncached renders (a search for words new each time, WORD
+# and a count) until one reads on the standby: at most TRIES, PAUSE seconds apart.
+standby_used_again() {
+  local t
+  for i in $(seq "$2"); do
+    t=$(standby_now)
+    get "/search?q=harbour+$1$i" >/dev/null
+    read_on_standby_since "$t" && return 0
+    sleep "$3"
+  done
+  return 1
 }
 
 echo "== anonymous pages are read from the standby"
@@ -123,13 +138,7 @@ grep -q "Harbour wall repaired at last" page.html || fail "render while lagging 
 grep "read replica 1 .* skipped: it lags" serve.log
 pg_standby_psql site -c "SELECT pg_wal_replay_resume()" >/dev/null
 standby_caught_up
-for i in $(seq 100); do
-  t=$(standby_now)
-  get "/search?q=harbour+r$i" >/dev/null
-  read_on_standby_since "$t" && break
-  sleep 0.1
-done
-read_on_standby_since "$t" || fail "the standby is not used again after it caught up"
+standby_used_again r 100 0.1 || fail "the standby is not used again after it caught up"
 grep -q "read replica 1 .* caught up" serve.log || fail "no 'caught up' line"
 r=$(get "$story")
 [ "$r" = "200 hit" ] && grep -q "Harbour wall repaired at last" page.html || fail "after the replay: $r, stale page kept"
@@ -171,13 +180,45 @@ done
 grep "read replica 1 .* skipped: " serve.log | tail -1
 grep -A1 "read replica 1 .* skipped: " serve.log | tail -1 | grep -q "^127.0.0.1 \|^20[0-9][0-9]-" || fail "the line runs over several"
 pg_standby_start
-for i in $(seq 150); do
-  t=$(standby_now)
-  get "/search?q=harbour+u$i" >/dev/null
-  read_on_standby_since "$t" && break
-  sleep 0.2
-done
-read_on_standby_since "$t" || fail "the restarted standby is not used again"
+standby_used_again u 150 0.2 || fail "the restarted standby is not used again"
 grep -q "read replica 1 .* is back" serve.log || fail "no 'is back' line"
 grep "read replica 1 .* is back" serve.log
+
+echo "== two standbys: anonymous renders read from each in turn; one stopped, the other serves"
+PG_STANDBY=standby2 pg_standby_create
+STANDBY2_URL=$(PG_STANDBY=standby2 pg_standby_url site)
+kill -TERM "$master"; wait "$master" 2>/dev/null || true; master=""
+echo "read_replicas = { \"$STANDBY_URL\", \"$STANDBY2_URL\" }" >> site/site.lua
+log=serve2.log
+serve_site site "$log" --workers 1
+# render_on PATH STANDBY...: once those standbys (PG_STANDBY names) have replayed all the primary
+# wrote, renders PATH (uncached) and adds to $turns which of them read for it: 1 (standby), 2
+# (standby2), 12 (both, which must not be) or - (none).
+render_on() {
+  local path=$1 t r on="" name
+  shift
+  for name in "$@"; do PG_STANDBY=$name standby_caught_up; done
+  t=$(PG_STANDBY=$1 standby_now)
+  r=$(get "$path")
+  [ "$r" = "200 miss" ] || fail "$path: $r"
+  for name in "$@"; do
+    if PG_STANDBY=$name read_on_standby_since "$t"; then [ "$name" = standby ] && on=${on}1 || on=${on}2; fi
+  done
+  turns="$turns ${on:--}"
+}
+# The last N of $turns, joined.
+last_turns() { echo $turns | awk -v n="$1" '{ for (i = NF - n + 1; i <= NF; i++) printf "%s", $i }'; }
+turns=""
+for i in $(seq 8); do render_on "/search?q=harbour+t$i" standby standby2; done
+echo "renders read on:$turns"
+# After the first render or two (the worker's own start-up writes may send one to the primary),
+# each render reads on one standby, the other one than the render before.
+case $(last_turns 6) in 121212|212121) ;; *) fail "renders did not read from the two standbys in turn:$turns" ;; esac
+pg_standby_stop # the first one
+turns=""
+for i in $(seq 6); do render_on "/search?q=harbour+s$i" standby2; done
+echo "with the first standby stopped, renders read on:$turns"
+[ "$(last_turns 4)" = 2222 ] || fail "the second standby does not serve every render while the first is stopped:$turns"
+grep -q "read replica 1 .* skipped: " "$log" || fail "no line about the stopped standby"
+grep -q "read replica 2 .* skipped: " "$log" && fail "the live standby was skipped: $(grep 'read replica 2' "$log")"
 echo "pg replicas: passed"
