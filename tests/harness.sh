@@ -38,16 +38,48 @@ harness_cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 
+# site_url SITE: the PostgreSQL URL the site's site.lua names (the last `database =`), or nothing.
+site_url() {
+  sed -n 's/^[[:space:]]*database[[:space:]]*=[[:space:]]*"\(postgres[^"]*\)".*/\1/p' "$1/site.lua" | tail -1
+}
+
 # site_sql SITE SQL: the rows of SQL on the site's store, fields separated by "|" (sqlite3's
 # way): quire.db, or the PostgreSQL database site.lua names (tests/pg_http_test.sh runs tests so).
 site_sql() {
   local url
-  url=$(sed -n 's/^[[:space:]]*database[[:space:]]*=[[:space:]]*"\(postgres[^"]*\)".*/\1/p' "$1/site.lua" | tail -1)
+  url=$(site_url "$1")
   if [ -n "$url" ]; then
     "${PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -d "$url" -X -qAt -v ON_ERROR_STOP=1 -c "$2"
   else
     sqlite3 "$1/quire.db" "$2"
   fi
+}
+
+# site_dump SITE: every row of the site's store as text, to compare before and after: sqlite3's
+# .dump, or pg_dump's data without the sequences' positions (a rolled-back insert moves them)
+# and without the random key of its \restrict lines.
+site_dump() {
+  local url
+  url=$(site_url "$1")
+  if [ -n "$url" ]; then
+    "${PG_BIN:-/usr/lib/postgresql/15/bin}/pg_dump" -d "$url" --data-only 2>/dev/null | grep -v -e '^SELECT pg_catalog.setval(' -e '^\\restrict ' -e '^\\unrestrict '
+  else
+    sqlite3 "$1/quire.db" .dump
+  fi
+}
+
+# site_copy SITE COPY: a copy of the site's folder; on PostgreSQL of its database too (CREATE
+# DATABASE ... TEMPLATE, on the server of QUIRE_TEST_PG_URL), which the copy's site.lua names.
+site_copy() {
+  cp -r "$1" "$2"
+  local url name copy
+  url=$(site_url "$1")
+  [ -n "$url" ] || return 0
+  name=${url%%\?*}; name=${name##*/}
+  copy="t_copy_$$_${RANDOM}"
+  "${PG_BIN:-/usr/lib/postgresql/15/bin}/psql" -d "$QUIRE_TEST_PG_URL" -X -qAt -v ON_ERROR_STOP=1 \
+    -c "CREATE DATABASE \"$copy\" TEMPLATE \"$name\"" >/dev/null || return 1
+  echo "database = \"${url%%/$name*}/$copy${url#*/$name}\"" >> "$2/site.lua"
 }
 
 # on_pg: the test runs against PostgreSQL (tests/pg_http_test.sh sets QUIRE_TEST_PG_URL, and every

@@ -66,7 +66,9 @@ function M.new(db)
     error(e, 0)
   end
   local function committing(...)
-    run_all(commit_hooks)
+    -- A half-done save only rolls back (finish says why); its hooks' SQL would fail on
+    -- PostgreSQL, where the failed statement has aborted the transaction, and hide the reason.
+    if not poison.level then run_all(commit_hooks) end
     return ...
   end
   -- The outermost transaction runs the commit hooks after fn, inside it.
