@@ -41,6 +41,7 @@ expect 2 "run without script" -- "$QUIRE" run --site "$work/site"
 expect 0 "init" -- "$QUIRE" init "$work/site"
 files="site.lua plugins"; on_pg || files="$files quire.db"
 for f in $files; do [ -e "$work/site/$f" ] && ok || bad "init did not create $f"; done
+on_pg && { [ -e "$work/site/quire.db" ] && bad "init --database made a quire.db all the same" || ok; }
 grep -q '^-- workers = 0' "$work/site/site.lua" && ok || bad "site.lua lacks commented defaults"
 echo '-- my edits' >> "$work/site/site.lua"
 expect 1 "init refuses an existing site" -- "$QUIRE" init "$work/site"; contains "refuse" "not overwriting"
