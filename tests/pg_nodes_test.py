@@ -70,6 +70,9 @@ try:
     eid, slug, published = psql("nodes", "SELECT id, slug, published_at FROM entries WHERE type = 'article'"
                                 " AND status = 'published' ORDER BY id LIMIT 1")[0]
     story = f"/{published[:4]}/{published[5:7]}/{slug}"
+    st, _, body = http("GET", node["b"] + story)
+    check("the story page lists related stories (the related plugin on PostgreSQL)", st == 200 and b'class="related-list"' in body,
+          (st, body[:300]))
     delays = []
     for rnd in range(1, 6):
         for n in "abc":
