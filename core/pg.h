@@ -10,6 +10,8 @@ typedef struct qr_pg_s qr_pg_t;
 typedef struct {
   int migrate;         /* 1: apply pending db/pg migrations on open */
   int connect_timeout; /* seconds, unless the URL says; 0: 10 */
+  int connect_ms;      /* the same in milliseconds, when set (the URL's connect_timeout still wins) */
+  int timeout_ms;      /* qr_pg_set_timeout's bound from the start; 0: none */
 } qr_pg_opts_t;
 
 /* Connects to url ("postgresql://user@host:port/dbname", anything libpq takes) and, with
@@ -113,5 +115,17 @@ int qr_pg_wal_lsn(qr_pg_t *p, unsigned long long *lsn);
 int qr_pg_replay_lsn(qr_pg_t *p, unsigned long long *lsn);
 /* 1 while the connection is up. */
 int qr_pg_connected(qr_pg_t *p);
+
+/* Bounds every wait on the server to timeout_ms (0: none, libpq's blocking calls): a statement's
+ * answer (the whole pipeline of one statement) and a new connection. No answer in time cuts the
+ * connection, and the statement fails as for a lost one ("the connection to PostgreSQL was
+ * lost (no answer within N ms, limits.db_timeout_ms)"), without the retry a lost connection
+ * gets. With a bound, a failed reconnect is not tried again for 250 ms (then 500 ms, 1 s):
+ * statements meanwhile fail at once, and qr_pg_heard_version never waits for a reconnect. */
+void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms);
+/* Without waiting: 1 when the connection is up, else 0 after starting or carrying on a new
+ * connection (outside a transaction). For work that should wait for the database rather than
+ * hold a worker: the ticks. */
+int qr_pg_ready(qr_pg_t *p);
 
 #endif

@@ -558,6 +558,9 @@ function commands.__worker(argv)
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.
     tick = function()
+      -- PostgreSQL away: the scheduled work waits for it (the connection is made again
+      -- meanwhile, without waiting) rather than hold the worker and its readers.
+      if quire._db.ready and not quire._db:ready() then return end
       if purge then
         purge()
         local t = core.clock() -- the jobs keep their 2 s pace under the purger's faster tick

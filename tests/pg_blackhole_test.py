@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""A database that vanishes without a reset (issue 20): the node reaches PostgreSQL through a
+TCP proxy that, on blackhole(), stops forwarding while keeping every socket open, and keeps
+accepting new connections that it never forwards either (packets dropped: neither TCP nor
+libpq's keepalives notice, the kernel acknowledges what is sent). With
+limits.db_timeout_ms = 1500:
+- pages the worker's cache holds keep coming, quickly, all along;
+- a page no cache holds, a write through the Admin API and a staff page answer 503 with
+  Retry-After and the store_unavailable message within the bound (well inside the watchdog's
+  10 s), then at once while the connection is retried, never hanging;
+- heal(): the node takes writes and renders again by itself; no worker was killed by the watchdog.
+usage: pg_py.sh pg_blackhole_test.py QUIRE_BINARY SOURCE_DIR"""
+import json, os, re, select, shutil, socket, sys, tempfile, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nodes_lib import PG_DIR, check, psql, new_db, quire, start_node, http, token, editor_key
+import nodes_lib as nl
+
+work = tempfile.mkdtemp(prefix="quire-pg-blackhole-")
+site = os.path.join(work, "site")
+BOUND_MS = 1500
+
+
+class Proxy:
+    """TCP on 127.0.0.1 -> PostgreSQL's Unix socket; blackhole() stops forwarding both ways on
+    every connection, old and new, keeping them open; heal() forwards again (new connections
+    only: the ones held through the blackhole are closed, as a router's state would be lost)."""
+
+    def __init__(self, upstream):
+        self.upstream, self.holes, self.held, self.lock = upstream, threading.Event(), [], threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.holes.is_set():
+                with self.lock:
+                    self.held.append(c)  # accepted (the kernel did it), never answered
+                continue
+            u = socket.socket(socket.AF_UNIX)
+            try:
+                u.connect(self.upstream)
+            except OSError:
+                c.close()
+                continue
+            threading.Thread(target=self.pump, args=(c, u), daemon=True).start()
+
+    def pump(self, c, u):
+        try:
+            while True:
+                r, _, _ = select.select([c, u], [], [], 0.05)
+                if self.holes.is_set():  # dropped on the floor: read nothing, send nothing, close nothing
+                    with self.lock:
+                        self.held += [c, u]
+                    return
+                for a in r:
+                    data = a.recv(65536)
+                    if not data:
+                        raise OSError("closed")
+                    (u if a is c else c).sendall(data)
+        except (OSError, ValueError):
+            for x in (c, u):
+                x.close()
+
+    def blackhole(self):
+        self.holes.set()
+        time.sleep(0.2)  # every pump has seen it
+
+    def heal(self):
+        with self.lock:
+            held, self.held = self.held, []
+        for x in held:
+            x.close()
+        self.holes.clear()
+
+
+def timed(method, url, **kw):
+    t = time.monotonic()
+    st, h, body = http(method, url, timeout=30, **kw)
+    return st, h, body, time.monotonic() - t
+
+
+def unavailable(st, h, body, api):
+    if st != 503 or h.get("Retry-After") != "5":
+        return False
+    if api:
+        try:
+            return json.loads(body)["error"]["code"] == "store_unavailable"
+        except (ValueError, KeyError, TypeError):
+            return False
+    return b"database cannot be reached" in body
+
+
+try:
+    new_db("blackhole")
+    proxy = Proxy(os.path.join(PG_DIR, ".s.PGSQL.5432"))
+    url = f"postgresql://quire@127.0.0.1:{proxy.port}/blackhole"
+    quire("init", "--demo", "--database", url, site)
+    with open(os.path.join(site, "site.lua"), "a") as f:
+        f.write(f'\nlimits = {{ db_timeout_ms = {BOUND_MS} }}\naccess_log = "off"\napi = {{ admin_rate = 1000000 }}\n')
+    key = editor_key(site)
+    auth = {"Authorization": "Bearer " + token(key)}
+    # One worker: its page cache is the one the readers hit, and it is the one that waits.
+    port = start_node("a", site, work, workers=1)
+    node = f"http://127.0.0.1:{port}"
+    pages = ["/"]
+    for slug, published in psql("blackhole", "SELECT slug, published_at FROM entries WHERE type = 'article'"
+                                " AND status = 'published' ORDER BY id LIMIT 6"):
+        pages.append(f"/{published[:4]}/{published[5:7]}/{slug}")
+    for p in pages:
+        http("GET", node + p)
+    kept = [http("GET", node + p)[1].get("X-Cache") == "hit" for p in pages]
+    check("pages kept by the node's cache before the fault", all(kept) and len(pages) >= 4, list(zip(pages, kept)))
+    st, _, _ = http("POST", node + "/api/admin/v1/entries", {"type": "article", "title": "Before the blackhole"}, auth)
+    check("a write before the fault", st == 201, st)
+    for p in pages:  # kept again after the write's purge
+        http("GET", node + p)
+
+    proxy.blackhole()
+    t_fault = time.monotonic()
+    # A page no cache holds: the render meets the silent database.
+    st, h, body, took = timed("GET", node + "/search?q=blackhole1")
+    print(f"uncached page during the blackhole: {st} in {took * 1000:.0f} ms", flush=True)
+    check("a page no cache holds: 503 with Retry-After and the message, within the bound",
+          unavailable(st, h, body, False) and took < BOUND_MS / 1000 + 1.5, (st, h, body[:300], took))
+    st, h, body, took = timed("POST", node + "/api/admin/v1/entries", body={"type": "article", "title": "In the hole"},
+                              headers=auth)
+    print(f"write during the blackhole: {st} in {took * 1000:.0f} ms", flush=True)
+    check("a write: 503 store_unavailable, within the bound", unavailable(st, h, body, True) and took < BOUND_MS / 1000 + 1.5,
+          (st, body[:300], took))
+    # Readers of kept pages, for 3 s, while uncached requests keep meeting the fault.
+    slow, errors, n, worst = [], [], 0, 0.0
+    t_end = time.monotonic() + 3
+    while time.monotonic() < t_end:
+        n += 1
+        p = pages[n % len(pages)]
+        st, h, body, took = timed("GET", node + p)
+        worst = max(worst, took)
+        if st != 200:
+            errors.append((p, st))
+        if n % 10 == 0:
+            st2, h2, body2, took2 = timed("GET", node + f"/search?q=blackhole{n}")
+            if not unavailable(st2, h2, body2, False) or took2 > BOUND_MS / 1000 + 1.5:
+                slow.append((st2, took2, body2[:120]))
+    print(f"kept pages during the blackhole: {n} requests, slowest {worst * 1000:.0f} ms", flush=True)
+    check("kept pages keep coming while the database is silent", n > 20 and not errors, errors[:5])
+    check("kept pages are not held by the retried connection", worst < 1.0, worst)
+    check("uncached pages keep answering 503 within the bound", not slow, slow[:3])
+
+    proxy.heal()
+    t_heal, ok_at = time.monotonic(), None
+    while time.monotonic() - t_heal < 20:
+        st, _, body = http("POST", node + "/api/admin/v1/entries", {"type": "article", "title": "After the blackhole"}, auth,
+                           timeout=30)
+        if st == 201:
+            ok_at = time.monotonic() - t_heal
+            break
+        time.sleep(0.1)
+    print(f"writes answered 201 again {ok_at if ok_at is None else round(ok_at, 2)} s after the heal", flush=True)
+    check("writes succeed again by themselves", ok_at is not None)
+    st, _, _ = http("GET", node + "/search?q=after")
+    check("uncached pages render again", st == 200, st)
+    log = open(os.path.join(work, "a.log")).read()
+    check("no worker was stopped by the watchdog", "watchdog:" not in log, log[-2000:])
+    titles = [t for (t,) in psql("blackhole", "SELECT title FROM entries WHERE title LIKE '%blackhole%' ORDER BY id")]
+    check("the writes answered 201 are in the database", titles == ["Before the blackhole", "After the blackhole"], titles)
+finally:
+    nl.cleanup()
+    if not nl.failed:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print("kept for inspection:", work, file=sys.stderr)
+nl.finish()
