@@ -240,7 +240,7 @@ static int l_depth(lua_State *L) {
 /* store:ready() -> whether the connection is up, without waiting (qr_pg_ready): a lost one is
  * made again meanwhile. The SQLite store has no such method: always ready. */
 static int l_ready(lua_State *L) {
-  lua_pushboolean(L, qr_pg_ready(check_pg(L)));
+  lua_pushboolean(L, qr_pg_ready(check_pg(L)) == 1);
   return 1;
 }
 /* store:guard(on) -> the previous setting (qr_pg_guard). */

@@ -65,6 +65,7 @@ struct qr_pg_s {
   /* A reconnect under way without waiting (qr_pg_ready): what its socket waits for, its
    * deadline; after one failed, none starts before retry_at. */
   int resetting, reset_events;
+  int first; /* resetting is the first connection (qr_pg_opts_t.nowait), not a reset */
   long long reset_deadline, retry_at, backoff_ms;
   char down_why[256];
   char errmsg[1024];
@@ -298,6 +299,8 @@ static int session_setup(qr_pg_t *p) {
                      "setting up the PostgreSQL session");
 }
 
+static int load_serial(qr_pg_t *p);
+
 /* libpq's message on one line, without its trailing newline. */
 static void one_line(char *out, size_t cap, const char *msg) {
   size_t n = 0;
@@ -351,6 +354,7 @@ static int reconnect(qr_pg_t *p, int nowait) {
                   p->retry_at - now);
     forget_statements(p);
     p->watching = 0;
+    p->first = 0;
     if (!PQresetStart(p->conn)) {
       one_line(p->down_why, sizeof p->down_why, PQerrorMessage(p->conn));
       goto failed;
@@ -359,12 +363,17 @@ static int reconnect(qr_pg_t *p, int nowait) {
     p->reset_events = POLLOUT; /* libpq: as if PGRES_POLLING_WRITING had been returned */
     p->reset_deadline = now + p->connect_ms;
   }
-  int rc = drive(p, 1, nowait);
+  int rc = drive(p, !p->first, nowait);
   if (rc == QR_EBUSY) return fail(p, QR_EBUSY, "PostgreSQL is unreachable just now: a new connection is under way");
   p->resetting = 0;
   if (rc) goto failed;
   p->timed_out = 0;
   p->backoff_ms = 0;
+  if (p->first) {
+    p->first = 0;
+    rc = session_setup(p);
+    return rc ? rc : load_serial(p);
+  }
   p->resets++;
   p->moved++;
   return session_setup(p);
@@ -389,8 +398,13 @@ int qr_pg_ready(qr_pg_t *p) {
     if (PQconsumeInput(p->conn)) return 1;
   }
   if (p->depth > 0) return 0;
-  return reconnect(p, 1) == 0;
+  int rc = reconnect(p, 1);
+  return rc == 0 ? 1 : rc == QR_EBUSY ? 0 : rc;
 }
+
+int qr_pg_timeout(qr_pg_t *p) { return p->timeout_ms; }
+
+const char *qr_pg_down_why(qr_pg_t *p) { return p->down_why; }
 
 void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms) {
   p->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
@@ -862,6 +876,11 @@ int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *e
     PQconninfoFree(info);
     p->reset_events = POLLOUT;
     p->reset_deadline = mono_ms() + p->connect_ms;
+    if (opts && opts->nowait && !opts->migrate) { /* carried on by qr_pg_ready */
+      p->resetting = p->first = 1;
+      *out = p;
+      return QR_EBUSY;
+    }
     if (drive(p, 0, 0)) rc = QR_EIO;
   } else {
     rc = QR_EIO;

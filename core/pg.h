@@ -12,12 +12,15 @@ typedef struct {
   int connect_timeout; /* seconds, unless the URL says; 0: 10 */
   int connect_ms;      /* the same in milliseconds, when set (the URL's connect_timeout still wins) */
   int timeout_ms;      /* qr_pg_set_timeout's bound from the start; 0: none */
+  int nowait;          /* without migrate: return QR_EBUSY at once with *out still connecting (qr_pg_ready) */
 } qr_pg_opts_t;
 
 /* Connects to url ("postgresql://user@host:port/dbname", anything libpq takes) and, with
  * opts->migrate, applies pending migrations under an advisory lock (nodes starting together
  * migrate once). On success *out is owned by the caller (qr_pg_close). On failure *out is NULL
- * and a message is written to errbuf; a schema newer than this binary is QR_ESCHEMA. */
+ * and a message is written to errbuf; a schema newer than this binary is QR_ESCHEMA. With
+ * opts->nowait the connection is only started: QR_EBUSY, *out owned by the caller, and
+ * qr_pg_ready carries it on (a failure is then qr_pg_down_why's, the next qr_pg_ready a new try). */
 int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *errbuf, size_t errlen);
 /* Rolls back an open transaction and closes. NULL is a no-op. */
 void qr_pg_close(qr_pg_t *p);
@@ -123,9 +126,14 @@ int qr_pg_connected(qr_pg_t *p);
  * gets. With a bound, a failed reconnect is not tried again for 250 ms (then 500 ms, 1 s):
  * statements meanwhile fail at once, and qr_pg_heard_version never waits for a reconnect. */
 void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms);
-/* Without waiting: 1 when the connection is up, else 0 after starting or carrying on a new
- * connection (outside a transaction). For work that should wait for the database rather than
- * hold a worker: the ticks. */
+/* Without waiting: 1 when the connection is up; else a new connection is started or carried on
+ * (outside a transaction) and 0 says it is under way, a QR_E* code that it failed (message on
+ * p). For work that should wait for the database rather than hold a worker: the ticks. */
 int qr_pg_ready(qr_pg_t *p);
+/* The bound qr_pg_set_timeout set (0: none). */
+int qr_pg_timeout(qr_pg_t *p);
+/* Why the last connection attempt failed (libpq's words on one line, or "no answer within N
+ * ms"); borrowed until the next attempt. */
+const char *qr_pg_down_why(qr_pg_t *p);
 
 #endif

@@ -9,6 +9,9 @@ limits.db_timeout_ms = 1500:
   Retry-After and the store_unavailable message within the bound (well inside the watchdog's
   10 s), then at once while the connection is retried, never hanging;
 - heal(): the node takes writes and renders again by itself; no worker was killed by the watchdog.
+Before all that, a read replica that never answers (a port whose connections the kernel accepts
+and nobody reads) holds no anonymous render: the primary renders while its connection is tried,
+without waiting, and it is logged as skipped once.
 usage: pg_py.sh pg_blackhole_test.py QUIRE_BINARY SOURCE_DIR"""
 import json, os, re, select, shutil, socket, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -102,8 +105,12 @@ try:
     proxy = Proxy(os.path.join(PG_DIR, ".s.PGSQL.5432"))
     url = f"postgresql://quire@127.0.0.1:{proxy.port}/blackhole"
     quire("init", "--demo", "--database", url, site)
+    dead = socket.socket()  # a standby host that has gone silent: connections complete, nothing answers
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(64)
     with open(os.path.join(site, "site.lua"), "a") as f:
-        f.write(f'\nlimits = {{ db_timeout_ms = {BOUND_MS} }}\naccess_log = "off"\napi = {{ admin_rate = 1000000 }}\n')
+        f.write(f'\nlimits = {{ db_timeout_ms = {BOUND_MS} }}\naccess_log = "off"\napi = {{ admin_rate = 1000000 }}\n'
+                f'read_replicas = {{ "postgresql://quire@127.0.0.1:{dead.getsockname()[1]}/blackhole" }}\n')
     key = editor_key(site)
     auth = {"Authorization": "Bearer " + token(key)}
     # One worker: its page cache is the one the readers hit, and it is the one that waits.
@@ -113,6 +120,19 @@ try:
     for slug, published in psql("blackhole", "SELECT slug, published_at FROM entries WHERE type = 'article'"
                                 " AND status = 'published' ORDER BY id LIMIT 6"):
         pages.append(f"/{published[:4]}/{published[5:7]}/{slug}")
+    # Anonymous renders (each search a new page) while the standby is silent, for 4 s: its
+    # connection (2 s to give up, then 1 s, 2 s ... between tries) never holds one.
+    worst, n, t_end = 0.0, 0, time.monotonic() + 4
+    while time.monotonic() < t_end:
+        n += 1
+        st, _, _, took = timed("GET", node + f"/search?q=standby{n}")
+        worst = max(worst, took) if st == 200 else 99
+        time.sleep(0.05)
+    print(f"renders with a silent standby: {n}, slowest {worst * 1000:.0f} ms", flush=True)
+    check("a silent read replica holds no render", worst < 1.0, worst)
+    log = open(os.path.join(work, "a.log")).read()
+    check("the silent read replica is logged as skipped, once",
+          log.count("read replica 1 (postgresql://quire@127.0.0.1:") == 1 and "no answer within 2000 ms" in log, log[-1500:])
     for p in pages:
         http("GET", node + p)
     kept = [http("GET", node + p)[1].get("X-Cache") == "hit" for p in pages]
