@@ -8,12 +8,14 @@ limits.db_timeout_ms = 1500:
 - a page no cache holds, a write through the Admin API and a staff page answer 503 with
   Retry-After and the store_unavailable message within the bound (well inside the watchdog's
   10 s), then at once while the connection is retried, never hanging;
+- the edge purger (a small HTTP server here) logs one line when its rounds start failing and
+  one, with their count, when they resume; purges reach it again after the heal;
 - heal(): the node takes writes and renders again by itself; no worker was killed by the watchdog.
 Before all that, a read replica that never answers (a port whose connections the kernel accepts
 and nobody reads) holds no anonymous render: the primary renders while its connection is tried,
 without waiting, and it is logged as skipped once.
 usage: pg_py.sh pg_blackhole_test.py QUIRE_BINARY SOURCE_DIR"""
-import json, os, re, select, shutil, socket, sys, tempfile, threading, time
+import http.server as hs, json, os, re, select, shutil, socket, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodes_lib import PG_DIR, check, psql, new_db, quire, start_node, http, token, editor_key
 import nodes_lib as nl
@@ -83,6 +85,20 @@ class Proxy:
         self.holes.clear()
 
 
+class Purges(hs.BaseHTTPRequestHandler):
+    """An edge cache's PURGE address: records the xkey-purge headers it gets, answers 200."""
+    got = []
+
+    def do_PURGE(self):
+        Purges.got.append((time.monotonic(), self.headers.get("xkey-purge", "")))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 def timed(method, url, **kw):
     t = time.monotonic()
     st, h, body = http(method, url, timeout=30, **kw)
@@ -108,9 +124,13 @@ try:
     dead = socket.socket()  # a standby host that has gone silent: connections complete, nothing answers
     dead.bind(("127.0.0.1", 0))
     dead.listen(64)
+    edge = hs.ThreadingHTTPServer(("127.0.0.1", 0), Purges)
+    threading.Thread(target=edge.serve_forever, daemon=True).start()
+    purger = f"http://127.0.0.1:{edge.server_address[1]}/"
     with open(os.path.join(site, "site.lua"), "a") as f:
         f.write(f'\nlimits = {{ db_timeout_ms = {BOUND_MS} }}\naccess_log = "off"\napi = {{ admin_rate = 1000000 }}\n'
-                f'read_replicas = {{ "postgresql://quire@127.0.0.1:{dead.getsockname()[1]}/blackhole" }}\n')
+                f'read_replicas = {{ "postgresql://quire@127.0.0.1:{dead.getsockname()[1]}/blackhole" }}\n'
+                f'purgers = {{ "{purger}" }}\n')
     key = editor_key(site)
     auth = {"Authorization": "Bearer " + token(key)}
     # One worker: its page cache is the one the readers hit, and it is the one that waits.
@@ -186,6 +206,17 @@ try:
     check("writes succeed again by themselves", ok_at is not None)
     st, _, _ = http("GET", node + "/search?q=after")
     check("uncached pages render again", st == 200, st)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10 and not any(t > t_heal for t, _ in Purges.got):
+        time.sleep(0.1)
+    check("the edge purges resume after the heal", any(t > t_heal and "entry:" in tags for t, tags in Purges.got),
+          Purges.got[-3:])
+    log = open(os.path.join(work, "a.log")).read()
+    lines = [line for line in log.splitlines() if "edge purges to" in line]
+    print("edge purger log:", *lines, sep="\n  ", flush=True)
+    check("the edge purger logs one line when it stops and one when it resumes, with a count",
+          len(lines) == 2 and "stopped:" in lines[0] and re.search(r"resumed after \d+ failed rounds in [\d.]+ s", lines[1]),
+          lines[:10])
     log = open(os.path.join(work, "a.log")).read()
     check("no worker was stopped by the watchdog", "watchdog:" not in log, log[-2000:])
     titles = [t for (t,) in psql("blackhole", "SELECT title FROM entries WHERE title LIKE '%blackhole%' ORDER BY id")]
