@@ -28,6 +28,9 @@
  * meanwhile statements fail at once instead of each waiting out the bound again. */
 #define RETRY_FIRST_MS 250
 #define RETRY_MAX_MS 1000
+/* How long a statement waits for a new connection once the database is known to be away: a
+ * server that is back answers within it; one that is not costs no more. */
+#define DOWN_WAIT_MS 100
 
 typedef struct cached {
   struct cached *next;
@@ -66,6 +69,7 @@ struct qr_pg_s {
    * deadline; after one failed, none starts before retry_at. */
   int resetting, reset_events;
   int first; /* resetting is the first connection (qr_pg_opts_t.nowait), not a reset */
+  int down;  /* the last attempt failed, or a statement had no answer in time: attempts are not waited for */
   long long reset_deadline, retry_at, backoff_ms;
   char down_why[256];
   char errmsg[1024];
@@ -256,7 +260,7 @@ static PGresult *next_result(qr_pg_t *p, long long deadline) {
     if (left <= 0 || !ready_within(PQsocket(p->conn), POLLIN, left)) {
       if (mono_ms() < deadline) continue; /* interrupted: wait for the rest */
       /* Given up: statements in the next moments fail at once rather than each wait again. */
-      p->timed_out = 1;
+      p->timed_out = p->down = 1;
       p->retry_at = mono_ms() + RETRY_FIRST_MS;
       snprintf(p->down_why, sizeof p->down_why, "no answer within %d ms, limits.db_timeout_ms", p->timeout_ms);
       shutdown(PQsocket(p->conn), SHUT_RDWR);
@@ -313,23 +317,23 @@ static void one_line(char *out, size_t cap, const char *msg) {
 
 /* Drives a connection attempt (PQconnectStart's or, with reset, PQresetStart's) until it is
  * made, fails or passes p->reset_deadline: libpq's own connect_timeout counts whole seconds and
- * blocks. With nowait, only as far as the socket allows without waiting. 0: connected;
- * QR_EBUSY: still under way (nowait); QR_EIO: failed, why in p->down_why. */
-static int drive(qr_pg_t *p, int reset, int nowait) {
+ * blocks. It waits until `until` at most (0: only as far as the socket allows now). 0:
+ * connected; QR_EBUSY: still under way; QR_EIO: failed, why in p->down_why. */
+static int drive(qr_pg_t *p, int reset, long long until) {
   for (;;) {
-    long long left = p->reset_deadline - mono_ms();
-    if (!ready_within(PQsocket(p->conn), (short)p->reset_events, nowait ? 0 : left)) {
+    long long now = mono_ms(), end = until < p->reset_deadline ? until : p->reset_deadline;
+    if (!ready_within(PQsocket(p->conn), (short)p->reset_events, end - now)) {
       if (PQsocket(p->conn) < 0) {
         one_line(p->down_why, sizeof p->down_why, PQerrorMessage(p->conn));
         return QR_EIO;
       }
       if (mono_ms() >= p->reset_deadline) {
         snprintf(p->down_why, sizeof p->down_why, "no answer within %d ms%s", p->connect_ms,
-                 p->timeout_ms > 0 ? ", limits.db_timeout_ms" : "");
+                 p->timeout_ms == p->connect_ms ? ", limits.db_timeout_ms" : "");
         shutdown(PQsocket(p->conn), SHUT_RDWR); /* what is left of it fails at once */
         return QR_EIO;
       }
-      if (nowait) return QR_EBUSY;
+      if (mono_ms() >= until) return QR_EBUSY;
       continue;
     }
     PostgresPollingStatusType st = reset ? PQresetPoll(p->conn) : PQconnectPoll(p->conn);
@@ -363,11 +367,15 @@ static int reconnect(qr_pg_t *p, int nowait) {
     p->reset_events = POLLOUT; /* libpq: as if PGRES_POLLING_WRITING had been returned */
     p->reset_deadline = now + p->connect_ms;
   }
-  int rc = drive(p, !p->first, nowait);
+  /* Once the database is known to be away, a statement waits for a new attempt only as long as
+   * a server that is back takes to answer, not the whole bound: the attempt goes on, carried by
+   * the next calls, and meanwhile they fail at once. */
+  long long until = nowait ? 0 : p->down && p->timeout_ms > 0 ? p->reset_deadline - p->connect_ms + DOWN_WAIT_MS : p->reset_deadline;
+  int rc = drive(p, !p->first, until);
   if (rc == QR_EBUSY) return fail(p, QR_EBUSY, "PostgreSQL is unreachable just now: a new connection is under way");
   p->resetting = 0;
   if (rc) goto failed;
-  p->timed_out = 0;
+  p->timed_out = p->down = 0;
   p->backoff_ms = 0;
   if (p->first) {
     p->first = 0;
@@ -378,6 +386,7 @@ static int reconnect(qr_pg_t *p, int nowait) {
   p->moved++;
   return session_setup(p);
 failed:
+  p->down = 1;
   p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : RETRY_FIRST_MS;
   if (p->backoff_ms > RETRY_MAX_MS) p->backoff_ms = RETRY_MAX_MS;
   p->retry_at = mono_ms() + p->backoff_ms;
@@ -881,7 +890,7 @@ int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *e
       *out = p;
       return QR_EBUSY;
     }
-    if (drive(p, 0, 0)) rc = QR_EIO;
+    if (drive(p, 0, p->reset_deadline)) rc = QR_EIO;
   } else {
     rc = QR_EIO;
     one_line(p->down_why, sizeof p->down_why, p->conn ? PQerrorMessage(p->conn) : "out of memory");
