@@ -62,6 +62,7 @@ struct qr_pg_s {
   int watching;                  /* LISTENs on DATA_CHANNEL since reset number watch_resets */
   long long watch_resets;
   long long heard, heard_seen;   /* notifications taken from the connection; as data_version last saw */
+  long long untyped;             /* statements whose NULL parameter the server could not type (untyped_null) */
   /* Bounds (qr_pg_set_timeout): the longest wait for one answer (0: libpq's, unbounded) and
    * for a new connection. A wait past the first cuts the connection (timed_out). */
   int timeout_ms, connect_ms, timed_out;
@@ -413,6 +414,8 @@ int qr_pg_ready(qr_pg_t *p) {
 
 int qr_pg_timeout(qr_pg_t *p) { return p->timeout_ms; }
 
+long long qr_pg_untyped(qr_pg_t *p) { return p->untyped; }
+
 const char *qr_pg_down_why(qr_pg_t *p) { return p->down_why; }
 
 void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms) {
@@ -461,7 +464,7 @@ static int wants_returning(qr_pg_t *p, const char *sql) {
 /* A NULL parameter the server cannot type from its place ("? IS NULL", a portable idiom) is
  * sent again as text: 1 when r is that error (or the one below) and types was changed for
  * another try. */
-static int untyped_null(PGresult *r, int nparams, Oid *types) {
+static int untyped_null(qr_pg_t *p, PGresult *r, int nparams, Oid *types) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   /* An integer sent as int8 where a function takes int4 (substr(text, ?)): no function
    * matches. The integers are sent again untyped, for the server to type from their places. */
@@ -477,6 +480,7 @@ static int untyped_null(PGresult *r, int nparams, Oid *types) {
   int n = atoi(dollar + 1);
   if (n < 1 || n > nparams || types[n - 1] != 0) return 0;
   types[n - 1] = 25; /* text */
+  p->untyped++;
   return 1;
 }
 
@@ -587,7 +591,7 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
      * below need it alive): a savepoint around the first prepare keeps it, as SQLite does. */
     int guard = p->depth > 0 && exec_simple(p, "SAVEPOINT qr_prepare", "prepare") == 0;
     PGresult *pr = finish(p, PQsendPrepare(p->conn, c->name, tsql, nparams, types));
-    while (untyped_null(pr, nparams, types)) {
+    while (untyped_null(p, pr, nparams, types)) {
       PQclear(pr);
       if (guard) exec_simple(p, "ROLLBACK TO SAVEPOINT qr_prepare", "prepare");
       pr = finish(p, PQsendPrepare(p->conn, c->name, tsql, nparams, types));
@@ -611,7 +615,7 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
     r = exec_statement(p, c->name, NULL, nparams, types, values);
   } else {
     r = exec_statement(p, NULL, tsql, nparams, types, values);
-    while (untyped_null(r, nparams, types)) {
+    while (untyped_null(p, r, nparams, types)) {
       PQclear(r);
       r = exec_statement(p, NULL, tsql, nparams, types, values);
     }

@@ -130,6 +130,10 @@ void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms);
  * (outside a transaction) and 0 says it is under way, a QR_E* code that it failed (message on
  * p). For work that should wait for the database rather than hold a worker: the ticks. */
 int qr_pg_ready(qr_pg_t *p);
+/* Statements so far whose parameter the server could not type from its place (`? IS NULL`)
+ * and that were prepared again with it as text: the core's own SQL types them (CAST(? AS
+ * TEXT) IS NULL), so a spec can tell it needs none of these. */
+long long qr_pg_untyped(qr_pg_t *p);
 /* The bound qr_pg_set_timeout set (0: none). */
 int qr_pg_timeout(qr_pg_t *p);
 /* Why the last connection attempt failed (libpq's words on one line, or "no answer within N
