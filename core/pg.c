@@ -24,8 +24,9 @@
 #define MIGRATE_LOCK "8176333634235967847"
 /* Every write to the site's tables notifies this channel (db/pg/0027): data_version counts it. */
 #define DATA_CHANNEL "quire_data"
-/* A failed reconnect (with a bound set) is tried again after 250 ms, then 500 ms, at most 1 s:
- * meanwhile statements fail at once instead of each waiting out the bound again. */
+/* After a failed reconnect (with a bound set), the attempts made without waiting (the page
+ * cache's look before every hit, the ticks) start again after 250 ms, then 500 ms, at most 1 s,
+ * not at every hit; a statement that needs the database tries at once. */
 #define RETRY_FIRST_MS 250
 #define RETRY_MAX_MS 1000
 /* How long a statement waits for a new connection once the database is known to be away: a
@@ -260,7 +261,7 @@ static PGresult *next_result(qr_pg_t *p, long long deadline) {
     long long left = deadline - mono_ms();
     if (left <= 0 || !ready_within(PQsocket(p->conn), POLLIN, left)) {
       if (mono_ms() < deadline) continue; /* interrupted: wait for the rest */
-      /* Given up: statements in the next moments fail at once rather than each wait again. */
+      /* Given up: the database is away (down), until a new connection says otherwise. */
       p->timed_out = p->down = 1;
       p->retry_at = mono_ms() + RETRY_FIRST_MS;
       snprintf(p->down_why, sizeof p->down_why, "no answer within %d ms, limits.db_timeout_ms", p->timeout_ms);
@@ -349,12 +350,12 @@ static int drive(qr_pg_t *p, int reset, long long until) {
 
 /* After a lost connection: a new one, set up as the first was; its prepared statements are gone.
  * With nowait (the page cache's look and the ticks, which must never hold a reader) an attempt
- * is started or carried on without waiting, and QR_EBUSY says it is still under way. After a
- * failed attempt none starts before retry_at (with a timeout set): meanwhile it fails at once. */
+ * is started or carried on without waiting, and QR_EBUSY says it is still under way; after a
+ * failed attempt it starts none before retry_at (with a timeout set), failing at once. */
 static int reconnect(qr_pg_t *p, int nowait) {
   long long now = mono_ms();
   if (!p->resetting) {
-    if (p->timeout_ms > 0 && now < p->retry_at)
+    if (p->timeout_ms > 0 && nowait && now < p->retry_at)
       return fail(p, QR_EIO, "PostgreSQL is unreachable (%s); the connection is tried again in %lld ms", p->down_why,
                   p->retry_at - now);
     forget_statements(p);

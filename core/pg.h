@@ -123,8 +123,9 @@ int qr_pg_connected(qr_pg_t *p);
  * answer (the whole pipeline of one statement) and a new connection. No answer in time cuts the
  * connection, and the statement fails as for a lost one ("the connection to PostgreSQL was
  * lost (no answer within N ms, limits.db_timeout_ms)"), without the retry a lost connection
- * gets. With a bound, a failed reconnect is not tried again for 250 ms (then 500 ms, 1 s):
- * statements meanwhile fail at once, and qr_pg_heard_version never waits for a reconnect. */
+ * gets. From then on (or after a failed reconnect) the database is known to be away: a
+ * statement waits at most 100 ms for a new connection, and the attempts made without waiting
+ * (qr_pg_heard_version, which never waits for one, qr_pg_ready) start at most every 250 ms to 1 s. */
 void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms);
 /* Without waiting: 1 when the connection is up; else a new connection is started or carried on
  * (outside a transaction) and 0 says it is under way, a QR_E* code that it failed (message on
