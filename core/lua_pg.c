@@ -237,6 +237,31 @@ static int l_depth(lua_State *L) {
   lua_pushinteger(L, qr_pg_depth(check_pg(L)));
   return 1;
 }
+/* store:ready() -> whether the connection is up, without waiting (qr_pg_ready): a lost one is
+ * made again meanwhile. The SQLite store has no such method: always ready. */
+static int l_ready(lua_State *L) {
+  lua_pushboolean(L, qr_pg_ready(check_pg(L)) == 1);
+  return 1;
+}
+/* store:untyped() -> statements whose parameter PostgreSQL could not type (qr_pg_untyped). */
+static int l_untyped(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)qr_pg_untyped(check_pg(L)));
+  return 1;
+}
+/* store:ping() -> true, or nil and the message: one round trip to the primary (never a read
+ * replica), for the health probe. */
+static int l_ping(lua_State *L) {
+  qr_pg_t *p = check_pg(L);
+  PGresult *r = qr_pg_query(p, "SELECT 1", 0, NULL, 0);
+  if (!r) {
+    lua_pushnil(L);
+    lua_pushstring(L, qr_pg_errmsg(p));
+    return 2;
+  }
+  PQclear(r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
 /* store:guard(on) -> the previous setting (qr_pg_guard). */
 static int l_guard(lua_State *L) {
   qr_pg_t *pg = check_pg(L);
@@ -353,7 +378,7 @@ void qr_lua_pg_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
-      {"rollback", l_rollback}, {"depth", l_depth}, {"guard", l_guard}, {"total_changes", l_total_changes},
+      {"rollback", l_rollback}, {"depth", l_depth}, {"guard", l_guard}, {"ready", l_ready}, {"ping", l_ping}, {"untyped", l_untyped}, {"total_changes", l_total_changes},
       {"data_version", l_data_version}, {"schema_version", l_schema_version},
       {"check", l_check}, {"kind", l_kind}, {"notifications", l_notifications}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, PG_MT)) {

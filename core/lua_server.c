@@ -750,6 +750,9 @@ static int l_serve_worker(lua_State *L) {
   qr_pg_t *pg = qr_lua_pg_get(L, -1);
   lua_pop(L, 1);
   w.pg = pg;
+  lua_getfield(L, 1, "limits"); /* a request never waits on PostgreSQL longer (checked by config.lua) */
+  if (pg && lua_istable(L, -1)) qr_pg_set_timeout(pg, (int)opt_size(L, lua_gettop(L), "db_timeout_ms", 3000));
+  lua_pop(L, 1);
   if ((store || pg) && cache_bytes) {
     w.cache = store ? qr_cache_new(store, cache_bytes) : qr_cache_new_pg(pg, cache_bytes);
     qr_cache_set_grace(w.cache, (long long)stale_grace_ms);

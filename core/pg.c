@@ -2,11 +2,14 @@
 #include "pg.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "embedded.h"
 #include "util.h"
@@ -21,6 +24,14 @@
 #define MIGRATE_LOCK "8176333634235967847"
 /* Every write to the site's tables notifies this channel (db/pg/0027): data_version counts it. */
 #define DATA_CHANNEL "quire_data"
+/* After a failed reconnect (with a bound set), the attempts made without waiting (the page
+ * cache's look before every hit, the ticks) start again after 250 ms, then 500 ms, at most 1 s,
+ * not at every hit; a statement that needs the database tries at once. */
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS 1000
+/* How long a statement waits for a new connection once the database is known to be away: a
+ * server that is back answers within it; one that is not costs no more. */
+#define DOWN_WAIT_MS 100
 
 typedef struct cached {
   struct cached *next;
@@ -52,6 +63,17 @@ struct qr_pg_s {
   int watching;                  /* LISTENs on DATA_CHANNEL since reset number watch_resets */
   long long watch_resets;
   long long heard, heard_seen;   /* notifications taken from the connection; as data_version last saw */
+  long long untyped;             /* statements whose NULL parameter the server could not type (untyped_null) */
+  /* Bounds (qr_pg_set_timeout): the longest wait for one answer (0: libpq's, unbounded) and
+   * for a new connection. A wait past the first cuts the connection (timed_out). */
+  int timeout_ms, connect_ms, timed_out;
+  /* A reconnect under way without waiting (qr_pg_ready): what its socket waits for, its
+   * deadline; after one failed, none starts before retry_at. */
+  int resetting, reset_events;
+  int first; /* resetting is the first connection (qr_pg_opts_t.nowait), not a reset */
+  int down;  /* the last attempt failed, or a statement had no answer in time: attempts are not waited for */
+  long long reset_deadline, retry_at, backoff_ms;
+  char down_why[256];
   char errmsg[1024];
 };
 
@@ -71,7 +93,11 @@ static int result_fail(qr_pg_t *p, PGresult *r, const char *what) {
     snprintf(msg, sizeof msg, "%s", PQerrorMessage(p->conn));
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = 0;
-    if (PQstatus(p->conn) == CONNECTION_BAD)
+    if (p->timed_out)
+      return fail(p, QR_EBUSY,
+                  "%s: the connection to PostgreSQL was lost (no answer within %d ms, limits.db_timeout_ms); it is"
+                  " retried at the next statement", what, p->timeout_ms);
+    if (PQstatus(p->conn) != CONNECTION_OK)
       return fail(p, QR_EBUSY, "%s: the connection to PostgreSQL was lost (%s); it is retried at the next statement",
                   what, n ? msg : "no message");
     return fail(p, QR_EDB, "%s: %s", what, n ? msg : "unknown PostgreSQL error");
@@ -208,9 +234,64 @@ static void forget_statements(qr_pg_t *p) {
   p->ncached = 0;
 }
 
+static long long mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 when fd is ready for events within wait_ms (0: without waiting), else 0. */
+static int ready_within(int fd, short events, long long wait_ms) {
+  if (fd < 0) return 0;
+  struct pollfd pfd = {.fd = fd, .events = events};
+  int rc;
+  do rc = poll(&pfd, 1, wait_ms < 0 ? 0 : wait_ms > 60000 ? 60000 : (int)wait_ms);
+  while (rc < 0 && errno == EINTR);
+  return rc > 0;
+}
+
+/* Every wait for the server is bounded (with a timeout set): libpq's blocking calls are its
+ * send calls followed by results read here, with the socket polled until the deadline. A peer
+ * that vanished without a reset (packets dropped, a proxy that stopped forwarding) acknowledges
+ * nothing or answers nothing, and neither TCP keepalives nor tcp_user_timeout see the second:
+ * only this does. Past the deadline the socket is shut down, so libpq sees the connection lost
+ * and the statement fails as for any lost connection (503 to a request, never a hang). */
+static PGresult *next_result(qr_pg_t *p, long long deadline) {
+  while (deadline && PQisBusy(p->conn)) {
+    long long left = deadline - mono_ms();
+    if (left <= 0 || !ready_within(PQsocket(p->conn), POLLIN, left)) {
+      if (mono_ms() < deadline) continue; /* interrupted: wait for the rest */
+      /* Given up: the database is away (down), until a new connection says otherwise. */
+      p->timed_out = p->down = 1;
+      p->retry_at = mono_ms() + RETRY_FIRST_MS;
+      snprintf(p->down_why, sizeof p->down_why, "no answer within %d ms, limits.db_timeout_ms", p->timeout_ms);
+      shutdown(PQsocket(p->conn), SHUT_RDWR);
+    }
+    if (!PQconsumeInput(p->conn)) break; /* PQgetResult reports it */
+  }
+  return PQgetResult(p->conn);
+}
+
+static long long deadline_of(qr_pg_t *p) { return p->timeout_ms > 0 ? mono_ms() + p->timeout_ms : 0; }
+
+/* PQexec and its kin, bounded: the last result of what was sent (NULL when nothing was). */
+static PGresult *finish(qr_pg_t *p, int sent) {
+  if (!sent) return NULL;
+  long long deadline = deadline_of(p);
+  PGresult *last = NULL, *r;
+  while ((r = next_result(p, deadline)) != NULL) {
+    PQclear(last);
+    last = r;
+    if (PQstatus(p->conn) != CONNECTION_OK) break;
+  }
+  return last;
+}
+
+static PGresult *pq_exec(qr_pg_t *p, const char *sql) { return finish(p, PQsendQuery(p->conn, sql)); }
+
 /* Runs SQL with no parameters through the simple protocol (several statements allowed). */
 static int exec_simple(qr_pg_t *p, const char *sql, const char *what) {
-  PGresult *r = PQexec(p->conn, sql);
+  PGresult *r = pq_exec(p, sql);
   int st = PQresultStatus(r);
   int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : result_fail(p, r, what);
   PQclear(r);
@@ -224,14 +305,123 @@ static int session_setup(qr_pg_t *p) {
                      "setting up the PostgreSQL session");
 }
 
-/* After a lost connection: a new one, set up as the first was; its prepared statements are gone. */
-static int reconnect(qr_pg_t *p) {
-  forget_statements(p);
-  PQreset(p->conn);
-  if (PQstatus(p->conn) != CONNECTION_OK) return QR_EIO;
+static int load_serial(qr_pg_t *p);
+
+/* libpq's message on one line, without its trailing newline. */
+static void one_line(char *out, size_t cap, const char *msg) {
+  size_t n = 0;
+  for (const char *c = msg; *c && n + 1 < cap; c++)
+    if ((unsigned char)*c >= 0x20) out[n++] = *c;
+    else if (n && out[n - 1] != ' ') out[n++] = ' ';
+  while (n && out[n - 1] == ' ') n--;
+  out[n] = 0;
+}
+
+/* Drives a connection attempt (PQconnectStart's or, with reset, PQresetStart's) until it is
+ * made, fails or passes p->reset_deadline: libpq's own connect_timeout counts whole seconds and
+ * blocks. It waits until `until` at most (0: only as far as the socket allows now). 0:
+ * connected; QR_EBUSY: still under way; QR_EIO: failed, why in p->down_why. */
+static int drive(qr_pg_t *p, int reset, long long until) {
+  for (;;) {
+    long long now = mono_ms(), end = until < p->reset_deadline ? until : p->reset_deadline;
+    if (!ready_within(PQsocket(p->conn), (short)p->reset_events, end - now)) {
+      if (PQsocket(p->conn) < 0) {
+        one_line(p->down_why, sizeof p->down_why, PQerrorMessage(p->conn));
+        return QR_EIO;
+      }
+      if (mono_ms() >= p->reset_deadline) {
+        snprintf(p->down_why, sizeof p->down_why, "no answer within %d ms%s", p->connect_ms,
+                 p->timeout_ms == p->connect_ms ? ", limits.db_timeout_ms" : "");
+        shutdown(PQsocket(p->conn), SHUT_RDWR); /* what is left of it fails at once */
+        return QR_EIO;
+      }
+      if (mono_ms() >= until) return QR_EBUSY;
+      continue;
+    }
+    PostgresPollingStatusType st = reset ? PQresetPoll(p->conn) : PQconnectPoll(p->conn);
+    if (st == PGRES_POLLING_OK) return 0;
+    if (st == PGRES_POLLING_FAILED) {
+      one_line(p->down_why, sizeof p->down_why, PQerrorMessage(p->conn));
+      return QR_EIO;
+    }
+    p->reset_events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+  }
+}
+
+/* After a lost connection: a new one, set up as the first was; its prepared statements are gone.
+ * With nowait (the page cache's look and the ticks, which must never hold a reader) an attempt
+ * is started or carried on without waiting, and QR_EBUSY says it is still under way; after a
+ * failed attempt it starts none before retry_at (with a timeout set), failing at once. */
+static int reconnect(qr_pg_t *p, int nowait) {
+  long long now = mono_ms();
+  if (!p->resetting) {
+    if (p->timeout_ms > 0 && nowait && now < p->retry_at)
+      return fail(p, QR_EIO, "PostgreSQL is unreachable (%s); the connection is tried again in %lld ms", p->down_why,
+                  p->retry_at - now);
+    forget_statements(p);
+    p->watching = 0;
+    p->first = 0;
+    if (!PQresetStart(p->conn)) {
+      one_line(p->down_why, sizeof p->down_why, PQerrorMessage(p->conn));
+      goto failed;
+    }
+    p->resetting = 1;
+    p->reset_events = POLLOUT; /* libpq: as if PGRES_POLLING_WRITING had been returned */
+    p->reset_deadline = now + p->connect_ms;
+  }
+  /* Once the database is known to be away, a statement waits for a new attempt only as long as
+   * a server that is back takes to answer, not the whole bound: the attempt goes on, carried by
+   * the next calls, and meanwhile they fail at once. */
+  long long until = nowait ? 0 : p->down && p->timeout_ms > 0 ? p->reset_deadline - p->connect_ms + DOWN_WAIT_MS : p->reset_deadline;
+  int rc = drive(p, !p->first, until);
+  if (rc == QR_EBUSY) return fail(p, QR_EBUSY, "PostgreSQL is unreachable just now: a new connection is under way");
+  p->resetting = 0;
+  if (rc) goto failed;
+  p->timed_out = p->down = 0;
+  p->backoff_ms = 0;
+  if (p->first) {
+    p->first = 0;
+    rc = session_setup(p);
+    return rc ? rc : load_serial(p);
+  }
   p->resets++;
   p->moved++;
   return session_setup(p);
+failed:
+  p->down = 1;
+  p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : RETRY_FIRST_MS;
+  if (p->backoff_ms > RETRY_MAX_MS) p->backoff_ms = RETRY_MAX_MS;
+  p->retry_at = mono_ms() + p->backoff_ms;
+  return fail(p, QR_EIO, "PostgreSQL is unreachable (%s)", p->down_why);
+}
+
+/* The connection up, or made again (waiting, within the bound) when it was lost outside a
+ * transaction; 0 or a QR_E* code with the message on p. */
+static int connected(qr_pg_t *p) {
+  if (!p->resetting && PQstatus(p->conn) == CONNECTION_OK) return 0;
+  if (p->depth > 0) return result_fail(p, NULL, "PostgreSQL");
+  return reconnect(p, 0);
+}
+
+int qr_pg_ready(qr_pg_t *p) {
+  if (!p->resetting && PQstatus(p->conn) == CONNECTION_OK) {
+    /* what the socket holds says whether the server closed it meanwhile */
+    if (PQconsumeInput(p->conn)) return 1;
+  }
+  if (p->depth > 0) return 0;
+  int rc = reconnect(p, 1);
+  return rc == 0 ? 1 : rc == QR_EBUSY ? 0 : rc;
+}
+
+int qr_pg_timeout(qr_pg_t *p) { return p->timeout_ms; }
+
+long long qr_pg_untyped(qr_pg_t *p) { return p->untyped; }
+
+const char *qr_pg_down_why(qr_pg_t *p) { return p->down_why; }
+
+void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms) {
+  p->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+  if (p->timeout_ms) p->connect_ms = p->timeout_ms;
 }
 
 
@@ -239,7 +429,7 @@ static int reconnect(qr_pg_t *p) {
 static int load_serial(qr_pg_t *p) {
   for (int i = 0; i < p->nserial; i++) free(p->serial[i]);
   p->nserial = 0;
-  PGresult *r = PQexec(p->conn,
+  PGresult *r = pq_exec(p,
                        "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()"
                        " AND column_name = 'id' AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -275,7 +465,7 @@ static int wants_returning(qr_pg_t *p, const char *sql) {
 /* A NULL parameter the server cannot type from its place ("? IS NULL", a portable idiom) is
  * sent again as text: 1 when r is that error (or the one below) and types was changed for
  * another try. */
-static int untyped_null(PGresult *r, int nparams, Oid *types) {
+static int untyped_null(qr_pg_t *p, PGresult *r, int nparams, Oid *types) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   /* An integer sent as int8 where a function takes int4 (substr(text, ?)): no function
    * matches. The integers are sent again untyped, for the server to type from their places. */
@@ -291,15 +481,16 @@ static int untyped_null(PGresult *r, int nparams, Oid *types) {
   int n = atoi(dollar + 1);
   if (n < 1 || n > nparams || types[n - 1] != 0) return 0;
   types[n - 1] = 25; /* text */
+  p->untyped++;
   return 1;
 }
 
 /* The next result of a pipeline, the rest of that query's results (none are expected) dropped.
  * NULL when the connection failed. */
-static PGresult *pipeline_result(PGconn *conn) {
-  PGresult *r = PQgetResult(conn), *more;
+static PGresult *pipeline_result(qr_pg_t *p, long long deadline) {
+  PGresult *r = next_result(p, deadline), *more;
   if (r && PQresultStatus(r) != PGRES_PIPELINE_SYNC)
-    while ((more = PQgetResult(conn)) != NULL) PQclear(more);
+    while ((more = next_result(p, deadline)) != NULL) PQclear(more);
   return r;
 }
 
@@ -314,22 +505,23 @@ static PGresult *pipeline_result(PGconn *conn) {
 static PGresult *exec_statement(qr_pg_t *p, const char *name, const char *sql, int nparams, const Oid *types,
                                 const char *const *values) {
   if (p->depth == 0 || p->unguarded || !PQenterPipelineMode(p->conn)) {
-    if (name) return PQexecPrepared(p->conn, name, nparams, values, NULL, NULL, 0);
-    return PQexecParams(p->conn, sql, nparams, types, values, NULL, NULL, 0);
+    if (name) return finish(p, PQsendQueryPrepared(p->conn, name, nparams, values, NULL, NULL, 0));
+    return finish(p, PQsendQueryParams(p->conn, sql, nparams, types, values, NULL, NULL, 0));
   }
+  long long deadline = deadline_of(p);
   int sent = PQsendQueryParams(p->conn, "SAVEPOINT qr_stmt", 0, NULL, NULL, NULL, NULL, 0) &&
              (name ? PQsendQueryPrepared(p->conn, name, nparams, values, NULL, NULL, 0)
                    : PQsendQueryParams(p->conn, sql, nparams, types, values, NULL, NULL, 0)) &&
              PQsendQueryParams(p->conn, "RELEASE qr_stmt", 0, NULL, NULL, NULL, NULL, 0) && PQpipelineSync(p->conn);
-  PGresult *sp = sent ? pipeline_result(p->conn) : NULL;
-  PGresult *r = sp ? pipeline_result(p->conn) : NULL;
-  PGresult *rel = r ? pipeline_result(p->conn) : NULL;
-  PGresult *sync = rel ? pipeline_result(p->conn) : NULL;
+  PGresult *sp = sent ? pipeline_result(p, deadline) : NULL;
+  PGresult *r = sp ? pipeline_result(p, deadline) : NULL;
+  PGresult *rel = r ? pipeline_result(p, deadline) : NULL;
+  PGresult *sync = rel ? pipeline_result(p, deadline) : NULL;
   int synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
   PQclear(sync);
   PQclear(rel);
   if (!synced && PQstatus(p->conn) == CONNECTION_OK) /* not expected: what is left, then the sync */
-    for (int i = 0; i < 16 && (sync = PQgetResult(p->conn)) != NULL; i++) {
+    for (int i = 0; i < 16 && (sync = next_result(p, deadline)) != NULL; i++) {
       int done = PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
       PQclear(sync);
       if (done) break;
@@ -342,7 +534,7 @@ static PGresult *exec_statement(qr_pg_t *p, const char *name, const char *sql, i
   PQclear(sp);
   int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && PQstatus(p->conn) == CONNECTION_OK) {
-    PGresult *back = PQexec(p->conn, "ROLLBACK TO SAVEPOINT qr_stmt; RELEASE qr_stmt");
+    PGresult *back = pq_exec(p, "ROLLBACK TO SAVEPOINT qr_stmt; RELEASE qr_stmt");
     PQclear(back);
   }
   return r;
@@ -399,11 +591,11 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
     /* Inside a transaction a statement that does not prepare would abort it (and the retries
      * below need it alive): a savepoint around the first prepare keeps it, as SQLite does. */
     int guard = p->depth > 0 && exec_simple(p, "SAVEPOINT qr_prepare", "prepare") == 0;
-    PGresult *pr = PQprepare(p->conn, c->name, tsql, nparams, types);
-    while (untyped_null(pr, nparams, types)) {
+    PGresult *pr = finish(p, PQsendPrepare(p->conn, c->name, tsql, nparams, types));
+    while (untyped_null(p, pr, nparams, types)) {
       PQclear(pr);
       if (guard) exec_simple(p, "ROLLBACK TO SAVEPOINT qr_prepare", "prepare");
-      pr = PQprepare(p->conn, c->name, tsql, nparams, types);
+      pr = finish(p, PQsendPrepare(p->conn, c->name, tsql, nparams, types));
     }
     int prepared = PQresultStatus(pr) == PGRES_COMMAND_OK;
     if (guard) exec_simple(p, prepared ? "RELEASE qr_prepare" : "ROLLBACK TO SAVEPOINT qr_prepare; RELEASE qr_prepare",
@@ -424,7 +616,7 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
     r = exec_statement(p, c->name, NULL, nparams, types, values);
   } else {
     r = exec_statement(p, NULL, tsql, nparams, types, values);
-    while (untyped_null(r, nparams, types)) {
+    while (untyped_null(p, r, nparams, types)) {
       PQclear(r);
       r = exec_statement(p, NULL, tsql, nparams, types, values);
     }
@@ -447,6 +639,7 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
   for (int attempt = 0;; attempt++) {
     int returning = 0;
     p->errmsg[0] = 0;
+    if (attempt == 0 && p->depth == 0 && connected(p)) return NULL;
     PGresult *r = run_once(p, sql, nparams, params, want_id, &returning);
     if (p->watching) drain(p);
     int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -467,16 +660,20 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
       return r;
     }
     if (!r && p->errmsg[0]) return NULL; /* our own error (placeholders) */
-    if (PQstatus(p->conn) == CONNECTION_BAD) {
+    if (PQstatus(p->conn) != CONNECTION_OK) {
       PQclear(r);
       if (p->depth > 0) {
         p->broken = 1;
-        fail(p, QR_EBUSY, "the connection to PostgreSQL was lost inside a transaction: it was rolled back by the"
-                          " server; nothing of it committed");
+        fail(p, QR_EBUSY, "the connection to PostgreSQL was lost inside a transaction%s: it was rolled back by the"
+                          " server; nothing of it committed", p->timed_out ? " (no answer within limits.db_timeout_ms)" : "");
         return NULL;
       }
-      /* outside a transaction nothing is lost by trying again on a new connection */
-      if (attempt == 0 && reconnect(p) == 0) continue;
+      /* Outside a transaction nothing is lost by trying again on a new connection; not after
+       * no answer came in time, which a second wait would only double. */
+      if (attempt == 0 && !p->timed_out) {
+        if (reconnect(p, 0) == 0) continue;
+        return NULL;
+      }
       result_fail(p, NULL, "PostgreSQL is unreachable");
       return NULL;
     }
@@ -492,11 +689,11 @@ int qr_pg_begin(qr_pg_t *p) {
     snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK ")");
   else
     snprintf(sql, sizeof sql, "SAVEPOINT qr_sp%d", p->depth);
-  if (p->depth == 0 && PQstatus(p->conn) == CONNECTION_BAD) reconnect(p);
+  if (p->depth == 0 && connected(p)) return QR_EIO;
   int rc = exec_simple(p, sql, "starting a transaction");
   if (rc == 0 && p->depth++ == 0) p->tx_changes = p->total_changes;
   else if (p->depth == 0 && PQtransactionStatus(p->conn) != PQTRANS_IDLE) { /* BEGIN ran, the lock did not */
-    PGresult *r = PQexec(p->conn, "ROLLBACK");
+    PGresult *r = pq_exec(p, "ROLLBACK");
     PQclear(r);
   }
   return rc;
@@ -511,7 +708,7 @@ int qr_pg_commit(qr_pg_t *p) {
     snprintf(sql, sizeof sql, "RELEASE qr_sp%d", p->depth - 1);
   if (p->depth == 1) {
     /* COMMIT of a failed transaction answers ROLLBACK without an error: say what happened. */
-    PGresult *r = PQexec(p->conn, sql);
+    PGresult *r = pq_exec(p, sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
     int rc = ok ? 0 : PQresultStatus(r) == PGRES_COMMAND_OK
                           ? fail(p, QR_EDB, "commit: the transaction had failed and was rolled back")
@@ -555,10 +752,12 @@ long long qr_pg_data_version(qr_pg_t *p) {
 
 /* LISTEN on DATA_CHANNEL (on a new connection when the old one was lost): every commit that
  * wrote, from now on, is heard. What committed before is covered by the version moving here. */
-static int watch(qr_pg_t *p) {
-  int rc = PQstatus(p->conn) == CONNECTION_BAD ? QR_EIO : exec_simple(p, "LISTEN " DATA_CHANNEL, "LISTEN");
-  if (rc && PQstatus(p->conn) == CONNECTION_BAD)
-    rc = reconnect(p) ? result_fail(p, NULL, "PostgreSQL is unreachable") : exec_simple(p, "LISTEN " DATA_CHANNEL, "LISTEN");
+static int watch(qr_pg_t *p, int nowait) {
+  int rc = p->resetting || PQstatus(p->conn) != CONNECTION_OK ? reconnect(p, nowait) : 0;
+  if (!rc) rc = exec_simple(p, "LISTEN " DATA_CHANNEL, "LISTEN");
+  /* lost just now (the server restarted since the last statement): once more on a new one */
+  if (rc && !p->timed_out && !p->resetting && PQstatus(p->conn) != CONNECTION_OK && (rc = reconnect(p, nowait)) == 0)
+    rc = exec_simple(p, "LISTEN " DATA_CHANNEL, "LISTEN");
   if (rc) return rc;
   p->watching = 1;
   p->watch_resets = p->resets;
@@ -582,7 +781,9 @@ long long qr_pg_heard_version(qr_pg_t *p) {
     p->watching = 0; /* the connection was lost: notifications sent meanwhile are too */
   }
   if (p->depth > 0) return qr_pg_data_version(p); /* a LISTEN would wait for the commit */
-  return watch(p) ? -1 : p->data_version;
+  /* Serving (a bound set), a lost connection is made again without waiting here: the page
+   * cache asks this before every hit, and its readers must not wait on a database that is away. */
+  return watch(p, p->timeout_ms > 0) ? -1 : p->data_version;
 }
 
 static int migration_number(const char *name) { return atoi(name); }
@@ -616,8 +817,8 @@ static int apply_migration(qr_pg_t *p, const qr_embedded_t *m) {
   char num[16];
   snprintf(num, sizeof num, "%d", migration_number(m->name));
   const char *values[2] = {num, m->name};
-  PGresult *r = PQexecParams(p->conn, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, NULL,
-                             values, NULL, NULL, 0);
+  PGresult *r = finish(p, PQsendQueryParams(p->conn, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)",
+                                            2, NULL, values, NULL, NULL, 0));
   if (PQresultStatus(r) != PGRES_COMMAND_OK) rc = result_fail(p, r, "recording migration");
   PQclear(r);
   if (rc) {
@@ -639,7 +840,7 @@ static int migrate(qr_pg_t *p) {
   int applied = 0, known = known_version();
   PGresult *r = NULL;
   if (!rc) {
-    r = PQexec(p->conn, "SELECT version FROM schema_migrations ORDER BY version");
+    r = pq_exec(p, "SELECT version FROM schema_migrations ORDER BY version");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) rc = result_fail(p, r, "reading schema_migrations");
   }
   for (int i = 0; !rc && i < PQntuples(r); i++)
@@ -665,20 +866,41 @@ static int migrate(qr_pg_t *p) {
 int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *errbuf, size_t errlen) {
   *out = NULL;
   qr_pg_t *p = qr_xcalloc(1, sizeof *p);
-  /* A default connect timeout, which the URL's own connect_timeout overrides (later wins). */
-  const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-  char timeout[16];
-  snprintf(timeout, sizeof timeout, "%d", opts && opts->connect_timeout > 0 ? opts->connect_timeout : 10);
-  const char *values[] = {timeout, "quire", url, NULL};
-  p->conn = PQconnectdbParams(keys, values, 1);
+  p->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 0;
+  p->connect_ms = opts && opts->connect_ms > 0 ? opts->connect_ms
+                  : opts && opts->connect_timeout > 0 ? opts->connect_timeout * 1000 : 10000;
+  /* Defaults the URL's own settings override (they come before it: later wins). Keepalives
+   * find a peer gone while the connection idles (a LISTEN between requests), tcp_user_timeout
+   * one that stops acknowledging what was sent; a peer that acknowledges and never answers is
+   * the bounded waits' (next_result). */
+  char timeout[16], user_timeout[16];
+  snprintf(timeout, sizeof timeout, "%d", (p->connect_ms + 999) / 1000);
+  snprintf(user_timeout, sizeof user_timeout, "%d", p->timeout_ms ? p->timeout_ms : 30000);
+  const char *keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+  const char *values[] = {timeout, "quire", "1", "10", "5", "3", user_timeout, url, NULL};
+  p->conn = PQconnectStartParams(keys, values, 1);
   int rc = 0;
-  if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", p->conn ? PQerrorMessage(p->conn) : "out of memory");
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) msg[--n] = 0;
-    rc = fail(p, QR_EIO, "cannot connect to PostgreSQL (database = \"postgresql://...\" in site.lua): %s", msg);
+  if (p->conn && PQstatus(p->conn) != CONNECTION_BAD) {
+    /* The URL's connect_timeout, when it gives one, is the bound (libpq counts it only when it waits itself). */
+    PQconninfoOption *info = PQconninfo(p->conn);
+    for (PQconninfoOption *o = info; o && o->keyword; o++)
+      if (!strcmp(o->keyword, "connect_timeout") && o->val && strcmp(o->val, timeout) && atoi(o->val) > 0)
+        p->connect_ms = atoi(o->val) * 1000;
+    PQconninfoFree(info);
+    p->reset_events = POLLOUT;
+    p->reset_deadline = mono_ms() + p->connect_ms;
+    if (opts && opts->nowait && !opts->migrate) { /* carried on by qr_pg_ready */
+      p->resetting = p->first = 1;
+      *out = p;
+      return QR_EBUSY;
+    }
+    if (drive(p, 0, p->reset_deadline)) rc = QR_EIO;
+  } else {
+    rc = QR_EIO;
+    one_line(p->down_why, sizeof p->down_why, p->conn ? PQerrorMessage(p->conn) : "out of memory");
   }
+  if (rc) rc = fail(p, QR_EIO, "cannot connect to PostgreSQL (database = \"postgresql://...\" in site.lua): %s", p->down_why);
   if (!rc) rc = session_setup(p);
   if (!rc && opts && opts->migrate) rc = migrate(p);
   if (!rc) rc = load_serial(p);
@@ -694,7 +916,7 @@ int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *e
 void qr_pg_close(qr_pg_t *p) {
   if (!p) return;
   if (p->conn && p->depth > 0 && PQstatus(p->conn) == CONNECTION_OK) {
-    PGresult *r = PQexec(p->conn, "ROLLBACK");
+    PGresult *r = pq_exec(p, "ROLLBACK");
     PQclear(r);
   }
   if (p->conn) PQfinish(p->conn);

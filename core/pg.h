@@ -10,12 +10,17 @@ typedef struct qr_pg_s qr_pg_t;
 typedef struct {
   int migrate;         /* 1: apply pending db/pg migrations on open */
   int connect_timeout; /* seconds, unless the URL says; 0: 10 */
+  int connect_ms;      /* the same in milliseconds, when set (the URL's connect_timeout still wins) */
+  int timeout_ms;      /* qr_pg_set_timeout's bound from the start; 0: none */
+  int nowait;          /* without migrate: return QR_EBUSY at once with *out still connecting (qr_pg_ready) */
 } qr_pg_opts_t;
 
 /* Connects to url ("postgresql://user@host:port/dbname", anything libpq takes) and, with
  * opts->migrate, applies pending migrations under an advisory lock (nodes starting together
  * migrate once). On success *out is owned by the caller (qr_pg_close). On failure *out is NULL
- * and a message is written to errbuf; a schema newer than this binary is QR_ESCHEMA. */
+ * and a message is written to errbuf; a schema newer than this binary is QR_ESCHEMA. With
+ * opts->nowait the connection is only started: QR_EBUSY, *out owned by the caller, and
+ * qr_pg_ready carries it on (a failure is then qr_pg_down_why's, the next qr_pg_ready a new try). */
 int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *errbuf, size_t errlen);
 /* Rolls back an open transaction and closes. NULL is a no-op. */
 void qr_pg_close(qr_pg_t *p);
@@ -113,5 +118,27 @@ int qr_pg_wal_lsn(qr_pg_t *p, unsigned long long *lsn);
 int qr_pg_replay_lsn(qr_pg_t *p, unsigned long long *lsn);
 /* 1 while the connection is up. */
 int qr_pg_connected(qr_pg_t *p);
+
+/* Bounds every wait on the server to timeout_ms (0: none, libpq's blocking calls): a statement's
+ * answer (the whole pipeline of one statement) and a new connection. No answer in time cuts the
+ * connection, and the statement fails as for a lost one ("the connection to PostgreSQL was
+ * lost (no answer within N ms, limits.db_timeout_ms)"), without the retry a lost connection
+ * gets. From then on (or after a failed reconnect) the database is known to be away: a
+ * statement waits at most 100 ms for a new connection, and the attempts made without waiting
+ * (qr_pg_heard_version, which never waits for one, qr_pg_ready) start at most every 250 ms to 1 s. */
+void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms);
+/* Without waiting: 1 when the connection is up; else a new connection is started or carried on
+ * (outside a transaction) and 0 says it is under way, a QR_E* code that it failed (message on
+ * p). For work that should wait for the database rather than hold a worker: the ticks. */
+int qr_pg_ready(qr_pg_t *p);
+/* Statements so far whose parameter the server could not type from its place (`? IS NULL`)
+ * and that were prepared again with it as text: the core's own SQL types them (CAST(? AS
+ * TEXT) IS NULL), so a spec can tell it needs none of these. */
+long long qr_pg_untyped(qr_pg_t *p);
+/* The bound qr_pg_set_timeout set (0: none). */
+int qr_pg_timeout(qr_pg_t *p);
+/* Why the last connection attempt failed (libpq's words on one line, or "no answer within N
+ * ms"); borrowed until the next attempt. */
+const char *qr_pg_down_why(qr_pg_t *p);
 
 #endif

@@ -13,12 +13,13 @@
 #define LOOK_MS 500          /* a lagging replica's position is read again this often */
 #define RETRY_FIRST_MS 1000  /* a replica that is down is tried again after 1 s, 2 s, 4 s ... */
 #define RETRY_MAX_MS 30000
-#define CONNECT_TIMEOUT 2    /* seconds (libpq's least): a host that does not answer holds a worker this long */
+#define CONNECT_MS 2000      /* a host that does not answer is down after this; nothing waits for it meanwhile */
 
 typedef struct {
   char *url;
   char label[160]; /* the URL without its password, for the log */
   qr_pg_t *pg;     /* NULL while down */
+  int connecting;  /* pg is still being connected (without waiting): the primary reads meanwhile */
   unsigned long long replay; /* its replay position when last read */
   long long next_ms;         /* down: the next connection attempt; lagging: the next look */
   long long backoff_ms;
@@ -107,22 +108,33 @@ static void went_down(replica *r, int i, const char *why, long long now) {
            i + 1, r->label, line);
   r->down = 1;
   r->lagging = 0;
+  r->connecting = 0;
 }
 
 /* 1 when replica i has replayed need (reading its position only when that is not known yet). */
 static int usable(qr_replica_t *s, int i, unsigned long long need, long long now) {
   replica *r = &s->r[i];
-  if (r->pg && !qr_pg_connected(r->pg)) went_down(r, i, "its connection was lost", now);
+  if (r->pg && !r->connecting && !qr_pg_connected(r->pg)) went_down(r, i, "its connection was lost", now);
   if (!r->pg) {
     if (now < r->next_ms) return 0;
-    qr_pg_opts_t opts = {.migrate = 0, .connect_timeout = CONNECT_TIMEOUT};
+    /* Started here and carried on by the next renders, never waited for: a standby that does
+     * not answer (dropped packets) costs no render anything; it is down after CONNECT_MS. */
+    qr_pg_opts_t opts = {.migrate = 0, .connect_ms = CONNECT_MS, .timeout_ms = qr_pg_timeout(s->primary), .nowait = 1};
     char err[512];
-    if (qr_pg_open(&r->pg, r->url, &opts, err, sizeof err) != 0) {
+    int rc = qr_pg_open(&r->pg, r->url, &opts, err, sizeof err);
+    if (rc != 0 && rc != QR_EBUSY) {
       const char *why = strstr(err, "site.lua): "); /* libpq's own words, without the primary's advice */
       went_down(r, i, why ? why + 11 : err, now_ms());
       return 0;
     }
+    r->connecting = 1;
     r->replay = 0;
+  }
+  if (r->connecting) {
+    int rc = qr_pg_ready(r->pg);
+    if (rc < 0) went_down(r, i, *qr_pg_down_why(r->pg) ? qr_pg_down_why(r->pg) : qr_pg_errmsg(r->pg), now_ms());
+    if (rc != 1) return 0;
+    r->connecting = 0;
   }
   if (r->replay >= need) return 1;
   if (r->lagging && now < r->next_ms) return 0;

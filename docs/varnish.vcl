@@ -7,10 +7,13 @@
 vcl 4.1;
 
 import directors;
+import std;
 import xkey;
 
+# /healthz answers 200 while the node reaches its database, 503 when not (never cached): a
+# node cut off from PostgreSQL is sick like a dead one, and the edge serves what it holds.
 probe quire_up {
-  .url = "/";
+  .url = "/healthz";
   .interval = 500ms;
   .timeout = 2s;     # a busy node is slow, not dead
   .window = 5;
@@ -37,6 +40,9 @@ sub vcl_recv {
     return (synth(200, "Purged " + req.http.n-gone + " objects"));
   }
   set req.backend_hint = nodes.backend();
+  # Pages past their TTL are given stale for 10 s while one renders again; with every node
+  # sick, for as long as the edge holds them (beresp.grace below).
+  if (std.healthy(req.backend_hint)) { set req.grace = 10s; }
   # Staff (signed in) are never served from the edge, nor is a reader who just wrote, for the
   # few seconds of the quire_lsn cookie (read-your-writes; README, read replicas).
   if (req.http.Cookie ~ "(^|; )((__Host-)?quire_session|quire_lsn)=") { return (pass); }
@@ -48,8 +54,8 @@ sub vcl_backend_response {
     # Purges keep tagged pages fresh, so the edge may hold them long.
     set beresp.http.xkey = beresp.http.Surrogate-Key;
     set beresp.ttl = 1h;
-    set beresp.grace = 10s;
   }
+  set beresp.grace = 6h;
 }
 
 # A node that went away (refused the connection, or died before its answer): try the other
@@ -60,6 +66,25 @@ sub vcl_backend_error {
     if (beresp.backend == node_a) { set bereq.http.X-Retry-On = "b"; } else { set bereq.http.X-Retry-On = "a"; }
     return (retry);
   }
+  # No node could answer (all sick: the database away, or the nodes down): say so as quire
+  # does (JSON under /api/), not with Varnish's own page. A write may not have been saved.
+  set beresp.status = 503;
+  set beresp.ttl = 0s;
+  set beresp.http.Retry-After = "5";
+  set beresp.http.Cache-Control = "no-store";
+  if (bereq.url ~ "^/api/") {
+    set beresp.http.Content-Type = "application/json; charset=utf-8";
+    synthetic({"{"error":{"code":"store_unavailable","message":"the site cannot be reached just now; a change sent with this request may not have been saved: try again in a few seconds","status":503}}"});
+  } else {
+    set beresp.http.Content-Type = "text/html; charset=utf-8";
+    synthetic({"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Service unavailable</title></head>
+<body><main><h1>Service unavailable</h1>
+<p>The site cannot be reached just now. Please try again in a few seconds.</p></main></body></html>
+"});
+  }
+  return (deliver);
 }
 
 sub vcl_backend_fetch {

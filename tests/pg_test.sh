@@ -212,7 +212,7 @@ echo "== Lua specs on PostgreSQL (QUIRE_TEST_DATABASE: every test site on the cl
 # These pass on PostgreSQL and must keep passing. The others are listed, and run for their counts
 # with QUIRE_PG_ALL_SPECS=1: search pins SQLite's FTS5 (its query syntax and tokenizer); scale is
 # left to that run, as it takes minutes on PostgreSQL (seeding 20,000 stories one by one).
-PASSING="actors app auth budget content demo editorial hostile i18n integrity jobs json markdown media memo mustache_conformance newsroom pattern plugins readme_example redirects reference sandbox sanitize template time transaction transfer users validation workflow_states wxr"
+PASSING="actors app auth budget content demo editorial health hostile i18n integrity jobs json markdown media memo mustache_conformance newsroom optional_filters pattern plugins readme_example redirects reference sandbox sanitize template time transaction transfer users validation workflow_states wxr"
 SPECS_URL=$(pg_new_db specs)
 cd "$TESTS"
 for f in lua/*_spec.lua; do

@@ -203,6 +203,20 @@ local function unavailable(res, target)
   end
 end
 
+-- The health probe of a load balancer or Varnish (docs/varnish.vcl): 200 while this node
+-- reaches its database (one round trip to it, the primary on PostgreSQL, within
+-- limits.db_timeout_ms), else 503. Answered before the router, so no plugin shadows it; never
+-- cached; it says nothing but that.
+M.HEALTH_PATH = "/healthz"
+local function health(db, id)
+  local ok
+  if db.ping then ok = db:ping() else ok = pcall(db.value, db, "SELECT 1") end
+  local headers = { ["content-type"] = "text/plain; charset=utf-8", ["cache-control"] = "no-store" }
+  if not ok then headers["retry-after"] = "5" end
+  return { status = ok and 200 or 503, headers = headers, tags = "", private = true, id = id,
+    body = ok and "ok: the database answers\n" or "unavailable: the database cannot be reached\n" }
+end
+
 function M.new(quire, site)
   local app = { router = core.router(), handlers = {} }
 
@@ -252,6 +266,7 @@ function M.new(quire, site)
     opts = opts or {}
     local id = opts.id or core.request_id()
     local path, qs = target:match("^([^?#]*)%??([^#]*)")
+    if path == M.HEALTH_PATH and (method == "GET" or method == "HEAD") then return health(site.db, id) end
     local headers = {}
     for k, v in pairs(opts.headers or {}) do headers[k:lower()] = v end
     local query, query_invalid = M.parse_query(qs)

@@ -558,12 +558,16 @@ function commands.__worker(argv)
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.
     tick = function()
+      -- PostgreSQL away: the scheduled work waits for it (the connection is made again
+      -- meanwhile, without waiting) rather than hold the worker and its readers.
+      local up = not quire._db.ready or quire._db:ready()
       if purge then
-        purge()
+        purge(up)
         local t = core.clock() -- the jobs keep their 2 s pace under the purger's faster tick
         if t < next_jobs then return end
         next_jobs = t + 2
       end
+      if not up then return end
       jobs.publish_scheduled(quire)
       quire.media.avif_step() -- AVIF copies of new images, one at a time for the site (quire.media)
       local _, failures = jobs.run_due(quire._db, all_jobs, owner, lease_s)

@@ -45,6 +45,7 @@ M.defaults = {
     replica_lag_ms = 5000,         -- a read replica this far behind the primary is skipped until it catches up
     stale_grace_ms = 0,            -- a hot page an edit made stale may be given this long while it renders again; 0: never (a site opts in, e.g. 2000)
     busy_timeout_ms = 5000,
+    db_timeout_ms = 3000,          -- PostgreSQL: the longest a worker waits for one answer or a new connection; then 503
     watchdog_timeout_ms = 10000,   -- a worker busy longer with one request is killed and replaced
     drain_timeout_ms = 30000,      -- workers still draining this long after SIGTERM/SIGHUP are killed
     pattern_steps = 1000000,       -- steps of one Lua pattern match, plus 100 per byte of its subject
@@ -230,6 +231,7 @@ plugins = { }
 --   page_cache_bytes = 67108864, -- rendered pages kept per worker
 --   stale_grace_ms = 0,       -- a hot edited page may be given stale this long while it renders again (0: never; e.g. 2000)
 --   busy_timeout_ms = 5000,   -- how long a write waits for another writer
+--   db_timeout_ms = 3000,     -- PostgreSQL: the longest a worker waits for one answer or a new connection (then 503)
 --   watchdog_timeout_ms = 10000, -- a worker busy longer with one request is killed and replaced
 --   drain_timeout_ms = 30000, -- after SIGTERM or a reload, workers still draining are killed
 --   pattern_steps = 1000000,  -- steps of one Lua pattern match, plus 100 per byte of its subject
@@ -350,6 +352,18 @@ function M.load(dir)
               lk == "stale_grace_ms" and " (or 0: never)" or "")
           end
           cfg.limits[lk] = lv
+        end
+        -- A database that stops answering must be given up before the watchdog kills the worker.
+        local l = cfg.limits
+        if v.db_timeout_ms and v.db_timeout_ms < 100 then
+          return nil, ("%s: limit 'db_timeout_ms' must be at least 100 (ms), got %d"):format(path, v.db_timeout_ms)
+        end
+        if l.db_timeout_ms >= l.watchdog_timeout_ms then
+          if v.db_timeout_ms then
+            return nil, ("%s: limit 'db_timeout_ms' (%d) must be below 'watchdog_timeout_ms' (%d): a request waiting on the database would be killed before it is answered 503"):format(
+              path, l.db_timeout_ms, l.watchdog_timeout_ms)
+          end
+          l.db_timeout_ms = l.watchdog_timeout_ms // 2
         end
       else
         cfg[k] = v

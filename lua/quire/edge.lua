@@ -94,11 +94,30 @@ function M.sender(db, purgers, owner, log)
     end
     next_part()
   end
-  return function()
+  -- A round that cannot read its log (the database away) is retried every tick: one line when
+  -- the rounds start failing and one, with their count, when one goes through again.
+  local failing = {}
+  local function failed(url, why)
+    local f = failing[url]
+    if f then f.n = f.n + 1; return end
+    failing[url] = { n = 1, since = core.clock() }
+    log(("edge purges to %s stopped: %s; they resume by themselves (one line then)"):format(url, why))
+  end
+  -- up: false while the database cannot be reached (store:ready()); the rounds wait for it.
+  return function(up)
     for _, url in ipairs(purgers) do
-      if not busy[url] then
+      if up == false then
+        failed(url, "the database cannot be reached")
+      elseif not busy[url] then
         local ok, err = pcall(round, url)
-        if not ok then busy[url] = nil; log(("edge purges to %s: %s"):format(url, tostring(err))) end
+        if not ok then
+          busy[url] = nil
+          failed(url, tostring(err))
+        elseif failing[url] then
+          local f = failing[url]
+          failing[url] = nil
+          log(("edge purges to %s resumed after %d failed rounds in %.1f s"):format(url, f.n, core.clock() - f.since))
+        end
       end
     end
   end

@@ -468,7 +468,7 @@ terms.list = {
     -- it is restored); published: how many of them readers see on the term's list.
     local rows = quire._db:rows("SELECT t.id, t.taxonomy, t.slug, t.name, count(e.id) AS entries, t.listed AS published FROM terms t"
       .. " LEFT JOIN entry_terms et ON et.term_id = t.id LEFT JOIN entries e ON e.id = et.entry_id AND e.status <> 'trash'"
-      .. " WHERE (? IS NULL OR t.taxonomy = ?) GROUP BY t.id ORDER BY t.taxonomy, t.slug",
+      .. " WHERE (CAST(? AS TEXT) IS NULL OR t.taxonomy = ?) GROUP BY t.id ORDER BY t.taxonomy, t.slug",
       opts.taxonomy, opts.taxonomy)
     return output(rows, { "id", "taxonomy", "slug", "name", "entries", "published" }, opts.format)
   end,
@@ -659,7 +659,7 @@ local singles = {
     opts = { subject = "value", limit = "value", format = "value" },
     run = function(quire, opts)
       local rows = quire._db:rows("SELECT id, at, actor, action, subject, detail FROM audit_log"
-        .. " WHERE (? IS NULL OR subject = ?) ORDER BY id DESC LIMIT ?", opts.subject, opts.subject, tonumber(opts.limit) or 100)
+        .. " WHERE (CAST(? AS TEXT) IS NULL OR subject = ?) ORDER BY id DESC LIMIT ?", opts.subject, opts.subject, tonumber(opts.limit) or 100)
       return output(rows, { "id", "at", "actor", "action", "subject", "detail" }, opts.format)
     end,
   },

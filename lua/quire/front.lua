@@ -122,7 +122,7 @@ function M.new(site, quire)
     local now = time.now()
     local rows = db:rows("SELECT f.id, f.page, f.slot, f.entry_id, f.starts_at, f.ends_at, f.created_by, e.title, e.status"
       .. " FROM front_slots f JOIN entries e ON e.id = f.entry_id"
-      .. " WHERE (? IS NULL OR f.page = ?) AND (f.ends_at IS NULL OR f.ends_at > ?)"
+      .. " WHERE (CAST(? AS TEXT) IS NULL OR f.page = ?) AND (f.ends_at IS NULL OR f.ends_at > ?)"
       .. " ORDER BY f.page, f.slot, f.starts_at DESC, f.id DESC LIMIT 1000", page and api.page(page), page and api.page(page), now)
     local seen = {}
     for _, r in ipairs(rows) do

@@ -44,6 +44,22 @@ describe("site.lua read_replicas", function()
     assert.matches('read_replicas are standbys of a PostgreSQL database: set database = "postgresql://...', err, 1, true)
   end)
 
+  it("bounds each wait on PostgreSQL below the watchdog (limits.db_timeout_ms)", function()
+    local cfg = assert(site_with(PG))
+    assert.equal(3000, cfg.limits.db_timeout_ms)
+    cfg = assert(site_with(PG .. "limits = { db_timeout_ms = 800 }\n"))
+    assert.equal(800, cfg.limits.db_timeout_ms)
+    -- a watchdog set below the default bound takes the bound down with it
+    cfg = assert(site_with(PG .. "limits = { watchdog_timeout_ms = 2000 }\n"))
+    assert.equal(1000, cfg.limits.db_timeout_ms)
+    local _, err = site_with(PG .. "limits = { db_timeout_ms = 10000 }\n")
+    assert.matches("limit 'db_timeout_ms' (10000) must be below 'watchdog_timeout_ms' (10000)", err, 1, true)
+    _, err = site_with(PG .. "limits = { db_timeout_ms = 50 }\n")
+    assert.matches("limit 'db_timeout_ms' must be at least 100 (ms), got 50", err, 1, true)
+    _, err = site_with(PG .. "limits = { db_timeout_ms = 0 }\n")
+    assert.matches("limit 'db_timeout_ms' must be a positive integer", err, 1, true)
+  end)
+
   it("refuses more than 16", function()
     local list = {}
     for i = 1, 17 do list[i] = ('"postgresql://quire@db%d/news"'):format(i) end

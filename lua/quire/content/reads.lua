@@ -400,7 +400,7 @@ M.of = per_site(function(site)
     local limit = opts.limit or 1000
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.content.trashed: limit must be 1..10000", 2) end
     return db:rows("SELECT e.id, e.type, e.slug, e.title, t.status, t.trashed_at, t.actor FROM trash t JOIN entries e ON e.id = t.entry_id"
-      .. " WHERE (? IS NULL OR t.trashed_at < ?) ORDER BY t.trashed_at, e.id LIMIT ?", opts.before, opts.before, limit)
+      .. " WHERE (CAST(? AS TEXT) IS NULL OR t.trashed_at < ?) ORDER BY t.trashed_at, e.id LIMIT ?", opts.before, opts.before, limit)
   end
 
   -- The path of an entry (or a search result row) from its type's permalink, or nil for an
