@@ -15,11 +15,11 @@ For each write it notes:
   fresh    the fresh request's own round trip (B's tag sync and render of the new page)
 and prints the median, p90, p99 and max of each over WRITES writes, in milliseconds.
 
+Polling back to back (POLL_MS=0) keeps the client and B busy all the time: on a machine with
+few cores that delays the PostgreSQL backend that must relay the NOTIFY, i.e. what is measured.
+
 usage: invalidation.py QUIRE SITE READER_URL ENTRY_ID PATH WRITES
 env:   POLL_MS        the polling interval (default 1; 0 polls back to back)
-       QUIRE_TRACE    a folder: the client's own timestamps (CLOCK_MONOTONIC ns: the clock C's
-                      clock_gettime reads) go to QUIRE_TRACE/client, one line per event, to set
-                      beside timestamps taken in the writer and the node
 """
 import http.client
 import os
@@ -47,8 +47,6 @@ def main():
     quire, site, reader_url, entry, path, writes = sys.argv[1:7]
     writes = int(writes)
     interval = float(os.environ.get("POLL_MS", "1")) / 1000
-    trace_dir = os.environ.get("QUIRE_TRACE")
-    trace = open(os.path.join(trace_dir, "client"), "w") if trace_dir else None
     u = urllib.parse.urlsplit(reader_url)
     b = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
     b.connect()
@@ -60,10 +58,6 @@ def main():
         if r.status != 200:
             sys.exit(f"reader: {path} answered {r.status}")
         return body, r.getheader("X-Cache")
-
-    def note(event, t):
-        if trace:
-            trace.write(f"{int(t * 1e9)} {event}\n")
 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRITER)
@@ -80,7 +74,6 @@ def main():
                     break
             else:
                 sys.exit(f"reader: {path} is not kept in B's page cache (no X-Cache: hit in {WARM_LIMIT} requests)")
-            note(f"write {i}", time.monotonic())
             writer.stdin.write(f"{entry}\t{title}\n")
             writer.stdin.flush()
             if writer.stdout.readline() != "committed\n":
@@ -88,13 +81,11 @@ def main():
                 errors.seek(0)
                 sys.exit(f"writer: write {i} failed: {errors.read()}")
             committed = last_sent = time.monotonic()
-            note(f"committed {i}", committed)
             want = title.encode()
             for n in range(1, POLL_LIMIT + 1):
                 sent = time.monotonic()
                 body, _ = page()
                 got = time.monotonic()
-                note(f"poll {i} {n} {int(sent * 1e9)} {int(want in body)}", got)
                 if want in body:
                     rows["latency"].append(got - committed)
                     rows["stale"].append(last_sent - committed)
@@ -112,8 +103,6 @@ def main():
         writer.stdin.close()
         writer.wait()
         os.unlink(f.name)
-        if trace:
-            trace.close()
 
     def summary(values):
         values = sorted(v * 1000 for v in values)
