@@ -8,7 +8,10 @@
 #   pg2_*      two nodes on the same PostgreSQL database, a wrk against each at once (summed)
 # Then the write-to-invalidation latency across nodes (bench/invalidation.py): WRITES title
 # edits committed by a `quire run` process, each timed from the commit's return until the other
-# node (which had the old page cached) serves the new title; median and p99.
+# node (which had the old page cached) serves the new title, polled every POLL_MS; median, p90,
+# p99 and max, with how long B still answered stale, the client's own polling window and the
+# fresh answer's own round trip. The machine is shared: `nice -n -10 bash bench/nodes.sh` (as
+# root) runs PostgreSQL, the nodes and the clients ahead of builds run under `nice -n 10`.
 # Prints medians and the ratios: PostgreSQL / SQLite on one node (the issue's goal: uncached
 # >= 0.7), two nodes / one, and with BASE the same against an older binary (before / after).
 # usage: bash bench/nodes.sh   (from the repo root after a build in ./build)
@@ -22,6 +25,8 @@
 #   ROUNDS       interleaved rounds, the median of each reported (3)
 #   PAGE         the page measured (/tag/council)
 #   WRITES       writes timed for the invalidation latency (300)
+#   POLL_MS      how often the other node is asked during a write's wait (1; 0: back to back)
+#   ONLY         "invalidation": skip the wrk rows (only the nodes the latency needs are started)
 set -euo pipefail
 QUIRE=$(realpath "${QUIRE:-build/quire}")
 BASE=${BASE:+$(realpath "$BASE")}
@@ -30,6 +35,7 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 PAGE=${PAGE:-/tag/council}
 WRITES=${WRITES:-300}
+ONLY=${ONLY:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 . "$HERE/../tests/pg_cluster.sh"
@@ -62,6 +68,10 @@ builds=(new)
 for b in "${builds[@]}"; do
   bin=$QUIRE
   [ "$b" = base ] && bin=$BASE
+  if [ "$ONLY" = invalidation ]; then
+    serve "$b:pg_cached:b" "$bin" "$WORK/$b-pg"
+    continue
+  fi
   serve "$b:sqlite_cached" "$bin" "$WORK/$b-sqlite"
   serve "$b:sqlite_uncached" "$bin" "$WORK/$b-sqlite" --no-cache
   for node in a b; do
@@ -72,6 +82,7 @@ done
 
 rps() { wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$1$PAGE" | awk '/Requests\/sec/ { print $2 }'; }
 declare -A runs
+[ "$ONLY" = invalidation ] && ROUNDS=0
 KINDS="sqlite_cached pg_cached pg2_cached sqlite_uncached pg_uncached pg2_uncached"
 for round in $(seq "$ROUNDS"); do
   for b in "${builds[@]}"; do
@@ -93,8 +104,9 @@ done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 med() { echo "${runs[$1]}" | median; }
 ratio() { echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'; }
-echo "$PAGE, $CONNECTIONS connections per node, $DURATION x $ROUNDS rounds (median req/s):"
+[ "$ONLY" = invalidation ] || echo "$PAGE, $CONNECTIONS connections per node, $DURATION x $ROUNDS rounds (median req/s):"
 for b in "${builds[@]}"; do
+  [ "$ONLY" = invalidation ] && break
   label=$QUIRE
   [ "$b" = base ] && label="$BASE (BASE)"
   echo "$label"
@@ -106,7 +118,7 @@ for b in "${builds[@]}"; do
     echo "  two PostgreSQL nodes / one, $mode: $(ratio "$(med "$b:pg2_$mode")" "$(med "$b:pg_$mode")")"
   done
 done
-if [ -n "$BASE" ]; then
+if [ -n "$BASE" ] && [ "$ONLY" != invalidation ]; then
   echo "after / before (the same row of QUIRE over BASE):"
   for k in $KINDS; do printf '  %-16s %s\n' "$k" "$(ratio "$(med "new:$k")" "$(med "base:$k")")"; done
 fi

@@ -439,6 +439,22 @@ static void answer(worker_ud *w, const qr_http_request_t *req, int rc, int top, 
 
 static int refresh(void *ud, int run) { return qr_worker_refresh(((worker_ud *)ud)->worker, run); }
 
+/* The PostgreSQL connection's socket, watched by the loop (qr_server_worker_input): a commit's
+ * NOTIFY is read when it arrives and the page cache reads the tags it moved there and then, so
+ * the next request finds them read, however long it comes after. */
+static int pg_socket(void *ud, long long *generation) {
+  worker_ud *w = ud;
+  *generation = qr_pg_resets(w->pg);
+  return qr_pg_socket(w->pg);
+}
+
+static int pg_input(void *ud) {
+  worker_ud *w = ud;
+  int rc = qr_pg_listen_input(w->pg);
+  if (rc > 0 && w->cache) qr_cache_sync(w->cache);
+  return rc < 0 ? rc : 0;
+}
+
 static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
   qr_worker_handle(((worker_ud *)ud)->worker, req, res);
 }
@@ -759,6 +775,7 @@ static int l_serve_worker(lua_State *L) {
     if (stale_grace_ms) qr_server_worker_defer(refresh);
   }
   wo.cache = w.cache;
+  if (pg) qr_server_worker_input(pg_socket, pg_input);
   lua_getfield(L, 1, "read_replicas"); /* { "postgresql://...", ... }, checked by lua/quire/config.lua */
   if (pg && lua_istable(L, -1)) {
     const char *urls[QR_REPLICA_MAX];

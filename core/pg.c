@@ -786,6 +786,15 @@ long long qr_pg_heard_version(qr_pg_t *p) {
   return watch(p, p->timeout_ms > 0) ? -1 : p->data_version;
 }
 
+int qr_pg_listen_input(qr_pg_t *p) {
+  if (PQstatus(p->conn) != CONNECTION_OK || !PQconsumeInput(p->conn)) return QR_EIO;
+  if (!p->watching) return 0;
+  drain(p);
+  return p->heard != p->heard_seen;
+}
+
+long long qr_pg_resets(qr_pg_t *p) { return p->resets; }
+
 static int migration_number(const char *name) { return atoi(name); }
 
 static int known_version(void) {

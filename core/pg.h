@@ -92,6 +92,14 @@ int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload
 int qr_pg_wait(qr_pg_t *p, int timeout_ms);
 /* The connection's socket, to wait on for notifications in an event loop; -1 when closed. */
 int qr_pg_socket(qr_pg_t *p);
+/* For an event loop that saw that socket readable: reads what it holds without waiting (all of
+ * it, so a level-triggered poll does not fire again for the same bytes). 1 when it brought
+ * notifications qr_pg_heard_version has not counted yet, 0 when not, QR_EIO when the connection
+ * is lost (nothing is retried here: the next statement reconnects). */
+int qr_pg_listen_input(qr_pg_t *p);
+/* Counts the connections made again after one was lost: a new connection's socket may have the
+ * old one's number, so a loop following qr_pg_socket compares this too. */
+long long qr_pg_resets(qr_pg_t *p);
 
 /* Store checks for `quire check`: schema version, constraints left unvalidated and the rows
  * breaking a foreign key or an unvalidated CHECK, and the search index against the entries. Each problem goes to cb; returns their number or a QR_E* code. */

@@ -704,6 +704,10 @@ typedef struct {
   qr_server_tick_cb tick;
   void *tick_ud;
   qr_http_server_t *http;
+  uv_poll_t *input;         /* qr_server_worker_input's socket (a duplicate: input_fd), or NULL */
+  int input_fd, input_of;   /* the duplicate, and the number it duplicates */
+  long long input_gen;      /* the generation it belongs to */
+  int input_lost;           /* input_fn said that generation's connection is lost */
   wd_slot *page;            /* shared with the master, or NULL */
   qr_http_callbacks_t inner; /* the caller's callbacks, when we wrap them to mark the page */
 } worker_ctx;
@@ -772,6 +776,14 @@ static qr_server_defer_cb defer_fn;            /* qr_server_worker_defer */
 
 void qr_server_worker_defer(qr_server_defer_cb fn) { defer_fn = fn; }
 
+static qr_server_socket_cb input_socket_fn; /* qr_server_worker_input */
+static qr_server_input_cb input_fn;
+
+void qr_server_worker_input(qr_server_socket_cb socket_fn, qr_server_input_cb fn) {
+  input_socket_fn = socket_fn;
+  input_fn = fn;
+}
+
 static uv_loop_t *worker_loop; /* qr_server_worker_loop */
 uv_loop_t *qr_server_worker_loop(void) { return worker_loop; }
 
@@ -821,9 +833,65 @@ static wd_slot *watchdog_attach(const qr_http_listener_t *listeners, int n) {
   return p;
 }
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
+static void input_stop(worker_ctx *w) {
+  if (!w->input) return;
+  uv_poll_stop(w->input);
+  uv_close((uv_handle_t *)w->input, free_handle);
+  close(w->input_fd); /* after the stop: libuv no longer watches it */
+  w->input = NULL;
+}
+
+static void on_input(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  worker_ctx *w = h->data;
+  wd_slot *p = w->page;
+  if (p) {
+    p->id[0] = p->method[0] = '\0';
+    snprintf(p->target, sizeof p->target, "database notifications (page-cache sync)");
+    p->fd = -1;
+    page_mark(p);
+  }
+  int rc = input_fn(w->tick_ud);
+  if (p) page_mark(p);
+  if (rc < 0) {
+    input_stop(w);
+    w->input_lost = 1;
+  }
+}
+
+/* Watches the socket input_socket_fn names now, if it is not the one watched already. */
+static void input_follow(worker_ctx *w) {
+  if (!input_socket_fn || !w->http) return;
+  long long gen = 0;
+  int fd = input_socket_fn(w->tick_ud, &gen);
+  if (gen == w->input_gen && (w->input ? fd == w->input_of : fd < 0 || w->input_lost)) return;
+  input_stop(w);
+  w->input_gen = gen;
+  w->input_lost = 0;
+  if (fd < 0) return;
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return;
+  uv_poll_t *h = qr_xmalloc(sizeof *h);
+  if (uv_poll_init(&w->loop, h, dup) != 0) {
+    free(h);
+    close(dup);
+    return;
+  }
+  h->data = w;
+  w->input = h;
+  w->input_fd = dup;
+  w->input_of = fd;
+  uv_poll_start(h, UV_READABLE, on_input);
+  uv_unref((uv_handle_t *)h); /* a drain does not wait for it */
+}
+
 static void on_drained(void *ud) {
   worker_ctx *w = ud;
   w->http = NULL;
+  input_stop(w);
   uv_close((uv_handle_t *)&w->sigterm, NULL);
   uv_close((uv_handle_t *)&w->sigusr1, NULL);
   uv_close((uv_handle_t *)&w->flush, NULL);
@@ -853,6 +921,7 @@ static void on_loop_check(uv_check_t *h) {
     if (p) page_mark(p);
     if (more) uv_idle_start(&w->busy, on_busy); else uv_idle_stop(&w->busy);
   }
+  input_follow(w);
   qr_log_access_flush();
 }
 

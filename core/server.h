@@ -49,6 +49,18 @@ int qr_server_worker(const qr_http_listener_t *listeners, int n, int ready_fd, c
 typedef int (*qr_server_defer_cb)(void *ud, int run);
 void qr_server_worker_defer(qr_server_defer_cb fn);
 
+/* A socket whose input the worker handles as soon as it comes, not at the next request (the
+ * PostgreSQL connection's LISTEN notifications), set before qr_server_worker. socket_fn(ud,
+ * &generation) names it (-1: none) and is asked after every loop iteration, so a new connection
+ * is followed (its socket may reuse the old number: the generation tells them apart); the loop
+ * watches a duplicate of it, so a socket closed behind its back is never confused with another
+ * that gets its number. When it is readable input_fn(ud) runs, marked in the watchdog page like
+ * a request; it must read all that is there, and returns < 0 when the connection is lost (then it
+ * is watched again only once socket_fn names another generation). ud is cbs->ud. */
+typedef int (*qr_server_socket_cb)(void *ud, long long *generation);
+typedef int (*qr_server_input_cb)(void *ud);
+void qr_server_worker_input(qr_server_socket_cb socket_fn, qr_server_input_cb input_fn);
+
 /* The loop of the worker running in this process (for work queued off it: uv_queue_work), or
  * NULL outside qr_server_worker. Borrowed. */
 uv_loop_t *qr_server_worker_loop(void);

@@ -131,6 +131,18 @@ expect "node c (no page cache) reconnects" "$(status c /old)" "301 -"
 for n in a b c; do
   settles "node $n drops /old after the restart" $n /old "404 -"
 done
+# Each node's loop watches its LISTEN socket (followed onto the connection made after the
+# restart): a write's NOTIFY is handled when it arrives, so both nodes with a page cache read
+# the tags it moved with no request made to them (the writing command reads none).
+since=$(pg_psql nodes -c "SELECT clock_timestamp()")
+"$QUIRE" redirects add --site node-a /watched https://example.org/w >/dev/null
+for _ in $(seq 200); do
+  synced=$(pg_psql nodes -c "SELECT count(*) FROM pg_stat_activity WHERE datname = 'nodes'
+    AND query LIKE 'SELECT tag, version FROM cache_tags WHERE version >%' AND state_change > '$since'")
+  [ "$synced" = 2 ] && break
+  sleep 0.01
+done
+expect "nodes a and b read the tags a write moved without a request" "$synced" 2
 echo "pg nodes: passed"
 
 

@@ -15,12 +15,13 @@ function M.new(db, max)
   local values, n = {}, 0
   local data_version, changes
   local synced = false
+  local generation = 0 -- moves when the database may have changed (not when the memo was full)
 
   local function drop() values, n = {}, 0 end
 
   local function check_data_version(known)
     local v = known or db:data_version()
-    if v ~= data_version then data_version = v drop() end
+    if v ~= data_version then data_version, generation = v, generation + 1 drop() end
   end
 
   local memo = {}
@@ -40,7 +41,7 @@ function M.new(db, max)
     if db:depth() > 0 then return false end
     if not synced then check_data_version() end
     local c = db:total_changes()
-    if c ~= changes then changes = c drop() end
+    if c ~= changes then changes, generation = c, generation + 1 drop() end
     return true
   end
 
@@ -65,6 +66,11 @@ function M.new(db, max)
     if v == NONE then return nil end
     return v
   end
+
+  -- generation() -> a number that moves whenever the memo saw the database change (its values
+  -- went), as of its last lookup: for caches kept beside the memo that outlive its drops when
+  -- full, so they need not ask the store (on PostgreSQL a round trip) whether they are stale.
+  function memo.generation() return generation end
 
   -- find(key) -> the value kept under key, or nil (none, or inside a transaction); for a caller
   -- that computes a missing value itself (errors then come from its own frame) and gives it to

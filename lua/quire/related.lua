@@ -72,8 +72,8 @@ function M.new(site, content)
 
   -- The word counts and entry facts below are kept until the database changes, as the memo's
   -- values are, but not dropped with them when the memo is full (it holds a few pages' worth): a
-  -- new memo table first asks whether the data moved since the last one was made (one data_version
-  -- read per memo drop). Never kept from inside a transaction (its reads may be rolled back).
+  -- new memo table first asks the memo whether the data moved since the last one was made (its
+  -- generation: no query). Never kept from inside a transaction (its reads may be rolled back).
   local kept
   local function fresh_caches()
     return { words = { n = 0, counts = {} }, profiles = { n = 0, of = {} } }
@@ -81,10 +81,10 @@ function M.new(site, content)
   local function caches()
     return memo.get("related-caches", function()
       if db:depth() > 0 then return fresh_caches() end
-      local version, changes = db:data_version(), db:total_changes()
-      if not (kept and kept.version == version and kept.changes == changes) then
+      local generation = memo.generation()
+      if not (kept and kept.generation == generation) then
         kept = fresh_caches()
-        kept.version, kept.changes = version, changes
+        kept.generation = generation
       end
       return kept
     end)
