@@ -29,11 +29,13 @@ local M = {}
 local JOBS_MAX = 64
 local CHANGED_MAX = 200000 -- bumped tags read into memory; past it every page is rendered again
 local BATCH = 500          -- rows read from the store per query
-local GZIP_MIN = 256       -- smaller files gain nothing from a .gz
+local GZIP_MIN = 1024      -- under a kB a compressed copy saves no packet (and costs two files)
 local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .gz (read whole)
 -- Measured on the bench's pages and feeds: gzip 9 makes a 160 kB feed 4% smaller than 6 in 2.4
 -- times the time (22 ms against 9; a quarter of a full export's CPU went to it); Brotli 5 is
--- smaller than gzip 9 in a sixth of its time, and past 5 gains 1% for 2 to 50 times as much.
+-- smaller than gzip 9 in a sixth of its time, and past 5 gains 1% for 2 to 50 times as much;
+-- Brotli 4 is no smaller than the .gz on the bench's pages. (core.gzip is libdeflate: its 6 is
+-- as small as zlib's 9, in 0.4 times zlib 6's time.)
 local GZIP_LEVEL, BROTLI_QUALITY = 6, 5
 
 local COMPRESSIBLE = { html = true, xml = true, json = true, txt = true, css = true, js = true, svg = true,
@@ -160,11 +162,18 @@ local function mkdirs(root, rel_dir, known)
   known[rel_dir], known.n = true, known.n + 1
 end
 
--- Writes data to root/file through a temporary file renamed over it.
+local pid
+local function tmp_of(path)
+  pid = pid or core.getpid()
+  return path .. ".tmp-" .. pid
+end
+
+-- Writes data to root/file through a temporary file renamed over it. (No fsync here: the
+-- coordinator syncs the file system once, before the manifest records the files.)
 local function write_atomic(root, file, data, known)
   mkdirs(root, file:match("^(.*)/[^/]*$") or "", known)
   local path = root .. "/" .. file
-  local tmp = path .. ".tmp-" .. core.getpid()
+  local tmp = tmp_of(path)
   local f, err = io.open(tmp, "wb")
   if not f then fail("cannot write %s: %s", tmp, tostring(err)) end
   local ok, werr = f:write(data)
@@ -205,7 +214,7 @@ end
 local function copy_file(root, file, src, known)
   mkdirs(root, file:match("^(.*)/[^/]*$") or "", known)
   local path = root .. "/" .. file
-  local tmp = path .. ".tmp-" .. core.getpid()
+  local tmp = tmp_of(path)
   local inp, err = io.open(src, "rb")
   if not inp then fail("cannot read %s: %s", src, tostring(err)) end
   local out, oerr = io.open(tmp, "wb")
@@ -595,6 +604,8 @@ function M.worker(quire, out_dir, o)
   io.stdout:setvbuf("line")
   local known = { n = 0 }
   local done, index, count = 0, o.index, o.count
+  -- (a first export: nothing to look up)
+  local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
   local function stale(row, item)
     if all or not row then return true end
     local kind = core.stat(out_dir .. "/" .. row.file)
@@ -611,7 +622,7 @@ function M.worker(quire, out_dir, o)
     if fnv(item.path) % count ~= index then return end
     local file = M.file_of(item.path)
     if not file then return end
-    local row = man:row("SELECT file, hash, tags FROM files WHERE path = ?", item.path)
+    local row = not empty and man:row("SELECT file, hash, tags FROM files WHERE path = ?", item.path) or nil
     local line
     if not stale(row, item) then
       line = "K\t" .. item.path
@@ -798,6 +809,13 @@ local function run_once(quire, out_dir, o)
   if #failed > 0 then
     core.remove_tree(tmp)
     fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
+  end
+
+  -- The files on disk before the manifest says they are there: one sync of the file system
+  -- (a crash before it leaves pages the manifest does not vouch for, written again next time).
+  if not o.dry_run then
+    local synced, serr = core.syncfs(out_dir)
+    if not synced then core.remove_tree(tmp) fail("cannot sync %s to disk: %s", out_dir, tostring(serr)) end
   end
 
   -- Merge the workers' results into the manifest; remove the files of pages that are gone.
