@@ -147,17 +147,17 @@ end
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
+-- Makes root/rel_dir and the folders above it that are missing. known: a bounded memo of the
+-- folders known to exist. (mkdir first, one system call for a page's new folder; its parent
+-- only when it is missing.)
 local function mkdirs(root, rel_dir, known)
   if rel_dir == "" or known[rel_dir] then return end
-  local acc = root
-  for part in rel_dir:gmatch("[^/]+") do
-    acc = acc .. "/" .. part
-    if core.stat(acc) ~= "dir" then
-      local ok, err = core.mkdir(acc)
-      if not ok and core.stat(acc) ~= "dir" then fail("cannot make folder %s: %s", acc, tostring(err)) end
-    end
+  local path = root .. "/" .. rel_dir
+  if not core.mkdir(path) and core.stat(path) ~= "dir" then
+    mkdirs(root, rel_dir:match("^(.*)/[^/]*$") or "", known)
+    local ok, err = core.mkdir(path)
+    if not ok and core.stat(path) ~= "dir" then fail("cannot make folder %s: %s", path, tostring(err)) end
   end
-  -- A bounded memo of folders known to exist.
   if known.n >= 4096 then for k in pairs(known) do known[k] = nil end known.n = 0 end
   known[rel_dir], known.n = true, known.n + 1
 end
@@ -176,6 +176,7 @@ local function write_atomic(root, file, data, known)
   local tmp = tmp_of(path)
   local f, err = io.open(tmp, "wb")
   if not f then fail("cannot write %s: %s", tmp, tostring(err)) end
+  f:setvbuf("no") -- (one write(2) of the whole, not 8 kB at a time through a buffer)
   local ok, werr = f:write(data)
   local closed, cerr = f:close()
   if not ok or not closed then os.remove(tmp) fail("cannot write %s: %s", tmp, tostring(werr or cerr)) end
@@ -197,7 +198,7 @@ local function write_page(root, file, data, known)
     write_siblings(root, file, data, known)
   else
     for _, ext in ipairs({ ".gz", ".br" }) do
-      if core.stat(root .. "/" .. file .. ext) then os.remove(root .. "/" .. file .. ext) end
+      os.remove(root .. "/" .. file .. ext) -- (nothing there: a harmless error)
     end
   end
 end
@@ -329,6 +330,7 @@ function M.each_page(quire, fn)
   local listings = plugin_settings(quire, "listings")
   local per = listings and math.tointeger(listings.per_page)
   local types = listings and listed_types(quire, listings)
+  local none = store_sql.value_list({})
   local function walk(base, sql, params)
     fn { path = base, kind = "page" }
     if not per or per < 1 then return end
@@ -354,12 +356,12 @@ function M.each_page(quire, fn)
   local TAIL = " AND (%s, %s) < (?, ?) ORDER BY %s DESC, %s DESC LIMIT ?"
   walk("/", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
     .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
-    { types or "[]" })
+    { types or none })
   -- The plain list the front page stands for (the listings plugin's /latest), when there is one.
   if quire.app.router:match("GET", "/latest") then
     walk("/latest", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
       .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
-      { types or "[]" })
+      { types or none })
   end
   local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " entries e ON e.id = lt.entry_id"
     .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type " .. store_sql.IN_LIST
@@ -371,7 +373,7 @@ function M.each_page(quire, fn)
     for _, t in ipairs(rows) do
       last = t.id
       local base = "/" .. t.taxonomy .. "/" .. t.slug
-      walk(base, TERM_SQL, { t.id, types or "[]" })
+      walk(base, TERM_SQL, { t.id, types or none })
       for _, f in ipairs({ "feed.xml", "atom.xml", "feed.json" }) do fn { path = base .. "/" .. f, kind = "page" } end
     end
   until #rows < BATCH
@@ -383,8 +385,8 @@ function M.each_page(quire, fn)
     for _, u in ipairs(rows) do
       last = u.id
       if db:value("SELECT 1 FROM entries WHERE author_id = ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " LIMIT 1",
-        u.id, types or "[]") then
-        walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types or "[]" })
+        u.id, types or none) then
+        walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types or none })
       end
     end
   until #rows < BATCH
@@ -750,6 +752,12 @@ local function run_once(quire, out_dir, o)
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
+  -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
+  -- full export, with nothing to compare against.
+  if #(core.listdir(out_dir) or {}) == 0 then
+    since = nil
+    if not o.dry_run then man:exec("DELETE FROM files") end
+  end
   -- Targeted: only tags that add or remove no address were bumped since (quick: none at all).
   local targeted, quick = false, false
   if since then
