@@ -8,6 +8,7 @@
 #
 #   bash bench/export.sh            (from the repository root, after a build in ./build)
 #   N=2000 JOBS=2 bash bench/export.sh
+#   QUIRE_BEFORE=/path/to/older/quire bash bench/export.sh   (also times that binary's full export)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,7 @@ export QUIRE_BUNDLED_PLUGINS=$root/plugins
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/quire-bench-export-XXXXXX")
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
 
-echo "corpus: $N posts ($(uname -m), $(nproc) cpus, hugo $(hugo version | grep -o 'v[0-9.]*' | head -1), $JOBS quire workers)"
+echo "corpus: $N posts ($(uname -m), $(nproc) cpus, hugo $(hugo version | grep -o 'v[0-9.]*' | head -1), $JOBS quire workers, output on $(stat -f -c %T "$tmp"))"
 python3 "$root/bench/export/corpus.py" "$N" "$tmp/corpus.jsonl" "$tmp/hugo"
 cp -r "$root/bench/export/hugo/." "$tmp/hugo/"
 "$QUIRE" init --demo "$tmp/site" >/dev/null
@@ -30,20 +31,26 @@ echo 'base_url = "https://news.example"' >> "$tmp/site/site.lua"
 "$QUIRE" run --yes --site "$tmp/site" "$root/bench/export/import.lua" "$tmp/corpus.jsonl" >/dev/null
 
 # measure NAME COMMAND...: runs it under /usr/bin/time -v; sets secs[NAME] (wall), cpu[NAME]
-# (user + system, all its processes: the fairer figure on a shared machine) and kib[NAME]
-declare -A secs cpu kib
+# (user + system, all its processes: the fairer figure on a shared machine), sys[NAME] (the
+# system part: mostly making files, whose cost depends on the file system; on ext4 without a
+# journal each new inode is found past those deleted in the last minutes, by anyone) and kib[NAME]
+declare -A secs cpu sys kib
 measure() {
   local name=$1; shift
   /usr/bin/time -v -o "$tmp/time.$name" "$@" > "$tmp/out.$name" 2>&1 || { cat "$tmp/out.$name" >&2; exit 1; }
   secs[$name]=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$tmp/time.$name")
   cpu[$name]=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { print s }' "$tmp/time.$name")
+  sys[$name]=$(awk -F': ' '/System time \(seconds\)/ { print $2 }' "$tmp/time.$name")
   kib[$name]=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time.$name")
-  printf '%-16s %8.2f s wall %8.2f s cpu %8.1f MiB peak  %s\n' "$name" "${secs[$name]}" "${cpu[$name]}" \
+  printf '%-16s %8.2f s wall %8.2f s cpu (%6.2f sys) %8.1f MiB peak  %s\n' "$name" "${secs[$name]}" "${cpu[$name]}" "${sys[$name]}" \
     "$(bc -l <<<"${kib[$name]} / 1024")" "$(tail -1 "$tmp/out.$name" | cut -c1-100)"
 }
 
 measure hugo_related hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-related" --config "$tmp/hugo/config.json"
 measure hugo_plain hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-plain" --config "$tmp/hugo/config.json,$tmp/hugo/norelated.json"
+if [ -n "${QUIRE_BEFORE:-}" ]; then
+  measure quire_before "$QUIRE_BEFORE" export --format html "$tmp/quire-before" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
+fi
 measure quire_full "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
 # One edit to one post, then an export: a correction to its text (the pages showing it are
 # rendered again), then a new headline (also the related posts of every post sharing a tag).
@@ -64,6 +71,7 @@ echo "HTML files: hugo $hugo_files, quire $quire_files"
 ratio() { bc -l <<<"scale=3; $1 / $2"; }
 echo "quire full / hugo with .Related:    wall $(ratio "${secs[quire_full]}" "${secs[hugo_related]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_related]}")  (goal <= 0.1)"
 echo "quire full / hugo without:          wall $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_plain]}")  (goal <= 1.0)"
+[ -z "${QUIRE_BEFORE:-}" ] || echo "quire full / QUIRE_BEFORE's:         wall $(ratio "${secs[quire_full]}" "${secs[quire_before]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[quire_before]}")"
 echo "quire after a body edit:            ${secs[quire_body_edit]} s wall, ${cpu[quire_body_edit]} s cpu  (goal < 1 s)"
 echo "quire after a title edit:           ${secs[quire_title_edit]} s wall, ${cpu[quire_title_edit]} s cpu  (goal < 1 s)"
 echo "quire peak memory / hugo's:         $(ratio "${kib[quire_full]}" "${kib[hugo_related]}")  (goal <= 0.1)"

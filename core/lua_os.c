@@ -2,6 +2,7 @@
  * directories, file tests, temporary folders, terminals, sub-second clocks. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -134,10 +135,25 @@ static int l_realpath(lua_State *L) {
   return 1;
 }
 
+/* core.syncfs(path) -> true | nil, message: the file system holding path written to disk (one
+ * call for all the files a static export wrote, instead of an fsync each). */
+static int l_syncfs(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return push_errno(L, path);
+  int rc = syncfs(fd);
+  int err = errno;
+  close(fd);
+  errno = err;
+  if (rc != 0) return push_errno(L, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void qr_lua_os_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"mkdir", l_mkdir}, {"stat", l_stat}, {"listdir", l_listdir},
                                  {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree},
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
-                                 {"realpath", l_realpath}, {NULL, NULL}};
+                                 {"realpath", l_realpath}, {"syncfs", l_syncfs}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

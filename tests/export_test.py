@@ -291,6 +291,13 @@ check("a new static file is copied", open(os.path.join(out, "extra.txt")).read()
 os.remove(os.path.join(site, "public", "extra.txt"))
 r = export()
 check("a removed static file goes", not os.path.exists(os.path.join(out, "extra.txt")) and " 1 removed" in r.stdout, r.stdout)
+# A folder emptied since (or a new one with the same name): everything is written again, though
+# the manifest remembers the files.
+count = sum(len(ns) for _, _, ns in os.walk(out))
+shutil.rmtree(out)
+r = export()
+check("an emptied folder gets a full export", "(full export)" in r.stdout and sum(len(ns) for _, _, ns in os.walk(out)) == count,
+      r.stdout)
 before = snapshot()
 # The newest story: on the front page and in the feeds.
 story_path = re.search(r"<link>" + re.escape(BASE) + r"(/[^<]+)</link>", open(os.path.join(out, "feed.xml")).read().split("<item>", 1)[1]).group(1)

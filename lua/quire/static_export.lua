@@ -22,17 +22,20 @@
 -- new; writes a file only when its bytes changed (temp + rename: other files keep their mtime);
 -- and removes the files of pages that are gone.
 local core = require "quire.core"
+local store_sql = require "quire.store_sql"
 
 local M = {}
 
 local JOBS_MAX = 64
 local CHANGED_MAX = 200000 -- bumped tags read into memory; past it every page is rendered again
 local BATCH = 500          -- rows read from the store per query
-local GZIP_MIN = 256       -- smaller files gain nothing from a .gz
+local GZIP_MIN = 1024      -- under a kB a compressed copy saves no packet (and costs two files)
 local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .gz (read whole)
 -- Measured on the bench's pages and feeds: gzip 9 makes a 160 kB feed 4% smaller than 6 in 2.4
 -- times the time (22 ms against 9; a quarter of a full export's CPU went to it); Brotli 5 is
--- smaller than gzip 9 in a sixth of its time, and past 5 gains 1% for 2 to 50 times as much.
+-- smaller than gzip 9 in a sixth of its time, and past 5 gains 1% for 2 to 50 times as much;
+-- Brotli 4 is no smaller than the .gz on the bench's pages. (core.gzip is libdeflate: its 6 is
+-- as small as zlib's 9, in 0.4 times zlib 6's time.)
 local GZIP_LEVEL, BROTLI_QUALITY = 6, 5
 
 local COMPRESSIBLE = { html = true, xml = true, json = true, txt = true, css = true, js = true, svg = true,
@@ -144,28 +147,36 @@ end
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
+-- Makes root/rel_dir and the folders above it that are missing. known: a bounded memo of the
+-- folders known to exist. (mkdir first, one system call for a page's new folder; its parent
+-- only when it is missing.)
 local function mkdirs(root, rel_dir, known)
   if rel_dir == "" or known[rel_dir] then return end
-  local acc = root
-  for part in rel_dir:gmatch("[^/]+") do
-    acc = acc .. "/" .. part
-    if core.stat(acc) ~= "dir" then
-      local ok, err = core.mkdir(acc)
-      if not ok and core.stat(acc) ~= "dir" then fail("cannot make folder %s: %s", acc, tostring(err)) end
-    end
+  local path = root .. "/" .. rel_dir
+  if not core.mkdir(path) and core.stat(path) ~= "dir" then
+    mkdirs(root, rel_dir:match("^(.*)/[^/]*$") or "", known)
+    local ok, err = core.mkdir(path)
+    if not ok and core.stat(path) ~= "dir" then fail("cannot make folder %s: %s", path, tostring(err)) end
   end
-  -- A bounded memo of folders known to exist.
   if known.n >= 4096 then for k in pairs(known) do known[k] = nil end known.n = 0 end
   known[rel_dir], known.n = true, known.n + 1
 end
 
--- Writes data to root/file through a temporary file renamed over it.
+local pid
+local function tmp_of(path)
+  pid = pid or core.getpid()
+  return path .. ".tmp-" .. pid
+end
+
+-- Writes data to root/file through a temporary file renamed over it. (No fsync here: the
+-- coordinator syncs the file system once, before the manifest records the files.)
 local function write_atomic(root, file, data, known)
   mkdirs(root, file:match("^(.*)/[^/]*$") or "", known)
   local path = root .. "/" .. file
-  local tmp = path .. ".tmp-" .. core.getpid()
+  local tmp = tmp_of(path)
   local f, err = io.open(tmp, "wb")
   if not f then fail("cannot write %s: %s", tmp, tostring(err)) end
+  f:setvbuf("no") -- (one write(2) of the whole, not 8 kB at a time through a buffer)
   local ok, werr = f:write(data)
   local closed, cerr = f:close()
   if not ok or not closed then os.remove(tmp) fail("cannot write %s: %s", tmp, tostring(werr or cerr)) end
@@ -187,7 +198,7 @@ local function write_page(root, file, data, known)
     write_siblings(root, file, data, known)
   else
     for _, ext in ipairs({ ".gz", ".br" }) do
-      if core.stat(root .. "/" .. file .. ext) then os.remove(root .. "/" .. file .. ext) end
+      os.remove(root .. "/" .. file .. ext) -- (nothing there: a harmless error)
     end
   end
 end
@@ -204,7 +215,7 @@ end
 local function copy_file(root, file, src, known)
   mkdirs(root, file:match("^(.*)/[^/]*$") or "", known)
   local path = root .. "/" .. file
-  local tmp = path .. ".tmp-" .. core.getpid()
+  local tmp = tmp_of(path)
   local inp, err = io.open(src, "rb")
   if not inp then fail("cannot read %s: %s", src, tostring(err)) end
   local out, oerr = io.open(tmp, "wb")
@@ -230,12 +241,13 @@ local function plugin_settings(quire, name)
   end
 end
 
--- The types list pages show (all but the listings plugin's skip_types), as JSON for SQL.
+-- The types list pages show (all but the listings plugin's skip_types), as one SQL parameter
+-- ("e.type " .. store_sql.IN_LIST).
 local function listed_types(quire, settings)
   local skip, out = {}, {}
   for _, t in ipairs(settings.skip_types or {}) do skip[t] = true end
   for _, t in ipairs(quire.content.types()) do if not skip[t] then out[#out + 1] = t end end
-  return require("cjson").encode(out)
+  return store_sql.value_list(out)
 end
 
 local FIXED = { "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }
@@ -259,15 +271,14 @@ local function address_stable(tag)
 end
 
 -- The manifest's pages carrying one of the changed tags, or rendered on every export (no tags).
-local function each_stale_page(quire, fn, changed)
-  local db = quire._db
+local function each_stale_page(man, fn, changed)
   local list = {}
   for t in pairs(changed) do list[#list + 1] = t end
   if #list == 0 then return end
   local tags = require("cjson").encode(list)
   local last = ""
   repeat
-    local rows = db:rows("SELECT path FROM qx.files f WHERE path > ? AND hash NOT LIKE 'src %' AND (tags = ''"
+    local rows = man:rows("SELECT path FROM files f WHERE path > ? AND hash NOT LIKE 'src %' AND (tags = ''"
       .. " OR EXISTS (SELECT 1 FROM json_each(?) c WHERE instr(' ' || f.tags || ' ', ' ' || c.value || ' ') > 0)) ORDER BY path LIMIT ?",
       last, tags, BATCH)
     for _, r in ipairs(rows) do
@@ -280,9 +291,9 @@ end
 -- Calls fn(item) for every address of the site, streamed from the store. item: { path =, kind =
 -- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
 -- targeted (a set of the tags bumped since the last export, all address_stable): no page was
--- added or removed, so only the fixed addresses below, the manifest's pages carrying one of
--- those tags and the static files are looked at.
-local function each_item(quire, fn, targeted)
+-- added or removed, so only the fixed addresses below, the pages of the manifest man carrying
+-- one of those tags and the static files are looked at.
+local function each_item(quire, fn, targeted, man)
   for _, p in ipairs(FIXED) do
     fn { path = p, kind = "page" }
   end
@@ -293,7 +304,7 @@ local function each_item(quire, fn, targeted)
   fn { path = "/search", kind = "search" }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
-  if targeted then each_stale_page(quire, fn, targeted) else M.each_page(quire, fn) end
+  if targeted then each_stale_page(man, fn, targeted) else M.each_page(quire, fn) end
   M.each_file(quire, fn)
 end
 
@@ -319,6 +330,7 @@ function M.each_page(quire, fn)
   local listings = plugin_settings(quire, "listings")
   local per = listings and math.tointeger(listings.per_page)
   local types = listings and listed_types(quire, listings)
+  local none = store_sql.value_list({})
   local function walk(base, sql, params)
     fn { path = base, kind = "page" }
     if not per or per < 1 then return end
@@ -343,16 +355,16 @@ function M.each_page(quire, fn)
 
   local TAIL = " AND (%s, %s) < (?, ?) ORDER BY %s DESC, %s DESC LIMIT ?"
   walk("/", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
-    .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
-    { types or "[]" })
+    .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
+    { types or none })
   -- The plain list the front page stands for (the listings plugin's /latest), when there is one.
   if quire.app.router:match("GET", "/latest") then
     walk("/latest", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
-      .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
-      { types or "[]" })
+      .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
+      { types or none })
   end
-  local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt CROSS JOIN entries e ON e.id = lt.entry_id"
-    .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type IN (SELECT value FROM json_each(?))"
+  local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " entries e ON e.id = lt.entry_id"
+    .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type " .. store_sql.IN_LIST
     .. TAIL:format("lt.listed_at", "lt.entry_id", "lt.listed_at", "lt.entry_id")
   last = 0
   repeat
@@ -361,20 +373,20 @@ function M.each_page(quire, fn)
     for _, t in ipairs(rows) do
       last = t.id
       local base = "/" .. t.taxonomy .. "/" .. t.slug
-      walk(base, TERM_SQL, { t.id, types or "[]" })
+      walk(base, TERM_SQL, { t.id, types or none })
       for _, f in ipairs({ "feed.xml", "atom.xml", "feed.json" }) do fn { path = base .. "/" .. f, kind = "page" } end
     end
   until #rows < BATCH
   last = 0
   local AUTHOR_SQL = "SELECT e.published_at, e.id FROM entries e WHERE e.author_id = ? AND e.status = 'published'"
-    .. " AND e.type IN (SELECT value FROM json_each(?))" .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id")
+    .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id")
   repeat
     local rows = db:rows("SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
     for _, u in ipairs(rows) do
       last = u.id
-      if db:value("SELECT 1 FROM entries WHERE author_id = ? AND status = 'published' AND type IN (SELECT value FROM json_each(?)) LIMIT 1",
-        u.id, types or "[]") then
-        walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types or "[]" })
+      if db:value("SELECT 1 FROM entries WHERE author_id = ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " LIMIT 1",
+        u.id, types or none) then
+        walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types or none })
       end
     end
   until #rows < BATCH
@@ -447,7 +459,7 @@ local function search_index(quire, out)
   local last, first = 0, true
   repeat
     local rows = db:rows("SELECT id, type, slug, title, published_at, created_at, fields, substr(body, 1, 600) AS body FROM entries"
-      .. " WHERE id > ? AND status = 'published' AND type IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?", last, types, BATCH)
+      .. " WHERE id > ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " ORDER BY id LIMIT ?", last, types, BATCH)
     for _, e in ipairs(rows) do
       last = e.id
       local url = quire.content.url(e)
@@ -512,7 +524,8 @@ local function render(quire, item)
   return body, tags
 end
 
--- The manifest: a SQLite database attached to the site's connection as "qx".
+-- The manifest: the export's own state, a SQLite file in the site's .quire/ folder (one per
+-- output folder) on a connection of its own, whichever store the site is on.
 local function manifest_path(quire, out_dir)
   local run = quire.site.config.dir .. "/.quire"
   if core.stat(run) ~= "dir" then assert(core.mkdir(run)) end
@@ -520,22 +533,21 @@ local function manifest_path(quire, out_dir)
   return ("%s/export-%s.db"):format(run, hash_of(real):sub(1, 16))
 end
 
-local function attach(db, path)
-  -- The site's connection opens without SQLITE_OPEN_CREATE, and so would the attached file.
-  if not core.stat(path) then
-    local f, err = io.open(path, "ab")
-    if not f then fail("cannot make the export manifest %s: %s", path, tostring(err)) end
-    f:close()
-  end
-  db:exec("ATTACH DATABASE ? AS qx", path)
-end
-
 local SCHEMA = {
-  "CREATE TABLE IF NOT EXISTS qx.meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
+  "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
   -- path: the URL path; file: under the output folder; hash: of the bytes (for a static file,
   -- its source's size and mtime); tags: the cache tags the page was built from.
-  "CREATE TABLE IF NOT EXISTS qx.files (path TEXT PRIMARY KEY, file TEXT NOT NULL, hash TEXT NOT NULL, tags TEXT NOT NULL) WITHOUT ROWID",
+  "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, file TEXT NOT NULL, hash TEXT NOT NULL, tags TEXT NOT NULL) WITHOUT ROWID",
 }
+
+-- Opens the manifest at path (made when missing; the coordinator makes its tables first).
+-- synchronous=NORMAL: a commit lost to a power cut only makes the next export redo pages.
+local function open_manifest(path)
+  local man, err = core.open_store(path, { create = true, migrate = false })
+  if not man then fail("cannot open the export manifest %s: %s", path, tostring(err)) end
+  man:exec("PRAGMA synchronous = NORMAL")
+  return man
+end
 
 -- What the pages are rendered with, besides the content: quire's version, the base URL, the
 -- site's settings and every plugin and template file (names, sizes, mtimes). When it differs
@@ -579,7 +591,7 @@ end
 function M.worker(quire, out_dir, o)
   set_base_url(quire, o.base_url)
   local db = quire._db
-  attach(db, o.manifest)
+  local man <close> = open_manifest(o.manifest)
   local changed, all = {}, o.since == nil
   if not all then
     local n = 0
@@ -594,6 +606,8 @@ function M.worker(quire, out_dir, o)
   io.stdout:setvbuf("line")
   local known = { n = 0 }
   local done, index, count = 0, o.index, o.count
+  -- (a first export: nothing to look up)
+  local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
   local function stale(row, item)
     if all or not row then return true end
     local kind = core.stat(out_dir .. "/" .. row.file)
@@ -610,7 +624,7 @@ function M.worker(quire, out_dir, o)
     if fnv(item.path) % count ~= index then return end
     local file = M.file_of(item.path)
     if not file then return end
-    local row = db:row("SELECT file, hash, tags FROM qx.files WHERE path = ?", item.path)
+    local row = not empty and man:row("SELECT file, hash, tags FROM files WHERE path = ?", item.path) or nil
     local line
     if not stale(row, item) then
       line = "K\t" .. item.path
@@ -638,7 +652,7 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
-  end, o.targeted and changed)
+  end, o.targeted and changed, man)
   res:close()
   io.stdout:write(("P %d %d\n"):format(index, done))
   return 0
@@ -731,14 +745,19 @@ local function run_once(quire, out_dir, o)
   local t0 = core.clock()
   local base_url = set_base_url(quire, o.base_url)
   local mpath = manifest_path(quire, out_dir)
-  attach(db, mpath)
-  db:exec("PRAGMA qx.journal_mode = WAL")
-  for _, s in ipairs(SCHEMA) do db:exec(s) end
-  local function meta(k) return db:value("SELECT value FROM qx.meta WHERE key = ?", k) end
+  local man <close> = open_manifest(mpath)
+  for _, s in ipairs(SCHEMA) do man:exec(s) end
+  local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
   -- Taken before the workers start: a commit during the export is seen by the next one.
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
+  -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
+  -- full export, with nothing to compare against.
+  if #(core.listdir(out_dir) or {}) == 0 then
+    since = nil
+    if not o.dry_run then man:exec("DELETE FROM files") end
+  end
   -- Targeted: only tags that add or remove no address were bumped since (quick: none at all).
   local targeted, quick = false, false
   if since then
@@ -751,12 +770,11 @@ local function run_once(quire, out_dir, o)
   end
   -- For the progress line: the last run's count, else a guess from the store (entries, and
   -- each term's page and feeds).
-  local expected = db:value("SELECT count(*) FROM qx.files")
+  local expected = man:value("SELECT count(*) FROM files")
   if expected == 0 then
     expected = db:value("SELECT count(*) FROM entries WHERE status = 'published'") * 12 // 10
       + db:value("SELECT count(*) FROM terms WHERE listed > 0") * 4
   end
-  db:exec("DETACH DATABASE qx")
 
   local jobs = o.jobs
   local exe = core.exepath()
@@ -801,42 +819,47 @@ local function run_once(quire, out_dir, o)
     fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
   end
 
+  -- The files on disk before the manifest says they are there: one sync of the file system
+  -- (a crash before it leaves pages the manifest does not vouch for, written again next time).
+  if not o.dry_run then
+    local synced, serr = core.syncfs(out_dir)
+    if not synced then core.remove_tree(tmp) fail("cannot sync %s to disk: %s", out_dir, tostring(serr)) end
+  end
+
   -- Merge the workers' results into the manifest; remove the files of pages that are gone.
-  attach(db, mpath)
   local sum = { written = 0, kept = 0, same = 0, left_out = 0, removed = 0, errors = {} }
   local changes = {}
   local function note(s) if o.dry_run or o.verbose then changes[#changes + 1] = s end end
-  db:begin()
+  man:begin()
   local ok, err = pcall(function()
-    db:exec("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
-    db:exec("DELETE FROM temp.seen")
-    db:exec("CREATE TEMP TABLE IF NOT EXISTS gone (path TEXT PRIMARY KEY) WITHOUT ROWID")
-    db:exec("DELETE FROM temp.gone")
+    -- (temporary tables of this connection, which ends with the run)
+    man:exec("CREATE TEMP TABLE seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
+    man:exec("CREATE TEMP TABLE gone (path TEXT PRIMARY KEY) WITHOUT ROWID")
     for i = 0, jobs - 1 do
       for line in io.lines(tmp .. "/w" .. i) do
         local k, path, a, b, c = line:match("^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)$")
         if k == "K" then
           sum.kept = sum.kept + 1
-          db:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
+          man:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
         elseif k == "S" or k == "W" then
-          db:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
+          man:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
           if k == "W" then sum.written = sum.written + 1; note("write " .. a)
           else
             sum.same = sum.same + 1
             if o.verbose then note("render " .. a .. " (same bytes)") end
           end
           if not o.dry_run then
-            db:exec("INSERT INTO qx.files (path, file, hash, tags) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
+            man:exec("INSERT INTO files (path, file, hash, tags) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
               .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags", path, a, b, c)
           end
         elseif k == "X" then
           sum.left_out = sum.left_out + 1
-          db:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
+          man:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
         elseif k == "E" then
           if #sum.errors < 20 then sum.errors[#sum.errors + 1] = path .. ": " .. a end
           -- A page that failed keeps its old file and row; it is rendered again next time.
-          db:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
-          if not o.dry_run then db:exec("UPDATE qx.files SET tags = '' WHERE path = ?", path) end
+          man:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
+          if not o.dry_run then man:exec("UPDATE files SET tags = '' WHERE path = ?", path) end
         end
       end
     end
@@ -844,7 +867,7 @@ local function run_once(quire, out_dir, o)
     repeat
       -- (a targeted run saw every static file, whose hash names its source, and only some of the
       -- pages: of those, the ones that answered 404 go)
-      local rows = db:rows("SELECT f.path, f.file FROM qx.files f WHERE f.path > ?"
+      local rows = man:rows("SELECT f.path, f.file FROM files f WHERE f.path > ?"
         .. (targeted and " AND (f.hash LIKE 'src %' OR EXISTS (SELECT 1 FROM temp.gone g WHERE g.path = f.path))" or "")
         .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?", last, BATCH)
       for _, r in ipairs(rows) do
@@ -858,19 +881,16 @@ local function run_once(quire, out_dir, o)
           -- Folders left empty go too (remove() fails on one that is not).
           local d = r.file:match("^(.*)/[^/]*$")
           while d and d ~= "" and os.remove(out_dir .. "/" .. d) do d = d:match("^(.*)/[^/]*$") end
-          db:exec("DELETE FROM qx.files WHERE path = ?", r.path)
+          man:exec("DELETE FROM files WHERE path = ?", r.path)
         end
       end
     until #rows < BATCH
     if not o.dry_run then
-      db:exec("INSERT INTO qx.meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?)"
+      man:exec("INSERT INTO meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?)"
         .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url)
     end
   end)
-  if ok then db:commit() else db:rollback() end
-  db:exec("DROP TABLE IF EXISTS temp.seen")
-  db:exec("DROP TABLE IF EXISTS temp.gone")
-  db:exec("DETACH DATABASE qx")
+  if ok then man:commit() else man:rollback() end
   core.remove_tree(tmp)
   if not ok then error(err, 0) end
 
@@ -940,21 +960,41 @@ function M.main(quire, out_dir, opts)
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
   local o = { base_url = opts["base-url"], dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose }
   if opts.watch and o.dry_run then fail("--watch and --dry-run do not go together") end
+  -- (on PostgreSQL --watch listens before the first export: a commit made during it is heard)
+  local db = quire._db
+  local pg = db.kind ~= nil
+  if opts.watch and pg then db:exec("LISTEN quire_data") end
   local status = report(run_once(quire, out_dir, o), o)
   if not opts.watch then return status end
-  -- --watch: another export after every commit (PRAGMA data_version moves, as for the page
-  -- cache), looked at twice a second. Ends with Ctrl-C.
-  local db = quire._db
-  local seen = db:data_version()
+  -- --watch: another export after every commit, noticed as the page cache notices it: on
+  -- SQLite PRAGMA data_version moving (looked at twice a second); on PostgreSQL the quire_data
+  -- notification every writing commit sends (LISTEN; waited for on the socket). Ends with Ctrl-C.
+  local seen = not pg and db:data_version()
   io.stderr:write("export: watching for changes (Ctrl-C ends)\n")
   while true do
-    if not os.execute("sleep 0.5") then return status end
-    local v = db:data_version()
-    if v ~= seen then
-      seen = v
+    local moved
+    if pg then
+      local ok, notes = pcall(db.notifications, db, 500)
+      if ok then
+        moved = #notes > 0
+        -- (one export for all the commits heard so far: they are in what it reads)
+        while moved and #db:notifications(0) > 0 do end
+      else
+        -- The connection was lost, and the notifications sent meanwhile with it: listen again
+        -- (the next statement reconnects) and export once it does.
+        io.stderr:write("quire: export --watch: ", tostring(notes), "\n")
+        os.execute("sleep 1")
+        moved = pcall(db.exec, db, "LISTEN quire_data")
+      end
+    else
+      if not os.execute("sleep 0.5") then return status end
+      local v = db:data_version()
+      moved, seen = v ~= seen, v
+    end
+    if moved then
       local ok, sum = pcall(run_once, quire, out_dir, o)
       if ok then report(sum, o) else io.stderr:write("quire: export: ", tostring(sum), "\n") end
-      seen = db:data_version()
+      if not pg then seen = db:data_version() end
     end
   end
 end
