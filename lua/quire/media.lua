@@ -309,6 +309,13 @@ function M.new(site, db)
     return ('<div class="gallery" data-count="%d">\n%s\n</div>\n'):format(#items, table.concat(items, "\n"))
   end
 
+  -- Sanitized output writes every tag itself ("<img " starts an element, never text) and
+  -- escapes ">" in attribute values, so the first ">" ends the tag.
+  local function lazy_images(body)
+    if not body:find("<img ", 1, true) then return body end
+    return (body:gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">'))
+  end
+
   -- An editor's Markdown body as the pages show it: rendered (quire.markdown), sanitized with the
   -- article policy, then each ```gallery fenced block (top level) replaced by its gallery, and
   -- every image but the galleries' marked loading="lazy" (the hero above it loads first).
@@ -316,6 +323,9 @@ function M.new(site, db)
   -- marker paragraph: the sanitizer never has to allow srcset, and no body text can forge one.
   function api.body_html(md, markdown, html)
     md = md or ""
+    -- Without a fence there is no gallery to cut out: the line walk below would give md back
+    -- as it was (every page and feed item shows a body, and the walk cost more than the rest).
+    if not md:find("```", 1, true) and not md:find("~~~", 1, true) then return lazy_images(html.sanitize(markdown.render(md))) end
     local galleries, out, fence, gal = {}, {}, nil, nil
     -- The marker depends on the whole text, so no text can carry its own marker.
     local nonce = core.hmac_sha256("gallery", md):sub(1, 8):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
@@ -347,10 +357,7 @@ function M.new(site, db)
       galleries[#galleries + 1] = gal.lines
       out[#out + 1] = ("\n\nquire-gallery-%s-%d\n\n"):format(nonce, #galleries)
     end
-    local body = html.sanitize(markdown.render(table.concat(out, "\n")))
-    -- Sanitized output writes every tag itself ("<img " starts an element, never text) and
-    -- escapes ">" in attribute values, so the first ">" ends the tag.
-    body = body:gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">')
+    local body = lazy_images(html.sanitize(markdown.render(table.concat(out, "\n"))))
     if #galleries > 0 then
       body = body:gsub("<p>quire%-gallery%-" .. nonce .. "%-(%d+)</p>\n?", function(n)
         return gallery_html(galleries[tonumber(n)])
