@@ -14,6 +14,15 @@ expect() {
   if [ "$rc" -eq "$code" ]; then ok; else bad "$what: exit $rc, expected $code; output: $out"; fi
 }
 contains() { if grep -qF -- "$2" <<<"$out"; then ok; else bad "$1: output lacks '$2': $out"; fi; }
+# settled WHAT COMMAND...: check, but on PostgreSQL (tests/pg_http_test.sh sets QUIRE_TEST_PG_URL)
+# COMMAND is tried again for up to 2 s: the server's workers hear of the CLI's write by NOTIFY,
+# so a page cache may answer as before it for the notification's delay (README).
+settled() {
+  local what=$1 tries=1; shift
+  [ -n "${QUIRE_TEST_PG_URL:-}" ] && tries=200
+  for _ in $(seq "$tries"); do "$@" && { ok; return; }; sleep 0.01; done
+  bad "$what"
+}
 finish() { echo "$TEST_NAME: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
 
 harness_begin() { # harness_begin NAME
