@@ -92,24 +92,20 @@ end
 local MEMO_BYTES = 8 * 1024 * 1024 -- per memo: sources and results together
 local MEMO_ITEM_MAX = 256 * 1024   -- larger texts are converted every time
 
--- new_memo([max_bytes]) -> memo: memo.get(src, fn, ...) -> fn(src, ...), kept by src.
-local function new_memo(max_bytes)
-  max_bytes = max_bytes or MEMO_BYTES
+local function new_memo()
   local memo = { values = {}, bytes = 0 }
   function memo.get(src, fn, ...)
     local out = memo.values[src]
     if out then return out end
     local res, err = fn(src, ...)
     if type(res) == "string" and #src <= MEMO_ITEM_MAX then
-      if memo.bytes + #src + #res > max_bytes then memo.values, memo.bytes = {}, 0 end
+      if memo.bytes + #src + #res > MEMO_BYTES then memo.values, memo.bytes = {}, 0 end
       memo.values[src], memo.bytes = res, memo.bytes + #src + #res
     end
     return res, err
   end
   return memo
 end
-
-M.new_memo = new_memo
 
 function M.new(site)
   local _ = site

@@ -28,8 +28,8 @@ function M.valid_widths(v)
   return true
 end
 
--- Rendered bodies kept per process (sources and results): a few thousand stories.
-local BODY_MEMO_BYTES = 24 * 1024 * 1024
+-- Rendered bodies kept per process: a couple of thousand stories; a longer one is not kept.
+local BODY_MEMO_BYTES, BODY_ITEM_MAX = 16 * 1024 * 1024, 256 * 1024
 
 M.SHARE_WIDTH = 1200 -- link previews want about this (OpenGraph's 1200 x 630)
 
@@ -319,17 +319,25 @@ function M.new(site, db)
     return (body:gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">'))
   end
 
-  -- A body without galleries depends on its text only: kept by its text (an entry page and the
-  -- feed items of that entry show the same one), and only the result, not the Markdown's HTML
-  -- on its way to the sanitizer (the sanitizer is most of the cost, and the memos of
-  -- quire.markdown and quire.html would keep the same body three times).
-  local bodies = require("quire.markdown").new_memo(BODY_MEMO_BYTES)
+  -- A body without galleries depends on its text only: kept by its text's SHA-256 (an entry page
+  -- and the feed items of that entry show the same one; hashing costs a twentieth of the
+  -- sanitizer), the result only, not the Markdown's HTML on its way (the memos of quire.markdown
+  -- and quire.html would hold the same body twice more). Starts over past BODY_MEMO_BYTES.
+  local bodies, body_bytes = {}, 0
   local function plain_body(md, policy)
+    local key = core.hmac_sha256("body", md)
+    local out = bodies[key]
+    if out then return out end
     local h, err = core.markdown_render(md)
     if not h then error("quire.media.body_html: " .. tostring(err), 0) end
     local clean, serr = core.html_sanitize(h, policy)
     if not clean then error("quire.media.body_html: " .. tostring(serr), 0) end
-    return lazy_images(clean)
+    out = lazy_images(clean)
+    if #out <= BODY_ITEM_MAX then
+      if body_bytes + #out + #key > BODY_MEMO_BYTES then bodies, body_bytes = {}, 0 end
+      bodies[key], body_bytes = out, body_bytes + #out + #key
+    end
+    return out
   end
 
   -- An editor's Markdown body as the pages show it: rendered (quire.markdown), sanitized with the
@@ -341,7 +349,7 @@ function M.new(site, db)
     md = md or ""
     -- Without a fence there is no gallery to cut out: the line walk below would give md back
     -- as it was (every page and feed item shows a body, and the walk cost more than the rest).
-    if not md:find("```", 1, true) and not md:find("~~~", 1, true) then return bodies.get(md, plain_body, html.policies.default) end
+    if not md:find("```", 1, true) and not md:find("~~~", 1, true) then return plain_body(md, html.policies.default) end
     local galleries, out, fence, gal = {}, {}, nil, nil
     -- The marker depends on the whole text, so no text can carry its own marker.
     local nonce = core.hmac_sha256("gallery", md):sub(1, 8):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
