@@ -28,6 +28,9 @@ function M.valid_widths(v)
   return true
 end
 
+-- Rendered bodies kept per process: a couple of thousand stories; a longer one is not kept.
+local BODY_MEMO_BYTES, BODY_ITEM_MAX = 16 * 1024 * 1024, 256 * 1024
+
 M.SHARE_WIDTH = 1200 -- link previews want about this (OpenGraph's 1200 x 630)
 
 -- The site's media folder (site.lua media_dir: DIR/media unless set; one folder shared by every
@@ -309,6 +312,34 @@ function M.new(site, db)
     return ('<div class="gallery" data-count="%d">\n%s\n</div>\n'):format(#items, table.concat(items, "\n"))
   end
 
+  -- Sanitized output writes every tag itself ("<img " starts an element, never text) and
+  -- escapes ">" in attribute values, so the first ">" ends the tag.
+  local function lazy_images(body)
+    if not body:find("<img ", 1, true) then return body end
+    return (body:gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">'))
+  end
+
+  -- A body without galleries depends on its text only: kept by its text's SHA-256 (an entry page
+  -- and the feed items of that entry show the same one; hashing costs a twentieth of the
+  -- sanitizer), the result only, not the Markdown's HTML on its way (the memos of quire.markdown
+  -- and quire.html would hold the same body twice more). Starts over past BODY_MEMO_BYTES.
+  local bodies, body_bytes = {}, 0
+  local function plain_body(md, policy)
+    local key = core.hmac_sha256("body", md)
+    local out = bodies[key]
+    if out then return out end
+    local h, err = core.markdown_render(md)
+    if not h then error("quire.media.body_html: " .. tostring(err), 0) end
+    local clean, serr = core.html_sanitize(h, policy)
+    if not clean then error("quire.media.body_html: " .. tostring(serr), 0) end
+    out = lazy_images(clean)
+    if #out <= BODY_ITEM_MAX then
+      if body_bytes + #out + #key > BODY_MEMO_BYTES then bodies, body_bytes = {}, 0 end
+      bodies[key], body_bytes = out, body_bytes + #out + #key
+    end
+    return out
+  end
+
   -- An editor's Markdown body as the pages show it: rendered (quire.markdown), sanitized with the
   -- article policy, then each ```gallery fenced block (top level) replaced by its gallery, and
   -- every image but the galleries' marked loading="lazy" (the hero above it loads first).
@@ -316,6 +347,9 @@ function M.new(site, db)
   -- marker paragraph: the sanitizer never has to allow srcset, and no body text can forge one.
   function api.body_html(md, markdown, html)
     md = md or ""
+    -- Without a fence there is no gallery to cut out: the line walk below would give md back
+    -- as it was (every page and feed item shows a body, and the walk cost more than the rest).
+    if not md:find("```", 1, true) and not md:find("~~~", 1, true) then return plain_body(md, html.policies.default) end
     local galleries, out, fence, gal = {}, {}, nil, nil
     -- The marker depends on the whole text, so no text can carry its own marker.
     local nonce = core.hmac_sha256("gallery", md):sub(1, 8):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
@@ -347,10 +381,7 @@ function M.new(site, db)
       galleries[#galleries + 1] = gal.lines
       out[#out + 1] = ("\n\nquire-gallery-%s-%d\n\n"):format(nonce, #galleries)
     end
-    local body = html.sanitize(markdown.render(table.concat(out, "\n")))
-    -- Sanitized output writes every tag itself ("<img " starts an element, never text) and
-    -- escapes ">" in attribute values, so the first ">" ends the tag.
-    body = body:gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">')
+    local body = lazy_images(html.sanitize(markdown.render(table.concat(out, "\n"))))
     if #galleries > 0 then
       body = body:gsub("<p>quire%-gallery%-" .. nonce .. "%-(%d+)</p>\n?", function(n)
         return gallery_html(galleries[tonumber(n)])

@@ -17,19 +17,26 @@ return function(site, common, skip)
     return out
   end
 
+  -- An entry as a feed item: built from the database only (and the base URL), so kept until the
+  -- next write (site:memo); an entry is in the feeds of the site, its section and each of its
+  -- tags, in three formats each.
+  local function feed_item(e)
+    local tags = {}
+    for j, t in ipairs(e.tags) do tags[j] = t end
+    local updated = e.updated_at > e.published_at and e.updated_at or e.published_at
+    return {
+      id = absolute(quire.content.url(e)), url = absolute(quire.content.url(e)), title = e.title,
+      summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
+      published = e.published_at, updated = updated, published_local = common.rfc3339(e.published_at),
+      updated_local = common.rfc3339(updated),
+      rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
+      image = common.lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
+    }
+  end
+
   local function feed_items(list)
-    local items = {}
-    for i, e in ipairs(list) do
-      local tags = {}
-      for j, t in ipairs(e.tags) do tags[j] = t end
-      items[i] = {
-        id = absolute(quire.content.url(e)), url = absolute(quire.content.url(e)), title = e.title,
-        summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
-        published = e.published_at, updated = e.updated_at > e.published_at and e.updated_at or e.published_at,
-        rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
-        image = common.lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
-      }
-    end
+    local items, base = {}, absolute("")
+    for i, e in ipairs(list) do items[i] = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e) end
     return items
   end
 
@@ -50,7 +57,9 @@ return function(site, common, skip)
     local items = feed_items(latest(scope))
     local updated = items[1] and items[1].updated or quire.time.now()
     for _, it in ipairs(items) do if it.updated > updated then updated = it.updated end end
-    for _, it in ipairs(items) do it.published, it.updated = common.rfc3339(it.published), common.rfc3339(it.updated) end
+    for _, it in ipairs(items) do
+      it.published, it.updated, it.published_local, it.updated_local = it.published_local, it.updated_local, nil, nil
+    end
     return {
       title = scope.title, description = description(), lang = lang(), link = absolute(scope.path .. "/"),
       self = absolute(scope.path .. "/" .. file), updated = common.rfc3339(updated), updated_rfc822 = rfc822(updated),

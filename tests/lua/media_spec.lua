@@ -113,6 +113,24 @@ describe("quire.media", function()
     assert.is_nil(gone)
     assert.matches("is used by entry " .. id, why)
   end)
+
+  it("renders a body as Markdown, sanitizer and lazy images do, whether kept from before or not", function()
+    local function reference(md)
+      return (q.html.sanitize(q.markdown.render(md)):gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">'))
+    end
+    for _, md in ipairs({
+      "Plain *text* & <b>bold</b> <script>alert(1)</script> [x](javascript:alert(1)) and ![a cat](/media/cat.jpg \"Cat\").\n",
+      "# Head\n\n![one](/a.png) text ![two](https://example.org/b.png)\n\n<img src=x onerror=alert(1)>",
+      "no newline at the end",
+      "",
+      "```lua\nlocal x = '<img src=y>'\n```\n\n~~~\nfenced ![i](/c.png)\n~~~\n\n![after](/d.png)\n", -- fences: the gallery walk
+    }) do
+      local want = reference(md)
+      assert.equal(want, q.media.body_html(md, q.markdown, q.html)) -- rendered afresh
+      assert.equal(want, q.media.body_html(md, q.markdown, q.html)) -- kept
+      assert.equal(want, q.media.body_html((md .. "x"):sub(1, -2), q.markdown, q.html)) -- kept, by an equal text
+    end
+  end)
 end)
 
 describe("media_dir", function()

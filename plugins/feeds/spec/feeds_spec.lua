@@ -97,6 +97,31 @@ describe("feeds plugin", function()
     assert.equal(404, q:request("GET", "/section/nowhere/feed.json").status)
   end)
 
+  it("gives a feed the same bytes whether its items were kept from other feeds or built for it, and follows a write", function()
+    local id = q.content.create { type = "article", title = "Kept once", status = "published", author = "ines", section = "Kept",
+      tags = { "Kept", "Tolls" }, published_at = "2021-05-01T08:00:00Z", fields = { standfirst = "Said once." },
+      body = "Kept *once* & ![a](/media/a.jpg) [x](javascript:alert(1))." }
+    local files = { "feed.xml", "atom.xml", "feed.json" }
+    local function drafted(n) -- a write: every kept item is dropped
+      q.content.create { type = "article", title = "Draft " .. n, status = "draft" }
+    end
+    local fresh = {}
+    for i, f in ipairs(files) do
+      drafted(i)
+      fresh[f] = q:request("GET", "/tag/kept/" .. f).body
+    end
+    assert.matches("Kept once", fresh["feed.xml"], 1, true)
+    -- The same items, built by the site's, the section's and the other tag's feeds first.
+    for _, f in ipairs(files) do
+      for _, scope in ipairs({ "", "/section/kept", "/tag/tolls" }) do q:request("GET", scope .. "/" .. f) end
+    end
+    for _, f in ipairs(files) do assert.equal(fresh[f], q:request("GET", "/tag/kept/" .. f).body) end
+    q.content.update(id, { body = "Kept *twice*." })
+    local after = q:request("GET", "/tag/kept/feed.xml").body
+    assert.matches("&lt;em&gt;twice&lt;/em&gt;", after, 1, true)
+    assert.is_nil(after:find("&lt;em&gt;once&lt;/em&gt;", 1, true))
+  end)
+
   it("lists every published entry in the sitemaps /sitemap.xml indexes, news fields in the news sitemap", function()
     local index = q:request("GET", "/sitemap.xml")
     assert.equal("application/xml; charset=utf-8", index.headers["content-type"])
