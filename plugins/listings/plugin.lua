@@ -65,15 +65,10 @@ return quire.plugin {
       return got, dir == "older" and cursor_of(got[1]), more and cursor_of(got[#got])
     end
 
-    -- An entry's card: built from the database only (as the related posts' cards are), so kept
-    -- until the next write; an entry is on a page of its section's, its author's, each of its
-    -- tags' and the whole site's list.
-    local function card_of(e) return quire.filters.apply("view.card", {}, e) end
-
     -- Renders a list page. base: the first page's path; info: heading, intro, feed scope ...
     local function render(res, base, dir, cursor, entries, newer, older, info)
       local items = {}
-      for i, e in ipairs(entries) do items[i] = site:memo("card\0" .. e.id, card_of, e) end
+      for i, e in ipairs(entries) do items[i] = quire.filters.apply("view.card", {}, e) end
       local prefix = base == "/" and "/" or (base .. "/")
       local function url(d, c) return prefix .. d .. "/" .. c end
       local view = {
