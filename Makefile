@@ -56,6 +56,9 @@ PORT ?= 8080
 demo: build
 	@if [ ! -d demo-site ]; then $(QUIRE) init --demo demo-site || exit 1; fi
 	@echo "The demo site: http://127.0.0.1:$(PORT)/  (Ctrl-C stops it)"
+	@link=$$($(QUIRE) user reset-link maren --site demo-site --hours 24 | head -1 | sed 's|^[a-z]*://[^/]*||'); \
+	  echo "The newsroom (/admin): sign in as the demo's editor, maren, by choosing a password at this one-time link:"; \
+	  echo "  http://127.0.0.1:$(PORT)$$link"
 	@$(QUIRE) serve --site demo-site --listen 127.0.0.1:$(PORT) --workers 2
 
 # Every test twice: a normal build, then one with AddressSanitizer and UndefinedBehaviorSanitizer.

@@ -13,7 +13,7 @@ local auth = require "quire.auth"
 local M = {}
 
 M.PREFIX = "/admin"
-M.SECTIONS = { "quire.admin_entries", "quire.admin_editor", "quire.admin_comments", "quire.admin_users" }
+M.SECTIONS = { "quire.admin_entries", "quire.admin_editor", "quire.admin_media", "quire.admin_comments", "quire.admin_users" }
 
 -- Where the admin's templates and static files are: beside the bundled plugins (the source
 -- tree's admin/, or share/quire/admin once installed).

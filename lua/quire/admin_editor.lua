@@ -39,7 +39,9 @@ function M.mount(admin)
         fields[#fields + 1] = f
       end
       if all and #fields > 0 then
-        table.sort(fields)
+        -- By name, the set's images first: what the other fields (alt, caption...) describe.
+        local function rank(f) return t.fields[f].type == "media" and 0 or 1 end
+        table.sort(fields, function(a, b) if rank(a) ~= rank(b) then return rank(a) < rank(b) end return a < b end)
         for _, f in ipairs(fields) do taken[f] = true end
         sets[#sets + 1] = { name = name, label = (name:sub(1, 1):upper() .. name:sub(2):gsub("_", " ")), fields = fields }
       end
@@ -183,7 +185,8 @@ function M.mount(admin)
       if chosen ~= "" and not found then c.options[#c.options + 1] = { value = chosen, label = "#" .. chosen, selected = true } end
       local pic = chosen ~= "" and quire.media.picture(tonumber(chosen))
       c.preview = pic and pic.src and { src = pic.src, alt = pic.alt or "" } or false
-      c.hint = c.hint or "add images with quire media add; the list shows the newest 200"
+      c.hint = c.hint or "an image from the media library (its newest 200 are listed)"
+      c.library = { upload = require("quire.media").UPLOAD_PATH }
     end
     return c
   end

@@ -138,7 +138,7 @@ function M.missing_alt(db, t, fields_json)
       local r = db:row("SELECT alt FROM media WHERE id = ?", ref.id)
       if r and core.trim(r.alt) == "" then
         errs[#errs + 1] = { field = "fields." .. ref.field, message = ("media %d has no alt text, which a published %s needs: "
-          .. "describe the image (quire media update %d --alt TEXT)%s"):format(ref.id, t.label or t.name, ref.id,
+          .. "describe the image (in the admin's media library, /admin/media/%d, or quire media update %d --alt TEXT)%s"):format(ref.id, t.label or t.name, ref.id, ref.id,
           ref.spec.alt_field and (" or set " .. ref.spec.alt_field) or "") }
       end
     end

@@ -60,13 +60,18 @@ return quire.plugin {
     -- The hero image an entry page shows above its body (templates/entry_hero.mustache): a
     -- content type takes these fields with field_sets = { "hero" }.
     site:field_set("hero", {
-      hero_image = { "text", max = 2000, validate = function(v)
-        return quire.url.safe(v, { "http", "https" }) ~= nil, "must be an http(s) or relative URL"
-      end },
-      hero_media = { "media", alt_field = "hero_alt" }, -- an uploaded image (quire media add); wins over hero_image
-      hero_alt = { "text", max = 300 },
-      hero_caption = { "text", max = 500 },
-      hero_credit = { "text", max = 200 },
+      -- Two ways to give it, so the form says which one shows: an upload wins over an address.
+      hero_media = { "media", alt_field = "hero_alt", label = "Hero image",
+        hint = "an image from the library (upload or choose); shown above the story" },
+      hero_image = { "text", max = 2000, label = "Hero image address",
+        hint = "only for an image kept elsewhere: an http(s) or site address; a library image above wins",
+        validate = function(v)
+          return quire.url.safe(v, { "http", "https" }) ~= nil, "must be an http(s) or relative URL"
+        end },
+      hero_alt = { "text", max = 300, label = "Hero image description (alt)",
+        hint = "what the image shows, for readers who cannot see it; default: the library's description" },
+      hero_caption = { "text", max = 500, label = "Hero caption" },
+      hero_credit = { "text", max = 200, label = "Hero credit" },
     })
 
     -- What search engines and social networks show of an entry (the feeds plugin's page head),
