@@ -247,7 +247,8 @@ static int l_close(lua_State *L) {
   return 0;
 }
 
-/* core.open_store(path [, {create=bool, busy_timeout_ms=n}]) -> store, or nil, message, code. */
+/* core.open_store(path [, {create=bool, busy_timeout_ms=n, migrate=bool}]) -> store, or nil, message, code.
+ * migrate = false: no schema (a private scratch database, e.g. ":memory:"). */
 static int l_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   qr_store_opts_t opts = {.busy_timeout_ms = 5000, .create = 1, .migrate = 1};
@@ -256,7 +257,9 @@ static int l_open(lua_State *L) {
     if (!lua_isnil(L, -1)) opts.create = lua_toboolean(L, -1);
     lua_getfield(L, 2, "busy_timeout_ms");
     if (lua_isinteger(L, -1)) opts.busy_timeout_ms = (int)lua_tointeger(L, -1);
-    lua_pop(L, 2);
+    lua_getfield(L, 2, "migrate");
+    if (!lua_isnil(L, -1)) opts.migrate = lua_toboolean(L, -1);
+    lua_pop(L, 3);
   }
   lstore *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->store = NULL;

@@ -278,7 +278,7 @@ function M.text_terms(db, texts)
     tokenizer_of[db] = tokenizer
   end
   if terms_tokenizer ~= tokenizer then
-    terms_db = terms_db or assert(require("quire.core").open_store(":memory:"))
+    terms_db = terms_db or assert(require("quire.core").open_store(":memory:", { migrate = false }))
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms_v")
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms")
     terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms USING fts5(t, tokenize = '" .. tokenizer:gsub("'", "''") .. "')")
