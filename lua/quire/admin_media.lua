@@ -58,12 +58,19 @@ function M.mount(admin)
       first_href = before and "/admin/media" or false })
   end)
 
-  -- The image named by req.params.id, or nil after answering 404.
-  local function image(req, res)
-    local row = quire.media.get(req.params.id)
-    if not row then admin.fail(req, res, 404, ("There is no image %d in the library."):format(req.params.id)) end
-    return row
+  -- A route on one image (/media/ID...): the user holds role and the image exists (else 404),
+  -- then fn(req, res, user, row).
+  local function image_route(method, pattern, role, fn)
+    admin.route(method, pattern, function(req, res)
+      local user = admin.guard(req, res, role)
+      if not user then return end
+      local row = quire.media.get(req.params.id)
+      if not row then return admin.fail(req, res, 404, ("There is no image %d in the library."):format(req.params.id)) end
+      fn(req, res, user, row)
+    end)
   end
+  -- fn(...) done as user (the audit's who), caught: pcall's results.
+  local function as_user(user, fn, ...) return pcall(quire._site.acting, { id = user.id, name = user.login }, fn, ...) end
 
   local function image_page(req, res, user, row, opts)
     opts = opts or {}
@@ -84,23 +91,14 @@ function M.mount(admin)
       can_delete = admin.is_editor(user) }, opts.status)
   end
 
-  admin.route("GET", "/media/{id:int}", function(req, res)
-    local user = admin.guard(req, res, "contributor")
-    if not user then return end
-    local row = image(req, res)
-    if row then image_page(req, res, user, row) end
-  end)
+  image_route("GET", "/media/{id:int}", "contributor", image_page)
 
   -- Describing an image: authors and up, as the Admin API's PATCH.
-  admin.route("POST", "/media/{id:int}", function(req, res)
-    local user = admin.guard(req, res, "author")
-    if not user then return end
-    local row = image(req, res)
-    if not row then return end
+  image_route("POST", "/media/{id:int}", "author", function(req, res, user, row)
     local f = req.form or {}
     local meta = { alt = f.alt or "", caption = f.caption or "", credit = f.credit or "" }
     if f.focal and f.focal ~= "" then meta.focal = f.focal end
-    local ok, updated, err = pcall(quire._site.acting, { id = user.id, name = user.login }, quire.media.update, row.id, meta)
+    local ok, updated, err = as_user(user, quire.media.update, row.id, meta)
     if ok and updated then
       return res:redirect(("/admin/media/%d?ok=%s"):format(row.id, admin.url_encode("Saved. Pages showing this image are refreshed.")), 303)
     end
@@ -110,12 +108,8 @@ function M.mount(admin)
   end)
 
   -- Deleting: editors, and only an image no entry uses (quire.media.delete refuses otherwise).
-  admin.route("POST", "/media/{id:int}/delete", function(req, res)
-    local user = admin.guard(req, res, "editor")
-    if not user then return end
-    local row = image(req, res)
-    if not row then return end
-    local ok, done, err = pcall(quire._site.acting, { id = user.id, name = user.login }, quire.media.delete, row.id, false)
+  image_route("POST", "/media/{id:int}/delete", "editor", function(req, res, user, row)
+    local ok, done, err = as_user(user, quire.media.delete, row.id, false)
     if ok and done then
       return res:redirect("/admin/media?ok=" .. admin.url_encode(("Image %d deleted, with its files."):format(row.id)), 303)
     end

@@ -48,6 +48,19 @@ function run(name, body) {
   }).finally(() => browser && browser.close());
 }
 
+// A browser context signed in as login through /admin/login, as a person would (the session
+// cookie is __Host-). CSP is bypassed so axe-core can be injected. Returns { ctx, page }.
+async function signIn(browser, base, login, password) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  const page = await ctx.newPage();
+  await page.goto(base + '/admin/login');
+  await page.fill('#login', login);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  assert(!page.url().includes('/admin/login'), `${login} could not sign in: ${page.url()}`);
+  return { ctx, page };
+}
+
 function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
@@ -59,4 +72,4 @@ function shotPath(name) {
   return path.join(dir, name);
 }
 
-module.exports = { launch, seriousViolations, run, assert, shotPath };
+module.exports = { launch, seriousViolations, run, assert, shotPath, signIn };

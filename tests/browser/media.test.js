@@ -7,19 +7,13 @@
 // one; a contributor sees the library but cannot change an image. axe-core on every page.
 'use strict';
 const path = require('path');
-const { run, assert, seriousViolations, shotPath } = require('./browser');
+const { run, assert, seriousViolations, shotPath, signIn } = require('./browser');
 
 const BASE = process.env.QUIRE_URL;
 const FILES = process.env.QUIRE_FILES;
 
 async function as(browser, login) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
-  const page = await ctx.newPage();
-  await page.goto(BASE + '/admin/login');
-  await page.fill('#login', login);
-  await page.fill('#password', 'media-pass-' + login);
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  assert(!page.url().includes('/admin/login'), `${login} could not sign in: ${page.url()}`);
+  const { ctx, page } = await signIn(browser, BASE, login, 'media-pass-' + login);
   page.on('dialog', (d) => d.accept());
   page.on('pageerror', (e) => { page.errors = (page.errors || []).concat(String(e)); });
   return { ctx, page };

@@ -9,7 +9,7 @@
 // page, the preview and the error page.
 'use strict';
 const fs = require('fs');
-const { run, assert, seriousViolations, shotPath } = require('./browser');
+const { run, assert, seriousViolations, shotPath, signIn } = require('./browser');
 
 const BASE = process.env.QUIRE_URL;
 const SETUP = JSON.parse(process.env.QUIRE_SETUP);
@@ -18,14 +18,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // A signed-in browser context. CSP is bypassed so axe-core can be injected, and so the XSS check
 // tests escaping itself, not only the admin's Content-Security-Policy.
 async function as(browser, login) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
-  const page = await ctx.newPage();
-  // Signed in through the sign-in page, as a person would (the session cookie is __Host-).
-  await page.goto(BASE + '/admin/login');
-  await page.fill('#login', login);
-  await page.fill('#password', 'newsroom-pass-' + login);
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  assert(!page.url().includes('/admin/login'), `${login} could not sign in: ${page.url()}`);
+  const { ctx, page } = await signIn(browser, BASE, login, 'newsroom-pass-' + login);
   page.scripts = [];
   page.guarded = 0;
   page.on('dialog', async (d) => {
