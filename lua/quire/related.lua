@@ -184,6 +184,7 @@ function M.changed(db, old, new, out)
   local a, b = list_items(of), list_items(nf)
   if all then
     for k in pairs(a) do out[keyword_tag(k)] = true end
+    for k in pairs(b) do out[keyword_tag(k)] = true end
   else
     add_difference(a, b, out, keyword_tag)
   end

@@ -345,7 +345,8 @@ FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
 ORDER BY s.id]])
     -- The cache tags a save of a new title or body bumps (touched in quire.content.writes): the
     -- entry, its sitemap block, "entries:any", for a new title what its cards show (teaser:ID),
-    -- and every related list ("related:text": many texts change at once; quire.related).
+    -- the lists of drafts when one is among them, and every related list ("related:text", where
+    -- a save bumps the index terms its text gained or lost: many texts change at once here).
     params.version = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     exec("exec", [[
 INSERT INTO cache_tags (tag, version)
@@ -355,6 +356,8 @@ SELECT tag, @version FROM (
   UNION ALL SELECT 'entries:any'
   UNION ALL SELECT 'teaser:' || id FROM temp.search_replace WHERE title IS NOT NULL OR fix
   UNION ALL SELECT 'related:text'
+  UNION ALL SELECT 'list:drafts' FROM (SELECT 1 FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
+    WHERE e.status <> 'published' LIMIT 1)
 ) WHERE true ON CONFLICT (tag) DO UPDATE SET version = excluded.version]])
     local totals = db:row("SELECT count(*) AS entries, coalesce(sum(n), 0) AS n FROM temp.search_replace")
     changed = changed + totals.entries
