@@ -248,7 +248,8 @@ static int l_close(lua_State *L) {
 }
 
 /* core.open_store(path [, {create=bool, busy_timeout_ms=n, migrate=bool}]) -> store, or nil, message,
- * code. migrate=false: a database of the caller's own (no site schema), such as an export's manifest. */
+ * code. migrate=false: a database of the caller's own, with no site schema (an export's manifest,
+ * a private scratch database such as ":memory:"). */
 static int l_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   qr_store_opts_t opts = {.busy_timeout_ms = 5000, .create = 1, .migrate = 1};

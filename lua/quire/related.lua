@@ -61,13 +61,143 @@ local function keyword_list(v)
   return out
 end
 
+-- Cache tags (DESIGN.md, page cache). A page showing an entry's related list is tagged with what
+-- the list is drawn from, each tag bumped only by a write that can change it (M.changed):
+--   related:tag:SLUG   the published entries of each of its tags (who joins, leaves or moves in
+--                      time: quire.content.writes bumps it for those), and the tag's count;
+--   related:kw:KEY     the published entries holding each of its keywords (a list field);
+--   related:word:TERM  the index term of each word its text candidates are looked up by: the
+--                      entries the index finds it in (their text: title, standfirst, body), how
+--                      many (the word's weight) and whose title holds the word;
+--   related:total      the number of published entries (tag rarity and word weights use it);
+--   related:text       a bulk search-replace (quire.replace), which changes many texts at once;
+-- and the teaser:ID of each entry it shows (quire.content.teasers). An entry found only by its
+-- date, sharing none of these, scores at most the date weight: below the threshold by default.
+-- A tag names a term or keyword as written when it is plain (letters, digits, - and _, at most
+-- 48 bytes), else a bucket of them (a bucket bumped for one goes stale for all: never too few).
+local function tag_part(s)
+  if #s <= 48 and s:match("^[%w_%-]+$") then return s end
+  local h = 2166136261
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+  return ("~%03x"):format(h % 4096)
+end
+local function word_tag(term) return "related:word:" .. tag_part(term) end
+local function keyword_tag(k) return "related:kw:" .. tag_part(k) end
+
+-- The words a text candidate search looks for: those of the entry's title, keywords and
+-- standfirst (at most 16).
+local function text_words(e, target_kw)
+  local words, seen = {}, {}
+  words_of(e.title, words, seen, 16)
+  for _, k in ipairs(target_kw) do words_of(k, words, seen, 16) end
+  if type(e.fields.standfirst) == "string" then words_of(e.fields.standfirst, words, seen, 16) end
+  return words
+end
+
+-- The number of published entries tag rarity and word weights are computed with: the count
+-- rounded down to 8 steps per doubling (exact below 16), so that one entry more or fewer seldom
+-- changes any list's scores (related:total is bumped when this number changes).
+local TOTAL_SQL = "SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = 'published'"
+local function total_step(n)
+  local step = 1
+  while step * 16 <= n do step = step * 2 end
+  return n - n % step
+end
+M.total_step = total_step
+
+local function decoded(fields)
+  if type(fields) == "table" then return fields end
+  local ok, v = pcall(json.decode, fields or "{}")
+  return ok and type(v) == "table" and v or {}
+end
+local function text_of(e, fields)
+  local sf = fields.standfirst
+  return { e.title or "", type(sf) == "string" and sf or "", e.body or "" }
+end
+local function term_set(db, texts)
+  local set = {}
+  for _, t in ipairs(store_sql.text_terms(db, texts)) do set[t] = true end
+  return set
+end
+-- The keywords of an entry's list fields (whichever field a site scores by), lower case.
+local function list_items(fields)
+  local set = {}
+  for _, v in pairs(fields) do
+    if type(v) == "table" then for _, k in ipairs(keyword_list(v)) do set[k] = true end end
+  end
+  return set
+end
+local function add_difference(a, b, out, tag)
+  for k in pairs(a) do if not b[k] then out[tag(k)] = true end end
+  for k in pairs(b) do if not a[k] then out[tag(k)] = true end end
+end
+
+-- changed(db, old, new, out): adds to the set out the related-list tags a write to an entry can
+-- make stale. old and new: the entry before and after it ({ status, title, body, fields (a table
+-- or JSON), published_at }), nil for none (a create, a delete for good).
+-- - Published before and after, or neither: the index terms its text gained or lost (the word
+--   weights count every entry the index holds; a published one is a candidate found by them),
+--   and for a published one the words its title gained or lost (a title holding a word counts
+--   twice) and the keywords it gained or lost; all of its terms and keywords when its date moved
+--   (the date part of its score in every list it is a candidate of).
+-- - Published on one side only: it joins or leaves the candidates of the lists it shares a term
+--   or keyword with (all of them), or, when that moves the rounded count of published entries
+--   (total_step), of every list: related:total. Called after the write (the count is the new one).
+-- Tags, type and author (related:tag is quire.content.writes' part) change nothing here.
+function M.changed(db, old, new, out)
+  local was, is = old ~= nil and old.status == "published", new ~= nil and new.status == "published"
+  if was ~= is then
+    local now = db:value(TOTAL_SQL)
+    if total_step(now) ~= total_step(now + (is and -1 or 1)) then
+      out["related:total"] = true -- every list's tag: nothing more to add
+      return out
+    end
+  end
+  local of, nf = old and decoded(old.fields) or {}, new and decoded(new.fields) or {}
+  local all = (was or is) and (was ~= is or old.published_at ~= new.published_at)
+  local ot, nt = old and text_of(old, of) or {}, new and text_of(new, nf) or {}
+  if all or ot[1] ~= nt[1] or ot[2] ~= nt[2] or ot[3] ~= nt[3] then
+    local a, b = old and term_set(db, ot) or {}, new and term_set(db, nt) or {}
+    if all then
+      for k in pairs(a) do out[word_tag(k)] = true end
+      for k in pairs(b) do out[word_tag(k)] = true end
+    else
+      add_difference(a, b, out, word_tag)
+    end
+  end
+  if not (was or is) then return out end
+  if was ~= is then
+    for k in pairs(list_items(was and of or nf)) do out[keyword_tag(k)] = true end
+    return out
+  end
+  if ot[1] ~= nt[1] then
+    local a, b, diff = {}, {}, {}
+    for w in ot[1]:gmatch("[%w\128-\255]+") do a[w:lower()] = true end
+    for w in nt[1]:gmatch("[%w\128-\255]+") do b[w:lower()] = true end
+    add_difference(a, b, diff, function(w) return w end)
+    local words = {}
+    for w in pairs(diff) do words[#words + 1] = w end
+    if #words > 0 then
+      for _, t in ipairs(store_sql.text_terms(db, { table.concat(words, " ") })) do out[word_tag(t)] = true end
+    end
+  end
+  local a, b = list_items(of), list_items(nf)
+  if all then
+    for k in pairs(a) do out[keyword_tag(k)] = true end
+    for k in pairs(b) do out[keyword_tag(k)] = true end
+  else
+    add_difference(a, b, out, keyword_tag)
+  end
+  return out
+end
+
 -- content: { get = quire.content.get }.
 function M.new(site, content)
   local db, types, memo = site.db, site.types, site.memo
   local text_candidates
 
   local function published_total()
-    return memo.get("related-total", db.value, db, "SELECT coalesce(sum(n), 0) FROM entry_counts WHERE status = 'published'")
+    return total_step(memo.get("related-total", db.value, db, TOTAL_SQL))
   end
 
   -- The word counts and entry facts below are kept until the database changes, as the memo's
@@ -151,12 +281,11 @@ function M.new(site, content)
   -- the words the search index finds in it (so stemmed: "strikes" finds "strike"), plus twice a
   -- word's weight when its title holds the word as written. The TEXT_CANDIDATES best by the first
   -- sum become candidates. Its scale does not matter: the best candidate gets the whole text weight.
-  function text_candidates(e, target_kw, types_list, add, cand)
-    local words, seen = {}, {}
-    words_of(e.title, words, seen, 16)
-    for _, k in ipairs(target_kw) do words_of(k, words, seen, 16) end
-    if type(e.fields.standfirst) == "string" then words_of(e.fields.standfirst, words, seen, 16) end
+  function text_candidates(e, target_kw, types_list, add, cand, deps)
+    local words = text_words(e, target_kw)
     if #words == 0 then return end
+    -- Every word, rare or not: a write can make a common word rare.
+    for _, t in ipairs(store_sql.text_terms(db, { table.concat(words, " ") })) do deps[#deps + 1] = word_tag(t) end
     -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
     -- many postings, and a word that common says little about what a story is about.
     local total = math.max(published_total(), 1)
@@ -226,16 +355,20 @@ function M.new(site, content)
     if not e then return {} end
     local target_tags = memo.get("related-tags\0" .. id, db.rows, db, "SELECT t.id, t.slug, t.listed FROM entry_terms et"
       .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'", id)
-    -- The page shows these results: it goes stale when an entry of a shared tag changes what
-    -- they are scored by (quire.content.writes), and with each one shown (entry:ID, below).
+    -- The page shows these results: it goes stale with what they are drawn from (the tags
+    -- above M.changed) and with what it shows of each (teaser:ID, below).
     for _, t in ipairs(target_tags) do site.tag("related:tag:" .. t.slug) end
+    site.tag("related:total")
+    site.tag("related:text")
 
     local key = table.concat({ "related", id, o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text,
       o.threshold, o.rarity, o.date_window, o.limit, o.keywords_field, table.concat(types_list, ",") }, "|")
-    local hits = memo.get(key, function()
+    local got = memo.get(key, function()
+      local deps = {}
       local tag_ids, df = {}, {}
       for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end
       local target_kw = keyword_list(e.fields[o.keywords_field])
+      for _, k in ipairs(target_kw) do deps[#deps + 1] = keyword_tag(k) end
       local cand, order = {}, {}
       local function add(cid)
         if cid ~= id and not cand[cid] then
@@ -280,8 +413,8 @@ function M.new(site, content)
           add(r.id)
         end
       end
-      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, cand) end
-      if #order == 0 then return {} end
+      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, cand, deps) end
+      if #order == 0 then return { hits = {}, deps = deps } end
       local profile = profiles(order)
       for _, cid in ipairs(order) do
         local p = profile[cid]
@@ -316,11 +449,13 @@ function M.new(site, content)
         if c.time then list[#list + 1] = c end
       end
       -- Tag rarity from the counts the schema keeps (terms.listed, entry_counts), not counted here.
-      return core.related_rank(target, list, {
+      return { deps = deps, hits = core.related_rank(target, list, {
         weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
         df = df, total = published_total(),
-      })
+      }) }
     end)
+    for _, t in ipairs(got.deps) do site.tag(t) end
+    local hits = got.hits
     local out = {}
     for _, h in ipairs(hits) do
       local r = content.get(h.id) -- memoised too; tags the page with the entry

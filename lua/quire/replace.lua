@@ -344,8 +344,9 @@ SELECT e.id, e.title, e.slug, e.status, e.body, e.fields, ]] .. TERMS .. [[,
 FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
 ORDER BY s.id]])
     -- The cache tags a save of a new title or body bumps (touched in quire.content.writes): the
-    -- entry, its sitemap block, "entries:any", and for a new title the related lists of its tags
-    -- (the lists by date, for those given a date above).
+    -- entry, its sitemap block, "entries:any", for a new title what its cards show (teaser:ID),
+    -- the lists of drafts when one is among them, and every related list ("related:text", where
+    -- a save bumps the index terms its text gained or lost: many texts change at once here).
     params.version = db:value("SELECT coalesce(max(version), 0) + 1 FROM cache_tags")
     exec("exec", [[
 INSERT INTO cache_tags (tag, version)
@@ -353,9 +354,10 @@ SELECT tag, @version FROM (
   SELECT 'entry:' || id AS tag FROM temp.search_replace
   UNION ALL SELECT DISTINCT 'ids:' || (id / 10000) FROM temp.search_replace
   UNION ALL SELECT 'entries:any'
-  UNION ALL SELECT DISTINCT 'related:tag:' || t.slug FROM temp.search_replace s
-    CROSS JOIN entry_terms et ON et.entry_id = s.id CROSS JOIN terms t ON t.id = et.term_id
-    WHERE t.taxonomy = 'tag' AND (s.title IS NOT NULL OR s.fix)
+  UNION ALL SELECT 'teaser:' || id FROM temp.search_replace WHERE title IS NOT NULL OR fix
+  UNION ALL SELECT 'related:text'
+  UNION ALL SELECT 'list:drafts' FROM (SELECT 1 FROM temp.search_replace s CROSS JOIN entries e ON e.id = s.id
+    WHERE e.status <> 'published' LIMIT 1)
 ) WHERE true ON CONFLICT (tag) DO UPDATE SET version = excluded.version]])
     local totals = db:row("SELECT count(*) AS entries, coalesce(sum(n), 0) AS n FROM temp.search_replace")
     changed = changed + totals.entries

@@ -256,12 +256,12 @@ local FIXED_SET = { ["/sitemap.xml"] = true, ["/404.html"] = true, ["/views.gif"
 for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
 
 -- The cache tags whose bump cannot add or remove an address: the content of entries (not where
--- they stand in lists), related lists, neighbours, comments, shares, media, fronts. When only
+-- they stand in lists), lists of drafts, related lists, neighbours, comments, shares, media, fronts. When only
 -- such tags were bumped since the last export, the pages to render again are found in the
 -- manifest by their tags (targeted), not by walking every address of the site. Any other tag
 -- (a list's membership, redirects, one this list does not know) means a walk.
-local ADDRESS_STABLE = { "entry:", "ids:", "entries:any", "related:", "neighbours:", "comments:", "shares:", "media:",
-  "front:", "most-read:", "robots" }
+local ADDRESS_STABLE = { "entry:", "teaser:", "ids:", "entries:any", "related:", "neighbours:", "comments:", "shares:", "media:",
+  "front:", "most-read:", "robots", "list:drafts" }
 local TARGETED_MAX = 256 -- bumped tags looked up in the manifest; past it, a walk
 local function address_stable(tag)
   for _, p in ipairs(ADDRESS_STABLE) do

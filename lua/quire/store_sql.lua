@@ -24,7 +24,7 @@
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
---     M.word_counts, M.word_matches, M.keyword_neighbours, M.field_json   related posts
+--     M.word_counts, M.word_matches, M.keyword_neighbours, M.field_json, M.text_terms   related posts
 -- and the schema of db/migrations (with its triggers: entry counts, term counts, the search
 -- index) in the second store's own dialect. db:exec returns the id of the row it inserted
 -- (SQLite's last_insert_rowid; RETURNING id elsewhere).
@@ -261,6 +261,37 @@ end
 -- its one parameter.
 function M.field_json(field)
   return "json_extract(e.fields, ?)", "$." .. field
+end
+
+-- The distinct terms the search index makes of texts (a list of strings), as its tokenizer
+-- makes them (folded, stemmed where it stems): what a MATCH of one of them finds. Tokenized by an
+-- index of the same tokenizer in a private in-memory database, so a read (a page being rendered)
+-- writes nothing on the site's connection; made at first use in the process. (The site's
+-- tokenizer is read once per connection: it changes only when a site opens with a new language.)
+local terms_db, terms_tokenizer
+local tokenizer_of = setmetatable({}, { __mode = "k" })
+function M.text_terms(db, texts)
+  local tokenizer = tokenizer_of[db]
+  if not tokenizer then
+    local sql = db:value("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries_fts'") or ""
+    tokenizer = sql:match("tokenize%s*=%s*'([^']*)'") or "unicode61"
+    tokenizer_of[db] = tokenizer
+  end
+  if terms_tokenizer ~= tokenizer then
+    terms_db = terms_db or assert(require("quire.core").open_store(":memory:", { migrate = false }))
+    terms_db:exec("DROP TABLE IF EXISTS temp.text_terms_v")
+    terms_db:exec("DROP TABLE IF EXISTS temp.text_terms")
+    terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms USING fts5(t, tokenize = '" .. tokenizer:gsub("'", "''") .. "')")
+    terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms_v USING fts5vocab(temp, text_terms, row)")
+    terms_tokenizer = tokenizer
+  end
+  for _, t in ipairs(texts) do
+    if t ~= "" then terms_db:exec("INSERT INTO temp.text_terms (t) VALUES (?)", t) end
+  end
+  local out = {}
+  for i, r in ipairs(terms_db:rows("SELECT term FROM temp.text_terms_v")) do out[i] = r.term end
+  terms_db:exec("DELETE FROM temp.text_terms")
+  return out
 end
 
 -- The catalog, for export and import (quire.transfer): what tables the site has, their columns,

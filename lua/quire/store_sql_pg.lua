@@ -173,6 +173,13 @@ end
 
 -- Related posts. The counts and matches use the GIN index alone (a plain word needs no recheck of
 -- the tsvector); words become tsqueries as the search's do (quire_search_language()).
+-- The lexemes of texts as the search's configuration makes them (distinct).
+function M.text_terms(db, texts)
+  local out = {}
+  for i, r in ipairs(db:rows("SELECT DISTINCT x.lexeme AS term FROM unnest(to_tsvector(quire_search_language(), ?)) x",
+    table.concat(texts, "\n"))) do out[i] = r.term end
+  return out
+end
 function M.word_counts(db, words, cap)
   local cols, args = {}, {}
   for i, w in ipairs(words) do

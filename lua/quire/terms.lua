@@ -21,7 +21,7 @@ function M.new(site)
 
   local function bump_entries(term_id, taxonomy, extra)
     local tags = extra or {}
-    for _, r in ipairs(db:rows("SELECT entry_id FROM entry_terms WHERE term_id = ?", term_id)) do tags["entry:" .. r.entry_id] = true end
+    for _, r in ipairs(db:rows("SELECT entry_id FROM entry_terms WHERE term_id = ?", term_id)) do tags["entry:" .. r.entry_id] = true; tags["teaser:" .. r.entry_id] = true end
     tags["list:all"] = true
     tags["entries:any"] = true
     return tags

@@ -126,22 +126,27 @@ return function(site, listed_types)
       view.most_read = false
       return view
     end
-    local _ = quire.i18n.gettext
-    local read, title = {}, _("Most read")
-    if view.current_section then
-      read = quire.front.most_read("section:" .. section_slug(view.current_section), n)
-      if #read > 0 then title = _("Most read in %s"):format(view.current_section) end
-    end
-    if #read == 0 then read = quire.front.most_read("all", n) end
-    local items = {}
-    for i, r in ipairs(read) do items[i] = { rank = i, title = r.entry.title, url = quire.content.url(r.entry) or "/" } end
-    if #items == 0 then
-      title = _("Latest")
-      for i, e in ipairs(quire.content.query { status = "published", type = listed_types(), limit = n }) do
-        items[i] = { rank = i, title = e.title, url = quire.content.url(e) or "/" }
+    -- Headlines and links only: the page goes stale with what they show of each story
+    -- (quire.content.teasers), not with the stories' text.
+    view.most_read = quire.content.teasers(function()
+      local _ = quire.i18n.gettext
+      local read, title = {}, _("Most read")
+      if view.current_section then
+        read = quire.front.most_read("section:" .. section_slug(view.current_section), n)
+        if #read > 0 then title = _("Most read in %s"):format(view.current_section) end
       end
-    end
-    view.most_read = #items > 0 and { title = title, items = items } or false
+      if #read == 0 then read = quire.front.most_read("all", n) end
+      local items = {}
+      for i, r in ipairs(read) do items[i] = { rank = i, title = r.entry.title, url = quire.content.url(r.entry) or "/" } end
+      if #items == 0 then
+        title = _("Latest")
+        for i, e in ipairs(quire.content.query { status = "published", type = listed_types(), limit = n }) do
+          quire.content.teaser(e)
+          items[i] = { rank = i, title = e.title, url = quire.content.url(e) or "/" }
+        end
+      end
+      return #items > 0 and { title = title, items = items } or false
+    end)
     return view
   end)
 

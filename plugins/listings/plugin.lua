@@ -53,7 +53,9 @@ return quire.plugin {
       if #types == 0 then return {}, false, false end
       local q = { type = types, status = "published", limit = per + 1, order = dir == "newer" and "oldest" or "newest", after = cursor }
       for k, v in pairs(filters) do q[k] = v end
-      local got = quire.content.query(q)
+      -- As cards (quire.content.teasers): the row fetched to learn whether an older page exists
+      -- is not shown, so it does not tag the page.
+      local got = quire.content.teasers(quire.content.query, q)
       local more = #got > per
       if more then got[#got] = nil end
       if #got == 0 then return nil end
@@ -102,7 +104,7 @@ return quire.plugin {
         if n == 1 then return res:redirect(base, 301) end
         local q = { type = listed_types(), status = "published", limit = (n - 1) * per }
         for k, v in pairs(filters) do q[k] = v end
-        local list = quire.content.query(q)
+        local list = quire.content.teasers(quire.content.query, q)
         if #list < (n - 1) * per then return res:error(404) end
         return res:redirect((base == "/" and "/" or (base .. "/")) .. "older/" .. cursor_of(list[#list]), 302)
       end
@@ -121,7 +123,7 @@ return quire.plugin {
       if not dir and info.front then
         -- A front: its blocks instead of the list's first page; "Older stories" goes on to the
         -- list's second page (the same address the plain list links to).
-        info.front = info.front()
+        info.front = quire.content.teasers(info.front)
         newer = false
         entries = {}
       else
@@ -153,7 +155,7 @@ return quire.plugin {
 
     -- The display name of a section or tag from its slug (as some entry spells it), or nil.
     local function term_name(kind, slug)
-      local e = quire.content.query { [kind] = slug, status = "published", limit = 1 }[1]
+      local e = quire.content.teasers(quire.content.query, { [kind] = slug, status = "published", limit = 1 })[1]
       if not e then return nil end
       if kind == "section" then return e.section end
       for _, t in ipairs(e.tags) do if quire.slugify(t) == slug then return t end end

@@ -31,7 +31,8 @@ return quire.plugin {
 
     site:filter("view.entry", function(view, entry)
       if skip[entry.type] then return view end
-      view.prevnext = site:memo("block\0" .. entry.id, block, entry.id) or nil
+      -- Headlines and links (quire.content.teasers): not stale when a neighbour's text changes.
+      view.prevnext = site:memo("block\0" .. entry.id, quire.content.teasers, block, entry.id) or nil
       return view
     end)
   end,

@@ -45,7 +45,8 @@ return quire.plugin {
 
     site:filter("view.entry", function(view, entry)
       if skip[entry.type] then return view end
-      view.related = site:memo("block\0" .. entry.id, block, entry) or nil
+      -- Cards (quire.content.teasers): stale when what they show of a related entry changes.
+      view.related = site:memo("block\0" .. entry.id, quire.content.teasers, block, entry) or nil
       return view
     end)
   end,

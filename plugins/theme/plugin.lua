@@ -135,6 +135,8 @@ return quire.plugin {
     site:filter("view.card", function(card, entry)
       -- Absent parts are false, not nil: Mustache would otherwise look them up in the enclosing
       -- view (a card's missing section would show the page's section).
+      -- The page shows what a card shows of the entry (not its body): it goes stale with that.
+      quire.content.teaser(entry)
       card.id = entry.id
       card.type = entry.type
       card.title = entry.title

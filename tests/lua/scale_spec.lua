@@ -23,7 +23,8 @@ local function statements(q, fn)
   for _, m in ipairs({ "rows", "row", "value" }) do
     saved[m] = methods[m]
     methods[m] = function(db, sql, ...)
-      seen[#seen + 1] = { sql = sql, params = table.pack(...) }
+      -- (the site's store only: related posts tokenize words in a private one, quire.store_sql)
+      if db == q._db then seen[#seen + 1] = { sql = sql, params = table.pack(...) } end
       return saved[m](db, sql, ...)
     end
   end
@@ -346,7 +347,8 @@ local function full_related(q, id, o)
   if type(e.fields.standfirst) == "string" then words_of(e.fields.standfirst) end
   -- Text similarity (lua/quire/related.lua): idf of each shared word, in thousandths, counted over
   -- every entry the index finds it in; twice more for a word in the title as written.
-  local total = rows("SELECT count(*) AS n FROM entries WHERE status = 'published'")[1].n
+  -- (the count as the scoring rounds it: quire.related keeps lists stable across one publish)
+  local total = require("quire.related").total_step(rows("SELECT count(*) AS n FROM entries WHERE status = 'published'")[1].n)
   local weight = {}
   for _, w in ipairs(terms) do
     local n = rows("SELECT count(*) AS n FROM entries_fts WHERE entries_fts MATCH ?", '"' .. w .. '"')[1].n
@@ -412,7 +414,7 @@ local function full_related(q, id, o)
   local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = q.time.epoch(e.published_at or e.created_at) or 0 }
   return core.related_rank(target, list, {
     weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
-    df = df, total = rows("SELECT count(*) AS n FROM entries WHERE status = 'published'")[1].n,
+    df = df, total = require("quire.related").total_step(rows("SELECT count(*) AS n FROM entries WHERE status = 'published'")[1].n),
   })
 end
 

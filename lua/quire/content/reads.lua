@@ -3,7 +3,8 @@
 -- an entry's URL. Every read tags the page being built with what it read (site.tag).
 --
 -- reads = require("quire.content.reads").of(site): the quire.content functions get, query,
--- count, terms, published_blocks, published_block, neighbours, revisions, trashed, url; and for
+-- count, terms, published_blocks, published_block, neighbours, revisions, trashed, url, teasers,
+-- teaser; and for
 -- the write side: reads.select_rows(q) (a query's rows, not yet hydrated), reads.ENTRY_COLUMNS,
 -- reads.ID_BLOCK.
 local cjson = require "cjson"
@@ -52,6 +53,29 @@ M.of = per_site(function(site)
     return row
   end
 
+  -- What a page showing an entry is tagged with: "entry:ID" (all of it: its page, a feed), or
+  -- inside api.teasers "teaser:ID" (what a card or headline shows: everything but the body,
+  -- which writes bump for every change but one to the body alone, quire.content.writes).
+  local shown = "entry:"
+
+  -- teasers(fn, ...) -> fn(...)'s results, its reads tagging the page as one that shows entries
+  -- as cards: get() tags "teaser:ID"; a list tags only what moves entries in or out of it (the
+  -- rows it fetched to pick from, or to learn whether a next page exists, are not all shown):
+  -- each entry shown is tagged by its card (view.card) or by api.teaser(e).
+  function api.teasers(fn, ...)
+    local outer = shown
+    shown = "teaser:"
+    local res = table.pack(pcall(fn, ...))
+    shown = outer
+    if not res[1] then error(res[2], 0) end
+    return table.unpack(res, 2, res.n)
+  end
+  -- teaser(e): the page shows e as a card or headline (title, link, date, section, author,
+  -- standfirst, picture).
+  function api.teaser(e)
+    if e and e.id then site.tag("teaser:" .. e.id) end
+  end
+
   local function hydrate(rows)
     local ids = {}
     for i, r in ipairs(rows) do ids[i] = r.id end
@@ -82,7 +106,7 @@ M.of = per_site(function(site)
       error("quire.content.get takes an id or {type=, slug=}", 2)
     end
     if not row then return nil end
-    site.tag("entry:" .. row.id)
+    site.tag(shown .. row.id)
     return copy(row)
   end
 
@@ -188,6 +212,8 @@ M.of = per_site(function(site)
   -- tags), and when one of the entries it shows changes (their entry:ID tags: entry_tags).
   local function list_tags(q)
     if q.order == "updated" then site.tag("entries:any") end -- every write moves an entry in it
+    -- Not only published entries: the writes to the others bump this, not the public lists.
+    if q.status ~= "published" then site.tag("list:drafts") end
     if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
     elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
     elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
@@ -195,7 +221,7 @@ M.of = per_site(function(site)
     else site.tag("list:all") end
   end
   local function entry_tags(rows)
-    if site.collecting then
+    if site.collecting and shown == "entry:" then
       for i = 1, #rows do site.tag("entry:" .. rows[i].id) end
     end
   end

@@ -124,6 +124,7 @@ M.of = per_site(function(site)
     if match == "" then return {}, { total = 0, estimated = false } end
     site.tag("list:all")
     site.tag("entries:any") -- (what matches depends on every entry's text)
+    if opts.status ~= "published" then site.tag("list:drafts") end -- (writes to drafts bump it)
     local filter, fparams = "", {}
     if type(opts.type) == "table" then
       filter = filter .. " AND e.type " .. store_sql.IN_LIST; fparams[#fparams + 1] = store_sql.value_list(opts.type)

@@ -15,6 +15,7 @@ local core = require "quire.core"
 local errors = require "quire.errors"
 local per_site = require "quire.per_site"
 local reads_mod = require "quire.content.reads"
+local related = require "quire.related"
 local store_sql = require "quire.store_sql"
 local tags_mod = require "quire.cache_tags"
 local terms_mod = require "quire.content.terms"
@@ -137,13 +138,16 @@ M.of = per_site(function(site)
     return cur
   end
 
-  -- The cache tags a write to an entry touches (DESIGN.md, page cache). Always the entry, its
-  -- sitemap block and "entries:any" (search results, lists by last update). how.moved: it
-  -- joined, left or moved within lists (created, deleted; status, published_at, author, tags or
-  -- section changed): the lists it is in by type, tag and section, "list:all", and the pages
-  -- linking to it as a neighbour (prev/next). how.related: what related posts are scored by
-  -- changed too (title, fields, tags; or it moved): the related lists of its tags. A write that
-  -- changes only the body or slug bumps neither: the pages showing the entry carry entry:ID.
+  -- The cache tags a write to an entry touches (DESIGN.md, page cache). Always the entry;
+  -- how.teaser: what a card or headline shows of it changed (any change but one to the body
+  -- alone): "teaser:ID" (quire.content.teasers). how.public: it is or was published: its
+  -- sitemap block and "entries:any" (search results, lists by last update); and with how.moved
+  -- (it joined, left or moved within lists: created, deleted; status, published_at, author, tags
+  -- or section changed) the lists it is in by type, tag and section, "list:all", the pages
+  -- linking to it as a neighbour (prev/next) and the related lists of its tags. A write to an
+  -- entry that is not published before or after bumps no public list: "list:drafts" (lists of
+  -- any status), and "entries:any" when its text changed (how.text: search ranks by every
+  -- text the index holds). Related lists' other tags: quire.related.changed.
   local function neighbours_of(e, t)
     if e.status ~= "published" or not e.published_at then return end
     for _, within in ipairs({ "type", "section" }) do
@@ -155,6 +159,12 @@ M.of = per_site(function(site)
   local function touched(e, tags, section, how, extra)
     local t = extra or {}
     t["entry:" .. e.id] = true
+    if how.teaser then t["teaser:" .. e.id] = true end
+    if how.drafts then t["list:drafts"] = true end
+    if not how.public then
+      if how.text then t["entries:any"] = true end
+      return t
+    end
     t["ids:" .. e.id // ID_BLOCK] = true
     t["entries:any"] = true
     if how.moved then
@@ -162,16 +172,17 @@ M.of = per_site(function(site)
       t[list_tag("type", e.type)] = true
       if section then t[list_tag("section", section)] = true end
       neighbours_of(e, t)
-    end
-    if tags and (how.moved or how.related) then
-      for i = 1, #tags do
-        if how.moved then t[list_tag("tag", tags[i])] = true end
+      for i = 1, #(tags or {}) do
+        t[list_tag("tag", tags[i])] = true
         t["related:tag:" .. slug_of(tags[i])] = true
       end
     end
     return t
   end
-  local MOVED = { moved = true }
+  -- An entry created, deleted, trashed or given back: public when published on either side.
+  local function moved(public)
+    return { moved = true, teaser = true, public = public, drafts = not public, text = true }
+  end
 
   -- A revision's terms as JSON: {"section":..., "tags":[...]}, the tags a list even when empty.
   local function terms_json(tags, section)
@@ -234,8 +245,9 @@ M.of = per_site(function(site)
     if row.tags then terms.set(id, "tag", row.tags, {}) end
     if row.section then terms.set(id, "section", { row.section }, {}) end
     write_revision(id, row, row.tags, row.section, now)
+    local t = related.changed(db, nil, row, {})
     site.bump(touched({ id = id, type = row.type, status = row.status, published_at = row.published_at, section = row.section or nil },
-      row.tags, row.section or nil, MOVED))
+      row.tags, row.section or nil, moved(row.status == "published"), t))
     api.stats.created = api.stats.created + 1
     sample(id, "created", nil, row.title)
     saved(id, false)
@@ -281,7 +293,9 @@ M.of = per_site(function(site)
   -- Changes that move an entry within lists (status, author_id, published_at), and those that
   -- related posts' scoring reads (title, fields: the standfirst and keywords are fields).
   local MOVE_BITS = (1 << 2) | (1 << 6) | (1 << 7)
-  local RELATED_BITS = (1 << 3) | FIELDS_BIT
+  local BODY_BIT = 1 << 4
+  -- Changes related lists can see (status, title, body, fields, published_at: quire.related.changed).
+  local RELATED_BITS = (1 << 2) | (1 << 3) | BODY_BIT | FIELDS_BIT | (1 << 7)
   local function canonical(fields_json)
     return fields_json and require("quire.json").encode(json.decode(fields_json))
   end
@@ -392,9 +406,9 @@ M.of = per_site(function(site)
       end
     end
     -- Out of its place in the lists: the pages linking to it as a neighbour, before the write.
-    local moved = mask & MOVE_BITS ~= 0 or terms_changed
+    local moves = mask & MOVE_BITS ~= 0 or terms_changed
     local pending = tags.pending
-    if moved then neighbours_of(cur, pending) end
+    if moves then neighbours_of(cur, pending) end
     writing = true
     if params then
       params[n + 1] = id
@@ -422,18 +436,21 @@ M.of = per_site(function(site)
     write_revision(id, row, row.tags, row.section or nil, now)
     -- Straight into the transaction's set of tags to bump (it is flushed before the commit):
     -- the lists it is in now, and those it was in (entry, list:all and its type are in already).
-    local how = (moved and MOVED) or { related = mask & RELATED_BITS ~= 0 }
+    local was, is = cur.status == "published", row.status == "published"
+    local how = { moved = moves, teaser = mask & ~BODY_BIT ~= 0 or terms_changed, public = was or is,
+      drafts = not (was and is), text = mask & (BODY_BIT | (1 << 3) | FIELDS_BIT) ~= 0 }
     touched({ id = id, type = cur.type, status = row.status, published_at = row.published_at, section = row.section or nil },
       row.tags, row.section or nil, how, pending)
+    if mask & RELATED_BITS ~= 0 then related.changed(db, cur, row, pending) end
     -- Out of public view: no page kept before may be given stale (core/cache.h).
-    if cur.status == "published" and row.status ~= "published" then pending["quire:withdrawn"] = true end
-    if moved or how.related then
+    if was and not is then pending["quire:withdrawn"] = true end
+    if moves and how.public then
       local old_tags = cur.tags
       for i = 1, #old_tags do
-        if moved then pending[list_tag("tag", old_tags[i])] = true end
+        pending[list_tag("tag", old_tags[i])] = true
         pending["related:tag:" .. slug_of(old_tags[i])] = true
       end
-      if moved and cur.section then pending[list_tag("section", cur.section)] = true end
+      if cur.section then pending[list_tag("section", cur.section)] = true end
     end
     local stats = api.stats
     stats.changed = stats.changed + 1
@@ -470,8 +487,15 @@ M.of = per_site(function(site)
     api.stats.deleted = api.stats.deleted + 1
     sample(id, "deleted", cur.title, nil)
   end
-  local function gone(cur)
-    site.bump(touched(cur, cur.tags, cur.section, MOVED, { ["comments:" .. cur.id] = true, ["quire:withdrawn"] = true }))
+  -- cur: the entry with the status it had (a delete) or has again (untrash). how: "trashed",
+  -- "deleted" (for good, from the trash) or "untrashed".
+  local function gone(cur, how)
+    local t = { ["comments:" .. cur.id] = true, ["quire:withdrawn"] = true }
+    local trashed = { status = "trash", title = cur.title, body = cur.body, fields = cur.fields, published_at = cur.published_at }
+    if how == "deleted" then related.changed(db, cur, nil, t)
+    elseif how == "untrashed" then related.changed(db, trashed, cur, t)
+    else related.changed(db, cur, trashed, t) end
+    site.bump(touched(cur, cur.tags, cur.section, moved(cur.status == "published"), t))
   end
 
   -- quire.content.delete(id [, { permanent = true }]) -> true, or false when there is no such
@@ -495,7 +519,7 @@ M.of = per_site(function(site)
         api.stats.trashed = api.stats.trashed + 1
         sample(id, "trashed", cur.title, nil)
       end
-      gone(cur)
+      gone(cur, permanent and "deleted" or "trashed")
       return true
     end)
   end
@@ -518,7 +542,7 @@ M.of = per_site(function(site)
       db:exec("DELETE FROM trash WHERE entry_id = ?", id)
       site.audit("entry.untrashed", "entry:" .. id, cur.title)
       cur.status = row.status
-      gone(cur)
+      gone(cur, "untrashed")
       return true
     end)
   end
@@ -542,7 +566,7 @@ M.of = per_site(function(site)
           preloaded[r.id] = nil
           local cur = reads.get(r.id)
           purge(r.id, cur)
-          gone(cur)
+          gone(cur, "deleted")
         end
         return #rows
       end)
