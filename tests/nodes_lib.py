@@ -3,7 +3,7 @@ edge_varnish_test.py on SQLite): nodes (`quire serve` in their own process group
 front of two of them (docs/varnish.vcl), the throw-away cluster of tests/pg_cluster.sh (started by
 tests/pg_py.sh, which runs the PostgreSQL ones; PG_DIR names it), HTTP, Admin API tokens, wrk's
 figures. A test calls cleanup(work) in a `finally` and then finish()."""
-import base64, hashlib, hmac, json, os, re, shutil, signal, subprocess, sys, time
+import base64, hashlib, hmac, json, os, re, select, shutil, signal, socket, struct, subprocess, sys, threading, time
 import urllib.error, urllib.request
 
 QUIRE, SRC = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
@@ -21,6 +21,101 @@ def check(what, ok, detail=""):
         failed += 1
         print(f"FAIL: {what} {str(detail)[:3000]}", file=sys.stderr, flush=True)
     return ok
+
+
+class DbProxy:
+    """TCP on 127.0.0.1 -> PostgreSQL's Unix socket (upstream), to make network faults. cut():
+    stop listening and reset every connection (a partition the nodes see at once); blackhole():
+    keep every connection, old and new, open and forward nothing (packets dropped, no answer);
+    heal() ends either: it listens again on the same port, and closes what the blackhole held (as
+    a router's state would be lost)."""
+
+    def __init__(self, upstream):
+        self.upstream, self.port, self.sock, self.conns, self.held = upstream, 0, None, [], []
+        self.lock, self.holes = threading.Lock(), threading.Event()
+        self.listen()
+
+    def listen(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        with self.lock:
+            self.port, self.sock = s.getsockname()[1], s
+        threading.Thread(target=self.accept, args=(s,), daemon=True).start()
+
+    def accept(self, s):
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            if self.holes.is_set():
+                with self.lock:
+                    self.held.append(c)  # accepted (the kernel did it), never answered
+                continue
+            u = socket.socket(socket.AF_UNIX)
+            try:
+                u.connect(self.upstream)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                if s is not self.sock:  # accepted just as the port was cut: it is cut too
+                    c.close()
+                    u.close()
+                    continue
+                self.conns.append((c, u))
+            threading.Thread(target=self.pump, args=(c, u), daemon=True).start()
+
+    def pump(self, c, u):
+        try:
+            while True:
+                r, _, _ = select.select([c, u], [], [], 0.05)
+                if self.holes.is_set():  # dropped on the floor: read nothing, send nothing, close nothing
+                    with self.lock:
+                        self.held += [c, u]
+                    return
+                for a in r:
+                    data = a.recv(65536)
+                    if not data:
+                        raise OSError("closed")
+                    (u if a is c else c).sendall(data)
+        except (OSError, ValueError):
+            for x in (c, u):
+                try:
+                    x.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() and stops listening
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            conns, self.conns, self.sock = self.conns, [], None
+        for c, u in conns:
+            try:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+                c.shutdown(socket.SHUT_RDWR)
+                u.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def blackhole(self):
+        self.holes.set()
+        time.sleep(0.2)  # every pump has seen it
+
+    def heal(self):
+        with self.lock:
+            held, self.held = self.held, []
+        for x in held:
+            x.close()
+        self.holes.clear()
+        if self.sock is None:
+            self.listen()
 
 
 def pg(fn):

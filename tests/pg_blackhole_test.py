@@ -19,7 +19,7 @@ Before all that, a read replica that never answers (a port whose connections the
 and nobody reads) holds no anonymous render: the primary renders while its connection is tried,
 without waiting, and it is logged as skipped once.
 usage: pg_py.sh pg_blackhole_test.py QUIRE_BINARY SOURCE_DIR"""
-import http.server as hs, json, os, re, select, shutil, socket, subprocess, sys, tempfile, threading, time
+import http.server as hs, json, os, re, shutil, socket, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodes_lib import PG_DIR, check, psql, new_db, quire, start_node, http, token, editor_key
 import nodes_lib as nl
@@ -27,66 +27,6 @@ import nodes_lib as nl
 work = tempfile.mkdtemp(prefix="quire-pg-blackhole-")
 site = os.path.join(work, "site")
 BOUND_MS = 1500
-
-
-class Proxy:
-    """TCP on 127.0.0.1 -> PostgreSQL's Unix socket; blackhole() stops forwarding both ways on
-    every connection, old and new, keeping them open; heal() forwards again (new connections
-    only: the ones held through the blackhole are closed, as a router's state would be lost)."""
-
-    def __init__(self, upstream):
-        self.upstream, self.holes, self.held, self.lock = upstream, threading.Event(), [], threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            if self.holes.is_set():
-                with self.lock:
-                    self.held.append(c)  # accepted (the kernel did it), never answered
-                continue
-            u = socket.socket(socket.AF_UNIX)
-            try:
-                u.connect(self.upstream)
-            except OSError:
-                c.close()
-                continue
-            threading.Thread(target=self.pump, args=(c, u), daemon=True).start()
-
-    def pump(self, c, u):
-        try:
-            while True:
-                r, _, _ = select.select([c, u], [], [], 0.05)
-                if self.holes.is_set():  # dropped on the floor: read nothing, send nothing, close nothing
-                    with self.lock:
-                        self.held += [c, u]
-                    return
-                for a in r:
-                    data = a.recv(65536)
-                    if not data:
-                        raise OSError("closed")
-                    (u if a is c else c).sendall(data)
-        except (OSError, ValueError):
-            for x in (c, u):
-                x.close()
-
-    def blackhole(self):
-        self.holes.set()
-        time.sleep(0.2)  # every pump has seen it
-
-    def heal(self):
-        with self.lock:
-            held, self.held = self.held, []
-        for x in held:
-            x.close()
-        self.holes.clear()
 
 
 class Purges(hs.BaseHTTPRequestHandler):
@@ -160,7 +100,7 @@ def unavailable(st, h, body, api):
 
 try:
     new_db("blackhole")
-    proxy = Proxy(os.path.join(PG_DIR, ".s.PGSQL.5432"))
+    proxy = nl.DbProxy(os.path.join(PG_DIR, ".s.PGSQL.5432"))
     url = f"postgresql://quire@127.0.0.1:{proxy.port}/blackhole"
     quire("init", "--demo", "--database", url, site)
     dead = socket.socket()  # a standby host that has gone silent: connections complete, nothing answers

@@ -14,7 +14,7 @@ PostgreSQL through a small TCP proxy in this test, so the network between them c
 - every write answered 2xx is in the database, with its title.
 wrk's figures (requests, non-2xx, socket errors) are printed for each run.
 usage: pg_py.sh pg_faults_test.py QUIRE_BINARY SOURCE_DIR"""
-import json, os, re, select, signal, socket, struct, subprocess, sys, tempfile, threading, time
+import json, os, re, signal, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nodes_lib import PG_DIR, check, psql, new_db, quire, start_node, stop, http, token, editor_key, wrk_figures, Varnish
 import nodes_lib as nl
@@ -22,81 +22,6 @@ import nodes_lib as nl
 nl.require("varnishd", "varnishadm", "wrk")
 work = tempfile.mkdtemp(prefix="quire-pg-faults-")
 site = os.path.join(work, "site")
-
-
-class Proxy:
-    """TCP on 127.0.0.1 -> PostgreSQL's Unix socket. cut(): stop listening and reset every
-    connection (the port rejected); heal(): listen again on the same port."""
-
-    def __init__(self, upstream):
-        self.upstream, self.port, self.conns, self.lock = upstream, 0, [], threading.Lock()
-        self.listen()
-
-    def listen(self):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
-        s.listen(64)
-        with self.lock:
-            self.port, self.sock = s.getsockname()[1], s
-        threading.Thread(target=self.accept, args=(s,), daemon=True).start()
-
-    def accept(self, s):
-        while True:
-            try:
-                c, _ = s.accept()
-            except OSError:
-                return
-            u = socket.socket(socket.AF_UNIX)
-            try:
-                u.connect(self.upstream)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                if s is not self.sock:  # accepted just as the port was cut: it is cut too
-                    c.close()
-                    u.close()
-                    continue
-                self.conns.append((c, u))
-            threading.Thread(target=self.pump, args=(c, u), daemon=True).start()
-
-    def pump(self, c, u):
-        try:
-            while True:
-                r, _, _ = select.select([c, u], [], [])
-                for a in r:
-                    data = a.recv(65536)
-                    if not data:
-                        raise OSError("closed")
-                    (u if a is c else c).sendall(data)
-        except (OSError, ValueError):
-            pass
-        finally:
-            for x in (c, u):
-                try:
-                    x.close()
-                except OSError:
-                    pass
-
-    def cut(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() and stops listening
-        except OSError:
-            pass
-        self.sock.close()
-        with self.lock:
-            conns, self.conns, self.sock = self.conns, [], None
-        for c, u in conns:
-            try:
-                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
-                c.shutdown(socket.SHUT_RDWR)
-                u.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def heal(self):
-        self.listen()
 
 
 class Writer(threading.Thread):
@@ -220,7 +145,7 @@ try:
     quire("init", "--demo", site)
     quire("jobs", "run", site=site)
     quire("store", "copy", "--to", url_unix, site=site)
-    proxy = Proxy(os.path.join(PG_DIR, ".s.PGSQL.5432"))
+    proxy = nl.DbProxy(os.path.join(PG_DIR, ".s.PGSQL.5432"))
     # Varnish first (a placeholder VCL) to learn its port; the nodes name it as their purger.
     varnish = Varnish(work)
     edge = varnish.edge
