@@ -26,8 +26,7 @@ end
 -- limits = {...}. The folder is removed when the test run ends.
 function M.site(opts)
   if type(opts) ~= "table" then opts = { name = opts } end
-  local dir = assert(core.mkdtemp("quire-test"))
-  made[#made + 1] = dir
+  local dir = M.temp_dir("quire-test")
   local site_dir = dir .. "/site"
   assert(quire_mod.init(site_dir, opts.name or "Test Site"))
   local cwd_plugins = (os.getenv("PWD") or ".") .. "/plugins"
@@ -94,6 +93,24 @@ function M.site(opts)
     return { status = status, stdout = stdout, stderr = stderr }
   end
   return quire, site_dir
+end
+
+-- A new temporary folder (its name starts with prefix), removed when the test run ends.
+function M.temp_dir(prefix)
+  local dir = assert(core.mkdtemp(prefix or "quire-test"))
+  made[#made + 1] = dir
+  return dir
+end
+
+-- A site.lua of these lines, loaded and checked (quire.config.load) in a new temporary folder,
+-- removed when the test run ends: the config, or nil and the error; the folder third.
+function M.config_with(lines)
+  local dir = M.temp_dir("quire-config")
+  local f = assert(io.open(dir .. "/site.lua", "w"))
+  f:write(lines)
+  f:close()
+  local cfg, err = require("quire.config").load(dir)
+  return cfg, err, dir
 end
 
 -- The path of the running quire binary (for q:command).

@@ -1,16 +1,9 @@
 -- site.lua's read_replicas: a list of PostgreSQL URLs, refused with the entry named when wrong.
 -- (What reads where is shown against a real standby: tests/pg_replica_test.sh.)
-local config = require "quire.config"
-local core = require "quire.core"
+local testing = require "quire.testing"
 
 describe("site.lua read_replicas", function()
-  local function site_with(lines)
-    local dir = assert(core.mkdtemp("quire-replicas"))
-    local f = assert(io.open(dir .. "/site.lua", "w"))
-    f:write(lines)
-    f:close()
-    return config.load(dir)
-  end
+  local site_with = testing.config_with
   local PG = 'database = "postgresql://quire@db1/news"\n'
 
   it("takes standbys of a PostgreSQL database, and a lag bound", function()

@@ -2,7 +2,6 @@
 -- midnight), site.lua's timezone/language checks, and the documented quire.time API.
 local testing = require "quire.testing"
 local time = require "quire.time"
-local config = require "quire.config"
 
 describe("quire.time zones", function()
   it("converts UTC to local time across the DST changes", function()
@@ -73,13 +72,7 @@ describe("quire.time zones", function()
 end)
 
 describe("site.lua timezone and language", function()
-  local function site_with(lines)
-    local dir = assert(require("quire.core").mkdtemp("quire-tz"))
-    local f = assert(io.open(dir .. "/site.lua", "w"))
-    f:write(lines)
-    f:close()
-    return config.load(dir)
-  end
+  local site_with = testing.config_with
 
   it("accepts an IANA zone and a language tag", function()
     local cfg = assert(site_with('timezone = "Europe/Oslo"\nlanguage = "nb"\n'))

@@ -1,14 +1,13 @@
 -- Error pages: browsers get the site's layout with a helpful message; other clients plain text;
 -- a 500 never shows what went wrong.
 local testing = require "quire.testing"
-local core = require "quire.core"
 local find = testing.find
 
 local HTML = { headers = { accept = "text/html,application/xhtml+xml,*/*;q=0.8" } }
 
 -- A folder with a plugin whose routes fail, to see the 500 page.
 local function boom_plugins()
-  local dir = assert(core.mkdtemp("quire-boom"))
+  local dir = testing.temp_dir("quire-boom")
   os.execute(("mkdir -p %q"):format(dir .. "/boom"))
   local f = assert(io.open(dir .. "/boom/plugin.lua", "w"))
   f:write([[return quire.plugin { name = "boom", version = "1.0", setup = function(site)
