@@ -127,9 +127,10 @@ local function list_items(fields)
   end
   return set
 end
-local function add_difference(a, b, out, tag)
-  for k in pairs(a) do if not b[k] then out[tag(k)] = true end end
-  for k in pairs(b) do if not a[k] then out[tag(k)] = true end end
+-- Adds to out the tag of every key in a or b but not in both (with all, of every key in either).
+local function add_difference(a, b, out, tag, all)
+  for k in pairs(a) do if all or not b[k] then out[tag(k)] = true end end
+  for k in pairs(b) do if all or not a[k] then out[tag(k)] = true end end
 end
 
 -- changed(db, old, new, out): adds to the set out the related-list tags a write to an entry can
@@ -157,13 +158,7 @@ function M.changed(db, old, new, out)
   local all = (was or is) and (was ~= is or old.published_at ~= new.published_at)
   local ot, nt = old and text_of(old, of) or {}, new and text_of(new, nf) or {}
   if all or ot[1] ~= nt[1] or ot[2] ~= nt[2] or ot[3] ~= nt[3] then
-    local a, b = old and term_set(db, ot) or {}, new and term_set(db, nt) or {}
-    if all then
-      for k in pairs(a) do out[word_tag(k)] = true end
-      for k in pairs(b) do out[word_tag(k)] = true end
-    else
-      add_difference(a, b, out, word_tag)
-    end
+    add_difference(old and term_set(db, ot) or {}, new and term_set(db, nt) or {}, out, word_tag, all)
   end
   if not (was or is) then return out end
   if was ~= is then
@@ -181,13 +176,7 @@ function M.changed(db, old, new, out)
       for _, t in ipairs(store_sql.text_terms(db, { table.concat(words, " ") })) do out[word_tag(t)] = true end
     end
   end
-  local a, b = list_items(of), list_items(nf)
-  if all then
-    for k in pairs(a) do out[keyword_tag(k)] = true end
-    for k in pairs(b) do out[keyword_tag(k)] = true end
-  else
-    add_difference(a, b, out, keyword_tag)
-  end
+  add_difference(list_items(of), list_items(nf), out, keyword_tag, all)
   return out
 end
 
