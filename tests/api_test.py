@@ -131,16 +131,7 @@ def admin(method, path, template, body=None, key=None, headers=None, tok=None):
     return http(method, "/api/admin/v1" + path, body=body, headers=h, template="/api/admin/v1" + template)
 
 
-def after_write(fn, ok, seconds=2.0):
-    """fn() until ok(its result): at once on SQLite, whose workers see every commit before their
-    next answer; on PostgreSQL another worker hears of a write by NOTIFY, so its page cache may
-    answer as before the write for the notification's delay (README), so for up to seconds."""
-    deadline = time.monotonic() + (seconds if getattr(harness, "PG_URL", None) else 0)
-    while True:
-        r = fn()
-        if ok(r) or time.monotonic() >= deadline:
-            return r
-        time.sleep(0.01)
+after_write = harness.after_write  # (tests/harness.py)
 
 
 def published_ids(where="", args=()):

@@ -272,6 +272,19 @@ def db(site):
     return sqlite3.connect(where)
 
 
+def after_write(fn, ok, seconds=2.0):
+    """fn() until ok(its result), returning the last result: once on SQLite, whose workers see
+    every commit before their next answer; on PostgreSQL a server hears of another process's
+    write by NOTIFY, so its page caches may answer as before the write for the notification's
+    delay (README), so again every 10 ms for up to seconds."""
+    deadline = time.monotonic() + (seconds if PG_URL else 0)
+    while True:
+        r = fn()
+        if ok(r) or time.monotonic() >= deadline:
+            return r
+        time.sleep(0.01)
+
+
 def _cleanup():
     for p in procs:
         _stop(p)

@@ -4,10 +4,10 @@
 # the per-worker output bound, 2,000 slow connections beside a normal client, distinct validators
 # for gzip and identity static files, and wrk with 200 connections for 20 s. The raw-socket parts
 # are in hostile_http.py. Asserts behaviour, not timings (the machine is shared).
-# usage: hostile_http_test.sh QUIRE_BINARY TESTS_DIR
+# usage: hostile_http_test.sh QUIRE_BINARY [TESTS_DIR]
 set -u
 QUIRE=$1
-TESTS=$2
+TESTS=$(dirname "$(realpath "$0")")
 work=$(mktemp -d /tmp/quire-hostile-XXXXXX)
 master="" workers=""
 stop() {
@@ -43,6 +43,7 @@ plugins = { "serverfix" }
 plugin_path = { "$TESTS/fixtures/plugins" }
 access_log = "off"
 limits = { $1 }
+$db_line
 LUA
   : > "$work/serve.log"
   "$QUIRE" serve --site "$work/site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
@@ -56,6 +57,8 @@ LUA
 }
 
 "$QUIRE" init "$work/site" >/dev/null
+# The store quire init made (a PostgreSQL database under tests/pg_http_test.sh), kept by start.
+db_line=$(site_url "$work/site"); [ -z "$db_line" ] || db_line="database = \"$db_line\""
 mkdir -p "$work/site/public"
 python3 -c 'import random; random.seed(7); print("\n".join("line %d %s" % (i, " ".join(random.choice(["alpha","beta","gamma","delta"]) for _ in range(12))) for i in range(140)))' > "$work/site/public/page.txt"
 head -c 65536 /dev/urandom > "$work/site/public/blob.bin"
