@@ -16,7 +16,8 @@ export QUIRE_TEST_PG_URL=$QUIRE_PG_URL PG_BIN QUIRE_REAL=$QUIRE
 # PASSING must pass; TODO still fail on PostgreSQL and run only with QUIRE_PG_ALL_TESTS=1 (or
 # when named on the command line), for their output.
 # (The command-line tests, cli_test.sh, integrity_test.sh and hostile_test.sh, run so as ctest's
-# pg_cli: named on its command line, beside this list rather than after it.)
+# pg_cli, and more HTTP tests as pg_http2 and pg_http3: named on their command lines, beside this
+# list rather than after it, so that no one ctest runs for too long.)
 PASSING="auth_test.py upload_test.py media_test.py search_relevance_test.py site_test.sh front_test.sh api_test.py locale_test.py export_test.py"
 TODO=""
 TESTS=("$@")

@@ -44,6 +44,12 @@ function M.attach() end
 -- so no query syntax comes from the reader. terms: one match per word.
 function M.fts_match(words, prefix)
   if #words == 0 then return "", {} end
+  if prefix then
+    -- A hyphenated word is indexed whole and as its parts ('tidal-barrage', 'tidal', 'barrag'):
+    -- the one being typed ("tidal-barr") matches by its parts, next to each other.
+    words = table.move(words, 1, #words, 1, {})
+    words[#words] = words[#words]:gsub("(%w)%-+(%w)", "%1 %2")
+  end
   local terms = {}
   for i = 1, #words do terms[i] = ((prefix and i == #words) and "p" or "w") .. array_of_text({ words[i] }) end
   return (prefix and "p" or "w") .. array_of_text(words), terms

@@ -73,10 +73,16 @@ end
 -- On PostgreSQL the plan is the server's own and weighs the table sizes, so the check is what a
 -- statement did: EXPLAIN ANALYZE counts the rows each scan read (those it returned and those its
 -- filter dropped, over all its loops); a scan reading more than `most` rows (default 1,000 of
--- the 20,000 stories) reads a share of the archive.
+-- the 8,000 stories) reads a share of the archive. Sequential scans are priced out meanwhile: on
+-- an archive this small the planner rightly reads a table whole rather than walk an index for a
+-- few hundred ids, which it would not do on a large one; a statement no index serves still
+-- scans the table.
 local function unbounded_pg(q, st, most)
   local bad = {}
-  local plan = saved_rows(q._db, "EXPLAIN (ANALYZE, FORMAT JSON) " .. st.sql, table.unpack(st.params, 1, st.params.n))
+  q._db:exec("SET enable_seqscan = off")
+  local ok, plan = pcall(saved_rows, q._db, "EXPLAIN (ANALYZE, FORMAT JSON) " .. st.sql, table.unpack(st.params, 1, st.params.n))
+  q._db:exec("RESET enable_seqscan")
+  assert(ok, plan)
   local function walk(node)
     local on = node["Relation Name"] or node["Index Name"]
     if on then
@@ -92,7 +98,10 @@ end
 
 -- The search index's own statements (FTS5 MATCH, PostgreSQL's tsquery on entries_search), which
 -- read a word's list by design (their callers bound how far).
-local function search_index(sql) return sql:match("entries_fts MATCH") or sql:match("quire_match%(") end
+local function search_index(sql)
+  return sql:match("entries_fts MATCH") or sql:match("quire_match%(") or sql:match("entries_search[%w ]* ON s%.doc @@")
+    or sql:match("FROM entries_search WHERE doc @@")
+end
 
 local function assert_bounded(q, label, fn, allow, most)
   local sts = statements(q, fn)
@@ -107,15 +116,18 @@ local function assert_bounded(q, label, fn, allow, most)
   return sts
 end
 
-describe("an archive of 20,000 stories", function()
-  local q
+describe("an archive of thousands of stories", function()
+  local q, N
   local TAGS = { "Politics", "Economy", "Climate", "Sport", "Health", "Transport", "Housing", "Education" }
-  local N = 20000
   setup(function()
     q = testing.site { name = "The Archive", plugins = PLUGINS, plugin_path = { root .. "/plugins" },
       settings = { theme = { sections = demo.SECTIONS } } }
+    -- 20,000 stories on SQLite; on PostgreSQL (tests/pg_test.sh), whose saves each take a round
+    -- trip or more, 8,000: still eight times what a page may read (assert_bounded's bound of 1,000
+    -- rows) and what search ranks exactly (1,000 matches), so the same checks hold.
+    N = q.store.kind() == "postgresql" and 8000 or 20000
     demo.seed(q)
-    for b = 1, N, 2000 do
+    for b = 1, N, 2000 do -- (N a multiple of 2,000)
       q.store.transaction(function()
         for i = b, b + 1999 do
           q.content.create { type = "article", status = "published", section = "Metro", author = "maren",
@@ -169,10 +181,12 @@ describe("an archive of 20,000 stories", function()
     local sts = statements(q, function() q.content.related(old.id) end)
     local probed = false
     for _, st in ipairs(sts) do
-      local matches, counts = st.sql:match("sum%(m%.w%)"), st.sql:match("count%(%*%) FROM %(SELECT 1 FROM entries_fts")
+      -- (SQLite: FTS5 MATCH '"council"'; PostgreSQL: plainto_tsquery('council') on entries_search)
+      local matches = st.sql:match("sum%([mq]%.w%)")
+      local counts = st.sql:match("count%(%*%) FROM %(SELECT 1 FROM entries_fts") or st.sql:match("count%(%*%) FROM %(SELECT 1 FROM entries_search")
       for i = 1, st.params.n do
         if matches then assert.is_nil(tostring(st.params[i]):find("council", 1, true)) end
-        if counts and st.params[i] == '"council"' then probed = true end
+        if counts and (st.params[i] == '"council"' or st.params[i] == "council") then probed = true end
       end
     end
     assert.is_true(probed)
@@ -190,22 +204,26 @@ describe("an archive of 20,000 stories", function()
     assert_bounded(q, "/search", function() get("/search?q=council&page=3") end, search_index)
     assert.matches("About %d+,%d+ results", get("/search?q=council"))
     -- A rarer word is ranked whole, by bm25, with its exact count.
-    local few, exact = q.content.search("19999", { status = "published" })
+    local few, exact = q.content.search(tostring(N - 1), { status = "published" })
     assert.is_false(exact.estimated)
     assert.equal(1, exact.total)
-    assert.equal("The council plan, part 19999", few[1].title)
+    assert.equal("The council plan, part " .. (N - 1), few[1].title)
   end)
 
   it("lists every published entry exactly once in the sitemaps, by blocks of 10,000 ids", function()
     -- An entry far along the ids (as after years of deleted drafts): blocks 1 to 3 (ids up to
-    -- about 20,050) and 13 hold entries, blocks 4 to 12 none.
+    -- about 20,050; 1 on PostgreSQL's smaller archive) and 13 hold entries, blocks between none.
+    local last = math.ceil(q.store.query("SELECT max(id) AS m FROM entries")[1].m / 10000)
     q._db:exec("INSERT INTO entries (id, type, slug, status, title, created_at, updated_at, published_at)"
       .. " VALUES (120000, 'article', 'far-along', 'published', 'Far along', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z', '2026-01-01T00:00:00Z')")
     local base = q.site.base_url:gsub("/+$", "")
     local files = {}
     for loc in get("/sitemap.xml"):gmatch("<sitemap><loc>(.-)</loc></sitemap>") do files[#files + 1] = loc:sub(#base + 1) end
-    assert.same({ "/sitemap-pages.xml", "/sitemap-news.xml", "/sitemap.xml?part=1", "/sitemap.xml?part=2",
-      "/sitemap.xml?part=3", "/sitemap.xml?part=13" }, files)
+    local want = { "/sitemap-pages.xml", "/sitemap-news.xml" }
+    for i = 1, last do want[#want + 1] = "/sitemap.xml?part=" .. i end
+    want[#want + 1] = "/sitemap.xml?part=13"
+    assert.equal(N == 20000 and 3 or 1, last)
+    assert.same(want, files)
     local seen, n = {}, 0
     for i = 3, #files do
       local body
@@ -227,7 +245,7 @@ describe("an archive of 20,000 stories", function()
       after = page[#page] and page[#page].id
     until #page < 5000
     assert.equal(published, n)
-    assert.equal(404, q:request("GET", "/sitemap.xml?part=4").status)
+    assert.equal(404, q:request("GET", "/sitemap.xml?part=" .. (last + 1)).status)
     q._db:exec("DELETE FROM entries WHERE id = 120000")
   end)
 
@@ -283,7 +301,7 @@ describe("an archive of 20,000 stories", function()
       after = page[#page] and page[#page].id
     until #page < 1000
     assert.equal(q.content.count { status = "published" }, seen)
-    assert.is_true(pages >= 20)
+    assert.is_true(pages >= N // 1000)
   end)
 end)
 
@@ -422,6 +440,9 @@ describe("bounded related posts on the demo corpus", function()
   it("give the same top results, with the same scores, as scoring every candidate", function()
     local q = testing.site { name = "The Mereland Courier", plugins = PLUGINS, plugin_path = { root .. "/plugins" },
       settings = { theme = { sections = demo.SECTIONS } } }
+    -- SQLite only: the full scoring above is written in SQLite's SQL (json_each, json_extract).
+    -- On PostgreSQL tests/pg_test.sh compares every demo entry's related posts with SQLite's.
+    if q.store.kind() ~= "sqlite" then return end
     demo.seed(q)
     local o = { weights = { keywords = 100, tags = 80, date = 10, text = 40 }, threshold = 80, rarity = 0.5,
       date_window = 365 * 86400, limit = 5 }

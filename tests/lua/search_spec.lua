@@ -1,65 +1,167 @@
--- The search core (lua/quire/search.lua): the query language (phrases, prefixes, bounds), the
--- standfirst kept in the index by every kind of save, the ranking's knobs, and the index's
--- tokenizer following the site's language (stemming for English only).
+-- The search core (lua/quire/content/search.lua) on either store (tests/pg_test.sh runs this on
+-- PostgreSQL too): the query language as a reader meets it (words all required, quoted phrases,
+-- a prefix being typed, no operators, the limits and what they say), ranking, escaped snippets,
+-- the standfirst kept in the index by every kind of save, the ranking's knobs, and the index
+-- following the site's language (stemming for English only). The match text each store is
+-- given is pinned per store at the end.
 local testing = require "quire.testing"
 local search = require "quire.content.search"
 
+-- The error quire.content.search raised for text, or nil.
+local function refusal(q, text, opts)
+  local ok, err = pcall(q.content.search, text, opts)
+  if ok then return nil end
+  return err
+end
+
+local function ids(hits)
+  local out = {}
+  for i, h in ipairs(hits) do out[i] = h.id end
+  table.sort(out)
+  return out
+end
+
 describe("quire.search", function()
-  it("reads words, quoted phrases and a prefix being typed", function()
-    assert.equal('"tidal" "barrage"', (search.query("tidal barrage")))
-    assert.equal('"tidal barrage" "plan"', (search.query('"tidal  barrage" plan')))
-    assert.equal('"tidal barrage"', (search.query('"tidal barrage')))   -- an unclosed quote runs to the end
-    assert.equal('"o\'brien"', (search.query("o'brien")))
-    assert.equal('"harbour" "OR" "NEAR"', (search.query("harbour OR * NEAR")))
-    assert.equal('"tidal" "barr"*', (search.query("tidal barr", true)))
-    assert.equal('"tidal" "barr"', (search.query("tidal barr ", true)))  -- a finished word
-    assert.equal('"storm su"*', (search.query('"storm su', true)))
-    assert.equal('"b"', (search.query("b", true)))                      -- too short to be a prefix
-    assert.equal("", (search.query('"" *** ---')))
-    local v, err = search.query(("word "):rep(17))
-    assert.is_nil(v)
-    assert.matches("more than 16 words", err)
-    v, err = search.query(("x"):rep(257))
-    assert.is_nil(v)
-    assert.matches("the limit is 256", err)
-    v, err = search.query("a\1b")
-    assert.is_nil(v)
-    assert.matches("control character", err)
+  local q, tidal, wave, fish, cafe
+  setup(function()
+    q = testing.site { plugins = { "theme", "article" } }
+    tidal = q.content.create { type = "article", title = "Tidal barrage approved", status = "published",
+      body = "The council approved the barrage on Tuesday." }
+    wave = q.content.create { type = "article", title = "Barrage of questions", status = "published",
+      body = "A tidal wave of questions met the mayor." }
+    fish = q.content.create { type = "article", title = "Harbour market", status = "published",
+      body = "Fish or chips near the harbour, and a story or two." }
+    cafe = q.content.create { type = "article", title = "Café reopens", status = "published",
+      body = "O'Brien's café on the quay reopened." }
+  end)
+
+  it("requires every word, anywhere, in any case", function()
+    assert.same({ tidal, wave }, ids(q.content.search("tidal barrage")))
+    assert.same({ tidal, wave }, ids(q.content.search("BARRAGE, Tidal!")))
+    assert.same({}, ids(q.content.search("tidal harbour")))
+  end)
+
+  it("matches a quoted phrase as its words next to each other, an unclosed quote to the end", function()
+    assert.same({ tidal }, ids(q.content.search('"tidal barrage"')))
+    assert.same({ tidal }, ids(q.content.search('"tidal   barrage')))
+    assert.same({ wave }, ids(q.content.search('"tidal wave" questions')))
+    assert.same({}, ids(q.content.search('"barrage tidal"')))
+  end)
+
+  it("matches the last word as a prefix only while it is being typed", function()
+    assert.same({ tidal, wave }, ids(q.content.search("tidal barr", { prefix = true })))
+    assert.same({}, ids(q.content.search("tidal barr"))) -- (no prefix asked for)
+    assert.same({}, ids(q.content.search("tidal barr ", { prefix = true }))) -- a finished word
+    assert.same({ tidal }, ids(q.content.search('"tidal barr', { prefix = true })))
+    assert.same({}, ids(q.content.search("tidal b", { prefix = true }))) -- too short to be a prefix
+    assert.equal(tidal, q.content.suggest("tidal ba")[1].id)
+    -- A hyphenated word as it is typed: its parts, next to each other.
+    local dam = q.content.create { type = "article", title = "Storm-surge barrier", status = "published", body = "x" }
+    assert.same({ dam }, ids(q.content.search("storm-su", { prefix = true })))
+    assert.same({ dam }, ids(q.content.search("storm-surge barr", { prefix = true })))
+    assert.same({ dam }, ids(q.content.search("storm-surge")))
+    assert.same({}, ids(q.content.search("surge-storm")))
+    q.content.delete(dam)
+  end)
+
+  it("has no operators: OR, NEAR, -, * and parentheses are words or nothing", function()
+    assert.same({ fish }, ids(q.content.search("harbour OR")))            -- the word "or"
+    assert.same({ fish }, ids(q.content.search("harbour -story")))        -- "-story" is the word story
+    assert.same({}, ids(q.content.search("harbour -tuesday")))            -- no negation: tuesday is required
+    assert.same({ fish }, ids(q.content.search("(harbour) * fish NEAR")))
+    assert.same({}, ids(q.content.search("harbour NOT")))                 -- the word "not", absent
+    assert.same({ cafe }, ids(q.content.search("o'brien's")))
+  end)
+
+  it("folds case and accents", function()
+    assert.same({ cafe }, ids(q.content.search("cafe")))
+    assert.same({ cafe }, ids(q.content.search("CAFÉ")))
+  end)
+
+  it("answers no words and no matches with nothing, and says what is wrong with a bad query", function()
+    local hits, info = q.content.search("zzzzqx")
+    assert.same({}, hits)
+    assert.same({ total = 0, estimated = false }, info)
+    hits, info = q.content.search('"" *** ---')
+    assert.same({}, hits)
+    assert.equal(0, info.total)
+    for text, says in pairs {
+      [("word "):rep(17)] = "more than 16 words",
+      [("x"):rep(257)] = "is 257 characters long, the limit is 256",
+      ["a\1b"] = "contains the control character U%+0001",
+      ["caf\233"] = "is not valid UTF%-8",
+    } do
+      local err = refusal(q, text)
+      assert.is_not_nil(err, text)
+      assert.equal("invalid", err.kind)
+      assert.equal("text", err.errors[1].field)
+      assert.matches(says, err.errors[1].message)
+    end
+    assert.same({}, q.content.suggest(("word "):rep(17))) -- search-as-you-type: no suggestions, no error
+  end)
+
+  it("ranks a title match above a mention in the body", function()
+    local hits = q.content.search("barrage")
+    assert.equal(2, #hits)
+    assert.is_true(hits[1].id == tidal or hits[1].id == wave) -- both have it in the title
+    local mention = q.content.create { type = "article", title = "Council notes", status = "published",
+      body = "Questions, questions: the mayor took questions all day." }
+    hits = q.content.search("questions")
+    assert.equal(wave, hits[1].id)
+    assert.equal(mention, hits[2].id)
+    assert.is_true(hits[1].score > hits[2].score)
+    q.content.delete(mention)
+  end)
+
+  it("quotes the body in snippets, escaped, the matches marked", function()
+    local id = q.content.create { type = "article", title = "Markup", status = "published",
+      body = 'Type <b>bold</b> & "quoted" words near the zqxmark flats <script>x</script>.' }
+    local hit = q.content.search("zqxmark")[1]
+    assert.equal(id, hit.id)
+    assert.matches("<mark>zqxmark</mark>", hit.snippet, 1, true)
+    assert.matches("bold&lt;/b&gt; &amp; &quot;quoted&quot; words", hit.snippet, 1, true)
+    assert.is_nil(hit.snippet:find("<b>", 1, true))
+    assert.is_nil(hit.snippet:find("<script", 1, true))
+    -- A title match quotes the body's opening.
+    hit = q.content.search("markup")[1]
+    assert.equal(id, hit.id)
+    assert.matches("^Type &lt;b&gt;bold", hit.snippet)
+    q.content.delete(id)
   end)
 
   it("keeps the standfirst in the index through saves, batches and deletes", function()
-    local q = testing.site { plugins = { "theme", "article" } }
-    local id = q.content.create { type = "article", title = "Quay", status = "published", fields = { standfirst = "Gulls everywhere." }, body = "Text." }
-    assert.equal(id, q.content.search("gulls")[1].id)
-    q.content.update(id, { fields = { standfirst = "Terns everywhere." } })
-    assert.equal(0, #q.content.search("gulls"))
-    assert.equal(id, q.content.search("terns")[1].id)
-    local ids = {}
-    q.store.transaction(function()
-      for i = 1, 3 do ids[i] = q.content.create { type = "article", title = "Batch " .. i, status = "published", fields = { standfirst = "Puffins " .. i }, body = "x" } end
-      q.content.update(ids[2], { fields = { standfirst = "Herons" } })
+    local s = testing.site { plugins = { "theme", "article" } }
+    local id = s.content.create { type = "article", title = "Quay", status = "published", fields = { standfirst = "Gulls everywhere." }, body = "Text." }
+    assert.equal(id, s.content.search("gulls")[1].id)
+    s.content.update(id, { fields = { standfirst = "Terns everywhere." } })
+    assert.equal(0, #s.content.search("gulls"))
+    assert.equal(id, s.content.search("terns")[1].id)
+    local made = {}
+    s.store.transaction(function()
+      for i = 1, 3 do made[i] = s.content.create { type = "article", title = "Batch " .. i, status = "published", fields = { standfirst = "Puffins " .. i }, body = "x" } end
+      s.content.update(made[2], { fields = { standfirst = "Herons" } })
     end)
-    assert.equal(2, #q.content.search("puffins"))
-    assert.equal(ids[2], q.content.search("herons")[1].id)
-    q.content.delete(ids[1])
-    assert.equal(1, #q.content.search("puffins", { status = "published" }))
-    assert.same({}, q.store.check())
+    assert.equal(2, #s.content.search("puffins"))
+    assert.equal(made[2], s.content.search("herons")[1].id)
+    s.content.delete(made[1])
+    assert.equal(1, #s.content.search("puffins", { status = "published" }))
+    assert.same({}, s.store.check())
   end)
 
   it("ranks by the weights and recency a caller gives, and checks them", function()
-    local q = testing.site { plugins = { "theme", "article" } }
-    local old = q.content.create { type = "article", title = "Kelp harvest", status = "published", published_at = "2020-01-01", body = "x" }
-    local new = q.content.create { type = "article", title = "Harbour news", status = "published", published_at = os.date("!%Y-%m-%d"),
+    local s = testing.site { plugins = { "theme", "article" } }
+    local old = s.content.create { type = "article", title = "Kelp harvest", status = "published", published_at = "2020-01-01", body = "x" }
+    local new = s.content.create { type = "article", title = "Harbour news", status = "published", published_at = os.date("!%Y-%m-%d"),
       fields = { standfirst = "The kelp harvest was good." }, body = "x" }
-    assert.equal(old, q.content.search("kelp")[1].id) -- the title outweighs the standfirst...
-    assert.equal(new, q.content.search("kelp", { recency = { boost = 10, half_life_days = 30 } })[1].id) -- ...unless news counts for a lot
-    assert.equal(new, q.content.search("kelp", { weights = { title = 1, standfirst = 5 } })[1].id)
-    assert.has_error(function() q.content.search("kelp", { weights = { title = -1 } }) end, "search: weights.title must be a number from 0 to 1000")
-    assert.has_error(function() q.content.search("kelp", { recency = { half_life_days = 0 } }) end)
-    local hits = q.content.suggest("kel")
+    assert.equal(old, s.content.search("kelp")[1].id) -- the title outweighs the standfirst...
+    assert.equal(new, s.content.search("kelp", { recency = { boost = 10, half_life_days = 30 } })[1].id) -- ...unless news counts for a lot
+    assert.equal(new, s.content.search("kelp", { weights = { title = 1, standfirst = 5 } })[1].id)
+    assert.has_error(function() s.content.search("kelp", { weights = { title = -1 } }) end, "search: weights.title must be a number from 0 to 1000")
+    assert.has_error(function() s.content.search("kelp", { recency = { half_life_days = 0 } }) end)
+    local hits = s.content.suggest("kel")
     assert.equal(old, hits[1].id)
     assert.is_nil(hits[1].snippet)
-    assert.same({}, q.content.suggest('"""'))
+    assert.same({}, s.content.suggest('"""'))
   end)
 
   it("stems English and indexes other languages' words as written", function()
@@ -70,7 +172,44 @@ describe("quire.search", function()
     nb.content.create { type = "article", title = "Oyster beds return", status = "published", body = "x" }
     assert.equal(0, #nb.content.search("oysters")) -- no English endings taken off Norwegian words
     assert.equal(1, #nb.content.search("oyster"))
-    assert.equal("unicode61 remove_diacritics 2", search.tokenizer("nb"))
-    assert.equal("porter unicode61 remove_diacritics 2", search.tokenizer("en-GB"))
+    if nb.store.kind() == "sqlite" then -- FTS5 tokenizers
+      assert.equal("unicode61 remove_diacritics 2", search.tokenizer("nb"))
+      assert.equal("porter unicode61 remove_diacritics 2", search.tokenizer("en-GB"))
+    else -- PostgreSQL text search configurations (db/pg/0016)
+      assert.equal("quire", search.tokenizer("nb"))
+      assert.equal("quire_english", search.tokenizer("en-GB"))
+    end
+  end)
+
+  -- What each store is handed: reader text never becomes query syntax of its own.
+  it("gives the store a match of plain words and phrases", function()
+    local v, err = search.query(("word "):rep(17))
+    assert.is_nil(v)
+    assert.matches("more than 16 words", err)
+    assert.equal("", (search.query('"" *** ---')))
+    if q.store.kind() == "sqlite" then -- FTS5 MATCH text: each word a quoted string
+      assert.equal('"tidal" "barrage"', (search.query("tidal barrage")))
+      assert.equal('"tidal barrage" "plan"', (search.query('"tidal  barrage" plan')))
+      assert.equal('"tidal barrage"', (search.query('"tidal barrage')))
+      assert.equal('"o\'brien"', (search.query("o'brien")))
+      assert.equal('"harbour" "OR" "NEAR"', (search.query("harbour OR * NEAR")))
+      assert.equal('"tidal" "barr"*', (search.query("tidal barr", true)))
+      assert.equal('"tidal" "barr"', (search.query("tidal barr ", true)))
+      assert.equal('"storm su"*', (search.query('"storm su', true)))
+      assert.equal('"b"', (search.query("b", true)))
+    else -- the tsquery quire_match() makes on the server of the words, each phrase of its tokens
+      local function tsquery(text, prefix)
+        return q.store.query("SELECT quire_match(?)::text AS t", (search.query(text, prefix)))[1].t
+      end
+      assert.equal("'tidal' & 'barrag'", tsquery("tidal barrage"))
+      assert.equal("'tidal' <-> 'barrag' & 'plan'", tsquery('"tidal  barrage" plan'))
+      assert.equal("'tidal' <-> 'barrag'", tsquery('"tidal barrage'))
+      assert.equal("'o' <-> 'brien'", tsquery("o'brien"))
+      assert.equal("'harbour' & 'or' & 'near'", tsquery("harbour OR * NEAR"))
+      assert.equal("'tidal' & 'barr':*", tsquery("tidal barr", true))
+      assert.equal("'tidal' & 'barr'", tsquery("tidal barr ", true))
+      assert.equal("'storm' <-> 'su':*", tsquery('"storm su', true))
+      assert.equal("'b'", tsquery("b", true))
+    end
   end)
 end)
