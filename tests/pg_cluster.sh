@@ -25,7 +25,9 @@ pg_cluster_start() {
   local prev
   prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
   trap "pg_cluster_stop; $prev" EXIT
-  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --no-locale \
+  # (Byte order for sorting, as quire's columns ask anyway; a UTF-8 LC_CTYPE, as text search needs:
+  # `quire check` refuses C's, under which every character outside ASCII is a letter.)
+  (cd / && "${PG_RUNAS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C --lc-ctype=C.UTF-8 \
     >"$PG_DIR/initdb.log" 2>&1) || { cat "$PG_DIR/initdb.log" >&2; return 1; }
   # Durability off: the cluster lives for one test run.
   pg_server_start || return 1

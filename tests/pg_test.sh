@@ -64,6 +64,14 @@ for want in "1 entries are missing from the search index or stale in it" "commen
   grep -qF "$want" check.txt || { echo "FAIL: quire check did not say '$want':"; cat check.txt; exit 1; }
 done
 echo "export -> import on PostgreSQL -> export identical; quire check named the stale search document and the orphan comment"
+# A database made with LC_CTYPE C (initdb's without a locale): its text search takes “, ’, — and
+# the like for letters, so words next to them are not found; quire check says so and how to mend it.
+pg_psql postgres -c "CREATE DATABASE ctype_c OWNER quire LC_CTYPE 'C' TEMPLATE template0" >/dev/null
+"$QUIRE" init --database "$(pg_url ctype_c)" ctype_c >/dev/null
+if "$QUIRE" check --site ctype_c > check.txt 2>&1; then echo "FAIL: quire check passed a database whose LC_CTYPE is C"; cat check.txt; exit 1; fi
+grep -qF "the database's LC_CTYPE (C) takes characters outside ASCII for letters" check.txt && grep -qF "LC_CTYPE 'C.UTF-8'" check.txt \
+  || { echo "FAIL: quire check did not name the LC_CTYPE:"; cat check.txt; exit 1; }
+echo "quire check named a database whose LC_CTYPE is C"
 
 
 echo "== two nodes on one PostgreSQL database: page-cache invalidation across nodes"

@@ -78,6 +78,16 @@ describe("quire.search", function()
     assert.same({ cafe }, ids(q.content.search("CAFÉ")))
   end)
 
+  it("takes typographic punctuation for the space between words", function()
+    local id = q.content.create { type = "article", title = "“Zqxquoted” words", status = "published",
+      body = "Gulls’ cries — zqxdashed… «zqxguillemet» ¿zqxinverted? 🎉zqxparty" }
+    for _, word in ipairs { "zqxquoted", "gulls", "zqxdashed", "zqxguillemet", "zqxinverted", "zqxparty" } do
+      assert.same({ id }, ids(q.content.search(word)), word)
+    end
+    assert.same({}, ids(q.content.search("—"))) -- no words at all
+    q.content.delete(id)
+  end)
+
   it("answers no words and no matches with nothing, and says what is wrong with a bad query", function()
     local hits, info = q.content.search("zzzzqx")
     assert.same({}, hits)
