@@ -3,7 +3,9 @@
 # whose role may create databases, named to the tests by QUIRE_TEST_PG_URL: every site a test
 # makes gets a fresh database there (python: tests/harness.py; shell: they are given
 # tests/pg_quire.sh as their quire, which adds --database to `quire init`).
-# Usage: pg_http_test.sh QUIRE SRC [TEST.py|TEST.sh ...] (default: the tests below).
+# Usage: pg_http_test.sh QUIRE SRC [TEST.py|TEST.sh ...] (default: the tests below). An item may
+# carry arguments of its own ("export_test.py --browser"); shell tests get QUIRE_SHOTS, when set,
+# as their third argument (the browser tests' screenshot folder: ctest pg_browser).
 set -euo pipefail
 QUIRE=$(realpath "$1")
 SRC=$(realpath "$2")
@@ -30,9 +32,10 @@ failed=()
 for t in "${TESTS[@]}"; do
   start=$(date +%s)
   set +e
-  case $t in
-    *.py) python3 "$SRC/tests/$t" "$QUIRE" "$SRC" ;;
-    *) bash "$SRC/tests/$t" "$SRC/tests/pg_quire.sh" "$SRC" ;;
+  read -r -a args <<<"$t"
+  case ${args[0]} in
+    *.py) python3 "$SRC/tests/${args[0]}" "$QUIRE" "$SRC" "${args[@]:1}" ;;
+    *) bash "$SRC/tests/${args[0]}" "$SRC/tests/pg_quire.sh" "$SRC" ${QUIRE_SHOTS:+"$QUIRE_SHOTS"} "${args[@]:1}" ;;
   esac
   rc=$?
   set -e
