@@ -28,11 +28,15 @@ if [ ${#TESTS[@]} -eq 0 ]; then
     if [ -n "${QUIRE_PG_ALL_TESTS:-}" ]; then TESTS+=("$t"); else echo "  todo  $t (not run: QUIRE_PG_ALL_TESTS=1 runs it)"; fi
   done
 fi
-failed=()
-for t in "${TESTS[@]}"; do
+# QUIRE_PG_JOBS=N runs up to N tests at once (ctest pg_browser: the newsroom's wait for its
+# scheduled story overlaps the other tests), each one's output shown when it ends.
+jobs_max=${QUIRE_PG_JOBS:-1}
+results=$(mktemp -d)
+run_one() { # run_one TEST: runs it, prints its outcome; a failure is added to $results/failed
+  local t=$1 start rc took args
   start=$(date +%s)
-  set +e
   read -r -a args <<<"$t"
+  set +e
   case ${args[0]} in
     *.py) python3 "$SRC/tests/${args[0]}" "$QUIRE" "$SRC" "${args[@]:1}" ;;
     *) bash "$SRC/tests/${args[0]}" "$SRC/tests/pg_quire.sh" "$SRC" ${QUIRE_SHOTS:+"$QUIRE_SHOTS"} "${args[@]:1}" ;;
@@ -43,8 +47,17 @@ for t in "${TESTS[@]}"; do
   case $rc in
     0) echo "  pass  $t on PostgreSQL (${took} s)" ;;
     77) echo "  skip  $t (a tool it needs is missing)" ;;
-    *) echo "FAIL: $t on PostgreSQL (exit $rc, ${took} s)"; failed+=("$t") ;;
+    *) echo "FAIL: $t on PostgreSQL (exit $rc, ${took} s)"; echo "$t" >> "$results/failed" ;;
   esac
+}
+i=0
+for t in "${TESTS[@]}"; do
+  if [ "$jobs_max" -le 1 ]; then run_one "$t"; continue; fi
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+  i=$((i + 1))
+  ( run_one "$t" > "$results/$i.log" 2>&1; cat "$results/$i.log" ) &
 done
-[ ${#failed[@]} -eq 0 ] || { echo "pg_http: failed: ${failed[*]}"; exit 1; }
+wait
+if [ -s "$results/failed" ]; then echo "pg_http: failed: $(tr '\n' ' ' < "$results/failed")"; rm -rf "$results"; exit 1; fi
+rm -rf "$results"
 echo "pg_http: all passed"
