@@ -28,3 +28,6 @@ for e in json.load(sys.stdin):
     if e["title"].startswith("Halden Bay council backs"):
         print("/%s/%s/%s" % (e["published_at"][:4], e["published_at"][5:7], e["slug"]))')
 QUIRE_URL="http://127.0.0.1:$port" QUIRE_STORY="$story" node "$SRC/tests/browser/front.test.js"
+status=$?
+if grep -q "failed:" "$work/serve.log"; then echo "server errors:" >&2; grep "failed:" "$work/serve.log" >&2; status=1; fi
+exit $status

@@ -3,7 +3,9 @@
 # whose role may create databases, named to the tests by QUIRE_TEST_PG_URL: every site a test
 # makes gets a fresh database there (python: tests/harness.py; shell: they are given
 # tests/pg_quire.sh as their quire, which adds --database to `quire init`).
-# Usage: pg_http_test.sh QUIRE SRC [TEST.py|TEST.sh ...] (default: the tests below).
+# Usage: pg_http_test.sh QUIRE SRC [TEST.py|TEST.sh ...] (default: the tests below). An item may
+# carry arguments of its own ("export_test.py --browser"); shell tests get QUIRE_SHOTS, when set,
+# as their third argument (the browser tests' screenshot folder: ctest pg_browser).
 set -euo pipefail
 QUIRE=$(realpath "$1")
 SRC=$(realpath "$2")
@@ -27,13 +29,18 @@ if [ ${#TESTS[@]} -eq 0 ]; then
     if [ -n "${QUIRE_PG_ALL_TESTS:-}" ]; then TESTS+=("$t"); else echo "  todo  $t (not run: QUIRE_PG_ALL_TESTS=1 runs it)"; fi
   done
 fi
-failed=()
-for t in "${TESTS[@]}"; do
+# QUIRE_PG_JOBS=N runs up to N tests at once (ctest pg_browser: the newsroom's wait for its
+# scheduled story overlaps the other tests), each one's output shown when it ends.
+jobs_max=${QUIRE_PG_JOBS:-1}
+results=$(mktemp -d)
+run_one() { # run_one TEST: runs it, prints its outcome; a failure is added to $results/failed
+  local t=$1 start rc took args
   start=$(date +%s)
+  read -r -a args <<<"$t"
   set +e
-  case $t in
-    *.py) python3 "$SRC/tests/$t" "$QUIRE" "$SRC" ;;
-    *) bash "$SRC/tests/$t" "$SRC/tests/pg_quire.sh" "$SRC" ;;
+  case ${args[0]} in
+    *.py) python3 "$SRC/tests/${args[0]}" "$QUIRE" "$SRC" "${args[@]:1}" ;;
+    *) bash "$SRC/tests/${args[0]}" "$SRC/tests/pg_quire.sh" "$SRC" ${QUIRE_SHOTS:+"$QUIRE_SHOTS"} "${args[@]:1}" ;;
   esac
   rc=$?
   set -e
@@ -41,8 +48,17 @@ for t in "${TESTS[@]}"; do
   case $rc in
     0) echo "  pass  $t on PostgreSQL (${took} s)" ;;
     77) echo "  skip  $t (a tool it needs is missing)" ;;
-    *) echo "FAIL: $t on PostgreSQL (exit $rc, ${took} s)"; failed+=("$t") ;;
+    *) echo "FAIL: $t on PostgreSQL (exit $rc, ${took} s)"; echo "$t" >> "$results/failed" ;;
   esac
+}
+i=0
+for t in "${TESTS[@]}"; do
+  if [ "$jobs_max" -le 1 ]; then run_one "$t"; continue; fi
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+  i=$((i + 1))
+  ( run_one "$t" > "$results/$i.log" 2>&1; cat "$results/$i.log" ) &
 done
-[ ${#failed[@]} -eq 0 ] || { echo "pg_http: failed: ${failed[*]}"; exit 1; }
+wait
+if [ -s "$results/failed" ]; then echo "pg_http: failed: $(tr '\n' ' ' < "$results/failed")"; rm -rf "$results"; exit 1; fi
+rm -rf "$results"
 echo "pg_http: all passed"

@@ -13,15 +13,17 @@ function M.dir(cfg) return cfg.dir .. "/.quire/static" end
 -- Makes the folder the copies go to (for the server to mount at /static/). Returns its path, or
 -- nil and a message.
 function M.prepare(cfg)
-  local path = ""
-  for part in M.dir(cfg):gmatch("[^/]+") do
+  -- A site given as a relative path (quire serve --site news) is made from the working folder.
+  local dir = M.dir(cfg)
+  local path = dir:sub(1, 1) == "/" and "" or "."
+  for part in dir:gmatch("[^/]+") do
     path = path .. "/" .. part
-    if path ~= "/" and core.stat(path) ~= "dir" then
+    if core.stat(path) ~= "dir" then
       local ok, err = core.mkdir(path)
       if not ok and core.stat(path) ~= "dir" then return nil, err end
     end
   end
-  if M.dir(cfg):sub(1, 1) ~= "/" then return M.dir(cfg) end
+  if dir:sub(1, 1) ~= "/" then return dir end
   return path
 end
 

@@ -290,8 +290,9 @@ function M.seed(quire)
     local path = os.tmpname() .. ".jpg"
     local ok, err = core.media_draw(path, p[3], p[4], p[2])
     if not ok then error("drawing a demo picture: " .. tostring(err), 0) end
+    -- Titled by what it shows (the library lists titles), not by the temporary file's name.
     local row, aerr = quire.media.add(path, { alt = "The sea between two green headlands " .. LIGHT[p[2] % 4] .. ", waves catching the sun",
-      credit = "Photo illustration: Mereland Courier" })
+      credit = "Photo illustration: Mereland Courier" }, ("Headlands %s %d.jpg"):format(LIGHT[p[2] % 4], p[2]))
     os.remove(path)
     os.remove(path:sub(1, -5))
     if not row then error("importing a demo picture: " .. tostring(aerr), 0) end

@@ -90,12 +90,18 @@ end
 -- The passage of the body around the matches (its opening when none is in the body); matches
 -- between \2 and \3. ts_headline drops what its parser takes for HTML tags, so < and > go in
 -- as \1 and \4 (control characters a body cannot hold) and come back here: the snippet keeps
--- the text as written, for the caller to escape as the SQLite side's.
+-- the text as written, for the caller to escape as the SQLite side's. ts_headline does not say
+-- where it cut the body: "…" marks each cut end, as FTS5's snippet() does.
 function M.search_snippet(db, match, id)
-  local s = db:value("SELECT ts_headline(quire_search_language(), translate(e.body, '<>', chr(1) || chr(4)), q.q,"
-    .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=12, ShortWord=0')"
-    .. " FROM (SELECT quire_match(?) AS q) q, entries e WHERE e.id = ?", match, id)
-  return s and (s:gsub("[\1\4]", { ["\1"] = "<", ["\4"] = ">" }))
+  local r = db:row("SELECT h, position(p IN ltrim(b, E' \\t\\r\\n')) > 1 AS cut_start,"
+    .. " position(p IN b) > 0 AND position(p IN b) + length(p) <= length(rtrim(b, E' \\t\\r\\n')) AS cut_end"
+    .. " FROM (SELECT h, translate(h, chr(2) || chr(3), '') AS p, b FROM (SELECT ts_headline(quire_search_language(), b, q.q,"
+    .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=12, ShortWord=0') AS h, b"
+    .. " FROM (SELECT quire_match(?) AS q) q, (SELECT translate(body, '<>', chr(1) || chr(4)) AS b FROM entries WHERE id = ?) e) x) y",
+    match, id)
+  if not r then return nil end
+  local s = (r.cut_start == 1 and "…" or "") .. r.h .. (r.cut_end == 1 and "…" or "")
+  return (s:gsub("[\1\4]", { ["\1"] = "<", ["\4"] = ">" }))
 end
 -- The text search configuration for a language: English stemmed, others as written (both fold
 -- case and accents), as the SQLite side's tokenizers.

@@ -126,6 +126,12 @@ run('front', async (browser) => {
   await page.goto(base + '/search?q=barrage', { waitUntil: 'load' });
   const labels = await page.evaluate(() => [...document.querySelectorAll('[role=search]')].map((e) => e.getAttribute('aria-label')));
   assert(labels.length === 2 && labels[0] && labels[1] && labels[0] !== labels[1], `search forms' labels: ${labels}`);
+  // Each snippet is a passage of the story's text: where it cuts a sentence, "…" says so, on
+  // either store (PostgreSQL's ts_headline marks no cut by itself).
+  const snippets = await page.$$eval('.card-snippet', (ps) => ps.map((p) => p.textContent.trim()));
+  assert(snippets.length >= 3, `search results with snippets: ${snippets.length}`);
+  const unmarked = snippets.filter((s) => !/^[…A-Z"“‘]/.test(s) || !/[….!?"”’]$/.test(s));
+  assert(unmarked.length === 0, `snippets cut mid-sentence without "…":\n${unmarked.join('\n')}`);
   const sv = await axe('/search?q=barrage', 1280, 800);
   assert(sv.length === 0, `search: axe-core: ${sv.join('; ')}`);
   await page.close();

@@ -43,7 +43,11 @@ out.media = quire.media.list { limit = 1 }[1].id
 print(quire.json.encode(out))
 LUA
 "$QUIRE" run --site "$site" "$work/setup.lua" > "$work/setup.json" || exit 1
-"$QUIRE" serve --site "$site" --listen 127.0.0.1:0 --workers 1 > "$work/serve.log" 2>&1 &
+# On PostgreSQL (tests/pg_http_test.sh sets QUIRE_TEST_PG_URL) two workers: a page cached by one
+# is made stale by a write through the other, by NOTIFY, as between nodes.
+workers=1
+[ -n "${QUIRE_TEST_PG_URL:-}" ] && workers=2
+"$QUIRE" serve --site "$site" --listen 127.0.0.1:0 --workers $workers > "$work/serve.log" 2>&1 &
 master=$!
 for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
 port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)

@@ -19,4 +19,7 @@ until grep -q "serving with" "$work/log" 2>/dev/null; do
   i=$((i + 1)); [ $i -gt 200 ] && { cat "$work/log"; exit 1; }; sleep 0.05
 done
 port=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/log" | head -1)
-QUIRE_URL=$port QUIRE_SHOTS=$SHOTS node "$SRC/tests/browser/rtl.test.js"
+status=0
+QUIRE_URL=$port QUIRE_SHOTS=$SHOTS node "$SRC/tests/browser/rtl.test.js" || status=$?
+if grep -q "failed:" "$work/log"; then echo "server errors:" >&2; grep "failed:" "$work/log" >&2; status=1; fi
+exit $status

@@ -23,6 +23,16 @@ describe("the demo site", function()
     return lead, op
   end
 
+  it("titles its pictures by what they show", function()
+    local titles = {}
+    for _, m in ipairs(q.media.list { limit = 100 }) do
+      assert.truthy(m.title:match("^Headlands "), m.title)
+      assert.is_nil(titles[m.title], m.title)
+      titles[m.title] = true
+    end
+    assert.truthy(next(titles))
+  end)
+
   local function get(path)
     local r = q:request("GET", path)
     assert.equal(200, r.status)
