@@ -41,7 +41,8 @@ function M.new(db, max)
   local tag_version -- the newest cache_tags version accounted for (nil: not read yet)
   local synced = false
   local generation = 0 -- moves when the database may have changed (not when the memo was full)
-  local building = nil -- the tag collector of the value being computed: { tags = {}, untagged = bool }
+  local building = nil -- the tag collector of the value being computed: { tags = {}, untagged = bool, moved = bool }
+  local missed = nil -- the key of the last find that found nothing, until the next change
   local stats = { dropped = 0, kept = 0, all = 0, selective = 0 }
 
   local function drop_all()
@@ -67,6 +68,10 @@ function M.new(db, max)
   -- them when the tags moved are unknown.
   local function changed()
     generation = generation + 1
+    -- What is being computed may have read before this change and its tags are read now: it is
+    -- handed out but not kept (nor is what a find that missed before it leads to: memo.put).
+    if building then building.moved = true end
+    missed = nil
     local ok, rows = true, nil
     if tag_version then
       ok, rows = pcall(db.rows, db, "SELECT tag, version FROM cache_tags WHERE version > ? LIMIT " .. (CHANGED_MAX + 1), tag_version)
@@ -100,10 +105,14 @@ function M.new(db, max)
     if before > 0 then stats.kept = stats.kept + n end
   end
 
-  local function check_data_version(known)
+  -- One look at both signals. A commit of this connection moves total_changes and, on
+  -- PostgreSQL outside a request, data_version too (the server's snapshot): seen together they are
+  -- one change, whose tags are read once (a second read would find none and drop everything).
+  local function look(known)
+    local c = db:total_changes()
     local v = known or db:data_version()
-    if v ~= data_version then
-      data_version = v
+    if v ~= data_version or c ~= changes then
+      data_version, changes = v, c
       changed()
     end
   end
@@ -113,22 +122,22 @@ function M.new(db, max)
   -- At the start of a request: the one data_version check its lookups rely on. known: the value
   -- the page cache just read on this connection, when it did (one PRAGMA per request, not two).
   function memo.sync(known)
-    check_data_version(known)
+    look(known)
     synced = true
   end
 
   -- At the end of a request: lookups check data_version themselves again.
   function memo.unsync() synced = false end
 
-  -- false inside a transaction (the memo is bypassed); else drops what may be stale.
+  -- false inside a transaction (the memo is bypassed); else drops what may be stale. Inside a
+  -- request only this connection's own writes are looked for (sync looked at the rest).
   local function usable()
     if db:depth() > 0 then return false end
-    if not synced then check_data_version() end
-    local c = db:total_changes()
-    if c ~= changes then
-      if changes == nil then
-        changes = c
-      else
+    if not synced then
+      look()
+    else
+      local c = db:total_changes()
+      if c ~= changes then
         changes = c
         changed()
       end
@@ -177,6 +186,10 @@ function M.new(db, max)
     local ok, v = pcall(fn, ...)
     building = outer
     if not ok then error(v, 0) end
+    if b.moved then -- a lookup inside saw a change whose tags are gone by now: not kept
+      if outer then outer.moved = true end
+      return v, nil, true
+    end
     local own = tags_of
     if type(own) == "function" then own = own(v) end
     own = tag_list(own)
@@ -191,8 +204,8 @@ function M.new(db, max)
     if not usable() then return fn(...) end
     local rec = values[key]
     if rec == nil then
-      local v, tags = build(tags_of, fn, ...)
-      if db:depth() == 0 then put(key, v, 1, tags) end
+      local v, tags, moved = build(tags_of, fn, ...)
+      if db:depth() == 0 and not moved then put(key, v, 1, tags) end
       depends(tags)
       return v
     end
@@ -222,19 +235,22 @@ function M.new(db, max)
 
   -- find(key) -> the value kept under key, or nil (none, or inside a transaction); for a caller
   -- that computes a missing value itself (errors then come from its own frame) and gives it to
-  -- memo.put(key, v [, weight [, tags]]) -> v (tags: a tag or a list; none: any change drops it).
-  -- Shared as get's are.
+  -- memo.put(key, v [, weight [, tags]]) -> v (tags: a tag or a list; none: any change drops it),
+  -- kept only when no change was seen since that find. Shared as get's are.
   function memo.find(key)
     if not usable() then return nil end
     local rec = values[key]
-    if not rec then return nil end
+    if not rec then
+      missed = key
+      return nil
+    end
     depends(rec.tags)
     if rec.v == NONE then return nil end
     return rec.v
   end
   function memo.put(key, v, weight, tags)
     tags = tag_list(tags)
-    if db:depth() == 0 then put(key, v, weight, tags) end
+    if db:depth() == 0 and missed == key then put(key, v, weight, tags) end
     depends(tags)
     return v
   end
