@@ -10,7 +10,8 @@
 # edits committed by a `quire run` process, each timed from the commit's return until the other
 # node (which had the old page cached) serves the new title, polled every POLL_MS; median, p90,
 # p99 and max, with how long B still answered stale, the client's own polling window and the
-# fresh answer's own round trip. The machine is shared: `nice -n -10 bash bench/nodes.sh` (as
+# fresh answer's own round trip; then the statements a render of that story runs after each kind
+# of write (bench/invalidated_render.lua, on PostgreSQL). The machine is shared: `nice -n -10 bash bench/nodes.sh` (as
 # root) runs PostgreSQL, the nodes and the clients ahead of builds run under `nice -n 10`.
 # Prints medians and the ratios: PostgreSQL / SQLite on one node (the goal: uncached
 # >= 0.7), two nodes / one, and with BASE the same against an older binary (before / after).
@@ -133,3 +134,5 @@ for b in "${builds[@]}"; do
   printf '%s: ' "$b"
   python3 "$HERE/invalidation.py" "$bin" "$WORK/$b-pg" "http://127.0.0.1:${ports[$b:pg_cached:b]}" "$id" "$path" "$WRITES"
 done
+# What a render costs after each kind of write, in statements (the new binary's count).
+"$QUIRE" run --yes --site "$WORK/new-pg" "$HERE/invalidated_render.lua" 2>&1 | grep -v 'entries changed'

@@ -16,6 +16,7 @@
 
 typedef struct {
   qr_pg_t *pg;
+  long long statements; /* run through exec/rows/row/value (store:statements) */
 } lpg;
 
 static qr_pg_t *check_pg(lua_State *L) {
@@ -129,6 +130,7 @@ static int collect(lua_State *L) {
 
 static int run(lua_State *L, int mode) {
   qr_pg_t *p = check_pg(L);
+  ((lpg *)lua_touserdata(L, 1))->statements++;
   const char *sql = luaL_checkstring(L, 2);
   int n;
   qr_pg_param_t *ps = params_from(L, 3, &n);
@@ -273,6 +275,12 @@ static int l_total_changes(lua_State *L) {
   lua_pushinteger(L, qr_pg_total_changes(check_pg(L)));
   return 1;
 }
+/* store:statements() -> as the SQLite binding's: statements run through exec/rows/row/value. */
+static int l_statements(lua_State *L) {
+  check_pg(L);
+  lua_pushinteger(L, ((lpg *)lua_touserdata(L, 1))->statements);
+  return 1;
+}
 static int l_data_version(lua_State *L) {
   qr_pg_t *p = check_pg(L);
   long long v = qr_pg_data_version(p);
@@ -379,7 +387,7 @@ void qr_lua_pg_open(lua_State *L) {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
       {"rollback", l_rollback}, {"depth", l_depth}, {"guard", l_guard}, {"ready", l_ready}, {"ping", l_ping}, {"untyped", l_untyped}, {"total_changes", l_total_changes},
-      {"data_version", l_data_version}, {"schema_version", l_schema_version},
+      {"data_version", l_data_version}, {"schema_version", l_schema_version}, {"statements", l_statements},
       {"check", l_check}, {"kind", l_kind}, {"notifications", l_notifications}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, PG_MT)) {
     luaL_newlib(L, methods);

@@ -646,6 +646,7 @@ static int l_net_check(lua_State *L) {
  *                    store = the site's store (for the page cache), cache_bytes = n (0: off),
  *                    upload = { path = "/api/...", dir = "DIR", max = bytes } (bodies spooled to disk),
  *                    edge_tags = bool (Surrogate-Key and Cache-Tag headers),
+ *                    log_health_checks = bool (access-log lines for healthy /healthz probes),
  *                    trusted_proxies = { "ADDRESS[/BITS]", ... } (see qr_http_limits_t),
  *                    cache_stats = "DIR/.quire/cache-PID" (written every tick_ms when it changed,
  *                    removed at exit), tick = fn, tick_ms = n }
@@ -734,6 +735,9 @@ static int l_serve_worker(lua_State *L) {
   }
   lua_getfield(L, 1, "edge_tags");
   wo.edge_tags = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 1, "log_health_checks");
+  wo.log_health = lua_toboolean(L, -1);
   lua_pop(L, 1);
   lua_getfield(L, 1, "static");
   if (lua_istable(L, -1)) {

@@ -12,6 +12,7 @@
 
 typedef struct {
   qr_store_t *store;
+  long long statements; /* run through exec/rows/row/value (store:statements) */
 } lstore;
 
 static qr_store_t *check_store(lua_State *L) {
@@ -110,6 +111,7 @@ static int collect(lua_State *L) {
 
 static int run(lua_State *L, int mode) {
   qr_store_t *s = check_store(L);
+  ((lstore *)lua_touserdata(L, 1))->statements++;
   const char *sql = luaL_checkstring(L, 2);
   sqlite3_stmt *st = qr_store_prepare(s, sql);
   if (!st) return luaL_error(L, "%s", qr_store_errmsg(s));
@@ -207,6 +209,14 @@ static int l_total_changes(lua_State *L) {
 
 /* store:data_version() -> PRAGMA data_version, without a read transaction while the WAL index
  * shows no commit since the last call (qr_store_data_version). */
+/* store:statements() -> statements run through this connection's exec/rows/row/value since it
+ * opened: what tests and benchmarks count a render's reads by. */
+static int l_statements(lua_State *L) {
+  check_store(L);
+  lua_pushinteger(L, ((lstore *)lua_touserdata(L, 1))->statements);
+  return 1;
+}
+
 static int l_data_version(lua_State *L) {
   lua_pushinteger(L, qr_store_data_version(check_store(L)));
   return 1;
@@ -286,7 +296,7 @@ void qr_lua_store_open(lua_State *L) {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
       {"rollback", l_rollback}, {"depth", l_depth}, {"total_changes", l_total_changes},
-      {"data_version", l_data_version}, {"schema_version", l_schema_version},
+      {"data_version", l_data_version}, {"schema_version", l_schema_version}, {"statements", l_statements},
       {"check", l_check}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, STORE_MT)) {
     luaL_newlib(L, methods);

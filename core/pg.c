@@ -631,8 +631,12 @@ done:
 
 /* Notifications libpq has read (with results, or by PQconsumeInput) are counted and freed, so a
  * watching connection that runs many writes of its own holds none of them in memory. */
+/* Counts the commits of other connections heard: this one's own writes are known without their
+ * notification (total_changes), and counting it too would make one commit look like two. */
 static void drain(qr_pg_t *p) {
-  for (PGnotify *n; (n = PQnotifies(p->conn)); PQfreemem(n)) p->heard++;
+  int self = PQbackendPID(p->conn);
+  for (PGnotify *n; (n = PQnotifies(p->conn)); PQfreemem(n))
+    if (n->be_pid != self) p->heard++;
 }
 
 PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id) {

@@ -17,6 +17,7 @@ typedef struct {
 } refresh_t;
 
 #define REFRESH_MAX 16 /* pages waiting per worker; past it a stale page is rendered at once */
+#define HEALTH_PATH "/healthz" /* lua/quire/app.lua HEALTH_PATH: answered before any plugin route */
 
 struct qr_worker_s {
   qr_worker_opts_t o;
@@ -422,6 +423,10 @@ void qr_worker_log(void *ud, const qr_http_request_t *req, const qr_http_respons
                    size_t body_bytes) {
   qr_worker_t *w = ud;
   if (!qr_log_access_enabled()) return;
+  /* A health probe that found the node well says nothing worth a line every few seconds. */
+  if (!w->o.log_health && status == 200 && req->target_len == sizeof HEALTH_PATH - 1 &&
+      !memcmp(req->target, HEALTH_PATH, sizeof HEALTH_PATH - 1))
+    return;
   static time_t cached;
   static char when[48];
   time_t now = time(NULL);

@@ -31,6 +31,7 @@ typedef struct {
   const char *upload_dir;     /* ...in this directory (NULL: none are) */
   size_t upload_max;          /* ...up to this many bytes (limits.upload_request) */
   int edge_tags;              /* cacheable pages carry their tags as Surrogate-Key and Cache-Tag */
+  int log_health;             /* access-log GET /healthz answered 200 too (a probe's, every few seconds) */
   qr_worker_render_cb render; /* required */
   void *ud;                   /* passed to render */
 } qr_worker_opts_t;

@@ -143,9 +143,9 @@ def quire(*args, site=None, check_rc=True):
     return r.stdout
 
 
-def start_node(name, site, work, workers=2):
+def start_node(name, site, work, workers=2, args=()):
     log = os.path.join(work, name + ".log")
-    p = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", str(workers)],
+    p = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", str(workers), *args],
                          stdout=open(log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
     procs[name] = p
     start = os.path.getsize(log) if os.path.exists(log) else 0

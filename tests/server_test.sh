@@ -290,6 +290,12 @@ rid=$(curl -s -D - -o /dev/null "$base/hello" | tr -d '\r' | sed -n 's/^X-Reques
 check "X-Request-Id header ($rid)" test -n "$rid"
 sleep 0.2
 check "the request id is in the access log" grep -q "\"$rid\" [0-9.]*\$" "$work/serve.log"
+# a healthy probe (Varnish asks every few seconds) is not logged unless log_health_checks = true
+check "the health probe answers 200" test "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200
+curl -s -o /dev/null "$base/hello?after-probe"
+sleep 0.2
+check "a healthy /healthz leaves no access-log line" bash -c "! grep -q 'GET /healthz' '$work/serve.log'"
+check "the request after it does" grep -q 'GET /hello?after-probe' "$work/serve.log"
 slow=()
 for _ in $(seq 200); do exec {fd}<>/dev/tcp/127.0.0.1/$port && slow+=("$fd"); done
 check "200 slow connections open (${#slow[@]})" test "${#slow[@]}" = 200

@@ -91,10 +91,11 @@ function M.new(quire, site)
     end)
   end
 
-  -- The content key row for a presented key, or nil. Memoised until the next write.
+  -- The content key row for a presented key, or nil. Memoised until a key is revoked (tag
+  -- "api-keys"); none found, until the next write (a key may be created).
   function keys.content_key(secret)
     if #secret ~= 32 or secret:find("[^0-9a-f]") then return nil end
-    return site.memo.get("api-key\0" .. secret, function()
+    return site.memo.tagged("api-key\0" .. secret, function(row) return row and "api-keys" end, function()
       return db:row("SELECT id, name, cors FROM api_keys WHERE kind = 'content' AND secret_hash = ?", content_hash(secret))
     end)
   end

@@ -531,7 +531,7 @@ function commands.__worker(argv)
   return core.serve_worker {
     fds = fds, tls_fds = tls_fds, tls = cfg.tls, ready_fd = ready_fd, limits = cfg.limits, static = static,
     access_log = cfg.access_log_path,
-    store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes, edge_tags = cfg.edge_tags,
+    store = quire._db, cache_bytes = opts["no-cache"] and 0 or cfg.limits.page_cache_bytes, edge_tags = cfg.edge_tags, log_health_checks = cfg.log_health_checks,
     read_replicas = cfg.read_replicas, -- anonymous page renders may read these (core/replica.h)
     trusted_proxies = cfg.trusted_proxies,
     cache_stats = run and ("%s/cache-%d"):format(run, core.getpid()),

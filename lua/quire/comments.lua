@@ -69,7 +69,7 @@ function M.new(site)
     if type(c) ~= "table" then error("quire.comments.create takes a table", 2) end
     return transaction(function()
       local id = create(c)
-      site.bump({ ["comments:" .. c.entry] = true, ["comments:all"] = true })
+      site.bump({ ["comments:" .. (math.tointeger(c.entry) or c.entry)] = true, ["comments:all"] = true })
       if site.hooks and site.hooks:has("hook", "comment.posted") then
         local posted = api.query { after = id - 1, limit = 1 }[1]
         site.hooks:emit("comment.posted", posted)
@@ -124,7 +124,7 @@ function M.new(site)
   function api.count(entry_id, status)
     site.tag("comments:" .. tostring(entry_id))
     status = status or "approved"
-    return site.memo.get(("comments-count\0%s\0%s"):format(entry_id, status), db.value, db,
+    return site.memo.tagged(("comments-count\0%s\0%s"):format(entry_id, status), "comments:" .. tostring(entry_id), db.value, db,
       "SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status)
   end
 

@@ -15,6 +15,7 @@ M.defaults = {
   plugins = {},
   plugin_path = {}, -- extra folders searched for plugins before DIR/plugins and the bundled ones
   access_log = "-", -- combined format: "-" (stdout), "stderr", "off", or a file (relative to the site)
+  log_health_checks = false, -- access-log lines for GET /healthz answered 200 (a probe's every few seconds)
   purgers = {}, -- edge caches that writes purge by tag (lua/quire/edge.lua)
   edge_tags = false, -- cacheable pages carry their cache tags as Surrogate-Key and Cache-Tag (for a CDN or Varnish)
   trusted_proxies = {}, -- reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
@@ -74,7 +75,7 @@ M.defaults = {
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
-  access_log = "string", tls = "table", trash_retention = "number", api = "table",
+  access_log = "string", log_health_checks = "boolean", tls = "table", trash_retention = "number", api = "table",
   image_widths = "table", timezone = "string", language = "string", strings = "table", edge_tags = "boolean",
   purgers = "table", read_replicas = "table",
   purgers = "table", trusted_proxies = "table", media_dir = "string",
@@ -156,6 +157,10 @@ name = %q
 -- Access log in the combined format (plus request id and seconds taken): "-" is stdout,
 -- "stderr", "off", or a file relative to this folder, reopened on SIGUSR1 (logrotate).
 -- access_log = "logs/access.log"
+
+-- Health probes (GET /healthz, e.g. Varnish's every few seconds per node) answered 200 are left
+-- out of the access log; a failed one (503) is logged. true logs them all.
+-- log_health_checks = false
 
 -- HTTPS (TLS 1.2; ECDHE with AES-GCM or ChaCha20-Poly1305). Paths are relative to this folder.
 -- The first certificate is the default; others are chosen by SNI, for their `hosts` or, without

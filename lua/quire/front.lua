@@ -147,9 +147,10 @@ function M.new(site, quire)
     n = math.max(0, math.min(math.tointeger(n) or 0, M.SLOTS_MAX))
     local now = time.now()
     local out, used, by_slot = {}, {}, {}
-    -- The assignments not ended when first read (those to come too) are memoised until the next
-    -- write (quire.memo); the clock is applied to them here.
-    local rows = site.memo.get("front-slots\0" .. page .. "\0" .. n, db.rows, db,
+    -- The assignments not ended when first read (those to come too) are memoised until a write
+    -- bumps "front:<page>" (quire.memo; one scheduled for later bumps it when it starts, api.due);
+    -- the clock is applied to them here.
+    local rows = site.memo.tagged("front-slots\0" .. page .. "\0" .. n, "front:" .. page, db.rows, db,
       "SELECT slot, entry_id, starts_at, ends_at FROM front_slots WHERE page = ? AND slot <= ?"
       .. " AND (ends_at IS NULL OR ends_at > ?) ORDER BY slot, starts_at DESC, id DESC", page, n, now)
     for _, r in ipairs(rows) do
@@ -237,10 +238,10 @@ function M.new(site, quire)
     site.tag("front:breaking")
     local now = time.now()
     -- The banners not yet ended are few (each lasts at most BANNER_DAYS_MAX): the newest started
-    -- wins. Those not ended when first read are memoised until the next write (quire.memo), and
-    -- the clock is applied to them here.
+    -- wins. Those not ended when first read are memoised until a write bumps "front:breaking"
+    -- (quire.memo), and the clock is applied to them here.
     local best
-    local live = site.memo.get("front-banners", db.rows, db, "SELECT id, text, link, starts_at, ends_at FROM front_breaking WHERE ends_at > ? LIMIT 200", now)
+    local live = site.memo.tagged("front-banners", "front:breaking", db.rows, db, "SELECT id, text, link, starts_at, ends_at FROM front_breaking WHERE ends_at > ? LIMIT 200", now)
     for _, b in ipairs(live) do
       if b.ends_at > now and b.starts_at <= now and (not best or b.starts_at > best.starts_at or (b.starts_at == best.starts_at and b.id > best.id)) then best = b end
     end
@@ -359,7 +360,7 @@ function M.new(site, quire)
     site.tag("most-read:" .. scope)
     local out = {}
     limit = math.min(math.tointeger(limit) or 5, M.RANK_SIZE)
-    local ranked = site.memo.get("most-read\0" .. scope .. "\0" .. limit, db.rows, db,
+    local ranked = site.memo.tagged("most-read\0" .. scope .. "\0" .. limit, "most-read:" .. scope, db.rows, db,
       "SELECT entry_id, views FROM most_read WHERE scope = ? ORDER BY rank LIMIT ?", scope, limit)
     for _, r in ipairs(ranked) do
       local e = quire.content.get(r.entry_id)

@@ -153,10 +153,12 @@ function M.new(site, db)
   local api = {}
   local cfg = site.config
 
-  -- The row pictures and previews are made from, memoised until the next write (quire.memo):
-  -- pages show the same pictures on every render. Shared: read, never changed.
+  -- The row pictures and previews are made from, memoised until a write bumps "media:ID"
+  -- (quire.memo; one not found, until any write): pages show the same pictures on every render.
+  -- Shared: read, never changed.
+  local function media_tag(row) return row and "media:" .. row.id end
   local function shown_row(id)
-    return site.memo.get("media\0" .. id, db.row, db, "SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    return site.memo.tagged("media\0" .. id, media_tag, db.row, db, "SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
   end
 
   -- Adds the image at path with meta { alt, caption, credit, focal }; name (default path) is
@@ -472,7 +474,7 @@ function M.new(site, db)
         if cols[k] ~= nil then db:exec("UPDATE media SET " .. k .. " = ? WHERE id = ?", cols[k], id) end
       end
       site.audit("media.update", "media:" .. id, nil)
-      site.bump({ ["media:" .. id] = true })
+      site.bump({ ["media:" .. (math.tointeger(id) or id)] = true }) -- (an id from JSON may be 3.0: the tag is media:3)
     end)
     return api.get(id)
   end
@@ -522,7 +524,7 @@ function M.new(site, db)
     site.transaction(function()
       db:exec("DELETE FROM media WHERE id = ?", id)
       site.audit("media.delete", "media:" .. id, row.title)
-      site.bump({ ["media:" .. id] = true })
+      site.bump({ ["media:" .. row.id] = true })
     end)
     if row.hash then api.remove_files(row, widths_of(row)) end
     return true

@@ -1,27 +1,120 @@
--- A per-process memo of values read from the database (entries, users, neighbour ids), so a page
--- rendered without the page cache does not repeat the same queries on every request. It is
--- dropped whenever the database may have changed, as the page cache decides it: another
--- connection committed (PRAGMA data_version, read through store:data_version) or this one wrote
--- (total_changes). A request reads data_version once at its start (app.request calls sync);
--- outside a request every lookup does.
+-- A per-process memo of values read from the database (entries, lists, users, neighbour ids), so
+-- a page rendered without the page cache does not repeat the same queries on every request.
+-- It learns that the database may have changed as the page cache does: another connection
+-- committed (PRAGMA data_version, read through store:data_version; on PostgreSQL the
+-- notifications heard) or this one wrote (total_changes). A request reads data_version once at
+-- its start (app.request calls sync); outside a request every lookup does.
+-- A value may name the cache tags it was built from (the page cache's vocabulary:
+-- quire.cache_tags, DESIGN.md): after a change only the values whose tags were bumped go, as
+-- the tag-version table (cache_tags, the purge log on PostgreSQL) tells. A value that names none
+-- goes at every change, and so does everything when the change named no tag (a write from
+-- outside quire, a schema change), more than CHANGED_MAX, or ALL.
+-- A value computed while another is being computed adds its tags to the outer one (an untagged
+-- inner value makes the outer untagged too), so a value built from memoised values goes with them.
 -- Inside a transaction the memo is bypassed: its reads may see writes that are rolled back.
 local M = {}
 
 local NONE = {} -- a memoised nil
+-- Tags read per change; past it the change drops everything (a bulk write touching that many
+-- tags leaves little worth keeping).
+local CHANGED_MAX = 4096
+M.CHANGED_MAX = CHANGED_MAX
+-- The tag a write bumps when it cannot name what it changed (an import writing rows beside the
+-- content API): every memoised value goes. No page carries it.
+M.ALL = "quire:all"
+local ALL = M.ALL
+
+-- tags: nil, a tag, or a list of them -> a list (nil for none).
+local function tag_list(tags)
+  if tags == nil or tags == false then return nil end
+  if type(tags) == "string" then return { tags } end
+  return tags
+end
 
 -- new(db [, max]) -> memo. max: values kept before starting over (default 2048).
 function M.new(db, max)
   max = max or 2048
+  -- key -> { v =, w = weight, tags = list or nil (untagged) }
   local values, n = {}, 0
+  local by_tag, untagged = {}, {} -- tag -> { key = true }; keys without tags
   local data_version, changes
+  local tag_version -- the newest cache_tags version accounted for (nil: not read yet)
   local synced = false
   local generation = 0 -- moves when the database may have changed (not when the memo was full)
+  local building = nil -- the tag collector of the value being computed: { tags = {}, untagged = bool, moved = bool }
+  local missed = nil -- the key of the last find that found nothing, until the next change
+  local stats = { dropped = 0, kept = 0, all = 0, selective = 0 }
 
-  local function drop() values, n = {}, 0 end
+  local function drop_all()
+    values, n, by_tag, untagged = {}, 0, {}, {}
+  end
 
-  local function check_data_version(known)
+  local function drop_key(key)
+    local rec = values[key]
+    if not rec then return end
+    values[key], n = nil, n - rec.w
+    stats.dropped = stats.dropped + 1
+    if rec.tags then
+      for _, t in ipairs(rec.tags) do
+        local set = by_tag[t]
+        if set then set[key] = nil end
+      end
+    else
+      untagged[key] = nil
+    end
+  end
+
+  -- The database changed: drop the values its moved tags name, and the untagged ones; all of
+  -- them when the tags moved are unknown.
+  local function changed()
+    generation = generation + 1
+    -- What is being computed may have read before this change and its tags are read now: it is
+    -- handed out but not kept (nor is what a find that missed before it leads to: memo.put).
+    if building then building.moved = true end
+    missed = nil
+    local ok, rows = true, nil
+    if tag_version then
+      ok, rows = pcall(db.rows, db, "SELECT tag, version FROM cache_tags WHERE version > ? LIMIT " .. (CHANGED_MAX + 1), tag_version)
+    end
+    local all = not ok or not rows or #rows == 0 or #rows > CHANGED_MAX
+    if ok and (not rows or #rows > CHANGED_MAX) then -- (a failed read leaves the version: read from it again)
+      local top_ok, top = pcall(db.value, db, "SELECT coalesce(max(version), 0) FROM cache_tags")
+      if top_ok then tag_version = top end
+    elseif ok then
+      for _, r in ipairs(rows) do
+        if r.version > tag_version then tag_version = r.version end
+        if r.tag == ALL then all = true end
+      end
+    end
+    if all then
+      if n > 0 then stats.all = stats.all + 1 end
+      drop_all()
+      return
+    end
+    stats.selective = stats.selective + 1
+    local before = n
+    for _, r in ipairs(rows) do
+      local set = by_tag[r.tag]
+      if set then
+        by_tag[r.tag] = nil
+        for key in pairs(set) do drop_key(key) end
+      end
+    end
+    for key in pairs(untagged) do drop_key(key) end
+    untagged = {}
+    if before > 0 then stats.kept = stats.kept + n end
+  end
+
+  -- One look at both signals. A commit of this connection moves total_changes and, on
+  -- PostgreSQL outside a request, data_version too (the server's snapshot): seen together they are
+  -- one change, whose tags are read once (a second read would find none and drop everything).
+  local function look(known)
+    local c = db:total_changes()
     local v = known or db:data_version()
-    if v ~= data_version then data_version, generation = v, generation + 1 drop() end
+    if v ~= data_version or c ~= changes then
+      data_version, changes = v, c
+      changed()
+    end
   end
 
   local memo = {}
@@ -29,61 +122,146 @@ function M.new(db, max)
   -- At the start of a request: the one data_version check its lookups rely on. known: the value
   -- the page cache just read on this connection, when it did (one PRAGMA per request, not two).
   function memo.sync(known)
-    check_data_version(known)
+    look(known)
     synced = true
   end
 
   -- At the end of a request: lookups check data_version themselves again.
   function memo.unsync() synced = false end
 
-  -- false inside a transaction (the memo is bypassed); else drops what may be stale.
+  -- false inside a transaction (the memo is bypassed); else drops what may be stale. Inside a
+  -- request only this connection's own writes are looked for (sync looked at the rest).
   local function usable()
     if db:depth() > 0 then return false end
-    if not synced then check_data_version() end
-    local c = db:total_changes()
-    if c ~= changes then changes, generation = c, generation + 1 drop() end
+    if not synced then
+      look()
+    else
+      local c = db:total_changes()
+      if c ~= changes then
+        changes = c
+        changed()
+      end
+    end
     return true
   end
 
-  -- weight: how many values v counts as against max (a list of rows: its length).
-  local function put(key, v, weight)
+  -- The value being built (if any) depends on what a lookup gave: its tags, or everything.
+  local function depends(tags)
+    local b = building
+    if not b then return end
+    if not tags then
+      b.untagged = true
+    elseif not b.untagged then
+      for _, t in ipairs(tags) do b.tags[t] = true end
+    end
+  end
+
+  -- weight: how many values v counts as against max (a list of rows: its length). tags: a list
+  -- or nil (untagged).
+  local function put(key, v, weight, tags)
     if v == nil then v = NONE end
     weight = weight or 1
-    if n + weight > max then drop() end
-    if weight <= max then values[key], n = v, n + weight end
+    if n + weight > max then drop_all() end
+    if weight > max then return end
+    drop_key(key)
+    values[key], n = { v = v, w = weight, tags = tags }, n + weight
+    if tags then
+      for _, t in ipairs(tags) do
+        local set = by_tag[t]
+        if not set then set = {} by_tag[t] = set end
+        set[key] = true
+      end
+    else
+      untagged[key] = true
+    end
   end
 
-  -- get(key, fn, ...) -> fn(...)'s value, computed once while the database is unchanged. The
-  -- value is shared: callers copy what they hand out to code that may modify it.
-  function memo.get(key, fn, ...)
+  -- Runs fn(...) collecting the tags of the lookups it makes; returns its value and the tags it
+  -- depends on: those of tags_of (nil, a tag, a list, or a function of the value giving one of
+  -- those) and of its lookups, or nil when any of them is untagged.
+  local function build(tags_of, fn, ...)
+    local outer = building
+    local b = { tags = {}, untagged = false }
+    building = b
+    local ok, v = pcall(fn, ...)
+    building = outer
+    if not ok then error(v, 0) end
+    if b.moved then -- a lookup inside saw a change whose tags are gone by now: not kept
+      if outer then outer.moved = true end
+      return v, nil, true
+    end
+    local own = tags_of
+    if type(own) == "function" then own = own(v) end
+    own = tag_list(own)
+    if not own or b.untagged then return v, nil end
+    for _, t in ipairs(own) do b.tags[t] = true end
+    local list = {}
+    for t in pairs(b.tags) do list[#list + 1] = t end
+    return v, list
+  end
+
+  local function lookup(key, tags_of, fn, ...)
     if not usable() then return fn(...) end
-    local v = values[key]
-    if v == nil then
-      v = fn(...)
-      put(key, v)
+    local rec = values[key]
+    if rec == nil then
+      local v, tags, moved = build(tags_of, fn, ...)
+      if db:depth() == 0 and not moved then put(key, v, 1, tags) end
+      depends(tags)
       return v
     end
-    if v == NONE then return nil end
-    return v
+    depends(rec.tags)
+    if rec.v == NONE then return nil end
+    return rec.v
   end
 
-  -- generation() -> a number that moves whenever the memo saw the database change (its values
-  -- went), as of its last lookup: for caches kept beside the memo that outlive its drops when
-  -- full, so they need not ask the store (on PostgreSQL a round trip) whether they are stale.
-  function memo.generation() return generation end
+  -- get(key, fn, ...) -> fn(...)'s value, computed once while the database is unchanged (any
+  -- change drops it). The value is shared: callers copy what they hand out to code that may
+  -- modify it.
+  function memo.get(key, fn, ...) return lookup(key, nil, fn, ...) end
+
+  -- tagged(key, tags, fn, ...): as get, kept until a write bumps one of tags (a tag, a list, or
+  -- a function of the value returning one of those, or nil when it cannot say: then it goes at
+  -- any change), or one of the tags of the memoised values fn looked up.
+  function memo.tagged(key, tags, fn, ...) return lookup(key, tags, fn, ...) end
+
+  -- generation() -> a number that moves whenever the memo saw the database change (some of its
+  -- values went): for caches kept beside the memo that outlive its drops when full, so they need
+  -- not ask the store (on PostgreSQL a round trip) whether they are stale. Looks first, as a
+  -- lookup does.
+  function memo.generation()
+    usable()
+    return generation
+  end
 
   -- find(key) -> the value kept under key, or nil (none, or inside a transaction); for a caller
   -- that computes a missing value itself (errors then come from its own frame) and gives it to
-  -- memo.put(key, v [, weight]) -> v. Shared as get's are.
+  -- memo.put(key, v [, weight [, tags]]) -> v (tags: a tag or a list; none: any change drops it),
+  -- kept only when no change was seen since that find. Shared as get's are.
   function memo.find(key)
     if not usable() then return nil end
-    local v = values[key]
-    if v == NONE then return nil end
+    local rec = values[key]
+    if not rec then
+      missed = key
+      return nil
+    end
+    depends(rec.tags)
+    if rec.v == NONE then return nil end
+    return rec.v
+  end
+  function memo.put(key, v, weight, tags)
+    tags = tag_list(tags)
+    if db:depth() == 0 and missed == key then put(key, v, weight, tags) end
+    depends(tags)
     return v
   end
-  function memo.put(key, v, weight)
-    if db:depth() == 0 then put(key, v, weight) end
-    return v
+
+  -- What the memo holds and did: values, weight, and counts of changes that dropped everything
+  -- (all), that dropped by tag (selective), values dropped by tag and kept through a change.
+  function memo.stats()
+    local count = 0
+    for _ in pairs(values) do count = count + 1 end
+    return { values = count, weight = n, all = stats.all, selective = stats.selective, dropped = stats.dropped,
+      kept = stats.kept, tag_version = tag_version }
   end
 
   return memo

@@ -174,11 +174,11 @@ function M.new(site, quire)
   -- or nil (not redirected). One indexed lookup (two with a plain query).
   function api.lookup(path, qs)
     -- The common case is a miss. While the table is small its keys are kept in memory until the
-    -- next write (site.memo), so a miss costs a table index, not a query.
+    -- next write to them (site.memo: tag "redirects"), so a miss costs a table index, not a query.
     local id
     local q = qs ~= "" and plain_query(qs)
     local key = norm_path(path)
-    local keys = site.memo.get("redirects\0keys", load_keys)
+    local keys = site.memo.tagged("redirects\0keys", "redirects", load_keys)
     if q and (not keys or keys[key .. "?" .. q]) then id = db:value("SELECT id FROM redirects WHERE from_path = ?", key .. "?" .. q) end
     local keep_query = false
     if not id and key ~= "/" and (not keys or keys[key]) then

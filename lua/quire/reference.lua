@@ -87,7 +87,7 @@ M.FUNCTIONS = {
   ["quire.content.define_type"] = { "quire.content.define_type(def)", "nothing", "a bad definition", "what site:content_type does, for scripts" },
   ["quire.content.delete"] = { "quire.content.delete(id [, { permanent = true }])", "true, or false when there is no such entry", false, "without permanent the entry goes to the trash" },
   ["quire.content.empty_trash"] = { "quire.content.empty_trash([{ before = time }])", "how many entries were deleted for good", false, "" },
-  ["quire.content.get"] = { "quire.content.get(id | { type =, slug = })", "the entry { id, type, slug, status, title, body, fields, tags, section, author, revision, created_at, updated_at, published_at }, or nil", false, "memoised until the next write; tags the page with the entry" },
+  ["quire.content.get"] = { "quire.content.get(id | { type =, slug = })", "the entry { id, type, slug, status, title, body, fields, tags, section, author, revision, created_at, updated_at, published_at }, or nil", false, "memoised until a write to it; tags the page with the entry" },
   ["quire.content.neighbours"] = { "quire.content.neighbours(id [, { within = \"type\" | \"section\" }])", "previous, next (published entries, or nil)", "within is neither", "" },
   ["quire.content.published_block"] = { "quire.content.published_block(n)", "rows { id, type, slug, published_at, created_at, updated_at, fields } of the published entries of id block n", false, "for sitemaps" },
   ["quire.content.published_blocks"] = { "quire.content.published_blocks()", "the numbers of the id blocks holding a published entry, ascending", false, "" },

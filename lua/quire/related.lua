@@ -186,7 +186,8 @@ function M.new(site, content)
   local text_candidates
 
   local function published_total()
-    return total_step(memo.get("related-total", db.value, db, TOTAL_SQL))
+    -- The step, not the count: "related:total" moves when it does.
+    return memo.tagged("related-total", "related:total", function() return total_step(db:value(TOTAL_SQL)) end)
   end
 
   -- The word counts and entry facts below are kept until the database changes, as the memo's
@@ -198,15 +199,13 @@ function M.new(site, content)
     return { words = { n = 0, counts = {} }, profiles = { n = 0, of = {} } }
   end
   local function caches()
-    return memo.get("related-caches", function()
-      if db:depth() > 0 then return fresh_caches() end
-      local generation = memo.generation()
-      if not (kept and kept.generation == generation) then
-        kept = fresh_caches()
-        kept.generation = generation
-      end
-      return kept
-    end)
+    if db:depth() > 0 then return fresh_caches() end
+    local generation = memo.generation()
+    if not (kept and kept.generation == generation) then
+      kept = fresh_caches()
+      kept.generation = generation
+    end
+    return kept
   end
 
   -- What the scoring needs of an entry: its type, title, publication time (epoch seconds) and tag
@@ -342,7 +341,11 @@ function M.new(site, content)
     for _, t in ipairs(types_list) do want_type[t] = true end
     local e = content.get(id)
     if not e then return {} end
-    local target_tags = memo.get("related-tags\0" .. id, db.rows, db, "SELECT t.id, t.slug, t.listed FROM entry_terms et"
+    local target_tags = memo.tagged("related-tags\0" .. id, function(rows)
+      local tags = { "entry:" .. id }
+      for _, t in ipairs(rows) do tags[#tags + 1] = "related:tag:" .. t.slug end
+      return tags
+    end, db.rows, db, "SELECT t.id, t.slug, t.listed FROM entry_terms et"
       .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'", id)
     -- The page shows these results: it goes stale with what they are drawn from (the tags
     -- above M.changed) and with what it shows of each (teaser:ID, below).
@@ -352,7 +355,16 @@ function M.new(site, content)
 
     local key = table.concat({ "related", id, o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text,
       o.threshold, o.rarity, o.date_window, o.limit, o.keywords_field, table.concat(types_list, ",") }, "|")
-    local got = memo.get(key, function()
+    -- Kept until a tag the page is given for it moves (those above, the deps, what each hit's
+    -- card shows) or the entry itself.
+    local function result_tags(r)
+      local tags = { "entry:" .. id, "related:total", "related:text" }
+      for _, t in ipairs(target_tags) do tags[#tags + 1] = "related:tag:" .. t.slug end
+      for _, t in ipairs(r.deps) do tags[#tags + 1] = t end
+      for _, h in ipairs(r.hits) do tags[#tags + 1] = "teaser:" .. h.id end
+      return tags
+    end
+    local got = memo.tagged(key, result_tags, function()
       local deps = {}
       local tag_ids, df = {}, {}
       for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end

@@ -704,6 +704,7 @@ function M.import(quire, dir)
   end
 
   quire.store.transaction(function()
+    site.bump({ [require("quire.memo").ALL] = true }) -- rows written beside the content API: no memoised read stays
     for _, u in ipairs(read_lines(dir .. "/users.jsonl")) do
       local have = quire.users.get(u.login)
       if have then

@@ -57,13 +57,16 @@ function M.new(site)
     return db:row("SELECT " .. PUBLIC .. " FROM users WHERE " .. by .. " = ?", key)
   end
 
-  -- Memoised until the next write (quire.memo); each caller gets its own copy.
+  -- Memoised (quire.memo) until a write to the user bumps "user:ID" (its role, its account
+  -- disabled; nothing else here changes what it reads); one not found, until any write. Each
+  -- caller gets its own copy.
+  local function user_tag(row) return row and "user:" .. row.id end
   function api.get(key)
     local row
     if math.type(key) == "integer" then
-      row = site.memo.get("user\0" .. key, load_user, "id", key)
+      row = site.memo.tagged("user\0" .. key, user_tag, load_user, "id", key)
     elseif type(key) == "string" then
-      row = site.memo.get("login\0" .. key, load_user, "login", key)
+      row = site.memo.tagged("login\0" .. key, user_tag, load_user, "login", key)
     else
       error("quire.users.get takes an id or a login", 2)
     end
@@ -110,6 +113,7 @@ function M.new(site)
     return transaction(function()
       if db:exec("UPDATE users SET role = ? WHERE id = ?", role, id) == 0 then errors.raise("not_found", ("no user %s"):format(tostring(id))) end
       site.audit("user.role", "user:" .. id, role)
+      site.bump({ ["user:" .. id] = true })
       return true
     end)
   end
@@ -122,6 +126,7 @@ function M.new(site)
       end
       if disabled then db:exec("DELETE FROM sessions WHERE user_id = ?", id) end
       site.audit(disabled and "user.disabled" or "user.enabled", "user:" .. id)
+      site.bump({ ["user:" .. id] = true })
       return true
     end)
   end

@@ -998,6 +998,7 @@ function M.import(quire, path, opts)
   local DRY = {}
   local ok, err = pcall(quire.store.transaction, function()
     run()
+    quire._site.bump({ [require("quire.memo").ALL] = true }) -- rows written beside the content API: no memoised read stays
     if opts.dry_run then error(DRY, 0) end
   end)
   if not ok and err ~= DRY then error(err, 0) end

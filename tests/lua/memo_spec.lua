@@ -167,3 +167,182 @@ describe("quire.memo.copy", function()
     end
   end)
 end)
+
+-- Values name the cache tags they were read from; a commit drops only those whose tags it bumped
+-- (or everything, when it names none). Each kind of memoised value is read, changed by another
+-- connection (as another node or a CLI command would), and read again: a value kept past the
+-- write that changed it fails here. Runs on PostgreSQL too (QUIRE_TEST_DATABASE).
+describe("memoised reads, dropped by cache tag", function()
+  local memo_mod = require "quire.memo"
+  local PNG = "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x04\x00\x00\x00\x04\x08\x02\x00\x00\x00"
+    .. "\x26\x93\x09\x29\x00\x00\x00\x10\x49\x44\x41\x54\x78\x9c\x63\x38\x21\x27\x07\x47\x0c\xc4\x71\x00\xb1\x63\x10\x41\x3b\x4b"
+    .. "\x63\x82\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82"
+  local q, dir, other, a, b
+  before_each(function()
+    q, dir = testing.site { plugins = { "theme", "article" } }
+    a = q.content.create { type = "article", title = "Tide tables", status = "published", tags = { "Tides", "Harbour" },
+      section = "Coast", published_at = "2026-03-01T10:00:00Z" }
+    b = q.content.create { type = "article", title = "Harbour walls", status = "published", tags = { "Tides", "Harbour" },
+      section = "Coast", published_at = "2026-03-03T10:00:00Z" }
+    other = assert(quire_mod.open(dir))
+  end)
+  after_each(function() other._db:close() end)
+
+  -- statements(fn) -> what fn read from the store, and fn's result.
+  local function statements(fn)
+    local before = q._db:statements()
+    local r = fn()
+    return q._db:statements() - before, r
+  end
+
+  it("keep a value through a write that did not touch it, at the cost of reading the moved tags", function()
+    assert.equal("Tide tables", q.content.get(a).title)
+    assert.equal(0, (statements(function() return q.content.get(a) end)))
+    other.content.update(b, { body = "Raised by a metre." })
+    local n, e = statements(function() return q.content.get(a) end)
+    assert.equal("Tide tables", e.title)
+    assert.equal(1, n) -- the tags moved since the last look; the entry itself was kept
+    assert.equal("Raised by a metre.", q.content.get(b).body)
+  end)
+
+  it("drop entries by id and by slug, and a slug not found when it is taken", function()
+    assert.equal("Tide tables", q.content.get(a).title)
+    assert.equal(a, q.content.get({ type = "article", slug = "tide-tables" }).id)
+    assert.is_nil(q.content.get({ type = "article", slug = "spring-tides" }))
+    other.content.update(a, { title = "Spring tides", slug = "spring-tides" })
+    assert.equal("Spring tides", q.content.get(a).title)
+    assert.equal(a, q.content.get({ type = "article", slug = "spring-tides" }).id)
+    assert.is_nil(q.content.get({ type = "article", slug = "tide-tables" }))
+    other.content.update(a, { body = "Only the body." }) -- bumps entry:ID, not its teaser
+    assert.equal("Only the body.", q.content.get(a).body)
+    other.content.update(a, { tags = { "Harbour" } }) -- the terms, read with the entry
+    assert.same({ "Harbour" }, q.content.get(a).tags)
+  end)
+
+  it("drop lists when an entry joins, leaves or changes, and keep them for writes elsewhere", function()
+    local list = { type = "article", status = "published", tag = "Tides", limit = 10 }
+    assert.equal(2, #q.content.query(list))
+    local c = other.content.create { type = "article", title = "Neap tides", status = "published", tags = { "Tides" } }
+    assert.equal(3, #q.content.query(list))
+    other.content.update(b, { body = "A body the list holds." })
+    local found
+    for _, e in ipairs(q.content.query(list)) do if e.id == b then found = e.body end end
+    assert.equal("A body the list holds.", found)
+    other.content.update(c, { status = "draft" })
+    assert.equal(2, #q.content.query(list))
+    -- a draft in another tag moves nothing in this list: kept
+    local d = other.content.create { type = "article", title = "Dredging", status = "draft", tags = { "Port" } }
+    assert.equal(1, (statements(function() return q.content.query(list) end)))
+    other.content.update(d, { tags = { "Tides" }, status = "published" })
+    assert.equal(3, #q.content.query(list))
+  end)
+
+  it("drop neighbours when an entry is published between two others", function()
+    local prev = q.content.neighbours(b)
+    assert.equal(a, prev.id)
+    local mid = other.content.create { type = "article", title = "Between", status = "published", published_at = "2026-03-02T10:00:00Z" }
+    assert.equal(mid, q.content.neighbours(b).id)
+    other.content.update(mid, { published_at = "2026-02-01T10:00:00Z" })
+    assert.equal(a, q.content.neighbours(b).id)
+  end)
+
+  it("drop related lists when a new entry shares the tags, or the entry's tags change", function()
+    local ids = function(list) local out = {} for i, e in ipairs(list) do out[i] = e.id end table.sort(out) return out end
+    assert.same({ b }, ids(q.content.related(a)))
+    local c = other.content.create { type = "article", title = "Tides and walls", status = "published", tags = { "Tides", "Harbour" },
+      published_at = "2026-03-02T10:00:00Z" }
+    assert.same({ b, c }, ids(q.content.related(a)))
+    other.content.update(a, { tags = { "Inland" } })
+    local again = ids(q.content.related(a))
+    for _, id in ipairs(again) do assert.are_not.equal(c, id) end
+    other.content.update(c, { title = "Tidal walls renamed" })
+    other.content.update(a, { tags = { "Tides", "Harbour" } })
+    for _, e in ipairs(q.content.related(a)) do if e.id == c then assert.equal("Tidal walls renamed", e.title) end end
+  end)
+
+  it("drop front slots, banners and most-read rankings", function()
+    local function lead() local s = q.front.resolve("home", 1)[1] return s and s.entry.id end
+    q.front.banner()
+    assert.is_nil(q.front.banner())
+    lead()
+    other.front.set("home", 1, a)
+    assert.equal(a, lead())
+    other.front.set("home", 1, b)
+    assert.equal(b, lead())
+    other.front.breaking("Harbour closed", { ends_at = "+2h" })
+    assert.equal("Harbour closed", q.front.banner().text)
+    other.front.breaking_off()
+    assert.is_nil(q.front.banner())
+    assert.same({}, q.front.most_read())
+    other.front.view(a, "reader-1")
+    other.front.view(a, "reader-2")
+    other.front.rank()
+    local top = q.front.most_read()
+    assert.equal(1, #top)
+    assert.equal(a, top[1].entry.id)
+    assert.equal(2, top[1].views)
+  end)
+
+  it("drop media rows, comment counts, users, redirects and content keys", function()
+    local path = dir .. "/red.png"
+    local f = assert(io.open(path, "wb"))
+    f:write(PNG)
+    f:close()
+    local m = q.media.add(path, { alt = "Red" })
+    assert.equal("Red", q.media.picture(m.id).alt)
+    other.media.update(m.id, { alt = "Crimson" })
+    assert.equal("Crimson", q.media.picture(m.id).alt)
+
+    assert.equal(0, q.comments.count(a))
+    other.comments.create { entry = a, author_name = "Ada", author_email = "ada@example.org", body = "Sandbags.", status = "approved" }
+    assert.equal(1, q.comments.count(a))
+
+    local u = q.users.create { login = "ada", role = "author" }
+    assert.equal("author", q.users.get(u).role)
+    assert.equal("author", q.users.get("ada").role)
+    other.users.set_role(u, "editor")
+    assert.equal("editor", q.users.get(u).role)
+    assert.equal("editor", q.users.get("ada").role)
+    other.users.set_disabled(u, true)
+    assert.truthy(q.users.get(u).disabled == 1 or q.users.get(u).disabled == true)
+
+    assert.is_nil(q.redirects.lookup("/old-tides", ""))
+    other.redirects.add { from = "/old-tides", to = "/tide-tables" }
+    assert.equal(301, q.redirects.lookup("/old-tides", ""))
+    other.redirects.delete("/old-tides")
+    assert.is_nil(q.redirects.lookup("/old-tides", ""))
+
+    local keys, other_keys = require("quire.api_keys").new(q, q._site), require("quire.api_keys").new(other, other._site)
+    local _, secret = other_keys.add("app", { content = true })
+    assert.equal("app", keys.content_key(secret).name)
+    other_keys.revoke("app")
+    assert.is_nil(keys.content_key(secret))
+  end)
+
+  it("drop everything after a commit that names no tag, or names quire:all", function()
+    assert.equal("Tide tables", q.content.get(a).title)
+    -- written beside the content API (a script, psql): no tag bumped
+    other._db:exec("UPDATE entries SET title = 'Written raw' WHERE id = ?", a)
+    assert.equal("Written raw", q.content.get(a).title)
+    -- a raw write in a commit that bumps other tags too is caught only by quire:all (imports bump it)
+    other.store.transaction(function()
+      other._db:exec("UPDATE entries SET title = 'Imported' WHERE id = ?", a)
+      other.content.update(b, { body = "Imported too." })
+      other._site.bump({ [memo_mod.ALL] = true })
+    end)
+    assert.equal("Imported", q.content.get(a).title)
+  end)
+
+  it("keep nothing from a transaction and count what changes dropped", function()
+    local memo = q._site.memo
+    q.content.get(a)
+    q.content.get(b)
+    local before = memo.stats()
+    other.content.update(b, { title = "Harbour walls, raised" })
+    q.content.get(a)
+    local after = memo.stats()
+    assert.equal(before.selective + 1, after.selective)
+    assert.equal(before.all, after.all)
+    assert.truthy(after.dropped > before.dropped)
+  end)
+end)

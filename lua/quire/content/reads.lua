@@ -92,15 +92,16 @@ M.of = per_site(function(site)
     return row and hydrate({ row })[1]
   end
 
-  -- Entries are memoised until the next write (quire.memo), which is never older than the last
-  -- commit this process could see: memo.get asks PRAGMA data_version whenever SQLite's WAL index
-  -- moved. Each caller gets its own copy.
+  -- Entries are memoised (quire.memo) until a write bumps their "entry:ID" (every write to one
+  -- does: its row, terms, revisions); one not found, until any write. The memo is never older
+  -- than the last commit this process could see. Each caller gets its own copy.
+  local function entry_tag(row) return row and "entry:" .. row.id end
   function api.get(key)
     local row
     if math.type(key) == "integer" then
-      row = memo.get("entry\0" .. key, load_entry, "e.id = ?", key)
+      row = memo.tagged("entry\0" .. key, entry_tag, load_entry, "e.id = ?", key)
     elseif type(key) == "table" and key.type and key.slug then
-      row = memo.get("entry\0" .. tostring(key.type) .. "\0" .. tostring(key.slug), load_entry,
+      row = memo.tagged("entry\0" .. tostring(key.type) .. "\0" .. tostring(key.slug), entry_tag, load_entry,
         "e.type = ? AND e.slug = ?", key.type, key.slug)
     else
       error("quire.content.get takes an id or {type=, slug=}", 2)
@@ -183,11 +184,29 @@ M.of = per_site(function(site)
     return where, params, add
   end
 
+  -- A page built from a list goes stale when an entry joins, leaves or moves within it (these
+  -- tags), and when one of the entries it shows changes (their entry:ID tags: entry_tags).
+  -- Tags the page with them; returns them as a list (with out: added to it).
+  local function list_tags(q, out)
+    out = out or {}
+    if q.order == "updated" then out[#out + 1] = "entries:any" end -- every write moves an entry in it
+    -- Not only published entries: the writes to the others bump this, not the public lists.
+    if q.status ~= "published" then out[#out + 1] = "list:drafts" end
+    if q.tag then out[#out + 1] = "list:tag:" .. core.slugify(q.tag)
+    elseif q.section then out[#out + 1] = "list:section:" .. core.slugify(q.section)
+    elseif type(q.type) == "string" then out[#out + 1] = "list:type:" .. q.type
+    elseif q.type then for _, t in ipairs(q.type) do out[#out + 1] = "list:type:" .. t end
+    else out[#out + 1] = "list:all" end
+    for i = 1, #out do site.tag(out[i]) end
+    return out
+  end
+
   -- The number of entries matching the filters of q (type, status, tag, section, author, since, until).
   function api.count(q)
     q = q or {}
     local where, params = filters(q, "quire.content.count")
     if not where then return 0 end
+    list_tags(q) -- (a page showing the count goes stale as the list would)
     local n = 0
     for _ in pairs(q) do n = n + 1 end
     -- Counts kept by the schema's triggers: entries by status, a term's published entries.
@@ -208,18 +227,6 @@ M.of = per_site(function(site)
     return db:value("SELECT count(*) FROM entries e" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""), table.unpack(params))
   end
 
-  -- A page built from a list goes stale when an entry joins, leaves or moves within it (these
-  -- tags), and when one of the entries it shows changes (their entry:ID tags: entry_tags).
-  local function list_tags(q)
-    if q.order == "updated" then site.tag("entries:any") end -- every write moves an entry in it
-    -- Not only published entries: the writes to the others bump this, not the public lists.
-    if q.status ~= "published" then site.tag("list:drafts") end
-    if q.tag then site.tag("list:tag:" .. core.slugify(q.tag))
-    elseif q.section then site.tag("list:section:" .. core.slugify(q.section))
-    elseif type(q.type) == "string" then site.tag("list:type:" .. q.type)
-    elseif q.type then for _, t in ipairs(q.type) do site.tag("list:type:" .. t) end
-    else site.tag("list:all") end
-  end
   local function entry_tags(rows)
     if site.collecting and shown == "entry:" then
       for i = 1, #rows do site.tag("entry:" .. rows[i].id) end
@@ -320,8 +327,9 @@ M.of = per_site(function(site)
     return table.concat(out, "\0")
   end
 
-  -- Lists are memoised like entries (quire.memo: until the next write anywhere), so a page
-  -- rendered without the page cache reads no list twice; each caller gets its own copy.
+  -- Lists are memoised like entries (quire.memo), so a page rendered without the page cache
+  -- reads no list twice: until a write moves an entry in or out (the list's tags) or changes
+  -- one it holds (entry:ID: the rows hold whole entries). Each caller gets its own copy.
   function api.query(q)
     local key = query_key(q)
     if not key then return hydrate(select_rows(q)) end
@@ -332,7 +340,9 @@ M.of = per_site(function(site)
       return copy(rows)
     end
     rows = hydrate(select_rows(q))
-    return copy(memo.put(key, rows, #rows + 1))
+    local tags = list_tags(q, {})
+    for i = 1, #rows do tags[#tags + 1] = "entry:" .. rows[i].id end
+    return copy(memo.put(key, rows, #rows + 1, tags))
   end
   api.select_rows = select_rows
 
@@ -401,7 +411,8 @@ M.of = per_site(function(site)
     local e = api.get(id)
     if not e or not e.published_at then return nil, nil end
     site.tag("neighbours:" .. id)
-    local ids = memo.get("neighbours\0" .. within .. "\0" .. id, function()
+    -- Kept until "neighbours:ID" moves, or the entry (its date, type, section).
+    local ids = memo.tagged("neighbours\0" .. within .. "\0" .. id, { "neighbours:" .. id, "entry:" .. id }, function()
       local prev, nxt = neighbour_ids(e, within)
       return { prev = prev, next = nxt }
     end)
@@ -409,6 +420,7 @@ M.of = per_site(function(site)
   end
 
   function api.revisions(id)
+    site.tag("entry:" .. tostring(id)) -- every save writes one
     local rows = db:rows("SELECT id, entry_id, title, slug, status, body, fields, terms, published_at, author_id, saved_by, actor, created_at"
       .. " FROM revisions WHERE entry_id = ? ORDER BY id DESC", id)
     for _, r in ipairs(rows) do
