@@ -291,6 +291,59 @@ check("a new static file is copied", open(os.path.join(out, "extra.txt")).read()
 os.remove(os.path.join(site, "public", "extra.txt"))
 r = export()
 check("a removed static file goes", not os.path.exists(os.path.join(out, "extra.txt")) and " 1 removed" in r.stdout, r.stdout)
+# A page removed by hand (with its .gz) is written again by an export with nothing changed; a
+# run's folder left by a killed export (a process that no longer runs) is cleaned away.
+lost = next(f for f in sorted(snapshot()) if f.count("/") >= 2 and f.endswith("/index.html"))
+lost_bytes = open(os.path.join(out, lost), "rb").read()
+os.remove(os.path.join(out, lost))
+os.remove(os.path.join(out, lost + ".gz"))
+run_dir = os.path.join(site, ".quire")
+manifest = next(n for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n))
+leftover = os.path.join(run_dir, manifest + ".run-4194305")  # (past any Linux pid_max)
+os.makedirs(leftover)
+open(os.path.join(leftover, "w0"), "w").close()
+r = export("--verbose")
+check("a page removed by hand is written again when nothing changed", "(no content changed)" in r.stdout
+      and f"write {lost}\n" in r.stdout and " 1 files written" in r.stdout, r.stdout)
+check("it holds the same page, with its .gz", TOKEN.sub(rb"\1", open(os.path.join(out, lost), "rb").read()) == TOKEN.sub(rb"\1", lost_bytes)
+      and gzip.open(os.path.join(out, lost + ".gz")).read() == open(os.path.join(out, lost), "rb").read())
+check("a killed run's folder is removed, the run's own too", not [n for n in os.listdir(run_dir) if ".run-" in n],
+      str(os.listdir(run_dir)))
+# --compress: the siblings follow the option; the pages themselves are not written again.
+before = snapshot()
+r = export("--compress", "gzip")
+now = snapshot()
+unsiblinged = lambda snap: {f: v for f, v in snap.items() if not f.endswith((".gz", ".br"))}
+check("--compress gzip: no .br left, every .gz kept", not [f for f in now if f.endswith(".br")]
+      and {f for f in now if f.endswith(".gz")} == {f for f in before if f.endswith(".gz")} and len(before) > 100, r.stdout)
+check("--compress gzip: no file written again (pages nor static files)", unsiblinged(now) == unsiblinged(before)
+      and " 0 files written" in r.stdout, r.stdout)
+r = export("--compress", "none")
+check("--compress none: no sibling left", not [f for f in snapshot() if f.endswith((".gz", ".br"))], r.stdout)
+r = export()
+now = snapshot()
+check("the default again: a .gz and a .br beside every compressible file",
+      {f[:-3] for f in now if f.endswith(".br")} == {f[:-3] for f in now if f.endswith(".gz")} and len([f for f in now if f.endswith(".br")]) > 50
+      and all(gzip.open(os.path.join(out, f)).read() == open(os.path.join(out, f[:-3]), "rb").read() for f in now if f.endswith(".gz")))
+r = quire("export", "--format", "html", out, "--site", site, "--compress", "gzip,zstd", ok=False)
+check("an unknown --compress is refused, naming the option", r.returncode != 0 and "--compress" in r.stderr and "zstd" in r.stderr, r.stderr)
+# A manifest from before XXH3 (HMAC-SHA256 of the page less its token, 64 hex digits) still
+# tells unchanged pages: with every page rendered again (site.lua changed), none is written.
+import hmac  # noqa: E402
+import sqlite3  # noqa: E402
+db = sqlite3.connect(os.path.join(run_dir, manifest))
+for path, file in db.execute("SELECT path, file FROM files WHERE hash NOT LIKE 'src %'").fetchall():
+    body = TOKEN.sub(rb"\1", open(os.path.join(out, file), "rb").read())
+    db.execute("UPDATE files SET hash = ? WHERE path = ?", (hmac.new(b"quire-export", body, hashlib.sha256).hexdigest(), path))
+db.commit()
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write("-- (a change: every page is rendered again)\n")
+before = snapshot()
+r = export()
+check("an old manifest: every page rendered again, none written", "(full export)" in r.stdout and " 0 files written" in r.stdout
+      and snapshot() == before, r.stdout)
+check("an old manifest: its hashes are XXH3's after", db.execute("SELECT count(*) FROM files WHERE length(hash) = 64").fetchone()[0] == 0)
+db.close()
 # A folder emptied since (or a new one with the same name): everything is written again, though
 # the manifest remembers the files.
 count = sum(len(ns) for _, _, ns in os.walk(out))
