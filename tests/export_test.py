@@ -41,8 +41,9 @@ with open(os.path.join(site, "site.lua"), "a") as f:
 quire("redirects", "add", "/old/halden-story", "/", "--site", site)
 
 
-def export(*extra):
-    return quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, *extra)
+def export(*extra, compress=("--compress", "gzip,br")):
+    """(with the .br siblings too, unless compress says otherwise: () for the default, gzip only)"""
+    return quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, *compress, *extra)
 
 
 r = export("--jobs", "2")
@@ -311,20 +312,25 @@ check("a killed run's folder is removed, the run's own too", not [n for n in os.
       str(os.listdir(run_dir)))
 # --compress: the siblings follow the option; the pages themselves are not written again.
 before = snapshot()
-r = export("--compress", "gzip")
-now = snapshot()
 unsiblinged = lambda snap: {f: v for f, v in snap.items() if not f.endswith((".gz", ".br"))}
-check("--compress gzip: no .br left, every .gz kept", not [f for f in now if f.endswith(".br")]
+r = export(compress=())
+now = snapshot()
+check("--compress's default (gzip): no .br left, every .gz kept", not [f for f in now if f.endswith(".br")]
       and {f for f in now if f.endswith(".gz")} == {f for f in before if f.endswith(".gz")} and len(before) > 100, r.stdout)
-check("--compress gzip: no file written again (pages nor static files)", unsiblinged(now) == unsiblinged(before)
+check("--compress's default: no file written again (pages nor static files)", unsiblinged(now) == unsiblinged(before)
       and " 0 files written" in r.stdout, r.stdout)
-r = export("--compress", "none")
+r = export(compress=("--compress", "none"))
 check("--compress none: no sibling left", not [f for f in snapshot() if f.endswith((".gz", ".br"))], r.stdout)
+r = export(compress=("--compress", "br"))
+now = snapshot()
+check("--compress br: a .br beside every compressible file, no .gz", not [f for f in now if f.endswith(".gz")]
+      and {f[:-3] for f in now if f.endswith(".br")} == {f[:-3] for f in before if f.endswith(".br")}, r.stdout)
 r = export()
 now = snapshot()
-check("the default again: a .gz and a .br beside every compressible file",
+check("--compress gzip,br again: a .gz and a .br beside every compressible file",
       {f[:-3] for f in now if f.endswith(".br")} == {f[:-3] for f in now if f.endswith(".gz")} and len([f for f in now if f.endswith(".br")]) > 50
-      and all(gzip.open(os.path.join(out, f)).read() == open(os.path.join(out, f[:-3]), "rb").read() for f in now if f.endswith(".gz")))
+      and all(gzip.open(os.path.join(out, f)).read() == open(os.path.join(out, f[:-3]), "rb").read() for f in now if f.endswith(".gz"))
+      and unsiblinged(now) == unsiblinged(before))
 r = quire("export", "--format", "html", out, "--site", site, "--compress", "gzip,zstd", ok=False)
 check("an unknown --compress is refused, naming the option", r.returncode != 0 and "--compress" in r.stderr and "zstd" in r.stderr, r.stderr)
 # A manifest from before XXH3 (HMAC-SHA256 of the page less its token, 64 hex digits) still
@@ -451,7 +457,7 @@ check("no broken internal link after the removal", not broken, "\n  ".join(broke
 
 # --- one worker makes the same folder as two
 out2 = os.path.join(work, "out1")
-quire("export", "--format", "html", out2, "--site", site, "--base-url", BASE, "--jobs", "1")
+quire("export", "--format", "html", out2, "--site", site, "--base-url", BASE, "--jobs", "1", "--compress", "gzip,br")
 def tree(d):
     files = {}
     for root, _, names in os.walk(d):
@@ -480,7 +486,7 @@ check("no temporary file is left", not [n for n in os.listdir(out) if ".tmp-" in
 
 # --- --watch: an export after every commit
 watch_log = open(os.path.join(work, "watch.log"), "w+")
-watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--watch"],
+watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--watch"],
                          stdout=watch_log, stderr=subprocess.STDOUT, start_new_session=True)
 procs.append(watch)
 deadline = time.time() + 60

@@ -6,8 +6,8 @@
 -- with their keyset pages (older/ and newer/), feeds, sitemaps, robots.txt, 404.html, the
 -- search index (search-index.json) with a client-side search page (/search, search.js), a
 -- meta-refresh page for every redirect plus _redirects and nginx map files, the plugins' static
--- files and the media folder; a .gz and a .br beside every compressible file (nginx gzip_static,
--- brotli_static or a CDN's precompressed files).
+-- files and the media folder; a .gz beside every compressible file (nginx gzip_static) and, with
+-- --compress gzip,br, a .br (brotli_static or a CDN's precompressed files).
 -- A path "/a/b" becomes a/b/index.html; a path with a file name ("/feed.xml") keeps it; the
 -- sitemap index's parts (/sitemap.xml?part=N) become sitemap-N.xml (a static host ignores
 -- queries), the one place the index differs from the served one.
@@ -42,9 +42,11 @@ local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .
 -- (gzip: libdeflate's levels.) gzip 4 is within 1.3% (bench) to 4% (docs) of 6's size in 0.6 of
 -- its time. Brotli 5 is the first quality smaller than the .gz on both (at 4 it is larger on the
 -- bench's made-up words, which its dictionary does not know; on prose it is 13% smaller than
--- gzip 6); past 5 each step gains 1% for 15% to 15 times the time. --compress drops either.
+-- gzip 6); past 5 each step gains 1% for 15% to 15 times the time. In a whole export (N=1500,
+-- one worker) Brotli 5 took 20% of all the CPU, gzip 4 8%: the .br is written only when asked
+-- (--compress gzip,br, for brotli_static or a CDN that serves precompressed Brotli).
 local GZIP_LEVEL, BROTLI_QUALITY = 4, 5
-local COMPRESS_DEFAULT = "gzip,br"
+local COMPRESS_DEFAULT = "gzip"
 
 local COMPRESSIBLE = { html = true, xml = true, json = true, txt = true, css = true, js = true, svg = true,
   map = true, csv = true, ics = true, webmanifest = true }
@@ -613,7 +615,7 @@ end
 -- from the last run's, every page is rendered again.
 local function code_signature(quire, base_url, compress)
   local parts = { core.version, base_url }
-  -- (siblings as asked before --compress was an option: the signatures made then still hold)
+  -- (gzip,br: what was written before the option, so a manifest from then keeps its signature)
   if compress ~= "gzip,br" then parts[#parts + 1] = "compress " .. compress end
   local function walk(dir, depth)
     if depth > 8 then return end
@@ -839,7 +841,7 @@ local function run_once(quire, out_dir, o)
   local signature = code_signature(quire, base_url, o.compress)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
   -- Other siblings than last time: every page's made again or removed, even when it is the same.
-  local recompress = (meta("compress") or "gzip,br") ~= o.compress
+  local recompress = (meta("compress") or "gzip,br") ~= o.compress -- (none recorded: from before the option)
   -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
   -- full export, with nothing to compare against.
   local fresh = #(core.listdir(out_dir) or {}) == 0
@@ -1020,11 +1022,11 @@ function M.compress_of(value)
   local set, n = {}, 0
   for w in (value or COMPRESS_DEFAULT):gmatch("[^,%s]+") do
     if w ~= "gzip" and w ~= "br" and w ~= "none" then
-      fail("--compress takes gzip,br (the default), gzip, br or none (got %q)", value)
+      fail("--compress takes gzip (the default), gzip,br, br or none (got %q)", value)
     end
     set[w], n = true, n + 1
   end
-  if n == 0 or (set.none and n > 1) then fail("--compress takes gzip,br (the default), gzip, br or none (got %q)", value) end
+  if n == 0 or (set.none and n > 1) then fail("--compress takes gzip (the default), gzip,br, br or none (got %q)", value) end
   local list = set.gzip and set.br and "gzip,br" or set.gzip and "gzip" or set.br and "br" or "none"
   return list, { gzip = set.gzip or false, br = set.br or false }
 end
