@@ -9,7 +9,7 @@ PACKAGES := build-essential cmake pkg-config liblua5.4-dev libsqlite3-dev sqlite
   libmbedtls-dev node-llhttp libmd4c-dev libmd4c-html0-dev libgumbo-dev zlib1g-dev libpcre2-dev libmimalloc-dev \
   lua-busted lua-cjson lua-expat libargon2-dev curl openssl python3-feedparser tidy chromium wrk \
   libvips-dev libvips-tools nodejs nginx gettext libpq-dev postgresql-15 varnish varnish-modules \
-  libbrotli-dev brotli libdeflate-dev
+  libbrotli-dev brotli libdeflate-dev libxxhash-dev
 
 # Only the benchmarks need these.
 BENCH_PACKAGES := hyperfine bc nginx imagemagick hugo time

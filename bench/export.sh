@@ -9,12 +9,15 @@
 #   bash bench/export.sh            (from the repository root, after a build in ./build)
 #   N=2000 JOBS=2 bash bench/export.sh
 #   QUIRE_BEFORE=/path/to/older/quire bash bench/export.sh   (also times that binary's full export)
+#   COMPRESS=gzip,br bash bench/export.sh   (--compress for QUIRE; QUIRE_BEFORE gets no option)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 QUIRE=${QUIRE:-$root/build/quire}
 N=${N:-10000}
 JOBS=${JOBS:-$(nproc)}
+compress=()
+[ -z "${COMPRESS:-}" ] || compress=(--compress "$COMPRESS")
 [ -x "$QUIRE" ] || { echo "export.sh: no quire binary at $QUIRE (build first, or set QUIRE)" >&2; exit 1; }
 command -v hugo >/dev/null || { echo "export.sh: hugo is not installed (make bench-deps)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "export.sh: /usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
@@ -23,7 +26,7 @@ export QUIRE_BUNDLED_PLUGINS=$root/plugins
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/quire-bench-export-XXXXXX")
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
 
-echo "corpus: $N posts ($(uname -m), $(nproc) cpus, hugo $(hugo version | grep -o 'v[0-9.]*' | head -1), $JOBS quire workers, output on $(stat -f -c %T "$tmp"))"
+echo "corpus: $N posts ($(uname -m), $(nproc) cpus, hugo $(hugo version | grep -o 'v[0-9.]*' | head -1), $JOBS quire workers, --compress ${COMPRESS:-default}, output on $(stat -f -c %T "$tmp"))"
 python3 "$root/bench/export/corpus.py" "$N" "$tmp/corpus.jsonl" "$tmp/hugo"
 cp -r "$root/bench/export/hugo/." "$tmp/hugo/"
 "$QUIRE" init --demo "$tmp/site" >/dev/null
@@ -51,7 +54,7 @@ measure hugo_plain hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-plain" --config "$t
 if [ -n "${QUIRE_BEFORE:-}" ]; then
   measure quire_before "$QUIRE_BEFORE" export --format html "$tmp/quire-before" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
 fi
-measure quire_full "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
+measure quire_full "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" "${compress[@]}"
 # One edit to one post, then an export: a correction to its text (the pages showing it are
 # rendered again), then a new headline (also the related posts of every post sharing a tag).
 cat > "$tmp/edit.lua" <<'LUA'
@@ -60,10 +63,10 @@ if arg[2] == "body" then quire.content.update(e.id, { body = e.body .. "\n\nCorr
 else quire.content.update(e.id, { title = e.title .. " (updated)" }) end
 LUA
 "$QUIRE" run --yes --site "$tmp/site" "$tmp/edit.lua" "$N" body >/dev/null
-measure quire_body_edit "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
+measure quire_body_edit "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" "${compress[@]}"
 "$QUIRE" run --yes --site "$tmp/site" "$tmp/edit.lua" "$N" title >/dev/null
-measure quire_title_edit "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
-measure quire_nothing "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
+measure quire_title_edit "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" "${compress[@]}"
+measure quire_nothing "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" "${compress[@]}"
 
 hugo_files=$(find "$tmp/hugo-related" -name '*.html' | wc -l)
 quire_files=$(find "$tmp/quire-out" -name '*.html' | wc -l)

@@ -31,8 +31,9 @@ void qr_lua_regex_open(lua_State *L);    /* core.regex (PCRE2) */
 void qr_lua_media_open(lua_State *L);    /* core.media_probe, core.media_process (libvips) */
 void qr_lua_multipart_open(lua_State *L); /* core.multipart_read */
 void qr_lua_tz_open(lua_State *L);       /* core.tz_check, core.tz_lookup, core.tz_from_local */
-void qr_lua_gzip_open(lua_State *L);     /* core.gzip (zlib) */
+void qr_lua_gzip_open(lua_State *L);     /* core.gzip (libdeflate) */
 void qr_lua_brotli_open(lua_State *L);   /* core.brotli (libbrotlienc) */
+void qr_lua_xxhash_open(lua_State *L);   /* core.xxh128 (libxxhash) */
 
 /* A text buffer for a binding's output, in a new userdata pushed on the stack, so a Lua error
  * before the result is pushed cannot leak it (its __gc frees it). Owned by the userdata. */

@@ -150,10 +150,51 @@ static int l_syncfs(lua_State *L) {
   return 1;
 }
 
+/* core.write_file(path, data, tmp) -> true | nil, message: data written to the new file tmp,
+ * which is then renamed over path (readers see the old bytes or the new, never a part). One
+ * write, no stdio buffer; no fsync (a static export syncs the file system once at the end).
+ * Mode 0666 less the umask, as fopen. tmp is removed when anything fails. */
+static int l_write_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t n;
+  const char *data = luaL_checklstring(L, 2, &n);
+  const char *tmp = luaL_checkstring(L, 3);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return push_errno(L, tmp);
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = write(fd, data + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int err = w < 0 ? errno : EIO;
+      close(fd);
+      unlink(tmp);
+      errno = err;
+      return push_errno(L, tmp);
+    }
+    done += (size_t)w;
+  }
+  if (close(fd) != 0) {
+    int err = errno;
+    unlink(tmp);
+    errno = err;
+    return push_errno(L, tmp);
+  }
+  if (rename(tmp, path) != 0) {
+    int err = errno;
+    unlink(tmp);
+    errno = err;
+    return push_errno(L, path);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void qr_lua_os_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"mkdir", l_mkdir}, {"stat", l_stat}, {"listdir", l_listdir},
                                  {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree},
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
-                                 {"realpath", l_realpath}, {"syncfs", l_syncfs}, {NULL, NULL}};
+                                 {"realpath", l_realpath}, {"syncfs", l_syncfs},
+                                 {"write_file", l_write_file}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -282,6 +282,7 @@ static int open_core(lua_State *L) {
   qr_lua_tz_open(L);
   qr_lua_gzip_open(L);
   qr_lua_brotli_open(L);
+  qr_lua_xxhash_open(L);
   qr_lua_purge_open(L);
   lua_pushcfunction(L, l_budget_call);
   lua_setfield(L, -2, "budget_call");

@@ -6,8 +6,8 @@
 -- with their keyset pages (older/ and newer/), feeds, sitemaps, robots.txt, 404.html, the
 -- search index (search-index.json) with a client-side search page (/search, search.js), a
 -- meta-refresh page for every redirect plus _redirects and nginx map files, the plugins' static
--- files and the media folder; a .gz and a .br beside every compressible file (nginx gzip_static,
--- brotli_static or a CDN's precompressed files).
+-- files and the media folder; a .gz beside every compressible file (nginx gzip_static) and, with
+-- --compress gzip,br, a .br (brotli_static or a CDN's precompressed files).
 -- A path "/a/b" becomes a/b/index.html; a path with a file name ("/feed.xml") keeps it; the
 -- sitemap index's parts (/sitemap.xml?part=N) become sitemap-N.xml (a static host ignores
 -- queries), the one place the index differs from the served one.
@@ -31,12 +31,22 @@ local CHANGED_MAX = 200000 -- bumped tags read into memory; past it every page i
 local BATCH = 500          -- rows read from the store per query
 local GZIP_MIN = 1024      -- under a kB a compressed copy saves no packet (and costs two files)
 local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .gz (read whole)
--- Measured on the bench's pages and feeds: gzip 9 makes a 160 kB feed 4% smaller than 6 in 2.4
--- times the time (22 ms against 9; a quarter of a full export's CPU went to it); Brotli 5 is
--- smaller than gzip 9 in a sixth of its time, and past 5 gains 1% for 2 to 50 times as much;
--- Brotli 4 is no smaller than the .gz on the bench's pages. (core.gzip is libdeflate: its 6 is
--- as small as zlib's 9, in 0.4 times zlib 6's time.)
-local GZIP_LEVEL, BROTLI_QUALITY = 6, 5
+-- Levels, measured on a quarter of an N=1500 bench export (1394 pages and feeds, 32.5 MB) and on
+-- 342 real HTML documents (25 MB of Debian's docs): compressed size / CPU seconds.
+--            bench          real docs                     bench          real docs
+--   gzip 1  32.7% 0.13 s   18.1% 0.08 s         br 1    33.5% 0.15 s   18.0% 0.08 s
+--   gzip 4  30.1% 0.33 s   16.6% 0.14 s         br 4    30.9% 0.44 s   15.0% 0.27 s
+--   gzip 6  29.7% 0.57 s   16.0% 0.21 s         br 5    29.0% 0.68 s   13.9% 0.40 s
+--   gzip 9  29.5% 1.41 s   15.7% 0.70 s         br 6    28.6% 0.77 s   13.6% 0.44 s
+--   gzip 12 28.1% 4.85 s   15.2% 4.48 s         br 9    28.2% 10.8 s   13.3% 3.51 s
+-- (gzip: libdeflate's levels.) gzip 4 is within 1.3% (bench) to 4% (docs) of 6's size in 0.6 of
+-- its time. Brotli 5 is the first quality smaller than the .gz on both (at 4 it is larger on the
+-- bench's made-up words, which its dictionary does not know; on prose it is 13% smaller than
+-- gzip 6); past 5 each step gains 1% for 15% to 15 times the time. In a whole export (N=1500,
+-- one worker) Brotli 5 took 20% of all the CPU, gzip 4 8%: the .br is written only when asked
+-- (--compress gzip,br, for brotli_static or a CDN that serves precompressed Brotli).
+local GZIP_LEVEL, BROTLI_QUALITY = 4, 5
+local COMPRESS_DEFAULT = "gzip"
 
 local COMPRESSIBLE = { html = true, xml = true, json = true, txt = true, css = true, js = true, svg = true,
   map = true, csv = true, ics = true, webmanifest = true }
@@ -127,15 +137,40 @@ end
 
 local function ext_of(file) return (file:match("%.([%w]+)$") or ""):lower() end
 
-local function hash_of(s) return (core.hmac_sha256("quire-export", s):gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+-- HMAC-SHA256 in hex: names the manifest after the output folder and signs the code. (The
+-- file hashes were this too until XXH3 replaced them: legacy_page_hash reads those.)
+local function hash_of(s) return (("%02x"):rep(32):format(core.hmac_sha256("quire-export", s):byte(1, 32))) end
 
 -- A page's hash leaves out the signed form tokens (the comment form's names the second it was
--- made in): a page rendered again with nothing else changed is not written again.
--- (The plain find first: most pages have no form, and a pattern tried at every byte of a feed
--- cost more than its hash.)
+-- made in): a page rendered again with nothing else changed is not written again. The token's
+-- place is found with plain searches and left out of the hash as a range (no copy of the page,
+-- no pattern tried at every byte); XXH3-128 rather than SHA-256, at a tenth of the cost: it
+-- tells our own pages apart, no one forges them.
+local TOKEN = '<input type="hidden" name="token" value="'
 local function page_hash(body)
-  if not body:find('<input type="hidden" name="token" value="', 1, true) then return hash_of(body) end
+  local skips, at = nil, 1
+  while true do
+    local _, e = body:find(TOKEN, at, true)
+    if not e then break end
+    local q = body:find('"', e + 1, true) or #body + 1
+    skips = skips or {}
+    -- (past 64 forms the remaining tokens are hashed: such a page is written again each export)
+    if #skips == 128 then break end
+    skips[#skips + 1], skips[#skips + 2] = e + 1, q - 1
+    at = q
+  end
+  return core.xxh128(body, skips)
+end
+
+-- The hash a manifest written before XXH3 holds (64 hex digits): compared with only for such a
+-- row, so the first export after the upgrade keeps the files it finds the same.
+local function legacy_page_hash(body)
+  if not body:find(TOKEN, 1, true) then return hash_of(body) end
   return hash_of((body:gsub('(<input type="hidden" name="token" value=")[^"]*', "%1")))
+end
+local function same_hash(row_hash, body, h)
+  if #row_hash == 64 then return row_hash == legacy_page_hash(body) end
+  return row_hash == h
 end
 
 -- 32-bit FNV-1a of s: which worker takes a path.
@@ -168,39 +203,30 @@ local function tmp_of(path)
   return path .. ".tmp-" .. pid
 end
 
--- Writes data to root/file through a temporary file renamed over it. (No fsync here: the
--- coordinator syncs the file system once, before the manifest records the files.)
-local function write_atomic(root, file, data, known)
-  mkdirs(root, file:match("^(.*)/[^/]*$") or "", known)
-  local path = root .. "/" .. file
-  local tmp = tmp_of(path)
-  local f, err = io.open(tmp, "wb")
-  if not f then fail("cannot write %s: %s", tmp, tostring(err)) end
-  f:setvbuf("no") -- (one write(2) of the whole, not 8 kB at a time through a buffer)
-  local ok, werr = f:write(data)
-  local closed, cerr = f:close()
-  if not ok or not closed then os.remove(tmp) fail("cannot write %s: %s", tmp, tostring(werr or cerr)) end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then os.remove(tmp) fail("cannot rename %s: %s", tmp, tostring(rerr)) end
+-- Writes data to out.root/file through a temporary file renamed over it (core.write_file: one
+-- write, no stdio buffer). No fsync here: the coordinator syncs the file system once, before
+-- the manifest records the files. out: { root =, known = (see mkdirs), gzip =, br = }.
+local function write_atomic(out, file, data)
+  mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
+  local path = out.root .. "/" .. file
+  local ok, err = core.write_file(path, data, tmp_of(path))
+  if not ok then fail("cannot write %s: %s", path, tostring(err)) end
 end
 
--- The compressed siblings of a file (nginx gzip_static; brotli_static or a CDN for .br).
-local function write_siblings(root, file, data, known)
-  write_atomic(root, file .. ".gz", core.gzip(data, GZIP_LEVEL), known)
-  write_atomic(root, file .. ".br", core.brotli(data, BROTLI_QUALITY), known)
+-- The compressed siblings of a file (nginx gzip_static; brotli_static or a CDN for .br): written
+-- for compressible data of some size, as --compress asks; removed otherwise (those left from
+-- before). fresh: the file is new, so there is nothing to remove.
+local function write_siblings(out, file, data, fresh)
+  local big = #data >= GZIP_MIN and COMPRESSIBLE[ext_of(file)]
+  if big and out.gzip then write_atomic(out, file .. ".gz", core.gzip(data, GZIP_LEVEL))
+  elseif not fresh then os.remove(out.root .. "/" .. file .. ".gz") end -- (nothing there: a harmless error)
+  if big and out.br then write_atomic(out, file .. ".br", core.brotli(data, BROTLI_QUALITY))
+  elseif not fresh then os.remove(out.root .. "/" .. file .. ".br") end
 end
 
--- Writes file and, for compressible data of some size, its .gz and .br; removes those left
--- from before otherwise.
-local function write_page(root, file, data, known)
-  write_atomic(root, file, data, known)
-  if COMPRESSIBLE[ext_of(file)] and #data >= GZIP_MIN then
-    write_siblings(root, file, data, known)
-  else
-    for _, ext in ipairs({ ".gz", ".br" }) do
-      os.remove(root .. "/" .. file .. ext) -- (nothing there: a harmless error)
-    end
-  end
+local function write_page(out, file, data, fresh)
+  write_atomic(out, file, data)
+  write_siblings(out, file, data, fresh)
 end
 
 local function read_file(path)
@@ -211,27 +237,43 @@ local function read_file(path)
   return s
 end
 
--- Copies a static file (streamed) through a temporary file, and its .gz when compressible.
-local function copy_file(root, file, src, known)
-  mkdirs(root, file:match("^(.*)/[^/]*$") or "", known)
-  local path = root .. "/" .. file
+-- Copies a static file through a temporary file, with its siblings when compressible: read
+-- whole when it gets siblings (read once for all three), else streamed.
+local function copy_file(out, file, src, fresh)
+  local _, _, size = core.stat(src)
+  if COMPRESSIBLE[ext_of(file)] and size and size >= GZIP_MIN and size <= GZIP_READ_MAX then
+    return write_page(out, file, read_file(src), fresh)
+  end
+  mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
+  local path = out.root .. "/" .. file
   local tmp = tmp_of(path)
   local inp, err = io.open(src, "rb")
   if not inp then fail("cannot read %s: %s", src, tostring(err)) end
-  local out, oerr = io.open(tmp, "wb")
-  if not out then inp:close() fail("cannot write %s: %s", tmp, tostring(oerr)) end
+  local f, oerr = io.open(tmp, "wb")
+  if not f then inp:close() fail("cannot write %s: %s", tmp, tostring(oerr)) end
   while true do
     local chunk = inp:read(65536)
     if not chunk then break end
-    if not out:write(chunk) then inp:close() out:close() os.remove(tmp) fail("cannot write %s", tmp) end
+    if not f:write(chunk) then inp:close() f:close() os.remove(tmp) fail("cannot write %s", tmp) end
   end
   inp:close()
-  if not out:close() then os.remove(tmp) fail("cannot write %s", tmp) end
+  if not f:close() then os.remove(tmp) fail("cannot write %s", tmp) end
   local renamed, rerr = os.rename(tmp, path)
   if not renamed then os.remove(tmp) fail("cannot rename %s: %s", tmp, tostring(rerr)) end
+  if not fresh then
+    os.remove(path .. ".gz")
+    os.remove(path .. ".br")
+  end
+end
+
+-- The siblings of a static file already there, as --compress now asks.
+local function asset_siblings(out, file, src)
   local _, _, size = core.stat(src)
   if COMPRESSIBLE[ext_of(file)] and size and size >= GZIP_MIN and size <= GZIP_READ_MAX then
-    write_siblings(root, file, read_file(src), known)
+    write_siblings(out, file, read_file(src))
+  else
+    os.remove(out.root .. "/" .. file .. ".gz")
+    os.remove(out.root .. "/" .. file .. ".br")
   end
 end
 
@@ -270,13 +312,31 @@ local function address_stable(tag)
   return false
 end
 
--- The manifest's pages carrying one of the changed tags, or rendered on every export (no tags).
-local function each_stale_page(man, fn, changed)
+-- The manifest's pages carrying one of the changed tags, or rendered on every export (no tags);
+-- and then those of them mine(path) takes whose file is no longer in out_dir (removed by hand):
+-- one stat per page (the siblings are not looked at: without its .gz a page is still served).
+local function each_stale_page(man, fn, changed, mine, out_dir)
   local list = {}
   for t in pairs(changed) do list[#list + 1] = t end
+  local function listed(tags) -- (whether the first query below took the page)
+    if #list == 0 then return false end
+    if tags == "" then return true end
+    for t in tags:gmatch("%S+") do if changed[t] then return true end end
+    return false
+  end
+  local last = ""
+  repeat
+    local rows = man:rows("SELECT path, file, tags FROM files WHERE path > ? AND hash NOT LIKE 'src %' ORDER BY path LIMIT ?", last, BATCH)
+    for _, r in ipairs(rows) do
+      last = r.path
+      if not FIXED_SET[r.path] and mine(r.path) and core.stat(out_dir .. "/" .. r.file) ~= "file" and not listed(r.tags) then
+        fn { path = r.path, kind = "page" }
+      end
+    end
+  until #rows < BATCH
   if #list == 0 then return end
   local tags = require("cjson").encode(list)
-  local last = ""
+  last = ""
   repeat
     local rows = man:rows("SELECT path FROM files f WHERE path > ? AND hash NOT LIKE 'src %' AND (tags = ''"
       .. " OR EXISTS (SELECT 1 FROM json_each(?) c WHERE instr(' ' || f.tags || ' ', ' ' || c.value || ' ') > 0)) ORDER BY path LIMIT ?",
@@ -292,8 +352,9 @@ end
 -- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
 -- targeted (a set of the tags bumped since the last export, all address_stable): no page was
 -- added or removed, so only the fixed addresses below, the pages of the manifest man carrying
--- one of those tags and the static files are looked at.
-local function each_item(quire, fn, targeted, man)
+-- one of those tags or whose file is missing (those mine(path) takes, in out_dir) and the
+-- static files are looked at.
+local function each_item(quire, fn, targeted, man, mine, out_dir)
   for _, p in ipairs(FIXED) do
     fn { path = p, kind = "page" }
   end
@@ -304,7 +365,7 @@ local function each_item(quire, fn, targeted, man)
   fn { path = "/search", kind = "search" }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
-  if targeted then each_stale_page(man, fn, targeted) else M.each_page(quire, fn) end
+  if targeted then each_stale_page(man, fn, targeted, mine, out_dir) else M.each_page(quire, fn) end
   M.each_file(quire, fn)
 end
 
@@ -552,8 +613,10 @@ end
 -- What the pages are rendered with, besides the content: quire's version, the base URL, the
 -- site's settings and every plugin and template file (names, sizes, mtimes). When it differs
 -- from the last run's, every page is rendered again.
-local function code_signature(quire, base_url)
+local function code_signature(quire, base_url, compress)
   local parts = { core.version, base_url }
+  -- (gzip,br: what was written before the option, so a manifest from then keeps its signature)
+  if compress ~= "gzip,br" then parts[#parts + 1] = "compress " .. compress end
   local function walk(dir, depth)
     if depth > 8 then return end
     for _, name in ipairs(core.listdir(dir) or {}) do
@@ -604,35 +667,39 @@ function M.worker(quire, out_dir, o)
   local res, err = io.open(o.results, "wb")
   if not res then fail("cannot write %s: %s", o.results, tostring(err)) end
   io.stdout:setvbuf("line")
-  local known = { n = 0 }
+  local out = { root = out_dir, known = { n = 0 }, gzip = o.compress.gzip, br = o.compress.br }
   local done, index, count = 0, o.index, o.count
   -- (a first export: nothing to look up)
   local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
+  -- Whether item must be done again, and whether its file was found there (nil: not looked).
+  -- (a static file is the same whatever the code or the tags: its source's mtime and size say)
   local function stale(row, item)
-    if all or not row then return true end
-    local kind = core.stat(out_dir .. "/" .. row.file)
-    if kind ~= "file" then return true end
-    if item.kind == "asset" then
-      local _, mtime, size, nsec = core.stat(item.src)
-      return row.hash ~= ("src %d %d %d"):format(mtime or 0, size or 0, nsec or 0)
-    end
-    if row.tags == "" then return true end
-    for t in row.tags:gmatch("%S+") do if changed[t] then return true end end
-    return false
+    if not row or (all and item.kind ~= "asset") then return true end
+    if core.stat(out_dir .. "/" .. row.file) ~= "file" then return true, false end
+    if item.kind == "asset" then return row.hash ~= item.sig, true end
+    if row.tags == "" then return true, true end
+    for t in row.tags:gmatch("%S+") do if changed[t] then return true, true end end
+    return false, true
   end
+  local function mine(path) return fnv(path) % count == index end
   each_item(quire, function(item)
-    if fnv(item.path) % count ~= index then return end
+    if not mine(item.path) then return end
     local file = M.file_of(item.path)
     if not file then return end
     local row = not empty and man:row("SELECT file, hash, tags FROM files WHERE path = ?", item.path) or nil
+    if item.kind == "asset" then
+      local _, mtime, size, nsec = core.stat(item.src)
+      item.sig = ("src %d %d %d"):format(mtime or 0, size or 0, nsec or 0)
+    end
+    local is_stale, present = stale(row, item)
     local line
-    if not stale(row, item) then
+    if not is_stale then
+      -- --compress changed since: a static file's siblings as now asked
+      if item.kind == "asset" and o.recompress and not o.dry_run then asset_siblings(out, file, item.src) end
       line = "K\t" .. item.path
     elseif item.kind == "asset" then
-      local _, mtime, size, nsec = core.stat(item.src)
-      local sig = ("src %d %d %d"):format(mtime or 0, size or 0, nsec or 0)
-      if not o.dry_run then copy_file(out_dir, file, item.src, known) end
-      line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, sig, "")
+      if not o.dry_run then copy_file(out, file, item.src, o.fresh) end
+      line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     else
       local ok, body, tags = pcall(render, quire, item)
       if not ok then
@@ -641,10 +708,14 @@ function M.worker(quire, out_dir, o)
         line = "X\t" .. item.path .. "\t" .. tags
       else
         local h = page_hash(body)
-        if row and row.hash == h and row.file == file and core.stat(out_dir .. "/" .. file) == "file" then
+        if present == nil and row then present = core.stat(out_dir .. "/" .. row.file) == "file" end
+        if present and row.file == file and same_hash(row.hash, body, h) then
+          -- --compress changed since: the same page, its siblings as now asked (from the bytes
+          -- there, whose token may differ from this rendering's)
+          if o.recompress and not o.dry_run then write_siblings(out, file, read_file(out_dir .. "/" .. file)) end
           line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         else
-          if not o.dry_run then write_page(out_dir, file, body, known) end
+          if not o.dry_run then write_page(out, file, body, o.fresh) end
           line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         end
       end
@@ -652,7 +723,7 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
-  end, o.targeted and changed, man)
+  end, o.targeted and changed, man, mine, out_dir)
   res:close()
   io.stdout:write(("P %d %d\n"):format(index, done))
   return 0
@@ -739,6 +810,23 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   return changed
 end
 
+-- A new, empty folder for a run's own files (the workers' results; a dry run's redirect files):
+-- beside the manifest, named after it and this process, and removed at the end of the run. A run
+-- that was killed (Ctrl-C on --watch) leaves its folder: those of processes no longer running
+-- are removed here, before this one is made.
+local function work_folder(mpath)
+  local dir, name = mpath:match("^(.*)/([^/]+)$")
+  local me = core.getpid()
+  for _, n in ipairs(core.listdir(dir) or {}) do
+    local p = n:sub(1, #name + 5) == name .. ".run-" and math.tointeger(tonumber(n:sub(#name + 6)))
+    if p and (p == me or not core.stat("/proc/" .. p)) then core.remove_tree(dir .. "/" .. n) end
+  end
+  local path = ("%s.run-%d"):format(mpath, me)
+  local ok, err = core.mkdir(path, 448) -- (0700)
+  if not ok then fail("cannot make the folder %s: %s", path, tostring(err)) end
+  return path
+end
+
 -- One export run. Returns a summary table.
 local function run_once(quire, out_dir, o)
   local db = quire._db
@@ -750,11 +838,14 @@ local function run_once(quire, out_dir, o)
   local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
   -- Taken before the workers start: a commit during the export is seen by the next one.
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
-  local signature = code_signature(quire, base_url)
+  local signature = code_signature(quire, base_url, o.compress)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
+  -- Other siblings than last time: every page's made again or removed, even when it is the same.
+  local recompress = (meta("compress") or "gzip,br") ~= o.compress -- (none recorded: from before the option)
   -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
   -- full export, with nothing to compare against.
-  if #(core.listdir(out_dir) or {}) == 0 then
+  local fresh = #(core.listdir(out_dir) or {}) == 0
+  if fresh then
     since = nil
     if not o.dry_run then man:exec("DELETE FROM files") end
   end
@@ -778,15 +869,16 @@ local function run_once(quire, out_dir, o)
 
   local jobs = o.jobs
   local exe = core.exepath()
-  local tmp = core.mkdtemp("quire-export")
-  if not tmp then fail("cannot make a temporary folder") end
+  local tmp = work_folder(mpath)
   local cmds = {}
   for i = 0, jobs - 1 do
     local argv = { exe, "export", "--format", "html", "--site", quire.site.config.dir, "--worker", ("%d/%d"):format(i, jobs),
-      "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url }
+      "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url, "--compress", o.compress }
     if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
     if o.dry_run then argv[#argv + 1] = "--dry-run" end
     if targeted then argv[#argv + 1] = "--targeted" end
+    if fresh then argv[#argv + 1] = "--fresh" end
+    if recompress then argv[#argv + 1] = "--recompress" end
     argv[#argv + 1] = out_dir
     for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
     cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
@@ -886,8 +978,8 @@ local function run_once(quire, out_dir, o)
       end
     until #rows < BATCH
     if not o.dry_run then
-      man:exec("INSERT INTO meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?)"
-        .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url)
+      man:exec("INSERT INTO meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?), ('compress', ?)"
+        .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url, o.compress)
     end
   end)
   if ok then man:commit() else man:rollback() end
@@ -897,8 +989,7 @@ local function run_once(quire, out_dir, o)
   -- Whole-site files written by the coordinator (compared byte for byte, not in the manifest):
   -- unchanged when no redirect and no list changed (targeted). A dry run writes them elsewhere.
   if not targeted or not core.stat(out_dir .. "/_redirects") then
-    local dir = o.dry_run and core.mkdtemp("quire-export") or out_dir
-    if not dir then fail("cannot make a temporary folder") end
+    local dir = o.dry_run and work_folder(mpath) or out_dir
     local rok, changed = pcall(redirect_files, quire, out_dir, dir, o.dry_run)
     if o.dry_run then core.remove_tree(dir) end
     if not rok then error(changed, 0) end
@@ -925,6 +1016,21 @@ local function report(sum, o)
   return #sum.errors > 0 and 1 or 0
 end
 
+-- --compress's value (nil: the default) -> the list in a fixed order ("gzip,br", "gzip", "br" or
+-- "none"), and the set { gzip =, br = }.
+function M.compress_of(value)
+  local set, n = {}, 0
+  for w in (value or COMPRESS_DEFAULT):gmatch("[^,%s]+") do
+    if w ~= "gzip" and w ~= "br" and w ~= "none" then
+      fail("--compress takes gzip (the default), gzip,br, br or none (got %q)", value)
+    end
+    set[w], n = true, n + 1
+  end
+  if n == 0 or (set.none and n > 1) then fail("--compress takes gzip (the default), gzip,br, br or none (got %q)", value) end
+  local list = set.gzip and set.br and "gzip,br" or set.gzip and "gzip" or set.br and "br" or "none"
+  return list, { gzip = set.gzip or false, br = set.br or false }
+end
+
 -- The command: opts from the CLI (base-url, dry-run, watch, jobs, verbose; worker/manifest/
 -- results/since for the workers the coordinator starts).
 function M.main(quire, out_dir, opts)
@@ -948,17 +1054,18 @@ function M.main(quire, out_dir, opts)
     local ok, err = core.mkdir(out_dir)
     if not ok then fail("cannot make %s: %s", out_dir, tostring(err)) end
   end
+  local compress, siblings = M.compress_of(opts.compress)
   if opts.worker then
     local i, n = opts.worker:match("^(%d+)/(%d+)$")
     i, n = tonumber(i), tonumber(n)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
       since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
-      targeted = opts.targeted })
+      targeted = opts.targeted, compress = siblings, fresh = opts.fresh, recompress = opts.recompress })
   end
   local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
-  local o = { base_url = opts["base-url"], dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose }
+  local o = { base_url = opts["base-url"], dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose, compress = compress }
   if opts.watch and o.dry_run then fail("--watch and --dry-run do not go together") end
   -- (on PostgreSQL --watch listens before the first export: a commit made during it is heard)
   local db = quire._db
