@@ -195,7 +195,7 @@ function M.new(site, content)
   -- generation: no query). Never kept from inside a transaction (its reads may be rolled back).
   local kept
   local function fresh_caches()
-    return { words = { n = 0, counts = {} }, profiles = { n = 0, of = {} } }
+    return { words = { n = 0, counts = {} }, terms = { n = 0, of = {} }, profiles = { n = 0, of = {} } }
   end
   local function caches()
     return memo.get("related-caches", function()
@@ -264,6 +264,22 @@ function M.new(site, content)
     return out
   end
 
+  -- The index terms of words (a word may make none, or more than one), remembered word by word
+  -- (a text's terms are those of its words: every tokenizer the stores use splits at spaces),
+  -- until the next write, up to MAX_WORDS_KNOWN words; the words not known yet in one statement.
+  local function terms_of(words)
+    local known = caches().terms
+    local todo, of = {}, known.of
+    for _, w in ipairs(words) do if not of[w] then todo[#todo + 1] = w end end
+    if #todo > 0 then
+      if known.n + #todo > MAX_WORDS_KNOWN then known.n, known.of, of = 0, {}, {} end
+      for i, list in ipairs(store_sql.text_terms_each(db, todo)) do of[todo[i]] = list end
+      known.n = known.n + #todo
+      known.of = of
+    end
+    return of
+  end
+
   -- Text similarity, the same on every store: the words of the entry's title, keywords and
   -- standfirst that are in at most TEXT_MAX_DOCS entries each weigh idf = ln(1 + N / df) (in
   -- thousandths, so sums are exact integers on both stores); an entry's similarity is the sum over
@@ -274,7 +290,15 @@ function M.new(site, content)
     local words = text_words(e, target_kw)
     if #words == 0 then return end
     -- Every word, rare or not: a write can make a common word rare.
-    for _, t in ipairs(store_sql.text_terms(db, { table.concat(words, " ") })) do deps[#deps + 1] = word_tag(t) end
+    local terms, tagged = terms_of(words), {}
+    for _, w in ipairs(words) do
+      for _, t in ipairs(terms[w]) do
+        if not tagged[t] then
+          tagged[t] = true
+          deps[#deps + 1] = word_tag(t)
+        end
+      end
+    end
     -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
     -- many postings, and a word that common says little about what a story is about.
     local total = math.max(published_total(), 1)
