@@ -2,6 +2,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lua_api.h"
 #include "related.h"
@@ -166,25 +167,56 @@ static int l_related_rank(lua_State *L) {
   return rank_and_push(L, 3, &target, docs, n);
 }
 
-/* Pushes the profile of candidate id (opts.profiles[id]) when it is a table of a wanted type
- * (opts.types[profile.type]) and returns 1; else pushes nothing and returns 0. */
-static int push_profile(lua_State *L, int profiles, int types, lua_Integer id) {
-  if (lua_rawgeti(L, profiles, id) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    return 0;
+/* Stack slots of l_related_rank_ids: its arguments, the tables of opts and the field names
+ * (pushed once: a raw get with them makes no string per candidate). */
+enum { A_TARGET = 1, A_IDS, A_OPTS, S_PROFILES, S_TYPES, S_TEXT, S_KEYWORDS, K_TYPE, K_TIME, K_TAGS, S_POOL, S_DOCS };
+
+/* Room for docs and their terms, userdata in the slots S_POOL and S_DOCS (a Lua error while
+ * reading leaks nothing); grown by doubling, the old contents copied. */
+typedef struct {
+  int64_t *pool;
+  size_t used, cap;
+  qr_related_doc_t *docs;
+  size_t ndocs, docs_cap;
+} room_t;
+
+static int64_t *room_terms(lua_State *L, room_t *r, size_t n) {
+  if (r->used + n > r->cap) {
+    size_t cap = r->cap * 2 > r->used + n ? r->cap * 2 : r->used + n;
+    int64_t *pool = lua_newuserdatauv(L, sizeof(int64_t) * cap, 0);
+    memcpy(pool, r->pool, sizeof(int64_t) * r->used);
+    /* The docs (the one being read too) point into the old pool: move them along. */
+    for (size_t i = 0; i <= r->ndocs && i < r->docs_cap; i++) {
+      r->docs[i].tags = pool + (r->docs[i].tags - r->pool);
+      r->docs[i].keywords = pool + (r->docs[i].keywords - r->pool);
+    }
+    lua_replace(L, S_POOL);
+    r->pool = pool, r->cap = cap;
   }
-  lua_getfield(L, -1, "type");
-  int wanted = lua_rawget(L, types) != LUA_TNIL && lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  if (!wanted) lua_pop(L, 1);
-  return wanted;
+  return r->pool + r->used;
 }
 
-static size_t list_at(lua_State *L, int t, lua_Integer id) {
-  size_t n = 0;
-  if (lua_rawgeti(L, t, id) == LUA_TTABLE) n = lua_rawlen(L, -1);
+static qr_related_doc_t *room_doc(lua_State *L, room_t *r) {
+  if (r->ndocs == r->docs_cap) {
+    size_t cap = r->docs_cap * 2;
+    qr_related_doc_t *docs = lua_newuserdatauv(L, sizeof(qr_related_doc_t) * cap, 0);
+    memcpy(docs, r->docs, sizeof(qr_related_doc_t) * r->ndocs);
+    lua_replace(L, S_DOCS);
+    r->docs = docs, r->docs_cap = cap;
+  }
+  return &r->docs[r->ndocs];
+}
+
+/* Reads the list of integers at the top of the stack (if a table) into the room, sorted and
+ * without duplicates; pops it and returns where it starts, its length in *n. */
+static int64_t *room_list(lua_State *L, room_t *r, const char *what, size_t *n) {
+  size_t len = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+  if (len > MAX_TERMS) len = MAX_TERMS;
+  int64_t *at = room_terms(L, r, len);
+  *n = read_list(L, lua_gettop(L), what, at);
   lua_pop(L, 1);
-  return n < MAX_TERMS ? n : MAX_TERMS;
+  r->used += *n;
+  return at;
 }
 
 /* core.related_rank_ids(target, ids, opts): core.related_rank over candidates named by id, each
@@ -193,62 +225,71 @@ static size_t list_at(lua_State *L, int t, lua_Integer id) {
  * is not in the set opts.types, is skipped), opts.text[id] = similarity (default 0),
  * opts.keywords[id] = {ids} (default none); the other options as core.related_rank's. */
 static int l_related_rank_ids(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  lua_settop(L, 3);
-  if (lua_getfield(L, 3, "profiles") != LUA_TTABLE) luaL_error(L, "related_rank_ids: opts.profiles must be a table");
-  if (lua_getfield(L, 3, "types") != LUA_TTABLE) luaL_error(L, "related_rank_ids: opts.types must be a set of type names");
-  lua_getfield(L, 3, "text");
-  lua_getfield(L, 3, "keywords");
-  const int profiles = 4, types = 5, text = 6, keywords = 7;
-  int has_text = lua_istable(L, text), has_kw = lua_istable(L, keywords);
-  size_t nids = lua_rawlen(L, 2);
+  luaL_checktype(L, A_TARGET, LUA_TTABLE);
+  luaL_checktype(L, A_IDS, LUA_TTABLE);
+  luaL_checktype(L, A_OPTS, LUA_TTABLE);
+  lua_settop(L, A_OPTS);
+  if (lua_getfield(L, A_OPTS, "profiles") != LUA_TTABLE) luaL_error(L, "related_rank_ids: opts.profiles must be a table");
+  if (lua_getfield(L, A_OPTS, "types") != LUA_TTABLE) luaL_error(L, "related_rank_ids: opts.types must be a set of type names");
+  int has_text = lua_getfield(L, A_OPTS, "text") == LUA_TTABLE;
+  int has_kw = lua_getfield(L, A_OPTS, "keywords") == LUA_TTABLE;
+  lua_pushliteral(L, "type");
+  lua_pushliteral(L, "time");
+  lua_pushliteral(L, "tags");
+  size_t nids = lua_rawlen(L, A_IDS);
+  room_t r = {0};
+  r.cap = 8 * (nids < MAX_CANDIDATES ? nids : MAX_CANDIDATES) + 16;
+  r.pool = lua_newuserdatauv(L, sizeof(int64_t) * r.cap, 0);
+  r.docs_cap = nids < 16 ? 16 : nids < MAX_CANDIDATES ? nids : MAX_CANDIDATES;
+  r.docs = lua_newuserdatauv(L, sizeof(qr_related_doc_t) * r.docs_cap, 0);
 
-  /* First the room the documents need (candidates and terms), then the documents. */
-  size_t n = 0, terms = list_len(L, 1, "tags") + list_len(L, 1, "keywords");
-  for (size_t i = 1; i <= nids && n < MAX_CANDIDATES; i++) {
-    lua_Integer id = (lua_rawgeti(L, 2, (lua_Integer)i), lua_tointeger(L, -1));
-    lua_pop(L, 1);
-    if (!push_profile(L, profiles, types, id)) continue;
-    n++;
-    terms += list_len(L, lua_gettop(L), "tags");
-    lua_pop(L, 1);
-    if (has_kw) terms += list_at(L, keywords, id);
-  }
-  int64_t *pool = lua_newuserdatauv(L, sizeof(int64_t) * (terms + 1), 0);
-  qr_related_doc_t *docs = lua_newuserdatauv(L, sizeof(qr_related_doc_t) * (n + 1), 0);
   qr_related_doc_t target;
-  read_doc(L, 1, &target, &pool);
-  size_t k = 0;
-  for (size_t i = 1; i <= nids && k < n; i++) {
-    lua_Integer id = (lua_rawgeti(L, 2, (lua_Integer)i), lua_tointeger(L, -1));
+  int64_t *tpool = lua_newuserdatauv(L, sizeof(int64_t) * 2 * MAX_TERMS, 0);
+  read_doc(L, A_TARGET, &target, &tpool);
+
+  for (size_t i = 1; i <= nids && r.ndocs < MAX_CANDIDATES; i++) {
+    lua_rawgeti(L, A_IDS, (lua_Integer)i);
+    lua_Integer id = lua_tointeger(L, -1);
     lua_pop(L, 1);
-    if (!push_profile(L, profiles, types, id)) continue;
-    qr_related_doc_t *d = &docs[k++];
-    int p = lua_gettop(L);
-    d->id = id;
-    d->time = num_field(L, p, "time", 0);
-    d->ntags = read_ids(L, p, "tags", pool);
-    d->tags = pool;
-    pool += d->ntags;
-    lua_pop(L, 1);
-    d->keywords = pool;
-    d->nkeywords = 0;
-    if (has_kw) {
-      lua_rawgeti(L, keywords, id);
-      d->nkeywords = read_list(L, lua_gettop(L), "keywords", pool);
+    if (lua_rawgeti(L, S_PROFILES, id) != LUA_TTABLE) {
       lua_pop(L, 1);
-      pool += d->nkeywords;
+      continue;
+    }
+    int p = lua_gettop(L);
+    lua_pushvalue(L, K_TYPE);
+    lua_rawget(L, p);
+    int wanted = lua_rawget(L, S_TYPES) != LUA_TNIL && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!wanted) {
+      lua_pop(L, 1);
+      continue;
+    }
+    qr_related_doc_t *d = room_doc(L, &r);
+    d->id = id;
+    d->tags = d->keywords = r.pool + r.used;
+    d->ntags = d->nkeywords = 0;
+    lua_pushvalue(L, K_TIME);
+    lua_rawget(L, p);
+    d->time = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_pushvalue(L, K_TAGS);
+    lua_rawget(L, p);
+    d->tags = room_list(L, &r, "tags", &d->ntags);
+    lua_pop(L, 1); /* the profile */
+    d->keywords = r.pool + r.used;
+    if (has_kw) {
+      lua_rawgeti(L, S_KEYWORDS, id);
+      d->keywords = room_list(L, &r, "keywords", &d->nkeywords);
     }
     d->text = 0;
     if (has_text) {
-      lua_rawgeti(L, text, id);
+      lua_rawgeti(L, S_TEXT, id);
       if (lua_isnumber(L, -1)) d->text = lua_tonumber(L, -1);
       lua_pop(L, 1);
     }
+    r.ndocs++;
   }
-  return rank_and_push(L, 3, &target, docs, k);
+  return rank_and_push(L, A_OPTS, &target, r.docs, r.ndocs);
 }
 
 void qr_lua_related_open(lua_State *L) {

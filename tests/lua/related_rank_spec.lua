@@ -33,6 +33,8 @@ describe("core.related_rank_ids", function()
           -- Unsorted, with duplicates: the C side sorts and dedupes as related_rank does.
           local tags = { rand(30), rand(30), rand(30), rand(30) }
           tags[#tags + 1] = tags[1]
+          -- Now and then one with very many (more room than the call set aside at first).
+          if rand(8) == 1 then for t = 1, 150 do tags[#tags + 1] = 30 + t end end
           profiles[id] = { type = rand(2) == 1 and "article" or "opinion", time = 1.7e9 - rand(400) * 86400, tags = tags }
           local c = { id = id, tags = tags, time = profiles[id].time, text = 0 }
           if rand(3) == 1 then text[id] = rand(5000); c.text = text[id] end
