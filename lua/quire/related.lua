@@ -410,7 +410,7 @@ function M.new(site, content)
         end
       end
       if #walks > 0 then
-        for _, r in ipairs(db:rows(table.concat(walks, " UNION ALL "), table.unpack(args))) do add(r.entry_id) end
+        for _, r in ipairs(db:rows(table.concat(walks, " UNION "), table.unpack(args))) do add(r.entry_id) end
       end
       -- The published entries nearest in time, scanned for shared keywords (a JSON field has no index).
       if #target_kw > 0 then
