@@ -26,16 +26,25 @@ static double df_of(const qr_related_df_t *df, size_t ndf, int64_t term) {
   return lo < ndf && df[lo].term == term ? df[lo].df : 1.0;
 }
 
-/* The weights of the tags both documents carry (a merge of the sorted lists, linear). */
-static double shared_tags(const qr_related_doc_t *a, const qr_related_doc_t *b, const qr_related_df_t *df,
-                          size_t ndf, const qr_related_weights_t *w) {
+#define TAG_WEIGHTS_KEPT 64 /* target tags whose weight is worked out once per ranking */
+
+/* The weight of the target's tag i: one shared with a candidate adds it. */
+static double tag_weight(const qr_related_doc_t *a, size_t i, const qr_related_df_t *df, size_t ndf,
+                         const qr_related_weights_t *w) {
+  return w->tags * qr_related_tag_factor(df_of(df, ndf, a->tags[i]), w->total, w->rarity);
+}
+
+/* The weights of the tags both documents carry (a merge of the sorted lists, linear); kept:
+ * the weights of a's first tags, worked out once. */
+static double shared_tags(const qr_related_doc_t *a, const qr_related_doc_t *b, const double *kept,
+                          const qr_related_df_t *df, size_t ndf, const qr_related_weights_t *w) {
   double sum = 0;
   size_t i = 0, j = 0;
   while (i < a->ntags && j < b->ntags) {
     if (a->tags[i] < b->tags[j]) i++;
     else if (a->tags[i] > b->tags[j]) j++;
     else {
-      sum += w->tags * qr_related_tag_factor(df_of(df, ndf, a->tags[i]), w->total, w->rarity);
+      sum += i < TAG_WEIGHTS_KEPT ? kept[i] : tag_weight(a, i, df, ndf, w);
       i++, j++;
     }
   }
@@ -70,11 +79,13 @@ size_t qr_related_rank(const qr_related_doc_t *target, const qr_related_doc_t *c
    * times[] holds each kept hit's date for the tie-break. */
   double times[64];
   if (limit > 64) limit = 64;
+  double tag_w[TAG_WEIGHTS_KEPT];
+  for (size_t i = 0; i < target->ntags && i < TAG_WEIGHTS_KEPT; i++) tag_w[i] = tag_weight(target, i, df, ndf, w);
   size_t kept = 0;
   for (size_t i = 0; i < n; i++) {
     const qr_related_doc_t *c = &cands[i];
     if (c->id == target->id) continue;
-    double score = shared_tags(target, c, df, ndf, w);
+    double score = shared_tags(target, c, tag_w, df, ndf, w);
     score += w->keywords * (double)shared_count(target->keywords, target->nkeywords, c->keywords, c->nkeywords);
     if (w->date > 0 && w->date_window > 0) {
       double near = 1.0 - fabs(target->time - c->time) / w->date_window;

@@ -196,7 +196,7 @@ function M.new(site, content)
   -- generation: no query). Never kept from inside a transaction (its reads may be rolled back).
   local kept
   local function fresh_caches()
-    return { words = { n = 0, counts = {} }, profiles = { n = 0, of = {} } }
+    return { words = { n = 0, counts = {} }, terms = { n = 0, of = {} }, profiles = { n = 0, of = {} } }
   end
   local function caches()
     if db:depth() > 0 then return fresh_caches() end
@@ -263,17 +263,41 @@ function M.new(site, content)
     return out
   end
 
+  -- The index terms of words (a word may make none, or more than one), remembered word by word
+  -- (a text's terms are those of its words: every tokenizer the stores use splits at spaces),
+  -- until the next write, up to MAX_WORDS_KNOWN words; the words not known yet in one statement.
+  local function terms_of(words)
+    local known = caches().terms
+    local todo, of = {}, known.of
+    for _, w in ipairs(words) do if not of[w] then todo[#todo + 1] = w end end
+    if #todo > 0 then
+      if known.n + #todo > MAX_WORDS_KNOWN then known.n, known.of, of = 0, {}, {} end
+      for i, list in ipairs(store_sql.text_terms_each(db, todo)) do of[todo[i]] = list end
+      known.n = known.n + #todo
+      known.of = of
+    end
+    return of
+  end
+
   -- Text similarity, the same on every store: the words of the entry's title, keywords and
   -- standfirst that are in at most TEXT_MAX_DOCS entries each weigh idf = ln(1 + N / df) (in
   -- thousandths, so sums are exact integers on both stores); an entry's similarity is the sum over
   -- the words the search index finds in it (so stemmed: "strikes" finds "strike"), plus twice a
   -- word's weight when its title holds the word as written. The TEXT_CANDIDATES best by the first
   -- sum become candidates. Its scale does not matter: the best candidate gets the whole text weight.
-  function text_candidates(e, target_kw, types_list, add, cand, deps)
+  function text_candidates(e, target_kw, types_list, add, text, deps)
     local words = text_words(e, target_kw)
     if #words == 0 then return end
     -- Every word, rare or not: a write can make a common word rare.
-    for _, t in ipairs(store_sql.text_terms(db, { table.concat(words, " ") })) do deps[#deps + 1] = word_tag(t) end
+    local terms, tagged = terms_of(words), {}
+    for _, w in ipairs(words) do
+      for _, t in ipairs(terms[w]) do
+        if not tagged[t] then
+          tagged[t] = true
+          deps[#deps + 1] = word_tag(t)
+        end
+      end
+    end
     -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
     -- many postings, and a word that common says little about what a story is about.
     local total = math.max(published_total(), 1)
@@ -289,20 +313,21 @@ function M.new(site, content)
     local found = {}
     for _, r in ipairs(store_sql.word_matches(db, rare, weights, types_list, e.id, TEXT_CANDIDATES)) do
       add(r.id)
-      cand[r.id].text = r.score
+      text[r.id] = r.score
       found[#found + 1] = r.id
     end
     if #found == 0 then return end
     local profile = profiles(found)
     for _, cid in ipairs(found) do
-      local c, p, counted = cand[cid], profile[cid], {}
+      local p, counted, score = profile[cid], {}, text[cid]
       for w in (p and p.title or ""):gmatch("[%w\128-\255]+") do
         w = w:lower()
         if weight_of[w] and not counted[w] then
           counted[w] = true
-          c.text = c.text + 2 * weight_of[w]
+          score = score + 2 * weight_of[w]
         end
       end
+      text[cid] = score
     end
   end
 
@@ -370,10 +395,12 @@ function M.new(site, content)
       for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end
       local target_kw = keyword_list(e.fields[o.keywords_field])
       for _, k in ipairs(target_kw) do deps[#deps + 1] = keyword_tag(k) end
-      local cand, order = {}, {}
+      -- The candidates: ids in order (the order changes no result: ties are broken by time and
+      -- id) and their text similarity; the rest the C side reads from the profiles.
+      local seen, order, text = { [id] = true }, {}, {}
       local function add(cid)
-        if cid ~= id and not cand[cid] then
-          cand[cid] = { id = cid, text = 0 }
+        if not seen[cid] then
+          seen[cid] = true
           order[#order + 1] = cid
         end
       end
@@ -395,7 +422,7 @@ function M.new(site, content)
         end
       end
       if #walks > 0 then
-        for _, r in ipairs(db:rows(table.concat(walks, " UNION ALL "), table.unpack(args))) do add(r.entry_id) end
+        for _, r in ipairs(db:rows(table.concat(walks, " UNION "), table.unpack(args))) do add(r.entry_id) end
       end
       -- The published entries nearest in time, scanned for shared keywords (a JSON field has no index).
       if #target_kw > 0 then
@@ -414,16 +441,9 @@ function M.new(site, content)
           add(r.id)
         end
       end
-      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, cand, deps) end
+      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, text, deps) end
       if #order == 0 then return { hits = {}, deps = deps } end
       local profile = profiles(order)
-      for _, cid in ipairs(order) do
-        local p = profile[cid]
-        if p and want_type[p.type] then
-          local c = cand[cid]
-          c.time, c.tags = p.time, p.tags
-        end
-      end
       -- Keywords (only when the entry has some: none can be shared otherwise) become small
       -- integers for the C side, compared case-insensitively.
       local kw_ids, nkw = {}, 0
@@ -436,21 +456,19 @@ function M.new(site, content)
         return out
       end
       local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = time.epoch(e.published_at or e.created_at) or 0 }
+      local keywords = {}
       if #target_kw > 0 then
         local col, param = store_sql.field_json(o.keywords_field)
         for _, r in ipairs(db:rows("SELECT e.id, " .. col .. " AS kw FROM entries e WHERE e.id " .. store_sql.IN_LIST,
           param, store_sql.id_list(order))) do
           local decoded_ok, decoded = pcall(json.decode, r.kw or "[]")
-          cand[r.id].keywords = intern(keyword_list(decoded_ok and decoded or nil))
+          keywords[r.id] = intern(keyword_list(decoded_ok and decoded or nil))
         end
       end
-      local list = {}
-      for _, cid in ipairs(order) do
-        local c = cand[cid]
-        if c.time then list[#list + 1] = c end
-      end
-      -- Tag rarity from the counts the schema keeps (terms.listed, entry_counts), not counted here.
-      return { deps = deps, hits = core.related_rank(target, list, {
+      -- Scored in C straight from the profiles (those of a wanted type). Tag rarity from the
+      -- counts the schema keeps (terms.listed, entry_counts), not counted here.
+      return { deps = deps, hits = core.related_rank_ids(target, order, {
+        profiles = profile, types = want_type, text = text, keywords = keywords,
         weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
         df = df, total = published_total(),
       }) }

@@ -24,7 +24,7 @@
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
---     M.word_counts, M.word_matches, M.keyword_neighbours, M.field_json, M.text_terms   related posts
+--     M.word_counts, M.word_matches, M.keyword_neighbours, M.field_json, M.text_terms, M.text_terms_each   related posts
 -- and the schema of db/migrations (with its triggers: entry counts, term counts, the search
 -- index) in the second store's own dialect. db:exec returns the id of the row it inserted
 -- (SQLite's last_insert_rowid; RETURNING id elsewhere).
@@ -270,7 +270,7 @@ end
 -- tokenizer is read once per connection: it changes only when a site opens with a new language.)
 local terms_db, terms_tokenizer
 local tokenizer_of = setmetatable({}, { __mode = "k" })
-function M.text_terms(db, texts)
+local function terms_index(db)
   local tokenizer = tokenizer_of[db]
   if not tokenizer then
     local sql = db:value("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries_fts'") or ""
@@ -280,17 +280,36 @@ function M.text_terms(db, texts)
   if terms_tokenizer ~= tokenizer then
     terms_db = terms_db or assert(require("quire.core").open_store(":memory:", { migrate = false }))
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms_v")
+    terms_db:exec("DROP TABLE IF EXISTS temp.text_terms_i")
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms")
     terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms USING fts5(t, tokenize = '" .. tokenizer:gsub("'", "''") .. "')")
     terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms_v USING fts5vocab(temp, text_terms, row)")
+    terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms_i USING fts5vocab(temp, text_terms, instance)")
     terms_tokenizer = tokenizer
   end
+  return terms_db
+end
+function M.text_terms(db, texts)
+  local tdb = terms_index(db)
   for _, t in ipairs(texts) do
-    if t ~= "" then terms_db:exec("INSERT INTO temp.text_terms (t) VALUES (?)", t) end
+    if t ~= "" then tdb:exec("INSERT INTO temp.text_terms (t) VALUES (?)", t) end
   end
   local out = {}
-  for i, r in ipairs(terms_db:rows("SELECT term FROM temp.text_terms_v")) do out[i] = r.term end
-  terms_db:exec("DELETE FROM temp.text_terms")
+  for i, r in ipairs(tdb:rows("SELECT term FROM temp.text_terms_v")) do out[i] = r.term end
+  tdb:exec("DELETE FROM temp.text_terms")
+  return out
+end
+-- The terms of each of texts apart: a list parallel to texts of lists of distinct terms (in one
+-- statement: the texts of a page's related words, whose terms are then kept word by word).
+function M.text_terms_each(db, texts)
+  local tdb, out = terms_index(db), {}
+  for i = 1, #texts do out[i] = {} end
+  tdb:exec("INSERT INTO temp.text_terms (rowid, t) SELECT key + 1, value FROM json_each(?) WHERE value <> ''", M.value_list(texts))
+  for _, r in ipairs(tdb:rows("SELECT DISTINCT doc, term FROM temp.text_terms_i")) do
+    local list = out[r.doc]
+    list[#list + 1] = r.term
+  end
+  tdb:exec("DELETE FROM temp.text_terms")
   return out
 end
 

@@ -192,6 +192,16 @@ function M.text_terms(db, texts)
     table.concat(texts, "\n"))) do out[i] = r.term end
   return out
 end
+function M.text_terms_each(db, texts)
+  local out = {}
+  for i = 1, #texts do out[i] = {} end
+  for _, r in ipairs(db:rows("SELECT DISTINCT u.i, x.lexeme AS term FROM unnest(?::text[]) WITH ORDINALITY u(t, i),"
+    .. " unnest(to_tsvector(quire_search_language(), u.t)) x", array_of_text(texts))) do
+    local list = out[math.tointeger(r.i)]
+    list[#list + 1] = r.term
+  end
+  return out
+end
 function M.word_counts(db, words, cap)
   local cols, args = {}, {}
   for i, w in ipairs(words) do

@@ -4,7 +4,14 @@ return function(site)
   local settings = site.settings
   local M = {}
 
-  local function base() return (quire.site.base_url or ""):gsub("/+$", "") end
+  -- The base URL without its trailing slashes, worked out again only when it changes (every
+  -- absolute address of a page asks for it).
+  local base_raw, base_trimmed
+  local function base()
+    local raw = quire.site.base_url or ""
+    if raw ~= base_raw then base_raw, base_trimmed = raw, raw:gsub("/+$", "") end
+    return base_trimmed
+  end
   local function absolute(path) return path and (base() .. path) or nil end
   -- The language the theme gives the pages ("en" without one).
   local function lang() return quire.filters.apply("site.lang", "en") end
@@ -15,12 +22,29 @@ return function(site)
   local function rfc822(stamp) return stamp and quire.time.epoch(stamp) and quire.time.rfc822(stamp) or nil end
   local function rfc3339(stamp) return stamp and quire.time.epoch(stamp) and quire.time.to_local(stamp) or stamp end
 
+  -- The summaries made, by max and by source: an entry is in many feeds (home, its section,
+  -- each of its tags, its author), and its page head shows one too. Starts over past
+  -- SUMMARY_BYTES (sources and summaries together).
+  local SUMMARY_BYTES = 2 * 1024 * 1024
+  local summaries, summary_bytes = {}, 0
+  local make_plain
+  local function plain(md, max)
+    md = md or ""
+    local made = summaries[max]
+    local text = made and made[md]
+    if text then return text end
+    text = make_plain(md, max)
+    if summary_bytes + #md + #text > SUMMARY_BYTES then summaries, summary_bytes = {}, 0 end
+    made = summaries[max] or {}
+    summaries[max], made[md], summary_bytes = made, text, summary_bytes + #md + #text
+    return text
+  end
   -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
   -- Only a start of the HTML long enough for max characters of text is stripped (a feed asks
   -- for the summaries of its 20 entries, and stripping whole bodies was a tenth of an export);
   -- a tag or entity cut at that end is left out, and is past the max characters kept anyway.
-  local function plain(md, max)
-    local html = quire.markdown.render(md or "")
+  function make_plain(md, max)
+    local html = quire.markdown.render(md)
     local text
     local len = max * 8 + 256
     repeat
