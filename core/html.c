@@ -3,6 +3,9 @@
 
 #include <gumbo.h>
 #include <setjmp.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,10 +41,43 @@ static const char *ascii_escape(unsigned char c, int mode) {
   return c < 0x20 || c == 0x7f ? REPLACEMENT : NULL;
 }
 
+/* The ASCII bytes no mode touches (printable but & < > " ', and tab and LF), as a bitmap:
+ * bit c of PLAIN_LO for c < 64, bit c - 64 of PLAIN_HI. */
+#define PLAIN_LO UINT64_C(0xafffff3b00000600)
+#define PLAIN_HI UINT64_C(0x7fffffffffffffff)
+
+static inline int plain_ascii(unsigned char c) {
+  return c < 64 ? (int)((PLAIN_LO >> c) & 1) : c < 128 && ((PLAIN_HI >> (c - 64)) & 1);
+}
+
+/* The index of the first byte of s[i..n) that is not plain ASCII, or n. With SSE2, 16 bytes are
+ * tested at once. */
+static size_t plain_run(const char *s, size_t i, size_t n) {
+#ifdef __SSE2__
+  const __m128i space = _mm_set1_epi8(0x20), tab = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n'),
+                del = _mm_set1_epi8(0x7f), amp = _mm_set1_epi8('&'), lt = _mm_set1_epi8('<'),
+                gt = _mm_set1_epi8('>'), quot = _mm_set1_epi8('"'), apos = _mm_set1_epi8('\'');
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+    /* Signed: bytes >= 0x80 are negative, so "< 0x20" takes every non-ASCII byte too. */
+    __m128i bad = _mm_andnot_si128(_mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)), _mm_cmplt_epi8(v, space));
+    bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(v, del), _mm_cmpeq_epi8(v, amp)));
+    bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, gt)));
+    bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(v, quot), _mm_cmpeq_epi8(v, apos)));
+    unsigned m = (unsigned)_mm_movemask_epi8(bad);
+    if (m) return i + (unsigned)__builtin_ctz(m);
+  }
+#endif
+  while (i < n && plain_ascii((unsigned char)s[i])) i++;
+  return i;
+}
+
 /* Shared loop of the escapers and the scrubber: copies runs of untouched bytes in one append. */
 static void escape(qr_buf_t *out, const char *s, size_t n, int mode) {
   size_t run = 0, i = 0;
   while (i < n) {
+    i = plain_run(s, i, n); /* most of any text: skipped without the checks below */
+    if (i == n) break;
     unsigned char c = (unsigned char)s[i];
     const char *rep = NULL;
     size_t step = 1;
@@ -67,14 +103,16 @@ void qr_html_escape(qr_buf_t *out, const char *s, size_t n) { escape(out, s, n, 
 void qr_html_escape_attr(qr_buf_t *out, const char *s, size_t n) { escape(out, s, n, ESC_ATTR); }
 void qr_html_scrub_utf8(qr_buf_t *out, const char *s, size_t n) { escape(out, s, n, ESC_SCRUB); }
 
+/* The bytes a URL keeps as they are: letters, digits and -_.!~*'();/?:@=+$,%# (a bitmap, as PLAIN_*). */
+#define URL_SAFE_LO UINT64_C(0xafffffba00000000)
+#define URL_SAFE_HI UINT64_C(0x47fffffe87ffffff)
+
 void qr_html_escape_url(qr_buf_t *out, const char *s, size_t n) {
-  static const char safe[] = "-_.!~*'();/?:@=+$,%#";
   char enc[4];
   size_t run = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && strchr(safe, c)))
-      continue;
+    if (c < 64 ? (URL_SAFE_LO >> c) & 1 : c < 128 && ((URL_SAFE_HI >> (c - 64)) & 1)) continue;
     qr_buf_append(out, s + run, i - run);
     if (c == '&') {
       PUTS(out, "&amp;");
@@ -373,14 +411,19 @@ static GumboOutput *parse_in_arena(arena_t *a, const char *html, size_t len, int
   return gumbo_parse_with_options(&opt, html, len);
 }
 
-/* Elements that close themselves when a sibling starts, so they do not nest by repetition. */
+/* Elements that close themselves when a sibling starts, so they do not nest by repetition.
+ * Called for every tag of every body: the name is lowercased once and compared only with the
+ * names of its length. */
 static int counts_for_nesting(const char *name, size_t n) {
   static const char *const flat[] = {"area", "base", "br", "col", "embed", "hr", "img", "input",
       "link", "meta", "param", "source", "track", "wbr", "keygen", "basefont", "bgsound", "frame",
       "image", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "rp", "rt", "rb",
       "rtc", "thead", "tbody", "tfoot", "colgroup", "caption", NULL};
+  char low[8];
+  if (n > sizeof low) return 1; /* longer than every name above */
+  for (size_t i = 0; i < n; i++) low[i] = (char)(name[i] | 0x20); /* letters and digits only */
   for (const char *const *f = flat; *f; f++)
-    if (strlen(*f) == n && strncasecmp(*f, name, n) == 0) return 0;
+    if ((*f)[0] == low[0] && strncmp(*f, low, n) == 0 && (*f)[n] == '\0') return 0;
   return 1;
 }
 
