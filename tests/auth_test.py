@@ -390,7 +390,9 @@ deadline = time.time() + 20
 while time.time() < deadline and not any("reloaded: generation 2" in line for line in server_log):
     time.sleep(0.1)
 busy = []
+gate = threading.Barrier(4)  # all four at once, or on a loaded machine one may finish before the next starts
 def busy_thread():
+    gate.wait()
     st, r, _, _ = sign_in("ann")
     busy.append((st, r.getheader("Retry-After")))
 threads = [threading.Thread(target=busy_thread) for _ in range(4)]

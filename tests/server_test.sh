@@ -228,6 +228,7 @@ kill -HUP "$master"
 for _ in $(seq 50); do grep -q 'reloaded: generation 2' "$work/serve.log" && break; sleep 0.1; done
 wrk_reload "keep-alive"
 wrk_reload "connection per request" -H 'Connection: close'
+for _ in $(seq 100); do grep -q 'reloaded: generation 6' "$work/serve.log" && break; sleep 0.1; done # a reload takes ~1 s at load 25
 check "reloads logged" grep -q 'reloaded: generation 6' "$work/serve.log"
 # A burst of kept-alive connections spreads over both workers (libuv's accept loop would let the
 # first worker to wake take them all); request ids in the access log start with the worker's pid.
