@@ -8,9 +8,12 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "embedded.h"
@@ -44,6 +47,72 @@ static sandbox_state *state_of(lua_State *L) { return *(sandbox_state **)lua_get
 static void budget_hook(lua_State *L, lua_Debug *ar);
 static int budget_error(lua_State *L, sandbox_state *s);
 
+/* QUIRE_LUA_PROFILE=FILE: a sampling profile of the Lua side, for measuring (perf sees liblua,
+ * not which Lua function runs). Every millisecond of CPU time SIGPROF counts a tick; the next
+ * count or return hook writes the ticks and the Lua call stack (C functions too: the return hook
+ * catches one as it returns) to FILE.PID, one line each; bench/luaprof.py sums them. Off unless
+ * asked for: then the hooks carry no return mask and prof_ticks stays 0. */
+static volatile sig_atomic_t prof_ticks;
+static int prof_mask;   /* LUA_MASKRET while profiling, added to every hook set here */
+static FILE *prof_file; /* opened at the first sample (in the process that takes it) */
+
+static void prof_tick(int sig) {
+  (void)sig;
+  prof_ticks++;
+}
+
+static void prof_sample(lua_State *L) {
+  int ticks = prof_ticks;
+  prof_ticks = 0;
+  if (!prof_file) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s.%ld", getenv("QUIRE_LUA_PROFILE"), (long)getpid());
+    if (!(prof_file = fopen(path, "w"))) return;
+  }
+  /* Outermost frame first; the line is the innermost Lua function's current line. */
+  enum { DEPTH = 64 };
+  char frames[DEPTH][160];
+  int n = 0, line = -1;
+  lua_Debug ar;
+  for (int level = 0; n < DEPTH && lua_getstack(L, level, &ar); level++) {
+    lua_getinfo(L, "Snl", &ar);
+    if (ar.what[0] == 'C') {
+      snprintf(frames[n++], sizeof frames[0], "[C]%s", ar.name ? ar.name : "?");
+    } else {
+      if (line < 0) line = ar.currentline;
+      snprintf(frames[n++], sizeof frames[0], "%s:%d", ar.short_src, ar.linedefined);
+    }
+  }
+  fprintf(prof_file, "%d ", ticks);
+  for (int i = n - 1; i >= 0; i--) fprintf(prof_file, "%s%s", frames[i], i ? ";" : "");
+  fprintf(prof_file, "\t%d\n", line);
+}
+
+static void prof_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  if (prof_ticks) prof_sample(L);
+}
+
+static void prof_start(lua_State *L) {
+  if (!getenv("QUIRE_LUA_PROFILE")) return;
+  prof_mask = LUA_MASKRET;
+  struct sigaction sa = {0};
+  sa.sa_handler = prof_tick;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGPROF, &sa, NULL);
+  struct itimerval every = {{0, 1000}, {0, 1000}};
+  setitimer(ITIMER_PROF, &every, NULL);
+  lua_sethook(L, prof_hook, LUA_MASKCOUNT | LUA_MASKRET, 100);
+}
+
+/* The hook outside budgeted calls: none, or the profiler's. */
+static void hook_idle(lua_State *L) {
+  if (prof_mask)
+    lua_sethook(L, prof_hook, LUA_MASKCOUNT | prof_mask, 100);
+  else
+    lua_sethook(L, NULL, 0, 0);
+}
+
 /* The state's allocator: counts bytes and refuses growth past the cap (Lua then raises a memory
  * error). Shrinking never fails, as Lua requires. */
 static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -57,7 +126,7 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (s->cap && nsize > osize && s->used + (nsize - osize) > s->cap) {
     if (s->active && !s->over_cap && s->main) {
       s->over_cap = 1; /* make the hook fire at once so a pcall cannot swallow the failure */
-      lua_sethook(s->main, budget_hook, LUA_MASKCOUNT, 1);
+      lua_sethook(s->main, budget_hook, LUA_MASKCOUNT | prof_mask, 1);
     }
     return NULL;
   }
@@ -68,16 +137,17 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
+  if (prof_ticks) prof_sample(L);
+  if (ar->event != LUA_HOOKCOUNT) return; /* the profiler's return events */
   sandbox_state *s = state_of(L);
   if (!s->active) {
     /* A coroutine made inside a budget, resumed outside one: it keeps the hook (at its usual
      * rate), so when it is resumed inside a budget again it is counted there. */
-    if (lua_gethookcount(L) != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    if (lua_gethookcount(L) != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
     return;
   }
   if (s->over_cap) {
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, 1);
     luaL_error(L, "%s exceeded the memory cap of %d MiB (limits.lua_memory)", s->label,
                (int)(s->cap >> 20));
   }
@@ -92,7 +162,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
 }
 
 static int budget_error(lua_State *L, sandbox_state *s) {
-  lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, 1);
   return luaL_error(L, "%s exceeded its instruction budget of %I instructions (limits.instructions)", s->label,
                     (lua_Integer)s->budget);
 }
@@ -157,7 +227,7 @@ static int l_budget_call(lua_State *L) {
   s->remaining = budget;
   s->tripped = 0;
   s->over_cap = 0;
-  lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
   int nargs = lua_gettop(L) - 3;
   lua_pushcfunction(L, budget_msgh);
   lua_insert(L, 3);
@@ -172,9 +242,9 @@ static int l_budget_call(lua_State *L) {
   s->label = saved.label;
   /* The hook costs every Lua instruction a check, so it is on only inside budgeted calls. */
   if (s->active)
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
   else
-    lua_sethook(L, NULL, 0, 0);
+    hook_idle(L);
   /* A pcall or xpcall in tail position catches the budget error and returns straight to us with
    * no instruction left for the hook to raise it again: the call still failed. */
   if (rc == LUA_OK && (tripped || over)) {
@@ -332,6 +402,7 @@ lua_State *qr_sandbox_open(void) {
   lua_pushcfunction(L, open_core);
   lua_setfield(L, -2, "quire.core");
   lua_pop(L, 2);
+  prof_start(L);
   return L;
 }
 
