@@ -97,7 +97,7 @@ local U = { untrusted = true }
 bench("markdown.render (untrusted)", #src, function() render(fresh(src, "\n\n", "\n"), U) end)
 local sanitize, policy = quire.html.sanitize, quire.html.policies.default
 bench("html.sanitize (its HTML)", #html, function() sanitize(fresh(html, "<p>", "</p>\n"), policy) end)
-local function body_html(md) return quire.media.body_html(md, quire.markdown, quire.html) end -- as plugins call it
+local function body_html(md) return quire.media.body_html(md, quire.html) end -- as plugins call it
 bench("media.body_html (both)", #src, function() body_html(fresh(src, "\n\n", "\n")) end)
 LUA
 

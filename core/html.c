@@ -107,7 +107,7 @@ void qr_html_scrub_utf8(qr_buf_t *out, const char *s, size_t n) { escape(out, s,
 #define URL_SAFE_LO UINT64_C(0xafffffba00000000)
 #define URL_SAFE_HI UINT64_C(0x47fffffe87ffffff)
 
-void qr_html_escape_url(qr_buf_t *out, const char *s, size_t n) {
+static void url_encode(qr_buf_t *out, const char *s, size_t n, const char *amp) {
   char enc[4];
   size_t run = 0;
   for (size_t i = 0; i < n; i++) {
@@ -115,7 +115,7 @@ void qr_html_escape_url(qr_buf_t *out, const char *s, size_t n) {
     if (c < 64 ? (URL_SAFE_LO >> c) & 1 : c < 128 && ((URL_SAFE_HI >> (c - 64)) & 1)) continue;
     qr_buf_append(out, s + run, i - run);
     if (c == '&') {
-      PUTS(out, "&amp;");
+      qr_buf_puts(out, amp);
     } else {
       snprintf(enc, sizeof enc, "%%%02X", c);
       qr_buf_append(out, enc, 3);
@@ -124,6 +124,11 @@ void qr_html_escape_url(qr_buf_t *out, const char *s, size_t n) {
   }
   qr_buf_append(out, s + run, n - run);
 }
+
+void qr_html_escape_url(qr_buf_t *out, const char *s, size_t n) { url_encode(out, s, n, "&amp;"); }
+void qr_html_url_encode(qr_buf_t *out, const char *s, size_t n) { url_encode(out, s, n, "&"); }
+void qr_html_escape_node(qr_buf_t *out, const char *s, size_t n) { escape(out, s, n, ESC_NODE); }
+void qr_html_escape_node_attr(qr_buf_t *out, const char *s, size_t n) { escape(out, s, n, ESC_NODE_ATTR); }
 
 /* ---- URLs ---------------------------------------------------------------------------------- */
 
@@ -342,6 +347,21 @@ static int url_value_allowed(const qr_html_policy_t *p, const char *attr, const 
   list[n] = NULL;
   return qr_url_allowed(value, strlen(value), list, p->relative);
 }
+
+/* What serialize() and open_tag() below decide for an element and its attributes, by name. */
+int qr_html_policy_element(const qr_html_policy_t *p, const char *tag) {
+  GumboTag t = gumbo_tag_enum(tag);
+  return t < GUMBO_TAG_LAST && p->elements[t] && !drops_content(t);
+}
+
+int qr_html_policy_attr(const qr_html_policy_t *p, const char *tag, const char *name, const char *value) {
+  GumboTag t = gumbo_tag_enum(tag);
+  if (!attr_allowed(p, t, name)) return 0;
+  if (p->rel && t == GUMBO_TAG_A && strcmp(name, "rel") == 0) return 0;
+  return !is_url_attr(name) || url_value_allowed(p, name, value);
+}
+
+const char *qr_html_policy_rel(const qr_html_policy_t *p) { return p->rel; }
 
 /* ---- Sanitizer: parsing under a budget -------------------------------------------------------- */
 

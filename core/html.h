@@ -26,6 +26,14 @@ void qr_html_scrub_utf8(qr_buf_t *out, const char *s, size_t n);
  * CommonMark renderers do), '&' becomes "&amp;". The caller checks the URL first (qr_url_allowed). */
 void qr_html_escape_url(qr_buf_t *out, const char *s, size_t n);
 
+/* The same encoding with '&' left as it is: the value a browser reads back from that attribute. */
+void qr_html_url_encode(qr_buf_t *out, const char *s, size_t n);
+
+/* The sanitizer's own escaping when it writes what it kept: text (& < > only, CR as "&#13;") and
+ * attribute values (& < > " ', CR as "&#13;"); controls and invalid UTF-8 become U+FFFD. */
+void qr_html_escape_node(qr_buf_t *out, const char *s, size_t n);
+void qr_html_escape_node_attr(qr_buf_t *out, const char *s, size_t n);
+
 /* 1 when url (already entity-decoded, as a browser would see it) is safe to put in an href/src:
  * after dropping leading/trailing spaces and controls, removing tab/CR/LF, percent-decoding and
  * lowercasing, either its scheme is in schemes (NULL-terminated; NULL = no scheme allowed), or
@@ -71,6 +79,14 @@ void qr_html_policy_set_relative(qr_html_policy_t *p, int relative);
 /* rel value forced onto every kept <a> (replacing the input's rel); NULL = keep rel only when
  * allowed as an attribute. The string is copied. */
 void qr_html_policy_set_rel(qr_html_policy_t *p, const char *rel);
+
+/* What qr_html_sanitize keeps of a well-formed element it parsed, by name, for a writer that
+ * produces sanitized output directly (markdown.c): 1 when element tag (lowercase) is written;
+ * 1 when its attribute name (lowercase) with the decoded value is written. The forced rel of
+ * links (NULL: none), written last on every kept <a>. */
+int qr_html_policy_element(const qr_html_policy_t *p, const char *tag);
+int qr_html_policy_attr(const qr_html_policy_t *p, const char *tag, const char *name, const char *value);
+const char *qr_html_policy_rel(const qr_html_policy_t *p);
 
 /* Parses html[0..len) as an HTML5 body fragment and appends to out (caller owns it) the
  * allowlisted part, re-serialized: balanced tags, escaped text and attribute values, valid

@@ -6,6 +6,7 @@
 
 #include "html.h"
 #include "lua_api.h"
+#include "markdown.h"
 
 #define BUF_MT "quire.scratch"
 #define POLICY_MT "quire.html.policy"
@@ -171,6 +172,21 @@ static int l_html_sanitize(lua_State *L) {
   return qr_lua_buf_push(L, out);
 }
 
+/* core.html_markdown(src, policy) -> html | nil, err: editor Markdown rendered (quire.markdown's
+ * defaults) and sanitized with policy, as html_sanitize(markdown_render(src), policy) gives it,
+ * mostly without parsing the HTML again (qr_markdown_render_sanitized). */
+static int l_html_markdown(lua_State *L) {
+  size_t len;
+  const char *src = luaL_checklstring(L, 1, &len);
+  lpolicy *u = luaL_checkudata(L, 2, POLICY_MT);
+  qr_markdown_opts_t o;
+  qr_markdown_opts_init(&o, 0);
+  qr_buf_t *out = qr_lua_buf_new(L);
+  int rc = qr_markdown_render_sanitized(src, len, &o, u->p, out);
+  if (rc < 0) return push_error(L, rc, "html.markdown");
+  return qr_lua_buf_push(L, out);
+}
+
 /* core.html_audit(html) -> count, findings (one per line) | nil, err. See qr_html_audit. */
 static int l_html_audit(lua_State *L) {
   size_t len;
@@ -222,7 +238,7 @@ void qr_lua_html_open(lua_State *L) {
   static const luaL_Reg policy_mt[] = {{"__gc", policy_gc}, {NULL, NULL}};
   static const luaL_Reg fns[] = {
       {"html_policy", l_html_policy}, {"html_default_policy", l_html_default_policy},
-      {"html_is_policy", l_html_is_policy}, {"html_sanitize", l_html_sanitize}, {"html_audit", l_html_audit},
+      {"html_is_policy", l_html_is_policy}, {"html_sanitize", l_html_sanitize}, {"html_markdown", l_html_markdown}, {"html_audit", l_html_audit},
       {"html_escape", l_html_escape}, {"html_attr", l_html_attr}, {"url_safe", l_url_safe},
       {NULL, NULL}};
   luaL_newmetatable(L, POLICY_MT);

@@ -172,6 +172,7 @@ enum { CLOSE_NOTHING, CLOSE_TAG, CLOSE_A, CLOSE_IMG };
 typedef struct {
   unsigned char type;  /* MD_SPANTYPE */
   unsigned char close; /* CLOSE_*: what leaving it writes */
+  unsigned char kept;  /* its tags are written (the policy keeps the element; always without one) */
 } span_t;
 
 typedef struct {
@@ -188,7 +189,103 @@ typedef struct {
   int image_depth;     /* open image spans; inside one, text is alt text and spans are not tags */
   int alt_in_attr;     /* the outermost open image was written as <img ... alt=" */
   slugset_t slugs;
+  /* Writing sanitized HTML directly (qr_markdown_render_sanitized): what the policy keeps of what
+   * the plain renderer writes, as qr_html_sanitize would write it after parsing that output. */
+  const qr_html_policy_t *policy;
+  int bail;            /* this input needs the parser after all: stop, render it the long way */
+  int open_links;      /* links open (a link in a link would be restructured by the parser) */
+  qr_buf_t *img_out;   /* where writes went before the open image (its alt text goes to alt) */
+  qr_buf_t alt, img_src, value; /* the open image's alt text and src; an attribute value */
 } render_t;
+
+/* Nesting past this many open elements makes the sanitized path bail (the sanitizer turns tags
+ * nested past its own cap of 200 into text, so below it its output follows the tags). */
+#define CLEAN_DEPTH_MAX 150
+
+/* ---- Tags, through the policy when there is one ----------------------------------------------- */
+
+static int keeps(const render_t *r, const char *tag) { return !r->policy || qr_html_policy_element(r->policy, tag); }
+
+/* "<tag" when the element is kept; returns whether it is. */
+static int tag_open(render_t *r, qr_buf_t *out, const char *tag) {
+  if (!keeps(r, tag)) return 0;
+  PUTS(out, "<");
+  qr_buf_puts(out, tag);
+  return 1;
+}
+
+/* A parser reads a CR back as LF, and a noncharacter (U+FDD0, U+FFFE, ...) as U+FFFD: text
+ * holding one is left to the sanitizer (with controls, which are rare too). */
+static void check_text(render_t *r, const char *s, size_t n) {
+  size_t at;
+  if (r->policy && n && (memchr(s, '\r', n) || qr_content_xml_bad(s, n, &at) >= 0)) r->bail = 1;
+}
+
+/* An attribute of an element opened by tag_open (kept: its result). The value is plain text (NULL:
+ * an attribute without one), or a URL when url is set. The plain renderer writes it escaped (a URL
+ * percent-encoded). With a policy it is written only when the policy keeps it, as the sanitizer
+ * writes the value it parsed: a URL is read back percent-encoded with "&amp;" as '&', which
+ * decides whether it stays; text is read back with controls and bad UTF-8 as U+FFFD, which the
+ * escaping below writes the same way. */
+static void tag_attr(render_t *r, qr_buf_t *out, int kept, const char *tag, const char *name, const char *v, size_t n, int url) {
+  if (!kept) return;
+  if (!r->policy) {
+    PUTS(out, " ");
+    qr_buf_puts(out, name);
+    if (!v) return;
+    PUTS(out, "=\"");
+    if (url) qr_html_escape_url(out, v, n);
+    else qr_html_escape_attr(out, v, n);
+    PUTS(out, "\"");
+    return;
+  }
+  check_text(r, v, n);
+  r->value.len = 0;
+  if (url) qr_html_url_encode(&r->value, v, n);
+  qr_buf_append(&r->value, "", 0);
+  if (!qr_html_policy_attr(r->policy, tag, name, r->value.data)) return;
+  PUTS(out, " ");
+  qr_buf_puts(out, name);
+  PUTS(out, "=\"");
+  if (url) qr_html_escape_node_attr(out, r->value.data, r->value.len);
+  else if (v) qr_html_escape_attr(out, v, n);
+  PUTS(out, "\"");
+}
+
+/* The forced rel of the policy, last on a kept link (as the sanitizer writes it). */
+static void tag_rel(render_t *r, qr_buf_t *out, int kept) {
+  const char *rel = r->policy && kept ? qr_html_policy_rel(r->policy) : NULL;
+  if (!rel) return;
+  PUTS(out, " rel=\"");
+  qr_html_escape_attr(out, rel, strlen(rel));
+  PUTS(out, "\"");
+}
+
+/* ">" after a kept start tag. */
+static void tag_end(qr_buf_t *out, int kept) {
+  if (kept) PUTS(out, ">");
+}
+
+/* "</tag>" when the element is kept. */
+static void tag_close(render_t *r, qr_buf_t *out, const char *tag) {
+  if (!keeps(r, tag)) return;
+  PUTS(out, "</");
+  qr_buf_puts(out, tag);
+  PUTS(out, ">");
+}
+
+/* A whole start tag without attributes, then text after it ("\n" or ""). */
+static void start_tag(render_t *r, qr_buf_t *out, const char *tag, const char *after) {
+  tag_end(out, tag_open(r, out, tag));
+  qr_buf_puts(out, after);
+}
+
+/* An end tag, then text after it. */
+static void end_tag(render_t *r, qr_buf_t *out, const char *tag, const char *after) {
+  tag_close(r, out, tag);
+  qr_buf_puts(out, after);
+}
+
 
 /* Normalizes a decoded link destination the way browsers do before they parse it (drop tab/CR/LF,
  * trim leading and trailing spaces and controls), so the URL that is checked is the one written. */
@@ -208,17 +305,17 @@ static int url_ok(const render_t *r, qr_buf_t *url, const char *const *schemes) 
 }
 
 static void put_text(render_t *r, const char *s, size_t n) {
+  check_text(r, s, n);
   if (r->image_depth && r->alt_in_attr) qr_html_escape_attr(r->out, s, n);
+  else if (r->policy) qr_html_escape_node(r->out, s, n); /* the sanitizer leaves quotes in text */
   else qr_html_escape(r->out, s, n);
   if (r->in_heading && r->heading_text.len < HEADING_TEXT_MAX) qr_buf_append(&r->heading_text, s, n);
 }
 
-static void put_title(render_t *r, const MD_ATTRIBUTE *title) {
+static void put_title(render_t *r, qr_buf_t *out, int kept, const char *tag, const MD_ATTRIBUTE *title) {
   if (!title->size) return;
   decode_attr(&r->tmp, title);
-  PUTS(r->out, " title=\"");
-  qr_html_escape_attr(r->out, r->tmp.data, r->tmp.len);
-  PUTS(r->out, "\"");
+  tag_attr(r, out, kept, tag, "title", r->tmp.data, r->tmp.len, 0);
 }
 
 /* The tags of the simple spans; NULL for those this renderer leaves as plain text. */
@@ -241,16 +338,32 @@ static void close_span(render_t *r, const MD_SPAN_IMG_DETAIL *img_detail) {
   if (sp.type == MD_SPAN_IMG) r->image_depth--;
   switch (sp.close) {
     case CLOSE_TAG:
-      PUTS(r->out, "</");
-      qr_buf_puts(r->out, span_tag(sp.type));
-      PUTS(r->out, ">");
+      if (sp.kept) end_tag(r, r->out, span_tag(sp.type), "");
       break;
-    case CLOSE_A: PUTS(r->out, "</a>"); break;
+    case CLOSE_A:
+      r->open_links--;
+      if (sp.kept) PUTS(r->out, "</a>");
+      break;
     case CLOSE_IMG:
-      PUTS(r->out, "\"");
-      if (img_detail) put_title(r, &img_detail->title);
-      PUTS(r->out, ">");
       r->alt_in_attr = 0;
+      if (!r->policy) {
+        PUTS(r->out, "\"");
+        if (img_detail) put_title(r, r->out, 1, "img", &img_detail->title);
+        PUTS(r->out, ">");
+        break;
+      }
+      /* Sanitized: the tag is written now, from the src and alt text kept while it was open. */
+      r->out = r->img_out;
+      if (!sp.kept) break;
+      PUTS(r->out, "<img");
+      tag_attr(r, r->out, 1, "img", "src", r->img_src.data, r->img_src.len, 1);
+      if (qr_html_policy_attr(r->policy, "img", "alt", "")) { /* alt: escaped as it was written */
+        PUTS(r->out, " alt=\"");
+        qr_buf_append(r->out, r->alt.data ? r->alt.data : "", r->alt.len);
+        PUTS(r->out, "\"");
+      }
+      if (img_detail) put_title(r, r->out, 1, "img", &img_detail->title);
+      PUTS(r->out, ">");
       break;
   }
 }
@@ -259,31 +372,49 @@ static void close_all_spans(render_t *r) {
   while (r->spans.len) close_span(r, NULL);
 }
 
+/* The element of a table cell block. */
+static const char *cell_tag(MD_BLOCKTYPE type) { return type == MD_BLOCK_TH ? "th" : "td"; }
+
+/* Too deep for the sanitized path (see CLEAN_DEPTH_MAX). */
+static void check_depth(render_t *r) {
+  if (r->policy && r->blocks.len + r->spans.len / sizeof(span_t) >= CLEAN_DEPTH_MAX) r->bail = 1;
+}
+
 static int enter_block(MD_BLOCKTYPE type, void *detail, void *ud) {
   render_t *r = ud;
   close_all_spans(r);
+  check_depth(r);
   char b = (char)type;
   qr_buf_append(&r->blocks, &b, 1);
   qr_buf_t *out = r->out;
   char tmp[64];
   switch (type) {
     case MD_BLOCK_DOC: break;
-    case MD_BLOCK_QUOTE: PUTS(out, "<blockquote>\n"); break;
-    case MD_BLOCK_UL: PUTS(out, "<ul>\n"); break;
+    case MD_BLOCK_QUOTE: start_tag(r, out, "blockquote", "\n"); break;
+    case MD_BLOCK_UL: start_tag(r, out, "ul", "\n"); break;
     case MD_BLOCK_OL: {
       unsigned start = ((MD_BLOCK_OL_DETAIL *)detail)->start;
-      if (start == 1) PUTS(out, "<ol>\n");
-      else qr_buf_append(out, tmp, (size_t)snprintf(tmp, sizeof tmp, "<ol start=\"%u\">\n", start));
+      int kept = tag_open(r, out, "ol");
+      if (start != 1) tag_attr(r, out, kept, "ol", "start", tmp, (size_t)snprintf(tmp, sizeof tmp, "%u", start), 0);
+      tag_end(out, kept);
+      PUTS(out, "\n");
       break;
     }
     case MD_BLOCK_LI: {
       MD_BLOCK_LI_DETAIL *li = detail;
-      if (!li->is_task) PUTS(out, "<li>");
-      else if (li->task_mark == ' ') PUTS(out, "<li class=\"task-list-item\"><input type=\"checkbox\" disabled>");
-      else PUTS(out, "<li class=\"task-list-item\"><input type=\"checkbox\" disabled checked>");
+      int kept = tag_open(r, out, "li");
+      if (li->is_task) tag_attr(r, out, kept, "li", "class", "task-list-item", 14, 0);
+      tag_end(out, kept);
+      if (li->is_task) {
+        kept = tag_open(r, out, "input");
+        tag_attr(r, out, kept, "input", "type", "checkbox", 8, 0);
+        tag_attr(r, out, kept, "input", "disabled", NULL, 0, 0);
+        if (li->task_mark != ' ') tag_attr(r, out, kept, "input", "checked", NULL, 0, 0);
+        tag_end(out, kept);
+      }
       break;
     }
-    case MD_BLOCK_HR: PUTS(out, "<hr>\n"); break;
+    case MD_BLOCK_HR: start_tag(r, out, "hr", "\n"); break;
     case MD_BLOCK_H:
       if (r->in_heading) break; /* never nested; ignore rather than lose the open one */
       r->in_heading = 1;
@@ -293,102 +424,107 @@ static int enter_block(MD_BLOCKTYPE type, void *detail, void *ud) {
       break;
     case MD_BLOCK_CODE: {
       MD_BLOCK_CODE_DETAIL *code = detail;
-      PUTS(out, "<pre><code");
+      start_tag(r, out, "pre", "");
+      int kept = tag_open(r, out, "code");
       if (code->lang.size) {
         decode_attr(&r->tmp, &code->lang);
-        PUTS(out, " class=\"language-");
-        qr_html_escape_attr(out, r->tmp.data, r->tmp.len);
-        PUTS(out, "\"");
+        qr_buf_t *cls = &r->heading_text; /* free outside headings (a code block is never in one) */
+        cls->len = 0;
+        PUTS(cls, "language-");
+        qr_buf_append(cls, r->tmp.data, r->tmp.len);
+        tag_attr(r, out, kept, "code", "class", cls->data, cls->len, 0);
+        cls->len = 0;
       }
-      PUTS(out, ">");
+      tag_end(out, kept);
       break;
     }
     case MD_BLOCK_HTML: break;
-    case MD_BLOCK_P: PUTS(out, "<p>"); break;
-    case MD_BLOCK_TABLE: PUTS(out, "<table>\n"); break;
-    case MD_BLOCK_THEAD: PUTS(out, "<thead>\n"); break;
-    case MD_BLOCK_TBODY: PUTS(out, "<tbody>\n"); break;
-    case MD_BLOCK_TR: PUTS(out, "<tr>\n"); break;
+    case MD_BLOCK_P: start_tag(r, out, "p", ""); break;
+    case MD_BLOCK_TABLE: start_tag(r, out, "table", "\n"); break;
+    case MD_BLOCK_THEAD: start_tag(r, out, "thead", "\n"); break;
+    case MD_BLOCK_TBODY: start_tag(r, out, "tbody", "\n"); break;
+    case MD_BLOCK_TR: start_tag(r, out, "tr", "\n"); break;
     case MD_BLOCK_TH:
     case MD_BLOCK_TD: {
-      static const char *const align[] = {"", " align=\"left\"", " align=\"center\"", " align=\"right\""};
+      static const char *const align[] = {NULL, "left", "center", "right"};
       MD_ALIGN a = ((MD_BLOCK_TD_DETAIL *)detail)->align;
-      qr_buf_puts(out, type == MD_BLOCK_TH ? "<th" : "<td");
-      qr_buf_puts(out, a <= MD_ALIGN_RIGHT ? align[a] : "");
-      PUTS(out, ">");
+      const char *tag = cell_tag(type);
+      int kept = tag_open(r, out, tag);
+      if (a <= MD_ALIGN_RIGHT && align[a]) tag_attr(r, out, kept, tag, "align", align[a], strlen(align[a]), 0);
+      tag_end(out, kept);
       break;
     }
   }
-  return 0;
+  return r->bail;
 }
 
 static int leave_block(MD_BLOCKTYPE type, void *detail, void *ud) {
   render_t *r = ud;
   (void)detail;
   close_all_spans(r);
-  if (!r->blocks.len || (unsigned char)r->blocks.data[r->blocks.len - 1] != type) return 0;
+  if (!r->blocks.len || (unsigned char)r->blocks.data[r->blocks.len - 1] != type) return r->bail;
   r->blocks.len--;
   qr_buf_t *out = r->out;
-  char tmp[32];
   switch (type) {
     case MD_BLOCK_DOC: break;
-    case MD_BLOCK_QUOTE: PUTS(out, "</blockquote>\n"); break;
-    case MD_BLOCK_UL: PUTS(out, "</ul>\n"); break;
-    case MD_BLOCK_OL: PUTS(out, "</ol>\n"); break;
-    case MD_BLOCK_LI: PUTS(out, "</li>\n"); break;
+    case MD_BLOCK_QUOTE: end_tag(r, out, "blockquote", "\n"); break;
+    case MD_BLOCK_UL: end_tag(r, out, "ul", "\n"); break;
+    case MD_BLOCK_OL: end_tag(r, out, "ol", "\n"); break;
+    case MD_BLOCK_LI: end_tag(r, out, "li", "\n"); break;
     case MD_BLOCK_HR: break;
     case MD_BLOCK_H: {
       if (!r->in_heading) break;
-      unsigned level = r->heading_level;
+      char tag[4] = {'h', (char)('0' + (r->heading_level >= 1 && r->heading_level <= 6 ? r->heading_level : 6)), '\0', '\0'};
       r->out = r->doc;
       r->in_heading = 0;
-      qr_buf_append(r->doc, tmp, (size_t)snprintf(tmp, sizeof tmp, "<h%u", level));
+      int kept = tag_open(r, r->doc, tag);
       if (r->o->heading_ids) {
         char id[80];
         unique_slug(&r->slugs, r->heading_text.data ? r->heading_text.data : "", r->heading_text.len, id);
-        PUTS(r->doc, " id=\"");
-        if (r->o->id_prefix) qr_html_escape_attr(r->doc, r->o->id_prefix, strlen(r->o->id_prefix));
-        qr_buf_puts(r->doc, id);
-        PUTS(r->doc, "\"");
+        qr_buf_t *v = &r->tmp;
+        v->len = 0;
+        if (r->o->id_prefix) qr_buf_puts(v, r->o->id_prefix);
+        qr_buf_puts(v, id); /* a slug: nothing in it to escape */
+        tag_attr(r, r->doc, kept, tag, "id", v->data, v->len, 0);
       }
-      PUTS(r->doc, ">");
+      tag_end(r->doc, kept);
       if (r->heading.len) qr_buf_append(r->doc, r->heading.data, r->heading.len);
-      qr_buf_append(r->doc, tmp, (size_t)snprintf(tmp, sizeof tmp, "</h%u>\n", level));
+      end_tag(r, r->doc, tag, "\n");
       break;
     }
-    case MD_BLOCK_CODE: PUTS(out, "</code></pre>\n"); break;
+    case MD_BLOCK_CODE: end_tag(r, out, "code", ""); end_tag(r, out, "pre", "\n"); break;
     case MD_BLOCK_HTML: break;
-    case MD_BLOCK_P: PUTS(out, "</p>\n"); break;
-    case MD_BLOCK_TABLE: PUTS(out, "</table>\n"); break;
-    case MD_BLOCK_THEAD: PUTS(out, "</thead>\n"); break;
-    case MD_BLOCK_TBODY: PUTS(out, "</tbody>\n"); break;
-    case MD_BLOCK_TR: PUTS(out, "</tr>\n"); break;
-    case MD_BLOCK_TH: PUTS(out, "</th>\n"); break;
-    case MD_BLOCK_TD: PUTS(out, "</td>\n"); break;
+    case MD_BLOCK_P: end_tag(r, out, "p", "\n"); break;
+    case MD_BLOCK_TABLE: end_tag(r, out, "table", "\n"); break;
+    case MD_BLOCK_THEAD: end_tag(r, out, "thead", "\n"); break;
+    case MD_BLOCK_TBODY: end_tag(r, out, "tbody", "\n"); break;
+    case MD_BLOCK_TR: end_tag(r, out, "tr", "\n"); break;
+    case MD_BLOCK_TH:
+    case MD_BLOCK_TD: end_tag(r, out, cell_tag(type), "\n"); break;
   }
-  return 0;
+  return r->bail;
 }
 
 static int enter_span(MD_SPANTYPE type, void *detail, void *ud) {
   render_t *r = ud;
   qr_buf_t *out = r->out;
-  span_t sp = {(unsigned char)type, CLOSE_NOTHING};
+  span_t sp = {(unsigned char)type, CLOSE_NOTHING, 0};
+  check_depth(r);
   if (type == MD_SPAN_A) {
     MD_SPAN_A_DETAIL *a = detail;
     if (!r->image_depth) {
       decode_attr(&r->tmp, &a->href);
       if (url_ok(r, &r->tmp, r->o->link_schemes)) {
-        PUTS(out, "<a href=\"");
-        qr_html_escape_url(out, r->tmp.data, r->tmp.len);
-        PUTS(out, "\"");
-        put_title(r, &a->title);
-        if (r->o->rel) {
-          PUTS(out, " rel=\"");
-          qr_html_escape_attr(out, r->o->rel, strlen(r->o->rel));
-          PUTS(out, "\"");
-        }
-        PUTS(out, ">");
+        if (r->policy && r->open_links) r->bail = 1;
+        int kept = tag_open(r, out, "a");
+        tag_attr(r, out, kept, "a", "href", r->tmp.data, r->tmp.len, 1);
+        put_title(r, out, kept, "a", &a->title);
+        if (r->o->rel) tag_attr(r, out, kept, "a", "rel", r->o->rel, strlen(r->o->rel), 0);
+        tag_rel(r, out, kept);
+        tag_end(out, kept);
         sp.close = CLOSE_A;
+        sp.kept = (unsigned char)kept;
+        r->open_links++;
       }
     }
   } else if (type == MD_SPAN_IMG) {
@@ -396,38 +532,49 @@ static int enter_span(MD_SPANTYPE type, void *detail, void *ud) {
       r->alt_in_attr = 0;
       decode_attr(&r->tmp, &((MD_SPAN_IMG_DETAIL *)detail)->src);
       if (r->o->images && url_ok(r, &r->tmp, r->o->image_schemes)) {
-        PUTS(out, "<img src=\"");
-        qr_html_escape_url(out, r->tmp.data, r->tmp.len);
-        PUTS(out, "\" alt=\"");
+        if (r->policy) { /* the tag waits for its alt text (close_span) */
+          sp.kept = (unsigned char)keeps(r, "img");
+          r->img_src.len = 0;
+          qr_buf_append(&r->img_src, r->tmp.data, r->tmp.len);
+          r->alt.len = 0;
+          r->img_out = r->out;
+          r->out = &r->alt;
+        } else {
+          PUTS(out, "<img src=\"");
+          qr_html_escape_url(out, r->tmp.data, r->tmp.len);
+          PUTS(out, "\" alt=\"");
+        }
         r->alt_in_attr = 1;
         sp.close = CLOSE_IMG;
       }
     }
   } else if (!r->image_depth && span_tag(type)) {
-    PUTS(out, "<");
-    qr_buf_puts(out, span_tag(type));
-    PUTS(out, ">");
+    sp.kept = (unsigned char)keeps(r, span_tag(type));
+    if (sp.kept) start_tag(r, out, span_tag(type), "");
     sp.close = CLOSE_TAG;
   }
   qr_buf_append(&r->spans, (const char *)&sp, sizeof sp);
-  return 0;
+  return r->bail;
 }
 
 static int leave_span(MD_SPANTYPE type, void *detail, void *ud) {
   render_t *r = ud;
   span_t top;
-  if (r->spans.len < sizeof top) return 0;
+  if (r->spans.len < sizeof top) return r->bail;
   memcpy(&top, r->spans.data + r->spans.len - sizeof top, sizeof top);
-  if (top.type != type) return 0; /* a leave md4c never entered (or out of order): ignore it */
+  if (top.type != type) return r->bail; /* a leave md4c never entered (or out of order): ignore it */
   close_span(r, type == MD_SPAN_IMG ? detail : NULL);
-  return 0;
+  return r->bail;
 }
 
 static int text(MD_TEXTTYPE type, const MD_CHAR *s, MD_SIZE n, void *ud) {
   render_t *r = ud;
   switch (type) {
     case MD_TEXT_NULLCHAR: put_text(r, REPLACEMENT, sizeof REPLACEMENT - 1); break;
-    case MD_TEXT_BR: if (r->image_depth) put_text(r, " ", 1); else PUTS(r->out, "<br>\n"); break;
+    case MD_TEXT_BR:
+      if (r->image_depth) put_text(r, " ", 1);
+      else start_tag(r, r->out, "br", "\n");
+      break;
     case MD_TEXT_SOFTBR: put_text(r, r->image_depth ? " " : "\n", 1); break;
     case MD_TEXT_ENTITY:
       r->tmp.len = 0;
@@ -435,44 +582,76 @@ static int text(MD_TEXTTYPE type, const MD_CHAR *s, MD_SIZE n, void *ud) {
       put_text(r, r->tmp.data, r->tmp.len);
       break;
     case MD_TEXT_HTML:
-      /* Only reached for trusted input (untrusted parses with MD_FLAG_NOHTML). */
+      /* Only reached for trusted input (untrusted parses with MD_FLAG_NOHTML). Raw HTML is for
+       * the sanitizer's parser to judge: the sanitized path bails. */
       if (r->o->untrusted || r->image_depth) put_text(r, s, n);
+      else if (r->policy) r->bail = 1;
       else qr_buf_append(r->out, s, n);
       break;
     default: put_text(r, s, n); break;
   }
-  return 0;
+  return r->bail;
 }
 
-int qr_markdown_render(const char *src, size_t len, const qr_markdown_opts_t *o, qr_buf_t *out) {
-  if (!o || (!src && len)) return QR_EINVAL;
-  if (len > QR_MARKDOWN_MAX_INPUT) return QR_ELIMIT;
+/* Renders src with r set up; returns md4c's result (non-zero also when a callback bailed). */
+static int run(render_t *r, const char *src, size_t len) {
   /* md4c gets a private copy, NUL-terminated: md4c 0.4.8 reads one byte past the end of its
    * input and crashes when that byte is ')' after an open link ("[x](y" then ")"). The copy also
    * replaces malformed UTF-8. */
   qr_buf_t clean = {0};
   qr_html_scrub_utf8(&clean, src ? src : "", len);
-  const char *input = clean.data;
-  len = clean.len;
-  render_t r = {.o = o, .doc = out, .out = out};
   MD_PARSER parser = {
-      .flags = MD_DIALECT_GITHUB | (o->untrusted ? MD_FLAG_NOHTML : 0),
+      .flags = MD_DIALECT_GITHUB | (r->o->untrusted ? MD_FLAG_NOHTML : 0),
       .enter_block = enter_block,
       .leave_block = leave_block,
       .enter_span = enter_span,
       .leave_span = leave_span,
       .text = text,
   };
-  if (!out->data) qr_buf_append(out, "", 0);
-  int rc = md_parse(input, (MD_SIZE)len, &parser, &r);
-  close_all_spans(&r);
-  while (r.blocks.len) leave_block((MD_BLOCKTYPE)(unsigned char)r.blocks.data[r.blocks.len - 1], NULL, &r);
+  if (!r->doc->data) qr_buf_append(r->doc, "", 0);
+  int rc = md_parse(clean.data, (MD_SIZE)clean.len, &parser, r);
+  if (!r->bail) {
+    close_all_spans(r);
+    while (r->blocks.len) leave_block((MD_BLOCKTYPE)(unsigned char)r->blocks.data[r->blocks.len - 1], NULL, r);
+  }
   qr_buf_free(&clean);
-  qr_buf_free(&r.heading);
-  qr_buf_free(&r.heading_text);
-  qr_buf_free(&r.tmp);
-  qr_buf_free(&r.blocks);
-  qr_buf_free(&r.spans);
-  slug_free(&r.slugs);
-  return rc == 0 ? 0 : QR_ELIMIT; /* md4c fails only when its own allocation fails */
+  qr_buf_free(&r->heading);
+  qr_buf_free(&r->heading_text);
+  qr_buf_free(&r->tmp);
+  qr_buf_free(&r->blocks);
+  qr_buf_free(&r->spans);
+  qr_buf_free(&r->alt);
+  qr_buf_free(&r->img_src);
+  qr_buf_free(&r->value);
+  slug_free(&r->slugs);
+  return rc;
+}
+
+int qr_markdown_render(const char *src, size_t len, const qr_markdown_opts_t *o, qr_buf_t *out) {
+  if (!o || (!src && len)) return QR_EINVAL;
+  if (len > QR_MARKDOWN_MAX_INPUT) return QR_ELIMIT;
+  render_t r = {.o = o, .doc = out, .out = out};
+  return run(&r, src, len) == 0 ? 0 : QR_ELIMIT; /* md4c fails only when its own allocation fails */
+}
+
+int qr_markdown_render_sanitized(const char *src, size_t len, const qr_markdown_opts_t *o, const qr_html_policy_t *p,
+                                 qr_buf_t *out) {
+  if (!o || !p || (!src && len)) return QR_EINVAL;
+  if (len > QR_MARKDOWN_MAX_INPUT) return QR_ELIMIT;
+  size_t start = out->len;
+  /* Direct when the policy writes what it keeps of <pre><code> the same way with or without
+   * the parser (it doubles a newline that follows a kept <pre> directly), for bodies (larger
+   * input goes the long way, where the sanitizer's size and memory limits apply). */
+  if (len <= QR_MARKDOWN_DIRECT_MAX && (qr_html_policy_element(p, "code") || !qr_html_policy_element(p, "pre"))) {
+    render_t r = {.o = o, .doc = out, .out = out, .policy = p};
+    int rc = run(&r, src, len);
+    if (!r.bail) return rc == 0 ? 0 : QR_ELIMIT;
+    out->len = start;
+    if (out->data) out->data[start] = '\0';
+  }
+  qr_buf_t html = {0};
+  int rc = qr_markdown_render(src, len, o, &html);
+  if (rc == 0) rc = qr_html_sanitize(html.data ? html.data : "", html.len, p, out);
+  qr_buf_free(&html);
+  return rc;
 }

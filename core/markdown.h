@@ -4,6 +4,7 @@
 #define QR_MARKDOWN_H
 #include <stddef.h>
 
+#include "html.h"
 #include "util.h"
 
 /* Hard cap on input size; larger input is refused with QR_ELIMIT (md4c sizes are 32-bit). */
@@ -33,5 +34,16 @@ void qr_markdown_opts_init(qr_markdown_opts_t *o, int untrusted);
  * untrusted mode the output is balanced, escaped HTML with no raw markup from src.
  * Returns 0, or QR_ELIMIT when len > QR_MARKDOWN_MAX_INPUT (out untouched), or QR_EINVAL. */
 int qr_markdown_render(const char *src, size_t len, const qr_markdown_opts_t *o, qr_buf_t *out);
+
+/* Inputs up to this size are rendered sanitized directly by qr_markdown_render_sanitized. */
+#define QR_MARKDOWN_DIRECT_MAX (256u << 10)
+
+/* Appends what qr_html_sanitize(p) makes of qr_markdown_render's output for src, byte for byte,
+ * without parsing that output again when it can: for input without raw HTML (and not nested
+ * deeply, up to QR_MARKDOWN_DIRECT_MAX bytes) the renderer writes only what p keeps, escaped as the
+ * sanitizer escapes; otherwise (raw HTML, whose meaning only the HTML5 parser knows) it renders
+ * and sanitizes. Returns 0, or the errors of those two. */
+int qr_markdown_render_sanitized(const char *src, size_t len, const qr_markdown_opts_t *o, const qr_html_policy_t *p,
+                                 qr_buf_t *out);
 
 #endif

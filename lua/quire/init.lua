@@ -159,7 +159,7 @@ function M.open(dir, opts)
   -- No raw SQL for plugins (ATTACH, PRAGMA and runaway queries would escape the sandbox).
   plugin_api.store = { transaction = quire.store.transaction }
   plugin_api.media = { picture = quire.media.picture, share = quire.media.share, -- read only: uploads go through the core
-    body_html = function(md) return quire.media.body_html(md, quire.markdown, quire.html) end }
+    body_html = function(md) return quire.media.body_html(md, quire.html) end }
   -- Fronts are read (and views counted) by plugins; editors change them through the core.
   plugin_api.front = { resolve = quire.front.resolve, most_read = quire.front.most_read, banner = quire.front.banner,
     page = quire.front.page, view = quire.front.view, rank = quire.front.rank }

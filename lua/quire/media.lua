@@ -330,10 +330,9 @@ function M.new(site, db)
     local key = core.hmac_sha256("body", md)
     local out = bodies[key]
     if out then return out end
-    local h, err = core.markdown_render(md)
-    if not h then error("quire.media.body_html: " .. tostring(err), 0) end
-    local clean, serr = core.html_sanitize(h, policy)
-    if not clean then error("quire.media.body_html: " .. tostring(serr), 0) end
+    -- (html_markdown: what html_sanitize makes of markdown_render's HTML, mostly without parsing it)
+    local clean, err = core.html_markdown(md, policy)
+    if not clean then error("quire.media.body_html: " .. tostring(err), 0) end
     out = lazy_images(clean)
     if #out <= BODY_ITEM_MAX then
       if body_bytes + #out + #key > BODY_MEMO_BYTES then bodies, body_bytes = {}, 0 end
@@ -342,12 +341,12 @@ function M.new(site, db)
     return out
   end
 
-  -- An editor's Markdown body as the pages show it: rendered (quire.markdown), sanitized with the
+  -- An editor's Markdown body as the pages show it: rendered (as quire.markdown does), sanitized with the
   -- article policy, then each ```gallery fenced block (top level) replaced by its gallery, and
   -- every image but the galleries' marked loading="lazy" (the hero above it loads first).
   -- Gallery blocks are cut out before Markdown sees them and put back after the sanitizer, as a
   -- marker paragraph: the sanitizer never has to allow srcset, and no body text can forge one.
-  function api.body_html(md, markdown, html)
+  function api.body_html(md, html)
     md = md or ""
     -- Without a fence there is no gallery to cut out: the line walk below would give md back
     -- as it was (every page and feed item shows a body, and the walk cost more than the rest).
@@ -383,7 +382,9 @@ function M.new(site, db)
       galleries[#galleries + 1] = gal.lines
       out[#out + 1] = ("\n\nquire-gallery-%s-%d\n\n"):format(nonce, #galleries)
     end
-    local body = lazy_images(html.sanitize(markdown.render(table.concat(out, "\n"))))
+    local body, err = core.html_markdown(table.concat(out, "\n"), html.policies.default)
+    if not body then error("quire.media.body_html: " .. tostring(err), 0) end
+    body = lazy_images(body)
     if #galleries > 0 then
       body = body:gsub("<p>quire%-gallery%-" .. nonce .. "%-(%d+)</p>\n?", function(n)
         return gallery_html(galleries[tonumber(n)])

@@ -88,9 +88,28 @@ static void check_html(const qr_buf_t *out, const rule_t *rules) {
   gumbo_destroy_output(&opt, g);
 }
 
+/* qr_markdown_render_sanitized gives what sanitizing the rendered HTML gives, byte for byte. */
+static void same_as_sanitized(const char *src, size_t size, const qr_markdown_opts_t *o, const qr_html_policy_t *p,
+                              const qr_buf_t *want) {
+  qr_buf_t got = {0};
+  if (qr_markdown_render_sanitized(src, size, o, p, &got) != 0) fail("render_sanitized failed", "", want->data);
+  if (got.len != want->len || memcmp(got.data, want->data, want->len) != 0)
+    fail("render_sanitized differs from sanitize(render)", got.data ? got.data : "", want->data);
+  qr_buf_free(&got);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static qr_html_policy_t *policy;
-  if (!policy) policy = qr_html_policy_default();
+  static qr_html_policy_t *policy, *comment;
+  if (!policy) {
+    policy = qr_html_policy_default();
+    comment = qr_html_policy_new();
+    const char *const tags[] = {"p", "br", "a", "em", "strong", "code", "pre", "blockquote", "ul", "li", NULL};
+    for (const char *const *t = tags; *t; t++) qr_html_policy_allow_element(comment, *t);
+    qr_html_policy_allow_attr(comment, "a", "href");
+    qr_html_policy_allow_scheme(comment, NULL, "https");
+    qr_html_policy_set_relative(comment, 0);
+    qr_html_policy_set_rel(comment, "nofollow ugc");
+  }
   const char *src = (const char *)data;
   qr_buf_t out = {0}, clean = {0}, again = {0};
   qr_markdown_opts_t o;
@@ -100,8 +119,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   qr_buf_free(&out);
 
   qr_markdown_opts_init(&o, 0);
-  if (qr_markdown_render(src, size, &o, &out) == 0 && qr_html_sanitize(out.data, out.len, policy, &clean) == 0)
+  if (qr_markdown_render(src, size, &o, &out) == 0 && qr_html_sanitize(out.data, out.len, policy, &clean) == 0) {
     check_html(&clean, POLICY);
+    same_as_sanitized(src, size, &o, policy, &clean);
+  }
+  qr_buf_free(&out);
+  qr_buf_free(&clean);
+
+  /* The same for comments under a strict policy with a forced rel (untrusted: never raw HTML). */
+  qr_markdown_opts_init(&o, 1);
+  if (qr_markdown_render(src, size, &o, &out) == 0 && qr_html_sanitize(out.data, out.len, comment, &clean) == 0)
+    same_as_sanitized(src, size, &o, comment, &clean);
   qr_buf_free(&out);
   qr_buf_free(&clean);
 

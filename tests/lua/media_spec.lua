@@ -126,9 +126,9 @@ describe("quire.media", function()
       "```lua\nlocal x = '<img src=y>'\n```\n\n~~~\nfenced ![i](/c.png)\n~~~\n\n![after](/d.png)\n", -- fences: the gallery walk
     }) do
       local want = reference(md)
-      assert.equal(want, q.media.body_html(md, q.markdown, q.html)) -- rendered afresh
-      assert.equal(want, q.media.body_html(md, q.markdown, q.html)) -- kept
-      assert.equal(want, q.media.body_html((md .. "x"):sub(1, -2), q.markdown, q.html)) -- kept, by an equal text
+      assert.equal(want, q.media.body_html(md, q.html)) -- rendered afresh
+      assert.equal(want, q.media.body_html(md, q.html)) -- kept
+      assert.equal(want, q.media.body_html((md .. "x"):sub(1, -2), q.html)) -- kept, by an equal text
     end
   end)
 end)
