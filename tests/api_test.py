@@ -485,7 +485,8 @@ st, _, doc = http("GET", "/api/admin/v1/comments?status=held", headers={"Authori
 check("held comments listed", st == 200 and held[0] in [c["id"] for c in doc["comments"]])
 st, _, doc = admin("PATCH", f"/comments/{held[0]}", "/comments/{id}", {"status": "approved"})
 check("comment approved", st == 200 and doc["comments"][0]["status"] == "approved", (st, doc))
-st, _, doc = content(f"/entries/{held[1]}/comments", "/entries/{id}/comments")
+st, _, doc = after_write(lambda: content(f"/entries/{held[1]}/comments", "/entries/{id}/comments"),
+                        lambda r: held[0] in [c["id"] for c in (r[2] or {}).get("comments", [])])
 check("approved comment appears (cache invalidated)", held[0] in [c["id"] for c in doc["comments"]])
 st, _, doc = admin("PATCH", f"/comments/{held[0]}", "/comments/{id}", {"status": "burn"})
 check("bad moderation status: 400", st == 400)

@@ -48,7 +48,7 @@ function M.fts_match(words, prefix)
     -- A hyphenated word is indexed whole and as its parts ('tidal-barrage', 'tidal', 'barrag'):
     -- the one being typed ("tidal-barr") matches by its parts, next to each other.
     words = table.move(words, 1, #words, 1, {})
-    words[#words] = words[#words]:gsub("(%w)%-+(%w)", "%1 %2")
+    words[#words] = words[#words]:gsub("(%w)%-+%f[%w]", "%1 ")
   end
   local terms = {}
   for i = 1, #words do terms[i] = ((prefix and i == #words) and "p" or "w") .. array_of_text({ words[i] }) end

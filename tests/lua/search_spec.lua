@@ -220,6 +220,7 @@ describe("quire.search", function()
       assert.equal("'tidal' & 'barr'", tsquery("tidal barr ", true))
       assert.equal("'storm' <-> 'su':*", tsquery('"storm su', true))
       assert.equal("'b'", tsquery("b", true))
+      assert.equal("'jack' <-> 'o' <-> 'lan':*", tsquery("jack-o-lan", true)) -- (a hyphenated word being typed)
     end
   end)
 end)
