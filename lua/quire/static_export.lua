@@ -29,6 +29,10 @@ local M = {}
 local JOBS_MAX = 64
 local CHANGED_MAX = 200000 -- bumped tags read into memory; past it every page is rendered again
 local BATCH = 500          -- rows read from the store per query
+-- Pages a worker renders in one read snapshot (store:begin_read): the pages of a batch agree with
+-- each other, and their reads take one read lock, not one each (~25 a page); a new snapshot every
+-- so often lets SQLite checkpoint its log meanwhile and shows the batch after it later commits.
+local SNAPSHOT_PAGES = 200
 local GZIP_MIN = 1024      -- under a kB a compressed copy saves no packet (and costs two files)
 local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .gz (read whole)
 -- Measured on the bench's pages and feeds: gzip 9 makes a 160 kB feed 4% smaller than 6 in 2.4
@@ -606,6 +610,7 @@ function M.worker(quire, out_dir, o)
   io.stdout:setvbuf("line")
   local known = { n = 0 }
   local done, index, count = 0, o.index, o.count
+  local rendered, statements, snapshots = 0, db:statements(), 1
   -- (a first export: nothing to look up)
   local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
   local function stale(row, item)
@@ -620,6 +625,10 @@ function M.worker(quire, out_dir, o)
     for t in row.tags:gmatch("%S+") do if changed[t] then return true end end
     return false
   end
+  -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
+  -- which refuses writes.
+  quire.tokens.sign("export", "")
+  db:begin_read()
   each_item(quire, function(item)
     if fnv(item.path) % count ~= index then return end
     local file = M.file_of(item.path)
@@ -635,6 +644,12 @@ function M.worker(quire, out_dir, o)
       line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, sig, "")
     else
       local ok, body, tags = pcall(render, quire, item)
+      rendered = rendered + 1
+      if rendered % SNAPSHOT_PAGES == 0 then
+        db:end_read()
+        db:begin_read()
+        snapshots = snapshots + 1
+      end
       if not ok then
         line = "E\t" .. item.path .. "\t" .. tostring(body):gsub("[\t\n]", " ")
       elseif body == nil then
@@ -653,7 +668,13 @@ function M.worker(quire, out_dir, o)
     done = done + 1
     if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
   end, o.targeted and changed, man)
+  db:end_read()
   res:close()
+  if o.verbose then
+    statements = db:statements() - statements
+    io.stdout:write(("export worker %d: %d pages rendered, %d statements read them and listed the site (%.1f a page), in %d read snapshots\n")
+      :format(index, rendered, statements, statements / math.max(rendered, 1), snapshots))
+  end
   io.stdout:write(("P %d %d\n"):format(index, done))
   return 0
 end
@@ -786,6 +807,7 @@ local function run_once(quire, out_dir, o)
       "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url }
     if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
     if o.dry_run then argv[#argv + 1] = "--dry-run" end
+    if o.verbose then argv[#argv + 1] = "--verbose" end
     if targeted then argv[#argv + 1] = "--targeted" end
     argv[#argv + 1] = out_dir
     for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
@@ -954,7 +976,7 @@ function M.main(quire, out_dir, opts)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
       since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
-      targeted = opts.targeted })
+      targeted = opts.targeted, verbose = opts.verbose })
   end
   local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
