@@ -80,8 +80,10 @@ def check_times(page, label, html):
 # feeds = { items = 100 }: the two stories are older than the demo's newest, and must be in the feeds
 oslo = make_site("oslo", '\ntimezone = "Europe/Oslo"\nlanguage = "nb"\nfeeds = { items = 100 }\n', STORIES)
 with Server(oslo) as s:
-    status, html = s.get("/2026/06/ferry-vote")
-    check("summer story: 200", status == 200, status)
+    # Published on 30 June in UTC, 1 July in Oslo: its address has the date its readers see.
+    status, html = s.get("/2026/07/ferry-vote")
+    check("summer story: 200 at its Oslo date", status == 200, status)
+    check("summer story: none at the UTC date", s.get("/2026/06/ferry-vote")[0] == 404)
     times = check_times("summer", "summer story", html)
     check("summer story: 1 July 01:30 CEST, not 30 June", ("2026-07-01T01:30:00+02:00", "1. juli 2026") in times, times)
     check("summer story: the comment in Oslo time with its hour", any("kl." in t for _, t in times), times)
@@ -109,8 +111,8 @@ with Server(beirut) as s:
     check("Arabic home: dir=rtl, lang=ar", '<html lang="ar" dir="rtl">' in html, html[:200])
     check("Arabic home: translated chrome", "انتقل إلى المحتوى" in html and 'aria-label="الأقسام"' in html)
     check("Arabic home: Arabic month names", re.search(r"<time [^>]*>\d+ (يناير|فبراير|مارس|أبريل|مايو|يونيو|يوليو|أغسطس|سبتمبر|أكتوبر|نوفمبر|ديسمبر) \d{4}</time>", html))
-    status, html = s.get("/2026/06/ferry-vote")
-    check("Arabic story: 200 (its address has the UTC date, as stored)", status == 200, status)
+    status, html = s.get("/2026/07/ferry-vote")
+    check("Arabic story: 200 (its address has the date in Beirut)", status == 200, status)
     check("Arabic story: 1 July in Beirut", '<time datetime="2026-07-01T02:30:00+03:00">1 يوليو 2026</time>' in html)
     check("Arabic story: comment form", "اترك تعليقًا" in html and "أرسل التعليق" in html and "تعليق واحد" in html)
     check("Arabic story: dateline with the Arabic comma", "Oslo، 1 يوليو 2026 –" in html)

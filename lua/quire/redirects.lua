@@ -71,22 +71,26 @@ function M.entry_moved(site, id, old_url, new_url)
   site.bump({ redirects = true })
 end
 
--- A type's permalink pattern changed (in site.lua or a plugin): every public entry of that type
--- keeps its old URL as a redirect to its new one. The pattern each type had is kept in
--- type_permalinks; a type seen for the first time is only recorded. Runs when the site opens,
--- so it costs one small read unless a pattern changed. get(id) reads an entry; permalink(t, entry)
--- makes its URL.
+-- A type's permalink pattern changed (in site.lua or a plugin), or the site's time zone did for a
+-- pattern with a date in it: every public entry of that type keeps its old URL as a redirect to
+-- its new one. The pattern and zone each type had are kept in type_permalinks; a type seen for
+-- the first time is only recorded. Runs when the site opens, so it costs one small read unless
+-- something changed. get(id) reads an entry; permalink(t, entry) makes its URL.
 -- Returns how many entries moved.
 M.MOVE_BATCH = 500
 function M.follow_permalinks(site, get, permalink)
   local db = site.db
+  local types = require("quire.types")
+  local zone = time.zone
   local function changed_types()
     local known = {}
-    for _, r in ipairs(db:rows("SELECT type, pattern FROM type_permalinks")) do known[r.type] = r.pattern end
+    for _, r in ipairs(db:rows("SELECT type, pattern, zone FROM type_permalinks")) do known[r.type] = r end
     local out = {}
     for _, name in ipairs(site.types:names()) do
-      local t = site.types:get(name)
-      if known[name] ~= t.permalink then out[#out + 1] = { type = t, old = known[name] } end
+      local t, k = site.types:get(name), known[name]
+      if not k or k.pattern ~= t.permalink or (types.dated(t.permalink) and k.zone ~= zone) then
+        out[#out + 1] = { type = t, old = k and k.pattern, old_zone = k and k.zone }
+      end
     end
     return out
   end
@@ -98,7 +102,7 @@ function M.follow_permalinks(site, get, permalink)
     for _, c in ipairs(changed_types()) do
       local t = c.type
       if c.old then
-        local was = setmetatable({ permalink = c.old }, { __index = t })
+        local was = setmetatable({ permalink = c.old, permalink_zone = c.old_zone }, { __index = t })
         local last, n = 0, 0
         repeat
           local rows = db:rows("SELECT id FROM entries WHERE type = ? AND status = 'published' AND id > ? ORDER BY id LIMIT ?",
@@ -113,11 +117,12 @@ function M.follow_permalinks(site, get, permalink)
             end
           end
         until #rows < M.MOVE_BATCH
-        site.audit("type.permalink_changed", "type:" .. t.name, ("%s -> %s: %d entries redirected"):format(c.old, t.permalink, n))
+        local what = c.old == t.permalink and ("time zone %s -> %s"):format(c.old_zone, zone) or ("%s -> %s"):format(c.old, t.permalink)
+        site.audit("type.permalink_changed", "type:" .. t.name, ("%s: %d entries redirected"):format(what, n))
         moved = moved + n
       end
-      db:exec("INSERT INTO type_permalinks (type, pattern) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET pattern = excluded.pattern",
-        t.name, t.permalink)
+      db:exec("INSERT INTO type_permalinks (type, pattern, zone) VALUES (?, ?, ?)"
+        .. " ON CONFLICT (type) DO UPDATE SET pattern = excluded.pattern, zone = excluded.zone", t.name, t.permalink, zone)
     end
     return moved
   end)

@@ -285,14 +285,30 @@ local function parent_path(fields)
   return type(p) == "string" and p ~= "" and p or nil
 end
 
--- The URL of an entry from its type's permalink.
+-- Does a permalink pattern hold a date ({yyyy}, {mm}, {dd})?
+function M.dated(pattern) return pattern:find("{[ymd][ymd]", 1) ~= nil end
+
+-- The year, month and day of stored UTC text in zone (the site's by default): a URL's date is the
+-- one its readers see, so a story published at 00:30 on the 1st in Oslo is under that month.
+local function local_date(utc, zone)
+  zone = zone or time.zone
+  if zone ~= "UTC" and utc:find("^%d+%-%d+%-%d+T%d") then
+    local ok, p = pcall(time.local_parts, utc, zone)
+    if ok then return ("%04d"):format(p.year), ("%02d"):format(p.month), ("%02d"):format(p.day) end
+  end
+  return utc:match("^(%d+)-(%d+)-(%d+)")
+end
+
+-- The URL of an entry from its type's permalink (t.permalink_zone: the zone of its date, when not the
+-- site's; redirects use it for the URLs entries had before the zone changed).
 function M.permalink(t, entry)
-  local date = entry.published_at or entry.created_at or ""
-  local y, m, d = date:match("^(%d+)-(%d+)-(%d+)")
   local slug = entry.slug
   local parents = t.fields.path and parent_path(entry.fields)
   if parents then slug = parents .. "/" .. slug end
-  local values = { slug = slug, id = tostring(entry.id), yyyy = y, mm = m, dd = d, type = entry.type }
+  local values = { slug = slug, id = tostring(entry.id), type = entry.type }
+  if M.dated(t.permalink) then
+    values.yyyy, values.mm, values.dd = local_date(entry.published_at or entry.created_at or "", t.permalink_zone)
+  end
   return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
 end
 

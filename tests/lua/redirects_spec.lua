@@ -151,4 +151,34 @@ describe("quire.redirects", function()
     assert.equal("/opinion/keep-the-ferry", p.app.request("GET", "/comment/2024/keep-the-ferry").headers.location)
     assert.is_truthy(p._db:value("SELECT count(*) FROM audit_log WHERE action = 'type.permalink_changed'") >= 2)
   end)
+
+  it("dates a permalink in the site's time zone, and keeps the old URLs when the zone changes", function()
+    local p, dir = testing.site { plugins = { "theme", "article" } }
+    -- 23:30 UTC on 31 January is 00:30 on 1 February in Oslo.
+    local id = p.content.create { type = "article", title = "Night ferry", body = "Text.", status = "published",
+      published_at = "2026-01-31T23:30:00Z" }
+    assert.equal(200, p.app.request("GET", "/2026/01/night-ferry").status)
+    local f = assert(io.open(dir .. "/site.lua", "a"))
+    f:write('timezone = "Europe/Oslo"\n')
+    f:close()
+    p = assert(require("quire").open(dir))
+    local r = p.app.request("GET", "/2026/02/night-ferry")
+    assert.equal(200, r.status)
+    r = p.app.request("GET", "/2026/01/night-ferry")
+    assert.equal(301, r.status)
+    assert.equal("/2026/02/night-ferry", r.headers.location)
+    -- An entry the zone does not move keeps its URL and gets no redirect.
+    local noon = p.content.create { type = "article", title = "Noon ferry", body = "Text.", status = "published",
+      published_at = "2026-01-15T12:00:00Z" }
+    assert.equal(200, p.app.request("GET", "/2026/01/noon-ferry").status)
+    assert.is_nil(p._db:row("SELECT 1 AS x FROM redirects WHERE to_entry = ?", noon))
+    assert.equal(1, p._db:value("SELECT count(*) FROM redirects WHERE to_entry = ?", id))
+    -- Back to UTC: the January URL is live again, and the February one redirects to it.
+    f = assert(io.open(dir .. "/site.lua", "a"))
+    f:write('timezone = "UTC"\n')
+    f:close()
+    p = assert(require("quire").open(dir))
+    assert.equal(200, p.app.request("GET", "/2026/01/night-ferry").status)
+    assert.equal("/2026/01/night-ferry", p.app.request("GET", "/2026/02/night-ferry").headers.location)
+  end)
 end)
