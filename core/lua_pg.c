@@ -239,6 +239,18 @@ static int l_depth(lua_State *L) {
   lua_pushinteger(L, qr_pg_depth(check_pg(L)));
   return 1;
 }
+static int l_begin_read(lua_State *L) {
+  qr_pg_t *p = check_pg(L);
+  return tx_result(L, p, qr_pg_begin_read(p));
+}
+static int l_end_read(lua_State *L) {
+  qr_pg_t *p = check_pg(L);
+  return tx_result(L, p, qr_pg_end_read(p));
+}
+static int l_reading(lua_State *L) {
+  lua_pushboolean(L, qr_pg_reading(check_pg(L)));
+  return 1;
+}
 /* store:ready() -> whether the connection is up, without waiting (qr_pg_ready): a lost one is
  * made again meanwhile. The SQLite store has no such method: always ready. */
 static int l_ready(lua_State *L) {
@@ -386,8 +398,9 @@ void qr_lua_pg_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
-      {"rollback", l_rollback}, {"depth", l_depth}, {"guard", l_guard}, {"ready", l_ready}, {"ping", l_ping}, {"untyped", l_untyped}, {"total_changes", l_total_changes},
-      {"data_version", l_data_version}, {"schema_version", l_schema_version}, {"statements", l_statements},
+      {"rollback", l_rollback}, {"depth", l_depth}, {"begin_read", l_begin_read}, {"end_read", l_end_read},
+      {"reading", l_reading}, {"statements", l_statements}, {"guard", l_guard}, {"ready", l_ready}, {"ping", l_ping}, {"untyped", l_untyped}, {"total_changes", l_total_changes},
+      {"data_version", l_data_version}, {"schema_version", l_schema_version},
       {"check", l_check}, {"kind", l_kind}, {"notifications", l_notifications}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, PG_MT)) {
     luaL_newlib(L, methods);

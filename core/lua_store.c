@@ -65,7 +65,10 @@ static void push_column(lua_State *L, sqlite3_stmt *st, int c) {
 
 /* SQLite's message for the statement that failed; a full disk says what to do. */
 static void push_errmsg(lua_State *L, qr_store_t *s, sqlite3 *db) {
-  if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL) lua_pushstring(L, qr_store_full_message(s));
+  int primary = sqlite3_extended_errcode(db) & 0xff;
+  if (primary == SQLITE_FULL) lua_pushstring(L, qr_store_full_message(s));
+  else if (primary == SQLITE_READONLY && qr_store_reading(s))
+    lua_pushstring(L, "a write inside a read snapshot (store:begin_read), which refuses writes: end it first");
   else lua_pushstring(L, sqlite3_errmsg(db));
 }
 
@@ -199,6 +202,19 @@ static int l_depth(lua_State *L) {
   lua_pushinteger(L, qr_store_depth(check_store(L)));
   return 1;
 }
+/* store:begin_read() / store:end_read(): a read snapshot (qr_store_begin_read); store:reading(). */
+static int l_begin_read(lua_State *L) {
+  qr_store_t *s = check_store(L);
+  return tx_result(L, s, qr_store_begin_read(s));
+}
+static int l_end_read(lua_State *L) {
+  qr_store_t *s = check_store(L);
+  return tx_result(L, s, qr_store_end_read(s));
+}
+static int l_reading(lua_State *L) {
+  lua_pushboolean(L, qr_store_reading(check_store(L)));
+  return 1;
+}
 
 /* store:total_changes() -> rows changed by this connection since it opened: what SELECT
  * total_changes() returns, without preparing and stepping a statement. */
@@ -295,8 +311,9 @@ void qr_lua_store_open(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
-      {"rollback", l_rollback}, {"depth", l_depth}, {"total_changes", l_total_changes},
-      {"data_version", l_data_version}, {"schema_version", l_schema_version}, {"statements", l_statements},
+      {"rollback", l_rollback}, {"depth", l_depth}, {"begin_read", l_begin_read}, {"end_read", l_end_read},
+      {"reading", l_reading}, {"statements", l_statements}, {"total_changes", l_total_changes},
+      {"data_version", l_data_version}, {"schema_version", l_schema_version},
       {"check", l_check}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, STORE_MT)) {
     luaL_newlib(L, methods);

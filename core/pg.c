@@ -45,6 +45,7 @@ struct qr_pg_s {
   cached *buckets[STMT_BUCKETS];
   int ncached, nextname;
   int depth;
+  int reading; /* a read snapshot is open (qr_pg_begin_read); a reconnect ends it */
   int broken; /* the connection dropped inside a transaction: reset at the outermost rollback */
   int unguarded; /* statements in a transaction run without their savepoint (qr_pg_guard) */
   long long changes, last_id, total_changes;
@@ -113,6 +114,7 @@ long long qr_pg_changes(qr_pg_t *p) { return p->changes; }
 long long qr_pg_last_id(qr_pg_t *p) { return p->last_id; }
 long long qr_pg_total_changes(qr_pg_t *p) { return p->total_changes; }
 int qr_pg_depth(qr_pg_t *p) { return p->depth; }
+int qr_pg_reading(qr_pg_t *p) { return p->reading; }
 int qr_pg_guard(qr_pg_t *p, int on) {
   int was = !p->unguarded;
   p->unguarded = !on;
@@ -360,6 +362,7 @@ static int reconnect(qr_pg_t *p, int nowait) {
                   p->retry_at - now);
     forget_statements(p);
     p->watching = 0;
+    p->reading = 0; /* the server ended the snapshot with the connection */
     p->first = 0;
     if (!PQresetStart(p->conn)) {
       one_line(p->down_why, sizeof p->down_why, PQerrorMessage(p->conn));
@@ -504,7 +507,7 @@ static PGresult *pipeline_result(qr_pg_t *p, long long deadline) {
  * snapshots check pg_subtrans for it while it runs). */
 static PGresult *exec_statement(qr_pg_t *p, const char *name, const char *sql, int nparams, const Oid *types,
                                 const char *const *values) {
-  if (p->depth == 0 || p->unguarded || !PQenterPipelineMode(p->conn)) {
+  if ((p->depth == 0 && !p->reading) || p->unguarded || !PQenterPipelineMode(p->conn)) {
     if (name) return finish(p, PQsendQueryPrepared(p->conn, name, nparams, values, NULL, NULL, 0));
     return finish(p, PQsendQueryParams(p->conn, sql, nparams, types, values, NULL, NULL, 0));
   }
@@ -590,7 +593,7 @@ static PGresult *run_once(qr_pg_t *p, const char *sql, int nparams, const qr_pg_
     snprintf(c->name, sizeof c->name, "qr%d", ++p->nextname);
     /* Inside a transaction a statement that does not prepare would abort it (and the retries
      * below need it alive): a savepoint around the first prepare keeps it, as SQLite does. */
-    int guard = p->depth > 0 && exec_simple(p, "SAVEPOINT qr_prepare", "prepare") == 0;
+    int guard = (p->depth > 0 || p->reading) && exec_simple(p, "SAVEPOINT qr_prepare", "prepare") == 0;
     PGresult *pr = finish(p, PQsendPrepare(p->conn, c->name, tsql, nparams, types));
     while (untyped_null(p, pr, nparams, types)) {
       PQclear(pr);
@@ -689,6 +692,7 @@ PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_para
 
 int qr_pg_begin(qr_pg_t *p) {
   char sql[64];
+  if (p->reading) return fail(p, QR_EINVAL, "a write transaction inside a read snapshot: end the snapshot first");
   if (p->depth == 0)
     snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(" WRITE_LOCK ")");
   else
@@ -738,6 +742,23 @@ int qr_pg_rollback(qr_pg_t *p) {
   if (p->depth == 0) return exec_simple(p, "ROLLBACK", "rollback");
   snprintf(sql, sizeof sql, "ROLLBACK TO qr_sp%d; RELEASE qr_sp%d", p->depth, p->depth);
   return exec_simple(p, sql, "rollback");
+}
+
+/* REPEATABLE READ: one snapshot for every statement until the end; READ ONLY: a write fails. No
+ * write lock, and the depth stays 0 (nothing it reads is uncommitted). */
+int qr_pg_begin_read(qr_pg_t *p) {
+  if (p->depth > 0 || p->reading) return fail(p, QR_EINVAL, "a read snapshot inside a transaction (or another snapshot)");
+  if (connected(p)) return QR_EIO;
+  int rc = exec_simple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting a read snapshot");
+  if (rc == 0) p->reading = 1;
+  return rc;
+}
+
+int qr_pg_end_read(qr_pg_t *p) {
+  if (!p->reading) return 0;
+  p->reading = 0;
+  if (PQstatus(p->conn) != CONNECTION_OK || PQtransactionStatus(p->conn) == PQTRANS_IDLE) return 0;
+  return exec_simple(p, "COMMIT", "ending a read snapshot"); /* (a failed one: COMMIT rolls it back) */
 }
 
 /* Asks the server: its snapshot moves when any transaction that wrote ends. */
@@ -928,7 +949,7 @@ int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *e
 
 void qr_pg_close(qr_pg_t *p) {
   if (!p) return;
-  if (p->conn && p->depth > 0 && PQstatus(p->conn) == CONNECTION_OK) {
+  if (p->conn && (p->depth > 0 || p->reading) && PQstatus(p->conn) == CONNECTION_OK) {
     PGresult *r = pq_exec(p, "ROLLBACK");
     PQclear(r);
   }
@@ -1084,7 +1105,7 @@ static int standby_can_run(const char *sql) {
 }
 
 qr_pg_t *qr_pg_route(qr_pg_t *p, const char *sql) {
-  if (!p->reader) return p;
+  if (!p->reader || p->reading) return p; /* (the snapshot is on this connection) */
   /* Anything that may have shown this process newer commits since the reader was chosen (a
    * notification, a write of its own), a transaction or a write: the primary, from here on. */
   if (qr_pg_moved(p) != p->reader_moved || p->depth > 0 || !standby_can_run(sql)) {

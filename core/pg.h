@@ -61,6 +61,13 @@ int qr_pg_begin(qr_pg_t *p);
 int qr_pg_commit(qr_pg_t *p);
 int qr_pg_rollback(qr_pg_t *p);
 int qr_pg_depth(qr_pg_t *p);
+/* A read snapshot (as qr_store_begin_read): BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, no
+ * write lock, depth 0; statements in it get their savepoint as in a transaction. A lost
+ * connection ends it (the statements after it run each on its own). end_read without one open
+ * does nothing. */
+int qr_pg_begin_read(qr_pg_t *p);
+int qr_pg_end_read(qr_pg_t *p);
+int qr_pg_reading(qr_pg_t *p);
 /* Whether statements inside a transaction get a savepoint each (on by default), so that one
  * that fails is undone alone and the transaction goes on, as in SQLite; off where the caller
  * rolls its level back after any failure anyway (quire.store_sql.pcall_unguarded). Returns the

@@ -35,6 +35,7 @@ struct qr_store_s {
   int ncached;
   cached_stmt *last; /* the cached statement prepare gave out last: release finds it without a hash */
   int depth;
+  int reading; /* a read snapshot is open (qr_store_begin_read) */
   int wal; /* in WAL mode, for good: no one can leave it while this connection holds its lock */
   int shm_seen;    /* a read transaction ran, so SQLite has mapped the WAL index */
   int have_header; /* header holds the WAL-index header data_version was last read under */
@@ -70,6 +71,7 @@ const char *qr_store_full_message(qr_store_t *s) {
 const char *qr_store_errmsg(qr_store_t *s) { return s->errmsg; }
 sqlite3 *qr_store_db(qr_store_t *s) { return s->db; }
 int qr_store_depth(qr_store_t *s) { return s->depth; }
+int qr_store_reading(qr_store_t *s) { return s->reading; }
 
 static int exec(qr_store_t *s, const char *sql) {
   char *err = NULL;
@@ -153,6 +155,8 @@ static int exec_cached(qr_store_t *s, const char *sql) {
 
 int qr_store_begin(qr_store_t *s) {
   char sql[64];
+  if (s->reading)
+    return fail(s, QR_EINVAL, "a write transaction inside a read snapshot: end the snapshot first");
   if (s->depth == 0)
     snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
   else
@@ -185,6 +189,29 @@ int qr_store_rollback(qr_store_t *s) {
   }
   snprintf(sql, sizeof sql, "ROLLBACK TO qr_sp%d; RELEASE qr_sp%d", s->depth, s->depth);
   return exec(s, sql);
+}
+
+/* A deferred BEGIN: the snapshot is taken by the first read and kept until the end; query_only
+ * makes a write inside it fail (it would take the write lock, and may find the snapshot stale). */
+int qr_store_begin_read(qr_store_t *s) {
+  if (s->depth > 0 || s->reading)
+    return fail(s, QR_EINVAL, "a read snapshot inside a transaction (or another snapshot)");
+  int rc = exec_cached(s, "BEGIN");
+  if (rc == 0 && (rc = exec_cached(s, "PRAGMA query_only = 1")) != 0) exec(s, "ROLLBACK");
+  if (rc == 0) s->reading = 1;
+  return rc;
+}
+
+int qr_store_end_read(qr_store_t *s) {
+  if (!s->reading) return 0;
+  s->reading = 0;
+  int rc = exec_cached(s, "PRAGMA query_only = 0");
+  /* (nothing was written: a COMMIT only lets the snapshot go) */
+  if (!sqlite3_get_autocommit(s->db)) {
+    int rc2 = exec_cached(s, "COMMIT");
+    if (!rc) rc = rc2;
+  }
+  return rc;
 }
 
 /* Migration files are named NNNN_description.sql; the number is the schema version. */
@@ -429,7 +456,9 @@ long long qr_store_data_version(qr_store_t *s) {
   long long v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
   if (st) qr_store_release(s, st);
   s->shm_seen = 1;
-  s->have_header = have && v >= 0;
+  /* Inside a transaction (a read snapshot) the PRAGMA answers for the snapshot, not the header
+   * read now: ask again next time. */
+  s->have_header = have && v >= 0 && sqlite3_get_autocommit(s->db);
   if (have) memcpy(s->header, now, WAL_HEADER);
   s->data_version = v;
   return v;

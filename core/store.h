@@ -50,8 +50,17 @@ long long qr_store_data_version(qr_store_t *s);
 int qr_store_begin(qr_store_t *s);
 int qr_store_commit(qr_store_t *s);
 int qr_store_rollback(qr_store_t *s);
-/* Current nesting depth; 0 outside any transaction. */
+/* Current nesting depth; 0 outside any transaction (a read snapshot counts none: it writes nothing). */
 int qr_store_depth(qr_store_t *s);
+
+/* A read snapshot: every statement until qr_store_end_read reads the database as of the first
+ * one (one read lock for all of them, not one each), and none may write (PRAGMA query_only; a
+ * qr_store_begin inside it is QR_EINVAL). Not inside a transaction. end_read without one open does
+ * nothing. */
+int qr_store_begin_read(qr_store_t *s);
+int qr_store_end_read(qr_store_t *s);
+/* 1 while a read snapshot is open. */
+int qr_store_reading(qr_store_t *s);
 
 /* Runs the consistency checks `quire check` reports: schema version, PRAGMA integrity_check,
  * foreign keys, and the full-text index against the entries table. Each problem is passed to cb;

@@ -29,6 +29,10 @@ local M = {}
 local JOBS_MAX = 64
 local CHANGED_MAX = 200000 -- bumped tags read into memory; past it every page is rendered again
 local BATCH = 500          -- rows read from the store per query
+-- Pages a worker renders in one read snapshot (store:begin_read): the pages of a batch agree with
+-- each other, and their reads take one read lock, not one each (~25 a page); a new snapshot every
+-- so often lets SQLite checkpoint its log meanwhile and shows the batch after it later commits.
+local SNAPSHOT_PAGES = 200
 local GZIP_MIN = 1024      -- under a kB a compressed copy saves no packet (and costs two files)
 local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .gz (read whole)
 -- Levels, measured on a quarter of an N=1500 bench export (1394 pages and feeds, 32.5 MB) and on
@@ -669,6 +673,7 @@ function M.worker(quire, out_dir, o)
   io.stdout:setvbuf("line")
   local out = { root = out_dir, known = { n = 0 }, gzip = o.compress.gzip, br = o.compress.br }
   local done, index, count = 0, o.index, o.count
+  local rendered, statements, snapshots = 0, db:statements(), 1
   -- (a first export: nothing to look up)
   local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
   -- Whether item must be done again, and whether its file was found there (nil: not looked).
@@ -682,6 +687,10 @@ function M.worker(quire, out_dir, o)
     return false, true
   end
   local function mine(path) return fnv(path) % count == index end
+  -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
+  -- which refuses writes.
+  quire.tokens.sign("export", "")
+  db:begin_read()
   each_item(quire, function(item)
     if not mine(item.path) then return end
     local file = M.file_of(item.path)
@@ -702,6 +711,12 @@ function M.worker(quire, out_dir, o)
       line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     else
       local ok, body, tags = pcall(render, quire, item)
+      rendered = rendered + 1
+      if rendered % SNAPSHOT_PAGES == 0 then
+        db:end_read()
+        db:begin_read()
+        snapshots = snapshots + 1
+      end
       if not ok then
         line = "E\t" .. item.path .. "\t" .. tostring(body):gsub("[\t\n]", " ")
       elseif body == nil then
@@ -724,7 +739,13 @@ function M.worker(quire, out_dir, o)
     done = done + 1
     if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
   end, o.targeted and changed, man, mine, out_dir)
+  db:end_read()
   res:close()
+  if o.verbose then
+    statements = db:statements() - statements
+    io.stdout:write(("export worker %d: %d pages rendered, %d statements read them and listed the site (%.1f a page), in %d read snapshots\n")
+      :format(index, rendered, statements, statements / math.max(rendered, 1), snapshots))
+  end
   io.stdout:write(("P %d %d\n"):format(index, done))
   return 0
 end
@@ -876,6 +897,7 @@ local function run_once(quire, out_dir, o)
       "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url, "--compress", o.compress }
     if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
     if o.dry_run then argv[#argv + 1] = "--dry-run" end
+    if o.verbose then argv[#argv + 1] = "--verbose" end
     if targeted then argv[#argv + 1] = "--targeted" end
     if fresh then argv[#argv + 1] = "--fresh" end
     if recompress then argv[#argv + 1] = "--recompress" end
@@ -1061,7 +1083,7 @@ function M.main(quire, out_dir, opts)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
       since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
-      targeted = opts.targeted, compress = siblings, fresh = opts.fresh, recompress = opts.recompress })
+      targeted = opts.targeted, compress = siblings, fresh = opts.fresh, recompress = opts.recompress, verbose = opts.verbose })
   end
   local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end

@@ -5,7 +5,9 @@
 -- What a store driver implements:
 --   the db object (core/lua_store.c): db:exec(sql, ...) -> changes, last inserted id;
 --     db:row / db:rows / db:value; db:begin / db:commit / db:rollback / db:depth (nested
---     levels as savepoints); db:readonly(sql); "?" parameters, bound by position ("?N" too);
+--     levels as savepoints); db:begin_read / db:end_read / db:reading (a read snapshot: one
+--     snapshot and one read lock for many statements, no writes, depth 0); db:statements() (run
+--     so far); db:readonly(sql); "?" parameters, bound by position ("?N" too);
 --   this module's functions, each named for what it does:
 --     M.IN_LIST, M.id_list(ids), M.value_list(values)  a list as one parameter ("x " .. IN_LIST)
 --     M.bump_tags(db, tags)                            new cache-tag versions for a list of tags

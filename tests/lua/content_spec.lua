@@ -34,6 +34,30 @@ describe("quire.content", function()
     assert.is_nil(q.content.get(id + 1000))
   end)
 
+  it("reads entries as cards inside teasers: everything but the body and the revision, memoised apart", function()
+    local id = q.content.create { type = "article", title = "Ferry timetable", body = "Boats leave *hourly*.", status = "published",
+      tags = { "Transport" }, section = "Local", fields = { standfirst = "Summer hours." } }
+    local whole = q.content.get(id)
+    local card = q.content.teasers(q.content.get, id)
+    local listed = q.content.teasers(q.content.query, { status = "published", limit = 5 })[1]
+    local prev_card = q.content.teasers(function() return q.content.neighbours(q.content.create {
+      type = "article", title = "Later", status = "published" }) end)
+    for _, c in ipairs({ card, listed, prev_card }) do
+      assert.is_nil(c.body)
+      assert.is_nil(c.revision)
+      assert.equal("Ferry timetable", c.title)
+      assert.equal("Summer hours.", c.fields.standfirst)
+      assert.same({ "Transport" }, c.tags)
+      assert.equal("Local", c.section)
+      assert.equal(whole.published_at, c.published_at)
+    end
+    -- outside, the whole entry again (the cards did not take its place in the memo, nor it theirs)
+    assert.equal("Boats leave *hourly*.", q.content.get(id).body)
+    assert.equal("Boats leave *hourly*.", q.content.query { status = "published", type = "article", limit = 5 }[2].body)
+    assert.truthy(q.content.get(id).revision)
+    assert.is_nil(q.content.teasers(q.content.get, id).body)
+  end)
+
   it("makes slugs unique per type with -2, -3 and folds accents", function()
     local a = q.content.create { type = "article", title = "Crème brûlée at the Café" }
     local b = q.content.create { type = "article", title = "Crème brûlée at the Café" }

@@ -124,3 +124,61 @@ describe("quire.transaction", function()
     assert.equal(after, db:value("SELECT version FROM cache_tags WHERE tag = ?", "entry:" .. b))
   end)
 end)
+
+describe("read snapshots (store:begin_read)", function()
+  local quire_mod = require "quire"
+  local q, dir, db, id
+  before_each(function()
+    q, dir = testing.site()
+    db = q._db
+    id = q.content.create { type = "article", title = "Tide tables", status = "published" }
+  end)
+  after_each(function() db:end_read() end)
+
+  it("read as of the first read until the end, with the memo kept, and see later commits after it", function()
+    local other = assert(quire_mod.open(dir))
+    db:begin_read()
+    assert.is_true(db:reading())
+    assert.equal(0, db:depth()) -- nothing uncommitted in it: the memo's rules for transactions do not apply
+    assert.equal("Tide tables", q.content.get(id).title)
+    other.content.update(id, { title = "Spring tides" })
+    local made = other.content.create { type = "article", title = "Neap tides", status = "published" }
+    -- the snapshot: neither the memo nor a fresh read sees the commit made after it began
+    assert.equal("Tide tables", q.content.get(id).title)
+    assert.equal("Tide tables", db:value("SELECT title FROM entries WHERE id = ?", id))
+    assert.is_nil(db:value("SELECT id FROM entries WHERE id = ?", made))
+    local before = db:data_version()
+    assert.equal(before, db:data_version())
+    db:end_read()
+    assert.is_false(db:reading())
+    -- after it, the memo and the reads see both commits at once
+    assert.equal("Spring tides", q.content.get(id).title)
+    assert.equal("Neap tides", q.content.get(made).title)
+    other._db:close()
+  end)
+
+  it("refuse writes and write transactions inside, and go on after a failed statement", function()
+    db:begin_read()
+    local wrote, why = pcall(db.exec, db, "INSERT INTO settings (key, value) VALUES ('snap', 'x')")
+    assert.is_false(wrote)
+    assert.matches("read", why) -- (SQLite: inside a read snapshot; PostgreSQL: in a read-only transaction)
+    local ok, err = pcall(db.begin, db)
+    assert.is_false(ok)
+    assert.matches("inside a read snapshot", err)
+    assert.is_false(pcall(db.value, db, "SELECT no_such_column FROM entries"))
+    assert.equal("Tide tables", db:value("SELECT title FROM entries WHERE id = ?", id))
+    assert.is_false(pcall(db.begin_read, db)) -- not nested
+    db:end_read()
+    db:end_read() -- (none open: nothing to do)
+    assert.equal(0, db:value("SELECT count(*) FROM settings WHERE key = 'snap'"))
+    q.content.update(id, { title = "Spring tides" }) -- writes again once it ended
+    assert.equal("Spring tides", q.content.get(id).title)
+  end)
+
+  it("count the statements a connection ran", function()
+    local n = db:statements()
+    db:value("SELECT 1")
+    db:rows("SELECT id FROM entries")
+    assert.equal(n + 2, db:statements())
+  end)
+end)

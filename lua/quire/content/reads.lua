@@ -34,8 +34,12 @@ local ID_BLOCK = 10000
 
 local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields, e.author_id,"
   .. " e.created_at, e.updated_at, e.published_at"
+-- What a card or headline is built from (title, link, date, section, author, the fields' standfirst
+-- and picture): an entry without its body, which is most of its bytes. Entries read inside
+-- api.teasers have these columns only (see there).
+local CARD_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.fields, e.author_id, e.created_at, e.updated_at, e.published_at"
 
-M.ID_BLOCK, M.ENTRY_COLUMNS = ID_BLOCK, ENTRY_COLUMNS
+M.ID_BLOCK, M.ENTRY_COLUMNS, M.CARD_COLUMNS = ID_BLOCK, ENTRY_COLUMNS, CARD_COLUMNS
 local UNINDEXED_TYPE, UNINDEXED_STATUS = store_sql.unindexed("e.type"), store_sql.unindexed("status")
 
 M.of = per_site(function(site)
@@ -62,6 +66,9 @@ M.of = per_site(function(site)
   -- as cards: get() tags "teaser:ID"; a list tags only what moves entries in or out of it (the
   -- rows it fetched to pick from, or to learn whether a next page exists, are not all shown):
   -- each entry shown is tagged by its card (view.card) or by api.teaser(e).
+  -- What such a page shows goes stale with teaser:ID, which an edit of the body alone does not
+  -- bump: so the entries read inside have no body (CARD_COLUMNS) and no revision, nothing built
+  -- from them can show one, and a list of cards reads a tenth of the bytes.
   function api.teasers(fn, ...)
     local outer = shown
     shown = "teaser:"
@@ -91,6 +98,12 @@ M.of = per_site(function(site)
       .. " FROM entries e WHERE " .. sql, ...)
     return row and hydrate({ row })[1]
   end
+  local function load_card(sql, ...)
+    local row = db:row("SELECT " .. CARD_COLUMNS .. " FROM entries e WHERE " .. sql, ...)
+    return row and hydrate({ row })[1]
+  end
+  -- Inside api.teasers: cards (memo keys "card..."), else whole entries ("entry...").
+  local function as_cards() return shown == "teaser:" end
 
   -- Entries are memoised (quire.memo) until a write bumps their "entry:ID" (every write to one
   -- does: its row, terms, revisions); one not found, until any write. The memo is never older
@@ -98,10 +111,12 @@ M.of = per_site(function(site)
   local function entry_tag(row) return row and "entry:" .. row.id end
   function api.get(key)
     local row
+    local prefix, load = "entry\0", load_entry
+    if as_cards() then prefix, load = "card\0", load_card end
     if math.type(key) == "integer" then
-      row = memo.tagged("entry\0" .. key, entry_tag, load_entry, "e.id = ?", key)
+      row = memo.tagged(prefix .. key, entry_tag, load, "e.id = ?", key)
     elseif type(key) == "table" and key.type and key.slug then
-      row = memo.tagged("entry\0" .. tostring(key.type) .. "\0" .. tostring(key.slug), entry_tag, load_entry,
+      row = memo.tagged(prefix .. tostring(key.type) .. "\0" .. tostring(key.slug), entry_tag, load,
         "e.type = ? AND e.slug = ?", key.type, key.slug)
     else
       error("quire.content.get takes an id or {type=, slug=}", 2)
@@ -280,7 +295,7 @@ M.of = per_site(function(site)
       table.insert(params, 1, core.slugify(q[walked]))
       table.insert(params, 1, walked)
     end
-    local sql = "SELECT " .. ENTRY_COLUMNS .. from
+    local sql = "SELECT " .. (as_cards() and CARD_COLUMNS or ENTRY_COLUMNS) .. from
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
     local rows = db:rows(sql, table.unpack(params))
@@ -306,7 +321,7 @@ M.of = per_site(function(site)
     local limit = q.limit or 50
     if math.type(limit) ~= "integer" or limit > MEMO_ROWS then return nil end
     for k in pairs(q) do if not QUERY_KEYS[k] then return nil end end
-    local out = { "query" }
+    local out = { as_cards() and "cards" or "query" }
     for _, k in ipairs(KEY_ORDER) do
       local v = q[k]
       if v ~= nil then
