@@ -74,7 +74,7 @@ function M.new(db, max)
     missed = nil
     local ok, rows = true, nil
     if tag_version then
-      ok, rows = pcall(db.rows, db, "SELECT tag, version FROM cache_tags WHERE version > ? LIMIT " .. (CHANGED_MAX + 1), tag_version)
+      ok, rows = pcall(db.rows, db, "SELECT tag, version FROM cache_tags WHERE version > ? ORDER BY version LIMIT " .. (CHANGED_MAX + 1), tag_version)
     end
     local all = not ok or not rows or #rows == 0 or #rows > CHANGED_MAX
     if ok and (not rows or #rows > CHANGED_MAX) then -- (a failed read leaves the version: read from it again)

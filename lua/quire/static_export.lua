@@ -662,7 +662,7 @@ function M.worker(quire, out_dir, o)
   local changed, all = {}, o.since == nil
   if not all then
     local n = 0
-    for _, r in ipairs(db:rows("SELECT tag FROM cache_tags WHERE version > ? LIMIT ?", o.since, CHANGED_MAX + 1)) do
+    for _, r in ipairs(db:rows("SELECT tag FROM cache_tags WHERE version > ? ORDER BY version LIMIT ?", o.since, CHANGED_MAX + 1)) do
       changed[r.tag], n = true, n + 1
     end
     if n > CHANGED_MAX then all = true end
@@ -873,7 +873,7 @@ local function run_once(quire, out_dir, o)
   -- Targeted: only tags that add or remove no address were bumped since (quick: none at all).
   local targeted, quick = false, false
   if since then
-    local rows = db:rows("SELECT tag FROM cache_tags WHERE version > ? LIMIT ?", since, TARGETED_MAX + 1)
+    local rows = db:rows("SELECT tag FROM cache_tags WHERE version > ? ORDER BY version LIMIT ?", since, TARGETED_MAX + 1)
     targeted = #rows <= TARGETED_MAX
     for _, r in ipairs(rows) do
       if not address_stable(r.tag) then targeted = false break end
