@@ -24,9 +24,14 @@ async function axe(page, name) {
   assert(v.length === 0, `axe-core on ${name}: ${v.join('; ')}`);
 }
 
-// Whether the image elements matching selector have loaded (a broken thumbnail has no width).
+// Whether every image under selector has loaded (a broken one has no width), waiting up to 15 s:
+// an image a script sets (the editor's preview after an upload) loads after the script ran,
+// slowly on a loaded machine.
 async function loaded(page, selector) {
-  return page.$$eval(selector, (imgs) => imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0));
+  return page.waitForFunction((sel) => {
+    const imgs = [...document.querySelectorAll(sel)];
+    return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+  }, selector, { timeout: 15000 }).then(() => true, () => false);
 }
 
 const flash = (page) => page.textContent('.flash').then((t) => (t || '').trim());
