@@ -196,7 +196,7 @@ function M.new(site, content)
   -- generation: no query). Never kept from inside a transaction (its reads may be rolled back).
   local kept
   local function fresh_caches()
-    return { words = { n = 0, counts = {} }, terms = { n = 0, of = {} }, profiles = { n = 0, of = {} } }
+    return { words = { n = 0, of = {} }, terms = { n = 0, of = {} }, profiles = { n = 0, of = {} } }
   end
   local function caches()
     if db:depth() > 0 then return fresh_caches() end
@@ -246,37 +246,33 @@ function M.new(site, content)
     return of
   end
 
-  -- How many entries the index finds each of words in (at most TEXT_MAX_DOCS + 1), remembered
-  -- across calls until the next write, up to MAX_WORDS_KNOWN words.
-  local function word_counts(words)
-    local known = caches().words
-    local todo, counts = {}, known.counts
-    for _, w in ipairs(words) do if not counts[w] then todo[#todo + 1] = w end end
+  -- What fetch(words not known yet) gives for each of words (in one statement), remembered word by
+  -- word in the cache named until the next write, up to MAX_WORDS_KNOWN words. -> word -> value.
+  local function per_word(name, words, fetch)
+    local known = caches()[name]
+    local todo, of = {}, known.of
+    for _, w in ipairs(words) do if of[w] == nil then todo[#todo + 1] = w end end
     if #todo > 0 then
-      if known.n + #todo > MAX_WORDS_KNOWN then known.n, known.counts, counts = 0, {}, {} end
-      for i, n in ipairs(store_sql.word_counts(db, todo, TEXT_MAX_DOCS)) do counts[todo[i]] = n end
+      if known.n + #todo > MAX_WORDS_KNOWN then known.n, known.of, of = 0, {}, {} end
+      for i, v in ipairs(fetch(todo)) do of[todo[i]] = v end
       known.n = known.n + #todo
-      known.counts = counts
+      known.of = of
     end
+    return of
+  end
+
+  -- How many entries the index finds each of words in (at most TEXT_MAX_DOCS + 1).
+  local function word_counts(words)
+    local counts = per_word("words", words, function(todo) return store_sql.word_counts(db, todo, TEXT_MAX_DOCS) end)
     local out = {}
     for i, w in ipairs(words) do out[i] = counts[w] end
     return out
   end
 
-  -- The index terms of words (a word may make none, or more than one), remembered word by word
-  -- (a text's terms are those of its words: every tokenizer the stores use splits at spaces),
-  -- until the next write, up to MAX_WORDS_KNOWN words; the words not known yet in one statement.
+  -- The index terms of words (a word may make none, or more than one; a text's terms are those of
+  -- its words: every tokenizer the stores use splits at spaces).
   local function terms_of(words)
-    local known = caches().terms
-    local todo, of = {}, known.of
-    for _, w in ipairs(words) do if not of[w] then todo[#todo + 1] = w end end
-    if #todo > 0 then
-      if known.n + #todo > MAX_WORDS_KNOWN then known.n, known.of, of = 0, {}, {} end
-      for i, list in ipairs(store_sql.text_terms_each(db, todo)) do of[todo[i]] = list end
-      known.n = known.n + #todo
-      known.of = of
-    end
-    return of
+    return per_word("terms", words, function(todo) return store_sql.text_terms_each(db, todo) end)
   end
 
   -- Text similarity, the same on every store: the words of the entry's title, keywords and
