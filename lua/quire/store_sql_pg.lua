@@ -225,7 +225,7 @@ end
 function M.word_counts(db, words, cap)
   local cols, args = {}, {}
   for i, w in ipairs(words) do
-    cols[i] = ("(SELECT count(*) FROM (SELECT 1 FROM entries_search WHERE doc @@ plainto_tsquery(quire_search_language(), ?)"
+    cols[i] = ("(SELECT count(*) FROM (SELECT 1 FROM entries_search WHERE doc @@ plainto_tsquery(quire_search_language(), quire_search_text(?))"
       .. " LIMIT ?) x) AS n%d"):format(i)
     args[2 * i - 1], args[2 * i] = w, cap + 1
   end
@@ -236,7 +236,7 @@ function M.word_counts(db, words, cap)
 end
 function M.word_matches(db, words, weights, types, skip, limit)
   return db:rows("SELECT g.id, g.score FROM (SELECT s.id, sum(q.w)::bigint AS score FROM"
-    .. " (SELECT plainto_tsquery(quire_search_language(), u.word) AS q, u.w FROM unnest(?::text[], ?::bigint[]) u(word, w)) q"
+    .. " (SELECT plainto_tsquery(quire_search_language(), quire_search_text(u.word)) AS q, u.w FROM unnest(?::text[], ?::bigint[]) u(word, w)) q"
     .. " JOIN entries_search s ON s.doc @@ q.q WHERE q.q::text <> '' GROUP BY s.id) g JOIN entries e ON e.id = g.id"
     .. " WHERE e.status = 'published' AND e.type = ANY(?) AND e.id <> ? ORDER BY g.score DESC, g.id DESC LIMIT ?",
     array_of_text(words), M.id_list(weights), array_of_text(types), skip, limit)
