@@ -93,6 +93,14 @@ if set(differ) - {"Mc"}:
     sys.exit("FAIL: under LC_CTYPE C these split or fold unlike C.UTF-8:\n" + "\n".join(sum(differ.values(), [])[:20]))
 print("LC_CTYPE C: %d characters read as under C.UTF-8 (%d spacing marks differ)" % (compared, len(differ.get("Mc", []))))
 PY
+# A server built without ICU lower-cases by LC_CTYPE (db/pg/0029 makes quire_search_text() so),
+# under C ASCII alone: quire check says so and how to mend it.
+pg_psql ctype_c -c "CREATE OR REPLACE FUNCTION quire_search_text(t text) RETURNS text LANGUAGE sql IMMUTABLE
+  AS \$\$ SELECT lower(replace(t, chr(8221), ' ')) \$\$"
+if "$QUIRE" check --site ctype_c > check.txt 2>&1; then echo "FAIL: quire check passed a search that folds ASCII alone"; cat check.txt; exit 1; fi
+grep -qF "the database's LC_CTYPE (C) lower-cases ASCII alone and this PostgreSQL has no ICU" check.txt && grep -qF "LC_CTYPE 'C.UTF-8'" check.txt \
+  || { echo "FAIL: quire check did not name the LC_CTYPE:"; cat check.txt; exit 1; }
+echo "quire check named a server that folds case by an LC_CTYPE of C"
 SEARCH_C_URL=$(pg_new_db search_c C)
 for spec in tests/lua/search_spec.lua plugins/search/spec plugins/related/spec; do # (related: its words are the index's)
   out=$(cd "$TESTS/.." && QUIRE_TEST_DATABASE=$SEARCH_C_URL "$QUIRE" test "$spec" 2>&1 | grep -E "success(es)? /" | tail -1 || true)

@@ -99,7 +99,8 @@ function M.search_snippet(db, match, id)
     .. " FROM (SELECT ts_headline(quire_search_language(), f, q.q,"
     .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=12, ShortWord=0') AS h, f, b"
     .. " FROM (SELECT quire_match(?) AS q) q,"
-    .. " (SELECT quire_search_text(translate(body, '<>', chr(1) || chr(4))) AS f, body AS b FROM entries WHERE id = ?) e) x",
+    .. " (SELECT quire_search_text(translate(body, '<>', chr(1) || chr(4))) AS f, body AS b FROM entries WHERE id = ? OFFSET 0) e"
+    .. " OFFSET 0) x", -- (OFFSET 0: each subquery once, not once per use of its columns)
     match, id)
   if not r then return nil end
   local h, b = r.h, r.b
