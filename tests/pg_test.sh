@@ -262,6 +262,19 @@ text=$(awk -F'\t' '$2 == 3 && $3 != ""' related-pg.txt | wc -l)
 entries=$(awk -F'\t' '$2 == 1' related-pg.txt | wc -l)
 [ "$full" -ge 20 ] && [ "$text" -ge 20 ] || { echo "FAIL: too few related lists to compare ($full, $text by text)"; exit 1; }
 echo "related posts: $entries entries, the same lists on both stores ($full with related posts, $text with text-similar entries)"
+# The same with typographic punctuation (the demo's apostrophes made ’, dashes and guillemets
+# added) against a copy on a database whose LC_CTYPE is C, where PostgreSQL's own parser would
+# glue them to the words beside them.
+"$QUIRE" init --demo typo >/dev/null
+for pair in "'|’" " and | — and " ",| «,»"; do "$QUIRE" entries search-replace --site typo "${pair%|*}" "${pair#*|}" >/dev/null; done
+TYPO_URL=$(pg_new_db typo_c C)
+"$QUIRE" store copy --site typo --to "$TYPO_URL" >/dev/null
+mkdir typo-pg && sed -e '/^database *=/d' typo/site.lua > typo-pg/site.lua
+echo "database = \"$TYPO_URL\"" >> typo-pg/site.lua
+"$QUIRE" run --yes --site typo related.lua > related-typo-sqlite.txt
+"$QUIRE" run --yes --site typo-pg related.lua > related-typo-pg.txt
+diff related-typo-sqlite.txt related-typo-pg.txt || { echo "FAIL: related posts differ between SQLite (<) and PostgreSQL under LC_CTYPE C (>)"; exit 1; }
+echo "related posts: the same lists on SQLite and under LC_CTYPE C, with ’ — « » in the text"
 for p in related search; do # (the search plugin's spec: the search page a reader sees)
   out=$(cd "$TESTS/.." && QUIRE_TEST_DATABASE=$(pg_new_db ${p}_spec) "$QUIRE" test plugins/$p/spec 2>&1 | grep -E "successes /" | tail -1 || true)
   case $out in *" 0 failures / 0 errors"*) echo "$p plugin spec on PostgreSQL: $out" ;; *) echo "FAIL: $p plugin spec on PostgreSQL: ${out:-no result}"; exit 1 ;; esac

@@ -90,6 +90,8 @@ describe("quire.search", function()
     end
     assert.same({}, ids(q.content.search("—"))) -- no words at all
     assert.same({}, ids(q.content.search("“—”")))
+    assert.same({ id }, ids(q.content.search("zqxdashed — « zqxguillemet »"))) -- (words of punctuation alone left out)
+    assert.same({ id }, ids(q.content.search("“zqxquoted” — zqxfi", { prefix = true })))
     q.content.delete(id)
   end)
 
