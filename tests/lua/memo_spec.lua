@@ -407,6 +407,7 @@ return quire.plugin {
           return quire.content.count { type = "article", status = "published" } .. " #" .. count("count")
         end),
         site:memo("gone", function() return tostring(quire.content.get(999999)) .. " #" .. count("gone") end),
+        site:memo("token", function() return quire.tokens.sign("probe", "x", 3600):sub(1, 4) .. " #" .. count("token") end),
       }, "\n")
     end)
     -- Arguments are part of the key, strings with their length (no two lists of them collide).
@@ -445,6 +446,7 @@ return quire.plugin {
       body = "High water at noon.", fields = { hero_media = m.id }, published_at = "2026-03-01T10:00:00Z" }
     b = q.content.create { type = "article", title = "Harbour walls", status = "published", section = "Port",
       body = "Walls.", published_at = "2026-03-03T10:00:00Z" }
+    q.tokens.sign("probe", "x") -- (the site's signing key is made at its first use: a write)
     other = assert(quire_mod.open(dir))
   end)
   after_each(function() other._db:close() end)
@@ -455,7 +457,7 @@ return quire.plugin {
     local lines = {}
     for line in r.body:gmatch("[^\n]+") do lines[#lines + 1] = line end
     return { card = lines[1], clock = lines[2], now = lines[3], view = lines[4], named = lines[5], count = lines[6],
-      gone = lines[7], tags = r.tags }
+      gone = lines[7], token = lines[8], tags = r.tags }
   end
   local function body_of(id, query)
     local r = q:request("GET", "/api/content/v1/entries/" .. id .. (query or ""))
@@ -481,6 +483,7 @@ return quire.plugin {
     assert.truthy(after.now:find("#2$")) -- read the clock (quire.time.now)
     assert.truthy(after.view:find("#2$")) -- given a table that is not an entry
     assert.truthy(after.gone:find("^nil #2$")) -- looked for an entry that was not there
+    assert.truthy(after.token:find("#2$")) -- signed a token that expires
     -- the arguments are part of the key: another label is another value, both kept
     assert.equal("Teaser: Tide tables by ada (author) #1", probe(a, "Teaser").card)
     assert.equal("Card: Tide tables by ada (author) #1", probe(a).card)
