@@ -6,6 +6,7 @@
 local cjson = require "cjson"
 local core = require "quire.core"
 local errors = require "quire.errors"
+local copy = require("quire.memo").copy
 local time = require "quire.time"
 
 local M = {}
@@ -230,10 +231,13 @@ function M.new(site, quire)
     end)
   end
 
-  -- The corrections of an entry, oldest first: { note =, date = } (public).
+  -- The corrections of an entry, oldest first: { note =, date = } (public). Memoised until a
+  -- write bumps the entry (adding one does): a story page asks twice (its text and its head).
   function api.corrections(entry_id)
-    site.tag("entry:" .. tostring(entry_id))
-    return db:rows("SELECT note, created_at AS date FROM corrections WHERE entry_id = ? ORDER BY id LIMIT 100", entry_id)
+    local tag = "entry:" .. tostring(entry_id)
+    site.tag(tag)
+    return copy(site.memo.tagged("corrections\0" .. tostring(entry_id), tag, db.rows, db,
+      "SELECT note, created_at AS date FROM corrections WHERE entry_id = ? ORDER BY id LIMIT 100", entry_id))
   end
 
   return api
