@@ -683,6 +683,8 @@ local INDEXES = {
   -- The pages rendered on every export, and the static files: a targeted run reads only those.
   "CREATE INDEX IF NOT EXISTS files_untagged ON files (path) WHERE tags = '' AND hash NOT LIKE 'src %'",
   "CREATE INDEX IF NOT EXISTS files_static ON files (path) WHERE hash LIKE 'src %'",
+  -- The pages' files, for the look for those removed by hand (without reading every row's tags).
+  "CREATE INDEX IF NOT EXISTS files_pages ON files (path, file) WHERE hash NOT LIKE 'src %'",
   -- The tag index: each tagged row's tags under its tid, so the pages carrying a bumped tag are
   -- read, not every row scanned (a targeted run after one edit, on any size of site). Contentless
   -- (the tags are in files): a row's entry is removed with the tags it was indexed with.
