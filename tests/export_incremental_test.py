@@ -4,14 +4,16 @@ export of the same state. On the demo site, after each of: a body edit, a title 
 a story unpublished, a story trashed, a story deleted for good, a new story published,
 nothing at all, the folder updated in place is compared with a fresh full export into an empty
 folder, byte for byte (every file, the .gz and .br siblings decompressed), the comment form's
-tokens aside (they carry the second the page was made in). Also: the run after one edit renders
-its pages in the coordinator (no worker processes), and the files it did not rewrite keep their
-mtime.
+tokens aside (they carry the second the page was made in); also after a manifest from before the
+tag index. Also: the run after one edit renders its pages in the coordinator (no worker
+processes), the files it did not rewrite keep their mtime, and --dry-run lists the story's page
+and writes nothing.
 usage: export_incremental_test.py QUIRE_BINARY SOURCE_DIR"""
 import gzip
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -86,6 +88,10 @@ ids = [int(s[0]) for s in stories]
 # A body edit: the run renders its pages in the coordinator; other files keep their mtime.
 before = mtimes(out)
 run(f'local e = quire.content.get({ids[0]}); quire.content.update(e.id, {{ body = e.body .. "\\n\\nA correction." }})')
+r = export(out, "--dry-run")
+story_file = stories[0][1].lstrip("/") + "/index.html"
+check("a body edit, --dry-run: lists the story's page, writes nothing", f"would write {story_file}" in r.stdout
+      and mtimes(out) == before, r.stdout)
 r = export(out, "--verbose")
 check("a body edit: pages found by their tags", "(pages found by their cache tags)" in r.stdout, r.stdout)
 check("a body edit: rendered in the coordinator, no worker started", "export worker 0:" in r.stdout
@@ -121,6 +127,21 @@ print(quire.content.url(quire.content.get(id)))""").strip().splitlines()[-1]
 r = export(out)
 check("a new story's page is written", os.path.exists(os.path.join(out, new_url.lstrip("/"), "index.html")), new_url + "\n" + r.stdout)
 same_as_full("a new story", r)
+
+# A manifest from before the tag index (no tid column, no file_tags): indexed on the next run,
+# which still finds the edited story's pages by their tags.
+run_dir = os.path.join(site, ".quire")
+manifest = os.path.join(run_dir, next(n for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n)))
+db = sqlite3.connect(manifest)
+for sql in ("DROP TABLE file_tags", "DROP INDEX files_by_tid", "ALTER TABLE files DROP COLUMN tid", "DROP TABLE search_entries",
+            "DELETE FROM meta WHERE key = 'search_entries'"):
+    db.execute(sql)
+db.commit()
+db.close()
+run(f'quire.content.update({ids[1]}, {{ title = "A headline rewritten once more" }})')
+r = export(out)
+check("an old manifest: the pages are found by their tags", "(pages found by their cache tags)" in r.stdout, r.stdout)
+same_as_full("an old manifest", r)
 
 # Two edits in a row, the second a body edit again (the search index's parts kept in the
 # manifest are read back, only the edited story's made anew).

@@ -21,6 +21,9 @@
 -- one of whose tags was bumped since (the cache_tags versions the page cache reads), or that are
 -- new; writes a file only when its bytes changed (temp + rename: other files keep their mtime);
 -- and removes the files of pages that are gone.
+-- When only tags that add or remove no address were bumped (targeted), the pages carrying them
+-- are read from the manifest's tag index instead of walking the site, and a few of them are
+-- rendered by the coordinator itself, with no worker started.
 local core = require "quire.core"
 local store_sql = require "quire.store_sql"
 
@@ -734,7 +737,7 @@ end
 -- highest tid given }.
 local function put_row(man, next_tid, path, file, hash, tags)
   local old = man:row("SELECT tags, tid FROM files WHERE path = ?", path)
-  if old and old.tags == tags then
+  if old and old.tid and old.tags == tags then
     man:exec("UPDATE files SET file = ?, hash = ? WHERE path = ?", file, hash, path)
     return
   end
@@ -742,14 +745,14 @@ local function put_row(man, next_tid, path, file, hash, tags)
   if tid and old.tags ~= "" then man:exec("INSERT INTO file_tags (file_tags, rowid, tags) VALUES ('delete', ?, ?)", tid, old.tags) end
   if not tid then next_tid.n = next_tid.n + 1; tid = next_tid.n end
   man:exec("INSERT INTO files (path, file, hash, tags, tid) VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
-    .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags", path, file, hash, tags, tid)
+    .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags, tid = excluded.tid", path, file, hash, tags, tid)
   if tags ~= "" then man:exec("INSERT INTO file_tags (rowid, tags) VALUES (?, ?)", tid, tags) end
 end
 
 local function drop_row(man, path)
   local old = man:row("SELECT tags, tid FROM files WHERE path = ?", path)
   if not old then return end
-  if old.tags ~= "" then man:exec("INSERT INTO file_tags (file_tags, rowid, tags) VALUES ('delete', ?, ?)", old.tid, old.tags) end
+  if old.tid and old.tags ~= "" then man:exec("INSERT INTO file_tags (file_tags, rowid, tags) VALUES ('delete', ?, ?)", old.tid, old.tags) end
   man:exec("DELETE FROM files WHERE path = ?", path)
 end
 
@@ -1020,10 +1023,13 @@ local function run_once(quire, out_dir, o)
   local fresh = #(core.listdir(out_dir) or {}) == 0
   if fresh then
     since = nil
-    if not o.dry_run then
-      man:exec("DELETE FROM files")
-      man:exec("INSERT INTO file_tags (file_tags) VALUES ('delete-all')")
-    end
+    if not o.dry_run then man:exec("DELETE FROM files") end
+  end
+  -- Every page rendered again: the tag index made anew as their rows are written (whatever wrote
+  -- the rows before: an older quire keeps no index).
+  if not since and not o.dry_run then
+    man:exec("UPDATE files SET tid = NULL WHERE tid IS NOT NULL")
+    man:exec("INSERT INTO file_tags (file_tags) VALUES ('delete-all')")
   end
   -- Targeted: only tags that add or remove no address were bumped since (quick: none at all).
   local targeted, quick, changed = false, false, {}
@@ -1064,6 +1070,7 @@ local function run_once(quire, out_dir, o)
       base_url = base_url, dry_run = o.dry_run, targeted = true, compress = select(2, M.compress_of(o.compress)), fresh = false,
       recompress = recompress, verbose = o.verbose, inline = true })
     if not wok then
+      if db:reading() then db:end_read() end
       io.stderr:write("quire: export: ", tostring(werr), "\n")
       failed[1] = "0"
     end
