@@ -1322,17 +1322,19 @@ int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
     cb(ud, "search", detail);
     problems++;
   }
-  /* Text search splits words by the database's LC_CTYPE: under C or POSIX every character
-   * outside ASCII is a letter, so a word next to a curly quote or a dash is indexed with it. */
-  n = count_of(p, "SELECT count(*) WHERE to_tsvector('simple', 'a' || chr(8221) || 'b') <> to_tsvector('simple', 'a b')");
+  /* Search reads text by code point (quire_search_text(), db/pg/0029), whatever LC_CTYPE says
+   * about it, but lower-cases by ICU: a server without ICU lower-cases by LC_CTYPE, and under C
+   * or POSIX only ASCII. */
+  n = count_of(p, "SELECT count(*) WHERE to_tsvector('simple', quire_search_text('A' || chr(8221) || 'B ' || chr(937)))"
+                  " <> to_tsvector('simple', 'a b ' || chr(969))");
   if (n < 0) return QR_EDB;
   if (n > 0) {
     PGresult *r = qr_pg_query(p, "SHOW lc_ctype", 0, NULL, 0);
     char why[512];
     snprintf(why, sizeof why,
-             "the database's LC_CTYPE (%s) takes characters outside ASCII for letters: words next to curly quotes, "
-             "dashes or ellipses are not found; make a database with a UTF-8 one (CREATE DATABASE ... "
-             "LC_CTYPE 'C.UTF-8' TEMPLATE template0) and quire store copy the site there",
+             "the database's LC_CTYPE (%s) lower-cases ASCII alone and this PostgreSQL has no ICU: words with "
+             "capitals outside ASCII (Greek, Cyrillic ...) are not found as typed in lower case; make a database with a "
+             "UTF-8 one (CREATE DATABASE ... LC_CTYPE 'C.UTF-8' TEMPLATE template0) and quire store copy the site there",
              r && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?");
     if (r) PQclear(r);
     cb(ud, "search", why);

@@ -133,11 +133,44 @@ function M.new(site)
       email) ~= nil
   end
 
+  local function count_key(entry_id, status) return ("comments-count\0%s\0%s"):format(entry_id, status) end
   function api.count(entry_id, status)
     site.tag("comments:" .. tostring(entry_id))
     status = status or "approved"
-    return site.memo.tagged(("comments-count\0%s\0%s"):format(entry_id, status), "comments:" .. tostring(entry_id), db.value, db,
+    return site.memo.tagged(count_key(entry_id, status), "comments:" .. tostring(entry_id), db.value, db,
       "SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status)
+  end
+
+  -- counts(ids [, status]) -> { [id] = count }: count for a list of entries (the cards of a
+  -- list page), those not memoised read in one statement; count(id) then finds them memoised.
+  local COUNTS_MAX = 1000
+  local function one_of(got, id) return got[id] or 0 end
+  function api.counts(ids, status)
+    status = status or "approved"
+    if type(ids) ~= "table" or #ids > COUNTS_MAX then error(("quire.comments.counts takes a list of at most %d entry ids"):format(COUNTS_MAX), 2) end
+    local memo, missing, out = site.memo, {}, {}
+    for i, id in ipairs(ids) do
+      if math.type(id) ~= "integer" then error(("quire.comments.counts: ids[%d] is not an entry id"):format(i), 2) end
+      site.tag("comments:" .. id)
+      out[id] = memo.find(count_key(id, status))
+      if out[id] == nil then missing[#missing + 1] = id end
+    end
+    if #missing == 0 then return out end
+    local got = {}
+    if #missing > 1 then
+      for _, r in ipairs(db:rows("SELECT entry_id, count(*) AS n FROM comments WHERE entry_id " .. store_sql.IN_LIST
+        .. " AND status = ? GROUP BY entry_id", store_sql.id_list(missing), status)) do
+        got[r.entry_id] = r.n
+      end
+    end
+    for _, id in ipairs(missing) do
+      if #missing == 1 then
+        out[id] = api.count(id, status)
+      else
+        out[id] = memo.tagged(count_key(id, status), "comments:" .. id, one_of, got, id)
+      end
+    end
+    return out
   end
 
   return api
