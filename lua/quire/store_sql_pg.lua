@@ -229,8 +229,8 @@ function M.word_counts(db, words, cap)
   -- after a write).
   local out = {}
   for i = 1, #words do out[i] = 0 end
-  for _, r in ipairs(db:rows("SELECT u.i, (SELECT count(*) FROM (SELECT 1 FROM entries_search s"
-    .. " WHERE s.doc @@ plainto_tsquery(quire_search_language(), quire_search_text(u.w)) LIMIT ?) x) AS n"
+  for _, r in ipairs(db:rows("SELECT u.i, (SELECT count(*) FROM (SELECT 1 FROM entries_search"
+    .. " WHERE doc @@ plainto_tsquery(quire_search_language(), quire_search_text(u.w)) LIMIT ?) x) AS n"
     .. " FROM unnest(?::text[]) WITH ORDINALITY u(w, i)", cap + 1, array_of_text(words))) do
     out[math.tointeger(r.i)] = r.n
   end
