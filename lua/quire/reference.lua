@@ -74,6 +74,7 @@ M.HOOKS = {
 M.FILTERS = {
   ["view.entry"] = { "view { entry, site, type = { name, label } }, entry", "the view an entry page's layout renders" },
   ["view.page"] = { "view", "any page's view (the theme adds the site's head, navigation, widgets)" },
+  ["view.cards"] = { "entries (a list), before view.card runs on each", "the same list; a plugin that adds to cards reads what it adds for all of them at once (the comment counts in one statement)" },
   ["view.card"] = { "card {}, entry", "an entry as lists show it (title, url, date, image, comment count)" },
   ["view.list"] = { "items (list of cards)", "a list of cards before it is shown" },
   ["view.body"] = { "body {}, entry", "the entry's body: body.html (sanitised HTML), body.dateline" },
@@ -92,6 +93,7 @@ M.FUNCTIONS = {
   ["quire.cache.bump"] = { "quire.cache.bump(tags)", "nothing", false, "makes every cached page carrying one of tags stale (tags set with res:cache_tags)" },
   ["quire.comments.approved_before"] = { "quire.comments.approved_before(email)", "true if a comment from this address was approved before", false, "for moderation rules" },
   ["quire.comments.count"] = { "quire.comments.count(entry_id [, status])", "the number of comments (approved unless status is given)", false, "tags the page with the entry's comments" },
+  ["quire.comments.counts"] = { "quire.comments.counts(ids [, status])", "{ [id] = count } for a list of at most 1000 entry ids, read in one statement (count then finds them memoised)", false, "tags the page with each entry's comments" },
   ["quire.comments.create"] = { "quire.comments.create{ entry, parent, author_name, author_email, author_url, body, status, ip_hash }", "the new comment's id", "an `invalid` error listing every field error (no entry, a parent on another entry, text that is not UTF-8, too long)", "fires comment.posted" },
   ["quire.comments.query"] = { "quire.comments.query{ entry, status, after, limit }", "a list of comments { id, entry_id, parent_id, status, author_name, author_email, author_url, body, ip_hash, created_at }, by id (after: a comment or an id)", "an unknown status; after not a comment or an id; a bad limit", "author_email is for moderation: never put it in a view" },
   ["quire.comments.set_status"] = { "quire.comments.set_status(id, status)", "nothing", "a status other than held, approved, spam or trash; a `not_found` error for no such comment", "" },
