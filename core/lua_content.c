@@ -1,8 +1,11 @@
 /* Lua binding for the C content helpers and byte-level checks: slugify, slug_valid, utf8_valid,
- * text_check (what text every field may hold), trim, xml_text, and copy (of values read from
- * the database). */
+ * text_check (what text every field may hold), trim, xml_text, copy (of values read from the
+ * database) and memo_key (of a plugin's site:memo call). */
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
 
 #include "content.h"
 #include "lua_api.h"
@@ -203,10 +206,136 @@ static int l_copy(lua_State *L) {
   return 1;
 }
 
+#define MEMO_STRING_MAX 120 /* longer strings join a memo key as their hash */
+#define MEMO_LIST_MAX 64    /* entries in a list argument */
+
+/* Adds "i<id>" ("i<id>c" for a card: no body) when the table at idx is a stored entry: a
+ * positive integer id, a string slug and a type defs (at index defs) holds. Returns 0 if not. */
+static int memo_entry(lua_State *L, int idx, int defs, luaL_Buffer *b) {
+  if (lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_getfield(L, idx, "id");
+  lua_Integer id = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+  lua_pop(L, 1);
+  if (id <= 0) return 0;
+  int ok = lua_getfield(L, idx, "slug") == LUA_TSTRING;
+  lua_pop(L, 1);
+  if (!ok) return 0;
+  ok = lua_getfield(L, idx, "type") == LUA_TSTRING && lua_rawget(L, defs) != LUA_TNIL; /* (rawget replaces the name) */
+  lua_pop(L, 1);
+  if (!ok) return 0;
+  int card = lua_getfield(L, idx, "body") == LUA_TNIL;
+  lua_pop(L, 1);
+  char num[32];
+  snprintf(num, sizeof num, "i%lld%s", (long long)id, card ? "c" : "");
+  luaL_addstring(b, num);
+  return 1;
+}
+
+/* Adds the key part of a plain list of at most MEMO_LIST_MAX stored entries. Returns 0 if the
+ * table at idx is not one (nothing is added then: the caller's buffer is left as it was). */
+static int memo_list(lua_State *L, int idx, int defs, luaL_Buffer *b) {
+  if (lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_Unsigned n = lua_rawlen(L, idx), keys = 0;
+  if (n > MEMO_LIST_MAX) return 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (++keys > n) {
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  for (lua_Unsigned i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, idx, (lua_Integer)i) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    lua_pop(L, 1);
+  }
+  /* Each item checked before anything is added. */
+  luaL_Buffer parts;
+  luaL_buffinit(L, &parts);
+  for (lua_Unsigned i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    luaL_addchar(&parts, i == 1 ? 'l' : ',');
+    int ok = memo_entry(L, lua_gettop(L), defs, &parts);
+    lua_pop(L, 1);
+    if (!ok) {
+      luaL_pushresult(&parts);
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  if (n == 0) luaL_addchar(&parts, 'l');
+  luaL_pushresult(&parts);
+  luaL_addvalue(b);
+  return 1;
+}
+
+/* core.memo_key(prefix, defs, ...) -> key, named: prefix and one part per argument, joined by
+ * NUL bytes (no part holds one): nil, booleans, numbers, strings (a long one or one holding a
+ * NUL by its XXH3-128), functions (code: "f"), stored entries by id (defs: the content types,
+ * name -> definition) and plain lists of them. named is false when an argument is none of
+ * those (its part is "?"): what the value depends on through it is unknown. */
+static int l_memo_key(lua_State *L) {
+  size_t plen;
+  const char *prefix = luaL_checklstring(L, 1, &plen);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int n = lua_gettop(L), named = 1;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, prefix, plen);
+  for (int i = 3; i <= n; i++) {
+    luaL_addchar(&b, '\0');
+    switch (lua_type(L, i)) {
+    case LUA_TNIL: luaL_addchar(&b, '-'); break;
+    case LUA_TBOOLEAN: luaL_addchar(&b, lua_toboolean(L, i) ? 'T' : 'F'); break;
+    case LUA_TFUNCTION: luaL_addchar(&b, 'f'); break;
+    case LUA_TNUMBER: {
+      char num[64];
+      if (lua_isinteger(L, i)) snprintf(num, sizeof num, "n%lld", (long long)lua_tointeger(L, i));
+      else snprintf(num, sizeof num, "d%a", (double)lua_tonumber(L, i));
+      luaL_addstring(&b, num);
+      break;
+    }
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, i, &len);
+      if (len <= MEMO_STRING_MAX && !memchr(s, 0, len)) {
+        luaL_addchar(&b, 's');
+        luaL_addlstring(&b, s, len);
+      } else {
+        XXH128_hash_t h = XXH3_128bits(s, len);
+        char hex[40];
+        snprintf(hex, sizeof hex, "h%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+        luaL_addstring(&b, hex);
+      }
+      break;
+    }
+    case LUA_TTABLE:
+      if (memo_entry(L, i, 2, &b) || memo_list(L, i, 2, &b)) break;
+      /* fall through */
+    default:
+      luaL_addchar(&b, '?');
+      named = 0;
+    }
+  }
+  luaL_pushresult(&b);
+  lua_pushboolean(L, named);
+  return 2;
+}
+
 void qr_lua_content_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"slugify", l_slugify},     {"slug_valid", l_slug_valid},
                                  {"utf8_valid", l_utf8_valid},
                                  {"text_check", l_text_check}, {"copy", l_copy},
+                                 {"memo_key", l_memo_key},
                                  {"trim", l_trim}, {"xml_text", l_xml_text},
                                  {"xml_char", l_xml_char},
                                  {NULL, NULL}};

@@ -275,9 +275,10 @@ end
 -- memoised in site.memo (shared: copy what is handed out): for a view built by filters and
 -- plugin code, which tag the page they fill (site.collecting) rather than name what they read.
 -- page: the cache tags fn's reads collected, given again to the page using the value at every
--- call, computed or kept. The value goes when a write bumps one of those, or of deps (a list:
--- what fn was given, which no read inside recorded), or of the memoised values fn looked up;
--- deps false, or no tag at all, or fn reading the clock (volatile): at every write.
+-- call, computed or kept. The value goes when a write bumps one of those, or of deps (a list,
+-- or a function of fn's arguments giving one, called only when the value is built: what fn was
+-- given, which no read inside recorded), or of the memoised values fn looked up; deps false, or
+-- no tag at all, or fn reading the clock (volatile): at every write.
 local function deps_of(rec) return rec.deps end
 local function build_view(site, deps, fn, ...)
   local outer, collected = site.collecting, {}
@@ -288,6 +289,7 @@ local function build_view(site, deps, fn, ...)
   local page, all = {}, nil
   for t in pairs(collected) do page[#page + 1] = t end
   if deps ~= false then
+    if type(deps) == "function" then deps = deps(...) end
     all = table.move(page, 1, #page, 1, {})
     for _, t in ipairs(deps or {}) do all[#all + 1] = t end
     if #all == 0 then all = nil end

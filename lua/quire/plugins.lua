@@ -7,6 +7,7 @@ local sandbox = require "quire.sandbox"
 local cli = require "quire.cli" -- its command table says which names plugin commands may not take
 local memo_copy = require("quire.memo").copy
 local memo_view = require("quire.memo").view
+local math_type, memo_key = math.type, core.memo_key
 
 local M = {}
 
@@ -237,41 +238,31 @@ function M.new(site, api)
   -- function is code, loaded once: what it captures, the key must name. Any other table (a
   -- view, a request, a preview's unsaved entry) cannot say what it was read from: the value then
   -- goes at every write, unless the plugin names the tags itself (site:memo{ key =, tags = }).
-  local MEMO_LIST_MAX = 64
-  local types = site.types
+  local MEMO_LIST_MAX = 64 -- (as core.memo_key)
+  local type_defs = site.types.defs
   local function stored_entry(v)
     local id = v.id
-    return math.type(id) == "integer" and id > 0 and type(v.slug) == "string" and type(v.type) == "string"
-      and types:get(v.type) ~= nil
+    return getmetatable(v) == nil and math_type(id) == "integer" and id > 0 and type(v.slug) == "string"
+      and type(v.type) == "string" and type_defs[v.type] ~= nil
   end
   local function entry_tag(v) return (v.body == nil and "teaser:" or "entry:") .. v.id end
-  -- -> the key part of argument v and adds its tags to deps; nil when it cannot be named.
-  local function memo_arg(v, deps)
-    local t = type(v)
-    if t == "string" then return #v <= 120 and "s" .. #v .. ":" .. v or "h" .. core.xxh128(v)
-    elseif t == "number" then return math.type(v) == "integer" and "i" .. v or ("d%a"):format(v)
-    elseif t == "boolean" then return v and "T" or "F"
-    elseif t == "nil" then return "-"
-    elseif t == "function" then return "f"
-    elseif t ~= "table" then return nil
-    elseif stored_entry(v) then
-      deps[#deps + 1] = entry_tag(v)
-      return (v.body == nil and "c" or "e") .. v.id
+  -- The tags of the entries among a value's arguments (computed when it is built, not at each hit).
+  local function arg_tags(...)
+    local list = {}
+    for i = 1, select("#", ...) do
+      local v = select(i, ...)
+      if type(v) == "table" then
+        if stored_entry(v) then
+          list[#list + 1] = entry_tag(v)
+        elseif getmetatable(v) == nil then
+          for j = 1, math.min(#v, MEMO_LIST_MAX) do
+            local e = v[j]
+            if type(e) == "table" and stored_entry(e) then list[#list + 1] = entry_tag(e) end
+          end
+        end
+      end
     end
-    local n, keys = #v, 0
-    if n > MEMO_LIST_MAX then return nil end
-    for _ in pairs(v) do -- (a plain list: no keys but 1..n)
-      keys = keys + 1
-      if keys > n then return nil end
-    end
-    local ids = {}
-    for i = 1, n do
-      local e = v[i]
-      if type(e) ~= "table" or not stored_entry(e) then return nil end
-      deps[#deps + 1] = entry_tag(e)
-      ids[i] = (e.body == nil and "c" or "e") .. e.id
-    end
-    return "l" .. table.concat(ids, ",")
+    return list
   end
   local MEMO_TAGS_MAX = 64
 
@@ -365,23 +356,23 @@ function M.new(site, api)
       if type(key) ~= "string" or type(fn) ~= "function" then
         error(("plugin '%s': memo(key, fn, ...) takes a string key (or { key =, tags = }) and a function"):format(p.name), 2)
       end
-      local deps, full, unnamed = {}, memo_prefix .. key, named == false
-      for i = 1, select("#", ...) do
-        local part = memo_arg((select(i, ...)), deps)
-        if part == nil then
-          unnamed = unnamed or named == nil
-          part = "?"
-        end
-        full = full .. "\0" .. part
-      end
+      -- The key names every argument (core.memo_key, in C: this runs at every call, under the
+      -- plugin's budget hook, where each Lua step costs).
+      local full, all_named = memo_key(memo_prefix .. key, type_defs, ...)
+      local unnamed = named == false or (named == nil and not all_named)
+      local deps = arg_tags
       if named then
         local c = site.collecting
         for i, t in ipairs(named) do
           if type(t) ~= "string" or t == "" or #t > 200 then
             error(("plugin '%s': memo tag %d is not a cache tag (a string of 1 to 200 bytes)"):format(p.name, i), 2)
           end
-          deps[#deps + 1] = t
           if c then c[t] = true end
+        end
+        deps = function(...)
+          local list = arg_tags(...)
+          for _, t in ipairs(named) do list[#list + 1] = t end
+          return list
         end
       end
       return memo_copy(memo_view(site, full, not unnamed and deps, fn, ...).value)

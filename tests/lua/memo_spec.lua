@@ -413,8 +413,12 @@ return quire.plugin {
     -- Arguments are part of the key, strings with their length (no two lists of them collide).
     site:route("GET", "/probe-args", function()
       local function echo(...) return table.concat({ ... }, "|") end
+      local e = quire.content.get(1)
+      local long = string.rep("x", 200)
+      local function count(l) return #l end
       return table.concat({ site:memo("args", echo, "a\0sb"), site:memo("args", echo, "a", "b"), site:memo("args", echo, 1.5),
-        site:memo("args", echo, 1), site:memo("args", echo, "1") }, " ")
+        site:memo("args", echo, 1), site:memo("args", echo, "1"), #site:memo("args", echo, long), #site:memo("args", echo, long .. "y"),
+        site:memo("list", count, { e }), site:memo("list", count, { e, e }), site:memo("list", count, {}) }, " ")
     end)
     site:route("GET", "/probe-errors", function()
       local out = {}
@@ -503,7 +507,7 @@ return quire.plugin {
   end)
 
   it("key values by their arguments, and say what is wrong with a memo call", function()
-    assert.equal("a\0sb a|b 1.5 1 1", q:request("GET", "/probe-args").body)
+    assert.equal("a\0sb a|b 1.5 1 1 200 201 1 2 0", q:request("GET", "/probe-args").body)
     local errs = q:request("GET", "/probe-errors").body
     assert.truthy(errs:find("plugin 'probe': memo{ key =, tags = } takes a list of at most 64 cache tags, or false", 1, true))
     assert.truthy(errs:find("plugin 'probe': memo tag 1 is not a cache tag (a string of 1 to 200 bytes)", 1, true))
