@@ -1,5 +1,6 @@
 -- Reader comments: threaded, moderated. The author's email is stored for moderation and
 -- never returned unless the caller asks for it (with_email), so a template cannot leak it.
+local copy = require("quire.memo").copy
 local errors = require "quire.errors"
 local types = require "quire.types"
 local time = require "quire.time"
@@ -96,8 +97,19 @@ function M.new(site)
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.comments.query: limit must be 1..10000", 2) end
     local cols = "id, entry_id, parent_id, author_name, author_url, body, status, created_at"
       .. (q.with_email and ", author_email" or "")
-    return db:rows("SELECT " .. cols .. " FROM comments" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
-      .. " ORDER BY id LIMIT " .. limit, table.unpack(params))
+    local sql = "SELECT " .. cols .. " FROM comments" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
+      .. " ORDER BY id LIMIT " .. limit
+    if q.entry == nil or q.with_email then return db:rows(sql, table.unpack(params)) end
+    -- An entry's comments are kept by the memo until one of them is added or moderated (the tag
+    -- those bump), not read again by every render after a write elsewhere; a copy each.
+    local key = table.concat({ "comments", tostring(q.entry), tostring(q.status),
+      tostring(type(q.after) == "table" and q.after.id or q.after), limit }, "\0")
+    local rows = site.memo.find(key)
+    if rows == nil then
+      rows = db:rows(sql, table.unpack(params))
+      site.memo.put(key, rows, #rows + 1, "comments:" .. tostring(q.entry))
+    end
+    return copy(rows)
   end
 
   function api.set_status(id, status)

@@ -21,6 +21,9 @@
 -- one of whose tags was bumped since (the cache_tags versions the page cache reads), or that are
 -- new; writes a file only when its bytes changed (temp + rename: other files keep their mtime);
 -- and removes the files of pages that are gone.
+-- When only tags that add or remove no address were bumped (targeted), the pages carrying them
+-- are read from the manifest's tag index instead of walking the site, and a few of them are
+-- rendered by the coordinator itself, with no worker started.
 local core = require "quire.core"
 local store_sql = require "quire.store_sql"
 
@@ -49,6 +52,12 @@ local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .
 -- gzip 6); past 5 each step gains 1% for 15% to 15 times the time. In a whole export (N=1500,
 -- one worker) Brotli 5 took 20% of all the CPU, gzip 4 8%: the .br is written only when asked
 -- (--compress gzip,br, for brotli_static or a CDN that serves precompressed Brotli).
+-- Measured again on a whole N=2000 bench export (6905 files, 158 MB) and on 509 HTML documents
+-- (25 MB of Debian's docs), the lower gzip levels' size against 4's, and their CPU:
+--   gzip 1 +8.4% bench, +8.7% docs, 0.39 of 4's time     gzip 3 +1.0%, +2.4%, 0.88
+--   gzip 2 +3.5% bench, +5.3% docs, 0.69 of 4's time     (level 4: 1.57 s, 11% of the export's CPU)
+-- Level 1 would save 7% of a full export's CPU, paid once per page version, for 8-9% more bytes
+-- on every request that takes the .gz: 4 stays.
 local GZIP_LEVEL, BROTLI_QUALITY = 4, 5
 local COMPRESS_DEFAULT = "gzip"
 
@@ -242,7 +251,7 @@ local function read_file(path)
 end
 
 -- Copies a static file through a temporary file, with its siblings when compressible: read
--- whole when it gets siblings (read once for all three), else streamed.
+-- whole when it gets siblings (read once for all three), else copied by the kernel.
 local function copy_file(out, file, src, fresh)
   local _, _, size = core.stat(src)
   if COMPRESSIBLE[ext_of(file)] and size and size >= GZIP_MIN and size <= GZIP_READ_MAX then
@@ -250,20 +259,8 @@ local function copy_file(out, file, src, fresh)
   end
   mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
   local path = out.root .. "/" .. file
-  local tmp = tmp_of(path)
-  local inp, err = io.open(src, "rb")
-  if not inp then fail("cannot read %s: %s", src, tostring(err)) end
-  local f, oerr = io.open(tmp, "wb")
-  if not f then inp:close() fail("cannot write %s: %s", tmp, tostring(oerr)) end
-  while true do
-    local chunk = inp:read(65536)
-    if not chunk then break end
-    if not f:write(chunk) then inp:close() f:close() os.remove(tmp) fail("cannot write %s", tmp) end
-  end
-  inp:close()
-  if not f:close() then os.remove(tmp) fail("cannot write %s", tmp) end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then os.remove(tmp) fail("cannot rename %s: %s", tmp, tostring(rerr)) end
+  local ok, err = core.copy_file(src, path, tmp_of(path))
+  if not ok then fail("cannot copy %s: %s", src, tostring(err)) end
   if not fresh then
     os.remove(path .. ".gz")
     os.remove(path .. ".br")
@@ -309,6 +306,9 @@ for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
 local ADDRESS_STABLE = { "entry:", "teaser:", "ids:", "entries:any", "related:", "neighbours:", "comments:", "shares:", "media:",
   "front:", "most-read:", "robots", "list:drafts" }
 local TARGETED_MAX = 256 -- bumped tags looked up in the manifest; past it, a walk
+-- A targeted run with at most this many pages to render renders them in the coordinator: a
+-- worker process takes ~0.15 s of CPU to start (Lua, the plugins, its caches), a page 10-30 ms.
+local INLINE_MAX = 48
 local function address_stable(tag)
   for _, p in ipairs(ADDRESS_STABLE) do
     if tag:sub(1, #p) == p then return true end
@@ -316,38 +316,36 @@ local function address_stable(tag)
   return false
 end
 
--- The manifest's pages carrying one of the changed tags, or rendered on every export (no tags);
--- and then those of them mine(path) takes whose file is no longer in out_dir (removed by hand):
--- one stat per page (the siblings are not looked at: without its .gz a page is still served).
+-- The manifest's pages rendered on every export (no tags) or carrying one of the changed tags
+-- (looked up in its tag index), those mine(path) takes; then those whose file is no longer in
+-- out_dir (removed by hand): one stat per page (the siblings are not looked at: without its .gz a
+-- page is still served).
 local function each_stale_page(man, fn, changed, mine, out_dir)
-  local list = {}
-  for t in pairs(changed) do list[#list + 1] = t end
-  local function listed(tags) -- (whether the first query below took the page)
-    if #list == 0 then return false end
-    if tags == "" then return true end
-    for t in tags:gmatch("%S+") do if changed[t] then return true end end
-    return false
+  local listed = {}
+  local function take(path)
+    if listed[path] or FIXED_SET[path] or not mine(path) then return end
+    listed[path] = true
+    fn { path = path, kind = "page" }
+  end
+  for _, r in ipairs(man:rows("SELECT path FROM files WHERE tags = '' AND hash NOT LIKE 'src %'")) do take(r.path) end
+  local query = M.tags_match(changed)
+  if query then
+    local last = 0
+    repeat
+      local rows = man:rows("SELECT t.rowid AS tid, f.path FROM file_tags t JOIN files f ON f.tid = t.rowid"
+        .. " WHERE file_tags MATCH ? AND t.rowid > ? ORDER BY t.rowid LIMIT ?", query, last, BATCH)
+      for _, r in ipairs(rows) do
+        last = r.tid
+        take(r.path)
+      end
+    until #rows < BATCH
   end
   local last = ""
   repeat
-    local rows = man:rows("SELECT path, file, tags FROM files WHERE path > ? AND hash NOT LIKE 'src %' ORDER BY path LIMIT ?", last, BATCH)
+    local rows = man:rows("SELECT path, file FROM files WHERE path > ? AND hash NOT LIKE 'src %' ORDER BY path LIMIT ?", last, BATCH)
     for _, r in ipairs(rows) do
       last = r.path
-      if not FIXED_SET[r.path] and mine(r.path) and core.stat(out_dir .. "/" .. r.file) ~= "file" and not listed(r.tags) then
-        fn { path = r.path, kind = "page" }
-      end
-    end
-  until #rows < BATCH
-  if #list == 0 then return end
-  local tags = require("cjson").encode(list)
-  last = ""
-  repeat
-    local rows = man:rows("SELECT path FROM files f WHERE path > ? AND hash NOT LIKE 'src %' AND (tags = ''"
-      .. " OR EXISTS (SELECT 1 FROM json_each(?) c WHERE instr(' ' || f.tags || ' ', ' ' || c.value || ' ') > 0)) ORDER BY path LIMIT ?",
-      last, tags, BATCH)
-    for _, r in ipairs(rows) do
-      last = r.path
-      if not FIXED_SET[r.path] then fn { path = r.path, kind = "page" } end
+      if not listed[r.path] and core.stat(out_dir .. "/" .. r.file) ~= "file" then take(r.path) end
     end
   until #rows < BATCH
 end
@@ -514,33 +512,100 @@ local function redirect_page(location)
 end
 
 -- The search index: every published entry the search plugin lists (its skip_types left out),
--- with its address, title, date and summary (the standfirst, else the start of the text).
-local function search_index(quire, out)
+-- with its address, title, date and summary (the standfirst, else the start of the text), in id
+-- order. Each entry's part depends on its row alone, which every write to it bumps "entry:ID"
+-- for: the manifest keeps the parts (search_entries), and a targeted run (no entry published,
+-- unpublished or moved: cache.changed, the tags bumped since) reads from the store only the
+-- entries whose tag moved, the others' parts from the manifest. cache: { man =, changed =,
+-- dry_run = } or nil (no manifest: every part from the store).
+local SEARCH_COLUMNS = "id, type, slug, title, published_at, created_at, fields, substr(body, 1, 600) AS body"
+local function search_part(quire, e)
+  local cjson, json = require("cjson"), require("quire.json") -- (quire.json: keys in order)
+  local url = quire.content.url(e)
+  if not url then return nil end
+  local ok, fields = pcall(cjson.decode, e.fields or "{}")
+  local sf = ok and type(fields) == "table" and type(fields.standfirst) == "string" and fields.standfirst or ""
+  if not sf:match("%S") then
+    sf = (e.body or ""):gsub("[%*_`#>%[%]]", ""):gsub("%(https?://[^)]*%)", ""):gsub("%s+", " ")
+    if #sf > 240 then sf = (utf8.len(sf) and sf:sub(1, utf8.offset(sf, 200) - 1) or sf:sub(1, 200)):gsub("%s+%S*$", "") .. "…" end
+  end
+  if not utf8.len(sf) then sf = "" end
+  return json.encode({ url = url, title = e.title, date = e.published_at or "", summary = sf })
+end
+
+local function search_index(quire, out, cache)
   local db = quire._db
   local settings = plugin_settings(quire, "search") or {}
   local types = listed_types(quire, settings)
-  local cjson, json = require("cjson"), require("quire.json") -- (quire.json: keys in order)
+  local man = cache and cache.man
+  local keep = man and not cache.dry_run -- (the parts written back to the manifest)
   out[#out + 1] = '{"entries":['
-  local last, first = 0, true
-  repeat
-    local rows = db:rows("SELECT id, type, slug, title, published_at, created_at, fields, substr(body, 1, 600) AS body FROM entries"
-      .. " WHERE id > ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " ORDER BY id LIMIT ?", last, types, BATCH)
-    for _, e in ipairs(rows) do
-      last = e.id
-      local url = quire.content.url(e)
-      if url then
-        local ok, fields = pcall(cjson.decode, e.fields or "{}")
-        local sf = ok and type(fields) == "table" and type(fields.standfirst) == "string" and fields.standfirst or ""
-        if not sf:match("%S") then
-          sf = (e.body or ""):gsub("[%*_`#>%[%]]", ""):gsub("%(https?://[^)]*%)", ""):gsub("%s+", " ")
-          if #sf > 240 then sf = (utf8.len(sf) and sf:sub(1, utf8.offset(sf, 200) - 1) or sf:sub(1, 200)):gsub("%s+%S*$", "") .. "…" end
-        end
-        if not utf8.len(sf) then sf = "" end
-        out[#out + 1] = (first and "" or ",") .. json.encode({ url = url, title = e.title, date = e.published_at or "", summary = sf })
-        first = false
-      end
+  local first = true
+  local function add(part)
+    out[#out + 1] = (first and "" or ",") .. part
+    first = false
+  end
+  if man and cache.changed and man:value("SELECT value FROM meta WHERE key = 'search_entries'") == "1" then
+    -- The moved entries' parts anew (false: no longer listed), merged in id order with the others.
+    local ids, fresh = {}, {}
+    for t in pairs(cache.changed) do
+      local id = math.tointeger(tonumber(t:match("^entry:(%d+)$") or ""))
+      if id then ids[#ids + 1] = id end
     end
-  until #rows < BATCH
+    table.sort(ids)
+    for _, id in ipairs(ids) do
+      local e = db:row("SELECT " .. SEARCH_COLUMNS .. " FROM entries WHERE id = ? AND status = 'published' AND type "
+        .. store_sql.IN_LIST, id, types)
+      fresh[id] = e and search_part(quire, e) or false
+    end
+    local k, last = 1, 0
+    repeat
+      local rows = man:rows("SELECT id, json FROM search_entries WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
+      for _, r in ipairs(rows) do
+        last = r.id
+        while ids[k] and ids[k] <= r.id do
+          if fresh[ids[k]] then add(fresh[ids[k]]) end
+          k = k + 1
+        end
+        if fresh[r.id] == nil then add(r.json) end
+      end
+    until #rows < BATCH
+    for i = k, #ids do if fresh[ids[i]] then add(fresh[ids[i]]) end end
+    if keep then
+      man:begin()
+      local ok, err = pcall(function()
+        for _, id in ipairs(ids) do
+          if fresh[id] then man:exec("INSERT OR REPLACE INTO search_entries (id, json) VALUES (?, ?)", id, fresh[id])
+          else man:exec("DELETE FROM search_entries WHERE id = ?", id) end
+        end
+      end)
+      if ok then man:commit() else man:rollback() error(err, 0) end
+    end
+  else
+    if keep then
+      man:begin()
+      man:exec("DELETE FROM search_entries")
+      man:exec("DELETE FROM meta WHERE key = 'search_entries'")
+    end
+    local ok, err = pcall(function()
+      local last = 0
+      repeat
+        local rows = db:rows("SELECT " .. SEARCH_COLUMNS .. " FROM entries"
+          .. " WHERE id > ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " ORDER BY id LIMIT ?", last, types, BATCH)
+        for _, e in ipairs(rows) do
+          last = e.id
+          local part = search_part(quire, e)
+          if part then
+            add(part)
+            if keep then man:exec("INSERT INTO search_entries (id, json) VALUES (?, ?)", e.id, part) end
+          end
+        end
+      until #rows < BATCH
+      if keep then man:exec("INSERT INTO meta (key, value) VALUES ('search_entries', '1') ON CONFLICT (key) DO UPDATE SET value = '1'") end
+    end)
+    if keep then if ok then man:commit() else man:rollback() end end
+    if not ok then error(err, 0) end
+  end
   out[#out + 1] = "]}\n"
   quire._site.tag("list:all")
   quire._site.tag("entries:any")
@@ -548,14 +613,14 @@ end
 
 -- Renders one item: returns body, tags (space-separated; "" when nothing says when it goes
 -- stale: rendered every run), or nil and a reason to leave it out (404), or raises.
-local function render(quire, item)
+local function render(quire, item, cache)
   local app = quire.app
   if item.kind == "search_js" then return SEARCH_JS, "static" end
   if item.kind == "search_index" then
     local site = quire._site
     site.collecting = {}
     local out = {}
-    local ok, err = pcall(search_index, quire, out)
+    local ok, err = pcall(search_index, quire, out, cache)
     site.collecting = nil
     if not ok then error(err, 0) end
     return table.concat(out), "list:all entries:any"
@@ -601,9 +666,89 @@ end
 local SCHEMA = {
   "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
   -- path: the URL path; file: under the output folder; hash: of the bytes (for a static file,
-  -- its source's size and mtime); tags: the cache tags the page was built from.
-  "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, file TEXT NOT NULL, hash TEXT NOT NULL, tags TEXT NOT NULL) WITHOUT ROWID",
+  -- "src " and its source's size and mtime); tags: the cache tags the page was built from; tid:
+  -- the row's number in the tag index (file_tags).
+  "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, file TEXT NOT NULL, hash TEXT NOT NULL, tags TEXT NOT NULL,"
+    .. " tid INTEGER) WITHOUT ROWID",
+  -- The search index's part for each entry in it (search_index); complete when meta's
+  -- search_entries is 1.
+  "CREATE TABLE IF NOT EXISTS search_entries (id INTEGER PRIMARY KEY, json TEXT NOT NULL)",
 }
+-- (after the column tid exists: a manifest from before it gains it in upgrade_manifest)
+local INDEXES = {
+  "CREATE INDEX IF NOT EXISTS files_by_tid ON files (tid)",
+  -- The pages rendered on every export, and the static files: a targeted run reads only those.
+  "CREATE INDEX IF NOT EXISTS files_untagged ON files (path) WHERE tags = '' AND hash NOT LIKE 'src %'",
+  "CREATE INDEX IF NOT EXISTS files_static ON files (path) WHERE hash LIKE 'src %'",
+  -- The pages' files, for the look for those removed by hand (without reading every row's tags).
+  "CREATE INDEX IF NOT EXISTS files_pages ON files (path, file) WHERE hash NOT LIKE 'src %'",
+  -- The tag index: each tagged row's tags under its tid, so the pages carrying a bumped tag are
+  -- read, not every row scanned (a targeted run after one edit, on any size of site). Contentless
+  -- (the tags are in files): a row's entry is removed with the tags it was indexed with.
+  -- Tokens: a whole tag (":", "-" and the like join); a tag cut at another character is looked
+  -- up as a phrase of its parts, which matches it too (case folded: at worst a page more is
+  -- rendered; a tag of no letter or digit is found by no phrase: see address_stable).
+  [[CREATE VIRTUAL TABLE IF NOT EXISTS file_tags USING fts5 (tags, content = '',
+    tokenize = "unicode61 remove_diacritics 0 tokenchars ':-_./@+=~!$%&*'")]],
+}
+
+-- The FTS5 query matching the tag index's rows carrying any tag of the set changed, or nil when
+-- it is empty.
+function M.tags_match(changed)
+  local terms = {}
+  for t in pairs(changed) do terms[#terms + 1] = '"' .. t:gsub('"', '""') .. '"' end
+  if #terms == 0 then return nil end
+  table.sort(terms)
+  return table.concat(terms, " OR ")
+end
+
+-- The manifest's tables, made or brought up to date (the coordinator, before the workers start).
+-- A manifest from before the tag index: its rows numbered and indexed, once.
+local function upgrade_manifest(man)
+  for _, sql in ipairs(SCHEMA) do man:exec(sql) end
+  man:begin()
+  local ok, err = pcall(function()
+    if man:value("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'tid'") == 0 then
+      man:exec("ALTER TABLE files ADD COLUMN tid INTEGER")
+    end
+    for _, sql in ipairs(INDEXES) do man:exec(sql) end
+    if man:value("SELECT 1 FROM files WHERE tid IS NULL LIMIT 1") then
+      local n = man:value("SELECT coalesce(max(tid), 0) FROM files")
+      repeat
+        local rows = man:rows("SELECT path, tags FROM files WHERE tid IS NULL LIMIT ?", BATCH)
+        for _, r in ipairs(rows) do
+          n = n + 1
+          man:exec("UPDATE files SET tid = ? WHERE path = ?", n, r.path)
+          if r.tags ~= "" then man:exec("INSERT INTO file_tags (rowid, tags) VALUES (?, ?)", n, r.tags) end
+        end
+      until #rows < BATCH
+    end
+  end)
+  if ok then man:commit() else man:rollback() error(err, 0) end
+end
+
+-- Writes a page's row (and its tag index entry, when its tags changed). next_tid: { n = the
+-- highest tid given }.
+local function put_row(man, next_tid, path, file, hash, tags)
+  local old = man:row("SELECT tags, tid FROM files WHERE path = ?", path)
+  if old and old.tid and old.tags == tags then
+    man:exec("UPDATE files SET file = ?, hash = ? WHERE path = ?", file, hash, path)
+    return
+  end
+  local tid = old and old.tid
+  if tid and old.tags ~= "" then man:exec("INSERT INTO file_tags (file_tags, rowid, tags) VALUES ('delete', ?, ?)", tid, old.tags) end
+  if not tid then next_tid.n = next_tid.n + 1; tid = next_tid.n end
+  man:exec("INSERT INTO files (path, file, hash, tags, tid) VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
+    .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags, tid = excluded.tid", path, file, hash, tags, tid)
+  if tags ~= "" then man:exec("INSERT INTO file_tags (rowid, tags) VALUES (?, ?)", tid, tags) end
+end
+
+local function drop_row(man, path)
+  local old = man:row("SELECT tags, tid FROM files WHERE path = ?", path)
+  if not old then return end
+  if old.tid and old.tags ~= "" then man:exec("INSERT INTO file_tags (file_tags, rowid, tags) VALUES ('delete', ?, ?)", old.tid, old.tags) end
+  man:exec("DELETE FROM files WHERE path = ?", path)
+end
 
 -- Opens the manifest at path (made when missing; the coordinator makes its tables first).
 -- synchronous=NORMAL: a commit lost to a power cut only makes the next export redo pages.
@@ -670,7 +815,9 @@ function M.worker(quire, out_dir, o)
   if o.targeted and all then fail("--targeted needs --since") end
   local res, err = io.open(o.results, "wb")
   if not res then fail("cannot write %s: %s", o.results, tostring(err)) end
-  io.stdout:setvbuf("line")
+  -- (progress lines go to the coordinator's pipe; a run in the coordinator itself has none)
+  local progress = o.inline and function() end or function(line) io.stdout:write(line) end
+  if not o.inline then io.stdout:setvbuf("line") end
   local out = { root = out_dir, known = { n = 0 }, gzip = o.compress.gzip, br = o.compress.br }
   local done, index, count = 0, o.index, o.count
   local rendered, statements, snapshots = 0, db:statements(), 1
@@ -686,10 +833,12 @@ function M.worker(quire, out_dir, o)
     for t in row.tags:gmatch("%S+") do if changed[t] then return true, true end end
     return false, true
   end
-  local function mine(path) return fnv(path) % count == index end
+  local function mine(path) return count == 1 or fnv(path) % count == index end
   -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
   -- which refuses writes.
   quire.tokens.sign("export", "")
+  -- The search index's parts kept in the manifest: used by a targeted run (see search_index).
+  local search_cache = { man = man, changed = o.targeted and changed or nil, dry_run = o.dry_run }
   db:begin_read()
   each_item(quire, function(item)
     if not mine(item.path) then return end
@@ -710,7 +859,7 @@ function M.worker(quire, out_dir, o)
       if not o.dry_run then copy_file(out, file, item.src, o.fresh) end
       line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     else
-      local ok, body, tags = pcall(render, quire, item)
+      local ok, body, tags = pcall(render, quire, item, search_cache)
       rendered = rendered + 1
       if rendered % SNAPSHOT_PAGES == 0 then
         db:end_read()
@@ -737,7 +886,7 @@ function M.worker(quire, out_dir, o)
     end
     res:write(line, "\n")
     done = done + 1
-    if done % 50 == 0 then io.stdout:write(("P %d %d\n"):format(index, done)) end
+    if done % 50 == 0 then progress(("P %d %d\n"):format(index, done)) end
   end, o.targeted and changed, man, mine, out_dir)
   db:end_read()
   res:close()
@@ -746,7 +895,7 @@ function M.worker(quire, out_dir, o)
     io.stdout:write(("export worker %d: %d pages rendered, %d statements read them and listed the site (%.1f a page), in %d read snapshots\n")
       :format(index, rendered, statements, statements / math.max(rendered, 1), snapshots))
   end
-  io.stdout:write(("P %d %d\n"):format(index, done))
+  progress(("P %d %d\n"):format(index, done))
   return 0
 end
 
@@ -855,7 +1004,7 @@ local function run_once(quire, out_dir, o)
   local base_url = set_base_url(quire, o.base_url)
   local mpath = manifest_path(quire, out_dir)
   local man <close> = open_manifest(mpath)
-  for _, s in ipairs(SCHEMA) do man:exec(s) end
+  upgrade_manifest(man)
   local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
   -- Taken before the workers start: a commit during the export is seen by the next one.
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
@@ -870,13 +1019,20 @@ local function run_once(quire, out_dir, o)
     since = nil
     if not o.dry_run then man:exec("DELETE FROM files") end
   end
+  -- Every page rendered again: the tag index made anew as their rows are written (whatever wrote
+  -- the rows before: an older quire keeps no index).
+  if not since and not o.dry_run then
+    man:exec("UPDATE files SET tid = NULL WHERE tid IS NOT NULL")
+    man:exec("INSERT INTO file_tags (file_tags) VALUES ('delete-all')")
+  end
   -- Targeted: only tags that add or remove no address were bumped since (quick: none at all).
-  local targeted, quick = false, false
+  local targeted, quick, changed = false, false, {}
   if since then
     local rows = db:rows("SELECT tag FROM cache_tags WHERE version > ? ORDER BY version LIMIT ?", since, TARGETED_MAX + 1)
     targeted = #rows <= TARGETED_MAX
     for _, r in ipairs(rows) do
       if not address_stable(r.tag) then targeted = false break end
+      changed[r.tag] = true
     end
     quick = #rows == 0
   end
@@ -888,51 +1044,74 @@ local function run_once(quire, out_dir, o)
       + db:value("SELECT count(*) FROM terms WHERE listed > 0") * 4
   end
 
+  -- A targeted run with few pages to render is done here, in this process: starting workers (each
+  -- loading Lua, the plugins and the site's settings, and warming its caches) would cost more
+  -- than the pages.
   local jobs = o.jobs
-  local exe = core.exepath()
-  local tmp = work_folder(mpath)
-  local cmds = {}
-  for i = 0, jobs - 1 do
-    local argv = { exe, "export", "--format", "html", "--site", quire.site.config.dir, "--worker", ("%d/%d"):format(i, jobs),
-      "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url, "--compress", o.compress }
-    if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
-    if o.dry_run then argv[#argv + 1] = "--dry-run" end
-    if o.verbose then argv[#argv + 1] = "--verbose" end
-    if targeted then argv[#argv + 1] = "--targeted" end
-    if fresh then argv[#argv + 1] = "--fresh" end
-    if recompress then argv[#argv + 1] = "--recompress" end
-    argv[#argv + 1] = out_dir
-    for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
-    cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
+  if targeted and jobs > 1 then
+    local query = M.tags_match(changed)
+    local n = man:value("SELECT count(*) FROM (SELECT 1 FROM files WHERE tags = '' AND hash NOT LIKE 'src %' LIMIT ?)", INLINE_MAX + 1)
+    if query and n <= INLINE_MAX then
+      n = n + man:value("SELECT count(*) FROM (SELECT 1 FROM file_tags WHERE file_tags MATCH ? LIMIT ?)", query, INLINE_MAX + 1)
+    end
+    if n <= INLINE_MAX then jobs = 0 end
   end
-  local pipe = io.popen("{ " .. table.concat(cmds, " & ") .. " & wait; } </dev/null", "r")
-  local progress, failed = {}, {}
-  local tty = core.isatty(2)
-  local last_print = 0
-  for line in pipe:lines() do
-    local w, n = line:match("^P (%d+) (%d+)$")
-    if w then
-      progress[tonumber(w)] = tonumber(n)
-      local total = 0
-      for _, v in pairs(progress) do total = total + v end
-      if tty and core.clock() - last_print > 0.2 then
-        io.stderr:write(("\rexport: %d of about %d addresses (%d%%), %d workers, %.1f s "):format(total, math.max(total, expected),
-          total * 100 // math.max(total, expected, 1), jobs, core.clock() - t0))
-        last_print = core.clock()
+  local tmp = work_folder(mpath)
+  local failed = {}
+  if jobs == 0 then
+    jobs = 1
+    local wok, werr = pcall(M.worker, quire, out_dir, { index = 0, count = 1, manifest = mpath, results = tmp .. "/w0", since = since,
+      base_url = base_url, dry_run = o.dry_run, targeted = true, compress = select(2, M.compress_of(o.compress)), fresh = false,
+      recompress = recompress, verbose = o.verbose, inline = true })
+    if not wok then
+      if db:reading() then db:end_read() end
+      io.stderr:write("quire: export: ", tostring(werr), "\n")
+      failed[1] = "0"
+    end
+  else
+    local exe = core.exepath()
+    local cmds = {}
+    for i = 0, jobs - 1 do
+      local argv = { exe, "export", "--format", "html", "--site", quire.site.config.dir, "--worker", ("%d/%d"):format(i, jobs),
+        "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url, "--compress", o.compress }
+      if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
+      if o.dry_run then argv[#argv + 1] = "--dry-run" end
+      if o.verbose then argv[#argv + 1] = "--verbose" end
+      if targeted then argv[#argv + 1] = "--targeted" end
+      if fresh then argv[#argv + 1] = "--fresh" end
+      if recompress then argv[#argv + 1] = "--recompress" end
+      argv[#argv + 1] = out_dir
+      for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
+      cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
+    end
+    local pipe = io.popen("{ " .. table.concat(cmds, " & ") .. " & wait; } </dev/null", "r")
+    local progress = {}
+    local tty = core.isatty(2)
+    local last_print = 0
+    for line in pipe:lines() do
+      local w, n = line:match("^P (%d+) (%d+)$")
+      if w then
+        progress[tonumber(w)] = tonumber(n)
+        local total = 0
+        for _, v in pairs(progress) do total = total + v end
+        if tty and core.clock() - last_print > 0.2 then
+          io.stderr:write(("\rexport: %d of about %d addresses (%d%%), %d workers, %.1f s "):format(total, math.max(total, expected),
+            total * 100 // math.max(total, expected, 1), jobs, core.clock() - t0))
+          last_print = core.clock()
+        end
+      elseif line:match("^F %d+$") then
+        failed[#failed + 1] = line:match("%d+")
+      else
+        io.stderr:write(line, "\n")
       end
-    elseif line:match("^F %d+$") then
-      failed[#failed + 1] = line:match("%d+")
-    else
-      io.stderr:write(line, "\n")
+    end
+    pipe:close()
+    if tty then io.stderr:write("\n") end
+    if #failed > 0 then
+      core.remove_tree(tmp)
+      fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
     end
   end
-  pipe:close()
-  if tty then io.stderr:write("\n") end
-  if #failed > 0 then
-    core.remove_tree(tmp)
-    fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
-  end
-
   -- The files on disk before the manifest says they are there: one sync of the file system
   -- (a crash before it leaves pages the manifest does not vouch for, written again next time).
   if not o.dry_run then
@@ -949,6 +1128,7 @@ local function run_once(quire, out_dir, o)
     -- (temporary tables of this connection, which ends with the run)
     man:exec("CREATE TEMP TABLE seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
     man:exec("CREATE TEMP TABLE gone (path TEXT PRIMARY KEY) WITHOUT ROWID")
+    local next_tid = { n = man:value("SELECT coalesce(max(tid), 0) FROM files") }
     for i = 0, jobs - 1 do
       for line in io.lines(tmp .. "/w" .. i) do
         local k, path, a, b, c = line:match("^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)$")
@@ -962,10 +1142,7 @@ local function run_once(quire, out_dir, o)
             sum.same = sum.same + 1
             if o.verbose then note("render " .. a .. " (same bytes)") end
           end
-          if not o.dry_run then
-            man:exec("INSERT INTO files (path, file, hash, tags) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
-              .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags", path, a, b, c)
-          end
+          if not o.dry_run then put_row(man, next_tid, path, a, b, c) end
         elseif k == "X" then
           sum.left_out = sum.left_out + 1
           man:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
@@ -973,32 +1150,40 @@ local function run_once(quire, out_dir, o)
           if #sum.errors < 20 then sum.errors[#sum.errors + 1] = path .. ": " .. a end
           -- A page that failed keeps its old file and row; it is rendered again next time.
           man:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
-          if not o.dry_run then man:exec("UPDATE files SET tags = '' WHERE path = ?", path) end
+          local row = not o.dry_run and man:row("SELECT file, hash FROM files WHERE path = ?", path)
+          if row then put_row(man, next_tid, path, row.file, row.hash, "") end
         end
       end
     end
-    local last = ""
-    repeat
-      -- (a targeted run saw every static file, whose hash names its source, and only some of the
-      -- pages: of those, the ones that answered 404 go)
-      local rows = man:rows("SELECT f.path, f.file FROM files f WHERE f.path > ?"
-        .. (targeted and " AND (f.hash LIKE 'src %' OR EXISTS (SELECT 1 FROM temp.gone g WHERE g.path = f.path))" or "")
-        .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?", last, BATCH)
-      for _, r in ipairs(rows) do
-        last = r.path
-        sum.removed = sum.removed + 1
-        note("remove " .. r.file)
-        if not o.dry_run then
-          os.remove(out_dir .. "/" .. r.file)
-          os.remove(out_dir .. "/" .. r.file .. ".gz")
-          os.remove(out_dir .. "/" .. r.file .. ".br")
-          -- Folders left empty go too (remove() fails on one that is not).
-          local d = r.file:match("^(.*)/[^/]*$")
-          while d and d ~= "" and os.remove(out_dir .. "/" .. d) do d = d:match("^(.*)/[^/]*$") end
-          man:exec("DELETE FROM files WHERE path = ?", r.path)
+    -- (a targeted run saw every static file, whose hash names its source, and only some of the
+    -- pages: of those, the ones that answered 404 go)
+    local GONE = targeted and {
+      "SELECT f.path, f.file FROM files f WHERE f.path > ? AND f.hash LIKE 'src %'"
+        .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?",
+      "SELECT f.path, f.file FROM temp.gone g JOIN files f ON f.path = g.path WHERE g.path > ?"
+        .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = g.path) ORDER BY g.path LIMIT ?",
+    } or { "SELECT f.path, f.file FROM files f WHERE f.path > ?"
+      .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?" }
+    for _, sql in ipairs(GONE) do
+      local last = ""
+      repeat
+        local rows = man:rows(sql, last, BATCH)
+        for _, r in ipairs(rows) do
+          last = r.path
+          sum.removed = sum.removed + 1
+          note("remove " .. r.file)
+          if not o.dry_run then
+            os.remove(out_dir .. "/" .. r.file)
+            os.remove(out_dir .. "/" .. r.file .. ".gz")
+            os.remove(out_dir .. "/" .. r.file .. ".br")
+            -- Folders left empty go too (remove() fails on one that is not).
+            local d = r.file:match("^(.*)/[^/]*$")
+            while d and d ~= "" and os.remove(out_dir .. "/" .. d) do d = d:match("^(.*)/[^/]*$") end
+            drop_row(man, r.path)
+          end
         end
-      end
-    until #rows < BATCH
+      until #rows < BATCH
+    end
     if not o.dry_run then
       man:exec("INSERT INTO meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?), ('compress', ?)"
         .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url, o.compress)
