@@ -36,14 +36,17 @@ echo 'base_url = "https://news.example"' >> "$tmp/site/site.lua"
 # measure NAME COMMAND...: runs it under /usr/bin/time -v; sets secs[NAME] (wall), cpu[NAME]
 # (user + system, all its processes: the fairer figure on a shared machine), sys[NAME] (the
 # system part: mostly making files, whose cost depends on the file system; on ext4 without a
-# journal each new inode is found past those deleted in the last minutes, by anyone) and kib[NAME]
-declare -A secs cpu sys kib
+# journal each new inode is found past those deleted in the last minutes, by anyone, in the same
+# group: a neighbour's rm -rf can make it several times what it is on a quiet disk; so the ratios
+# also give the user part alone, which does not depend on that) and kib[NAME]
+declare -A secs cpu sys usr kib
 measure() {
   local name=$1; shift
   /usr/bin/time -v -o "$tmp/time.$name" "$@" > "$tmp/out.$name" 2>&1 || { cat "$tmp/out.$name" >&2; exit 1; }
   secs[$name]=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$tmp/time.$name")
   cpu[$name]=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { print s }' "$tmp/time.$name")
   sys[$name]=$(awk -F': ' '/System time \(seconds\)/ { print $2 }' "$tmp/time.$name")
+  usr[$name]=$(awk -F': ' '/User time \(seconds\)/ { print $2 }' "$tmp/time.$name")
   kib[$name]=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time.$name")
   printf '%-16s %8.2f s wall %8.2f s cpu (%6.2f sys) %8.1f MiB peak  %s\n' "$name" "${secs[$name]}" "${cpu[$name]}" "${sys[$name]}" \
     "$(bc -l <<<"${kib[$name]} / 1024")" "$(tail -1 "$tmp/out.$name" | cut -c1-100)"
@@ -73,8 +76,8 @@ quire_files=$(find "$tmp/quire-out" -name '*.html' | wc -l)
 echo "HTML files: hugo $hugo_files, quire $quire_files"
 ratio() { bc -l <<<"scale=3; $1 / $2"; }
 echo "quire full / hugo with .Related:    wall $(ratio "${secs[quire_full]}" "${secs[hugo_related]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_related]}")  (goal <= 0.1)"
-echo "quire full / hugo without:          wall $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_plain]}")  (goal <= 1.0)"
-[ -z "${QUIRE_BEFORE:-}" ] || echo "quire full / QUIRE_BEFORE's:         wall $(ratio "${secs[quire_full]}" "${secs[quire_before]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[quire_before]}")"
+echo "quire full / hugo without:          wall $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_plain]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[hugo_plain]}")  (goal <= 1.0)"
+[ -z "${QUIRE_BEFORE:-}" ] || echo "quire full / QUIRE_BEFORE's:         wall $(ratio "${secs[quire_full]}" "${secs[quire_before]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[quire_before]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[quire_before]}")"
 echo "quire after a body edit:            ${secs[quire_body_edit]} s wall, ${cpu[quire_body_edit]} s cpu  (goal < 1 s)"
 echo "quire after a title edit:           ${secs[quire_title_edit]} s wall, ${cpu[quire_title_edit]} s cpu  (goal < 1 s)"
 echo "quire peak memory / hugo's:         $(ratio "${kib[quire_full]}" "${kib[hugo_related]}")  (goal <= 0.1)"

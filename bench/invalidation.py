@@ -18,7 +18,11 @@ and prints the median, p90, p99 and max of each over WRITES writes, in milliseco
 Polling back to back (POLL_MS=0) keeps the client and B busy all the time: on a machine with
 few cores that delays the PostgreSQL backend that must relay the NOTIFY, i.e. what is measured.
 
-usage: invalidation.py QUIRE SITE READER_URL ENTRY_ID PATH WRITES
+usage: invalidation.py QUIRE SITE READER_URL ENTRY_ID PATH WRITES [RAW]
+       invalidation.py --summary RAW
+With RAW, each write's figures are appended to that file (one line a write) instead of printed,
+so that runs in several rounds (bench/nodes.sh alternates the binaries it compares) are summed
+up once with --summary.
 env:   POLL_MS        the polling interval (default 1; 0 polls back to back)
 """
 import http.client
@@ -43,8 +47,21 @@ end
 """
 
 
+KINDS = ("latency", "stale", "window", "fresh")
+
+
 def main():
+    if sys.argv[1] == "--summary":
+        rows, polls = {k: [] for k in KINDS}, []
+        for line in open(sys.argv[2]):
+            *values, n = line.split()
+            for k, v in zip(KINDS, values):
+                rows[k].append(float(v))
+            polls.append(int(n))
+        report(rows, polls, float(os.environ.get("POLL_MS", "1")) / 1000)
+        return
     quire, site, reader_url, entry, path, writes = sys.argv[1:7]
+    raw = sys.argv[7] if len(sys.argv) > 7 else None
     writes = int(writes)
     interval = float(os.environ.get("POLL_MS", "1")) / 1000
     u = urllib.parse.urlsplit(reader_url)
@@ -68,7 +85,7 @@ def main():
     polls = []
     try:
         for i in range(writes):
-            title = f"Harbour survey edit {i} of {writes}"
+            title = f"Harbour survey edit {i} of {writes} ({os.getpid()})"  # (unique across rounds)
             for _ in range(WARM_LIMIT):  # B holds the current page (the last fresh one may not be kept)
                 if page()[1] == "hit":
                     break
@@ -104,6 +121,15 @@ def main():
         writer.wait()
         os.unlink(f.name)
 
+    if raw:
+        with open(raw, "a") as f:
+            for i, n in enumerate(polls):
+                f.write(" ".join(f"{rows[k][i]:.6f}" for k in KINDS) + f" {n}\n")
+        return
+    report(rows, polls, interval)
+
+
+def report(rows, polls, interval):
     def summary(values):
         values = sorted(v * 1000 for v in values)
 
@@ -111,7 +137,7 @@ def main():
             return values[min(len(values) - 1, int(len(values) * q))]
         return (f"median {statistics.median(values):6.2f}  p90 {pct(0.9):6.2f}  p99 {pct(0.99):6.2f}"
                 f"  max {values[-1]:6.2f}")
-    print(f"write-to-invalidation across nodes, {writes} writes, polled every {interval * 1000:g} ms (ms):")
+    print(f"write-to-invalidation across nodes, {len(polls)} writes, polled every {interval * 1000:g} ms (ms):")
     print(f"  commit -> first fresh answer   {summary(rows['latency'])}")
     print(f"  commit -> last stale request   {summary(rows['stale'])}")
     print(f"  polling window (client's own)  {summary(rows['window'])}")

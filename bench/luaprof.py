@@ -8,7 +8,10 @@ and apart), by total time, and the hottest lines.
 
 Each line of a profile: TICKS FRAME;FRAME;...<TAB>LINE, outermost frame first; a frame is
 SOURCE:LINEDEFINED for a Lua function, [C]NAME for a C one; LINE is where the innermost Lua
-function was. TICKS: SIGPROF ticks since the last sample (one per millisecond of CPU time, or per kernel tick when
+function was. A C function called without a name (from C: a helper under lua_pcall, a __close or
+__gc metamethod) is named by its symbol, else [C]?LIBRARY+0xOFFSET (`nm -n LIBRARY` names a
+static one). Ticks are written at the next hook, so a C function with none of its own (a gsub,
+a statement's steps) shows its time on the first such helper it calls, or on its return. TICKS: SIGPROF ticks since the last sample (one per millisecond of CPU time, or per kernel tick when
 that is longer): compare shares, not absolute times.
 """
 import collections

@@ -8,7 +8,8 @@
 #   pg2_*      two nodes on the same PostgreSQL database, a wrk against each at once (summed)
 # Then the write-to-invalidation latency across nodes (bench/invalidation.py): WRITES title
 # edits committed by a `quire run` process, each timed from the commit's return until the other
-# node (which had the old page cached) serves the new title, polled every POLL_MS; median, p90,
+# node (which had the old page cached) serves the new title, polled every POLL_MS (with BASE,
+# the two binaries take turns in INV_ROUNDS rounds); median, p90,
 # p99 and max, with how long B still answered stale, the client's own polling window and the
 # fresh answer's own round trip; then the statements a render of that story runs after each kind
 # of write (bench/invalidated_render.lua, on PostgreSQL). The machine is shared: `nice -n -10 bash bench/nodes.sh` (as
@@ -26,6 +27,7 @@
 #   ROUNDS       interleaved rounds, the median of each reported (3)
 #   PAGE         the page measured (/tag/council)
 #   WRITES       writes timed for the invalidation latency (300)
+#   INV_ROUNDS   rounds the binaries take turns in for those writes (6)
 #   POLL_MS      how often the other node is asked during a write's wait (1; 0: back to back)
 #   ONLY         "invalidation": skip the wrk rows (only the nodes the latency needs are started)
 set -euo pipefail
@@ -36,6 +38,7 @@ DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
 PAGE=${PAGE:-/tag/council}
 WRITES=${WRITES:-300}
+INV_ROUNDS=${INV_ROUNDS:-6}
 ONLY=${ONLY:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
@@ -127,12 +130,26 @@ fi
 # The story whose title the writes change, and its page.
 echo 'local e = quire.content.query { type = "article", status = "published", limit = 1 }[1]
 print(e.id .. " " .. quire.content.url(e))' > "$WORK/story.lua"
+# The binaries take turns, WRITES / INV_ROUNDS writes each a round, so that the machine's load
+# moving during the run weighs on both alike.
+declare -A story
 for b in "${builds[@]}"; do
   bin=$QUIRE
   [ "$b" = base ] && bin=$BASE
-  read -r id path < <("$bin" run --yes --site "$WORK/$b-pg" "$WORK/story.lua")
+  story[$b]=$("$bin" run --yes --site "$WORK/$b-pg" "$WORK/story.lua")
+done
+for round in $(seq "$INV_ROUNDS"); do
+  for b in "${builds[@]}"; do
+    bin=$QUIRE
+    [ "$b" = base ] && bin=$BASE
+    read -r id path <<< "${story[$b]}"
+    python3 "$HERE/invalidation.py" "$bin" "$WORK/$b-pg" "http://127.0.0.1:${ports[$b:pg_cached:b]}" "$id" "$path" \
+      $(( WRITES / INV_ROUNDS )) "$WORK/invalidation-$b"
+  done
+done
+for b in "${builds[@]}"; do
   printf '%s: ' "$b"
-  python3 "$HERE/invalidation.py" "$bin" "$WORK/$b-pg" "http://127.0.0.1:${ports[$b:pg_cached:b]}" "$id" "$path" "$WRITES"
+  python3 "$HERE/invalidation.py" --summary "$WORK/invalidation-$b"
 done
 # What a render costs after each kind of write, in statements (the new binary's count).
 "$QUIRE" run --yes --site "$WORK/new-pg" "$HERE/invalidated_render.lua" 2>&1 | grep -v 'entries changed'

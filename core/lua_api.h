@@ -26,7 +26,7 @@ void qr_lua_server_open(lua_State *L);
 void qr_lua_template_open(lua_State *L); /* core.template_* */
 void qr_lua_markdown_open(lua_State *L); /* core.markdown_render */
 void qr_lua_html_open(lua_State *L);     /* core.html_*, core.url_safe */
-void qr_lua_related_open(lua_State *L);  /* core.related_rank */
+void qr_lua_related_open(lua_State *L);  /* core.related_rank, related_profiles, related_candidates */
 void qr_lua_regex_open(lua_State *L);    /* core.regex (PCRE2) */
 void qr_lua_media_open(lua_State *L);    /* core.media_probe, core.media_process (libvips) */
 void qr_lua_multipart_open(lua_State *L); /* core.multipart_read */

@@ -190,11 +190,78 @@ static int l_write_file(lua_State *L) {
   return 1;
 }
 
+/* Fails with the errno it is given after removing tmp (the fd, when >= 0, closed first). */
+static int fail_tmp(lua_State *L, int fd, const char *tmp, const char *what, int err) {
+  if (fd >= 0) close(fd);
+  unlink(tmp);
+  errno = err;
+  return push_errno(L, what);
+}
+
+/* core.copy_file(src, path, tmp) -> true | nil, message: src copied to the new file tmp, which
+ * is then renamed over path (as core.write_file: readers see the old bytes or the new). The
+ * kernel copies (copy_file_range: no pass through user space; a clone where the file system
+ * shares blocks), else read and write (a file system or kernel that cannot, such as another
+ * file system before Linux 5.3).
+ * No fsync (see write_file); mode 0666 less the umask. */
+static int l_copy_file(lua_State *L) {
+  const char *src = luaL_checkstring(L, 1);
+  const char *path = luaL_checkstring(L, 2);
+  const char *tmp = luaL_checkstring(L, 3);
+  int in = open(src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return push_errno(L, src);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    int err = errno;
+    close(in);
+    errno = err;
+    return push_errno(L, tmp);
+  }
+  int kernel = 1;
+  for (;;) {
+    ssize_t n;
+    if (kernel) {
+      n = copy_file_range(in, NULL, fd, NULL, (size_t)1 << 30, 0);
+      /* (nothing copied yet by it: fall back to reading; past that, an error is one) */
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) &&
+          lseek(fd, 0, SEEK_CUR) == 0) {
+        kernel = 0;
+        continue;
+      }
+    } else {
+      char buf[65536];
+      n = read(in, buf, sizeof buf);
+      for (ssize_t done = 0; n > 0 && done < n;) {
+        ssize_t w = write(fd, buf + done, (size_t)(n - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+          int err = w < 0 ? errno : EIO;
+          close(in);
+          return fail_tmp(L, fd, tmp, tmp, err);
+        }
+        done += w;
+      }
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(in);
+      return fail_tmp(L, fd, tmp, src, err);
+    }
+    if (n == 0) break;
+  }
+  close(in);
+  if (close(fd) != 0) return fail_tmp(L, -1, tmp, tmp, errno);
+  if (rename(tmp, path) != 0) return fail_tmp(L, -1, tmp, path, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void qr_lua_os_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"mkdir", l_mkdir}, {"stat", l_stat}, {"listdir", l_listdir},
                                  {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree},
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
-                                 {"write_file", l_write_file}, {NULL, NULL}};
+                                 {"write_file", l_write_file}, {"copy_file", l_copy_file}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -1,4 +1,4 @@
-/* Lua binding for related-content scoring: core.related_rank and core.related_rank_ids. */
+/* Lua binding for related-content scoring: core.related_rank and core.related_profiles. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
@@ -6,6 +6,7 @@
 
 #include "lua_api.h"
 #include "related.h"
+#include "util.h"
 
 #define MAX_CANDIDATES 5000
 #define MAX_TERMS 200 /* per document and list; more are ignored */
@@ -167,132 +168,389 @@ static int l_related_rank(lua_State *L) {
   return rank_and_push(L, 3, &target, docs, n);
 }
 
-/* Stack slots of l_related_rank_ids: its arguments, the tables of opts and the field names
- * (pushed once: a raw get with them makes no string per candidate). */
-enum { A_TARGET = 1, A_IDS, A_OPTS, S_PROFILES, S_TYPES, S_TEXT, S_KEYWORDS, K_TYPE, K_TIME, K_TAGS, S_POOL, S_DOCS };
-
-/* Room for docs and their terms, userdata in the slots S_POOL and S_DOCS (a Lua error while
- * reading leaks nothing); grown by doubling, the old contents copied. */
+/* A call's candidates: a set of ids in the order they came (an open-addressing table over
+ * the list), at most MAX_CANDIDATES; kept for the next call (reset). */
 typedef struct {
-  int64_t *pool;
-  size_t used, cap;
-  qr_related_doc_t *docs;
-  size_t ndocs, docs_cap;
-} room_t;
+  int64_t *ids;
+  size_t n, cap;
+  uint32_t *slots; /* index + 1 into ids; 0: empty */
+  size_t nslots;
+} cands_t;
 
-static int64_t *room_terms(lua_State *L, room_t *r, size_t n) {
-  if (r->used + n > r->cap) {
-    size_t cap = r->cap * 2 > r->used + n ? r->cap * 2 : r->used + n;
-    int64_t *pool = lua_newuserdatauv(L, sizeof(int64_t) * cap, 0);
-    memcpy(pool, r->pool, sizeof(int64_t) * r->used);
-    /* The docs (the one being read too) point into the old pool: move them along. */
-    for (size_t i = 0; i <= r->ndocs && i < r->docs_cap; i++) {
-      r->docs[i].tags = pool + (r->docs[i].tags - r->pool);
-      r->docs[i].keywords = pool + (r->docs[i].keywords - r->pool);
+#define CANDS_MT "quire.related_candidates"
+
+static cands_t *check_cands(lua_State *L, int i) { return luaL_checkudata(L, i, CANDS_MT); }
+
+static int cands_gc(lua_State *L) {
+  cands_t *c = lua_touserdata(L, 1);
+  free(c->ids), free(c->slots);
+  memset(c, 0, sizeof *c);
+  return 0;
+}
+
+static void cands_add(cands_t *c, int64_t id) {
+  if (c->n >= MAX_CANDIDATES) return;
+  if (2 * (c->n + 1) > c->nslots) {
+    size_t nslots = c->nslots ? c->nslots * 2 : 1024;
+    free(c->slots);
+    c->slots = qr_xcalloc(nslots, sizeof *c->slots);
+    c->nslots = nslots;
+    for (size_t k = 0; k < c->n; k++) {
+      size_t i = (size_t)(((uint64_t)c->ids[k] * 0x9E3779B97F4A7C15ull) >> 32) & (nslots - 1);
+      while (c->slots[i]) i = (i + 1) & (nslots - 1);
+      c->slots[i] = (uint32_t)k + 1;
     }
-    lua_replace(L, S_POOL);
-    r->pool = pool, r->cap = cap;
   }
-  return r->pool + r->used;
+  size_t i = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 32) & (c->nslots - 1);
+  for (; c->slots[i]; i = (i + 1) & (c->nslots - 1))
+    if (c->ids[c->slots[i] - 1] == id) return;
+  if (c->n == c->cap) {
+    c->cap = c->cap ? c->cap * 2 : 512;
+    c->ids = qr_xrealloc(c->ids, c->cap * sizeof *c->ids);
+  }
+  c->ids[c->n++] = id;
+  c->slots[i] = (uint32_t)c->n;
 }
 
-static qr_related_doc_t *room_doc(lua_State *L, room_t *r) {
-  if (r->ndocs == r->docs_cap) {
-    size_t cap = r->docs_cap * 2;
-    qr_related_doc_t *docs = lua_newuserdatauv(L, sizeof(qr_related_doc_t) * cap, 0);
-    memcpy(docs, r->docs, sizeof(qr_related_doc_t) * r->ndocs);
-    lua_replace(L, S_DOCS);
-    r->docs = docs, r->docs_cap = cap;
-  }
-  return &r->docs[r->ndocs];
+/* C:reset(skip): empties the set; skip (an id: the entry itself) is never added. */
+static int cands_reset(lua_State *L) {
+  cands_t *c = check_cands(L, 1);
+  lua_Integer skip = luaL_checkinteger(L, 2);
+  if (c->nslots) memset(c->slots, 0, c->nslots * sizeof *c->slots);
+  c->n = 0;
+  cands_add(c, skip); /* held at index 0, never listed */
+  return 0;
 }
 
-/* Reads the list of integers at the top of the stack (if a table) into the room, sorted and
- * without duplicates; pops it and returns where it starts, its length in *n. */
-static int64_t *room_list(lua_State *L, room_t *r, const char *what, size_t *n) {
-  size_t len = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+/* C:add(id): adds an id (once). */
+static int cands_add_one(lua_State *L) {
+  cands_add(check_cands(L, 1), luaL_checkinteger(L, 2));
+  return 0;
+}
+
+/* C:add_range(list, from, to): adds list[from..to] (integers). */
+static int cands_add_range(lua_State *L) {
+  cands_t *c = check_cands(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer from = luaL_checkinteger(L, 3), to = luaL_checkinteger(L, 4);
+  for (lua_Integer i = from; i <= to; i++) {
+    lua_rawgeti(L, 2, i);
+    int isnum;
+    lua_Integer id = lua_tointegerx(L, -1, &isnum);
+    lua_pop(L, 1);
+    if (!isnum) return luaL_error(L, "related candidates: list[%d] must be an integer id", (int)i);
+    cands_add(c, id);
+  }
+  return 0;
+}
+
+/* C:list() -> the ids added, in order (the skipped one left out). */
+static int cands_list(lua_State *L) {
+  cands_t *c = check_cands(L, 1);
+  size_t n = c->n ? c->n - 1 : 0;
+  lua_createtable(L, (int)n, 0);
+  for (size_t k = 0; k < n; k++) {
+    lua_pushinteger(L, c->ids[k + 1]);
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
+  return 1;
+}
+
+/* C:count() -> the ids added (the skipped one left out). */
+static int cands_count(lua_State *L) {
+  cands_t *c = check_cands(L, 1);
+  lua_pushinteger(L, (lua_Integer)(c->n ? c->n - 1 : 0));
+  return 1;
+}
+
+/* core.related_candidates() -> an empty candidate set (see cands_t), freed with it. */
+static int l_related_candidates(lua_State *L) {
+  cands_t *c = lua_newuserdatauv(L, sizeof *c, 0);
+  memset(c, 0, sizeof *c);
+  if (luaL_newmetatable(L, CANDS_MT)) {
+    static const luaL_Reg methods[] = {{"reset", cands_reset}, {"add", cands_add_one}, {"add_range", cands_add_range},
+                                       {"list", cands_list}, {"count", cands_count}, {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, cands_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* A worker's profiles of candidates, kept in C between rankings (every entry is a candidate of
+ * its neighbours' lists): per entry id its type, publication time and tag ids (sorted, without
+ * duplicates), or that it is no candidate (not published). An open-addressing table of ids to
+ * records, the tags in one pool; the caller bounds the count (clear). The type names are
+ * numbered in the userdata's user value (a table name -> number, at most 255 of them). */
+typedef struct {
+  int64_t id;
+  double time;
+  size_t tags_at;
+  uint16_t ntags;
+  uint8_t type; /* 0: no candidate */
+} profile_t;
+
+typedef struct {
+  uint32_t *slots; /* record index + 1; 0: empty */
+  size_t nslots;   /* a power of two, at least twice count */
+  profile_t *recs;
+  size_t count, recs_cap;
+  int64_t *tags;
+  size_t tags_used, tags_cap;
+  qr_related_doc_t *docs; /* scratch of rank: the candidates */
+  size_t docs_cap;
+  int64_t *kw; /* scratch of rank: the candidates' keywords */
+  size_t kw_cap;
+} profiles_t;
+
+#define PROFILES_MT "quire.related_profiles"
+
+static profiles_t *check_profiles(lua_State *L) { return luaL_checkudata(L, 1, PROFILES_MT); }
+
+static size_t slot_of(const profiles_t *p, int64_t id) {
+  uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+  return (size_t)(h >> 32) & (p->nslots - 1);
+}
+
+static profile_t *profile_find(const profiles_t *p, int64_t id) {
+  if (!p->nslots) return NULL;
+  for (size_t i = slot_of(p, id);; i = (i + 1) & (p->nslots - 1)) {
+    uint32_t s = p->slots[i];
+    if (!s) return NULL;
+    if (p->recs[s - 1].id == id) return &p->recs[s - 1];
+  }
+}
+
+static void profiles_rehash(profiles_t *p, size_t nslots) {
+  free(p->slots);
+  p->slots = qr_xcalloc(nslots, sizeof *p->slots);
+  p->nslots = nslots;
+  for (size_t r = 0; r < p->count; r++) {
+    size_t i = slot_of(p, p->recs[r].id);
+    while (p->slots[i]) i = (i + 1) & (nslots - 1);
+    p->slots[i] = (uint32_t)r + 1;
+  }
+}
+
+static int profiles_gc(lua_State *L) {
+  profiles_t *p = lua_touserdata(L, 1);
+  free(p->slots), free(p->recs), free(p->tags), free(p->docs), free(p->kw);
+  memset(p, 0, sizeof *p);
+  return 0;
+}
+
+/* P:clear(): forgets every profile. */
+static int profiles_clear(lua_State *L) {
+  profiles_t *p = check_profiles(L);
+  if (p->nslots) memset(p->slots, 0, p->nslots * sizeof *p->slots);
+  p->count = p->tags_used = 0;
+  return 0;
+}
+
+/* P:count() -> the profiles held. */
+static int profiles_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_profiles(L)->count);
+  return 1;
+}
+
+/* P:missing(ids) -> the ids of the list (integers) or candidate set that have no profile (nor
+ * a mark of none). */
+static int profiles_missing(lua_State *L) {
+  profiles_t *p = check_profiles(L);
+  const cands_t *set = luaL_testudata(L, 2, CANDS_MT);
+  if (!set) luaL_checktype(L, 2, LUA_TTABLE);
+  size_t n = set ? (set->n ? set->n - 1 : 0) : lua_rawlen(L, 2), k = 0;
+  lua_createtable(L, 0, 0);
+  for (size_t i = 1; i <= n; i++) {
+    int isnum = 1;
+    lua_Integer id;
+    if (set) {
+      id = set->ids[i];
+    } else {
+      lua_rawgeti(L, 2, (lua_Integer)i);
+      id = lua_tointegerx(L, -1, &isnum);
+      lua_pop(L, 1);
+    }
+    if (!isnum) return luaL_error(L, "related profiles: ids[%d] must be an integer id", (int)i);
+    if (!profile_find(p, id)) {
+      lua_pushinteger(L, id);
+      lua_rawseti(L, -2, (lua_Integer)++k);
+    }
+  }
+  return 1;
+}
+
+/* P:put(id, type, time, tags): the profile of entry id (type: its type name, or false for no
+ * candidate; time: epoch seconds; tags: a list of tag ids, at most 200 read), replacing any. */
+static int profiles_put(lua_State *L) {
+  profiles_t *p = check_profiles(L);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  uint8_t type = 0;
+  if (lua_toboolean(L, 3)) {
+    luaL_checkstring(L, 3);
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, 3);
+    if (lua_rawget(L, -2) == LUA_TNUMBER) {
+      type = (uint8_t)lua_tointeger(L, -1);
+    } else {
+      lua_Integer n = (lua_Integer)lua_rawlen(L, -2) + 1;
+      if (n > 255) return luaL_error(L, "related profiles: more than 255 entry types");
+      lua_pushvalue(L, 3);
+      lua_rawseti(L, -3, n); /* the list part counts them */
+      lua_pushvalue(L, 3);
+      lua_pushinteger(L, n);
+      lua_rawset(L, -4);
+      type = (uint8_t)n;
+    }
+    lua_pop(L, 2);
+  }
+  double time = luaL_optnumber(L, 4, 0);
+  /* The tags first (a Lua error leaves the table as it was): read into the pool's free end. */
+  size_t len = lua_istable(L, 5) ? lua_rawlen(L, 5) : 0;
   if (len > MAX_TERMS) len = MAX_TERMS;
-  int64_t *at = room_terms(L, r, len);
-  *n = read_list(L, lua_gettop(L), what, at);
-  lua_pop(L, 1);
-  r->used += *n;
-  return at;
+  if (p->tags_used + len > p->tags_cap) {
+    size_t cap = p->tags_cap ? p->tags_cap * 2 : 1024;
+    while (cap < p->tags_used + len) cap *= 2;
+    p->tags = qr_xrealloc(p->tags, cap * sizeof *p->tags);
+    p->tags_cap = cap;
+  }
+  size_t ntags = read_list(L, 5, "tags", p->tags + p->tags_used);
+  profile_t *r = profile_find(p, id);
+  if (!r) {
+    if (p->count == UINT32_MAX - 1) return luaL_error(L, "related profiles: full");
+    if (p->count + 1 > p->recs_cap) {
+      p->recs_cap = p->recs_cap ? p->recs_cap * 2 : 256;
+      p->recs = qr_xrealloc(p->recs, p->recs_cap * sizeof *p->recs);
+    }
+    if (2 * (p->count + 1) > p->nslots) profiles_rehash(p, p->nslots ? p->nslots * 2 : 512);
+    r = &p->recs[p->count];
+    r->id = id;
+    size_t i = slot_of(p, id);
+    while (p->slots[i]) i = (i + 1) & (p->nslots - 1);
+    p->slots[i] = (uint32_t)++p->count;
+  }
+  r->type = type;
+  r->time = time;
+  r->tags_at = p->tags_used;
+  r->ntags = (uint16_t)ntags;
+  p->tags_used += ntags;
+  return 0;
 }
 
-/* core.related_rank_ids(target, ids, opts): core.related_rank over candidates named by id, each
- * read from what the caller keeps rather than from a table made for the call:
- * opts.profiles[id] = { type =, time =, tags = {ids} } (a candidate without one, or whose type
- * is not in the set opts.types, is skipped), opts.text[id] = similarity (default 0),
- * opts.keywords[id] = {ids} (default none); the other options as core.related_rank's. */
-static int l_related_rank_ids(lua_State *L) {
-  luaL_checktype(L, A_TARGET, LUA_TTABLE);
-  luaL_checktype(L, A_IDS, LUA_TTABLE);
-  luaL_checktype(L, A_OPTS, LUA_TTABLE);
-  lua_settop(L, A_OPTS);
-  if (lua_getfield(L, A_OPTS, "profiles") != LUA_TTABLE) luaL_error(L, "related_rank_ids: opts.profiles must be a table");
-  if (lua_getfield(L, A_OPTS, "types") != LUA_TTABLE) luaL_error(L, "related_rank_ids: opts.types must be a set of type names");
-  int has_text = lua_getfield(L, A_OPTS, "text") == LUA_TTABLE;
-  int has_kw = lua_getfield(L, A_OPTS, "keywords") == LUA_TTABLE;
-  lua_pushliteral(L, "type");
-  lua_pushliteral(L, "time");
-  lua_pushliteral(L, "tags");
-  size_t nids = lua_rawlen(L, A_IDS);
-  room_t r = {0};
-  r.cap = 8 * (nids < MAX_CANDIDATES ? nids : MAX_CANDIDATES) + 16;
-  r.pool = lua_newuserdatauv(L, sizeof(int64_t) * r.cap, 0);
-  r.docs_cap = nids < 16 ? 16 : nids < MAX_CANDIDATES ? nids : MAX_CANDIDATES;
-  r.docs = lua_newuserdatauv(L, sizeof(qr_related_doc_t) * r.docs_cap, 0);
+/* P:time(id) -> the publication time kept for id, or nil (no candidate, not known). */
+static int profiles_time(lua_State *L) {
+  profile_t *r = profile_find(check_profiles(L), luaL_checkinteger(L, 2));
+  if (!r || !r->type) return 0;
+  lua_pushnumber(L, r->time);
+  return 1;
+}
 
+/* P:rank(target, ids, opts): core.related_rank over the candidates named by ids (a list, or a
+ * candidate set: core.related_candidates), read from P (an
+ * id without a profile, or marked no candidate, or whose type is not in the set opts.types, is
+ * skipped), opts.text[id] = similarity (default 0), opts.keywords[id] = {ids} (default none);
+ * the other options as core.related_rank's. */
+static int profiles_rank(lua_State *L) {
+  profiles_t *p = check_profiles(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  const cands_t *set = luaL_testudata(L, 3, CANDS_MT);
+  if (!set) luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  lua_settop(L, 4);
+  /* The numbers of the types wanted. */
+  uint8_t wanted[256] = {0};
+  if (lua_getfield(L, 4, "types") != LUA_TTABLE) return luaL_error(L, "related profiles: opts.types must be a set of type names");
+  lua_getiuservalue(L, 1, 1); /* 5: types, 6: numbers */
+  lua_pushnil(L);
+  while (lua_next(L, 5)) {
+    if (lua_toboolean(L, -1) && lua_type(L, -2) == LUA_TSTRING) {
+      lua_pushvalue(L, -2);
+      if (lua_rawget(L, 6) == LUA_TNUMBER) wanted[(uint8_t)lua_tointeger(L, -1)] = 1;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  wanted[0] = 0;
+  int has_text = lua_getfield(L, 4, "text") == LUA_TTABLE; /* 7 */
+  int has_kw = lua_getfield(L, 4, "keywords") == LUA_TTABLE; /* 8 */
+  size_t nids = set ? (set->n ? set->n - 1 : 0) : lua_rawlen(L, 3);
+  if (nids > MAX_CANDIDATES) nids = MAX_CANDIDATES;
+  if (nids > p->docs_cap) {
+    p->docs = qr_xrealloc(p->docs, nids * sizeof *p->docs);
+    p->docs_cap = nids;
+  }
   qr_related_doc_t target;
   int64_t *tpool = lua_newuserdatauv(L, sizeof(int64_t) * 2 * MAX_TERMS, 0);
-  read_doc(L, A_TARGET, &target, &tpool);
-
-  for (size_t i = 1; i <= nids && r.ndocs < MAX_CANDIDATES; i++) {
-    lua_rawgeti(L, A_IDS, (lua_Integer)i);
-    lua_Integer id = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    if (lua_rawgeti(L, S_PROFILES, id) != LUA_TTABLE) {
+  read_doc(L, 2, &target, &tpool);
+  size_t n = 0, kw_used = 0;
+  for (size_t i = 1; i <= nids; i++) {
+    lua_Integer id;
+    if (set) {
+      id = set->ids[i]; /* (ids[0] is the one skipped) */
+    } else {
+      lua_rawgeti(L, 3, (lua_Integer)i);
+      id = lua_tointeger(L, -1);
       lua_pop(L, 1);
-      continue;
     }
-    int p = lua_gettop(L);
-    lua_pushvalue(L, K_TYPE);
-    lua_rawget(L, p);
-    int wanted = lua_rawget(L, S_TYPES) != LUA_TNIL && lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    if (!wanted) {
-      lua_pop(L, 1);
-      continue;
-    }
-    qr_related_doc_t *d = room_doc(L, &r);
+    const profile_t *r = profile_find(p, id);
+    if (!r || !wanted[r->type]) continue;
+    qr_related_doc_t *d = &p->docs[n++];
     d->id = id;
-    d->tags = d->keywords = r.pool + r.used;
-    d->ntags = d->nkeywords = 0;
-    lua_pushvalue(L, K_TIME);
-    lua_rawget(L, p);
-    d->time = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
-    lua_pop(L, 1);
-    lua_pushvalue(L, K_TAGS);
-    lua_rawget(L, p);
-    d->tags = room_list(L, &r, "tags", &d->ntags);
-    lua_pop(L, 1); /* the profile */
-    d->keywords = r.pool + r.used;
+    d->time = r->time;
+    d->tags = p->tags + r->tags_at;
+    d->ntags = r->ntags;
+    d->keywords = NULL;
+    d->nkeywords = 0;
     if (has_kw) {
-      lua_rawgeti(L, S_KEYWORDS, id);
-      d->keywords = room_list(L, &r, "keywords", &d->nkeywords);
+      /* Their places first (the scratch may move while it grows), pointers once all are read. */
+      if (lua_rawgeti(L, 8, id) == LUA_TTABLE) {
+        size_t len = lua_rawlen(L, -1);
+        if (len > MAX_TERMS) len = MAX_TERMS;
+        if (kw_used + len > p->kw_cap) {
+          size_t cap = p->kw_cap ? p->kw_cap * 2 : 1024;
+          while (cap < kw_used + len) cap *= 2;
+          p->kw = qr_xrealloc(p->kw, cap * sizeof *p->kw);
+          p->kw_cap = cap;
+        }
+        d->nkeywords = read_list(L, lua_gettop(L), "keywords", p->kw + kw_used);
+        d->keywords = (const int64_t *)(uintptr_t)kw_used;
+        kw_used += d->nkeywords;
+      }
+      lua_pop(L, 1);
     }
     d->text = 0;
     if (has_text) {
-      lua_rawgeti(L, S_TEXT, id);
+      lua_rawgeti(L, 7, id);
       if (lua_isnumber(L, -1)) d->text = lua_tonumber(L, -1);
       lua_pop(L, 1);
     }
-    r.ndocs++;
   }
-  return rank_and_push(L, A_OPTS, &target, r.docs, r.ndocs);
+  for (size_t i = 0; i < n; i++) p->docs[i].keywords = p->kw ? p->kw + (uintptr_t)p->docs[i].keywords : NULL;
+  return rank_and_push(L, 4, &target, p->docs, n);
+}
+
+/* core.related_profiles() -> an empty P (see profiles_t), freed with it. */
+static int l_related_profiles(lua_State *L) {
+  profiles_t *p = lua_newuserdatauv(L, sizeof *p, 1);
+  memset(p, 0, sizeof *p);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);
+  if (luaL_newmetatable(L, PROFILES_MT)) {
+    static const luaL_Reg methods[] = {{"missing", profiles_missing}, {"put", profiles_put}, {"time", profiles_time},
+                                       {"rank", profiles_rank}, {"clear", profiles_clear}, {"count", profiles_count},
+                                       {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, profiles_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
 }
 
 void qr_lua_related_open(lua_State *L) {
-  static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_rank_ids", l_related_rank_ids}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_profiles", l_related_profiles}, {"related_candidates", l_related_candidates}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -35,6 +35,7 @@ typedef struct {
   qr_pg_t *pg;        /* the site's PostgreSQL store, or NULL on SQLite */
   qr_tls_t *tls;      /* NULL without TLS listeners */
   int tick_ref;       /* Lua function for scheduled work, or LUA_NOREF */
+  int heard_ref;      /* Lua function told of commits heard (PostgreSQL), or LUA_NOREF */
   const char *stats_path; /* where `quire cache stats` reads this worker's numbers, or NULL */
   qr_cache_stats_t saved; /* the numbers last written there */
   int stats_saved;
@@ -451,8 +452,20 @@ static int pg_socket(void *ud, long long *generation) {
 static int pg_input(void *ud) {
   worker_ud *w = ud;
   int rc = qr_pg_listen_input(w->pg);
-  if (rc > 0 && w->cache) qr_cache_sync(w->cache);
-  return rc < 0 ? rc : 0;
+  if (rc <= 0) return rc < 0 ? rc : 0;
+  if (w->cache) qr_cache_sync(w->cache);
+  /* The Lua memo drops what the commit moved now too, so the next request reads nothing more
+   * of the purge log than the page cache did here. */
+  long long dv = w->cache ? qr_cache_data_version(w->cache) : qr_pg_heard_version(w->pg);
+  if (w->heard_ref != LUA_NOREF && dv >= 0) {
+    lua_State *L = w->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->heard_ref);
+    lua_pushinteger(L, (lua_Integer)dv);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) qr_log(QR_LOG_ERROR, "reading the commits heard failed: %s", lua_tostring(L, -1));
+    lua_settop(L, top);
+  }
+  return 0;
 }
 
 static void handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
@@ -649,7 +662,8 @@ static int l_net_check(lua_State *L) {
  *                    log_health_checks = bool (access-log lines for healthy /healthz probes),
  *                    trusted_proxies = { "ADDRESS[/BITS]", ... } (see qr_http_limits_t),
  *                    cache_stats = "DIR/.quire/cache-PID" (written every tick_ms when it changed,
- *                    removed at exit), tick = fn, tick_ms = n }
+ *                    removed at exit), tick = fn, tick_ms = n,
+ *                    heard = fn(data_version) (PostgreSQL: called when commits are heard) }
  * -> exit status. handler(req) (req.id: the server's request id) returns status, headers, body,
  * cache tags ("entry:1 list:all"), private (bool), max_age (seconds or nil): worker.c decides
  * from those whether and how long the page is kept, and writes its Cache-Control.
@@ -802,9 +816,11 @@ static int l_serve_worker(lua_State *L) {
   for (int i = 0; i < ntls; i++) listeners[n++] = (qr_http_listener_t){.fd = tls_fds[i], .tls = w.tls};
   qr_http_callbacks_t cbs = {.handle = handle, .log = log_request, .spool = spool, .ud = &w};
   /* Each request pcalls the handler, so nothing here can longjmp past the loop. */
-  w.tick_ref = LUA_NOREF;
+  w.tick_ref = w.heard_ref = LUA_NOREF;
   lua_getfield(L, 1, "tick");
   if (lua_isfunction(L, -1)) w.tick_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
+  lua_getfield(L, 1, "heard");
+  if (lua_isfunction(L, -1)) w.heard_ref = luaL_ref(L, LUA_REGISTRYINDEX); else lua_pop(L, 1);
   unsigned tick_ms = (unsigned)opt_size(L, 1, "tick_ms", 2000);
   lua_getfield(L, 1, "cache_stats");
   w.stats_path = lua_tostring(L, -1); /* stays referenced by the options table */
@@ -813,6 +829,7 @@ static int l_serve_worker(lua_State *L) {
   int status = qr_server_worker(listeners, n, ready_fd, &limits, &cbs, tick, tick_ms);
   if (stats_path) unlink(stats_path); /* a worker that is gone has no numbers */
   luaL_unref(L, LUA_REGISTRYINDEX, w.tick_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, w.heard_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, proxies_ref);
   qr_log_access_open(NULL, err, sizeof err); /* flushes */
   fflush(stdout);

@@ -4,12 +4,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <uv.h>
 
 #include "embedded.h"
 #include "util.h"
@@ -32,6 +35,8 @@
 /* How long a statement waits for a new connection once the database is known to be away: a
  * server that is back answers within it; one that is not costs no more. */
 #define DOWN_WAIT_MS 100
+/* Addresses a connection is tried at, host names expanded (libpq's host list, with hostaddr). */
+#define MAX_ADDRS 16
 
 typedef struct cached {
   struct cached *next;
@@ -74,8 +79,14 @@ struct qr_pg_s {
   int first; /* resetting is the first connection (qr_pg_opts_t.nowait), not a reset */
   int down;  /* the last attempt failed, or a statement had no answer in time: attempts are not waited for */
   long long reset_deadline, retry_at, backoff_ms;
-  char down_why[256];
+  char down_why[512];
   char errmsg[1024];
+  /* What every new connection is made from (qr_pg_open's), and its host names resolved first. */
+  char *url;
+  char timeout_s[16], user_timeout_s[16];
+  char *hosts, *ports; /* the URL's (or PGHOST's, PGPORT's) host and port lists, when a host is a name */
+  struct lookup *lookup; /* the names being resolved for the attempt under way, or NULL */
+  uv_loop_t *dns;        /* the loop their answers come to, made when first needed */
 };
 
 static int fail(qr_pg_t *p, int code, const char *fmt, ...) {
@@ -319,11 +330,226 @@ static void one_line(char *out, size_t cap, const char *msg) {
   out[n] = 0;
 }
 
-/* Drives a connection attempt (PQconnectStart's or, with reset, PQresetStart's) until it is
- * made, fails or passes p->reset_deadline: libpq's own connect_timeout counts whole seconds and
- * blocks. It waits until `until` at most (0: only as far as the socket allows now). 0:
- * connected; QR_EBUSY: still under way; QR_EIO: failed, why in p->down_why. */
-static int drive(qr_pg_t *p, int reset, long long until) {
+/* Host names are resolved before libpq sees them: PQconnectStart and PQresetStart resolve
+ * them with a blocking getaddrinfo, inside whatever event loop calls them (a DNS server that does
+ * not answer would hold a worker and every reader of its cached pages for seconds). Here
+ * uv_getaddrinfo resolves them on libuv's thread pool, its answers coming to a loop of the
+ * connection's own that is waited for as the connection's socket is, within the connect bound;
+ * libpq then gets each address as hostaddr with its name kept as host (for TLS verification,
+ * Kerberos and its messages). Every attempt (each reconnect too) resolves again, so a name moved
+ * to another server is followed. A lookup still running when the attempt gives up is left to
+ * finish on its thread, its answer dropped. (A host given by a service file is libpq's own.) */
+typedef struct lookup lookup_t;
+typedef struct {
+  uv_getaddrinfo_t req;
+  lookup_t *of;
+  int host;   /* its index in the host list */
+  int status; /* 0, a UV_E* error, or 1 while it runs */
+  struct addrinfo *res;
+} lookup_one;
+struct lookup {
+  int n, pending, abandoned;
+  lookup_one q[MAX_ADDRS];
+};
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  lookup_one *one = (lookup_one *)req;
+  lookup_t *l = one->of;
+  l->pending--;
+  if (l->abandoned) {
+    uv_freeaddrinfo(res);
+    if (!l->pending) free(l);
+    return;
+  }
+  one->status = status;
+  one->res = res;
+}
+
+/* The n-th entry (from 0) of a comma-separated list, copied into out; "" past its end. */
+static void list_item(const char *list, int n, char *out, size_t cap) {
+  for (; list && n > 0; n--) {
+    list = strchr(list, ',');
+    if (list) list++;
+  }
+  size_t len = list ? strcspn(list, ",") : 0;
+  if (len >= cap) len = cap - 1;
+  memcpy(out, list ? list : "", len);
+  out[len] = 0;
+}
+
+static int list_count(const char *list) {
+  int n = 1;
+  for (const char *c = list; *c; c++) n += *c == ',';
+  return n;
+}
+
+/* Whether the comma-separated list has item. */
+static int listed(const char *list, const char *item) {
+  size_t n = strlen(item);
+  for (const char *c = list; c && *c; c = strchr(c, ',') ? strchr(c, ',') + 1 : NULL)
+    if (!strncmp(c, item, n) && (c[n] == ',' || !c[n])) return 1;
+  return 0;
+}
+
+/* A host entry that is a name to resolve: not empty, not a socket folder, not an IP address. */
+static int is_name(const char *h) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return h[0] && h[0] != '/' && h[0] != '@' && inet_pton(AF_INET, h, buf) != 1 && inet_pton(AF_INET6, h, buf) != 1;
+}
+
+static void lookup_abandon(qr_pg_t *p) {
+  lookup_t *l = p->lookup;
+  if (!l) return;
+  p->lookup = NULL;
+  for (int i = 0; i < l->n; i++)
+    if (l->q[i].status == 1) uv_cancel((uv_req_t *)&l->q[i].req);
+  uv_run(p->dns, UV_RUN_NOWAIT); /* the cancelled ones answer now; the running ones later */
+  for (int i = 0; i < l->n; i++) {
+    uv_freeaddrinfo(l->q[i].res);
+    l->q[i].res = NULL;
+  }
+  if (l->pending) l->abandoned = 1;
+  else free(l);
+}
+
+/* Starts resolving the host names of p->hosts; 0, or QR_EIO with why in p->down_why. */
+static int lookup_start(qr_pg_t *p) {
+  if (!p->dns) {
+    p->dns = qr_xmalloc(sizeof *p->dns);
+    int rc = uv_loop_init(p->dns);
+    if (rc) {
+      free(p->dns);
+      p->dns = NULL;
+      snprintf(p->down_why, sizeof p->down_why, "cannot start resolving host names: %s", uv_strerror(rc));
+      return QR_EIO;
+    }
+  }
+  lookup_t *l = qr_xcalloc(1, sizeof *l);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  int nhosts = list_count(p->hosts);
+  for (int i = 0; i < nhosts && l->n < MAX_ADDRS; i++) {
+    char host[256];
+    list_item(p->hosts, i, host, sizeof host);
+    if (!is_name(host)) continue;
+    lookup_one *one = &l->q[l->n];
+    one->of = l;
+    one->host = i;
+    one->status = 1;
+    int rc = uv_getaddrinfo(p->dns, &one->req, resolved, host, NULL, &hints);
+    if (rc) one->status = rc;
+    else l->pending++;
+    l->n++;
+  }
+  p->lookup = l;
+  return 0;
+}
+
+/* Waits for the lookups until `until` at most (and the attempt's deadline): 0 when all
+ * answered, QR_EBUSY while some still run, QR_EIO past the deadline (why in p->down_why). */
+static int lookup_wait(qr_pg_t *p, long long until) {
+  lookup_t *l = p->lookup;
+  for (;;) {
+    uv_run(p->dns, UV_RUN_NOWAIT);
+    if (!l->pending) return 0;
+    long long now = mono_ms(), end = until < p->reset_deadline ? until : p->reset_deadline;
+    if (now >= p->reset_deadline) {
+      for (int i = 0; i < l->n; i++)
+        if (l->q[i].status == 1) {
+          char host[256];
+          list_item(p->hosts, l->q[i].host, host, sizeof host);
+          snprintf(p->down_why, sizeof p->down_why, "the host name \"%.255s\" was not resolved within %d ms%s", host,
+                   p->connect_ms, p->timeout_ms == p->connect_ms ? ", limits.db_timeout_ms" : "");
+          break;
+        }
+      lookup_abandon(p);
+      return QR_EIO;
+    }
+    if (now >= end) return QR_EBUSY;
+    ready_within(uv_backend_fd(p->dns), POLLIN, end - now);
+  }
+}
+
+/* Makes the new connection (the old one, if any, closed): from the URL, with the names resolved
+ * as hostaddr when there were any. 0, or QR_EIO with why in p->down_why. */
+static int conn_start(qr_pg_t *p) {
+  char hosts[MAX_ADDRS * 257], addrs[MAX_ADDRS * 48], ports[MAX_ADDRS * 8];
+  hosts[0] = addrs[0] = ports[0] = 0;
+  int per_host_port = 0, nout = 0;
+  lookup_t *l = p->lookup;
+  if (l) {
+    int nhosts = list_count(p->hosts);
+    per_host_port = p->ports && list_count(p->ports) == nhosts && nhosts > 1;
+    char failed[256] = "", why[128] = "";
+    size_t hn = 0, an = 0, pn = 0;
+    for (int i = 0, k = 0; i < nhosts && nout < MAX_ADDRS; i++) {
+      char host[256], port[8] = "";
+      list_item(p->hosts, i, host, sizeof host);
+      if (per_host_port) list_item(p->ports, i, port, sizeof port);
+      const lookup_one *one = k < l->n && l->q[k].host == i ? &l->q[k++] : NULL;
+      if (!one && is_name(host)) continue; /* past MAX_ADDRS names: never resolved by libpq */
+      if (one && one->status != 0) { /* skipped, as libpq skips a host it cannot resolve */
+        if (!failed[0]) {
+          snprintf(failed, sizeof failed, "%s", host);
+          snprintf(why, sizeof why, "%s", uv_strerror(one->status));
+        }
+        continue;
+      }
+      for (const struct addrinfo *a = one ? one->res : NULL;; a = a->ai_next) {
+        char addr[48] = "";
+        if (one) {
+          if (!a || nout >= MAX_ADDRS) break;
+          if (a->ai_family == AF_INET) uv_ip4_name((const struct sockaddr_in *)a->ai_addr, addr, sizeof addr);
+          else if (a->ai_family == AF_INET6) uv_ip6_name((const struct sockaddr_in6 *)a->ai_addr, addr, sizeof addr);
+          else continue;
+          if (listed(addrs, addr)) continue; /* (a duplicate) */
+        }
+        hn += (size_t)snprintf(hosts + hn, sizeof hosts - hn, "%s%s", nout ? "," : "", host);
+        an += (size_t)snprintf(addrs + an, sizeof addrs - an, "%s%s", nout ? "," : "", addr);
+        pn += (size_t)snprintf(ports + pn, sizeof ports - pn, "%s%s", nout ? "," : "", port);
+        nout++;
+        if (!one) break; /* a socket folder or an address: as given (an empty hostaddr) */
+      }
+    }
+    lookup_abandon(p); /* (all answered: frees them) */
+    if (!nout) {
+      snprintf(p->down_why, sizeof p->down_why, "the host name \"%.255s\" does not resolve (%.127s)", failed, why);
+      return QR_EIO;
+    }
+  }
+  const char *keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", "dbname", "host", "hostaddr", "port", NULL};
+  const char *values[] = {p->timeout_s, "quire", "1", "10", "5", "3", p->user_timeout_s, p->url,
+                          nout ? hosts : NULL, nout ? addrs : NULL, per_host_port ? ports : NULL, NULL};
+  /* (a NULL value ends the list early: without names the URL alone says where) */
+  PQfinish(p->conn);
+  p->conn = PQconnectStartParams(keys, values, 1);
+  p->reset_events = POLLOUT; /* libpq: as if PGRES_POLLING_WRITING had been returned */
+  if (!p->conn || PQstatus(p->conn) == CONNECTION_BAD) {
+    one_line(p->down_why, sizeof p->down_why, p->conn ? PQerrorMessage(p->conn) : "out of memory");
+    return QR_EIO;
+  }
+  return 0;
+}
+
+/* Starts a connection attempt, bounded by connect_ms from now: its host names resolved first
+ * when it has any. 0, or QR_EIO with why in p->down_why. */
+static int attempt_start(qr_pg_t *p) {
+  p->reset_deadline = mono_ms() + p->connect_ms;
+  lookup_abandon(p);
+  if (p->hosts) return lookup_start(p);
+  return conn_start(p);
+}
+
+/* Drives a connection attempt (attempt_start's) until it is made, fails or passes
+ * p->reset_deadline: libpq's own connect_timeout counts whole seconds and blocks. It waits until
+ * `until` at most (0: only as far as the socket allows now). 0: connected; QR_EBUSY: still under
+ * way; QR_EIO: failed, why in p->down_why. */
+static int drive(qr_pg_t *p, long long until) {
+  if (p->lookup) {
+    int rc = lookup_wait(p, until);
+    if (rc) return rc;
+    if (conn_start(p)) return QR_EIO;
+  }
   for (;;) {
     long long now = mono_ms(), end = until < p->reset_deadline ? until : p->reset_deadline;
     if (!ready_within(PQsocket(p->conn), (short)p->reset_events, end - now)) {
@@ -340,7 +566,7 @@ static int drive(qr_pg_t *p, int reset, long long until) {
       if (mono_ms() >= until) return QR_EBUSY;
       continue;
     }
-    PostgresPollingStatusType st = reset ? PQresetPoll(p->conn) : PQconnectPoll(p->conn);
+    PostgresPollingStatusType st = PQconnectPoll(p->conn);
     if (st == PGRES_POLLING_OK) return 0;
     if (st == PGRES_POLLING_FAILED) {
       one_line(p->down_why, sizeof p->down_why, PQerrorMessage(p->conn));
@@ -364,20 +590,19 @@ static int reconnect(qr_pg_t *p, int nowait) {
     p->watching = 0;
     p->reading = 0; /* the server ended the snapshot with the connection */
     p->first = 0;
-    if (!PQresetStart(p->conn)) {
-      one_line(p->down_why, sizeof p->down_why, PQerrorMessage(p->conn));
-      goto failed;
-    }
+    if (attempt_start(p)) goto failed;
     p->resetting = 1;
-    p->reset_events = POLLOUT; /* libpq: as if PGRES_POLLING_WRITING had been returned */
-    p->reset_deadline = now + p->connect_ms;
   }
   /* Once the database is known to be away, a statement waits for a new attempt only as long as
    * a server that is back takes to answer, not the whole bound: the attempt goes on, carried by
    * the next calls, and meanwhile they fail at once. */
   long long until = nowait ? 0 : p->down && p->timeout_ms > 0 ? p->reset_deadline - p->connect_ms + DOWN_WAIT_MS : p->reset_deadline;
-  int rc = drive(p, !p->first, until);
-  if (rc == QR_EBUSY) return fail(p, QR_EBUSY, "PostgreSQL is unreachable just now: a new connection is under way");
+  int rc = drive(p, until);
+  if (rc == QR_EBUSY) {
+    if (p->down && p->down_why[0]) /* say why the last attempt failed */
+      return fail(p, QR_EBUSY, "PostgreSQL is unreachable just now (%s): a new connection is under way", p->down_why);
+    return fail(p, QR_EBUSY, "PostgreSQL is unreachable just now: a new connection is under way");
+  }
   p->resetting = 0;
   if (rc) goto failed;
   p->timed_out = p->down = 0;
@@ -897,6 +1122,45 @@ static int migrate(qr_pg_t *p) {
   return rc;
 }
 
+/* What qr_pg_open needs of the URL before connecting: its connect_timeout (the bound, when it
+ * gives one: libpq counts it only when it waits itself), and its hosts and ports when a host is a
+ * name to resolve first (the environment's, PGHOST and PGPORT, when it has none; none with a
+ * hostaddr, which says where already). 0, or QR_EIO with libpq's words in p->down_why. A plain
+ * database name is no URL: libpq takes it as it is. */
+static int read_url(qr_pg_t *p) {
+  if (!strchr(p->url, '=') && strncmp(p->url, "postgresql://", 13) && strncmp(p->url, "postgres://", 11)) return 0;
+  char *err = NULL;
+  PQconninfoOption *info = PQconninfoParse(p->url, &err);
+  if (!info) {
+    one_line(p->down_why, sizeof p->down_why, err ? err : "out of memory");
+    PQfreemem(err);
+    return QR_EIO;
+  }
+  const char *host = NULL, *port = NULL, *hostaddr = NULL;
+  for (PQconninfoOption *o = info; o->keyword; o++) {
+    if (!o->val || !o->val[0]) continue;
+    if (!strcmp(o->keyword, "connect_timeout") && atoi(o->val) > 0) p->connect_ms = atoi(o->val) * 1000;
+    else if (!strcmp(o->keyword, "host")) host = o->val;
+    else if (!strcmp(o->keyword, "port")) port = o->val;
+    else if (!strcmp(o->keyword, "hostaddr")) hostaddr = o->val;
+  }
+  if (!host) host = getenv("PGHOST");
+  if (!port) port = getenv("PGPORT");
+  if (!hostaddr) hostaddr = getenv("PGHOSTADDR");
+  int names = 0;
+  for (int i = 0, n = host ? list_count(host) : 0; i < n && !names; i++) {
+    char h[256];
+    list_item(host, i, h, sizeof h);
+    names = is_name(h);
+  }
+  if (names && !(hostaddr && hostaddr[0])) {
+    p->hosts = qr_xstrdup(host);
+    p->ports = port ? qr_xstrdup(port) : NULL;
+  }
+  PQconninfoFree(info);
+  return 0;
+}
+
 int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *errbuf, size_t errlen) {
   *out = NULL;
   qr_pg_t *p = qr_xcalloc(1, sizeof *p);
@@ -907,32 +1171,21 @@ int qr_pg_open(qr_pg_t **out, const char *url, const qr_pg_opts_t *opts, char *e
    * find a peer gone while the connection idles (a LISTEN between requests), tcp_user_timeout
    * one that stops acknowledging what was sent; a peer that acknowledges and never answers is
    * the bounded waits' (next_result). */
-  char timeout[16], user_timeout[16];
-  snprintf(timeout, sizeof timeout, "%d", (p->connect_ms + 999) / 1000);
-  snprintf(user_timeout, sizeof user_timeout, "%d", p->timeout_ms ? p->timeout_ms : 30000);
-  const char *keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
-                        "keepalives_count", "tcp_user_timeout", "dbname", NULL};
-  const char *values[] = {timeout, "quire", "1", "10", "5", "3", user_timeout, url, NULL};
-  p->conn = PQconnectStartParams(keys, values, 1);
-  int rc = 0;
-  if (p->conn && PQstatus(p->conn) != CONNECTION_BAD) {
-    /* The URL's connect_timeout, when it gives one, is the bound (libpq counts it only when it waits itself). */
-    PQconninfoOption *info = PQconninfo(p->conn);
-    for (PQconninfoOption *o = info; o && o->keyword; o++)
-      if (!strcmp(o->keyword, "connect_timeout") && o->val && strcmp(o->val, timeout) && atoi(o->val) > 0)
-        p->connect_ms = atoi(o->val) * 1000;
-    PQconninfoFree(info);
-    p->reset_events = POLLOUT;
-    p->reset_deadline = mono_ms() + p->connect_ms;
+  snprintf(p->timeout_s, sizeof p->timeout_s, "%d", (p->connect_ms + 999) / 1000);
+  snprintf(p->user_timeout_s, sizeof p->user_timeout_s, "%d", p->timeout_ms ? p->timeout_ms : 30000);
+  p->url = qr_xstrdup(url);
+  int rc = read_url(p);
+  if (!rc) {
     if (opts && opts->nowait && !opts->migrate) { /* carried on by qr_pg_ready */
-      p->resetting = p->first = 1;
-      *out = p;
-      return QR_EBUSY;
+      if (attempt_start(p)) rc = QR_EIO;
+      else {
+        p->resetting = p->first = 1;
+        *out = p;
+        return QR_EBUSY;
+      }
+    } else if (attempt_start(p) || drive(p, p->reset_deadline)) {
+      rc = QR_EIO;
     }
-    if (drive(p, 0, p->reset_deadline)) rc = QR_EIO;
-  } else {
-    rc = QR_EIO;
-    one_line(p->down_why, sizeof p->down_why, p->conn ? PQerrorMessage(p->conn) : "out of memory");
   }
   if (rc) rc = fail(p, QR_EIO, "cannot connect to PostgreSQL (database = \"postgresql://...\" in site.lua): %s", p->down_why);
   if (!rc) rc = session_setup(p);
@@ -954,6 +1207,12 @@ void qr_pg_close(qr_pg_t *p) {
     PQclear(r);
   }
   if (p->conn) PQfinish(p->conn);
+  lookup_abandon(p);
+  /* A lookup still running on its thread answers to this loop later: it is left for good. */
+  if (p->dns && uv_loop_close(p->dns) == 0) free(p->dns);
+  free(p->url);
+  free(p->hosts);
+  free(p->ports);
   forget_statements(p);
   for (int i = 0; i < p->nserial; i++) free(p->serial[i]);
   free(p->snapshot);
@@ -1063,17 +1322,19 @@ int qr_pg_check(qr_pg_t *p, qr_pg_report_cb cb, void *ud) {
     cb(ud, "search", detail);
     problems++;
   }
-  /* Text search splits words by the database's LC_CTYPE: under C or POSIX every character
-   * outside ASCII is a letter, so a word next to a curly quote or a dash is indexed with it. */
-  n = count_of(p, "SELECT count(*) WHERE to_tsvector('simple', 'a' || chr(8221) || 'b') <> to_tsvector('simple', 'a b')");
+  /* Search reads text by code point (quire_search_text(), db/pg/0029), whatever LC_CTYPE says
+   * about it, but lower-cases by ICU: a server without ICU lower-cases by LC_CTYPE, and under C
+   * or POSIX only ASCII. */
+  n = count_of(p, "SELECT count(*) WHERE to_tsvector('simple', quire_search_text('A' || chr(8221) || 'B ' || chr(937)))"
+                  " <> to_tsvector('simple', 'a b ' || chr(969))");
   if (n < 0) return QR_EDB;
   if (n > 0) {
     PGresult *r = qr_pg_query(p, "SHOW lc_ctype", 0, NULL, 0);
     char why[512];
     snprintf(why, sizeof why,
-             "the database's LC_CTYPE (%s) takes characters outside ASCII for letters: words next to curly quotes, "
-             "dashes or ellipses are not found; make a database with a UTF-8 one (CREATE DATABASE ... "
-             "LC_CTYPE 'C.UTF-8' TEMPLATE template0) and quire store copy the site there",
+             "the database's LC_CTYPE (%s) lower-cases ASCII alone and this PostgreSQL has no ICU: words with "
+             "capitals outside ASCII (Greek, Cyrillic ...) are not found as typed in lower case; make a database with a "
+             "UTF-8 one (CREATE DATABASE ... LC_CTYPE 'C.UTF-8' TEMPLATE template0) and quire store copy the site there",
              r && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?");
     if (r) PQclear(r);
     cb(ud, "search", why);

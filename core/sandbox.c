@@ -3,6 +3,7 @@
 #include "sandbox.h"
 #include "purge.h"
 
+#include <dlfcn.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <lualib.h>
@@ -77,7 +78,23 @@ static void prof_sample(lua_State *L) {
   for (int level = 0; n < DEPTH && lua_getstack(L, level, &ar); level++) {
     lua_getinfo(L, "Snl", &ar);
     if (ar.what[0] == 'C') {
-      snprintf(frames[n++], sizeof frames[0], "[C]%s", ar.name ? ar.name : "?");
+      if (ar.name && strcmp(ar.name, "?") != 0) {
+        snprintf(frames[n++], sizeof frames[0], "[C]%s", ar.name);
+      } else {
+        /* No name from the call site (called from C: a pcall'ed helper, a __close or __gc
+         * metamethod): the symbol, else the library and offset (`nm -n` or addr2line name it). */
+        lua_getinfo(L, "f", &ar);
+        lua_CFunction cf = lua_tocfunction(L, -1);
+        lua_pop(L, 1);
+        Dl_info di;
+        if (!cf || !dladdr((void *)cf, &di)) snprintf(frames[n++], sizeof frames[0], "[C]?");
+        else if (di.dli_sname) snprintf(frames[n++], sizeof frames[0], "[C]%s", di.dli_sname);
+        else {
+          const char *lib = strrchr(di.dli_fname, '/');
+          snprintf(frames[n++], sizeof frames[0], "[C]?%s+0x%lx", lib ? lib + 1 : di.dli_fname,
+                   (unsigned long)((char *)cf - (char *)di.dli_fbase));
+        }
+      }
     } else {
       if (line < 0) line = ar.currentline;
       snprintf(frames[n++], sizeof frames[0], "%s:%d", ar.short_src, ar.linedefined);

@@ -661,4 +661,104 @@ documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops if
 check("every documented endpoint exercised", documented <= covered, documented - covered)
 check("answers checked against the document", checked > 100, checked)
 
+# --- memoised bodies and plugin views (quire.memo): kept through writes that do not touch them,
+# dropped by those that do. One worker without the page cache, so every answer is rendered
+# again from what its memo kept; a probe plugin counts the builds (per worker) and shows what its
+# reads found: the author's role, the hero picture's alt text, the section. The writes come from
+# another process (`quire run`), as another node's would.
+server.stop()
+os.makedirs(os.path.join(site, "plugins", "probe"))
+with open(os.path.join(site, "plugins", "probe", "plugin.lua"), "w") as f:
+    f.write("""return quire.plugin {
+  name = "probe", version = "1.0", requires = { "theme" },
+  setup = function(site)
+    local builds = {}
+    local function count(k) builds[k] = (builds[k] or 0) + 1 return builds[k] end
+    site:filter("view.body", function(body, e)
+      local u = e.author_id and quire.users.get(e.author_id)
+      local pic = e.fields and e.fields.hero_media and quire.media.picture(e.fields.hero_media)
+      body.html = (body.html or "") .. ("<p>role=%s alt=%s section=%s built=%d</p>"):format(
+        u and u.role or "-", pic and pic.alt or "-", e.section or "-", count("body" .. e.id))
+      return body
+    end)
+    local function card(e) return e.title .. " #" .. count("card" .. e.id) end
+    site:route("GET", "/probe/{id:int}", function(req)
+      return site:memo("card", card, quire.content.get(math.tointeger(req.params.id)))
+    end)
+  end,
+}
+""")
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write('\nplugins[#plugins + 1] = "probe"\n')
+with open(os.path.join(work, "probe_ids.lua"), "w") as f:
+    f.write("""-- a published story with a section, an author and a hero picture, and another story
+local a, b
+for _, e in ipairs(quire.content.query { status = "published", limit = 100 }) do
+  if not a and e.fields.hero_media and e.section and e.author_id then a = e elseif not b then b = e end
+end
+if b.id == a.id then b = nil end
+print(a.id, b.id, math.tointeger(a.fields.hero_media), a.author_id)
+""")
+probe_ids = [int(x) for x in run("run", "--yes", os.path.join(work, "probe_ids.lua")).split()]
+mem_a, mem_b, mem_media, mem_author = probe_ids
+server = Server(site, workers=1, args=["--no-cache"])
+
+
+def fetch(path):
+    with urllib.request.urlopen(server.base + path, timeout=10) as r:
+        return r.read().decode()
+
+
+def api_body(entry_id, query=""):
+    return json.loads(fetch(f"/api/content/v1/entries/{entry_id}{query}"))["entries"][0]["body_html"]
+
+
+def write(lua):
+    path = os.path.join(work, "probe_write.lua")
+    with open(path, "w") as f:
+        f.write(lua)
+    run("run", "--yes", path)
+
+
+def probe_line(body):
+    m = re.search(r"role=(\S+) alt=(.*?) section=(.*?) built=(\d+)</p>", body)
+    return m and (m.group(1), m.group(2), m.group(3), int(m.group(4)))
+
+
+first = probe_line(api_body(mem_a))
+card = fetch(f"/probe/{mem_a}")
+check("API body built once, kept while nothing is written", first and first[3] == 1 and probe_line(api_body(mem_a)) == first, first)
+check("plugin view built once", card.endswith(" #1") and fetch(f"/probe/{mem_a}") == card, card)
+
+
+def listed_body(entry_id):
+    doc = json.loads(fetch("/api/content/v1/entries?fields=id,body_html&limit=100"))
+    return next((e["body_html"] for e in doc["entries"] if e["id"] == entry_id), "")
+
+
+check("a list shows the same body", probe_line(listed_body(mem_a)) == first, probe_line(listed_body(mem_a)))
+write(f'quire.content.update({mem_b}, {{ title = "Retitled for the memo test", body = "Another body." }})')
+check("API body of N kept through a write to M", probe_line(api_body(mem_a)) == first, probe_line(api_body(mem_a)))
+check("plugin view kept through a write to another entry", fetch(f"/probe/{mem_a}") == card, fetch(f"/probe/{mem_a}"))
+check("M's own body is new", "Another body." in api_body(mem_b), api_body(mem_b)[:200])
+check("a list shows M's new body and N's kept one",
+      "Another body." in listed_body(mem_b) and probe_line(listed_body(mem_a)) == first, probe_line(listed_body(mem_a)))
+write(f'quire.content.update({mem_a}, {{ title = "Memo test story", body = "Rewritten for the memo test." }})')
+now = api_body(mem_a)
+check("a write to N: its body is built again", "Rewritten for the memo test." in now and probe_line(now)[3] == 2, now[:300])
+check("a write to N: the plugin view too", fetch(f"/probe/{mem_a}") == "Memo test story #2", fetch(f"/probe/{mem_a}"))
+write(f'quire.terms.rename("section", {json.dumps(first[2])}, "Memo desk")')
+check("a term it shows renamed", probe_line(api_body(mem_a))[2:] == ("Memo desk", 3), probe_line(api_body(mem_a)))
+write(f'quire.media.update({mem_media}, {{ alt = "Alt text from the memo test" }})')
+check("a picture it shows changed", probe_line(api_body(mem_a))[1:] == ("Alt text from the memo test", "Memo desk", 4),
+      probe_line(api_body(mem_a)))
+write(f'quire.users.set_role({mem_author}, "{"author" if first[0] != "author" else "editor"}")')
+check("its author changed", probe_line(api_body(mem_a))[0] != first[0] and probe_line(api_body(mem_a))[3] == 5,
+      probe_line(api_body(mem_a)))
+check("another shape of the same entry shows the same body", probe_line(api_body(mem_a, "?fields=id,body_html"))[3] == 5)
+write('quire.cache.bump { "quire:all" }')
+check("quire:all drops everything", probe_line(api_body(mem_a))[3] == 6 and fetch(f"/probe/{mem_a}") == "Memo test story #3",
+      (probe_line(api_body(mem_a)), fetch(f"/probe/{mem_a}")))
+server.stop()
+
 finish()

@@ -278,7 +278,7 @@ def snapshot():
         for n in names:
             full = os.path.join(root, n)
             st = os.stat(full)
-            snap[os.path.relpath(full, out)] = (st.st_mtime_ns, hashlib.sha256(open(full, "rb").read()).hexdigest())
+            snap[os.path.relpath(full, out)] = (st.st_mtime_ns, hashlib.sha256(open(full, "rb").read()).hexdigest(), st.st_ino)
     return snap
 
 
@@ -436,7 +436,15 @@ check("every page that showed the story changed", not (showing - changed - {"sit
 unexpected = sorted(f for f in changed if (f[:-3] if f.endswith((".gz", ".br")) else f) not in showing | whole_site)
 check("only pages showing the story changed", not unexpected, ", ".join(unexpected[:10]))
 untouched = set(before) - changed
-check("every other file kept its mtime", all(after[f][0] == before[f][0] for f in untouched if f in after))
+check("every other file kept its mtime and inode (not written again)",
+      all(after[f][0] == before[f][0] and after[f][2] == before[f][2] for f in untouched if f in after))
+# A changed file is a new one renamed over the old (readers see the old bytes or the new, never
+# a part), with a .gz that holds it; no temporary file is left behind.
+check("every changed file is a new inode (written to a temporary file, renamed)",
+      all(after[f][2] != before[f][2] for f in changed if after[f][1] != before[f][1]))
+check("every .gz holds its file", all(gzip.open(os.path.join(out, f)).read() == open(os.path.join(out, f[:-3]), "rb").read()
+                                      for f in after if f.endswith(".gz")))
+check("no temporary file left", not [f for f in after if re.search(r"\.tmp-\d+$", f)])
 check("most files were not touched", len(kept) > len(changed) * 2, f"{len(changed)} changed, {len(kept)} kept")
 
 # --- a trashed story: its page goes, and no link points at it any more

@@ -100,17 +100,17 @@ def quire(*args, ok=True, stdin=None, timeout=300):
 
 
 class Server:
-    """A real `quire serve --listen 127.0.0.1:0` of a site, its output in a log file in the work
-    folder. The constructor returns once the log names the port and says "serving with"; a server
+    """A real `quire serve --listen 127.0.0.1:0` of a site (args: more options, e.g. --no-cache), its
+    output in a log file in the work folder. The constructor returns once the log names the port and says "serving with"; a server
     that does not start in `timeout` seconds (or exits) fails the test with its log. Attributes:
     port (int), host ("127.0.0.1:PORT"), base ("http://127.0.0.1:PORT"), proc, log_path.
     Stopped by stop(), at the end of a `with` block, or at exit."""
 
-    def __init__(self, site, workers=1, timeout=20):
+    def __init__(self, site, workers=1, timeout=20, args=()):
         fd, self.log_path = tempfile.mkstemp(prefix="serve-", suffix=".log", dir=WORK)
         with os.fdopen(fd, "w") as log:
             self.proc = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0",
-                                          "--workers", str(workers)], stdout=log, stderr=subprocess.STDOUT)
+                                          "--workers", str(workers), *args], stdout=log, stderr=subprocess.STDOUT)
         procs.append(self.proc)
         deadline = time.monotonic() + timeout
         while True:

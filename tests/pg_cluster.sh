@@ -25,8 +25,8 @@ pg_cluster_start() {
   local prev
   prev=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
   trap "pg_cluster_stop; $prev" EXIT
-  # (Byte order for sorting, as quire's columns ask anyway; a UTF-8 LC_CTYPE, as text search needs:
-  # `quire check` refuses C's, under which every character outside ASCII is a letter.)
+  # (Byte order for sorting, as quire's columns ask anyway; a UTF-8 LC_CTYPE, as an operator's
+  # would be: pg_new_db NAME C makes a database with C's, which search must read the same.)
   (cd / && "${PG_RUNAS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C --lc-ctype=C.UTF-8 \
     >"$PG_DIR/initdb.log" 2>&1) || { cat "$PG_DIR/initdb.log" >&2; return 1; }
   # Durability off: the cluster lives for one test run.
@@ -48,9 +48,10 @@ pg_url() {
   printf 'postgresql://quire@%s/%s' "$(printf '%s' "$PG_DIR" | sed 's,/,%2F,g')" "$1"
 }
 
-# A fresh empty database owned by quire; prints its URL.
+# A fresh empty database owned by quire; prints its URL. With $2, that LC_CTYPE instead of the
+# cluster's C.UTF-8 (`pg_new_db news C`: what initdb --no-locale and many containers make).
 pg_new_db() {
-  pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER quire" >/dev/null && pg_url "$1"
+  pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER quire${2:+ LC_CTYPE '$2' TEMPLATE template0}" >/dev/null && pg_url "$1"
 }
 
 # Stops the server (fast shutdown: clients are disconnected) and starts it again, for fault tests.

@@ -8,6 +8,7 @@ local json = require "quire.json"
 local errors = require "quire.errors"
 local tokens = require "quire.tokens"
 local time = require "quire.time"
+local memo_view = require("quire.memo").view
 
 local M = {}
 
@@ -236,11 +237,11 @@ function M.new(quire, site)
   end
 
   -- The body as the site shows it: the view.body filters (Markdown, sanitiser, dateline), kept
-  -- until the next write.
+  -- until a write bumps the entry's tag or one the filters' reads collected (a gallery's
+  -- media:ID; a term renamed bumps its entries' tags); those go to the answer too (quire.memo.view).
+  local function build_body(e) return quire.filters.apply("view.body", {}, e).html or "" end
   local function body_html(e)
-    return site.memo.get("api-body\0" .. e.id, function()
-      return quire.filters.apply("view.body", {}, e).html or ""
-    end)
+    return memo_view(site, "api-body\0" .. e.id, { "entry:" .. e.id }, build_body, e).value
   end
 
   -- An entry as the API shows it. want: the fields (nil: all); inc: include= set.
@@ -272,8 +273,9 @@ function M.new(quire, site)
   end
   api.entry_out = entry_out
 
-  -- An entry's JSON for a shape of answer, kept until the next write: a list of them is then
-  -- joined, not built and encoded again on every request.
+  -- An entry's JSON for a shape of answer, kept as its body is (and until a write to its author,
+  -- for include=author: the user's memoised row names user:ID): a list of them is then joined,
+  -- not built and encoded again on every request.
   local function shape_key(want, inc)
     local parts = {}
     for k in pairs(want or { ["*"] = true }) do parts[#parts + 1] = k end
@@ -281,11 +283,12 @@ function M.new(quire, site)
     table.sort(parts)
     return table.concat(parts, ",")
   end
+  local function entry_json(e, want, inc) return json.encode(entry_out(e, want, inc)) end
   local function entries_json(list, want, inc, meta)
     local key, parts = "api-entry\0" .. shape_key(want, inc) .. "\0", {}
     for i, e in ipairs(list) do
-      parts[i] = site.memo.get(key .. e.id, function() return json.encode(entry_out(e, want, inc)) end)
-      if e.id then site.tag("entry:" .. e.id) end
+      parts[i] = memo_view(site, key .. e.id, { "entry:" .. e.id }, entry_json, e, want, inc).value
+      site.tag("entry:" .. e.id)
     end
     return '{"entries":[' .. table.concat(parts, ",") .. "]" .. (meta and (',"meta":' .. json.encode(meta)) or "") .. "}"
   end

@@ -576,6 +576,12 @@ function commands.__worker(argv)
       end
     end,
     tick_ms = purge and 100 or nil, -- an edit reaches the edge within a tick
+    -- PostgreSQL: a commit heard on the LISTEN socket (data_version as a request gets it): the
+    -- memo drops what it moved there and then, not in the next request.
+    heard = function(data_version)
+      quire._site.memo.sync(data_version)
+      quire._site.memo.unsync()
+    end,
   }
 end
 

@@ -1,5 +1,6 @@
 -- Reader comments: threaded, moderated. The author's email is stored for moderation and
 -- never returned unless the caller asks for it (with_email), so a template cannot leak it.
+local copy = require("quire.memo").copy
 local errors = require "quire.errors"
 local types = require "quire.types"
 local time = require "quire.time"
@@ -96,8 +97,19 @@ function M.new(site)
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then error("quire.comments.query: limit must be 1..10000", 2) end
     local cols = "id, entry_id, parent_id, author_name, author_url, body, status, created_at"
       .. (q.with_email and ", author_email" or "")
-    return db:rows("SELECT " .. cols .. " FROM comments" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
-      .. " ORDER BY id LIMIT " .. limit, table.unpack(params))
+    local sql = "SELECT " .. cols .. " FROM comments" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
+      .. " ORDER BY id LIMIT " .. limit
+    if q.entry == nil or q.with_email then return db:rows(sql, table.unpack(params)) end
+    -- An entry's comments are kept by the memo until one of them is added or moderated (the tag
+    -- those bump), not read again by every render after a write elsewhere; a copy each.
+    local key = table.concat({ "comments", tostring(q.entry), tostring(q.status),
+      tostring(type(q.after) == "table" and q.after.id or q.after), limit }, "\0")
+    local rows = site.memo.find(key)
+    if rows == nil then
+      rows = db:rows(sql, table.unpack(params))
+      site.memo.put(key, rows, #rows + 1, "comments:" .. tostring(q.entry))
+    end
+    return copy(rows)
   end
 
   function api.set_status(id, status)
@@ -121,11 +133,44 @@ function M.new(site)
       email) ~= nil
   end
 
+  local function count_key(entry_id, status) return ("comments-count\0%s\0%s"):format(entry_id, status) end
   function api.count(entry_id, status)
     site.tag("comments:" .. tostring(entry_id))
     status = status or "approved"
-    return site.memo.tagged(("comments-count\0%s\0%s"):format(entry_id, status), "comments:" .. tostring(entry_id), db.value, db,
+    return site.memo.tagged(count_key(entry_id, status), "comments:" .. tostring(entry_id), db.value, db,
       "SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status)
+  end
+
+  -- counts(ids [, status]) -> { [id] = count }: count for a list of entries (the cards of a
+  -- list page), those not memoised read in one statement; count(id) then finds them memoised.
+  local COUNTS_MAX = 1000
+  local function one_of(got, id) return got[id] or 0 end
+  function api.counts(ids, status)
+    status = status or "approved"
+    if type(ids) ~= "table" or #ids > COUNTS_MAX then error(("quire.comments.counts takes a list of at most %d entry ids"):format(COUNTS_MAX), 2) end
+    local memo, missing, out = site.memo, {}, {}
+    for i, id in ipairs(ids) do
+      if math.type(id) ~= "integer" then error(("quire.comments.counts: ids[%d] is not an entry id"):format(i), 2) end
+      site.tag("comments:" .. id)
+      out[id] = memo.find(count_key(id, status))
+      if out[id] == nil then missing[#missing + 1] = id end
+    end
+    if #missing == 0 then return out end
+    local got = {}
+    if #missing > 1 then
+      for _, r in ipairs(db:rows("SELECT entry_id, count(*) AS n FROM comments WHERE entry_id " .. store_sql.IN_LIST
+        .. " AND status = ? GROUP BY entry_id", store_sql.id_list(missing), status)) do
+        got[r.entry_id] = r.n
+      end
+    end
+    for _, id in ipairs(missing) do
+      if #missing == 1 then
+        out[id] = api.count(id, status)
+      else
+        out[id] = memo.tagged(count_key(id, status), "comments:" .. id, one_of, got, id)
+      end
+    end
+    return out
   end
 
   return api

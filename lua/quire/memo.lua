@@ -224,6 +224,10 @@ function M.new(db, max)
   -- any change), or one of the tags of the memoised values fn looked up.
   function memo.tagged(key, tags, fn, ...) return lookup(key, tags, fn, ...) end
 
+  -- volatile(): the value being computed (if any) depends on something no cache tag names (a
+  -- plugin read the clock, say): it goes at every change, as an untagged one does.
+  function memo.volatile() depends(nil) end
+
   -- generation() -> a number that moves whenever the memo saw the database change (some of its
   -- values went): for caches kept beside the memo that outlive its drops when full, so they need
   -- not ask the store (on PostgreSQL a round trip) whether they are stale. Looks first, as a
@@ -265,6 +269,39 @@ function M.new(db, max)
   end
 
   return memo
+end
+
+-- view(site, key, deps, fn, ...) -> the record { value = fn(...), page = list, deps = list or nil }
+-- memoised in site.memo (shared: copy what is handed out): for a view built by filters and
+-- plugin code, which tag the page they fill (site.collecting) rather than name what they read.
+-- page: the cache tags fn's reads collected, given again to the page using the value at every
+-- call, computed or kept. The value goes when a write bumps one of those, or of deps (a list:
+-- what fn was given, which no read inside recorded), or of the memoised values fn looked up;
+-- deps false, or no tag at all, or fn reading the clock (volatile): at every write.
+local function deps_of(rec) return rec.deps end
+local function build_view(site, deps, fn, ...)
+  local outer, collected = site.collecting, {}
+  site.collecting = collected
+  local ok, v = pcall(fn, ...)
+  site.collecting = outer
+  if not ok then error(v, 0) end
+  local page, all = {}, nil
+  for t in pairs(collected) do page[#page + 1] = t end
+  if deps ~= false then
+    all = table.move(page, 1, #page, 1, {})
+    for _, t in ipairs(deps or {}) do all[#all + 1] = t end
+    if #all == 0 then all = nil end
+  end
+  return { value = v, page = page, deps = all }
+end
+function M.view(site, key, deps, fn, ...)
+  local rec = site.memo.tagged(key, deps_of, build_view, site, deps, fn, ...)
+  local c = site.collecting
+  if c then
+    local page = rec.page
+    for i = 1, #page do c[page[i]] = true end
+  end
+  return rec
 end
 
 -- A deep copy of a value built from the database (plain tables, no cycles), made in C: copies

@@ -5,6 +5,7 @@
 -- quire.workflow, so their validation, hooks, revisions and audit apply.
 local cjson = require "cjson"
 local core = require "quire.core"
+local copy = require("quire.memo").copy
 local errors = require "quire.errors"
 local time = require "quire.time"
 
@@ -225,7 +226,7 @@ function M.new(site, quire)
       local _, id = db:exec("INSERT INTO corrections (entry_id, revision_id, note, user_id, created_at) VALUES (?, ?, ?, ?, ?)",
         entry_id, revision_id, note, user_id, rev.created_at)
       site.audit("entry.correction", "entry:" .. entry_id, note)
-      site.bump({ ["entry:" .. entry_id] = true })
+      site.bump({ ["entry:" .. entry_id] = true, ["corrections:" .. entry_id] = true })
       return id
     end)
   end
@@ -233,7 +234,9 @@ function M.new(site, quire)
   -- The corrections of an entry, oldest first: { note =, date = } (public).
   function api.corrections(entry_id)
     site.tag("entry:" .. tostring(entry_id))
-    return db:rows("SELECT note, created_at AS date FROM corrections WHERE entry_id = ? ORDER BY id LIMIT 100", entry_id)
+    -- Kept by the memo until one is added (an edit of the entry changes none); a copy each.
+    return copy(site.memo.tagged("corrections\0" .. tostring(entry_id), "corrections:" .. tostring(entry_id), db.rows, db,
+      "SELECT note, created_at AS date FROM corrections WHERE entry_id = ? ORDER BY id LIMIT 100", entry_id))
   end
 
   return api

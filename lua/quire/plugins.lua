@@ -6,6 +6,7 @@ local hooks_mod = require "quire.hooks"
 local sandbox = require "quire.sandbox"
 local cli = require "quire.cli" -- its command table says which names plugin commands may not take
 local memo_copy = require("quire.memo").copy
+local memo_view = require("quire.memo").view
 
 local M = {}
 
@@ -105,6 +106,29 @@ function M.new(site, api)
 
   local function fail(fmt, ...) error(errors.new("plugin", fmt:format(...)), 0) end
 
+  -- The clock as plugins see it: reading the time while a memoised value is computed makes
+  -- that value go at every write (quire.memo volatile), since no cache tag names the time.
+  -- Formatting a given time reads no clock.
+  local function volatile() site.memo.volatile() end
+  local function clock_os()
+    local time, date, clock = os.time, os.date, os.clock
+    return { difftime = os.difftime,
+      time = function(t) if t == nil then volatile() end return time(t) end,
+      date = function(fmt, t) if t == nil then volatile() end return date(fmt, t) end,
+      clock = function() volatile() return clock() end }
+  end
+  local plugin_time
+  local function clock_time()
+    if not plugin_time then
+      local t, shared = {}, api.plugin_api.time
+      for k, v in pairs(shared) do t[k] = v end
+      t.now = function() volatile() return shared.now() end
+      t.ago = function(utc, now, ...) if now == nil then volatile() end return shared.ago(utc, now, ...) end
+      plugin_time = sandbox.readonly(t, "quire.time")
+    end
+    return plugin_time
+  end
+
   -- Loads plugin.lua as text in a fresh sandbox; returns the manifest and its environment.
   local function load_manifest(name)
     if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_%-]*$") then
@@ -115,8 +139,8 @@ function M.new(site, api)
       fail("plugin '%s' not found (looked in %s)", name, table.concat(search_path(), ", "))
     end
     local src = read_file(file)
-    local env = sandbox.env(name, api.plugin_api, {})
-    env.quire = setmetatable({ plugin = plugin_constructor }, { __index = api.plugin_api, __metatable = false,
+    local env = sandbox.env(name, api.plugin_api, { os = clock_os() })
+    env.quire = setmetatable({ plugin = plugin_constructor, time = clock_time() }, { __index = api.plugin_api, __metatable = false,
       __newindex = function(_, k) error("quire is read-only (cannot set '" .. tostring(k) .. "')", 2) end })
     local chunk, err = load(src, "@" .. file, "t", env)
     if not chunk then fail("%s", err) end
@@ -206,15 +230,50 @@ function M.new(site, api)
     return tonumber(n) * INTERVAL_UNITS[unit]
   end
 
-  -- A site:memo value: fn's result and the cache tags its reads collected.
-  local function build_memo(fn, ...)
-    local outer, tags = site.collecting, {}
-    site.collecting = tags
-    local ok, v = pcall(fn, ...)
-    site.collecting = outer
-    if not ok then error(v, 0) end
-    return { value = v, tags = tags }
+  -- What a site:memo value was given, which no read inside records. nil, booleans, numbers and
+  -- strings join the key, so a value is only handed out for the arguments it was made from. An
+  -- entry (a stored one: positive id) joins it by id and names its tag: "entry:ID", or
+  -- "teaser:ID" for a card (no body: what a card shows); so does a list of up to 64 entries. A
+  -- function is code, loaded once: what it captures, the key must name. Any other table (a
+  -- view, a request, a preview's unsaved entry) cannot say what it was read from: the value then
+  -- goes at every write, unless the plugin names the tags itself (site:memo{ key =, tags = }).
+  local MEMO_LIST_MAX = 64
+  local types = site.types
+  local function stored_entry(v)
+    local id = v.id
+    return math.type(id) == "integer" and id > 0 and type(v.slug) == "string" and type(v.type) == "string"
+      and types:get(v.type) ~= nil
   end
+  local function entry_tag(v) return (v.body == nil and "teaser:" or "entry:") .. v.id end
+  -- -> the key part of argument v and adds its tags to deps; nil when it cannot be named.
+  local function memo_arg(v, deps)
+    local t = type(v)
+    if t == "string" then return #v <= 120 and "s" .. #v .. ":" .. v or "h" .. core.xxh128(v)
+    elseif t == "number" then return math.type(v) == "integer" and "i" .. v or ("d%a"):format(v)
+    elseif t == "boolean" then return v and "T" or "F"
+    elseif t == "nil" then return "-"
+    elseif t == "function" then return "f"
+    elseif t ~= "table" then return nil
+    elseif stored_entry(v) then
+      deps[#deps + 1] = entry_tag(v)
+      return (v.body == nil and "c" or "e") .. v.id
+    end
+    local n, keys = #v, 0
+    if n > MEMO_LIST_MAX then return nil end
+    for _ in pairs(v) do -- (a plain list: no keys but 1..n)
+      keys = keys + 1
+      if keys > n then return nil end
+    end
+    local ids = {}
+    for i = 1, n do
+      local e = v[i]
+      if type(e) ~= "table" or not stored_entry(e) then return nil end
+      deps[#deps + 1] = entry_tag(e)
+      ids[i] = (e.body == nil and "c" or "e") .. e.id
+    end
+    return "l" .. table.concat(ids, ",")
+  end
+  local MEMO_TAGS_MAX = 64
 
   -- The `site` object a plugin's setup receives: registration calls, recorded per plugin.
   local function registrar(p, index)
@@ -287,18 +346,45 @@ function M.new(site, api)
       if not ok then error(("plugin '%s': %s"):format(p.name, tostring(err)), 2) end
       rec.content_types[#rec.content_types + 1] = def.name
     end
-    -- site:memo(key, fn, ...) -> a copy of fn(...), computed once until the next write (quire.memo):
-    -- for views derived only from the database, rebuilt after any write. The cache tags fn's
-    -- reads collected are given to every page that uses the value. fn returns plain data (tables
-    -- without cycles); each call gets its own copy, so no caller can change what the next one sees.
+    -- site:memo(key, fn, ...) -> a copy of fn(...), kept until a write bumps a cache tag it
+    -- depends on (quire.memo): those fn's reads collected, which also go to every page using the
+    -- value, and those of its arguments (memo_arg). site:memo({ key =, tags = { ... } }, fn, ...)
+    -- names more tags (also given to the page), and vouches for table arguments; tags = false:
+    -- kept only until the next write. fn reading the clock (os.time(), quire.time.now(), ...)
+    -- makes the value go at every write too. fn returns plain data (tables without cycles); each
+    -- call gets its own copy, so no caller can change what the next one sees.
     function reg:memo(key, fn, ...)
-      if type(key) ~= "string" or type(fn) ~= "function" then
-        error(("plugin '%s': memo(key, fn, ...) takes a string key and a function"):format(p.name), 2)
+      local named
+      if type(key) == "table" then
+        named = key.tags
+        key = key.key
+        if named ~= false and (type(named) ~= "table" or #named > MEMO_TAGS_MAX) then
+          error(("plugin '%s': memo{ key =, tags = } takes a list of at most %d cache tags, or false"):format(p.name, MEMO_TAGS_MAX), 2)
+        end
       end
-      local m = site.memo.get(memo_prefix .. key, build_memo, fn, ...)
-      local c = site.collecting
-      if c then for t in pairs(m.tags) do c[t] = true end end
-      return memo_copy(m.value)
+      if type(key) ~= "string" or type(fn) ~= "function" then
+        error(("plugin '%s': memo(key, fn, ...) takes a string key (or { key =, tags = }) and a function"):format(p.name), 2)
+      end
+      local deps, full, unnamed = {}, memo_prefix .. key, named == false
+      for i = 1, select("#", ...) do
+        local part = memo_arg((select(i, ...)), deps)
+        if part == nil then
+          unnamed = unnamed or named == nil
+          part = "?"
+        end
+        full = full .. "\0" .. part
+      end
+      if named then
+        local c = site.collecting
+        for i, t in ipairs(named) do
+          if type(t) ~= "string" or t == "" or #t > 200 then
+            error(("plugin '%s': memo tag %d is not a cache tag (a string of 1 to 200 bytes)"):format(p.name, i), 2)
+          end
+          deps[#deps + 1] = t
+          if c then c[t] = true end
+        end
+      end
+      return memo_copy(memo_view(site, full, not unnamed and deps, fn, ...).value)
     end
     function reg:filter(name, fn, opts)
       open_check("filters")

@@ -41,9 +41,22 @@ M.SITE = {
   { "site:state{ name, label }", "a workflow state" },
   { "site:transition{ name, from = { ... } | \"*\", to, role, check = fn(entry, user) }", "a workflow transition" },
   { "site:templates(dir) / site:static(dir)", "more template or static folders (templates/ and static/ are added by themselves)" },
-  { "site:memo(key, fn, ...)", "a copy of fn(...), kept until the next write; the cache tags its reads collected go to every page using it" },
+  { "site:memo(key, fn, ...) / site:memo({ key =, tags = }, fn, ...)", "a copy of fn(...), kept until a write bumps a cache tag it depends on (below); the cache tags its reads collected go to every page using it" },
   { "site:require(\"name\")", "what name.lua in the plugin's folder returns (\"sub.name\": sub/name.lua), run once, as text, in the plugin's environment" },
   { "site.name, site.version, site.dir, site.settings", "the plugin's own name, version, folder and settings (read-only)" },
+}
+
+-- What site:memo keeps, and for how long (plugins.lua reg:memo, quire.memo.view).
+M.MEMO = {
+  "`site:memo(key, fn, ...)` returns a copy of `fn(...)` (plain data: tables without cycles, strings), computed once and kept by each worker until a write bumps a cache tag it depends on. Each call gets its own copy of a table; a string is shared. It depends on:",
+  "",
+  "- what `fn`'s reads collected: the cache tags the `quire` API gives a page it reads for (`entry:ID`, `teaser:ID`, lists, `comments:ID`, `media:ID`, ...) and those of the memoised rows they looked up (`user:ID`). The first also go to every page using the value, computed or kept;",
+  "- what `fn` was given: `nil`, booleans, numbers and strings are part of the key, so a value made for other arguments is never handed out; an entry as `quire.content` returns it is named by its id and its tag (`entry:ID`; a card, which has no body: `teaser:ID`), and so is a list of up to 64 entries; a function is code, which does not change while a worker runs (what it captures, the key must name);",
+  "- `site:memo({ key = \"k\", tags = { \"front:home\" } }, fn, ...)`: the tags named (bumped by the writes that touch them, or by the plugin with `quire.cache.bump`); they tag the page too, and vouch for table arguments that are not entries. `tags = false`: kept only until the next write.",
+  "",
+  "What no tag can name makes the value go at every write, as every value did before: a table argument that is not a stored entry (a view, a request, a preview's unsaved entry) without `tags`; reading the clock inside `fn` (`os.time()`, `os.date()` without a time, `os.clock()`, `quire.time.now()`, `quire.time.ago(t)` without `now`, a token signed to expire: `quire.tokens.sign(p, d, ttl)`); a read that found nothing (the entry may be created next); a value that depends on no tag at all.",
+  "",
+  "Why: the reads already name what they show (the page cache trusts the same tags), so most values need nothing from the plugin, and a value is kept as long as a cached page built from the same reads would be, never longer; where that cannot be known, a wrong guess would serve stale text, so the value falls back to going at every write. The plugin's settings and code do not change while a worker runs (a reload starts fresh workers, with empty memos). State a plugin's module changes at run time does, and no tag names it: keep it out of `fn`. To show the time, put its granularity in the key: `site:memo(\"box\", fn, entry, os.date(\"!%Y-%m-%d %H\"))` keeps one value per hour (the clock is read outside `fn`).",
 }
 
 -- Events (site:hook). A handler that returns false, "why" vetoes where that is allowed.
@@ -61,6 +74,7 @@ M.HOOKS = {
 M.FILTERS = {
   ["view.entry"] = { "view { entry, site, type = { name, label } }, entry", "the view an entry page's layout renders" },
   ["view.page"] = { "view", "any page's view (the theme adds the site's head, navigation, widgets)" },
+  ["view.cards"] = { "entries (a list), before view.card runs on each", "the same list; a plugin that adds to cards reads what it adds for all of them at once (the comment counts in one statement)" },
   ["view.card"] = { "card {}, entry", "an entry as lists show it (title, url, date, image, comment count)" },
   ["view.list"] = { "items (list of cards)", "a list of cards before it is shown" },
   ["view.body"] = { "body {}, entry", "the entry's body: body.html (sanitised HTML), body.dateline" },
@@ -79,6 +93,7 @@ M.FUNCTIONS = {
   ["quire.cache.bump"] = { "quire.cache.bump(tags)", "nothing", false, "makes every cached page carrying one of tags stale (tags set with res:cache_tags)" },
   ["quire.comments.approved_before"] = { "quire.comments.approved_before(email)", "true if a comment from this address was approved before", false, "for moderation rules" },
   ["quire.comments.count"] = { "quire.comments.count(entry_id [, status])", "the number of comments (approved unless status is given)", false, "tags the page with the entry's comments" },
+  ["quire.comments.counts"] = { "quire.comments.counts(ids [, status])", "{ [id] = count } for a list of at most 1000 entry ids, read in one statement (count then finds them memoised)", false, "tags the page with each entry's comments" },
   ["quire.comments.create"] = { "quire.comments.create{ entry, parent, author_name, author_email, author_url, body, status, ip_hash }", "the new comment's id", "an `invalid` error listing every field error (no entry, a parent on another entry, text that is not UTF-8, too long)", "fires comment.posted" },
   ["quire.comments.query"] = { "quire.comments.query{ entry, status, after, limit }", "a list of comments { id, entry_id, parent_id, status, author_name, author_email, author_url, body, ip_hash, created_at }, by id (after: a comment or an id)", "an unknown status; after not a comment or an id; a bad limit", "author_email is for moderation: never put it in a view" },
   ["quire.comments.set_status"] = { "quire.comments.set_status(id, status)", "nothing", "a status other than held, approved, spam or trash; a `not_found` error for no such comment", "" },
@@ -266,6 +281,10 @@ function M.text()
   add("Registration calls work only while the plugin loads (in setup).")
   add("")
   for _, s in ipairs(M.SITE) do add(("- `%s`: %s"):format(s[1], s[2])) end
+  add("")
+  add("## Memoised views (`site:memo`)")
+  add("")
+  for _, line in ipairs(M.MEMO) do add(line) end
   add("")
   add("## Field types")
   add("")

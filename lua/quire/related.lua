@@ -17,8 +17,10 @@ local RELATED_DEFAULTS = { keywords = 100, tags = 80, date = 10, text = 40 }
 -- The bounds of the candidate search (see M.new): tags walked, entries per tag and per side of
 -- the entry's date, entries per side scanned for keywords, entries a search word may be in.
 -- TEXT_CANDIDATES: the best text matches taken; MAX_WORDS_KNOWN: word counts remembered.
-local TAGS_WALKED, TAG_WINDOW, KEYWORD_WINDOW, TEXT_MAX_DOCS = 8, 50, 250, 500
+local TAGS_WALKED, TAG_WINDOW, DATE_WINDOW, KEYWORD_WINDOW, TEXT_MAX_DOCS = 8, 50, 10, 250, 500
 local TEXT_CANDIDATES, MAX_WORDS_KNOWN, MAX_PROFILES = 50, 20000, 20000
+-- WALK_READ: entries read on each side when a walk is not kept; WALK_KEPT: ids kept in all.
+local WALK_READ, WALK_KEPT = 250, 100000
 local STOPWORDS = {}
 for w in ("a an and are as at be but by for from has have in into is it its of on or that the their "
   .. "this to was were will with after over under about than then them they what when which while who "
@@ -183,7 +185,8 @@ end
 -- content: { get = quire.content.get }.
 function M.new(site, content)
   local db, types, memo = site.db, site.types, site.memo
-  local text_candidates
+  local text_candidates, tag_walks, date_walk
+  local spare_candidates -- a candidate set (core.related_candidates) no call is using
 
   local function published_total()
     -- The step, not the count: "related:total" moves when it does.
@@ -195,42 +198,44 @@ function M.new(site, content)
   -- new memo table first asks the memo whether the data moved since the last one was made (its
   -- generation: no query). Never kept from inside a transaction (its reads may be rolled back).
   local kept
-  local function fresh_caches()
-    return { words = { n = 0, of = {} }, terms = { n = 0, of = {} }, profiles = { n = 0, of = {} } }
+  local kept_profiles = core.related_profiles()
+  local function fresh_caches(profiles)
+    return { words = { n = 0, of = {} }, terms = { n = 0, of = {} }, profiles = profiles or core.related_profiles(), titles = {} }
   end
   local function caches()
     if db:depth() > 0 then return fresh_caches() end
     local generation = memo.generation()
     if not (kept and kept.generation == generation) then
-      kept = fresh_caches()
+      kept_profiles:clear()
+      kept = fresh_caches(kept_profiles)
       kept.generation = generation
     end
     return kept
   end
 
-  -- What the scoring needs of an entry: its type, title, publication time (epoch seconds) and tag
-  -- ids, or false when it is not published. Every entry is a candidate of many others (all
-  -- of a page's neighbours share its tags), so these are kept across calls until the next write,
-  -- up to MAX_PROFILES entries; a call reads only the ones missing.
+  -- What the scoring needs of an entry: its type, publication time (epoch seconds) and tag ids,
+  -- or that it is not published, kept in C (core.related_profiles: the ranking reads them there),
+  -- and its title. Every entry is a candidate of many others (all of a page's neighbours share
+  -- its tags), so these are kept across calls until the next write, up to MAX_PROFILES entries;
+  -- a call reads only the ones missing. -> the profiles (holding every one of ids), the titles.
   local function profiles(ids)
-    local known = caches().profiles
-    local of, todo = known.of, {}
-    for _, cid in ipairs(ids) do if of[cid] == nil then todo[#todo + 1] = cid end end
-    if #todo == 0 then return of end
-    if known.n + #todo > MAX_PROFILES then
-      of = {}
-      known.n, known.of = 0, of
-      todo = ids
+    local c = caches()
+    local known = c.profiles
+    local todo = known:missing(ids)
+    if #todo == 0 then return known, c.titles end
+    if known:count() + #todo > MAX_PROFILES then
+      known:clear()
+      c.titles = {}
+      todo = known:missing(ids)
     end
-    known.n = known.n + #todo
-    local list = store_sql.id_list(todo)
-    for _, cid in ipairs(todo) do of[cid] = false end
+    local titles, list, of = c.titles, store_sql.id_list(todo), {}
     -- The time from entry_terms (listed_at is published_at while published), not from the entry's
     -- row: in SQLite published_at is its last column, after the body.
     local untimed = {}
     for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.type, e.title, (SELECT max(et.listed_at) FROM entry_terms et"
       .. " WHERE et.entry_id = e.id) AS at", todo, " AND e.status = 'published'", {})) do
-      of[r.id] = { type = r.type, title = r.title, time = epoch(r.at), tags = {} }
+      of[r.id] = { type = r.type, time = epoch(r.at), tags = {} }
+      titles[r.id] = r.title
       if not r.at then untimed[#untimed + 1] = r.id end
     end
     if #untimed > 0 then
@@ -243,7 +248,11 @@ function M.new(site, content)
       local p = of[r.entry_id]
       if p then p.tags[#p.tags + 1] = r.term_id end
     end
-    return of
+    for _, cid in ipairs(todo) do
+      local p = of[cid]
+      if p then known:put(cid, p.type, p.time, p.tags) else known:put(cid, false) end
+    end
+    return known, titles
   end
 
   -- What fetch(words not known yet) gives for each of words (in one statement), remembered word by
@@ -273,6 +282,123 @@ function M.new(site, content)
   -- its words: every tokenizer the stores use splits at spaces).
   local function terms_of(words)
     return per_word("terms", words, function(todo) return store_sql.text_terms_each(db, todo) end)
+  end
+
+  -- The walks: the entries nearest (at, id) on each side in an order of an index, the entries of
+  -- a tag by (listed_at, entry_id) (the tag walks) or the published ones of the wanted types by
+  -- (published_at, id) (the date walk). Every entry is a candidate of its neighbours' lists, so a
+  -- walk reads WALK_READ entries on each side and keeps them as a window (at most WALK_KEPT ids
+  -- in all): the entries inside it walk it without a statement. An entry's place in a window is
+  -- its (listed_at, entry_id), or (published_at, id), as listed_at is published_at while
+  -- published (migration 0010's triggers). Windows are kept while the database is unchanged
+  -- (memo.generation) and a tag's, past a change, while the memo still holds the token made when
+  -- they were read: it goes when "related:tag:SLUG" is bumped (or when the memo is full: they
+  -- are read again then). Nothing read inside a transaction is kept.
+  local walks, walk_ids = {}, 0 -- key -> { gen =, token =, n = ids, windows = { { ids =, at = {id -> i}, first =, last = } } }
+  local function new_token() return {} end
+  local function walk_token(t) return memo.tagged("related-walk\0" .. t.id, "related:tag:" .. t.slug, new_token) end
+
+  -- The windows kept under key, if still good (tag: the tag whose token they go with, or nil:
+  -- they go with the generation).
+  local function kept_walk(key, gen, tag)
+    local rec = walks[key]
+    if rec and rec.gen ~= gen then
+      if tag and rec.token == walk_token(tag) then
+        rec.gen = gen
+      else
+        walks[key], walk_ids, rec = nil, walk_ids - rec.n, nil
+      end
+    end
+    return rec
+  end
+
+  -- Adds to the candidate set cands the width entries on each side of id from a window of rec
+  -- holding them; false when none does.
+  local function walk_kept(rec, id, width, cands)
+    for _, w in ipairs(rec and rec.windows or {}) do
+      local p, ids = w.at[id], w.ids
+      if p and (p > width or w.first) and (#ids - p >= width or w.last) then
+        cands:add_range(ids, math.max(1, p - width), math.min(#ids, p + width)) -- (never the entry itself)
+        return true
+      end
+    end
+    return false
+  end
+
+  -- A window read: ids in order, the first `before` of them up to (at, id), the rest after it.
+  -- Adds to cands the width entries on each side of id and keeps the window under key (gen, token:
+  -- those it was read under) unless gen is false.
+  local function walk_read(key, ids, before, id, width, cands, gen, token)
+    local last_before = ids[before] == id and before - 1 or before -- (the entry itself)
+    cands:add_range(ids, math.max(1, last_before - width + 1), last_before)
+    cands:add_range(ids, before + 1, math.min(#ids, before + width))
+    if not gen or #ids == 0 then return end
+    if walk_ids + #ids > WALK_KEPT then walks, walk_ids = {}, 0 end
+    -- The windows kept under key are of this generation (kept_walk looked): they go with token.
+    local rec = walks[key]
+    if not rec then
+      rec = { n = 0, windows = {} }
+      walks[key] = rec
+    end
+    rec.gen, rec.token = gen, token
+    local at = {}
+    for i, v in ipairs(ids) do at[v] = i end
+    rec.windows[#rec.windows + 1] = { ids = ids, at = at, first = before <= WALK_READ, last = #ids - before < WALK_READ }
+    rec.n, walk_ids = rec.n + #ids, walk_ids + #ids
+  end
+
+  -- The tag walks: TAG_WINDOW entries on each side in each of tags (the first n); the walks not
+  -- kept are read in one statement.
+  local TAG_WALK_SQL = "SELECT * FROM (SELECT term_id, listed_at, entry_id, %d AS side FROM entry_terms WHERE term_id = ?"
+    .. " AND listed_at IS NOT NULL AND (listed_at, entry_id) %s (?, ?) ORDER BY listed_at %s, entry_id %s LIMIT %d) n"
+  function tag_walks(tags, n, id, at, cands)
+    local gen = db:depth() == 0 and memo.generation()
+    local todo = {}
+    for i = 1, n do
+      local t = tags[i]
+      local rec = gen and kept_walk(t.id, gen, t)
+      if not walk_kept(rec, id, TAG_WINDOW, cands) then todo[#todo + 1] = t end
+    end
+    if #todo == 0 then return end
+    table.sort(todo, function(a, b) return a.id < b.id end) -- the order of the rows
+    -- The tokens first: a write after them moves them, whatever the windows read.
+    local tokens = {}
+    if gen then
+      for i, t in ipairs(todo) do tokens[i] = walk_token(t) end
+    end
+    local parts, args = {}, {}
+    for _, t in ipairs(todo) do
+      parts[#parts + 1] = TAG_WALK_SQL:format(0, "<=", "DESC", "DESC", WALK_READ + 1)
+      parts[#parts + 1] = TAG_WALK_SQL:format(1, ">", "ASC", "ASC", WALK_READ)
+      for _ = 1, 2 do args[#args + 1], args[#args + 2], args[#args + 3] = t.id, at, id end
+    end
+    local rows = db:rows(table.concat(parts, " UNION ALL ") .. " ORDER BY 1, 2, 3", table.unpack(args))
+    local i = 1
+    for k, t in ipairs(todo) do
+      -- This tag's rows, in order: those up to (at, id) (side 0), then those after it.
+      local ids, before = {}, 0
+      while rows[i] and rows[i].term_id == t.id do
+        ids[#ids + 1] = rows[i].entry_id
+        if rows[i].side == 0 then before = #ids end
+        i = i + 1
+      end
+      walk_read(t.id, ids, before, id, TAG_WINDOW, cands, gen, tokens[k])
+    end
+  end
+
+  -- The date walk: the DATE_WINDOW published entries of types (a list) on each side; read in two
+  -- statements when not kept (each side in its order).
+  local DATE_WALK_SQL = "SELECT e.id FROM entries e WHERE e.status = 'published' AND " .. store_sql.unindexed("e.type")
+    .. " " .. store_sql.IN_LIST .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT %d"
+  function date_walk(types, id, at, cands)
+    local gen = db:depth() == 0 and memo.generation()
+    local key = "date\0" .. table.concat(types, ",")
+    if walk_kept(gen and kept_walk(key, gen), id, DATE_WINDOW, cands) then return end
+    local param, ids = store_sql.value_list(types), {}
+    local up_to = db:rows(DATE_WALK_SQL:format("<=", "DESC", "DESC", WALK_READ + 1), param, at, id)
+    for j = #up_to, 1, -1 do ids[#ids + 1] = up_to[j].id end
+    for _, r in ipairs(db:rows(DATE_WALK_SQL:format(">", "ASC", "ASC", WALK_READ), param, at, id)) do ids[#ids + 1] = r.id end
+    walk_read(key, ids, #up_to, id, DATE_WINDOW, cands, gen, nil)
   end
 
   -- Text similarity, the same on every store: the words of the entry's title, keywords and
@@ -313,10 +439,10 @@ function M.new(site, content)
       found[#found + 1] = r.id
     end
     if #found == 0 then return end
-    local profile = profiles(found)
+    local _, titles = profiles(found)
     for _, cid in ipairs(found) do
-      local p, counted, score = profile[cid], {}, text[cid]
-      for w in (p and p.title or ""):gmatch("[%w\128-\255]+") do
+      local counted, score = {}, text[cid]
+      for w in (titles[cid] or ""):gmatch("[%w\128-\255]+") do
         w = w:lower()
         if weight_of[w] and not counted[w] then
           counted[w] = true
@@ -391,35 +517,22 @@ function M.new(site, content)
       for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end
       local target_kw = keyword_list(e.fields[o.keywords_field])
       for _, k in ipairs(target_kw) do deps[#deps + 1] = keyword_tag(k) end
-      -- The candidates: ids in order (the order changes no result: ties are broken by time and
-      -- id) and their text similarity; the rest the C side reads from the profiles.
-      local seen, order, text = { [id] = true }, {}, {}
-      local function add(cid)
-        if not seen[cid] then
-          seen[cid] = true
-          order[#order + 1] = cid
-        end
-      end
+      -- The candidates: a set of ids, kept in C (the order changes no result: ties are broken by
+      -- time and id), and their text similarity; the rest the C side reads from the profiles.
+      local cands = spare_candidates or core.related_candidates()
+      spare_candidates = nil -- (one call's; back when it is done)
+      cands:reset(id)
+      local text = {}
+      local function add(cid) cands:add(cid) end
       -- Every candidate comes from a bounded walk of an index near the entry's date, so the
       -- work is the same at any archive size; on an archive no bigger than the windows this is
       -- every entry sharing a tag, a keyword or a word, as when all of them were scored.
       local at, at_id = e.published_at or e.created_at, id
-      -- The entries of each shared tag nearest in time (the rarest tags first: they count most),
-      -- in one statement.
+      -- The entries of each shared tag nearest in time (the rarest tags first: they count most).
       local by_rarity = {}
       for i, t in ipairs(target_tags) do by_rarity[i] = t end
       table.sort(by_rarity, function(a, b) return a.listed < b.listed end)
-      local walks, args = {}, {}
-      for i = 1, math.min(#by_rarity, TAGS_WALKED) do
-        for _, dir in ipairs({ { "<", "DESC" }, { ">", "ASC" } }) do
-          walks[#walks + 1] = ("SELECT * FROM (SELECT entry_id FROM entry_terms WHERE term_id = ? AND listed_at IS NOT NULL"
-            .. " AND (listed_at, entry_id) %s (?, ?) ORDER BY listed_at %s, entry_id %s LIMIT %d) n"):format(dir[1], dir[2], dir[2], TAG_WINDOW)
-          args[#args + 1], args[#args + 2], args[#args + 3] = by_rarity[i].id, at, at_id
-        end
-      end
-      if #walks > 0 then
-        for _, r in ipairs(db:rows(table.concat(walks, " UNION "), table.unpack(args))) do add(r.entry_id) end
-      end
+      tag_walks(by_rarity, math.min(#by_rarity, TAGS_WALKED), id, at, cands)
       -- The published entries nearest in time, scanned for shared keywords (a JSON field has no index).
       if #target_kw > 0 then
         for _, r in ipairs(store_sql.keyword_neighbours(db, o.keywords_field, target_kw, types_list, at, at_id, KEYWORD_WINDOW)) do
@@ -427,19 +540,13 @@ function M.new(site, content)
         end
       end
       -- Close in time: the nearest few on either side (the date index of Hugo's related content).
-      if o.weights.date > 0 and e.published_at then
-        local types_param = store_sql.value_list(types_list)
-        local near = "SELECT * FROM (SELECT e.id, e.published_at FROM entries e WHERE e.status = 'published' AND "
-          .. store_sql.unindexed("e.type") .. " " .. store_sql.IN_LIST
-          .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 10) n"
-        for _, r in ipairs(db:rows(near:format("<", "DESC", "DESC") .. " UNION ALL " .. near:format(">", "ASC", "ASC"),
-          types_param, at, at_id, types_param, at, at_id)) do
-          add(r.id)
-        end
-      end
+      if o.weights.date > 0 and e.published_at then date_walk(types_list, id, at, cands) end
       if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, text, deps) end
-      if #order == 0 then return { hits = {}, deps = deps } end
-      local profile = profiles(order)
+      if cands:count() == 0 then
+        spare_candidates = cands
+        return { hits = {}, deps = deps }
+      end
+      local profile = profiles(cands)
       -- Keywords (only when the entry has some: none can be shared otherwise) become small
       -- integers for the C side, compared case-insensitively.
       local kw_ids, nkw = {}, 0
@@ -456,18 +563,20 @@ function M.new(site, content)
       if #target_kw > 0 then
         local col, param = store_sql.field_json(o.keywords_field)
         for _, r in ipairs(db:rows("SELECT e.id, " .. col .. " AS kw FROM entries e WHERE e.id " .. store_sql.IN_LIST,
-          param, store_sql.id_list(order))) do
+          param, store_sql.id_list(cands:list()))) do
           local decoded_ok, decoded = pcall(json.decode, r.kw or "[]")
           keywords[r.id] = intern(keyword_list(decoded_ok and decoded or nil))
         end
       end
       -- Scored in C straight from the profiles (those of a wanted type). Tag rarity from the
       -- counts the schema keeps (terms.listed, entry_counts), not counted here.
-      return { deps = deps, hits = core.related_rank_ids(target, order, {
-        profiles = profile, types = want_type, text = text, keywords = keywords,
+      local hits = profile:rank(target, cands, {
+        types = want_type, text = text, keywords = keywords,
         weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
         df = df, total = published_total(),
-      }) }
+      })
+      spare_candidates = cands
+      return { deps = deps, hits = hits }
     end)
     for _, t in ipairs(got.deps) do site.tag(t) end
     local hits = got.hits

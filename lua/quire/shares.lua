@@ -13,7 +13,11 @@ function M.new(site, hits)
     if math.type(entry_id) ~= "integer" then error("quire.shares.counts takes an entry id", 2) end
     site.tag("shares:" .. entry_id)
     local out = { total = 0, networks = {} }
-    for _, r in ipairs(db:rows("SELECT network, count FROM shares WHERE entry_id = ?", entry_id)) do
+    -- Kept by the memo until a share is counted (record bumps the tag): not read again by every
+    -- render after a write elsewhere.
+    local rows = site.memo.tagged("shares\0" .. entry_id, "shares:" .. entry_id, db.rows, db,
+      "SELECT network, count FROM shares WHERE entry_id = ?", entry_id)
+    for _, r in ipairs(rows) do
       out.networks[r.network] = r.count
       out.total = out.total + r.count
     end

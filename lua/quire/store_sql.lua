@@ -126,9 +126,12 @@ function M.search_in_column(db, match, column, term, lo)
   return set
 end
 -- The snippet of entry id's body around the matches (its opening when only the title or the
--- standfirst matched): the text with each match between \2 and \3.
+-- standfirst matched): the text with each match between \2 and \3, "…" at each end that cuts
+-- the body; and the body.
 function M.search_snippet(db, match, id)
-  return db:value("SELECT snippet(entries_fts, 2, char(2), char(3), '…', 16) FROM entries_fts WHERE entries_fts MATCH ? AND rowid = ?", match, id)
+  local r = db:row("SELECT snippet(entries_fts, 2, char(2), char(3), '…', 16) AS s, body FROM entries_fts"
+    .. " WHERE entries_fts MATCH ? AND rowid = ?", match, id)
+  if r then return r.s, r.body end
 end
 -- The index's tokenizer for a language: FTS5 stems only English (porter); other languages get
 -- their words as written (unicode61 folds case and accents for all).

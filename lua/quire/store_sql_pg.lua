@@ -88,20 +88,40 @@ function M.search_in_column(db, match, column, term, lo)
   return set
 end
 -- The passage of the body around the matches (its opening when none is in the body); matches
--- between \2 and \3. ts_headline drops what its parser takes for HTML tags, so < and > go in
--- as \1 and \4 (control characters a body cannot hold) and come back here: the snippet keeps
--- the text as written, for the caller to escape as the SQLite side's. ts_headline does not say
--- where it cut the body: "…" marks each cut end, as FTS5's snippet() does.
+-- between \2 and \3; and the body. ts_headline reads the body as the index does
+-- (quire_search_text(): punctuation outside ASCII made spaces, lower case), with < and > as \1
+-- and \4 (control characters a body cannot hold: it drops what its parser takes for HTML tags).
+-- That text has the body's characters at the same places, so the passage is then copied from
+-- the body itself, as written, for the caller to escape as the SQLite side's. ts_headline does
+-- not say where it cut the body: "…" marks each cut end, as FTS5's snippet() does.
 function M.search_snippet(db, match, id)
-  local r = db:row("SELECT h, position(p IN ltrim(b, E' \\t\\r\\n')) > 1 AS cut_start,"
-    .. " position(p IN b) > 0 AND position(p IN b) + length(p) <= length(rtrim(b, E' \\t\\r\\n')) AS cut_end"
-    .. " FROM (SELECT h, translate(h, chr(2) || chr(3), '') AS p, b FROM (SELECT ts_headline(quire_search_language(), b, q.q,"
-    .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=12, ShortWord=0') AS h, b"
-    .. " FROM (SELECT quire_match(?) AS q) q, (SELECT translate(body, '<>', chr(1) || chr(4)) AS b FROM entries WHERE id = ?) e) x) y",
+  local r = db:row("SELECT h, b, position(translate(h, chr(2) || chr(3), '') IN f) AS at, char_length(f) = char_length(b) AS aligned"
+    .. " FROM (SELECT ts_headline(quire_search_language(), f, q.q,"
+    .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=12, ShortWord=0') AS h, f, b"
+    .. " FROM (SELECT quire_match(?) AS q) q,"
+    .. " (SELECT quire_search_text(translate(body, '<>', chr(1) || chr(4))) AS f, body AS b FROM entries WHERE id = ? OFFSET 0) e"
+    .. " OFFSET 0) x", -- (OFFSET 0: each subquery once, not once per use of its columns)
     match, id)
   if not r then return nil end
-  local s = (r.cut_start == 1 and "…" or "") .. r.h .. (r.cut_end == 1 and "…" or "")
-  return (s:gsub("[\1\4]", { ["\1"] = "<", ["\4"] = ">" }))
+  local h, b = r.h, r.b
+  if r.at == 0 or r.aligned ~= 1 then -- (not seen: the headline's own text, rather than none)
+    return (h:gsub("[\1\4]", { ["\1"] = "<", ["\4"] = ">" })), b
+  end
+  local first = utf8.offset(b, r.at)
+  local pos, out = first, {}
+  for _, c in utf8.codes(h) do
+    if c == 2 or c == 3 then
+      out[#out + 1] = string.char(c)
+    else
+      local nxt = utf8.offset(b, 2, pos)
+      out[#out + 1] = b:sub(pos, nxt - 1)
+      pos = nxt
+    end
+  end
+  local lead = b:find("%S")
+  local cut_start = lead ~= nil and lead < first
+  local cut_end = b:find("%S", pos) ~= nil
+  return (cut_start and "…" or "") .. table.concat(out) .. (cut_end and "…" or ""), b
 end
 -- The text search configuration for a language: English stemmed, others as written (both fold
 -- case and accents), as the SQLite side's tokenizers.
@@ -184,11 +204,12 @@ function M.copy_term_rows(db, from, into)
 end
 
 -- Related posts. The counts and matches use the GIN index alone (a plain word needs no recheck of
--- the tsvector); words become tsqueries as the search's do (quire_search_language()).
+-- the tsvector); words become tsqueries as the search's do (quire_search_language()); texts are
+-- read as the index reads them (quire_search_text(): db/pg/0029).
 -- The lexemes of texts as the search's configuration makes them (distinct).
 function M.text_terms(db, texts)
   local out = {}
-  for i, r in ipairs(db:rows("SELECT DISTINCT x.lexeme AS term FROM unnest(to_tsvector(quire_search_language(), ?)) x",
+  for i, r in ipairs(db:rows("SELECT DISTINCT x.lexeme AS term FROM unnest(to_tsvector(quire_search_language(), quire_search_text(?))) x",
     table.concat(texts, "\n"))) do out[i] = r.term end
   return out
 end
@@ -196,27 +217,28 @@ function M.text_terms_each(db, texts)
   local out = {}
   for i = 1, #texts do out[i] = {} end
   for _, r in ipairs(db:rows("SELECT DISTINCT u.i, x.lexeme AS term FROM unnest(?::text[]) WITH ORDINALITY u(t, i),"
-    .. " unnest(to_tsvector(quire_search_language(), u.t)) x", array_of_text(texts))) do
+    .. " unnest(to_tsvector(quire_search_language(), quire_search_text(u.t))) x", array_of_text(texts))) do
     local list = out[math.tointeger(r.i)]
     list[#list + 1] = r.term
   end
   return out
 end
 function M.word_counts(db, words, cap)
-  local cols, args = {}, {}
-  for i, w in ipairs(words) do
-    cols[i] = ("(SELECT count(*) FROM (SELECT 1 FROM entries_search WHERE doc @@ plainto_tsquery(quire_search_language(), ?)"
-      .. " LIMIT ?) x) AS n%d"):format(i)
-    args[2 * i - 1], args[2 * i] = w, cap + 1
-  end
-  local row = db:row("SELECT " .. table.concat(cols, ", "), table.unpack(args))
+  -- One statement text whatever the number of words: prepared once and planned once (a column
+  -- per word planned each tsquery again on every call, ~0.5 ms a word, most of a render's time
+  -- after a write).
   local out = {}
-  for i = 1, #words do out[i] = row["n" .. i] end
+  for i = 1, #words do out[i] = 0 end
+  for _, r in ipairs(db:rows("SELECT u.i, (SELECT count(*) FROM (SELECT 1 FROM entries_search s"
+    .. " WHERE s.doc @@ plainto_tsquery(quire_search_language(), quire_search_text(u.w)) LIMIT ?) x) AS n"
+    .. " FROM unnest(?::text[]) WITH ORDINALITY u(w, i)", cap + 1, array_of_text(words))) do
+    out[math.tointeger(r.i)] = r.n
+  end
   return out
 end
 function M.word_matches(db, words, weights, types, skip, limit)
   return db:rows("SELECT g.id, g.score FROM (SELECT s.id, sum(q.w)::bigint AS score FROM"
-    .. " (SELECT plainto_tsquery(quire_search_language(), u.word) AS q, u.w FROM unnest(?::text[], ?::bigint[]) u(word, w)) q"
+    .. " (SELECT plainto_tsquery(quire_search_language(), quire_search_text(u.word)) AS q, u.w FROM unnest(?::text[], ?::bigint[]) u(word, w)) q"
     .. " JOIN entries_search s ON s.doc @@ q.q WHERE q.q::text <> '' GROUP BY s.id) g JOIN entries e ON e.id = g.id"
     .. " WHERE e.status = 'published' AND e.type = ANY(?) AND e.id <> ? ORDER BY g.score DESC, g.id DESC LIMIT ?",
     array_of_text(words), M.id_list(weights), array_of_text(types), skip, limit)

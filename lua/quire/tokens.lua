@@ -67,6 +67,7 @@ function M.new(site)
     local memo_key = not ttl and purpose .. "\0" .. tostring(data)
     local token = memo_key and lasting[memo_key]
     if token then return token end
+    if ttl then site.memo.volatile() end -- (a memoised value holding it would outlive its expiry)
     local expires = ttl and (os.time() + ttl) or 0
     local body = M.b64url(tostring(data)) .. "." .. expires
     token = body .. "." .. M.b64url(core.hmac_sha256(key(), purpose .. "\0" .. body))

@@ -299,6 +299,27 @@ local function local_date(utc, zone)
   return utc:match("^(%d+)-(%d+)-(%d+)")
 end
 
+-- A permalink pattern split at its "{name}" parts: text, name, text, ..., text (every card
+-- asks for a URL; a gsub with a function per call cost more than the rest of it).
+local split_permalinks, nsplit = {}, 0
+local function permalink_parts(pattern)
+  local parts = split_permalinks[pattern]
+  if parts then return parts end
+  parts = {}
+  local at = 1
+  while true do
+    local s, e, name = pattern:find("{(%w+)}", at)
+    if not s then break end
+    parts[#parts + 1] = pattern:sub(at, s - 1)
+    parts[#parts + 1] = name
+    at = e + 1
+  end
+  parts[#parts + 1] = pattern:sub(at)
+  if nsplit >= 256 then split_permalinks, nsplit = {}, 0 end
+  split_permalinks[pattern], nsplit = parts, nsplit + 1
+  return parts
+end
+
 -- The URL of an entry from its type's permalink (t.permalink_zone: the zone of its date, when not the
 -- site's; redirects use it for the URLs entries had before the zone changed).
 function M.permalink(t, entry)
@@ -309,7 +330,11 @@ function M.permalink(t, entry)
   if M.dated(t.permalink) then
     values.yyyy, values.mm, values.dd = local_date(entry.published_at or entry.created_at or "", t.permalink_zone)
   end
-  return (t.permalink:gsub("{(%w+)}", function(name) return values[name] or "" end))
+  local parts, out = permalink_parts(t.permalink), {}
+  for i = 1, #parts do
+    if i % 2 == 1 then out[i] = parts[i] else out[i] = values[parts[i]] or "" end
+  end
+  return table.concat(out)
 end
 
 -- The two types every site has before any plugin loads.

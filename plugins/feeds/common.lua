@@ -40,11 +40,17 @@ return function(site)
     return text
   end
   -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
-  -- Only a start of the HTML long enough for max characters of text is stripped (a feed asks
-  -- for the summaries of its 20 entries, and stripping whole bodies was a tenth of an export);
-  -- a tag or entity cut at that end is left out, and is past the max characters kept anyway.
-  function make_plain(md, max)
-    local html = quire.markdown.render(md)
+  -- A body's start is rendered rather than all of it (a feed asks for the summaries of its 20
+  -- entries): a start cut at a blank line renders, up to there, to the text the whole body
+  -- does, unless something below can change it: a link reference definition ("[x]: url" may
+  -- come after its use) or raw HTML above the cut (a block of it can run past a blank line, and
+  -- stripping "<...>" can reach across one). Lists made loose by items below differ only in
+  -- tags, which become spaces; a code block open at the cut has the same text up to it. A
+  -- start whose text is not longer than max + 1 characters is doubled, then the whole is used.
+  local ENTITIES = { lt = "<", gt = ">", quot = '"', ["#39"] = "'", amp = "&" }
+  local function text_of(html, max)
+    -- Only a start of the HTML long enough for max characters of text is stripped; a tag or
+    -- entity cut at that end is left out, and is past the max characters kept anyway.
     local text
     local len = max * 8 + 256
     repeat
@@ -54,12 +60,31 @@ return function(site)
         while cut > 0 and (html:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end -- (not inside a character)
         part = html:sub(1, cut):gsub("<[^>]*$", ""):gsub("&%w*$", "")
       end
-      text = part:gsub("<[^>]*>", " "):gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"')
-        :gsub("&#39;", "'"):gsub("&amp;", "&"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+      text = part:gsub("<[^>]*>", " "):gsub("&(#?%w+);", ENTITIES):gsub("%s+", " ")
+      if text:byte(1) == 32 then text = text:sub(2) end
+      if text:byte(-1) == 32 then text = text:sub(1, -2) end
       local n = utf8.len(text)
       local enough = #part == #html or (n and n > max + 1)
       len = len * 4
     until enough
+    return text
+  end
+  function make_plain(md, max)
+    local text
+    if not md:find("]:", 1, true) then
+      local from = max * 2
+      while from < #md do
+        local cut = md:find("\n[ \t\r]*\n", from) -- a blank line
+        if not cut then break end
+        local start = md:sub(1, cut)
+        if start:find("<", 1, true) then break end
+        local t = text_of(quire.markdown.render(start), max)
+        local n = utf8.len(t)
+        if n and n > max + 1 then text = t break end
+        from = cut * 2
+      end
+    end
+    text = text or text_of(quire.markdown.render(md), max)
     if utf8.len(text) and utf8.len(text) > max then
       text = text:sub(1, utf8.offset(text, max + 1) - 1):gsub("%s+%S*$", "") .. "…"
     end

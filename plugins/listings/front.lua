@@ -31,7 +31,9 @@ return function(site, listed_types)
   -- The top of a front: its slots (lead and top stories) from the editors, else the newest.
   local function top_of(page, query)
     local got = quire.front.resolve(page, 1 + settings.front_top, { query = query })
-    local used, lead, rest = {}, false, {}
+    local used, lead, rest, entries = {}, false, {}, {}
+    for i, s in ipairs(got) do entries[i] = s.entry end
+    quire.filters.apply("view.cards", entries)
     for i, s in ipairs(got) do
       used[s.entry.id] = true
       if i == 1 then
@@ -81,6 +83,7 @@ return function(site, listed_types)
       local items = latest({ type = news, section = name }, settings.front_section_items, used)
       if #items > 0 then
         local cards = {}
+        items = quire.filters.apply("view.cards", items)
         for i, e in ipairs(items) do cards[i] = card(e, "(min-width: 60rem) 16rem, (min-width: 36rem) 45vw, calc(100vw - 2rem)") end
         local first = table.remove(cards, 1)
         blocks[#blocks + 1] = { name = name, url = "/section/" .. section_slug(name), id = "front-" .. section_slug(name),
@@ -94,6 +97,7 @@ return function(site, listed_types)
       if has then
         local items = latest({ type = settings.front_opinion_type }, settings.front_opinion_items, used)
         local cards = {}
+        items = quire.filters.apply("view.cards", items)
         for i, e in ipairs(items) do cards[i] = card(e, "6rem") end
         opinion = #cards > 0 and { items = cards } or false
       end
@@ -107,6 +111,7 @@ return function(site, listed_types)
     local lead, top, used = top_of("section:" .. slug, query)
     local items = latest(query, settings.per_page, used)
     local cards = {}
+    items = quire.filters.apply("view.cards", items)
     for i, e in ipairs(items) do cards[i] = card(e, "(min-width: 36rem) 12rem, calc(100vw - 2rem)") end
     return { lead = lead, top = #top > 0 and { items = top } or false, latest = #cards > 0 and { items = cards } or false }, items[#items]
   end

@@ -70,6 +70,7 @@ return quire.plugin {
     -- Renders a list page. base: the first page's path; info: heading, intro, feed scope ...
     local function render(res, base, dir, cursor, entries, newer, older, info)
       local items = {}
+      entries = quire.filters.apply("view.cards", entries)
       for i, e in ipairs(entries) do items[i] = quire.filters.apply("view.card", {}, e) end
       local prefix = base == "/" and "/" or (base .. "/")
       local function url(d, c) return prefix .. d .. "/" .. c end

@@ -36,6 +36,7 @@ return quire.plugin {
       local list = quire.content.related(entry.id, opts)
       list = quire.filters.apply("related.entries", list, entry)
       local items = {}
+      list = quire.filters.apply("view.cards", list)
       for i, e in ipairs(list) do
         if i > s.limit then break end
         items[#items + 1] = quire.filters.apply("view.card", {}, e)

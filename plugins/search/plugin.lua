@@ -81,17 +81,22 @@ return quire.plugin {
           end
           error(found, 0)
         end
-        local items = {}
+        local items, entries, snippet_of = {}, {}, {}
         for _, r in ipairs(found) do
           local e = quire.content.get(r.id)
           if e then
-            -- The snippet is HTML made by quire.content.search: the text escaped, matches in <mark>.
-            local card = quire.filters.apply("view.card", { snippet = r.snippet }, e)
-            -- One summary per card: the snippet from the body (where the story says it, even for a
-            -- title match); the standfirst only for an entry without a body.
-            if r.snippet and r.snippet ~= "" then card.standfirst = false else card.snippet = false end
-            items[#items + 1] = card
+            entries[#entries + 1] = e
+            snippet_of[e.id] = r.snippet
           end
+        end
+        for _, e in ipairs(quire.filters.apply("view.cards", entries)) do
+          -- The snippet is HTML made by quire.content.search: the text escaped, matches in <mark>.
+          local snippet = snippet_of[e.id]
+          local card = quire.filters.apply("view.card", { snippet = snippet }, e)
+          -- One summary per card: the snippet from the body (where the story says it, even for a
+          -- title match); the standfirst only for an entry without a body.
+          if snippet and snippet ~= "" then card.standfirst = false else card.snippet = false end
+          items[#items + 1] = card
         end
         if #items == 0 and page > 1 then res.status = 404 end
         local total = math.min(info.total, settings.max_results)

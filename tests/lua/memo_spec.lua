@@ -205,6 +205,23 @@ describe("memoised reads, dropped by cache tag", function()
     assert.equal("Raised by a metre.", q.content.get(b).body)
   end)
 
+  it("keep a card through an edit of its body alone, and drop it at any other", function()
+    local function card() return q.content.teasers(q.content.get, b) end
+    assert.equal("Harbour walls", card().title)
+    other.content.update(b, { body = "Raised by a metre." })
+    local n, c = statements(card)
+    assert.equal(1, n) -- the moved tags only: a card holds no body
+    assert.is_nil(c.body)
+    other.content.update(b, { title = "Harbour walls raised" })
+    assert.equal("Harbour walls raised", card().title)
+    other.content.update(b, { fields = { standfirst = "A metre higher." } })
+    assert.equal("A metre higher.", card().fields.standfirst)
+    other.content.update(b, { tags = { "Walls" } })
+    assert.same({ "Walls" }, card().tags)
+    other.content.update(b, { status = "draft" })
+    assert.equal("draft", card().status)
+  end)
+
   it("drop entries by id and by slug, and a slug not found when it is taken", function()
     assert.equal("Tide tables", q.content.get(a).title)
     assert.equal(a, q.content.get({ type = "article", slug = "tide-tables" }).id)
@@ -344,5 +361,184 @@ describe("memoised reads, dropped by cache tag", function()
     assert.equal(before.selective + 1, after.selective)
     assert.equal(before.all, after.all)
     assert.truthy(after.dropped > before.dropped)
+  end)
+end)
+
+-- Plugin views (site:memo) and the Content API's bodies and entry JSON are kept by cache tag
+-- too: through writes that do not touch them, and no further. A probe plugin counts how often
+-- each value is built (its module state: what no tag names, for the test only) and shows what
+-- its reads found; another connection writes. Runs on PostgreSQL too (QUIRE_TEST_DATABASE).
+describe("plugin views and API bodies, dropped by cache tag", function()
+  local core = require "quire.core"
+  local json = require "quire.json"
+  local memo_mod = require "quire.memo"
+  local PNG = "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x04\x00\x00\x00\x04\x08\x02\x00\x00\x00"
+    .. "\x26\x93\x09\x29\x00\x00\x00\x10\x49\x44\x41\x54\x78\x9c\x63\x38\x21\x27\x07\x47\x0c\xc4\x71\x00\xb1\x63\x10\x41\x3b\x4b"
+    .. "\x63\x82\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82"
+  local PROBE = [[
+return quire.plugin {
+  name = "probe", version = "1.0", requires = { "theme" },
+  setup = function(site)
+    local builds = {}
+    local function count(k) builds[k] = (builds[k] or 0) + 1 return builds[k] end
+    -- The body shows the author's role, the hero's alt text and the section: reads of a user,
+    -- a media row and the entry's term.
+    site:filter("view.body", function(body, e)
+      local u = e.author_id and quire.users.get(e.author_id)
+      local pic = e.fields and e.fields.hero_media and quire.media.picture(e.fields.hero_media)
+      body.html = (body.html or "") .. ("<p>role=%s alt=%s section=%s built=%d</p>"):format(
+        u and u.role or "-", pic and pic.alt or "-", e.section or "-", count("body" .. e.id))
+      return body
+    end)
+    local function card(e, label)
+      local u = e.author_id and quire.users.get(e.author_id)
+      return { text = ("%s: %s by %s (%s) #%d"):format(label, e.title, u and u.login or "-", u and u.role or "-", count("card" .. e.id .. label)) }
+    end
+    site:route("GET", "/probe/{id:int}", function(req, res)
+      local e = quire.content.get(math.tointeger(req.params.id))
+      res:cache_tags { "probe" }
+      return table.concat({
+        site:memo("card", card, e, req.query.label or "Card").text,
+        site:memo("clock", function() return os.date("!%Y") .. " #" .. count("clock") end),
+        site:memo("now", function() return quire.time.now():sub(1, 4) .. " #" .. count("now") end),
+        site:memo("view", function(v) return v.n .. " #" .. count("view") end, { n = e.id }),
+        site:memo({ key = "named", tags = { "probe:named" } }, function(v) return v.n .. " #" .. count("named") end, { n = 1 }),
+        site:memo("count", function()
+          return quire.content.count { type = "article", status = "published" } .. " #" .. count("count")
+        end),
+        site:memo("gone", function() return tostring(quire.content.get(999999)) .. " #" .. count("gone") end),
+        site:memo("token", function() return quire.tokens.sign("probe", "x", 3600):sub(1, 4) .. " #" .. count("token") end),
+      }, "\n")
+    end)
+    -- Arguments are part of the key, strings with their length (no two lists of them collide).
+    site:route("GET", "/probe-args", function()
+      local function echo(...) return table.concat({ ... }, "|") end
+      return table.concat({ site:memo("args", echo, "a\0sb"), site:memo("args", echo, "a", "b"), site:memo("args", echo, 1.5),
+        site:memo("args", echo, 1), site:memo("args", echo, "1") }, " ")
+    end)
+    site:route("GET", "/probe-errors", function()
+      local out = {}
+      for _, call in ipairs {
+        function() site:memo({ key = "k", tags = "entry:1" }, tostring) end,
+        function() site:memo({ key = "k", tags = { "" } }, tostring) end,
+        function() site:memo({ tags = {} }, tostring) end,
+      } do out[#out + 1] = select(2, pcall(call)) end
+      return table.concat(out, "\n")
+    end)
+  end,
+}
+]]
+  local q, dir, other, a, b, u, m
+  before_each(function()
+    local plugins = testing.temp_dir("quire-probe")
+    core.mkdir(plugins .. "/probe")
+    local f = assert(io.open(plugins .. "/probe/plugin.lua", "w"))
+    f:write(PROBE)
+    f:close()
+    q, dir = testing.site { plugins = { "theme", "article", "probe" }, plugin_path = { plugins },
+      settings = { api = { content = "open" } } }
+    f = assert(io.open(dir .. "/red.png", "wb"))
+    f:write(PNG)
+    f:close()
+    m = q.media.add(dir .. "/red.png", { alt = "Red" })
+    u = q.users.create { login = "ada", role = "author" }
+    a = q.content.create { type = "article", title = "Tide tables", status = "published", section = "Coast", author = u,
+      body = "High water at noon.", fields = { hero_media = m.id }, published_at = "2026-03-01T10:00:00Z" }
+    b = q.content.create { type = "article", title = "Harbour walls", status = "published", section = "Port",
+      body = "Walls.", published_at = "2026-03-03T10:00:00Z" }
+    q.tokens.sign("probe", "x") -- (the site's signing key is made at its first use: a write)
+    other = assert(quire_mod.open(dir))
+  end)
+  after_each(function() other._db:close() end)
+
+  local function probe(id, label)
+    local r = q:request("GET", "/probe/" .. id .. (label and "?label=" .. label or ""))
+    assert.equal(200, r.status)
+    local lines = {}
+    for line in r.body:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    return { card = lines[1], clock = lines[2], now = lines[3], view = lines[4], named = lines[5], count = lines[6],
+      gone = lines[7], token = lines[8], tags = r.tags }
+  end
+  local function body_of(id, query)
+    local r = q:request("GET", "/api/content/v1/entries/" .. id .. (query or ""))
+    assert.equal(200, r.status)
+    return json.decode(r.body).entries[1].body_html, r.tags
+  end
+
+  it("keep a plugin's view through unrelated writes, drop it at a write to what it was given or read", function()
+    local first = probe(a)
+    assert.equal("Card: Tide tables by ada (author) #1", first.card)
+    assert.equal("2 #1", first.count:gsub("%s", ""):gsub("#", " #"))
+    assert.truthy(first.tags:find("probe:named", 1, true)) -- named tags go to the page as reads' tags do
+    assert.truthy(first.tags:find("entry:" .. a, 1, true))
+    assert.same(first, probe(a)) -- nothing written: all kept, the page tagged the same
+    -- another story's body: only what cannot say what it depends on goes
+    other.content.update(b, { body = "Walls raised." })
+    local after = probe(a)
+    assert.equal("Card: Tide tables by ada (author) #1", after.card)
+    assert.equal(first.named, after.named)
+    assert.equal(first.count, after.count)
+    assert.equal(first.tags, after.tags)
+    assert.truthy(after.clock:find("#2$")) -- read the clock (os.date)
+    assert.truthy(after.now:find("#2$")) -- read the clock (quire.time.now)
+    assert.truthy(after.view:find("#2$")) -- given a table that is not an entry
+    assert.truthy(after.gone:find("^nil #2$")) -- looked for an entry that was not there
+    assert.truthy(after.token:find("#2$")) -- signed a token that expires
+    -- the arguments are part of the key: another label is another value, both kept
+    assert.equal("Teaser: Tide tables by ada (author) #1", probe(a, "Teaser").card)
+    assert.equal("Card: Tide tables by ada (author) #1", probe(a).card)
+    -- the entry it was given, the user it read, the tag it named, the list it counted
+    other.content.update(a, { title = "Spring tides" })
+    assert.equal("Card: Spring tides by ada (author) #2", probe(a).card)
+    other.users.set_role(u, "editor")
+    assert.equal("Card: Spring tides by ada (editor) #3", probe(a).card)
+    assert.equal(first.named, probe(a).named)
+    other.cache.bump { "probe:named" }
+    assert.equal("1 #2", probe(a).named)
+    other.content.create { type = "article", title = "Neap tides", status = "published" }
+    assert.truthy(probe(a).count:find("^3 #"))
+    -- an import (quire:all) drops everything
+    other.cache.bump { memo_mod.ALL }
+    assert.equal("Card: Spring tides by ada (editor) #4", probe(a).card)
+  end)
+
+  it("key values by their arguments, and say what is wrong with a memo call", function()
+    assert.equal("a\0sb a|b 1.5 1 1", q:request("GET", "/probe-args").body)
+    local errs = q:request("GET", "/probe-errors").body
+    assert.truthy(errs:find("plugin 'probe': memo{ key =, tags = } takes a list of at most 64 cache tags, or false", 1, true))
+    assert.truthy(errs:find("plugin 'probe': memo tag 1 is not a cache tag (a string of 1 to 200 bytes)", 1, true))
+    assert.truthy(errs:find("plugin 'probe': memo(key, fn, ...) takes a string key (or { key =, tags = }) and a function", 1, true))
+  end)
+
+  it("keep the API's body of entry N through a write to M, drop it at a write to N or what its body shows", function()
+    local body, tags = body_of(a)
+    assert.truthy(body:find("High water at noon.", 1, true))
+    assert.truthy(body:find("role=author alt=Red section=Coast built=1", 1, true))
+    assert.truthy(tags:find("media:" .. m.id, 1, true)) -- the body's reads tag the answer
+    assert.equal(body, (body_of(a)))
+    local list = "?fields=id,body_html"
+    local r = q:request("GET", "/api/content/v1/entries" .. list)
+    assert.truthy(r.body:find("built=1", 1, true))
+    other.content.update(b, { title = "Harbour walls raised", body = "Raised." })
+    local kept, kept_tags = body_of(a)
+    assert.equal(body, kept) -- built once: kept through the write to b
+    assert.equal(tags, kept_tags) -- and the answer still carries the body's tags
+    assert.truthy(body_of(b):find("Raised.", 1, true))
+    other.content.update(a, { body = "Low water at six." })
+    body = body_of(a)
+    assert.truthy(body:find("Low water at six.", 1, true))
+    assert.truthy(body:find("built=2", 1, true))
+    other.terms.rename("section", "Coast", "Shore")
+    assert.truthy(body_of(a):find("section=Shore built=3", 1, true))
+    other.media.update(m.id, { alt = "Crimson" })
+    assert.truthy(body_of(a):find("alt=Crimson section=Shore built=4", 1, true))
+    other.users.set_role(u, "editor")
+    assert.truthy(body_of(a):find("role=editor alt=Crimson section=Shore built=5", 1, true))
+    -- entry JSON of another shape shares the body; a list shows the new one too
+    assert.truthy(body_of(a, "?fields=id,body_html"):find("role=editor alt=Crimson", 1, true))
+    r = q:request("GET", "/api/content/v1/entries" .. list)
+    assert.truthy(r.body:find("role=editor alt=Crimson section=Shore built=5", 1, true))
+    other.cache.bump { memo_mod.ALL }
+    assert.truthy(body_of(a):find("built=6", 1, true))
   end)
 end)

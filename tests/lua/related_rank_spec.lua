@@ -1,8 +1,18 @@
--- core.related_rank_ids (candidates read from kept profiles) against core.related_rank (a table
--- per candidate): the same hits and scores, with unpublished, unknown and unwanted candidates left out.
+-- core.related_profiles' rank (candidates read from profiles kept in C) against core.related_rank
+-- (a table per candidate): the same hits and scores, with unpublished, unknown and unwanted
+-- candidates left out.
 local core = require "quire.core"
 
-describe("core.related_rank_ids", function()
+-- The profiles of a table id -> { type =, time =, tags = } or false (not published), kept in C.
+local function kept(profiles)
+  local p = core.related_profiles()
+  for id, v in pairs(profiles) do
+    if v then p:put(id, v.type, v.time, v.tags) else p:put(id, false) end
+  end
+  return p
+end
+
+describe("core.related_profiles", function()
   local opts = { weights = { keywords = 100, tags = 80, date = 10, text = 40 }, threshold = 20, rarity = 0.5,
     date_window = 365 * 86400, limit = 8, total = 400 }
 
@@ -44,19 +54,33 @@ describe("core.related_rank_ids", function()
       end
       ids[#ids + 1] = target.id -- the target itself is never a hit
       local want = core.related_rank(target, list, with { df = df })
-      local got = core.related_rank_ids(target, ids, with {
-        df = df, profiles = profiles, types = { article = true, opinion = true }, text = text, keywords = keywords })
+      local p = kept(profiles)
+      local got = p:rank(target, ids, with { df = df, types = { article = true, opinion = true }, text = text, keywords = keywords })
       assert.are.same(want, got)
       assert.is_true(#got > 0)
     end
   end)
 
+  it("knows which ids it holds, and forgets them all on clear", function()
+    local p = kept({ [1] = { type = "article", time = 5, tags = { 3, 1, 3 } }, [2] = false })
+    assert.are.same({ 3 }, p:missing({ 1, 2, 3 }))
+    assert.are.equal(2, p:count())
+    assert.are.equal(5, p:time(1))
+    assert.is_nil(p:time(2))
+    for id = 10, 2000 do p:put(id, id % 2 == 0 and "article" or "page", id, { id % 7 }) end -- grows
+    assert.are.same({}, p:missing({ 1, 2, 10, 1999, 2000 }))
+    assert.are.equal(1999, p:time(1999))
+    p:clear()
+    assert.are.equal(0, p:count())
+    assert.are.same({ 1, 2 }, p:missing({ 1, 2 }))
+  end)
+
   it("refuses options it cannot read candidates from", function()
     local target = { id = 1, tags = {}, time = 0 }
-    assert.has_error(function() core.related_rank_ids(target, { 2 }, with { types = {} }) end,
-      "related_rank_ids: opts.profiles must be a table")
-    assert.has_error(function() core.related_rank_ids(target, { 2 }, with { profiles = {} }) end,
-      "related_rank_ids: opts.types must be a set of type names")
-    assert.are.same({}, core.related_rank_ids(target, {}, with { profiles = {}, types = {} }))
+    local p = core.related_profiles()
+    assert.has_error(function() p:rank(target, { 2 }, with {}) end,
+      "related profiles: opts.types must be a set of type names")
+    assert.has_error(function() p:put(3, "article", 0, { "x" }) end, "related_rank: tags[1] must be an integer id")
+    assert.are.same({}, p:rank(target, {}, with { types = {} }))
   end)
 end)

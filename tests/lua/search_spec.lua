@@ -78,13 +78,44 @@ describe("quire.search", function()
     assert.same({ cafe }, ids(q.content.search("CAFÉ")))
   end)
 
+  -- (tests/pg_test.sh runs this on a PostgreSQL database whose LC_CTYPE is C as well, where the
+  -- server's own word splitting and case folding see only ASCII.)
   it("takes typographic punctuation for the space between words", function()
     local id = q.content.create { type = "article", title = "“Zqxquoted” words", status = "published",
-      body = "Gulls’ cries — zqxdashed… «zqxguillemet» ¿zqxinverted? 🎉zqxparty" }
-    for _, word in ipairs { "zqxquoted", "gulls", "zqxdashed", "zqxguillemet", "zqxinverted", "zqxparty" } do
+      body = "Gulls’ cries — zqxdashed… «zqxguillemet» ¿zqxinverted? 🎉zqxparty Zqxfirst–zqxlast, "
+        .. "« Zqxspaced » zqxnbsp\u{A0}zqxnext zqxsoft\u{AD}zqxhyphen" }
+    for _, word in ipairs { "zqxquoted", "gulls", "zqxdashed", "zqxguillemet", "zqxinverted", "zqxparty", "zqxfirst",
+      "zqxlast", "zqxspaced", "zqxnbsp", "zqxnext", "zqxsoft", "zqxhyphen", "“zqxquoted”", "zqxdashed…" } do
       assert.same({ id }, ids(q.content.search(word)), word)
     end
     assert.same({}, ids(q.content.search("—"))) -- no words at all
+    assert.same({}, ids(q.content.search("“—”")))
+    q.content.delete(id)
+  end)
+
+  it("finds words beside apostrophes as a reader types them", function()
+    local id = q.content.create { type = "article", title = "Zqxmahon’s view", status = "published",
+      body = "Mr O’Brien said they don’t know; the rock ’n’ roll band’s van." }
+    for _, text in ipairs { "O'Brien", "O’Brien", "o'brien", "brien" } do
+      assert.same({ cafe, id }, ids(q.content.search(text)), text) -- (the café's O'Brien too)
+    end
+    for _, text in ipairs { "O’Brien said", "don't", "don’t", "zqxmahon's", "Zqxmahon’s", "zqxmahon", "band's",
+      "\"said they don't\"" } do
+      assert.same({ id }, ids(q.content.search(text)), text)
+    end
+    assert.same({}, ids(q.content.search("obrien")))
+    assert.same({}, ids(q.content.search('"they don\'t say"')))
+    local snippet = q.content.search("o’brien said")[1].snippet -- (the text as written)
+    assert.matches("Brien</mark> <mark>said</mark> they don’t know; the rock ’n’ roll band", snippet, 1, true)
+    q.content.delete(id)
+  end)
+
+  it("folds the case of letters outside ASCII", function()
+    local id = q.content.create { type = "article", title = "ЗQXМОСКВА and ΖQXΑΘΗΝΑ", status = "published",
+      body = "L’ÉCOLE ZQXÉTÉ" }
+    for _, text in ipairs { "зqxмосква", "ЗQXМОСКВА", "Зqxмосква", "ζqxαθηνα", "école", "ecole", "zqxete", "ZQXÉTÉ" } do
+      assert.same({ id }, ids(q.content.search(text)), text)
+    end
     q.content.delete(id)
   end)
 
@@ -136,6 +167,26 @@ describe("quire.search", function()
     hit = q.content.search("markup")[1]
     assert.equal(id, hit.id)
     assert.matches("^Type &lt;b&gt;bold", hit.snippet)
+    q.content.delete(id)
+  end)
+
+  it("starts and ends snippets in the body's text, never inside a tag", function()
+    local words = { "alfa", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo",
+      "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor" }
+    local parts = {}
+    for i, w in ipairs(words) do
+      parts[i] = ('<a href="/x/%d" class="k">Zqt%s</a> and <b>more</b> of it,'):format(i, w)
+    end
+    local id = q.content.create { type = "article", title = "Tags", status = "published", body = table.concat(parts, " ") }
+    for _, w in ipairs(words) do
+      local snippet = q.content.search("zqt" .. w)[1].snippet
+      assert.matches("<mark>Zqt" .. w .. "</mark>", snippet, 1, true)
+      local text = snippet:gsub("</?mark>", ""):gsub("&lt;", "<"):gsub("&gt;", ">")
+      local gt, lt = text:find(">", 1, true), text:find("<", 1, true)
+      assert.is_false(gt ~= nil and (lt == nil or gt < lt), snippet) -- (it began after a tag's <)
+      local last_lt = text:match(".*()<")
+      assert.is_false(last_lt ~= nil and text:find(">", last_lt, true) == nil, snippet) -- (it stopped before a tag's >)
+    end
     q.content.delete(id)
   end)
 

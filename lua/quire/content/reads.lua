@@ -108,15 +108,17 @@ M.of = per_site(function(site)
   -- Entries are memoised (quire.memo) until a write bumps their "entry:ID" (every write to one
   -- does: its row, terms, revisions); one not found, until any write. The memo is never older
   -- than the last commit this process could see. Each caller gets its own copy.
+  -- A card (no body) is kept until its "teaser:ID", which every write to what it holds bumps.
   local function entry_tag(row) return row and "entry:" .. row.id end
+  local function card_tag(row) return row and "teaser:" .. row.id end
   function api.get(key)
     local row
-    local prefix, load = "entry\0", load_entry
-    if as_cards() then prefix, load = "card\0", load_card end
+    local prefix, load, tag = "entry\0", load_entry, entry_tag
+    if as_cards() then prefix, load, tag = "card\0", load_card, card_tag end
     if math.type(key) == "integer" then
-      row = memo.tagged(prefix .. key, entry_tag, load, "e.id = ?", key)
+      row = memo.tagged(prefix .. key, tag, load, "e.id = ?", key)
     elseif type(key) == "table" and key.type and key.slug then
-      row = memo.tagged(prefix .. tostring(key.type) .. "\0" .. tostring(key.slug), entry_tag, load,
+      row = memo.tagged(prefix .. tostring(key.type) .. "\0" .. tostring(key.slug), tag, load,
         "e.type = ? AND e.slug = ?", key.type, key.slug)
     else
       error("quire.content.get takes an id or {type=, slug=}", 2)

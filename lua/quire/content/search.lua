@@ -74,6 +74,35 @@ local function escape_html(s)
   return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
 
+-- A snippet (matches between \2 and \3, "…" at each end that cuts the body) is text of the body,
+-- never a tag cut in two: an end that falls inside one (`…b>bold</b>` when the passage began
+-- just after a `<`, `see <a href="…` when it stopped in an attribute) moves out to the text
+-- beside it, unless that would drop a match or all of the text.
+local ELLIPSIS = "…"
+local function whole_tags(s, body)
+  if s:sub(1, #ELLIPSIS) == ELLIPSIS and s:find(">", 1, true) then
+    local rest = s:sub(#ELLIPSIS + 1)
+    local plain = rest:gsub("[\2\3]", ""):gsub(ELLIPSIS .. "$", "")
+    local at = body:find(plain, 1, true)
+    local i = (at or 1) - 1
+    while i > 0 and body:byte(i) ~= 60 and body:byte(i) ~= 62 do i = i - 1 end -- back to the nearest < or >
+    if i > 0 and body:find("^<[%a/!?]", i) then -- the passage begins inside this tag
+      local gt, mark = rest:find(">", 1, true), rest:find("[\2\3]")
+      local after = gt and rest:sub(gt + 1):gsub("^%s+", "")
+      if after and (not mark or mark > gt) and after:gsub(ELLIPSIS .. "$", ""):find("%S") then s = ELLIPSIS .. after end
+    end
+  end
+  if s:sub(-#ELLIPSIS) == ELLIPSIS then
+    local rest = s:sub(1, -#ELLIPSIS - 1)
+    local lt = rest:match(".*()<")
+    if lt and rest:find("^<[%a/!?]", lt) and not rest:find("[>\2\3]", lt) then -- a tag the cut left open
+      local before = rest:sub(1, lt - 1):gsub("%s+$", "")
+      if before:gsub("^" .. ELLIPSIS, ""):find("%S") then s = before .. ELLIPSIS end
+    end
+  end
+  return s
+end
+
 local function two_digits(n) -- 98,437 -> 98,000: an estimate says no more than it knows
   if n < 100 then return n end
   local scale = 10 ^ (math.floor(math.log(n, 10)) - 1)
@@ -213,8 +242,8 @@ M.of = per_site(function(site)
     if opts.snippets ~= false then
       for _, r in ipairs(rows) do
         -- From the body (column 2) whatever matched: a title match shows where the story says it.
-        local snippet = store_sql.search_snippet(db, match, r.id)
-        r.snippet = escape_html(snippet or ""):gsub("\2", "<mark>"):gsub("\3", "</mark>")
+        local snippet, body = store_sql.search_snippet(db, match, r.id)
+        r.snippet = escape_html(snippet and whole_tags(snippet, body) or ""):gsub("\2", "<mark>"):gsub("\3", "</mark>")
       end
     end
     return rows, info

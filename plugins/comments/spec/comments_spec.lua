@@ -277,6 +277,41 @@ describe("comments plugin", function()
     assert.equal("2 Comments", q.filters.apply("view.card", {}, q.content.get(id)).comment_count.label)
   end)
 
+  it("reads the comment counts of a list's cards in one statement", function()
+    local q, id = new_site { moderation = "none" }
+    local ids = { id }
+    for i = 1, 3 do ids[#ids + 1] = q.content.create { type = "article", title = "Other " .. i, status = "published" } end
+    post(q, valid(q, id))
+    post(q, valid(q, ids[3], { comment = "one" }))
+    post(q, valid(q, ids[3], { comment = "two" }))
+    local function statements(fn)
+      local before = q._db:statements()
+      local v = fn()
+      return q._db:statements() - before, v
+    end
+    local entries = {}
+    for i, e in ipairs(ids) do entries[i] = q.content.get(e) end
+    assert.equal(1, (statements(function() return q.filters.apply("view.cards", entries) end)))
+    local n, labels = statements(function()
+      local out = {}
+      for i, e in ipairs(entries) do out[i] = q.filters.apply("view.card", {}, e).comment_count end
+      return out
+    end)
+    assert.equal(0, n)
+    assert.equal("1 Comment", labels[1].label)
+    assert.is_false(labels[2])
+    assert.equal("2 Comments", labels[3].label)
+    assert.same({ [ids[1]] = 1, [ids[2]] = 0, [ids[3]] = 2, [ids[4]] = 0 }, q.comments.counts(ids))
+    -- A new comment: that entry's count is read again, the others' are kept.
+    post(q, valid(q, ids[2], { comment = "first" }))
+    q.comments.count(ids[1]) -- (the memo reads which tags the write bumped)
+    n = statements(function() return q.comments.counts(ids) end)
+    assert.equal(1, n)
+    assert.same({ [ids[1]] = 1, [ids[2]] = 1, [ids[3]] = 2, [ids[4]] = 0 }, q.comments.counts(ids))
+    assert.equal(q.comments.count(ids[3], "held"), q.comments.counts({ ids[3], ids[4] }, "held")[ids[3]])
+    assert.has_error(function() q.comments.counts({ "x" }) end, "quire.comments.counts: ids[1] is not an entry id")
+  end)
+
   it("answers 404 for an unknown or unpublished entry", function()
     local q = new_site()
     local draft = q.content.create { type = "article", title = "Draft" }

@@ -49,19 +49,61 @@ describe("feeds plugin", function()
     assert.is_nil(feed.items[1].content_html:find("dateline", 1, true)) -- opinion pieces have none
   end)
 
+  -- A summary as made from the whole body: its HTML without tags, cut at 200 characters.
+  local function whole_summary(body)
+    local html = q.markdown.render(body)
+    local text = html:gsub("<[^>]*>", " "):gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"')
+      :gsub("&#39;", "'"):gsub("&amp;", "&"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+    if utf8.len(text) <= 200 then return text end
+    return text:sub(1, utf8.offset(text, 201) - 1):gsub("%s+%S*$", "") .. "…"
+  end
+
   it("summarises a long body from its start as from the whole of it", function()
     -- Long paragraphs with links, entities and two-byte letters around where the text is cut.
     local para = "Fjøgen & [the harbour](https://example.org/a-very-long-address-" .. ("x"):rep(300)
       .. ") <ferry> «crossings» cost more; " .. ("Ærlig talt må alle betale mer for bompenger. "):rep(40)
     local id = q.content.create { type = "article", title = "Long one", status = "published", section = "Long", body = (para .. "\n\n"):rep(30),
       published_at = "2020-02-01T08:00:00Z" }
-    local html = q.markdown.render(q.content.get(id).body)
-    local text = html:gsub("<[^>]*>", " "):gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"')
-      :gsub("&#39;", "'"):gsub("&amp;", "&"):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
-    local want = text:sub(1, utf8.offset(text, 201) - 1):gsub("%s+%S*$", "") .. "…"
+    local want = whole_summary(q.content.get(id).body)
     local feed = q.json.decode(q:request("GET", "/section/long/feed.json").body)
     assert.equal(want, feed.items[1].summary)
     assert.is_true(utf8.len(feed.items[1].summary) <= 201)
+  end)
+
+  it("summarises from a start of the body exactly what the whole body gives", function()
+    -- Blocks whose text can depend on what follows a blank line (a fence or HTML block left
+    -- open, a list made loose, a link defined below its use), or whose text is short or long
+    -- for its bytes, each around where a start of the body would be cut.
+    local blocks = {
+      "Short.", "# A heading", "Setext\n===", "- tight a\n- tight b", "- loose a\n\n- loose b", "3. three\n\n   more of three",
+      "* [x] done\n* [ ] open", "> quoted\nlazy line", "```\ncode &amp; more\n\nstill code\n```", "```js\nunclosed\n\nfence",
+      "    indented\n\n    code", "| a | b |\n|---|---|\n| 1 | 2 |", "Entities &amp; &lt;x&gt; &copy; &#39; &quot; &bogus;",
+      "<div>\nraw block\n</div>", "<div\n\n>", "<!-- a comment\n\nover a blank line -->", "<script>\nx = 1\n\ny = 2\n</script>",
+      "<table><tr><td>cell</td></tr>", "some <em>inline</em> HTML", "an autolink <https://example.org/x>", "[a link][r] used",
+      "[r]: https://example.org/defined-below", "*emphasis\n\nbroken*", ("日本語のテキスト。"):rep(12), ("word "):rep(50),
+      "Hard  \nbreak", "Line\r\nCRLF\r\n\r\nparagraph", "---",
+    }
+    local bodies, n = {}, 0
+    local filler = ("Filler words for the body. "):rep(16) -- past where the first start is cut
+    for i, a in ipairs(blocks) do
+      for j = 1, #blocks, 3 do
+        local b = blocks[(i + j) % #blocks + 1]
+        bodies[#bodies + 1] = a .. " " .. filler .. "\n\n" .. b .. "\n\n" .. a
+        bodies[#bodies + 1] = a .. "\n\n" .. b .. "\n\n" .. ("Filler words. "):rep(i % 4 * 5) .. "\n\n" .. b .. "\n\n" .. a
+        bodies[#bodies + 1] = ("Opening words. "):rep(j % 3 * 10) .. "\n\n" .. a .. "\n\n" .. b .. "\n  \n" .. a .. "\n\n" .. b
+      end
+    end
+    -- Raw HTML left open over the blank line where the first start is cut.
+    bodies[#bodies + 1] = "<!-- a comment left open " .. filler .. "\n\nclosed here -->\n\nAfter it."
+    bodies[#bodies + 1] = '<div title="a ' .. filler .. '\n\nb">\n\nAfter it.'
+    for _, body in ipairs(bodies) do
+      n = n + 1
+      q.content.create { type = "article", title = "Summary " .. n, status = "published", section = "Summaries " .. n, body = body,
+        published_at = "2020-03-01T08:00:00Z" }
+      local feed = q.json.decode(q:request("GET", "/section/summaries-" .. n .. "/feed.json").body)
+      assert.equal(whole_summary(body), feed.items[1].summary, body)
+    end
+    assert.is_true(n > 150)
   end)
 
   it("formats RFC 822 dates from the stored time", function()

@@ -138,6 +138,40 @@ describe("related plugin", function()
     assert.equal("Strike spreads to Lisbon ports", q.content.related(ids.target)[1].title)
   end)
 
+  it("keeps a tag's walk past writes that leave the tag alone, and walks it again when one moves it", function()
+    -- The tag walks the store is asked for while fn runs (quire.related keeps them per tag).
+    local function walks(fn)
+      local methods = debug.getmetatable(q._db).__index
+      local rows, n = methods.rows, 0
+      methods.rows = function(db, sql, ...)
+        if sql:find("AS side FROM entry_terms", 1, true) then n = n + 1 end
+        return rows(db, sql, ...)
+      end
+      local ok, v = pcall(fn)
+      methods.rows = rows
+      assert(ok, v)
+      return n, v
+    end
+    local function ids_of(list)
+      local out = {}
+      for i, e in ipairs(list) do out[i] = e.id end
+      return out
+    end
+    local n, first = walks(function() return ids_of(q.content.related(ids.target)) end)
+    assert.equal(1, n)
+    -- Another story (its own tag) and an edit to one the list shows: the walks are kept.
+    story(q, "Museum extends hours", { "Culture" })
+    q.content.update(ids.one_tag, { title = "Cruise season opens early" })
+    n = walks(function() assert.same(first, ids_of(q.content.related(ids.target))) end)
+    assert.equal(0, n)
+    -- A story joins "Ports": that walk is read again, and the newcomer leads the list.
+    local new = story(q, "Ports and strikes in Lisbon", { "Ports", "Strikes", "Lisbon" }, "2026-01-10T07:00:00Z")
+    local list
+    n, list = walks(function() return ids_of(q.content.related(ids.target)) end)
+    assert.equal(1, n)
+    assert.equal(new, list[1])
+  end)
+
   it("can be replaced by a site's own related.entries filter", function()
     local q2 = site(nil, { "related_editors_pick" })
     local a = story(q2, "Alpha", { "Shared" })

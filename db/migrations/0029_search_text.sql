@@ -1,0 +1,3 @@
+-- Nothing changes here: PostgreSQL's 0029 (db/pg/0029_search_text.sql) makes its search read
+-- text by code point as FTS5's unicode61 tokenizer already does, and both stores keep the same
+-- schema version.

@@ -1,0 +1,93 @@
+-- core.write_file and core.copy_file: how a static export (lua/quire/static_export.lua) puts its
+-- pages and static files in place, through a temporary file renamed over the old one.
+local core = require "quire.core"
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+describe("core.copy_file", function()
+  local dir
+  before_each(function() dir = assert(core.mkdtemp("quire-copy-spec")) end)
+  after_each(function() core.remove_tree(dir) end)
+
+  it("copies the bytes, of any size, and leaves no temporary file", function()
+    -- (past one chunk of a read/write copy, with every byte value)
+    local parts = {}
+    for i = 0, 300000 do parts[#parts + 1] = string.char(i % 256) end
+    local big = table.concat(parts)
+    for name, data in pairs({ big = big, empty = "", small = "a static file\n" }) do
+      write(dir .. "/" .. name, data)
+      assert.is_true(core.copy_file(dir .. "/" .. name, dir .. "/" .. name .. ".out", dir .. "/tmp"))
+      assert.equal(data, read(dir .. "/" .. name .. ".out"))
+      assert.is_nil(core.stat(dir .. "/tmp"))
+    end
+  end)
+
+  it("replaces a file that is there", function()
+    write(dir .. "/src", "new bytes")
+    write(dir .. "/dst", "the old bytes, longer than the new")
+    assert.is_true(core.copy_file(dir .. "/src", dir .. "/dst", dir .. "/dst.tmp"))
+    assert.equal("new bytes", read(dir .. "/dst"))
+  end)
+
+  it("copies from another file system (read and write where the kernel cannot)", function()
+    local src = "/dev/shm/quire-copy-spec-" .. core.getpid()
+    local f = core.stat("/dev/shm") == "dir" and io.open(src, "wb")
+    if not f then return end -- (no tmpfs here)
+    f:write(("x"):rep(100000))
+    f:close()
+    local ok = core.copy_file(src, dir .. "/dst", dir .. "/dst.tmp")
+    os.remove(src)
+    assert.is_true(ok)
+    assert.equal(("x"):rep(100000), read(dir .. "/dst"))
+  end)
+
+  it("fails naming what was wrong, and removes its temporary file", function()
+    local ok, err = core.copy_file(dir .. "/missing", dir .. "/dst", dir .. "/tmp")
+    assert.is_nil(ok)
+    assert.matches("missing: No such file", err, 1, true)
+    -- a folder is no file to copy
+    core.mkdir(dir .. "/folder")
+    ok, err = core.copy_file(dir .. "/folder", dir .. "/dst", dir .. "/tmp")
+    assert.is_nil(ok)
+    assert.matches("folder", err, 1, true)
+    assert.is_nil(core.stat(dir .. "/tmp"))
+    assert.is_nil(core.stat(dir .. "/dst"))
+    -- no folder to write into
+    write(dir .. "/src", "x")
+    ok, err = core.copy_file(dir .. "/src", dir .. "/no/dst", dir .. "/no/tmp")
+    assert.is_nil(ok)
+    assert.matches("no/tmp", err, 1, true)
+    -- the rename fails (a folder in the way): the temporary file goes
+    core.mkdir(dir .. "/taken")
+    write(dir .. "/taken/x", "x")
+    ok, err = core.copy_file(dir .. "/src", dir .. "/taken", dir .. "/tmp")
+    assert.is_nil(ok)
+    assert.matches("taken", err, 1, true)
+    assert.is_nil(core.stat(dir .. "/tmp"))
+  end)
+end)
+
+describe("core.write_file", function()
+  it("writes the data through the temporary file, renamed over the old", function()
+    local dir = assert(core.mkdtemp("quire-write-spec"))
+    write(dir .. "/page", "old")
+    assert.is_true(core.write_file(dir .. "/page", "the new page", dir .. "/page.tmp"))
+    assert.equal("the new page", read(dir .. "/page"))
+    assert.is_nil(core.stat(dir .. "/page.tmp"))
+    local ok, err = core.write_file(dir .. "/no/page", "x", dir .. "/no/page.tmp")
+    assert.is_nil(ok)
+    assert.matches("no/page.tmp", err, 1, true)
+    core.remove_tree(dir)
+  end)
+end)
