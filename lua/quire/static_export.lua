@@ -345,7 +345,7 @@ local function each_stale_page(man, fn, changed, mine, out_dir)
     local rows = man:rows("SELECT path, file FROM files WHERE path > ? AND hash NOT LIKE 'src %' ORDER BY path LIMIT ?", last, BATCH)
     for _, r in ipairs(rows) do
       last = r.path
-      if not listed[r.path] and core.stat(out_dir .. "/" .. r.file) ~= "file" then take(r.path) end
+      if not listed[r.path] and mine(r.path) and core.stat(out_dir .. "/" .. r.file) ~= "file" then take(r.path) end
     end
   until #rows < BATCH
 end
