@@ -8,7 +8,10 @@
 #
 #   bash bench/export.sh            (from the repository root, after a build in ./build)
 #   N=2000 JOBS=2 bash bench/export.sh
-#   QUIRE_BEFORE=/path/to/older/quire bash bench/export.sh   (also times that binary's full export)
+#   QUIRE_BEFORE=/path/to/older/quire bash bench/export.sh   (also times that binary's full export,
+#     of a site it made itself from the same corpus: an older binary refuses a newer schema;
+#     with its own bundled plugins, QUIRE_BEFORE_PLUGINS, by default ../plugins beside its build
+#     folder when that exists: a worktree of an older commit, `make build`)
 #   COMPRESS=gzip,br bash bench/export.sh   (--compress for QUIRE; QUIRE_BEFORE gets no option)
 set -euo pipefail
 
@@ -32,6 +35,15 @@ cp -r "$root/bench/export/hugo/." "$tmp/hugo/"
 "$QUIRE" init --demo "$tmp/site" >/dev/null
 echo 'base_url = "https://news.example"' >> "$tmp/site/site.lua"
 "$QUIRE" run --yes --site "$tmp/site" "$root/bench/export/import.lua" "$tmp/corpus.jsonl" >/dev/null
+before=()
+if [ -n "${QUIRE_BEFORE:-}" ]; then
+  before_plugins=${QUIRE_BEFORE_PLUGINS:-$(cd "$(dirname "$QUIRE_BEFORE")/.." && pwd)/plugins}
+  [ -d "$before_plugins" ] || before_plugins=$root/plugins
+  before=(env QUIRE_BUNDLED_PLUGINS="$before_plugins" "$QUIRE_BEFORE")
+  "${before[@]}" init --demo "$tmp/site-before" >/dev/null
+  echo 'base_url = "https://news.example"' >> "$tmp/site-before/site.lua"
+  "${before[@]}" run --yes --site "$tmp/site-before" "$root/bench/export/import.lua" "$tmp/corpus.jsonl" >/dev/null
+fi
 
 # measure NAME COMMAND...: runs it under /usr/bin/time -v; sets secs[NAME] (wall), cpu[NAME]
 # (user + system, all its processes: the fairer figure on a shared machine), sys[NAME] (the
@@ -55,7 +67,7 @@ measure() {
 measure hugo_related hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-related" --config "$tmp/hugo/config.json"
 measure hugo_plain hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-plain" --config "$tmp/hugo/config.json,$tmp/hugo/norelated.json"
 if [ -n "${QUIRE_BEFORE:-}" ]; then
-  measure quire_before "$QUIRE_BEFORE" export --format html "$tmp/quire-before" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS"
+  measure quire_before "${before[@]}" export --format html "$tmp/quire-before" --site "$tmp/site-before" --base-url https://news.example --jobs "$JOBS"
 fi
 measure quire_full "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" "${compress[@]}"
 # One edit to one post, then an export: a correction to its text (the pages showing it are
