@@ -95,6 +95,21 @@ function M.site(opts)
   return quire, site_dir
 end
 
+-- A file's bytes (the test fails when it cannot be read).
+function M.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Writes s as the whole file at path (the test fails when it cannot).
+function M.write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(s))
+  f:close()
+end
+
 -- A new temporary folder (its name starts with prefix), removed when the test run ends.
 function M.temp_dir(prefix)
   local dir = assert(core.mkdtemp(prefix or "quire-test"))

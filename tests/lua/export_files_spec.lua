@@ -1,19 +1,11 @@
 -- core.write_file and core.copy_file: how a static export (lua/quire/static_export.lua) puts its
 -- pages and static files in place, through a temporary file renamed over the old one.
 local core = require "quire.core"
+local testing = require "quire.testing"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = testing.read_file
 
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local write = testing.write_file
 
 describe("core.copy_file", function()
   local dir

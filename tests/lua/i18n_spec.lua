@@ -6,12 +6,7 @@ local i18n = require "quire.i18n"
 local core = require "quire.core"
 local root = (debug.getinfo(1, "S").source:sub(2):match("^(.*)/tests/lua/[^/]+$") or "..")
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = testing.read_file
 
 -- msgids of a .po/.pot file: { ["ctx\4id"] = true }
 local function po_ids(path)

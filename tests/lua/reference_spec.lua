@@ -5,12 +5,7 @@ local core = require "quire.core"
 local reference = require "quire.reference"
 local root = (debug.getinfo(1, "S").source:sub(2):match("^(.*)/tests/lua/[^/]+$") or "..")
 
-local function read(path)
-  local f = assert(io.open(path, "r"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = testing.read_file
 
 -- A site with every bundled plugin enabled.
 local function full_site()

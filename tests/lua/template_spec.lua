@@ -11,11 +11,7 @@ local function tmpdir()
   return d
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = testing.write_file
 
 local function mkdirs(path)
   local cur = ""

@@ -4,12 +4,7 @@ local core = require "quire.core"
 local transfer = require "quire.transfer"
 local cjson = require "cjson"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = testing.read_file
 
 local function tree(dir, prefix, out)
   out = out or {}
