@@ -209,9 +209,11 @@ static int l_copy(lua_State *L) {
 #define MEMO_STRING_MAX 120 /* longer strings join a memo key as their hash */
 #define MEMO_LIST_MAX 64    /* entries in a list argument */
 
-/* Adds "i<id>" ("i<id>c" for a card: no body) when the table at idx is a stored entry: a
- * positive integer id, a string slug and a type defs (at index defs) holds. Returns 0 if not. */
-static int memo_entry(lua_State *L, int idx, int defs, luaL_Buffer *b) {
+/* Writes "i<id>" ("i<id>c" for a card: no body) to part when the table at idx is a stored entry:
+ * a positive integer id, a string slug and a type defs (at index defs) holds. Returns 0 if not.
+ * (The caller adds part to its buffer with the stack as the buffer left it.) */
+#define MEMO_ENTRY_PART 32
+static int memo_entry(lua_State *L, int idx, int defs, char part[MEMO_ENTRY_PART]) {
   if (lua_getmetatable(L, idx)) {
     lua_pop(L, 1);
     return 0;
@@ -228,9 +230,7 @@ static int memo_entry(lua_State *L, int idx, int defs, luaL_Buffer *b) {
   if (!ok) return 0;
   int card = lua_getfield(L, idx, "body") == LUA_TNIL;
   lua_pop(L, 1);
-  char num[32];
-  snprintf(num, sizeof num, "i%lld%s", (long long)id, card ? "c" : "");
-  luaL_addstring(b, num);
+  snprintf(part, MEMO_ENTRY_PART, "i%lld%s", (long long)id, card ? "c" : "");
   return 1;
 }
 
@@ -262,15 +262,17 @@ static int memo_list(lua_State *L, int idx, int defs, luaL_Buffer *b) {
   luaL_Buffer parts;
   luaL_buffinit(L, &parts);
   for (lua_Unsigned i = 1; i <= n; i++) {
+    char part[MEMO_ENTRY_PART];
     lua_rawgeti(L, idx, (lua_Integer)i);
-    luaL_addchar(&parts, i == 1 ? 'l' : ',');
-    int ok = memo_entry(L, lua_gettop(L), defs, &parts);
-    lua_pop(L, 1);
+    int ok = memo_entry(L, lua_gettop(L), defs, part);
+    lua_pop(L, 1); /* (the buffer's box on top again before it grows) */
     if (!ok) {
       luaL_pushresult(&parts);
       lua_pop(L, 1);
       return 0;
     }
+    luaL_addchar(&parts, i == 1 ? 'l' : ',');
+    luaL_addstring(&parts, part);
   }
   if (n == 0) luaL_addchar(&parts, 'l');
   luaL_pushresult(&parts);
@@ -318,8 +320,14 @@ static int l_memo_key(lua_State *L) {
       }
       break;
     }
-    case LUA_TTABLE:
-      if (memo_entry(L, i, 2, &b) || memo_list(L, i, 2, &b)) break;
+    case LUA_TTABLE: {
+      char part[MEMO_ENTRY_PART];
+      if (memo_entry(L, i, 2, part)) {
+        luaL_addstring(&b, part);
+        break;
+      }
+      if (memo_list(L, i, 2, &b)) break;
+    }
       /* fall through */
     default:
       luaL_addchar(&b, '?');

@@ -152,4 +152,26 @@ r = export(out)
 check("nothing changed: nothing written", " 0 files written" in r.stdout and "(no content changed)" in r.stdout, r.stdout)
 same_as_full("nothing changed", r)
 
+# A run in the coordinator that fails (the story's folder in the output is a file: its page
+# cannot be written) records no new version: the next run finds the same pages again.
+def manifest_version():
+    db = sqlite3.connect(manifest)
+    v = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0]
+    db.close()
+    return v
+
+
+version = manifest_version()
+story_dir = os.path.join(out, stories[0][1].strip("/"))
+shutil.rmtree(story_dir)
+with open(story_dir, "w") as f:
+    f.write("in the way")
+run(f'local e = quire.content.get({ids[0]}); quire.content.update(e.id, {{ body = e.body .. "\\n\\nOne more line." }})')
+r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", ok=False)
+check("a failed run in the coordinator: exits non-zero, says to run again", r.returncode != 0
+      and "run the export again" in r.stderr, r.stdout + r.stderr)
+check("a failed run in the coordinator: the manifest keeps its version", manifest_version() == version, version)
+os.remove(story_dir)
+same_as_full("after a failed run", export(out))
+
 finish()

@@ -1107,10 +1107,11 @@ local function run_once(quire, out_dir, o)
     end
     pipe:close()
     if tty then io.stderr:write("\n") end
-    if #failed > 0 then
-      core.remove_tree(tmp)
-      fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
-    end
+  end
+  -- (a failed run, in workers or here, records no new version: its pages are found again next time)
+  if #failed > 0 then
+    core.remove_tree(tmp)
+    fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
   end
   -- The files on disk before the manifest says they are there: one sync of the file system
   -- (a crash before it leaves pages the manifest does not vouch for, written again next time).
