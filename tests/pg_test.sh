@@ -176,18 +176,21 @@ done
 # restart): a write's NOTIFY is handled when it arrives, so every node reads the tags it moved
 # with no request made to them (a and b for their page caches and memos, c, which has no page
 # cache, for its memo; the writing command reads none).
-# The server's view of each connection is polled every 5 ms for 4 s: a connection seen running
-# that query once counts, even if scheduled work runs another statement on it right after.
-since=$(pg_psql nodes -c "SELECT clock_timestamp()")
+# The server logs every statement meanwhile (log_statement, reloaded into the open sessions), so
+# a read is seen however soon the connection runs something else after it (sampling
+# pg_stat_activity missed one that way under ASan); the log is read for up to 10 s.
+pg_psql postgres -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5  # (each backend rereads the configuration at its next command or idle wake-up)
+log_from=$(($(stat -c %s "$PG_DIR/server.log") + 1))
 "$QUIRE" redirects add --site node-a /watched https://example.org/w >/dev/null
-synced=$(pg_psql nodes -c "CREATE TEMP TABLE synced (pid int PRIMARY KEY)" -c "DO \$\$ BEGIN
-  FOR i IN 1..800 LOOP
-    PERFORM pg_stat_clear_snapshot();
-    INSERT INTO synced SELECT pid FROM pg_stat_activity WHERE datname = 'nodes' AND state_change > '$since'
-      AND query LIKE 'SELECT tag, version FROM cache_tags WHERE version >%' ON CONFLICT DO NOTHING;
-    EXIT WHEN (SELECT count(*) FROM synced) >= 3;
-    PERFORM pg_sleep(0.005);
-  END LOOP; END \$\$" -c "SELECT count(*) FROM synced")
+synced=0
+for _ in $(seq 100); do
+  synced=$(tail -c "+$log_from" "$PG_DIR/server.log" | grep 'SELECT tag, version FROM cache_tags WHERE version >' |
+    sed -n 's/^[^[]*\[\([0-9]*\)\].*/\1/p' | sort -u | wc -l)
+  [ "$synced" -ge 3 ] && break
+  sleep 0.1
+done
+pg_psql postgres -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" >/dev/null
 expect "nodes a, b and c read the tags a write moved without a request" "$synced" 3
 echo "pg nodes: passed"
 
