@@ -1,14 +1,16 @@
--- entries keeps its body last. A row's columns are stored in declaration order and a long body
+-- Reads of cards (every list, feed and sitemap) cost less.
+-- 1. entries keeps its body last. A row's columns are stored in declaration order and a long body
 -- spills into overflow pages, which are a chain: a read of a column after the body (fields,
--- author_id, the dates) walked every page of it first, so every card, list, feed and sitemap
--- read paid for bodies it never asked for. The table is rebuilt with the same columns, body moved
--- to the end (the 12-step procedure of https://www.sqlite.org/lang_altertable.html, foreign keys
--- off around it: the runner does that, see 0004 and 0007). Ids, rows and AUTOINCREMENT's counter
--- are kept, so the search index (external content, by rowid) and every child row stay valid.
--- The view and the trigger of other tables that name entries are dropped first and made again
--- as they were (renaming the new table would otherwise fail on their reference to a missing
--- entries); the indexes and triggers of entries itself go with the old table and are made again
--- as they were.
+-- author_id, the dates) walked every page of it first, so every card read paid for a body it
+-- never asked for. The table is rebuilt with the same columns, body moved to the end (the
+-- 12-step procedure of https://www.sqlite.org/lang_altertable.html, foreign keys off around it:
+-- the runner does that, see 0004 and 0007). Ids, rows and AUTOINCREMENT's counter are kept, so
+-- the search index (external content, by rowid) and every child row stay valid. The view and
+-- the trigger of other tables that name entries are dropped first and made again as they were
+-- (renaming the new table would otherwise fail on their reference to a missing entries); the
+-- indexes and triggers of entries itself go with the old table and are made again as they were.
+-- 2. An entry's terms in their order come from an index, not a sort per statement (the terms of
+-- every card of a list are read by entry_id and position).
 
 DROP VIEW entries_search;
 DROP TRIGGER entry_terms_listed_insert;
@@ -101,3 +103,5 @@ WHEN (old.title IS NOT new.title OR old.body IS NOT new.body
   INSERT OR IGNORE INTO search_pending (id, title, standfirst, body)
     VALUES (old.id, old.title, json_extract(old.fields, '$.standfirst'), old.body);
 END;
+
+CREATE INDEX entry_terms_in_order ON entry_terms (entry_id, position, term_id);

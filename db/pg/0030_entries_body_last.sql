@@ -1,7 +1,0 @@
--- Nothing changes here: SQLite's 0030 (db/migrations/0030_entries_body_last.sql) moves entries'
--- body after the columns a card reads, because SQLite stores a row's columns in order and a read
--- of one after a long body walks the body's overflow pages first. PostgreSQL reads a row's
--- columns by offset and keeps a long body out of line (TOAST), fetched only when a statement
--- asks for it: its column order costs a card read nothing. Both stores keep the same schema
--- version (the statement below: PostgreSQL refuses a migration with none).
-SELECT 1;
