@@ -53,13 +53,19 @@ static const char *bind_params(lua_State *L, sqlite3_stmt *st, int first, int *b
   return NULL;
 }
 
+/* One API call per column (sqlite3_column_value), then the value's own accessors, which need no
+ * statement checks: the connection is used by one thread (SQLITE_OPEN_NOMUTEX, store.c), so the
+ * unprotected value is safe to read while the row is current. */
 static void push_column(lua_State *L, sqlite3_stmt *st, int c) {
-  switch (sqlite3_column_type(st, c)) {
-    case SQLITE_INTEGER: lua_pushinteger(L, sqlite3_column_int64(st, c)); break;
-    case SQLITE_FLOAT: lua_pushnumber(L, sqlite3_column_double(st, c)); break;
+  sqlite3_value *v = sqlite3_column_value(st, c);
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER: lua_pushinteger(L, sqlite3_value_int64(v)); break;
+    case SQLITE_FLOAT: lua_pushnumber(L, sqlite3_value_double(v)); break;
     case SQLITE_NULL: lua_pushnil(L); break;
-    default:
-      lua_pushlstring(L, (const char *)sqlite3_column_blob(st, c), sqlite3_column_bytes(st, c));
+    default: {
+      const char *b = sqlite3_value_blob(v);
+      lua_pushlstring(L, b ? b : "", (size_t)sqlite3_value_bytes(v));
+    }
   }
 }
 
@@ -74,19 +80,36 @@ static void push_errmsg(lua_State *L, qr_store_t *s, sqlite3 *db) {
 
 enum { MODE_EXEC, MODE_ROWS, MODE_ROW, MODE_VALUE };
 
+/* The rows of a result wait on the stack, up to ROW_BATCH of them, so the list is made at its
+ * size: most results are that small, and a list grown one row at a time is rebuilt at each power
+ * of two. */
+#define ROW_BATCH 64
+
+/* Moves the n rows at stack slots first.. into a new list with room for size, which takes the
+ * first's slot (the stack's top). */
+static void rows_to_list(lua_State *L, int first, int n, int size) {
+  lua_createtable(L, size, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushvalue(L, first + i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_copy(L, -1, first);
+  lua_settop(L, first);
+}
+
 /* Steps the statement and builds the result; runs under lua_pcall so a Lua error (memory cap)
  * cannot leave the cached statement marked in use. */
 static int collect(lua_State *L) {
   sqlite3_stmt *st = lua_touserdata(L, 1);
   int mode = (int)lua_tointeger(L, 2);
-  int rc, nrow = 0, ncol = sqlite3_column_count(st);
+  int rc, nrow = 0, ncol = sqlite3_column_count(st), listed = 0;
   /* The column names are made Lua strings once per statement, not once per row. */
   int names = lua_gettop(L) + 1;
   if (mode == MODE_ROWS || mode == MODE_ROW) {
-    luaL_checkstack(L, ncol + 4, "too many result columns");
+    luaL_checkstack(L, ncol + ROW_BATCH + 4, "too many result columns");
     for (int c = 0; c < ncol; c++) lua_pushstring(L, sqlite3_column_name(st, c));
   }
-  if (mode == MODE_ROWS) lua_newtable(L);
+  int first = lua_gettop(L) + 1; /* the first row, then (MODE_ROWS) the list */
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (mode == MODE_EXEC) continue;
     if (mode == MODE_VALUE) {
@@ -100,14 +123,19 @@ static int collect(lua_State *L) {
       lua_rawset(L, -3);
     }
     if (mode == MODE_ROW) return 1;
-    lua_rawseti(L, -2, ++nrow);
+    nrow++;
+    if (listed) lua_rawseti(L, first, nrow);
+    else if (nrow == ROW_BATCH) rows_to_list(L, first, nrow, 2 * ROW_BATCH), listed = 1;
   }
   if (rc != SQLITE_DONE) {
     lua_pushnil(L);
     lua_pushinteger(L, rc);
     return 2;
   }
-  if (mode == MODE_ROWS) return 1;
+  if (mode == MODE_ROWS) {
+    if (!listed) rows_to_list(L, first, nrow, nrow);
+    return 1;
+  }
   lua_pushnil(L);
   return 1;
 }

@@ -419,6 +419,50 @@ expect 0 "delete after migration" -- "$QUIRE" entries delete 7 --site "$old"
 expect 0 "delete for good after migration" -- "$QUIRE" entries delete 7 --permanent --yes --site "$old"
 [ "$(olddb 'SELECT (SELECT count(*) FROM entry_terms) || (SELECT count(*) FROM comments) || (SELECT count(*) FROM media WHERE entry_id IS NULL)')" = 001 ] && ok || bad "foreign keys of entries not enforced after the migration"
 expect 1 "unknown status" -- "$QUIRE" entries update 9 --status limbo --site "$old"; contains "unknown status" "got limbo"
+
+# --- upgrading a schema-29 site: 0030 rebuilds entries with the body last; every other object of
+# the schema, the rows, their ids and AUTOINCREMENT's counter stay as they were; entry_terms gains
+# an index in each entry's order
+m29="$work/m29"; mkdir -p "$m29/plugins"; echo 'name = "M29"' > "$m29/site.lua"
+{
+  for f in "$SRC"/db/migrations/00*.sql; do n=$(basename "$f"); [ "${n%%_*}" -le 29 ] || continue; cat "$f"; echo ';'; done
+  echo "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT '');"
+  for f in "$SRC"/db/migrations/00*.sql; do n=$(basename "$f"); v=$((10#${n%%_*})); [ "$v" -le 29 ] || continue
+    echo "INSERT INTO schema_migrations (version, name) VALUES ($v, '$n');"; done
+  cat <<'SQL'
+INSERT INTO users (id, login, display_name) VALUES (1, 'ann', 'Ann');
+INSERT INTO entries (id, type, slug, status, title, body, fields, author_id, created_at, updated_at, published_at) VALUES
+  (3, 'article', 'gulls', 'published', 'Gulls return', 'The harbour gulls are back', '{"standfirst":"Noisy neighbours"}', 1, '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z'),
+  (5, 'article', 'ferry', 'draft', 'Ferry late', 'Again', '{}', NULL, '2024-01-02T00:00:00Z', '2024-01-02T00:00:00Z', NULL),
+  (12, 'page', 'about', 'published', 'About', 'Who we are', '{}', 1, '2024-01-03T00:00:00Z', '2024-01-03T00:00:00Z', '2024-01-03T00:00:00Z');
+DELETE FROM entries WHERE id = 12;
+INSERT INTO terms (id, taxonomy, slug, name) VALUES (1, 'tag', 'birds', 'Birds');
+INSERT INTO entry_terms (entry_id, term_id, position) VALUES (3, 1, 0);
+INSERT INTO comments (entry_id, author_name, author_email, body, created_at) VALUES (3, 'Bo', 'bo@example.org', 'Loud', '2024-01-03T00:00:00Z');
+SQL
+} | sqlite3 "$m29/quire.db"
+m29db() { sqlite3 "$m29/quire.db" "$1"; }
+others="SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') FROM sqlite_schema WHERE name NOT IN ('entries', 'entry_terms_in_order') ORDER BY type, name"
+rows="SELECT id, type, slug, status, title, body, fields, author_id, created_at, updated_at, published_at FROM entries ORDER BY id"
+schema_before=$(m29db "$others"); rows_before=$(m29db "$rows"); seq_before=$(m29db "SELECT seq FROM sqlite_sequence WHERE name = 'entries'")
+[ "$seq_before" = 12 ] && ok || bad "schema-29 fixture: entries' counter is $seq_before, not 12"
+expect 0 "check migrates a schema-29 site" -- "$QUIRE" check --site "$m29"
+[ "$(m29db 'SELECT max(version) FROM schema_migrations')" -ge 30 ] && ok || bad "migration 0030 not recorded"
+[ "$(m29db "SELECT group_concat(name, ' ') FROM (SELECT name FROM pragma_table_info('entries') ORDER BY cid)")" = "id type slug status title fields author_id created_at updated_at published_at body" ] && ok || bad "entries' columns after 0030: $(m29db "SELECT group_concat(name) FROM pragma_table_info('entries')")"
+[ "$(m29db "$others")" = "$schema_before" ] && ok || bad "0030 changed other objects of the schema: $(diff <(echo "$schema_before") <(m29db "$others"))"
+[ "$(m29db "$rows")" = "$rows_before" ] && ok || bad "0030 changed the rows of entries"
+m29db "EXPLAIN QUERY PLAN SELECT et.entry_id, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id IN (3, 5) ORDER BY et.entry_id, et.position" | grep -q 'COVERING INDEX entry_terms_in_order' && ok || bad "0030: an entry's terms in order are not read from entry_terms_in_order"
+[ "$(m29db "SELECT seq FROM sqlite_sequence WHERE name = 'entries'") $(m29db "SELECT count(*) FROM sqlite_sequence WHERE name LIKE 'entries%'")" = "12 1" ] && ok || bad "0030 lost entries' AUTOINCREMENT counter: $(m29db 'SELECT * FROM sqlite_sequence')"
+[ "$(m29db "SELECT rowid FROM entries_fts WHERE entries_fts MATCH 'neighbours'")" = 3 ] && ok || bad "search index (standfirst through the view) lost by 0030"
+[ "$(m29db "PRAGMA foreign_key_check; PRAGMA integrity_check")" = ok ] && ok || bad "0030 left a broken foreign key or index"
+expect 0 "create after 0030" -- "$QUIRE" entries create --type article --title "Tide tables" --body "High water at noon" --tags birds --status published --site "$m29"
+[ "$(m29db "SELECT id FROM entries WHERE slug = 'tide-tables'")" = 13 ] && ok || bad "0030: a new entry took a used id: $(m29db "SELECT id FROM entries WHERE slug = 'tide-tables'")"
+[ "$(m29db "SELECT rowid FROM entries_fts WHERE entries_fts MATCH 'noon'")" = 13 ] && ok || bad "search triggers lost by 0030"
+[ "$(m29db "SELECT count(*) FROM entry_terms WHERE entry_id = 13 AND listed_at IS NOT NULL")" = 1 ] && ok || bad "entry_terms' listed_at trigger lost by 0030"
+expect 0 "delete after 0030" -- "$QUIRE" entries delete 3 --site "$m29"
+expect 0 "delete for good after 0030" -- "$QUIRE" entries delete 3 --permanent --yes --site "$m29"
+[ "$(m29db 'SELECT (SELECT count(*) FROM entry_terms WHERE entry_id = 3) || (SELECT count(*) FROM comments)')" = 00 ] && ok || bad "foreign keys of entries not enforced after 0030"
+expect 0 "check after 0030" -- "$QUIRE" check --site "$m29"
 fi
 
 finish
