@@ -182,6 +182,9 @@ end
 -- PostgreSQL has no CROSS JOIN ... ON; its planner chooses the order.
 M.JOIN_IN_ORDER = "JOIN"
 
+M.TERMS_OF_E = "(SELECT coalesce(json_agg(json_build_array(et.position, t.taxonomy, t.name) ORDER BY et.position), '[]')::text"
+  .. " FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id)"
+
 -- SQLite's planner hint; PostgreSQL's planner weighs its indexes itself (db/pg/0012 gives text
 -- a unary + so SQL written with the hint reads the same).
 function M.unindexed(column)
