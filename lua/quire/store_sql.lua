@@ -23,7 +23,7 @@
 --     M.equals_nocase(column)                         "column = ?", ASCII case folded (the index's way)
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
---     M.TERMS_OF_E                                     a column: entry e's terms as one JSON text
+--     M.TAGS_OF_E                                      a column: entry e's tag names and positions, as JSON
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
@@ -389,11 +389,11 @@ function M.set_id_counter(db, name, _, n)
 end
 function M.id_taken() end
 
--- A column of an entries row `e`: its terms as JSON text, [[position, taxonomy, name], ...], so
--- an entry and its terms are read by one statement (SQLite 3.40 cannot order inside an
--- aggregate: the reader sorts by position).
-M.TERMS_OF_E = "(SELECT json_group_array(json_array(et.position, t.taxonomy, t.name))"
-  .. " FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id)"
+-- A column of an entries row `e`: its tags as JSON, [[name, ...], [position, ...]], so an entry
+-- and its tags are read by one statement. (SQLite 3.40 has no ORDER BY inside an aggregate: the
+-- reader puts them in position order.)
+M.TAGS_OF_E = "(SELECT json_array(json_group_array(t.name), json_group_array(et.position)) FROM entry_terms et"
+  .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id AND t.taxonomy = 'tag')"
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):

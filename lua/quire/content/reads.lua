@@ -37,6 +37,12 @@ local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields
 -- and picture): an entry without its body, which is most of its bytes. Entries read inside
 -- api.teasers have these columns only (see there).
 local CARD_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.fields, e.author_id, e.created_at, e.updated_at, e.published_at"
+-- An entry's terms read with it (decode_entry): its section, and its tags as JSON
+-- (store_sql.TAGS_OF_E: the store's own SQL, looked up when a statement is made, as the site
+-- picks its store after this module loads).
+local SECTION_OF_E = "(SELECT t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
+  .. " WHERE et.entry_id = e.id AND t.taxonomy = 'section' LIMIT 1) AS section" -- (an entry has one at most)
+local function term_columns() return SECTION_OF_E .. ", " .. store_sql.TAGS_OF_E .. " AS tag_list" end
 
 M.ID_BLOCK, M.ENTRY_COLUMNS, M.CARD_COLUMNS = ID_BLOCK, ENTRY_COLUMNS, CARD_COLUMNS
 local UNINDEXED_TYPE, UNINDEXED_STATUS = store_sql.unindexed("e.type"), store_sql.unindexed("status")
@@ -46,24 +52,32 @@ M.of = per_site(function(site)
   local user_id = validate_mod.of(site).user_id
   local api = {}
 
-  -- An entry read with its terms (the column store_sql.TERMS_OF_E, AS term_list) as the content
-  -- API gives it: tags in position order, section, fields decoded.
-  local function by_position(a, b) return a[1] < b[1] end
+  -- An entry read with its terms (term_columns()) as the content API gives it: tags in position
+  -- order, section, fields decoded.
   local function decode_entry(row)
-    local list, tags, section = row.term_list, {}, nil
-    row.term_list = nil
-    if list ~= "[]" then
-      local rows = cjson.decode(list)
-      for i = 2, #rows do
-        if rows[i][1] < rows[i - 1][1] then table.sort(rows, by_position) break end
-      end
-      for _, t in ipairs(rows) do
-        if t[2] == "tag" then tags[#tags + 1] = t[3] else section = t[3] end
+    local tags = row.tag_list
+    row.tag_list = nil
+    if tags == "[[],[]]" then
+      tags = {}
+    else
+      local both = cjson.decode(tags)
+      tags = both[1]
+      local at = both[2]
+      for i = 2, #at do
+        if at[i] < at[i - 1] then -- (in the order the store found them)
+          local order = {}
+          for k = 1, #at do order[k] = k end
+          table.sort(order, function(x, y) return at[x] < at[y] or (at[x] == at[y] and x < y) end)
+          local sorted = {}
+          for k = 1, #order do sorted[k] = tags[order[k]] end
+          tags = sorted
+          break
+        end
       end
     end
+    row.tags = tags
     row.fields = row.fields == "{}" and {} or json.decode(row.fields) -- the common case without cjson
     row.author = row.author_id
-    row.tags, row.section = tags, section
     return row
   end
 
@@ -103,11 +117,11 @@ M.of = per_site(function(site)
   -- revision and its terms are one statement.
   local function load_entry(sql, ...)
     local row = db:row("SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision, "
-      .. store_sql.TERMS_OF_E .. " AS term_list FROM entries e WHERE " .. sql, ...)
+      .. term_columns() .. " FROM entries e WHERE " .. sql, ...)
     return row and decode_entry(row)
   end
   local function load_card(sql, ...)
-    local row = db:row("SELECT " .. CARD_COLUMNS .. ", " .. store_sql.TERMS_OF_E .. " AS term_list FROM entries e WHERE " .. sql, ...)
+    local row = db:row("SELECT " .. CARD_COLUMNS .. ", " .. term_columns() .. " FROM entries e WHERE " .. sql, ...)
     return row and decode_entry(row)
   end
   -- Inside api.teasers: cards (memo keys "card..."), else whole entries ("entry...").
@@ -306,7 +320,7 @@ M.of = per_site(function(site)
       table.insert(params, 1, walked)
     end
     local sql = "SELECT " .. (as_cards() and CARD_COLUMNS or ENTRY_COLUMNS)
-      .. (with_terms and (", " .. store_sql.TERMS_OF_E .. " AS term_list") or "") .. from
+      .. (with_terms and (", " .. term_columns()) or "") .. from
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
     local rows = db:rows(sql, table.unpack(params))
