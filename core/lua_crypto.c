@@ -1,9 +1,11 @@
 /* Lua binding for the few cryptographic primitives the core needs: random bytes, HMAC-SHA-256
- * (signed tokens, CSRF), constant-time comparison, and argon2id password hashing. */
+ * (signed tokens, CSRF), base64url (RFC 4648 section 5, unpadded: tokens and cursors),
+ * constant-time comparison, and argon2id password hashing. */
 #include <argon2.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <mbedtls/base64.h>
 #include <mbedtls/md.h>
 #include <string.h>
 #include <sys/random.h>
@@ -57,6 +59,57 @@ static int l_hmac(lua_State *L) {
   return 1;
 }
 
+/* core.b64url(bytes) -> base64url text without padding (a page signs several tokens: hot) */
+static int l_b64url(lua_State *L) {
+  size_t len, olen = 0;
+  const unsigned char *src = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  luaL_argcheck(L, len <= ((size_t)1 << 30), 1, "at most 1 GiB");
+  size_t cap = 4 * ((len + 2) / 3) + 1;
+  luaL_Buffer b;
+  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, cap);
+  if (mbedtls_base64_encode(out, cap, &olen, src, len) != 0) return luaL_error(L, "base64 encoding failed");
+  while (olen > 0 && out[olen - 1] == '=') olen--;
+  for (size_t i = 0; i < olen; i++) {
+    if (out[i] == '+') out[i] = '-';
+    else if (out[i] == '/') out[i] = '_';
+  }
+  luaL_pushresultsize(&b, olen);
+  return 1;
+}
+
+/* core.unb64url(text) -> the bytes, or nil when text holds a character outside base64url's
+ * alphabet (padding included). Bits left over after the last whole byte are dropped. Decoded
+ * here rather than by mbedTLS, which wants the standard alphabet, padding and whole groups. */
+static int l_unb64url(lua_State *L) {
+  size_t len;
+  const unsigned char *src = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  luaL_argcheck(L, len <= ((size_t)1 << 30), 1, "at most 1 GiB");
+  luaL_Buffer b;
+  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, len / 4 * 3 + 3);
+  size_t n = 0;
+  unsigned bits = 0, nbits = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned c = src[i], v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '-') v = 62;
+    else if (c == '_') v = 63;
+    else {
+      lua_pushnil(L);
+      return 1;
+    }
+    bits = ((bits << 6) | v) & 0xffffu;
+    nbits += 6;
+    if (nbits >= 8) {
+      nbits -= 8;
+      out[n++] = (unsigned char)(bits >> nbits);
+    }
+  }
+  luaL_pushresultsize(&b, n);
+  return 1;
+}
+
 /* core.equal(a, b) -> true when equal, in time that does not depend on where they differ */
 static int l_equal(lua_State *L) {
   size_t alen, blen;
@@ -102,6 +155,7 @@ static int l_password_verify(lua_State *L) {
 
 void qr_lua_crypto_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"random_bytes", l_random_bytes}, {"hmac_sha256", l_hmac_sha256}, {"hmac", l_hmac},
+                                 {"b64url", l_b64url}, {"unb64url", l_unb64url},
                                  {"equal", l_equal}, {"password_hash", l_password_hash},
                                  {"password_verify", l_password_verify}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -321,22 +321,23 @@ function M.new(site, db)
     return (body:gsub("<img ([^>]*)>", '<img %1 loading="lazy" decoding="async">'))
   end
 
-  -- A body without galleries depends on its text only: kept by its text's SHA-256 (an entry page
-  -- and the feed items of that entry show the same one; hashing costs a twentieth of the
-  -- sanitizer), the result only, not the Markdown's HTML on its way (the memos of quire.markdown
-  -- and quire.html would hold the same body twice more). Starts over past BODY_MEMO_BYTES.
+  -- A body without galleries depends on its text only: kept by its text (an entry page and the
+  -- feed items of that entry show the same one), the result only, not the Markdown's HTML on its
+  -- way (the memos of quire.markdown and quire.html would hold the same body twice more). Found
+  -- by the text's XXH3 and then compared with it byte for byte (so no text can be taken for
+  -- another): a tenth of what its SHA-256 cost. Starts over past BODY_MEMO_BYTES (texts and results).
   local bodies, body_bytes = {}, 0
   local function plain_body(md, policy)
-    local key = core.hmac_sha256("body", md)
-    local out = bodies[key]
-    if out then return out end
+    local key = core.xxh128(md)
+    local kept = bodies[key]
+    if kept and kept.md == md then return kept.html end
     -- (html_markdown: what html_sanitize makes of markdown_render's HTML, mostly without parsing it)
     local clean, err = core.html_markdown(md, policy)
     if not clean then error("quire.media.body_html: " .. tostring(err), 0) end
-    out = lazy_images(clean)
-    if #out <= BODY_ITEM_MAX then
-      if body_bytes + #out + #key > BODY_MEMO_BYTES then bodies, body_bytes = {}, 0 end
-      bodies[key], body_bytes = out, body_bytes + #out + #key
+    local out = lazy_images(clean)
+    if #out <= BODY_ITEM_MAX and #md <= BODY_ITEM_MAX then
+      if body_bytes + #out + #md > BODY_MEMO_BYTES then bodies, body_bytes = {}, 0 end
+      bodies[key], body_bytes = { md = md, html = out }, body_bytes + #out + #md
     end
     return out
   end

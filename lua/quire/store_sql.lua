@@ -23,6 +23,7 @@
 --     M.equals_nocase(column)                         "column = ?", ASCII case folded (the index's way)
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
+--     M.TAGS_OF_E                                      a column: entry e's tag names and positions, as JSON
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
@@ -393,6 +394,12 @@ function M.set_id_counter(db, name, _, n)
   if n > 0 then db:exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", name, n) end
 end
 function M.id_taken() end
+
+-- A column of an entries row `e`: its tags as JSON, [[name, ...], [position, ...]], so an entry
+-- and its tags are read by one statement. (SQLite 3.40 has no ORDER BY inside an aggregate: the
+-- reader puts them in position order.)
+M.TAGS_OF_E = "(SELECT json_array(json_group_array(t.name), json_group_array(et.position)) FROM entry_terms et"
+  .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id AND t.taxonomy = 'tag')"
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):

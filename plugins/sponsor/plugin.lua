@@ -65,8 +65,16 @@ return quire.plugin {
       return by_area
     end
 
+    -- A list page's slots are built once for its render: its list (view.list) comes before its
+    -- page (view.page), which finds them by the list it shows (weak keys: they go with the page).
+    local of_list = setmetatable({}, { __mode = "k" })
+    local function list_of(view)
+      return view.items or (type(view.results) == "table" and view.results.items) or nil
+    end
+
     site:filter("view.page", function(view)
-      local areas = slots()
+      local list = list_of(view)
+      local areas = list and of_list[list] or slots()
       view.widgets = { sidebar = areas.sidebar or false, after_article = false }
       if view.entry then view.widgets.after_article = areas.after_article or false end
       return view
@@ -74,8 +82,12 @@ return quire.plugin {
 
     -- Lists of entries (home, sections, tags, authors, search) get the in-feed slots.
     site:filter("view.list", function(items)
-      local feed = slots().in_feed
-      if not feed or #items == 0 then return items end
+      local areas = slots()
+      local feed = areas.in_feed
+      if not feed or #items == 0 then
+        of_list[items] = areas
+        return items
+      end
       local out, pos = {}, settings.in_feed_position
       for i, item in ipairs(items) do
         out[#out + 1] = item
@@ -83,6 +95,7 @@ return quire.plugin {
           for _, slot in ipairs(feed) do out[#out + 1] = { sponsored = slot } end
         end
       end
+      of_list[out] = areas
       return out
     end)
   end,

@@ -58,6 +58,23 @@ describe("quire.tokens", function()
       assert.equal(s, tokens.unb64url(tokens.b64url(s)))
     end
   end)
+
+  it("writes base64url as RFC 4648 spells it, unpadded, and reads back only its alphabet", function()
+    local tokens = require "quire.tokens"
+    -- RFC 4648 section 10's vectors, without their padding
+    for plain, coded in pairs { [""] = "", f = "Zg", fo = "Zm8", foo = "Zm9v", foob = "Zm9vYg", fooba = "Zm9vYmE", foobar = "Zm9vYmFy" } do
+      assert.equal(coded, tokens.b64url(plain))
+      assert.equal(plain, tokens.unb64url(coded))
+    end
+    assert.equal("-_-_", tokens.b64url("\251\255\191")) -- the URL-safe characters, not + and /
+    assert.equal("\251\255\191", tokens.unb64url("-_-_"))
+    for _, bad in ipairs { "Zg==", "Zm+v", "Zm/v", "Zm 9v", "Zm9v\n", "Zm\0v" } do
+      assert.is_nil(tokens.unb64url(bad), bad)
+    end
+    -- bits past the last whole byte are dropped: a lone last character adds nothing
+    assert.equal("foo", tokens.unb64url("Zm9vY"))
+    assert.equal("f", tokens.unb64url("Zh"))
+  end)
 end)
 
 describe("an unreachable store", function()

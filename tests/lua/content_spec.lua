@@ -219,6 +219,8 @@ describe("quire.content", function()
     local id = q.content.create { type = "article", title = "Tagged", tags = { "a", "b", "c" }, section = "World" }
     q.content.update(id, { tags = { "c", "a", "d" } })
     assert.same({ "c", "a", "d" }, q.content.get(id).tags)
+    assert.same({ "c", "a", "d" }, q.content.query({ tag = "d" })[1].tags) -- (a list reads them its own way)
+    assert.same({ "c", "a", "d" }, q.content.teasers(q.content.get, id).tags) -- (and so does a card)
     q.terms.merge("tag", "c", "a") -- a is already on the entry: c's row goes, a keeps position 2
     q.content.update(id, { tags = { "a", "d", "E" } })
     assert.same({ "a", "d", "E" }, q.content.get(id).tags)

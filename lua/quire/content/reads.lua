@@ -5,14 +5,13 @@
 -- reads = require("quire.content.reads").of(site): the quire.content functions get, query,
 -- count, terms, published_blocks, published_block, neighbours, revisions, trashed, url, teasers,
 -- teaser; and for
--- the write side: reads.select_rows(q) (a query's rows, not yet hydrated), reads.ENTRY_COLUMNS,
+-- the write side: reads.select_rows(q) (a query's rows, without their terms), reads.ENTRY_COLUMNS,
 -- reads.ID_BLOCK.
 local cjson = require "cjson"
 local core = require "quire.core"
 local copy = require("quire.memo").copy
 local per_site = require "quire.per_site"
 local store_sql = require "quire.store_sql"
-local terms_mod = require "quire.content.terms"
 local time = require "quire.time"
 local types_mod = require "quire.types"
 local validate_mod = require "quire.content.validate"
@@ -38,22 +37,47 @@ local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields
 -- and picture): an entry without its body, which is most of its bytes. Entries read inside
 -- api.teasers have these columns only (see there).
 local CARD_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.fields, e.author_id, e.created_at, e.updated_at, e.published_at"
+-- An entry's terms read with it (decode_entry): its section, and its tags as JSON
+-- (store_sql.TAGS_OF_E: the store's own SQL, looked up when a statement is made, as the site
+-- picks its store after this module loads).
+local SECTION_OF_E = "(SELECT t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
+  .. " WHERE et.entry_id = e.id AND t.taxonomy = 'section' LIMIT 1) AS section" -- (an entry has one at most)
+local function term_columns() return SECTION_OF_E .. ", " .. store_sql.TAGS_OF_E .. " AS tag_list" end
 
 M.ID_BLOCK, M.ENTRY_COLUMNS, M.CARD_COLUMNS = ID_BLOCK, ENTRY_COLUMNS, CARD_COLUMNS
 local UNINDEXED_TYPE, UNINDEXED_STATUS = store_sql.unindexed("e.type"), store_sql.unindexed("status")
 
 M.of = per_site(function(site)
   local db, types, memo = site.db, site.types, site.memo
-  local terms = terms_mod.of(site)
   local user_id = validate_mod.of(site).user_id
   local api = {}
 
-  local function decode_entry(row, terms)
-    if not row then return nil end
+  -- An entry read with its terms (term_columns()) as the content API gives it: tags in position
+  -- order, section, fields decoded.
+  local function decode_entry(row)
+    local tags = row.tag_list
+    row.tag_list = nil
+    if tags == "[[],[]]" then
+      tags = {}
+    else
+      local both = cjson.decode(tags)
+      tags = both[1]
+      local at = both[2]
+      for i = 2, #at do
+        if at[i] < at[i - 1] then -- (in the order the store found them)
+          local order = {}
+          for k = 1, #at do order[k] = k end
+          table.sort(order, function(x, y) return at[x] < at[y] or (at[x] == at[y] and x < y) end)
+          local sorted = {}
+          for k = 1, #order do sorted[k] = tags[order[k]] end
+          tags = sorted
+          break
+        end
+      end
+    end
+    row.tags = tags
     row.fields = row.fields == "{}" and {} or json.decode(row.fields) -- the common case without cjson
     row.author = row.author_id
-    row.tags = terms and terms.tags or {}
-    row.section = terms and terms.section
     return row
   end
 
@@ -84,23 +108,21 @@ M.of = per_site(function(site)
   end
 
   local function hydrate(rows)
-    local ids = {}
-    for i, r in ipairs(rows) do ids[i] = r.id end
-    local by_entry = terms.of_entries(ids)
-    for _, r in ipairs(rows) do decode_entry(r, by_entry[r.id]) end
+    for _, r in ipairs(rows) do decode_entry(r) end
     return rows
   end
 
   -- get() also reads the entry's revision: the id of its newest revision, which an update
-  -- names as its base_revision to be refused if another write came first.
+  -- names as its base_revision to be refused if another write came first. The entry, its
+  -- revision and its terms are one statement.
   local function load_entry(sql, ...)
-    local row = db:row("SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision"
-      .. " FROM entries e WHERE " .. sql, ...)
-    return row and hydrate({ row })[1]
+    local row = db:row("SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision, "
+      .. term_columns() .. " FROM entries e WHERE " .. sql, ...)
+    return row and decode_entry(row)
   end
   local function load_card(sql, ...)
-    local row = db:row("SELECT " .. CARD_COLUMNS .. " FROM entries e WHERE " .. sql, ...)
-    return row and hydrate({ row })[1]
+    local row = db:row("SELECT " .. CARD_COLUMNS .. ", " .. term_columns() .. " FROM entries e WHERE " .. sql, ...)
+    return row and decode_entry(row)
   end
   -- Inside api.teasers: cards (memo keys "card..."), else whole entries ("entry...").
   local function as_cards() return shown == "teaser:" end
@@ -250,13 +272,13 @@ M.of = per_site(function(site)
     end
   end
 
-  -- The rows of a query, not yet hydrated; raises at the caller of its caller (api.query or
-  -- writes.batch_query).
+  -- The rows of a query, not yet hydrated (with_terms: each with its terms' column, for
+  -- decode_entry); raises at the caller of its caller (api.query or writes.batch_query).
   -- Published entries by date are keyset pages over an index whatever the archive's size: all
   -- of them by (published_at, id), an author's by (author_id, published_at, id), a tag's or
   -- section's by entry_terms (term_id, listed_at, entry_id). q.after may then be a cursor
   -- { published_at =, id = } (an entry is one), which needs no lookup and outlives the entry.
-  local function select_rows(q)
+  local function select_rows(q, with_terms)
     q = q or {}
     local order = ORDERS[q.order or "newest"]
     if not order then error("quire.content.query: order must be newest, oldest, updated or id", 3) end
@@ -297,7 +319,8 @@ M.of = per_site(function(site)
       table.insert(params, 1, core.slugify(q[walked]))
       table.insert(params, 1, walked)
     end
-    local sql = "SELECT " .. (as_cards() and CARD_COLUMNS or ENTRY_COLUMNS) .. from
+    local sql = "SELECT " .. (as_cards() and CARD_COLUMNS or ENTRY_COLUMNS)
+      .. (with_terms and (", " .. term_columns()) or "") .. from
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
     local rows = db:rows(sql, table.unpack(params))
@@ -349,14 +372,14 @@ M.of = per_site(function(site)
   -- one it holds (entry:ID: the rows hold whole entries). Each caller gets its own copy.
   function api.query(q)
     local key = query_key(q)
-    if not key then return hydrate(select_rows(q)) end
+    if not key then return hydrate(select_rows(q, true)) end
     local rows = memo.find(key)
     if rows then
       list_tags(q)
       entry_tags(rows)
       return copy(rows)
     end
-    rows = hydrate(select_rows(q))
+    rows = hydrate(select_rows(q, true))
     local tags = list_tags(q, {})
     for i = 1, #rows do tags[#tags + 1] = "entry:" .. rows[i].id end
     return copy(memo.put(key, rows, #rows + 1, tags))

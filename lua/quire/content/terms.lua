@@ -1,16 +1,14 @@
 -- An entry's terms (tags and its section) as the content model stores them: term slugs and the
 -- cache tags of their lists, term ids remembered while one outermost transaction lasts, writing
--- an entry's terms as the difference from what it had, reading the terms of a set of entries.
+-- an entry's terms as the difference from what it had (reads: store_sql.TAGS_OF_E).
 --
 -- Pure functions: slug_of(name), has_slug(list, slug), same(a, b), list_tag(kind, name).
 -- terms = require("quire.content.terms").of(site):
 --   terms.set(entry_id, taxonomy, names, old)   write the difference (old: stored rows)
---   terms.of_entries(ids) -> { [id] = { tags =, section = } }
 --   terms.attach(by_id, rows)                   stored rows onto entries read for a write
 --   terms.forget()                              drop the remembered ids (a rename or merge)
 local core = require "quire.core"
 local per_site = require "quire.per_site"
-local store_sql = require "quire.store_sql"
 
 local M = {}
 
@@ -119,26 +117,6 @@ M.of = per_site(function(site)
       stored[#stored + 1] = r
       if r.taxonomy == "tag" then cur.tags[#cur.tags + 1] = r.name else cur.section = r.name end
     end
-  end
-
-  -- The terms of entries by id: { tags = { names in order }, section = name or nil }.
-  function terms.of_entries(ids)
-    local by_entry = {}
-    for _, id in ipairs(ids) do by_entry[id] = { tags = {} } end
-    if #ids == 0 then return by_entry end
-    local rows
-    if #ids == 1 then
-      rows = db:rows("SELECT et.entry_id, t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-        .. " WHERE et.entry_id = ? ORDER BY et.position", ids[1])
-    else
-      rows = db:rows("SELECT et.entry_id, t.taxonomy, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-        .. " WHERE et.entry_id " .. store_sql.IN_LIST .. " ORDER BY et.entry_id, et.position", store_sql.id_list(ids))
-    end
-    for _, r in ipairs(rows) do
-      local slot = by_entry[r.entry_id]
-      if r.taxonomy == "tag" then slot.tags[#slot.tags + 1] = r.name else slot.section = r.name end
-    end
-    return by_entry
   end
 
   return terms
