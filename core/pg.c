@@ -1109,12 +1109,18 @@ static int migrate(qr_pg_t *p) {
               "database schema version %d is newer than this quire knows (%d); upgrade quire instead of"
               " opening it with an older binary",
               applied, known);
+  int ran = 0;
   for (const qr_embedded_t *m = qr_embedded_pg_migrations; !rc && m->name; m++) {
     int n = migration_number(m->name), done = 0;
     for (int i = 0; i < PQntuples(r); i++) done |= atoi(PQgetvalue(r, i, 0)) == n;
-    if (!done) rc = apply_migration(p, m);
+    if (!done) {
+      rc = apply_migration(p, m);
+      ran++;
+    }
   }
   PQclear(r);
+  /* Tables a later migration added notify their writes too (db/pg/0027). */
+  if (!rc && ran) rc = exec_simple(p, "SELECT quire_watch_writes()", "watching the new tables for writes");
   char msg[sizeof p->errmsg];
   snprintf(msg, sizeof msg, "%s", p->errmsg);
   exec_simple(p, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", "releasing the migration lock");
