@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Incremental static export benchmark (issue 21, goal: < 1 s after one edit): the bench/export.sh
 # corpus (N posts; no Hugo here) exported in full once, then after a correction to one post's
-# text, after a new headline for it, and with nothing changed, ROUNDS times each; the same for
+# text, after a new headline for it, with nothing changed, after a new post published (at the top
+# of every list it is in), after it is unpublished again, after a retag of an older post (it
+# leaves one tag list and joins another), after a redirect added and after it is deleted, ROUNDS
+# times each; the same for
 # QUIRE_BEFORE (an older quire) on its own copy of the site in the same run. CPU (user + system,
 # all processes) is the figure to compare on a shared machine; wall time is printed too.
 #
@@ -28,10 +31,22 @@ rm -rf "$tmp/hugo"
 echo 'base_url = "https://news.example"' >> "$tmp/site/site.lua"
 "$QUIRE" run --yes --site "$tmp/site" "$root/bench/export/import.lua" "$tmp/corpus.jsonl" >/dev/null
 cat > "$tmp/edit.lua" <<'LUA'
-local e = quire.content.get { type = "article", slug = "post-" .. math.floor(tonumber(arg[1]) / 2) }
-if arg[2] == "body" then quire.content.update(e.id, { body = e.body .. "\n\nCorrection: an earlier version misspelt a name." })
-else quire.content.update(e.id, { title = e.title .. " (updated)" }) end
+local n, kind = math.floor(tonumber(arg[1]) / 2), arg[2]
+local e = quire.content.get { type = "article", slug = "post-" .. n }
+if kind == "body" then quire.content.update(e.id, { body = e.body .. "\n\nCorrection: an earlier version misspelt a name." })
+elseif kind == "title" then quire.content.update(e.id, { title = e.title .. " (updated)" })
+elseif kind == "publish" then
+  quire.content.create { type = "article", title = "A new post", slug = "bench-new-" .. os.time(), section = e.section, tags = e.tags,
+    status = "published", body = e.body, author = "ash" }
+elseif kind == "unpublish" then quire.content.update(quire.content.query { status = "published", limit = 1 }[1].id, { status = "draft" })
+elseif kind == "retag" then
+  local tags = e.tags
+  tags[#tags] = tags[#tags] == "bench-retag" and "bench-retag-2" or "bench-retag"
+  quire.content.update(e.id, { tags = tags })
+elseif kind == "redirect-add" then quire.redirects.add { from = "/bench-old-address", to = "/latest" }
+elseif kind == "redirect-delete" then quire.redirects.delete("/bench-old-address") end
 LUA
+KINDS=${KINDS:-body title nothing publish unpublish retag redirect-add redirect-delete}
 
 declare -A cpu wall
 # run WHO BINARY SITE: the full export, then ROUNDS of body edit, title edit, nothing; sums in cpu/wall.
@@ -41,7 +56,7 @@ run() {
     --jobs "$JOBS" >/dev/null
   printf '%-7s full export: %s s wall\n' "$who" "$(cut -d' ' -f1 "$tmp/time")"
   for r in $(seq "$ROUNDS"); do
-    for kind in body title nothing; do
+    for kind in $KINDS; do
       [ "$kind" = nothing ] || "$q" run --yes --site "$site" "$tmp/edit.lua" "$N" "$kind" >/dev/null 2>&1
       /usr/bin/time -f "%e %U %S" -o "$tmp/time" "$q" export --format html "$tmp/out-$who" --site "$site" \
         --base-url https://news.example --jobs "$JOBS" > "$tmp/log" || { cat "$tmp/log" >&2; exit 1; }
@@ -58,9 +73,10 @@ if [ -n "${QUIRE_BEFORE:-}" ]; then
   run before "$QUIRE_BEFORE" "$tmp/site-before"
 fi
 run quire "$QUIRE" "$tmp/site"
-declare -A label=([body]="a body edit" [title]="a title edit" [nothing]="no change")
-for kind in body title nothing; do
-  line=$(printf '%-13s quire %5.2f s cpu, %5.2f s wall (mean)' "${label[$kind]}" "$(bc -l <<<"${cpu[quire.$kind]} / $ROUNDS")" \
+declare -A label=([body]="a body edit" [title]="a title edit" [nothing]="no change" [publish]="a publish"
+  [unpublish]="an unpublish" [retag]="a retag" [redirect-add]="redirect added" [redirect-delete]="redirect gone")
+for kind in $KINDS; do
+  line=$(printf '%-15s quire %5.2f s cpu, %5.2f s wall (mean)' "${label[$kind]}" "$(bc -l <<<"${cpu[quire.$kind]} / $ROUNDS")" \
     "$(bc -l <<<"${wall[quire.$kind]} / $ROUNDS")")
   if [ -n "${QUIRE_BEFORE:-}" ]; then
     line+=$(printf '; before %5.2f s cpu, %5.2f s wall; cpu ratio %.3f' "$(bc -l <<<"${cpu[before.$kind]} / $ROUNDS")" \

@@ -104,14 +104,33 @@ check("a body edit: only the files written changed mtime",
 same_as_full("a body edit", r)
 
 run(f'quire.content.update({ids[1]}, {{ title = "A headline rewritten for the incremental test" }})')
-same_as_full("a title edit", export(out))
+r = export(out, "--jobs", "1", "--verbose")
+check("a title edit, --jobs 1: rendered in the coordinator (its own lines on stdout), no worker started",
+      "export worker 0:" in r.stdout and "export worker" not in r.stderr, r.stdout + r.stderr)
+same_as_full("a title edit", r)
 
 # A retag (the lists it joins and leaves).
 run(f'local e = quire.content.get({ids[2]}); quire.content.update(e.id, {{ tags = {{ "incremental-tag", e.tags[1] }} }})')
-same_as_full("a retag", export(out))
+r = export(out)
+check("a retag: the pages found from what changed, no walk", "(pages found by their cache tags)" in r.stdout, r.stdout)
+same_as_full("a retag", r)
+
+# A redirect added, pointed elsewhere, then deleted: its page and the _redirects files follow.
+run('quire.redirects.add { from = "/an-old-address", to = "/about" }')
+r = export(out, "--verbose")
+check("a redirect added: its page is written, no walk", "write an-old-address/index.html" in r.stdout
+      and "(pages found by their cache tags)" in r.stdout, r.stdout)
+same_as_full("a redirect added", r)
+run(f'quire.redirects.delete("/an-old-address"); quire.redirects.add {{ from = "/an-old-address", to = "{stories[1][1]}" }}')
+same_as_full("a redirect changed", export(out))
+run('quire.redirects.delete("/an-old-address")')
+r = export(out)
+check("a redirect deleted: its page goes", not os.path.exists(os.path.join(out, "an-old-address")), r.stdout)
+same_as_full("a redirect deleted", r)
 
 run(f'quire.content.update({ids[3]}, {{ status = "draft" }})')
 r = export(out)
+check("an unpublish: the pages found from what changed, no walk", "(pages found by their cache tags)" in r.stdout, r.stdout)
 check("an unpublished story's page is removed", not os.path.exists(os.path.join(out, stories[3][1].lstrip("/"), "index.html")), r.stdout)
 same_as_full("an unpublish", r)
 
@@ -125,6 +144,7 @@ new_url = run("""local id = quire.content.create { type = "article", title = "A 
   body = "Its text, long enough to be summarised.", status = "published", tags = { "incremental-tag" } }
 print(quire.content.url(quire.content.get(id)))""").strip().splitlines()[-1]
 r = export(out)
+check("a publish: the pages found from what changed, no walk", "(pages found by their cache tags)" in r.stdout, r.stdout)
 check("a new story's page is written", os.path.exists(os.path.join(out, new_url.lstrip("/"), "index.html")), new_url + "\n" + r.stdout)
 same_as_full("a new story", r)
 
@@ -151,6 +171,21 @@ same_as_full("a second body edit", export(out))
 r = export(out)
 check("nothing changed: nothing written", " 0 files written" in r.stdout and "(no content changed)" in r.stdout, r.stdout)
 same_as_full("nothing changed", r)
+
+# A page file removed by hand: a targeted run looks for the files of a slice of 1000 pages a run,
+# the next slice each time, so it is written again within pages / 1000 + 1 runs with nothing changed.
+db = sqlite3.connect(manifest)
+pages = db.execute("SELECT count(*) FROM files WHERE hash NOT LIKE 'src %'").fetchone()[0]
+db.close()
+lost = stories[2][1].lstrip("/") + "/index.html"
+os.remove(os.path.join(out, lost))
+for i in range(pages // 1000 + 1):
+    r = export(out, "--verbose")
+    if os.path.exists(os.path.join(out, lost)):
+        break
+check("a page removed by hand is written again by a run with nothing changed", f"write {lost}\n" in r.stdout
+      and "(no content changed)" in r.stdout, r.stdout)
+same_as_full("a page removed by hand", r)
 
 # A run in the coordinator that fails (the story's folder in the output is a file: its page
 # cannot be written) records no new version: the next run finds the same pages again.

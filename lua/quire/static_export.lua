@@ -293,82 +293,78 @@ local function listed_types(quire, settings)
   return store_sql.value_list(out)
 end
 
-local FIXED = { "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }
-local FIXED_SET = { ["/sitemap.xml"] = true, ["/404.html"] = true, ["/views.gif"] = true, ["/search"] = true,
-  ["/search-index.json"] = true, ["/search.js"] = true }
-for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
-
--- The cache tags whose bump cannot add or remove an address: the content of entries (not where
--- they stand in lists), lists of drafts, related lists, neighbours, comments, shares, media, fronts. When only
--- such tags were bumped since the last export, the pages to render again are found in the
--- manifest by their tags (targeted), not by walking every address of the site. Any other tag
--- (a list's membership, redirects, one this list does not know) means a walk.
-local ADDRESS_STABLE = { "entry:", "teaser:", "ids:", "entries:any", "related:", "neighbours:", "comments:", "shares:", "media:",
-  "front:", "most-read:", "robots", "list:drafts" }
-local TARGETED_MAX = 256 -- bumped tags looked up in the manifest; past it, a walk
--- A targeted run with at most this many pages to render renders them in the coordinator: a
--- worker process takes ~0.15 s of CPU to start (Lua, the plugins, its caches), a page 10-30 ms.
-local INLINE_MAX = 48
-local function address_stable(tag)
-  for _, p in ipairs(ADDRESS_STABLE) do
-    if tag:sub(1, #p) == p then return true end
-  end
-  return false
-end
-
--- The manifest's pages rendered on every export (no tags) or carrying one of the changed tags
--- (looked up in its tag index), those mine(path) takes; then those whose file is no longer in
--- out_dir (removed by hand): one stat per page (the siblings are not looked at: without its .gz a
--- page is still served).
-local function each_stale_page(man, fn, changed, mine, out_dir)
-  local listed = {}
-  local function take(path)
-    if listed[path] or FIXED_SET[path] or not mine(path) then return end
-    listed[path] = true
-    fn { path = path, kind = "page" }
-  end
-  for _, r in ipairs(man:rows("SELECT path FROM files WHERE tags = '' AND hash NOT LIKE 'src %'")) do take(r.path) end
-  local query = M.tags_match(changed)
-  if query then
-    local last = 0
-    repeat
-      local rows = man:rows("SELECT t.rowid AS tid, f.path FROM file_tags t JOIN files f ON f.tid = t.rowid"
-        .. " WHERE file_tags MATCH ? AND t.rowid > ? ORDER BY t.rowid LIMIT ?", query, last, BATCH)
-      for _, r in ipairs(rows) do
-        last = r.tid
-        take(r.path)
+-- The site's lists as a full export walks them: the front page (and /latest), sections, tags
+-- and authors, each with its keyset pages. Page k's "older" address names its last entry; page
+-- k+1's "newer" address its first (listings plugin). Each walk calls page(path, shown, edge,
+-- next): shown, the ids of the entries the page lists (nil: not known, a front); edge, whether
+-- it is the first or last page or the newer page that sends to the first (what they show
+-- depends on more than their entries); next, the older page after it (nil: none).
+local function lists_of(quire)
+  local db = quire._db
+  local listings = plugin_settings(quire, "listings")
+  local per = listings and math.tointeger(listings.per_page)
+  local types = listings and listed_types(quire, listings) or store_sql.value_list({})
+  local L = {}
+  local function cursor(r) return r.published_at:gsub("[^%d]", "") .. "-" .. r.id end
+  local function walk(base, sql, params, page)
+    if not per or per < 1 then return page(base, nil, true, nil) end
+    local prefix = base == "/" and "/" or (base .. "/")
+    local np = #params
+    params[np + 1], params[np + 2], params[np + 3] = "9999", math.maxinteger, per + 1
+    local path, k, before = base, 1, nil
+    while true do
+      local rows = db:rows(sql, table.unpack(params, 1, np + 3))
+      if #rows == 0 then
+        if k == 1 then page(base, {}, true, nil) end
+        break
       end
-    until #rows < BATCH
-  end
-  local last = ""
-  repeat
-    local rows = man:rows("SELECT path, file FROM files WHERE path > ? AND hash NOT LIKE 'src %' ORDER BY path LIMIT ?", last, BATCH)
-    for _, r in ipairs(rows) do
-      last = r.path
-      if not listed[r.path] and mine(r.path) and core.stat(out_dir .. "/" .. r.file) ~= "file" then take(r.path) end
+      local shown = {}
+      for i = 1, math.min(per, #rows) do shown[i] = rows[i].id end
+      local more = #rows > per
+      local next_path = more and (prefix .. "older/" .. cursor(rows[per])) or nil
+      page(path, shown, k == 1 or not more, next_path)
+      if k > 1 then page(prefix .. "newer/" .. cursor(rows[1]), before, k == 2, nil) end
+      if not more then break end
+      path, before, k = next_path, shown, k + 1
+      params[np + 1], params[np + 2] = rows[per].published_at, rows[per].id
     end
-  until #rows < BATCH
+  end
+  local TAIL = " AND (%s, %s) < (?, ?) ORDER BY %s DESC, %s DESC LIMIT ?"
+  local FRONT_SQL = "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
+    .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id")
+  local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " entries e ON e.id = lt.entry_id"
+    .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type " .. store_sql.IN_LIST
+    .. TAIL:format("lt.listed_at", "lt.entry_id", "lt.listed_at", "lt.entry_id")
+  local AUTHOR_SQL = "SELECT e.published_at, e.id FROM entries e WHERE e.author_id = ? AND e.status = 'published'"
+    .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id")
+  -- The front page, and the plain list it stands for (the listings plugin's /latest) when there is one.
+  function L.front(page) walk("/", FRONT_SQL, { types }, page) end
+  if quire.app.router:match("GET", "/latest") then
+    function L.latest(page) walk("/latest", FRONT_SQL, { types }, page) end
+  end
+  -- A term's list (t: a terms row listed), and its feeds (as edges: not lists of cards).
+  function L.term(t, page)
+    local base = "/" .. t.taxonomy .. "/" .. t.slug
+    walk(base, TERM_SQL, { t.id, types }, page)
+    for _, f in ipairs({ "feed.xml", "atom.xml", "feed.json" }) do page(base .. "/" .. f, nil, true, nil) end
+  end
+  -- An author's list (u: a users row), when the author has a published entry listed.
+  function L.author(u, page)
+    if db:value("SELECT 1 FROM entries WHERE author_id = ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " LIMIT 1",
+      u.id, types) then
+      walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types }, page)
+    end
+  end
+  return L
 end
 
--- Calls fn(item) for every address of the site, streamed from the store. item: { path =, kind =
--- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
--- targeted (a set of the tags bumped since the last export, all address_stable): no page was
--- added or removed, so only the fixed addresses below, the pages of the manifest man carrying
--- one of those tags or whose file is missing (those mine(path) takes, in out_dir) and the
--- static files are looked at.
-local function each_item(quire, fn, targeted, man, mine, out_dir)
-  for _, p in ipairs(FIXED) do
-    fn { path = p, kind = "page" }
-  end
-  fn { path = "/sitemap.xml", kind = "sitemap_index" }
-  fn { path = "/404.html", kind = "error" }
-  -- The view pixel stories load (the listings plugin's most read): one file; nothing counts here.
-  if quire.app.router:match("GET", "/views.gif") then fn { path = "/views.gif", kind = "page" } end
-  fn { path = "/search", kind = "search" }
-  fn { path = "/search-index.json", kind = "search_index" }
-  fn { path = "/search.js", kind = "search_js" }
-  if targeted then each_stale_page(man, fn, targeted, mine, out_dir) else M.each_page(quire, fn) end
-  M.each_file(quire, fn)
+-- The list base a page address belongs to ("/tag/x" for /tag/x/older/C or /tag/x/feed.xml, "/"
+-- for /newer/C), or the address itself.
+local function list_base(path)
+  local b = path:match("^(.-)/older/%d+%-%d+$") or path:match("^(.-)/newer/%d+%-%d+$")
+  if b then return b == "" and "/" or b end
+  return path:match("^(/%l+/[^/]+)/feed%.xml$") or path:match("^(/%l+/[^/]+)/atom%.xml$") or path:match("^(/%l+/[^/]+)/feed%.json$")
+    or path
 end
 
 -- The addresses of entries, lists and redirects, and the sitemap's parts (see each_item).
@@ -388,69 +384,25 @@ function M.each_page(quire, fn)
     end
   until #rows < BATCH
 
-  -- Lists: the front page, sections, tags, authors, each with its keyset pages. Page k's
-  -- "older" address names its last entry; page k+1's "newer" address its first (listings plugin).
-  local listings = plugin_settings(quire, "listings")
-  local per = listings and math.tointeger(listings.per_page)
-  local types = listings and listed_types(quire, listings)
-  local none = store_sql.value_list({})
-  local function walk(base, sql, params)
-    fn { path = base, kind = "page" }
-    if not per or per < 1 then return end
-    local prefix = base == "/" and "/" or (base .. "/")
-    local np = #params
-    params[np + 1], params[np + 2], params[np + 3] = "9999", math.maxinteger, per + 1
-    local k = 1
-    while true do
-      local rows = db:rows(sql, table.unpack(params, 1, np + 3))
-      if #rows == 0 then break end
-      if k > 1 then
-        local first = rows[1]
-        fn { path = prefix .. "newer/" .. first.published_at:gsub("[^%d]", "") .. "-" .. first.id, kind = "page" }
-      end
-      if #rows <= per then break end
-      local c = rows[per]
-      fn { path = prefix .. "older/" .. c.published_at:gsub("[^%d]", "") .. "-" .. c.id, kind = "page" }
-      params[np + 1], params[np + 2] = c.published_at, c.id
-      k = k + 1
-    end
-  end
-
-  local TAIL = " AND (%s, %s) < (?, ?) ORDER BY %s DESC, %s DESC LIMIT ?"
-  walk("/", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
-    .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
-    { types or none })
-  -- The plain list the front page stands for (the listings plugin's /latest), when there is one.
-  if quire.app.router:match("GET", "/latest") then
-    walk("/latest", "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
-      .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id"),
-      { types or none })
-  end
-  local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " entries e ON e.id = lt.entry_id"
-    .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type " .. store_sql.IN_LIST
-    .. TAIL:format("lt.listed_at", "lt.entry_id", "lt.listed_at", "lt.entry_id")
+  local lists = lists_of(quire)
+  local function page(path) fn { path = path, kind = "page" } end
+  lists.front(page)
+  if lists.latest then lists.latest(page) end
   last = 0
   repeat
     local rows = db:rows("SELECT id, taxonomy, slug FROM terms WHERE id > ? AND listed > 0 AND taxonomy IN ('tag', 'section')"
       .. " ORDER BY id LIMIT ?", last, BATCH)
     for _, t in ipairs(rows) do
       last = t.id
-      local base = "/" .. t.taxonomy .. "/" .. t.slug
-      walk(base, TERM_SQL, { t.id, types or none })
-      for _, f in ipairs({ "feed.xml", "atom.xml", "feed.json" }) do fn { path = base .. "/" .. f, kind = "page" } end
+      lists.term(t, page)
     end
   until #rows < BATCH
   last = 0
-  local AUTHOR_SQL = "SELECT e.published_at, e.id FROM entries e WHERE e.author_id = ? AND e.status = 'published'"
-    .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id")
   repeat
     local rows = db:rows("SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
     for _, u in ipairs(rows) do
       last = u.id
-      if db:value("SELECT 1 FROM entries WHERE author_id = ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " LIMIT 1",
-        u.id, types or none) then
-        walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types or none })
-      end
+      lists.author(u, page)
     end
   until #rows < BATCH
 
@@ -463,6 +415,247 @@ function M.each_page(quire, fn)
       if not r.from_path:find("?", 1, true) then fn { path = r.from_path, kind = "page" } end
     end
   until #rows < BATCH
+end
+
+local FIXED = { "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }
+local FIXED_SET = { ["/sitemap.xml"] = true, ["/404.html"] = true, ["/views.gif"] = true, ["/search"] = true,
+  ["/search-index.json"] = true, ["/search.js"] = true }
+for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
+
+-- The cache tags whose bump cannot add or remove an address: the content of entries (not where
+-- they stand in lists), lists of drafts, related lists, neighbours, comments, shares, media, fronts. When only
+-- such tags were bumped since the last export, the pages to render again are found in the
+-- manifest by their tags (targeted), not by walking every address of the site. A list's
+-- membership and the redirects (scoped_tag) add and remove addresses: a targeted run follows
+-- them to those addresses (scope_of). Any other tag (one these lists do not know) means a walk.
+local ADDRESS_STABLE = { "entry:", "teaser:", "ids:", "entries:any", "related:", "neighbours:", "comments:", "shares:", "media:",
+  "front:", "most-read:", "robots", "list:drafts" }
+-- Bumped tags looked up in the manifest; past it, a walk. (A publish bumps a related:word tag
+-- for each index term of the story's text: 608 for an 800-word story of the bench.)
+local TARGETED_MAX = 4096
+-- A targeted run with at most this many pages to render renders them in the coordinator: a
+-- worker process takes ~0.15 s of CPU to start (Lua, the plugins, its caches), a page 10-30 ms.
+local INLINE_MAX = 48
+local function address_stable(tag)
+  for _, p in ipairs(ADDRESS_STABLE) do
+    if tag:sub(1, #p) == p then return true end
+  end
+  return false
+end
+local function list_tag(tag)
+  return tag == "list:all" or tag:match("^list:type:") or tag:match("^list:tag:") or tag:match("^list:section:")
+end
+-- (quire:withdrawn tells the page cache to keep no stale copy: no page carries it)
+local function scoped_tag(tag)
+  return list_tag(tag) or tag == "redirects" or tag == "quire:withdrawn"
+end
+
+-- What a targeted run's changed tags (a set) add or remove addresses of, or nil when nothing:
+-- { fronts = the front lists, the authors' and the sitemap's parts (a publish, an unpublish, a
+-- move: list:all or a type's list), terms = { { taxonomy, slug } ... } (a tag's or a
+-- section's list), redirects = the redirects table }. "redirects" leaves changed: every page
+-- carries it (each request looks for a redirect from its address first), and the table is
+-- compared with the manifest's copy instead.
+local function scope_of(changed)
+  local scope
+  for t in pairs(changed) do
+    if scoped_tag(t) then
+      scope = scope or { terms = {} }
+      local taxonomy, slug = t:match("^list:(%l+):(.+)$")
+      if taxonomy == "tag" or taxonomy == "section" then scope.terms[#scope.terms + 1] = { taxonomy, slug }
+      elseif list_tag(t) then scope.fronts = true
+      elseif t == "redirects" then scope.redirects = true end
+    end
+  end
+  changed.redirects, changed["quire:withdrawn"] = nil, nil
+  if scope then table.sort(scope.terms, function(a, b) return a[1] .. a[2] < b[1] .. b[2] end) end
+  return scope
+end
+
+-- A redirect row as the manifest's copy keeps it (redirect_rows): what its page says.
+local function redirect_sig(r)
+  return ("%s %s %s"):format(r.status, r.to_entry or "-", r.to_path or "")
+end
+
+-- The addresses scope (see scope_of) adds to a targeted run, to take(path, item): the changed
+-- entries' addresses now (a new one is in no manifest row); the lists walked again, each page
+-- with the entries it shows (M.worker's stale renders it when they or its neighbours changed),
+-- and gone(path) for the pages of those lists the manifest has and the walk no longer makes;
+-- the sitemap's parts; the redirects whose row differs from the manifest's copy (forced).
+-- Returns the set of list bases walked (their pages are not taken again from the tag index).
+local function each_scoped_page(quire, man, scope, changed, take, gone)
+  local db = quire._db
+  local walked = {}
+  local ids = {}
+  for t in pairs(changed) do
+    local id = t:match("^entry:(%d+)$")
+    if id then ids[#ids + 1] = math.tointeger(tonumber(id)) end
+  end
+  table.sort(ids)
+  for i = 1, #ids, BATCH do
+    local chunk = table.move(ids, i, math.min(i + BATCH - 1, #ids), 1, {})
+    for _, e in ipairs(db:rows("SELECT id, type, slug, published_at, created_at, fields FROM entries WHERE id " .. store_sql.IN_LIST
+        .. " AND status = 'published'", store_sql.id_list(chunk))) do
+      local url = quire.content.url(e)
+      if url then take(url) end
+    end
+  end
+  -- The manifest's paths in [from, to) not in seen: gone (a redirect's source stays: its page is
+  -- the redirect's, made below when it changed).
+  local function gone_if(path, seen)
+    if not seen[path] and not db:value("SELECT 1 FROM redirects WHERE from_path = ?", path) then gone(path) end
+  end
+  local function gone_in(from, to, seen, keyset)
+    local last, op = from, ">="
+    repeat
+      local rows = man:rows("SELECT path FROM files WHERE path " .. op .. " ? AND path < ? ORDER BY path LIMIT ?", last, to, BATCH)
+      op = ">"
+      for _, r in ipairs(rows) do
+        last = r.path
+        if not keyset or r.path:match("/%d+%-%d+$") then gone_if(r.path, seen) end
+      end
+    until #rows < BATCH
+  end
+  local lists = lists_of(quire)
+  local function walk(base, run)
+    walked[base] = true
+    local seen = {}
+    run(function(path, shown, edge, next_path)
+      seen[path] = true
+      take(path, { path = path, kind = "page", walked = true, shown = shown, edge = edge, next = next_path })
+    end)
+    local prefix = base == "/" and "/" or (base .. "/")
+    if base ~= "/" then
+      for _, p in ipairs({ base, prefix .. "feed.xml", prefix .. "atom.xml", prefix .. "feed.json" }) do
+        if man:value("SELECT 1 FROM files WHERE path = ?", p) then gone_if(p, seen) end
+      end
+    end
+    gone_in(prefix .. "older/", prefix .. "older0", seen, true)
+    gone_in(prefix .. "newer/", prefix .. "newer0", seen, true)
+  end
+  if scope.fronts then
+    walk("/", lists.front)
+    if lists.latest then walk("/latest", lists.latest) end
+    local last = 0
+    repeat
+      local rows = db:rows("SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
+      for _, u in ipairs(rows) do
+        last = u.id
+        walk("/author/" .. u.login, function(page) lists.author(u, page) end)
+      end
+    until #rows < BATCH
+    local seen = {}
+    for _, n in ipairs(quire.content.published_blocks()) do
+      local path = ("/sitemap.xml?part=%d"):format(n + 1)
+      seen[path] = true
+      take(path)
+    end
+    gone_in("/sitemap.xml?part=", "/sitemap.xml?part>", seen)
+  end
+  for _, tt in ipairs(scope.terms) do
+    local t = db:row("SELECT id, taxonomy, slug FROM terms WHERE taxonomy = ? AND slug = ? AND listed > 0", tt[1], tt[2])
+    walk("/" .. tt[1] .. "/" .. tt[2], function(page) if t then lists.term(t, page) end end)
+  end
+  if scope.redirects then
+    local last = 0
+    repeat
+      local rows = db:rows("SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
+      for _, r in ipairs(rows) do
+        last = r.id
+        if not r.from_path:find("?", 1, true)
+          and man:value("SELECT sig FROM redirect_rows WHERE path = ?", r.from_path) ~= redirect_sig(r) then
+          take(r.from_path, { path = r.from_path, kind = "page", force = true })
+        end
+      end
+    until #rows < BATCH
+    local lastp = ""
+    repeat
+      local rows = man:rows("SELECT path FROM redirect_rows WHERE path > ? ORDER BY path LIMIT ?", lastp, BATCH)
+      local paths = {}
+      for i, r in ipairs(rows) do paths[i] = r.path; lastp = r.path end
+      if #paths > 0 then
+        local still = {}
+        for _, r in ipairs(db:rows("SELECT from_path FROM redirects WHERE from_path " .. store_sql.IN_LIST, store_sql.value_list(paths))) do
+          still[r.from_path] = true
+        end
+        for _, p in ipairs(paths) do if not still[p] then take(p, { path = p, kind = "page", force = true }) end end
+      end
+    until #rows < BATCH
+  end
+  return walked
+end
+
+-- The manifest's pages rendered on every export (no tags) or carrying one of the changed tags
+-- (looked up in its tag index), those mine(path) takes; then those of the slice check (rows with
+-- check.from < path <= check.to, or to the end when check.to is "") whose file is no longer in
+-- out_dir (removed by hand; the siblings are not looked at: without its .gz a page is still
+-- served). The pages rendered are looked for anyway (stale in M.worker).
+local function each_stale_page(quire, man, fn, changed, mine, out_dir, check, scope)
+  local listed = {}
+  local function take(path, item)
+    if listed[path] or FIXED_SET[path] or not mine(path) then return end
+    listed[path] = true
+    fn(item or { path = path, kind = "page" })
+  end
+  local walked = scope and each_scoped_page(quire, man, scope, changed, take, function(path)
+    if listed[path] or not mine(path) then return end
+    listed[path] = true
+    fn { path = path, kind = "gone" }
+  end) or {}
+  for _, r in ipairs(man:rows("SELECT path FROM files WHERE tags = '' AND hash NOT LIKE 'src %'")) do take(r.path) end
+  local query = M.tags_match(changed)
+  if query then
+    local last = 0
+    repeat
+      local rows = man:rows("SELECT t.rowid AS tid, f.path FROM file_tags t JOIN files f ON f.tid = t.rowid"
+        .. " WHERE file_tags MATCH ? AND t.rowid > ? ORDER BY t.rowid LIMIT ?", query, last, BATCH)
+      for _, r in ipairs(rows) do
+        last = r.tid
+        if not walked[list_base(r.path)] then take(r.path) end
+      end
+    until #rows < BATCH
+  end
+  local last = check.from
+  repeat
+    local rows = man:rows("SELECT path, file FROM files WHERE path > ? AND (path <= ? OR ? = '') AND hash NOT LIKE 'src %'"
+      .. " ORDER BY path LIMIT ?", last, check.to, check.to, BATCH)
+    for _, r in ipairs(rows) do
+      last = r.path
+      if not listed[r.path] and mine(r.path) and core.stat(out_dir .. "/" .. r.file) ~= "file" then take(r.path) end
+    end
+  until #rows < BATCH
+end
+
+-- The slice of the manifest's pages a targeted run looks for on disk (each_stale_page): the
+-- CHECK_SLICE after the last run's, from the start again after the last. Returns from, to ("":
+-- to the end).
+local CHECK_SLICE = 1000
+local function check_slice(man)
+  local from = man:value("SELECT value FROM meta WHERE key = 'check_from'") or ""
+  local to = man:value("SELECT path FROM files WHERE path > ? AND hash NOT LIKE 'src %' ORDER BY path LIMIT 1 OFFSET ?",
+    from, CHECK_SLICE - 1)
+  return from, to or ""
+end
+
+-- Calls fn(item) for every address of the site, streamed from the store. item: { path =, kind =
+-- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
+-- targeted (a set of the tags bumped since the last export, all address_stable): no page was
+-- added or removed, so only the fixed addresses below, the pages of the manifest man carrying
+-- one of those tags or, in the slice check, whose file is missing (those mine(path) takes, in
+-- out_dir) and the static files are looked at.
+local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope)
+  for _, p in ipairs(FIXED) do
+    fn { path = p, kind = "page" }
+  end
+  fn { path = "/sitemap.xml", kind = "sitemap_index" }
+  fn { path = "/404.html", kind = "error" }
+  -- The view pixel stories load (the listings plugin's most read): one file; nothing counts here.
+  if quire.app.router:match("GET", "/views.gif") then fn { path = "/views.gif", kind = "page" } end
+  fn { path = "/search", kind = "search" }
+  fn { path = "/search-index.json", kind = "search_index" }
+  fn { path = "/search.js", kind = "search_js" }
+  if targeted then each_stale_page(quire, man, fn, targeted, mine, out_dir, check, scope) else M.each_page(quire, fn) end
+  M.each_file(quire, fn)
 end
 
 -- Static files: the plugins' (/static/NAME/), the media folder (/media/), the site's public/.
@@ -553,10 +746,14 @@ local function search_index(quire, out, cache)
       if id then ids[#ids + 1] = id end
     end
     table.sort(ids)
-    for _, id in ipairs(ids) do
-      local e = db:row("SELECT " .. SEARCH_COLUMNS .. " FROM entries WHERE id = ? AND status = 'published' AND type "
-        .. store_sql.IN_LIST, id, types)
-      fresh[id] = e and search_part(quire, e) or false
+    -- (one statement per BATCH of them)
+    for i = 1, #ids, BATCH do
+      local chunk = table.move(ids, i, math.min(i + BATCH - 1, #ids), 1, {})
+      for _, e in ipairs(db:rows("SELECT " .. SEARCH_COLUMNS .. " FROM entries WHERE id " .. store_sql.IN_LIST
+          .. " AND status = 'published' AND type " .. store_sql.IN_LIST, store_sql.id_list(chunk), types)) do
+        fresh[e.id] = search_part(quire, e) or false
+      end
+      for _, id in ipairs(chunk) do if fresh[id] == nil then fresh[id] = false end end
     end
     local k, last = 1, 0
     repeat
@@ -673,6 +870,10 @@ local SCHEMA = {
   -- The search index's part for each entry in it (search_index); complete when meta's
   -- search_entries is 1.
   "CREATE TABLE IF NOT EXISTS search_entries (id INTEGER PRIMARY KEY, json TEXT NOT NULL)",
+  -- A copy of the redirects table as the last run saw it (redirect_sig), complete when meta's
+  -- redirect_rows is 1: a targeted run after a change to redirects renders the sources whose
+  -- row differs.
+  "CREATE TABLE IF NOT EXISTS redirect_rows (path TEXT PRIMARY KEY, sig TEXT NOT NULL) WITHOUT ROWID",
 }
 -- (after the column tid exists: a manifest from before it gains it in upgrade_manifest)
 local INDEXES = {
@@ -799,7 +1000,7 @@ end
 -- results_path and progress lines ("P index done") to stdout.
 --   result lines: "K path" kept as it was; "S path file hash tags" rendered, same bytes;
 --   "W path file hash tags" written (or would be, with dry_run); "X path reason" left out;
---   "E path message" failed.
+--   "G path" no longer made (a page of a list walked again); "E path message" failed.
 function M.worker(quire, out_dir, o)
   set_base_url(quire, o.base_url)
   local db = quire._db
@@ -813,10 +1014,12 @@ function M.worker(quire, out_dir, o)
     if n > CHANGED_MAX then all = true end
   end
   if o.targeted and all then fail("--targeted needs --since") end
+  local scope = o.targeted and scope_of(changed) or nil
   local res, err = io.open(o.results, "wb")
   if not res then fail("cannot write %s: %s", o.results, tostring(err)) end
-  -- (progress lines go to the coordinator's pipe; a run in the coordinator itself has none)
-  local progress = o.inline and function() end or function(line) io.stdout:write(line) end
+  -- (progress lines go to the coordinator's pipe; a run in the coordinator itself calls o.inline)
+  local progress = o.inline and function(line) o.inline(tonumber(line:match("^P %d+ (%d+)"))) end
+    or function(line) io.stdout:write(line) end
   if not o.inline then io.stdout:setvbuf("line") end
   local out = { root = out_dir, known = { n = 0 }, gzip = o.compress.gzip, br = o.compress.br }
   local done, index, count = 0, o.index, o.count
@@ -825,12 +1028,30 @@ function M.worker(quire, out_dir, o)
   local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
   -- Whether item must be done again, and whether its file was found there (nil: not looked).
   -- (a static file is the same whatever the code or the tags: its source's mtime and size say)
+  -- A page of a list walked again (item.walked): its list tags bumped, it is rendered only when
+  -- what it shows changed: another entry (each it lists tagged it teaser:ID), or it is an edge
+  -- (item.edge), or the page after it is new (its link to it).
   local function stale(row, item)
     if not row or (all and item.kind ~= "asset") then return true end
     if core.stat(out_dir .. "/" .. row.file) ~= "file" then return true, false end
     if item.kind == "asset" then return row.hash ~= item.sig, true end
-    if row.tags == "" then return true, true end
-    for t in row.tags:gmatch("%S+") do if changed[t] then return true, true end end
+    if row.tags == "" or item.force then return true, true end
+    local listing = false
+    for t in row.tags:gmatch("%S+") do
+      if changed[t] then
+        if not (item.walked and list_tag(t)) then return true, true end
+        listing = true
+      end
+    end
+    if not item.walked then return false, true end
+    if listing and item.edge then return true, true end
+    if item.next and not man:value("SELECT 1 FROM files WHERE path = ?", item.next) then return true, true end
+    if item.shown then
+      local tags = " " .. row.tags .. " "
+      for _, id in ipairs(item.shown) do
+        if not tags:find(" teaser:" .. id .. " ", 1, true) then return true, true end
+      end
+    end
     return false, true
   end
   local function mine(path) return count == 1 or fnv(path) % count == index end
@@ -839,9 +1060,16 @@ function M.worker(quire, out_dir, o)
   quire.tokens.sign("export", "")
   -- The search index's parts kept in the manifest: used by a targeted run (see search_index).
   local search_cache = { man = man, changed = o.targeted and changed or nil, dry_run = o.dry_run }
+  -- (the same slice in every worker: the coordinator moves it on once the run is recorded)
+  local check = {}
+  if o.targeted then check.from, check.to = check_slice(man) end
   db:begin_read()
   each_item(quire, function(item)
     if not mine(item.path) then return end
+    if item.kind == "gone" then
+      res:write("G\t", item.path, "\n")
+      return
+    end
     local file = M.file_of(item.path)
     if not file then return end
     local row = not empty and man:row("SELECT file, hash, tags FROM files WHERE path = ?", item.path) or nil
@@ -887,7 +1115,7 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then progress(("P %d %d\n"):format(index, done)) end
-  end, o.targeted and changed, man, mine, out_dir)
+  end, o.targeted and changed, man, mine, out_dir, check, scope)
   db:end_read()
   res:close()
   if o.verbose then
@@ -1025,17 +1253,22 @@ local function run_once(quire, out_dir, o)
     man:exec("UPDATE files SET tid = NULL WHERE tid IS NOT NULL")
     man:exec("INSERT INTO file_tags (file_tags) VALUES ('delete-all')")
   end
-  -- Targeted: only tags that add or remove no address were bumped since (quick: none at all).
+  -- Targeted: only tags that add or remove no address, or whose addresses are found from what
+  -- changed (scoped_tag), were bumped since (quick: none at all). (A change to redirects needs
+  -- the manifest's copy of them.)
   local targeted, quick, changed = false, false, {}
   if since then
     local rows = db:rows("SELECT tag FROM cache_tags WHERE version > ? ORDER BY version LIMIT ?", since, TARGETED_MAX + 1)
     targeted = #rows <= TARGETED_MAX
+    local copy = meta("redirect_rows") == "1"
     for _, r in ipairs(rows) do
-      if not address_stable(r.tag) then targeted = false break end
+      if not (address_stable(r.tag) or scoped_tag(r.tag)) or (r.tag == "redirects" and not copy) then targeted = false break end
       changed[r.tag] = true
     end
     quick = #rows == 0
   end
+  local redirects_changed = not targeted or changed.redirects
+  local scope = targeted and scope_of(changed) -- (changed without "redirects", which every page carries)
   -- For the progress line: the last run's count, else a guess from the store (entries, and
   -- each term's page and feeds).
   local expected = man:value("SELECT count(*) FROM files")
@@ -1044,11 +1277,14 @@ local function run_once(quire, out_dir, o)
       + db:value("SELECT count(*) FROM terms WHERE listed > 0") * 4
   end
 
-  -- A targeted run with few pages to render is done here, in this process: starting workers (each
-  -- loading Lua, the plugins and the site's settings, and warming its caches) would cost more
-  -- than the pages.
+  -- A targeted run with few pages to render, or with one job whatever their number, is done here,
+  -- in this process: starting workers (each loading Lua, the plugins and the site's settings, and
+  -- warming its caches) would cost more than the pages, and one worker does only what this
+  -- process would.
   local jobs = o.jobs
-  if targeted and jobs > 1 then
+  if targeted and jobs == 1 then
+    jobs = 0
+  elseif targeted then
     local query = M.tags_match(changed)
     local n = man:value("SELECT count(*) FROM (SELECT 1 FROM files WHERE tags = '' AND hash NOT LIKE 'src %' LIMIT ?)", INLINE_MAX + 1)
     if query and n <= INLINE_MAX then
@@ -1058,11 +1294,25 @@ local function run_once(quire, out_dir, o)
   end
   local tmp = work_folder(mpath)
   local failed = {}
+  local _, check_to = check_slice(man) -- (the next targeted run looks for missing files from there)
+  -- The progress line on a terminal (progress: worker -> addresses done).
+  local progress, tty, last_print = {}, core.isatty(2), 0
+  local function show(w, n, workers)
+    progress[w] = n
+    local total = 0
+    for _, v in pairs(progress) do total = total + v end
+    if tty and core.clock() - last_print > 0.2 then
+      io.stderr:write(("\rexport: %d of about %d addresses (%d%%), %s, %.1f s "):format(total, math.max(total, expected),
+        total * 100 // math.max(total, expected, 1), workers > 0 and workers .. " workers" or "in this process", core.clock() - t0))
+      last_print = core.clock()
+    end
+  end
   if jobs == 0 then
     jobs = 1
     local wok, werr = pcall(M.worker, quire, out_dir, { index = 0, count = 1, manifest = mpath, results = tmp .. "/w0", since = since,
       base_url = base_url, dry_run = o.dry_run, targeted = true, compress = select(2, M.compress_of(o.compress)), fresh = false,
-      recompress = recompress, verbose = o.verbose, inline = true })
+      recompress = recompress, verbose = o.verbose, inline = function(n) show(0, n, 0) end })
+    if tty and last_print > 0 then io.stderr:write("\n") end
     if not wok then
       if db:reading() then db:end_read() end
       io.stderr:write("quire: export: ", tostring(werr), "\n")
@@ -1085,20 +1335,10 @@ local function run_once(quire, out_dir, o)
       cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
     end
     local pipe = io.popen("{ " .. table.concat(cmds, " & ") .. " & wait; } </dev/null", "r")
-    local progress = {}
-    local tty = core.isatty(2)
-    local last_print = 0
     for line in pipe:lines() do
       local w, n = line:match("^P (%d+) (%d+)$")
       if w then
-        progress[tonumber(w)] = tonumber(n)
-        local total = 0
-        for _, v in pairs(progress) do total = total + v end
-        if tty and core.clock() - last_print > 0.2 then
-          io.stderr:write(("\rexport: %d of about %d addresses (%d%%), %d workers, %.1f s "):format(total, math.max(total, expected),
-            total * 100 // math.max(total, expected, 1), jobs, core.clock() - t0))
-          last_print = core.clock()
-        end
+        show(tonumber(w), tonumber(n), jobs)
       elseif line:match("^F %d+$") then
         failed[#failed + 1] = line:match("%d+")
       else
@@ -1144,8 +1384,8 @@ local function run_once(quire, out_dir, o)
             if o.verbose then note("render " .. a .. " (same bytes)") end
           end
           if not o.dry_run then put_row(man, next_tid, path, a, b, c) end
-        elseif k == "X" then
-          sum.left_out = sum.left_out + 1
+        elseif k == "X" or k == "G" then
+          if k == "X" then sum.left_out = sum.left_out + 1 end
           man:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
         elseif k == "E" then
           if #sum.errors < 20 then sum.errors[#sum.errors + 1] = path .. ": " .. a end
@@ -1185,9 +1425,27 @@ local function run_once(quire, out_dir, o)
         end
       until #rows < BATCH
     end
+    -- The manifest's copy of the redirects, when they changed (or might have).
+    if not o.dry_run and (redirects_changed or meta("redirect_rows") ~= "1") then
+      man:exec("DELETE FROM redirect_rows")
+      local last = 0
+      repeat
+        local rows = db:rows("SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
+        for _, r in ipairs(rows) do
+          last = r.id
+          if not r.from_path:find("?", 1, true) then
+            man:exec("INSERT OR REPLACE INTO redirect_rows (path, sig) VALUES (?, ?)", r.from_path, redirect_sig(r))
+          end
+        end
+      until #rows < BATCH
+      man:exec("INSERT INTO meta (key, value) VALUES ('redirect_rows', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
+    end
     if not o.dry_run then
       man:exec("INSERT INTO meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?), ('compress', ?)"
         .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url, o.compress)
+      if targeted then
+        man:exec("INSERT INTO meta (key, value) VALUES ('check_from', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", check_to)
+      end
     end
   end)
   if ok then man:commit() else man:rollback() end
@@ -1195,8 +1453,9 @@ local function run_once(quire, out_dir, o)
   if not ok then error(err, 0) end
 
   -- Whole-site files written by the coordinator (compared byte for byte, not in the manifest):
-  -- unchanged when no redirect and no list changed (targeted). A dry run writes them elsewhere.
-  if not targeted or not core.stat(out_dir .. "/_redirects") then
+  -- unchanged when no redirect and no list changed (targeted, no scope: an entry's address, which
+  -- a redirect to it names, and the sitemap's parts stay). A dry run writes them elsewhere.
+  if not targeted or scope or not core.stat(out_dir .. "/_redirects") then
     local dir = o.dry_run and work_folder(mpath) or out_dir
     local rok, changed = pcall(redirect_files, quire, out_dir, dir, o.dry_run)
     if o.dry_run then core.remove_tree(dir) end
