@@ -584,8 +584,7 @@ check("revoked key: 401", st == 401, st)
 burst_key = re.search(r": (\d+:[0-9a-f]{64})$", run("api-key", "add", "burst", "--role", "editor").strip()).group(1)
 with open(os.path.join(site, "site.lua"), "a") as f:
     f.write('\napi = { admin_rate = 3, content = "open", cors = "*" }\n')
-server.proc.send_signal(signal.SIGHUP)
-time.sleep(1.5)
+server.reload()
 codes = []
 for _ in range(8):
     st, hd, doc = admin("GET", "/users", "/users", key=burst_key)

@@ -29,7 +29,7 @@ printf 'p { color: #111; }\n' > "$p/static/site.css"
 serve() { # serve [--dev]: starts the server, sets base
   "$QUIRE" serve "$@" --site "$work/site" --listen 127.0.0.1:0 --workers 1 > "$work/serve.log" 2>&1 &
   master=$!
-  for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
+  waitfor 60 started "$work/serve.log"
   base="http://127.0.0.1:$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)"
 }
 stop() { kill -TERM "$master"; wait "$master"; master=""; }
@@ -74,9 +74,8 @@ printf '<!doctype html><html><head><link rel="stylesheet" href="/static/devpage/
 after=$(events "$id2")
 check "dev: a template edit reloads the tab" grep -q '^data: reload$' <<<"$after"
 id3=$(id_of "$after")
-seen=""
-for _ in $(seq 30); do grep -q 'version two' <(curl -s "$base/page") && { seen=yes; break; }; sleep 0.1; done
-check "dev: and the reloaded page is the new one" test -n "$seen"
+new_page() { grep -q 'version two' <(curl -s "$base/page"); }
+check "dev: and the reloaded page is the new one" waitfor 30 new_page # (after the workers' reload)
 
 # a plugin edit
 echo '-- edited' >> "$p/plugin.lua"
@@ -92,16 +91,16 @@ browser=$(command -v chromium || command -v chromium-browser || command -v googl
 if [ -n "$browser" ]; then
   loads() { grep -c '"GET /page HTTP' "$work/serve.log"; }
   before=$(loads)
-  timeout 60 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run \
+  timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking --no-first-run \
     --disable-component-update --disable-sync --user-data-dir="$work/chrome" --remote-debugging-port=0 \
     "$base/page" >/dev/null 2>&1 &
   chrome=$!
-  for _ in $(seq 150); do [ "$(loads)" -gt "$before" ] && grep -q 'GET /_quire/dev/events' "$work/serve.log" && break; sleep 0.1; done
+  for _ in $(seq 600); do [ "$(loads)" -gt "$before" ] && grep -q 'GET /_quire/dev/events' "$work/serve.log" && break; sleep 0.1; done
   check "browser: the page is open and listening" grep -q 'GET /_quire/dev/events' "$work/serve.log"
   sleep 1
   opened=$(loads)
   printf 'p { color: #333; }\n' > "$p/static/site.css"
-  for _ in $(seq 100); do [ "$(loads)" -gt "$opened" ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ "$(loads)" -gt "$opened" ] && break; sleep 0.1; done
   check "browser: a stylesheet edit reloaded the open tab ($opened -> $(loads) loads)" test "$(loads)" -gt "$opened"
   sleep 2
   check "browser: once ($(loads) loads)" test "$(loads)" = $((opened + 1))

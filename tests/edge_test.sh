@@ -21,7 +21,7 @@ start() { # start EDGE_TAGS(true|false)
   printf 'edge_tags = %s\n' "$1" >> "$work/site/site.lua"
   "$QUIRE" serve --site "$work/site" --listen 127.0.0.1:0 --workers 1 > "$work/serve.log" 2>&1 &
   master=$!
-  for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
+  waitfor 60 started "$work/serve.log"
   port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
   base="http://127.0.0.1:$port"
 }

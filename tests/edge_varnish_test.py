@@ -32,7 +32,7 @@ def update(eid, title):
                    check=True, capture_output=True)
 
 
-def wait_title(url, title, limit=10.0):
+def wait_title(url, title, limit=30.0):
     """Seconds until the edge serves a page with title, or None after limit."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit:
@@ -99,7 +99,7 @@ try:
             check(f"story is a hit before edit {i}", False, str(h))
         update(eid, f"Edge edit {i}")
         d = wait_title(story, f"Edge edit {i}")
-        check(f"edit {i} reaches the edge within 10 s", d is not None)
+        check(f"edit {i} reaches the edge (within 30 s; the delays are printed below)", d is not None)
         if d is not None:
             delays.append(d * 1000)
     st, h, _ = get(unrelated)

@@ -19,7 +19,7 @@ trap cleanup EXIT
 echo 'access_log = "off"' >> "$work/site/site.lua"
 "$QUIRE" serve --site "$work/site" --listen 127.0.0.1:0 --workers 1 > "$work/serve.log" 2>&1 &
 master=$!
-for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done # 60 s: slow under a sanitizer at load
 port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
 [ -n "$port" ] || { cat "$work/serve.log" >&2; exit 1; }
 story=$("$QUIRE" entries list --site "$work/site" --status published --limit 1000 --format json | python3 -c '

@@ -106,7 +106,7 @@ class Server:
     port (int), host ("127.0.0.1:PORT"), base ("http://127.0.0.1:PORT"), proc, log_path.
     Stopped by stop(), at the end of a `with` block, or at exit."""
 
-    def __init__(self, site, workers=1, timeout=20, args=()):
+    def __init__(self, site, workers=1, timeout=60, args=()):
         fd, self.log_path = tempfile.mkstemp(prefix="serve-", suffix=".log", dir=WORK)
         with os.fdopen(fd, "w") as log:
             self.proc = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0",
@@ -130,6 +130,24 @@ class Server:
         with open(self.log_path) as f:
             return f.read()
 
+    def workers(self):
+        """The pids of the server's worker processes now."""
+        r = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(p) for p in r.stdout.split()]
+
+    def reload(self, timeout=30):
+        """SIGHUP, then wait until the log says a new generation serves and every worker from
+        before has exited (until then one that has not yet begun its drain may still accept):
+        the next request reaches the reloaded site however loaded the machine. Fails the test
+        when that does not happen in `timeout` seconds."""
+        old, before = self.workers(), self.log().count("reloaded: generation")
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self.log().count("reloaded: generation") <= before or any(_alive(p) for p in old):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                fail("quire serve reloaded (SIGHUP)", self.log()[-DETAIL_LIMIT:])
+            time.sleep(0.05)
+
     def stop(self):
         _stop(self.proc)
 
@@ -138,6 +156,15 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _alive(pid):
+    """Whether process pid still runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _stop(p):
@@ -272,11 +299,12 @@ def db(site):
     return sqlite3.connect(where)
 
 
-def after_write(fn, ok, seconds=2.0):
+def after_write(fn, ok, seconds=10.0):
     """fn() until ok(its result), returning the last result: once on SQLite, whose workers see
     every commit before their next answer; on PostgreSQL a server hears of another process's
     write by NOTIFY, so its page caches may answer as before the write for the notification's
-    delay (README), so again every 10 ms for up to seconds."""
+    delay (README), so again every 10 ms for up to seconds (milliseconds when the machine is
+    idle; the bound is for a sanitizer build on a loaded one)."""
     deadline = time.monotonic() + (seconds if PG_URL else 0)
     while True:
         r = fn()

@@ -15,13 +15,22 @@ expect() {
 }
 contains() { if grep -qF -- "$2" <<<"$out"; then ok; else bad "$1: output lacks '$2': $out"; fi; }
 # settled WHAT COMMAND...: check, but on PostgreSQL (tests/pg_http_test.sh sets QUIRE_TEST_PG_URL)
-# COMMAND is tried again for up to 2 s: the server's workers hear of the CLI's write by NOTIFY,
-# so a page cache may answer as before it for the notification's delay (README).
+# COMMAND is tried again for up to 10 s: the server's workers hear of the CLI's write by NOTIFY,
+# so a page cache may answer as before it for the notification's delay (README; milliseconds
+# on an idle machine, the bound is for a sanitizer build on a loaded one).
 settled() {
-  local what=$1 tries=1; shift
-  [ -n "${QUIRE_TEST_PG_URL:-}" ] && tries=200
-  for _ in $(seq "$tries"); do "$@" && { ok; return; }; sleep 0.01; done
-  bad "$what"
+  local what=$1 end=$SECONDS; shift
+  [ -n "${QUIRE_TEST_PG_URL:-}" ] && end=$((SECONDS + 10))
+  until "$@"; do [ "$SECONDS" -ge "$end" ] && { bad "$what"; return; }; sleep 0.01; done
+  ok
+}
+# waitfor SECONDS COMMAND...: COMMAND again every 0.1 s until it succeeds (status 0), or status 1
+# once SECONDS have passed. For what a loaded machine or a sanitizer build delays (a reload, a
+# log line, a worker started): it returns as soon as the condition holds, so the bound only ends
+# a hang, and a check on the condition stays as strict as before.
+waitfor() {
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do [ "$SECONDS" -ge "$end" ] && return 1; sleep 0.1; done
 }
 finish() { echo "$TEST_NAME: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
 
@@ -86,13 +95,29 @@ site_copy() {
 # `quire init` gets a database there). For the few checks that differ by store.
 on_pg() { [ -n "${QUIRE_TEST_PG_URL:-}" ]; }
 
+# gone PID...: none of these processes runs any more.
+gone() { for p in "$@"; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+
+# reload_site LOG GENERATION: SIGHUP to $master, then waits (30 s at most each) until LOG says
+# GENERATION serves and every worker from before has exited: until it begins its drain an old
+# worker may still accept a connection and answer with the old site.lua. Status 1 if not.
+reload_site() {
+  local old; old=$(pgrep -P "$master" | tr '\n' ' ')
+  kill -HUP "$master"
+  # shellcheck disable=SC2086
+  waitfor 30 grep -q "reloaded: generation $2 serving" "$1" && waitfor 30 gone $old
+}
+
+# started LOG: the server ($master) logged "serving with" in LOG, or is gone (so a wait ends).
+started() { grep -q "serving with" "$1" 2>/dev/null || ! kill -0 "$master" 2>/dev/null; }
+
 # serve_site SITE LOG [SERVE ARGS...]: `quire serve` on a free loopback port; sets master, port
 # and base (http://127.0.0.1:PORT). Fails, showing the log, when the server did not start.
 serve_site() {
   local site=$1 log=$2; shift 2
   "$QUIRE" serve --site "$site" --listen 127.0.0.1:0 "$@" > "$log" 2>&1 &
   master=$!
-  for _ in $(seq 100); do grep -q "serving with" "$log" && break; sleep 0.1; done
+  waitfor 60 started "$log"
   port=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 | cut -d: -f3)
   base="http://127.0.0.1:$port"
   [ -n "$port" ] || { echo "$TEST_NAME: the server did not start" >&2; cat "$log" >&2; return 1; }

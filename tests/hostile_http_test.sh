@@ -27,7 +27,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
 TEST_NAME=hostile_http
 # py GROUP: runs a group of hostile_http.py against the server, counts its PASS and FAIL lines
 py() {
-  python3 "$TESTS/hostile_http.py" "$1" "$port" $workers > "$work/py.out" 2>&1
+  SERVE_LOG="$work/serve.log" python3 "$TESTS/hostile_http.py" "$1" "$port" $workers > "$work/py.out" 2>&1
   cat "$work/py.out"
   passed=$((passed + $(grep -c '^PASS:' "$work/py.out")))
   failed=$((failed + $(grep -c '^FAIL:' "$work/py.out")))
@@ -48,7 +48,7 @@ LUA
   : > "$work/serve.log"
   "$QUIRE" serve --site "$work/site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
   master=$!
-  for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
+  waitfor 60 started "$work/serve.log"
   port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
   base="http://127.0.0.1:$port"
   for _ in $(seq 50); do [ "$(pgrep -P "$master" | wc -l)" -ge 2 ] && break; sleep 0.1; done

@@ -123,7 +123,7 @@ ch=char; on_pg && ch=chr # a character by its code point: SQLite's char(), Postg
 site_sql "$site" "UPDATE entries SET title = 'Harbour' || $ch(1) || ' fees' || $ch(11) || $ch(65534) || $ch(64976) || ' rise'
   WHERE id = (SELECT id FROM entries WHERE status = 'published' AND type = 'article' ORDER BY published_at DESC LIMIT 1);
   UPDATE terms SET name = name || $ch(27) WHERE id = (SELECT min(id) FROM terms);"
-kill -HUP "$master"; sleep 2 # fresh workers: no page cache from before the raw write
+check "reloaded: fresh workers, no page cache from before the raw write" reload_site "$work/serve.log" 2
 for f in feed.xml atom.xml sitemap.xml; do curl -s "$base/$f" -o "$work/$f"; done
 "$PY" - "$work" <<'PY'
 import sys, xml.dom.minidom, feedparser

@@ -25,7 +25,7 @@ serve_phase() {
   check "config check passes" "$quire" config check --site site > /dev/null
   "$quire" serve --site site --listen 127.0.0.1:0 --workers 1 > serve.log 2>&1 &
   local master=$!
-  for _ in $(seq 100); do grep -q "serving with" serve.log && break; sleep 0.1; done
+  waitfor 60 started serve.log
   local port
   port=$(grep -o 'http://127.0.0.1:[0-9]*' serve.log | head -1 | cut -d: -f3)
   if [ -z "$port" ]; then

@@ -308,7 +308,7 @@ with Server(site) as server:
               and re.search(r'srcset="/media/\S+-200\.png 200w"', pic), pic)
     media("update", str(sid), "--alt", "A greener field")
     # (on PostgreSQL the workers hear of the CLI's commit by NOTIFY: up to its delay, README)
-    deadline = time.monotonic() + (2 if harness.PG_URL else 0)
+    deadline = time.monotonic() + (10 if harness.PG_URL else 0)
     while True:
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}{art_path}").read().decode()
         if 'alt="A greener field"' in page or time.monotonic() >= deadline:

@@ -149,7 +149,7 @@ def start_node(name, site, work, workers=2, args=()):
                          stdout=open(log, "a"), stderr=subprocess.STDOUT, start_new_session=True)
     procs[name] = p
     start = os.path.getsize(log) if os.path.exists(log) else 0
-    for _ in range(400):
+    for _ in range(1200):  # 60 s at most: a sanitizer build on a loaded machine starts slowly
         text = open(log).read()[start:]
         m = re.search(r"http://127\.0\.0\.1:(\d+)", text) if "serving with" in text else None
         if m:
@@ -234,11 +234,11 @@ class Varnish:
         return len(re.findall(r"node_[ab] .*\bhealthy\b", self.adm("backend.list")))
 
     def use(self, port_a, port_b, name, want=2):
-        """Loads and uses the VCL for nodes on these ports; waits (10 s at most) until want of
-        them are healthy and returns how many are."""
+        """Loads and uses the VCL for nodes on these ports; waits (30 s at most: 1.5 s on an idle
+        machine, 3 probes of 500 ms) until want of them are healthy and returns how many are."""
         self.adm("vcl.load", name, self.vcl(port_a, port_b, name))
         self.adm("vcl.use", name)
-        for _ in range(100):
+        for _ in range(300):
             if self.healthy() >= want:
                 break
             time.sleep(0.1)

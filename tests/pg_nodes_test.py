@@ -76,7 +76,7 @@ try:
     delays = []
     for rnd in range(1, 6):
         for n in "abc":
-            for _ in range(8):  # two workers per node, each with its own cache
+            for _ in range(40):  # two workers per node, each with its own cache (which one answers is the scheduler's choice)
                 st, h, _ = http("GET", node[n] + story)
                 if h.get("X-Cache") == "hit":
                     break
@@ -93,8 +93,8 @@ try:
                 if title.encode() in body:
                     delays.append((time.monotonic() - t1) * 1000)
                     break
-                if time.monotonic() - t1 > 5:
-                    check(f"round {rnd}: node {n} shows the edit within 5 s", False, (st, body[:200]))
+                if time.monotonic() - t1 > 15:  # (milliseconds when idle: the figures below; the bound is for a loaded machine)
+                    check(f"round {rnd}: node {n} shows the edit within 15 s", False, (st, body[:200]))
                     break
                 time.sleep(0.002)
     if delays:

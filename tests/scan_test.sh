@@ -32,7 +32,7 @@ LUA
 mkdir -p "$work/site/logs"
 "$QUIRE" serve --site "$work/site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
 master=$!
-for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
+waitfor 60 started "$work/serve.log"
 port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
 base="http://127.0.0.1:$port"
 check "server started" test -n "$port"

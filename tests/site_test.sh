@@ -317,8 +317,7 @@ check "robots.txt names the sitemap at the address served" grep -qx "Sitemap: $b
 check "the sitemap index names its files at the address served" grep -q "<loc>$base/sitemap-pages.xml</loc>" "$work/r/sitemap.xml"
 check "and the home page in them" grep -q "<loc>$base/</loc>" "$work/r/sitemap-pages.xml"
 echo 'base_url = "https://news.example"' >> "$site/site.lua"
-kill -HUP "$master"
-for _ in $(seq 100); do grep -q "reloaded: generation 2" "$work/serve.log" && break; sleep 0.1; done
+check "reloaded with the base_url" reload_site "$work/serve.log" 2
 fetch canon2 "$base$article" >/dev/null
 check "an explicit base_url wins over the address served" grep -q "<link rel=\"canonical\" href=\"https://news.example$article\">" "$work/r/canon2"
 fetch share_explicit "$base$share" >/dev/null

@@ -93,7 +93,7 @@ sess, csrf = quire("run", "--site", site, os.path.join(work, "session.lua")).spl
 server = subprocess.Popen([QUIRE, "serve", "--site", site, "--listen", "127.0.0.1:0", "--workers", "1"],
                           stdout=open(os.path.join(work, "serve.log"), "w"), stderr=subprocess.STDOUT, env=ENV)
 port = None
-for _ in range(100):
+for _ in range(600):  # 60 s at most: a sanitizer build on a loaded machine starts slowly
     time.sleep(0.1)
     m = re.search(r"http://127\.0\.0\.1:(\d+)", open(os.path.join(work, "serve.log")).read())
     if m:
@@ -379,7 +379,11 @@ head = (f"POST /api/admin/v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer 
         f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
 for cut in (10, 1000, len(body) // 2, len(body) - 5):
     raw_exchange(head, body, close_after=cut)
-time.sleep(0.5)
+# The worker removes a spool file when it sees its client gone, in its own time: wait for it (at
+# most 10 s).
+deadline = time.monotonic() + 10
+while leftovers() and time.monotonic() < deadline:
+    time.sleep(0.1)
 check("interrupted uploads: nothing left behind", leftovers() == [] and rows() == rows_before + 2, (leftovers(), rows()))
 check("interrupted uploads: the same worker serves on", worker_pid() == pid0 and get("/api/openapi.json")[0] == 200, (worker_pid(), pid0))
 

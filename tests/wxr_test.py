@@ -422,7 +422,7 @@ try:
                                    stderr=subprocess.STDOUT, env=dict(os.environ, QUIRE_BUNDLED_PLUGINS=os.path.join(SRC, "plugins")))
         try:
             port3 = None
-            for _ in range(100):
+            for _ in range(600):  # 60 s at most: a sanitizer build on a loaded machine starts slowly
                 text3 = open(os.path.join(work, "serve3.log")).read()
                 m = re.search(r"http://127\.0\.0\.1:(\d+)", text3)
                 if m and "serving with" in text3:

@@ -33,9 +33,10 @@ async function as(browser, login) {
 // The public page at url once test(html) holds, for a check right after a staff write. On
 // PostgreSQL (newsroom_test.sh serves it with two workers there) the reader's page may come from
 // the other worker's cache, which hears of the write by NOTIFY a few milliseconds later (README):
-// so it is asked again for up to 2 s. On SQLite the first answer is already fresh.
+// so it is asked again for up to 10 s (the bound is for a sanitizer build at load). On SQLite the
+// first answer is already fresh.
 async function fresh(page, url, test, what) {
-  const until = Date.now() + 2000;
+  const until = Date.now() + 10000;
   for (;;) {
     await page.goto(url);
     const html = await page.content();
@@ -206,7 +207,7 @@ run('newsroom', async (browser) => {
   // One heartbeat period after the takeover (the page's clock also runs with real time, so on a
   // loaded machine a beat may already have come: the notice is then there sooner).
   await edWatch.clock.runFor(20000);
-  await edWatch.waitForSelector('#lock-lost', { state: 'visible', timeout: 5000 });
+  await edWatch.waitForSelector('#lock-lost', { state: 'visible', timeout: 15000 }); // (a heartbeat's round trip: slow at load)
   const lost = await edWatch.textContent('#lock-lost-text');
   assert(lost.includes('eve Staff took over editing'), 'the first editor is told who took over: ' + lost);
   await axe(edWatch, 'editor, lock taken over');
@@ -214,7 +215,7 @@ run('newsroom', async (browser) => {
   // Ed takes it back from the notice without leaving his page (his unsaved text stays).
   await edWatch.fill('#f-standfirst', 'Unsaved words of Ed.');
   await edWatch.click('#lock-take-back');
-  await edWatch.waitForSelector('#lock-lost', { state: 'hidden', timeout: 5000 });
+  await edWatch.waitForSelector('#lock-lost', { state: 'hidden', timeout: 15000 });
   assert((await edWatch.inputValue('#f-standfirst')) === 'Unsaved words of Ed.', 'taking the lock back keeps the unsaved text');
   await eve.page.goto(`${BASE}/admin/entries/${draftId}`);
   assert((await eve.page.textContent('#lock-banner')).includes('ed Staff is editing'), 'Ed holds the lock again');

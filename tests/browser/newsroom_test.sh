@@ -49,7 +49,7 @@ workers=1
 [ -n "${QUIRE_TEST_PG_URL:-}" ] && workers=2
 "$QUIRE" serve --site "$site" --listen 127.0.0.1:0 --workers $workers > "$work/serve.log" 2>&1 &
 master=$!
-for _ in $(seq 100); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "serving with" "$work/serve.log" && break; sleep 0.1; done # 60 s: slow under a sanitizer at load
 port=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 | cut -d: -f3)
 [ -n "$port" ] || { echo "server did not start: $(cat "$work/serve.log")" >&2; exit 1; }
 QUIRE_URL=http://127.0.0.1:$port QUIRE_TZ=Europe/Oslo QUIRE_SETUP=$(cat "$work/setup.json") QUIRE_SHOTS=$SHOTS \

@@ -16,7 +16,7 @@ printf 'language = "ar"\ntimezone = "Asia/Beirut"\n' >> "$work/site/site.lua"
 pid=$!
 i=0
 until grep -q "serving with" "$work/log" 2>/dev/null; do
-  i=$((i + 1)); [ $i -gt 200 ] && { cat "$work/log"; exit 1; }; sleep 0.05
+  i=$((i + 1)); [ $i -gt 1200 ] && { cat "$work/log"; exit 1; }; sleep 0.05
 done
 port=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/log" | head -1)
 status=0
