@@ -49,11 +49,17 @@ fi
 # (user + system, all its processes: the fairer figure on a shared machine), sys[NAME] (the
 # system part: mostly making files, whose cost depends on the file system; on ext4 without a
 # journal each new inode is found past those deleted in the last minutes, by anyone, in the same
-# group: a neighbour's rm -rf can make it several times what it is on a quiet disk; so the ratios
-# also give the user part alone, which does not depend on that) and kib[NAME]
+# group: the first writer after a neighbour's rm -rf pays it (15,000 new inodes: 4.8 s of system
+# time right after 30,000 were deleted, 0.6 to 0.9 s for the next writers); so the ratios also
+# give the user part alone, which does not depend on that) and kib[NAME]. Every tool writes into
+# a new folder beside the others' in $tmp and deletes nothing, so all meet the same file system;
+# but leave a minute after a deletion of many files (such as the last run's cleanup) before a
+# run: the first writers pay it (the setup above, then Hugo). Each measured command starts after
+# a sync: the one before leaves no dirty pages to write back during it.
 declare -A secs cpu sys usr kib
 measure() {
   local name=$1; shift
+  sync
   /usr/bin/time -v -o "$tmp/time.$name" "$@" > "$tmp/out.$name" 2>&1 || { cat "$tmp/out.$name" >&2; exit 1; }
   secs[$name]=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$tmp/time.$name")
   cpu[$name]=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { print s }' "$tmp/time.$name")

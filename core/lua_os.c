@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lua_api.h"
+#include "util.h"
 
 static int push_errno(lua_State *L, const char *what) {
   lua_pushnil(L);
@@ -151,41 +152,14 @@ static int l_syncfs(lua_State *L) {
 }
 
 /* core.write_file(path, data, tmp) -> true | nil, message: data written to the new file tmp,
- * which is then renamed over path (readers see the old bytes or the new, never a part). One
- * write, no stdio buffer; no fsync (a static export syncs the file system once at the end).
- * Mode 0666 less the umask, as fopen. tmp is removed when anything fails. */
+ * which is then renamed over path (qr_file_replace: readers see the old bytes or the new, never
+ * a part; no fsync, a static export syncs the file system once at the end). */
 static int l_write_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   size_t n;
   const char *data = luaL_checklstring(L, 2, &n);
-  const char *tmp = luaL_checkstring(L, 3);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) return push_errno(L, tmp);
-  size_t done = 0;
-  while (done < n) {
-    ssize_t w = write(fd, data + done, n - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int err = w < 0 ? errno : EIO;
-      close(fd);
-      unlink(tmp);
-      errno = err;
-      return push_errno(L, tmp);
-    }
-    done += (size_t)w;
-  }
-  if (close(fd) != 0) {
-    int err = errno;
-    unlink(tmp);
-    errno = err;
-    return push_errno(L, tmp);
-  }
-  if (rename(tmp, path) != 0) {
-    int err = errno;
-    unlink(tmp);
-    errno = err;
-    return push_errno(L, path);
-  }
+  const char *tmp = luaL_checkstring(L, 3), *failed;
+  if (qr_file_replace(path, tmp, data, n, &failed) != 0) return push_errno(L, failed);
   lua_pushboolean(L, 1);
   return 1;
 }

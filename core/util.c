@@ -1,9 +1,12 @@
 /* Shared core helpers: error strings, aborting allocators, byte buffers, UTF-8 validation. */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *qr_strerror(int err) {
   switch (err) {
@@ -115,4 +118,28 @@ int qr_utf8_valid(const char *s, size_t n) {
     i += (size_t)len;
   }
   return 1;
+}
+
+int qr_file_replace(const char *path, const char *tmp, const void *data, size_t n, const char **failed) {
+  *failed = tmp;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return -1;
+  const char *p = data;
+  size_t done = 0;
+  int err = 0;
+  while (done < n) {
+    ssize_t w = write(fd, p + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      err = w < 0 ? errno : EIO;
+      break;
+    }
+    done += (size_t)w;
+  }
+  if (close(fd) != 0 && !err) err = errno;
+  if (!err && rename(tmp, path) != 0) err = errno, *failed = path;
+  if (!err) return 0;
+  unlink(tmp);
+  errno = err;
+  return -1;
 }

@@ -57,4 +57,10 @@ int qr_utf8_valid(const char *s, size_t n);
 /* Decodes one code point at s (n bytes left); returns its length, or 0 when malformed. */
 int qr_utf8_decode(const char *s, size_t n, uint32_t *cp);
 
+/* Writes data[0..n) to the new file tmp (mode 0666 less the umask), then renames it over path:
+ * readers see the old bytes or the new, never a part. One write(2) call while it takes all, no
+ * stdio buffer, no fsync (a static export syncs the file system once). Returns 0, or -1 with
+ * errno set and *failed the name that failed (tmp or path); tmp is removed on failure. */
+int qr_file_replace(const char *path, const char *tmp, const void *data, size_t n, const char **failed);
+
 #endif

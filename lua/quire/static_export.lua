@@ -226,12 +226,20 @@ local function write_atomic(out, file, data)
   if not ok then fail("cannot write %s: %s", path, tostring(err)) end
 end
 
+-- The .gz sibling of out.root/file, whose folder is there: compressed and written by one C call
+-- (the compressor and its output buffer reused, no Lua string made of the compressed bytes).
+local function write_gzip(out, file, data)
+  local path = out.root .. "/" .. file .. ".gz"
+  local ok, err = core.gzip_file(data, GZIP_LEVEL, path, tmp_of(path))
+  if not ok then fail("cannot write %s: %s", path, tostring(err)) end
+end
+
 -- The compressed siblings of a file (nginx gzip_static; brotli_static or a CDN for .br): written
 -- for compressible data of some size, as --compress asks; removed otherwise (those left from
 -- before). fresh: the file is new, so there is nothing to remove.
 local function write_siblings(out, file, data, fresh)
   local big = #data >= GZIP_MIN and COMPRESSIBLE[ext_of(file)]
-  if big and out.gzip then write_atomic(out, file .. ".gz", core.gzip(data, GZIP_LEVEL))
+  if big and out.gzip then write_gzip(out, file, data)
   elseif not fresh then os.remove(out.root .. "/" .. file .. ".gz") end -- (nothing there: a harmless error)
   if big and out.br then write_atomic(out, file .. ".br", core.brotli(data, BROTLI_QUALITY))
   elseif not fresh then os.remove(out.root .. "/" .. file .. ".br") end

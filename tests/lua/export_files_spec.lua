@@ -1,5 +1,6 @@
--- core.write_file and core.copy_file: how a static export (lua/quire/static_export.lua) puts its
--- pages and static files in place, through a temporary file renamed over the old one.
+-- core.write_file, core.copy_file and core.gzip_file: how a static export
+-- (lua/quire/static_export.lua) puts its pages, their .gz and its static files in place, through
+-- a temporary file renamed over the old one.
 local core = require "quire.core"
 local testing = require "quire.testing"
 
@@ -81,5 +82,51 @@ describe("core.write_file", function()
     assert.is_nil(ok)
     assert.matches("no/page.tmp", err, 1, true)
     core.remove_tree(dir)
+  end)
+end)
+
+describe("core.gzip_file", function()
+  local dir
+  before_each(function() dir = assert(core.mkdtemp("quire-gzip-spec")) end)
+  after_each(function() core.remove_tree(dir) end)
+
+  -- The file's bytes as gzip(1) decompresses them.
+  local function gunzip(path)
+    local p = assert(io.popen("gzip -dc " .. path, "r"))
+    local s = p:read("a")
+    assert.is_true(p:close())
+    return s
+  end
+
+  it("writes data gzipped (the same bytes as core.gzip), through its temporary file", function()
+    -- a page, one past the output buffer kept between calls (1 MiB), then a small one again
+    local page = ("<p>The story of the day, told again.</p>\n"):rep(600)
+    local parts = {}
+    for i = 1, 300000 do parts[i] = string.char((i * 7919) % 251) end
+    local big = table.concat(parts) .. page
+    for i, data in ipairs({ page, big, "x", "" }) do
+      local path = dir .. "/f" .. i .. ".gz"
+      assert.is_true(core.gzip_file(data, 4, path, path .. ".tmp"))
+      assert.is_nil(core.stat(path .. ".tmp"))
+      assert.equal(core.gzip(data, 4), read(path))
+      assert.equal(data, gunzip(path))
+    end
+    -- over a file that is there
+    write(dir .. "/f1.gz", "old")
+    assert.is_true(core.gzip_file("new", 9, dir .. "/f1.gz", dir .. "/tmp"))
+    assert.equal("new", gunzip(dir .. "/f1.gz"))
+  end)
+
+  it("fails naming what was wrong, and removes its temporary file", function()
+    local ok, err = core.gzip_file("x", 4, dir .. "/no/f.gz", dir .. "/no/f.gz.tmp")
+    assert.is_nil(ok)
+    assert.matches("no/f.gz.tmp: No such file", err, 1, true)
+    core.mkdir(dir .. "/taken")
+    write(dir .. "/taken/x", "x")
+    ok, err = core.gzip_file("x", 4, dir .. "/taken", dir .. "/tmp")
+    assert.is_nil(ok)
+    assert.matches("taken", err, 1, true)
+    assert.is_nil(core.stat(dir .. "/tmp"))
+    assert.has_error(function() core.gzip_file("x", 13, dir .. "/f.gz", dir .. "/tmp") end)
   end)
 end)
