@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -280,16 +281,113 @@ static int memo_list(lua_State *L, int idx, int defs, luaL_Buffer *b) {
   return 1;
 }
 
-/* core.memo_key(prefix, defs, ...) -> key, named: prefix and one part per argument, joined by
- * NUL bytes (no part holds one): nil, booleans, numbers, strings (a long one or one holding a
- * NUL by its XXH3-128), functions (code: "f"), stored entries by id (defs: the content types,
- * name -> definition) and plain lists of them. named is false when an argument is none of
- * those (its part is "?"): what the value depends on through it is unknown. */
+#define MEMO_TABLE_DEPTH 16    /* tables within tables, in a table argument */
+#define MEMO_TABLE_VALUES 4096 /* keys and values in all of them */
+
+static void memo_hash_hex(char out[40], char tag, const char *s, size_t len) {
+  XXH128_hash_t h = XXH3_128bits(s, len);
+  snprintf(out, 40, "%c%016llx%016llx", tag, (unsigned long long)h.high64, (unsigned long long)h.low64);
+}
+
+typedef struct {
+  const char *s;
+  size_t len;
+} memo_pair;
+static int memo_pair_cmp(const void *a, const void *b) {
+  const memo_pair *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Pushes the serialisation of the value at idx (a key or a value inside a table argument): each
+ * kind self-delimiting (strings by length, tables in braces), so no two values give the same
+ * bytes; a table's pairs sorted by their key's bytes, so the order they were added in does not
+ * matter. Returns NULL, or why the value cannot be (nothing pushed then: the caller returns). */
+static const char *memo_ser(lua_State *L, int idx, int depth, int *values) {
+  if (++*values > MEMO_TABLE_VALUES) return "more than 4096 keys and values";
+  if (!lua_checkstack(L, 8)) return "tables nested too deep";
+  switch (lua_type(L, idx)) {
+  case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, idx) ? "T" : "F"); return NULL;
+  case LUA_TFUNCTION: lua_pushliteral(L, "f"); return NULL;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) lua_pushfstring(L, "n%I;", (LUA_INTEGER)lua_tointeger(L, idx));
+    else {
+      char num[64];
+      snprintf(num, sizeof num, "d%a;", (double)lua_tonumber(L, idx));
+      lua_pushstring(L, num);
+    }
+    return NULL;
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (len <= MEMO_STRING_MAX) {
+      char head[24];
+      snprintf(head, sizeof head, "s%zu:", len);
+      lua_pushstring(L, head);
+      lua_pushlstring(L, s, len);
+      lua_concat(L, 2);
+    } else {
+      char hex[40];
+      memo_hash_hex(hex, 'h', s, len);
+      lua_pushstring(L, hex);
+    }
+    return NULL;
+  }
+  case LUA_TTABLE: break;
+  default: return "a value that is not plain data (a userdata or a coroutine)";
+  }
+  if (lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return "a table with a metatable";
+  }
+  if (depth >= MEMO_TABLE_DEPTH) return "tables nested more than 16 deep (or a cycle)";
+  lua_newtable(L); /* the pairs' strings, kept while they are sorted */
+  int pairs = lua_gettop(L), n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int kv = lua_gettop(L);
+    const char *why = memo_ser(L, kv - 1, depth + 1, values);
+    if (!why) {
+      why = memo_ser(L, kv, depth + 1, values);
+      if (why) lua_pop(L, 1);
+    }
+    if (why) {
+      lua_settop(L, pairs - 1);
+      return why;
+    }
+    lua_concat(L, 2);
+    lua_rawseti(L, pairs, ++n);
+    lua_pop(L, 1); /* the value: the key stays for lua_next */
+  }
+  memo_pair *sorted = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *sorted, 0);
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, pairs, i + 1);
+    sorted[i].s = lua_tolstring(L, -1, &sorted[i].len); /* (anchored in pairs) */
+    lua_pop(L, 1);
+  }
+  qsort(sorted, (size_t)n, sizeof *sorted, memo_pair_cmp);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '{');
+  for (int i = 0; i < n; i++) luaL_addlstring(&b, sorted[i].s, sorted[i].len);
+  luaL_addchar(&b, '}');
+  luaL_pushresult(&b);
+  lua_replace(L, pairs);
+  lua_settop(L, pairs);
+  return NULL;
+}
+
+/* core.memo_key(prefix, defs, ...) -> key: prefix and one part per argument, joined by NUL bytes
+ * (no part holds one): nil, booleans, numbers, strings (a long one or one holding a NUL by its
+ * XXH3-128), functions (code: "f"), stored entries by id (defs: the content types, name ->
+ * definition) and plain lists of up to 64 of them; any other table by the XXH3-128 of its
+ * content (memo_ser), so two tables share a part only when they hold the same. nil and why when
+ * an argument cannot be keyed (a table holding a userdata, say, or too large). */
 static int l_memo_key(lua_State *L) {
   size_t plen;
   const char *prefix = luaL_checklstring(L, 1, &plen);
   luaL_checktype(L, 2, LUA_TTABLE);
-  int n = lua_gettop(L), named = 1;
+  int n = lua_gettop(L);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addlstring(&b, prefix, plen);
@@ -313,9 +411,8 @@ static int l_memo_key(lua_State *L) {
         luaL_addchar(&b, 's');
         luaL_addlstring(&b, s, len);
       } else {
-        XXH128_hash_t h = XXH3_128bits(s, len);
         char hex[40];
-        snprintf(hex, sizeof hex, "h%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+        memo_hash_hex(hex, 'h', s, len);
         luaL_addstring(&b, hex);
       }
       break;
@@ -327,23 +424,73 @@ static int l_memo_key(lua_State *L) {
         break;
       }
       if (memo_list(L, i, 2, &b)) break;
+      int values = 0;
+      const char *why = memo_ser(L, i, 0, &values);
+      if (why) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "argument %d of fn is a table holding %s", i - 2, why);
+        return 2;
+      }
+      size_t len;
+      const char *s = lua_tolstring(L, -1, &len);
+      char hex[40];
+      memo_hash_hex(hex, 't', s, len);
+      lua_pop(L, 1); /* (the buffer's box on top again before it grows) */
+      luaL_addstring(&b, hex);
+      break;
     }
-      /* fall through */
     default:
-      luaL_addchar(&b, '?');
-      named = 0;
+      lua_pushnil(L);
+      lua_pushfstring(L, "argument %d of fn is a %s", i - 2, luaL_typename(L, i));
+      return 2;
     }
   }
   luaL_pushresult(&b);
-  lua_pushboolean(L, named);
-  return 2;
+  return 1;
+}
+
+/* core.memo_tags(defs, ...) -> the cache tags of the stored entries among the arguments, alone
+ * or in a list (the ones memo_key names by id): "entry:ID", "teaser:ID" for a card. */
+static int l_memo_tags(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int n = lua_gettop(L), out = 0;
+  lua_newtable(L);
+  int list = n + 1;
+  for (int i = 2; i <= n; i++) {
+    if (lua_type(L, i) != LUA_TTABLE) continue;
+    char part[MEMO_ENTRY_PART];
+    if (memo_entry(L, i, 1, part)) { /* "i<id>" or "i<id>c" */
+      size_t len = strlen(part);
+      int card = part[len - 1] == 'c';
+      if (card) part[len - 1] = 0;
+      lua_pushfstring(L, "%s:%s", card ? "teaser" : "entry", part + 1);
+      lua_rawseti(L, list, ++out);
+      continue;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int is_list = memo_list(L, i, 1, &b);
+    luaL_pushresult(&b);
+    lua_pop(L, 1);
+    if (!is_list) continue;
+    lua_Unsigned len = lua_rawlen(L, i);
+    for (lua_Unsigned k = 1; k <= len; k++) {
+      lua_rawgeti(L, i, (lua_Integer)k);
+      lua_getfield(L, -1, "id");
+      int card = lua_getfield(L, -2, "body") == LUA_TNIL;
+      lua_pushfstring(L, "%s:%I", card ? "teaser" : "entry", (LUA_INTEGER)lua_tointeger(L, -2));
+      lua_rawseti(L, list, ++out);
+      lua_pop(L, 3);
+    }
+  }
+  return 1;
 }
 
 void qr_lua_content_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"slugify", l_slugify},     {"slug_valid", l_slug_valid},
                                  {"utf8_valid", l_utf8_valid},
                                  {"text_check", l_text_check}, {"copy", l_copy},
-                                 {"memo_key", l_memo_key},
+                                 {"memo_key", l_memo_key}, {"memo_tags", l_memo_tags},
                                  {"trim", l_trim}, {"xml_text", l_xml_text},
                                  {"xml_char", l_xml_char},
                                  {NULL, NULL}};

@@ -299,6 +299,7 @@ typedef struct {
   size_t count, recs_cap;
   int64_t *tags;
   size_t tags_used, tags_cap;
+  size_t tags_stale; /* of tags_used: the old tags of profiles put again (compact) */
   qr_related_doc_t *docs; /* scratch of rank: the candidates */
   size_t docs_cap;
   int64_t *kw; /* scratch of rank: the candidates' keywords */
@@ -345,14 +346,32 @@ static int profiles_gc(lua_State *L) {
 static int profiles_clear(lua_State *L) {
   profiles_t *p = check_profiles(L);
   if (p->nslots) memset(p->slots, 0, p->nslots * sizeof *p->slots);
-  p->count = p->tags_used = 0;
+  p->count = p->tags_used = p->tags_stale = 0;
   return 0;
 }
 
-/* P:count() -> the profiles held. */
+/* P:count() -> the profiles held, and the tag ids their pool holds (stale ones included). */
 static int profiles_count(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)check_profiles(L)->count);
-  return 1;
+  profiles_t *p = check_profiles(L);
+  lua_pushinteger(L, (lua_Integer)p->count);
+  lua_pushinteger(L, (lua_Integer)p->tags_used);
+  return 2;
+}
+
+/* Copies the live tags into a pool of their own, in record order: the stale ones go. */
+static void profiles_compact(profiles_t *p) {
+  int64_t *tags = qr_xmalloc(p->tags_cap * sizeof *tags);
+  size_t used = 0;
+  for (size_t r = 0; r < p->count; r++) {
+    profile_t *rec = &p->recs[r];
+    memcpy(tags + used, p->tags + rec->tags_at, rec->ntags * sizeof *tags);
+    rec->tags_at = used;
+    used += rec->ntags;
+  }
+  free(p->tags);
+  p->tags = tags;
+  p->tags_used = used;
+  p->tags_stale = 0;
 }
 
 /* P:missing(ids) -> the ids of the list (integers) or candidate set that have no profile (nor
@@ -418,33 +437,38 @@ static int profiles_put(lua_State *L) {
   }
   size_t ntags = read_list(L, 5, "tags", p->tags + p->tags_used);
   profile_t *r = profile_find(p, id);
-  if (!r) {
-    if (p->count == UINT32_MAX - 1) return luaL_error(L, "related profiles: full");
-    if (p->count + 1 > p->recs_cap) {
-      p->recs_cap = p->recs_cap ? p->recs_cap * 2 : 256;
-      p->recs = qr_xrealloc(p->recs, p->recs_cap * sizeof *p->recs);
+  if (r) { /* put again: the new tags where the old ones were when they fit, else the old ones stale */
+    r->type = type;
+    r->time = time;
+    if (ntags <= r->ntags) {
+      memcpy(p->tags + r->tags_at, p->tags + p->tags_used, ntags * sizeof *p->tags);
+      p->tags_stale += r->ntags - ntags;
+    } else {
+      p->tags_stale += r->ntags;
+      r->tags_at = p->tags_used;
+      p->tags_used += ntags;
     }
-    if (2 * (p->count + 1) > p->nslots) profiles_rehash(p, p->nslots ? p->nslots * 2 : 512);
-    r = &p->recs[p->count];
-    r->id = id;
-    size_t i = slot_of(p, id);
-    while (p->slots[i]) i = (i + 1) & (p->nslots - 1);
-    p->slots[i] = (uint32_t)++p->count;
+    r->ntags = (uint16_t)ntags;
+    if (p->tags_stale > 1024 && p->tags_stale > p->tags_used / 2) profiles_compact(p);
+    return 0;
   }
+  if (p->count == UINT32_MAX - 1) return luaL_error(L, "related profiles: full");
+  if (p->count + 1 > p->recs_cap) {
+    p->recs_cap = p->recs_cap ? p->recs_cap * 2 : 256;
+    p->recs = qr_xrealloc(p->recs, p->recs_cap * sizeof *p->recs);
+  }
+  if (2 * (p->count + 1) > p->nslots) profiles_rehash(p, p->nslots ? p->nslots * 2 : 512);
+  r = &p->recs[p->count];
+  r->id = id;
+  size_t i = slot_of(p, id);
+  while (p->slots[i]) i = (i + 1) & (p->nslots - 1);
+  p->slots[i] = (uint32_t)++p->count;
   r->type = type;
   r->time = time;
   r->tags_at = p->tags_used;
   r->ntags = (uint16_t)ntags;
   p->tags_used += ntags;
   return 0;
-}
-
-/* P:time(id) -> the publication time kept for id, or nil (no candidate, not known). */
-static int profiles_time(lua_State *L) {
-  profile_t *r = profile_find(check_profiles(L), luaL_checkinteger(L, 2));
-  if (!r || !r->type) return 0;
-  lua_pushnumber(L, r->time);
-  return 1;
 }
 
 /* P:rank(target, ids, opts): core.related_rank over the candidates named by ids (a list, or a
@@ -538,7 +562,7 @@ static int l_related_profiles(lua_State *L) {
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
   if (luaL_newmetatable(L, PROFILES_MT)) {
-    static const luaL_Reg methods[] = {{"missing", profiles_missing}, {"put", profiles_put}, {"time", profiles_time},
+    static const luaL_Reg methods[] = {{"missing", profiles_missing}, {"put", profiles_put},
                                        {"rank", profiles_rank}, {"clear", profiles_clear}, {"count", profiles_count},
                                        {NULL, NULL}};
     luaL_newlib(L, methods);

@@ -3,6 +3,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <poll.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -86,7 +90,6 @@ struct qr_pg_s {
   char timeout_s[16], user_timeout_s[16];
   char *hosts, *ports; /* the URL's (or PGHOST's, PGPORT's) host and port lists, when a host is a name */
   struct lookup *lookup; /* the names being resolved for the attempt under way, or NULL */
-  uv_loop_t *dns;        /* the loop their answers come to, made when first needed */
 };
 
 static int fail(qr_pg_t *p, int code, const char *fmt, ...) {
@@ -332,37 +335,59 @@ static void one_line(char *out, size_t cap, const char *msg) {
 
 /* Host names are resolved before libpq sees them: PQconnectStart and PQresetStart resolve
  * them with a blocking getaddrinfo, inside whatever event loop calls them (a DNS server that does
- * not answer would hold a worker and every reader of its cached pages for seconds). Here
- * uv_getaddrinfo resolves them on libuv's thread pool, its answers coming to a loop of the
- * connection's own that is waited for as the connection's socket is, within the connect bound;
- * libpq then gets each address as hostaddr with its name kept as host (for TLS verification,
- * Kerberos and its messages). Every attempt (each reconnect too) resolves again, so a name moved
- * to another server is followed. A lookup still running when the attempt gives up is left to
- * finish on its thread, its answer dropped. (A host given by a service file is libpq's own.) */
+ * not answer would hold a worker and every reader of its cached pages for seconds). Here each
+ * name is resolved on a thread of its own, its answer waited for (a byte on the lookup's pipe)
+ * as the connection's socket is, within the connect bound; libpq then gets each address as
+ * hostaddr with its name kept as host (for TLS verification, Kerberos and its messages). Every
+ * attempt (each reconnect too) resolves again, so a name moved to another server is followed. A
+ * lookup still running when the attempt gives up is left to finish on its thread, its answer
+ * dropped. Not libuv's thread pool: it hashes passwords (argon2, four threads), and lookups that
+ * hang there would hold sign-ins; at most LOOKUP_THREADS run in a process, a name past that is
+ * not resolved this attempt (its error says why). Hosts a service file names (service=) are read
+ * from it (service_read) and resolved the same way. */
+#define LOOKUP_THREADS 8
+static atomic_int lookups_running;
 typedef struct lookup lookup_t;
 typedef struct {
-  uv_getaddrinfo_t req;
   lookup_t *of;
-  int host;   /* its index in the host list */
-  int status; /* 0, a UV_E* error, or 1 while it runs */
+  int host;    /* its index in the host list */
+  int running; /* 1 while its thread runs (under of->mu) */
+  int gai;     /* getaddrinfo's error, 0 */
+  const char *why; /* set instead when it was never started */
   struct addrinfo *res;
+  char name[256];
 } lookup_one;
 struct lookup {
+  pthread_mutex_t mu;
   int n, pending, abandoned;
+  int pipe[2]; /* a byte written per answer */
   lookup_one q[MAX_ADDRS];
 };
 
-static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  lookup_one *one = (lookup_one *)req;
+static void lookup_free(lookup_t *l) {
+  for (int i = 0; i < l->n; i++)
+    if (l->q[i].res) freeaddrinfo(l->q[i].res);
+  close(l->pipe[0]);
+  close(l->pipe[1]);
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+}
+
+static void *lookup_run(void *arg) {
+  lookup_one *one = arg;
   lookup_t *l = one->of;
-  l->pending--;
-  if (l->abandoned) {
-    uv_freeaddrinfo(res);
-    if (!l->pending) free(l);
-    return;
-  }
-  one->status = status;
-  one->res = res;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+  int rc = getaddrinfo(one->name, NULL, &hints, &res);
+  pthread_mutex_lock(&l->mu);
+  one->gai = rc;
+  one->res = rc ? NULL : res;
+  one->running = 0;
+  int last = --l->pending == 0 && l->abandoned;
+  if (!l->abandoned) (void)!write(l->pipe[1], "", 1);
+  pthread_mutex_unlock(&l->mu);
+  if (last) lookup_free(l); /* (its answers, this one's too, freed with it) */
+  atomic_fetch_sub(&lookups_running, 1);
+  return NULL;
 }
 
 /* The n-th entry (from 0) of a comma-separated list, copied into out; "" past its end. */
@@ -383,11 +408,15 @@ static int list_count(const char *list) {
   return n;
 }
 
-/* Whether the comma-separated list has item. */
-static int listed(const char *list, const char *item) {
-  size_t n = strlen(item);
-  for (const char *c = list; c && *c; c = strchr(c, ',') ? strchr(c, ',') + 1 : NULL)
-    if (!strncmp(c, item, n) && (c[n] == ',' || !c[n])) return 1;
+/* Whether an address with this port is among the first n of the parallel lists addrs and ports
+ * (two hosts at one address on different ports are two servers). */
+static int listed(const char *addrs, const char *ports, int n, const char *addr, const char *port) {
+  for (int j = 0; j < n; j++) {
+    char a[48], pt[8];
+    list_item(addrs, j, a, sizeof a);
+    list_item(ports, j, pt, sizeof pt);
+    if (!strcmp(a, addr) && !strcmp(pt, port)) return 1;
+  }
   return 0;
 }
 
@@ -401,45 +430,53 @@ static void lookup_abandon(qr_pg_t *p) {
   lookup_t *l = p->lookup;
   if (!l) return;
   p->lookup = NULL;
-  for (int i = 0; i < l->n; i++)
-    if (l->q[i].status == 1) uv_cancel((uv_req_t *)&l->q[i].req);
-  uv_run(p->dns, UV_RUN_NOWAIT); /* the cancelled ones answer now; the running ones later */
-  for (int i = 0; i < l->n; i++) {
-    uv_freeaddrinfo(l->q[i].res);
-    l->q[i].res = NULL;
-  }
-  if (l->pending) l->abandoned = 1;
-  else free(l);
+  pthread_mutex_lock(&l->mu);
+  int pending = l->pending;
+  l->abandoned = 1;
+  pthread_mutex_unlock(&l->mu);
+  if (!pending) lookup_free(l); /* else the last thread to answer frees it */
 }
 
 /* Starts resolving the host names of p->hosts; 0, or QR_EIO with why in p->down_why. */
 static int lookup_start(qr_pg_t *p) {
-  if (!p->dns) {
-    p->dns = qr_xmalloc(sizeof *p->dns);
-    int rc = uv_loop_init(p->dns);
-    if (rc) {
-      free(p->dns);
-      p->dns = NULL;
-      snprintf(p->down_why, sizeof p->down_why, "cannot start resolving host names: %s", uv_strerror(rc));
-      return QR_EIO;
-    }
-  }
   lookup_t *l = qr_xcalloc(1, sizeof *l);
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  if (pipe(l->pipe)) {
+    free(l);
+    snprintf(p->down_why, sizeof p->down_why, "cannot start resolving host names: %s", strerror(errno));
+    return QR_EIO;
+  }
+  fcntl(l->pipe[0], F_SETFL, O_NONBLOCK);
+  fcntl(l->pipe[0], F_SETFD, FD_CLOEXEC);
+  fcntl(l->pipe[1], F_SETFD, FD_CLOEXEC);
+  pthread_mutex_init(&l->mu, NULL);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
   int nhosts = list_count(p->hosts);
+  pthread_mutex_lock(&l->mu); /* (no answer is counted before every thread is started) */
   for (int i = 0; i < nhosts && l->n < MAX_ADDRS; i++) {
     char host[256];
     list_item(p->hosts, i, host, sizeof host);
     if (!is_name(host)) continue;
-    lookup_one *one = &l->q[l->n];
+    lookup_one *one = &l->q[l->n++];
     one->of = l;
     one->host = i;
-    one->status = 1;
-    int rc = uv_getaddrinfo(p->dns, &one->req, resolved, host, NULL, &hints);
-    if (rc) one->status = rc;
-    else l->pending++;
-    l->n++;
+    snprintf(one->name, sizeof one->name, "%s", host);
+    pthread_t t;
+    if (atomic_fetch_add(&lookups_running, 1) >= LOOKUP_THREADS) {
+      atomic_fetch_sub(&lookups_running, 1);
+      one->why = "8 host name lookups of this process still running (a DNS server that does not answer?)";
+    } else if (pthread_create(&t, &attr, lookup_run, one)) {
+      atomic_fetch_sub(&lookups_running, 1);
+      one->why = "no thread to resolve it";
+    } else {
+      one->running = 1;
+      l->pending++;
+    }
   }
+  pthread_mutex_unlock(&l->mu);
+  pthread_attr_destroy(&attr);
   p->lookup = l;
   return 0;
 }
@@ -449,23 +486,27 @@ static int lookup_start(qr_pg_t *p) {
 static int lookup_wait(qr_pg_t *p, long long until) {
   lookup_t *l = p->lookup;
   for (;;) {
-    uv_run(p->dns, UV_RUN_NOWAIT);
-    if (!l->pending) return 0;
+    char drain[64];
+    while (read(l->pipe[0], drain, sizeof drain) > 0) {}
+    pthread_mutex_lock(&l->mu);
+    int pending = l->pending;
+    pthread_mutex_unlock(&l->mu);
+    if (!pending) return 0;
     long long now = mono_ms(), end = until < p->reset_deadline ? until : p->reset_deadline;
     if (now >= p->reset_deadline) {
+      pthread_mutex_lock(&l->mu);
       for (int i = 0; i < l->n; i++)
-        if (l->q[i].status == 1) {
-          char host[256];
-          list_item(p->hosts, l->q[i].host, host, sizeof host);
-          snprintf(p->down_why, sizeof p->down_why, "the host name \"%.255s\" was not resolved within %d ms%s", host,
+        if (l->q[i].running) {
+          snprintf(p->down_why, sizeof p->down_why, "the host name \"%.255s\" was not resolved within %d ms%s", l->q[i].name,
                    p->connect_ms, p->timeout_ms == p->connect_ms ? ", limits.db_timeout_ms" : "");
           break;
         }
+      pthread_mutex_unlock(&l->mu);
       lookup_abandon(p);
       return QR_EIO;
     }
     if (now >= end) return QR_EBUSY;
-    ready_within(uv_backend_fd(p->dns), POLLIN, end - now);
+    ready_within(l->pipe[0], POLLIN, end - now);
   }
 }
 
@@ -487,10 +528,10 @@ static int conn_start(qr_pg_t *p) {
       if (per_host_port) list_item(p->ports, i, port, sizeof port);
       const lookup_one *one = k < l->n && l->q[k].host == i ? &l->q[k++] : NULL;
       if (!one && is_name(host)) continue; /* past MAX_ADDRS names: never resolved by libpq */
-      if (one && one->status != 0) { /* skipped, as libpq skips a host it cannot resolve */
+      if (one && (one->why || one->gai)) { /* skipped, as libpq skips a host it cannot resolve */
         if (!failed[0]) {
           snprintf(failed, sizeof failed, "%s", host);
-          snprintf(why, sizeof why, "%s", uv_strerror(one->status));
+          snprintf(why, sizeof why, "%s", one->why ? one->why : gai_strerror(one->gai));
         }
         continue;
       }
@@ -501,7 +542,7 @@ static int conn_start(qr_pg_t *p) {
           if (a->ai_family == AF_INET) uv_ip4_name((const struct sockaddr_in *)a->ai_addr, addr, sizeof addr);
           else if (a->ai_family == AF_INET6) uv_ip6_name((const struct sockaddr_in6 *)a->ai_addr, addr, sizeof addr);
           else continue;
-          if (listed(addrs, addr)) continue; /* (a duplicate) */
+          if (listed(addrs, ports, nout, addr, port)) continue; /* (a duplicate) */
         }
         hn += (size_t)snprintf(hosts + hn, sizeof hosts - hn, "%s%s", nout ? "," : "", host);
         an += (size_t)snprintf(addrs + an, sizeof addrs - an, "%s%s", nout ? "," : "", addr);
@@ -1109,12 +1150,18 @@ static int migrate(qr_pg_t *p) {
               "database schema version %d is newer than this quire knows (%d); upgrade quire instead of"
               " opening it with an older binary",
               applied, known);
+  int ran = 0;
   for (const qr_embedded_t *m = qr_embedded_pg_migrations; !rc && m->name; m++) {
     int n = migration_number(m->name), done = 0;
     for (int i = 0; i < PQntuples(r); i++) done |= atoi(PQgetvalue(r, i, 0)) == n;
-    if (!done) rc = apply_migration(p, m);
+    if (!done) {
+      rc = apply_migration(p, m);
+      ran++;
+    }
   }
   PQclear(r);
+  /* Tables a later migration added notify their writes too (db/pg/0027). */
+  if (!rc && ran) rc = exec_simple(p, "SELECT quire_watch_writes()", "watching the new tables for writes");
   char msg[sizeof p->errmsg];
   snprintf(msg, sizeof msg, "%s", p->errmsg);
   exec_simple(p, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", "releasing the migration lock");
@@ -1122,10 +1169,58 @@ static int migrate(qr_pg_t *p) {
   return rc;
 }
 
+/* The host, hostaddr and port a service file gives the service (what libpq would read: the
+ * first file that has the service of PGSERVICEFILE or ~/.pg_service.conf, then pg_service.conf
+ * in PGSYSCONFDIR or libpq's own sysconfdir), each into its out (empty when not given). 1 when
+ * a file has the service; 0 when none does or one cannot be read as libpq reads it (a line too
+ * long): libpq then says what is wrong. */
+#define SERVICE_VALUE 1024
+static int service_file(const char *path, const char *service, char out[3][SERVICE_VALUE]) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  static const char *const keys[3] = {"host", "hostaddr", "port"};
+  char line[2048];
+  int in = 0, found = 0;
+  while (fgets(line, sizeof line, f)) {
+    size_t len = strlen(line);
+    if (len == sizeof line - 1 && line[len - 1] != '\n') {
+      found = 0;
+      break;
+    }
+    while (len && isspace((unsigned char)line[len - 1])) line[--len] = 0;
+    char *c = line;
+    while (isspace((unsigned char)*c)) c++;
+    if (!*c || *c == '#') continue;
+    if (*c == '[') {
+      if (in) break; /* the service's section is over */
+      char *end = strchr(c, ']');
+      in = found = end && (size_t)(end - c - 1) == strlen(service) && !strncmp(c + 1, service, strlen(service));
+      continue;
+    }
+    char *eq = strchr(c, '=');
+    if (!in || !eq) continue;
+    *eq = 0;
+    for (int k = 0; k < 3; k++)
+      if (!strcmp(c, keys[k])) snprintf(out[k], SERVICE_VALUE, "%s", eq + 1);
+  }
+  fclose(f);
+  return found;
+}
+static int service_read(const char *service, char out[3][SERVICE_VALUE]) {
+  char path[4096];
+  const char *file = getenv("PGSERVICEFILE"), *home = getenv("HOME");
+  if (file) snprintf(path, sizeof path, "%s", file);
+  else snprintf(path, sizeof path, "%s/.pg_service.conf", home ? home : "");
+  if ((file || home) && service_file(path, service, out)) return 1;
+  const char *dir = getenv("PGSYSCONFDIR");
+  snprintf(path, sizeof path, "%s/pg_service.conf", dir ? dir : QUIRE_PG_SYSCONFDIR);
+  return service_file(path, service, out);
+}
+
 /* What qr_pg_open needs of the URL before connecting: its connect_timeout (the bound, when it
  * gives one: libpq counts it only when it waits itself), and its hosts and ports when a host is a
- * name to resolve first (the environment's, PGHOST and PGPORT, when it has none; none with a
- * hostaddr, which says where already). 0, or QR_EIO with libpq's words in p->down_why. A plain
+ * name to resolve first (its service's, service_read, or the environment's, PGHOST and PGPORT,
+ * when it has none; none with a hostaddr, which says where already). 0, or QR_EIO with libpq's words in p->down_why. A plain
  * database name is no URL: libpq takes it as it is. */
 static int read_url(qr_pg_t *p) {
   if (!strchr(p->url, '=') && strncmp(p->url, "postgresql://", 13) && strncmp(p->url, "postgres://", 11)) return 0;
@@ -1136,13 +1231,23 @@ static int read_url(qr_pg_t *p) {
     PQfreemem(err);
     return QR_EIO;
   }
-  const char *host = NULL, *port = NULL, *hostaddr = NULL;
+  const char *host = NULL, *port = NULL, *hostaddr = NULL, *service = getenv("PGSERVICE");
   for (PQconninfoOption *o = info; o->keyword; o++) {
     if (!o->val || !o->val[0]) continue;
     if (!strcmp(o->keyword, "connect_timeout") && atoi(o->val) > 0) p->connect_ms = atoi(o->val) * 1000;
     else if (!strcmp(o->keyword, "host")) host = o->val;
     else if (!strcmp(o->keyword, "port")) port = o->val;
     else if (!strcmp(o->keyword, "hostaddr")) hostaddr = o->val;
+    else if (!strcmp(o->keyword, "service")) service = o->val;
+  }
+  /* A service's settings come after the URL's and before the environment's, as libpq takes them. */
+  char from_service[3][SERVICE_VALUE] = {{0}};
+  if (service && service[0] && (!host || !port || !hostaddr)) {
+    if (service_read(service, from_service)) {
+      if (!host && from_service[0][0]) host = from_service[0];
+      if (!hostaddr && from_service[1][0]) hostaddr = from_service[1];
+      if (!port && from_service[2][0]) port = from_service[2];
+    }
   }
   if (!host) host = getenv("PGHOST");
   if (!port) port = getenv("PGPORT");
@@ -1207,9 +1312,7 @@ void qr_pg_close(qr_pg_t *p) {
     PQclear(r);
   }
   if (p->conn) PQfinish(p->conn);
-  lookup_abandon(p);
-  /* A lookup still running on its thread answers to this loop later: it is left for good. */
-  if (p->dns && uv_loop_close(p->dns) == 0) free(p->dns);
+  lookup_abandon(p); /* (a lookup still running frees itself when it answers) */
   free(p->url);
   free(p->hosts);
   free(p->ports);

@@ -7,7 +7,7 @@ local sandbox = require "quire.sandbox"
 local cli = require "quire.cli" -- its command table says which names plugin commands may not take
 local memo_copy = require("quire.memo").copy
 local memo_view = require("quire.memo").view
-local math_type, memo_key = math.type, core.memo_key
+local memo_key, memo_tags = core.memo_key, core.memo_tags
 
 local M = {}
 
@@ -231,39 +231,15 @@ function M.new(site, api)
     return tonumber(n) * INTERVAL_UNITS[unit]
   end
 
-  -- What a site:memo value was given, which no read inside records. nil, booleans, numbers and
-  -- strings join the key, so a value is only handed out for the arguments it was made from. An
-  -- entry (a stored one: positive id) joins it by id and names its tag: "entry:ID", or
-  -- "teaser:ID" for a card (no body: what a card shows); so does a list of up to 64 entries. A
-  -- function is code, loaded once: what it captures, the key must name. Any other table (a
-  -- view, a request, a preview's unsaved entry) cannot say what it was read from: the value then
-  -- goes at every write, unless the plugin names the tags itself (site:memo{ key =, tags = }).
-  local MEMO_LIST_MAX = 64 -- (as core.memo_key)
+  -- What a site:memo value was given, which no read inside records, is named by its key
+  -- (core.memo_key): nil, booleans, numbers and strings as they are, any table by its content,
+  -- so a value is only handed out for the arguments it was made from; an entry (a stored one:
+  -- positive id, a slug, a known type) by its id, and so is a list of up to 64: their tags
+  -- ("entry:ID", "teaser:ID" for a card: no body, what a card shows) are the value's too
+  -- (core.memo_tags, the same check, when the value is built). A function is code, loaded once:
+  -- what it captures, the key must name.
   local type_defs = site.types.defs
-  local function stored_entry(v)
-    local id = v.id
-    return getmetatable(v) == nil and math_type(id) == "integer" and id > 0 and type(v.slug) == "string"
-      and type(v.type) == "string" and type_defs[v.type] ~= nil
-  end
-  local function entry_tag(v) return (v.body == nil and "teaser:" or "entry:") .. v.id end
-  -- The tags of the entries among a value's arguments (computed when it is built, not at each hit).
-  local function arg_tags(...)
-    local list = {}
-    for i = 1, select("#", ...) do
-      local v = select(i, ...)
-      if type(v) == "table" then
-        if stored_entry(v) then
-          list[#list + 1] = entry_tag(v)
-        elseif getmetatable(v) == nil then
-          for j = 1, math.min(#v, MEMO_LIST_MAX) do
-            local e = v[j]
-            if type(e) == "table" and stored_entry(e) then list[#list + 1] = entry_tag(e) end
-          end
-        end
-      end
-    end
-    return list
-  end
+  local function arg_tags(...) return memo_tags(type_defs, ...) end
   local MEMO_TAGS_MAX = 64
 
   -- The `site` object a plugin's setup receives: registration calls, recorded per plugin.
@@ -339,8 +315,8 @@ function M.new(site, api)
     end
     -- site:memo(key, fn, ...) -> a copy of fn(...), kept until a write bumps a cache tag it
     -- depends on (quire.memo): those fn's reads collected, which also go to every page using the
-    -- value, and those of its arguments (memo_arg). site:memo({ key =, tags = { ... } }, fn, ...)
-    -- names more tags (also given to the page), and vouches for table arguments; tags = false:
+    -- value, and those of its arguments (arg_tags). site:memo({ key =, tags = { ... } }, fn, ...)
+    -- names more tags (also given to the page); tags = false:
     -- kept only until the next write. fn reading the clock (os.time(), quire.time.now(), ...)
     -- makes the value go at every write too. fn returns plain data (tables without cycles); each
     -- call gets its own copy, so no caller can change what the next one sees.
@@ -358,9 +334,11 @@ function M.new(site, api)
       end
       -- The key names every argument (core.memo_key, in C: this runs at every call, under the
       -- plugin's budget hook, where each Lua step costs).
-      local full, all_named = memo_key(memo_prefix .. key, type_defs, ...)
-      local unnamed = named == false or (named == nil and not all_named)
-      local deps = arg_tags
+      local full, why = memo_key(memo_prefix .. key, type_defs, ...)
+      if not full then
+        error(("plugin '%s': memo %q: %s; pass plain data (strings, numbers, booleans, entries, tables of them) or only what fn uses of it"):format(p.name, key, why), 2)
+      end
+      local deps = named ~= false and arg_tags
       if named then
         local c = site.collecting
         for i, t in ipairs(named) do
@@ -375,7 +353,7 @@ function M.new(site, api)
           return list
         end
       end
-      return memo_copy(memo_view(site, full, not unnamed and deps, fn, ...).value)
+      return memo_copy(memo_view(site, full, deps, fn, ...).value)
     end
     function reg:filter(name, fn, opts)
       open_check("filters")

@@ -127,11 +127,17 @@ function M.search_in_column(db, match, column, term, lo)
 end
 -- The snippet of entry id's body around the matches (its opening when only the title or the
 -- standfirst matched): the text with each match between \2 and \3, "…" at each end that cuts
--- the body; and the body.
+-- the body.
 function M.search_snippet(db, match, id)
-  local r = db:row("SELECT snippet(entries_fts, 2, char(2), char(3), '…', 16) AS s, body FROM entries_fts"
+  return db:value("SELECT snippet(entries_fts, 2, char(2), char(3), '…', 16) FROM entries_fts"
     .. " WHERE entries_fts MATCH ? AND rowid = ?", match, id)
-  if r then return r.s, r.body end
+end
+-- Where entry id's body first has text (a character index, from 1), the at most width characters
+-- before it, and its first character; nil when it has none.
+function M.search_before(db, id, text, width)
+  local r = db:row("SELECT at, substr(body, max(1, at - ?), at - max(1, at - ?)) AS w, substr(body, at, 1) AS c"
+    .. " FROM (SELECT instr(body, ?) AS at, body FROM entries WHERE id = ?) WHERE at > 0", width, width, text, id)
+  if r then return r.at, r.w, r.c end
 end
 -- The index's tokenizer for a language: FTS5 stems only English (porter); other languages get
 -- their words as written (unicode61 folds case and accents for all).

@@ -88,40 +88,48 @@ function M.search_in_column(db, match, column, term, lo)
   return set
 end
 -- The passage of the body around the matches (its opening when none is in the body); matches
--- between \2 and \3; and the body. ts_headline reads the body as the index does
--- (quire_search_text(): punctuation outside ASCII made spaces, lower case), with < and > as \1
--- and \4 (control characters a body cannot hold: it drops what its parser takes for HTML tags).
--- That text has the body's characters at the same places, so the passage is then copied from
--- the body itself, as written, for the caller to escape as the SQLite side's. ts_headline does
--- not say where it cut the body: "…" marks each cut end, as FTS5's snippet() does.
+-- between \2 and \3. ts_headline reads the body as the index does (quire_search_text():
+-- punctuation outside ASCII made spaces, lower case), with < and > as \1 and \4 (control
+-- characters a body cannot hold: it drops what its parser takes for HTML tags). That text has the
+-- body's characters at the same places, so the passage is then copied from the body itself, as
+-- written (only its characters are read: slice), for the caller to escape as the SQLite side's.
+-- ts_headline does not say where it cut the body: "…" marks each cut end (text other than
+-- spaces before or after the passage), as FTS5's snippet() does.
+local SPACE = "('[^ ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || ']')" -- (Lua's %s)
 function M.search_snippet(db, match, id)
-  local r = db:row("SELECT h, b, position(translate(h, chr(2) || chr(3), '') IN f) AS at, char_length(f) = char_length(b) AS aligned"
+  local r = db:row("SELECT h, at, aligned, substr(b, at, n) AS slice, at > 1 AND left(b, at - 1) ~ " .. SPACE .. " AS cut_start,"
+    .. " substr(b, at + n) ~ " .. SPACE .. " AS cut_end"
+    .. " FROM (SELECT h, b, position(translate(h, chr(2) || chr(3), '') IN f) AS at, char_length(f) = char_length(b) AS aligned,"
+    .. " char_length(translate(h, chr(2) || chr(3), '')) AS n"
     .. " FROM (SELECT ts_headline(quire_search_language(), f, q.q,"
     .. " 'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=16, MinWords=12, ShortWord=0') AS h, f, b"
     .. " FROM (SELECT quire_match(?) AS q) q,"
     .. " (SELECT quire_search_text(translate(body, '<>', chr(1) || chr(4))) AS f, body AS b FROM entries WHERE id = ? OFFSET 0) e"
-    .. " OFFSET 0) x", -- (OFFSET 0: each subquery once, not once per use of its columns)
+    .. " OFFSET 0) x OFFSET 0) y", -- (OFFSET 0: each subquery once, not once per use of its columns)
     match, id)
   if not r then return nil end
-  local h, b = r.h, r.b
+  local h, slice = r.h, r.slice
   if r.at == 0 or r.aligned ~= 1 then -- (not seen: the headline's own text, rather than none)
-    return (h:gsub("[\1\4]", { ["\1"] = "<", ["\4"] = ">" })), b
+    return (h:gsub("[\1\4]", { ["\1"] = "<", ["\4"] = ">" }))
   end
-  local first = utf8.offset(b, r.at)
-  local pos, out = first, {}
+  local pos, out = 1, {}
   for _, c in utf8.codes(h) do
     if c == 2 or c == 3 then
       out[#out + 1] = string.char(c)
     else
-      local nxt = utf8.offset(b, 2, pos)
-      out[#out + 1] = b:sub(pos, nxt - 1)
+      local nxt = utf8.offset(slice, 2, pos)
+      out[#out + 1] = slice:sub(pos, nxt - 1)
       pos = nxt
     end
   end
-  local lead = b:find("%S")
-  local cut_start = lead ~= nil and lead < first
-  local cut_end = b:find("%S", pos) ~= nil
-  return (cut_start and "…" or "") .. table.concat(out) .. (cut_end and "…" or ""), b
+  return (r.cut_start == 1 and "…" or "") .. table.concat(out) .. (r.cut_end == 1 and "…" or "")
+end
+-- As the SQLite side's: where entry id's body first has text (a character index, from 1), the at
+-- most width characters before it, and its first character; nil when it has none.
+function M.search_before(db, id, text, width)
+  local r = db:row("SELECT at, substr(body, greatest(1, at - ?), at - greatest(1, at - ?)) AS w, substr(body, at, 1) AS c"
+    .. " FROM (SELECT strpos(body, ?) AS at, body FROM entries WHERE id = ? OFFSET 0) e WHERE at > 0", width, width, text, id)
+  if r then return r.at, r.w, r.c end
 end
 -- The text search configuration for a language: English stemmed, others as written (both fold
 -- case and accents), as the SQLite side's tokenizers.

@@ -420,6 +420,34 @@ return quire.plugin {
         site:memo("args", echo, 1), site:memo("args", echo, "1"), #site:memo("args", echo, long), #site:memo("args", echo, long .. "y"),
         site:memo("list", count, { e }), site:memo("list", count, { e, e }), site:memo("list", count, {}) }, " ")
     end)
+    -- Tables that are not entries are keyed by their content: two tables holding different
+    -- things never share a value (a preview's view and the public one), two holding the same do.
+    site:route("GET", "/probe-tables", function()
+      local function show(v) return (v.title or "-") .. "/" .. (v.status or "-") .. " #" .. count("show" .. tostring(v.title)) end
+      local draft = { entry = { id = -7, title = "Draft", body = "unsaved" }, status = "preview" }
+      local public = { entry = { id = -7, title = "Draft", body = "saved" }, status = "preview" }
+      local same = {}
+      same.status = "preview"
+      same.entry = { body = "saved", title = "Draft", id = -7 }
+      local function view(v) return v.entry.body .. " #" .. count("view" .. v.entry.body) end
+      local big = {}
+      for i = 1, 5000 do big[i] = i end
+      local deep = {}
+      for _ = 1, 20 do deep = { deep } end
+      local errs = {}
+      for _, arg in ipairs { setmetatable({}, {}), { inner = { settings = setmetatable({}, {}) } }, big, deep, { co = coroutine.create(print) } } do
+        errs[#errs + 1] = select(2, pcall(site.memo, site, "bad", tostring, arg))
+      end
+      return table.concat({
+        site:memo("t", show, { title = "A", status = "draft" }), site:memo("t", show, { title = "B", status = "published" }),
+        site:memo("t", show, { status = "draft", title = "A" }),
+        site:memo({ key = "n", tags = { "probe:n" } }, view, draft), site:memo({ key = "n", tags = { "probe:n" } }, view, public),
+        site:memo({ key = "n", tags = { "probe:n" } }, view, same),
+        site:memo("nested", function(v) return v[1][1] end, { { "x" } }), site:memo("nested", function(v) return v[1][1] end, { { "y" } }),
+        site:memo("keys", function(v) return tostring(v[1] or v["1"]) end, { "int" }),
+        site:memo("keys", function(v) return tostring(v[1] or v["1"]) end, { ["1"] = "str" }),
+      }, "\n") .. "\n" .. table.concat(errs, "\n")
+    end)
     site:route("GET", "/probe-errors", function()
       local out = {}
       for _, call in ipairs {
@@ -485,7 +513,7 @@ return quire.plugin {
     assert.equal(first.tags, after.tags)
     assert.truthy(after.clock:find("#2$")) -- read the clock (os.date)
     assert.truthy(after.now:find("#2$")) -- read the clock (quire.time.now)
-    assert.truthy(after.view:find("#2$")) -- given a table that is not an entry
+    assert.truthy(after.view:find("#2$")) -- given a table and read nothing: no tag at all
     assert.truthy(after.gone:find("^nil #2$")) -- looked for an entry that was not there
     assert.truthy(after.token:find("#2$")) -- signed a token that expires
     -- the arguments are part of the key: another label is another value, both kept
@@ -512,6 +540,29 @@ return quire.plugin {
     assert.truthy(errs:find("plugin 'probe': memo{ key =, tags = } takes a list of at most 64 cache tags, or false", 1, true))
     assert.truthy(errs:find("plugin 'probe': memo tag 1 is not a cache tag (a string of 1 to 200 bytes)", 1, true))
     assert.truthy(errs:find("plugin 'probe': memo(key, fn, ...) takes a string key (or { key =, tags = }) and a function", 1, true))
+  end)
+
+  it("key a table argument by its content, and refuse one that cannot be keyed", function()
+    local r = q:request("GET", "/probe-tables")
+    assert.equal(200, r.status)
+    local lines = {}
+    for line in r.body:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.equal("A/draft #1", lines[1])
+    assert.equal("B/published #1", lines[2]) -- another table: its own value
+    assert.equal("A/draft #1", lines[3]) -- the same content, added in another order: kept
+    assert.equal("unsaved #1", lines[4])
+    assert.equal("saved #1", lines[5]) -- with tags named too: not the other view's value
+    assert.equal("saved #1", lines[6])
+    assert.equal("x", lines[7])
+    assert.equal("y", lines[8]) -- nested tables count
+    assert.equal("int", lines[9])
+    assert.equal("str", lines[10]) -- a key 1 and a key "1" differ
+    local why = "; pass plain data (strings, numbers, booleans, entries, tables of them) or only what fn uses of it"
+    assert.equal([[plugin 'probe': memo "bad": argument 1 of fn is a table holding a table with a metatable]] .. why, lines[11])
+    assert.equal([[plugin 'probe': memo "bad": argument 1 of fn is a table holding a table with a metatable]] .. why, lines[12])
+    assert.equal([[plugin 'probe': memo "bad": argument 1 of fn is a table holding more than 4096 keys and values]] .. why, lines[13])
+    assert.equal([[plugin 'probe': memo "bad": argument 1 of fn is a table holding tables nested more than 16 deep (or a cycle)]] .. why, lines[14])
+    assert.equal([[plugin 'probe': memo "bad": argument 1 of fn is a table holding a value that is not plain data (a userdata or a coroutine)]] .. why, lines[15])
   end)
 
   it("keep the API's body of entry N through a write to M, drop it at a write to N or what its body shows", function()

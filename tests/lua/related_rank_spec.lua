@@ -65,14 +65,35 @@ describe("core.related_profiles", function()
     local p = kept({ [1] = { type = "article", time = 5, tags = { 3, 1, 3 } }, [2] = false })
     assert.are.same({ 3 }, p:missing({ 1, 2, 3 }))
     assert.are.equal(2, p:count())
-    assert.are.equal(5, p:time(1))
-    assert.is_nil(p:time(2))
     for id = 10, 2000 do p:put(id, id % 2 == 0 and "article" or "page", id, { id % 7 }) end -- grows
     assert.are.same({}, p:missing({ 1, 2, 10, 1999, 2000 }))
-    assert.are.equal(1999, p:time(1999))
+    -- what was kept ranks as the same candidates given as tables
+    local target = { id = 5000, tags = { 3, 1999 % 7 }, time = 1999 }
+    local o = with { df = { [1] = 2, [3] = 2, [1999 % 7] = 3 }, date_window = 10 }
+    local want = core.related_rank(target, { { id = 1, tags = { 3, 1 }, time = 5 }, { id = 1999, tags = { 1999 % 7 }, time = 1999 } }, o)
+    o.types = { article = true, page = true }
+    assert.are.same(want, p:rank(target, { 1, 2, 1999 }, o))
+    assert.are.equal(2, #want)
     p:clear()
     assert.are.equal(0, p:count())
     assert.are.same({ 1, 2 }, p:missing({ 1, 2 }))
+  end)
+
+  it("replaces a profile put again, its old tags reused or let go", function()
+    local p = kept({ [1] = { type = "article", time = 5, tags = { 3, 1 } }, [2] = { type = "article", time = 5, tags = { 9 } } })
+    local many = {}
+    for t = 1, 150 do many[t] = 100 + t end
+    for round = 1, 1000 do p:put(1, "article", 5, round % 2 == 1 and many or { 3 }) end
+    local count, pooled = p:count()
+    assert.are.equal(2, count)
+    assert.is_true(pooled <= 2 * (#many + 1) + 1024, pooled) -- (before: a thousand lists' worth)
+    local target = { id = 5000, tags = { 3, 9 }, time = 5 }
+    local o = with { df = { [3] = 2, [9] = 2 } }
+    local want = core.related_rank(target, { { id = 1, tags = { 3 }, time = 5 }, { id = 2, tags = { 9 }, time = 5 } }, o)
+    o.types = { article = true }
+    assert.are.same(want, p:rank(target, { 1, 2 }, o)) -- the last put of 1, and 2 as it was
+    p:put(2, false)
+    assert.are.same({ want[1].id == 1 and want[1] or want[2] }, p:rank(target, { 1, 2 }, o)) -- 2: no candidate now
   end)
 
   it("refuses options it cannot read candidates from", function()

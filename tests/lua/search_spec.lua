@@ -192,6 +192,16 @@ describe("quire.search", function()
     q.content.delete(id)
   end)
 
+  it("reads the body back past a long attribute to see that a snippet began inside a tag", function()
+    local filler = {}
+    for i = 1, 90 do filler[i] = "wörd" .. i end -- (characters of two bytes: the body is read by characters)
+    local id = q.content.create { type = "article", title = "Long", status = "published",
+      body = 'Ça <a title="' .. table.concat(filler, " ") .. '">Zqlong</a> end.' }
+    local snippet = q.content.search("zqlong")[1].snippet
+    assert.equal("…<mark>Zqlong</mark>&lt;/a&gt; end.", snippet) -- (not the title's words, cut from their tag)
+    q.content.delete(id)
+  end)
+
   it("keeps the standfirst in the index through saves, batches and deletes", function()
     local s = testing.site { plugins = { "theme", "article" } }
     local id = s.content.create { type = "article", title = "Quay", status = "published", fields = { standfirst = "Gulls everywhere." }, body = "Text." }

@@ -79,14 +79,27 @@ end
 -- just after a `<`, `see <a href="…` when it stopped in an attribute) moves out to the text
 -- beside it, unless that would drop a match or all of the text.
 local ELLIPSIS = "…"
-local function whole_tags(s, body)
+-- Whether the passage (where the body first has it) begins inside a tag: the nearest `<` or `>`
+-- before it is a tag's `<`. Read back from it in windows that grow, not the whole body.
+local function begins_in_tag(db, id, passage)
+  local width = 256
+  while true do
+    local at, before, first = store_sql.search_before(db, id, passage, width)
+    if not at then return false end
+    local j = before:match(".*()[<>]")
+    if j then
+      local next_char = j < #before and before:sub(j + 1, j + 1) or first
+      return before:byte(j) == 60 and next_char:find("^[%a/!?]") ~= nil
+    end
+    if at - 1 <= width then return false end -- (the window reached the body's start)
+    width = width * 8
+  end
+end
+local function whole_tags(s, db, id)
   if s:sub(1, #ELLIPSIS) == ELLIPSIS and s:find(">", 1, true) then
     local rest = s:sub(#ELLIPSIS + 1)
     local plain = rest:gsub("[\2\3]", ""):gsub(ELLIPSIS .. "$", "")
-    local at = body:find(plain, 1, true)
-    local i = (at or 1) - 1
-    while i > 0 and body:byte(i) ~= 60 and body:byte(i) ~= 62 do i = i - 1 end -- back to the nearest < or >
-    if i > 0 and body:find("^<[%a/!?]", i) then -- the passage begins inside this tag
+    if begins_in_tag(db, id, plain) then
       local gt, mark = rest:find(">", 1, true), rest:find("[\2\3]")
       local after = gt and rest:sub(gt + 1):gsub("^%s+", "")
       if after and (not mark or mark > gt) and after:gsub(ELLIPSIS .. "$", ""):find("%S") then s = ELLIPSIS .. after end
@@ -242,8 +255,8 @@ M.of = per_site(function(site)
     if opts.snippets ~= false then
       for _, r in ipairs(rows) do
         -- From the body (column 2) whatever matched: a title match shows where the story says it.
-        local snippet, body = store_sql.search_snippet(db, match, r.id)
-        r.snippet = escape_html(snippet and whole_tags(snippet, body) or ""):gsub("\2", "<mark>"):gsub("\3", "</mark>")
+        local snippet = store_sql.search_snippet(db, match, r.id)
+        r.snippet = escape_html(snippet and whole_tags(snippet, db, r.id) or ""):gsub("\2", "<mark>"):gsub("\3", "</mark>")
       end
     end
     return rows, info
