@@ -3,10 +3,10 @@
  * database) and memo_key (of a plugin's site:memo call). */
 #include <lauxlib.h>
 #include <lua.h>
+#include <mbedtls/md.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "content.h"
 #include "lua_api.h"
@@ -284,9 +284,14 @@ static int memo_list(lua_State *L, int idx, int defs, luaL_Buffer *b) {
 #define MEMO_TABLE_DEPTH 16    /* tables within tables, in a table argument */
 #define MEMO_TABLE_VALUES 4096 /* keys and values in all of them */
 
+/* A long string's or a table's key part: the first 128 bits of its SHA-256, not a fast hash,
+ * because what a plugin passes may come from a request and a crafted collision would hand one
+ * value out for another input. */
 static void memo_hash_hex(char out[40], char tag, const char *s, size_t len) {
-  XXH128_hash_t h = XXH3_128bits(s, len);
-  snprintf(out, 40, "%c%016llx%016llx", tag, (unsigned long long)h.high64, (unsigned long long)h.low64);
+  unsigned char h[32];
+  mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), (const unsigned char *)s, len, h);
+  out[0] = tag;
+  for (int i = 0; i < 16; i++) snprintf(out + 1 + 2 * i, 3, "%02x", h[i]);
 }
 
 typedef struct {
@@ -308,7 +313,8 @@ static const char *memo_ser(lua_State *L, int idx, int depth, int *values) {
   if (!lua_checkstack(L, 8)) return "tables nested too deep";
   switch (lua_type(L, idx)) {
   case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, idx) ? "T" : "F"); return NULL;
-  case LUA_TFUNCTION: lua_pushliteral(L, "f"); return NULL;
+  case LUA_TFUNCTION: lua_pushfstring(L, "f%p;", lua_topointer(L, idx)); return NULL;
+  case LUA_TLIGHTUSERDATA: lua_pushfstring(L, "u%p;", lua_touserdata(L, idx)); return NULL; /* (json null) */
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx)) lua_pushfstring(L, "n%I;", (LUA_INTEGER)lua_tointeger(L, idx));
     else {
@@ -379,10 +385,11 @@ static const char *memo_ser(lua_State *L, int idx, int depth, int *values) {
 
 /* core.memo_key(prefix, defs, ...) -> key: prefix and one part per argument, joined by NUL bytes
  * (no part holds one): nil, booleans, numbers, strings (a long one or one holding a NUL by its
- * XXH3-128), functions (code: "f"), stored entries by id (defs: the content types, name ->
- * definition) and plain lists of up to 64 of them; any other table by the XXH3-128 of its
- * content (memo_ser), so two tables share a part only when they hold the same. nil and why when
- * an argument cannot be keyed (a table holding a userdata, say, or too large). */
+ * hash, memo_hash_hex), functions by identity, json null, stored entries by id (defs: the
+ * content types, name -> definition) and plain lists of up to 64 of them; any other table by
+ * the hash of its content (memo_ser), so two tables share a part only when they hold the same.
+ * nil and why when an argument cannot be keyed (a table holding a userdata, say, or too large):
+ * the caller then runs fn without keeping its value. */
 static int l_memo_key(lua_State *L) {
   size_t plen;
   const char *prefix = luaL_checklstring(L, 1, &plen);
@@ -396,7 +403,13 @@ static int l_memo_key(lua_State *L) {
     switch (lua_type(L, i)) {
     case LUA_TNIL: luaL_addchar(&b, '-'); break;
     case LUA_TBOOLEAN: luaL_addchar(&b, lua_toboolean(L, i) ? 'T' : 'F'); break;
-    case LUA_TFUNCTION: luaL_addchar(&b, 'f'); break;
+    case LUA_TFUNCTION:
+    case LUA_TLIGHTUSERDATA: { /* a function by its identity (code and what it captures), json null */
+      char ptr[40];
+      snprintf(ptr, sizeof ptr, "%c%p", lua_type(L, i) == LUA_TFUNCTION ? 'f' : 'u', lua_topointer(L, i));
+      luaL_addstring(&b, ptr);
+      break;
+    }
     case LUA_TNUMBER: {
       char num[64];
       if (lua_isinteger(L, i)) snprintf(num, sizeof num, "n%lld", (long long)lua_tointeger(L, i));

@@ -334,10 +334,10 @@ function M.new(site, api)
       end
       -- The key names every argument (core.memo_key, in C: this runs at every call, under the
       -- plugin's budget hook, where each Lua step costs).
-      local full, why = memo_key(memo_prefix .. key, type_defs, ...)
-      if not full then
-        error(("plugin '%s': memo %q: %s; pass plain data (strings, numbers, booleans, entries, tables of them) or only what fn uses of it"):format(p.name, key, why), 2)
-      end
+      -- An argument that cannot be keyed (a table with a metatable, a userdata, too large) makes
+      -- this call run fn without keeping its value: slower, never another input's value.
+      local full = memo_key(memo_prefix .. key, type_defs, ...)
+      if not full then return (fn(...)) end
       local deps = named ~= false and arg_tags
       if named then
         local c = site.collecting
