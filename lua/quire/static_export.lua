@@ -32,6 +32,20 @@ local M = {}
 local JOBS_MAX = 64
 local CHANGED_MAX = 200000 -- bumped tags read into memory; past it every page is rendered again
 local BATCH = 500          -- rows read from the store per query
+
+-- Every row of sql, a keyset by id (its two parameters: the last id seen, BATCH), one batch per
+-- statement: each(row) in id order.
+local function each_by_id(db, sql, each)
+  local last = 0
+  repeat
+    local rows = db:rows(sql, last, BATCH)
+    for _, r in ipairs(rows) do
+      last = r.id
+      each(r)
+    end
+  until #rows < BATCH
+end
+
 -- Pages a worker renders in one read snapshot (store:begin_read): the pages of a batch agree with
 -- each other, and their reads take one read lock, not one each (~25 a page); a new snapshot every
 -- so often lets SQLite checkpoint its log meanwhile and shows the batch after it later commits.
@@ -381,48 +395,28 @@ function M.each_page(quire, fn)
   for _, n in ipairs(quire.content.published_blocks()) do fn { path = ("/sitemap.xml?part=%d"):format(n + 1), kind = "page" } end
 
   -- Entries, by id.
-  local last = 0
-  repeat
-    local rows = db:rows("SELECT id, type, slug, published_at, created_at, fields FROM entries"
-      .. " WHERE id > ? AND status = 'published' ORDER BY id LIMIT ?", last, BATCH)
-    for _, e in ipairs(rows) do
-      last = e.id
-      local url = quire.content.url(e)
-      if url then fn { path = url, kind = "page" } end
-    end
-  until #rows < BATCH
+  each_by_id(db, "SELECT id, type, slug, published_at, created_at, fields FROM entries"
+      .. " WHERE id > ? AND status = 'published' ORDER BY id LIMIT ?", function(e)
+    local url = quire.content.url(e)
+    if url then fn { path = url, kind = "page" } end
+  end)
 
   local lists = lists_of(quire)
   local function page(path) fn { path = path, kind = "page" } end
   lists.front(page)
   if lists.latest then lists.latest(page) end
-  last = 0
-  repeat
-    local rows = db:rows("SELECT id, taxonomy, slug FROM terms WHERE id > ? AND listed > 0 AND taxonomy IN ('tag', 'section')"
-      .. " ORDER BY id LIMIT ?", last, BATCH)
-    for _, t in ipairs(rows) do
-      last = t.id
-      lists.term(t, page)
-    end
-  until #rows < BATCH
-  last = 0
-  repeat
-    local rows = db:rows("SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
-    for _, u in ipairs(rows) do
-      last = u.id
-      lists.author(u, page)
-    end
-  until #rows < BATCH
+  each_by_id(db, "SELECT id, taxonomy, slug FROM terms WHERE id > ? AND listed > 0 AND taxonomy IN ('tag', 'section')"
+      .. " ORDER BY id LIMIT ?", function(t)
+    lists.term(t, page)
+  end)
+  each_by_id(db, "SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", function(u)
+    lists.author(u, page)
+  end)
 
   -- Old URLs: a meta-refresh page each (those with a query go only into _redirects and the map).
-  last = 0
-  repeat
-    local rows = db:rows("SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
-    for _, r in ipairs(rows) do
-      last = r.id
-      if not r.from_path:find("?", 1, true) then fn { path = r.from_path, kind = "page" } end
-    end
-  until #rows < BATCH
+  each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
+    if not r.from_path:find("?", 1, true) then fn { path = r.from_path, kind = "page" } end
+  end)
 end
 
 local FIXED = { "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }
@@ -544,14 +538,9 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
   if scope.fronts then
     walk("/", lists.front)
     if lists.latest then walk("/latest", lists.latest) end
-    local last = 0
-    repeat
-      local rows = db:rows("SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
-      for _, u in ipairs(rows) do
-        last = u.id
-        walk("/author/" .. u.login, function(page) lists.author(u, page) end)
-      end
-    until #rows < BATCH
+    each_by_id(db, "SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", function(u)
+      walk("/author/" .. u.login, function(page) lists.author(u, page) end)
+    end)
     local seen = {}
     for _, n in ipairs(quire.content.published_blocks()) do
       local path = ("/sitemap.xml?part=%d"):format(n + 1)
@@ -565,17 +554,12 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
     walk("/" .. tt[1] .. "/" .. tt[2], function(page) if t then lists.term(t, page) end end)
   end
   if scope.redirects then
-    local last = 0
-    repeat
-      local rows = db:rows("SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
-      for _, r in ipairs(rows) do
-        last = r.id
-        if not r.from_path:find("?", 1, true)
-          and man:value("SELECT sig FROM redirect_rows WHERE path = ?", r.from_path) ~= redirect_sig(r) then
-          take(r.from_path, { path = r.from_path, kind = "page", force = true })
-        end
+    each_by_id(db, "SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
+      if not r.from_path:find("?", 1, true)
+        and man:value("SELECT sig FROM redirect_rows WHERE path = ?", r.from_path) ~= redirect_sig(r) then
+        take(r.from_path, { path = r.from_path, kind = "page", force = true })
       end
-    until #rows < BATCH
+    end)
     local lastp = ""
     repeat
       local rows = man:rows("SELECT path FROM redirect_rows WHERE path > ? ORDER BY path LIMIT ?", lastp, BATCH)
@@ -1171,26 +1155,21 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   temporary:write(head:format("quire_found", "redirects-302.nginx.map", "quire_found", "302", "quire_found"))
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
   local ok, err = pcall(function()
-    local last = 0
-    repeat
-      local rows = db:rows("SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
-      for _, r in ipairs(rows) do
-        last = r.id
-        local path, qs = r.from_path:match("^([^?]*)%??(.*)$")
-        local res = quire.app.request("GET", r.from_path)
-        local to = res.headers.location
-        if to and (res.status == 301 or res.status == 302 or res.status == 308) then
-          if qs ~= "" then
-            local k, v = qs:match("^([^=]+)=(.*)$")
-            netlify:write(("%s %s=%s %s %d\n"):format(path, k, v, to, res.status))
-          else
-            netlify:write(("%s %s %d\n"):format(path, to, res.status))
-          end
-          local map = res.status == 302 and temporary or permanent
-          map:write(("%s %s;\n"):format(nq(r.from_path), nq(to)))
+    each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
+      local path, qs = r.from_path:match("^([^?]*)%??(.*)$")
+      local res = quire.app.request("GET", r.from_path)
+      local to = res.headers.location
+      if to and (res.status == 301 or res.status == 302 or res.status == 308) then
+        if qs ~= "" then
+          local k, v = qs:match("^([^=]+)=(.*)$")
+          netlify:write(("%s %s=%s %s %d\n"):format(path, k, v, to, res.status))
+        else
+          netlify:write(("%s %s %d\n"):format(path, to, res.status))
         end
+        local map = res.status == 302 and temporary or permanent
+        map:write(("%s %s;\n"):format(nq(r.from_path), nq(to)))
       end
-    until #rows < BATCH
+    end)
     -- The sitemap index's parts as the server names them, to the files they became.
     for _, n in ipairs(quire.content.published_blocks()) do
       netlify:write(("/sitemap.xml part=%d /sitemap-%d.xml 301\n"):format(n + 1, n + 1))
@@ -1436,16 +1415,11 @@ local function run_once(quire, out_dir, o)
     -- The manifest's copy of the redirects, when they changed (or might have).
     if not o.dry_run and (redirects_changed or meta("redirect_rows") ~= "1") then
       man:exec("DELETE FROM redirect_rows")
-      local last = 0
-      repeat
-        local rows = db:rows("SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", last, BATCH)
-        for _, r in ipairs(rows) do
-          last = r.id
-          if not r.from_path:find("?", 1, true) then
-            man:exec("INSERT OR REPLACE INTO redirect_rows (path, sig) VALUES (?, ?)", r.from_path, redirect_sig(r))
-          end
+      each_by_id(db, "SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
+        if not r.from_path:find("?", 1, true) then
+          man:exec("INSERT OR REPLACE INTO redirect_rows (path, sig) VALUES (?, ?)", r.from_path, redirect_sig(r))
         end
-      until #rows < BATCH
+      end)
       man:exec("INSERT INTO meta (key, value) VALUES ('redirect_rows', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
     end
     if not o.dry_run then
