@@ -173,12 +173,13 @@ fetch held "$base$article" >/dev/null
 check "a held comment is not on the page" test -z "$(grep -o "id=\"comment-$cid\"" "$work/r/held")"
 out=$("$QUIRE" comments approve "$cid" --site "$site")
 check "quire comments approve ($out)" grep -q '1 comment approved' <<<"$out"
-fetch shown "$base$article" >/dev/null
-check "the approved comment is shown (the cached page was invalidated)" grep -q "id=\"comment-$cid\"" "$work/r/shown"
+# (a command's write: on PostgreSQL the workers hear of it by NOTIFY, so settled polls there)
+comment_shown() { fetch shown "$base$article" >/dev/null; grep -q "id=\"comment-$cid\"" "$work/r/shown"; }
+settled "the approved comment is shown (the cached page was invalidated)" comment_shown
 check "its Markdown is rendered" grep -q 'The <em>inquiry</em> should sit' "$work/r/shown"
 check "the page is cacheable again" test "$(header shown Cache-Control)" = ""
-status=$(fetch follow "$base$location")
-check "the comment's address now redirects to its anchor ($status)" test "$status" = 303 -a "$(header follow Location)" = "$article#comment-$cid"
+follows() { test "$(fetch follow "$base$location")" = 303 -a "$(header follow Location)" = "$article#comment-$cid"; }
+settled "the comment's address now redirects to its anchor" follows
 sleep 1.1
 status=$(post again_post "entry_id=$entry_id" "token=$token" "name=Wren Tally" "email=$email" "parent=$cid" "comment=Replying to myself.")
 cid2=$(header again_post Location | grep -o '[0-9]*$')
