@@ -56,13 +56,13 @@ return quire.plugin {
 
     -- The address of the page of the per entries just newer than cursor (an entry's place in
     -- the list): the first page (base) when there are no more than per, else the older/ page
-    -- after the entry above them; nil when none is newer. One keyset walk up the list, as cards
-    -- (quire.content.teasers): the rows tag no entry, the query tags the page with the list's
-    -- tags, which every publish, unpublish and move in the list bumps (what is newer changes).
+    -- after the entry above them; nil when none is newer. One keyset walk up the list for their
+    -- places only (quire.content.cursors): it tags the page with the list's tags, which every
+    -- publish, unpublish and move in the list bumps (what is newer changes), and no entry.
     local function page_above(filters, base, cursor)
       local types = listed_types()
       if #types == 0 then return nil end
-      local got = quire.content.teasers(quire.content.query, query_of(filters, types, "oldest", cursor))
+      local got = quire.content.cursors(query_of(filters, types, "oldest", cursor))
       if #got == 0 then return nil end
       if #got <= per then return base end
       return prefix_of(base) .. "older/" .. cursor_of(got[per + 1])

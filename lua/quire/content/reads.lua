@@ -386,6 +386,19 @@ M.of = per_site(function(site)
   end
   api.select_rows = select_rows
 
+  -- cursors(q) -> the places { published_at =, id = } of the entries query(q) gives, in its
+  -- order, and nothing else of them: where a list's pages start and end (keyset links) without
+  -- reading the entries. Tags the page as a list of cards does (the list's tags, no entry).
+  function api.cursors(q)
+    local outer = shown
+    shown = "teaser:"
+    local ok, rows = pcall(select_rows, q)
+    shown = outer
+    if not ok then error(rows, 0) end
+    for i, r in ipairs(rows) do rows[i] = { published_at = r.published_at, id = r.id } end
+    return rows
+  end
+
   -- terms(taxonomy) -> the tags or sections that published entries carry: { name, slug, count },
   -- by slug, at most 10,000 (counts the schema keeps; nothing is counted here).
   function api.terms(taxonomy)

@@ -103,7 +103,7 @@ describe("listings plugin", function()
   end
 
   it("gives each page one address: Newer goes back through the pages Older went through", function()
-    local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 3, front = false } } }
+    local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 3, front = false, most_read = 0 } } }
     for i = 1, 11 do
       s.content.create { type = "article", title = "Story " .. i, status = "published", tags = i % 2 == 0 and { "Even" } or {},
         published_at = ("2026-03-%02dT08:00:00Z"):format(i) }
@@ -135,6 +135,11 @@ describe("listings plugin", function()
     assert.equal(200, s:request("GET", above).status)
     assert.same({ "Story 7", "Story 6b", "Story 6" }, titles(s:request("GET", above).body))
     assert.matches("list:type:article", r.tags) -- (a publish, an unpublish or a move above bumps it)
+    local story7 = s.content.query { status = "published", limit = 1, after = { published_at = "2026-03-08T08:00:00Z", id = 0 } }[1]
+    assert.equal("Story 7", story7.title)
+    -- (the page above is named by where it starts: its entries do not tag this page)
+    assert.is_nil((r.tags .. " "):find("teaser:" .. story7.id .. " ", 1, true), r.tags)
+    assert.is_nil(r.tags:find("entry:", 1, true), r.tags)
     local story5 = s.content.query { status = "published", limit = 2, after = { published_at = "2026-03-06T08:00:00Z", id = 1000000000 } }[2]
     assert.equal("Story 5", story5.title)
     local moved = s:request("GET", ("/newer/20260305080000-%d"):format(story5.id))
