@@ -200,7 +200,7 @@ function M.new(site, content)
   local kept
   local kept_profiles = core.related_profiles()
   local function fresh_caches(profiles)
-    return { words = { n = 0, of = {} }, terms = { n = 0, of = {} }, profiles = profiles or core.related_profiles(), titles = {} }
+    return { words = { n = 0, of = {} }, profiles = profiles or core.related_profiles(), titles = {} }
   end
   local function caches()
     if db:depth() > 0 then return fresh_caches() end
@@ -255,33 +255,27 @@ function M.new(site, content)
     return known, titles
   end
 
-  -- What fetch(words not known yet) gives for each of words (in one statement), remembered word by
-  -- word in the cache named until the next write, up to MAX_WORDS_KNOWN words. -> word -> value.
-  local function per_word(name, words, fetch)
-    local known = caches()[name]
+  -- What a text candidate search needs of each of words: { tags = the related:word tags of its
+  -- index terms (a word may make none, or more than one; a text's terms are those of its words:
+  -- every tokenizer the stores use splits at spaces), n = how many entries the index finds it in
+  -- (at most TEXT_MAX_DOCS + 1) }. Read for the words not known yet (two statements), remembered
+  -- word by word until the next write, up to MAX_WORDS_KNOWN words. -> word -> facts.
+  local function word_facts(words)
+    local known = caches().words
     local todo, of = {}, known.of
     for _, w in ipairs(words) do if of[w] == nil then todo[#todo + 1] = w end end
     if #todo > 0 then
       if known.n + #todo > MAX_WORDS_KNOWN then known.n, known.of, of = 0, {}, {} end
-      for i, v in ipairs(fetch(todo)) do of[todo[i]] = v end
+      local terms, counts = store_sql.text_terms_each(db, todo), store_sql.word_counts(db, todo, TEXT_MAX_DOCS)
+      for i, w in ipairs(todo) do
+        local tags = {}
+        for k, t in ipairs(terms[i]) do tags[k] = word_tag(t) end
+        of[w] = { tags = tags, n = counts[i] }
+      end
       known.n = known.n + #todo
       known.of = of
     end
     return of
-  end
-
-  -- How many entries the index finds each of words in (at most TEXT_MAX_DOCS + 1).
-  local function word_counts(words)
-    local counts = per_word("words", words, function(todo) return store_sql.word_counts(db, todo, TEXT_MAX_DOCS) end)
-    local out = {}
-    for i, w in ipairs(words) do out[i] = counts[w] end
-    return out
-  end
-
-  -- The index terms of words (a word may make none, or more than one; a text's terms are those of
-  -- its words: every tokenizer the stores use splits at spaces).
-  local function terms_of(words)
-    return per_word("terms", words, function(todo) return store_sql.text_terms_each(db, todo) end)
   end
 
   -- The walks: the entries nearest (at, id) on each side in an order of an index, the entries of
@@ -407,28 +401,28 @@ function M.new(site, content)
   -- the words the search index finds in it (so stemmed: "strikes" finds "strike"), plus twice a
   -- word's weight when its title holds the word as written. The TEXT_CANDIDATES best by the first
   -- sum become candidates. Its scale does not matter: the best candidate gets the whole text weight.
-  function text_candidates(e, target_kw, types_list, add, text, deps)
+  function text_candidates(e, target_kw, types_list, add, text, deps, total)
     local words = text_words(e, target_kw)
     if #words == 0 then return end
-    -- Every word, rare or not: a write can make a common word rare.
-    local terms, tagged = terms_of(words), {}
+    total = math.max(total, 1)
+    local facts, tagged = word_facts(words), {}
+    local rare, weights, weight_of = {}, {}, {}
     for _, w in ipairs(words) do
-      for _, t in ipairs(terms[w]) do
+      local f = facts[w]
+      -- Every word's terms, rare or not: a write can make a common word rare.
+      for _, t in ipairs(f.tags) do
         if not tagged[t] then
           tagged[t] = true
-          deps[#deps + 1] = word_tag(t)
+          deps[#deps + 1] = t
         end
       end
-    end
-    -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
-    -- many postings, and a word that common says little about what a story is about.
-    local total = math.max(published_total(), 1)
-    local rare, weights, weight_of = {}, {}, {}
-    for i, n in ipairs(word_counts(words)) do
+      -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
+      -- many postings, and a word that common says little about what a story is about.
+      local n = f.n
       if n > 0 and n <= TEXT_MAX_DOCS then
-        rare[#rare + 1] = words[i]
+        rare[#rare + 1] = w
         weights[#weights + 1] = math.floor(1000 * math.log(1 + total / n) + 0.5)
-        weight_of[words[i]] = weights[#weights]
+        weight_of[w] = weights[#weights]
       end
     end
     if #rare == 0 then return end
@@ -452,6 +446,9 @@ function M.new(site, content)
       text[cid] = score
     end
   end
+
+  local TARGET_TAGS_SQL = "SELECT t.id, t.slug, t.listed FROM entry_terms et"
+    .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'"
 
   -- related(id [, opts]) -> list of published entries (each with .score), best first.
   -- opts: weights = { keywords = 100, tags = 80, date = 10, text = 40 } (Hugo's defaults plus
@@ -488,15 +485,8 @@ function M.new(site, content)
     for _, t in ipairs(types_list) do want_type[t] = true end
     local e = content.get(id)
     if not e then return {} end
-    local target_tags = memo.tagged("related-tags\0" .. id, function(rows)
-      local tags = { "entry:" .. id }
-      for _, t in ipairs(rows) do tags[#tags + 1] = "related:tag:" .. t.slug end
-      return tags
-    end, db.rows, db, "SELECT t.id, t.slug, t.listed FROM entry_terms et"
-      .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'", id)
-    -- The page shows these results: it goes stale with what they are drawn from (the tags
-    -- above M.changed) and with what it shows of each (teaser:ID, below).
-    for _, t in ipairs(target_tags) do site.tag("related:tag:" .. t.slug) end
+    -- The page shows these results: it goes stale with what they are drawn from (the entry's
+    -- tags' related:tag, M.changed's tags) and with what it shows of each (teaser:ID, below).
     site.tag("related:total")
     site.tag("related:text")
 
@@ -506,12 +496,15 @@ function M.new(site, content)
     -- card shows) or the entry itself.
     local function result_tags(r)
       local tags = { "entry:" .. id, "related:total", "related:text" }
-      for _, t in ipairs(target_tags) do tags[#tags + 1] = "related:tag:" .. t.slug end
+      for _, t in ipairs(r.target) do tags[#tags + 1] = "related:tag:" .. t.slug end
       for _, t in ipairs(r.deps) do tags[#tags + 1] = t end
       for _, h in ipairs(r.hits) do tags[#tags + 1] = "teaser:" .. h.id end
       return tags
     end
     local got = memo.tagged(key, result_tags, function()
+      -- The entry's tags (read here, not memoised apart: the result is kept until entry:ID).
+      local target_tags = db:rows(TARGET_TAGS_SQL, id)
+      local total = published_total()
       local deps = {}
       local tag_ids, df = {}, {}
       for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end
@@ -541,10 +534,10 @@ function M.new(site, content)
       end
       -- Close in time: the nearest few on either side (the date index of Hugo's related content).
       if o.weights.date > 0 and e.published_at then date_walk(types_list, id, at, cands) end
-      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, text, deps) end
+      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, text, deps, total) end
       if cands:count() == 0 then
         spare_candidates = cands
-        return { hits = {}, deps = deps }
+        return { hits = {}, deps = deps, target = target_tags }
       end
       local profile = profiles(cands)
       -- Keywords (only when the entry has some: none can be shared otherwise) become small
@@ -558,7 +551,7 @@ function M.new(site, content)
         end
         return out
       end
-      local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = time.epoch(e.published_at or e.created_at) or 0 }
+      local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = epoch(e.published_at or e.created_at) }
       local keywords = {}
       if #target_kw > 0 then
         local col, param = store_sql.field_json(o.keywords_field)
@@ -573,11 +566,12 @@ function M.new(site, content)
       local hits = profile:rank(target, cands, {
         types = want_type, text = text, keywords = keywords,
         weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
-        df = df, total = published_total(),
+        df = df, total = total,
       })
       spare_candidates = cands
-      return { deps = deps, hits = hits }
+      return { deps = deps, hits = hits, target = target_tags }
     end)
+    for _, t in ipairs(got.target) do site.tag("related:tag:" .. t.slug) end
     for _, t in ipairs(got.deps) do site.tag(t) end
     local hits = got.hits
     local out = {}

@@ -294,7 +294,8 @@ local function terms_index(db)
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms_v")
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms_i")
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms")
-    terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms USING fts5(t, tokenize = '" .. tokenizer:gsub("'", "''") .. "')")
+    -- Contentless: only its index is read, and 'delete-all' empties it without tokenizing again.
+    terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms USING fts5(t, content = '', tokenize = '" .. tokenizer:gsub("'", "''") .. "')")
     terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms_v USING fts5vocab(temp, text_terms, row)")
     terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms_i USING fts5vocab(temp, text_terms, instance)")
     terms_tokenizer = tokenizer
@@ -308,7 +309,7 @@ function M.text_terms(db, texts)
   end
   local out = {}
   for i, r in ipairs(tdb:rows("SELECT term FROM temp.text_terms_v")) do out[i] = r.term end
-  tdb:exec("DELETE FROM temp.text_terms")
+  tdb:exec("INSERT INTO temp.text_terms (text_terms) VALUES ('delete-all')")
   return out
 end
 -- The terms of each of texts apart: a list parallel to texts of lists of distinct terms (in one
@@ -321,7 +322,7 @@ function M.text_terms_each(db, texts)
     local list = out[r.doc]
     list[#list + 1] = r.term
   end
-  tdb:exec("DELETE FROM temp.text_terms")
+  tdb:exec("INSERT INTO temp.text_terms (text_terms) VALUES ('delete-all')")
   return out
 end
 
