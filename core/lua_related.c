@@ -304,11 +304,20 @@ typedef struct {
   size_t docs_cap;
   int64_t *kw; /* scratch of rank: the candidates' keywords */
   size_t kw_cap;
+  int64_t target_terms[2 * MAX_TERMS]; /* scratch of rank: the target's tags and keywords */
 } profiles_t;
 
 #define PROFILES_MT "quire.related_profiles"
 
 static profiles_t *check_profiles(lua_State *L) { return luaL_checkudata(L, 1, PROFILES_MT); }
+
+/* 1 when the table at index t has no entries. */
+static int table_empty(lua_State *L, int t) {
+  lua_pushnil(L);
+  if (!lua_next(L, t)) return 1;
+  lua_pop(L, 2);
+  return 0;
+}
 
 static size_t slot_of(const profiles_t *p, int64_t id) {
   uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
@@ -497,8 +506,9 @@ static int profiles_rank(lua_State *L) {
     lua_pop(L, 1);
   }
   wanted[0] = 0;
-  int has_text = lua_getfield(L, 4, "text") == LUA_TTABLE; /* 7 */
-  int has_kw = lua_getfield(L, 4, "keywords") == LUA_TTABLE; /* 8 */
+  /* An empty table is as none: no lookup per candidate (the common case: no keywords, no text). */
+  int has_text = lua_getfield(L, 4, "text") == LUA_TTABLE && !table_empty(L, 7); /* 7 */
+  int has_kw = lua_getfield(L, 4, "keywords") == LUA_TTABLE && !table_empty(L, 8); /* 8 */
   size_t nids = set ? (set->n ? set->n - 1 : 0) : lua_rawlen(L, 3);
   if (nids > MAX_CANDIDATES) nids = MAX_CANDIDATES;
   if (nids > p->docs_cap) {
@@ -506,7 +516,7 @@ static int profiles_rank(lua_State *L) {
     p->docs_cap = nids;
   }
   qr_related_doc_t target;
-  int64_t *tpool = lua_newuserdatauv(L, sizeof(int64_t) * 2 * MAX_TERMS, 0);
+  int64_t *tpool = p->target_terms;
   read_doc(L, 2, &target, &tpool);
   size_t n = 0, kw_used = 0;
   for (size_t i = 1; i <= nids; i++) {

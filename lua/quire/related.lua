@@ -188,10 +188,6 @@ function M.new(site, content)
   local text_candidates, tag_walks, date_walk
   local spare_candidates -- a candidate set (core.related_candidates) no call is using
 
-  local function published_total()
-    -- The step, not the count: "related:total" moves when it does.
-    return memo.tagged("related-total", "related:total", function() return total_step(db:value(TOTAL_SQL)) end)
-  end
 
   -- The word counts and entry facts below are kept until the database changes, as the memo's
   -- values are, but not dropped with them when the memo is full (it holds a few pages' worth): a
@@ -211,6 +207,14 @@ function M.new(site, content)
       kept.generation = generation
     end
     return kept
+  end
+
+  -- The step of the published count (a result is kept until "related:total", which moves when
+  -- the step does), read once per change.
+  local function published_total()
+    local c = caches()
+    if not c.total then c.total = total_step(db:value(TOTAL_SQL)) end
+    return c.total
   end
 
   -- What the scoring needs of an entry: its type, publication time (epoch seconds) and tag ids,
