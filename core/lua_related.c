@@ -263,12 +263,15 @@ static int cands_count(lua_State *L) {
   return 1;
 }
 
+static int cands_add_window(lua_State *L); /* (below, with the windows) */
+
 /* core.related_candidates() -> an empty candidate set (see cands_t), freed with it. */
 static int l_related_candidates(lua_State *L) {
   cands_t *c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   if (luaL_newmetatable(L, CANDS_MT)) {
     static const luaL_Reg methods[] = {{"reset", cands_reset}, {"add", cands_add_one}, {"add_range", cands_add_range},
+                                       {"add_window", cands_add_window},
                                        {"list", cands_list}, {"count", cands_count}, {NULL, NULL}};
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
@@ -276,6 +279,96 @@ static int l_related_candidates(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* A walk's window (lua/quire/related.lua): ids in the order of an index around an entry, and
+ * whether it reaches the index's first or last entry; an open-addressing table finds an id's
+ * place. Read once, then walked by many entries' calls (add_window). */
+typedef struct {
+  int64_t *ids;
+  size_t n;
+  uint32_t *slots; /* index + 1 into ids; 0: empty */
+  size_t nslots;
+  int first, last;
+} window_t;
+
+#define WINDOW_MT "quire.related_window"
+
+static int window_gc(lua_State *L) {
+  window_t *w = lua_touserdata(L, 1);
+  free(w->ids), free(w->slots);
+  memset(w, 0, sizeof *w);
+  return 0;
+}
+
+/* The place (1-based) of id in w, 0 when it holds none. */
+static size_t window_find(const window_t *w, int64_t id) {
+  if (!w->nslots) return 0;
+  for (size_t i = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 32) & (w->nslots - 1);; i = (i + 1) & (w->nslots - 1)) {
+    uint32_t s = w->slots[i];
+    if (!s || w->ids[s - 1] == id) return s;
+  }
+}
+
+/* W:count() -> the ids it holds. */
+static int window_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)((window_t *)luaL_checkudata(L, 1, WINDOW_MT))->n);
+  return 1;
+}
+
+/* core.related_window(ids, first, last) -> W: a window of the list ids (integers, at most
+ * MAX_CANDIDATES * 64); first/last: it begins/ends where the index does. */
+static int l_related_window(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  size_t n = lua_rawlen(L, 1);
+  if (n > (size_t)MAX_CANDIDATES * 64) return luaL_error(L, "related window: more than %d ids", MAX_CANDIDATES * 64);
+  window_t *w = lua_newuserdatauv(L, sizeof *w, 0);
+  memset(w, 0, sizeof *w);
+  if (luaL_newmetatable(L, WINDOW_MT)) {
+    static const luaL_Reg methods[] = {{"count", window_count}, {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, window_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  w->first = lua_toboolean(L, 2), w->last = lua_toboolean(L, 3);
+  if (!n) return 1;
+  w->ids = qr_xmalloc(n * sizeof *w->ids);
+  size_t nslots = 16;
+  while (nslots < 2 * n) nslots *= 2;
+  w->slots = qr_xcalloc(nslots, sizeof *w->slots);
+  w->nslots = nslots;
+  for (size_t k = 0; k < n; k++) {
+    int isnum;
+    lua_rawgeti(L, 1, (lua_Integer)k + 1);
+    lua_Integer id = lua_tointegerx(L, -1, &isnum);
+    lua_pop(L, 1);
+    if (!isnum) return luaL_error(L, "related window: ids[%d] must be an integer id", (int)k + 1);
+    w->ids[k] = id;
+    size_t i = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 32) & (nslots - 1);
+    while (w->slots[i] && w->ids[w->slots[i] - 1] != id) i = (i + 1) & (nslots - 1);
+    w->slots[i] = (uint32_t)k + 1; /* (an id twice: its last place, as a Lua id -> place table) */
+  }
+  w->n = n;
+  return 1;
+}
+
+/* C:add_window(W, id, width) -> true when W holds id with width ids on each side of it (or up
+ * to the index's end), having added those (and id: never listed); false, adding none, else. */
+static int cands_add_window(lua_State *L) {
+  cands_t *c = check_cands(L, 1);
+  const window_t *w = luaL_checkudata(L, 2, WINDOW_MT);
+  lua_Integer id = luaL_checkinteger(L, 3), width = luaL_checkinteger(L, 4);
+  size_t p = window_find(w, id);
+  int ok = p && ((lua_Integer)p > width || w->first) && ((lua_Integer)(w->n - p) >= width || w->last);
+  if (ok) {
+    size_t from = (lua_Integer)p > width ? p - (size_t)width : 1;
+    size_t to = (lua_Integer)(w->n - p) > width ? p + (size_t)width : w->n;
+    for (size_t k = from; k <= to; k++) cands_add(c, w->ids[k - 1]);
+  }
+  lua_pushboolean(L, ok);
   return 1;
 }
 
@@ -585,6 +678,7 @@ static int l_related_profiles(lua_State *L) {
 }
 
 void qr_lua_related_open(lua_State *L) {
-  static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_profiles", l_related_profiles}, {"related_candidates", l_related_candidates}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_profiles", l_related_profiles}, {"related_candidates", l_related_candidates},
+                                {"related_window", l_related_window}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -292,7 +292,7 @@ function M.new(site, content)
   -- (memo.generation) and a tag's, past a change, while the memo still holds the token made when
   -- they were read: it goes when "related:tag:SLUG" is bumped (or when the memo is full: they
   -- are read again then). Nothing read inside a transaction is kept.
-  local walks, walk_ids = {}, 0 -- key -> { gen =, token =, n = ids, windows = { { ids =, at = {id -> i}, first =, last = } } }
+  local walks, walk_ids = {}, 0 -- key -> { gen =, token =, n = ids, windows = { core.related_window, ... } }
   local function new_token() return {} end
   local function walk_token(t) return memo.tagged("related-walk\0" .. t.id, "related:tag:" .. t.slug, new_token) end
 
@@ -313,12 +313,9 @@ function M.new(site, content)
   -- Adds to the candidate set cands the width entries on each side of id from a window of rec
   -- holding them; false when none does.
   local function walk_kept(rec, id, width, cands)
-    for _, w in ipairs(rec and rec.windows or {}) do
-      local p, ids = w.at[id], w.ids
-      if p and (p > width or w.first) and (#ids - p >= width or w.last) then
-        cands:add_range(ids, math.max(1, p - width), math.min(#ids, p + width)) -- (never the entry itself)
-        return true
-      end
+    if not rec then return false end
+    for _, w in ipairs(rec.windows) do
+      if cands:add_window(w, id, width) then return true end
     end
     return false
   end
@@ -339,9 +336,7 @@ function M.new(site, content)
       walks[key] = rec
     end
     rec.gen, rec.token = gen, token
-    local at = {}
-    for i, v in ipairs(ids) do at[v] = i end
-    rec.windows[#rec.windows + 1] = { ids = ids, at = at, first = before <= WALK_READ, last = #ids - before < WALK_READ }
+    rec.windows[#rec.windows + 1] = core.related_window(ids, before <= WALK_READ, #ids - before < WALK_READ)
     rec.n, walk_ids = rec.n + #ids, walk_ids + #ids
   end
 
