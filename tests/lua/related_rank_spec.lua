@@ -104,4 +104,55 @@ describe("core.related_profiles", function()
     assert.has_error(function() p:put(3, "article", 0, { "x" }) end, "related_rank: tags[1] must be an integer id")
     assert.are.same({}, p:rank(target, {}, with { types = {} }))
   end)
+
+  it("ranks alike with empty keywords and text tables as without them", function()
+    local p = kept({ [1] = { type = "article", time = 5, tags = { 3 } }, [2] = { type = "article", time = 9, tags = { 3, 4 } } })
+    local target = { id = 7, tags = { 3, 4 }, time = 6 }
+    local o = with { df = { [3] = 2, [4] = 1 }, types = { article = true } }
+    local want = p:rank(target, { 1, 2 }, o)
+    o.text, o.keywords = {}, {}
+    assert.are.same(want, p:rank(target, { 1, 2 }, o))
+    o.text = { [1] = 500 } -- a text match moves 1 up
+    assert.are_not.same(want, p:rank(target, { 1, 2 }, o))
+  end)
+end)
+
+-- A walk's window kept in C: add_window adds what a Lua list and its id -> place table did.
+describe("core.related_window", function()
+  -- The candidates a window of ids adds for id (width each side), the Lua way: nil when it
+  -- cannot (id not in it, or too near an end that is not the index's).
+  local function by_hand(ids, first, last, id, width)
+    local p
+    for i, v in ipairs(ids) do if v == id then p = i end end
+    if not (p and (p > width or first) and (#ids - p >= width or last)) then return nil end
+    local out = {}
+    for i = math.max(1, p - width), math.min(#ids, p + width) do if ids[i] ~= id then out[#out + 1] = ids[i] end end
+    return out
+  end
+
+  it("adds the width ids on each side of an id it holds, as a Lua list did", function()
+    local rng = 99
+    local function rand(n) rng = (rng * 1103515245 + 12345) % 2147483648; return rng % n + 1 end
+    local cands = core.related_candidates()
+    for round = 1, 200 do
+      local ids, seen = {}, {}
+      for _ = 1, rand(40) - 1 do
+        local v = rand(1000)
+        if not seen[v] then seen[v] = true; ids[#ids + 1] = v end
+      end
+      local first, last, width = rand(2) == 1, rand(2) == 1, rand(6) - 1
+      local w = core.related_window(ids, first, last)
+      assert.are.equal(#ids, w:count())
+      local id = rand(3) == 1 and 5000 or (ids[rand(math.max(#ids, 1))] or 5000)
+      cands:reset(id)
+      local want = by_hand(ids, first, last, id, width)
+      assert.are.equal(want ~= nil, cands:add_window(w, id, width))
+      assert.are.same(want or {}, cands:list())
+    end
+  end)
+
+  it("refuses a list that is not of ids", function()
+    assert.has_error(function() core.related_window({ 1, "x" }, true, true) end, "related window: ids[2] must be an integer id")
+    assert.are.equal(0, core.related_window({}, false, false):count())
+  end)
 end)
