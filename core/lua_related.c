@@ -1,11 +1,13 @@
 /* Lua binding for related-content scoring: core.related_rank and core.related_profiles. */
 #include <lauxlib.h>
 #include <lua.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lua_api.h"
 #include "related.h"
+#include "store.h"
 #include "util.h"
 
 #define MAX_CANDIDATES 5000
@@ -677,8 +679,140 @@ static int l_related_profiles(lua_State *L) {
   return 1;
 }
 
+/* core.related_terms(store, tokenizer, texts): the terms an FTS5 index with tokenize = 'tokenizer'
+ * makes of each of texts as a document: a list parallel to texts of lists of distinct terms
+ * (sorted bytewise, as the index orders them), straight from the tokenizer the SQLite connection
+ * store has (its fts5_api): what a related call's new words need, without an FTS5 table to write
+ * and read back. nil when tokenizer is other than plain words (quoted arguments, more than 16)
+ * or names none the connection knows: the caller tokenizes through a table then. */
+#define TERMS_MAX_TEXT 65536 /* bytes per text */
+#define TERMS_MAX_TEXTS 20000
+
+typedef struct {
+  char *buf; /* the terms of one text, each followed by a NUL */
+  size_t used, cap;
+  size_t *at; /* where each starts in buf */
+  size_t n, at_cap;
+  const char **sorted; /* the terms once all are read (buf moves while it grows) */
+  size_t sorted_cap;
+} terms_t;
+
+static int terms_token(void *ctx, int flags, const char *tok, int ntok, int start, int end) {
+  (void)flags, (void)start, (void)end;
+  terms_t *t = ctx;
+  if (ntok <= 0) return SQLITE_OK;
+  if (t->used + (size_t)ntok + 1 > t->cap) {
+    while (t->used + (size_t)ntok + 1 > t->cap) t->cap = t->cap ? 2 * t->cap : 1024;
+    t->buf = qr_xrealloc(t->buf, t->cap);
+  }
+  if (t->n == t->at_cap) {
+    t->at_cap = t->at_cap ? 2 * t->at_cap : 64;
+    t->at = qr_xrealloc(t->at, t->at_cap * sizeof *t->at);
+  }
+  t->at[t->n++] = t->used;
+  memcpy(t->buf + t->used, tok, (size_t)ntok);
+  t->used += (size_t)ntok;
+  t->buf[t->used++] = 0;
+  return SQLITE_OK;
+}
+
+/* Bytewise, as FTS5 orders terms (a term holds no NUL: the tokenizers split at it). */
+static int terms_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Fills t->sorted with the terms read, sorted. */
+static void terms_sort(terms_t *t) {
+  if (t->n > t->sorted_cap) {
+    t->sorted_cap = t->n;
+    t->sorted = qr_xrealloc(t->sorted, t->sorted_cap * sizeof *t->sorted);
+  }
+  for (size_t i = 0; i < t->n; i++) t->sorted[i] = t->buf + t->at[i];
+  qsort(t->sorted, t->n, sizeof *t->sorted, terms_cmp);
+}
+
+static int terms_gc(lua_State *L) {
+  terms_t *t = lua_touserdata(L, 1);
+  free(t->buf), free(t->at), free(t->sorted);
+  memset(t, 0, sizeof *t);
+  return 0;
+}
+
+static int l_related_terms(lua_State *L) {
+  qr_store_t *store = qr_lua_store_get(L, 1);
+  if (!store) return luaL_argerror(L, 1, "a SQLite store");
+  size_t speclen;
+  const char *spec = luaL_checklstring(L, 2, &speclen);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  size_t ntexts = lua_rawlen(L, 3);
+  if (ntexts > TERMS_MAX_TEXTS) return luaL_error(L, "related terms: more than %d texts", TERMS_MAX_TEXTS);
+  /* The spec's words: the tokenizer's name, then its arguments. */
+  char words[256];
+  const char *argv[16];
+  int argc = 0;
+  if (speclen >= sizeof words) return lua_pushnil(L), 1;
+  memcpy(words, spec, speclen + 1);
+  char *save = NULL;
+  for (char *w = strtok_r(words, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+    for (const char *c = w; *c; c++)
+      if (!(*c == '_' || *c == '-' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+        return lua_pushnil(L), 1;
+    if (argc == 16) return lua_pushnil(L), 1;
+    argv[argc++] = w;
+  }
+  if (argc == 0) return lua_pushnil(L), 1;
+  /* The connection's fts5_api (SQLite's documented way: a pointer bound to SELECT fts5(?)). */
+  sqlite3 *db = qr_store_db(store);
+  fts5_api *api = NULL;
+  sqlite3_stmt *st = NULL;
+  if (!db || sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK) return lua_pushnil(L), 1;
+  sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+  void *user = NULL;
+  fts5_tokenizer methods;
+  Fts5Tokenizer *tok = NULL;
+  if (!api || api->iVersion < 2 || api->xFindTokenizer(api, argv[0], &user, &methods) != SQLITE_OK ||
+      methods.xCreate(user, argv + 1, argc - 1, &tok) != SQLITE_OK)
+    return lua_pushnil(L), 1;
+  /* The scratch is a userdata: a Lua error below frees it (the tokenizer is deleted first). */
+  terms_t *t = lua_newuserdatauv(L, sizeof *t, 0);
+  memset(t, 0, sizeof *t);
+  lua_newtable(L);
+  lua_pushcfunction(L, terms_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  int scratch = lua_gettop(L);
+  lua_createtable(L, (int)ntexts, 0);
+  int out = lua_gettop(L);
+  const char *bad = NULL;
+  for (size_t i = 1; i <= ntexts && !bad; i++) {
+    size_t len;
+    lua_rawgeti(L, 3, (lua_Integer)i);
+    const char *text = lua_tolstring(L, -1, &len);
+    if (!text) bad = "texts must be strings";
+    else if (len > TERMS_MAX_TEXT) bad = "a text longer than 64 KiB";
+    t->used = t->n = 0;
+    if (!bad && len > 0 && methods.xTokenize(tok, t, FTS5_TOKENIZE_DOCUMENT, text, (int)len, terms_token) != SQLITE_OK)
+      bad = "the tokenizer failed";
+    lua_pop(L, 1);
+    if (bad) break;
+    terms_sort(t);
+    lua_createtable(L, (int)t->n, 0);
+    int k = 0;
+    for (size_t j = 0; j < t->n; j++) {
+      if (j > 0 && strcmp(t->sorted[j], t->sorted[j - 1]) == 0) continue;
+      lua_pushstring(L, t->sorted[j]);
+      lua_rawseti(L, -2, ++k);
+    }
+    lua_rawseti(L, out, (lua_Integer)i);
+  }
+  methods.xDelete(tok);
+  if (bad) return luaL_error(L, "related terms: %s", bad);
+  lua_remove(L, scratch);
+  return 1;
+}
+
 void qr_lua_related_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_profiles", l_related_profiles}, {"related_candidates", l_related_candidates},
-                                {"related_window", l_related_window}, {NULL, NULL}};
+                                {"related_window", l_related_window}, {"related_terms", l_related_terms}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -312,10 +312,15 @@ function M.text_terms(db, texts)
   tdb:exec("INSERT INTO temp.text_terms (text_terms) VALUES ('delete-all')")
   return out
 end
--- The terms of each of texts apart: a list parallel to texts of lists of distinct terms (in one
--- statement: the texts of a page's related words, whose terms are then kept word by word).
+-- The terms of each of texts apart: a list parallel to texts of lists of distinct terms (from the
+-- tokenizer, or in one statement: the texts of a page's related words, kept word by word).
 function M.text_terms_each(db, texts)
-  local tdb, out = terms_index(db), {}
+  local tdb = terms_index(db)
+  -- Straight from the tokenizer when its spec is plain words (the site's always are), else
+  -- through the table.
+  local out = require("quire.core").related_terms(tdb, terms_tokenizer, texts)
+  if out then return out end
+  out = {}
   for i = 1, #texts do out[i] = {} end
   tdb:exec("INSERT INTO temp.text_terms (rowid, t) SELECT key + 1, value FROM json_each(?) WHERE value <> ''", M.value_list(texts))
   for _, r in ipairs(tdb:rows("SELECT DISTINCT doc, term FROM temp.text_terms_i")) do

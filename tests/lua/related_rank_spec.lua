@@ -156,3 +156,41 @@ describe("core.related_window", function()
     assert.are.equal(0, core.related_window({}, false, false):count())
   end)
 end)
+
+-- The terms of words straight from the tokenizer: those an FTS5 table with that tokenizer indexes.
+describe("core.related_terms", function()
+  local words = { "strikes", "Running", "café", "naïve", "straße", "ÉCOLE", "東京", "a—b", "x½y", "ﬁsh",
+    "İstanbul", "don't", "1,200", "e-mail", "", "the", "Ünïcödé", "déjà vu" }
+  local function via_table(db, tokenizer)
+    db:exec("DROP TABLE IF EXISTS temp.t")
+    db:exec("DROP TABLE IF EXISTS temp.t_i")
+    db:exec("CREATE VIRTUAL TABLE temp.t USING fts5(x, tokenize = '" .. tokenizer .. "')")
+    db:exec("CREATE VIRTUAL TABLE temp.t_i USING fts5vocab(temp, t, instance)")
+    local out = {}
+    for i, w in ipairs(words) do
+      out[i] = {}
+      db:exec("INSERT INTO temp.t (rowid, x) VALUES (?, ?)", i, w)
+    end
+    for _, r in ipairs(db:rows("SELECT DISTINCT doc, term FROM temp.t_i ORDER BY doc, term")) do
+      table.insert(out[r.doc], r.term)
+    end
+    return out
+  end
+
+  it("gives the terms an FTS5 index makes, for each tokenizer the site may use", function()
+    local db = assert(core.open_store(":memory:", { migrate = false }))
+    for _, tokenizer in ipairs({ "porter unicode61 remove_diacritics 2", "unicode61 remove_diacritics 2", "unicode61" }) do
+      local want = via_table(db, tokenizer)
+      assert.are.same(want, core.related_terms(db, tokenizer, words))
+    end
+    assert.are.same({ "strike" }, core.related_terms(db, "porter unicode61", { "strikes" })[1])
+  end)
+
+  it("leaves a spec other than plain words, or an unknown tokenizer, to the caller", function()
+    local db = assert(core.open_store(":memory:", { migrate = false }))
+    assert.is_nil(core.related_terms(db, "unicode61 tokenchars '-'", { "x" }))
+    assert.is_nil(core.related_terms(db, "no_such_tokenizer", { "x" }))
+    assert.is_nil(core.related_terms(db, "", { "x" }))
+    assert.has_error(function() core.related_terms(db, "unicode61", { 1, {} }) end, "related terms: texts must be strings")
+  end)
+end)
