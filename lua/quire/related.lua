@@ -196,7 +196,8 @@ function M.new(site, content)
   local kept
   local kept_profiles = core.related_profiles()
   local function fresh_caches(profiles)
-    return { words = { n = 0, of = {} }, profiles = profiles or core.related_profiles(), titles = {} }
+    return { words = { n = 0, of = {} }, profiles = profiles or core.related_profiles(), titles = {}, tag_lists = {},
+      tag_facts = { n = 0 } }
   end
   local function caches()
     if db:depth() > 0 then return fresh_caches() end
@@ -222,6 +223,7 @@ function M.new(site, content)
   -- and its title. Every entry is a candidate of many others (all of a page's neighbours share
   -- its tags), so these are kept across calls until the next write, up to MAX_PROFILES entries;
   -- a call reads only the ones missing. -> the profiles (holding every one of ids), the titles.
+  -- (Also kept: a published entry's tag ids in the order of its row's index, c.tag_lists.)
   local function profiles(ids)
     local c = caches()
     local known = c.profiles
@@ -229,7 +231,7 @@ function M.new(site, content)
     if #todo == 0 then return known, c.titles end
     if known:count() + #todo > MAX_PROFILES then
       known:clear()
-      c.titles = {}
+      c.titles, c.tag_lists = {}, {}
       todo = known:missing(ids)
     end
     local titles, list, of = c.titles, store_sql.id_list(todo), {}
@@ -252,9 +254,11 @@ function M.new(site, content)
       local p = of[r.entry_id]
       if p then p.tags[#p.tags + 1] = r.term_id end
     end
+    local tag_lists = c.tag_lists
     for _, cid in ipairs(todo) do
       local p = of[cid]
       if p then known:put(cid, p.type, p.time, p.tags) else known:put(cid, false) end
+      tag_lists[cid] = p and p.tags
     end
     return known, titles
   end
@@ -449,6 +453,31 @@ function M.new(site, content)
   local TARGET_TAGS_SQL = "SELECT t.id, t.slug, t.listed FROM entry_terms et"
     .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'"
 
+  -- An entry's tags ({ id =, slug =, listed = }, in the order of its row's index, as
+  -- TARGET_TAGS_SQL reads them): most entries are a candidate of a neighbour's list before their
+  -- own, so from the tag ids of its profile (kept until the next write) and the tags' facts (kept
+  -- as long, the missing ones read in one statement); else TARGET_TAGS_SQL.
+  local function target_tags_of(id)
+    local c = caches()
+    local ids = c.tag_lists[id]
+    if not ids then return db:rows(TARGET_TAGS_SQL, id) end
+    local facts, todo = c.tag_facts, {}
+    for _, t in ipairs(ids) do if not facts[t] then todo[#todo + 1] = t end end
+    if #todo > 0 then
+      if facts.n + #todo > MAX_PROFILES then facts, todo = { n = 0 }, ids; c.tag_facts = facts end
+      facts.n = facts.n + #todo
+      for _, r in ipairs(db:rows("SELECT t.id, t.slug, t.listed FROM terms t WHERE t.id " .. store_sql.IN_LIST, store_sql.id_list(todo))) do
+        facts[r.id] = r
+      end
+    end
+    local out = {}
+    for i, t in ipairs(ids) do
+      out[i] = facts[t]
+      if not out[i] then return db:rows(TARGET_TAGS_SQL, id) end -- (none found: as without a profile)
+    end
+    return out
+  end
+
   -- related(id [, opts]) -> list of published entries (each with .score), best first.
   -- opts: weights = { keywords = 100, tags = 80, date = 10, text = 40 } (Hugo's defaults plus
   -- text), threshold = 80, rarity = 0.5 (0..1: rare shared tags count more, ubiquitous ones
@@ -502,7 +531,7 @@ function M.new(site, content)
     end
     local got = memo.tagged(key, result_tags, function()
       -- The entry's tags (read here, not memoised apart: the result is kept until entry:ID).
-      local target_tags = db:rows(TARGET_TAGS_SQL, id)
+      local target_tags = target_tags_of(id)
       local total = published_total()
       local deps = {}
       local tag_ids, df = {}, {}
