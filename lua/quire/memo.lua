@@ -213,12 +213,8 @@ function M.new(db, max)
     end
   end
 
-  -- The value kept under key (promoted to the newer generation when found in the older), or nil.
-  local function kept(key)
-    local rec = young[key]
-    if rec then return rec end
-    rec = old[key]
-    if not rec then return nil end
+  -- rec, found in the older generation under key, moves to the newer: returns it.
+  local function promote(key, rec)
     old[key], no = nil, no - rec.w
     if ny + rec.w > half then
       if turn() then rec.ix = false end
@@ -230,15 +226,16 @@ function M.new(db, max)
 
   -- weight: how many values v counts as against max (a list of rows: its length). tags: a list
   -- or nil (untagged), not changed after.
-  local function put(key, v, weight, tags)
+  local function put(key, v, weight, tags, class)
     if v == nil then v = NONE end
     weight = weight or 1
-    if weight > half then return end
+    if weight > half then return false end
     drop_key(key)
     if ny + weight > half then turn() end
-    local rec = { v = v, w = weight, tags = tags, k = key, ix = false }
+    local rec = { v = v, w = weight, tags = tags, k = key, ix = false, c = class }
     young[key], ny = rec, ny + weight
     pending[#pending + 1] = rec
+    return true
   end
 
   -- Runs fn(...) collecting the tags of the lookups it makes; returns its value and the tags it
@@ -274,34 +271,44 @@ function M.new(db, max)
   -- again), and a warm server, whose pages find their blocks, keeps them as before.
   local ghosts, nghosts = {}, 0 -- key -> true
 
-  local function lookup(key, class, tags_of, fn, ...)
+  -- A miss of key, of class c: whether to keep the value it leads to.
+  local function admit(key, c)
+    local keep = true
+    if ghosts[key] then
+      ghosts[key], nghosts = nil, nghosts - 1
+      c.found = c.found + 1
+    elseif c.skip then
+      keep = false
+      if nghosts >= max then ghosts, nghosts = {}, 0 end
+      ghosts[key], nghosts = true, nghosts + 1
+    end
+    c.misses = c.misses + 1
+    if c.misses >= CLASS_WINDOW then
+      c.skip = c.found * CLASS_FOUND < c.misses
+      c.misses, c.found = 0, 0
+    end
+    return keep
+  end
+
+  -- class_of (of_class): a function of raw giving the class of the value, asked on a miss only.
+  local function lookup(key, class_of, raw, tags_of, fn, ...)
     if not usable() then return fn(...) end
-    local rec = kept(key)
+    local rec = young[key]
     if rec == nil then
-      local keep = true
-      local c = class
-      if c then
-        if ghosts[key] then
-          ghosts[key], nghosts = nil, nghosts - 1
-          c.found = c.found + 1
-        elseif c.skip then
-          keep = false
-          if nghosts >= max then ghosts, nghosts = {}, 0 end
-          ghosts[key], nghosts = true, nghosts + 1
-        end
-        c.misses = c.misses + 1
-        if c.misses >= CLASS_WINDOW then
-          c.skip = c.found * CLASS_FOUND < c.misses
-          c.misses, c.found = 0, 0
-        end
-      end
+      rec = old[key]
+      if rec then rec = promote(key, rec) end
+    end
+    if rec == nil then
+      local c = class_of and class_of(raw)
+      local keep = not c or admit(key, c)
       local v, tags, moved = build(tags_of, fn, ...)
-      if keep and db:depth() == 0 and not moved then put(key, v, 1, tags) end
+      if keep and db:depth() == 0 and not moved then put(key, v, 1, tags, c) end
       depends(tags)
       return v
     end
-    if class then class.found = class.found + 1 end
-    depends(rec.tags)
+    local c = rec.c
+    if c then c.found = c.found + 1 end
+    if building then depends(rec.tags) end
     if rec.v == NONE then return nil end
     return rec.v
   end
@@ -309,16 +316,17 @@ function M.new(db, max)
   -- get(key, fn, ...) -> fn(...)'s value, computed once while the database is unchanged (any
   -- change drops it). The value is shared: callers copy what they hand out to code that may
   -- modify it.
-  function memo.get(key, fn, ...) return lookup(key, nil, nil, fn, ...) end
+  function memo.get(key, fn, ...) return lookup(key, nil, nil, nil, fn, ...) end
 
   -- tagged(key, tags, fn, ...): as get, kept until a write bumps one of tags (a tag, a list, or
   -- a function of the value returning one of those, or nil when it cannot say: then it goes at
   -- any change), or one of the tags of the memoised values fn looked up.
-  function memo.tagged(key, tags, fn, ...) return lookup(key, nil, tags, fn, ...) end
+  function memo.tagged(key, tags, fn, ...) return lookup(key, nil, nil, tags, fn, ...) end
 
-  -- of_class(class, key, tags, fn, ...): as tagged, for a key of a class (made by memo.class())
-  -- whose values are kept only while they are read again (see above).
-  function memo.of_class(class, key, tags, fn, ...) return lookup(key, class, tags, fn, ...) end
+  -- of_class(class_of, raw, key, tags, fn, ...): as tagged, for a value of a class whose values
+  -- are kept only while they are read again (see above): class_of(raw) gives the class (made by
+  -- memo.class()), asked only when key is not kept.
+  function memo.of_class(class_of, raw, key, tags, fn, ...) return lookup(key, class_of, raw, tags, fn, ...) end
   function memo.class() return { misses = 0, found = 0, skip = false } end
 
   -- volatile(): the value being computed (if any) depends on something no cache tag names (a
@@ -336,24 +344,33 @@ function M.new(db, max)
 
   -- find(key) -> the value kept under key, or nil (none, or inside a transaction); for a caller
   -- that computes a missing value itself (errors then come from its own frame) and gives it to
-  -- memo.put(key, v [, weight [, tags]]) -> v (tags: a tag or a list; none: any change drops it),
-  -- kept only when no change was seen since that find. Shared as get's are.
+  -- memo.put (tags: a tag or a list; none: any change drops it), kept only when no change was
+  -- seen since that find. Shared as get's are.
   function memo.find(key)
     if not usable() then return nil end
-    local rec = kept(key)
+    local rec = young[key]
+    if rec == nil then
+      rec = old[key]
+      if rec then rec = promote(key, rec) end
+    end
     if not rec then
       missed = key
       return nil
     end
+    local c = rec.c
+    if c then c.found = c.found + 1 end
     depends(rec.tags)
     if rec.v == NONE then return nil end
     return rec.v
   end
-  function memo.put(key, v, weight, tags)
+  -- put(key, v [, weight [, tags [, class]]]) -> v, and whether it was kept (when not, the caller
+  -- is its only holder). class: as of_class's, for keys whose values may not be read again.
+  function memo.put(key, v, weight, tags, class)
     tags = tag_list(tags)
-    if db:depth() == 0 and missed == key then put(key, v, weight, tags) end
+    local kept = db:depth() == 0 and missed == key and (not class or admit(key, class))
+      and put(key, v, weight, tags, class)
     depends(tags)
-    return v
+    return v, kept
   end
 
   -- What the memo holds and did: values, weight, and counts of changes that dropped everything
@@ -394,8 +411,8 @@ local function build_view(site, deps, fn, ...)
   end
   return { value = v, page = page, deps = all }
 end
-local function view(site, class, key, deps, fn, ...)
-  local rec = site.memo.of_class(class, key, deps_of, build_view, site, deps, fn, ...)
+local function view(site, class_of, raw, key, deps, fn, ...)
+  local rec = site.memo.of_class(class_of, raw, key, deps_of, build_view, site, deps, fn, ...)
   local c = site.collecting
   if c then
     local page = rec.page
@@ -403,9 +420,9 @@ local function view(site, class, key, deps, fn, ...)
   end
   return rec
 end
-function M.view(site, key, deps, fn, ...) return view(site, nil, key, deps, fn, ...) end
--- view_of(site, class, key, deps, fn, ...): as view, for a key of a class (memo.of_class): a
--- plugin's memo key, whose values are kept while pages read them again.
+function M.view(site, key, deps, fn, ...) return view(site, nil, nil, key, deps, fn, ...) end
+-- view_of(site, class_of, raw, key, deps, fn, ...): as view, for a value of a class
+-- (memo.of_class): a plugin's, whose values are kept while pages read them again.
 M.view_of = view
 
 -- A deep copy of a value built from the database (plain tables, no cycles), made in C: copies

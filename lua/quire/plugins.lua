@@ -249,6 +249,19 @@ function M.new(site, api)
     local reg = { name = p.name, version = p.version, dir = p.dir, settings = sandbox.readonly(p.settings, p.name .. ".settings") }
     local memo_prefix = "plugin\0" .. p.name .. "\0"
     local memo_classes, nclasses = {}, 0
+    local function class_of(key)
+      local head = key:match("^[^%z]*")
+      local class = memo_classes[head]
+      if class then return class end
+      if nclasses >= MEMO_CLASSES then
+        head = ""
+        class = memo_classes[head]
+        if class then return class end
+      end
+      class = site.memo.class()
+      memo_classes[head], nclasses = class, nclasses + 1
+      return class
+    end
     local function open_check(what)
       if registry.frozen then
         error(("plugin '%s': %s can only be registered while the plugin loads (in setup)"):format(p.name, what), 3)
@@ -356,14 +369,8 @@ function M.new(site, api)
         end
       end
       -- The values of a key's head (up to its first "\0": "block" of "block\0" .. id) are kept
-      -- while pages read them again (quire.memo of_class).
-      local head = key:match("^[^%z]*")
-      local class = memo_classes[head]
-      if not class then
-        if nclasses >= MEMO_CLASSES then head = "" class = memo_classes[head] end
-        if not class then class = site.memo.class() memo_classes[head], nclasses = class, nclasses + 1 end
-      end
-      return memo_copy(memo_view(site, class, full, deps, fn, ...).value)
+      -- while pages read them again (quire.memo of_class; class_of is asked on a miss only).
+      return memo_copy(memo_view(site, class_of, key, full, deps, fn, ...).value)
     end
     function reg:filter(name, fn, opts)
       open_check("filters")

@@ -675,25 +675,26 @@ describe("quire.memo generations, tag index and classes", function()
 
   it("stop keeping a class no lookup finds again, and keep a key of it that misses twice", function()
     local class, built = memo.class(), {}
+    local function of(c, key, ...) return memo.of_class(function(raw) assert.equal("raw", raw) return c end, "raw", key, ...) end
     local function value(k) built[k] = (built[k] or 0) + 1 return k end
-    for i = 1, 64 do memo.of_class(class, "page" .. i, "t:" .. i, value, i) end
+    for i = 1, 64 do of(class, "page" .. i, "t:" .. i, value, i) end
     assert.is_true(class.skip)
     local shared = memo.tagged("shared", "t:shared", value, "shared")
-    for i = 65, 200 do memo.of_class(class, "page" .. i, "t:" .. i, value, i) end
+    for i = 65, 200 do of(class, "page" .. i, "t:" .. i, value, i) end
     assert.equal(shared, memo.tagged("shared", "t:shared", value, "shared"))
     assert.equal(1, built.shared) -- the pages read once took no room from it
     -- a key seen before (a ghost) is kept at its second miss, and found at the third
-    memo.of_class(class, "page200", "t:200", value, 200)
-    memo.of_class(class, "page200", "t:200", value, 200)
+    of(class, "page200", "t:200", value, 200)
+    of(class, "page200", "t:200", value, 200)
     assert.equal(2, built[200])
     -- a class whose keys miss again (a server rendering its pages again) is kept again
     for i = 1, 60 do
-      memo.of_class(class, "again" .. i, "t:a", value, "again" .. i)
-      memo.of_class(class, "again" .. i, "t:a", value, "again" .. i)
+      of(class, "again" .. i, "t:a", value, "again" .. i)
+      of(class, "again" .. i, "t:a", value, "again" .. i)
     end
     assert.is_false(class.skip)
-    memo.of_class(class, "kept", "t:k", value, "kept")
-    memo.of_class(class, "kept", "t:k", value, "kept")
+    of(class, "kept", "t:k", value, "kept")
+    of(class, "kept", "t:k", value, "kept")
     assert.equal(1, built.kept)
   end)
 end)
