@@ -41,6 +41,8 @@ end
 -- (a card, a user, a ranking) going with it as a memo that starts over at max would lose them.
 function M.new(db, max)
   max = max or 2048
+  -- The store's methods, found once: every lookup asks two of them.
+  local depth, total_changes, data_version_of = db.depth, db.total_changes, db.data_version
   local half = max // 2
   -- key -> { v =, w = weight, tags = list or nil (untagged), k = key, ix = indexed }
   local young, old, ny, no = {}, {}, 0, 0
@@ -166,8 +168,8 @@ function M.new(db, max)
   -- PostgreSQL outside a request, data_version too (the server's snapshot): seen together they are
   -- one change, whose tags are read once (a second read would find none and drop everything).
   local function look(known)
-    local c = db:total_changes()
-    local v = known or db:data_version()
+    local c = total_changes(db)
+    local v = known or data_version_of(db)
     if v ~= data_version or c ~= changes then
       data_version, changes = v, c
       changed()
@@ -189,11 +191,11 @@ function M.new(db, max)
   -- false inside a transaction (the memo is bypassed); else drops what may be stale. Inside a
   -- request only this connection's own writes are looked for (sync looked at the rest).
   local function usable()
-    if db:depth() > 0 then return false end
+    if depth(db) > 0 then return false end
     if not synced then
       look()
     else
-      local c = db:total_changes()
+      local c = total_changes(db)
       if c ~= changes then
         changes = c
         changed()
@@ -302,7 +304,7 @@ function M.new(db, max)
       local c = class_of and class_of(raw)
       local keep = not c or admit(key, c)
       local v, tags, moved = build(tags_of, fn, ...)
-      if keep and db:depth() == 0 and not moved then put(key, v, 1, tags, c) end
+      if keep and depth(db) == 0 and not moved then put(key, v, 1, tags, c) end
       depends(tags)
       return v
     end
@@ -367,7 +369,7 @@ function M.new(db, max)
   -- is its only holder). class: as of_class's, for keys whose values may not be read again.
   function memo.put(key, v, weight, tags, class)
     tags = tag_list(tags)
-    local kept = db:depth() == 0 and missed == key and (not class or admit(key, class))
+    local kept = depth(db) == 0 and missed == key and (not class or admit(key, class))
       and put(key, v, weight, tags, class)
     depends(tags)
     return v, kept
