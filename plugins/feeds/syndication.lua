@@ -4,6 +4,7 @@ return function(site, common, skip)
   local settings = site.settings
   local absolute, rfc822, summary, author_of = common.absolute, common.rfc822, common.summary, common.author_of
   local lang, description = common.lang, common.description
+  local xml = quire.text.xml
 
   -- The newest published entries of a scope, without skipped types.
   local function latest(scope)
@@ -17,27 +18,31 @@ return function(site, common, skip)
     return out
   end
 
-  -- An entry as a feed item: built from the database only (and the base URL), so kept until the
-  -- next write (site:memo); an entry is in the feeds of the site, its section and each of its
-  -- tags, in three formats each.
+  -- An entry as a feed item, in each format: its RSS <item> and Atom <entry> (XML-clean, see
+  -- serve) and its JSON Feed item, with the time the feed's own date is worked out from. Built
+  -- from the database only (and the base URL), so kept until the next write (site:memo): an
+  -- entry is in the feeds of the site, its section and each of its tags, in three formats each,
+  -- and its body, escaped once per format here, is most of a feed's bytes.
   local function feed_item(e)
     local tags = {}
     for j, t in ipairs(e.tags) do tags[j] = t end
     local updated = e.updated_at > e.published_at and e.updated_at or e.published_at
-    return {
-      id = absolute(quire.content.url(e)), url = absolute(quire.content.url(e)), title = e.title,
-      summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
-      published = e.published_at, updated = updated, published_local = common.rfc3339(e.published_at),
-      updated_local = common.rfc3339(updated),
-      rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
+    local url = absolute(quire.content.url(e))
+    local published = common.rfc3339(e.published_at)
+    local it = {
+      id = url, url = url, title = e.title, summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
+      published = published, updated = updated == e.published_at and published or common.rfc3339(updated), rfc822 = rfc822(e.published_at),
+      author = author_of(e), section = e.section or false, tags = tags,
       image = common.lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
     }
-  end
-
-  local function feed_items(list)
-    local items, base = {}, absolute("")
-    for i, e in ipairs(list) do items[i] = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e) end
-    return items
+    local json = quire.json.encode({
+      id = it.id, url = it.url, title = it.title, summary = it.summary, content_html = it.content_html,
+      date_published = it.published, date_modified = it.updated,
+      authors = it.author and { { name = it.author.name, url = it.author.url } } or nil,
+      tags = #tags > 0 and tags or nil, image = it.image and it.image.url or nil,
+    })
+    return { updated = updated, rss = xml(quire.template.render("rss_item", it)),
+      atom = xml(quire.template.render("atom_item", it)), json = json }
   end
 
   -- A feed's scope from the route: the whole site, a section or a tag (nil: nothing there).
@@ -53,17 +58,29 @@ return function(site, common, skip)
     return { [kind] = slug, title = ("%s: %s"):format(quire.site.name, name), path = "/" .. kind .. "/" .. slug }
   end
 
-  local function view_for(scope, file)
-    local items = feed_items(latest(scope))
+  -- A scope's feed in every format, but for what it says of itself (view_for): its items, kept
+  -- (site:memo) for the other two formats of the same list and until the next write. nil: no
+  -- such scope.
+  local function feed_of(kind, slug, base)
+    local scope = scope_of(kind, slug)
+    if not scope then return nil end
+    local items = {}
+    for i, e in ipairs(latest(scope)) do items[i] = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e) end
+    scope.items = items
+    return scope
+  end
+
+  -- What a feed says of itself; clean: quire.text.xml for RSS and Atom (the items are clean
+  -- already, and each value here stands between ASCII markup, so no character can span two of
+  -- them: cleaned one by one as the whole document would be), nothing for JSON Feed.
+  local function view_for(feed, file, clean)
+    local items = feed.items
     local updated = items[1] and items[1].updated or quire.time.now()
     for _, it in ipairs(items) do if it.updated > updated then updated = it.updated end end
-    for _, it in ipairs(items) do
-      it.published, it.updated, it.published_local, it.updated_local = it.published_local, it.updated_local, nil, nil
-    end
     return {
-      title = scope.title, description = description(), lang = lang(), link = absolute(scope.path .. "/"),
-      self = absolute(scope.path .. "/" .. file), updated = common.rfc3339(updated), updated_rfc822 = rfc822(updated),
-      site_name = quire.site.name, items = items,
+      title = clean(feed.title), description = clean(description()), lang = clean(lang()), link = clean(absolute(feed.path .. "/")),
+      self = clean(absolute(feed.path .. "/" .. file)), updated = common.rfc3339(updated), updated_rfc822 = rfc822(updated),
+      site_name = clean(quire.site.name),
     }
   end
 
@@ -73,34 +90,38 @@ return function(site, common, skip)
     ["feed.json"] = { type = "application/feed+json; charset=utf-8" },
   }
 
-  local function json_feed(v)
-    local items = {}
-    for i, it in ipairs(v.items) do
-      items[i] = {
-        id = it.id, url = it.url, title = it.title, summary = it.summary, content_html = it.content_html,
-        date_published = it.published, date_modified = it.updated,
-        authors = it.author and { { name = it.author.name, url = it.author.url } } or nil,
-        tags = #it.tags > 0 and it.tags or nil, image = it.image and it.image.url or nil,
-      }
-    end
-    return quire.json.encode({
+  -- The JSON Feed: its items' kept text set into the rest as quire.json.encode writes a list
+  -- (keys sorted: "items" is found before any value that could hold its like, and a JSON
+  -- string's quotes are escaped).
+  local ITEMS = "\0items\0"
+  local function json_feed(v, items)
+    local doc = quire.json.encode({
       version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
-      description = v.description, language = v.lang, items = quire.json.list(items), -- [] when empty
+      description = v.description, language = v.lang, items = ITEMS,
     })
+    local list = {}
+    for i, it in ipairs(items) do list[i] = it.json end
+    local mark = '"items":' .. quire.json.encode(ITEMS)
+    local at = doc:find(mark, 1, true)
+    return doc:sub(1, at + 7) .. "[" .. table.concat(list, ",") .. "]" .. doc:sub(at + #mark)
   end
 
+  local function same(s) return s end
   local function serve(kind)
     return function(req, res)
-      local scope = scope_of(kind, kind and req.params.slug)
-      if not scope then return res:error(404) end
+      local feed = site:memo("feed", feed_of, kind or false, kind and req.params.slug or false, absolute(""))
+      if not feed then return res:error(404) end
       local file = req.path:match("[^/]+$")
       local f = FORMATS[file]
-      local v = view_for(scope, file)
       res:header("content-type", f.type)
-      -- quire.text.xml: text stored before input was checked (or imported) may hold
+      if not f.template then return json_feed(view_for(feed, file, same), feed.items) end
+      -- XML-clean (quire.text.xml): text stored before input was checked (or imported) may hold
       -- characters XML cannot carry; one would make the whole feed unreadable.
-      if f.template then return quire.text.xml(quire.template.render(f.template, v)) end
-      return json_feed(v)
+      local v = view_for(feed, file, xml)
+      local items = {}
+      for i, it in ipairs(feed.items) do items[i] = it[f.template] end
+      v.items = table.concat(items)
+      return quire.template.render(f.template, v)
     end
   end
   for file in pairs(FORMATS) do

@@ -164,6 +164,26 @@ describe("feeds plugin", function()
     assert.is_nil(after:find("&lt;em&gt;once&lt;/em&gt;", 1, true))
   end)
 
+  it("leaves out of RSS and Atom the characters XML cannot carry in text stored before it was checked", function()
+    local id = q.content.create { type = "article", title = "Harbour fees", status = "published", section = "Harbour", tags = { "Raw" },
+      published_at = "2021-06-01T08:00:00Z", body = "Fees *rise*." }
+    -- Straight into the database, as text written before input was checked: C0 controls, a
+    -- noncharacter and a byte that is not UTF-8, in the item and in the feed's own title.
+    q._db:exec("UPDATE entries SET title = 'Harbour' || char(1) || ' fees' || char(65534) || ' rise', body = 'Fees' || char(11) || ' *rise*.' WHERE id = ?", id)
+    q._db:exec("UPDATE terms SET name = 'Raw' || char(27) || CAST(X'FF' AS TEXT) WHERE taxonomy = 'tag' AND slug = 'raw'")
+    for _, f in ipairs({ "feed.xml", "atom.xml" }) do
+      local body = q:request("GET", "/tag/raw/" .. f).body
+      assert.equal(q.text.xml(body), body)
+      assert.equal("The Ledger: Raw", find(body, "title")[1].text) -- (not the section's name: the tag's, cleaned)
+      assert.matches("<title>Harbour fees rise</title>", body, 1, true)
+      assert.matches(" &lt;em&gt;rise&lt;/em&gt;.", body, 1, true)
+      assert.is_nil(body:find("[\1\11\27\255]"))
+    end
+    -- JSON can carry them (escaped): the JSON Feed keeps the text as stored.
+    local json = q.json.decode(q:request("GET", "/tag/raw/feed.json").body)
+    assert.equal("Harbour\1 fees\u{FFFE} rise", json.items[1].title)
+  end)
+
   it("lists every published entry in the sitemaps /sitemap.xml indexes, news fields in the news sitemap", function()
     local index = q:request("GET", "/sitemap.xml")
     assert.equal("application/xml; charset=utf-8", index.headers["content-type"])
