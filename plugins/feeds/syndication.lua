@@ -18,11 +18,55 @@ return function(site, common, skip)
     return out
   end
 
-  -- An entry as a feed item, in each format: its RSS <item> and Atom <entry> (XML-clean, see
-  -- serve) and its JSON Feed item, with the time the feed's own date is worked out from. Built
-  -- from the database only (and the base URL), so kept until the next write (site:memo): an
-  -- entry is in the feeds of the site, its section and each of its tags, in three formats each,
-  -- and its body, escaped once per format here, is most of a feed's bytes.
+  -- A copy of v with every string XML-clean (quire.text.xml). Each value of a feed's templates
+  -- stands between ASCII markup, so no character can span two values: cleaning the values one
+  -- by one gives the bytes cleaning the whole document did (and scans each once, where the RSS
+  -- and the Atom text would scan the body twice).
+  local function cleaned(v)
+    if type(v) == "string" then return xml(v) end
+    if type(v) ~= "table" then return v end
+    local out = {}
+    for k, x in pairs(v) do out[k] = cleaned(x) end
+    return out
+  end
+
+  -- A JSON Feed item as quire.json.encode writes it (keys sorted, values by quire.json.encode),
+  -- written directly: one string made, no table of its keys sorted for each item.
+  local enc = quire.json.encode
+  local function json_item(it)
+    local out = {}
+    local function put(key, text)
+      if text then out[#out + 1] = (#out == 0 and '{"' or ',"') .. key .. '":' .. text end
+    end
+    local a = it.author
+    if a then
+      local who = {}
+      if a.name ~= nil then who[#who + 1] = '"name":' .. enc(a.name) end
+      if a.url ~= nil then who[#who + 1] = '"url":' .. enc(a.url) end
+      put("authors", "[{" .. table.concat(who, ",") .. "}]")
+    end
+    put("content_html", it.content_html ~= nil and enc(it.content_html))
+    put("date_modified", it.updated ~= nil and enc(it.updated))
+    put("date_published", it.published ~= nil and enc(it.published))
+    put("id", it.id ~= nil and enc(it.id))
+    put("image", it.image and it.image.url ~= nil and enc(it.image.url))
+    put("summary", it.summary ~= nil and enc(it.summary))
+    if #it.tags > 0 then
+      local tags = {}
+      for i, t in ipairs(it.tags) do tags[i] = enc(t) end
+      put("tags", "[" .. table.concat(tags, ",") .. "]")
+    end
+    put("title", it.title ~= nil and enc(it.title))
+    put("url", it.url ~= nil and enc(it.url))
+    out[#out + 1] = #out == 0 and "{}" or "}"
+    return table.concat(out)
+  end
+
+  -- An entry as a feed item, in each format: its RSS <item> and Atom <entry> (XML-clean) and its
+  -- JSON Feed item, with the time the feed's own date is worked out from. Built from the
+  -- database only (and the base URL), so kept until the next write (site:memo): an entry is in
+  -- the feeds of the site, its section and each of its tags, in three formats each, and its
+  -- body, escaped for each format here, is most of a feed's bytes.
   local function feed_item(e)
     local tags = {}
     for j, t in ipairs(e.tags) do tags[j] = t end
@@ -35,14 +79,9 @@ return function(site, common, skip)
       author = author_of(e), section = e.section or false, tags = tags,
       image = common.lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
     }
-    local json = quire.json.encode({
-      id = it.id, url = it.url, title = it.title, summary = it.summary, content_html = it.content_html,
-      date_published = it.published, date_modified = it.updated,
-      authors = it.author and { { name = it.author.name, url = it.author.url } } or nil,
-      tags = #tags > 0 and tags or nil, image = it.image and it.image.url or nil,
-    })
-    return { updated = updated, rss = xml(quire.template.render("rss_item", it)),
-      atom = xml(quire.template.render("atom_item", it)), json = json }
+    local json = json_item(it) -- (JSON can carry any character: the text as stored)
+    it = cleaned(it)
+    return { updated = updated, rss = quire.template.render("rss_item", it), atom = quire.template.render("atom_item", it), json = json }
   end
 
   -- A feed's scope from the route: the whole site, a section or a tag (nil: nothing there).
@@ -90,6 +129,18 @@ return function(site, common, skip)
     ["feed.json"] = { type = "application/feed+json; charset=utf-8" },
   }
 
+  -- A document's text around its items, then the items' kept text, joined once (a feed is some
+  -- 70 kB: each copy of it costs).
+  local function joined(head, items, key, sep, tail)
+    local parts = { head }
+    for i, it in ipairs(items) do
+      if sep and i > 1 then parts[#parts + 1] = sep end
+      parts[#parts + 1] = it[key]
+    end
+    parts[#parts + 1] = tail
+    return table.concat(parts)
+  end
+
   -- The JSON Feed: its items' kept text set into the rest as quire.json.encode writes a list
   -- (keys sorted: "items" is found before any value that could hold its like, and a JSON
   -- string's quotes are escaped).
@@ -99,11 +150,9 @@ return function(site, common, skip)
       version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
       description = v.description, language = v.lang, items = ITEMS,
     })
-    local list = {}
-    for i, it in ipairs(items) do list[i] = it.json end
     local mark = '"items":' .. quire.json.encode(ITEMS)
     local at = doc:find(mark, 1, true)
-    return doc:sub(1, at + 7) .. "[" .. table.concat(list, ",") .. "]" .. doc:sub(at + #mark)
+    return joined(doc:sub(1, at + 7) .. "[", items, "json", ",", "]" .. doc:sub(at + #mark))
   end
 
   local function same(s) return s end
@@ -117,11 +166,13 @@ return function(site, common, skip)
       if not f.template then return json_feed(view_for(feed, file, same), feed.items) end
       -- XML-clean (quire.text.xml): text stored before input was checked (or imported) may hold
       -- characters XML cannot carry; one would make the whole feed unreadable.
+      -- The document is rendered with a NUL where its items go (no value can hold one: cleaned).
       local v = view_for(feed, file, xml)
-      local items = {}
-      for i, it in ipairs(feed.items) do items[i] = it[f.template] end
-      v.items = table.concat(items)
-      return quire.template.render(f.template, v)
+      v.items = "\0"
+      local doc = quire.template.render(f.template, v)
+      local at = doc:find("\0", 1, true)
+      if not at then return doc end -- (a site's own template without the items)
+      return joined(doc:sub(1, at - 1), feed.items, f.template, nil, doc:sub(at + 1))
     end
   end
   for file in pairs(FORMATS) do

@@ -58,6 +58,26 @@ describe("feeds plugin", function()
     return text:sub(1, utf8.offset(text, 201) - 1):gsub("%s+%S*$", "") .. "…"
   end
 
+  it("takes the text of HTML in one pass as the pattern substitutions did", function()
+    local ENTITIES = { lt = "<", gt = ">", quot = '"', ["#39"] = "'", amp = "&" }
+    local function by_patterns(html)
+      local text = html:gsub("<[^>]*>", " "):gsub("&(#?%w+);", ENTITIES):gsub("%s+", " ")
+      return (text:gsub("^ ", ""):gsub(" $", ""))
+    end
+    local bits = { "<", ">", "&", "#", ";", "lt", "gt", "quot", "amp", "39", "x", "é", " ", "\n", "\t", "\v", "\r", "<p>", "</em>" }
+    local seed = 7
+    for _ = 1, 3000 do
+      local parts = {}
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      for j = 1, seed % 24 do
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        parts[j] = bits[seed % #bits + 1]
+      end
+      local html = table.concat(parts)
+      assert.equal(by_patterns(html), q.text.of_html(html), html)
+    end
+  end)
+
   it("summarises a long body from its start as from the whole of it", function()
     -- Long paragraphs with links, entities and two-byte letters around where the text is cut.
     local para = "Fjøgen & [the harbour](https://example.org/a-very-long-address-" .. ("x"):rep(300)
@@ -126,6 +146,11 @@ describe("feeds plugin", function()
     assert.equal("Tolls are fair", feed.items[1].title)
     assert.equal("Inês Duarte", feed.items[1].authors[1].name)
     assert.same({ "Roads", "Tolls" }, feed.items[2].tags)
+    -- Each item's kept text is what quire.json.encode writes of it (sorted keys, its escapes).
+    for _, path in ipairs({ "/feed.json", "/tag/tolls/feed.json", "/section/money/feed.json" }) do
+      local body = q:request("GET", path).body
+      assert.equal(q.json.encode(q.json.decode(body)), body)
+    end
   end)
 
   it("has feeds per section and per tag, and 404 for unknown ones", function()
