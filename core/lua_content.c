@@ -1,6 +1,6 @@
 /* Lua binding for the C content helpers and byte-level checks: slugify, slug_valid, utf8_valid,
- * text_check (what text every field may hold), trim, xml_text, copy (of values read from the
- * database), memo_key (of a plugin's site:memo call) and quire.json's encoder. */
+ * text_check (what text every field may hold), trim, xml_text, html_text, copy (of values read
+ * from the database), memo_key (of a plugin's site:memo call) and quire.json's encoder. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <mbedtls/md.h>
@@ -79,6 +79,17 @@ static int l_xml_text(lua_State *L) {
     i += (size_t)n;
   }
   luaL_pushresult(&b);
+  return 1;
+}
+
+/* core.html_text(html) -> its text for summaries (qr_content_html_text): tags as spaces, the five
+ * references HTML escaping writes decoded, whitespace collapsed, the ends trimmed. */
+static int l_html_text(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, len > 0 ? len : 1);
+  luaL_pushresultsize(&b, qr_content_html_text(s, len, out));
   return 1;
 }
 
@@ -747,7 +758,7 @@ void qr_lua_content_open(lua_State *L) {
                                  {"utf8_valid", l_utf8_valid},
                                  {"text_check", l_text_check}, {"copy", l_copy},
                                  {"memo_key", l_memo_key}, {"memo_tags", l_memo_tags},
-                                 {"trim", l_trim}, {"xml_text", l_xml_text},
+                                 {"trim", l_trim}, {"xml_text", l_xml_text}, {"html_text", l_html_text},
                                  {"xml_char", l_xml_char}, {"json_encoder", l_json_encoder},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -162,6 +162,7 @@ M.FUNCTIONS = {
   ["quire.template.stats"] = { "quire.template.stats()", "{ compiles = N }", false, "for tests" },
   ["quire.text.trim"] = { "quire.text.trim(s)", "s without whitespace at either end (linear time)", false, "" },
   ["quire.text.xml"] = { "quire.text.xml(s)", "s without the characters XML 1.0 cannot carry", false, "" },
+  ["quire.text.of_html"] = { "quire.text.of_html(html)", "the text of HTML for summaries: tags as spaces, &lt; &gt; &quot; &#39; &amp; decoded, whitespace collapsed, ends trimmed (linear time)", false, "" },
   ["quire.i18n.dir"] = { "quire.i18n.dir([lang])", "\"rtl\" or \"ltr\": the direction the language is written in", false, "default: the site's language" },
   ["quire.i18n.gettext"] = { "quire.i18n.gettext(msgid [, lang])", "the translation of a UI string from the catalogues (site.lua strings, SITE/locale/LANG.mo, the plugins' locale/), or msgid", false, "templates use {{#_}}msgid{{/_}}" },
   ["quire.i18n.language"] = { "quire.i18n.language()", "the site's language tag (site.lua language)", false, "" },
