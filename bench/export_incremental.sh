@@ -10,6 +10,8 @@
 #
 #   N=10000 QUIRE_BEFORE=/path/to/older/quire bash bench/export_incremental.sh
 #   N=2000 ROUNDS=3 JOBS=2 bash bench/export_incremental.sh
+# QUIRE_BEFORE runs with its own bundled plugins, QUIRE_BEFORE_PLUGINS, by default ../plugins beside
+# its build folder when that exists (as in bench/export.sh): today's plugins may call what it lacks.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,9 +51,10 @@ LUA
 KINDS=${KINDS:-body title nothing publish unpublish retag redirect-add redirect-delete}
 
 declare -A cpu wall
-# run WHO BINARY SITE: the full export, then ROUNDS of body edit, title edit, nothing; sums in cpu/wall.
+# run WHO BINARY SITE PLUGINS: the full export, then ROUNDS of each of KINDS; sums in cpu/wall.
 run() {
   local who=$1 q=$2 site=$3 kind r t
+  local -x QUIRE_BUNDLED_PLUGINS=$4
   /usr/bin/time -f "%e %U %S" -o "$tmp/time" "$q" export --format html "$tmp/out-$who" --site "$site" --base-url https://news.example \
     --jobs "$JOBS" >/dev/null
   printf '%-7s full export: %s s wall\n' "$who" "$(cut -d' ' -f1 "$tmp/time")"
@@ -70,9 +73,11 @@ run() {
 }
 if [ -n "${QUIRE_BEFORE:-}" ]; then
   cp -a "$tmp/site" "$tmp/site-before"
-  run before "$QUIRE_BEFORE" "$tmp/site-before"
+  before_plugins=${QUIRE_BEFORE_PLUGINS:-$(cd "$(dirname "$QUIRE_BEFORE")/.." && pwd)/plugins}
+  [ -d "$before_plugins" ] || before_plugins=$root/plugins
+  run before "$QUIRE_BEFORE" "$tmp/site-before" "$before_plugins"
 fi
-run quire "$QUIRE" "$tmp/site"
+run quire "$QUIRE" "$tmp/site" "$root/plugins"
 declare -A label=([body]="a body edit" [title]="a title edit" [nothing]="no change" [publish]="a publish"
   [unpublish]="an unpublish" [retag]="a retag" [redirect-add]="redirect added" [redirect-delete]="redirect gone")
 for kind in $KINDS; do
