@@ -2,10 +2,11 @@
 -- story of a site with the related plugin's default options (ROUNDS times each; the memo holds a
 -- few pages' worth, so each call scores afresh) and writes every list (ids and scores, exact)
 -- to OUT, so that two binaries can be compared on the same site:
---   quire run --yes --site SITE bench/related.lua [ROUNDS [OUT]]
+--   quire run --yes --site SITE bench/related.lua [ROUNDS [OUT [LIMIT]]]
+-- (LIMIT: how many each list holds, 3 by default as on the plugin's block; 64 compares more scores)
 -- (a site made as bench/export.sh makes it: KEEP=1 keeps its folder). Prints CPU ms per story.
 local opts = { weights = { keywords = 100, tags = 80, date = 10, text = 40 }, threshold = 80, rarity = 0.5,
-  date_window_days = 365, limit = 3 }
+  date_window_days = 365, limit = math.tointeger(tonumber(arg[3] or "3")) or error("LIMIT: a whole number") }
 local rounds = math.tointeger(tonumber(arg[1] or "1")) or error("ROUNDS: a whole number")
 local ids = {}
 for _, r in ipairs(quire.store.query("SELECT id FROM entries WHERE status = 'published' AND type <> 'page' ORDER BY id")) do

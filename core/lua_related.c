@@ -1,11 +1,13 @@
 /* Lua binding for related-content scoring: core.related_rank and core.related_profiles. */
 #include <lauxlib.h>
 #include <lua.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lua_api.h"
 #include "related.h"
+#include "store.h"
 #include "util.h"
 
 #define MAX_CANDIDATES 5000
@@ -263,12 +265,15 @@ static int cands_count(lua_State *L) {
   return 1;
 }
 
+static int cands_add_window(lua_State *L); /* (below, with the windows) */
+
 /* core.related_candidates() -> an empty candidate set (see cands_t), freed with it. */
 static int l_related_candidates(lua_State *L) {
   cands_t *c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   if (luaL_newmetatable(L, CANDS_MT)) {
     static const luaL_Reg methods[] = {{"reset", cands_reset}, {"add", cands_add_one}, {"add_range", cands_add_range},
+                                       {"add_window", cands_add_window},
                                        {"list", cands_list}, {"count", cands_count}, {NULL, NULL}};
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
@@ -276,6 +281,96 @@ static int l_related_candidates(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* A walk's window (lua/quire/related.lua): ids in the order of an index around an entry, and
+ * whether it reaches the index's first or last entry; an open-addressing table finds an id's
+ * place. Read once, then walked by many entries' calls (add_window). */
+typedef struct {
+  int64_t *ids;
+  size_t n;
+  uint32_t *slots; /* index + 1 into ids; 0: empty */
+  size_t nslots;
+  int first, last;
+} window_t;
+
+#define WINDOW_MT "quire.related_window"
+
+static int window_gc(lua_State *L) {
+  window_t *w = lua_touserdata(L, 1);
+  free(w->ids), free(w->slots);
+  memset(w, 0, sizeof *w);
+  return 0;
+}
+
+/* The place (1-based) of id in w, 0 when it holds none. */
+static size_t window_find(const window_t *w, int64_t id) {
+  if (!w->nslots) return 0;
+  for (size_t i = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 32) & (w->nslots - 1);; i = (i + 1) & (w->nslots - 1)) {
+    uint32_t s = w->slots[i];
+    if (!s || w->ids[s - 1] == id) return s;
+  }
+}
+
+/* W:count() -> the ids it holds. */
+static int window_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)((window_t *)luaL_checkudata(L, 1, WINDOW_MT))->n);
+  return 1;
+}
+
+/* core.related_window(ids, first, last) -> W: a window of the list ids (integers, at most
+ * MAX_CANDIDATES * 64); first/last: it begins/ends where the index does. */
+static int l_related_window(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  size_t n = lua_rawlen(L, 1);
+  if (n > (size_t)MAX_CANDIDATES * 64) return luaL_error(L, "related window: more than %d ids", MAX_CANDIDATES * 64);
+  window_t *w = lua_newuserdatauv(L, sizeof *w, 0);
+  memset(w, 0, sizeof *w);
+  if (luaL_newmetatable(L, WINDOW_MT)) {
+    static const luaL_Reg methods[] = {{"count", window_count}, {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, window_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  w->first = lua_toboolean(L, 2), w->last = lua_toboolean(L, 3);
+  if (!n) return 1;
+  w->ids = qr_xmalloc(n * sizeof *w->ids);
+  size_t nslots = 16;
+  while (nslots < 2 * n) nslots *= 2;
+  w->slots = qr_xcalloc(nslots, sizeof *w->slots);
+  w->nslots = nslots;
+  for (size_t k = 0; k < n; k++) {
+    int isnum;
+    lua_rawgeti(L, 1, (lua_Integer)k + 1);
+    lua_Integer id = lua_tointegerx(L, -1, &isnum);
+    lua_pop(L, 1);
+    if (!isnum) return luaL_error(L, "related window: ids[%d] must be an integer id", (int)k + 1);
+    w->ids[k] = id;
+    size_t i = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 32) & (nslots - 1);
+    while (w->slots[i] && w->ids[w->slots[i] - 1] != id) i = (i + 1) & (nslots - 1);
+    w->slots[i] = (uint32_t)k + 1; /* (an id twice: its last place, as a Lua id -> place table) */
+  }
+  w->n = n;
+  return 1;
+}
+
+/* C:add_window(W, id, width) -> true when W holds id with width ids on each side of it (or up
+ * to the index's end), having added those (and id: never listed); false, adding none, else. */
+static int cands_add_window(lua_State *L) {
+  cands_t *c = check_cands(L, 1);
+  const window_t *w = luaL_checkudata(L, 2, WINDOW_MT);
+  lua_Integer id = luaL_checkinteger(L, 3), width = luaL_checkinteger(L, 4);
+  size_t p = window_find(w, id);
+  int ok = p && ((lua_Integer)p > width || w->first) && ((lua_Integer)(w->n - p) >= width || w->last);
+  if (ok) {
+    size_t from = (lua_Integer)p > width ? p - (size_t)width : 1;
+    size_t to = (lua_Integer)(w->n - p) > width ? p + (size_t)width : w->n;
+    for (size_t k = from; k <= to; k++) cands_add(c, w->ids[k - 1]);
+  }
+  lua_pushboolean(L, ok);
   return 1;
 }
 
@@ -304,11 +399,20 @@ typedef struct {
   size_t docs_cap;
   int64_t *kw; /* scratch of rank: the candidates' keywords */
   size_t kw_cap;
+  int64_t target_terms[2 * MAX_TERMS]; /* scratch of rank: the target's tags and keywords */
 } profiles_t;
 
 #define PROFILES_MT "quire.related_profiles"
 
 static profiles_t *check_profiles(lua_State *L) { return luaL_checkudata(L, 1, PROFILES_MT); }
+
+/* 1 when the table at index t has no entries. */
+static int table_empty(lua_State *L, int t) {
+  lua_pushnil(L);
+  if (!lua_next(L, t)) return 1;
+  lua_pop(L, 2);
+  return 0;
+}
 
 static size_t slot_of(const profiles_t *p, int64_t id) {
   uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
@@ -497,8 +601,9 @@ static int profiles_rank(lua_State *L) {
     lua_pop(L, 1);
   }
   wanted[0] = 0;
-  int has_text = lua_getfield(L, 4, "text") == LUA_TTABLE; /* 7 */
-  int has_kw = lua_getfield(L, 4, "keywords") == LUA_TTABLE; /* 8 */
+  /* An empty table is as none: no lookup per candidate (the common case: no keywords, no text). */
+  int has_text = lua_getfield(L, 4, "text") == LUA_TTABLE && !table_empty(L, 7); /* 7 */
+  int has_kw = lua_getfield(L, 4, "keywords") == LUA_TTABLE && !table_empty(L, 8); /* 8 */
   size_t nids = set ? (set->n ? set->n - 1 : 0) : lua_rawlen(L, 3);
   if (nids > MAX_CANDIDATES) nids = MAX_CANDIDATES;
   if (nids > p->docs_cap) {
@@ -506,7 +611,7 @@ static int profiles_rank(lua_State *L) {
     p->docs_cap = nids;
   }
   qr_related_doc_t target;
-  int64_t *tpool = lua_newuserdatauv(L, sizeof(int64_t) * 2 * MAX_TERMS, 0);
+  int64_t *tpool = p->target_terms;
   read_doc(L, 2, &target, &tpool);
   size_t n = 0, kw_used = 0;
   for (size_t i = 1; i <= nids; i++) {
@@ -574,7 +679,140 @@ static int l_related_profiles(lua_State *L) {
   return 1;
 }
 
+/* core.related_terms(store, tokenizer, texts): the terms an FTS5 index with tokenize = 'tokenizer'
+ * makes of each of texts as a document: a list parallel to texts of lists of distinct terms
+ * (sorted bytewise, as the index orders them), straight from the tokenizer the SQLite connection
+ * store has (its fts5_api): what a related call's new words need, without an FTS5 table to write
+ * and read back. nil when tokenizer is other than plain words (quoted arguments, more than 16)
+ * or names none the connection knows: the caller tokenizes through a table then. */
+#define TERMS_MAX_TEXT 65536 /* bytes per text */
+#define TERMS_MAX_TEXTS 20000
+
+typedef struct {
+  char *buf; /* the terms of one text, each followed by a NUL */
+  size_t used, cap;
+  size_t *at; /* where each starts in buf */
+  size_t n, at_cap;
+  const char **sorted; /* the terms once all are read (buf moves while it grows) */
+  size_t sorted_cap;
+} terms_t;
+
+static int terms_token(void *ctx, int flags, const char *tok, int ntok, int start, int end) {
+  (void)flags, (void)start, (void)end;
+  terms_t *t = ctx;
+  if (ntok <= 0) return SQLITE_OK;
+  if (t->used + (size_t)ntok + 1 > t->cap) {
+    while (t->used + (size_t)ntok + 1 > t->cap) t->cap = t->cap ? 2 * t->cap : 1024;
+    t->buf = qr_xrealloc(t->buf, t->cap);
+  }
+  if (t->n == t->at_cap) {
+    t->at_cap = t->at_cap ? 2 * t->at_cap : 64;
+    t->at = qr_xrealloc(t->at, t->at_cap * sizeof *t->at);
+  }
+  t->at[t->n++] = t->used;
+  memcpy(t->buf + t->used, tok, (size_t)ntok);
+  t->used += (size_t)ntok;
+  t->buf[t->used++] = 0;
+  return SQLITE_OK;
+}
+
+/* Bytewise, as FTS5 orders terms (a term holds no NUL: the tokenizers split at it). */
+static int terms_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Fills t->sorted with the terms read, sorted. */
+static void terms_sort(terms_t *t) {
+  if (t->n > t->sorted_cap) {
+    t->sorted_cap = t->n;
+    t->sorted = qr_xrealloc(t->sorted, t->sorted_cap * sizeof *t->sorted);
+  }
+  for (size_t i = 0; i < t->n; i++) t->sorted[i] = t->buf + t->at[i];
+  qsort(t->sorted, t->n, sizeof *t->sorted, terms_cmp);
+}
+
+static int terms_gc(lua_State *L) {
+  terms_t *t = lua_touserdata(L, 1);
+  free(t->buf), free(t->at), free(t->sorted);
+  memset(t, 0, sizeof *t);
+  return 0;
+}
+
+static int l_related_terms(lua_State *L) {
+  qr_store_t *store = qr_lua_store_get(L, 1);
+  if (!store) return luaL_argerror(L, 1, "a SQLite store");
+  size_t speclen;
+  const char *spec = luaL_checklstring(L, 2, &speclen);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  size_t ntexts = lua_rawlen(L, 3);
+  if (ntexts > TERMS_MAX_TEXTS) return luaL_error(L, "related terms: more than %d texts", TERMS_MAX_TEXTS);
+  /* The spec's words: the tokenizer's name, then its arguments. */
+  char words[256];
+  const char *argv[16];
+  int argc = 0;
+  if (speclen >= sizeof words) return lua_pushnil(L), 1;
+  memcpy(words, spec, speclen + 1);
+  char *save = NULL;
+  for (char *w = strtok_r(words, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+    for (const char *c = w; *c; c++)
+      if (!(*c == '_' || *c == '-' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+        return lua_pushnil(L), 1;
+    if (argc == 16) return lua_pushnil(L), 1;
+    argv[argc++] = w;
+  }
+  if (argc == 0) return lua_pushnil(L), 1;
+  /* The connection's fts5_api (SQLite's documented way: a pointer bound to SELECT fts5(?)). */
+  sqlite3 *db = qr_store_db(store);
+  fts5_api *api = NULL;
+  sqlite3_stmt *st = NULL;
+  if (!db || sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) != SQLITE_OK) return lua_pushnil(L), 1;
+  sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+  sqlite3_step(st);
+  sqlite3_finalize(st);
+  void *user = NULL;
+  fts5_tokenizer methods;
+  Fts5Tokenizer *tok = NULL;
+  if (!api || api->iVersion < 2 || api->xFindTokenizer(api, argv[0], &user, &methods) != SQLITE_OK ||
+      methods.xCreate(user, argv + 1, argc - 1, &tok) != SQLITE_OK)
+    return lua_pushnil(L), 1;
+  /* The scratch is a userdata: a Lua error below frees it (the tokenizer is deleted first). */
+  terms_t *t = lua_newuserdatauv(L, sizeof *t, 0);
+  memset(t, 0, sizeof *t);
+  lua_newtable(L);
+  lua_pushcfunction(L, terms_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  int scratch = lua_gettop(L);
+  lua_createtable(L, (int)ntexts, 0);
+  int out = lua_gettop(L);
+  const char *bad = NULL;
+  for (size_t i = 1; i <= ntexts && !bad; i++) {
+    size_t len;
+    lua_rawgeti(L, 3, (lua_Integer)i);
+    const char *text = lua_tolstring(L, -1, &len);
+    if (!text) bad = "texts must be strings";
+    else if (len > TERMS_MAX_TEXT) bad = "a text longer than 64 KiB";
+    t->used = t->n = 0;
+    if (!bad && len > 0 && methods.xTokenize(tok, t, FTS5_TOKENIZE_DOCUMENT, text, (int)len, terms_token) != SQLITE_OK)
+      bad = "the tokenizer failed";
+    lua_pop(L, 1);
+    if (bad) break;
+    terms_sort(t);
+    lua_createtable(L, (int)t->n, 0);
+    int k = 0;
+    for (size_t j = 0; j < t->n; j++) {
+      if (j > 0 && strcmp(t->sorted[j], t->sorted[j - 1]) == 0) continue;
+      lua_pushstring(L, t->sorted[j]);
+      lua_rawseti(L, -2, ++k);
+    }
+    lua_rawseti(L, out, (lua_Integer)i);
+  }
+  methods.xDelete(tok);
+  if (bad) return luaL_error(L, "related terms: %s", bad);
+  lua_remove(L, scratch);
+  return 1;
+}
+
 void qr_lua_related_open(lua_State *L) {
-  static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_profiles", l_related_profiles}, {"related_candidates", l_related_candidates}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_profiles", l_related_profiles}, {"related_candidates", l_related_candidates},
+                                {"related_window", l_related_window}, {"related_terms", l_related_terms}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

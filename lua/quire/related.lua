@@ -188,10 +188,6 @@ function M.new(site, content)
   local text_candidates, tag_walks, date_walk
   local spare_candidates -- a candidate set (core.related_candidates) no call is using
 
-  local function published_total()
-    -- The step, not the count: "related:total" moves when it does.
-    return memo.tagged("related-total", "related:total", function() return total_step(db:value(TOTAL_SQL)) end)
-  end
 
   -- The word counts and entry facts below are kept until the database changes, as the memo's
   -- values are, but not dropped with them when the memo is full (it holds a few pages' worth): a
@@ -200,7 +196,8 @@ function M.new(site, content)
   local kept
   local kept_profiles = core.related_profiles()
   local function fresh_caches(profiles)
-    return { words = { n = 0, of = {} }, terms = { n = 0, of = {} }, profiles = profiles or core.related_profiles(), titles = {} }
+    return { words = { n = 0, of = {} }, profiles = profiles or core.related_profiles(), titles = {}, tag_lists = {},
+      tag_facts = { n = 0 } }
   end
   local function caches()
     if db:depth() > 0 then return fresh_caches() end
@@ -213,11 +210,20 @@ function M.new(site, content)
     return kept
   end
 
+  -- The step of the published count (a result is kept until "related:total", which moves when
+  -- the step does), read once per change.
+  local function published_total()
+    local c = caches()
+    if not c.total then c.total = total_step(db:value(TOTAL_SQL)) end
+    return c.total
+  end
+
   -- What the scoring needs of an entry: its type, publication time (epoch seconds) and tag ids,
   -- or that it is not published, kept in C (core.related_profiles: the ranking reads them there),
   -- and its title. Every entry is a candidate of many others (all of a page's neighbours share
   -- its tags), so these are kept across calls until the next write, up to MAX_PROFILES entries;
   -- a call reads only the ones missing. -> the profiles (holding every one of ids), the titles.
+  -- (Also kept: a published entry's tag ids in the order of its row's index, c.tag_lists.)
   local function profiles(ids)
     local c = caches()
     local known = c.profiles
@@ -225,7 +231,7 @@ function M.new(site, content)
     if #todo == 0 then return known, c.titles end
     if known:count() + #todo > MAX_PROFILES then
       known:clear()
-      c.titles = {}
+      c.titles, c.tag_lists = {}, {}
       todo = known:missing(ids)
     end
     local titles, list, of = c.titles, store_sql.id_list(todo), {}
@@ -248,40 +254,36 @@ function M.new(site, content)
       local p = of[r.entry_id]
       if p then p.tags[#p.tags + 1] = r.term_id end
     end
+    local tag_lists = c.tag_lists
     for _, cid in ipairs(todo) do
       local p = of[cid]
       if p then known:put(cid, p.type, p.time, p.tags) else known:put(cid, false) end
+      tag_lists[cid] = p and p.tags
     end
     return known, titles
   end
 
-  -- What fetch(words not known yet) gives for each of words (in one statement), remembered word by
-  -- word in the cache named until the next write, up to MAX_WORDS_KNOWN words. -> word -> value.
-  local function per_word(name, words, fetch)
-    local known = caches()[name]
+  -- What a text candidate search needs of each of words: { tags = the related:word tags of its
+  -- index terms (a word may make none, or more than one; a text's terms are those of its words:
+  -- every tokenizer the stores use splits at spaces), n = how many entries the index finds it in
+  -- (at most TEXT_MAX_DOCS + 1) }. Read for the words not known yet (two statements), remembered
+  -- word by word until the next write, up to MAX_WORDS_KNOWN words. -> word -> facts.
+  local function word_facts(words)
+    local known = caches().words
     local todo, of = {}, known.of
     for _, w in ipairs(words) do if of[w] == nil then todo[#todo + 1] = w end end
     if #todo > 0 then
       if known.n + #todo > MAX_WORDS_KNOWN then known.n, known.of, of = 0, {}, {} end
-      for i, v in ipairs(fetch(todo)) do of[todo[i]] = v end
+      local terms, counts = store_sql.text_terms_each(db, todo), store_sql.word_counts(db, todo, TEXT_MAX_DOCS)
+      for i, w in ipairs(todo) do
+        local tags = {}
+        for k, t in ipairs(terms[i]) do tags[k] = word_tag(t) end
+        of[w] = { tags = tags, n = counts[i] }
+      end
       known.n = known.n + #todo
       known.of = of
     end
     return of
-  end
-
-  -- How many entries the index finds each of words in (at most TEXT_MAX_DOCS + 1).
-  local function word_counts(words)
-    local counts = per_word("words", words, function(todo) return store_sql.word_counts(db, todo, TEXT_MAX_DOCS) end)
-    local out = {}
-    for i, w in ipairs(words) do out[i] = counts[w] end
-    return out
-  end
-
-  -- The index terms of words (a word may make none, or more than one; a text's terms are those of
-  -- its words: every tokenizer the stores use splits at spaces).
-  local function terms_of(words)
-    return per_word("terms", words, function(todo) return store_sql.text_terms_each(db, todo) end)
   end
 
   -- The walks: the entries nearest (at, id) on each side in an order of an index, the entries of
@@ -294,7 +296,7 @@ function M.new(site, content)
   -- (memo.generation) and a tag's, past a change, while the memo still holds the token made when
   -- they were read: it goes when "related:tag:SLUG" is bumped (or when the memo is full: they
   -- are read again then). Nothing read inside a transaction is kept.
-  local walks, walk_ids = {}, 0 -- key -> { gen =, token =, n = ids, windows = { { ids =, at = {id -> i}, first =, last = } } }
+  local walks, walk_ids = {}, 0 -- key -> { gen =, token =, n = ids, windows = { core.related_window, ... } }
   local function new_token() return {} end
   local function walk_token(t) return memo.tagged("related-walk\0" .. t.id, "related:tag:" .. t.slug, new_token) end
 
@@ -315,12 +317,9 @@ function M.new(site, content)
   -- Adds to the candidate set cands the width entries on each side of id from a window of rec
   -- holding them; false when none does.
   local function walk_kept(rec, id, width, cands)
-    for _, w in ipairs(rec and rec.windows or {}) do
-      local p, ids = w.at[id], w.ids
-      if p and (p > width or w.first) and (#ids - p >= width or w.last) then
-        cands:add_range(ids, math.max(1, p - width), math.min(#ids, p + width)) -- (never the entry itself)
-        return true
-      end
+    if not rec then return false end
+    for _, w in ipairs(rec.windows) do
+      if cands:add_window(w, id, width) then return true end
     end
     return false
   end
@@ -341,9 +340,7 @@ function M.new(site, content)
       walks[key] = rec
     end
     rec.gen, rec.token = gen, token
-    local at = {}
-    for i, v in ipairs(ids) do at[v] = i end
-    rec.windows[#rec.windows + 1] = { ids = ids, at = at, first = before <= WALK_READ, last = #ids - before < WALK_READ }
+    rec.windows[#rec.windows + 1] = core.related_window(ids, before <= WALK_READ, #ids - before < WALK_READ)
     rec.n, walk_ids = rec.n + #ids, walk_ids + #ids
   end
 
@@ -407,28 +404,28 @@ function M.new(site, content)
   -- the words the search index finds in it (so stemmed: "strikes" finds "strike"), plus twice a
   -- word's weight when its title holds the word as written. The TEXT_CANDIDATES best by the first
   -- sum become candidates. Its scale does not matter: the best candidate gets the whole text weight.
-  function text_candidates(e, target_kw, types_list, add, text, deps)
+  function text_candidates(e, target_kw, types_list, add, text, deps, total)
     local words = text_words(e, target_kw)
     if #words == 0 then return end
-    -- Every word, rare or not: a write can make a common word rare.
-    local terms, tagged = terms_of(words), {}
+    total = math.max(total, 1)
+    local facts, tagged = word_facts(words), {}
+    local rare, weights, weight_of = {}, {}, {}
     for _, w in ipairs(words) do
-      for _, t in ipairs(terms[w]) do
+      local f = facts[w]
+      -- Every word's terms, rare or not: a write can make a common word rare.
+      for _, t in ipairs(f.tags) do
         if not tagged[t] then
           tagged[t] = true
-          deps[#deps + 1] = word_tag(t)
+          deps[#deps + 1] = t
         end
       end
-    end
-    -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
-    -- many postings, and a word that common says little about what a story is about.
-    local total = math.max(published_total(), 1)
-    local rare, weights, weight_of = {}, {}, {}
-    for i, n in ipairs(word_counts(words)) do
+      -- Words in more entries than TEXT_MAX_DOCS are left out: matching them would read that
+      -- many postings, and a word that common says little about what a story is about.
+      local n = f.n
       if n > 0 and n <= TEXT_MAX_DOCS then
-        rare[#rare + 1] = words[i]
+        rare[#rare + 1] = w
         weights[#weights + 1] = math.floor(1000 * math.log(1 + total / n) + 0.5)
-        weight_of[words[i]] = weights[#weights]
+        weight_of[w] = weights[#weights]
       end
     end
     if #rare == 0 then return end
@@ -451,6 +448,34 @@ function M.new(site, content)
       end
       text[cid] = score
     end
+  end
+
+  local TARGET_TAGS_SQL = "SELECT t.id, t.slug, t.listed FROM entry_terms et"
+    .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'"
+
+  -- An entry's tags ({ id =, slug =, listed = }, in the order of its row's index, as
+  -- TARGET_TAGS_SQL reads them): most entries are a candidate of a neighbour's list before their
+  -- own, so from the tag ids of its profile (kept until the next write) and the tags' facts (kept
+  -- as long, the missing ones read in one statement); else TARGET_TAGS_SQL.
+  local function target_tags_of(id)
+    local c = caches()
+    local ids = c.tag_lists[id]
+    if not ids then return db:rows(TARGET_TAGS_SQL, id) end
+    local facts, todo = c.tag_facts, {}
+    for _, t in ipairs(ids) do if not facts[t] then todo[#todo + 1] = t end end
+    if #todo > 0 then
+      if facts.n + #todo > MAX_PROFILES then facts, todo = { n = 0 }, ids; c.tag_facts = facts end
+      facts.n = facts.n + #todo
+      for _, r in ipairs(db:rows("SELECT t.id, t.slug, t.listed FROM terms t WHERE t.id " .. store_sql.IN_LIST, store_sql.id_list(todo))) do
+        facts[r.id] = r
+      end
+    end
+    local out = {}
+    for i, t in ipairs(ids) do
+      out[i] = facts[t]
+      if not out[i] then return db:rows(TARGET_TAGS_SQL, id) end -- (none found: as without a profile)
+    end
+    return out
   end
 
   -- related(id [, opts]) -> list of published entries (each with .score), best first.
@@ -488,15 +513,8 @@ function M.new(site, content)
     for _, t in ipairs(types_list) do want_type[t] = true end
     local e = content.get(id)
     if not e then return {} end
-    local target_tags = memo.tagged("related-tags\0" .. id, function(rows)
-      local tags = { "entry:" .. id }
-      for _, t in ipairs(rows) do tags[#tags + 1] = "related:tag:" .. t.slug end
-      return tags
-    end, db.rows, db, "SELECT t.id, t.slug, t.listed FROM entry_terms et"
-      .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'", id)
-    -- The page shows these results: it goes stale with what they are drawn from (the tags
-    -- above M.changed) and with what it shows of each (teaser:ID, below).
-    for _, t in ipairs(target_tags) do site.tag("related:tag:" .. t.slug) end
+    -- The page shows these results: it goes stale with what they are drawn from (the entry's
+    -- tags' related:tag, M.changed's tags) and with what it shows of each (teaser:ID, below).
     site.tag("related:total")
     site.tag("related:text")
 
@@ -506,12 +524,15 @@ function M.new(site, content)
     -- card shows) or the entry itself.
     local function result_tags(r)
       local tags = { "entry:" .. id, "related:total", "related:text" }
-      for _, t in ipairs(target_tags) do tags[#tags + 1] = "related:tag:" .. t.slug end
+      for _, t in ipairs(r.target) do tags[#tags + 1] = "related:tag:" .. t.slug end
       for _, t in ipairs(r.deps) do tags[#tags + 1] = t end
       for _, h in ipairs(r.hits) do tags[#tags + 1] = "teaser:" .. h.id end
       return tags
     end
     local got = memo.tagged(key, result_tags, function()
+      -- The entry's tags (read here, not memoised apart: the result is kept until entry:ID).
+      local target_tags = target_tags_of(id)
+      local total = published_total()
       local deps = {}
       local tag_ids, df = {}, {}
       for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end
@@ -541,10 +562,10 @@ function M.new(site, content)
       end
       -- Close in time: the nearest few on either side (the date index of Hugo's related content).
       if o.weights.date > 0 and e.published_at then date_walk(types_list, id, at, cands) end
-      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, text, deps) end
+      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, text, deps, total) end
       if cands:count() == 0 then
         spare_candidates = cands
-        return { hits = {}, deps = deps }
+        return { hits = {}, deps = deps, target = target_tags }
       end
       local profile = profiles(cands)
       -- Keywords (only when the entry has some: none can be shared otherwise) become small
@@ -558,7 +579,7 @@ function M.new(site, content)
         end
         return out
       end
-      local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = time.epoch(e.published_at or e.created_at) or 0 }
+      local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = epoch(e.published_at or e.created_at) }
       local keywords = {}
       if #target_kw > 0 then
         local col, param = store_sql.field_json(o.keywords_field)
@@ -573,11 +594,12 @@ function M.new(site, content)
       local hits = profile:rank(target, cands, {
         types = want_type, text = text, keywords = keywords,
         weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
-        df = df, total = published_total(),
+        df = df, total = total,
       })
       spare_candidates = cands
-      return { deps = deps, hits = hits }
+      return { deps = deps, hits = hits, target = target_tags }
     end)
+    for _, t in ipairs(got.target) do site.tag("related:tag:" .. t.slug) end
     for _, t in ipairs(got.deps) do site.tag(t) end
     local hits = got.hits
     local out = {}

@@ -1059,7 +1059,13 @@ function M.worker(quire, out_dir, o)
     end
     return false, true
   end
-  local function mine(path) return count == 1 or fnv(path) % count == index end
+  -- A list's three feeds go to one worker, hashed by the list's address: they share the scope's
+  -- items (the feeds plugin's site:memo), built once for the three.
+  local function mine(path)
+    if count == 1 then return true end
+    local feed = path:match("^(.*)/feed%.xml$") or path:match("^(.*)/atom%.xml$") or path:match("^(.*)/feed%.json$")
+    return fnv(feed or path) % count == index
+  end
   -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
   -- which refuses writes.
   quire.tokens.sign("export", "")

@@ -294,7 +294,8 @@ local function terms_index(db)
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms_v")
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms_i")
     terms_db:exec("DROP TABLE IF EXISTS temp.text_terms")
-    terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms USING fts5(t, tokenize = '" .. tokenizer:gsub("'", "''") .. "')")
+    -- Contentless: only its index is read, and 'delete-all' empties it without tokenizing again.
+    terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms USING fts5(t, content = '', tokenize = '" .. tokenizer:gsub("'", "''") .. "')")
     terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms_v USING fts5vocab(temp, text_terms, row)")
     terms_db:exec("CREATE VIRTUAL TABLE temp.text_terms_i USING fts5vocab(temp, text_terms, instance)")
     terms_tokenizer = tokenizer
@@ -308,20 +309,25 @@ function M.text_terms(db, texts)
   end
   local out = {}
   for i, r in ipairs(tdb:rows("SELECT term FROM temp.text_terms_v")) do out[i] = r.term end
-  tdb:exec("DELETE FROM temp.text_terms")
+  tdb:exec("INSERT INTO temp.text_terms (text_terms) VALUES ('delete-all')")
   return out
 end
--- The terms of each of texts apart: a list parallel to texts of lists of distinct terms (in one
--- statement: the texts of a page's related words, whose terms are then kept word by word).
+-- The terms of each of texts apart: a list parallel to texts of lists of distinct terms (from the
+-- tokenizer, or in one statement: the texts of a page's related words, kept word by word).
 function M.text_terms_each(db, texts)
-  local tdb, out = terms_index(db), {}
+  local tdb = terms_index(db)
+  -- Straight from the tokenizer when its spec is plain words (the site's always are), else
+  -- through the table.
+  local out = require("quire.core").related_terms(tdb, terms_tokenizer, texts)
+  if out then return out end
+  out = {}
   for i = 1, #texts do out[i] = {} end
   tdb:exec("INSERT INTO temp.text_terms (rowid, t) SELECT key + 1, value FROM json_each(?) WHERE value <> ''", M.value_list(texts))
   for _, r in ipairs(tdb:rows("SELECT DISTINCT doc, term FROM temp.text_terms_i")) do
     local list = out[r.doc]
     list[#list + 1] = r.term
   end
-  tdb:exec("DELETE FROM temp.text_terms")
+  tdb:exec("INSERT INTO temp.text_terms (text_terms) VALUES ('delete-all')")
   return out
 end
 

@@ -104,4 +104,93 @@ describe("core.related_profiles", function()
     assert.has_error(function() p:put(3, "article", 0, { "x" }) end, "related_rank: tags[1] must be an integer id")
     assert.are.same({}, p:rank(target, {}, with { types = {} }))
   end)
+
+  it("ranks alike with empty keywords and text tables as without them", function()
+    local p = kept({ [1] = { type = "article", time = 5, tags = { 3 } }, [2] = { type = "article", time = 9, tags = { 3, 4 } } })
+    local target = { id = 7, tags = { 3, 4 }, time = 6 }
+    local o = with { df = { [3] = 2, [4] = 1 }, types = { article = true } }
+    local want = p:rank(target, { 1, 2 }, o)
+    o.text, o.keywords = {}, {}
+    assert.are.same(want, p:rank(target, { 1, 2 }, o))
+    o.text = { [1] = 500 } -- a text match moves 1 up
+    assert.are_not.same(want, p:rank(target, { 1, 2 }, o))
+  end)
+end)
+
+-- A walk's window kept in C: add_window adds what a Lua list and its id -> place table did.
+describe("core.related_window", function()
+  -- The candidates a window of ids adds for id (width each side), the Lua way: nil when it
+  -- cannot (id not in it, or too near an end that is not the index's).
+  local function by_hand(ids, first, last, id, width)
+    local p
+    for i, v in ipairs(ids) do if v == id then p = i end end
+    if not (p and (p > width or first) and (#ids - p >= width or last)) then return nil end
+    local out = {}
+    for i = math.max(1, p - width), math.min(#ids, p + width) do if ids[i] ~= id then out[#out + 1] = ids[i] end end
+    return out
+  end
+
+  it("adds the width ids on each side of an id it holds, as a Lua list did", function()
+    local rng = 99
+    local function rand(n) rng = (rng * 1103515245 + 12345) % 2147483648; return rng % n + 1 end
+    local cands = core.related_candidates()
+    for round = 1, 200 do
+      local ids, seen = {}, {}
+      for _ = 1, rand(40) - 1 do
+        local v = rand(1000)
+        if not seen[v] then seen[v] = true; ids[#ids + 1] = v end
+      end
+      local first, last, width = rand(2) == 1, rand(2) == 1, rand(6) - 1
+      local w = core.related_window(ids, first, last)
+      assert.are.equal(#ids, w:count())
+      local id = rand(3) == 1 and 5000 or (ids[rand(math.max(#ids, 1))] or 5000)
+      cands:reset(id)
+      local want = by_hand(ids, first, last, id, width)
+      assert.are.equal(want ~= nil, cands:add_window(w, id, width))
+      assert.are.same(want or {}, cands:list())
+    end
+  end)
+
+  it("refuses a list that is not of ids", function()
+    assert.has_error(function() core.related_window({ 1, "x" }, true, true) end, "related window: ids[2] must be an integer id")
+    assert.are.equal(0, core.related_window({}, false, false):count())
+  end)
+end)
+
+-- The terms of words straight from the tokenizer: those an FTS5 table with that tokenizer indexes.
+describe("core.related_terms", function()
+  local words = { "strikes", "Running", "café", "naïve", "straße", "ÉCOLE", "東京", "a—b", "x½y", "ﬁsh",
+    "İstanbul", "don't", "1,200", "e-mail", "", "the", "Ünïcödé", "déjà vu" }
+  local function via_table(db, tokenizer)
+    db:exec("DROP TABLE IF EXISTS temp.t")
+    db:exec("DROP TABLE IF EXISTS temp.t_i")
+    db:exec("CREATE VIRTUAL TABLE temp.t USING fts5(x, tokenize = '" .. tokenizer .. "')")
+    db:exec("CREATE VIRTUAL TABLE temp.t_i USING fts5vocab(temp, t, instance)")
+    local out = {}
+    for i, w in ipairs(words) do
+      out[i] = {}
+      db:exec("INSERT INTO temp.t (rowid, x) VALUES (?, ?)", i, w)
+    end
+    for _, r in ipairs(db:rows("SELECT DISTINCT doc, term FROM temp.t_i ORDER BY doc, term")) do
+      table.insert(out[r.doc], r.term)
+    end
+    return out
+  end
+
+  it("gives the terms an FTS5 index makes, for each tokenizer the site may use", function()
+    local db = assert(core.open_store(":memory:", { migrate = false }))
+    for _, tokenizer in ipairs({ "porter unicode61 remove_diacritics 2", "unicode61 remove_diacritics 2", "unicode61" }) do
+      local want = via_table(db, tokenizer)
+      assert.are.same(want, core.related_terms(db, tokenizer, words))
+    end
+    assert.are.same({ "strike" }, core.related_terms(db, "porter unicode61", { "strikes" })[1])
+  end)
+
+  it("leaves a spec other than plain words, or an unknown tokenizer, to the caller", function()
+    local db = assert(core.open_store(":memory:", { migrate = false }))
+    assert.is_nil(core.related_terms(db, "unicode61 tokenchars '-'", { "x" }))
+    assert.is_nil(core.related_terms(db, "no_such_tokenizer", { "x" }))
+    assert.is_nil(core.related_terms(db, "", { "x" }))
+    assert.has_error(function() core.related_terms(db, "unicode61", { 1, {} }) end, "related terms: texts must be strings")
+  end)
 end)
