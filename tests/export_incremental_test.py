@@ -85,6 +85,48 @@ for _, e in ipairs(quire.content.query { status = "published", limit = 1000 }) d
 check("the demo has stories", len(stories) >= 6, str(stories))
 ids = [int(s[0]) for s in stories]
 
+# A tag's deeper page that keeps its address and entries while the page above it becomes another
+# page the manifest holds with other entries: ten stories of the tag's first two pages leave it,
+# so its first page ends where its second did, and the third page now follows the first (its
+# Newer link must name it). The first page's row carries a card of every entry it shows now (the
+# five stories every list page shows beside its own, placed where the second page ended): only
+# the ids it showed tell it apart, not its tags.
+def manifest_db():
+    run_dir = os.path.join(site, ".quire")
+    return sqlite3.connect(os.path.join(run_dir, next(n for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n))))
+
+
+db = manifest_db()
+arts_tags = db.execute("SELECT tags FROM files WHERE path = '/tag/arts'").fetchone()[0].split()
+db.close()
+arts = {int(x) for x in run("""for _, e in ipairs(quire.content.query { status = "published", tag = "arts", limit = 100 }) do
+  print(e.id) end""").split()}
+extras = sorted({int(t[7:]) for t in arts_tags if t.startswith("teaser:")} - arts)
+check("every list page shows five stories besides its own", len(extras) == 5, str(arts_tags))
+made = [int(x) for x in run("""local extras = { %s }
+for _, id in ipairs(extras) do
+  local e = quire.content.get(id)
+  local tags = { "window-tag" }
+  for _, t in ipairs(e.tags or {}) do tags[#tags + 1] = t end
+  quire.content.update(id, { tags = tags })
+end
+local now = os.time()
+for i = 1, 15 do -- newer than the five
+  print(quire.content.create { type = "article", title = "Window story " .. i, slug = "window-" .. i, body = "Its text.",
+    status = "published", tags = { "window-tag" }, published_at = os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ", now - i) })
+end
+for i = 16, 30 do -- older
+  quire.content.create { type = "article", title = "Window story " .. i, slug = "window-" .. i, body = "Its text.",
+    status = "published", tags = { "window-tag" }, published_at = ("2025-03-01T08:%%02d:00Z"):format(i) }
+end""" % ", ".join(map(str, extras))).split()]
+export(out)
+window = sorted(os.listdir(os.path.join(out, "tag", "window-tag", "older")))
+run("for _, id in ipairs({ %s }) do quire.content.update(id, { tags = {} }) end" % ", ".join(map(str, made[5:15])))
+r = export(out, "--verbose")
+check("ten stories leave a tag's first two pages: the deeper pages keep their addresses",
+      len(set(window) & set(os.listdir(os.path.join(out, "tag", "window-tag", "older")))) == 2, str(window))
+same_as_full("ten stories leave a tag's first two pages", r)
+
 # A body edit: the run renders its pages in the coordinator; other files keep their mtime.
 before = mtimes(out)
 run(f'local e = quire.content.get({ids[0]}); quire.content.update(e.id, {{ body = e.body .. "\\n\\nA correction." }})')
@@ -173,7 +215,7 @@ run_dir = os.path.join(site, ".quire")
 manifest = os.path.join(run_dir, next(n for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n)))
 db = sqlite3.connect(manifest)
 for sql in ("DROP TABLE file_tags", "DROP INDEX files_by_tid", "ALTER TABLE files DROP COLUMN tid", "DROP TABLE search_entries",
-            "DELETE FROM meta WHERE key = 'search_entries'"):
+            "DELETE FROM meta WHERE key = 'search_entries'", "ALTER TABLE files DROP COLUMN shows"):
     db.execute(sql)
 db.commit()
 db.close()
@@ -181,6 +223,16 @@ run(f'quire.content.update({ids[1]}, {{ title = "A headline rewritten once more"
 r = export(out)
 check("an old manifest: the pages are found by their tags", "(pages found by their cache tags)" in r.stdout, r.stdout)
 same_as_full("an old manifest", r)
+# (its list pages' entries not known: those walked are rendered, and their entries recorded)
+run(f'local e = quire.content.get({ids[1]}); quire.content.update(e.id, {{ tags = {{ "window-tag" }} }})')
+r = export(out)
+db = sqlite3.connect(manifest)
+known = db.execute("SELECT count(*) FROM files WHERE path LIKE '/tag/window-tag%' AND path NOT LIKE '%.xml' AND path NOT LIKE '%.json'"
+                   " AND shows IS NOT NULL").fetchone()[0]
+db.close()
+pages = 1 + len(os.listdir(os.path.join(out, "tag", "window-tag", "older")))
+check("an old manifest, a retag: the walked list's pages record their entries", known == pages, f"{known} of {pages}")
+same_as_full("an old manifest, a retag", r)
 
 # Two edits in a row, the second a body edit again (the search index's parts kept in the
 # manifest are read back, only the edited story's made anew).

@@ -315,6 +315,9 @@ local function listed_types(quire, settings)
   return store_sql.value_list(out)
 end
 
+-- A list page's entries as its manifest row records them (files.shows): their ids in order.
+local function shows_of(ids) return table.concat(ids, " ") end
+
 -- The site's lists as a full export walks them: the front page (and /latest), sections, tags
 -- and authors, each with its keyset pages. Page k+1's address names page k's last entry
 -- ("older/", listings plugin); its "Newer" link is page k's address. Each walk calls page(path,
@@ -402,7 +405,7 @@ function M.each_page(quire, fn)
   end)
 
   local lists = lists_of(quire)
-  local function page(path) fn { path = path, kind = "page" } end
+  local function page(path, shown) fn { path = path, kind = "page", shown = shown } end
   lists.front(page)
   if lists.latest then lists.latest(page) end
   each_by_id(db, "SELECT id, taxonomy, slug FROM terms WHERE id > ? AND listed > 0 AND taxonomy IN ('tag', 'section')"
@@ -856,9 +859,10 @@ local SCHEMA = {
   "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
   -- path: the URL path; file: under the output folder; hash: of the bytes (for a static file,
   -- "src " and its source's size and mtime); tags: the cache tags the page was built from; tid:
-  -- the row's number in the tag index (file_tags).
+  -- the row's number in the tag index (file_tags); shows: for a page of a list, the ids of the
+  -- entries it lists, in order, space-separated (shows_of; NULL: not a list page, or not known).
   "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, file TEXT NOT NULL, hash TEXT NOT NULL, tags TEXT NOT NULL,"
-    .. " tid INTEGER) WITHOUT ROWID",
+    .. " tid INTEGER, shows TEXT) WITHOUT ROWID",
   -- The search index's part for each entry in it (search_index); complete when meta's
   -- search_entries is 1.
   "CREATE TABLE IF NOT EXISTS search_entries (id INTEGER PRIMARY KEY, json TEXT NOT NULL)",
@@ -896,13 +900,17 @@ function M.tags_match(changed)
 end
 
 -- The manifest's tables, made or brought up to date (the coordinator, before the workers start).
--- A manifest from before the tag index: its rows numbered and indexed, once.
+-- A manifest from before the tag index: its rows numbered and indexed, once. One from before
+-- shows: its list pages' entries not known (each is rendered again the first time it is walked).
 local function upgrade_manifest(man)
   for _, sql in ipairs(SCHEMA) do man:exec(sql) end
   man:begin()
   local ok, err = pcall(function()
     if man:value("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'tid'") == 0 then
       man:exec("ALTER TABLE files ADD COLUMN tid INTEGER")
+    end
+    if man:value("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'shows'") == 0 then
+      man:exec("ALTER TABLE files ADD COLUMN shows TEXT")
     end
     for _, sql in ipairs(INDEXES) do man:exec(sql) end
     if man:value("SELECT 1 FROM files WHERE tid IS NULL LIMIT 1") then
@@ -921,18 +929,21 @@ local function upgrade_manifest(man)
 end
 
 -- Writes a page's row (and its tag index entry, when its tags changed). next_tid: { n = the
--- highest tid given }.
-local function put_row(man, next_tid, path, file, hash, tags)
+-- highest tid given }. shows: the entries a list page lists (shows_of), or nil to keep the row's
+-- (a page rendered from the tag index, not from a walk of its list: its list has not changed
+-- since the row's entries were recorded, or it would have been walked).
+local function put_row(man, next_tid, path, file, hash, tags, shows)
   local old = man:row("SELECT tags, tid FROM files WHERE path = ?", path)
   if old and old.tid and old.tags == tags then
-    man:exec("UPDATE files SET file = ?, hash = ? WHERE path = ?", file, hash, path)
+    man:exec("UPDATE files SET file = ?, hash = ?, shows = coalesce(?, shows) WHERE path = ?", file, hash, shows, path)
     return
   end
   local tid = old and old.tid
   if tid and old.tags ~= "" then man:exec("INSERT INTO file_tags (file_tags, rowid, tags) VALUES ('delete', ?, ?)", tid, old.tags) end
   if not tid then next_tid.n = next_tid.n + 1; tid = next_tid.n end
-  man:exec("INSERT INTO files (path, file, hash, tags, tid) VALUES (?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
-    .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags, tid = excluded.tid", path, file, hash, tags, tid)
+  man:exec("INSERT INTO files (path, file, hash, tags, tid, shows) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
+    .. " SET file = excluded.file, hash = excluded.hash, tags = excluded.tags, tid = excluded.tid,"
+    .. " shows = coalesce(excluded.shows, files.shows)", path, file, hash, tags, tid, shows)
   if tags ~= "" then man:exec("INSERT INTO file_tags (rowid, tags) VALUES (?, ?)", tid, tags) end
 end
 
@@ -990,8 +1001,9 @@ end
 
 -- One worker's share: items whose path hashes to index (of count). Writes its result lines to
 -- results_path and progress lines ("P index done") to stdout.
---   result lines: "K path" kept as it was; "S path file hash tags" rendered, same bytes;
---   "W path file hash tags" written (or would be, with dry_run); "X path reason" left out;
+--   result lines: "K path" kept as it was; "S path file hash tags[ =shows]" rendered, same bytes;
+--   "W path file hash tags[ =shows]" written (or would be, with dry_run) (shows: a list page's
+--   entries, shows_of); "X path reason" left out;
 --   "G path" no longer made (a page of a list walked again); "E path message" failed.
 function M.worker(quire, out_dir, o)
   set_base_url(quire, o.base_url)
@@ -1021,17 +1033,11 @@ function M.worker(quire, out_dir, o)
   -- Whether item must be done again, and whether its file was found there (nil: not looked).
   -- (a static file is the same whatever the code or the tags: its source's mtime and size say)
   -- A page of a list walked again (item.walked): its list tags bumped, it is rendered only when
-  -- what it shows changed: another entry (each it lists tagged it teaser:ID), or it is an edge
+  -- what it shows changed: other entries or another order than its row records (shows: its
+  -- tags would not say, as other blocks carry other entries' cards), or it is an edge
   -- (item.edge), or the page after it is new (its link to it), or the page above it (its Newer
   -- link) is new or shows other entries: when that page is in the manifest with the same
   -- entries, the last of which names this page, it linked here last time too.
-  local function shows(tags, ids)
-    tags = " " .. tags .. " "
-    for _, id in ipairs(ids) do
-      if not tags:find(" teaser:" .. id .. " ", 1, true) then return false end
-    end
-    return true
-  end
   local function stale(row, item)
     if not row or (all and item.kind ~= "asset") then return true end
     if core.stat(out_dir .. "/" .. row.file) ~= "file" then return true, false end
@@ -1047,10 +1053,9 @@ function M.worker(quire, out_dir, o)
     if not item.walked then return false, true end
     if listing and item.edge then return true, true end
     if item.next and not man:value("SELECT 1 FROM files WHERE path = ?", item.next) then return true, true end
-    if item.shown and not shows(row.tags, item.shown) then return true, true end
-    if listing and item.prev then
-      local above = man:value("SELECT tags FROM files WHERE path = ?", item.prev.path)
-      if not above or not shows(above, item.prev.shown) then return true, true end
+    if item.shown and row.shows ~= shows_of(item.shown) then return true, true end
+    if listing and item.prev and man:value("SELECT shows FROM files WHERE path = ?", item.prev.path) ~= shows_of(item.prev.shown) then
+      return true, true
     end
     return false, true
   end
@@ -1078,7 +1083,7 @@ function M.worker(quire, out_dir, o)
     end
     local file = M.file_of(item.path)
     if not file then return end
-    local row = not empty and man:row("SELECT file, hash, tags FROM files WHERE path = ?", item.path) or nil
+    local row = not empty and man:row("SELECT file, hash, tags, shows FROM files WHERE path = ?", item.path) or nil
     if item.kind == "asset" then
       local _, mtime, size, nsec = core.stat(item.src)
       item.sig = ("src %d %d %d"):format(mtime or 0, size or 0, nsec or 0)
@@ -1116,6 +1121,7 @@ function M.worker(quire, out_dir, o)
           if not o.dry_run then write_page(out, file, body, o.fresh) end
           line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         end
+        if item.shown then line = line .. "\t=" .. shows_of(item.shown) end
       end
     end
     res:write(line, "\n")
@@ -1373,7 +1379,7 @@ local function run_once(quire, out_dir, o)
     local next_tid = { n = man:value("SELECT coalesce(max(tid), 0) FROM files") }
     for i = 0, jobs - 1 do
       for line in io.lines(tmp .. "/w" .. i) do
-        local k, path, a, b, c = line:match("^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)$")
+        local k, path, a, b, c, d = line:match("^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)$")
         if k == "K" then
           sum.kept = sum.kept + 1
           man:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
@@ -1384,7 +1390,7 @@ local function run_once(quire, out_dir, o)
             sum.same = sum.same + 1
             if o.verbose then note("render " .. a .. " (same bytes)") end
           end
-          if not o.dry_run then put_row(man, next_tid, path, a, b, c) end
+          if not o.dry_run then put_row(man, next_tid, path, a, b, c, d:match("^=(.*)$")) end
         elseif k == "X" or k == "G" then
           if k == "X" then sum.left_out = sum.left_out + 1 end
           man:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
