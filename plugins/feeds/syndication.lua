@@ -62,23 +62,29 @@ return function(site, common, skip)
     return table.concat(out)
   end
 
+  -- An entry as its feed templates see it (not yet XML-clean), and the time the feed's own date
+  -- is worked out from.
+  local function item_view(e)
+    local tags = {}
+    for j, t in ipairs(e.tags) do tags[j] = t end
+    local updated = e.updated_at > e.published_at and e.updated_at or e.published_at
+    local url = absolute(quire.content.url(e))
+    local published = common.rfc3339(e.published_at)
+    return {
+      id = url, url = url, title = e.title, summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
+      published = published, updated = updated == e.published_at and published or common.rfc3339(updated), rfc822 = rfc822(e.published_at),
+      author = author_of(e), section = e.section or false, tags = tags,
+      image = common.lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
+    }, updated
+  end
+
   -- An entry as a feed item, in each format: its RSS <item> and Atom <entry> (XML-clean) and its
   -- JSON Feed item, with the time the feed's own date is worked out from. Built from the
   -- database only (and the base URL), so kept until the next write (site:memo): an entry is in
   -- the feeds of the site, its section and each of its tags, in three formats each, and its
   -- body, escaped for each format here, is most of a feed's bytes.
   local function feed_item(e)
-    local tags = {}
-    for j, t in ipairs(e.tags) do tags[j] = t end
-    local updated = e.updated_at > e.published_at and e.updated_at or e.published_at
-    local url = absolute(quire.content.url(e))
-    local published = common.rfc3339(e.published_at)
-    local it = {
-      id = url, url = url, title = e.title, summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
-      published = published, updated = updated == e.published_at and published or common.rfc3339(updated), rfc822 = rfc822(e.published_at),
-      author = author_of(e), section = e.section or false, tags = tags,
-      image = common.lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
-    }
+    local it, updated = item_view(e)
     local json = json_item(it) -- (JSON can carry any character: the text as stored)
     it = cleaned(it)
     return { updated = updated, rss = quire.template.render("rss_item", it), atom = quire.template.render("atom_item", it), json = json }
@@ -171,8 +177,14 @@ return function(site, common, skip)
       v.items = "\0"
       local doc = quire.template.render(f.template, v)
       local at = doc:find("\0", 1, true)
-      if not at then return doc end -- (a site's own template without the items)
-      return joined(doc:sub(1, at - 1), feed.items, f.template, nil, doc:sub(at + 1))
+      if at then return joined(doc:sub(1, at - 1), feed.items, f.template, nil, doc:sub(at + 1)) end
+      -- A site's own template that does not set {{{items}}} where they go (one written for the
+      -- list of items, as the plugin's were before their text was kept): it is given that list,
+      -- each item's view built again.
+      local views = {}
+      for i, e in ipairs(latest(feed)) do views[i] = cleaned((item_view(e))) end
+      v.items = views
+      return quire.template.render(f.template, v)
     end
   end
   for file in pairs(FORMATS) do

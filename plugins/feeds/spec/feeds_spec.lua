@@ -1,6 +1,7 @@
 -- Feeds, sitemap, robots.txt and the metadata in every page's head.
 local testing = require "quire.testing"
 local find = testing.find
+local core = require "quire.core"
 
 describe("feeds plugin", function()
   local q, art, op
@@ -431,5 +432,34 @@ describe("feeds plugin's head with the theme's search and social fields", functi
       fields = { social_image = "javascript:alert(1)" } })
     assert.is_false(ok)
     assert.matches("social_image", tostring(err.text or err.message or err), 1, true)
+  end)
+end)
+
+describe("feeds plugin with a site's own feed templates", function()
+  it("gives a template that loops over {{#items}} (written before items were kept rendered) every item", function()
+    local q, dir = testing.site { name = "The Ledger", plugins = { "theme", "article", "feeds" } }
+    for i = 1, 3 do
+      q.content.create { type = "article", title = "Story " .. i .. " & more", status = "published", tags = { "Roads" },
+        published_at = ("2024-01-0%dT08:00:00Z"):format(i), body = "Body *" .. i .. "*." }
+    end
+    local plain = q:request("GET", "/tag/roads/feed.xml").body
+    assert(core.mkdir(dir .. "/templates") or core.stat(dir .. "/templates") == "dir")
+    local f = assert(io.open(dir .. "/templates/rss.mustache", "w"))
+    f:write('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>{{title}}</title>\n'
+      .. '{{#items}}<item><title>{{title}}</title><link>{{url}}</link><pubDate>{{rfc822}}</pubDate>'
+      .. '<description>{{summary}}</description>{{#tags}}<category>{{.}}</category>{{/tags}}</item>\n{{/items}}</channel></rss>\n')
+    f:close()
+    local q2 = assert(require("quire").open(dir))
+    local r = q2.app.request("GET", "/tag/roads/feed.xml")
+    assert.equal(200, r.status)
+    local items = find(r.body, "item")
+    assert.equal(3, #items)
+    assert.equal("Story 3 &amp; more", find(items[1].html, "title")[1].text) -- escaped once, as the plugin's own
+    assert.equal(find(find(plain, "item")[1].html, "title")[1].text, find(items[1].html, "title")[1].text)
+    assert.equal(find(plain, "item")[1].html:match("<link>(.-)</link>"), items[1].html:match("<link>(.-)</link>"))
+    assert.equal("Roads", find(items[3].html, "category")[1].text)
+    -- The Atom feed, not overridden, is the plugin's own.
+    assert.equal(3, #find(q2.app.request("GET", "/tag/roads/atom.xml").body, "entry"))
+    q2._db:close()
   end)
 end)
