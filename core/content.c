@@ -122,6 +122,61 @@ size_t qr_content_chars(const char *s, size_t n) {
 
 static int is_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13); } /* Lua's %s */
 
+static int is_alnum(unsigned char c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'); }
+
+/* One pass for the three substitutions: a tag's space and whitespace are never part of a
+ * reference (which is "&", an optional "#", letters and digits, ";"), and no reference's
+ * character is whitespace, so each step sees what the one before would have left. */
+size_t qr_content_html_text(const char *str, size_t n, char *out) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t o = 0, i = 0;
+  int closed = 1; /* a ">" may still follow (none after one "<" finds none: none after any later) */
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c == '<' && closed) {
+      const unsigned char *gt = memchr(s + i + 1, '>', n - i - 1);
+      if (gt) {
+        if (o == 0 || out[o - 1] != ' ') out[o++] = ' ';
+        i = (size_t)(gt - s) + 1;
+        continue;
+      }
+      closed = 0;
+    } else if (is_space(c)) {
+      if (o == 0 || out[o - 1] != ' ') out[o++] = ' ';
+      i++;
+      continue;
+    } else if (c == '&') {
+      size_t j = i + 1;
+      if (j < n && s[j] == '#') j++;
+      size_t k = j;
+      while (k < n && is_alnum(s[k])) k++;
+      if (k > j && k < n && s[k] == ';') {
+        const char *name = (const char *)s + i + 1;
+        size_t len = k - i - 1;
+        char ch = 0;
+        if (len == 2 && memcmp(name, "lt", 2) == 0) ch = '<';
+        else if (len == 2 && memcmp(name, "gt", 2) == 0) ch = '>';
+        else if (len == 4 && memcmp(name, "quot", 4) == 0) ch = '"';
+        else if (len == 3 && memcmp(name, "#39", 3) == 0) ch = '\'';
+        else if (len == 3 && memcmp(name, "amp", 3) == 0) ch = '&';
+        if (ch) out[o++] = ch;
+        else {
+          memcpy(out + o, s + i, k + 1 - i);
+          o += k + 1 - i;
+        }
+        i = k + 1;
+        continue;
+      }
+    }
+    out[o++] = (char)c;
+    i++;
+  }
+  size_t start = o > 0 && out[0] == ' ';
+  if (o > start && out[o - 1] == ' ') o--;
+  if (start) memmove(out, out + 1, o - 1);
+  return o - start;
+}
+
 /* In the order saves have always checked: a bulk run makes thousands of these. */
 qr_text_problem_t qr_content_text_check(const char *s, size_t len, int required, long long max_chars,
                                         long long max_bytes, qr_text_info_t *info) {

@@ -50,4 +50,11 @@ long qr_content_xml_bad(const char *s, size_t len, size_t *at);
 /* The number of code points in the first n bytes of UTF-8 s. */
 size_t qr_content_chars(const char *s, size_t n);
 
+/* The text of HTML s (n bytes) for plain-text summaries, written to out (the caller's, at least n
+ * bytes: the text is never longer); returns its length. Each tag ("<" to the next ">") becomes a
+ * space, &lt; &gt; &quot; &#39; &amp; their characters (other references are left as they are),
+ * each run of whitespace (Lua's %s) one space, and a space at either end is dropped: the bytes
+ * the Lua patterns "<[^>]*>" -> " ", "&(#?%w+);" -> the five, "%s+" -> " " and a trim give. */
+size_t qr_content_html_text(const char *s, size_t n, char *out);
+
 #endif

@@ -1,6 +1,6 @@
 /* Lua binding for the C content helpers and byte-level checks: slugify, slug_valid, utf8_valid,
- * text_check (what text every field may hold), trim, xml_text, copy (of values read from the
- * database) and memo_key (of a plugin's site:memo call). */
+ * text_check (what text every field may hold), trim, xml_text, html_text, copy (of values read
+ * from the database), memo_key (of a plugin's site:memo call) and quire.json's encoder. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <mbedtls/md.h>
@@ -79,6 +79,17 @@ static int l_xml_text(lua_State *L) {
     i += (size_t)n;
   }
   luaL_pushresult(&b);
+  return 1;
+}
+
+/* core.html_text(html) -> its text for summaries (qr_content_html_text): tags as spaces, the five
+ * references HTML escaping writes decoded, whitespace collapsed, the ends trimmed. */
+static int l_html_text(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, len > 0 ? len : 1);
+  luaL_pushresultsize(&b, qr_content_html_text(s, len, out));
   return 1;
 }
 
@@ -499,13 +510,256 @@ static int l_memo_tags(lua_State *L) {
   return 1;
 }
 
+/* ---- quire.json's encoder: JSON with object keys sorted (lua/quire/json.lua), byte for byte what
+ * its Lua version wrote, made here because a feed's JSON spent most of its time in that walk.
+ * The output grows in a userdata (Lua's memory, under its cap; nothing to free on an error).
+ * Upvalues: cjson.encode (numbers other than small integers, and the values it refuses, so its
+ * errors and formats stay), cjson.null, json.array_mt, and the Lua encoder (a table with any
+ * other metatable, whose __index or __pairs the walk here would not see). */
+#define JSON_DEPTH_MAX 1000
+
+typedef struct {
+  size_t len, cap;
+  char data[];
+} jbuf_t;
+
+typedef struct {
+  int slot; /* stack slot of the buffer userdata */
+  jbuf_t *b;
+} jout_t;
+
+/* Room for n more bytes in the buffer. */
+static char *jreserve(lua_State *L, jout_t *o, size_t n) {
+  jbuf_t *b = o->b;
+  if (b->cap - b->len < n) {
+    size_t cap = b->cap * 2;
+    while (cap - b->len < n) cap *= 2;
+    jbuf_t *nb = lua_newuserdatauv(L, sizeof *nb + cap, 0);
+    nb->len = b->len, nb->cap = cap;
+    memcpy(nb->data, b->data, b->len);
+    lua_replace(L, o->slot);
+    o->b = b = nb;
+  }
+  return b->data + b->len;
+}
+
+/* What cjson writes for each byte of a string: 0 the byte itself, else the letter after the
+ * backslash ('u': \u00XX). ", \ and / escaped, control bytes and DEL too, other bytes as they are. */
+static const char jesc[256] = {
+    ['\0'] = 'u', [1] = 'u', [2] = 'u', [3] = 'u', [4] = 'u', [5] = 'u', [6] = 'u', [7] = 'u',
+    ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [11] = 'u', ['\f'] = 'f', ['\r'] = 'r', [14] = 'u', [15] = 'u',
+    [16] = 'u', [17] = 'u', [18] = 'u', [19] = 'u', [20] = 'u', [21] = 'u', [22] = 'u', [23] = 'u',
+    [24] = 'u', [25] = 'u', [26] = 'u', [27] = 'u', [28] = 'u', [29] = 'u', [30] = 'u', [31] = 'u',
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', [127] = 'u'};
+
+/* A string as cjson writes one, a block of input at a time into room for its worst case. */
+static void jput_string(lua_State *L, jout_t *o, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  enum { BLOCK = 4096 };
+  *jreserve(L, o, 1) = '"';
+  o->b->len++;
+  for (size_t at = 0; at < n; at += BLOCK) {
+    size_t end = n - at < BLOCK ? n : at + BLOCK;
+    char *w = jreserve(L, o, 6 * (end - at)), *start = w;
+    for (size_t i = at; i < end; i++) {
+      unsigned char c = (unsigned char)s[i];
+      char e = jesc[c];
+      if (!e) {
+        *w++ = (char)c;
+      } else if (e != 'u') {
+        *w++ = '\\', *w++ = e;
+      } else {
+        memcpy(w, "\\u00", 4);
+        w[4] = hex[c >> 4], w[5] = hex[c & 15];
+        w += 6;
+      }
+    }
+    o->b->len += (size_t)(w - start);
+  }
+  *jreserve(L, o, 1) = '"';
+  o->b->len++;
+}
+
+static void jput(lua_State *L, jout_t *o, const char *s, size_t n) {
+  memcpy(jreserve(L, o, n), s, n);
+  o->b->len += n;
+}
+
+/* Appends what the function at upvalue up gives for the value at idx (a string). */
+static void jput_call(lua_State *L, jout_t *o, int up, int idx) {
+  lua_pushvalue(L, lua_upvalueindex(up));
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 1);
+  size_t n;
+  const char *s = lua_tolstring(L, -1, &n);
+  if (!s) luaL_error(L, "json.encode: an encoder returned no string");
+  jput(L, o, s, n);
+  lua_pop(L, 1);
+}
+
+typedef struct {
+  const char *s;
+  size_t len;
+} jkey_t;
+
+/* Lua's own string order (lvm.c l_strcmp: strcoll, part by part past embedded NULs), as the Lua
+ * encoder's table.sort had. */
+static int jkey_cmp(const void *pa, const void *pb) {
+  const jkey_t *a = pa, *b = pb;
+  const char *l = a->s, *r = b->s;
+  size_t ll = a->len, lr = b->len;
+  for (;;) {
+    int t = strcoll(l, r);
+    if (t != 0) return t;
+    size_t len = strlen(l);
+    if (len == lr) return len == ll ? 0 : 1;
+    if (len == ll) return -1;
+    len++;
+    l += len, ll -= len, r += len, lr -= len;
+  }
+}
+
+static void jput_value(lua_State *L, jout_t *o, int idx, int depth);
+
+static void jput_table(lua_State *L, jout_t *o, int idx, int depth) {
+  if (depth > JSON_DEPTH_MAX) luaL_error(L, "json.encode: tables nested deeper than %d (a cycle?)", JSON_DEPTH_MAX);
+  luaL_checkstack(L, 8, "json.encode");
+  int is_list_mt = 0;
+  if (lua_getmetatable(L, idx)) {
+    is_list_mt = lua_rawequal(L, -1, lua_upvalueindex(3));
+    lua_pop(L, 1);
+    if (!is_list_mt) { /* a proxy or object of its own: the Lua walk sees its metamethods */
+      jput_call(L, o, 4, idx);
+      return;
+    }
+  }
+  lua_Unsigned n = lua_rawlen(L, idx);
+  int is_array = n > 0;
+  lua_Integer nkeys = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    nkeys++;
+    if (is_array && !(lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && (lua_Unsigned)lua_tointeger(L, -1) <= n))
+      is_array = 0;
+  }
+  if (n == 0 && nkeys == 0 && is_list_mt) is_array = 1;
+  if (is_array) {
+    jput(L, o, "[", 1);
+    for (lua_Unsigned i = 1; i <= n; i++) {
+      if (i > 1) jput(L, o, ",", 1);
+      lua_rawgeti(L, idx, (lua_Integer)i);
+      jput_value(L, o, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+    }
+    jput(L, o, "]", 1);
+    return;
+  }
+  /* The keys as strings (tostring), anchored in a list, sorted through an array of pointers. */
+  lua_createtable(L, (int)nkeys, 0);
+  int list = lua_gettop(L);
+  lua_Integer k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) lua_pushvalue(L, -1);
+    else luaL_tolstring(L, -1, NULL);
+    lua_rawseti(L, list, ++k);
+  }
+  jkey_t *keys = lua_newuserdatauv(L, sizeof *keys * (size_t)(k ? k : 1), 0);
+  for (lua_Integer i = 0; i < k; i++) {
+    lua_rawgeti(L, list, i + 1);
+    keys[i].s = lua_tolstring(L, -1, &keys[i].len); /* anchored in list */
+    lua_pop(L, 1);
+  }
+  qsort(keys, (size_t)k, sizeof *keys, jkey_cmp);
+  jput(L, o, "{", 1);
+  for (lua_Integer i = 0; i < k; i++) {
+    if (i > 0) jput(L, o, ",", 1);
+    jput_string(L, o, keys[i].s, keys[i].len);
+    jput(L, o, ":", 1);
+    lua_pushlstring(L, keys[i].s, keys[i].len);
+    if (lua_rawget(L, idx) == LUA_TNIL) { /* a number key, written as text as cjson does */
+      lua_pop(L, 1);
+      size_t got = lua_stringtonumber(L, keys[i].s);
+      if (got == keys[i].len + 1) lua_rawget(L, idx);
+      else {
+        if (got) lua_pop(L, 1); /* (a key with a NUL inside: converted only up to it) */
+        lua_pushnil(L);
+      }
+    }
+    jput_value(L, o, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+  jput(L, o, "}", 1);
+  lua_pop(L, 2); /* the keys and their list */
+}
+
+static void jput_value(lua_State *L, jout_t *o, int idx, int depth) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL: jput(L, o, "null", 4); return;
+    case LUA_TBOOLEAN:
+      if (lua_toboolean(L, idx)) jput(L, o, "true", 4);
+      else jput(L, o, "false", 5);
+      return;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        lua_Integer v = lua_tointeger(L, idx);
+        if (v > -100000000000000LL && v < 100000000000000LL) { /* %.14g writes these digit for digit */
+          char num[24];
+          int len = snprintf(num, sizeof num, "%lld", (long long)v);
+          jput(L, o, num, (size_t)len);
+          return;
+        }
+      }
+      jput_call(L, o, 1, idx);
+      return;
+    case LUA_TSTRING: {
+      size_t n;
+      const char *s = lua_tolstring(L, idx, &n);
+      jput_string(L, o, s, n);
+      return;
+    }
+    case LUA_TLIGHTUSERDATA:
+      if (lua_rawequal(L, idx, lua_upvalueindex(2))) {
+        jput(L, o, "null", 4);
+        return;
+      }
+      jput_call(L, o, 1, idx);
+      return;
+    case LUA_TTABLE: jput_table(L, o, idx, depth); return;
+    default: jput_call(L, o, 1, idx); /* cjson's error names what it cannot write */
+  }
+}
+
+static int json_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  jbuf_t *b = lua_newuserdatauv(L, sizeof *b + 256, 0);
+  b->len = 0, b->cap = 256;
+  jout_t o = {2, b};
+  jput_value(L, &o, 1, 0);
+  lua_pushlstring(L, o.b->data, o.b->len);
+  return 1;
+}
+
+/* core.json_encoder(cjson_encode, null, array_mt, lua_encode) -> encode(v) (see above). */
+static int l_json_encoder(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_checktype(L, 4, LUA_TFUNCTION);
+  lua_settop(L, 4);
+  lua_pushcclosure(L, json_encode, 4);
+  return 1;
+}
+
 void qr_lua_content_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"slugify", l_slugify},     {"slug_valid", l_slug_valid},
                                  {"utf8_valid", l_utf8_valid},
                                  {"text_check", l_text_check}, {"copy", l_copy},
                                  {"memo_key", l_memo_key}, {"memo_tags", l_memo_tags},
-                                 {"trim", l_trim}, {"xml_text", l_xml_text},
-                                 {"xml_char", l_xml_char},
+                                 {"trim", l_trim}, {"xml_text", l_xml_text}, {"html_text", l_html_text},
+                                 {"xml_char", l_xml_char}, {"json_encoder", l_json_encoder},
                                  {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

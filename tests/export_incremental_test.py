@@ -148,6 +148,25 @@ check("a publish: the pages found from what changed, no walk", "(pages found by 
 check("a new story's page is written", os.path.exists(os.path.join(out, new_url.lstrip("/"), "index.html")), new_url + "\n" + r.stdout)
 same_as_full("a new story", r)
 
+# A list's pages that keep their address and entries while the page above them changes (a story
+# published on top of a tag of 40 and one withdrawn from its second page, in one run): their
+# Newer link names the page above as it is now (10 a page: the third page stays, and links to a
+# new second page; the fourth keeps its link too).
+run("""for i = 1, 40 do
+  quire.content.create { type = "article", title = "Chain story " .. i, slug = "chain-" .. i, body = "Its text.",
+    status = "published", tags = { "chain-tag" }, published_at = ("2025-05-01T08:%02d:00Z"):format(i) }
+end""")
+export(out)
+third = [n for n in os.listdir(os.path.join(out, "tag", "chain-tag", "older"))]
+run("""local fifteenth = quire.content.query { status = "published", tag = "chain-tag", limit = 15 }[15]
+quire.content.create { type = "article", title = "Chain story on top", slug = "chain-top", body = "Its text.",
+  status = "published", tags = { "chain-tag" }, published_at = "2025-05-01T09:00:00Z" }
+quire.content.update(fifteenth.id, { status = "draft" })""")
+r = export(out, "--verbose")
+kept = set(third) & set(os.listdir(os.path.join(out, "tag", "chain-tag", "older")))
+check("a publish on top and an unpublish below: a tag's deeper pages keep their addresses", len(kept) == 2, str(kept))
+same_as_full("a publish on top and an unpublish below", r)
+
 # A manifest from before the tag index (no tid column, no file_tags): indexed on the next run,
 # which still finds the edited story's pages by their tags.
 run_dir = os.path.join(site, ".quire")

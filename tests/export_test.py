@@ -146,6 +146,14 @@ check("the search page loads search.js, no inline script",
       and not re.search(r"<script(?![^>]*\bsrc=)[^>]*>\s*[^<\s]", open(file_for("/search")).read().replace('type="application/ld+json"', "")))
 older = [os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(os.path.join(out, "older")) for n in ns]
 check("the front page's keyset pages are exported", len(older) > 0)
+# One address per list page: the pages' Newer links name older/ pages (or the first page), so no
+# newer/ page is written (the crawl above found every link's file).
+newer_files = [os.path.relpath(r, out) for r, ds, _ in os.walk(out) if os.path.basename(r) == "newer"]
+check("no newer/ pages are exported", not newer_files, ", ".join(newer_files[:5]))
+prevs = [m for r, _, ns in os.walk(os.path.join(out, "older")) for n in ns if n == "index.html"
+         for m in re.findall(r'class="pagination-prev" rel="prev" href="([^"]+)"', open(os.path.join(r, n)).read())]
+check("the older pages link Newer to the front page or an older page",
+      prevs and all(p == "/" or re.fullmatch(r"/older/\d{14}-\d+", p) for p in prevs), ", ".join(prevs[:5]))
 newer_dir = os.path.join(out, "tag")
 check("tag pages with feeds", any(os.path.isfile(os.path.join(newer_dir, t, "feed.xml")) for t in os.listdir(newer_dir)))
 

@@ -124,6 +124,12 @@ fi
 # first story's date and id
 older=$(curl -s "$base/latest" | grep -o 'class="pagination-next" rel="next" href="[^"]*"' | sed 's/.*href="//; s/"$//')
 check "the latest list links to older stories by date and id ($older)" grep -qE '^/latest/older/[0-9]{14}-[0-9]+$' <<<"$older"
+# One address per page: the older page's Newer link is the first page's; the "newer than" address
+# of before (stories newer than the last of the first page's: fewer than a page) sends there.
+newer_link=$(curl -s "$base$older" | grep -o 'class="pagination-prev" rel="prev" href="[^"]*"' | sed 's/.*href="//; s/"$//')
+check "the older page links Newer to the first page ($newer_link)" test "$newer_link" = /latest
+check "an old newer/ address answers 302" test "$(fetch oldnewer "$base${older/older/newer}")" = 302
+check "... to the first page" test "$(header oldnewer Location)" = /latest
 for p in / "$older" "$article" "$opinion" /section/environment /tag/tidal-barrage /author/maren "/search?q=barrage+tides" /robots.txt; do
   n=$((n + 1))
   check "GET $p" test "$(fetch "page$n" "$base$p")" = 200

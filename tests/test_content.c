@@ -9,6 +9,12 @@ static const char *slug(const char *text, size_t cap) {
   return out;
 }
 
+static const char *html_text(const char *html) {
+  static char out[256];
+  out[qr_content_html_text(html, strlen(html), out)] = '\0';
+  return out;
+}
+
 int main(void) {
   CHECK_STR(slug("Hello, World!", 200), "hello-world");
   CHECK_STR(slug("  Crème Brûlée à la Façon  ", 200), "creme-brulee-a-la-facon");
@@ -57,6 +63,17 @@ int main(void) {
   CHECK(qr_content_text_check("caf\xc3\xa9", 5, 1, 3, -1, &info) == QR_TEXT_CHARS && info.chars == 4);
   CHECK(qr_content_text_check("caf\xc3\xa9", 5, 1, -1, 4, NULL) == QR_TEXT_BYTES); /* 5 bytes */
   CHECK(qr_content_text_check("\x01\xff", 2, 1, 1, 1, NULL) == QR_TEXT_UTF8);    /* the first problem */
+  /* The text of HTML for summaries: what Lua's gsub chain gives, in one pass. */
+  CHECK_STR(html_text("<p>Tolls <em>rise</em>.</p>\n<p>Again</p>"), "Tolls rise . Again");
+  CHECK_STR(html_text("a &lt;b&gt; &quot;c&quot; &#39;d&#39; &amp;amp; &copy; &#8212; &bogus;x"),
+            "a <b> \"c\" 'd' &amp; &copy; &#8212; &bogus;x");
+  CHECK_STR(html_text("&lt<b>;"), "&lt ;");          /* a tag breaks a reference */
+  CHECK_STR(html_text("x < y <z"), "x < y <z");       /* no ">" after: not a tag */
+  CHECK_STR(html_text("a<b<c>d> e"), "a d> e");       /* to the first ">" */
+  CHECK_STR(html_text("  \t<br>\n\v\f\r  "), "");
+  CHECK_STR(html_text(" <i>x</i> "), "x");
+  CHECK_STR(html_text("&#;&;&#x;&"), "&#;&;&#x;&");
+  CHECK_STR(html_text(""), "");
   CHECK(strcmp(qr_content_text_problem(QR_TEXT_CHAR), "char") == 0);
   CHECK(qr_content_text_problem(QR_TEXT_OK) == NULL);
   return check_summary("test_content");

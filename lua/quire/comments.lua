@@ -141,35 +141,34 @@ function M.new(site)
       "SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status)
   end
 
-  -- counts(ids [, status]) -> { [id] = count }: count for a list of entries (the cards of a
-  -- list page), those not memoised read in one statement; count(id) then finds them memoised.
+  -- counts(ids [, status]) -> { [id] = count }: the counts of a list of entries (the cards of a
+  -- list page) in one statement, kept as one value (not one per entry: a cold list paid more
+  -- for ten memo entries than for the statement) until a comment on one of them changes.
   local COUNTS_MAX = 1000
-  local function one_of(got, id) return got[id] or 0 end
+  local function read_counts(ids, status)
+    local got = {}
+    for _, r in ipairs(db:rows("SELECT entry_id, count(*) AS n FROM comments WHERE entry_id " .. store_sql.IN_LIST
+      .. " AND status = ? GROUP BY entry_id", store_sql.id_list(ids), status)) do
+      got[r.entry_id] = r.n
+    end
+    return got
+  end
   function api.counts(ids, status)
     status = status or "approved"
     if type(ids) ~= "table" or #ids > COUNTS_MAX then error(("quire.comments.counts takes a list of at most %d entry ids"):format(COUNTS_MAX), 2) end
-    local memo, missing, out = site.memo, {}, {}
+    local tags, out = {}, {}
     for i, id in ipairs(ids) do
       if math.type(id) ~= "integer" then error(("quire.comments.counts: ids[%d] is not an entry id"):format(i), 2) end
-      site.tag("comments:" .. id)
-      out[id] = memo.find(count_key(id, status))
-      if out[id] == nil then missing[#missing + 1] = id end
+      tags[i] = "comments:" .. id
+      site.tag(tags[i])
     end
-    if #missing == 0 then return out end
-    local got = {}
-    if #missing > 1 then
-      for _, r in ipairs(db:rows("SELECT entry_id, count(*) AS n FROM comments WHERE entry_id " .. store_sql.IN_LIST
-        .. " AND status = ? GROUP BY entry_id", store_sql.id_list(missing), status)) do
-        got[r.entry_id] = r.n
-      end
+    if #ids == 0 then return out end
+    if #ids == 1 then
+      out[ids[1]] = api.count(ids[1], status)
+      return out
     end
-    for _, id in ipairs(missing) do
-      if #missing == 1 then
-        out[id] = api.count(id, status)
-      else
-        out[id] = memo.tagged(count_key(id, status), "comments:" .. id, one_of, got, id)
-      end
-    end
+    local got = site.memo.tagged(("comments-counts\0%s\0%s"):format(status, table.concat(ids, ",")), tags, read_counts, ids, status)
+    for _, id in ipairs(ids) do out[id] = got[id] or 0 end
     return out
   end
 

@@ -14,7 +14,7 @@ local writes_mod = require "quire.content.writes"
 local M = {}
 
 local READS = { "get", "query", "count", "terms", "published_blocks", "published_block", "neighbours", "revisions",
-  "trashed", "url", "teasers", "teaser" }
+  "trashed", "url", "teasers", "teaser", "cursors" }
 local WRITES = { "create", "update", "validate", "delete", "trash", "untrash", "empty_trash", "restore" }
 
 -- Builds the content API for one site: { db = store, tx = transaction, limits = {...}, types = registry }.

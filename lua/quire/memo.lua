@@ -23,6 +23,9 @@ M.CHANGED_MAX = CHANGED_MAX
 -- content API): every memoised value goes. No page carries it.
 M.ALL = "quire:all"
 local ALL = M.ALL
+-- A class of values is watched over this many misses; it is not kept for the next ones when
+-- fewer than one in CLASS_FOUND of them found a value (or a key that missed before).
+local CLASS_WINDOW, CLASS_FOUND = 64, 16
 
 -- tags: nil, a tag, or a list of them -> a list (nil for none).
 local function tag_list(tags)
@@ -31,29 +34,61 @@ local function tag_list(tags)
   return tags
 end
 
--- new(db [, max]) -> memo. max: values kept before starting over (default 2048).
+-- new(db [, max]) -> memo. max: values kept (default 2048), in two generations: values put or
+-- found since the last turn, and those of the turn before. When the newer holds half of max, the
+-- older goes and the newer takes its place: a value read again within a turn is kept, one read
+-- once (a page's own block in a full export) is gone within two, without every shared value
+-- (a card, a user, a ranking) going with it as a memo that starts over at max would lose them.
 function M.new(db, max)
   max = max or 2048
-  -- key -> { v =, w = weight, tags = list or nil (untagged) }
-  local values, n = {}, 0
-  local by_tag, untagged = {}, {} -- tag -> { key = true }; keys without tags
+  -- The store's methods, found once: every lookup asks two of them.
+  local depth, total_changes, data_version_of = db.depth, db.total_changes, db.data_version
+  local half = max // 2
+  -- key -> { v =, w = weight, tags = list or nil (untagged), k = key, ix = indexed }
+  local young, old, ny, no = {}, {}, 0, 0
+  -- The tag index, brought up to date only when the database changes (a render that sees no
+  -- change, as an export's, never builds it): tag -> { key = true }; keys without tags; the
+  -- records put since it was last brought up to date.
+  local by_tag, untagged, pending = {}, {}, {}
   local data_version, changes
   local tag_version -- the newest cache_tags version accounted for (nil: not read yet)
   local synced = false
   local generation = 0 -- moves when the database may have changed (not when the memo was full)
-  local building = nil -- the tag collector of the value being computed: { tags = {}, untagged = bool, moved = bool }
+  local building = nil -- the tags of the value being computed: a list (duplicates allowed), untagged =, moved =
   local missed = nil -- the key of the last find that found nothing, until the next change
   local stats = { dropped = 0, kept = 0, all = 0, selective = 0 }
 
   local function drop_all()
-    values, n, by_tag, untagged = {}, 0, {}, {}
+    young, old, ny, no = {}, {}, 0, 0
+    by_tag, untagged, pending = {}, {}, {}
+  end
+
+  -- The newer generation is full: the older goes. The records not in the tag index are listed
+  -- again from those left; when the index holds any, it starts again from them too (it would
+  -- keep the keys gone). Returns true then.
+  local function turn()
+    local reset = next(by_tag) ~= nil or next(untagged) ~= nil
+    old, no, young, ny = young, ny, {}, 0
+    if reset then by_tag, untagged = {}, {} end
+    pending = {}
+    for _, rec in pairs(old) do
+      if reset then rec.ix = false end
+      if not rec.ix then pending[#pending + 1] = rec end
+    end
+    return reset
   end
 
   local function drop_key(key)
-    local rec = values[key]
-    if not rec then return end
-    values[key], n = nil, n - rec.w
+    local rec = young[key]
+    if rec then
+      young[key], ny = nil, ny - rec.w
+    else
+      rec = old[key]
+      if not rec then return end
+      old[key], no = nil, no - rec.w
+    end
     stats.dropped = stats.dropped + 1
+    if not rec.ix then return end
     if rec.tags then
       for _, t in ipairs(rec.tags) do
         local set = by_tag[t]
@@ -62,6 +97,29 @@ function M.new(db, max)
     else
       untagged[key] = nil
     end
+  end
+
+  -- Brings the tag index up to date with the values put since it last was.
+  local function index()
+    for i = 1, #pending do
+      local rec = pending[i]
+      local key = rec.k
+      if not rec.ix and (young[key] == rec or old[key] == rec) then
+        rec.ix = true
+        local tags = rec.tags
+        if tags then
+          for j = 1, #tags do
+            local t = tags[j]
+            local set = by_tag[t]
+            if not set then set = {} by_tag[t] = set end
+            set[key] = true
+          end
+        else
+          untagged[key] = true
+        end
+      end
+    end
+    pending = {}
   end
 
   -- The database changed: drop the values its moved tags name, and the untagged ones; all of
@@ -86,13 +144,14 @@ function M.new(db, max)
         if r.tag == ALL then all = true end
       end
     end
+    local n = ny + no
     if all then
       if n > 0 then stats.all = stats.all + 1 end
       drop_all()
       return
     end
     stats.selective = stats.selective + 1
-    local before = n
+    index()
     for _, r in ipairs(rows) do
       local set = by_tag[r.tag]
       if set then
@@ -102,15 +161,15 @@ function M.new(db, max)
     end
     for key in pairs(untagged) do drop_key(key) end
     untagged = {}
-    if before > 0 then stats.kept = stats.kept + n end
+    if n > 0 then stats.kept = stats.kept + ny + no end
   end
 
   -- One look at both signals. A commit of this connection moves total_changes and, on
   -- PostgreSQL outside a request, data_version too (the server's snapshot): seen together they are
   -- one change, whose tags are read once (a second read would find none and drop everything).
   local function look(known)
-    local c = db:total_changes()
-    local v = known or db:data_version()
+    local c = total_changes(db)
+    local v = known or data_version_of(db)
     if v ~= data_version or c ~= changes then
       data_version, changes = v, c
       changed()
@@ -132,11 +191,11 @@ function M.new(db, max)
   -- false inside a transaction (the memo is bypassed); else drops what may be stale. Inside a
   -- request only this connection's own writes are looked for (sync looked at the rest).
   local function usable()
-    if db:depth() > 0 then return false end
+    if depth(db) > 0 then return false end
     if not synced then
       look()
     else
-      local c = db:total_changes()
+      local c = total_changes(db)
       if c ~= changes then
         changes = c
         changed()
@@ -152,28 +211,33 @@ function M.new(db, max)
     if not tags then
       b.untagged = true
     elseif not b.untagged then
-      for _, t in ipairs(tags) do b.tags[t] = true end
+      table.move(tags, 1, #tags, #b + 1, b)
     end
   end
 
+  -- rec, found in the older generation under key, moves to the newer: returns it.
+  local function promote(key, rec)
+    old[key], no = nil, no - rec.w
+    if ny + rec.w > half then
+      if turn() then rec.ix = false end
+      if not rec.ix then pending[#pending + 1] = rec end
+    end
+    young[key], ny = rec, ny + rec.w
+    return rec
+  end
+
   -- weight: how many values v counts as against max (a list of rows: its length). tags: a list
-  -- or nil (untagged).
-  local function put(key, v, weight, tags)
+  -- or nil (untagged), not changed after.
+  local function put(key, v, weight, tags, class)
     if v == nil then v = NONE end
     weight = weight or 1
-    if n + weight > max then drop_all() end
-    if weight > max then return end
+    if weight > half then return false end
     drop_key(key)
-    values[key], n = { v = v, w = weight, tags = tags }, n + weight
-    if tags then
-      for _, t in ipairs(tags) do
-        local set = by_tag[t]
-        if not set then set = {} by_tag[t] = set end
-        set[key] = true
-      end
-    else
-      untagged[key] = true
-    end
+    if ny + weight > half then turn() end
+    local rec = { v = v, w = weight, tags = tags, k = key, ix = false, c = class }
+    young[key], ny = rec, ny + weight
+    pending[#pending + 1] = rec
+    return true
   end
 
   -- Runs fn(...) collecting the tags of the lookups it makes; returns its value and the tags it
@@ -181,7 +245,7 @@ function M.new(db, max)
   -- those) and of its lookups, or nil when any of them is untagged.
   local function build(tags_of, fn, ...)
     local outer = building
-    local b = { tags = {}, untagged = false }
+    local b = { untagged = false } -- and in its list part, the tags of the lookups inside
     building = b
     local ok, v = pcall(fn, ...)
     building = outer
@@ -194,22 +258,59 @@ function M.new(db, max)
     if type(own) == "function" then own = own(v) end
     own = tag_list(own)
     if not own or b.untagged then return v, nil end
-    for _, t in ipairs(own) do b.tags[t] = true end
-    local list = {}
-    for t in pairs(b.tags) do list[#list + 1] = t end
-    return v, list
+    local inner = #b
+    if inner == 0 then return v, own end
+    b.untagged = nil
+    return v, table.move(own, 1, #own, inner + 1, b)
   end
 
-  local function lookup(key, tags_of, fn, ...)
+  -- Classes of values (a plugin's memo key up to its first "\0") that are seldom read again
+  -- (each page's own block, in a full export that renders every page once) are not kept, unless
+  -- their key missed before: a class is watched over each CLASS_WINDOW misses, and kept or not
+  -- for the next by what it found in that one (values, and keys that missed before while it was
+  -- not kept: ghosts, at most max of them). So a miss of a value no page reads again costs its
+  -- computation and no more (no record, no tag list, no place taken from values that are read
+  -- again), and a warm server, whose pages find their blocks, keeps them as before.
+  local ghosts, nghosts = {}, 0 -- key -> true
+
+  -- A miss of key, of class c: whether to keep the value it leads to.
+  local function admit(key, c)
+    local keep = true
+    if ghosts[key] then
+      ghosts[key], nghosts = nil, nghosts - 1
+      c.found = c.found + 1
+    elseif c.skip then
+      keep = false
+      if nghosts >= max then ghosts, nghosts = {}, 0 end
+      ghosts[key], nghosts = true, nghosts + 1
+    end
+    c.misses = c.misses + 1
+    if c.misses >= CLASS_WINDOW then
+      c.skip = c.found * CLASS_FOUND < c.misses
+      c.misses, c.found = 0, 0
+    end
+    return keep
+  end
+
+  -- class_of (of_class): a function of raw giving the class of the value, asked on a miss only.
+  local function lookup(key, class_of, raw, tags_of, fn, ...)
     if not usable() then return fn(...) end
-    local rec = values[key]
+    local rec = young[key]
     if rec == nil then
+      rec = old[key]
+      if rec then rec = promote(key, rec) end
+    end
+    if rec == nil then
+      local c = class_of and class_of(raw)
+      local keep = not c or admit(key, c)
       local v, tags, moved = build(tags_of, fn, ...)
-      if db:depth() == 0 and not moved then put(key, v, 1, tags) end
+      if keep and depth(db) == 0 and not moved then put(key, v, 1, tags, c) end
       depends(tags)
       return v
     end
-    depends(rec.tags)
+    local c = rec.c
+    if c then c.found = c.found + 1 end
+    if building then depends(rec.tags) end
     if rec.v == NONE then return nil end
     return rec.v
   end
@@ -217,12 +318,18 @@ function M.new(db, max)
   -- get(key, fn, ...) -> fn(...)'s value, computed once while the database is unchanged (any
   -- change drops it). The value is shared: callers copy what they hand out to code that may
   -- modify it.
-  function memo.get(key, fn, ...) return lookup(key, nil, fn, ...) end
+  function memo.get(key, fn, ...) return lookup(key, nil, nil, nil, fn, ...) end
 
   -- tagged(key, tags, fn, ...): as get, kept until a write bumps one of tags (a tag, a list, or
   -- a function of the value returning one of those, or nil when it cannot say: then it goes at
   -- any change), or one of the tags of the memoised values fn looked up.
-  function memo.tagged(key, tags, fn, ...) return lookup(key, tags, fn, ...) end
+  function memo.tagged(key, tags, fn, ...) return lookup(key, nil, nil, tags, fn, ...) end
+
+  -- of_class(class_of, raw, key, tags, fn, ...): as tagged, for a value of a class whose values
+  -- are kept only while they are read again (see above): class_of(raw) gives the class (made by
+  -- memo.class()), asked only when key is not kept.
+  function memo.of_class(class_of, raw, key, tags, fn, ...) return lookup(key, class_of, raw, tags, fn, ...) end
+  function memo.class() return { misses = 0, found = 0, skip = false } end
 
   -- volatile(): the value being computed (if any) depends on something no cache tag names (a
   -- plugin read the clock, say): it goes at every change, as an untagged one does.
@@ -239,32 +346,42 @@ function M.new(db, max)
 
   -- find(key) -> the value kept under key, or nil (none, or inside a transaction); for a caller
   -- that computes a missing value itself (errors then come from its own frame) and gives it to
-  -- memo.put(key, v [, weight [, tags]]) -> v (tags: a tag or a list; none: any change drops it),
-  -- kept only when no change was seen since that find. Shared as get's are.
+  -- memo.put (tags: a tag or a list; none: any change drops it), kept only when no change was
+  -- seen since that find. Shared as get's are.
   function memo.find(key)
     if not usable() then return nil end
-    local rec = values[key]
+    local rec = young[key]
+    if rec == nil then
+      rec = old[key]
+      if rec then rec = promote(key, rec) end
+    end
     if not rec then
       missed = key
       return nil
     end
+    local c = rec.c
+    if c then c.found = c.found + 1 end
     depends(rec.tags)
     if rec.v == NONE then return nil end
     return rec.v
   end
-  function memo.put(key, v, weight, tags)
+  -- put(key, v [, weight [, tags [, class]]]) -> v, and whether it was kept (when not, the caller
+  -- is its only holder). class: as of_class's, for keys whose values may not be read again.
+  function memo.put(key, v, weight, tags, class)
     tags = tag_list(tags)
-    if db:depth() == 0 and missed == key then put(key, v, weight, tags) end
+    local kept = depth(db) == 0 and missed == key and (not class or admit(key, class))
+      and put(key, v, weight, tags, class)
     depends(tags)
-    return v
+    return v, kept
   end
 
   -- What the memo holds and did: values, weight, and counts of changes that dropped everything
   -- (all), that dropped by tag (selective), values dropped by tag and kept through a change.
   function memo.stats()
     local count = 0
-    for _ in pairs(values) do count = count + 1 end
-    return { values = count, weight = n, all = stats.all, selective = stats.selective, dropped = stats.dropped,
+    for _ in pairs(young) do count = count + 1 end
+    for _ in pairs(old) do count = count + 1 end
+    return { values = count, weight = ny + no, all = stats.all, selective = stats.selective, dropped = stats.dropped,
       kept = stats.kept, tag_version = tag_version }
   end
 
@@ -296,8 +413,8 @@ local function build_view(site, deps, fn, ...)
   end
   return { value = v, page = page, deps = all }
 end
-function M.view(site, key, deps, fn, ...)
-  local rec = site.memo.tagged(key, deps_of, build_view, site, deps, fn, ...)
+local function view(site, class_of, raw, key, deps, fn, ...)
+  local rec = site.memo.of_class(class_of, raw, key, deps_of, build_view, site, deps, fn, ...)
   local c = site.collecting
   if c then
     local page = rec.page
@@ -305,6 +422,10 @@ function M.view(site, key, deps, fn, ...)
   end
   return rec
 end
+function M.view(site, key, deps, fn, ...) return view(site, nil, nil, key, deps, fn, ...) end
+-- view_of(site, class_of, raw, key, deps, fn, ...): as view, for a value of a class
+-- (memo.of_class): a plugin's, whose values are kept while pages read them again.
+M.view_of = view
 
 -- A deep copy of a value built from the database (plain tables, no cycles), made in C: copies
 -- are made on every memo hit, and a Lua copy cost more than the reads it saved.

@@ -6,7 +6,7 @@ local hooks_mod = require "quire.hooks"
 local sandbox = require "quire.sandbox"
 local cli = require "quire.cli" -- its command table says which names plugin commands may not take
 local memo_copy = require("quire.memo").copy
-local memo_view = require("quire.memo").view
+local memo_view = require("quire.memo").view_of
 local memo_key, memo_tags = core.memo_key, core.memo_tags
 
 local M = {}
@@ -241,12 +241,27 @@ function M.new(site, api)
   local type_defs = site.types.defs
   local function arg_tags(...) return memo_tags(type_defs, ...) end
   local MEMO_TAGS_MAX = 64
+  local MEMO_CLASSES = 64 -- key heads watched apart per plugin (quire.memo of_class); past it they share one
 
   -- The `site` object a plugin's setup receives: registration calls, recorded per plugin.
   local function registrar(p, index)
     local rec = p.registered
     local reg = { name = p.name, version = p.version, dir = p.dir, settings = sandbox.readonly(p.settings, p.name .. ".settings") }
     local memo_prefix = "plugin\0" .. p.name .. "\0"
+    local memo_classes, nclasses = {}, 0
+    local function class_of(key)
+      local head = key:match("^[^%z]*")
+      local class = memo_classes[head]
+      if class then return class end
+      if nclasses >= MEMO_CLASSES then
+        head = ""
+        class = memo_classes[head]
+        if class then return class end
+      end
+      class = site.memo.class()
+      memo_classes[head], nclasses = class, nclasses + 1
+      return class
+    end
     local function open_check(what)
       if registry.frozen then
         error(("plugin '%s': %s can only be registered while the plugin loads (in setup)"):format(p.name, what), 3)
@@ -353,7 +368,9 @@ function M.new(site, api)
           return list
         end
       end
-      return memo_copy(memo_view(site, full, deps, fn, ...).value)
+      -- The values of a key's head (up to its first "\0": "block" of "block\0" .. id) are kept
+      -- while pages read them again (quire.memo of_class; class_of is asked on a miss only).
+      return memo_copy(memo_view(site, class_of, key, full, deps, fn, ...).value)
     end
     function reg:filter(name, fn, opts)
       open_check("filters")

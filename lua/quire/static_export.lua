@@ -3,7 +3,7 @@
 -- same base URL.
 --
 -- What is written: every published entry, the front page and the section, tag and author lists
--- with their keyset pages (older/ and newer/), feeds, sitemaps, robots.txt, 404.html, the
+-- with their keyset pages (older/), feeds, sitemaps, robots.txt, 404.html, the
 -- search index (search-index.json) with a client-side search page (/search, search.js), a
 -- meta-refresh page for every redirect plus _redirects and nginx map files, the plugins' static
 -- files and the media folder; a .gz beside every compressible file (nginx gzip_static) and, with
@@ -316,11 +316,12 @@ local function listed_types(quire, settings)
 end
 
 -- The site's lists as a full export walks them: the front page (and /latest), sections, tags
--- and authors, each with its keyset pages. Page k's "older" address names its last entry; page
--- k+1's "newer" address its first (listings plugin). Each walk calls page(path, shown, edge,
--- next): shown, the ids of the entries the page lists (nil: not known, a front); edge, whether
--- it is the first or last page or the newer page that sends to the first (what they show
--- depends on more than their entries); next, the older page after it (nil: none).
+-- and authors, each with its keyset pages. Page k+1's address names page k's last entry
+-- ("older/", listings plugin); its "Newer" link is page k's address. Each walk calls page(path,
+-- shown, edge, next, prev): shown, the ids of the entries the page lists (nil: not known, a
+-- front); edge, whether it is the first or last page (what they show depends on more than their
+-- entries); next, the older page after it (nil: none); prev, the page above it { path =, shown
+-- = } (nil: none).
 local function lists_of(quire)
   local db = quire._db
   local listings = plugin_settings(quire, "listings")
@@ -344,10 +345,9 @@ local function lists_of(quire)
       for i = 1, math.min(per, #rows) do shown[i] = rows[i].id end
       local more = #rows > per
       local next_path = more and (prefix .. "older/" .. cursor(rows[per])) or nil
-      page(path, shown, k == 1 or not more, next_path)
-      if k > 1 then page(prefix .. "newer/" .. cursor(rows[1]), before, k == 2, nil) end
+      page(path, shown, k == 1 or not more, next_path, before)
       if not more then break end
-      path, before, k = next_path, shown, k + 1
+      path, before, k = next_path, { path = path, shown = shown }, k + 1
       params[np + 1], params[np + 2] = rows[per].published_at, rows[per].id
     end
   end
@@ -381,7 +381,7 @@ local function lists_of(quire)
 end
 
 -- The list base a page address belongs to ("/tag/x" for /tag/x/older/C or /tag/x/feed.xml, "/"
--- for /newer/C), or the address itself.
+-- for /older/C; and for the newer/ pages of an older export), or the address itself.
 local function list_base(path)
   local b = path:match("^(.-)/older/%d+%-%d+$") or path:match("^(.-)/newer/%d+%-%d+$")
   if b then return b == "" and "/" or b end
@@ -522,9 +522,9 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
   local function walk(base, run)
     walked[base] = true
     local seen = {}
-    run(function(path, shown, edge, next_path)
+    run(function(path, shown, edge, next_path, prev)
       seen[path] = true
-      take(path, { path = path, kind = "page", walked = true, shown = shown, edge = edge, next = next_path })
+      take(path, { path = path, kind = "page", walked = true, shown = shown, edge = edge, next = next_path, prev = prev })
     end)
     local prefix = base == "/" and "/" or (base .. "/")
     if base ~= "/" then
@@ -533,7 +533,7 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
       end
     end
     gone_in(prefix .. "older/", prefix .. "older0", seen, true)
-    gone_in(prefix .. "newer/", prefix .. "newer0", seen, true)
+    gone_in(prefix .. "newer/", prefix .. "newer0", seen, true) -- (an older export's: none is made now)
   end
   if scope.fronts then
     walk("/", lists.front)
@@ -1022,7 +1022,16 @@ function M.worker(quire, out_dir, o)
   -- (a static file is the same whatever the code or the tags: its source's mtime and size say)
   -- A page of a list walked again (item.walked): its list tags bumped, it is rendered only when
   -- what it shows changed: another entry (each it lists tagged it teaser:ID), or it is an edge
-  -- (item.edge), or the page after it is new (its link to it).
+  -- (item.edge), or the page after it is new (its link to it), or the page above it (its Newer
+  -- link) is new or shows other entries: when that page is in the manifest with the same
+  -- entries, the last of which names this page, it linked here last time too.
+  local function shows(tags, ids)
+    tags = " " .. tags .. " "
+    for _, id in ipairs(ids) do
+      if not tags:find(" teaser:" .. id .. " ", 1, true) then return false end
+    end
+    return true
+  end
   local function stale(row, item)
     if not row or (all and item.kind ~= "asset") then return true end
     if core.stat(out_dir .. "/" .. row.file) ~= "file" then return true, false end
@@ -1038,15 +1047,20 @@ function M.worker(quire, out_dir, o)
     if not item.walked then return false, true end
     if listing and item.edge then return true, true end
     if item.next and not man:value("SELECT 1 FROM files WHERE path = ?", item.next) then return true, true end
-    if item.shown then
-      local tags = " " .. row.tags .. " "
-      for _, id in ipairs(item.shown) do
-        if not tags:find(" teaser:" .. id .. " ", 1, true) then return true, true end
-      end
+    if item.shown and not shows(row.tags, item.shown) then return true, true end
+    if listing and item.prev then
+      local above = man:value("SELECT tags FROM files WHERE path = ?", item.prev.path)
+      if not above or not shows(above, item.prev.shown) then return true, true end
     end
     return false, true
   end
-  local function mine(path) return count == 1 or fnv(path) % count == index end
+  -- A list's three feeds go to one worker, hashed by the list's address: they share the scope's
+  -- items (the feeds plugin's site:memo), built once for the three.
+  local function mine(path)
+    if count == 1 then return true end
+    local feed = path:match("^(.*)/feed%.xml$") or path:match("^(.*)/atom%.xml$") or path:match("^(.*)/feed%.json$")
+    return fnv(feed or path) % count == index
+  end
   -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
   -- which refuses writes.
   quire.tokens.sign("export", "")

@@ -290,13 +290,28 @@ function M.dated(pattern) return pattern:find("{[ymd][ymd]", 1) ~= nil end
 
 -- The year, month and day of stored UTC text in zone (the site's by default): a URL's date is the
 -- one its readers see, so a story published at 00:30 on the 1st in Oslo is under that month.
-local function local_date(utc, zone)
-  zone = zone or time.zone
+local function date_of(utc, zone)
   if zone ~= "UTC" and utc:find("^%d+%-%d+%-%d+T%d") then
     local ok, p = pcall(time.local_parts, utc, zone)
     if ok then return ("%04d"):format(p.year), ("%02d"):format(p.month), ("%02d"):format(p.day) end
   end
   return utc:match("^(%d+)-(%d+)-(%d+)")
+end
+-- Kept by zone and text (every card asks for its URL, and a time zone's rules do not change
+-- while a process runs), up to DATES_MAX.
+local DATES_MAX = 4096
+local dates_in, ndates = {}, 0
+local function local_date(utc, zone)
+  zone = zone or time.zone
+  local dates = dates_in[zone]
+  local d = dates and dates[utc]
+  if d then return d[1], d[2], d[3] end
+  local y, m, day = date_of(utc, zone)
+  if ndates >= DATES_MAX then dates_in, ndates = {}, 0 end
+  dates = dates_in[zone]
+  if not dates then dates = {} dates_in[zone] = dates end
+  dates[utc], ndates = { y, m, day }, ndates + 1
+  return y, m, day
 end
 
 -- A permalink pattern split at its "{name}" parts: text, name, text, ..., text (every card
@@ -315,6 +330,7 @@ local function permalink_parts(pattern)
     at = e + 1
   end
   parts[#parts + 1] = pattern:sub(at)
+  parts.dated = M.dated(pattern)
   if nsplit >= 256 then split_permalinks, nsplit = {}, 0 end
   split_permalinks[pattern], nsplit = parts, nsplit + 1
   return parts
@@ -327,10 +343,10 @@ function M.permalink(t, entry)
   local parents = t.fields.path and parent_path(entry.fields)
   if parents then slug = parents .. "/" .. slug end
   local values = { slug = slug, id = tostring(entry.id), type = entry.type }
-  if M.dated(t.permalink) then
+  local parts, out = permalink_parts(t.permalink), {}
+  if parts.dated then
     values.yyyy, values.mm, values.dd = local_date(entry.published_at or entry.created_at or "", t.permalink_zone)
   end
-  local parts, out = permalink_parts(t.permalink), {}
   for i = 1, #parts do
     if i % 2 == 1 then out[i] = parts[i] else out[i] = values[parts[i]] or "" end
   end

@@ -47,7 +47,6 @@ return function(site)
   -- stripping "<...>" can reach across one). Lists made loose by items below differ only in
   -- tags, which become spaces; a code block open at the cut has the same text up to it. A
   -- start whose text is not longer than max + 1 characters is doubled, then the whole is used.
-  local ENTITIES = { lt = "<", gt = ">", quot = '"', ["#39"] = "'", amp = "&" }
   local function text_of(html, max)
     -- Only a start of the HTML long enough for max characters of text is stripped; a tag or
     -- entity cut at that end is left out, and is past the max characters kept anyway.
@@ -60,9 +59,8 @@ return function(site)
         while cut > 0 and (html:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end -- (not inside a character)
         part = html:sub(1, cut):gsub("<[^>]*$", ""):gsub("&%w*$", "")
       end
-      text = part:gsub("<[^>]*>", " "):gsub("&(#?%w+);", ENTITIES):gsub("%s+", " ")
-      if text:byte(1) == 32 then text = text:sub(2) end
-      if text:byte(-1) == 32 then text = text:sub(1, -2) end
+      -- (tags as spaces, the five references decoded, whitespace collapsed, the ends trimmed)
+      text = quire.text.of_html(part)
       local n = utf8.len(text)
       local enough = #part == #html or (n and n > max + 1)
       len = len * 4

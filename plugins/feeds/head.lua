@@ -73,6 +73,7 @@ return function(site, common)
     local lead = common.lead_image(f, hero_alt)
     local shown = not social and lead -- the picture previews show, when it is the lead one
     local image = social or (lead and lead.url)
+    local published, modified = common.rfc3339(entry.published_at), common.rfc3339(entry.updated_at)
     local m = {}
     meta(m, "property", "og:type", "article")
     meta(m, "property", "og:title", social_title)
@@ -86,8 +87,8 @@ return function(site, common)
       meta(m, "property", "og:image:height", shown.height and tostring(shown.height))
       meta(m, "property", "og:image:alt", shown.alt)
     end
-    meta(m, "property", "article:published_time", common.rfc3339(entry.published_at))
-    meta(m, "property", "article:modified_time", common.rfc3339(entry.updated_at))
+    meta(m, "property", "article:published_time", published)
+    meta(m, "property", "article:modified_time", modified)
     meta(m, "property", "article:section", entry.section)
     for _, t in ipairs(entry.tags) do meta(m, "property", "article:tag", t) end
     meta(m, "name", "twitter:card", image and "summary_large_image" or "summary")
@@ -101,7 +102,7 @@ return function(site, common)
       ["@context"] = "https://schema.org",
       ["@type"] = settings.jsonld_types[entry.type] or "Article",
       headline = entry.title, description = desc, url = url, mainEntityOfPage = url,
-      datePublished = common.rfc3339(entry.published_at), dateModified = common.rfc3339(entry.updated_at),
+      datePublished = published, dateModified = modified,
       author = author and { ["@type"] = "Person", name = author.name, url = author.url } or nil,
       publisher = { ["@type"] = "Organization", name = quire.site.name, url = absolute("/"), logo = logo() },
       image = lead and { { ["@type"] = "ImageObject", url = lead.url, width = lead.width, height = lead.height,

@@ -4,6 +4,7 @@ return function(site, common, skip)
   local settings = site.settings
   local absolute, rfc822, summary, author_of = common.absolute, common.rfc822, common.summary, common.author_of
   local lang, description = common.lang, common.description
+  local xml = quire.text.xml
 
   -- The newest published entries of a scope, without skipped types.
   local function latest(scope)
@@ -17,27 +18,70 @@ return function(site, common, skip)
     return out
   end
 
-  -- An entry as a feed item: built from the database only (and the base URL), so kept until the
-  -- next write (site:memo); an entry is in the feeds of the site, its section and each of its
-  -- tags, in three formats each.
+  -- A copy of v with every string XML-clean (quire.text.xml). Each value of a feed's templates
+  -- stands between ASCII markup, so no character can span two values: cleaning the values one
+  -- by one gives the bytes cleaning the whole document did (and scans each once, where the RSS
+  -- and the Atom text would scan the body twice).
+  local function cleaned(v)
+    if type(v) == "string" then return xml(v) end
+    if type(v) ~= "table" then return v end
+    local out = {}
+    for k, x in pairs(v) do out[k] = cleaned(x) end
+    return out
+  end
+
+  -- A JSON Feed item as quire.json.encode writes it (keys sorted, values by quire.json.encode),
+  -- written directly: one string made, no table of its keys sorted for each item.
+  local enc = quire.json.encode
+  local function json_item(it)
+    local out = {}
+    local function put(key, text)
+      if text then out[#out + 1] = (#out == 0 and '{"' or ',"') .. key .. '":' .. text end
+    end
+    local a = it.author
+    if a then
+      local who = {}
+      if a.name ~= nil then who[#who + 1] = '"name":' .. enc(a.name) end
+      if a.url ~= nil then who[#who + 1] = '"url":' .. enc(a.url) end
+      put("authors", "[{" .. table.concat(who, ",") .. "}]")
+    end
+    put("content_html", it.content_html ~= nil and enc(it.content_html))
+    put("date_modified", it.updated ~= nil and enc(it.updated))
+    put("date_published", it.published ~= nil and enc(it.published))
+    put("id", it.id ~= nil and enc(it.id))
+    put("image", it.image and it.image.url ~= nil and enc(it.image.url))
+    put("summary", it.summary ~= nil and enc(it.summary))
+    if #it.tags > 0 then
+      local tags = {}
+      for i, t in ipairs(it.tags) do tags[i] = enc(t) end
+      put("tags", "[" .. table.concat(tags, ",") .. "]")
+    end
+    put("title", it.title ~= nil and enc(it.title))
+    put("url", it.url ~= nil and enc(it.url))
+    out[#out + 1] = #out == 0 and "{}" or "}"
+    return table.concat(out)
+  end
+
+  -- An entry as a feed item, in each format: its RSS <item> and Atom <entry> (XML-clean) and its
+  -- JSON Feed item, with the time the feed's own date is worked out from. Built from the
+  -- database only (and the base URL), so kept until the next write (site:memo): an entry is in
+  -- the feeds of the site, its section and each of its tags, in three formats each, and its
+  -- body, escaped for each format here, is most of a feed's bytes.
   local function feed_item(e)
     local tags = {}
     for j, t in ipairs(e.tags) do tags[j] = t end
     local updated = e.updated_at > e.published_at and e.updated_at or e.published_at
-    return {
-      id = absolute(quire.content.url(e)), url = absolute(quire.content.url(e)), title = e.title,
-      summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
-      published = e.published_at, updated = updated, published_local = common.rfc3339(e.published_at),
-      updated_local = common.rfc3339(updated),
-      rfc822 = rfc822(e.published_at), author = author_of(e), section = e.section or false, tags = tags,
+    local url = absolute(quire.content.url(e))
+    local published = common.rfc3339(e.published_at)
+    local it = {
+      id = url, url = url, title = e.title, summary = summary(e), content_html = quire.filters.apply("view.body", {}, e).html,
+      published = published, updated = updated == e.published_at and published or common.rfc3339(updated), rfc822 = rfc822(e.published_at),
+      author = author_of(e), section = e.section or false, tags = tags,
       image = common.lead_image(e.fields or {}, e.fields and e.fields.hero_alt) or false,
     }
-  end
-
-  local function feed_items(list)
-    local items, base = {}, absolute("")
-    for i, e in ipairs(list) do items[i] = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e) end
-    return items
+    local json = json_item(it) -- (JSON can carry any character: the text as stored)
+    it = cleaned(it)
+    return { updated = updated, rss = quire.template.render("rss_item", it), atom = quire.template.render("atom_item", it), json = json }
   end
 
   -- A feed's scope from the route: the whole site, a section or a tag (nil: nothing there).
@@ -53,17 +97,29 @@ return function(site, common, skip)
     return { [kind] = slug, title = ("%s: %s"):format(quire.site.name, name), path = "/" .. kind .. "/" .. slug }
   end
 
-  local function view_for(scope, file)
-    local items = feed_items(latest(scope))
+  -- A scope's feed in every format, but for what it says of itself (view_for): its items, kept
+  -- (site:memo) for the other two formats of the same list and until the next write. nil: no
+  -- such scope.
+  local function feed_of(kind, slug, base)
+    local scope = scope_of(kind, slug)
+    if not scope then return nil end
+    local items = {}
+    for i, e in ipairs(latest(scope)) do items[i] = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e) end
+    scope.items = items
+    return scope
+  end
+
+  -- What a feed says of itself; clean: quire.text.xml for RSS and Atom (the items are clean
+  -- already, and each value here stands between ASCII markup, so no character can span two of
+  -- them: cleaned one by one as the whole document would be), nothing for JSON Feed.
+  local function view_for(feed, file, clean)
+    local items = feed.items
     local updated = items[1] and items[1].updated or quire.time.now()
     for _, it in ipairs(items) do if it.updated > updated then updated = it.updated end end
-    for _, it in ipairs(items) do
-      it.published, it.updated, it.published_local, it.updated_local = it.published_local, it.updated_local, nil, nil
-    end
     return {
-      title = scope.title, description = description(), lang = lang(), link = absolute(scope.path .. "/"),
-      self = absolute(scope.path .. "/" .. file), updated = common.rfc3339(updated), updated_rfc822 = rfc822(updated),
-      site_name = quire.site.name, items = items,
+      title = clean(feed.title), description = clean(description()), lang = clean(lang()), link = clean(absolute(feed.path .. "/")),
+      self = clean(absolute(feed.path .. "/" .. file)), updated = common.rfc3339(updated), updated_rfc822 = rfc822(updated),
+      site_name = clean(quire.site.name),
     }
   end
 
@@ -73,34 +129,50 @@ return function(site, common, skip)
     ["feed.json"] = { type = "application/feed+json; charset=utf-8" },
   }
 
-  local function json_feed(v)
-    local items = {}
-    for i, it in ipairs(v.items) do
-      items[i] = {
-        id = it.id, url = it.url, title = it.title, summary = it.summary, content_html = it.content_html,
-        date_published = it.published, date_modified = it.updated,
-        authors = it.author and { { name = it.author.name, url = it.author.url } } or nil,
-        tags = #it.tags > 0 and it.tags or nil, image = it.image and it.image.url or nil,
-      }
+  -- A document's text around its items, then the items' kept text, joined once (a feed is some
+  -- 70 kB: each copy of it costs).
+  local function joined(head, items, key, sep, tail)
+    local parts = { head }
+    for i, it in ipairs(items) do
+      if sep and i > 1 then parts[#parts + 1] = sep end
+      parts[#parts + 1] = it[key]
     end
-    return quire.json.encode({
-      version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
-      description = v.description, language = v.lang, items = quire.json.list(items), -- [] when empty
-    })
+    parts[#parts + 1] = tail
+    return table.concat(parts)
   end
 
+  -- The JSON Feed: its items' kept text set into the rest as quire.json.encode writes a list
+  -- (keys sorted: "items" is found before any value that could hold its like, and a JSON
+  -- string's quotes are escaped).
+  local ITEMS = "\0items\0"
+  local function json_feed(v, items)
+    local doc = quire.json.encode({
+      version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
+      description = v.description, language = v.lang, items = ITEMS,
+    })
+    local mark = '"items":' .. quire.json.encode(ITEMS)
+    local at = doc:find(mark, 1, true)
+    return joined(doc:sub(1, at + 7) .. "[", items, "json", ",", "]" .. doc:sub(at + #mark))
+  end
+
+  local function same(s) return s end
   local function serve(kind)
     return function(req, res)
-      local scope = scope_of(kind, kind and req.params.slug)
-      if not scope then return res:error(404) end
+      local feed = site:memo("feed", feed_of, kind or false, kind and req.params.slug or false, absolute(""))
+      if not feed then return res:error(404) end
       local file = req.path:match("[^/]+$")
       local f = FORMATS[file]
-      local v = view_for(scope, file)
       res:header("content-type", f.type)
-      -- quire.text.xml: text stored before input was checked (or imported) may hold
+      if not f.template then return json_feed(view_for(feed, file, same), feed.items) end
+      -- XML-clean (quire.text.xml): text stored before input was checked (or imported) may hold
       -- characters XML cannot carry; one would make the whole feed unreadable.
-      if f.template then return quire.text.xml(quire.template.render(f.template, v)) end
-      return json_feed(v)
+      -- The document is rendered with a NUL where its items go (no value can hold one: cleaned).
+      local v = view_for(feed, file, xml)
+      v.items = "\0"
+      local doc = quire.template.render(f.template, v)
+      local at = doc:find("\0", 1, true)
+      if not at then return doc end -- (a site's own template without the items)
+      return joined(doc:sub(1, at - 1), feed.items, f.template, nil, doc:sub(at + 1))
     end
   end
   for file in pairs(FORMATS) do

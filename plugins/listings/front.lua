@@ -116,6 +116,28 @@ return function(site, listed_types)
     return { lead = lead, top = #top > 0 and { items = top } or false, latest = #cards > 0 and { items = cards } or false }, items[#items]
   end
 
+  -- The sidebar's most read: the section's (a section's name, or nil), else the site's; the
+  -- latest headlines while nothing has been read. n: how many.
+  local function most_read(section, n)
+    local _ = quire.i18n.gettext
+    local read, title = {}, _("Most read")
+    if section then
+      read = quire.front.most_read("section:" .. section_slug(section), n)
+      if #read > 0 then title = _("Most read in %s"):format(section) end
+    end
+    if #read == 0 then read = quire.front.most_read("all", n) end
+    local items = {}
+    for i, r in ipairs(read) do items[i] = { rank = i, title = r.entry.title, url = quire.content.url(r.entry) or "/" } end
+    if #items == 0 then
+      title = _("Latest")
+      for i, e in ipairs(quire.content.query { status = "published", type = listed_types(), limit = n }) do
+        quire.content.teaser(e)
+        items[i] = { rank = i, title = e.title, url = quire.content.url(e) or "/" }
+      end
+    end
+    return #items > 0 and { title = title, items = items } or false
+  end
+
   -- Every page: the breaking-news banner, and the sidebar's most read (the section's on a section
   -- page or a story in it, else the site's; the latest headlines while nothing has been read),
   -- so the sidebar is never empty.
@@ -132,26 +154,10 @@ return function(site, listed_types)
       return view
     end
     -- Headlines and links only: the page goes stale with what they show of each story
-    -- (quire.content.teasers), not with the stories' text.
-    view.most_read = quire.content.teasers(function()
-      local _ = quire.i18n.gettext
-      local read, title = {}, _("Most read")
-      if view.current_section then
-        read = quire.front.most_read("section:" .. section_slug(view.current_section), n)
-        if #read > 0 then title = _("Most read in %s"):format(view.current_section) end
-      end
-      if #read == 0 then read = quire.front.most_read("all", n) end
-      local items = {}
-      for i, r in ipairs(read) do items[i] = { rank = i, title = r.entry.title, url = quire.content.url(r.entry) or "/" } end
-      if #items == 0 then
-        title = _("Latest")
-        for i, e in ipairs(quire.content.query { status = "published", type = listed_types(), limit = n }) do
-          quire.content.teaser(e)
-          items[i] = { rank = i, title = e.title, url = quire.content.url(e) or "/" }
-        end
-      end
-      return #items > 0 and { title = title, items = items } or false
-    end)
+    -- (quire.content.teasers), not with the stories' text. The same for every page of a section
+    -- (or every other page): kept until the next write that changes it (site:memo).
+    view.most_read = quire.content.teasers(site.memo, site, "most-read\0" .. (view.current_section or ""),
+      most_read, view.current_section, n)
     return view
   end)
 

@@ -21,10 +21,12 @@ return quire.plugin {
     local skip = {}
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
 
-    -- Pages are keyset pages: the first page, then "older than" and "newer than" an entry's
-    -- place in the list, named by its date and id in the address (/tag/x/older/20260105080000-42).
-    -- Such a link shows the same entries however many are published after it, and every page is
-    -- one walk of an index, whatever the archive's size: no page numbers, no totals.
+    -- Pages are keyset pages: the first page, then pages "older than" an entry's place in the
+    -- list, named by its date and id in the address (/tag/x/older/20260105080000-42). Such a link
+    -- shows the same entries however many are published after it, and every page is one walk of
+    -- an index, whatever the archive's size: no page numbers, no totals. Each page has one
+    -- address: a page's "Newer" link names the older/ address of the page above it (or the
+    -- first page), and the old "newer than" addresses (BASE/newer/CURSOR) send there.
     local function listed_types()
       local out = {}
       for _, t in ipairs(quire.content.types()) do if not skip[t] then out[#out + 1] = t end end
@@ -45,43 +47,60 @@ return quire.plugin {
       return { published_at = ("%s-%s-%sT%s:%s:%sZ"):format(y, mo, d, h, mi, sec), id = id }
     end
 
-    -- One page of published entries matching filters (section, tag or author), newest first.
-    -- dir: nil (the first page), "older" or "newer" than cursor. Returns the entries and the
-    -- cursors of the pages before and after it (false: none), or nil when there is no such page.
-    local function page_of(filters, dir, cursor)
+    local function prefix_of(base) return base == "/" and "/" or (base .. "/") end
+    local function query_of(filters, types, order, cursor)
+      local q = { type = types, status = "published", limit = per + 1, order = order, after = cursor }
+      for k, v in pairs(filters) do q[k] = v end
+      return q
+    end
+
+    -- The address of the page of the per entries just newer than cursor (an entry's place in
+    -- the list): the first page (base) when there are no more than per, else the older/ page
+    -- after the entry above them; nil when none is newer. One keyset walk up the list for their
+    -- places only (quire.content.cursors): it tags the page with the list's tags, which every
+    -- publish, unpublish and move in the list bumps (what is newer changes), and no entry.
+    local function page_above(filters, base, cursor)
+      local types = listed_types()
+      if #types == 0 then return nil end
+      local got = quire.content.cursors(query_of(filters, types, "oldest", cursor))
+      if #got == 0 then return nil end
+      if #got <= per then return base end
+      return prefix_of(base) .. "older/" .. cursor_of(got[per + 1])
+    end
+
+    -- One page of published entries matching filters (section, tag or author), newest first:
+    -- the first page (cursor nil) or the one older than cursor. Returns the entries, the address
+    -- of the page above it (false: none) and the cursor of the page after it (false: none), or
+    -- nil when there is no such page.
+    local function page_of(filters, base, cursor)
       local types = listed_types()
       if #types == 0 then return {}, false, false end
-      local q = { type = types, status = "published", limit = per + 1, order = dir == "newer" and "oldest" or "newest", after = cursor }
-      for k, v in pairs(filters) do q[k] = v end
       -- As cards (quire.content.teasers): the row fetched to learn whether an older page exists
       -- is not shown, so it does not tag the page.
-      local got = quire.content.teasers(quire.content.query, q)
+      local got = quire.content.teasers(quire.content.query, query_of(filters, types, "newest", cursor))
       local more = #got > per
       if more then got[#got] = nil end
       if #got == 0 then return nil end
-      if dir == "newer" then
-        local out = {}
-        for i = #got, 1, -1 do out[#out + 1] = got[i] end
-        return out, more and cursor_of(out[1]), cursor_of(out[#out])
-      end
-      return got, dir == "older" and cursor_of(got[1]), more and cursor_of(got[#got])
+      local above = cursor and page_above(filters, base, got[1]) or false
+      return got, above, more and cursor_of(got[#got])
     end
 
-    -- Renders a list page. base: the first page's path; info: heading, intro, feed scope ...
-    local function render(res, base, dir, cursor, entries, newer, older, info)
+    -- Renders a list page. base: the first page's path; cursor: the older page's (nil: the first
+    -- page); newer: the address of the page above; older: the cursor of the page after it;
+    -- info: heading, intro, feed scope ...
+    local function render(res, base, cursor, entries, newer, older, info)
       local items = {}
       entries = quire.filters.apply("view.cards", entries)
       for i, e in ipairs(entries) do items[i] = quire.filters.apply("view.card", {}, e) end
-      local prefix = base == "/" and "/" or (base .. "/")
-      local function url(d, c) return prefix .. d .. "/" .. c end
+      local function older_url(c) return prefix_of(base) .. "older/" .. c end
       local view = {
         site = quire.site, heading = info.heading, intro = info.intro or false, kind = info.kind or false,
-        page_title = info.heading .. (dir and entries[1] and (" – from " .. entries[1].published_at:sub(1, 10)) or ""),
-        canonical = dir and url(dir, cursor) or base, feed_scope = info.feed_scope, current_section = info.section,
+        page_title = info.heading .. (cursor and entries[1] and (" – from " .. entries[1].published_at:sub(1, 10)) or ""),
+        canonical = cursor and older_url(cursor) or base, feed_scope = info.feed_scope, current_section = info.section,
         section_page = info.section ~= nil,
         items = quire.filters.apply("view.list", items), empty = #items == 0,
         pagination = (newer or older) and {
-          page = false, pages = false, prev = newer and url("newer", newer) or false, next = older and url("older", older) or false,
+          page = false, pages = false, prev = newer or false, next = older and older_url(older) or false,
           prev_label = quire.i18n.gettext("Newer"), next_label = quire.i18n.gettext("Older"), -- lists run newest first
         } or false,
       }
@@ -95,8 +114,8 @@ return quire.plugin {
       res:render(info.front and "front" or "list", view)
     end
 
-    -- Serves one list: the first page, an older or newer page, or an old /page/N address (sent
-    -- to the keyset page that now starts there; a few dozen pages deep at most).
+    -- Serves one list: the first page, an older page, or an old newer/ or /page/N address (sent
+    -- to the keyset page that now shows those entries; /page/N a few dozen pages deep at most).
     local function serve(req, res, dir, base, filters, info)
       local cursor
       if req.params.n then
@@ -107,36 +126,35 @@ return quire.plugin {
         for k, v in pairs(filters) do q[k] = v end
         local list = quire.content.teasers(quire.content.query, q)
         if #list < (n - 1) * per then return res:error(404) end
-        return res:redirect((base == "/" and "/" or (base .. "/")) .. "older/" .. cursor_of(list[#list]), 302)
+        return res:redirect(prefix_of(base) .. "older/" .. cursor_of(list[#list]), 302)
       end
       if dir then
         cursor = parse_cursor(req.params.cursor)
         if not cursor then return res:error(404) end
       end
-      local entries, newer, older = page_of(filters, dir, cursor)
+      -- An old "newer than" address (links from before each page had one address): sent to the
+      -- page that shows those entries now; the first page when nothing is newer.
+      if dir == "newer" then return res:redirect(page_above(filters, base, cursor) or base, 302) end
+      local entries, newer, older = page_of(filters, base, cursor)
       if not entries then
-        -- Nothing newer than the cursor: that is the first page.
-        if dir == "newer" then return res:redirect(base, 302) end
         if dir or info.kind == "author" then return res:error(404) end
         entries, newer, older = {}, false, false
       end
-      if dir == "newer" and not newer then return res:redirect(base, 302) end -- the head of the list
       if not dir and info.front then
         -- A front: its blocks instead of the list's first page; "Older stories" goes on to the
         -- list's second page (the same address the plain list links to).
         info.front = quire.content.teasers(info.front)
-        newer = false
         entries = {}
       else
         info.front = nil
       end
-      render(res, base, dir, req.params.cursor, entries, newer, older, info)
+      render(res, base, dir and req.params.cursor, entries, newer, older, info)
     end
 
-    -- Routes a list at base (pattern: base's route pattern): its first page, its older and
-    -- newer pages, and the old numbered pages. handler(req, res, dir) serves one.
+    -- Routes a list at base (pattern: base's route pattern): its first page, its older pages,
+    -- and the old newer and numbered pages (redirects). handler(req, res, dir) serves one.
     local function routes(pattern, handler)
-      local prefix = pattern == "/" and "/" or (pattern .. "/")
+      local prefix = prefix_of(pattern)
       site:route("GET", pattern, function(req, res) return handler(req, res, nil) end)
       site:route("GET", prefix .. "page/{n:int}", function(req, res) return handler(req, res, nil) end)
       site:route("GET", prefix .. "older/{cursor}", function(req, res) return handler(req, res, "older") end)

@@ -58,6 +58,22 @@ describe("quire.content", function()
     assert.is_nil(q.content.teasers(q.content.get, id).body)
   end)
 
+  it("gives the places of a query's entries alone (cursors), in its order", function()
+    for i = 1, 6 do
+      q.content.create { type = "article", title = "Story " .. i, status = "published", tags = i % 2 == 0 and { "Even" } or {},
+        published_at = ("2026-05-0%dT08:00:00Z"):format(i) }
+    end
+    for _, qq in ipairs({ { status = "published", limit = 4 }, { status = "published", tag = "Even", order = "oldest", limit = 2 },
+      { status = "published", limit = 3, after = { published_at = "2026-05-04T08:00:00Z", id = 0 } } }) do
+      local places = {}
+      for i, e in ipairs(q.content.query(qq)) do places[i] = { published_at = e.published_at, id = e.id } end
+      assert.same(places, q.content.cursors(qq))
+    end
+    assert.equal(3, #q.content.cursors { status = "published", limit = 3, after = { published_at = "2026-05-04T08:00:00Z", id = 0 } })
+    assert.has_error(function() q.content.cursors { order = "sideways" } end)
+    assert.is_nil(q.content.cursors { status = "published", limit = 1 }[1].title)
+  end)
+
   it("makes slugs unique per type with -2, -3 and folds accents", function()
     local a = q.content.create { type = "article", title = "Crème brûlée at the Café" }
     local b = q.content.create { type = "article", title = "Crème brûlée at the Café" }

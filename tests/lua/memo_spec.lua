@@ -605,3 +605,96 @@ return quire.plugin {
     assert.truthy(body_of(a):find("built=6", 1, true))
   end)
 end)
+
+-- The memo's own bookkeeping, on a memo of a few values over a real store: two generations (a
+-- value read again outlives many read once), a tag index built only when a change comes (and
+-- right after values went by generation), and classes of values that are not kept while no page
+-- reads them again.
+describe("quire.memo generations, tag index and classes", function()
+  local memo_mod = require "quire.memo"
+  local q, memo, db
+  before_each(function()
+    q = testing.site()
+    db = q._db
+    memo = memo_mod.new(db, 8) -- two generations of 4
+  end)
+
+  -- A write naming tags (as a content write's commit does), seen by the next lookup.
+  local function bump(...)
+    local tags = {}
+    for _, t in ipairs({ ... }) do tags[t] = true end
+    q.store.transaction(function() q._site.bump(tags) end)
+  end
+
+  it("keep a value read again through many read once, and let the ones read once go", function()
+    local built = {}
+    local function value(k) built[k] = (built[k] or 0) + 1 return k end
+    memo.tagged("shared", "t:shared", value, "shared")
+    for i = 1, 40 do
+      memo.tagged("once" .. i, "t:once" .. i, value, "once" .. i)
+      assert.equal("shared", memo.tagged("shared", "t:shared", value, "shared"))
+    end
+    assert.equal(1, built.shared)
+    assert.truthy(memo.stats().values <= 8)
+    memo.tagged("once1", "t:once1", value, "once1")
+    assert.equal(2, built.once1) -- gone with its generation
+  end)
+
+  it("drop by tag the values put before and after a generation went, and nothing else", function()
+    local built = {}
+    local function value(k) built[k] = (built[k] or 0) + 1 return k end
+    local function get(k) return memo.tagged(k, "t:" .. k, value, k) end
+    get("a")
+    bump("t:unrelated") -- the index is built here, for "a"
+    for i = 1, 6 do get("x" .. i) end -- a generation goes; "a" is kept only if read again
+    get("a")
+    get("b")
+    bump("t:a")
+    get("a")
+    get("b")
+    assert.equal(2, built.a)
+    assert.equal(1, built.b)
+    bump("t:b")
+    get("b")
+    assert.equal(2, built.b)
+  end)
+
+  it("drop a value built from another with it, and an untagged one at any change", function()
+    local n = 0
+    local function inner() n = n + 1 return n end
+    local function outer() return memo.tagged("inner", "t:inner", inner) * 10 end
+    assert.equal(10, memo.tagged("outer", "t:outer", outer))
+    assert.equal(10, memo.tagged("outer", "t:outer", outer))
+    local m = 0
+    local function untagged() m = m + 1 return m end
+    assert.equal(1, memo.get("plain", untagged))
+    bump("t:inner")
+    assert.equal(20, memo.tagged("outer", "t:outer", outer))
+    assert.equal(2, memo.get("plain", untagged))
+  end)
+
+  it("stop keeping a class no lookup finds again, and keep a key of it that misses twice", function()
+    local class, built = memo.class(), {}
+    local function of(c, key, ...) return memo.of_class(function(raw) assert.equal("raw", raw) return c end, "raw", key, ...) end
+    local function value(k) built[k] = (built[k] or 0) + 1 return k end
+    for i = 1, 64 do of(class, "page" .. i, "t:" .. i, value, i) end
+    assert.is_true(class.skip)
+    local shared = memo.tagged("shared", "t:shared", value, "shared")
+    for i = 65, 200 do of(class, "page" .. i, "t:" .. i, value, i) end
+    assert.equal(shared, memo.tagged("shared", "t:shared", value, "shared"))
+    assert.equal(1, built.shared) -- the pages read once took no room from it
+    -- a key seen before (a ghost) is kept at its second miss, and found at the third
+    of(class, "page200", "t:200", value, 200)
+    of(class, "page200", "t:200", value, 200)
+    assert.equal(2, built[200])
+    -- a class whose keys miss again (a server rendering its pages again) is kept again
+    for i = 1, 60 do
+      of(class, "again" .. i, "t:a", value, "again" .. i)
+      of(class, "again" .. i, "t:a", value, "again" .. i)
+    end
+    assert.is_false(class.skip)
+    of(class, "kept", "t:k", value, "kept")
+    of(class, "kept", "t:k", value, "kept")
+    assert.equal(1, built.kept)
+  end)
+end)

@@ -45,6 +45,19 @@ local SECTION_OF_E = "(SELECT t.name FROM entry_terms et JOIN terms t ON t.id = 
 local function term_columns() return SECTION_OF_E .. ", " .. store_sql.TAGS_OF_E .. " AS tag_list" end
 
 M.ID_BLOCK, M.ENTRY_COLUMNS, M.CARD_COLUMNS = ID_BLOCK, ENTRY_COLUMNS, CARD_COLUMNS
+
+-- An entry's neighbours (api.neighbour_ids): both in one statement, each one step along an index.
+local function neighbour_sql(one)
+  return "SELECT " .. one("<", "DESC") .. " AS prev_id, " .. one(">", "ASC") .. " AS next_id"
+end
+local NEIGHBOURS_IN_TYPE = neighbour_sql(function(cmp, dir)
+  return "(SELECT e.id FROM entries e WHERE e.status = 'published' AND e.type = ?"
+    .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1)"):format(cmp, dir, dir)
+end)
+local NEIGHBOURS_IN_SECTION = neighbour_sql(function(cmp, dir)
+  return "(SELECT lt.entry_id FROM entry_terms lt WHERE lt.term_id = (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?)"
+    .. (" AND lt.listed_at IS NOT NULL AND (lt.listed_at, lt.entry_id) %s (?, ?) ORDER BY lt.listed_at %s, lt.entry_id %s LIMIT 1)"):format(cmp, dir, dir)
+end)
 local UNINDEXED_TYPE, UNINDEXED_STATUS = store_sql.unindexed("e.type"), store_sql.unindexed("status")
 
 M.of = per_site(function(site)
@@ -115,13 +128,39 @@ M.of = per_site(function(site)
   -- get() also reads the entry's revision: the id of its newest revision, which an update
   -- names as its base_revision to be refused if another write came first. The entry, its
   -- revision and its terms are one statement.
-  local function load_entry(sql, ...)
-    local row = db:row("SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision, "
-      .. term_columns() .. " FROM entries e WHERE " .. sql, ...)
-    return row and decode_entry(row)
+  -- The statements, by their WHERE clause, made at the first read (the store's SQL is known then).
+  local entry_sql, card_sql = {}, {}
+  -- A whole entry read is its card too (what load_card reads, less the body and the revision):
+  -- kept under the card's key when it is not there, so the page of an entry does not read and
+  -- decode it again for its own related block and neighbours. (Shared with the entry's value:
+  -- both are copied when handed out.)
+  local function card_tag(row) return row and "teaser:" .. row.id end
+  local function card_of(e)
+    local card = {}
+    for k, v in pairs(e) do card[k] = v end
+    card.body, card.revision = nil, nil
+    return card
   end
-  local function load_card(sql, ...)
-    local row = db:row("SELECT " .. CARD_COLUMNS .. ", " .. term_columns() .. " FROM entries e WHERE " .. sql, ...)
+  local function load_entry(where, ...)
+    local sql = entry_sql[where]
+    if not sql then
+      sql = "SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision, "
+        .. term_columns() .. " FROM entries e WHERE " .. where
+      entry_sql[where] = sql
+    end
+    local row = db:row(sql, ...)
+    if not row then return nil end
+    local e = decode_entry(row)
+    memo.tagged("card\0" .. e.id, card_tag, card_of, e)
+    return e
+  end
+  local function load_card(where, ...)
+    local sql = card_sql[where]
+    if not sql then
+      sql = "SELECT " .. CARD_COLUMNS .. ", " .. term_columns() .. " FROM entries e WHERE " .. where
+      card_sql[where] = sql
+    end
+    local row = db:row(sql, ...)
     return row and decode_entry(row)
   end
   -- Inside api.teasers: cards (memo keys "card..."), else whole entries ("entry...").
@@ -132,7 +171,6 @@ M.of = per_site(function(site)
   -- than the last commit this process could see. Each caller gets its own copy.
   -- A card (no body) is kept until its "teaser:ID", which every write to what it holds bumps.
   local function entry_tag(row) return row and "entry:" .. row.id end
-  local function card_tag(row) return row and "teaser:" .. row.id end
   function api.get(key)
     local row
     local prefix, load, tag = "entry\0", load_entry, entry_tag
@@ -370,6 +408,9 @@ M.of = per_site(function(site)
   -- Lists are memoised like entries (quire.memo), so a page rendered without the page cache
   -- reads no list twice: until a write moves an entry in or out (the list's tags) or changes
   -- one it holds (entry:ID: the rows hold whole entries). Each caller gets its own copy.
+  -- Lists of cards and of whole entries are two classes (memo.put's): a full export's pages
+  -- each read lists of their own, kept by no one, where a server's are read again.
+  local card_lists, entry_lists = memo.class(), memo.class()
   function api.query(q)
     local key = query_key(q)
     if not key then return hydrate(select_rows(q, true)) end
@@ -382,9 +423,25 @@ M.of = per_site(function(site)
     rows = hydrate(select_rows(q, true))
     local tags = list_tags(q, {})
     for i = 1, #rows do tags[#tags + 1] = "entry:" .. rows[i].id end
-    return copy(memo.put(key, rows, #rows + 1, tags))
+    local kept
+    rows, kept = memo.put(key, rows, #rows + 1, tags, as_cards() and card_lists or entry_lists)
+    if kept then return copy(rows) end
+    return rows -- (read now and kept by no one: the caller's own)
   end
   api.select_rows = select_rows
+
+  -- cursors(q) -> the places { published_at =, id = } of the entries query(q) gives, in its
+  -- order, and nothing else of them: where a list's pages start and end (keyset links) without
+  -- reading the entries. Tags the page as a list of cards does (the list's tags, no entry).
+  function api.cursors(q)
+    local outer = shown
+    shown = "teaser:"
+    local ok, rows = pcall(select_rows, q)
+    shown = outer
+    if not ok then error(rows, 0) end
+    for i, r in ipairs(rows) do rows[i] = { published_at = r.published_at, id = r.id } end
+    return rows
+  end
 
   -- terms(taxonomy) -> the tags or sections that published entries carry: { name, slug, count },
   -- by slug, at most 10,000 (counts the schema keeps; nothing is counted here).
@@ -427,17 +484,14 @@ M.of = per_site(function(site)
   -- Each is one step along an index: (status, type, published_at, id) within the type, the
   -- section's entry_terms (term_id, listed_at, entry_id) within a section.
   local function neighbour_ids(e, within)
-    local function one(cmp, dir)
-      if within == "section" and e.section then
-        return db:value("SELECT lt.entry_id FROM entry_terms lt WHERE lt.term_id = (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?)"
-          .. (" AND lt.listed_at IS NOT NULL AND (lt.listed_at, lt.entry_id) %s (?, ?) ORDER BY lt.listed_at %s, lt.entry_id %s LIMIT 1"):format(cmp, dir, dir),
-          core.slugify(e.section), e.published_at, e.id)
-      end
-      return db:value("SELECT e.id FROM entries e WHERE e.status = 'published' AND e.type = ?"
-        .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1"):format(cmp, dir, dir),
-        e.type, e.published_at, e.id)
+    local row
+    if within == "section" and e.section then
+      local slug = core.slugify(e.section)
+      row = db:row(NEIGHBOURS_IN_SECTION, slug, e.published_at, e.id, slug, e.published_at, e.id)
+    else
+      row = db:row(NEIGHBOURS_IN_TYPE, e.type, e.published_at, e.id, e.type, e.published_at, e.id)
     end
-    return one("<", "DESC") or false, one(">", "ASC") or false
+    return row.prev_id or false, row.next_id or false
   end
   api.neighbour_ids = neighbour_ids
 

@@ -308,6 +308,12 @@ describe("comments plugin", function()
     n = statements(function() return q.comments.counts(ids) end)
     assert.equal(1, n)
     assert.same({ [ids[1]] = 1, [ids[2]] = 1, [ids[3]] = 2, [ids[4]] = 0 }, q.comments.counts(ids))
+    -- The list's cards show the new count; a card given outside its list reads its own.
+    for i, e in ipairs(ids) do entries[i] = q.content.get(e) end
+    q.filters.apply("view.cards", entries)
+    assert.equal("1 Comment", q.filters.apply("view.card", {}, entries[2]).comment_count.label)
+    assert.equal("1 Comment", q.filters.apply("view.card", {}, entries[2]).comment_count.label)
+    assert.equal("2 Comments", q.filters.apply("view.card", {}, q.content.get(ids[3])).comment_count.label)
     assert.equal(q.comments.count(ids[3], "held"), q.comments.counts({ ids[3], ids[4] }, "held")[ids[3]])
     assert.has_error(function() q.comments.counts({ "x" }) end, "quire.comments.counts: ids[1] is not an entry id")
   end)

@@ -58,6 +58,26 @@ describe("feeds plugin", function()
     return text:sub(1, utf8.offset(text, 201) - 1):gsub("%s+%S*$", "") .. "…"
   end
 
+  it("takes the text of HTML in one pass as the pattern substitutions did", function()
+    local ENTITIES = { lt = "<", gt = ">", quot = '"', ["#39"] = "'", amp = "&" }
+    local function by_patterns(html)
+      local text = html:gsub("<[^>]*>", " "):gsub("&(#?%w+);", ENTITIES):gsub("%s+", " ")
+      return (text:gsub("^ ", ""):gsub(" $", ""))
+    end
+    local bits = { "<", ">", "&", "#", ";", "lt", "gt", "quot", "amp", "39", "x", "é", " ", "\n", "\t", "\v", "\r", "<p>", "</em>" }
+    local seed = 7
+    for _ = 1, 3000 do
+      local parts = {}
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      for j = 1, seed % 24 do
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        parts[j] = bits[seed % #bits + 1]
+      end
+      local html = table.concat(parts)
+      assert.equal(by_patterns(html), q.text.of_html(html), html)
+    end
+  end)
+
   it("summarises a long body from its start as from the whole of it", function()
     -- Long paragraphs with links, entities and two-byte letters around where the text is cut.
     local para = "Fjøgen & [the harbour](https://example.org/a-very-long-address-" .. ("x"):rep(300)
@@ -126,6 +146,11 @@ describe("feeds plugin", function()
     assert.equal("Tolls are fair", feed.items[1].title)
     assert.equal("Inês Duarte", feed.items[1].authors[1].name)
     assert.same({ "Roads", "Tolls" }, feed.items[2].tags)
+    -- Each item's kept text is what quire.json.encode writes of it (sorted keys, its escapes).
+    for _, path in ipairs({ "/feed.json", "/tag/tolls/feed.json", "/section/money/feed.json" }) do
+      local body = q:request("GET", path).body
+      assert.equal(q.json.encode(q.json.decode(body)), body)
+    end
   end)
 
   it("has feeds per section and per tag, and 404 for unknown ones", function()
@@ -162,6 +187,26 @@ describe("feeds plugin", function()
     local after = q:request("GET", "/tag/kept/feed.xml").body
     assert.matches("&lt;em&gt;twice&lt;/em&gt;", after, 1, true)
     assert.is_nil(after:find("&lt;em&gt;once&lt;/em&gt;", 1, true))
+  end)
+
+  it("leaves out of RSS and Atom the characters XML cannot carry in text stored before it was checked", function()
+    local id = q.content.create { type = "article", title = "Harbour fees", status = "published", section = "Harbour", tags = { "Raw" },
+      published_at = "2021-06-01T08:00:00Z", body = "Fees *rise*." }
+    -- Straight into the database, as text written before input was checked: C0 controls, a
+    -- noncharacter and a byte that is not UTF-8, in the item and in the feed's own title.
+    q._db:exec("UPDATE entries SET title = 'Harbour' || char(1) || ' fees' || char(65534) || ' rise', body = 'Fees' || char(11) || ' *rise*.' WHERE id = ?", id)
+    q._db:exec("UPDATE terms SET name = 'Raw' || char(27) || CAST(X'FF' AS TEXT) WHERE taxonomy = 'tag' AND slug = 'raw'")
+    for _, f in ipairs({ "feed.xml", "atom.xml" }) do
+      local body = q:request("GET", "/tag/raw/" .. f).body
+      assert.equal(q.text.xml(body), body)
+      assert.equal("The Ledger: Raw", find(body, "title")[1].text) -- (not the section's name: the tag's, cleaned)
+      assert.matches("<title>Harbour fees rise</title>", body, 1, true)
+      assert.matches(" &lt;em&gt;rise&lt;/em&gt;.", body, 1, true)
+      assert.is_nil(body:find("[\1\11\27\255]"))
+    end
+    -- JSON can carry them (escaped): the JSON Feed keeps the text as stored.
+    local json = q.json.decode(q:request("GET", "/tag/raw/feed.json").body)
+    assert.equal("Harbour\1 fees\u{FFFE} rise", json.items[1].title)
   end)
 
   it("lists every published entry in the sitemaps /sitemap.xml indexes, news fields in the news sitemap", function()

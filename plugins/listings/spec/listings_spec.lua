@@ -40,13 +40,22 @@ describe("listings plugin", function()
     local last = q:request("GET", find(p2, "a.pagination-next")[1].attrs.href).body
     assert.same({ "Entry 1" }, titles(last))
     assert.equal(0, #find(last, "a.pagination-next"))
-    local newer = find(last, "a.pagination-prev")[1].attrs.href
-    assert.matches("^/newer/20260101080000%-%d+$", newer)
-    assert.same({ "Entry 3", "Entry 2" }, titles(q:request("GET", newer).body))
+    -- Each page has one address: the last page's "Newer" is the second page's, the second's the first.
+    assert.equal(older, find(last, "a.pagination-prev")[1].attrs.href)
+    assert.equal("/", find(p2, "a.pagination-prev")[1].attrs.href)
+    -- The "newer than" addresses of before send to the page that shows those entries.
+    local e1 = q.content.query { status = "published", order = "oldest", limit = 1 }[1]
+    local e3 = q.content.query { status = "published", order = "oldest", limit = 3 }[3]
+    local moved = q:request("GET", "/newer/20260101080000-" .. e1.id)
+    assert.equal(302, moved.status)
+    assert.equal(older, moved.headers["location"])
     -- Newer than Entry 3: only two are, so that is the first page.
-    local top = q:request("GET", find(p2, "a.pagination-prev")[1].attrs.href)
+    local top = q:request("GET", "/newer/20260103080000-" .. e3.id)
     assert.equal(302, top.status)
     assert.equal("/", top.headers["location"])
+    assert.equal("/", q:request("GET", "/newer/20990101000000-1").headers["location"]) -- nothing newer
+    assert.equal(404, q:request("GET", "/newer/2026-01-04-1").status)
+    assert.equal(404, q:request("GET", "/tag/tolls/newer/x").status)
     -- Old numbered pages go to the keyset page that starts there.
     local p = q:request("GET", "/page/2")
     assert.equal(302, p.status)
@@ -69,6 +78,90 @@ describe("listings plugin", function()
     end
     assert.same(before, titles(s:request("GET", older).body))
     assert.same({ "Story 3", "Story 2" }, before)
+  end)
+
+  -- Follows the links from page to page: Older from the first page to the last, then Newer back
+  -- to the first. Returns the pages' addresses and titles both ways.
+  local function both_ways(site, first)
+    local down, up = {}, {}
+    local path = first
+    while path do
+      local html = site:request("GET", path).body
+      down[#down + 1] = { path, titles(html) }
+      local a = find(html, "a.pagination-next")[1]
+      path = a and a.attrs.href
+    end
+    path = down[#down][1]
+    while path do
+      local r = site:request("GET", path)
+      assert.equal(200, r.status)
+      table.insert(up, 1, { path, titles(r.body) })
+      local a = find(r.body, "a.pagination-prev")[1]
+      path = a and a.attrs.href
+    end
+    return down, up
+  end
+
+  it("gives each page one address: Newer goes back through the pages Older went through", function()
+    local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 3, front = false, most_read = 0 } } }
+    for i = 1, 11 do
+      s.content.create { type = "article", title = "Story " .. i, status = "published", tags = i % 2 == 0 and { "Even" } or {},
+        published_at = ("2026-03-%02dT08:00:00Z"):format(i) }
+    end
+    for _, first in ipairs({ "/", "/tag/even" }) do
+      local down, up = both_ways(s, first)
+      assert.same(down, up)
+    end
+    local down = both_ways(s, "/")
+    assert.equal(4, #down)
+    assert.same({ "Story 2", "Story 1" }, down[4][2])
+    assert.same({ "Story 5", "Story 4", "Story 3" }, down[3][2])
+    -- Stories published (one between, one on top) and one withdrawn: the pages that stay keep
+    -- their entries, their Newer links name the pages above them now, and an old "newer than"
+    -- address sends to the page of those entries now.
+    local third = down[3][1]
+    s.content.create { type = "article", title = "Story 12", status = "published", published_at = "2026-03-12T08:00:00Z" }
+    s.content.create { type = "article", title = "Story 6b", status = "published", published_at = "2026-03-06T12:00:00Z" }
+    local e9 = s.content.query { status = "published", tag = "even", limit = 2 }[2]
+    assert.equal("Story 8", e9.title)
+    s.content.update(e9.id, { status = "draft" })
+    local r = s:request("GET", third)
+    assert.same({ "Story 5", "Story 4", "Story 3" }, titles(r.body))
+    local after = both_ways(s, "/")
+    assert.same(after, select(2, both_ways(s, "/")))
+    -- (12 11 10 | 9 7 6b | 6 5 4 | 3 2 1 from the first page; the page of Story 5, 4 and 3 stays,
+    -- and the page above it shows the three newer than Story 5: 7, 6b, 6)
+    local above = find(r.body, "a.pagination-prev")[1].attrs.href
+    assert.equal(200, s:request("GET", above).status)
+    assert.same({ "Story 7", "Story 6b", "Story 6" }, titles(s:request("GET", above).body))
+    assert.matches("list:type:article", r.tags) -- (a publish, an unpublish or a move above bumps it)
+    local story7 = s.content.query { status = "published", limit = 1, after = { published_at = "2026-03-08T08:00:00Z", id = 0 } }[1]
+    assert.equal("Story 7", story7.title)
+    -- (the page above is named by where it starts: its entries do not tag this page)
+    assert.is_nil((r.tags .. " "):find("teaser:" .. story7.id .. " ", 1, true), r.tags)
+    assert.is_nil(r.tags:find("entry:", 1, true), r.tags)
+    local story5 = s.content.query { status = "published", limit = 2, after = { published_at = "2026-03-06T08:00:00Z", id = 1000000000 } }[2]
+    assert.equal("Story 5", story5.title)
+    local moved = s:request("GET", ("/newer/20260305080000-%d"):format(story5.id))
+    assert.equal(302, moved.status)
+    assert.equal(above, moved.headers["location"])
+  end)
+
+  it("links the page after a front back to the front", function()
+    local s = testing.site { plugins = { "theme", "article", "listings" },
+      settings = { listings = { per_page = 2 }, theme = { sections = { "World" } } } }
+    for i = 1, 5 do
+      s.content.create { type = "article", title = "Story " .. i, section = "World", status = "published",
+        published_at = ("2026-04-0%dT08:00:00Z"):format(i) }
+    end
+    for _, first in ipairs({ "/", "/section/world" }) do
+      local second = find(s:request("GET", first).body, "a.pagination-next")[1].attrs.href
+      local html = s:request("GET", second).body
+      assert.same({ "Story 3", "Story 2" }, titles(html))
+      assert.equal(first, find(html, "a.pagination-prev")[1].attrs.href)
+      local last = find(html, "a.pagination-next")[1].attrs.href
+      assert.equal(second, find(s:request("GET", last).body, "a.pagination-prev")[1].attrs.href)
+    end
   end)
 
   it("shows a section's entries and marks it current in the navigation", function()
