@@ -363,6 +363,7 @@ static int cands_add_window(lua_State *L) {
   cands_t *c = check_cands(L, 1);
   const window_t *w = luaL_checkudata(L, 2, WINDOW_MT);
   lua_Integer id = luaL_checkinteger(L, 3), width = luaL_checkinteger(L, 4);
+  luaL_argcheck(L, width >= 0, 4, "a width of 0 or more");
   size_t p = window_find(w, id);
   int ok = p && ((lua_Integer)p > width || w->first) && ((lua_Integer)(w->n - p) >= width || w->last);
   if (ok) {

@@ -154,6 +154,7 @@ describe("core.related_window", function()
   it("refuses a list that is not of ids", function()
     assert.has_error(function() core.related_window({ 1, "x" }, true, true) end, "related window: ids[2] must be an integer id")
     assert.are.equal(0, core.related_window({}, false, false):count())
+    assert.has_error(function() core.related_candidates():add_window(core.related_window({ 1, 2 }, true, true), 1, -1) end)
   end)
 end)
 
