@@ -335,6 +335,10 @@ function M.new(db, max)
   -- plugin read the clock, say): it goes at every change, as an untagged one does.
   function memo.volatile() depends(nil) end
 
+  -- unkept(): the value being computed (if any) is handed out but not kept: it was made from
+  -- what was read before a change this process has seen since (whose tags can no longer drop it).
+  function memo.unkept() if building then building.moved = true end end
+
   -- generation() -> a number that moves whenever the memo saw the database change (some of its
   -- values went): for caches kept beside the memo that outlive its drops when full, so they need
   -- not ask the store (on PostgreSQL a round trip) whether they are stale. Looks first, as a

@@ -640,6 +640,21 @@ describe("quire.memo generations, tag index and classes", function()
     assert.equal(2, built.once1) -- gone with its generation
   end)
 
+  it("hand out a value marked unkept (made from a read before a change seen since) without keeping it", function()
+    local built = 0
+    local function value(unkept)
+      built = built + 1
+      if unkept then memo.unkept() end
+      return built
+    end
+    assert.equal(1, memo.tagged("k", "t:k", value, true))
+    assert.equal(2, memo.tagged("k", "t:k", value, true)) -- not kept: made again
+    assert.equal(3, memo.tagged("k", "t:k", value, false))
+    assert.equal(3, memo.tagged("k", "t:k", value, false)) -- kept
+    memo.unkept() -- (outside a computation: nothing to mark)
+    assert.equal(3, memo.tagged("k", "t:k", value, false))
+  end)
+
   it("drop by tag the values put before and after a generation went, and nothing else", function()
     local built = {}
     local function value(k) built[k] = (built[k] or 0) + 1 return k end

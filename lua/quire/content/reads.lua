@@ -135,7 +135,9 @@ M.of = per_site(function(site)
   -- decode it again for its own related block and neighbours. (Shared with the entry's value:
   -- both are copied when handed out.)
   local function card_tag(row) return row and "teaser:" .. row.id end
-  local function card_of(e)
+  local function card_of(e, gen)
+    -- (a change seen since the row was read: its tags were read then, so they could not drop it)
+    if memo.generation() ~= gen then memo.unkept() end
     local card = {}
     for k, v in pairs(e) do card[k] = v end
     card.body, card.revision = nil, nil
@@ -148,10 +150,11 @@ M.of = per_site(function(site)
         .. term_columns() .. " FROM entries e WHERE " .. where
       entry_sql[where] = sql
     end
+    local gen = memo.generation()
     local row = db:row(sql, ...)
     if not row then return nil end
     local e = decode_entry(row)
-    memo.tagged("card\0" .. e.id, card_tag, card_of, e)
+    memo.tagged("card\0" .. e.id, card_tag, card_of, e, gen)
     return e
   end
   local function load_card(where, ...)
