@@ -696,6 +696,8 @@ typedef struct {
   size_t n, at_cap;
   const char **sorted; /* the terms once all are read (buf moves while it grows) */
   size_t sorted_cap;
+  Fts5Tokenizer *tok; /* owned: deleted by del, at the end or when a Lua error collects this */
+  void (*del)(Fts5Tokenizer *);
 } terms_t;
 
 static int terms_token(void *ctx, int flags, const char *tok, int ntok, int start, int end) {
@@ -732,6 +734,7 @@ static void terms_sort(terms_t *t) {
 
 static int terms_gc(lua_State *L) {
   terms_t *t = lua_touserdata(L, 1);
+  if (t->tok) t->del(t->tok);
   free(t->buf), free(t->at), free(t->sorted);
   memset(t, 0, sizeof *t);
   return 0;
@@ -770,11 +773,9 @@ static int l_related_terms(lua_State *L) {
   sqlite3_finalize(st);
   void *user = NULL;
   fts5_tokenizer methods;
-  Fts5Tokenizer *tok = NULL;
-  if (!api || api->iVersion < 2 || api->xFindTokenizer(api, argv[0], &user, &methods) != SQLITE_OK ||
-      methods.xCreate(user, argv + 1, argc - 1, &tok) != SQLITE_OK)
-    return lua_pushnil(L), 1;
-  /* The scratch is a userdata: a Lua error below frees it (the tokenizer is deleted first). */
+  if (!api || api->iVersion < 2 || api->xFindTokenizer(api, argv[0], &user, &methods) != SQLITE_OK) return lua_pushnil(L), 1;
+  /* The scratch is a userdata made before the tokenizer: a Lua error below (out of memory under
+   * the sandbox's cap) frees both. */
   terms_t *t = lua_newuserdatauv(L, sizeof *t, 0);
   memset(t, 0, sizeof *t);
   lua_newtable(L);
@@ -782,6 +783,9 @@ static int l_related_terms(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   int scratch = lua_gettop(L);
+  Fts5Tokenizer *tok = NULL;
+  if (methods.xCreate(user, argv + 1, argc - 1, &tok) != SQLITE_OK) return lua_pushnil(L), 1;
+  t->tok = tok, t->del = methods.xDelete;
   lua_createtable(L, (int)ntexts, 0);
   int out = lua_gettop(L);
   const char *bad = NULL;
@@ -806,6 +810,7 @@ static int l_related_terms(lua_State *L) {
     }
     lua_rawseti(L, out, (lua_Integer)i);
   }
+  t->tok = NULL;
   methods.xDelete(tok);
   if (bad) return luaL_error(L, "related terms: %s", bad);
   lua_remove(L, scratch);
