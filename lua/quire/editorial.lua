@@ -680,10 +680,11 @@ local singles = {
       compress = "value", worker = "value", manifest = "value", results = "value", since = "value", targeted = "flag",
       fresh = "flag", recompress = "flag" }, args = 1,
     -- A worker renders every page once: the cards, lists and comment counts many pages share are
-    -- read again whenever the memo starts over, which the values each story's page leaves (its
-    -- text, its blocks) make it do often. Measured on a 7,000-page export of 2,000 stories: at the
-    -- default 2048 values it started over 50 times and found 69% of lookups (12.6 statements a
-    -- page); at 8192, 11 times, 74% (10.8), 18 MB more; at 16384, 4 times, 79% (9.4), 33 MB more.
+    -- read again when the memo lets them go, which the values each story's page leaves (its text,
+    -- its blocks) make it do often. Measured (when a full memo still started over) on a
+    -- 7,000-page export of 2,000 stories: at the default 2048 values it found 69% of lookups
+    -- (12.6 statements a page); at 8192, 74% (10.8), 18 MB more. Now the memo keeps what is read
+    -- again through a full one and stops keeping kinds of values read once (lua/quire/memo.lua).
     memo_values = 8192,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
