@@ -679,13 +679,6 @@ local singles = {
     opts = { format = "value", ["base-url"] = "value", jobs = "value", ["dry-run"] = "flag", watch = "flag", verbose = "flag",
       compress = "value", worker = "value", manifest = "value", results = "value", since = "value", targeted = "flag",
       fresh = "flag", recompress = "flag" }, args = 1,
-    -- A worker renders every page once: the cards, lists and comment counts many pages share are
-    -- read again when the memo lets them go, which the values each story's page leaves (its text,
-    -- its blocks) make it do often. Measured (when a full memo still started over) on a
-    -- 7,000-page export of 2,000 stories: at the default 2048 values it found 69% of lookups
-    -- (12.6 statements a page); at 8192, 74% (10.8), 18 MB more. Now the memo keeps what is read
-    -- again through a full one and stops keeping kinds of values read once (lua/quire/memo.lua).
-    memo_values = 8192,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
       for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker" }) do
@@ -733,7 +726,7 @@ local function run_spec(cli, name, spec, argv, first)
     or (spec.args == nil and #args > 0) then
     return fail(2, "%s", usage)
   end
-  local quire, err = cli.open_site(opts, { memory_cap = false, cli = true, memo_values = spec.memo_values })
+  local quire, err = cli.open_site(opts, { memory_cap = false, cli = true })
   if not quire then return fail(1, "%s", err) end
   quire.each = require("quire.bulk").each_for(quire, quire._site, { script = name, quiet = not core.isatty(2) })
   local ok, status = pcall(spec.run, quire, opts, args)

@@ -13,7 +13,6 @@ local PLUGIN_API = { "version", "site", "errors", "time", "i18n", "slugify", "co
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
 -- the address a server listens on, the base of absolute links when site.lua sets no base_url.
--- opts.memo_values: the memo's size (quire.memo.new's max; a command that reads much sets it).
 -- Returns the `quire` API table, or nil and a message.
 function M.open(dir, opts)
   opts = opts or {}
@@ -60,7 +59,7 @@ function M.open(dir, opts)
     db:exec("INSERT INTO audit_log (at, actor, user_id, action, subject, detail) VALUES (?, ?, ?, ?, ?, ?)",
       require("quire.time").now(), site.actor.name, site.actor.id, action, subject, detail or "")
   end
-  site.memo = require("quire.memo").new(db, opts.memo_values)
+  site.memo = require("quire.memo").new(db)
   function site.tag(t)
     local c = site.collecting
     if c then c[t] = true end
