@@ -30,36 +30,15 @@ return function(site, common, skip)
     return out
   end
 
-  -- A JSON Feed item as quire.json.encode writes it (keys sorted, values by quire.json.encode),
-  -- written directly: one string made, no table of its keys sorted for each item.
-  local enc = quire.json.encode
+  -- A JSON Feed item's text (quire.json.encode: keys sorted, as the document around it).
   local function json_item(it)
-    local out = {}
-    local function put(key, text)
-      if text then out[#out + 1] = (#out == 0 and '{"' or ',"') .. key .. '":' .. text end
-    end
     local a = it.author
-    if a then
-      local who = {}
-      if a.name ~= nil then who[#who + 1] = '"name":' .. enc(a.name) end
-      if a.url ~= nil then who[#who + 1] = '"url":' .. enc(a.url) end
-      put("authors", "[{" .. table.concat(who, ",") .. "}]")
-    end
-    put("content_html", it.content_html ~= nil and enc(it.content_html))
-    put("date_modified", it.updated ~= nil and enc(it.updated))
-    put("date_published", it.published ~= nil and enc(it.published))
-    put("id", it.id ~= nil and enc(it.id))
-    put("image", it.image and it.image.url ~= nil and enc(it.image.url))
-    put("summary", it.summary ~= nil and enc(it.summary))
-    if #it.tags > 0 then
-      local tags = {}
-      for i, t in ipairs(it.tags) do tags[i] = enc(t) end
-      put("tags", "[" .. table.concat(tags, ",") .. "]")
-    end
-    put("title", it.title ~= nil and enc(it.title))
-    put("url", it.url ~= nil and enc(it.url))
-    out[#out + 1] = #out == 0 and "{}" or "}"
-    return table.concat(out)
+    return quire.json.encode({
+      id = it.id, url = it.url, title = it.title, summary = it.summary, content_html = it.content_html,
+      date_published = it.published, date_modified = it.updated,
+      authors = a and { { name = a.name, url = a.url } } or nil,
+      tags = #it.tags > 0 and it.tags or nil, image = it.image and it.image.url or nil,
+    })
   end
 
   -- An entry as its feed templates see it (not yet XML-clean), and the time the feed's own date
