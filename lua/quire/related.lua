@@ -182,7 +182,7 @@ function M.changed(db, old, new, out)
   return out
 end
 
--- content: { get = quire.content.get }.
+-- content: { get = quire.content.get, get_each = its reads' get_each }.
 function M.new(site, content)
   local db, types, memo = site.db, site.types, site.memo
   local text_candidates, tag_walks, date_walk
@@ -601,10 +601,11 @@ function M.new(site, content)
     end)
     for _, t in ipairs(got.target) do site.tag("related:tag:" .. t.slug) end
     for _, t in ipairs(got.deps) do site.tag(t) end
-    local hits = got.hits
-    local out = {}
-    for _, h in ipairs(hits) do
-      local r = content.get(h.id) -- memoised too; tags the page with the entry
+    local hits, ids = got.hits, {}
+    for i, h in ipairs(hits) do ids[i] = h.id end
+    local entries, out = content.get_each(ids), {} -- memoised too; tags the page with each entry
+    for i, h in ipairs(hits) do
+      local r = entries[i]
       if r then
         r.score = h.score
         out[#out + 1] = r
