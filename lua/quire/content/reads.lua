@@ -559,35 +559,31 @@ M.of = per_site(function(site)
     local cards = as_cards()
     local prefix, tag, sqls = "entry\0", entry_tag, entry_sql
     if cards then prefix, tag, sqls = "card\0", card_tag, card_sql end
-    local todo = {}
-    for _, id in ipairs(ids) do
-      if memo.find(prefix .. id) == nil then todo[#todo + 1] = id end
+    local found, todo = {}, {}
+    for i, id in ipairs(ids) do
+      found[i] = memo.find(prefix .. id)
+      if found[i] == nil then todo[#todo + 1] = id end
     end
-    local where, read, asked, gen_of, fetched = "e.id " .. store_sql.IN_LIST, {}, {}, {}, false
-    local function fetch(list)
-      if not sqls[where] then
-        if cards then load_card(where, "[]") else load_entry(where, "[]") end -- (makes the statement)
-      end
-      local gen = memo.generation()
-      for _, r in ipairs(db:rows(sqls[where], store_sql.id_list(list))) do read[r.id], gen_of[r.id] = r, gen end
-      for _, id in ipairs(list) do asked[id] = true end
-    end
+    local where, read, gen = "e.id " .. store_sql.IN_LIST, nil, nil
     local function load(id)
-      if not fetched then
-        fetched = true
-        fetch(todo)
+      if not read then
+        if not sqls[where] then
+          if cards then load_card(where, "[]") else load_entry(where, "[]") end -- (makes the statement)
+        end
+        gen, read = memo.generation(), {}
+        for _, r in ipairs(db:rows(sqls[where], store_sql.id_list(todo))) do read[r.id] = r end
       end
-      if not asked[id] then fetch({ id }) end -- (found, then dropped by a change seen since)
       local row = read[id]
       if not row then return nil end
-      if memo.generation() ~= gen_of[id] then memo.unkept() end
+      if memo.generation() ~= gen then memo.unkept() end
       local e = decode_entry(row)
-      if not cards then memo.tagged("card\0" .. e.id, card_tag, card_of, e, gen_of[id]) end
+      if not cards then memo.tagged("card\0" .. e.id, card_tag, card_of, e, gen) end
       return e
     end
     local out = {}
     for i, id in ipairs(ids) do
-      local row = memo.tagged(prefix .. id, tag, load, id)
+      local row = found[i]
+      if row == nil then row = memo.tagged(prefix .. id, tag, load, id) end
       if row then
         site.tag(shown .. row.id)
         out[i] = copy(row)
