@@ -143,27 +143,31 @@ M.of = per_site(function(site)
     card.body, card.revision = nil, nil
     return card
   end
-  local function load_entry(where, ...)
-    local sql = entry_sql[where]
+  -- The statement reading cards (or whole entries) of entries e WHERE where.
+  local function statement(cards, where)
+    local made = cards and card_sql or entry_sql
+    local sql = made[where]
     if not sql then
-      sql = "SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision, "
-        .. term_columns() .. " FROM entries e WHERE " .. where
-      entry_sql[where] = sql
+      if cards then
+        sql = "SELECT " .. CARD_COLUMNS .. ", " .. term_columns() .. " FROM entries e WHERE " .. where
+      else
+        sql = "SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision, "
+          .. term_columns() .. " FROM entries e WHERE " .. where
+      end
+      made[where] = sql
     end
+    return sql
+  end
+  local function load_entry(where, ...)
     local gen = memo.generation()
-    local row = db:row(sql, ...)
+    local row = db:row(statement(false, where), ...)
     if not row then return nil end
     local e = decode_entry(row)
     memo.tagged("card\0" .. e.id, card_tag, card_of, e, gen)
     return e
   end
   local function load_card(where, ...)
-    local sql = card_sql[where]
-    if not sql then
-      sql = "SELECT " .. CARD_COLUMNS .. ", " .. term_columns() .. " FROM entries e WHERE " .. where
-      card_sql[where] = sql
-    end
-    local row = db:row(sql, ...)
+    local row = db:row(statement(true, where), ...)
     return row and decode_entry(row)
   end
   -- Inside api.teasers: cards (memo keys "card..."), else whole entries ("entry...").
@@ -557,21 +561,20 @@ M.of = per_site(function(site)
   -- read before a change the memo has seen since is handed out, not kept.
   function api.get_each(ids)
     local cards = as_cards()
-    local prefix, tag, sqls = "entry\0", entry_tag, entry_sql
-    if cards then prefix, tag, sqls = "card\0", card_tag, card_sql end
+    local prefix, tag = "entry\0", entry_tag
+    if cards then prefix, tag = "card\0", card_tag end
     local found, todo = {}, {}
     for i, id in ipairs(ids) do
       found[i] = memo.find(prefix .. id)
       if found[i] == nil then todo[#todo + 1] = id end
     end
-    local where, read, gen = "e.id " .. store_sql.IN_LIST, nil, nil
+    local read, gen
     local function load(id)
       if not read then
-        if not sqls[where] then
-          if cards then load_card(where, "[]") else load_entry(where, "[]") end -- (makes the statement)
-        end
         gen, read = memo.generation(), {}
-        for _, r in ipairs(db:rows(sqls[where], store_sql.id_list(todo))) do read[r.id] = r end
+        for _, r in ipairs(db:rows(statement(cards, "e.id " .. store_sql.IN_LIST), store_sql.id_list(todo))) do
+          read[r.id] = r
+        end
       end
       local row = read[id]
       if not row then return nil end
