@@ -101,6 +101,12 @@ describe("quire.tokens", function()
     for _, bad in ipairs { "Zg==", "Zm+v", "Zm/v", "Zm 9v", "Zm9v\n", "Zm\0v" } do
       assert.is_nil(tokens.unb64url(bad), bad)
     end
+    -- each of the 64 values as its character
+    local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for v = 0, 63 do
+      assert.equal(alphabet:sub(v + 1, v + 1) .. "A", tokens.b64url(string.char(v << 2)))
+      assert.equal("A" .. alphabet:sub(v + 1, v + 1) .. "A", tokens.b64url(string.char(v >> 4, (v & 15) << 4)))
+    end
     -- bits past the last whole byte are dropped: a lone last character adds nothing
     assert.equal("foo", tokens.unb64url("Zm9vY"))
     assert.equal("f", tokens.unb64url("Zh"))
