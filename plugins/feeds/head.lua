@@ -118,6 +118,10 @@ return function(site, common)
     end
     -- A site adds, changes or drops tags here (the page's view only gets them rendered).
     local head = quire.filters.apply("head.entry", { meta = m, jsonld = ld }, entry)
+    -- "</script>" cannot appear inside the script element: < is written as \u003c. (Looked for
+    -- plainly first: a gsub's pattern walk of the whole text cost a page more than encoding it.)
+    local jsonld = quire.json.encode(head.jsonld)
+    if jsonld:find("<", 1, true) then jsonld = jsonld:gsub("<", "\\u003c") end
     return {
       canonical = { rel = "canonical", href = url, type = false, title = false },
       description = desc,
@@ -126,8 +130,7 @@ return function(site, common)
       -- Rendered once (templates/head_meta.mustache): every page shares a string, where a list
       -- of tags would be copied for each.
       meta_html = quire.template.render("head_meta", { meta = head.meta }),
-      -- "</script>" cannot appear inside the script element: < is written as \u003c.
-      jsonld = (quire.json.encode(head.jsonld):gsub("<", "\\u003c")),
+      jsonld = jsonld,
     }
   end
 

@@ -45,6 +45,36 @@ describe("quire.tokens", function()
     assert.is_nil(q.tokens.verify("share", "garbage"))
   end)
 
+  it("signs with HMAC-SHA-256 of purpose and body under the site's secret", function()
+    local core = require "quire.core"
+    local tokens = require "quire.tokens"
+    local t = q.tokens.sign("share", "7:x")
+    local body, sig = t:match("^(.*)%.([^.]+)$")
+    local secret = q.store.query("SELECT value FROM settings WHERE key = 'secret'")[1].value
+    assert.equal(tokens.b64url(core.hmac_sha256(secret, "share\0" .. body)), sig)
+  end)
+
+  it("keys HMAC-SHA-256 once as RFC 4231 computes it, for keys of any length", function()
+    local core = require "quire.core"
+    local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+    -- RFC 4231 test cases 1, 2 and 6 (a key longer than the block: hashed first)
+    local key1 = ("\x0b"):rep(20)
+    assert.equal("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", hex(core.hmac_sha256_keyed(key1)("Hi There")))
+    assert.equal("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+      hex(core.hmac_sha256_keyed("Jefe")("what do ya want for nothing?")))
+    assert.equal("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+      hex(core.hmac_sha256_keyed(("\xaa"):rep(131))("Test Using Larger Than Block-Size Key - Hash Key First")))
+    -- and as core.hmac_sha256 does, for one key over many messages
+    for _, klen in ipairs { 0, 1, 32, 63, 64, 65, 200 } do
+      local key = ("k"):rep(klen)
+      local mac = core.hmac_sha256_keyed(key)
+      for _, mlen in ipairs { 0, 1, 55, 56, 64, 119, 1000 } do
+        local msg = ("m"):rep(mlen)
+        assert.equal(core.hmac_sha256(key, msg), mac(msg), klen .. " " .. mlen)
+      end
+    end
+  end)
+
   it("expires tokens", function()
     local t = q.tokens.sign("csrf", "x", -1)
     local data, why = q.tokens.verify("csrf", t)
@@ -70,6 +100,12 @@ describe("quire.tokens", function()
     assert.equal("\251\255\191", tokens.unb64url("-_-_"))
     for _, bad in ipairs { "Zg==", "Zm+v", "Zm/v", "Zm 9v", "Zm9v\n", "Zm\0v" } do
       assert.is_nil(tokens.unb64url(bad), bad)
+    end
+    -- each of the 64 values as its character
+    local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for v = 0, 63 do
+      assert.equal(alphabet:sub(v + 1, v + 1) .. "A", tokens.b64url(string.char(v << 2)))
+      assert.equal("A" .. alphabet:sub(v + 1, v + 1) .. "A", tokens.b64url(string.char(v >> 4, (v & 15) << 4)))
     end
     -- bits past the last whole byte are dropped: a lone last character adds nothing
     assert.equal("foo", tokens.unb64url("Zm9vY"))
