@@ -342,15 +342,22 @@ function M.permalink(t, entry)
   local slug = entry.slug
   local parents = t.fields.path and parent_path(entry.fields)
   if parents then slug = parents .. "/" .. slug end
-  local values = { slug = slug, id = tostring(entry.id), type = entry.type }
-  local parts, out = permalink_parts(t.permalink), {}
-  if parts.dated then
-    values.yyyy, values.mm, values.dd = local_date(entry.published_at or entry.created_at or "", t.permalink_zone)
+  local parts = permalink_parts(t.permalink)
+  local y, m, d
+  if parts.dated then y, m, d = local_date(entry.published_at or entry.created_at or "", t.permalink_zone) end
+  -- Joined as it goes (a few parts): tables of values and parts cost three times the rest.
+  local out = parts[1]
+  for i = 2, #parts, 2 do
+    local name, v = parts[i], nil
+    if name == "slug" then v = slug
+    elseif name == "yyyy" then v = y
+    elseif name == "mm" then v = m
+    elseif name == "dd" then v = d
+    elseif name == "id" then v = tostring(entry.id)
+    elseif name == "type" then v = entry.type end
+    out = out .. (v or "") .. parts[i + 1]
   end
-  for i = 1, #parts do
-    if i % 2 == 1 then out[i] = parts[i] else out[i] = values[parts[i]] or "" end
-  end
-  return table.concat(out)
+  return out
 end
 
 -- The two types every site has before any plugin loads.

@@ -318,12 +318,13 @@ M.of = per_site(function(site)
   end
 
   -- The rows of a query, not yet hydrated (with_terms: each with its terms' column, for
-  -- decode_entry); raises at the caller of its caller (api.query or writes.batch_query).
+  -- decode_entry; places: only each one's id and published_at); raises at the caller of its
+  -- caller (api.query or writes.batch_query).
   -- Published entries by date are keyset pages over an index whatever the archive's size: all
   -- of them by (published_at, id), an author's by (author_id, published_at, id), a tag's or
   -- section's by entry_terms (term_id, listed_at, entry_id). q.after may then be a cursor
   -- { published_at =, id = } (an entry is one), which needs no lookup and outlives the entry.
-  local function select_rows(q, with_terms)
+  local function select_rows(q, with_terms, places)
     q = q or {}
     local order = ORDERS[q.order or "newest"]
     if not order then error("quire.content.query: order must be newest, oldest, updated or id", 3) end
@@ -364,7 +365,7 @@ M.of = per_site(function(site)
       table.insert(params, 1, core.slugify(q[walked]))
       table.insert(params, 1, walked)
     end
-    local sql = "SELECT " .. (as_cards() and CARD_COLUMNS or ENTRY_COLUMNS)
+    local sql = "SELECT " .. (places and "e.id, e.published_at" or as_cards() and CARD_COLUMNS or ENTRY_COLUMNS)
       .. (with_terms and (", " .. term_columns()) or "") .. from
       .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
@@ -443,10 +444,9 @@ M.of = per_site(function(site)
   function api.cursors(q)
     local outer = shown
     shown = "teaser:"
-    local ok, rows = pcall(select_rows, q)
+    local ok, rows = pcall(select_rows, q, false, true)
     shown = outer
     if not ok then error(rows, 0) end
-    for i, r in ipairs(rows) do rows[i] = { published_at = r.published_at, id = r.id } end
     return rows
   end
 

@@ -182,6 +182,22 @@ describe("listings plugin", function()
     assert.equal(404, q:request("GET", "/tag/none").status)
   end)
 
+  it("names a tag on each of its pages, and from an unlisted type's entry when only those carry it", function()
+    local html = q:request("GET", "/tag/ports").body
+    assert.equal("Tagged: Ports", find(html, "h1")[1].text)
+    local older = q:request("GET", find(html, "a.pagination-next")[1].attrs.href).body
+    assert.equal("Tagged: Ports", find(older, "h1")[1].text)
+    assert.same({ "Entry 1" }, titles(older))
+    q.content.create { type = "page", title = "Harbour guide", tags = { "Guides" }, status = "published" }
+    local r = q:request("GET", "/tag/guides")
+    assert.equal(200, r.status)
+    assert.equal("Tagged: Guides", find(r.body, "h1")[1].text)
+    assert.same({}, titles(r.body))
+    assert.equal(404, q:request("GET", "/tag/none/page/2").status)
+    assert.equal(404, q:request("GET", "/tag/none/newer/20260101080000-1").status)
+    assert.equal(404, q:request("GET", "/tag/none/older/20260101080000-1").status)
+  end)
+
   it("shows an author's page with the public bio only", function()
     local html = q:request("GET", "/author/ines").body
     assert.equal("Inês Duarte", find(html, "h1")[1].text)
