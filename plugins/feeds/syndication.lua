@@ -25,16 +25,15 @@ return function(site, common, skip)
     return out, rows[1]
   end
 
-  -- A copy of v with every string XML-clean (quire.text.xml). Each value of a feed's templates
-  -- stands between ASCII markup, so no character can span two values: cleaning the values one
-  -- by one gives the bytes cleaning the whole document did (and scans each once, where the RSS
-  -- and the Atom text would scan the body twice).
+  -- v with every string XML-clean (quire.text.xml), in place (an item's view is its own). Each
+  -- value of a feed's templates stands between ASCII markup, so no character can span two
+  -- values: cleaning the values one by one gives the bytes cleaning the whole document did (and
+  -- scans each once, where the RSS and the Atom text would scan the body twice).
   local function cleaned(v)
     if type(v) == "string" then return xml(v) end
     if type(v) ~= "table" then return v end
-    local out = {}
-    for k, x in pairs(v) do out[k] = cleaned(x) end
-    return out
+    for k, x in pairs(v) do v[k] = cleaned(x) end
+    return v
   end
 
   -- A JSON Feed item's text (quire.json.encode: keys sorted, as the document around it).
