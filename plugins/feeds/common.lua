@@ -19,24 +19,35 @@ return function(site)
 
   -- Machine dates carry the site's offset (site.lua timezone): RFC 822 for RSS ("Wed, 01 Jul
   -- 2026 01:30:00 +0200"), RFC 3339 for Atom, JSON Feed and JSON-LD ("2026-07-01T01:30:00+02:00").
-  local function rfc822(stamp) return stamp and quire.time.epoch(stamp) and quire.time.rfc822(stamp) or nil end
-  local function rfc3339(stamp) return stamp and quire.time.epoch(stamp) and quire.time.to_local(stamp) or stamp end
+  -- (The stored text read once: its epoch seconds are what the formatting reads.)
+  local epoch, to_rfc822, to_local = quire.time.epoch, quire.time.rfc822, quire.time.to_local
+  local function rfc822(stamp)
+    local t = stamp and epoch(stamp)
+    return t and to_rfc822(t) or nil
+  end
+  local function rfc3339(stamp)
+    local t = stamp and epoch(stamp)
+    return t and to_local(t) or stamp
+  end
 
-  -- The summaries made, by max and by source: an entry is in many feeds (home, its section,
-  -- each of its tags, its author), and its page head shows one too. Starts over past
-  -- SUMMARY_BYTES (sources and summaries together).
+  -- The summaries made, by max and by entry id (else by source), each with the source it was
+  -- made from and given only for that source (compared whole: a body read again is a new
+  -- string, and as a table key it would be hashed whole at every lookup). An entry is in many
+  -- feeds (home, its section, each of its tags, its author), and its page head shows one too.
+  -- Starts over past SUMMARY_BYTES (sources and summaries together).
   local SUMMARY_BYTES = 2 * 1024 * 1024
   local summaries, summary_bytes = {}, 0
   local make_plain
-  local function plain(md, max)
+  local function plain(md, max, id)
     md = md or ""
+    local key = id or md
     local made = summaries[max]
-    local text = made and made[md]
-    if text then return text end
-    text = make_plain(md, max)
+    local kept = made and made[key]
+    if kept and kept.md == md then return kept.text end
+    local text = make_plain(md, max)
     if summary_bytes + #md + #text > SUMMARY_BYTES then summaries, summary_bytes = {}, 0 end
     made = summaries[max] or {}
-    summaries[max], made[md], summary_bytes = made, text, summary_bytes + #md + #text
+    summaries[max], made[key], summary_bytes = made, { md = md, text = text }, summary_bytes + #md + #text
     return text
   end
   -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
@@ -67,9 +78,19 @@ return function(site)
     until enough
     return text
   end
+  -- Whether md holds "]:" (a link reference definition may): each "]" looked at, found as one
+  -- byte is, where a search for the two scans byte by byte.
+  local function has_definition(md)
+    local at = md:find("]", 1, true)
+    while at do
+      if md:byte(at + 1) == 58 then return true end -- ":"
+      at = md:find("]", at + 1, true)
+    end
+    return false
+  end
   function make_plain(md, max)
     local text
-    if not md:find("]:", 1, true) then
+    if not has_definition(md) then
       local from = max * 2
       while from < #md do
         local cut = md:find("\n[ \t\r]*\n", from) -- a blank line
@@ -92,7 +113,7 @@ return function(site)
   local function summary(e)
     local sf = e.fields and e.fields.standfirst
     if type(sf) == "string" and sf:match("%S") then return sf end
-    return plain(e.body, 200)
+    return plain(e.body, 200, e.id)
   end
 
   local function author_of(e)

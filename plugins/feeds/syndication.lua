@@ -6,28 +6,34 @@ return function(site, common, skip)
   local lang, description = common.lang, common.description
   local xml = quire.text.xml
 
-  -- The newest published entries of a scope, without skipped types.
-  local function latest(scope)
-    local q = { status = "published", limit = math.min(settings.items + 20, 1000) }
-    if scope.section then q.section = scope.section end
-    if scope.tag then q.tag = scope.tag end
-    local out = {}
-    for _, e in ipairs(quire.content.query(q)) do
-      if not skip[e.type] and #out < settings.items then out[#out + 1] = e end
-    end
-    return out
+  -- The newest published entries of a scope (kind = slug, or the whole site) without skipped
+  -- types, those among its newest items + 20; and its newest entry (nil: none). The newest items
+  -- alone are read first: they hold no skipped type as a rule, and a whole entry is some kB.
+  local function latest(kind, slug)
+    local most = math.min(settings.items + 20, 1000)
+    local q = { status = "published", limit = math.max(1, math.min(settings.items, most)) }
+    if kind then q[kind] = slug end
+    local rows, out, more
+    repeat
+      rows, out = quire.content.query(q), {}
+      for _, e in ipairs(rows) do
+        if not skip[e.type] and #out < settings.items then out[#out + 1] = e end
+      end
+      more = #out < settings.items and #rows == q.limit and q.limit < most
+      q.limit = most
+    until not more
+    return out, rows[1]
   end
 
-  -- A copy of v with every string XML-clean (quire.text.xml). Each value of a feed's templates
-  -- stands between ASCII markup, so no character can span two values: cleaning the values one
-  -- by one gives the bytes cleaning the whole document did (and scans each once, where the RSS
-  -- and the Atom text would scan the body twice).
+  -- v with every string XML-clean (quire.text.xml), in place (an item's view is its own). Each
+  -- value of a feed's templates stands between ASCII markup, so no character can span two
+  -- values: cleaning the values one by one gives the bytes cleaning the whole document did (and
+  -- scans each once, where the RSS and the Atom text would scan the body twice).
   local function cleaned(v)
     if type(v) == "string" then return xml(v) end
     if type(v) ~= "table" then return v end
-    local out = {}
-    for k, x in pairs(v) do out[k] = cleaned(x) end
-    return out
+    for k, x in pairs(v) do v[k] = cleaned(x) end
+    return v
   end
 
   -- A JSON Feed item's text (quire.json.encode: keys sorted, as the document around it).
@@ -69,11 +75,10 @@ return function(site, common, skip)
     return { updated = updated, rss = quire.template.render("rss_item", it), atom = quire.template.render("atom_item", it), json = json }
   end
 
-  -- A feed's scope from the route: the whole site, a section or a tag (nil: nothing there).
-  local function scope_of(kind, slug)
+  -- A feed's scope from the route and its newest entry e: the whole site, a section or a tag
+  -- (nil: nothing there).
+  local function scope_of(kind, slug, e)
     if not kind then return { title = quire.site.name, path = "" } end
-    local q = { status = "published", limit = 1, [kind] = slug }
-    local e = quire.content.query(q)[1]
     if not e then return nil end
     local name = e.section
     if kind == "tag" then
@@ -86,10 +91,11 @@ return function(site, common, skip)
   -- (site:memo) for the other two formats of the same list and until the next write. nil: no
   -- such scope.
   local function feed_of(kind, slug, base)
-    local scope = scope_of(kind, slug)
+    local entries, newest = latest(kind, slug)
+    local scope = scope_of(kind, slug, newest)
     if not scope then return nil end
     local items = {}
-    for i, e in ipairs(latest(scope)) do items[i] = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e) end
+    for i, e in ipairs(entries) do items[i] = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e) end
     scope.items = items
     return scope
   end
@@ -114,8 +120,24 @@ return function(site, common, skip)
     ["feed.json"] = { type = "application/feed+json; charset=utf-8" },
   }
 
-  -- A document's text around its items, then the items' kept text, joined once (a feed is some
-  -- 70 kB: each copy of it costs).
+  -- The parts' text joined in one copy: a `..` of n operands makes the string at its size at once,
+  -- where table.concat grows a buffer to it (a feed is some 70 kB: about four copies). A function
+  -- per count of parts, made once; past the operands a function may hold, table.concat.
+  local cats = {}
+  local function cat(parts)
+    local n = #parts
+    if n > 200 then return table.concat(parts) end
+    local f = cats[n]
+    if not f then
+      local refs = {}
+      for i = 1, n do refs[i] = "p[" .. i .. "]" end
+      f = assert(load("local p = ... return " .. table.concat(refs, " .. ")))
+      cats[n] = f
+    end
+    return f(parts)
+  end
+
+  -- A document's text around its items, then the items' kept text, joined once.
   local function joined(head, items, key, sep, tail)
     local parts = { head }
     for i, it in ipairs(items) do
@@ -123,7 +145,7 @@ return function(site, common, skip)
       parts[#parts + 1] = it[key]
     end
     parts[#parts + 1] = tail
-    return table.concat(parts)
+    return cat(parts)
   end
 
   -- The JSON Feed: its items' kept text set into the rest as quire.json.encode writes a list
@@ -161,7 +183,7 @@ return function(site, common, skip)
       -- list of items, as the plugin's were before their text was kept): it is given that list,
       -- each item's view built again.
       local views = {}
-      for i, e in ipairs(latest(feed)) do views[i] = cleaned((item_view(e))) end
+      for i, e in ipairs((latest(kind, kind and req.params.slug))) do views[i] = cleaned((item_view(e))) end
       v.items = views
       return quire.template.render(f.template, v)
     end

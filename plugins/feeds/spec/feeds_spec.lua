@@ -127,6 +127,28 @@ describe("feeds plugin", function()
     assert.is_true(n > 150)
   end)
 
+  it("summarises an entry's body again once it is edited, in its feeds and its page's head", function()
+    local id = q.content.create { type = "article", title = "Edited summary", status = "published", section = "Edited",
+      body = "First words of the story.", published_at = "2020-04-01T08:00:00Z" }
+    local function summaries()
+      local feed = q.json.decode(q:request("GET", "/section/edited/feed.json").body)
+      local page = q:request("GET", q.content.url(q.content.get(id))).body
+      return feed.items[1].summary, page:match('<meta name="description" content="([^"]*)"')
+    end
+    local feed, page = summaries()
+    assert.equal("First words of the story.", feed)
+    assert.equal(feed, page)
+    q.content.update(id, { body = "Second words, after the edit." })
+    feed, page = summaries()
+    assert.equal("Second words, after the edit.", feed)
+    assert.equal(feed, page)
+    -- Straight into the database, as a write from outside quire: the same entry, another body.
+    q._db:exec("UPDATE entries SET body = 'Third words, from outside.' WHERE id = ?", id)
+    feed, page = summaries()
+    assert.equal("Third words, from outside.", feed)
+    assert.equal(feed, page)
+  end)
+
   it("formats RFC 822 dates from the stored time", function()
     local body = q:request("GET", "/section/world/feed.xml").body
     assert.equal("Sat, 04 Jan 2020 08:00:00 +0000", find(find(body, "item")[1].html, "pubDate")[1].text)
