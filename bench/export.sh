@@ -13,6 +13,8 @@
 #     with its own bundled plugins, QUIRE_BEFORE_PLUGINS, by default ../plugins beside its build
 #     folder when that exists: a worktree of an older commit, `make build`)
 #   COMPRESS=gzip,br bash bench/export.sh   (--compress for QUIRE; QUIRE_BEFORE gets no option)
+# Hugo writes no compressed siblings: quire's full export is also timed with --compress none
+# (quire_plain, into a folder of its own), like for like with hugo_plain.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +78,7 @@ if [ -n "${QUIRE_BEFORE:-}" ]; then
   measure quire_before "${before[@]}" export --format html "$tmp/quire-before" --site "$tmp/site-before" --base-url https://news.example --jobs "$JOBS"
 fi
 measure quire_full "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" "${compress[@]}"
+measure quire_plain "$QUIRE" export --format html "$tmp/quire-plain" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" --compress none
 # One edit to one post, then an export: a correction to its text (the pages showing it are
 # rendered again), then a new headline (also the related posts of every post sharing a tag).
 cat > "$tmp/edit.lua" <<'LUA'
@@ -95,6 +98,7 @@ echo "HTML files: hugo $hugo_files, quire $quire_files"
 ratio() { bc -l <<<"scale=3; $1 / $2"; }
 echo "quire full / hugo with .Related:    wall $(ratio "${secs[quire_full]}" "${secs[hugo_related]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_related]}")  (goal <= 0.1)"
 echo "quire full / hugo without:          wall $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_plain]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[hugo_plain]}")  (goal <= 1.0)"
+echo "quire plain / hugo without:         wall $(ratio "${secs[quire_plain]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_plain]}" "${cpu[hugo_plain]}"), user cpu $(ratio "${usr[quire_plain]}" "${usr[hugo_plain]}")  (--compress none: no .gz, as Hugo)"
 [ -z "${QUIRE_BEFORE:-}" ] || echo "quire full / QUIRE_BEFORE's:         wall $(ratio "${secs[quire_full]}" "${secs[quire_before]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[quire_before]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[quire_before]}")"
 echo "quire after a body edit:            ${secs[quire_body_edit]} s wall, ${cpu[quire_body_edit]} s cpu  (goal < 1 s)"
 echo "quire after a title edit:           ${secs[quire_title_edit]} s wall, ${cpu[quire_title_edit]} s cpu  (goal < 1 s)"
