@@ -13,7 +13,7 @@ for _, r in ipairs(quire.store.query("SELECT id FROM entries WHERE status = 'pub
   ids[#ids + 1] = r.id
 end
 local lists = {}
-local t0 = os.clock()
+local st0, t0 = quire._db:statements(), os.clock()
 for round = 1, rounds do
   for _, id in ipairs(ids) do
     local list = quire.content.related(id, opts)
@@ -24,8 +24,9 @@ for round = 1, rounds do
     end
   end
 end
-local dt = os.clock() - t0
-print(("%d stories x %d: %.3f ms CPU per story"):format(#ids, rounds, dt * 1000 / math.max(#ids * rounds, 1)))
+local dt, calls = os.clock() - t0, math.max(#ids * rounds, 1)
+print(("%d stories x %d: %.3f ms CPU, %.2f statements per story"):format(#ids, rounds, dt * 1000 / calls,
+  (quire._db:statements() - st0) / calls))
 if arg[2] then
   local f = assert(io.open(arg[2], "w"))
   f:write(table.concat(lists, "\n"), "\n")
