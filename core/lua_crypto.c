@@ -43,6 +43,54 @@ static int l_hmac_sha256(lua_State *L) {
   return 1;
 }
 
+/* The base64url character of a 6-bit value: 'A'.. for 0..25, then 'a'.., '0'.., '-', '_'. In
+ * constant time, as mbedTLS's encoder is, but without its scan of the whole alphabet for each
+ * character (which cost a token more than its HMAC). (x >> 8 of a negative int is all ones: a
+ * mask for a value past a bound.) */
+static unsigned char b64url_char(unsigned v) {
+  int x = (int)v, c = x + 'A';
+  c += ((25 - x) >> 8) & 6;  /* 26..: 'a' + (v - 26) */
+  c -= ((51 - x) >> 8) & 75; /* 52..: '0' + (v - 52) */
+  c -= ((61 - x) >> 8) & 13; /* 62: '-' */
+  c += ((62 - x) >> 8) & 49; /* 63: '_' */
+  return (unsigned char)c;
+}
+
+/* The base64url text of len bytes at src, unpadded, written at out (room for len / 3 * 4 + 3
+ * bytes): returns its length. */
+static size_t b64url_into(unsigned char *out, const unsigned char *src, size_t len) {
+  size_t i = 0, o = 0;
+  for (; i + 3 <= len; i += 3) {
+    unsigned w = (unsigned)src[i] << 16 | (unsigned)src[i + 1] << 8 | src[i + 2];
+    out[o++] = b64url_char(w >> 18);
+    out[o++] = b64url_char(w >> 12 & 63);
+    out[o++] = b64url_char(w >> 6 & 63);
+    out[o++] = b64url_char(w & 63);
+  }
+  if (len - i == 1) {
+    unsigned w = (unsigned)src[i] << 16;
+    out[o++] = b64url_char(w >> 18);
+    out[o++] = b64url_char(w >> 12 & 63);
+  } else if (len - i == 2) {
+    unsigned w = (unsigned)src[i] << 16 | (unsigned)src[i + 1] << 8;
+    out[o++] = b64url_char(w >> 18);
+    out[o++] = b64url_char(w >> 12 & 63);
+    out[o++] = b64url_char(w >> 6 & 63);
+  }
+  return o;
+}
+
+/* core.b64url(bytes) -> base64url text without padding (a page signs several tokens: hot) */
+static int l_b64url(lua_State *L) {
+  size_t len;
+  const unsigned char *src = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  luaL_argcheck(L, len <= ((size_t)1 << 30), 1, "at most 1 GiB");
+  luaL_Buffer b;
+  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, len / 3 * 4 + 3);
+  luaL_pushresultsize(&b, b64url_into(out, src, len));
+  return 1;
+}
+
 /* A key of core.hmac_sha256_keyed: the SHA-256 states after the key's inner and outer pad
  * blocks (RFC 2104), hashed once, and a context each MAC starts from a copy of. */
 #define HMAC_KEY_MT "quire.hmac_sha256_key"
@@ -58,23 +106,59 @@ static int hmac_key_gc(lua_State *L) {
   return 0;
 }
 
+/* The HMAC of the n pieces of a message, one after the other, with key k: 0 or an mbedTLS error. */
+static int hmac_keyed(hmac_key *k, const unsigned char *const *piece, const size_t *len, int n, unsigned char out[32]) {
+  int err = mbedtls_md_clone(&k->work, &k->inner);
+  for (int i = 0; i < n && !err; i++) err = mbedtls_md_update(&k->work, piece[i], len[i]);
+  if (!err) err = mbedtls_md_finish(&k->work, out);
+  if (!err) err = mbedtls_md_clone(&k->work, &k->outer);
+  if (!err) err = mbedtls_md_update(&k->work, out, 32);
+  if (!err) err = mbedtls_md_finish(&k->work, out);
+  return err;
+}
+
 /* mac(message) -> 32 raw bytes: HMAC-SHA-256 with the closure's key */
 static int l_hmac_keyed_mac(lua_State *L) {
-  hmac_key *k = lua_touserdata(L, lua_upvalueindex(1));
   size_t mlen;
-  const char *msg = luaL_checklstring(L, 1, &mlen);
+  const unsigned char *msg = (const unsigned char *)luaL_checklstring(L, 1, &mlen);
   unsigned char out[32];
-  if (mbedtls_md_clone(&k->work, &k->inner) != 0 || mbedtls_md_update(&k->work, (const unsigned char *)msg, mlen) != 0
-      || mbedtls_md_finish(&k->work, out) != 0 || mbedtls_md_clone(&k->work, &k->outer) != 0
-      || mbedtls_md_update(&k->work, out, sizeof out) != 0 || mbedtls_md_finish(&k->work, out) != 0)
+  if (hmac_keyed(lua_touserdata(L, lua_upvalueindex(1)), &msg, &mlen, 1, out) != 0)
     return luaL_error(L, "HMAC-SHA-256 failed");
   lua_pushlstring(L, (const char *)out, sizeof out);
   return 1;
 }
 
-/* core.hmac_sha256_keyed(key) -> mac, where mac(message) == core.hmac_sha256(key, message):
- * for a key that signs many messages (the site's tokens), whose two pad blocks are then hashed
- * once rather than for each message. */
+/* token(purpose, data, expires) -> body .. "." .. b64url(mac(purpose .. "\0" .. body)), where
+ * body = b64url(data) .. "." .. expires (a number, written as Lua writes it): quire.tokens's
+ * signed token, made in one buffer. */
+static int l_hmac_keyed_token(lua_State *L) {
+  size_t plen, dlen, elen;
+  const char *purpose = luaL_checklstring(L, 1, &plen);
+  const unsigned char *data = (const unsigned char *)luaL_checklstring(L, 2, &dlen);
+  luaL_checktype(L, 3, LUA_TNUMBER);
+  const char *expires = lua_tolstring(L, 3, &elen);
+  luaL_argcheck(L, dlen <= ((size_t)1 << 30), 2, "at most 1 GiB");
+  luaL_Buffer b;
+  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, dlen / 3 * 4 + 3 + 1 + elen + 1 + 43);
+  size_t o = b64url_into(out, data, dlen);
+  out[o++] = '.';
+  memcpy(out + o, expires, elen);
+  o += elen;
+  static const unsigned char nul = 0;
+  const unsigned char *piece[] = {(const unsigned char *)purpose, &nul, out};
+  const size_t len[] = {plen, 1, o};
+  unsigned char mac[32];
+  if (hmac_keyed(lua_touserdata(L, lua_upvalueindex(1)), piece, len, 3, mac) != 0)
+    return luaL_error(L, "HMAC-SHA-256 failed");
+  out[o++] = '.';
+  o += b64url_into(out + o, mac, sizeof mac);
+  luaL_pushresultsize(&b, o);
+  return 1;
+}
+
+/* core.hmac_sha256_keyed(key) -> mac, token, where mac(message) == core.hmac_sha256(key, message)
+ * and token (above) signs with it: for a key that signs many messages (the site's tokens), whose
+ * two pad blocks are then hashed once rather than for each message. */
 static int l_hmac_sha256_keyed(lua_State *L) {
   size_t klen;
   const unsigned char *key = (const unsigned char *)luaL_checklstring(L, 1, &klen);
@@ -104,8 +188,11 @@ static int l_hmac_sha256_keyed(lua_State *L) {
   mbedtls_platform_zeroize(ipad, sizeof ipad);
   mbedtls_platform_zeroize(opad, sizeof opad);
   if (fail) return luaL_error(L, "HMAC-SHA-256 key setup failed");
+  lua_pushvalue(L, -1);
   lua_pushcclosure(L, l_hmac_keyed_mac, 1);
-  return 1;
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, l_hmac_keyed_token, 1);
+  return 2;
 }
 
 /* core.hmac("sha1"|"sha256"|"sha512", key, message) -> the raw MAC (TOTP, RFC 6238) */
@@ -121,49 +208,6 @@ static int l_hmac(lua_State *L) {
   if (!md || mbedtls_md_hmac(md, (const unsigned char *)key, klen, (const unsigned char *)msg, mlen, out) != 0)
     return luaL_error(L, "HMAC-%s failed", names[alg]);
   lua_pushlstring(L, (const char *)out, mbedtls_md_get_size(md));
-  return 1;
-}
-
-/* The base64url character of a 6-bit value: 'A'.. for 0..25, then 'a'.., '0'.., '-', '_'. In
- * constant time, as mbedTLS's encoder is, but without its scan of the whole alphabet for each
- * character (which cost a token more than its HMAC). (x >> 8 of a negative int is all ones: a
- * mask for a value past a bound.) */
-static unsigned char b64url_char(unsigned v) {
-  int x = (int)v, c = x + 'A';
-  c += ((25 - x) >> 8) & 6;  /* 26..: 'a' + (v - 26) */
-  c -= ((51 - x) >> 8) & 75; /* 52..: '0' + (v - 52) */
-  c -= ((61 - x) >> 8) & 13; /* 62: '-' */
-  c += ((62 - x) >> 8) & 49; /* 63: '_' */
-  return (unsigned char)c;
-}
-
-/* core.b64url(bytes) -> base64url text without padding (a page signs several tokens: hot) */
-static int l_b64url(lua_State *L) {
-  size_t len;
-  const unsigned char *src = (const unsigned char *)luaL_checklstring(L, 1, &len);
-  luaL_argcheck(L, len <= ((size_t)1 << 30), 1, "at most 1 GiB");
-  size_t olen = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
-  luaL_Buffer b;
-  unsigned char *out = (unsigned char *)luaL_buffinitsize(L, &b, olen + 1);
-  size_t i = 0, o = 0;
-  for (; i + 3 <= len; i += 3) {
-    unsigned w = (unsigned)src[i] << 16 | (unsigned)src[i + 1] << 8 | src[i + 2];
-    out[o++] = b64url_char(w >> 18);
-    out[o++] = b64url_char(w >> 12 & 63);
-    out[o++] = b64url_char(w >> 6 & 63);
-    out[o++] = b64url_char(w & 63);
-  }
-  if (len - i == 1) {
-    unsigned w = (unsigned)src[i] << 16;
-    out[o++] = b64url_char(w >> 18);
-    out[o++] = b64url_char(w >> 12 & 63);
-  } else if (len - i == 2) {
-    unsigned w = (unsigned)src[i] << 16 | (unsigned)src[i + 1] << 8;
-    out[o++] = b64url_char(w >> 18);
-    out[o++] = b64url_char(w >> 12 & 63);
-    out[o++] = b64url_char(w >> 6 & 63);
-  }
-  luaL_pushresultsize(&b, o);
   return 1;
 }
 

@@ -10,19 +10,20 @@ M.b64url, M.unb64url = core.b64url, core.unb64url
 
 function M.new(site)
   local db = site.db
-  local mac
+  local mac, token_of
   -- HMAC-SHA-256 keyed with the site's secret (its pads hashed once: a page signs several
-  -- tokens). The secret: 32 random bytes made on first use and kept in settings, as hex.
-  local function sign(message)
-    if mac then return mac(message) end
+  -- tokens), and the token signed with it (core.hmac_sha256_keyed). The secret: 32 random bytes
+  -- made on first use and kept in settings, as hex.
+  local function keyed()
+    if mac then return mac, token_of end
     local hex = db:value("SELECT value FROM settings WHERE key = 'secret'")
     if not hex then
       hex = core.random_bytes(32):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
       db:exec("INSERT INTO settings (key, value) VALUES ('secret', ?) ON CONFLICT DO NOTHING", hex)
       hex = db:value("SELECT value FROM settings WHERE key = 'secret'")
     end
-    mac = core.hmac_sha256_keyed(hex)
-    return mac(message)
+    mac, token_of = core.hmac_sha256_keyed(hex)
+    return mac, token_of
   end
 
   -- Tokens without an expiry never change (share links on every page): signed once each.
@@ -35,9 +36,9 @@ function M.new(site)
     local token = memo_key and lasting[memo_key]
     if token then return token end
     if ttl then site.memo.volatile() end -- (a memoised value holding it would outlive its expiry)
-    local expires = ttl and (os.time() + ttl) or 0
-    local body = M.b64url(tostring(data)) .. "." .. expires
-    token = body .. "." .. M.b64url(sign(purpose .. "\0" .. body))
+    -- body = b64url(data) .. "." .. expires; token = body .. "." .. b64url(mac(purpose .. "\0" .. body))
+    local _, signed = keyed()
+    token = signed(purpose, tostring(data), ttl and (os.time() + ttl) or 0)
     if memo_key then
       if nlasting >= 4096 then lasting, nlasting = {}, 0 end
       lasting[memo_key], nlasting = token, nlasting + 1
@@ -49,7 +50,8 @@ function M.new(site)
     if type(token) ~= "string" or #token > 4096 then return nil, "malformed token" end
     local data64, expires, sig = token:match("^([%w%-_]*)%.(%d+)%.([%w%-_]+)$")
     if not data64 then return nil, "malformed token" end
-    local want = M.b64url(sign(purpose .. "\0" .. data64 .. "." .. expires))
+    local mac = keyed()
+    local want = M.b64url(mac(purpose .. "\0" .. data64 .. "." .. expires))
     if not core.equal(want, sig) then return nil, "bad signature" end
     if tonumber(expires) ~= 0 and tonumber(expires) < os.time() then return nil, "expired" end
     return M.unb64url(data64), tonumber(expires)

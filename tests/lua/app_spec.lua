@@ -64,13 +64,18 @@ describe("quire.tokens", function()
       hex(core.hmac_sha256_keyed("Jefe")("what do ya want for nothing?")))
     assert.equal("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
       hex(core.hmac_sha256_keyed(("\xaa"):rep(131))("Test Using Larger Than Block-Size Key - Hash Key First")))
-    -- and as core.hmac_sha256 does, for one key over many messages
+    -- and as core.hmac_sha256 does, for one key over many messages; a token signed with it
+    local tokens = require "quire.tokens"
     for _, klen in ipairs { 0, 1, 32, 63, 64, 65, 200 } do
       local key = ("k"):rep(klen)
-      local mac = core.hmac_sha256_keyed(key)
+      local mac, token = core.hmac_sha256_keyed(key)
       for _, mlen in ipairs { 0, 1, 55, 56, 64, 119, 1000 } do
         local msg = ("m"):rep(mlen)
         assert.equal(core.hmac_sha256(key, msg), mac(msg), klen .. " " .. mlen)
+        for _, expires in ipairs { 0, 1765432100, 2.5 } do
+          local body = tokens.b64url(msg) .. "." .. expires
+          assert.equal(body .. "." .. tokens.b64url(core.hmac_sha256(key, "purpose\0" .. body)), token("purpose", msg, expires))
+        end
       end
     end
   end)
