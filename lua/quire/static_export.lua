@@ -72,6 +72,10 @@ local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .
 --   gzip 2 +3.5% bench, +5.3% docs, 0.69 of 4's time     (level 4: 1.57 s, 11% of the export's CPU)
 -- Level 1 would save 7% of a full export's CPU, paid once per page version, for 8-9% more bytes
 -- on every request that takes the .gz: 4 stays.
+-- And the higher ones, on the 5447 .gz of an N=2000 export (145 MB, 62% of it feeds) and 383
+-- docs: gzip 5 -0.2% bench (+0.3% on its feeds), -1.7% docs, at 1.34 and 1.13 of 4's time;
+-- gzip 6 -1.5%, -3.7%, at 1.83 and 1.36. The .gz siblings now take 23% of a full export's CPU
+-- (bench/export.sh: 10.2 s, 7.9 s with --compress none), ~1.4 s of it compressing.
 local GZIP_LEVEL, BROTLI_QUALITY = 4, 5
 local COMPRESS_DEFAULT = "gzip"
 
