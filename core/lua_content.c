@@ -58,38 +58,16 @@ static int l_trim(lua_State *L) {
 /* core.xml_text(s) -> s without the characters qr_content_xml_bad finds (and without invalid UTF-8
  * sequences, byte by byte): for XML output of text stored before input was checked. Returns s
  * itself, without a copy, when nothing is dropped. */
-/* The length of s's start of printable ASCII, tab, LF and CR: eight bytes at a time while none is
- * below 0x20 or above 0x7F (a byte below 0x20 sets its high bit in w - 0x20...20, or borrows and
- * sets the next one's: that word is then looked at byte by byte). */
-static size_t xml_plain_start(const unsigned char *s, size_t len) {
-  size_t i = 0;
-  for (;;) {
-    for (uint64_t w; i + 8 <= len; i += 8) {
-      memcpy(&w, s + i, 8);
-      if ((w | (w - 0x2020202020202020u)) & 0x8080808080808080u) break;
-    }
-    size_t stop = len - i < 8 ? len : i + 8;
-    for (; i < stop; i++) {
-      unsigned char c = s[i];
-      if (!((unsigned)(c - 0x20) < 0x60u || c == '\n' || c == '\t' || c == '\r')) return i;
-    }
-    if (i == len) return i;
-  }
-}
-
 static int l_xml_text(lua_State *L) {
   size_t len, at;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
-  /* A start of printable ASCII, tab, LF and CR needs no look at its characters (most text is
-   * one: one quick pass, where the checks below make two). */
-  size_t i = xml_plain_start(s, len);
-  if (i == len || (qr_utf8_valid((const char *)s + i, len - i) && qr_content_xml_bad((const char *)s + i, len - i, &at) < 0)) {
+  if (qr_utf8_valid((const char *)s, len) && qr_content_xml_bad((const char *)s, len, &at) < 0) {
     lua_settop(L, 1);
     return 1;
   }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  luaL_addlstring(&b, (const char *)s, i);
+  size_t i = 0;
   while (i < len) {
     uint32_t cp;
     int n = s[i] < 0x80 ? 1 : qr_utf8_decode((const char *)s + i, len - i, &cp);
