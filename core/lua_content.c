@@ -562,11 +562,15 @@ static void jput_string(lua_State *L, jout_t *o, const char *s, size_t n) {
     size_t end = n - at < BLOCK ? n : at + BLOCK;
     char *w = jreserve(L, o, 6 * (end - at)), *start = w;
     for (size_t i = at; i < end; i++) {
+      size_t run = i; /* bytes written as they are, copied as one */
+      while (run < end && !jesc[(unsigned char)s[run]]) run++;
+      memcpy(w, s + i, run - i);
+      w += run - i;
+      if (run == end) break;
+      i = run;
       unsigned char c = (unsigned char)s[i];
       char e = jesc[c];
-      if (!e) {
-        *w++ = (char)c;
-      } else if (e != 'u') {
+      if (e != 'u') {
         *w++ = '\\', *w++ = e;
       } else {
         memcpy(w, "\\u00", 4);

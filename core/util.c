@@ -111,6 +111,11 @@ int qr_utf8_decode(const char *str, size_t n, uint32_t *cp) {
 int qr_utf8_valid(const char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
+    for (uint64_t w; i + 8 <= n; i += 8) { /* ASCII, eight bytes at a time */
+      memcpy(&w, s + i, 8);
+      if (w & 0x8080808080808080u) break;
+    }
+    if (i == n) break;
     if ((unsigned char)s[i] < 0x80) { i++; continue; }
     uint32_t cp;
     int len = qr_utf8_decode(s + i, n - i, &cp);

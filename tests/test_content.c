@@ -46,6 +46,20 @@ int main(void) {
   CHECK(!qr_utf8_valid("\xe2\x82", 2));              /* truncated */
   CHECK(!qr_utf8_valid("\x80", 1));                  /* stray continuation */
   CHECK(qr_utf8_valid("a\0b", 3));                   /* NUL is valid UTF-8 */
+  /* Past a start of ASCII read eight bytes at a time (T: a literal and its length). */
+#define T(lit) lit, sizeof lit - 1
+  CHECK(qr_utf8_valid(T("0123456789abcdef\xc3\xa9xyz0123456789")));
+  CHECK(!qr_utf8_valid(T("0123456789abcdef\x80")));
+  CHECK(!qr_utf8_valid(T("0123456789abcdefghijklmnopqrstu\xe2\x82")));
+
+  /* Characters XML cannot carry, after starts of printable ASCII and of other bytes. */
+  size_t at = 0;
+  CHECK(qr_content_xml_bad(T("0123456789abcdef\n\t\r 0123456789"), &at) < 0);
+  CHECK(qr_content_xml_bad(T("0123456789abcdef\x01"), &at) == 1 && at == 16);
+  CHECK(qr_content_xml_bad(T("line one\nline two and \x0b more"), &at) == 11 && at == 22);
+  CHECK(qr_content_xml_bad(T("0123456789abcdef\xef\xbf\xbe"), &at) == 0xFFFE && at == 16);
+  CHECK(qr_content_xml_bad(T("caf\xc3\xa9 0123456789 \x7f\x1f"), &at) == 0x1F && at == 18);
+#undef T
 
   /* The text check a save and a set-based write share, in its order. */
   qr_text_info_t info;

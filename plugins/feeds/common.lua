@@ -88,12 +88,22 @@ return function(site)
     end
     return false
   end
+  -- Where the first blank line at or after from starts, as md:find("\n[ \t\r]*\n", from) says,
+  -- each line's end found as one byte is (the pattern is tried at every byte).
+  local function blank_line(md, from)
+    local at = md:find("\n", from, true)
+    while at do
+      if md:find("^[ \t\r]*\n", at + 1) then return at end
+      at = md:find("\n", at + 1, true)
+    end
+    return nil
+  end
   function make_plain(md, max)
     local text
     if not has_definition(md) then
       local from = max * 2
       while from < #md do
-        local cut = md:find("\n[ \t\r]*\n", from) -- a blank line
+        local cut = blank_line(md, from)
         if not cut then break end
         local start = md:sub(1, cut)
         if start:find("<", 1, true) then break end

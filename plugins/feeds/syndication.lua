@@ -87,29 +87,37 @@ return function(site, common, skip)
     return { [kind] = slug, title = ("%s: %s"):format(quire.site.name, name), path = "/" .. kind .. "/" .. slug }
   end
 
-  -- A scope's feed in every format, but for what it says of itself (view_for): its items, kept
-  -- (site:memo) for the other two formats of the same list and until the next write. nil: no
-  -- such scope.
+  -- A scope's feed in every format, but for what it says of itself (view_for): its items' text
+  -- in each (rss, atom, json: lists), kept (site:memo) for the other two formats of the same
+  -- list and until the next write, and its date, its newest item's. nil: no such scope.
   local function feed_of(kind, slug, base)
     local entries, newest = latest(kind, slug)
     local scope = scope_of(kind, slug, newest)
     if not scope then return nil end
-    local items = {}
-    for i, e in ipairs(entries) do items[i] = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e) end
-    scope.items = items
+    local rss, atom, json, updated = {}, {}, {}, nil
+    for i, e in ipairs(entries) do
+      local it = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e)
+      rss[i], atom[i], json[i] = it.rss, it.atom, it.json
+      if not updated or it.updated > updated then updated = it.updated end
+    end
+    scope.rss, scope.atom, scope.json = rss, atom, json
+    if updated then scope.updated, scope.updated_rfc822 = common.rfc3339(updated), rfc822(updated) end
     return scope
   end
 
   -- What a feed says of itself; clean: quire.text.xml for RSS and Atom (the items are clean
   -- already, and each value here stands between ASCII markup, so no character can span two of
-  -- them: cleaned one by one as the whole document would be), nothing for JSON Feed.
+  -- them: cleaned one by one as the whole document would be), nothing for JSON Feed. A feed
+  -- without items is dated by the clock.
   local function view_for(feed, file, clean)
-    local items = feed.items
-    local updated = items[1] and items[1].updated or quire.time.now()
-    for _, it in ipairs(items) do if it.updated > updated then updated = it.updated end end
+    local updated, updated_rfc822 = feed.updated, feed.updated_rfc822
+    if not updated then
+      local now = quire.time.now()
+      updated, updated_rfc822 = common.rfc3339(now), rfc822(now)
+    end
     return {
       title = clean(feed.title), description = clean(description()), lang = clean(lang()), link = clean(absolute(feed.path .. "/")),
-      self = clean(absolute(feed.path .. "/" .. file)), updated = common.rfc3339(updated), updated_rfc822 = rfc822(updated),
+      self = clean(absolute(feed.path .. "/" .. file)), updated = updated, updated_rfc822 = updated_rfc822,
       site_name = clean(quire.site.name),
     }
   end
@@ -138,11 +146,11 @@ return function(site, common, skip)
   end
 
   -- A document's text around its items, then the items' kept text, joined once.
-  local function joined(head, items, key, sep, tail)
+  local function joined(head, items, sep, tail)
     local parts = { head }
-    for i, it in ipairs(items) do
+    for i, text in ipairs(items) do
       if sep and i > 1 then parts[#parts + 1] = sep end
-      parts[#parts + 1] = it[key]
+      parts[#parts + 1] = text
     end
     parts[#parts + 1] = tail
     return cat(parts)
@@ -159,7 +167,7 @@ return function(site, common, skip)
     })
     local mark = '"items":' .. quire.json.encode(ITEMS)
     local at = doc:find(mark, 1, true)
-    return joined(doc:sub(1, at + 7) .. "[", items, "json", ",", "]" .. doc:sub(at + #mark))
+    return joined(doc:sub(1, at + 7) .. "[", items, ",", "]" .. doc:sub(at + #mark))
   end
 
   local function same(s) return s end
@@ -170,7 +178,7 @@ return function(site, common, skip)
       local file = req.path:match("[^/]+$")
       local f = FORMATS[file]
       res:header("content-type", f.type)
-      if not f.template then return json_feed(view_for(feed, file, same), feed.items) end
+      if not f.template then return json_feed(view_for(feed, file, same), feed.json) end
       -- XML-clean (quire.text.xml): text stored before input was checked (or imported) may hold
       -- characters XML cannot carry; one would make the whole feed unreadable.
       -- The document is rendered with a NUL where its items go (no value can hold one: cleaned).
@@ -178,7 +186,7 @@ return function(site, common, skip)
       v.items = "\0"
       local doc = quire.template.render(f.template, v)
       local at = doc:find("\0", 1, true)
-      if at then return joined(doc:sub(1, at - 1), feed.items, f.template, nil, doc:sub(at + 1)) end
+      if at then return joined(doc:sub(1, at - 1), feed[f.template], nil, doc:sub(at + 1)) end
       -- A site's own template that does not set {{{items}}} where they go (one written for the
       -- list of items, as the plugin's were before their text was kept): it is given that list,
       -- each item's view built again.

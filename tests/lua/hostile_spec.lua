@@ -87,6 +87,27 @@ describe("text XML cannot carry", function()
     assert.equal("abc", core.xml_text("a\1b\0" .. utf8.char(0xFFFE) .. "c"))
     assert.equal("ab", core.xml_text("a\255b"))
     assert.equal("tab\t é " .. utf8.char(0x1F600), core.xml_text("tab\t é " .. utf8.char(0x1F600)))
+    -- After a start of plain ASCII (which is not looked at character by character).
+    local ascii = "<p>Plain\ttext,\r\nlines\127 ~</p>\n"
+    assert.equal(ascii, core.xml_text(ascii))
+    assert.equal(ascii .. "xy", core.xml_text(ascii .. "x\11y"))
+    assert.equal(ascii .. "é", core.xml_text(ascii .. "\255é\192"))
+    assert.equal(ascii .. "z", core.xml_text(ascii .. utf8.char(0xFDD0) .. "z"))
+    -- Generated text, starts of every length: as the walk of every character gives it (a
+    -- control first makes xml_text walk all of it).
+    local pieces = { "a", " ", "\t", "\n", "\r", "\127", "\1", "\31", "é", "\255", "\192", "\226\130",
+      utf8.char(0xFFFE), utf8.char(0xFDD0), utf8.char(0x1F600), ("x"):rep(7), ("y"):rep(9) }
+    local seed = 5
+    for _ = 1, 5000 do
+      local parts = {}
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      for j = 1, seed % 30 do
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        parts[j] = pieces[seed % #pieces + 1]
+      end
+      local text = table.concat(parts)
+      assert.equal(core.xml_text("\1" .. text), core.xml_text(text), text)
+    end
   end)
 end)
 

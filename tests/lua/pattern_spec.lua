@@ -132,6 +132,26 @@ describe("bounded Lua patterns", function()
     end
   end)
 
+  it("finds plain text as the standard library, and in linear time whatever the needle", function()
+    local letters = { "a", "b", "`", "]", ":", "\0", "ab", "``" }
+    local seed = 20261205
+    local function rnd(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    for _ = 1, 20000 do
+      local p, s = {}, {}
+      for i = 1, rnd(4) do p[i] = letters[rnd(#letters)] end
+      for i = 1, rnd(40) - 1 do s[i] = letters[rnd(#letters)] end
+      same("find", table.concat(s), table.concat(p), rnd(6) - 3, true)
+    end
+    -- A needle whose first byte is everywhere and which is never found: memmem takes over.
+    local t = os.clock()
+    assert.is_nil(("a"):rep(1000000):find(("a"):rep(5000) .. "b", 1, true))
+    assert.equal(995001, (("a"):rep(1000000) .. "b"):find(("a"):rep(5000) .. "b", 1, true))
+    assert.is_true(os.clock() - t < 1)
+  end)
+
   it("stops a pattern that backtracks without end with an error naming the limit", function()
     local ok, err = pcall(string.find, string.rep("a", 2000), ".-.-.-.-b")
     assert.is_false(ok)
