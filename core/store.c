@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,10 +86,21 @@ static int exec(qr_store_t *s, const char *sql) {
   return 0;
 }
 
+/* Every statement a page runs is looked up here by its text (often a kilobyte of column names):
+ * hashed eight bytes at a time, not one. */
 static unsigned hash_sql(const char *sql) {
-  unsigned h = 2166136261u; /* FNV-1a */
-  for (; *sql; sql++) h = (h ^ (unsigned char)*sql) * 16777619u;
-  return h % STMT_BUCKETS;
+  size_t n = strlen(sql);
+  uint64_t h = n * 0x9e3779b97f4a7c15u, w;
+  for (; n >= 8; n -= 8, sql += 8) {
+    memcpy(&w, sql, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdu;
+    h ^= h >> 29;
+  }
+  w = 0;
+  memcpy(&w, sql, n);
+  h = (h ^ w) * 0xff51afd7ed558ccdu;
+  h ^= h >> 32;
+  return (unsigned)(h % STMT_BUCKETS);
 }
 
 sqlite3_stmt *qr_store_prepare(qr_store_t *s, const char *sql) {
@@ -388,6 +400,14 @@ int qr_store_open(qr_store_t **out, const char *path, const qr_store_opts_t *opt
   if (!opts) opts = &defaults;
   *out = NULL;
   qr_store_t *s = qr_xcalloc(1, sizeof *s);
+  /* No memory statistics (nothing reads them): with them on, every allocation SQLite makes (a
+   * few per statement step) takes a global mutex to count it. Only allowed before SQLite
+   * initializes, so once, before the first connection (a later call would fail harmlessly). */
+  static int configured;
+  if (!configured) {
+    configured = 1;
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  }
   /* NOMUTEX: a connection is only ever used by the thread that opened it (each worker is a
    * process with one loop thread), so SQLite need not lock it on every call (every column
    * read of every row). */

@@ -123,10 +123,28 @@ local function offset_text(offset, colon)
   return ("%s%02d%s%02d"):format(sign, offset // 3600, colon and ":" or "", offset % 3600 // 60)
 end
 
-function M.to_local(utc, zone)
+-- The texts of to_local and rfc822, by kind, zone and stored text: pages and feeds date the same
+-- entries again and again (an entry is in several lists and feeds). Two halves of TEXTS_MAX:
+-- when the newer is full, the older goes.
+local TEXTS_MAX = 4096
+local texts, older, ntexts = {}, {}, 0
+local function remembered(kind, make, utc, zone)
+  zone = zone or M.zone
+  if type(utc) ~= "string" or type(zone) ~= "string" then return make(utc, zone) end
+  local key = kind .. zone .. "\0" .. utc
+  local text = texts[key]
+  if text then return text end
+  text = older[key] or make(utc, zone)
+  if ntexts >= TEXTS_MAX then texts, older, ntexts = {}, texts, 0 end
+  texts[key], ntexts = text, ntexts + 1
+  return text
+end
+
+local function to_local(utc, zone)
   local p = M.local_parts(utc, zone)
   return ("%04d-%02d-%02dT%02d:%02d:%02d%s"):format(p.year, p.month, p.day, p.hour, p.min, p.sec, offset_text(p.offset, true))
 end
+function M.to_local(utc, zone) return remembered("L", to_local, utc, zone) end
 
 -- "2026-03-29 02:30", "2026-03-29T02:30:00" (a wall-clock reading in zone) -> UTC text, kind. A
 -- reading the clocks skipped ("gap") is moved forward by the change; one they showed twice
@@ -161,11 +179,12 @@ end
 
 local EN_DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
 local EN_MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
-function M.rfc822(utc, zone)
+local function rfc822(utc, zone)
   local p = M.local_parts(utc, zone)
   return ("%s, %02d %s %04d %02d:%02d:%02d %s"):format(EN_DAYS[p.wday], p.day, EN_MONTHS[p.month], p.year,
     p.hour, p.min, p.sec, offset_text(p.offset, false))
 end
+function M.rfc822(utc, zone) return remembered("R", rfc822, utc, zone) end
 
 local MONTHS = { "January", "February", "March", "April", "May", "June", "July", "August", "September",
   "October", "November", "December" }

@@ -46,6 +46,33 @@ describe("quire.time zones", function()
     assert.equal("Tue, 30 Jun 2026 23:30:00 +0000", time.rfc822("2026-06-30T23:30:00Z", "UTC"))
   end)
 
+  it("remembers its texts by zone, kind and time, and stays right past its bound", function()
+    local stamp = "2026-06-30T23:30:00Z"
+    for _ = 1, 2 do -- the second round from what it remembered
+      assert.equal("2026-07-01T01:30:00+02:00", time.to_local(stamp, "Europe/Oslo"))
+      assert.equal("2026-06-30T19:30:00-04:00", time.to_local(stamp, "America/New_York"))
+      assert.equal("Wed, 01 Jul 2026 01:30:00 +0200", time.rfc822(stamp, "Europe/Oslo"))
+    end
+    -- The site's zone when none is given: a change of it is seen at once.
+    local zone = time.zone
+    time.zone = "Asia/Beirut"
+    assert.equal("2026-07-01T02:30:00+03:00", time.to_local(stamp))
+    time.zone = "UTC"
+    assert.equal("2026-06-30T23:30:00Z", time.to_local(stamp))
+    assert.equal("Tue, 30 Jun 2026 23:30:00 +0000", time.rfc822(stamp))
+    time.zone = zone
+    -- Ten thousand other times later (past both halves), each still its own.
+    for i = 1, 10000 do
+      local t = 1782862200 + i * 61
+      assert.equal(time.format(t + 7200):gsub("Z$", "+02:00"), time.to_local(time.format(t), "Europe/Oslo"))
+    end
+    assert.equal("2026-07-01T01:30:00+02:00", time.to_local(stamp, "Europe/Oslo"))
+    -- Not text: as before, an epoch number works and anything else is refused.
+    assert.equal("2026-07-01T01:30:00+02:00", time.to_local(1782862200, "Europe/Oslo"))
+    assert.has_error(function() time.to_local({}, "Europe/Oslo") end)
+    assert.has_error(function() time.to_local("not a date", "Europe/Oslo") end)
+  end)
+
   it("formats dates in words by pattern", function()
     assert.equal("July 1, 2026", time.format_local("2026-06-30T23:30:00Z", "date", "en", "Europe/Oslo"))
     assert.equal("June 30, 2026 at 23:30", time.format_local("2026-06-30T23:30:00Z", "datetime", "en", "UTC"))
