@@ -573,13 +573,12 @@ M.of = per_site(function(site)
       if not read then
         gen, read = memo.generation(), {}
         for _, r in ipairs(db:rows(statement(cards, "e.id " .. store_sql.IN_LIST), store_sql.id_list(todo))) do
-          read[r.id] = r
+          read[r.id] = decode_entry(r) -- (decoded once: an id may be asked twice)
         end
       end
-      local row = read[id]
-      if not row then return nil end
+      local e = read[id]
+      if not e then return nil end
       if memo.generation() ~= gen then memo.unkept() end
-      local e = decode_entry(row)
       if not cards then memo.tagged("card\0" .. e.id, card_tag, card_of, e, gen) end
       return e
     end

@@ -164,6 +164,11 @@ describe("related plugin", function()
     end))
     assert.equal("Cruise season opens", q.content.related(ids.target)[3].title)
     assert.same({ "Why the strike matters", "Dockers vote again", "Cruise season opens" }, related_titles(q, ids.target))
+    -- One id asked twice where the memo keeps nothing (inside a transaction): the entry each time.
+    q.store.transaction(function()
+      local both = require("quire.content.reads").of(q._site).get_each({ ids.opinion, ids.opinion })
+      assert.same({ "Shipping stops.", "Shipping stops." }, { both[1].body, both[2].body })
+    end)
   end)
 
   it("keeps a tag's walk past writes that leave the tag alone, and walks it again when one moves it", function()
