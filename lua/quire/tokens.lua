@@ -14,16 +14,23 @@ function M.new(site)
   -- HMAC-SHA-256 keyed with the site's secret (its pads hashed once: a page signs several
   -- tokens), and the token signed with it (core.hmac_sha256_keyed). The secret: 32 random bytes
   -- made on first use and kept in settings, as hex.
+  -- A secret made inside a transaction is used but not kept (a rollback takes it back out of
+  -- settings; kept, it would sign tokens no other process can verify): keyed() also says whether
+  -- what it gives is kept.
   local function keyed()
-    if mac then return mac, token_of end
+    if mac then return mac, token_of, true end
     local hex = db:value("SELECT value FROM settings WHERE key = 'secret'")
+    local made = false
     if not hex then
       hex = core.random_bytes(32):gsub(".", function(c) return ("%02x"):format(c:byte()) end)
       db:exec("INSERT INTO settings (key, value) VALUES ('secret', ?) ON CONFLICT DO NOTHING", hex)
       hex = db:value("SELECT value FROM settings WHERE key = 'secret'")
+      made = db:depth() > 0
     end
-    mac, token_of = core.hmac_sha256_keyed(hex)
-    return mac, token_of
+    local m, t = core.hmac_sha256_keyed(hex)
+    if made then return m, t, false end
+    mac, token_of = m, t
+    return mac, token_of, true
   end
 
   -- Tokens without an expiry never change (share links on every page): signed once each.
@@ -37,9 +44,9 @@ function M.new(site)
     if token then return token end
     if ttl then site.memo.volatile() end -- (a memoised value holding it would outlive its expiry)
     -- body = b64url(data) .. "." .. expires; token = body .. "." .. b64url(mac(purpose .. "\0" .. body))
-    local _, signed = keyed()
+    local _, signed, kept = keyed()
     token = signed(purpose, tostring(data), ttl and (os.time() + ttl) or 0)
-    if memo_key then
+    if memo_key and kept then
       if nlasting >= 4096 then lasting, nlasting = {}, 0 end
       lasting[memo_key], nlasting = token, nlasting + 1
     end
