@@ -160,14 +160,14 @@ return function(site, common, skip)
   -- (keys sorted: "items" is found before any value that could hold its like, and a JSON
   -- string's quotes are escaped).
   local ITEMS = "\0items\0"
+  local MARK = '"items":' .. quire.json.encode(ITEMS)
   local function json_feed(v, items)
     local doc = quire.json.encode({
       version = "https://jsonfeed.org/version/1.1", title = v.title, home_page_url = v.link, feed_url = v.self,
       description = v.description, language = v.lang, items = ITEMS,
     })
-    local mark = '"items":' .. quire.json.encode(ITEMS)
-    local at = doc:find(mark, 1, true)
-    return joined(doc:sub(1, at + 7) .. "[", items, ",", "]" .. doc:sub(at + #mark))
+    local at = doc:find(MARK, 1, true)
+    return joined(doc:sub(1, at + 7) .. "[", items, ",", "]" .. doc:sub(at + #MARK))
   end
 
   local function same(s) return s end
