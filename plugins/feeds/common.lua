@@ -45,6 +45,7 @@ return function(site)
     local kept = made and made[key]
     if kept and kept.md == md then return kept.text end
     local text = make_plain(md, max)
+    if kept then summary_bytes = summary_bytes - #kept.md - #kept.text end -- (replaced: an edited body)
     if summary_bytes + #md + #text > SUMMARY_BYTES then summaries, summary_bytes = {}, 0 end
     made = summaries[max] or {}
     summaries[max], made[key], summary_bytes = made, { md = md, text = text }, summary_bytes + #md + #text
