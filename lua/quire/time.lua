@@ -123,9 +123,10 @@ local function offset_text(offset, colon)
   return ("%s%02d%s%02d"):format(sign, offset // 3600, colon and ":" or "", offset % 3600 // 60)
 end
 
--- The texts of to_local and rfc822, by kind, zone and stored text: pages and feeds date the same
--- entries again and again (an entry is in several lists and feeds). Two halves of TEXTS_MAX:
--- when the newer is full, the older goes.
+-- The texts of to_local and rfc822 of a stored text (not of epoch seconds: the feeds pass those
+-- and keep their own), by kind, zone and stored text: pages date the same entries again and
+-- again (an entry's card is on several list pages). Two halves of TEXTS_MAX: when the newer is
+-- full, the older goes.
 local TEXTS_MAX = 4096
 local texts, older, ntexts = {}, {}, 0
 local function remembered(kind, make, utc, zone)
