@@ -116,11 +116,8 @@ return quire.plugin {
 
     -- Serves one list: the first page, an older page, or an old newer/ or /page/N address (sent
     -- to the keyset page that now shows those entries; /page/N a few dozen pages deep at most).
-    -- info_of(e): the page's info (heading, intro, feed scope ...) from e, an entry it lists (nil:
-    -- none at hand), or nil when there is no such list.
-    local function serve(req, res, dir, base, filters, info_of)
+    local function serve(req, res, dir, base, filters, info)
       local cursor
-      if (req.params.n or dir == "newer") and not info_of(nil) then return res:error(404) end
       if req.params.n then
         local n = math.tointeger(tonumber(req.params.n))
         if not n or n < 1 or n > 50 then return res:error(404) end
@@ -139,11 +136,8 @@ return quire.plugin {
       -- page that shows those entries now; the first page when nothing is newer.
       if dir == "newer" then return res:redirect(page_above(filters, base, cursor) or base, 302) end
       local entries, newer, older = page_of(filters, base, cursor)
-      if not entries and dir then return res:error(404) end
-      local info = info_of(entries and entries[1])
-      if not info then return res:error(404) end
       if not entries then
-        if info.kind == "author" then return res:error(404) end
+        if dir or info.kind == "author" then return res:error(404) end
         entries, newer, older = {}, false, false
       end
       if not dir and info.front then
@@ -168,20 +162,20 @@ return quire.plugin {
     end
 
     routes("/", function(req, res, dir)
-      serve(req, res, dir, "/", {}, function()
-        return { heading = quire.i18n.gettext(settings.home_title), kind = "home", front = settings.front and front.home or nil }
-      end)
+      serve(req, res, dir, "/", {}, { heading = quire.i18n.gettext(settings.home_title), kind = "home",
+        front = settings.front and front.home or nil })
     end)
     if settings.front then
       -- Everything, newest first: the list the front page replaced (its next pages are /older/...).
       routes("/latest", function(req, res, dir)
-        serve(req, res, dir, "/latest", {}, function() return { heading = settings.home_title, kind = "latest" } end)
+        serve(req, res, dir, "/latest", {}, { heading = settings.home_title, kind = "latest" })
       end)
     end
 
-    -- The display name of a section or tag from its slug as e, an entry in its list, spells it
-    -- (every entry spells it as the term does), or nil.
-    local function name_in(kind, slug, e)
+    -- The display name of a section or tag from its slug (as some entry spells it), or nil.
+    local function term_name(kind, slug)
+      local e = quire.content.teasers(quire.content.query, { [kind] = slug, status = "published", limit = 1 })[1]
+      if not e then return nil end
       if kind == "section" then return e.section end
       for _, t in ipairs(e.tags) do if quire.slugify(t) == slug then return t end end
     end
@@ -189,19 +183,15 @@ return quire.plugin {
     for _, kind in ipairs({ "section", "tag" }) do
       routes("/" .. kind .. "/{slug:slug}", function(req, res, dir)
         local slug = req.params.slug
+        local name = term_name(kind, slug)
+        if not name then return res:error(404) end
         local path = "/" .. kind .. "/" .. slug
-        serve(req, res, dir, path, { [kind] = slug }, function(e)
-          -- The name from the page's first entry; without one, from the list's newest (of any type).
-          if not e then e = quire.content.teasers(quire.content.query, { [kind] = slug, status = "published", limit = 1 })[1] end
-          local name = e and name_in(kind, slug, e)
-          if not name then return nil end
-          return {
-            heading = kind == "tag" and quire.i18n.gettext("Tagged: %s"):format(name) or name, kind = kind,
-            section = kind == "section" and name or nil,
-            front = kind == "section" and settings.front and function() return front.section(name, slug) end or nil,
-            feed_scope = { path = path, title = ("%s: %s"):format(quire.site.name, name) },
-          }
-        end)
+        serve(req, res, dir, path, { [kind] = slug }, {
+          heading = kind == "tag" and quire.i18n.gettext("Tagged: %s"):format(name) or name, kind = kind,
+          section = kind == "section" and name or nil,
+          front = kind == "section" and settings.front and function() return front.section(name, slug) end or nil,
+          feed_scope = { path = path, title = ("%s: %s"):format(quire.site.name, name) },
+        })
       end)
     end
 
@@ -210,9 +200,7 @@ return quire.plugin {
       local u = #login <= 64 and login:match("^[a-z0-9][a-z0-9._-]*$") and quire.users.get(login)
       if not u then return res:error(404) end
       -- Only the public profile: name and bio, never the account's email.
-      serve(req, res, dir, "/author/" .. u.login, { author = u.id }, function()
-        return { heading = u.display_name, intro = u.bio, kind = "author" }
-      end)
+      serve(req, res, dir, "/author/" .. u.login, { author = u.id }, { heading = u.display_name, intro = u.bio, kind = "author" })
     end)
   end,
 }
