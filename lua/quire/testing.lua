@@ -20,6 +20,15 @@ local function serialize(v)
   return "{ " .. table.concat(parts, ", ") .. " }"
 end
 
+-- lcg(seed) -> rnd: rnd(n) is an integer from 1 to n, the next of a fixed linear congruential
+-- sequence from seed: generated test inputs that are the same at every run (a failure reproduces).
+function M.lcg(seed)
+  return function(n)
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed % n + 1
+  end
+end
+
 -- A fresh site in a new temporary folder, opened: returns its `quire` API and its folder.
 -- opts (all optional): name, plugins = {...}, plugin_path = {...} (folders searched first;
 -- default: ./plugins of the folder quire test runs in), settings = { plugin = {...} },

@@ -1,5 +1,6 @@
 -- quire.markdown.render: GitHub-flavoured output, heading ids, and the untrusted (comment) mode.
 local core = require "quire.core"
+local testing = require "quire.testing"
 
 local md = quire.markdown
 
@@ -175,11 +176,7 @@ describe("quire.markdown.render (untrusted)", function()
     local pieces = { "*", "**", "_", "`", "```", "[", "]", "(", ")", "<", ">", "!", "#", "-", "|",
       "~~", "\n", "\n\n", " ", "    ", "&", "&amp;", "&#", ";", "x", "javascript:", "http://a",
       "<b>", "</i>", "\"", "'", "\\", "\0", "\xff", "\xc3", "é", "[x]: /u", "1.", "> ", "- [ ]" }
-    local seed = 12345
-    local function rand(n) -- a fixed LCG so failures reproduce
-      seed = (seed * 1103515245 + 12345) % 2147483648
-      return seed % n + 1
-    end
+    local rand = testing.lcg(12345)
     for _ = 1, 300 do
       local t = {}
       for i = 1, rand(80) do t[i] = pieces[rand(#pieces)] end

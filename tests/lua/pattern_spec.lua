@@ -96,11 +96,7 @@ describe("bounded Lua patterns", function()
     local pieces = { "a", "b", "(", ")", "()", ".", "%a", "%d", "%s", "%W", "[ab]", "[^a]", "[%d)]", "*", "+", "-",
       "?", "^", "$", "%1", "%2", "%b()", "%f[%w]", "%f[%W]", "%", "[", "]", "%(", "x" }
     local letters = { "a", "b", "a", "(", ")", " ", "1", "x", "aa", "ab" }
-    local seed = 20261204
-    local function rnd(n)
-      seed = (seed * 1103515245 + 12345) % 2147483648
-      return seed % n + 1
-    end
+    local rnd = testing.lcg(20261204)
     for _ = 1, 20000 do
       local p, s = {}, {}
       for i = 1, rnd(6) do p[i] = pieces[rnd(#pieces)] end
@@ -116,10 +112,9 @@ describe("bounded Lua patterns", function()
 
   it("answers as the standard library on long subjects (where sets are kept as bitmaps)", function()
     local alphabet = "ab<>&\"' _-]^%0129Zz\n\t\0\200\255"
-    local seed, chars = 7, {}
+    local rnd, chars = testing.lcg(7), {}
     for i = 1, 3000 do
-      seed = (seed * 1103515245 + 12345) % 2147483648
-      local k = seed % #alphabet + 1
+      local k = rnd(#alphabet)
       chars[i] = alphabet:sub(k, k)
     end
     local s = table.concat(chars)
@@ -134,11 +129,7 @@ describe("bounded Lua patterns", function()
 
   it("finds plain text as the standard library, and in linear time whatever the needle", function()
     local letters = { "a", "b", "`", "]", ":", "\0", "ab", "``" }
-    local seed = 20261205
-    local function rnd(n)
-      seed = (seed * 1103515245 + 12345) % 2147483648
-      return seed % n + 1
-    end
+    local rnd = testing.lcg(20261205)
     for _ = 1, 20000 do
       local p, s = {}, {}
       for i = 1, rnd(4) do p[i] = letters[rnd(#letters)] end

@@ -2,6 +2,7 @@
 -- (a table per candidate): the same hits and scores, with unpublished, unknown and unwanted
 -- candidates left out.
 local core = require "quire.core"
+local testing = require "quire.testing"
 
 -- The profiles of a table id -> { type =, time =, tags = } or false (not published), kept in C.
 local function kept(profiles)
@@ -24,8 +25,7 @@ describe("core.related_profiles", function()
   end
 
   it("scores as related_rank does over the same candidates", function()
-    local rng = 12345
-    local function rand(n) rng = (rng * 1103515245 + 12345) % 2147483648; return rng % n + 1 end
+    local rand = testing.lcg(12345)
     for round = 1, 20 do
       local df = {}
       for t = 1, 30 do df[t] = rand(300) end
@@ -131,8 +131,7 @@ describe("core.related_window", function()
   end
 
   it("adds the width ids on each side of an id it holds, as a Lua list did", function()
-    local rng = 99
-    local function rand(n) rng = (rng * 1103515245 + 12345) % 2147483648; return rng % n + 1 end
+    local rand = testing.lcg(99)
     local cands = core.related_candidates()
     for round = 1, 200 do
       local ids, seen = {}, {}

@@ -1,6 +1,7 @@
 -- quire.html.sanitize, escaping and quire.url.safe, and the XSS corpus in tests/xss/payloads.txt
 -- run through the sanitizer (default and comment policies) and untrusted Markdown.
 local core = require "quire.core"
+local testing = require "quire.testing"
 
 local html = quire.html
 
@@ -148,11 +149,7 @@ describe("quire.html.sanitize", function()
   end)
 
   it("survives garbage and deep nesting", function()
-    local seed = 4242
-    local function rand(n)
-      seed = (seed * 1103515245 + 12345) % 2147483648
-      return seed % n + 1
-    end
+    local rand = testing.lcg(4242)
     local pieces = { "<", ">", "</", "/>", "<p>", "<b>", "<a href=", "javascript:", "\"", "'", "=",
       "<svg>", "<math>", "<table>", "<td>", "<!--", "-->", "<![CDATA[", "]]>", "&", "&#", ";", "x",
       " ", "\n", "\0", "\xff", "<script>", "<style>", "<noscript>", "<template>", "onerror", "<select>" }
