@@ -128,23 +128,6 @@ return function(site, common, skip)
     ["feed.json"] = { type = "application/feed+json; charset=utf-8" },
   }
 
-  -- The parts' text joined in one copy: a `..` of n operands makes the string at its size at once,
-  -- where table.concat grows a buffer to it (a feed is some 70 kB: about four copies). A function
-  -- per count of parts, made once; past the operands a function may hold, table.concat.
-  local cats = {}
-  local function cat(parts)
-    local n = #parts
-    if n > 200 then return table.concat(parts) end
-    local f = cats[n]
-    if not f then
-      local refs = {}
-      for i = 1, n do refs[i] = "p[" .. i .. "]" end
-      f = assert(load("local p = ... return " .. table.concat(refs, " .. ")))
-      cats[n] = f
-    end
-    return f(parts)
-  end
-
   -- A document's text around its items, then the items' kept text, joined once.
   local function joined(head, items, sep, tail)
     local parts = { head }
@@ -153,7 +136,7 @@ return function(site, common, skip)
       parts[#parts + 1] = text
     end
     parts[#parts + 1] = tail
-    return cat(parts)
+    return table.concat(parts)
   end
 
   -- The JSON Feed: its items' kept text set into the rest as quire.json.encode writes a list
