@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -201,12 +202,14 @@ http {{
   client_body_temp_path {ng}/tmp/body; proxy_temp_path {ng}/tmp/proxy; fastcgi_temp_path {ng}/tmp/fastcgi;
   uwsgi_temp_path {ng}/tmp/uwsgi; scgi_temp_path {ng}/tmp/scgi;
   map $request_uri $quire_moved {{ include {out}/redirects.nginx.map; }}
+  map $request_uri $quire_found {{ include {out}/redirects-302.nginx.map; }}
   server {{
     listen 127.0.0.1:{nport};
     root {out};
     gzip_static on;
     error_page 404 /404.html;
     if ($quire_moved) {{ return 301 $quire_moved; }}
+    if ($quire_found) {{ return 302 $quire_found; }}
     location / {{ try_files $uri $uri/index.html =404; }}
   }}
 }}
@@ -262,6 +265,20 @@ try:
     check("nginx redirects the old address (map file)", False, "no redirect")
 except urllib.error.HTTPError as e:
     check("nginx redirects the old address (map file)", e.code == 301 and e.headers.get("Location", "").endswith("/"), str(e.code))
+# A list's newer/ and page/N addresses, which the server resolves to the page showing those
+# entries now: the static site sends them to the list's first page (302), not to a 404.
+check("_redirects sends a tag's newer/ and page/N addresses to its first page",
+      "/tag/:slug/newer/:cursor /tag/:slug 302" in open(os.path.join(out, "_redirects")).read()
+      and "/tag/:slug/page/:n /tag/:slug 302" in open(os.path.join(out, "_redirects")).read())
+tag = sorted(os.listdir(os.path.join(out, "tag")))[0]
+for old_path, first in ((f"/tag/{tag}/newer/20200101000000-1", f"/tag/{tag}"), ("/newer/20200101000000-1?x=1", "/"),
+                        (f"/section/{sorted(os.listdir(os.path.join(out, 'section')))[0]}/page/2", None)):
+    first = first or old_path.rsplit("/page/", 1)[0]
+    try:
+        opener.open(f"http://127.0.0.1:{nport}{old_path}", timeout=10)
+        check(f"nginx sends {old_path} to {first}", False, "no redirect")
+    except urllib.error.HTTPError as e:
+        check(f"nginx sends {old_path} to {first}", e.code == 302 and urllib.parse.urlsplit(e.headers.get("Location", "")).path == first, f"{e.code} {e.headers.get('Location')}")
 try:
     opener.open(f"http://127.0.0.1:{nport}/sitemap.xml?part=1", timeout=10)
     check("nginx sends /sitemap.xml?part=1 to its file", False, "no redirect")

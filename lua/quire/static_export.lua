@@ -1156,6 +1156,25 @@ local function same_file(a, b)
   return same
 end
 
+-- The lists' addresses that only the server can resolve (plugins/listings: /, /latest, a tag's,
+-- a section's, an author's), as _redirects rules and nginx map lines (regular expressions on
+-- $request_uri: a named capture, no backslash) to the list's first page; probe: an address the
+-- site answers when it has such lists.
+local LIST_ADDRESSES = {}
+for _, l in ipairs {
+  { probe = "/newer/1-1", from = "", to = "/", re = "", value = "/" },
+  { probe = "/latest/newer/1-1", from = "/latest", to = "/latest", re = "/latest", value = "/latest" },
+  { probe = "/tag/x/newer/1-1", from = "/tag/:slug", to = "/tag/:slug", re = "(?<quire_tag>/tag/[^/?]+)", value = "$quire_tag" },
+  { probe = "/section/x/newer/1-1", from = "/section/:slug", to = "/section/:slug", re = "(?<quire_section>/section/[^/?]+)", value = "$quire_section" },
+  { probe = "/author/x/newer/1-1", from = "/author/:login", to = "/author/:login", re = "(?<quire_author>/author/[^/?]+)", value = "$quire_author" },
+} do
+  LIST_ADDRESSES[#LIST_ADDRESSES + 1] = {
+    probe = l.probe,
+    netlify = ("%s/newer/:cursor %s 302\n%s/page/:n %s 302\n"):format(l.from, l.to, l.from, l.to),
+    nginx = ('"~^%s/(newer/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$" "%s";\n'):format(l.re, l.value),
+  }
+end
+
 -- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
 -- line by line as the table is read (any number of redirects in bounded memory) to temporary
 -- files in dir, which then replace those in out_dir whose bytes differ. Returns the names of
@@ -1198,6 +1217,15 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     for _, n in ipairs(quire.content.published_blocks()) do
       netlify:write(("/sitemap.xml part=%d /sitemap-%d.xml 301\n"):format(n + 1, n + 1))
       permanent:write(('"/sitemap.xml?part=%d" "/sitemap-%d.xml";\n'):format(n + 1, n + 1))
+    end
+    -- A list's newer/ and page/N addresses (an older export's Newer links, bookmarks): the
+    -- server answers them with the page that shows those entries now, which a static host
+    -- cannot pick, so they go to the list's first page rather than to a 404.
+    for _, list in ipairs(LIST_ADDRESSES) do
+      if quire.app.router:match("GET", list.probe) then
+        netlify:write(list.netlify)
+        temporary:write(list.nginx)
+      end
     end
   end)
   local closed = true
