@@ -37,12 +37,14 @@ function M.new(site, quire)
 
   -- The fingerprinted URL of file (a name in plugin's static folder); the copy is written once.
   function api.url(plugin, file)
-    if type(plugin) ~= "string" or not plugin:match("^[%w_-]+$") or type(file) ~= "string"
-      or not file:match("^[%w_][%w_.-]*$") or file:find("..", 1, true) or #file > 200 then
+    -- A name made before first (every page asks for the same few): only a checked plugin and
+    -- file made it, neither holding a "/". Dev mode looks at the file again each time.
+    local key = type(plugin) == "string" and type(file) == "string" and plugin .. "/" .. file
+    if key and made[key] and not site.config.dev then return made[key] end
+    if not key or not plugin:match("^[%w_-]+$") or not file:match("^[%w_][%w_.-]*$")
+      or file:find("..", 1, true) or #file > 200 then
       error("quire.assets.url(plugin, file) takes a plugin's name and a file name in its static folder", 2)
     end
-    local key = plugin .. "/" .. file
-    if made[key] and not site.config.dev then return made[key] end
     local dir
     for _, s in ipairs(quire.plugins.static_dirs) do if s.plugin == plugin then dir = s.dir end end
     if not dir then error(("quire.assets.url: plugin %s has no static folder"):format(plugin), 2) end

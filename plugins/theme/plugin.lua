@@ -90,16 +90,12 @@ return quire.plugin {
     local sections = {}
     for i, name in ipairs(settings.sections) do sections[i] = section_view(name) end
 
-    -- Every page's stylesheet and icon, asked for once (their fingerprinted names change with
-    -- the files only, which dev mode alone looks at again), and its year, once a second.
-    local css, icon, year, year_at
+    -- Every page's year, worked out once a second.
+    local year, year_at
     site:filter("view.page", function(view)
       view.site = view.site or quire.site
       -- Fingerprinted names: the server sends them as immutable (quire.assets).
-      if not css or quire.site.config.dev then
-        css, icon = quire.assets.url("theme", "quire.css"), quire.assets.url("theme", "favicon.svg")
-      end
-      view.assets = { css = css, icon = icon }
+      view.assets = { css = quire.assets.url("theme", "quire.css"), icon = quire.assets.url("theme", "favicon.svg") }
       view.lang = lang
       view.dir = dir
       view.tagline = settings.tagline ~= "" and settings.tagline or nil
