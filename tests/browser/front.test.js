@@ -29,7 +29,7 @@ run('front', async (browser) => {
       if ((m.type() === 'error' || m.type() === 'warning') && !/status of 422/.test(m.text())) problems.push(`${label}: console ${m.type()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`${label}: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`${label}: request failed ${r.url()}`));
+    page.on('requestfailed', (r) => problems.push(`${label}: request failed ${r.url()}: ${(r.failure() || {}).errorText}`));
   };
   for (const [w, h] of [[1280, 800], [390, 844]]) {
     const page = await browser.newPage({ viewport: { width: w, height: h } });
@@ -75,6 +75,9 @@ run('front', async (browser) => {
     }
     await page.screenshot({ path: shotPath(`front-${w}.png`), fullPage: true });
     await page.screenshot({ path: shotPath(`front-${w}-fold.png`), fullPage: false });
+    // The full-page shot brings the lazy card pictures below the fold into view; they must load,
+    // not be cut off by closing the page (a slow machine is still fetching them then).
+    await page.waitForLoadState('networkidle');
     const v = await axe('/', w, h);
     assert(v.length === 0, `front at ${w}px: axe-core: ${v.join('; ')}`);
     await page.close();
