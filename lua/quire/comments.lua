@@ -31,6 +31,33 @@ function M.new(site)
     return (types.check_text(errs, field, v, RULES[field], limits))
   end
 
+  -- Which entries of a block of BLOCK ids (id // BLOCK) have comments, of which statuses, read in
+  -- one statement (a walk of the index's distinct (entry_id, status) pairs, not of the comments):
+  -- most entries have none, so their thread and counts need no statement of their own, and an
+  -- export or a warm cache reads neighbours in a row. Kept by the memo until a comment of one of
+  -- them is added or moderated (the block's tag, bumped with comments:ID):
+  -- -> { [entry_id] = { [status] = true } }.
+  local BLOCK = 64
+  local function block_tag(entry_id) return "comments-block:" .. (entry_id // BLOCK) end
+  local function read_block(k)
+    local of = {}
+    for _, r in ipairs(db:rows("SELECT DISTINCT entry_id, status FROM comments WHERE entry_id BETWEEN ? AND ?",
+      k * BLOCK, k * BLOCK + BLOCK - 1)) do
+      local st = of[r.entry_id]
+      if not st then st = {} of[r.entry_id] = st end
+      st[r.status] = true
+    end
+    return of
+  end
+  -- false when entry_id has no comment of status (any status when nil): no need to look.
+  local function may_have(entry_id, status)
+    if math.type(entry_id) ~= "integer" then return true end
+    local k = entry_id // BLOCK
+    local st = site.memo.tagged("comments-block\0" .. k, "comments-block:" .. k, read_block, k)[entry_id]
+    if not st then return false end
+    return status == nil or st[status] == true
+  end
+
   local function create(c)
     local errs = {}
     for k in pairs(c) do
@@ -70,7 +97,7 @@ function M.new(site)
     if type(c) ~= "table" then error("quire.comments.create takes a table", 2) end
     return transaction(function()
       local id = create(c)
-      site.bump({ ["comments:" .. (math.tointeger(c.entry) or c.entry)] = true, ["comments:all"] = true })
+      site.bump({ ["comments:" .. c.entry] = true, [block_tag(c.entry)] = true, ["comments:all"] = true })
       if site.hooks and site.hooks:has("hook", "comment.posted") then
         local posted = api.query { after = id - 1, limit = 1 }[1]
         site.hooks:emit("comment.posted", posted)
@@ -100,6 +127,7 @@ function M.new(site)
     local sql = "SELECT " .. cols .. " FROM comments" .. (#where > 0 and (" WHERE " .. table.concat(where, " AND ")) or "")
       .. " ORDER BY id LIMIT " .. limit
     if q.entry == nil or q.with_email then return db:rows(sql, table.unpack(params)) end
+    if not may_have(q.entry, q.status) then return {} end
     -- An entry's comments are kept by the memo until one of them is added or moderated (the tag
     -- those bump), not read again by every render after a write elsewhere; a copy each.
     local key = table.concat({ "comments", tostring(q.entry), tostring(q.status),
@@ -120,7 +148,8 @@ function M.new(site)
       db:exec("UPDATE comments SET status = ? WHERE id = ?", status, id)
       site.audit("comment." .. status, "comment:" .. id)
       -- A comment hidden is out of public view: no page kept before may be given stale.
-      site.bump({ ["comments:" .. row.entry_id] = true, ["comments:all"] = true, ["quire:withdrawn"] = status ~= "approved" or nil })
+      site.bump({ ["comments:" .. row.entry_id] = true, [block_tag(row.entry_id)] = true, ["comments:all"] = true,
+        ["quire:withdrawn"] = status ~= "approved" or nil })
       return true
     end)
   end
@@ -137,6 +166,7 @@ function M.new(site)
   function api.count(entry_id, status)
     site.tag("comments:" .. tostring(entry_id))
     status = status or "approved"
+    if not may_have(entry_id, status) then return 0 end
     return site.memo.tagged(count_key(entry_id, status), "comments:" .. tostring(entry_id), db.value, db,
       "SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status)
   end
@@ -156,19 +186,26 @@ function M.new(site)
   function api.counts(ids, status)
     status = status or "approved"
     if type(ids) ~= "table" or #ids > COUNTS_MAX then error(("quire.comments.counts takes a list of at most %d entry ids"):format(COUNTS_MAX), 2) end
-    local tags, out = {}, {}
     for i, id in ipairs(ids) do
       if math.type(id) ~= "integer" then error(("quire.comments.counts: ids[%d] is not an entry id"):format(i), 2) end
-      tags[i] = "comments:" .. id
-      site.tag(tags[i])
+      site.tag("comments:" .. id)
     end
-    if #ids == 0 then return out end
-    if #ids == 1 then
-      out[ids[1]] = api.count(ids[1], status)
+    -- Only those that may have some are counted (most have none: no statement then).
+    local out, some, tags = {}, {}, {}
+    for _, id in ipairs(ids) do
+      out[id] = 0
+      if may_have(id, status) then
+        some[#some + 1] = id
+        tags[#tags + 1] = "comments:" .. id
+      end
+    end
+    if #some == 0 then return out end
+    if #some == 1 then
+      out[some[1]] = api.count(some[1], status)
       return out
     end
-    local got = site.memo.tagged(("comments-counts\0%s\0%s"):format(status, table.concat(ids, ",")), tags, read_counts, ids, status)
-    for _, id in ipairs(ids) do out[id] = got[id] or 0 end
+    local got = site.memo.tagged(("comments-counts\0%s\0%s"):format(status, table.concat(some, ",")), tags, read_counts, some, status)
+    for _, id in ipairs(some) do out[id] = got[id] or 0 end
     return out
   end
 

@@ -8,18 +8,35 @@ function M.new(site, hits)
   local db = site.db
   local api = {}
 
+  -- The counts of a block of BLOCK entry ids (id // BLOCK), read in one statement: most entries
+  -- have none, and an export or a warm cache reads neighbours in a row, so one statement answers
+  -- a run of pages. Kept by the memo until a share of one of them is counted (record bumps the
+  -- block's tag): -> { [entry_id] = { network = N, ... } }.
+  local BLOCK = 64
+  local function block_tag(k) return "shares-block:" .. k end
+  local function read_block(k)
+    local of = {}
+    for _, r in ipairs(db:rows("SELECT entry_id, network, count FROM shares WHERE entry_id BETWEEN ? AND ?",
+      k * BLOCK, k * BLOCK + BLOCK - 1)) do
+      local n = of[r.entry_id]
+      if not n then n = {} of[r.entry_id] = n end
+      n[r.network] = r.count
+    end
+    return of
+  end
+
   -- { total = N, networks = { name = N, ... } } for an entry; the page showing it is tagged.
   function api.counts(entry_id)
     if math.type(entry_id) ~= "integer" then error("quire.shares.counts takes an entry id", 2) end
     site.tag("shares:" .. entry_id)
     local out = { total = 0, networks = {} }
-    -- Kept by the memo until a share is counted (record bumps the tag): not read again by every
-    -- render after a write elsewhere.
-    local rows = site.memo.tagged("shares\0" .. entry_id, "shares:" .. entry_id, db.rows, db,
-      "SELECT network, count FROM shares WHERE entry_id = ?", entry_id)
-    for _, r in ipairs(rows) do
-      out.networks[r.network] = r.count
-      out.total = out.total + r.count
+    local k = entry_id // BLOCK
+    local got = site.memo.tagged("shares-block\0" .. k, block_tag(k), read_block, k)[entry_id]
+    if got then
+      for network, n in pairs(got) do
+        out.networks[network] = n
+        out.total = out.total + n
+      end
     end
     return out
   end
@@ -38,7 +55,7 @@ function M.new(site, hits)
       if hits.add(("share:%d:%s:%s"):format(entry_id, network, client), seconds or 86400) > 1 then return false end
       db:exec("INSERT INTO shares (entry_id, network, count) VALUES (?, ?, 1)"
         .. " ON CONFLICT (entry_id, network) DO UPDATE SET count = shares.count + 1", entry_id, network)
-      site.bump({ ["shares:" .. entry_id] = true })
+      site.bump({ ["shares:" .. entry_id] = true, [block_tag(entry_id // BLOCK)] = true })
       return true
     end)
   end
