@@ -98,7 +98,10 @@ return function(site, form, moderation)
   -- closed: show the thread only, whatever the entry's own setting.
   function M.comments(entry, state, closed)
     local open = not closed and moderation.is_open(entry)
-    local t = site:memo(("thread\0%d\0%s"):format(entry.id, open), thread_view, entry, open)
+    -- Most entries have no approved comment (known without a statement of their own, and the
+    -- page tagged as the thread's read would): nothing to read or render then.
+    local t = quire.comments.count(entry.id) == 0 and { count = 0, html = false }
+      or site:memo(("thread\0%d\0%s"):format(entry.id, open), thread_view, entry, open)
     return {
       count = t.count, count_label = M.count_label(t.count), thread = t.html, open = open,
       notice = state and state.notice or false,
