@@ -212,6 +212,20 @@ function M.new(site, quire)
   end
 
   -- Corrections --------------------------------------------------------------------------------
+  -- Which entries of a block of ids (id // CORRECTED_BLOCK) have corrections, read in one
+  -- statement: most have none, so their pages need no statement of their own. Kept by the memo
+  -- until one of them gets one (the block's tag, bumped with corrections:ID).
+  local CORRECTED_BLOCK = 64
+  local function corrected_tag(k) return "corrections-block:" .. k end
+  local function corrected(k)
+    local set = {}
+    for _, r in ipairs(db:rows("SELECT DISTINCT entry_id FROM corrections WHERE entry_id BETWEEN ? AND ?",
+      k * CORRECTED_BLOCK, k * CORRECTED_BLOCK + CORRECTED_BLOCK - 1)) do
+      set[r.entry_id] = true
+    end
+    return set
+  end
+
   -- Marks revision_id (a change to published entry_id) as a correction with a note; the story's
   -- page shows it from then on.
   function api.correction_add(entry_id, revision_id, note, user_id)
@@ -226,7 +240,9 @@ function M.new(site, quire)
       local _, id = db:exec("INSERT INTO corrections (entry_id, revision_id, note, user_id, created_at) VALUES (?, ?, ?, ?, ?)",
         entry_id, revision_id, note, user_id, rev.created_at)
       site.audit("entry.correction", "entry:" .. entry_id, note)
-      site.bump({ ["entry:" .. entry_id] = true, ["corrections:" .. entry_id] = true })
+      local eid = math.tointeger(tonumber(entry_id)) -- (numeric: its revision was found)
+      site.bump({ ["entry:" .. entry_id] = true, ["corrections:" .. entry_id] = true,
+        [corrected_tag((eid or 0) // CORRECTED_BLOCK)] = true })
       return id
     end)
   end
@@ -234,6 +250,10 @@ function M.new(site, quire)
   -- The corrections of an entry, oldest first: { note =, date = } (public).
   function api.corrections(entry_id)
     site.tag("entry:" .. tostring(entry_id))
+    if math.type(entry_id) == "integer" then
+      local k = entry_id // CORRECTED_BLOCK
+      if not site.memo.tagged("corrected\0" .. k, corrected_tag(k), corrected, k)[entry_id] then return {} end
+    end
     -- Kept by the memo until one is added (an edit of the entry changes none); a copy each.
     return copy(site.memo.tagged("corrections\0" .. tostring(entry_id), "corrections:" .. tostring(entry_id), db.rows, db,
       "SELECT note, created_at AS date FROM corrections WHERE entry_id = ? ORDER BY id LIMIT 100", entry_id))

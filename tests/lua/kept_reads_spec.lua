@@ -61,7 +61,7 @@ describe("a story's comments, shares and corrections", function()
 
   -- Whether an entry has comments or shares at all is read for a block of ids at once (most have
   -- none): a neighbour's read answers for it, and a write to it is seen by the next read.
-  it("are known to be none from a neighbour's read, until one is written", function()
+  it("are known to be none from a neighbour's read, until one is written", function() -- (and corrections)
     local block = {}
     for i = 1, 5 do
       block[i] = q.content.create { type = "article", title = "Tide table " .. i, status = "published", body = "Low water." }
@@ -75,18 +75,21 @@ describe("a story's comments, shares and corrections", function()
     end
     q.comments.count(block[1]) -- the block's presence, read once
     q.shares.counts(block[1])
+    q.corrections.list(block[1])
     assert.same({ 0, {} }, { none_read(function() return q.comments.query { entry = x, status = "approved" } end) })
     assert.same({ 0, 0 }, { none_read(function() return q.comments.count(x) end) })
     local n, counts = none_read(function() return q.comments.counts({ block[2], block[3], x }) end)
     assert.equal(0, n)
     assert.same({ [block[2]] = 0, [block[3]] = 0, [x] = 0 }, counts)
     assert.same({ 0, { total = 0, networks = {} } }, { none_read(function() return q.shares.counts(x) end) })
+    assert.same({ 0, {} }, { none_read(function() return q.corrections.list(x) end) })
 
     -- A comment and a share of x, from another connection: seen, as are x's neighbours' none.
     local other = assert(quire_mod.open(dir))
     local cid = other.comments.create { entry = x, author_name = "Ada", author_email = "ada@example.org", body = "Useful.", status = "approved" }
     other.comments.create { entry = x, author_name = "Bo", author_email = "bo@example.org", body = "Held.", status = "held" }
     assert.is_true(other.shares.record(x, "email", "client-1"))
+    other._newsroom.correction_add(x, other.content.revisions(x)[1].id, "The tide was higher.", nil)
     assert.equal(1, #q.comments.query { entry = x, status = "approved" })
     assert.equal(2, #q.comments.query { entry = x })
     assert.equal(1, q.comments.count(x))
@@ -96,6 +99,8 @@ describe("a story's comments, shares and corrections", function()
     assert.equal(0, q.comments.count(block[1]))
     assert.same({ total = 1, networks = { email = 1 } }, q.shares.counts(x))
     assert.equal(0, q.shares.counts(block[4]).total)
+    assert.equal("The tide was higher.", q.corrections.list(x)[1].note)
+    assert.same({}, q.corrections.list(block[4]))
 
     -- Moderated away: none approved again.
     other.comments.set_status(cid, "spam")
