@@ -172,8 +172,9 @@ function M.new(site)
   end
 
   -- counts(ids [, status]) -> { [id] = count }: the counts of a list of entries (the cards of a
-  -- list page) in one statement, kept as one value (not one per entry: a cold list paid more
-  -- for ten memo entries than for the statement) until a comment on one of them changes.
+  -- list page): 0 for those their blocks say have none, the others' in one statement, kept as
+  -- one value (not one per entry: a cold list paid more for ten memo entries than for the
+  -- statement) until a comment on one of them changes.
   local COUNTS_MAX = 1000
   local function read_counts(ids, status)
     local got = {}
