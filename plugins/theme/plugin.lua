@@ -36,9 +36,22 @@ return quire.plugin {
       return { iso = d.iso, human = d.human } -- a copy: views may be changed by later filters
     end
 
+    -- A section's or tag's slug by its name, remembered (every card shows its section, and the
+    -- same few names come again and again); at most SLUGS_MAX, then started afresh.
+    local SLUGS_MAX, slugs, nslugs = 1024, {}, 0
+    local function slug_of(name)
+      local slug = slugs[name]
+      if not slug then
+        slug = quire.slugify(name)
+        if nslugs >= SLUGS_MAX then slugs, nslugs = {}, 0 end
+        slugs[name], nslugs = slug, nslugs + 1
+      end
+      return slug
+    end
+
     local function section_view(name)
       if not name then return nil end
-      return { name = name, url = "/section/" .. quire.slugify(name) }
+      return { name = name, url = "/section/" .. slug_of(name) }
     end
 
     -- Public facts about an author only: name, bio, page. Never the account's email.
@@ -51,7 +64,7 @@ return quire.plugin {
 
     local function tag_views(tags)
       local out = {}
-      for i, name in ipairs(tags or {}) do out[i] = { name = name, url = "/tag/" .. quire.slugify(name) } end
+      for i, name in ipairs(tags or {}) do out[i] = { name = name, url = "/tag/" .. slug_of(name) } end
       return out
     end
 
