@@ -21,6 +21,7 @@ local M = {}
 local json = validate_mod.json
 
 local TAXONOMIES = { "tag", "section" }
+local BOUNDS = { { "since", ">=" }, { "until", "<" } } -- (query options and their comparison)
 local ORDERS = {
   newest = { key = "coalesce(e.published_at, e.created_at)", dir = "DESC" },
   oldest = { key = "coalesce(e.published_at, e.created_at)", dir = "ASC" },
@@ -225,9 +226,15 @@ M.of = per_site(function(site)
       if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), level) end
     end
     local where, params = {}, {}
-    local function add(clause, ...)
+    local function add(clause, a, b, c) -- (at most three parameters: no table of them per clause)
       where[#where + 1] = clause
-      for _, p in ipairs({ ... }) do params[#params + 1] = p end
+      if a ~= nil then
+        params[#params + 1] = a
+        if b ~= nil then
+          params[#params + 1] = b
+          if c ~= nil then params[#params + 1] = c end
+        end
+      end
     end
     local types_q = type_list(q, caller, level + 1)
     -- Unindexed: the type is checked on the rows an ordered index walk finds, not used to pick
@@ -257,7 +264,7 @@ M.of = per_site(function(site)
       if not uid then return nil end
       add("e.author_id = ?", uid)
     end
-    for _, bound in ipairs({ { "since", ">=" }, { "until", "<" } }) do
+    for _, bound in ipairs(BOUNDS) do
       local v = q[bound[1]]
       if v ~= nil then
         local norm, err = time.parse(v)
@@ -356,7 +363,7 @@ M.of = per_site(function(site)
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
       error("quire.content.query: limit must be an integer from 1 to 10000", 3)
     end
-    list_tags(q)
+    local tags = list_tags(q)
     local from = " FROM entries e"
     if walked then
       -- CROSS JOIN: entry_terms drives, in its index order.
@@ -371,7 +378,7 @@ M.of = per_site(function(site)
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
     local rows = db:rows(sql, table.unpack(params))
     entry_tags(rows)
-    return rows
+    return rows, tags
   end
 
   -- The memo key of a query of at most MEMO_ROWS entries (q's keys in order, each value with its
@@ -428,8 +435,10 @@ M.of = per_site(function(site)
       entry_tags(rows)
       return copy(rows)
     end
-    rows = hydrate(select_rows(q, true))
-    local tags = list_tags(q, {})
+    local tags
+    rows, tags = select_rows(q, true)
+    hydrate(rows)
+    tags = tags or list_tags(q, {}) -- (none read: a filter matches nothing)
     for i = 1, #rows do tags[#tags + 1] = "entry:" .. rows[i].id end
     local kept
     rows, kept = memo.put(key, rows, #rows + 1, tags, as_cards() and card_lists or entry_lists)
