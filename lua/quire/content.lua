@@ -13,7 +13,7 @@ local writes_mod = require "quire.content.writes"
 
 local M = {}
 
-local READS = { "get", "query", "count", "terms", "published_blocks", "published_block", "neighbours", "revisions",
+local READS = { "get", "query", "count", "terms", "term", "published_blocks", "published_block", "neighbours", "revisions",
   "trashed", "url", "teasers", "teaser", "cursors" }
 local WRITES = { "create", "update", "validate", "delete", "trash", "untrash", "empty_trash", "restore" }
 

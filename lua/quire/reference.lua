@@ -116,6 +116,7 @@ M.FUNCTIONS = {
   ["quire.content.teaser"] = { "quire.content.teaser(entry)", "nothing", false, "tags the page \"teaser:ID\": it shows the entry as a card or headline (title, link, date, section, author, standfirst, picture) and goes stale when one of those changes, not with the body; view.card does it" },
   ["quire.content.teasers"] = { "quire.content.teasers(fn, ...)", "fn(...)'s results", false, "inside, get() tags \"teaser:ID\" and a list tags only what moves entries in or out of it, not every row it fetched: each entry shown is tagged by its card or quire.content.teaser; for blocks of cards and headlines. Entries read inside have no body and no revision (what a card shows goes stale without them)" },
   ["quire.content.terms"] = { "quire.content.terms(taxonomy)", "{ name, slug, count } of the tags or sections published entries carry, by slug", false, "" },
+  ["quire.content.term"] = { "quire.content.term(taxonomy, slug)", "the name of the tag or section with that slug, or nil when no published entry carries it", false, "tags the page as the term's list does: its publishes, renames and merges make the page stale" },
   ["quire.content.trash"] = { "quire.content.trash(id)", "true, or false when there is no such entry", false, "" },
   ["quire.content.trashed"] = { "quire.content.trashed([opts])", "the trash, oldest first: { id, type, slug, title, status, trashed_at, actor }", false, "" },
   ["quire.content.types"] = { "quire.content.types()", "the names of the content types", false, "" },

@@ -172,18 +172,10 @@ return quire.plugin {
       end)
     end
 
-    -- The display name of a section or tag from its slug (as some entry spells it), or nil.
-    local function term_name(kind, slug)
-      local e = quire.content.teasers(quire.content.query, { [kind] = slug, status = "published", limit = 1 })[1]
-      if not e then return nil end
-      if kind == "section" then return e.section end
-      for _, t in ipairs(e.tags) do if quire.slugify(t) == slug then return t end end
-    end
-
     for _, kind in ipairs({ "section", "tag" }) do
       routes("/" .. kind .. "/{slug:slug}", function(req, res, dir)
         local slug = req.params.slug
-        local name = term_name(kind, slug)
+        local name = quire.content.term(kind, slug)
         if not name then return res:error(404) end
         local path = "/" .. kind .. "/" .. slug
         serve(req, res, dir, path, { [kind] = slug }, {

@@ -22,23 +22,58 @@ return quire.plugin {
     -- "2023-06-16T23:30:00Z" -> { iso = "2023-06-17T01:30:00+02:00", human = "June 17, 2023" }: in
     -- the site's time zone and language (site.lua timezone, language).
     -- Remembered per stamp (a list page shows the same few days again and again); at most
-    -- DATES_MAX, then started afresh.
+    -- DATES_MAX, then started afresh. The words are remembered per local day too, when the
+    -- language's date pattern names nothing finer than the day (the pattern of a stamp not seen
+    -- yet is then not formatted again: an archive larger than DATES_MAX has a few days a stamp).
     local DATES_MAX, dates, ndates = 4096, {}, 0
+    local DAYS_MAX, days, ndays, by_day = 4096, {}, 0, nil
+    local DAY_PARTS = { Y = true, m = true, d = true, B = true, b = true, A = true, a = true, ["%"] = true }
+    local function human_of(stamp, iso)
+      if by_day == nil then -- (asked at the first date: the catalogues are loaded by then)
+        by_day = true
+        for c in quire.i18n.pgettext("date format", "%B %-d, %Y"):gmatch("%%%-?(.)") do -- (format_local's directives)
+          if not DAY_PARTS[c] then by_day = false end
+        end
+      end
+      if not by_day then return quire.time.format_local(stamp, "date") end
+      local day = iso:sub(1, 10) -- the local date: "2023-06-17"
+      local human = days[day]
+      if not human then
+        human = quire.time.format_local(stamp, "date")
+        if ndays >= DAYS_MAX then days, ndays = {}, 0 end
+        days[day], ndays = human, ndays + 1
+      end
+      return human
+    end
     local function date_view(stamp)
       if type(stamp) ~= "string" then return nil end
       local d = dates[stamp]
       if not d then
         if not quire.time.epoch(stamp) then return nil end
         if ndates >= DATES_MAX then dates, ndates = {}, 0 end
-        d = { iso = quire.time.to_local(stamp), human = quire.time.format_local(stamp, "date") }
+        local iso = quire.time.to_local(stamp)
+        d = { iso = iso, human = human_of(stamp, iso) }
         dates[stamp], ndates = d, ndates + 1
       end
       return { iso = d.iso, human = d.human } -- a copy: views may be changed by later filters
     end
 
+    -- A section's or tag's slug by its name, remembered (every card shows its section, and the
+    -- same few names come again and again); at most SLUGS_MAX, then started afresh.
+    local SLUGS_MAX, slugs, nslugs = 1024, {}, 0
+    local function slug_of(name)
+      local slug = slugs[name]
+      if not slug then
+        slug = quire.slugify(name)
+        if nslugs >= SLUGS_MAX then slugs, nslugs = {}, 0 end
+        slugs[name], nslugs = slug, nslugs + 1
+      end
+      return slug
+    end
+
     local function section_view(name)
       if not name then return nil end
-      return { name = name, url = "/section/" .. quire.slugify(name) }
+      return { name = name, url = "/section/" .. slug_of(name) }
     end
 
     -- Public facts about an author only: name, bio, page. Never the account's email.
@@ -51,7 +86,7 @@ return quire.plugin {
 
     local function tag_views(tags)
       local out = {}
-      for i, name in ipairs(tags or {}) do out[i] = { name = name, url = "/tag/" .. quire.slugify(name) } end
+      for i, name in ipairs(tags or {}) do out[i] = { name = name, url = "/tag/" .. slug_of(name) } end
       return out
     end
 

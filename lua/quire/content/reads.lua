@@ -3,7 +3,7 @@
 -- an entry's URL. Every read tags the page being built with what it read (site.tag).
 --
 -- reads = require("quire.content.reads").of(site): the quire.content functions get, query,
--- count, terms, published_blocks, published_block, neighbours, revisions, trashed, url, teasers,
+-- count, terms, term, published_blocks, published_block, neighbours, revisions, trashed, url, teasers,
 -- teaser; and for
 -- the write side: reads.select_rows(q) (a query's rows, without their terms), reads.ENTRY_COLUMNS,
 -- reads.ID_BLOCK.
@@ -21,6 +21,7 @@ local M = {}
 local json = validate_mod.json
 
 local TAXONOMIES = { "tag", "section" }
+local BOUNDS = { { "since", ">=" }, { "until", "<" } } -- (query options and their comparison)
 local ORDERS = {
   newest = { key = "coalesce(e.published_at, e.created_at)", dir = "DESC" },
   oldest = { key = "coalesce(e.published_at, e.created_at)", dir = "ASC" },
@@ -225,9 +226,15 @@ M.of = per_site(function(site)
       if not QUERY_KEYS[k] then error(("%s: unknown option '%s'"):format(caller, tostring(k)), level) end
     end
     local where, params = {}, {}
-    local function add(clause, ...)
+    local function add(clause, a, b, c) -- (at most three parameters: no table of them per clause)
       where[#where + 1] = clause
-      for _, p in ipairs({ ... }) do params[#params + 1] = p end
+      if a ~= nil then
+        params[#params + 1] = a
+        if b ~= nil then
+          params[#params + 1] = b
+          if c ~= nil then params[#params + 1] = c end
+        end
+      end
     end
     local types_q = type_list(q, caller, level + 1)
     -- Unindexed: the type is checked on the rows an ordered index walk finds, not used to pick
@@ -257,7 +264,7 @@ M.of = per_site(function(site)
       if not uid then return nil end
       add("e.author_id = ?", uid)
     end
-    for _, bound in ipairs({ { "since", ">=" }, { "until", "<" } }) do
+    for _, bound in ipairs(BOUNDS) do
       local v = q[bound[1]]
       if v ~= nil then
         local norm, err = time.parse(v)
@@ -356,7 +363,7 @@ M.of = per_site(function(site)
     if math.type(limit) ~= "integer" or limit < 1 or limit > 10000 then
       error("quire.content.query: limit must be an integer from 1 to 10000", 3)
     end
-    list_tags(q)
+    local tags = list_tags(q)
     local from = " FROM entries e"
     if walked then
       -- CROSS JOIN: entry_terms drives, in its index order.
@@ -371,7 +378,7 @@ M.of = per_site(function(site)
       .. (" ORDER BY %s %s, %s %s LIMIT %d"):format(key_expr, order.dir, walked and "lt.entry_id" or "e.id", order.dir, limit)
     local rows = db:rows(sql, table.unpack(params))
     entry_tags(rows)
-    return rows
+    return rows, tags
   end
 
   -- The memo key of a query of at most MEMO_ROWS entries (q's keys in order, each value with its
@@ -428,8 +435,10 @@ M.of = per_site(function(site)
       entry_tags(rows)
       return copy(rows)
     end
-    rows = hydrate(select_rows(q, true))
-    local tags = list_tags(q, {})
+    local tags
+    rows, tags = select_rows(q, true)
+    hydrate(rows)
+    tags = tags or list_tags(q, {}) -- (none read: a filter matches nothing)
     for i = 1, #rows do tags[#tags + 1] = "entry:" .. rows[i].id end
     local kept
     rows, kept = memo.put(key, rows, #rows + 1, tags, as_cards() and card_lists or entry_lists)
@@ -456,6 +465,26 @@ M.of = per_site(function(site)
     if taxonomy ~= "tag" and taxonomy ~= "section" then error("quire.content.terms: taxonomy must be 'tag' or 'section'", 2) end
     site.tag("list:all")
     return db:rows("SELECT name, slug, listed AS count FROM terms WHERE taxonomy = ? AND listed > 0 ORDER BY slug LIMIT 10000", taxonomy)
+  end
+
+  -- term(taxonomy, slug) -> the name of the tag or section with that slug when a published entry
+  -- carries it, or nil: one lookup of the terms table (a list page's heading), not a list of one
+  -- entry with its terms. Tags the page as the term's list does: its publishes, unpublishes,
+  -- renames and merges bump "list:KIND:SLUG". Memoised as the list's page of cards is, in its
+  -- class (each older page finds the name): without it that class was kept less, the memo turned
+  -- less often, and a whole export's peak memory rose 121 -> 137 MB (N=2000) with the feeds'
+  -- larger values kept longer.
+  local function term_name(taxonomy, slug)
+    return db:value("SELECT name FROM terms WHERE taxonomy = ? AND slug = ? AND listed > 0", taxonomy, slug)
+  end
+  local function term_class() return card_lists end
+  function api.term(taxonomy, slug)
+    if taxonomy ~= "tag" and taxonomy ~= "section" then error("quire.content.term: taxonomy must be 'tag' or 'section'", 2) end
+    if type(slug) ~= "string" then error("quire.content.term takes a taxonomy and a slug", 2) end
+    slug = core.slugify(slug)
+    local tag = "list:" .. taxonomy .. ":" .. slug
+    site.tag(tag)
+    return memo.of_class(term_class, nil, "term\0" .. taxonomy .. "\0" .. slug, tag, term_name, taxonomy, slug)
   end
 
   -- Published entries by blocks of ID_BLOCK consecutive ids (a sitemap file each: the

@@ -198,6 +198,18 @@ describe("listings plugin", function()
     assert.equal(404, q:request("GET", "/tag/none/older/20260101080000-1").status)
   end)
 
+  it("names a tag as it is spelled after a rename, and not once no published entry carries it", function()
+    local id = q.content.create { type = "article", title = "Ferry times", tags = { "Ferries" }, status = "published",
+      published_at = "2025-12-01T08:00:00Z", body = "x" }
+    assert.equal("Tagged: Ferries", find(q:request("GET", "/tag/ferries").body, "h1")[1].text)
+    q.terms.rename("tag", "Ferries", "FERRIES")
+    assert.equal("Tagged: FERRIES", find(q:request("GET", "/tag/ferries").body, "h1")[1].text)
+    q.content.update(id, { status = "draft" })
+    assert.equal(404, q:request("GET", "/tag/ferries").status)
+    q.content.update(id, { status = "published" })
+    assert.equal("Tagged: FERRIES", find(q:request("GET", "/tag/ferries").body, "h1")[1].text)
+  end)
+
   it("shows an author's page with the public bio only", function()
     local html = q:request("GET", "/author/ines").body
     assert.equal("Inês Duarte", find(html, "h1")[1].text)

@@ -227,3 +227,31 @@ describe("theme plugin's images", function()
     assert.is_nil(q.media.avif_step())
   end)
 end)
+
+describe("theme dates", function()
+  -- The <time> of an entry's byline, published at the stamp.
+  local function dated(q, stamp)
+    local id = q.content.create { type = "article", title = "At " .. stamp, status = "published", published_at = stamp, body = "x" }
+    local html = q:request("GET", q.content.url(q.content.get(id))).body
+    return find(find(html, "p.byline")[1].html, "time")[1]
+  end
+
+  it("words a date by its local day, stamps of one day alike", function()
+    local q = testing.site { name = "Oslo Post", plugins = { "theme", "article" }, timezone = "Europe/Oslo" }
+    local late = dated(q, "2026-02-03T22:30:00Z") -- 23:30 on the 3rd in Oslo
+    assert.equal("2026-02-03T23:30:00+01:00", late.attrs.datetime)
+    assert.equal("February 3, 2026", late.text)
+    local later = dated(q, "2026-02-03T23:30:00Z") -- 00:30 on the 4th
+    assert.equal("2026-02-04T00:30:00+01:00", later.attrs.datetime)
+    assert.equal("February 4, 2026", later.text)
+    assert.equal("February 4, 2026", dated(q, "2026-02-04T10:00:00Z").text)
+  end)
+
+  it("words each stamp apart when the language's date pattern shows the time", function()
+    local q = testing.site { name = "Oslo Post", plugins = { "theme", "article" }, timezone = "Europe/Oslo",
+      strings = { ["date format|%B %-d, %Y"] = "%-d %B %Y, %H:%M" } }
+    assert.equal("3 February 2026, 23:30", dated(q, "2026-02-03T22:30:00Z").text)
+    assert.equal("4 February 2026, 00:30", dated(q, "2026-02-03T23:30:00Z").text)
+    assert.equal("4 February 2026, 11:00", dated(q, "2026-02-04T10:00:00Z").text)
+  end)
+end)
