@@ -11,6 +11,8 @@
 -- outside quire, a schema change), more than CHANGED_MAX, or ALL.
 -- A value computed while another is being computed adds its tags to the outer one (an untagged
 -- inner value makes the outer untagged too), so a value built from memoised values goes with them.
+-- A value computed across a change is handed out, not kept, and so is one computed inside another
+-- after that one saw a change (it may be given what was read before: a feed's item, its entry).
 -- Inside a transaction the memo is bypassed: its reads may see writes that are rolled back.
 local M = {}
 
@@ -245,7 +247,9 @@ function M.new(db, max)
   -- those) and of its lookups, or nil when any of them is untagged.
   local function build(tags_of, fn, ...)
     local outer = building
-    local b = { untagged = false } -- and in its list part, the tags of the lookups inside
+    -- (inside a value that saw a change, its arguments may be from reads before it, whose tags
+    -- were read then and cannot drop it: not kept either)
+    local b = { untagged = false, moved = outer and outer.moved } -- and in its list part, the tags of the lookups inside
     building = b
     local ok, v = pcall(fn, ...)
     building = outer

@@ -655,6 +655,21 @@ describe("quire.memo generations, tag index and classes", function()
     assert.equal(3, memo.tagged("k", "t:k", value, false))
   end)
 
+  it("keep no value computed, inside another, after that one saw a change (its arguments may be from before it)", function()
+    local built = {}
+    local function value(k) built[k] = (built[k] or 0) + 1 return k .. built[k] end
+    local function outer(write)
+      local before = memo.tagged("before", "t:before", value, "before") -- computed before the change: kept
+      if write then bump("t:other") end
+      local seen = memo.tagged("seer", "t:seer", value, "seer") -- sees the change
+      return { before, seen, memo.tagged("after", "t:after", value, "after") }
+    end
+    assert.same({ "before1", "seer1", "after1" }, memo.tagged("outer", "t:outer", outer, true))
+    assert.same({ "before1", "seer2", "after2" }, memo.tagged("outer", "t:outer", outer, false))
+    assert.same({ "before1", "seer2", "after2" }, memo.tagged("outer", "t:outer", outer, false)) -- all kept now
+    assert.same({ before = 1, seer = 2, after = 2 }, built)
+  end)
+
   it("drop by tag the values put before and after a generation went, and nothing else", function()
     local built = {}
     local function value(k) built[k] = (built[k] or 0) + 1 return k end

@@ -320,6 +320,25 @@ describe("feeds plugin's head.entry filter", function()
   end)
 end)
 
+describe("feeds plugin's items", function()
+  it("keeps no item built from an entry read before a write seen while its feed was built", function()
+    local here = debug.getinfo(1, "S").source:sub(2):match("^(.*)/") or "."
+    local q = testing.site { plugins = { "theme", "article", "feeds", "mid_write" },
+      plugin_path = { here .. "/fixtures", (os.getenv("PWD") or ".") .. "/plugins" } }
+    q.content.create { type = "article", title = "Harbour walls", status = "published", published_at = "2026-03-01T10:00:00Z", body = "Walls." }
+    q.content.create { type = "article", title = "Tide tables", status = "published", published_at = "2026-03-03T10:00:00Z", body = "Noon." }
+    local function titles()
+      local out = {}
+      for i, it in ipairs(q.json.decode(q:request("GET", "/feed.json").body).items) do out[i] = it.title end
+      return out
+    end
+    -- The list is read, then "Tide tables" is built, retitling "Harbour walls" (read before it).
+    assert.same({ "Tide tables", "Harbour walls" }, titles())
+    assert.same({ "Tide tables", "Harbour walls raised" }, titles())
+    assert.same({ "Tide tables", "Harbour walls raised" }, titles())
+  end)
+end)
+
 describe("feeds plugin's lead image", function()
   local here = debug.getinfo(1, "S").source:sub(2):match("^(.*)/") or "."
   local q, id, svg
