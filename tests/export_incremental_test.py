@@ -151,6 +151,16 @@ check("a title edit, --jobs 1: rendered in the coordinator (its own lines on std
       "export worker 0:" in r.stdout and "export worker" not in r.stderr, r.stdout + r.stderr)
 same_as_full("a title edit", r)
 
+# A comment posted, a share counted, a correction: no address comes or goes, so no walk.
+run(f"""quire.comments.create {{ entry = {ids[1]}, author_name = "Ann Reader", author_email = "ann@readers.example",
+  body = "A comment for the incremental test.", status = "approved" }}
+quire.shares.record({ids[1]}, "email", "incremental-test")
+quire._newsroom.correction_add({ids[1]}, quire.content.revisions({ids[1]})[1].id, "A date was wrong.", nil)""")
+r = export(out)
+check("a comment, a share and a correction: pages found by their tags, no walk",
+      "(pages found by their cache tags)" in r.stdout, r.stdout)
+same_as_full("a comment, a share and a correction", r)
+
 # A retag (the lists it joins and leaves).
 run(f'local e = quire.content.get({ids[2]}); quire.content.update(e.id, {{ tags = {{ "incremental-tag", e.tags[1] }} }})')
 r = export(out)

@@ -432,13 +432,14 @@ local FIXED_SET = { ["/sitemap.xml"] = true, ["/404.html"] = true, ["/views.gif"
 for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
 
 -- The cache tags whose bump cannot add or remove an address: the content of entries (not where
--- they stand in lists), lists of drafts, related lists, neighbours, comments, shares, media, fronts. When only
+-- they stand in lists), lists of drafts, related lists, neighbours, comments, shares, corrections
+-- (and the memo's blocks of which entries have any), media, fronts. When only
 -- such tags were bumped since the last export, the pages to render again are found in the
 -- manifest by their tags (targeted), not by walking every address of the site. A list's
 -- membership and the redirects (scoped_tag) add and remove addresses: a targeted run follows
 -- them to those addresses (scope_of). Any other tag (one these lists do not know) means a walk.
 local ADDRESS_STABLE = { "entry:", "teaser:", "ids:", "entries:any", "related:", "neighbours:", "comments:", "shares:", "media:",
-  "front:", "most-read:", "robots", "list:drafts" }
+  "comments-block:", "shares-block:", "corrections:", "corrections-block:", "front:", "most-read:", "robots", "list:drafts" }
 -- Bumped tags looked up in the manifest; past it, a walk. (A publish bumps a related:word tag
 -- for each index term of the story's text: 608 for an 800-word story of the bench.)
 local TARGETED_MAX = 4096
