@@ -175,7 +175,8 @@ return quire.plugin {
     for _, kind in ipairs({ "section", "tag" }) do
       routes("/" .. kind .. "/{slug:slug}", function(req, res, dir)
         local slug = req.params.slug
-        local name = quire.content.term(kind, slug)
+        -- Only the list's own address: "/tag/arts-" would be the same list again, a page of its own.
+        local name = quire.slugify(slug) == slug and quire.content.term(kind, slug)
         if not name then return res:error(404) end
         local path = "/" .. kind .. "/" .. slug
         serve(req, res, dir, path, { [kind] = slug }, {

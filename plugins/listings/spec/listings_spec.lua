@@ -208,6 +208,11 @@ describe("listings plugin", function()
     assert.equal(404, q:request("GET", "/tag/ferries").status)
     q.content.update(id, { status = "published" })
     assert.equal("Tagged: FERRIES", find(q:request("GET", "/tag/ferries").body, "h1")[1].text)
+    -- The same list at another spelling of its address is not a page of its own.
+    assert.equal(200, q:request("GET", "/section/world").status)
+    for _, path in ipairs({ "/tag/ferries-", "/tag/-ferries", "/tag/fer--ries", "/section/world-" }) do
+      assert.equal(404, q:request("GET", path).status, path)
+    end
   end)
 
   it("shows an author's page with the public bio only", function()
