@@ -1,6 +1,7 @@
 -- Reader comments: threaded, moderated. The author's email is stored for moderation and
 -- never returned unless the caller asks for it (with_email), so a template cannot leak it.
-local copy = require("quire.memo").copy
+local memo = require "quire.memo"
+local copy = memo.copy
 local errors = require "quire.errors"
 local types = require "quire.types"
 local time = require "quire.time"
@@ -31,29 +32,18 @@ function M.new(site)
     return (types.check_text(errs, field, v, RULES[field], limits))
   end
 
-  -- Which entries of a block of BLOCK ids (id // BLOCK) have comments, of which statuses, read in
-  -- one statement (a walk of the index's distinct (entry_id, status) pairs, not of the comments):
-  -- most entries have none, so their thread and counts need no statement of their own, and an
-  -- export or a warm cache reads neighbours in a row. Kept by the memo until a comment of one of
-  -- them is added or moderated (the block's tag, bumped with comments:ID):
-  -- -> { [entry_id] = { [status] = true } }.
-  local BLOCK = 64
-  local function block_tag(entry_id) return "comments-block:" .. (entry_id // BLOCK) end
-  local function read_block(k)
-    local of = {}
-    for _, r in ipairs(db:rows("SELECT DISTINCT entry_id, status FROM comments WHERE entry_id BETWEEN ? AND ?",
-      k * BLOCK, k * BLOCK + BLOCK - 1)) do
-      local st = of[r.entry_id]
-      if not st then st = {} of[r.entry_id] = st end
-      st[r.status] = true
-    end
-    return of
+  -- Which entries of a block have comments, of which statuses (memo.of_block: a walk of the
+  -- index's distinct (entry_id, status) pairs, not of the comments), kept until a comment of one
+  -- of them is added or moderated: false when entry_id has none of status (any when nil).
+  local function add_status(of, r)
+    local st = of[r.entry_id]
+    if not st then st = {} of[r.entry_id] = st end
+    st[r.status] = true
   end
-  -- false when entry_id has no comment of status (any status when nil): no need to look.
   local function may_have(entry_id, status)
     if math.type(entry_id) ~= "integer" then return true end
-    local k = entry_id // BLOCK
-    local st = site.memo.tagged("comments-block\0" .. k, "comments-block:" .. k, read_block, k)[entry_id]
+    local st = memo.of_block(site, "comments", entry_id,
+      "SELECT DISTINCT entry_id, status FROM comments WHERE entry_id BETWEEN ? AND ?", add_status)[entry_id]
     if not st then return false end
     return status == nil or st[status] == true
   end
@@ -97,7 +87,7 @@ function M.new(site)
     if type(c) ~= "table" then error("quire.comments.create takes a table", 2) end
     return transaction(function()
       local id = create(c)
-      site.bump({ ["comments:" .. c.entry] = true, [block_tag(c.entry)] = true, ["comments:all"] = true })
+      site.bump({ ["comments:" .. c.entry] = true, [memo.block_tag("comments", c.entry)] = true, ["comments:all"] = true })
       if site.hooks and site.hooks:has("hook", "comment.posted") then
         local posted = api.query { after = id - 1, limit = 1 }[1]
         site.hooks:emit("comment.posted", posted)
@@ -148,7 +138,7 @@ function M.new(site)
       db:exec("UPDATE comments SET status = ? WHERE id = ?", status, id)
       site.audit("comment." .. status, "comment:" .. id)
       -- A comment hidden is out of public view: no page kept before may be given stale.
-      site.bump({ ["comments:" .. row.entry_id] = true, [block_tag(row.entry_id)] = true, ["comments:all"] = true,
+      site.bump({ ["comments:" .. row.entry_id] = true, [memo.block_tag("comments", row.entry_id)] = true, ["comments:all"] = true,
         ["quire:withdrawn"] = status ~= "approved" or nil })
       return true
     end)

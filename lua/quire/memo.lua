@@ -435,6 +435,25 @@ function M.view(site, key, deps, fn, ...) return view(site, nil, nil, key, deps,
 -- (memo.of_class): a plugin's, whose values are kept while pages read them again.
 M.view_of = view
 
+-- Facts most entries lack (comments, shares, corrections), read for a block of ENTRY_BLOCK
+-- consecutive entry ids in one statement and kept in site.memo under the block's tag: an export
+-- or a warm cache reads neighbours in a row, and an entry with none needs no statement of its
+-- own. A writer bumps block_tag(name, entry_id) with the entry's own tag.
+local ENTRY_BLOCK = 64
+function M.block_tag(name, entry_id) return name .. "-block:" .. (entry_id // ENTRY_BLOCK) end
+local function read_block(db, sql, add, k)
+  local of = {}
+  for _, r in ipairs(db:rows(sql, k * ENTRY_BLOCK, k * ENTRY_BLOCK + ENTRY_BLOCK - 1)) do add(of, r) end
+  return of
+end
+-- of_block(site, name, entry_id, sql, add) -> { [id] = what add made of its rows } for the
+-- entries of entry_id's block (shared: not to be changed): sql selects their rows with
+-- "entry_id BETWEEN ? AND ?", add(of, row) folds each into of.
+function M.of_block(site, name, entry_id, sql, add)
+  local k = entry_id // ENTRY_BLOCK
+  return site.memo.tagged(name .. "-block\0" .. k, name .. "-block:" .. k, read_block, site.db, sql, add, k)
+end
+
 -- A deep copy of a value built from the database (plain tables, no cycles), made in C: copies
 -- are made on every memo hit, and a Lua copy cost more than the reads it saved.
 M.copy = require("quire.core").copy

@@ -5,7 +5,8 @@
 -- quire.workflow, so their validation, hooks, revisions and audit apply.
 local cjson = require "cjson"
 local core = require "quire.core"
-local copy = require("quire.memo").copy
+local memo = require "quire.memo"
+local copy = memo.copy
 local errors = require "quire.errors"
 local time = require "quire.time"
 
@@ -212,19 +213,8 @@ function M.new(site, quire)
   end
 
   -- Corrections --------------------------------------------------------------------------------
-  -- Which entries of a block of ids (id // CORRECTED_BLOCK) have corrections, read in one
-  -- statement: most have none, so their pages need no statement of their own. Kept by the memo
-  -- until one of them gets one (the block's tag, bumped with corrections:ID).
-  local CORRECTED_BLOCK = 64
-  local function corrected_tag(k) return "corrections-block:" .. k end
-  local function corrected(k)
-    local set = {}
-    for _, r in ipairs(db:rows("SELECT DISTINCT entry_id FROM corrections WHERE entry_id BETWEEN ? AND ?",
-      k * CORRECTED_BLOCK, k * CORRECTED_BLOCK + CORRECTED_BLOCK - 1)) do
-      set[r.entry_id] = true
-    end
-    return set
-  end
+  -- Which entries of a block have corrections (memo.of_block), kept until one of them gets one.
+  local function add_corrected(of, r) of[r.entry_id] = true end
 
   -- Marks revision_id (a change to published entry_id) as a correction with a note; the story's
   -- page shows it from then on.
@@ -242,7 +232,7 @@ function M.new(site, quire)
       site.audit("entry.correction", "entry:" .. entry_id, note)
       local eid = math.tointeger(tonumber(entry_id)) -- (numeric: its revision was found)
       site.bump({ ["entry:" .. entry_id] = true, ["corrections:" .. entry_id] = true,
-        [corrected_tag((eid or 0) // CORRECTED_BLOCK)] = true })
+        [memo.block_tag("corrections", eid or 0)] = true })
       return id
     end)
   end
@@ -250,9 +240,9 @@ function M.new(site, quire)
   -- The corrections of an entry, oldest first: { note =, date = } (public).
   function api.corrections(entry_id)
     site.tag("entry:" .. tostring(entry_id))
-    if math.type(entry_id) == "integer" then
-      local k = entry_id // CORRECTED_BLOCK
-      if not site.memo.tagged("corrected\0" .. k, corrected_tag(k), corrected, k)[entry_id] then return {} end
+    if math.type(entry_id) == "integer" and not memo.of_block(site, "corrections", entry_id,
+      "SELECT DISTINCT entry_id FROM corrections WHERE entry_id BETWEEN ? AND ?", add_corrected)[entry_id] then
+      return {}
     end
     -- Kept by the memo until one is added (an edit of the entry changes none); a copy each.
     return copy(site.memo.tagged("corrections\0" .. tostring(entry_id), "corrections:" .. tostring(entry_id), db.rows, db,

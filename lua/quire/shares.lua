@@ -1,6 +1,7 @@
 -- Share counts per entry and network (table shares). A click counts once per entry, network and
 -- client in a window (default a day), so replaying one link does not inflate the count.
 local errors = require "quire.errors"
+local memo = require "quire.memo"
 
 local M = {}
 
@@ -8,21 +9,12 @@ function M.new(site, hits)
   local db = site.db
   local api = {}
 
-  -- The counts of a block of BLOCK entry ids (id // BLOCK), read in one statement: most entries
-  -- have none, and an export or a warm cache reads neighbours in a row, so one statement answers
-  -- a run of pages. Kept by the memo until a share of one of them is counted (record bumps the
-  -- block's tag): -> { [entry_id] = { network = N, ... } }.
-  local BLOCK = 64
-  local function block_tag(k) return "shares-block:" .. k end
-  local function read_block(k)
-    local of = {}
-    for _, r in ipairs(db:rows("SELECT entry_id, network, count FROM shares WHERE entry_id BETWEEN ? AND ?",
-      k * BLOCK, k * BLOCK + BLOCK - 1)) do
-      local n = of[r.entry_id]
-      if not n then n = {} of[r.entry_id] = n end
-      n[r.network] = r.count
-    end
-    return of
+  -- The share counts of a block's entries (memo.of_block), kept until a share of one of them is
+  -- counted: { [entry_id] = { network = N, ... } }.
+  local function add_count(of, r)
+    local n = of[r.entry_id]
+    if not n then n = {} of[r.entry_id] = n end
+    n[r.network] = r.count
   end
 
   -- { total = N, networks = { name = N, ... } } for an entry; the page showing it is tagged.
@@ -30,8 +22,8 @@ function M.new(site, hits)
     if math.type(entry_id) ~= "integer" then error("quire.shares.counts takes an entry id", 2) end
     site.tag("shares:" .. entry_id)
     local out = { total = 0, networks = {} }
-    local k = entry_id // BLOCK
-    local got = site.memo.tagged("shares-block\0" .. k, block_tag(k), read_block, k)[entry_id]
+    local got = memo.of_block(site, "shares", entry_id,
+      "SELECT entry_id, network, count FROM shares WHERE entry_id BETWEEN ? AND ?", add_count)[entry_id]
     if got then
       for network, n in pairs(got) do
         out.networks[network] = n
@@ -55,7 +47,7 @@ function M.new(site, hits)
       if hits.add(("share:%d:%s:%s"):format(entry_id, network, client), seconds or 86400) > 1 then return false end
       db:exec("INSERT INTO shares (entry_id, network, count) VALUES (?, ?, 1)"
         .. " ON CONFLICT (entry_id, network) DO UPDATE SET count = shares.count + 1", entry_id, network)
-      site.bump({ ["shares:" .. entry_id] = true, [block_tag(entry_id // BLOCK)] = true })
+      site.bump({ ["shares:" .. entry_id] = true, [memo.block_tag("shares", entry_id)] = true })
       return true
     end)
   end
