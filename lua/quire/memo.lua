@@ -308,6 +308,8 @@ function M.new(db, max)
     if rec == nil then
       local c = class_of and class_of(raw)
       local keep = not c or admit(key, c)
+      -- (not kept, and no value being built needs its tags: none are collected)
+      if not keep and not building then return (fn(...)), false end
       local v, tags, moved = build(tags_of, fn, ...)
       local kept = keep and depth(db) == 0 and not moved and put(key, v, 1, tags, c)
       depends(tags)
@@ -398,7 +400,7 @@ function M.new(db, max)
   return memo
 end
 
--- view(site, key, deps, fn, ...) -> the record { value = fn(...), page = list, deps = list or nil }
+-- view(site, key, deps, fn, ...) -> the record { value = fn(...), page = list, deps = list or false }
 -- memoised in site.memo, and whether it is held there (shared: copy what is handed out; else
 -- computed now and kept by no one: the caller's own): for a view built by filters and
 -- plugin code, which tag the page they fill (site.collecting) rather than name what they read.
@@ -407,22 +409,29 @@ end
 -- or a function of fn's arguments giving one, called only when the value is built: what fn was
 -- given, which no read inside recorded), or of the memoised values fn looked up; deps false, or
 -- no tag at all, or fn reading the clock (volatile): at every write.
-local function deps_of(rec) return rec.deps end
+-- The record's deps: the list deps gave (or false); with its page tags, the value's tags, made
+-- only when the memo asks (a value it keeps, or one inside another).
+local NO_DEPS = {}
+local function deps_of(rec)
+  local deps = rec.deps
+  if deps == false then return nil end
+  local page = rec.page
+  if #page + #deps == 0 then return nil end
+  return table.move(deps, 1, #deps, #page + 1, table.move(page, 1, #page, 1, {}))
+end
 local function build_view(site, deps, fn, ...)
   local outer, collected = site.collecting, {}
   site.collecting = collected
   local ok, v = pcall(fn, ...)
   site.collecting = outer
   if not ok then error(v, 0) end
-  local page, all = {}, nil
+  local page = {}
   for t in pairs(collected) do page[#page + 1] = t end
   if deps ~= false then
     if type(deps) == "function" then deps = deps(...) end
-    all = table.move(page, 1, #page, 1, {})
-    for _, t in ipairs(deps or {}) do all[#all + 1] = t end
-    if #all == 0 then all = nil end
+    deps = deps or NO_DEPS
   end
-  return { value = v, page = page, deps = all }
+  return { value = v, page = page, deps = deps }
 end
 local function view(site, class_of, raw, key, deps, fn, ...)
   local rec, shared = site.memo.of_class(class_of, raw, key, deps_of, build_view, site, deps, fn, ...)

@@ -745,6 +745,20 @@ describe("quire.memo generations, tag index and classes", function()
     assert.equal(1, built.kept)
   end)
 
+  it("give a value built from one of a class not kept that one's tags", function()
+    local class, n = memo.class(), 0
+    local function of(key) return memo.of_class(function() return class end, nil, key, "t:" .. key, function() n = n + 1 return n end) end
+    for i = 1, 64 do of("page" .. i) end
+    assert.is_true(class.skip)
+    local function outer() return of("inner") * 10 end
+    local first = memo.tagged("outer", "t:outer", outer)
+    assert.equal(first, memo.tagged("outer", "t:outer", outer)) -- kept
+    bump("t:unrelated")
+    assert.equal(first, memo.tagged("outer", "t:outer", outer))
+    bump("t:inner")
+    assert.equal((n + 1) * 10, memo.tagged("outer", "t:outer", outer))
+  end)
+
   it("say whether the memo holds a value it hands out (found or kept) or it is the caller's alone", function()
     local class = memo.class()
     local function of(key) return memo.of_class(function() return class end, nil, key, "t:" .. key, function() return { key } end) end
