@@ -297,9 +297,8 @@ function M.new(db, max)
   end
 
   -- class_of (of_class): a function of raw giving the class of the value, asked on a miss only.
-  -- Returns the value and whether the memo holds it (found or kept), else it is the caller's.
   local function lookup(key, class_of, raw, tags_of, fn, ...)
-    if not usable() then return (fn(...)), false end
+    if not usable() then return fn(...) end
     local rec = young[key]
     if rec == nil then
       rec = old[key]
@@ -309,33 +308,32 @@ function M.new(db, max)
       local c = class_of and class_of(raw)
       local keep = not c or admit(key, c)
       -- (not kept, and no value being built needs its tags: none are collected)
-      if not keep and not building then return (fn(...)), false end
+      if not keep and not building then return (fn(...)) end
       local v, tags, moved = build(tags_of, fn, ...)
-      local kept = keep and depth(db) == 0 and not moved and put(key, v, 1, tags, c)
+      if keep and depth(db) == 0 and not moved then put(key, v, 1, tags, c) end
       depends(tags)
-      return v, kept
+      return v
     end
     local c = rec.c
     if c then c.found = c.found + 1 end
     if building then depends(rec.tags) end
-    if rec.v == NONE then return nil, true end
-    return rec.v, true
+    if rec.v == NONE then return nil end
+    return rec.v
   end
 
   -- get(key, fn, ...) -> fn(...)'s value, computed once while the database is unchanged (any
   -- change drops it). The value is shared: callers copy what they hand out to code that may
   -- modify it.
-  function memo.get(key, fn, ...) return (lookup(key, nil, nil, nil, fn, ...)) end
+  function memo.get(key, fn, ...) return lookup(key, nil, nil, nil, fn, ...) end
 
   -- tagged(key, tags, fn, ...): as get, kept until a write bumps one of tags (a tag, a list, or
   -- a function of the value returning one of those, or nil when it cannot say: then it goes at
   -- any change), or one of the tags of the memoised values fn looked up.
-  function memo.tagged(key, tags, fn, ...) return (lookup(key, nil, nil, tags, fn, ...)) end
+  function memo.tagged(key, tags, fn, ...) return lookup(key, nil, nil, tags, fn, ...) end
 
   -- of_class(class_of, raw, key, tags, fn, ...): as tagged, for a value of a class whose values
   -- are kept only while they are read again (see above): class_of(raw) gives the class (made by
-  -- memo.class()), asked only when key is not kept. Returns also whether the memo holds the value
-  -- (then shared: copy what is handed out), else it was computed now and kept by no one.
+  -- memo.class()), asked only when key is not kept.
   function memo.of_class(class_of, raw, key, tags, fn, ...) return lookup(key, class_of, raw, tags, fn, ...) end
   function memo.class() return { misses = 0, found = 0, skip = false } end
 
@@ -401,8 +399,7 @@ function M.new(db, max)
 end
 
 -- view(site, key, deps, fn, ...) -> the record { value = fn(...), page = list, deps = list or false }
--- memoised in site.memo, and whether it is held there (shared: copy what is handed out; else
--- computed now and kept by no one: the caller's own): for a view built by filters and
+-- memoised in site.memo (shared: copy what is handed out): for a view built by filters and
 -- plugin code, which tag the page they fill (site.collecting) rather than name what they read.
 -- page: the cache tags fn's reads collected, given again to the page using the value at every
 -- call, computed or kept. The value goes when a write bumps one of those, or of deps (a list,
@@ -434,13 +431,13 @@ local function build_view(site, deps, fn, ...)
   return { value = v, page = page, deps = deps }
 end
 local function view(site, class_of, raw, key, deps, fn, ...)
-  local rec, shared = site.memo.of_class(class_of, raw, key, deps_of, build_view, site, deps, fn, ...)
+  local rec = site.memo.of_class(class_of, raw, key, deps_of, build_view, site, deps, fn, ...)
   local c = site.collecting
   if c then
     local page = rec.page
     for i = 1, #page do c[page[i]] = true end
   end
-  return rec, shared
+  return rec
 end
 function M.view(site, key, deps, fn, ...) return view(site, nil, nil, key, deps, fn, ...) end
 -- view_of(site, class_of, raw, key, deps, fn, ...): as view, for a value of a class

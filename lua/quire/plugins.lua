@@ -334,8 +334,7 @@ function M.new(site, api)
     -- names more tags (also given to the page); tags = false:
     -- kept only until the next write. fn reading the clock (os.time(), quire.time.now(), ...)
     -- makes the value go at every write too. fn returns plain data (tables without cycles); each
-    -- call gets its own copy, so no caller can change what the next one sees (a value computed
-    -- now and not kept, as most of a full export's are, is handed out as fn made it).
+    -- call gets its own copy, so no caller can change what the next one sees.
     function reg:memo(key, fn, ...)
       local named
       if type(key) == "table" then
@@ -371,9 +370,7 @@ function M.new(site, api)
       end
       -- The values of a key's head (up to its first "\0": "block" of "block\0" .. id) are kept
       -- while pages read them again (quire.memo of_class; class_of is asked on a miss only).
-      local rec, shared = memo_view(site, class_of, key, full, deps, fn, ...)
-      if shared then return memo_copy(rec.value) end
-      return rec.value
+      return memo_copy(memo_view(site, class_of, key, full, deps, fn, ...).value)
     end
     function reg:filter(name, fn, opts)
       open_check("filters")

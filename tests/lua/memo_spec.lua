@@ -459,8 +459,8 @@ return quire.plugin {
         site:memo("keys", function(v) return tostring(v[1] or v["1"]) end, { ["1"] = "str" }),
       }, "\n") .. "\n" .. table.concat(errs, "\n")
     end)
-    -- A value computed and not kept (its class, "once", read once per key) is handed out as fn
-    -- made it, one kept is copied: a caller changing either changes no later call's value.
+    -- A value computed and not kept (its class, "once", read once per key), kept, then found:
+    -- each is the caller's own copy, so a caller changing it changes no later call's value.
     site:route("GET", "/probe-mutate", function()
       local function fresh(i) return { n = i, list = { i }, built = count("mutate" .. i) } end
       for i = 1, 64 do site:memo("once\0" .. i, fresh, i) end
@@ -566,7 +566,7 @@ return quire.plugin {
     assert.truthy(errs:find("plugin 'probe': memo(key, fn, ...) takes a string key (or { key =, tags = }) and a function", 1, true))
   end)
 
-  it("hand out a value not kept as made, and copies of a kept one: no caller's change is seen by the next", function()
+  it("hand out copies of values not kept, kept and found: no caller's change is seen by the next", function()
     assert.equal("0,0 #1 0,0 #2 0,0 #2", q:request("GET", "/probe-mutate").body)
   end)
 
@@ -759,20 +759,4 @@ describe("quire.memo generations, tag index and classes", function()
     assert.equal((n + 1) * 10, memo.tagged("outer", "t:outer", outer))
   end)
 
-  it("say whether the memo holds a value it hands out (found or kept) or it is the caller's alone", function()
-    local class = memo.class()
-    local function of(key) return memo.of_class(function() return class end, nil, key, "t:" .. key, function() return { key } end) end
-    local v, held = of("a")
-    assert.is_true(held) -- kept
-    local again, found = of("a")
-    assert.is_true(found)
-    assert.equal(v, again) -- shared: the caller copies it
-    for i = 1, 64 do of("page" .. i) end
-    assert.is_true(class.skip)
-    assert.is_false(select(2, of("once"))) -- not kept
-    assert.is_true(select(2, of("once"))) -- its second miss: kept
-    q.store.transaction(function() assert.is_false(select(2, of("a"))) end) -- the memo bypassed
-    assert.equal(1, select("#", memo.tagged("t", "t:t", function() return 1, 2 end)))
-    assert.equal(1, select("#", memo.get("g", function() return 1, 2 end)))
-  end)
 end)

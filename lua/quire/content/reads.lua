@@ -484,7 +484,7 @@ M.of = per_site(function(site)
     slug = core.slugify(slug)
     local tag = "list:" .. taxonomy .. ":" .. slug
     site.tag(tag)
-    return (memo.of_class(term_class, nil, "term\0" .. taxonomy .. "\0" .. slug, tag, term_name, taxonomy, slug))
+    return memo.of_class(term_class, nil, "term\0" .. taxonomy .. "\0" .. slug, tag, term_name, taxonomy, slug)
   end
 
   -- Published entries by blocks of ID_BLOCK consecutive ids (a sitemap file each: the
