@@ -78,10 +78,7 @@ return quire.plugin {
 
     -- Public facts about an author only: name, bio, page. Never the account's email.
     local function author_view(id)
-      if not id then return nil end
-      local u = quire.users.get(id)
-      if not u then return nil end
-      return { name = u.display_name, bio = u.bio, url = "/author/" .. u.login }
+      return id and quire.users.author(id)
     end
 
     local function tag_views(tags)
