@@ -49,9 +49,10 @@ return quire.plugin {
       if type(stamp) ~= "string" then return nil end
       local d = dates[stamp]
       if not d then
-        if not quire.time.epoch(stamp) then return nil end
+        local t = quire.time.epoch(stamp)
+        if not t then return nil end
         if ndates >= DATES_MAX then dates, ndates = {}, 0 end
-        local iso = quire.time.to_local(stamp)
+        local iso = quire.time.to_local(t) -- (of the epoch: the text is read once)
         d = { iso = iso, human = human_of(stamp, iso) }
         dates[stamp], ndates = d, ndates + 1
       end
