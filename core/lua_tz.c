@@ -52,7 +52,9 @@ static int l_tz_check(lua_State *L) {
   return 1;
 }
 
-/* core.tz_lookup(name, epoch) -> offset seconds east of UTC, isdst, abbreviation */
+/* core.tz_lookup(name, epoch) -> offset seconds east of UTC, isdst, abbreviation, and the span
+ * [from, until) of epochs around it with the same three (math.mininteger, math.maxinteger:
+ * unbounded) */
 static int l_tz_lookup(lua_State *L) {
   lua_Integer t = luaL_checkinteger(L, 2);
   int owned;
@@ -62,8 +64,10 @@ static int l_tz_lookup(lua_State *L) {
   lua_pushinteger(L, info.offset);
   lua_pushboolean(L, info.isdst);
   lua_pushstring(L, info.abbr);
+  lua_pushinteger(L, (lua_Integer)info.from);
+  lua_pushinteger(L, (lua_Integer)info.until);
   if (owned) qr_tz_free(z);
-  return 3;
+  return 5;
 }
 
 /* core.tz_from_local(name, local_seconds) -> epoch, "exact" | "ambiguous" | "gap" */

@@ -167,13 +167,23 @@ static int64_t rule_day(const tz_rule_t *r, int64_t y) {
   return (first + day - 1) * 86400;
 }
 
-static void rule_lookup(const qr_tz_t *z, int64_t t, qr_tz_info_t *info) {
+/* The rule's answer at t; the span is cut at the year's two changes and at its ends (the year
+ * whose changes apply is t's in standard time) and starts no earlier than `from`. */
+static void rule_lookup(const qr_tz_t *z, int64_t t, int64_t from, qr_tz_info_t *info) {
   int dst = 0;
+  info->from = from;
+  info->until = INT64_MAX;
   if (z->has_dst) {
     int64_t y = year_of_days(floor_div(t + z->std_off, 86400));
     int64_t start = rule_day(&z->start, y) + z->start.time - z->std_off;
     int64_t end = rule_day(&z->end, y) + z->end.time - z->dst_off;
     dst = start < end ? (t >= start && t < end) : !(t >= end && t < start); /* south: over new year */
+    int64_t cuts[4] = {days_from_civil(y, 1, 1) * 86400 - z->std_off, start, end,
+                       days_from_civil(y + 1, 1, 1) * 86400 - z->std_off};
+    for (int i = 0; i < 4; i++) {
+      if (cuts[i] <= t && cuts[i] > info->from) info->from = cuts[i];
+      if (cuts[i] > t && cuts[i] < info->until) info->until = cuts[i];
+    }
   }
   info->offset = dst ? z->dst_off : z->std_off;
   info->isdst = dst;
@@ -308,10 +318,12 @@ void qr_tz_free(qr_tz_t *z) {
 void qr_tz_lookup(const qr_tz_t *z, int64_t t, qr_tz_info_t *info) {
   const tz_type_t *ty;
   if (z->ntrans == 0 || t < z->trans[0]) {
-    if (z->ntrans == 0 && z->has_rule) return rule_lookup(z, t, info);
+    if (z->ntrans == 0 && z->has_rule) return rule_lookup(z, t, INT64_MIN, info);
     ty = &z->types[0]; /* RFC 8536: type 0 before the first transition */
+    info->from = INT64_MIN;
+    info->until = z->ntrans > 0 ? z->trans[0] : INT64_MAX;
   } else if (t >= z->trans[z->ntrans - 1] && z->has_rule) {
-    return rule_lookup(z, t, info);
+    return rule_lookup(z, t, z->trans[z->ntrans - 1], info);
   } else {
     size_t lo = 0, hi = z->ntrans; /* the last transition <= t */
     while (hi - lo > 1) {
@@ -320,6 +332,8 @@ void qr_tz_lookup(const qr_tz_t *z, int64_t t, qr_tz_info_t *info) {
       else hi = mid;
     }
     ty = &z->types[z->idx[lo]];
+    info->from = z->trans[lo];
+    info->until = lo + 1 < z->ntrans ? z->trans[lo + 1] : INT64_MAX;
   }
   info->offset = ty->off;
   info->isdst = ty->isdst;

@@ -14,6 +14,8 @@ typedef struct {
   int32_t offset; /* seconds east of UTC */
   int isdst;
   const char *abbr; /* "CEST", "+03", ... */
+  int64_t from, until; /* instants [from, until) around t share this offset, flag and abbr (INT64_MIN,
+                          INT64_MAX: unbounded): a caller converting many instants asks once a span */
 } qr_tz_info_t;
 
 /* How a local wall-clock time maps to instants. */

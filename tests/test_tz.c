@@ -39,6 +39,9 @@ int main(void) {
   CHECK(i.offset == 7200);
   qr_tz_lookup(oslo, utc(2026, 10, 25, 1, 0, 0), &i);
   CHECK(i.offset == 3600);
+  /* The span of an answer: summer 2026 is the instants between the two changes. */
+  qr_tz_lookup(oslo, utc(2026, 7, 1, 12, 0, 0), &i);
+  CHECK(i.from == utc(2026, 3, 29, 1, 0, 0) && i.until == utc(2026, 10, 25, 1, 0, 0));
 
   /* Crossing midnight: 23:30 UTC on 30 June is 01:30 on 1 July in Oslo. */
   qr_tz_lookup(oslo, utc(2026, 6, 30, 23, 30, 0), &i);
@@ -57,6 +60,10 @@ int main(void) {
   /* Past the last transition in the file (2037 in Debian's files): the footer rule decides. */
   qr_tz_lookup(oslo, utc(2100, 7, 1, 12, 0, 0), &i);
   CHECK(i.offset == 7200 && i.isdst);
+  CHECK(i.from == utc(2100, 3, 28, 1, 0, 0) && i.until == utc(2100, 10, 31, 1, 0, 0));
+  /* (winter spans are cut at the new year, in standard time, where the rule's year changes) */
+  qr_tz_lookup(oslo, utc(2100, 12, 1, 12, 0, 0), &i);
+  CHECK(i.from == utc(2100, 10, 31, 1, 0, 0) && i.until == utc(2100, 12, 31, 23, 0, 0));
   qr_tz_lookup(oslo, utc(2100, 12, 1, 12, 0, 0), &i);
   CHECK(i.offset == 3600 && !i.isdst);
   qr_tz_free(oslo);

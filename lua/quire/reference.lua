@@ -193,6 +193,7 @@ M.FUNCTIONS = {
   ["quire.users.set_disabled"] = { "quire.users.set_disabled(id, disabled)", "nothing; a disabled user cannot sign in and loses every session", "a `not_found` error", "" },
   ["quire.users.set_role"] = { "quire.users.set_role(id, role)", "nothing; the user's sessions get a new token on their next request", "an `invalid` or `not_found` error", "" },
   ["quire.users.touch_session"] = { "quire.users.touch_session(token, session)", "nothing; the session's idle clock restarts (written at most once a minute)", false, "" },
+  ["quire.users.author"] = { "quire.users.author(id)", "the author as pages show them { name, bio, url } (no email), or nil", false, "" },
   ["quire.users.create"] = { "quire.users.create{ login, name, email, role }", "the new user's id", "an `invalid` error", "" },
   ["quire.users.get"] = { "quire.users.get(id | login)", "the user { id, login, display_name, email, role, disabled, created_at }, or nil", false, "" },
   ["quire.users.list"] = { "quire.users.list()", "every user", false, "" },

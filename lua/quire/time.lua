@@ -108,9 +108,21 @@ function M.check_zone(name)
   return nil, err .. "; valid names are the IANA ones, listed by `timedatectl list-timezones` or found under /usr/share/zoneinfo (e.g. \"Europe/Oslo\", \"Asia/Beirut\", \"UTC\")"
 end
 
+-- The offset, DST flag and abbreviation in force in zone at epoch t. The zone's answer holds
+-- over a span of instants (between two of its changes, core.tz_lookup says which): the last span
+-- is kept, and the dates of a page or a list, mostly in one, cost no lookup.
+local span_zone, span_from, span_until, span_offset, span_isdst, span_abbr = nil, 0, 0, 0, false, ""
+local function lookup(zone, t)
+  if zone ~= span_zone or t < span_from or t >= span_until then
+    span_offset, span_isdst, span_abbr, span_from, span_until = core.tz_lookup(zone, t)
+    span_zone = zone
+  end
+  return span_offset, span_isdst, span_abbr
+end
+
 function M.local_parts(utc, zone)
   local t = epoch_of(utc, 2)
-  local offset, isdst, abbr = core.tz_lookup(zone or M.zone, t)
+  local offset, isdst, abbr = lookup(zone or M.zone, t)
   local parts = os.date("!*t", t + offset)
   parts.offset, parts.isdst, parts.abbr = offset, isdst, abbr
   return parts
@@ -123,29 +135,33 @@ local function offset_text(offset, colon)
   return ("%s%02d%s%02d"):format(sign, offset // 3600, colon and ":" or "", offset % 3600 // 60)
 end
 
--- The texts of to_local and rfc822 of a stored text (not of epoch seconds: the feeds pass those
--- and keep their own), by kind, zone and stored text: pages date the same entries again and
--- again (an entry's card is on several list pages). Two halves of TEXTS_MAX: when the newer is
--- full, the older goes.
-local TEXTS_MAX = 4096
-local texts, older, ntexts = {}, {}, 0
-local function remembered(kind, make, utc, zone)
-  zone = zone or M.zone
-  if type(utc) ~= "string" or type(zone) ~= "string" then return make(utc, zone) end
-  local key = kind .. zone .. "\0" .. utc
-  local text = texts[key]
-  if text then return text end
-  text = older[key] or make(utc, zone)
-  if ntexts >= TEXTS_MAX then texts, older, ntexts = {}, texts, 0 end
-  texts[key], ntexts = text, ntexts + 1
-  return text
+-- Days since 1970-01-01 -> year, month, day (the inverse of days_from_civil, Howard Hinnant's).
+local function civil_from_days(z)
+  z = z + 719468
+  local era = z // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local m = mp < 10 and mp + 3 or mp - 9
+  return yoe + era * 400 + (m <= 2 and 1 or 0), m, doy - (153 * mp + 2) // 5 + 1
 end
 
-local function to_local(utc, zone)
-  local p = M.local_parts(utc, zone)
-  return ("%04d-%02d-%02dT%02d:%02d:%02d%s"):format(p.year, p.month, p.day, p.hour, p.min, p.sec, offset_text(p.offset, true))
+-- to_local and rfc822 are arithmetic on the epoch and the span's offset: no table, and no
+-- per-stamp cache (whose misses, past its size in a large archive, cost more than this).
+-- utc in zone -> the local days since 1970-01-01, seconds into that day, offset.
+local function wall(utc, zone)
+  local t = epoch_of(utc, 3)
+  local offset = lookup(zone or M.zone, t)
+  local s = t + offset
+  return s // 86400, s % 86400, offset
 end
-function M.to_local(utc, zone) return remembered("L", to_local, utc, zone) end
+
+function M.to_local(utc, zone)
+  local days, secs, offset = wall(utc, zone)
+  local y, m, d = civil_from_days(days)
+  return ("%04d-%02d-%02dT%02d:%02d:%02d%s"):format(y, m, d, secs // 3600, secs % 3600 // 60, secs % 60, offset_text(offset, true))
+end
 
 -- "2026-03-29 02:30", "2026-03-29T02:30:00" (a wall-clock reading in zone) -> UTC text, kind. A
 -- reading the clocks skipped ("gap") is moved forward by the change; one they showed twice
@@ -180,12 +196,12 @@ end
 
 local EN_DAYS = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
 local EN_MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
-local function rfc822(utc, zone)
-  local p = M.local_parts(utc, zone)
-  return ("%s, %02d %s %04d %02d:%02d:%02d %s"):format(EN_DAYS[p.wday], p.day, EN_MONTHS[p.month], p.year,
-    p.hour, p.min, p.sec, offset_text(p.offset, false))
+function M.rfc822(utc, zone)
+  local days, secs, offset = wall(utc, zone)
+  local y, m, d = civil_from_days(days)
+  return ("%s, %02d %s %04d %02d:%02d:%02d %s"):format(EN_DAYS[(days + 4) % 7 + 1], d, EN_MONTHS[m], y,
+    secs // 3600, secs % 3600 // 60, secs % 60, offset_text(offset, false))
 end
-function M.rfc822(utc, zone) return remembered("R", rfc822, utc, zone) end
 
 local MONTHS = { "January", "February", "March", "April", "May", "June", "July", "August", "September",
   "October", "November", "December" }

@@ -73,6 +73,22 @@ function M.new(site)
     return row and copy(row)
   end
 
+  -- An author as pages show them (never the account's email): { name, bio, url }, or nil. Made
+  -- once per user row the memo keeps (weakly keyed by it: it goes when the row goes, at a write
+  -- bumping "user:ID"), so a list's cards each copy three fields, not the account's eight.
+  local authors = setmetatable({}, { __mode = "k" })
+  function api.author(id)
+    if math.type(id) ~= "integer" then error("quire.users.author takes an id", 2) end
+    local row = site.memo.tagged("user\0" .. id, user_tag, load_user, "id", id)
+    if not row then return nil end
+    local a = authors[row]
+    if not a then
+      a = { name = row.display_name, bio = row.bio, url = "/author/" .. row.login }
+      authors[row] = a
+    end
+    return { name = a.name, bio = a.bio, url = a.url }
+  end
+
   -- Stores an argon2id hash of password (never the password) and ends the user's sessions: a
   -- password changed because it leaked must not leave the thief signed in.
   function api.set_password(id, password)

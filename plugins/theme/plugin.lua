@@ -49,9 +49,10 @@ return quire.plugin {
       if type(stamp) ~= "string" then return nil end
       local d = dates[stamp]
       if not d then
-        if not quire.time.epoch(stamp) then return nil end
+        local t = quire.time.epoch(stamp)
+        if not t then return nil end
         if ndates >= DATES_MAX then dates, ndates = {}, 0 end
-        local iso = quire.time.to_local(stamp)
+        local iso = quire.time.to_local(t) -- (of the epoch: the text is read once)
         d = { iso = iso, human = human_of(stamp, iso) }
         dates[stamp], ndates = d, ndates + 1
       end
@@ -78,10 +79,7 @@ return quire.plugin {
 
     -- Public facts about an author only: name, bio, page. Never the account's email.
     local function author_view(id)
-      if not id then return nil end
-      local u = quire.users.get(id)
-      if not u then return nil end
-      return { name = u.display_name, bio = u.bio, url = "/author/" .. u.login }
+      return id and quire.users.author(id)
     end
 
     local function tag_views(tags)

@@ -23,6 +23,32 @@ describe("quire.users", function()
     assert.is_nil(q.users.authenticate("anna", nil))
   end)
 
+  it("gives an author as pages show them, and the new name after a write to the user", function()
+    local site = q._site
+    local a = q.users.author(id)
+    assert.same({ name = "Anna", url = "/author/anna" }, a) -- no bio given, and never the email
+    a.name = "changed by a caller"
+    assert.equal("Anna", q.users.author(id).name) -- each caller gets its own copy
+    assert.is_nil(q.users.author(999999))
+    -- A value built from it (a list's cards) goes with it.
+    local function outer() return site.memo.tagged("spec\0outer", "spec:outer", function() return q.users.author(id).name end) end
+    assert.equal("Anna", outer())
+    site.transaction(function()
+      site.db:exec("UPDATE users SET display_name = ?, bio = ? WHERE id = ?", "Anna Berg", "Desk editor.", id)
+      site.bump({ ["user:" .. id] = true })
+    end)
+    assert.same({ name = "Anna Berg", bio = "Desk editor.", url = "/author/anna" }, q.users.author(id))
+    assert.equal("Anna Berg", outer())
+    -- A write from outside quire, naming no tag: seen too.
+    site.db:exec("UPDATE users SET display_name = ? WHERE id = ?", "Anna C. Berg", id)
+    assert.equal("Anna C. Berg", q.users.author(id).name)
+    assert.equal("Anna C. Berg", outer())
+    site.transaction(function()
+      site.db:exec("UPDATE users SET display_name = ?, bio = NULL WHERE id = ?", "Anna", id)
+      site.bump({ ["user:" .. id] = true })
+    end)
+  end)
+
   it("refuses short passwords and bad logins", function()
     assert.has_error(function() q.users.set_password(id, "short") end)
     assert.has_error(function() q.users.create { login = "Bad Login" } end)
