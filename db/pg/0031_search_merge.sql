@@ -1,3 +1,4 @@
--- SQLite's 0031 sets how its FTS5 search index merges; PostgreSQL's GIN index needs nothing.
--- (The same schema versions on both: quire store copy wants them equal.)
+-- Nothing changes here. SQLite's 0031 (db/migrations/0031_search_merge.sql) sets how its FTS5
+-- index merges its segments; PostgreSQL's GIN index has none of them. Both stores keep the same
+-- schema version (the statement below: PostgreSQL refuses a migration with none).
 SELECT 1;
