@@ -58,14 +58,31 @@ end
 
 -- Entry saves nested in a batch leave re-indexing to the end of the outermost transaction (see
 -- db/migrations/0006_search_deferred.sql); a save on its own is indexed by the triggers at once.
+-- Every entry write (save, delete) calls this in its transaction: the commit then merges the
+-- index's segments (MERGE_PAGES).
 local deferring = setmetatable({}, { __mode = "k" }) -- db -> true while a batch defers
+local writes = setmetatable({}, { __mode = "k" }) -- db -> entry writes in this transaction
 function M.defer_search(db)
+  writes[db] = (writes[db] or 0) + 1
   if deferring[db] or db:depth() < 2 then return end
   db:exec("INSERT OR IGNORE INTO search_deferred (id) VALUES (1)")
   deferring[db] = true
 end
+-- FTS5 writes a new segment of the index at each commit (and more in a large batch), and every
+-- MATCH pays for each segment (~1.5 us a word, each): its own automerge leaves up to 3 a level,
+-- 18 after the bench import of 2,000 entries. So each commit that wrote entries merges up to
+-- MERGE_PAGES pages per entry written (bounded work per write), on any level with 2 segments or
+-- more (usermerge, db/migrations/0031): one segment a level, 8 after 2,000 saves one by one.
+-- (Fewer pages a save leave merges half done: 42 segments with 8.)
+local MERGE_PAGES = 64
+local function merge_search(db)
+  local n = writes[db]
+  if not n then return end
+  writes[db] = nil
+  db:exec("INSERT INTO entries_fts (entries_fts, rank) VALUES ('merge', ?)", MERGE_PAGES * n)
+end
 local function flush_search(db)
-  if not deferring[db] then return end
+  if not deferring[db] then return merge_search(db) end
   deferring[db] = nil
   -- Entries whose text is back to what the index holds need nothing. (entries_search: the text
   -- as the index takes it, the standfirst out of the fields; db/migrations/0016.)
@@ -77,10 +94,11 @@ local function flush_search(db)
     .. " WHERE p.title IS NULL OR e.title IS NOT p.title OR e.body IS NOT p.body OR e.standfirst IS NOT p.standfirst")
   db:exec("DELETE FROM search_pending")
   db:exec("DELETE FROM search_deferred")
+  merge_search(db)
 end
 -- Registers the deferred index upkeep with the site's transactions (quire.transaction).
 function M.attach(db, tx)
-  tx:on_begin(function() deferring[db] = nil end) -- left over from a raw rollback
+  tx:on_begin(function() deferring[db], writes[db] = nil, nil end) -- left over from a raw rollback
   tx:on_commit(function() flush_search(db) end)
 end
 
@@ -159,10 +177,13 @@ function M.search_use_language(db, language)
   db:begin()
   local ok, err = pcall(function()
     if current() == want then return end -- another process did it meanwhile
+    local settings = db:rows("SELECT k, v FROM entries_fts_config WHERE k <> 'version'") -- the migrations'
     db:exec("DROP TABLE entries_fts")
     db:exec(("CREATE VIRTUAL TABLE entries_fts USING fts5(title, standfirst, body, content = 'entries_search',"
       .. " content_rowid = 'id', tokenize = '%s', prefix = '2 3')"):format(want))
+    for _, r in ipairs(settings) do db:exec("INSERT INTO entries_fts (entries_fts, rank) VALUES (?, ?)", r.k, r.v) end
     db:exec("INSERT INTO entries_fts (entries_fts) VALUES ('rebuild')")
+    db:exec("INSERT INTO entries_fts (entries_fts) VALUES ('optimize')") -- one segment
   end)
   if not ok then
     db:rollback()

@@ -221,6 +221,45 @@ describe("quire.search", function()
     assert.same({}, s.store.check())
   end)
 
+  -- Every MATCH pays for each segment of the FTS5 index: a commit that writes entries merges them
+  -- (store_sql's merge_search; FTS5 alone left 3 a level, 18 after 2,000 saves).
+  it("keeps the index in few segments through saves one by one, a batch, edits and deletes", function()
+    local s = testing.site { plugins = { "theme", "article" } }
+    if s.store.kind() ~= "sqlite" then return end -- (PostgreSQL's GIN index has no segments)
+    local function segments() return s.store.query("SELECT count(DISTINCT segid) AS n FROM entries_fts_idx")[1].n end
+    local word = {} -- entry id -> the word only it has
+    local function save(i)
+      local id = s.content.create { type = "article", title = "Dispatch " .. i, status = "published",
+        body = ("Harbour report. zq%dx closes it."):format(i) }
+      word[id] = ("zq%dx"):format(i)
+    end
+    for i = 1, 200 do save(i) end
+    assert.is_true(segments() <= 4, "segments after 200 saves: " .. segments())
+    s.store.transaction(function() for i = 201, 400 do save(i) end end)
+    local made = {}
+    for id in pairs(word) do made[#made + 1] = id end
+    table.sort(made)
+    for i = 1, 400, 7 do -- edits and deletes, one by one
+      local id = made[i]
+      if i % 2 == 0 then
+        word[id] = ("zr%dx"):format(i)
+        s.content.update(id, { body = "Edited: " .. word[id] .. "." })
+      else
+        s.content.delete(id) -- (to the trash: out of search)
+        word[id] = nil
+      end
+    end
+    assert.is_true(segments() <= 4, "segments after a batch, edits and deletes: " .. segments())
+    local unedited = 0
+    for id, w in pairs(word) do
+      assert.same({ id }, ids(s.content.search(w)))
+      if w:match("^zq") then unedited = unedited + 1 end
+    end
+    assert.equal(0, #s.content.search("zq1x")) -- (deleted)
+    assert.equal(unedited, #s.content.search("harbour", { limit = 1000 }))
+    s._db:exec("INSERT INTO entries_fts (entries_fts) VALUES ('integrity-check')") -- the index agrees with the entries
+  end)
+
   it("ranks by the weights and recency a caller gives, and checks them", function()
     local s = testing.site { plugins = { "theme", "article" } }
     local old = s.content.create { type = "article", title = "Kelp harvest", status = "published", published_at = "2020-01-01", body = "x" }
@@ -248,6 +287,8 @@ describe("quire.search", function()
     if nb.store.kind() == "sqlite" then -- FTS5 tokenizers
       assert.equal("unicode61 remove_diacritics 2", search.tokenizer("nb"))
       assert.equal("porter unicode61 remove_diacritics 2", search.tokenizer("en-GB"))
+      -- The index made again for the language keeps the migrations' settings (db/migrations/0031).
+      assert.equal(2, nb._db:value("SELECT v FROM entries_fts_config WHERE k = 'usermerge'"))
     else -- PostgreSQL text search configurations (db/pg/0016)
       assert.equal("quire", search.tokenizer("nb"))
       assert.equal("quire_english", search.tokenizer("en-GB"))
