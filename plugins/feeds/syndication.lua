@@ -69,6 +69,9 @@ return function(site, common, skip)
   -- template shows the body otherwise (raw, twice) is rendered again with it, and kept whole.
   local BODY = "\0<\0"
   local ESCAPED = quire.template.escape(BODY)
+  -- {{content_html}}'s escaping, rendered (a body is some kB: the renderer's escaping scans 16
+  -- bytes at a time, quire.template.escape one).
+  local escaped = quire.template.compile("{{b}}", "feed body")
   -- An item's text as parts: before and after its escaped body; or whole (no body to set in),
   -- and false when BODY stands in it otherwise (then rendered again with the body).
   local function cut(text)
@@ -90,7 +93,7 @@ return function(site, common, skip)
     local body = it.content_html
     -- (an empty body is set in as itself: a section on it would be left out)
     if body ~= "" then it.content_html = BODY end
-    local item = { updated = updated, json = json, body = quire.template.escape(body) }
+    local item = { updated = updated, json = json, body = escaped:render({ b = body }) }
     item.rss, item.rss_end = cut(quire.template.render("rss_item", it))
     item.atom, item.atom_end = cut(quire.template.render("atom_item", it))
     it.content_html = body
