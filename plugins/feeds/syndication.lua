@@ -63,16 +63,44 @@ return function(site, common, skip)
     }, updated
   end
 
-  -- An entry as a feed item, in each format: its RSS <item> and Atom <entry> (XML-clean) and its
-  -- JSON Feed item, with the time the feed's own date is worked out from. Built from the
-  -- database only (and the base URL), so kept until the next write (site:memo): an entry is in
-  -- the feeds of the site, its section and each of its tags, in three formats each, and its
-  -- body, escaped for each format here, is most of a feed's bytes.
+  -- The RSS and Atom items are rendered with BODY for their body, then cut where its escaped
+  -- text stands ({{content_html}}): the body is escaped once and kept once for both. No clean
+  -- value holds a NUL; the "<" tells {{content_html}} from {{{content_html}}}. An item whose
+  -- template shows the body otherwise (raw, twice) is rendered again with it, and kept whole.
+  local BODY = "\0<\0"
+  local ESCAPED = quire.template.escape(BODY)
+  -- {{content_html}}'s escaping, rendered (a body is some kB: the renderer's escaping scans 16
+  -- bytes at a time, quire.template.escape one).
+  local escaped = quire.template.compile("{{b}}", "feed body")
+  -- An item's text as parts: before and after its escaped body; or whole (no body to set in),
+  -- and false when BODY stands in it otherwise (then rendered again with the body).
+  local function cut(text)
+    local at = text:find("\0", 1, true)
+    if not at then return text, nil end
+    if text:sub(at, at + #ESCAPED - 1) ~= ESCAPED or text:find("\0", at + #ESCAPED, true) then return false, nil end
+    return text:sub(1, at - 1), text:sub(at + #ESCAPED)
+  end
+
+  -- An entry as a feed item, in each format: its RSS <item> and Atom <entry> (XML-clean, in
+  -- parts around their shared body) and its JSON Feed item, with the time the feed's own date is
+  -- worked out from. Built from the database only (and the base URL), so kept until the next
+  -- write (site:memo): an entry is in the feeds of the site, its section and each of its tags,
+  -- in three formats each, and its body, escaped here, is most of a feed's bytes.
   local function feed_item(e)
     local it, updated = item_view(e)
     local json = json_item(it) -- (JSON can carry any character: the text as stored)
     it = cleaned(it)
-    return { updated = updated, rss = quire.template.render("rss_item", it), atom = quire.template.render("atom_item", it), json = json }
+    local body = it.content_html
+    -- (an empty body is set in as itself: a section on it would be left out)
+    if body ~= "" then it.content_html = BODY end
+    local item = { updated = updated, json = json, body = escaped:render({ b = body }) }
+    item.rss, item.rss_end = cut(quire.template.render("rss_item", it))
+    item.atom, item.atom_end = cut(quire.template.render("atom_item", it))
+    it.content_html = body
+    if not (item.rss_end or item.atom_end) then item.body = nil end
+    if not item.rss then item.rss = quire.template.render("rss_item", it) end
+    if not item.atom then item.atom = quire.template.render("atom_item", it) end
+    return item
   end
 
   -- A feed's scope from the route and its newest entry e: the whole site, a section or a tag
@@ -88,7 +116,7 @@ return function(site, common, skip)
   end
 
   -- A scope's feed in every format, but for what it says of itself (view_for): its items' text
-  -- in each (rss, atom, json: lists), kept (site:memo) for the other two formats of the same
+  -- in each (rss, atom: lists of their parts; json: a list), kept (site:memo) for the other two formats of the same
   -- list and until the next write, and its date, its newest item's. nil: no such scope. (An item
   -- built after this feed saw a write is not kept: its entry was read before, quire.memo.)
   local function feed_of(kind, slug, base)
@@ -96,9 +124,16 @@ return function(site, common, skip)
     local scope = scope_of(kind, slug, newest)
     if not scope then return nil end
     local rss, atom, json, updated = {}, {}, {}, nil
+    -- (an item's parts in a row; its body between them)
+    local function add(list, text, rest, body)
+      list[#list + 1] = text
+      if rest then list[#list + 1], list[#list + 2] = body, rest end
+    end
     for i, e in ipairs(entries) do
       local it = site:memo("item\0" .. base .. "\0" .. e.id, feed_item, e)
-      rss[i], atom[i], json[i] = it.rss, it.atom, it.json
+      add(rss, it.rss, it.rss_end, it.body)
+      add(atom, it.atom, it.atom_end, it.body)
+      json[i] = it.json
       if not updated or it.updated > updated then updated = it.updated end
     end
     scope.rss, scope.atom, scope.json = rss, atom, json

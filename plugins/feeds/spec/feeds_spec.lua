@@ -203,9 +203,14 @@ describe("feeds plugin", function()
     end
     for _, f in ipairs(files) do assert.equal(fresh[f], q:request("GET", "/tag/kept/" .. f).body) end
     q.content.update(id, { body = "Kept *twice*." })
-    local after = q:request("GET", "/tag/kept/feed.xml").body
-    assert.matches("&lt;em&gt;twice&lt;/em&gt;", after, 1, true)
-    assert.is_nil(after:find("&lt;em&gt;once&lt;/em&gt;", 1, true))
+    for _, f in ipairs({ "feed.xml", "atom.xml" }) do
+      local after = q:request("GET", "/tag/kept/" .. f).body
+      assert.matches("&lt;em&gt;twice&lt;/em&gt;", after, 1, true)
+      assert.is_nil(after:find("&lt;em&gt;once&lt;/em&gt;", 1, true))
+    end
+    local after = q:request("GET", "/tag/kept/feed.json").body
+    assert.matches("<em>twice<\\/em>", after, 1, true)
+    assert.is_nil(after:find("<em>once<\\/em>", 1, true))
   end)
 
   it("leaves out of RSS and Atom the characters XML cannot carry in text stored before it was checked", function()
@@ -498,5 +503,35 @@ describe("feeds plugin with a site's own feed templates", function()
     -- The Atom feed, not overridden, is the plugin's own.
     assert.equal(3, #find(q2.app.request("GET", "/tag/roads/atom.xml").body, "entry"))
     q2._db:close()
+  end)
+
+  it("sets the body into a site's own item templates as they show it: escaped, raw, twice or not at all", function()
+    local q, dir = testing.site { name = "The Ledger", plugins = { "theme", "article", "feeds" } }
+    q.content.create { type = "article", title = "Story", status = "published", tags = { "Roads" },
+      published_at = "2024-01-01T08:00:00Z", body = "Body *one* & \"two\"." }
+    q.content.create { type = "article", title = "Empty", status = "published", tags = { "Roads" },
+      published_at = "2024-01-02T08:00:00Z", body = "" }
+    local function with(templates, path)
+      assert(core.mkdir(dir .. "/templates") or core.stat(dir .. "/templates") == "dir")
+      for name, text in pairs(templates) do
+        local f = assert(io.open(dir .. "/templates/" .. name .. ".mustache", "w"))
+        f:write(text)
+        f:close()
+      end
+      local q2 = assert(require("quire").open(dir))
+      local body = q2.app.request("GET", path).body
+      q2._db:close()
+      assert.is_nil(body:find("\0", 1, true))
+      return body
+    end
+    local escaped = "&lt;p&gt;Body &lt;em&gt;one&lt;/em&gt; &amp;amp; &quot;two&quot;.&lt;/p&gt;"
+    local rss = with({ rss_item = "<item><raw>{{{content_html}}}</raw>{{#content_html}}<s/>{{/content_html}}</item>\n",
+      atom_item = "<entry><a>{{content_html}}</a><b>{{content_html}}</b></entry>\n" }, "/tag/roads/feed.xml")
+    assert.matches('<raw><p>Body <em>one</em> &amp; "two".</p>', rss, 1, true)
+    assert.matches("<item><raw></raw></item>", rss, 1, true) -- (the empty body: no section)
+    local atom = with({}, "/tag/roads/atom.xml")
+    assert.matches(("<a>%s</a><b>%s</b>"):format(escaped, escaped):gsub("\n", ""), atom:gsub("\n", ""), 1, true)
+    local plain = with({ rss_item = "<item><title>{{title}}</title></item>\n", atom_item = "<entry>{{{content_html}}}</entry>\n" }, "/tag/roads/feed.xml")
+    assert.matches("<item><title>Story</title></item>", plain, 1, true)
   end)
 end)
