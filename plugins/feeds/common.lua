@@ -19,14 +19,15 @@ return function(site)
 
   -- Machine dates carry the site's offset (site.lua timezone): RFC 822 for RSS ("Wed, 01 Jul
   -- 2026 01:30:00 +0200"), RFC 3339 for Atom, JSON Feed and JSON-LD ("2026-07-01T01:30:00+02:00").
-  -- A stored text (one epoch reads) is given as text: quire.time keeps the texts it made of
-  -- stored ones, and an entry's dates are formatted again in each feed and card that shows it.
+  -- (The stored text read once: its epoch seconds are what the formatting reads.)
   local epoch, to_rfc822, to_local = quire.time.epoch, quire.time.rfc822, quire.time.to_local
   local function rfc822(stamp)
-    return stamp and epoch(stamp) and to_rfc822(stamp) or nil
+    local t = stamp and epoch(stamp)
+    return t and to_rfc822(t) or nil
   end
   local function rfc3339(stamp)
-    return stamp and epoch(stamp) and to_local(stamp) or stamp
+    local t = stamp and epoch(stamp)
+    return t and to_local(t) or stamp
   end
 
   -- The summaries made, by max and by entry id (else by source), each with the source it was
