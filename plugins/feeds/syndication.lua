@@ -116,9 +116,10 @@ return function(site, common, skip)
   end
 
   -- A scope's feed in every format, but for what it says of itself (view_for): its items' text
-  -- in each (rss, atom: lists of their parts; json: a list), kept (site:memo) for the other two formats of the same
-  -- list and until the next write, and its date, its newest item's. nil: no such scope. (An item
-  -- built after this feed saw a write is not kept: its entry was read before, quire.memo.)
+  -- in each (rss, atom: lists of their parts; json: a list), kept (site:memo) for the other two
+  -- formats of the same list and until the next write, and its date, its newest item's. nil: no
+  -- such scope. (An item built after this feed saw a write is not kept: its entry was read
+  -- before, quire.memo.)
   local function feed_of(kind, slug, base)
     local entries, newest = latest(kind, slug)
     local scope = scope_of(kind, slug, newest)
