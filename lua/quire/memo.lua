@@ -307,8 +307,15 @@ function M.new(db, max)
     if rec == nil then
       local c = class_of and class_of(raw)
       local keep = not c or admit(key, c)
-      -- (not kept, and no value being built needs its tags: none are collected)
-      if not keep and not building then return (fn(...)) end
+      -- Not kept, and no value being built needs its tags: none are collected (untagged), but a
+      -- change seen inside still marks it, so what is built in it after is not kept (build).
+      if not keep and not building then
+        building = { untagged = true, moved = false }
+        local ok, v = pcall(fn, ...)
+        building = nil
+        if not ok then error(v, 0) end
+        return v
+      end
       local v, tags, moved = build(tags_of, fn, ...)
       if keep and depth(db) == 0 and not moved then put(key, v, 1, tags, c) end
       depends(tags)

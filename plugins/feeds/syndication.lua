@@ -91,8 +91,8 @@ return function(site, common, skip)
     local json = json_item(it) -- (JSON can carry any character: the text as stored)
     it = cleaned(it)
     local body = it.content_html
-    -- (an empty body is set in as itself: a section on it would be left out)
-    if body ~= "" then it.content_html = BODY end
+    -- (an empty or missing body is set in as itself: a section on it would be left out)
+    if type(body) == "string" and body ~= "" then it.content_html = BODY end
     local item = { updated = updated, json = json, body = escaped:render({ b = body }) }
     item.rss, item.rss_end = cut(quire.template.render("rss_item", it))
     item.atom, item.atom_end = cut(quire.template.render("atom_item", it))

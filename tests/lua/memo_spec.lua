@@ -687,6 +687,21 @@ describe("quire.memo generations, tag index and classes", function()
     assert.same({ before = 1, seer = 2, after = 2 }, built)
   end)
 
+  it("keep no value computed inside one of a class not kept after that one saw a change", function()
+    local class, built = memo.class(), {}
+    local function value(k) built[k] = (built[k] or 0) + 1 return k .. built[k] end
+    local function of(key, fn, ...) return memo.of_class(function() return class end, nil, key, "t:" .. key, fn, ...) end
+    for i = 1, 64 do of("page" .. i, value, "page") end
+    assert.is_true(class.skip) -- the outer values below are not kept
+    local function outer(write)
+      if write then bump("t:other") end
+      return memo.tagged("after", "t:after", value, "after")
+    end
+    assert.equal("after1", of("outer1", outer, true))
+    assert.equal("after2", of("outer2", outer, false)) -- not kept by the first: built again
+    assert.equal("after2", of("outer3", outer, false)) -- kept now
+  end)
+
   it("drop by tag the values put before and after a generation went, and nothing else", function()
     local built = {}
     local function value(k) built[k] = (built[k] or 0) + 1 return k end
