@@ -372,14 +372,10 @@ local function lists_of(quire)
     function L.latest(page) walk("/latest", FRONT_SQL, { types }, page) end
   end
   -- A term's list (t: a terms row listed), and its feeds (as edges: not lists of cards).
-  function L.term_list(t, page) walk("/" .. t.taxonomy .. "/" .. t.slug, TERM_SQL, { t.id, types }, page) end
-  function L.term_feeds(t, page)
-    local base = "/" .. t.taxonomy .. "/" .. t.slug
-    for _, f in ipairs({ "feed.xml", "atom.xml", "feed.json" }) do page(base .. "/" .. f, nil, true, nil) end
-  end
   function L.term(t, page)
-    L.term_list(t, page)
-    L.term_feeds(t, page)
+    local base = "/" .. t.taxonomy .. "/" .. t.slug
+    walk(base, TERM_SQL, { t.id, types }, page)
+    for _, f in ipairs({ "feed.xml", "atom.xml", "feed.json" }) do page(base .. "/" .. f, nil, true, nil) end
   end
   -- An author's list (u: a users row), when the author has a published entry listed.
   function L.author(u, page)
@@ -416,16 +412,13 @@ function M.each_page(quire, fn)
   local function page(path, shown) fn { path = path, kind = "page", shown = shown } end
   lists.front(page)
   if lists.latest then lists.latest(page) end
-  local TERMS = "SELECT id, taxonomy, slug FROM terms WHERE id > ? AND listed > 0 AND taxonomy IN ('tag', 'section') ORDER BY id LIMIT ?"
-  each_by_id(db, TERMS, function(t) lists.term_list(t, page) end)
+  each_by_id(db, "SELECT id, taxonomy, slug FROM terms WHERE id > ? AND listed > 0 AND taxonomy IN ('tag', 'section')"
+      .. " ORDER BY id LIMIT ?", function(t)
+    lists.term(t, page)
+  end)
   each_by_id(db, "SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", function(u)
     lists.author(u, page)
   end)
-  -- The terms' feeds after every list, in a walk of their own: an entry is in the feeds of its
-  -- section and each of its tags, and its feed item (the feeds plugin's site:memo) is found
-  -- again when no list pages between them have filled the memo (N=2000, 2 workers: 2,648 items
-  -- built against 3,229 with each term's feeds after its list).
-  each_by_id(db, TERMS, function(t) lists.term_feeds(t, page) end)
 
   -- Old URLs: a meta-refresh page each (those with a query go only into _redirects and the map).
   each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
