@@ -248,7 +248,8 @@ for _ in 1 2 3 4; do page / "Harbour wall repaired at last"; page "$story" "Harb
 echo "smoke: the home, a story, a tag page, search, the feed and the sitemap served from PostgreSQL; an edit seen after its notification"
 # The servers stop here: their scheduled work writes to the cluster, and a spec below that
 # counts its own reads would see another database's commits move the server's snapshot (which a
-# script's memo takes as a change of unknown tags: it drops everything).
+# script's memo takes as a change of unknown tags: it drops everything; autovacuum is off in the
+# test clusters for the same reason: tests/pg_cluster.sh).
 kill "${pids[@]}" 2>/dev/null || true
 wait 2>/dev/null || true
 pids=()

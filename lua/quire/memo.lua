@@ -2,8 +2,9 @@
 -- a page rendered without the page cache does not repeat the same queries on every request.
 -- It learns that the database may have changed as the page cache does: another connection
 -- committed (PRAGMA data_version, read through store:data_version; on PostgreSQL the
--- notifications heard) or this one wrote (total_changes). A request reads data_version once at
--- its start (app.request calls sync); outside a request every lookup does.
+-- notifications heard while serving, else the server snapshot, which a commit anywhere in the
+-- cluster moves) or this one wrote (total_changes). A request reads data_version once at its
+-- start (app.request calls sync); outside a request every lookup does.
 -- A value may name the cache tags it was built from (the page cache's vocabulary:
 -- quire.cache_tags, DESIGN.md): after a change only the values whose tags were bumped go, as
 -- the tag-version table (cache_tags, the purge log on PostgreSQL) tells. A value that names none
