@@ -61,6 +61,7 @@ struct qr_pg_s {
   char *serial[MAX_SERIAL];
   int nserial;
   char *snapshot; /* the server snapshot data_version last saw */
+  char *schema;   /* the site's schema (current_schema()): the payload of its DATA_CHANNEL notifications */
   long long resets;
   long long data_version;
   /* Read replicas (core/replica.c): reads outside a transaction go to reader while it is set;
@@ -694,21 +695,32 @@ void qr_pg_set_timeout(qr_pg_t *p, int timeout_ms) {
 }
 
 
-/* Tables whose id comes from a sequence: their INSERTs report the new id. */
+/* Tables whose id comes from a sequence: their INSERTs report the new id. And the schema. */
 static int load_serial(qr_pg_t *p) {
   for (int i = 0; i < p->nserial; i++) free(p->serial[i]);
   p->nserial = 0;
   PGresult *r = pq_exec(p,
-                       "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()"
-                       " AND column_name = 'id' AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')");
+                       "SELECT s.name, c.table_name FROM (SELECT current_schema() AS name) s"
+                       " LEFT JOIN information_schema.columns c ON c.table_schema = s.name"
+                       " AND c.column_name = 'id' AND (c.is_identity = 'YES' OR c.column_default LIKE 'nextval(%')");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     int rc = result_fail(p, r, "reading the tables with sequence ids");
     PQclear(r);
     return rc;
   }
-  for (int i = 0; i < PQntuples(r) && p->nserial < MAX_SERIAL; i++) p->serial[p->nserial++] = qr_xstrdup(PQgetvalue(r, i, 0));
+  free(p->schema);
+  p->schema = PQgetisnull(r, 0, 0) ? NULL : qr_xstrdup(PQgetvalue(r, 0, 0));
+  for (int i = 0; i < PQntuples(r) && p->nserial < MAX_SERIAL; i++)
+    if (!PQgetisnull(r, i, 1)) p->serial[p->nserial++] = qr_xstrdup(PQgetvalue(r, i, 1));
   PQclear(r);
   return 0;
+}
+
+/* Whether a notification is of this site: on DATA_CHANNEL, a write to its schema's tables (the
+ * payload, db/pg/0032; empty from a trigger older than that), not another site's on the same
+ * database, which would make it drop what it memoised for nothing. */
+static int of_site(const qr_pg_t *p, const PGnotify *n) {
+  return strcmp(n->relname, DATA_CHANNEL) || !n->extra[0] || !p->schema || !strcmp(n->extra, p->schema);
 }
 
 /* With a serial table named right after INSERT INTO and no RETURNING of its own, the INSERT
@@ -905,7 +917,7 @@ done:
 static void drain(qr_pg_t *p) {
   int self = PQbackendPID(p->conn);
   for (PGnotify *n; (n = PQnotifies(p->conn)); PQfreemem(n))
-    if (n->be_pid != self) p->heard++;
+    if (n->be_pid != self && of_site(p, n)) p->heard++;
 }
 
 PGresult *qr_pg_query(qr_pg_t *p, const char *sql, int nparams, const qr_pg_param_t *params, int want_id) {
@@ -1319,12 +1331,14 @@ void qr_pg_close(qr_pg_t *p) {
   forget_statements(p);
   for (int i = 0; i < p->nserial; i++) free(p->serial[i]);
   free(p->snapshot);
+  free(p->schema);
   free(p);
 }
 
 int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]) {
   if (!PQconsumeInput(p->conn)) return fail(p, QR_EIO, "reading notifications: %s", PQerrorMessage(p->conn));
-  PGnotify *note = PQnotifies(p->conn);
+  PGnotify *note;
+  while ((note = PQnotifies(p->conn)) && !of_site(p, note)) PQfreemem(note);
   if (!note) return 0;
   p->heard++;
   snprintf(channel, QR_PG_CHANNEL_MAX, "%s", note->relname);

@@ -88,7 +88,9 @@ long long qr_pg_heard_version(qr_pg_t *p);
 
 /* The next notification (LISTEN) received, without waiting: reads what the socket holds and
  * copies the oldest one's channel and payload (PostgreSQL bounds both: 63 and 7999 bytes) into
- * the caller's buffers. Returns 1, 0 when there is none, or QR_EIO when the connection is lost.
+ * the caller's buffers; those of quire_data sent by another site's writes (another schema of
+ * the database, db/pg/0032) are dropped, here and where qr_pg_heard_version counts them.
+ * Returns 1, 0 when there is none, or QR_EIO when the connection is lost.
  * Once qr_pg_heard_version has been asked, statements drop the notifications they read (only
  * counted). */
 #define QR_PG_CHANNEL_MAX 64

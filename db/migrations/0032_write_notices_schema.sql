@@ -1,0 +1,2 @@
+-- PostgreSQL 0032 names the schema written in the quire_data notification. SQLite has nothing
+-- of the kind (0027).
