@@ -23,7 +23,7 @@
 --     M.equals_nocase(column)                         "column = ?", ASCII case folded (the index's way)
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
---     M.TAGS_OF_E                                      a column: entry e's tag names and positions, as JSON
+--     M.TERM_IDS_OF_E                                  a column: entry e's term ids in position order
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
@@ -422,11 +422,11 @@ function M.set_id_counter(db, name, _, n)
 end
 function M.id_taken() end
 
--- A column of an entries row `e`: its tags as JSON, [[name, ...], [position, ...]], so an entry
--- and its tags are read by one statement. (SQLite 3.40 has no ORDER BY inside an aggregate: the
--- reader puts them in position order.)
-M.TAGS_OF_E = "(SELECT json_array(json_group_array(t.name), json_group_array(et.position)) FROM entry_terms et"
-  .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id AND t.taxonomy = 'tag')"
+-- A column of an entries row `e`: the ids of its terms (tags and section) in position order,
+-- "12,7,40" (NULL: none), so an entry and its terms are read by one statement and their names
+-- from a cache (quire.content.reads). (SQLite 3.40 has no ORDER BY inside an aggregate: the
+-- walk of the index in position order gives it.)
+M.TERM_IDS_OF_E = "(SELECT group_concat(et.term_id) FROM entry_terms et INDEXED BY entry_terms_in_order WHERE et.entry_id = e.id)"
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):

@@ -70,6 +70,35 @@ describe("memoised reads", function()
     end))
     assert.equal("Tide tables", q.content.get(id).title)
   end)
+
+  -- (Entries name their terms by id; the names come from a cache of the terms table.)
+  it("name an entry's terms as they are: in position order, after a rename here or elsewhere, and in a transaction", function()
+    local pier = q.content.create { type = "article", title = "Pier", status = "published", section = "Coast",
+      tags = { "Tides", "Boats", "Harbour" } }
+    local function terms_of(e) return { e.section, table.concat(e.tags, "|") } end
+    assert.same({ "Coast", "Tides|Boats|Harbour" }, terms_of(q.content.get(pier)))
+    q.content.update(pier, { tags = { "Harbour", "Tides", "Boats" } })
+    assert.same({ "Coast", "Harbour|Tides|Boats" }, terms_of(q.content.get(pier)))
+    assert.same({ "Coast", "Harbour|Tides|Boats" }, terms_of(q.content.teasers(q.content.query, { tag = "Tides" })[1]))
+    q.terms.rename("tag", "Tides", "Spring tides")
+    assert.same({ "Coast", "Harbour|Spring tides|Boats" }, terms_of(q.content.query({ tag = "Harbour" })[1]))
+    local other = assert(quire_mod.open(dir))
+    other.terms.rename("section", "Coast", "Shore")
+    assert.same({ "Shore", "Harbour|Spring tides|Boats" }, terms_of(q.content.teasers(q.content.get, pier)))
+    -- a rename inside a transaction is seen by its reads, and not after it is rolled back
+    local inside
+    assert.is_false(pcall(q.store.transaction, function()
+      q._db:exec("UPDATE terms SET name = 'Neap tides' WHERE taxonomy = 'tag' AND name = 'Spring tides'")
+      inside = terms_of(q.content.query({ tag = "Harbour" })[1])
+      error("roll back")
+    end))
+    assert.same({ "Shore", "Harbour|Neap tides|Boats" }, inside)
+    assert.same({ "Shore", "Harbour|Spring tides|Boats" }, terms_of(q.content.query({ tag = "Harbour" })[1]))
+    -- a write from outside quire, naming no tag: seen too
+    q._db:exec("UPDATE terms SET name = 'Sea front' WHERE taxonomy = 'section' AND name = 'Shore'")
+    assert.same({ "Sea front", "Harbour|Spring tides|Boats" }, terms_of(q.content.get(pier)))
+    other._db:close()
+  end)
 end)
 
 describe("memoised lists", function()

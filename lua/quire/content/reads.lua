@@ -38,12 +38,11 @@ local ENTRY_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.body, e.fields
 -- and picture): an entry without its body, which is most of its bytes. Entries read inside
 -- api.teasers have these columns only (see there).
 local CARD_COLUMNS = "e.id, e.type, e.slug, e.status, e.title, e.fields, e.author_id, e.created_at, e.updated_at, e.published_at"
--- An entry's terms read with it (decode_entry): its section, and its tags as JSON
--- (store_sql.TAGS_OF_E: the store's own SQL, looked up when a statement is made, as the site
--- picks its store after this module loads).
-local SECTION_OF_E = "(SELECT t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id"
-  .. " WHERE et.entry_id = e.id AND t.taxonomy = 'section' LIMIT 1) AS section" -- (an entry has one at most)
-local function term_columns() return SECTION_OF_E .. ", " .. store_sql.TAGS_OF_E .. " AS tag_list" end
+-- An entry's terms read with it (decode_entries): their ids in position order, named from the
+-- terms table there (store_sql.TERM_IDS_OF_E: the store's own SQL, looked up when a statement is
+-- made, as the site picks its store after this module loads). Not their names: every entry on a
+-- page names the same few terms again, and their names cost a statement more than their ids.
+local function term_columns() return store_sql.TERM_IDS_OF_E .. " AS term_ids" end
 
 M.ID_BLOCK, M.ENTRY_COLUMNS, M.CARD_COLUMNS = ID_BLOCK, ENTRY_COLUMNS, CARD_COLUMNS
 
@@ -66,32 +65,62 @@ M.of = per_site(function(site)
   local user_id = validate_mod.of(site).user_id
   local api = {}
 
-  -- An entry read with its terms (term_columns()) as the content API gives it: tags in position
-  -- order, section, fields decoded.
-  local function decode_entry(row)
-    local tags = row.tag_list
-    row.tag_list = nil
-    if tags == "[[],[]]" then
-      tags = {}
-    else
-      local both = cjson.decode(tags)
-      tags = both[1]
-      local at = both[2]
-      for i = 2, #at do
-        if at[i] < at[i - 1] then -- (in the order the store found them)
-          local order = {}
-          for k = 1, #at do order[k] = k end
-          table.sort(order, function(x, y) return at[x] < at[y] or (at[x] == at[y] and x < y) end)
-          local sorted = {}
-          for k = 1, #order do sorted[k] = tags[order[k]] end
-          tags = sorted
-          break
+  -- Terms by id (as a string, as term_ids names them): the terms row { id, taxonomy, name }. Read
+  -- when an entry first names one, kept until the memo sees the database change (a rename or
+  -- merge; memo.generation), at most TERMS_MAX; inside a transaction none are kept (it may write
+  -- one, or roll back).
+  local TERMS_MAX = 10000
+  local known, nknown, known_gen = {}, 0, nil
+  local function term_names()
+    if db:depth() > 0 then return {} end
+    local gen = memo.generation()
+    if gen ~= known_gen or nknown >= TERMS_MAX then known, nknown, known_gen = {}, 0, gen end
+    return known
+  end
+  -- Reads the terms that rows[from..] name and names lacks, in one statement.
+  local function learn(names, rows, from)
+    local ids, asked = {}, {}
+    for i = from, #rows do
+      local list = rows[i].term_ids
+      if list then
+        for id in list:gmatch("%d+") do
+          if not names[id] and not asked[id] then ids[#ids + 1], asked[id] = id, true end
         end
       end
     end
-    row.tags = tags
-    row.fields = row.fields == "{}" and {} or json.decode(row.fields) -- the common case without cjson
-    row.author = row.author_id
+    for _, t in ipairs(db:rows("SELECT id, taxonomy, name FROM terms WHERE id " .. store_sql.IN_LIST, store_sql.id_list(ids))) do
+      names[tostring(t.id)] = t
+    end
+    if names == known then nknown = nknown + #ids end
+  end
+
+  -- Entries read with their terms (term_columns()) as the content API gives them: tags in
+  -- position order, section, fields decoded.
+  local function decode_entries(rows)
+    local names, learned = term_names(), false
+    for i = 1, #rows do
+      local row = rows[i]
+      local ids, tags, section = row.term_ids, {}, nil
+      if ids then
+        for id in ids:gmatch("%d+") do
+          local t = names[id]
+          if not t and not learned then
+            learn(names, rows, i)
+            learned, t = true, names[id]
+          end
+          if not t then -- luacheck: ignore 542 (gone since the row was read)
+          elseif t.taxonomy == "tag" then tags[#tags + 1] = t.name
+          elseif not section then section = t.name end -- (an entry has one at most)
+        end
+      end
+      row.term_ids, row.tags, row.section = nil, tags, section
+      row.fields = row.fields == "{}" and {} or json.decode(row.fields) -- the common case without cjson
+      row.author = row.author_id
+    end
+    return rows
+  end
+  local function decode_entry(row)
+    decode_entries({ row })
     return row
   end
 
@@ -119,11 +148,6 @@ M.of = per_site(function(site)
   -- standfirst, picture).
   function api.teaser(e)
     if e and e.id then site.tag("teaser:" .. e.id) end
-  end
-
-  local function hydrate(rows)
-    for _, r in ipairs(rows) do decode_entry(r) end
-    return rows
   end
 
   -- get() also reads the entry's revision: the id of its newest revision, which an update
@@ -324,8 +348,8 @@ M.of = per_site(function(site)
     end
   end
 
-  -- The rows of a query, not yet hydrated (with_terms: each with its terms' column, for
-  -- decode_entry; places: only each one's id and published_at); raises at the caller of its
+  -- The rows of a query, not yet decoded (with_terms: each with its terms' column, for
+  -- decode_entries; places: only each one's id and published_at); raises at the caller of its
   -- caller (api.query or writes.batch_query).
   -- Published entries by date are keyset pages over an index whatever the archive's size: all
   -- of them by (published_at, id), an author's by (author_id, published_at, id), a tag's or
@@ -428,7 +452,7 @@ M.of = per_site(function(site)
   local card_lists, entry_lists = memo.class(), memo.class()
   function api.query(q)
     local key = query_key(q)
-    if not key then return hydrate(select_rows(q, true)) end
+    if not key then return decode_entries(select_rows(q, true)) end
     local rows = memo.find(key)
     if rows then
       list_tags(q)
@@ -437,7 +461,7 @@ M.of = per_site(function(site)
     end
     local tags
     rows, tags = select_rows(q, true)
-    hydrate(rows)
+    decode_entries(rows)
     tags = tags or list_tags(q, {}) -- (none read: a filter matches nothing)
     for i = 1, #rows do tags[#tags + 1] = "entry:" .. rows[i].id end
     local kept
@@ -601,8 +625,9 @@ M.of = per_site(function(site)
     local function load(id)
       if not read then
         gen, read = memo.generation(), {}
-        for _, r in ipairs(db:rows(statement(cards, "e.id " .. store_sql.IN_LIST), store_sql.id_list(todo))) do
-          read[r.id] = decode_entry(r) -- (decoded once: an id may be asked twice)
+        -- (decoded once: an id may be asked twice)
+        for _, r in ipairs(decode_entries(db:rows(statement(cards, "e.id " .. store_sql.IN_LIST), store_sql.id_list(todo)))) do
+          read[r.id] = r
         end
       end
       local e = read[id]

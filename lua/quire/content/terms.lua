@@ -1,6 +1,6 @@
 -- An entry's terms (tags and its section) as the content model stores them: term slugs and the
 -- cache tags of their lists, term ids remembered while one outermost transaction lasts, writing
--- an entry's terms as the difference from what it had (reads: store_sql.TAGS_OF_E).
+-- an entry's terms as the difference from what it had (reads: store_sql.TERM_IDS_OF_E).
 --
 -- Pure functions: slug_of(name), has_slug(list, slug), same(a, b), list_tag(kind, name).
 -- terms = require("quire.content.terms").of(site):
