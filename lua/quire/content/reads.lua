@@ -110,7 +110,7 @@ M.of = per_site(function(site)
           end
           if not t then -- luacheck: ignore 542 (gone since the row was read)
           elseif t.taxonomy == "tag" then tags[#tags + 1] = t.name
-          elseif not section then section = t.name end -- (an entry has one at most)
+          elseif t.taxonomy == "section" and not section then section = t.name end -- (one at most)
         end
       end
       row.term_ids, row.tags, row.section = nil, tags, section
