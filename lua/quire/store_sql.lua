@@ -24,6 +24,7 @@
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
 --     M.TAGS_OF_E                                      a column: entry e's tag names and positions, as JSON
+--     M.TAG_IDS_OF_E                                   a column: entry e's tag ids, as text
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
 --     M.numbered_slugs(db, type, base)                 slugs "base-N" of a type
 --     M.copy_term_rows(db, from, into)                 a term merge (INSERT OR IGNORE)
@@ -430,6 +431,11 @@ function M.id_taken() end
 -- reader puts them in position order.)
 M.TAGS_OF_E = "(SELECT json_array(json_group_array(t.name), json_group_array(et.position)) FROM entry_terms et"
   .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id AND t.taxonomy = 'tag')"
+
+-- A column of an entries row `e`: the ids of its tags as text, "id,id,..." in the order of
+-- its row's index (entry_id, position, term_id), NULL for none.
+M.TAG_IDS_OF_E = "(SELECT group_concat(et.term_id) FROM entry_terms et CROSS JOIN terms t ON t.id = et.term_id"
+  .. " WHERE et.entry_id = e.id AND t.taxonomy = 'tag')"
 
 -- A site on PostgreSQL (db:kind()) takes these functions from quire.store_sql_pg instead.
 -- The choice is made for the process when a site opens (attach runs at every quire.open):

@@ -193,6 +193,9 @@ M.JOIN_IN_ORDER = "JOIN"
 M.TAGS_OF_E = "(SELECT json_build_array(coalesce(json_agg(t.name ORDER BY et.position), '[]'), coalesce(json_agg(et.position ORDER BY et.position), '[]'))::text"
   .. " FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id AND t.taxonomy = 'tag')"
 
+M.TAG_IDS_OF_E = "(SELECT string_agg(et.term_id::text, ',' ORDER BY et.position, et.term_id)"
+  .. " FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id AND t.taxonomy = 'tag')"
+
 -- SQLite's planner hint; PostgreSQL's planner weighs its indexes itself (db/pg/0012 gives text
 -- a unary + so SQL written with the hint reads the same).
 function M.unindexed(column)
