@@ -234,13 +234,17 @@ function M.new(site, content)
       c.titles, c.tag_lists = {}, {}
       todo = known:missing(ids)
     end
-    local titles, list, of = c.titles, store_sql.id_list(todo), {}
+    local titles, of = c.titles, {}
     -- The time from entry_terms (listed_at is published_at while published), not from the entry's
-    -- row: in SQLite published_at is its last column, after the body.
+    -- row: in SQLite published_at is its last column, after the body. The tag ids in the same
+    -- statement, as text (store_sql.TAG_IDS_OF_E): no row, and on SQLite no temporary index of
+    -- the ids, for each.
     local untimed = {}
     for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.type, e.title, (SELECT max(et.listed_at) FROM entry_terms et"
-      .. " WHERE et.entry_id = e.id) AS at", todo, " AND e.status = 'published'", {})) do
-      of[r.id] = { type = r.type, time = epoch(r.at), tags = {} }
+      .. " WHERE et.entry_id = e.id) AS at, " .. store_sql.TAG_IDS_OF_E .. " AS tags", todo, " AND e.status = 'published'", {})) do
+      local tags = {}
+      for t in (r.tags or ""):gmatch("%d+") do tags[#tags + 1] = math.tointeger(t) end
+      of[r.id] = { type = r.type, time = epoch(r.at), tags = tags }
       titles[r.id] = r.title
       if not r.at then untimed[#untimed + 1] = r.id end
     end
@@ -248,11 +252,6 @@ function M.new(site, content)
       for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.published_at", untimed, "", {})) do
         of[r.id].time = epoch(r.published_at)
       end
-    end
-    for _, r in ipairs(db:rows("SELECT et.entry_id, et.term_id FROM entry_terms et " .. store_sql.JOIN_IN_ORDER
-      .. " terms t ON t.id = et.term_id WHERE et.entry_id " .. store_sql.IN_LIST .. " AND t.taxonomy = 'tag'", list)) do
-      local p = of[r.entry_id]
-      if p then p.tags[#p.tags + 1] = r.term_id end
     end
     local tag_lists = c.tag_lists
     for _, cid in ipairs(todo) do
@@ -344,6 +343,26 @@ function M.new(site, content)
     rec.n, walk_ids = rec.n + #ids, walk_ids + #ids
   end
 
+  -- A tag walk's rows (listed_at, entry_id) in ascending order: as read (in either order, one
+  -- pass to tell), else sorted.
+  local function walk_less(a, b)
+    return a.listed_at < b.listed_at or (a.listed_at == b.listed_at and a.entry_id < b.entry_id)
+  end
+  local function ascending(list)
+    local up, down = true, true
+    for i = 2, #list do
+      if walk_less(list[i - 1], list[i]) then down = false else up = false end
+    end
+    if up then return list end
+    if down then
+      local n = #list
+      for i = 1, n // 2 do list[i], list[n + 1 - i] = list[n + 1 - i], list[i] end
+      return list
+    end
+    table.sort(list, walk_less)
+    return list
+  end
+
   -- The tag walks: TAG_WINDOW entries on each side in each of tags (the first n); the walks not
   -- kept are read in one statement.
   local TAG_WALK_SQL = "SELECT * FROM (SELECT term_id, listed_at, entry_id, %d AS side FROM entry_terms WHERE term_id = ?"
@@ -369,17 +388,26 @@ function M.new(site, content)
       parts[#parts + 1] = TAG_WALK_SQL:format(1, ">", "ASC", "ASC", WALK_READ)
       for _ = 1, 2 do args[#args + 1], args[#args + 2], args[#args + 3] = t.id, at, id end
     end
-    local rows = db:rows(table.concat(parts, " UNION ALL ") .. " ORDER BY 1, 2, 3", table.unpack(args))
-    local i = 1
-    for k, t in ipairs(todo) do
-      -- This tag's rows, in order: those up to (at, id) (side 0), then those after it.
-      local ids, before = {}, 0
-      while rows[i] and rows[i].term_id == t.id do
-        ids[#ids + 1] = rows[i].entry_id
-        if rows[i].side == 0 then before = #ids end
-        i = i + 1
+    -- No ORDER BY over them all (on SQLite a sort of every row, half the statement's cost): each
+    -- tag's rows are put in order here from the order each part reads them in.
+    local sides = {} -- term id -> { rows up to (at, id), rows after it }
+    for _, r in ipairs(db:rows(table.concat(parts, " UNION ALL "), table.unpack(args))) do
+      local s = sides[r.term_id]
+      if not s then
+        s = { {}, {} }
+        sides[r.term_id] = s
       end
-      walk_read(t.id, ids, before, id, TAG_WINDOW, cands, gen, tokens[k])
+      local list = s[r.side + 1]
+      list[#list + 1] = r
+    end
+    for k, t in ipairs(todo) do
+      -- This tag's entries in order: those up to (at, id) (side 0), then those after it.
+      local s, ids = sides[t.id], {}
+      if s then
+        for _, r in ipairs(ascending(s[1])) do ids[#ids + 1] = r.entry_id end
+        for _, r in ipairs(ascending(s[2])) do ids[#ids + 1] = r.entry_id end
+      end
+      walk_read(t.id, ids, s and #s[1] or 0, id, TAG_WINDOW, cands, gen, tokens[k])
     end
   end
 

@@ -192,6 +192,9 @@ M.JOIN_IN_ORDER = "JOIN"
 
 M.TERM_IDS_OF_E = "(SELECT string_agg(et.term_id::text, ',' ORDER BY et.position, et.term_id) FROM entry_terms et WHERE et.entry_id = e.id)"
 
+M.TAG_IDS_OF_E = "(SELECT string_agg(et.term_id::text, ',' ORDER BY et.position, et.term_id)"
+  .. " FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id = e.id AND t.taxonomy = 'tag')"
+
 -- SQLite's planner hint; PostgreSQL's planner weighs its indexes itself (db/pg/0012 gives text
 -- a unary + so SQL written with the hint reads the same).
 function M.unindexed(column)

@@ -168,17 +168,27 @@ M.of = per_site(function(site)
     card.body, card.revision = nil, nil
     return card
   end
+  -- What a statement reading cards (or whole entries) of entries e selects.
+  local selected = {}
+  local function columns(cards)
+    local sql = selected[cards]
+    if not sql then
+      if cards then
+        sql = "SELECT " .. CARD_COLUMNS .. ", " .. term_columns()
+      else
+        sql = "SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision, "
+          .. term_columns()
+      end
+      selected[cards] = sql
+    end
+    return sql
+  end
   -- The statement reading cards (or whole entries) of entries e WHERE where.
   local function statement(cards, where)
     local made = cards and card_sql or entry_sql
     local sql = made[where]
     if not sql then
-      if cards then
-        sql = "SELECT " .. CARD_COLUMNS .. ", " .. term_columns() .. " FROM entries e WHERE " .. where
-      else
-        sql = "SELECT " .. ENTRY_COLUMNS .. ", (SELECT max(r.id) FROM revisions r WHERE r.entry_id = e.id) AS revision, "
-          .. term_columns() .. " FROM entries e WHERE " .. where
-      end
+      sql = columns(cards) .. " FROM entries e WHERE " .. where
       made[where] = sql
     end
     return sql
@@ -625,8 +635,9 @@ M.of = per_site(function(site)
     local function load(id)
       if not read then
         gen, read = memo.generation(), {}
-        -- (decoded once: an id may be asked twice)
-        for _, r in ipairs(decode_entries(db:rows(statement(cards, "e.id " .. store_sql.IN_LIST), store_sql.id_list(todo)))) do
+        -- (The list drives the join: on SQLite an IN list would first copy it into a temporary
+        -- index. Decoded once: an id may be asked twice.)
+        for _, r in ipairs(decode_entries(store_sql.entries_of(db, columns(cards), todo, "", {}))) do
           read[r.id] = r
         end
       end
