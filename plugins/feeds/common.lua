@@ -30,38 +30,25 @@ return function(site)
     return t and to_local(t) or stamp
   end
 
-  -- The summaries made, by max and by entry id (else by source), each with what it was made
-  -- from: the start of the body it depends on (make_plain), given again for a body with that
-  -- start and no link reference definition; else the whole body, given again for that body.
-  -- An entry is in many feeds (home, its section, each of its tags), and its page head shows a
-  -- summary too. A start is some hundred bytes where a body is some kB: the cache holds ~2,500
-  -- entries (the bench's), where whole bodies turned it over at ~300. Compared, not hashed: a
-  -- body read again is a new string (as a table key it would be hashed whole at every lookup).
-  -- Starts over past SUMMARY_BYTES (what they were made from and the summaries).
+  -- The summaries made, by max and by entry id (else by source), each with the source it was
+  -- made from and given only for that source (compared whole: a body read again is a new
+  -- string, and as a table key it would be hashed whole at every lookup). An entry is in many
+  -- feeds (home, its section, each of its tags, its author), and its page head shows one too.
+  -- Starts over past SUMMARY_BYTES (sources and summaries together).
   local SUMMARY_BYTES = 2 * 1024 * 1024
   local summaries, summary_bytes = {}, 0
-  local make_plain, has_definition
+  local make_plain
   local function plain(md, max, id)
     md = md or ""
     local key = id or md
     local made = summaries[max]
     local kept = made and made[key]
-    if kept then
-      local src = kept.src
-      if kept.start then
-        if md:sub(1, #src) == src and not has_definition(md) then return kept.text end
-      elseif src == md then
-        return kept.text
-      end
-    end
-    local text, used = make_plain(md, max)
-    if not id then used = nil end -- (kept by the body itself: a start would not make it smaller)
-    local src = used and md:sub(1, used) or md
-    if kept then summary_bytes = summary_bytes - #kept.src - #kept.text end -- (replaced: an edited body)
-    if summary_bytes + #src + #text > SUMMARY_BYTES then summaries, summary_bytes = {}, 0 end
+    if kept and kept.md == md then return kept.text end
+    local text = make_plain(md, max)
+    if kept then summary_bytes = summary_bytes - #kept.md - #kept.text end -- (replaced: an edited body)
+    if summary_bytes + #md + #text > SUMMARY_BYTES then summaries, summary_bytes = {}, 0 end
     made = summaries[max] or {}
-    summaries[max], made[key] = made, { src = src, start = used ~= nil, text = text }
-    summary_bytes = summary_bytes + #src + #text
+    summaries[max], made[key], summary_bytes = made, { md = md, text = text }, summary_bytes + #md + #text
     return text
   end
   -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
@@ -94,7 +81,7 @@ return function(site)
   end
   -- Whether md holds "]:" (a link reference definition may): each "]" looked at, found as one
   -- byte is, where a search for the two scans byte by byte.
-  function has_definition(md)
+  local function has_definition(md)
     local at = md:find("]", 1, true)
     while at do
       if md:byte(at + 1) == 58 then return true end -- ":"
@@ -102,32 +89,28 @@ return function(site)
     end
     return false
   end
-  -- Where the first blank line at or after from starts and ends, as md:find("\n[ \t\r]*\n",
-  -- from) says, each line's end found as one byte is (the pattern is tried at every byte).
+  -- Where the first blank line at or after from starts, as md:find("\n[ \t\r]*\n", from) says,
+  -- each line's end found as one byte is (the pattern is tried at every byte).
   local function blank_line(md, from)
     local at = md:find("\n", from, true)
     while at do
-      local _, last = md:find("^[ \t\r]*\n", at + 1)
-      if last then return at, last end
+      if md:find("^[ \t\r]*\n", at + 1) then return at end
       at = md:find("\n", at + 1, true)
     end
     return nil
   end
-  -- The summary of md, and how many of its first bytes it depends on when not all of them: the
-  -- text from a start is the same for any body with the same bytes up to the end of the blank
-  -- line it was cut at, and no link reference definition (nil: the whole body was rendered).
   function make_plain(md, max)
-    local text, used
+    local text
     if not has_definition(md) then
       local from = max * 2
       while from < #md do
-        local cut, last = blank_line(md, from)
+        local cut = blank_line(md, from)
         if not cut then break end
         local start = md:sub(1, cut)
         if start:find("<", 1, true) then break end
         local t = text_of(quire.markdown.render(start), max)
         local n = utf8.len(t)
-        if n and n > max + 1 then text, used = t, last break end
+        if n and n > max + 1 then text = t break end
         from = cut * 2
       end
     end
@@ -135,7 +118,7 @@ return function(site)
     if utf8.len(text) and utf8.len(text) > max then
       text = text:sub(1, utf8.offset(text, max + 1) - 1):gsub("%s+%S*$", "") .. "…"
     end
-    return text, used
+    return text
   end
 
   local function summary(e)

@@ -146,8 +146,8 @@ describe("feeds plugin", function()
   end)
 
   it("summarises a long body again when an edit changes its start or defines a link below it, in all three formats", function()
-    -- The summary of a long body is kept with the start it was made from: an edit below that
-    -- start keeps it, one inside it or a link reference definition anywhere below does not.
+    -- A long body's summary is made from a start of it (and kept): an edit below that start
+    -- leaves it as it was, one inside it or a link reference definition anywhere below does not.
     local rest = ("\n\n" .. ("More words further down. "):rep(30)):rep(6)
     local start = "Opening [words][w] of the long story. " .. ("Filler of the first paragraph. "):rep(12)
     local id = q.content.create { type = "article", title = "Long edited", status = "published", section = "Long edited",
