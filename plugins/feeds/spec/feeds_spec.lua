@@ -145,6 +145,34 @@ describe("feeds plugin", function()
     assert.equal(feed, page)
   end)
 
+  it("summarises a long body again when an edit changes its start or defines a link below it, in all three formats", function()
+    -- A long body's summary is made from a start of it (and kept): an edit below that start
+    -- leaves it as it was, one inside it or a link reference definition anywhere below does not.
+    local rest = ("\n\n" .. ("More words further down. "):rep(30)):rep(6)
+    local start = "Opening [words][w] of the long story. " .. ("Filler of the first paragraph. "):rep(12)
+    local id = q.content.create { type = "article", title = "Long edited", status = "published", section = "Long edited",
+      body = start .. rest, published_at = "2020-04-02T08:00:00Z" }
+    local function summaries()
+      local rss = find(find(q:request("GET", "/section/long-edited/feed.xml").body, "item")[1].html, "description")[1].text
+      local atom = find(find(q:request("GET", "/section/long-edited/atom.xml").body, "entry")[1].html, "summary")[1].text
+      local json = q.json.decode(q:request("GET", "/section/long-edited/feed.json").body).items[1].summary
+      local page = q:request("GET", q.content.url(q.content.get(id))).body:match('<meta name="description" content="([^"]*)"')
+      assert.equal(json, rss)
+      assert.equal(json, atom)
+      assert.equal(q.html.escape(json), page)
+      assert.equal(whole_summary(q.content.get(id).body), json)
+      return json
+    end
+    local first = summaries()
+    assert.matches("^Opening %[words%]%[w%] of the long story%.", first)
+    q.content.update(id, { body = start .. rest .. "\n\nA last paragraph added." })
+    assert.equal(first, summaries())
+    q.content.update(id, { body = "Edited " .. start .. rest })
+    assert.matches("^Edited Opening %[words%]%[w%]", summaries())
+    q.content.update(id, { body = "Edited " .. start .. rest .. "\n\n[w]: https://example.org/words" })
+    assert.matches("^Edited Opening words of the long story%.", summaries())
+  end)
+
   it("formats RFC 822 dates from the stored time", function()
     local body = q:request("GET", "/section/world/feed.xml").body
     assert.equal("Sat, 04 Jan 2020 08:00:00 +0000", find(find(body, "item")[1].html, "pubDate")[1].text)
