@@ -61,7 +61,7 @@ struct qr_pg_s {
   char *serial[MAX_SERIAL];
   int nserial;
   char *snapshot; /* the server snapshot data_version last saw */
-  char *schema;   /* the site's schema (current_schema()): the payload of its DATA_CHANNEL notifications */
+  char *schema;   /* the site's schema (where its entries table resolves): its DATA_CHANNEL notifications' payload */
   long long resets;
   long long data_version;
   /* Read replicas (core/replica.c): reads outside a transaction go to reader while it is set;
@@ -700,7 +700,8 @@ static int load_serial(qr_pg_t *p) {
   for (int i = 0; i < p->nserial; i++) free(p->serial[i]);
   p->nserial = 0;
   PGresult *r = pq_exec(p,
-                       "SELECT s.name, c.table_name FROM (SELECT current_schema() AS name) s"
+                       "SELECT s.name, c.table_name FROM (SELECT coalesce((SELECT n.nspname FROM pg_class t JOIN pg_namespace n"
+                       " ON n.oid = t.relnamespace WHERE t.oid = to_regclass('entries')), current_schema()) AS name) s"
                        " LEFT JOIN information_schema.columns c ON c.table_schema = s.name"
                        " AND c.column_name = 'id' AND (c.is_identity = 'YES' OR c.column_default LIKE 'nextval(%')");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {

@@ -580,7 +580,7 @@ function M.new(site, content)
       -- The entries of each shared tag nearest in time (the rarest tags first: they count most).
       local by_rarity = {}
       for i, t in ipairs(target_tags) do by_rarity[i] = t end
-      table.sort(by_rarity, function(a, b) return a.listed < b.listed end)
+      table.sort(by_rarity, function(a, b) return a.listed < b.listed or (a.listed == b.listed and a.id < b.id) end)
       tag_walks(by_rarity, math.min(#by_rarity, TAGS_WALKED), id, at, cands)
       -- The published entries nearest in time, scanned for shared keywords (a JSON field has no index).
       if #target_kw > 0 then
