@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "lua_api.h"
 #include "pg.h"
@@ -328,15 +327,7 @@ static int l_notifications(lua_State *L) {
   lua_newtable(L);
   char channel[QR_PG_CHANNEL_MAX], payload[QR_PG_PAYLOAD_MAX];
   int rc = qr_pg_notification(p, channel, payload);
-  /* Input that was only other sites' notifications (dropped) does not end the wait. */
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  long long until = now.tv_sec * 1000LL + now.tv_nsec / 1000000 + wait_ms;
-  for (long long left = wait_ms; rc == 0 && left > 0 && qr_pg_wait(p, (int)left) == 1;) {
-    rc = qr_pg_notification(p, channel, payload);
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    left = until - (now.tv_sec * 1000LL + now.tv_nsec / 1000000);
-  }
+  if (rc == 0 && wait_ms > 0) rc = qr_pg_wait(p, (int)wait_ms, channel, payload);
   for (; rc == 1; rc = qr_pg_notification(p, channel, payload)) {
     lua_createtable(L, 0, 2);
     lua_pushstring(L, channel);

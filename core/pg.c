@@ -1348,12 +1348,17 @@ int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload
   return 1;
 }
 
-int qr_pg_wait(qr_pg_t *p, int timeout_ms) {
-  struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
-  if (pfd.fd < 0) return fail(p, QR_EIO, "waiting for notifications: the connection is closed");
-  int rc = poll(&pfd, 1, timeout_ms);
-  if (rc < 0) return fail(p, QR_EIO, "waiting for notifications: poll failed");
-  return rc > 0;
+int qr_pg_wait(qr_pg_t *p, int timeout_ms, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]) {
+  long long until = mono_ms() + timeout_ms;
+  for (long long left = timeout_ms; left > 0; left = until - mono_ms()) {
+    struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
+    if (pfd.fd < 0) return fail(p, QR_EIO, "waiting for notifications: the connection is closed");
+    int rc = poll(&pfd, 1, (int)left);
+    if (rc < 0) return fail(p, QR_EIO, "waiting for notifications: poll failed");
+    if (rc == 0) return 0;
+    if ((rc = qr_pg_notification(p, channel, payload)) != 0) return rc;
+  }
+  return 0;
 }
 
 int qr_pg_socket(qr_pg_t *p) { return PQsocket(p->conn); }

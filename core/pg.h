@@ -96,9 +96,9 @@ long long qr_pg_heard_version(qr_pg_t *p);
 #define QR_PG_CHANNEL_MAX 64
 #define QR_PG_PAYLOAD_MAX 8000
 int qr_pg_notification(qr_pg_t *p, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]);
-/* Waits up to timeout_ms for the socket to have something to read (a notification); 1 when
- * it has, 0 on timeout, QR_EIO on error. */
-int qr_pg_wait(qr_pg_t *p, int timeout_ms);
+/* Waits up to timeout_ms for a notification qr_pg_notification would give (other sites' do not
+ * end the wait) and gives it as that does: 1, 0 on timeout, QR_EIO on error. */
+int qr_pg_wait(qr_pg_t *p, int timeout_ms, char channel[QR_PG_CHANNEL_MAX], char payload[QR_PG_PAYLOAD_MAX]);
 /* The connection's socket, to wait on for notifications in an event loop; -1 when closed. */
 int qr_pg_socket(qr_pg_t *p);
 /* For an event loop that saw that socket readable: reads what it holds without waiting (all of
