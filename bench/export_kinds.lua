@@ -4,9 +4,10 @@
 -- prints CPU microseconds and statements per page of each kind, and its share of the time.
 --   quire run --yes --site SITE bench/export_kinds.lua [MAX_PER_KIND [KIND]]
 -- KIND: entry (dated addresses), list (tag, section, author, /latest and their older pages),
--- front (/ and its older pages), feed, sitemap or other (undated entries such as opinion pieces,
--- redirects, the rest). A site made as bench/export.sh makes it (KEEP=1 keeps its folder); run
--- two binaries on copies of it, alternating, for a before/after (the machine's noise is large).
+-- front (/, and its older pages when it is no front: with one they are /latest's), feed, sitemap
+-- or other (undated entries such as opinion pieces, redirects, the rest). A site made as
+-- bench/export.sh makes it (KEEP=1 keeps its folder); run two binaries on copies of it,
+-- alternating, for a before/after (the machine's noise is large).
 local static_export = require "quire.static_export"
 local db = quire._db
 local max = math.tointeger(tonumber(arg[1] or "")) or math.maxinteger

@@ -75,8 +75,33 @@ def same_as_full(step, r):
     check(f"{step}: the incremental folder equals a full export", not diff and len(a) > 100, ", ".join(diff) + "\n" + r.stdout)
 
 
+def manifest_db():
+    run_dir = os.path.join(site, ".quire")
+    return sqlite3.connect(os.path.join(run_dir, next(n for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n))))
+
+
+# A folder exported without the front page ("/" the plain list, /older/ its own pages), then
+# with it: the front page's older pages are /latest's, so the /older/ pages go (their addresses
+# are redirects now, a pattern in _redirects and the nginx map) and the manifest forgets them.
+site_lua = open(os.path.join(site, "site.lua")).read()
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write("listings.front = false\n")
 r = export(out, "--jobs", "2")
 check("first export is full", "(full export)" in r.stdout, r.stdout)
+old_pages = os.listdir(os.path.join(out, "older")) if os.path.isdir(os.path.join(out, "older")) else []
+check("without the front page, / has older/ pages", len(old_pages) > 0 and not os.path.exists(os.path.join(out, "latest")), r.stdout)
+with open(os.path.join(site, "site.lua"), "w") as f:
+    f.write(site_lua)
+r = export(out, "--jobs", "2")
+removed = re.search(r"(\d+) removed", r.stdout)
+check("with the front page: the /older/ pages are removed", not os.path.exists(os.path.join(out, "older"))
+      and removed and int(removed[1]) >= len(old_pages), r.stdout)
+check("... /latest's are written", len(os.listdir(os.path.join(out, "latest", "older"))) == len(old_pages), r.stdout)
+check("... the redirect rule is written", "/older/:cursor /latest/older/:cursor 301" in open(os.path.join(out, "_redirects")).read())
+db = manifest_db()
+check("... and the manifest has no /older/ page", db.execute("SELECT count(*) FROM files WHERE path LIKE '/older/%' OR file LIKE 'older/%'").fetchone()[0] == 0)
+db.close()
+same_as_full("the front page turned on over an export without it", r)
 
 # The stories, newest first: their ids and addresses.
 stories = [line.split(" ", 1) for line in run("""
@@ -91,11 +116,6 @@ ids = [int(s[0]) for s in stories]
 # Newer link must name it). The first page's row carries a card of every entry it shows now (the
 # five stories every list page shows beside its own, placed where the second page ended): only
 # the ids it showed tell it apart, not its tags.
-def manifest_db():
-    run_dir = os.path.join(site, ".quire")
-    return sqlite3.connect(os.path.join(run_dir, next(n for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n))))
-
-
 db = manifest_db()
 arts_tags = db.execute("SELECT tags FROM files WHERE path = '/tag/arts'").fetchone()[0].split()
 db.close()

@@ -145,16 +145,31 @@ check("_redirects lists the old address", "/old/halden-story / 301" in open(os.p
 check("the search page loads search.js, no inline script",
       '<script src="/search.js" defer></script>' in open(file_for("/search")).read()
       and not re.search(r"<script(?![^>]*\bsrc=)[^>]*>\s*[^<\s]", open(file_for("/search")).read().replace('type="application/ld+json"', "")))
-older = [os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(os.path.join(out, "older")) for n in ns]
-check("the front page's keyset pages are exported", len(older) > 0)
+# One list of everything: the front page's "Older stories" go on in /latest's keyset pages, and
+# its own older/ addresses are redirects (in _redirects and the map, as a pattern), not pages.
+older = [os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(os.path.join(out, "latest", "older")) for n in ns]
+check("the latest list's keyset pages are exported", len(older) > 0)
+check("the front page's older/ pages are not (they redirect to /latest's)", not os.path.exists(os.path.join(out, "older")))
+front_older = re.findall(r'class="pagination-next" rel="next" href="([^"]+)"', open(os.path.join(out, "index.html")).read())
+check("the front page's Older stories link to /latest's second page",
+      len(front_older) == 1 and re.fullmatch(r"/latest/older/\d{14}-\d+", front_older[0]) and file_for(front_older[0]), str(front_older))
+check("_redirects moves the front page's older/, newer/ and page/N addresses to /latest's for good",
+      all(rule in open(os.path.join(out, "_redirects")).read().splitlines()
+          for rule in ("/older/:cursor /latest/older/:cursor 301", "/newer/:cursor /latest/newer/:cursor 301", "/page/:n /latest/page/:n 301"))
+      and "/newer/:cursor / 302" not in open(os.path.join(out, "_redirects")).read(), open(os.path.join(out, "_redirects")).read())
+check("the nginx map (301) has the pattern", '"/latest/$quire_home";' in open(os.path.join(out, "redirects.nginx.map")).read())
+sitemap_locs = [internal(l) for f in os.listdir(out) if re.fullmatch(r"sitemap.*\.xml", f)
+                for l in re.findall(r"<loc>([^<]+)</loc>", open(os.path.join(out, f)).read())]
+moved = [p for p in sitemap_locs if p and ("/older/" in p or (file_for(p) and 'http-equiv="refresh"' in open(file_for(p), errors="replace").read()))]
+check("the sitemaps list no address that redirects", sitemap_locs and not moved, ", ".join(moved[:5]))
 # One address per list page: the pages' Newer links name older/ pages (or the first page), so no
 # newer/ page is written (the crawl above found every link's file).
 newer_files = [os.path.relpath(r, out) for r, ds, _ in os.walk(out) if os.path.basename(r) == "newer"]
 check("no newer/ pages are exported", not newer_files, ", ".join(newer_files[:5]))
-prevs = [m for r, _, ns in os.walk(os.path.join(out, "older")) for n in ns if n == "index.html"
+prevs = [m for r, _, ns in os.walk(os.path.join(out, "latest", "older")) for n in ns if n == "index.html"
          for m in re.findall(r'class="pagination-prev" rel="prev" href="([^"]+)"', open(os.path.join(r, n)).read())]
-check("the older pages link Newer to the front page or an older page",
-      prevs and all(p == "/" or re.fullmatch(r"/older/\d{14}-\d+", p) for p in prevs), ", ".join(prevs[:5]))
+check("the older pages link Newer to the list's first page or an older page",
+      prevs and all(p == "/latest" or re.fullmatch(r"/latest/older/\d{14}-\d+", p) for p in prevs), ", ".join(prevs[:5]))
 newer_dir = os.path.join(out, "tag")
 check("tag pages with feeds", any(os.path.isfile(os.path.join(newer_dir, t, "feed.xml")) for t in os.listdir(newer_dir)))
 
@@ -239,7 +254,7 @@ for sub in ("tag", "section", "author"):
     sample.append(f"/{sub}/{names[0]}")
     if sub != "author":
         sample.append(f"/{sub}/{names[-1]}/feed.xml")
-sample += ["/" + os.path.relpath(os.path.dirname(os.path.join(r, n)), out) for r, _, ns in os.walk(os.path.join(out, "older"))
+sample += ["/" + os.path.relpath(os.path.dirname(os.path.join(r, n)), out) for r, _, ns in os.walk(os.path.join(out, "latest", "older"))
            for n in ns if n == "index.html"][:2]
 entries = sorted(os.path.relpath(r, out) for r, _, ns in os.walk(os.path.join(out, "2026")) if "index.html" in ns)
 sample += ["/" + e for e in entries[::5]]
@@ -271,7 +286,7 @@ check("_redirects sends a tag's newer/ and page/N addresses to its first page",
       "/tag/:slug/newer/:cursor /tag/:slug 302" in open(os.path.join(out, "_redirects")).read()
       and "/tag/:slug/page/:n /tag/:slug 302" in open(os.path.join(out, "_redirects")).read())
 tag = sorted(os.listdir(os.path.join(out, "tag")))[0]
-for old_path, first in ((f"/tag/{tag}/newer/20200101000000-1", f"/tag/{tag}"), ("/newer/20200101000000-1?x=1", "/"),
+for old_path, first in ((f"/tag/{tag}/newer/20200101000000-1", f"/tag/{tag}"), ("/latest/newer/20200101000000-1?x=1", "/latest"),
                         (f"/section/{sorted(os.listdir(os.path.join(out, 'section')))[0]}/page/2", None)):
     first = first or old_path.rsplit("/page/", 1)[0]
     try:
@@ -279,6 +294,22 @@ for old_path, first in ((f"/tag/{tag}/newer/20200101000000-1", f"/tag/{tag}"), (
         check(f"nginx sends {old_path} to {first}", False, "no redirect")
     except urllib.error.HTTPError as e:
         check(f"nginx sends {old_path} to {first}", e.code == 302 and urllib.parse.urlsplit(e.headers.get("Location", "")).path == first, f"{e.code} {e.headers.get('Location')}")
+# The front page's old older/, newer/ and page/N addresses: nginx moves them as quire serve does
+# (301, the same address under /latest), and the older page is there.
+cursor = front_older[0].rsplit("/", 1)[1]
+for old_path in (f"/older/{cursor}", f"/older/{cursor}/", f"/newer/{cursor}", "/page/2"):
+    to = "/latest" + old_path.rstrip("/")
+    answers = []
+    for port in (nport,) if old_path.endswith("/") else (qport, nport):  # (quire serve has no address with a slash at the end)
+        try:
+            opener.open(f"http://127.0.0.1:{port}{old_path}", timeout=10)
+            answers.append("no redirect")
+        except urllib.error.HTTPError as e:
+            answers.append(f"{e.code} {urllib.parse.urlsplit(e.headers.get('Location', '')).path}")
+    check(f"{'nginx moves' if old_path.endswith('/') else 'quire serve and nginx move'} {old_path} to {to} (301)",
+          set(answers) == {f"301 {to}"}, str(answers))
+s1, b1, _ = get(f"http://127.0.0.1:{nport}/latest/older/{cursor}")
+check("... where nginx serves the older page", s1 == 200 and b"pagination-prev" in b1, str(s1))
 try:
     opener.open(f"http://127.0.0.1:{nport}/sitemap.xml?part=1", timeout=10)
     check("nginx sends /sitemap.xml?part=1 to its file", False, "no redirect")

@@ -48,7 +48,7 @@ entry_id=$(sed -n 's/.*name="entry_id" value="\([0-9]*\)".*/\1/p' <<<"$page" | h
 token=$(sed -n 's/.*name="token" value="\([^"]*\)".*/\1/p' <<<"$page" | head -1)
 check "the article has a comment form" test -n "$entry_id" -a -n "$token"
 tag=$(grep -o 'href="/tag/[^"/]*' <<<"$page" | head -1 | sed 's|href="/tag/||')
-older=$(curl -s "$base/" | grep -o 'href="/older/[^"]*"' | head -1 | sed 's|href="||; s|"$||')
+older=$(curl -s "$base/latest" | grep -o 'href="/latest/older/[^"]*"' | head -1 | sed 's|href="||; s|"$||')
 
 # sqlmap NAME ARGS...: one target, bounded; its verdict from its output.
 scan() {

@@ -130,6 +130,12 @@ newer_link=$(curl -s "$base$older" | grep -o 'class="pagination-prev" rel="prev"
 check "the older page links Newer to the first page ($newer_link)" test "$newer_link" = /latest
 check "an old newer/ address answers 302" test "$(fetch oldnewer "$base${older/older/newer}")" = 302
 check "... to the first page" test "$(header oldnewer Location)" = /latest
+# The archive listed once: the front page's "Older stories" is that same page, and the front
+# page's own older/ addresses (links and bookmarks from before) move there for good.
+front_older=$(curl -s "$base/" | grep -o 'class="pagination-next" rel="next" href="[^"]*"' | sed 's/.*href="//; s/"$//')
+check "the front page's Older stories link to the latest list's page ($front_older)" test "$front_older" = "$older"
+check "the front page's old older/ address answers 301" test "$(fetch oldolder "$base${older#/latest}")" = 301
+check "... to the latest list's page" test "$(header oldolder Location)" = "$older"
 for p in / "$older" "$article" "$opinion" /section/environment /tag/tidal-barrage /author/maren "/search?q=barrage+tides" /robots.txt; do
   n=$((n + 1))
   check "GET $p" test "$(fetch "page$n" "$base$p")" = 200

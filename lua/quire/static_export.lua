@@ -322,13 +322,22 @@ end
 -- A list page's entries as its manifest row records them (files.shows): their ids in order.
 local function shows_of(ids) return table.concat(ids, " ") end
 
+-- "/latest" when the site has it (the listings plugin's front): the list of everything, whose
+-- older pages the front page links to; the front page's own older/ addresses move there. (Not
+-- the router's word: "/latest" would match a page's address.)
+local function latest_list(quire)
+  local listings = plugin_settings(quire, "listings")
+  return listings and listings.front and "/latest" or nil
+end
+
 -- The site's lists as a full export walks them: the front page (and /latest), sections, tags
 -- and authors, each with its keyset pages. Page k+1's address names page k's last entry
 -- ("older/", listings plugin); its "Newer" link is page k's address. Each walk calls page(path,
 -- shown, edge, next, prev): shown, the ids of the entries the page lists (nil: not known, a
 -- front); edge, whether it is the first or last page (what they show depends on more than their
 -- entries); next, the older page after it (nil: none); prev, the page above it { path =, shown
--- = } (nil: none).
+-- = } (nil: none). With the listings plugin's front (it has /latest), the front page's older
+-- pages are /latest's: only its first page is its own (its older/ addresses are redirects).
 local function lists_of(quire)
   local db = quire._db
   local listings = plugin_settings(quire, "listings")
@@ -336,9 +345,12 @@ local function lists_of(quire)
   local types = listings and listed_types(quire, listings) or store_sql.value_list({})
   local L = {}
   local function cursor(r) return r.published_at:gsub("[^%d]", "") .. "-" .. r.id end
-  local function walk(base, sql, params, page)
+  -- (older_in: the list whose older/ pages the first page links to, when not its own: then
+  -- only the first page is walked)
+  local function walk(base, sql, params, page, older_in)
     if not per or per < 1 then return page(base, nil, true, nil) end
-    local prefix = base == "/" and "/" or (base .. "/")
+    local list = older_in or base
+    local prefix = list == "/" and "/" or (list .. "/")
     local np = #params
     params[np + 1], params[np + 2], params[np + 3] = "9999", math.maxinteger, per + 1
     local path, k, before = base, 1, nil
@@ -353,7 +365,7 @@ local function lists_of(quire)
       local more = #rows > per
       local next_path = more and (prefix .. "older/" .. cursor(rows[per])) or nil
       page(path, shown, k == 1 or not more, next_path, before)
-      if not more then break end
+      if not more or older_in then break end
       path, before, k = next_path, { path = path, shown = shown }, k + 1
       params[np + 1], params[np + 2] = rows[per].published_at, rows[per].id
     end
@@ -367,8 +379,9 @@ local function lists_of(quire)
   local AUTHOR_SQL = "SELECT e.published_at, e.id FROM entries e WHERE e.author_id = ? AND e.status = 'published'"
     .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id")
   -- The front page, and the plain list it stands for (the listings plugin's /latest) when there is one.
-  function L.front(page) walk("/", FRONT_SQL, { types }, page) end
-  if quire.app.router:match("GET", "/latest") then
+  local latest = latest_list(quire)
+  function L.front(page) walk("/", FRONT_SQL, { types }, page, latest) end
+  if latest then
     function L.latest(page) walk("/latest", FRONT_SQL, { types }, page) end
   end
   -- A term's list (t: a terms row listed), and its feeds (as edges: not lists of cards).
@@ -1160,21 +1173,29 @@ end
 -- The lists' addresses that only the server can resolve (plugins/listings: /, /latest, a tag's,
 -- a section's, an author's), as _redirects rules and nginx map lines (regular expressions on
 -- $request_uri: a named capture, no backslash) to the list's first page; probe: an address the
--- site answers when it has such lists.
+-- site answers when it has such lists (the front page's with the listings plugin's front: see
+-- HOME_MOVED).
 local LIST_ADDRESSES = {}
 for _, l in ipairs {
-  { probe = "/newer/1-1", from = "", to = "/", re = "", value = "/" },
+  { probe = "/newer/1-1", from = "", to = "/", re = "", value = "/", home = true },
   { probe = "/latest/newer/1-1", from = "/latest", to = "/latest", re = "/latest", value = "/latest" },
   { probe = "/tag/x/newer/1-1", from = "/tag/:slug", to = "/tag/:slug", re = "(?<quire_tag>/tag/[^/?]+)", value = "$quire_tag" },
   { probe = "/section/x/newer/1-1", from = "/section/:slug", to = "/section/:slug", re = "(?<quire_section>/section/[^/?]+)", value = "$quire_section" },
   { probe = "/author/x/newer/1-1", from = "/author/:login", to = "/author/:login", re = "(?<quire_author>/author/[^/?]+)", value = "$quire_author" },
 } do
   LIST_ADDRESSES[#LIST_ADDRESSES + 1] = {
-    probe = l.probe,
+    probe = l.probe, home = l.home,
     netlify = ("%s/newer/:cursor %s 302\n%s/page/:n %s 302\n"):format(l.from, l.to, l.from, l.to),
     nginx = ('"~^%s/(newer/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$" "%s";\n'):format(l.re, l.value),
   }
 end
+-- With the listings plugin's front (the site has /latest), the front page's older/, newer/ and
+-- page/N addresses are moved for good to the same ones under /latest (the one list of
+-- everything, whose pages the front page links to): one permanent rule for them all.
+local HOME_MOVED = {
+  netlify = "/older/:cursor /latest/older/:cursor 301\n/newer/:cursor /latest/newer/:cursor 301\n/page/:n /latest/page/:n 301\n",
+  nginx = '"~^/(?<quire_home>(older|newer)/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$" "/latest/$quire_home";\n',
+}
 
 -- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
 -- line by line as the table is read (any number of redirects in bounded memory) to temporary
@@ -1222,8 +1243,13 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     -- A list's newer/ and page/N addresses (an older export's Newer links, bookmarks): the
     -- server answers them with the page that shows those entries now, which a static host
     -- cannot pick, so they go to the list's first page rather than to a 404.
+    local moved = latest_list(quire)
+    if moved then
+      netlify:write(HOME_MOVED.netlify)
+      permanent:write(HOME_MOVED.nginx)
+    end
     for _, list in ipairs(LIST_ADDRESSES) do
-      if quire.app.router:match("GET", list.probe) then
+      if quire.app.router:match("GET", list.probe) and not (list.home and moved) then
         netlify:write(list.netlify)
         temporary:write(list.nginx)
       end

@@ -1,6 +1,7 @@
 -- Index pages with pagination: the home page (/, /page/N), sections (/section/SLUG), tags
 -- (/tag/SLUG) and authors (/author/LOGIN), newest first. With `front` (the default) the home
--- page and each section's first page are edited fronts (front.lua); /latest lists everything.
+-- page and each section's first page are edited fronts (front.lua); /latest lists everything,
+-- and the home page's older pages are /latest's (its own older/ addresses send there).
 return quire.plugin {
   name = "listings", version = "1.0", requires = { "theme" },
   settings = {
@@ -92,7 +93,7 @@ return quire.plugin {
       local items = {}
       entries = quire.filters.apply("view.cards", entries)
       for i, e in ipairs(entries) do items[i] = quire.filters.apply("view.card", {}, e) end
-      local function older_url(c) return prefix_of(base) .. "older/" .. c end
+      local function older_url(c) return prefix_of(info.moved or base) .. "older/" .. c end
       local view = {
         site = quire.site, heading = info.heading, intro = info.intro or false, kind = info.kind or false,
         page_title = info.heading .. (cursor and entries[1] and (" – from " .. entries[1].published_at:sub(1, 10)) or ""),
@@ -116,11 +117,14 @@ return quire.plugin {
 
     -- Serves one list: the first page, an older page, or an old newer/ or /page/N address (sent
     -- to the keyset page that now shows those entries; /page/N a few dozen pages deep at most).
+    -- info.moved: the list whose pages continue this one's first page (the home front's: /latest);
+    -- this list's other addresses move there for good (one address for each page).
     local function serve(req, res, dir, base, filters, info)
       local cursor
       if req.params.n then
         local n = math.tointeger(tonumber(req.params.n))
         if not n or n < 1 or n > 50 then return res:error(404) end
+        if info.moved then return res:redirect(info.moved .. "/page/" .. n, 301) end
         if n == 1 then return res:redirect(base, 301) end
         local q = { type = listed_types(), status = "published", limit = (n - 1) * per }
         for k, v in pairs(filters) do q[k] = v end
@@ -131,6 +135,7 @@ return quire.plugin {
       if dir then
         cursor = parse_cursor(req.params.cursor)
         if not cursor then return res:error(404) end
+        if info.moved then return res:redirect(("%s/%s/%s"):format(info.moved, dir, req.params.cursor), 301) end
       end
       -- An old "newer than" address (links from before each page had one address): sent to the
       -- page that shows those entries now; the first page when nothing is newer.
@@ -142,7 +147,7 @@ return quire.plugin {
       end
       if not dir and info.front then
         -- A front: its blocks instead of the list's first page; "Older stories" goes on to the
-        -- list's second page (the same address the plain list links to).
+        -- list's second page (the same address the plain list links to: /latest's for the home page).
         info.front = quire.content.teasers(info.front)
         entries = {}
       else
@@ -161,12 +166,14 @@ return quire.plugin {
       site:route("GET", prefix .. "newer/{cursor}", function(req, res) return handler(req, res, "newer") end)
     end
 
+    -- With the front, the home page's older pages are /latest's: the same list, one address each.
     routes("/", function(req, res, dir)
       serve(req, res, dir, "/", {}, { heading = quire.i18n.gettext(settings.home_title), kind = "home",
-        front = settings.front and front.home or nil })
+        front = settings.front and front.home or nil, moved = settings.front and "/latest" or nil })
     end)
     if settings.front then
-      -- Everything, newest first: the list the front page replaced (its next pages are /older/...).
+      -- Everything, newest first: the list the front page replaced (its next pages are
+      -- /latest/older/..., which the front page's "Older stories" link to).
       routes("/latest", function(req, res, dir)
         serve(req, res, dir, "/latest", {}, { heading = settings.home_title, kind = "latest" })
       end)

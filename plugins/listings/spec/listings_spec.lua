@@ -154,14 +154,43 @@ describe("listings plugin", function()
       s.content.create { type = "article", title = "Story " .. i, section = "World", status = "published",
         published_at = ("2026-04-0%dT08:00:00Z"):format(i) }
     end
-    for _, first in ipairs({ "/", "/section/world" }) do
+    -- (the home page's older pages are /latest's, whose first page is the plain list)
+    for first, list in pairs({ ["/"] = "/latest", ["/section/world"] = "/section/world" }) do
       local second = find(s:request("GET", first).body, "a.pagination-next")[1].attrs.href
+      assert.matches("^" .. list:gsub("%p", "%%%0") .. "/older/%d+%-%d+$", second)
       local html = s:request("GET", second).body
       assert.same({ "Story 3", "Story 2" }, titles(html))
-      assert.equal(first, find(html, "a.pagination-prev")[1].attrs.href)
+      assert.equal(list, find(html, "a.pagination-prev")[1].attrs.href)
       local last = find(html, "a.pagination-next")[1].attrs.href
       assert.equal(second, find(s:request("GET", last).body, "a.pagination-prev")[1].attrs.href)
     end
+  end)
+
+  it("lists the archive once with the front: the home page's older, newer and numbered pages move to /latest's", function()
+    local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 2 } } }
+    for i = 1, 5 do
+      s.content.create { type = "article", title = "Story " .. i, status = "published", published_at = ("2026-05-0%dT08:00:00Z"):format(i) }
+    end
+    local front = s:request("GET", "/").body
+    local link = find(front, "a.pagination-next")[1]
+    assert.equal("Older stories", link.text)
+    local older = link.attrs.href
+    local cursor = older:match("^/latest/older/(%d+%-%d+)$")
+    assert.truthy(cursor, older)
+    -- The same page as the front page's "Older stories" and the plain list's "Older".
+    assert.equal(older, find(s:request("GET", "/latest").body, "a.pagination-next")[1].attrs.href)
+    for from, to in pairs({ ["/older/" .. cursor] = older, ["/newer/" .. cursor] = "/latest/newer/" .. cursor,
+        ["/page/2"] = "/latest/page/2", ["/page/1"] = "/latest/page/1" }) do
+      local r = s:request("GET", from)
+      assert.equal(301, r.status, from)
+      assert.equal(to, r.headers["location"], from)
+    end
+    -- /latest resolves them as before: the old newer/ and numbered addresses to its keyset pages.
+    assert.equal("/latest", s:request("GET", "/latest/newer/" .. cursor).headers["location"])
+    assert.equal(older, s:request("GET", "/latest/page/2").headers["location"])
+    assert.same({ "Story 3", "Story 2" }, titles(s:request("GET", older).body))
+    assert.equal(404, s:request("GET", "/older/2026-05-04-1").status)
+    assert.equal(404, s:request("GET", "/page/99").status)
   end)
 
   it("shows a section's entries and marks it current in the navigation", function()
