@@ -506,6 +506,13 @@ function M.new(site, content)
     return out
   end
 
+  -- The results are a class of the memo's (memo.of_class): kept while calls find them again. A
+  -- page keeps its block of them (plugins/related), so in a full export, which renders each page
+  -- once, no call finds one: none is kept, and the memo's room goes to the cards and entries
+  -- the next pages read again.
+  local results = memo.class()
+  local function results_class() return results end
+
   -- related(id [, opts]) -> list of published entries (each with .score), best first.
   -- opts: weights = { keywords = 100, tags = 80, date = 10, text = 40 } (Hugo's defaults plus
   -- text), threshold = 80, rarity = 0.5 (0..1: rare shared tags count more, ubiquitous ones
@@ -557,7 +564,7 @@ function M.new(site, content)
       for _, h in ipairs(r.hits) do tags[#tags + 1] = "teaser:" .. h.id end
       return tags
     end
-    local got = memo.tagged(key, result_tags, function()
+    local got = memo.of_class(results_class, nil, key, result_tags, function()
       -- The entry's tags (read here, not memoised apart: the result is kept until entry:ID).
       local target_tags = target_tags_of(id)
       local total = published_total()
