@@ -59,10 +59,11 @@ return function(site)
   -- stripping "<...>" can reach across one). Lists made loose by items below differ only in
   -- tags, which become spaces; a code block open at the cut has the same text up to it. A
   -- start whose text is not longer than max + 1 characters is doubled, then the whole is used.
+  -- text_of gives the text and its length in characters (nil: not UTF-8), counted once.
   local function text_of(html, max)
     -- Only a start of the HTML long enough for max characters of text is stripped; a tag or
     -- entity cut at that end is left out, and is past the max characters kept anyway.
-    local text
+    local text, n
     local len = max * 8 + 256
     repeat
       local part = html
@@ -73,11 +74,11 @@ return function(site)
       end
       -- (tags as spaces, the five references decoded, whitespace collapsed, the ends trimmed)
       text = quire.text.of_html(part)
-      local n = utf8.len(text)
+      n = utf8.len(text)
       local enough = #part == #html or (n and n > max + 1)
       len = len * 4
     until enough
-    return text
+    return text, n
   end
   -- Whether md holds "]:" (a link reference definition may): each "]" looked at, found as one
   -- byte is, where a search for the two scans byte by byte.
@@ -99,8 +100,19 @@ return function(site)
     end
     return nil
   end
+  -- s without its last word and the white space before it (as s:gsub("%s+%S*$", "") does; the
+  -- bytes looked at from the end, where that pattern was tried at every byte); s when it has no
+  -- white space.
+  local function space(b) return b == 32 or (b >= 9 and b <= 13) end
+  local function without_last_word(s)
+    local i = #s
+    while i > 0 and not space(s:byte(i)) do i = i - 1 end
+    if i == 0 then return s end
+    while i > 1 and space(s:byte(i - 1)) do i = i - 1 end
+    return s:sub(1, i - 1)
+  end
   function make_plain(md, max)
-    local text
+    local text, n
     if not has_definition(md) then
       local from = max * 2
       while from < #md do
@@ -108,16 +120,13 @@ return function(site)
         if not cut then break end
         local start = md:sub(1, cut)
         if start:find("<", 1, true) then break end
-        local t = text_of(quire.markdown.render(start), max)
-        local n = utf8.len(t)
-        if n and n > max + 1 then text = t break end
+        local t, tn = text_of(quire.markdown.render(start), max)
+        if tn and tn > max + 1 then text, n = t, tn break end
         from = cut * 2
       end
     end
-    text = text or text_of(quire.markdown.render(md), max)
-    if utf8.len(text) and utf8.len(text) > max then
-      text = text:sub(1, utf8.offset(text, max + 1) - 1):gsub("%s+%S*$", "") .. "…"
-    end
+    if not text then text, n = text_of(quire.markdown.render(md), max) end
+    if n and n > max then text = without_last_word(text:sub(1, utf8.offset(text, max + 1) - 1)) .. "…" end
     return text
   end
 
