@@ -130,6 +130,7 @@ M.FUNCTIONS = {
   ["quire.errors.new"] = { "quire.errors.new(kind, text [, errors])", "an error object (error(e, 0) raises it)", false, "" },
   ["quire.errors.raise"] = { "quire.errors.raise(kind, text [, errors])", "does not return", "raises the error object", "" },
   ["quire.filters.apply"] = { "quire.filters.apply(name, value, ...)", "value passed through every handler of the filter", "a `plugin` error when a handler returns another type", "" },
+  ["quire.filters.has"] = { "quire.filters.has(name)", "true when a plugin filters name", false, "known once every plugin is set up (not inside setup)" },
   ["quire.assets.url"] = { "quire.assets.url(plugin, file)", "the URL of a copy of the plugin's static file named by its content's hash (/static/theme/quire.1a2b3c4d5e6f.css), sent as immutable", "no such plugin folder or file", "a changed file gets a new URL" },
   ["quire.front.resolve"] = { "quire.front.resolve(page, n [, { query = q }])", "the stories of page's first n slots: { entry, slot, curated }; an editor's live assignment, else the newest of quire.content.query(q) not shown already", false, "page: \"home\" or \"section:SLUG\"; tags the page front:PAGE" },
   ["quire.front.most_read"] = { "quire.front.most_read([scope [, limit]])", "the most read published stories of the last 24 hours: { entry, views }, at most limit (default 5, at most 10)", false, "scope \"all\" (default) or \"section:SLUG\"; ranked every five minutes; tags the page most-read:SCOPE" },
