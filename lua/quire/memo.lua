@@ -398,15 +398,11 @@ function M.new(db, max)
   -- generation moves), at most max of them: a list page asks for a block per card, and a
   -- lookup's two strings cost each card more than the value they find.
   local held, nheld, held_gen = {}, 0, nil
-  local function held_of(name)
+  function memo.block(name, k, read, ...)
+    if not usable() then return read(...) end
     if held_gen ~= generation or nheld >= max then held, nheld, held_gen = {}, 0, generation end
     local of = held[name]
     if not of then of = {} held[name] = of end
-    return of
-  end
-  function memo.block(name, k, read, ...)
-    if not usable() then return read(...) end
-    local of = held_of(name)
     local v = of[k]
     if v ~= nil then
       if building then depends({ name .. "-block:" .. k }) end
