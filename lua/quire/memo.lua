@@ -385,13 +385,10 @@ function M.new(db, max)
   end
   -- put(key, v [, weight [, tags [, class]]]) -> v, and whether it was kept (when not, the caller
   -- is its only holder). class: as of_class's, for keys whose values may not be read again.
-  -- tags may be a function of v giving them, called only when they are needed (v kept, or a
-  -- value being computed depends on it): a list of a class not kept makes none.
   function memo.put(key, v, weight, tags, class)
-    local keep = depth(db) == 0 and missed == key and (not class or admit(key, class))
-    if type(tags) == "function" then tags = (keep or building) and tags(v) or nil end
     tags = tag_list(tags)
-    local kept = keep and put(key, v, weight, tags, class)
+    local kept = depth(db) == 0 and missed == key and (not class or admit(key, class))
+      and put(key, v, weight, tags, class)
     depends(tags)
     return v, kept
   end

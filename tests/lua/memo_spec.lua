@@ -803,33 +803,6 @@ describe("quire.memo generations, tag index and classes", function()
     assert.equal((n + 1) * 10, memo.tagged("outer", "t:outer", outer))
   end)
 
-  it("put a value with tags made by a function only when it keeps the value or one depends on it", function()
-    local made = 0
-    local function tags_of(v) made = made + 1 return { "t:" .. v } end
-    local function put(key, v, class)
-      assert.is_nil(memo.find(key))
-      return select(2, memo.put(key, v, 1, tags_of, class))
-    end
-    assert.is_true(put("a", "a"))
-    assert.equal(1, made)
-    bump("t:a")
-    assert.is_nil(memo.find("a")) -- dropped by the tag the function gave
-    -- A class not kept: no tags made, unless a value being computed takes them.
-    local class = memo.class()
-    for i = 1, 64 do memo.of_class(function() return class end, nil, "page" .. i, "t:p", function() return i end) end
-    assert.is_true(class.skip)
-    made = 0
-    assert.is_false(put("b", "b", class))
-    assert.equal(0, made)
-    local runs = 0
-    local function outer() put("c", "c", class) runs = runs + 1 return runs end
-    assert.equal(1, memo.tagged("outer", "t:outer", outer))
-    assert.equal(1, made)
-    assert.equal(1, memo.tagged("outer", "t:outer", outer))
-    bump("t:c")
-    assert.equal(2, memo.tagged("outer", "t:outer", outer)) -- it went with the tags c's function gave
-  end)
-
   it("hold a block (of_block's) until a change, at most max of them, and give a value built from one its tag", function()
     local reads = 0
     local function read(k) reads = reads + 1 return { k = k, n = reads } end

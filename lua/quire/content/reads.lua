@@ -484,11 +484,9 @@ M.of = per_site(function(site)
     rows, tags = select_rows(q, true)
     decode_entries(rows)
     tags = tags or list_tags(q, {}) -- (none read: a filter matches nothing)
+    for i = 1, #rows do tags[#tags + 1] = "entry:" .. rows[i].id end
     local kept
-    rows, kept = memo.put(key, rows, #rows + 1, function(got)
-      for i = 1, #got do tags[#tags + 1] = "entry:" .. got[i].id end
-      return tags
-    end, as_cards() and card_lists or entry_lists)
+    rows, kept = memo.put(key, rows, #rows + 1, tags, as_cards() and card_lists or entry_lists)
     if kept then return copy(rows) end
     return rows -- (read now and kept by no one: the caller's own)
   end
