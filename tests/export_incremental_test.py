@@ -181,6 +181,14 @@ check("a comment, a share and a correction: pages found by their tags, no walk",
       "(pages found by their cache tags)" in r.stdout, r.stdout)
 same_as_full("a comment, a share and a correction", r)
 
+# The comment taken away (to the trash): the story's page and the cards counting it follow.
+run(f"""for _, c in ipairs(quire.comments.query {{ entry = {ids[1]}, status = "approved" }}) do
+  quire.comments.set_status(c.id, "trash")
+end""")
+r = export(out)
+check("a comment taken away: pages found by their tags, no walk", "(pages found by their cache tags)" in r.stdout, r.stdout)
+same_as_full("a comment taken away", r)
+
 # A retag (the lists it joins and leaves).
 run(f'local e = quire.content.get({ids[2]}); quire.content.update(e.id, {{ tags = {{ "incremental-tag", e.tags[1] }} }})')
 r = export(out)

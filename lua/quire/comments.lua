@@ -32,20 +32,23 @@ function M.new(site)
     return (types.check_text(errs, field, v, RULES[field], limits))
   end
 
-  -- Which entries of a block have comments, of which statuses (memo.of_block: a walk of the
-  -- index's distinct (entry_id, status) pairs, not of the comments), kept until a comment of one
-  -- of them is added or moderated: false when entry_id has none of status (any when nil).
-  local function add_status(of, r)
+  -- The comments of a block's entries counted by status (memo.of_block: one walk of the index
+  -- comments_by_entry for its 64 entries), kept until a comment of one of them is added or
+  -- moderated: { [entry_id] = { [status] = n } }, nothing for an entry without comments. Every
+  -- count is read from these: a list's cards and an entry's page need no statement of their own,
+  -- and the entries listed on many pages are counted once.
+  local BLOCK_SQL = "SELECT entry_id, status, count(*) AS n FROM comments WHERE entry_id BETWEEN ? AND ? GROUP BY entry_id, status"
+  local function add_count(of, r)
     local st = of[r.entry_id]
     if not st then st = {} of[r.entry_id] = st end
-    st[r.status] = true
+    st[r.status] = r.n
   end
+  local function counted(entry_id) return memo.of_block(site, "comments", entry_id, BLOCK_SQL, add_count)[entry_id] end
+  -- false when entry_id has no comment of status (of any when nil).
   local function may_have(entry_id, status)
     if math.type(entry_id) ~= "integer" then return true end
-    local st = memo.of_block(site, "comments", entry_id,
-      "SELECT DISTINCT entry_id, status FROM comments WHERE entry_id BETWEEN ? AND ?", add_status)[entry_id]
-    if not st then return false end
-    return status == nil or st[status] == true
+    local st = counted(entry_id)
+    return st ~= nil and (status == nil or st[status] ~= nil)
   end
 
   local function create(c)
@@ -152,51 +155,29 @@ function M.new(site)
       email) ~= nil
   end
 
-  local function count_key(entry_id, status) return ("comments-count\0%s\0%s"):format(entry_id, status) end
   function api.count(entry_id, status)
     site.tag("comments:" .. tostring(entry_id))
     status = status or "approved"
-    if not may_have(entry_id, status) then return 0 end
-    return site.memo.tagged(count_key(entry_id, status), "comments:" .. tostring(entry_id), db.value, db,
-      "SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status)
+    if math.type(entry_id) ~= "integer" then
+      return db:value("SELECT count(*) FROM comments WHERE entry_id = ? AND status = ?", entry_id, status)
+    end
+    local st = counted(entry_id)
+    return st and st[status] or 0
   end
 
   -- counts(ids [, status]) -> { [id] = count }: the counts of a list of entries (the cards of a
-  -- list page): 0 for those their blocks say have none, the others' in one statement, kept as
-  -- one value (not one per entry: a cold list paid more for ten memo entries than for the
-  -- statement) until a comment on one of them changes.
+  -- list page), from their blocks as count's.
   local COUNTS_MAX = 1000
-  local function read_counts(ids, status)
-    local got = {}
-    for _, r in ipairs(db:rows("SELECT entry_id, count(*) AS n FROM comments WHERE entry_id " .. store_sql.IN_LIST
-      .. " AND status = ? GROUP BY entry_id", store_sql.id_list(ids), status)) do
-      got[r.entry_id] = r.n
-    end
-    return got
-  end
   function api.counts(ids, status)
     status = status or "approved"
     if type(ids) ~= "table" or #ids > COUNTS_MAX then error(("quire.comments.counts takes a list of at most %d entry ids"):format(COUNTS_MAX), 2) end
+    local out = {}
     for i, id in ipairs(ids) do
       if math.type(id) ~= "integer" then error(("quire.comments.counts: ids[%d] is not an entry id"):format(i), 2) end
       site.tag("comments:" .. id)
+      local st = counted(id)
+      out[id] = st and st[status] or 0
     end
-    -- Only those that may have some are counted (most have none: no statement then).
-    local out, some, tags = {}, {}, {}
-    for _, id in ipairs(ids) do
-      out[id] = 0
-      if may_have(id, status) then
-        some[#some + 1] = id
-        tags[#tags + 1] = "comments:" .. id
-      end
-    end
-    if #some == 0 then return out end
-    if #some == 1 then
-      out[some[1]] = api.count(some[1], status)
-      return out
-    end
-    local got = site.memo.tagged(("comments-counts\0%s\0%s"):format(status, table.concat(some, ",")), tags, read_counts, some, status)
-    for _, id in ipairs(some) do out[id] = got[id] or 0 end
     return out
   end
 

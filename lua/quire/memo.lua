@@ -393,6 +393,26 @@ function M.new(db, max)
     return v, kept
   end
 
+  -- block(name, k, read, ...) -> the value of block k of name (M.of_block): as tagged under
+  -- its key and tag, and also held by name and number until the memo sees a change (the
+  -- generation moves), at most max of them: a list page asks for a block per card, and a
+  -- lookup's two strings cost each card more than the value they find.
+  local held, nheld, held_gen = {}, 0, nil
+  function memo.block(name, k, read, ...)
+    if not usable() then return read(...) end
+    if held_gen ~= generation or nheld >= max then held, nheld, held_gen = {}, 0, generation end
+    local of = held[name]
+    if not of then of = {} held[name] = of end
+    local v = of[k]
+    if v ~= nil then
+      if building then depends({ name .. "-block:" .. k }) end
+      return v
+    end
+    v = lookup(name .. "-block\0" .. k, nil, nil, name .. "-block:" .. k, read, ...)
+    if held_gen == generation then of[k], nheld = v, nheld + 1 end -- (no change seen while it was read)
+    return v
+  end
+
   -- What the memo holds and did: values, weight, and counts of changes that dropped everything
   -- (all), that dropped by tag (selective), values dropped by tag and kept through a change.
   function memo.stats()
@@ -468,7 +488,7 @@ end
 -- "entry_id BETWEEN ? AND ?", add(of, row) folds each into of.
 function M.of_block(site, name, entry_id, sql, add)
   local k = entry_id // ENTRY_BLOCK
-  return site.memo.tagged(name .. "-block\0" .. k, name .. "-block:" .. k, read_block, site.db, sql, add, k)
+  return site.memo.block(name, k, read_block, site.db, sql, add, k)
 end
 
 -- A deep copy of a value built from the database (plain tables, no cycles), made in C: copies

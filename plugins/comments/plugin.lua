@@ -51,28 +51,11 @@ return quire.plugin {
       return v
     end)
 
-    -- A list's counts in one statement (view.cards), each handed to its card (view.card) once.
-    -- Only the last list's are held (a card of another falls back to its own count), by entry
-    -- (weak keys: an entry no card asked about goes with its list).
-    local WEAK = { __mode = "k" }
-    local listed = setmetatable({}, WEAK)
-    site:filter("view.cards", function(entries)
-      local ids, shown = {}, {}
-      for _, e in ipairs(entries) do
-        if not skip[e.type] and math.type(e.id) == "integer" then ids[#ids + 1], shown[#shown + 1] = e.id, e end
-      end
-      listed = setmetatable({}, WEAK)
-      if #ids > 1 then
-        local counts = quire.comments.counts(ids)
-        for _, e in ipairs(shown) do listed[e] = counts[e.id] end
-      end
-      return entries
-    end)
-
+    -- A card's count comes with its entry's block of counts (quire.comments.count), which the
+    -- other cards and pages showing entries of that block share.
     site:filter("view.card", function(card, entry)
       if skip[entry.type] then return card end
-      local n = listed[entry]
-      if n then listed[entry] = nil else n = quire.comments.count(entry.id) end
+      local n = quire.comments.count(entry.id)
       card.comment_count = n > 0 and { label = view.count_label(n) } or false
       return card
     end)

@@ -41,7 +41,7 @@ return quire.plugin {
     end
 
     -- The slots to show: the settings' list through the "sponsor.slots" filter, checked.
-    local function slots()
+    local function checked_slots()
       local list = {}
       for i, s in ipairs(base) do
         local copy = {}
@@ -61,6 +61,24 @@ return quire.plugin {
             image = image and { src = image, alt = s.alt or "" } or false,
           })
         end
+      end
+      return by_area
+    end
+    -- Without a "sponsor.slots" filter the slots are the settings' alone, which do not change
+    -- while the site runs: checked once (at the first page: a plugin set up after this one may
+    -- add the filter), each page given its own tables of them.
+    local fixed -- by area; false when a plugin filters them
+    local function slots()
+      if fixed == nil then fixed = not quire.filters.has("sponsor.slots") and checked_slots() end
+      if not fixed then return checked_slots() end
+      local by_area = {}
+      for area, list in pairs(fixed) do
+        local out = {}
+        for i, s in ipairs(list) do
+          out[i] = { label = s.label, name = s.name, url = s.url, text = s.text,
+            image = s.image and { src = s.image.src, alt = s.image.alt } }
+        end
+        by_area[area] = out
       end
       return by_area
     end

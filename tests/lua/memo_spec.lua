@@ -803,4 +803,31 @@ describe("quire.memo generations, tag index and classes", function()
     assert.equal((n + 1) * 10, memo.tagged("outer", "t:outer", outer))
   end)
 
+  it("hold a block (of_block's) until a change, at most max of them, and give a value built from one its tag", function()
+    local reads = 0
+    local function read(k) reads = reads + 1 return { k = k, n = reads } end
+    assert.equal(1, memo.block("b", 3, read, 3).n)
+    assert.equal(1, memo.block("b", 3, read, 3).n)
+    assert.equal(2, memo.block("c", 3, read, 3).n) -- another name, another block
+    -- A value built from a held block goes when the block's tag is bumped.
+    local function outer() return memo.block("b", 3, read, 3).n * 10 end
+    assert.equal(10, memo.tagged("outer", "t:outer", outer))
+    bump("t:unrelated")
+    assert.equal(10, memo.tagged("outer", "t:outer", outer)) -- kept by the memo: the held block went with the change, not the value
+    bump("b-block:3")
+    assert.equal(30, memo.tagged("outer", "t:outer", outer))
+    assert.equal(3, memo.block("b", 3, read, 3).n)
+    -- More than max: the held ones start over (bounded as the memo is).
+    for k = 10, 30 do memo.block("b", k, read, k) end
+    local n = reads
+    memo.block("b", 10, read, 10)
+    assert.equal(n + 1, reads)
+    -- Inside a transaction: read each time, nothing held.
+    local before = reads
+    q.store.transaction(function()
+      memo.block("b", 3, read, 3)
+      memo.block("b", 3, read, 3)
+    end)
+    assert.equal(before + 2, reads)
+  end)
 end)

@@ -235,6 +235,14 @@ M.of = per_site(function(site)
     ["until"] = true, order = true, limit = true, after = true,
   }
 
+  -- "?, ?, ?" for n parameters (n from 1 to 64: type_list's), made once each.
+  local MARKS = {}
+  local function marks(n)
+    local m = MARKS[n]
+    if not m then m = ("?, "):rep(n - 1) .. "?" MARKS[n] = m end
+    return m
+  end
+
   -- q.type: a type name or a list of them (nil: any).
   local function type_list(q, caller, level)
     local t = q.type
@@ -272,8 +280,11 @@ M.of = per_site(function(site)
     end
     local types_q = type_list(q, caller, level + 1)
     -- Unindexed: the type is checked on the rows an ordered index walk finds, not used to pick
-    -- the index (several types in one index order).
-    if type(types_q) == "table" then add(UNINDEXED_TYPE .. " " .. store_sql.IN_LIST, store_sql.value_list(types_q))
+    -- the index (several types in one index order). A few names, each a parameter: a list's
+    -- page (most are of all listed types) does not make a table of them from JSON first.
+    if type(types_q) == "table" then
+      where[#where + 1] = UNINDEXED_TYPE .. " IN (" .. marks(#types_q) .. ")"
+      table.move(types_q, 1, #types_q, #params + 1, params)
     elseif types_q then add("e.type = ?", types_q) end
     if q.status then add("e.status = ?", q.status) else add("e.status <> 'trash'") end -- the trash only when asked for
     local only_term = limit and after_id and (q.tag == nil) ~= (q.section == nil) and q.type == nil and q.status == nil

@@ -69,6 +69,31 @@ describe("sponsor plugin", function()
     assert.matches("Subscribe to the Ledger", slot[1].text)
   end)
 
+  it("shows what the sponsor.slots filter gives on each page, not what it gave the first", function()
+    local q = site({ "rotating_ads" }, {})
+    local function names(path)
+      local out = {}
+      for _, a in ipairs(find(find(q:request("GET", path).body, "aside.sidebar")[1].html, "aside.sponsor")) do
+        out[#out + 1] = a.text:match("Rotation %d+")
+      end
+      return out
+    end
+    local first, second = names("/"), names("/latest")
+    assert.equal(1, #first)
+    assert.equal(1, #second)
+    assert.are_not.equal(first[1], second[1])
+  end)
+
+  it("gives each page its own slots, which a later filter may change", function()
+    local q = site({ "loud_slots" })
+    for _, path in ipairs({ "/", "/latest", "/2026/01/story-1", "/" }) do
+      local slot = find(find(q:request("GET", path).body, "aside.sidebar")[1].html, "aside.sponsor")
+      assert.equal(1, #slot)
+      assert.matches("Tidewater Books!", slot[1].text, 1, true)
+      assert.is_nil(slot[1].text:find("Tidewater Books!!", 1, true))
+    end
+  end)
+
   it("refuses slots in unknown areas when the site starts", function()
     local ok, err = pcall(site, nil, { slots = { { area = "footer", name = "X", url = "https://x.example" } } })
     assert.is_false(ok)
