@@ -7,13 +7,16 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <lualib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -23,6 +26,10 @@
 #include "util.h"
 
 #define HOOK_STEP 1000 /* instructions between budget checks */
+/* A budget of B instructions is counted once the call has run B ns of CPU time (no Lua runs a
+ * thousand million instructions a second), so at most about 2B run before it is stopped; below
+ * EXACT_BELOW (under a millisecond of grace) it is counted from the first instruction. */
+#define EXACT_BELOW 1000000
 
 /* Per-state accounting; a pointer to it sits in the state's extra space (copied to threads). */
 typedef struct {
@@ -128,6 +135,61 @@ static void hook_idle(lua_State *L) {
     lua_sethook(L, prof_hook, LUA_MASKCOUNT | prof_mask, 100);
   else
     lua_sethook(L, NULL, 0, 0);
+}
+
+/* The count hook costs every Lua instruction a call into the hook machinery while it is set
+ * (13% of an entry page's instructions, 18% of a list page's), however rarely it fires. So a
+ * budgeted call starts without it: a CPU-time timer of this thread (armed by the outermost
+ * budgeted call, for its budget's grace) sets it from its signal handler (lua_sethook may be
+ * called from one), on the Lua thread running then (the call's, or a coroutine the plugin
+ * resumed: core.resume keeps `running`). Calls that end in time, nearly all, never pay for it.
+ * A thread without the timer (it could not be made) counts every call from the start. */
+static _Thread_local lua_State *volatile running; /* the Lua thread running a budgeted call */
+static _Thread_local volatile sig_atomic_t armed;  /* the timer fired: the hook is set */
+static _Thread_local int budget_depth;            /* budgeted calls running on this thread */
+static _Thread_local int exact_depth;             /* of them, those counted from the start */
+static _Thread_local int timer_state;             /* 0 not made yet, 1 made, -1 failed */
+static _Thread_local timer_t budget_timer;
+
+static void arm_hook(int sig, siginfo_t *info, void *uctx) {
+  (void)info;
+  (void)uctx;
+  (void)sig;
+  if (budget_depth > 0 && running && !armed) {
+    armed = 1;
+    lua_sethook(running, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
+  }
+}
+
+static void install_arm_hook(void) {
+  struct sigaction sa = {0};
+  sa.sa_sigaction = arm_hook;
+  sa.sa_flags = SA_RESTART | SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGRTMIN + 2, &sa, NULL);
+}
+
+/* This thread's CPU-time timer, made at its first budgeted call; 0 when there is none. */
+static int budget_timer_ready(void) {
+  if (timer_state == 0) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_arm_hook);
+    struct sigevent ev = {0};
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = SIGRTMIN + 2;
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGRTMIN + 2);
+    timer_state = pthread_sigmask(SIG_UNBLOCK, &set, NULL) == 0 &&
+                  timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &budget_timer) == 0 ? 1 : -1;
+  }
+  return timer_state == 1;
+}
+
+static void set_budget_timer(long long ns) {
+  struct itimerspec t = {{0, 0}, {(time_t)(ns / 1000000000), (long)(ns % 1000000000)}};
+  timer_settime(budget_timer, 0, &t, NULL);
 }
 
 /* The state's allocator: counts bytes and refuses growth past the cap (Lua then raises a memory
@@ -244,21 +306,37 @@ static int l_budget_call(lua_State *L) {
   s->remaining = budget;
   s->tripped = 0;
   s->over_cap = 0;
-  lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
+  /* Counted from the start when the budget is small or there is no timer; else the outermost
+   * call arms the timer (a nested call rides on its grace) unless it already fired. */
+  int exact = budget < EXACT_BELOW || !budget_timer_ready();
+  lua_State *was_running = running;
+  running = L;
+  budget_depth++;
+  exact_depth += exact;
+  if (exact || armed)
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
+  else if (budget_depth == 1)
+    set_budget_timer(budget); /* one ns a instruction */
   int nargs = lua_gettop(L) - 3;
   lua_pushcfunction(L, budget_msgh);
   lua_insert(L, 3);
   int base = 3;
   int rc = lua_pcall(L, nargs, LUA_MULTRET, base);
   int tripped = s->tripped, over = s->over_cap || rc == LUA_ERRMEM;
+  exact_depth -= exact;
+  running = was_running;
+  if (--budget_depth == 0) { /* (first: the timer's signal now does nothing) */
+    if (!exact) set_budget_timer(0);
+    armed = 0;
+  }
   s->active = saved.active;
   s->budget = saved.budget;
   s->remaining = saved.remaining - (budget - (s->remaining > 0 ? s->remaining : 0));
   s->tripped = saved.tripped;
   s->over_cap = saved.over_cap;
   s->label = saved.label;
-  /* The hook costs every Lua instruction a check, so it is on only inside budgeted calls. */
-  if (s->active)
+  /* The hook costs every Lua instruction a check, so it is on only while a budget counts. */
+  if (s->active && (armed || exact_depth || s->tripped || s->over_cap))
     lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
   else
     hook_idle(L);
@@ -289,6 +367,71 @@ static int l_budget_call(lua_State *L) {
   lua_pushstring(L, tripped ? "instructions" : over ? "memory" : "error");
   lua_pushvalue(L, -4);
   return 4;
+}
+
+/* core.resume(co, ...) -> as coroutine.resume (the plugins' coroutine.resume and wrap use it):
+ * inside a budgeted call, co is the Lua thread the budget timer sets the hook on while it runs,
+ * and gets the hook when it is set already (it may have been made before). */
+static int l_resume(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co, 1, "coroutine");
+  int narg = lua_gettop(L) - 1, nres;
+  if (!lua_checkstack(co, narg)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "too many arguments to resume");
+    return 2;
+  }
+  lua_xmove(L, co, narg);
+  lua_State *was_running = running;
+  if (budget_depth > 0) {
+    running = co;
+    if (armed) lua_sethook(co, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
+  }
+  int status = lua_resume(co, L, narg, &nres);
+  running = was_running;
+  if (budget_depth > 0 && armed) { /* the timer may have fired while co ran */
+    sandbox_state *s = state_of(L);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
+  }
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      lua_pushboolean(L, 0);
+      lua_pushliteral(L, "too many results to resume");
+      return 2;
+    }
+    lua_xmove(co, L, nres);
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(nres + 1));
+    return nres + 1;
+  }
+  lua_xmove(co, L, 1); /* the error */
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* core.close(co) -> as coroutine.close (the plugins' use it), which runs co's pending __close
+ * handlers on co: the budget timer reaches co meanwhile, as for core.resume. */
+static int l_close(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co, 1, "coroutine");
+  lua_State *was_running = running;
+  if (budget_depth > 0) {
+    running = co;
+    if (armed) lua_sethook(co, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
+  }
+  lua_settop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1)); /* the standard coroutine.close */
+  lua_insert(L, 1);
+  int rc = lua_pcall(L, 1, LUA_MULTRET, 0);
+  running = was_running;
+  if (budget_depth > 0 && armed) {
+    sandbox_state *s = state_of(L);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
+  }
+  if (rc != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
 }
 
 /* core.memory(cap_bytes?) -> bytes in use, cap; sets the cap when given (0: unlimited). */
@@ -375,6 +518,13 @@ static int open_core(lua_State *L) {
   lua_setfield(L, -2, "budget_call");
   lua_pushcfunction(L, l_memory);
   lua_setfield(L, -2, "memory");
+  lua_pushcfunction(L, l_resume);
+  lua_setfield(L, -2, "resume");
+  lua_getglobal(L, "coroutine");
+  lua_getfield(L, -1, "close");
+  lua_pushcclosure(L, l_close, 1);
+  lua_setfield(L, -3, "close");
+  lua_pop(L, 1);
   lua_pushcfunction(L, l_budget_exhausted);
   lua_setfield(L, -2, "budget_exhausted");
   lua_pushcfunction(L, l_pattern_steps);

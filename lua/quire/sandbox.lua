@@ -5,6 +5,24 @@ local core = require "quire.core"
 local M = {}
 local budget_exhausted = core.budget_exhausted
 
+-- Plugins resume and close coroutines through core.resume and core.close, so that the budget of
+-- the call running reaches the coroutine that runs (core/sandbox.c); wrap as the standard one,
+-- on top of them.
+local resume, create, close, status = core.resume, coroutine.create, core.close, coroutine.status
+local function wrap(f)
+  local co = create(f)
+  local function results(ok, ...)
+    if ok then return ... end
+    local err = ...
+    if status(co) == "dead" then -- (an error inside: its to-be-closed variables are closed)
+      local closed, close_err = close(co)
+      if not closed then err = close_err end
+    end
+    error(err, type(err) == "string" and 2 or 0)
+  end
+  return function(...) return results(resume(co, ...)) end
+end
+
 -- Done once per state: no bytecode can be produced, and the string metatable cannot be reached.
 string.dump = nil
 getmetatable("").__metatable = false
@@ -53,6 +71,7 @@ function M.env(name, api, extra)
   env.math = copy(math)
   env.utf8 = copy(utf8)
   env.coroutine = copy(coroutine)
+  env.coroutine.resume, env.coroutine.close, env.coroutine.wrap = resume, close, wrap
   env.os = copy(os, { "time", "date", "clock", "difftime" })
   -- A __gc finalizer would run later, at any point of a garbage collection, outside every
   -- budget: plugins may not install one.

@@ -43,4 +43,92 @@ describe("the instruction budget", function()
     assert.equal("instructions", kind)
     assert.matches("instruction budget", msg, 1, true)
   end)
+
+  -- A budget of a million instructions or more is counted once the call has run as many
+  -- nanoseconds of CPU (core/sandbox.c): calls that end sooner run without the hook.
+  describe("of a million instructions or more", function()
+    local BIG = 10000000 -- limits.instructions' default: counted after 10 ms
+    local function run(src) return core.budget_call("probe", BIG, load(src, "=probe", "t", env)) end
+
+    it("runs a short call without the hook, and a small budget's with it from the start", function()
+      assert.same({ true, nil }, { core.budget_call("probe", BIG, debug.gethook) })
+      assert.equal("external hook", (select(2, core.budget_call("probe", 100000, debug.gethook))))
+      -- inside a big one, a small one is counted from its start, and the big one goes on without
+      local ok, inner, after = core.budget_call("probe", BIG, function()
+        local _, h = core.budget_call("inner", 100000, debug.gethook)
+        return h, debug.gethook()
+      end)
+      assert.is_true(ok)
+      assert.equal("external hook", inner)
+      assert.is_nil(after)
+      -- a small budget still stops what passes it, however fast
+      local ok2, _, kind = core.budget_call("probe", 10000, function() for _ = 1, 50000 do end end)
+      assert.is_false(ok2)
+      assert.equal("instructions", kind)
+    end)
+
+    it("stops a loop", function()
+      local ok, msg, kind = run("local n = 0 while true do n = n + 1 end")
+      assert.is_false(ok)
+      assert.equal("instructions", kind)
+      assert.matches("probe exceeded its instruction budget of 10000000 instructions", msg, 1, true)
+      assert.is_nil(debug.gethook()) -- and leaves no hook behind
+    end)
+
+    it("stops a loop in a coroutine made before the hook was set", function()
+      local ok, msg, kind = run([[
+        local co = coroutine.create(function() while true do end end)
+        local resumed, err = coroutine.resume(co)
+        return resumed, err, coroutine.status(co)
+      ]])
+      assert.is_false(ok)
+      assert.equal("instructions", kind)
+      assert.matches("instruction budget", msg, 1, true)
+    end)
+
+    it("stops a loop in a wrapped coroutine, and in a __close handler run by coroutine.close", function()
+      local ok, _, kind = run([[
+        local f = coroutine.wrap(function() coroutine.yield(1) while true do end end)
+        f()
+        return f()
+      ]])
+      assert.is_false(ok)
+      assert.equal("instructions", kind)
+      local ok2, _, kind2 = run([[
+        local co = coroutine.create(function()
+          local guard <close> = setmetatable({}, { __close = function() while true do end end })
+          coroutine.yield()
+        end)
+        coroutine.resume(co)
+        return coroutine.close(co)
+      ]])
+      assert.is_false(ok2)
+      assert.equal("instructions", kind2)
+    end)
+
+    it("gives plugins coroutine.resume, wrap and close as the standard ones", function()
+      local ok, a, b, c, d, e, f, g = run([[
+        local co = coroutine.create(function(x, y) local z = coroutine.yield(x + y) return z * 2, "done" end)
+        local r1 = { coroutine.resume(co, 1, 2) }
+        local r2 = { coroutine.resume(co, 10) }
+        local r3 = { coroutine.resume(co) }
+        local w = coroutine.wrap(function() error("inside") end)
+        local werr_ok, werr = pcall(w)
+        local w2 = coroutine.wrap(function() error({ code = 7 }) end)
+        local _, werr2 = pcall(w2)
+        local c2 = coroutine.create(function() coroutine.yield() end)
+        coroutine.resume(c2)
+        return r1[1] and r1[2], r2[2] .. r2[3], r3[1], r3[2], werr_ok, werr, werr2.code, coroutine.close(c2)
+      ]])
+      assert.is_true(ok)
+      assert.equal(3, a)
+      assert.equal("20done", b)
+      assert.is_false(c)
+      assert.equal("cannot resume dead coroutine", d)
+      assert.is_false(e)
+      assert.matches("probe:%d+: inside$", f)
+      assert.equal(7, g)
+    end)
+  end)
 end)
+
