@@ -1354,6 +1354,7 @@ int qr_pg_wait(qr_pg_t *p, int timeout_ms, char channel[QR_PG_CHANNEL_MAX], char
     struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
     if (pfd.fd < 0) return fail(p, QR_EIO, "waiting for notifications: the connection is closed");
     int rc = poll(&pfd, 1, (int)left);
+    if (rc < 0 && errno == EINTR) continue; /* a signal (the budget timer's, a profiler's) */
     if (rc < 0) return fail(p, QR_EIO, "waiting for notifications: poll failed");
     if (rc == 0) return 0;
     if ((rc = qr_pg_notification(p, channel, payload)) != 0) return rc;
