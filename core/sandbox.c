@@ -5,7 +5,6 @@
 
 #include <dlfcn.h>
 #include <lauxlib.h>
-#include <limits.h>
 #include <lualib.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -139,8 +138,8 @@ static void hook_idle(lua_State *L) {
 
 /* The count hook costs every Lua instruction a call into the hook machinery while it is set
  * (13% of an entry page's instructions, 18% of a list page's), however rarely it fires. So a
- * budgeted call starts without it: a CPU-time timer of this thread (armed by the outermost
- * budgeted call, for its budget's grace) sets it from its signal handler (lua_sethook may be
+ * budgeted call starts without it: a CPU-time timer of this thread (armed for the grace of the
+ * innermost budget running) sets it from its signal handler (lua_sethook may be
  * called from one), on the Lua thread running then (the call's, or a coroutine the plugin
  * resumed: core.resume keeps `running`). Calls that end in time, nearly all, never pay for it.
  * A thread without the timer (it could not be made) counts every call from the start. */
@@ -150,6 +149,7 @@ static _Thread_local int budget_depth;            /* budgeted calls running on t
 static _Thread_local int exact_depth;             /* of them, those counted from the start */
 static _Thread_local int timer_state;             /* 0 not made yet, 1 made, -1 failed */
 static _Thread_local timer_t budget_timer;
+static _Thread_local long long timer_ns;          /* what it was last set to: at least what is left */
 
 static void arm_hook(int sig, siginfo_t *info, void *uctx) {
   (void)info;
@@ -161,7 +161,11 @@ static void arm_hook(int sig, siginfo_t *info, void *uctx) {
   }
 }
 
+static pthread_key_t timer_key;
+static void delete_timer(void *timer) { timer_delete(*(timer_t *)timer); }
+
 static void install_arm_hook(void) {
+  pthread_key_create(&timer_key, delete_timer);
   struct sigaction sa = {0};
   sa.sa_sigaction = arm_hook;
   sa.sa_flags = SA_RESTART | SA_SIGINFO;
@@ -177,19 +181,37 @@ static int budget_timer_ready(void) {
     struct sigevent ev = {0};
     ev.sigev_notify = SIGEV_THREAD_ID;
     ev.sigev_signo = SIGRTMIN + 2;
-    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid); /* (sigev_notify_thread_id: glibc 2.41 on) */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGRTMIN + 2);
     timer_state = pthread_sigmask(SIG_UNBLOCK, &set, NULL) == 0 &&
                   timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &budget_timer) == 0 ? 1 : -1;
+    if (timer_state == 1) pthread_setspecific(timer_key, &budget_timer); /* deleted at the thread's end */
   }
   return timer_state == 1;
 }
 
-static void set_budget_timer(long long ns) {
+/* Sets the timer to fire after ns of the thread's CPU time (0: never); 0 when it could not. */
+static int set_budget_timer(long long ns) {
   struct itimerspec t = {{0, 0}, {(time_t)(ns / 1000000000), (long)(ns % 1000000000)}};
-  timer_settime(budget_timer, 0, &t, NULL);
+  if (timer_settime(budget_timer, 0, &t, NULL) != 0) return 0;
+  timer_ns = ns;
+  return 1;
+}
+
+/* A nested call's grace is its own budget's when that is shorter than what the timer has left
+ * (a request's call has ten times a plugin's): one look at the timer for a request, at its
+ * first plugin call, as the later ones have that budget too. 0 when the timer failed. */
+static int shorten_budget_timer(long long ns) {
+  struct itimerspec left;
+  if (timer_gettime(budget_timer, &left) != 0) return 0;
+  long long l = (long long)left.it_value.tv_sec * 1000000000 + left.it_value.tv_nsec;
+  if (l == 0 || l <= ns) { /* fired already (armed), or fires sooner */
+    timer_ns = ns;
+    return 1;
+  }
+  return set_budget_timer(ns);
 }
 
 /* The state's allocator: counts bytes and refuses growth past the cap (Lua then raises a memory
@@ -206,6 +228,9 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (s->active && !s->over_cap && s->main) {
       s->over_cap = 1; /* make the hook fire at once so a pcall cannot swallow the failure */
       lua_sethook(s->main, budget_hook, LUA_MASKCOUNT | prof_mask, 1);
+      /* (and on a coroutine running, which may have no hook: see core.resume) */
+      if (budget_depth > 0 && running && running != s->main && state_of(running) == s)
+        lua_sethook(running, budget_hook, LUA_MASKCOUNT | prof_mask, 1);
     }
     return NULL;
   }
@@ -307,16 +332,19 @@ static int l_budget_call(lua_State *L) {
   s->tripped = 0;
   s->over_cap = 0;
   /* Counted from the start when the budget is small or there is no timer; else the outermost
-   * call arms the timer (a nested call rides on its grace) unless it already fired. */
+   * call arms the timer, and a nested call shortens it to its own grace, unless it fired. */
   int exact = budget < EXACT_BELOW || !budget_timer_ready();
   lua_State *was_running = running;
   running = L;
   budget_depth++;
+  if (!exact && !exact_depth && !armed) { /* (1 ns an instruction; a timer that fails: exact) */
+    if (budget_depth == 1)
+      exact = !set_budget_timer(budget);
+    else if (budget < timer_ns)
+      exact = !shorten_budget_timer(budget);
+  }
   exact_depth += exact;
-  if (exact || armed)
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
-  else if (budget_depth == 1)
-    set_budget_timer(budget); /* one ns a instruction */
+  if (exact_depth || armed) lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
   int nargs = lua_gettop(L) - 3;
   lua_pushcfunction(L, budget_msgh);
   lua_insert(L, 3);
@@ -326,7 +354,7 @@ static int l_budget_call(lua_State *L) {
   exact_depth -= exact;
   running = was_running;
   if (--budget_depth == 0) { /* (first: the timer's signal now does nothing) */
-    if (!exact) set_budget_timer(0);
+    if (timer_ns) set_budget_timer(0);
     armed = 0;
   }
   s->active = saved.active;
@@ -340,6 +368,8 @@ static int l_budget_call(lua_State *L) {
     lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
   else
     hook_idle(L);
+  if (s->active && armed) /* (the timer fired while the hook was taken off just above) */
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
   /* A pcall or xpcall in tail position catches the budget error and returns straight to us with
    * no instruction left for the hook to raise it again: the call still failed. */
   if (rc == LUA_OK && (tripped || over)) {
@@ -369,6 +399,14 @@ static int l_budget_call(lua_State *L) {
   return 4;
 }
 
+/* Gives T, a Lua thread about to run or back from running another, the counting hook when the
+ * budgeted call running counts now (T may have been made before the hook was set). */
+static void hook_counting(lua_State *T) {
+  sandbox_state *s = state_of(T);
+  if (budget_depth > 0 && s->active && (armed || exact_depth || s->tripped || s->over_cap))
+    lua_sethook(T, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
+}
+
 /* core.resume(co, ...) -> as coroutine.resume (the plugins' coroutine.resume and wrap use it):
  * inside a budgeted call, co is the Lua thread the budget timer sets the hook on while it runs,
  * and gets the hook when it is set already (it may have been made before). */
@@ -383,16 +421,11 @@ static int l_resume(lua_State *L) {
   }
   lua_xmove(L, co, narg);
   lua_State *was_running = running;
-  if (budget_depth > 0) {
-    running = co;
-    if (armed) lua_sethook(co, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
-  }
+  if (budget_depth > 0) running = co;
+  hook_counting(co);
   int status = lua_resume(co, L, narg, &nres);
   running = was_running;
-  if (budget_depth > 0 && armed) { /* the timer may have fired while co ran */
-    sandbox_state *s = state_of(L);
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
-  }
+  hook_counting(L); /* (the timer may have fired, or the budget run out, while co ran) */
   if (status == LUA_OK || status == LUA_YIELD) {
     if (!lua_checkstack(L, nres + 1)) {
       lua_pop(co, nres);
@@ -417,19 +450,14 @@ static int l_close(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
   luaL_argexpected(L, co, 1, "coroutine");
   lua_State *was_running = running;
-  if (budget_depth > 0) {
-    running = co;
-    if (armed) lua_sethook(co, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
-  }
+  if (budget_depth > 0) running = co;
+  hook_counting(co);
   lua_settop(L, 1);
   lua_pushvalue(L, lua_upvalueindex(1)); /* the standard coroutine.close */
   lua_insert(L, 1);
   int rc = lua_pcall(L, 1, LUA_MULTRET, 0);
   running = was_running;
-  if (budget_depth > 0 && armed) {
-    sandbox_state *s = state_of(L);
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, (s->tripped || s->over_cap) ? 1 : HOOK_STEP);
-  }
+  hook_counting(L);
   if (rc != LUA_OK) return lua_error(L);
   return lua_gettop(L);
 }

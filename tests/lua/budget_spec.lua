@@ -106,6 +106,47 @@ describe("the instruction budget", function()
       assert.equal("instructions", kind2)
     end)
 
+    it("counts a nested call after its own grace, not the (longer) one of the call around it", function()
+      -- the request's call has ten times a plugin's budget; the plugin's is counted after 5 ms
+      local ok, hooked = core.budget_call("request", 50000000, function()
+        local _, h = core.budget_call("plugin", 5000000, function()
+          local t0 = os.clock()
+          while os.clock() - t0 < 0.02 do end
+          return debug.gethook()
+        end)
+        return h
+      end)
+      assert.is_true(ok)
+      assert.equal("external hook", hooked)
+    end)
+
+    it("counts a coroutine made before the hook was set when a small budget resumes it", function()
+      local _, co = core.budget_call("probe", BIG, function() return env.coroutine.create(function() while true do end end) end)
+      local ok, msg, kind = core.budget_call("probe", 500000, function() return env.coroutine.resume(co) end)
+      assert.is_false(ok)
+      assert.equal("instructions", kind)
+      assert.matches("instruction budget of 500000", msg, 1, true)
+    end)
+
+    it("stops a coroutine swallowing memory errors at once, before the hook was set", function()
+      local used = core.memory()
+      core.memory(used + 32 * 1024 * 1024)
+      local tries = 0
+      local ok, _, kind = core.budget_call("probe", BIG, function()
+        local co = env.coroutine.create(function()
+          while true do
+            tries = tries + 1
+            pcall(string.rep, "x", 64 * 1024 * 1024)
+          end
+        end)
+        return env.coroutine.resume(co)
+      end)
+      core.memory(0)
+      assert.is_false(ok)
+      assert.equal("memory", kind)
+      assert.is_true(tries <= 2, tries .. " memory errors swallowed")
+    end)
+
     it("gives plugins coroutine.resume, wrap and close as the standard ones", function()
       local ok, a, b, c, d, e, f, g = run([[
         local co = coroutine.create(function(x, y) local z = coroutine.yield(x + y) return z * 2, "done" end)

@@ -108,4 +108,28 @@ describe("the plugin sandbox", function()
     assert.equal("X", ("x"):upper())
     assert.equal(1, #q.content.query {}) -- the core's own Lua still works
   end)
+
+  -- The same attempts under limits.instructions' default, which is counted only once a call has
+  -- run 10 ms of CPU (core/sandbox.c): the hook set late must still reach every one of them.
+  describe("with the default budget, counted after its grace", function()
+    local big
+    setup(function()
+      big = testing.site { plugins = { "evil" }, plugin_path = { fixtures },
+        limits = { instructions = 10000000, lua_memory = 96 * 1024 * 1024 } }
+    end)
+    for name, pattern in pairs(blocked) do
+      if pattern:find("budget", 1, true) or pattern:find("memory cap", 1, true) then
+        it("stops " .. name, function()
+          local ok, err = pcall(big.filters.apply, "attack." .. name, {})
+          assert.is_false(ok, name .. " was not stopped")
+          err = tostring(err)
+          local matched = false
+          for alternative in pattern:gsub("200000", "10000000"):gmatch("[^|]+") do matched = matched or err:match(alternative) ~= nil end
+          assert.is_true(matched, ("%s: %q does not match %q"):format(name, err, pattern))
+          assert.equal(1, big.filters.apply("healthy", {}).ok)
+        end)
+      end
+    end
+  end)
 end)
+
