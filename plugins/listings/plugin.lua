@@ -124,8 +124,8 @@ return quire.plugin {
       if req.params.n then
         local n = math.tointeger(tonumber(req.params.n))
         if not n or n < 1 or n > 50 then return res:error(404) end
-        if info.moved then return res:redirect(info.moved .. "/page/" .. n, 301) end
         if n == 1 then return res:redirect(base, 301) end
+        if info.moved then return res:redirect(info.moved .. "/page/" .. n, 301) end
         local q = { type = listed_types(), status = "published", limit = (n - 1) * per }
         for k, v in pairs(filters) do q[k] = v end
         local list = quire.content.teasers(quire.content.query, q)
