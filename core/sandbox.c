@@ -138,10 +138,10 @@ static void hook_idle(lua_State *L) {
 
 /* The count hook costs every Lua instruction a call into the hook machinery while it is set
  * (13% of an entry page's instructions, 18% of a list page's), however rarely it fires. So a
- * budgeted call starts without it: a CPU-time timer of this thread (armed for the grace of the
- * innermost budget running) sets it from its signal handler (lua_sethook may be
- * called from one), on the Lua thread running then (the call's, or a coroutine the plugin
- * resumed: core.resume keeps `running`). Calls that end in time, nearly all, never pay for it.
+ * budgeted call starts without it: a CPU-time timer of this thread (set to the shortest grace
+ * of the budgets running) sets it from its signal handler (lua_sethook may be called from one),
+ * on the Lua thread running then (the call's, or a coroutine the plugin resumed: core.resume
+ * keeps `running`). Calls that end in time, nearly all, never pay for it.
  * A thread without the timer (it could not be made) counts every call from the start. */
 static _Thread_local lua_State *volatile running; /* the Lua thread running a budgeted call */
 static _Thread_local volatile sig_atomic_t armed;  /* the timer fired: the hook is set */
