@@ -116,11 +116,13 @@ curl -s -o /dev/null -H "Referer: https://elsewhere.example/page" "$base/views.g
 check "a view from another site's page is not counted" test -z "$(site_sql "$site" "SELECT sum(count) FROM entry_views WHERE entry_id = $(id_of "Seaweed farm doubles")")"
 echo 'assert(quire.front.rank(), "the ranking did not change")' > "$work/rank.lua"
 check "ranking the views changes most read" "$QUIRE" run --site "$site" --yes "$work/rank.lua"
-# (on PostgreSQL the page cache hears of the ranking by NOTIFY: settled polls there)
-ranked() { get "$opinion_path"; grep -q '<h2 class="most-read-title" id="most-read-title">Most read in Opinion</h2>' "$work/body"; }
+# (on PostgreSQL the page cache hears of the ranking by NOTIFY: settled polls there. The demo's
+# own views already put another opinion piece in the list, so the wait is for this one's title.)
+most_read() { sed -n '/<section class="most-read"/,/<\/section>/p' "$work/body"; }
+ranked() { get "$opinion_path"; most_read | grep -q ">Holiday lets are a symptom, not the disease</a></li>"; }
 settled "the piece read is in the Opinion section's most read" ranked
 check "the opinion page is rendered again for most read" test "$(header X-Cache)" = miss
-check "with its title" grep -q ">Holiday lets are a symptom, not the disease</a></li>" "$work/body"
+check "under the section's title" grep -q '<h2 class="most-read-title" id="most-read-title">Most read in Opinion</h2>' <(most_read)
 
 # --- the Admin API: the same rules, for editors
 key=$(q api-key add desk --role editor | grep -oE '[0-9]+:[0-9a-f]{64}$')
