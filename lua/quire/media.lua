@@ -156,10 +156,30 @@ function M.new(site, db)
   -- The row pictures and previews are made from, memoised until a write bumps "media:ID"
   -- (quire.memo; one not found, until any write): pages show the same pictures on every render.
   -- Shared: read, never changed.
-  local function media_tag(row) return row and "media:" .. row.id end
-  local function shown_row(id)
-    return site.memo.tagged("media\0" .. id, media_tag, db.row, db, "SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+  -- An image as pages show it: its row, and for stored files their widths and the srcsets in
+  -- each format, made once while the memo keeps it (a front shows dozens of pictures, each
+  -- formatting a URL per width and format). Shared: no caller changes it.
+  local function shown_of(id)
+    local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
+    if not row then return nil end
+    local shown = { row = row }
+    if row.hash then
+      local src, webp, avif = {}, {}, {}
+      local widths = widths_of(row)
+      for i, wh in ipairs(widths) do
+        src[i] = M.src(row, wh[1], ext_of(row.format)) .. " " .. wh[1] .. "w"
+        webp[i] = M.src(row, wh[1], "webp") .. " " .. wh[1] .. "w"
+        avif[i] = M.src(row, wh[1], "avif") .. " " .. wh[1] .. "w"
+      end
+      local top = widths[#widths]
+      shown.widths, shown.top = widths, top
+      shown.src = M.src(row, top[1], ext_of(row.format))
+      shown.srcset, shown.webp_srcset, shown.avif_srcset = table.concat(src, ", "), table.concat(webp, ", "), table.concat(avif, ", ")
+    end
+    return shown
   end
+  local function media_tag(shown) return shown and "media:" .. shown.row.id end
+  local function shown_image(id) return site.memo.tagged("media\0" .. id, media_tag, shown_of, id) end
 
   -- Adds the image at path with meta { alt, caption, credit, focal }; name (default path) is
   -- the file's name as its owner knows it (an upload's), for the title, the extension check and
@@ -226,8 +246,9 @@ function M.new(site, db)
     id = math.tointeger(id)
     if not id then return nil end
     site.tag("media:" .. id)
-    local row = shown_row(id)
-    if not row then return nil end
+    local shown = shown_image(id)
+    if not shown then return nil end
+    local row = shown.row
     local pic = { id = id, alt = row.alt, caption = row.caption ~= "" and row.caption or nil,
       credit = row.credit ~= "" and row.credit or nil, colour = row.colour, sizes = sizes or "100vw" }
     if row.focal_x then pic.focal = ("%g%% %g%%"):format(row.focal_x * 100, row.focal_y * 100) end
@@ -235,19 +256,11 @@ function M.new(site, db)
       pic.src = row.url
       return pic
     end
-    local src, webp, avif = {}, {}, {}
-    local widths = widths_of(row)
-    for i, wh in ipairs(widths) do
-      src[i] = M.src(row, wh[1], ext_of(row.format)) .. " " .. wh[1] .. "w"
-      webp[i] = M.src(row, wh[1], "webp") .. " " .. wh[1] .. "w"
-      avif[i] = M.src(row, wh[1], "avif") .. " " .. wh[1] .. "w"
-    end
     -- AVIF once the background work has made it (avif_step; the page is tagged media:ID, which
     -- it bumps).
-    pic.avif_srcset = row.avif == 1 and table.concat(avif, ", ") or nil
-    local top = widths[#widths]
-    pic.src, pic.width, pic.height = M.src(row, top[1], ext_of(row.format)), top[1], top[2]
-    pic.srcset, pic.webp_srcset = table.concat(src, ", "), table.concat(webp, ", ")
+    pic.avif_srcset = row.avif == 1 and shown.avif_srcset or nil
+    pic.src, pic.width, pic.height = shown.src, shown.top[1], shown.top[2]
+    pic.srcset, pic.webp_srcset = shown.srcset, shown.webp_srcset
     return pic
   end
 
@@ -259,10 +272,11 @@ function M.new(site, db)
     id = math.tointeger(id)
     if not id then return nil end
     site.tag("media:" .. id)
-    local row = shown_row(id)
+    local shown = shown_image(id)
+    local row = shown and shown.row
     if not row or not row.hash then return nil end
     local pick
-    for _, wh in ipairs(widths_of(row)) do
+    for _, wh in ipairs(shown.widths) do
       pick = wh
       if wh[1] >= M.SHARE_WIDTH then break end
     end
