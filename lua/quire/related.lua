@@ -28,16 +28,11 @@ for w in ("a an and are as at be but by for from has have in into is it its of o
   STOPWORDS[w] = true
 end
 
-local function words_of(text, out, seen, max)
-  for w in text:gmatch("[%w\128-\255]+") do
-    if #out >= max then return end
-    w = w:lower()
-    if #w >= 4 and not STOPWORDS[w] and not seen[w] and core.utf8_valid(w) then
-      seen[w] = true
-      out[#out + 1] = w
-    end
-  end
-end
+-- Adds to the list out the words of text (runs of [%w\128-\255]), lower case, of 4 bytes or
+-- more, valid UTF-8, neither stop words nor in the set seen (each added to it), until out holds
+-- max: core.related_words.
+local related_words = core.related_words
+local function words_of(text, out, seen, max) related_words(text, out, seen, max, STOPWORDS) end
 
 -- Publication times as epoch seconds: the same few thousand strings parse again and again (every
 -- candidate of every entry), so they are kept, up to a bound.
