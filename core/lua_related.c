@@ -1,4 +1,5 @@
 /* Lua binding for related-content scoring: core.related_rank and core.related_profiles. */
+#include <ctype.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <sqlite3.h>
@@ -680,6 +681,63 @@ static int l_related_profiles(lua_State *L) {
   return 1;
 }
 
+/* core.related_words(text, out, seen, max, stop): appends to the list out the words of text
+ * (runs of ASCII letters and digits and bytes 128-255, as the pattern [%w\128-\255]+), lower
+ * case (ASCII), of 4 bytes or more, valid UTF-8, neither keys of the table stop nor of seen
+ * (each one added is set true there), until out holds max. In C: it runs on every entry's title
+ * and standfirst, and a match, a lower and a check per word cost more in Lua than the rest of
+ * its text candidates. */
+#define WORD_MAX 256 /* bytes lowered on the stack; a longer word through a Lua buffer */
+static int l_related_words(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_Integer max = luaL_checkinteger(L, 4);
+  luaL_checktype(L, 5, LUA_TTABLE);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+  char buf[WORD_MAX];
+  size_t i = 0;
+  while (i < len) {
+    unsigned char c = (unsigned char)s[i];
+    if (!(isalnum(c) || c >= 128)) {
+      i++;
+      continue;
+    }
+    size_t start = i;
+    while (i < len && (isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 128)) i++;
+    if (n >= max) break;
+    size_t wlen = i - start;
+    if (wlen < 4 || !qr_utf8_valid(s + start, wlen)) continue;
+    if (wlen <= sizeof buf) {
+      for (size_t k = 0; k < wlen; k++) buf[k] = (char)tolower((unsigned char)s[start + k]);
+      lua_pushlstring(L, buf, wlen);
+    } else {
+      luaL_Buffer b;
+      char *p = luaL_buffinitsize(L, &b, wlen);
+      for (size_t k = 0; k < wlen; k++) p[k] = (char)tolower((unsigned char)s[start + k]);
+      luaL_pushresultsize(&b, wlen);
+    }
+    lua_pushvalue(L, -1);
+    int skip = lua_rawget(L, 5) != LUA_TNIL && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!skip) {
+      lua_pushvalue(L, -1);
+      skip = lua_rawget(L, 3) != LUA_TNIL && lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    }
+    if (skip) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, -1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, 3);
+    lua_rawseti(L, 2, ++n);
+  }
+  return 0;
+}
+
 /* core.related_terms(store, tokenizer, texts): the terms an FTS5 index with tokenize = 'tokenizer'
  * makes of each of texts as a document: a list parallel to texts of lists of distinct terms
  * (sorted bytewise, as the index orders them), straight from the tokenizer the SQLite connection
@@ -819,6 +877,7 @@ static int l_related_terms(lua_State *L) {
 
 void qr_lua_related_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"related_rank", l_related_rank}, {"related_profiles", l_related_profiles}, {"related_candidates", l_related_candidates},
-                                {"related_window", l_related_window}, {"related_terms", l_related_terms}, {NULL, NULL}};
+                                {"related_window", l_related_window}, {"related_terms", l_related_terms},
+                                {"related_words", l_related_words}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

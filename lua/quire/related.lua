@@ -28,16 +28,11 @@ for w in ("a an and are as at be but by for from has have in into is it its of o
   STOPWORDS[w] = true
 end
 
-local function words_of(text, out, seen, max)
-  for w in text:gmatch("[%w\128-\255]+") do
-    if #out >= max then return end
-    w = w:lower()
-    if #w >= 4 and not STOPWORDS[w] and not seen[w] and core.utf8_valid(w) then
-      seen[w] = true
-      out[#out + 1] = w
-    end
-  end
-end
+-- Adds to the list out the words of text (runs of [%w\128-\255]), lower case, of 4 bytes or
+-- more, valid UTF-8, neither stop words nor in the set seen (each added to it), until out holds
+-- max: core.related_words.
+local related_words = core.related_words
+local function words_of(text, out, seen, max) related_words(text, out, seen, max, STOPWORDS) end
 
 -- Publication times as epoch seconds: the same few thousand strings parse again and again (every
 -- candidate of every entry), so they are kept, up to a bound.
@@ -513,6 +508,76 @@ function M.new(site, content)
   local results = memo.class()
   local function results_class() return results end
 
+  -- A call's options checked, with their defaults: { o =, types_list =, want_type =, key = (their
+  -- part of the memo key) }, or an error at level 3 (the caller of related). A plugin passes the
+  -- same table at every call: the last call's are kept with the values they were made from, and
+  -- reused while the table holds the same ones (and, without types, the site has the same types).
+  local last
+  local function same_types(l, opts)
+    if opts.types ~= nil then
+      local list, n = l.types_list, 0
+      for i, t in ipairs(opts.types) do
+        if list[i] ~= tostring(t) then return false end
+        n = i
+      end
+      return n == #list
+    end
+    local n = 0
+    for name in pairs(types.defs) do
+      if not l.names[name] then return false end
+      n = n + 1
+    end
+    return n == l.nnames
+  end
+  local function options(opts)
+    local w, l = opts.weights, last
+    if l and l.opts == opts and l.weights == w
+      and (w == nil or (l.wk == w.keywords and l.wt == w.tags and l.wd == w.date and l.wx == w.text))
+      and l.threshold == opts.threshold and l.rarity == opts.rarity and l.days == opts.date_window_days
+      and l.limit == opts.limit and math.type(l.limit) == math.type(opts.limit) and l.field == opts.keywords_field
+      and l.types == opts.types and same_types(l, opts) then
+      return l
+    end
+    local given = w or {}
+    local o = {
+      weights = {}, threshold = opts.threshold or 80, rarity = opts.rarity or 0.5,
+      date_window = (opts.date_window_days or 365) * 86400, limit = opts.limit or 5,
+      keywords_field = opts.keywords_field or "keywords",
+    }
+    for k, v in pairs(RELATED_DEFAULTS) do
+      local x = given[k]
+      if x ~= nil and type(x) ~= "number" then error("quire.content.related: weights." .. k .. " must be a number", 3) end
+      o.weights[k] = x or v
+    end
+    if type(o.threshold) ~= "number" or type(o.rarity) ~= "number" or type(o.date_window) ~= "number" then
+      error("quire.content.related: threshold, rarity and date_window_days are numbers", 3)
+    end
+    if math.type(o.limit) ~= "integer" or o.limit < 1 or o.limit > 64 then error("quire.content.related: limit must be 1..64", 3) end
+    if type(o.keywords_field) ~= "string" or not o.keywords_field:match("^[%a_][%w_]*$") then
+      error("quire.content.related: keywords_field must be a field name", 3)
+    end
+    local types_list, want_type, names, nnames = {}, {}, {}, 0
+    if opts.types ~= nil then
+      for _, t in ipairs(opts.types) do types_list[#types_list + 1] = tostring(t) end
+    else
+      for _, name in ipairs(types:names()) do
+        if name ~= "page" then types_list[#types_list + 1] = name end
+        names[name], nnames = true, nnames + 1
+      end
+    end
+    for _, t in ipairs(types_list) do want_type[t] = true end
+    last = {
+      opts = opts, weights = w, wk = w and w.keywords, wt = w and w.tags, wd = w and w.date, wx = w and w.text,
+      threshold = opts.threshold, rarity = opts.rarity, days = opts.date_window_days, limit = opts.limit,
+      field = opts.keywords_field, types = opts.types, names = names, nnames = nnames,
+      o = o, types_list = types_list, want_type = want_type,
+      key = table.concat({ o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text, o.threshold, o.rarity,
+        o.date_window, o.limit, o.keywords_field, table.concat(types_list, ",") }, "|"),
+    }
+    return last
+  end
+  local NO_OPTS = {} -- (never changed)
+
   -- related(id [, opts]) -> list of published entries (each with .score), best first.
   -- opts: weights = { keywords = 100, tags = 80, date = 10, text = 40 } (Hugo's defaults plus
   -- text), threshold = 80, rarity = 0.5 (0..1: rare shared tags count more, ubiquitous ones
@@ -520,32 +585,8 @@ function M.new(site, content)
   -- page), keywords_field = "keywords" (a list field of the entry's type).
   return function(id, opts)
     if math.type(id) ~= "integer" then error("quire.content.related takes an entry id", 2) end
-    opts = opts or {}
-    local w = opts.weights or {}
-    local o = {
-      weights = {}, threshold = opts.threshold or 80, rarity = opts.rarity or 0.5,
-      date_window = (opts.date_window_days or 365) * 86400, limit = opts.limit or 5,
-      keywords_field = opts.keywords_field or "keywords",
-    }
-    for k, v in pairs(RELATED_DEFAULTS) do
-      local x = w[k]
-      if x ~= nil and type(x) ~= "number" then error("quire.content.related: weights." .. k .. " must be a number", 2) end
-      o.weights[k] = x or v
-    end
-    if type(o.threshold) ~= "number" or type(o.rarity) ~= "number" or type(o.date_window) ~= "number" then
-      error("quire.content.related: threshold, rarity and date_window_days are numbers", 2)
-    end
-    if math.type(o.limit) ~= "integer" or o.limit < 1 or o.limit > 64 then error("quire.content.related: limit must be 1..64", 2) end
-    if type(o.keywords_field) ~= "string" or not o.keywords_field:match("^[%a_][%w_]*$") then
-      error("quire.content.related: keywords_field must be a field name", 2)
-    end
-    local types_list, want_type = {}, {}
-    if opts.types ~= nil then
-      for _, t in ipairs(opts.types) do types_list[#types_list + 1] = tostring(t) end
-    else
-      for _, name in ipairs(types:names()) do if name ~= "page" then types_list[#types_list + 1] = name end end
-    end
-    for _, t in ipairs(types_list) do want_type[t] = true end
+    local parsed = options(opts or NO_OPTS)
+    local o, types_list, want_type = parsed.o, parsed.types_list, parsed.want_type
     local e = content.get(id)
     if not e then return {} end
     -- The page shows these results: it goes stale with what they are drawn from (the entry's
@@ -553,8 +594,7 @@ function M.new(site, content)
     site.tag("related:total")
     site.tag("related:text")
 
-    local key = table.concat({ "related", id, o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text,
-      o.threshold, o.rarity, o.date_window, o.limit, o.keywords_field, table.concat(types_list, ",") }, "|")
+    local key = "related|" .. id .. "|" .. parsed.key
     -- Kept until a tag the page is given for it moves (those above, the deps, what each hit's
     -- card shows) or the entry itself.
     local function result_tags(r)

@@ -194,3 +194,33 @@ describe("core.related_terms", function()
     assert.has_error(function() core.related_terms(db, "unicode61", { 1, {} }) end, "related terms: texts must be strings")
   end)
 end)
+
+-- The words a text candidate search looks for, split in C: as the Lua they replace splits them.
+describe("core.related_words", function()
+  local function in_lua(text, out, seen, max, stop)
+    for w in text:gmatch("[%w\128-\255]+") do
+      if #out >= max then return end
+      w = w:lower()
+      if #w >= 4 and not stop[w] and not seen[w] and core.utf8_valid(w) then
+        seen[w] = true
+        out[#out + 1] = w
+      end
+    end
+  end
+  local texts = { "", "Harbour VOTE: the council's 2026 plan—approved!", "a an the with with WITH With",
+    "Café naïve straße ÉCOLE 東京 déjà-vu x½y ﬁsh İstanbul", "bad \255\254\253\252 bytes \192\128abc and \237\160\128xyz",
+    "tabs\tand\nnewlines\0nul inside", ("long" .. ("x"):rep(300) .. " ") .. ("Y"):rep(5000), "1,200 4000 e-mail don't" }
+  local stop = { with = true, council = true }
+
+  it("gives the words, the seen set and the bound of the Lua pattern version", function()
+    for _, max in ipairs({ 0, 1, 3, 16 }) do
+      local want_out, want_seen, got_out, got_seen = { "kept" }, { kept = true, plan = true }, { "kept" }, { kept = true, plan = true }
+      for _, t in ipairs(texts) do
+        in_lua(t, want_out, want_seen, max, stop)
+        core.related_words(t, got_out, got_seen, max, stop)
+      end
+      assert.are.same(want_out, got_out)
+      assert.are.same(want_seen, got_seen)
+    end
+  end)
+end)

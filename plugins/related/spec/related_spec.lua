@@ -77,6 +77,35 @@ describe("related plugin", function()
     assert.same({ "Close in time" }, related_titles(q2, a))
   end)
 
+  it("follows an options table changed between calls, and the site's types", function()
+    local function titles(list)
+      local out = {}
+      for i, e in ipairs(list) do out[i] = e.title end
+      return out
+    end
+    local opts = { rarity = 0, weights = { text = 0, date = 0 }, limit = 3 }
+    assert.same({ "Why the strike matters", "Dockers vote on new contract", "Cruise season opens" }, titles(q.content.related(ids.target, opts)))
+    opts.limit = 1
+    assert.same({ "Why the strike matters" }, titles(q.content.related(ids.target, opts)))
+    opts.weights.tags = 40 -- one shared tag no longer reaches the threshold
+    opts.limit = 3
+    assert.same({ "Why the strike matters", "Dockers vote on new contract" }, titles(q.content.related(ids.target, opts)))
+    opts.types = { "article" }
+    assert.same({ "Dockers vote on new contract" }, titles(q.content.related(ids.target, opts)))
+    opts.types[1] = "opinion"
+    assert.same({ "Why the strike matters" }, titles(q.content.related(ids.target, opts)))
+    opts.types, opts.threshold = nil, 100
+    assert.same({}, titles(q.content.related(ids.target, opts)))
+    opts.limit = 3.0
+    assert.has_error(function() q.content.related(ids.target, opts) end, "quire.content.related: limit must be 1..64")
+    opts.limit, opts.threshold = 3, nil
+    -- Without types: every type but page, as the site has them now.
+    q._site.types:define { name = "brief", label = "Brief", permalink = "/brief/{slug}" }
+    local brief = story(q, "Strike brief", { "Ports", "Strikes", "Lisbon" }, "2026-01-10T07:00:00Z", nil, nil, "brief")
+    assert.same({ "Strike brief", "Why the strike matters", "Dockers vote on new contract" }, titles(q.content.related(ids.target, opts)))
+    assert.is_true(brief > 0)
+  end)
+
   it("finds text-similar entries through FTS5 when tags do not match", function()
     local q2 = site { text = 90, tags = 80, date = 0 }
     local a = story(q2, "Lighthouse keepers strike", { "Coast" }, nil, nil, "The lighthouse keepers walked out.")
