@@ -50,14 +50,24 @@ M.ID_BLOCK, M.ENTRY_COLUMNS, M.CARD_COLUMNS = ID_BLOCK, ENTRY_COLUMNS, CARD_COLU
 local function neighbour_sql(one)
   return "SELECT " .. one("<", "DESC") .. " AS prev_id, " .. one(">", "ASC") .. " AS next_id"
 end
-local NEIGHBOURS_IN_TYPE = neighbour_sql(function(cmp, dir)
+local function in_type(cmp, dir)
   return "(SELECT e.id FROM entries e WHERE e.status = 'published' AND e.type = ?"
     .. (" AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT 1)"):format(cmp, dir, dir)
-end)
-local NEIGHBOURS_IN_SECTION = neighbour_sql(function(cmp, dir)
+end
+local function in_section(cmp, dir)
   return "(SELECT lt.entry_id FROM entry_terms lt WHERE lt.term_id = (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?)"
     .. (" AND lt.listed_at IS NOT NULL AND (lt.listed_at, lt.entry_id) %s (?, ?) ORDER BY lt.listed_at %s, lt.entry_id %s LIMIT 1)"):format(cmp, dir, dir)
-end)
+end
+local NEIGHBOURS_IN_TYPE, NEIGHBOURS_IN_SECTION = neighbour_sql(in_type), neighbour_sql(in_section)
+-- The same two as rows with what a link to each shows (api.neighbours with links): the title and
+-- what the address is made of (columns before the body); side 0 for the previous, 1 the next.
+local function links_sql(one)
+  local function side(n, cmp, dir)
+    return "SELECT " .. n .. " AS side, e.id, e.type, e.slug, e.title, e.published_at FROM entries e WHERE e.id = " .. one(cmp, dir)
+  end
+  return side(0, "<", "DESC") .. " UNION ALL " .. side(1, ">", "ASC")
+end
+local LINKS_IN_TYPE, LINKS_IN_SECTION = links_sql(in_type), links_sql(in_section)
 local UNINDEXED_TYPE, UNINDEXED_STATUS = store_sql.unindexed("e.type"), store_sql.unindexed("status")
 
 M.of = per_site(function(site)
@@ -576,13 +586,39 @@ M.of = per_site(function(site)
   end
   api.neighbour_ids = neighbour_ids
 
+  -- { id, title, url } of a row of LINKS_IN_*.
+  local function link(r) return { id = r.id, title = r.title, url = api.url(r) } end
+
   -- A page showing e's neighbours is tagged "neighbours:ID" (not with the whole list): a write
   -- that moves an entry in or out between two others bumps the tags of just those two
   -- (quire.content.writes), and the neighbours' own entry:ID tags cover their titles.
+  -- With links = true, { id, title, url } of each instead of the entries: what a link to them
+  -- shows, tagged "teaser:ID" as their cards, with "teaser:ID" of the entry (its date, type,
+  -- section).
   function api.neighbours(id, opts)
     opts = opts or {}
     local within = opts.within or "type"
     if within ~= "type" and within ~= "section" then error("quire.content.neighbours: within must be 'type' or 'section'", 2) end
+    if opts.links then
+      if math.type(id) ~= "integer" then error("quire.content.neighbours takes an entry id with links", 2) end
+      local e = memo.tagged("card\0" .. id, card_tag, load_card, "e.id = ?", id)
+      if not e or not e.published_at then return nil, nil end
+      local rows
+      if within == "section" and e.section then
+        local slug = core.slugify(e.section)
+        rows = db:rows(LINKS_IN_SECTION, slug, e.published_at, e.id, slug, e.published_at, e.id)
+      else
+        rows = db:rows(LINKS_IN_TYPE, e.type, e.published_at, e.id, e.type, e.published_at, e.id)
+      end
+      local found = {}
+      for _, r in ipairs(rows) do
+        found[r.side] = link(r)
+        site.tag("teaser:" .. r.id)
+      end
+      site.tag("neighbours:" .. id)
+      site.tag("teaser:" .. id)
+      return found[0], found[1]
+    end
     local e = api.get(id)
     if not e or not e.published_at then return nil, nil end
     site.tag("neighbours:" .. id)
