@@ -171,6 +171,18 @@ check("a title edit, --jobs 1: rendered in the coordinator (its own lines on std
       "export worker 0:" in r.stdout and "export worker" not in r.stderr, r.stdout + r.stderr)
 same_as_full("a title edit", r)
 
+
+def neighbour_links(url):
+    """The prev/next links to url in the folder's pages: their anchor texts."""
+    link = re.compile(r'<a href="' + re.escape(url) + r'" rel="(?:prev|next)">([^<]*)</a>')
+    return [m for root, _, ns in os.walk(out) for n in ns if n == "index.html"
+            for m in link.findall(open(os.path.join(root, n), encoding="utf-8").read())]
+
+
+titled = neighbour_links(stories[1][1])
+check("a title edit: its neighbours' prev/next links show the new title",
+      titled and all(t == "A headline rewritten for the incremental test" for t in titled), str(titled))
+
 # A comment posted, a share counted, a correction: no address comes or goes, so no walk.
 run(f"""quire.comments.create {{ entry = {ids[1]}, author_name = "Ann Reader", author_email = "ann@readers.example",
   body = "A comment for the incremental test.", status = "approved" }}
@@ -208,8 +220,10 @@ r = export(out)
 check("a redirect deleted: its page goes", not os.path.exists(os.path.join(out, "an-old-address")), r.stdout)
 same_as_full("a redirect deleted", r)
 
+check("before an unpublish: its neighbours link to it", neighbour_links(stories[3][1]))
 run(f'quire.content.update({ids[3]}, {{ status = "draft" }})')
 r = export(out)
+check("an unpublish: no page links to it as a neighbour", not neighbour_links(stories[3][1]))
 check("an unpublish: the pages found from what changed, no walk", "(pages found by their cache tags)" in r.stdout, r.stdout)
 check("an unpublished story's page is removed", not os.path.exists(os.path.join(out, stories[3][1].lstrip("/"), "index.html")), r.stdout)
 same_as_full("an unpublish", r)

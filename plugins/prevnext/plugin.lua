@@ -16,23 +16,24 @@ return quire.plugin {
     local skip = {}
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
 
-    local function link(e, label)
-      if not e then return false end
-      return { label = label, title = e.title, url = quire.content.url(e) }
+    local function link(l, label)
+      if not l then return false end
+      l.label = label
+      return l
     end
 
     -- The links, rendered (templates/prevnext.mustache) and kept until the next write
-    -- (site:memo): false when the entry has no neighbours.
+    -- (site:memo): false when the entry has no neighbours. Their titles and addresses only
+    -- (links = true: no entry read, tagged as the neighbours' cards).
     local function block(id)
-      local prev, nxt = quire.content.neighbours(id, { within = settings.within })
+      local prev, nxt = quire.content.neighbours(id, { within = settings.within, links = true })
       return (prev or nxt) and quire.template.render("prevnext",
         { prev = link(prev, quire.i18n.gettext(settings.previous_label)), next = link(nxt, quire.i18n.gettext(settings.next_label)) })
     end
 
     site:filter("view.entry", function(view, entry)
       if skip[entry.type] then return view end
-      -- Headlines and links (quire.content.teasers): not stale when a neighbour's text changes.
-      view.prevnext = site:memo("block\0" .. entry.id, quire.content.teasers, block, entry.id) or nil
+      view.prevnext = site:memo("block\0" .. entry.id, block, entry.id) or nil
       return view
     end)
   end,

@@ -183,6 +183,7 @@ describe("an archive of thousands of stories", function()
       -- bounded by leaving out words in more than a few thousand entries (checked below).
       assert_bounded(q, "article " .. e.id, function() get(q.content.url(e)) end, search_index)
       assert_bounded(q, "neighbours in the section", function() q.content.neighbours(e.id, { within = "section" }) end)
+      assert_bounded(q, "links to them", function() q.content.neighbours(e.id, { within = "section", links = true }) end)
     end
     -- "council" is in every story: related posts do not match it. Its count (bounded) is taken
     -- once and kept until the next write: a write first, so that it is taken here.

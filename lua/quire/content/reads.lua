@@ -58,6 +58,19 @@ local NEIGHBOURS_IN_SECTION = neighbour_sql(function(cmp, dir)
   return "(SELECT lt.entry_id FROM entry_terms lt WHERE lt.term_id = (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?)"
     .. (" AND lt.listed_at IS NOT NULL AND (lt.listed_at, lt.entry_id) %s (?, ?) ORDER BY lt.listed_at %s, lt.entry_id %s LIMIT 1)"):format(cmp, dir, dir)
 end)
+-- Links to neighbours (api.neighbours with links): the entries before ("<") or after (">") one
+-- in its scope, nearest first, up to a limit, with what a link to them shows (the title, what the
+-- address is made of: columns before the body).
+local LINK_COLUMNS = "e.id, e.type, e.slug, e.title, e.published_at"
+local function walks(from, key, id)
+  local function walk(cmp, dir)
+    return ("SELECT %s FROM %s AND (%s, %s) %s (?, ?) ORDER BY %s %s, %s %s LIMIT ?"):format(LINK_COLUMNS, from, key, id, cmp, key, dir, id, dir)
+  end
+  return { ["<"] = walk("<", "DESC"), [">"] = walk(">", "ASC") }
+end
+local WALK_IN_TYPE = walks("entries e WHERE e.status = 'published' AND e.type = ?", "e.published_at", "e.id")
+local WALK_IN_SECTION = walks("entry_terms lt JOIN entries e ON e.id = lt.entry_id WHERE lt.term_id ="
+  .. " (SELECT id FROM terms WHERE taxonomy = 'section' AND slug = ?) AND lt.listed_at IS NOT NULL", "lt.listed_at", "lt.entry_id")
 local UNINDEXED_TYPE, UNINDEXED_STATUS = store_sql.unindexed("e.type"), store_sql.unindexed("status")
 
 M.of = per_site(function(site)
@@ -576,13 +589,86 @@ M.of = per_site(function(site)
   end
   api.neighbour_ids = neighbour_ids
 
+  -- Links to neighbours are read a window at a time: the entry, its neighbours and WINDOW_MAX
+  -- entries on a side the pages read from the last window went to (an export renders entries in
+  -- order: entry N's next is N+1, whose previous is N), held, one per type or section (at most
+  -- WINDOWS_MAX), until the memo sees a change (its generation moves, as memo.block's). A
+  -- server's pages come in no order: its windows stay one entry each side.
+  local WINDOW_MAX, WINDOWS_MAX = 16, 64
+  -- scope -> { gen =, rows = (in order), at = { [id] = index }, anchor = index, first =, last =, up =, down = }
+  local windows, nwindows = {}, 0
+  -- The window of scope holding id and its neighbours (or the scope's end), and id's index there.
+  local function held(id, scope)
+    local w = windows[scope]
+    if not w or db:depth() > 0 or w.gen ~= memo.generation() then return nil end
+    local i = w.at[id]
+    if not i or i == 1 and not w.first or i == #w.rows and not w.last then return nil end
+    if i > w.anchor then w.up = w.up + 1 elseif i < w.anchor then w.down = w.down + 1 end
+    return w, i
+  end
+  -- The window around e (its card) in its section (in_section) or type, kept under scope when
+  -- e is in that list (published) and outside a transaction; and e's index there.
+  local function read_window(e, scope, in_section)
+    local old, gen = windows[scope], memo.generation()
+    local was = old and old.at[e.id] -- (at the old one's edge: the pages go that way)
+    local down = old and (old.down > 0 or was and was < old.anchor) and WINDOW_MAX or 1
+    local up = old and (old.up > 0 or was and was > old.anchor) and WINDOW_MAX or 1
+    local sql, a = WALK_IN_TYPE, e.type
+    if in_section then sql, a = WALK_IN_SECTION, core.slugify(e.section) end
+    local before = db:rows(sql["<"], a, e.published_at, e.id, down)
+    local after = db:rows(sql[">"], a, e.published_at, e.id, up)
+    local rows, at = {}, {}
+    for i = #before, 1, -1 do rows[#rows + 1] = before[i] end
+    rows[#rows + 1] = { id = e.id, type = e.type, slug = e.slug, title = e.title, published_at = e.published_at }
+    local anchor = #rows
+    table.move(after, 1, #after, anchor + 1, rows)
+    for i = 1, #rows do at[rows[i].id] = i end
+    local w = { gen = gen, rows = rows, at = at, anchor = anchor, first = #before < down, last = #after < up, up = 0, down = 0 }
+    if e.status == "published" and db:depth() == 0 then
+      if not old then
+        if nwindows >= WINDOWS_MAX then windows, nwindows = {}, 0 end
+        nwindows = nwindows + 1
+      end
+      windows[scope] = w
+    end
+    return w, anchor
+  end
+
   -- A page showing e's neighbours is tagged "neighbours:ID" (not with the whole list): a write
   -- that moves an entry in or out between two others bumps the tags of just those two
   -- (quire.content.writes), and the neighbours' own entry:ID tags cover their titles.
+  -- With links = true, { id, title, url } of each instead of the entries: what a link to them
+  -- shows, tagged "teaser:ID" as their cards, with "teaser:ID" of the entry (its date, type,
+  -- section).
   function api.neighbours(id, opts)
     opts = opts or {}
     local within = opts.within or "type"
     if within ~= "type" and within ~= "section" then error("quire.content.neighbours: within must be 'type' or 'section'", 2) end
+    if opts.links then
+      if math.type(id) ~= "integer" then error("quire.content.neighbours takes an entry id with links", 2) end
+      local e = memo.tagged("card\0" .. id, card_tag, load_card, "e.id = ?", id)
+      if not e or not e.published_at then return nil, nil end
+      local in_section = within == "section" and e.section ~= nil
+      local scope = in_section and "section\0" .. e.section or "type\0" .. e.type
+      local w, i = held(id, scope)
+      if not w then w, i = read_window(e, scope, in_section) end
+      site.tag("neighbours:" .. id)
+      site.tag("teaser:" .. id)
+      local rows, prev, nxt = w.rows, nil, nil
+      local p, n = rows[i - 1], rows[i + 1]
+      -- (each row is linked from two pages: its address is kept in the window)
+      if p then
+        site.tag("teaser:" .. p.id)
+        p.url = p.url or api.url(p)
+        prev = { id = p.id, title = p.title, url = p.url }
+      end
+      if n then
+        site.tag("teaser:" .. n.id)
+        n.url = n.url or api.url(n)
+        nxt = { id = n.id, title = n.title, url = n.url }
+      end
+      return prev, nxt
+    end
     local e = api.get(id)
     if not e or not e.published_at then return nil, nil end
     site.tag("neighbours:" .. id)
