@@ -1,9 +1,9 @@
 -- "Total N Shares" and share links for the usual networks, without third-party scripts. Each link
 -- goes through this site's counting redirect, /share/NETWORK/ID?t=TOKEN: the token is signed for
--- that entry and network (so nobody can count shares of arbitrary entries), and a click counts
--- once per entry, network and client address a day (quire.shares.record), so replaying one link
--- endlessly from one client does not inflate the count. Links are rel="nofollow" and robots.txt
--- keeps crawlers out of /share/.
+-- that entry (so nobody can count shares of arbitrary entries) and counts for the networks the
+-- site offers, each named by the path; and a click counts once per entry, network and client
+-- address a day (quire.shares.record), so replaying one link endlessly from one client does not
+-- inflate the count. Links are rel="nofollow" and robots.txt keeps crawlers out of /share/.
 return quire.plugin {
   name = "share", version = "1.0", requires = { "theme" },
   settings = {
@@ -29,6 +29,8 @@ return quire.plugin {
     for _, n in ipairs(settings.networks) do
       if not NETWORKS[n] then error(("share: unknown network '%s' (known: facebook, x, linkedin, reddit, whatsapp, email)"):format(n)) end
     end
+    local offered = {}
+    for _, n in ipairs(settings.networks) do offered[n] = true end
     local skip = {}
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
 
@@ -38,15 +40,14 @@ return quire.plugin {
 
     -- The counts and signed links of an entry, rendered (templates/share.mustache): database
     -- values only (the signing key included), so kept until the next write (site:memo) rather
-    -- than signed and rendered again for every reader.
+    -- than signed and rendered again for every reader. One token serves all of its links (one
+    -- HMAC an entry, not one per network): it names the entry, the path the network.
     local function block(id)
       local counts = quire.shares.counts(id)
+      local token = quire.tokens.sign(PURPOSE, id)
       local links = {}
       for i, n in ipairs(settings.networks) do
-        links[i] = {
-          network = n, label = NETWORKS[n].label,
-          href = ("/share/%s/%d?t=%s"):format(n, id, quire.tokens.sign(PURPOSE, id .. ":" .. n)),
-        }
+        links[i] = { network = n, label = NETWORKS[n].label, href = ("/share/%s/%d?t=%s"):format(n, id, token) }
       end
       -- "Total 5 Shares" with the number in <strong>, in the language's plural form for the count.
       local n = counts.total
@@ -64,8 +65,12 @@ return quire.plugin {
     site:route("GET", "/share/{network}/{id:int}", function(req, res)
       res.private = true -- every click must reach this handler, never the page cache
       local network, id = req.params.network, math.tointeger(tonumber(req.params.id))
+      if not id then return res:error(404) end
+      -- An entry's token counts for the networks offered; one signed for an entry and network
+      -- (links made before one token served them all, still in caches and exports) for that one.
       local data = quire.tokens.verify(PURPOSE, req.query.t)
-      local entry = NETWORKS[network] and data == (id .. ":" .. network) and quire.content.get(id)
+      local valid = data == tostring(id) and offered[network] or NETWORKS[network] and data == (id .. ":" .. network)
+      local entry = valid and quire.content.get(id)
       if not entry or entry.status ~= "published" then
         return res:error(404)
       end
