@@ -61,6 +61,10 @@ return function(site, form, moderation)
     return p
   end
 
+  -- The form's fields: value and error name, input id, label (made once: every entry page has a form).
+  local FIELDS = { { "name", "comment-name", "Name" }, { "email", "comment-email", "Email" },
+    { "url", "comment-url", "Website" }, { "comment", "comment-body", "Comment" } }
+
   -- The form's view. state (optional): { values =, errors =, summary =, parent = comment }.
   local function form_view(entry, state)
     state = state or {}
@@ -69,8 +73,7 @@ return function(site, form, moderation)
     local parent = state.parent
     -- The summary lists each problem as a link to its field, in the form's order.
     local list = {}
-    for _, f in ipairs({ { "name", "comment-name", "Name" }, { "email", "comment-email", "Email" },
-      { "url", "comment-url", "Website" }, { "comment", "comment-body", "Comment" } }) do
+    for _, f in ipairs(FIELDS) do
       if errors[f[1]] then list[#list + 1] = { field = f[2], label = f[3], message = errors[f[1]] } end
     end
     return {
