@@ -42,18 +42,30 @@ return quire.plugin {
     -- values only (the signing key included), so kept until the next write (site:memo) rather
     -- than signed and rendered again for every reader. One token serves all of its links (one
     -- HMAC an entry, not one per network): it names the entry, the path the network.
-    local function block(id)
-      local counts = quire.shares.counts(id)
-      local token = quire.tokens.sign(PURPOSE, id)
-      local links = {}
-      for i, n in ipairs(settings.networks) do
-        links[i] = { network = n, label = NETWORKS[n].label, href = ("/share/%s/%d?t=%s"):format(n, id, token) }
+    -- (An export renders each entry once: what the blocks have in common is made once, the
+    -- links' paths up to the id, and the total's text by count, the language being fixed.)
+    local paths = {}
+    for i, n in ipairs(settings.networks) do paths[i] = "/share/" .. n .. "/" end
+    local totals, ntotals = {}, 0
+    local function total_html(n)
+      local html = totals[n]
+      if not html then
+        -- "Total 5 Shares" with the number in <strong>, in the language's plural form for the count.
+        local text = quire.template.escape(quire.i18n.ngettext("Total %s Share", "Total %s Shares", n))
+        html = text:gsub("%%s", "<strong>" .. n .. "</strong>", 1)
+        if ntotals >= 256 then totals, ntotals = {}, 0 end
+        totals[n], ntotals = html, ntotals + 1
       end
-      -- "Total 5 Shares" with the number in <strong>, in the language's plural form for the count.
-      local n = counts.total
-      local text = quire.template.escape(quire.i18n.ngettext("Total %s Share", "Total %s Shares", n))
-      local total_html = text:gsub("%%s", "<strong>" .. n .. "</strong>", 1)
-      return quire.template.render("share", { total = n, total_html = total_html, links = links })
+      return html
+    end
+    local function block(id)
+      local n = quire.shares.counts(id).total
+      local tail = id .. "?t=" .. quire.tokens.sign(PURPOSE, id)
+      local links = {}
+      for i, net in ipairs(settings.networks) do
+        links[i] = { network = net, label = NETWORKS[net].label, href = paths[i] .. tail }
+      end
+      return quire.template.render("share", { total = n, total_html = total_html(n), links = links })
     end
 
     site:filter("view.entry", function(view, entry)
