@@ -43,9 +43,12 @@ return quire.plugin {
     -- than signed and rendered again for every reader. One token serves all of its links (one
     -- HMAC an entry, not one per network): it names the entry, the path the network.
     -- (An export renders each entry once: what the blocks have in common is made once, the
-    -- links' paths up to the id, and the total's text by count, the language being fixed.)
-    local paths = {}
-    for i, n in ipairs(settings.networks) do paths[i] = "/share/" .. n .. "/" end
+    -- links with their paths up to the id, given each block's href in turn (the render keeps
+    -- nothing of its view), and the total's text by count, the language being fixed.)
+    local links, paths = {}, {}
+    for i, n in ipairs(settings.networks) do
+      links[i], paths[i] = { network = n, label = NETWORKS[n].label }, "/share/" .. n .. "/"
+    end
     local totals, ntotals = {}, 0
     local function total_html(n)
       local html = totals[n]
@@ -61,10 +64,7 @@ return quire.plugin {
     local function block(id)
       local n = quire.shares.counts(id).total
       local tail = id .. "?t=" .. quire.tokens.sign(PURPOSE, id)
-      local links = {}
-      for i, net in ipairs(settings.networks) do
-        links[i] = { network = net, label = NETWORKS[net].label, href = paths[i] .. tail }
-      end
+      for i, link in ipairs(links) do link.href = paths[i] .. tail end
       return quire.template.render("share", { total = n, total_html = total_html(n), links = links })
     end
 
