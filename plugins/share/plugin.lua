@@ -26,11 +26,11 @@ return quire.plugin {
       whatsapp = { label = "WhatsApp", url = function(u, t) return "https://wa.me/?text=" .. enc(t .. " " .. u) end },
       email = { label = "Email", url = function(u, t) return "mailto:?subject=" .. enc(t) .. "&body=" .. enc(u) end },
     }
+    local offered = {}
     for _, n in ipairs(settings.networks) do
       if not NETWORKS[n] then error(("share: unknown network '%s' (known: facebook, x, linkedin, reddit, whatsapp, email)"):format(n)) end
+      offered[n] = true
     end
-    local offered = {}
-    for _, n in ipairs(settings.networks) do offered[n] = true end
     local skip = {}
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
 
@@ -41,10 +41,10 @@ return quire.plugin {
     -- The counts and signed links of an entry, rendered (templates/share.mustache): database
     -- values only (the signing key included), so kept until the next write (site:memo) rather
     -- than signed and rendered again for every reader. One token serves all of its links (one
-    -- HMAC an entry, not one per network): it names the entry, the path the network.
-    -- (An export renders each entry once: what the blocks have in common is made once, the
-    -- links with their paths up to the id, given each block's href in turn (the render keeps
-    -- nothing of its view), and the total's text by count, the language being fixed.)
+    -- HMAC an entry, not one per network): it names the entry, the path the network. What all
+    -- blocks share is made once (an export renders each entry once): the links, given each
+    -- block's hrefs in turn (the render keeps nothing of its view), and the total's text by
+    -- count (a process has one language).
     local links, paths = {}, {}
     for i, n in ipairs(settings.networks) do
       links[i], paths[i] = { network = n, label = NETWORKS[n].label }, "/share/" .. n .. "/"
