@@ -61,17 +61,26 @@ return function(site, form, moderation)
     return p
   end
 
+  -- The form's fields: value and error name, input id, label (made once: every entry page has a form).
+  local FIELDS = { { "name", "comment-name", "Name" }, { "email", "comment-email", "Email" },
+    { "url", "comment-url", "Website" }, { "comment", "comment-body", "Comment" } }
+
+  -- Read only: what a page without a state, errors or comments reads (not a table made for each).
+  local NONE, NO_THREAD = {}, { count = 0, html = false }
+
   -- The form's view. state (optional): { values =, errors =, summary =, parent = comment }.
   local function form_view(entry, state)
-    state = state or {}
-    local values = state.values or {}
-    local errors = state.errors or {}
+    state = state or NONE
+    local values = state.values or NONE
+    local errors = state.errors or NONE
     local parent = state.parent
     -- The summary lists each problem as a link to its field, in the form's order.
-    local list = {}
-    for _, f in ipairs({ { "name", "comment-name", "Name" }, { "email", "comment-email", "Email" },
-      { "url", "comment-url", "Website" }, { "comment", "comment-body", "Comment" } }) do
-      if errors[f[1]] then list[#list + 1] = { field = f[2], label = f[3], message = errors[f[1]] } end
+    local list
+    for _, f in ipairs(FIELDS) do
+      if errors[f[1]] then
+        list = list or {}
+        list[#list + 1] = { field = f[2], label = f[3], message = errors[f[1]] }
+      end
     end
     return {
       -- The answer lands on #comment-status: the error summary, or the notice after a post.
@@ -83,7 +92,7 @@ return function(site, form, moderation)
         url = errors.url or false, comment = errors.comment or false,
       },
       summary = state.summary or false,
-      error_list = #list > 0 and { items = list } or false,
+      error_list = list and { items = list } or false,
     }
   end
 
@@ -100,7 +109,7 @@ return function(site, form, moderation)
     local open = not closed and moderation.is_open(entry)
     -- Most entries have no approved comment (known without a statement of their own, and the
     -- page tagged as the thread's read would): nothing to read or render then.
-    local t = quire.comments.count(entry.id) == 0 and { count = 0, html = false }
+    local t = quire.comments.count(entry.id) == 0 and NO_THREAD
       or site:memo(("thread\0%d\0%s"):format(entry.id, open), thread_view, entry, open)
     return {
       count = t.count, count_label = M.count_label(t.count), thread = t.html, open = open,

@@ -317,6 +317,20 @@ describe("feeds plugin", function()
     assert.equal(3, #find(html, "link[rel=alternate]"))
   end)
 
+  it("names the story's corrections in its JSON-LD, a new one as soon as it is marked", function()
+    local id = q.content.create { type = "article", title = "Harbour survey", status = "published", body = "Soundings." }
+    local url = q.content.url(q.content.get(id))
+    local function ld() return q.json.decode(q:request("GET", url).body:match('<script type="application/ld%+json">(.-)</script>')) end
+    assert.is_nil(ld().correction)
+    local revision = q.content.revisions(id)[1]
+    q._newsroom.correction_add(id, revision.id, "The survey date was wrong.", nil)
+    local c = ld().correction
+    assert.equal(1, #c)
+    assert.same({ ["@type"] = "CorrectionComment", text = "The survey date was wrong.", datePublished = revision.created_at }, c[1])
+    q._newsroom.correction_add(id, revision.id, "The depth was in feet.", nil)
+    assert.equal("The depth was in feet.", ld().correction[2].text)
+  end)
+
   it("marks opinion pieces as OpinionNewsArticle", function()
     local html = q:request("GET", q.content.url(q.content.get(op))).body
     local ld = q.json.decode(html:match('<script type="application/ld%+json">(.-)</script>'))

@@ -53,12 +53,39 @@ describe("share plugin", function()
 
   it("refuses forged, altered or misdirected tokens", function()
     local href = links(q:request("GET", url).body)[1].attrs.href
+    local token = href:match("%?t=(.*)$")
     local other = q.content.create { type = "article", title = "Other", status = "published", body = "x" }
     assert.equal(404, q:request("GET", "/share/facebook/" .. id .. "?t=nope").status)
-    assert.equal(404, q:request("GET", (href:gsub("/facebook/", "/x/"))).status)           -- another network
     assert.equal(404, q:request("GET", (href:gsub("/" .. id .. "%?", "/" .. other .. "?"))).status) -- another entry
     assert.equal(404, q:request("GET", (href:gsub("facebook", "myspace"))).status)
+    -- The signature altered, or the data changed to another entry's (signed for this one).
+    local last = token:sub(-2, -2) == "A" and "B" or "A"
+    assert.equal(404, q:request("GET", href:sub(1, -3) .. last .. href:sub(-1)).status)
+    local forged = require("quire.tokens").b64url(tostring(other)) .. token:match("^[^.]*(%..*)$")
+    assert.equal(404, q:request("GET", "/share/facebook/" .. other .. "?t=" .. forged).status)
+    -- Signed by the site, but for another purpose.
+    assert.equal(404, q:request("GET", "/share/facebook/" .. id .. "?t=" .. q.tokens.sign("comment-form", tostring(id))).status)
     assert.equal(0, q.shares.counts(id).total)
+  end)
+
+  it("signs one token an entry, for the networks offered only", function()
+    local q2 = testing.site { plugins = { "theme", "article", "share" }, settings = { share = { networks = { "reddit", "email" } } } }
+    local e = q2.content.create { type = "article", title = "Two networks", status = "published", body = "x" }
+    local list = links(q2:request("GET", q2.content.url(q2.content.get(e))).body)
+    local token = list[1].attrs.href:match("%?t=(.*)$")
+    assert.equal(token, list[2].attrs.href:match("%?t=(.*)$"))
+    assert.equal(303, q2:request("GET", "/share/email/" .. e .. "?t=" .. token).status)
+    assert.equal(404, q2:request("GET", "/share/facebook/" .. e .. "?t=" .. token).status) -- known, not offered
+    assert.same({ email = 1 }, q2.shares.counts(e).networks)
+  end)
+
+  it("still counts links signed for an entry and network (pages made before), for that network only", function()
+    local old = q.tokens.sign("share", id .. ":linkedin")
+    local r = q:request("GET", "/share/linkedin/" .. id .. "?t=" .. old, { remote = "198.51.100.7" })
+    assert.equal(303, r.status)
+    assert.matches("^https://www%.linkedin%.com/", r.headers.location)
+    assert.equal(404, q:request("GET", "/share/x/" .. id .. "?t=" .. old).status)
+    assert.same({ linkedin = 1 }, q.shares.counts(id).networks)
   end)
 
   it("counts a client again once its window has passed", function()
