@@ -1,5 +1,4 @@
 /* Lua binding for related-content scoring: core.related_rank and core.related_profiles. */
-#include <ctype.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <sqlite3.h>
@@ -688,6 +687,11 @@ static int l_related_profiles(lua_State *L) {
  * and standfirst, and a match, a lower and a check per word cost more in Lua than the rest of
  * its text candidates. */
 #define WORD_MAX 256 /* bytes lowered on the stack; a longer word through a Lua buffer */
+/* (ASCII whatever the locale: Lua's %w and lower in the "C" locale quire runs in) */
+static int word_byte(unsigned char c) {
+  return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z') || c >= 128;
+}
+static char lower_ascii(unsigned char c) { return (char)(c >= 'A' && c <= 'Z' ? c | 32 : c); }
 static int l_related_words(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -700,22 +704,22 @@ static int l_related_words(lua_State *L) {
   size_t i = 0;
   while (i < len) {
     unsigned char c = (unsigned char)s[i];
-    if (!(isalnum(c) || c >= 128)) {
+    if (!word_byte(c)) {
       i++;
       continue;
     }
     size_t start = i;
-    while (i < len && (isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 128)) i++;
+    while (i < len && word_byte((unsigned char)s[i])) i++;
     if (n >= max) break;
     size_t wlen = i - start;
     if (wlen < 4 || !qr_utf8_valid(s + start, wlen)) continue;
     if (wlen <= sizeof buf) {
-      for (size_t k = 0; k < wlen; k++) buf[k] = (char)tolower((unsigned char)s[start + k]);
+      for (size_t k = 0; k < wlen; k++) buf[k] = lower_ascii((unsigned char)s[start + k]);
       lua_pushlstring(L, buf, wlen);
     } else {
       luaL_Buffer b;
       char *p = luaL_buffinitsize(L, &b, wlen);
-      for (size_t k = 0; k < wlen; k++) p[k] = (char)tolower((unsigned char)s[start + k]);
+      for (size_t k = 0; k < wlen; k++) p[k] = lower_ascii((unsigned char)s[start + k]);
       luaL_pushresultsize(&b, wlen);
     }
     lua_pushvalue(L, -1);

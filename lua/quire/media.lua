@@ -153,12 +153,10 @@ function M.new(site, db)
   local api = {}
   local cfg = site.config
 
-  -- The row pictures and previews are made from, memoised until a write bumps "media:ID"
-  -- (quire.memo; one not found, until any write): pages show the same pictures on every render.
-  -- Shared: read, never changed.
   -- An image as pages show it: its row, and for stored files their widths and the srcsets in
-  -- each format, made once while the memo keeps it (a front shows dozens of pictures, each
-  -- formatting a URL per width and format). Shared: no caller changes it.
+  -- each format, memoised until a write bumps "media:ID" (quire.memo; one not found, until any
+  -- write): a front shows dozens of pictures, each formatting a URL per width and format.
+  -- Shared: no caller changes it.
   local function shown_of(id)
     local row = db:row("SELECT " .. COLUMNS .. " FROM media WHERE id = ?", id)
     if not row then return nil end
