@@ -81,9 +81,10 @@ return quire.plugin {
       local network, id = req.params.network, math.tointeger(tonumber(req.params.id))
       if not id then return res:error(404) end
       -- An entry's token counts for the networks offered; one signed for an entry and network
-      -- (links made before one token served them all, still in caches and exports) for that one.
+      -- (links made before one token served them all, still in caches and exports) for that one,
+      -- while it is offered.
       local data = quire.tokens.verify(PURPOSE, req.query.t)
-      local valid = data == tostring(id) and offered[network] or NETWORKS[network] and data == (id .. ":" .. network)
+      local valid = offered[network] and (data == tostring(id) or data == id .. ":" .. network)
       local entry = valid and quire.content.get(id)
       if not entry or entry.status ~= "published" then
         return res:error(404)

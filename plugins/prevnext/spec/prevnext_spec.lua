@@ -111,6 +111,10 @@ describe("prevnext plugin", function()
           local want_p, want_n = expected(i)
           assert.equal(want_p, p)
           assert.equal(want_n, n)
+          -- (and straight from the windows: after the first walk the pages come from their memo)
+          local lp, ln = q.content.neighbours(ids[i], { within = within, links = true })
+          assert.equal(want_p, lp and lp.title)
+          assert.equal(want_n, ln and ln.title)
         end
         q.content.update(ids[1], { body = "y" .. k }) -- (a write: the links are read again)
       end

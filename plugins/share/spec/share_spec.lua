@@ -76,6 +76,8 @@ describe("share plugin", function()
     assert.equal(token, list[2].attrs.href:match("%?t=(.*)$"))
     assert.equal(303, q2:request("GET", "/share/email/" .. e .. "?t=" .. token).status)
     assert.equal(404, q2:request("GET", "/share/facebook/" .. e .. "?t=" .. token).status) -- known, not offered
+    -- (a link made before one token served them all, for a network no longer offered)
+    assert.equal(404, q2:request("GET", "/share/facebook/" .. e .. "?t=" .. q2.tokens.sign("share", e .. ":facebook")).status)
     assert.same({ email = 1 }, q2.shares.counts(e).networks)
   end)
 
