@@ -61,7 +61,7 @@ return function(site, common)
   -- Entry pages: canonical URL, description, OpenGraph article, Twitter card, JSON-LD. Built
   -- from the entry alone (its address, hero image and dateline place come from the entry too),
   -- so kept until the next write (site:memo) rather than built again for every reader.
-  local function entry_head(entry, path, hero_alt, place, corrections)
+  local function entry_head(entry, path, hero_alt, place)
     local f = entry.fields or {}
     local url = absolute(path)
     local desc = given(f, "seo_description") or summary(entry)
@@ -111,11 +111,10 @@ return function(site, common)
       keywords = #entry.tags > 0 and table.concat(entry.tags, ", ") or nil,
       dateline = place,
     }
-    -- Corrections marked in the admin (schema.org CorrectionComment): those the theme's view
-    -- shows (read there; the memo's key names them, so a new one makes a new head).
-    for _, c in ipairs(corrections or {}) do
+    -- Corrections marked in the admin (schema.org CorrectionComment).
+    for _, c in ipairs(quire.corrections.list(entry.id)) do
       ld.correction = ld.correction or {}
-      ld.correction[#ld.correction + 1] = { ["@type"] = "CorrectionComment", text = c.note, datePublished = c.stamp }
+      ld.correction[#ld.correction + 1] = { ["@type"] = "CorrectionComment", text = c.note, datePublished = c.date }
     end
     -- A site adds, changes or drops tags here (the page's view only gets them rendered).
     local head = quire.filters.apply("head.entry", { meta = m, jsonld = ld }, entry)
@@ -139,7 +138,7 @@ return function(site, common)
     local head = view.head
     if not head then return view end
     local h = site:memo("head\0" .. entry.id, entry_head, entry, view.url or quire.content.url(entry),
-      view.hero and view.hero.alt, view.dateline and view.dateline.place, view.corrections and view.corrections.items)
+      view.hero and view.hero.alt, view.dateline and view.dateline.place)
     head.links[#head.links + 1] = h.canonical
     head.description = h.description
     head.title = h.title

@@ -215,8 +215,7 @@ return quire.plugin {
         tags = #entry.tags > 0 and { items = tag_views(entry.tags) } or nil,
       }
       local corrections = {}
-      -- (stamp: the date as stored, for the head's JSON-LD, which takes the page's list: one read.)
-      for i, c in ipairs(quire.corrections.list(entry.id)) do corrections[i] = { note = c.note, date = date_view(c.date), stamp = c.date } end
+      for i, c in ipairs(quire.corrections.list(entry.id)) do corrections[i] = { note = c.note, date = date_view(c.date) } end
       parts.corrections = #corrections > 0 and { items = corrections } or nil
       -- "Updated" only for an edit after the first save, on a later day than publication.
       local updated = entry.updated_at ~= entry.created_at and date_view(entry.updated_at)
