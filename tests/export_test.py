@@ -297,8 +297,9 @@ for old_path, first in ((f"/tag/{tag}/newer/20200101000000-1", f"/tag/{tag}"), (
 # The front page's old older/, newer/ and page/N addresses: nginx moves them as quire serve does
 # (301, the same address under /latest), and the older page is there.
 cursor = front_older[0].rsplit("/", 1)[1]
-for old_path in (f"/older/{cursor}", f"/older/{cursor}/", f"/newer/{cursor}", "/page/2"):
-    to = "/latest" + old_path.rstrip("/")
+# A list's page/1 is its first page, for good: the front page's too (not /latest's).
+for old_path, to in [(p, "/latest" + p.rstrip("/")) for p in (f"/older/{cursor}", f"/older/{cursor}/", f"/newer/{cursor}", "/page/2")] \
+        + [("/page/1", "/"), ("/page/1/", "/"), (f"/tag/{tag}/page/1", f"/tag/{tag}"), ("/latest/page/1?x=1", "/latest")]:
     answers = []
     for port in (nport,) if old_path.endswith("/") else (qport, nport):  # (quire serve has no address with a slash at the end)
         try:

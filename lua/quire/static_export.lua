@@ -1185,6 +1185,9 @@ for _, l in ipairs {
 } do
   LIST_ADDRESSES[#LIST_ADDRESSES + 1] = {
     probe = l.probe, home = l.home,
+    -- (page/1 is the first page, for good, as the server says: before the rules for page/N)
+    first_netlify = ("%s/page/1 %s 301\n"):format(l.from, l.to),
+    first_nginx = ('"~^%s/page/1/?([?].*)?$" "%s";\n'):format(l.re, l.value),
     netlify = ("%s/newer/:cursor %s 302\n%s/page/:n %s 302\n"):format(l.from, l.to, l.from, l.to),
     nginx = ('"~^%s/(newer/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$" "%s";\n'):format(l.re, l.value),
   }
@@ -1244,6 +1247,12 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     -- server answers them with the page that shows those entries now, which a static host
     -- cannot pick, so they go to the list's first page rather than to a 404.
     local moved = latest_list(quire)
+    for _, list in ipairs(LIST_ADDRESSES) do
+      if quire.app.router:match("GET", list.probe) then
+        netlify:write(list.first_netlify)
+        permanent:write(list.first_nginx)
+      end
+    end
     if moved then
       netlify:write(HOME_MOVED.netlify)
       permanent:write(HOME_MOVED.nginx)
