@@ -77,8 +77,9 @@ function M.open(dir, opts)
     -- trim(s): whitespace off both ends in linear time; xml(s): s without the characters XML
     -- 1.0 cannot carry (for XML written from text stored before input was checked); of_html(s):
     -- the text of HTML for summaries (tags as spaces, &lt; &gt; &quot; &#39; &amp; decoded,
-    -- whitespace collapsed and trimmed).
-    text = { trim = core.trim, xml = core.xml_text, of_html = core.html_text },
+    -- whitespace collapsed and trimmed); join(list [, sep]): table.concat of a list of strings,
+    -- made in one piece (a document of some hundred kB from its parts: a feed).
+    text = { trim = core.trim, xml = core.xml_text, of_html = core.html_text, join = core.join },
   }
   -- The search index stems words where the site's language has a stemmer (rebuilt once when
   -- that changes; lua/quire/content/search.lua).

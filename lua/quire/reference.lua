@@ -163,6 +163,7 @@ M.FUNCTIONS = {
   ["quire.template.render_string"] = { "quire.template.render_string(source, view [, opts])", "the rendered text", "a syntax error", "compiled once per source text" },
   ["quire.template.stats"] = { "quire.template.stats()", "{ compiles = N }", false, "for tests" },
   ["quire.text.trim"] = { "quire.text.trim(s)", "s without whitespace at either end (linear time)", false, "" },
+  ["quire.text.join"] = { "quire.text.join(list [, sep])", "the strings of list joined, with sep between them (table.concat of strings, its size summed first: for a document of some hundred kB made of parts)", "an item that is not a string", "" },
   ["quire.text.xml"] = { "quire.text.xml(s)", "s without the characters XML 1.0 cannot carry", false, "" },
   ["quire.text.of_html"] = { "quire.text.of_html(html)", "the text of HTML for summaries: tags as spaces, &lt; &gt; &quot; &#39; &amp; decoded, whitespace collapsed, ends trimmed (linear time)", false, "" },
   ["quire.i18n.dir"] = { "quire.i18n.dir([lang])", "\"rtl\" or \"ltr\": the direction the language is written in", false, "default: the site's language" },

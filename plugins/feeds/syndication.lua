@@ -165,7 +165,9 @@ return function(site, common, skip)
     ["feed.json"] = { type = "application/feed+json; charset=utf-8" },
   }
 
-  -- A document's text around its items, then the items' kept text, joined once.
+  -- A document's text around its items, then the items' kept text, joined once (quire.text.join:
+  -- in one piece, where table.concat grew and copied its buffer a dozen times for ~100 kB).
+  local join = quire.text.join
   local function joined(head, items, sep, tail)
     local parts = { head }
     for i, text in ipairs(items) do
@@ -173,7 +175,7 @@ return function(site, common, skip)
       parts[#parts + 1] = text
     end
     parts[#parts + 1] = tail
-    return table.concat(parts)
+    return join(parts)
   end
 
   -- The JSON Feed: its items' kept text set into the rest as quire.json.encode writes a list

@@ -18,6 +18,19 @@ describe("quire.json", function()
     assert.equal('{"1":"one","x":"ex"}', json.encode { [1] = "one", x = "ex" })
   end)
 
+  -- Strings are scanned 16 bytes at a time for what they escape (core/lua_content.c jplain_run):
+  -- each such byte, and its neighbours that are not, at every place in and across those blocks.
+  it("escapes every byte cjson escapes wherever it stands in a run of plain text", function()
+    local cjson = require "cjson"
+    for _, c in ipairs({ "\0", "\1", "\b", "\t", "\n", "\x1f", " ", '"', "\\", "/", "\x7f", "\x80", "\xff", "a", "~" }) do
+      for at = 1, 40 do
+        local s = string.rep("x", at - 1) .. c .. string.rep("y", 40 - at)
+        assert.equal(cjson.encode(s), json.encode(s))
+        assert.equal(cjson.encode(s .. c .. s), json.encode(s .. c .. s))
+      end
+    end
+  end)
+
   -- The encoder is a C walk (core/lua_content.c) of what the Lua one (its fourth upvalue) wrote:
   -- the same bytes for every kind of value, and the same errors.
   it("writes byte for byte what its Lua walk wrote", function()
