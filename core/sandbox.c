@@ -317,13 +317,13 @@ static int budget_msgh(lua_State *L) {
   return 1;
 }
 
-/* core.budget_call(label, instructions, fn, ...) -> true, results... | false, message, kind, err
- * kind is "instructions", "memory" or "error"; err is the original error value. */
-static int l_budget_call(lua_State *L) {
+/* Runs the function at msgh + 2 (label's string at msgh + 1, kept there: the hook's messages use
+ * it) with the nargs arguments above it under label's instruction budget, budget_msgh at msgh.
+ * Returns NULL with nresults results (LUA_MULTRET: all) from msgh + 2 on, or what stopped it
+ * ("instructions", "memory" or "error") with the message and the original error there. */
+static const char *budgeted(lua_State *L, const char *label, lua_Integer budget, int nargs, int nresults,
+                            int msgh) {
   sandbox_state *s = state_of(L);
-  const char *label = luaL_checkstring(L, 1);
-  lua_Integer budget = luaL_checkinteger(L, 2);
-  luaL_checktype(L, 3, LUA_TFUNCTION);
   sandbox_state saved = *s;
   s->label = label;
   s->active = 1;
@@ -345,11 +345,7 @@ static int l_budget_call(lua_State *L) {
   }
   exact_depth += exact;
   if (exact_depth || armed) lua_sethook(L, budget_hook, LUA_MASKCOUNT | prof_mask, HOOK_STEP);
-  int nargs = lua_gettop(L) - 3;
-  lua_pushcfunction(L, budget_msgh);
-  lua_insert(L, 3);
-  int base = 3;
-  int rc = lua_pcall(L, nargs, LUA_MULTRET, base);
+  int rc = lua_pcall(L, nargs, nresults, msgh);
   int tripped = s->tripped, over = s->over_cap || rc == LUA_ERRMEM;
   exact_depth -= exact;
   running = was_running;
@@ -373,7 +369,7 @@ static int l_budget_call(lua_State *L) {
   /* A pcall or xpcall in tail position catches the budget error and returns straight to us with
    * no instruction left for the hook to raise it again: the call still failed. */
   if (rc == LUA_OK && (tripped || over)) {
-    lua_settop(L, base);
+    lua_settop(L, msgh + 1);
     if (tripped)
       lua_pushfstring(L, "%s exceeded its instruction budget of %I instructions (limits.instructions)", label,
                       (lua_Integer)budget);
@@ -381,22 +377,87 @@ static int l_budget_call(lua_State *L) {
       lua_pushfstring(L, "%s exceeded the memory cap of %d MiB (limits.lua_memory)", label, (int)(s->cap >> 20));
     rc = LUA_ERRRUN;
   }
-  if (rc == LUA_OK) {
-    int nres = lua_gettop(L) - base;
+  if (rc == LUA_OK) return NULL;
+  if (over) lua_gc(L, LUA_GCCOLLECT); /* give the garbage back so the state stays usable */
+  if (rc == LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+    lua_pushfstring(L, "%s exceeded the memory cap of %d MiB (limits.lua_memory)", label, (int)(s->cap >> 20));
+    lua_insert(L, -2);
+  } else {
+    lua_pushvalue(L, -1);
+  }
+  return tripped ? "instructions" : over ? "memory" : "error";
+}
+
+/* core.budget_call(label, instructions, fn, ...) -> true, results... | false, message, kind, err
+ * kind is "instructions", "memory" or "error"; err is the original error value. */
+static int l_budget_call(lua_State *L) {
+  const char *label = luaL_checkstring(L, 1);
+  lua_Integer budget = luaL_checkinteger(L, 2);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  int nargs = lua_gettop(L) - 3;
+  lua_pushcfunction(L, budget_msgh); /* label, budget, msgh, label, fn, args... */
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2);
+  lua_remove(L, 2); /* label, msgh, label, fn, args... */
+  const char *kind = budgeted(L, label, budget, nargs, LUA_MULTRET, 2);
+  if (!kind) {
+    int nres = lua_gettop(L) - 3;
     lua_pushboolean(L, 1);
-    lua_insert(L, base + 1);
+    lua_replace(L, 3);
     return nres + 1;
   }
-  if (over) lua_gc(L, LUA_GCCOLLECT); /* give the garbage back so the state stays usable */
-  lua_pushboolean(L, 0);
-  if (rc == LUA_ERRMEM && lua_type(L, -2) == LUA_TSTRING) {
-    lua_pushfstring(L, "%s exceeded the memory cap of %d MiB (limits.lua_memory)", label, (int)(s->cap >> 20));
-  } else {
-    lua_pushvalue(L, -2);
-  }
-  lua_pushstring(L, tripped ? "instructions" : over ? "memory" : "error");
-  lua_pushvalue(L, -4);
+  lua_pushboolean(L, 0); /* ..., message, err -> false, message, kind, err */
+  lua_replace(L, 3);
+  lua_pushstring(L, kind);
+  lua_insert(L, 5);
   return 4;
+}
+
+/* core.budget_filter(chain, instructions, value, ...) -> true, value | false, i, kind, message, err
+ * A filter's pipeline in one call: chain is { label1, fn1, label2, fn2, ... }; each fn runs as
+ * core.budget_call(label, instructions, fn, value, ...) would, given the value the one before
+ * returned (its first result). It stops at the i-th when that fails (kind as budget_call's) or
+ * returns a value of another type than it was given (kind "type"; message: the type's name,
+ * "nothing" for nil). One call from Lua for the pipeline: a Lua wrapper per handler cost more
+ * than its budget's bookkeeping (~5 K instructions to a handler, the filter's own work apart). */
+static int l_budget_filter(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer budget = luaL_checkinteger(L, 2);
+  luaL_checkany(L, 3);
+  int nextra = lua_gettop(L) - 3, vtype = lua_type(L, 3);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 1) / 2;
+  luaL_checkstack(L, nextra + 8, "too many arguments");
+  lua_pushcfunction(L, budget_msgh);
+  int msgh = lua_gettop(L);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, 2 * i - 1);
+    const char *label = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (lua_rawgeti(L, 1, 2 * i) != LUA_TFUNCTION || !label)
+      return luaL_error(L, "budget_filter: the chain holds label, function pairs");
+    for (int a = 3; a <= 3 + nextra; a++) lua_pushvalue(L, a);
+    const char *kind = budgeted(L, label, budget, 1 + nextra, 1, msgh);
+    if (kind) { /* msgh, label, message, err -> false, i, kind, message, err */
+      lua_pushboolean(L, 0);
+      lua_pushinteger(L, i);
+      lua_pushstring(L, kind);
+      lua_rotate(L, msgh + 2, 3);
+      return 5;
+    }
+    int t = lua_type(L, -1);
+    /* (by name, as type() compares: light and full userdata are both "userdata") */
+    if (t != vtype && strcmp(lua_typename(L, t), lua_typename(L, vtype)) != 0) {
+      lua_pushboolean(L, 0);
+      lua_pushinteger(L, i);
+      lua_pushliteral(L, "type");
+      lua_pushstring(L, t == LUA_TNIL ? "nothing" : lua_typename(L, t));
+      return 4;
+    }
+    lua_replace(L, 3);
+    lua_settop(L, msgh);
+  }
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 3);
+  return 2;
 }
 
 /* Gives T, a Lua thread about to run or back from running another, the counting hook when the
@@ -544,6 +605,8 @@ static int open_core(lua_State *L) {
   qr_lua_purge_open(L);
   lua_pushcfunction(L, l_budget_call);
   lua_setfield(L, -2, "budget_call");
+  lua_pushcfunction(L, l_budget_filter);
+  lua_setfield(L, -2, "budget_filter");
   lua_pushcfunction(L, l_memory);
   lua_setfield(L, -2, "memory");
   lua_pushcfunction(L, l_resume);

@@ -6,10 +6,33 @@ local M = {}
 M.__index = M
 
 -- call(handler, ...) runs handler.fn under its budget (see plugins.lua) and returns its results.
-function M.new(call)
+-- pipeline runs a filter's handlers: pipeline.run(chain, pipeline.limits.instructions, value, ...)
+-- with chain { label1, fn1, label2, fn2, ... } -> true, value | false, i, kind, message, err
+-- (core.budget_filter); pipeline.fail(handler, message, kind, err) raises the i-th's error.
+function M.new(call, pipeline)
   -- version changes with every registration and removal (callers may cache what they looked up).
-  return setmetatable({ lists = { filter = {}, hook = {} }, sorted = { filter = {}, hook = {} }, call = call, seq = 0,
-    version = 0 }, M)
+  local self = setmetatable({ lists = { filter = {}, hook = {} }, sorted = { filter = {}, hook = {} }, call = call, seq = 0,
+    version = 0, chains = {} }, M)
+  -- quire.filters.apply: a plain function (no method call, no wrapper: every card of a list
+  -- page is built through it), with each filter's chain kept until a registration changes it.
+  local chains, run, limits, fail = self.chains, pipeline.run, pipeline.limits, pipeline.fail
+  local function failed(name, value, i, kind, msg, original)
+    local h = self:order("filter", name)[i]
+    if kind == "type" then
+      errors.raise("plugin", ("plugin '%s': filter '%s' returned %s, expected %s"):format(
+        h.plugin, name, msg == "nothing" and msg or ("a " .. msg), type(value)))
+    end
+    return fail(h, msg, kind, original)
+  end
+  function self.apply_filter(name, value, ...)
+    local chain = chains[name]
+    if chain == nil then chain = self:chain(name) end
+    if not chain then return value end
+    local ok, v, kind, msg, original = run(chain, limits.instructions, value, ...)
+    if ok then return v end
+    return failed(name, value, v, kind, msg, original)
+  end
+  return self
 end
 
 local function as_set(v, what)
@@ -37,6 +60,7 @@ function M:add(kind, name, plugin, load_index, fn, opts)
     before = as_set(opts.before, "before"), after = as_set(opts.after, "after"),
   }
   self.sorted[kind][name] = nil
+  self.chains[name] = nil
 end
 
 -- Removes everything a plugin registered (used when a load fails or a plugin is replaced).
@@ -50,6 +74,7 @@ function M:remove_plugin(plugin)
       self.sorted[kind][name] = nil
     end
   end
+  for name in pairs(self.chains) do self.chains[name] = nil end
 end
 
 local function earlier(a, b)
@@ -99,20 +124,25 @@ function M:has(kind, name)
   return list ~= nil and #list > 0
 end
 
+-- A filter's handlers in order as the chain the pipeline runs ({ label, fn, ... }), false for
+-- none.
+function M:chain(name)
+  local chain = false
+  if self:has("filter", name) then
+    chain = {}
+    for _, h in ipairs(self:order("filter", name)) do
+      chain[#chain + 1] = h.label
+      chain[#chain + 1] = h.fn
+    end
+  end
+  if type(name) == "string" then self.chains[name] = chain end -- (a nil or NaN name is no key)
+  return chain
+end
+
 -- Runs the filter pipeline: each handler gets the value (plus extra arguments) and returns the
 -- new value, which must have the same type as the one it was given.
 function M:apply(name, value, ...)
-  if not self:has("filter", name) then return value end
-  local call = self.call
-  for _, h in ipairs(self:order("filter", name)) do
-    local result = call(h, value, ...)
-    if type(result) ~= type(value) then
-      errors.raise("plugin", ("plugin '%s': filter '%s' returned %s, expected %s"):format(
-        h.plugin, name, result == nil and "nothing" or ("a " .. type(result)), type(value)))
-    end
-    value = result
-  end
-  return value
+  return self.apply_filter(name, value, ...)
 end
 
 -- Emits an event. A handler that returns false (and a message) vetoes it: emit then returns

@@ -170,7 +170,7 @@ function M.open(dir, opts)
   plugin_api.i18n = { gettext = i18n.gettext, ngettext = i18n.ngettext, pgettext = i18n.pgettext, dir = i18n.dir, language = i18n.language }
   local registry = require("quire.plugins").new(site, quire)
   site.hooks = registry.hooks
-  quire.filters = { apply = function(name, value, ...) return registry.hooks:apply(name, value, ...) end,
+  quire.filters = { apply = registry.hooks.apply_filter,
     has = function(name) return registry.hooks:has("filter", name) end }
   plugin_api.filters = quire.filters
   quire.plugin_api = require("quire.sandbox").readonly(plugin_api, "quire")

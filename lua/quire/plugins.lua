@@ -88,7 +88,8 @@ function M.new(site, api)
   local budget_call = sandbox.budget_call
   registry.hooks = hooks_mod.new(function(h, ...)
     return finish(h.label, budget_call(h.label, limits.instructions, h.fn, ...))
-  end)
+  end, { run = sandbox.budget_filter, limits = limits,
+    fail = function(h, msg, kind, original) return finish(h.label, false, msg, kind, original) end })
 
   local function search_path()
     local path = {}

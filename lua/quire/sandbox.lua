@@ -102,5 +102,6 @@ function M.env(name, api, extra)
 end
 
 M.budget_call = core.budget_call
+M.budget_filter = core.budget_filter
 
 return M

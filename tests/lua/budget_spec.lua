@@ -171,5 +171,45 @@ describe("the instruction budget", function()
       assert.equal(7, g)
     end)
   end)
-end)
 
+  -- A filter's pipeline runs in one call into C (core.budget_filter), each handler as
+  -- core.budget_call would run it: under its own budget, its failure its own.
+  describe("of each handler of a filter's pipeline", function()
+    local function spin(n) return function(t) for _ = 1, n do end t.n = (t.n or 0) + 1 return t end end
+
+    it("is its own: two handlers of most of a budget each pass, one past it stops", function()
+      local ok, v = core.budget_filter({ "a", spin(60000), "b", spin(60000) }, 100000, {})
+      assert.is_true(ok)
+      assert.equal(2, v.n)
+      local ok2, i, kind, msg = core.budget_filter({ "a", spin(60000), "b", spin(300000), "c", spin(1) }, 100000, {})
+      assert.is_false(ok2)
+      assert.equal(2, i)
+      assert.equal("instructions", kind)
+      assert.matches("^b exceeded its instruction budget of 100000 instructions", msg)
+      assert.is_nil(debug.gethook())
+      -- under a budget counted after its grace, a loop is stopped too, naming its handler
+      local ok3, i3, kind3, msg3 = core.budget_filter({ "a", spin(1), "loops", function() while true do end end }, 10000000, {})
+      assert.is_false(ok3)
+      assert.same({ 2, "instructions" }, { i3, kind3 })
+      assert.matches("^loops exceeded its instruction budget of 10000000", msg3)
+    end)
+
+    it("passes the value on, with the extra arguments to each, and stops at an error or another type", function()
+      local seen = {}
+      local function add(label) return function(s, x, y) seen[#seen + 1] = label .. x .. y return s .. label end end
+      assert.same({ true, "vab" }, { core.budget_filter({ "a", add("a"), "b", add("b") }, 100000, "v", 1, 2) })
+      assert.same({ "a12", "b12" }, seen)
+      assert.same({ true, 7 }, { core.budget_filter({}, 100000, 7) })
+      local ok, i, kind, msg, err = core.budget_filter({ "a", add("a"), "b", function() error("boom") end }, 100000, "v", 1, 2)
+      assert.same({ false, 2, "error" }, { ok, i, kind })
+      assert.matches("boom$", msg)
+      assert.equal(msg, err)
+      local object = { message = "refused" }
+      assert.same({ false, 1, "error", object, object }, { core.budget_filter({ "a", function() error(object) end }, 100000, {}) })
+      local typed = { core.budget_filter({ "a", function(t) return t end, "b", function() return "text" end }, 100000, {}) }
+      assert.same({ false, 2, "type", "string" }, typed)
+      assert.same({ false, 1, "type", "nothing" }, { core.budget_filter({ "a", function() end }, 100000, {}) })
+      assert.same({ true, 2.5 }, { core.budget_filter({ "a", function(n) return n + 1.5 end }, 100000, 1) }) -- (both numbers)
+    end)
+  end)
+end)

@@ -456,3 +456,34 @@ describe("quire.comments", function()
     assert.has_error(function() q.comments.set_status(parent, "published") end)
   end)
 end)
+
+-- An entry's terms from its term_ids column (core.term_list, in C): what a gmatch("%d+") over
+-- it gave in Lua, for every row of every list.
+describe("core.term_list", function()
+  local term_list = require("quire.core").term_list
+  local names = {
+    ["1"] = { id = 1, taxonomy = "tag", name = "Harbour" }, ["2"] = { id = 2, taxonomy = "section", name = "News" },
+    ["3"] = { id = 3, taxonomy = "tag", name = "Ferries" }, ["4"] = { id = 4, taxonomy = "section", name = "Sport" },
+    ["12"] = { id = 12, taxonomy = "tag", name = "Council" }, ["5"] = { id = 5, taxonomy = "other", name = "Odd" },
+  }
+
+  it("gives the tags in order, the first section, and whether an id was not known", function()
+    assert.same({ { "Council", "Harbour", "Ferries" }, "News", false }, { term_list("12,2,1,4,3,5", names) })
+    assert.same({ { "Harbour" }, nil, true }, { term_list("7,1,77", names) }) -- 7 and 77 unknown: left out
+    assert.same({ {}, nil, false }, { term_list(nil, names) })
+    assert.same({ {}, nil, false }, { term_list("", names) })
+    assert.same({ { "Ferries" }, "Sport", false }, { term_list(" 4 ,x3,", names) }) -- runs of digits only
+  end)
+
+  it("decodes the entries of a list with their tags in position order and their section", function()
+    local q = require("quire.testing").site()
+    q.content.create { type = "article", title = "One", status = "published", tags = { "Zeta", "Alpha", "Mid" }, section = "Local" }
+    q.content.create { type = "article", title = "Two", status = "published", tags = { "Alpha" } }
+    local list = q.content.query { status = "published", order = "id" }
+    assert.same({ "Zeta", "Alpha", "Mid" }, list[1].tags)
+    assert.equal("Local", list[1].section)
+    assert.same({ "Alpha" }, list[2].tags)
+    assert.is_nil(list[2].section)
+    assert.is_nil(list[1].term_ids)
+  end)
+end)

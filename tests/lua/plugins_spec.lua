@@ -222,6 +222,20 @@ describe("filter and hook order", function()
     local q = site { "order_a", "order_b", "order_c" }
     assert.same({ "b", "b2", "c", "a" }, q.filters.apply("trail", {}))
   end)
+
+  it("runs the handlers registered after the filter was first applied (a setup applying it)", function()
+    local q = site { "chain_early", "order_a", "order_b", "order_c" }
+    assert.same({ "b", "early", "b2", "c", "a" }, q.filters.apply("trail", {}))
+    assert.same({ "b", "early", "b2", "c", "a" }, q.filters.apply("trail", {})) -- (the kept chain)
+  end)
+
+  it("names the handler that fails in a pipeline, and runs the next apply whole", function()
+    local q = site { "order_a", "order_b", "order_c" }
+    local ok, err = pcall(q.filters.apply, "trail", "not a table")
+    assert.is_false(ok)
+    assert.matches("plugin 'order_b' %(filter 'trail'%): .*order_b/plugin.lua:4: attempt to index a string value", tostring(err))
+    assert.same({ "b", "b2", "c", "a" }, q.filters.apply("trail", {}))
+  end)
 end)
 
 describe("quire commands for plugins", function()

@@ -9,6 +9,7 @@
 -- reads.ID_BLOCK.
 local cjson = require "cjson"
 local core = require "quire.core"
+local term_list = core.term_list
 local copy = require("quire.memo").copy
 local per_site = require "quire.per_site"
 local store_sql = require "quire.store_sql"
@@ -109,22 +110,17 @@ M.of = per_site(function(site)
 
   -- Entries read with their terms (term_columns()) as the content API gives them: tags in
   -- position order, section, fields decoded.
+  -- (core.term_list: tags in order, the first section; an id not in names, read since the row
+  -- was, is learned once for this and the later rows, then left out: gone since.)
   local function decode_entries(rows)
     local names, learned = term_names(), false
     for i = 1, #rows do
       local row = rows[i]
-      local ids, tags, section = row.term_ids, {}, nil
-      if ids then
-        for id in ids:gmatch("%d+") do
-          local t = names[id]
-          if not t and not learned then
-            learn(names, rows, i)
-            learned, t = true, names[id]
-          end
-          if not t then -- luacheck: ignore 542 (gone since the row was read)
-          elseif t.taxonomy == "tag" then tags[#tags + 1] = t.name
-          elseif t.taxonomy == "section" and not section then section = t.name end -- (one at most)
-        end
+      local tags, section, missing = term_list(row.term_ids, names)
+      if missing and not learned then
+        learn(names, rows, i)
+        learned = true
+        tags, section = term_list(row.term_ids, names)
       end
       row.term_ids, row.tags, row.section = nil, tags, section
       row.fields = row.fields == "{}" and {} or json.decode(row.fields) -- the common case without cjson
