@@ -238,6 +238,9 @@ describe("store_sql.word_counts", function()
   end
 
   it("counts each word's entries, no further than the cap + 1, in the order of the words", function()
+    -- (SQLite's: on a PostgreSQL run the module holds quire.store_sql_pg's, which the related
+    -- plugin's spec covers there)
+    if store_sql.word_counts == require("quire.store_sql_pg").word_counts then return end
     local db = assert(core.open_store(":memory:", { migrate = false }))
     db:exec("CREATE VIRTUAL TABLE entries_fts USING fts5(title, standfirst, body, tokenize = 'porter unicode61 remove_diacritics 2')")
     local texts = { "strikes at dawn", "a strike, a—b", "dawn dawn dawn", "Café naïve", "striking dawn", "a—b again", "dawn" }
