@@ -213,12 +213,13 @@ function M.new(site, content)
     return c.total
   end
 
-  -- What the scoring needs of an entry: its type, publication time (epoch seconds) and tag ids,
-  -- or that it is not published, kept in C (core.related_profiles: the ranking reads them there),
+  -- What the scoring needs of an entry: its type, publication time (epoch seconds) and term ids
+  -- (its tags and section: only the target's tags are looked for in them), or that it is not
+  -- published, kept in C (core.related_profiles: the ranking reads them there),
   -- and its title. Every entry is a candidate of many others (all of a page's neighbours share
   -- its tags), so these are kept across calls until the next write, up to MAX_PROFILES entries;
   -- a call reads only the ones missing. -> the profiles (holding every one of ids), the titles.
-  -- (Also kept: a published entry's tag ids in the order of its row's index, c.tag_lists.)
+  -- (Also kept: a published entry's term ids in the order of its row's index, c.tag_lists.)
   local function profiles(ids)
     local c = caches()
     local known = c.profiles
@@ -230,23 +231,17 @@ function M.new(site, content)
       todo = known:missing(ids)
     end
     local titles, of = c.titles, {}
-    -- The time from entry_terms (listed_at is published_at while published), not from the entry's
-    -- row: in SQLite published_at is its last column, after the body. The tag ids in the same
-    -- statement, as text (store_sql.TAG_IDS_OF_E): no row, and on SQLite no temporary index of
-    -- the ids, for each.
-    local untimed = {}
-    for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.type, e.title, (SELECT max(et.listed_at) FROM entry_terms et"
-      .. " WHERE et.entry_id = e.id) AS at, " .. store_sql.TAG_IDS_OF_E .. " AS tags", todo, " AND e.status = 'published'", {})) do
+    -- The time from the row itself: published_at comes before the body since migration 0030 (a
+    -- subquery of entry_terms' listed_at, the same while published, cost a third of the
+    -- statement). The term ids in the same statement, as text (store_sql.TERM_IDS_OF_E): no row,
+    -- and on SQLite no temporary index of the ids, for each; all of them, not only the tags (a
+    -- join of terms for their taxonomy, a sixth of the statement: target_tags_of tells).
+    for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.type, e.title, e.published_at AS at, "
+      .. store_sql.TERM_IDS_OF_E .. " AS tags", todo, " AND e.status = 'published'", {})) do
       local tags = {}
       for t in (r.tags or ""):gmatch("%d+") do tags[#tags + 1] = math.tointeger(t) end
       of[r.id] = { type = r.type, time = epoch(r.at), tags = tags }
       titles[r.id] = r.title
-      if not r.at then untimed[#untimed + 1] = r.id end
-    end
-    if #untimed > 0 then
-      for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.published_at", untimed, "", {})) do
-        of[r.id].time = epoch(r.published_at)
-      end
     end
     local tag_lists = c.tag_lists
     for _, cid in ipairs(todo) do
@@ -478,25 +473,28 @@ function M.new(site, content)
 
   -- An entry's tags ({ id =, slug =, listed = }, in the order of its row's index, as
   -- TARGET_TAGS_SQL reads them): most entries are a candidate of a neighbour's list before their
-  -- own, so from the tag ids of its profile (kept until the next write) and the tags' facts (kept
-  -- as long, the missing ones read in one statement); else TARGET_TAGS_SQL.
+  -- own, so from the term ids of its profile (kept until the next write) and the terms' facts
+  -- (kept as long, the missing ones read in one statement), the tags among them; else
+  -- TARGET_TAGS_SQL.
   local function target_tags_of(id)
     local c = caches()
     local ids = c.tag_lists[id]
     if not ids then return db:rows(TARGET_TAGS_SQL, id) end
     local facts, todo = c.tag_facts, {}
-    for _, t in ipairs(ids) do if not facts[t] then todo[#todo + 1] = t end end
+    for _, t in ipairs(ids) do if facts[t] == nil then todo[#todo + 1] = t end end
     if #todo > 0 then
       if facts.n + #todo > MAX_PROFILES then facts, todo = { n = 0 }, ids; c.tag_facts = facts end
       facts.n = facts.n + #todo
-      for _, r in ipairs(db:rows("SELECT t.id, t.slug, t.listed FROM terms t WHERE t.id " .. store_sql.IN_LIST, store_sql.id_list(todo))) do
-        facts[r.id] = r
+      for _, r in ipairs(db:rows("SELECT t.id, t.slug, t.listed, t.taxonomy = 'tag' AS tag FROM terms t WHERE t.id "
+          .. store_sql.IN_LIST, store_sql.id_list(todo))) do
+        facts[r.id] = (r.tag == true or r.tag == 1) and { id = r.id, slug = r.slug, listed = r.listed } -- (false: no tag)
       end
     end
     local out = {}
-    for i, t in ipairs(ids) do
-      out[i] = facts[t]
-      if not out[i] then return db:rows(TARGET_TAGS_SQL, id) end -- (none found: as without a profile)
+    for _, t in ipairs(ids) do
+      local f = facts[t]
+      if f == nil then return db:rows(TARGET_TAGS_SQL, id) end -- (none found: as without a profile)
+      if f then out[#out + 1] = f end
     end
     return out
   end

@@ -252,10 +252,14 @@ end
 -- Related posts (lua/quire/related.lua). words: plain words (letters and digits, lower case).
 -- How many entries the search index finds each word in (any status: the index's own document
 -- frequency), counting no further than cap + 1 (a walk of at most that many postings per word):
--- a list parallel to words, from one statement. A word past the cap (most words a page looks up)
--- is told by an OFFSET, a quarter cheaper a posting than counting rows of a subquery; only the
--- others (walked twice, but each short of the cap) are counted.
-function M.word_counts(db, words, cap)
+-- a list parallel to words, from one statement. Each word's phrase is walked by the FTS5
+-- function quire_related_counts (core/lua_related.c, made on the connection at first use), on
+-- the first entry the index finds any of them in (none: none finds any). Without it, or when the
+-- index drops a phrase (one of no token), a word past the cap is told by an OFFSET, a quarter
+-- cheaper a posting than counting rows of a subquery, and only the others (walked twice, but
+-- each short of the cap) are counted.
+local counts_fn = setmetatable({}, { __mode = "k" }) -- db -> whether it has quire_related_counts
+local function word_counts_probed(db, words, cap)
   local cols, args = {}, {}
   for i, w in ipairs(words) do
     cols[i] = ("coalesce((SELECT ?%d FROM entries_fts WHERE entries_fts MATCH ?%d LIMIT 1 OFFSET ?%d - 1),"
@@ -265,6 +269,27 @@ function M.word_counts(db, words, cap)
   local row = db:row("SELECT " .. table.concat(cols, ", "), table.unpack(args))
   local out = {}
   for i = 1, #words do out[i] = row["n" .. i] end
+  return out
+end
+function M.word_counts(db, words, cap)
+  if #words == 0 then return {} end
+  local has = counts_fn[db]
+  if has == nil then
+    has = require("quire.core").related_count_function(db)
+    counts_fn[db] = has
+  end
+  if not has then return word_counts_probed(db, words, cap) end
+  local phrases = {}
+  for i, w in ipairs(words) do phrases[i] = '"' .. w .. '"' end
+  local got = db:value("SELECT quire_related_counts(entries_fts, ?) FROM entries_fts WHERE entries_fts MATCH ? LIMIT 1",
+    cap, table.concat(phrases, " OR "))
+  local out = {}
+  if got == nil then
+    for i = 1, #words do out[i] = 0 end
+    return out
+  end
+  for n in got:gmatch("%d+") do out[#out + 1] = math.tointeger(n) end
+  if #out ~= #words then return word_counts_probed(db, words, cap) end
   return out
 end
 -- The published entries of types (a list), but not entry skip, that the index finds any of words

@@ -224,3 +224,36 @@ describe("core.related_words", function()
     end
   end)
 end)
+
+-- The related words' document counts (quire.store_sql.word_counts, each phrase walked by the FTS5
+-- function quire_related_counts) as a MATCH of each word alone counts them, up to the cap + 1.
+describe("store_sql.word_counts", function()
+  local store_sql = require "quire.store_sql"
+  local function counted(db, words, cap)
+    local out = {}
+    for i, w in ipairs(words) do
+      out[i] = db:value("SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?)", '"' .. w .. '"', cap + 1)
+    end
+    return out
+  end
+
+  it("counts each word's entries, no further than the cap + 1, in the order of the words", function()
+    -- (SQLite's: on a PostgreSQL run the module holds quire.store_sql_pg's, which the related
+    -- plugin's spec covers there)
+    if store_sql.word_counts == require("quire.store_sql_pg").word_counts then return end
+    local db = assert(core.open_store(":memory:", { migrate = false }))
+    db:exec("CREATE VIRTUAL TABLE entries_fts USING fts5(title, standfirst, body, tokenize = 'porter unicode61 remove_diacritics 2')")
+    local texts = { "strikes at dawn", "a strike, a—b", "dawn dawn dawn", "Café naïve", "striking dawn", "a—b again", "dawn" }
+    for i, t in ipairs(texts) do db:exec("INSERT INTO entries_fts (rowid, title, standfirst, body) VALUES (?, ?, '', ?)", i, t, t) end
+    -- (past the cap, at it, under it, stemmed, folded, two tokens, no token, in none)
+    local words = { "dawn", "strike", "strikes", "cafe", "naïve", "a—b", "——", "zzz", "again" }
+    for cap = 0, 5 do
+      assert.are.same(counted(db, words, cap), store_sql.word_counts(db, words, cap))
+      assert.are.same(counted(db, { "zzz", "——" }, cap), store_sql.word_counts(db, { "zzz", "——" }, cap))
+      for _, w in ipairs(words) do assert.are.same(counted(db, { w }, cap), store_sql.word_counts(db, { w }, cap)) end
+    end
+    assert.are.same({ 4, 3 }, store_sql.word_counts(db, { "dawn", "strike" }, 10))
+    assert.are.same({}, store_sql.word_counts(db, {}, 10))
+    assert.is_true(core.related_count_function(db))
+  end)
+end)

@@ -59,6 +59,35 @@ describe("related plugin", function()
     assert.equal(100, scores[kw])
   end)
 
+  it("counts shared tags only, not a shared section, whether the entry's terms were read with it or apart", function()
+    local function sectioned(title, tags, section)
+      return q.content.create { type = "article", title = title, tags = tags, section = section, status = "published",
+        published_at = "2026-01-10T08:00:00Z", body = title }
+    end
+    local a = sectioned("Harbour dues rise", { "Harbour" }, "Metro")
+    local b = sectioned("Tram line extended", { "Trams" }, "Metro")
+    local c = sectioned("Harbour pilots strike", { "Harbour" }, "Metro")
+    -- (All on one day: each is a candidate of the others' date walks, 10 each: below the threshold
+    -- but for a shared tag's 80.)
+    local opts = { rarity = 0, weights = { text = 0, date = 10 }, limit = 10 }
+    -- First a as nobody's candidate (its tags read apart), then b and c, whose lists hold a (its
+    -- terms, the section's too, read with its profile), then a again from that profile.
+    for _, round in ipairs({ { a }, { b, c, a } }) do
+      q.content.create { type = "article", title = "Memo dropped", status = "draft" }
+      for _, id in ipairs(round) do
+        local scores = {}
+        for _, e in ipairs(q.content.related(id, opts)) do scores[e.id] = e.score end
+        if id == b then
+          assert.is_nil(scores[a])
+          assert.is_nil(scores[c])
+        else
+          assert.is_nil(scores[b])
+          assert.equal(90, scores[id == a and c or a])
+        end
+      end
+    end
+  end)
+
   it("shows nothing for an entry with no tags, and nothing below the threshold", function()
     local lone = story(q, "Zebra crossing repainted", {})
     assert.same({}, related_titles(q, lone))
