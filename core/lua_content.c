@@ -67,6 +67,7 @@ static int l_join(lua_State *L) {
   size_t lsep = 0;
   const char *sep = luaL_optlstring(L, 2, "", &lsep);
   lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+  if (n > 1 && lsep && (size_t)(n - 1) > ((size_t)-1) / 2 / lsep) return luaL_error(L, "join: the result is too large");
   size_t total = n > 1 ? (size_t)(n - 1) * lsep : 0;
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_rawgeti(L, 1, i) != LUA_TSTRING) return luaL_error(L, "join: item %I is not a string", (LUA_INTEGER)i);
@@ -79,9 +80,12 @@ static int l_join(lua_State *L) {
   char *out = luaL_buffinitsize(L, &b, total > 0 ? total : 1), *w = out;
   for (lua_Integer i = 1; i <= n; i++) {
     if (i > 1 && lsep) memcpy(w, sep, lsep), w += lsep;
-    lua_rawgeti(L, 1, i); /* (a string: the box is at the top, so it goes below it) */
-    size_t len;
-    const char *s = lua_tolstring(L, -1, &len);
+    /* (the box is at the top, so the item goes below it; checked again: the list is the
+     * caller's, and making the box may have run a collection step) */
+    size_t len = 0;
+    const char *s = lua_rawgeti(L, 1, i) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (!s || len > total - (size_t)(w - out) - (size_t)(n - i) * lsep) /* (room for it and the separators to come) */
+      return luaL_error(L, "join: the list changed while it was joined");
     memcpy(w, s, len);
     w += len;
     lua_pop(L, 1);

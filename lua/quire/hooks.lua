@@ -12,12 +12,12 @@ M.__index = M
 function M.new(call, pipeline)
   -- version changes with every registration and removal (callers may cache what they looked up).
   local self = setmetatable({ lists = { filter = {}, hook = {} }, sorted = { filter = {}, hook = {} }, call = call, seq = 0,
-    version = 0, chains = {} }, M)
+    version = 0, chains = {}, kept = 0 }, M)
   -- quire.filters.apply: a plain function (no method call, no wrapper: every card of a list
   -- page is built through it), with each filter's chain kept until a registration changes it.
   local chains, run, limits, fail = self.chains, pipeline.run, pipeline.limits, pipeline.fail
-  local function failed(name, value, i, kind, msg, original)
-    local h = self:order("filter", name)[i]
+  local function failed(name, chain, value, i, kind, msg, original)
+    local h = chain.handlers[i] -- (the handler that ran: a setup may have registered more since)
     if kind == "type" then
       errors.raise("plugin", ("plugin '%s': filter '%s' returned %s, expected %s"):format(
         h.plugin, name, msg == "nothing" and msg or ("a " .. msg), type(value)))
@@ -30,7 +30,7 @@ function M.new(call, pipeline)
     if not chain then return value end
     local ok, v, kind, msg, original = run(chain, limits.instructions, value, ...)
     if ok then return v end
-    return failed(name, value, v, kind, msg, original)
+    return failed(name, chain, value, v, kind, msg, original)
   end
   return self
 end
@@ -60,7 +60,7 @@ function M:add(kind, name, plugin, load_index, fn, opts)
     before = as_set(opts.before, "before"), after = as_set(opts.after, "after"),
   }
   self.sorted[kind][name] = nil
-  self.chains[name] = nil
+  if self.chains[name] ~= nil then self.chains[name], self.kept = nil, self.kept - 1 end
 end
 
 -- Removes everything a plugin registered (used when a load fails or a plugin is replaced).
@@ -75,6 +75,7 @@ function M:remove_plugin(plugin)
     end
   end
   for name in pairs(self.chains) do self.chains[name] = nil end
+  self.kept = 0
 end
 
 local function earlier(a, b)
@@ -124,18 +125,23 @@ function M:has(kind, name)
   return list ~= nil and #list > 0
 end
 
--- A filter's handlers in order as the chain the pipeline runs ({ label, fn, ... }), false for
--- none.
+-- A filter's handlers in order as the chain the pipeline runs ({ label, fn, ..., handlers = the
+-- handlers }), false for none. Kept for the next apply; a name with no handler only among the
+-- first CHAINS_KEPT names (a plugin may make names from request data: no unbounded cache).
+local CHAINS_KEPT = 256
 function M:chain(name)
   local chain = false
   if self:has("filter", name) then
-    chain = {}
-    for _, h in ipairs(self:order("filter", name)) do
+    local handlers = self:order("filter", name)
+    chain = { handlers = handlers }
+    for _, h in ipairs(handlers) do
       chain[#chain + 1] = h.label
       chain[#chain + 1] = h.fn
     end
   end
-  if type(name) == "string" then self.chains[name] = chain end -- (a nil or NaN name is no key)
+  if type(name) == "string" and (chain or self.kept < CHAINS_KEPT) then -- (a nil or NaN name is no key)
+    self.chains[name], self.kept = chain, self.kept + 1
+  end
   return chain
 end
 

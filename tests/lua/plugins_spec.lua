@@ -236,6 +236,15 @@ describe("filter and hook order", function()
     assert.matches("plugin 'order_b' %(filter 'trail'%): .*order_b/plugin.lua:4: attempt to index a string value", tostring(err))
     assert.same({ "b", "b2", "c", "a" }, q.filters.apply("trail", {}))
   end)
+
+  it("keeps no more than a bound of names without a handler (names made from request data)", function()
+    local q = site { "order_a", "order_b", "order_c" }
+    for i = 1, 2000 do assert.equal(i, q.filters.apply("page." .. i, i)) end
+    local kept = 0
+    for _ in pairs(q._site.hooks.chains) do kept = kept + 1 end
+    assert.is_true(kept <= 256, tostring(kept))
+    assert.same({ "b", "b2", "c", "a" }, q.filters.apply("trail", {}))
+  end)
 end)
 
 describe("quire commands for plugins", function()
