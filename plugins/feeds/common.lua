@@ -19,15 +19,25 @@ return function(site)
 
   -- Machine dates carry the site's offset (site.lua timezone): RFC 822 for RSS ("Wed, 01 Jul
   -- 2026 01:30:00 +0200"), RFC 3339 for Atom, JSON Feed and JSON-LD ("2026-07-01T01:30:00+02:00").
-  -- (The stored text read once: its epoch seconds are what the formatting reads.)
+  -- (The stored text read once: its epoch seconds are what the formatting reads.) Each stamp's
+  -- two texts are remembered (as the theme's dates are): a feed item asks for its date in both,
+  -- and an entry is in several feeds and its page head; at most DATES_MAX, then started afresh.
   local epoch, to_rfc822, to_local = quire.time.epoch, quire.time.rfc822, quire.time.to_local
+  local DATES_MAX, dates, ndates = 4096, {}, 0
+  local function dates_of(stamp)
+    local d = dates[stamp]
+    if d then return d end
+    local t = epoch(stamp)
+    d = { rfc822 = t and to_rfc822(t) or false, rfc3339 = t and to_local(t) or stamp }
+    if ndates >= DATES_MAX then dates, ndates = {}, 0 end
+    dates[stamp], ndates = d, ndates + 1
+    return d
+  end
   local function rfc822(stamp)
-    local t = stamp and epoch(stamp)
-    return t and to_rfc822(t) or nil
+    return stamp and dates_of(stamp).rfc822 or nil
   end
   local function rfc3339(stamp)
-    local t = stamp and epoch(stamp)
-    return t and to_local(t) or stamp
+    return stamp and dates_of(stamp).rfc3339
   end
 
   -- The summaries made, by max and by entry id (else by source), each with the source it was
@@ -51,6 +61,20 @@ return function(site)
     summaries[max], made[key], summary_bytes = made, { md = md, text = text }, summary_bytes + #md + #text
     return text
   end
+  -- s without a tag or entity cut at its end: as s:gsub("<[^>]*$", ""):gsub("&%w*$", "") does
+  -- (%w: ASCII letters and digits, the C locale's), the last ">" and the trailing letters
+  -- found from the end, where those patterns were tried at every byte of s.
+  local function alnum(b) return b >= 48 and b <= 57 or b >= 65 and b <= 90 or b >= 97 and b <= 122 end
+  local function without_cut_end(s)
+    local gt = #s
+    while gt > 0 and s:byte(gt) ~= 62 do gt = gt - 1 end -- ">"
+    local lt = s:find("<", gt + 1, true)
+    if lt then s = s:sub(1, lt - 1) end
+    local amp = #s
+    while amp > 0 and alnum(s:byte(amp)) do amp = amp - 1 end
+    if amp > 0 and s:byte(amp) == 38 then s = s:sub(1, amp - 1) end -- "&"
+    return s
+  end
   -- Plain text from Markdown, for descriptions: the rendered HTML without tags, shortened.
   -- A body's start is rendered rather than all of it (a feed asks for the summaries of its 20
   -- entries): a start cut at a blank line renders, up to there, to the text the whole body
@@ -70,7 +94,7 @@ return function(site)
       if #html > len then
         local cut = len
         while cut > 0 and (html:byte(cut + 1) or 0) & 0xC0 == 0x80 do cut = cut - 1 end -- (not inside a character)
-        part = html:sub(1, cut):gsub("<[^>]*$", ""):gsub("&%w*$", "")
+        part = without_cut_end(html:sub(1, cut))
       end
       -- (tags as spaces, the five references decoded, whitespace collapsed, the ends trimmed)
       text = quire.text.of_html(part)
