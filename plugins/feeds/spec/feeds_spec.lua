@@ -331,6 +331,36 @@ describe("feeds plugin", function()
     assert.equal(3, #find(html, "link[rel=alternate]"))
   end)
 
+  it("names the site's feeds in every page's head, a section's own first on its page", function()
+    local function alternates(path)
+      local out = {}
+      for _, l in ipairs(find(q:request("GET", path).body, "link[rel=alternate]")) do
+        out[#out + 1] = l.attrs.type .. " " .. l.attrs.href .. " " .. l.attrs.title
+      end
+      return out
+    end
+    local site = {
+      "application/rss+xml /feed.xml The Ledger (RSS)",
+      "application/atom+xml /atom.xml The Ledger (Atom)",
+      "application/feed+json /feed.json The Ledger (JSON Feed)",
+    }
+    assert.same(site, alternates(q.content.url(q.content.get(art))))
+    assert.same(site, alternates(q.content.url(q.content.get(op)))) -- (the site's titles made once serve every page)
+    -- A section's page (the listings plugin's) names its own feeds first.
+    local l = testing.site { name = "The Ledger", plugins = { "theme", "article", "listings", "feeds" } }
+    l.content.create { type = "article", title = "Ferry strike", status = "published", section = "World", body = "Boats stay." }
+    local section = {}
+    for _, link in ipairs(find(l:request("GET", "/section/world").body, "link[rel=alternate]")) do
+      section[#section + 1] = link.attrs.type .. " " .. link.attrs.href .. " " .. link.attrs.title
+    end
+    assert.same({
+      "application/rss+xml /section/world/feed.xml The Ledger: World (RSS)",
+      "application/atom+xml /section/world/atom.xml The Ledger: World (Atom)",
+      "application/feed+json /section/world/feed.json The Ledger: World (JSON Feed)",
+      site[1], site[2], site[3],
+    }, section)
+  end)
+
   it("names the story's corrections in its JSON-LD, a new one as soon as it is marked", function()
     local id = q.content.create { type = "article", title = "Harbour survey", status = "published", body = "Soundings." }
     local url = q.content.url(q.content.get(id))
