@@ -443,9 +443,10 @@ static int refresh(void *ud, int run) { return qr_worker_refresh(((worker_ud *)u
 /* The PostgreSQL connection's socket, watched by the loop (qr_server_worker_input): a commit's
  * NOTIFY is read when it arrives and the page cache reads the tags it moved there and then, so
  * the next request finds them read, however long it comes after. */
-static int pg_socket(void *ud, long long *generation) {
+static int pg_socket(void *ud, long long *generation, int *pending) {
   worker_ud *w = ud;
   *generation = qr_pg_resets(w->pg);
+  *pending = qr_pg_heard_pending(w->pg);
   return qr_pg_socket(w->pg);
 }
 

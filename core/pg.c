@@ -1099,6 +1099,8 @@ int qr_pg_listen_input(qr_pg_t *p) {
 
 long long qr_pg_resets(qr_pg_t *p) { return p->resets; }
 
+int qr_pg_heard_pending(qr_pg_t *p) { return p->watching && p->resets == p->watch_resets && p->heard != p->heard_seen; }
+
 static int migration_number(const char *name) { return atoi(name); }
 
 static int known_version(void) {

@@ -106,6 +106,10 @@ int qr_pg_socket(qr_pg_t *p);
  * notifications qr_pg_heard_version has not counted yet, 0 when not, QR_EIO when the connection
  * is lost (nothing is retried here: the next statement reconnects). */
 int qr_pg_listen_input(qr_pg_t *p);
+/* 1 when notifications of other connections came with a statement's results (libpq read them
+ * off the socket then, so it is not readable for them) and qr_pg_heard_version has not counted
+ * them yet: a loop watching the socket handles them as if it were readable. No I/O. */
+int qr_pg_heard_pending(qr_pg_t *p);
 /* Counts the connections made again after one was lost: a new connection's socket may have the
  * old one's number, so a loop following qr_pg_socket compares this too. */
 long long qr_pg_resets(qr_pg_t *p);

@@ -866,8 +866,12 @@ static void on_input(uv_poll_t *h, int status, int events) {
 static void input_follow(worker_ctx *w) {
   if (!input_socket_fn || !w->http) return;
   long long gen = 0;
-  int fd = input_socket_fn(w->tick_ud, &gen);
-  if (gen == w->input_gen && (w->input ? fd == w->input_of : fd < 0 || w->input_lost)) return;
+  int pending = 0;
+  int fd = input_socket_fn(w->tick_ud, &gen, &pending);
+  if (gen == w->input_gen && (w->input ? fd == w->input_of : fd < 0 || w->input_lost)) {
+    if (pending && w->input) on_input(w->input, 0, UV_READABLE);
+    return;
+  }
   input_stop(w);
   w->input_gen = gen;
   w->input_lost = 0;

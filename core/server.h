@@ -56,8 +56,10 @@ void qr_server_worker_defer(qr_server_defer_cb fn);
  * watches a duplicate of it, so a socket closed behind its back is never confused with another
  * that gets its number. When it is readable input_fn(ud) runs, marked in the watchdog page like
  * a request; it must read all that is there, and returns < 0 when the connection is lost (then it
- * is watched again only once socket_fn names another generation). ud is cbs->ud. */
-typedef int (*qr_server_socket_cb)(void *ud, long long *generation);
+ * is watched again only once socket_fn names another generation). socket_fn sets *pending when
+ * input came in some other way (notifications read with a statement's results: the socket is
+ * not readable for them): input_fn then runs as if it were. ud is cbs->ud. */
+typedef int (*qr_server_socket_cb)(void *ud, long long *generation, int *pending);
 typedef int (*qr_server_input_cb)(void *ud);
 void qr_server_worker_input(qr_server_socket_cb socket_fn, qr_server_input_cb input_fn);
 
