@@ -13,8 +13,10 @@ function M.new(call, pipeline)
   -- version changes with every registration and removal (callers may cache what they looked up).
   local self = setmetatable({ lists = { filter = {}, hook = {} }, sorted = { filter = {}, hook = {} }, call = call, seq = 0,
     version = 0, chains = {}, kept = 0 }, M)
-  -- quire.filters.apply: a plain function (no method call, no wrapper: every card of a list
-  -- page is built through it), with each filter's chain kept until a registration changes it.
+  -- quire.filters.apply: runs the filter pipeline (each handler gets the value, plus extra
+  -- arguments, and returns the new value, of the type it was given). A plain function (no method
+  -- call, no wrapper: every card of a list page is built through it), with each filter's chain
+  -- kept until a registration changes it.
   local chains, run, limits, fail = self.chains, pipeline.run, pipeline.limits, pipeline.fail
   local function failed(name, chain, value, i, kind, msg, original)
     local h = chain.handlers[i] -- (the handler that ran: a setup may have registered more since)
@@ -143,12 +145,6 @@ function M:chain(name)
     self.chains[name], self.kept = chain, self.kept + 1
   end
   return chain
-end
-
--- Runs the filter pipeline: each handler gets the value (plus extra arguments) and returns the
--- new value, which must have the same type as the one it was given.
-function M:apply(name, value, ...)
-  return self.apply_filter(name, value, ...)
 end
 
 -- Emits an event. A handler that returns false (and a message) vetoes it: emit then returns
