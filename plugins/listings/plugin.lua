@@ -86,6 +86,16 @@ return quire.plugin {
       return got, above, more and cursor_of(got[#got])
     end
 
+    -- The cursor of the page after a list's first page (false: none), for a front that shows
+    -- none of the list's entries: their places only (quire.content.cursors), tagging the page as
+    -- page_of would (the list's tags).
+    local function first_page_end(filters)
+      local types = listed_types()
+      if #types == 0 then return false end
+      local got = quire.content.cursors(query_of(filters, types, "newest", nil))
+      return #got > per and cursor_of(got[per])
+    end
+
     -- Renders a list page. base: the first page's path; cursor: the older page's (nil: the first
     -- page); newer: the address of the page above; older: the cursor of the page after it;
     -- info: heading, intro, feed scope ...
@@ -140,18 +150,17 @@ return quire.plugin {
       -- An old "newer than" address (links from before each page had one address): sent to the
       -- page that shows those entries now; the first page when nothing is newer.
       if dir == "newer" then return res:redirect(page_above(filters, base, cursor) or base, 302) end
-      local entries, newer, older = page_of(filters, base, cursor)
-      if not entries then
-        if dir or info.kind == "author" then return res:error(404) end
-        entries, newer, older = {}, false, false
-      end
       if not dir and info.front then
         -- A front: its blocks instead of the list's first page; "Older stories" goes on to the
         -- list's second page (the same address the plain list links to: /latest's for the home page).
         info.front = quire.content.teasers(info.front)
-        entries = {}
-      else
-        info.front = nil
+        return render(res, base, nil, {}, false, first_page_end(filters), info)
+      end
+      info.front = nil
+      local entries, newer, older = page_of(filters, base, cursor)
+      if not entries then
+        if dir or info.kind == "author" then return res:error(404) end
+        entries, newer, older = {}, false, false
       end
       render(res, base, dir and req.params.cursor, entries, newer, older, info)
     end
