@@ -166,6 +166,34 @@ describe("listings plugin", function()
     end
   end)
 
+  it("gives a front an Older link only when its list has more than a page, and the list's tags", function()
+    local s = testing.site { plugins = { "theme", "article", "listings" },
+      settings = { listings = { per_page = 2 }, theme = { sections = { "World" } } } }
+    local function older_link(path)
+      local r = s:request("GET", path)
+      local link = find(r.body, "a.pagination-next")[1]
+      return link and link.attrs.href or false, " " .. r.tags .. " "
+    end
+    for i = 1, 3 do
+      s.content.create { type = "article", title = "Story " .. i, section = "World", status = "published",
+        published_at = ("2026-06-0%dT08:00:00Z"):format(i) }
+      local home, tags = older_link("/")
+      local section, section_tags = older_link("/section/world")
+      -- (a publish in the list can add the link: the front goes stale with the list)
+      assert.truthy(tags:find(" list:type:article ", 1, true), tags)
+      assert.truthy(section_tags:find(" list:section:world ", 1, true), section_tags)
+      if i <= 2 then
+        assert.is_false(home)
+        assert.is_false(section)
+      else
+        -- Older than the second newest (Story 2): the first page's last entry.
+        assert.matches("^/latest/older/20260602080000%-%d+$", home)
+        assert.matches("^/section/world/older/20260602080000%-%d+$", section)
+        assert.same({ "Story 1" }, titles(s:request("GET", section).body))
+      end
+    end
+  end)
+
   it("lists the archive once with the front: the home page's older, newer and numbered pages move to /latest's", function()
     local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 2 } } }
     for i = 1, 5 do
