@@ -19,17 +19,25 @@ return function(site, common)
     if content and content ~= "" then list[#list + 1] = { attr = attr, key = key, content = content } end
   end
 
+  -- Links to the three feeds of path, named after title.
+  local function add_feeds(links, path, title)
+    links[#links + 1] = { rel = "alternate", type = "application/rss+xml", href = path .. "/feed.xml", title = title .. " (RSS)" }
+    links[#links + 1] = { rel = "alternate", type = "application/atom+xml", href = path .. "/atom.xml", title = title .. " (Atom)" }
+    links[#links + 1] = { rel = "alternate", type = "application/feed+json", href = path .. "/feed.json", title = title .. " (JSON Feed)" }
+  end
   -- Every page: feed discovery (the site's feeds, and the section's or tag's when the page is
-  -- one), a canonical link when the page says what it is, OpenGraph basics.
+  -- one), a canonical link when the page says what it is, OpenGraph basics. The site's own
+  -- three are the same on every page: their titles are made once (for the site's name).
+  local site_name, site_titles
   site:filter("view.page", function(view)
     local head = view.head
-    local scopes = { { path = "", title = quire.site.name } }
-    if view.feed_scope then table.insert(scopes, 1, view.feed_scope) end
-    for _, s in ipairs(scopes) do
-      head.links[#head.links + 1] = { rel = "alternate", type = "application/rss+xml", href = s.path .. "/feed.xml", title = s.title .. " (RSS)" }
-      head.links[#head.links + 1] = { rel = "alternate", type = "application/atom+xml", href = s.path .. "/atom.xml", title = s.title .. " (Atom)" }
-      head.links[#head.links + 1] = { rel = "alternate", type = "application/feed+json", href = s.path .. "/feed.json", title = s.title .. " (JSON Feed)" }
-    end
+    local links = head.links
+    if view.feed_scope then add_feeds(links, view.feed_scope.path, view.feed_scope.title) end
+    local name = quire.site.name
+    if name ~= site_name then site_name, site_titles = name, { name .. " (RSS)", name .. " (Atom)", name .. " (JSON Feed)" } end
+    links[#links + 1] = { rel = "alternate", type = "application/rss+xml", href = "/feed.xml", title = site_titles[1] }
+    links[#links + 1] = { rel = "alternate", type = "application/atom+xml", href = "/atom.xml", title = site_titles[2] }
+    links[#links + 1] = { rel = "alternate", type = "application/feed+json", href = "/feed.json", title = site_titles[3] }
     view.feed_links = { items = {
       { href = "/feed.xml", type = "application/rss+xml", label = "RSS" },
       { href = "/atom.xml", type = "application/atom+xml", label = "Atom" },

@@ -125,10 +125,15 @@ return quire.plugin {
 
     -- Every page's year, worked out once a second.
     local year, year_at
+    -- The stylesheet's and icon's fingerprinted names (the server sends them as immutable:
+    -- quire.assets), asked once; in dev mode at every page, as quire.assets looks at the files.
+    local css, icon
     site:filter("view.page", function(view)
       view.site = view.site or quire.site
-      -- Fingerprinted names: the server sends them as immutable (quire.assets).
-      view.assets = { css = quire.assets.url("theme", "quire.css"), icon = quire.assets.url("theme", "favicon.svg") }
+      if not css or quire.site.config.dev then
+        css, icon = quire.assets.url("theme", "quire.css"), quire.assets.url("theme", "favicon.svg")
+      end
+      view.assets = { css = css, icon = icon }
       view.lang = lang
       view.dir = dir
       view.tagline = settings.tagline ~= "" and settings.tagline or nil
