@@ -15,8 +15,17 @@ typedef struct {
   long long statements; /* run through exec/rows/row/value (store:statements) */
 } lstore;
 
+/* The store a method is called on. Its metatable is compared with the methods' upvalue, not
+ * looked up by name as luaL_checkudata does (~300 instructions: the memo asks depth and
+ * total_changes at every lookup, some hundred times a page); anything else gets its error. */
 static qr_store_t *check_store(lua_State *L) {
-  lstore *u = luaL_checkudata(L, 1, STORE_MT);
+  lstore *u = lua_touserdata(L, 1);
+  int ok = u && lua_getmetatable(L, 1);
+  if (ok) {
+    ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+  }
+  if (!ok) u = luaL_checkudata(L, 1, STORE_MT);
   if (!u->store) luaL_error(L, "store is closed");
   return u->store;
 }
@@ -344,7 +353,9 @@ void qr_lua_store_open(lua_State *L) {
       {"data_version", l_data_version}, {"schema_version", l_schema_version},
       {"check", l_check}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, STORE_MT)) {
-    luaL_newlib(L, methods);
+    luaL_newlibtable(L, methods);
+    lua_pushvalue(L, -2); /* (each method's upvalue: check_store) */
+    luaL_setfuncs(L, methods, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_close);
     lua_setfield(L, -2, "__gc");
