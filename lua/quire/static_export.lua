@@ -204,12 +204,8 @@ local function same_hash(row_hash, body, h)
   return row_hash == h
 end
 
--- 32-bit FNV-1a of s: which worker takes a path.
-local function fnv(s)
-  local h = 2166136261
-  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
-  return h
-end
+-- 32-bit FNV-1a of s: which worker takes a path (every worker hashes every path: in C).
+local fnv = core.fnv1a
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
