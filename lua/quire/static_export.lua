@@ -1075,10 +1075,12 @@ function M.worker(quire, out_dir, o)
   end
   -- A list's three feeds go to one worker, hashed by the list's address: they share the scope's
   -- items (the feeds plugin's site:memo), built once for the three.
+  -- (Every worker asks for every address: the feeds' names are looked for at the end only, not
+  -- by a pattern that backtracks from it.)
   local function mine(path)
     if count == 1 then return true end
-    local feed = path:match("^(.*)/feed%.xml$") or path:match("^(.*)/atom%.xml$") or path:match("^(.*)/feed%.json$")
-    return fnv(feed or path) % count == index
+    local at = path:find("/feed.xml", -9, true) or path:find("/atom.xml", -9, true) or path:find("/feed.json", -10, true)
+    return fnv(at and path:sub(1, at - 1) or path) % count == index
   end
   -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
   -- which refuses writes.
