@@ -864,7 +864,8 @@ static int l_term_list(lua_State *L) {
 /* core.tag_string(set [, extra]) -> the keys of set and extra (when given and set has a key) in
  * Lua's string order, joined by spaces ("" for an empty set); nil when a key is not a string.
  * What a page's cache tags were made with in Lua (a list from pairs, table.sort, table.concat):
- * every page sorts some 40 tags, and table.sort's calls through the API cost ~1.4 K a tag. */
+ * every page sorts some 40 tags, and table.sort's calls through the API cost ~1 K instructions
+ * a tag. */
 static int l_tag_string(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   size_t lextra = 0;

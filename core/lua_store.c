@@ -260,6 +260,15 @@ static int l_total_changes(lua_State *L) {
   return 1;
 }
 
+/* store:changes() -> total_changes(), or nil inside a transaction: what the memo asks at every
+ * lookup (quire.memo), in one call rather than depth's and total_changes's. */
+static int l_changes(lua_State *L) {
+  qr_store_t *s = check_store(L);
+  if (qr_store_depth(s) > 0) return 0;
+  lua_pushinteger(L, sqlite3_total_changes64(qr_store_db(s)));
+  return 1;
+}
+
 /* store:data_version() -> PRAGMA data_version, without a read transaction while the WAL index
  * shows no commit since the last call (qr_store_data_version). */
 /* store:statements() -> statements run through this connection's exec/rows/row/value since it
@@ -349,7 +358,7 @@ void qr_lua_store_open(lua_State *L) {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
       {"rollback", l_rollback}, {"depth", l_depth}, {"begin_read", l_begin_read}, {"end_read", l_end_read},
-      {"reading", l_reading}, {"statements", l_statements}, {"total_changes", l_total_changes},
+      {"reading", l_reading}, {"statements", l_statements}, {"total_changes", l_total_changes}, {"changes", l_changes},
       {"data_version", l_data_version}, {"schema_version", l_schema_version},
       {"check", l_check}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, STORE_MT)) {

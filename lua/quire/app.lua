@@ -360,7 +360,7 @@ function M.new(quire, site)
       local private = res.private
       if ok and not private then
         -- A kept page goes stale when a redirect is added at its path. (In C, the tags sorted and
-        -- joined: a Lua sort of a page's ~40 cost ~55 K instructions.)
+        -- joined: the Lua sort of a page's ~40 cost ~45 K instructions.)
         tags = tag_string(collected, "redirects") or sorted_tags(collected, "redirects")
       end
       if not ok then
