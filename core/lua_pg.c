@@ -287,6 +287,13 @@ static int l_total_changes(lua_State *L) {
   lua_pushinteger(L, qr_pg_total_changes(check_pg(L)));
   return 1;
 }
+/* store:changes() -> as the SQLite binding's: total_changes(), or nil inside a transaction. */
+static int l_changes(lua_State *L) {
+  qr_pg_t *p = check_pg(L);
+  if (qr_pg_depth(p) > 0) return 0;
+  lua_pushinteger(L, qr_pg_total_changes(p));
+  return 1;
+}
 /* store:statements() -> as the SQLite binding's: statements run through exec/rows/row/value. */
 static int l_statements(lua_State *L) {
   check_pg(L);
@@ -399,7 +406,7 @@ void qr_lua_pg_open(lua_State *L) {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
       {"rollback", l_rollback}, {"depth", l_depth}, {"begin_read", l_begin_read}, {"end_read", l_end_read},
-      {"reading", l_reading}, {"statements", l_statements}, {"guard", l_guard}, {"ready", l_ready}, {"ping", l_ping}, {"untyped", l_untyped}, {"total_changes", l_total_changes},
+      {"reading", l_reading}, {"statements", l_statements}, {"guard", l_guard}, {"ready", l_ready}, {"ping", l_ping}, {"untyped", l_untyped}, {"total_changes", l_total_changes}, {"changes", l_changes},
       {"data_version", l_data_version}, {"schema_version", l_schema_version},
       {"check", l_check}, {"kind", l_kind}, {"notifications", l_notifications}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, PG_MT)) {

@@ -15,8 +15,17 @@ typedef struct {
   long long statements; /* run through exec/rows/row/value (store:statements) */
 } lstore;
 
+/* The store a method is called on. Its metatable is compared with the methods' upvalue, not
+ * looked up by name as luaL_checkudata does (~300 instructions: the memo asks depth and
+ * total_changes at every lookup, some hundred times a page); anything else gets its error. */
 static qr_store_t *check_store(lua_State *L) {
-  lstore *u = luaL_checkudata(L, 1, STORE_MT);
+  lstore *u = lua_touserdata(L, 1);
+  int ok = u && lua_getmetatable(L, 1);
+  if (ok) {
+    ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+  }
+  if (!ok) u = luaL_checkudata(L, 1, STORE_MT);
   if (!u->store) luaL_error(L, "store is closed");
   return u->store;
 }
@@ -251,6 +260,15 @@ static int l_total_changes(lua_State *L) {
   return 1;
 }
 
+/* store:changes() -> total_changes(), or nil inside a transaction: what the memo asks at every
+ * lookup (quire.memo), in one call rather than depth's and total_changes's. */
+static int l_changes(lua_State *L) {
+  qr_store_t *s = check_store(L);
+  if (qr_store_depth(s) > 0) return 0;
+  lua_pushinteger(L, sqlite3_total_changes64(qr_store_db(s)));
+  return 1;
+}
+
 /* store:data_version() -> PRAGMA data_version, without a read transaction while the WAL index
  * shows no commit since the last call (qr_store_data_version). */
 /* store:statements() -> statements run through this connection's exec/rows/row/value since it
@@ -340,11 +358,13 @@ void qr_lua_store_open(lua_State *L) {
       {"exec", l_exec}, {"rows", l_rows}, {"row", l_row}, {"value", l_value},
       {"readonly", l_readonly}, {"begin", l_begin}, {"commit", l_commit},
       {"rollback", l_rollback}, {"depth", l_depth}, {"begin_read", l_begin_read}, {"end_read", l_end_read},
-      {"reading", l_reading}, {"statements", l_statements}, {"total_changes", l_total_changes},
+      {"reading", l_reading}, {"statements", l_statements}, {"total_changes", l_total_changes}, {"changes", l_changes},
       {"data_version", l_data_version}, {"schema_version", l_schema_version},
       {"check", l_check}, {"close", l_close}, {NULL, NULL}};
   if (luaL_newmetatable(L, STORE_MT)) {
-    luaL_newlib(L, methods);
+    luaL_newlibtable(L, methods);
+    lua_pushvalue(L, -2); /* (each method's upvalue: check_store) */
+    luaL_setfuncs(L, methods, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_close);
     lua_setfield(L, -2, "__gc");

@@ -10,6 +10,7 @@
 enum seg_kind { SEG_LITERAL, SEG_INT, SEG_SLUG, SEG_PARAM, SEG_REST };
 /* Specificity of each kind when two patterns match the same path: higher wins. */
 static const int seg_rank[] = {4, 3, 3, 2, 1};
+#define MAX_SEGS 20 /* segments a pattern may have (SCORE's room) */
 
 typedef struct {
   enum seg_kind kind;
@@ -95,7 +96,7 @@ int qr_router_add(qr_router_t *r, const char *method, const char *pattern, int h
       s.text[len] = '\0';
       s.len = len;
     }
-    if (rt.nsegs >= 20) { /* SCORE has room for 20 segments */
+    if (rt.nsegs >= MAX_SEGS) {
       free(s.text);
       for (int j = 0; j < rt.nsegs; j++) free(rt.segs[j].text);
       free(rt.segs);
@@ -135,25 +136,44 @@ static int is_slug(const char *s, size_t n) {
  * (rank of segment 1, rank of segment 2, ...) whatever the pattern lengths. */
 #define SCORE(i, kind) ((unsigned long long)seg_rank[kind] << (3 * (20 - (i))))
 
-/* Matches one route; fills params and its specificity score. */
-static int match_route(const route *rt, const char *path, size_t path_len, qr_route_param_t *params,
-                       int *nparams, unsigned long long *score) {
-  size_t pos = 1; /* after the leading '/' */
+/* A path's segments, found once for all the routes (each route's walk looked for each slash
+ * again): segment i is path[pos[i], pos[i] + len[i]), for i < count; pos[count] is past the path
+ * (or, when count is MAX_SEGS, where a segment past the last a pattern may have starts). */
+typedef struct {
+  size_t pos[MAX_SEGS + 1], len[MAX_SEGS];
+  int count;
+} path_segs;
+
+static void split_path(const char *path, size_t path_len, path_segs *ps) {
+  int i = 0;
+  ps->pos[0] = 1; /* after the leading '/' */
+  for (; i < MAX_SEGS && ps->pos[i] <= path_len; i++) {
+    const char *seg = path + ps->pos[i];
+    const char *slash = memchr(seg, '/', path_len - ps->pos[i]);
+    ps->len[i] = slash ? (size_t)(slash - seg) : path_len - ps->pos[i];
+    ps->pos[i + 1] = ps->pos[i] + ps->len[i] + 1;
+  }
+  ps->count = i;
+}
+
+/* Matches one route against a path split by split_path; fills params and its specificity
+ * score. */
+static int match_route(const route *rt, const char *path, size_t path_len, const path_segs *ps,
+                       qr_route_param_t *params, int *nparams, unsigned long long *score) {
   int np = 0;
   *score = 0;
-  if (path_len == 0 || path[0] != '/') return 0;
   for (int i = 0; i < rt->nsegs; i++) {
     const segment *s = &rt->segs[i];
+    if (i >= ps->count) return 0; /* (the path has no segment i: none for a {name:*} either) */
+    size_t pos = ps->pos[i];
     if (s->kind == SEG_REST) {
       if (np < QR_ROUTE_MAX_PARAMS) params[np++] = (qr_route_param_t){s->text, path + pos, s->len, path_len - pos};
       *score += SCORE(i, s->kind);
       *nparams = np;
       return 1;
     }
-    if (pos > path_len) return 0;
     const char *seg = path + pos;
-    const char *slash = memchr(seg, '/', path_len - pos);
-    size_t len = slash ? (size_t)(slash - seg) : path_len - pos;
+    size_t len = ps->len[i];
     switch (s->kind) {
       case SEG_LITERAL:
         if (len != s->len || memcmp(seg, s->text, len) != 0) return 0;
@@ -170,9 +190,8 @@ static int match_route(const route *rt, const char *path, size_t path_len, qr_ro
     if (s->kind != SEG_LITERAL && np < QR_ROUTE_MAX_PARAMS)
       params[np++] = (qr_route_param_t){s->text, seg, s->len, len};
     *score += SCORE(i, s->kind);
-    pos += len + 1;
   }
-  if (pos <= path_len) return 0; /* path has more segments (or a trailing slash) */
+  if (ps->pos[rt->nsegs] <= path_len) return 0; /* path has more segments (or a trailing slash) */
   *nparams = np;
   return 1;
 }
@@ -185,11 +204,14 @@ int qr_router_match(const qr_router_t *r, const char *method, const char *path, 
   int is_head = strcmp(method, "HEAD") == 0;
   qr_route_param_t tmp[QR_ROUTE_MAX_PARAMS];
   if (allow && allow_len) allow[0] = '\0';
+  if (path_len == 0 || path[0] != '/') return QR_ENOENT;
+  path_segs ps;
+  split_path(path, path_len, &ps);
   for (int i = 0; i < r->n; i++) {
     const route *rt = &r->routes[i];
     int np = 0;
     unsigned long long score;
-    if (!match_route(rt, path, path_len, tmp, &np, &score)) continue;
+    if (!match_route(rt, path, path_len, &ps, tmp, &np, &score)) continue;
     any_path = 1;
     int method_ok = strcmp(rt->method, "*") == 0 || strcmp(rt->method, method) == 0 ||
                     (is_head && strcmp(rt->method, "GET") == 0);

@@ -40,6 +40,11 @@ int main(void) {
   CHECK(match(r, "GET", "/tag/china/page/two", p, &np, allow) == QR_ENOENT);
   CHECK(match(r, "GET", "/static/css/site.css", p, &np, allow) == 6);
   CHECK(np == 1 && p[0].value_len == 12);
+  CHECK(match(r, "GET", "/static/", p, &np, allow) == 6);
+  CHECK(np == 1 && p[0].value_len == 0);
+  /* No segment for {path:*}: not its route (its value's length once wrapped around past the path) */
+  CHECK(match(r, "GET", "/static", p, &np, allow) == 8);
+  CHECK(np == 1 && p[0].value_len == 6 && memcmp(p[0].value, "static", 6) == 0);
   CHECK(match(r, "GET", "/2026/03/harbour-bridge", p, &np, allow) == 7);
   CHECK(match(r, "GET", "/2026/03/Harbour_Bridge", p, &np, allow) == QR_ENOENT);
   CHECK(match(r, "GET", "/about", p, &np, allow) == 8);

@@ -44,8 +44,9 @@ end
 -- (a card, a user, a ranking) going with it as a memo that starts over at max would lose them.
 function M.new(db, max)
   max = max or 2048
-  -- The store's methods, found once: every lookup asks two of them.
-  local depth, total_changes, data_version_of = db.depth, db.total_changes, db.data_version
+  -- The store's methods, found once: every lookup asks changes (total_changes, or nil inside a
+  -- transaction: one call where depth and total_changes were two).
+  local depth, total_changes, data_version_of, changes_of = db.depth, db.total_changes, db.data_version, db.changes
   local half = max // 2
   -- key -> { v =, w = weight, tags = list or nil (untagged), k = key, ix = indexed }
   local young, old, ny, no = {}, {}, 0, 0
@@ -170,8 +171,9 @@ function M.new(db, max)
   -- One look at both signals. A commit of this connection moves total_changes and, on
   -- PostgreSQL outside a request, data_version too (the server's snapshot): seen together they are
   -- one change, whose tags are read once (a second read would find none and drop everything).
-  local function look(known)
-    local c = total_changes(db)
+  -- c: total_changes as the caller just read it (nil: read here).
+  local function look(known, c)
+    c = c or total_changes(db)
     local v = known or data_version_of(db)
     if v ~= data_version or c ~= changes then
       data_version, changes = v, c
@@ -194,15 +196,13 @@ function M.new(db, max)
   -- false inside a transaction (the memo is bypassed); else drops what may be stale. Inside a
   -- request only this connection's own writes are looked for (sync looked at the rest).
   local function usable()
-    if depth(db) > 0 then return false end
+    local c = changes_of(db)
+    if c == nil then return false end
     if not synced then
-      look()
-    else
-      local c = total_changes(db)
-      if c ~= changes then
-        changes = c
-        changed()
-      end
+      look(nil, c)
+    elseif c ~= changes then
+      changes = c
+      changed()
     end
     return true
   end

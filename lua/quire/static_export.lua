@@ -204,12 +204,8 @@ local function same_hash(row_hash, body, h)
   return row_hash == h
 end
 
--- 32-bit FNV-1a of s: which worker takes a path.
-local function fnv(s)
-  local h = 2166136261
-  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
-  return h
-end
+-- 32-bit FNV-1a of s: which worker takes a path (every worker hashes every path: in C).
+local fnv = core.fnv1a
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -1079,10 +1075,12 @@ function M.worker(quire, out_dir, o)
   end
   -- A list's three feeds go to one worker, hashed by the list's address: they share the scope's
   -- items (the feeds plugin's site:memo), built once for the three.
+  -- (Every worker asks for every address: the feeds' names are looked for at the end only, not
+  -- by a pattern that backtracks from it.)
   local function mine(path)
     if count == 1 then return true end
-    local feed = path:match("^(.*)/feed%.xml$") or path:match("^(.*)/atom%.xml$") or path:match("^(.*)/feed%.json$")
-    return fnv(feed or path) % count == index
+    local at = path:find("/feed.xml", -9, true) or path:find("/atom.xml", -9, true) or path:find("/feed.json", -10, true)
+    return fnv(at and path:sub(1, at - 1) or path) % count == index
   end
   -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
   -- which refuses writes.
