@@ -304,11 +304,13 @@ function M.new(site, content)
   end
 
   -- Adds to the candidate set cands the width entries on each side of id from a window of rec
-  -- holding them; false when none does.
+  -- holding them; false when none does. The newest first: an export walks the entries in order,
+  -- so the window read last is the one that holds the next ones (a common tag has dozens).
   local function walk_kept(rec, id, width, cands)
     if not rec then return false end
-    for _, w in ipairs(rec.windows) do
-      if cands:add_window(w, id, width) then return true end
+    local windows = rec.windows
+    for i = #windows, 1, -1 do
+      if cands:add_window(windows[i], id, width) then return true end
     end
     return false
   end
