@@ -177,7 +177,8 @@ function M.changed(db, old, new, out)
   return out
 end
 
--- content: { get = quire.content.get, get_each = its reads' get_each }.
+-- content: { get = its reads' get_shared (the entry read, never changed here), get_each = its reads'
+-- get_each }.
 function M.new(site, content)
   local db, types, memo = site.db, site.types, site.memo
   local text_candidates, tag_walks, date_walk

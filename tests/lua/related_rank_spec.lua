@@ -160,6 +160,7 @@ describe("core.related_window", function()
     assert.are.same({ false, -1 }, { cands:add_window(w, 103, 5) })
     assert.are.same({ false, 1 }, { cands:add_window(w, 118, 5) })
     assert.are.same({ false }, { cands:add_window(w, 7, 5) })
+    cands:reset(110)
     assert.are.same({ true }, { cands:add_window(w, 110, 5) })
     assert.are.equal(10, cands:count())
     -- The index's own start: short only at the end.
