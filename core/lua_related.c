@@ -359,7 +359,8 @@ static int l_related_window(lua_State *L) {
 }
 
 /* C:add_window(W, id, width) -> true when W holds id with width ids on each side of it (or up
- * to the index's end), having added those (and id: never listed); false, adding none, else. */
+ * to the index's end), having added those (and id: never listed); false, adding none, else, and
+ * when W holds id too near one of its ends, -1 (its start) or 1 (its end): where a walk is going. */
 static int cands_add_window(lua_State *L) {
   cands_t *c = check_cands(L, 1);
   const window_t *w = luaL_checkudata(L, 2, WINDOW_MT);
@@ -373,7 +374,9 @@ static int cands_add_window(lua_State *L) {
     for (size_t k = from; k <= to; k++) cands_add(c, w->ids[k - 1]);
   }
   lua_pushboolean(L, ok);
-  return 1;
+  if (ok || !p) return 1;
+  lua_pushinteger(L, (lua_Integer)p <= width && !w->first ? -1 : 1);
+  return 2;
 }
 
 /* A worker's profiles of candidates, kept in C between rankings (every entry is a candidate of

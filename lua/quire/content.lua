@@ -26,7 +26,7 @@ function M.new(site)
   api.search = search_mod.of(site).search
   api.suggest = search_mod.of(site).suggest
   -- Related entries (see lua/quire/related.lua): scored in C over candidates from SQL.
-  api.related = require("quire.related").new(site, { get = reads.get, get_each = reads.get_each })
+  api.related = require("quire.related").new(site, { get = reads.get_shared, get_each = reads.get_each })
   function api.define_type(def) return site.types:define(def) end
   function api.types() return site.types:names() end
   return api

@@ -177,7 +177,8 @@ function M.changed(db, old, new, out)
   return out
 end
 
--- content: { get = quire.content.get, get_each = its reads' get_each }.
+-- content: { get = its reads' get_shared (the entry read, never changed here), get_each = its reads'
+-- get_each }.
 function M.new(site, content)
   local db, types, memo = site.db, site.types, site.memo
   local text_candidates, tag_walks, date_walk
@@ -304,19 +305,35 @@ function M.new(site, content)
   end
 
   -- Adds to the candidate set cands the width entries on each side of id from a window of rec
-  -- holding them; false when none does.
+  -- holding them; false when none does, and -1 or 1 when the newest window holding id has it too
+  -- near its start or end (the walk is going that way). The newest first: an export walks the
+  -- entries in order, so the window read last is the one that holds the next ones (a common tag
+  -- has dozens).
   local function walk_kept(rec, id, width, cands)
     if not rec then return false end
-    for _, w in ipairs(rec.windows) do
-      if cands:add_window(w, id, width) then return true end
+    local windows, lean = rec.windows, nil
+    for i = #windows, 1, -1 do
+      local ok, side = cands:add_window(windows[i], id, width)
+      if ok then return true end
+      lean = lean or side
     end
-    return false
+    return false, lean
   end
 
-  -- A window read: ids in order, the first `before` of them up to (at, id), the rest after it.
-  -- Adds to cands the width entries on each side of id and keeps the window under key (gen, token:
-  -- those it was read under) unless gen is false.
-  local function walk_read(key, ids, before, id, width, cands, gen, token)
+  -- The rows a walk reads up to (at, id) (the entry itself among them) and after it: WALK_READ on
+  -- each side, or, when it goes one way (lean: walk_kept's), nearly all of them on that side
+  -- (width on the other is all this entry needs, and the entries walked next are that way).
+  local function read_sizes(lean, width)
+    if lean == -1 then return 2 * WALK_READ - width + 1, width end
+    if lean == 1 then return width + 1, 2 * WALK_READ - width end
+    return WALK_READ + 1, WALK_READ
+  end
+
+  -- A window read: ids in order, the first `before` of them up to (at, id), the rest after it
+  -- (asked: the rows asked for on each side, read_sizes). Adds to cands the width entries on each
+  -- side of id and keeps the window under key (gen, token: those it was read under) unless gen is
+  -- false.
+  local function walk_read(key, ids, before, asked_before, asked_after, id, width, cands, gen, token)
     local last_before = ids[before] == id and before - 1 or before -- (the entry itself)
     cands:add_range(ids, math.max(1, last_before - width + 1), last_before)
     cands:add_range(ids, before + 1, math.min(#ids, before + width))
@@ -329,7 +346,7 @@ function M.new(site, content)
       walks[key] = rec
     end
     rec.gen, rec.token = gen, token
-    rec.windows[#rec.windows + 1] = core.related_window(ids, before <= WALK_READ, #ids - before < WALK_READ)
+    rec.windows[#rec.windows + 1] = core.related_window(ids, before < asked_before, #ids - before < asked_after)
     rec.n, walk_ids = rec.n + #ids, walk_ids + #ids
   end
 
@@ -359,11 +376,12 @@ function M.new(site, content)
     .. " AND listed_at IS NOT NULL AND (listed_at, entry_id) %s (?, ?) ORDER BY listed_at %s, entry_id %s LIMIT %d) n"
   function tag_walks(tags, n, id, at, cands)
     local gen = db:depth() == 0 and memo.generation()
-    local todo = {}
+    local todo, leans = {}, {}
     for i = 1, n do
       local t = tags[i]
       local rec = gen and kept_walk(t.id, gen, t)
-      if not walk_kept(rec, id, TAG_WINDOW, cands) then todo[#todo + 1] = t end
+      local ok, lean = walk_kept(rec, id, TAG_WINDOW, cands)
+      if not ok then todo[#todo + 1], leans[t.id] = t, lean end
     end
     if #todo == 0 then return end
     table.sort(todo, function(a, b) return a.id < b.id end) -- the order of the rows
@@ -374,8 +392,9 @@ function M.new(site, content)
     end
     local parts, args = {}, {}
     for _, t in ipairs(todo) do
-      parts[#parts + 1] = TAG_WALK_SQL:format(0, "<=", "DESC", "DESC", WALK_READ + 1)
-      parts[#parts + 1] = TAG_WALK_SQL:format(1, ">", "ASC", "ASC", WALK_READ)
+      local up_to, after = read_sizes(leans[t.id], TAG_WINDOW)
+      parts[#parts + 1] = TAG_WALK_SQL:format(0, "<=", "DESC", "DESC", up_to)
+      parts[#parts + 1] = TAG_WALK_SQL:format(1, ">", "ASC", "ASC", after)
       for _ = 1, 2 do args[#args + 1], args[#args + 2], args[#args + 3] = t.id, at, id end
     end
     -- No ORDER BY over them all (on SQLite a sort of every row, half the statement's cost): each
@@ -397,7 +416,8 @@ function M.new(site, content)
         for _, r in ipairs(ascending(s[1])) do ids[#ids + 1] = r.entry_id end
         for _, r in ipairs(ascending(s[2])) do ids[#ids + 1] = r.entry_id end
       end
-      walk_read(t.id, ids, s and #s[1] or 0, id, TAG_WINDOW, cands, gen, tokens[k])
+      local up_to, after = read_sizes(leans[t.id], TAG_WINDOW)
+      walk_read(t.id, ids, s and #s[1] or 0, up_to, after, id, TAG_WINDOW, cands, gen, tokens[k])
     end
   end
 
@@ -408,12 +428,14 @@ function M.new(site, content)
   function date_walk(types, id, at, cands)
     local gen = db:depth() == 0 and memo.generation()
     local key = "date\0" .. table.concat(types, ",")
-    if walk_kept(gen and kept_walk(key, gen), id, DATE_WINDOW, cands) then return end
+    local ok, lean = walk_kept(gen and kept_walk(key, gen), id, DATE_WINDOW, cands)
+    if ok then return end
     local param, ids = store_sql.value_list(types), {}
-    local up_to = db:rows(DATE_WALK_SQL:format("<=", "DESC", "DESC", WALK_READ + 1), param, at, id)
+    local n_up_to, n_after = read_sizes(lean, DATE_WINDOW)
+    local up_to = db:rows(DATE_WALK_SQL:format("<=", "DESC", "DESC", n_up_to), param, at, id)
     for j = #up_to, 1, -1 do ids[#ids + 1] = up_to[j].id end
-    for _, r in ipairs(db:rows(DATE_WALK_SQL:format(">", "ASC", "ASC", WALK_READ), param, at, id)) do ids[#ids + 1] = r.id end
-    walk_read(key, ids, #up_to, id, DATE_WINDOW, cands, gen, nil)
+    for _, r in ipairs(db:rows(DATE_WALK_SQL:format(">", "ASC", "ASC", n_after), param, at, id)) do ids[#ids + 1] = r.id end
+    walk_read(key, ids, #up_to, n_up_to, n_after, id, DATE_WINDOW, cands, gen, nil)
   end
 
   -- Text similarity, the same on every store: the words of the entry's title, keywords and

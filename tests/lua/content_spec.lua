@@ -34,6 +34,19 @@ describe("quire.content", function()
     assert.is_nil(q.content.get(id + 1000))
   end)
 
+  -- (quire.related is handed the kept entry itself, not a copy: reads.get_shared)
+  it("leaves the entry a related list is made for as the memo keeps it", function()
+    local a = q.content.create { type = "article", title = "Harbour walls rebuilt", status = "published", tags = { "Harbour", "Works" },
+      fields = { standfirst = "Storm damage repaired before winter." } }
+    q.content.create { type = "article", title = "Harbour walls inspected", status = "published", tags = { "Harbour", "Works" } }
+    local whole, card = q.content.get(a), q.content.teasers(q.content.get, a)
+    assert.equal(1, #q.content.related(a))
+    assert.equal(1, #q.content.teasers(q.content.related, a))
+    assert.same(whole, q.content.get(a))
+    assert.same(card, q.content.teasers(q.content.get, a))
+    assert.is_nil(q.content.teasers(q.content.get, a).body)
+  end)
+
   it("reads entries as cards inside teasers: everything but the body and the revision, memoised apart", function()
     local id = q.content.create { type = "article", title = "Ferry timetable", body = "Boats leave *hourly*.", status = "published",
       tags = { "Transport" }, section = "Local", fields = { standfirst = "Summer hours." } }

@@ -150,6 +150,23 @@ describe("core.related_window", function()
     end
   end)
 
+  -- (A walk reads its next window leaning that way: lua/quire/related.lua, read_sizes.)
+  it("tells which end a held id is too near: -1 its start, 1 its end; nothing when it holds none", function()
+    local ids = {}
+    for i = 1, 20 do ids[i] = 100 + i end
+    local cands = core.related_candidates()
+    local w = core.related_window(ids, false, false)
+    cands:reset(0)
+    assert.are.same({ false, -1 }, { cands:add_window(w, 103, 5) })
+    assert.are.same({ false, 1 }, { cands:add_window(w, 118, 5) })
+    assert.are.same({ false }, { cands:add_window(w, 7, 5) })
+    cands:reset(110)
+    assert.are.same({ true }, { cands:add_window(w, 110, 5) })
+    assert.are.equal(10, cands:count())
+    -- The index's own start: short only at the end.
+    assert.are.same({ false, 1 }, { cands:add_window(core.related_window(ids, true, false), 103, 18) })
+  end)
+
   it("refuses a list that is not of ids", function()
     assert.has_error(function() core.related_window({ 1, "x" }, true, true) end, "related window: ids[2] must be an integer id")
     assert.are.equal(0, core.related_window({}, false, false):count())

@@ -238,6 +238,17 @@ M.of = per_site(function(site)
     site.tag(shown .. row.id)
     return copy(row)
   end
+  -- get_shared(id): what get(id) gives (id an integer), read, memoised and tagging the page
+  -- alike, but the kept value itself, not a copy: for the core's own code that only reads it
+  -- (quire.related, the entry whose list it makes: a copy a call); never handed to a plugin.
+  function api.get_shared(id)
+    local prefix, load, tag = "entry\0", load_entry, entry_tag
+    if as_cards() then prefix, load, tag = "card\0", load_card, card_tag end
+    local row = memo.tagged(prefix .. id, tag, load, "e.id = ?", id)
+    if not row then return nil end
+    site.tag(shown .. row.id)
+    return row
+  end
 
   local QUERY_KEYS = {
     type = true, status = true, tag = true, section = true, author = true, since = true,
