@@ -20,24 +20,38 @@ return function(site)
   -- Machine dates carry the site's offset (site.lua timezone): RFC 822 for RSS ("Wed, 01 Jul
   -- 2026 01:30:00 +0200"), RFC 3339 for Atom, JSON Feed and JSON-LD ("2026-07-01T01:30:00+02:00").
   -- (The stored text read once: its epoch seconds are what the formatting reads.) Each stamp's
-  -- two texts are remembered (as the theme's dates are): a feed item asks for its date in both,
-  -- and an entry is in several feeds and its page head; at most DATES_MAX, then started afresh.
+  -- texts are remembered (as the theme's dates are): a feed item asks for its date in both, and
+  -- an entry is in several feeds and its page head; at most DATES_MAX, then started afresh. Each
+  -- text is made when first asked for: a page head and an item's updated date want RFC 3339 only.
   local epoch, to_rfc822, to_local = quire.time.epoch, quire.time.rfc822, quire.time.to_local
   local DATES_MAX, dates, ndates = 4096, {}, 0
   local function dates_of(stamp)
     local d = dates[stamp]
     if d then return d end
-    local t = epoch(stamp)
-    d = { rfc822 = t and to_rfc822(t) or false, rfc3339 = t and to_local(t) or stamp }
+    d = { t = epoch(stamp) or false }
     if ndates >= DATES_MAX then dates, ndates = {}, 0 end
     dates[stamp], ndates = d, ndates + 1
     return d
   end
   local function rfc822(stamp)
-    return stamp and dates_of(stamp).rfc822 or nil
+    if not stamp then return nil end
+    local d = dates_of(stamp)
+    local text = d.rfc822
+    if text == nil then
+      text = d.t and to_rfc822(d.t) or false
+      d.rfc822 = text
+    end
+    return text or nil
   end
   local function rfc3339(stamp)
-    return stamp and dates_of(stamp).rfc3339
+    if not stamp then return stamp end
+    local d = dates_of(stamp)
+    local text = d.rfc3339
+    if not text then
+      text = d.t and to_local(d.t) or stamp
+      d.rfc3339 = text
+    end
+    return text
   end
 
   -- The summaries made, by max and by entry id (else by source), each with the source it was
@@ -160,9 +174,10 @@ return function(site)
     return plain(e.body, 200, e.id)
   end
 
+  -- (quire.users.author: the three fields pages show, where users.get copies the account's eight)
   local function author_of(e)
-    local u = e.author_id and quire.users.get(e.author_id)
-    return u and { name = u.display_name, url = absolute("/author/" .. u.login) } or false
+    local a = e.author_id and quire.users.author(e.author_id)
+    return a and { name = a.name, url = absolute(a.url) } or false
   end
 
   -- An entry's lead image for previews and feeds (the theme's hero_media, else hero_image):

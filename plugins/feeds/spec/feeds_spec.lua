@@ -192,6 +192,19 @@ describe("feeds plugin", function()
     assert.equal("Sat, 04 Jan 2020 08:00:00 +0000", find(find(body, "item")[1].html, "pubDate")[1].text)
   end)
 
+  it("dates an item in RSS, Atom and JSON Feed after its page head dated the entry in RFC 3339 only", function()
+    -- (each text of a stamp is made when first asked for: the head asks for one, the feeds for both)
+    local id = q.content.create { type = "article", title = "Dated late", status = "published", section = "Dated",
+      published_at = "2021-03-05T09:10:11Z", body = "Dated." }
+    local page = q:request("GET", q.content.url(q.content.get(id))).body
+    assert.matches('"datePublished":"2021-03-05T09:10:11Z"', page, 1, true)
+    local rss = q:request("GET", "/section/dated/feed.xml").body
+    assert.equal("Fri, 05 Mar 2021 09:10:11 +0000", find(find(rss, "item")[1].html, "pubDate")[1].text)
+    local atom = q:request("GET", "/section/dated/atom.xml").body
+    assert.equal("2021-03-05T09:10:11Z", find(find(atom, "entry")[1].html, "published")[1].text)
+    assert.equal("2021-03-05T09:10:11Z", q.json.decode(q:request("GET", "/section/dated/feed.json").body).items[1].date_published)
+  end)
+
   it("serves Atom and JSON Feed", function()
     local atom = q:request("GET", "/atom.xml")
     assert.equal("application/atom+xml; charset=utf-8", atom.headers["content-type"])
