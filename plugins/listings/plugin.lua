@@ -93,7 +93,8 @@ return quire.plugin {
       local types = listed_types()
       if #types == 0 then return false end
       local got = quire.content.cursors(query_of(filters, types, "newest", nil))
-      return #got > per and cursor_of(got[per])
+      local last = per >= 1 and #got > per and got[per] -- (per_page 0: no page of its own, no link)
+      return last and cursor_of(last) or false
     end
 
     -- Renders a list page. base: the first page's path; cursor: the older page's (nil: the first

@@ -194,6 +194,20 @@ describe("listings plugin", function()
     end
   end)
 
+  it("serves the fronts with per_page 0 (no Older link), as before", function()
+    local s = testing.site { plugins = { "theme", "article", "listings" },
+      settings = { listings = { per_page = 0 }, theme = { sections = { "World" } } } }
+    for i = 1, 2 do
+      s.content.create { type = "article", title = "Story " .. i, section = "World", status = "published",
+        published_at = ("2026-06-0%dT08:00:00Z"):format(i) }
+    end
+    for _, path in ipairs({ "/", "/section/world" }) do
+      local r = s:request("GET", path)
+      assert.equal(200, r.status, path)
+      assert.is_nil(find(r.body, "a.pagination-next")[1], path)
+    end
+  end)
+
   it("lists the archive once with the front: the home page's older, newer and numbered pages move to /latest's", function()
     local s = testing.site { plugins = { "theme", "article", "listings" }, settings = { listings = { per_page = 2 } } }
     for i = 1, 5 do
