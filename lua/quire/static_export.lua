@@ -1139,7 +1139,8 @@ function M.worker(quire, out_dir, o)
   -- (Every worker asks for every address: the feeds' names are looked for at the end only, not
   -- by a pattern that backtracks from it.)
   -- With a plan (a full export, o.plan) a list's pages and feeds go to the worker that walks the
-  -- list (list_owner of their list base), and only its lists are walked here.
+  -- list (list_owner of their list base: list_base for its older pages, the feeds' as above), and
+  -- only its lists are walked here. Any other address goes by its own (the site's feeds by "").
   local owner = o.plan and count > 1 and list_owner(read_plan(o.plan, count), count)
   local function mine(path)
     if count == 1 then return true end
