@@ -530,6 +530,51 @@ t1, t2 = tree(out), tree(out2)
 check("one worker and two make the same files", t1 == t2,
       ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
 
+# --- lists of many pages, split among three workers (each list walked by one): every address
+# written once, and the same files as one worker's
+split_site = os.path.join(work, "split-site")
+shutil.copytree(site, split_site, ignore=shutil.ignore_patterns(".quire"))
+with open(os.path.join(split_site, "site.lua"), "a") as f:
+    f.write("\nlistings.per_page = 2\n")
+
+
+def split_export(dest, jobs):
+    r = quire("export", "--format", "html", dest, "--site", split_site, "--base-url", BASE, "--compress", "gzip", "--jobs", jobs, "--verbose")
+    return re.findall(r"^write (\S+)$", r.stdout, re.M)
+
+
+one = split_export(os.path.join(work, "split1"), "1")
+split_manifest = [os.path.join(split_site, ".quire", n) for n in os.listdir(os.path.join(split_site, ".quire")) if n.endswith(".db")]
+three = split_export(os.path.join(work, "split3"), "3")
+check("the lists have older pages", any("/older/" in w for w in one), str(one[:20]))
+check("three workers write every file once", len(three) == len(set(three)),
+      str(sorted(w for w in set(three) if three.count(w) > 1)[:10]))
+check("three workers write the files one writes", sorted(one) == sorted(three), str(sorted(set(one) ^ set(three))[:10]))
+t1, t3 = tree(os.path.join(work, "split1")), tree(os.path.join(work, "split3"))
+check("three workers make the same files as one", t1 == t3,
+      ", ".join(sorted(set(t1) ^ set(t3))[:10] + [f for f in sorted(t1) if f in t3 and t1[f] != t3[f]][:10]))
+
+# The workers' plan may be out of date (lists made or gone since it was written), or odd: a list
+# it does not name goes by hash, one it names that is gone is walked by none; still each address
+# goes to one worker.
+plan = os.path.join(work, "plan")
+with open(plan, "w") as f:
+    f.write("/latest\t0\n/tag/harbour\t1\n/tag/no-such-tag\t2\n/author/nobody\t1\n/section/news\t9\n")
+
+
+def worker_paths(worker, *extra):
+    results = os.path.join(work, "split-w" + worker.replace("/", "-"))
+    quire("export", "--format", "html", os.path.join(work, "split-planned"), "--site", split_site, "--worker", worker,
+          "--manifest", split_manifest[0], "--results", results, "--base-url", BASE, "--compress", "gzip", *extra)
+    return [line.rstrip("\n").split("\t")[1] for line in open(results)]
+
+
+taken = [p for i in range(3) for p in worker_paths(f"{i}/3", "--plan", plan)]
+alone = worker_paths("0/1")
+check("with an odd plan every address is done by one worker", len(taken) == len(set(taken)),
+      str(sorted(p for p in set(taken) if taken.count(p) > 1)[:10]))
+check("with an odd plan every address is done", sorted(taken) == sorted(alone), str(sorted(set(taken) ^ set(alone))[:10]))
+
 # --- a new redirect: the redirect files (written line by line) follow; a dry run leaves them
 quire("redirects", "add", "/old/second-story", "/latest", "--site", site)
 old_redirects = open(os.path.join(out, "_redirects")).read()

@@ -678,7 +678,7 @@ local singles = {
       .. "  none for a host that compresses itself)",
     opts = { format = "value", ["base-url"] = "value", jobs = "value", ["dry-run"] = "flag", watch = "flag", verbose = "flag",
       compress = "value", worker = "value", manifest = "value", results = "value", since = "value", targeted = "flag",
-      fresh = "flag", recompress = "flag" }, args = 1,
+      fresh = "flag", recompress = "flag", plan = "value" }, args = 1,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
       for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker" }) do

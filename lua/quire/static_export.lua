@@ -406,7 +406,8 @@ local function list_base(path)
 end
 
 -- The addresses of entries, lists and redirects, and the sitemap's parts (see each_item).
-function M.each_page(quire, fn)
+-- want(base), when given, says which lists to walk (a worker's share of them, see list_owner).
+function M.each_page(quire, fn, want)
   local db = quire._db
   for _, n in ipairs(quire.content.published_blocks()) do fn { path = ("/sitemap.xml?part=%d"):format(n + 1), kind = "page" } end
 
@@ -419,14 +420,15 @@ function M.each_page(quire, fn)
 
   local lists = lists_of(quire)
   local function page(path, shown) fn { path = path, kind = "page", shown = shown } end
-  lists.front(page)
-  if lists.latest then lists.latest(page) end
+  want = want or function() return true end
+  if want("/") then lists.front(page) end
+  if lists.latest and want("/latest") then lists.latest(page) end
   each_by_id(db, "SELECT id, taxonomy, slug FROM terms WHERE id > ? AND listed > 0 AND taxonomy IN ('tag', 'section')"
       .. " ORDER BY id LIMIT ?", function(t)
-    lists.term(t, page)
+    if want("/" .. t.taxonomy .. "/" .. t.slug) then lists.term(t, page) end
   end)
   each_by_id(db, "SELECT id, login FROM users WHERE id > ? ORDER BY id LIMIT ?", function(u)
-    lists.author(u, page)
+    if want("/author/" .. u.login) then lists.author(u, page) end
   end)
 
   -- Old URLs: a meta-refresh page each (those with a query go only into _redirects and the map).
@@ -652,7 +654,8 @@ end
 -- added or removed, so only the fixed addresses below, the pages of the manifest man carrying
 -- one of those tags or, in the slice check, whose file is missing (those mine(path) takes, in
 -- out_dir) and the static files are looked at.
-local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope)
+-- want: which lists a full walk walks (M.each_page).
+local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope, want)
   for _, p in ipairs(FIXED) do
     fn { path = p, kind = "page" }
   end
@@ -663,7 +666,7 @@ local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope)
   fn { path = "/search", kind = "search" }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
-  if targeted then each_stale_page(quire, man, fn, targeted, mine, out_dir, check, scope) else M.each_page(quire, fn) end
+  if targeted then each_stale_page(quire, man, fn, targeted, mine, out_dir, check, scope) else M.each_page(quire, fn, want) end
   M.each_file(quire, fn)
 end
 
@@ -1013,6 +1016,64 @@ local function set_base_url(quire, base_url)
   return quire.site.base_url
 end
 
+-- A full export's lists split among its workers (run_once, before they start): each list, with
+-- all its pages and feeds, walked by one worker, instead of every worker walking every list to
+-- keep the pages that hash to it. Lists go largest first to the worker with the fewest pages so
+-- far (lists are very unequal: /latest and a prolific author's have hundreds of pages, most tags
+-- a few). The sizes are read cheaply (counts, not the lists' types): they only steer the balance.
+-- Writes "base TAB worker" lines to path.
+local function plan_lists(quire, count, path)
+  local db = quire._db
+  local listings = plugin_settings(quire, "listings")
+  local per = listings and math.tointeger(listings.per_page)
+  per = per and per > 0 and per or nil
+  local function pages(n) return per and math.max(1, (n + per - 1) // per) or 1 end
+  local lists = { { base = "/", size = 1 } } -- (its older pages are /latest's when there is one)
+  local published = db:value("SELECT count(*) FROM entries WHERE status = 'published'")
+  if latest_list(quire) then lists[2] = { base = "/latest", size = pages(published) } else lists[1].size = pages(published) end
+  for _, t in ipairs(db:rows("SELECT taxonomy, slug, listed FROM terms WHERE listed > 0 AND taxonomy IN ('tag', 'section')")) do
+    lists[#lists + 1] = { base = "/" .. t.taxonomy .. "/" .. t.slug, size = pages(t.listed) + 3 } -- (and its feeds)
+  end
+  for _, u in ipairs(db:rows("SELECT u.login, a.n FROM (SELECT author_id, count(*) AS n FROM entries WHERE status = 'published'"
+      .. " GROUP BY author_id) a JOIN users u ON u.id = a.author_id")) do
+    lists[#lists + 1] = { base = "/author/" .. u.login, size = pages(u.n) }
+  end
+  table.sort(lists, function(a, b) return a.size > b.size or (a.size == b.size and a.base < b.base) end)
+  local load, out = {}, {}
+  for i = 0, count - 1 do load[i] = 0 end
+  for _, l in ipairs(lists) do
+    local w = 0
+    for i = 1, count - 1 do if load[i] < load[w] then w = i end end
+    load[w] = load[w] + l.size
+    -- (a base the line format cannot hold is left out: its worker is then fnv's, see list_owner)
+    if not l.base:find("[\t\n]") then out[#out + 1] = l.base .. "\t" .. w .. "\n" end
+  end
+  local f, err = io.open(path, "wb")
+  if not f then fail("cannot write %s: %s", path, tostring(err)) end
+  f:write(table.concat(out))
+  f:close()
+end
+
+-- The worker (0 .. count - 1) that walks the list at base, as every worker decides it from the
+-- same plan: the plan's, else (a list made since the plan) by hash of the base. (A planned list
+-- gone since is walked by none: it has no pages to walk.)
+local function list_owner(plan, count)
+  return function(base) return plan[base] or fnv(base) % count end
+end
+
+local function read_plan(path, count)
+  local plan = {}
+  local f, err = io.open(path, "rb")
+  if not f then fail("cannot read %s: %s", path, tostring(err)) end
+  for line in f:lines() do
+    local base, w = line:match("^(.*)\t(%d+)$")
+    w = math.tointeger(tonumber(w))
+    if w and w < count then plan[base] = w end
+  end
+  f:close()
+  return plan
+end
+
 -- One worker's share: items whose path hashes to index (of count). Writes its result lines to
 -- results_path and progress lines ("P index done") to stdout.
 --   result lines: "K path" kept as it was; "S path file hash tags[ =shows]" rendered, same bytes;
@@ -1077,11 +1138,21 @@ function M.worker(quire, out_dir, o)
   -- items (the feeds plugin's site:memo), built once for the three.
   -- (Every worker asks for every address: the feeds' names are looked for at the end only, not
   -- by a pattern that backtracks from it.)
+  -- With a plan (a full export, o.plan) a list's pages and feeds go to the worker that walks the
+  -- list (list_owner of their list base: list_base for its older pages, the feeds' as above), and
+  -- only its lists are walked here. Any other address goes by its own (the site's feeds by "").
+  local owner = o.plan and count > 1 and list_owner(read_plan(o.plan, count), count)
   local function mine(path)
     if count == 1 then return true end
     local at = path:find("/feed.xml", -9, true) or path:find("/atom.xml", -9, true) or path:find("/feed.json", -10, true)
-    return fnv(at and path:sub(1, at - 1) or path) % count == index
+    local key = at and path:sub(1, at - 1) or path
+    if owner then
+      if path:find("/older/", 1, true) or path:find("/newer/", 1, true) then key = list_base(path) end
+      return owner(key) == index
+    end
+    return fnv(key) % count == index
   end
+  local want = owner and function(base) return owner(base) == index end
   -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
   -- which refuses writes.
   quire.tokens.sign("export", "")
@@ -1143,13 +1214,13 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then progress(("P %d %d\n"):format(index, done)) end
-  end, o.targeted and changed, man, mine, out_dir, check, scope)
+  end, o.targeted and changed, man, mine, out_dir, check, scope, want)
   db:end_read()
   res:close()
   if o.verbose then
     statements = db:statements() - statements
-    io.stdout:write(("export worker %d: %d pages rendered, %d statements read them and listed the site (%.1f a page), in %d read snapshots\n")
-      :format(index, rendered, statements, statements / math.max(rendered, 1), snapshots))
+    io.stdout:write(("export worker %d: %d pages rendered, %d statements read them and listed the site (%.1f a page), in %d read snapshots, %.2f s of CPU\n")
+      :format(index, rendered, statements, statements / math.max(rendered, 1), snapshots, os.clock()))
   end
   progress(("P %d %d\n"):format(index, done))
   return 0
@@ -1394,6 +1465,9 @@ local function run_once(quire, out_dir, o)
   else
     local exe = core.exepath()
     local cmds = {}
+    -- (a full walk: the lists split among the workers; a targeted run hashes what it finds)
+    local plan = not targeted and jobs > 1 and tmp .. "/plan"
+    if plan then plan_lists(quire, jobs, plan) end
     for i = 0, jobs - 1 do
       local argv = { exe, "export", "--format", "html", "--site", quire.site.config.dir, "--worker", ("%d/%d"):format(i, jobs),
         "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url, "--compress", o.compress }
@@ -1403,6 +1477,7 @@ local function run_once(quire, out_dir, o)
       if targeted then argv[#argv + 1] = "--targeted" end
       if fresh then argv[#argv + 1] = "--fresh" end
       if recompress then argv[#argv + 1] = "--recompress" end
+      if plan then argv[#argv + 1] = "--plan"; argv[#argv + 1] = plan end
       argv[#argv + 1] = out_dir
       for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
       cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
@@ -1596,7 +1671,8 @@ function M.main(quire, out_dir, opts)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
       since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
-      targeted = opts.targeted, compress = siblings, fresh = opts.fresh, recompress = opts.recompress, verbose = opts.verbose })
+      targeted = opts.targeted, compress = siblings, fresh = opts.fresh, recompress = opts.recompress, verbose = opts.verbose,
+      plan = opts.plan })
   end
   local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
