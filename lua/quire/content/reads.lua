@@ -222,7 +222,10 @@ M.of = per_site(function(site)
   -- than the last commit this process could see. Each caller gets its own copy.
   -- A card (no body) is kept until its "teaser:ID", which every write to what it holds bumps.
   local function entry_tag(row) return row and "entry:" .. row.id end
-  function api.get(key)
+  -- The kept row of key (an id or {type=, slug=}), the page tagged with it: get's, copied for
+  -- each caller, and get_shared's, the kept value itself, for the core's own code that only reads
+  -- it (quire.related, the entry whose list it makes: a copy a call); never handed to a plugin.
+  local function kept_row(key)
     local row
     local prefix, load, tag = "entry\0", load_entry, entry_tag
     if as_cards() then prefix, load, tag = "card\0", load_card, card_tag end
@@ -232,23 +235,16 @@ M.of = per_site(function(site)
       row = memo.tagged(prefix .. tostring(key.type) .. "\0" .. tostring(key.slug), tag, load,
         "e.type = ? AND e.slug = ?", key.type, key.slug)
     else
-      error("quire.content.get takes an id or {type=, slug=}", 2)
+      error("quire.content.get takes an id or {type=, slug=}", 3)
     end
-    if not row then return nil end
-    site.tag(shown .. row.id)
-    return copy(row)
-  end
-  -- get_shared(id): what get(id) gives (id an integer), read, memoised and tagging the page
-  -- alike, but the kept value itself, not a copy: for the core's own code that only reads it
-  -- (quire.related, the entry whose list it makes: a copy a call); never handed to a plugin.
-  function api.get_shared(id)
-    local prefix, load, tag = "entry\0", load_entry, entry_tag
-    if as_cards() then prefix, load, tag = "card\0", load_card, card_tag end
-    local row = memo.tagged(prefix .. id, tag, load, "e.id = ?", id)
-    if not row then return nil end
-    site.tag(shown .. row.id)
+    if row then site.tag(shown .. row.id) end
     return row
   end
+  function api.get(key)
+    local row = kept_row(key)
+    return row and copy(row) or nil
+  end
+  api.get_shared = kept_row
 
   local QUERY_KEYS = {
     type = true, status = true, tag = true, section = true, author = true, since = true,
