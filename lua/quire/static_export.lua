@@ -1022,6 +1022,9 @@ end
 -- far (lists are very unequal: /latest and a prolific author's have hundreds of pages, most tags
 -- a few). The sizes are read cheaply (counts, not the lists' types): they only steer the balance.
 -- Writes "base TAB worker" lines to path.
+-- Only the PLAN_MAX largest of each kind are planned (the plan stays small whatever the site's
+-- size): the many small lists past them balance well enough by hash (list_owner).
+local PLAN_MAX = 4096
 local function plan_lists(quire, count, path)
   local db = quire._db
   local listings = plugin_settings(quire, "listings")
@@ -1031,11 +1034,12 @@ local function plan_lists(quire, count, path)
   local lists = { { base = "/", size = 1 } } -- (its older pages are /latest's when there is one)
   local published = db:value("SELECT count(*) FROM entries WHERE status = 'published'")
   if latest_list(quire) then lists[2] = { base = "/latest", size = pages(published) } else lists[1].size = pages(published) end
-  for _, t in ipairs(db:rows("SELECT taxonomy, slug, listed FROM terms WHERE listed > 0 AND taxonomy IN ('tag', 'section')")) do
+  for _, t in ipairs(db:rows("SELECT taxonomy, slug, listed FROM terms WHERE listed > 0 AND taxonomy IN ('tag', 'section')"
+      .. " ORDER BY listed DESC LIMIT ?", PLAN_MAX)) do
     lists[#lists + 1] = { base = "/" .. t.taxonomy .. "/" .. t.slug, size = pages(t.listed) + 3 } -- (and its feeds)
   end
   for _, u in ipairs(db:rows("SELECT u.login, a.n FROM (SELECT author_id, count(*) AS n FROM entries WHERE status = 'published'"
-      .. " GROUP BY author_id) a JOIN users u ON u.id = a.author_id")) do
+      .. " GROUP BY author_id) a JOIN users u ON u.id = a.author_id ORDER BY a.n DESC LIMIT ?", PLAN_MAX)) do
     lists[#lists + 1] = { base = "/author/" .. u.login, size = pages(u.n) }
   end
   table.sort(lists, function(a, b) return a.size > b.size or (a.size == b.size and a.base < b.base) end)
