@@ -73,10 +73,21 @@ run('front', async (browser) => {
     } else {
       assert(m.aside.top >= m.main.bottom - 1, `390px: the sidebar does not flow below the stories (${m.aside.top} < ${m.main.bottom})`);
     }
+    // The lazy card pictures below the fold are brought in by scrolling, as a reader would, and
+    // must all load before the shots: a shot resizes the page, and Chromium cancels (ERR_ABORTED)
+    // a lazy picture still in flight when it does, which a slow machine shows as a failed request.
+    await page.evaluate(async () => {
+      for (let y = 0; y < document.documentElement.scrollHeight; y += innerHeight) {
+        window.scrollTo(0, y);
+        await new Promise((done) => setTimeout(done, 50));
+      }
+    });
+    await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: 60000 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const unloaded = await page.evaluate(() => [...document.images].filter((i) => !(i.naturalWidth > 0)).map((i) => i.currentSrc || i.src));
+    assert(unloaded.length === 0, `${w}px: pictures that did not load: ${unloaded.join(' ')}`);
     await page.screenshot({ path: shotPath(`front-${w}.png`), fullPage: true });
     await page.screenshot({ path: shotPath(`front-${w}-fold.png`), fullPage: false });
-    // The full-page shot brings the lazy card pictures below the fold into view; they must load,
-    // not be cut off by closing the page (a slow machine is still fetching them then).
     await page.waitForLoadState('networkidle');
     const v = await axe('/', w, h);
     assert(v.length === 0, `front at ${w}px: axe-core: ${v.join('; ')}`);
