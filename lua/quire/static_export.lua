@@ -326,6 +326,20 @@ local function latest_list(quire)
   return listings and listings.front and "/latest" or nil
 end
 
+local FIXED = { "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }
+local FIXED_SET = { ["/sitemap.xml"] = true, ["/404.html"] = true, ["/views.gif"] = true, ["/search"] = true,
+  ["/search-index.json"] = true, ["/search.js"] = true }
+for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
+
+-- The list base a page address belongs to ("/tag/x" for /tag/x/older/C or /tag/x/feed.xml, "/"
+-- for /older/C; and for the newer/ pages of an older export), or the address itself.
+local function list_base(path)
+  local b = path:match("^(.-)/older/%d+%-%d+$") or path:match("^(.-)/newer/%d+%-%d+$")
+  if b then return b == "" and "/" or b end
+  return path:match("^(/%l+/[^/]+)/feed%.xml$") or path:match("^(/%l+/[^/]+)/atom%.xml$") or path:match("^(/%l+/[^/]+)/feed%.json$")
+    or path
+end
+
 -- The site's lists as a full export walks them: the front page (and /latest), sections, tags
 -- and authors, each with its keyset pages. Page k+1's address names page k's last entry
 -- ("older/", listings plugin); its "Newer" link is page k's address. Each walk calls page(path,
@@ -393,32 +407,72 @@ local function lists_of(quire)
       walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types }, page)
     end
   end
+  -- Whether a walk makes path (the list it would be in walked again, looking for it: only for an
+  -- address shaped like a list's, which an entry's hardly ever is).
+  function L.makes(path)
+    local base, run = path:find("^/%l+/") and list_base(path) or path, nil -- (a dated address: not a list's)
+    if base == "/" then run = L.front
+    elseif base == latest then run = L.latest
+    else
+      local kind, name = base:match("^/(%l+)/([^/]+)$")
+      if kind == "tag" or kind == "section" then
+        local t = db:row("SELECT id, taxonomy, slug FROM terms WHERE taxonomy = ? AND slug = ? AND listed > 0", kind, name)
+        run = t and function(page) L.term(t, page) end
+      elseif kind == "author" then
+        local u = db:row("SELECT id, login FROM users WHERE login = ?", name)
+        run = u and function(page) L.author(u, page) end
+      end
+    end
+    local found = false
+    if run then run(function(p) found = found or p == path end) end
+    return found
+  end
   return L
-end
-
--- The list base a page address belongs to ("/tag/x" for /tag/x/older/C or /tag/x/feed.xml, "/"
--- for /older/C; and for the newer/ pages of an older export), or the address itself.
-local function list_base(path)
-  local b = path:match("^(.-)/older/%d+%-%d+$") or path:match("^(.-)/newer/%d+%-%d+$")
-  if b then return b == "" and "/" or b end
-  return path:match("^(/%l+/[^/]+)/feed%.xml$") or path:match("^(/%l+/[^/]+)/atom%.xml$") or path:match("^(/%l+/[^/]+)/feed%.json$")
-    or path
 end
 
 -- The addresses of entries, lists and redirects, and the sitemap's parts (see each_item).
 -- want(base), when given, says which lists to walk (a worker's share of them, see list_owner).
-function M.each_page(quire, fn, want)
+-- share ({ index =, count = }, a planned worker's), when given: only the entries whose id % count
+-- is index are read (each worker reads its own, not every entry to keep those whose address
+-- hashes to it); their items carry the entry's id, by which the worker takes them (M.worker's
+-- mine). An entry whose address another address of the walk has too (a redirect from it, a
+-- list's, a fixed one) is left to that one: each address is listed once.
+function M.each_page(quire, fn, want, share)
   local db = quire._db
-  for _, n in ipairs(quire.content.published_blocks()) do fn { path = ("/sitemap.xml?part=%d"):format(n + 1), kind = "page" } end
-
-  -- Entries, by id.
-  each_by_id(db, "SELECT id, type, slug, published_at, created_at, fields FROM entries"
-      .. " WHERE id > ? AND status = 'published' ORDER BY id LIMIT ?", function(e)
-    local url = quire.content.url(e)
-    if url then fn { path = url, kind = "page" } end
-  end)
-
+  local parts = {}
+  for _, n in ipairs(quire.content.published_blocks()) do
+    local path = ("/sitemap.xml?part=%d"):format(n + 1)
+    parts[path] = true
+    fn { path = path, kind = "page" }
+  end
   local lists = lists_of(quire)
+  local gif = quire.app.router:match("GET", "/views.gif") -- (as each_item makes it)
+
+  -- Entries, by id (a batch's addresses looked up among the redirects' sources in one query).
+  local sql = "SELECT id, type, slug, published_at, created_at, fields FROM entries WHERE id > ? AND status = 'published'"
+    .. (share and (" AND id %% %d = %d"):format(share.count, share.index) or "") .. " ORDER BY id LIMIT ?"
+  local last = 0
+  repeat
+    local rows, urls, redirected = db:rows(sql, last, BATCH), {}, {}
+    for i, e in ipairs(rows) do
+      last = e.id
+      urls[i] = quire.content.url(e) or false
+    end
+    if #rows > 0 then
+      local list = {}
+      for _, url in ipairs(urls) do if url then list[#list + 1] = url end end
+      for _, r in ipairs(db:rows("SELECT from_path FROM redirects WHERE from_path " .. store_sql.IN_LIST, store_sql.value_list(list))) do
+        redirected[r.from_path] = true
+      end
+    end
+    for i, e in ipairs(rows) do
+      local url = urls[i]
+      if url and not (redirected[url] or parts[url] or (FIXED_SET[url] and (url ~= "/views.gif" or gif)) or lists.makes(url)) then
+        fn { path = url, kind = "page", id = share and e.id or nil }
+      end
+    end
+  until #rows < BATCH
+
   local function page(path, shown) fn { path = path, kind = "page", shown = shown } end
   want = want or function() return true end
   if want("/") then lists.front(page) end
@@ -436,11 +490,6 @@ function M.each_page(quire, fn, want)
     if not r.from_path:find("?", 1, true) then fn { path = r.from_path, kind = "page" } end
   end)
 end
-
-local FIXED = { "/feed.xml", "/atom.xml", "/feed.json", "/sitemap-pages.xml", "/sitemap-news.xml", "/robots.txt" }
-local FIXED_SET = { ["/sitemap.xml"] = true, ["/404.html"] = true, ["/views.gif"] = true, ["/search"] = true,
-  ["/search-index.json"] = true, ["/search.js"] = true }
-for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
 
 -- The cache tags whose bump cannot add or remove an address: the content of entries (not where
 -- they stand in lists), lists of drafts, related lists, neighbours, comments, shares, corrections
@@ -654,8 +703,8 @@ end
 -- added or removed, so only the fixed addresses below, the pages of the manifest man carrying
 -- one of those tags or, in the slice check, whose file is missing (those mine(path) takes, in
 -- out_dir) and the static files are looked at.
--- want: which lists a full walk walks (M.each_page).
-local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope, want)
+-- want, share: which lists and entries a full walk reads (M.each_page).
+local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope, want, share)
   for _, p in ipairs(FIXED) do
     fn { path = p, kind = "page" }
   end
@@ -666,7 +715,7 @@ local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope, 
   fn { path = "/search", kind = "search" }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
-  if targeted then each_stale_page(quire, man, fn, targeted, mine, out_dir, check, scope) else M.each_page(quire, fn, want) end
+  if targeted then each_stale_page(quire, man, fn, targeted, mine, out_dir, check, scope) else M.each_page(quire, fn, want, share) end
   M.each_file(quire, fn)
 end
 
@@ -1144,10 +1193,13 @@ function M.worker(quire, out_dir, o)
   -- by a pattern that backtracks from it.)
   -- With a plan (a full export, o.plan) a list's pages and feeds go to the worker that walks the
   -- list (list_owner of their list base: list_base for its older pages, the feeds' as above), and
-  -- only its lists are walked here. Any other address goes by its own (the site's feeds by "").
+  -- only its lists are walked here, and only its entries read: an entry's address goes by the
+  -- entry's id (id, from the walk: M.each_page's share), so it is done once even when it changed
+  -- while the workers read. Any other address goes by its own (the site's feeds by "").
   local owner = o.plan and count > 1 and list_owner(read_plan(o.plan, count), count)
-  local function mine(path)
+  local function mine(path, id)
     if count == 1 then return true end
+    if id and owner then return id % count == index end
     local at = path:find("/feed.xml", -9, true) or path:find("/atom.xml", -9, true) or path:find("/feed.json", -10, true)
     local key = at and path:sub(1, at - 1) or path
     if owner then
@@ -1157,6 +1209,7 @@ function M.worker(quire, out_dir, o)
     return fnv(key) % count == index
   end
   local want = owner and function(base) return owner(base) == index end
+  local share = owner and { index = index, count = count }
   -- The site's secret (the comment form's tokens) is written on first use: before the snapshot,
   -- which refuses writes.
   quire.tokens.sign("export", "")
@@ -1167,7 +1220,7 @@ function M.worker(quire, out_dir, o)
   if o.targeted then check.from, check.to = check_slice(man) end
   db:begin_read()
   each_item(quire, function(item)
-    if not mine(item.path) then return end
+    if not mine(item.path, item.id) then return end
     if item.kind == "gone" then
       res:write("G\t", item.path, "\n")
       return
@@ -1218,7 +1271,7 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then progress(("P %d %d\n"):format(index, done)) end
-  end, o.targeted and changed, man, mine, out_dir, check, scope, want)
+  end, o.targeted and changed, man, mine, out_dir, check, scope, want, share)
   db:end_read()
   res:close()
   if o.verbose then
