@@ -536,6 +536,16 @@ split_site = os.path.join(work, "split-site")
 shutil.copytree(site, split_site, ignore=shutil.ignore_patterns(".quire"))
 with open(os.path.join(split_site, "site.lua"), "a") as f:
     f.write("\nlistings.per_page = 2\n")
+# Addresses an entry shares with another (each worker reads only its own entries, taking their
+# addresses by id, the others by address): a redirect from a story's address, pages at /latest
+# (a list's) and /search (a fixed one). Each is still done once.
+quire("redirects", "add", "/" + next(e for e in entries if e != story), "/latest", "--site", split_site)
+pages_lua = os.path.join(work, "pages.lua")
+with open(pages_lua, "w") as f:
+    f.write('for _, slug in ipairs({ "latest", "search" }) do\n'
+            '  quire.content.create { type = "page", title = "Page " .. slug, slug = slug, body = "Its text.", status = "published" }\n'
+            'end\n')
+quire("run", "--site", split_site, pages_lua)
 
 
 def split_export(dest, jobs):

@@ -462,7 +462,7 @@ function M.each_page(quire, fn, want, share)
       local list = {}
       for _, url in ipairs(urls) do if url then list[#list + 1] = url end end
       for _, r in ipairs(db:rows("SELECT from_path FROM redirects WHERE from_path " .. store_sql.IN_LIST, store_sql.value_list(list))) do
-        redirected[r.from_path] = true
+        redirected[r.from_path] = not r.from_path:find("?", 1, true) -- (as their pages below)
       end
     end
     for i, e in ipairs(rows) do
