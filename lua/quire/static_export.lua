@@ -432,11 +432,16 @@ end
 
 -- The addresses of entries, lists and redirects, and the sitemap's parts (see each_item).
 -- want(base), when given, says which lists to walk (a worker's share of them, see list_owner).
--- share ({ index =, count = }, a planned worker's), when given: only the entries whose id % count
--- is index are read (each worker reads its own, not every entry to keep those whose address
--- hashes to it); their items carry the entry's id, by which the worker takes them (M.worker's
--- mine). An entry whose address another address of the walk has too (a redirect from it, a
--- list's, a fixed one) is left to that one: each address is listed once.
+-- share ({ index =, count = }, a planned worker's), when given: only the entries whose block of
+-- ids (ENTRY_BLOCK) is the worker's, (id // ENTRY_BLOCK) % count = index, are read (each worker
+-- reads its own, not every entry to keep those whose address hashes to it); their items carry
+-- the entry's id, by which the worker takes them (M.worker's mine). An entry whose address
+-- another address of the walk has too (a redirect from it, a list's, a fixed one) is left to
+-- that one: each address is listed once.
+-- (Blocks, not id % count: an entry's page shows its neighbours' cards, which the memo then
+-- keeps for their own pages when the same worker renders them. At N=2000, 2 workers read with
+-- 14,088 statements by blocks of 64, 17,987 by id % 2, 14,445 by hash of the address.)
+local ENTRY_BLOCK = 64
 function M.each_page(quire, fn, want, share)
   local db = quire._db
   local parts = {}
@@ -450,7 +455,7 @@ function M.each_page(quire, fn, want, share)
 
   -- Entries, by id (a batch's addresses looked up among the redirects' sources in one query).
   local sql = "SELECT id, type, slug, published_at, created_at, fields FROM entries WHERE id > ? AND status = 'published'"
-    .. (share and (" AND id %% %d = %d"):format(share.count, share.index) or "") .. " ORDER BY id LIMIT ?"
+    .. (share and (" AND (id / %d) %% %d = %d"):format(ENTRY_BLOCK, share.count, share.index) or "") .. " ORDER BY id LIMIT ?"
   local last = 0
   repeat
     local rows, urls, redirected = db:rows(sql, last, BATCH), {}, {}
@@ -1194,12 +1199,12 @@ function M.worker(quire, out_dir, o)
   -- With a plan (a full export, o.plan) a list's pages and feeds go to the worker that walks the
   -- list (list_owner of their list base: list_base for its older pages, the feeds' as above), and
   -- only its lists are walked here, and only its entries read: an entry's address goes by the
-  -- entry's id (id, from the walk: M.each_page's share), so it is done once even when it changed
+  -- entry's id (its block of ids: M.each_page's share), so it is done once even when it changed
   -- while the workers read. Any other address goes by its own (the site's feeds by "").
   local owner = o.plan and count > 1 and list_owner(read_plan(o.plan, count), count)
   local function mine(path, id)
     if count == 1 then return true end
-    if id and owner then return id % count == index end
+    if id and owner then return (id // ENTRY_BLOCK) % count == index end
     local at = path:find("/feed.xml", -9, true) or path:find("/atom.xml", -9, true) or path:find("/feed.json", -10, true)
     local key = at and path:sub(1, at - 1) or path
     if owner then
