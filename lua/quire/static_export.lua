@@ -799,8 +799,10 @@ local function search_index(quire, out, cache)
     local ok, err = pcall(function()
       local last = 0
       repeat
-        local rows = db:rows("SELECT " .. SEARCH_COLUMNS .. " FROM entries"
-          .. " WHERE id > ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " ORDER BY id LIMIT ?", last, types, BATCH)
+        -- (status and type unindexed: the id range drives and each batch stops at BATCH rows;
+        -- by the index of published entries every batch read and sorted all the entries after it)
+        local rows = db:rows("SELECT " .. SEARCH_COLUMNS .. " FROM entries WHERE id > ? AND " .. store_sql.unindexed("status")
+          .. " = 'published' AND " .. store_sql.unindexed("type") .. " " .. store_sql.IN_LIST .. " ORDER BY id LIMIT ?", last, types, BATCH)
         for _, e in ipairs(rows) do
           last = e.id
           local part = search_part(quire, e)
