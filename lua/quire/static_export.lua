@@ -778,6 +778,43 @@ end
 -- entries whose tag moved, the others' parts from the manifest. cache: { man =, changed =,
 -- dry_run = } or nil (no manifest: every part from the store).
 local SEARCH_COLUMNS = "id, type, slug, title, published_at, created_at, fields, substr(body, 1, 600) AS body"
+local SUMMARY_HEAD = 320 -- characters of a body that settle most summaries (body_summary)
+
+-- Text as a summary shows it: Markdown's marks and links' targets left out, whitespace made
+-- single spaces.
+local function plain(s)
+  s = s:gsub("[%*_`#>%[%]]", "")
+  if s:find("(http", 1, true) then s = s:gsub("%(https?://[^)]*%)", "") end
+  return (s:gsub("%s+", " "))
+end
+
+-- The summary of an entry without a standfirst: the start of its body as plain text, cut at a
+-- word before its 200th character when longer than 240 bytes; "" when not UTF-8.
+local function body_summary(body)
+  -- Patterns cost by the byte looked at, and a summary keeps a third of what is read: most are
+  -- settled by the body's first SUMMARY_HEAD characters, up to any "(" after their last ")" (a
+  -- link's target, left out, may end past them). Their plain text is the start of the whole's
+  -- (marks go one by one, links end at their ")", whitespace runs where they end); when it
+  -- holds 200 characters and more than 240 bytes the cut is in it, before its last space (the
+  -- only whitespace left).
+  if utf8.len(body) then
+    local head = body:sub(1, (utf8.offset(body, SUMMARY_HEAD + 1) or #body + 1) - 1)
+    local close = head:reverse():find(")", 1, true)
+    head = head:sub(1, (head:find("(", close and #head - close + 2 or 1, true) or #head + 1) - 1)
+    local text = plain(head)
+    local at = #text > 240 and utf8.offset(text, 200) -- (#text + 1 when it holds 199: the same cut)
+    if at then
+      local cut = text:sub(1, at - 1)
+      local space = cut:reverse():find(" ", 1, true)
+      return (space and cut:sub(1, #cut - space) or cut) .. "…"
+    end
+  end
+  local sf = plain(body)
+  if #sf > 240 then sf = (utf8.len(sf) and sf:sub(1, utf8.offset(sf, 200) - 1) or sf:sub(1, 200)):gsub("%s+%S*$", "") .. "…" end
+  return utf8.len(sf) and sf or ""
+end
+M.body_summary = body_summary -- (for its spec)
+
 local function search_part(quire, e)
   local cjson, json = require("cjson"), require("quire.json") -- (quire.json: keys in order)
   local url = quire.content.url(e)
@@ -785,10 +822,10 @@ local function search_part(quire, e)
   local ok, fields = pcall(cjson.decode, e.fields or "{}")
   local sf = ok and type(fields) == "table" and type(fields.standfirst) == "string" and fields.standfirst or ""
   if not sf:match("%S") then
-    sf = (e.body or ""):gsub("[%*_`#>%[%]]", ""):gsub("%(https?://[^)]*%)", ""):gsub("%s+", " ")
-    if #sf > 240 then sf = (utf8.len(sf) and sf:sub(1, utf8.offset(sf, 200) - 1) or sf:sub(1, 200)):gsub("%s+%S*$", "") .. "…" end
+    sf = body_summary(e.body or "")
+  elseif not utf8.len(sf) then
+    sf = ""
   end
-  if not utf8.len(sf) then sf = "" end
   return json.encode({ url = url, title = e.title, date = e.published_at or "", summary = sf })
 end
 
@@ -853,8 +890,10 @@ local function search_index(quire, out, cache)
     local ok, err = pcall(function()
       local last = 0
       repeat
-        local rows = db:rows("SELECT " .. SEARCH_COLUMNS .. " FROM entries"
-          .. " WHERE id > ? AND status = 'published' AND type " .. store_sql.IN_LIST .. " ORDER BY id LIMIT ?", last, types, BATCH)
+        -- (status and type unindexed: the id range drives and each batch stops at BATCH rows;
+        -- by the index of published entries every batch read and sorted all the entries after it)
+        local rows = db:rows("SELECT " .. SEARCH_COLUMNS .. " FROM entries WHERE id > ? AND " .. store_sql.unindexed("status")
+          .. " = 'published' AND " .. store_sql.unindexed("type") .. " " .. store_sql.IN_LIST .. " ORDER BY id LIMIT ?", last, types, BATCH)
         for _, e in ipairs(rows) do
           last = e.id
           local part = search_part(quire, e)
