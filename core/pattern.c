@@ -359,6 +359,67 @@ static const char *match(matcher *m, const char *s, const char *p) {
   return r;
 }
 
+/* --- where a match can start */
+
+/* The bytes a match of p must start with, when its first item must take one (a literal, a class
+ * or a set with no quantifier that allows none, after any opening captures; %b's opening byte):
+ * a search then skips the bytes that cannot start one instead of trying the pattern at each (a
+ * gsub over a page's text tried it at every byte). 0 when any byte might start a match, or when
+ * the pattern's start is zero-width or malformed (the first attempt, made before, raised then). */
+typedef struct {
+  int state;             /* 0: not worked out yet, 1: bits hold, -1: no filter */
+  int tries;             /* places tried before working it out */
+  int only;              /* the one byte that can start a match, or -1 */
+  unsigned char bits[32];
+} starts;
+
+static int start_bits(matcher *m, const char *p, unsigned char bits[32]) {
+  while (p < m->pat_end && *p == '(') p += (p + 1 < m->pat_end && p[1] == ')') ? 2 : 1;
+  if (p >= m->pat_end || *p == ')' || *p == '.' || (*p == '$' && p + 1 == m->pat_end)) return 0;
+  memset(bits, 0, 32);
+  if (*p == '%') {
+    if (p + 1 >= m->pat_end) return 0;
+    char k = p[1];
+    if (k == 'b') {
+      if (p + 3 >= m->pat_end) return 0;
+      bits[(unsigned char)p[2] >> 3] = (unsigned char)(1u << ((unsigned char)p[2] & 7));
+      return 1;
+    }
+    if (k == 'f' || (k >= '0' && k <= '9')) return 0;
+  }
+  const char *ep = item_end(m, p);
+  if (ep < m->pat_end && (*ep == '*' || *ep == '-' || *ep == '?')) return 0;
+  for (int c = 0; c < 256; c++) {
+    int hit = *p == '%' ? class_has(c, (unsigned char)p[1]) : *p == '[' ? set_scan(c, p, ep - 1) : (unsigned char)*p == c;
+    if (hit) bits[c >> 3] |= (unsigned char)(1u << (c & 7));
+  }
+  return 1;
+}
+
+/* The first place from at (not past end) where a match of pat can start; end when none. */
+static const char *next_start(matcher *m, starts *f, const char *pat, const char *at) {
+  if (f->state == 0) {
+    /* (worked out after 64 places tried one by one: the 256 bytes cost a few thousand
+     * instructions, more than a short subject's every place) */
+    if (++f->tries < 64) return at;
+    f->state = start_bits(m, pat, f->bits) ? 1 : -1;
+    f->only = -1;
+    if (f->state == 1) {
+      int n = 0, last = 0;
+      for (int c = 0; c < 256; c++)
+        if ((f->bits[c >> 3] >> (c & 7)) & 1) n++, last = c;
+      if (n == 1) f->only = last;
+    }
+  }
+  if (f->state < 0 || at >= m->subj_end) return at;
+  if (f->only >= 0) {
+    const char *hit = memchr(at, f->only, (size_t)(m->subj_end - at));
+    return hit ? hit : m->subj_end;
+  }
+  while (at < m->subj_end && !((f->bits[(unsigned char)*at >> 3] >> ((unsigned char)*at & 7)) & 1)) at++;
+  return at;
+}
+
 /* --- results */
 
 /* Pushes capture i (or the whole match s..e when there are none and i is 0). */
@@ -446,6 +507,7 @@ static int find_or_match(lua_State *L, int find) {
   int anchored = lp > 0 && *p == '^';
   const char *pat = anchored ? p + 1 : p;
   const char *at = s + init;
+  starts f = {0};
   do {
     begin_attempt(&m);
     const char *e = match(&m, at, pat);
@@ -456,7 +518,9 @@ static int find_or_match(lua_State *L, int find) {
       lua_pushinteger(L, (lua_Integer)(e - s));
       return push_captures(&m, NULL, NULL) + 2;
     }
-  } while (at++ < m.subj_end && !anchored);
+    if (anchored || at == m.subj_end) break;
+    at = next_start(&m, &f, pat, at + 1);
+  } while (1);
   settle(&m);
   luaL_pushfail(L);
   return 1;
@@ -478,7 +542,8 @@ static int gmatch_next(lua_State *L) {
   gmatch_state *g = lua_touserdata(L, lua_upvalueindex(3));
   matcher m;
   matcher_init(&m, L, "gmatch", s, ls, p, lp);
-  for (const char *at = s + g->at; at <= m.subj_end; at++) {
+  starts f = {0};
+  for (const char *at = s + g->at; at <= m.subj_end; at = at == m.subj_end ? at + 1 : next_start(&m, &f, p, at + 1)) {
     begin_attempt(&m);
     const char *e = match(&m, at, p);
     if (e && (size_t)(e - s) != g->last) {
@@ -578,6 +643,7 @@ static int l_gsub(lua_State *L) {
   lua_Integer n = 0;
   int changed = 0;
   luaL_Buffer b;
+  starts f = {0};
   luaL_buffinit(L, &b);
   while (n < max) {
     begin_attempt(&m);
@@ -587,7 +653,10 @@ static int l_gsub(lua_State *L) {
       changed |= add_replacement(&m, &b, at, e, kind);
       at = last = e;
     } else if (at < m.subj_end) {
-      luaL_addchar(&b, *at++);
+      /* the bytes up to where a match can start again, copied as they are */
+      const char *next = anchored ? at + 1 : next_start(&m, &f, pat, at + 1);
+      luaL_addlstring(&b, at, (size_t)(next - at));
+      at = next;
     } else {
       break;
     }

@@ -110,6 +110,26 @@ describe("bounded Lua patterns", function()
     end
   end)
 
+  -- A search skips the bytes that cannot start a match (its first item's): longer subjects, where
+  -- most places are skipped, and patterns whose start is zero-width, optional or malformed.
+  it("answers as the standard library where a search skips to the places a match can start", function()
+    local pieces = { "a", "b", "(", ")", "()", ".", "%a", "%d", "%s", "%W", "[ab]", "[^a]", "[%d)]", "*", "+", "-",
+      "?", "^", "$", "%1", "%b()", "%f[%w]", "%", "[", "]", "%(", "x", "%bab", "[x-z]" }
+    local letters = { "a", "b", "(", ")", " ", "1", "x", "y", "q", "qq", "\0", "\n", "ab" }
+    local rnd = testing.lcg(20261207)
+    for _ = 1, 8000 do
+      local p, s = {}, {}
+      for i = 1, rnd(4) do p[i] = pieces[rnd(#pieces)] end
+      for i = 1, 20 + rnd(80) do s[i] = letters[rnd(#letters)] end
+      p, s = table.concat(p), table.concat(s)
+      local f = rnd(4)
+      if f == 1 then same("find", s, p, rnd(30) - 5)
+      elseif f == 2 then same("match", s, p, rnd(30))
+      elseif f == 3 then same("gmatch", s, p)
+      else same("gsub", s, p, rnd(2) == 1 and "<%0>" or repl_fn, rnd(3) == 1 and rnd(3) or nil) end
+    end
+  end)
+
   it("answers as the standard library on long subjects (where sets are kept as bitmaps)", function()
     local alphabet = "ab<>&\"' _-]^%0129Zz\n\t\0\200\255"
     local rnd, chars = testing.lcg(7), {}
