@@ -2,6 +2,7 @@
 #include "related.h"
 
 #include <math.h>
+#include <string.h>
 
 double qr_related_tag_factor(double df, double total, double rarity) {
   if (rarity <= 0) return 1.0;
@@ -34,15 +35,34 @@ static double tag_weight(const qr_related_doc_t *a, size_t i, const qr_related_d
   return w->tags * qr_related_tag_factor(df_of(df, ndf, a->tags[i]), w->total, w->rarity);
 }
 
-/* The weights of the tags both documents carry (a merge of the sorted lists, linear); kept:
- * the weights of a's first tags, worked out once. */
+/* The weights of the tags both documents carry; kept: the weights of a's first tags, worked
+ * out once. A merge of the sorted lists waits at each step for the load of the one before (which
+ * way it goes depends on it), and b's tags are often out of the nearest cache: with the few tags
+ * an entry has, each of b's is looked for among all of a's instead (loads and compares that do not
+ * wait for one another), the one found, if any, added in b's order, which is the merge's
+ * (ascending ids), so the sum is the same. */
+#define TAGS_SCANNED 16
 static double shared_tags(const qr_related_doc_t *a, const qr_related_doc_t *b, const double *kept,
                           const qr_related_df_t *df, size_t ndf, const qr_related_weights_t *w) {
   double sum = 0;
+  size_t na = a->ntags, nb = b->ntags;
+  const int64_t *x = a->tags, *y = b->tags;
+  if (na <= TAGS_SCANNED) {
+    uint64_t bits[TAGS_SCANNED]; /* kept's, to pick one without a branch */
+    memcpy(bits, kept, na * sizeof *bits);
+    for (size_t j = 0; j < nb; j++) {
+      uint64_t found = 0; /* (ids are unique in a: one at most; none is 0.0, and adding it leaves the sum as it is) */
+      for (size_t i = 0; i < na; i++) found |= bits[i] & -(uint64_t)(x[i] == y[j]);
+      double d;
+      memcpy(&d, &found, sizeof d);
+      sum += d;
+    }
+    return sum;
+  }
   size_t i = 0, j = 0;
-  while (i < a->ntags && j < b->ntags) {
-    if (a->tags[i] < b->tags[j]) i++;
-    else if (a->tags[i] > b->tags[j]) j++;
+  while (i < na && j < nb) {
+    if (x[i] < y[j]) i++;
+    else if (x[i] > y[j]) j++;
     else {
       sum += i < TAG_WEIGHTS_KEPT ? kept[i] : tag_weight(a, i, df, ndf, w);
       i++, j++;
