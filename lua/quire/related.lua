@@ -335,8 +335,9 @@ function M.new(site, content)
   -- A window read: ids in order, the first `before` of them up to (at, id), the rest after it
   -- (asked: the rows asked for on each side, read_sizes). Adds to cands the width entries on each
   -- side of id and keeps the window under key (gen, token: those it was read under) unless gen is
-  -- false.
-  local function walk_read(key, ids, before, asked_before, asked_after, id, width, cands, gen, token)
+  -- false. A walk going one way (lean: walk_kept's, as an export goes) will find its next
+  -- candidates in it: their profiles are read now, in one statement, not a few at each call.
+  local function walk_read(key, ids, before, asked_before, asked_after, id, width, cands, gen, token, lean)
     local last_before = ids[before] == id and before - 1 or before -- (the entry itself)
     cands:add_range(ids, math.max(1, last_before - width + 1), last_before)
     cands:add_range(ids, before + 1, math.min(#ids, before + width))
@@ -351,6 +352,7 @@ function M.new(site, content)
     rec.gen, rec.token = gen, token
     rec.windows[#rec.windows + 1] = core.related_window(ids, before < asked_before, #ids - before < asked_after)
     rec.n, walk_ids = rec.n + #ids, walk_ids + #ids
+    if lean then profiles(ids) end
   end
 
   -- A tag walk's rows (listed_at, entry_id) in ascending order: as read (in either order, one
@@ -423,7 +425,7 @@ function M.new(site, content)
         for _, r in ipairs(ascending(s[2])) do ids[#ids + 1] = r.entry_id end
       end
       local up_to, after = read_sizes(leans[t.id], TAG_WINDOW)
-      walk_read(t.id, ids, s and #s[1] or 0, up_to, after, id, TAG_WINDOW, cands, gen, tokens[k])
+      walk_read(t.id, ids, s and #s[1] or 0, up_to, after, id, TAG_WINDOW, cands, gen, tokens[k], leans[t.id])
     end
   end
 
@@ -440,7 +442,7 @@ function M.new(site, content)
     local up_to = db:rows(DATE_WALK_SQL:format("<=", "DESC", "DESC", n_up_to), param, at, id)
     for j = #up_to, 1, -1 do ids[#ids + 1] = up_to[j].id end
     for _, r in ipairs(db:rows(DATE_WALK_SQL:format(">", "ASC", "ASC", n_after), param, at, id)) do ids[#ids + 1] = r.id end
-    walk_read(key, ids, #up_to, n_up_to, n_after, id, DATE_WINDOW, cands, gen, nil)
+    walk_read(key, ids, #up_to, n_up_to, n_after, id, DATE_WINDOW, cands, gen, nil, lean)
   end
 
   -- Text similarity, the same on every store: the words of the entry's title, keywords and
