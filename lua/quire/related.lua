@@ -223,7 +223,8 @@ function M.new(site, content)
   -- and its title. Every entry is a candidate of many others (all of a page's neighbours share
   -- its tags), so these are kept across calls until the next write, up to MAX_PROFILES entries;
   -- a call reads only the ones missing. -> the profiles (holding every one of ids), the titles.
-  -- (Also kept: a published entry's term ids in the order of its row's index, c.tag_lists.)
+  -- (Also kept: a published entry's term ids in the order of its row's index, as the text the
+  -- row gives, c.tag_lists: only a list's own entry needs them apart, target_tags_of.)
   local function profiles(ids)
     local c = caches()
     local known = c.profiles
@@ -234,7 +235,7 @@ function M.new(site, content)
       c.titles, c.tag_lists = {}, {}
       todo = known:missing(ids)
     end
-    local titles, of = c.titles, {}
+    local titles, tag_lists = c.titles, c.tag_lists
     -- The time from the row itself: published_at comes before the body since migration 0030 (a
     -- subquery of entry_terms' listed_at, the same while published, cost a third of the
     -- statement). The term ids in the same statement, as text (store_sql.TERM_IDS_OF_E): no row,
@@ -242,17 +243,12 @@ function M.new(site, content)
     -- join of terms for their taxonomy, a sixth of the statement: target_tags_of tells).
     for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.type, e.title, e.published_at AS at, "
       .. store_sql.TERM_IDS_OF_E .. " AS tags", todo, " AND e.status = 'published'", {})) do
-      local tags = {}
-      for t in (r.tags or ""):gmatch("%d+") do tags[#tags + 1] = math.tointeger(t) end
-      of[r.id] = { type = r.type, time = epoch(r.at), tags = tags }
-      titles[r.id] = r.title
+      local tags = r.tags or ""
+      known:put(r.id, r.type, epoch(r.at), tags) -- (the ids read from the text in C)
+      titles[r.id], tag_lists[r.id] = r.title, tags
     end
-    local tag_lists = c.tag_lists
-    for _, cid in ipairs(todo) do
-      local p = of[cid]
-      if p then known:put(cid, p.type, p.time, p.tags) else known:put(cid, false) end
-      tag_lists[cid] = p and p.tags
-    end
+    -- Those with no row: not published, no candidate.
+    for _, cid in ipairs(known:missing(todo)) do known:put(cid, false) end
     return known, titles
   end
 
@@ -509,8 +505,10 @@ function M.new(site, content)
   -- TARGET_TAGS_SQL.
   local function target_tags_of(id)
     local c = caches()
-    local ids = c.tag_lists[id]
-    if not ids then return db:rows(TARGET_TAGS_SQL, id) end
+    local text = c.tag_lists[id]
+    if not text then return db:rows(TARGET_TAGS_SQL, id) end
+    local ids = {}
+    for t in text:gmatch("%d+") do ids[#ids + 1] = math.tointeger(t) end
     local facts, todo = c.tag_facts, {}
     for _, t in ipairs(ids) do if facts[t] == nil then todo[#todo + 1] = t end end
     if #todo > 0 then
