@@ -51,6 +51,34 @@ static size_t read_list(lua_State *L, int t, const char *field, int64_t *ids) {
   return n;
 }
 
+/* Reads the ids written in text (runs of decimal digits, as a group_concat of them gives: "12,7,30")
+ * into ids as read_list does a list's: the first MAX_TERMS, sorted and without duplicates (a run
+ * too long for an integer is no id); returns the count. */
+static size_t read_id_text(const char *s, size_t len, int64_t *ids) {
+  size_t n = 0, taken = 0;
+  for (size_t i = 0; i < len && taken < MAX_TERMS;) {
+    if (s[i] < '0' || s[i] > '9') {
+      i++;
+      continue;
+    }
+    uint64_t v = 0;
+    int over = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+      if (v > ((uint64_t)INT64_MAX - (uint64_t)(s[i] - '0')) / 10) over = 1;
+      else v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (over) continue;
+    taken++;
+    size_t k = n;
+    while (k > 0 && ids[k - 1] > (int64_t)v) k--;
+    if (k > 0 && ids[k - 1] == (int64_t)v) continue;
+    memmove(ids + k + 1, ids + k, (n - k) * sizeof *ids);
+    ids[k] = (int64_t)v;
+    n++;
+  }
+  return n;
+}
+
 /* Copies doc[field] (a list of integers) into ids, sorted and without duplicates; returns the count. */
 static size_t read_ids(lua_State *L, int doc, const char *field, int64_t *ids) {
   lua_getfield(L, doc, field);
@@ -433,6 +461,22 @@ static profile_t *profile_find(const profiles_t *p, int64_t id) {
   }
 }
 
+/* The profiles of a ranking's candidates are spread over the table and the tag pool (which
+ * outgrow the caches of a big site): a load from each misses, and waiting for them, one
+ * candidate after another, cost more than the scoring. So they are asked for ahead, a few
+ * candidates at a time (AHEAD_SLOT ahead: its slot; AHEAD_REC: its record, from the slot then
+ * at hand), and each found profile's tags before the scoring reads them. */
+#define AHEAD_SLOT 16
+#define AHEAD_REC 8
+static void prefetch_slot(const profiles_t *p, int64_t id) {
+  if (p->nslots) __builtin_prefetch(&p->slots[slot_of(p, id)]);
+}
+static void prefetch_rec(const profiles_t *p, int64_t id) {
+  if (!p->nslots) return;
+  uint32_t s = p->slots[slot_of(p, id)];
+  if (s) __builtin_prefetch(&p->recs[s - 1]);
+}
+
 static void profiles_rehash(profiles_t *p, size_t nslots) {
   free(p->slots);
   p->slots = qr_xcalloc(nslots, sizeof *p->slots);
@@ -496,13 +540,18 @@ static int profiles_missing(lua_State *L) {
     lua_Integer id;
     if (set) {
       id = set->ids[i];
+      if (i + AHEAD_SLOT <= n) prefetch_slot(p, set->ids[i + AHEAD_SLOT]);
+      if (i + AHEAD_REC <= n) prefetch_rec(p, set->ids[i + AHEAD_REC]);
     } else {
       lua_rawgeti(L, 2, (lua_Integer)i);
       id = lua_tointegerx(L, -1, &isnum);
       lua_pop(L, 1);
     }
     if (!isnum) return luaL_error(L, "related profiles: ids[%d] must be an integer id", (int)i);
-    if (!profile_find(p, id)) {
+    const profile_t *r = profile_find(p, id);
+    if (r) {
+      __builtin_prefetch(p->tags + r->tags_at); /* (the ranking that follows reads them) */
+    } else {
       lua_pushinteger(L, id);
       lua_rawseti(L, -2, (lua_Integer)++k);
     }
@@ -511,7 +560,8 @@ static int profiles_missing(lua_State *L) {
 }
 
 /* P:put(id, type, time, tags): the profile of entry id (type: its type name, or false for no
- * candidate; time: epoch seconds; tags: a list of tag ids, at most 200 read), replacing any. */
+ * candidate; time: epoch seconds; tags: a list of tag ids, or their text as read_id_text reads
+ * it, at most 200 read), replacing any. */
 static int profiles_put(lua_State *L) {
   profiles_t *p = check_profiles(L);
   lua_Integer id = luaL_checkinteger(L, 2);
@@ -536,7 +586,9 @@ static int profiles_put(lua_State *L) {
   }
   double time = luaL_optnumber(L, 4, 0);
   /* The tags first (a Lua error leaves the table as it was): read into the pool's free end. */
-  size_t len = lua_istable(L, 5) ? lua_rawlen(L, 5) : 0;
+  size_t textlen = 0;
+  const char *text = lua_type(L, 5) == LUA_TSTRING ? lua_tolstring(L, 5, &textlen) : NULL;
+  size_t len = text ? MAX_TERMS : lua_istable(L, 5) ? lua_rawlen(L, 5) : 0;
   if (len > MAX_TERMS) len = MAX_TERMS;
   if (p->tags_used + len > p->tags_cap) {
     size_t cap = p->tags_cap ? p->tags_cap * 2 : 1024;
@@ -544,7 +596,7 @@ static int profiles_put(lua_State *L) {
     p->tags = qr_xrealloc(p->tags, cap * sizeof *p->tags);
     p->tags_cap = cap;
   }
-  size_t ntags = read_list(L, 5, "tags", p->tags + p->tags_used);
+  size_t ntags = text ? read_id_text(text, textlen, p->tags + p->tags_used) : read_list(L, 5, "tags", p->tags + p->tags_used);
   profile_t *r = profile_find(p, id);
   if (r) { /* put again: the new tags where the old ones were when they fit, else the old ones stale */
     r->type = type;
@@ -623,6 +675,8 @@ static int profiles_rank(lua_State *L) {
     lua_Integer id;
     if (set) {
       id = set->ids[i]; /* (ids[0] is the one skipped) */
+      if (i + AHEAD_SLOT <= nids) prefetch_slot(p, set->ids[i + AHEAD_SLOT]);
+      if (i + AHEAD_REC <= nids) prefetch_rec(p, set->ids[i + AHEAD_REC]);
     } else {
       lua_rawgeti(L, 3, (lua_Integer)i);
       id = lua_tointeger(L, -1);
@@ -630,6 +684,7 @@ static int profiles_rank(lua_State *L) {
     }
     const profile_t *r = profile_find(p, id);
     if (!r || !wanted[r->type]) continue;
+    __builtin_prefetch(p->tags + r->tags_at);
     qr_related_doc_t *d = &p->docs[n++];
     d->id = id;
     d->time = r->time;

@@ -48,12 +48,12 @@ local function epoch(s)
   return v
 end
 
+local NO_KEYWORDS = {} -- (never changed)
 local function keyword_list(v)
+  if type(v) ~= "table" then return NO_KEYWORDS end
   local out = {}
-  if type(v) == "table" then
-    for _, k in ipairs(v) do
-      if type(k) == "string" and k:match("%S") then out[#out + 1] = core.trim(k:lower()) end
-    end
+  for _, k in ipairs(v) do
+    if type(k) == "string" and k:match("%S") then out[#out + 1] = core.trim(k:lower()) end
   end
   return out
 end
@@ -80,6 +80,9 @@ local function tag_part(s)
 end
 local function word_tag(term) return "related:word:" .. tag_part(term) end
 local function keyword_tag(k) return "related:kw:" .. tag_part(k) end
+
+-- Tags in the order their walks go: the rarest first (fewest listed entries), then by id.
+local function rarer(a, b) return a.listed < b.listed or (a.listed == b.listed and a.id < b.id) end
 
 -- The words a text candidate search looks for: those of the entry's title, keywords and
 -- standfirst (at most 16).
@@ -220,7 +223,8 @@ function M.new(site, content)
   -- and its title. Every entry is a candidate of many others (all of a page's neighbours share
   -- its tags), so these are kept across calls until the next write, up to MAX_PROFILES entries;
   -- a call reads only the ones missing. -> the profiles (holding every one of ids), the titles.
-  -- (Also kept: a published entry's term ids in the order of its row's index, c.tag_lists.)
+  -- (Also kept: a published entry's term ids in the order of its row's index, as the text the
+  -- row gives, c.tag_lists: only a list's own entry needs them apart, target_tags_of.)
   local function profiles(ids)
     local c = caches()
     local known = c.profiles
@@ -231,7 +235,7 @@ function M.new(site, content)
       c.titles, c.tag_lists = {}, {}
       todo = known:missing(ids)
     end
-    local titles, of = c.titles, {}
+    local titles, tag_lists = c.titles, c.tag_lists
     -- The time from the row itself: published_at comes before the body since migration 0030 (a
     -- subquery of entry_terms' listed_at, the same while published, cost a third of the
     -- statement). The term ids in the same statement, as text (store_sql.TERM_IDS_OF_E): no row,
@@ -239,17 +243,12 @@ function M.new(site, content)
     -- join of terms for their taxonomy, a sixth of the statement: target_tags_of tells).
     for _, r in ipairs(store_sql.entries_of(db, "SELECT e.id, e.type, e.title, e.published_at AS at, "
       .. store_sql.TERM_IDS_OF_E .. " AS tags", todo, " AND e.status = 'published'", {})) do
-      local tags = {}
-      for t in (r.tags or ""):gmatch("%d+") do tags[#tags + 1] = math.tointeger(t) end
-      of[r.id] = { type = r.type, time = epoch(r.at), tags = tags }
-      titles[r.id] = r.title
+      local tags = r.tags or ""
+      known:put(r.id, r.type, epoch(r.at), tags) -- (the ids read from the text in C)
+      titles[r.id], tag_lists[r.id] = r.title, tags
     end
-    local tag_lists = c.tag_lists
-    for _, cid in ipairs(todo) do
-      local p = of[cid]
-      if p then known:put(cid, p.type, p.time, p.tags) else known:put(cid, false) end
-      tag_lists[cid] = p and p.tags
-    end
+    -- Those with no row: not published, no candidate.
+    for _, cid in ipairs(known:missing(todo)) do known:put(cid, false) end
     return known, titles
   end
 
@@ -332,8 +331,9 @@ function M.new(site, content)
   -- A window read: ids in order, the first `before` of them up to (at, id), the rest after it
   -- (asked: the rows asked for on each side, read_sizes). Adds to cands the width entries on each
   -- side of id and keeps the window under key (gen, token: those it was read under) unless gen is
-  -- false.
-  local function walk_read(key, ids, before, asked_before, asked_after, id, width, cands, gen, token)
+  -- false. A walk going one way (lean: walk_kept's, as an export goes) will find its next
+  -- candidates in it: their profiles are read now, in one statement, not a few at each call.
+  local function walk_read(key, ids, before, asked_before, asked_after, id, width, cands, gen, token, lean)
     local last_before = ids[before] == id and before - 1 or before -- (the entry itself)
     cands:add_range(ids, math.max(1, last_before - width + 1), last_before)
     cands:add_range(ids, before + 1, math.min(#ids, before + width))
@@ -348,6 +348,7 @@ function M.new(site, content)
     rec.gen, rec.token = gen, token
     rec.windows[#rec.windows + 1] = core.related_window(ids, before < asked_before, #ids - before < asked_after)
     rec.n, walk_ids = rec.n + #ids, walk_ids + #ids
+    if lean then profiles(ids) end
   end
 
   -- A tag walk's rows (listed_at, entry_id) in ascending order: as read (in either order, one
@@ -376,14 +377,17 @@ function M.new(site, content)
     .. " AND listed_at IS NOT NULL AND (listed_at, entry_id) %s (?, ?) ORDER BY listed_at %s, entry_id %s LIMIT %d) n"
   function tag_walks(tags, n, id, at, cands)
     local gen = db:depth() == 0 and memo.generation()
-    local todo, leans = {}, {}
+    local todo, leans -- (made when a walk is not kept)
     for i = 1, n do
       local t = tags[i]
       local rec = gen and kept_walk(t.id, gen, t)
       local ok, lean = walk_kept(rec, id, TAG_WINDOW, cands)
-      if not ok then todo[#todo + 1], leans[t.id] = t, lean end
+      if not ok then
+        if not todo then todo, leans = {}, {} end
+        todo[#todo + 1], leans[t.id] = t, lean
+      end
     end
-    if #todo == 0 then return end
+    if not todo then return end
     table.sort(todo, function(a, b) return a.id < b.id end) -- the order of the rows
     -- The tokens first: a write after them moves them, whatever the windows read.
     local tokens = {}
@@ -417,17 +421,16 @@ function M.new(site, content)
         for _, r in ipairs(ascending(s[2])) do ids[#ids + 1] = r.entry_id end
       end
       local up_to, after = read_sizes(leans[t.id], TAG_WINDOW)
-      walk_read(t.id, ids, s and #s[1] or 0, up_to, after, id, TAG_WINDOW, cands, gen, tokens[k])
+      walk_read(t.id, ids, s and #s[1] or 0, up_to, after, id, TAG_WINDOW, cands, gen, tokens[k], leans[t.id])
     end
   end
 
-  -- The date walk: the DATE_WINDOW published entries of types (a list) on each side; read in two
-  -- statements when not kept (each side in its order).
+  -- The date walk: the DATE_WINDOW published entries of types (a list; key: its walk's, from the
+  -- options) on each side; read in two statements when not kept (each side in its order).
   local DATE_WALK_SQL = "SELECT e.id FROM entries e WHERE e.status = 'published' AND " .. store_sql.unindexed("e.type")
     .. " " .. store_sql.IN_LIST .. " AND (e.published_at, e.id) %s (?, ?) ORDER BY e.published_at %s, e.id %s LIMIT %d"
-  function date_walk(types, id, at, cands)
+  function date_walk(types, key, id, at, cands)
     local gen = db:depth() == 0 and memo.generation()
-    local key = "date\0" .. table.concat(types, ",")
     local ok, lean = walk_kept(gen and kept_walk(key, gen), id, DATE_WINDOW, cands)
     if ok then return end
     local param, ids = store_sql.value_list(types), {}
@@ -435,7 +438,7 @@ function M.new(site, content)
     local up_to = db:rows(DATE_WALK_SQL:format("<=", "DESC", "DESC", n_up_to), param, at, id)
     for j = #up_to, 1, -1 do ids[#ids + 1] = up_to[j].id end
     for _, r in ipairs(db:rows(DATE_WALK_SQL:format(">", "ASC", "ASC", n_after), param, at, id)) do ids[#ids + 1] = r.id end
-    walk_read(key, ids, #up_to, n_up_to, n_after, id, DATE_WINDOW, cands, gen, nil)
+    walk_read(key, ids, #up_to, n_up_to, n_after, id, DATE_WINDOW, cands, gen, nil, lean)
   end
 
   -- Text similarity, the same on every store: the words of the entry's title, keywords and
@@ -443,8 +446,9 @@ function M.new(site, content)
   -- thousandths, so sums are exact integers on both stores); an entry's similarity is the sum over
   -- the words the search index finds in it (so stemmed: "strikes" finds "strike"), plus twice a
   -- word's weight when its title holds the word as written. The TEXT_CANDIDATES best by the first
-  -- sum become candidates. Its scale does not matter: the best candidate gets the whole text weight.
-  function text_candidates(e, target_kw, types_list, add, text, deps, total)
+  -- sum become candidates (added to cands). Its scale does not matter: the best candidate gets the
+  -- whole text weight. -> their similarity by id (nil: none).
+  function text_candidates(e, target_kw, types_list, cands, deps, total)
     local words = text_words(e, target_kw)
     if #words == 0 then return end
     total = math.max(total, 1)
@@ -469,9 +473,9 @@ function M.new(site, content)
       end
     end
     if #rare == 0 then return end
-    local found = {}
+    local found, text = {}, {}
     for _, r in ipairs(store_sql.word_matches(db, rare, weights, types_list, e.id, TEXT_CANDIDATES)) do
-      add(r.id)
+      cands:add(r.id)
       text[r.id] = r.score
       found[#found + 1] = r.id
     end
@@ -488,20 +492,23 @@ function M.new(site, content)
       end
       text[cid] = score
     end
+    return text
   end
 
   local TARGET_TAGS_SQL = "SELECT t.id, t.slug, t.listed FROM entry_terms et"
     .. " JOIN terms t ON t.id = et.term_id WHERE et.entry_id = ? AND t.taxonomy = 'tag'"
 
-  -- An entry's tags ({ id =, slug =, listed = }, in the order of its row's index, as
+  -- An entry's tags ({ id =, slug =, listed = [, tag = its related:tag] }, in the order of its row's index, as
   -- TARGET_TAGS_SQL reads them): most entries are a candidate of a neighbour's list before their
   -- own, so from the term ids of its profile (kept until the next write) and the terms' facts
   -- (kept as long, the missing ones read in one statement), the tags among them; else
   -- TARGET_TAGS_SQL.
   local function target_tags_of(id)
     local c = caches()
-    local ids = c.tag_lists[id]
-    if not ids then return db:rows(TARGET_TAGS_SQL, id) end
+    local text = c.tag_lists[id]
+    if not text then return db:rows(TARGET_TAGS_SQL, id) end
+    local ids = {}
+    for t in text:gmatch("%d+") do ids[#ids + 1] = math.tointeger(t) end
     local facts, todo = c.tag_facts, {}
     for _, t in ipairs(ids) do if facts[t] == nil then todo[#todo + 1] = t end end
     if #todo > 0 then
@@ -509,7 +516,8 @@ function M.new(site, content)
       facts.n = facts.n + #todo
       for _, r in ipairs(db:rows("SELECT t.id, t.slug, t.listed, t.taxonomy = 'tag' AS tag FROM terms t WHERE t.id "
           .. store_sql.IN_LIST, store_sql.id_list(todo))) do
-        facts[r.id] = (r.tag == true or r.tag == 1) and { id = r.id, slug = r.slug, listed = r.listed } -- (false: no tag)
+        facts[r.id] = (r.tag == true or r.tag == 1) -- (false: no tag)
+          and { id = r.id, slug = r.slug, listed = r.listed, tag = "related:tag:" .. r.slug }
       end
     end
     local out = {}
@@ -586,11 +594,14 @@ function M.new(site, content)
       end
     end
     for _, t in ipairs(types_list) do want_type[t] = true end
+    -- The options of P:rank but a call's own (df, total, text, keywords: set at each call).
+    local rank = { types = want_type, weights = o.weights, threshold = o.threshold, rarity = o.rarity,
+      date_window = o.date_window, limit = o.limit }
     last = {
       opts = opts, weights = w, wk = w and w.keywords, wt = w and w.tags, wd = w and w.date, wx = w and w.text,
       threshold = opts.threshold, rarity = opts.rarity, days = opts.date_window_days, limit = opts.limit,
       field = opts.keywords_field, types = opts.types, names = names, nnames = nnames,
-      o = o, types_list = types_list, want_type = want_type,
+      o = o, types_list = types_list, want_type = want_type, rank = rank, date_key = "date\0" .. table.concat(types_list, ","),
       key = table.concat({ o.weights.keywords, o.weights.tags, o.weights.date, o.weights.text, o.threshold, o.rarity,
         o.date_window, o.limit, o.keywords_field, table.concat(types_list, ",") }, "|"),
     }
@@ -598,71 +609,59 @@ function M.new(site, content)
   end
   local NO_OPTS = {} -- (never changed)
 
-  -- related(id [, opts]) -> list of published entries (each with .score), best first.
-  -- opts: weights = { keywords = 100, tags = 80, date = 10, text = 40 } (Hugo's defaults plus
-  -- text), threshold = 80, rarity = 0.5 (0..1: rare shared tags count more, ubiquitous ones
-  -- less), date_window_days = 365, limit = 5 (1..64), types = { ... } (default: any type but
-  -- page), keywords_field = "keywords" (a list field of the entry's type).
-  return function(id, opts)
-    if math.type(id) ~= "integer" then error("quire.content.related takes an entry id", 2) end
-    local parsed = options(opts or NO_OPTS)
-    local o, types_list, want_type = parsed.o, parsed.types_list, parsed.want_type
-    local e = content.get(id)
-    if not e then return {} end
-    -- The page shows these results: it goes stale with what they are drawn from (the entry's
-    -- tags' related:tag, M.changed's tags) and with what it shows of each (teaser:ID, below).
-    site.tag("related:total")
-    site.tag("related:text")
+  -- A result's memo tags: it is kept until a tag the page is given for it moves (the entry's,
+  -- those of related(), the deps, what each hit's card shows) or the entry itself.
+  local function result_tags(r)
+    local tags = { "entry:" .. r.id, "related:total", "related:text" }
+    for _, t in ipairs(r.target) do tags[#tags + 1] = t.tag or "related:tag:" .. t.slug end
+    for _, t in ipairs(r.deps) do tags[#tags + 1] = t end
+    for _, h in ipairs(r.hits) do tags[#tags + 1] = "teaser:" .. h.id end
+    return tags
+  end
 
-    local key = "related|" .. id .. "|" .. parsed.key
-    -- Kept until a tag the page is given for it moves (those above, the deps, what each hit's
-    -- card shows) or the entry itself.
-    local function result_tags(r)
-      local tags = { "entry:" .. id, "related:total", "related:text" }
-      for _, t in ipairs(r.target) do tags[#tags + 1] = "related:tag:" .. t.slug end
-      for _, t in ipairs(r.deps) do tags[#tags + 1] = t end
-      for _, h in ipairs(r.hits) do tags[#tags + 1] = "teaser:" .. h.id end
-      return tags
+  -- The list of entry id (e: its row) with the options parsed: { id =, hits = { { id =, score = } },
+  -- deps = its tags but the target's, target = the entry's tags (target_tags_of) }.
+  local function compute(id, e, parsed)
+    local o, types_list = parsed.o, parsed.types_list
+    -- The entry's tags (read here, not memoised apart: the result is kept until entry:ID).
+    local target_tags = target_tags_of(id)
+    local total = published_total()
+    local deps = {}
+    local tag_ids, df = {}, {}
+    for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end
+    local target_kw = keyword_list(e.fields[o.keywords_field])
+    for _, k in ipairs(target_kw) do deps[#deps + 1] = keyword_tag(k) end
+    -- The candidates: a set of ids, kept in C (the order changes no result: ties are broken by
+    -- time and id), and their text similarity; the rest the C side reads from the profiles.
+    local cands = spare_candidates or core.related_candidates()
+    spare_candidates = nil -- (one call's; back when it is done)
+    cands:reset(id)
+    -- Every candidate comes from a bounded walk of an index near the entry's date, so the
+    -- work is the same at any archive size; on an archive no bigger than the windows this is
+    -- every entry sharing a tag, a keyword or a word, as when all of them were scored.
+    local at, at_id = e.published_at or e.created_at, id
+    -- The entries of each shared tag nearest in time (the rarest tags first: they count most).
+    local by_rarity = {}
+    for i, t in ipairs(target_tags) do by_rarity[i] = t end
+    table.sort(by_rarity, rarer)
+    tag_walks(by_rarity, math.min(#by_rarity, TAGS_WALKED), id, at, cands)
+    -- The published entries nearest in time, scanned for shared keywords (a JSON field has no index).
+    if #target_kw > 0 then
+      for _, r in ipairs(store_sql.keyword_neighbours(db, o.keywords_field, target_kw, types_list, at, at_id, KEYWORD_WINDOW)) do
+        cands:add(r.id)
+      end
     end
-    local got = memo.of_class(results_class, nil, key, result_tags, function()
-      -- The entry's tags (read here, not memoised apart: the result is kept until entry:ID).
-      local target_tags = target_tags_of(id)
-      local total = published_total()
-      local deps = {}
-      local tag_ids, df = {}, {}
-      for i, t in ipairs(target_tags) do tag_ids[i] = t.id; df[t.id] = t.listed end
-      local target_kw = keyword_list(e.fields[o.keywords_field])
-      for _, k in ipairs(target_kw) do deps[#deps + 1] = keyword_tag(k) end
-      -- The candidates: a set of ids, kept in C (the order changes no result: ties are broken by
-      -- time and id), and their text similarity; the rest the C side reads from the profiles.
-      local cands = spare_candidates or core.related_candidates()
-      spare_candidates = nil -- (one call's; back when it is done)
-      cands:reset(id)
-      local text = {}
-      local function add(cid) cands:add(cid) end
-      -- Every candidate comes from a bounded walk of an index near the entry's date, so the
-      -- work is the same at any archive size; on an archive no bigger than the windows this is
-      -- every entry sharing a tag, a keyword or a word, as when all of them were scored.
-      local at, at_id = e.published_at or e.created_at, id
-      -- The entries of each shared tag nearest in time (the rarest tags first: they count most).
-      local by_rarity = {}
-      for i, t in ipairs(target_tags) do by_rarity[i] = t end
-      table.sort(by_rarity, function(a, b) return a.listed < b.listed or (a.listed == b.listed and a.id < b.id) end)
-      tag_walks(by_rarity, math.min(#by_rarity, TAGS_WALKED), id, at, cands)
-      -- The published entries nearest in time, scanned for shared keywords (a JSON field has no index).
-      if #target_kw > 0 then
-        for _, r in ipairs(store_sql.keyword_neighbours(db, o.keywords_field, target_kw, types_list, at, at_id, KEYWORD_WINDOW)) do
-          add(r.id)
-        end
-      end
-      -- Close in time: the nearest few on either side (the date index of Hugo's related content).
-      if o.weights.date > 0 and e.published_at then date_walk(types_list, id, at, cands) end
-      if o.weights.text > 0 then text_candidates(e, target_kw, types_list, add, text, deps, total) end
-      if cands:count() == 0 then
-        spare_candidates = cands
-        return { hits = {}, deps = deps, target = target_tags }
-      end
-      local profile = profiles(cands)
+    -- Close in time: the nearest few on either side (the date index of Hugo's related content).
+    if o.weights.date > 0 and e.published_at then date_walk(types_list, parsed.date_key, id, at, cands) end
+    local text = o.weights.text > 0 and text_candidates(e, target_kw, types_list, cands, deps, total) or nil
+    if cands:count() == 0 then
+      spare_candidates = cands
+      return { id = id, hits = {}, deps = deps, target = target_tags }
+    end
+    local profile = profiles(cands)
+    local target = { id = id, tags = tag_ids, time = epoch(e.published_at or e.created_at) }
+    local keywords
+    if #target_kw > 0 then
       -- Keywords (only when the entry has some: none can be shared otherwise) become small
       -- integers for the C side, compared case-insensitively.
       local kw_ids, nkw = {}, 0
@@ -674,27 +673,41 @@ function M.new(site, content)
         end
         return out
       end
-      local target = { id = id, tags = tag_ids, keywords = intern(target_kw), time = epoch(e.published_at or e.created_at) }
-      local keywords = {}
-      if #target_kw > 0 then
-        local col, param = store_sql.field_json(o.keywords_field)
-        for _, r in ipairs(db:rows("SELECT e.id, " .. col .. " AS kw FROM entries e WHERE e.id " .. store_sql.IN_LIST,
-          param, store_sql.id_list(cands:list()))) do
-          local decoded_ok, decoded = pcall(json.decode, r.kw or "[]")
-          keywords[r.id] = intern(keyword_list(decoded_ok and decoded or nil))
-        end
+      target.keywords, keywords = intern(target_kw), {}
+      local col, param = store_sql.field_json(o.keywords_field)
+      for _, r in ipairs(db:rows("SELECT e.id, " .. col .. " AS kw FROM entries e WHERE e.id " .. store_sql.IN_LIST,
+        param, store_sql.id_list(cands:list()))) do
+        local decoded_ok, decoded = pcall(json.decode, r.kw or "[]")
+        keywords[r.id] = intern(keyword_list(decoded_ok and decoded or nil))
       end
-      -- Scored in C straight from the profiles (those of a wanted type). Tag rarity from the
-      -- counts the schema keeps (terms.listed, entry_counts), not counted here.
-      local hits = profile:rank(target, cands, {
-        types = want_type, text = text, keywords = keywords,
-        weights = o.weights, threshold = o.threshold, rarity = o.rarity, date_window = o.date_window, limit = o.limit,
-        df = df, total = total,
-      })
-      spare_candidates = cands
-      return { deps = deps, hits = hits, target = target_tags }
-    end)
-    for _, t in ipairs(got.target) do site.tag("related:tag:" .. t.slug) end
+    end
+    -- Scored in C straight from the profiles (those of a wanted type). Tag rarity from the
+    -- counts the schema keeps (terms.listed, entry_counts), not counted here. The options'
+    -- own table, this call's parts set in it and let go after.
+    local ro = parsed.rank
+    ro.text, ro.keywords, ro.df, ro.total = text, keywords, df, total
+    local hits = profile:rank(target, cands, ro)
+    ro.text, ro.keywords, ro.df = nil, nil, nil
+    spare_candidates = cands
+    return { id = id, deps = deps, hits = hits, target = target_tags }
+  end
+
+  -- related(id [, opts]) -> list of published entries (each with .score), best first.
+  -- opts: weights = { keywords = 100, tags = 80, date = 10, text = 40 } (Hugo's defaults plus
+  -- text), threshold = 80, rarity = 0.5 (0..1: rare shared tags count more, ubiquitous ones
+  -- less), date_window_days = 365, limit = 5 (1..64), types = { ... } (default: any type but
+  -- page), keywords_field = "keywords" (a list field of the entry's type).
+  return function(id, opts)
+    if math.type(id) ~= "integer" then error("quire.content.related takes an entry id", 2) end
+    local parsed = options(opts or NO_OPTS)
+    local e = content.get(id)
+    if not e then return {} end
+    -- The page shows these results: it goes stale with what they are drawn from (the entry's
+    -- tags' related:tag, M.changed's tags) and with what it shows of each (teaser:ID, below).
+    site.tag("related:total")
+    site.tag("related:text")
+    local got = memo.of_class(results_class, nil, "related|" .. id .. "|" .. parsed.key, result_tags, compute, id, e, parsed)
+    for _, t in ipairs(got.target) do site.tag(t.tag or "related:tag:" .. t.slug) end
     for _, t in ipairs(got.deps) do site.tag(t) end
     local hits, ids = got.hits, {}
     for i, h in ipairs(hits) do ids[i] = h.id end

@@ -96,6 +96,74 @@ describe("core.related_profiles", function()
     assert.are.same({ want[1].id == 1 and want[1] or want[2] }, p:rank(target, { 1, 2 }, o)) -- 2: no candidate now
   end)
 
+  it("reads tags given as text (a group_concat of ids) as it does the list of them", function()
+    local listed, texted = core.related_profiles(), core.related_profiles()
+    local cases = {
+      [1] = { { 12, 7, 30 }, "12,7,30" },
+      [2] = { { 7, 7, 3 }, "7,7,3" },         -- duplicates go
+      [3] = { {}, "" },
+      [4] = { { 5, 9 }, " 5, x9" },           -- anything but digits parts them
+      [5] = { { 3 }, "99999999999999999999,3" }, -- (no integer: no id, as math.tointeger says)
+    }
+    local many, many_text = {}, {}
+    for t = 1, 250 do many[t] = 1000 + t; many_text[t] = tostring(1000 + t) end
+    cases[6] = { many, table.concat(many_text, ",") } -- the first 200, as from a list
+    local ids = {}
+    for id, c in pairs(cases) do
+      listed:put(id, "article", 100 + id, c[1])
+      texted:put(id, "article", 100 + id, c[2])
+      ids[#ids + 1] = id
+    end
+    table.sort(ids)
+    local tags = { 3, 5, 7, 9, 12, 30, 1001, 1200, 1201 }
+    local o = with { df = {}, types = { article = true }, threshold = 0.5, limit = 64 }
+    for _, t in ipairs(tags) do o.df[t] = 3 end
+    local target = { id = 99, tags = tags, time = 100 }
+    local want = listed:rank(target, ids, o)
+    assert.are.same(want, texted:rank(target, ids, o))
+    assert.are.equal(6, #want)
+    assert.is_true(want[1].score > want[#want].score) -- (tags were read: not all alike)
+  end)
+
+  it("sums the weights of the shared tags in the order of their ids, with few tags or many", function()
+    local rand = testing.lcg(777)
+    local function factor(df, total, rarity) -- (qr_related_tag_factor)
+      local idf = math.log(total / df) / math.log(total)
+      local f = 1.0 + rarity * (2.0 * idf - 1.0)
+      return f < 0 and 0 or f
+    end
+    for _, ntags in ipairs({ 1, 5, 16, 17, 40, 70 }) do
+      local o = { weights = { keywords = 0, tags = 80, date = 0, text = 0 }, threshold = 1e-9, rarity = 0.7,
+        date_window = 1, limit = 64, total = 1000, df = {} }
+      local tags, have = {}, {}
+      while #tags < ntags do
+        local t = rand(200)
+        if not have[t] then have[t] = true; tags[#tags + 1] = t; o.df[t] = rand(999) end
+      end
+      local target = { id = 1, tags = tags, time = 0 }
+      local cands, want = {}, {}
+      for id = 2, 60 do
+        local ctags, sum = {}, 0
+        for t = 1, 200 do
+          if rand(6) == 1 then ctags[#ctags + 1] = t end
+        end
+        for _, t in ipairs(ctags) do -- (ascending)
+          if have[t] then sum = sum + 80 * factor(o.df[t], 1000, 0.7) end
+        end
+        cands[#cands + 1] = { id = id, tags = ctags, time = 0 }
+        if sum > 0 then want[id] = sum end
+      end
+      local n = 0
+      for _, h in ipairs(core.related_rank(target, cands, o)) do
+        assert.are.equal(want[h.id], h.score, ("%d tags, candidate %d"):format(ntags, h.id))
+        n = n + 1
+      end
+      local nwant = 0
+      for _ in pairs(want) do nwant = nwant + 1 end
+      assert.are.equal(math.min(nwant, 64), n)
+    end
+  end)
+
   it("refuses options it cannot read candidates from", function()
     local target = { id = 1, tags = {}, time = 0 }
     local p = core.related_profiles()
