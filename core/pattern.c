@@ -389,6 +389,7 @@ static int start_bits(matcher *m, const char *p, unsigned char bits[32]) {
   }
   const char *ep = item_end(m, p);
   if (ep < m->pat_end && (*ep == '*' || *ep == '-' || *ep == '?')) return 0;
+  STEP(m, (ep - p) * 16); /* as set_has's bitmap */
   for (int c = 0; c < 256; c++) {
     int hit = *p == '%' ? class_has(c, (unsigned char)p[1]) : *p == '[' ? set_scan(c, p, ep - 1) : (unsigned char)*p == c;
     if (hit) bits[c >> 3] |= (unsigned char)(1u << (c & 7));
@@ -412,12 +413,15 @@ static const char *next_start(matcher *m, starts *f, const char *pat, const char
     }
   }
   if (f->state < 0 || at >= m->subj_end) return at;
+  const char *next = at;
   if (f->only >= 0) {
-    const char *hit = memchr(at, f->only, (size_t)(m->subj_end - at));
-    return hit ? hit : m->subj_end;
+    next = memchr(at, f->only, (size_t)(m->subj_end - at));
+    if (!next) next = m->subj_end;
+  } else {
+    while (next < m->subj_end && !((f->bits[(unsigned char)*next >> 3] >> ((unsigned char)*next & 7)) & 1)) next++;
   }
-  while (at < m->subj_end && !((f->bits[(unsigned char)*at >> 3] >> ((unsigned char)*at & 7)) & 1)) at++;
-  return at;
+  STEP(m, next - at); /* a step a place skipped, as a place tried costs at least: the budget still bounds a search */
+  return next;
 }
 
 /* --- results */

@@ -407,26 +407,6 @@ local function lists_of(quire)
       walk("/author/" .. u.login, AUTHOR_SQL, { u.id, types }, page)
     end
   end
-  -- Whether a walk makes path (the list it would be in walked again, looking for it: only for an
-  -- address shaped like a list's, which an entry's hardly ever is).
-  function L.makes(path)
-    local base, run = path:find("^/%l+/") and list_base(path) or path, nil -- (a dated address: not a list's)
-    if base == "/" then run = L.front
-    elseif base == latest then run = L.latest
-    else
-      local kind, name = base:match("^/(%l+)/([^/]+)$")
-      if kind == "tag" or kind == "section" then
-        local t = db:row("SELECT id, taxonomy, slug FROM terms WHERE taxonomy = ? AND slug = ? AND listed > 0", kind, name)
-        run = t and function(page) L.term(t, page) end
-      elseif kind == "author" then
-        local u = db:row("SELECT id, login FROM users WHERE login = ?", name)
-        run = u and function(page) L.author(u, page) end
-      end
-    end
-    local found = false
-    if run then run(function(p) found = found or p == path end) end
-    return found
-  end
   return L
 end
 
@@ -435,9 +415,11 @@ end
 -- share ({ index =, count = }, a planned worker's), when given: only the entries whose block of
 -- ids (ENTRY_BLOCK) is the worker's, (id // ENTRY_BLOCK) % count = index, are read (each worker
 -- reads its own, not every entry to keep those whose address hashes to it); their items carry
--- the entry's id, by which the worker takes them (M.worker's mine). An entry whose address
--- another address of the walk has too (a redirect from it, a list's, a fixed one) is left to
--- that one: each address is listed once.
+-- the entry's id, by which the worker takes them (M.worker's mine). An entry at a fixed address
+-- or a sitemap part's is left to that one (listed by every walk). One a redirect or a list has
+-- too is listed anyway, and may be rendered by two workers (the same page: the address's): left
+-- out, it could be lost when the redirect or list went between one worker's reading and the
+-- other's.
 -- (Blocks, not id % count: an entry's page shows its neighbours' cards, which the memo then
 -- keeps for their own pages when the same worker renders them. At N=2000, 2 workers read with
 -- 14,088 statements by blocks of 64, 17,987 by id % 2, 14,445 by hash of the address.)
@@ -453,33 +435,18 @@ function M.each_page(quire, fn, want, share)
   local lists = lists_of(quire)
   local gif = quire.app.router:match("GET", "/views.gif") -- (as each_item makes it)
 
-  -- Entries, by id (a batch's addresses looked up among the redirects' sources in one query).
+  -- Entries, by id.
   -- (status unindexed: the id range drives and a batch stops at BATCH rows; by the index of
   -- published entries every batch read and sorted all the entries after it)
-  local sql = "SELECT id, type, slug, published_at, created_at, fields FROM entries WHERE id > ? AND "
-    .. store_sql.unindexed("status") .. " = 'published'"
-    .. (share and (" AND (id / %d) %% %d = %d"):format(ENTRY_BLOCK, share.count, share.index) or "") .. " ORDER BY id LIMIT ?"
-  local last = 0
-  repeat
-    local rows, urls, redirected = db:rows(sql, last, BATCH), {}, {}
-    for i, e in ipairs(rows) do
-      last = e.id
-      urls[i] = quire.content.url(e) or false
-    end
-    if #rows > 0 then
-      local list = {}
-      for _, url in ipairs(urls) do if url then list[#list + 1] = url end end
-      for _, r in ipairs(db:rows("SELECT from_path FROM redirects WHERE from_path " .. store_sql.IN_LIST, store_sql.value_list(list))) do
-        redirected[r.from_path] = not r.from_path:find("?", 1, true) -- (as their pages below)
-      end
-    end
-    for i, e in ipairs(rows) do
-      local url = urls[i]
-      if url and not (redirected[url] or parts[url] or (FIXED_SET[url] and (url ~= "/views.gif" or gif)) or lists.makes(url)) then
+  each_by_id(db, "SELECT id, type, slug, published_at, created_at, fields FROM entries WHERE id > ? AND "
+      .. store_sql.unindexed("status") .. " = 'published'"
+      .. (share and (" AND (id / %d) %% %d = %d"):format(ENTRY_BLOCK, share.count, share.index) or "") .. " ORDER BY id LIMIT ?",
+    function(e)
+      local url = quire.content.url(e)
+      if url and not (parts[url] or (FIXED_SET[url] and (url ~= "/views.gif" or gif))) then
         fn { path = url, kind = "page", id = share and e.id or nil }
       end
-    end
-  until #rows < BATCH
+    end)
 
   local function page(path, shown) fn { path = path, kind = "page", shown = shown } end
   want = want or function() return true end

@@ -213,6 +213,14 @@ describe("bounded Lua patterns", function()
       assert.matches("exceeded its instruction budget of 20000000 instructions", err, 1, true)
     end)
 
+    it("counts the bytes a search skips against the instruction budget", function()
+      local ok, err = attack("skip")
+      assert.is_false(ok)
+      assert.matches("exceeded its instruction budget of 20000000 instructions", err, 1, true)
+      local done = tonumber(q.filters.apply("hostile.searches", {}).result)
+      assert.is_true(done < 1000, ("%d searches of 100,000 bytes ran within the budget"):format(done))
+    end)
+
     for _, name in ipairs { "handler", "budget_handler", "nested_handler" } do
       it("ends a call whose message handler loops (" .. name .. ")", function()
         local ok, err = attack(name)
