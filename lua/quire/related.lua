@@ -675,7 +675,7 @@ function M.new(site, content)
       end
       target.keywords, keywords = intern(target_kw), {}
       local col, param = store_sql.field_json(o.keywords_field)
-      for _, r in ipairs(db:rows("SELECT e.id, " .. col .. " AS kw FROM entries e WHERE e.id " .. store_sql.IN_LIST,
+      for _, r in ipairs(db:rows("SELECT e.id, " .. col .. " AS kw FROM " .. store_sql.CARD_ENTRIES .. " WHERE e.id " .. store_sql.IN_LIST,
         param, store_sql.id_list(cands:list()))) do
         local decoded_ok, decoded = pcall(json.decode, r.kw or "[]")
         keywords[r.id] = intern(keyword_list(decoded_ok and decoded or nil))

@@ -383,7 +383,8 @@ local function lists_of(quire)
   local TAIL = " AND (%s, %s) < (?, ?) ORDER BY %s DESC, %s DESC LIMIT ?"
   local FRONT_SQL = "SELECT e.published_at, e.id FROM entries e WHERE e.status = 'published'"
     .. " AND e.type " .. store_sql.IN_LIST .. TAIL:format("e.published_at", "e.id", "e.published_at", "e.id")
-  local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " entries e ON e.id = lt.entry_id"
+  local TERM_SQL = "SELECT e.published_at, e.id FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " " .. store_sql.CARD_ENTRIES
+    .. " ON e.id = lt.entry_id"
     .. " WHERE lt.term_id = ? AND lt.listed_at IS NOT NULL AND e.status = 'published' AND e.type " .. store_sql.IN_LIST
     .. TAIL:format("lt.listed_at", "lt.entry_id", "lt.listed_at", "lt.entry_id")
   local AUTHOR_SQL = "SELECT e.published_at, e.id FROM entries e WHERE e.author_id = ? AND e.status = 'published'"
@@ -437,8 +438,9 @@ function M.each_page(quire, fn, want, share)
 
   -- Entries, by id.
   -- (status unindexed: the id range drives and a batch stops at BATCH rows; by the index of
-  -- published entries every batch read and sorted all the entries after it)
-  each_by_id(db, "SELECT id, type, slug, published_at, created_at, fields FROM entries WHERE id > ? AND "
+  -- published entries every batch read and sorted all the entries after it. From the index of
+  -- cards: the rows themselves are a page an entry.)
+  each_by_id(db, "SELECT id, type, slug, published_at, created_at, fields FROM " .. store_sql.CARD_ENTRIES .. " WHERE id > ? AND "
       .. store_sql.unindexed("status") .. " = 'published'"
       .. (share and (" AND (id / %d) %% %d = %d"):format(ENTRY_BLOCK, share.count, share.index) or "") .. " ORDER BY id LIMIT ?",
     function(e)

@@ -23,6 +23,7 @@
 --     M.equals_nocase(column)                         "column = ?", ASCII case folded (the index's way)
 --     M.unindexed(column)                              a column no index is picked by
 --     M.JOIN_IN_ORDER                                  a join whose left side drives
+--     M.CARD_ENTRIES                                   entries e looked up by id for its card columns
 --     M.TERM_IDS_OF_E                                  a column: entry e's term ids in position order
 --     M.TAG_IDS_OF_E                                   a column: entry e's tag ids, as text
 --     M.children_of(db, type, id)                      entries whose fields.parent is id
@@ -198,7 +199,7 @@ end
 -- parameters), the list driving the join (the planner would rather walk every entry of the
 -- status).
 function M.entries_of(db, columns, ids, filter, fparams)
-  return db:rows(columns .. " FROM json_each(?) w CROSS JOIN entries e ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
+  return db:rows(columns .. " FROM json_each(?) w CROSS JOIN " .. M.CARD_ENTRIES .. " ON e.id = w.value WHERE true" .. filter, M.id_list(ids), table.unpack(fparams))
 end
 
 -- The ids of at most limit entries whose body or fields (the JSON text) contain text, in id order.
@@ -226,6 +227,12 @@ M.pcall_unguarded = function(_, fn, ...) return pcall(fn, ...) end
 
 -- A join that keeps its written order (the left side drives): SQLite's CROSS JOIN ... ON.
 M.JOIN_IN_ORDER = "CROSS JOIN"
+
+-- entries e where a statement finds rows by e.id and reads their columns other than the body:
+-- through the index that holds them (db/migrations/0033), which SQLite does not choose over the
+-- rowid by itself. (Only for lookups by id: the hint makes any other filter scan the index. A
+-- body read too comes from the row, as it would.)
+M.CARD_ENTRIES = "entries e INDEXED BY entries_cards"
 
 -- A column the planner must not pick an index by (SQLite's unary +): a filter checked on the
 -- rows another index's walk finds.
@@ -304,7 +311,7 @@ function M.word_matches(db, words, weights, types, skip, limit)
   local n = #args
   args[n + 1], args[n + 2], args[n + 3] = M.value_list(types), skip, limit
   return db:rows("SELECT g.id, g.score FROM (SELECT m.id, sum(m.w) AS score FROM (" .. table.concat(parts, " UNION ALL ")
-    .. ") m GROUP BY m.id) g CROSS JOIN entries e ON e.id = g.id WHERE e.status = 'published' AND e.type " .. M.IN_LIST
+    .. ") m GROUP BY m.id) g CROSS JOIN " .. M.CARD_ENTRIES .. " ON e.id = g.id WHERE e.status = 'published' AND e.type " .. M.IN_LIST
     .. " AND e.id <> ? ORDER BY g.score DESC, g.id DESC LIMIT ?", table.unpack(args, 1, n + 3))
 end
 -- Of the published entries of types nearest to (at, at_id) in publication order, window on each

@@ -190,6 +190,10 @@ end
 -- PostgreSQL has no CROSS JOIN ... ON; its planner chooses the order.
 M.JOIN_IN_ORDER = "JOIN"
 
+-- A long body is kept out of line (TOAST): rows are small, and a card read reads them (SQLite
+-- needs an index for that, db/migrations/0033).
+M.CARD_ENTRIES = "entries e"
+
 M.TERM_IDS_OF_E = "(SELECT string_agg(et.term_id::text, ',' ORDER BY et.position, et.term_id) FROM entry_terms et WHERE et.entry_id = e.id)"
 
 M.TAG_IDS_OF_E = "(SELECT string_agg(et.term_id::text, ',' ORDER BY et.position, et.term_id)"

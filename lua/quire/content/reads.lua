@@ -192,12 +192,14 @@ M.of = per_site(function(site)
     end
     return sql
   end
-  -- The statement reading cards (or whole entries) of entries e WHERE where.
+  -- The statement reading cards (or whole entries) of entries e WHERE where (a card by its id:
+  -- from the index of cards, store_sql.CARD_ENTRIES).
   local function statement(cards, where)
     local made = cards and card_sql or entry_sql
     local sql = made[where]
     if not sql then
-      sql = columns(cards) .. " FROM entries e WHERE " .. where
+      local from = cards and where == "e.id = ?" and store_sql.CARD_ENTRIES or "entries e"
+      sql = columns(cards) .. " FROM " .. from .. " WHERE " .. where
       made[where] = sql
     end
     return sql
@@ -427,8 +429,10 @@ M.of = per_site(function(site)
     local tags = list_tags(q)
     local from = " FROM entries e"
     if walked then
-      -- CROSS JOIN: entry_terms drives, in its index order.
-      from = " FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " entries e ON e.id = lt.entry_id"
+      -- CROSS JOIN: entry_terms drives, in its index order; the entries are looked up by id (their
+      -- cards from the index of cards: store_sql.CARD_ENTRIES).
+      from = " FROM entry_terms lt " .. store_sql.JOIN_IN_ORDER .. " "
+        .. ((places or as_cards()) and store_sql.CARD_ENTRIES or "entries e") .. " ON e.id = lt.entry_id"
       table.insert(where, 1, "lt.term_id = (SELECT id FROM terms WHERE taxonomy = ? AND slug = ?) AND lt.listed_at IS NOT NULL")
       table.insert(params, 1, core.slugify(q[walked]))
       table.insert(params, 1, walked)
