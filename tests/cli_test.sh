@@ -442,7 +442,10 @@ INSERT INTO comments (entry_id, author_name, author_email, body, created_at) VAL
 SQL
 } | sqlite3 "$m29/quire.db"
 m29db() { sqlite3 "$m29/quire.db" "$1"; }
-others="SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') FROM sqlite_schema WHERE name NOT IN ('entries', 'entry_terms_in_order') ORDER BY type, name"
+# (the indexes of entries that 0033 makes again with the card columns are compared with a new site's)
+card_indexes="'entries_cards', 'entries_listed', 'entries_author_listed', 'entries_published'"
+others="SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') FROM sqlite_schema WHERE name NOT IN ('entries', 'entry_terms_in_order', $card_indexes) ORDER BY type, name"
+card_schema="SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_schema WHERE name IN ($card_indexes) ORDER BY name)"
 rows="SELECT id, type, slug, status, title, body, fields, author_id, created_at, updated_at, published_at FROM entries ORDER BY id"
 schema_before=$(m29db "$others"); rows_before=$(m29db "$rows"); seq_before=$(m29db "SELECT seq FROM sqlite_sequence WHERE name = 'entries'")
 [ "$seq_before" = 12 ] && ok || bad "schema-29 fixture: entries' counter is $seq_before, not 12"
@@ -450,6 +453,8 @@ expect 0 "check migrates a schema-29 site" -- "$QUIRE" check --site "$m29"
 [ "$(m29db 'SELECT max(version) FROM schema_migrations')" -ge 30 ] && ok || bad "migration 0030 not recorded"
 [ "$(m29db "SELECT group_concat(name, ' ') FROM (SELECT name FROM pragma_table_info('entries') ORDER BY cid)")" = "id type slug status title fields author_id created_at updated_at published_at body" ] && ok || bad "entries' columns after 0030: $(m29db "SELECT group_concat(name) FROM pragma_table_info('entries')")"
 [ "$(m29db "$others")" = "$schema_before" ] && ok || bad "0030 changed other objects of the schema: $(diff <(echo "$schema_before") <(m29db "$others"))"
+[ "$(m29db "$card_schema")" = "$(sqlite3 "$work/fresh-schema/quire.db" "$card_schema")" ] && ok || bad "0033: the card indexes differ from a new site's: $(m29db "$card_schema")"
+m29db "EXPLAIN QUERY PLAN SELECT e.id, e.title, e.fields FROM entries e INDEXED BY entries_cards WHERE e.id = 3" | grep -q 'COVERING INDEX entries_cards' && ok || bad "0033: a card is not read from entries_cards"
 [ "$(m29db "$rows")" = "$rows_before" ] && ok || bad "0030 changed the rows of entries"
 m29db "EXPLAIN QUERY PLAN SELECT et.entry_id, t.name FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE et.entry_id IN (3, 5) ORDER BY et.entry_id, et.position" | grep -q 'COVERING INDEX entry_terms_in_order' && ok || bad "0030: an entry's terms in order are not read from entry_terms_in_order"
 [ "$(m29db "SELECT seq FROM sqlite_sequence WHERE name = 'entries'") $(m29db "SELECT count(*) FROM sqlite_sequence WHERE name LIKE 'entries%'")" = "12 1" ] && ok || bad "0030 lost entries' AUTOINCREMENT counter: $(m29db 'SELECT * FROM sqlite_sequence')"
