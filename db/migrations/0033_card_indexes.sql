@@ -11,11 +11,14 @@
 -- ids from entry_terms). SQLite looks a row up by its rowid whatever other index holds the
 -- columns, so those statements name this index (store_sql.CARD_ENTRIES).
 CREATE INDEX entries_cards ON entries (id, type, slug, status, title, fields, author_id, created_at, updated_at, published_at);
--- 2. The walks of 0010 in date order (the newest entries, an author's) and of 0007 by type (an
--- entry's neighbours), the same keys first: their statements read the cards with the walk.
+-- 2. The walks of 0010 in date order (the newest entries, an author's) and of 0007 by type (a
+-- type's list, an entry's neighbours), the same keys first: their statements read the cards with
+-- the walk. All three hold every card column: SQLite prefers an index that holds a statement's
+-- columns, and one of them holding fewer would lose its walks to another's (a type's list of
+-- cards walked every published entry by entries_listed, checking the type on each).
 DROP INDEX entries_listed;
 CREATE INDEX entries_listed ON entries (status, published_at, id, type, slug, title, fields, author_id, created_at, updated_at);
 DROP INDEX entries_author_listed;
 CREATE INDEX entries_author_listed ON entries (author_id, status, published_at, id, type, slug, title, fields, created_at, updated_at);
 DROP INDEX entries_published;
-CREATE INDEX entries_published ON entries (status, type, published_at, id, slug, title);
+CREATE INDEX entries_published ON entries (status, type, published_at, id, slug, title, fields, author_id, created_at, updated_at);

@@ -541,7 +541,7 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
   table.sort(ids)
   for i = 1, #ids, BATCH do
     local chunk = table.move(ids, i, math.min(i + BATCH - 1, #ids), 1, {})
-    for _, e in ipairs(db:rows("SELECT id, type, slug, published_at, created_at, fields FROM entries WHERE id " .. store_sql.IN_LIST
+    for _, e in ipairs(db:rows("SELECT id, type, slug, published_at, created_at, fields FROM " .. store_sql.CARD_ENTRIES .. " WHERE id " .. store_sql.IN_LIST
         .. " AND status = 'published'", store_sql.id_list(chunk))) do
       local url = quire.content.url(e)
       if url then take(url) end

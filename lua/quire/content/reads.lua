@@ -718,7 +718,7 @@ M.of = per_site(function(site)
     if t.fields.path and entry.fields == nil and math.type(entry.id) == "integer" then
       -- A row without fields (a sitemap's, a search hit's): a nested page's parents are in them.
       entry = { id = entry.id, type = entry.type, slug = entry.slug, published_at = entry.published_at,
-        created_at = entry.created_at, fields = db:value("SELECT fields FROM entries WHERE id = ?", entry.id) }
+        created_at = entry.created_at, fields = db:value("SELECT e.fields FROM " .. store_sql.CARD_ENTRIES .. " WHERE e.id = ?", entry.id) }
     end
     return types_mod.permalink(t, entry)
   end
