@@ -5,8 +5,9 @@
 -- cards ten pages spread over the file, which a 16 MB page cache could not keep (an export
 -- worker re-read each entry's page ~6 times; 118,000 of a full N=10000 export's reads).
 -- These indexes hold every column but the body, so a card read is answered from them (SQLite
--- reads a statement's columns from the index alone when the index holds them all), ~20 cards a
--- page: 10,000 entries' cards in ~600 pages, which stay in the cache.
+-- reads a statement's columns from the index alone when the index holds them all): the bench's
+-- 10,000 cards fit in ~400 pages of each (its fields are short; a few hundred bytes of fields
+-- leave ~8 cards a page), which stay in the cache.
 -- 1. By id (entries_cards): a card by its id, the cards of a list of ids, a term's list (its
 -- ids from entry_terms). SQLite looks a row up by its rowid whatever other index holds the
 -- columns, so those statements name this index (store_sql.CARD_ENTRIES).
