@@ -235,8 +235,8 @@ describe("an archive of thousands of stories", function()
     end
     local e = q.content.query { status = "published", tag = "economy", limit = 1 }[1]
     for _, path in ipairs({ "/", "/latest", "/tag/climate", "/section/metro", "/author/maren", q.content.url(e), "/feed.xml" }) do
-      from_indexes(path, function() get(path) end)
-      local html = get(path)
+      local html
+      from_indexes(path, function() html = get(path) end)
       local older = older_of(html)
       if older then from_indexes(older, function() get(older) end) end
     end
