@@ -1150,6 +1150,11 @@ end
 --   entries, shows_of); "X path reason" left out;
 --   "G path" no longer made (a page of a list walked again); "E path message" failed.
 function M.worker(quire, out_dir, o)
+  -- The incremental collector: a worker's memo and caches keep each value a while and then let
+  -- it go, so values die old, and the generational collector (the sandbox's, right for a
+  -- server's requests) frees those only in full collections, which it then keeps running.
+  -- A full N=10000 export took 2.6% less CPU (the median of 11 pairs run at once, one worker each).
+  collectgarbage("incremental")
   set_base_url(quire, o.base_url)
   local db = quire._db
   local man <close> = open_manifest(o.manifest)
