@@ -8,6 +8,7 @@
 #
 #   bash bench/export.sh            (from the repository root, after a build in ./build)
 #   N=2000 JOBS=2 bash bench/export.sh
+#   RUNS=5 bash bench/export.sh    (five pairs of Hugo without .Related and quire's full export)
 #   QUIRE_BEFORE=/path/to/older/quire bash bench/export.sh   (also times that binary's full export,
 #     of a site it made itself from the same corpus: an older binary refuses a newer schema;
 #     with its own bundled plugins, QUIRE_BEFORE_PLUGINS, by default ../plugins beside its build
@@ -19,12 +20,17 @@
 # full-text feeds of 20 items per list (RSS, Atom, JSON Feed). hugo_feeds is Hugo without .Related
 # writing those three too (hugo/feeds.json and the list.fullrss/atom/jsonfeed layouts, which the
 # other two runs do not use): the issue's goals stay against hugo_plain and hugo_related.
+# The machine is shared and its noise large (a run's CPU moves by 15% within an hour): Hugo
+# without .Related and quire's full export are run RUNS times (default 3), alternately, each
+# pair within seconds of each other; the ratio against hugo_plain is the median of the pairs'
+# ratios, the others use quire's median run.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 QUIRE=${QUIRE:-$root/build/quire}
 N=${N:-10000}
 JOBS=${JOBS:-$(nproc)}
+RUNS=${RUNS:-3}
 compress=()
 [ -z "${COMPRESS:-}" ] || compress=(--compress "$COMPRESS")
 [ -x "$QUIRE" ] || { echo "export.sh: no quire binary at $QUIRE (build first, or set QUIRE)" >&2; exit 1; }
@@ -76,13 +82,35 @@ measure() {
     "$(bc -l <<<"${kib[$name]} / 1024")" "$(tail -1 "$tmp/out.$name" | cut -c1-100)"
 }
 
+# median V...: the middle value (the mean of the middle two for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+largest() { printf '%s\n' "$@" | sort -g | tail -1; }
+
 measure hugo_related hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-related" --config "$tmp/hugo/config.json"
-measure hugo_plain hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-plain" --config "$tmp/hugo/config.json,$tmp/hugo/norelated.json"
 measure hugo_feeds hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-feeds" --config "$tmp/hugo/config.json,$tmp/hugo/norelated.json,$tmp/hugo/feeds.json"
 if [ -n "${QUIRE_BEFORE:-}" ]; then
   measure quire_before "${before[@]}" export --format html "$tmp/quire-before" --site "$tmp/site-before" --base-url https://news.example --jobs "$JOBS"
 fi
-measure quire_full "$QUIRE" export --format html "$tmp/quire-out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" "${compress[@]}"
+# The pairs: hugo_plain.K then quire_full.K, each into a folder of its own (the first quire
+# export's is the one edited below). Each figure of hugo_plain and quire_full is then the median
+# of its runs', but peak memory the largest; pair_cpu and pair_user hold the pairs' ratios.
+pair_cpu=() pair_user=()
+for k in $(seq "$RUNS"); do
+  out=$tmp/quire-out; [ "$k" = 1 ] || out=$tmp/quire-out.$k
+  measure "hugo_plain.$k" hugo --quiet -s "$tmp/hugo" -d "$tmp/hugo-plain.$k" --config "$tmp/hugo/config.json,$tmp/hugo/norelated.json"
+  measure "quire_full.$k" "$QUIRE" export --format html "$out" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" "${compress[@]}"
+  pair_cpu+=("$(bc -l <<<"scale=3; ${cpu[quire_full.$k]} / ${cpu[hugo_plain.$k]}")")
+  pair_user+=("$(bc -l <<<"scale=3; ${usr[quire_full.$k]} / ${usr[hugo_plain.$k]}")")
+done
+for name in secs cpu sys usr kib; do
+  declare -n figure=$name
+  hv=() qv=()
+  for k in $(seq "$RUNS"); do hv+=("${figure[hugo_plain.$k]}"); qv+=("${figure[quire_full.$k]}"); done
+  pick=median; [ "$name" = kib ] && pick=largest
+  figure[hugo_plain]=$($pick "${hv[@]}")
+  figure[quire_full]=$($pick "${qv[@]}")
+  unset -n figure
+done
 measure quire_plain "$QUIRE" export --format html "$tmp/quire-plain" --site "$tmp/site" --base-url https://news.example --jobs "$JOBS" --compress none
 # One edit to one post, then an export: a correction to its text (the pages showing it are
 # rendered again), then a new headline (also the related posts of every post sharing a tag).
@@ -102,7 +130,7 @@ quire_files=$(find "$tmp/quire-out" -name '*.html' | wc -l)
 echo "HTML files: hugo $hugo_files, quire $quire_files"
 ratio() { bc -l <<<"scale=3; $1 / $2"; }
 echo "quire full / hugo with .Related:    wall $(ratio "${secs[quire_full]}" "${secs[hugo_related]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_related]}")  (goal <= 0.1)"
-echo "quire full / hugo without:          wall $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_plain]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[hugo_plain]}")  (goal <= 1.0)"
+echo "quire full / hugo without:          cpu $(median "${pair_cpu[@]}"), user cpu $(median "${pair_user[@]}")  (goal <= 1.0; the median of $RUNS pairs: cpu ${pair_cpu[*]}, user ${pair_user[*]}; of the medians: wall $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_plain]}"))"
 echo "quire full / hugo with quire's feeds: wall $(ratio "${secs[quire_full]}" "${secs[hugo_feeds]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_feeds]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[hugo_feeds]}")  (hugo without .Related, RSS, Atom and JSON Feed in full text on every list)"
 echo "quire plain / hugo without:         wall $(ratio "${secs[quire_plain]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_plain]}" "${cpu[hugo_plain]}"), user cpu $(ratio "${usr[quire_plain]}" "${usr[hugo_plain]}")  (--compress none: no .gz, as Hugo)"
 [ -z "${QUIRE_BEFORE:-}" ] || echo "quire full / QUIRE_BEFORE's:         wall $(ratio "${secs[quire_full]}" "${secs[quire_before]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[quire_before]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[quire_before]}")"
