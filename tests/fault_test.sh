@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Faults (issue 14), with the real binary: the disk fills up during writes (a small tmpfs), the
-# file system is read-only (a read-only bind mount) or the user may not write (setpriv to
-# nobody), and two `quire run` writers race on one entry. Needs root for the mounts: exits 77
-# (skipped) where mounting is not permitted.
+# Faults (issue 14), with the real binary: the disk fills up during writes and during an export
+# (small tmpfs mounts), the file system is read-only (a read-only bind mount) or the user may not
+# write (setpriv to nobody), and two `quire run` writers race on one entry. Needs root for the
+# mounts: exits 77 (skipped) where mounting is not permitted.
 # usage: fault_test.sh QUIRE_BINARY SOURCE_DIR
 set -u
 QUIRE=$1
@@ -64,6 +64,31 @@ check "quire check is still clean" "$QUIRE" check --site "$site" >/dev/null
 check "the server still serves the article" test "$(curl -s -o /dev/null -w '%{http_code}' "$base$page")" = 200
 kill -TERM "$master"; wait "$master" 2>/dev/null; master=""
 umount "$work/full"; mounts=()
+
+# --- a full disk during an export: the files and the reason named; the next run, with room,
+# makes the whole folder (a run that fails leaves a manifest that vouches for nothing)
+site=$work/exported
+"$QUIRE" init --demo "$site" >/dev/null
+export_to() { "$QUIRE" export --format html "$1" --site "$site" --base-url https://news.example --jobs 2 2>&1; }
+"$QUIRE" export --format html "$work/reference" --site "$site" --base-url https://news.example --jobs 2 >/dev/null
+mkdir -p "$work/exp"
+mount -t tmpfs -o size=16m tmpfs "$work/exp" && mounts+=("$work/exp")
+out=$(export_to "$work/exp/out"); rc=$?
+check "an export with room is done ($rc: $out)" test $rc -eq 0
+# The folder emptied (cleared by hand, or a new disk), and now too small for the site (6 MB).
+rm -rf "$work/exp/out"/*
+mount -o remount,size=3m "$work/exp"
+out=$(export_to "$work/exp/out"); rc=$?
+check "an export onto a full disk fails ($rc)" test $rc -eq 1
+check "and names a file, the reason and what to do: $out" \
+  grep -qz "cannot write $work/exp/out/.*No space left on device.*run the export again" <<<"$out"
+check "no temporary file is left" test -z "$(find "$work/exp" -name '*.tmp-*')"
+mount -o remount,size=16m "$work/exp"
+out=$(export_to "$work/exp/out"); rc=$?
+check "the next export, with room again, is done ($rc: $out)" test $rc -eq 0
+listing() { (cd "$1" && find . -type f | sort); }
+check "and the folder holds every file a full export makes" diff <(listing "$work/exp/out") <(listing "$work/reference")
+umount "$work/exp"; mounts=()
 
 # --- a read-only file system, and a user who may not write
 site=$work/site

@@ -1465,15 +1465,18 @@ local function run_once(quire, out_dir, o)
   -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
   -- full export, with nothing to compare against.
   local fresh = #(core.listdir(out_dir) or {}) == 0
-  if fresh then
-    since = nil
-    if not o.dry_run then man:exec("DELETE FROM files") end
-  end
+  if fresh then since = nil end
   -- Every page rendered again: the tag index made anew as their rows are written (whatever wrote
-  -- the rows before: an older quire keeps no index).
+  -- the rows before: an older quire keeps no index). The version goes first, with them: a run
+  -- that fails or is killed after this leaves a manifest that vouches for nothing, and the next
+  -- run is a full one too (kept, it would take a half-written folder for an unchanged site).
   if not since and not o.dry_run then
+    man:begin()
+    man:exec("DELETE FROM meta WHERE key = 'version'")
+    if fresh then man:exec("DELETE FROM files") end
     man:exec("UPDATE files SET tid = NULL WHERE tid IS NOT NULL")
     man:exec("INSERT INTO file_tags (file_tags) VALUES ('delete-all')")
+    man:commit()
   end
   -- Targeted: only tags that add or remove no address, or whose addresses are found from what
   -- changed (scoped_tag), were bumped since (quick: none at all). (A change to redirects needs
