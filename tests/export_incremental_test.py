@@ -310,6 +310,21 @@ check("a page removed by hand is written again by a run with nothing changed", f
       and "(no content changed)" in r.stdout, r.stdout)
 same_as_full("a page removed by hand", r)
 
+# A killed run's temporary files: in a folder of the process's own at the top of the output
+# folder, removed by the next run when that process is gone, kept while it runs.
+dead = subprocess.Popen(["true"])
+dead.wait()
+for pid in (dead.pid, os.getpid()):
+    os.makedirs(os.path.join(out, f".quire-tmp-{pid}"))
+    with open(os.path.join(out, f".quire-tmp-{pid}", "index.html"), "w") as f:
+        f.write("<p>half a page")
+r = export(out)
+check("a killed run's temporary folder is removed by the next run", not os.path.exists(os.path.join(out, f".quire-tmp-{dead.pid}")), r.stdout)
+check("a running one's is kept", os.path.exists(os.path.join(out, f".quire-tmp-{os.getpid()}", "index.html")), r.stdout)
+shutil.rmtree(os.path.join(out, f".quire-tmp-{os.getpid()}"))
+check("the run's own temporary folder is gone when it is done",
+      not [n for n in os.listdir(out) if n.startswith(".quire-tmp-")], str(os.listdir(out)))
+
 # A run in the coordinator that fails (the story's folder in the output is a file: its page
 # cannot be written) records no new version: the next run finds the same pages again.
 def manifest_version():

@@ -224,10 +224,37 @@ local function mkdirs(root, rel_dir, known)
   known[rel_dir], known.n = true, known.n + 1
 end
 
-local pid
-local function tmp_of(path)
-  pid = pid or core.getpid()
-  return path .. ".tmp-" .. pid
+-- Removes the entries of dir named prefix .. PID whose process is gone (or is this one, with
+-- mine): what a killed run left.
+local function remove_dead(dir, prefix, mine)
+  local me = core.getpid()
+  for _, n in ipairs(core.listdir(dir) or {}) do
+    local p = n:sub(1, #prefix) == prefix and math.tointeger(tonumber(n:sub(#prefix + 1)))
+    if p and ((mine and p == me) or (p ~= me and not core.stat("/proc/" .. p))) then core.remove_tree(dir .. "/" .. n) end
+  end
+end
+
+-- Temporary files are written in a folder of each process's own at the top of the output
+-- folder, and renamed into place from there (the same file system): a run killed mid-write
+-- leaves them in one place, not beside the pages for a CDN sync to find, and the next run
+-- removes them (remove_dead) before anything looks at the folder. One name per file name: a
+-- process writes one page at a time, renamed or removed before the next.
+local TMP_PREFIX = ".quire-tmp-"
+local tmp_dirs = {} -- an output folder -> this process's folder in it, made at its first file
+local function tmp_of(root, path)
+  local dir = tmp_dirs[root]
+  if not dir then
+    dir = root .. "/" .. TMP_PREFIX .. core.getpid()
+    local ok, err = core.mkdir(dir)
+    if not ok and core.stat(dir) ~= "dir" then fail("cannot make folder %s: %s", dir, tostring(err)) end
+    tmp_dirs[root] = dir
+  end
+  return dir .. "/" .. path:match("[^/]*$")
+end
+-- Removes this process's temporary folder in root, when it made one.
+local function drop_tmp(root)
+  if tmp_dirs[root] then core.remove_tree(tmp_dirs[root]) end
+  tmp_dirs[root] = nil
 end
 
 -- Writes data to out.root/file through a temporary file renamed over it (core.write_file: one
@@ -236,7 +263,7 @@ end
 local function write_atomic(out, file, data)
   mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
   local path = out.root .. "/" .. file
-  local ok, err = core.write_file(path, data, tmp_of(path))
+  local ok, err = core.write_file(path, data, tmp_of(out.root, path))
   if not ok then fail("cannot write %s: %s", path, tostring(err)) end
 end
 
@@ -244,7 +271,7 @@ end
 -- (the compressor and its output buffer reused, no Lua string made of the compressed bytes).
 local function write_gzip(out, file, data)
   local path = out.root .. "/" .. file .. ".gz"
-  local ok, err = core.gzip_file(data, GZIP_LEVEL, path, tmp_of(path))
+  local ok, err = core.gzip_file(data, GZIP_LEVEL, path, tmp_of(out.root, path))
   if not ok then fail("cannot write %s: %s", path, tostring(err)) end
 end
 
@@ -281,7 +308,7 @@ local function copy_file(out, file, src, fresh)
   end
   mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
   local path = out.root .. "/" .. file
-  local ok, err = core.copy_file(src, path, tmp_of(path))
+  local ok, err = core.copy_file(src, path, tmp_of(out.root, path))
   if not ok then fail("cannot copy %s: %s", src, tostring(err)) end
   if not fresh then
     os.remove(path .. ".gz")
@@ -1295,6 +1322,7 @@ function M.worker(quire, out_dir, o)
   end, o.targeted and changed, man, mine, out_dir, check, scope, want, share)
   db:end_read()
   res:close()
+  drop_tmp(out_dir)
   if o.verbose then
     statements = db:statements() - statements
     io.stdout:write(("export worker %d: %d pages rendered, %d statements read them and listed the site (%.1f a page), in %d read snapshots, %.2f s of CPU\n")
@@ -1356,7 +1384,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   local names = { "_redirects", "redirects.nginx.map", "redirects-302.nginx.map" }
   local files = {}
   for i, name in ipairs(names) do
-    local f, err = io.open(dir .. "/" .. name .. ".tmp-" .. core.getpid(), "wb")
+    local f, err = io.open(tmp_of(dir, name), "wb")
     if not f then
       for _, g in ipairs(files) do g:close() end
       fail("cannot write %s: %s", dir .. "/" .. name, tostring(err))
@@ -1415,7 +1443,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   for _, f in ipairs(files) do closed = f:close() and closed end
   local changed = {}
   for _, name in ipairs(names) do
-    local tmp, path = dir .. "/" .. name .. ".tmp-" .. core.getpid(), out_dir .. "/" .. name
+    local tmp, path = tmp_of(dir, name), out_dir .. "/" .. name
     if ok and closed and not same_file(tmp, path) then
       changed[#changed + 1] = name
       if not dry_run then
@@ -1425,6 +1453,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     end
     os.remove(tmp)
   end
+  drop_tmp(dir)
   if not ok then error(err, 0) end
   if not closed then fail("cannot write the redirect files in %s", dir) end
   return changed
@@ -1436,12 +1465,8 @@ end
 -- are removed here, before this one is made.
 local function work_folder(mpath)
   local dir, name = mpath:match("^(.*)/([^/]+)$")
-  local me = core.getpid()
-  for _, n in ipairs(core.listdir(dir) or {}) do
-    local p = n:sub(1, #name + 5) == name .. ".run-" and math.tointeger(tonumber(n:sub(#name + 6)))
-    if p and (p == me or not core.stat("/proc/" .. p)) then core.remove_tree(dir .. "/" .. n) end
-  end
-  local path = ("%s.run-%d"):format(mpath, me)
+  remove_dead(dir, name .. ".run-", true)
+  local path = ("%s.run-%d"):format(mpath, core.getpid())
   local ok, err = core.mkdir(path, 448) -- (0700)
   if not ok then fail("cannot make the folder %s: %s", path, tostring(err)) end
   return path
@@ -1464,6 +1489,7 @@ local function run_once(quire, out_dir, o)
   local recompress = (meta("compress") or "gzip,br") ~= o.compress -- (none recorded: from before the option)
   -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
   -- full export, with nothing to compare against.
+  remove_dead(out_dir, TMP_PREFIX) -- (before the folder is found empty, or not)
   local fresh = #(core.listdir(out_dir) or {}) == 0
   if fresh then since = nil end
   -- Every page rendered again: the tag index made anew as their rows are written (whatever wrote
@@ -1577,6 +1603,10 @@ local function run_once(quire, out_dir, o)
     pipe:close()
     if tty then io.stderr:write("\n") end
   end
+  -- (the workers' temporary folders: those of workers that failed are still there; and this
+  -- process's, when it rendered the pages itself)
+  remove_dead(out_dir, TMP_PREFIX, true)
+  tmp_dirs[out_dir] = nil
   -- (a failed run, in workers or here, records no new version: its pages are found again next time)
   if #failed > 0 then
     core.remove_tree(tmp)
