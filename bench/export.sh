@@ -31,6 +31,7 @@ QUIRE=${QUIRE:-$root/build/quire}
 N=${N:-10000}
 JOBS=${JOBS:-$(nproc)}
 RUNS=${RUNS:-3}
+case $RUNS in ''|*[!0-9]*|0) echo "export.sh: RUNS must be a whole number of at least 1 (got '$RUNS')" >&2; exit 1 ;; esac
 compress=()
 [ -z "${COMPRESS:-}" ] || compress=(--compress "$COMPRESS")
 [ -x "$QUIRE" ] || { echo "export.sh: no quire binary at $QUIRE (build first, or set QUIRE)" >&2; exit 1; }
@@ -130,7 +131,7 @@ quire_files=$(find "$tmp/quire-out" -name '*.html' | wc -l)
 echo "HTML files: hugo $hugo_files, quire $quire_files"
 ratio() { bc -l <<<"scale=3; $1 / $2"; }
 echo "quire full / hugo with .Related:    wall $(ratio "${secs[quire_full]}" "${secs[hugo_related]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_related]}")  (goal <= 0.1)"
-echo "quire full / hugo without:          cpu $(median "${pair_cpu[@]}"), user cpu $(median "${pair_user[@]}")  (goal <= 1.0; the median of $RUNS pairs: cpu ${pair_cpu[*]}, user ${pair_user[*]}; of the medians: wall $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_plain]}"))"
+echo "quire full / hugo without:          cpu $(printf %.3f "$(median "${pair_cpu[@]}")"), user cpu $(printf %.3f "$(median "${pair_user[@]}")")  (goal <= 1.0; the median of $RUNS pairs: cpu ${pair_cpu[*]}, user ${pair_user[*]}; of the medians: wall $(ratio "${secs[quire_full]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_plain]}"))"
 echo "quire full / hugo with quire's feeds: wall $(ratio "${secs[quire_full]}" "${secs[hugo_feeds]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[hugo_feeds]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[hugo_feeds]}")  (hugo without .Related, RSS, Atom and JSON Feed in full text on every list)"
 echo "quire plain / hugo without:         wall $(ratio "${secs[quire_plain]}" "${secs[hugo_plain]}"), cpu $(ratio "${cpu[quire_plain]}" "${cpu[hugo_plain]}"), user cpu $(ratio "${usr[quire_plain]}" "${usr[hugo_plain]}")  (--compress none: no .gz, as Hugo)"
 [ -z "${QUIRE_BEFORE:-}" ] || echo "quire full / QUIRE_BEFORE's:         wall $(ratio "${secs[quire_full]}" "${secs[quire_before]}"), cpu $(ratio "${cpu[quire_full]}" "${cpu[quire_before]}"), user cpu $(ratio "${usr[quire_full]}" "${usr[quire_before]}")"

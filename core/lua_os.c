@@ -13,6 +13,7 @@
 #include <time.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "lua_api.h"
@@ -93,6 +94,35 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   (void)st, (void)flag, (void)ftw;
   return remove(path);
 }
+/* core.remove_stale(root, prefix) -> the number of files removed | nil, message: the files under
+ * root (symlinks not followed) named prefix PID "." NAME whose process PID is gone, or is this
+ * one (which writes none while it walks): what a killed process left while writing through
+ * temporary files. nftw's callback takes no argument, hence the statics (one walk at a time:
+ * the Lua state's thread). */
+static const char *stale_prefix;
+static size_t stale_prefix_len;
+static long stale_removed;
+static int rm_stale(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  if (flag != FTW_F) return 0;
+  const char *name = path + ftw->base;
+  if (strncmp(name, stale_prefix, stale_prefix_len) != 0) return 0;
+  char *end;
+  long pid = strtol(name + stale_prefix_len, &end, 10);
+  if (end == name + stale_prefix_len || *end != '.' || pid <= 0) return 0;
+  if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) return 0; /* running (or not ours to ask) */
+  if (unlink(path) == 0) stale_removed++;
+  return 0;
+}
+static int l_remove_stale(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1);
+  stale_prefix = luaL_checklstring(L, 2, &stale_prefix_len);
+  stale_removed = 0;
+  if (nftw(root, rm_stale, 16, FTW_PHYS) != 0) return push_errno(L, root);
+  lua_pushinteger(L, stale_removed);
+  return 1;
+}
+
 /* core.remove_tree(path) -> true | nil, message; symlinks are removed, not followed. */
 static int l_remove_tree(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
@@ -233,7 +263,7 @@ static int l_copy_file(lua_State *L) {
 
 void qr_lua_os_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"mkdir", l_mkdir}, {"stat", l_stat}, {"listdir", l_listdir},
-                                 {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree},
+                                 {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree}, {"remove_stale", l_remove_stale},
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
                                  {"write_file", l_write_file}, {"copy_file", l_copy_file}, {NULL, NULL}};

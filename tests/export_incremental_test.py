@@ -310,20 +310,43 @@ check("a page removed by hand is written again by a run with nothing changed", f
       and "(no content changed)" in r.stdout, r.stdout)
 same_as_full("a page removed by hand", r)
 
-# A killed run's temporary files: in a folder of the process's own at the top of the output
-# folder, removed by the next run when that process is gone, kept while it runs.
+# A killed run's temporary files: beside the files they were to become, hidden and named after
+# their process; the next run (it finds the killed run's folder beside the manifest) removes
+# those of processes that are gone, not those of one still running.
 dead = subprocess.Popen(["true"])
 dead.wait()
+page_dir = os.path.join(out, stories[2][1].lstrip("/"))
 for pid in (dead.pid, os.getpid()):
-    os.makedirs(os.path.join(out, f".quire-tmp-{pid}"))
-    with open(os.path.join(out, f".quire-tmp-{pid}", "index.html"), "w") as f:
-        f.write("<p>half a page")
+    for d in (out, page_dir):
+        with open(os.path.join(d, f".quire-tmp-{pid}.index.html"), "w") as f:
+            f.write("<p>half a page")
+# (the folder a killed run leaves beside its manifest: beside each, whichever is this folder's)
+killed_runs = [os.path.join(run_dir, f"{n}.run-{dead.pid}") for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n)]
+for d in killed_runs:
+    os.makedirs(d)
 r = export(out)
-check("a killed run's temporary folder is removed by the next run", not os.path.exists(os.path.join(out, f".quire-tmp-{dead.pid}")), r.stdout)
-check("a running one's is kept", os.path.exists(os.path.join(out, f".quire-tmp-{os.getpid()}", "index.html")), r.stdout)
-shutil.rmtree(os.path.join(out, f".quire-tmp-{os.getpid()}"))
-check("the run's own temporary folder is gone when it is done",
-      not [n for n in os.listdir(out) if n.startswith(".quire-tmp-")], str(os.listdir(out)))
+check("a killed run's temporary files are removed by the next run",
+      not [d for d in (out, page_dir) if os.path.exists(os.path.join(d, f".quire-tmp-{dead.pid}.index.html"))], r.stdout)
+check("a running process's are kept",
+      all(os.path.exists(os.path.join(d, f".quire-tmp-{os.getpid()}.index.html")) for d in (out, page_dir)), r.stdout)
+for d in (out, page_dir):
+    os.remove(os.path.join(d, f".quire-tmp-{os.getpid()}.index.html"))
+check("the killed run's folder beside the manifest is gone", sum(map(os.path.exists, killed_runs)) == len(killed_runs) - 1)
+for d in killed_runs:
+    shutil.rmtree(d, ignore_errors=True)
+
+# Emptied by `rm -rf out/*`, which leaves hidden entries (here a temporary file of a running
+# process): still an empty folder, whose next export is a full one.
+for n in os.listdir(out):
+    if not n.startswith("."):
+        p = os.path.join(out, n)
+        shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+with open(os.path.join(out, f".quire-tmp-{os.getpid()}.feed.xml"), "w") as f:
+    f.write("<rss")
+r = export(out)
+os.remove(os.path.join(out, f".quire-tmp-{os.getpid()}.feed.xml"))
+check("a folder emptied but for hidden entries gets a full export", "(full export)" in r.stdout, r.stdout)
+same_as_full("a folder emptied but for hidden entries", r)
 
 # A run in the coordinator that fails (the story's folder in the output is a file: its page
 # cannot be written) records no new version: the next run finds the same pages again.

@@ -501,7 +501,7 @@ check("every changed file is a new inode (written to a temporary file, renamed)"
       all(after[f][2] != before[f][2] for f in changed if after[f][1] != before[f][1]))
 check("every .gz holds its file", all(gzip.open(os.path.join(out, f)).read() == open(os.path.join(out, f[:-3]), "rb").read()
                                       for f in after if f.endswith(".gz")))
-check("no temporary file left", not [f for f in after if re.search(r"\.tmp-\d+$", f)])
+check("no temporary file left", not [f for f in after if os.path.basename(f).startswith(".quire-tmp-")])
 check("most files were not touched", len(kept) > len(changed) * 2, f"{len(changed)} changed, {len(kept)} kept")
 
 # --- a trashed story: its page goes, and no link points at it any more
@@ -607,7 +607,7 @@ r = export()
 check("_redirects has the new redirect", "/old/second-story /latest 301" in open(os.path.join(out, "_redirects")).read()
       and set(old_redirects.splitlines()) <= set(open(os.path.join(out, "_redirects")).read().splitlines()), r.stdout)
 check("the nginx map has it", '"/old/second-story" "/latest";' in open(os.path.join(out, "redirects.nginx.map")).read())
-check("no temporary file is left", not [n for n in os.listdir(out) if ".tmp-" in n], str(os.listdir(out)))
+check("no temporary file is left", not [n for n in os.listdir(out) if n.startswith(".quire-tmp-")], str(os.listdir(out)))
 
 # --- --watch: an export after every commit
 watch_log = open(os.path.join(work, "watch.log"), "w+")

@@ -224,37 +224,17 @@ local function mkdirs(root, rel_dir, known)
   known[rel_dir], known.n = true, known.n + 1
 end
 
--- Removes the entries of dir named prefix .. PID whose process is gone (or is this one, with
--- mine): what a killed run left.
-local function remove_dead(dir, prefix, mine)
-  local me = core.getpid()
-  for _, n in ipairs(core.listdir(dir) or {}) do
-    local p = n:sub(1, #prefix) == prefix and math.tointeger(tonumber(n:sub(#prefix + 1)))
-    if p and ((mine and p == me) or (p ~= me and not core.stat("/proc/" .. p))) then core.remove_tree(dir .. "/" .. n) end
-  end
-end
-
--- Temporary files are written in a folder of each process's own at the top of the output
--- folder, and renamed into place from there (the same file system): a run killed mid-write
--- leaves them in one place, not beside the pages for a CDN sync to find, and the next run
--- removes them (remove_dead) before anything looks at the folder. One name per file name: a
--- process writes one page at a time, renamed or removed before the next.
+-- A file is written through a temporary file beside it (renamed over it: one folder, one file
+-- system, whatever is mounted inside the output), hidden and named after the process:
+-- .quire-tmp-PID.NAME. A process that is killed leaves the one it was writing; a run after a
+-- killed or failed one removes those of processes that are gone, and its own PID's (a
+-- container's coordinator is PID 1 each time): core.remove_stale, a walk of the folder.
 local TMP_PREFIX = ".quire-tmp-"
-local tmp_dirs = {} -- an output folder -> this process's folder in it, made at its first file
-local function tmp_of(root, path)
-  local dir = tmp_dirs[root]
-  if not dir then
-    dir = root .. "/" .. TMP_PREFIX .. core.getpid()
-    local ok, err = core.mkdir(dir)
-    if not ok and core.stat(dir) ~= "dir" then fail("cannot make folder %s: %s", dir, tostring(err)) end
-    tmp_dirs[root] = dir
-  end
-  return dir .. "/" .. path:match("[^/]*$")
-end
--- Removes this process's temporary folder in root, when it made one.
-local function drop_tmp(root)
-  if tmp_dirs[root] then core.remove_tree(tmp_dirs[root]) end
-  tmp_dirs[root] = nil
+local tmp_prefix
+local function tmp_of(path)
+  tmp_prefix = tmp_prefix or (TMP_PREFIX .. core.getpid() .. ".")
+  local dir, name = path:match("^(.*/)([^/]*)$")
+  return dir .. tmp_prefix .. name
 end
 
 -- Writes data to out.root/file through a temporary file renamed over it (core.write_file: one
@@ -263,7 +243,7 @@ end
 local function write_atomic(out, file, data)
   mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
   local path = out.root .. "/" .. file
-  local ok, err = core.write_file(path, data, tmp_of(out.root, path))
+  local ok, err = core.write_file(path, data, tmp_of(path))
   if not ok then fail("cannot write %s: %s", path, tostring(err)) end
 end
 
@@ -271,7 +251,7 @@ end
 -- (the compressor and its output buffer reused, no Lua string made of the compressed bytes).
 local function write_gzip(out, file, data)
   local path = out.root .. "/" .. file .. ".gz"
-  local ok, err = core.gzip_file(data, GZIP_LEVEL, path, tmp_of(out.root, path))
+  local ok, err = core.gzip_file(data, GZIP_LEVEL, path, tmp_of(path))
   if not ok then fail("cannot write %s: %s", path, tostring(err)) end
 end
 
@@ -308,7 +288,7 @@ local function copy_file(out, file, src, fresh)
   end
   mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
   local path = out.root .. "/" .. file
-  local ok, err = core.copy_file(src, path, tmp_of(out.root, path))
+  local ok, err = core.copy_file(src, path, tmp_of(path))
   if not ok then fail("cannot copy %s: %s", src, tostring(err)) end
   if not fresh then
     os.remove(path .. ".gz")
@@ -1177,7 +1157,8 @@ end
 --   entries, shows_of); "X path reason" left out;
 --   "G path" no longer made (a page of a list walked again); "E path message" failed.
 function M.worker(quire, out_dir, o)
-  -- The incremental collector: a worker's memo and caches keep each value a while and then let
+  -- The incremental collector (in a worker, or in the coordinator rendering a few pages itself,
+  -- which then keeps it): a worker's memo and caches keep each value a while and then let
   -- it go, so values die old, and the generational collector (the sandbox's, right for a
   -- server's requests) frees those only in full collections, which it then keeps running.
   -- A full N=10000 export took 2.6% less CPU (the median of 11 pairs run at once, one worker each).
@@ -1322,7 +1303,6 @@ function M.worker(quire, out_dir, o)
   end, o.targeted and changed, man, mine, out_dir, check, scope, want, share)
   db:end_read()
   res:close()
-  drop_tmp(out_dir)
   if o.verbose then
     statements = db:statements() - statements
     io.stdout:write(("export worker %d: %d pages rendered, %d statements read them and listed the site (%.1f a page), in %d read snapshots, %.2f s of CPU\n")
@@ -1384,7 +1364,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   local names = { "_redirects", "redirects.nginx.map", "redirects-302.nginx.map" }
   local files = {}
   for i, name in ipairs(names) do
-    local f, err = io.open(tmp_of(dir, name), "wb")
+    local f, err = io.open(tmp_of(dir .. "/" .. name), "wb")
     if not f then
       for _, g in ipairs(files) do g:close() end
       fail("cannot write %s: %s", dir .. "/" .. name, tostring(err))
@@ -1443,7 +1423,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   for _, f in ipairs(files) do closed = f:close() and closed end
   local changed = {}
   for _, name in ipairs(names) do
-    local tmp, path = tmp_of(dir, name), out_dir .. "/" .. name
+    local tmp, path = tmp_of(dir .. "/" .. name), out_dir .. "/" .. name
     if ok and closed and not same_file(tmp, path) then
       changed[#changed + 1] = name
       if not dry_run then
@@ -1453,7 +1433,6 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     end
     os.remove(tmp)
   end
-  drop_tmp(dir)
   if not ok then error(err, 0) end
   if not closed then fail("cannot write the redirect files in %s", dir) end
   return changed
@@ -1462,14 +1441,21 @@ end
 -- A new, empty folder for a run's own files (the workers' results; a dry run's redirect files):
 -- beside the manifest, named after it and this process, and removed at the end of the run. A run
 -- that was killed (Ctrl-C on --watch) leaves its folder: those of processes no longer running
--- are removed here, before this one is made.
+-- are removed here, before this one is made. -> the folder, and whether a killed run's was found.
 local function work_folder(mpath)
   local dir, name = mpath:match("^(.*)/([^/]+)$")
-  remove_dead(dir, name .. ".run-", true)
-  local path = ("%s.run-%d"):format(mpath, core.getpid())
+  local me, killed = core.getpid(), false
+  for _, n in ipairs(core.listdir(dir) or {}) do
+    local p = n:sub(1, #name + 5) == name .. ".run-" and math.tointeger(tonumber(n:sub(#name + 6)))
+    if p and (p == me or not core.stat("/proc/" .. p)) then
+      core.remove_tree(dir .. "/" .. n)
+      killed = true -- (this PID's too: a container's coordinator has the same one each time)
+    end
+  end
+  local path = ("%s.run-%d"):format(mpath, me)
   local ok, err = core.mkdir(path, 448) -- (0700)
   if not ok then fail("cannot make the folder %s: %s", path, tostring(err)) end
-  return path
+  return path, killed
 end
 
 -- One export run. Returns a summary table.
@@ -1488,9 +1474,12 @@ local function run_once(quire, out_dir, o)
   -- Other siblings than last time: every page's made again or removed, even when it is the same.
   local recompress = (meta("compress") or "gzip,br") ~= o.compress -- (none recorded: from before the option)
   -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
-  -- full export, with nothing to compare against.
-  remove_dead(out_dir, TMP_PREFIX) -- (before the folder is found empty, or not)
-  local fresh = #(core.listdir(out_dir) or {}) == 0
+  -- full export, with nothing to compare against. Hidden entries do not count: `rm -rf out/*`
+  -- leaves them (a killed run's temporary file, a .well-known folder copied from public/).
+  local fresh = true
+  for _, n in ipairs(core.listdir(out_dir) or {}) do
+    if n:byte(1) ~= 46 then fresh = false break end -- (".")
+  end
   if fresh then since = nil end
   -- Every page rendered again: the tag index made anew as their rows are written (whatever wrote
   -- the rows before: an older quire keeps no index). The version goes first, with them: a run
@@ -1543,7 +1532,9 @@ local function run_once(quire, out_dir, o)
     end
     if n <= INLINE_MAX then jobs = 0 end
   end
-  local tmp = work_folder(mpath)
+  local tmp, killed = work_folder(mpath)
+  -- (after a killed run, what its processes were writing; failed workers' below)
+  if killed and not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX) end
   local failed = {}
   local _, check_to = check_slice(man) -- (the next targeted run looks for missing files from there)
   -- The progress line on a terminal (progress: worker -> addresses done).
@@ -1603,13 +1594,10 @@ local function run_once(quire, out_dir, o)
     pipe:close()
     if tty then io.stderr:write("\n") end
   end
-  -- (the workers' temporary folders: those of workers that failed are still there; and this
-  -- process's, when it rendered the pages itself)
-  remove_dead(out_dir, TMP_PREFIX, true)
-  tmp_dirs[out_dir] = nil
   -- (a failed run, in workers or here, records no new version: its pages are found again next time)
   if #failed > 0 then
     core.remove_tree(tmp)
+    if not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX) end
     fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
   end
   -- The files on disk before the manifest says they are there: one sync of the file system
