@@ -637,6 +637,18 @@ except subprocess.TimeoutExpired:
     watch.kill()
 check("--watch ends on Ctrl-C", watch.returncode is not None)
 
+# --- --base-url wins over site.lua's base_url (and over none: the address served)
+other = os.path.join(work, "other-base")
+quire("export", "--format", "html", other, "--site", site, "--base-url", "https://mirror.example/news/", "--jobs", "2")
+robots = open(os.path.join(other, "robots.txt")).read()
+check("--base-url names the sitemap in robots.txt", "Sitemap: https://mirror.example/news/sitemap.xml" in robots, robots)
+feed = open(os.path.join(other, "feed.xml")).read()
+check("... and the feed's links", "<link>https://mirror.example/news/" in feed and BASE not in feed, feed[:600])
+canonical = re.search(r'<link rel="canonical" href="([^"]*)"', open(os.path.join(other, "latest", "index.html")).read())
+check("... and the pages' canonical links", canonical and canonical.group(1) == "https://mirror.example/news/latest",
+      canonical and canonical.group(0))
+shutil.rmtree(other)
+
 # --- bad input
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", "news.example", ok=False)
 check("a base URL without a scheme is refused, naming the option", r.returncode != 0 and "--base-url" in r.stderr, r.stderr)
@@ -644,4 +656,9 @@ r = quire("export", "--format", "jsonl", out2 + "x", "--site", site, "--dry-run"
 check("--dry-run without --format html is refused", r.returncode == 2 and "--format html" in r.stderr, r.stderr)
 r = quire("export", "--format", "html", os.path.join(site, "public", "out"), "--site", site, ok=False)
 check("an export into the site's public/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
+r = quire("export", "--format", "html", os.path.join(site, ".quire", "out"), "--site", site, ok=False)
+check("an export into the site's .quire/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
+r = quire("export", "--format", "html", os.path.dirname(site), "--site", site, ok=False)
+check("an export into a folder holding the site is refused, naming the database",
+      r.returncode == 1 and "holds the site's folder" in r.stderr and "database" in r.stderr, r.stderr)
 finish()

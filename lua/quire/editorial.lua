@@ -726,7 +726,7 @@ local function run_spec(cli, name, spec, argv, first)
     or (spec.args == nil and #args > 0) then
     return fail(2, "%s", usage)
   end
-  local quire, err = cli.open_site(opts, { memory_cap = false, cli = true })
+  local quire, err = cli.open_site(opts, { memory_cap = false, cli = true, base_url = opts["base-url"] })
   if not quire then return fail(1, "%s", err) end
   quire.each = require("quire.bulk").each_for(quire, quire._site, { script = name, quiet = not core.isatty(2) })
   local ok, status = pcall(spec.run, quire, opts, args)

@@ -12,13 +12,17 @@ local PLUGIN_API = { "version", "site", "errors", "time", "i18n", "slugify", "co
   "corrections", "assets" }
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
--- the address a server listens on, the base of absolute links when site.lua sets no base_url.
+-- the address a server listens on, the base of absolute links when site.lua sets no base_url;
+-- opts.base_url: that base whatever site.lua sets.
 -- Returns the `quire` API table, or nil and a message.
 function M.open(dir, opts)
   opts = opts or {}
   local cfg, err = config.load(dir)
   if not cfg then return nil, err end
   if not cfg.base_url_set and opts.served_url then cfg.base_url = opts.served_url end
+  -- A command's own base (`quire export --base-url`): set before the plugins load, as they see
+  -- a copy of quire.site made then.
+  if opts.base_url then cfg.base_url, cfg.base_url_set = opts.base_url:gsub("/+$", ""), true end
   -- Plugin code runs under the memory cap; `quire run` scripts are the operator's own and may
   -- opt out (opts.memory_cap = false).
   if opts.memory_cap ~= false then core.memory(cfg.limits.lua_memory) end

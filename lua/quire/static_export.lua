@@ -1746,15 +1746,19 @@ function M.main(quire, out_dir, opts)
   if type(out_dir) ~= "string" or out_dir == "" then fail("export --format html takes the output folder") end
   out_dir = out_dir:gsub("/+$", "")
   if out_dir == "" then out_dir = "/" end
-  -- Not into the folders it copies from (the copy would copy itself), nor over the site.
+  -- Not into the folders it copies from (the copy would copy itself) or keeps its manifests in,
+  -- nor over the site, nor into a folder holding the site (a sync of it would publish quire.db).
   local parent, base = out_dir:match("^(.*)/([^/]+)$")
   local real_out = core.realpath(out_dir) or ((core.realpath(parent == "" and "/" or parent or ".") or "?") .. "/" .. (base or out_dir))
   local site_dir = core.realpath(quire.site.config.dir)
   if real_out and site_dir then
-    for _, d in ipairs({ site_dir .. "/public", require("quire.media").dir({ dir = site_dir }) }) do
+    for _, d in ipairs({ site_dir .. "/public", require("quire.media").dir({ dir = site_dir }), site_dir .. "/.quire" }) do
       if real_out == site_dir or real_out == d or real_out:sub(1, #d + 1) == d .. "/" then
-        fail("%s is the site's folder or inside %s, which the export copies from: choose a folder outside it", out_dir, d)
+        fail("%s is the site's folder or inside %s, which the export copies from or keeps its records in: choose a folder outside it", out_dir, d)
       end
+    end
+    if real_out == "/" or site_dir:sub(1, #real_out + 1) == real_out .. "/" then
+      fail("%s holds the site's folder %s (a copy of the folder would publish its database): choose a folder outside it", out_dir, site_dir)
     end
   end
   local kind = core.stat(out_dir)
@@ -1777,16 +1781,17 @@ function M.main(quire, out_dir, opts)
   if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
   local o = { base_url = opts["base-url"], dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose, compress = compress }
   if opts.watch and o.dry_run then fail("--watch and --dry-run do not go together") end
-  -- (on PostgreSQL --watch listens before the first export: a commit made during it is heard)
+  -- (--watch looks before each export: a commit made during it is seen after it. On PostgreSQL
+  -- it listens before the first one; on SQLite data_version is read before each.)
   local db = quire._db
   local pg = db.kind ~= nil
   if opts.watch and pg then db:exec("LISTEN quire_data") end
+  local seen = opts.watch and not pg and db:data_version()
   local status = report(run_once(quire, out_dir, o), o)
   if not opts.watch then return status end
   -- --watch: another export after every commit, noticed as the page cache notices it: on
   -- SQLite PRAGMA data_version moving (looked at twice a second); on PostgreSQL the quire_data
   -- notification every writing commit sends (LISTEN; waited for on the socket). Ends with Ctrl-C.
-  local seen = not pg and db:data_version()
   io.stderr:write("export: watching for changes (Ctrl-C ends)\n")
   while true do
     local moved
@@ -1811,7 +1816,6 @@ function M.main(quire, out_dir, opts)
     if moved then
       local ok, sum = pcall(run_once, quire, out_dir, o)
       if ok then report(sum, o) else io.stderr:write("quire: export: ", tostring(sum), "\n") end
-      if not pg then seen = db:data_version() end
     end
   end
 end
