@@ -580,7 +580,7 @@ def worker_paths(worker, *extra):
     results = os.path.join(work, "split-w" + worker.replace("/", "-"))
     quire("export", "--format", "html", os.path.join(work, "split-planned"), "--site", split_site, "--worker", worker,
           "--manifest", split_manifest[0], "--results", results, "--base-url", BASE, "--compress", "gzip", *extra)
-    return [line.rstrip("\n").split("\t")[1] for line in open(results)]
+    return [line.rstrip("\n").split("\t")[1] for line in open(results) if not line.startswith("I\t")]  # (not the "about to write" lines)
 
 
 taken = [p for i in range(3) for p in worker_paths(f"{i}/3", "--plan", plan)]

@@ -88,6 +88,23 @@ out=$(export_to "$work/exp/out"); rc=$?
 check "the next export, with room again, is done ($rc: $out)" test $rc -eq 0
 listing() { (cd "$1" && find . -type f | sort); }
 check "and the folder holds every file a full export makes" diff <(listing "$work/exp/out") <(listing "$work/reference")
+# A story published, an export that the full disk stops part-way, the story taken back: the next
+# run leaves nothing of it (the failed run's files are recorded, not taken for the old ones).
+id=$("$QUIRE" entries create --site "$site" --type article --title "Withdrawn marker zqx" --body "Text." \
+  --status published --tags Harbour --section News 2>&1 | tail -1)
+room=$(df --output=avail -B1 "$work/exp" | tail -1)
+head -c $((room - 120000)) /dev/zero > "$work/exp/spare" 2>/dev/null
+out=$(export_to "$work/exp/out"); rc=$?
+check "an incremental export stopped by the full disk fails ($rc: $out)" test $rc -eq 1
+check "after writing pages that show the new story" test -n "$(grep -rl 'Withdrawn marker zqx' "$work/exp/out")"
+"$QUIRE" entries update "$id" --site "$site" --status draft >/dev/null
+rm -f "$work/exp/spare"
+out=$(export_to "$work/exp/out"); rc=$?
+check "the next export, with the story taken back, is done ($rc: $out)" test $rc -eq 0
+check "and no file shows the story: $(grep -rl 'Withdrawn marker zqx' "$work/exp/out" | head -3)" \
+  test -z "$(grep -rl 'Withdrawn marker zqx' "$work/exp/out")"
+"$QUIRE" export --format html "$work/reference2" --site "$site" --base-url https://news.example --jobs 2 >/dev/null
+check "and the folder holds what a full export makes" diff <(listing "$work/exp/out") <(listing "$work/reference2")
 umount "$work/exp"; mounts=()
 
 # --- a read-only file system, and a user who may not write

@@ -1036,6 +1036,55 @@ local function put_row(man, next_tid, path, file, hash, tags, shows)
   if tags ~= "" then man:exec("INSERT INTO file_tags (rowid, tags) VALUES (?, ?)", tid, tags) end
 end
 
+-- A worker's result line: its kind, path and up to four fields (see M.worker).
+local RESULT_LINE = "^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)$"
+
+-- What an interrupted run (failed, or killed: its folder found by the next run) wrote into the
+-- output folder, put in the manifest from its workers' result files, so the manifest says what
+-- the folder holds: each file written ("W" after its "I") with its hash and tags, and the file a
+-- worker was writing when it stopped ("I" alone) with no hash, so it is written again (or
+-- removed with its page). Its version stays: the next run finds the same changes by their tags.
+-- (A dry run writes no "I" lines; a line cut short by a kill is left out.)
+local function merge_interrupted(man, folder)
+  local names = {}
+  for _, n in ipairs(core.listdir(folder) or {}) do if n:match("^w%d+$") then names[#names + 1] = n end end
+  if #names == 0 then return end
+  man:begin()
+  local ok, err = pcall(function()
+    local next_tid = { n = man:value("SELECT coalesce(max(tid), 0) FROM files") }
+    for _, n in ipairs(names) do
+      local path_of = folder .. "/" .. n
+      local f = io.open(path_of, "rb")
+      local whole = f and f:seek("end") > 0 and f:seek("end", -1) and f:read(1) == "\n"
+      if f then f:close() end
+      local writing -- the last "I" line's path and file, until its "W"
+      local function take(line)
+        local k, path, a, b, c, d = line:match(RESULT_LINE)
+        if k == "I" then writing = { path, a }
+        elseif k == "W" and writing and writing[1] == path then
+          writing = nil
+          put_row(man, next_tid, path, a, b, c, d:match("^=(.*)$"))
+        end
+      end
+      local last -- (taken once the next is read: the file's last line only if it ends in a newline)
+      for line in io.lines(path_of) do
+        if last then take(last) end
+        last = line
+      end
+      if last and whole then take(last) end
+      if writing then
+        local path, file = writing[1], writing[2]
+        if man:value("SELECT 1 FROM files WHERE path = ?", path) then
+          man:exec("UPDATE files SET file = ?, hash = '' WHERE path = ?", file, path)
+        else
+          put_row(man, next_tid, path, file, "", "")
+        end
+      end
+    end
+  end)
+  if ok then man:commit() else man:rollback() error(err, 0) end
+end
+
 local function drop_row(man, path)
   local old = man:row("SELECT tags, tid FROM files WHERE path = ?", path)
   if not old then return end
@@ -1155,7 +1204,8 @@ end
 --   result lines: "K path" kept as it was; "S path file hash tags[ =shows]" rendered, same bytes;
 --   "W path file hash tags[ =shows]" written (or would be, with dry_run) (shows: a list page's
 --   entries, shows_of); "X path reason" left out;
---   "G path" no longer made (a page of a list walked again); "E path message" failed.
+--   "G path" no longer made (a page of a list walked again); "E path message" failed;
+--   "I path file" about to write file (before its "W" line; not in a dry run).
 function M.worker(quire, out_dir, o)
   -- The incremental collector (in a worker, or in the coordinator rendering a few pages itself,
   -- which then keeps it): a worker's memo and caches keep each value a while and then let
@@ -1178,6 +1228,9 @@ function M.worker(quire, out_dir, o)
   local scope = o.targeted and scope_of(changed) or nil
   local res, err = io.open(o.results, "wb")
   if not res then fail("cannot write %s: %s", o.results, tostring(err)) end
+  -- A line at a time: a worker killed mid-run leaves the results of what it wrote, and the "I"
+  -- line of the file it was writing (merge_interrupted).
+  res:setvbuf("line")
   -- (progress lines go to the coordinator's pipe; a run in the coordinator itself calls o.inline)
   local progress = o.inline and function(line) o.inline(tonumber(line:match("^P %d+ (%d+)"))) end
     or function(line) io.stdout:write(line) end
@@ -1268,7 +1321,10 @@ function M.worker(quire, out_dir, o)
       if item.kind == "asset" and o.recompress and not o.dry_run then asset_siblings(out, file, item.src) end
       line = "K\t" .. item.path
     elseif item.kind == "asset" then
-      if not o.dry_run then copy_file(out, file, item.src, o.fresh) end
+      if not o.dry_run then
+        res:write("I\t", item.path, "\t", file, "\n")
+        copy_file(out, file, item.src, o.fresh)
+      end
       line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     else
       local ok, body, tags = pcall(render, quire, item, search_cache)
@@ -1291,7 +1347,10 @@ function M.worker(quire, out_dir, o)
           if o.recompress and not o.dry_run then write_siblings(out, file, read_file(out_dir .. "/" .. file)) end
           line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         else
-          if not o.dry_run then write_page(out, file, body, o.fresh) end
+          if not o.dry_run then
+            res:write("I\t", item.path, "\t", file, "\n")
+            write_page(out, file, body, o.fresh)
+          end
           line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         end
         if item.shown then line = line .. "\t=" .. shows_of(item.shown) end
@@ -1441,13 +1500,16 @@ end
 -- A new, empty folder for a run's own files (the workers' results; a dry run's redirect files):
 -- beside the manifest, named after it and this process, and removed at the end of the run. A run
 -- that was killed (Ctrl-C on --watch) leaves its folder: those of processes no longer running
--- are removed here, before this one is made. -> the folder, and whether a killed run's was found.
-local function work_folder(mpath)
+-- are removed here, before this one is made, once what they wrote is in the manifest man
+-- (merge_interrupted; without man, a dry run's, they are left for a run that writes).
+-- -> the folder, and whether a killed run's was found.
+local function work_folder(mpath, man)
   local dir, name = mpath:match("^(.*)/([^/]+)$")
   local me, killed = core.getpid(), false
   for _, n in ipairs(core.listdir(dir) or {}) do
     local p = n:sub(1, #name + 5) == name .. ".run-" and math.tointeger(tonumber(n:sub(#name + 6)))
-    if p and (p == me or not core.stat("/proc/" .. p)) then
+    if p and (p == me or (man and not core.stat("/proc/" .. p))) then
+      if man then merge_interrupted(man, dir .. "/" .. n) end
       core.remove_tree(dir .. "/" .. n)
       killed = true -- (this PID's too: a container's coordinator has the same one each time)
     end
@@ -1532,7 +1594,7 @@ local function run_once(quire, out_dir, o)
     end
     if n <= INLINE_MAX then jobs = 0 end
   end
-  local tmp, killed = work_folder(mpath)
+  local tmp, killed = work_folder(mpath, not o.dry_run and man or nil)
   -- (after a killed run, what its processes were writing; failed workers' below)
   if killed and not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX) end
   local failed = {}
@@ -1596,6 +1658,7 @@ local function run_once(quire, out_dir, o)
   end
   -- (a failed run, in workers or here, records no new version: its pages are found again next time)
   if #failed > 0 then
+    merge_interrupted(man, tmp)
     core.remove_tree(tmp)
     if not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX) end
     fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
@@ -1619,7 +1682,7 @@ local function run_once(quire, out_dir, o)
     local next_tid = { n = man:value("SELECT coalesce(max(tid), 0) FROM files") }
     for i = 0, jobs - 1 do
       for line in io.lines(tmp .. "/w" .. i) do
-        local k, path, a, b, c, d = line:match("^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)$")
+        local k, path, a, b, c, d = line:match(RESULT_LINE)
         if k == "K" then
           sum.kept = sum.kept + 1
           man:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
