@@ -609,6 +609,34 @@ check("_redirects has the new redirect", "/old/second-story /latest 301" in open
 check("the nginx map has it", '"/old/second-story" "/latest";' in open(os.path.join(out, "redirects.nginx.map")).read())
 check("no temporary file is left", not [n for n in os.listdir(out) if n.startswith(".quire-tmp-")], str(os.listdir(out)))
 
+# --- redirects from files the export writes for something else (its own files, the front
+# page's index.html): the export's files win, and deleting the redirect removes none of them
+front = open(os.path.join(out, "index.html"), "rb").read()
+fresh_dir = os.path.join(work, "fresh")
+for src in ["/_redirects", "/search-index.json", "/index.html", "/sitemap-1.xml", "/latest/index.html"]:
+    quire("redirects", "add", src, "/latest", "--site", site)
+    r = export("--jobs", "2")
+    check(f"a redirect from {src}: the export works", r.returncode == 0, r.stdout + r.stderr)
+    check(f"... the search index is JSON", open(os.path.join(out, "search-index.json")).read().startswith('{"entries":'))
+    check(f"... _redirects and the nginx map are not pages", open(os.path.join(out, "_redirects")).read().startswith("/")
+          and open(os.path.join(out, "redirects.nginx.map")).read().startswith("# "))
+    check(f"... the front page is the front page", open(os.path.join(out, "index.html"), "rb").read() == front)
+    check(f"... the nginx map leaves out the export's own files", "_redirects" not in open(os.path.join(out, "redirects.nginx.map")).read()
+          and "search-index.json" not in open(os.path.join(out, "redirects.nginx.map")).read())
+    shutil.rmtree(fresh_dir, ignore_errors=True)
+    quire("export", "--format", "html", fresh_dir, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
+    t1, t2 = tree(out), tree(fresh_dir)
+    check(f"... the folder is what a full export makes", t1 == t2,
+          ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
+    quire("redirects", "delete", src, "--site", site)
+    r = export("--jobs", "2")
+    check(f"... deleted: the front page and the export's files are there", r.returncode == 0
+          and open(os.path.join(out, "index.html"), "rb").read() == front
+          and os.path.exists(os.path.join(out, "index.html.gz")) and os.path.exists(os.path.join(out, "latest", "index.html"))
+          and os.path.exists(os.path.join(out, "sitemap-1.xml"))
+          and open(os.path.join(out, "search-index.json")).read().startswith('{"entries":'), r.stdout + r.stderr)
+shutil.rmtree(fresh_dir, ignore_errors=True)
+
 # --- --watch: an export after every commit
 watch_log = open(os.path.join(work, "watch.log"), "w+")
 watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--watch"],

@@ -338,6 +338,32 @@ local FIXED_SET = { ["/sitemap.xml"] = true, ["/404.html"] = true, ["/views.gif"
   ["/search-index.json"] = true, ["/search.js"] = true }
 for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
 
+-- The files the export writes itself (not the app's answer at their address), and those of the
+-- fixed addresses.
+local SELF_FILES = { ["_redirects"] = true, ["redirects.nginx.map"] = true, ["redirects-302.nginx.map"] = true,
+  ["search-index.json"] = true, ["search.js"] = true }
+local FIXED_FILES = {}
+for p in pairs(FIXED_SET) do FIXED_FILES[M.file_of(p)] = true end
+
+-- Whether the file of an address other than the fixed ones (a redirect's source) is another's:
+-- "file" when it is (or is under) one the export writes itself, or a sitemap part's
+-- (sitemap-N.xml) other than /sitemap.xml?part=N; "page" when it is a fixed address's under
+-- another spelling, under one of their files, or named by an index.html ("/index.html" is the
+-- front page's file, "/a/index.html" /a's). Such an address gets no file (quire serve still
+-- answers it), and a manifest row of it has no file to remove; nil otherwise.
+function M.taken(path)
+  local file = M.file_of(path)
+  if not file or FIXED_SET[path] or path:match("^/sitemap%.xml%?part=%d+$") then return nil end
+  local first = file:match("^[^/]*")
+  if SELF_FILES[first] or first:match("^sitemap%-%d+%.xml$") then return "file" end
+  if FIXED_FILES[file] or FIXED_FILES[first] then return "page" end
+  -- (file_of decoded the path: its segments are the file's)
+  local decoded = path:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  if (decoded .. "/"):find("/index.html/", 1, true) then return "page" end
+  return nil
+end
+M.SELF_FILES = SELF_FILES
+
 -- The list base a page address belongs to ("/tag/x" for /tag/x/older/C or /tag/x/feed.xml, "/"
 -- for /older/C; and for the newer/ pages of an older export), or the address itself.
 local function list_base(path)
@@ -471,7 +497,10 @@ function M.each_page(quire, fn, want, share)
 
   -- Old URLs: a meta-refresh page each (those with a query go only into _redirects and the map).
   each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
-    if not r.from_path:find("?", 1, true) then fn { path = r.from_path, kind = "page" } end
+    -- (one at a fixed address is that item's: rendered there, the app's redirect or the export's file)
+    if not (r.from_path:find("?", 1, true) or FIXED_SET[r.from_path] or M.taken(r.from_path)) then
+      fn { path = r.from_path, kind = "page" }
+    end
   end)
 end
 
@@ -637,7 +666,7 @@ end
 local function each_stale_page(quire, man, fn, changed, mine, out_dir, check, scope)
   local listed = {}
   local function take(path, item)
-    if listed[path] or FIXED_SET[path] or not mine(path) then return end
+    if listed[path] or FIXED_SET[path] or M.taken(path) or not mine(path) then return end
     listed[path] = true
     fn(item or { path = path, kind = "page" })
   end
@@ -1448,8 +1477,11 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         else
           netlify:write(("%s %s %d\n"):format(path, to, res.status))
         end
-        local map = res.status == 302 and temporary or permanent
-        map:write(("%s %s;\n"):format(nq(r.from_path), nq(to)))
+        -- (not in the maps, which nginx reads before the files, for a file the export writes itself)
+        if not (M.taken(path) == "file" or SELF_FILES[M.file_of(path) or ""]) then
+          local map = res.status == 302 and temporary or permanent
+          map:write(("%s %s;\n"):format(nq(r.from_path), nq(to)))
+        end
       end
     end)
     -- The sitemap index's parts as the server names them, to the files they became.
@@ -1723,7 +1755,10 @@ local function run_once(quire, out_dir, o)
           last = r.path
           sum.removed = sum.removed + 1
           note("remove " .. r.file)
-          if not o.dry_run then
+          -- (a row of an address whose file is another's, from before M.taken: the row only)
+          if not o.dry_run and M.taken(r.path) then
+            drop_row(man, r.path)
+          elseif not o.dry_run then
             os.remove(out_dir .. "/" .. r.file)
             os.remove(out_dir .. "/" .. r.file .. ".gz")
             os.remove(out_dir .. "/" .. r.file .. ".br")
