@@ -362,7 +362,6 @@ function M.taken(path)
   if (decoded .. "/"):find("/index.html/", 1, true) then return "page" end
   return nil
 end
-M.SELF_FILES = SELF_FILES
 
 -- The list base a page address belongs to ("/tag/x" for /tag/x/older/C or /tag/x/feed.xml, "/"
 -- for /older/C; and for the newer/ pages of an older export), or the address itself.
