@@ -612,8 +612,9 @@ check("no temporary file is left", not [n for n in os.listdir(out) if n.startswi
 # --- redirects from files the export writes for something else (its own files, the front
 # page's index.html): the export's files win, and deleting the redirect removes none of them
 front = open(os.path.join(out, "index.html"), "rb").read()
+not_found = open(os.path.join(out, "404.html"), "rb").read()
 fresh_dir = os.path.join(work, "fresh")
-for src in ["/_redirects", "/search-index.json", "/index.html", "/sitemap-1.xml", "/latest/index.html"]:
+for src in ["/_redirects", "/search-index.json", "/index.html", "/sitemap-1.xml", "/latest/index.html", "/404.html"]:
     quire("redirects", "add", src, "/latest", "--site", site)
     r = export("--jobs", "2")
     check(f"a redirect from {src}: the export works", r.returncode == 0, r.stdout + r.stderr)
@@ -621,6 +622,7 @@ for src in ["/_redirects", "/search-index.json", "/index.html", "/sitemap-1.xml"
     check(f"... _redirects and the nginx map are not pages", open(os.path.join(out, "_redirects")).read().startswith("/")
           and open(os.path.join(out, "redirects.nginx.map")).read().startswith("# "))
     check(f"... the front page is the front page", open(os.path.join(out, "index.html"), "rb").read() == front)
+    check(f"... 404.html is the error page", open(os.path.join(out, "404.html"), "rb").read() == not_found)
     check(f"... the nginx map leaves out the export's own files", "_redirects" not in open(os.path.join(out, "redirects.nginx.map")).read()
           and "search-index.json" not in open(os.path.join(out, "redirects.nginx.map")).read())
     shutil.rmtree(fresh_dir, ignore_errors=True)

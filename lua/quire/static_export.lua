@@ -935,7 +935,9 @@ local function render(quire, item, cache)
     return table.concat(out), "list:all entries:any"
   end
   local headers = { accept = "text/html,*/*" }
-  local r = app.request("GET", item.kind == "search" and "/search" or item.path, { headers = headers })
+  -- (the error page is asked for at an address no route answers and no redirect can have:
+  -- redirects.key refuses spaces; at /404.html a redirect from there would answer)
+  local r = app.request("GET", item.kind == "search" and "/search" or item.kind == "error" and "/ 404" or item.path, { headers = headers })
   if item.kind == "error" then
     if r.status ~= 404 then fail("%s: expected the 404 page, got status %d", item.path, r.status) end
     return r.body, "" -- (error pages carry no tags: rendered on every export, one page)
