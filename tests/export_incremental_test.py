@@ -332,6 +332,10 @@ check("a running process's are kept",
 for d in (out, page_dir):
     os.remove(os.path.join(d, f".quire-tmp-{os.getpid()}.index.html"))
 check("the killed run's folder beside the manifest is gone", sum(map(os.path.exists, killed_runs)) == len(killed_runs) - 1)
+# A dry run leaves a killed run's folder for a run that writes (which records what it wrote).
+os.makedirs(killed_runs[0])
+export(out, "--dry-run")
+check("a dry run leaves a killed run's folder", os.path.exists(killed_runs[0]))
 for d in killed_runs:
     shutil.rmtree(d, ignore_errors=True)
 

@@ -1074,6 +1074,8 @@ local RESULT_LINE = "^(%u)\t([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)\t?([^\t]*)
 -- the folder holds: each file written ("W" after its "I") with its hash and tags, and the file a
 -- worker was writing when it stopped ("I" alone) with no hash, so it is written again (or
 -- removed with its page). Its version stays: the next run finds the same changes by their tags.
+-- A list page's row gets no shows: its neighbours, which another worker may not have reached,
+-- are then rendered again too (stale() trusts a neighbour's row only with its shows).
 -- (A dry run writes no "I" lines; a line cut short by a kill is left out.)
 local function merge_interrupted(man, folder)
   local names = {}
@@ -1089,11 +1091,12 @@ local function merge_interrupted(man, folder)
       if f then f:close() end
       local writing -- the last "I" line's path and file, until its "W"
       local function take(line)
-        local k, path, a, b, c, d = line:match(RESULT_LINE)
+        local k, path, a, b, c = line:match(RESULT_LINE)
         if k == "I" then writing = { path, a }
         elseif k == "W" and writing and writing[1] == path then
           writing = nil
-          put_row(man, next_tid, path, a, b, c, d:match("^=(.*)$"))
+          put_row(man, next_tid, path, a, b, c)
+          man:exec("UPDATE files SET shows = NULL WHERE path = ?", path)
         end
       end
       local last -- (taken once the next is read: the file's last line only if it ends in a newline)
@@ -1292,7 +1295,7 @@ function M.worker(quire, out_dir, o)
     end
     if not item.walked then return false, true end
     if listing and item.edge then return true, true end
-    if item.next and not man:value("SELECT 1 FROM files WHERE path = ?", item.next) then return true, true end
+    if item.next and not man:value("SELECT 1 FROM files WHERE path = ? AND shows IS NOT NULL", item.next) then return true, true end
     if item.shown and row.shows ~= shows_of(item.shown) then return true, true end
     if listing and item.prev and man:value("SELECT shows FROM files WHERE path = ?", item.prev.path) ~= shows_of(item.prev.shown) then
       return true, true
@@ -1534,20 +1537,22 @@ end
 -- beside the manifest, named after it and this process, and removed at the end of the run. A run
 -- that was killed (Ctrl-C on --watch) leaves its folder: those of processes no longer running
 -- are removed here, before this one is made, once what they wrote is in the manifest man
--- (merge_interrupted; without man, a dry run's, they are left for a run that writes).
+-- (merge_interrupted). Without man (a dry run, which writes nothing) the folder is named .dry-PID
+-- and only those are removed: a run that writes is left to record the others.
 -- -> the folder, and whether a killed run's was found.
 local function work_folder(mpath, man)
   local dir, name = mpath:match("^(.*)/([^/]+)$")
+  local kind = name .. (man and ".run-" or ".dry-")
   local me, killed = core.getpid(), false
   for _, n in ipairs(core.listdir(dir) or {}) do
-    local p = n:sub(1, #name + 5) == name .. ".run-" and math.tointeger(tonumber(n:sub(#name + 6)))
-    if p and (p == me or (man and not core.stat("/proc/" .. p))) then
+    local p = n:sub(1, #kind) == kind and math.tointeger(tonumber(n:sub(#kind + 1)))
+    if p and (p == me or not core.stat("/proc/" .. p)) then
       if man then merge_interrupted(man, dir .. "/" .. n) end
       core.remove_tree(dir .. "/" .. n)
       killed = true -- (this PID's too: a container's coordinator has the same one each time)
     end
   end
-  local path = ("%s.run-%d"):format(mpath, me)
+  local path = ("%s%d"):format(dir .. "/" .. kind, me)
   local ok, err = core.mkdir(path, 448) -- (0700)
   if not ok then fail("cannot make the folder %s: %s", path, tostring(err)) end
   return path, killed
