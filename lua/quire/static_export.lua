@@ -1261,9 +1261,13 @@ function M.worker(quire, out_dir, o)
   local scope = o.targeted and scope_of(changed) or nil
   local res, err = io.open(o.results, "wb")
   if not res then fail("cannot write %s: %s", o.results, tostring(err)) end
-  -- A line at a time: a worker killed mid-run leaves the results of what it wrote, and the "I"
-  -- line of the file it was writing (merge_interrupted).
-  res:setvbuf("line")
+  -- An "I" line is on disk before its file is written (flushed with the lines before it): a
+  -- worker killed mid-run leaves the results of what it wrote, and the "I" line of the file it
+  -- was writing (merge_interrupted). One write a file written, not one a line.
+  local function writing(path, file)
+    res:write("I\t", path, "\t", file, "\n")
+    res:flush()
+  end
   -- (progress lines go to the coordinator's pipe; a run in the coordinator itself calls o.inline)
   local progress = o.inline and function(line) o.inline(tonumber(line:match("^P %d+ (%d+)"))) end
     or function(line) io.stdout:write(line) end
@@ -1355,7 +1359,7 @@ function M.worker(quire, out_dir, o)
       line = "K\t" .. item.path
     elseif item.kind == "asset" then
       if not o.dry_run then
-        res:write("I\t", item.path, "\t", file, "\n")
+        writing(item.path, file)
         copy_file(out, file, item.src, o.fresh)
       end
       line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
@@ -1381,7 +1385,7 @@ function M.worker(quire, out_dir, o)
           line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         else
           if not o.dry_run then
-            res:write("I\t", item.path, "\t", file, "\n")
+            writing(item.path, file)
             write_page(out, file, body, o.fresh)
           end
           line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
