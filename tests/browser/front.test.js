@@ -29,7 +29,15 @@ run('front', async (browser) => {
       if ((m.type() === 'error' || m.type() === 'warning') && !/status of 422/.test(m.text())) problems.push(`${label}: console ${m.type()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(`${label}: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`${label}: request failed ${r.url()}: ${(r.failure() || {}).errorText}`));
+    // A picture's request that Chromium itself cancels (ERR_ABORTED: a srcset chosen again as a
+    // shot resizes the page, a lazy one put off) is no failure of the server's: every picture is
+    // checked to have loaded below. (Seen once more on a loaded CI machine, after the two fixes
+    // that wait for the pictures.)
+    page.on('requestfailed', (r) => {
+      const error = (r.failure() || {}).errorText;
+      if (error === 'net::ERR_ABORTED' && r.resourceType() === 'image') return;
+      problems.push(`${label}: request failed ${r.url()}: ${error}`);
+    });
   };
   for (const [w, h] of [[1280, 800], [390, 844]]) {
     const page = await browser.newPage({ viewport: { width: w, height: h } });
