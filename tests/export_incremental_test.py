@@ -220,6 +220,22 @@ r = export(out)
 check("a redirect deleted: its page goes", not os.path.exists(os.path.join(out, "an-old-address")), r.stdout)
 same_as_full("a redirect deleted", r)
 
+# A redirect from the address of a file the site makes itself (a feed, the sitemap index, whose
+# parts answer it too, a part, the news sitemap, robots.txt, the search page): the server answers
+# the redirect there, before its route, and so does the export (the redirect page in the file's
+# place); deleted, the file is the site's again.
+for src, file in [("/feed.xml", "feed.xml"), ("/sitemap.xml", "sitemap-1.xml"), ("/sitemap.xml?part=1", "sitemap-1.xml"),
+                  ("/sitemap-news.xml", "sitemap-news.xml"), ("/robots.txt", "robots.txt"), ("/search", "search/index.html")]:
+    run(f'quire.redirects.add {{ from = "{src}", to = "/about" }}')
+    r = export(out)
+    check(f"a redirect from {src}: {file} is its page", b'http-equiv="refresh" content="0; url=/about"'
+          in open(os.path.join(out, file), "rb").read(), r.stdout)
+    same_as_full(f"a redirect from {src} added", r)
+    run(f'quire.redirects.delete("{src}")')
+    r = export(out)
+    check(f"a redirect from {src} deleted: {file} is the site's again", b"http-equiv" not in open(os.path.join(out, file), "rb").read(), r.stdout)
+    same_as_full(f"a redirect from {src} deleted", r)
+
 check("before an unpublish: its neighbours link to it", neighbour_links(stories[3][1]))
 run(f'quire.content.update({ids[3]}, {{ status = "draft" }})')
 r = export(out)

@@ -558,6 +558,16 @@ end
 local function redirect_sig(r)
   return ("%s %s %s"):format(r.status, r.to_entry or "-", r.to_path or "")
 end
+-- The sources the manifest's copy keeps: those with a page (no query), and the sitemap's parts'
+-- (/sitemap.xml?part=N, whose page is the part's file).
+local function copied_source(path)
+  return not path:find("?", 1, true) or path:match("^/sitemap%.xml%?part=%d+$") ~= nil
+end
+-- Whether the redirect from path was added, changed or deleted since the manifest's copy.
+local function redirect_moved(db, man, path)
+  local r = db:row("SELECT to_path, to_entry, status FROM redirects WHERE from_path = ?", path)
+  return (r and redirect_sig(r)) ~= man:value("SELECT sig FROM redirect_rows WHERE path = ?", path)
+end
 
 -- The addresses scope (see scope_of) adds to a targeted run, to take(path, item): the changed
 -- entries' addresses now (a new one is in no manifest row); the lists walked again, each page
@@ -640,6 +650,14 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
         take(r.from_path, { path = r.from_path, kind = "page", force = true })
       end
     end)
+    -- The sitemap's parts answer a redirect from their own address, and one from /sitemap.xml
+    -- (a source without a query answers whatever the query): the server's answer, before its
+    -- route. (The fixed addresses' pages: each_item.)
+    local index_moved = redirect_moved(db, man, "/sitemap.xml")
+    for _, n in ipairs(quire.content.published_blocks()) do
+      local path = ("/sitemap.xml?part=%d"):format(n + 1)
+      if index_moved or redirect_moved(db, man, path) then take(path, { path = path, kind = "page", force = true }) end
+    end
     local lastp = ""
     repeat
       local rows = man:rows("SELECT path FROM redirect_rows WHERE path > ? ORDER BY path LIMIT ?", lastp, BATCH)
@@ -650,7 +668,9 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
         for _, r in ipairs(db:rows("SELECT from_path FROM redirects WHERE from_path " .. store_sql.IN_LIST, store_sql.value_list(paths))) do
           still[r.from_path] = true
         end
-        for _, p in ipairs(paths) do if not still[p] then take(p, { path = p, kind = "page", force = true }) end end
+        for _, p in ipairs(paths) do
+          if not (still[p] or p:find("?", 1, true)) then take(p, { path = p, kind = "page", force = true }) end
+        end
       end
     until #rows < BATCH
   end
@@ -717,14 +737,20 @@ end
 -- out_dir) and the static files are looked at.
 -- want, share: which lists and entries a full walk reads (M.each_page).
 local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope, want, share)
-  for _, p in ipairs(FIXED) do
-    fn { path = p, kind = "page" }
+  -- A fixed address's page when a redirect from it was added, changed or deleted since: rendered
+  -- again whatever its tags (the server answers the redirect there, before the route; a targeted
+  -- run's changed tags leave out "redirects", which every page carries: see scope_of).
+  local function moved(p)
+    return targeted and scope and scope.redirects and redirect_moved(quire._db, man, p) or nil
   end
-  fn { path = "/sitemap.xml", kind = "sitemap_index" }
+  for _, p in ipairs(FIXED) do
+    fn { path = p, kind = "page", force = moved(p) }
+  end
+  fn { path = "/sitemap.xml", kind = "sitemap_index", force = moved("/sitemap.xml") }
   fn { path = "/404.html", kind = "error" }
   -- The view pixel stories load (the listings plugin's most read): one file; nothing counts here.
-  if quire.app.router:match("GET", "/views.gif") then fn { path = "/views.gif", kind = "page" } end
-  fn { path = "/search", kind = "search" }
+  if quire.app.router:match("GET", "/views.gif") then fn { path = "/views.gif", kind = "page", force = moved("/views.gif") } end
+  fn { path = "/search", kind = "search", force = moved("/search") }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
   if targeted then each_stale_page(quire, man, fn, targeted, mine, out_dir, check, scope) else M.each_page(quire, fn, want, share) end
@@ -1784,7 +1810,7 @@ local function run_once(quire, out_dir, o)
     if not o.dry_run and (redirects_changed or meta("redirect_rows") ~= "1") then
       man:exec("DELETE FROM redirect_rows")
       each_by_id(db, "SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
-        if not r.from_path:find("?", 1, true) then
+        if copied_source(r.from_path) then
           man:exec("INSERT OR REPLACE INTO redirect_rows (path, sig) VALUES (?, ?)", r.from_path, redirect_sig(r))
         end
       end)
