@@ -236,6 +236,25 @@ for src, file in [("/feed.xml", "feed.xml"), ("/sitemap.xml", "sitemap-1.xml"), 
     check(f"a redirect from {src} deleted: {file} is the site's again", b"http-equiv" not in open(os.path.join(out, file), "rb").read(), r.stdout)
     same_as_full(f"a redirect from {src} deleted", r)
 
+# A story's old address (its slug changed) and a redirect to it by id: while the story is not
+# public they answer 404 and are left out; public again (published, untrashed), their pages are
+# written again (they have no row in the manifest whose tags would find them).
+moved = ids[-1]
+run(f'quire.content.update({moved}, {{ slug = "incremental-moved" }}); quire.redirects.add {{ from = "/to-a-story", entry = {moved} }}')
+export(out)
+to_story = [os.path.join(out, stories[-1][1].lstrip("/"), "index.html"), os.path.join(out, "to-a-story", "index.html")]
+check("a story's old address and a redirect to it: their pages", all(map(os.path.exists, to_story)))
+for leave, back in [("quire.content.update(%d, { status = 'draft' })", "quire.content.update(%d, { status = 'published' })"),
+                    ("quire.content.trash(%d)", "quire.content.untrash(%d)")]:
+    run(leave % moved)
+    r = export(out)
+    check(f"{leave % moved}: the redirects to it are left out", not any(map(os.path.exists, to_story)), r.stdout)
+    same_as_full(leave % moved, r)
+    run(back % moved)
+    r = export(out)
+    check(f"{back % moved}: the redirects to it are written again", all(map(os.path.exists, to_story)), r.stdout)
+    same_as_full(back % moved, r)
+
 check("before an unpublish: its neighbours link to it", neighbour_links(stories[3][1]))
 run(f'quire.content.update({ids[3]}, {{ status = "draft" }})')
 r = export(out)

@@ -586,10 +586,19 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
   table.sort(ids)
   for i = 1, #ids, BATCH do
     local chunk = table.move(ids, i, math.min(i + BATCH - 1, #ids), 1, {})
+    local public = {}
     for _, e in ipairs(db:rows("SELECT id, type, slug, published_at, created_at, fields FROM " .. store_sql.CARD_ENTRIES .. " WHERE id " .. store_sql.IN_LIST
         .. " AND status = 'published'", store_sql.id_list(chunk))) do
+      public[#public + 1] = e.id
       local url = quire.content.url(e)
       if url then take(url) end
+    end
+    -- And the redirects to them (an old slug's, one to entry:ID): left out while the entry was
+    -- not public (they answered 404), they have no row in the manifest whose tags would find them.
+    if public[1] then
+      for _, r in ipairs(db:rows("SELECT from_path FROM redirects WHERE to_entry " .. store_sql.IN_LIST, store_sql.id_list(public))) do
+        if not r.from_path:find("?", 1, true) then take(r.from_path) end
+      end
     end
   end
   -- The manifest's paths in [from, to) not in seen: gone (a redirect's source stays: its page is
