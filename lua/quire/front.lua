@@ -255,24 +255,28 @@ function M.new(site, quire)
 
   -- Bumps the tags of the fronts whose slots or banner changed by the clock since the last look
   -- (a scheduled assignment starting, one ending, a banner going up or down). Run every tick of
-  -- every worker: one cheap read when nothing is due, and the claim of the interval in the
-  -- settings row lets only one process bump.
+  -- every worker, by `quire jobs run` and before each static export: one cheap read when nothing
+  -- is due, and the claim of the interval in the settings row lets only one process bump. No
+  -- last look recorded (no server, `quire jobs run` or export has looked yet): every start and
+  -- end already past counts as due (a bump too many, once), not none of them (a banner that
+  -- ended before the first look stayed on the pages cached or exported with it).
   local last_look
   function api.due()
     local now = time.now()
     local since = last_look or db:value("SELECT value FROM settings WHERE key = 'front.checked_at'")
     last_look = now
-    if not since then
-      db:exec("INSERT INTO settings (key, value) VALUES ('front.checked_at', ?) ON CONFLICT DO NOTHING", now)
-      return 0
-    end
+    local first = not since
+    if first then since = "" end
     if since >= now then return 0 end
     -- (Only starts that were scheduled: one made "now" bumped its page when it was set.)
     local pages = db:rows("SELECT DISTINCT page FROM front_slots WHERE (starts_at > ? AND starts_at <= ? AND starts_at > created_at)"
       .. " OR (ends_at > ? AND ends_at <= ?)", since, now, since, now)
     local banner = db:value("SELECT 1 FROM front_breaking WHERE (starts_at > ? AND starts_at <= ? AND starts_at > created_at)"
       .. " OR (ends_at > ? AND ends_at <= ?) LIMIT 1", since, now, since, now)
-    if #pages == 0 and not banner then return 0 end
+    if #pages == 0 and not banner then
+      if first then db:exec("INSERT INTO settings (key, value) VALUES ('front.checked_at', ?) ON CONFLICT DO NOTHING", now) end
+      return 0
+    end
     return site.transaction(function()
       local stored = db:value("SELECT value FROM settings WHERE key = 'front.checked_at'")
       if stored and stored >= now then return 0 end -- another process bumped these

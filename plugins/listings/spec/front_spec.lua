@@ -104,6 +104,21 @@ describe("front pages", function()
     assert.equal(0, #find(q:request("GET", "/").body, "div.breaking"))
   end)
 
+  it("counts what came due before the first look ever (no server ran), once: a banner that ended", function()
+    local s = testing.site { name = "First Look", plugins = { "theme", "article", "listings" } }
+    local db = s._db
+    local function ago(n) return os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - n) end
+    s.front.breaking("Gone by now", { ends_at = "+1h" })
+    -- (an hour on: it ended a minute ago, and nothing has looked since it was set)
+    db:exec("UPDATE front_breaking SET starts_at = ?, created_at = ?, ends_at = ?", ago(7200), ago(7200), ago(60))
+    assert.is_nil(db:value("SELECT value FROM settings WHERE key = 'front.checked_at'"))
+    local before = db:value("SELECT version FROM cache_tags WHERE tag = 'front:breaking'")
+    assert.equal(1, s.front.due())
+    assert.truthy(db:value("SELECT version FROM cache_tags WHERE tag = 'front:breaking'") > before)
+    assert.truthy(db:value("SELECT value FROM settings WHERE key = 'front.checked_at'"))
+    assert.equal(0, s.front.due())
+  end)
+
   it("ranks the most read stories from counted views, the section's on its pages", function()
     -- Nothing read yet: the sidebar shows the latest instead of an empty column.
     assert.equal("Latest", find(q:request("GET", "/").body, "h2.most-read-title")[1].text)
