@@ -13,9 +13,11 @@ import gzip
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import check, finish, quire  # noqa: E402
@@ -276,6 +278,77 @@ r = export(out)
 check("a publish: the pages found from what changed, no walk", "(pages found by their cache tags)" in r.stdout, r.stdout)
 check("a new story's page is written", os.path.exists(os.path.join(out, new_url.lstrip("/"), "index.html")), new_url + "\n" + r.stdout)
 same_as_full("a new story", r)
+
+# Changes the clock makes alone (no write when they come): a banner that ends, a scheduled
+# story's time, a front slot that starts, one that ends. Made an hour ahead and exported, then
+# moved into the past as an hour's passing leaves them (the rows' times only, no tag bumped; the
+# fronts' last look before them): the export brings them up to date first, as the server's ticks
+# and `quire jobs run` do. The banner with no last look ever recorded (no server ran): its end
+# is not lost to the first look.
+LEAD = re.compile(r'class="front-lead-title"[^>]*><a href="([^"]*)"')
+
+
+def lead(path):
+    m = LEAD.search(open(os.path.join(out, path.strip("/"), "index.html"), encoding="utf-8").read())
+    return m and m[1]
+
+
+def backdate(lua):
+    run('local function ago(s) return os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - s) end\nlocal db = quire._db\n' + lua)
+
+
+scheduled_id = run("""quire.front.breaking("Ferry aground at the quay", { ends_at = "+1h" })
+print(quire.content.create { type = "article", title = "A story scheduled for the incremental test", slug = "incremental-scheduled",
+  body = "Its text.", status = "scheduled", published_at = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + 3600) })""").split()[-1]
+r = export(out)
+check("a banner up: on the front page", "Ferry aground" in open(os.path.join(out, "index.html")).read(), r.stdout)
+backdate("""db:exec("UPDATE front_breaking SET starts_at = ?, created_at = ?, ends_at = ?", ago(7200), ago(7200), ago(60))
+db:exec("UPDATE entries SET published_at = ? WHERE slug = 'incremental-scheduled'", ago(60))
+db:exec("DELETE FROM settings WHERE key = 'front.checked_at'")""")
+r = export(out)
+check("a banner that ended before the first look: gone from the front page",
+      "Ferry aground" not in open(os.path.join(out, "index.html")).read(), r.stdout)
+scheduled_url = run(f"print(quire.content.url(quire.content.get({scheduled_id})))").split()[-1]
+check("a scheduled story whose time came: published, its page written", "published 1 scheduled entry" in r.stdout
+      and "incremental-scheduled" in scheduled_url and os.path.exists(os.path.join(out, scheduled_url.strip("/"), "index.html")),
+      scheduled_url + "\n" + r.stdout)
+same_as_full("a banner ended, a scheduled story's time came", r)
+home_lead = lead("/")
+run(f"""quire.front.set("home", 1, {ids[6]}, {{ starts_at = "+1h" }})
+quire.front.set("section:News", 1, {ids[7]}, {{ ends_at = "+1h" }})""")
+r = export(out)
+check("a front slot scheduled: not the lead yet; one to end: the lead", lead("/") == home_lead
+      and lead("/section/news") == stories[7][1], r.stdout)
+backdate(f"""db:exec("UPDATE front_slots SET created_at = ?, starts_at = ? WHERE entry_id = {ids[6]} AND page = 'home'", ago(7200), ago(60))
+db:exec("UPDATE front_slots SET created_at = ?, starts_at = ?, ends_at = ? WHERE entry_id = {ids[7]}", ago(7200), ago(7200), ago(60))
+db:exec("UPDATE settings SET value = ? WHERE key = 'front.checked_at'", ago(120))""")
+r = export(out)
+check("a front slot's start came: the new lead", lead("/") == stories[6][1], r.stdout)
+check("a front slot's end came: another lead", lead("/section/news") != stories[7][1], r.stdout)
+same_as_full("a front slot started, another ended", r)
+# --watch exports again when the next start or end comes, with no commit to wake it (no server
+# runs here, whose ticks would commit the bump): a banner up for a few seconds.
+watch_log = open(os.path.join(work, "watch.log"), "w+")
+watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br",
+                          "--watch"], stdout=watch_log, stderr=subprocess.STDOUT, start_new_session=True)
+harness.procs.append(watch)
+quire("front", "breaking", "Watched banner", "--until", "+4s", "--site", site)
+deadline = time.time() + 60
+while time.time() < deadline and "Watched banner" not in open(os.path.join(out, "index.html")).read():
+    time.sleep(0.2)
+check("--watch: a banner put up is exported", "Watched banner" in open(os.path.join(out, "index.html")).read(), open(watch_log.name).read())
+deadline = time.time() + 30
+while time.time() < deadline and "Watched banner" in open(os.path.join(out, "index.html")).read():
+    time.sleep(0.2)
+check("--watch: exported again when the banner's end comes, with no commit",
+      "Watched banner" not in open(os.path.join(out, "index.html")).read(), open(watch_log.name).read())
+os.killpg(watch.pid, signal.SIGINT)
+try:
+    watch.wait(10)
+except subprocess.TimeoutExpired:
+    watch.kill()
+    watch.wait()
+same_as_full("--watch, a banner's end", export(out))
 
 # A list's pages that keep their address and entries while the page above them changes (a story
 # published on top of a tag of 40 and one withdrawn from its second page, in one run): their

@@ -1173,7 +1173,8 @@ end
 -- site's settings and every plugin and template file (names, sizes, mtimes). When it differs
 -- from the last run's, every page is rendered again.
 local function code_signature(quire, base_url, compress)
-  local parts = { core.version, base_url }
+  -- (the site's year too: the pages' footers show it, and the new year comes with no write)
+  local parts = { core.version, base_url, "year " .. quire.time.local_parts(os.time()).year }
   -- (gzip,br: what was written before the option, so a manifest from then keeps its signature)
   if compress ~= "gzip,br" then parts[#parts + 1] = "compress " .. compress end
   local function walk(dir, depth)
@@ -1606,6 +1607,20 @@ local function run_once(quire, out_dir, o)
   local man <close> = open_manifest(mpath)
   upgrade_manifest(man)
   local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
+  -- What the clock changed first, as the server's ticks and `quire jobs run` do (each in its
+  -- write transaction), before the tags are read: scheduled entries and staged versions whose
+  -- time came published, the fronts whose slots or banner started or ended since the last look
+  -- bumped (quire.front.due). Else a page whose change came by the clock alone was never
+  -- rendered again (a banner that had ended stayed on every page). A dry run publishes nothing
+  -- (it says what is due) but bumps the fronts' tags, which changes no content.
+  if o.dry_run then
+    local due = db:value("SELECT count(*) FROM entries WHERE status = 'scheduled' AND published_at <= ?", require("quire.time").now())
+    if due > 0 then print(("would publish %d scheduled entr%s whose time has come first"):format(due, due == 1 and "y" or "ies")) end
+    quire.front.due()
+  else
+    local n = require("quire.jobs").publish_scheduled(quire)
+    if n > 0 then print(("published %d scheduled entr%s whose time had come"):format(n, n == 1 and "y" or "ies")) end
+  end
   -- Taken before the workers start: a commit during the export is seen by the next one.
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url, o.compress)
@@ -1883,6 +1898,26 @@ function M.compress_of(value)
   return list, { gzip = set.gzip or false, br = set.br or false }
 end
 
+-- When the clock next changes what the site shows by itself, as text ("" none): a scheduled
+-- entry's or staged version's publishing, a front slot's or banner's start or end (what
+-- run_once brings up to date first). --watch exports again then, with no commit to wake it.
+local function next_due(db)
+  local now, first = require("quire.time").now(), nil
+  for _, sql in ipairs({
+    "SELECT min(published_at) FROM entries WHERE status = 'scheduled' AND published_at > ?",
+    "SELECT min(publish_at) FROM staged_edits WHERE publish_at > ?",
+    "SELECT min(starts_at) FROM front_slots WHERE starts_at > ?",
+    "SELECT min(ends_at) FROM front_slots WHERE ends_at > ?",
+    "SELECT min(starts_at) FROM front_breaking WHERE starts_at > ?",
+    "SELECT min(ends_at) FROM front_breaking WHERE ends_at > ?",
+  }) do
+    local t = db:value(sql, now)
+    if t and (not first or t < first) then first = t end
+  end
+  return first or ""
+end
+M.next_due = next_due
+
 -- The command: opts from the CLI (base-url, dry-run, watch, jobs, verbose; worker/manifest/
 -- results/since for the workers the coordinator starts).
 function M.main(quire, out_dir, opts)
@@ -1932,6 +1967,9 @@ function M.main(quire, out_dir, opts)
   local seen = opts.watch and not pg and db:data_version()
   local status = report(run_once(quire, out_dir, o), o)
   if not opts.watch then return status end
+  -- (and when the clock comes to the next scheduled change: looked up after each export, whose
+  -- commits made any new one, at most once a tick)
+  local due = next_due(db)
   -- --watch: another export after every commit, noticed as the page cache notices it: on
   -- SQLite PRAGMA data_version moving (looked at twice a second); on PostgreSQL the quire_data
   -- notification every writing commit sends (LISTEN; waited for on the socket). Ends with Ctrl-C.
@@ -1956,9 +1994,12 @@ function M.main(quire, out_dir, opts)
       local v = db:data_version()
       moved, seen = v ~= seen, v
     end
+    if not moved and due ~= "" and require("quire.time").now() >= due then moved = true end
     if moved then
       local ok, sum = pcall(run_once, quire, out_dir, o)
       if ok then report(sum, o) else io.stderr:write("quire: export: ", tostring(sum), "\n") end
+      local dok, d = pcall(next_due, db)
+      due = dok and d or ""
     end
   end
 end
