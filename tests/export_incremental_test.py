@@ -350,6 +350,32 @@ except subprocess.TimeoutExpired:
     watch.wait()
 same_as_full("--watch, a banner's end", export(out))
 
+# A plugin's static files (the site's own copy of the theme): a changed stylesheet is a new
+# fingerprinted name, which every page links from then on (the old copy goes); a static file
+# removed goes with its fingerprinted copy.
+theme = os.path.join(site, "plugins", "theme")
+shutil.copytree(os.path.join(SRC, "plugins", "theme"), theme)
+with open(os.path.join(theme, "static", "extra.txt"), "w") as f:
+    f.write("hello\n")
+export(out)
+CSS = re.compile(r"/static/theme/quire\.[0-9a-f]{12}\.css")
+extra = [n for n in os.listdir(os.path.join(out, "static", "theme")) if re.match(r"^extra\.[0-9a-f]{12}\.txt$", n)]
+check("a static file of the site's theme: exported, with its fingerprinted copy", len(extra) == 1, str(extra))
+old_css = CSS.search(open(os.path.join(out, "index.html")).read())[0]
+with open(os.path.join(theme, "static", "quire.css"), "a") as f:
+    f.write(".incremental-test { color: red; }\n")
+r = export(out)
+new_css = {f: set(CSS.findall(open(os.path.join(out, f)).read())) for f in ("index.html", stories[0][1].strip("/") + "/index.html")}
+check("the stylesheet changed: the pages link its new fingerprinted copy", all(v and old_css not in v for v in new_css.values())
+      and all(os.path.exists(os.path.join(out, c.strip("/"))) for v in new_css.values() for c in v), str(new_css) + "\n" + r.stdout)
+check("... and the old copy is gone", not os.path.exists(os.path.join(out, old_css.strip("/"))), r.stdout)
+same_as_full("a theme's stylesheet changed", r)
+os.remove(os.path.join(theme, "static", "extra.txt"))
+r = export(out)
+check("a static file removed: its fingerprinted copy goes too", not os.path.exists(os.path.join(out, "static", "theme", extra[0]))
+      and not os.path.exists(os.path.join(out, "static", "theme", "extra.txt")), r.stdout)
+same_as_full("a theme's static file removed", r)
+
 # A list's pages that keep their address and entries while the page above them changes (a story
 # published on top of a tag of 40 and one withdrawn from its second page, in one run): their
 # Newer link names the page above as it is now (10 a page: the third page stays, and links to a

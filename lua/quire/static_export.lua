@@ -782,14 +782,18 @@ function M.each_file(quire, fn)
     end
   end
   for _, s in ipairs(quire.plugins.static_dirs) do files(s.dir, "/static/" .. s.plugin .. "/") end
-  -- And the copies under fingerprinted names the pages link to (quire.assets), made for each.
+  -- And the copies under fingerprinted names the pages link to (quire.assets), made for each:
+  -- each file's current copy only, not every copy in their folder, which keeps those of files
+  -- since changed or removed (no page links to them; gone with their source).
+  local assets = require("quire.assets").dir(quire.site.config)
   for _, s in ipairs(quire.plugins.static_dirs) do
     for _, name in ipairs(core.listdir(s.dir) or {}) do
-      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then pcall(quire.assets.url, s.plugin, name) end
+      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then
+        local ok, url = pcall(quire.assets.url, s.plugin, name)
+        if ok then fn { path = url, kind = "asset", src = assets .. url:sub(#"/static" + 1) } end
+      end
     end
   end
-  local assets = require("quire.assets").dir(quire.site.config)
-  if core.stat(assets) == "dir" then files(assets, "/static/") end
   local media = require("quire.media")
   local media_dir = media.dir(quire.site.config)
   if core.stat(media_dir) == "dir" then files(media_dir, media.PREFIX) end
@@ -1190,6 +1194,15 @@ local function code_signature(quire, base_url, compress)
   local kind, mtime, size = core.stat(cfg.dir .. "/site.lua")
   parts[#parts + 1] = ("site.lua %s %s %s"):format(kind, mtime, size)
   for _, p in ipairs(quire.plugins.plugins) do walk(p.dir, 0) end
+  -- The static files pages may link under a fingerprinted name (quire.assets: a plugin's static
+  -- folder's own files): a changed one is a new name in every page that links it.
+  for _, s in ipairs(quire.plugins.static_dirs) do
+    for _, name in ipairs(core.listdir(s.dir) or {}) do
+      local p = s.dir .. "/" .. name
+      local k, m, n, ns = core.stat(p)
+      if k == "file" then parts[#parts + 1] = ("%s %d %d %d"):format(p, m, n, ns or 0) end
+    end
+  end
   if core.stat(cfg.dir .. "/templates") == "dir" then walk(cfg.dir .. "/templates", 0) end
   return hash_of(table.concat(parts, "\n"))
 end
@@ -1675,8 +1688,13 @@ local function run_once(quire, out_dir, o)
   -- in this process: starting workers (each loading Lua, the plugins and the site's settings, and
   -- warming its caches) would cost more than the pages, and one worker does only what this
   -- process would.
+  -- (Not when the code or static files changed since this process loaded them, as with --watch:
+  -- its plugins keep the templates and fingerprinted names they read then; workers load anew.)
   local jobs = o.jobs
-  if targeted and jobs == 1 then
+  M.loaded_signature = M.loaded_signature or signature
+  if M.loaded_signature ~= signature then
+    jobs = math.max(jobs, 1)
+  elseif targeted and jobs == 1 then
     jobs = 0
   elseif targeted then
     local query = M.tags_match(changed)
