@@ -1,10 +1,12 @@
 /* Lua binding for gzip: files written beside a static export's pages for gzip_static. */
 #include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <libdeflate.h>
 #include <lua.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lua_api.h"
 #include "util.h"
@@ -67,19 +69,26 @@ static int l_gzip(lua_State *L) {
   return 1;
 }
 
-/* core.gzip_file(data, level, path, tmp) -> true | nil, message: data compressed (as core.gzip)
- * and written to path through tmp (as core.write_file), with no Lua string made of it. */
+/* core.gzip_file(data, level, root, file, tmp_prefix) -> true | nil, message[, link]: data
+ * compressed (as core.gzip) and written to root/file through a temporary file beside it (as
+ * core.write_file: nothing outside root), with no Lua string made of it. */
 static int l_gzip_file(lua_State *L) {
-  const char *path = luaL_checkstring(L, 3);
-  const char *tmp = luaL_checkstring(L, 4), *failed = tmp;
+  const char *root = luaL_checkstring(L, 3), *file = luaL_checkstring(L, 4), *prefix = luaL_checkstring(L, 5);
+  const char *name, *failed;
   size_t len;
   unsigned char *out = compress(L, 2, &len);
   if (len == 0) return luaL_error(L, "gzip: compression failed");
-  if (qr_file_replace(path, tmp, out, len, &failed) != 0) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", failed, strerror(errno));
-    return 2;
-  }
+  int dir = qr_lua_open_beneath(L, root, file, 1, &name);
+  if (dir < 0) return 3;
+  char tmp[NAME_MAX + 1];
+  int rc = -1;
+  failed = name;
+  if (snprintf(tmp, sizeof tmp, "%s%s", prefix, name) <= NAME_MAX) rc = qr_file_replace_at(dir, name, tmp, out, len, &failed);
+  else errno = ENAMETOOLONG;
+  int err = errno;
+  close(dir);
+  errno = err;
+  if (rc != 0) return qr_lua_errno_beneath(L, root, file, name, failed);
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -94,32 +94,55 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   (void)st, (void)flag, (void)ftw;
   return remove(path);
 }
-/* core.remove_stale(root, prefix) -> the number of files removed | nil, message: the files under
- * root (symlinks not followed) named prefix PID "." NAME whose process PID is gone, or is this
- * one (which writes none while it walks): what a killed process left while writing through
- * temporary files. nftw's callback takes no argument, hence the statics (one walk at a time:
- * the Lua state's thread). */
-static const char *stale_prefix;
-static size_t stale_prefix_len;
-static long stale_removed;
-static int rm_stale(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  if (flag != FTW_F) return 0;
-  const char *name = path + ftw->base;
-  if (strncmp(name, stale_prefix, stale_prefix_len) != 0) return 0;
+
+/* The PID in a temporary file's name, PREFIX PID "." NAME; 0 when name is none. */
+static long stale_pid(const char *name, const char *prefix, size_t prefix_len) {
+  if (strncmp(name, prefix, prefix_len) != 0) return 0;
   char *end;
-  long pid = strtol(name + stale_prefix_len, &end, 10);
-  if (end == name + stale_prefix_len || *end != '.' || pid <= 0) return 0;
-  if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) return 0; /* running (or not ours to ask) */
-  if (unlink(path) == 0) stale_removed++;
-  return 0;
+  long pid = strtol(name + prefix_len, &end, 10);
+  return end > name + prefix_len && *end == '.' && pid > 0 ? pid : 0;
 }
+
+/* Removes the stale temporary files in the folder fd (closed here) and those below it, walked
+ * by descriptor and following no symbolic link (nothing outside it is touched, even if a folder
+ * is swapped for a link meanwhile); depth bounds the descriptors held. Returns how many went. */
+static long sweep_stale(int fd, const char *prefix, size_t prefix_len, int depth) {
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return 0;
+  }
+  long removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode) && depth < 64) {
+      int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) removed += sweep_stale(sub, prefix, prefix_len, depth + 1);
+      continue;
+    }
+    long pid = S_ISREG(st.st_mode) ? stale_pid(e->d_name, prefix, prefix_len) : 0;
+    if (!pid) continue;
+    if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue; /* running (or not ours to ask) */
+    if (unlinkat(dirfd(d), e->d_name, 0) == 0) removed++;
+  }
+  closedir(d);
+  return removed;
+}
+
+/* core.remove_stale(root, prefix) -> the number of files removed | nil, message: the files under
+ * root named prefix PID "." NAME whose process PID is gone, or is this one (which writes none
+ * while it walks): what a killed process left while writing through temporary files. Symbolic
+ * links are neither followed nor removed. */
 static int l_remove_stale(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
-  stale_prefix = luaL_checklstring(L, 2, &stale_prefix_len);
-  stale_removed = 0;
-  if (nftw(root, rm_stale, 16, FTW_PHYS) != 0) return push_errno(L, root);
-  lua_pushinteger(L, stale_removed);
+  size_t prefix_len;
+  const char *prefix = luaL_checklstring(L, 2, &prefix_len);
+  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return push_errno(L, root);
+  lua_pushinteger(L, sweep_stale(fd, prefix, prefix_len, 0));
   return 1;
 }
 
@@ -181,45 +204,149 @@ static int l_syncfs(lua_State *L) {
   return 1;
 }
 
-/* core.write_file(path, data, tmp) -> true | nil, message: data written to the new file tmp,
- * which is then renamed over path (qr_file_replace: readers see the old bytes or the new, never
- * a part; no fsync, a static export syncs the file system once at the end). */
+int qr_lua_errno_beneath(lua_State *L, const char *root, const char *rel, const char *name, const char *leaf) {
+  int err = errno;
+  lua_pushnil(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, root);
+  luaL_addchar(&b, '/');
+  luaL_addlstring(&b, rel, (size_t)(name - rel));
+  luaL_addstring(&b, leaf);
+  luaL_addstring(&b, ": ");
+  luaL_addstring(&b, strerror(err));
+  luaL_pushresult(&b);
+  return 2;
+}
+
+int qr_lua_open_beneath(lua_State *L, const char *root, const char *rel, int make, const char **name) {
+  size_t len;
+  int fd = qr_dir_open_beneath(root, rel, make, name, &len);
+  if (fd >= 0) return fd;
+  int err = errno;
+  lua_pushnil(L);
+  lua_pushstring(L, root);
+  if (len > 0) {
+    lua_pushliteral(L, "/");
+    lua_pushlstring(L, rel, len);
+    lua_concat(L, 3);
+  }
+  if (err == ELOOP) {
+    lua_pushfstring(L, "%s: a symbolic link (none is followed inside %s)", lua_tostring(L, -1), root);
+    lua_insert(L, -2); /* nil, message, the link's path */
+  } else {
+    lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), strerror(err));
+    lua_replace(L, -2);
+    lua_pushnil(L);
+  }
+  return -1;
+}
+
+/* The name of the temporary file beside name: prefix name (a NAME_MAX + 1 buffer); 0, or -1 with
+ * errno set when it is too long. */
+static int tmp_name(char *tmp, const char *prefix, const char *name) {
+  if (snprintf(tmp, NAME_MAX + 1, "%s%s", prefix, name) > NAME_MAX) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return 0;
+}
+
+/* core.write_file(root, file, data, tmp_prefix) -> true | nil, message[, link]: data written to
+ * the new file tmp_prefix NAME beside root/file (file: a relative path, its missing folders made),
+ * which is then renamed over it (qr_file_replace_at: readers see the old bytes or the new, never
+ * a part; no fsync, a static export syncs the file system once at the end). Nothing is written
+ * outside root: a symbolic link where a folder should be fails, naming it (link: its path). */
 static int l_write_file(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name, *failed;
   size_t n;
-  const char *data = luaL_checklstring(L, 2, &n);
-  const char *tmp = luaL_checkstring(L, 3), *failed;
-  if (qr_file_replace(path, tmp, data, n, &failed) != 0) return push_errno(L, failed);
+  const char *data = luaL_checklstring(L, 3, &n);
+  const char *prefix = luaL_checkstring(L, 4);
+  char tmp[NAME_MAX + 1];
+  int dir = qr_lua_open_beneath(L, root, file, 1, &name);
+  if (dir < 0) return 3;
+  int rc = tmp_name(tmp, prefix, name);
+  if (rc == 0) rc = qr_file_replace_at(dir, name, tmp, data, n, &failed);
+  else failed = name;
+  int err = errno;
+  close(dir);
+  errno = err;
+  if (rc != 0) return qr_lua_errno_beneath(L, root, file, name, failed);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-/* Fails with the errno it is given after removing tmp (the fd, when >= 0, closed first). */
-static int fail_tmp(lua_State *L, int fd, const char *tmp, const char *what, int err) {
-  if (fd >= 0) close(fd);
-  unlink(tmp);
-  errno = err;
-  return push_errno(L, what);
+/* core.stat_at(root, file) -> "file" | "dir" | "link" | "other", mtime, size, mtime_nsec | nil:
+ * as core.stat, for root/file reached without following a symbolic link below root (one there
+ * is "link"; a path through one is not there). */
+static int l_stat_at(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name;
+  int dir = qr_lua_open_beneath(L, root, file, 0, &name);
+  if (dir < 0) return 0;
+  struct stat st;
+  int rc = fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW);
+  close(dir);
+  if (rc != 0) return 0;
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "other");
+  lua_pushinteger(L, (lua_Integer)st.st_mtime);
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_nsec);
+  return 4;
 }
 
-/* core.copy_file(src, path, tmp) -> true | nil, message: src copied to the new file tmp, which
- * is then renamed over path (as core.write_file: readers see the old bytes or the new). The
- * kernel copies (copy_file_range: no pass through user space; a clone where the file system
- * shares blocks), else read and write (a file system or kernel that cannot, such as another
- * file system before Linux 5.3).
- * No fsync (see write_file); mode 0666 less the umask. */
+/* core.remove_at(root, file [, folder]) -> true | nil, message: root/file removed (with folder,
+ * the empty folder file), reached without following a symbolic link below root (one named so is
+ * removed itself). */
+static int l_remove_at(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name;
+  int folder = lua_toboolean(L, 3);
+  int dir = qr_lua_open_beneath(L, root, file, 0, &name);
+  if (dir < 0) return 3;
+  int rc = unlinkat(dir, name, folder ? AT_REMOVEDIR : 0);
+  int err = errno;
+  close(dir);
+  errno = err;
+  if (rc != 0) return qr_lua_errno_beneath(L, root, file, name, name);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Fails with the errno it is given after removing tmp from dir (the fds, when >= 0, closed
+ * first): nil, "ROOT/DIR/LEAF: message". */
+static int fail_tmp(lua_State *L, int fd, int in, int dir, const char *tmp, const char *root, const char *file,
+                    const char *name, const char *leaf, int err) {
+  if (fd >= 0) close(fd);
+  if (in >= 0) close(in);
+  unlinkat(dir, tmp, 0);
+  close(dir);
+  errno = err;
+  return qr_lua_errno_beneath(L, root, file, name, leaf);
+}
+
+/* core.copy_file(src, root, file, tmp_prefix) -> true | nil, message[, link]: src copied to the
+ * new file tmp_prefix NAME beside root/file, which is then renamed over it (as core.write_file:
+ * readers see the old bytes or the new; nothing written outside root). The kernel copies
+ * (copy_file_range: no pass through user space; a clone where the file system shares blocks),
+ * else read and write (a file system or kernel that cannot, such as another file system before
+ * Linux 5.3). No fsync (see write_file); mode 0666 less the umask. */
 static int l_copy_file(lua_State *L) {
-  const char *src = luaL_checkstring(L, 1);
-  const char *path = luaL_checkstring(L, 2);
-  const char *tmp = luaL_checkstring(L, 3);
+  const char *src = luaL_checkstring(L, 1), *root = luaL_checkstring(L, 2), *file = luaL_checkstring(L, 3);
+  const char *prefix = luaL_checkstring(L, 4), *name;
+  char tmp[NAME_MAX + 1];
   int in = open(src, O_RDONLY | O_CLOEXEC);
   if (in < 0) return push_errno(L, src);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  int dir = qr_lua_open_beneath(L, root, file, 1, &name);
+  if (dir < 0) {
+    close(in);
+    return 3;
+  }
+  int fd = tmp_name(tmp, prefix, name) == 0 ? qr_file_create_at(dir, tmp) : -1;
   if (fd < 0) {
     int err = errno;
     close(in);
+    close(dir);
     errno = err;
-    return push_errno(L, tmp);
+    return qr_lua_errno_beneath(L, root, file, name, tmp);
   }
   int kernel = 1;
   for (;;) {
@@ -238,25 +365,26 @@ static int l_copy_file(lua_State *L) {
       for (ssize_t done = 0; n > 0 && done < n;) {
         ssize_t w = write(fd, buf + done, (size_t)(n - done));
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-          int err = w < 0 ? errno : EIO;
-          close(in);
-          return fail_tmp(L, fd, tmp, tmp, err);
-        }
+        if (w <= 0) return fail_tmp(L, fd, in, dir, tmp, root, file, name, tmp, w < 0 ? errno : EIO);
         done += w;
       }
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int err = errno;
+      close(fd);
+      unlinkat(dir, tmp, 0);
+      close(dir);
       close(in);
-      return fail_tmp(L, fd, tmp, src, err);
+      errno = err;
+      return push_errno(L, src);
     }
     if (n == 0) break;
   }
   close(in);
-  if (close(fd) != 0) return fail_tmp(L, -1, tmp, tmp, errno);
-  if (rename(tmp, path) != 0) return fail_tmp(L, -1, tmp, path, errno);
+  if (close(fd) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, tmp, errno);
+  if (renameat(dir, tmp, dir, name) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, name, errno);
+  close(dir);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -266,6 +394,7 @@ void qr_lua_os_open(lua_State *L) {
                                  {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree}, {"remove_stale", l_remove_stale},
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
-                                 {"write_file", l_write_file}, {"copy_file", l_copy_file}, {NULL, NULL}};
+                                 {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at},
+                                 {"remove_at", l_remove_at}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *qr_strerror(int err) {
@@ -125,9 +127,53 @@ int qr_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
-int qr_file_replace(const char *path, const char *tmp, const void *data, size_t n, const char **failed) {
+int qr_dir_open_beneath(const char *root, const char *rel, int make, const char **name, size_t *failed_len) {
+  *failed_len = 0;
+  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  for (const char *s = rel;;) {
+    const char *slash = strchr(s, '/');
+    size_t len = slash ? (size_t)(slash - s) : strlen(s);
+    *failed_len = (size_t)(s - rel) + len;
+    if (len == 0 || len > NAME_MAX || (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))) {
+      close(fd);
+      errno = EINVAL;
+      return -1;
+    }
+    if (!slash) {
+      *name = s;
+      return fd;
+    }
+    char part[NAME_MAX + 1];
+    memcpy(part, s, len);
+    part[len] = '\0';
+    int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0 && errno == ENOENT && make && (mkdirat(fd, part, 0777) == 0 || errno == EEXIST))
+      next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) {
+      int err = errno;
+      struct stat st; /* (a link may be refused as no folder: ENOTDIR) */
+      if (fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) err = ELOOP;
+      close(fd);
+      errno = err;
+      return -1;
+    }
+    close(fd);
+    fd = next;
+    s = slash + 1;
+  }
+}
+
+int qr_file_create_at(int dirfd, const char *tmp) {
+  int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd = openat(dirfd, tmp, flags, 0666);
+  if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp, 0) == 0) fd = openat(dirfd, tmp, flags, 0666);
+  return fd;
+}
+
+int qr_file_replace_at(int dirfd, const char *name, const char *tmp, const void *data, size_t n, const char **failed) {
   *failed = tmp;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  int fd = qr_file_create_at(dirfd, tmp);
   if (fd < 0) return -1;
   const char *p = data;
   size_t done = 0;
@@ -142,9 +188,9 @@ int qr_file_replace(const char *path, const char *tmp, const void *data, size_t 
     done += (size_t)w;
   }
   if (close(fd) != 0 && !err) err = errno;
-  if (!err && rename(tmp, path) != 0) err = errno, *failed = path;
+  if (!err && renameat(dirfd, tmp, dirfd, name) != 0) err = errno, *failed = name;
   if (!err) return 0;
-  unlink(tmp);
+  unlinkat(dirfd, tmp, 0);
   errno = err;
   return -1;
 }

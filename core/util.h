@@ -57,10 +57,26 @@ int qr_utf8_valid(const char *s, size_t n);
 /* Decodes one code point at s (n bytes left); returns its length, or 0 when malformed. */
 int qr_utf8_decode(const char *s, size_t n, uint32_t *cp);
 
-/* Writes data[0..n) to the new file tmp (mode 0666 less the umask), then renames it over path:
- * readers see the old bytes or the new, never a part. One write(2) call while it takes all, no
- * stdio buffer, no fsync (a static export syncs the file system once). Returns 0, or -1 with
- * errno set and *failed the name that failed (tmp or path); tmp is removed on failure. */
-int qr_file_replace(const char *path, const char *tmp, const void *data, size_t n, const char **failed);
+/* Opens the folder holding rel under the folder root, for writing inside root and nowhere else:
+ * rel is names separated by "/" (none empty, "." or ".."), and no symbolic link below root is
+ * followed (root itself may be one: its user named it); with make, the folders that are missing
+ * are made (mode 0777 less the umask). Returns the folder's descriptor (the caller closes it)
+ * with *name pointing at rel's last name; or -1 with errno set (ELOOP: a symbolic link where a
+ * folder should be; ENOTDIR: a file there; EINVAL: a bad name) and *failed_len the length of the
+ * part of rel that failed. Each folder is opened from the one above it (openat, O_NOFOLLOW), so
+ * nothing swapped in meanwhile is followed either. */
+int qr_dir_open_beneath(const char *root, const char *rel, int make, const char **name, size_t *failed_len);
+
+/* Makes the new file tmp in the folder dirfd for writing (mode 0666 less the umask), following no
+ * symbolic link; a file of that name (left by a process gone that had this one's number: a
+ * container's) is replaced. Returns the descriptor, or -1 with errno set. */
+int qr_file_create_at(int dirfd, const char *tmp);
+
+/* Writes data[0..n) to the new file tmp in the folder dirfd (qr_file_create_at), then renames it
+ * over name there (a symbolic link named so is replaced, not written through): readers see the
+ * old bytes or the new, never a part. One write(2) call while it takes all, no stdio buffer, no
+ * fsync (a static export syncs the file system once). Returns 0, or -1 with errno set and *failed
+ * the name that failed (tmp or name); tmp is removed on failure. */
+int qr_file_replace_at(int dirfd, const char *name, const char *tmp, const void *data, size_t n, const char **failed);
 
 #endif

@@ -639,6 +639,47 @@ for src in ["/_redirects", "/search-index.json", "/index.html", "/sitemap-1.xml"
           and open(os.path.join(out, "search-index.json")).read().startswith('{"entries":'), r.stdout + r.stderr)
 shutil.rmtree(fresh_dir, ignore_errors=True)
 
+# --- a folder inside the output that is a symbolic link to one elsewhere: the export writes and
+# removes nothing through it (it would write outside the folder); it stops, naming the link, and
+# once the link is removed the next export is a full one (the pages it held are missing)
+def files_in(d):
+    return {os.path.relpath(os.path.join(r, n), d): (os.lstat(os.path.join(r, n)).st_mtime_ns, open(os.path.join(r, n), "rb").read())
+            for r, _, ns in os.walk(d) for n in ns}
+
+
+quire("redirects", "add", "/tag/old-name", "/latest", "--site", site)
+export()
+tag_dir, elsewhere = os.path.join(out, "tag"), os.path.join(work, "elsewhere")
+check("a redirect's page under tag/", os.path.isfile(os.path.join(tag_dir, "old-name", "index.html")))
+shutil.move(tag_dir, elsewhere)
+os.symlink(elsewhere, tag_dir)
+elsewhere_before = files_in(elsewhere)
+quire("redirects", "delete", "/tag/old-name", "--site", site)  # (its page's file to remove, nothing to write under tag/)
+r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", ok=False)
+check("a link in the output: no file removed through it", files_in(elsewhere) == elsewhere_before, r.stdout + r.stderr)
+with open(script, "w") as f:
+    f.write(f"""for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
+  if quire.content.url(c) == {("/" + [e for e in entries if e != story][-1])!r} then quire.content.update(c.id, {{ title = "Linked headline" }}) end
+end
+""")
+quire("run", "--site", site, script)  # (its tags' pages to write again, under tag/)
+for jobs in ("2", "1"):
+    r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--jobs", jobs, ok=False)
+    check(f"a link in the output, --jobs {jobs}: the export fails, naming the link and what to do", r.returncode == 1
+          and f"{tag_dir} is a symbolic link" in r.stderr and f"remove the symbolic link {tag_dir}" in r.stderr, r.stdout + r.stderr)
+    check(f"... and writes nothing through it", files_in(elsewhere) == elsewhere_before
+          and not [n for n in os.listdir(elsewhere) if n.startswith(".quire-tmp-")], r.stderr)
+os.remove(tag_dir)
+r = export("--jobs", "2")
+check("the link removed: the next export is a full one", "(full export)" in r.stdout, r.stdout)
+shutil.rmtree(fresh_dir, ignore_errors=True)
+quire("export", "--format", "html", fresh_dir, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
+t1, t2 = tree(out), tree(fresh_dir)
+check("... and the folder is what a full export makes", t1 == t2,
+      ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
+shutil.rmtree(fresh_dir, ignore_errors=True)
+shutil.rmtree(elsewhere)
+
 # --- --watch: an export after every commit
 watch_log = open(os.path.join(work, "watch.log"), "w+")
 watch = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--watch"],

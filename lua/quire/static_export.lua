@@ -209,50 +209,47 @@ local fnv = core.fnv1a
 
 local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
--- Makes root/rel_dir and the folders above it that are missing. known: a bounded memo of the
--- folders known to exist. (mkdir first, one system call for a page's new folder; its parent
--- only when it is missing.)
-local function mkdirs(root, rel_dir, known)
-  if rel_dir == "" or known[rel_dir] then return end
-  local path = root .. "/" .. rel_dir
-  if not core.mkdir(path) and core.stat(path) ~= "dir" then
-    mkdirs(root, rel_dir:match("^(.*)/[^/]*$") or "", known)
-    local ok, err = core.mkdir(path)
-    if not ok and core.stat(path) ~= "dir" then fail("cannot make folder %s: %s", path, tostring(err)) end
-  end
-  if known.n >= 4096 then for k in pairs(known) do known[k] = nil end known.n = 0 end
-  known[rel_dir], known.n = true, known.n + 1
-end
-
 -- A file is written through a temporary file beside it (renamed over it: one folder, one file
 -- system, whatever is mounted inside the output), hidden and named after the process:
 -- .quire-tmp-PID.NAME. A process that is killed leaves the one it was writing; a run after a
 -- killed or failed one removes those of processes that are gone, and its own PID's (a
 -- container's coordinator is PID 1 each time): core.remove_stale, a walk of the folder.
+-- Files are written, looked at and removed only inside the output folder (core.write_file,
+-- core.stat_at, core.remove_at ...: each folder opened from the one above it, following no
+-- symbolic link). A link where a folder should be (out/tag -> /elsewhere) would have the export
+-- write and remove files elsewhere: it stops the export, which names it (see cannot); why it
+-- is there only its user knows, so it is not replaced either. A file that is a link is replaced
+-- by the new file, as any file is. (The output folder itself may be a link: its user named it.)
 local TMP_PREFIX = ".quire-tmp-"
-local tmp_prefix
-local function tmp_of(path)
-  tmp_prefix = tmp_prefix or (TMP_PREFIX .. core.getpid() .. ".")
-  local dir, name = path:match("^(.*/)([^/]*)$")
-  return dir .. tmp_prefix .. name
+local own_prefix
+local function tmp_prefix()
+  own_prefix = own_prefix or (TMP_PREFIX .. core.getpid() .. ".")
+  return own_prefix
+end
+
+-- Fails for root/file, which could not be written: err, core's message; link, the symbolic link
+-- in the way, when that was why.
+local function cannot(root, file, err, link)
+  if link then
+    fail("cannot write %s/%s: %s is a symbolic link, and the export follows none inside %s (it would write elsewhere):"
+      .. " remove the link and export again", root, file, link, root)
+  end
+  fail("cannot write %s/%s: %s", root, file, tostring(err))
 end
 
 -- Writes data to out.root/file through a temporary file renamed over it (core.write_file: one
--- write, no stdio buffer). No fsync here: the coordinator syncs the file system once, before
--- the manifest records the files. out: { root =, known = (see mkdirs), gzip =, br = }.
+-- write, no stdio buffer; the missing folders made). No fsync here: the coordinator syncs the
+-- file system once, before the manifest records the files. out: { root =, gzip =, br = }.
 local function write_atomic(out, file, data)
-  mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
-  local path = out.root .. "/" .. file
-  local ok, err = core.write_file(path, data, tmp_of(path))
-  if not ok then fail("cannot write %s: %s", path, tostring(err)) end
+  local ok, err, link = core.write_file(out.root, file, data, tmp_prefix())
+  if not ok then cannot(out.root, file, err, link) end
 end
 
--- The .gz sibling of out.root/file, whose folder is there: compressed and written by one C call
--- (the compressor and its output buffer reused, no Lua string made of the compressed bytes).
+-- The .gz sibling of out.root/file: compressed and written by one C call (the compressor and its
+-- output buffer reused, no Lua string made of the compressed bytes).
 local function write_gzip(out, file, data)
-  local path = out.root .. "/" .. file .. ".gz"
-  local ok, err = core.gzip_file(data, GZIP_LEVEL, path, tmp_of(path))
-  if not ok then fail("cannot write %s: %s", path, tostring(err)) end
+  local ok, err, link = core.gzip_file(data, GZIP_LEVEL, out.root, file .. ".gz", tmp_prefix())
+  if not ok then cannot(out.root, file .. ".gz", err, link) end
 end
 
 -- The compressed siblings of a file (nginx gzip_static; brotli_static or a CDN for .br): written
@@ -261,9 +258,9 @@ end
 local function write_siblings(out, file, data, fresh)
   local big = #data >= GZIP_MIN and COMPRESSIBLE[ext_of(file)]
   if big and out.gzip then write_gzip(out, file, data)
-  elseif not fresh then os.remove(out.root .. "/" .. file .. ".gz") end -- (nothing there: a harmless error)
+  elseif not fresh then core.remove_at(out.root, file .. ".gz") end -- (nothing there: a harmless error)
   if big and out.br then write_atomic(out, file .. ".br", core.brotli(data, BROTLI_QUALITY))
-  elseif not fresh then os.remove(out.root .. "/" .. file .. ".br") end
+  elseif not fresh then core.remove_at(out.root, file .. ".br") end
 end
 
 local function write_page(out, file, data, fresh)
@@ -286,13 +283,11 @@ local function copy_file(out, file, src, fresh)
   if COMPRESSIBLE[ext_of(file)] and size and size >= GZIP_MIN and size <= GZIP_READ_MAX then
     return write_page(out, file, read_file(src), fresh)
   end
-  mkdirs(out.root, file:match("^(.*)/[^/]*$") or "", out.known)
-  local path = out.root .. "/" .. file
-  local ok, err = core.copy_file(src, path, tmp_of(path))
-  if not ok then fail("cannot copy %s: %s", src, tostring(err)) end
+  local ok, err, link = core.copy_file(src, out.root, file, tmp_prefix())
+  if not ok then cannot(out.root, file, err, link) end
   if not fresh then
-    os.remove(path .. ".gz")
-    os.remove(path .. ".br")
+    core.remove_at(out.root, file .. ".gz")
+    core.remove_at(out.root, file .. ".br")
   end
 end
 
@@ -302,8 +297,8 @@ local function asset_siblings(out, file, src)
   if COMPRESSIBLE[ext_of(file)] and size and size >= GZIP_MIN and size <= GZIP_READ_MAX then
     write_siblings(out, file, read_file(src))
   else
-    os.remove(out.root .. "/" .. file .. ".gz")
-    os.remove(out.root .. "/" .. file .. ".br")
+    core.remove_at(out.root, file .. ".gz")
+    core.remove_at(out.root, file .. ".br")
   end
 end
 
@@ -722,7 +717,7 @@ local function each_stale_page(quire, man, fn, changed, mine, out_dir, check, sc
       .. " ORDER BY path LIMIT ?", last, check.to, check.to, BATCH)
     for _, r in ipairs(rows) do
       last = r.path
-      if not listed[r.path] and mine(r.path) and core.stat(out_dir .. "/" .. r.file) ~= "file" then take(r.path) end
+      if not listed[r.path] and mine(r.path) and core.stat_at(out_dir, r.file) ~= "file" then take(r.path) end
     end
   until #rows < BATCH
 end
@@ -1321,7 +1316,7 @@ function M.worker(quire, out_dir, o)
   local progress = o.inline and function(line) o.inline(tonumber(line:match("^P %d+ (%d+)"))) end
     or function(line) io.stdout:write(line) end
   if not o.inline then io.stdout:setvbuf("line") end
-  local out = { root = out_dir, known = { n = 0 }, gzip = o.compress.gzip, br = o.compress.br }
+  local out = { root = out_dir, gzip = o.compress.gzip, br = o.compress.br }
   local done, index, count = 0, o.index, o.count
   local rendered, statements, snapshots = 0, db:statements(), 1
   -- (a first export: nothing to look up)
@@ -1336,7 +1331,7 @@ function M.worker(quire, out_dir, o)
   -- entries, the last of which names this page, it linked here last time too.
   local function stale(row, item)
     if not row or (all and item.kind ~= "asset") then return true end
-    if core.stat(out_dir .. "/" .. row.file) ~= "file" then return true, false end
+    if core.stat_at(out_dir, row.file) ~= "file" then return true, false end
     if item.kind == "asset" then return row.hash ~= item.sig, true end
     if row.tags == "" or item.force then return true, true end
     local listing = false
@@ -1426,7 +1421,7 @@ function M.worker(quire, out_dir, o)
         line = "X\t" .. item.path .. "\t" .. tags
       else
         local h = page_hash(body)
-        if present == nil and row then present = core.stat(out_dir .. "/" .. row.file) == "file" end
+        if present == nil and row then present = core.stat_at(out_dir, row.file) == "file" end
         if present and row.file == file and same_hash(row.hash, body, h) then
           -- --compress changed since: the same page, its siblings as now asked (from the bytes
           -- there, whose token may differ from this rendering's)
@@ -1501,15 +1496,15 @@ local HOME_MOVED = {
 }
 
 -- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
--- line by line as the table is read (any number of redirects in bounded memory) to temporary
--- files in dir, which then replace those in out_dir whose bytes differ. Returns the names of
--- the files that changed (or would: dry_run leaves out_dir alone).
+-- line by line as the table is read (any number of redirects in bounded memory) to files in dir
+-- (the run's own folder), which are then copied over those in out_dir whose bytes differ.
+-- Returns the names of the files that changed (or would: dry_run leaves out_dir alone).
 local function redirect_files(quire, out_dir, dir, dry_run)
   local db = quire._db
   local names = { "_redirects", "redirects.nginx.map", "redirects-302.nginx.map" }
   local files = {}
   for i, name in ipairs(names) do
-    local f, err = io.open(tmp_of(dir .. "/" .. name), "wb")
+    local f, err = io.open(dir .. "/" .. name, "wb")
     if not f then
       for _, g in ipairs(files) do g:close() end
       fail("cannot write %s: %s", dir .. "/" .. name, tostring(err))
@@ -1571,22 +1566,35 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   for _, f in ipairs(files) do closed = f:close() and closed end
   local changed = {}
   for _, name in ipairs(names) do
-    local tmp, path = tmp_of(dir .. "/" .. name), out_dir .. "/" .. name
-    if ok and closed and not same_file(tmp, path) then
+    local made = dir .. "/" .. name
+    if ok and closed and not same_file(made, out_dir .. "/" .. name) then
       changed[#changed + 1] = name
       if not dry_run then
-        local renamed, rerr = os.rename(tmp, path)
-        if not renamed then ok, err = false, ("cannot rename %s: %s"):format(tmp, tostring(rerr)) end
+        local copied, cerr, link = core.copy_file(made, out_dir, name, tmp_prefix())
+        if not copied then ok, err = pcall(cannot, out_dir, name, cerr, link) end
       end
     end
-    os.remove(tmp)
   end
   if not ok then error(err, 0) end
   if not closed then fail("cannot write the redirect files in %s", dir) end
   return changed
 end
 
--- A new, empty folder for a run's own files (the workers' results; a dry run's redirect files):
+-- The symbolic link in the way of a file a stopped run was writing (its row has no hash:
+-- merge_interrupted): a folder on its way below root that is a link (see cannot); or nil.
+local function link_in_way(man, root)
+  for _, r in ipairs(man:rows("SELECT file FROM files WHERE hash = '' LIMIT 100")) do
+    local rel
+    for part in (r.file:match("^(.*)/") or ""):gmatch("[^/]+") do
+      rel = rel and rel .. "/" .. part or part
+      local kind = core.stat_at(root, rel)
+      if kind == "link" then return root .. "/" .. rel end
+      if kind ~= "dir" then break end
+    end
+  end
+end
+
+-- A new, empty folder for a run's own files (the workers' results, the redirect files):
 -- beside the manifest, named after it and this process, and removed at the end of the run. A run
 -- that was killed (Ctrl-C on --watch) leaves its folder: those of processes no longer running
 -- are removed here, before this one is made, once what they wrote is in the manifest man
@@ -1771,7 +1779,13 @@ local function run_once(quire, out_dir, o)
     merge_interrupted(man, tmp)
     core.remove_tree(tmp)
     if not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX) end
-    fail("export worker(s) %s failed (see the messages above); the folder may be half updated: run the export again", table.concat(failed, ", "))
+    -- A run stopped by a symbolic link in the folder (see cannot): once the link is removed, the
+    -- pages it held are missing, which only a run that looks for every page's file finds: the
+    -- next run is a full one.
+    local link = not o.dry_run and link_in_way(man, out_dir)
+    if link then man:exec("DELETE FROM meta WHERE key = 'version'") end
+    fail("export worker(s) %s failed (see the messages above); the folder may be half updated: %s", table.concat(failed, ", "),
+      link and ("remove the symbolic link %s and run the export again"):format(link) or "run the export again")
   end
   -- The files on disk before the manifest says they are there: one sync of the file system
   -- (a crash before it leaves pages the manifest does not vouch for, written again next time).
@@ -1837,12 +1851,12 @@ local function run_once(quire, out_dir, o)
           if not o.dry_run and M.taken(r.path) then
             drop_row(man, r.path)
           elseif not o.dry_run then
-            os.remove(out_dir .. "/" .. r.file)
-            os.remove(out_dir .. "/" .. r.file .. ".gz")
-            os.remove(out_dir .. "/" .. r.file .. ".br")
-            -- Folders left empty go too (remove() fails on one that is not).
+            core.remove_at(out_dir, r.file)
+            core.remove_at(out_dir, r.file .. ".gz")
+            core.remove_at(out_dir, r.file .. ".br")
+            -- Folders left empty go too (removing one that is not fails).
             local d = r.file:match("^(.*)/[^/]*$")
-            while d and d ~= "" and os.remove(out_dir .. "/" .. d) do d = d:match("^(.*)/[^/]*$") end
+            while d and d ~= "" and core.remove_at(out_dir, d, true) do d = d:match("^(.*)/[^/]*$") end
             drop_row(man, r.path)
           end
         end
@@ -1867,19 +1881,17 @@ local function run_once(quire, out_dir, o)
     end
   end)
   if ok then man:commit() else man:rollback() end
-  core.remove_tree(tmp)
-  if not ok then error(err, 0) end
+  if not ok then core.remove_tree(tmp) error(err, 0) end
 
   -- Whole-site files written by the coordinator (compared byte for byte, not in the manifest):
   -- unchanged when no redirect and no list changed (targeted, no scope: an entry's address, which
-  -- a redirect to it names, and the sitemap's parts stay). A dry run writes them elsewhere.
-  if not targeted or scope or not core.stat(out_dir .. "/_redirects") then
-    local dir = o.dry_run and work_folder(mpath) or out_dir
-    local rok, changed = pcall(redirect_files, quire, out_dir, dir, o.dry_run)
-    if o.dry_run then core.remove_tree(dir) end
-    if not rok then error(changed, 0) end
+  -- a redirect to it names, and the sitemap's parts stay). Made in the run's folder first.
+  if not targeted or scope or core.stat_at(out_dir, "_redirects") ~= "file" then
+    local rok, changed = pcall(redirect_files, quire, out_dir, tmp, o.dry_run)
+    if not rok then core.remove_tree(tmp) error(changed, 0) end
     for _, file in ipairs(changed) do sum.written = sum.written + 1; note("write " .. file) end
   end
+  core.remove_tree(tmp)
   sum.seconds = core.clock() - t0
   sum.changes = changes
   sum.full = since == nil
