@@ -95,18 +95,26 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   return remove(path);
 }
 
-/* The PID in a temporary file's name, PREFIX PID "." NAME; 0 when name is none. */
-static long stale_pid(const char *name, const char *prefix, size_t prefix_len) {
-  if (strncmp(name, prefix, prefix_len) != 0) return 0;
+/* The PID in a temporary file's name: prefix PID "." NAME, or (with suffix) NAME suffix PID; 0
+ * when name is neither. */
+static long stale_pid(const char *name, const char *prefix, size_t prefix_len, const char *suffix, size_t suffix_len) {
   char *end;
-  long pid = strtol(name + prefix_len, &end, 10);
-  return end > name + prefix_len && *end == '.' && pid > 0 ? pid : 0;
+  if (strncmp(name, prefix, prefix_len) == 0) {
+    long pid = strtol(name + prefix_len, &end, 10);
+    return end > name + prefix_len && *end == '.' && pid > 0 ? pid : 0;
+  }
+  size_t len = strlen(name), digits = 0;
+  while (digits < len && name[len - 1 - digits] >= '0' && name[len - 1 - digits] <= '9') digits++;
+  if (!suffix || digits == 0 || digits > 9 || len <= digits + suffix_len ||
+      memcmp(name + len - digits - suffix_len, suffix, suffix_len) != 0)
+    return 0;
+  return strtol(name + len - digits, NULL, 10);
 }
 
 /* Removes the stale temporary files in the folder fd (closed here) and those below it, walked
  * by descriptor and following no symbolic link (nothing outside it is touched, even if a folder
  * is swapped for a link meanwhile); depth bounds the descriptors held. Returns how many went. */
-static long sweep_stale(int fd, const char *prefix, size_t prefix_len, int depth) {
+static long sweep_stale(int fd, const char *prefix, size_t prefix_len, const char *suffix, size_t suffix_len, int depth) {
   DIR *d = fdopendir(fd);
   if (!d) {
     close(fd);
@@ -120,10 +128,10 @@ static long sweep_stale(int fd, const char *prefix, size_t prefix_len, int depth
     if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode) && depth < 64) {
       int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub >= 0) removed += sweep_stale(sub, prefix, prefix_len, depth + 1);
+      if (sub >= 0) removed += sweep_stale(sub, prefix, prefix_len, suffix, suffix_len, depth + 1);
       continue;
     }
-    long pid = S_ISREG(st.st_mode) ? stale_pid(e->d_name, prefix, prefix_len) : 0;
+    long pid = S_ISREG(st.st_mode) ? stale_pid(e->d_name, prefix, prefix_len, suffix, suffix_len) : 0;
     if (!pid) continue;
     if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue; /* running (or not ours to ask) */
     if (unlinkat(dirfd(d), e->d_name, 0) == 0) removed++;
@@ -132,17 +140,19 @@ static long sweep_stale(int fd, const char *prefix, size_t prefix_len, int depth
   return removed;
 }
 
-/* core.remove_stale(root, prefix) -> the number of files removed | nil, message: the files under
- * root named prefix PID "." NAME whose process PID is gone, or is this one (which writes none
- * while it walks): what a killed process left while writing through temporary files. Symbolic
- * links are neither followed nor removed. */
+/* core.remove_stale(root, prefix [, suffix]) -> the number of files removed | nil, message: the
+ * files under root named prefix PID "." NAME (or, with suffix, NAME suffix PID: an older quire
+ * named them so) whose process PID is gone, or is this one (which writes none while it walks):
+ * what a killed process left while writing through temporary files. Symbolic links are neither
+ * followed nor removed. */
 static int l_remove_stale(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
-  size_t prefix_len;
+  size_t prefix_len, suffix_len = 0;
   const char *prefix = luaL_checklstring(L, 2, &prefix_len);
+  const char *suffix = luaL_optlstring(L, 3, NULL, &suffix_len);
   int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return push_errno(L, root);
-  lua_pushinteger(L, sweep_stale(fd, prefix, prefix_len, 0));
+  lua_pushinteger(L, sweep_stale(fd, prefix, prefix_len, suffix, suffix_len, 0));
   return 1;
 }
 

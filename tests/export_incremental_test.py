@@ -450,21 +450,25 @@ same_as_full("a page removed by hand", r)
 dead = subprocess.Popen(["true"])
 dead.wait()
 page_dir = os.path.join(out, stories[2][1].lstrip("/"))
+# (and an older quire's, named NAME.tmp-PID)
+tmp_names = lambda pid: (f".quire-tmp-{pid}.index.html", f"index.html.tmp-{pid}")
 for pid in (dead.pid, os.getpid()):
     for d in (out, page_dir):
-        with open(os.path.join(d, f".quire-tmp-{pid}.index.html"), "w") as f:
-            f.write("<p>half a page")
+        for name in tmp_names(pid):
+            with open(os.path.join(d, name), "w") as f:
+                f.write("<p>half a page")
 # (the folder a killed run leaves beside its manifest: beside each, whichever is this folder's)
 killed_runs = [os.path.join(run_dir, f"{n}.run-{dead.pid}") for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n)]
 for d in killed_runs:
     os.makedirs(d)
 r = export(out)
-check("a killed run's temporary files are removed by the next run",
-      not [d for d in (out, page_dir) if os.path.exists(os.path.join(d, f".quire-tmp-{dead.pid}.index.html"))], r.stdout)
+check("a killed run's temporary files are removed by the next run (an older quire's names too)",
+      not [os.path.join(d, n) for d in (out, page_dir) for n in tmp_names(dead.pid) if os.path.exists(os.path.join(d, n))], r.stdout)
 check("a running process's are kept",
-      all(os.path.exists(os.path.join(d, f".quire-tmp-{os.getpid()}.index.html")) for d in (out, page_dir)), r.stdout)
+      all(os.path.exists(os.path.join(d, n)) for d in (out, page_dir) for n in tmp_names(os.getpid())), r.stdout)
 for d in (out, page_dir):
-    os.remove(os.path.join(d, f".quire-tmp-{os.getpid()}.index.html"))
+    for n in tmp_names(os.getpid()):
+        os.remove(os.path.join(d, n))
 check("the killed run's folder beside the manifest is gone", sum(map(os.path.exists, killed_runs)) == len(killed_runs) - 1)
 # A dry run leaves a killed run's folder for a run that writes (which records what it wrote).
 ours = next(d for d in killed_runs if not os.path.exists(d))  # (this folder's manifest's: the run removed it)
@@ -473,6 +477,19 @@ export(out, "--dry-run")
 check("a dry run leaves a killed run's folder", os.path.exists(ours))
 for d in killed_runs:
     shutil.rmtree(d, ignore_errors=True)
+
+# An older quire's temporary files whose killed run's folder its next run removed (it left the
+# files): the first run after the upgrade, a full one, removes those of processes gone.
+for pid in (dead.pid, os.getpid()):
+    with open(os.path.join(page_dir, f"index.html.tmp-{pid}"), "w") as f:
+        f.write("<p>half a page")
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write("-- (a new quire renders every page again, as a changed site.lua does)\n")
+r = export(out)
+check("after an upgrade (a full run): an older quire's temporary file of a process gone is removed",
+      "(full export)" in r.stdout and not os.path.exists(os.path.join(page_dir, f"index.html.tmp-{dead.pid}")), r.stdout)
+check("... a running process's is kept", os.path.exists(os.path.join(page_dir, f"index.html.tmp-{os.getpid()}")))
+os.remove(os.path.join(page_dir, f"index.html.tmp-{os.getpid()}"))
 
 # Emptied by `rm -rf out/*`, which leaves hidden entries (here a temporary file of a running
 # process): still an empty folder, whose next export is a full one.

@@ -221,6 +221,7 @@ local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'
 -- is there only its user knows, so it is not replaced either. A file that is a link is replaced
 -- by the new file, as any file is. (The output folder itself may be a link: its user named it.)
 local TMP_PREFIX = ".quire-tmp-"
+local OLD_TMP = ".tmp-" -- (an older quire's: NAME.tmp-PID, beside the file; removed the same way)
 local own_prefix
 local function tmp_prefix()
   own_prefix = own_prefix or (TMP_PREFIX .. core.getpid() .. ".")
@@ -1713,8 +1714,10 @@ local function run_once(quire, out_dir, o)
     if n <= INLINE_MAX then jobs = 0 end
   end
   local tmp, killed = work_folder(mpath, not o.dry_run and man or nil)
-  -- (after a killed run, what its processes were writing; failed workers' below)
-  if killed and not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX) end
+  -- (after a killed run, what its processes were writing; failed workers' below. And on a full
+  -- run: the first after an upgrade finds the files an older quire's killed runs left, which its
+  -- later runs did not remove.)
+  if (killed or not since) and not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX, OLD_TMP) end
   local failed = {}
   local _, check_to = check_slice(man) -- (the next targeted run looks for missing files from there)
   -- The progress line on a terminal (progress: worker -> addresses done).
@@ -1778,7 +1781,7 @@ local function run_once(quire, out_dir, o)
   if #failed > 0 then
     merge_interrupted(man, tmp)
     core.remove_tree(tmp)
-    if not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX) end
+    if not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX, OLD_TMP) end
     -- A run stopped by a symbolic link in the folder (see cannot): once the link is removed, the
     -- pages it held are missing, which only a run that looks for every page's file finds: the
     -- next run is a full one.

@@ -185,6 +185,24 @@ describe("core.remove_stale", function()
     assert.equal("file", core.stat(dir .. "/outside/" .. stale))
     core.remove_tree(dir)
   end)
+
+  it("removes an older quire's, named NAME.tmp-PID, when asked to", function()
+    local dir = assert(core.mkdtemp("quire-stale-spec"))
+    local gone = 4194305
+    for _, name in ipairs({ "index.html.tmp-" .. gone, "a/feed.xml.tmp-" .. gone, "a/index.html.tmp-1", ".tmp-" .. gone,
+      "notes.tmp-", "index.html.tmp-" .. gone .. "x", "index.html" }) do
+      assert.is_true(core.write_file(dir, name, "x", ".tmp."))
+    end
+    assert.equal(0, core.remove_stale(dir, ".quire-tmp-"))
+    assert.equal(2, core.remove_stale(dir, ".quire-tmp-", ".tmp-"))
+    assert.is_nil(core.stat(dir .. "/index.html.tmp-" .. gone))
+    assert.is_nil(core.stat(dir .. "/a/feed.xml.tmp-" .. gone))
+    -- (a running process's; no name before the suffix; no PID; not one)
+    for _, name in ipairs({ "a/index.html.tmp-1", ".tmp-" .. gone, "notes.tmp-", "index.html.tmp-" .. gone .. "x", "index.html" }) do
+      assert.equal("file", core.stat(dir .. "/" .. name), name)
+    end
+    core.remove_tree(dir)
+  end)
 end)
 
 describe("core.gzip_file", function()
