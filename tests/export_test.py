@@ -732,4 +732,31 @@ check("an export into the site's .quire/ is refused", r.returncode == 1 and "out
 r = quire("export", "--format", "html", os.path.dirname(site), "--site", site, ok=False)
 check("an export into a folder holding the site is refused, naming the database",
       r.returncode == 1 and "holds the site's folder" in r.stderr and "database" in r.stderr, r.stderr)
+# The database and the media folder set outside the site (site.lua database, media_dir): an export
+# into a folder holding either, or into the media folder, is refused too, before it writes anything.
+far, far_site = os.path.join(work, "far"), os.path.join(work, "far-site")
+quire("init", far_site)
+os.makedirs(os.path.join(far, "db"))
+os.makedirs(os.path.join(far, "lib", "media"))
+settings = f'\nmedia_dir = "{far}/lib/media"\n'
+sqlite = os.path.exists(os.path.join(far_site, "quire.db"))  # (on PostgreSQL the database is no file)
+if sqlite:
+    for n in os.listdir(far_site):
+        if n.startswith("quire.db"):
+            shutil.move(os.path.join(far_site, n), os.path.join(far, "db", n))
+    settings += f'database = "{far}/db/quire.db"\n'
+with open(os.path.join(far_site, "site.lua"), "a") as f:
+    f.write(settings)
+listing = lambda: sorted(os.path.relpath(os.path.join(r, n), far) for r, ds, ns in os.walk(far) for n in ds + ns)
+far_before = listing()
+refusals = [(os.path.join(far, "lib"), "holds the media library's folder"), (os.path.join(far, "lib", "media"), "inside"),
+            (os.path.join(far, "lib", "media", "out"), "inside")]
+if sqlite:
+    refusals += [(far, "holds the site's database"), (os.path.join(far, "db"), "holds the site's database")]
+for folder, why in refusals:
+    r = quire("export", "--format", "html", folder, "--site", far_site, "--base-url", BASE, ok=False)
+    check(f"an export into {os.path.relpath(folder, work)} is refused: {why}", r.returncode == 1 and why in r.stderr, r.stdout + r.stderr)
+check("... and writes nothing there", listing() == far_before, str(sorted(set(listing()) ^ set(far_before))))
+r = quire("export", "--format", "html", os.path.join(work, "far-out"), "--site", far_site, "--base-url", BASE, ok=False)
+check("an export elsewhere works", r.returncode == 0 and os.path.isfile(os.path.join(work, "far-out", "404.html")), r.stdout + r.stderr)
 finish()

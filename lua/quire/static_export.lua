@@ -1958,19 +1958,32 @@ function M.main(quire, out_dir, opts)
   out_dir = out_dir:gsub("/+$", "")
   if out_dir == "" then out_dir = "/" end
   -- Not into the folders it copies from (the copy would copy itself) or keeps its manifests in,
-  -- nor over the site, nor into a folder holding the site (a sync of it would publish quire.db).
-  local parent, base = out_dir:match("^(.*)/([^/]+)$")
-  local real_out = core.realpath(out_dir) or ((core.realpath(parent == "" and "/" or parent or ".") or "?") .. "/" .. (base or out_dir))
-  local site_dir = core.realpath(quire.site.config.dir)
-  if real_out and site_dir then
-    for _, d in ipairs({ site_dir .. "/public", require("quire.media").dir({ dir = site_dir }), site_dir .. "/.quire" }) do
-      if real_out == site_dir or real_out == d or real_out:sub(1, #d + 1) == d .. "/" then
+  -- nor over the site, nor into a folder holding the site, its database or its media library's
+  -- originals (a sync of it would publish them; its removals could reach them): the database
+  -- and the media folder may be set outside the site (site.lua database, media_dir).
+  local function real(path) -- (of a path that may not be there yet: its folder's, and its name)
+    local parent, base = path:match("^(.*)/([^/]+)$")
+    return core.realpath(path) or ((core.realpath(parent == "" and "/" or parent or ".") or "?") .. "/" .. (base or path))
+  end
+  local function within(path, dir) return path == dir or dir == "/" or path:sub(1, #dir + 1) == dir .. "/" end
+  local cfg = quire.site.config
+  local real_out, site_dir, media_dir = real(out_dir), core.realpath(cfg.dir), real(require("quire.media").dir(cfg))
+  if site_dir then
+    for _, d in ipairs({ site_dir .. "/public", media_dir, site_dir .. "/.quire" }) do
+      if real_out == site_dir or within(real_out, d) then
         fail("%s is the site's folder or inside %s, which the export copies from or keeps its records in: choose a folder outside it", out_dir, d)
       end
     end
-    if real_out == "/" or site_dir:sub(1, #real_out + 1) == real_out .. "/" then
+    if within(site_dir, real_out) then
       fail("%s holds the site's folder %s (a copy of the folder would publish its database): choose a folder outside it", out_dir, site_dir)
     end
+  end
+  if cfg.database_path and within(real(cfg.database_path), real_out) then
+    fail("%s holds the site's database %s (a copy of the folder would publish it): choose a folder outside it", out_dir, cfg.database_path)
+  end
+  if within(media_dir, real_out) then
+    fail("%s holds the media library's folder %s, whose files the export would write over or remove: choose a folder outside it",
+      out_dir, media_dir)
   end
   local kind = core.stat(out_dir)
   if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
