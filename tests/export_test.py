@@ -639,6 +639,92 @@ for src in ["/_redirects", "/search-index.json", "/index.html", "/sitemap-1.xml"
           and open(os.path.join(out, "search-index.json")).read().startswith('{"entries":'), r.stdout + r.stderr)
 shutil.rmtree(fresh_dir, ignore_errors=True)
 
+# --- odd redirect sources: a page file only at the one place that is the source's own, inside the
+# folder; the others are named on stderr (and left to _redirects and the nginx maps, which match the
+# address as sent). quire serve answers each address as the folder's file does.
+import http.client  # noqa: E402
+
+
+def status_of(port, path):
+    """quire serve's status and Location for path, sent as it is."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.request("GET", path)
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status, r.getheader("Location")
+
+
+odd_story = [e for e in entries if e != story][0]  # (a published story: 2026/MM/slug)
+odd_tag = sorted(os.listdir(os.path.join(out, "tag")))[0]
+spelled_otherwise = "/" + odd_story[:-1] + "%%%02X" % ord(odd_story[-1])  # the story's address, a letter escaped
+odd = {"/a/./c": "segment", "/a/../../../escape": "segment", "/%2E%2E/up": "segment", spelled_otherwise: "spelled otherwise"}
+# (stored as they are, as an import of another site's rows may store them: `quire redirects add` keeps neither)
+raw = {"//" + odd_story: "segment", f"/tag/{odd_tag}/": "segment"}
+raw_lua = os.path.join(work, "raw-redirects.lua")
+with open(raw_lua, "w") as f:
+    f.write("local add = ...\nfor _, p in ipairs({ %s }) do\n" % ", ".join(f"{p!r}" for p in raw)
+            + "  if add == 'add' then quire._db:exec(\"INSERT INTO redirects (from_path, to_path, status, source, created_at)"
+            " VALUES (?, '/latest', 301, 'manual', '2026-01-01T00:00:00Z')\", p)\n"
+            + "  else quire._db:exec('DELETE FROM redirects WHERE from_path = ?', p) end\nend\n"
+            + "quire._site.bump({ redirects = true })\n")
+quire("run", "--yes", "--site", site, raw_lua, "add")
+for src in odd:
+    quire("redirects", "add", src, "/latest", "--site", site)
+quire("redirects", "add", "//old-double", "/latest", "--site", site)  # (stored as /old-double)
+story_page = open(os.path.join(out, odd_story, "index.html"), "rb").read()
+r = export("--jobs", "2")
+for src, why in {**odd, **raw}.items():
+    check(f"a redirect from {src}: no page, and stderr says why", f"the redirect from {src} gets no page" in r.stderr
+          and why in r.stderr.split(f"the redirect from {src} gets no page", 1)[1].split("\n", 1)[0], r.stderr)
+check("... nothing is written outside the folder", not os.path.exists(os.path.join(work, "escape"))
+      and not os.path.exists(os.path.join(work, "up")) and not os.path.exists(os.path.join(out, "a")), str(os.listdir(work)))
+check("... the story's page is the story's, not a redirect", TOKEN.sub(rb"\1", open(os.path.join(out, odd_story, "index.html"), "rb").read())
+      == TOKEN.sub(rb"\1", story_page))
+check("... the tag's page is the tag's", b'http-equiv="refresh"' not in open(os.path.join(out, "tag", odd_tag, "index.html"), "rb").read())
+check("a redirect added as //old-double is /old-double's: its page is there",
+      'http-equiv="refresh"' in open(os.path.join(out, "old-double", "index.html")).read())
+s1, b1, _ = get(f"http://127.0.0.1:{qport}/{odd_story}")
+check("quire serve answers the story's address with the folder's page", s1 == 200
+      and TOKEN.sub(rb"\1", b1) == TOKEN.sub(rb"\1", open(os.path.join(out, odd_story, "index.html"), "rb").read()), str(s1))
+for path in (spelled_otherwise, "//old-double", "/old-double"):
+    st, loc = status_of(qport, path)
+    check(f"quire serve redirects {path} (as the nginx map does)", st == 301 and loc and loc.endswith("/latest"), f"{st} {loc}")
+check("... the nginx map has the story's other spelling", f'"{spelled_otherwise}" "/latest";' in open(os.path.join(out, "redirects.nginx.map")).read())
+shutil.rmtree(fresh_dir, ignore_errors=True)
+quire("export", "--format", "html", fresh_dir, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
+t1, t2 = tree(out), tree(fresh_dir)
+check("... the folder is what a full export makes", t1 == t2,
+      ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
+# A manifest row an older quire wrote for such a source (its page written over the story's file):
+# the row goes, the story's file stays and is written again.
+import sqlite3  # noqa: E402
+db = sqlite3.connect(os.path.join(run_dir, manifest))
+db.execute("INSERT OR REPLACE INTO files (path, file, hash, tags) VALUES (?, ?, 'x', '')", (spelled_otherwise, odd_story + "/index.html"))
+db.commit()
+db.close()
+with open(os.path.join(out, odd_story, "index.html"), "w") as f:
+    f.write('<meta http-equiv="refresh" content="0; url=/latest">')
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write("-- (a new quire version: every page rendered again)\n")
+export("--jobs", "2")
+export("--jobs", "2")
+check("an older quire's row of such a source: the story's page is the story's again",
+      TOKEN.sub(rb"\1", open(os.path.join(out, odd_story, "index.html"), "rb").read()) == TOKEN.sub(rb"\1", story_page))
+db = sqlite3.connect(os.path.join(run_dir, manifest))
+check("... and the row is gone", db.execute("SELECT count(*) FROM files WHERE path = ?", (spelled_otherwise,)).fetchone()[0] == 0)
+db.close()
+quire("run", "--yes", "--site", site, raw_lua, "delete")
+for src in [*odd, "/old-double"]:
+    quire("redirects", "delete", src, "--site", site)
+r = export("--jobs", "2")
+check("the odd redirects deleted: the old-double page goes", not os.path.exists(os.path.join(out, "old-double")), r.stdout + r.stderr)
+shutil.rmtree(fresh_dir, ignore_errors=True)
+quire("export", "--format", "html", fresh_dir, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
+t1, t2 = tree(out), tree(fresh_dir)
+check("... and the folder is what a full export makes", t1 == t2,
+      ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
+
 # --- a folder inside the output that is a symbolic link to one elsewhere: the export writes and
 # removes nothing through it (it would write outside the folder); it stops, naming the link, and
 # once the link is removed the next export is a full one (the pages it held are missing)

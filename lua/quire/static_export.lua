@@ -150,19 +150,23 @@ local SEARCH_JS = [[
 
 local function fail(fmt, ...) error(fmt:format(...), 0) end
 
--- The file a URL path is written to, relative to the output folder, or nil when it has none.
--- %XX escapes are decoded, as a web server decodes them before it looks for the file; a path
--- that would leave the folder ("..", an escaped "/") or holds a NUL has no file.
+local function decoded(path) return (path:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)) end
+
+-- The file a URL path is written to, relative to the output folder; or nil and why when it has
+-- none. %XX escapes are decoded, as a web server decodes them before it looks for the file. A
+-- path has no file when its segments are not all names: a "." or "..", an empty one ("//", a
+-- "/" at the end), an escaped "/" or a NUL. Such a file would be outside the folder, or another
+-- address's ("/a/" is "/a"'s: quire serve never answers a redirect stored with "//" or a last
+-- "/", it looks sources up with those taken away).
 function M.file_of(path)
   local part = path:match("^/sitemap%.xml%?part=(%d+)$")
   if part then return "sitemap-" .. part .. ".xml" end
-  if path:find("[?#]") or path:sub(1, 1) ~= "/" or path:find("%%2[Ff]") then return nil end
-  path = path:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
-  if path:find("%z") or path:find("/%.%.?/") or path:find("/%.%.?$") or path:find("//", 1, true) then return nil end
+  if path:find("[?#]") or path:sub(1, 1) ~= "/" then return nil, "a query or a fragment" end
+  if path:find("%%2[Ff]") then return nil, 'an escaped "/"' end
   if path == "/" then return "index.html" end
-  local last = path:match("([^/]*)$")
-  if last == "" then return path:sub(2) .. "index.html" end
-  if last:find(".", 1, true) then return path:sub(2) end
+  path = decoded(path)
+  if path:find("\0") or (path .. "/"):find("/%.?%.?/") then return nil, 'an empty, "." or ".." segment' end
+  if path:match("[^/]*$"):find(".", 1, true) then return path:sub(2) end
   return path:sub(2) .. "/index.html"
 end
 
@@ -341,21 +345,31 @@ local SELF_FILES = { ["_redirects"] = true, ["redirects.nginx.map"] = true, ["re
 local FIXED_FILES = {}
 for p in pairs(FIXED_SET) do FIXED_FILES[M.file_of(p)] = true end
 
+-- The one spelling of a decoded path that is its file's address: what a URL path cannot carry
+-- as it is (RFC 3986: all but letters, digits, "-._~!$&'()*+,;=:@" and "/") escaped as %XX, upper
+-- case (as redirect sources are stored), and nothing else.
+local function spelled(path)
+  return (path:gsub("[^%w%-%._~!%$&'%(%)%*%+,;=:@/]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
 -- Whether the file of an address other than the fixed ones (a redirect's source) is another's:
 -- "file" when it is (or is under) one the export writes itself, or a sitemap part's
 -- (sitemap-N.xml) other than /sitemap.xml?part=N; "page" when it is a fixed address's under
 -- another spelling, under one of their files, or named by an index.html ("/index.html" is the
--- front page's file, "/a/index.html" /a's). Such an address gets no file (quire serve still
--- answers it), and a manifest row of it has no file to remove; nil otherwise.
+-- front page's file, "/a/index.html" /a's), or when the address is not spelled as its file's
+-- is ("/st%6Fry" and "/story" are two addresses to quire serve, one file to a static host, which
+-- decodes them: the file is "/story"'s). Such an address gets no file (quire serve still
+-- answers it, and so do the nginx maps and _redirects, which match the address as sent), and
+-- a manifest row of it has no file to remove; nil otherwise. Returns also why.
 function M.taken(path)
   local file = M.file_of(path)
   if not file or FIXED_SET[path] or path:match("^/sitemap%.xml%?part=%d+$") then return nil end
   local first = file:match("^[^/]*")
-  if SELF_FILES[first] or first:match("^sitemap%-%d+%.xml$") then return "file" end
-  if FIXED_FILES[file] or FIXED_FILES[first] then return "page" end
-  -- (file_of decoded the path: its segments are the file's)
-  local decoded = path:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
-  if (decoded .. "/"):find("/index.html/", 1, true) then return "page" end
+  if SELF_FILES[first] or first:match("^sitemap%-%d+%.xml$") then return "file", ("%s is a file the export writes itself"):format(first) end
+  if FIXED_FILES[file] or FIXED_FILES[first] then return "page", ("its file %s is another address's"):format(file) end
+  local plain = decoded(path) -- (its segments are the file's)
+  if (plain .. "/"):find("/index.html/", 1, true) then return "page", ("its file %s is another address's"):format(file) end
+  if spelled(plain) ~= path then return "page", ("its file %s is %s's, spelled otherwise"):format(file, spelled(plain)) end
   return nil
 end
 
@@ -1519,10 +1533,22 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   temporary:write(head:format("quire_found", "redirects-302.nginx.map", "quire_found", "302", "quire_found"))
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
   local ok, err = pcall(function()
+    local unfiled = 0
     each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
       local path, qs = r.from_path:match("^([^?]*)%??(.*)$")
       local res = quire.app.request("GET", r.from_path)
       local to = res.headers.location
+      -- A source that gets no page in the folder (M.file_of, M.taken) is named, once a run
+      -- (the first 20 of them).
+      local why = qs == "" and not FIXED_SET[path] and select(2, M.file_of(path))
+      if qs == "" and not why then why = select(2, M.taken(path)) end
+      if why then
+        unfiled = unfiled + 1
+        if unfiled <= 20 then
+          io.stderr:write(("quire: export: the redirect from %s gets no page in the folder (%s)%s\n"):format(r.from_path, why,
+            to and "; _redirects and the nginx maps have it" or ""))
+        end
+      end
       if to and (res.status == 301 or res.status == 302 or res.status == 308) then
         if qs ~= "" then
           local k, v = qs:match("^([^=]+)=(.*)$")
@@ -1537,6 +1563,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         end
       end
     end)
+    if unfiled > 20 then io.stderr:write(("quire: export: and %d more redirects get no page\n"):format(unfiled - 20)) end
     -- The sitemap index's parts as the server names them, to the files they became.
     for _, n in ipairs(quire.content.published_blocks()) do
       netlify:write(("/sitemap.xml part=%d /sitemap-%d.xml 301\n"):format(n + 1, n + 1))
@@ -1836,11 +1863,11 @@ local function run_once(quire, out_dir, o)
     -- (a targeted run saw every static file, whose hash names its source, and only some of the
     -- pages: of those, the ones that answered 404 go)
     local GONE = targeted and {
-      "SELECT f.path, f.file FROM files f WHERE f.path > ? AND f.hash LIKE 'src %'"
+      "SELECT f.path, f.file, f.hash FROM files f WHERE f.path > ? AND f.hash LIKE 'src %'"
         .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?",
-      "SELECT f.path, f.file FROM temp.gone g JOIN files f ON f.path = g.path WHERE g.path > ?"
+      "SELECT f.path, f.file, f.hash FROM temp.gone g JOIN files f ON f.path = g.path WHERE g.path > ?"
         .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = g.path) ORDER BY g.path LIMIT ?",
-    } or { "SELECT f.path, f.file FROM files f WHERE f.path > ?"
+    } or { "SELECT f.path, f.file, f.hash FROM files f WHERE f.path > ?"
       .. " AND NOT EXISTS (SELECT 1 FROM temp.seen s WHERE s.path = f.path) ORDER BY f.path LIMIT ?" }
     for _, sql in ipairs(GONE) do
       local last = ""
@@ -1850,8 +1877,20 @@ local function run_once(quire, out_dir, o)
           last = r.path
           sum.removed = sum.removed + 1
           note("remove " .. r.file)
-          -- (a row of an address whose file is another's, from before M.taken: the row only)
-          if not o.dry_run and M.taken(r.path) then
+          -- A row of an address whose file is another's or that has none, from before M.taken and
+          -- M.file_of knew it (a static file's address is its name, never taken): the row goes,
+          -- and its file only when no other row names it and it is not the export's own. The
+          -- other row's page is written again (its file may hold this address's page).
+          local taken = r.hash:sub(1, 4) ~= "src " and M.taken(r.path)
+          if not o.dry_run and (taken or M.file_of(r.path) ~= r.file) then
+            local other = man:value("SELECT path FROM files WHERE file = ? AND path <> ? LIMIT 1", r.file, r.path)
+            if other then
+              put_row(man, next_tid, other, r.file, "", "")
+            elseif not taken then
+              core.remove_at(out_dir, r.file)
+              core.remove_at(out_dir, r.file .. ".gz")
+              core.remove_at(out_dir, r.file .. ".br")
+            end
             drop_row(man, r.path)
           elseif not o.dry_run then
             core.remove_at(out_dir, r.file)
