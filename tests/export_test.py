@@ -725,6 +725,50 @@ t1, t2 = tree(out), tree(fresh_dir)
 check("... and the folder is what a full export makes", t1 == t2,
       ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
 
+# --- sources (and static files) whose names a static host cannot have: a backslash (browsers send
+# "/" for it), a control character, bytes that are not UTF-8: no file, named on stderr; and the
+# result lines the workers write stay whole
+def odd_names(d):
+    """The files and folders under d whose names hold a backslash, a control character or bytes
+    that are not UTF-8."""
+    bad = []
+    for r, ds, ns in os.walk(os.fsencode(d)):
+        for n in ds + ns:
+            try:
+                text = n.decode("utf-8")
+            except UnicodeDecodeError:
+                bad.append(n)
+                continue
+            if re.search(r"[\\\x00-\x1f\x7f]", text):
+                bad.append(n)
+    return bad
+
+
+unsafe = {"/back\\slash": "backslash", "/back%5Cslash": "backslash", "/line%0Abreak": "control character",
+          "/tab%09name": "control character", "/bad%FFbyte": "not UTF-8"}
+for src in unsafe:
+    quire("redirects", "add", src, "/latest", "--site", site)
+for name in ("odd\\name.txt", "line\nbreak.txt"):
+    with open(os.path.join(site, "public", name), "w") as f:
+        f.write("a static file with an odd name\n")
+r = export("--jobs", "2")
+for src, why in unsafe.items():
+    check(f"a redirect from {src!r}: no page, and stderr says why", f"the redirect from {src} gets no page" in r.stderr
+          and why in r.stderr.split(f"the redirect from {src} gets no page", 1)[1].split("\n", 1)[0], r.stderr)
+check("... no file or folder has such a name", not odd_names(out), str(odd_names(out)))
+r = export("--jobs", "2")
+check("... the next export writes nothing (its manifest rows were whole)", " 0 files written" in r.stdout, r.stdout + r.stderr)
+shutil.rmtree(fresh_dir, ignore_errors=True)
+quire("export", "--format", "html", fresh_dir, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
+t1, t2 = tree(out), tree(fresh_dir)
+check("... the folder is what a full export makes", t1 == t2,
+      ", ".join(sorted(set(t1) ^ set(t2))[:10] + [f for f in sorted(t1) if f in t2 and t1[f] != t2[f]][:10]))
+for src in unsafe:
+    quire("redirects", "delete", src, "--site", site)
+for name in ("odd\\name.txt", "line\nbreak.txt"):
+    os.remove(os.path.join(site, "public", name))
+export("--jobs", "2")
+
 # --- a folder inside the output that is a symbolic link to one elsewhere: the export writes and
 # removes nothing through it (it would write outside the folder); it stops, naming the link, and
 # once the link is removed the next export is a full one (the pages it held are missing)

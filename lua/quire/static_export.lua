@@ -155,9 +155,12 @@ local function decoded(path) return (path:gsub("%%(%x%x)", function(h) return st
 -- The file a URL path is written to, relative to the output folder; or nil and why when it has
 -- none. %XX escapes are decoded, as a web server decodes them before it looks for the file. A
 -- path has no file when its segments are not all names: a "." or "..", an empty one ("//", a
--- "/" at the end), an escaped "/" or a NUL. Such a file would be outside the folder, or another
+-- "/" at the end), an escaped "/". Such a file would be outside the folder, or another
 -- address's ("/a/" is "/a"'s: quire serve never answers a redirect stored with "//" or a last
--- "/", it looks sources up with those taken away).
+-- "/", it looks sources up with those taken away). Nor when a name could not be one on a static
+-- host: with a backslash (browsers send "/" for it, and some hosts and sync tools take it for
+-- one; quire serve refuses it), a control character (S3's listings cannot carry one, nor the
+-- workers' result lines) or bytes that are not UTF-8 (S3's keys are UTF-8).
 function M.file_of(path)
   local part = path:match("^/sitemap%.xml%?part=(%d+)$")
   if part then return "sitemap-" .. part .. ".xml" end
@@ -165,7 +168,9 @@ function M.file_of(path)
   if path:find("%%2[Ff]") then return nil, 'an escaped "/"' end
   if path == "/" then return "index.html" end
   path = decoded(path)
-  if path:find("\0") or (path .. "/"):find("/%.?%.?/") then return nil, 'an empty, "." or ".." segment' end
+  if (path .. "/"):find("/%.?%.?/") then return nil, 'an empty, "." or ".." segment' end
+  if path:find("[\0-\31\127\\]") then return nil, "a backslash or a control character" end
+  if not utf8.len(path) then return nil, "bytes that are not UTF-8" end
   if path:match("[^/]*$"):find(".", 1, true) then return path:sub(2) end
   return path:sub(2) .. "/index.html"
 end
