@@ -1,5 +1,5 @@
 /* Lua binding for the few operating-system calls the core's Lua half needs and Lua lacks:
- * directories, file tests, temporary folders, terminals, sub-second clocks. */
+ * directories, file tests, temporary folders, terminals, sub-second clocks, child processes. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <limits.h>
 #include <pwd.h>
@@ -111,6 +113,29 @@ static long stale_pid(const char *name, const char *prefix, size_t prefix_len, c
   return strtol(name + len - digits, NULL, 10);
 }
 
+/* Whether process pid is running: there (or not ours to ask) and no zombie (one that ended and
+ * was not waited for yet: a killed export's workers are, until init waits for them, which in a
+ * container it may never do). */
+static int pid_running(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return 0;
+  char path[32], buf[512];
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1; /* (no /proc: as kill says) */
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  buf[n > 0 ? n : 0] = '\0';
+  const char *state = strrchr(buf, ')'); /* (after the command's name, which may hold any byte) */
+  return !(state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
+}
+
+/* core.running(pid) -> whether that process is running (a zombie is not) */
+static int l_running(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  lua_pushboolean(L, pid > 0 && pid <= INT_MAX && pid_running((pid_t)pid));
+  return 1;
+}
+
 /* Removes the stale temporary files in the folder fd (closed here) and those below it, walked
  * by descriptor and following no symbolic link (nothing outside it is touched, even if a folder
  * is swapped for a link meanwhile); depth bounds the descriptors held. Returns how many went. */
@@ -133,7 +158,7 @@ static long sweep_stale(int fd, const char *prefix, size_t prefix_len, const cha
     }
     long pid = S_ISREG(st.st_mode) ? stale_pid(e->d_name, prefix, prefix_len, suffix, suffix_len) : 0;
     if (!pid) continue;
-    if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue; /* running (or not ours to ask) */
+    if (pid != (long)getpid() && (pid > INT_MAX || pid_running((pid_t)pid))) continue;
     if (unlinkat(dirfd(d), e->d_name, 0) == 0) removed++;
   }
   closedir(d);
@@ -142,9 +167,9 @@ static long sweep_stale(int fd, const char *prefix, size_t prefix_len, const cha
 
 /* core.remove_stale(root, prefix [, suffix]) -> the number of files removed | nil, message: the
  * files under root named prefix PID "." NAME (or, with suffix, NAME suffix PID: an older quire
- * named them so) whose process PID is gone, or is this one (which writes none while it walks):
- * what a killed process left while writing through temporary files. Symbolic links are neither
- * followed nor removed. */
+ * named them so) whose process PID is gone (or a zombie), or is this one (which writes none while
+ * it walks): what a killed process left while writing through temporary files. Symbolic links
+ * are neither followed nor removed. */
 static int l_remove_stale(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
   size_t prefix_len, suffix_len = 0;
@@ -399,12 +424,122 @@ static int l_copy_file(lua_State *L) {
   return 1;
 }
 
+/* The close function of a file made by core.spawn (as Lua's own io files close). */
+static int close_stream(lua_State *L) {
+  luaL_Stream *p = luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  return luaL_fileresult(L, fclose(p->f) == 0, NULL);
+}
+
+/* core.spawn(argvs) -> a file to read, { pid, ... } | nil, message: one child process per argv
+ * (a list of strings; argv[1] the program's path, run as it is), each with stdin from /dev/null,
+ * its stdout into one pipe (the file returned, which reads what they all write; this process
+ * keeps no write end) and stderr this process's. Each child is killed (SIGKILL) as soon as this
+ * process ends, however it ends (PR_SET_PDEATHSIG; one whose parent ended before that was set
+ * sees another parent, and exits): none outlives it to race the next run. Wait for each with
+ * core.wait. */
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int n = (int)luaL_len(L, 1);
+  luaL_argcheck(L, n >= 1 && n <= 1024, 1, "a list of 1 to 1024 argument lists");
+  size_t total = 0; /* every argv's strings and its NULL */
+  for (int i = 1; i <= n; i++) {
+    luaL_argcheck(L, lua_geti(L, 1, i) == LUA_TTABLE, 1, "argument lists are tables of strings");
+    lua_Integer m = luaL_len(L, -1);
+    luaL_argcheck(L, m >= 1 && m <= 4096, 1, "an argument list has 1 to 4096 strings");
+    for (lua_Integer j = 1; j <= m; j++) {
+      luaL_argcheck(L, lua_geti(L, -1, j) == LUA_TSTRING, 1, "argument lists are tables of strings");
+      lua_pop(L, 1);
+    }
+    total += (size_t)m + 1;
+    lua_pop(L, 1);
+  }
+  /* (in userdata, freed by the GC whatever happens; the strings stay in argvs' tables) */
+  char **args = lua_newuserdatauv(L, sizeof(char *) * total, 0);
+  char ***argv = lua_newuserdatauv(L, sizeof(char **) * (size_t)n, 0);
+  size_t k = 0;
+  for (int i = 1; i <= n; i++) {
+    lua_geti(L, 1, i);
+    argv[i - 1] = args + k;
+    for (lua_Integer j = 1, m = luaL_len(L, -1); j <= m; j++) {
+      lua_geti(L, -1, j);
+      args[k++] = (char *)lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+    args[k++] = NULL;
+    lua_pop(L, 1);
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return push_errno(L, "pipe");
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    errno = err;
+    return push_errno(L, "/dev/null");
+  }
+  pid_t parent = getpid();
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    pid_t pid = fork();
+    if (pid == 0) { /* the child: only async-signal-safe calls until exec */
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+      if (dup2(devnull, 0) < 0 || dup2(fds[1], 1) < 0) _exit(127);
+      execv(argv[i][0], argv[i]);
+      _exit(127);
+    }
+    if (pid < 0) {
+      int err = errno;
+      close(fds[0]);
+      close(fds[1]);
+      close(devnull);
+      for (int j = 1; j <= i; j++) { /* (those started go) */
+        lua_geti(L, -1, j);
+        pid_t started = (pid_t)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        kill(started, SIGKILL);
+        while (waitpid(started, NULL, 0) < 0 && errno == EINTR) {}
+      }
+      errno = err;
+      return push_errno(L, "fork");
+    }
+    lua_pushinteger(L, (lua_Integer)pid);
+    lua_rawseti(L, -2, i + 1);
+  }
+  close(fds[1]);
+  close(devnull);
+  luaL_Stream *p = lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+  p->closef = NULL; /* (not a file yet, should fdopen fail) */
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  p->f = fdopen(fds[0], "r");
+  if (!p->f) {
+    close(fds[0]);
+    return push_errno(L, "fdopen");
+  }
+  p->closef = close_stream;
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* core.wait(pid) -> the child's exit status, or 128 + the signal that ended it | nil, message */
+static int l_wait(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  int st;
+  while (waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) return push_errno(L, "waitpid");
+  }
+  lua_pushinteger(L, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  return 1;
+}
+
 void qr_lua_os_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"mkdir", l_mkdir}, {"stat", l_stat}, {"listdir", l_listdir},
                                  {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree}, {"remove_stale", l_remove_stale},
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
                                  {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at},
-                                 {"remove_at", l_remove_at}, {NULL, NULL}};
+                                 {"remove_at", l_remove_at}, {"spawn", l_spawn}, {"wait", l_wait},
+                                 {"running", l_running}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -526,4 +526,75 @@ check("a failed run in the coordinator: the manifest keeps its version", manifes
 os.remove(story_dir)
 same_as_full("after a failed run", export(out))
 
+# A coordinator killed (SIGKILL) mid-export, on a site of some hundreds of stories: its workers
+# end with it at once (the kernel kills them: no worker writes on into the folder, racing the
+# next run), and the next export makes the folder a full export makes.
+big, big_out = os.path.join(work, "big"), os.path.join(work, "big-out")
+quire("init", "--demo", big)
+with open(os.path.join(big, "site.lua"), "a") as f:
+    f.write(f'\nbase_url = "{BASE}"\naccess_log = "off"\n')
+with open(os.path.join(work, "many.lua"), "w") as f:
+    f.write("""local words = { "harbour", "ferry", "council", "budget", "tide", "barrage", "school", "market", "festival", "storm" }
+local tags = { "Harbour", "Council", "Weather", "Arts", "Sport", "Fishing", "Transport", "Schools" }
+quire.store.transaction(function()
+  for i = 1, 800 do
+    local paras = {}
+    for p = 1, 6 do
+      local w = {}
+      for k = 1, 60 do w[k] = words[(i * 7 + p * 13 + k * 5) % #words + 1] end
+      paras[p] = table.concat(w, " ") .. "."
+    end
+    quire.content.create { type = "article", title = ("Story %d of the %s"):format(i, words[i % #words + 1]), slug = "many-" .. i,
+      body = table.concat(paras, "\\n\\n"), status = "published", tags = { tags[i % #tags + 1], tags[(i * 3) % #tags + 1] },
+      published_at = os.date("!%Y-%m-%dT%H:%M:%SZ", 1700000000 + i * 3600) }
+  end
+end)
+""")
+quire("run", "--yes", "--site", big, os.path.join(work, "many.lua"))
+
+
+def export_workers():
+    """The running export workers of the big site (a zombie, ended and not waited for, is none)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"--worker" in cmd and big.encode() in cmd and state not in ("Z", "X"):
+            found.append(int(pid))
+    return found
+
+
+coordinator = subprocess.Popen([QUIRE, "export", "--format", "html", big_out, "--site", big, "--base-url", BASE, "--compress", "gzip,br",
+                                "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and coordinator.poll() is None and not (
+        len(export_workers()) == 2 and sum(len(ns) for _, _, ns in os.walk(big_out)) > 100):
+    time.sleep(0.02)
+workers = export_workers()
+# (stopped first: a worker busy with a page writes nothing to its coordinator, which was the only
+# thing that ended it before; a stopped process still takes a SIGKILL)
+for w in workers:
+    os.kill(w, signal.SIGSTOP)
+coordinator.kill()
+coordinator.wait()
+check("the coordinator was killed mid-export, with its two workers running", coordinator.returncode == -signal.SIGKILL
+      and len(workers) == 2, f"{coordinator.returncode} {workers}")
+deadline = time.monotonic() + 2
+while time.monotonic() < deadline and set(workers) & set(export_workers()):
+    time.sleep(0.02)
+left = set(workers) & set(export_workers())
+check("no worker outlives its killed coordinator (2 s)", not left, str(left))
+for w in left:  # (an older quire's: ended here)
+    os.kill(w, signal.SIGKILL)
+r = quire("export", "--format", "html", big_out, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
+big_full = os.path.join(work, "big-full")
+quire("export", "--format", "html", big_full, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
+a, b = tree(big_out), tree(big_full)
+diff = sorted(set(a) ^ set(b))[:10] + [f for f in sorted(a) if f in b and a[f] != b[f]][:10]
+check("after the killed run, the next export makes the folder a full export makes", not diff and len(a) > 1000,
+      ", ".join(diff) + "\n" + r.stdout)
+
 finish()

@@ -216,8 +216,6 @@ end
 -- 32-bit FNV-1a of s: which worker takes a path (every worker hashes every path: in C).
 local fnv = core.fnv1a
 
-local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
 -- A file is written through a temporary file beside it (renamed over it: one folder, one file
 -- system, whatever is mounted inside the output), hidden and named after the process:
 -- .quire-tmp-PID.NAME. A process that is killed leaves the one it was writing; a run after a
@@ -1640,7 +1638,7 @@ local function work_folder(mpath, man)
   local me, killed = core.getpid(), false
   for _, n in ipairs(core.listdir(dir) or {}) do
     local p = n:sub(1, #kind) == kind and math.tointeger(tonumber(n:sub(#kind + 1)))
-    if p and (p == me or not core.stat("/proc/" .. p)) then
+    if p and (p == me or not core.running(p)) then
       if man then merge_interrupted(man, dir .. "/" .. n) end
       core.remove_tree(dir .. "/" .. n)
       killed = true -- (this PID's too: a container's coordinator has the same one each time)
@@ -1777,7 +1775,7 @@ local function run_once(quire, out_dir, o)
     end
   else
     local exe = core.exepath()
-    local cmds = {}
+    local argvs = {}
     -- (a full walk: the lists split among the workers; a targeted run hashes what it finds)
     local plan = not targeted and jobs > 1 and tmp .. "/plan"
     if plan then plan_lists(quire, jobs, plan) end
@@ -1792,21 +1790,21 @@ local function run_once(quire, out_dir, o)
       if recompress then argv[#argv + 1] = "--recompress" end
       if plan then argv[#argv + 1] = "--plan"; argv[#argv + 1] = plan end
       argv[#argv + 1] = out_dir
-      for j, a in ipairs(argv) do argv[j] = shell_quote(a) end
-      cmds[#cmds + 1] = table.concat(argv, " ") .. " || echo F " .. i
+      argvs[i + 1] = argv
     end
-    local pipe = io.popen("{ " .. table.concat(cmds, " & ") .. " & wait; } </dev/null", "r")
+    -- The workers are this process's children, killed by the kernel as soon as it ends (a
+    -- killed coordinator's workers went on until their next progress line, racing the next run),
+    -- their output lines read from one pipe.
+    local pipe, pids = core.spawn(argvs)
+    if not pipe then core.remove_tree(tmp) fail("cannot start the export workers: %s", pids) end
     for line in pipe:lines() do
       local w, n = line:match("^P (%d+) (%d+)$")
-      if w then
-        show(tonumber(w), tonumber(n), jobs)
-      elseif line:match("^F %d+$") then
-        failed[#failed + 1] = line:match("%d+")
-      else
-        io.stderr:write(line, "\n")
-      end
+      if w then show(tonumber(w), tonumber(n), jobs) else io.stderr:write(line, "\n") end
     end
     pipe:close()
+    for i, pid in ipairs(pids) do
+      if core.wait(pid) ~= 0 then failed[#failed + 1] = tostring(i - 1) end
+    end
     if tty then io.stderr:write("\n") end
   end
   -- (a failed run, in workers or here, records no new version: its pages are found again next time)
