@@ -233,6 +233,13 @@ for src, file in [("/feed.xml", "feed.xml"), ("/sitemap.xml", "sitemap-1.xml"), 
     check(f"a redirect from {src}: {file} is its page", b'http-equiv="refresh" content="0; url=/about"'
           in open(os.path.join(out, file), "rb").read(), r.stdout)
     same_as_full(f"a redirect from {src} added", r)
+    # One rule an address in _redirects and the nginx map: the site's redirect, not the export's
+    # own rule for a sitemap part as well.
+    sources = [tuple(line.split()[:2]) if " part=" in line else (line.split()[0],)
+               for line in open(os.path.join(out, "_redirects")) if line.strip() and not line.startswith("#")]
+    keys = [line.split('" "')[0] for line in open(os.path.join(out, "redirects.nginx.map")) if line.startswith('"')]
+    check(f"a redirect from {src}: one rule an address", len(sources) == len(set(sources)) and len(keys) == len(set(keys)),
+          sorted(k for k in keys if keys.count(k) > 1))
     run(f'quire.redirects.delete("{src}")')
     r = export(out)
     check(f"a redirect from {src} deleted: {file} is the site's again", b"http-equiv" not in open(os.path.join(out, file), "rb").read(), r.stdout)

@@ -1567,10 +1567,15 @@ local function redirect_files(quire, out_dir, dir, dry_run)
       end
     end)
     if unfiled > 20 then io.stderr:write(("quire: export: and %d more redirects get no page\n"):format(unfiled - 20)) end
-    -- The sitemap index's parts as the server names them, to the files they became.
+    -- The sitemap index's parts as the server names them, to the files they became; not those a
+    -- redirect of the site's own answers (its rule is above: two rules for one address).
+    local index_moved = db:value("SELECT 1 FROM redirects WHERE from_path = '/sitemap.xml'")
     for _, n in ipairs(quire.content.published_blocks()) do
-      netlify:write(("/sitemap.xml part=%d /sitemap-%d.xml 301\n"):format(n + 1, n + 1))
-      permanent:write(('"/sitemap.xml?part=%d" "/sitemap-%d.xml";\n'):format(n + 1, n + 1))
+      local source = ("/sitemap.xml?part=%d"):format(n + 1)
+      if not (index_moved or db:value("SELECT 1 FROM redirects WHERE from_path = ?", source)) then
+        netlify:write(("/sitemap.xml part=%d /sitemap-%d.xml 301\n"):format(n + 1, n + 1))
+        permanent:write(('"%s" "/sitemap-%d.xml";\n'):format(source, n + 1))
+      end
     end
     -- A list's newer/ and page/N addresses (an older export's Newer links, bookmarks): the
     -- server answers them with the page that shows those entries now, which a static host
