@@ -85,6 +85,9 @@ static int l_gzip_file(lua_State *L) {
   failed = name;
   if (snprintf(tmp, sizeof tmp, "%s%s", prefix, name) <= NAME_MAX) rc = qr_file_replace_at(dir, name, tmp, out, len, &failed);
   else errno = ENAMETOOLONG;
+  int err = errno;
+  close(dir);
+  errno = err;
   if (rc != 0) return qr_lua_errno_beneath(L, root, file, name, failed);
   lua_pushboolean(L, 1);
   return 1;

@@ -303,6 +303,9 @@ static int l_write_file(lua_State *L) {
   int rc = tmp_name(tmp, prefix, name);
   if (rc == 0) rc = qr_file_replace_at(dir, name, tmp, data, n, &failed);
   else failed = name;
+  int err = errno;
+  close(dir);
+  errno = err;
   if (rc != 0) return qr_lua_errno_beneath(L, root, file, name, failed);
   lua_pushboolean(L, 1);
   return 1;
@@ -317,6 +320,7 @@ static int l_stat_at(lua_State *L) {
   if (dir < 0) return 0;
   struct stat st;
   int rc = fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW);
+  close(dir);
   if (rc != 0) return 0;
   lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "other");
   lua_pushinteger(L, (lua_Integer)st.st_mtime);
@@ -334,28 +338,22 @@ static int l_remove_at(lua_State *L) {
   int dir = qr_lua_open_beneath(L, root, file, 0, &name);
   if (dir < 0) return 3;
   int rc = unlinkat(dir, name, folder ? AT_REMOVEDIR : 0);
-  if (rc == 0 && folder) qr_dir_forget(); /* (it may be among the folders kept open) */
+  int err = errno;
+  close(dir);
+  errno = err;
   if (rc != 0) return qr_lua_errno_beneath(L, root, file, name, name);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-/* core.forget_dirs(): closes the folders the calls above keep open (qr_dir_open_beneath), so the
- * next finds them anew: at the start of each export, whose folders may have been removed or
- * replaced by hand since the last one in this process (--watch). */
-static int l_forget_dirs(lua_State *L) {
-  (void)L;
-  qr_dir_forget();
-  return 0;
-}
-
 /* Fails with the errno it is given after removing tmp from dir (the fds, when >= 0, closed
- * first; dir is qr_dir_open_beneath's, kept): nil, "ROOT/DIR/LEAF: message". */
+ * first): nil, "ROOT/DIR/LEAF: message". */
 static int fail_tmp(lua_State *L, int fd, int in, int dir, const char *tmp, const char *root, const char *file,
                     const char *name, const char *leaf, int err) {
   if (fd >= 0) close(fd);
   if (in >= 0) close(in);
   unlinkat(dir, tmp, 0);
+  close(dir);
   errno = err;
   return qr_lua_errno_beneath(L, root, file, name, leaf);
 }
@@ -381,6 +379,7 @@ static int l_copy_file(lua_State *L) {
   if (fd < 0) {
     int err = errno;
     close(in);
+    close(dir);
     errno = err;
     return qr_lua_errno_beneath(L, root, file, name, tmp);
   }
@@ -410,6 +409,7 @@ static int l_copy_file(lua_State *L) {
       int err = errno;
       close(fd);
       unlinkat(dir, tmp, 0);
+      close(dir);
       close(in);
       errno = err;
       return push_errno(L, src);
@@ -419,6 +419,7 @@ static int l_copy_file(lua_State *L) {
   close(in);
   if (close(fd) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, tmp, errno);
   if (renameat(dir, tmp, dir, name) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, name, errno);
+  close(dir);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -538,7 +539,7 @@ void qr_lua_os_open(lua_State *L) {
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
                                  {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at},
-                                 {"remove_at", l_remove_at}, {"forget_dirs", l_forget_dirs}, {"spawn", l_spawn}, {"wait", l_wait},
+                                 {"remove_at", l_remove_at}, {"spawn", l_spawn}, {"wait", l_wait},
                                  {"running", l_running}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -127,79 +127,39 @@ int qr_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
-/* The folders of the last path opened beneath a root, kept open: root/a/b/c's are root's, a's,
- * b's and c's descriptors. The next path reuses those of the folders it shares with it (a page's
- * .gz beside it, the pages of one month's folder), where opening each folder from root again
- * cost a static export ~10 system calls a file (+5% of its CPU). Per thread; a folder removed
- * through qr_dir_forget's caller drops them. */
-#define CHAIN_MAX 64
-static _Thread_local struct {
-  char root[PATH_MAX];
-  char rel[PATH_MAX]; /* the folders' path below root, "a/b/c/" */
-  int n;              /* fd[0] is root's; fd[1..n] the folders' */
-  int fd[CHAIN_MAX + 1];
-  size_t end[CHAIN_MAX + 1]; /* rel's length through folder i */
-} chain = { .n = -1 };
-
-void qr_dir_forget(void) {
-  for (int i = 0; i <= chain.n; i++) close(chain.fd[i]);
-  chain.n = -1;
-}
-
 int qr_dir_open_beneath(const char *root, const char *rel, int make, const char **name, size_t *failed_len) {
   *failed_len = 0;
-  if (chain.n < 0 || strcmp(chain.root, root) != 0) {
-    qr_dir_forget();
-    if (strlen(root) >= sizeof chain.root) {
-      errno = ENAMETOOLONG;
-      return -1;
-    }
-    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    strcpy(chain.root, root);
-    chain.fd[0] = fd, chain.end[0] = 0, chain.n = 0;
-  }
-  int depth = 0;
+  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
   for (const char *s = rel;;) {
     const char *slash = strchr(s, '/');
     size_t len = slash ? (size_t)(slash - s) : strlen(s);
-    size_t through = (size_t)(s - rel) + len + 1; /* (with its "/") */
-    *failed_len = through - 1;
+    *failed_len = (size_t)(s - rel) + len;
     if (len == 0 || len > NAME_MAX || (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))) {
+      close(fd);
       errno = EINVAL;
       return -1;
     }
     if (!slash) {
       *name = s;
-      return chain.fd[depth];
+      return fd;
     }
-    if (depth + 1 > CHAIN_MAX || through >= sizeof chain.rel) {
-      errno = ENAMETOOLONG;
-      return -1;
-    }
-    /* The same folder as the chain's at this depth: kept open. */
-    if (depth + 1 <= chain.n && chain.end[depth + 1] == through && memcmp(chain.rel, rel, through) == 0) {
-      depth++;
-      s = slash + 1;
-      continue;
-    }
-    while (chain.n > depth) close(chain.fd[chain.n--]);
     char part[NAME_MAX + 1];
     memcpy(part, s, len);
     part[len] = '\0';
-    int parent = chain.fd[depth];
-    int next = openat(parent, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (next < 0 && errno == ENOENT && make && (mkdirat(parent, part, 0777) == 0 || errno == EEXIST))
-      next = openat(parent, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0 && errno == ENOENT && make && (mkdirat(fd, part, 0777) == 0 || errno == EEXIST))
+      next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0) {
       int err = errno;
       struct stat st; /* (a link may be refused as no folder: ENOTDIR) */
-      if (fstatat(parent, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) err = ELOOP;
+      if (fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) err = ELOOP;
+      close(fd);
       errno = err;
       return -1;
     }
-    memcpy(chain.rel + (s - rel), s, len + 1);
-    chain.fd[++depth] = next, chain.end[depth] = through, chain.n = depth;
+    close(fd);
+    fd = next;
     s = slash + 1;
   }
 }

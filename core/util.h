@@ -60,16 +60,12 @@ int qr_utf8_decode(const char *s, size_t n, uint32_t *cp);
 /* Opens the folder holding rel under the folder root, for writing inside root and nowhere else:
  * rel is names separated by "/" (none empty, "." or ".."), and no symbolic link below root is
  * followed (root itself may be one: its user named it); with make, the folders that are missing
- * are made (mode 0777 less the umask). Returns the folder's descriptor (kept open for
- * the next call, which may share its folders: the caller does not close it)
+ * are made (mode 0777 less the umask). Returns the folder's descriptor (the caller closes it)
  * with *name pointing at rel's last name; or -1 with errno set (ELOOP: a symbolic link where a
  * folder should be; ENOTDIR: a file there; EINVAL: a bad name) and *failed_len the length of the
  * part of rel that failed. Each folder is opened from the one above it (openat, O_NOFOLLOW), so
  * nothing swapped in meanwhile is followed either. */
 int qr_dir_open_beneath(const char *root, const char *rel, int make, const char **name, size_t *failed_len);
-/* Closes the folders qr_dir_open_beneath keeps open: after removing a folder (its descriptor
- * would name a folder gone). */
-void qr_dir_forget(void);
 
 /* Makes the new file tmp in the folder dirfd for writing (mode 0666 less the umask), following no
  * symbolic link; a file of that name (left by a process gone that had this one's number: a

@@ -1659,7 +1659,6 @@ end
 local function run_once(quire, out_dir, o)
   local db = quire._db
   local t0 = core.clock()
-  core.forget_dirs() -- (the folders a run before it in this process kept open may be gone: --watch)
   local base_url = set_base_url(quire, o.base_url)
   local mpath = manifest_path(quire, out_dir)
   local man <close> = open_manifest(mpath)
