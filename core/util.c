@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
 #include <unistd.h>
 
 const char *qr_strerror(int err) {
@@ -127,19 +131,60 @@ int qr_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
+/* The folder rel_dir (a "/"-separated path below the folder fd) opened in one call resolving
+ * no symbolic link and nothing outside fd (Linux 5.6's openat2), where a walk opens each folder
+ * apart (~10 system calls a file: +5% of a full export's CPU). -1 with errno when it cannot:
+ * then the walk tells why (ENOSYS: an older kernel). */
+static int open_dir_resolved(int fd, const char *rel_dir) {
+#if defined SYS_openat2 && defined RESOLVE_BENEATH
+  struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                          .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+  return (int)syscall(SYS_openat2, fd, rel_dir, &how, sizeof how);
+#else
+  (void)fd, (void)rel_dir;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
 int qr_dir_open_beneath(const char *root, const char *rel, int make, const char **name, size_t *failed_len) {
   *failed_len = 0;
+  const char *last = strrchr(rel, '/');
+  /* Each name checked first: none empty, "." or ".." (the walk below stops at the first). */
+  for (const char *s = rel;;) {
+    const char *slash = strchr(s, '/');
+    size_t len = slash ? (size_t)(slash - s) : strlen(s);
+    if (len == 0 || len > NAME_MAX || (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))) {
+      *failed_len = (size_t)(s - rel) + len;
+      errno = EINVAL;
+      return -1;
+    }
+    if (!slash) break;
+    s = slash + 1;
+  }
   int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -1;
+  if (!last) {
+    *name = rel;
+    return fd;
+  }
+  char dir[PATH_MAX];
+  size_t dir_len = (size_t)(last - rel);
+  if (dir_len < sizeof dir) {
+    memcpy(dir, rel, dir_len);
+    dir[dir_len] = '\0';
+    int found = open_dir_resolved(fd, dir);
+    if (found >= 0) {
+      close(fd);
+      *name = last + 1;
+      return found;
+    }
+  }
+  /* A folder missing (made here), a link or a file in the way (named), an older kernel. */
   for (const char *s = rel;;) {
     const char *slash = strchr(s, '/');
     size_t len = slash ? (size_t)(slash - s) : strlen(s);
     *failed_len = (size_t)(s - rel) + len;
-    if (len == 0 || len > NAME_MAX || (s[0] == '.' && (len == 1 || (len == 2 && s[1] == '.')))) {
-      close(fd);
-      errno = EINVAL;
-      return -1;
-    }
     if (!slash) {
       *name = s;
       return fd;

@@ -63,8 +63,10 @@ int qr_utf8_decode(const char *s, size_t n, uint32_t *cp);
  * are made (mode 0777 less the umask). Returns the folder's descriptor (the caller closes it)
  * with *name pointing at rel's last name; or -1 with errno set (ELOOP: a symbolic link where a
  * folder should be; ENOTDIR: a file there; EINVAL: a bad name) and *failed_len the length of the
- * part of rel that failed. Each folder is opened from the one above it (openat, O_NOFOLLOW), so
- * nothing swapped in meanwhile is followed either. */
+ * part of rel that failed. The folder is opened in one call that resolves no link and nothing
+ * outside root (openat2); when that fails (a folder to make, a link to name, an older kernel),
+ * each folder from the one above it (openat, O_NOFOLLOW): nothing swapped in meanwhile is
+ * followed either. */
 int qr_dir_open_beneath(const char *root, const char *rel, int make, const char **name, size_t *failed_len);
 
 /* Makes the new file tmp in the folder dirfd for writing (mode 0666 less the umask), following no
