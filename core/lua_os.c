@@ -430,6 +430,33 @@ static int close_stream(lua_State *L) {
   return luaL_fileresult(L, fclose(p->f) == 0, NULL);
 }
 
+/* A child that could not become the worker says so on stderr (write(2) and digits: the only
+ * calls safe between fork and exec) and exits 127, which the caller reads as "not started". */
+static void child_failed(const char *program, int err) {
+  char digits[12];
+  int k = sizeof digits;
+  do digits[--k] = (char)('0' + err % 10); while ((err /= 10) > 0 && k > 0);
+  static const char head[] = "quire: cannot start ", mid[] = ": errno ";
+  ssize_t ignored = write(2, head, sizeof head - 1);
+  ignored = write(2, program, strlen(program));
+  ignored = write(2, mid, sizeof mid - 1);
+  ignored = write(2, digits + k, sizeof digits - (size_t)k);
+  ignored = write(2, "\n", 1);
+  (void)ignored;
+  _exit(127);
+}
+
+/* Kills and waits for the first n children listed in the table at the top of the stack. */
+static void end_children(lua_State *L, int n) {
+  for (int j = 1; j <= n; j++) {
+    lua_rawgeti(L, -1, j);
+    pid_t started = (pid_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    kill(started, SIGKILL);
+    while (waitpid(started, NULL, 0) < 0 && errno == EINTR) {}
+  }
+}
+
 /* core.spawn(argvs) -> a file to read, { pid, ... } | nil, message: one child process per argv
  * (a list of strings; argv[1] the program's path, run as it is), each with stdin from /dev/null,
  * its stdout into one pipe (the file returned, which reads what they all write; this process
@@ -439,15 +466,16 @@ static int close_stream(lua_State *L) {
  * core.wait. */
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  int n = (int)luaL_len(L, 1);
+  /* (raw lengths and reads: the sizes counted first are the ones filled in after) */
+  int n = (int)lua_rawlen(L, 1);
   luaL_argcheck(L, n >= 1 && n <= 1024, 1, "a list of 1 to 1024 argument lists");
   size_t total = 0; /* every argv's strings and its NULL */
   for (int i = 1; i <= n; i++) {
-    luaL_argcheck(L, lua_geti(L, 1, i) == LUA_TTABLE, 1, "argument lists are tables of strings");
-    lua_Integer m = luaL_len(L, -1);
+    luaL_argcheck(L, lua_rawgeti(L, 1, i) == LUA_TTABLE, 1, "argument lists are tables of strings");
+    lua_Integer m = (lua_Integer)lua_rawlen(L, -1);
     luaL_argcheck(L, m >= 1 && m <= 4096, 1, "an argument list has 1 to 4096 strings");
     for (lua_Integer j = 1; j <= m; j++) {
-      luaL_argcheck(L, lua_geti(L, -1, j) == LUA_TSTRING, 1, "argument lists are tables of strings");
+      luaL_argcheck(L, lua_rawgeti(L, -1, j) == LUA_TSTRING, 1, "argument lists are tables of strings");
       lua_pop(L, 1);
     }
     total += (size_t)m + 1;
@@ -458,10 +486,10 @@ static int l_spawn(lua_State *L) {
   char ***argv = lua_newuserdatauv(L, sizeof(char **) * (size_t)n, 0);
   size_t k = 0;
   for (int i = 1; i <= n; i++) {
-    lua_geti(L, 1, i);
+    lua_rawgeti(L, 1, i);
     argv[i - 1] = args + k;
-    for (lua_Integer j = 1, m = luaL_len(L, -1); j <= m; j++) {
-      lua_geti(L, -1, j);
+    for (lua_Integer j = 1, m = (lua_Integer)lua_rawlen(L, -1); j <= m; j++) {
+      lua_rawgeti(L, -1, j);
       args[k++] = (char *)lua_tostring(L, -1);
       lua_pop(L, 1);
     }
@@ -485,22 +513,20 @@ static int l_spawn(lua_State *L) {
     if (pid == 0) { /* the child: only async-signal-safe calls until exec */
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(127);
-      if (dup2(devnull, 0) < 0 || dup2(fds[1], 1) < 0) _exit(127);
+      /* Moved above 2 first (with stdin or stdout closed, either may be 0 or 1), then onto 0
+       * and 1; nothing else open goes on into the worker. */
+      int in = fcntl(devnull, F_DUPFD_CLOEXEC, 3), out = fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
+      if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0) child_failed(argv[i][0], errno);
+      close_range(3, ~0U, 0);
       execv(argv[i][0], argv[i]);
-      _exit(127);
+      child_failed(argv[i][0], errno);
     }
     if (pid < 0) {
       int err = errno;
       close(fds[0]);
       close(fds[1]);
       close(devnull);
-      for (int j = 1; j <= i; j++) { /* (those started go) */
-        lua_geti(L, -1, j);
-        pid_t started = (pid_t)lua_tointeger(L, -1);
-        lua_pop(L, 1);
-        kill(started, SIGKILL);
-        while (waitpid(started, NULL, 0) < 0 && errno == EINTR) {}
-      }
+      end_children(L, i);
       errno = err;
       return push_errno(L, "fork");
     }
@@ -514,7 +540,11 @@ static int l_spawn(lua_State *L) {
   luaL_setmetatable(L, LUA_FILEHANDLE);
   p->f = fdopen(fds[0], "r");
   if (!p->f) {
+    int err = errno;
     close(fds[0]);
+    lua_pop(L, 1);
+    end_children(L, n);
+    errno = err;
     return push_errno(L, "fdopen");
   }
   p->closef = close_stream;

@@ -1802,14 +1802,23 @@ local function run_once(quire, out_dir, o)
     -- their output lines read from one pipe.
     local pipe, pids = core.spawn(argvs)
     if not pipe then core.remove_tree(tmp) fail("cannot start the export workers: %s", pids) end
-    for line in pipe:lines() do
-      local w, n = line:match("^P (%d+) (%d+)$")
-      if w then show(tonumber(w), tonumber(n), jobs) else io.stderr:write(line, "\n") end
-    end
+    -- (an error here closes the pipe first: the workers end at their next progress line, and
+    -- are waited for before it goes on, so none writes on into the next run of a --watch)
+    local rok, rerr = pcall(function()
+      for line in pipe:lines() do
+        local w, n = line:match("^P (%d+) (%d+)$")
+        if w then show(tonumber(w), tonumber(n), jobs) else io.stderr:write(line, "\n") end
+      end
+    end)
     pipe:close()
     for i, pid in ipairs(pids) do
-      if core.wait(pid) ~= 0 then failed[#failed + 1] = tostring(i - 1) end
+      local status = core.wait(pid)
+      if status ~= 0 then
+        failed[#failed + 1] = ("%d (%s)"):format(i - 1, status == 127 and "could not be started"
+          or status and status > 128 and ("killed by signal %d"):format(status - 128) or ("exit status %s"):format(tostring(status)))
+      end
     end
+    if not rok then error(rerr, 0) end
     if tty then io.stderr:write("\n") end
   end
   -- (a failed run, in workers or here, records no new version: its pages are found again next time)

@@ -264,6 +264,15 @@ describe("core.spawn, core.wait and core.running", function()
     assert.equal(0, core.wait(pids[2]))
     local _, bad = core.spawn({ { "/no/such/program" } })
     assert.equal(127, core.wait(bad[1]))
+    -- A file this process has open (io.open: not closed on exec) does not reach the children:
+    -- only stdin, stdout and stderr do.
+    local held = assert(io.open(os.tmpname(), "w"))
+    local fds_pipe, fds_pids = core.spawn({ { "/bin/sh", "-c", "ls /proc/self/fd | wc -l" } })
+    local count = fds_pipe:read("l")
+    fds_pipe:close()
+    held:close()
+    assert.equal(0, core.wait(fds_pids[1]))
+    assert.equal("4", (count:gsub("%s", ""))) -- (0, 1, 2 and the one ls reads /proc/self/fd with)
     assert.has_error(function() core.spawn({ { "/bin/sh", 1 } }) end)
   end)
 
