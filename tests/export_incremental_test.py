@@ -312,6 +312,13 @@ check("a banner up: on the front page", "Ferry aground" in open(os.path.join(out
 backdate("""db:exec("UPDATE front_breaking SET starts_at = ?, created_at = ?, ends_at = ?", ago(7200), ago(7200), ago(60))
 db:exec("UPDATE entries SET published_at = ? WHERE slug = 'incremental-scheduled'", ago(60))
 db:exec("DELETE FROM settings WHERE key = 'front.checked_at'")""")
+# A dry run first: says what the clock changed, writes nothing (no entry published, no tag bumped).
+before = run('print(quire._db:value("SELECT max(version) FROM cache_tags"), quire.content.get(' + scheduled_id + ').status)').split()
+r = export(out, "--dry-run")
+after = run('print(quire._db:value("SELECT max(version) FROM cache_tags"), quire.content.get(' + scheduled_id + ').status)').split()
+check("a dry run with a story and a banner due: says so, writes nothing",
+      "would first publish 1 scheduled entries or versions and refresh 1 fronts" in r.stdout and before == after
+      and after[-1] == "scheduled", f"{before} {after}\n{r.stdout}")
 r = export(out)
 check("a banner that ended before the first look: gone from the front page",
       "Ferry aground" not in open(os.path.join(out, "index.html")).read(), r.stdout)

@@ -260,11 +260,12 @@ function M.new(site, quire)
   -- last look recorded (no server, `quire jobs run` or export has looked yet): every start and
   -- end already past counts as due (a bump too many, once), not none of them (a banner that
   -- ended before the first look stayed on the pages cached or exported with it).
+  -- preview: only how many fronts are due, nothing written (an export's --dry-run).
   local last_look
-  function api.due()
+  function api.due(preview)
     local now = time.now()
     local since = last_look or db:value("SELECT value FROM settings WHERE key = 'front.checked_at'")
-    last_look = now
+    if not preview then last_look = now end
     local first = not since
     if first then since = "" end
     if since >= now then return 0 end
@@ -273,6 +274,7 @@ function M.new(site, quire)
       .. " OR (ends_at > ? AND ends_at <= ?)", since, now, since, now)
     local banner = db:value("SELECT 1 FROM front_breaking WHERE (starts_at > ? AND starts_at <= ? AND starts_at > created_at)"
       .. " OR (ends_at > ? AND ends_at <= ?) LIMIT 1", since, now, since, now)
+    if preview then return #pages + (banner and 1 or 0) end
     if #pages == 0 and not banner then
       if first then db:exec("INSERT INTO settings (key, value) VALUES ('front.checked_at', ?) ON CONFLICT DO NOTHING", now) end
       return 0

@@ -1668,12 +1668,17 @@ local function run_once(quire, out_dir, o)
   -- write transaction), before the tags are read: scheduled entries and staged versions whose
   -- time came published, the fronts whose slots or banner started or ended since the last look
   -- bumped (quire.front.due). Else a page whose change came by the clock alone was never
-  -- rendered again (a banner that had ended stayed on every page). A dry run publishes nothing
-  -- (it says what is due) but bumps the fronts' tags, which changes no content.
+  -- rendered again (a banner that had ended stayed on every page). A dry run writes nothing: it
+  -- says what is due, whose pages it does not count.
   if o.dry_run then
-    local due = db:value("SELECT count(*) FROM entries WHERE status = 'scheduled' AND published_at <= ?", require("quire.time").now())
-    if due > 0 then print(("would publish %d scheduled entr%s whose time has come first"):format(due, due == 1 and "y" or "ies")) end
-    quire.front.due()
+    local now = require("quire.time").now()
+    local entries = db:value("SELECT count(*) FROM entries WHERE status = 'scheduled' AND published_at <= ?", now)
+      + db:value("SELECT count(*) FROM staged_edits WHERE publish_at <= ?", now)
+    local fronts = quire.front.due(true)
+    if entries + fronts > 0 then
+      print(("would first publish %d scheduled entries or versions and refresh %d fronts whose time has come (the pages"
+        .. " that changes are not counted below)"):format(entries, fronts))
+    end
   else
     local n = require("quire.jobs").publish_scheduled(quire)
     if n > 0 then print(("published %d scheduled entr%s whose time had come"):format(n, n == 1 and "y" or "ies")) end
