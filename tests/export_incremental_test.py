@@ -464,8 +464,8 @@ same_as_full("a page removed by hand", r)
 dead = subprocess.Popen(["true"])
 dead.wait()
 page_dir = os.path.join(out, stories[2][1].lstrip("/"))
-# (and an older quire's, named NAME.tmp-PID)
-tmp_names = lambda pid: (f".quire-tmp-{pid}.index.html", f"index.html.tmp-{pid}")
+# (an older quire's, named NAME.tmp-PID, below: the first run after the upgrade removes those)
+tmp_names = lambda pid: (f".quire-tmp-{pid}.index.html",)
 for pid in (dead.pid, os.getpid()):
     for d in (out, page_dir):
         for name in tmp_names(pid):
@@ -476,7 +476,7 @@ killed_runs = [os.path.join(run_dir, f"{n}.run-{dead.pid}") for n in os.listdir(
 for d in killed_runs:
     os.makedirs(d)
 r = export(out)
-check("a killed run's temporary files are removed by the next run (an older quire's names too)",
+check("a killed run's temporary files are removed by the next run",
       not [os.path.join(d, n) for d in (out, page_dir) for n in tmp_names(dead.pid) if os.path.exists(os.path.join(d, n))], r.stdout)
 check("a running process's are kept",
       all(os.path.exists(os.path.join(d, n)) for d in (out, page_dir) for n in tmp_names(os.getpid())), r.stdout)
@@ -493,7 +493,12 @@ for d in killed_runs:
     shutil.rmtree(d, ignore_errors=True)
 
 # An older quire's temporary files whose killed run's folder its next run removed (it left the
-# files): the first run after the upgrade, a full one, removes those of processes gone.
+# files): the first run after the upgrade (its manifest, an older quire's, has no record of the
+# sweep), a full one, removes those of processes gone.
+for n in os.listdir(run_dir):
+    if re.match(r"^export-[0-9a-f]+\.db$", n):
+        with sqlite3.connect(os.path.join(run_dir, n)) as con:
+            con.execute("DELETE FROM meta WHERE key = 'old_tmp_swept'")
 for pid in (dead.pid, os.getpid()):
     with open(os.path.join(page_dir, f"index.html.tmp-{pid}"), "w") as f:
         f.write("<p>half a page")
@@ -504,6 +509,15 @@ check("after an upgrade (a full run): an older quire's temporary file of a proce
       "(full export)" in r.stdout and not os.path.exists(os.path.join(page_dir, f"index.html.tmp-{dead.pid}")), r.stdout)
 check("... a running process's is kept", os.path.exists(os.path.join(page_dir, f"index.html.tmp-{os.getpid()}")))
 os.remove(os.path.join(page_dir, f"index.html.tmp-{os.getpid()}"))
+# Once: a file of the user's so named is left by the full runs after it.
+with open(os.path.join(out, f"notes.tmp-{dead.pid}"), "w") as f:
+    f.write("mine")
+with open(os.path.join(site, "site.lua"), "a") as f:
+    f.write("-- (every page again)\n")
+r = export(out)
+check("a later full run leaves a file of the user's named as an older quire's temporary files",
+      "(full export)" in r.stdout and os.path.exists(os.path.join(out, f"notes.tmp-{dead.pid}")), r.stdout)
+os.remove(os.path.join(out, f"notes.tmp-{dead.pid}"))
 
 # Emptied by `rm -rf out/*`, which leaves hidden entries (here a temporary file of a running
 # process): still an empty folder, whose next export is a full one.

@@ -1754,10 +1754,15 @@ local function run_once(quire, out_dir, o)
     if n <= INLINE_MAX then jobs = 0 end
   end
   local tmp, killed = work_folder(mpath, not o.dry_run and man or nil)
-  -- (after a killed run, what its processes were writing; failed workers' below. And on a full
-  -- run: the first after an upgrade finds the files an older quire's killed runs left, which its
-  -- later runs did not remove.)
-  if (killed or not since) and not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX, OLD_TMP) end
+  -- (after a killed run, what its processes were writing; failed workers' below. And once a
+  -- manifest, the first run after the upgrade: the NAME.tmp-PID files an older quire's killed
+  -- runs left, which its later runs did not remove; not at every run, which would take a file of
+  -- the user's so named each time.)
+  local old = not o.dry_run and not meta("old_tmp_swept") and OLD_TMP or nil
+  if (killed or old) and not o.dry_run then
+    core.remove_stale(out_dir, TMP_PREFIX, old)
+    if old then man:exec("INSERT INTO meta (key, value) VALUES ('old_tmp_swept', '1') ON CONFLICT (key) DO UPDATE SET value = '1'") end
+  end
   local failed = {}
   local _, check_to = check_slice(man) -- (the next targeted run looks for missing files from there)
   -- The progress line on a terminal (progress: worker -> addresses done).
@@ -1830,7 +1835,7 @@ local function run_once(quire, out_dir, o)
   if #failed > 0 then
     merge_interrupted(man, tmp)
     core.remove_tree(tmp)
-    if not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX, OLD_TMP) end
+    if not o.dry_run then core.remove_stale(out_dir, TMP_PREFIX) end
     -- A run stopped by a symbolic link in the folder (see cannot): once the link is removed, the
     -- pages it held are missing, which only a run that looks for every page's file finds: the
     -- next run is a full one.
