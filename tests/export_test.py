@@ -658,7 +658,9 @@ def status_of(port, path):
 odd_story = [e for e in entries if e != story][0]  # (a published story: 2026/MM/slug)
 odd_tag = sorted(os.listdir(os.path.join(out, "tag")))[0]
 spelled_otherwise = "/" + odd_story[:-1] + "%%%02X" % ord(odd_story[-1])  # the story's address, a letter escaped
-odd = {"/a/./c": "segment", "/a/../../../escape": "segment", "/%2E%2E/up": "segment", spelled_otherwise: "spelled otherwise"}
+odd = {"/a/./c": "segment", "/a/../../../escape": "segment", "/%2E%2E/up": "segment", spelled_otherwise: "spelled otherwise",
+       # (a name no file system takes: the whole export failed at it, at every run)
+       "/" + "long-" * 48 + "name": "longer than"}
 # (stored as they are, as an import of another site's rows may store them: `quire redirects add` keeps neither)
 raw = {"//" + odd_story: "segment", f"/tag/{odd_tag}/": "segment"}
 raw_lua = os.path.join(work, "raw-redirects.lua")

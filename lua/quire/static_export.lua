@@ -161,6 +161,7 @@ local function decoded(path) return (path:gsub("%%(%x%x)", function(h) return st
 -- host: with a backslash (browsers send "/" for it, and some hosts and sync tools take it for
 -- one; quire serve refuses it), a control character (S3's listings cannot carry one, nor the
 -- workers' result lines) or bytes that are not UTF-8 (S3's keys are UTF-8).
+local NAME_MAX = 255 - 32
 function M.file_of(path)
   local part = path:match("^/sitemap%.xml%?part=(%d+)$")
   if part then return "sitemap-" .. part .. ".xml" end
@@ -171,6 +172,10 @@ function M.file_of(path)
   if (path .. "/"):find("/%.?%.?/") then return nil, 'an empty, "." or ".." segment' end
   if path:find("[\0-\31\127\\]") then return nil, "a backslash or a control character" end
   if not utf8.len(path) then return nil, "bytes that are not UTF-8" end
+  -- (a name and the temporary file's prefix within a file system's 255 bytes)
+  for name in path:gmatch("[^/]+") do
+    if #name > NAME_MAX then return nil, ("a name longer than %d bytes"):format(NAME_MAX) end
+  end
   if path:match("[^/]*$"):find(".", 1, true) then return path:sub(2) end
   return path:sub(2) .. "/index.html"
 end
@@ -511,7 +516,7 @@ function M.each_page(quire, fn, want, share)
   each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
     -- (one at a fixed address is that item's: rendered there, the app's redirect or the export's file)
     if not (r.from_path:find("?", 1, true) or FIXED_SET[r.from_path] or M.taken(r.from_path)) then
-      fn { path = r.from_path, kind = "page" }
+      fn { path = r.from_path, kind = "page", redirect = true }
     end
   end)
 end
@@ -669,7 +674,7 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
     each_by_id(db, "SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
       if not r.from_path:find("?", 1, true)
         and man:value("SELECT sig FROM redirect_rows WHERE path = ?", r.from_path) ~= redirect_sig(r) then
-        take(r.from_path, { path = r.from_path, kind = "page", force = true })
+        take(r.from_path, { path = r.from_path, kind = "page", force = true, redirect = true })
       end
     end)
     -- The sitemap's parts answer a redirect from their own address, and one from /sitemap.xml
@@ -1406,8 +1411,12 @@ function M.worker(quire, out_dir, o)
       res:write("G\t", item.path, "\n")
       return
     end
-    local file = M.file_of(item.path)
-    if not file then return end
+    local file, why = M.file_of(item.path)
+    if not file then
+      -- (a redirect's source is named by the coordinator, with the redirect files)
+      if why and not item.redirect then io.stderr:write(("quire: export: %s gets no file (%s)\n"):format(item.path, why)) end
+      return
+    end
     local row = not empty and man:row("SELECT file, hash, tags, shows FROM files WHERE path = ?", item.path) or nil
     if item.kind == "asset" then
       local _, mtime, size, nsec = core.stat(item.src)
