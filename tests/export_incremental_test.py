@@ -245,6 +245,17 @@ for src, file in [("/feed.xml", "feed.xml"), ("/sitemap.xml", "sitemap-1.xml"), 
     check(f"a redirect from {src} deleted: {file} is the site's again", b"http-equiv" not in open(os.path.join(out, file), "rb").read(), r.stdout)
     same_as_full(f"a redirect from {src} deleted", r)
 
+# A redirect from an address a route answers with a redirect of its own (a list's page/N, which
+# no full export walks): deleted, its page goes, as a full export has none.
+for src in ("/page/1", "/latest/page/2"):
+    run(f'quire.redirects.add {{ from = "{src}", to = "/about" }}')
+    export(out)
+    check(f"a redirect from {src}: its page", os.path.exists(os.path.join(out, src.strip("/"), "index.html")))
+    run(f'quire.redirects.delete("{src}")')
+    r = export(out)
+    check(f"a redirect from {src} deleted: its page goes", not os.path.exists(os.path.join(out, src.strip("/"), "index.html")), r.stdout)
+    same_as_full(f"a redirect from {src} deleted", r)
+
 # A story's old address (its slug changed) and a redirect to it by id: while the story is not
 # public they answer 404 and are left out; public again (published, untrashed), their pages are
 # written again (they have no row in the manifest whose tags would find them).

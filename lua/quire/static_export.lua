@@ -696,7 +696,9 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
           still[r.from_path] = true
         end
         for _, p in ipairs(paths) do
-          if not (still[p] or p:find("?", 1, true)) then take(p, { path = p, kind = "page", force = true }) end
+          -- (gone_redirect: its page is the address's own now, or none: a route's own redirect,
+          -- as a list's page/N, is no page a full export walks)
+          if not (still[p] or p:find("?", 1, true)) then take(p, { path = p, kind = "page", force = true, gone_redirect = true }) end
         end
       end
     until #rows < BATCH
@@ -1000,6 +1002,7 @@ local function render(quire, item, cache)
     return r.body, "" -- (error pages carry no tags: rendered on every export, one page)
   end
   if r.status == 301 or r.status == 302 or r.status == 307 or r.status == 308 then
+    if item.gone_redirect then return nil, "not found" end
     local loc = r.headers.location
     if not loc then fail("%s: a redirect without a Location", item.path) end
     return redirect_page(loc), r.tags
@@ -1798,7 +1801,9 @@ local function run_once(quire, out_dir, o)
       failed[1] = "0"
     end
   else
-    local exe = core.exepath()
+    -- (this process's own binary, through /proc: a --watch whose file was replaced by an upgrade
+    -- meanwhile starts workers of its own version, where the path named a file gone)
+    local exe = core.stat("/proc/self/exe") == "file" and "/proc/self/exe" or core.exepath()
     local argvs = {}
     -- (a full walk: the lists split among the workers; a targeted run hashes what it finds)
     local plan = not targeted and jobs > 1 and tmp .. "/plan"
