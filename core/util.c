@@ -1,4 +1,5 @@
-/* Shared core helpers: error strings, aborting allocators, byte buffers, UTF-8 validation. */
+/* Shared core helpers: error strings, aborting allocators, byte buffers, UTF-8 validation, files
+ * written beneath a folder and nowhere else. */
 #include "util.h"
 
 #include <errno.h>
