@@ -256,6 +256,17 @@ for src in ("/page/1", "/latest/page/2"):
     check(f"a redirect from {src} deleted: its page goes", not os.path.exists(os.path.join(out, src.strip("/"), "index.html")), r.stdout)
     same_as_full(f"a redirect from {src} deleted", r)
 
+# A redirect from a file the export copies (a plugin's static file): the file stays, as quire serve
+# answers it before the redirects, and a full export writes it over the redirect page.
+css = os.path.join(out, "static", "theme", "quire.css")
+run('quire.redirects.add { from = "/static/theme/quire.css", to = "/about" }')
+r = export(out)
+check("a redirect from a static file's address: the file stays", b"http-equiv" not in open(css, "rb").read()
+      and os.path.exists(css + ".gz"), r.stdout)
+same_as_full("a redirect from a static file's address added", r)
+run('quire.redirects.delete("/static/theme/quire.css")')
+same_as_full("a redirect from a static file's address deleted", export(out))
+
 # A story's old address (its slug changed) and a redirect to it by id: while the story is not
 # public they answer 404 and are left out; public again (published, untrashed), their pages are
 # written again (they have no row in the manifest whose tags would find them).

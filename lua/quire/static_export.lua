@@ -594,6 +594,10 @@ end
 -- the sitemap's parts; the redirects whose row differs from the manifest's copy (forced).
 -- Returns the set of list bases walked (their pages are not taken again from the tag index).
 local function each_scoped_page(quire, man, scope, changed, take, gone)
+  -- A file the export copies (a static or media file, public/'s: its row's hash is its source's)
+  -- is the file at its address, whatever redirect the site has from there: quire serve answers
+  -- it before the redirects, and a full export writes the file over the redirect page.
+  local function copied(path) return man:value("SELECT 1 FROM files WHERE path = ? AND hash LIKE 'src %'", path) ~= nil end
   local db = quire._db
   local walked = {}
   local ids = {}
@@ -615,7 +619,7 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
     -- not public (they answered 404), they have no row in the manifest whose tags would find them.
     if public[1] then
       for _, r in ipairs(db:rows("SELECT from_path FROM redirects WHERE to_entry " .. store_sql.IN_LIST, store_sql.id_list(public))) do
-        if not r.from_path:find("?", 1, true) then take(r.from_path) end
+        if not (r.from_path:find("?", 1, true) or copied(r.from_path)) then take(r.from_path) end
       end
     end
   end
@@ -672,7 +676,7 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
   end
   if scope.redirects then
     each_by_id(db, "SELECT id, from_path, to_path, to_entry, status FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
-      if not r.from_path:find("?", 1, true)
+      if not r.from_path:find("?", 1, true) and not copied(r.from_path)
         and man:value("SELECT sig FROM redirect_rows WHERE path = ?", r.from_path) ~= redirect_sig(r) then
         take(r.from_path, { path = r.from_path, kind = "page", force = true, redirect = true })
       end
@@ -698,7 +702,7 @@ local function each_scoped_page(quire, man, scope, changed, take, gone)
         for _, p in ipairs(paths) do
           -- (gone_redirect: its page is the address's own now, or none: a route's own redirect,
           -- as a list's page/N, is no page a full export walks)
-          if not (still[p] or p:find("?", 1, true)) then take(p, { path = p, kind = "page", force = true, gone_redirect = true }) end
+          if not (still[p] or p:find("?", 1, true) or copied(p)) then take(p, { path = p, kind = "page", force = true, gone_redirect = true }) end
         end
       end
     until #rows < BATCH
