@@ -1349,6 +1349,7 @@ function M.worker(quire, out_dir, o)
   local out = { root = out_dir, gzip = o.compress.gzip, br = o.compress.br }
   local done, index, count = 0, o.index, o.count
   local rendered, statements, snapshots = 0, db:statements(), 1
+  local unfiled = 0 -- addresses that get no file (M.file_of), named on stderr
   -- (a first export: nothing to look up)
   local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
   -- Whether item must be done again, and whether its file was found there (nil: not looked).
@@ -1421,7 +1422,12 @@ function M.worker(quire, out_dir, o)
     local file, why = M.file_of(item.path)
     if not file then
       -- (a redirect's source is named by the coordinator, with the redirect files)
-      if why and not item.redirect then io.stderr:write(("quire: export: %s gets no file (%s)\n"):format(item.path, why)) end
+      -- (the first 20 named: the worker's messages, as the coordinator's of redirects)
+      if why and not item.redirect then
+        unfiled = unfiled + 1
+        if unfiled <= 20 then io.stderr:write(("quire: export: %s gets no file (%s)\n"):format(item.path, why))
+        elseif unfiled == 21 then io.stderr:write("quire: export: and more addresses get no file (not named)\n") end
+      end
       return
     end
     local row = not empty and man:row("SELECT file, hash, tags, shows FROM files WHERE path = ?", item.path) or nil
