@@ -20,6 +20,10 @@ void qr_lua_os_open(lua_State *L);
  * (the caller closes it) with *name set; or pushes nil, a message naming what failed and the
  * path of the symbolic link in the way (or nil), and returns -1: the caller returns 3. */
 int qr_lua_open_beneath(lua_State *L, const char *root, const char *rel, int make, const char **name);
+/* Writes data[0..n) to root/file through the temporary file prefix NAME beside it (its missing
+ * folders made; qr_file_replace_at): returns what a binding returns, true or nil, a message and
+ * the symbolic link in the way (core.write_file, core.gzip_file). */
+int qr_lua_replace_beneath(lua_State *L, const char *root, const char *file, const char *prefix, const void *data, size_t n);
 /* Pushes nil and "ROOT/DIR/LEAF: <errno's message>" (DIR: rel's folder, the part of rel before
  * name; LEAF: the name that failed, in it); returns 2. */
 int qr_lua_errno_beneath(lua_State *L, const char *root, const char *rel, const char *name, const char *leaf);

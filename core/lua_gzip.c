@@ -1,12 +1,9 @@
 /* Lua binding for gzip: files written beside a static export's pages for gzip_static. */
-#include <errno.h>
 #include <lauxlib.h>
-#include <limits.h>
 #include <libdeflate.h>
 #include <lua.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lua_api.h"
 #include "util.h"
@@ -74,23 +71,10 @@ static int l_gzip(lua_State *L) {
  * core.write_file: nothing outside root), with no Lua string made of it. */
 static int l_gzip_file(lua_State *L) {
   const char *root = luaL_checkstring(L, 3), *file = luaL_checkstring(L, 4), *prefix = luaL_checkstring(L, 5);
-  const char *name, *failed;
   size_t len;
   unsigned char *out = compress(L, 2, &len);
   if (len == 0) return luaL_error(L, "gzip: compression failed");
-  int dir = qr_lua_open_beneath(L, root, file, 1, &name);
-  if (dir < 0) return 3;
-  char tmp[NAME_MAX + 1];
-  int rc = -1;
-  failed = name;
-  if (snprintf(tmp, sizeof tmp, "%s%s", prefix, name) <= NAME_MAX) rc = qr_file_replace_at(dir, name, tmp, out, len, &failed);
-  else errno = ENAMETOOLONG;
-  int err = errno;
-  close(dir);
-  errno = err;
-  if (rc != 0) return qr_lua_errno_beneath(L, root, file, name, failed);
-  lua_pushboolean(L, 1);
-  return 1;
+  return qr_lua_replace_beneath(L, root, file, prefix, out, len);
 }
 
 void qr_lua_gzip_open(lua_State *L) {

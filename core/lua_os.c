@@ -292,11 +292,8 @@ static int tmp_name(char *tmp, const char *prefix, const char *name) {
  * which is then renamed over it (qr_file_replace_at: readers see the old bytes or the new, never
  * a part; no fsync, a static export syncs the file system once at the end). Nothing is written
  * outside root: a symbolic link where a folder should be fails, naming it (link: its path). */
-static int l_write_file(lua_State *L) {
-  const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name, *failed;
-  size_t n;
-  const char *data = luaL_checklstring(L, 3, &n);
-  const char *prefix = luaL_checkstring(L, 4);
+int qr_lua_replace_beneath(lua_State *L, const char *root, const char *file, const char *prefix, const void *data, size_t n) {
+  const char *name, *failed;
   char tmp[NAME_MAX + 1];
   int dir = qr_lua_open_beneath(L, root, file, 1, &name);
   if (dir < 0) return 3;
@@ -309,6 +306,13 @@ static int l_write_file(lua_State *L) {
   if (rc != 0) return qr_lua_errno_beneath(L, root, file, name, failed);
   lua_pushboolean(L, 1);
   return 1;
+}
+
+static int l_write_file(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2);
+  size_t n;
+  const char *data = luaL_checklstring(L, 3, &n);
+  return qr_lua_replace_beneath(L, root, file, luaL_checkstring(L, 4), data, n);
 }
 
 /* core.stat_at(root, file) -> "file" | "dir" | "link" | "other", mtime, size, mtime_nsec | nil:
