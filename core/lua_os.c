@@ -21,6 +21,14 @@
 #include "lua_api.h"
 #include "util.h"
 
+/* mimalloc is linked into the quire binary only (not the tests' or fuzzers'): its option call is
+ * a weak reference, null without it. */
+#if __has_include(<mimalloc.h>)
+#include <mimalloc.h>
+#define QR_HAVE_MIMALLOC_H 1
+extern void mi_option_set_enabled_default(mi_option_t option, bool enable) __attribute__((weak));
+#endif
+
 static int push_errno(lua_State *L, const char *what) {
   lua_pushnil(L);
   lua_pushfstring(L, "%s: %s", what, strerror(errno));
@@ -567,6 +575,21 @@ static int l_wait(lua_State *L) {
   return 1;
 }
 
+/* core.large_pages() -> whether the allocator was asked to back the heap it maps from now on
+ * with 2 MiB pages (transparent huge pages, madvised: the kernel's default mode). For a process
+ * that walks a large heap for a long time, an export's worker: its collector and allocator
+ * touch objects all over the heap, and with 4 kB pages most of those touches missed the TLB
+ * (full N=10000 exports, one worker each, run in pairs at once: 0.95 of the CPU, ~7% more peak
+ * memory). MIMALLOC_LARGE_OS_PAGES=0 in the environment still wins. */
+static int l_large_pages(lua_State *L) {
+  int done = 0;
+#ifdef QR_HAVE_MIMALLOC_H
+  if (mi_option_set_enabled_default) mi_option_set_enabled_default(mi_option_large_os_pages, true), done = 1;
+#endif
+  lua_pushboolean(L, done);
+  return 1;
+}
+
 void qr_lua_os_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"mkdir", l_mkdir}, {"stat", l_stat}, {"listdir", l_listdir},
                                  {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree}, {"remove_stale", l_remove_stale},
@@ -574,6 +597,6 @@ void qr_lua_os_open(lua_State *L) {
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
                                  {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at},
                                  {"remove_at", l_remove_at}, {"spawn", l_spawn}, {"wait", l_wait},
-                                 {"running", l_running}, {NULL, NULL}};
+                                 {"running", l_running}, {"large_pages", l_large_pages}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }
