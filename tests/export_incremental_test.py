@@ -412,6 +412,31 @@ check("a static file removed: its fingerprinted copy goes too", not os.path.exis
       and not os.path.exists(os.path.join(out, "static", "theme", "extra.txt")), r.stdout)
 same_as_full("a theme's static file removed", r)
 
+# The code is signed by its contents: a checkout or a deploy's copy that leaves every file as it
+# was, with new mtimes, renders no more pages again than a run with nothing changed (its static
+# files are compared with their copies), and writes nothing (by mtime, every page of the site
+# was, and the static files were copied again).
+SUMMARY = re.compile(r"(\d+) files written, \d+ unchanged \((\d+) rendered again")
+idle = SUMMARY.search(export(out).stdout)
+later = time.time() + 60
+for d, _, names in os.walk(theme):
+    for n in names:
+        os.utime(os.path.join(d, n), (later, later))
+os.utime(os.path.join(site, "site.lua"), (later, later))
+css_copy = os.path.join(out, "static", "theme", "quire.css")
+css_mtime = os.stat(css_copy).st_mtime_ns
+r = export(out)
+touched = SUMMARY.search(r.stdout)
+check("plugin files, static files and site.lua touched, not changed: no page rendered again, nothing written",
+      "(full export)" not in r.stdout and idle and touched and touched[1] == "0"
+      and int(touched[2]) <= int(idle[2]) + len(os.listdir(os.path.join(theme, "static"))), r.stdout)
+check("... the static files' copies keep their mtimes", os.stat(css_copy).st_mtime_ns == css_mtime)
+with open(os.path.join(theme, "templates", "layout.mustache"), "a") as f:
+    f.write("\n")
+r = export(out)
+check("... a template's content changed: every page is rendered again", "(full export)" in r.stdout, r.stdout)
+same_as_full("a template changed", r)
+
 # A list's pages that keep their address and entries while the page above them changes (a story
 # published on top of a tag of 40 and one withdrawn from its second page, in one run): their
 # Newer link names the page above as it is now (10 a page: the third page stays, and links to a

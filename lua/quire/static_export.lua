@@ -1199,33 +1199,48 @@ local function open_manifest(path)
 end
 
 -- What the pages are rendered with, besides the content: quire's version, the base URL, the
--- site's settings and every plugin and template file (names, sizes, mtimes). When it differs
--- from the last run's, every page is rendered again.
+-- site's settings and every plugin and template file (names and contents). When it differs
+-- from the last run's, every page is rendered again. By content, not mtime: a checkout, a
+-- deploy's copy or a touch that leaves the code as it was renders nothing again (with mtimes,
+-- every page of the site was). A file over SIGNED_READ_MAX (a plugin's data, not its code) is
+-- signed by its size and mtime instead, so no run reads more than that a file.
+local SIGNED_READ_MAX = 4 * 1024 * 1024
 local function code_signature(quire, base_url, compress)
   -- (the site's year too: the pages' footers show it, and the new year comes with no write)
   local parts = { core.version, base_url, "year " .. quire.time.local_parts(os.time()).year }
   -- (gzip,br: what was written before the option, so a manifest from then keeps its signature)
   if compress ~= "gzip,br" then parts[#parts + 1] = "compress " .. compress end
+  local function sign(p, name)
+    local kind, mtime, size, nsec = core.stat(p)
+    if kind ~= "file" then
+      parts[#parts + 1] = ("%s %s"):format(name or p, kind)
+    elseif size <= SIGNED_READ_MAX then
+      local f = io.open(p, "rb")
+      local body = f and f:read("a")
+      if f then f:close() end
+      parts[#parts + 1] = ("%s %s"):format(name or p, body and core.xxh128(body) or "unreadable")
+    else
+      parts[#parts + 1] = ("%s %d %d %d"):format(name or p, mtime, size, nsec or 0)
+    end
+  end
   local function walk(dir, depth)
     if depth > 8 then return end
     for _, name in ipairs(core.listdir(dir) or {}) do
       local p = dir .. "/" .. name
-      local kind, mtime, size, nsec = core.stat(p)
+      local kind = core.stat(p)
       if kind == "dir" and name ~= "static" and name ~= "spec" then walk(p, depth + 1)
-      elseif kind == "file" then parts[#parts + 1] = ("%s %d %d %d"):format(p, mtime, size, nsec or 0) end
+      elseif kind == "file" then sign(p) end
     end
   end
   local cfg = quire.site.config
-  local kind, mtime, size = core.stat(cfg.dir .. "/site.lua")
-  parts[#parts + 1] = ("site.lua %s %s %s"):format(kind, mtime, size)
+  sign(cfg.dir .. "/site.lua", "site.lua")
   for _, p in ipairs(quire.plugins.plugins) do walk(p.dir, 0) end
   -- The static files pages may link under a fingerprinted name (quire.assets: a plugin's static
   -- folder's own files): a changed one is a new name in every page that links it.
   for _, s in ipairs(quire.plugins.static_dirs) do
     for _, name in ipairs(core.listdir(s.dir) or {}) do
       local p = s.dir .. "/" .. name
-      local k, m, n, ns = core.stat(p)
-      if k == "file" then parts[#parts + 1] = ("%s %d %d %d"):format(p, m, n, ns or 0) end
+      if core.stat(p) == "file" then sign(p) end
     end
   end
   if core.stat(cfg.dir .. "/templates") == "dir" then walk(cfg.dir .. "/templates", 0) end
@@ -1306,6 +1321,19 @@ local function read_plan(path, count)
   return plan
 end
 
+-- Whether two files hold the same bytes (read in chunks: either may be large).
+local function same_file(a, b)
+  local fa, fb = io.open(a, "rb"), io.open(b, "rb")
+  local same = fa ~= nil and fb ~= nil
+  while same do
+    local x, y = fa:read(65536), fb:read(65536)
+    if x ~= y then same = false elseif x == nil then break end
+  end
+  if fa then fa:close() end
+  if fb then fb:close() end
+  return same
+end
+
 -- One worker's share: items whose path hashes to index (of count). Writes its result lines to
 -- results_path and progress lines ("P index done") to stdout.
 --   result lines: "K path" kept as it was; "S path file hash tags[ =shows]" rendered, same bytes;
@@ -1362,6 +1390,14 @@ function M.worker(quire, out_dir, o)
   -- (item.edge), or the page after it is new (its link to it), or the page above it (its Newer
   -- link) is new or shows other entries: when that page is in the manifest with the same
   -- entries, the last of which names this page, it linked here last time too.
+  -- Whether a static file whose source was touched (its mtime moved) holds what its copy there
+  -- holds: a checkout or a deploy's copy of the same files then writes nothing, and the copy
+  -- keeps its mtime (rsync and a CDN's sync upload it again otherwise).
+  local function unchanged_copy(src, file)
+    local kind, _, size = core.stat_at(out_dir, file)
+    local _, _, src_size = core.stat(src)
+    return kind == "file" and size == src_size and same_file(src, out_dir .. "/" .. file)
+  end
   local function stale(row, item)
     if not row or (all and item.kind ~= "asset") then return true end
     if core.stat_at(out_dir, row.file) ~= "file" then return true, false end
@@ -1443,6 +1479,9 @@ function M.worker(quire, out_dir, o)
       -- --compress changed since: a static file's siblings as now asked
       if item.kind == "asset" and o.recompress and not o.dry_run then asset_siblings(out, file, item.src) end
       line = "K\t" .. item.path
+    elseif item.kind == "asset" and row and row.file == file and not o.fresh and not o.recompress
+        and unchanged_copy(item.src, file) then
+      line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     elseif item.kind == "asset" then
       if not o.dry_run then
         writing(item.path, file)
@@ -1492,19 +1531,6 @@ function M.worker(quire, out_dir, o)
   end
   progress(("P %d %d\n"):format(index, done))
   return 0
-end
-
--- Whether two files hold the same bytes (read in chunks: either may be large).
-local function same_file(a, b)
-  local fa, fb = io.open(a, "rb"), io.open(b, "rb")
-  local same = fa ~= nil and fb ~= nil
-  while same do
-    local x, y = fa:read(65536), fb:read(65536)
-    if x ~= y then same = false elseif x == nil then break end
-  end
-  if fa then fa:close() end
-  if fb then fb:close() end
-  return same
 end
 
 -- The lists' addresses that only the server can resolve (plugins/listings: /, /latest, a tag's,
