@@ -679,6 +679,8 @@ local singles = {
     opts = { format = "value", ["base-url"] = "value", jobs = "value", ["dry-run"] = "flag", watch = "flag", verbose = "flag",
       compress = "value", worker = "value", manifest = "value", results = "value", since = "value", targeted = "flag",
       fresh = "flag", recompress = "flag", plan = "value" }, args = 1,
+    -- (the pages of an html export are read with no server behind them: quire.site.static_export)
+    site_opts = function(opts) return { static_export = opts.format == "html" } end,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
       for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker" }) do
@@ -726,7 +728,9 @@ local function run_spec(cli, name, spec, argv, first)
     or (spec.args == nil and #args > 0) then
     return fail(2, "%s", usage)
   end
-  local quire, err = cli.open_site(opts, { memory_cap = false, cli = true, base_url = opts["base-url"] })
+  local open_opts = { memory_cap = false, cli = true, base_url = opts["base-url"] }
+  for k, v in pairs(spec.site_opts and spec.site_opts(opts) or {}) do open_opts[k] = v end
+  local quire, err = cli.open_site(opts, open_opts)
   if not quire then return fail(1, "%s", err) end
   quire.each = require("quire.bulk").each_for(quire, quire._site, { script = name, quiet = not core.isatty(2) })
   local ok, status = pcall(spec.run, quire, opts, args)

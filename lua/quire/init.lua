@@ -73,7 +73,11 @@ function M.open(dir, opts)
 
   local quire = {
     version = core.version,
-    site = { name = cfg.name, base_url = cfg.base_url, dir = cfg.dir, config = cfg },
+    -- static_export (opts.static_export: `quire export --format html`): the pages rendered will
+    -- be read with no server behind them, so none may hold a form to send or a link that needs
+    -- the server (the comments plugin shows the approved thread without its form; the share
+    -- plugin links to the networks themselves, not through its counting redirect).
+    site = { name = cfg.name, base_url = cfg.base_url, dir = cfg.dir, config = cfg, static_export = opts.static_export == true },
     errors = errors,
     time = require "quire.time",
     i18n = require "quire.i18n",

@@ -41,9 +41,10 @@ return quire.plugin {
     for _, t in ipairs(settings.skip_types) do skip[t] = true end
 
     site:filter("view.entry", function(v, entry)
-      if skip[entry.type] then
+      if skip[entry.type] or quire.site.static_export then
         -- A type without comments still shows the approved thread it has (a migrated WordPress
-        -- page's), read only: no form, no reply links.
+        -- page's), read only: no form, no reply links. So does a static export's page: no
+        -- server takes the form there, and a reader's comment would be lost.
         if quire.comments.count(entry.id) > 0 then v.comments = view.comments(entry, nil, true) end
         return v
       end

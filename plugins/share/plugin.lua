@@ -4,6 +4,8 @@
 -- site offers, each named by the path; and a click counts once per entry, network and client
 -- address a day (quire.shares.record), so replaying one link endlessly from one client does not
 -- inflate the count. Links are rel="nofollow" and robots.txt keeps crawlers out of /share/.
+-- A static export (quire.site.static_export) has no server to count: its links go to the
+-- networks themselves.
 return quire.plugin {
   name = "share", version = "1.0", requires = { "theme" },
   settings = {
@@ -70,8 +72,22 @@ return quire.plugin {
       return quire.template.render("share", { total = n, total_html = total_html(n), links = links })
     end
 
+    -- A static export's page (no server behind it to count a click): the networks' own links,
+    -- and no total, which nothing there would move.
+    local function static_block(entry)
+      local url, links = absolute(quire.content.url(entry)), {}
+      for i, net in ipairs(settings.networks) do
+        links[i] = { network = net, label = NETWORKS[net].label, href = NETWORKS[net].url(url, entry.title) }
+      end
+      return quire.template.render("share", { total_html = false, links = links })
+    end
+
     site:filter("view.entry", function(view, entry)
       if skip[entry.type] then return view end
+      if quire.site.static_export then
+        view.share = static_block(entry)
+        return view
+      end
       view.share = site:memo("block\0" .. entry.id, block, entry.id)
       return view
     end)
