@@ -363,15 +363,18 @@ except urllib.error.HTTPError as e:
     check("nginx sends /sitemap.xml?part=1 to its file", e.code == 301 and e.headers.get("Location", "").endswith("/sitemap-1.xml"), str(e.code))
 
 
-# --- the client-side search in Chromium (with --browser)
+# --- the client-side search and an entry's page in Chromium (with --browser)
 if "--browser" in sys.argv:
     title = re.search(r"<title>([^<]+)</title>", open(os.path.join(out, entries[0], "index.html")).read()).group(1)
     word = max(re.findall(r"[A-Za-z]{5,}", title), key=len)
-    env = dict(os.environ, EXPORT_URL=f"http://127.0.0.1:{nport}", EXPORT_WORD=word,
+    # (an entry with approved comments: its page as a reader of the static site sees it)
+    with_thread = next("/" + os.path.relpath(r, out) for r, _, ns in sorted(os.walk(out)) if "index.html" in ns
+                       and b'class="comment-list"' in open(os.path.join(r, "index.html"), "rb").read())
+    env = dict(os.environ, EXPORT_URL=f"http://127.0.0.1:{nport}", EXPORT_WORD=word, EXPORT_ENTRY=with_thread,
                QUIRE_SHOTS=os.environ.get("QUIRE_SHOTS", os.path.join(os.getcwd(), "screenshots")))
     r = subprocess.run(["node", os.path.join(SRC, "tests", "browser", "export_search.test.js")], capture_output=True, text=True,
                        env=env, timeout=120)
-    check("the static search works in Chromium", r.returncode == 0, r.stdout + r.stderr)
+    check("the static search and an entry's page work in Chromium", r.returncode == 0, r.stdout + r.stderr)
 
 # --- incremental: edit one story
 def snapshot():

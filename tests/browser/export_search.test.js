@@ -1,13 +1,16 @@
 // The static export's client-side search (search.js over search-index.json) in Chromium, on the
 // exported folder served by nginx (tests/export_test.py passes its address in EXPORT_URL and a
 // word that some titles hold in EXPORT_WORD): results listed as cards linking to pages that
-// exist, the search box filled in, no script errors, no serious accessibility violation.
+// exist, the search box filled in, no script errors, no serious accessibility violation. And an
+// entry's page with approved comments (EXPORT_ENTRY) as a reader of the static site sees it: the
+// thread shown, no comment form to send into nothing, share links that go to the networks.
 'use strict';
 const { run, assert, seriousViolations, shotPath } = require('./browser');
 
 const base = process.env.EXPORT_URL;
 const word = process.env.EXPORT_WORD;
-if (!base || !word) throw new Error('EXPORT_URL and EXPORT_WORD must be set');
+const entry = process.env.EXPORT_ENTRY;
+if (!base || !word || !entry) throw new Error('EXPORT_URL, EXPORT_WORD and EXPORT_ENTRY must be set');
 
 run('export search', async (browser) => {
   const page = await browser.newPage();
@@ -36,5 +39,17 @@ run('export search', async (browser) => {
   // A query nothing matches says so.
   await page.goto(`${base}/search?q=zzqqxxnothing`);
   await page.waitForSelector('text=Nothing matched', { timeout: 10000 });
+  // An entry with comments: the thread, no form, share links to the networks themselves.
+  await page.goto(base + entry);
+  assert(await page.locator('.comment-list .comment').count() > 0, 'the approved comments are shown');
+  assert(await page.locator('form.comment-form, #respond').count() === 0, 'no comment form');
+  assert(await page.isVisible('.comments-closed'), 'the thread says comments are closed');
+  const shares = await page.$$eval('.share-links a', (as) => as.map((a) => a.href));
+  assert(shares.length > 0 && shares.every((h) => /^(https:|mailto:)/.test(h) && !h.startsWith(base)),
+    'share links go to the networks: ' + JSON.stringify(shares));
+  await page.locator('.share').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: shotPath('export-entry.png'), fullPage: true });
+  const entrySerious = await seriousViolations(page);
+  assert(entrySerious.length === 0, 'accessibility (entry): ' + entrySerious.join('; '));
   assert(errors.length === 0, 'script errors: ' + errors.join('; '));
 });
