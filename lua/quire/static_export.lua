@@ -1348,8 +1348,9 @@ function M.worker(quire, out_dir, o)
   -- server's requests) frees those only in full collections, which it then keeps running.
   -- A full N=10000 export took 2.6% less CPU (the median of 11 pairs run at once, one worker each).
   collectgarbage("incremental")
-  -- And 2 MiB pages for the heap it grows from here: 0.95 of the CPU (see core.large_pages).
-  core.large_pages()
+  -- And, in a worker process (which ends with the export; not a --watch coordinator rendering
+  -- a few pages itself), 2 MiB pages for the heap it grows from here (see core.large_pages).
+  if not o.inline then core.large_pages() end
   set_base_url(quire, o.base_url)
   local db = quire._db
   local man <close> = open_manifest(o.manifest)

@@ -79,7 +79,8 @@ return quire.plugin {
       for i, net in ipairs(settings.networks) do
         links[i] = { network = net, label = NETWORKS[net].label, href = NETWORKS[net].url(url, entry.title) }
       end
-      return quire.template.render("share", { total_html = false, links = links })
+      -- (no total: nil, which a site's own template without the section also shows as nothing)
+      return quire.template.render("share", { links = links })
     end
 
     site:filter("view.entry", function(view, entry)
