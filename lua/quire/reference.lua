@@ -89,7 +89,8 @@ M.FILTERS = {
 M.FUNCTIONS = {
   ["quire.version"] = { "quire.version", "the version text", false, "a string, not a function" },
   ["quire.slugify"] = { "quire.slugify(text)", "a URL slug (lowercase ASCII words joined by -)", false, "" },
-  ["quire.site"] = { "quire.site.name, .base_url, .dir, .config", "the site's settings (read-only)", false, "" },
+  ["quire.site"] = { "quire.site.name, .base_url, .dir, .config, .static_export", "the site's settings (read-only)", false,
+    "static_export is true while `quire export --format html` renders: its pages are read with no server behind them, so leave out what needs one, a form to send or a link through one of the plugin's routes: the comments plugin shows the approved thread without its form, the share plugin links to the networks themselves" },
   ["quire.cache.bump"] = { "quire.cache.bump(tags)", "nothing", false, "makes every cached page carrying one of tags stale (tags set with res:cache_tags)" },
   ["quire.comments.approved_before"] = { "quire.comments.approved_before(email)", "true if a comment from this address was approved before", false, "for moderation rules" },
   ["quire.comments.count"] = { "quire.comments.count(entry_id [, status])", "the number of comments (approved unless status is given)", false, "tags the page with the entry's comments" },
