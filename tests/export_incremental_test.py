@@ -436,6 +436,17 @@ with open(os.path.join(theme, "templates", "layout.mustache"), "a") as f:
 r = export(out)
 check("... a template's content changed: every page is rendered again", "(full export)" in r.stdout, r.stdout)
 same_as_full("a template changed", r)
+# The site's own translations (SITE/locale/LANG.mo) too: a new word for "Older" is on the lists.
+os.makedirs(os.path.join(site, "locale"), exist_ok=True)
+with open(os.path.join(site, "locale", "en.po"), "w") as f:
+    f.write('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\nmsgid "Older"\nmsgstr "Earlier"\n')
+subprocess.run(["msgfmt", "-o", os.path.join(site, "locale", "en.mo"), os.path.join(site, "locale", "en.po")], check=True)
+r = export(out)
+check("the site's translation changed: every page is rendered again, with it", "(full export)" in r.stdout
+      and "Earlier" in open(os.path.join(out, "latest", "index.html")).read(), r.stdout)
+same_as_full("the site's translation changed", r)
+shutil.rmtree(os.path.join(site, "locale"))
+same_as_full("the site's translation removed", export(out))
 
 # A list's pages that keep their address and entries while the page above them changes (a story
 # published on top of a tag of 40 and one withdrawn from its second page, in one run): their

@@ -1199,7 +1199,7 @@ local function open_manifest(path)
 end
 
 -- What the pages are rendered with, besides the content: quire's version, the base URL, the
--- site's settings and every plugin and template file (names and contents). When it differs
+-- site's settings and every plugin, template and translation file (names and contents). When it differs
 -- from the last run's, every page is rendered again. By content, not mtime: a checkout, a
 -- deploy's copy or a touch that leaves the code as it was renders nothing again (with mtimes,
 -- every page of the site was). A file over SIGNED_READ_MAX (a plugin's data, not its code) is
@@ -1244,6 +1244,8 @@ local function code_signature(quire, base_url, compress)
     end
   end
   if core.stat(cfg.dir .. "/templates") == "dir" then walk(cfg.dir .. "/templates", 0) end
+  -- (the site's own translations, SITE/locale/LANG.mo: the plugins' are in their folders)
+  if core.stat(cfg.dir .. "/locale") == "dir" then walk(cfg.dir .. "/locale", 0) end
   return hash_of(table.concat(parts, "\n"))
 end
 
