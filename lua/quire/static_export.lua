@@ -1385,14 +1385,6 @@ function M.worker(quire, out_dir, o)
   local unfiled = 0 -- addresses that get no file (M.file_of), named on stderr
   -- (a first export: nothing to look up)
   local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
-  -- Whether item must be done again, and whether its file was found there (nil: not looked).
-  -- (a static file is the same whatever the code or the tags: its source's mtime and size say)
-  -- A page of a list walked again (item.walked): its list tags bumped, it is rendered only when
-  -- what it shows changed: other entries or another order than its row records (shows: its
-  -- tags would not say, as other blocks carry other entries' cards), or it is an edge
-  -- (item.edge), or the page after it is new (its link to it), or the page above it (its Newer
-  -- link) is new or shows other entries: when that page is in the manifest with the same
-  -- entries, the last of which names this page, it linked here last time too.
   -- Whether a static file whose source was touched (its mtime moved) holds what its copy there
   -- holds: a checkout or a deploy's copy of the same files then writes nothing, and the copy
   -- keeps its mtime (rsync and a CDN's sync upload it again otherwise).
@@ -1401,6 +1393,15 @@ function M.worker(quire, out_dir, o)
     local _, _, src_size = core.stat(src)
     return kind == "file" and size == src_size and same_file(src, out_dir .. "/" .. file)
   end
+  -- Whether item must be done again, and whether its file was found there (nil: not looked).
+  -- (a static file is the same whatever the code or the tags: its source's mtime and size say,
+  -- and when they moved, its bytes: unchanged_copy)
+  -- A page of a list walked again (item.walked): its list tags bumped, it is rendered only when
+  -- what it shows changed: other entries or another order than its row records (shows: its
+  -- tags would not say, as other blocks carry other entries' cards), or it is an edge
+  -- (item.edge), or the page after it is new (its link to it), or the page above it (its Newer
+  -- link) is new or shows other entries: when that page is in the manifest with the same
+  -- entries, the last of which names this page, it linked here last time too.
   local function stale(row, item)
     if not row or (all and item.kind ~= "asset") then return true end
     if core.stat_at(out_dir, row.file) ~= "file" then return true, false end
