@@ -47,7 +47,6 @@ run('export search', async (browser) => {
   const shares = await page.$$eval('.share-links a', (as) => as.map((a) => a.href));
   assert(shares.length > 0 && shares.every((h) => /^(https:|mailto:)/.test(h) && !h.startsWith(base)),
     'share links go to the networks: ' + JSON.stringify(shares));
-  await page.locator('.share').scrollIntoViewIfNeeded();
   await page.screenshot({ path: shotPath('export-entry.png'), fullPage: true });
   const entrySerious = await seriousViolations(page);
   assert(entrySerious.length === 0, 'accessibility (entry): ' + entrySerious.join('; '));
