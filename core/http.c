@@ -1106,6 +1106,31 @@ static int compressible(const char *type, size_t len) {
   return 0;
 }
 
+static const char dot_segment[] = "the request path has a . or .. segment (a client resolves them before it sends a URL)";
+
+const char *qr_http_path_problem(const char *target, size_t len) {
+  size_t seg = 0, dots = 0; /* the current segment's length (decoded) and how many of it are dots */
+  for (size_t i = 0; i < len && target[i] != '?' && target[i] != '#'; i++) {
+    char c = target[i];
+    if (c == '%') {
+      int hi = i + 2 < len ? qr_hexval(target[i + 1]) : -1, lo = i + 2 < len ? qr_hexval(target[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return "the request path has a malformed %-escape (% must be followed by two hex digits)";
+      c = (char)(hi * 16 + lo);
+      i += 2;
+    }
+    if (c == '\0') return "the request path has an encoded NUL (%00)";
+    if (c == '\\') return "the request path has a backslash (\\ or %5C)";
+    if (c == '/') {
+      if (seg && seg == dots && dots <= 2) return dot_segment;
+      seg = dots = 0;
+    } else {
+      seg++;
+      dots += c == '.';
+    }
+  }
+  return seg && seg == dots && dots <= 2 ? dot_segment : NULL;
+}
+
 int qr_http_gzip_candidate(const char *type, size_t len) {
   return len >= GZIP_MIN && compressible(type, strlen(type));
 }

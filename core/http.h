@@ -78,6 +78,13 @@ typedef struct {
 /* The first header named name (lower-case), or NULL. Borrowed from req. */
 const char *qr_http_header(const qr_http_request_t *req, const char *name);
 
+/* Why the path of target (up to its '?' or '#') is refused, or NULL when it is not: a malformed
+ * %-escape, an encoded NUL, a backslash, or a "." or ".." segment, each raw or %-encoded. The one
+ * rule for every request, whatever answers it (static files, the page cache, the router):
+ * conforming clients never send these (they resolve dot segments, RFC 3986 5.2.4, and browsers
+ * read "\" as "/"), so they are refused with 400 rather than guessed at. A static string. */
+const char *qr_http_path_problem(const char *target, size_t len);
+
 /* Response header names the server itself looks at, interned once when a header is added, so
  * nothing searches header text again. */
 enum {

@@ -88,29 +88,21 @@ static int fingerprinted(const char *path) {
   return 0;
 }
 
-/* Decodes the path part of a target into out; refuses NUL, backslash, "." and ".." segments
- * (encoded or not). Returns 0 or -1. */
+/* Decodes the path part of a target that qr_http_path_problem passed into out; -1 when it does
+ * not fit. */
 static int decode_path(const char *target, size_t n, char *out, size_t cap) {
   size_t o = 0;
   for (size_t i = 0; i < n && target[i] != '?' && target[i] != '#'; i++) {
     char c = target[i];
-    if (c == '%') {
-      int hi = i + 2 < n ? qr_hexval(target[i + 1]) : -1, lo = i + 2 < n ? qr_hexval(target[i + 2]) : -1;
-      if (hi < 0 || lo < 0) return -1;
-      c = (char)(hi * 16 + lo);
+    if (c == '%') { /* well formed (qr_http_path_problem) */
+      c = (char)(qr_hexval(target[i + 1]) * 16 + qr_hexval(target[i + 2]));
       i += 2;
     }
-    if (c == '\0' || c == '\\' || o + 1 >= cap) return -1;
+    if (o + 1 >= cap) return -1;
     out[o++] = c;
   }
   out[o] = '\0';
-  if (o == 0 || out[0] != '/') return -1;
-  for (const char *seg = out; seg; seg = strchr(seg + 1, '/')) {
-    const char *s = seg + 1;
-    size_t len = strcspn(s, "/");
-    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) return -1;
-  }
-  return 0;
+  return o && out[0] == '/' ? 0 : -1;
 }
 
 static void set_text(qr_http_response_t *res, int status, const char *text) {
@@ -149,15 +141,17 @@ static int parse_range(const char *h, off_t size, off_t *from, off_t *to) {
 int qr_static_serve(const qr_static_t *st, const qr_http_request_t *req, qr_http_response_t *res) {
   if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) return 0;
   char path[PATH_MAX];
-  int bad = decode_path(req->target, req->target_len, path, sizeof path);
+  const char *problem = qr_http_path_problem(req->target, req->target_len);
+  if (problem) { /* (the worker refuses these first; any other caller gets the same answer) */
+    set_text(res, 400, problem);
+    qr_buf_append(&res->body, "\n", 1);
+    return 1;
+  }
+  if (decode_path(req->target, req->target_len, path, sizeof path) != 0) return 0; /* longer than any file's */
   for (int i = 0; i < st->n; i++) {
     const mount *m = &st->mounts[i];
     size_t plen = strlen(m->prefix);
     if (strncmp(req->target, m->prefix, plen) != 0) continue;
-    if (bad) {
-      set_text(res, 400, "bad path\n");
-      return 1;
-    }
     char candidate[PATH_MAX], real[PATH_MAX];
     if (snprintf(candidate, sizeof candidate, "%s/%s", m->root, path + plen) >= (int)sizeof candidate) continue;
     struct stat sb;

@@ -15,7 +15,8 @@ void qr_static_free(qr_static_t *st);
 int qr_static_mount(qr_static_t *st, const char *prefix, const char *dir);
 
 /* Answers req from the mounted folders when a file matches: returns 1 with res filled (200,
- * 206, 304, 400, 416), or 0 when no mounted file matches (the request goes on to the router).
+ * 206, 304, 416; 400 for a GET or HEAD of a path qr_http_path_problem refuses, mounted there or
+ * not), or 0 when no mounted file matches (the request goes on to the router).
  * Only GET and HEAD are answered; files over QR_STATIC_MAX are not served from here. */
 int qr_static_serve(const qr_static_t *st, const qr_http_request_t *req, qr_http_response_t *res);
 

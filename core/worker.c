@@ -1,4 +1,4 @@
-/* A worker's HTTP policy: redirect, cache, static files, renderer; cacheability; access log. */
+/* A worker's HTTP policy: refused paths, redirect, cache, static files, renderer; cacheability; access log. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -305,6 +305,19 @@ static void stamp(qr_worker_t *w, const qr_http_request_t *req, qr_http_response
 void qr_worker_handle(void *ud, const qr_http_request_t *req, qr_http_response_t *res) {
   qr_worker_t *w = ud;
   clock_gettime(CLOCK_MONOTONIC, &w->t0);
+  /* Before anything looks at the path, so the answer is the same on every site: with or
+   * without a folder mounted there, cached or not. */
+  const char *problem = qr_http_path_problem(req->target, req->target_len);
+  if (problem) {
+    res->status = 400;
+    qr_http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+    qr_http_response_header(res, "X-Content-Type-Options", "nosniff");
+    qr_buf_puts(&res->body, "400 Bad Request: ");
+    qr_buf_puts(&res->body, problem);
+    qr_buf_append(&res->body, "\n", 1);
+    stamp(w, req, res);
+    return;
+  }
   if (w->o.redirect_http && !req->secure && !is_acme_challenge(req)) {
     redirect_to_https(w, req, res);
     qr_http_response_header(res, "X-Request-Id", req->id);

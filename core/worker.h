@@ -42,7 +42,8 @@ typedef struct qr_worker_s qr_worker_t;
 qr_worker_t *qr_worker_new(const qr_worker_opts_t *opts);
 void qr_worker_free(qr_worker_t *w);
 
-/* Answers one request: HTTPS redirect, else the page cache, else a static file, else the
+/* Answers one request: 400 for a path qr_http_path_problem refuses, else HTTPS redirect, else
+ * the page cache, else a static file, else the
  * renderer (whose page is kept when qr_worker_apply says so); then X-Request-Id (req->id) and
  * HSTS. A qr_http_handler_cb with w as ud. */
 void qr_worker_handle(void *w, const qr_http_request_t *req, qr_http_response_t *res);

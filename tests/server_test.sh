@@ -122,6 +122,22 @@ check "unsatisfiable Range: 416" test "$(code -H 'Range: bytes=9000-' "$base/blo
 check "no .. traversal" test "$(code --path-as-is "$base/../site.lua")" != 200
 check "no encoded traversal" test "$(code "$base/%2e%2e/site.lua")" != 200
 check "no symlink escape" test "$(code "$base/link.txt")" = 404
+# One rule for request paths, whatever would answer them (a public/ folder at /, the plugins'
+# static files, the router): a backslash, a dot segment, an encoded NUL or a malformed %-escape,
+# raw or encoded, is a 400 naming the problem. Checked here with public/ and again without it.
+refused_paths() {
+  local p out
+  for p in '/a\b' '/a%5Cb' '/static/serverfix/x\y' '/a/./c' '/a/../c' '/hello/.' '/story/1/./' '/css/%2e%2e/site.0123abcd.css' \
+      '/css/.%2E/site.0123abcd.css' '/a%00b' '/a%zz'; do
+    out=$(curl -s --path-as-is -w '%{http_code}' "$base$p" | tr '\n' ' ') # (the body's line, then the status)
+    check "$1: $p is a 400 naming the problem ($out)" grep -Eq '^400 Bad Request: the request path has (a backslash|a \. or \.\. segment|an encoded NUL|a malformed %-escape).* 400$' <<<"$out"
+  done
+  out=$(raw 'GET /a\\b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  check "$1: a raw backslash over a plain socket too" grep -q '^HTTP/1.1 400' <<<"$out"
+  check "$1: the query is not the path's business" test "$(code --path-as-is "$base/hello?x=/../a\\b")" = 200
+  check "$1: a name of dots is no dot segment" test "$(code "$base/a/...")" = 404
+}
+refused_paths "with public/"
 
 # --- page cache: hits after the first render, never stale after a write, per-story invalidation
 cat > "$work/stories.lua" <<'LUA'
@@ -311,9 +327,11 @@ check "error log lines carry a level" grep -Eq '^[0-9T:-]+Z \[(notice|error)\] q
 # --- slowloris: 200 connections trickling a request head do not stop a normal client; each
 # gets its 408 when the head deadline passes.
 sed -i 's/^limits = .*/limits = { header_timeout_ms = 3000, connections_per_ip = 1000 }/' "$work/site/site.lua"
+mv "$work/site/public" "$work/public.away" # (the paths' rule without it)
 : > "$work/serve.log"
 start
 check "server restarted for slowloris" test -n "$port"
+refused_paths "without public/"
 rid=$(curl -s -D - -o /dev/null "$base/hello" | tr -d '\r' | sed -n 's/^X-Request-Id: //p')
 check "X-Request-Id header ($rid)" test -n "$rid"
 # A worker writes its access-log lines once per turn of its loop, after the answers went out.

@@ -280,6 +280,28 @@ int main(void) {
   qr_http_response_free(&res);
   qr_worker_free(w);
 
+  /* Refused paths: one rule, raw or %-encoded, the query left alone; answered 400 with the reason
+   * before the HTTPS redirect, the page cache and the renderer. */
+  const char *refused[] = {"/a\\b", "/a%5cb", "/a%5Cb", "/a/./c", "/a/../c", "/a/.", "/a/..", "/./a", "/%2e/a", "/a/.%2E/c",
+                           "/a%2f..%2fb", "/a%00b", "/a%zz", "/a%4", "/a%"};
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) CHECK(qr_http_path_problem(refused[i], strlen(refused[i])) != NULL);
+  const char *passed[] = {"/", "/a/b", "/.well-known/x", "/a/.b", "/a/b.", "/...", "/a..b", "/a?x=/./\\%zz", "/a#/../", "*",
+                          "/a%20b", "//a", "/a/"};
+  for (size_t i = 0; i < sizeof passed / sizeof *passed; i++) CHECK(qr_http_path_problem(passed[i], strlen(passed[i])) == NULL);
+  CHECK(strstr(qr_http_path_problem("/a\\b", 4), "backslash") != NULL);
+  CHECK(strstr(qr_http_path_problem("/a/./b", 6), ". or .. segment") != NULL);
+  CHECK(strstr(qr_http_path_problem("/a%zz", 5), "%-escape") != NULL);
+  CHECK(strstr(qr_http_path_problem("/a%00", 5), "NUL") != NULL);
+  o = (qr_worker_opts_t){.cache = cache, .redirect_http = 1, .https_port = 8443, .render = render};
+  w = qr_worker_new(&o);
+  CHECK(!serve(w, "/a/../b", 0, &res));
+  CHECK(res.status == 400);
+  CHECK(strstr(res.body.data, "400 Bad Request: the request path has a . or .. segment") == res.body.data);
+  CHECK_STR(hdr(&res, QR_HDR_X_REQUEST_ID), "1a-s1");
+  CHECK(hdr(&res, QR_HDR_X_CACHE) == NULL && hdr(&res, QR_HDR_LOCATION) == NULL);
+  qr_http_response_free(&res);
+  qr_worker_free(w);
+
   /* The access-log line: combined format, request id, seconds; client bytes escaped. */
   qr_http_header_t lh[] = {{"referer", "https://ref.example/"}, {"user-agent", "a \"quoted\"\nagent"}};
   req = request("GET", "/x y", lh, 2);
