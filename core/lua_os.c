@@ -341,6 +341,24 @@ static int l_stat_at(lua_State *L) {
   return 4;
 }
 
+/* core.touch(path [, epoch]) -> true | nil, message: path's access and modification times set to
+ * epoch (whole seconds) or to now; a symbolic link is set itself, not followed. (quire.assets
+ * keeps a lease in a copy's mtime.) */
+static int l_touch(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct timespec ts[2];
+  const struct timespec *times = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    ts[0].tv_sec = (time_t)luaL_checkinteger(L, 2);
+    ts[0].tv_nsec = 0;
+    ts[1] = ts[0];
+    times = ts;
+  }
+  if (utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) != 0) return push_errno(L, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* core.remove_at(root, file [, folder]) -> true | nil, message: root/file removed (with folder,
  * the empty folder file), reached without following a symbolic link below root (one named so is
  * removed itself). */
@@ -614,7 +632,7 @@ void qr_lua_os_open(lua_State *L) {
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
                                  {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at},
-                                 {"remove_at", l_remove_at}, {"spawn", l_spawn}, {"wait", l_wait},
+                                 {"remove_at", l_remove_at}, {"touch", l_touch}, {"spawn", l_spawn}, {"wait", l_wait},
                                  {"running", l_running}, {"large_pages", l_large_pages}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -2,11 +2,26 @@
 -- static file that carries its content's hash ("/static/theme/quire.1a2b3c4d5e6f.css"), kept in
 -- SITE/.quire/static, which the server sends as immutable (core/static.c). A changed file gets a
 -- new name, so a reader's browser never keeps an old stylesheet for a new page.
+--
+-- The old copies stay while something may still ask for them: pages a running process keeps or
+-- renders (a worker names what it read at start until it is reloaded), and pages already sent,
+-- which an edge cache, a CDN or a browser may hold for a while. So a copy goes (M.pass) only
+-- when no file in a plugin's static folder has its content now, and no process has named it for
+-- static_retention days (site.lua). "Named" is kept in the copy's mtime, a lease: a process sets
+-- it to now when it names a copy whose mtime is over RENEW old, and again at each pass (at most
+-- PASS apart: quire serve's workers run one each PASS, the master one at start, quire export one
+-- after each run). So while any process names a copy its mtime is less than RENEW + PASS old,
+-- and a copy whose mtime is older than static_retention days + RENEW + PASS has been named by
+-- none for static_retention days.
+-- (The mtime moves at most once a RENEW: a copy's Last-Modified and ETag with it, which only
+-- makes a cache that asks again take the same bytes.)
 local core = require "quire.core"
 
 local M = {}
 
 M.MAX_BYTES = 4 * 1024 * 1024
+M.RENEW = 86400 -- seconds: a named copy's mtime is moved to now when it is older than this
+M.PASS = 3600   -- seconds: the longest a server's worker goes between two passes
 
 function M.dir(cfg) return cfg.dir .. "/.quire/static" end
 
@@ -31,9 +46,40 @@ local function hex(s)
   return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
 end
 
+-- Whether file is a name quire.assets.url takes: one name in the folder, no "..".
+local function plain_name(file)
+  return file:match("^[%w_][%w_.-]*$") and not file:find("..", 1, true) and #file <= 200
+end
+
+-- The copy's name for file with content data: base.HASH.ext.
+local function copy_name(file, data)
+  local base, ext = file:match("^(.-)(%.%w+)$")
+  if not base then base, ext = file, "" end
+  return base .. "." .. hex(core.hmac_sha256("quire.assets", data)):sub(1, 12) .. ext
+end
+
+-- The content of the file at path, or nil and a message (none, too large).
+local function read_source(path)
+  local f = io.open(path, "rb")
+  if not f then return nil, "missing" end
+  local data = f:read(M.MAX_BYTES + 1) or ""
+  f:close()
+  if #data > M.MAX_BYTES then return nil, "large" end
+  return data
+end
+
+-- Returns the plugin-facing API ({ url = }) and the keeper of this process's copies, which
+-- renews and sweeps them (pass, tick; not for plugins).
 function M.new(site, quire)
   local made = {}
-  local api = {}
+  local named = {} -- path of every copy this process named: its pages, kept or sent, may name any
+  local api, keeper = {}, {}
+
+  -- Sets the lease of the copy at path (see the top): now when it is over RENEW old.
+  local function renew(path, now)
+    local kind, mtime = core.stat(path)
+    if kind == "file" and mtime < now - M.RENEW then core.touch(path, now) end
+  end
 
   -- The fingerprinted URL of file (a name in plugin's static folder); the copy is written once.
   function api.url(plugin, file)
@@ -41,21 +87,16 @@ function M.new(site, quire)
     -- file made it, neither holding a "/". Dev mode looks at the file again each time.
     local key = type(plugin) == "string" and type(file) == "string" and plugin .. "/" .. file
     if key and made[key] and not site.config.dev then return made[key] end
-    if not key or not plugin:match("^[%w_-]+$") or not file:match("^[%w_][%w_.-]*$")
-      or file:find("..", 1, true) or #file > 200 then
+    if not key or not plugin:match("^[%w_-]+$") or not plain_name(file) then
       error("quire.assets.url(plugin, file) takes a plugin's name and a file name in its static folder", 2)
     end
     local dir
     for _, s in ipairs(quire.plugins.static_dirs) do if s.plugin == plugin then dir = s.dir end end
     if not dir then error(("quire.assets.url: plugin %s has no static folder"):format(plugin), 2) end
-    local f = io.open(dir .. "/" .. file, "rb")
-    if not f then error(("quire.assets.url: there is no %s in %s"):format(file, dir), 2) end
-    local data = f:read(M.MAX_BYTES + 1) or ""
-    f:close()
-    if #data > M.MAX_BYTES then error(("quire.assets.url: %s/%s is over %d bytes"):format(dir, file, M.MAX_BYTES), 2) end
-    local base, ext = file:match("^(.-)(%.%w+)$")
-    if not base then base, ext = file, "" end
-    local name = base .. "." .. hex(core.hmac_sha256("quire.assets", data)):sub(1, 12) .. ext
+    local data, why = read_source(dir .. "/" .. file)
+    if why == "missing" then error(("quire.assets.url: there is no %s in %s"):format(file, dir), 2) end
+    if why then error(("quire.assets.url: %s/%s is over %d bytes"):format(dir, file, M.MAX_BYTES), 2) end
+    local name = copy_name(file, data)
     local out = M.dir(site.config) .. "/" .. plugin
     local path = out .. "/" .. name
     if core.stat(path) ~= "file" then
@@ -71,12 +112,88 @@ function M.new(site, quire)
         w:close()
         os.rename(tmp, path)
       end
+    else
+      renew(path, os.time()) -- (a copy made long ago, named again)
     end
+    named[path] = true
     made[key] = "/static/" .. plugin .. "/" .. name
     return made[key]
   end
 
-  return api
+  -- The copies the plugins' static files make now: { [plugin] = { [name] = true } }. Each file
+  -- is read again only when its size or mtime moved since the last pass.
+  local seen = {} -- path -> { mtime, nsec, size, name }
+  local function current()
+    local keep = {}
+    for _, s in ipairs(quire.plugins.static_dirs) do
+      local names = keep[s.plugin] or {}
+      keep[s.plugin] = names
+      for _, file in ipairs(core.listdir(s.dir) or {}) do
+        local src = s.dir .. "/" .. file
+        local kind, mtime, size, nsec = core.stat(src)
+        if kind == "file" and plain_name(file) and size <= M.MAX_BYTES then
+          local was = seen[src]
+          if not (was and was.mtime == mtime and was.nsec == nsec and was.size == size) then
+            local data = read_source(src)
+            was = data and { mtime = mtime, nsec = nsec, size = size, name = copy_name(file, data) }
+            seen[src] = was
+          end
+          if was then names[was.name] = true end
+        end
+      end
+    end
+    return keep
+  end
+
+  -- Renews this process's copies, then removes the copies no current file makes and no process
+  -- named for static_retention days (see the top). now: the time to count from (default: now).
+  -- Returns how many went; one that cannot be removed is logged. Nothing when static_retention
+  -- is 0 (every copy kept).
+  function keeper.pass(now)
+    now = now or os.time()
+    local days = site.config.static_retention
+    if not days or days <= 0 then return 0 end
+    for path in pairs(named) do renew(path, now) end
+    local root = M.dir(site.config)
+    local cutoff = now - days * 86400 - M.RENEW - M.PASS
+    local keep, removed = current(), 0
+    for _, plugin in ipairs(core.listdir(root) or {}) do
+      if core.stat_at(root, plugin) == "dir" then
+        local names = keep[plugin] or {}
+        -- (another plugin's folder, or one no longer loaded: its copies age out the same way;
+        -- the folder stays, one per plugin ever used)
+        for _, name in ipairs(core.listdir(root .. "/" .. plugin) or {}) do
+          local rel = plugin .. "/" .. name
+          local kind, mtime = core.stat_at(root, rel)
+          -- (a writer killed mid-copy left NAME.PID.tmp: no current name either, it goes too)
+          if kind == "file" and not names[name] and mtime < cutoff then
+            local ok, err = core.remove_at(root, rel)
+            if ok then removed = removed + 1
+            elseif core.stat_at(root, rel) then io.stderr:write(("quire: cannot remove the old static copy %s: %s\n"):format(rel, tostring(err))) end
+          end
+        end
+      end
+    end
+    return removed
+  end
+
+  -- A server worker's clock (cli.lua calls it at every tick): a pass each PASS at most, the
+  -- workers spread over it (the master made one at start), logged when copies went.
+  local next_pass = os.time() + M.PASS // 2 + math.random(0, M.PASS // 2)
+  function keeper.tick(now)
+    now = now or os.time()
+    if now < next_pass then return end
+    next_pass = now + M.PASS // 2 + math.random(0, M.PASS // 2)
+    local removed = keeper.pass(now)
+    if removed > 0 then keeper.log(removed) end
+  end
+
+  function keeper.log(removed)
+    io.stderr:write(("quire: removed %d superseded static %s from %s (named by nothing for static_retention = %d days)\n"):format(
+      removed, removed == 1 and "copy" or "copies", M.dir(site.config), site.config.static_retention))
+  end
+
+  return api, keeper
 end
 
 return M

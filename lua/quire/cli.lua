@@ -462,6 +462,10 @@ function commands.serve(argv)
     watch[#watch + 1] = dir
     for _, p in ipairs(quire.plugins.plugins) do watch[#watch + 1] = p.dir end
   end
+  -- Old copies of the plugins' static files that nothing has named for static_retention go now,
+  -- as at each of the workers' passes (quire.assets): a restart costs no request anything.
+  local removed = quire._assets.pass()
+  if removed > 0 then quire._assets.log(removed) end
   quire._db:close()
   -- Made here, before the --dev watchers start, so making it does not look like an edit.
   local _, run_err = runtime_dir(dir)
@@ -558,6 +562,9 @@ function commands.__worker(argv)
     -- Scheduled work in every worker: leases in the jobs table let one of them run each job,
     -- and publishing checks the status in its transaction, so nothing runs twice.
     tick = function()
+      -- The copies this worker names keep their lease; old ones go (once in a while: quire.assets).
+      -- Before the store's check: the folder is this node's own.
+      quire._assets.tick()
       -- PostgreSQL away: the scheduled work waits for it (the connection is made again
       -- meanwhile, without waiting) rather than hold the worker and its readers.
       local up = not quire._db.ready or quire._db:ready()

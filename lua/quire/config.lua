@@ -20,6 +20,7 @@ M.defaults = {
   edge_tags = false, -- cacheable pages carry their cache tags as Surrogate-Key and Cache-Tag (for a CDN or Varnish)
   trusted_proxies = {}, -- reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
   trash_retention = 30, -- days a deleted entry stays in the trash before the trash.empty job deletes it; 0: kept
+  static_retention = 7, -- days a superseded fingerprinted static copy (quire.assets) is kept once no process names it; 0: kept
   -- tls = { listen = {...}, certificates = {...}, redirect_http = false, hsts = false }: off unless set
   limits = {
     title_max = 300,          -- characters
@@ -75,7 +76,7 @@ M.defaults = {
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
-  access_log = "string", log_health_checks = "boolean", tls = "table", trash_retention = "number", api = "table",
+  access_log = "string", log_health_checks = "boolean", tls = "table", trash_retention = "number", static_retention = "number", api = "table",
   image_widths = "table", timezone = "string", language = "string", strings = "table", edge_tags = "boolean",
   purgers = "table", read_replicas = "table",
   purgers = "table", trusted_proxies = "table", media_dir = "string",
@@ -179,6 +180,13 @@ name = %q
 -- trash.empty job deletes it for good with its revisions and comments; 0 keeps it until
 -- `quire entries empty-trash`.
 -- trash_retention = 30
+
+-- Days an old fingerprinted copy of a plugin's static file (SITE/.quire/static: the theme's
+-- stylesheet before an edit) is still served once no process names it (a worker names what it
+-- read until it is reloaded), for the pages an edge cache, a CDN or a browser keeps; then
+-- `quire serve` or `quire export` removes it. Longer than the longest those keep a page
+-- (docs/varnish.vcl: 1 h, then 6 h of grace); 0 keeps them all.
+-- static_retention = 7
 
 -- The widths each imported image is made at (quire media add), as WebP and in its own format;
 -- never wider than the image.
@@ -315,6 +323,8 @@ function M.load(dir)
         cfg.tls = tls
       elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
         return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
+      elseif k == "static_retention" and (math.type(v) ~= "integer" or v < 0) then
+        return nil, ("%s: static_retention must be a whole number of days (0 keeps every copy), got %s"):format(path, tostring(v))
       elseif k == "trusted_proxies" then
         if #v > 256 then return nil, ("%s: trusted_proxies: at most 256 entries"):format(path) end
         for i, p in pairs(v) do

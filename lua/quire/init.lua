@@ -105,7 +105,8 @@ function M.open(dir, opts)
   quire.redirects = require("quire.redirects").new(site, quire)
   quire.media = require("quire.media").new(site, db)
   quire.front = require("quire.front").new(site, quire)
-  quire.assets = require("quire.assets").new(site, quire)
+  -- (and the keeper of the copies it names, which quire serve and the export call: not for plugins)
+  quire.assets, quire._assets = require("quire.assets").new(site, quire)
   -- A story's corrections (marked in the admin): { note =, date = }, oldest first.
   quire._newsroom = require("quire.newsroom").new(site, quire) -- the admin's records; not for plugins
   quire.corrections = { list = quire._newsroom.corrections }

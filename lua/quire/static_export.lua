@@ -2038,6 +2038,15 @@ local function report(sum, o)
   return #sum.errors > 0 and 1 or 0
 end
 
+-- After a run, the old copies of the plugins' static files that nothing has named for
+-- static_retention go, as at a server's start (quire.assets): a site only exported, never
+-- served, does not keep every copy either. (The export copies the current ones only.)
+local function prune_copies(quire, o)
+  if o.dry_run then return end
+  local removed = quire._assets.pass()
+  if removed > 0 then quire._assets.log(removed) end
+end
+
 -- --compress's value (nil: the default) -> the list in a fixed order ("gzip,br", "gzip", "br" or
 -- "none"), and the set { gzip =, br = }.
 function M.compress_of(value)
@@ -2134,6 +2143,7 @@ function M.main(quire, out_dir, opts)
   if opts.watch and pg then db:exec("LISTEN quire_data") end
   local seen = opts.watch and not pg and db:data_version()
   local status = report(run_once(quire, out_dir, o), o)
+  prune_copies(quire, o)
   if not opts.watch then return status end
   -- (and when the clock comes to the next scheduled change: looked up after each export, whose
   -- commits made any new one, at most once a tick)
@@ -2165,7 +2175,12 @@ function M.main(quire, out_dir, opts)
     if not moved and due ~= "" and require("quire.time").now() >= due then moved = true end
     if moved then
       local ok, sum = pcall(run_once, quire, out_dir, o)
-      if ok then report(sum, o) else io.stderr:write("quire: export: ", tostring(sum), "\n") end
+      if ok then
+        report(sum, o)
+        prune_copies(quire, o)
+      else
+        io.stderr:write("quire: export: ", tostring(sum), "\n")
+      end
       local dok, d = pcall(next_due, db)
       due = dok and d or ""
     end
