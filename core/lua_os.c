@@ -359,6 +359,57 @@ static int l_touch(lua_State *L) {
   return 1;
 }
 
+/* core.read_at(root, file) -> data | nil, message[, link]: the bytes of the regular file root/file,
+ * reached without following a symbolic link below root, root/file's own name included
+ * (O_NOFOLLOW): a link there, even one swapped in since core.stat_at looked, is refused and named
+ * (link: its path), never read through; so is anything but a regular file (a FIFO is not waited
+ * on). What a static export makes a page's siblings from. */
+static int l_read_at(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name;
+  int dir = qr_lua_open_beneath(L, root, file, 0, &name);
+  if (dir < 0) return 3;
+  int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int err = errno;
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) != 0) err = errno, close(fd), fd = -1;
+  close(dir);
+  if (fd < 0 && err == ELOOP) {
+    lua_pushnil(L);
+    const char *link = lua_pushfstring(L, "%s/%s", root, file);
+    lua_pushfstring(L, "%s: a symbolic link (none is followed inside %s)", link, root);
+    lua_insert(L, -2); /* nil, message, the link's path */
+    return 3;
+  }
+  if (fd < 0) {
+    errno = err;
+    return qr_lua_errno_beneath(L, root, file, name, name);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s/%s: not a regular file", root, file);
+    return 2;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (;;) {
+    char *p = luaL_prepbuffsize(&b, 65536);
+    ssize_t n = read(fd, p, 65536);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      close(fd);
+      errno = err;
+      return qr_lua_errno_beneath(L, root, file, name, name); /* (the buffer's box stays below) */
+    }
+    if (n == 0) break;
+    luaL_addsize(&b, (size_t)n);
+  }
+  close(fd);
+  luaL_pushresult(&b);
+  return 1;
+}
+
 /* core.remove_at(root, file [, folder]) -> true | nil, message: root/file removed (with folder,
  * the empty folder file), reached without following a symbolic link below root (one named so is
  * removed itself). */
@@ -632,7 +683,7 @@ void qr_lua_os_open(lua_State *L) {
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
                                  {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at},
-                                 {"remove_at", l_remove_at}, {"touch", l_touch}, {"spawn", l_spawn}, {"wait", l_wait},
-                                 {"running", l_running}, {"large_pages", l_large_pages}, {NULL, NULL}};
+                                 {"read_at", l_read_at}, {"remove_at", l_remove_at}, {"touch", l_touch}, {"spawn", l_spawn},
+                                 {"wait", l_wait}, {"running", l_running}, {"large_pages", l_large_pages}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -446,15 +446,83 @@ check("--compress gzip,br: a .gz and a .br beside every compressible file again"
       and all(gzip.open(os.path.join(out, f)).read() == open(os.path.join(out, f[:-3]), "rb").read() for f in now if f.endswith(".gz"))
       and unsiblinged(now) == unsiblinged(before), r.stdout)
 check("the .br holds the front page", unbrotli(open(os.path.join(out, "index.html.br"), "rb").read()) == open(os.path.join(out, "index.html"), "rb").read())
+# --compress changed: a page's siblings are made from the page there, never from what a symbolic
+# link in its place points at. One put there before the run is replaced by the page, as a link
+# in a file's place is; one swapped in while the run reads (a read through the page's path
+# followed it: a sibling of a file outside the folder) is refused, and the run fails naming it.
+import threading  # noqa: E402
+secret = os.path.join(work, "secret.html")
+SECRET = b"<p>Secret: not for the public.</p>\n" * 100
+with open(secret, "wb") as f:
+    f.write(SECRET)
+
+
+def siblings_leak(pages):
+    """The siblings of pages holding the secret."""
+    return [p + s for p in pages for s in (".gz", ".br") if os.path.isfile(p + s) and SECRET in
+            (gzip.decompress if s == ".gz" else unbrotli)(open(p + s, "rb").read())]
+
+
+linked_page = os.path.join(out, entries[0], "index.html")
+os.remove(linked_page)
+os.symlink(secret, linked_page)
+r = export(compress=())
+check("--compress changed, a link in a page's place: replaced by the page, no sibling made from the link",
+      not os.path.islink(linked_page) and SECRET not in open(linked_page, "rb").read() and not siblings_leak([linked_page])
+      and open(secret, "rb").read() == SECRET, r.stdout)
+raced = [os.path.join(out, e, "index.html") for e in entries[1:21]]
+race_dir = os.path.join(work, "race")
+os.makedirs(race_dir)
+saved = {p: os.path.join(race_dir, str(i)) for i, p in enumerate(raced)}
+for p, copy in saved.items():
+    os.link(p, copy)
+stop = threading.Event()
+
+
+def swap(page, target, link):
+    """Puts a link to target (link) or a hard link of target (not) in page's place, by rename."""
+    tmp = os.path.join(os.path.dirname(page), ".race")
+    os.symlink(target, tmp) if link else os.link(target, tmp)
+    os.rename(tmp, page)
+    if os.path.lexists(tmp):  # (a rename of a hard link over the same file does nothing)
+        os.remove(tmp)
+
+
+def race():
+    while not stop.is_set():
+        for p in raced:
+            swap(p, secret, True)
+            swap(p, saved[p], False)
+
+
+racer = threading.Thread(target=race)
+racer.start()
+try:
+    r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", ok=False)
+finally:
+    stop.set()
+    racer.join()
+for p in raced:
+    swap(p, saved[p], False)
+check("--compress changed, links swapped in and out of pages' places: no sibling made from a link", not siblings_leak(raced)
+      and open(secret, "rb").read() == SECRET, str(siblings_leak(raced)))
+check("... the run is done, or fails naming the link", r.returncode == 0 or re.search(
+      r"cannot read \S+: \S+ is a symbolic link, and the export follows none inside .*: remove the link and export again", r.stderr),
+      r.stdout + r.stderr)
+r = export()
+check("... the next run makes every sibling from its page", not siblings_leak(raced) and all(TOKEN.sub(rb"\1",
+      gzip.decompress(open(p + ".gz", "rb").read())) == TOKEN.sub(rb"\1", open(p, "rb").read()) for p in raced + [linked_page]), r.stdout)
+shutil.rmtree(race_dir)
 r = quire("export", "--format", "html", out, "--site", site, "--compress", "gzip,zstd", ok=False)
 check("an unknown --compress is refused, naming the option", r.returncode != 0 and "--compress" in r.stderr and "zstd" in r.stderr, r.stderr)
 # A folder emptied since (or a new one with the same name): everything is written again, though
 # the manifest remembers the files.
-count = sum(len(ns) for _, _, ns in os.walk(out))
+listed = lambda: {os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(out) for n in ns}
+had = listed()
 shutil.rmtree(out)
 r = export()
-check("an emptied folder gets a full export", "(full export)" in r.stdout and sum(len(ns) for _, _, ns in os.walk(out)) == count,
-      r.stdout)
+check("an emptied folder gets a full export", "(full export)" in r.stdout and listed() == had,
+      r.stdout + " ".join(sorted(listed() ^ had)[:10]))
 before = snapshot()
 # The newest story: on the front page and in the feeds.
 story_path = re.search(r"<link>" + re.escape(BASE) + r"(/[^<]+)</link>", open(os.path.join(out, "feed.xml")).read().split("<item>", 1)[1]).group(1)

@@ -240,14 +240,15 @@ local function tmp_prefix()
   return own_prefix
 end
 
--- Fails for root/file, which could not be written: err, core's message; link, the symbolic link
--- in the way, when that was why.
-local function cannot(root, file, err, link)
+-- Fails for root/file, which could not be written (verb: or "read"): err, core's message; link,
+-- the symbolic link in the way, when that was why.
+local function cannot(root, file, err, link, verb)
+  verb = verb or "write"
   if link then
-    fail("cannot write %s/%s: %s is a symbolic link, and the export follows none inside %s (it would write elsewhere):"
-      .. " remove the link and export again", root, file, link, root)
+    fail("cannot %s %s/%s: %s is a symbolic link, and the export follows none inside %s (it would %s elsewhere):"
+      .. " remove the link and export again", verb, root, file, link, root, verb)
   end
-  fail("cannot write %s/%s: %s", root, file, tostring(err))
+  fail("cannot %s %s/%s: %s", verb, root, file, tostring(err))
 end
 
 -- Writes data to out.root/file through a temporary file renamed over it (core.write_file: one
@@ -256,6 +257,15 @@ end
 local function write_atomic(out, file, data)
   local ok, err, link = core.write_file(out.root, file, data, tmp_prefix())
   if not ok then cannot(out.root, file, err, link) end
+end
+
+-- The bytes of out.root/file, read without following a symbolic link (core.read_at: the file's
+-- own name's included). One there was put there since the export looked (it replaces a link it
+-- finds): the export stops, naming it, rather than read what it points at into a sibling.
+local function read_there(out, file)
+  local data, err, link = core.read_at(out.root, file)
+  if not data then cannot(out.root, file, err, link, "read") end
+  return data
 end
 
 -- The .gz sibling of out.root/file: compressed and written by one C call (the compressor and its
@@ -1510,7 +1520,7 @@ function M.worker(quire, out_dir, o)
         if present and row.file == file and same_hash(row.hash, body, h) then
           -- --compress changed since: the same page, its siblings as now asked (from the bytes
           -- there, whose token may differ from this rendering's)
-          if o.recompress and not o.dry_run then write_siblings(out, file, read_file(out_dir .. "/" .. file)) end
+          if o.recompress and not o.dry_run then write_siblings(out, file, read_there(out, file)) end
           line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         else
           if not o.dry_run then

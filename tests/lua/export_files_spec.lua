@@ -1,7 +1,7 @@
 -- core.write_file, core.copy_file and core.gzip_file: how a static export
 -- (lua/quire/static_export.lua) puts its pages, their .gz and its static files in place, through
 -- a temporary file renamed over the old one, inside its folder and nowhere else (no symbolic link
--- below it followed; core.stat_at, core.remove_at and core.remove_stale neither).
+-- below it followed; core.stat_at, core.read_at, core.remove_at and core.remove_stale neither).
 local core = require "quire.core"
 local testing = require "quire.testing"
 
@@ -162,6 +162,44 @@ describe("core.stat_at and core.remove_at", function()
     assert.is_true(core.remove_at(dir .. "/out", "tag")) -- (the link itself)
     assert.equal("elsewhere", read(dir .. "/outside/index.html"))
     assert.same({}, core.listdir(dir .. "/out"))
+    core.remove_tree(dir)
+  end)
+end)
+
+describe("core.read_at", function()
+  it("reads a file below the folder, and no symbolic link, neither the file's nor a folder's", function()
+    local dir = assert(core.mkdtemp("quire-read-spec"))
+    core.mkdir(dir .. "/outside")
+    write(dir .. "/outside/secret", "elsewhere")
+    core.mkdir(dir .. "/out")
+    local big = ("<p>A page of some size.</p>\n"):rep(5000) -- (past one read)
+    assert.is_true(core.write_file(dir .. "/out", "a/index.html", big, ".tmp."))
+    assert.equal(big, core.read_at(dir .. "/out", "a/index.html"))
+    write(dir .. "/out/empty", "")
+    assert.equal("", core.read_at(dir .. "/out", "empty"))
+    -- a link in the file's place: refused and named, not read through
+    assert.is_true(os.execute(("ln -s %s/outside/secret %s/out/a/linked.html"):format(dir, dir)))
+    local data, err, link = core.read_at(dir .. "/out", "a/linked.html")
+    assert.is_nil(data)
+    assert.equal(dir .. "/out/a/linked.html", link)
+    assert.matches("a symbolic link (none is followed inside " .. dir .. "/out)", err, 1, true)
+    -- a link where a folder should be
+    assert.is_true(os.execute(("ln -s %s/outside %s/out/tag"):format(dir, dir)))
+    data, err, link = core.read_at(dir .. "/out", "tag/secret")
+    assert.is_nil(data)
+    assert.equal(dir .. "/out/tag", link)
+    -- nothing there, a folder, a FIFO (not waited on)
+    data, err, link = core.read_at(dir .. "/out", "a/missing")
+    assert.is_nil(data)
+    assert.matches(dir .. "/out/a/missing: No such file", err, 1, true)
+    assert.is_nil(link)
+    data, err = core.read_at(dir .. "/out", "a")
+    assert.is_nil(data)
+    assert.matches(dir .. "/out/a: not a regular file", err, 1, true)
+    assert.is_true(os.execute(("mkfifo %s/out/fifo"):format(dir)))
+    data, err = core.read_at(dir .. "/out", "fifo")
+    assert.is_nil(data)
+    assert.matches("not a regular file", err, 1, true)
     core.remove_tree(dir)
   end)
 end)
