@@ -503,18 +503,65 @@ same_as_full("nothing changed", r)
 
 # A page file removed by hand: a targeted run looks for the files of a slice of 1000 pages a run,
 # the next slice each time, so it is written again within pages / 1000 + 1 runs with nothing changed.
+# Only what is missing is written: its .gz and .br, still there, keep their mtimes (a sync
+# uploads the page alone); the other way round, its .gz removed, the .gz alone comes back.
 db = sqlite3.connect(manifest)
 pages = db.execute("SELECT count(*) FROM files WHERE hash NOT LIKE 'src %'").fetchone()[0]
 db.close()
 lost = stories[2][1].lstrip("/") + "/index.html"
+
+
+def until_there(name):
+    """Runs with nothing changed until out/name is there again (at most a slice check's round)."""
+    for i in range(pages // 1000 + 1):
+        r = export(out, "--verbose")
+        if os.path.exists(os.path.join(out, name)):
+            break
+    return r
+
+
+def mtimes_of(*names):
+    return [os.stat(os.path.join(out, n)).st_mtime_ns for n in names]
+
+
+siblings = mtimes_of(lost + ".gz", lost + ".br")
 os.remove(os.path.join(out, lost))
-for i in range(pages // 1000 + 1):
-    r = export(out, "--verbose")
-    if os.path.exists(os.path.join(out, lost)):
-        break
+r = until_there(lost)
 check("a page removed by hand is written again by a run with nothing changed", f"write {lost}\n" in r.stdout
       and "(no content changed)" in r.stdout, r.stdout)
+check("... its .gz and .br, still there, are not written again", mtimes_of(lost + ".gz", lost + ".br") == siblings
+      and f"write {lost}." not in r.stdout, r.stdout)
 same_as_full("a page removed by hand", r)
+kept = mtimes_of(lost, lost + ".br")
+os.remove(os.path.join(out, lost + ".gz"))
+r = until_there(lost + ".gz")
+check("a .gz removed by hand is written again by a run with nothing changed", f"write {lost}.gz\n" in r.stdout
+      and "(no content changed)" in r.stdout
+      and gzip.decompress(open(os.path.join(out, lost + ".gz"), "rb").read()) == open(os.path.join(out, lost), "rb").read(), r.stdout)
+check("... the page and its .br are not", mtimes_of(lost, lost + ".br") == kept and f"write {lost}\n" not in r.stdout, r.stdout)
+same_as_full("a .gz removed by hand", r)
+
+# A symbolic link where a .gz should be, beside a feed and a static file that did not change
+# (nginx's gzip_static would send what it points at): replaced by the .gz, as a link in a page's
+# place is by the page; nothing is written through it.
+secret = os.path.join(work, "secret.txt")
+with open(secret, "w") as f:
+    f.write("Not for the public.\n" * 100)
+linked = ["feed.xml.gz", "static/theme/quire.css.gz"]
+for name in linked:
+    os.remove(os.path.join(out, name))
+    os.symlink(secret, os.path.join(out, name))
+kept = mtimes_of(*(n[:-3] for n in linked))
+r = export(out, "--dry-run")
+check("a link where a .gz should be, --dry-run: would write the .gz, writes nothing",
+      all(f"would write {n}\n" in r.stdout and os.path.islink(os.path.join(out, n)) for n in linked), r.stdout)
+r = export(out, "--verbose")
+check("a link where a .gz should be: replaced by the .gz", all(f"write {n}\n" in r.stdout and not os.path.islink(os.path.join(out, n))
+      and gzip.decompress(open(os.path.join(out, n), "rb").read()) == open(os.path.join(out, n[:-3]), "rb").read() for n in linked),
+      r.stdout)
+check("... its file kept, and nothing written through the link", mtimes_of(*(n[:-3] for n in linked)) == kept
+      and open(secret).read() == "Not for the public.\n" * 100 and not os.path.islink(secret), r.stdout)
+same_as_full("a link where a .gz should be", r)
 
 # A killed run's temporary files: beside the files they were to become, hidden and named after
 # their process; the next run (it finds the killed run's folder beside the manifest) removes

@@ -268,27 +268,64 @@ local function read_there(out, file)
   return data
 end
 
--- The .gz sibling of out.root/file: compressed and written by one C call (the compressor and its
--- output buffer reused, no Lua string made of the compressed bytes).
-local function write_gzip(out, file, data)
-  local ok, err, link = core.gzip_file(data, GZIP_LEVEL, out.root, file .. ".gz", tmp_prefix())
-  if not ok then cannot(out.root, file .. ".gz", err, link) end
+-- The compressed siblings of a file (nginx gzip_static; brotli_static or a CDN for .br), and
+-- those out asks for beside file when it holds size bytes (a set): for compressible data of some
+-- size, as --compress asks. max: the size past which a static file gets none (it is read whole).
+local SIBLINGS = { ".gz", ".br" }
+local function siblings_of(out, file, size, max)
+  local want = {}
+  if size >= GZIP_MIN and size <= (max or math.maxinteger) and COMPRESSIBLE[ext_of(file)] then
+    want[".gz"], want[".br"] = out.gzip or nil, out.br or nil
+  end
+  return want
 end
 
--- The compressed siblings of a file (nginx gzip_static; brotli_static or a CDN for .br): written
--- for compressible data of some size, as --compress asks; removed otherwise (those left from
+-- One sibling (".gz" or ".br") of out.root/file, made from data. The .gz is compressed and
+-- written by one C call (the compressor and its output buffer reused, no Lua string made of the
+-- compressed bytes).
+local function write_sibling(out, file, data, sibling)
+  if sibling == ".gz" then
+    local ok, err, link = core.gzip_file(data, GZIP_LEVEL, out.root, file .. ".gz", tmp_prefix())
+    if not ok then cannot(out.root, file .. ".gz", err, link) end
+  else
+    write_atomic(out, file .. ".br", core.brotli(data, BROTLI_QUALITY))
+  end
+end
+
+-- The siblings of a file written with it, as out asks; those it does not removed (left from
 -- before). fresh: the file is new, so there is nothing to remove.
 local function write_siblings(out, file, data, fresh)
-  local big = #data >= GZIP_MIN and COMPRESSIBLE[ext_of(file)]
-  if big and out.gzip then write_gzip(out, file, data)
-  elseif not fresh then core.remove_at(out.root, file .. ".gz") end -- (nothing there: a harmless error)
-  if big and out.br then write_atomic(out, file .. ".br", core.brotli(data, BROTLI_QUALITY))
-  elseif not fresh then core.remove_at(out.root, file .. ".br") end
+  local want = siblings_of(out, file, #data)
+  for _, sibling in ipairs(SIBLINGS) do
+    if want[sibling] then write_sibling(out, file, data, sibling)
+    elseif not fresh then core.remove_at(out.root, file .. sibling) end -- (nothing there: a harmless error)
+  end
 end
 
 local function write_page(out, file, data, fresh)
   write_atomic(out, file, data)
   write_siblings(out, file, data, fresh)
+end
+
+-- What of file the folder lacks, by the one rule for the files the export writes: one that is
+-- not a regular file there (gone, or a symbolic link or anything else in its place) is missing,
+-- and written again, which replaces what is there (nothing is written through a link). Returns
+-- whether file itself is missing; the list of the siblings out asks for beside it that are
+-- missing (siblings_of: for the size it has there, else for size, the bytes about to be written
+-- there; none when neither is known); and that size. By stat alone, nothing read: a sibling that
+-- is a regular file holds its file's bytes (written with them), which the manifest vouches for.
+local function missing_of(out, file, size, max)
+  local kind, _, there = core.stat_at(out.root, file)
+  local gone = kind ~= "file"
+  if not gone then size = there end
+  local gaps = {}
+  if size then
+    local want = siblings_of(out, file, size, max)
+    for _, sibling in ipairs(SIBLINGS) do
+      if want[sibling] and core.stat_at(out.root, file .. sibling) ~= "file" then gaps[#gaps + 1] = sibling end
+    end
+  end
+  return gone, gaps, size
 end
 
 local function read_file(path)
@@ -299,29 +336,17 @@ local function read_file(path)
   return s
 end
 
--- Copies a static file through a temporary file, with its siblings when compressible: read
--- whole when it gets siblings (read once for all three), else copied by the kernel.
+-- Copies a static file through a temporary file, with its siblings when it gets any: read whole
+-- then (read once for all three), else copied by the kernel.
 local function copy_file(out, file, src, fresh)
   local _, _, size = core.stat(src)
-  if COMPRESSIBLE[ext_of(file)] and size and size >= GZIP_MIN and size <= GZIP_READ_MAX then
+  if size and next(siblings_of(out, file, size, GZIP_READ_MAX)) then
     return write_page(out, file, read_file(src), fresh)
   end
   local ok, err, link = core.copy_file(src, out.root, file, tmp_prefix())
   if not ok then cannot(out.root, file, err, link) end
   if not fresh then
-    core.remove_at(out.root, file .. ".gz")
-    core.remove_at(out.root, file .. ".br")
-  end
-end
-
--- The siblings of a static file already there, as --compress now asks.
-local function asset_siblings(out, file, src)
-  local _, _, size = core.stat(src)
-  if COMPRESSIBLE[ext_of(file)] and size and size >= GZIP_MIN and size <= GZIP_READ_MAX then
-    write_siblings(out, file, read_file(src))
-  else
-    core.remove_at(out.root, file .. ".gz")
-    core.remove_at(out.root, file .. ".br")
+    for _, sibling in ipairs(SIBLINGS) do core.remove_at(out.root, file .. sibling) end
   end
 end
 
@@ -722,10 +747,11 @@ end
 
 -- The manifest's pages rendered on every export (no tags) or carrying one of the changed tags
 -- (looked up in its tag index), those mine(path) takes; then those of the slice check (rows with
--- check.from < path <= check.to, or to the end when check.to is "") whose file is no longer in
--- out_dir (removed by hand; the siblings are not looked at: without its .gz a page is still
--- served). The pages rendered are looked for anyway (stale in M.worker).
-local function each_stale_page(quire, man, fn, changed, mine, out_dir, check, scope)
+-- check.from < path <= check.to, or to the end when check.to is "") whose file or one of its
+-- siblings is missing from the folder out.root (missing_of: removed by hand, or a link in its
+-- place, which nginx's gzip_static would serve). The pages rendered are looked for anyway
+-- (M.worker).
+local function each_stale_page(quire, man, fn, changed, mine, out, check, scope)
   local listed = {}
   local function take(path, item)
     if listed[path] or FIXED_SET[path] or M.taken(path) or not mine(path) then return end
@@ -756,7 +782,10 @@ local function each_stale_page(quire, man, fn, changed, mine, out_dir, check, sc
       .. " ORDER BY path LIMIT ?", last, check.to, check.to, BATCH)
     for _, r in ipairs(rows) do
       last = r.path
-      if not listed[r.path] and mine(r.path) and core.stat_at(out_dir, r.file) ~= "file" then take(r.path) end
+      if not listed[r.path] and mine(r.path) then
+        local gone, gaps = missing_of(out, r.file)
+        if gone or gaps[1] then take(r.path) end
+      end
     end
   until #rows < BATCH
 end
@@ -776,10 +805,10 @@ end
 -- "page" | "asset" | "search" | "search_index" | "search_js" | "sitemap_index" | "error", src = }.
 -- targeted (a set of the tags bumped since the last export, all address_stable): no page was
 -- added or removed, so only the fixed addresses below, the pages of the manifest man carrying
--- one of those tags or, in the slice check, whose file is missing (those mine(path) takes, in
--- out_dir) and the static files are looked at.
+-- one of those tags or, in the slice check, whose file or a sibling is missing (those mine(path)
+-- takes, in the folder out.root) and the static files are looked at.
 -- want, share: which lists and entries a full walk reads (M.each_page).
-local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope, want, share)
+local function each_item(quire, fn, targeted, man, mine, out, check, scope, want, share)
   -- A fixed address's page when a redirect from it was added, changed or deleted since: rendered
   -- again whatever its tags (the server answers the redirect there, before the route; a targeted
   -- run's changed tags leave out "redirects", which every page carries: see scope_of).
@@ -796,7 +825,7 @@ local function each_item(quire, fn, targeted, man, mine, out_dir, check, scope, 
   fn { path = "/search", kind = "search", force = moved("/search") }
   fn { path = "/search-index.json", kind = "search_index" }
   fn { path = "/search.js", kind = "search_js" }
-  if targeted then each_stale_page(quire, man, fn, targeted, mine, out_dir, check, scope) else M.each_page(quire, fn, want, share) end
+  if targeted then each_stale_page(quire, man, fn, targeted, mine, out, check, scope) else M.each_page(quire, fn, want, share) end
   M.each_file(quire, fn)
 end
 
@@ -1352,7 +1381,8 @@ end
 --   "W path file hash tags[ =shows]" written (or would be, with dry_run) (shows: a list page's
 --   entries, shows_of); "X path reason" left out;
 --   "G path" no longer made (a page of a list walked again); "E path message" failed;
---   "I path file" about to write file (before its "W" line; not in a dry run).
+--   "I path file" about to write file (before its "W" line; not in a dry run);
+--   "C path file" a sibling written (or would be) beside a file kept, before the file's line.
 function M.worker(quire, out_dir, o)
   -- The incremental collector (in a worker, or in the coordinator rendering a few pages itself,
   -- which then keeps it): a worker's memo and caches keep each value a while and then let
@@ -1403,7 +1433,8 @@ function M.worker(quire, out_dir, o)
     local _, _, src_size = core.stat(src)
     return kind == "file" and size == src_size and same_file(src, out_dir .. "/" .. file)
   end
-  -- Whether item must be done again, and whether its file was found there (nil: not looked).
+  -- Whether item must be done again; missing: whether its row's file is missing from the folder
+  -- (missing_of; nil: not looked, when every page is rendered again anyway).
   -- (a static file is the same whatever the code or the tags: its source's mtime and size say,
   -- and when they moved, its bytes: unchanged_copy)
   -- A page of a list walked again (item.walked): its list tags bumped, it is rendered only when
@@ -1412,26 +1443,44 @@ function M.worker(quire, out_dir, o)
   -- (item.edge), or the page after it is new (its link to it), or the page above it (its Newer
   -- link) is new or shows other entries: when that page is in the manifest with the same
   -- entries, the last of which names this page, it linked here last time too.
-  local function stale(row, item)
-    if not row or (all and item.kind ~= "asset") then return true end
-    if core.stat_at(out_dir, row.file) ~= "file" then return true, false end
-    if item.kind == "asset" then return row.hash ~= item.sig, true end
-    if row.tags == "" or item.force then return true, true end
+  local function stale(row, item, missing)
+    if not row or missing ~= false then return true end
+    if item.kind == "asset" then return row.hash ~= item.sig end
+    if row.tags == "" or item.force then return true end
     local listing = false
     for t in row.tags:gmatch("%S+") do
       if changed[t] then
-        if not (item.walked and list_tag(t)) then return true, true end
+        if not (item.walked and list_tag(t)) then return true end
         listing = true
       end
     end
-    if not item.walked then return false, true end
-    if listing and item.edge then return true, true end
-    if item.next and not man:value("SELECT 1 FROM files WHERE path = ? AND shows IS NOT NULL", item.next) then return true, true end
-    if item.shown and row.shows ~= shows_of(item.shown) then return true, true end
+    if not item.walked then return false end
+    if listing and item.edge then return true end
+    if item.next and not man:value("SELECT 1 FROM files WHERE path = ? AND shows IS NOT NULL", item.next) then return true end
+    if item.shown and row.shows ~= shows_of(item.shown) then return true end
     if listing and item.prev and man:value("SELECT shows FROM files WHERE path = ?", item.prev.path) ~= shows_of(item.prev.shown) then
-      return true, true
+      return true
     end
-    return false, true
+    return false
+  end
+  -- The siblings of a file kept, whose bytes there its row vouches for (or data's, about to be
+  -- written there), as out asks: those missing (gaps, from missing_of) made from those bytes,
+  -- read without following a link; with --recompress, those no longer asked for removed (size:
+  -- the file's). Only what is missing is written: the others keep their mtime. Without data, a
+  -- "C" line for each sibling written.
+  local function mend(path, file, gaps, size, max, data)
+    if o.recompress and not o.dry_run then
+      local want = siblings_of(out, file, size, max)
+      for _, sibling in ipairs(SIBLINGS) do
+        if not want[sibling] then core.remove_at(out.root, file .. sibling) end
+      end
+    end
+    if not gaps[1] then return end
+    local bytes = not o.dry_run and (data or read_there(out, file))
+    for _, sibling in ipairs(gaps) do
+      if bytes then write_sibling(out, file, bytes, sibling) end
+      if not data then res:write("C\t", path, "\t", file, sibling, "\n") end
+    end
   end
   -- A list's three feeds go to one worker, hashed by the list's address: they share the scope's
   -- items (the feeds plugin's site:memo), built once for the three.
@@ -1487,14 +1536,17 @@ function M.worker(quire, out_dir, o)
       local _, mtime, size, nsec = core.stat(item.src)
       item.sig = ("src %d %d %d"):format(mtime or 0, size or 0, nsec or 0)
     end
-    local is_stale, present = stale(row, item)
+    -- (looked for now unless every page is rendered again anyway: then once it is, below)
+    local max = item.kind == "asset" and GZIP_READ_MAX or nil
+    local missing, gaps, size
+    if row and (item.kind == "asset" or not all) then missing, gaps, size = missing_of(out, row.file, nil, max) end
     local line
-    if not is_stale then
-      -- --compress changed since: a static file's siblings as now asked
-      if item.kind == "asset" and o.recompress and not o.dry_run then asset_siblings(out, file, item.src) end
+    if not stale(row, item, missing) then
+      mend(item.path, row.file, gaps, size, max)
       line = "K\t" .. item.path
     elseif item.kind == "asset" and row and row.file == file and not o.fresh and not o.recompress
         and unchanged_copy(item.src, file) then
+      mend(item.path, file, gaps, size, max)
       line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     elseif item.kind == "asset" then
       if not o.dry_run then
@@ -1516,16 +1568,25 @@ function M.worker(quire, out_dir, o)
         line = "X\t" .. item.path .. "\t" .. tags
       else
         local h = page_hash(body)
-        if present == nil and row then present = core.stat_at(out_dir, row.file) == "file" end
-        if present and row.file == file and same_hash(row.hash, body, h) then
-          -- --compress changed since: the same page, its siblings as now asked (from the bytes
-          -- there, whose token may differ from this rendering's)
-          if o.recompress and not o.dry_run then write_siblings(out, file, read_there(out, file)) end
+        local same = row and row.file == file and same_hash(row.hash, body, h)
+        -- (the siblings to look for are those of this page's size when it is gone)
+        if same and missing ~= false then missing, gaps, size = missing_of(out, file, #body) end
+        if same and not missing then
+          -- The same page there: its siblings as asked (from the bytes there, whose token may
+          -- differ from this rendering's).
+          mend(item.path, file, gaps, size)
           line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         else
           if not o.dry_run then
             writing(item.path, file)
-            write_page(out, file, body, o.fresh)
+            if same then
+              -- The page alone gone (removed by hand, a link in its place): written again, and
+              -- of its siblings only those gone too.
+              write_atomic(out, file, body)
+              mend(item.path, file, gaps, size, nil, body)
+            else
+              write_page(out, file, body, o.fresh)
+            end
           end
           line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         end
@@ -1535,7 +1596,7 @@ function M.worker(quire, out_dir, o)
     res:write(line, "\n")
     done = done + 1
     if done % 50 == 0 then progress(("P %d %d\n"):format(index, done)) end
-  end, o.targeted and changed, man, mine, out_dir, check, scope, want, share)
+  end, o.targeted and changed, man, mine, out, check, scope, want, share)
   db:end_read()
   res:close()
   if o.verbose then
@@ -1941,6 +2002,9 @@ local function run_once(quire, out_dir, o)
             if o.verbose then note("render " .. a .. " (same bytes)") end
           end
           if not o.dry_run then put_row(man, next_tid, path, a, b, c, d:match("^=(.*)$")) end
+        elseif k == "C" then
+          sum.written = sum.written + 1
+          note("write " .. a)
         elseif k == "X" or k == "G" then
           if k == "X" then sum.left_out = sum.left_out + 1 end
           man:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
@@ -1981,14 +2045,12 @@ local function run_once(quire, out_dir, o)
               put_row(man, next_tid, other, r.file, "", "")
             elseif not taken then
               core.remove_at(out_dir, r.file)
-              core.remove_at(out_dir, r.file .. ".gz")
-              core.remove_at(out_dir, r.file .. ".br")
+              for _, sibling in ipairs(SIBLINGS) do core.remove_at(out_dir, r.file .. sibling) end
             end
             drop_row(man, r.path)
           elseif not o.dry_run then
             core.remove_at(out_dir, r.file)
-            core.remove_at(out_dir, r.file .. ".gz")
-            core.remove_at(out_dir, r.file .. ".br")
+            for _, sibling in ipairs(SIBLINGS) do core.remove_at(out_dir, r.file .. sibling) end
             -- Folders left empty go too (removing one that is not fails).
             local d = r.file:match("^(.*)/[^/]*$")
             while d and d ~= "" and core.remove_at(out_dir, d, true) do d = d:match("^(.*)/[^/]*$") end
