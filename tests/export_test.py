@@ -363,6 +363,57 @@ except urllib.error.HTTPError as e:
     check("nginx sends /sitemap.xml?part=1 to its file", e.code == 301 and e.headers.get("Location", "").endswith("/sitemap-1.xml"), str(e.code))
 
 
+# A redirect of the site's own from a list's first page (/page/1, /latest/page/1, which their
+# routes answer with a redirect too): one rule for the address in _redirects and in the nginx
+# maps, the one quire serve answers; nginx answers the same, with a "/" at the end or a query
+# too (as the server does), and a 302 is not shadowed by the map of 301s, looked in first.
+def answer(port, path):
+    """A server's answer to path: its status and Location's path."""
+    try:
+        opener.open(f"http://127.0.0.1:{port}{path}", timeout=10)
+        return "no redirect"
+    except urllib.error.HTTPError as e:
+        return f"{e.code} {urllib.parse.urlsplit(e.headers.get('Location', '')).path}"
+
+
+def nginx_workers():
+    master = open(os.path.join(ng, "nginx.pid")).read().strip()
+    return set(subprocess.run(["pgrep", "-P", master], capture_output=True, text=True).stdout.split())
+
+
+def reload_nginx():
+    """nginx reads its maps again: returns once its workers from before have ended (until then
+    one of them may still take a connection) and a new one is there."""
+    old = nginx_workers()
+    subprocess.run([nginx, "-p", ng, "-c", conf, "-s", "reload"], check=True, capture_output=True)
+    deadline = time.time() + 20
+    while time.time() < deadline and (old & nginx_workers() or not nginx_workers()):
+        time.sleep(0.05)
+
+
+quire("redirects", "add", "/page/1", "/about", "--status", "302", "--site", site)
+quire("redirects", "add", "/latest/page/1", "/search", "--site", site)
+r = export()
+reload_nginx()
+sources = [" ".join(line.split()[:2 if " part=" in line else 1]) for line in open(os.path.join(out, "_redirects")) if line.strip()]
+maps = open(os.path.join(out, "redirects.nginx.map")).read() + open(os.path.join(out, "redirects-302.nginx.map")).read()
+for src in ("/page/1", "/latest/page/1"):
+    check(f"a redirect from {src}: one rule for it in _redirects", sources.count(src) == 1 and len(sources) == len(set(sources)),
+          str(sorted(s for s in sources if sources.count(s) > 1)))
+    check(f"... and in the nginx maps", len(re.findall(r'^"(~\^)?' + re.escape(src) + '[/"]', maps, re.M)) == 1, maps)
+    for path in (src, src + "/", src + "?utm_source=x"):
+        answers = {answer(port, path) for port in (qport, nport)}
+        check(f"a redirect from {src}: quire serve and nginx answer {path} alike, with the redirect",
+              answers == {"302 /about" if src == "/page/1" else "301 /search"}, str(answers))
+quire("redirects", "delete", "/page/1", "--site", site)
+quire("redirects", "delete", "/latest/page/1", "--site", site)
+export()
+reload_nginx()
+answers = [answer(nport, "/page/1"), answer(nport, "/latest/page/1")]
+check("the redirects from the first pages deleted: the lists' own rules again", answers == ["301 /", "301 /latest"]
+      and "/page/1 / 301" in open(os.path.join(out, "_redirects")).read().splitlines(), str(answers))
+
+
 # --- the client-side search and an entry's page in Chromium (with --browser)
 if "--browser" in sys.argv:
     title = re.search(r"<title>([^<]+)</title>", open(os.path.join(out, entries[0], "index.html")).read()).group(1)

@@ -1612,7 +1612,10 @@ end
 -- a section's, an author's), as _redirects rules and nginx map lines (regular expressions on
 -- $request_uri: a named capture, no backslash) to the list's first page; probe: an address the
 -- site answers when it has such lists (the front page's with the listings plugin's front: see
--- HOME_MOVED).
+-- HOME_MOVED). page/1 is the first page, for good, as the server says (before the rules for
+-- page/N): first, the address of a list at one address (/page/1, /latest/page/1), whose rule is
+-- what the server answers there (its route's redirect, or the site's own from there, which it
+-- answers first: redirect_files); first_netlify and first_nginx, a pattern's.
 local LIST_ADDRESSES = {}
 for _, l in ipairs {
   { probe = "/newer/1-1", from = "", to = "/", re = "", value = "/", home = true },
@@ -1621,21 +1624,24 @@ for _, l in ipairs {
   { probe = "/section/x/newer/1-1", from = "/section/:slug", to = "/section/:slug", re = "(?<quire_section>/section/[^/?]+)", value = "$quire_section" },
   { probe = "/author/x/newer/1-1", from = "/author/:login", to = "/author/:login", re = "(?<quire_author>/author/[^/?]+)", value = "$quire_author" },
 } do
+  local pattern = l.from:find(":", 1, true)
   LIST_ADDRESSES[#LIST_ADDRESSES + 1] = {
-    probe = l.probe, home = l.home,
-    -- (page/1 is the first page, for good, as the server says: before the rules for page/N)
-    first_netlify = ("%s/page/1 %s 301\n"):format(l.from, l.to),
-    first_nginx = ('"~^%s/page/1/?([?].*)?$" "%s";\n'):format(l.re, l.value),
+    probe = l.probe, home = l.home, re = l.re,
+    first = not pattern and (l.from .. "/page/1") or nil,
+    first_netlify = pattern and ("%s/page/1 %s 301\n"):format(l.from, l.to),
+    first_nginx = pattern and ('"~^%s/page/1/?([?].*)?$" "%s";\n'):format(l.re, l.value),
     netlify = ("%s/newer/:cursor %s 302\n%s/page/:n %s 302\n"):format(l.from, l.to, l.from, l.to),
     nginx = ('"~^%s/(newer/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$" "%s";\n'):format(l.re, l.value),
   }
 end
 -- With the listings plugin's front (the site has /latest), the front page's older/, newer/ and
 -- page/N addresses are moved for good to the same ones under /latest (the one list of
--- everything, whose pages the front page links to): one permanent rule for them all.
+-- everything, whose pages the front page links to): one permanent rule for them all, page/1's
+-- own rule apart (in nginx's map of 302s when the site's own redirect from there is one, which
+-- this rule, in the map nginx looks in first, would shadow).
 local HOME_MOVED = {
   netlify = "/older/:cursor /latest/older/:cursor 301\n/newer/:cursor /latest/newer/:cursor 301\n/page/:n /latest/page/:n 301\n",
-  nginx = '"~^/(?<quire_home>(older|newer)/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$" "/latest/$quire_home";\n',
+  nginx = '"~^/(?<quire_home>(older|newer)/[0-9]+-[0-9]+|page/(?!1/?([?].*)?$)[0-9]+)/?([?].*)?$" "/latest/$quire_home";\n',
 }
 
 -- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
@@ -1660,6 +1666,11 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   permanent:write(head:format("quire_moved", "redirects.nginx.map", "quire_moved", "301", "quire_moved"))
   temporary:write(head:format("quire_found", "redirects-302.nginx.map", "quire_found", "302", "quire_found"))
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
+  -- One rule an address: a list's first page at one address has its own below, whatever answers it.
+  local firsts = {}
+  for _, list in ipairs(LIST_ADDRESSES) do
+    if list.first and quire.app.router:match("GET", list.probe) then firsts[list.first] = true end
+  end
   local ok, err = pcall(function()
     local unfiled = 0
     each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
@@ -1677,7 +1688,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
             to and "; _redirects and the nginx maps have it" or ""))
         end
       end
-      if to and (res.status == 301 or res.status == 302 or res.status == 308) then
+      if to and (res.status == 301 or res.status == 302 or res.status == 308) and not firsts[r.from_path] then
         if qs ~= "" then
           local k, v = qs:match("^([^=]+)=(.*)$")
           netlify:write(("%s %s=%s %s %d\n"):format(path, k, v, to, res.status))
@@ -1707,7 +1718,16 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     -- cannot pick, so they go to the list's first page rather than to a 404.
     local moved = latest_list(quire)
     for _, list in ipairs(LIST_ADDRESSES) do
-      if quire.app.router:match("GET", list.probe) then
+      if list.first and firsts[list.first] then
+        -- (the address as sent too with a "/" at the end or a query, which the server answers alike)
+        local res = quire.app.request("GET", list.first)
+        local to = res.headers.location
+        if to and (res.status == 301 or res.status == 302 or res.status == 308) then
+          netlify:write(("%s %s %d\n"):format(list.first, to, res.status))
+          local map = res.status == 302 and temporary or permanent
+          map:write(('"~^%s/page/1/?([?].*)?$" %s;\n'):format(list.re, nq(to)))
+        end
+      elseif not list.first and quire.app.router:match("GET", list.probe) then
         netlify:write(list.first_netlify)
         permanent:write(list.first_nginx)
       end
