@@ -659,6 +659,21 @@ check("a failed run in the coordinator: the manifest keeps its version", manifes
 os.remove(story_dir)
 same_as_full("after a failed run", export(out))
 
+# A site with nothing published: its feeds have no items, and are dated by its data, not by the
+# clock (their bytes changed with every run that rendered them): a second later, a run that
+# renders every page again finds them the same.
+bare, bare_out = os.path.join(work, "bare"), os.path.join(work, "bare-out")
+quire("init", bare)
+with open(os.path.join(bare, "site.lua"), "a") as f:
+    f.write(f'\nbase_url = "{BASE}"\naccess_log = "off"\nplugins = {{ "theme", "article", "feeds", "listings", "search" }}\n')
+quire("export", "--format", "html", bare_out, "--site", bare, "--base-url", BASE)
+time.sleep(1.1)
+with open(os.path.join(bare, "site.lua"), "a") as f:
+    f.write("-- (every page rendered again)\n")
+r = quire("export", "--format", "html", bare_out, "--site", bare, "--base-url", BASE, "--verbose")
+check("nothing published: the feeds, without items, are rendered again with the same bytes", "(full export)" in r.stdout
+      and all(f"render {f} (same bytes)" in r.stdout for f in ("feed.xml", "atom.xml", "feed.json")), r.stdout)
+
 # A coordinator killed (SIGKILL) mid-export, on a site of some hundreds of stories: its workers
 # end with it at once (the kernel kills them: no worker writes on into the folder, racing the
 # next run), and the next export makes the folder a full export makes.

@@ -115,11 +115,18 @@ return function(site, common, skip)
     return { [kind] = slug, title = ("%s: %s"):format(quire.site.name, name), path = "/" .. kind .. "/" .. slug }
   end
 
+  -- The date of a feed without items: not the clock, which changed its bytes on every run of an
+  -- export that rendered it. The publication of the newest entry its list read (of a type feeds
+  -- leave out), which moves only with the list, whose tags the feed carries; with none (nothing
+  -- published in it: the site's feed, the others answer 404), the epoch's start, as a list that
+  -- holds nothing has nothing to be dated by.
+  local NO_ITEMS = "1970-01-01T00:00:00Z"
+
   -- A scope's feed in every format, but for what it says of itself (view_for): its items' text
   -- in each (rss, atom: lists of their parts; json: a list), kept (site:memo) for the other two
-  -- formats of the same list and until the next write, and its date, its newest item's. nil: no
-  -- such scope. (An item built after this feed saw a write is not kept: its entry was read
-  -- before, quire.memo.)
+  -- formats of the same list and until the next write, and its date, its newest item's (see
+  -- NO_ITEMS for a feed without). nil: no such scope. (An item built after this feed saw a write
+  -- is not kept: its entry was read before, quire.memo.)
   local function feed_of(kind, slug, base)
     local entries, newest = latest(kind, slug)
     local scope = scope_of(kind, slug, newest)
@@ -138,23 +145,18 @@ return function(site, common, skip)
       if not updated or it.updated > updated then updated = it.updated end
     end
     scope.rss, scope.atom, scope.json = rss, atom, json
-    if updated then scope.updated, scope.updated_rfc822 = common.rfc3339(updated), rfc822(updated) end
+    updated = updated or newest and newest.published_at or NO_ITEMS
+    scope.updated, scope.updated_rfc822 = common.rfc3339(updated), rfc822(updated)
     return scope
   end
 
   -- What a feed says of itself; clean: quire.text.xml for RSS and Atom (the items are clean
   -- already, and each value here stands between ASCII markup, so no character can span two of
-  -- them: cleaned one by one as the whole document would be), nothing for JSON Feed. A feed
-  -- without items is dated by the clock.
+  -- them: cleaned one by one as the whole document would be), nothing for JSON Feed.
   local function view_for(feed, file, clean)
-    local updated, updated_rfc822 = feed.updated, feed.updated_rfc822
-    if not updated then
-      local now = quire.time.now()
-      updated, updated_rfc822 = common.rfc3339(now), rfc822(now)
-    end
     return {
       title = clean(feed.title), description = clean(description()), lang = clean(lang()), link = clean(absolute(feed.path .. "/")),
-      self = clean(absolute(feed.path .. "/" .. file)), updated = updated, updated_rfc822 = updated_rfc822,
+      self = clean(absolute(feed.path .. "/" .. file)), updated = feed.updated, updated_rfc822 = feed.updated_rfc822,
       site_name = clean(quire.site.name),
     }
   end

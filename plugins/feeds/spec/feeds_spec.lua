@@ -634,3 +634,33 @@ describe("feeds plugin with a site's own feed templates", function()
     assert.matches("<item><title>Story</title></item>", plain, 1, true)
   end)
 end)
+
+describe("feeds plugin's feeds without items", function()
+  it("dates them by what their list holds, not by the clock: the same bytes an hour later", function()
+    local q = testing.site { plugins = { "theme", "article", "feeds" } }
+    local clock = os.time
+    local function an_hour_later(path)
+      os.time = function(t) return t and clock(t) or clock() + 3600 end
+      local ok, body = pcall(function() return q:request("GET", path).body end)
+      os.time = clock
+      assert(ok, body)
+      return body
+    end
+    local function dates()
+      local rss, atom = q:request("GET", "/feed.xml").body, q:request("GET", "/atom.xml").body
+      assert.equal(rss, an_hour_later("/feed.xml"))
+      assert.equal(atom, an_hour_later("/atom.xml"))
+      assert.equal(0, #find(rss, "item"))
+      return rss:match("<lastBuildDate>(.-)</lastBuildDate>"), atom:match("<updated>(.-)</updated>")
+    end
+    -- Nothing published: nothing dates the list.
+    local rss, atom = dates()
+    assert.equal("Thu, 01 Jan 1970 00:00:00 +0000", rss)
+    assert.matches("^1970%-01%-01T00:00:00", atom)
+    -- Only a page (a type feeds leave out): its publication.
+    q.content.create { type = "page", title = "About", status = "published", published_at = "2026-02-03T04:05:06Z", body = "Us." }
+    rss, atom = dates()
+    assert.equal("Tue, 03 Feb 2026 04:05:06 +0000", rss)
+    assert.matches("^2026%-02%-03T04:05:06", atom)
+  end)
+end)
