@@ -60,6 +60,20 @@ def mtimes(d):
     return {os.path.relpath(os.path.join(r, n), d): os.stat(os.path.join(r, n)).st_mtime_ns for r, _, ns in os.walk(d) for n in ns}
 
 
+CHANGE = re.compile(r"^(?:would )?((?:write|remove) .+)$", re.M)
+COUNTS = re.compile(r"(\d+) files (?:to write|written), (\d+) unchanged \((\d+) rendered again, same bytes\), (\d+) removed")
+
+
+def same_plan(step, dry, real):
+    """A dry run predicts the run that follows it (run with --verbose): the same files written and
+    removed, the same counts."""
+    d, r = sorted(CHANGE.findall(dry.stdout)), sorted(CHANGE.findall(real.stdout))
+    dc, rc = COUNTS.search(dry.stdout), COUNTS.search(real.stdout)
+    check(f"{step}: the dry run lists and counts what the run then does", d == r and dc and rc and dc.groups() == rc.groups(),
+          f"dry run only: {sorted(set(d) - set(r))[:10]}\nrun only: {sorted(set(r) - set(d))[:10]}\n"
+          f"{dc and dc[0]}\n{rc and rc[0]}")
+
+
 def run(lua):
     """Runs a Lua script on the site; returns its output."""
     script = os.path.join(work, "step.lua")
@@ -737,7 +751,15 @@ left = set(workers) & set(export_workers())
 check("no worker outlives its killed coordinator (2 s)", not left, str(left))
 for w in left:  # (an older quire's: ended here)
     os.kill(w, signal.SIGKILL)
-r = quire("export", "--format", "html", big_out, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
+# A dry run then says what the next run does: it writes again none of the files the killed run
+# finished (the manifest it reads has them, as the next run's will).
+folder = mtimes(big_out)
+dry = quire("export", "--format", "html", big_out, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2", "--dry-run")
+check("after the killed run, a dry run leaves the folder as it is", mtimes(big_out) == folder)
+r = quire("export", "--format", "html", big_out, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2", "--verbose")
+kept = COUNTS.search(r.stdout)
+check("after the killed run, the next run keeps what it wrote", kept and int(kept[3]) > 0, r.stdout[-3000:])
+same_plan("after the killed run", dry, r)
 big_full = os.path.join(work, "big-full")
 quire("export", "--format", "html", big_full, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")
 a, b = tree(big_out), tree(big_full)

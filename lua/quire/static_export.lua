@@ -1779,25 +1779,40 @@ end
 -- beside the manifest, named after it and this process, and removed at the end of the run. A run
 -- that was killed (Ctrl-C on --watch) leaves its folder: those of processes no longer running
 -- are removed here, before this one is made, once what they wrote is in the manifest man
--- (merge_interrupted). Without man (a dry run, which writes nothing) the folder is named .dry-PID
--- and only those are removed: a run that writes is left to record the others.
--- -> the folder, and whether a killed run's was found.
-local function work_folder(mpath, man)
+-- (merge_interrupted). A dry run's folder is named .dry-PID, and only those are removed: a
+-- killed run's is left to the run that writes, which records what it wrote. The dry run reads
+-- them into a copy of the manifest instead (in its own folder, which its workers are given): it
+-- then decides from the manifest the next run will have, the files the killed run finished
+-- being those that need no writing again, and the one it was writing one that does.
+-- -> the folder, whether a killed run's was found, and the copy's path (nil: none made).
+local function work_folder(mpath, man, dry)
   local dir, name = mpath:match("^(.*)/([^/]+)$")
-  local kind = name .. (man and ".run-" or ".dry-")
-  local me, killed = core.getpid(), false
-  for _, n in ipairs(core.listdir(dir) or {}) do
+  local me, killed = core.getpid(), {}
+  -- (this PID's too: a container's coordinator has the same one each time)
+  local function gone(kind, n)
     local p = n:sub(1, #kind) == kind and math.tointeger(tonumber(n:sub(#kind + 1)))
-    if p and (p == me or not core.running(p)) then
-      if man then merge_interrupted(man, dir .. "/" .. n) end
-      core.remove_tree(dir .. "/" .. n)
-      killed = true -- (this PID's too: a container's coordinator has the same one each time)
-    end
+    return p and (p == me or not core.running(p))
   end
-  local path = ("%s%d"):format(dir .. "/" .. kind, me)
+  for _, n in ipairs(core.listdir(dir) or {}) do
+    if gone(name .. ".run-", n) then killed[#killed + 1] = dir .. "/" .. n
+    elseif dry and gone(name .. ".dry-", n) then core.remove_tree(dir .. "/" .. n) end
+  end
+  local path = ("%s/%s%s%d"):format(dir, name, dry and ".dry-" or ".run-", me)
   local ok, err = core.mkdir(path, 448) -- (0700)
   if not ok then fail("cannot make the folder %s: %s", path, tostring(err)) end
-  return path, killed
+  local copy
+  if dry and #killed > 0 then
+    copy = path .. "/manifest.db"
+    man:exec("VACUUM INTO ?", copy)
+    local into <close> = open_manifest(copy)
+    for _, k in ipairs(killed) do merge_interrupted(into, k) end
+  elseif not dry then
+    for _, k in ipairs(killed) do
+      merge_interrupted(man, k)
+      core.remove_tree(k)
+    end
+  end
+  return path, #killed > 0, copy
 end
 
 -- One export run. Returns a summary table.
@@ -1806,7 +1821,8 @@ local function run_once(quire, out_dir, o)
   local t0 = core.clock()
   local base_url = set_base_url(quire, o.base_url)
   local mpath = manifest_path(quire, out_dir)
-  local man <close> = open_manifest(mpath)
+  local opened <close> = open_manifest(mpath)
+  local man = opened
   upgrade_manifest(man)
   local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
   -- What the clock changed first, as the server's ticks and `quire jobs run` do (each in its
@@ -1898,7 +1914,9 @@ local function run_once(quire, out_dir, o)
     end
     if n <= INLINE_MAX then jobs = 0 end
   end
-  local tmp, killed = work_folder(mpath, not o.dry_run and man or nil)
+  local tmp, killed, copy = work_folder(mpath, man, o.dry_run)
+  local copied <close> = copy and open_manifest(copy)
+  if copied then man, mpath = copied, copy end
   -- (after a killed run, what its processes were writing; failed workers' below. And once a
   -- manifest, the first run after the upgrade: the NAME.tmp-PID files an older quire's killed
   -- runs left, which its later runs did not remove; not at every run, which would take a file of
