@@ -146,8 +146,12 @@ static int l_running(lua_State *L) {
 
 /* Removes the stale temporary files in the folder fd (closed here) and those below it, walked
  * by descriptor and following no symbolic link (nothing outside it is touched, even if a folder
- * is swapped for a link meanwhile); depth bounds the descriptors held. Returns how many went. */
-static long sweep_stale(int fd, const char *prefix, size_t prefix_len, const char *suffix, size_t suffix_len, int depth) {
+ * is swapped for a link meanwhile); depth bounds the descriptors held. Each one's path (below
+ * the root: rel, the folder's, ends in "/" or is "") is added to the list at the top of L's
+ * stack; dry: none is removed, the list says what would go (a dry run's count). Returns how many
+ * went (would go). */
+static long sweep_stale(lua_State *L, int fd, const char *rel, const char *prefix, size_t prefix_len, const char *suffix,
+                        size_t suffix_len, int dry, int depth) {
   DIR *d = fdopendir(fd);
   if (!d) {
     close(fd);
@@ -161,32 +165,47 @@ static long sweep_stale(int fd, const char *prefix, size_t prefix_len, const cha
     if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISDIR(st.st_mode) && depth < 64) {
       int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub >= 0) removed += sweep_stale(sub, prefix, prefix_len, suffix, suffix_len, depth + 1);
+      if (sub >= 0) {
+        luaL_checkstack(L, 2, "folders too deep");
+        const char *below = lua_pushfstring(L, "%s%s/", rel, e->d_name);
+        lua_insert(L, -2); /* (the list stays on top) */
+        removed += sweep_stale(L, sub, below, prefix, prefix_len, suffix, suffix_len, dry, depth + 1);
+        lua_remove(L, -2);
+      }
       continue;
     }
     long pid = S_ISREG(st.st_mode) ? stale_pid(e->d_name, prefix, prefix_len, suffix, suffix_len) : 0;
     if (!pid) continue;
     if (pid != (long)getpid() && (pid > INT_MAX || pid_running((pid_t)pid))) continue;
-    if (unlinkat(dirfd(d), e->d_name, 0) == 0) removed++;
+    if (dry || unlinkat(dirfd(d), e->d_name, 0) == 0) {
+      lua_pushfstring(L, "%s%s", rel, e->d_name);
+      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+      removed++;
+    }
   }
   closedir(d);
   return removed;
 }
 
-/* core.remove_stale(root, prefix [, suffix]) -> the number of files removed | nil, message: the
- * files under root named prefix PID "." NAME (or, with suffix, NAME suffix PID: an older quire
- * named them so) whose process PID is gone (or a zombie), or is this one (which writes none while
- * it walks): what a killed process left while writing through temporary files. Symbolic links
- * are neither followed nor removed. */
+/* core.remove_stale(root, prefix [, suffix [, dry]]) -> the number of files removed and their
+ * paths below root (a list) | nil, message: the files under root named prefix PID "." NAME (or,
+ * with suffix, NAME suffix PID: an older quire named them so) whose process PID is gone (or a
+ * zombie), or is this one (which writes none while it walks): what a killed process left while
+ * writing through temporary files. Symbolic links are neither followed nor removed. dry: nothing
+ * is removed; the count and the list are of what would be. */
 static int l_remove_stale(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
   size_t prefix_len, suffix_len = 0;
   const char *prefix = luaL_checklstring(L, 2, &prefix_len);
   const char *suffix = luaL_optlstring(L, 3, NULL, &suffix_len);
+  int dry = lua_toboolean(L, 4);
   int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return push_errno(L, root);
-  lua_pushinteger(L, sweep_stale(fd, prefix, prefix_len, suffix, suffix_len, 0));
-  return 1;
+  lua_newtable(L);
+  long n = sweep_stale(L, fd, "", prefix, prefix_len, suffix, suffix_len, dry, 0);
+  lua_pushinteger(L, n);
+  lua_insert(L, -2);
+  return 2;
 }
 
 /* core.remove_tree(path) -> true | nil, message; symlinks are removed, not followed. */

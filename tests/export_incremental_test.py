@@ -577,6 +577,20 @@ check("... its file kept, and nothing written through the link", mtimes_of(*(n[:
       and open(secret).read() == "Not for the public.\n" * 100 and not os.path.islink(secret), r.stdout)
 same_as_full("a link where a .gz should be", r)
 
+# A page removed by hand (with its compressed copies), then its story unpublished: nothing of it
+# is left to remove, and neither the dry run nor the run counts or lists it as removed.
+gone_file = stories[9][1].lstrip("/") + "/index.html"
+for f in (gone_file, gone_file + ".gz", gone_file + ".br"):
+    if os.path.exists(os.path.join(out, f)):
+        os.remove(os.path.join(out, f))
+run(f'quire.content.update({ids[9]}, {{ status = "draft" }})')
+dry = export(out, "--dry-run")
+r = export(out, "--verbose")
+check("a page removed by hand, then unpublished: not counted as removed", f"remove {gone_file}" not in dry.stdout + r.stdout,
+      dry.stdout + r.stdout)
+same_plan("a page removed by hand, then unpublished", dry, r)
+same_as_full("a page removed by hand, then unpublished", r)
+
 # A killed run's temporary files: beside the files they were to become, hidden and named after
 # their process; the next run (it finds the killed run's folder beside the manifest) removes
 # those of processes that are gone, not those of one still running.
@@ -594,9 +608,17 @@ for pid in (dead.pid, os.getpid()):
 killed_runs = [os.path.join(run_dir, f"{n}.run-{dead.pid}") for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n)]
 for d in killed_runs:
     os.makedirs(d)
-r = export(out)
+# (the dry run first: it lists and counts them, as the run then removes them)
+dry = export(out, "--dry-run")
+r = export(out, "--verbose")
 check("a killed run's temporary files are removed by the next run",
       not [os.path.join(d, n) for d in (out, page_dir) for n in tmp_names(dead.pid) if os.path.exists(os.path.join(d, n))], r.stdout)
+stale_tmp = sorted(os.path.relpath(os.path.join(d, n), out) for d in (out, page_dir) for n in tmp_names(dead.pid))
+check("... counted and listed with the removals, by the run and by a dry run before it",
+      all(f"remove {t}\n" in r.stdout and f"would remove {t}\n" in dry.stdout for t in stale_tmp)
+      and "2 a stopped run's temporary files)" in r.stdout and f".quire-tmp-{os.getpid()}." not in dry.stdout + r.stdout,
+      dry.stdout + r.stdout)
+same_plan("a killed run's temporary files", dry, r)
 check("a running process's are kept",
       all(os.path.exists(os.path.join(d, n)) for d in (out, page_dir) for n in tmp_names(os.getpid())), r.stdout)
 for d in (out, page_dir):
@@ -752,13 +774,17 @@ check("no worker outlives its killed coordinator (2 s)", not left, str(left))
 for w in left:  # (an older quire's: ended here)
     os.kill(w, signal.SIGKILL)
 # A dry run then says what the next run does: it writes again none of the files the killed run
-# finished (the manifest it reads has them, as the next run's will).
+# finished (the manifest it reads has them, as the next run's will), and removes the temporary
+# files of the processes gone (here one more, planted).
+with open(os.path.join(big_out, f".quire-tmp-{dead.pid}.index.html"), "w") as f:
+    f.write("<p>half a page")
 folder = mtimes(big_out)
 dry = quire("export", "--format", "html", big_out, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2", "--dry-run")
 check("after the killed run, a dry run leaves the folder as it is", mtimes(big_out) == folder)
 r = quire("export", "--format", "html", big_out, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2", "--verbose")
 kept = COUNTS.search(r.stdout)
-check("after the killed run, the next run keeps what it wrote", kept and int(kept[3]) > 0, r.stdout[-3000:])
+check("after the killed run, the next run keeps what it wrote", kept and int(kept[3]) > 0
+      and f"remove .quire-tmp-{dead.pid}.index.html\n" in r.stdout, r.stdout[-3000:])
 same_plan("after the killed run", dry, r)
 big_full = os.path.join(work, "big-full")
 quire("export", "--format", "html", big_full, "--site", big, "--base-url", BASE, "--compress", "gzip,br", "--jobs", "2")

@@ -1221,6 +1221,18 @@ local function merge_interrupted(man, folder)
   if ok then man:commit() else man:rollback() error(err, 0) end
 end
 
+-- Which of a page's file and its compressed siblings is in the folder, the file first: what
+-- removing the page removes, named in the list of changes (nil: none is, as when the file was
+-- removed by hand; a link counts, which core.remove_at removes as it does a file).
+local function in_folder(root, file)
+  local kind = core.stat_at(root, file)
+  if kind and kind ~= "dir" then return file end
+  for _, sibling in ipairs(SIBLINGS) do
+    kind = core.stat_at(root, file .. sibling)
+    if kind and kind ~= "dir" then return file .. sibling end
+  end
+end
+
 local function drop_row(man, path)
   local old = man:row("SELECT tags, tid FROM files WHERE path = ?", path)
   if not old then return end
@@ -1920,11 +1932,15 @@ local function run_once(quire, out_dir, o)
   -- (after a killed run, what its processes were writing; failed workers' below. And once a
   -- manifest, the first run after the upgrade: the NAME.tmp-PID files an older quire's killed
   -- runs left, which its later runs did not remove; not at every run, which would take a file of
-  -- the user's so named each time.)
-  local old = not o.dry_run and not meta("old_tmp_swept") and OLD_TMP or nil
-  if (killed or old) and not o.dry_run then
-    core.remove_stale(out_dir, TMP_PREFIX, old)
-    if old then man:exec("INSERT INTO meta (key, value) VALUES ('old_tmp_swept', '1') ON CONFLICT (key) DO UPDATE SET value = '1'") end
+  -- the user's so named each time.) Counted with the removals; a dry run counts what would go.
+  local old = not meta("old_tmp_swept") and OLD_TMP or nil
+  local swept = {}
+  if killed or old then
+    local n, names = core.remove_stale(out_dir, TMP_PREFIX, old, o.dry_run)
+    swept = n and names or {} -- (a dry run into a folder not made yet: none)
+    if old and not o.dry_run then
+      man:exec("INSERT INTO meta (key, value) VALUES ('old_tmp_swept', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
+    end
   end
   local failed = {}
   local _, check_to = check_slice(man) -- (the next targeted run looks for missing files from there)
@@ -2017,9 +2033,10 @@ local function run_once(quire, out_dir, o)
   end
 
   -- Merge the workers' results into the manifest; remove the files of pages that are gone.
-  local sum = { written = 0, kept = 0, same = 0, left_out = 0, removed = 0, errors = {} }
+  local sum = { written = 0, kept = 0, same = 0, left_out = 0, removed = #swept, swept = #swept, errors = {} }
   local changes = {}
   local function note(s) if o.dry_run or o.verbose then changes[#changes + 1] = s end end
+  for _, f in ipairs(swept) do note("remove " .. f) end
   man:begin()
   local ok, err = pcall(function()
     -- (temporary tables of this connection, which ends with the run)
@@ -2070,28 +2087,31 @@ local function run_once(quire, out_dir, o)
         local rows = man:rows(sql, last, BATCH)
         for _, r in ipairs(rows) do
           last = r.path
-          sum.removed = sum.removed + 1
-          note("remove " .. r.file)
           -- A row of an address whose file is another's or that has none, from before M.taken and
           -- M.file_of knew it (a static file's address is its name, never taken): the row goes,
           -- and its file only when no other row names it and it is not the export's own. The
           -- other row's page is written again (its file may hold this address's page).
           local taken = r.hash:sub(1, 4) ~= "src " and M.taken(r.path)
-          if not o.dry_run and (taken or M.file_of(r.path) ~= r.file) then
-            local other = man:value("SELECT path FROM files WHERE file = ? AND path <> ? LIMIT 1", r.file, r.path)
-            if other then
-              put_row(man, next_tid, other, r.file, "", "")
-            elseif not taken then
+          local odd = taken or M.file_of(r.path) ~= r.file
+          local other = odd and man:value("SELECT path FROM files WHERE file = ? AND path <> ? LIMIT 1", r.file, r.path)
+          local removes = not (other or taken)
+          -- Counted when there is something to remove (not a file removed by hand, nor a file kept).
+          local there = removes and in_folder(out_dir, r.file)
+          if there then
+            sum.removed = sum.removed + 1
+            note("remove " .. there)
+          end
+          if not o.dry_run then
+            if other then put_row(man, next_tid, other, r.file, "", "") end
+            if removes then
               core.remove_at(out_dir, r.file)
               for _, sibling in ipairs(SIBLINGS) do core.remove_at(out_dir, r.file .. sibling) end
             end
-            drop_row(man, r.path)
-          elseif not o.dry_run then
-            core.remove_at(out_dir, r.file)
-            for _, sibling in ipairs(SIBLINGS) do core.remove_at(out_dir, r.file .. sibling) end
-            -- Folders left empty go too (removing one that is not fails).
-            local d = r.file:match("^(.*)/[^/]*$")
-            while d and d ~= "" and core.remove_at(out_dir, d, true) do d = d:match("^(.*)/[^/]*$") end
+            if not odd then
+              -- Folders left empty go too (removing one that is not fails).
+              local d = r.file:match("^(.*)/[^/]*$")
+              while d and d ~= "" and core.remove_at(out_dir, d, true) do d = d:match("^(.*)/[^/]*$") end
+            end
             drop_row(man, r.path)
           end
         end
@@ -2138,9 +2158,14 @@ end
 local function report(sum, o)
   table.sort(sum.changes)
   for _, c in ipairs(sum.changes) do print((o.dry_run and "would " or "") .. c) end
+  local removed = {}
+  if o.dry_run then removed[#removed + 1] = "would be" end
+  if sum.swept > 0 then
+    removed[#removed + 1] = ("%d a stopped run's temporary file%s"):format(sum.swept, sum.swept == 1 and "" or "s")
+  end
   print(("%s: %d files %s, %d unchanged (%d rendered again, same bytes), %d removed%s, %d addresses answered 404 (left out), in %.2f s%s")
     :format(o.dry_run and "dry run" or "exported", sum.written, o.dry_run and "to write" or "written", sum.kept + sum.same, sum.same,
-      sum.removed, o.dry_run and " (would be)" or "", sum.left_out, sum.seconds,
+      sum.removed, #removed > 0 and (" (" .. table.concat(removed, "; ") .. ")") or "", sum.left_out, sum.seconds,
       sum.full and " (full export)" or sum.quick and " (no content changed)"
         or sum.targeted and " (pages found by their cache tags)" or ""))
   for _, e in ipairs(sum.errors) do io.stderr:write("quire: export failed for ", e, "\n") end

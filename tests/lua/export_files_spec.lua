@@ -224,6 +224,26 @@ describe("core.remove_stale", function()
     core.remove_tree(dir)
   end)
 
+  it("names what it removes, and with dry only names what it would", function()
+    local dir = assert(core.mkdtemp("quire-stale-spec"))
+    local gone = 4194305
+    local names = { (".quire-tmp-%d.index.html"):format(gone), ("a/b/.quire-tmp-%d.feed.xml"):format(gone) }
+    for _, name in ipairs(names) do assert.is_true(core.write_file(dir, name, "x", ".tmp.")) end
+    assert.is_true(core.write_file(dir, "a/index.html", "x", ".tmp."))
+    local n, found = core.remove_stale(dir, ".quire-tmp-", nil, true)
+    table.sort(found)
+    assert.equal(2, n)
+    assert.same({ names[1], names[2] }, found)
+    for _, name in ipairs(names) do assert.equal("file", core.stat(dir .. "/" .. name)) end
+    n, found = core.remove_stale(dir, ".quire-tmp-")
+    table.sort(found)
+    assert.equal(2, n)
+    assert.same({ names[1], names[2] }, found)
+    for _, name in ipairs(names) do assert.is_nil(core.stat(dir .. "/" .. name)) end
+    assert.same({}, select(2, core.remove_stale(dir, ".quire-tmp-", nil, true)))
+    core.remove_tree(dir)
+  end)
+
   it("removes an older quire's, named NAME.tmp-PID, when asked to", function()
     local dir = assert(core.mkdtemp("quire-stale-spec"))
     local gone = 4194305
