@@ -134,5 +134,5 @@ with open(os.path.join(site, "site.lua"), "a") as f:
     f.write("static_retention = -1\n")
 r = quire("config", "check", "--site", site, ok=False)
 check("a bad static_retention stops the site, naming it", r.returncode == 1
-      and "static_retention must be a whole number of days (0 keeps every copy), got -1" in r.stderr, r.stderr)
+      and "static_retention must be a whole number of days from 0 to 36500 (0 keeps every copy), got -1" in r.stderr, r.stderr)
 finish()

@@ -323,8 +323,10 @@ function M.load(dir)
         cfg.tls = tls
       elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
         return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
-      elseif k == "static_retention" and (math.type(v) ~= "integer" or v < 0) then
-        return nil, ("%s: static_retention must be a whole number of days (0 keeps every copy), got %s"):format(path, tostring(v))
+      elseif k == "static_retention" and (math.type(v) ~= "integer" or v < 0 or v > 36500) then
+        -- (at most a century: days * 86400 past the integers' range wrapped round to a cutoff in
+        -- the future, and every superseded copy went at once)
+        return nil, ("%s: static_retention must be a whole number of days from 0 to 36500 (0 keeps every copy), got %s"):format(path, tostring(v))
       elseif k == "trusted_proxies" then
         if #v > 256 then return nil, ("%s: trusted_proxies: at most 256 entries"):format(path) end
         for i, p in pairs(v) do

@@ -118,7 +118,8 @@ describe("quire.assets old copies", function()
     q2._site.config.static_retention = 2
     assert.equal(1, q2._assets.pass(os.time() + 2 * DAY + assets.RENEW + assets.PASS + 1))
     assert.equal(7, (testing.config_with("name = 'x'\n")).static_retention)
-    for _, bad in ipairs { "-1", "1.5", '"7"' } do
+    -- (and none so long that days * 86400 wraps round: 10^15 days made a cutoff in the future)
+    for _, bad in ipairs { "-1", "1.5", '"7"', "36501", "1000000000000000" } do
       local cfg, err = testing.config_with("static_retention = " .. bad .. "\n")
       assert.is_nil(cfg)
       assert.matches("static_retention.* must be a", err)
