@@ -58,6 +58,18 @@ local function copy_name(file, data)
   return base .. "." .. hex(core.hmac_sha256("quire.assets", data)):sub(1, 12) .. ext
 end
 
+-- The names of the files copy_name could have made the copy name from (it read backwards: with
+-- an extension, base.HASH.ext from base.ext; without, file.HASH from file).
+local HASH = ("%x"):rep(12)
+local function sources_of(name)
+  local files = {}
+  local base, ext = name:match("^(.-)%." .. HASH .. "(%.%w+)$")
+  if base then files[#files + 1] = base .. ext end
+  local whole = name:match("^(.+)%." .. HASH .. "$")
+  if whole then files[#files + 1] = whole end
+  return files
+end
+
 -- The content of the file at path, or nil and a message (none, too large).
 local function read_source(path)
   local f = io.open(path, "rb")
@@ -120,15 +132,20 @@ function M.new(site, quire)
     return made[key]
   end
 
-  -- The copies the plugins' static files make now: { [plugin] = { [name] = true } }. Each file
-  -- is read again only when its size or mtime moved since the last pass.
+  -- The copies the plugins' static files named in only make now: { [plugin] = { [name] = true } }
+  -- (only: { [plugin] = { [file] = true } }, the files that could have made the copies a pass
+  -- may remove: sources_of). Each file is read again only when its size or mtime moved since
+  -- the last pass; a file only does not name is not read (a static folder of some hundred MB
+  -- would hold a worker's tick for seconds).
   local seen = {} -- path -> { mtime, nsec, size, name }
-  local function current()
+  local function current(only)
     local keep = {}
     for _, s in ipairs(quire.plugins.static_dirs) do
       local names = keep[s.plugin] or {}
       keep[s.plugin] = names
-      for _, file in ipairs(core.listdir(s.dir) or {}) do
+      local files = {}
+      for file in pairs(only[s.plugin] or {}) do files[#files + 1] = file end
+      for _, file in ipairs(files) do
         local src = s.dir .. "/" .. file
         local kind, mtime, size, nsec = core.stat(src)
         if kind == "file" and plain_name(file) and size <= M.MAX_BYTES then
@@ -156,22 +173,32 @@ function M.new(site, quire)
     for path in pairs(named) do renew(path, now) end
     local root = M.dir(site.config)
     local cutoff = now - days * 86400 - M.RENEW - M.PASS
-    local keep, removed = current(), 0
+    -- The copies old enough to go, and the files that could have made them (read only then).
+    local old, only = {}, {}
     for _, plugin in ipairs(core.listdir(root) or {}) do
       if core.stat_at(root, plugin) == "dir" then
-        local names = keep[plugin] or {}
         -- (another plugin's folder, or one no longer loaded: its copies age out the same way;
         -- the folder stays, one per plugin ever used)
         for _, name in ipairs(core.listdir(root .. "/" .. plugin) or {}) do
-          local rel = plugin .. "/" .. name
-          local kind, mtime = core.stat_at(root, rel)
+          local kind, mtime = core.stat_at(root, plugin .. "/" .. name)
           -- (a writer killed mid-copy left NAME.PID.tmp: no current name either, it goes too)
-          if kind == "file" and not names[name] and mtime < cutoff then
-            local ok, err = core.remove_at(root, rel)
-            if ok then removed = removed + 1
-            elseif core.stat_at(root, rel) then io.stderr:write(("quire: cannot remove the old static copy %s: %s\n"):format(rel, tostring(err))) end
+          if kind == "file" and mtime < cutoff then
+            old[#old + 1] = { plugin = plugin, name = name }
+            local files = only[plugin] or {}
+            only[plugin] = files
+            for _, file in ipairs(sources_of(name)) do files[file] = true end
           end
         end
+      end
+    end
+    if not old[1] then return 0 end
+    local keep, removed = current(only), 0
+    for _, c in ipairs(old) do
+      if not (keep[c.plugin] and keep[c.plugin][c.name]) then
+        local rel = c.plugin .. "/" .. c.name
+        local ok, err = core.remove_at(root, rel)
+        if ok then removed = removed + 1
+        elseif core.stat_at(root, rel) then io.stderr:write(("quire: cannot remove the old static copy %s: %s\n"):format(rel, tostring(err))) end
       end
     end
     return removed

@@ -126,6 +126,34 @@ describe("quire.assets old copies", function()
     end
   end)
 
+  it("reads a static file only when an old copy may be its own: none in a pass that finds no old copy", function()
+    local q, _, static, copies = brand_site()
+    testing.write_file(static .. "/LICENSE", "no extension\n")
+    testing.write_file(static .. "/a.b.css", "two dots\n")
+    local urls = { q.assets.url("brand", "brand.css"), q.assets.url("brand", "LICENSE"), q.assets.url("brand", "a.b.css") }
+    local q2 = assert(quire_mod.open(q._site.config.dir)) -- (a process that named nothing)
+    local opened = {}
+    local open = io.open
+    io.open = function(path, ...)
+      if path:sub(1, #static) == static then opened[#opened + 1] = path end
+      return open(path, ...)
+    end
+    local ok, err = pcall(function()
+      assert.equal(0, q2._assets.pass(os.time()))
+      assert.same({}, opened)
+      -- The current copies, a year old: each is read back to its file, which still makes it.
+      for _, url in ipairs(urls) do core.touch(file_of(q, url), os.time() - 365 * DAY) end
+      testing.write_file(copies .. "/brand.0123456789ab.css", "superseded")
+      core.touch(copies .. "/brand.0123456789ab.css", os.time() - 365 * DAY)
+      assert.equal(1, q2._assets.pass(os.time()))
+      for _, url in ipairs(urls) do assert.equal("file", core.stat(file_of(q, url))) end
+      table.sort(opened)
+      assert.same({ static .. "/LICENSE", static .. "/a.b.css", static .. "/brand.css" }, opened)
+    end)
+    io.open = open
+    assert(ok, err)
+  end)
+
   it("passes in a worker's tick once per PASS at most", function()
     local q, _, _, copies = brand_site()
     q.assets.url("brand", "brand.css")
