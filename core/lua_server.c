@@ -870,6 +870,18 @@ static int l_request_id(lua_State *L) {
   return 1;
 }
 
+/* core.path_problem(target) -> why the server answers target 400 before anything else looks at
+ * it (qr_http_path_problem: a malformed %-escape, an encoded NUL, a backslash, a dot segment in
+ * its path), or nil: what redirects.key refuses as a source no request could reach. */
+static int l_path_problem(lua_State *L) {
+  size_t n;
+  const char *target = luaL_checklstring(L, 1, &n);
+  const char *problem = qr_http_path_problem(target, n);
+  if (problem) lua_pushstring(L, problem);
+  else lua_pushnil(L);
+  return 1;
+}
+
 /* core.cache_control(r) -> the Cache-Control value the server gives the app's answer r
  * ({ status =, headers =, private =, max_age = }) by qr_worker_apply, or nil: for requests made
  * in process (specs), so they see what a client would. */
@@ -907,6 +919,6 @@ void qr_lua_server_open(lua_State *L) {
                                  {"exepath", l_exepath}, {"cpus", l_cpus},
                                  {"tls_check", l_tls_check}, {"listen_check", l_listen_check},
                                  {"fd_write", l_fd_write}, {"request_id", l_request_id}, {"sockname", l_sockname},
-                                 {"cache_control", l_cache_control}, {"net_check", l_net_check}, {NULL, NULL}};
+                                 {"cache_control", l_cache_control}, {"path_problem", l_path_problem}, {"net_check", l_net_check}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -30,12 +30,18 @@ local function plain_query(qs)
   if qs and #qs <= 100 and qs:match("^[%a_][%w_]*=[%w_%-]+$") then return qs end
 end
 
--- "from" as given by a person or an importer -> its key, or nil and why.
-function M.key(from)
+-- "from" as given by a person or an importer -> its key, or nil and why. stored: the key of a
+-- source as the table may hold it (to delete it), even one the server answers 400.
+function M.key(from, stored)
   if type(from) ~= "string" or from:sub(1, 1) ~= "/" or #from > PATH_MAX then
     return nil, ("a redirect's source must be a path starting with / of at most %d bytes (got %q)"):format(PATH_MAX, tostring(from))
   end
   if from:find("[%s%c#]") then return nil, ("%q: a path has no spaces, control characters or #"):format(from) end
+  -- (the server answers such a path 400 before it looks for a redirect: one from it is never followed)
+  local problem = not stored and core.path_problem(from)
+  if problem then
+    return nil, ("%q: %s; the server answers it 400 before any redirect (write it as a browser sends it: /a/b for /a/./b, %%25 for a literal %%)"):format(from, problem)
+  end
   local path, qs = from:match("^([^?]*)%??(.*)$")
   local key = norm_path(path)
   if qs ~= "" then
@@ -238,8 +244,8 @@ function M.new(site, quire)
 
   -- Removes the redirect from a path (or with an id). Returns true, or nil when there was none.
   function api.delete(from)
-    local key = math.tointeger(from) or select(1, M.key(from))
-    if not key then errors.raise("invalid", select(2, M.key(from))) end
+    local key = math.tointeger(from) or select(1, M.key(from, true))
+    if not key then errors.raise("invalid", select(2, M.key(from, true))) end
     return site.transaction(function()
       local r = math.type(key) == "integer" and db:row("SELECT id, from_path FROM redirects WHERE id = ?", key)
         or db:row("SELECT id, from_path FROM redirects WHERE from_path = ?", key)
@@ -274,7 +280,12 @@ function M.new(site, quire)
     for _, r in ipairs(db:rows("SELECT from_path, to_path, to_entry, status FROM redirects ORDER BY from_path")) do
       n = n + 1
       local to = target_of(r)
-      if not to then
+      local refused = core.path_problem(r.from_path)
+      if refused then
+        -- (stored before the server refused such paths on every site, or by hand)
+        problems[#problems + 1] = { from = r.from_path, problem = "400", detail = refused
+          .. "; the server answers it 400 before any redirect: delete this redirect" }
+      elseif not to then
         problems[#problems + 1] = { from = r.from_path, problem = "gone", detail = ("entry %d is not published"):format(r.to_entry) }
       elseif to:sub(1, 1) == "/" then
         local seen, hops, cur = { [r.from_path] = true }, 0, to

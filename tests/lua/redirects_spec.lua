@@ -46,6 +46,16 @@ describe("quire.redirects", function()
     }) do
       assert.has_error(function() q.redirects.add(bad) end)
     end
+    -- Nor a source the server answers 400 before any redirect (core/http.c qr_http_path_problem),
+    -- saying why; the same written as a browser sends it is taken.
+    for _, refused in ipairs({ "/50%-off", "/a/./b", "/a/%2e%2e/b", "/a\\b", "/a%00b", "/old/.." }) do
+      local ok, err = pcall(q.redirects.add, { from = refused, to = "/x" })
+      assert.is_false(ok, refused)
+      assert.matches("answers it 400", tostring(err.message or err), 1, true)
+    end
+    q.redirects.add { from = "/50%25-off", to = "/y" }
+    assert.equal(301, q:request("GET", "/50%25-off").status)
+    assert.is_true(q.redirects.delete("/50%25-off"))
     q.redirects.add { from = "/once", to = "/y" }
     assert.has_error(function() q.redirects.add { from = "/once/", to = "/z" } end)
     q.redirects.add { from = "/once", to = "/z", status = 302, replace = true }
@@ -117,6 +127,11 @@ describe("quire.redirects", function()
     assert.equal("chain", found["/chain-1"])
     assert.is_nil(found["/chain-2"])
     assert.equal("404", found["/dead"])
+    -- A source stored before the server refused such paths: it is never reached.
+    q._db:exec("INSERT INTO redirects (from_path, to_path, status, source, created_at) VALUES ('/old/./page', '/x', 301, 'manual', '2024-01-01T00:00:00Z')")
+    for _, p in ipairs(q.redirects.check()) do found[p.from] = p.problem end
+    assert.equal("400", found["/old/./page"])
+    assert.is_true(q.redirects.delete("/old/./page")) -- (by its path too)
   end)
 
   it("keeps every public entry's old URL when its type's permalink pattern changes", function()
