@@ -486,10 +486,18 @@ check("an old manifest: its hashes are XXH3's after", db.execute("SELECT count(*
 db.close()
 check("--compress's default (gzip): no .br left, every .gz kept", not [f for f in now if f.endswith(".br")]
       and {f for f in now if f.endswith(".gz")} == {f for f in before if f.endswith(".gz")} and len(before) > 100, r.stdout)
+check("--compress's default (gzip): the .br it removes are counted",
+      f" {len([f for f in before if f.endswith('.br')])} removed," in r.stdout, r.stdout)
+dry = export("--dry-run", compress=("--compress", "none"))
+gz = sorted(f for f in now if f.endswith(".gz"))
 r = export(compress=("--compress", "none"))
 now = snapshot()
 check("--compress none: no sibling left, no file written again", not [f for f in now if f.endswith((".gz", ".br"))]
       and unsiblinged(now) == unsiblinged(before) and " 0 files written" in r.stdout, r.stdout)
+check("--compress none: the siblings it removes are counted, and --dry-run listed and counted them first",
+      f" {len(gz)} removed," in r.stdout and f" {len(gz)} removed (would be)" in dry.stdout
+      and sorted(line[len("would remove "):] for line in dry.stdout.splitlines() if line.startswith("would remove ")) == gz,
+      dry.stdout[-2000:] + r.stdout)
 r = export()
 now = snapshot()
 check("--compress gzip,br: a .gz and a .br beside every compressible file again",

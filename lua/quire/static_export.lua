@@ -1394,7 +1394,8 @@ end
 --   entries, shows_of); "X path reason" left out;
 --   "G path" no longer made (a page of a list walked again); "E path message" failed;
 --   "I path file" about to write file (before its "W" line; not in a dry run);
---   "C path file" a sibling written (or would be) beside a file kept, before the file's line.
+--   "C path file" a sibling written (or would be) beside a file kept, before the file's line;
+--   "R path file" a sibling removed (or would be: --compress no longer asks for it), before it.
 function M.worker(quire, out_dir, o)
   -- The incremental collector (in a worker, or in the coordinator rendering a few pages itself,
   -- which then keeps it): a worker's memo and caches keep each value a while and then let
@@ -1480,12 +1481,27 @@ function M.worker(quire, out_dir, o)
   -- read without following a link; with --recompress, those no longer asked for removed (size:
   -- the file's). Only what is missing is written: the others keep their mtime. Without data, a
   -- "C" line for each sibling written.
+  -- The siblings beside file (links too) that out no longer asks for when it holds size bytes:
+  -- what writing it removes (write_siblings, copy_file), or --recompress does (mend). An "R" line
+  -- for each, removed (or, in a dry run, that would be): the removals are counted as the writes.
+  local function dropped(file, size, max)
+    local want, there = siblings_of(out, file, size, max), {}
+    for _, sibling in ipairs(SIBLINGS) do
+      local kind = not want[sibling] and core.stat_at(out.root, file .. sibling)
+      if kind and kind ~= "dir" then there[#there + 1] = sibling end
+    end
+    return there
+  end
+  local function removed(path, file, siblings)
+    for _, sibling in ipairs(siblings) do res:write("R\t", path, "\t", file, sibling, "\n") end
+  end
   local function mend(path, file, gaps, size, max, data)
-    if o.recompress and not o.dry_run then
-      local want = siblings_of(out, file, size, max)
-      for _, sibling in ipairs(SIBLINGS) do
-        if not want[sibling] then core.remove_at(out.root, file .. sibling) end
+    if o.recompress then
+      local drop = dropped(file, size, max)
+      if not o.dry_run then
+        for _, sibling in ipairs(drop) do core.remove_at(out.root, file .. sibling) end
       end
+      removed(path, file, drop)
     end
     if not gaps[1] then return end
     local bytes = not o.dry_run and (data or read_there(out, file))
@@ -1561,10 +1577,16 @@ function M.worker(quire, out_dir, o)
       mend(item.path, file, gaps, size, max)
       line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     elseif item.kind == "asset" then
+      local drop = {}
+      if not o.fresh then
+        local _, _, src_size = core.stat(item.src)
+        drop = dropped(file, src_size or 0, GZIP_READ_MAX)
+      end
       if not o.dry_run then
         writing(item.path, file)
         copy_file(out, file, item.src, o.fresh)
       end
+      removed(item.path, file, drop)
       line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     else
       local ok, body, tags = pcall(render, quire, item, search_cache)
@@ -1589,6 +1611,7 @@ function M.worker(quire, out_dir, o)
           mend(item.path, file, gaps, size)
           line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         else
+          local drop = not same and not o.fresh and dropped(file, #body) or {}
           if not o.dry_run then
             writing(item.path, file)
             if same then
@@ -1599,7 +1622,10 @@ function M.worker(quire, out_dir, o)
             else
               write_page(out, file, body, o.fresh)
             end
+          elseif same and o.recompress then
+            removed(item.path, file, dropped(file, size or #body))
           end
+          removed(item.path, file, drop)
           line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         end
         if item.shown then line = line .. "\t=" .. shows_of(item.shown) end
@@ -2060,6 +2086,9 @@ local function run_once(quire, out_dir, o)
         elseif k == "C" then
           sum.written = sum.written + 1
           note("write " .. a)
+        elseif k == "R" then
+          sum.removed = sum.removed + 1
+          note("remove " .. a)
         elseif k == "X" or k == "G" then
           if k == "X" then sum.left_out = sum.left_out + 1 end
           man:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
