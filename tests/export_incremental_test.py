@@ -632,6 +632,14 @@ export(out, "--dry-run")
 check("a dry run leaves a killed run's folder", os.path.exists(ours))
 for d in killed_runs:
     shutil.rmtree(d, ignore_errors=True)
+# A stopped dry run's folder (with its copy of the manifest, made after a killed run): the next
+# run removes it, whether it writes or not.
+stopped_dry = ours.replace(".run-", ".dry-")
+os.makedirs(stopped_dry)
+with open(os.path.join(stopped_dry, "manifest.db"), "wb") as f:
+    f.write(b"a stopped dry run's copy of the manifest")
+export(out)
+check("a stopped dry run's folder is removed by the next run that writes", not os.path.exists(stopped_dry), str(os.listdir(run_dir)))
 
 # An older quire's temporary files whose killed run's folder its next run removed (it left the
 # files): the first run after the upgrade (its manifest, an older quire's, has no record of the

@@ -1817,8 +1817,9 @@ end
 -- beside the manifest, named after it and this process, and removed at the end of the run. A run
 -- that was killed (Ctrl-C on --watch) leaves its folder: those of processes no longer running
 -- are removed here, before this one is made, once what they wrote is in the manifest man
--- (merge_interrupted). A dry run's folder is named .dry-PID, and only those are removed: a
--- killed run's is left to the run that writes, which records what it wrote. The dry run reads
+-- (merge_interrupted). A dry run's folder is named .dry-PID, and it removes only those (a run
+-- that writes removes them too): a killed run's is left to the run that writes, which records
+-- what it wrote. The dry run reads
 -- them into a copy of the manifest instead (in its own folder, which its workers are given): it
 -- then decides from the manifest the next run will have, the files the killed run finished
 -- being those that need no writing again, and the one it was writing one that does.
@@ -1833,7 +1834,8 @@ local function work_folder(mpath, man, dry)
   end
   for _, n in ipairs(core.listdir(dir) or {}) do
     if gone(name .. ".run-", n) then killed[#killed + 1] = dir .. "/" .. n
-    elseif dry and gone(name .. ".dry-", n) then core.remove_tree(dir .. "/" .. n) end
+    -- (a stopped dry run's, which holds a copy of the manifest: by any run, none needs it)
+    elseif gone(name .. ".dry-", n) then core.remove_tree(dir .. "/" .. n) end
   end
   local path = ("%s/%s%s%d"):format(dir, name, dry and ".dry-" or ".run-", me)
   local ok, err = core.mkdir(path, 448) -- (0700)
