@@ -84,13 +84,15 @@ end
 -- renews and sweeps them (pass, tick; not for plugins).
 function M.new(site, quire)
   local made = {}
-  local named = {} -- path of every copy this process named: its pages, kept or sent, may name any
+  local named = {} -- path of every copy this process named (-> its key in made): its pages, kept or sent, may name any
   local api, keeper = {}, {}
 
-  -- Sets the lease of the copy at path (see the top): now when it is over RENEW old.
+  -- Sets the lease of the copy at path (see the top): now when it is over RENEW old. Returns
+  -- whether the copy is there.
   local function renew(path, now)
     local kind, mtime = core.stat(path)
     if kind == "file" and mtime < now - M.RENEW then core.touch(path, now) end
+    return kind == "file"
   end
 
   -- The fingerprinted URL of file (a name in plugin's static folder); the copy is written once.
@@ -111,7 +113,9 @@ function M.new(site, quire)
     local name = copy_name(file, data)
     local out = M.dir(site.config) .. "/" .. plugin
     local path = out .. "/" .. name
-    if core.stat(path) ~= "file" then
+    -- Renewed first, then written when not there: another process's pass that removed an old
+    -- copy just as this one named it again is undone here (and by keeper.pass, for a later one).
+    if not renew(path, os.time()) or core.stat(path) ~= "file" then
       if core.stat(out) ~= "dir" then
         M.prepare(site.config)
         core.mkdir(out)
@@ -124,10 +128,8 @@ function M.new(site, quire)
         w:close()
         os.rename(tmp, path)
       end
-    else
-      renew(path, os.time()) -- (a copy made long ago, named again)
     end
-    named[path] = true
+    named[path] = key
     made[key] = "/static/" .. plugin .. "/" .. name
     return made[key]
   end
@@ -170,7 +172,11 @@ function M.new(site, quire)
     now = now or os.time()
     local days = site.config.static_retention
     if not days or days <= 0 then return 0 end
-    for path in pairs(named) do renew(path, now) end
+    -- (a copy of this process's gone all the same, as when a pass elsewhere removed it just as
+    -- it was named: made again at the next page that names it)
+    for path, key in pairs(named) do
+      if not renew(path, now) then named[path], made[key] = nil, nil end
+    end
     local root = M.dir(site.config)
     local cutoff = now - days * 86400 - M.RENEW - M.PASS
     -- The copies old enough to go, and the files that could have made them (read only then).
