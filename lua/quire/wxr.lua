@@ -385,8 +385,17 @@ function M.import(quire, path, opts)
   -- from -> to (a path or URL) or entry (an id, whose permalink is now). A form equal to the
   -- new URL (Quire's article permalink is WordPress's /YYYY/MM/slug/) is not a redirect.
   local function redirect(from, to, entry, new_url)
-    local key = from and redirects.key(from)
-    if not key or redirect_seen[key] then return end
+    local key, why
+    if from then key, why = redirects.key(from) end
+    if not key then
+      -- (said, as a link to it is lost: a dot segment, a stray %, more than one query pair)
+      if why and from ~= "/" and not redirect_seen[from] then
+        redirect_seen[from] = true
+        note("redirect " .. from, "not added: " .. why)
+      end
+      return
+    end
+    if redirect_seen[key] then return end
     if redirects.key(to or new_url or "") == key then return end
     redirect_seen[key] = true
     local was = db:row("SELECT to_path, to_entry FROM redirects WHERE from_path = ?", key)

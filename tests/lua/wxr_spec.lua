@@ -210,4 +210,20 @@ describe("quire import --from wordpress: bodies, privacy and terms", function()
       assert.same({ 301, "/2023/02/p1" }, { r.status, r.headers.location }, old)
     end
   end)
+
+  it("says which old URL gets no redirect because the server refuses it", function()
+    -- (a permalink holding a stray "%": no browser sends it so, and the server answers it 400)
+    local q2, dir2 = testing.site { plugins = { "theme", "article" } }
+    local f = assert(io.open(dir2 .. "/odd.xml", "w"))
+    f:write([==[<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:dc="http://purl.org/dc/elements/1.1/"
+ xmlns:wp="http://wordpress.org/export/1.2/"><channel><title>News</title><link>https://news.example</link>
+<wp:wxr_version>1.2</wp:wxr_version><wp:author><wp:author_login>desk</wp:author_login></wp:author>
+]==] .. item(9, "Sale", "Half off.") :gsub("/2023/02/p9/", "/2023/02/50%%-off/") .. "</channel></rss>")
+    f:close()
+    local r = wxr.import(q2, dir2 .. "/odd.xml")
+    assert.matches('redirect /2023/02/50%-off/: not added: "/2023/02/50%-off/": the request path has a malformed %-escape',
+      wxr.format(r), 1, true)
+    assert.same({ 301, "/2023/02/p9" }, { q2:request("GET", "/?p=9").status, q2:request("GET", "/?p=9").headers.location })
+  end)
 end)
