@@ -139,12 +139,19 @@ describe("core.write_file", function()
   end)
 end)
 
+-- A temporary folder holding outside/NAME ("elsewhere"), what a link in its empty out/ may
+-- point at.
+local function outside_and_out(prefix, name)
+  local dir = assert(core.mkdtemp(prefix))
+  core.mkdir(dir .. "/outside")
+  write(dir .. "/outside/" .. name, "elsewhere")
+  core.mkdir(dir .. "/out")
+  return dir
+end
+
 describe("core.stat_at and core.remove_at", function()
   it("look and remove below the folder without following a symbolic link", function()
-    local dir = assert(core.mkdtemp("quire-at-spec"))
-    core.mkdir(dir .. "/outside")
-    write(dir .. "/outside/index.html", "elsewhere")
-    core.mkdir(dir .. "/out")
+    local dir = outside_and_out("quire-at-spec", "index.html")
     assert.is_true(core.write_file(dir .. "/out", "a/index.html", "here", ".tmp."))
     assert.is_true(os.execute(("ln -s %s/outside %s/out/tag"):format(dir, dir)))
     assert.equal("file", core.stat_at(dir .. "/out", "a/index.html"))
@@ -168,10 +175,7 @@ end)
 
 describe("core.read_at", function()
   it("reads a file below the folder, and no symbolic link, neither the file's nor a folder's", function()
-    local dir = assert(core.mkdtemp("quire-read-spec"))
-    core.mkdir(dir .. "/outside")
-    write(dir .. "/outside/secret", "elsewhere")
-    core.mkdir(dir .. "/out")
+    local dir = outside_and_out("quire-read-spec", "secret")
     local big = ("<p>A page of some size.</p>\n"):rep(5000) -- (past one read)
     assert.is_true(core.write_file(dir .. "/out", "a/index.html", big, ".tmp."))
     assert.equal(big, core.read_at(dir .. "/out", "a/index.html"))
