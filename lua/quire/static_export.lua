@@ -1476,11 +1476,6 @@ function M.worker(quire, out_dir, o)
     end
     return false
   end
-  -- The siblings of a file kept, whose bytes there its row vouches for (or data's, about to be
-  -- written there), as out asks: those missing (gaps, from missing_of) made from those bytes,
-  -- read without following a link; with --recompress, those no longer asked for removed (size:
-  -- the file's). Only what is missing is written: the others keep their mtime. Without data, a
-  -- "C" line for each sibling written.
   -- The siblings beside file (links too) that out no longer asks for when it holds size bytes:
   -- what writing it removes (write_siblings, copy_file), or --recompress does (mend). An "R" line
   -- for each, removed (or, in a dry run, that would be): the removals are counted as the writes.
@@ -1495,6 +1490,11 @@ function M.worker(quire, out_dir, o)
   local function removed(path, file, siblings)
     for _, sibling in ipairs(siblings) do res:write("R\t", path, "\t", file, sibling, "\n") end
   end
+  -- The siblings of a file kept, whose bytes there its row vouches for (or data's, about to be
+  -- written there), as out asks: those missing (gaps, from missing_of) made from those bytes,
+  -- read without following a link; with --recompress, those no longer asked for removed (size:
+  -- the file's). Only what is missing is written: the others keep their mtime. Without data, a
+  -- "C" line for each sibling written.
   local function mend(path, file, gaps, size, max, data)
     if o.recompress then
       local drop = dropped(file, size, max)
