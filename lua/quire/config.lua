@@ -73,6 +73,12 @@ M.defaults = {
   strings = {},     -- UI string overrides: { [msgid] = text | { plural forms }, ["context|msgid"] = text }
 }
 
+-- The settings in days that a job counts back from now (os.time() - days * 86400), and what 0
+-- means. At most a century: past the integers' range days * 86400 wrapped round to a time in the
+-- future, and everything counted as old at once (every entry in the trash deleted for good).
+local RETENTIONS = { trash_retention = "keeps the trash until it is emptied", static_retention = "keeps every copy" }
+local MAX_DAYS = 36500
+
 local shapes = {
   name = "string", base_url = "string", listen = "table", workers = "number",
   database = "string", plugins = "table", plugin_path = "table", limits = "table",
@@ -321,12 +327,8 @@ function M.load(dir)
         local tls, tls_err = check_tls(path, v, dir)
         if not tls then return nil, tls_err end
         cfg.tls = tls
-      elseif k == "trash_retention" and (math.type(v) ~= "integer" or v < 0) then
-        return nil, ("%s: trash_retention must be a whole number of days (0 keeps the trash until it is emptied), got %s"):format(path, tostring(v))
-      elseif k == "static_retention" and (math.type(v) ~= "integer" or v < 0 or v > 36500) then
-        -- (at most a century: days * 86400 past the integers' range wrapped round to a cutoff in
-        -- the future, and every superseded copy went at once)
-        return nil, ("%s: static_retention must be a whole number of days from 0 to 36500 (0 keeps every copy), got %s"):format(path, tostring(v))
+      elseif RETENTIONS[k] and (math.type(v) ~= "integer" or v < 0 or v > MAX_DAYS) then
+        return nil, ("%s: %s must be a whole number of days from 0 to %d (0 %s), got %s"):format(path, k, MAX_DAYS, RETENTIONS[k], tostring(v))
       elseif k == "trusted_proxies" then
         if #v > 256 then return nil, ("%s: trusted_proxies: at most 256 entries"):format(path) end
         for i, p in pairs(v) do

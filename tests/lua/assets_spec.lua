@@ -132,10 +132,14 @@ describe("quire.assets old copies", function()
     assert.equal(1, q2._assets.pass(os.time() + 2 * DAY + assets.RENEW + assets.PASS + 1))
     assert.equal(7, (testing.config_with("name = 'x'\n")).static_retention)
     -- (and none so long that days * 86400 wraps round: 10^15 days made a cutoff in the future)
-    for _, bad in ipairs { "-1", "1.5", '"7"', "36501", "1000000000000000" } do
-      local cfg, err = testing.config_with("static_retention = " .. bad .. "\n")
-      assert.is_nil(cfg)
-      assert.matches("static_retention.* must be a", err)
+    -- (trash_retention is counted back the same way: 10^15 days would have emptied the trash)
+    for _, setting in ipairs { "static_retention", "trash_retention" } do
+      for _, bad in ipairs { "-1", "1.5", '"7"', "36501", "1000000000000000" } do
+        local cfg, err = testing.config_with(setting .. " = " .. bad .. "\n")
+        assert.is_nil(cfg)
+        assert.matches(setting .. ".* must be a", err)
+      end
+      assert.equal(36500, testing.config_with(setting .. " = 36500\n")[setting])
     end
   end)
 
