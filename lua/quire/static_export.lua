@@ -1704,6 +1704,9 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   permanent:write(head:format("quire_moved", "redirects.nginx.map", "quire_moved", "301", "quire_moved"))
   temporary:write(head:format("quire_found", "redirects-302.nginx.map", "quire_found", "302", "quire_found"))
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
+  -- A map's value (a redirect's target): nginx reads "$name" in it as a variable (an unknown one
+  -- fails the whole configuration), and has no escape for "$"; %24 is the same URL to a browser.
+  local function nv(s) return nq((s:gsub("%$", "%%24"))) end
   -- One rule an address: a list's first page at one address has its own below, whatever answers it.
   local firsts = {}
   for _, list in ipairs(LIST_ADDRESSES) do
@@ -1736,7 +1739,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         -- (not in the maps, which nginx reads before the files, for a file the export writes itself)
         if not (M.taken(path) == "file" or SELF_FILES[M.file_of(path) or ""]) then
           local map = res.status == 302 and temporary or permanent
-          map:write(("%s %s;\n"):format(nq(r.from_path), nq(to)))
+          map:write(("%s %s;\n"):format(nq(r.from_path), nv(to)))
         end
       end
     end)
@@ -1763,7 +1766,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         if to and (res.status == 301 or res.status == 302 or res.status == 308) then
           netlify:write(("%s %s %d\n"):format(list.first, to, res.status))
           local map = res.status == 302 and temporary or permanent
-          map:write(('"~^%s/page/1/?([?].*)?$" %s;\n'):format(list.re, nq(to)))
+          map:write(('"~^%s/page/1/?([?].*)?$" %s;\n'):format(list.re, nv(to)))
         end
       elseif not list.first and quire.app.router:match("GET", list.probe) then
         netlify:write(list.first_netlify)
