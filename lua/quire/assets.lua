@@ -145,9 +145,7 @@ function M.new(site, quire)
     for _, s in ipairs(quire.plugins.static_dirs) do
       local names = keep[s.plugin] or {}
       keep[s.plugin] = names
-      local files = {}
-      for file in pairs(only[s.plugin] or {}) do files[#files + 1] = file end
-      for _, file in ipairs(files) do
+      for file in pairs(only[s.plugin] or {}) do
         local src = s.dir .. "/" .. file
         local kind, mtime, size, nsec = core.stat(src)
         if kind == "file" and plain_name(file) and size <= M.MAX_BYTES then
