@@ -17,12 +17,15 @@ BENCH_PACKAGES := hyperfine bc nginx imagemagick hugo time
 # Only the scanner test (QUIRE_SCAN=1, ctest label scan) needs these: `make scan-deps`.
 SCAN_PACKAGES := sqlmap wapiti
 
-.PHONY: all deps browser-deps build demo test test-asan bench clean scan-deps
+.PHONY: all deps browser-deps build demo test test-asan bench bench-deps clean scan-deps
 
 all: build
 
 scan-deps:
 	@$(MAKE) --no-print-directory deps PACKAGES="$(SCAN_PACKAGES)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps PACKAGES="$(BENCH_PACKAGES)"
 
 # Installs missing packages when run as root; otherwise prints the exact command and stops.
 deps:
@@ -71,8 +74,7 @@ test-asan: deps browser-deps
 	@MAKEFLAGS= cmake --build build-asan -j$(JOBS)
 	@cd build-asan && ctest --output-on-failure -j$(JOBS)
 
-bench: build
-	@$(MAKE) --no-print-directory deps PACKAGES="$(BENCH_PACKAGES)"
+bench: build bench-deps
 	@for b in bench/*.sh; do echo "== $$b"; QUIRE=$(QUIRE) bash $$b || exit 1; done
 
 clean:
