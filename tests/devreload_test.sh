@@ -21,10 +21,17 @@ return quire.plugin { name = "devpage", version = "1.0", setup = function(site)
   site:route("GET", "/page", function() return quire.template.render("page", {}) end)
   site:route("GET", "/fragment", function() return "<p>just a fragment</p>" end)
   site:route("GET", "/text", function(_, res) res:header("content-type", "text/plain") res:write("</body>") end)
+  -- A fingerprinted stylesheet, asked for once outside dev mode, as the bundled theme does.
+  local css
+  site:route("GET", "/styled", function()
+    if not css or quire.site.config.dev then css = quire.assets.url("devpage", "styled.css") end
+    return '<!doctype html><html><head><link rel="stylesheet" href="' .. css .. '"></head><body></body></html>'
+  end)
 end }
 LUA
 printf '<!doctype html><html><head><link rel="stylesheet" href="/static/devpage/site.css"></head>\n<body><p>version one</p></body></html>\n' > "$p/templates/page.mustache"
 printf 'p { color: #111; }\n' > "$p/static/site.css"
+printf 'p { color: #111; }\n' > "$p/static/styled.css"
 
 serve() { # serve [--dev]: starts the server, sets base
   "$QUIRE" serve "$@" --site "$work/site" --listen 127.0.0.1:0 --workers 1 > "$work/serve.log" 2>&1 &
@@ -68,6 +75,16 @@ id2=$(id_of "$after")
 check "dev: a stylesheet edit reloads the tab" grep -q '^data: reload$' <<<"$after"
 check "dev: with a new id" test -n "$id2" -a "$id2" != "$id1"
 check "dev: once" test -z "$(events "$id2" | grep '^data:')"
+
+# a fingerprinted stylesheet's edit: the page, asked for before (twice: the page cache would keep
+# it), names the new copy at once, which is served
+styled() { curl -s "$base/styled" | grep -o '/static/devpage/styled\.[0-9a-f]*\.css'; }
+old_css=$(styled); styled >/dev/null
+printf 'p { color: #444; }\n' > "$p/static/styled.css"
+new_css=$(styled)
+check "dev: a fingerprinted stylesheet's edit gives the page its new copy ($old_css -> $new_css)" \
+  test -n "$old_css" -a -n "$new_css" -a "$old_css" != "$new_css"
+check "dev: which holds the edit" grep -q '#444' <(curl -s "$base$new_css")
 
 # a template edit within the same second (same size): still seen
 printf '<!doctype html><html><head><link rel="stylesheet" href="/static/devpage/site.css"></head>\n<body><p>version two</p></body></html>\n' > "$p/templates/page.mustache"

@@ -109,7 +109,8 @@ once: changing them needs a restart. A worker busy with one request longer than
 limits.watchdog_timeout_ms is logged with that request, killed and replaced.
 --dev reloads when a .lua or .mustache file changes anywhere in the site folder or the
 plugins' folders (not for database or .quire/ writes), and the open browser tab reloads too
-when one of those or a .css file changes (pages get a small script, in dev mode only).
+when one of those or a .css file changes (pages get a small script, in dev mode only). It
+serves every page fresh (as --no-cache), so the reloaded tab names an edited stylesheet's new copy.
 --no-cache serves every page fresh (no page cache).]],
   config = [[
 usage: quire config check [--site DIR]
@@ -455,7 +456,9 @@ function commands.serve(argv)
   if not workers or workers < 0 or workers ~= math.floor(workers) then return fail(2, "--workers takes a whole number") end
   if workers == 0 then workers = core.cpus() end
   local worker_argv = { "--site", dir }
-  if opts["no-cache"] then worker_argv[#worker_argv + 1] = "--no-cache" end
+  -- --dev serves every page fresh too: an edited stylesheet gets a new name (quire.assets), which
+  -- no cache tag of the pages naming the old one says.
+  if opts["no-cache"] or opts.dev then worker_argv[#worker_argv + 1] = "--no-cache" end
   if opts.dev then worker_argv[#worker_argv + 1] = "--dev" end
   local watch = {}
   if opts.dev then
@@ -497,13 +500,12 @@ function commands.__worker(argv)
   local fds, tls_fds = {}, {}
   for fd in (opts.fds or ""):gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
   for fd in (opts["tls-fds"] or ""):gmatch("%d+") do tls_fds[#tls_fds + 1] = tonumber(fd) end
-  local quire, err = open_site(opts, { served_url = served_url(fds, tls_fds) })
+  local quire, err = open_site(opts, { served_url = served_url(fds, tls_fds), dev = opts.dev == true })
   if not quire then
     core.fd_write(ready_fd, "fail " .. tostring(err):gsub("\n", " ") .. "\n")
     return 1
   end
   local cfg = quire.site.config
-  cfg.dev = opts.dev == true -- templates recompile on change, a missing partial is an error
   if #tls_fds > 0 and not cfg.tls then
     core.fd_write(ready_fd, "fail site.lua has no tls settings any more; the HTTPS listeners need a restart, not a reload\n")
     return 1
@@ -791,7 +793,7 @@ function commands.cache(argv)
     return 0
   end
   if total.max_bytes == 0 then
-    print(("The page cache of %s is off (quire serve --no-cache); %d worker(s) running."):format(dir, #workers))
+    print(("The page cache of %s is off (quire serve --no-cache or --dev); %d worker(s) running."):format(dir, #workers))
     return 0
   end
   print(("Page cache of %s: %d worker(s), numbers from the last 2 seconds"):format(dir, #workers))

@@ -13,7 +13,7 @@ local PLUGIN_API = { "version", "site", "errors", "time", "i18n", "slugify", "co
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
 -- the address a server listens on, the base of absolute links when site.lua sets no base_url;
--- opts.base_url: that base whatever site.lua sets.
+-- opts.base_url: that base whatever site.lua sets; opts.dev: `quire serve --dev`'s workers.
 -- Returns the `quire` API table, or nil and a message.
 function M.open(dir, opts)
   opts = opts or {}
@@ -23,6 +23,10 @@ function M.open(dir, opts)
   -- A command's own base (`quire export --base-url`): set before the plugins load, as they see
   -- a copy of quire.site made then.
   if opts.base_url then cfg.base_url, cfg.base_url_set = opts.base_url:gsub("/+$", ""), true end
+  -- `quire serve --dev`: templates recompile on change, a missing partial is an error, and
+  -- quire.assets looks at a static file again each time. Set before the plugins load, for the
+  -- same reason (a theme asks quire.site.config.dev whether to ask quire.assets again).
+  cfg.dev = opts.dev == true
   -- Plugin code runs under the memory cap; `quire run` scripts are the operator's own and may
   -- opt out (opts.memory_cap = false).
   if opts.memory_cap ~= false then core.memory(cfg.limits.lua_memory) end
