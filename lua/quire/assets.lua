@@ -88,10 +88,20 @@ function M.new(site, quire)
   local api, keeper = {}, {}
 
   -- Sets the lease of the copy at path (see the top): now when it is over RENEW old. Returns
-  -- whether the copy is there.
+  -- whether the copy is there. A lease that cannot be set (an mtime is set by the file's owner
+  -- only: a copy another user made, say by one `sudo quire export`) is logged, once a process:
+  -- such a copy can lapse while pages still name it.
+  local unrenewable = {}
   local function renew(path, now)
     local kind, mtime = core.stat(path)
-    if kind == "file" and mtime < now - M.RENEW then core.touch(path, now) end
+    if kind == "file" and mtime < now - M.RENEW then
+      local ok, err = core.touch(path, now)
+      if not ok and not unrenewable[path] then
+        unrenewable[path] = true
+        io.stderr:write(("quire: cannot renew the lease of the static copy %s (%s): it may be removed while pages "
+          .. "still name it; make this user its owner (chown)\n"):format(path, tostring(err)))
+      end
+    end
     return kind == "file"
   end
 

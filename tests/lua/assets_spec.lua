@@ -94,6 +94,29 @@ describe("quire.assets old copies", function()
     assert.equal(before - 3600, mtime(file_of(q, v1)))
   end)
 
+  it("logs a lease it cannot renew (a copy another user owns), once a process, and still names the copy", function()
+    local q, dir = brand_site()
+    local v1 = q.assets.url("brand", "brand.css")
+    core.touch(file_of(q, v1), os.time() - 30 * DAY)
+    -- (setting an mtime needs the file's owner; the tests run as root, who may: refused here as
+    -- utimensat refuses another user's file)
+    local touch, stderr, said = core.touch, io.stderr, {}
+    core.touch = function(path) return nil, path .. ": Operation not permitted" end
+    io.stderr = { write = function(_, text) said[#said + 1] = text end }
+    local ok, err = pcall(function()
+      local q2 = assert(quire_mod.open(dir))
+      assert.equal(v1, q2.assets.url("brand", "brand.css"))
+      q2._assets.pass()
+      q2._assets.pass()
+    end)
+    core.touch, io.stderr = touch, stderr
+    assert(ok, err)
+    assert.equal(1, #said)
+    assert.truthy(said[1]:find("cannot renew the lease of the static copy " .. file_of(q, v1), 1, true))
+    assert.truthy(said[1]:find("Operation not permitted", 1, true))
+    assert.truthy(said[1]:find("chown", 1, true))
+  end)
+
   it("removes an old copy of a plugin no longer loaded and a killed writer's temporary file; leaves folders and links", function()
     local q, _, _, copies = brand_site()
     local root = assets.dir(q._site.config)
