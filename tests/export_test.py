@@ -437,6 +437,18 @@ quire("redirects", "delete", "/old/dollar-sale", "--site", site)
 export()
 reload_nginx()
 
+# A symbolic link planted at OUT/_redirects (to a file outside holding the very bytes the export
+# would write): the export reads no file through it, and puts its own file in its place.
+outside = os.path.join(work, "outside-redirects")
+shutil.copyfile(os.path.join(out, "_redirects"), outside)
+os.remove(os.path.join(out, "_redirects"))
+os.symlink(outside, os.path.join(out, "_redirects"))
+before = open(outside, "rb").read()
+r = export()
+check("a link planted at _redirects: replaced by the file", r.returncode == 0 and not os.path.islink(os.path.join(out, "_redirects"))
+      and open(os.path.join(out, "_redirects"), "rb").read() == before, r.stdout + r.stderr)
+check("... the file it pointed at is as it was", open(outside, "rb").read() == before and not os.path.islink(outside))
+
 
 # --- the client-side search and an entry's page in Chromium (with --browser)
 if "--browser" in sys.argv:

@@ -1682,6 +1682,24 @@ local HOME_MOVED = {
   nginx = '"~^/(?<quire_home>(older|newer)/[0-9]+-[0-9]+|page/(?!1/?([?].*)?$)[0-9]+)/?([?].*)?$" "/latest/$quire_home";\n',
 }
 
+-- Whether root/name holds the bytes of the file made, read beneath root without following a
+-- symbolic link (core.read_at): a link planted there, or anything but a regular file, is not
+-- the same, so the file made replaces it (never what it points at).
+local function same_there(made, root, name)
+  local there = core.read_at(root, name)
+  local f = there and io.open(made, "rb")
+  if not f then return false end
+  local same, at = f:seek("end") == #there, 1
+  f:seek("set")
+  while same and at <= #there do
+    local chunk = f:read(65536)
+    same = chunk ~= nil and chunk == there:sub(at, at + #chunk - 1)
+    at = at + 65536
+  end
+  f:close()
+  return same
+end
+
 -- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
 -- line by line as the table is read (any number of redirects in bounded memory) to files in dir
 -- (the run's own folder), which are then copied over those in out_dir whose bytes differ.
@@ -1789,7 +1807,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   local changed = {}
   for _, name in ipairs(names) do
     local made = dir .. "/" .. name
-    if ok and closed and not same_file(made, out_dir .. "/" .. name) then
+    if ok and closed and not same_there(made, out_dir, name) then
       changed[#changed + 1] = name
       if not dry_run then
         local copied, cerr, link = core.copy_file(made, out_dir, name, tmp_prefix())
