@@ -1651,9 +1651,7 @@ end
 -- $request_uri: a named capture, no backslash) to the list's first page; probe: an address the
 -- site answers when it has such lists (the front page's with the listings plugin's front: see
 -- HOME_MOVED). page/1 is the first page, for good, as the server says (before the rules for
--- page/N): first, the address of a list at one address (/page/1, /latest/page/1), whose rule is
--- what the server answers there (its route's redirect, or the site's own from there, which it
--- answers first: redirect_files); first_netlify and first_nginx, a pattern's.
+-- page/N), and so is page/01 (the server reads the number); pages: the other page/N and newer/.
 local LIST_ADDRESSES = {}
 for _, l in ipairs {
   { probe = "/newer/1-1", from = "", to = "/", re = "", value = "/", home = true },
@@ -1662,25 +1660,66 @@ for _, l in ipairs {
   { probe = "/section/x/newer/1-1", from = "/section/:slug", to = "/section/:slug", re = "(?<quire_section>/section/[^/?]+)", value = "$quire_section" },
   { probe = "/author/x/newer/1-1", from = "/author/:login", to = "/author/:login", re = "(?<quire_author>/author/[^/?]+)", value = "$quire_author" },
 } do
-  local pattern = l.from:find(":", 1, true)
   LIST_ADDRESSES[#LIST_ADDRESSES + 1] = {
-    probe = l.probe, home = l.home, re = l.re,
-    first = not pattern and (l.from .. "/page/1") or nil,
-    first_netlify = pattern and ("%s/page/1 %s 301\n"):format(l.from, l.to),
-    first_nginx = pattern and ('"~^%s/page/1/?([?].*)?$" "%s";\n'):format(l.re, l.value),
-    netlify = ("%s/newer/:cursor %s 302\n%s/page/:n %s 302\n"):format(l.from, l.to, l.from, l.to),
-    nginx = ('"~^%s/(newer/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$" "%s";\n'):format(l.re, l.value),
+    probe = l.probe, home = l.home,
+    first = { status = 301, netlify = ("%s/page/1 %s 301\n"):format(l.from, l.to), source = l.from .. "/page/1",
+      re = ("^%s/page/0*1/?([?].*)?$"):format(l.re), value = l.value },
+    pages = { status = 302, netlify = ("%s/newer/:cursor %s 302\n%s/page/:n %s 302\n"):format(l.from, l.to, l.from, l.to),
+      re = ("^%s/(newer/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$"):format(l.re), value = l.value },
   }
 end
 -- With the listings plugin's front (the site has /latest), the front page's older/, newer/ and
 -- page/N addresses are moved for good to the same ones under /latest (the one list of
--- everything, whose pages the front page links to): one permanent rule for them all, page/1's
--- own rule apart (in nginx's map of 302s when the site's own redirect from there is one, which
--- this rule, in the map nginx looks in first, would shadow).
+-- everything, whose pages the front page links to): one permanent rule for them all (page/1's
+-- own rule comes first).
 local HOME_MOVED = {
+  status = 301,
   netlify = "/older/:cursor /latest/older/:cursor 301\n/newer/:cursor /latest/newer/:cursor 301\n/page/:n /latest/page/:n 301\n",
-  nginx = '"~^/(?<quire_home>(older|newer)/[0-9]+-[0-9]+|page/(?!1/?([?].*)?$)[0-9]+)/?([?].*)?$" "/latest/$quire_home";\n',
+  re = "^/(?<quire_home>(older|newer)/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$", value = "/latest/$quire_home",
 }
+
+-- The lists' rules the site has (their probes answered), in the order they are written: Netlify
+-- and nginx (in a map's regular expressions) take the first that matches. Each with its
+-- regular expression compiled (re_c), to find the site's own redirects it would match.
+local function list_rules(quire)
+  local rules, moved = {}, latest_list(quire)
+  local function add(rule) rules[#rules + 1] = setmetatable({ re_c = assert(core.regex(rule.re)) }, { __index = rule }) end
+  for _, list in ipairs(LIST_ADDRESSES) do
+    if quire.app.router:match("GET", list.probe) then add(list.first) end
+  end
+  if moved then add(HOME_MOVED) end
+  for _, list in ipairs(LIST_ADDRESSES) do
+    if quire.app.router:match("GET", list.probe) and not (list.home and moved) then add(list.pages) end
+  end
+  return rules
+end
+
+-- The nginx map key of a redirect's source that a list's rule matches too: with a "/" at the
+-- end or a query as well (the server answers them alike), as the rule does, so that it comes
+-- first for all three; a source with a query, or a character that would need a backslash,
+-- as it is (that one address).
+local function covering_key(source)
+  if not source:find("^[%w/%-._~%%]+$") then return nil end
+  return ('"~^%s/?([?].*)?$"'):format((source:gsub("%.", "[.]")))
+end
+
+-- Whether root/name holds the bytes of the file made, read beneath root without following a
+-- symbolic link (core.read_at): a link planted there, or anything but a regular file, is not
+-- the same, so the file made replaces it (never what it points at).
+local function same_there(made, root, name)
+  local there = core.read_at(root, name)
+  local f = there and io.open(made, "rb")
+  if not f then return false end
+  local same, at = f:seek("end") == #there, 1
+  f:seek("set")
+  while same and at <= #there do
+    local chunk = f:read(65536)
+    same = chunk ~= nil and chunk == there:sub(at, at + #chunk - 1)
+    at = at + 65536
+  end
+  f:close()
+  return same
+end
 
 -- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
 -- line by line as the table is read (any number of redirects in bounded memory) to files in dir
@@ -1707,11 +1746,10 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   -- A map's value (a redirect's target): nginx reads "$name" in it as a variable (an unknown one
   -- fails the whole configuration), and has no escape for "$"; %24 is the same URL to a browser.
   local function nv(s) return nq((s:gsub("%$", "%%24"))) end
-  -- One rule an address: a list's first page at one address has its own below, whatever answers it.
-  local firsts = {}
-  for _, list in ipairs(LIST_ADDRESSES) do
-    if list.first and quire.app.router:match("GET", list.probe) then firsts[list.first] = true end
-  end
+  local rules = list_rules(quire)
+  -- The lists' first pages at one address (/page/1) that a redirect of the site's own answers:
+  -- theirs is the one rule there in _redirects.
+  local answered = {}
   local ok, err = pcall(function()
     local unfiled = 0
     each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
@@ -1729,17 +1767,30 @@ local function redirect_files(quire, out_dir, dir, dry_run)
             to and "; _redirects and the nginx maps have it" or ""))
         end
       end
-      if to and (res.status == 301 or res.status == 302 or res.status == 308) and not firsts[r.from_path] then
+      -- A source a list's rule matches too (a tag's page/1, the front page's older/...): this
+      -- redirect is the rule there, before the list's (the first that matches is taken) and as
+      -- wide (covering_key); a 302 is passed over by the map of 301s (an empty value: nginx looks
+      -- there first), and a 404 (to an entry not public) by both maps, as by _redirects.
+      local covered
+      for _, rule in ipairs(rules) do
+        if select(2, rule.re_c:gsub(r.from_path, "")) > 0 then covered = rule break end
+      end
+      if covered and covered.source == r.from_path then answered[r.from_path] = true end
+      local redirect = to and (res.status == 301 or res.status == 302 or res.status == 308)
+      if redirect or (covered and res.status == 404) then
+        local target, status = redirect and to or "/404.html", res.status
         if qs ~= "" then
           local k, v = qs:match("^([^=]+)=(.*)$")
-          netlify:write(("%s %s=%s %s %d\n"):format(path, k, v, to, res.status))
+          netlify:write(("%s %s=%s %s %d\n"):format(path, k, v, target, status))
         else
-          netlify:write(("%s %s %d\n"):format(path, to, res.status))
+          netlify:write(("%s %s %d\n"):format(path, target, status))
         end
         -- (not in the maps, which nginx reads before the files, for a file the export writes itself)
         if not (M.taken(path) == "file" or SELF_FILES[M.file_of(path) or ""]) then
-          local map = res.status == 302 and temporary or permanent
-          map:write(("%s %s;\n"):format(nq(r.from_path), nv(to)))
+          local key = covered and covering_key(r.from_path) or nq(r.from_path)
+          if redirect then (status == 302 and temporary or permanent):write(("%s %s;\n"):format(key, nv(to))) end
+          if covered and status ~= 301 and status ~= 308 then permanent:write(key .. ' "";\n') end
+          if covered and status == 404 then temporary:write(key .. ' "";\n') end
         end
       end
     end)
@@ -1757,31 +1808,9 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     -- A list's newer/ and page/N addresses (an older export's Newer links, bookmarks): the
     -- server answers them with the page that shows those entries now, which a static host
     -- cannot pick, so they go to the list's first page rather than to a 404.
-    local moved = latest_list(quire)
-    for _, list in ipairs(LIST_ADDRESSES) do
-      if list.first and firsts[list.first] then
-        -- (the address as sent too with a "/" at the end or a query, which the server answers alike)
-        local res = quire.app.request("GET", list.first)
-        local to = res.headers.location
-        if to and (res.status == 301 or res.status == 302 or res.status == 308) then
-          netlify:write(("%s %s %d\n"):format(list.first, to, res.status))
-          local map = res.status == 302 and temporary or permanent
-          map:write(('"~^%s/page/1/?([?].*)?$" %s;\n'):format(list.re, nv(to)))
-        end
-      elseif not list.first and quire.app.router:match("GET", list.probe) then
-        netlify:write(list.first_netlify)
-        permanent:write(list.first_nginx)
-      end
-    end
-    if moved then
-      netlify:write(HOME_MOVED.netlify)
-      permanent:write(HOME_MOVED.nginx)
-    end
-    for _, list in ipairs(LIST_ADDRESSES) do
-      if quire.app.router:match("GET", list.probe) and not (list.home and moved) then
-        netlify:write(list.netlify)
-        temporary:write(list.nginx)
-      end
+    for _, rule in ipairs(rules) do
+      if not answered[rule.source] then netlify:write(rule.netlify) end
+      (rule.status == 302 and temporary or permanent):write(('"~%s" "%s";\n'):format(rule.re, rule.value))
     end
   end)
   local closed = true
@@ -1789,7 +1818,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   local changed = {}
   for _, name in ipairs(names) do
     local made = dir .. "/" .. name
-    if ok and closed and not same_file(made, out_dir .. "/" .. name) then
+    if ok and closed and not same_there(made, out_dir, name) then
       changed[#changed + 1] = name
       if not dry_run then
         local copied, cerr, link = core.copy_file(made, out_dir, name, tmp_prefix())
