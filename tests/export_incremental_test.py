@@ -9,9 +9,12 @@ tag index. Also: the run after one edit renders its pages in the coordinator (no
 processes), the files it did not rewrite keep their mtime, and --dry-run lists the story's page
 and writes nothing.
 usage: export_incremental_test.py QUIRE_BINARY SOURCE_DIR"""
+import glob
 import gzip
+import hashlib
 import os
 import re
+import resource
 import shutil
 import signal
 import sqlite3
@@ -348,14 +351,85 @@ check("a banner up: on the front page", "Ferry aground" in open(os.path.join(out
 backdate("""db:exec("UPDATE front_breaking SET starts_at = ?, created_at = ?, ends_at = ?", ago(7200), ago(7200), ago(60))
 db:exec("UPDATE entries SET published_at = ? WHERE slug = 'incremental-scheduled'", ago(60))
 db:exec("DELETE FROM settings WHERE key = 'front.checked_at'")""")
-# A dry run first: says what the clock changed, writes nothing (no entry published, no tag bumped).
+# A dry run first: it publishes what is due in a copy of the site's database (in its own folder,
+# which it then reads) and lists what the run after it writes and removes; the site's database is
+# not written (no entry published, no tag bumped, not a byte), and an editor's save made while
+# it runs goes through (it holds no lock on the site). On PostgreSQL no copy is made: it says
+# what is due, whose pages it does not count.
+DUE = "would first publish 1 scheduled entries or versions and refresh 1 fronts whose time has come"
+COPIED = DUE + ": published in a copy of the site's database"
+dry_folders = os.path.join(site, ".quire", "export-*.db.dry-*")
+
+
+def site_db():
+    """The site's database file and its write-ahead log, hashed."""
+    return [hashlib.sha256(open(p, "rb").read()).hexdigest() if os.path.exists(p) else None
+            for p in (os.path.join(site, "quire.db"), os.path.join(site, "quire.db-wal"))]
+
+
+def dry_run_copying():
+    """A dry run started in the background, and its copy of the site's database once there (None:
+    none was made before it ended)."""
+    log = open(os.path.join(work, "dry.log"), "w+")
+    p = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br",
+                          "--dry-run"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    harness.procs.append(p)
+    copy = os.path.join(site, ".quire", f"export-*.db.dry-{p.pid}", "site.db")
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None and not glob.glob(copy):
+        time.sleep(0.002)
+    return p, log, (glob.glob(copy) or [None])[0]
+
+
+if not harness.PG_URL:
+    # Stopped while it holds its copy: a save through quire (busy_timeout 5 s) is not kept waiting.
+    dry, log, copy = dry_run_copying()
+    if copy:
+        os.killpg(dry.pid, signal.SIGSTOP)
+    script = os.path.join(work, "save.lua")
+    with open(script, "w") as f:
+        f.write('quire.content.create { type = "article", title = "Saved during a dry run", body = "Draft." }')
+    t = time.time()
+    saved = quire("run", "--yes", "--site", site, script, ok=False, timeout=60)
+    took, stopped = time.time() - t, dry.poll() is None
+    if copy:
+        os.killpg(dry.pid, signal.SIGCONT)
+    dry.wait(60)
+    log.seek(0)
+    check("a dry run with a story due makes a copy of the site's database; a save meanwhile goes through at once",
+          copy and stopped and saved.returncode == 0 and took < 4 and dry.returncode == 0 and COPIED in log.read()
+          and not glob.glob(dry_folders), f"{copy} {stopped} {took:.1f} s {saved.stdout}{saved.stderr}\n{open(log.name).read()}")
+    # Killed while it holds its copy: the next run removes it with the rest of its folder.
+    dry, log, copy = dry_run_copying()
+    if copy:
+        os.killpg(dry.pid, signal.SIGKILL)
+    dry.wait(60)
+    check("a dry run killed leaves its copy of the database ...", copy and os.path.exists(copy), open(log.name).read())
+    # No room for the copy (files limited to half its size): it says so, and counts what it can.
+    size = os.path.getsize(os.path.join(site, "quire.db")) // 2
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    full = subprocess.run([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br",
+                           "--dry-run"], capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    check("... which the next removes; a dry run that cannot make its copy says so and what it does not count",
+          full.returncode == 0 and not glob.glob(dry_folders) and "could not copy the site's database" in full.stdout
+          and "the pages that changes are not counted below" in full.stdout and "incremental-scheduled" not in full.stdout
+          and "dry run: " in full.stdout, full.stdout + full.stderr)
 before = run('print(quire._db:value("SELECT max(version) FROM cache_tags"), quire.content.get(' + scheduled_id + ').status)').split()
-r = export(out, "--dry-run")
+before_db = site_db()
+dry = export(out, "--dry-run")
+after_db = site_db()
 after = run('print(quire._db:value("SELECT max(version) FROM cache_tags"), quire.content.get(' + scheduled_id + ').status)').split()
 check("a dry run with a story and a banner due: says so, writes nothing",
-      "would first publish 1 scheduled entries or versions and refresh 1 fronts" in r.stdout and before == after
-      and after[-1] == "scheduled", f"{before} {after}\n{r.stdout}")
-r = export(out)
+      (DUE + " (the pages that changes are not counted below: on PostgreSQL" if harness.PG_URL
+       else COPIED) in dry.stdout and (harness.PG_URL or "incremental-scheduled/index.html" in dry.stdout)
+      and before == after and after[-1] == "scheduled" and (harness.PG_URL or before_db == after_db and before_db[0]),
+      f"{before} {after} {before_db} {after_db}\n{dry.stdout}")
+r = export(out, "--verbose")
+if not harness.PG_URL:
+    same_plan("a story and a banner due", dry, r)
 check("a banner that ended before the first look: gone from the front page",
       "Ferry aground" not in open(os.path.join(out, "index.html")).read(), r.stdout)
 scheduled_url = run(f"print(quire.content.url(quire.content.get({scheduled_id})))").split()[-1]

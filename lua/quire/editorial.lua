@@ -678,12 +678,13 @@ local singles = {
       .. "  none for a host that compresses itself)",
     opts = { format = "value", ["base-url"] = "value", jobs = "value", ["dry-run"] = "flag", watch = "flag", verbose = "flag",
       compress = "value", worker = "value", manifest = "value", results = "value", since = "value", targeted = "flag",
-      fresh = "flag", recompress = "flag", plan = "value" }, args = 1,
-    -- (the pages of an html export are read with no server behind them: quire.site.static_export)
-    site_opts = function(opts) return { static_export = opts.format == "html" } end,
+      fresh = "flag", recompress = "flag", plan = "value", database = "value" }, args = 1,
+    -- (the pages of an html export are read with no server behind them: quire.site.static_export;
+    -- a dry run's workers read its copy of the database, --database)
+    site_opts = function(opts) return { static_export = opts.format == "html", database = opts.database } end,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
-      for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker" }) do
+      for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker", "database" }) do
         if opts[k] then return fail(2, "--%s goes with --format html", k) end
       end
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")

@@ -13,12 +13,18 @@ local PLUGIN_API = { "version", "site", "errors", "time", "i18n", "slugify", "co
 
 -- Opens the site in dir and loads its plugins (unless opts.plugins == false). opts.served_url:
 -- the address a server listens on, the base of absolute links when site.lua sets no base_url;
--- opts.base_url: that base whatever site.lua sets; opts.dev: `quire serve --dev`'s workers.
+-- opts.base_url: that base whatever site.lua sets; opts.dev: `quire serve --dev`'s workers;
+-- opts.database: a SQLite file opened instead of the site's own (an export dry run's copy of it,
+-- see static_export).
 -- Returns the `quire` API table, or nil and a message.
 function M.open(dir, opts)
   opts = opts or {}
   local cfg, err = config.load(dir)
   if not cfg then return nil, err end
+  if opts.database then
+    if cfg.database_url then return nil, ("--database %s: the site's store is PostgreSQL, not a SQLite file"):format(opts.database) end
+    cfg.database_path = opts.database
+  end
   if not cfg.base_url_set and opts.served_url then cfg.base_url = opts.served_url end
   -- A command's own base (`quire export --base-url`): set before the plugins load, as they see
   -- a copy of quire.site made then.

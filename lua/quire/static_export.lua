@@ -1887,9 +1887,49 @@ local function work_folder(mpath, man, dry)
   return path, #killed > 0, copy
 end
 
+-- A dry run's site when the clock has changed it (run_once): a copy of the site's database, made
+-- in the run's folder dir, where the dry run publishes what is due as a run would and which it
+-- then reads, its workers too (--database). VACUUM INTO reads one snapshot and takes no write
+-- lock: editors' saves go on while the dry run renders, and the site's own database is not
+-- written. The copy goes with dir (also a stopped run's: work_folder).
+-- -> the copy opened as a site, or nil: nothing due, or no copy (on PostgreSQL; a full disk),
+-- said on stdout with what is due, whose pages are then not counted.
+local function copy_of_site(quire, dir)
+  local db = quire._db
+  local now = require("quire.time").now()
+  local entries = db:value("SELECT count(*) FROM entries WHERE status = 'scheduled' AND published_at <= ?", now)
+    + db:value("SELECT count(*) FROM staged_edits WHERE publish_at <= ?", now)
+  local fronts = quire.front.due(true)
+  if entries + fronts == 0 then return nil end
+  local due = ("%d scheduled entries or versions and refresh %d fronts whose time has come"):format(entries, fronts)
+  if db.kind then
+    print(("would first publish %s (the pages that changes are not counted below: on PostgreSQL a dry run makes no copy"
+      .. " of the database to publish them in)"):format(due))
+    return nil
+  end
+  local path = dir .. "/site.db"
+  local mb = db:value("SELECT (page_count - freelist_count) * page_size FROM pragma_page_count(), pragma_freelist_count(),"
+    .. " pragma_page_size()") / 1048576
+  local site, ok, err
+  ok, err = pcall(db.exec, db, "VACUUM INTO ?", path)
+  if ok then
+    site, err = require("quire").open(quire.site.config.dir, { memory_cap = false, base_url = quire.site.base_url,
+      static_export = true, database = path })
+  end
+  if not site then
+    os.remove(path) -- (a part made before the disk filled)
+    print(("would first publish %s (the pages that changes are not counted below: could not copy the site's database"
+      .. " (%.1f MB) into %s to publish them in: %s; free that much space there to have them counted)"):format(due, mb, dir,
+      tostring(err)))
+    return nil
+  end
+  print(("would first publish %s: published in a copy of the site's database (%.1f MB, made in %s and removed at the end),"
+    .. " whose pages are counted below"):format(due, mb, dir))
+  return site
+end
+
 -- One export run. Returns a summary table.
 local function run_once(quire, out_dir, o)
-  local db = quire._db
   local t0 = core.clock()
   local base_url = set_base_url(quire, o.base_url)
   local mpath = manifest_path(quire, out_dir)
@@ -1897,25 +1937,21 @@ local function run_once(quire, out_dir, o)
   local man = opened
   upgrade_manifest(man)
   local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
+  local tmp, killed, copy = work_folder(mpath, man, o.dry_run)
   -- What the clock changed first, as the server's ticks and `quire jobs run` do (each in its
   -- write transaction), before the tags are read: scheduled entries and staged versions whose
   -- time came published, the fronts whose slots or banner started or ended since the last look
   -- bumped (quire.front.due). Else a page whose change came by the clock alone was never
-  -- rendered again (a banner that had ended stayed on every page). A dry run writes nothing: it
-  -- says what is due, whose pages it does not count.
-  if o.dry_run then
-    local now = require("quire.time").now()
-    local entries = db:value("SELECT count(*) FROM entries WHERE status = 'scheduled' AND published_at <= ?", now)
-      + db:value("SELECT count(*) FROM staged_edits WHERE publish_at <= ?", now)
-    local fronts = quire.front.due(true)
-    if entries + fronts > 0 then
-      print(("would first publish %d scheduled entries or versions and refresh %d fronts whose time has come (the pages"
-        .. " that changes are not counted below)"):format(entries, fronts))
-    end
-  else
+  -- rendered again (a banner that had ended stayed on every page). A dry run does it in a copy
+  -- of the site's database, which it reads from then on.
+  local site_copy = o.dry_run and copy_of_site(quire, tmp) or nil
+  local closing <close> = site_copy and site_copy._db
+  quire = site_copy or quire
+  if site_copy or not o.dry_run then
     local n = require("quire.jobs").publish_scheduled(quire)
-    if n > 0 then print(("published %d scheduled entr%s whose time had come"):format(n, n == 1 and "y" or "ies")) end
+    if n > 0 and not o.dry_run then print(("published %d scheduled entr%s whose time had come"):format(n, n == 1 and "y" or "ies")) end
   end
+  local db = quire._db
   -- Taken before the workers start: a commit during the export is seen by the next one.
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url, o.compress)
@@ -1986,7 +2022,6 @@ local function run_once(quire, out_dir, o)
     end
     if n <= INLINE_MAX then jobs = 0 end
   end
-  local tmp, killed, copy = work_folder(mpath, man, o.dry_run)
   local copied <close> = copy and open_manifest(copy)
   if copied then man, mpath = copied, copy end
   -- (after a killed run, what its processes were writing; failed workers' below. And once a
@@ -2038,6 +2073,7 @@ local function run_once(quire, out_dir, o)
     for i = 0, jobs - 1 do
       local argv = { exe, "export", "--format", "html", "--site", quire.site.config.dir, "--worker", ("%d/%d"):format(i, jobs),
         "--manifest", mpath, "--results", tmp .. "/w" .. i, "--base-url", base_url, "--compress", o.compress }
+      if site_copy then argv[#argv + 1] = "--database"; argv[#argv + 1] = site_copy.site.config.database_path end
       if since then argv[#argv + 1] = "--since"; argv[#argv + 1] = tostring(since) end
       if o.dry_run then argv[#argv + 1] = "--dry-run" end
       if o.verbose then argv[#argv + 1] = "--verbose" end
