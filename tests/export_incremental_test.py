@@ -254,7 +254,8 @@ for src, file in [("/feed.xml", "feed.xml"), ("/sitemap.xml", "sitemap-1.xml"), 
     # own rule for a sitemap part as well.
     sources = [tuple(line.split()[:2]) if " part=" in line else (line.split()[0],)
                for line in open(os.path.join(out, "_redirects")) if line.strip() and not line.startswith("#")]
-    keys = [line.split('" "')[0] for line in open(os.path.join(out, "redirects.nginx.map")) if line.startswith('"')]
+    keys = [line.split('" "')[0] for name in ("redirects-path.nginx.map", "redirects-query.nginx.map")
+            for line in open(os.path.join(out, name)) if line.startswith('"')]
     check(f"a redirect from {src}: one rule an address", len(sources) == len(set(sources)) and len(keys) == len(set(keys)),
           sorted(k for k in keys if keys.count(k) > 1))
     run(f'quire.redirects.delete("{src}")')

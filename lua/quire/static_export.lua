@@ -383,7 +383,7 @@ for _, p in ipairs(FIXED) do FIXED_SET[p] = true end
 
 -- The files the export writes itself (not the app's answer at their address), and those of the
 -- fixed addresses.
-local SELF_FILES = { ["_redirects"] = true, ["redirects.nginx.map"] = true, ["redirects-302.nginx.map"] = true,
+local SELF_FILES = { ["_redirects"] = true, ["redirects-path.nginx.map"] = true, ["redirects-query.nginx.map"] = true,
   ["search-index.json"] = true, ["search.js"] = true }
 local FIXED_FILES = {}
 for p in pairs(FIXED_SET) do FIXED_FILES[M.file_of(p)] = true end
@@ -1648,7 +1648,8 @@ end
 
 -- The lists' addresses that only the server can resolve (plugins/listings: /, /latest, a tag's,
 -- a section's, an author's), as _redirects rules and nginx map lines (regular expressions on
--- $request_uri: a named capture, no backslash) to the list's first page; probe: an address the
+-- the path without its query and "/" at the end, $quire_path: a named capture, no backslash)
+-- to the list's first page; probe: an address the
 -- site answers when it has such lists (the front page's with the listings plugin's front: see
 -- HOME_MOVED). page/1 is the first page, for good, as the server says (before the rules for
 -- page/N), and so is page/01 (the server reads the number); pages: the other page/N and newer/.
@@ -1663,9 +1664,9 @@ for _, l in ipairs {
   LIST_ADDRESSES[#LIST_ADDRESSES + 1] = {
     probe = l.probe, home = l.home,
     first = { status = 301, netlify = ("%s/page/1 %s 301\n"):format(l.from, l.to), source = l.from .. "/page/1",
-      re = ("^%s/page/0*1/?([?].*)?$"):format(l.re), value = l.value },
+      re = ("^%s/page/0*1$"):format(l.re), value = l.value },
     pages = { status = 302, netlify = ("%s/newer/:cursor %s 302\n%s/page/:n %s 302\n"):format(l.from, l.to, l.from, l.to),
-      re = ("^%s/(newer/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$"):format(l.re), value = l.value },
+      re = ("^%s/(newer/[0-9]+-[0-9]+|page/[0-9]+)$"):format(l.re), value = l.value },
   }
 end
 -- With the listings plugin's front (the site has /latest), the front page's older/, newer/ and
@@ -1675,7 +1676,7 @@ end
 local HOME_MOVED = {
   status = 301,
   netlify = "/older/:cursor /latest/older/:cursor 301\n/newer/:cursor /latest/newer/:cursor 301\n/page/:n /latest/page/:n 301\n",
-  re = "^/(?<quire_home>(older|newer)/[0-9]+-[0-9]+|page/[0-9]+)/?([?].*)?$", value = "/latest/$quire_home",
+  re = "^/(?<quire_home>(older|newer)/[0-9]+-[0-9]+|page/[0-9]+)$", value = "/latest/$quire_home",
 }
 
 -- The lists' rules the site has (their probes answered), in the order they are written: Netlify
@@ -1692,15 +1693,6 @@ local function list_rules(quire)
     if quire.app.router:match("GET", list.probe) and not (list.home and moved) then add(list.pages) end
   end
   return rules
-end
-
--- The nginx map key of a redirect's source that a list's rule matches too: with a "/" at the
--- end or a query as well (the server answers them alike), as the rule does, so that it comes
--- first for all three; a source with a query, or a character that would need a backslash,
--- as it is (that one address).
-local function covering_key(source)
-  if not source:find("^[%w/%-._~%%]+$") then return nil end
-  return ('"~^%s/?([?].*)?$"'):format((source:gsub("%.", "[.]")))
 end
 
 -- Whether root/name holds the bytes of the file made, read beneath root without following a
@@ -1721,13 +1713,36 @@ local function same_there(made, root, name)
   return same
 end
 
+-- How nginx answers as the server does (redirects.lua's lookup): the path is looked up without
+-- its query and its "/" at the end (exact keys, a hash: any number of them), after the source
+-- with that very query (a plain pair: ?p=123), before the lists' rules (regular expressions,
+-- tried in turn). $request_uri, not $uri: the keys are the address as sent, not decoded.
+local NGINX_HEAD = [[
+# Old addresses of the site (quire export), each to "STATUS TARGET". In nginx's http block:
+#   map $request_uri $quire_path { "~^(?<quire_p>/[^?]*?)/*([?].*)?$" $quire_p; }
+#   map $quire_path $quire_path_redirect { include OUT/redirects-path.nginx.map; }
+#   map $quire_path?$args $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
+# (with thousands, map_hash_max_size and map_hash_bucket_size: 32768 and 128 for 20,000, or
+# nginx -t warns "could not build optimal map_hash"), and in the server block:
+#   if ($quire_redirect ~ "^301 (.+)") { return 301 $1; }
+#   if ($quire_redirect ~ "^302 (.+)") { return 302 $1; }
+#   if ($quire_redirect ~ "^308 (.+)") { return 308 $1; }
+]]
+-- The files of exports before redirects-path.nginx.map, whose nginx configuration reads the new
+-- files wrong (a "301 /x" to redirect to): removed, so that it fails at its next reload.
+local OLD_NGINX_MAPS = { "redirects.nginx.map", "redirects-302.nginx.map" }
+
+-- A query the server never looks a source up with (not a plain pair): the Location it answers
+-- with it says whether the redirect keeps the request's query (one to an entry does).
+local PROBE = "?quire-export"
+
 -- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
 -- line by line as the table is read (any number of redirects in bounded memory) to files in dir
 -- (the run's own folder), which are then copied over those in out_dir whose bytes differ.
 -- Returns the names of the files that changed (or would: dry_run leaves out_dir alone).
 local function redirect_files(quire, out_dir, dir, dry_run)
   local db = quire._db
-  local names = { "_redirects", "redirects.nginx.map", "redirects-302.nginx.map" }
+  local names = { "_redirects", "redirects-path.nginx.map", "redirects-query.nginx.map" }
   local files = {}
   for i, name in ipairs(names) do
     local f, err = io.open(dir .. "/" .. name, "wb")
@@ -1737,15 +1752,16 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     end
     files[i] = f
   end
-  local netlify, permanent, temporary = files[1], files[2], files[3]
-  local head = "# Old addresses of the site (quire export). In nginx: map $request_uri $%s { include %s; }\n"
-    .. "# and in the server block: if ($%s) { return %s $%s; }\n"
-  permanent:write(head:format("quire_moved", "redirects.nginx.map", "quire_moved", "301", "quire_moved"))
-  temporary:write(head:format("quire_found", "redirects-302.nginx.map", "quire_found", "302", "quire_found"))
+  local netlify, by_path, by_query = files[1], files[2], files[3]
+  by_path:write(NGINX_HEAD)
+  by_query:write(NGINX_HEAD)
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
-  -- A map's value (a redirect's target): nginx reads "$name" in it as a variable (an unknown one
-  -- fails the whole configuration), and has no escape for "$"; %24 is the same URL to a browser.
-  local function nv(s) return nq((s:gsub("%$", "%%24"))) end
+  -- A map's value: the status and target (nginx reads "$name" in it as a variable, an unknown one
+  -- failing the whole configuration, and has no escape for "$"; %24 is the same URL to a
+  -- browser), and the request's query when the server keeps it.
+  local function nv(status, to, keep_query)
+    return nq(("%d %s%s"):format(status, to:gsub("%$", "%%24"), keep_query and "$is_args$args" or ""))
+  end
   local rules = list_rules(quire)
   -- The lists' first pages at one address (/page/1) that a redirect of the site's own answers:
   -- theirs is the one rule there in _redirects.
@@ -1754,8 +1770,12 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     local unfiled = 0
     each_by_id(db, "SELECT id, from_path FROM redirects WHERE id > ? ORDER BY id LIMIT ?", function(r)
       local path, qs = r.from_path:match("^([^?]*)%??(.*)$")
-      local res = quire.app.request("GET", r.from_path)
-      local to = res.headers.location
+      local res = quire.app.request("GET", r.from_path .. (qs == "" and PROBE or ""))
+      local to, keep_query = res.headers.location, nil
+      if to and qs == "" then
+        keep_query = to:sub(-#PROBE) == PROBE
+        if keep_query then to = to:sub(1, -#PROBE - 1) end
+      end
       -- A source that gets no page in the folder (M.file_of, M.taken) is named, once a run
       -- (the first 20 of them).
       local why = qs == "" and not FIXED_SET[path] and select(2, M.file_of(path))
@@ -1768,12 +1788,11 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         end
       end
       -- A source a list's rule matches too (a tag's page/1, the front page's older/...): this
-      -- redirect is the rule there, before the list's (the first that matches is taken) and as
-      -- wide (covering_key); a 302 is passed over by the map of 301s (an empty value: nginx looks
-      -- there first), and a 404 (to an entry not public) by both maps, as by _redirects.
+      -- redirect is the rule there in _redirects, before the list's (the first that matches is
+      -- taken), a 404 (to an entry not public) included. (In nginx an exact key comes first.)
       local covered
       for _, rule in ipairs(rules) do
-        if select(2, rule.re_c:gsub(r.from_path, "")) > 0 then covered = rule break end
+        if select(2, rule.re_c:gsub(path, "")) > 0 then covered = rule break end
       end
       if covered and covered.source == r.from_path then answered[r.from_path] = true end
       local redirect = to and (res.status == 301 or res.status == 302 or res.status == 308)
@@ -1785,12 +1804,10 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         else
           netlify:write(("%s %s %d\n"):format(path, target, status))
         end
-        -- (not in the maps, which nginx reads before the files, for a file the export writes itself)
+        -- (not in the maps, which nginx reads before the files, for a file the export writes itself;
+        -- a 404 with an empty value: no redirect, nor the list's rule, and no file: the 404 page)
         if not (M.taken(path) == "file" or SELF_FILES[M.file_of(path) or ""]) then
-          local key = covered and covering_key(r.from_path) or nq(r.from_path)
-          if redirect then (status == 302 and temporary or permanent):write(("%s %s;\n"):format(key, nv(to))) end
-          if covered and status ~= 301 and status ~= 308 then permanent:write(key .. ' "";\n') end
-          if covered and status == 404 then temporary:write(key .. ' "";\n') end
+          (qs == "" and by_path or by_query):write(("%s %s;\n"):format(nq(r.from_path), redirect and nv(status, to, keep_query) or '""'))
         end
       end
     end)
@@ -1802,7 +1819,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
       local source = ("/sitemap.xml?part=%d"):format(n + 1)
       if not (index_moved or db:value("SELECT 1 FROM redirects WHERE from_path = ?", source)) then
         netlify:write(("/sitemap.xml part=%d /sitemap-%d.xml 301\n"):format(n + 1, n + 1))
-        permanent:write(('"%s" "/sitemap-%d.xml";\n'):format(source, n + 1))
+        by_query:write(('"%s" "301 /sitemap-%d.xml";\n'):format(source, n + 1))
       end
     end
     -- A list's newer/ and page/N addresses (an older export's Newer links, bookmarks): the
@@ -1810,7 +1827,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
     -- cannot pick, so they go to the list's first page rather than to a 404.
     for _, rule in ipairs(rules) do
       if not answered[rule.source] then netlify:write(rule.netlify) end
-      (rule.status == 302 and temporary or permanent):write(('"~%s" "%s";\n'):format(rule.re, rule.value))
+      by_path:write(('"~%s" "%d %s";\n'):format(rule.re, rule.status, rule.value))
     end
   end)
   local closed = true
@@ -2240,10 +2257,17 @@ local function run_once(quire, out_dir, o)
   -- Whole-site files written by the coordinator (compared byte for byte, not in the manifest):
   -- unchanged when no redirect and no list changed (targeted, no scope: an entry's address, which
   -- a redirect to it names, and the sitemap's parts stay). Made in the run's folder first.
-  if not targeted or scope or core.stat_at(out_dir, "_redirects") ~= "file" then
+  if not targeted or scope or core.stat_at(out_dir, "_redirects") ~= "file" or core.stat_at(out_dir, "redirects-path.nginx.map") ~= "file" then
     local rok, changed = pcall(redirect_files, quire, out_dir, tmp, o.dry_run)
     if not rok then core.remove_tree(tmp) error(changed, 0) end
     for _, file in ipairs(changed) do sum.written = sum.written + 1; note("write " .. file) end
+    for _, file in ipairs(OLD_NGINX_MAPS) do
+      if core.stat_at(out_dir, file) then
+        if not o.dry_run then core.remove_at(out_dir, file) end
+        sum.removed = sum.removed + 1
+        note("remove " .. file)
+      end
+    end
   end
   core.remove_tree(tmp)
   sum.seconds = core.clock() - t0
