@@ -378,13 +378,17 @@ static int l_touch(lua_State *L) {
   return 1;
 }
 
-/* core.read_at(root, file) -> data | nil, message[, link]: the bytes of the regular file root/file,
- * reached without following a symbolic link below root, root/file's own name included
- * (O_NOFOLLOW): a link there, even one swapped in since core.stat_at looked, is refused and named
- * (link: its path), never read through; so is anything but a regular file (a FIFO is not waited
- * on). What a static export makes a page's siblings from. */
+/* core.read_at(root, file [, offset [, length]]) -> data | nil, message[, link]: the bytes of the
+ * regular file root/file, reached without following a symbolic link below root, root/file's own
+ * name included (O_NOFOLLOW): a link there, even one swapped in since core.stat_at looked, is
+ * refused and named (link: its path), never read through; so is anything but a regular file (a
+ * FIFO is not waited on). What a static export makes a page's siblings from. With offset, from
+ * there (a negative one counts back from the end: -4, the last 4 bytes, or all of a shorter file),
+ * at most length bytes (default: to the end): a large file compared in parts, a .gz's trailer. */
 static int l_read_at(lua_State *L) {
   const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name;
+  lua_Integer offset = luaL_optinteger(L, 3, 0), length = luaL_optinteger(L, 4, LUA_MAXINTEGER);
+  luaL_argcheck(L, length >= 0, 4, "a length of 0 or more");
   int dir = qr_lua_open_beneath(L, root, file, 0, &name);
   if (dir < 0) return 3;
   int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -409,11 +413,13 @@ static int l_read_at(lua_State *L) {
     lua_pushfstring(L, "%s/%s: not a regular file", root, file);
     return 2;
   }
+  if (offset < 0) offset = offset < -(lua_Integer)st.st_size ? 0 : (lua_Integer)st.st_size + offset;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  for (;;) {
-    char *p = luaL_prepbuffsize(&b, 65536);
-    ssize_t n = read(fd, p, 65536);
+  for (lua_Integer left = length; left > 0;) {
+    size_t want = left < 65536 ? (size_t)left : 65536;
+    char *p = luaL_prepbuffsize(&b, want);
+    ssize_t n = pread(fd, p, want, (off_t)offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       err = errno;
@@ -423,6 +429,7 @@ static int l_read_at(lua_State *L) {
     }
     if (n == 0) break;
     luaL_addsize(&b, (size_t)n);
+    offset += n, left -= n;
   }
   close(fd);
   luaL_pushresult(&b);
@@ -518,7 +525,7 @@ static int l_copy_file(lua_State *L) {
   }
   close(in);
   if (close(fd) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, tmp, errno);
-  if (renameat(dir, tmp, dir, name) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, name, errno);
+  if (qr_file_rename_over_at(dir, tmp, name) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, name, errno);
   close(dir);
   lua_pushboolean(L, 1);
   return 1;

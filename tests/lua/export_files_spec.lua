@@ -92,6 +92,29 @@ describe("core.write_file", function()
     assert.is_nil(core.stat(dir .. "/a/.tmp.index.html"))
   end)
 
+  it("replaces an empty folder in the file's place, and fails on one that holds anything", function()
+    -- (someone's mkdir out/feed.xml.gz: nothing in it to lose, and each writer replaces it)
+    write(dir .. "/src", "copied")
+    for _, put in ipairs({
+      function(name) return core.write_file(dir, name, "written", ".tmp.") end,
+      function(name) return core.gzip_file("written", 4, dir, name, ".tmp.") end,
+      function(name) return core.copy_file(dir .. "/src", dir, name, ".tmp.") end,
+    }) do
+      core.remove_tree(dir .. "/f")
+      core.mkdir(dir .. "/f")
+      assert.is_true(put("f"))
+      assert.equal("file", core.stat(dir .. "/f"))
+      core.remove_at(dir, "f")
+      core.mkdir(dir .. "/f")
+      write(dir .. "/f/kept", "x")
+      local ok, err = put("f")
+      assert.is_nil(ok)
+      assert.matches(dir .. "/f: Is a directory", err, 1, true)
+      assert.equal("x", read(dir .. "/f/kept"))
+      assert.is_nil(core.stat(dir .. "/.tmp.f"))
+    end
+  end)
+
   it("fails naming what was wrong", function()
     write(dir .. "/no", "a file")
     local ok, err, link = core.write_file(dir, "no/page", "x", ".tmp.")
@@ -181,6 +204,14 @@ describe("core.read_at", function()
     assert.equal(big, core.read_at(dir .. "/out", "a/index.html"))
     write(dir .. "/out/empty", "")
     assert.equal("", core.read_at(dir .. "/out", "empty"))
+    -- a part: from an offset (back from the end when negative), at most length bytes
+    assert.equal(big:sub(-4), core.read_at(dir .. "/out", "a/index.html", -4))
+    assert.equal(big:sub(70001, 140000), core.read_at(dir .. "/out", "a/index.html", 70000, 70000))
+    assert.equal(big:sub(-10), core.read_at(dir .. "/out", "a/index.html", #big - 10, 1000))
+    assert.equal("", core.read_at(dir .. "/out", "a/index.html", #big + 5))
+    assert.equal("", core.read_at(dir .. "/out", "a/index.html", 0, 0))
+    write(dir .. "/out/short", "ab")
+    assert.equal("ab", core.read_at(dir .. "/out", "short", -4))
     -- a link in the file's place: refused and named, not read through
     assert.is_true(os.execute(("ln -s %s/outside/secret %s/out/a/linked.html"):format(dir, dir)))
     local data, err, link = core.read_at(dir .. "/out", "a/linked.html")
