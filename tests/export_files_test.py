@@ -7,13 +7,16 @@
 - an empty folder in a .gz's place is replaced by the .gz; one holding files stops the run with a
   message naming it and saying to remove it, and is left as it was;
 - a .gz cut short beside a page the run renders again is written again (its trailer's length);
-- a static file's copy that is a link to the same bytes is replaced when its source is touched.
+- a static file's copy that is a link to the same bytes is replaced when its source is touched;
+- an edited stylesheet's old fingerprinted copy stays in the folder while quire serve would still
+  answer it (static_retention, by its copy's mtime in SITE/.quire/static), and goes after.
 usage: export_files_test.py QUIRE_BINARY SOURCE_DIR"""
 import gzip
 import os
 import re
 import shutil
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import check, finish, quire  # noqa: E402
@@ -21,6 +24,7 @@ import harness  # noqa: E402
 
 QUIRE, SRC = sys.argv[1], sys.argv[2]
 BASE = "https://news.example"
+DAY = 86400
 work = harness.begin("export_files", QUIRE, SRC)
 site, out = os.path.join(work, "site"), os.path.join(work, "out")
 quire("init", "--demo", site)
@@ -123,4 +127,34 @@ r = export("--verbose")
 check("a copy that is a link to the same bytes is replaced when its source is touched",
       not os.path.islink(copy) and open(copy, "rb").read() == open(css, "rb").read(), r.stdout)
 
+# --- an edited stylesheet's old fingerprinted copy
+copies = os.path.join(site, ".quire", "static", "theme")
+
+
+def stylesheet():
+    return re.search(r"/static/theme/(quire\.[0-9a-f]{12}\.css)", open(at("index.html")).read()).group(1)
+
+
+v1 = stylesheet()
+with open(css, "a") as f:
+    f.write("\n.edited { color: #123456; }\n")
+r = export()
+v2 = stylesheet()
+check("the edited stylesheet gets a new copy", v2 != v1 and os.path.isfile(at("static/theme/" + v2)), r.stdout)
+check("the old copy stays in the folder (pages a CDN holds name it)",
+      os.path.isfile(at("static/theme/" + v1)) and os.path.isfile(at("static/theme/" + v1 + ".gz")), os.listdir(at("static/theme")))
+t = time.time() - 5 * DAY
+os.utime(os.path.join(copies, v1), (t, t))
+r = export()
+check("... while quire serve would answer it (named 5 days ago, static_retention 7)",
+      os.path.isfile(at("static/theme/" + v1)) and os.path.isfile(os.path.join(copies, v1)), r.stdout)
+t = time.time() - (7 + 1.1 + 0.1) * DAY  # (past the retention and the lease's slack: quire.assets)
+os.utime(os.path.join(copies, v1), (t, t))
+r = export("--dry-run", "--verbose")
+check("the dry run says the old copy would go", f"would remove static/theme/{v1}\n" in r.stdout, r.stdout)
+r = export()
+check("past the retention, the old copy goes from the folder, with its .gz",
+      not os.path.lexists(at("static/theme/" + v1)) and not os.path.lexists(at("static/theme/" + v1 + ".gz"))
+      and not os.path.exists(os.path.join(copies, v1)), f"{os.listdir(at('static/theme'))}\n{r.stdout}{r.stderr}")
+check("... the current one stays", os.path.isfile(at("static/theme/" + v2)))
 finish()

@@ -879,18 +879,16 @@ function M.each_file(quire, fn)
     end
   end
   for _, s in ipairs(quire.plugins.static_dirs) do files(s.dir, "/static/" .. s.plugin .. "/") end
-  -- And the copies under fingerprinted names the pages link to (quire.assets), made for each:
-  -- each file's current copy only, not every copy in their folder, which keeps those of files
-  -- since changed or removed (no page links to them; gone with their source).
-  local assets = require("quire.assets").dir(quire.site.config)
+  -- And the copies under fingerprinted names the pages link to (quire.assets), each file's made
+  -- first; with them the old copies quire serve still answers (an edited stylesheet's, kept for
+  -- static_retention days after the last page named it), for the pages an edge or a CDN holds:
+  -- an old copy goes from the folder when it goes from the site's.
   for _, s in ipairs(quire.plugins.static_dirs) do
     for _, name in ipairs(core.listdir(s.dir) or {}) do
-      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then
-        local ok, url = pcall(quire.assets.url, s.plugin, name)
-        if ok then fn { path = url, kind = "asset", src = assets .. url:sub(#"/static" + 1) } end
-      end
+      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then pcall(quire.assets.url, s.plugin, name) end
     end
   end
+  quire._assets.each_kept(function(url, src) fn { path = url, kind = "asset", src = src } end)
   local media = require("quire.media")
   local media_dir = media.dir(quire.site.config)
   if core.stat(media_dir) == "dir" then files(media_dir, media.PREFIX) end
@@ -2238,7 +2236,7 @@ end
 
 -- After a run, the old copies of the plugins' static files that nothing has named for
 -- static_retention go, as at a server's start (quire.assets): a site only exported, never
--- served, does not keep every copy either. (The export copies the current ones only.)
+-- served, does not keep every copy either. (The run left out those that go: M.each_file.)
 local function prune_copies(quire, o)
   if o.dry_run then return end
   local removed = quire._assets.pass()
