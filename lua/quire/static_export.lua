@@ -313,31 +313,23 @@ local function write_page(out, file, data, fresh)
   write_siblings(out, file, data, fresh)
 end
 
--- Whether the .gz beside file is whole, as far as its last 4 bytes tell: a gzip member ends with
--- the length of what it holds, mod 2^32 (ISIZE, RFC 1952), which is size for one made from the
--- file there; a copy cut short (a disk that filled, an rsync stopped) ends with other bytes.
-local function whole_gz(out, file, size)
-  local tail = core.read_at(out.root, file .. ".gz", -4)
-  return tail ~= nil and #tail == 4 and string.unpack("<I4", tail) == size & 0xffffffff
-end
-
 -- The siblings beside file against those wanted (a set, siblings_of), by the one rule for them:
 -- one wanted that is not a regular file there (gone, a symbolic link or anything else) is a gap,
 -- written again, which replaces what is there; one not wanted that is there (a link, or a regular
 -- file left from before, which gzip_static or brotli_static would send in the file's place) is
 -- extra, removed. (A folder there is left alone: nginx sends the file itself then.) Whatever
--- --compress asked for before. extra_only: the wanted ones are not looked at (gaps is empty).
--- size: the file's size there, when its .gz is to be checked whole too (whole_gz).
-local function siblings_there(out, file, want, extra_only, size)
+-- --compress asked for before. kinds: what is there (core.siblings_at). With size, the file's
+-- size there, its .gz is checked whole too, as far as isize, its last 4 bytes, tells: a gzip
+-- member ends with the length of what it holds, mod 2^32 (ISIZE, RFC 1952); a copy cut short (a
+-- disk that filled, an rsync stopped) ends with other bytes.
+local function siblings_there(want, kinds, size, isize)
   local gaps, extra = {}, {}
   for _, sibling in ipairs(SIBLINGS) do
-    if not (extra_only and want[sibling]) then
-      local kind = core.stat_at(out.root, file .. sibling)
-      if want[sibling] then
-        if kind ~= "file" or (size and sibling == ".gz" and not whole_gz(out, file, size)) then gaps[#gaps + 1] = sibling end
-      elseif kind and kind ~= "dir" then
-        extra[#extra + 1] = sibling
-      end
+    local kind = kinds[sibling]
+    if want[sibling] then
+      if kind ~= "file" or (size and sibling == ".gz" and isize ~= size & 0xffffffff) then gaps[#gaps + 1] = sibling end
+    elseif kind and kind ~= "dir" then
+      extra[#extra + 1] = sibling
     end
   end
   return gaps, extra
@@ -348,16 +340,16 @@ end
 -- place) is missing, and written again, which replaces what is there (nothing is written through
 -- a link). Returns whether file itself is missing; the siblings beside it that are gaps and
 -- extra (siblings_there, for the size it has there, else for size, the bytes about to be
--- written there; none when neither is known); and that size. By stat alone: a sibling that is
--- a regular file holds its file's bytes (written with them), which the manifest vouches for;
--- but with check, for a page rendered again anyway (4 bytes read, see whole_gz), a .gz cut short
--- beside a file there is a gap too.
+-- written there; none when neither is known); and that size. By stat alone (one opening of the
+-- folder: core.siblings_at): a sibling that is a regular file holds its file's bytes (written
+-- with them), which the manifest vouches for; but with check, for a page rendered again anyway
+-- (4 bytes read), a .gz cut short beside a file there is a gap too.
 local function missing_of(out, file, size, max, check)
-  local kind, _, there = core.stat_at(out.root, file)
+  local kind, there, kinds, isize = core.siblings_at(out.root, file, SIBLINGS, check and ".gz" or nil)
   local gone = kind ~= "file"
   if not gone then size = there end
   local gaps, extra = {}, {}
-  if size then gaps, extra = siblings_there(out, file, siblings_of(out, file, size, max), false, check and not gone and size) end
+  if size then gaps, extra = siblings_there(siblings_of(out, file, size, max), kinds, check and not gone and size, isize) end
   return gone, gaps, size, extra
 end
 
@@ -1523,7 +1515,8 @@ function M.worker(quire, out_dir, o)
   -- (siblings_there's extra): what writing it removes (write_siblings, copy_file). An "R" line
   -- for each, removed (or, in a dry run, that would be): the removals are counted as the writes.
   local function dropped(file, size, max)
-    return select(2, siblings_there(out, file, siblings_of(out, file, size, max), true))
+    local _, _, kinds = core.siblings_at(out.root, file, SIBLINGS)
+    return select(2, siblings_there(siblings_of(out, file, size, max), kinds))
   end
   local function removed(path, file, siblings)
     for _, sibling in ipairs(siblings) do res:write("R\t", path, "\t", file, sibling, "\n") end
