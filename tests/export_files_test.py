@@ -9,7 +9,9 @@
 - a .gz cut short beside a page the run renders again is written again (its trailer's length);
 - a static file's copy that is a link to the same bytes is replaced when its source is touched;
 - an edited stylesheet's old fingerprinted copy stays in the folder while quire serve would still
-  answer it (static_retention, by its copy's mtime in SITE/.quire/static), and goes after.
+  answer it (static_retention, by its copy's mtime in SITE/.quire/static), and goes after;
+- a folder emptied by `rm -rf out/*` (a full export) still loses a link beside a file of the
+  hidden folders it keeps.
 usage: export_files_test.py QUIRE_BINARY SOURCE_DIR"""
 import gzip
 import os
@@ -157,4 +159,19 @@ check("past the retention, the old copy goes from the folder, with its .gz",
       not os.path.lexists(at("static/theme/" + v1)) and not os.path.lexists(at("static/theme/" + v1 + ".gz"))
       and not os.path.exists(os.path.join(copies, v1)), f"{os.listdir(at('static/theme'))}\n{r.stdout}{r.stderr}")
 check("... the current one stays", os.path.isfile(at("static/theme/" + v2)))
+
+# --- a folder emptied by `rm -rf out/*`, which leaves its hidden folders: a full export with
+# nothing to compare against, but for the files of those folders
+os.makedirs(os.path.join(site, "public", ".well-known"))
+with open(os.path.join(site, "public", ".well-known", "security.txt"), "w") as f:
+    f.write("Contact: mailto:security@news.example\n" * 40)
+export()
+check("a hidden folder's static file is exported with its .gz", os.path.isfile(at(".well-known/security.txt.gz")))
+for name in os.listdir(out):
+    if not name.startswith("."):
+        clear(name)
+os.symlink(secret, at(".well-known/security.txt.br"))
+r = export()
+check("... in a folder emptied but for it, a link beside it is removed", "(full export)" in r.stdout
+      and not os.path.lexists(at(".well-known/security.txt.br")) and os.path.isfile(at("index.html")), r.stdout)
 finish()

@@ -1518,6 +1518,9 @@ function M.worker(quire, out_dir, o)
     local _, _, kinds = core.siblings_at(out.root, file, SIBLINGS)
     return select(2, siblings_there(siblings_of(out, file, size, max), kinds))
   end
+  -- Whether nothing can be beside file yet: a folder found empty (o.fresh) but for the hidden
+  -- entries `rm -rf out/*` leaves, which may hold the export's files (public/.well-known).
+  local function fresh_for(file) return o.fresh and file:byte(1) ~= 46 end
   local function removed(path, file, siblings)
     for _, sibling in ipairs(siblings) do res:write("R\t", path, "\t", file, sibling, "\n") end
   end
@@ -1605,13 +1608,13 @@ function M.worker(quire, out_dir, o)
       line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     elseif item.kind == "asset" then
       local drop = {}
-      if not o.fresh then
+      if not fresh_for(file) then
         local _, _, src_size = core.stat(item.src)
         drop = dropped(file, src_size or 0, GZIP_READ_MAX)
       end
       if not o.dry_run then
         writing(item.path, file)
-        copy_file(out, file, item.src, o.fresh)
+        copy_file(out, file, item.src, fresh_for(file))
       end
       removed(item.path, file, drop)
       line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
@@ -1645,8 +1648,8 @@ function M.worker(quire, out_dir, o)
             if not o.dry_run then write_atomic(out, file, body) end
             mend(item.path, file, gaps, extra, body)
           else
-            local drop = not o.fresh and dropped(file, #body) or {}
-            if not o.dry_run then write_page(out, file, body, o.fresh) end
+            local drop = not fresh_for(file) and dropped(file, #body) or {}
+            if not o.dry_run then write_page(out, file, body, fresh_for(file)) end
             removed(item.path, file, drop)
           end
           line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
