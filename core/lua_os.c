@@ -443,11 +443,11 @@ static int l_touch(lua_State *L) {
  * name included (O_NOFOLLOW): a link there, even one swapped in since core.stat_at looked, is
  * refused and named (link: its path), never read through; so is anything but a regular file (a
  * FIFO is not waited on). What a static export makes a page's siblings from. With offset, from
- * there (a negative one counts back from the end: -4, the last 4 bytes, or all of a shorter file),
- * at most length bytes (default: to the end): a large file compared in parts, a .gz's trailer. */
+ * there, at most length bytes (default: to the end): a large file compared in parts. */
 static int l_read_at(lua_State *L) {
   const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name;
   lua_Integer offset = luaL_optinteger(L, 3, 0), length = luaL_optinteger(L, 4, LUA_MAXINTEGER);
+  luaL_argcheck(L, offset >= 0, 3, "an offset of 0 or more");
   luaL_argcheck(L, length >= 0, 4, "a length of 0 or more");
   int dir = qr_lua_open_beneath(L, root, file, 0, &name);
   if (dir < 0) return 3;
@@ -473,7 +473,6 @@ static int l_read_at(lua_State *L) {
     lua_pushfstring(L, "%s/%s: not a regular file", root, file);
     return 2;
   }
-  if (offset < 0) offset = offset < -(lua_Integer)st.st_size ? 0 : (lua_Integer)st.st_size + offset;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (lua_Integer left = length; left > 0;) {

@@ -129,6 +129,24 @@ r = export("--verbose")
 check("a copy that is a link to the same bytes is replaced when its source is touched",
       not os.path.islink(copy) and open(copy, "rb").read() == open(css, "rb").read(), r.stdout)
 
+# (compared in parts: a file of some MB touched is kept, one changed in its last byte is copied)
+big = os.path.join(site, "public", "big.bin")
+os.makedirs(os.path.dirname(big), exist_ok=True)
+with open(big, "wb") as f:
+    f.write(os.urandom(2500000))
+export()
+os.utime(big)
+r = export("--verbose")
+check("a large static file touched, the same bytes: not copied again", "render big.bin (same bytes)" in r.stdout, r.stdout)
+with open(big, "r+b") as f:
+    f.seek(-1, 2)
+    last = f.read(1)
+    f.seek(-1, 2)
+    f.write(bytes([last[0] ^ 1]))
+r = export("--verbose")
+check("... changed in its last byte: copied", "write big.bin" in r.stdout and open(at("big.bin"), "rb").read() == open(big, "rb").read(),
+      r.stdout)
+
 # --- an edited stylesheet's old fingerprinted copy
 copies = os.path.join(site, ".quire", "static", "theme")
 
