@@ -15,8 +15,8 @@ void qr_lua_check_report(void *ud, const char *what, const char *detail);
 void qr_lua_content_open(lua_State *L);
 void qr_lua_os_open(lua_State *L);
 /* For the bindings that write or look inside a folder and nowhere else (core.write_file,
- * core.copy_file, core.gzip_file, core.remove_at, core.stat_at, core.read_at): opens the folder
- * holding rel under root as qr_dir_open_beneath does (make: making those missing). Returns its
+ * core.copy_file, core.gzip_file, core.remove_at, core.stat_at, core.siblings_at, core.read_at):
+ * opens the folder holding rel under root as qr_dir_open_beneath does (make: making those missing). Returns its
  * descriptor (the caller closes it) with *name set; or pushes nil, a message naming what failed
  * and the path of the symbolic link in the way (or nil), and returns -1: the caller returns 3. */
 int qr_lua_open_beneath(lua_State *L, const char *root, const char *rel, int make, const char **name);

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "lua_api.h"
@@ -342,6 +343,10 @@ static int l_write_file(lua_State *L) {
   return qr_lua_replace_beneath(L, root, file, luaL_checkstring(L, 4), data, n);
 }
 
+static const char *kind_of(mode_t mode) {
+  return S_ISREG(mode) ? "file" : S_ISDIR(mode) ? "dir" : S_ISLNK(mode) ? "link" : "other";
+}
+
 /* core.stat_at(root, file) -> "file" | "dir" | "link" | "other", mtime, size, mtime_nsec | nil:
  * as core.stat, for root/file reached without following a symbolic link below root (one there
  * is "link"; a path through one is not there). */
@@ -353,10 +358,65 @@ static int l_stat_at(lua_State *L) {
   int rc = fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW);
   close(dir);
   if (rc != 0) return 0;
-  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "other");
+  lua_pushstring(L, kind_of(st.st_mode));
   lua_pushinteger(L, (lua_Integer)st.st_mtime);
   lua_pushinteger(L, (lua_Integer)st.st_size);
   lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_nsec);
+  return 4;
+}
+
+/* core.siblings_at(root, file, suffixes [, tail]) -> kind, size, kinds, last: what a static export
+ * looks at beside each file it keeps, with one opening of their folder (reached as core.stat_at
+ * does; each core.stat_at opens it again): root/file's kind and size (nil, nil: nothing there);
+ * kinds, { [suffix] = kind } for each suffix in the list suffixes that root/file..suffix has (no
+ * entry: nothing there); and with tail (one of them), when that one is a regular file of 4 bytes
+ * or more, the number its last 4 bytes hold, little-endian (a gzip member's ISIZE), read without
+ * following a link (O_NOFOLLOW). */
+static int l_siblings_at(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  const char *tail = luaL_optstring(L, 4, NULL);
+  int top = lua_gettop(L);
+  int dir = qr_lua_open_beneath(L, root, file, 0, &name);
+  if (dir < 0) {
+    lua_settop(L, top);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_newtable(L);
+    return 3;
+  }
+  struct stat st;
+  if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    lua_pushstring(L, kind_of(st.st_mode));
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+  } else {
+    lua_pushnil(L);
+    lua_pushnil(L);
+  }
+  lua_newtable(L);
+  int found = 0;
+  unsigned char last[4];
+  for (lua_Integer i = 1; lua_rawgeti(L, 3, i) == LUA_TSTRING; i++) {
+    const char *suffix = lua_tostring(L, -1);
+    char sibling[NAME_MAX + 1];
+    if (snprintf(sibling, sizeof sibling, "%s%s", name, suffix) < (int)sizeof sibling &&
+        fstatat(dir, sibling, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      lua_pushstring(L, kind_of(st.st_mode));
+      lua_setfield(L, -3, suffix);
+      if (tail && strcmp(suffix, tail) == 0 && S_ISREG(st.st_mode) && st.st_size >= 4) {
+        int fd = openat(dir, sibling, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat now;
+        found = fd >= 0 && fstat(fd, &now) == 0 && S_ISREG(now.st_mode) && now.st_size >= 4 &&
+                pread(fd, last, 4, now.st_size - 4) == 4;
+        if (fd >= 0) close(fd);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  close(dir);
+  if (!found) return 3;
+  lua_pushinteger(L, (lua_Integer)((uint32_t)last[0] | (uint32_t)last[1] << 8 | (uint32_t)last[2] << 16 | (uint32_t)last[3] << 24));
   return 4;
 }
 
@@ -378,13 +438,17 @@ static int l_touch(lua_State *L) {
   return 1;
 }
 
-/* core.read_at(root, file) -> data | nil, message[, link]: the bytes of the regular file root/file,
- * reached without following a symbolic link below root, root/file's own name included
- * (O_NOFOLLOW): a link there, even one swapped in since core.stat_at looked, is refused and named
- * (link: its path), never read through; so is anything but a regular file (a FIFO is not waited
- * on). What a static export makes a page's siblings from. */
+/* core.read_at(root, file [, offset [, length]]) -> data | nil, message[, link]: the bytes of the
+ * regular file root/file, reached without following a symbolic link below root, root/file's own
+ * name included (O_NOFOLLOW): a link there, even one swapped in since core.stat_at looked, is
+ * refused and named (link: its path), never read through; so is anything but a regular file (a
+ * FIFO is not waited on). What a static export makes a page's siblings from. With offset, from
+ * there, at most length bytes (default: to the end): a large file compared in parts. */
 static int l_read_at(lua_State *L) {
   const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name;
+  lua_Integer offset = luaL_optinteger(L, 3, 0), length = luaL_optinteger(L, 4, LUA_MAXINTEGER);
+  luaL_argcheck(L, offset >= 0, 3, "an offset of 0 or more");
+  luaL_argcheck(L, length >= 0, 4, "a length of 0 or more");
   int dir = qr_lua_open_beneath(L, root, file, 0, &name);
   if (dir < 0) return 3;
   int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -411,9 +475,10 @@ static int l_read_at(lua_State *L) {
   }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  for (;;) {
-    char *p = luaL_prepbuffsize(&b, 65536);
-    ssize_t n = read(fd, p, 65536);
+  for (lua_Integer left = length; left > 0;) {
+    size_t want = left < 65536 ? (size_t)left : 65536;
+    char *p = luaL_prepbuffsize(&b, want);
+    ssize_t n = pread(fd, p, want, (off_t)offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       err = errno;
@@ -423,6 +488,7 @@ static int l_read_at(lua_State *L) {
     }
     if (n == 0) break;
     luaL_addsize(&b, (size_t)n);
+    offset += n, left -= n;
   }
   close(fd);
   luaL_pushresult(&b);
@@ -518,7 +584,7 @@ static int l_copy_file(lua_State *L) {
   }
   close(in);
   if (close(fd) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, tmp, errno);
-  if (renameat(dir, tmp, dir, name) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, name, errno);
+  if (qr_file_rename_over_at(dir, tmp, name) != 0) return fail_tmp(L, -1, -1, dir, tmp, root, file, name, name, errno);
   close(dir);
   lua_pushboolean(L, 1);
   return 1;
@@ -701,7 +767,7 @@ void qr_lua_os_open(lua_State *L) {
                                  {"mkdtemp", l_mkdtemp}, {"remove_tree", l_remove_tree}, {"remove_stale", l_remove_stale},
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
-                                 {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at},
+                                 {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at}, {"siblings_at", l_siblings_at},
                                  {"read_at", l_read_at}, {"remove_at", l_remove_at}, {"touch", l_touch}, {"spawn", l_spawn},
                                  {"wait", l_wait}, {"running", l_running}, {"large_pages", l_large_pages}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -217,6 +217,17 @@ int qr_file_create_at(int dirfd, const char *tmp) {
   return fd;
 }
 
+int qr_file_rename_over_at(int dirfd, const char *tmp, const char *name) {
+  if (renameat(dirfd, tmp, dirfd, name) == 0) return 0;
+  if (errno != EISDIR) return -1;
+  /* (rmdir fails on a folder holding anything, even if it was filled since the rename failed) */
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0) {
+    errno = EISDIR;
+    return -1;
+  }
+  return renameat(dirfd, tmp, dirfd, name);
+}
+
 int qr_file_replace_at(int dirfd, const char *name, const char *tmp, const void *data, size_t n, const char **failed) {
   *failed = tmp;
   int fd = qr_file_create_at(dirfd, tmp);
@@ -234,7 +245,7 @@ int qr_file_replace_at(int dirfd, const char *name, const char *tmp, const void 
     done += (size_t)w;
   }
   if (close(fd) != 0 && !err) err = errno;
-  if (!err && renameat(dirfd, tmp, dirfd, name) != 0) err = errno, *failed = name;
+  if (!err && qr_file_rename_over_at(dirfd, tmp, name) != 0) err = errno, *failed = name;
   if (!err) return 0;
   unlinkat(dirfd, tmp, 0);
   errno = err;

@@ -74,9 +74,14 @@ int qr_dir_open_beneath(const char *root, const char *rel, int make, const char 
  * container's) is replaced. Returns the descriptor, or -1 with errno set. */
 int qr_file_create_at(int dirfd, const char *tmp);
 
+/* Renames tmp over name in the folder dirfd. An empty folder named so is replaced too (it holds
+ * nothing to lose: someone's mkdir where the file goes); one that is not empty fails (EISDIR),
+ * as rename(2) does. Returns 0, or -1 with errno set. */
+int qr_file_rename_over_at(int dirfd, const char *tmp, const char *name);
+
 /* Writes data[0..n) to the new file tmp in the folder dirfd (qr_file_create_at), then renames it
  * over name there (a symbolic link named so is replaced, not written through): readers see the
- * old bytes or the new, never a part. One write(2) call while it takes all, no stdio buffer, no
+ * old bytes or the new, never a part (qr_file_rename_over_at). One write(2) call while it takes all, no stdio buffer, no
  * fsync (a static export syncs the file system once). Returns 0, or -1 with errno set and *failed
  * the name that failed (tmp or name); tmp is removed on failure. */
 int qr_file_replace_at(int dirfd, const char *name, const char *tmp, const void *data, size_t n, const char **failed);

@@ -172,10 +172,50 @@ function M.new(site, quire)
     return keep
   end
 
-  -- Renews this process's copies, then removes the copies no current file makes and no process
-  -- named for static_retention days (see the top). now: the time to count from (default: now).
-  -- Returns how many went; one that cannot be removed is logged. Nothing when static_retention
+  -- Every file in the copies' folder, as fn(plugin, name, mtime). (Another plugin's folder, or
+  -- one no longer loaded: its copies age out the same way; the folder stays, one per plugin ever
+  -- used.)
+  local function each_file(fn)
+    local root = M.dir(site.config)
+    for _, plugin in ipairs(core.listdir(root) or {}) do
+      if core.stat_at(root, plugin) == "dir" then
+        for _, name in ipairs(core.listdir(root .. "/" .. plugin) or {}) do
+          local kind, mtime = core.stat_at(root, plugin .. "/" .. name)
+          if kind == "file" then fn(plugin, name, mtime) end
+        end
+      end
+    end
+  end
+
+  -- The copies that go at now: no current file makes them and no process named them for
+  -- static_retention days (see the top), as a set of "plugin/name". None when static_retention
   -- is 0 (every copy kept).
+  local function expired(now)
+    local gone = {}
+    local days = site.config.static_retention
+    if not days or days <= 0 then return gone end
+    local cutoff = now - days * 86400 - M.RENEW - M.PASS
+    -- The copies old enough to go, and the files that could have made them (read only then).
+    -- (a writer killed mid-copy left NAME.PID.tmp: no current name either, it goes too)
+    local old, only = {}, {}
+    each_file(function(plugin, name, mtime)
+      if mtime < cutoff then
+        old[#old + 1] = { plugin = plugin, name = name }
+        local files = only[plugin] or {}
+        only[plugin] = files
+        for _, file in ipairs(sources_of(name)) do files[file] = true end
+      end
+    end)
+    if not old[1] then return gone end
+    local keep = current(only)
+    for _, c in ipairs(old) do
+      if not (keep[c.plugin] and keep[c.plugin][c.name]) then gone[c.plugin .. "/" .. c.name] = true end
+    end
+    return gone
+  end
+
+  -- Renews this process's copies, then removes those that go (expired). now: the time to count
+  -- from (default: now). Returns how many went; one that cannot be removed is logged.
   function keeper.pass(now)
     now = now or os.time()
     local days = site.config.static_retention
@@ -185,37 +225,25 @@ function M.new(site, quire)
     for path, key in pairs(named) do
       if not renew(path, now) then named[path], made[key] = nil, nil end
     end
-    local root = M.dir(site.config)
-    local cutoff = now - days * 86400 - M.RENEW - M.PASS
-    -- The copies old enough to go, and the files that could have made them (read only then).
-    local old, only = {}, {}
-    for _, plugin in ipairs(core.listdir(root) or {}) do
-      if core.stat_at(root, plugin) == "dir" then
-        -- (another plugin's folder, or one no longer loaded: its copies age out the same way;
-        -- the folder stays, one per plugin ever used)
-        for _, name in ipairs(core.listdir(root .. "/" .. plugin) or {}) do
-          local kind, mtime = core.stat_at(root, plugin .. "/" .. name)
-          -- (a writer killed mid-copy left NAME.PID.tmp: no current name either, it goes too)
-          if kind == "file" and mtime < cutoff then
-            old[#old + 1] = { plugin = plugin, name = name }
-            local files = only[plugin] or {}
-            only[plugin] = files
-            for _, file in ipairs(sources_of(name)) do files[file] = true end
-          end
-        end
-      end
-    end
-    if not old[1] then return 0 end
-    local keep, removed = current(only), 0
-    for _, c in ipairs(old) do
-      if not (keep[c.plugin] and keep[c.plugin][c.name]) then
-        local rel = c.plugin .. "/" .. c.name
-        local ok, err = core.remove_at(root, rel)
-        if ok then removed = removed + 1
-        elseif core.stat_at(root, rel) then io.stderr:write(("quire: cannot remove the old static copy %s: %s\n"):format(rel, tostring(err))) end
-      end
+    local root, removed = M.dir(site.config), 0
+    for rel in pairs(expired(now)) do
+      local ok, err = core.remove_at(root, rel)
+      if ok then removed = removed + 1
+      elseif core.stat_at(root, rel) then io.stderr:write(("quire: cannot remove the old static copy %s: %s\n"):format(rel, tostring(err))) end
     end
     return removed
+  end
+
+  -- The copies the server answers, each as fn(url, path): every copy in the folder (not a
+  -- writer's temporary file) but those that go at now (default: now). A static export copies
+  -- them all, so that pages an edge or a CDN still holds find the old copy they name as long as
+  -- quire serve would answer it, and no longer.
+  function keeper.each_kept(fn, now)
+    local root, gone = M.dir(site.config), expired(now or os.time())
+    each_file(function(plugin, name)
+      local rel = plugin .. "/" .. name
+      if sources_of(name)[1] and not gone[rel] then fn("/static/" .. rel, root .. "/" .. rel) end
+    end)
   end
 
   -- A server worker's clock (cli.lua calls it at every tick): a pass each PASS at most, the

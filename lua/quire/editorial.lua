@@ -678,7 +678,7 @@ local singles = {
       .. "  none for a host that compresses itself)",
     opts = { format = "value", ["base-url"] = "value", jobs = "value", ["dry-run"] = "flag", watch = "flag", verbose = "flag",
       compress = "value", worker = "value", manifest = "value", results = "value", since = "value", targeted = "flag",
-      fresh = "flag", recompress = "flag", plan = "value", database = "value" }, args = 1,
+      fresh = "flag", plan = "value", database = "value" }, args = 1,
     -- (the pages of an html export are read with no server behind them: quire.site.static_export;
     -- a dry run's workers read its copy of the database, --database)
     site_opts = function(opts) return { static_export = opts.format == "html", database = opts.database } end,

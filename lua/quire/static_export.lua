@@ -52,6 +52,7 @@ end
 local SNAPSHOT_PAGES = 200
 local GZIP_MIN = 1024      -- under a kB a compressed copy saves no packet (and costs two files)
 local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .gz (read whole)
+local COMPARE_PART = 1024 * 1024 -- a static file compared with its copy this much at a time
 -- Levels, measured on a quarter of an N=1500 bench export (1394 pages and feeds, 32.5 MB) and on
 -- 342 real HTML documents (25 MB of Debian's docs): compressed size / CPU seconds.
 --            bench          real docs                     bench          real docs
@@ -248,6 +249,11 @@ local function cannot(root, file, err, link, verb)
     fail("cannot %s %s/%s: %s is a symbolic link, and the export follows none inside %s (it would %s elsewhere):"
       .. " remove the link and export again", verb, root, file, link, root, verb)
   end
+  -- (an empty folder in the file's place is replaced: core.write_file)
+  if verb == "write" and core.stat_at(root, file) == "dir" then
+    fail("cannot write %s/%s: a folder that is not empty is in its place (the export replaces only an empty one):"
+      .. " remove that folder and export again", root, file)
+  end
   fail("cannot %s %s/%s: %s", verb, root, file, tostring(err))
 end
 
@@ -307,25 +313,44 @@ local function write_page(out, file, data, fresh)
   write_siblings(out, file, data, fresh)
 end
 
--- What of file the folder lacks, by the one rule for the files the export writes: one that is
--- not a regular file there (gone, or a symbolic link or anything else in its place) is missing,
--- and written again, which replaces what is there (nothing is written through a link). Returns
--- whether file itself is missing; the list of the siblings out asks for beside it that are
--- missing (siblings_of: for the size it has there, else for size, the bytes about to be written
--- there; none when neither is known); and that size. By stat alone, nothing read: a sibling that
--- is a regular file holds its file's bytes (written with them), which the manifest vouches for.
-local function missing_of(out, file, size, max)
-  local kind, _, there = core.stat_at(out.root, file)
-  local gone = kind ~= "file"
-  if not gone then size = there end
-  local gaps = {}
-  if size then
-    local want = siblings_of(out, file, size, max)
-    for _, sibling in ipairs(SIBLINGS) do
-      if want[sibling] and core.stat_at(out.root, file .. sibling) ~= "file" then gaps[#gaps + 1] = sibling end
+-- The siblings beside file against those wanted (a set, siblings_of), by the one rule for them:
+-- one wanted that is not a regular file there (gone, a symbolic link or anything else) is a gap,
+-- written again, which replaces what is there; one not wanted that is there (a link, or a regular
+-- file left from before, which gzip_static or brotli_static would send in the file's place) is
+-- extra, removed. (A folder there is left alone: nginx sends the file itself then.) Whatever
+-- --compress asked for before. kinds: what is there (core.siblings_at). With size, the file's
+-- size there, its .gz is checked whole too, as far as isize, its last 4 bytes, tells: a gzip
+-- member ends with the length of what it holds, mod 2^32 (ISIZE, RFC 1952); a copy cut short (a
+-- disk that filled, an rsync stopped) ends with other bytes.
+local function siblings_there(want, kinds, size, isize)
+  local gaps, extra = {}, {}
+  for _, sibling in ipairs(SIBLINGS) do
+    local kind = kinds[sibling]
+    if want[sibling] then
+      if kind ~= "file" or (size and sibling == ".gz" and isize ~= size & 0xffffffff) then gaps[#gaps + 1] = sibling end
+    elseif kind and kind ~= "dir" then
+      extra[#extra + 1] = sibling
     end
   end
-  return gone, gaps, size
+  return gaps, extra
+end
+
+-- What of file the folder lacks or holds in excess, by the one rule for the files the export
+-- writes: one that is not a regular file there (gone, or a symbolic link or anything else in its
+-- place) is missing, and written again, which replaces what is there (nothing is written through
+-- a link). Returns whether file itself is missing; the siblings beside it that are gaps and
+-- extra (siblings_there, for the size it has there, else for size, the bytes about to be
+-- written there; none when neither is known); and that size. By stat alone (one opening of the
+-- folder: core.siblings_at): a sibling that is a regular file holds its file's bytes (written
+-- with them), which the manifest vouches for; but with check, for a page rendered again anyway
+-- (4 bytes read), a .gz cut short beside a file there is a gap too.
+local function missing_of(out, file, size, max, check)
+  local kind, there, kinds, isize = core.siblings_at(out.root, file, SIBLINGS, check and ".gz" or nil)
+  local gone = kind ~= "file"
+  if not gone then size = there end
+  local gaps, extra = {}, {}
+  if size then gaps, extra = siblings_there(siblings_of(out, file, size, max), kinds, check and not gone and size, isize) end
+  return gone, gaps, size, extra
 end
 
 local function read_file(path)
@@ -748,8 +773,9 @@ end
 -- The manifest's pages rendered on every export (no tags) or carrying one of the changed tags
 -- (looked up in its tag index), those mine(path) takes; then those of the slice check (rows with
 -- check.from < path <= check.to, or to the end when check.to is "") whose file or one of its
--- siblings is missing from the folder out.root (missing_of: removed by hand, or a link in its
--- place, which nginx's gzip_static would serve). The pages rendered are looked for anyway
+-- siblings is missing from the folder out.root, or one is there that should not be (missing_of:
+-- removed by hand, or a link in its place, which nginx's gzip_static would serve). The pages
+-- rendered are looked for anyway
 -- (M.worker).
 local function each_stale_page(quire, man, fn, changed, mine, out, check, scope)
   local listed = {}
@@ -783,8 +809,8 @@ local function each_stale_page(quire, man, fn, changed, mine, out, check, scope)
     for _, r in ipairs(rows) do
       last = r.path
       if not listed[r.path] and mine(r.path) then
-        local gone, gaps = missing_of(out, r.file)
-        if gone or gaps[1] then take(r.path) end
+        local gone, gaps, _, extra = missing_of(out, r.file)
+        if gone or gaps[1] or extra[1] then take(r.path) end
       end
     end
   until #rows < BATCH
@@ -845,18 +871,16 @@ function M.each_file(quire, fn)
     end
   end
   for _, s in ipairs(quire.plugins.static_dirs) do files(s.dir, "/static/" .. s.plugin .. "/") end
-  -- And the copies under fingerprinted names the pages link to (quire.assets), made for each:
-  -- each file's current copy only, not every copy in their folder, which keeps those of files
-  -- since changed or removed (no page links to them; gone with their source).
-  local assets = require("quire.assets").dir(quire.site.config)
+  -- And the copies under fingerprinted names the pages link to (quire.assets), each file's made
+  -- first; with them the old copies quire serve still answers (an edited stylesheet's, kept for
+  -- static_retention days after the last page named it), for the pages an edge or a CDN holds:
+  -- an old copy goes from the folder when it goes from the site's.
   for _, s in ipairs(quire.plugins.static_dirs) do
     for _, name in ipairs(core.listdir(s.dir) or {}) do
-      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then
-        local ok, url = pcall(quire.assets.url, s.plugin, name)
-        if ok then fn { path = url, kind = "asset", src = assets .. url:sub(#"/static" + 1) } end
-      end
+      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then pcall(quire.assets.url, s.plugin, name) end
     end
   end
+  quire._assets.each_kept(function(url, src) fn { path = url, kind = "asset", src = src } end)
   local media = require("quire.media")
   local media_dir = media.dir(quire.site.config)
   if core.stat(media_dir) == "dir" then files(media_dir, media.PREFIX) end
@@ -1395,7 +1419,7 @@ end
 --   "G path" no longer made (a page of a list walked again); "E path message" failed;
 --   "I path file" about to write file (before its "W" line; not in a dry run);
 --   "C path file" a sibling written (or would be) beside a file kept, before the file's line;
---   "R path file" a sibling removed (or would be: --compress no longer asks for it), before it.
+--   "R path file" a sibling removed (or would be: one --compress does not ask for), before it.
 function M.worker(quire, out_dir, o)
   -- The incremental collector (in a worker, or in the coordinator rendering a few pages itself,
   -- which then keeps it): a worker's memo and caches keep each value a while and then let
@@ -1441,10 +1465,21 @@ function M.worker(quire, out_dir, o)
   -- Whether a static file whose source was touched (its mtime moved) holds what its copy there
   -- holds: a checkout or a deploy's copy of the same files then writes nothing, and the copy
   -- keeps its mtime (rsync and a CDN's sync upload it again otherwise).
+  -- The copy is read without following a link (core.read_at: one there, even one swapped in
+  -- since core.stat_at looked, is no copy, and is replaced), in parts: either may be large.
   local function unchanged_copy(src, file)
     local kind, _, size = core.stat_at(out_dir, file)
     local _, _, src_size = core.stat(src)
-    return kind == "file" and size == src_size and same_file(src, out_dir .. "/" .. file)
+    if kind ~= "file" or size ~= src_size then return false end
+    local f <close> = io.open(src, "rb")
+    if not f then return false end
+    local at = 0
+    repeat
+      local part = f:read(COMPARE_PART) or ""
+      if core.read_at(out_dir, file, at, COMPARE_PART) ~= part then return false end
+      at = at + #part
+    until #part < COMPARE_PART
+    return true
   end
   -- Whether item must be done again; missing: whether its row's file is missing from the folder
   -- (missing_of; nil: not looked, when every page is rendered again anyway).
@@ -1476,33 +1511,29 @@ function M.worker(quire, out_dir, o)
     end
     return false
   end
-  -- The siblings beside file (links too) that out no longer asks for when it holds size bytes:
-  -- what writing it removes (write_siblings, copy_file), or --recompress does (mend). An "R" line
+  -- The siblings beside file (links too) that out does not ask for when it holds size bytes
+  -- (siblings_there's extra): what writing it removes (write_siblings, copy_file). An "R" line
   -- for each, removed (or, in a dry run, that would be): the removals are counted as the writes.
   local function dropped(file, size, max)
-    local want, there = siblings_of(out, file, size, max), {}
-    for _, sibling in ipairs(SIBLINGS) do
-      local kind = not want[sibling] and core.stat_at(out.root, file .. sibling)
-      if kind and kind ~= "dir" then there[#there + 1] = sibling end
-    end
-    return there
+    local _, _, kinds = core.siblings_at(out.root, file, SIBLINGS)
+    return select(2, siblings_there(siblings_of(out, file, size, max), kinds))
   end
+  -- Whether nothing can be beside file yet: a folder found empty (o.fresh) but for the hidden
+  -- entries `rm -rf out/*` leaves, which may hold the export's files (public/.well-known).
+  local function fresh_for(file) return o.fresh and file:byte(1) ~= 46 end
   local function removed(path, file, siblings)
     for _, sibling in ipairs(siblings) do res:write("R\t", path, "\t", file, sibling, "\n") end
   end
   -- The siblings of a file kept, whose bytes there its row vouches for (or data's, about to be
-  -- written there), as out asks: those missing (gaps, from missing_of) made from those bytes,
-  -- read without following a link; with --recompress, those no longer asked for removed (size:
-  -- the file's). Only what is missing is written: the others keep their mtime. Without data, a
-  -- "C" line for each sibling written.
-  local function mend(path, file, gaps, size, max, data)
-    if o.recompress then
-      local drop = dropped(file, size, max)
-      if not o.dry_run then
-        for _, sibling in ipairs(drop) do core.remove_at(out.root, file .. sibling) end
-      end
-      removed(path, file, drop)
+  -- written there), as out asks (from missing_of): those missing (gaps) made from those bytes,
+  -- read without following a link, and those there that should not be (extra) removed. Only what
+  -- is missing is written: the others keep their mtime. Without data, a "C" line for each
+  -- sibling written.
+  local function mend(path, file, gaps, extra, data)
+    if not o.dry_run then
+      for _, sibling in ipairs(extra) do core.remove_at(out.root, file .. sibling) end
     end
+    removed(path, file, extra)
     if not gaps[1] then return end
     local bytes = not o.dry_run and (data or read_there(out, file))
     for _, sibling in ipairs(gaps) do
@@ -1566,25 +1597,24 @@ function M.worker(quire, out_dir, o)
     end
     -- (looked for now unless every page is rendered again anyway: then once it is, below)
     local max = item.kind == "asset" and GZIP_READ_MAX or nil
-    local missing, gaps, size
-    if row and (item.kind == "asset" or not all) then missing, gaps, size = missing_of(out, row.file, nil, max) end
+    local missing, gaps, extra
+    if row and (item.kind == "asset" or not all) then missing, gaps, _, extra = missing_of(out, row.file, nil, max) end
     local line
     if not stale(row, item, missing) then
-      mend(item.path, row.file, gaps, size, max)
+      mend(item.path, row.file, gaps, extra)
       line = "K\t" .. item.path
-    elseif item.kind == "asset" and row and row.file == file and not o.fresh and not o.recompress
-        and unchanged_copy(item.src, file) then
-      mend(item.path, file, gaps, size, max)
+    elseif item.kind == "asset" and row and row.file == file and not o.fresh and unchanged_copy(item.src, file) then
+      mend(item.path, file, gaps, extra)
       line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     elseif item.kind == "asset" then
       local drop = {}
-      if not o.fresh then
+      if not fresh_for(file) then
         local _, _, src_size = core.stat(item.src)
         drop = dropped(file, src_size or 0, GZIP_READ_MAX)
       end
       if not o.dry_run then
         writing(item.path, file)
-        copy_file(out, file, item.src, o.fresh)
+        copy_file(out, file, item.src, fresh_for(file))
       end
       removed(item.path, file, drop)
       line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
@@ -1604,28 +1634,24 @@ function M.worker(quire, out_dir, o)
         local h = page_hash(body)
         local same = row and row.file == file and same_hash(row.hash, body, h)
         -- (the siblings to look for are those of this page's size when it is gone)
-        if same and missing ~= false then missing, gaps, size = missing_of(out, file, #body) end
+        if same then missing, gaps, _, extra = missing_of(out, file, #body, nil, true) end
         if same and not missing then
           -- The same page there: its siblings as asked (from the bytes there, whose token may
           -- differ from this rendering's).
-          mend(item.path, file, gaps, size)
+          mend(item.path, file, gaps, extra)
           line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         else
-          local drop = not same and not o.fresh and dropped(file, #body) or {}
-          if not o.dry_run then
-            writing(item.path, file)
-            if same then
-              -- The page alone gone (removed by hand, a link in its place): written again, and
-              -- of its siblings only those gone too.
-              write_atomic(out, file, body)
-              mend(item.path, file, gaps, size, nil, body)
-            else
-              write_page(out, file, body, o.fresh)
-            end
-          elseif same and o.recompress then
-            removed(item.path, file, dropped(file, size or #body))
+          if not o.dry_run then writing(item.path, file) end
+          if same then
+            -- The page alone gone (removed by hand, a link in its place): written again, and
+            -- of its siblings only those gone too.
+            if not o.dry_run then write_atomic(out, file, body) end
+            mend(item.path, file, gaps, extra, body)
+          else
+            local drop = not fresh_for(file) and dropped(file, #body) or {}
+            if not o.dry_run then write_page(out, file, body, fresh_for(file)) end
+            removed(item.path, file, drop)
           end
-          removed(item.path, file, drop)
           line = ("W\t%s\t%s\t%s\t%s"):format(item.path, file, h, tags)
         end
         if item.shown then line = line .. "\t=" .. shows_of(item.shown) end
@@ -1973,8 +1999,6 @@ local function run_once(quire, out_dir, o)
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url, o.compress)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
-  -- Other siblings than last time: every page's made again or removed, even when it is the same.
-  local recompress = (meta("compress") or "gzip,br") ~= o.compress -- (none recorded: from before the option)
   -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
   -- full export, with nothing to compare against. Hidden entries do not count: `rm -rf out/*`
   -- leaves them (a killed run's temporary file, a .well-known folder copied from public/).
@@ -2072,7 +2096,7 @@ local function run_once(quire, out_dir, o)
     jobs = 1
     local wok, werr = pcall(M.worker, quire, out_dir, { index = 0, count = 1, manifest = mpath, results = tmp .. "/w0", since = since,
       base_url = base_url, dry_run = o.dry_run, targeted = true, compress = select(2, M.compress_of(o.compress)), fresh = false,
-      recompress = recompress, verbose = o.verbose, inline = function(n) show(0, n, 0) end })
+      verbose = o.verbose, inline = function(n) show(0, n, 0) end })
     if tty and last_print > 0 then io.stderr:write("\n") end
     if not wok then
       if db:reading() then db:end_read() end
@@ -2096,7 +2120,6 @@ local function run_once(quire, out_dir, o)
       if o.verbose then argv[#argv + 1] = "--verbose" end
       if targeted then argv[#argv + 1] = "--targeted" end
       if fresh then argv[#argv + 1] = "--fresh" end
-      if recompress then argv[#argv + 1] = "--recompress" end
       if plan then argv[#argv + 1] = "--plan"; argv[#argv + 1] = plan end
       argv[#argv + 1] = out_dir
       argvs[i + 1] = argv
@@ -2244,8 +2267,8 @@ local function run_once(quire, out_dir, o)
       man:exec("INSERT INTO meta (key, value) VALUES ('redirect_rows', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
     end
     if not o.dry_run then
-      man:exec("INSERT INTO meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?), ('compress', ?)"
-        .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url, o.compress)
+      man:exec("INSERT INTO meta (key, value) VALUES ('version', ?), ('signature', ?), ('base_url', ?)"
+        .. " ON CONFLICT (key) DO UPDATE SET value = excluded.value", tostring(version), signature, base_url)
       if targeted then
         man:exec("INSERT INTO meta (key, value) VALUES ('check_from', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", check_to)
       end
@@ -2298,7 +2321,7 @@ end
 
 -- After a run, the old copies of the plugins' static files that nothing has named for
 -- static_retention go, as at a server's start (quire.assets): a site only exported, never
--- served, does not keep every copy either. (The export copies the current ones only.)
+-- served, does not keep every copy either. (The run left out those that go: M.each_file.)
 local function prune_copies(quire, o)
   if o.dry_run then return end
   local removed = quire._assets.pass()
@@ -2387,7 +2410,7 @@ function M.main(quire, out_dir, opts)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
       since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
-      targeted = opts.targeted, compress = siblings, fresh = opts.fresh, recompress = opts.recompress, verbose = opts.verbose,
+      targeted = opts.targeted, compress = siblings, fresh = opts.fresh, verbose = opts.verbose,
       plan = opts.plan })
   end
   local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
