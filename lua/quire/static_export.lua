@@ -1398,17 +1398,23 @@ local function read_plan(path, count)
   return plan
 end
 
--- Whether two files hold the same bytes (read in chunks: either may be large).
-local function same_file(a, b)
-  local fa, fb = io.open(a, "rb"), io.open(b, "rb")
-  local same = fa ~= nil and fb ~= nil
-  while same do
-    local x, y = fa:read(65536), fb:read(65536)
-    if x ~= y then same = false elseif x == nil then break end
-  end
-  if fa then fa:close() end
-  if fb then fb:close() end
-  return same
+-- Whether root/file holds the bytes of the file at path, both read in parts (either may be
+-- large), root/file beneath root without following a symbolic link (core.read_at): a link there,
+-- even one swapped in since core.stat_at looked, or anything but a regular file, is not the
+-- same, so the file at path replaces it (never what it points at).
+local function same_there(path, root, file)
+  local kind, _, size = core.stat_at(root, file)
+  local _, _, own = core.stat(path)
+  if kind ~= "file" or size ~= own then return false end
+  local f <close> = io.open(path, "rb")
+  if not f then return false end
+  local at = 0
+  repeat
+    local part = f:read(COMPARE_PART) or ""
+    if core.read_at(root, file, at, COMPARE_PART) ~= part then return false end
+    at = at + #part
+  until #part < COMPARE_PART
+  return true
 end
 
 -- One worker's share: items whose path hashes to index (of count). Writes its result lines to
@@ -1462,29 +1468,11 @@ function M.worker(quire, out_dir, o)
   local unfiled = 0 -- addresses that get no file (M.file_of), named on stderr
   -- (a first export: nothing to look up)
   local empty = man:value("SELECT count(*) FROM (SELECT 1 FROM files LIMIT 1)") == 0
-  -- Whether a static file whose source was touched (its mtime moved) holds what its copy there
-  -- holds: a checkout or a deploy's copy of the same files then writes nothing, and the copy
-  -- keeps its mtime (rsync and a CDN's sync upload it again otherwise).
-  -- The copy is read without following a link (core.read_at: one there, even one swapped in
-  -- since core.stat_at looked, is no copy, and is replaced), in parts: either may be large.
-  local function unchanged_copy(src, file)
-    local kind, _, size = core.stat_at(out_dir, file)
-    local _, _, src_size = core.stat(src)
-    if kind ~= "file" or size ~= src_size then return false end
-    local f <close> = io.open(src, "rb")
-    if not f then return false end
-    local at = 0
-    repeat
-      local part = f:read(COMPARE_PART) or ""
-      if core.read_at(out_dir, file, at, COMPARE_PART) ~= part then return false end
-      at = at + #part
-    until #part < COMPARE_PART
-    return true
-  end
   -- Whether item must be done again; missing: whether its row's file is missing from the folder
   -- (missing_of; nil: not looked, when every page is rendered again anyway).
   -- (a static file is the same whatever the code or the tags: its source's mtime and size say,
-  -- and when they moved, its bytes: unchanged_copy)
+  -- and when they moved, its bytes: a checkout or a deploy's copy of the same files then writes
+  -- nothing, and the copy keeps its mtime, which rsync and a CDN's sync go by: same_there)
   -- A page of a list walked again (item.walked): its list tags bumped, it is rendered only when
   -- what it shows changed: other entries or another order than its row records (shows: its
   -- tags would not say, as other blocks carry other entries' cards), or it is an edge
@@ -1603,7 +1591,7 @@ function M.worker(quire, out_dir, o)
     if not stale(row, item, missing) then
       mend(item.path, row.file, gaps, extra)
       line = "K\t" .. item.path
-    elseif item.kind == "asset" and row and row.file == file and not o.fresh and unchanged_copy(item.src, file) then
+    elseif item.kind == "asset" and row and row.file == file and not o.fresh and same_there(item.src, out_dir, file) then
       mend(item.path, file, gaps, extra)
       line = ("S\t%s\t%s\t%s\t%s"):format(item.path, file, item.sig, "")
     elseif item.kind == "asset" then
@@ -1721,23 +1709,6 @@ local function list_rules(quire)
   return rules
 end
 
--- Whether root/name holds the bytes of the file made, read beneath root without following a
--- symbolic link (core.read_at): a link planted there, or anything but a regular file, is not
--- the same, so the file made replaces it (never what it points at).
-local function same_there(made, root, name)
-  local there = core.read_at(root, name)
-  local f = there and io.open(made, "rb")
-  if not f then return false end
-  local same, at = f:seek("end") == #there, 1
-  f:seek("set")
-  while same and at <= #there do
-    local chunk = f:read(65536)
-    same = chunk ~= nil and chunk == there:sub(at, at + #chunk - 1)
-    at = at + 65536
-  end
-  f:close()
-  return same
-end
 
 -- How nginx answers as the server does (redirects.lua's lookup): the path is looked up without
 -- its query and its "/" at the end (exact keys, a hash: any number of them), after the source
