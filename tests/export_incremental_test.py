@@ -36,8 +36,8 @@ with open(os.path.join(site, "site.lua"), "a") as f:
 TOKEN = re.compile(rb'(<input type="hidden" name="token" value=")[^"]*')
 
 
-def export(folder, *extra):
-    return quire("export", "--format", "html", folder, "--site", site, "--base-url", BASE, "--compress", "gzip,br", *extra)
+def export(folder, *extra, **kw):
+    return quire("export", "--format", "html", folder, "--site", site, "--base-url", BASE, "--compress", "gzip,br", *extra, **kw)
 
 
 def unbrotli(data):
@@ -417,6 +417,20 @@ if not harness.PG_URL:
           full.returncode == 0 and not glob.glob(dry_folders) and "could not copy the site's database" in full.stdout
           and "the pages that changes are not counted below" in full.stdout and "incremental-scheduled" not in full.stdout
           and "dry run: " in full.stdout, full.stdout + full.stderr)
+if not harness.PG_URL:
+    # --database (hidden) is a dry run's workers' own: a real run, a worker that is not a dry
+    # run's, or one given a file other than a dry run's copy, is refused before the file is opened
+    # (a real run would publish what is due in it, and record its versions in the folder's manifest).
+    other = os.path.join(work, "other db.db")
+    shutil.copyfile(os.path.join(site, "quire.db"), other)
+    other_hash = hashlib.sha256(open(other, "rb").read()).hexdigest()
+    for extra in (("--database", other), ("--dry-run", "--worker", "0/1", "--manifest", os.path.join(work, "m.db"),
+                                          "--results", os.path.join(work, "w0"), "--database", other),
+                  ("--worker", "0/1", "--database", other)):
+        r = export(out, *extra, ok=False)
+        check(f"export {' '.join(extra[:-1])}: refused, the file untouched", r.returncode == 2 and "--database" in r.stderr
+              and hashlib.sha256(open(other, "rb").read()).hexdigest() == other_hash
+              and not os.path.exists(other + "-wal"), r.stdout + r.stderr)
 before = run('print(quire._db:value("SELECT max(version) FROM cache_tags"), quire.content.get(' + scheduled_id + ').status)').split()
 before_db = site_db()
 dry = export(out, "--dry-run")
