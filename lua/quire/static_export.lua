@@ -1704,21 +1704,11 @@ local function covering_key(source)
 end
 
 -- Whether root/name holds the bytes of the file made, read beneath root without following a
--- symbolic link (core.read_at): a link planted there, or anything but a regular file, is not
--- the same, so the file made replaces it (never what it points at).
+-- symbolic link (core.same_at): a link planted there, or anything but a regular file, is not
+-- the same, so the file made replaces it (never what it points at). Compared a block at a time,
+-- not read whole: the files of a site with a million redirects are some hundred MB.
 local function same_there(made, root, name)
-  local there = core.read_at(root, name)
-  local f = there and io.open(made, "rb")
-  if not f then return false end
-  local same, at = f:seek("end") == #there, 1
-  f:seek("set")
-  while same and at <= #there do
-    local chunk = f:read(65536)
-    same = chunk ~= nil and chunk == there:sub(at, at + #chunk - 1)
-    at = at + 65536
-  end
-  f:close()
-  return same
+  return core.same_at(root, name, made)
 end
 
 -- _redirects (Netlify, Cloudflare Pages) and nginx map files, from the redirects table, written
