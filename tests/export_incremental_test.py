@@ -367,11 +367,11 @@ def site_db():
             for p in (os.path.join(site, "quire.db"), os.path.join(site, "quire.db-wal"))]
 
 
-def dry_run_copying():
-    """A dry run started in the background, and its copy of the site's database once there (None:
-    none was made before it ended)."""
+def dry_run_copying(folder=None):
+    """A dry run (into out, or folder) started in the background, and its copy of the site's
+    database once there (None: none was made before it ended)."""
     log = open(os.path.join(work, "dry.log"), "w+")
-    p = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br",
+    p = subprocess.Popen([QUIRE, "export", "--format", "html", folder or out, "--site", site, "--base-url", BASE, "--compress", "gzip,br",
                           "--dry-run"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     harness.procs.append(p)
     copy = os.path.join(site, ".quire", f"export-*.db.dry-{p.pid}", "site.db")
@@ -405,6 +405,14 @@ if not harness.PG_URL:
         os.killpg(dry.pid, signal.SIGKILL)
     dry.wait(60)
     check("a dry run killed leaves its copy of the database ...", copy and os.path.exists(copy), open(log.name).read())
+    # Stopped with Ctrl-C, a dry run into another folder, which no run may ever export into again:
+    # its copy (users' password hashes and all) is removed by the next run too, whatever its folder.
+    dry, log, elsewhere = dry_run_copying(os.path.join(work, "elsewhere"))
+    if elsewhere:
+        os.killpg(dry.pid, signal.SIGINT)
+    dry.wait(60)
+    check("a dry run into another folder stopped with Ctrl-C leaves its copy too ...", elsewhere and os.path.exists(elsewhere),
+          open(log.name).read())
     # No room for the copy (files limited to half its size): it says so, and counts what it can.
     size = os.path.getsize(os.path.join(site, "quire.db")) // 2
 

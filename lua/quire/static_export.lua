@@ -1856,8 +1856,10 @@ local function work_folder(mpath, man, dry)
   end
   for _, n in ipairs(core.listdir(dir) or {}) do
     if gone(name .. ".run-", n) then killed[#killed + 1] = dir .. "/" .. n
-    -- (a stopped dry run's, which holds a copy of the manifest: by any run, none needs it)
-    elseif gone(name .. ".dry-", n) then core.remove_tree(dir .. "/" .. n) end
+    -- (a stopped dry run's, which holds a copy of the manifest or of the site's database: by any
+    -- run, none needs it; a dry run's into another folder too, else a dry run stopped with Ctrl-C
+    -- left its copy of the database, users' password hashes and all, until one into that folder)
+    elseif gone(n:match("^export%-%x+%.db%.dry%-") or name .. ".dry-", n) then core.remove_tree(dir .. "/" .. n) end
   end
   local path = ("%s/%s%s%d"):format(dir, name, dry and ".dry-" or ".run-", me)
   local ok, err = core.mkdir(path, 448) -- (0700)
