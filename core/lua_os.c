@@ -438,17 +438,13 @@ static int l_touch(lua_State *L) {
   return 1;
 }
 
-/* core.read_at(root, file [, offset [, length]]) -> data | nil, message[, link]: the bytes of the
+/* core.read_at(root, file) -> data | nil, message[, link]: the bytes of the
  * regular file root/file, reached without following a symbolic link below root, root/file's own
  * name included (O_NOFOLLOW): a link there, even one swapped in since core.stat_at looked, is
  * refused and named (link: its path), never read through; so is anything but a regular file (a
- * FIFO is not waited on). What a static export makes a page's siblings from. With offset, from
- * there, at most length bytes (default: to the end): a large file compared in parts. */
+ * FIFO is not waited on). What a static export makes a page's siblings from. */
 static int l_read_at(lua_State *L) {
   const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *name;
-  lua_Integer offset = luaL_optinteger(L, 3, 0), length = luaL_optinteger(L, 4, LUA_MAXINTEGER);
-  luaL_argcheck(L, offset >= 0, 3, "an offset of 0 or more");
-  luaL_argcheck(L, length >= 0, 4, "a length of 0 or more");
   int dir = qr_lua_open_beneath(L, root, file, 0, &name);
   if (dir < 0) return 3;
   int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -475,10 +471,9 @@ static int l_read_at(lua_State *L) {
   }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  for (lua_Integer left = length; left > 0;) {
-    size_t want = left < 65536 ? (size_t)left : 65536;
-    char *p = luaL_prepbuffsize(&b, want);
-    ssize_t n = pread(fd, p, want, (off_t)offset);
+  for (;;) {
+    char *p = luaL_prepbuffsize(&b, 65536);
+    ssize_t n = read(fd, p, 65536);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       err = errno;
@@ -488,10 +483,53 @@ static int l_read_at(lua_State *L) {
     }
     if (n == 0) break;
     luaL_addsize(&b, (size_t)n);
-    offset += n, left -= n;
   }
   close(fd);
   luaL_pushresult(&b);
+  return 1;
+}
+
+/* Reads up to n bytes of fd into buf (fewer at its end only): the count, or -1. */
+static ssize_t read_full(int fd, char *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  return (ssize_t)got;
+}
+
+/* core.same_at(root, file, path) -> boolean: whether the regular file root/file, reached as
+ * core.read_at reaches it (no symbolic link below root followed, its own name's included), holds
+ * the bytes of the file at path; compared 64 kB at a time, in bounded memory whatever their size
+ * (a static export's redirect files). A link there, anything but a regular file, or no file: false. */
+static int l_same_at(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2), *path = luaL_checkstring(L, 3), *name;
+  int dir = qr_lua_open_beneath(L, root, file, 0, &name);
+  if (dir < 0) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  close(dir);
+  int other = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st, so;
+  int same = fd >= 0 && other >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fstat(other, &so) == 0
+             && S_ISREG(so.st_mode) && st.st_size == so.st_size;
+  char *a = same ? malloc(2 * 65536) : NULL;
+  if (same && !a) same = 0;
+  while (same) {
+    ssize_t x = read_full(fd, a, 65536), y = read_full(other, a + 65536, 65536);
+    if (x < 0 || y < 0 || x != y || memcmp(a, a + 65536, (size_t)x) != 0) same = 0;
+    else if (x < 65536) break;
+  }
+  free(a);
+  if (fd >= 0) close(fd);
+  if (other >= 0) close(other);
+  lua_pushboolean(L, same);
   return 1;
 }
 
@@ -768,7 +806,7 @@ void qr_lua_os_open(lua_State *L) {
                                  {"isatty", l_isatty}, {"clock", l_clock}, {"getpid", l_getpid}, {"username", l_username},
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
                                  {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at}, {"siblings_at", l_siblings_at},
-                                 {"read_at", l_read_at}, {"remove_at", l_remove_at}, {"touch", l_touch}, {"spawn", l_spawn},
+                                 {"read_at", l_read_at}, {"same_at", l_same_at}, {"remove_at", l_remove_at}, {"touch", l_touch}, {"spawn", l_spawn},
                                  {"wait", l_wait}, {"running", l_running}, {"large_pages", l_large_pages}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -36,8 +36,8 @@ with open(os.path.join(site, "site.lua"), "a") as f:
 TOKEN = re.compile(rb'(<input type="hidden" name="token" value=")[^"]*')
 
 
-def export(folder, *extra):
-    return quire("export", "--format", "html", folder, "--site", site, "--base-url", BASE, "--compress", "gzip,br", *extra)
+def export(folder, *extra, **kw):
+    return quire("export", "--format", "html", folder, "--site", site, "--base-url", BASE, "--compress", "gzip,br", *extra, **kw)
 
 
 def unbrotli(data):
@@ -368,11 +368,11 @@ def site_db():
             for p in (os.path.join(site, "quire.db"), os.path.join(site, "quire.db-wal"))]
 
 
-def dry_run_copying():
-    """A dry run started in the background, and its copy of the site's database once there (None:
-    none was made before it ended)."""
+def dry_run_copying(folder=None):
+    """A dry run (into out, or folder) started in the background, and its copy of the site's
+    database once there (None: none was made before it ended)."""
     log = open(os.path.join(work, "dry.log"), "w+")
-    p = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br",
+    p = subprocess.Popen([QUIRE, "export", "--format", "html", folder or out, "--site", site, "--base-url", BASE, "--compress", "gzip,br",
                           "--dry-run"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     harness.procs.append(p)
     copy = os.path.join(site, ".quire", f"export-*.db.dry-{p.pid}", "site.db")
@@ -406,6 +406,14 @@ if not harness.PG_URL:
         os.killpg(dry.pid, signal.SIGKILL)
     dry.wait(60)
     check("a dry run killed leaves its copy of the database ...", copy and os.path.exists(copy), open(log.name).read())
+    # Stopped with Ctrl-C, a dry run into another folder, which no run may ever export into again:
+    # its copy (users' password hashes and all) is removed by the next run too, whatever its folder.
+    dry, log, elsewhere = dry_run_copying(os.path.join(work, "elsewhere"))
+    if elsewhere:
+        os.killpg(dry.pid, signal.SIGINT)
+    dry.wait(60)
+    check("a dry run into another folder stopped with Ctrl-C leaves its copy too ...", elsewhere and os.path.exists(elsewhere),
+          open(log.name).read())
     # No room for the copy (files limited to half its size): it says so, and counts what it can.
     size = os.path.getsize(os.path.join(site, "quire.db")) // 2
 
@@ -418,6 +426,20 @@ if not harness.PG_URL:
           full.returncode == 0 and not glob.glob(dry_folders) and "could not copy the site's database" in full.stdout
           and "the pages that changes are not counted below" in full.stdout and "incremental-scheduled" not in full.stdout
           and "dry run: " in full.stdout, full.stdout + full.stderr)
+if not harness.PG_URL:
+    # --database (hidden) is a dry run's workers' own: a real run, a worker that is not a dry
+    # run's, or one given a file other than a dry run's copy, is refused before the file is opened
+    # (a real run would publish what is due in it, and record its versions in the folder's manifest).
+    other = os.path.join(work, "other db.db")
+    shutil.copyfile(os.path.join(site, "quire.db"), other)
+    other_hash = hashlib.sha256(open(other, "rb").read()).hexdigest()
+    for extra in (("--database", other), ("--dry-run", "--worker", "0/1", "--manifest", os.path.join(work, "m.db"),
+                                          "--results", os.path.join(work, "w0"), "--database", other),
+                  ("--worker", "0/1", "--database", other)):
+        r = export(out, *extra, ok=False)
+        check(f"export {' '.join(extra[:-1])}: refused, the file untouched", r.returncode == 2 and "--database" in r.stderr
+              and hashlib.sha256(open(other, "rb").read()).hexdigest() == other_hash
+              and not os.path.exists(other + "-wal"), r.stdout + r.stderr)
 before = run('print(quire._db:value("SELECT max(version) FROM cache_tags"), quire.content.get(' + scheduled_id + ').status)').split()
 before_db = site_db()
 dry = export(out, "--dry-run")

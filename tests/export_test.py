@@ -529,6 +529,22 @@ check("a link planted at _redirects: replaced by the file", r.returncode == 0 an
       and open(os.path.join(out, "_redirects"), "rb").read() == before, r.stdout + r.stderr)
 check("... the file it pointed at is as it was", open(outside, "rb").read() == before and not os.path.islink(outside))
 
+# The redirect files there are compared with those made a block at a time, not read whole (a
+# site with a million redirects has some hundred MB of them): a 256 MB _redirects there (sparse)
+# leaves the export's memory small, and is replaced.
+quire("redirects", "add", "/old/memory-test", "/about", "--site", site)
+with open(os.path.join(out, "_redirects"), "wb") as f:
+    f.truncate(256 << 20)
+p = subprocess.Popen([QUIRE, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br"],
+                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+output = p.stdout.read().decode()
+_, status, usage = os.wait4(p.pid, 0)
+check(f"a 256 MB _redirects there: replaced, in bounded memory (peak {usage.ru_maxrss // 1024} MB)",
+      status == 0 and usage.ru_maxrss < (128 << 10) and b"/old/memory-test /about 301\n" in open(os.path.join(out, "_redirects"), "rb").read()
+      and os.path.getsize(os.path.join(out, "_redirects")) < 1 << 20, output)
+quire("redirects", "delete", "/old/memory-test", "--site", site)
+export()
+
 
 # --- the client-side search and an entry's page in Chromium (with --browser)
 if "--browser" in sys.argv:

@@ -90,16 +90,18 @@ function M.new(site, quire)
   -- Sets the lease of the copy at path (see the top): now when it is over RENEW old. Returns
   -- whether the copy is there. A lease that cannot be set (an mtime is set by the file's owner
   -- only: a copy another user made, say by one `sudo quire export`) is logged, once a process:
-  -- such a copy can lapse while pages still name it.
-  local unrenewable = {}
+  -- such a copy can lapse while pages still name it. Once, not once a copy: a theme's dozen
+  -- copies, in each of a server's or an export's workers, said a line each (one sudo run makes them all).
+  local unrenewable = false
   local function renew(path, now)
     local kind, mtime = core.stat(path)
     if kind == "file" and mtime < now - M.RENEW then
       local ok, err = core.touch(path, now)
-      if not ok and not unrenewable[path] then
-        unrenewable[path] = true
+      if not ok and not unrenewable then
+        unrenewable = true
         io.stderr:write(("quire: cannot renew the lease of the static copy %s (%s): it may be removed while pages "
-          .. "still name it; make this user its owner (chown)\n"):format(path, tostring(err)))
+          .. "still name it; make this user its owner (chown), and the other copies in %s this process may not renew"
+          .. " (not logged again)\n"):format(path, tostring(err), M.dir(site.config)))
       end
     end
     return kind == "file"

@@ -1013,7 +1013,7 @@ local function plugin_commands_help(argv)
 end
 
 -- The editorial command groups (entries, terms, comments) live in quire.editorial.
-M.parse, M.open_site = parse, open_site
+M.parse, M.open_site, M.site_dir = parse, open_site, site_dir
 require("quire.editorial").install(commands, HELP, M)
 require("quire.media").install(commands, HELP, M)
 require("quire.api_keys").install(commands, HELP, M)

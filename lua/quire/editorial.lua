@@ -682,6 +682,19 @@ local singles = {
     -- (the pages of an html export are read with no server behind them: quire.site.static_export;
     -- a dry run's workers read its copy of the database, --database)
     site_opts = function(opts) return { static_export = opts.format == "html", database = opts.database } end,
+    -- (before the site is opened: --database is a dry run's workers' own, given the copy in the
+    -- dry run's folder. Else a run would publish what is due in another file, open one to write
+    -- into it, and record that file's versions in the folder's manifest.)
+    check = function(opts, cli)
+      if not opts.database then return nil end
+      local run = core.realpath(cli.site_dir(opts) .. "/.quire")
+      local folder = opts.database:match("^(.*)/site%.db$")
+      local real = folder and core.realpath(folder)
+      if not (opts.format == "html" and opts.worker and opts["dry-run"] and run and real
+          and real:match("^(.*)/export%-%x+%.db%.dry%-%d+$") == run) then
+        return "--database is a dry run's own (its workers read its copy of the site's database): not an option to give"
+      end
+    end,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
       for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker", "database" }) do
@@ -729,6 +742,8 @@ local function run_spec(cli, name, spec, argv, first)
     or (spec.args == nil and #args > 0) then
     return fail(2, "%s", usage)
   end
+  local refused = spec.check and spec.check(opts, cli)
+  if refused then return fail(2, "%s", refused) end
   local open_opts = { memory_cap = false, cli = true, base_url = opts["base-url"] }
   for k, v in pairs(spec.site_opts and spec.site_opts(opts) or {}) do open_opts[k] = v end
   local quire, err = cli.open_site(opts, open_opts)

@@ -52,7 +52,6 @@ end
 local SNAPSHOT_PAGES = 200
 local GZIP_MIN = 1024      -- under a kB a compressed copy saves no packet (and costs two files)
 local GZIP_READ_MAX = 16 * 1024 * 1024 -- static files larger than this get no .gz (read whole)
-local COMPARE_PART = 1024 * 1024 -- a static file compared with its copy this much at a time
 -- Levels, measured on a quarter of an N=1500 bench export (1394 pages and feeds, 32.5 MB) and on
 -- 342 real HTML documents (25 MB of Debian's docs): compressed size / CPU seconds.
 --            bench          real docs                     bench          real docs
@@ -1398,24 +1397,12 @@ local function read_plan(path, count)
   return plan
 end
 
--- Whether root/file holds the bytes of the file at path, both read in parts (either may be
--- large), root/file beneath root without following a symbolic link (core.read_at): a link there,
--- even one swapped in since core.stat_at looked, or anything but a regular file, is not the
--- same, so the file at path replaces it (never what it points at).
-local function same_there(path, root, file)
-  local kind, _, size = core.stat_at(root, file)
-  local _, _, own = core.stat(path)
-  if kind ~= "file" or size ~= own then return false end
-  local f <close> = io.open(path, "rb")
-  if not f then return false end
-  local at = 0
-  repeat
-    local part = f:read(COMPARE_PART) or ""
-    if core.read_at(root, file, at, COMPARE_PART) ~= part then return false end
-    at = at + #part
-  until #part < COMPARE_PART
-  return true
-end
+-- Whether root/file holds the bytes of the file at path (core.same_at: root/file reached
+-- beneath root without following a symbolic link, so a link there, even one swapped in since
+-- core.stat_at looked, or anything but a regular file, is not the same, and the file at path
+-- replaces it, never what it points at; compared a block at a time: either may be large, as the
+-- redirect files of a site with a million redirects are).
+local function same_there(path, root, file) return core.same_at(root, file, path) end
 
 -- One worker's share: items whose path hashes to index (of count). Writes its result lines to
 -- results_path and progress lines ("P index done") to stdout.
@@ -1880,8 +1867,10 @@ local function work_folder(mpath, man, dry)
   end
   for _, n in ipairs(core.listdir(dir) or {}) do
     if gone(name .. ".run-", n) then killed[#killed + 1] = dir .. "/" .. n
-    -- (a stopped dry run's, which holds a copy of the manifest: by any run, none needs it)
-    elseif gone(name .. ".dry-", n) then core.remove_tree(dir .. "/" .. n) end
+    -- (a stopped dry run's, which holds a copy of the manifest or of the site's database: by any
+    -- run, none needs it; a dry run's into another folder too, else a dry run stopped with Ctrl-C
+    -- left its copy of the database, users' password hashes and all, until one into that folder)
+    elseif gone(n:match("^export%-%x+%.db%.dry%-") or name .. ".dry-", n) then core.remove_tree(dir .. "/" .. n) end
   end
   local path = ("%s/%s%s%d"):format(dir, name, dry and ".dry-" or ".run-", me)
   local ok, err = core.mkdir(path, 448) -- (0700)
