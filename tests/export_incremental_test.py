@@ -582,7 +582,9 @@ same_as_full("a publish on top and an unpublish below", r)
 # A manifest from before the tag index (no tid column, no file_tags): indexed on the next run,
 # which still finds the edited story's pages by their tags.
 run_dir = os.path.join(site, ".quire")
-manifest = os.path.join(run_dir, next(n for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n)))
+# (out's: the one the export just before wrote; a dry run into another folder above left one too)
+manifest = max((os.path.join(run_dir, n) for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n)),
+               key=os.path.getmtime)
 db = sqlite3.connect(manifest)
 for sql in ("DROP TABLE file_tags", "DROP INDEX files_by_tid", "ALTER TABLE files DROP COLUMN tid", "DROP TABLE search_entries",
             "DELETE FROM meta WHERE key = 'search_entries'", "ALTER TABLE files DROP COLUMN shows"):
