@@ -472,6 +472,29 @@ quire("entries", "delete", story, "--site", site)
 export()
 reload_nginx()
 
+# nginx looks a map's string key up whatever its case (both lowercased), quire serve exactly: a
+# redirect from /Search to /search looped in nginx (/search was the key), /OLD/CASE took
+# /old/case's redirect, and two sources differing in case only were one key twice, which failed
+# nginx's whole configuration at the reload.
+quire("redirects", "add", "/Search", "/search", "--site", site)
+quire("redirects", "add", "/Old/Case", "/search", "--site", site)
+quire("redirects", "add", "/old/case", "/latest", "--site", site)
+quire("redirects", "add", "/Caf%C3%A9.html", "/search", "--site", site)
+export()
+t = subprocess.run([nginx, "-p", ng, "-c", conf, "-t"], capture_output=True, text=True)
+check("sources that differ in case only: nginx takes the maps", t.returncode == 0, t.stderr)
+if t.returncode == 0:
+    reload_nginx()
+    for path, want in (("/search", (200, "")), ("/Search", (301, "/search")), ("/Search/?utm_source=x", (301, "/search")),
+                       ("/Old/Case", (301, "/search")), ("/old/case", (301, "/latest")), ("/old/case/", (301, "/latest")),
+                       ("/OLD/CASE", (404, "")), ("/Caf%c3%a9.html", (301, "/search")), ("/caf%c3%a9.html", (404, ""))):
+        answers = {location_of(port, path) for port in (qport, nport)}
+        check(f"a source with capitals: quire serve and nginx answer {path} alike", answers == {want}, str(answers))
+for src in ("/Search", "/Old/Case", "/old/case", "/Caf%C3%A9.html"):
+    quire("redirects", "delete", src, "--site", site)
+export()
+reload_nginx()
+
 # The site's own redirects from a list's addresses, which the lists' own rules (patterns) match
 # too: a tag's page/1 and a front page's older/ address with a 302 (which the map of 301s, looked
 # in first, shadowed), and /page/1 and /latest/page/1 to an unpublished entry (the server answers
