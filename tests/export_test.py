@@ -203,7 +203,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 nginx = shutil.which("nginx") or "/usr/sbin/nginx"
 # The configuration for the redirect maps, as the map file's head gives it ("#   " lines).
 head = [line[4:].replace("OUT/", out + "/") for line in open(os.path.join(out, "redirects-path.nginx.map")) if line.startswith("#   ")]
-nginx_http = "".join("  " + line for line in head if line.startswith("map "))
+nginx_http = "".join("  " + line for line in head if line.startswith("map"))
 nginx_server = "".join("    " + line for line in head if line.startswith("if "))
 check("the map file's head gives nginx's configuration", nginx_http.count("map ") == 3 and nginx_server.count("return 30") == 3, "".join(head))
 ng = os.path.join(work, "nginx")
@@ -469,6 +469,36 @@ check("_redirects has the 308 as a 308", "/old/for-good /search 308" in open(os.
 for src in ("/old/plain", "/old/plain?p=7", "/old/to-story", "/old/for-good"):
     quire("redirects", "delete", src, "--site", site)
 quire("entries", "delete", story, "--site", site)
+export()
+reload_nginx()
+
+# nginx looks a map's string key up whatever its case (both lowercased), quire serve exactly: a
+# redirect from /Search to /search looped in nginx (/search was the key), /OLD/CASE took
+# /old/case's redirect, and two sources differing in case only were one key twice, which failed
+# nginx's whole configuration at the reload.
+quire("redirects", "add", "/Search", "/search", "--site", site)
+quire("redirects", "add", "/Old/Case", "/search", "--site", site)
+quire("redirects", "add", "/old/case", "/latest", "--site", site)
+quire("redirects", "add", "/Caf%C3%A9.html", "/search", "--site", site)
+# (and sources longer than the 46 bytes nginx's default map_hash_bucket_size holds, which failed
+# its whole configuration: "could not build map_hash", a WordPress permalink being often longer)
+long_src = "/2015/03/14/an-old-post-whose-permalink-is-longer-than-a-bucket"
+longest_src = "/" + "x" * 300
+quire("redirects", "add", long_src, "/search", "--site", site)
+quire("redirects", "add", longest_src, "/latest", "--site", site)
+export()
+t = subprocess.run([nginx, "-p", ng, "-c", conf, "-t"], capture_output=True, text=True)
+check("sources that differ in case only, and long ones: nginx takes the maps", t.returncode == 0, t.stderr)
+if t.returncode == 0:
+    reload_nginx()
+    for path, want in (("/search", (200, "")), ("/Search", (301, "/search")), ("/Search/?utm_source=x", (301, "/search")),
+                       ("/Old/Case", (301, "/search")), ("/old/case", (301, "/latest")), ("/old/case/", (301, "/latest")),
+                       ("/OLD/CASE", (404, "")), ("/Caf%c3%a9.html", (301, "/search")), ("/caf%c3%a9.html", (404, "")),
+                       (long_src + "/", (301, "/search")), (longest_src + "?utm_source=x", (301, "/latest"))):
+        answers = {location_of(port, path) for port in (qport, nport)}
+        check(f"a source with capitals: quire serve and nginx answer {path} alike", answers == {want}, str(answers))
+for src in ("/Search", "/Old/Case", "/old/case", "/Caf%C3%A9.html", long_src, longest_src):
+    quire("redirects", "delete", src, "--site", site)
 export()
 reload_nginx()
 

@@ -1701,12 +1701,17 @@ end
 -- its query and its "/" at the end (exact keys, a hash: any number of them), after the source
 -- with that very query (a plain pair: ?p=123), before the lists' rules (regular expressions,
 -- tried in turn). $request_uri, not $uri: the keys are the address as sent, not decoded.
+-- The longest source that is a key in nginx's hash with map_hash_bucket_size 256 (a key takes
+-- its length, 2 and a pointer, rounded up to 8, and the bucket a pointer more: 240 at most).
+local NGINX_KEY_MAX = 230
 local NGINX_HEAD = [[
 # Old addresses of the site (quire export), each to "STATUS TARGET". In nginx's http block:
-#   map $request_uri $quire_path { "~^(?<quire_p>/[^?]*?)/*([?].*)?$" $quire_p; }
+#   map_hash_bucket_size 256;
+#   map $request_uri $quire_path { "~^(?<quire_p>/([^?A-Z%]|%[0-9A-Fa-f][0-9A-Fa-f]|%)*?)/*([?].*)?$" $quire_p; "~^(?<quire_c>/[^?]*?)/*([?].*)?$" "!$quire_c"; }
 #   map $quire_path $quire_path_redirect { include OUT/redirects-path.nginx.map; }
 #   map $quire_path?$args $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
-# (with thousands, map_hash_max_size and map_hash_bucket_size: 32768 and 128 for 20,000, or
+# (the bucket size, for sources of up to 230 bytes: nginx's default, 64, holds 46 and refuses
+# the configuration for a longer one; with thousands, map_hash_max_size 32768 for 20,000 too, or
 # nginx -t warns "could not build optimal map_hash"), and in the server block:
 #   if ($quire_redirect ~ "^301 (.+)") { return 301 $1; }
 #   if ($quire_redirect ~ "^302 (.+)") { return 302 $1; }
@@ -1740,6 +1745,25 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   by_path:write(NGINX_HEAD)
   by_query:write(NGINX_HEAD)
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
+  -- A source's map key. nginx lowercases a string key and the address it looks up (any case
+  -- matches), quire serve compares them exactly: a path with a capital letter (but in a %XX,
+  -- which the server reads in either case) is "!" and the path in $quire_path (no exact key
+  -- starts so), and a source with one a regular expression on that, case-sensitive, tried after
+  -- the exact keys and before the lists' rules. Else /About to /about looped in nginx, /ABOUT
+  -- took /about's redirect, and /About and /about were one key twice (nginx -t failed).
+  -- A source longer than NGINX_KEY_MAX, which no bucket of map_hash_bucket_size 256 holds (nginx
+  -- would refuse the whole configuration), is a regular expression too (rare: tried in turn).
+  local function nkey(source)
+    local capital = source:gsub("%%%x%x", ""):find("%u")
+    if not capital and #source <= NGINX_KEY_MAX then return nq(source) end
+    local re = source:gsub("%%(%x%x)", function(h) return "\0" .. h end)
+      :gsub("[^%w/_%-~\0]", function(c) return ("\\x%02X"):format(c:byte()) end)
+      :gsub("\0(%x)(%x)", function(a, b)
+        local function any(d) return d:find("%a") and ("[%s%s]"):format(d:upper(), d:lower()) or d end
+        return "%" .. any(a) .. any(b)
+      end)
+    return nq((capital and "~^!" or "~^") .. re .. "$")
+  end
   -- A map's value: the status and target (nginx reads "$name" in it as a variable, an unknown one
   -- failing the whole configuration, and has no escape for "$"; %24 is the same URL to a
   -- browser), and the request's query when the server keeps it.
@@ -1791,7 +1815,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         -- (not in the maps, which nginx reads before the files, for a file the export writes itself;
         -- a 404 with an empty value: no redirect, nor the list's rule, and no file: the 404 page)
         if not (M.taken(path) == "file" or SELF_FILES[M.file_of(path) or ""]) then
-          (qs == "" and by_path or by_query):write(("%s %s;\n"):format(nq(r.from_path), redirect and nv(status, to, keep_query) or '""'))
+          (qs == "" and by_path or by_query):write(("%s %s;\n"):format(nkey(r.from_path), redirect and nv(status, to, keep_query) or '""'))
         end
       end
     end)
