@@ -454,6 +454,9 @@ for name in ("redirects.nginx.map", "redirects-302.nginx.map"):
 r = export()
 check("an older export's nginx maps are removed", not {"redirects.nginx.map", "redirects-302.nginx.map"} & set(os.listdir(out)),
       str(os.listdir(out)))
+check("and the export says nginx's configuration must change", all(
+    f"removed {out}/{name}, an older export's nginx map" in r.stderr for name in ("redirects.nginx.map", "redirects-302.nginx.map"))
+    and "change nginx's configuration before it reloads" in r.stderr, r.stderr)
 reload_nginx()
 story_url = location_of(qport, "/old/to-story")[1]
 check("a redirect to an entry: quire serve sends it to the entry's page, which nginx serves",

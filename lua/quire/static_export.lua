@@ -1696,7 +1696,6 @@ local function list_rules(quire)
   return rules
 end
 
-
 -- How nginx answers as the server does (redirects.lua's lookup): the path is looked up without
 -- its query and its "/" at the end (exact keys, a hash: any number of them), after the source
 -- with that very query (a plain pair: ?p=123), before the lists' rules (regular expressions,
@@ -2273,6 +2272,11 @@ local function run_once(quire, out_dir, o)
         if not o.dry_run then core.remove_at(out_dir, file) end
         sum.removed = sum.removed + 1
         note("remove " .. file)
+        -- (said whatever the options: the nginx configuration that read it must change by hand)
+        io.stderr:write(("quire: export: %s %s/%s, an older export's nginx map: nginx now reads the redirects"
+          .. " through redirects-path.nginx.map and redirects-query.nginx.map, configured as their first lines say;"
+          .. " change nginx's configuration before it reloads or restarts (it will not start with the old one)\n"):format(
+          o.dry_run and "would remove" or "removed", out_dir, file))
       end
     end
   end
