@@ -173,6 +173,14 @@ r = export(out, "--dry-run")
 story_file = stories[0][1].lstrip("/") + "/index.html"
 check("a body edit, --dry-run: lists the story's page, writes nothing", f"would write {story_file}" in r.stdout
       and mtimes(out) == before, r.stdout)
+# A dry run into a folder never exported: every page listed, and nothing left behind, not even
+# an empty manifest in the site's .quire.
+manifests = sorted(glob.glob(os.path.join(site, ".quire", "export-*")))
+never = os.path.join(work, "never-exported")
+r = export(never, "--dry-run")
+check("a dry run into a folder never exported: lists the story's page, leaves no folder and no manifest",
+      r.returncode == 0 and f"would write {story_file}" in r.stdout and not os.path.exists(never)
+      and sorted(glob.glob(os.path.join(site, ".quire", "export-*"))) == manifests, r.stdout + r.stderr)
 r = export(out, "--verbose")
 check("a body edit: pages found by their tags", "(pages found by their cache tags)" in r.stdout, r.stdout)
 check("a body edit: rendered in the coordinator, no worker started", "export worker 0:" in r.stdout
@@ -582,7 +590,7 @@ same_as_full("a publish on top and an unpublish below", r)
 # A manifest from before the tag index (no tid column, no file_tags): indexed on the next run,
 # which still finds the edited story's pages by their tags.
 run_dir = os.path.join(site, ".quire")
-# (out's: the one the export just before wrote; a dry run into another folder above left one too)
+# (out's: the one the export just before wrote)
 manifest = max((os.path.join(run_dir, n) for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n)),
                key=os.path.getmtime)
 db = sqlite3.connect(manifest)

@@ -1880,7 +1880,7 @@ end
 -- then decides from the manifest the next run will have, the files the killed run finished
 -- being those that need no writing again, and the one it was writing one that does.
 -- -> the folder, whether a killed run's was found, and the copy's path (nil: none made).
-local function work_folder(mpath, man, dry)
+local function work_folder(mpath, man, dry, unsaved)
   local dir, name = mpath:match("^(.*)/([^/]+)$")
   local me, killed = core.getpid(), {}
   -- (this PID's too: a container's coordinator has the same one each time)
@@ -1899,7 +1899,7 @@ local function work_folder(mpath, man, dry)
   local ok, err = core.mkdir(path, 448) -- (0700)
   if not ok then fail("cannot make the folder %s: %s", path, tostring(err)) end
   local copy
-  if dry and #killed > 0 then
+  if dry and (#killed > 0 or unsaved) then
     copy = path .. "/manifest.db"
     man:exec("VACUUM INTO ?", copy)
     local into <close> = open_manifest(copy)
@@ -1944,9 +1944,11 @@ local function copy_of_site(quire, dir)
   end
   if not site then
     os.remove(path) -- (a part made before the disk filled)
+    err = tostring(err)
+    -- (SQLITE_FULL says "full"; a file size limit or another failure has its own message)
+    local hint = err:find("full", 1, true) and ("free %.1f MB there"):format(mb) or "fix that"
     print(("would first publish %s (the pages that changes are not counted below: could not copy the site's database"
-      .. " (%.1f MB) into %s to publish them in: %s; free that much space there to have them counted)"):format(due, mb, dir,
-      tostring(err)))
+      .. " (%.1f MB) into %s to publish them in: %s; %s to have them counted)"):format(due, mb, dir, err, hint))
     return nil
   end
   print(("would first publish %s: published in a copy of the site's database (%.1f MB, made in %s and removed at the end),"
@@ -1959,11 +1961,14 @@ local function run_once(quire, out_dir, o)
   local t0 = core.clock()
   local base_url = set_base_url(quire, o.base_url)
   local mpath = manifest_path(quire, out_dir)
-  local opened <close> = open_manifest(mpath)
+  -- (a dry run into a folder never exported leaves no manifest in the site: it starts from an
+  -- empty one in memory, copied into its own folder for its workers)
+  local unsaved = o.dry_run and not core.stat(mpath)
+  local opened <close> = open_manifest(unsaved and ":memory:" or mpath)
   local man = opened
   upgrade_manifest(man)
   local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
-  local tmp, killed, copy = work_folder(mpath, man, o.dry_run)
+  local tmp, killed, copy = work_folder(mpath, man, o.dry_run, unsaved)
   -- What the clock changed first, as the server's ticks and `quire jobs run` do (each in its
   -- write transaction), before the tags are read: scheduled entries and staged versions whose
   -- time came published, the fronts whose slots or banner started or ended since the last look
