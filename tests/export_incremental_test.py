@@ -9,6 +9,7 @@ tag index. Also: the run after one edit renders its pages in the coordinator (no
 processes), the files it did not rewrite keep their mtime, and --dry-run lists the story's page
 and writes nothing.
 usage: export_incremental_test.py QUIRE_BINARY SOURCE_DIR"""
+import calendar
 import glob
 import gzip
 import hashlib
@@ -908,5 +909,48 @@ a, b = tree(big_out), tree(big_full)
 diff = sorted(set(a) ^ set(b))[:10] + [f for f in sorted(a) if f in b and a[f] != b[f]][:10]
 check("after the killed run, the next export makes the folder a full export makes", not diff and len(a) > 1000,
       ", ".join(diff) + "\n" + r.stdout)
+
+# A story whose page fails to render (a plugin's error, here until a time 30 s away): the run
+# names it and exits 1. The next, with nothing changed, tries it again (it is missing) and fails
+# the same way, rather than report all well; once the page renders, a run writes it.
+flaky, flaky_out = os.path.join(work, "flaky"), os.path.join(work, "flaky-out")
+quire("init", "--demo", flaky)
+until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30))
+os.makedirs(os.path.join(flaky, "plugins", "flaky"))
+with open(os.path.join(flaky, "plugins", "flaky", "plugin.lua"), "w") as f:
+    f.write(f"""return quire.plugin {{
+  name = "flaky", version = "1.0", requires = {{ "theme" }},
+  setup = function(site)
+    site:filter("view.body", function(body, entry)
+      if entry.title:find("Ferry crossings", 1, true) and quire.time.now() < "{until}" then error("flaky: not yet") end
+      return body
+    end)
+  end,
+}}
+""")
+with open(os.path.join(flaky, "site.lua"), "a") as f:
+    f.write('\nplugins[#plugins + 1] = "flaky"\n')
+
+
+def flaky_export():
+    return quire("export", "--format", "html", flaky_out, "--site", flaky, "--base-url", BASE, ok=False)
+
+
+def ferry_pages():
+    return [os.path.join(r, n) for r, _, ns in os.walk(flaky_out) for n in ns
+            if n == "index.html" and "<h1" in (t := open(os.path.join(r, n)).read()) and "Ferry crossings suspended" in
+            t.split("<h1", 1)[1].split("</h1>", 1)[0]]
+
+
+first, second = flaky_export(), flaky_export()
+in_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) < until
+check("a story whose page fails: the export names it and exits 1, with no page written", in_time and first.returncode == 1
+      and "export failed for /" in first.stderr and "flaky: not yet" in first.stderr and not ferry_pages(), first.stdout + first.stderr)
+check("... and the next run, nothing changed, tries it again and fails the same way", in_time and second.returncode == 1
+      and "export failed for /" in second.stderr and not ferry_pages(), second.stdout + second.stderr)
+time.sleep(max(0, calendar.timegm(time.strptime(until, "%Y-%m-%dT%H:%M:%SZ")) - time.time() + 1))
+third = flaky_export()
+check("... until it renders: then written, by a run that renders only what it must", third.returncode == 0
+      and len(ferry_pages()) == 1 and "(full export)" not in third.stdout, third.stdout + third.stderr)
 
 finish()

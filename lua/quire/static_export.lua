@@ -2192,10 +2192,15 @@ local function run_once(quire, out_dir, o)
           man:exec("INSERT OR IGNORE INTO temp.gone (path) VALUES (?)", path)
         elseif k == "E" then
           if #sum.errors < 20 then sum.errors[#sum.errors + 1] = path .. ": " .. a end
-          -- A page that failed keeps its old file and row; it is rendered again next time.
+          -- A page that failed keeps its old file and row; it is rendered again next time, as
+          -- every row with no tags is. One never written gets such a row with no hash too, or
+          -- the next run, rendering only what changed since this one, would never try it again
+          -- and report all well with the page missing.
           man:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
           local row = not o.dry_run and man:row("SELECT file, hash FROM files WHERE path = ?", path)
-          if row then put_row(man, next_tid, path, row.file, row.hash, "") end
+          local file = not o.dry_run and not row and M.file_of(path)
+          if row then put_row(man, next_tid, path, row.file, row.hash, "")
+          elseif file then put_row(man, next_tid, path, file, "", "") end
         end
       end
     end
