@@ -2023,12 +2023,14 @@ local function run_once(quire, out_dir, o)
   end
   local redirects_changed = not targeted or changed.redirects
   local scope = targeted and scope_of(changed) -- (changed without "redirects", which every page carries)
-  -- For the progress line: the last run's count, else a guess from the store (entries, and
-  -- each term's page and feeds).
+  -- For the progress line: the last run's count, else a guess from the store: each entry's
+  -- page, each term's page and feeds, and the lists' older pages (ten entries a page, each entry
+  -- on its section's and tags' lists, its author's and the latest).
   local expected = man:value("SELECT count(*) FROM files")
   if expected == 0 then
-    expected = db:value("SELECT count(*) FROM entries WHERE status = 'published'") * 12 // 10
-      + db:value("SELECT count(*) FROM terms WHERE listed > 0") * 4
+    local entries = db:value("SELECT count(*) FROM entries WHERE status = 'published'")
+    expected = entries + db:value("SELECT count(*) FROM terms WHERE listed > 0") * 4
+      + (db:value("SELECT count(*) FROM entry_terms WHERE listed_at IS NOT NULL") + 2 * entries) // 10
   end
 
   -- A targeted run with few pages to render, or with one job whatever their number, is done here,
