@@ -671,7 +671,7 @@ local singles = {
       .. "  the public site as static files for a CDN (pages, lists, feeds, sitemaps, search, redirects,\n"
       .. "  static files and media, with .gz siblings), rendered as quire serve renders them. Again into\n"
       .. "  the same DIR it renders only the pages whose content changed and removes those that are gone;\n"
-      .. "  --dry-run lists what would change, --watch exports again after every commit,\n"
+      .. "  --dry-run lists what would change, --watch exports again after every commit that changes a page,\n"
       .. "  --jobs: worker processes (default: the number of cores),\n"
       .. "  --compress: the precompressed siblings written beside pages, feeds and text files of 1 kB or more\n"
       .. "  (default gzip: .gz for gzip_static; gzip,br adds .br for brotli_static or a CDN, at 2.5 times the CPU;\n"
@@ -697,7 +697,7 @@ local singles = {
     end,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
-      for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker", "database" }) do
+      for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker" }) do
         if opts[k] then return fail(2, "--%s goes with --format html", k) end
       end
       local n, c = require("quire.transfer").export(quire, args[1], opts.format or "jsonl")

@@ -2298,6 +2298,7 @@ local function run_once(quire, out_dir, o)
   sum.full = since == nil
   sum.quick = quick
   sum.targeted = targeted and not quick
+  sum.version = version
   return sum
 end
 
@@ -2423,7 +2424,8 @@ function M.main(quire, out_dir, opts)
   local pg = db.kind ~= nil
   if opts.watch and pg then db:exec("LISTEN quire_data") end
   local seen = opts.watch and not pg and db:data_version()
-  local status = report(run_once(quire, out_dir, o), o)
+  local sum = run_once(quire, out_dir, o)
+  local status, exported = report(sum, o), sum.version
   prune_copies(quire, o)
   if not opts.watch then return status end
   -- (and when the clock comes to the next scheduled change: looked up after each export, whose
@@ -2453,9 +2455,13 @@ function M.main(quire, out_dir, opts)
       local v = db:data_version()
       moved, seen = v ~= seen, v
     end
+    -- (A commit that bumped no cache tag changed no page: a sign-in's session, a comment held
+    -- for moderation, this process's own bookkeeping. No run for it, which would find nothing.)
+    if moved and exported and db:value("SELECT coalesce(max(version), 0) FROM cache_tags") == exported then moved = false end
     if not moved and due ~= "" and require("quire.time").now() >= due then moved = true end
     if moved then
       local ok, sum = pcall(run_once, quire, out_dir, o)
+      exported = ok and sum.version
       if ok then
         report(sum, o)
         prune_copies(quire, o)
