@@ -1649,7 +1649,7 @@ end
 
 -- The lists' addresses that only the server can resolve (plugins/listings: /, /latest, a tag's,
 -- a section's, an author's), as _redirects rules and nginx map lines (regular expressions on
--- the path without its query and "/" at the end, $quire_path: a named capture, no backslash)
+-- the path without its query and "/" at the end, $quire_path_key: a named capture, no backslash)
 -- to the list's first page; probe: an address the
 -- site answers when it has such lists (the front page's with the listings plugin's front: see
 -- HOME_MOVED). page/1 is the first page, for good, as the server says (before the rules for
@@ -1699,16 +1699,20 @@ end
 -- How nginx answers as the server does (redirects.lua's lookup): the path is looked up without
 -- its query and its "/" at the end (exact keys, a hash: any number of them), after the source
 -- with that very query (a plain pair: ?p=123), before the lists' rules (regular expressions,
--- tried in turn). $request_uri, not $uri: the keys are the address as sent, not decoded.
+-- tried in turn). The keys are the address as sent, not decoded, with its runs of "/" merged
+-- (norm_path): $uri, which nginx merges, when nothing in $request_uri is %-escaped (then they
+-- are the same bytes); else $request_uri, whose leading run alone a regex can merge.
 -- The longest source that is a key in nginx's hash with map_hash_bucket_size 256 (a key takes
 -- its length, 2 and a pointer, rounded up to 8, and the bucket a pointer more: 240 at most).
 local NGINX_KEY_MAX = 230
 local NGINX_HEAD = [[
 # Old addresses of the site (quire export), each to "STATUS TARGET". In nginx's http block:
 #   map_hash_bucket_size 256;
-#   map $request_uri $quire_path { "~^(?<quire_p>/([^?A-Z%]|%[0-9A-Fa-f][0-9A-Fa-f]|%)*?)/*([?].*)?$" $quire_p; "~^(?<quire_c>/[^?]*?)/*([?].*)?$" "!$quire_c"; }
-#   map $quire_path $quire_path_redirect { include OUT/redirects-path.nginx.map; }
-#   map $quire_path?$args $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
+#   map $request_uri $quire_path { "~^[^?%]*([?].*)?$" $quire_merged; "~^/*(?<quire_p>/[^?]*?)/*([?].*)?$" $quire_p; }
+#   map $uri $quire_merged { "~^(?<quire_m>/.*?)/*$" $quire_m; }
+#   map $quire_path $quire_path_key { "~^(?:[^%A-Z]|%..)*[A-Z]" "!$quire_path"; default $quire_path; }
+#   map $quire_path_key $quire_path_redirect { include OUT/redirects-path.nginx.map; }
+#   map $quire_path_key?$args $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
 # (the bucket size, for sources of up to 230 bytes: nginx's default, 64, holds 46 and refuses
 # the configuration for a longer one; with thousands, map_hash_max_size 32768 for 20,000 too, or
 # nginx -t warns "could not build optimal map_hash"), and in the server block:
@@ -1746,7 +1750,7 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
   -- A source's map key. nginx lowercases a string key and the address it looks up (any case
   -- matches), quire serve compares them exactly: a path with a capital letter (but in a %XX,
-  -- which the server reads in either case) is "!" and the path in $quire_path (no exact key
+  -- which the server reads in either case) is "!" and the path in $quire_path_key (no exact key
   -- starts so), and a source with one a regular expression on that, case-sensitive, tried after
   -- the exact keys and before the lists' rules. Else /About to /about looped in nginx, /ABOUT
   -- took /about's redirect, and /About and /about were one key twice (nginx -t failed).
