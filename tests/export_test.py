@@ -205,7 +205,7 @@ nginx = shutil.which("nginx") or "/usr/sbin/nginx"
 head = [line[4:].replace("OUT/", out + "/") for line in open(os.path.join(out, "redirects-path.nginx.map")) if line.startswith("#   ")]
 nginx_http = "".join("  " + line for line in head if line.startswith("map"))
 nginx_server = "".join("    " + line for line in head if line.startswith("if "))
-check("the map file's head gives nginx's configuration", nginx_http.count("map ") == 5 and nginx_server.count("return 30") == 3, "".join(head))
+check("the map file's head gives nginx's configuration", nginx_http.count("map ") == 6 and nginx_server.count("return 30") == 3, "".join(head))
 ng = os.path.join(work, "nginx")
 os.makedirs(os.path.join(ng, "tmp"))
 nport = None
@@ -463,6 +463,7 @@ check("a redirect to an entry: quire serve sends it to the entry's page, which n
       re.fullmatch(r"/2\d{3}/.+", story_url) and get(f"http://127.0.0.1:{nport}{story_url}")[0] == 200, story_url)
 for path, want in (("/old/plain", (301, "/about")), ("/old/plain/", (301, "/about")), ("/old/plain?utm_source=x", (301, "/about")),
                    ("/old/plain?p=7", (301, "/latest")), ("/old/plain/?p=7", (301, "/latest")), ("/old/plain?p=7&utm_source=x", (301, "/about")),
+                   ("/old/plain?P=7", (301, "/about")),  # (a query's case matters to the server: nginx took p=7's)
                    ("/old/to-story", (301, story_url)), ("/old/to-story/", (301, story_url)),
                    ("/old/to-story?utm_source=x", (301, story_url + "?utm_source=x")),
                    ("/old/for-good", (308, "/search")), ("/old/for-good/", (308, "/search")), ("/old/for-good?utm_source=x", (308, "/search")),

@@ -1712,7 +1712,8 @@ local NGINX_HEAD = [[
 #   map $uri $quire_merged { "~^(?<quire_m>/.*?)/*$" $quire_m; }
 #   map $quire_path $quire_path_key { "~^(?:[^%A-Z]|%..)*[A-Z]" "!$quire_path"; default $quire_path; }
 #   map $quire_path_key $quire_path_redirect { include OUT/redirects-path.nginx.map; }
-#   map $quire_path_key?$args $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
+#   map $quire_path?$args $quire_query_key { "~^(?:[^%A-Z]|%..)*[A-Z]" "!$quire_path?$args"; default $quire_path?$args; }
+#   map $quire_query_key $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
 # (the bucket size, for sources of up to 230 bytes: nginx's default, 64, holds 46 and refuses
 # the configuration for a longer one; with thousands, map_hash_max_size 32768 for 20,000 too, or
 # nginx -t warns "could not build optimal map_hash"), and in the server block:
@@ -1750,8 +1751,9 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
   -- A source's map key. nginx lowercases a string key and the address it looks up (any case
   -- matches), quire serve compares them exactly: a path with a capital letter (but in a %XX,
-  -- which the server reads in either case) is "!" and the path in $quire_path_key (no exact key
-  -- starts so), and a source with one a regular expression on that, case-sensitive, tried after
+  -- which the server reads in either case) is "!" and the path in $quire_path_key, and a path
+  -- and query with one (in either) "!" and both in $quire_query_key (no exact key starts so),
+  -- and a source with one a regular expression on that, case-sensitive, tried after
   -- the exact keys and before the lists' rules. Else /About to /about looped in nginx, /ABOUT
   -- took /about's redirect, and /About and /about were one key twice (nginx -t failed).
   -- A source longer than NGINX_KEY_MAX, which no bucket of map_hash_bucket_size 256 holds (nginx
