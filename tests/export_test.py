@@ -205,7 +205,7 @@ nginx = shutil.which("nginx") or "/usr/sbin/nginx"
 head = [line[4:].replace("OUT/", out + "/") for line in open(os.path.join(out, "redirects-path.nginx.map")) if line.startswith("#   ")]
 nginx_http = "".join("  " + line for line in head if line.startswith("map"))
 nginx_server = "".join("    " + line for line in head if line.startswith("if "))
-check("the map file's head gives nginx's configuration", nginx_http.count("map ") == 6 and nginx_server.count("return 30") == 3, "".join(head))
+check("the map file's head gives nginx's configuration", nginx_http.count("map ") == 7 and nginx_server.count("return 30") == 3, "".join(head))
 ng = os.path.join(work, "nginx")
 os.makedirs(os.path.join(ng, "tmp"))
 nport = None
@@ -468,7 +468,11 @@ for path, want in (("/old/plain", (301, "/about")), ("/old/plain/", (301, "/abou
                    ("/old/to-story?utm_source=x", (301, story_url + "?utm_source=x")),
                    ("/old/for-good", (308, "/search")), ("/old/for-good/", (308, "/search")), ("/old/for-good?utm_source=x", (308, "/search")),
                    # (the server merges runs of "/": nginx served the redirect's page for these)
-                   ("//old/plain", (301, "/about")), ("/old//plain/", (301, "/about")), ("///old///plain//?p=7", (301, "/latest"))):
+                   ("//old/plain", (301, "/about")), ("/old//plain/", (301, "/about")), ("///old///plain//?p=7", (301, "/latest")),
+                   # (no route ends in "/": the server sends any such address to the one without it,
+                   # where nginx served the page's index.html)
+                   ("/search/", (301, "/search")), ("//latest//?utm_source=x", (301, "/latest?utm_source=x")),
+                   ("/no/such/page/", (301, "/no/such/page"))):
     answers = {location_of(port, path) for port in (qport, nport)}
     check(f"quire serve and nginx answer {path} alike", answers == {want}, str(answers))
 check("_redirects has the 308 as a 308", "/old/for-good /search 308" in open(os.path.join(out, "_redirects")).read().splitlines())

@@ -1699,9 +1699,12 @@ end
 -- How nginx answers as the server does (redirects.lua's lookup): the path is looked up without
 -- its query and its "/" at the end (exact keys, a hash: any number of them), after the source
 -- with that very query (a plain pair: ?p=123), before the lists' rules (regular expressions,
--- tried in turn). The keys are the address as sent, not decoded, with its runs of "/" merged
--- (norm_path): $uri, which nginx merges, when nothing in $request_uri is %-escaped (then they
--- are the same bytes); else $request_uri, whose leading run alone a regex can merge.
+-- tried in turn); else an address with a "/" at the end moves to the one without it (no route
+-- ends in "/"; the server does that before its router, nginx after the lists' rules, which see
+-- no "/" at the end: the same page in the end). The keys are the address as sent, not decoded,
+-- with its runs of "/" merged (norm_path): $uri, which nginx merges, when nothing in
+-- $request_uri is %-escaped (then they are the same bytes); else $request_uri, whose leading
+-- run alone a regex can merge.
 -- The longest source that is a key in nginx's hash with map_hash_bucket_size 256 (a key takes
 -- its length, 2 and a pointer, rounded up to 8, and the bucket a pointer more: 240 at most).
 local NGINX_KEY_MAX = 230
@@ -1711,7 +1714,8 @@ local NGINX_HEAD = [[
 #   map $request_uri $quire_path { "~^[^?%]*([?].*)?$" $quire_merged; "~^/*(?<quire_p>/[^?]*?)/*([?].*)?$" $quire_p; }
 #   map $uri $quire_merged { "~^(?<quire_m>/.*?)/*$" $quire_m; }
 #   map $quire_path $quire_path_key { "~^(?:[^%A-Z]|%..)*[A-Z]" "!$quire_path"; default $quire_path; }
-#   map $quire_path_key $quire_path_redirect { include OUT/redirects-path.nginx.map; }
+#   map $quire_path_key $quire_path_redirect { default $quire_slash; include OUT/redirects-path.nginx.map; }
+#   map $request_uri $quire_slash { "~^/+[^/?][^?]*/([?].*)?$" "301 $quire_path$is_args$args"; }
 #   map $quire_path?$args $quire_query_key { "~^(?:[^%A-Z]|%..)*[A-Z]" "!$quire_path?$args"; default $quire_path?$args; }
 #   map $quire_query_key $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
 # (the bucket size, for sources of up to 230 bytes: nginx's default, 64, holds 46 and refuses
