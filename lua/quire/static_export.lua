@@ -1681,11 +1681,10 @@ local HOME_MOVED = {
 }
 
 -- The lists' rules the site has (their probes answered), in the order they are written: Netlify
--- and nginx (in a map's regular expressions) take the first that matches. Each with its
--- regular expression compiled (re_c), to find the site's own redirects it would match.
+-- and nginx (in a map's regular expressions) take the first that matches.
 local function list_rules(quire)
   local rules, moved = {}, latest_list(quire)
-  local function add(rule) rules[#rules + 1] = setmetatable({ re_c = assert(core.regex(rule.re)) }, { __index = rule }) end
+  local function add(rule) rules[#rules + 1] = rule end
   for _, list in ipairs(LIST_ADDRESSES) do
     if quire.app.router:match("GET", list.probe) then add(list.first) end
   end
@@ -1718,12 +1717,16 @@ local NGINX_HEAD = [[
 #   map $request_uri $quire_slash { "~^/+[^/?][^?]*/([?].*)?$" "301 $quire_path$is_args$args"; }
 #   map $quire_path?$args $quire_query_key { "~^(?:[^%A-Z]|%..)*[A-Z]" "!$quire_path?$args"; default $quire_path?$args; }
 #   map $quire_query_key $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
+#   map "$quire_redirect $status" $quire_gone { volatile; "404 000" 1; }
 # (the bucket size, for sources of up to 230 bytes: nginx's default, 64, holds 46 and refuses
 # the configuration for a longer one; with thousands, map_hash_max_size 32768 for 20,000 too, or
 # nginx -t warns "could not build optimal map_hash"), and in the server block:
 #   if ($quire_redirect ~ "^301 (.+)") { return 301 $1; }
 #   if ($quire_redirect ~ "^302 (.+)") { return 302 $1; }
 #   if ($quire_redirect ~ "^308 (.+)") { return 308 $1; }
+#   if ($quire_gone) { return 404; }
+# ("404": to an entry not public; $quire_gone is read again, volatile, by the request of the
+# 404 page, whose status is no longer 000 then: that request is not refused too)
 ]]
 -- The files of exports before redirects-path.nginx.map, whose nginx configuration reads the new
 -- files wrong (a "301 /x" to redirect to): removed, so that it fails at its next reload.
@@ -1804,16 +1807,13 @@ local function redirect_files(quire, out_dir, dir, dry_run)
             to and "; _redirects and the nginx maps have it" or ""))
         end
       end
-      -- A source a list's rule matches too (a tag's page/1, the front page's older/...): this
-      -- redirect is the rule there in _redirects, before the list's (the first that matches is
-      -- taken), a 404 (to an entry not public) included. (In nginx an exact key comes first.)
-      local covered
-      for _, rule in ipairs(rules) do
-        if select(2, rule.re_c:gsub(path, "")) > 0 then covered = rule break end
-      end
-      if covered and covered.source == r.from_path then answered[r.from_path] = true end
+      -- Every redirect is a rule, a 404 (to an entry not public) included: else a list's rule
+      -- (a tag's page/1, the front page's older/...) or the file at a query source's path
+      -- answered there. In _redirects it comes before the lists' (the first that matches is
+      -- taken); in nginx an exact key comes first.
       local redirect = to and (res.status == 301 or res.status == 302 or res.status == 308)
-      if redirect or (covered and res.status == 404) then
+      if redirect or res.status == 404 then
+        answered[r.from_path] = true
         local target, status = redirect and to or "/404.html", res.status
         if qs ~= "" then
           local k, v = qs:match("^([^=]+)=(.*)$")
@@ -1821,10 +1821,9 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         else
           netlify:write(("%s %s %d\n"):format(path, target, status))
         end
-        -- (not in the maps, which nginx reads before the files, for a file the export writes itself;
-        -- a 404 with an empty value: no redirect, nor the list's rule, and no file: the 404 page)
+        -- (not in the maps, which nginx reads before the files, for a file the export writes itself)
         if not (M.taken(path) == "file" or SELF_FILES[M.file_of(path) or ""]) then
-          (qs == "" and by_path or by_query):write(("%s %s;\n"):format(nkey(r.from_path), redirect and nv(status, to, keep_query) or '""'))
+          (qs == "" and by_path or by_query):write(("%s %s;\n"):format(nkey(r.from_path), redirect and nv(status, to, keep_query) or '"404"'))
         end
       end
     end)
