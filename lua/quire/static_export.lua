@@ -1653,7 +1653,8 @@ end
 -- to the list's first page; probe: an address the
 -- site answers when it has such lists (the front page's with the listings plugin's front: see
 -- HOME_MOVED). page/1 is the first page, for good, as the server says (before the rules for
--- page/N), and so is page/01 (the server reads the number); pages: the other page/N and newer/.
+-- page/N), and so is page/01 (the server reads the number; not in _redirects, whose placeholders
+-- cannot tell 01 from 2: README); pages: the other page/N and newer/.
 local LIST_ADDRESSES = {}
 for _, l in ipairs {
   { probe = "/newer/1-1", from = "", to = "/", re = "", value = "/", home = true },
