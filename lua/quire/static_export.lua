@@ -1713,10 +1713,10 @@ local NGINX_HEAD = [[
 #   map_hash_bucket_size 256;
 #   map $request_uri $quire_path { "~^[^?%]*([?].*)?$" $quire_merged; "~^/*(?<quire_p>/[^?]*?)/*([?].*)?$" $quire_p; }
 #   map $uri $quire_merged { "~^(?<quire_m>/.*?)/*$" $quire_m; }
-#   map $quire_path $quire_path_key { "~^(?:[^%A-Z]|%..)*[A-Z]" "!$quire_path"; default $quire_path; }
+#   map $quire_path $quire_path_key { "~(?<!%)(?<!%.)[A-Z]" "!$quire_path"; default $quire_path; }
 #   map $quire_path_key $quire_path_redirect { default $quire_slash; include OUT/redirects-path.nginx.map; }
 #   map $request_uri $quire_slash { "~^/+[^/?][^?]*/([?].*)?$" "301 $quire_path$is_args$args"; }
-#   map $quire_path?$args $quire_query_key { "~^(?:[^%A-Z]|%..)*[A-Z]" "!$quire_path?$args"; default $quire_path?$args; }
+#   map $quire_path?$args $quire_query_key { "~(?<!%)(?<!%.)[A-Z]" "!$quire_path?$args"; default $quire_path?$args; }
 #   map $quire_query_key $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
 #   map "$quire_redirect $status" $quire_gone { volatile; "404 000" 1; }
 # (the bucket size, for sources of up to 230 bytes: nginx's default, 64, holds 46 and refuses
