@@ -1649,11 +1649,12 @@ end
 
 -- The lists' addresses that only the server can resolve (plugins/listings: /, /latest, a tag's,
 -- a section's, an author's), as _redirects rules and nginx map lines (regular expressions on
--- the path without its query and "/" at the end, $quire_path: a named capture, no backslash)
+-- the path without its query and "/" at the end, $quire_path_key: a named capture, no backslash)
 -- to the list's first page; probe: an address the
 -- site answers when it has such lists (the front page's with the listings plugin's front: see
 -- HOME_MOVED). page/1 is the first page, for good, as the server says (before the rules for
--- page/N), and so is page/01 (the server reads the number); pages: the other page/N and newer/.
+-- page/N), and so is page/01 (the server reads the number; not in _redirects, whose placeholders
+-- cannot tell 01 from 2: README); pages: the other page/N and newer/.
 local LIST_ADDRESSES = {}
 for _, l in ipairs {
   { probe = "/newer/1-1", from = "", to = "/", re = "", value = "/", home = true },
@@ -1681,11 +1682,10 @@ local HOME_MOVED = {
 }
 
 -- The lists' rules the site has (their probes answered), in the order they are written: Netlify
--- and nginx (in a map's regular expressions) take the first that matches. Each with its
--- regular expression compiled (re_c), to find the site's own redirects it would match.
+-- and nginx (in a map's regular expressions) take the first that matches.
 local function list_rules(quire)
   local rules, moved = {}, latest_list(quire)
-  local function add(rule) rules[#rules + 1] = setmetatable({ re_c = assert(core.regex(rule.re)) }, { __index = rule }) end
+  local function add(rule) rules[#rules + 1] = rule end
   for _, list in ipairs(LIST_ADDRESSES) do
     if quire.app.router:match("GET", list.probe) then add(list.first) end
   end
@@ -1699,22 +1699,35 @@ end
 -- How nginx answers as the server does (redirects.lua's lookup): the path is looked up without
 -- its query and its "/" at the end (exact keys, a hash: any number of them), after the source
 -- with that very query (a plain pair: ?p=123), before the lists' rules (regular expressions,
--- tried in turn). $request_uri, not $uri: the keys are the address as sent, not decoded.
+-- tried in turn); else an address with a "/" at the end moves to the one without it (no route
+-- ends in "/"; the server does that before its router, nginx after the lists' rules, which see
+-- no "/" at the end: the same page in the end). The keys are the address as sent, not decoded,
+-- with its runs of "/" merged (norm_path): $uri, which nginx merges, when nothing in
+-- $request_uri is %-escaped (then they are the same bytes); else $request_uri, whose leading
+-- run alone a regex can merge.
 -- The longest source that is a key in nginx's hash with map_hash_bucket_size 256 (a key takes
 -- its length, 2 and a pointer, rounded up to 8, and the bucket a pointer more: 240 at most).
 local NGINX_KEY_MAX = 230
 local NGINX_HEAD = [[
 # Old addresses of the site (quire export), each to "STATUS TARGET". In nginx's http block:
 #   map_hash_bucket_size 256;
-#   map $request_uri $quire_path { "~^(?<quire_p>/([^?A-Z%]|%[0-9A-Fa-f][0-9A-Fa-f]|%)*?)/*([?].*)?$" $quire_p; "~^(?<quire_c>/[^?]*?)/*([?].*)?$" "!$quire_c"; }
-#   map $quire_path $quire_path_redirect { include OUT/redirects-path.nginx.map; }
-#   map $quire_path?$args $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
+#   map $request_uri $quire_path { "~^[^?%]*([?].*)?$" $quire_merged; "~^/*(?<quire_p>/[^?]*?)/*([?].*)?$" $quire_p; }
+#   map $uri $quire_merged { "~^(?<quire_m>/.*?)/*$" $quire_m; }
+#   map $quire_path $quire_path_key { "~(?<!%)(?<!%.)[A-Z]" "!$quire_path"; default $quire_path; }
+#   map $quire_path_key $quire_path_redirect { default $quire_slash; include OUT/redirects-path.nginx.map; }
+#   map $request_uri $quire_slash { "~^/+[^/?][^?]*/([?].*)?$" "301 $quire_path$is_args$args"; }
+#   map $quire_path?$args $quire_query_key { "~(?<!%)(?<!%.)[A-Z]" "!$quire_path?$args"; default $quire_path?$args; }
+#   map $quire_query_key $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
+#   map "$quire_redirect $status" $quire_gone { volatile; "404 000" 1; }
 # (the bucket size, for sources of up to 230 bytes: nginx's default, 64, holds 46 and refuses
 # the configuration for a longer one; with thousands, map_hash_max_size 32768 for 20,000 too, or
 # nginx -t warns "could not build optimal map_hash"), and in the server block:
 #   if ($quire_redirect ~ "^301 (.+)") { return 301 $1; }
 #   if ($quire_redirect ~ "^302 (.+)") { return 302 $1; }
 #   if ($quire_redirect ~ "^308 (.+)") { return 308 $1; }
+#   if ($quire_gone) { return 404; }
+# ("404": to an entry not public; $quire_gone is read again, volatile, by the request of the
+# 404 page, whose status is no longer 000 then: that request is not refused too)
 ]]
 -- The files of exports before redirects-path.nginx.map, whose nginx configuration reads the new
 -- files wrong (a "301 /x" to redirect to): removed, so that it fails at its next reload.
@@ -1746,8 +1759,9 @@ local function redirect_files(quire, out_dir, dir, dry_run)
   local function nq(s) return '"' .. s:gsub('[\\"]', "\\%0") .. '"' end
   -- A source's map key. nginx lowercases a string key and the address it looks up (any case
   -- matches), quire serve compares them exactly: a path with a capital letter (but in a %XX,
-  -- which the server reads in either case) is "!" and the path in $quire_path (no exact key
-  -- starts so), and a source with one a regular expression on that, case-sensitive, tried after
+  -- which the server reads in either case) is "!" and the path in $quire_path_key, and a path
+  -- and query with one (in either) "!" and both in $quire_query_key (no exact key starts so),
+  -- and a source with one a regular expression on that, case-sensitive, tried after
   -- the exact keys and before the lists' rules. Else /About to /about looped in nginx, /ABOUT
   -- took /about's redirect, and /About and /about were one key twice (nginx -t failed).
   -- A source longer than NGINX_KEY_MAX, which no bucket of map_hash_bucket_size 256 holds (nginx
@@ -1794,16 +1808,13 @@ local function redirect_files(quire, out_dir, dir, dry_run)
             to and "; _redirects and the nginx maps have it" or ""))
         end
       end
-      -- A source a list's rule matches too (a tag's page/1, the front page's older/...): this
-      -- redirect is the rule there in _redirects, before the list's (the first that matches is
-      -- taken), a 404 (to an entry not public) included. (In nginx an exact key comes first.)
-      local covered
-      for _, rule in ipairs(rules) do
-        if select(2, rule.re_c:gsub(path, "")) > 0 then covered = rule break end
-      end
-      if covered and covered.source == r.from_path then answered[r.from_path] = true end
+      -- Every redirect is a rule, a 404 (to an entry not public) included: else a list's rule
+      -- (a tag's page/1, the front page's older/...) or the file at a query source's path
+      -- answered there. In _redirects it comes before the lists' (the first that matches is
+      -- taken); in nginx an exact key comes first.
       local redirect = to and (res.status == 301 or res.status == 302 or res.status == 308)
-      if redirect or (covered and res.status == 404) then
+      if redirect or res.status == 404 then
+        answered[r.from_path] = true
         local target, status = redirect and to or "/404.html", res.status
         if qs ~= "" then
           local k, v = qs:match("^([^=]+)=(.*)$")
@@ -1811,10 +1822,9 @@ local function redirect_files(quire, out_dir, dir, dry_run)
         else
           netlify:write(("%s %s %d\n"):format(path, target, status))
         end
-        -- (not in the maps, which nginx reads before the files, for a file the export writes itself;
-        -- a 404 with an empty value: no redirect, nor the list's rule, and no file: the 404 page)
+        -- (not in the maps, which nginx reads before the files, for a file the export writes itself)
         if not (M.taken(path) == "file" or SELF_FILES[M.file_of(path) or ""]) then
-          (qs == "" and by_path or by_query):write(("%s %s;\n"):format(nkey(r.from_path), redirect and nv(status, to, keep_query) or '""'))
+          (qs == "" and by_path or by_query):write(("%s %s;\n"):format(nkey(r.from_path), redirect and nv(status, to, keep_query) or '"404"'))
         end
       end
     end)
