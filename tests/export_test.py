@@ -1199,6 +1199,33 @@ r = quire("export", "--format", "html", os.path.join(site, "public", "out"), "--
 check("an export into the site's public/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
 r = quire("export", "--format", "html", os.path.join(site, ".quire", "out"), "--site", site, ok=False)
 check("an export into the site's .quire/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
+# A folder of the user's own files, none of them an export's: refused, naming them, and nothing
+# written over or removed there (the user's index.html was written over, and a file named like an
+# older quire's temporary one, NAME.tmp-PID, removed). Into a folder holding only hidden entries
+# (a .well-known of the user's) the export goes, and leaves them as they were.
+mine = os.path.join(work, "mine")
+os.makedirs(os.path.join(mine, "docs"))
+for name, text in (("index.html", "my own page"), ("report.tmp-12", "my notes"), ("docs/a.tmp-7", "mine too")):
+    with open(os.path.join(mine, name), "w") as f:
+        f.write(text)
+mine_before = tree(mine)
+for extra in ((), ("--dry-run",)):
+    r = quire("export", "--format", "html", mine, "--site", site, "--base-url", BASE, *extra, ok=False)
+    check(f"an export {' '.join(extra)} into a folder of the user's own files is refused, naming them",
+          r.returncode == 1 and "no export of this site wrote (docs, index.html, report.tmp-12)" in r.stderr
+          and "new or empty folder" in r.stderr, r.stdout + r.stderr)
+check("... and changes nothing there", tree(mine) == mine_before, str(sorted(set(tree(mine)) ^ set(mine_before))))
+hidden = os.path.join(work, "hidden")
+os.makedirs(os.path.join(hidden, ".well-known"))
+with open(os.path.join(hidden, ".well-known", "key.tmp-12"), "w") as f:
+    f.write("mine")
+quire("export", "--format", "html", hidden, "--site", site, "--base-url", BASE)
+with open(os.path.join(hidden, "notes.tmp-5"), "w") as f:
+    f.write("mine")
+quire("export", "--format", "html", hidden, "--site", site, "--base-url", BASE)
+check("an export into a folder of hidden entries leaves the user's files there",
+      os.path.isfile(os.path.join(hidden, ".well-known", "key.tmp-12")) and os.path.isfile(os.path.join(hidden, "notes.tmp-5"))
+      and os.path.isfile(os.path.join(hidden, "index.html")), str(sorted(tree(hidden))[:10]))
 r = quire("export", "--format", "html", os.path.dirname(site), "--site", site, ok=False)
 check("an export into a folder holding the site is refused, naming the database",
       r.returncode == 1 and "holds the site's folder" in r.stderr and "database" in r.stderr, r.stderr)

@@ -1964,6 +1964,23 @@ local function run_once(quire, out_dir, o)
   upgrade_manifest(man)
   local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
   local tmp, killed, copy = work_folder(mpath, man, o.dry_run)
+  -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
+  -- full export, with nothing to compare against. Hidden entries do not count: `rm -rf out/*`
+  -- leaves them (a killed run's temporary file, a .well-known folder copied from public/).
+  local fresh, theirs = true, {}
+  for _, n in ipairs(core.listdir(out_dir) or {}) do
+    if n:byte(1) ~= 46 then fresh = false; theirs[#theirs + 1] = n end -- (".")
+  end
+  -- A folder that holds files but none this site's exports wrote (the manifest names none, nor a
+  -- killed run's records, which a dry run reads into its copy only): the user's own, which the
+  -- export would write over (index.html) or remove. Refused, before any.
+  if not fresh and not killed and not man:value("SELECT 1 FROM files LIMIT 1") then
+    core.remove_tree(tmp)
+    table.sort(theirs)
+    fail("%s holds files no export of this site wrote (%s%s): export into a new or empty folder (if an earlier export wrote"
+      .. " them, its record in the site's .quire/ is gone: empty the folder, and the export writes it all again)",
+      out_dir, table.concat(theirs, ", ", 1, math.min(#theirs, 3)), #theirs > 3 and ", …" or "")
+  end
   -- What the clock changed first, as the server's ticks and `quire jobs run` do (each in its
   -- write transaction), before the tags are read: scheduled entries and staged versions whose
   -- time came published, the fronts whose slots or banner started or ended since the last look
@@ -1982,13 +1999,6 @@ local function run_once(quire, out_dir, o)
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url, o.compress)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
-  -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
-  -- full export, with nothing to compare against. Hidden entries do not count: `rm -rf out/*`
-  -- leaves them (a killed run's temporary file, a .well-known folder copied from public/).
-  local fresh = true
-  for _, n in ipairs(core.listdir(out_dir) or {}) do
-    if n:byte(1) ~= 46 then fresh = false break end -- (".")
-  end
   if fresh then since = nil end
   -- Every page rendered again: the tag index made anew as their rows are written (whatever wrote
   -- the rows before: an older quire keeps no index). The version goes first, with them: a run
@@ -2052,14 +2062,17 @@ local function run_once(quire, out_dir, o)
   -- manifest, the first run after the upgrade: the NAME.tmp-PID files an older quire's killed
   -- runs left, which its later runs did not remove; not at every run, which would take a file of
   -- the user's so named each time.) Counted with the removals; a dry run counts what would go.
+  -- (Only where the manifest names files an older quire wrote: in a folder new to it, or emptied,
+  -- files so named are the user's own.)
   local old = not meta("old_tmp_swept") and OLD_TMP or nil
+  local legacy = not fresh and old
   local swept = {}
-  if killed or old then
-    local n, names = core.remove_stale(out_dir, TMP_PREFIX, old, o.dry_run)
+  if killed or legacy then
+    local n, names = core.remove_stale(out_dir, TMP_PREFIX, legacy, o.dry_run)
     swept = n and names or {} -- (a dry run into a folder not made yet: none)
-    if old and not o.dry_run then
-      man:exec("INSERT INTO meta (key, value) VALUES ('old_tmp_swept', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
-    end
+  end
+  if old and not o.dry_run then
+    man:exec("INSERT INTO meta (key, value) VALUES ('old_tmp_swept', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
   end
   local failed = {}
   local _, check_to = check_slice(man) -- (the next targeted run looks for missing files from there)
