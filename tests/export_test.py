@@ -1180,19 +1180,37 @@ check("--watch ends on Ctrl-C", watch.returncode is not None)
 
 # --- --base-url wins over site.lua's base_url (and over none: the address served)
 other = os.path.join(work, "other-base")
-quire("export", "--format", "html", other, "--site", site, "--base-url", "https://mirror.example/news/", "--jobs", "2")
+quire("export", "--format", "html", other, "--site", site, "--base-url", "https://mirror.example:8443/", "--jobs", "2")
 robots = open(os.path.join(other, "robots.txt")).read()
-check("--base-url names the sitemap in robots.txt", "Sitemap: https://mirror.example/news/sitemap.xml" in robots, robots)
+check("--base-url names the sitemap in robots.txt", "Sitemap: https://mirror.example:8443/sitemap.xml" in robots, robots)
 feed = open(os.path.join(other, "feed.xml")).read()
-check("... and the feed's links", "<link>https://mirror.example/news/" in feed and BASE not in feed, feed[:600])
+check("... and the feed's links", "<link>https://mirror.example:8443/" in feed and BASE not in feed, feed[:600])
 canonical = re.search(r'<link rel="canonical" href="([^"]*)"', open(os.path.join(other, "latest", "index.html")).read())
-check("... and the pages' canonical links", canonical and canonical.group(1) == "https://mirror.example/news/latest",
+check("... and the pages' canonical links", canonical and canonical.group(1) == "https://mirror.example:8443/latest",
       canonical and canonical.group(0))
 shutil.rmtree(other)
 
 # --- bad input
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", "news.example", ok=False)
 check("a base URL without a scheme is refused, naming the option", r.returncode != 0 and "--base-url" in r.stderr, r.stderr)
+# Not an origin: a path (the pages link from the root: /static/… and /latest led out of a site
+# under /news), a query, quotes, a port that is none (all were taken); refused before OUT is made.
+for bad in ("https://mirror.example/news", "https://news.example/?x=1", 'https://news.example/"><b>', "https://news.example:",
+            "https://news.example:99999", "https://:80"):
+    r = quire("export", "--format", "html", out + "-bad", "--site", site, "--base-url", bad, ok=False)
+    check(f"--base-url {bad} is refused, saying what it takes", r.returncode == 1 and "--base-url takes the site's origin" in r.stderr
+          and "no path" in r.stderr and not os.path.exists(out + "-bad"), r.stdout + r.stderr)
+# A site.lua with no base_url and no --base-url: refused (its feeds and sitemaps named
+# http://localhost:8080), saying what to give; --jobs that is no whole number: refused, not the default.
+bare_site = os.path.join(work, "no-base-site")
+quire("init", bare_site)
+r = quire("export", "--format", "html", out + "-bad", "--site", bare_site, ok=False)
+check("an export with no base URL is refused, naming --base-url", r.returncode == 1 and "give --base-url" in r.stderr
+      and not os.path.exists(out + "-bad"), r.stdout + r.stderr)
+for jobs in ("0", "abc", "1.5", "99999999999999999999"):
+    r = quire("export", "--format", "html", out, "--site", site, "--jobs", jobs, ok=False)
+    check(f"--jobs {jobs} is refused", r.returncode == 1 and f'--jobs takes a number of worker processes from 1 to 64 (got "{jobs}")'
+          in r.stderr, r.stdout + r.stderr)
 r = quire("export", "--format", "jsonl", out2 + "x", "--site", site, "--dry-run", ok=False)
 check("--dry-run without --format html is refused", r.returncode == 2 and "--format html" in r.stderr, r.stderr)
 r = quire("export", "--format", "html", os.path.join(site, "public", "out"), "--site", site, ok=False)

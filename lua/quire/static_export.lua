@@ -1323,16 +1323,26 @@ local function code_signature(quire, base_url, compress)
   return hash_of(table.concat(parts, "\n"))
 end
 
+-- The site's public address, which its feeds, sitemaps and canonical links name: --base-url,
+-- else site.lua's base_url (not the default, http://localhost:8080: a site on a CDN naming that
+-- is broken for every reader). An origin only: the pages link from the root (/static/…,
+-- /latest), so a site under a path would have every link lead out of it.
 local function set_base_url(quire, base_url)
-  if base_url then
-    base_url = base_url:gsub("/+$", "")
-    if not base_url:match("^https?://[%w%.%-]+[:%d]*$") and not base_url:match("^https?://[%w%.%-]+[:%d]*/[%w%-%._~/]*$") then
-      fail("--base-url takes an http(s) URL such as https://news.example (got %q)", base_url)
-    end
-    quire.site.base_url = base_url
-    quire.site.config.base_url = base_url
+  local from = base_url and "--base-url" or "site.lua's base_url"
+  if not base_url and not quire.site.config.base_url_set then
+    fail("the export needs the site's public address, which its feeds, sitemaps and canonical links name:"
+      .. " give --base-url https://news.example (or set base_url in site.lua)")
   end
-  return quire.site.base_url
+  base_url = (base_url or quire.site.base_url):gsub("/+$", "")
+  local port = base_url:match("^https?://%w[%w%.%-]*:(%d+)$")
+  if not (base_url:match("^https?://%w[%w%.%-]*$") or port and tonumber(port) >= 1 and tonumber(port) <= 65535) then
+    fail("%s takes the site's origin, http(s)://HOST or http(s)://HOST:PORT, with no path, query or fragment"
+      .. " (the pages link from the root: serve the export at its own host's root), such as https://news.example (got %q)",
+      from, base_url)
+  end
+  quire.site.base_url = base_url
+  quire.site.config.base_url = base_url
+  return base_url
 end
 
 -- A full export's lists split among its workers (run_once, before they start): each list, with
@@ -2398,6 +2408,7 @@ function M.main(quire, out_dir, opts)
     fail("%s holds the media library's folder %s, whose files the export would write over or remove: choose a folder outside it",
       out_dir, media_dir)
   end
+  set_base_url(quire, opts["base-url"]) -- (refused before the folder is made)
   local kind = core.stat(out_dir)
   if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
   if not kind and not opts["dry-run"] then
@@ -2414,8 +2425,12 @@ function M.main(quire, out_dir, opts)
       targeted = opts.targeted, compress = siblings, fresh = opts.fresh, verbose = opts.verbose,
       plan = opts.plan })
   end
-  local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
-  if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
+  -- (a value that is no whole number is refused, not taken for the default)
+  local jobs = core.cpus()
+  if opts.jobs then jobs = math.tointeger(tonumber(opts.jobs)) end
+  if not jobs or jobs < 1 or jobs > JOBS_MAX then
+    fail("--jobs takes a number of worker processes from 1 to %d (got %q)", JOBS_MAX, tostring(opts.jobs))
+  end
   local o = { base_url = opts["base-url"], dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose, compress = compress }
   if opts.watch and o.dry_run then fail("--watch and --dry-run do not go together") end
   -- (--watch looks before each export: a commit made during it is seen after it. On PostgreSQL
