@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import html.parser
 import http.client
+import json
 import os
 import re
 import shutil
@@ -1189,6 +1190,20 @@ canonical = re.search(r'<link rel="canonical" href="([^"]*)"', open(os.path.join
 check("... and the pages' canonical links", canonical and canonical.group(1) == "https://mirror.example:8443/latest",
       canonical and canonical.group(0))
 shutil.rmtree(other)
+
+# A body holding HTML the page does not show as text (a note to the desk in a comment, one left
+# open to the end, tags): none of it in the search index (the comments were there for anyone to
+# read), whose summary is the text a reader sees.
+note = os.path.join(work, "note.lua")
+with open(note, "w") as f:
+    f.write('quire.content.create { type = "article", title = "Harbour note", status = "published", body = '
+            '"<!-- source: Jane Roe, not for print -->\\n\\nThe <em>harbour</em> reopened.\\n\\n<!-- to check: Ann Doe" }\n')
+quire("run", "--site", site, note)
+export()
+index = open(os.path.join(out, "search-index.json")).read()
+summary = [e["summary"] for e in json.loads(index)["entries"] if e["title"] == "Harbour note"]
+check("the search index has no HTML comment of a body, closed or not", "Jane Roe" not in index and "Ann Doe" not in index, index[:300])
+check("... and the entry's summary is its text", summary and summary[0].strip() == "The harbour reopened.", str(summary))
 
 # --- bad input
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", "news.example", ok=False)

@@ -954,7 +954,11 @@ local function search_part(quire, e)
   local ok, fields = pcall(cjson.decode, e.fields or "{}")
   local sf = ok and type(fields) == "table" and type(fields.standfirst) == "string" and fields.standfirst or ""
   if not sf:match("%S") then
-    sf = body_summary(e.body or "")
+    -- (without the body's HTML, which the page does not show as text: a comment's note to the
+    -- desk, "<!-- source: … -->", was public in the index; one not closed runs to the end, as on
+    -- the page)
+    local text = (e.body or ""):gsub("<!%-%-.-%-%->", ""):gsub("<!%-%-.*$", ""):gsub("</?%a[^>]*>", "")
+    sf = body_summary(text)
   elseif not utf8.len(sf) then
     sf = ""
   end
