@@ -1232,6 +1232,16 @@ r = quire("export", "--format", "html", os.path.join(site, "public", "out"), "--
 check("an export into the site's public/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
 r = quire("export", "--format", "html", os.path.join(site, ".quire", "out"), "--site", site, ok=False)
 check("an export into the site's .quire/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
+# (the site's folder itself was said to be "inside .../public")
+r = quire("export", "--format", "html", site, "--site", site, ok=False)
+check("an export into the site's folder is refused, naming it so", r.returncode == 1
+      and f"{site} is the site's folder: choose a folder outside it" in r.stderr, r.stderr)
+dangling = os.path.join(work, "dangling")
+os.symlink(os.path.join(work, "no-such-folder"), dangling)
+r = quire("export", "--format", "html", dangling, "--site", site, ok=False)
+check("an export into a link to no folder is refused, naming it so", r.returncode == 1
+      and f"{dangling} is a symbolic link to a folder that is not there" in r.stderr, r.stderr)
+os.remove(dangling)
 # A folder of the user's own files, none of them an export's: refused, naming them, and nothing
 # written over or removed there (the user's index.html was written over, and a file named like an
 # older quire's temporary one, NAME.tmp-PID, removed). Into a folder holding only hidden entries

@@ -2396,9 +2396,10 @@ function M.main(quire, out_dir, opts)
   local cfg = quire.site.config
   local real_out, site_dir, media_dir = real(out_dir), core.realpath(cfg.dir), real(require("quire.media").dir(cfg))
   if site_dir then
+    if real_out == site_dir then fail("%s is the site's folder: choose a folder outside it", out_dir) end
     for _, d in ipairs({ site_dir .. "/public", media_dir, site_dir .. "/.quire" }) do
-      if real_out == site_dir or within(real_out, d) then
-        fail("%s is the site's folder or inside %s, which the export copies from or keeps its records in: choose a folder outside it", out_dir, d)
+      if within(real_out, d) then
+        fail("%s is %s or inside it, which the export copies from or keeps its records in: choose a folder outside it", out_dir, d)
       end
     end
     if within(site_dir, real_out) then
@@ -2417,7 +2418,14 @@ function M.main(quire, out_dir, opts)
   if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
   if not kind and not opts["dry-run"] then
     local ok, err = core.mkdir(out_dir)
-    if not ok then fail("cannot make %s: %s", out_dir, tostring(err)) end
+    if not ok then
+      -- (a link to a folder not there: mkdir's own word, "File exists", named nothing to do)
+      local parent, base = out_dir:match("^(.*)/([^/]+)$")
+      if core.stat_at(parent and (parent == "" and "/" or parent) or ".", base or out_dir) == "link" then
+        fail("%s is a symbolic link to a folder that is not there: make that folder, or give another", out_dir)
+      end
+      fail("cannot make %s: %s", out_dir, tostring(err))
+    end
   end
   local compress, siblings = M.compress_of(opts.compress)
   if opts.worker then
