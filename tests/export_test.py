@@ -1228,6 +1228,9 @@ for jobs in ("0", "abc", "1.5", "99999999999999999999"):
           in r.stderr, r.stdout + r.stderr)
 r = quire("export", "--format", "jsonl", out2 + "x", "--site", site, "--dry-run", ok=False)
 check("--dry-run without --format html is refused", r.returncode == 2 and "--format html" in r.stderr, r.stderr)
+r = quire("export", "--format", "htm", out2 + "x", "--site", site, ok=False)
+check("--format htm is refused, naming the three", r.returncode == 2 and '--format takes jsonl, markdown or html (got "htm")' in r.stderr
+      and not os.path.exists(out2 + "x"), r.stderr)
 r = quire("export", "--format", "html", os.path.join(site, "public", "out"), "--site", site, ok=False)
 check("an export into the site's public/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
 r = quire("export", "--format", "html", os.path.join(site, ".quire", "out"), "--site", site, ok=False)
