@@ -185,6 +185,13 @@ with open(os.path.join(site, "public", ".well-known", "security.txt"), "w") as f
     f.write("Contact: mailto:security@news.example\n" * 40)
 export()
 check("a hidden folder's static file is exported with its .gz", os.path.isfile(at(".well-known/security.txt.gz")))
+# (another hidden folder's files, a checkout's .git, are not: they were, config and all)
+os.makedirs(os.path.join(site, "public", ".git"))
+with open(os.path.join(site, "public", ".git", "config"), "w") as f:
+    f.write('[remote "origin"]\n\turl = https://deploy:secret@git.example/site.git\n')
+r = export()
+check("... another hidden folder's files are not", not os.path.lexists(at(".git")) and os.path.isfile(at(".well-known/security.txt")),
+      r.stdout + r.stderr)
 for name in os.listdir(out):
     if not name.startswith("."):
         clear(name)

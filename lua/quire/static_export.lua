@@ -862,9 +862,12 @@ function M.each_file(quire, fn)
     for _, name in ipairs(names) do
       local src = dir .. "/" .. name
       local kind = core.stat(src)
-      if kind == "dir" then
+      -- Hidden names stay out, a folder's as a file's (a public/.git published the repository,
+      -- its config and all), but .well-known, which is there to be read (security.txt, ACME).
+      local hidden = name:byte(1) == 46 and name ~= ".well-known" -- (".")
+      if kind == "dir" and not hidden then
         if not (skip_real and core.realpath(src) == skip_real) then files(src, prefix .. name .. "/", skip_real) end
-      elseif kind == "file" and not name:match("^%.") then
+      elseif kind == "file" and not hidden then
         fn { path = prefix .. name, kind = "asset", src = src }
       end
     end
