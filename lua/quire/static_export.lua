@@ -855,18 +855,28 @@ local function each_item(quire, fn, targeted, man, mine, out, check, scope, want
 end
 
 -- Static files: the plugins' (/static/NAME/), the media folder (/media/), the site's public/.
+-- A symbolic link is followed only to what is inside the folder walked (root), as quire serve
+-- answers it: one in public/ to a file or folder elsewhere published it, where the server says 404.
+-- (Nor to a folder holding it: a link to "." was walked again and again.)
 function M.each_file(quire, fn)
-  local function files(dir, prefix, skip_real)
-    local names = core.listdir(dir)
+  local function within(path, dir) return path:sub(1, #dir + 1) == dir .. "/" end
+  local function files(dir, prefix, skip_real, root)
+    local here = core.realpath(dir)
+    root = root or here
+    local names = here and core.listdir(dir)
     if not names then return end
     for _, name in ipairs(names) do
       local src = dir .. "/" .. name
-      local kind = core.stat(src)
+      local kind = core.stat_at(dir, name)
+      if kind == "link" then
+        local real = core.realpath(src)
+        kind = real and within(real, root) and not within(here .. "/", real) and core.stat(src) or nil
+      end
       -- Hidden names stay out, a folder's as a file's (a public/.git published the repository,
       -- its config and all), but .well-known, which is there to be read (security.txt, ACME).
       local hidden = name:byte(1) == 46 and name ~= ".well-known" -- (".")
       if kind == "dir" and not hidden then
-        if not (skip_real and core.realpath(src) == skip_real) then files(src, prefix .. name .. "/", skip_real) end
+        if not (skip_real and core.realpath(src) == skip_real) then files(src, prefix .. name .. "/", skip_real, root) end
       elseif kind == "file" and not hidden then
         fn { path = prefix .. name, kind = "asset", src = src }
       end
