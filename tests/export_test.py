@@ -1197,13 +1197,15 @@ shutil.rmtree(other)
 note = os.path.join(work, "note.lua")
 with open(note, "w") as f:
     f.write('quire.content.create { type = "article", title = "Harbour note", status = "published", body = '
-            '"<!-- source: Jane Roe, not for print -->\\n\\nThe <em>harbour</em> reopened.\\n\\n<!-- to check: Ann Doe" }\n')
+            '"<!-- source: Jane Roe, not for print -->\\n\\nThe <em>harbour</em> [reopened][1].\\n\\n'
+            '[1]: https://intranet.example/notes \\"Desk\\"\\n\\n<!-- to check: Ann Doe" }\n')
 quire("run", "--site", site, note)
 export()
 index = open(os.path.join(out, "search-index.json")).read()
 summary = [e["summary"] for e in json.loads(index)["entries"] if e["title"] == "Harbour note"]
 check("the search index has no HTML comment of a body, closed or not", "Jane Roe" not in index and "Ann Doe" not in index, index[:300])
-check("... and the entry's summary is its text", summary and summary[0].strip() == "The harbour reopened.", str(summary))
+check("... and the entry's summary is its text (a reference link's label and definition left out too)",
+      summary and summary[0].strip() == "The harbour reopened.", str(summary))
 
 # --- bad input
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", "news.example", ok=False)

@@ -971,7 +971,10 @@ local function search_part(quire, e)
     -- desk, "<!-- source: … -->", was public in the index; one not closed runs to the end, as on
     -- the page)
     local text = (e.body or ""):gsub("<!%-%-.-%-%->", ""):gsub("<!%-%-.*$", ""):gsub("</?%a[^>]*>", "")
-    sf = body_summary(text)
+    -- (nor a reference link's label and definition, which the page does not show either:
+    -- "[council][1]" and "[1]: https://… "Title"" were "council1" and "1: https://… "Title"")
+    text = ("\n" .. text):gsub("\n[ ]*%[[^%]\n]+%]:[^\n]*", "\n"):gsub("%]%[[^%]\n]*%]", "]")
+    sf = body_summary(text:sub(2))
   elseif not utf8.len(sf) then
     sf = ""
   end
