@@ -125,7 +125,7 @@ s.stop()
 edit("\n.edited-thrice { color: #abcdef; }\n")
 age(v3, 4)
 out = os.path.join(work, "out")
-r = quire("export", "--format", "html", out, "--site", site, "--jobs", "1")
+r = quire("export", "--format", "html", out, "--site", site, "--jobs", "1", "--base-url", "https://news.example")
 v4 = [n for n in os.listdir(copies) if n.startswith("quire.") and n not in (v3,)]
 check("an export after an edit removed the old copy past the retention", not there(v3) and len(v4) == 1, os.listdir(copies))
 check("... said so", "quire: removed 1 superseded static copy from" in r.stderr, r.stderr)

@@ -185,6 +185,13 @@ with open(os.path.join(site, "public", ".well-known", "security.txt"), "w") as f
     f.write("Contact: mailto:security@news.example\n" * 40)
 export()
 check("a hidden folder's static file is exported with its .gz", os.path.isfile(at(".well-known/security.txt.gz")))
+# (another hidden folder's files, a checkout's .git, are not: they were, config and all)
+os.makedirs(os.path.join(site, "public", ".git"))
+with open(os.path.join(site, "public", ".git", "config"), "w") as f:
+    f.write('[remote "origin"]\n\turl = https://deploy:secret@git.example/site.git\n')
+r = export()
+check("... another hidden folder's files are not", not os.path.lexists(at(".git")) and os.path.isfile(at(".well-known/security.txt")),
+      r.stdout + r.stderr)
 for name in os.listdir(out):
     if not name.startswith("."):
         clear(name)
@@ -192,4 +199,24 @@ os.symlink(secret, at(".well-known/security.txt.br"))
 r = export()
 check("... in a folder emptied but for it, a link beside it is removed", "(full export)" in r.stdout
       and not os.path.lexists(at(".well-known/security.txt.br")) and os.path.isfile(at("index.html")), r.stdout)
+
+# --- symbolic links in public/: followed, as quire serve follows them, only to what is inside it
+# (a link to a file or a folder elsewhere published it, though the server answers 404), and not
+# to a folder holding the link (a link to "." was walked again and again)
+public = os.path.join(site, "public")
+os.makedirs(os.path.join(public, "inner"))
+with open(os.path.join(public, "inner", "note.txt"), "w") as f:
+    f.write("public note\n")
+os.makedirs(os.path.join(work, "elsewhere"))
+shutil.copy(secret, os.path.join(work, "elsewhere", "secret.txt"))
+for link, target in (("secret.txt", secret), ("elsewhere", os.path.join(work, "elsewhere")), ("inner/loop", "."),
+                     ("alias.txt", "inner/note.txt"), ("alias", "inner")):
+    os.symlink(target, os.path.join(public, link))
+r = export()
+leaked = [os.path.relpath(os.path.join(d, n), out) for d, _, ns in os.walk(out) for n in ns
+          if b"not for the web" in open(os.path.join(d, n), "rb").read()]
+check("a link in public/ to a file or folder outside it is not followed", not leaked and not os.path.lexists(at("secret.txt"))
+      and not os.path.lexists(at("elsewhere")), str(leaked) + r.stdout + r.stderr)
+check("... one to a file or folder inside it is, once", os.path.isfile(at("alias.txt")) and os.path.isfile(at("alias/note.txt"))
+      and os.path.isfile(at("inner/note.txt")) and not os.path.lexists(at("inner/loop")), r.stdout + r.stderr)
 finish()

@@ -6,10 +6,12 @@ base URL, gzip_static included, .br siblings decoded by brotli; incremental expo
 that showed it (every other file keeps its mtime), a trashed story's page is removed, --dry-run
 writes nothing; two workers and one give the same folder.
 usage: export_test.py QUIRE_BINARY SOURCE_DIR [--browser]   (--browser: also the search page in Chromium)"""
+import glob
 import gzip
 import hashlib
 import html.parser
 import http.client
+import json
 import os
 import re
 import shutil
@@ -1205,25 +1207,101 @@ check("--watch ends on Ctrl-C", watch.returncode is not None)
 
 # --- --base-url wins over site.lua's base_url (and over none: the address served)
 other = os.path.join(work, "other-base")
-quire("export", "--format", "html", other, "--site", site, "--base-url", "https://mirror.example/news/", "--jobs", "2")
+quire("export", "--format", "html", other, "--site", site, "--base-url", "https://mirror.example:8443/", "--jobs", "2")
 robots = open(os.path.join(other, "robots.txt")).read()
-check("--base-url names the sitemap in robots.txt", "Sitemap: https://mirror.example/news/sitemap.xml" in robots, robots)
+check("--base-url names the sitemap in robots.txt", "Sitemap: https://mirror.example:8443/sitemap.xml" in robots, robots)
 feed = open(os.path.join(other, "feed.xml")).read()
-check("... and the feed's links", "<link>https://mirror.example/news/" in feed and BASE not in feed, feed[:600])
+check("... and the feed's links", "<link>https://mirror.example:8443/" in feed and BASE not in feed, feed[:600])
 canonical = re.search(r'<link rel="canonical" href="([^"]*)"', open(os.path.join(other, "latest", "index.html")).read())
-check("... and the pages' canonical links", canonical and canonical.group(1) == "https://mirror.example/news/latest",
+check("... and the pages' canonical links", canonical and canonical.group(1) == "https://mirror.example:8443/latest",
       canonical and canonical.group(0))
 shutil.rmtree(other)
+
+# A body holding HTML the page does not show as text (a note to the desk in a comment, one left
+# open to the end, tags): none of it in the search index (the comments were there for anyone to
+# read), whose summary is the text a reader sees.
+note = os.path.join(work, "note.lua")
+with open(note, "w") as f:
+    f.write('quire.content.create { type = "article", title = "Harbour note", status = "published", body = '
+            '"<!-- source: Jane Roe, not for print -->\\n\\nThe <em>harbour</em> [reopened][1].\\n\\n'
+            '[1]: https://intranet.example/notes \\"Desk\\"\\n\\n<!-- to check: Ann Doe" }\n')
+quire("run", "--site", site, note)
+export()
+index = open(os.path.join(out, "search-index.json")).read()
+summary = [e["summary"] for e in json.loads(index)["entries"] if e["title"] == "Harbour note"]
+check("the search index has no HTML comment of a body, closed or not", "Jane Roe" not in index and "Ann Doe" not in index, index[:300])
+check("... and the entry's summary is its text (a reference link's label and definition left out too)",
+      summary and summary[0].strip() == "The harbour reopened.", str(summary))
 
 # --- bad input
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", "news.example", ok=False)
 check("a base URL without a scheme is refused, naming the option", r.returncode != 0 and "--base-url" in r.stderr, r.stderr)
+# Not an origin: a path (the pages link from the root: /static/… and /latest led out of a site
+# under /news), a query, quotes, a port that is none (all were taken); refused before OUT is made.
+for bad in ("https://mirror.example/news", "https://news.example/?x=1", 'https://news.example/"><b>', "https://news.example:",
+            "https://news.example:99999", "https://:80"):
+    r = quire("export", "--format", "html", out + "-bad", "--site", site, "--base-url", bad, ok=False)
+    check(f"--base-url {bad} is refused, saying what it takes", r.returncode == 1 and "--base-url takes the site's origin" in r.stderr
+          and "no path" in r.stderr and not os.path.exists(out + "-bad"), r.stdout + r.stderr)
+# A site.lua with no base_url and no --base-url: refused (its feeds and sitemaps named
+# http://localhost:8080), saying what to give; --jobs that is no whole number: refused, not the default.
+bare_site = os.path.join(work, "no-base-site")
+quire("init", bare_site)
+r = quire("export", "--format", "html", out + "-bad", "--site", bare_site, ok=False)
+check("an export with no base URL is refused, naming --base-url", r.returncode == 1 and "give --base-url" in r.stderr
+      and not os.path.exists(out + "-bad"), r.stdout + r.stderr)
+for jobs in ("0", "abc", "1.5", "99999999999999999999"):
+    r = quire("export", "--format", "html", out, "--site", site, "--jobs", jobs, ok=False)
+    check(f"--jobs {jobs} is refused", r.returncode == 1 and f'--jobs takes a number of worker processes from 1 to 64 (got "{jobs}")'
+          in r.stderr, r.stdout + r.stderr)
 r = quire("export", "--format", "jsonl", out2 + "x", "--site", site, "--dry-run", ok=False)
 check("--dry-run without --format html is refused", r.returncode == 2 and "--format html" in r.stderr, r.stderr)
+r = quire("export", "--format", "htm", out2 + "x", "--site", site, ok=False)
+check("--format htm is refused, naming the three", r.returncode == 2 and '--format takes jsonl, markdown or html (got "htm")' in r.stderr
+      and not os.path.exists(out2 + "x"), r.stderr)
 r = quire("export", "--format", "html", os.path.join(site, "public", "out"), "--site", site, ok=False)
 check("an export into the site's public/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
 r = quire("export", "--format", "html", os.path.join(site, ".quire", "out"), "--site", site, ok=False)
 check("an export into the site's .quire/ is refused", r.returncode == 1 and "outside" in r.stderr, r.stderr)
+# (the site's folder itself was said to be "inside .../public")
+r = quire("export", "--format", "html", site, "--site", site, ok=False)
+check("an export into the site's folder is refused, naming it so", r.returncode == 1
+      and f"{site} is the site's folder: choose a folder outside it" in r.stderr, r.stderr)
+dangling = os.path.join(work, "dangling")
+os.symlink(os.path.join(work, "no-such-folder"), dangling)
+r = quire("export", "--format", "html", dangling, "--site", site, ok=False)
+check("an export into a link to no folder is refused, naming it so", r.returncode == 1
+      and f"{dangling} is a symbolic link to a folder that is not there" in r.stderr, r.stderr)
+os.remove(dangling)
+# A folder of the user's own files, none of them an export's: refused, naming them, and nothing
+# written over or removed there (the user's index.html was written over, and a file named like an
+# older quire's temporary one, NAME.tmp-PID, removed). Into a folder holding only hidden entries
+# (a .well-known of the user's) the export goes, and leaves them as they were.
+mine = os.path.join(work, "mine")
+os.makedirs(os.path.join(mine, "docs"))
+for name, text in (("index.html", "my own page"), ("report.tmp-12", "my notes"), ("docs/a.tmp-7", "mine too")):
+    with open(os.path.join(mine, name), "w") as f:
+        f.write(text)
+mine_before = tree(mine)
+manifests = sorted(glob.glob(os.path.join(site, ".quire", "export-*")))
+for extra in ((), ("--dry-run",)):
+    r = quire("export", "--format", "html", mine, "--site", site, "--base-url", BASE, *extra, ok=False)
+    check(f"an export {' '.join(extra)} into a folder of the user's own files is refused, naming them",
+          r.returncode == 1 and "no export of this site wrote (docs, index.html, report.tmp-12)" in r.stderr
+          and "new or empty folder" in r.stderr, r.stdout + r.stderr)
+check("... and changes nothing there, nor leaves a manifest for it in the site", tree(mine) == mine_before
+      and sorted(glob.glob(os.path.join(site, ".quire", "export-*"))) == manifests, str(sorted(set(tree(mine)) ^ set(mine_before))))
+hidden = os.path.join(work, "hidden")
+os.makedirs(os.path.join(hidden, ".well-known"))
+with open(os.path.join(hidden, ".well-known", "key.tmp-12"), "w") as f:
+    f.write("mine")
+quire("export", "--format", "html", hidden, "--site", site, "--base-url", BASE)
+with open(os.path.join(hidden, "notes.tmp-5"), "w") as f:
+    f.write("mine")
+quire("export", "--format", "html", hidden, "--site", site, "--base-url", BASE)
+check("an export into a folder of hidden entries leaves the user's files there",
+      os.path.isfile(os.path.join(hidden, ".well-known", "key.tmp-12")) and os.path.isfile(os.path.join(hidden, "notes.tmp-5"))
+      and os.path.isfile(os.path.join(hidden, "index.html")), str(sorted(tree(hidden))[:10]))
 r = quire("export", "--format", "html", os.path.dirname(site), "--site", site, ok=False)
 check("an export into a folder holding the site is refused, naming the database",
       r.returncode == 1 and "holds the site's folder" in r.stderr and "database" in r.stderr, r.stderr)

@@ -697,6 +697,10 @@ local singles = {
     end,
     run = function(quire, opts, args)
       if opts.format == "html" then return require("quire.static_export").main(quire, args[1], opts) end
+      -- (the lossless formats' own word named only them: a mistyped html is one of three)
+      if opts.format and opts.format ~= "jsonl" and opts.format ~= "markdown" then
+        return fail(2, "--format takes jsonl, markdown or html (got %q)", opts.format)
+      end
       for _, k in ipairs({ "base-url", "jobs", "compress", "dry-run", "watch", "verbose", "worker" }) do
         if opts[k] then return fail(2, "--%s goes with --format html", k) end
       end

@@ -855,16 +855,29 @@ local function each_item(quire, fn, targeted, man, mine, out, check, scope, want
 end
 
 -- Static files: the plugins' (/static/NAME/), the media folder (/media/), the site's public/.
+-- A symbolic link is followed only to what is inside the folder walked (root), as quire serve
+-- answers it: one in public/ to a file or folder elsewhere published it, where the server says 404.
+-- (Nor to a folder holding it: a link to "." was walked again and again.)
 function M.each_file(quire, fn)
-  local function files(dir, prefix, skip_real)
-    local names = core.listdir(dir)
+  local function within(path, dir) return path:sub(1, #dir + 1) == dir .. "/" end
+  local function files(dir, prefix, skip_real, root)
+    local here = core.realpath(dir)
+    root = root or here
+    local names = here and core.listdir(dir)
     if not names then return end
     for _, name in ipairs(names) do
       local src = dir .. "/" .. name
-      local kind = core.stat(src)
-      if kind == "dir" then
-        if not (skip_real and core.realpath(src) == skip_real) then files(src, prefix .. name .. "/", skip_real) end
-      elseif kind == "file" and not name:match("^%.") then
+      local kind = core.stat_at(dir, name)
+      if kind == "link" then
+        local real = core.realpath(src)
+        kind = real and within(real, root) and not within(here .. "/", real) and core.stat(src) or nil
+      end
+      -- Hidden names stay out, a folder's as a file's (a public/.git published the repository,
+      -- its config and all), but .well-known, which is there to be read (security.txt, ACME).
+      local hidden = name:byte(1) == 46 and name ~= ".well-known" -- (".")
+      if kind == "dir" and not hidden then
+        if not (skip_real and core.realpath(src) == skip_real) then files(src, prefix .. name .. "/", skip_real, root) end
+      elseif kind == "file" and not hidden then
         fn { path = prefix .. name, kind = "asset", src = src }
       end
     end
@@ -954,7 +967,14 @@ local function search_part(quire, e)
   local ok, fields = pcall(cjson.decode, e.fields or "{}")
   local sf = ok and type(fields) == "table" and type(fields.standfirst) == "string" and fields.standfirst or ""
   if not sf:match("%S") then
-    sf = body_summary(e.body or "")
+    -- (without the body's HTML, which the page does not show as text: a comment's note to the
+    -- desk, "<!-- source: … -->", was public in the index; one not closed runs to the end, as on
+    -- the page)
+    local text = (e.body or ""):gsub("<!%-%-.-%-%->", ""):gsub("<!%-%-.*$", ""):gsub("</?%a[^>]*>", "")
+    -- (nor a reference link's label and definition, which the page does not show either:
+    -- "[council][1]" and "[1]: https://… "Title"" were "council1" and "1: https://… "Title"")
+    text = ("\n" .. text):gsub("\n[ ]*%[[^%]\n]+%]:[^\n]*", "\n"):gsub("%]%[[^%]\n]*%]", "]")
+    sf = body_summary(text:sub(2))
   elseif not utf8.len(sf) then
     sf = ""
   end
@@ -1323,16 +1343,26 @@ local function code_signature(quire, base_url, compress)
   return hash_of(table.concat(parts, "\n"))
 end
 
+-- The site's public address, which its feeds, sitemaps and canonical links name: --base-url,
+-- else site.lua's base_url (not the default, http://localhost:8080: a site on a CDN naming that
+-- is broken for every reader). An origin only: the pages link from the root (/static/…,
+-- /latest), so a site under a path would have every link lead out of it.
 local function set_base_url(quire, base_url)
-  if base_url then
-    base_url = base_url:gsub("/+$", "")
-    if not base_url:match("^https?://[%w%.%-]+[:%d]*$") and not base_url:match("^https?://[%w%.%-]+[:%d]*/[%w%-%._~/]*$") then
-      fail("--base-url takes an http(s) URL such as https://news.example (got %q)", base_url)
-    end
-    quire.site.base_url = base_url
-    quire.site.config.base_url = base_url
+  local from = base_url and "--base-url" or "site.lua's base_url"
+  if not base_url and not quire.site.config.base_url_set then
+    fail("the export needs the site's public address, which its feeds, sitemaps and canonical links name:"
+      .. " give --base-url https://news.example (or set base_url in site.lua)")
   end
-  return quire.site.base_url
+  base_url = (base_url or quire.site.base_url):gsub("/+$", "")
+  local port = base_url:match("^https?://%w[%w%.%-]*:(%d+)$")
+  if not (base_url:match("^https?://%w[%w%.%-]*$") or port and tonumber(port) >= 1 and tonumber(port) <= 65535) then
+    fail("%s takes the site's origin, http(s)://HOST or http(s)://HOST:PORT, with no path, query or fragment"
+      .. " (the pages link from the root: serve the export at its own host's root), such as https://news.example (got %q)",
+      from, base_url)
+  end
+  quire.site.base_url = base_url
+  quire.site.config.base_url = base_url
+  return base_url
 end
 
 -- A full export's lists split among its workers (run_once, before they start): each list, with
@@ -1973,12 +2003,34 @@ local function run_once(quire, out_dir, o)
   local mpath = manifest_path(quire, out_dir)
   -- (a dry run into a folder never exported leaves no manifest in the site: it starts from an
   -- empty one in memory, copied into its own folder for its workers)
-  local unsaved = o.dry_run and not core.stat(mpath)
+  local existed = core.stat(mpath)
+  local unsaved = o.dry_run and not existed
   local opened <close> = open_manifest(unsaved and ":memory:" or mpath)
   local man = opened
   upgrade_manifest(man)
   local function meta(k) return man:value("SELECT value FROM meta WHERE key = ?", k) end
   local tmp, killed, copy = work_folder(mpath, man, o.dry_run, unsaved)
+  -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
+  -- full export, with nothing to compare against. Hidden entries do not count: `rm -rf out/*`
+  -- leaves them (a killed run's temporary file, a .well-known folder copied from public/).
+  local fresh, theirs = true, {}
+  for _, n in ipairs(core.listdir(out_dir) or {}) do
+    if n:byte(1) ~= 46 then fresh = false; theirs[#theirs + 1] = n end -- (".")
+  end
+  -- A folder that holds files but none this site's exports wrote (the manifest names none, nor a
+  -- killed run's records, which a dry run reads into its copy only): the user's own, which the
+  -- export would write over (index.html) or remove. Refused, before any.
+  if not fresh and not killed and not man:value("SELECT 1 FROM files LIMIT 1") then
+    core.remove_tree(tmp)
+    if not existed then -- (nor the manifest just made for it)
+      opened:close()
+      for _, suffix in ipairs({ "", "-wal", "-shm" }) do os.remove(mpath .. suffix) end
+    end
+    table.sort(theirs)
+    fail("%s holds files no export of this site wrote (%s%s): export into a new or empty folder (if an earlier export wrote"
+      .. " them, its record in the site's .quire/ is gone: empty the folder, and the export writes it all again)",
+      out_dir, table.concat(theirs, ", ", 1, math.min(#theirs, 3)), #theirs > 3 and ", …" or "")
+  end
   -- What the clock changed first, as the server's ticks and `quire jobs run` do (each in its
   -- write transaction), before the tags are read: scheduled entries and staged versions whose
   -- time came published, the fronts whose slots or banner started or ended since the last look
@@ -1997,13 +2049,6 @@ local function run_once(quire, out_dir, o)
   local version = db:value("SELECT coalesce(max(version), 0) FROM cache_tags")
   local signature = code_signature(quire, base_url, o.compress)
   local since = meta("signature") == signature and math.tointeger(tonumber(meta("version") or "")) or nil
-  -- An empty folder (new, or emptied since): whatever the manifest says was there is not; a
-  -- full export, with nothing to compare against. Hidden entries do not count: `rm -rf out/*`
-  -- leaves them (a killed run's temporary file, a .well-known folder copied from public/).
-  local fresh = true
-  for _, n in ipairs(core.listdir(out_dir) or {}) do
-    if n:byte(1) ~= 46 then fresh = false break end -- (".")
-  end
   if fresh then since = nil end
   -- Every page rendered again: the tag index made anew as their rows are written (whatever wrote
   -- the rows before: an older quire keeps no index). The version goes first, with them: a run
@@ -2069,14 +2114,17 @@ local function run_once(quire, out_dir, o)
   -- manifest, the first run after the upgrade: the NAME.tmp-PID files an older quire's killed
   -- runs left, which its later runs did not remove; not at every run, which would take a file of
   -- the user's so named each time.) Counted with the removals; a dry run counts what would go.
+  -- (Only where the manifest names files an older quire wrote: in a folder new to it, or emptied,
+  -- files so named are the user's own.)
   local old = not meta("old_tmp_swept") and OLD_TMP or nil
+  local legacy = not fresh and old
   local swept = {}
-  if killed or old then
-    local n, names = core.remove_stale(out_dir, TMP_PREFIX, old, o.dry_run)
+  if killed or legacy then
+    local n, names = core.remove_stale(out_dir, TMP_PREFIX, legacy, o.dry_run)
     swept = n and names or {} -- (a dry run into a folder not made yet: none)
-    if old and not o.dry_run then
-      man:exec("INSERT INTO meta (key, value) VALUES ('old_tmp_swept', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
-    end
+  end
+  if old and not o.dry_run then
+    man:exec("INSERT INTO meta (key, value) VALUES ('old_tmp_swept', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
   end
   local failed = {}
   local _, check_to = check_slice(man) -- (the next targeted run looks for missing files from there)
@@ -2392,9 +2440,10 @@ function M.main(quire, out_dir, opts)
   local cfg = quire.site.config
   local real_out, site_dir, media_dir = real(out_dir), core.realpath(cfg.dir), real(require("quire.media").dir(cfg))
   if site_dir then
+    if real_out == site_dir then fail("%s is the site's folder: choose a folder outside it", out_dir) end
     for _, d in ipairs({ site_dir .. "/public", media_dir, site_dir .. "/.quire" }) do
-      if real_out == site_dir or within(real_out, d) then
-        fail("%s is the site's folder or inside %s, which the export copies from or keeps its records in: choose a folder outside it", out_dir, d)
+      if within(real_out, d) then
+        fail("%s is %s or inside it, which the export copies from or keeps its records in: choose a folder outside it", out_dir, d)
       end
     end
     if within(site_dir, real_out) then
@@ -2408,11 +2457,19 @@ function M.main(quire, out_dir, opts)
     fail("%s holds the media library's folder %s, whose files the export would write over or remove: choose a folder outside it",
       out_dir, media_dir)
   end
+  set_base_url(quire, opts["base-url"]) -- (refused before the folder is made)
   local kind = core.stat(out_dir)
   if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
   if not kind and not opts["dry-run"] then
     local ok, err = core.mkdir(out_dir)
-    if not ok then fail("cannot make %s: %s", out_dir, tostring(err)) end
+    if not ok then
+      -- (a link to a folder not there: mkdir's own word, "File exists", named nothing to do)
+      local parent, base = out_dir:match("^(.*)/([^/]+)$")
+      if core.stat_at(parent and (parent == "" and "/" or parent) or ".", base or out_dir) == "link" then
+        fail("%s is a symbolic link to a folder that is not there: make that folder, or give another", out_dir)
+      end
+      fail("cannot make %s: %s", out_dir, tostring(err))
+    end
   end
   local compress, siblings = M.compress_of(opts.compress)
   if opts.worker then
@@ -2424,8 +2481,12 @@ function M.main(quire, out_dir, opts)
       targeted = opts.targeted, compress = siblings, fresh = opts.fresh, verbose = opts.verbose,
       plan = opts.plan })
   end
-  local jobs = opts.jobs and math.tointeger(tonumber(opts.jobs)) or core.cpus()
-  if not jobs or jobs < 1 or jobs > JOBS_MAX then fail("--jobs takes a number of worker processes from 1 to %d", JOBS_MAX) end
+  -- (a value that is no whole number is refused, not taken for the default)
+  local jobs = core.cpus()
+  if opts.jobs then jobs = math.tointeger(tonumber(opts.jobs)) end
+  if not jobs or jobs < 1 or jobs > JOBS_MAX then
+    fail("--jobs takes a number of worker processes from 1 to %d (got %q)", JOBS_MAX, tostring(opts.jobs))
+  end
   local o = { base_url = opts["base-url"], dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose, compress = compress }
   if opts.watch and o.dry_run then fail("--watch and --dry-run do not go together") end
   -- (--watch looks before each export: a commit made during it is seen after it. On PostgreSQL
