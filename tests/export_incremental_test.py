@@ -625,6 +625,25 @@ r = export(out)
 check("nothing changed: nothing written", " 0 files written" in r.stdout and "(no content changed)" in r.stdout, r.stdout)
 same_as_full("nothing changed", r)
 
+# quire's binary is what renders (its embedded Lua and C): the same bytes elsewhere (a deploy's
+# copy) render nothing again; another binary, even with the same version number, renders every
+# page again (a fix to how pages are made reaches the pages already exported).
+copied, upgraded = os.path.join(work, "quire-copy"), os.path.join(work, "quire-upgraded")
+shutil.copy2(QUIRE, copied)
+shutil.copy2(QUIRE, upgraded)
+with open(upgraded, "ab") as f:
+    f.write(b"\0")  # (past the ELF's contents: the same program, other bytes)
+r = subprocess.run([copied, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br"],
+                   capture_output=True, text=True, timeout=300)
+check("the same quire binary elsewhere: nothing rendered again", r.returncode == 0 and "(no content changed)" in r.stdout,
+      r.stdout + r.stderr)
+r = subprocess.run([upgraded, "export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br"],
+                   capture_output=True, text=True, timeout=300)
+check("another quire binary: every page rendered again", r.returncode == 0 and "(full export)" in r.stdout, r.stdout + r.stderr)
+same_as_full("another quire binary", r)
+r = export(out)
+check("... and back to this one: every page again", "(full export)" in r.stdout, r.stdout)
+
 # A page file removed by hand: a targeted run looks for the files of a slice of 1000 pages a run,
 # the next slice each time, so it is written again within pages / 1000 + 1 runs with nothing changed.
 # Only what is missing is written: its .gz and .br, still there, keep their mtimes (a sync

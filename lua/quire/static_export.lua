@@ -1292,7 +1292,15 @@ local function open_manifest(path)
   return man
 end
 
--- What the pages are rendered with, besides the content: quire's version, the base URL, the
+-- This process's own binary, through /proc: a --watch whose file was replaced by an upgrade
+-- meanwhile starts workers of its own version, where the path named a file gone.
+local function own_binary()
+  return core.stat("/proc/self/exe") == "file" and "/proc/self/exe" or core.exepath()
+end
+
+-- What the pages are rendered with, besides the content: quire's version and binary (its
+-- embedded Lua and C render the pages: an upgrade that keeps the version number renders them
+-- again too), the base URL, the
 -- site's settings and every plugin, template and translation file (names and contents). When it differs
 -- from the last run's, every page is rendered again. By content, not mtime: a checkout, a
 -- deploy's copy or a touch that leaves the code as it was renders nothing again (with mtimes,
@@ -1326,6 +1334,7 @@ local function code_signature(quire, base_url, compress)
       elseif kind == "file" then sign(p) end
     end
   end
+  sign(own_binary(), "quire")
   local cfg = quire.site.config
   sign(cfg.dir .. "/site.lua", "site.lua")
   for _, p in ipairs(quire.plugins.plugins) do walk(p.dir, 0) end
@@ -2152,9 +2161,7 @@ local function run_once(quire, out_dir, o)
       failed[1] = "0"
     end
   else
-    -- (this process's own binary, through /proc: a --watch whose file was replaced by an upgrade
-    -- meanwhile starts workers of its own version, where the path named a file gone)
-    local exe = core.stat("/proc/self/exe") == "file" and "/proc/self/exe" or core.exepath()
+    local exe = own_binary()
     local argvs = {}
     -- (a full walk: the lists split among the workers; a targeted run hashes what it finds)
     local plan = not targeted and jobs > 1 and tmp .. "/plan"
