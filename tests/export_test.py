@@ -1239,10 +1239,11 @@ check("a base URL without a scheme is refused, naming the option", r.returncode 
 # Not an origin: a path (the pages link from the root: /static/… and /latest led out of a site
 # under /news), a query, quotes, a port that is none (all were taken); refused before OUT is made.
 for bad in ("https://mirror.example/news", "https://news.example/?x=1", 'https://news.example/"><b>', "https://news.example:",
-            "https://news.example:99999", "https://:80"):
+            "https://news.example:99999", "https://:80", "https://"):
     r = quire("export", "--format", "html", out + "-bad", "--site", site, "--base-url", bad, ok=False)
-    check(f"--base-url {bad} is refused, saying what it takes", r.returncode == 1 and "--base-url takes the site's origin" in r.stderr
-          and "no path" in r.stderr and not os.path.exists(out + "-bad"), r.stdout + r.stderr)
+    check(f"--base-url {bad} is refused, saying what it takes and what it got", r.returncode == 1
+          and "--base-url takes the site's origin" in r.stderr and "no path" in r.stderr and f'(got "{bad}")' in r.stderr.replace('\\"', '"')
+          and not os.path.exists(out + "-bad"), r.stdout + r.stderr)
 # A site.lua with no base_url and no --base-url: refused (its feeds and sitemaps named
 # http://localhost:8080), saying what to give; --jobs that is no whole number: refused, not the default.
 bare_site = os.path.join(work, "no-base-site")

@@ -26,6 +26,12 @@ printf 'body { color: #111; }\n' > "$work/site/public/css/site.0123abcd.css"
 head -c 5000 /dev/urandom > "$work/site/public/blob.bin"
 echo "secret" > "$work/outside/secret.txt"
 ln -s "$work/outside/secret.txt" "$work/site/public/link.txt"
+# public/ as a checkout: its .git and an .env are the site's, not the public's; .well-known is.
+mkdir -p "$work/site/public/.git" "$work/site/public/.well-known" "$work/site/public/docs/.hidden"
+echo "[remote] url = https://token@git.example" > "$work/site/public/.git/config"
+echo "DB_PASSWORD=x" > "$work/site/public/.env"
+echo "inside" > "$work/site/public/docs/.hidden/a.txt"
+echo "Contact: mailto:security@news.example" > "$work/site/public/.well-known/security.txt"
 
 start() {
   "$QUIRE" serve --site "$work/site" --listen 127.0.0.1:0 --workers 2 > "$work/serve.log" 2>&1 &
@@ -122,6 +128,9 @@ check "unsatisfiable Range: 416" test "$(code -H 'Range: bytes=9000-' "$base/blo
 check "no .. traversal" test "$(code --path-as-is "$base/../site.lua")" != 200
 check "no encoded traversal" test "$(code "$base/%2e%2e/site.lua")" != 200
 check "no symlink escape" test "$(code "$base/link.txt")" = 404
+check "no hidden file or folder of public/ (.git, .env, docs/.hidden), raw or encoded" \
+  test "$(code "$base/.git/config") $(code "$base/.env") $(code "$base/%2eenv") $(code "$base/docs/.hidden/a.txt")" = "404 404 404 404"
+check ".well-known is served" test "$(curl -s "$base/.well-known/security.txt")" = "Contact: mailto:security@news.example"
 # One rule for request paths, whatever would answer them (a public/ folder at /, the plugins'
 # static files, the router): a backslash, a dot segment, an encoded NUL or a malformed %-escape,
 # raw or encoded, is a 400 naming the problem. Checked here with public/ and again without it.

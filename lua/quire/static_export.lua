@@ -1362,12 +1362,13 @@ local function set_base_url(quire, base_url)
     fail("the export needs the site's public address, which its feeds, sitemaps and canonical links name:"
       .. " give --base-url https://news.example (or set base_url in site.lua)")
   end
-  base_url = (base_url or quire.site.base_url):gsub("/+$", "")
+  local given = base_url or quire.site.base_url
+  base_url = given:gsub("/+$", "")
   local port = base_url:match("^https?://%w[%w%.%-]*:(%d+)$")
   if not (base_url:match("^https?://%w[%w%.%-]*$") or port and tonumber(port) >= 1 and tonumber(port) <= 65535) then
     fail("%s takes the site's origin, http(s)://HOST or http(s)://HOST:PORT, with no path, query or fragment"
       .. " (the pages link from the root: serve the export at its own host's root), such as https://news.example (got %q)",
-      from, base_url)
+      from, given)
   end
   quire.site.base_url = base_url
   quire.site.config.base_url = base_url
