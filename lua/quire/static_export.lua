@@ -2435,7 +2435,9 @@ function M.main(quire, out_dir, opts)
   if opts.watch and pg then db:exec("LISTEN quire_data") end
   local seen = opts.watch and not pg and db:data_version()
   local sum = run_once(quire, out_dir, o)
-  local status, exported = report(sum, o), sum.version
+  -- (exported: the version a run left nothing to do for; none after a page failed, which every
+  -- run renders again until it renders: the next commit, whatever it bumped, makes a run)
+  local status, exported = report(sum, o), #sum.errors == 0 and sum.version
   prune_copies(quire, o)
   if not opts.watch then return status end
   -- (and when the clock comes to the next scheduled change: looked up after each export, whose
@@ -2466,12 +2468,13 @@ function M.main(quire, out_dir, opts)
       moved, seen = v ~= seen, v
     end
     -- (A commit that bumped no cache tag changed no page: a sign-in's session, a comment held
-    -- for moderation, this process's own bookkeeping. No run for it, which would find nothing.)
+    -- for moderation, this process's own bookkeeping. No run for it, which would find nothing,
+    -- unless the last run failed or had a page fail.)
     if moved and exported and db:value("SELECT coalesce(max(version), 0) FROM cache_tags") == exported then moved = false end
     if not moved and due ~= "" and require("quire.time").now() >= due then moved = true end
     if moved then
       local ok, sum = pcall(run_once, quire, out_dir, o)
-      exported = ok and sum.version
+      exported = ok and #sum.errors == 0 and sum.version
       if ok then
         report(sum, o)
         prune_copies(quire, o)
