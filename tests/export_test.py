@@ -477,6 +477,10 @@ for path, want in (("/old/plain", (301, "/about")), ("/old/plain/", (301, "/abou
                    ("/no/such/page/", (301, "/no/such/page"))):
     answers = {location_of(port, path) for port in (qport, nport)}
     check(f"quire serve and nginx answer {path} alike", answers == {want}, str(answers))
+# (a "\\" first: /\\evil.example, which browsers read as //evil.example, is another site's address
+# with absolute_redirect off; the server refuses it)
+status, to = location_of(nport, "/\\evil.example/")
+check("nginx does not move /\\evil.example/ to /\\evil.example", status not in (301, 302, 307, 308), f"{status} {to}")
 check("_redirects has the 308 as a 308", "/old/for-good /search 308" in open(os.path.join(out, "_redirects")).read().splitlines())
 for src in ("/old/plain", "/old/plain?p=7", "/old/to-story", "/old/for-good"):
     quire("redirects", "delete", src, "--site", site)

@@ -1741,8 +1741,10 @@ end
 -- with that very query (a plain pair: ?p=123), before the lists' rules (regular expressions,
 -- tried in turn); else an address with a "/" at the end moves to the one without it (no route
 -- ends in "/"; the server does that before its router, nginx after the lists' rules, which see
--- no "/" at the end: the same page in the end). The keys are the address as sent, not decoded,
--- with its runs of "/" merged (norm_path): $uri, which nginx merges, when nothing in
+-- no "/" at the end: the same page in the end), but for one whose first segment starts with a
+-- "\" (\x5c: the server refuses it; /\evil.example/ to /\evil.example, which browsers read as
+-- //evil.example, was an open redirect with absolute_redirect off). The keys are the address
+-- as sent, not decoded, with its runs of "/" merged (norm_path): $uri, which nginx merges, when nothing in
 -- $request_uri is %-escaped (then they are the same bytes); else $request_uri, whose leading
 -- run alone a regex can merge.
 -- The longest source that is a key in nginx's hash with map_hash_bucket_size 256 (a key takes
@@ -1755,7 +1757,7 @@ local NGINX_HEAD = [[
 #   map $uri $quire_merged { "~^(?<quire_m>/.*?)/*$" $quire_m; }
 #   map $quire_path $quire_path_key { "~(?<!%)(?<!%.)[A-Z]" "!$quire_path"; default $quire_path; }
 #   map $quire_path_key $quire_path_redirect { default $quire_slash; include OUT/redirects-path.nginx.map; }
-#   map $request_uri $quire_slash { "~^/+[^/?][^?]*/([?].*)?$" "301 $quire_path$is_args$args"; }
+#   map $request_uri $quire_slash { "~^/+[^/?\x5c][^?]*/([?].*)?$" "301 $quire_path$is_args$args"; }
 #   map $quire_path?$args $quire_query_key { "~(?<!%)(?<!%.)[A-Z]" "!$quire_path?$args"; default $quire_path?$args; }
 #   map $quire_query_key $quire_redirect { default $quire_path_redirect; include OUT/redirects-query.nginx.map; }
 #   map "$quire_redirect $status" $quire_gone { volatile; "404 000" 1; }
@@ -2504,7 +2506,9 @@ function M.main(quire, out_dir, opts)
   if opts.watch and pg then db:exec("LISTEN quire_data") end
   local seen = opts.watch and not pg and db:data_version()
   local sum = run_once(quire, out_dir, o)
-  local status, exported = report(sum, o), sum.version
+  -- (exported: the version a run left nothing to do for; none after a page failed, which every
+  -- run renders again until it renders: the next commit, whatever it bumped, makes a run)
+  local status, exported = report(sum, o), #sum.errors == 0 and sum.version
   prune_copies(quire, o)
   if not opts.watch then return status end
   -- (and when the clock comes to the next scheduled change: looked up after each export, whose
@@ -2535,12 +2539,13 @@ function M.main(quire, out_dir, opts)
       moved, seen = v ~= seen, v
     end
     -- (A commit that bumped no cache tag changed no page: a sign-in's session, a comment held
-    -- for moderation, this process's own bookkeeping. No run for it, which would find nothing.)
+    -- for moderation, this process's own bookkeeping. No run for it, which would find nothing,
+    -- unless the last run failed or had a page fail.)
     if moved and exported and db:value("SELECT coalesce(max(version), 0) FROM cache_tags") == exported then moved = false end
     if not moved and due ~= "" and require("quire.time").now() >= due then moved = true end
     if moved then
       local ok, sum = pcall(run_once, quire, out_dir, o)
-      exported = ok and sum.version
+      exported = ok and #sum.errors == 0 and sum.version
       if ok then
         report(sum, o)
         prune_copies(quire, o)
