@@ -1028,4 +1028,28 @@ except subprocess.TimeoutExpired:
     fw.kill()
     fw.wait()
 
+# A file at the path of a page that never rendered is not the export's: when the page goes (its
+# story trashed), the run leaves the file there (a user's file, or another tool's).
+with open(plugin) as f:
+    code = re.sub(r'now\(\) < "[^"]*"', 'now() < "9999"', f.read())
+with open(plugin, "w") as f:
+    f.write(code)
+shutil.rmtree(flaky_out)
+r = flaky_export()
+with open(os.path.join(work, "ferry.lua"), "w") as f:
+    f.write('for _, e in ipairs(quire.content.query { status = "published", limit = 1000 }) do\n'
+            '  if e.title:find("Ferry crossings", 1, true) then print(e.id, quire.content.url(e)) end\n'
+            'end\n')
+ferry_id, ferry_url = quire("run", "--site", flaky, os.path.join(work, "ferry.lua")).stdout.split()[:2]
+theirs = os.path.join(flaky_out, ferry_url.strip("/"), "index.html")
+os.makedirs(os.path.dirname(theirs), exist_ok=True)
+with open(theirs, "w") as f:
+    f.write("my own notes")
+with open(os.path.join(work, "ferry.lua"), "w") as f:
+    f.write(f"quire.content.trash({ferry_id})\n")
+quire("run", "--yes", "--site", flaky, os.path.join(work, "ferry.lua"))
+r2 = flaky_export()
+check("a file at the path of a page that never rendered stays when the page goes", r.returncode == 1 and r2.returncode == 0
+      and os.path.isfile(theirs) and open(theirs).read() == "my own notes", r.stderr[-500:] + r2.stdout[-800:] + r2.stderr)
+
 finish()

@@ -213,6 +213,10 @@ local function legacy_page_hash(body)
   if not body:find(TOKEN, 1, true) then return hash_of(body) end
   return hash_of((body:gsub('(<input type="hidden" name="token" value=")[^"]*', "%1")))
 end
+-- The hash of a page's row when the export never wrote its file (it failed to render): no
+-- page's, so it is written once it renders, and a file there then is not the export's to remove.
+local NEVER_WRITTEN = "never written"
+
 local function same_hash(row_hash, body, h)
   if #row_hash == 64 then return row_hash == legacy_page_hash(body) end
   return row_hash == h
@@ -2263,14 +2267,14 @@ local function run_once(quire, out_dir, o)
         elseif k == "E" then
           if #sum.errors < 20 then sum.errors[#sum.errors + 1] = path .. ": " .. a end
           -- A page that failed keeps its old file and row; it is rendered again next time, as
-          -- every row with no tags is. One never written gets such a row with no hash too, or
+          -- every row with no tags is. One never written gets such a row too (NEVER_WRITTEN), or
           -- the next run, rendering only what changed since this one, would never try it again
           -- and report all well with the page missing.
           man:exec("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)", path)
           local row = not o.dry_run and man:row("SELECT file, hash FROM files WHERE path = ?", path)
           local file = not o.dry_run and not row and M.file_of(path)
           if row then put_row(man, next_tid, path, row.file, row.hash, "")
-          elseif file then put_row(man, next_tid, path, file, "", "") end
+          elseif file then put_row(man, next_tid, path, file, NEVER_WRITTEN, "") end
         end
       end
     end
@@ -2296,7 +2300,8 @@ local function run_once(quire, out_dir, o)
           local taken = r.hash:sub(1, 4) ~= "src " and M.taken(r.path)
           local odd = taken or M.file_of(r.path) ~= r.file
           local other = odd and man:value("SELECT path FROM files WHERE file = ? AND path <> ? LIMIT 1", r.file, r.path)
-          local removes = not (other or taken)
+          -- (a file at a page's path that never rendered is not the export's: left where it is)
+          local removes = not (other or taken or r.hash == NEVER_WRITTEN)
           -- Counted when there is something to remove (not a file removed by hand, nor a file kept).
           local there = removes and in_folder(out_dir, r.file)
           if there then
