@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -756,6 +757,54 @@ static int l_spawn(lua_State *L) {
   return 2;
 }
 
+/* core.lock(path) -> a file (an io file: closing it, or this process ending however it ends,
+ * lets go) | nil, "held", what the holder wrote there (its pid) | nil, message: an exclusive
+ * flock on path (made when missing, 0600), taken without waiting; the taker writes its pid into
+ * it, for the one refused to name. The descriptor is not inherited by children (O_CLOEXEC): a
+ * killed holder's workers, which die with it (core.spawn), hold nothing. */
+static int l_lock(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return push_errno(L, path);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    if (err != EWOULDBLOCK) {
+      close(fd);
+      errno = err;
+      return push_errno(L, path);
+    }
+    char holder[32];
+    ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+    close(fd);
+    size_t len = n > 0 ? (size_t)n : 0;
+    while (len > 0 && (holder[len - 1] == '\n' || holder[len - 1] == ' ')) len--;
+    lua_pushnil(L);
+    lua_pushliteral(L, "held");
+    lua_pushlstring(L, holder, len);
+    return 3;
+  }
+  char pid[24];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return push_errno(L, path);
+  }
+  luaL_Stream *p = lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+  p->closef = NULL; /* (not a file yet, should fdopen fail) */
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  p->f = fdopen(fd, "r+");
+  if (!p->f) {
+    int err = errno;
+    close(fd);
+    errno = err;
+    return push_errno(L, "fdopen");
+  }
+  p->closef = close_stream;
+  return 1;
+}
+
 /* core.wait(pid) -> the child's exit status, or 128 + the signal that ended it | nil, message */
 static int l_wait(lua_State *L) {
   pid_t pid = (pid_t)luaL_checkinteger(L, 1);
@@ -807,6 +856,6 @@ void qr_lua_os_open(lua_State *L) {
                                  {"realpath", l_realpath}, {"syncfs", l_syncfs},
                                  {"write_file", l_write_file}, {"copy_file", l_copy_file}, {"stat_at", l_stat_at}, {"siblings_at", l_siblings_at},
                                  {"read_at", l_read_at}, {"same_at", l_same_at}, {"remove_at", l_remove_at}, {"touch", l_touch}, {"spawn", l_spawn},
-                                 {"wait", l_wait}, {"running", l_running}, {"large_pages", l_large_pages}, {NULL, NULL}};
+                                 {"wait", l_wait}, {"lock", l_lock}, {"running", l_running}, {"large_pages", l_large_pages}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -908,6 +908,13 @@ static int l_cache_control(lua_State *L) {
   return 1;
 }
 
+/* core.hidden_path(path) -> whether quire serve keeps it from a static folder's visitors, as
+ * the export does (qr_static_hidden) */
+static int l_hidden_path(lua_State *L) {
+  lua_pushboolean(L, qr_static_hidden(luaL_checkstring(L, 1)));
+  return 1;
+}
+
 /* core.cpus() -> number of CPUs */
 static int l_cpus(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)uv_available_parallelism());
@@ -916,7 +923,7 @@ static int l_cpus(lua_State *L) {
 
 void qr_lua_server_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"serve_master", l_serve_master}, {"serve_worker", l_serve_worker},
-                                 {"exepath", l_exepath}, {"cpus", l_cpus},
+                                 {"exepath", l_exepath}, {"cpus", l_cpus}, {"hidden_path", l_hidden_path},
                                  {"tls_check", l_tls_check}, {"listen_check", l_listen_check},
                                  {"fd_write", l_fd_write}, {"request_id", l_request_id}, {"sockname", l_sockname},
                                  {"cache_control", l_cache_control}, {"path_problem", l_path_problem}, {"net_check", l_net_check}, {NULL, NULL}};

@@ -105,10 +105,8 @@ static int decode_path(const char *target, size_t n, char *out, size_t cap) {
   return o && out[0] == '/' ? 0 : -1;
 }
 
-/* Whether a path beneath a mount names a hidden file or folder (a segment starting with "."),
- * which is never served but for .well-known (ACME challenges, security.txt): public/ may be a
- * checkout whose .git or an .env beside it must not go out. The export copies the same files. */
-static int hidden(const char *rel) {
+/* (public/ may be a checkout whose .git or an .env beside it must not go out) */
+int qr_static_hidden(const char *rel) {
   for (const char *s = rel; *s; s++) {
     if ((s == rel || s[-1] == '/') && *s == '.' &&
         !(strncmp(s, ".well-known", 11) == 0 && (s[11] == '/' || s[11] == '\0')))
@@ -163,7 +161,7 @@ int qr_static_serve(const qr_static_t *st, const qr_http_request_t *req, qr_http
   for (int i = 0; i < st->n; i++) {
     const mount *m = &st->mounts[i];
     size_t plen = strlen(m->prefix);
-    if (strncmp(req->target, m->prefix, plen) != 0 || hidden(path + plen)) continue;
+    if (strncmp(req->target, m->prefix, plen) != 0 || qr_static_hidden(path + plen)) continue;
     char candidate[PATH_MAX], real[PATH_MAX];
     if (snprintf(candidate, sizeof candidate, "%s/%s", m->root, path + plen) >= (int)sizeof candidate) continue;
     struct stat sb;

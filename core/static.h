@@ -20,6 +20,10 @@ int qr_static_mount(qr_static_t *st, const char *prefix, const char *dir);
  * Only GET and HEAD are answered; files over QR_STATIC_MAX are not served from here. */
 int qr_static_serve(const qr_static_t *st, const qr_http_request_t *req, qr_http_response_t *res);
 
+/* Whether a path beneath a mount (or one name) is hidden: a segment starting with ".", but
+ * .well-known (ACME challenges, security.txt). Never served, nor exported (quire export). */
+int qr_static_hidden(const char *rel);
+
 #define QR_STATIC_MAX (64u * 1024 * 1024)
 
 #endif

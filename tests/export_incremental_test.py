@@ -96,6 +96,17 @@ def same_as_full(step, r):
     check(f"{step}: the incremental folder equals a full export", not diff and len(a) > 100, ", ".join(diff) + "\n" + r.stdout)
 
 
+def interrupt(proc):
+    """Ctrl-C to a --watch started in a session of its own (to its whole process group, as a
+    terminal sends it); waits for it to end (killed after 10 s)."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def manifest_db():
     run_dir = os.path.join(site, ".quire")
     return sqlite3.connect(os.path.join(run_dir, next(n for n in os.listdir(run_dir) if re.match(r"^export-[0-9a-f]+\.db$", n))))
@@ -499,12 +510,7 @@ while time.time() < deadline and "Watched banner" in open(os.path.join(out, "ind
     time.sleep(0.2)
 check("--watch: exported again when the banner's end comes, with no commit",
       "Watched banner" not in open(os.path.join(out, "index.html")).read(), open(watch_log.name).read())
-os.killpg(watch.pid, signal.SIGINT)
-try:
-    watch.wait(10)
-except subprocess.TimeoutExpired:
-    watch.kill()
-    watch.wait()
+interrupt(watch)
 same_as_full("--watch, a banner's end", export(out))
 
 # A plugin's static files (the site's own copy of the theme): a changed stylesheet is a new
@@ -1021,12 +1027,7 @@ while time.time() < deadline and not ferry_pages():
     time.sleep(0.2)
 check("--watch: the next commit, one that bumps no cache tag, renders the failed page again", len(ferry_pages()) == 1,
       open(flaky_log.name).read())
-os.killpg(fw.pid, signal.SIGINT)
-try:
-    fw.wait(10)
-except subprocess.TimeoutExpired:
-    fw.kill()
-    fw.wait()
+interrupt(fw)
 
 # A file at the path of a page that never rendered is not the export's: when the page goes (its
 # story trashed), the run leaves the file there (a user's file, or another tool's).

@@ -781,6 +781,18 @@ showing = {f for f in before if not f.endswith((".gz", ".br")) and (f.endswith("
            and (story_path in (t := open(os.path.join(out, f), errors="replace").read()) or story_path.replace("/", "\\/") in t)}
 check("other pages link the story", len(showing) > 3, str(sorted(showing)))
 script = os.path.join(work, "edit.lua")
+
+
+def retitle(entry, title):
+    """Gives the published story at /entry (its address) a new title."""
+    with open(script, "w") as f:
+        f.write(f"""for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
+  if quire.content.url(c) == {("/" + entry)!r} then quire.content.update(c.id, {{ title = {title!r} }}) end
+end
+""")
+    quire("run", "--site", site, script)
+
+
 # Files that list every entry: the search index, the sitemap (dates of change).
 whole_site = {"search-index.json", "sitemap-1.xml", "sitemap-news.xml"}
 
@@ -1152,12 +1164,7 @@ elsewhere_before = files_in(elsewhere)
 quire("redirects", "delete", "/tag/old-name", "--site", site)  # (its page's file to remove, nothing to write under tag/)
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", ok=False)
 check("a link in the output: no file removed through it", files_in(elsewhere) == elsewhere_before, r.stdout + r.stderr)
-with open(script, "w") as f:
-    f.write(f"""for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
-  if quire.content.url(c) == {("/" + [e for e in entries if e != story][-1])!r} then quire.content.update(c.id, {{ title = "Linked headline" }}) end
-end
-""")
-quire("run", "--site", site, script)  # (its tags' pages to write again, under tag/)
+retitle([e for e in entries if e != story][-1], "Linked headline")  # (its tags' pages to write again, under tag/)
 for jobs in ("2", "1"):
     r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--jobs", jobs, ok=False)
     check(f"a link in the output, --jobs {jobs}: the export fails, naming the link and what to do", r.returncode == 1
@@ -1190,13 +1197,26 @@ quire("user", "add", "watcher", "--role", "author", "--site", site)
 time.sleep(2.5)
 check("--watch: a commit that changes no page makes no run", open(watch_log.name).read().count("exported:") == 1,
       open(watch_log.name).read())
+# One export writes into a folder at a time: another, while --watch holds it, is refused, naming
+# the one running, and writes nothing (two wrote the same files and manifest rows). A dry run
+# writes nothing and is not refused, nor is an export into another folder.
+before = files_in(out)
+for jobs in ("1", "2"):
+    r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--jobs", jobs, ok=False)
+    check(f"a second export into the folder --watch exports into, --jobs {jobs}: refused, naming the running one and what to do",
+          r.returncode == 1 and f"another quire export into {out} is running (process {watch.pid}): wait for it to end, or stop it"
+          in r.stderr and "exported:" not in r.stdout, r.stdout + r.stderr)
+check("... and it writes nothing there", files_in(out) == before)
+r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", "--dry-run", ok=False)
+check("... a dry run into it is not refused", r.returncode == 0 and "dry run: 0 files to write" in r.stdout, r.stdout + r.stderr)
+beside = os.path.join(work, "beside-watch")
+r = quire("export", "--format", "html", beside, "--site", site, "--base-url", BASE, ok=False)
+check("... nor an export into another folder", r.returncode == 0 and os.path.isfile(os.path.join(beside, "index.html")),
+      r.stdout + r.stderr)
+shutil.rmtree(beside)
+check("... and --watch made no run meanwhile", open(watch_log.name).read().count("exported:") == 1, open(watch_log.name).read())
 target = next(e for e in entries if e != story)
-with open(script, "w") as f:
-    f.write(f"""for _, c in ipairs(quire.content.query {{ status = "published", limit = 1000 }}) do
-  if quire.content.url(c) == {("/" + target)!r} then quire.content.update(c.id, {{ title = "Watched headline" }}) end
-end
-""")
-quire("run", "--site", site, script)
+retitle(target, "Watched headline")
 page = os.path.join(out, target, "index.html")
 deadline = time.time() + 60  # its own minute: the first export may have used most of the one above
 while time.time() < deadline and "Watched headline" not in open(page).read():
@@ -1208,6 +1228,8 @@ try:
 except subprocess.TimeoutExpired:
     watch.kill()
 check("--watch ends on Ctrl-C", watch.returncode is not None)
+r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", ok=False)
+check("... and lets go of the folder: the next export runs", r.returncode == 0 and "exported:" in r.stdout, r.stdout + r.stderr)
 
 # --- --base-url wins over site.lua's base_url (and over none: the address served)
 other = os.path.join(work, "other-base")

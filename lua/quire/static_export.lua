@@ -877,8 +877,8 @@ function M.each_file(quire, fn)
         kind = real and within(real, root) and not within(here .. "/", real) and core.stat(src) or nil
       end
       -- Hidden names stay out, a folder's as a file's (a public/.git published the repository,
-      -- its config and all), but .well-known, which is there to be read (security.txt, ACME).
-      local hidden = name:byte(1) == 46 and name ~= ".well-known" -- (".")
+      -- its config and all), but .well-known, as quire serve does (core.hidden_path).
+      local hidden = core.hidden_path(name)
       if kind == "dir" and not hidden then
         if not (skip_real and core.realpath(src) == skip_real) then files(src, prefix .. name .. "/", skip_real, root) end
       elseif kind == "file" and not hidden then
@@ -893,7 +893,7 @@ function M.each_file(quire, fn)
   -- an old copy goes from the folder when it goes from the site's.
   for _, s in ipairs(quire.plugins.static_dirs) do
     for _, name in ipairs(core.listdir(s.dir) or {}) do
-      if core.stat(s.dir .. "/" .. name) == "file" and not name:match("^%.") then pcall(quire.assets.url, s.plugin, name) end
+      if core.stat(s.dir .. "/" .. name) == "file" and not core.hidden_path(name) then pcall(quire.assets.url, s.plugin, name) end
     end
   end
   quire._assets.each_kept(function(url, src) fn { path = url, kind = "asset", src = src } end)
@@ -1467,7 +1467,6 @@ function M.worker(quire, out_dir, o)
   -- And, in a worker process (which ends with the export; not a --watch coordinator rendering
   -- a few pages itself), 2 MiB pages for the heap it grows from here (see core.large_pages).
   if not o.inline then core.large_pages() end
-  set_base_url(quire, o.base_url)
   local db = quire._db
   local man <close> = open_manifest(o.manifest)
   local changed, all = {}, o.since == nil
@@ -2015,7 +2014,7 @@ end
 -- One export run. Returns a summary table.
 local function run_once(quire, out_dir, o)
   local t0 = core.clock()
-  local base_url = set_base_url(quire, o.base_url)
+  local base_url = o.base_url
   local mpath = manifest_path(quire, out_dir)
   -- (a dry run into a folder never exported leaves no manifest in the site: it starts from an
   -- empty one in memory, copied into its own folder for its workers)
@@ -2038,9 +2037,9 @@ local function run_once(quire, out_dir, o)
   -- export would write over (index.html) or remove. Refused, before any.
   if not fresh and not killed and not man:value("SELECT 1 FROM files LIMIT 1") then
     core.remove_tree(tmp)
-    if not existed then -- (nor the manifest just made for it)
+    if not existed then -- (nor the manifest just made for it, and its lock: main's, held till the process ends)
       opened:close()
-      for _, suffix in ipairs({ "", "-wal", "-shm" }) do os.remove(mpath .. suffix) end
+      for _, suffix in ipairs({ "", "-wal", "-shm", ".lock" }) do os.remove(mpath .. suffix) end
     end
     table.sort(theirs)
     fail("%s holds files no export of this site wrote (%s%s): export into a new or empty folder (if an earlier export wrote"
@@ -2159,7 +2158,7 @@ local function run_once(quire, out_dir, o)
   if jobs == 0 then
     jobs = 1
     local wok, werr = pcall(M.worker, quire, out_dir, { index = 0, count = 1, manifest = mpath, results = tmp .. "/w0", since = since,
-      base_url = base_url, dry_run = o.dry_run, targeted = true, compress = select(2, M.compress_of(o.compress)), fresh = false,
+      dry_run = o.dry_run, targeted = true, compress = select(2, M.compress_of(o.compress)), fresh = false,
       verbose = o.verbose, inline = function(n) show(0, n, 0) end })
     if tty and last_print > 0 then io.stderr:write("\n") end
     if not wok then
@@ -2472,7 +2471,8 @@ function M.main(quire, out_dir, opts)
     fail("%s holds the media library's folder %s, whose files the export would write over or remove: choose a folder outside it",
       out_dir, media_dir)
   end
-  set_base_url(quire, opts["base-url"]) -- (refused before the folder is made)
+  -- (refused before the folder is made; the site's from here on, in the workers too)
+  local base_url = set_base_url(quire, opts["base-url"])
   local kind = core.stat(out_dir)
   if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
   if not kind and not opts["dry-run"] then
@@ -2492,7 +2492,7 @@ function M.main(quire, out_dir, opts)
     i, n = tonumber(i), tonumber(n)
     if not i or n < 1 or i >= n or not opts.manifest or not opts.results then fail("bad --worker arguments") end
     return M.worker(quire, out_dir, { index = i, count = n, manifest = opts.manifest, results = opts.results,
-      since = opts.since and math.tointeger(tonumber(opts.since)), base_url = opts["base-url"], dry_run = opts["dry-run"],
+      since = opts.since and math.tointeger(tonumber(opts.since)), dry_run = opts["dry-run"],
       targeted = opts.targeted, compress = siblings, fresh = opts.fresh, verbose = opts.verbose,
       plan = opts.plan })
   end
@@ -2502,8 +2502,19 @@ function M.main(quire, out_dir, opts)
   if not jobs or jobs < 1 or jobs > JOBS_MAX then
     fail("--jobs takes a number of worker processes from 1 to %d (got %q)", JOBS_MAX, tostring(opts.jobs))
   end
-  local o = { base_url = opts["base-url"], dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose, compress = compress }
+  local o = { base_url = base_url, dry_run = opts["dry-run"], jobs = jobs, verbose = opts.verbose, compress = compress }
   if opts.watch and o.dry_run then fail("--watch and --dry-run do not go together") end
+  -- One run that writes into a folder at a time, held to the end (of --watch too): two would
+  -- write the same files and manifest rows, and the second of two first exports took the first's
+  -- files for the user's own. A dry run writes neither and takes none.
+  local function take_lock()
+    local lock, err, holder = core.lock(manifest_path(quire, out_dir) .. ".lock")
+    if lock then return lock end
+    if err ~= "held" then fail("cannot lock the export manifest: %s", tostring(err)) end
+    fail("another quire export into %s is running%s: wait for it to end, or stop it (a --watch exports every change"
+      .. " by itself)", out_dir, holder:match("^%d+$") and (" (process %s)"):format(holder) or "")
+  end
+  local lock <close> = not o.dry_run and take_lock() or nil
   -- (--watch looks before each export: a commit made during it is seen after it. On PostgreSQL
   -- it listens before the first one; on SQLite data_version is read before each.)
   local db = quire._db
