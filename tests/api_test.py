@@ -600,6 +600,13 @@ run("api-key", "revoke", "gone")
 st = after_write(lambda: http("GET", f"/api/content/v1/tags?key={other_key}", template="/api/content/v1/tags")[0],
                  lambda s: s == 401)
 check("revoked key: 401", st == 401, st)
+run("user", "disable", "api-freelance")
+st, _, doc = admin("POST", "/entries", "/entries", {"type": "opinion", "title": "By a disabled key"}, key=contrib_key)
+check("a key whose user is disabled: 401, nothing written", st == 401 and doc["error"]["code"] == "key_disabled"
+      and db.execute("SELECT count(*) FROM entries WHERE title = 'By a disabled key'").fetchone()[0] == 0, (st, doc))
+run("user", "enable", "api-freelance")
+st, _, doc = admin("GET", "/entries", "/entries", key=contrib_key)
+check("enabled again: the key works", st == 200, (st, doc))
 
 # --- rate limit: lowered by a reload, counted for a fresh key
 burst_key = re.search(r": (\d+:[0-9a-f]{64})$", run("api-key", "add", "burst", "--role", "editor").strip()).group(1)
