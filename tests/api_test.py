@@ -557,6 +557,30 @@ st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/2013/01/old-st
 check("a path that already redirects: 409", st == 409 and "already redirects" in doc["error"]["message"], (st, doc))
 st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/x", "to": "javascript:alert(1)"})
 check("a script target refused: 400", st == 400, (st, doc))
+for source in ("/admin/login", "/admin", "/api/admin/v1/users/"):
+    st, _, doc = admin("POST", "/redirects", "/redirects", {"from": source, "to": "https://evil.example/login"})
+    check(f"a redirect of {source} refused: 400", st == 400 and "cannot be redirected" in doc["error"]["message"], (st, doc))
+# a row from before such redirects were refused (written past the checks) is not followed
+db.execute("INSERT INTO redirects (from_path, to_path, status, source, created_at) VALUES ('/admin/login', 'https://evil.example/', 301, 'manual', '2026-01-01T00:00:00Z')")
+db.commit()
+with open(os.path.join(work, "bump.lua"), "w") as f:
+    f.write('quire.cache.bump { "quire:all" }\n')
+run("run", "--yes", os.path.join(work, "bump.lua"))
+
+
+def login_page():
+    c = httpclient.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/admin/login")
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status, r.getheader("location")
+
+
+got = [login_page() for _ in range(4)]
+check("an old row redirecting /admin/login is not followed", all(g == (200, None) for g in got), got)
+db.execute("DELETE FROM redirects WHERE from_path = '/admin/login'")
+db.commit()
 st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/x", "to": "/y", "entry": target})
 check("both to and entry refused: 400", st == 400, (st, doc))
 for i in range(3):
