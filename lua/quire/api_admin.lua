@@ -214,7 +214,7 @@ function M.routes(api, quire, site)
     return e
   end
   -- Below editor: only one's own entries, no status or author changes (the workflow's
-  -- transitions decide who moves an entry), nothing published for contributors.
+  -- transitions decide who moves an entry), only drafts and entries in review for contributors.
   local function own_rules(ctx, v, e)
     if editor(ctx) then return end
     local errs = {}
@@ -226,8 +226,10 @@ function M.routes(api, quire, site)
     end
     if #errs > 0 then fail(403, "forbidden", "this key's role may not set these fields", { errors = errs }) end
     if e and e.author_id ~= ctx.user.id then fail(403, "forbidden", ("entry %d is not %s's, and a %s edits only their own"):format(e.id, ctx.user.login, ctx.user.role)) end
-    if e and e.status == "published" and ctx.user.role == "contributor" then
-      fail(403, "forbidden", ("entry %d is published; a contributor edits only unpublished entries"):format(e.id))
+    -- As in the web admin: once an editor has scheduled (or published) it, a contributor's
+    -- change would go out unreviewed.
+    if e and ctx.user.role == "contributor" and e.status ~= "draft" and e.status ~= "review" then
+      fail(403, "forbidden", ("entry %d is %s; a contributor edits only drafts and entries in review"):format(e.id, e.status))
     end
   end
 
