@@ -43,6 +43,7 @@ struct qr_http_server_s {
   size_t output;             /* bytes of responses queued and unsent, and of paused input, in all connections */
   uint64_t output_logged_at; /* when the last "over limits.worker_output" line was logged */
   unsigned output_closed;    /* connections closed for it since that line */
+  unsigned spooling;         /* uploads being spooled to disk (limits.upload_spools) */
 };
 
 /* ST_WAIT: a complete request whose answer was deferred (qr_http_defer). */
@@ -164,6 +165,7 @@ void qr_http_limits_default(qr_http_limits_t *l) {
   l->write_queue_max = 256 * 1024;
   l->output_max = 128 * 1024 * 1024;
   l->upload_timeout_ms = 600000;
+  l->upload_spools = 8;
 }
 
 const char *qr_http_header(const qr_http_request_t *req, const char *name) {
@@ -356,6 +358,14 @@ static unsigned ip_add(qr_http_server_t *s, const char *ip, int delta) {
 
 /* --- connection life cycle */
 
+/* Ends a spooled body: its unnamed file goes with its bytes. */
+static void spool_close(conn *c) {
+  if (c->spool_fd < 0) return;
+  close(c->spool_fd);
+  c->spool_fd = -1;
+  c->srv->spooling--;
+}
+
 static void reset_request(conn *c) {
   c->url.len = c->field.len = c->value.len = 0;
   for (unsigned i = 0; i < c->nheaders; i++) {
@@ -367,8 +377,7 @@ static void reset_request(conn *c) {
   c->version_seen = 0;
   c->body.len = 0;
   if (c->body.cap > 64 * 1024) qr_buf_free(&c->body); /* do not keep a big buffer per idle client */
-  if (c->spool_fd >= 0) close(c->spool_fd); /* unnamed: the bytes go with it */
-  c->spool_fd = -1;
+  spool_close(c);
   c->spool_len = 0;
 }
 
@@ -683,8 +692,8 @@ static void send_error(conn *c, int status, const char *why) {
   int blen = snprintf(body, sizeof body, "%d %s: %s\n", status, reason(status), why);
   int hlen = snprintf(head, sizeof head,
                       "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: quire\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                      "Content-Length: %d\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n",
-                      status, reason(status), date, blen, c->id);
+                      "Content-Length: %d\r\n%sConnection: close\r\nX-Request-Id: %s\r\n\r\n",
+                      status, reason(status), date, blen, status == 503 ? "Retry-After: 5\r\n" : "", c->id);
   uv_timer_stop(&c->timer);
   c->close_after = 1; /* parse nothing more from this client */
   if (c->srv->cbs.log) {
@@ -931,6 +940,10 @@ static int spool_open(conn *c, llhttp_t *p) {
   if (!dir) return 0;
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > max)
     return limit(c, 413, "the upload is larger than limits.upload_request");
+  /* The body is on disk before the route knows who sent it: a bound on the uploads at once keeps
+   * any number of clients (signed in or not) from filling the site's disk. */
+  if (c->srv->spooling >= c->srv->limits.upload_spools)
+    return limit(c, 503, "too many uploads at once (limits.upload_spools): try again in a moment");
   /* An unnamed file (O_TMPFILE): an upload cut off, a crash, anything, leaves nothing behind. */
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) { /* no O_TMPFILE there */
@@ -944,6 +957,7 @@ static int spool_open(conn *c, llhttp_t *p) {
     return limit(c, errno == ENOSPC ? 507 : 500, "the server cannot store the upload now");
   }
   c->spool_fd = fd;
+  c->srv->spooling++;
   c->spool_max = max;
   c->spool_len = 0;
   return 0;
@@ -1306,10 +1320,7 @@ static int on_message_complete(llhttp_t *p) {
   int keep_alive = llhttp_should_keep_alive(p) && !res.close && !s->draining;
   respond(c, &req, &res, keep_alive);
   qr_http_response_free(&res);
-  if (c->spool_fd >= 0) {
-    close(c->spool_fd);
-    c->spool_fd = -1;
-  }
+  spool_close(c);
   if (c->state == ST_CLOSING) return HPE_PAUSED; /* closed while answering (see output_over) */
   c->state = ST_IDLE;
   if (!keep_alive) {

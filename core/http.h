@@ -35,6 +35,7 @@ typedef struct {
   size_t write_queue_max;    /* 256 KiB of unsent responses on a connection: its pipelined requests wait */
   size_t output_max;         /* 128 MiB of unsent responses in the worker: connections adding more close */
   unsigned upload_timeout_ms; /* 10 min from a spooled request's first byte to its last body byte: 408 */
+  unsigned upload_spools;    /* 8 uploads spooled to disk at once per worker: 503 past it */
   /* Reverse proxies (a CDN, Varnish, a TLS terminator): a request coming through one of these
    * takes its client address from X-Forwarded-For (the nearest hop not in the list) and
    * https from X-Forwarded-Proto, and their connections are not counted per address. None by

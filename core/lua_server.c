@@ -696,6 +696,7 @@ static int l_serve_worker(lua_State *L) {
     limits.max_connections = (unsigned)opt_size(L, t, "connections", limits.max_connections);
     limits.max_per_ip = (unsigned)opt_size(L, t, "connections_per_ip", limits.max_per_ip);
     limits.upload_timeout_ms = (unsigned)opt_size(L, t, "upload_timeout_ms", limits.upload_timeout_ms);
+    limits.upload_spools = (unsigned)opt_size(L, t, "upload_spools", limits.upload_spools);
     stale_grace_ms = opt_size(L, t, "stale_grace_ms", 0);
     replica_lag_ms = opt_size(L, t, "replica_lag_ms", replica_lag_ms);
     hashes_max = (unsigned)opt_size(L, t, "password_hashes", hashes_max);

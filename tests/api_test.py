@@ -421,12 +421,27 @@ st, _, doc = admin("DELETE", f"/entries/{mine}", "/entries/{id}", key=contrib_ke
 check("contributor key refused where an editor key is needed: 403", st == 403 and doc["error"]["code"] == "forbidden", (st, doc))
 st, _, doc = admin("PATCH", f"/entries/{article[0]}", "/entries/{id}", {"title": "Hijack"}, key=contrib_key)
 check("contributor cannot edit others' entries: 403", st == 403, st)
+st, _, doc = admin("GET", f"/entries/{article[0]}", "/entries/{id}", key=contrib_key)
+check("contributor cannot read others' entries: 403", st == 403, (st, doc))
+st, _, doc = admin("GET", "/entries", "/entries", key=contrib_key)
+check("contributor lists only their own entries", st == 200 and [e["id"] for e in doc["entries"]] == [mine], (st, doc))
+others = db.execute("SELECT id FROM entries WHERE status = 'draft' AND author_id IS NOT (SELECT id FROM users WHERE login = 'api-freelance')").fetchone()[0]
+st, _, doc = admin("POST", f"/entries/{others}/transition", "/entries/{id}/transition", {"transition": "submit"}, key=contrib_key)
+check("contributor cannot move others' entries: 403", st == 403 and db.execute("SELECT status FROM entries WHERE id = ?", (others,)).fetchone()[0] == "draft", (st, doc))
 st, _, doc = admin("PATCH", f"/entries/{mine}", "/entries/{id}", {"title": "Freelance pitch, revised"}, key=contrib_key)
 check("contributor edits own draft", st == 200, (st, doc))
 st, _, doc = admin("POST", f"/entries/{mine}/transition", "/entries/{id}/transition", {"transition": "publish"}, key=contrib_key)
 check("workflow refuses a contributor's publish", st == 400 and "it takes an author" in doc["error"]["message"], (st, doc))
 st, _, doc = admin("POST", f"/entries/{mine}/transition", "/entries/{id}/transition", {"transition": "submit"}, key=contrib_key)
 check("contributor submits for review", st == 200 and doc["entries"][0]["status"] == "review", (st, doc))
+st, _, doc = admin("POST", f"/entries/{mine}/transition", "/entries/{id}/transition", {"transition": "schedule", "published_at": "2099-01-01T00:00:00Z"})
+check("editor schedules the contributor's entry", st == 200 and doc["entries"][0]["status"] == "scheduled", (st, doc))
+st, _, doc = admin("PATCH", f"/entries/{mine}", "/entries/{id}", {"body": "Unreviewed words"}, key=contrib_key)
+check("contributor cannot change a scheduled entry: 403", st == 403 and "Unreviewed" not in db.execute(
+    "SELECT body FROM entries WHERE id = ?", (mine,)).fetchone()[0], (st, doc))
+st, _, doc = admin("POST", f"/entries/{mine}/transition", "/entries/{id}/transition", {"transition": "unpublish"})
+check("editor takes it back to a draft", st == 200 and doc["entries"][0]["status"] == "draft", (st, doc))
+st, _, doc = admin("POST", f"/entries/{mine}/transition", "/entries/{id}/transition", {"transition": "submit"}, key=contrib_key)
 st, _, doc = admin("GET", "/comments", "/comments", key=contrib_key)
 check("contributor cannot moderate: 403", st == 403)
 st, _, doc = admin("POST", f"/entries/{mine}/transition", "/entries/{id}/transition", {"transition": "publish"})
@@ -550,6 +565,30 @@ st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/2013/01/old-st
 check("a path that already redirects: 409", st == 409 and "already redirects" in doc["error"]["message"], (st, doc))
 st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/x", "to": "javascript:alert(1)"})
 check("a script target refused: 400", st == 400, (st, doc))
+for source in ("/admin/login", "/admin", "/api/admin/v1/users/"):
+    st, _, doc = admin("POST", "/redirects", "/redirects", {"from": source, "to": "https://evil.example/login"})
+    check(f"a redirect of {source} refused: 400", st == 400 and "cannot be redirected" in doc["error"]["message"], (st, doc))
+# a row from before such redirects were refused (written past the checks) is not followed
+db.execute("INSERT INTO redirects (from_path, to_path, status, source, created_at) VALUES ('/admin/login', 'https://evil.example/', 301, 'manual', '2026-01-01T00:00:00Z')")
+db.commit()
+with open(os.path.join(work, "bump.lua"), "w") as f:
+    f.write('quire.cache.bump { "quire:all" }\n')
+run("run", "--yes", os.path.join(work, "bump.lua"))
+
+
+def login_page():
+    c = httpclient.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/admin/login")
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status, r.getheader("location")
+
+
+got = [login_page() for _ in range(4)]
+check("an old row redirecting /admin/login is not followed", all(g == (200, None) for g in got), got)
+db.execute("DELETE FROM redirects WHERE from_path = '/admin/login'")
+db.commit()
 st, _, doc = admin("POST", "/redirects", "/redirects", {"from": "/x", "to": "/y", "entry": target})
 check("both to and entry refused: 400", st == 400, (st, doc))
 for i in range(3):
@@ -593,6 +632,13 @@ run("api-key", "revoke", "gone")
 st = after_write(lambda: http("GET", f"/api/content/v1/tags?key={other_key}", template="/api/content/v1/tags")[0],
                  lambda s: s == 401)
 check("revoked key: 401", st == 401, st)
+run("user", "disable", "api-freelance")
+st, _, doc = admin("POST", "/entries", "/entries", {"type": "opinion", "title": "By a disabled key"}, key=contrib_key)
+check("a key whose user is disabled: 401, nothing written", st == 401 and doc["error"]["code"] == "key_disabled"
+      and db.execute("SELECT count(*) FROM entries WHERE title = 'By a disabled key'").fetchone()[0] == 0, (st, doc))
+run("user", "enable", "api-freelance")
+st, _, doc = admin("GET", "/entries", "/entries", key=contrib_key)
+check("enabled again: the key works", st == 200, (st, doc))
 
 # --- rate limit: lowered by a reload, counted for a fresh key
 burst_key = re.search(r": (\d+:[0-9a-f]{64})$", run("api-key", "add", "burst", "--role", "editor").strip()).group(1)

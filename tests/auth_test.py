@@ -263,6 +263,22 @@ st, r, body, _ = sign_in("dee")
 challenge = re.search(r'name="challenge" value="([0-9a-f]+)"', body).group(1)
 st, r, body = request("POST", "/admin/login/code", {"challenge": challenge, "code": code})
 check("TOTP: a code works once (replay refused)", st == 403 and session_of(r)[0] is None, st)
+# The password right again and again does not reset the account's count while the codes are
+# wrong: the account's limit (5 a window) ends the guessing.
+db.execute("DELETE FROM login_attempts")
+db.commit()
+statuses = []
+for _ in range(4):
+    st, r, body, _ = sign_in("dee")
+    statuses.append(st)
+    m = re.search(r'name="challenge" value="([0-9a-f]+)"', body)
+    if not m:
+        break
+    st, r, body = request("POST", "/admin/login/code", {"challenge": m.group(1), "code": bad})
+    statuses.append(st)
+check("TOTP: wrong codes after the right password reach the account's limit", 429 in statuses, statuses)
+db.execute("DELETE FROM login_attempts")
+db.commit()
 
 # --- a one-time, expiring reset link
 out = quire("user", "reset-link", "carl").stdout

@@ -81,7 +81,7 @@ def vips(*args):
 harness.quire("init", site)
 with open(os.path.join(site, "site.lua"), "a") as f:
     f.write('\nplugins = { "theme", "article" }\napi = { admin_rate = 100000 }\n'
-            "limits = { upload_request = 48 * 1024 * 1024, upload_file = 40 * 1024 * 1024, upload_files = 3,\n"
+            "limits = { upload_request = 48 * 1024 * 1024, upload_file = 40 * 1024 * 1024, upload_files = 3, upload_spools = 2,\n"
             "  media_bytes = 4 * 1024 * 1024 }\n")
 key = re.search(r": (\d+:[0-9a-f]{64})$", quire("api-key", "add", "desk", "--role", "editor", "--site", site).strip()).group(1)
 quire("user", "add", "maren", "--email", "maren@staff.example", "--role", "editor", "--site", site)
@@ -317,6 +317,24 @@ chunk = b"x" * (1024 * 1024)
 chunked = b"".join(b"%x\r\n" % len(chunk) + chunk + b"\r\n" for _ in range(50)) + b"0\r\n\r\n"
 got = raw_exchange(head, chunked)
 check("a chunked upload past limits.upload_request: 413", got.startswith(b"HTTP/1.1 413"), got[:200])
+# Bodies go to disk before the route knows who sent them: anyone may start one, so the uploads at
+# once are bounded (limits.upload_spools, 2 here) and no crowd of clients fills the disk.
+head = (f"POST /api/admin/v1/media HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+        f"Content-Length: {40 * 1024 * 1024}\r\n\r\n").encode()
+held = []
+for _ in range(2):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(head + b"x" * 65536)
+    held.append(s)
+time.sleep(0.5)
+got = raw_exchange(head, b"")
+check("an upload past limits.upload_spools at once: 503 with Retry-After, before its body", got.startswith(b"HTTP/1.1 503")
+      and b"limits.upload_spools" in got and b"Retry-After:" in got, got[:200])
+for s in held:
+    s.close()
+time.sleep(0.5)
+st, _, doc = post(form([("file", "again.jpg", red)]))
+check("the held uploads gone: an upload is taken again", st == 201, (st, doc))
 check("other bodies keep limits.request_body", raw_exchange(
     b"POST /api/admin/v1/media HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n", b"").startswith(b"HTTP/1.1 413"))
 

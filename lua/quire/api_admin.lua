@@ -205,8 +205,16 @@ function M.routes(api, quire, site)
     return e
   end
   local function editor(ctx) return RANK[ctx.user.role] >= RANK.editor end
+  -- Below editor a key reads and moves only its own entries, as the web admin allows: another
+  -- writer's draft or embargoed story is not a contributor's to read or submit.
+  local function own_entry(ctx, e)
+    if not editor(ctx) and e.author_id ~= ctx.user.id then
+      fail(403, "forbidden", ("entry %d is not %s's, and a %s reads and changes only their own"):format(e.id, ctx.user.login, ctx.user.role))
+    end
+    return e
+  end
   -- Below editor: only one's own entries, no status or author changes (the workflow's
-  -- transitions decide who moves an entry), nothing published for contributors.
+  -- transitions decide who moves an entry), only drafts and entries in review for contributors.
   local function own_rules(ctx, v, e)
     if editor(ctx) then return end
     local errs = {}
@@ -218,8 +226,10 @@ function M.routes(api, quire, site)
     end
     if #errs > 0 then fail(403, "forbidden", "this key's role may not set these fields", { errors = errs }) end
     if e and e.author_id ~= ctx.user.id then fail(403, "forbidden", ("entry %d is not %s's, and a %s edits only their own"):format(e.id, ctx.user.login, ctx.user.role)) end
-    if e and e.status == "published" and ctx.user.role == "contributor" then
-      fail(403, "forbidden", ("entry %d is published; a contributor edits only unpublished entries"):format(e.id))
+    -- As in the web admin: once an editor has scheduled (or published) it, a contributor's
+    -- change would go out unreviewed.
+    if e and ctx.user.role == "contributor" and e.status ~= "draft" and e.status ~= "review" then
+      fail(403, "forbidden", ("entry %d is %s; a contributor edits only drafts and entries in review"):format(e.id, e.status))
     end
   end
 
@@ -261,7 +271,7 @@ function M.routes(api, quire, site)
     return api.route(r)
   end
 
-  route { method = "GET", path = A .. "/entries", response = "AdminEntryList", summary = "Entries of any status but the trash, by id",
+  route { method = "GET", path = A .. "/entries", response = "AdminEntryList", summary = "Entries of any status but the trash, by id (below editor, only one's own)",
     query = { PARAM.limit, PARAM.cursor, PARAM.status, PARAM.type },
     handler = function(ctx)
       local limit = require("quire.api").limit(ctx, 50)
@@ -278,6 +288,7 @@ function M.routes(api, quire, site)
         if not site.types:get(ctx.query.type) then fail(400, "invalid_parameter", "type: no content type " .. ctx.query.type:sub(1, 40), { allowed = site.types:names() }) end
         q.type = ctx.query.type
       end
+      if not editor(ctx) then q.author = ctx.user.id end
       local rows = quire.content.query(q)
       local out = {}
       for i = 1, math.min(limit, #rows) do out[i] = entry_admin(rows[i]) end
@@ -285,7 +296,7 @@ function M.routes(api, quire, site)
       return { entries = json.list(out), meta = { limit = limit, next = require("quire.api").next_link(ctx, cursor), next_cursor = cursor or json.null } }
     end }
   route { method = "GET", path = A .. "/entries/{id:int}", response = "AdminEntryOne", summary = "An entry of any status, with its revision",
-    handler = function(ctx) return { entries = { entry_admin(get_entry(ctx.params.id)) } } end }
+    handler = function(ctx) return { entries = { entry_admin(own_entry(ctx, get_entry(ctx.params.id))) } } end }
   route { method = "POST", path = A .. "/entries", body = "EntryCreate", response = "AdminEntryOne", status = 201,
     summary = "Creates an entry (Idempotency-Key: a retry creates nothing more)",
     handler = function(ctx)
@@ -319,7 +330,7 @@ function M.routes(api, quire, site)
     summary = "Takes a workflow transition (publish, schedule, ...): the transition's role and checks apply",
     handler = function(ctx)
       local v = body_of(ctx, "Transition")
-      get_entry(ctx.params.id)
+      own_entry(ctx, get_entry(ctx.params.id))
       acting(ctx, quire.workflow.apply, ctx.params.id, v.transition, ctx.user.id, v.published_at and { published_at = v.published_at } or nil)
       return { entries = { entry_admin(quire.content.get(ctx.params.id)) } }
     end }

@@ -171,6 +171,11 @@ function M.new(quire, site)
     if iat > now + M.SKEW then fail(401, "invalid_token", "the token's iat is in the future (check the client's clock)") end
     if exp <= now then fail(401, "token_expired", "the token has expired: sign a new one") end
     local user = quire.users.get(key.user_id)
+    -- The key acts as its user: disabling that account stops the key too.
+    if not user or user.disabled ~= 0 then
+      fail(401, "key_disabled", ("the key's user %s is disabled (quire user enable %s, or use another key)"):format(
+        user and user.login or "?", user and user.login or "LOGIN"))
+    end
     rate_and_role("key:" .. key.id, user, role, settings)
     if (key.last_used or "") < time.format(now - 60) then -- once a minute at most
       site.transaction(function() db:exec("UPDATE api_keys SET last_used = ? WHERE id = ?", time.now(), key.id) end)

@@ -546,8 +546,9 @@ local function login_post(req, res)
       site.transaction(function() site.audit("user.sign_in_failed", "login:" .. login, tostring(req.remote or "")) end)
       return M.page(req, res, 403, "Sign in", login_view { next = next_path, login = login, error = "The login or the password is wrong." })
     end
-    forget_attempts(site, login)
     if site.db:value("SELECT totp_secret IS NOT NULL FROM users WHERE id = ?", user.id) == 1 then
+      -- The account's attempts are kept until the code is right too: forgetting them here let
+      -- someone holding the password guess codes without end, 5 per challenge.
       local challenge = hex(core.random_bytes(32))
       site.transaction(function()
         site.db:exec("DELETE FROM login_challenges WHERE expires_at <= ?", time.now())
@@ -556,6 +557,7 @@ local function login_post(req, res)
       end)
       return M.page(req, res, 200, "Sign in: second step", { code_form = true, challenge = challenge, next = next_path })
     end
+    forget_attempts(site, login)
     return sign_in(req, res, user, next_path)
   end)
 end

@@ -30,6 +30,13 @@ local function plain_query(qs)
   if qs and #qs <= 100 and qs:match("^[%a_][%w_]*=[%w_%-]+$") then return qs end
 end
 
+-- The sign-in, the admin and the APIs are never redirected: an editor's redirect of
+-- /admin/login to another site would collect the admins' passwords there (and a 301 stays in
+-- browsers after it is deleted).
+local function reserved(key)
+  return key == "/admin" or key:sub(1, 7) == "/admin/" or key == "/api" or key:sub(1, 5) == "/api/"
+end
+
 -- "from" as given by a person or an importer -> its key, or nil and why. stored: the key of a
 -- source as the table may hold it (to delete it), even one the server answers 400.
 function M.key(from, stored)
@@ -44,6 +51,9 @@ function M.key(from, stored)
   end
   local path, qs = from:match("^([^?]*)%??(.*)$")
   local key = norm_path(path)
+  if not stored and reserved(key) then
+    return nil, ("%q: /admin and /api (the sign-in, the admin and the APIs) cannot be redirected"):format(from)
+  end
   if qs ~= "" then
     if not plain_query(qs) then
       return nil, ("%q: a source may carry one plain query pair (/?p=123), not %q"):format(from, qs)
@@ -184,6 +194,7 @@ function M.new(site, quire)
     local id
     local q = qs ~= "" and plain_query(qs)
     local key = norm_path(path)
+    if reserved(key) then return nil end -- (a row from before they were refused is not followed)
     local keys = site.memo.tagged("redirects\0keys", "redirects", load_keys)
     if q and (not keys or keys[key .. "?" .. q]) then id = db:value("SELECT id FROM redirects WHERE from_path = ?", key .. "?" .. q) end
     local keep_query = false
