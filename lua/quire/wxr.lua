@@ -155,6 +155,9 @@ local function shortcode_attrs(s)
 end
 
 local function attr(s) return core.html_attr(s) end
+-- The "&" of a URL written as HTML text ("&amp;", "&#038;", "&#x26;"), before it is escaped again.
+local AMP = { ["&amp;"] = "&", ["&#38;"] = "&", ["&#038;"] = "&", ["&#x26;"] = "&", ["&#X26;"] = "&" }
+local function html_amp(s) return (s:gsub("&#?%w+;", AMP)) end
 local function esc(s) return core.html_escape(s) end
 
 -- One line of HTML: Markdown then takes it as one HTML block.
@@ -231,7 +234,7 @@ local function shortcodes(body, ctx)
     embed = function(a, inner)
       local url = (inner and inner:match("https?://%S+")) or a.src or a[1]
       if not url then ctx.note("[embed] without a URL: removed") return "" end
-      url = url:gsub("[<\"'].*$", "")
+      url = html_amp((url:gsub("[<\"'].*$", "")))
       return ('<p><a href="%s">%s</a></p>'):format(attr(url), esc(url))
     end,
     playlist = function(a)
@@ -311,6 +314,7 @@ local function blocks(body, note)
   end
   body = body:gsub("<!%-%- /?wp:[^\n]- %-%->", "")
   body = body:gsub('(<div class="wp%-block%-embed__wrapper">)%s*(https?://[^%s<]+)%s*(</div>)', function(open, url, close)
+    url = html_amp(url) -- HTML text: "&amp;" there is one "&" of the URL
     return open .. ('<a href="%s">%s</a>'):format(attr(url), esc(url)) .. close
   end)
   body = body:gsub("<(/?)[hH]1([%s>])", "<%1h2%2")
