@@ -194,6 +194,16 @@ expect 0 "entries list" -- "$QUIRE" entries list --site "$work/bulk" --limit 3 -
 [ "$("$QUIRE" entries list --site "$work/bulk" --format table | wc -l)" = 2999 ] && ok || bad "entries list --format table is not a header and every entry"
 [ "$("$QUIRE" entries list --site "$work/bulk" --limit 1500 --format csv | wc -l)" = 1501 ] && ok || bad "entries list --limit 1500 across pages"
 expect 2 "entries list --limit 0" -- "$QUIRE" entries list --site "$work/bulk" --limit 0; contains "limit refusal" "--limit must be a positive whole number"
+# A mistyped status, type or id is refused naming the valid ones, not an empty (or whole) list.
+expect 2 "entries list --status typo" -- "$QUIRE" entries list --site "$work/bulk" --status drafts
+contains "status refusal" "unknown --status drafts (one of: archived, draft, published, review, scheduled, trash)"
+expect 2 "entries list --type typo" -- "$QUIRE" entries list --site "$work/bulk" --type articles
+contains "type refusal" "unknown --type articles (one of: article, page)"
+expect 0 "entries list --status --type" -- "$QUIRE" entries list --site "$work/bulk" --status draft --type page
+expect 2 "comments list --status typo" -- "$QUIRE" comments list --site "$work/bulk" --status helds
+contains "comment status refusal" "unknown --status helds (one of: approved, held, spam, trash)"
+expect 2 "comments list --entry typo" -- "$QUIRE" comments list --site "$work/bulk" --entry 1o
+contains "comment entry refusal" "--entry must be an entry id (a number), not 1o"
 expect 0 "search-replace dry run" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk" --dry-run
 contains "search-replace count" "2998 replacements in 2998 entries (dry run: nothing written)"
 expect 0 "search-replace" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk"

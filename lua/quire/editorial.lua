@@ -26,6 +26,18 @@ local function fail(code, fmt, ...)
   return code
 end
 
+-- A value that must be one of names (a typo would list nothing, or everything): nil when it is,
+-- else the message naming them.
+local function not_one_of(flag, value, names)
+  local sorted, seen = {}, {}
+  for _, n in ipairs(names) do
+    if n == value then return nil end
+    if not seen[n] then seen[n] = true; sorted[#sorted + 1] = n end
+  end
+  table.sort(sorted)
+  return ("unknown %s %s (one of: %s)"):format(flag, value, table.concat(sorted, ", "))
+end
+
 -- Output in the format asked for: table (aligned columns), json (one array), csv, ids.
 -- rows: a list, or a function returning the next list of rows (nil or empty at the end), so a
 -- long listing is written as it is read, in constant memory; a table's columns are then as wide
@@ -128,6 +140,15 @@ entries.list = {
       limit = tonumber(opts.limit or 10000), order = "id" }
     local max = tonumber(opts.limit)
     if opts.limit and (not max or max < 1 or max ~= math.floor(max)) then return fail(2, "--limit must be a positive whole number") end
+    -- Known: what the plugins define, and what entries have (a state whose plugin is gone).
+    local states = quire.workflow.states()
+    states[#states + 1] = "trash"
+    for _, r in ipairs(quire.store.query("SELECT status FROM entry_counts WHERE n > 0")) do states[#states + 1] = r.status end
+    local types = quire.content.types()
+    if opts.type and quire.store.query("SELECT 1 FROM entries WHERE type = ? LIMIT 1", opts.type)[1] then types = { opts.type } end
+    local bad = (opts.status and not_one_of("--status", opts.status, states))
+      or (opts.type and not_one_of("--type", opts.type, types))
+    if bad then return fail(2, "%s", bad) end
     -- Written page by page as read, 1000 at a time: constant memory at any size.
     local listed, after, done = 0, nil, false
     local function next_page()
@@ -496,7 +517,11 @@ comments.list = {
   usage = "list [--status held|approved|spam|trash] [--entry ID] [--format table|json|csv]",
   opts = { status = "value", entry = "value", format = "value" },
   run = function(quire, opts)
-    local rows = quire.comments.query { status = opts.status, entry = tonumber(opts.entry), limit = 10000, with_email = true }
+    local bad = opts.status and not_one_of("--status", opts.status, { "held", "approved", "spam", "trash" })
+    if bad then return fail(2, "%s", bad) end
+    local entry = opts.entry and math.tointeger(tonumber(opts.entry))
+    if opts.entry and not entry then return fail(2, "--entry must be an entry id (a number), not %s", opts.entry) end
+    local rows = quire.comments.query { status = opts.status, entry = entry, limit = 10000, with_email = true }
     return output(rows, { "id", "entry_id", "parent_id", "status", "author_name", "author_email", "created_at", "body" }, opts.format)
   end,
 }
