@@ -204,6 +204,9 @@ expect 2 "comments list --status typo" -- "$QUIRE" comments list --site "$work/b
 contains "comment status refusal" "unknown --status helds (one of: approved, held, spam, trash)"
 expect 2 "comments list --entry typo" -- "$QUIRE" comments list --site "$work/bulk" --entry 1o
 contains "comment entry refusal" "--entry must be an entry id (a number), not 1o"
+expect 2 "entries publish typo" -- "$QUIRE" entries publish --site "$work/bulk" 1o; contains "publish id refusal" "'1o' is not an entry id (a number)"
+expect 2 "entries restore typo" -- "$QUIRE" entries restore --site "$work/bulk" 1 x; contains "restore id refusal" "'x' is not a revision id (a number)"
+expect 2 "comments approve typo" -- "$QUIRE" comments approve --site "$work/bulk" 1 x; contains "comment id refusal" "'x' is not a comment id (a number)"
 expect 0 "search-replace dry run" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk" --dry-run
 contains "search-replace count" "2998 replacements in 2998 entries (dry run: nothing written)"
 expect 0 "search-replace" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk"

@@ -167,7 +167,7 @@ entries.list = {
 
 entries.get = {
   usage = "get ID [--format json|table]",
-  opts = FORMAT_OPTS, args = 1,
+  opts = FORMAT_OPTS, args = 1, ids = { "entry" },
   run = function(quire, opts, args)
     local e = quire.content.get(tonumber(args[1]) or -1)
     if not e then return fail(1, "no entry %s", args[1]) end
@@ -215,7 +215,7 @@ for k, v in pairs(ATTR_OPTS) do UPDATE_OPTS[k] = v end
 entries.update = {
   usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--author LOGIN] [--fields JSON]"
     .. " [--base-revision N]   (refused if the entry's revision is no longer N: `entries get ID` shows it)",
-  opts = UPDATE_OPTS, args = 1,
+  opts = UPDATE_OPTS, args = 1, ids = { "entry" },
   run = function(quire, opts, args)
     local base
     if opts["base-revision"] then
@@ -233,7 +233,7 @@ entries.update = {
 
 entries.publish = {
   usage = "publish ID [--at DATE]",
-  opts = { at = "value" }, args = 1,
+  opts = { at = "value" }, args = 1, ids = { "entry" },
   run = function(quire, opts, args)
     quire.content.update(tonumber(args[1]) or -1, { status = opts.at and "scheduled" or "published", published_at = opts.at })
     return 0
@@ -346,7 +346,7 @@ entries["empty-trash"] = {
 
 entries.revisions = {
   usage = "revisions ID [--format table|json]",
-  opts = FORMAT_OPTS, args = 1,
+  opts = FORMAT_OPTS, args = 1, ids = { "entry" },
   run = function(quire, opts, args)
     local revs = quire.content.revisions(tonumber(args[1]) or -1)
     if #revs == 0 then return fail(1, "no entry %s", args[1]) end
@@ -357,7 +357,7 @@ entries.revisions = {
 
 entries.diff = {
   usage = "diff ID REV_A REV_B   (word-level; revision ids from `quire entries revisions ID`)",
-  opts = {}, args = 3,
+  opts = {}, args = 3, ids = { "entry", "revision", "revision" },
   run = function(quire, _, args)
     local revs = {}
     for _, r in ipairs(quire.content.revisions(tonumber(args[1]) or -1)) do revs[r.id] = r end
@@ -378,7 +378,7 @@ entries.diff = {
 
 entries.restore = {
   usage = "restore ID REV   (makes a new revision with the old content)",
-  opts = {}, args = 2,
+  opts = {}, args = 2, ids = { "entry", "revision" },
   run = function(quire, _, args)
     local id = tonumber(args[1]) or -1
     quire.content.restore(id, tonumber(args[2]) or -1)
@@ -467,7 +467,7 @@ entries["search-replace"] = {
 
 entries.transition = {
   usage = "transition ID NAME --as LOGIN   (e.g. submit, publish, archive, unpublish; see --list)",
-  opts = { as = "value", list = "flag" }, args = "+",
+  opts = { as = "value", list = "flag" }, args = "+", ids = { "entry" },
   run = function(quire, opts, args)
     local id = tonumber(args[1]) or -1
     if opts.list or not args[2] then
@@ -528,7 +528,7 @@ comments.list = {
 for _, action in ipairs({ { "approve", "approved" }, { "spam", "spam" }, { "hold", "held" }, { "delete", "trash" } }) do
   comments[action[1]] = {
     usage = action[1] .. " ID...",
-    opts = {}, args = "+",
+    opts = {}, args = "+", ids = "comment",
     run = function(quire, _, args)
       quire.store.transaction(function()
         for _, id in ipairs(args) do quire.comments.set_status(tonumber(id) or -1, action[2]) end
@@ -770,6 +770,12 @@ local function run_spec(cli, name, spec, argv, first)
   if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
     or (spec.args == nil and #args > 0) then
     return fail(2, "%s", usage)
+  end
+  -- Ids (spec.ids: what each leading argument names, or one name for them all), checked before
+  -- the site opens: a typo is not "no entry -1".
+  for i, a in ipairs(args) do
+    local what = type(spec.ids) == "table" and spec.ids[i] or type(spec.ids) == "string" and spec.ids
+    if what and not a:match("^%d+$") then return fail(2, "'%s' is not a%s %s id (a number)", a, what == "entry" and "n" or "", what) end
   end
   local refused = spec.check and spec.check(opts, cli)
   if refused then return fail(2, "%s", refused) end
