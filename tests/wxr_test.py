@@ -191,6 +191,22 @@ try:
     check("a second import adds nothing", counts() == before, f"{before} -> {counts()}")
     check("a second import creates and updates no entry", all(rc2[k][1] == 0 and rc2[k][2] == 0 for k in ("posts", "pages", "comments")), str(rc2))
 
+    # --- importing again after the newsroom changed things here: its edit and its trash stay
+    # (in a site of its own: the checks below want WordPress's titles and dates)
+    edited = os.path.join(work, "edited")
+    init(edited)
+    quire("import", "--site", edited, "--from", "wordpress", THEME)
+    with harness.db(edited) as c:
+        ids = dict(c.execute("SELECT title, id FROM entries WHERE title IN ('Post Format: Aside', 'Post Format: Chat')"))
+    quire("entries", "update", "--site", edited, str(ids["Post Format: Aside"]), "--title", "Aside, edited here")
+    quire("entries", "trash", "--site", edited, str(ids["Post Format: Chat"]))
+    out3 = quire("import", "--site", edited, "--from", "wordpress", THEME).stdout
+    with harness.db(edited) as c:
+        after = dict(c.execute("SELECT id, title || ' ' || status FROM entries WHERE id IN (?, ?)", tuple(ids.values())))
+    check("importing again keeps an entry edited here and one trashed here",
+          after == {ids["Post Format: Aside"]: "Aside, edited here published", ids["Post Format: Chat"]: "Post Format: Chat trash"}, after)
+    check("... and says so", len(re.findall(r"changed here \(.*?\) after its last change in WordPress \(.*?\): kept as it is", out3)) == 2, out3[-1500:])
+
     # --- served by the real server
     server = Server(site, workers=2)
     base = server.base

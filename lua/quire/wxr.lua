@@ -821,8 +821,16 @@ function M.import(quire, path, opts)
         tags = tags, section = section or false, fields = fields,
       }
       local id
-      if existing then
-        local cur = quire.content.get(existing)
+      local cur = existing and quire.content.get(existing)
+      -- Saved here after its last change in WordPress (the import gives an entry WordPress's
+      -- date, a save here the time of the save), or trashed here: the newsroom's version stays.
+      local kept = cur and (cur.status == "trash" or (modified ~= nil and cur.updated_at > modified))
+      if kept then
+        id = existing
+        note(where, ("changed here (%s) after its last change in WordPress (%s): kept as it is, not updated")
+          :format(cur.status == "trash" and "trashed" or cur.updated_at, modified or "no date"))
+        count(post_type, "skipped")
+      elseif existing then
         local same = cur.title == spec.title and cur.slug == spec.slug and cur.body == spec.body and cur.status == spec.status
           and cur.published_at == spec.published_at and (cur.section or false) == spec.section
           and #cur.tags == #spec.tags
@@ -846,7 +854,7 @@ function M.import(quire, path, opts)
         count(post_type, "created")
       end
       -- WordPress's own dates, not the import's.
-      if created then db:exec("UPDATE entries SET created_at = ?, updated_at = ? WHERE id = ?", created, modified or created, id) end
+      if created and not kept then db:exec("UPDATE entries SET created_at = ?, updated_at = ? WHERE id = ?", created, modified, id) end
       map("post", key, wp_id, guid, id)
       entry_of[wp_id] = id
       local new_url = quire.content.url(quire.content.get(id))
