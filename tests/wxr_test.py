@@ -200,7 +200,14 @@ try:
         ids = dict(c.execute("SELECT title, id FROM entries WHERE title IN ('Post Format: Aside', 'Post Format: Chat')"))
     quire("entries", "update", "--site", edited, str(ids["Post Format: Aside"]), "--title", "Aside, edited here")
     quire("entries", "trash", "--site", edited, str(ids["Post Format: Chat"]))
+    with harness.db(edited) as c:
+        approved = c.execute("SELECT min(id) FROM comments WHERE status = 'approved'").fetchone()[0]
+    quire("comments", "delete", "--site", edited, str(approved))
     out3 = quire("import", "--site", edited, "--from", "wordpress", THEME).stdout
+    with harness.db(edited) as c:
+        st = c.execute("SELECT status FROM comments WHERE id = ?", (approved,)).fetchone()[0]
+    check("importing again keeps a comment deleted here out of view, and says so",
+          st == "trash" and re.search(r"comment \d+: moderated here \(trash\): kept, not made approved as in WordPress", out3), (st, out3[-1500:]))
     with harness.db(edited) as c:
         after = dict(c.execute("SELECT id, title || ' ' || status FROM entries WHERE id IN (?, ?)", tuple(ids.values())))
     check("importing again keeps an entry edited here and one trashed here",

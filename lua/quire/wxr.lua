@@ -338,6 +338,9 @@ local function gallery_caption(quire, s)
   return (plain_title(quire, s or ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
 end
 
+-- The audit log's detail of a comment's moderation made by the import.
+local FROM_WORDPRESS = "from the WordPress export"
+
 -- Report kinds in the order they are printed.
 local BASE_KINDS = { "author", "category", "tag", "post", "page", "attachment", "comment", "pingback", "trackback" }
 
@@ -902,10 +905,15 @@ function M.import(quire, path, opts)
           local had = done and db:row("SELECT id, status FROM comments WHERE id = ?", done)
           if had then
             comment_ids[cid_wp] = done
-            -- Moderated in WordPress since the last import: the new state, through moderation.
+            -- Moderated in WordPress since the last import: the new state, through moderation;
+            -- unless moderated here since (the newest audit row is not an import's): that stays.
             local cstatus = COMMENT_STATUS[text(c, "wp:comment_approved") or "0"] or "held"
-            if had.status ~= cstatus then
-              quire.comments.set_status(done, cstatus)
+            local last = db:row("SELECT detail FROM audit_log WHERE subject = ? ORDER BY id DESC LIMIT 1", "comment:" .. done)
+            if had.status ~= cstatus and last and last.detail ~= FROM_WORDPRESS then
+              note(where, ("comment %s: moderated here (%s): kept, not made %s as in WordPress"):format(cid_wp, had.status, cstatus))
+              count("comment", "skipped")
+            elseif had.status ~= cstatus then
+              quire.comments.set_status(done, cstatus, FROM_WORDPRESS)
               count("comment", "updated")
             else
               count("comment", "unchanged")
