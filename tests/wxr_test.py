@@ -203,7 +203,18 @@ try:
     with harness.db(edited) as c:
         approved = c.execute("SELECT min(id) FROM comments WHERE status = 'approved'").fetchone()[0]
     quire("comments", "delete", "--site", edited, str(approved))
+    # terms renamed here: a tag, the tag a category also is, a section
+    quire("terms", "rename", "--site", edited, "tag", "8BIT", "Eight bit")
+    quire("terms", "rename", "--site", edited, "tag", "Block", "Blocks")
+    quire("terms", "rename", "--site", edited, "section", "Markup", "Markup tests")
+    with harness.db(edited) as c:
+        terms_before = sorted(c.execute("SELECT taxonomy, name FROM terms"))
     out3 = quire("import", "--site", edited, "--from", "wordpress", THEME).stdout
+    with harness.db(edited) as c:
+        terms_after = sorted(c.execute("SELECT taxonomy, name FROM terms"))
+        blocks = c.execute("SELECT count(*) FROM entry_terms et JOIN terms t ON t.id = et.term_id WHERE t.taxonomy = 'tag' AND t.name = 'Blocks'").fetchone()[0]
+    check("importing again keeps terms renamed here (no old name made again) and their entries",
+          terms_after == terms_before and blocks > 0, (sorted(set(terms_after) ^ set(terms_before)), blocks))
     with harness.db(edited) as c:
         st = c.execute("SELECT status FROM comments WHERE id = ?", (approved,)).fetchone()[0]
     check("importing again keeps a comment deleted here out of view, and says so",

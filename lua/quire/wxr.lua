@@ -440,8 +440,18 @@ function M.import(quire, path, opts)
 
     -- Terms: categories become sections (with parents), tags tags. Quire finds terms by slug,
     -- so names that differ only in case (or punctuation) are one term.
-    local cat_name, cat_by_slug, term_names, collided = {}, {}, { section = {}, tag = {} }, {}
-    local function term(taxonomy, name, kind, wp_slug)
+    -- cat_name: a category's section's name; cat_tag: the name of the tag it also is (WordPress's).
+    local cat_name, cat_tag, cat_by_slug, term_names, collided = {}, {}, {}, { section = {}, tag = {} }, {}
+    local function term(taxonomy, name, kind, wp_slug, key)
+      -- Imported before and renamed here since: the name given here stands.
+      local before = key and mapped(kind, key)
+      local renamed = before and db:row("SELECT id, name, slug FROM terms WHERE id = ? AND taxonomy = ?", before, taxonomy)
+      if renamed and renamed.slug ~= core.slugify(name) then
+        term_names[taxonomy][renamed.slug] = renamed.name
+        term_names[taxonomy][core.slugify(name)] = renamed.name -- a category of that name as a tag too
+        count(kind, "unchanged")
+        return renamed.name, renamed.slug, renamed.id
+      end
       local slug = core.slugify(name)
       if slug == "" then
         note(kind .. " " .. wp_slug, "its name " .. name .. " has no letters or digits Quire can use in a URL: left out")
@@ -491,9 +501,12 @@ function M.import(quire, path, opts)
     for _, c in ipairs(cats) do
       count("category", "seen")
       local nicename = url_decode(text(c, "wp:category_nicename") or "")
-      local name, slug, id = term("section", cat_display[c], "category", nicename)
+      local name, slug, id = term("section", cat_display[c], "category", nicename, base .. "#" .. nicename)
       if name then
-        cat_name[nicename] = name
+        -- The tag the category also is: as it is named here now (renamed since the last import?).
+        local was = mapped("tag", base .. "#tag-of:" .. nicename)
+        local tag_row = was and db:row("SELECT name FROM terms WHERE id = ? AND taxonomy = 'tag'", was)
+        cat_name[nicename], cat_tag[nicename] = name, tag_row and tag_row.name or cat_display[c]
         cat_by_slug[nicename] = { name = name, slug = slug, id = id, parent = text(c, "wp:category_parent") or "" }
         map("category", base .. "#" .. nicename, nicename, nil, id)
       end
@@ -535,7 +548,7 @@ function M.import(quire, path, opts)
     for _, t in ipairs(children(channel, "wp:tag")) do
       count("tag", "seen")
       local wp_slug = url_decode(text(t, "wp:tag_slug") or "")
-      local name, slug, id = term("tag", text(t, "wp:tag_name") or wp_slug, "tag", wp_slug)
+      local name, slug, id = term("tag", text(t, "wp:tag_name") or wp_slug, "tag", wp_slug, base .. "#tag:" .. wp_slug)
       if name then
         tag_name[wp_slug] = name
         map("tag", base .. "#tag:" .. wp_slug, wp_slug, nil, id)
@@ -720,7 +733,7 @@ function M.import(quire, path, opts)
             if n then cat_name[nicename], cat_by_slug[nicename] = n, { name = n, slug = s, parent = "" } name = n end
           end
           cats_of[#cats_of + 1] = nicename
-          add_tag(name)
+          add_tag(cat_tag[nicename] or name)
         elseif c.attrs.domain == "post_format" then
           format = nicename:match("^post%-format%-(.+)$") or nicename
         end
@@ -947,6 +960,11 @@ function M.import(quire, path, opts)
     end
 
     for _, item in ipairs(ordered) do import_item(item) end
+    -- Each category's tag (made by the posts' saves), known by id for the next import.
+    for nicename, name in pairs(cat_tag) do
+      local t = db:row("SELECT id FROM terms WHERE taxonomy = 'tag' AND slug = ?", core.slugify(term_names.tag[core.slugify(name)] or name))
+      if t then map("tag", base .. "#tag-of:" .. nicename, nicename, nil, t.id) end
+    end
     -- An old URL of one item may be another's new permalink (WordPress's /2024/02/slug/ of a
     -- post whose slug was taken here): the entry answering there wins.
     for key, id in pairs(live) do
