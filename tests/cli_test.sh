@@ -200,6 +200,8 @@ contains "status refusal" "unknown --status drafts (one of: archived, draft, pub
 expect 2 "entries list --type typo" -- "$QUIRE" entries list --site "$work/bulk" --type articles
 contains "type refusal" "unknown --type articles (one of: article, page)"
 expect 0 "entries list --status --type" -- "$QUIRE" entries list --site "$work/bulk" --status draft --type page
+expect 2 "terms list --taxonomy typo" -- "$QUIRE" terms list --site "$work/bulk" --taxonomy tags
+contains "taxonomy refusal" "unknown --taxonomy tags (one of: section, tag)"
 expect 2 "comments list --status typo" -- "$QUIRE" comments list --site "$work/bulk" --status helds
 contains "comment status refusal" "unknown --status helds (one of: approved, held, spam, trash)"
 expect 2 "comments list --entry typo" -- "$QUIRE" comments list --site "$work/bulk" --entry 1o

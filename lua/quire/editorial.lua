@@ -485,6 +485,8 @@ terms.list = {
   usage = "list [--taxonomy tag|section] [--format table|json|csv]",
   opts = { taxonomy = "value", format = "value" },
   run = function(quire, opts)
+    local bad = opts.taxonomy and not_one_of("--taxonomy", opts.taxonomy, { "tag", "section" })
+    if bad then return fail(2, "%s", bad) end
     -- entries: those carrying the term, the trash left out (a trashed entry is not a tag's until
     -- it is restored); published: how many of them readers see on the term's list.
     local rows = quire._db:rows("SELECT t.id, t.taxonomy, t.slug, t.name, count(e.id) AS entries, t.listed AS published FROM terms t"
