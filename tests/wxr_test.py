@@ -360,6 +360,8 @@ try:
     blocks = wordpress(BLOCKS)
     rc = report_counts(out)
     check("block data: every post counted", rc.get("posts", (0,))[0] == len(blocks["posts"]), str(rc.get("posts")))
+    check("block data: a title with an entity (Media &amp; Text) is text, not reported as markup removed",
+          '"Media & Text": markup in the title removed' not in out and entry("Media & Text") is not None)
 
     class Count(html.parser.HTMLParser):
         def __init__(self):
