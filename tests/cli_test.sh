@@ -200,6 +200,9 @@ contains "status refusal" "unknown --status drafts (one of: archived, draft, pub
 expect 2 "entries list --type typo" -- "$QUIRE" entries list --site "$work/bulk" --type articles
 contains "type refusal" "unknown --type articles (one of: article, page)"
 expect 0 "entries list --status --type" -- "$QUIRE" entries list --site "$work/bulk" --status draft --type page
+# A name in another script: the refusal says why (a URL is made of a-z and digits) and what to do.
+expect 1 "a tag with no letter a-z" -- "$QUIRE" entries update --site "$work/bulk" 1 --tags "Αθήνα"
+contains "tag script refusal" '"Αθήνα" has no letter a-z (accents aside) or digit to make its URL from: add one'
 expect 2 "terms list --taxonomy typo" -- "$QUIRE" terms list --site "$work/bulk" --taxonomy tags
 contains "taxonomy refusal" "unknown --taxonomy tags (one of: section, tag)"
 expect 2 "comments list --status typo" -- "$QUIRE" comments list --site "$work/bulk" --status helds

@@ -454,7 +454,7 @@ function M.import(quire, path, opts)
       end
       local slug = core.slugify(name)
       if slug == "" then
-        note(kind .. " " .. wp_slug, "its name " .. name .. " has no letters or digits Quire can use in a URL: left out")
+        note(kind .. " " .. wp_slug, "its name " .. name .. " has no letter a-z (accents aside) or digit to make its URL from: left out")
         count(kind, "skipped")
         return nil
       end
