@@ -200,6 +200,16 @@ contains "status refusal" "unknown --status drafts (one of: archived, draft, pub
 expect 2 "entries list --type typo" -- "$QUIRE" entries list --site "$work/bulk" --type articles
 contains "type refusal" "unknown --type articles (one of: article, page)"
 expect 0 "entries list --status --type" -- "$QUIRE" entries list --site "$work/bulk" --status draft --type page
+expect 1 "entries list --tag unknown" -- "$QUIRE" entries list --site "$work/bulk" --tag "no such tag"
+contains "tag refusal" "no tag no such tag (quire terms list --taxonomy tag lists them)"
+expect 1 "entries list --author unknown" -- "$QUIRE" entries list --site "$work/bulk" --author nobody
+contains "author refusal" "no user nobody (quire user list lists them)"
+"$QUIRE" user add ada --site "$work/bulk" >/dev/null
+first=$("$QUIRE" entries list --site "$work/bulk" --limit 1 --format ids)
+"$QUIRE" entries update --site "$work/bulk" "$first" --author ada
+ada=$(bulkdb "SELECT id FROM users WHERE login = 'ada'")
+[ "$("$QUIRE" entries list --site "$work/bulk" --author ada --format ids)" = "$first" ] \
+  && [ "$("$QUIRE" entries list --site "$work/bulk" --author "$ada" --format ids)" = "$first" ] && ok || bad "entries list --author by login and by id"
 # A name in another script: the refusal says why (a URL is made of a-z and digits) and what to do.
 expect 1 "a tag with no letter a-z" -- "$QUIRE" entries update --site "$work/bulk" 1 --tags "Αθήνα"
 contains "tag script refusal" '"Αθήνα" has no letter a-z (accents aside) or digit to make its URL from: add one'

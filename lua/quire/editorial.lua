@@ -136,7 +136,8 @@ entries.list = {
   usage = "list [--type T] [--status S] [--tag T] [--section S] [--author A] [--limit N] [--format table|json|csv|ids]",
   opts = { type = "value", status = "value", tag = "value", section = "value", author = "value", limit = "value", format = "value" },
   run = function(quire, opts)
-    local q = { type = opts.type, status = opts.status, tag = opts.tag, section = opts.section, author = opts.author,
+    local q = { type = opts.type, status = opts.status, tag = opts.tag, section = opts.section,
+      author = math.tointeger(tonumber(opts.author)) or opts.author, -- an id or a login
       limit = tonumber(opts.limit or 10000), order = "id" }
     local max = tonumber(opts.limit)
     if opts.limit and (not max or max < 1 or max ~= math.floor(max)) then return fail(2, "--limit must be a positive whole number") end
@@ -149,6 +150,15 @@ entries.list = {
     local bad = (opts.status and not_one_of("--status", opts.status, states))
       or (opts.type and not_one_of("--type", opts.type, types))
     if bad then return fail(2, "%s", bad) end
+    for _, taxonomy in ipairs({ "tag", "section" }) do
+      local name = opts[taxonomy]
+      if name and not quire.store.query("SELECT 1 FROM terms WHERE taxonomy = ? AND slug = ? LIMIT 1", taxonomy, core.slugify(name))[1] then
+        return fail(1, "no %s %s (quire terms list --taxonomy %s lists them)", taxonomy, name, taxonomy)
+      end
+    end
+    if opts.author and not quire.users.get(math.tointeger(tonumber(opts.author)) or opts.author) then
+      return fail(1, "no user %s (quire user list lists them)", opts.author)
+    end
     -- Written page by page as read, 1000 at a time: constant memory at any size.
     local listed, after, done = 0, nil, false
     local function next_page()
