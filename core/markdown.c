@@ -189,6 +189,8 @@ typedef struct {
   int image_depth;     /* open image spans; inside one, text is alt text and spans are not tags */
   int alt_in_attr;     /* the outermost open image was written as <img ... alt=" */
   slugset_t slugs;
+  size_t p_at, p_body; /* where the open paragraph's <p> and its content start in out */
+  int p_unwrapped;     /* the open paragraph is an HTML heading md4c missed: no <p> around it */
   /* Writing sanitized HTML directly (qr_markdown_render_sanitized): what the policy keeps of what
    * the plain renderer writes, as qr_html_sanitize would write it after parsing that output. */
   const qr_html_policy_t *policy;
@@ -439,7 +441,11 @@ static int enter_block(MD_BLOCKTYPE type, void *detail, void *ud) {
       break;
     }
     case MD_BLOCK_HTML: break;
-    case MD_BLOCK_P: start_tag(r, out, "p", ""); break;
+    case MD_BLOCK_P:
+      r->p_at = out->len;
+      start_tag(r, out, "p", "");
+      r->p_body = out->len;
+      break;
     case MD_BLOCK_TABLE: start_tag(r, out, "table", "\n"); break;
     case MD_BLOCK_THEAD: start_tag(r, out, "thead", "\n"); break;
     case MD_BLOCK_TBODY: start_tag(r, out, "tbody", "\n"); break;
@@ -494,7 +500,11 @@ static int leave_block(MD_BLOCKTYPE type, void *detail, void *ud) {
     }
     case MD_BLOCK_CODE: end_tag(r, out, "code", ""); end_tag(r, out, "pre", "\n"); break;
     case MD_BLOCK_HTML: break;
-    case MD_BLOCK_P: end_tag(r, out, "p", "\n"); break;
+    case MD_BLOCK_P:
+      if (r->p_unwrapped) PUTS(out, "\n");
+      else end_tag(r, out, "p", "\n");
+      r->p_unwrapped = 0;
+      break;
     case MD_BLOCK_TABLE: end_tag(r, out, "table", "\n"); break;
     case MD_BLOCK_THEAD: end_tag(r, out, "thead", "\n"); break;
     case MD_BLOCK_TBODY: end_tag(r, out, "tbody", "\n"); break;
@@ -567,6 +577,13 @@ static int leave_span(MD_SPANTYPE type, void *detail, void *ud) {
   return r->bail;
 }
 
+/* "<h2".."<h6" or "</h2".."</h6" ending the tag name: a start of a type-6 HTML block. */
+static int html_heading_tag(const char *s, size_t n) {
+  size_t i = n > 1 && s[1] == '/' ? 2 : 1;
+  return n > i + 2 && (s[i] == 'h' || s[i] == 'H') && s[i + 1] >= '2' && s[i + 1] <= '6' &&
+         s[i + 2] != '\0' && strchr(" \t\n/>", s[i + 2]) != NULL;
+}
+
 static int text(MD_TEXTTYPE type, const MD_CHAR *s, MD_SIZE n, void *ud) {
   render_t *r = ud;
   switch (type) {
@@ -586,7 +603,17 @@ static int text(MD_TEXTTYPE type, const MD_CHAR *s, MD_SIZE n, void *ud) {
        * the sanitizer's parser to judge: the sanitized path bails. */
       if (r->o->untrusted || r->image_depth) put_text(r, s, n);
       else if (r->policy) r->bail = 1;
-      else qr_buf_append(r->out, s, n);
+      else {
+        /* md4c 0.4.8 misses <h2>..<h6> as the start of an HTML block (mity/md4c#214) and makes
+         * the line a paragraph: one that opens with such a tag is written without its <p>, as
+         * <h1> and the other block tags are. */
+        if (r->blocks.len && r->blocks.data[r->blocks.len - 1] == MD_BLOCK_P && r->out->len == r->p_body &&
+            html_heading_tag(s, n)) {
+          r->out->len = r->p_at;
+          r->p_unwrapped = 1;
+        }
+        qr_buf_append(r->out, s, n);
+      }
       break;
     default: put_text(r, s, n); break;
   }

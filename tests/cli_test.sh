@@ -194,6 +194,34 @@ expect 0 "entries list" -- "$QUIRE" entries list --site "$work/bulk" --limit 3 -
 [ "$("$QUIRE" entries list --site "$work/bulk" --format table | wc -l)" = 2999 ] && ok || bad "entries list --format table is not a header and every entry"
 [ "$("$QUIRE" entries list --site "$work/bulk" --limit 1500 --format csv | wc -l)" = 1501 ] && ok || bad "entries list --limit 1500 across pages"
 expect 2 "entries list --limit 0" -- "$QUIRE" entries list --site "$work/bulk" --limit 0; contains "limit refusal" "--limit must be a positive whole number"
+# A mistyped status, type or id is refused naming the valid ones, not an empty (or whole) list.
+expect 2 "entries list --status typo" -- "$QUIRE" entries list --site "$work/bulk" --status drafts
+contains "status refusal" "unknown --status drafts (one of: archived, draft, published, review, scheduled, trash)"
+expect 2 "entries list --type typo" -- "$QUIRE" entries list --site "$work/bulk" --type articles
+contains "type refusal" "unknown --type articles (one of: article, page)"
+expect 0 "entries list --status --type" -- "$QUIRE" entries list --site "$work/bulk" --status draft --type page
+expect 1 "entries list --tag unknown" -- "$QUIRE" entries list --site "$work/bulk" --tag "no such tag"
+contains "tag refusal" "no tag no such tag (quire terms list --taxonomy tag lists them)"
+expect 1 "entries list --author unknown" -- "$QUIRE" entries list --site "$work/bulk" --author nobody
+contains "author refusal" "no user nobody (quire user list lists them)"
+"$QUIRE" user add ada --site "$work/bulk" >/dev/null
+first=$("$QUIRE" entries list --site "$work/bulk" --limit 1 --format ids)
+"$QUIRE" entries update --site "$work/bulk" "$first" --author ada
+ada=$(bulkdb "SELECT id FROM users WHERE login = 'ada'")
+[ "$("$QUIRE" entries list --site "$work/bulk" --author ada --format ids)" = "$first" ] \
+  && [ "$("$QUIRE" entries list --site "$work/bulk" --author "$ada" --format ids)" = "$first" ] && ok || bad "entries list --author by login and by id"
+# A name in another script: the refusal says why (a URL is made of a-z and digits) and what to do.
+expect 1 "a tag with no letter a-z" -- "$QUIRE" entries update --site "$work/bulk" 1 --tags "Αθήνα"
+contains "tag script refusal" '"Αθήνα" has no letter a-z (accents aside) or digit to make its URL from: add one'
+expect 2 "terms list --taxonomy typo" -- "$QUIRE" terms list --site "$work/bulk" --taxonomy tags
+contains "taxonomy refusal" "unknown --taxonomy tags (one of: section, tag)"
+expect 2 "comments list --status typo" -- "$QUIRE" comments list --site "$work/bulk" --status helds
+contains "comment status refusal" "unknown --status helds (one of: approved, held, spam, trash)"
+expect 2 "comments list --entry typo" -- "$QUIRE" comments list --site "$work/bulk" --entry 1o
+contains "comment entry refusal" "--entry must be an entry id (a number), not 1o"
+expect 2 "entries publish typo" -- "$QUIRE" entries publish --site "$work/bulk" 1o; contains "publish id refusal" "'1o' is not an entry id (a number)"
+expect 2 "entries restore typo" -- "$QUIRE" entries restore --site "$work/bulk" 1 x; contains "restore id refusal" "'x' is not a revision id (a number)"
+expect 2 "comments approve typo" -- "$QUIRE" comments approve --site "$work/bulk" 1 x; contains "comment id refusal" "'x' is not a comment id (a number)"
 expect 0 "search-replace dry run" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk" --dry-run
 contains "search-replace count" "2998 replacements in 2998 entries (dry run: nothing written)"
 expect 0 "search-replace" -- "$QUIRE" entries search-replace "old text" "new text" --site "$work/bulk"

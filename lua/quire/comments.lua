@@ -133,13 +133,14 @@ function M.new(site)
     return copy(rows)
   end
 
-  function api.set_status(id, status)
+  -- detail: a note for the audit log (where the moderation came from).
+  function api.set_status(id, status, detail)
     if not STATUSES[status] then error("quire.comments.set_status: status must be held, approved, spam or trash", 2) end
     return transaction(function()
       local row = db:row("SELECT entry_id FROM comments WHERE id = ?", id)
       if not row then errors.raise("not_found", ("no comment %s"):format(tostring(id))) end
       db:exec("UPDATE comments SET status = ? WHERE id = ?", status, id)
-      site.audit("comment." .. status, "comment:" .. id)
+      site.audit("comment." .. status, "comment:" .. id, detail)
       -- A comment hidden is out of public view: no page kept before may be given stale.
       site.bump({ ["comments:" .. row.entry_id] = true, [memo.block_tag("comments", row.entry_id)] = true, ["comments:all"] = true,
         ["quire:withdrawn"] = status ~= "approved" or nil })

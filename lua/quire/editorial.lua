@@ -26,6 +26,18 @@ local function fail(code, fmt, ...)
   return code
 end
 
+-- A value that must be one of names (a typo would list nothing, or everything): nil when it is,
+-- else the message naming them.
+local function not_one_of(flag, value, names)
+  local sorted, seen = {}, {}
+  for _, n in ipairs(names) do
+    if n == value then return nil end
+    if not seen[n] then seen[n] = true; sorted[#sorted + 1] = n end
+  end
+  table.sort(sorted)
+  return ("unknown %s %s (one of: %s)"):format(flag, value, table.concat(sorted, ", "))
+end
+
 -- Output in the format asked for: table (aligned columns), json (one array), csv, ids.
 -- rows: a list, or a function returning the next list of rows (nil or empty at the end), so a
 -- long listing is written as it is read, in constant memory; a table's columns are then as wide
@@ -124,10 +136,29 @@ entries.list = {
   usage = "list [--type T] [--status S] [--tag T] [--section S] [--author A] [--limit N] [--format table|json|csv|ids]",
   opts = { type = "value", status = "value", tag = "value", section = "value", author = "value", limit = "value", format = "value" },
   run = function(quire, opts)
-    local q = { type = opts.type, status = opts.status, tag = opts.tag, section = opts.section, author = opts.author,
+    local q = { type = opts.type, status = opts.status, tag = opts.tag, section = opts.section,
+      author = math.tointeger(tonumber(opts.author)) or opts.author, -- an id or a login
       limit = tonumber(opts.limit or 10000), order = "id" }
     local max = tonumber(opts.limit)
     if opts.limit and (not max or max < 1 or max ~= math.floor(max)) then return fail(2, "--limit must be a positive whole number") end
+    -- Known: what the plugins define, and what entries have (a state whose plugin is gone).
+    local states = quire.workflow.states()
+    states[#states + 1] = "trash"
+    for _, r in ipairs(quire.store.query("SELECT status FROM entry_counts WHERE n > 0")) do states[#states + 1] = r.status end
+    local types = quire.content.types()
+    if opts.type and quire.store.query("SELECT 1 FROM entries WHERE type = ? LIMIT 1", opts.type)[1] then types = { opts.type } end
+    local bad = (opts.status and not_one_of("--status", opts.status, states))
+      or (opts.type and not_one_of("--type", opts.type, types))
+    if bad then return fail(2, "%s", bad) end
+    for _, taxonomy in ipairs({ "tag", "section" }) do
+      local name = opts[taxonomy]
+      if name and not quire.store.query("SELECT 1 FROM terms WHERE taxonomy = ? AND slug = ? LIMIT 1", taxonomy, core.slugify(name))[1] then
+        return fail(1, "no %s %s (quire terms list --taxonomy %s lists them)", taxonomy, name, taxonomy)
+      end
+    end
+    if opts.author and not quire.users.get(math.tointeger(tonumber(opts.author)) or opts.author) then
+      return fail(1, "no user %s (quire user list lists them)", opts.author)
+    end
     -- Written page by page as read, 1000 at a time: constant memory at any size.
     local listed, after, done = 0, nil, false
     local function next_page()
@@ -146,7 +177,7 @@ entries.list = {
 
 entries.get = {
   usage = "get ID [--format json|table]",
-  opts = FORMAT_OPTS, args = 1,
+  opts = FORMAT_OPTS, args = 1, ids = { "entry" },
   run = function(quire, opts, args)
     local e = quire.content.get(tonumber(args[1]) or -1)
     if not e then return fail(1, "no entry %s", args[1]) end
@@ -194,7 +225,7 @@ for k, v in pairs(ATTR_OPTS) do UPDATE_OPTS[k] = v end
 entries.update = {
   usage = "update ID [--title ...] [--body ... | --body-file F] [--status S] [--tags a,b] [--section S] [--author LOGIN] [--fields JSON]"
     .. " [--base-revision N]   (refused if the entry's revision is no longer N: `entries get ID` shows it)",
-  opts = UPDATE_OPTS, args = 1,
+  opts = UPDATE_OPTS, args = 1, ids = { "entry" },
   run = function(quire, opts, args)
     local base
     if opts["base-revision"] then
@@ -212,7 +243,7 @@ entries.update = {
 
 entries.publish = {
   usage = "publish ID [--at DATE]",
-  opts = { at = "value" }, args = 1,
+  opts = { at = "value" }, args = 1, ids = { "entry" },
   run = function(quire, opts, args)
     quire.content.update(tonumber(args[1]) or -1, { status = opts.at and "scheduled" or "published", published_at = opts.at })
     return 0
@@ -325,7 +356,7 @@ entries["empty-trash"] = {
 
 entries.revisions = {
   usage = "revisions ID [--format table|json]",
-  opts = FORMAT_OPTS, args = 1,
+  opts = FORMAT_OPTS, args = 1, ids = { "entry" },
   run = function(quire, opts, args)
     local revs = quire.content.revisions(tonumber(args[1]) or -1)
     if #revs == 0 then return fail(1, "no entry %s", args[1]) end
@@ -336,7 +367,7 @@ entries.revisions = {
 
 entries.diff = {
   usage = "diff ID REV_A REV_B   (word-level; revision ids from `quire entries revisions ID`)",
-  opts = {}, args = 3,
+  opts = {}, args = 3, ids = { "entry", "revision", "revision" },
   run = function(quire, _, args)
     local revs = {}
     for _, r in ipairs(quire.content.revisions(tonumber(args[1]) or -1)) do revs[r.id] = r end
@@ -357,7 +388,7 @@ entries.diff = {
 
 entries.restore = {
   usage = "restore ID REV   (makes a new revision with the old content)",
-  opts = {}, args = 2,
+  opts = {}, args = 2, ids = { "entry", "revision" },
   run = function(quire, _, args)
     local id = tonumber(args[1]) or -1
     quire.content.restore(id, tonumber(args[2]) or -1)
@@ -446,7 +477,7 @@ entries["search-replace"] = {
 
 entries.transition = {
   usage = "transition ID NAME --as LOGIN   (e.g. submit, publish, archive, unpublish; see --list)",
-  opts = { as = "value", list = "flag" }, args = "+",
+  opts = { as = "value", list = "flag" }, args = "+", ids = { "entry" },
   run = function(quire, opts, args)
     local id = tonumber(args[1]) or -1
     if opts.list or not args[2] then
@@ -464,6 +495,8 @@ terms.list = {
   usage = "list [--taxonomy tag|section] [--format table|json|csv]",
   opts = { taxonomy = "value", format = "value" },
   run = function(quire, opts)
+    local bad = opts.taxonomy and not_one_of("--taxonomy", opts.taxonomy, { "tag", "section" })
+    if bad then return fail(2, "%s", bad) end
     -- entries: those carrying the term, the trash left out (a trashed entry is not a tag's until
     -- it is restored); published: how many of them readers see on the term's list.
     local rows = quire._db:rows("SELECT t.id, t.taxonomy, t.slug, t.name, count(e.id) AS entries, t.listed AS published FROM terms t"
@@ -496,14 +529,18 @@ comments.list = {
   usage = "list [--status held|approved|spam|trash] [--entry ID] [--format table|json|csv]",
   opts = { status = "value", entry = "value", format = "value" },
   run = function(quire, opts)
-    local rows = quire.comments.query { status = opts.status, entry = tonumber(opts.entry), limit = 10000, with_email = true }
+    local bad = opts.status and not_one_of("--status", opts.status, { "held", "approved", "spam", "trash" })
+    if bad then return fail(2, "%s", bad) end
+    local entry = opts.entry and math.tointeger(tonumber(opts.entry))
+    if opts.entry and not entry then return fail(2, "--entry must be an entry id (a number), not %s", opts.entry) end
+    local rows = quire.comments.query { status = opts.status, entry = entry, limit = 10000, with_email = true }
     return output(rows, { "id", "entry_id", "parent_id", "status", "author_name", "author_email", "created_at", "body" }, opts.format)
   end,
 }
 for _, action in ipairs({ { "approve", "approved" }, { "spam", "spam" }, { "hold", "held" }, { "delete", "trash" } }) do
   comments[action[1]] = {
     usage = action[1] .. " ID...",
-    opts = {}, args = "+",
+    opts = {}, args = "+", ids = "comment",
     run = function(quire, _, args)
       quire.store.transaction(function()
         for _, id in ipairs(args) do quire.comments.set_status(tonumber(id) or -1, action[2]) end
@@ -745,6 +782,12 @@ local function run_spec(cli, name, spec, argv, first)
   if (spec.args == "+" and #args == 0) or (type(spec.args) == "number" and #args ~= spec.args)
     or (spec.args == nil and #args > 0) then
     return fail(2, "%s", usage)
+  end
+  -- Ids (spec.ids: what each leading argument names, or one name for them all), checked before
+  -- the site opens: a typo is not "no entry -1".
+  for i, a in ipairs(args) do
+    local what = type(spec.ids) == "table" and spec.ids[i] or type(spec.ids) == "string" and spec.ids
+    if what and not a:match("^%d+$") then return fail(2, "'%s' is not a%s %s id (a number)", a, what == "entry" and "n" or "", what) end
   end
   local refused = spec.check and spec.check(opts, cli)
   if refused then return fail(2, "%s", refused) end

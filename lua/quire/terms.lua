@@ -37,7 +37,7 @@ function M.new(site)
       end
       new = core.trim(new) -- as a save trims term names
       local slug = core.slugify(new)
-      if slug == "" then errors.raise("invalid", "the new name has no letters or digits") end
+      if slug == "" then errors.raise("invalid", "the new name has no letter a-z (accents aside) or digit to make its URL from: add one") end
       local clash = db:row("SELECT id FROM terms WHERE taxonomy = ? AND slug = ? AND id <> ?", taxonomy, slug, t.id)
       if clash then errors.raise("invalid", ("%s %q exists already: merge into it instead"):format(taxonomy, new)) end
       db:exec("UPDATE terms SET name = ?, slug = ? WHERE id = ?", new, slug, t.id)

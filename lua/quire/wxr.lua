@@ -155,6 +155,9 @@ local function shortcode_attrs(s)
 end
 
 local function attr(s) return core.html_attr(s) end
+-- The "&" of a URL written as HTML text ("&amp;", "&#038;", "&#x26;"), before it is escaped again.
+local AMP = { ["&amp;"] = "&", ["&#38;"] = "&", ["&#038;"] = "&", ["&#x26;"] = "&", ["&#X26;"] = "&" }
+local function html_amp(s) return (s:gsub("&#?%w+;", AMP)) end
 local function esc(s) return core.html_escape(s) end
 
 -- One line of HTML: Markdown then takes it as one HTML block.
@@ -231,7 +234,7 @@ local function shortcodes(body, ctx)
     embed = function(a, inner)
       local url = (inner and inner:match("https?://%S+")) or a.src or a[1]
       if not url then ctx.note("[embed] without a URL: removed") return "" end
-      url = url:gsub("[<\"'].*$", "")
+      url = html_amp((url:gsub("[<\"'].*$", "")))
       return ('<p><a href="%s">%s</a></p>'):format(attr(url), esc(url))
     end,
     playlist = function(a)
@@ -311,6 +314,7 @@ local function blocks(body, note)
   end
   body = body:gsub("<!%-%- /?wp:[^\n]- %-%->", "")
   body = body:gsub('(<div class="wp%-block%-embed__wrapper">)%s*(https?://[^%s<]+)%s*(</div>)', function(open, url, close)
+    url = html_amp(url) -- HTML text: "&amp;" there is one "&" of the URL
     return open .. ('<a href="%s">%s</a>'):format(attr(url), esc(url)) .. close
   end)
   body = body:gsub("<(/?)[hH]1([%s>])", "<%1h2%2")
@@ -333,6 +337,9 @@ end
 local function gallery_caption(quire, s)
   return (plain_title(quire, s or ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", ""))
 end
+
+-- The audit log's detail of a comment's moderation made by the import.
+local FROM_WORDPRESS = "from the WordPress export"
 
 -- Report kinds in the order they are printed.
 local BASE_KINDS = { "author", "category", "tag", "post", "page", "attachment", "comment", "pingback", "trackback" }
@@ -433,11 +440,21 @@ function M.import(quire, path, opts)
 
     -- Terms: categories become sections (with parents), tags tags. Quire finds terms by slug,
     -- so names that differ only in case (or punctuation) are one term.
-    local cat_name, cat_by_slug, term_names, collided = {}, {}, { section = {}, tag = {} }, {}
-    local function term(taxonomy, name, kind, wp_slug)
+    -- cat_name: a category's section's name; cat_tag: the name of the tag it also is (WordPress's).
+    local cat_name, cat_tag, cat_by_slug, term_names, collided = {}, {}, {}, { section = {}, tag = {} }, {}
+    local function term(taxonomy, name, kind, wp_slug, key)
+      -- Imported before and renamed here since: the name given here stands.
+      local before = key and mapped(kind, key)
+      local renamed = before and db:row("SELECT id, name, slug FROM terms WHERE id = ? AND taxonomy = ?", before, taxonomy)
+      if renamed and renamed.slug ~= core.slugify(name) then
+        term_names[taxonomy][renamed.slug] = renamed.name
+        term_names[taxonomy][core.slugify(name)] = renamed.name -- a category of that name as a tag too
+        count(kind, "unchanged")
+        return renamed.name, renamed.slug, renamed.id
+      end
       local slug = core.slugify(name)
       if slug == "" then
-        note(kind .. " " .. wp_slug, "its name " .. name .. " has no letters or digits Quire can use in a URL: left out")
+        note(kind .. " " .. wp_slug, "its name " .. name .. " has no letter a-z (accents aside) or digit to make its URL from: left out")
         count(kind, "skipped")
         return nil
       end
@@ -484,9 +501,12 @@ function M.import(quire, path, opts)
     for _, c in ipairs(cats) do
       count("category", "seen")
       local nicename = url_decode(text(c, "wp:category_nicename") or "")
-      local name, slug, id = term("section", cat_display[c], "category", nicename)
+      local name, slug, id = term("section", cat_display[c], "category", nicename, base .. "#" .. nicename)
       if name then
-        cat_name[nicename] = name
+        -- The tag the category also is: as it is named here now (renamed since the last import?).
+        local was = mapped("tag", base .. "#tag-of:" .. nicename)
+        local tag_row = was and db:row("SELECT name FROM terms WHERE id = ? AND taxonomy = 'tag'", was)
+        cat_name[nicename], cat_tag[nicename] = name, tag_row and tag_row.name or cat_display[c]
         cat_by_slug[nicename] = { name = name, slug = slug, id = id, parent = text(c, "wp:category_parent") or "" }
         map("category", base .. "#" .. nicename, nicename, nil, id)
       end
@@ -528,7 +548,7 @@ function M.import(quire, path, opts)
     for _, t in ipairs(children(channel, "wp:tag")) do
       count("tag", "seen")
       local wp_slug = url_decode(text(t, "wp:tag_slug") or "")
-      local name, slug, id = term("tag", text(t, "wp:tag_name") or wp_slug, "tag", wp_slug)
+      local name, slug, id = term("tag", text(t, "wp:tag_name") or wp_slug, "tag", wp_slug, base .. "#tag:" .. wp_slug)
       if name then
         tag_name[wp_slug] = name
         map("tag", base .. "#tag:" .. wp_slug, wp_slug, nil, id)
@@ -642,7 +662,8 @@ function M.import(quire, path, opts)
       local raw_title = text(item, "title") or ""
       local title = plain_title(quire, raw_title):gsub("^%s+", ""):gsub("%s+$", "")
       local where = ("%s %s %q"):format(post_type, wp_id, title)
-      if title ~= raw_title and raw_title:find("[<&]") then note(where, "markup in the title removed") end
+      -- (an entity, "&amp;" as WordPress writes "&", is text: decoding it removes nothing)
+      if title ~= raw_title and raw_title:find("<[%a/!]") then note(where, "markup in the title removed") end
       if title == "" then
         title = "Untitled " .. wp_id
         note(where, "no title: named " .. title)
@@ -713,7 +734,7 @@ function M.import(quire, path, opts)
             if n then cat_name[nicename], cat_by_slug[nicename] = n, { name = n, slug = s, parent = "" } name = n end
           end
           cats_of[#cats_of + 1] = nicename
-          add_tag(name)
+          add_tag(cat_tag[nicename] or name)
         elseif c.attrs.domain == "post_format" then
           format = nicename:match("^post%-format%-(.+)$") or nicename
         end
@@ -817,8 +838,16 @@ function M.import(quire, path, opts)
         tags = tags, section = section or false, fields = fields,
       }
       local id
-      if existing then
-        local cur = quire.content.get(existing)
+      local cur = existing and quire.content.get(existing)
+      -- Saved here after its last change in WordPress (the import gives an entry WordPress's
+      -- date, a save here the time of the save), or trashed here: the newsroom's version stays.
+      local kept = cur and (cur.status == "trash" or (modified ~= nil and cur.updated_at > modified))
+      if kept then
+        id = existing
+        note(where, ("changed here (%s) after its last change in WordPress (%s): kept as it is, not updated")
+          :format(cur.status == "trash" and "trashed" or cur.updated_at, modified or "no date"))
+        count(post_type, "skipped")
+      elseif existing then
         local same = cur.title == spec.title and cur.slug == spec.slug and cur.body == spec.body and cur.status == spec.status
           and cur.published_at == spec.published_at and (cur.section or false) == spec.section
           and #cur.tags == #spec.tags
@@ -842,7 +871,7 @@ function M.import(quire, path, opts)
         count(post_type, "created")
       end
       -- WordPress's own dates, not the import's.
-      if created then db:exec("UPDATE entries SET created_at = ?, updated_at = ? WHERE id = ?", created, modified or created, id) end
+      if created and not kept then db:exec("UPDATE entries SET created_at = ?, updated_at = ? WHERE id = ?", created, modified, id) end
       map("post", key, wp_id, guid, id)
       entry_of[wp_id] = id
       local new_url = quire.content.url(quire.content.get(id))
@@ -890,10 +919,15 @@ function M.import(quire, path, opts)
           local had = done and db:row("SELECT id, status FROM comments WHERE id = ?", done)
           if had then
             comment_ids[cid_wp] = done
-            -- Moderated in WordPress since the last import: the new state, through moderation.
+            -- Moderated in WordPress since the last import: the new state, through moderation;
+            -- unless moderated here since (the newest audit row is not an import's): that stays.
             local cstatus = COMMENT_STATUS[text(c, "wp:comment_approved") or "0"] or "held"
-            if had.status ~= cstatus then
-              quire.comments.set_status(done, cstatus)
+            local last = db:row("SELECT detail FROM audit_log WHERE subject = ? ORDER BY id DESC LIMIT 1", "comment:" .. done)
+            if had.status ~= cstatus and last and last.detail ~= FROM_WORDPRESS then
+              note(where, ("comment %s: moderated here (%s): kept, not made %s as in WordPress"):format(cid_wp, had.status, cstatus))
+              count("comment", "skipped")
+            elseif had.status ~= cstatus then
+              quire.comments.set_status(done, cstatus, FROM_WORDPRESS)
               count("comment", "updated")
             else
               count("comment", "unchanged")
@@ -927,6 +961,11 @@ function M.import(quire, path, opts)
     end
 
     for _, item in ipairs(ordered) do import_item(item) end
+    -- Each category's tag (made by the posts' saves), known by id for the next import.
+    for nicename, name in pairs(cat_tag) do
+      local t = db:row("SELECT id FROM terms WHERE taxonomy = 'tag' AND slug = ?", core.slugify(term_names.tag[core.slugify(name)] or name))
+      if t then map("tag", base .. "#tag-of:" .. nicename, nicename, nil, t.id) end
+    end
     -- An old URL of one item may be another's new permalink (WordPress's /2024/02/slug/ of a
     -- post whose slug was taken here): the entry answering there wins.
     for key, id in pairs(live) do

@@ -112,7 +112,7 @@ M.of = per_site(function(site)
         if checked then
           valid = trim(checked)
           if slug_of(valid) == "" then
-            errs[#errs + 1] = { field = item, message = ("%q has no letters or digits to make a slug from"):format(valid) }
+            errs[#errs + 1] = { field = item, message = ("%q has no letter a-z (accents aside) or digit to make its URL from: add one"):format(valid) }
             valid = nil
           else
             if term_names_n >= 10000 then term_names, term_names_n = {}, 0 end
