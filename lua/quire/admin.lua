@@ -64,6 +64,20 @@ function M.new(quire, site)
     return auth.csrf(req) or ""
   end
 
+  -- "KIND=TEXT&n=MAC": for the address a form's answer redirects to, whose page shows TEXT as
+  -- a notice (KIND ok or error) to this session only (auth.notice_mac).
+  function admin.notice(req, kind, text)
+    return ("%s=%s&n=%s"):format(kind, admin.url_encode(text), auth.notice_mac(req, kind, text) or "")
+  end
+
+  -- The notice of kind the request's address carries when this session's admin wrote it
+  -- (admin.notice), as a flash { kind =, text = prefix .. text }; else nil.
+  function admin.notice_of(req, kind, prefix)
+    local text = req.query[kind]
+    local mac = type(text) == "string" and auth.notice_mac(req, kind, text)
+    if mac and req.query.n == mac then return { kind = kind == "ok" and "ok" or "error", text = (prefix or "") .. text } end
+  end
+
   -- Adds a route under /admin; its {name:int} parameters reach the handler as integers (one too
   -- large for that is a 404).
   function admin.route(method, pattern, handler)
@@ -112,10 +126,7 @@ function M.new(quire, site)
     view.site = { name = quire.site.config.name }
     view.csrf = admin.csrf(req)
     view.timezone = admin.timezone()
-    if view.flash == nil then
-      local ok, err = req.query.ok, req.query.error
-      view.flash = ok and { kind = "ok", text = ok } or err and { kind = "error", text = err } or false
-    end
+    if view.flash == nil then view.flash = admin.notice_of(req, "ok") or admin.notice_of(req, "error") or false end
     res.status = status or res.status
     res:header("content-type", "text/html; charset=utf-8")
     res:write(templates.render(name, view))

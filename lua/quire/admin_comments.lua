@@ -42,7 +42,7 @@ function M.mount(admin)
     local action, from = form.action, LABELS[form.from or ""] and form.from or "held"
     if not LABELS[action or ""] then return admin.fail(req, res, 400, "Choose approve, spam, hold or delete.") end
     local ids = form["id[]"] or {}
-    if #ids == 0 then return res:redirect("/admin/comments?status=" .. from .. "&error=" .. admin.url_encode("Tick at least one comment first."), 303) end
+    if #ids == 0 then return res:redirect("/admin/comments?status=" .. from .. "&" .. admin.notice(req, "error", "Tick at least one comment first."), 303) end
     if #ids > M.BULK_MAX then return admin.fail(req, res, 400, ("At most %d comments at once; %d were ticked."):format(M.BULK_MAX, #ids)) end
     local done, failed = 0, {}
     for _, raw in ipairs(ids) do
@@ -53,7 +53,7 @@ function M.mount(admin)
     end
     local msg = ("%d comment%s now %s."):format(done, done == 1 and " is" or "s are", LABELS[action]:lower())
     if #failed > 0 then msg = msg .. " Not done: " .. table.concat(failed, "; ") end
-    res:redirect("/admin/comments?status=" .. from .. (#failed > 0 and "&error=" or "&ok=") .. admin.url_encode(msg), 303)
+    res:redirect("/admin/comments?status=" .. from .. "&" .. admin.notice(req, #failed > 0 and "error" or "ok", msg), 303)
   end)
 end
 

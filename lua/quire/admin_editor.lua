@@ -374,7 +374,7 @@ function M.mount(admin)
       local ok, id = acting(user, content.create, spec)
       if ok then
         newsroom.autosave_drop(user.id, "new:" .. t.name)
-        return res:redirect("/admin/entries/" .. id .. "?ok=" .. admin.url_encode("Saved as a draft."), 303)
+        return res:redirect("/admin/entries/" .. id .. "?" .. admin.notice(req, "ok", "Saved as a draft."), 303)
       end
       if not errors.is(id, "invalid") then error(id, 0) end
       errs = id.errors
@@ -450,7 +450,7 @@ function M.mount(admin)
       newsroom.autosave_drop(user.id, "entry:" .. e.id)
       newsroom.lock_acquire(e.id, user.id, false)
       local msg = staging and "Saved as pending changes: readers still see the published version until they are published." or "Saved."
-      return res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode(msg), 303)
+      return res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "ok", msg), 303)
     end
     if errors.is(err, "conflict") then
       -- Refused: show what changed since, keep the input; saving again goes over the current version.
@@ -490,7 +490,7 @@ function M.mount(admin)
     newsroom.lock_acquire(e.id, user.id, true)
     -- From an open editor that lost the lock (admin.js): it stays on its page, text and all.
     if (req.headers.accept or ""):find("application/json", 1, true) then return res:json({ held = true }) end
-    res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode("You took over editing. Reload first if the other editor saved."), 303)
+    res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "ok", "You took over editing. Reload first if the other editor saved."), 303)
   end)
 
   entry_route("POST", "/entries/{id:int}/transition", function(req, res, user, e)
@@ -499,7 +499,7 @@ function M.mount(admin)
     local changes
     if (form.published_at or "") ~= "" then
       local at, why = admin.from_local(form.published_at)
-      if not at then return res:redirect("/admin/entries/" .. e.id .. "?error=" .. admin.url_encode("Publication time " .. why), 303) end
+      if not at then return res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "error", "Publication time " .. why), 303) end
       changes = { published_at = at }
     end
     local tr
@@ -510,10 +510,10 @@ function M.mount(admin)
     local ok, err = admin.transition(user, e, name, changes)
     if ok then
       local now = content.get(e.id)
-      return res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode(("Done: %s. It is now %s%s."):format(tr and tr.label or name, now.status,
+      return res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "ok", ("Done: %s. It is now %s%s."):format(tr and tr.label or name, now.status,
         now.status == "scheduled" and (", to be published " .. admin.local_human(now.published_at)) or "")), 303)
     end
-    res:redirect("/admin/entries/" .. e.id .. "?error=" .. admin.url_encode(type(err) == "string" and err or admin.error_text(err)), 303)
+    res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "error", type(err) == "string" and err or admin.error_text(err)), 303)
   end)
 
   -- The pending version of a published entry: publish now, schedule, or discard.
@@ -530,7 +530,7 @@ function M.mount(admin)
       msg = "The pending changes are live."
     elseif action == "schedule" then
       local at, why = admin.from_local(form.publish_at or "")
-      if not at then return res:redirect("/admin/entries/" .. e.id .. "?error=" .. admin.url_encode("Publication time " .. why), 303) end
+      if not at then return res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "error", "Publication time " .. why), 303) end
       ok, err = acting(user, newsroom.schedule_staged, e.id, at)
       msg = "The pending changes go live " .. admin.local_human(at) .. "."
     elseif action == "discard" then
@@ -539,8 +539,8 @@ function M.mount(admin)
     else
       return admin.fail(req, res, 400, "Choose publish, schedule or discard.")
     end
-    if ok then return res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode(msg), 303) end
-    res:redirect("/admin/entries/" .. e.id .. "?error=" .. admin.url_encode(admin.error_text(err)), 303)
+    if ok then return res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "ok", msg), 303) end
+    res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "error", admin.error_text(err)), 303)
   end)
 
   -- Preview: the form's values (or the saved entry) rendered by the site's own templates.
@@ -581,8 +581,8 @@ function M.mount(admin)
   -- Notes ----------------------------------------------------------------------------------------
   entry_route("POST", "/entries/{id:int}/notes", function(req, res, user, e)
     local ok, err = acting(user, newsroom.note_add, e.id, user.id, (req.form or {}).note or "")
-    if ok then return res:redirect("/admin/entries/" .. e.id .. "?ok=" .. admin.url_encode("Note added.") .. "#notes", 303) end
-    res:redirect("/admin/entries/" .. e.id .. "?error=" .. admin.url_encode("Note " .. admin.error_text(err):gsub("^invalid note: ", "")) .. "#notes", 303)
+    if ok then return res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "ok", "Note added.") .. "#notes", 303) end
+    res:redirect("/admin/entries/" .. e.id .. "?" .. admin.notice(req, "error", "Note " .. admin.error_text(err):gsub("^invalid note: ", "")) .. "#notes", 303)
   end)
 
   -- Revisions ------------------------------------------------------------------------------------
@@ -635,14 +635,14 @@ function M.mount(admin)
 
   entry_route("POST", "/entries/{id:int}/revisions/{rev:int}/restore", function(req, res, user, e)
     local ok, err = acting(user, content.restore, e.id, req.params.rev)
-    if ok then return res:redirect("/admin/entries/" .. e.id .. "/revisions?ok=" .. admin.url_encode(("Restored revision %d (as a new revision)."):format(req.params.rev)), 303) end
-    res:redirect("/admin/entries/" .. e.id .. "/revisions?error=" .. admin.url_encode(admin.error_text(err)), 303)
+    if ok then return res:redirect("/admin/entries/" .. e.id .. "/revisions?" .. admin.notice(req, "ok", ("Restored revision %d (as a new revision)."):format(req.params.rev)), 303) end
+    res:redirect("/admin/entries/" .. e.id .. "/revisions?" .. admin.notice(req, "error", admin.error_text(err)), 303)
   end, "editor")
 
   entry_route("POST", "/entries/{id:int}/revisions/{rev:int}/correction", function(req, res, user, e)
     local ok, err = acting(user, newsroom.correction_add, e.id, req.params.rev, (req.form or {}).note or "", user.id)
-    if ok then return res:redirect("/admin/entries/" .. e.id .. "/revisions?ok=" .. admin.url_encode("Marked as a correction; the story shows it."), 303) end
-    res:redirect("/admin/entries/" .. e.id .. "/revisions/" .. req.params.rev .. "?error=" .. admin.url_encode(admin.error_text(err)), 303)
+    if ok then return res:redirect("/admin/entries/" .. e.id .. "/revisions?" .. admin.notice(req, "ok", "Marked as a correction; the story shows it."), 303) end
+    res:redirect("/admin/entries/" .. e.id .. "/revisions/" .. req.params.rev .. "?" .. admin.notice(req, "error", admin.error_text(err)), 303)
   end, "editor")
 end
 

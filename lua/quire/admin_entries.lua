@@ -185,7 +185,7 @@ function M.mount(admin)
     if not user then return end
     local form = req.form or {}
     local ids = form["id[]"] or {}
-    if #ids == 0 then return res:redirect("/admin/entries?error=" .. admin.url_encode("Tick at least one entry first."), 303) end
+    if #ids == 0 then return res:redirect("/admin/entries?" .. admin.notice(req, "error", "Tick at least one entry first."), 303) end
     if #ids > M.BULK_MAX then return admin.fail(req, res, 400, ("A bulk action takes at most %d entries; %d were ticked."):format(M.BULK_MAX, #ids)) end
     local action = form.action or ""
     local transition = action:match("^transition:([a-z][a-z0-9_]*)$")
@@ -209,7 +209,7 @@ function M.mount(admin)
     end
     local msg = ("%d of %d done."):format(done, #ids)
     if #failed > 0 then msg = msg .. " Not done: " .. table.concat(failed, "; ") end
-    res:redirect("/admin/entries?" .. (#failed > 0 and "error=" or "ok=") .. admin.url_encode(msg), 303)
+    res:redirect("/admin/entries?" .. admin.notice(req, #failed > 0 and "error" or "ok", msg), 303)
   end)
 end
 

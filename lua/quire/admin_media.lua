@@ -46,8 +46,9 @@ function M.mount(admin)
     local cards = {}
     for i = 1, math.min(#rows, M.PAGE) do cards[i] = card_of(rows[i], fresh) end
     local flash
-    if req.query.upload_error then
-      flash = { kind = "error", text = "Not uploaded: " .. tostring(req.query.upload_error) }
+    local refused = admin.notice_of(req, "upload_error", "Not uploaded: ")
+    if refused then
+      flash = refused
     elseif added > 0 then
       flash = { kind = "ok", text = ("%d image%s added (or already in the library). Describe %s for readers who cannot see %s.")
         :format(added, added == 1 and "" or "s", added == 1 and "it" or "each", added == 1 and "it" or "them") }
@@ -100,7 +101,7 @@ function M.mount(admin)
     if f.focal and f.focal ~= "" then meta.focal = f.focal end
     local ok, updated, err = as_user(user, quire.media.update, row.id, meta)
     if ok and updated then
-      return res:redirect(("/admin/media/%d?ok=%s"):format(row.id, admin.url_encode("Saved. Pages showing this image are refreshed.")), 303)
+      return res:redirect(("/admin/media/%d?%s"):format(row.id, admin.notice(req, "ok", "Saved. Pages showing this image are refreshed.")), 303)
     end
     local why = ok and err or admin.error_text(updated)
     image_page(req, res, user, row, { status = 400, error = why, values = meta,
@@ -111,9 +112,9 @@ function M.mount(admin)
   image_route("POST", "/media/{id:int}/delete", "editor", function(req, res, user, row)
     local ok, done, err = as_user(user, quire.media.delete, row.id, false)
     if ok and done then
-      return res:redirect("/admin/media?ok=" .. admin.url_encode(("Image %d deleted, with its files."):format(row.id)), 303)
+      return res:redirect("/admin/media?" .. admin.notice(req, "ok", ("Image %d deleted, with its files."):format(row.id)), 303)
     end
-    res:redirect(("/admin/media/%d?error=%s"):format(row.id, admin.url_encode("Not deleted: " .. tostring(ok and err or admin.error_text(done)))), 303)
+    res:redirect(("/admin/media/%d?%s"):format(row.id, admin.notice(req, "error", "Not deleted: " .. tostring(ok and err or admin.error_text(done)))), 303)
   end)
 end
 

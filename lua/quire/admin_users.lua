@@ -52,8 +52,8 @@ function M.mount(admin)
     return users_page(req, res, status, { flash = { kind = "error", text = text } })
   end
 
-  local function done(res, text)
-    return res:redirect("/admin/users?ok=" .. admin.url_encode(text), 303)
+  local function done(req, res, text)
+    return res:redirect("/admin/users?" .. admin.notice(req, "ok", text), 303)
   end
 
   -- An admin's action on the user a /users/{id}/ACTION route names (404 when there is none):
@@ -95,7 +95,7 @@ function M.mount(admin)
       return refuse(req, res, 409, u.login .. " is the last admin: make someone else an admin first.")
     end
     quire.users.set_role(u.id, role)
-    done(res, ("%s is now %s; their sessions get a new token on their next request."):format(u.login, role))
+    done(req, res, ("%s is now %s; their sessions get a new token on their next request."):format(u.login, role))
   end)
 
   user_action("disable", function(req, res, u)
@@ -103,12 +103,12 @@ function M.mount(admin)
       return refuse(req, res, 409, u.login .. " is the last admin: make someone else an admin first.")
     end
     quire.users.set_disabled(u.id, true)
-    done(res, u.login .. " is disabled and signed out everywhere.")
+    done(req, res, u.login .. " is disabled and signed out everywhere.")
   end)
 
   user_action("enable", function(req, res, u)
     quire.users.set_disabled(u.id, false)
-    done(res, u.login .. " may sign in again.")
+    done(req, res, u.login .. " may sign in again.")
   end)
 
   user_action("reset-link", function(req, res, u)
@@ -122,7 +122,7 @@ function M.mount(admin)
       quire.users.close_sessions(u.id)
       site.audit("user.signed_out_everywhere", "user:" .. u.id)
     end)
-    done(res, "Every session of " .. u.login .. " has ended.")
+    done(req, res, "Every session of " .. u.login .. " has ended.")
   end)
 
   admin.route("GET", "/audit", function(req, res)

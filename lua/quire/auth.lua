@@ -123,6 +123,15 @@ end
 -- X-CSRF-Token header), or nil without a session.
 function M.csrf(req) return req.session and req.session.csrf end
 
+-- The MAC of a notice a page shows after a redirect (?ok=TEXT, ?error=TEXT: its kind and text),
+-- keyed with the session's CSRF token (nil without a session): the admin shows only what it
+-- wrote for this session, never the text of a link someone sent ("?error=Your account is
+-- locked: call ...").
+function M.notice_mac(req, kind, text)
+  local csrf = M.csrf(req)
+  return csrf and hex(core.hmac_sha256(csrf, kind .. "\0" .. text)):sub(1, 32) or nil
+end
+
 -- The CSRF token a request sent: the header, the urlencoded field, or a multipart part.
 local function sent_csrf(req)
   local h = req.headers["x-csrf-token"]

@@ -2,6 +2,7 @@
 -- core/media.c) into DIR/media/ab/cdef…-W.webp and -W.jpg|png (ab cdef…: the SHA-256 of the
 -- original), deduplicated by that hash; the media table holds what pages need (alt, caption,
 -- credit, focal point, size, colour, who uploaded). Served by the static path under /media/.
+local auth = require "quire.auth"
 local core = require "quire.core"
 local json = require "quire.json"
 local store_sql = require "quire.store_sql"
@@ -734,7 +735,8 @@ function M.routes(api, quire, site, body_of)
       if redirect then
         ctx.status = 303
         local target = #errs == 0 and (redirect .. query_sep(redirect) .. "media=" .. table.concat(ids, ","))
-          or (redirect .. query_sep(redirect) .. "upload_error=" .. errs[1].message:sub(1, 300):gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+          or (redirect .. query_sep(redirect) .. "upload_error=" .. errs[1].message:sub(1, 300):gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end)
+            .. "&n=" .. (auth.notice_mac(ctx.req, "upload_error", errs[1].message:sub(1, 300)) or ""))
         ctx.res:header("location", target)
         return { media = json.list(added), errors = #errs > 0 and errs or nil }
       end

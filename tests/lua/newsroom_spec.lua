@@ -51,6 +51,31 @@ local function flash(res)
   return kind, text and text:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
 end
 
+describe("newsroom: notices after a redirect", function()
+  local q, ed, cora
+  setup(function() q, ed, cora = ledger(nil, "ed", "cora") end)
+
+  it("shows a notice only when the admin wrote it for this session, not a link's text", function()
+    local id = q.content.create { type = "article", title = "Noticed", body = "Body.", author = cora.id }
+    local res = ed.post("/admin/entries/bulk", { { "action", "transition:publish" }, { "id", tostring(id) } })
+    assert.equal(303, res.status)
+    local page = ed.get(res.headers.location).body
+    assert.equal(1, #find(page, "div.flash"))
+    assert.truthy(find(page, "div.flash")[1].text:find("of 1 done", 1, true)) -- (refused: no standfirst)
+    -- The same address in another staff member's session, and a link of someone's own text:
+    -- no notice (it read "Your account is locked: call +1 555 0100" in the admin's own box).
+    local theirs = cora.get(res.headers.location)
+    assert.equal(200, theirs.status)
+    assert.equal(0, #find(theirs.body, "div.flash"))
+    for _, kind in ipairs({ "ok", "error" }) do
+      local body = ed.get(("/admin/entries/%d?%s=Your%%20account%%20is%%20locked%%3A%%20call%%20%%2B1%%20555%%200100&n=00"):format(id, kind)).body
+      assert.falsy(body:find("account is locked", 1, true))
+      assert.equal(0, #find(body, "div.flash"))
+    end
+    assert.falsy(ed.get("/admin/media?upload_error=Your%20account%20is%20locked").body:find("account is locked", 1, true))
+  end)
+end)
+
 describe("newsroom: revisions restore", function()
   local q, ed, cora
   setup(function() q, ed, cora = ledger(nil, "ed", "cora") end)
