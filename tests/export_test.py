@@ -1230,6 +1230,21 @@ except subprocess.TimeoutExpired:
 check("--watch ends on Ctrl-C", watch.returncode is not None)
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", ok=False)
 check("... and lets go of the folder: the next export runs", r.returncode == 0 and "exported:" in r.stdout, r.stdout + r.stderr)
+# Four exports started at once into one new folder: one runs, the others are refused, naming the
+# one running (not "cannot make" the folder the first just made, nor no process, nor the one
+# before, which has ended: the pid written a moment after the lock is taken).
+race = os.path.join(work, "race")
+for i in range(10):
+    shutil.rmtree(race, ignore_errors=True)
+    runs = [subprocess.Popen([QUIRE, "export", "--format", "html", race, "--site", site, "--base-url", BASE, "--compress", "none",
+                             "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate() + (p.returncode,) for p in runs]
+    ran = [p.pid for p, (o, e, rc) in zip(runs, outs) if rc == 0 and "exported:" in o]
+    refused = [e for o, e, rc in outs if rc == 1]
+    check(f"four exports at once into a new folder (round {i}): one runs, the others are refused naming it", len(ran) == 1
+          and len(refused) == 3 and all(f"another quire export into {race} is running (process {ran[0]})" in e for e in refused),
+          str(outs))
+shutil.rmtree(race)
 
 # --- --base-url wins over site.lua's base_url (and over none: the address served)
 other = os.path.join(work, "other-base")

@@ -2477,7 +2477,8 @@ function M.main(quire, out_dir, opts)
   if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
   if not kind and not opts["dry-run"] then
     local ok, err = core.mkdir(out_dir)
-    if not ok then
+    -- (another export made it since: the lock below says which runs)
+    if not ok and core.stat(out_dir) ~= "dir" then
       -- (a link to a folder not there: mkdir's own word, "File exists", named nothing to do)
       local parent, base = out_dir:match("^(.*)/([^/]+)$")
       if core.stat_at(parent and (parent == "" and "/" or parent) or ".", base or out_dir) == "link" then
