@@ -9,6 +9,7 @@ usage: export_test.py QUIRE_BINARY SOURCE_DIR [--browser]   (--browser: also the
 import glob
 import gzip
 import hashlib
+import hmac
 import html.parser
 import http.client
 import json
@@ -1245,6 +1246,20 @@ for i in range(10):
           and len(refused) == 3 and all(f"another quire export into {race} is running (process {ran[0]})" in e for e in refused),
           str(outs))
 shutil.rmtree(race)
+# A lock file that is no file (a folder, a link: O_NOFOLLOW): refused, naming it and what to do.
+odd = os.path.join(work, "odd-lock")
+odd_lock = os.path.join(site, ".quire", "export-" + hmac.new(b"quire-export", os.path.realpath(odd).encode(), hashlib.sha256)
+                        .hexdigest()[:16] + ".db.lock")
+for kind in ("folder", "link"):
+    os.mkdir(odd_lock) if kind == "folder" else os.symlink(os.path.join(work, "elsewhere-lock"), odd_lock)
+    r = quire("export", "--format", "html", odd, "--site", site, "--base-url", BASE, ok=False)
+    check(f"a lock file that is a {kind}: refused, naming it and what to do", r.returncode == 1
+          and f"cannot lock the export manifest: {odd_lock}: " in r.stderr and "remove it if it is a link or a folder" in r.stderr
+          and not os.listdir(odd), r.stdout + r.stderr)
+    os.rmdir(odd_lock) if kind == "folder" else os.remove(odd_lock)
+r = quire("export", "--format", "html", odd, "--site", site, "--base-url", BASE, ok=False)
+check("... and once it is removed, the export runs", r.returncode == 0 and "exported:" in r.stdout, r.stdout + r.stderr)
+shutil.rmtree(odd)
 
 # --- --base-url wins over site.lua's base_url (and over none: the address served)
 other = os.path.join(work, "other-base")

@@ -2511,7 +2511,10 @@ function M.main(quire, out_dir, opts)
   local function take_lock()
     local lock, err, holder = core.lock(manifest_path(quire, out_dir) .. ".lock")
     if lock then return lock end
-    if err ~= "held" then fail("cannot lock the export manifest: %s", tostring(err)) end
+    if err ~= "held" then
+      fail("cannot lock the export manifest: %s: the export makes that file in the site's .quire/ folder and locks it"
+        .. " (remove it if it is a link or a folder; the export's user must be able to write both)", tostring(err))
+    end
     fail("another quire export into %s is running%s: wait for it to end, or stop it (a --watch exports every change"
       .. " by itself)", out_dir, holder:match("^%d+$") and (" (process %s)"):format(holder) or "")
   end
