@@ -2037,7 +2037,9 @@ local function run_once(quire, out_dir, o)
   -- export would write over (index.html) or remove. Refused, before any.
   if not fresh and not killed and not man:value("SELECT 1 FROM files LIMIT 1") then
     core.remove_tree(tmp)
-    if not existed then -- (nor the manifest just made for it, and its lock: main's, held till the process ends)
+    -- (nor the manifest just made for it, and its lock: main's, held till the process ends; a dry
+    -- run made neither, and a first export beside it may have made both since it looked)
+    if not existed and not o.dry_run then
       opened:close()
       for _, suffix in ipairs({ "", "-wal", "-shm", ".lock" }) do os.remove(mpath .. suffix) end
     end
