@@ -773,11 +773,23 @@ static int l_lock(lua_State *L) {
       errno = err;
       return push_errno(L, path);
     }
+    /* The holder writes its pid just after it takes the lock: until then the file is empty or
+     * names the one before it, which has ended. Read again (for up to a second) till it names
+     * a running process, else name none. */
     char holder[32];
-    ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+    size_t len = 0;
+    for (int tries = 0; tries < 100; tries++) {
+      ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+      len = n > 0 ? (size_t)n : 0;
+      while (len > 0 && (holder[len - 1] == '\n' || holder[len - 1] == ' ')) len--;
+      holder[len] = '\0';
+      char *end;
+      long pid = strtol(holder, &end, 10);
+      if (len > 0 && *end == '\0' && pid > 0 && pid_running((pid_t)pid)) break;
+      len = 0;
+      nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    }
     close(fd);
-    size_t len = n > 0 ? (size_t)n : 0;
-    while (len > 0 && (holder[len - 1] == '\n' || holder[len - 1] == ' ')) len--;
     lua_pushnil(L);
     lua_pushliteral(L, "held");
     lua_pushlstring(L, holder, len);

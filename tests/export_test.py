@@ -6,9 +6,11 @@ base URL, gzip_static included, .br siblings decoded by brotli; incremental expo
 that showed it (every other file keeps its mtime), a trashed story's page is removed, --dry-run
 writes nothing; two workers and one give the same folder.
 usage: export_test.py QUIRE_BINARY SOURCE_DIR [--browser]   (--browser: also the search page in Chromium)"""
+import fcntl
 import glob
 import gzip
 import hashlib
+import hmac
 import html.parser
 import http.client
 import json
@@ -1230,6 +1232,60 @@ except subprocess.TimeoutExpired:
 check("--watch ends on Ctrl-C", watch.returncode is not None)
 r = quire("export", "--format", "html", out, "--site", site, "--base-url", BASE, "--compress", "gzip,br", ok=False)
 check("... and lets go of the folder: the next export runs", r.returncode == 0 and "exported:" in r.stdout, r.stdout + r.stderr)
+# Four exports started at once into one new folder: one runs, the others are refused, naming the
+# one running (not "cannot make" the folder the first just made, nor no process, nor the one
+# before, which has ended: the pid written a moment after the lock is taken).
+race = os.path.join(work, "race")
+for i in range(10):
+    shutil.rmtree(race, ignore_errors=True)
+    runs = [subprocess.Popen([QUIRE, "export", "--format", "html", race, "--site", site, "--base-url", BASE, "--compress", "none",
+                             "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate() + (p.returncode,) for p in runs]
+    ran = [p.pid for p, (o, e, rc) in zip(runs, outs) if rc == 0 and "exported:" in o]
+    refused = [e for o, e, rc in outs if rc == 1]
+    check(f"four exports at once into a new folder (round {i}): one runs, the others are refused naming it", len(ran) == 1
+          and len(refused) == 3 and all(f"another quire export into {race} is running (process {ran[0]})" in e for e in refused),
+          str(outs))
+shutil.rmtree(race)
+
+
+def lock_of(folder):
+    """The lock file of the export into folder, in the site's .quire/ (named by its real path)."""
+    name = hmac.new(b"quire-export", os.path.realpath(folder).encode(), hashlib.sha256).hexdigest()[:16]
+    return os.path.join(site, ".quire", f"export-{name}.db.lock")
+
+
+# A lock file that is no file (a folder, a link: O_NOFOLLOW): refused, naming it and what to do.
+odd = os.path.join(work, "odd-lock")
+odd_lock = lock_of(odd)
+for kind in ("folder", "link"):
+    os.mkdir(odd_lock) if kind == "folder" else os.symlink(os.path.join(work, "elsewhere-lock"), odd_lock)
+    r = quire("export", "--format", "html", odd, "--site", site, "--base-url", BASE, ok=False)
+    check(f"a lock file that is a {kind}: refused, naming it and what to do", r.returncode == 1
+          and f"cannot lock the export manifest: {odd_lock}: " in r.stderr and "remove it if it is a link or a folder" in r.stderr
+          and not os.listdir(odd), r.stdout + r.stderr)
+    os.rmdir(odd_lock) if kind == "folder" else os.remove(odd_lock)
+r = quire("export", "--format", "html", odd, "--site", site, "--base-url", BASE, ok=False)
+check("... and once it is removed, the export runs", r.returncode == 0 and "exported:" in r.stdout, r.stdout + r.stderr)
+shutil.rmtree(odd)
+# A dry run into a folder of the user's files with no manifest: refused, and it removes no lock
+# file (it made none): one that a first export into the folder had just taken (here this test's
+# own flock), removed, let another export run beside it.
+users = os.path.join(work, "users-files")
+os.mkdir(users)
+open(os.path.join(users, "mine.txt"), "w").close()
+with open(lock_of(users), "w") as held:
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    held.write(f"{os.getpid()}\n")
+    held.flush()
+    r = quire("export", "--format", "html", users, "--site", site, "--base-url", BASE, "--dry-run", ok=False)
+    check("a dry run into a folder of the user's files: refused", r.returncode == 1 and "holds files no export of this site wrote"
+          in r.stderr, r.stdout + r.stderr)
+    r = quire("export", "--format", "html", users, "--site", site, "--base-url", BASE, ok=False)
+    check("... and it leaves the lock file that another export holds: the next export is refused, naming it",
+          r.returncode == 1 and f"is running (process {os.getpid()})" in r.stderr, r.stdout + r.stderr)
+os.remove(lock_of(users))
+shutil.rmtree(users)
 
 # --- --base-url wins over site.lua's base_url (and over none: the address served)
 other = os.path.join(work, "other-base")

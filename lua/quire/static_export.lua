@@ -2037,7 +2037,9 @@ local function run_once(quire, out_dir, o)
   -- export would write over (index.html) or remove. Refused, before any.
   if not fresh and not killed and not man:value("SELECT 1 FROM files LIMIT 1") then
     core.remove_tree(tmp)
-    if not existed then -- (nor the manifest just made for it, and its lock: main's, held till the process ends)
+    -- (nor the manifest just made for it, and its lock: main's, held till the process ends; a dry
+    -- run made neither, and a first export beside it may have made both since it looked)
+    if not existed and not o.dry_run then
       opened:close()
       for _, suffix in ipairs({ "", "-wal", "-shm", ".lock" }) do os.remove(mpath .. suffix) end
     end
@@ -2477,7 +2479,8 @@ function M.main(quire, out_dir, opts)
   if kind and kind ~= "dir" then fail("%s exists and is not a folder", out_dir) end
   if not kind and not opts["dry-run"] then
     local ok, err = core.mkdir(out_dir)
-    if not ok then
+    -- (another export made it since: the lock below says which runs)
+    if not ok and core.stat(out_dir) ~= "dir" then
       -- (a link to a folder not there: mkdir's own word, "File exists", named nothing to do)
       local parent, base = out_dir:match("^(.*)/([^/]+)$")
       if core.stat_at(parent and (parent == "" and "/" or parent) or ".", base or out_dir) == "link" then
@@ -2510,7 +2513,10 @@ function M.main(quire, out_dir, opts)
   local function take_lock()
     local lock, err, holder = core.lock(manifest_path(quire, out_dir) .. ".lock")
     if lock then return lock end
-    if err ~= "held" then fail("cannot lock the export manifest: %s", tostring(err)) end
+    if err ~= "held" then
+      fail("cannot lock the export manifest: %s: the export makes that file in the site's .quire/ folder and locks it"
+        .. " (remove it if it is a link or a folder; the export's user must be able to write both)", tostring(err))
+    end
     fail("another quire export into %s is running%s: wait for it to end, or stop it (a --watch exports every change"
       .. " by itself)", out_dir, holder:match("^%d+$") and (" (process %s)"):format(holder) or "")
   end
