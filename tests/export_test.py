@@ -1268,9 +1268,9 @@ for kind in ("folder", "link"):
 r = quire("export", "--format", "html", odd, "--site", site, "--base-url", BASE, ok=False)
 check("... and once it is removed, the export runs", r.returncode == 0 and "exported:" in r.stdout, r.stdout + r.stderr)
 shutil.rmtree(odd)
-# A dry run into a folder of the user's files with no manifest: refused, and it removes no lock
-# file (it made none): one that a first export into the folder had just taken (here this test's
-# own flock), removed, let another export run beside it.
+# A dry run into a folder of files and no manifest while a first export into it holds the lock
+# (here this test's own flock): refused, naming that export (it said they were the user's own
+# files), and it removes no lock file (it made none: removed, it let another export run beside).
 users = os.path.join(work, "users-files")
 os.mkdir(users)
 open(os.path.join(users, "mine.txt"), "w").close()
@@ -1279,7 +1279,8 @@ with open(lock_of(users), "w") as held:
     held.write(f"{os.getpid()}\n")
     held.flush()
     r = quire("export", "--format", "html", users, "--site", site, "--base-url", BASE, "--dry-run", ok=False)
-    check("a dry run into a folder of the user's files: refused", r.returncode == 1 and "holds files no export of this site wrote"
+    check("a dry run into a folder of the user's files, a first export into it running: refused, naming that export",
+          r.returncode == 1 and f"an export into {users} is running (process {os.getpid()}) and has not recorded its files yet"
           in r.stderr, r.stdout + r.stderr)
     r = quire("export", "--format", "html", users, "--site", site, "--base-url", BASE, ok=False)
     check("... and it leaves the lock file that another export holds: the next export is refused, naming it",

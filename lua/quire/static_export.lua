@@ -2037,6 +2037,17 @@ local function run_once(quire, out_dir, o)
   -- export would write over (index.html) or remove. Refused, before any.
   if not fresh and not killed and not man:value("SELECT 1 FROM files LIMIT 1") then
     core.remove_tree(tmp)
+    -- (a dry run beside a first export into the folder, whose files are not recorded yet: it
+    -- says so, when that export holds the lock; looked at only when the lock file is there, a
+    -- dry run making none)
+    if o.dry_run and core.stat(mpath .. ".lock") == "file" then
+      local probe, why, holder = core.lock(mpath .. ".lock")
+      if probe then probe:close() end
+      if why == "held" then
+        fail("an export into %s is running%s and has not recorded its files yet: run the dry run again when it has ended",
+          out_dir, holder:match("^%d+$") and (" (process %s)"):format(holder) or "")
+      end
+    end
     -- (nor the manifest just made for it, and its lock: main's, held till the process ends; a dry
     -- run made neither, and a first export beside it may have made both since it looked)
     if not existed and not o.dry_run then
