@@ -548,8 +548,17 @@ quire("redirects", "add", f"/older/{cursor}", "/search", "--status", "302", "--s
 quire("redirects", "add", "/page/1", f"entry:{draft}", "--site", site)
 quire("redirects", "add", "/latest/page/1", f"entry:{draft}", "--site", site)
 quire("redirects", "add", "/?p=9", f"entry:{draft}", "--site", site)
+embargoed = "/2030/01/01/embargoed-ceo-resigns"  # (an imported scheduled post's old permalink)
+quire("redirects", "add", embargoed, f"entry:{draft}", "--site", site)
 export()
 reload_nginx()
+# An address of a story not public that nothing else would answer: no rule, so the files a host
+# may serve (the nginx maps, _redirects) do not publish its slug; every host answers 404 there.
+published = "".join(open(os.path.join(out, n)).read() for n in ("_redirects", "redirects-path.nginx.map", "redirects-query.nginx.map"))
+check("a redirect from an old address to a draft: its address is in no file of the export", "embargoed-ceo-resigns" not in published)
+answers = {answer(port, embargoed) for port in (qport, nport)}
+check("... and quire serve and nginx both answer it 404", answers == {"404 "}, str(answers))
+check("... as Netlify does, with no rule", netlify_answer(embargoed) == "no rule", netlify_answer(embargoed))
 # (a query source to an entry not public: nginx served the front page's file)
 for path in ("/?p=9", "//?p=9"):
     answers = {answer(port, path) for port in (qport, nport)}
@@ -568,7 +577,7 @@ for path, want in (("/page/01", "301 /"), ("/latest/page/01", "301 /latest"), (f
 # (_redirects cannot say so: Netlify's :n takes 01 as it takes 2, as README says)
 check("_redirects sends page/01 to the first page with the other pages' 302", netlify_answer(f"/tag/{tag}/page/01") == f"302 /tag/{tag}",
       netlify_answer(f"/tag/{tag}/page/01"))
-for src in (f"/tag/{tag}/page/1", f"/older/{cursor}", "/page/1", "/latest/page/1", "/?p=9"):
+for src in (f"/tag/{tag}/page/1", f"/older/{cursor}", "/page/1", "/latest/page/1", "/?p=9", embargoed):
     quire("redirects", "delete", src, "--site", site)
 quire("entries", "delete", draft, "--site", site)
 export()

@@ -1853,12 +1853,16 @@ local function redirect_files(quire, out_dir, dir, dry_run)
             to and "; _redirects and the nginx maps have it" or ""))
         end
       end
-      -- Every redirect is a rule, a 404 (to an entry not public) included: else a list's rule
-      -- (a tag's page/1, the front page's older/...) or the file at a query source's path
-      -- answered there. In _redirects it comes before the lists' (the first that matches is
-      -- taken); in nginx an exact key comes first.
+      -- Every redirect is a rule, and so is a 404 (to an entry not public) where something else
+      -- would answer: a list's rule (a tag's page/1, the front page's older/...), the file at a
+      -- query source's path, a file the export writes. Any other 404 is left out: it is what the
+      -- host answers anyway, and its rule would publish, in files the host may serve, the old
+      -- address of an entry not public (an embargoed story's slug). In _redirects a rule comes
+      -- before the lists' (the first that matches is taken); in nginx an exact key comes first.
       local redirect = to and (res.status == 301 or res.status == 302 or res.status == 308)
-      if redirect or res.status == 404 then
+      local gone = res.status == 404 and (qs ~= "" or path:find("/page/%d+$") or path:find("/older/%d+%-%d+$")
+        or path:find("/newer/%d+%-%d+$") or M.taken(path))
+      if redirect or gone then
         answered[r.from_path] = true
         local target, status = redirect and to or "/404.html", res.status
         if qs ~= "" then
