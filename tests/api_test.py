@@ -425,7 +425,7 @@ st, _, doc = admin("GET", f"/entries/{article[0]}", "/entries/{id}", key=contrib
 check("contributor cannot read others' entries: 403", st == 403, (st, doc))
 st, _, doc = admin("GET", "/entries", "/entries", key=contrib_key)
 check("contributor lists only their own entries", st == 200 and [e["id"] for e in doc["entries"]] == [mine], (st, doc))
-others = db.execute("SELECT id FROM entries WHERE status = 'draft' AND author_id IS NOT (SELECT id FROM users WHERE login = 'api-freelance')").fetchone()[0]
+others = db.execute("SELECT id FROM entries WHERE status = 'draft' AND author_id <> (SELECT id FROM users WHERE login = 'api-freelance')").fetchone()[0]
 st, _, doc = admin("POST", f"/entries/{others}/transition", "/entries/{id}/transition", {"transition": "submit"}, key=contrib_key)
 check("contributor cannot move others' entries: 403", st == 403 and db.execute("SELECT status FROM entries WHERE id = ?", (others,)).fetchone()[0] == "draft", (st, doc))
 st, _, doc = admin("PATCH", f"/entries/{mine}", "/entries/{id}", {"title": "Freelance pitch, revised"}, key=contrib_key)

@@ -321,12 +321,20 @@ check("a chunked upload past limits.upload_request: 413", got.startswith(b"HTTP/
 # once are bounded (limits.upload_spools, 2 here) and no crowd of clients fills the disk.
 head = (f"POST /api/admin/v1/media HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
         f"Content-Length: {40 * 1024 * 1024}\r\n\r\n").encode()
+def spooling():
+    return len([t for t in leftovers() if "uploads" in t or "(deleted)" in t])
+
+
+before = spooling()
 held = []
 for _ in range(2):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     s.sendall(head + b"x" * 65536)
     held.append(s)
-time.sleep(0.5)
+# (until the worker holds both spool files: on a loaded machine half a second was not enough)
+deadline = time.time() + 20
+while time.time() < deadline and spooling() < before + 2:
+    time.sleep(0.05)
 got = raw_exchange(head, b"")
 check("an upload past limits.upload_spools at once: 503 with Retry-After, before its body", got.startswith(b"HTTP/1.1 503")
       and b"limits.upload_spools" in got and b"Retry-After:" in got, got[:200])
